@@ -1,0 +1,1 @@
+"""Rollcall server: app assembly, configuration, database, domain services, admin UI and CLI."""

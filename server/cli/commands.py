@@ -1,0 +1,153 @@
+"""The handlers behind each ``rollcall`` command: open a unit of work, call the domain, print."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy.orm import Session
+
+from server.cli.output import Output
+from server.config import load_settings
+from server.context import AppContext
+from server.db import Connection, Tenant
+from server.db.migrate import upgrade
+from server.domain import connections, staff, tenants, users
+from server.domain.actors import Actor, system_actor
+from server.errors import NotFound
+
+DEFAULT_TENANT = "Default District"
+
+
+@contextmanager
+def unit_of_work(args: argparse.Namespace) -> Iterator[tuple[AppContext, Session, Actor]]:
+    """Settings, an up-to-date database and one transaction acting as the CLI in a tenant."""
+    context = AppContext.from_settings(load_settings())
+    upgrade(context.database.engine)
+    try:
+        with context.database.session() as session:
+            tenant = resolve_tenant(session, args.tenant)
+            yield context, session, system_actor(tenant.id, "cli")
+    finally:
+        context.database.dispose()
+
+
+def resolve_tenant(session: Session, name: str | None) -> Tenant:
+    """The named tenant, or the first one (created on first run)."""
+    try:
+        return tenants.get_tenant(session, name)
+    except NotFound:
+        if name:
+            raise
+        return tenants.create_tenant(session, DEFAULT_TENANT)
+
+
+def serve(args: argparse.Namespace, output: Output) -> int:
+    from server.cli.serve import run
+
+    return run(args, output)
+
+
+def migrate(args: argparse.Namespace, output: Output) -> int:
+    context = AppContext.from_settings(load_settings())
+    upgrade(context.database.engine)
+    output.result({"database": "up to date"}, "The database schema is up to date.")
+    return 0
+
+
+def tenant_add(args: argparse.Namespace, output: Output) -> int:
+    context = AppContext.from_settings(load_settings())
+    upgrade(context.database.engine)
+    with context.database.session() as session:
+        tenant = tenants.create_tenant(session, args.name)
+        output.result({"id": tenant.id, "name": tenant.name}, f"Added tenant {tenant.name}.")
+    return 0
+
+
+def tenant_list(args: argparse.Namespace, output: Output) -> int:
+    context = AppContext.from_settings(load_settings())
+    upgrade(context.database.engine)
+    with context.database.session() as session:
+        rows = [{"id": t.id, "name": t.name} for t in tenants.list_tenants(session)]
+    output.table(rows, ["name", "id"], "Tenants")
+    return 0
+
+
+def staff_add(args: argparse.Namespace, output: Output) -> int:
+    password = args.read_secret("Password: ") if args.password_stdin else None
+    with unit_of_work(args) as (_context, session, actor):
+        created = staff.create_staff(
+            session,
+            actor,
+            args.username,
+            args.role,
+            password=password,
+            school_sourced_ids=args.school,
+            display_name=args.name,
+            email=args.email,
+        )
+        data = {"username": created.staff.username, "role": created.staff.role}
+        if password is None:
+            data["password"] = created.password
+        shown = f"\nPassword (shown once): {created.password}" if password is None else ""
+        output.result(data, f"Added {args.role} {created.staff.username}.{shown}")
+    return 0
+
+
+def connection_add(args: argparse.Namespace, output: Output) -> int:
+    with unit_of_work(args) as (_context, session, actor):
+        issued = connections.create_connection(
+            session,
+            actor,
+            args.name,
+            args.kind,
+            sso_provider=args.sso,
+            profile=args.profile,
+            school_sourced_ids=args.school,
+            adopt_by=args.adopt_by,
+        )
+        output.result(
+            {**_connection_row(issued.connection), "token": issued.token},
+            f"Added connection {issued.connection.name} ({issued.connection.kind}).\n"
+            f"Bearer token (shown once, store it now): {issued.token}",
+        )
+    return 0
+
+
+def connection_list(args: argparse.Namespace, output: Output) -> int:
+    with unit_of_work(args) as (_context, session, actor):
+        rows = [_connection_row(c) for c in connections.list_connections(session, actor.tenant_id)]
+    output.table(
+        rows, ["name", "kind", "sso_provider", "profile", "tokens", "created_at"], "Connections"
+    )
+    return 0
+
+
+def connection_rotate(args: argparse.Namespace, output: Output) -> int:
+    with unit_of_work(args) as (_context, session, actor):
+        issued = connections.rotate_token(session, actor, args.name)
+        output.result(
+            {"name": issued.connection.name, "token": issued.token},
+            f"New bearer token for {issued.connection.name} (shown once; the old one no longer "
+            f"works): {issued.token}",
+        )
+    return 0
+
+
+def purge(args: argparse.Namespace, output: Output) -> int:
+    with unit_of_work(args) as (_context, session, actor):
+        count = users.purge_deleted_users(session, actor)
+    output.result({"purged": count}, f"Purged {count} deleted user(s) past their retention.")
+    return 0
+
+
+def _connection_row(connection: Connection) -> dict[str, object]:
+    return {
+        "name": connection.name,
+        "kind": connection.kind,
+        "sso_provider": connection.sso_provider,
+        "profile": connection.profile,
+        "tokens": ", ".join(t.hint for t in connection.tokens if t.revoked_at is None),
+        "created_at": connection.created_at.isoformat(timespec="seconds"),
+    }

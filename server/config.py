@@ -1,0 +1,70 @@
+"""Configuration read from ``ROLLCALL_*`` environment variables, with safe defaults.
+
+A secret key is generated once into the data directory when none is given, so a
+fresh checkout runs without any set-up and restarts keep sessions and encrypted
+temporary passwords readable.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_ISSUER = "http://127.0.0.1:8000"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a Rollcall process needs to know about its environment."""
+
+    data_dir: Path
+    database_url: str
+    secret_key: str = field(repr=False)
+    issuer: str = DEFAULT_ISSUER
+    smtp_url: str | None = None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Build settings from the environment (``os.environ`` by default).
+
+    >>> load_settings({"ROLLCALL_DATA_DIR": "/tmp/rc"}).database_url
+    'sqlite:////tmp/rc/rollcall.sqlite3'
+    """
+    env = os.environ if environ is None else environ
+    data_dir = Path(env.get("ROLLCALL_DATA_DIR") or "./data").resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    database_url = env.get("ROLLCALL_DATABASE_URL") or f"sqlite:///{data_dir / 'rollcall.sqlite3'}"
+    secret_key = env.get("ROLLCALL_SECRET_KEY") or _stored_secret_key(data_dir)
+    return Settings(
+        data_dir=data_dir,
+        database_url=normalise_database_url(database_url),
+        secret_key=secret_key,
+        issuer=(env.get("ROLLCALL_ISSUER") or DEFAULT_ISSUER).rstrip("/"),
+        smtp_url=env.get("ROLLCALL_SMTP_URL") or None,
+    )
+
+
+def normalise_database_url(url: str) -> str:
+    """Point plain ``postgresql://`` URLs at the psycopg 3 driver we ship."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _stored_secret_key(data_dir: Path) -> str:
+    """Read the generated secret key, creating it (mode 0600) on first run."""
+    path = data_dir / "secret_key"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()

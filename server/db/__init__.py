@@ -1,0 +1,55 @@
+"""The database: typed SQLAlchemy 2 models, engines and sessions, migrations."""
+
+from server.db.base import Base, fold, new_id, utcnow
+from server.db.people import Credential, CredentialState, RecordStatus, User, UserGrade, UserRole
+from server.db.records import AuditEvent, ImportRowResult, ImportRun
+from server.db.roster import (
+    AcademicSession,
+    Course,
+    Enrollment,
+    Group,
+    GroupMember,
+    Org,
+    SchoolClass,
+    class_terms,
+)
+from server.db.tenancy import (
+    Connection,
+    ConnectionKind,
+    ConnectionToken,
+    StaffAccount,
+    StaffRole,
+    StaffToken,
+    Tenant,
+)
+
+__all__ = [
+    "AcademicSession",
+    "AuditEvent",
+    "Base",
+    "Connection",
+    "ConnectionKind",
+    "ConnectionToken",
+    "Course",
+    "Credential",
+    "CredentialState",
+    "Enrollment",
+    "Group",
+    "GroupMember",
+    "ImportRowResult",
+    "ImportRun",
+    "Org",
+    "RecordStatus",
+    "SchoolClass",
+    "StaffAccount",
+    "StaffRole",
+    "StaffToken",
+    "Tenant",
+    "User",
+    "UserGrade",
+    "UserRole",
+    "class_terms",
+    "fold",
+    "new_id",
+    "utcnow",
+]

@@ -1,0 +1,77 @@
+"""Append-only records: the audit log and import runs with their row reports."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from server.db.base import Base, new_id, utcnow
+
+AutoIncrement = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class AuditEvent(Base):
+    """Who did what to which record, with the before/after of changed fields (never a secret)."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index("ix_audit_events_tenant_at", "tenant_id", "at"),
+        Index("ix_audit_events_target", "target_id"),
+    )
+
+    id: Mapped[int] = mapped_column(AutoIncrement, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor_kind: Mapped[str] = mapped_column(String(20))
+    actor_id: Mapped[str | None] = mapped_column(String(36))
+    actor_name: Mapped[str]
+    action: Mapped[str] = mapped_column(String(60))
+    target_kind: Mapped[str | None] = mapped_column(String(30))
+    target_id: Mapped[str | None] = mapped_column(String(36))
+    target_label: Mapped[str | None]
+    changes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    detail: Mapped[str | None] = mapped_column(String(2000))
+    override: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ImportRun(Base):
+    """One import or trial run of a file or pull, with its counts; rows in ImportRowResult."""
+
+    __tablename__ = "import_runs"
+    __table_args__ = (Index("ix_import_runs_tenant_started", "tenant_id", "started_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    connection_id: Mapped[str | None] = mapped_column(
+        ForeignKey("connections.id", ondelete="SET NULL")
+    )
+    actor_name: Mapped[str]
+    source_name: Mapped[str | None]
+    format: Mapped[str] = mapped_column(String(30))
+    mode: Mapped[str] = mapped_column(String(10), default="delta")
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    summary: Mapped[str | None] = mapped_column(String(2000))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
+class ImportRowResult(Base):
+    """The outcome of one row of an import: created/updated/unchanged/…, with a status code."""
+
+    __tablename__ = "import_row_results"
+    __table_args__ = (Index("ix_import_row_results_run", "run_id", "id"),)
+
+    id: Mapped[int] = mapped_column(AutoIncrement, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("import_runs.id", ondelete="CASCADE"))
+    file: Mapped[str | None] = mapped_column(String(60))
+    row_number: Mapped[int | None] = mapped_column(Integer)
+    record_key: Mapped[str | None]
+    outcome: Mapped[str] = mapped_column(String(20))
+    code: Mapped[str | None] = mapped_column(String(8))
+    message: Mapped[str | None] = mapped_column(String(2000))
+    changes: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -1,0 +1,112 @@
+"""Who may see and act on which users (SPEC §8: least privilege, tenant and school isolation).
+
+- the system and district admins: every user of their tenant;
+- school admins: users with a role at one of their schools or enrolled in a class there;
+- teachers: the students of the classes they teach (enrolled as teacher, via their linked user);
+- a connection: the users it owns (changes are further checked by the guard);
+- a student: themself.
+
+:func:`visible_users` returns a SQL condition, so searches filter in the database.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, and_, exists, false, select, true
+from sqlalchemy.orm import Session, aliased
+
+from server.db import Enrollment, RecordStatus, SchoolClass, User, UserRole
+from server.domain.actors import Actor
+from server.errors import NotAllowed, NotFound
+
+
+def visible_users(actor: Actor) -> ColumnElement[bool]:
+    """A WHERE condition on ``User`` selecting what ``actor`` may see (tenant included)."""
+    in_tenant = User.tenant_id == actor.tenant_id
+    if actor.kind == "system" or actor.is_district_admin:
+        return in_tenant
+    if actor.kind == "connection":
+        return and_(in_tenant, User.connection_id == actor.connection_id)
+    if actor.kind == "student":
+        return and_(in_tenant, User.id == actor.user_id)
+    if actor.role == "school_admin":
+        return and_(in_tenant, _at_schools(actor.school_ids))
+    if actor.is_teacher:
+        return and_(in_tenant, _taught_by(actor.user_id))
+    return false()
+
+
+def _at_schools(school_ids: tuple[str, ...]) -> ColumnElement[bool]:
+    if not school_ids:
+        return false()
+    has_role = exists().where(UserRole.user_id == User.id, UserRole.org_id.in_(school_ids))
+    enrolled = exists().where(Enrollment.user_id == User.id, Enrollment.school_id.in_(school_ids))
+    return has_role | enrolled
+
+
+def _taught_by(teacher_user_id: str | None) -> ColumnElement[bool]:
+    if teacher_user_id is None:
+        return false()
+    teaching = aliased(Enrollment)
+    learning = aliased(Enrollment)
+    return exists().where(
+        learning.user_id == User.id,
+        learning.role == "student",
+        learning.status == RecordStatus.ACTIVE,
+        teaching.class_id == learning.class_id,
+        teaching.user_id == teacher_user_id,
+        teaching.role.in_(("teacher", "aide")),
+        teaching.status == RecordStatus.ACTIVE,
+    )
+
+
+def ensure_visible(session: Session, actor: Actor, user: User) -> None:
+    """:raises NotFound: the user is in another tenant or outside what ``actor`` may see."""
+    if user.tenant_id != actor.tenant_id:
+        raise NotFound("No such user.")
+    query = select(User.id).where(User.id == user.id, visible_users(actor))
+    if session.scalars(query).first() is None:
+        raise NotFound("No such user.")
+
+
+def ensure_can_create(actor: Actor, school_ids: list[str]) -> None:
+    """Teachers ask for accounts rather than create them; school admins create at their schools.
+
+    :raises NotAllowed:
+    """
+    if actor.kind in ("system", "connection") or actor.is_district_admin:
+        return
+    if actor.role == "school_admin":
+        outside = [sid for sid in school_ids if sid not in actor.school_ids]
+        if not school_ids or outside:
+            raise NotAllowed("School admins can create accounts only at their own schools.")
+        return
+    if actor.is_teacher:
+        raise NotAllowed(
+            "Teachers cannot create accounts: send an account request to a school admin."
+        )
+    raise NotAllowed("You cannot create accounts.")
+
+
+def ensure_can_manage_connections(actor: Actor) -> None:
+    if not actor.is_district_admin:
+        raise NotAllowed("Only district admins manage connections, tokens and clients.")
+
+
+def visible_classes(actor: Actor) -> ColumnElement[bool]:
+    """A WHERE condition on ``SchoolClass`` for what ``actor`` may see."""
+    in_tenant = SchoolClass.tenant_id == actor.tenant_id
+    if actor.kind == "system" or actor.is_district_admin:
+        return in_tenant
+    if actor.kind == "connection":
+        return and_(in_tenant, SchoolClass.connection_id == actor.connection_id)
+    if actor.role == "school_admin":
+        return and_(in_tenant, SchoolClass.school_id.in_(actor.school_ids or ("",)))
+    if actor.is_teacher and actor.user_id:
+        teaching = exists().where(
+            Enrollment.class_id == SchoolClass.id,
+            Enrollment.user_id == actor.user_id,
+            Enrollment.role.in_(("teacher", "aide")),
+            Enrollment.status == RecordStatus.ACTIVE,
+        )
+        return and_(in_tenant, teaching)
+    return and_(in_tenant, false()) if actor.kind != "system" else true()

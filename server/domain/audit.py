@@ -1,0 +1,65 @@
+"""The append-only audit log: one event per write and per credential reveal."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from server.db import AuditEvent
+from server.domain.actors import Actor
+
+_SECRET_FIELD = re.compile(r"pass(word)?|secret|token|hash|pin", re.IGNORECASE)
+REDACTED = "[redacted]"
+
+
+def record(
+    session: Session,
+    actor: Actor,
+    action: str,
+    *,
+    target_kind: str | None = None,
+    target_id: str | None = None,
+    target_label: str | None = None,
+    changes: dict[str, Any] | None = None,
+    detail: str | None = None,
+    override: bool = False,
+) -> AuditEvent:
+    """Append an audit event; secret-looking fields in ``changes`` are redacted.
+
+    ``changes`` maps a field to ``[before, after]``.
+    """
+    event = AuditEvent(
+        tenant_id=actor.tenant_id,
+        actor_kind=actor.kind,
+        actor_id=actor.id,
+        actor_name=actor.name,
+        action=action,
+        target_kind=target_kind,
+        target_id=target_id,
+        target_label=target_label,
+        changes=redact(changes or {}),
+        detail=detail,
+        override=override,
+    )
+    session.add(event)
+    return event
+
+
+def redact(changes: dict[str, Any]) -> dict[str, Any]:
+    """Replace the values of secret-looking fields so no password or token reaches the log."""
+    return {
+        key: ([REDACTED, REDACTED] if _SECRET_FIELD.search(key) else _jsonable(value))
+        for key, value in changes.items()
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)

@@ -1,0 +1,168 @@
+"""Connections (sources of records) and their bearer tokens.
+
+A token is shown once, at creation or rotation; only its SHA-256 digest is kept, so a stolen
+database does not hold usable tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.db import Connection, ConnectionKind, ConnectionToken, Org, utcnow
+from server.domain import audit
+from server.domain.access import ensure_can_manage_connections
+from server.domain.actors import Actor
+from server.domain.secrets import new_token, token_digest, token_hint
+from server.errors import Conflict, InvalidValue, NotFound
+
+KIND_ALIASES = {
+    "scim": ConnectionKind.SCIM,
+    "oneroster": ConnectionKind.ONEROSTER_CSV,
+    "oneroster_csv": ConnectionKind.ONEROSTER_CSV,
+    "oneroster_rest": ConnectionKind.ONEROSTER_REST,
+    "csv": ConnectionKind.CSV,
+}
+PROFILES = ("entra", "okta", "google")
+ADOPT_KEYS = ("username", "email", "identifier")
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A connection with the clear-text token that was just created for it."""
+
+    connection: Connection
+    token: str
+
+
+def create_connection(
+    session: Session,
+    actor: Actor,
+    name: str,
+    kind: str,
+    *,
+    sso_provider: str | None = None,
+    profile: str | None = None,
+    school_sourced_ids: list[str] | None = None,
+    adopt_by: str | None = None,
+) -> IssuedToken:
+    """Add a connection and its first token.
+
+    :raises Conflict: the name is taken. :raises InvalidValue: unknown kind, profile or school.
+    """
+    ensure_can_manage_connections(actor)
+    name = name.strip()
+    if not name:
+        raise InvalidValue("A connection needs a name.", field="name")
+    if kind not in KIND_ALIASES:
+        raise InvalidValue(
+            f"Unknown connection kind {kind!r}; expected one of scim, oneroster, csv.", field="kind"
+        )
+    if profile is not None and profile not in PROFILES:
+        raise InvalidValue(
+            f"Unknown profile {profile!r}; expected one of {', '.join(PROFILES)}.", field="profile"
+        )
+    if adopt_by is not None and adopt_by not in ADOPT_KEYS:
+        raise InvalidValue(f"adopt_by must be one of {', '.join(ADOPT_KEYS)}.", field="adopt_by")
+    if _find(session, actor.tenant_id, name):
+        raise Conflict(f"A connection named {name!r} already exists.")
+    connection = Connection(
+        tenant_id=actor.tenant_id,
+        name=name,
+        kind=KIND_ALIASES[kind],
+        sso=bool(sso_provider),
+        sso_provider=sso_provider or None,
+        profile=profile,
+        adopt_by=adopt_by,
+        school_ids=_school_ids(session, actor.tenant_id, school_sourced_ids or []),
+    )
+    session.add(connection)
+    session.flush()
+    token = _add_token(session, connection)
+    audit.record(
+        session,
+        actor,
+        "connection.create",
+        target_kind="connection",
+        target_id=connection.id,
+        target_label=name,
+        changes={"kind": [None, connection.kind], "sso_provider": [None, sso_provider]},
+    )
+    return IssuedToken(connection, token)
+
+
+def rotate_token(session: Session, actor: Actor, name: str) -> IssuedToken:
+    """Revoke every token of the connection and issue a new one."""
+    ensure_can_manage_connections(actor)
+    connection = get_connection(session, actor.tenant_id, name)
+    if connection.kind == ConnectionKind.MANUAL:
+        raise InvalidValue("The manual connection has no tokens.")
+    now = utcnow()
+    for old in connection.tokens:
+        if old.revoked_at is None:
+            old.revoked_at = now
+    token = _add_token(session, connection)
+    audit.record(
+        session,
+        actor,
+        "connection.rotate_token",
+        target_kind="connection",
+        target_id=connection.id,
+        target_label=connection.name,
+    )
+    return IssuedToken(connection, token)
+
+
+def list_connections(session: Session, tenant_id: str) -> list[Connection]:
+    query = select(Connection).where(Connection.tenant_id == tenant_id)
+    return list(session.scalars(query.order_by(Connection.created_at, Connection.name)))
+
+
+def get_connection(session: Session, tenant_id: str, name: str) -> Connection:
+    connection = _find(session, tenant_id, name)
+    if connection is None:
+        raise NotFound(f"No connection named {name!r}.")
+    return connection
+
+
+def authenticate_token(session: Session, token: str) -> Connection | None:
+    """The connection a live bearer token belongs to, or None."""
+    if not token:
+        return None
+    row = session.scalars(
+        select(ConnectionToken).where(
+            ConnectionToken.digest == token_digest(token), ConnectionToken.revoked_at.is_(None)
+        )
+    ).first()
+    return row.connection if row else None
+
+
+def _find(session: Session, tenant_id: str, name: str) -> Connection | None:
+    return session.scalars(
+        select(Connection).where(Connection.tenant_id == tenant_id, Connection.name == name)
+    ).first()
+
+
+def _add_token(session: Session, connection: Connection) -> str:
+    token = new_token()
+    session.add(
+        ConnectionToken(
+            connection_id=connection.id, digest=token_digest(token), hint=token_hint(token)
+        )
+    )
+    session.flush()
+    return token
+
+
+def _school_ids(session: Session, tenant_id: str, sourced_ids: list[str]) -> list[str]:
+    ids: list[str] = []
+    for sourced_id in sourced_ids:
+        org_id = session.scalars(
+            select(Org.id).where(Org.tenant_id == tenant_id, Org.sourced_id == sourced_id)
+        ).first()
+        if org_id is None:
+            raise InvalidValue(f"No school with sourcedId {sourced_id!r}.", field="school")
+        ids.append(org_id)
+    return ids

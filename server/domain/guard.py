@@ -1,0 +1,68 @@
+"""Sources and the SSO guard (SPEC §4): who may change which field of a record.
+
+The one place that decides it. A record belongs to exactly one connection:
+
+- its own connection's pushes may change everything;
+- on an SSO-linked user (owned by a connection with ``sso``) nobody else may change the
+  username or the password, not even with an override: the next sync would undo it and the
+  account would no longer sign in at the provider;
+- other fields of a record owned by any connection other than the manual one need an explicit
+  override, which the caller must audit;
+- a connection never changes another connection's record (that is adoption, see
+  :func:`server.domain.users.adopt_user`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from server.db import Connection, ConnectionKind
+from server.domain.actors import Actor
+from server.errors import ManagedBySource, OwnedByAnotherConnection
+
+CREDENTIAL_FIELDS = frozenset({"username", "password"})
+# Fields that staff may always change on a non-SSO account, whoever owns it: resetting a
+# password is daily work for a teacher and no non-SSO source manages the password itself.
+STAFF_MANAGED_FIELDS = frozenset({"password"})
+
+
+def check_change(
+    actor: Actor, owner: Connection, fields: Iterable[str], *, override: bool = False
+) -> bool:
+    """Allow or refuse a change of ``fields`` on a record owned by ``owner``.
+
+    Returns True when the change goes through only because of ``override`` (audit it).
+
+    :raises ManagedBySource: a manual change to a field the owning connection manages.
+    :raises OwnedByAnotherConnection: a connection changing another connection's record.
+    """
+    fields = sorted(set(fields))
+    if not fields:
+        return False
+    if actor.kind == "connection":
+        if actor.connection_id == owner.id:
+            return False
+        raise OwnedByAnotherConnection(owner.name)
+    if owner.kind == ConnectionKind.MANUAL:
+        return False
+    if owner.sso:
+        locked = [name for name in fields if name in CREDENTIAL_FIELDS]
+        if locked:
+            raise ManagedBySource(owner.provider_name, locked, credential=True)
+    owned = [name for name in fields if name not in STAFF_MANAGED_FIELDS]
+    if not owned:
+        return False
+    if not override:
+        raise ManagedBySource(owner.provider_name, owned, credential=False)
+    return True
+
+
+def is_sso_linked(owner: Connection) -> bool:
+    return owner.sso and owner.kind != ConnectionKind.MANUAL
+
+
+def override_warning(owner: Connection) -> str:
+    return (
+        f"Changed here by override: {owner.provider_name} manages this record and the next "
+        "sync will overwrite the change."
+    )

@@ -1,0 +1,416 @@
+"""Orgs, academic sessions, courses, classes and enrollments: create, update, status changes.
+
+Same rules as users: the owning connection's pushes change everything, a manual change to a
+connection's record needs an override, each write bumps the version and is audited, and
+writing the same values again is a no-op that returns an empty change set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.db import (
+    AcademicSession,
+    Connection,
+    Course,
+    Enrollment,
+    Org,
+    RecordStatus,
+    SchoolClass,
+    User,
+    fold,
+    new_id,
+    utcnow,
+)
+from server.db.roster import SyncedRecord
+from server.domain import audit, guard
+from server.domain.access import visible_classes
+from server.domain.actors import Actor
+from server.domain.users import owning_connection
+from server.domain.vocabulary import (
+    CLASS_TYPES,
+    ENROLLMENT_ROLES,
+    ORG_TYPES,
+    SESSION_TYPES,
+    check_choice,
+    check_grade,
+    parse_date,
+)
+from server.errors import Conflict, NotAllowed, NotFound, RequiredValue, VersionMismatch
+
+Record = TypeVar("Record", bound=SyncedRecord)
+Changes = dict[str, list[Any]]
+
+_KIND = {
+    Org: "org",
+    AcademicSession: "academic_session",
+    Course: "course",
+    SchoolClass: "class",
+    Enrollment: "enrollment",
+}
+
+
+def create_org(session: Session, actor: Actor, fields: Mapping[str, Any]) -> Org:
+    """A district, school or other org: name, type, identifier, parent_id, sourced_id."""
+    _ensure_admin(actor)
+    values = _org_values(fields)
+    if not values.get("name"):
+        raise RequiredValue("An org needs a name.", field="name")
+    return _create(session, actor, Org, values)
+
+
+def create_academic_session(
+    session: Session, actor: Actor, fields: Mapping[str, Any]
+) -> AcademicSession:
+    _ensure_admin(actor)
+    values = _session_values(fields)
+    if not values.get("title"):
+        raise RequiredValue("An academic session needs a title.", field="title")
+    return _create(session, actor, AcademicSession, values)
+
+
+def create_course(session: Session, actor: Actor, fields: Mapping[str, Any]) -> Course:
+    _ensure_admin(actor)
+    values = _course_values(fields)
+    if not values.get("title"):
+        raise RequiredValue("A course needs a title.", field="title")
+    return _create(session, actor, Course, values)
+
+
+def create_class(session: Session, actor: Actor, fields: Mapping[str, Any]) -> SchoolClass:
+    """A class at a school. ``fields``: title, school_id (required), class_code, class_type,
+    course_id, term_ids, grades, subjects, periods, location, external_id, sourced_id."""
+    values = _class_values(session, actor, fields)
+    if not values.get("title"):
+        raise RequiredValue("A class needs a title.", field="title")
+    if not values.get("school_id"):
+        raise RequiredValue("A class needs a school.", field="school_id")
+    _ensure_may_create_at(actor, values["school_id"])
+    return _create(session, actor, SchoolClass, values)
+
+
+def enroll(
+    session: Session,
+    actor: Actor,
+    user: User,
+    klass: SchoolClass,
+    *,
+    role: str = "student",
+    primary: bool = False,
+    sourced_id: str | None = None,
+    begin_date: date | str | None = None,
+    end_date: date | str | None = None,
+) -> Enrollment:
+    """Put a user in a class; enrolling again returns the existing enrollment (reactivated)."""
+    if user.tenant_id != actor.tenant_id or klass.tenant_id != actor.tenant_id:
+        raise NotFound("No such user or class.")
+    role = check_choice(role, ENROLLMENT_ROLES, "role")
+    existing = session.scalars(
+        select(Enrollment).where(
+            Enrollment.user_id == user.id,
+            Enrollment.class_id == klass.id,
+            Enrollment.role == role,
+            Enrollment.status != RecordStatus.DELETED,
+        )
+    ).first()
+    values: dict[str, Any] = {
+        "primary": primary,
+        "begin_date": parse_date(begin_date, "begin_date"),
+        "end_date": parse_date(end_date, "end_date"),
+    }
+    if existing is not None:
+        update_record(session, actor, existing, values)
+        set_status(session, actor, existing, RecordStatus.ACTIVE)
+        return existing
+    values |= {"user_id": user.id, "class_id": klass.id, "school_id": klass.school_id, "role": role}
+    if sourced_id:
+        values["sourced_id"] = sourced_id
+    return _create(session, actor, Enrollment, values)
+
+
+def update_record(
+    session: Session,
+    actor: Actor,
+    record: Record,
+    fields: Mapping[str, Any],
+    *,
+    override: bool = False,
+    expected_version: int | None = None,
+) -> Changes:
+    """Apply the fields that differ to any roster record; returns the change set."""
+    if record.tenant_id != actor.tenant_id:
+        raise NotFound("No such record.")
+    if expected_version is not None and expected_version != record.version:
+        raise VersionMismatch("The record was changed since you read it; reload and try again.")
+    values = _values_for(session, actor, type(record), fields)
+    changes = _diff(record, values)
+    if not changes:
+        return {}
+    owner = session.get(Connection, record.connection_id)
+    assert owner is not None
+    overridden = guard.check_change(actor, owner, changes, override=override)
+    for name in changes:
+        _set(record, name, values[name])
+    record.updated_at = utcnow()
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        f"{_KIND[type(record)]}.update",
+        target_kind=_KIND[type(record)],
+        target_id=record.id,
+        target_label=_label(record),
+        changes=changes,
+        override=overridden,
+        detail=guard.override_warning(owner) if overridden else None,
+    )
+    return changes
+
+
+def set_status(
+    session: Session, actor: Actor, record: SyncedRecord, status: str, *, override: bool = False
+) -> bool:
+    """Activate, deactivate (``inactive``, OneRoster ``tobedeleted``) or delete a record."""
+    if record.status == status:
+        return False
+    owner = session.get(Connection, record.connection_id)
+    assert owner is not None
+    overridden = guard.check_change(actor, owner, ["status"], override=override)
+    before, record.status = record.status, status
+    record.updated_at = utcnow()
+    session.flush()
+    kind = _KIND[type(record)]
+    audit.record(
+        session,
+        actor,
+        f"{kind}.status",
+        target_kind=kind,
+        target_id=record.id,
+        target_label=_label(record),
+        changes={"status": [before, status]},
+        override=overridden,
+    )
+    return True
+
+
+def get_class(session: Session, actor: Actor, class_id: str) -> SchoolClass:
+    klass = session.scalars(
+        select(SchoolClass).where(SchoolClass.id == class_id, visible_classes(actor))
+    ).first()
+    if klass is None or klass.status == RecordStatus.DELETED:
+        raise NotFound("No such class.")
+    return klass
+
+
+def list_classes(
+    session: Session, actor: Actor, *, school_id: str | None = None
+) -> list[SchoolClass]:
+    query = select(SchoolClass).where(
+        visible_classes(actor), SchoolClass.status == RecordStatus.ACTIVE
+    )
+    if school_id:
+        query = query.where(SchoolClass.school_id == school_id)
+    return list(session.scalars(query.order_by(SchoolClass.title_folded, SchoolClass.id)))
+
+
+def class_members(
+    session: Session, actor: Actor, klass: SchoolClass, role: str | None = None
+) -> list[User]:
+    """Active users enrolled in a class (optionally with one role), by family name."""
+    query = (
+        select(User)
+        .join(Enrollment, Enrollment.user_id == User.id)
+        .where(
+            Enrollment.class_id == klass.id,
+            Enrollment.status == RecordStatus.ACTIVE,
+            User.tenant_id == actor.tenant_id,
+            User.status != RecordStatus.DELETED,
+        )
+    )
+    if role:
+        query = query.where(Enrollment.role == role)
+    return list(session.scalars(query.order_by(User.family_folded, User.given_folded)).unique())
+
+
+def find_by_sourced_id(
+    session: Session, model: type[Record], tenant_id: str, sourced_id: str
+) -> Record | None:
+    return session.scalars(
+        select(model).where(model.tenant_id == tenant_id, model.sourced_id == sourced_id)
+    ).first()
+
+
+def list_schools(session: Session, tenant_id: str) -> list[Org]:
+    return list(
+        session.scalars(
+            select(Org)
+            .where(
+                Org.tenant_id == tenant_id, Org.type == "school", Org.status == RecordStatus.ACTIVE
+            )
+            .order_by(Org.name)
+        )
+    )
+
+
+def _create(session: Session, actor: Actor, model: type[Record], values: dict[str, Any]) -> Record:
+    owner = owning_connection(session, actor)
+    record = model(id=new_id(), tenant_id=actor.tenant_id, connection_id=owner.id)
+    record.sourced_id = values.pop("sourced_id", None) or record.id
+    if find_by_sourced_id(session, model, actor.tenant_id, record.sourced_id) is not None:
+        raise Conflict(f"The sourcedId {record.sourced_id!r} is already used.", field="sourced_id")
+    for name, value in values.items():
+        _set(record, name, value)
+    session.add(record)
+    session.flush()
+    kind = _KIND[model]
+    audit.record(
+        session,
+        actor,
+        f"{kind}.create",
+        target_kind=kind,
+        target_id=record.id,
+        target_label=_label(record),
+        changes={k: [None, _plain(v)] for k, v in values.items() if v not in (None, "", [])},
+    )
+    return record
+
+
+def _values_for(
+    session: Session, actor: Actor, model: type, fields: Mapping[str, Any]
+) -> dict[str, Any]:
+    if model is Org:
+        return _org_values(fields)
+    if model is AcademicSession:
+        return _session_values(fields)
+    if model is Course:
+        return _course_values(fields)
+    if model is SchoolClass:
+        return _class_values(session, actor, fields)
+    return _enrollment_values(fields)
+
+
+def _org_values(fields: Mapping[str, Any]) -> dict[str, Any]:
+    values = _pick(fields, ("name", "identifier", "parent_id", "sourced_id", "extra"))
+    if fields.get("type"):
+        values["type"] = check_choice(fields["type"], ORG_TYPES, "type")
+    return values
+
+
+def _session_values(fields: Mapping[str, Any]) -> dict[str, Any]:
+    values = _pick(fields, ("title", "school_year", "parent_id", "org_id", "sourced_id", "extra"))
+    if fields.get("type"):
+        values["type"] = check_choice(fields["type"], SESSION_TYPES, "type")
+    for name in ("start_date", "end_date"):
+        if name in fields:
+            values[name] = parse_date(fields[name], name)
+    return values
+
+
+def _course_values(fields: Mapping[str, Any]) -> dict[str, Any]:
+    values = _pick(
+        fields,
+        ("title", "course_code", "org_id", "school_year_id", "sourced_id", "subjects", "extra"),
+    )
+    if "grades" in fields:
+        values["grades"] = sorted({check_grade(g) for g in fields["grades"] or []})
+    return values
+
+
+def _class_values(session: Session, actor: Actor, fields: Mapping[str, Any]) -> dict[str, Any]:
+    values = _pick(
+        fields,
+        (
+            "title",
+            "class_code",
+            "location",
+            "external_id",
+            "school_id",
+            "course_id",
+            "sourced_id",
+            "subjects",
+            "periods",
+            "extra",
+        ),
+    )
+    if fields.get("class_type"):
+        values["class_type"] = check_choice(fields["class_type"], CLASS_TYPES, "class_type")
+    if "grades" in fields:
+        values["grades"] = sorted({check_grade(g) for g in fields["grades"] or []})
+    if values.get("school_id"):
+        school = session.get(Org, values["school_id"])
+        if school is None or school.tenant_id != actor.tenant_id:
+            raise NotFound(f"No school with id {values['school_id']!r}.", field="school_id")
+    if "term_ids" in fields:
+        terms = [session.get(AcademicSession, tid) for tid in fields["term_ids"] or []]
+        if any(t is None or t.tenant_id != actor.tenant_id for t in terms):
+            raise NotFound("A term of the class does not exist.", field="term_ids")
+        values["terms"] = terms
+    return values
+
+
+def _enrollment_values(fields: Mapping[str, Any]) -> dict[str, Any]:
+    values = _pick(fields, ("primary", "begin_date", "end_date", "extra"))
+    if fields.get("role"):
+        values["role"] = check_choice(fields["role"], ENROLLMENT_ROLES, "role")
+    return values
+
+
+def _pick(fields: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in names:
+        if name in fields:
+            value = fields[name]
+            values[name] = value.strip() if isinstance(value, str) else value
+    return values
+
+
+def _diff(record: SyncedRecord, values: dict[str, Any]) -> Changes:
+    changes: Changes = {}
+    for name, new in values.items():
+        old = getattr(record, name, None)
+        if name == "terms":
+            old, new = sorted(t.id for t in old), sorted(t.id for t in new)
+        if old != new:
+            changes[name] = [_plain(old), _plain(new)]
+    return changes
+
+
+def _set(record: SyncedRecord, name: str, value: Any) -> None:
+    setattr(record, name, value)
+    if name == "title" and isinstance(record, SchoolClass):
+        record.title_folded = fold(value) or ""
+    if name == "external_id" and isinstance(record, SchoolClass):
+        record.external_id_folded = fold(value)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, AcademicSession):
+        return value.id
+    return value
+
+
+def _label(record: SyncedRecord) -> str:
+    return str(getattr(record, "name", None) or getattr(record, "title", None) or record.sourced_id)
+
+
+def _ensure_admin(actor: Actor) -> None:
+    if actor.kind in ("system", "connection") or actor.is_district_admin:
+        return
+    raise NotAllowed("Only district admins and connections create orgs, sessions and courses.")
+
+
+def _ensure_may_create_at(actor: Actor, school_id: str) -> None:
+    if actor.kind in ("system", "connection") or actor.is_district_admin:
+        return
+    if actor.role == "school_admin" and school_id in actor.school_ids:
+        return
+    raise NotAllowed("You can create classes only at your own schools.")

@@ -1,0 +1,133 @@
+"""The user search staff need, and duplicate detection for manual creation.
+
+Everything filters in SQL on indexed columns (folded names, username, identifier, role, grade,
+school and class links), so a page of 100,000 users costs one query for the rows and one for the
+count, whatever page is asked for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import ColumnElement, exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from server.db import Enrollment, RecordStatus, User, UserGrade, UserRole, fold
+from server.domain.access import visible_users
+from server.domain.actors import Actor
+from server.domain.vocabulary import check_grade, check_role
+
+MAX_PAGE_SIZE = 500
+
+
+@dataclass(frozen=True)
+class UserQuery:
+    """What staff type and tick: text (name, username, SIS identifier, email) and filters."""
+
+    text: str = ""
+    role: str | None = None
+    school_id: str | None = None
+    class_id: str | None = None
+    grade: str | None = None
+    include_inactive: bool = False
+    limit: int = 50
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[User]
+    total: int
+    offset: int
+    limit: int
+
+    @property
+    def has_next(self) -> bool:
+        return self.offset + len(self.items) < self.total
+
+
+def search_users(session: Session, actor: Actor, query: UserQuery) -> Page:
+    """Users ``actor`` may see that match ``query``, ordered by family then given name.
+
+    Inactive users are left out unless ``include_inactive``; deleted users never appear.
+    """
+    conditions = [visible_users(actor), *_filters(query)]
+    total = session.scalar(select(func.count()).select_from(User).where(*conditions)) or 0
+    limit = max(1, min(query.limit, MAX_PAGE_SIZE))
+    rows = session.scalars(
+        select(User)
+        .where(*conditions)
+        .order_by(User.family_folded, User.given_folded, User.id)
+        .limit(limit)
+        .offset(max(0, query.offset))
+    )
+    return Page(list(rows), total, max(0, query.offset), limit)
+
+
+def _filters(query: UserQuery) -> list[ColumnElement[bool]]:
+    statuses = (
+        (RecordStatus.ACTIVE, RecordStatus.INACTIVE)
+        if query.include_inactive
+        else (RecordStatus.ACTIVE,)
+    )
+    where: list[ColumnElement[bool]] = [User.status.in_(statuses)]
+    for term in query.text.split():
+        where.append(_matches_term(term))
+    if query.role:
+        role = check_role(query.role)
+        where.append(
+            or_(
+                User.primary_role == role,
+                exists().where(UserRole.user_id == User.id, UserRole.role == role),
+            )
+        )
+    if query.school_id:
+        where.append(
+            or_(
+                exists().where(UserRole.user_id == User.id, UserRole.org_id == query.school_id),
+                exists().where(
+                    Enrollment.user_id == User.id, Enrollment.school_id == query.school_id
+                ),
+            )
+        )
+    if query.class_id:
+        where.append(
+            exists().where(
+                Enrollment.user_id == User.id,
+                Enrollment.class_id == query.class_id,
+                Enrollment.status == RecordStatus.ACTIVE,
+            )
+        )
+    if query.grade:
+        grade = check_grade(query.grade)
+        where.append(exists().where(UserGrade.user_id == User.id, UserGrade.grade == grade))
+    return where
+
+
+def _matches_term(term: str) -> ColumnElement[bool]:
+    folded = fold(term) or ""
+    prefix = folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return or_(
+        User.given_folded.like(prefix, escape="\\"),
+        User.family_folded.like(prefix, escape="\\"),
+        User.username_folded.like(prefix, escape="\\"),
+        User.email_folded.like(prefix, escape="\\"),
+        User.identifier == term,
+    )
+
+
+def find_reactivation_candidates(
+    session: Session, actor: Actor, given_name: str, family_name: str, birth_date: date | None
+) -> list[User]:
+    """Inactive accounts with the same name and birth date: offer "Reactivate" instead of a
+    duplicate. Without a birth date, the name alone matches."""
+    where = [
+        visible_users(actor),
+        User.status == RecordStatus.INACTIVE,
+        User.given_folded == (fold(given_name.strip()) or ""),
+        User.family_folded == (fold(family_name.strip()) or ""),
+    ]
+    if birth_date is not None:
+        where.append(or_(User.birth_date == birth_date, User.birth_date.is_(None)))
+    return list(session.scalars(select(User).where(*where).order_by(User.updated_at.desc())))

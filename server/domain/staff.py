@@ -1,0 +1,158 @@
+"""Staff accounts (district admins, school admins, teachers) and their API tokens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.db import Org, StaffAccount, StaffRole, StaffToken, User, fold, utcnow
+from server.domain import audit
+from server.domain.actors import Actor
+from server.domain.passwords import (
+    PasswordPolicy,
+    burn_verification_time,
+    generate_password,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
+from server.domain.secrets import new_token, token_digest, token_hint
+from server.domain.usernames import validate_username
+from server.errors import Conflict, InvalidValue, NotAllowed
+
+
+@dataclass(frozen=True)
+class NewStaff:
+    """A staff account with the password that was just set (shown once)."""
+
+    staff: StaffAccount
+    password: str
+
+
+def create_staff(
+    session: Session,
+    actor: Actor,
+    username: str,
+    role: str,
+    *,
+    password: str | None = None,
+    school_sourced_ids: list[str] | None = None,
+    display_name: str | None = None,
+    email: str | None = None,
+    user_id: str | None = None,
+) -> NewStaff:
+    """Add a staff account; a password is generated when none is given.
+
+    School admins and teachers need at least one school. A teacher linked to a roster user
+    (``user_id``) sees the students of that user's classes.
+
+    :raises Conflict: username taken. :raises InvalidValue: role, school or password refused.
+    """
+    if not actor.is_district_admin:
+        raise NotAllowed("Only district admins add staff accounts.")
+    username = validate_username(username)
+    if role not in StaffRole.ALL:
+        raise InvalidValue(
+            f"Unknown staff role {role!r}; expected one of {', '.join(StaffRole.ALL)}.",
+            field="role",
+        )
+    if find_staff(session, actor.tenant_id, username) is not None:
+        raise Conflict(f"A staff account named {username!r} already exists.", field="username")
+    school_ids = _school_ids(session, actor.tenant_id, school_sourced_ids or [])
+    if role != StaffRole.DISTRICT_ADMIN and not school_ids:
+        raise InvalidValue("School admins and teachers need a school (--school).", field="school")
+    if user_id is not None:
+        user = session.get(User, user_id)
+        if user is None or user.tenant_id != actor.tenant_id:
+            raise InvalidValue("The linked roster user does not exist.", field="user_id")
+    if password is None:
+        password = generate_password()
+    else:
+        PasswordPolicy().check(password, username=username)
+    staff = StaffAccount(
+        tenant_id=actor.tenant_id,
+        username=username,
+        username_folded=fold(username) or "",
+        role=role,
+        school_ids=school_ids,
+        display_name=display_name,
+        email=email,
+        user_id=user_id,
+        password_hash=hash_password(password),
+    )
+    session.add(staff)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "staff.create",
+        target_kind="staff",
+        target_id=staff.id,
+        target_label=username,
+        changes={"role": [None, role]},
+    )
+    return NewStaff(staff, password)
+
+
+def find_staff(session: Session, tenant_id: str, username: str) -> StaffAccount | None:
+    return session.scalars(
+        select(StaffAccount).where(
+            StaffAccount.tenant_id == tenant_id, StaffAccount.username_folded == fold(username)
+        )
+    ).first()
+
+
+def authenticate_staff(
+    session: Session, tenant_id: str, username: str, password: str
+) -> StaffAccount | None:
+    """The active staff account with that username and password, or None (same time either way)."""
+    staff = find_staff(session, tenant_id, username.strip())
+    if staff is None or not staff.active or not staff.password_hash:
+        burn_verification_time()
+        return None
+    if not verify_password(staff.password_hash, password):
+        return None
+    if needs_rehash(staff.password_hash):
+        staff.password_hash = hash_password(password)
+    return staff
+
+
+def create_staff_token(session: Session, staff: StaffAccount, name: str) -> str:
+    """A bearer token for the admin JSON API (shown once, stored as a digest)."""
+    token = new_token()
+    session.add(
+        StaffToken(staff_id=staff.id, name=name, digest=token_digest(token), hint=token_hint(token))
+    )
+    session.flush()
+    return token
+
+
+def authenticate_staff_token(session: Session, token: str) -> StaffAccount | None:
+    row = session.scalars(
+        select(StaffToken).where(
+            StaffToken.digest == token_digest(token), StaffToken.revoked_at.is_(None)
+        )
+    ).first()
+    if row is None:
+        return None
+    staff = session.get(StaffAccount, row.staff_id)
+    return staff if staff is not None and staff.active else None
+
+
+def revoke_staff_tokens(session: Session, staff: StaffAccount) -> None:
+    for row in session.scalars(select(StaffToken).where(StaffToken.staff_id == staff.id)):
+        row.revoked_at = row.revoked_at or utcnow()
+
+
+def _school_ids(session: Session, tenant_id: str, sourced_ids: list[str]) -> list[str]:
+    ids = []
+    for sourced_id in sourced_ids:
+        org_id = session.scalars(
+            select(Org.id).where(Org.tenant_id == tenant_id, Org.sourced_id == sourced_id)
+        ).first()
+        if org_id is None:
+            raise InvalidValue(f"No school with sourcedId {sourced_id!r}.", field="school")
+        ids.append(org_id)
+    return ids

@@ -1,0 +1,85 @@
+"""Tenants (districts) and their settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.db import Connection, ConnectionKind, Tenant
+from server.errors import Conflict, InvalidValue, NotFound
+
+MANUAL_CONNECTION_NAME = "Manual"
+
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "username_pattern": "{first}{last}",
+    "password_policy": "default",
+    "young_student_grades": ["PK", "KG", "01", "02"],
+    "badge_grades": ["PK", "KG", "01", "02"],
+    "retention_days": 30,
+    "shrink_threshold": 0.2,
+}
+
+
+def create_tenant(session: Session, name: str) -> Tenant:
+    """A new district with its manual connection (the owner of what staff create by hand).
+
+    :raises Conflict: the name is taken.
+    """
+    name = name.strip()
+    if not name:
+        raise InvalidValue("A tenant needs a name.", field="name")
+    if session.scalars(select(Tenant).where(Tenant.name == name)).first():
+        raise Conflict(f"A tenant named {name!r} already exists.")
+    tenant = Tenant(name=name, settings=dict(DEFAULT_SETTINGS))
+    session.add(tenant)
+    session.flush()
+    session.add(
+        Connection(tenant_id=tenant.id, name=MANUAL_CONNECTION_NAME, kind=ConnectionKind.MANUAL)
+    )
+    session.flush()
+    return tenant
+
+
+def get_tenant(session: Session, name: str | None = None) -> Tenant:
+    """The tenant called ``name``, or the first one created when no name is given.
+
+    :raises NotFound:
+    """
+    query = select(Tenant).order_by(Tenant.created_at, Tenant.id)
+    if name:
+        query = query.where(Tenant.name == name)
+    tenant = session.scalars(query.limit(1)).first()
+    if tenant is None:
+        raise NotFound(f"No tenant named {name!r}." if name else "No tenant exists yet.")
+    return tenant
+
+
+def list_tenants(session: Session) -> list[Tenant]:
+    return list(session.scalars(select(Tenant).order_by(Tenant.created_at, Tenant.id)))
+
+
+def tenant_setting(session: Session, tenant_id: str, key: str) -> Any:
+    tenant = session.get(Tenant, tenant_id)
+    if tenant is None:
+        raise NotFound("No such tenant.")
+    return tenant.settings.get(key, DEFAULT_SETTINGS.get(key))
+
+
+def update_settings(session: Session, tenant: Tenant, changes: dict[str, Any]) -> None:
+    unknown = set(changes) - set(DEFAULT_SETTINGS)
+    if unknown:
+        raise InvalidValue(f"Unknown settings: {', '.join(sorted(unknown))}.")
+    tenant.settings = {**tenant.settings, **changes}
+
+
+def manual_connection(session: Session, tenant_id: str) -> Connection:
+    connection = session.scalars(
+        select(Connection).where(
+            Connection.tenant_id == tenant_id, Connection.kind == ConnectionKind.MANUAL
+        )
+    ).first()
+    if connection is None:
+        raise NotFound("The tenant has no manual connection.")
+    return connection

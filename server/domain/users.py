@@ -1,0 +1,498 @@
+"""Users: create, update, deactivate, reactivate, delete (soft, with retention), restore, purge.
+
+Every write goes through the guard (:mod:`server.domain.guard`), bumps the record's version
+(its ETag), stamps ``updated_at`` and appends one audit event. Writing the same values again
+changes nothing and returns an empty change set, so every push is idempotent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.db import (
+    Connection,
+    Credential,
+    CredentialState,
+    Org,
+    RecordStatus,
+    Tenant,
+    User,
+    UserGrade,
+    UserRole,
+    fold,
+    new_id,
+    utcnow,
+)
+from server.domain import audit, guard
+from server.domain.access import ensure_can_create, ensure_visible
+from server.domain.actors import Actor
+from server.domain.tenants import DEFAULT_SETTINGS, manual_connection
+from server.domain.usernames import generate_username, is_username_taken, validate_username
+from server.domain.vocabulary import check_grade, check_role, parse_date
+from server.errors import (
+    Conflict,
+    InvalidValue,
+    NotFound,
+    OwnedByAnotherConnection,
+    RequiredValue,
+    UsernameTaken,
+    VersionMismatch,
+)
+
+TEXT_FIELDS = (
+    "given_name",
+    "family_name",
+    "middle_name",
+    "preferred_given_name",
+    "preferred_family_name",
+    "email",
+    "identifier",
+    "gender",
+    "ethnicity",
+    "external_id",
+    "sourced_id",
+)
+USER_FIELDS = frozenset(
+    (
+        *TEXT_FIELDS,
+        "username",
+        "birth_date",
+        "demographic_flags",
+        "primary_role",
+        "roles",
+        "grades",
+        "extra",
+    )
+)
+
+
+@dataclass(frozen=True, order=True)
+class RoleAssignment:
+    """A role of a user at an org (org given by our internal id)."""
+
+    org_id: str
+    role: str
+    role_type: str = "primary"
+
+
+Changes = dict[str, list[Any]]
+
+
+def owning_connection(session: Session, actor: Actor) -> Connection:
+    """The connection that owns what ``actor`` creates: its own, or the tenant's manual one."""
+    if actor.kind == "connection" and actor.connection_id:
+        connection = session.get(Connection, actor.connection_id)
+        if connection is not None:
+            return connection
+    return manual_connection(session, actor.tenant_id)
+
+
+def create_user(session: Session, actor: Actor, fields: Mapping[str, Any]) -> User:
+    """Create a user owned by the actor's connection (manual for staff).
+
+    ``fields`` holds :data:`USER_FIELDS`; a missing username is generated from the tenant
+    pattern. The credential starts ``sso`` for SSO-linked users and ``pending`` otherwise (set a
+    password with :mod:`server.domain.credentials`). A connection re-creating a deleted user's
+    externalId within the retention period restores that user instead.
+
+    :raises UsernameTaken: (R104) the username is used in this tenant.
+    :raises OwnedByAnotherConnection: (R109) a connection met another connection's user.
+    :raises InvalidValue, RequiredValue, NotFound: bad fields or unknown orgs.
+    """
+    values = _normalise(session, actor.tenant_id, fields)
+    owner = owning_connection(session, actor)
+    restored = _restore_by_external_id(session, actor, owner, values.get("external_id"))
+    if restored is not None:
+        update_user(session, actor, restored, values)
+        return restored
+    ensure_can_create(actor, sorted({r.org_id for r in values.get("roles", [])}))
+    if not (values.get("given_name") or values.get("family_name") or values.get("username")):
+        raise RequiredValue("A user needs a name or a username.", field="given_name")
+    username = _choose_username(session, actor, values)
+    user = User(
+        tenant_id=actor.tenant_id,
+        connection_id=owner.id,
+        username=username,
+        username_folded=fold(username),
+    )
+    user.id = values.get("id") or new_id()
+    user.sourced_id = values.get("sourced_id") or user.id
+    _ensure_sourced_id_free(session, actor.tenant_id, user.sourced_id)
+    _assign(user, {k: v for k, v in values.items() if k not in ("username", "id", "sourced_id")})
+    state = CredentialState.SSO if guard.is_sso_linked(owner) else CredentialState.PENDING
+    user.credential = Credential(state=state)
+    session.add(user)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "user.create",
+        target_kind="user",
+        target_id=user.id,
+        target_label=user.username,
+        changes=_creation_changes(user, values),
+    )
+    return user
+
+
+def update_user(
+    session: Session,
+    actor: Actor,
+    user: User,
+    fields: Mapping[str, Any],
+    *,
+    override: bool = False,
+    expected_version: int | None = None,
+) -> Changes:
+    """Apply the fields that differ; returns ``{field: [before, after]}`` (empty: unchanged).
+
+    :raises ManagedBySource: a manual change to what the owning connection manages.
+    :raises VersionMismatch: ``expected_version`` is not the current version.
+    """
+    _ensure_may_touch(session, actor, user)
+    if expected_version is not None and expected_version != user.version:
+        raise VersionMismatch("The record was changed since you read it; reload and try again.")
+    values = _normalise(session, actor.tenant_id, fields)
+    changes = _diff(user, values)
+    if not changes:
+        return {}
+    overridden = guard.check_change(actor, user.connection, changes, override=override)
+    if "username" in changes:
+        _ensure_username_free(session, actor, values["username"], user)
+    if "sourced_id" in changes:
+        _ensure_sourced_id_free(session, actor.tenant_id, values["sourced_id"])
+    _assign(user, {k: values[k] for k in changes})
+    user.updated_at = utcnow()
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "user.update",
+        target_kind="user",
+        target_id=user.id,
+        target_label=user.username,
+        changes=changes,
+        override=overridden,
+        detail=guard.override_warning(user.connection) if overridden else None,
+    )
+    return changes
+
+
+def deactivate_user(
+    session: Session, actor: Actor, user: User, *, override: bool = False, reason: str | None = None
+) -> bool:
+    """Mark a user inactive: data kept, sign-in refused. Returns False if already inactive."""
+    return _set_status(
+        session, actor, user, RecordStatus.INACTIVE, "user.deactivate", override, reason
+    )
+
+
+def reactivate_user(
+    session: Session, actor: Actor, user: User, *, override: bool = False, reason: str | None = None
+) -> bool:
+    """Restore an inactive (or deleted, not yet purged) user with their history."""
+    if user.status == RecordStatus.DELETED:
+        _ensure_username_free(session, actor, user.username, user)
+    return _set_status(
+        session, actor, user, RecordStatus.ACTIVE, "user.reactivate", override, reason
+    )
+
+
+def delete_user(
+    session: Session, actor: Actor, user: User, *, override: bool = False, reason: str | None = None
+) -> bool:
+    """Soft-delete: hidden everywhere, personal data purged after the retention period."""
+    changed = _set_status(
+        session, actor, user, RecordStatus.DELETED, "user.delete", override, reason
+    )
+    if changed:
+        tenant = session.get(Tenant, user.tenant_id)
+        days = int(
+            (tenant.settings if tenant else {}).get("retention_days")
+            or DEFAULT_SETTINGS["retention_days"]
+        )
+        user.deleted_at = utcnow()
+        user.purge_after = user.deleted_at + timedelta(days=days)
+    return changed
+
+
+def purge_deleted_users(session: Session, actor: Actor) -> int:
+    """Remove users whose retention period is over (the purge job). Returns how many."""
+    due = session.scalars(
+        select(User).where(
+            User.tenant_id == actor.tenant_id,
+            User.status == RecordStatus.DELETED,
+            User.purge_after <= utcnow(),
+        )
+    ).all()
+    for user in due:
+        audit.record(session, actor, "user.purge", target_kind="user", target_id=user.id)
+        session.delete(user)
+    session.flush()
+    return len(due)
+
+
+def get_user(
+    session: Session, actor: Actor, user_id: str, *, include_deleted: bool = False
+) -> User:
+    """The user ``actor`` may see. :raises NotFound:"""
+    user = session.get(User, user_id)
+    if user is None or (user.status == RecordStatus.DELETED and not include_deleted):
+        raise NotFound("No such user.")
+    ensure_visible(session, actor, user)
+    return user
+
+
+def find_by_external_id(
+    session: Session, connection_id: str, external_id: str, *, include_deleted: bool = False
+) -> User | None:
+    query = select(User).where(
+        User.connection_id == connection_id, User.external_id_folded == fold(external_id)
+    )
+    if not include_deleted:
+        query = query.where(User.status != RecordStatus.DELETED)
+    return session.scalars(query.order_by(User.created_at.desc())).first()
+
+
+def find_by_username(session: Session, tenant_id: str, username: str) -> User | None:
+    return session.scalars(
+        select(User).where(
+            User.tenant_id == tenant_id,
+            User.username_folded == fold(username),
+            User.status != RecordStatus.DELETED,
+        )
+    ).first()
+
+
+def find_by_sourced_id(session: Session, tenant_id: str, sourced_id: str) -> User | None:
+    return session.scalars(
+        select(User).where(User.tenant_id == tenant_id, User.sourced_id == sourced_id)
+    ).first()
+
+
+def adopt_user(session: Session, actor: Actor, user: User, matched_by: str) -> None:
+    """Move a user to the acting connection (only when that connection is set to adopt)."""
+    connection = owning_connection(session, actor)
+    if connection.adopt_by != matched_by:
+        raise OwnedByAnotherConnection(user.connection.name, "This user")
+    before = user.connection.name
+    user.connection_id = connection.id
+    user.connection = connection
+    if guard.is_sso_linked(connection) and user.credential is not None:
+        user.credential.state = CredentialState.SSO
+        user.credential.password_hash = None
+        user.credential.temporary_secret = None
+    user.updated_at = utcnow()
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "user.adopt",
+        target_kind="user",
+        target_id=user.id,
+        target_label=user.username,
+        changes={"connection": [before, connection.name]},
+        detail=f"Matched by {matched_by}.",
+    )
+
+
+def _set_status(
+    session: Session,
+    actor: Actor,
+    user: User,
+    status: str,
+    action: str,
+    override: bool,
+    reason: str | None,
+) -> bool:
+    _ensure_may_touch(session, actor, user)
+    if user.status == status:
+        return False
+    overridden = guard.check_change(actor, user.connection, ["status"], override=override)
+    before = user.status
+    user.status = status
+    if status != RecordStatus.DELETED:
+        user.deleted_at = None
+        user.purge_after = None
+    user.updated_at = utcnow()
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        action,
+        target_kind="user",
+        target_id=user.id,
+        target_label=user.username,
+        changes={"status": [before, status]},
+        override=overridden,
+        detail=reason,
+    )
+    return True
+
+
+def _ensure_may_touch(session: Session, actor: Actor, user: User) -> None:
+    if user.tenant_id != actor.tenant_id:
+        raise NotFound("No such user.")
+    if actor.kind == "connection":
+        if user.connection_id != actor.connection_id:
+            raise OwnedByAnotherConnection(user.connection.name, "This user")
+        return
+    ensure_visible(session, actor, user)
+
+
+def _restore_by_external_id(
+    session: Session, actor: Actor, owner: Connection, external_id: str | None
+) -> User | None:
+    if actor.kind != "connection" or not external_id:
+        return None
+    deleted = find_by_external_id(session, owner.id, external_id, include_deleted=True)
+    if deleted is None or deleted.status != RecordStatus.DELETED:
+        return None
+    reactivate_user(session, actor, deleted, reason="Re-provisioned within the retention period.")
+    return deleted
+
+
+def _choose_username(session: Session, actor: Actor, values: dict[str, Any]) -> str:
+    username = values.get("username")
+    if username:
+        _ensure_username_free(session, actor, username, None)
+        return username
+    tenant = session.get(Tenant, actor.tenant_id)
+    pattern = (tenant.settings if tenant else {}).get("username_pattern") or "{first}{last}"
+    return generate_username(
+        session,
+        actor.tenant_id,
+        values.get("given_name") or "",
+        values.get("family_name") or "",
+        email=values.get("email"),
+        pattern=pattern,
+    )
+
+
+def _ensure_username_free(session: Session, actor: Actor, username: str, user: User | None) -> None:
+    if not is_username_taken(
+        session, actor.tenant_id, username, except_user_id=user.id if user else None
+    ):
+        return
+    holder = find_by_username(session, actor.tenant_id, username)
+    if (
+        actor.kind == "connection"
+        and holder is not None
+        and holder.connection_id != actor.connection_id
+    ):
+        raise OwnedByAnotherConnection(holder.connection.name, f"The username {username!r}")
+    raise UsernameTaken(
+        f"The username {username!r} is already used by another account.", field="username"
+    )
+
+
+def _ensure_sourced_id_free(session: Session, tenant_id: str, sourced_id: str) -> None:
+    if find_by_sourced_id(session, tenant_id, sourced_id) is not None:
+        raise Conflict(f"The sourcedId {sourced_id!r} is already used.", field="sourced_id")
+
+
+def _normalise(session: Session, tenant_id: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate and normalise caller-supplied fields (unknown names are a bug in the caller)."""
+    unknown = set(fields) - USER_FIELDS - {"id"}
+    if unknown:
+        raise InvalidValue(f"Unknown user fields: {', '.join(sorted(unknown))}.")
+    values: dict[str, Any] = {}
+    for name, value in fields.items():
+        if name in TEXT_FIELDS or name == "id":
+            text = value.strip() if isinstance(value, str) else value
+            values[name] = text or (None if name not in ("given_name", "family_name") else "")
+        elif name == "username":
+            values[name] = validate_username(value) if value else None
+        elif name == "birth_date":
+            values[name] = parse_date(value, "birth_date")
+        elif name == "primary_role":
+            values[name] = check_role(value)
+        elif name == "grades":
+            values[name] = sorted({check_grade(g) for g in value or []})
+        elif name == "roles":
+            values[name] = _check_roles(session, tenant_id, value or [])
+        elif name in ("demographic_flags", "extra"):
+            values[name] = dict(value or {})
+    if values.get("email") and "@" not in values["email"]:
+        raise InvalidValue(f"Invalid email address {values['email']!r}.", field="email")
+    if "roles" in values and values["roles"] and "primary_role" not in values:
+        primary = [r for r in values["roles"] if r.role_type == "primary"] or values["roles"]
+        values["primary_role"] = primary[0].role
+    return values
+
+
+def _check_roles(
+    session: Session, tenant_id: str, roles: list[RoleAssignment]
+) -> list[RoleAssignment]:
+    checked = sorted({RoleAssignment(r.org_id, check_role(r.role), r.role_type) for r in roles})
+    org_ids = {r.org_id for r in checked}
+    if org_ids:
+        found = set(
+            session.scalars(select(Org.id).where(Org.tenant_id == tenant_id, Org.id.in_(org_ids)))
+        )
+        missing = org_ids - found
+        if missing:
+            raise NotFound(f"No org with id {sorted(missing)[0]!r}.", field="roles")
+    return checked
+
+
+def _current(user: User, name: str) -> Any:
+    if name == "roles":
+        return sorted(RoleAssignment(r.org_id, r.role, r.role_type) for r in user.roles)
+    if name == "grades":
+        return user.grades
+    return getattr(user, name)
+
+
+def _diff(user: User, values: dict[str, Any]) -> Changes:
+    changes: Changes = {}
+    for name, new in values.items():
+        if name == "id":
+            continue
+        old = _current(user, name)
+        if name == "username" and new is None:
+            continue
+        if old != new:
+            changes[name] = [_plain(old), _plain(new)]
+    return changes
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, RoleAssignment):
+        return {"org_id": value.org_id, "role": value.role, "role_type": value.role_type}
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _assign(user: User, values: dict[str, Any]) -> None:
+    for name, value in values.items():
+        if name == "roles":
+            user.roles = [
+                UserRole(org_id=r.org_id, role=r.role, role_type=r.role_type) for r in value
+            ]
+        elif name == "grades":
+            user.grade_rows = [UserGrade(grade=grade) for grade in value]
+        elif name == "username":
+            user.username, user.username_folded = value, fold(value)
+        else:
+            setattr(user, name, value)
+    user.given_folded = fold(user.given_name) or ""
+    user.family_folded = fold(user.family_name) or ""
+    user.email_folded = fold(user.email)
+    user.external_id_folded = fold(user.external_id)
+
+
+def _creation_changes(user: User, values: dict[str, Any]) -> Changes:
+    shown = {k: v for k, v in values.items() if k not in ("extra", "id")}
+    changes = {k: [None, _plain(v)] for k, v in shown.items() if v not in (None, "", [], {})}
+    changes["username"] = [None, user.username]
+    return changes

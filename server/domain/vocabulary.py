@@ -1,0 +1,100 @@
+"""Enumerations shared by every surface: OneRoster roles, CEDS grades, statuses, org types."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from server.errors import InvalidValue
+
+# OneRoster 1.2 role vocabulary (1.1's roles are a subset).
+ROLES = (
+    "administrator",
+    "aide",
+    "guardian",
+    "parent",
+    "proctor",
+    "relative",
+    "student",
+    "teacher",
+    "districtAdministrator",
+    "principal",
+    "siteAdministrator",
+    "systemAdministrator",
+)
+STAFF_LIKE_ROLES = frozenset(ROLES) - {"student", "guardian", "parent", "relative"}
+
+# CEDS Entry Grade Level codes, as OneRoster uses them.
+GRADES = (
+    "IT",
+    "PR",
+    "PK",
+    "TK",
+    "KG",
+    "01",
+    "02",
+    "03",
+    "04",
+    "05",
+    "06",
+    "07",
+    "08",
+    "09",
+    "10",
+    "11",
+    "12",
+    "13",
+    "PS",
+    "UG",
+    "Other",
+)
+
+ORG_TYPES = ("department", "district", "local", "national", "school", "state", "technicalCenter")
+SESSION_TYPES = ("gradingPeriod", "semester", "schoolYear", "term")
+CLASS_TYPES = ("homeroom", "scheduled")
+ENROLLMENT_ROLES = ("administrator", "proctor", "student", "teacher", "aide", "guardian")
+
+
+def check_role(role: str) -> str:
+    for known in ROLES:
+        if role.casefold() == known.casefold():
+            return known
+    raise InvalidValue(f"Unknown role {role!r}; expected one of {', '.join(ROLES)}.", field="role")
+
+
+def check_grade(grade: str) -> str:
+    """Normalise a grade to its CEDS code: ``"3"`` and ``"03"`` become ``"03"``.
+
+    A UK "Year Group" of 1 to 13 is a number and lands on the same codes.
+    """
+    text = grade.strip()
+    if text.isdigit() and 0 < int(text) <= 13:
+        return f"{int(text):02d}"
+    for known in GRADES:
+        if text.casefold() == known.casefold():
+            return known
+    raise InvalidValue(
+        f"Unknown grade {grade!r}; expected a CEDS code such as KG, 01 … 13.", field="grades"
+    )
+
+
+def check_choice(value: str, choices: tuple[str, ...], field: str) -> str:
+    for known in choices:
+        if value.casefold() == known.casefold():
+            return known
+    raise InvalidValue(
+        f"Invalid {field} {value!r}; expected one of {', '.join(choices)}.", field=field
+    )
+
+
+def parse_date(value: date | str | None, field: str) -> date | None:
+    """Accept a date or an ISO ``YYYY-MM-DD`` string; empty means no date."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(value.strip()[:10])
+    except ValueError:
+        raise InvalidValue(
+            f"Invalid date {value!r} for {field}; use YYYY-MM-DD.", field=field
+        ) from None

@@ -1,0 +1,125 @@
+"""Domain errors. Each protocol maps them once to its own wire format.
+
+Every error carries a human message written for the person who will read it (a district admin,
+a teacher, an identity-provider engineer) and, where one applies, the import status code of
+SPEC §10 so file imports can report it per row.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of the errors a domain call raises on purpose; anything else is a bug."""
+
+    status = 400
+    code: str | None = None
+
+    def __init__(self, message: str, *, code: str | None = None, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        if code is not None:
+            self.code = code
+
+
+class NotFound(DomainError):
+    """The record does not exist in the caller's tenant (or the caller may not see it)."""
+
+    status = 404
+    code = "R108"
+
+
+class NotAllowed(DomainError):
+    """The caller is known but lacks the permission for this action."""
+
+    status = 403
+
+
+class Conflict(DomainError):
+    """The change contradicts existing data (uniqueness, ownership)."""
+
+    status = 409
+
+
+class UsernameTaken(Conflict):
+    code = "R104"
+
+
+class OwnedByAnotherConnection(Conflict):
+    """A push from one connection reached a record another connection owns (SPEC §4)."""
+
+    code = "R109"
+
+    def __init__(self, owner_name: str, what: str = "This record") -> None:
+        super().__init__(
+            f"{what} is owned by the connection {owner_name!r}; "
+            "it can be taken over only if the connection is set to adopt matching users."
+        )
+        self.owner_name = owner_name
+
+
+class ManagedBySource(Conflict):
+    """A manual change to a field that the owning connection manages (the SSO guard of SPEC §4)."""
+
+    code = "R107"
+
+    def __init__(self, provider: str, fields: list[str], *, credential: bool) -> None:
+        if credential:
+            message = (
+                f"This account is managed by {provider}. Change it in {provider}: a change made "
+                "here would be lost at the next sync and would break sign-in."
+            )
+        else:
+            message = (
+                f"This account is managed by {provider}. Change it in {provider}: a change made "
+                "here would be lost at the next sync. Send an explicit override to change it "
+                "here anyway."
+            )
+        super().__init__(message, field=fields[0] if fields else None)
+        self.provider = provider
+        self.fields = fields
+        self.credential = credential
+        if not credential:
+            self.code = "R109"
+
+
+class VersionMismatch(DomainError):
+    """The caller's version (ETag) is not the record's current one."""
+
+    status = 412
+
+
+class InvalidValue(DomainError):
+    """A field value is malformed or outside its enumeration."""
+
+    status = 400
+    code = "R102"
+
+
+class RequiredValue(InvalidValue):
+    code = "R101"
+
+
+class UsernameRejected(InvalidValue):
+    code = "R105"
+
+
+class PasswordRejected(InvalidValue):
+    """The password breaks the tenant's password policy; the message says which rule."""
+
+    code = "R106"
+
+
+class NoLocalPassword(DomainError):
+    """A password for an SSO-linked account: it signs in at its provider, never with one of ours."""
+
+    status = 400
+    code = "R107"
+
+    def __init__(self, provider: str) -> None:
+        super().__init__(
+            f"Accounts from {provider} sign in with {provider}; Rollcall keeps no password for "
+            "them, so the password was not accepted.",
+            field="password",
+        )
+        self.provider = provider

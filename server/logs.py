@@ -1,0 +1,83 @@
+"""Structured JSON-lines logging that never holds a password, token or secret.
+
+Every record passes through :class:`RedactingFilter`, which blanks bearer tokens, our ``rc_``
+tokens, and the values of secret-looking keys in messages and in ``extra`` fields, whatever
+the caller wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+_SECRET_KEY = re.compile(r"pass(word)?|secret|token|authorization|cookie|code_verifier|pin$", re.I)
+_SECRET_TEXT = [
+    (re.compile(r"(?i)(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"), r"\1 [redacted]"),
+    (re.compile(r"\brc_[A-Za-z0-9_-]{8,}"), "[redacted]"),
+    (
+        re.compile(r"(?i)\b(password|passwd|secret|token|client_secret|code)=([^&\s]+)"),
+        r"\1=[redacted]",
+    ),
+]
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+def scrub(text: str) -> str:
+    for pattern, replacement in _SECRET_TEXT:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def scrub_value(key: str, value: Any) -> Any:
+    if _SECRET_KEY.search(key):
+        return "[redacted]"
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {k: scrub_value(str(k), v) for k, v in value.items()}
+    return value
+
+
+class RedactingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = scrub(record.getMessage())
+        record.args = ()
+        for key in set(vars(record)) - _STANDARD:
+            setattr(record, key, scrub_value(key, getattr(record, key)))
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message and any ``extra`` fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key in sorted(set(vars(record)) - _STANDARD):
+            entry[key] = getattr(record, key)
+        if record.exc_info:
+            entry["exception"] = scrub(self.formatException(record.exc_info))
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(level: str = "INFO", stream: Any = None) -> None:
+    """Send every log record, uvicorn's included, through the redacting JSON formatter."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(RedactingFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        logger.propagate = True
+    logging.getLogger("uvicorn.access").disabled = True

@@ -1,0 +1,91 @@
+"""The ``rollcall`` command line, run in-process against the test database."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from server.cli.main import main
+from server.domain.connections import authenticate_token
+
+
+@pytest.fixture
+def rollcall(monkeypatch, tmp_path, database, database_url, capsys):
+    monkeypatch.setenv("ROLLCALL_DATABASE_URL", database_url)
+    monkeypatch.setenv("ROLLCALL_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("ROLLCALL_SECRET_KEY", raising=False)
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = main(list(argv))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
+
+
+def test_connection_add_prints_a_working_token_once(rollcall, database):
+    code, out, _ = rollcall(
+        "connection", "add", "Entra ID", "--kind", "scim", "--json", "--profile", "entra"
+    )
+    assert code == 0
+    created = json.loads(out)
+    assert created["kind"] == "scim" and created["profile"] == "entra"
+    with database.session() as session:
+        assert authenticate_token(session, created["token"]).name == "Entra ID"
+    code, out, _ = rollcall("connection", "list", "--json")
+    listed = {row["name"]: row for row in json.loads(out)}
+    assert set(listed) == {"Manual", "Entra ID"}
+    assert created["token"] not in out
+
+
+def test_rotate_token_invalidates_the_old_one(rollcall, database):
+    _, out, _ = rollcall("connection", "add", "Okta", "--kind", "scim", "--json")
+    old = json.loads(out)["token"]
+    code, out, _ = rollcall("connection", "rotate-token", "Okta", "--json")
+    new = json.loads(out)["token"]
+    assert code == 0 and new != old
+    with database.session() as session:
+        assert authenticate_token(session, old) is None
+        assert authenticate_token(session, new) is not None
+
+
+def test_first_command_creates_the_default_tenant_and_tenant_add_adds_more(rollcall):
+    rollcall("connection", "list")
+    assert rollcall("tenant", "add", "Second District")[0] == 0
+    code, out, _ = rollcall("tenant", "list", "--json")
+    assert [t["name"] for t in json.loads(out)] == ["Default District", "Second District"]
+    code, out, _ = rollcall("connection", "list", "--tenant", "Second District", "--json")
+    assert [c["name"] for c in json.loads(out)] == ["Manual"]
+
+
+def test_staff_add_generates_a_password_or_reads_it_from_stdin(rollcall, monkeypatch):
+    code, out, _ = rollcall("staff", "add", "boss", "--role", "district_admin", "--json")
+    assert code == 0 and len(json.loads(out)["password"]) >= 12
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO("a quiet long passphrase\n"))
+    code, out, _ = rollcall(
+        "staff", "add", "boss2", "--role", "district_admin", "--password-stdin", "--json"
+    )
+    assert code == 0 and "password" not in json.loads(out)
+
+
+def test_bad_input_exits_non_zero_with_a_clear_error(rollcall):
+    code, _, err = rollcall("staff", "add", "t1", "--role", "teacher")
+    assert code == 1 and "need a school" in err
+    code, _, err = rollcall("staff", "add", "t1", "--role", "teacher", "--school", "nope")
+    assert code == 1 and "No school with sourcedId 'nope'" in err
+    rollcall("connection", "add", "Clever", "--kind", "oneroster", "--sso", "Clever")
+    code, out, _ = rollcall("connection", "add", "Clever", "--kind", "csv", "--json")
+    assert code == 1 and json.loads(out)["error"] == "A connection named 'Clever' already exists."
+    code, _, err = rollcall("connection", "rotate-token", "Nope")
+    assert code == 1 and "No connection named 'Nope'" in err
+    code, _, _ = rollcall("tenant", "list", "--tenant", "Missing")  # tenant list ignores --tenant
+    assert code == 0
+    code, _, err = rollcall("connection", "list", "--tenant", "Missing")
+    assert code == 1 and "No tenant named 'Missing'" in err
+
+
+def test_bad_invocation_exits_2(rollcall):
+    with pytest.raises(SystemExit) as exited:
+        rollcall("connection", "add", "X", "--kind", "bogus")
+    assert exited.value.code == 2

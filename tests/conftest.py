@@ -1,0 +1,100 @@
+"""Shared fixtures: a real database (SQLite file, or PostgreSQL from
+``ROLLCALL_TEST_DATABASE_URL``), migrated once per run and emptied after every test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from server.config import Settings, normalise_database_url
+from server.context import AppContext
+from server.db import Base, Tenant
+from server.db.migrate import upgrade
+from server.db.session import Database
+from server.domain.actors import Actor, system_actor
+from server.domain.secrets import SecretBox
+from server.domain.tenants import create_tenant
+
+TEST_SECRET = "test-secret-key-not-for-production"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("ROLLCALL_TEST_DATABASE_URL")
+    if url:
+        return normalise_database_url(url)
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'rollcall-test.sqlite3'}"
+
+
+@pytest.fixture(scope="session")
+def migrated_database(database_url: str) -> Iterator[Database]:
+    database = Database(database_url)
+    _drop_everything(database)
+    upgrade(database.engine)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def database(migrated_database: Database) -> Iterator[Database]:
+    """The migrated test database, emptied after the test."""
+    yield migrated_database
+    _empty(migrated_database)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(data_dir=tmp_path, database_url=database_url, secret_key=TEST_SECRET)
+
+
+@pytest.fixture
+def context(settings: Settings, database: Database) -> AppContext:
+    return AppContext(settings=settings, database=database, box=SecretBox(TEST_SECRET))
+
+
+@pytest.fixture
+def box() -> SecretBox:
+    return SecretBox(TEST_SECRET)
+
+
+@pytest.fixture
+def session(database: Database) -> Iterator[Session]:
+    """One unit of work for a domain test (committed at the end, like a request)."""
+    with database.session() as session:
+        yield session
+
+
+@pytest.fixture
+def tenant(session: Session) -> Tenant:
+    return create_tenant(session, "Springfield District")
+
+
+@pytest.fixture
+def system(tenant: Tenant) -> Actor:
+    return system_actor(tenant.id, "test")
+
+
+def _empty(database: Database) -> None:
+    tables = [t.name for t in Base.metadata.sorted_tables]
+    with database.engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+        else:
+            for name in reversed(tables):
+                connection.execute(text(f"DELETE FROM {name}"))
+
+
+def _drop_everything(database: Database) -> None:
+    """Start each run from an empty schema so migrations are tested from scratch."""
+    with database.engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+        else:
+            Base.metadata.drop_all(connection)
+            connection.execute(text("DROP TABLE IF EXISTS alembic_version"))

@@ -1,0 +1,83 @@
+"""``make run``: the demo district, and a real server process answering on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from sqlalchemy import func, select
+
+from server.db import Connection, CredentialState, User
+from server.demo import load_or_seed
+from server.domain.connections import authenticate_token
+from server.domain.staff import authenticate_staff
+
+
+def test_demo_district_has_two_schools_sixty_students_and_clever_owns_half(context, tmp_path):
+    with context.database.session() as session:
+        demo = load_or_seed(session, context.box, tmp_path)
+        again = load_or_seed(session, context.box, tmp_path)
+        assert again == demo
+        students = session.scalars(select(User).where(User.primary_role == "student")).all()
+        teachers = session.scalar(
+            select(func.count()).select_from(User).where(User.primary_role == "teacher")
+        )
+        owners = {u.connection.name for u in students}
+        clever = [u for u in students if u.connection.name == "Clever"]
+        assert len(students) == 60 and teachers == 4
+        assert owners == {"Clever", "Manual"} and len(clever) == 30
+        assert {u.credential.state for u in clever} == {CredentialState.SSO}
+        states = {u.credential.state for u in students if u.connection.name == "Manual"}
+        assert states == {CredentialState.ISSUED, CredentialState.PENDING}
+        tenant_id = students[0].tenant_id
+        assert authenticate_staff(session, tenant_id, "admin", demo.admin_password)
+        assert authenticate_token(session, demo.scim_token).kind == "scim"
+        assert session.scalars(select(Connection).where(Connection.name == "Clever")).one().sso
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_serve_demo_prints_credentials_and_healthz_answers(database, database_url, tmp_path):
+    port = _free_port()
+    env = {**os.environ, "ROLLCALL_DATA_DIR": str(tmp_path), "ROLLCALL_DATABASE_URL": database_url}
+    env.pop("ROLLCALL_SECRET_KEY", None)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "server.cli.main", "serve", "--demo", "--port", str(port), "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=Path(__file__).parent.parent,
+    )
+    try:
+        health = _wait_for(f"http://127.0.0.1:{port}/healthz")
+        assert health.status_code == 200
+    finally:
+        server.terminate()
+        out, err = server.communicate(timeout=20)
+    printed = json.loads(out.decode().split('\n{"time"')[0])
+    assert printed["admin"]["username"] == "admin" and printed["scim"]["token"].startswith("rc_")
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+    for line in err.decode().splitlines():
+        entry = json.loads(line)
+        assert printed["scim"]["token"] not in line and "level" in entry
+
+
+def _wait_for(url: str) -> httpx.Response:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return httpx.get(url, timeout=2)
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
