@@ -1,6 +1,7 @@
 """The database: typed SQLAlchemy 2 models, engines and sessions, migrations."""
 
 from server.db.base import Base, fold, new_id, utcnow
+from server.db.oauth import OAuthClient, OAuthClientKind, OAuthToken
 from server.db.people import Credential, CredentialState, RecordStatus, User, UserGrade, UserRole
 from server.db.records import AuditEvent, ImportRowResult, ImportRun
 from server.db.roster import (
@@ -38,6 +39,9 @@ __all__ = [
     "GroupMember",
     "ImportRowResult",
     "ImportRun",
+    "OAuthClient",
+    "OAuthClientKind",
+    "OAuthToken",
     "Org",
     "RecordStatus",
     "SchoolClass",

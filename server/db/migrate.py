@@ -40,3 +40,16 @@ def make_revision(engine: Engine, message: str) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.revision(config, message=message, autogenerate=True)
+
+
+if __name__ == "__main__":
+    import sys
+    import tempfile
+
+    from server.db.session import Database
+
+    # Development: `python -m server.db.migrate "message"` writes a new revision from the models.
+    with tempfile.TemporaryDirectory() as scratch:
+        database = Database(f"sqlite:///{scratch}/scratch.sqlite3")
+        upgrade(database.engine)
+        make_revision(database.engine, " ".join(sys.argv[1:]) or "schema change")

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.db import Connection, ConnectionKind, ConnectionToken, Org, utcnow
+from server.db import Connection, ConnectionKind, ConnectionToken, utcnow
 from server.domain import audit
 from server.domain.access import ensure_can_manage_connections
 from server.domain.actors import Actor
+from server.domain.schools import resolve_school_ids
 from server.domain.secrets import new_token, token_digest, token_hint
 from server.errors import Conflict, InvalidValue, NotFound
 
@@ -76,7 +77,7 @@ def create_connection(
         sso_provider=sso_provider or None,
         profile=profile,
         adopt_by=adopt_by,
-        school_ids=_school_ids(session, actor.tenant_id, school_sourced_ids or []),
+        school_ids=resolve_school_ids(session, actor.tenant_id, school_sourced_ids or []),
     )
     session.add(connection)
     session.flush()
@@ -154,15 +155,3 @@ def _add_token(session: Session, connection: Connection) -> str:
     )
     session.flush()
     return token
-
-
-def _school_ids(session: Session, tenant_id: str, sourced_ids: list[str]) -> list[str]:
-    ids: list[str] = []
-    for sourced_id in sourced_ids:
-        org_id = session.scalars(
-            select(Org.id).where(Org.tenant_id == tenant_id, Org.sourced_id == sourced_id)
-        ).first()
-        if org_id is None:
-            raise InvalidValue(f"No school with sourcedId {sourced_id!r}.", field="school")
-        ids.append(org_id)
-    return ids

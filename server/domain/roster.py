@@ -41,7 +41,13 @@ from server.domain.vocabulary import (
     check_grade,
     parse_date,
 )
-from server.errors import Conflict, NotAllowed, NotFound, RequiredValue, VersionMismatch
+from server.errors import (
+    Conflict,
+    NotAllowed,
+    NotFound,
+    RequiredValue,
+    VersionMismatch,
+)
 
 Record = TypeVar("Record", bound=SyncedRecord)
 Changes = dict[str, list[Any]]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.db import Org, StaffAccount, StaffRole, StaffToken, User, fold, utcnow
+from server.db import StaffAccount, StaffRole, StaffToken, User, fold, utcnow
 from server.domain import audit
 from server.domain.actors import Actor
 from server.domain.passwords import (
@@ -18,6 +18,7 @@ from server.domain.passwords import (
     needs_rehash,
     verify_password,
 )
+from server.domain.schools import resolve_school_ids
 from server.domain.secrets import new_token, token_digest, token_hint
 from server.domain.usernames import validate_username
 from server.errors import Conflict, InvalidValue, NotAllowed
@@ -60,7 +61,7 @@ def create_staff(
         )
     if find_staff(session, actor.tenant_id, username) is not None:
         raise Conflict(f"A staff account named {username!r} already exists.", field="username")
-    school_ids = _school_ids(session, actor.tenant_id, school_sourced_ids or [])
+    school_ids = resolve_school_ids(session, actor.tenant_id, school_sourced_ids or [])
     if role != StaffRole.DISTRICT_ADMIN and not school_ids:
         raise InvalidValue("School admins and teachers need a school (--school).", field="school")
     if user_id is not None:
@@ -144,15 +145,3 @@ def authenticate_staff_token(session: Session, token: str) -> StaffAccount | Non
 def revoke_staff_tokens(session: Session, staff: StaffAccount) -> None:
     for row in session.scalars(select(StaffToken).where(StaffToken.staff_id == staff.id)):
         row.revoked_at = row.revoked_at or utcnow()
-
-
-def _school_ids(session: Session, tenant_id: str, sourced_ids: list[str]) -> list[str]:
-    ids = []
-    for sourced_id in sourced_ids:
-        org_id = session.scalars(
-            select(Org.id).where(Org.tenant_id == tenant_id, Org.sourced_id == sourced_id)
-        ).first()
-        if org_id is None:
-            raise InvalidValue(f"No school with sourcedId {sourced_id!r}.", field="school")
-        ids.append(org_id)
-    return ids

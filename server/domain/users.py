@@ -32,6 +32,7 @@ from server.db import (
 from server.domain import audit, guard
 from server.domain.access import ensure_can_create, ensure_visible
 from server.domain.actors import Actor
+from server.domain.oauth import revoke_user_tokens
 from server.domain.tenants import DEFAULT_SETTINGS, manual_connection
 from server.domain.usernames import generate_username, is_username_taken, validate_username
 from server.domain.vocabulary import check_grade, check_role, parse_date
@@ -322,6 +323,8 @@ def _set_status(
         user.purge_after = None
     user.updated_at = utcnow()
     session.flush()
+    if status != RecordStatus.ACTIVE:
+        revoke_user_tokens(session, user.id)
     audit.record(
         session,
         actor,

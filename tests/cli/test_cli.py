@@ -53,9 +53,9 @@ def test_rotate_token_invalidates_the_old_one(rollcall, database):
 def test_first_command_creates_the_default_tenant_and_tenant_add_adds_more(rollcall):
     rollcall("connection", "list")
     assert rollcall("tenant", "add", "Second District")[0] == 0
-    code, out, _ = rollcall("tenant", "list", "--json")
+    _, out, _ = rollcall("tenant", "list", "--json")
     assert [t["name"] for t in json.loads(out)] == ["Default District", "Second District"]
-    code, out, _ = rollcall("connection", "list", "--tenant", "Second District", "--json")
+    _, out, _ = rollcall("connection", "list", "--tenant", "Second District", "--json")
     assert [c["name"] for c in json.loads(out)] == ["Manual"]
 
 

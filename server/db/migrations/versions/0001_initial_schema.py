@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 12:52:23.124536
+Create Date: 2026-11-23 13:03:40.621295
 """
 
 import sqlalchemy as sa
@@ -102,6 +102,50 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("connections", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_connections_tenant_id"), ["tenant_id"], unique=False)
+
+    op.create_table(
+        "oauth_clients",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.Column("client_id", sa.String(length=64), nullable=False),
+        sa.Column("secret_digest", sa.String(length=64), nullable=True),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("kind", sa.String(length=10), nullable=False),
+        sa.Column("public", sa.Boolean(), nullable=False),
+        sa.Column(
+            "redirect_uris",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "post_logout_redirect_uris",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "scopes",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "school_ids",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("token_endpoint_auth_method", sa.String(length=40), nullable=False),
+        sa.Column("created_at", server.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", server.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_oauth_clients_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_oauth_clients")),
+        sa.UniqueConstraint("client_id", name=op.f("uq_oauth_clients_client_id")),
+    )
+    with op.batch_alter_table("oauth_clients", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_oauth_clients_tenant_id"), ["tenant_id"], unique=False)
 
     op.create_table(
         "connection_tokens",
@@ -439,6 +483,48 @@ def upgrade() -> None:
         batch_op.create_index("ix_import_row_results_run", ["run_id", "id"], unique=False)
 
     op.create_table(
+        "oauth_tokens",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.Column("client_id", sa.String(length=36), nullable=False),
+        sa.Column("user_id", sa.String(length=36), nullable=True),
+        sa.Column("access_digest", sa.String(length=64), nullable=False),
+        sa.Column("refresh_digest", sa.String(length=64), nullable=True),
+        sa.Column("scope", sa.String(length=2000), nullable=False),
+        sa.Column("family_id", sa.String(length=36), nullable=False),
+        sa.Column("issued_at", server.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", server.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("refresh_expires_at", server.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("auth_time", server.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("revoked_at", server.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("refresh_used_at", server.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["client_id"],
+            ["oauth_clients.id"],
+            name=op.f("fk_oauth_tokens_client_id_oauth_clients"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_oauth_tokens_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_oauth_tokens_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_oauth_tokens")),
+        sa.UniqueConstraint("access_digest", name=op.f("uq_oauth_tokens_access_digest")),
+        sa.UniqueConstraint("refresh_digest", name=op.f("uq_oauth_tokens_refresh_digest")),
+    )
+    with op.batch_alter_table("oauth_tokens", schema=None) as batch_op:
+        batch_op.create_index("ix_oauth_tokens_family", ["family_id"], unique=False)
+        batch_op.create_index("ix_oauth_tokens_user", ["user_id"], unique=False)
+
+    op.create_table(
         "staff_accounts",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("tenant_id", sa.String(length=36), nullable=False),
@@ -770,6 +856,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_staff_accounts_tenant_id"))
 
     op.drop_table("staff_accounts")
+    with op.batch_alter_table("oauth_tokens", schema=None) as batch_op:
+        batch_op.drop_index("ix_oauth_tokens_user")
+        batch_op.drop_index("ix_oauth_tokens_family")
+
+    op.drop_table("oauth_tokens")
     with op.batch_alter_table("import_row_results", schema=None) as batch_op:
         batch_op.drop_index("ix_import_row_results_run")
 
@@ -818,6 +909,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_connection_tokens_connection_id"))
 
     op.drop_table("connection_tokens")
+    with op.batch_alter_table("oauth_clients", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_oauth_clients_tenant_id"))
+
+    op.drop_table("oauth_clients")
     with op.batch_alter_table("connections", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_connections_tenant_id"))
 

@@ -1,0 +1,22 @@
+"""Looking up schools by the sourcedIds people and files use."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.db import Org
+from server.errors import InvalidValue
+
+
+def resolve_school_ids(session: Session, tenant_id: str, sourced_ids: list[str]) -> list[str]:
+    """Our ids of the schools with these sourcedIds. :raises InvalidValue: an unknown one."""
+    ids = []
+    for sourced_id in sourced_ids:
+        org_id = session.scalars(
+            select(Org.id).where(Org.tenant_id == tenant_id, Org.sourced_id == sourced_id)
+        ).first()
+        if org_id is None:
+            raise InvalidValue(f"No school with sourcedId {sourced_id!r}.", field="school")
+        ids.append(org_id)
+    return ids
