@@ -13,7 +13,7 @@ from server.config import load_settings
 from server.context import AppContext
 from server.db import Connection, Tenant
 from server.db.migrate import upgrade
-from server.domain import connections, staff, tenants, users
+from server.domain import connections, roster, staff, tenants, users
 from server.domain.actors import Actor, system_actor
 from server.errors import NotFound
 
@@ -138,7 +138,12 @@ def connection_rotate(args: argparse.Namespace, output: Output) -> int:
 def purge(args: argparse.Namespace, output: Output) -> int:
     with unit_of_work(args) as (_context, session, actor):
         count = users.purge_deleted_users(session, actor)
-    output.result({"purged": count}, f"Purged {count} deleted user(s) past their retention.")
+        records = roster.purge_deleted_records(session, actor)
+    output.result(
+        {"purged_users": count, "purged_records": records},
+        f"Purged {count} deleted user(s) and {records} class/enrollment record(s) past their "
+        "retention.",
+    )
     return 0
 
 

@@ -8,7 +8,7 @@ writing the same values again is a no-op that returns an empty change set.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import select
@@ -31,6 +31,7 @@ from server.db.roster import SyncedRecord
 from server.domain import audit, guard
 from server.domain.access import visible_classes
 from server.domain.actors import Actor
+from server.domain.tenants import tenant_setting
 from server.domain.users import owning_connection
 from server.domain.vocabulary import (
     CLASS_TYPES,
@@ -91,11 +92,11 @@ def create_course(session: Session, actor: Actor, fields: Mapping[str, Any]) -> 
 def create_class(session: Session, actor: Actor, fields: Mapping[str, Any]) -> SchoolClass:
     """A class at a school. ``fields``: title, school_id (required), class_code, class_type,
     course_id, term_ids, grades, subjects, periods, location, external_id, sourced_id."""
-    values = _class_values(session, actor, fields)
-    if not values.get("title"):
+    if not str(fields.get("title") or "").strip():
         raise RequiredValue("A class needs a title.", field="title")
-    if not values.get("school_id"):
+    if not fields.get("school_id"):
         raise RequiredValue("A class needs a school.", field="school_id")
+    values = _class_values(session, actor, fields)
     _ensure_may_create_at(actor, values["school_id"])
     return _create(session, actor, SchoolClass, values)
 
@@ -202,6 +203,28 @@ def set_status(
         override=overridden,
     )
     return True
+
+
+def purge_deleted_records(session: Session, actor: Actor) -> int:
+    """Remove enrollments and classes deleted longer ago than the tenant's retention period."""
+    days = int(tenant_setting(session, actor.tenant_id, "retention_days"))
+    cutoff = utcnow() - timedelta(days=days)
+    purged = 0
+    for model in (Enrollment, SchoolClass):
+        due = session.scalars(
+            select(model).where(
+                model.tenant_id == actor.tenant_id,
+                model.status == RecordStatus.DELETED,
+                model.updated_at <= cutoff,
+            )
+        ).all()
+        for record in due:
+            kind = _KIND[model]
+            audit.record(session, actor, f"{kind}.purge", target_kind=kind, target_id=record.id)
+            session.delete(record)
+        purged += len(due)
+    session.flush()
+    return purged
 
 
 def get_class(session: Session, actor: Actor, class_id: str) -> SchoolClass:
