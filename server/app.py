@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from server.config import Settings, load_settings
 from server.context import AppContext
 from server.db.session import Database
+from server.web.routes import admin_routes
 
 log = logging.getLogger("rollcall.http")
 
@@ -29,6 +30,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     context = AppContext.from_settings(settings, database)
     routes: list[BaseRoute] = [Route("/healthz", health, methods=["GET", "HEAD"])]
     routes += protocol_routes(context)
+    routes += admin_routes()
     app = Starlette(routes=routes)
     app.state.context = context
     app.add_middleware(RequestLogMiddleware)

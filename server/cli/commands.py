@@ -95,6 +95,19 @@ def staff_add(args: argparse.Namespace, output: Output) -> int:
     return 0
 
 
+def staff_token(args: argparse.Namespace, output: Output) -> int:
+    with unit_of_work(args) as (_context, session, actor):
+        account = staff.find_staff(session, actor.tenant_id, args.username)
+        if account is None:
+            raise NotFound(f"No staff account named {args.username!r}.")
+        token = staff.create_staff_token(session, account, args.name)
+        output.result(
+            {"username": account.username, "token": token},
+            f"Admin API token for {account.username} (shown once): {token}",
+        )
+    return 0
+
+
 def connection_add(args: argparse.Namespace, output: Output) -> int:
     with unit_of_work(args) as (_context, session, actor):
         issued = connections.create_connection(

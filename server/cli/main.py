@@ -61,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--password-stdin", action="store_true", help="read the password from stdin (else generate)"
     )
     add.set_defaults(handler=commands.staff_add)
+    token = staff.add_parser("token", parents=[common], help="issue an admin API token")
+    token.add_argument("username")
+    token.add_argument("--name", default="cli", help="what the token is for")
+    token.set_defaults(handler=commands.staff_token)
 
     connection = sub.add_parser("connection", help="sources of records").add_subparsers(
         dest="action", required=True, metavar="ACTION"

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.db import AuditEvent
+from server.db import AuditEvent, User
 from server.domain.actors import Actor
+from server.errors import NotAllowed
 
 _SECRET_FIELD = re.compile(r"pass(word)?|secret|token|hash|pin", re.IGNORECASE)
 REDACTED = "[redacted]"
@@ -63,3 +66,42 @@ def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)
+
+
+def search_events(
+    session: Session,
+    actor: Actor,
+    *,
+    target_id: str | None = None,
+    actor_name: str | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[AuditEvent]:
+    """The audit log as ``actor`` may read it, newest first.
+
+    District admins read the tenant's log; school admins the events on users they can see;
+    teachers and others nothing (:raises NotAllowed:).
+    """
+    from server.domain.access import visible_users
+
+    if actor.kind == "staff" and actor.role == "teacher":
+        raise NotAllowed("Teachers cannot read the audit log.")
+    query = select(AuditEvent).where(AuditEvent.tenant_id == actor.tenant_id)
+    if not actor.is_district_admin:
+        visible = select(User.id).where(visible_users(actor))
+        query = query.where(AuditEvent.target_id.in_(visible))
+    if target_id:
+        query = query.where(AuditEvent.target_id == target_id)
+    if actor_name:
+        query = query.where(AuditEvent.actor_name == actor_name)
+    if action:
+        query = query.where(AuditEvent.action.startswith(action))
+    if since:
+        query = query.where(AuditEvent.at >= since)
+    if until:
+        query = query.where(AuditEvent.at <= until)
+    query = query.order_by(AuditEvent.id.desc()).limit(min(max(limit, 1), 500)).offset(offset)
+    return list(session.scalars(query))

@@ -129,6 +129,28 @@ def issue_temporary_password(
     return password
 
 
+def reset_password(
+    session: Session,
+    actor: Actor,
+    user: User,
+    *,
+    box: SecretBox,
+    temporary: bool = True,
+    password: str | None = None,
+) -> str:
+    """Reset one user's password and return it: generated unless staff typed ``password``.
+
+    :raises NotAllowed: inactive account. Plus everything :func:`set_password` raises.
+    """
+    if user.status != RecordStatus.ACTIVE:
+        raise NotAllowed("The account is inactive: reactivate it first.")
+    if temporary and password is None:
+        return issue_temporary_password(session, actor, user, box=box)
+    chosen = password or generate_password(password_mode_for(session, user))
+    set_password(session, actor, user, chosen, temporary=temporary, box=box)
+    return chosen
+
+
 def reset_passwords(
     session: Session,
     actor: Actor,
@@ -140,20 +162,15 @@ def reset_passwords(
 ) -> list[ResetOutcome]:
     """Reset many users at once (a class, a grade, a selection).
 
-    Each user gets a generated password (or ``password`` for all, when staff type one). Users
-    that cannot be reset (SSO-linked, inactive, not visible to the actor) are skipped with the
-    reason, the others are reset: one bad account never blocks a class.
+    Users that cannot be reset (SSO-linked, inactive, not visible to the actor) are skipped
+    with the reason, the others are reset: one bad account never blocks a class.
     """
     outcomes: list[ResetOutcome] = []
     for user in users:
         try:
-            if user.status != RecordStatus.ACTIVE:
-                raise NotAllowed("The account is inactive: reactivate it first.")
-            if temporary and password is None:
-                chosen = issue_temporary_password(session, actor, user, box=box)
-            else:
-                chosen = password or generate_password(password_mode_for(session, user))
-                set_password(session, actor, user, chosen, temporary=temporary, box=box)
+            chosen = reset_password(
+                session, actor, user, box=box, temporary=temporary, password=password
+            )
             outcomes.append(ResetOutcome(user, password=chosen))
         except DomainError as error:
             outcomes.append(ResetOutcome(user, skipped=error.message))

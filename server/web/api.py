@@ -1,0 +1,312 @@
+"""The admin JSON API under /admin/api: the same domain calls as the pages, for scripts.
+
+Authenticated by a staff bearer token (``rollcall staff token USERNAME``) or the page session
+with an ``X-CSRF-Token`` header. Errors are ``{"error": code, "detail": message, "field": …}``
+with the domain error's status.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from server.domain import audit, connections, credentials, roster, search, users
+from server.domain.actors import Actor
+from server.domain.schools import resolve_school_ids
+from server.domain.search import UserQuery
+from server.domain.users import RoleAssignment
+from server.errors import DomainError, InvalidValue
+from server.web.openapi import ADMIN_OPENAPI
+from server.web.presenters import connection_view, user_view
+from server.web.staffauth import StaffRequest, staff_api
+
+USER_WRITABLE = (
+    "username",
+    "given_name",
+    "family_name",
+    "middle_name",
+    "preferred_given_name",
+    "preferred_family_name",
+    "email",
+    "identifier",
+    "birth_date",
+    "gender",
+    "ethnicity",
+    "primary_role",
+    "grades",
+    "external_id",
+)
+
+
+def problem(error: DomainError) -> JSONResponse:
+    body = {
+        "error": type(error).__name__,
+        "detail": error.message,
+        "code": error.code,
+        "field": error.field,
+    }
+    return JSONResponse(body, status_code=error.status)
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    try:
+        data = json.loads(await request.body() or b"{}")
+    except ValueError:
+        raise InvalidValue("The request body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise InvalidValue("The request body must be a JSON object.")
+    return data
+
+
+async def _call(staff: StaffRequest, fn: Any, status: int = 200) -> Response:
+    try:
+        return JSONResponse(await staff.work(fn), status_code=status)
+    except DomainError as error:
+        return problem(error)
+
+
+@staff_api
+async def list_users(staff: StaffRequest) -> Response:
+    params = staff.request.query_params
+    try:
+        limit, offset = int(params.get("limit", 50)), int(params.get("offset", 0))
+    except ValueError:
+        return problem(InvalidValue("limit and offset must be whole numbers."))
+    query = UserQuery(
+        text=params.get("q", ""),
+        role=params.get("role") or None,
+        school_id=params.get("school") or None,
+        class_id=params.get("class") or None,
+        grade=params.get("grade") or None,
+        include_inactive=params.get("include_inactive") in ("1", "true"),
+        limit=limit,
+        offset=offset,
+    )
+
+    def load(session: Session, actor: Actor) -> dict[str, Any]:
+        found = search.search_users(session, actor, query)
+        titles = roster.class_titles_of(session, [u.id for u in found.items])
+        return {
+            "total": found.total,
+            "offset": found.offset,
+            "limit": found.limit,
+            "users": [user_view(u, titles[u.id]) for u in found.items],
+        }
+
+    return await _call(staff, load)
+
+
+@staff_api
+async def create_user(staff: StaffRequest) -> Response:
+    try:
+        body = await _body(staff.request)
+    except DomainError as error:
+        return problem(error)
+
+    def create(session: Session, actor: Actor) -> dict[str, Any]:
+        fields = {k: body[k] for k in USER_WRITABLE if k in body}
+        schools = resolve_school_ids(session, actor.tenant_id, body.get("schools") or [])
+        role = fields.get("primary_role", "student")
+        fields["roles"] = [RoleAssignment(org_id, role) for org_id in schools]
+        user = users.create_user(session, actor, fields)
+        result = user_view(user)
+        if body.get("password"):
+            credentials.set_password(
+                session,
+                actor,
+                user,
+                body["password"],
+                temporary=bool(body.get("temporary", True)),
+                box=staff.context.box,
+            )
+        elif body.get("issue_password"):
+            result["password"] = credentials.issue_temporary_password(
+                session, actor, user, box=staff.context.box
+            )
+        result["credential_state"] = user.credential.state if user.credential else None
+        return result
+
+    return await _call(staff, create, status=201)
+
+
+@staff_api
+async def get_user(staff: StaffRequest) -> Response:
+    user_id = staff.request.path_params["user_id"]
+
+    def load(session: Session, actor: Actor) -> dict[str, Any]:
+        user = users.get_user(session, actor, user_id)
+        return user_view(user, roster.class_titles_of(session, [user.id])[user.id])
+
+    response = await _call(staff, load)
+    if response.status_code == 200:
+        response.headers["ETag"] = f'W/"{json.loads(response.body)["version"]}"'
+    return response
+
+
+@staff_api
+async def update_user(staff: StaffRequest) -> Response:
+    user_id = staff.request.path_params["user_id"]
+    try:
+        body = await _body(staff.request)
+        expected = _if_match(staff.request)
+    except DomainError as error:
+        return problem(error)
+
+    def save(session: Session, actor: Actor) -> dict[str, Any]:
+        user = users.get_user(session, actor, user_id)
+        fields = {k: body[k] for k in USER_WRITABLE if k in body}
+        changes = users.update_user(
+            session,
+            actor,
+            user,
+            fields,
+            override=bool(body.get("override")),
+            expected_version=expected,
+        )
+        if "active" in body:
+            change = users.reactivate_user if body["active"] else users.deactivate_user
+            change(session, actor, user, override=bool(body.get("override")))
+        return {"user": user_view(user), "changes": changes}
+
+    return await _call(staff, save)
+
+
+@staff_api
+async def reset_password(staff: StaffRequest) -> Response:
+    user_id = staff.request.path_params["user_id"]
+    try:
+        body = await _body(staff.request)
+    except DomainError as error:
+        return problem(error)
+    temporary = bool(body.get("temporary", True))
+
+    def reset(session: Session, actor: Actor) -> dict[str, Any]:
+        user = users.get_user(session, actor, user_id)
+        typed = body.get("password")
+        password = credentials.reset_password(
+            session, actor, user, box=staff.context.box, temporary=temporary, password=typed
+        )
+        return {
+            "user": user_view(user),
+            "password": None if typed else password,
+            "temporary": temporary,
+        }
+
+    return await _call(staff, reset)
+
+
+@staff_api
+async def reveal_password(staff: StaffRequest) -> Response:
+    user_id = staff.request.path_params["user_id"]
+
+    def reveal(session: Session, actor: Actor) -> dict[str, Any]:
+        user = users.get_user(session, actor, user_id)
+        password = credentials.reveal_temporary_password(
+            session, actor, user, box=staff.context.box
+        )
+        return {"password": password}
+
+    return await _call(staff, reveal)
+
+
+@staff_api
+async def list_connections(staff: StaffRequest) -> Response:
+    def load(session: Session, actor: Actor) -> dict[str, Any]:
+        from server.domain.access import ensure_can_manage_connections
+
+        ensure_can_manage_connections(actor)
+        return {
+            "connections": [
+                connection_view(c) for c in connections.list_connections(session, actor.tenant_id)
+            ]
+        }
+
+    return await _call(staff, load)
+
+
+@staff_api
+async def create_connection(staff: StaffRequest) -> Response:
+    try:
+        body = await _body(staff.request)
+    except DomainError as error:
+        return problem(error)
+
+    def create(session: Session, actor: Actor) -> dict[str, Any]:
+        issued = connections.create_connection(
+            session,
+            actor,
+            str(body.get("name", "")),
+            str(body.get("kind", "")),
+            sso_provider=body.get("sso_provider"),
+            profile=body.get("profile"),
+            school_sourced_ids=body.get("schools") or [],
+            adopt_by=body.get("adopt_by"),
+        )
+        return {**connection_view(issued.connection), "token": issued.token}
+
+    return await _call(staff, create, status=201)
+
+
+@staff_api
+async def rotate_connection_token(staff: StaffRequest) -> Response:
+    name = staff.request.path_params["name"]
+
+    def rotate(session: Session, actor: Actor) -> dict[str, Any]:
+        issued = connections.rotate_token(session, actor, name)
+        return {**connection_view(issued.connection), "token": issued.token}
+
+    return await _call(staff, rotate)
+
+
+@staff_api
+async def audit_events(staff: StaffRequest) -> Response:
+    params = staff.request.query_params
+
+    def load(session: Session, actor: Actor) -> dict[str, Any]:
+        events = audit.search_events(
+            session,
+            actor,
+            target_id=params.get("target") or None,
+            actor_name=params.get("actor") or None,
+            action=params.get("action") or None,
+            limit=int(params.get("limit", 100)),
+            offset=int(params.get("offset", 0)),
+        )
+        return {
+            "events": [
+                {
+                    "id": e.id,
+                    "at": e.at.isoformat(),
+                    "actor": e.actor_name,
+                    "actor_kind": e.actor_kind,
+                    "action": e.action,
+                    "target_kind": e.target_kind,
+                    "target_id": e.target_id,
+                    "target": e.target_label,
+                    "changes": e.changes,
+                    "detail": e.detail,
+                    "override": e.override,
+                }
+                for e in events
+            ]
+        }
+
+    return await _call(staff, load)
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(ADMIN_OPENAPI)
+
+
+def _if_match(request: Request) -> int | None:
+    header = request.headers.get("if-match")
+    if not header or header.strip() == "*":
+        return None
+    digits = header.strip().removeprefix("W/").strip('"')
+    if not digits.isdigit():
+        raise InvalidValue('If-Match must be an ETag from this API, such as W/"3".')
+    return int(digits)

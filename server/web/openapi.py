@@ -1,0 +1,220 @@
+"""The OpenAPI 3.1 description of the admin JSON API (served at /admin/api/openapi.json)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_ERROR = {
+    "description": "A domain error",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
+_ID = {"name": "user_id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _json(schema_ref: str) -> dict[str, Any]:
+    return {
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_ref}"}}}
+    }
+
+
+ADMIN_OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "Rollcall admin API", "version": "1"},
+    "servers": [{"url": "/admin/api"}],
+    "security": [{"staffToken": []}],
+    "paths": {
+        "/users": {
+            "get": {
+                "summary": "Search users",
+                "parameters": [
+                    {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
+                    for n in ("q", "role", "school", "class", "grade", "include_inactive")
+                ]
+                + [
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 500},
+                    },
+                    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                ],
+                "responses": {
+                    "200": _json("UserPage") | {"description": "A page of users"},
+                    "400": _ERROR,
+                    "401": _ERROR,
+                },
+            },
+            "post": {
+                "summary": "Create a user",
+                "requestBody": {"required": True, **_json("NewUser")},
+                "responses": {
+                    "201": _json("User") | {"description": "Created"},
+                    "400": _ERROR,
+                    "403": _ERROR,
+                    "409": _ERROR,
+                },
+            },
+        },
+        "/users/{user_id}": {
+            "parameters": [_ID],
+            "get": {
+                "summary": "Read a user",
+                "responses": {"200": _json("User") | {"description": "The user"}, "404": _ERROR},
+            },
+            "patch": {
+                "summary": "Change fields (If-Match supported; `override` for connection-owned fields)",  # noqa: E501
+                "requestBody": {"required": True, **_json("UserChange")},
+                "responses": {
+                    "200": {"description": "Changed"},
+                    "400": _ERROR,
+                    "404": _ERROR,
+                    "409": _ERROR,
+                    "412": _ERROR,
+                },
+            },
+        },
+        "/users/{user_id}/password": {
+            "parameters": [_ID],
+            "post": {
+                "summary": "Reset the password (temporary by default); SSO-linked accounts get 409",
+                "requestBody": {"required": False, **_json("PasswordReset")},
+                "responses": {
+                    "200": {"description": "Reset"},
+                    "400": _ERROR,
+                    "403": _ERROR,
+                    "404": _ERROR,
+                    "409": _ERROR,
+                },
+            },
+        },
+        "/users/{user_id}/password/reveal": {
+            "parameters": [_ID],
+            "post": {
+                "summary": "Show the temporary password of an issued account (audited)",
+                "responses": {"200": {"description": "The password"}, "403": _ERROR, "404": _ERROR},
+            },
+        },
+        "/connections": {
+            "get": {
+                "summary": "List connections (district admins)",
+                "responses": {"200": {"description": "Connections"}, "403": _ERROR},
+            },
+            "post": {
+                "summary": "Add a connection; the token is in the answer, once",
+                "requestBody": {"required": True, **_json("NewConnection")},
+                "responses": {
+                    "201": {"description": "Created"},
+                    "400": _ERROR,
+                    "403": _ERROR,
+                    "409": _ERROR,
+                },
+            },
+        },
+        "/connections/{name}/rotate": {
+            "parameters": [
+                {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "post": {
+                "summary": "Replace the connection's token",
+                "responses": {"200": {"description": "New token"}, "403": _ERROR, "404": _ERROR},
+            },
+        },
+        "/audit": {
+            "get": {
+                "summary": "Read the audit log",
+                "parameters": [
+                    {"name": n, "in": "query", "schema": {"type": "string"}}
+                    for n in ("target", "actor", "action")
+                ],
+                "responses": {"200": {"description": "Events, newest first"}, "403": _ERROR},
+            }
+        },
+    },
+    "components": {
+        "securitySchemes": {"staffToken": {"type": "http", "scheme": "bearer"}},
+        "schemas": {
+            "Error": {
+                "type": "object",
+                "required": ["error", "detail"],
+                "properties": {
+                    "error": {"type": "string"},
+                    "detail": {"type": "string"},
+                    "code": {"type": ["string", "null"]},
+                    "field": {"type": ["string", "null"]},
+                },
+            },
+            "User": {
+                "type": "object",
+                "required": ["id", "username", "status"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "username": {"type": "string"},
+                    "given_name": {"type": "string"},
+                    "family_name": {"type": "string"},
+                    "email": {"type": ["string", "null"]},
+                    "status": {"type": "string"},
+                    "credential_state": {"type": ["string", "null"]},
+                    "sso_provider": {"type": ["string", "null"]},
+                    "version": {"type": "integer"},
+                },
+            },
+            "UserPage": {
+                "type": "object",
+                "properties": {
+                    "total": {"type": "integer"},
+                    "offset": {"type": "integer"},
+                    "limit": {"type": "integer"},
+                    "users": {"type": "array", "items": {"$ref": "#/components/schemas/User"}},
+                },
+            },
+            "NewUser": {
+                "type": "object",
+                "properties": {
+                    "given_name": {"type": "string"},
+                    "family_name": {"type": "string"},
+                    "username": {"type": "string"},
+                    "email": {"type": "string"},
+                    "primary_role": {"type": "string"},
+                    "grades": {"type": "array", "items": {"type": "string"}},
+                    "schools": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "school sourcedIds",
+                    },
+                    "password": {"type": "string"},
+                    "temporary": {"type": "boolean"},
+                    "issue_password": {"type": "boolean"},
+                },
+            },
+            "UserChange": {
+                "type": "object",
+                "properties": {
+                    "given_name": {"type": "string"},
+                    "family_name": {"type": "string"},
+                    "username": {"type": "string"},
+                    "email": {"type": ["string", "null"]},
+                    "active": {"type": "boolean"},
+                    "override": {"type": "boolean"},
+                },
+            },
+            "PasswordReset": {
+                "type": "object",
+                "properties": {
+                    "temporary": {"type": "boolean", "default": True},
+                    "password": {"type": "string"},
+                },
+            },
+            "NewConnection": {
+                "type": "object",
+                "required": ["name", "kind"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "kind": {"enum": ["scim", "oneroster", "oneroster_rest", "csv"]},
+                    "sso_provider": {"type": ["string", "null"]},
+                    "profile": {"enum": ["entra", "okta", "google", None]},
+                    "schools": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        },
+    },
+}

@@ -1,0 +1,543 @@
+"""The admin UI pages: sign-in, users (search, add, manage, reset, bulk, print), connections,
+audit log. Every action is authorised by the domain, not only hidden in the page."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from server.domain import audit, connections, credentials, roster, search, users
+from server.domain.actors import Actor
+from server.domain.search import UserQuery
+from server.domain.staff import authenticate_staff
+from server.domain.tenants import get_tenant, list_tenants
+from server.domain.users import RoleAssignment
+from server.errors import DomainError, NotAllowed
+from server.web import session as cookies
+from server.web.presenters import connection_view, user_view
+from server.web.render import page
+from server.web.staffauth import StaffRequest, context_of, staff_page
+
+PAGE_SIZE = 50
+EDITABLE = (
+    "given_name",
+    "family_name",
+    "preferred_given_name",
+    "email",
+    "identifier",
+    "birth_date",
+    "gender",
+    "username",
+)
+
+
+async def login_form(request: Request) -> Response:
+    tenants = await _tenant_names(request)
+    return page(request, "login.html", tenants=tenants, next=request.query_params.get("next"))
+
+
+async def login(request: Request) -> Response:
+    context = context_of(request)
+    form = await request.form()
+    username, password = str(form.get("username", "")), str(form.get("password", ""))
+    tenant_name = str(form.get("tenant") or "") or None
+
+    def check() -> str | None:
+        with context.database.session() as session:
+            tenant = get_tenant(session, tenant_name)
+            staff = authenticate_staff(session, tenant.id, username, password)
+            return staff.id if staff else None
+
+    try:
+        staff_id = await run_in_threadpool(check)
+    except DomainError:
+        staff_id = None
+    if staff_id is None:
+        return page(
+            request,
+            "login.html",
+            status_code=401,
+            tenants=await _tenant_names(request),
+            error="That username and password do not match an active staff account.",
+            username=username,
+            next=form.get("next"),
+        )
+    target = str(form.get("next") or "/admin/users")
+    if not target.startswith("/admin/") or target.startswith("//"):
+        target = "/admin/users"
+    response = RedirectResponse(target, status_code=303)
+    signed = cookies.encode(cookies.new_session(staff_id), context.settings.secret_key)
+    response.set_cookie(
+        cookies.COOKIE_NAME,
+        signed,
+        max_age=cookies.LIFETIME_SECONDS,
+        httponly=True,
+        samesite="lax",
+        path="/admin",
+        secure=context.settings.issuer.startswith("https"),
+    )
+    return response
+
+
+@staff_page
+async def logout(staff: StaffRequest) -> Response:
+    response = RedirectResponse("/admin/login", status_code=303)
+    response.delete_cookie(cookies.COOKIE_NAME, path="/admin")
+    return response
+
+
+async def home(request: Request) -> Response:
+    return RedirectResponse("/admin/users", status_code=303)
+
+
+@staff_page
+async def user_list(staff: StaffRequest) -> Response:
+    params = staff.request.query_params
+    number = max(1, int(params.get("page", "1") or 1)) if params.get("page", "1").isdigit() else 1
+    query = UserQuery(
+        text=params.get("q", ""),
+        role=params.get("role") or None,
+        school_id=params.get("school") or None,
+        class_id=params.get("class") or None,
+        grade=params.get("grade") or None,
+        include_inactive=params.get("inactive") == "1",
+        limit=PAGE_SIZE,
+        offset=(number - 1) * PAGE_SIZE,
+    )
+
+    def load(session: Session, actor: Actor) -> dict[str, Any]:
+        found = search.search_users(session, actor, query)
+        titles = roster.class_titles_of(session, [u.id for u in found.items])
+        return {
+            "rows": [user_view(u, titles[u.id]) for u in found.items],
+            "total": found.total,
+            "has_next": found.has_next,
+            "schools": [(o.id, o.name) for o in roster.list_schools(session, actor.tenant_id)],
+            "classes": [(c.id, c.title) for c in roster.list_classes(session, actor)],
+        }
+
+    try:
+        data = await staff.work(load)
+    except DomainError as error:
+        data = {"rows": [], "total": 0, "has_next": False, "schools": [], "classes": []}
+        return page(
+            staff.request,
+            "users.html",
+            status_code=400,
+            nav="users",
+            error=error.message,
+            params=params,
+            page_number=1,
+            **data,
+        )
+    base = {k: v for k, v in params.items() if k != "page"}
+    return page(
+        staff.request,
+        "users.html",
+        nav="users",
+        params=params,
+        page_number=number,
+        next_url=f"?{urlencode({**base, 'page': number + 1})}",
+        prev_url=f"?{urlencode({**base, 'page': number - 1})}",
+        flash=params.get("done"),
+        **data,
+    )
+
+
+@staff_page
+async def user_detail(staff: StaffRequest) -> Response:
+    return await _render_user(staff, staff.request.path_params["user_id"])
+
+
+async def _render_user(
+    staff: StaffRequest, user_id: str, status: int = 200, **extra: Any
+) -> Response:
+    def load(session: Session, actor: Actor) -> dict[str, Any]:
+        user = users.get_user(session, actor, user_id)
+        titles = roster.class_titles_of(session, [user.id])
+        return {"user": user_view(user, titles[user.id])}
+
+    try:
+        data = await staff.work(load)
+    except DomainError as error:
+        return page(staff.request, "error.html", status_code=error.status, error=error.message)
+    flash = extra.pop("flash", None) or staff.request.query_params.get("done")
+    return page(
+        staff.request, "user.html", status_code=status, nav="users", flash=flash, **data, **extra
+    )
+
+
+@staff_page
+async def user_update(staff: StaffRequest) -> Response:
+    user_id = staff.request.path_params["user_id"]
+    form = await staff.form()
+    fields = {name: str(form.get(name, "")).strip() for name in EDITABLE if name in form}
+    override = form.get("override") == "1"
+
+    def save(session: Session, actor: Actor) -> dict[str, list[Any]]:
+        user = users.get_user(session, actor, user_id)
+        if not fields.get("username"):
+            fields.pop("username", None)
+        return users.update_user(
+            session,
+            actor,
+            user,
+            fields,
+            override=override,
+            expected_version=int(form.get("version") or 0) or None,
+        )
+
+    try:
+        changes = await staff.work(save)
+    except DomainError as error:
+        return await _render_user(staff, user_id, status=error.status, error=error.message)
+    message = "Saved." if changes else "Nothing changed."
+    if changes and override:
+        message += " The change was made by override: the next sync may overwrite it."
+    return _back_to_user(user_id, message)
+
+
+@staff_page
+async def user_status(staff: StaffRequest) -> Response:
+    user_id = staff.request.path_params["user_id"]
+    form = await staff.form()
+    active, override = form.get("active") == "1", form.get("override") == "1"
+
+    def save(session: Session, actor: Actor) -> bool:
+        user = users.get_user(session, actor, user_id)
+        change = users.reactivate_user if active else users.deactivate_user
+        return change(session, actor, user, override=override)
+
+    try:
+        await staff.work(save)
+    except DomainError as error:
+        return await _render_user(staff, user_id, status=error.status, error=error.message)
+    return _back_to_user(
+        user_id, "The account is active." if active else "The account is inactive."
+    )
+
+
+@staff_page
+async def user_reset(staff: StaffRequest) -> Response:
+    user_id = staff.request.path_params["user_id"]
+    form = await staff.form()
+    temporary = form.get("kind", "temporary") != "permanent"
+    typed = str(form.get("password") or "") or None
+
+    def reset(session: Session, actor: Actor) -> str:
+        user = users.get_user(session, actor, user_id)
+        return credentials.reset_password(
+            session, actor, user, box=staff.context.box, temporary=temporary, password=typed
+        )
+
+    try:
+        password = await staff.work(reset)
+    except DomainError as error:
+        return await _render_user(staff, user_id, status=error.status, error=error.message)
+    kind = "temporary" if temporary else "permanent"
+    return await _render_user(
+        staff, user_id, revealed=password, flash=f"New {kind} password set. It is shown once here."
+    )
+
+
+@staff_page
+async def user_reveal(staff: StaffRequest) -> Response:
+    user_id = staff.request.path_params["user_id"]
+
+    def reveal(session: Session, actor: Actor) -> str:
+        user = users.get_user(session, actor, user_id)
+        return credentials.reveal_temporary_password(session, actor, user, box=staff.context.box)
+
+    try:
+        password = await staff.work(reveal)
+    except DomainError as error:
+        return await _render_user(staff, user_id, status=error.status, error=error.message)
+    return await _render_user(staff, user_id, revealed=password)
+
+
+@staff_page
+async def new_student_form(staff: StaffRequest) -> Response:
+    options = await staff.work(_school_and_class_options)
+    return page(staff.request, "new_student.html", nav="new", values={}, **options)
+
+
+@staff_page
+async def new_student(staff: StaffRequest) -> Response:
+    form = await staff.form()
+    values = {k: str(v).strip() for k, v in form.items() if k != "csrf_token"}
+
+    def create(session: Session, actor: Actor) -> dict[str, Any]:
+        if actor.is_teacher:
+            raise NotAllowed(
+                "Teachers cannot create accounts: send an account request to a school admin."
+            )
+        birth = values.get("birth_date") or None
+        if values.get("confirm_new") != "1":
+            from server.domain.vocabulary import parse_date
+
+            matches = search.find_reactivation_candidates(
+                session,
+                actor,
+                values.get("given_name", ""),
+                values.get("family_name", ""),
+                parse_date(birth, "birth_date"),
+            )
+            if matches:
+                return {"matches": [user_view(u) for u in matches]}
+        if not values.get("school_id") and actor.school_ids:
+            values["school_id"] = actor.school_ids[0]
+        fields: dict[str, Any] = {
+            "given_name": values.get("given_name", ""),
+            "family_name": values.get("family_name", ""),
+            "birth_date": birth,
+            "email": values.get("email") or None,
+            "identifier": values.get("identifier") or None,
+            "primary_role": "student",
+            "grades": [values["grade"]] if values.get("grade") else [],
+            "roles": [RoleAssignment(values["school_id"], "student")]
+            if values.get("school_id")
+            else [],
+        }
+        if values.get("username"):
+            fields["username"] = values["username"]
+        user = users.create_user(session, actor, fields)
+        if values.get("class_id"):
+            roster.enroll(
+                session, actor, user, roster.get_class(session, actor, values["class_id"])
+            )
+        password = None
+        if values.get("password"):
+            credentials.set_password(
+                session, actor, user, values["password"], temporary=True, box=staff.context.box
+            )
+        elif values.get("issue_password", "1") == "1":
+            password = credentials.issue_temporary_password(
+                session, actor, user, box=staff.context.box
+            )
+        return {"created": user.id, "password": password}
+
+    try:
+        if not values.get("given_name") or not values.get("family_name"):
+            raise DomainError("First name and last name are required.", code="R101")
+        result = await staff.work(create)
+    except DomainError as error:
+        options = await staff.work(_school_and_class_options)
+        return page(
+            staff.request,
+            "new_student.html",
+            status_code=error.status,
+            nav="new",
+            error=error.message,
+            values=values,
+            **options,
+        )
+    if "matches" in result:
+        options = await staff.work(_school_and_class_options)
+        return page(
+            staff.request,
+            "new_student.html",
+            nav="new",
+            values=values,
+            matches=result["matches"],
+            **options,
+        )
+    return await _render_user(
+        staff, result["created"], revealed=result["password"], flash="Student account created."
+    )
+
+
+def _school_and_class_options(session: Session, actor: Actor) -> dict[str, Any]:
+    schools = roster.list_schools(session, actor.tenant_id)
+    if actor.role == "school_admin":
+        schools = [s for s in schools if s.id in actor.school_ids]
+    return {
+        "schools": [(s.id, s.name) for s in schools],
+        "classes": [(c.id, c.title) for c in roster.list_classes(session, actor)],
+    }
+
+
+@staff_page
+async def bulk(staff: StaffRequest) -> Response:
+    form = await staff.request.form()
+    user_ids = [str(v) for v in form.getlist("user_id")]
+    action = str(form.get("action") or "")
+    if not user_ids:
+        return RedirectResponse(
+            "/admin/users?" + urlencode({"done": "Select at least one user."}), status_code=303
+        )
+    if action.startswith("print"):
+        return await _print(
+            staff, user_ids, "per-page" if action == "print_per_page" else "paper-saver"
+        )
+
+    def run(session: Session, actor: Actor) -> str:
+        chosen = [users.get_user(session, actor, uid) for uid in user_ids]
+        if action == "deactivate":
+            done = skipped = 0
+            for user in chosen:
+                try:
+                    done += users.deactivate_user(session, actor, user)
+                except DomainError:
+                    skipped += 1
+            return f"Deactivated {done} account(s); {skipped} skipped (managed by a connection)."
+        outcomes = credentials.reset_passwords(
+            session, actor, chosen, box=staff.context.box, temporary=action != "reset_permanent"
+        )
+        skipped = [f"{o.user.display_name}: {o.skipped}" for o in outcomes if o.skipped]
+        reset = len(outcomes) - len(skipped)
+        return f"Reset {reset} password(s)." + (
+            f" Skipped: {'; '.join(skipped)}" if skipped else ""
+        )
+
+    try:
+        message = await staff.work(run)
+    except DomainError as error:
+        message = error.message
+    return RedirectResponse("/admin/users?" + urlencode({"done": message}), status_code=303)
+
+
+async def _print(staff: StaffRequest, user_ids: list[str], layout: str) -> Response:
+    def load(session: Session, actor: Actor) -> list[dict[str, Any]]:
+        chosen = [users.get_user(session, actor, uid) for uid in user_ids]
+        titles = roster.class_titles_of(session, [u.id for u in chosen])
+        cards = []
+        for user in chosen:
+            card = user_view(user, titles[user.id])
+            state = card["credential_state"]
+            if state == "issued":
+                try:
+                    card["password"] = credentials.reveal_temporary_password(
+                        session, actor, user, box=staff.context.box
+                    )
+                except DomainError:
+                    card["note"] = "Activated by link: no password to show."
+            elif state == "active":
+                card["note"] = "Activated — reset to issue a new one."
+            elif state == "sso":
+                card["note"] = f"Signs in with {card['sso_provider']}."
+            else:
+                card["note"] = "No password issued yet — reset to issue one."
+            cards.append(card)
+        return cards
+
+    cards = await staff.work(load)
+    sign_in_url = staff.context.settings.issuer + "/login"
+    return page(staff.request, "print.html", cards=cards, layout=layout, sign_in_url=sign_in_url)
+
+
+@staff_page
+async def connection_list(staff: StaffRequest) -> Response:
+    return await _render_connections(staff)
+
+
+async def _render_connections(staff: StaffRequest, status: int = 200, **extra: Any) -> Response:
+    def load(session: Session, actor: Actor) -> list[dict[str, Any]]:
+        from server.domain.access import ensure_can_manage_connections
+
+        ensure_can_manage_connections(actor)
+        return [connection_view(c) for c in connections.list_connections(session, actor.tenant_id)]
+
+    try:
+        rows = await staff.work(load)
+    except DomainError as error:
+        return page(staff.request, "error.html", status_code=error.status, error=error.message)
+    return page(
+        staff.request, "connections.html", status_code=status, nav="connections", rows=rows, **extra
+    )
+
+
+@staff_page
+async def connection_add(staff: StaffRequest) -> Response:
+    form = await staff.form()
+
+    def add(session: Session, actor: Actor) -> tuple[str, str]:
+        issued = connections.create_connection(
+            session,
+            actor,
+            str(form.get("name", "")),
+            str(form.get("kind", "scim")),
+            sso_provider=str(form.get("sso_provider") or "") or None,
+            profile=str(form.get("profile") or "") or None,
+        )
+        return issued.connection.name, issued.token
+
+    try:
+        name, token = await staff.work(add)
+    except DomainError as error:
+        return await _render_connections(staff, status=error.status, error=error.message)
+    return await _render_connections(
+        staff, token=token, token_for=name, flash=f"Connection {name} added."
+    )
+
+
+@staff_page
+async def connection_rotate(staff: StaffRequest) -> Response:
+    name = staff.request.path_params["name"]
+
+    def rotate(session: Session, actor: Actor) -> str:
+        return connections.rotate_token(session, actor, name).token
+
+    try:
+        token = await staff.work(rotate)
+    except DomainError as error:
+        return await _render_connections(staff, status=error.status, error=error.message)
+    return await _render_connections(
+        staff,
+        token=token,
+        token_for=name,
+        flash=f"New token for {name}; the old one no longer works.",
+    )
+
+
+@staff_page
+async def audit_log(staff: StaffRequest) -> Response:
+    params = staff.request.query_params
+
+    def load(session: Session, actor: Actor) -> list[dict[str, Any]]:
+        events = audit.search_events(
+            session,
+            actor,
+            target_id=params.get("target") or None,
+            actor_name=params.get("who") or None,
+            action=params.get("action") or None,
+        )
+        return [
+            {
+                "at": e.at.isoformat(timespec="seconds"),
+                "who": f"{e.actor_name} ({e.actor_kind})",
+                "action": e.action,
+                "target": e.target_label or e.target_id,
+                "target_id": e.target_id,
+                "changes": e.changes,
+                "detail": e.detail,
+                "override": e.override,
+            }
+            for e in events
+        ]
+
+    try:
+        rows = await staff.work(load)
+    except DomainError as error:
+        return page(staff.request, "error.html", status_code=error.status, error=error.message)
+    return page(staff.request, "audit.html", nav="audit", rows=rows, params=params)
+
+
+def _back_to_user(user_id: str, message: str) -> Response:
+    return RedirectResponse(
+        f"/admin/users/{user_id}?" + urlencode({"done": message}), status_code=303
+    )
+
+
+async def _tenant_names(request: Request) -> list[str]:
+    context = context_of(request)
+
+    def load() -> list[str]:
+        with context.database.session() as session:
+            return [t.name for t in list_tenants(session)]
+
+    return await run_in_threadpool(load)

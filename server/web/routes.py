@@ -1,0 +1,49 @@
+"""The routes of the staff surfaces: pages under /admin and the JSON API under /admin/api."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from server.web import api, pages
+
+STATIC = Path(__file__).parent / "static"
+
+
+def admin_routes() -> list[BaseRoute]:
+    return [
+        Mount("/admin/static", app=StaticFiles(directory=STATIC), name="admin-static"),
+        Route("/admin", pages.home),
+        Route("/admin/", pages.home),
+        Route("/admin/login", pages.login_form, methods=["GET"]),
+        Route("/admin/login", pages.login, methods=["POST"]),
+        Route("/admin/logout", pages.logout, methods=["POST"]),
+        Route("/admin/users", pages.user_list, methods=["GET"]),
+        Route("/admin/users/new", pages.new_student_form, methods=["GET"]),
+        Route("/admin/users/new", pages.new_student, methods=["POST"]),
+        Route("/admin/users/bulk", pages.bulk, methods=["POST"]),
+        Route("/admin/users/{user_id}", pages.user_detail, methods=["GET"]),
+        Route("/admin/users/{user_id}", pages.user_update, methods=["POST"]),
+        Route("/admin/users/{user_id}/status", pages.user_status, methods=["POST"]),
+        Route("/admin/users/{user_id}/reset", pages.user_reset, methods=["POST"]),
+        Route("/admin/users/{user_id}/reveal", pages.user_reveal, methods=["POST"]),
+        Route("/admin/connections", pages.connection_list, methods=["GET"]),
+        Route("/admin/connections", pages.connection_add, methods=["POST"]),
+        Route("/admin/connections/{name}/rotate", pages.connection_rotate, methods=["POST"]),
+        Route("/admin/audit", pages.audit_log, methods=["GET"]),
+        Route("/admin/api/openapi.json", api.openapi, methods=["GET"]),
+        Route("/admin/api/users", api.list_users, methods=["GET"]),
+        Route("/admin/api/users", api.create_user, methods=["POST"]),
+        Route("/admin/api/users/{user_id}", api.get_user, methods=["GET"]),
+        Route("/admin/api/users/{user_id}", api.update_user, methods=["PATCH"]),
+        Route("/admin/api/users/{user_id}/password", api.reset_password, methods=["POST"]),
+        Route("/admin/api/users/{user_id}/password/reveal", api.reveal_password, methods=["POST"]),
+        Route("/admin/api/connections", api.list_connections, methods=["GET"]),
+        Route("/admin/api/connections", api.create_connection, methods=["POST"]),
+        Route(
+            "/admin/api/connections/{name}/rotate", api.rotate_connection_token, methods=["POST"]
+        ),
+        Route("/admin/api/audit", api.audit_events, methods=["GET"]),
+    ]

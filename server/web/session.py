@@ -1,0 +1,62 @@
+"""Signed staff sessions and CSRF tokens for the admin UI.
+
+The session lives in an HMAC-signed cookie (``staff id | csrf token | expiry``), so any app
+process can check it without shared memory; the CSRF token inside it must come back with
+every form post (synchroniser-token pattern).
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import secrets
+import time
+from dataclasses import dataclass
+
+from server.domain.secrets import sign
+
+COOKIE_NAME = "rollcall_staff"
+LIFETIME_SECONDS = 8 * 3600
+_PURPOSE = "staff-session"
+
+
+@dataclass(frozen=True)
+class StaffSession:
+    staff_id: str
+    csrf: str
+    expires: int
+
+    @property
+    def expired(self) -> bool:
+        return self.expires < int(time.time())
+
+
+def new_session(staff_id: str) -> StaffSession:
+    return StaffSession(staff_id, secrets.token_urlsafe(24), int(time.time()) + LIFETIME_SECONDS)
+
+
+def encode(session: StaffSession, secret_key: str) -> str:
+    payload = base64.urlsafe_b64encode(
+        json.dumps([session.staff_id, session.csrf, session.expires]).encode()
+    ).decode()
+    return f"{payload}.{sign(secret_key, _PURPOSE, payload.encode())}"
+
+
+def decode(cookie: str | None, secret_key: str) -> StaffSession | None:
+    """The session in a cookie, or None when missing, tampered with or expired."""
+    if not cookie or "." not in cookie:
+        return None
+    payload, signature = cookie.rsplit(".", 1)
+    if not hmac.compare_digest(signature, sign(secret_key, _PURPOSE, payload.encode())):
+        return None
+    try:
+        staff_id, csrf, expires = json.loads(base64.urlsafe_b64decode(payload))
+    except (ValueError, TypeError):
+        return None
+    session = StaffSession(str(staff_id), str(csrf), int(expires))
+    return None if session.expired else session
+
+
+def csrf_matches(session: StaffSession, submitted: str | None) -> bool:
+    return bool(submitted) and hmac.compare_digest(session.csrf, submitted or "")

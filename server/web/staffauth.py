@@ -1,0 +1,169 @@
+"""Who the staff caller is: a signed session cookie (pages) or a staff bearer token (JSON API).
+
+:func:`staff_page` and :func:`staff_api` wrap route handlers: the handler gets a
+:class:`StaffRequest` with the actor and runs domain work through :meth:`StaffRequest.work`,
+one unit of work in a worker thread (Authlib-free, SQLAlchemy is synchronous).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any, TypeVar
+
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from server.auth import bearer_token
+from server.context import AppContext
+from server.db import StaffAccount
+from server.domain.actors import Actor
+from server.domain.staff import authenticate_staff_token
+from server.web import session as cookies
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class StaffView:
+    """What pages show of the signed-in staff member."""
+
+    id: str
+    username: str
+    display_name: str | None
+    role: str
+    tenant_id: str
+    school_ids: tuple[str, ...]
+    user_id: str | None
+
+
+@dataclass
+class StaffRequest:
+    request: Request
+    context: AppContext
+    actor: Actor
+    staff: StaffView
+    csrf: str
+
+    async def work(self, fn: Callable[[Session, Actor], T]) -> T:
+        """Run ``fn(session, actor)`` in one unit of work, off the event loop."""
+
+        def run() -> T:
+            with self.context.database.session() as session:
+                return fn(session, self.actor)
+
+        return await run_in_threadpool(run)
+
+    async def form(self) -> dict[str, Any]:
+        form = await self.request.form()
+        return {key: form.getlist(key) if len(form.getlist(key)) > 1 else form[key] for key in form}
+
+
+Handler = Callable[[StaffRequest], Awaitable[Response]]
+
+
+def context_of(request: Request) -> AppContext:
+    return request.app.state.context
+
+
+def staff_page(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """Pages: redirect to the sign-in page without a session; check CSRF on every POST."""
+
+    @wraps(handler)
+    async def endpoint(request: Request) -> Response:
+        context = context_of(request)
+        signed = cookies.decode(
+            request.cookies.get(cookies.COOKIE_NAME), context.settings.secret_key
+        )
+        staff = await _load(context, signed.staff_id) if signed else None
+        if signed is None or staff is None:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/admin/login?next={target}", status_code=303)
+        if request.method == "POST":
+            form = await request.form()
+            if not cookies.csrf_matches(signed, str(form.get("csrf_token") or "")):
+                return Response(
+                    "The form expired or came from another site. Go back, reload "
+                    "the page and try again.",
+                    status_code=403,
+                )
+        request.state.staff, request.state.csrf = staff, signed.csrf
+        return await handler(_staff_request(request, context, staff, signed.csrf))
+
+    return endpoint
+
+
+def staff_api(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """JSON API: a staff bearer token, or the page session plus an X-CSRF-Token header."""
+
+    @wraps(handler)
+    async def endpoint(request: Request) -> Response:
+        context = context_of(request)
+        staff, csrf = await _api_caller(request, context)
+        if staff is None:
+            return JSONResponse(
+                {"error": "unauthorized", "detail": "A staff bearer token is required."},
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="rollcall-admin"'},
+            )
+        return await handler(_staff_request(request, context, staff, csrf))
+
+    return endpoint
+
+
+async def _api_caller(request: Request, context: AppContext) -> tuple[StaffView | None, str]:
+    token = bearer_token(request)
+    if token:
+        return await run_in_threadpool(_by_token, context, token), ""
+    signed = cookies.decode(request.cookies.get(cookies.COOKIE_NAME), context.settings.secret_key)
+    if signed is None:
+        return None, ""
+    unsafe = request.method not in ("GET", "HEAD", "OPTIONS")
+    if unsafe and not cookies.csrf_matches(signed, request.headers.get("x-csrf-token")):
+        return None, ""
+    return await _load(context, signed.staff_id), signed.csrf
+
+
+def _staff_request(
+    request: Request, context: AppContext, staff: StaffView, csrf: str
+) -> StaffRequest:
+    actor = Actor(
+        tenant_id=staff.tenant_id,
+        kind="staff",
+        name=staff.username,
+        id=staff.id,
+        role=staff.role,
+        school_ids=staff.school_ids,
+        user_id=staff.user_id,
+    )
+    return StaffRequest(request, context, actor, staff, csrf)
+
+
+async def _load(context: AppContext, staff_id: str) -> StaffView | None:
+    def load() -> StaffView | None:
+        with context.database.session() as session:
+            staff = session.get(StaffAccount, staff_id)
+            return _view(staff) if staff is not None and staff.active else None
+
+    return await run_in_threadpool(load)
+
+
+def _by_token(context: AppContext, token: str) -> StaffView | None:
+    with context.database.session() as session:
+        staff = authenticate_staff_token(session, token)
+        return _view(staff) if staff is not None else None
+
+
+def _view(staff: StaffAccount) -> StaffView:
+    return StaffView(
+        staff.id,
+        staff.username,
+        staff.display_name,
+        staff.role,
+        staff.tenant_id,
+        tuple(staff.school_ids or ()),
+        staff.user_id,
+    )

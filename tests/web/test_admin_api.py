@@ -1,0 +1,91 @@
+"""The admin JSON API as a district's script uses it, with a staff bearer token."""
+
+from __future__ import annotations
+
+from starlette.testclient import TestClient
+
+
+def api(app, token: str) -> TestClient:
+    return TestClient(app, headers={"Authorization": f"Bearer {token}"})
+
+
+def test_api_needs_a_staff_token(app, district):
+    response = TestClient(app).get("/admin/api/users")
+    assert response.status_code == 401 and response.headers["www-authenticate"].startswith("Bearer")
+    assert (
+        TestClient(app, headers={"Authorization": "Bearer rc_nope"})
+        .get("/admin/api/users")
+        .status_code
+        == 401
+    )
+
+
+def test_search_create_update_and_reset_through_the_api(app, district):
+    client = api(app, district.api_token)
+    found = client.get("/admin/api/users", params={"q": "simpson"}).json()
+    assert found["total"] == 2
+    created = client.post(
+        "/admin/api/users",
+        json={
+            "given_name": "Ralph",
+            "family_name": "Wiggum",
+            "schools": ["lincoln"],
+            "grades": ["02"],
+            "issue_password": True,
+        },
+    )
+    assert created.status_code == 201
+    body = created.json()
+    assert body["username"] == "ralphwiggum" and body["credential_state"] == "issued"
+    assert body["password"].count("-") == 2  # a young student gets a word password
+    user = client.get(f"/admin/api/users/{body['id']}")
+    changed = client.patch(
+        f"/admin/api/users/{body['id']}",
+        json={"email": "ralph@example.org"},
+        headers={"If-Match": user.headers["etag"]},
+    )
+    assert changed.json()["changes"] == {"email": [None, "ralph@example.org"]}
+    stale = client.patch(
+        f"/admin/api/users/{body['id']}",
+        json={"email": "x@example.org"},
+        headers={"If-Match": user.headers["etag"]},
+    )
+    assert stale.status_code == 412
+    reset = client.post(f"/admin/api/users/{body['id']}/password", json={"temporary": False})
+    assert reset.status_code == 200 and reset.json()["user"]["credential_state"] == "active"
+
+
+def test_api_refuses_sso_password_changes_with_409_and_the_reason(app, district):
+    client = api(app, district.api_token)
+    response = client.post(f"/admin/api/users/{district.clever_student}/password", json={})
+    assert response.status_code == 409
+    assert response.json()["code"] == "R107"
+    assert "managed by Clever" in response.json()["detail"]
+
+
+def test_bad_input_gets_a_specific_error_not_a_500(app, district):
+    client = api(app, district.api_token)
+    assert client.post("/admin/api/users", content=b"not json").status_code == 400
+    bad_grade = client.post(
+        "/admin/api/users", json={"given_name": "A", "family_name": "B", "grades": ["Year 99"]}
+    )
+    assert bad_grade.status_code == 400 and bad_grade.json()["field"] == "grades"
+    taken = client.post(
+        "/admin/api/users", json={"given_name": "A", "family_name": "B", "username": "BARTSIMPSON"}
+    )
+    assert taken.status_code == 409 and taken.json()["code"] == "R104"
+    assert client.get("/admin/api/users/nope").status_code == 404
+
+
+def test_connections_and_audit_and_openapi(app, district):
+    client = api(app, district.api_token)
+    created = client.post(
+        "/admin/api/connections", json={"name": "Okta", "kind": "scim", "profile": "okta"}
+    )
+    assert created.status_code == 201 and created.json()["token"].startswith("rc_")
+    names = [c["name"] for c in client.get("/admin/api/connections").json()["connections"]]
+    assert names == ["Manual", "Clever", "Okta"]
+    events = client.get("/admin/api/audit", params={"action": "connection."}).json()["events"]
+    assert events[0]["action"] == "connection.create" and events[0]["target"] == "Okta"
+    spec = client.get("/admin/api/openapi.json").json()
+    assert spec["openapi"].startswith("3.1") and "/users/{user_id}/password" in spec["paths"]

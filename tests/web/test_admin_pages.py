@@ -1,0 +1,144 @@
+"""The admin UI as staff use it: sign in, find, add, manage, reset, print, connections, audit."""
+
+from __future__ import annotations
+
+import re
+
+from starlette.testclient import TestClient
+
+from tests.web.conftest import csrf_of, sign_in
+
+
+def test_pages_need_a_session_and_wrong_passwords_say_nothing_specific(app, district):
+    client = TestClient(app)
+    response = client.get("/admin/users", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"].startswith("/admin/login")
+    bad = client.post("/admin/login", data={"username": "skinner", "password": "nope"})
+    unknown = client.post("/admin/login", data={"username": "nobody", "password": "nope"})
+    assert bad.status_code == unknown.status_code == 401
+    assert "do not match an active staff account" in bad.text
+    assert bad.text.replace("skinner", "") == unknown.text.replace("nobody", "")
+
+
+def test_session_cookie_is_httponly_and_samesite_lax(app, district):
+    client = TestClient(app)
+    response = client.post(
+        "/admin/login",
+        data={"username": "skinner", "password": district.admin_password},
+        follow_redirects=False,
+    )
+    cookie = response.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie
+
+
+def test_admin_finds_an_inactive_student_only_when_asked_and_reactivates_them(app, district):
+    client = sign_in(app, "skinner", district.admin_password)
+    assert "Nelson" not in client.get("/admin/users", params={"q": "muntz"}).text
+    found = client.get("/admin/users", params={"q": "muntz", "inactive": "1"}).text
+    assert "Nelson" in found and "Inactive" in found
+    page = client.get(f"/admin/users/{district.inactive_student}").text
+    done = client.post(
+        f"/admin/users/{district.inactive_student}/status",
+        data={"csrf_token": csrf_of(page), "active": "1"},
+    )
+    assert "The account is active." in done.text
+    assert "Nelson" in client.get("/admin/users", params={"q": "muntz"}).text
+
+
+def test_admin_cannot_change_an_sso_students_password_and_sees_why(app, district):
+    client = sign_in(app, "skinner", district.admin_password)
+    page = client.get(f"/admin/users/{district.clever_student}").text
+    assert "SSO: Clever" in page and "Reset password" not in page
+    response = client.post(
+        f"/admin/users/{district.clever_student}/reset",
+        data={"csrf_token": csrf_of(page), "kind": "temporary"},
+    )
+    assert response.status_code == 409
+    assert "This account is managed by Clever. Change it in Clever" in response.text
+    renamed = client.post(
+        f"/admin/users/{district.clever_student}",
+        data={"csrf_token": csrf_of(page), "username": "mvh"},
+    )
+    assert renamed.status_code == 409 and "break sign-in" in renamed.text
+
+
+def test_forms_without_the_csrf_token_are_refused(app, district):
+    client = sign_in(app, "skinner", district.admin_password)
+    response = client.post(
+        f"/admin/users/{district.manual_student}/reset", data={"kind": "temporary"}
+    )
+    assert response.status_code == 403
+
+
+def test_show_temporary_password_then_reset_issues_a_new_one(app, district):
+    client = sign_in(app, "skinner", district.admin_password)
+    page = client.get(f"/admin/users/{district.manual_student}").text
+    shown = client.post(
+        f"/admin/users/{district.manual_student}/reveal", data={"csrf_token": csrf_of(page)}
+    )
+    assert district.temporary in shown.text
+    reset = client.post(
+        f"/admin/users/{district.manual_student}/reset",
+        data={"csrf_token": csrf_of(page), "kind": "temporary"},
+    )
+    new = re.search(r'id="revealed">([^<]+)<', reset.text).group(1)
+    assert new != district.temporary
+    audit = client.get("/admin/audit", params={"target": district.manual_student}).text
+    assert "credential.reveal" in audit and "credential.reset" in audit
+
+
+def test_teacher_sees_only_their_class_resets_it_and_prints_the_paper_saver_sheet(app, district):
+    client = sign_in(app, "edna", district.teacher_password)
+    listing = client.get("/admin/users").text
+    assert "Bart" in listing and "Milhouse" in listing and "Lisa" not in listing
+    assert "Add student" not in listing
+    assert client.get(f"/admin/users/{district.other_student}").status_code == 404
+    csrf = csrf_of(listing)
+    ids = [district.manual_student, district.clever_student]
+    reset = client.post(
+        "/admin/users/bulk", data={"csrf_token": csrf, "action": "reset_temporary", "user_id": ids}
+    )
+    assert "Reset 1 password(s)." in reset.text and "managed by Clever" in reset.text
+    sheet = client.post(
+        "/admin/users/bulk",
+        data={"csrf_token": csrf, "action": "print_paper_saver", "user_id": ids},
+    )
+    assert 'class="paper-saver"' in sheet.text and "Maths 4B" in sheet.text
+    assert "Signs in with Clever." in sheet.text
+    assert re.search(r'class="secret">[A-Za-z0-9-]{8,}</span> <small>', sheet.text)
+    assert (
+        client.post(
+            "/admin/users/new", data={"csrf_token": csrf, "given_name": "A", "family_name": "B"}
+        ).status_code
+        == 403
+    )
+
+
+def test_school_admin_adds_a_student_and_is_offered_reactivation_of_a_match(app, district):
+    client = sign_in(app, "chalmers", district.school_admin_password)
+    form = client.get("/admin/users/new").text
+    assert 'class="required">First name' in form
+    data = {
+        "csrf_token": csrf_of(form),
+        "given_name": "Nelson",
+        "family_name": "Muntz",
+        "birth_date": "2016-04-01",
+    }
+    offered = client.post("/admin/users/new", data=data).text
+    assert "An inactive account matches" in offered and "Reactivate" in offered
+    created = client.post("/admin/users/new", data={**data, "confirm_new": "1"}).text
+    assert "Student account created." in created
+    assert re.search(r'id="revealed">[A-Za-z0-9-]{8,}<', created)
+
+
+def test_district_admin_adds_a_connection_and_sees_its_token_once(app, district):
+    client = sign_in(app, "skinner", district.admin_password)
+    page = client.get("/admin/connections").text
+    added = client.post(
+        "/admin/connections",
+        data={"csrf_token": csrf_of(page), "name": "Entra ID", "kind": "scim", "profile": "entra"},
+    ).text
+    token = re.search(r'id="token">(rc_[^<]+)<', added).group(1)
+    assert token not in client.get("/admin/connections").text
+    teacher = sign_in(app, "edna", district.teacher_password)
+    assert teacher.get("/admin/connections").status_code == 403
