@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -20,18 +22,34 @@ from server.config import Settings, load_settings
 from server.context import AppContext
 from server.db.session import Database
 from server.web.routes import admin_routes
+from server.worker import Worker
 
 log = logging.getLogger("rollcall.http")
 
 
-def create_app(settings: Settings | None = None, *, database: Database | None = None) -> Starlette:
-    """Assemble Rollcall: health check, protocol surfaces and request logging."""
+def create_app(
+    settings: Settings | None = None, *, database: Database | None = None, worker: bool = False
+) -> Starlette:
+    """Assemble Rollcall: health check, protocol surfaces and request logging.
+
+    With ``worker``, the process also runs queued background jobs (email, pulls) while it serves.
+    """
     settings = settings or load_settings()
     context = AppContext.from_settings(settings, database)
     routes: list[BaseRoute] = [Route("/healthz", health, methods=["GET", "HEAD"])]
     routes += protocol_routes(context)
     routes += admin_routes()
-    app = Starlette(routes=routes)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        background = Worker(context) if worker else None
+        if background:
+            background.start()
+        yield
+        if background:
+            background.stop()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.state.context = context
     app.add_middleware(RequestLogMiddleware)
     return app
@@ -85,3 +103,8 @@ class RequestLogMiddleware:
                     "duration_ms": round((time.perf_counter() - started) * 1000, 1),
                 },
             )
+
+
+def create_serving_app() -> Starlette:
+    """The factory ``rollcall serve --workers N`` gives uvicorn: every process runs jobs too."""
+    return create_app(worker=True)

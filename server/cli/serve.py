@@ -30,7 +30,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
     configure_logging()
     if args.workers > 1:
         uvicorn.run(
-            "server.app:create_app",
+            "server.app:create_serving_app",
             factory=True,
             host=args.host,
             port=args.port,

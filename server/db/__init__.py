@@ -14,6 +14,7 @@ from server.db.roster import (
     SchoolClass,
     class_terms,
 )
+from server.db.staffwork import AccountRequest, Job
 from server.db.tenancy import (
     Connection,
     ConnectionKind,
@@ -26,6 +27,7 @@ from server.db.tenancy import (
 
 __all__ = [
     "AcademicSession",
+    "AccountRequest",
     "AuditEvent",
     "Base",
     "Connection",
@@ -39,6 +41,7 @@ __all__ = [
     "GroupMember",
     "ImportRowResult",
     "ImportRun",
+    "Job",
     "OAuthClient",
     "OAuthClientKind",
     "OAuthToken",

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from server.domain import audit, connections, credentials, roster, search, users
+from server.domain import account_requests, audit, connections, credentials, roster, search, users
 from server.domain.actors import Actor
 from server.domain.search import UserQuery
 from server.domain.staff import authenticate_staff
@@ -541,3 +541,91 @@ async def _tenant_names(request: Request) -> list[str]:
             return [t.name for t in list_tenants(session)]
 
     return await run_in_threadpool(load)
+
+
+@staff_page
+async def request_list(staff: StaffRequest) -> Response:
+    return await _render_requests(staff)
+
+
+async def _render_requests(staff: StaffRequest, status: int = 200, **extra: Any) -> Response:
+    def load(session: Session, actor: Actor) -> dict[str, Any]:
+        shown = None if actor.is_teacher else "pending"
+        rows = account_requests.list_requests(session, actor, status=shown)
+        classes = {c.id: c.title for c in roster.list_classes(session, actor)}
+        return {
+            "rows": [
+                {
+                    "id": r.id,
+                    "name": f"{r.given_name} {r.family_name}",
+                    "status": r.status,
+                    "birth_date": r.birth_date.isoformat() if r.birth_date else "",
+                    "class": classes.get(r.class_id or "", ""),
+                    "by": r.requester_name,
+                    "note": r.note,
+                    "reason": r.decline_reason,
+                    "user_id": r.user_id,
+                }
+                for r in rows
+            ],
+            "classes": list(classes.items()),
+        }
+
+    try:
+        data = await staff.work(load)
+    except DomainError as error:
+        return page(staff.request, "error.html", status_code=error.status, error=error.message)
+    return page(staff.request, "requests.html", status_code=status, nav="requests", **data, **extra)
+
+
+@staff_page
+async def request_submit(staff: StaffRequest) -> Response:
+    form = await staff.form()
+
+    def submit(session: Session, actor: Actor) -> None:
+        account_requests.submit_request(
+            session,
+            actor,
+            given_name=str(form.get("given_name", "")),
+            family_name=str(form.get("family_name", "")),
+            class_id=str(form.get("class_id", "")),
+            birth_date=str(form.get("birth_date") or "") or None,
+            note=str(form.get("note") or ""),
+        )
+
+    try:
+        await staff.work(submit)
+    except DomainError as error:
+        return await _render_requests(staff, status=error.status, error=error.message)
+    return await _render_requests(staff, flash="Request sent to your school admin.")
+
+
+@staff_page
+async def request_decide(staff: StaffRequest) -> Response:
+    request_id, decision = (
+        staff.request.path_params["request_id"],
+        staff.request.path_params["decision"],
+    )
+    form = await staff.form()
+
+    def decide(session: Session, actor: Actor) -> dict[str, Any] | None:
+        if decision == "approve":
+            approval = account_requests.approve_request(
+                session, actor, request_id, box=staff.context.box
+            )
+            return {"user": approval.user.id, "password": approval.password}
+        account_requests.decline_request(session, actor, request_id, str(form.get("reason") or ""))
+        return None
+
+    try:
+        result = await staff.work(decide)
+    except DomainError as error:
+        return await _render_requests(staff, status=error.status, error=error.message)
+    if result:
+        return await _render_user(
+            staff,
+            result["user"],
+            revealed=result["password"],
+            flash="Request approved: the account was created.",
+        )
+    return await _render_requests(staff, flash="Request declined; the teacher sees your reason.")

@@ -29,6 +29,11 @@ def admin_routes() -> list[BaseRoute]:
         Route("/admin/users/{user_id}/status", pages.user_status, methods=["POST"]),
         Route("/admin/users/{user_id}/reset", pages.user_reset, methods=["POST"]),
         Route("/admin/users/{user_id}/reveal", pages.user_reveal, methods=["POST"]),
+        Route("/admin/requests", pages.request_list, methods=["GET"]),
+        Route("/admin/requests", pages.request_submit, methods=["POST"]),
+        Route(
+            "/admin/requests/{request_id}/{decision:str}", pages.request_decide, methods=["POST"]
+        ),
         Route("/admin/connections", pages.connection_list, methods=["GET"]),
         Route("/admin/connections", pages.connection_add, methods=["POST"]),
         Route("/admin/connections/{name}/rotate", pages.connection_rotate, methods=["POST"]),

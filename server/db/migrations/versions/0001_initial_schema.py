@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 13:03:40.621295
+Create Date: 2026-11-23 13:13:10.385425
 """
 
 import sqlalchemy as sa
@@ -102,6 +102,36 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("connections", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_connections_tenant_id"), ["tenant_id"], unique=False)
+
+    op.create_table(
+        "jobs",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=True),
+        sa.Column("kind", sa.String(length=40), nullable=False),
+        sa.Column(
+            "payload",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("run_after", server.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("lease_owner", sa.String(length=64), nullable=True),
+        sa.Column("lease_until", server.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("max_attempts", sa.Integer(), nullable=False),
+        sa.Column("last_error", sa.String(length=2000), nullable=True),
+        sa.Column("created_at", server.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", server.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_jobs_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_jobs")),
+    )
+    with op.batch_alter_table("jobs", schema=None) as batch_op:
+        batch_op.create_index("ix_jobs_due", ["status", "run_after"], unique=False)
 
     op.create_table(
         "oauth_clients",
@@ -744,6 +774,61 @@ def upgrade() -> None:
         batch_op.create_index("ix_classes_tenant_school", ["tenant_id", "school_id"], unique=False)
 
     op.create_table(
+        "account_requests",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.Column("requested_by", sa.String(length=36), nullable=False),
+        sa.Column("requester_name", sa.String(length=255), nullable=False),
+        sa.Column("school_id", sa.String(length=36), nullable=False),
+        sa.Column("class_id", sa.String(length=36), nullable=True),
+        sa.Column("given_name", sa.String(length=255), nullable=False),
+        sa.Column("family_name", sa.String(length=255), nullable=False),
+        sa.Column("birth_date", sa.Date(), nullable=True),
+        sa.Column("note", sa.String(length=1000), nullable=True),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("decided_by", sa.String(length=255), nullable=True),
+        sa.Column("decided_at", server.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("decline_reason", sa.String(length=1000), nullable=True),
+        sa.Column("user_id", sa.String(length=36), nullable=True),
+        sa.Column("created_at", server.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["class_id"],
+            ["classes.id"],
+            name=op.f("fk_account_requests_class_id_classes"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["requested_by"],
+            ["staff_accounts.id"],
+            name=op.f("fk_account_requests_requested_by_staff_accounts"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["school_id"],
+            ["orgs.id"],
+            name=op.f("fk_account_requests_school_id_orgs"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_account_requests_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_account_requests_user_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_account_requests")),
+    )
+    with op.batch_alter_table("account_requests", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_account_requests_tenant_status", ["tenant_id", "status"], unique=False
+        )
+
+    op.create_table(
         "class_terms",
         sa.Column("class_id", sa.String(length=36), nullable=False),
         sa.Column("session_id", sa.String(length=36), nullable=False),
@@ -828,6 +913,10 @@ def downgrade() -> None:
 
     op.drop_table("enrollments")
     op.drop_table("class_terms")
+    with op.batch_alter_table("account_requests", schema=None) as batch_op:
+        batch_op.drop_index("ix_account_requests_tenant_status")
+
+    op.drop_table("account_requests")
     with op.batch_alter_table("classes", schema=None) as batch_op:
         batch_op.drop_index("ix_classes_tenant_school")
         batch_op.drop_index(batch_op.f("ix_classes_connection_id"))
@@ -913,6 +1002,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_oauth_clients_tenant_id"))
 
     op.drop_table("oauth_clients")
+    with op.batch_alter_table("jobs", schema=None) as batch_op:
+        batch_op.drop_index("ix_jobs_due")
+
+    op.drop_table("jobs")
     with op.batch_alter_table("connections", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_connections_tenant_id"))
 

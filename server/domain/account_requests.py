@@ -1,0 +1,147 @@
+"""Teachers' requests for new student accounts (teachers cannot create accounts themselves).
+
+A teacher asks for an account for a student in one of their classes; school admins of that
+school (and district admins) see the queue and approve it (which creates the account, enrols
+the student and issues a temporary password) or decline it with a reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.db import AccountRequest, User, utcnow
+from server.domain import audit, credentials, roster, users
+from server.domain.actors import Actor
+from server.domain.secrets import SecretBox
+from server.domain.users import RoleAssignment
+from server.domain.vocabulary import parse_date
+from server.errors import Conflict, NotAllowed, NotFound, RequiredValue
+
+
+@dataclass(frozen=True)
+class Approval:
+    user: User
+    password: str
+
+
+def submit_request(
+    session: Session,
+    actor: Actor,
+    *,
+    given_name: str,
+    family_name: str,
+    class_id: str,
+    birth_date: date | str | None = None,
+    note: str | None = None,
+) -> AccountRequest:
+    """A teacher asks for an account for a student of one of their classes."""
+    if not actor.is_teacher:
+        raise NotAllowed("Account requests are for teachers; admins can add the student directly.")
+    if not given_name.strip() or not family_name.strip():
+        raise RequiredValue("First name and last name are required.", field="given_name")
+    klass = roster.get_class(session, actor, class_id)
+    request = AccountRequest(
+        tenant_id=actor.tenant_id,
+        requested_by=actor.id,
+        requester_name=actor.name,
+        school_id=klass.school_id,
+        class_id=klass.id,
+        given_name=given_name.strip(),
+        family_name=family_name.strip(),
+        birth_date=parse_date(birth_date, "birth_date"),
+        note=(note or "").strip() or None,
+    )
+    session.add(request)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "account_request.submit",
+        target_kind="account_request",
+        target_id=request.id,
+        target_label=f"{given_name} {family_name}",
+    )
+    return request
+
+
+def list_requests(
+    session: Session, actor: Actor, *, status: str | None = "pending"
+) -> list[AccountRequest]:
+    """Teachers see their own requests; school admins those for their schools; district all."""
+    query = select(AccountRequest).where(AccountRequest.tenant_id == actor.tenant_id)
+    if actor.is_teacher:
+        query = query.where(AccountRequest.requested_by == actor.id)
+    elif actor.role == "school_admin":
+        query = query.where(AccountRequest.school_id.in_(actor.school_ids or ("",)))
+    elif not actor.is_district_admin:
+        raise NotAllowed("You cannot see account requests.")
+    if status:
+        query = query.where(AccountRequest.status == status)
+    return list(session.scalars(query.order_by(AccountRequest.created_at)))
+
+
+def approve_request(session: Session, actor: Actor, request_id: str, *, box: SecretBox) -> Approval:
+    """Create the account, enrol it in the requested class and issue a temporary password."""
+    request = _pending(session, actor, request_id)
+    user = users.create_user(
+        session,
+        actor,
+        {
+            "given_name": request.given_name,
+            "family_name": request.family_name,
+            "birth_date": request.birth_date,
+            "primary_role": "student",
+            "roles": [RoleAssignment(request.school_id, "student")],
+        },
+    )
+    if request.class_id:
+        roster.enroll(session, actor, user, roster.get_class(session, actor, request.class_id))
+    password = credentials.issue_temporary_password(session, actor, user, box=box)
+    _decide(session, actor, request, "approved")
+    request.user_id = user.id
+    return Approval(user, password)
+
+
+def decline_request(session: Session, actor: Actor, request_id: str, reason: str) -> AccountRequest:
+    if not reason.strip():
+        raise RequiredValue(
+            "Say why the request is declined; the teacher will see it.", field="reason"
+        )
+    request = _pending(session, actor, request_id)
+    request.decline_reason = reason.strip()
+    _decide(session, actor, request, "declined")
+    return request
+
+
+def _pending(session: Session, actor: Actor, request_id: str) -> AccountRequest:
+    if actor.is_teacher:
+        raise NotAllowed("A school admin decides account requests.")
+    request = session.get(AccountRequest, request_id)
+    visible = (
+        request is not None
+        and request.tenant_id == actor.tenant_id
+        and (actor.is_district_admin or request.school_id in actor.school_ids)
+    )
+    if not visible:
+        raise NotFound("No such account request.")
+    if request.status != "pending":
+        raise Conflict(f"This request was already {request.status}.")
+    return request
+
+
+def _decide(session: Session, actor: Actor, request: AccountRequest, status: str) -> None:
+    request.status, request.decided_by, request.decided_at = status, actor.name, utcnow()
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        f"account_request.{status[:-1] if status.endswith('d') else status}",
+        target_kind="account_request",
+        target_id=request.id,
+        target_label=f"{request.given_name} {request.family_name}",
+        detail=request.decline_reason,
+    )

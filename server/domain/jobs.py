@@ -1,0 +1,98 @@
+"""The background job queue (SPEC §9): queued in the database, run by whichever process leases
+a job first.
+
+On PostgreSQL a worker claims due jobs with ``SELECT … FOR UPDATE SKIP LOCKED``, so several
+processes never take the same job; on SQLite the write lock serialises claims. A job whose
+lease expired (its process died) is claimed again. Failures are retried with exponential
+back-off up to ``max_attempts``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from server.db import Job, utcnow
+
+LEASE = timedelta(minutes=5)
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def enqueue(
+    session: Session,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    tenant_id: str | None = None,
+    max_attempts: int = 5,
+) -> Job:
+    job = Job(kind=kind, payload=payload, tenant_id=tenant_id, max_attempts=max_attempts)
+    session.add(job)
+    session.flush()
+    return job
+
+
+def claim(session: Session, *, limit: int = 10, worker: str = WORKER_ID) -> list[Job]:
+    """Lease up to ``limit`` due jobs for ``worker`` (commit promptly to publish the lease)."""
+    now = utcnow()
+    query = (
+        select(Job)
+        .where(
+            Job.run_after <= now,
+            or_(
+                Job.status == "queued",
+                (Job.status == "running") & (Job.lease_until < now),
+            ),
+        )
+        .order_by(Job.run_after)
+        .limit(limit)
+    )
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    jobs = list(session.scalars(query))
+    for job in jobs:
+        job.status, job.lease_owner, job.lease_until = "running", worker, now + LEASE
+        job.attempts += 1
+    session.flush()
+    return jobs
+
+
+def finish(session: Session, job: Job) -> None:
+    job.status, job.finished_at, job.lease_until = "done", utcnow(), None
+
+
+def fail(session: Session, job: Job, error: str) -> None:
+    """Record a failure: retry later with back-off, or give up after ``max_attempts``."""
+    job.last_error = error[:2000]
+    job.lease_until = None
+    if job.attempts >= job.max_attempts:
+        job.status, job.finished_at = "failed", utcnow()
+    else:
+        job.status = "queued"
+        job.run_after = utcnow() + timedelta(seconds=min(3600, 2**job.attempts * 5))
+
+
+Runner = Callable[[Session, Job], None]
+
+
+def run_due(database: Any, runners: dict[str, Runner], *, limit: int = 10) -> int:
+    """Claim due jobs and run each in its own unit of work; returns how many ran."""
+    with database.session() as session:
+        claimed = [job.id for job in claim(session, limit=limit)]
+    for job_id in claimed:
+        try:
+            with database.session() as session:
+                job = session.get(Job, job_id)
+                runners[job.kind](session, job)
+                finish(session, job)
+        except Exception as error:
+            with database.session() as session:
+                job = session.get(Job, job_id)
+                fail(session, job, f"{type(error).__name__}: {error}")
+    return len(claimed)

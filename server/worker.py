@@ -1,0 +1,44 @@
+"""The background worker inside ``rollcall serve``: runs due jobs from the database queue."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from server.context import AppContext
+from server.domain import jobs
+from server.mail import EMAIL_JOB, email_runner
+
+log = logging.getLogger("rollcall.worker")
+
+
+def runners(context: AppContext) -> dict[str, jobs.Runner]:
+    return {EMAIL_JOB: email_runner(context.settings)}
+
+
+class Worker:
+    """Polls the job queue every ``interval`` seconds on a daemon thread until stopped."""
+
+    def __init__(self, context: AppContext, interval: float = 2.0) -> None:
+        self.context = context
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="rollcall-worker", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        table = runners(self.context)
+        while not self._stop.is_set():
+            try:
+                ran = jobs.run_due(self.context.database, table)
+            except Exception:
+                log.exception("job queue poll failed")
+                ran = 0
+            if not ran:
+                self._stop.wait(self.interval)

@@ -1,0 +1,108 @@
+"""The background job queue and outgoing email, with a real SMTP server on loopback."""
+
+from __future__ import annotations
+
+import socket
+from datetime import timedelta
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Message
+from sqlalchemy import select
+
+from server.config import Settings
+from server.db import AuditEvent, Job, utcnow
+from server.domain import jobs
+from server.mail import EMAIL_JOB, email_runner, queue_email
+
+
+class Inbox(Message):
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages = []
+
+    def handle_message(self, message) -> None:
+        self.messages.append(message)
+
+
+@pytest.fixture
+def tenant(database):
+    """A committed tenant (these tests open their own units of work, like worker processes)."""
+    from server.domain.tenants import create_tenant
+
+    with database.session() as session:
+        return create_tenant(session, "Springfield")
+
+
+@pytest.fixture
+def smtp():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield f"smtp://127.0.0.1:{port}?from=noreply@springfield.example", inbox
+    controller.stop()
+
+
+def test_queued_email_is_sent_by_the_worker_and_audited(database, tenant, settings, smtp):
+    url, inbox = smtp
+    with database.session() as session:
+        queue_email(session, tenant.id, "bart@example.org", "Activate your account", "Hello Bart")
+    mailer = Settings(settings.data_dir, settings.database_url, settings.secret_key, smtp_url=url)
+    assert jobs.run_due(database, {EMAIL_JOB: email_runner(mailer)}) == 1
+    assert [m["To"] for m in inbox.messages] == ["bart@example.org"]
+    assert inbox.messages[0]["From"] == "noreply@springfield.example"
+    with database.session() as session:
+        assert session.scalars(select(Job.status)).one() == "done"
+        assert session.scalars(select(AuditEvent.action)).all() == ["email.sent"]
+    assert jobs.run_due(database, {EMAIL_JOB: email_runner(mailer)}) == 0
+
+
+def test_failed_jobs_are_retried_with_back_off_then_given_up(database, tenant, settings):
+    with database.session() as session:
+        queue_email(session, tenant.id, "x@example.org", "s", "b")
+    broken = Settings(
+        settings.data_dir, settings.database_url, settings.secret_key, smtp_url="smtp://127.0.0.1:1"
+    )
+    runner = {EMAIL_JOB: email_runner(broken)}
+    assert jobs.run_due(database, runner) == 1
+    with database.session() as session:
+        job = session.scalars(select(Job)).one()
+        assert job.status == "queued" and job.attempts == 1 and job.run_after > utcnow()
+        assert "Error" in job.last_error
+        job.run_after, job.attempts = utcnow(), job.max_attempts - 1
+    jobs.run_due(database, runner)
+    with database.session() as session:
+        assert session.scalars(select(Job.status)).one() == "failed"
+
+
+def test_a_leased_job_is_not_taken_twice_but_an_expired_lease_is(database, tenant):
+    with database.session() as session:
+        jobs.enqueue(session, "noop", {}, tenant_id=tenant.id)
+    with database.session() as session:
+        assert len(jobs.claim(session, worker="a")) == 1
+    with database.session() as session:
+        assert jobs.claim(session, worker="b") == []
+        job = session.scalars(select(Job)).one()
+        job.lease_until = utcnow() - timedelta(seconds=1)
+    with database.session() as session:
+        [taken] = jobs.claim(session, worker="b")
+        assert taken.lease_owner == "b" and taken.attempts == 2
+
+
+def test_two_workers_claim_disjoint_jobs_on_postgresql(database, tenant):
+    if database.engine.dialect.name != "postgresql":
+        pytest.skip("SKIP LOCKED is PostgreSQL's; SQLite serialises writers instead")
+    with database.session() as session:
+        for _ in range(4):
+            jobs.enqueue(session, "noop", {}, tenant_id=tenant.id)
+    first = database.sessions()
+    second = database.sessions()
+    try:
+        mine = {j.id for j in jobs.claim(first, limit=2, worker="a")}
+        theirs = {j.id for j in jobs.claim(second, limit=4, worker="b")}
+        assert len(mine) == 2 and len(theirs) == 2 and not mine & theirs
+    finally:
+        first.rollback(), second.rollback(), first.close(), second.close()
