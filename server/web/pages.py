@@ -19,6 +19,7 @@ from server.domain.tenants import get_tenant, list_tenants
 from server.domain.users import RoleAssignment
 from server.errors import DomainError, NotAllowed
 from server.web import session as cookies
+from server.web.pdf import credential_sheet
 from server.web.presenters import connection_view, user_view
 from server.web.render import page
 from server.web.staffauth import StaffRequest, context_of, staff_page
@@ -370,10 +371,9 @@ async def bulk(staff: StaffRequest) -> Response:
         return RedirectResponse(
             "/admin/users?" + urlencode({"done": "Select at least one user."}), status_code=303
         )
-    if action.startswith("print"):
-        return await _print(
-            staff, user_ids, "per-page" if action == "print_per_page" else "paper-saver"
-        )
+    if action.startswith(("print", "pdf")):
+        layout = "per-page" if action.endswith("per_page") else "paper-saver"
+        return await _print(staff, user_ids, layout, as_pdf=action.startswith("pdf"))
 
     def run(session: Session, actor: Actor) -> str:
         chosen = [users.get_user(session, actor, uid) for uid in user_ids]
@@ -401,7 +401,9 @@ async def bulk(staff: StaffRequest) -> Response:
     return RedirectResponse("/admin/users?" + urlencode({"done": message}), status_code=303)
 
 
-async def _print(staff: StaffRequest, user_ids: list[str], layout: str) -> Response:
+async def _print(
+    staff: StaffRequest, user_ids: list[str], layout: str, *, as_pdf: bool = False
+) -> Response:
     def load(session: Session, actor: Actor) -> list[dict[str, Any]]:
         chosen = [users.get_user(session, actor, uid) for uid in user_ids]
         titles = roster.class_titles_of(session, [u.id for u in chosen])
@@ -427,7 +429,22 @@ async def _print(staff: StaffRequest, user_ids: list[str], layout: str) -> Respo
 
     cards = await staff.work(load)
     sign_in_url = staff.context.settings.issuer + "/login"
-    return page(staff.request, "print.html", cards=cards, layout=layout, sign_in_url=sign_in_url)
+    if as_pdf:
+        document = await run_in_threadpool(credential_sheet, cards, layout, sign_in_url)
+        disposition = f'attachment; filename="sign-in-cards-{layout}.pdf"'
+        return Response(
+            document,
+            media_type="application/pdf",
+            headers={"Content-Disposition": disposition, "Cache-Control": "no-store"},
+        )
+    return page(
+        staff.request,
+        "print.html",
+        cards=cards,
+        layout=layout,
+        sign_in_url=sign_in_url,
+        user_ids=user_ids,
+    )
 
 
 @staff_page

@@ -142,3 +142,22 @@ def test_district_admin_adds_a_connection_and_sees_its_token_once(app, district)
     assert token not in client.get("/admin/connections").text
     teacher = sign_in(app, "edna", district.teacher_password)
     assert teacher.get("/admin/connections").status_code == 403
+
+
+def test_credentials_pdf_download_holds_the_cards(app, district):
+    client = sign_in(app, "skinner", district.admin_password)
+    csrf = csrf_of(client.get("/admin/users").text)
+    ids = [district.manual_student, district.clever_student]
+    response = client.post(
+        "/admin/users/bulk", data={"csrf_token": csrf, "action": "pdf_paper_saver", "user_id": ids}
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/pdf"
+    assert response.content.startswith(b"%PDF") and len(response.content) > 1000
+    per_page = client.post(
+        "/admin/users/bulk", data={"csrf_token": csrf, "action": "pdf_per_page", "user_id": ids}
+    )
+    assert (
+        per_page.content.count(b"/Type /Page\n") in (2, 0)
+        or per_page.content.count(b"/Type /Page") >= 2
+    )

@@ -1,0 +1,75 @@
+"""Staff stories in a real browser (headless Debian Chromium via Playwright)."""
+
+from __future__ import annotations
+
+import re
+
+from tests.browser.conftest import screenshot
+
+
+def sign_in(page, base: str, username: str, password: str) -> None:
+    page.goto(f"{base}/admin/login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r".*/admin/users.*"))
+
+
+def test_teacher_resets_a_class_and_prints_the_paper_saver_sheet(page, live_server, district):
+    sign_in(page, live_server, "edna", district.teacher_password)
+    page.get_by_label("Class").select_option(label="Maths 4B")
+    page.get_by_role("button", name="Search").click()
+    page.get_by_label("Select all on this page").check()
+    page.get_by_label("Bulk operation", exact=True).select_option("reset_temporary")
+    page.get_by_role("button", name="Apply to selected").click()
+    status = page.get_by_role("status")
+    assert "Reset 1 password(s)." in status.inner_text()
+    assert "managed by Clever" in status.inner_text()
+    screenshot(page, "users-teacher")
+    page.get_by_label("Select all on this page").check()
+    page.get_by_label("Bulk operation", exact=True).select_option("print_paper_saver")
+    page.get_by_role("button", name="Apply to selected").click()
+    cards = page.locator("section.card")
+    assert cards.count() == 2
+    bart = page.get_by_role("region", name="Sign-in card for Bart Simpson")
+    assert re.search(r"Password\s+[A-Za-z0-9-]{8,}", bart.inner_text())
+    assert (
+        "Signs in with Clever"
+        in page.get_by_role("region", name=re.compile("Milhouse")).inner_text()
+    )
+    page.emulate_media(media="print")
+    assert not page.locator(".toolbar").is_visible()
+    screenshot(page, "print-paper-saver")
+
+
+def test_admin_finds_an_inactive_student_and_reactivates_them(page, live_server, district):
+    sign_in(page, live_server, "skinner", district.admin_password)
+    page.get_by_label("Search", exact=True).fill("Muntz")
+    page.get_by_role("button", name="Search").click()
+    assert "Inactive users are hidden" in page.locator(".empty").inner_text()
+    page.get_by_label("Include inactive users").check()
+    page.get_by_role("button", name="Search").click()
+    page.get_by_role("link", name="Muntz, Nelson").click()
+    page.get_by_role("button", name="Reactivate").click()
+    assert "The account is active." in page.get_by_role("status").inner_text()
+    screenshot(page, "manage-user")
+
+
+def test_admin_tries_to_change_an_sso_students_password_and_sees_why_not(
+    page, live_server, district
+):
+    sign_in(page, live_server, "skinner", district.admin_password)
+    page.get_by_label("Search", exact=True).fill("Milhouse")
+    page.get_by_role("button", name="Search").click()
+    assert page.get_by_text("SSO: Clever").first.is_visible()
+    page.get_by_role("link", name=re.compile("Van Houten")).click()
+    assert "reset it in Clever, not here" in page.get_by_role("group", name="Sign-in").inner_text()
+    assert page.get_by_role("textbox", name="Username").get_attribute("readonly") is not None
+    screenshot(page, "sso-guard")
+    page.go_back()
+    page.get_by_label("Select Milhouse Van Houten").check()
+    page.get_by_label("Bulk operation", exact=True).select_option("reset_permanent")
+    page.get_by_role("button", name="Apply to selected").click()
+    status = page.get_by_role("status").inner_text()
+    assert "Reset 0 password(s)." in status
+    assert "This account is managed by Clever. Change it in Clever" in status
