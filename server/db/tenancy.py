@@ -124,3 +124,20 @@ class StaffToken(Base):
     hint: Mapped[str] = mapped_column(String(12))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+
+
+class ProviderFailure(Base):
+    """A request from a connection that Rollcall refused: what it asked and why it failed."""
+
+    __tablename__ = "provider_failures"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    connection_id: Mapped[str] = mapped_column(
+        ForeignKey("connections.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(String(500))
+    status: Mapped[int]
+    error: Mapped[str] = mapped_column(String(2000))
+    request_excerpt: Mapped[str | None] = mapped_column(String(2000))

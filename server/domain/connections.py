@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.db import Connection, ConnectionKind, ConnectionToken, utcnow
+from server.db import Connection, ConnectionKind, ConnectionToken, ProviderFailure, utcnow
 from server.domain import audit
 from server.domain.access import ensure_can_manage_connections
 from server.domain.actors import Actor
@@ -138,6 +138,64 @@ def authenticate_token(session: Session, token: str) -> Connection | None:
         )
     ).first()
     return row.connection if row else None
+
+
+KEEP_FAILURES = 50
+
+
+def record_failure(
+    session: Session,
+    connection_id: str,
+    *,
+    method: str,
+    path: str,
+    status: int,
+    error: str,
+    request_excerpt: str | None = None,
+) -> None:
+    """Remember a refused request of a connection for its admins (the latest 50 are kept).
+
+    Call it in its own unit of work: the refused request's own transaction rolls back.
+    The excerpt is scrubbed of secrets and cut to 1,000 characters.
+    """
+    from server.logs import scrub
+
+    excerpt = scrub(request_excerpt)[:1000] if request_excerpt else None
+    session.add(
+        ProviderFailure(
+            connection_id=connection_id,
+            method=method,
+            path=path[:500],
+            status=status,
+            error=error[:2000],
+            request_excerpt=excerpt,
+        )
+    )
+    session.flush()
+    stale = session.scalars(
+        select(ProviderFailure.id)
+        .where(ProviderFailure.connection_id == connection_id)
+        .order_by(ProviderFailure.at.desc(), ProviderFailure.id)
+        .offset(KEEP_FAILURES)
+    ).all()
+    for failure_id in stale:
+        session.delete(session.get(ProviderFailure, failure_id))
+
+
+def recent_failures(
+    session: Session, actor: Actor, connection: Connection, limit: int = 10
+) -> list[ProviderFailure]:
+    ensure_can_manage_connections(actor)
+    if connection.tenant_id != actor.tenant_id:
+        raise NotFound("No such connection.")
+    return list(
+        session.scalars(
+            select(ProviderFailure)
+            .where(ProviderFailure.connection_id == connection.id)
+            .order_by(ProviderFailure.at.desc())
+            .limit(limit)
+        )
+    )
 
 
 def _find(session: Session, tenant_id: str, name: str) -> Connection | None:

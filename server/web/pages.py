@@ -3,6 +3,7 @@ audit log. Every action is authorised by the domain, not only hidden in the page
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -17,6 +18,7 @@ from server.domain.search import UserQuery
 from server.domain.staff import authenticate_staff
 from server.domain.tenants import get_tenant, list_tenants
 from server.domain.users import RoleAssignment
+from server.domain.vocabulary import parse_date
 from server.errors import DomainError, NotAllowed
 from server.web import session as cookies
 from server.web.pdf import credential_sheet
@@ -279,8 +281,6 @@ async def new_student(staff: StaffRequest) -> Response:
             )
         birth = values.get("birth_date") or None
         if values.get("confirm_new") != "1":
-            from server.domain.vocabulary import parse_date
-
             matches = search.find_reactivation_candidates(
                 session,
                 actor,
@@ -457,7 +457,10 @@ async def _render_connections(staff: StaffRequest, status: int = 200, **extra: A
         from server.domain.access import ensure_can_manage_connections
 
         ensure_can_manage_connections(actor)
-        return [connection_view(c) for c in connections.list_connections(session, actor.tenant_id)]
+        return [
+            connection_view(c, connections.recent_failures(session, actor, c))
+            for c in connections.list_connections(session, actor.tenant_id)
+        ]
 
     try:
         rows = await staff.work(load)
@@ -522,6 +525,8 @@ async def audit_log(staff: StaffRequest) -> Response:
             target_id=params.get("target") or None,
             actor_name=params.get("who") or None,
             action=params.get("action") or None,
+            since=_day(params.get("from"), "from"),
+            until=_day(params.get("to"), "to", end_of_day=True),
         )
         return [
             {
@@ -542,6 +547,14 @@ async def audit_log(staff: StaffRequest) -> Response:
     except DomainError as error:
         return page(staff.request, "error.html", status_code=error.status, error=error.message)
     return page(staff.request, "audit.html", nav="audit", rows=rows, params=params)
+
+
+def _day(value: str | None, field: str, *, end_of_day: bool = False) -> datetime | None:
+    day = parse_date(value, field)
+    if day is None:
+        return None
+    start = datetime.combine(day, time.max if end_of_day else time.min, tzinfo=UTC)
+    return start
 
 
 def _back_to_user(user_id: str, message: str) -> Response:

@@ -40,8 +40,18 @@ def user_view(user: User, classes: list[str] | None = None) -> dict[str, Any]:
     }
 
 
-def connection_view(connection: Connection) -> dict[str, Any]:
+def connection_view(connection: Connection, failures: list[Any] | None = None) -> dict[str, Any]:
     return {
+        "failures": [
+            {
+                "at": f.at.isoformat(timespec="seconds"),
+                "request": f"{f.method} {f.path}",
+                "status": f.status,
+                "error": f.error,
+                "excerpt": f.request_excerpt,
+            }
+            for f in failures or []
+        ],
         "name": connection.name,
         "kind": connection.kind,
         "sso_provider": connection.sso_provider,

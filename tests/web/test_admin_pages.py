@@ -161,3 +161,46 @@ def test_credentials_pdf_download_holds_the_cards(app, district):
         per_page.content.count(b"/Type /Page\n") in (2, 0)
         or per_page.content.count(b"/Type /Page") >= 2
     )
+
+
+def test_audit_log_filters_by_action_staff_and_date(app, district):
+    client = sign_in(app, "skinner", district.admin_password)
+    page = client.get(f"/admin/users/{district.manual_student}").text
+    client.post(
+        f"/admin/users/{district.manual_student}/reveal", data={"csrf_token": csrf_of(page)}
+    )
+    log = client.get("/admin/audit", params={"action": "credential.reveal", "who": "skinner"}).text
+    assert log.count("credential.reveal") >= 1 and "user.create" not in log
+    assert "No events match." in client.get("/admin/audit", params={"to": "2000-01-01"}).text
+    assert client.get("/admin/audit", params={"from": "not-a-date"}).status_code == 400
+    teacher = sign_in(app, "edna", district.teacher_password)
+    assert teacher.get("/admin/audit").status_code == 403
+
+
+def test_connections_page_shows_recent_errors_a_provider_caused(app, district, database):
+    from server.domain.connections import get_connection, record_failure
+    from server.domain.tenants import get_tenant
+
+    with database.session() as session:
+        clever = get_connection(session, get_tenant(session, "Springfield").id, "Clever")
+        for number in range(55):
+            record_failure(
+                session,
+                clever.id,
+                method="PUT",
+                path=f"/users/{number}",
+                status=409,
+                error="The username 'bart' is already used by another account.",
+                request_excerpt='{"password": "x", "token=rc_secretsecret1"}',
+            )
+    client = sign_in(app, "skinner", district.admin_password)
+    page = client.get("/admin/connections").text
+    assert "10 recent error(s) caused by Clever" in page
+    assert "PUT /users/54" in page and "already used by another account" in page
+    assert "rc_secretsecret1" not in page
+    with database.session() as session:
+        from sqlalchemy import func, select
+
+        from server.db import ProviderFailure
+
+        assert session.scalar(select(func.count()).select_from(ProviderFailure)) == 50

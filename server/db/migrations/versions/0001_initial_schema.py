@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 13:13:10.385425
+Create Date: 2026-11-23 13:19:21.351676
 """
 
 import sqlalchemy as sa
@@ -315,6 +315,30 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("orgs", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_orgs_connection_id"), ["connection_id"], unique=False)
+
+    op.create_table(
+        "provider_failures",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("connection_id", sa.String(length=36), nullable=False),
+        sa.Column("at", server.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("method", sa.String(length=10), nullable=False),
+        sa.Column("path", sa.String(length=500), nullable=False),
+        sa.Column("status", sa.Integer(), nullable=False),
+        sa.Column("error", sa.String(length=2000), nullable=False),
+        sa.Column("request_excerpt", sa.String(length=2000), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["connection_id"],
+            ["connections.id"],
+            name=op.f("fk_provider_failures_connection_id_connections"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_provider_failures")),
+    )
+    with op.batch_alter_table("provider_failures", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_provider_failures_at"), ["at"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_provider_failures_connection_id"), ["connection_id"], unique=False
+        )
 
     op.create_table(
         "users",
@@ -980,6 +1004,11 @@ def downgrade() -> None:
         batch_op.drop_index("ix_users_connection_external_id")
 
     op.drop_table("users")
+    with op.batch_alter_table("provider_failures", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_provider_failures_connection_id"))
+        batch_op.drop_index(batch_op.f("ix_provider_failures_at"))
+
+    op.drop_table("provider_failures")
     with op.batch_alter_table("orgs", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_orgs_connection_id"))
 
