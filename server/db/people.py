@@ -45,9 +45,38 @@ class User(Base):
             postgresql_where=text("status != 'deleted'"),
         ),
         Index("ix_users_connection_external_id", "connection_id", "external_id_folded"),
-        Index("ix_users_tenant_status_family", "tenant_id", "status", "family_folded"),
-        Index("ix_users_tenant_given", "tenant_id", "given_folded"),
-        Index("ix_users_tenant_email", "tenant_id", "email_folded"),
+        Index(
+            "ix_users_tenant_status_name",
+            "tenant_id",
+            "status",
+            "family_folded",
+            "given_folded",
+            "id",
+        ),
+        Index(
+            "ix_users_tenant_family",
+            "tenant_id",
+            "family_folded",
+            postgresql_ops={"family_folded": "varchar_pattern_ops"},
+        ),
+        Index(
+            "ix_users_tenant_given",
+            "tenant_id",
+            "given_folded",
+            postgresql_ops={"given_folded": "varchar_pattern_ops"},
+        ),
+        Index(
+            "ix_users_tenant_email",
+            "tenant_id",
+            "email_folded",
+            postgresql_ops={"email_folded": "varchar_pattern_ops"},
+        ),
+        Index(
+            "ix_users_tenant_username_prefix",
+            "tenant_id",
+            "username_folded",
+            postgresql_ops={"username_folded": "varchar_pattern_ops"},
+        ),
         Index("ix_users_tenant_identifier", "tenant_id", "identifier"),
         Index("ix_users_tenant_role", "tenant_id", "primary_role"),
         Index("ix_users_tenant_updated", "tenant_id", "updated_at"),
@@ -119,11 +148,15 @@ class UserRole(Base):
     """A role of a user at an org (OneRoster 1.2 ``roles[]``: roleType, role, org)."""
 
     __tablename__ = "user_roles"
-    __table_args__ = (UniqueConstraint("user_id", "org_id", "role", name="uq_user_roles"),)
+    __table_args__ = (
+        UniqueConstraint("user_id", "org_id", "role", name="uq_user_roles"),
+        Index("ix_user_roles_org_user", "org_id", "user_id"),
+        Index("ix_user_roles_role_user", "role", "user_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), index=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"))
     role: Mapped[str] = mapped_column(String(40))
     role_type: Mapped[str] = mapped_column(String(12), default="primary")
     begin_date: Mapped[date | None]

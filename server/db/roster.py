@@ -132,6 +132,7 @@ class Enrollment(SyncedRecord, Base):
         UniqueConstraint("tenant_id", "sourced_id", name="uq_enrollments_tenant_sourced"),
         Index("ix_enrollments_class_user", "class_id", "user_id"),
         Index("ix_enrollments_user", "user_id"),
+        Index("ix_enrollments_school_user", "school_id", "user_id"),
     )
 
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))

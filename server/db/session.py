@@ -34,6 +34,9 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # Search columns are stored case-folded; a case-sensitive LIKE lets a prefix search use
+    # their indexes instead of scanning the table.
+    cursor.execute("PRAGMA case_sensitive_like=ON")
     cursor.close()
 
 
