@@ -27,6 +27,7 @@ from server.web.render import page
 from server.web.staffauth import StaffRequest, context_of, staff_page
 
 PAGE_SIZE = 50
+MAX_BULK = 2000
 EDITABLE = (
     "given_name",
     "family_name",
@@ -102,16 +103,7 @@ async def home(request: Request) -> Response:
 async def user_list(staff: StaffRequest) -> Response:
     params = staff.request.query_params
     number = max(1, int(params.get("page", "1") or 1)) if params.get("page", "1").isdigit() else 1
-    query = UserQuery(
-        text=params.get("q", ""),
-        role=params.get("role") or None,
-        school_id=params.get("school") or None,
-        class_id=params.get("class") or None,
-        grade=params.get("grade") or None,
-        include_inactive=params.get("inactive") == "1",
-        limit=PAGE_SIZE,
-        offset=(number - 1) * PAGE_SIZE,
-    )
+    query = _query_from(params, limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE)
 
     def load(session: Session, actor: Actor) -> dict[str, Any]:
         found = search.search_users(session, actor, query)
@@ -149,6 +141,20 @@ async def user_list(staff: StaffRequest) -> Response:
         prev_url=f"?{urlencode({**base, 'page': number - 1})}",
         flash=params.get("done"),
         **data,
+    )
+
+
+def _query_from(params: Any, *, limit: int, offset: int = 0) -> UserQuery:
+    """The user search a filter form (or the same fields carried in a bulk form) asks for."""
+    return UserQuery(
+        text=str(params.get("q") or ""),
+        role=params.get("role") or None,
+        school_id=params.get("school") or None,
+        class_id=params.get("class") or None,
+        grade=params.get("grade") or None,
+        include_inactive=params.get("inactive") == "1",
+        limit=limit,
+        offset=offset,
     )
 
 
@@ -367,6 +373,8 @@ async def bulk(staff: StaffRequest) -> Response:
     form = await staff.request.form()
     user_ids = [str(v) for v in form.getlist("user_id")]
     action = str(form.get("action") or "")
+    if form.get("scope") == "all":
+        user_ids = await staff.work(lambda session, actor: _all_matching(session, actor, form))
     if not user_ids:
         return RedirectResponse(
             "/admin/users?" + urlencode({"done": "Select at least one user."}), status_code=303
@@ -399,6 +407,17 @@ async def bulk(staff: StaffRequest) -> Response:
     except DomainError as error:
         message = error.message
     return RedirectResponse("/admin/users?" + urlencode({"done": message}), status_code=303)
+
+
+def _all_matching(session: Session, actor: Actor, form: Any) -> list[str]:
+    """Every user matching the search the bulk form carries (a whole class or grade)."""
+    ids: list[str] = []
+    while len(ids) < MAX_BULK:
+        found = search.search_users(session, actor, _query_from(form, limit=500, offset=len(ids)))
+        ids += [user.id for user in found.items]
+        if not found.has_next:
+            break
+    return ids[:MAX_BULK]
 
 
 async def _print(

@@ -204,3 +204,40 @@ def test_connections_page_shows_recent_errors_a_provider_caused(app, district, d
         from server.db import ProviderFailure
 
         assert session.scalar(select(func.count()).select_from(ProviderFailure)) == 50
+
+
+def test_bulk_reset_of_a_whole_grade_reaches_every_page(app, district, database):
+    from server.db import Org
+    from server.domain import roster, users
+    from server.domain.actors import system_actor
+    from server.domain.tenants import get_tenant
+    from server.domain.users import RoleAssignment
+
+    with database.session() as session:
+        tenant = get_tenant(session, "Springfield")
+        actor = system_actor(tenant.id)
+        school = roster.find_by_sourced_id(session, Org, tenant.id, "lincoln")
+        for number in range(60):
+            users.create_user(
+                session,
+                actor,
+                {
+                    "given_name": f"Kid{number}",
+                    "family_name": "Grade3",
+                    "grades": ["03"],
+                    "roles": [RoleAssignment(school.id, "student")],
+                },
+            )
+    client = sign_in(app, "skinner", district.admin_password)
+    listing = client.get("/admin/users", params={"grade": "03"}).text
+    assert "Apply to all 60 users matching this search" in listing
+    done = client.post(
+        "/admin/users/bulk",
+        data={
+            "csrf_token": csrf_of(listing),
+            "scope": "all",
+            "grade": "03",
+            "action": "reset_temporary",
+        },
+    )
+    assert "Reset 60 password(s)." in done.text
