@@ -18,9 +18,10 @@ Value conventions:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, and_, cast, exists, not_, or_, select
@@ -82,8 +83,41 @@ def text(column: Any, folded: Any = None) -> FieldSpec:
 
 
 def moment(column: Any) -> FieldSpec:
-    """A timestamp (``dateLastModified``): the value is an ISO date or date-time."""
-    return FieldSpec(lambda op, value: _compare(column, op, _datetime(value)), column)
+    """A timestamp (``dateLastModified``): the value is an ISO date or date-time, compared at
+    its own precision, so the rendered (millisecond) value of a record is equal to it:
+    ``dateLastModified>'2026-01-05T08:00:00.123Z'`` leaves out a record modified at
+    08:00:00.123456, which a client saw as ``.123Z``, and ``='2026-01-05'`` means that day.
+    """
+
+    def condition(op: str, value: str) -> ColumnElement[bool]:
+        start = _datetime(value)
+        end = start + _precision(value)
+        if op == "=":
+            return and_(column >= start, column < end)
+        if op == "!=":
+            return or_(column < start, column >= end)
+        if op == ">":
+            return column >= end
+        if op == ">=":
+            return column >= start
+        if op == "<":
+            return column < start
+        if op == "<=":
+            return column < end
+        raise bad_filter("dateLastModified is compared with = != > >= < or <=.")
+
+    return FieldSpec(condition, column)
+
+
+def _precision(value: str) -> timedelta:
+    text = value.strip()
+    if len(text) <= 10:
+        return timedelta(days=1)
+    match = re.search(r"T\d{2}:\d{2}(:\d{2}(\.(\d+))?)?", text)
+    if match is None or match.group(1) is None:
+        return timedelta(minutes=1)
+    digits = len(match.group(3) or "")
+    return timedelta(microseconds=10 ** max(0, 6 - digits)) if digits else timedelta(seconds=1)
 
 
 def day(column: Any) -> FieldSpec:

@@ -25,6 +25,7 @@ DEFAULT_LIMIT = 100
 OPERATORS = ("!=", ">=", "<=", "=", ">", "<", "~")
 
 _FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+_BARE = re.compile(r"[^\s'\"=!<>~]+")
 _LOGICAL = re.compile(r"(AND|OR)\b", re.IGNORECASE)
 
 
@@ -129,10 +130,10 @@ def _value(text: str, position: int) -> tuple[str, int]:
         raise bad_filter("A filter predicate has no value.")
     quote = text[position]
     if quote not in ("'", '"'):
-        end = position
-        while end < len(text) and not text[end].isspace():
-            end += 1
-        return text[position:end], end
+        bare = _BARE.match(text, position)
+        if not bare:
+            raise bad_filter(f"Expected a quoted value at position {position} of the filter.")
+        return bare.group(), bare.end()
     chars: list[str] = []
     position += 1
     while position < len(text):
