@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from oneroster.pushes import WRITABLE
 from oneroster.render import KEYS
 from oneroster.rostering import (
     COLLECTIONS,
@@ -60,6 +61,8 @@ def document(server_url: str) -> dict[str, Any]:
                     params=["schoolSourcedId", "classSourcedId"],
                 )
             )
+    for name in WRITABLE:
+        paths[f"{PREFIXES['v1p2']}/{name}/{{sourcedId}}"] |= _writes(COLLECTIONS[name])
     return {
         "openapi": "3.1.0",
         "info": {
@@ -88,6 +91,11 @@ def document(server_url: str) -> dict[str, Any]:
                             },
                         }
                     },
+                },
+                "ConnectionBearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A connection's token (pushes; a Rollcall extension).",
                 },
                 "OAuth1": {
                     "type": "apiKey",
@@ -152,6 +160,59 @@ def _get(
             "security": security,
             "responses": responses,
         }
+    }
+
+
+def _writes(collection: Collection) -> dict[str, Any]:
+    """PUT (upsert) and DELETE (mark tobedeleted): a Rollcall extension for pushing hubs."""
+    ref = {"$ref": f"#/components/schemas/{collection.kind}_v1p2"}
+    body = {
+        "type": "object",
+        "properties": {collection.single: ref},
+        "required": [collection.single],
+    }
+    status = {"application/json": {"schema": {"$ref": "#/components/schemas/imsx_StatusInfo"}}}
+    errors = {
+        code: {"description": text, "content": status}
+        for code, text in (
+            ("401", "unauthorisedrequest"),
+            ("404", "unknownobject"),
+            ("409", "invaliddata (ownership, R109)"),
+            ("422", "invaliddata"),
+        )
+    }
+    path_param = [
+        {"name": "sourcedId", "in": "path", "required": True, "schema": {"type": "string"}}
+    ]
+    security = [{"ConnectionBearer": []}]
+    return {
+        "put": {
+            "operationId": f"v1p2_put_{collection.name}",
+            "summary": "Create or update one record (extension; not in OneRoster 1.2 Rostering)",
+            "tags": ["v1p2 pushes"],
+            "parameters": path_param,
+            "security": security,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+            "responses": {
+                "200": {
+                    "description": "Updated or unchanged",
+                    "content": {"application/json": {"schema": body}},
+                },
+                "201": {
+                    "description": "Created",
+                    "content": {"application/json": {"schema": body}},
+                },
+                **errors,
+            },
+        },
+        "delete": {
+            "operationId": f"v1p2_delete_{collection.name}",
+            "summary": "Mark one record tobedeleted (extension)",
+            "tags": ["v1p2 pushes"],
+            "parameters": path_param,
+            "security": security,
+            "responses": {"204": {"description": "Marked tobedeleted"}, **errors},
+        },
     }
 
 

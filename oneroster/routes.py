@@ -17,11 +17,19 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Route, request_response
 
-from oneroster import openapi
+from oneroster import openapi, pushes
 from oneroster.auth import Credentials, authenticate, ensure_scope
-from oneroster.errors import SERVER_BUSY, StatusError, from_domain_error, not_found, status_info
+from oneroster.errors import (
+    INVALID_DATA,
+    SERVER_BUSY,
+    UNAUTHORISED,
+    StatusError,
+    from_domain_error,
+    not_found,
+    status_info,
+)
 from oneroster.query import parse_query
 from oneroster.rostering import (
     COLLECTIONS,
@@ -35,6 +43,7 @@ from oneroster.rostering import (
     read_object,
     required_scopes,
 )
+from server.auth import ConnectionAuthMiddleware, actor_of
 from server.context import AppContext
 from server.domain.oauth1 import consumer_box
 from server.domain.rostering import ReadScope
@@ -76,6 +85,8 @@ class OneRosterAPI:
                 routes.append(
                     Route(path, self._school_class_endpoint(version, child), methods=["GET"])
                 )
+        for name in pushes.WRITABLE:
+            routes.append(self._push_route(name))
         routes.append(Route("/ims/oneroster/{rest:path}", self.unknown, methods=None))
         return routes
 
@@ -164,23 +175,64 @@ class OneRosterAPI:
                     session, credentials, allow_oauth1=version == "v1p1", box=self.box
                 )
                 ensure_scope(grant, accepted)
-                return work(session, ReadScope(grant.tenant_id, grant.school_ids), base)
+                result = work(session, ReadScope(grant.tenant_id, grant.school_ids), base)
+                if isinstance(result, ListResult):
+                    return _page_response(request, result)
+                return JSONResponse(result)
 
-        try:
-            result = await run_in_threadpool(run)
-        except StatusError as error:
-            return _status_response(error)
-        except DomainError as error:
-            return _status_response(from_domain_error(error))
-        except OperationalError:
-            log.warning("database busy during a OneRoster read", exc_info=True)
-            busy = StatusError(429, SERVER_BUSY, "The server is busy; retry in a few seconds.")
-            response = _status_response(busy)
-            response.headers["Retry-After"] = "5"
-            return response
-        if isinstance(result, ListResult):
-            return _page_response(request, result)
-        return JSONResponse(result)
+        return await _answer(run)
+
+    def _push_route(self, collection_name: str) -> Route:
+        """``PUT``/``DELETE`` of one record by a connection (see :mod:`oneroster.pushes`)."""
+        prefix = PREFIXES["v1p2"]
+
+        async def endpoint(request: Request) -> Response:
+            actor = actor_of(request)
+            sourced_id = request.path_params["sourced_id"]
+            base = _origin(request) + prefix
+            payload: Any = None
+            if request.method == "PUT":
+                try:
+                    payload = await request.json()
+                except ValueError:
+                    return _status_response(StatusError(400, INVALID_DATA, "The body is not JSON."))
+
+            def run() -> Response:
+                with self.database.session() as session:
+                    if request.method == "DELETE":
+                        pushes.mark_tobedeleted(session, actor, collection_name, sourced_id)
+                        return Response(status_code=204)
+                    result = pushes.upsert(
+                        session, actor, collection_name, sourced_id, payload, base
+                    )
+                    return JSONResponse(result.body, 201 if result.created else 200)
+
+            return await _answer(run)
+
+        guarded = ConnectionAuthMiddleware(
+            request_response(endpoint),
+            self.database,
+            lambda status, detail: _status_response(StatusError(status, UNAUTHORISED, detail)),
+        )
+        return Route(
+            f"{prefix}/{collection_name}/{{sourced_id}}", guarded, methods=["PUT", "DELETE"]
+        )
+
+
+async def _answer(run: Callable[[], Response]) -> Response:
+    """Run a unit of work in a worker thread; refusals become status reports, never a 500."""
+    try:
+        return await run_in_threadpool(run)
+    except StatusError as error:
+        return _status_response(error)
+    except DomainError as error:
+        return _status_response(from_domain_error(error))
+    except OperationalError:
+        log.warning("database busy during a OneRoster request", exc_info=True)
+        busy = StatusError(429, SERVER_BUSY, "The server is busy; retry in a few seconds.")
+        response = _status_response(busy)
+        response.headers["Retry-After"] = "5"
+        return response
 
 
 def _origin(request: Request) -> str:
