@@ -26,7 +26,7 @@ from server.domain.access import ensure_can_manage_connections
 from server.domain.actors import Actor
 from server.domain.oauth import AccessGrant
 from server.domain.secrets import SecretBox
-from server.errors import InvalidValue
+from server.errors import InvalidValue, NotFound
 
 TIMESTAMP_WINDOW = timedelta(minutes=5)
 BOX_PURPOSE = "oauth1-consumer-secret"
@@ -106,3 +106,18 @@ def grant_for(client: OAuthClient) -> AccessGrant:
         scopes=frozenset(client.scopes or ()),
         school_ids=tuple(client.school_ids or ()),
     )
+
+
+def find_api_client(session: Session, tenant_id: str, name: str) -> OAuthClient:
+    """The live API client called ``name`` in a tenant. :raises NotFound:"""
+    client = session.scalars(
+        select(OAuthClient).where(
+            OAuthClient.tenant_id == tenant_id,
+            OAuthClient.name == name,
+            OAuthClient.kind == OAuthClientKind.API,
+            OAuthClient.revoked_at.is_(None),
+        )
+    ).first()
+    if client is None:
+        raise NotFound(f"No OneRoster API client named {name!r}.")
+    return client
