@@ -228,8 +228,10 @@ def _user_fields(
         if not isinstance(role, dict) or not isinstance(role.get("role"), str):
             raise invalid("Each role needs roleType, role and org.")
         org_id = _reference(session, tenant, Org, role.get("org"), "roles.org")
+        if org_id is None:
+            raise invalid("Each role needs an org.")
         name = role["role"].removeprefix("ext:")
-        assignments.append(RoleAssignment(org_id or "", name, role.get("roleType") or "primary"))
+        assignments.append(RoleAssignment(org_id, name, role.get("roleType") or "primary"))
     fields["roles"] = assignments
     extra = dict(existing.extra) if existing is not None else {}
     for name in _USER_EXTRA:

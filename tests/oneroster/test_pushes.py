@@ -186,6 +186,9 @@ def test_bad_bodies_and_unknown_references_are_invaliddata(api, hub):
         ("classes/z", {"class": {"title": "Z", "school": _ref("nowhere")}}, 422),
         ("users/q", {"user": {"givenName": "Q", "familyName": "Q", "roles": []}}, 422),
         ("users/q", {"user": {"sourcedId": "other", "roles": []}}, 422),
+        ("users/q", {"user": {"givenName": "Q", "roles": [{"role": "student"}]}}, 422),
+        ("users/q", {"user": {"givenName": 7, "roles": [{"role": "student"}]}}, 422),
+        ("enrollments/q", {"enrollment": {"user": _ref("north-s1-1", "user")}}, 422),
     ]
     for path, body, status in cases:
         if isinstance(body, bytes):
