@@ -9,7 +9,7 @@ scope an endpoint accepts.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.orm import Session
 
@@ -23,12 +23,17 @@ from server.domain.secrets import SecretBox
 
 @dataclass(frozen=True)
 class Credentials:
-    """What a request presents: method, URL (without query), query pairs, Authorization."""
+    """What a request presents: method, URL (without query), query pairs, Authorization.
+
+    ``public_url`` is the same URL under the configured public base (``ROLLCALL_ISSUER``):
+    behind a TLS-terminating proxy the client signed that one, not the one we received.
+    """
 
     method: str
     url: str
     query: list[tuple[str, str]]
     authorization: str
+    public_url: str | None = None
 
 
 def unauthorised(description: str) -> StatusError:
@@ -66,7 +71,12 @@ def _signed(session: Session, credentials: Credentials, box: SecretBox) -> Acces
         raise unauthorised(str(error)) from None
     client = oauth.find_client(session, request.consumer_key)
     secret = consumer.consumer_secret(session, client, box) if client else None
-    if client is None or secret is None or not oauth1.verify(request, secret):
+    urls = {credentials.url, credentials.public_url or credentials.url}
+    if (
+        client is None
+        or secret is None
+        or not any(oauth1.verify(replace(request, url=url), secret) for url in urls)
+    ):
         raise unauthorised("The OAuth 1.0a signature is not valid.")
     window = consumer.TIMESTAMP_WINDOW.total_seconds()
     if abs(time.time() - timestamp) > window:

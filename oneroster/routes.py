@@ -62,6 +62,7 @@ class OneRosterAPI:
         self.database = context.database
         self.max_limit = context.settings.oneroster_max_limit
         self.box = consumer_box(context.settings.secret_key)
+        self.issuer = context.settings.issuer
 
     def routes(self) -> list[BaseRoute]:
         routes: list[BaseRoute] = [
@@ -165,6 +166,7 @@ class OneRosterAPI:
             url=f"{request.url.scheme}://{request.url.netloc}{request.url.path}",
             query=list(request.query_params.multi_items()),
             authorization=request.headers.get("authorization", ""),
+            public_url=self.issuer + request.url.path,
         )
         base = _origin(request) + PREFIXES[version]
         accepted = required_scopes(version, scopes)

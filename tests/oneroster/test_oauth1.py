@@ -5,13 +5,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 from base64 import b64encode
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import quote
 
 import pytest
 from authlib.oauth1.rfc5849.client_auth import ClientAuth
 from authlib.oauth1.rfc5849.signature import generate_signature_base_string
+from starlette.testclient import TestClient
 
+from server.app import create_app
 from server.domain import oauth, oauth1
 from server.domain.actors import system_actor
 from tests.conftest import TEST_SECRET
@@ -122,3 +124,20 @@ def test_a_client_without_a_consumer_secret_cannot_sign(api, database, district)
         key, secret = new.client.client_id, new.secret
     uri, headers = _signed(Consumer(key, secret), f"https://testserver{V1P1}/users")
     assert api.get(uri, headers=headers).status_code == 401
+
+
+def test_a_request_signed_for_the_public_url_passes_behind_a_tls_proxy(
+    settings, database, consumer
+):
+    """The proxy forwards plain http to us; the consumer signed the public https URL."""
+    public = replace(settings, issuer="https://roster.example")
+    uri, headers = _signed(consumer, f"https://roster.example{V1P1}/orgs?limit=2")
+    forwarded = uri.replace("https://roster.example", "http://testserver")
+    with TestClient(create_app(public, database=database)) as proxied:
+        assert proxied.get(forwarded, headers=headers).status_code == 200
+    with TestClient(create_app(settings, database=database)) as elsewhere:
+        uri, headers = _signed(consumer, f"https://roster.example{V1P1}/orgs?limit=2")
+        forwarded = uri.replace("https://roster.example", "http://testserver")
+        refused = elsewhere.get(forwarded, headers=headers)
+        assert refused.status_code == 401
+        assert "signature" in refused.json()["imsx_description"]
