@@ -85,6 +85,8 @@ def upsert(
     :raises DomainError: what the domain refuses (guard, ownership, bad values).
     """
     collection = COLLECTIONS[collection_name]
+    if "\x00" in sourced_id:
+        raise invalid("A sourcedId cannot hold a NUL character.")
     obj = _object(payload, collection.single)
     if obj.get("sourcedId", sourced_id) != sourced_id:
         raise invalid("The sourcedId in the body differs from the one in the URL.")

@@ -133,6 +133,8 @@ def _value(text: str, position: int) -> tuple[str, int]:
         bare = _BARE.match(text, position)
         if not bare:
             raise bad_filter(f"Expected a quoted value at position {position} of the filter.")
+        if "\x00" in bare.group():
+            raise bad_filter("A filter value cannot hold a NUL character.")
         return bare.group(), bare.end()
     chars: list[str] = []
     position += 1
@@ -143,7 +145,10 @@ def _value(text: str, position: int) -> tuple[str, int]:
                 chars.append(quote)
                 position += 2
                 continue
-            return "".join(chars), position + 1
+            value = "".join(chars)
+            if "\x00" in value:
+                raise bad_filter("A filter value cannot hold a NUL character.")
+            return value, position + 1
         chars.append(char)
         position += 1
     raise bad_filter("A quoted value in the filter is not closed.")

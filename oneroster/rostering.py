@@ -256,6 +256,8 @@ def check_fields(kind: str, version: str, fields: tuple[str, ...]) -> None:
 
 def find_parent(session: Session, scope: ReadScope, collection: Collection, sourced_id: str) -> Any:
     """The visible record behind ``/{collection}/{sourcedId}``. :raises StatusError: 404"""
+    if "\x00" in sourced_id:
+        raise not_found("A sourcedId cannot hold a NUL character.")
     record = rostering.read_one(session, scope, collection.model, sourced_id, collection.where())
     if record is None:
         raise not_found(f"No {collection.single} with sourcedId {sourced_id!r}.")

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -229,6 +229,11 @@ async def _answer(run: Callable[[], Response]) -> Response:
         return _status_response(error)
     except DomainError as error:
         return _status_response(from_domain_error(error))
+    except DataError:
+        # A value the database cannot hold at all (a NUL character on PostgreSQL, say).
+        return _status_response(
+            StatusError(400, INVALID_DATA, "A value in the request is invalid.")
+        )
     except OperationalError:
         log.warning("database busy during a OneRoster request", exc_info=True)
         busy = StatusError(429, SERVER_BUSY, "The server is busy; retry in a few seconds.")

@@ -227,3 +227,17 @@ def test_demographics_render_birth_date_sex_and_race_flags(api, reader, district
     assert body["demographics"]["birthDate"] == "2011-01-01"
     assert body["demographics"]["sex"] == "male"
     assert body["demographics"]["asian"] == "true"
+
+
+def test_values_the_database_cannot_hold_are_refused_not_crashed_on(api, reader, district):
+    token = reader()
+    for url in (
+        f"{V1P2}/users?filter=familyName%3D%27a%00b%27",
+        f"{V1P2}/users/a%00b",
+        f"{V1P1}/classes/a%00b/students",
+    ):
+        response = api.get(url, headers=bearer(token))
+        assert 400 <= response.status_code < 500, url
+        assert response.json()["imsx_codeMajor"] == "failure"
+    long = api.get(f"{V1P2}/users?filter=familyName%3D%27{'x' * 5000}%27", headers=bearer(token))
+    assert long.json() == {"users": []}
