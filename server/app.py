@@ -57,7 +57,11 @@ def create_app(
 
 def protocol_routes(context: AppContext) -> list[BaseRoute]:
     """The mounts of the protocol packages (SCIM, OneRoster, OIDC) and the admin surfaces."""
-    return []
+    from oneroster.routes import OneRosterAPI
+
+    routes: list[BaseRoute] = []
+    routes += OneRosterAPI(context).routes()
+    return routes
 
 
 async def health(request: Request) -> Response:

@@ -24,6 +24,7 @@ class Settings:
     secret_key: str = field(repr=False)
     issuer: str = DEFAULT_ISSUER
     smtp_url: str | None = None
+    oneroster_max_limit: int = 1000
 
     @property
     def is_sqlite(self) -> bool:
@@ -47,6 +48,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         secret_key=secret_key,
         issuer=(env.get("ROLLCALL_ISSUER") or DEFAULT_ISSUER).rstrip("/"),
         smtp_url=env.get("ROLLCALL_SMTP_URL") or None,
+        oneroster_max_limit=int(env.get("ROLLCALL_ONEROSTER_MAX_LIMIT") or 1000),
     )
 
 

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from server.cli import commands
+from server.cli import oneroster as oneroster_commands
 from server.cli.output import Output
 from server.errors import DomainError
 
@@ -88,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     purge = sub.add_parser("purge", parents=[common], help="remove users past their retention")
     purge.set_defaults(handler=commands.purge)
+    oneroster_commands.add_commands(sub, common)
     return parser
 
 

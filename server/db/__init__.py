@@ -2,6 +2,7 @@
 
 from server.db.base import Base, fold, new_id, utcnow
 from server.db.oauth import OAuthClient, OAuthClientKind, OAuthToken
+from server.db.oneroster import OAuth1Nonce, OAuth1Secret
 from server.db.people import Credential, CredentialState, RecordStatus, User, UserGrade, UserRole
 from server.db.records import AuditEvent, ImportRowResult, ImportRun
 from server.db.roster import (
@@ -43,6 +44,8 @@ __all__ = [
     "ImportRowResult",
     "ImportRun",
     "Job",
+    "OAuth1Nonce",
+    "OAuth1Secret",
     "OAuthClient",
     "OAuthClientKind",
     "OAuthToken",

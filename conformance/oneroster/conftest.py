@@ -1,0 +1,145 @@
+"""A live Rollcall on 127.0.0.1 serving the demo district, and readers' tokens for it."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+
+from server.app import create_app
+from server.config import Settings
+from server.db import AcademicSession
+from server.db.migrate import upgrade
+from server.db.session import Database
+from server.demo import seed
+from server.domain import oauth, roster, users
+from server.domain.actors import system_actor
+from server.domain.secrets import SecretBox
+from server.domain.tenants import get_tenant
+
+SCHEMAS = Path(__file__).parent / "schemas"
+PREFIXES = {"v1p1": "/ims/oneroster/v1p1", "v1p2": "/ims/oneroster/rostering/v1p2"}
+SCOPES = [
+    f"https://purl.imsglobal.org/spec/or/{version}/scope/{name}"
+    for version in ("v1p1", "v1p2")
+    for name in ("roster.readonly", "roster-core.readonly", "roster-demographics.readonly")
+]
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    url: str
+    token: str
+    core_token: str
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token or self.token}"}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _prepare(database: Database) -> tuple[str, str]:
+    """The demo district plus what it lacks for a full walk: a grading period, a leaver, a
+    deleted user and demographics; and two readers (every scope, core only)."""
+    with database.session() as session:
+        seed(session, SecretBox("conformance"))
+        tenant = get_tenant(session)
+        system = system_actor(tenant.id)
+        term = roster.find_by_sourced_id(session, AcademicSession, tenant.id, "term-fall-2026")
+        roster.create_academic_session(
+            session,
+            system,
+            {
+                "title": "Fall Q1",
+                "type": "gradingPeriod",
+                "school_year": "2027",
+                "parent_id": term.id,
+                "sourced_id": "gp-fall-q1",
+                "start_date": "2026-08-24",
+                "end_date": "2026-10-16",
+            },
+        )
+        maple = "student-school-maple-{}"
+        leaver = users.find_by_sourced_id(session, tenant.id, maple.format(1))
+        users.deactivate_user(session, system, leaver)
+        gone = users.find_by_sourced_id(session, tenant.id, maple.format(2))
+        users.delete_user(session, system, gone)
+        flagged = users.find_by_sourced_id(session, tenant.id, maple.format(3))
+        users.update_user(
+            session,
+            system,
+            flagged,
+            {
+                "gender": "F",
+                "ethnicity": "white",
+                "demographic_flags": {"hispanicOrLatinoEthnicity": True, "cityOfBirth": "Leeds"},
+            },
+        )
+        tokens = []
+        for name, scopes in (("everything", SCOPES), ("core", [SCOPES[1], SCOPES[4]])):
+            new = oauth.create_client(session, system, name, kind="api", scopes=scopes)
+            token = secrets.token_urlsafe(24)
+            oauth.store_token(session, new.client, token, " ".join(scopes))
+            tokens.append(token)
+        return tokens[0], tokens[1]
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    data_dir = tmp_path_factory.mktemp("oneroster-live")
+    url = f"sqlite:///{data_dir / 'rollcall.sqlite3'}"
+    database = Database(url)
+    upgrade(database.engine)
+    token, core_token = _prepare(database)
+    settings = Settings(data_dir=data_dir, database_url=url, secret_key="conformance")
+    port = _free_port()
+    config = uvicorn.Config(
+        create_app(settings, database=database), host="127.0.0.1", port=port, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the live server did not start")
+        time.sleep(0.05)
+    yield LiveServer(f"http://127.0.0.1:{port}", token, core_token)
+    server.should_exit = True
+    thread.join(timeout=10)
+    database.dispose()
+
+
+def _load_schemas() -> dict[str, Draft202012Validator]:
+    documents = {path: json.loads(path.read_text()) for path in SCHEMAS.rglob("*.json")}
+    registry = Registry().with_resources(
+        (doc["$id"], Resource.from_contents(doc)) for doc in documents.values()
+    )
+    validators = {}
+    for path, doc in documents.items():
+        Draft202012Validator.check_schema(doc)
+        key = str(path.relative_to(SCHEMAS).with_suffix(""))
+        validators[key] = Draft202012Validator(doc, registry=registry)
+    return validators
+
+
+@pytest.fixture(scope="session")
+def schemas() -> dict[str, Draft202012Validator]:
+    """Validators keyed ``v1p2/user``, ``v1p1/class``…, and ``imsx_StatusInfo``."""
+    return _load_schemas()

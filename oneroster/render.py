@@ -1,0 +1,440 @@
+"""Rendering roster records as OneRoster 1.1 and 1.2 REST objects.
+
+The shapes follow the 1.1 REST binding and the 1.2 Rostering OpenAPI (``UserDType``,
+``ClassDType``…). Choices where our model and the spec meet:
+
+- ``status`` is ``active`` or ``tobedeleted`` (our ``inactive``); deleted records are never
+  rendered. ``enabledUser`` is the string ``"true"`` only for active users, so a deactivated
+  user shows ``status: tobedeleted`` and ``enabledUser: "false"``.
+- ``dateLastModified`` is UTC with milliseconds and a ``Z``: ``2026-01-05T08:00:00.000Z``.
+- Booleans are the strings ``"true"``/``"false"`` (``enabledUser``, ``primary``, demographics).
+- Optional fields with no value are left out rather than sent as ``null`` (the 1.2 schemas
+  type them as strings).
+- 1.1 ``role`` is the user's primary role in the 1.1 vocabulary (1.2's district, site and
+  system administrators and principals become ``administrator``); 1.1 ``orgs`` are the orgs of
+  the user's roles. 1.2 ``roles[]`` carry roleType/role/org and dates; 1.1's ``administrator``
+  becomes 1.2's ``siteAdministrator``. ``primaryOrg`` is the org of the first primary role.
+- Enrollment roles outside a version's vocabulary (``aide`` in 1.2, for example) are sent in
+  the spec's extension form ``ext:aide``.
+- Attributes no rule needs (``userIds``, ``userMasterIdentifier``, ``pronouns``,
+  ``userProfiles``, ``sms``, ``phone``, ``subjectCodes``, ``metadata``…) come from the record's
+  ``extra`` JSON when a source supplied them.
+- References are ``{"href", "sourcedId", "type"}`` with an absolute ``href`` on this server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from server.db import (
+    AcademicSession,
+    Course,
+    Enrollment,
+    Org,
+    RecordStatus,
+    SchoolClass,
+    User,
+)
+
+V1P1 = "v1p1"
+V1P2 = "v1p2"
+
+ROLES_1P1 = (
+    "administrator",
+    "aide",
+    "guardian",
+    "parent",
+    "proctor",
+    "relative",
+    "student",
+    "teacher",
+)
+ROLES_1P2 = (
+    "aide",
+    "counselor",
+    "districtAdministrator",
+    "guardian",
+    "parent",
+    "principal",
+    "proctor",
+    "relative",
+    "siteAdministrator",
+    "student",
+    "systemAdministrator",
+    "teacher",
+)
+ENROLLMENT_ROLES = ("administrator", "proctor", "student", "teacher")
+RACE_FIELDS = (
+    "americanIndianOrAlaskaNative",
+    "asian",
+    "blackOrAfricanAmerican",
+    "nativeHawaiianOrOtherPacificIslander",
+    "white",
+    "demographicRaceTwoOrMoreRaces",
+    "hispanicOrLatinoEthnicity",
+)
+BIRTH_FIELDS = (
+    "countryOfBirthCode",
+    "stateOfBirthAbbreviation",
+    "cityOfBirth",
+    "publicSchoolResidenceStatus",
+)
+
+_BASE = ("sourcedId", "status", "dateLastModified", "metadata")
+KEYS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("org", V1P1): (*_BASE, "name", "type", "identifier", "parent", "children"),
+    ("academicSession", V1P1): (
+        *_BASE,
+        "title",
+        "startDate",
+        "endDate",
+        "type",
+        "parent",
+        "children",
+        "schoolYear",
+    ),
+    ("course", V1P1): (
+        *_BASE,
+        "title",
+        "schoolYear",
+        "courseCode",
+        "grades",
+        "subjects",
+        "org",
+        "subjectCodes",
+        "resources",
+    ),
+    ("class", V1P1): (
+        *_BASE,
+        "title",
+        "classCode",
+        "classType",
+        "location",
+        "grades",
+        "subjects",
+        "course",
+        "school",
+        "terms",
+        "subjectCodes",
+        "periods",
+        "resources",
+    ),
+    ("user", V1P1): (
+        *_BASE,
+        "username",
+        "userIds",
+        "enabledUser",
+        "givenName",
+        "familyName",
+        "middleName",
+        "role",
+        "identifier",
+        "email",
+        "sms",
+        "phone",
+        "agents",
+        "orgs",
+        "grades",
+    ),
+    ("user", V1P2): (
+        *_BASE,
+        "userMasterIdentifier",
+        "username",
+        "userIds",
+        "enabledUser",
+        "givenName",
+        "familyName",
+        "middleName",
+        "preferredFirstName",
+        "preferredMiddleName",
+        "preferredLastName",
+        "pronouns",
+        "roles",
+        "userProfiles",
+        "primaryOrg",
+        "identifier",
+        "email",
+        "sms",
+        "phone",
+        "agents",
+        "grades",
+    ),
+    ("enrollment", V1P1): (
+        *_BASE,
+        "user",
+        "class",
+        "school",
+        "role",
+        "primary",
+        "beginDate",
+        "endDate",
+    ),
+    ("demographics", V1P1): (*_BASE, "birthDate", "sex", *RACE_FIELDS, *BIRTH_FIELDS),
+}
+for _kind in ("org", "academicSession", "course", "class", "enrollment", "demographics"):
+    KEYS[(_kind, V1P2)] = KEYS[(_kind, V1P1)]
+
+
+@dataclass
+class References:
+    """The sourcedIds behind the ids a page of records points at, and the base for hrefs."""
+
+    base_url: str
+    orgs: dict[str, str] = field(default_factory=dict)
+    sessions: dict[str, str] = field(default_factory=dict)
+    courses: dict[str, str] = field(default_factory=dict)
+    classes: dict[str, str] = field(default_factory=dict)
+    users: dict[str, str] = field(default_factory=dict)
+    org_children: dict[str, list[str]] = field(default_factory=dict)
+    session_children: dict[str, list[str]] = field(default_factory=dict)
+
+    def to(self, collection: str, kind: str, sourced_id: str) -> dict[str, str]:
+        return {
+            "href": f"{self.base_url}/{collection}/{sourced_id}",
+            "sourcedId": sourced_id,
+            "type": kind,
+        }
+
+    def org(self, org_id: str | None) -> dict[str, str] | None:
+        sid = self.orgs.get(org_id or "")
+        return self.to("orgs", "org", sid) if sid else None
+
+    def session(self, session_id: str | None) -> dict[str, str] | None:
+        sid = self.sessions.get(session_id or "")
+        return self.to("academicSessions", "academicSession", sid) if sid else None
+
+
+def timestamp(moment: datetime) -> str:
+    """``2026-01-05T08:00:00.000Z``"""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def render(kind: str, version: str, record: Any, refs: References) -> dict[str, Any]:
+    """One record as a OneRoster object of ``kind`` in ``version``."""
+    body = _RENDERERS[kind](record, version, refs)
+    return {key: value for key, value in body.items() if value is not None}
+
+
+def select_fields(obj: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    return {key: value for key, value in obj.items() if key in fields} if fields else obj
+
+
+def _base(record: Any) -> dict[str, Any]:
+    metadata = (record.extra or {}).get("metadata")
+    return {
+        "sourcedId": record.sourced_id,
+        "status": "active" if record.status == RecordStatus.ACTIVE else "tobedeleted",
+        "dateLastModified": timestamp(record.updated_at),
+        "metadata": metadata if isinstance(metadata, dict) and metadata else None,
+    }
+
+
+def _day(value: date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _extra_text(record: Any, name: str) -> str | None:
+    value = (record.extra or {}).get(name)
+    return value if isinstance(value, str) and value else None
+
+
+def _extra_list(record: Any, name: str) -> list[Any] | None:
+    value = (record.extra or {}).get(name)
+    return value if isinstance(value, list) else None
+
+
+def _org(org: Org, version: str, refs: References) -> dict[str, Any]:
+    return {
+        **_base(org),
+        "name": org.name,
+        "type": org.type,
+        "identifier": org.identifier or "",
+        "parent": refs.org(org.parent_id),
+        "children": [refs.to("orgs", "org", sid) for sid in refs.org_children.get(org.id, [])],
+    }
+
+
+def _session(term: AcademicSession, version: str, refs: References) -> dict[str, Any]:
+    school_year = term.school_year or (str(term.end_date.year) if term.end_date else None)
+    return {
+        **_base(term),
+        "title": term.title,
+        "startDate": _day(term.start_date),
+        "endDate": _day(term.end_date),
+        "type": term.type,
+        "parent": refs.session(term.parent_id),
+        "children": [
+            refs.to("academicSessions", "academicSession", sid)
+            for sid in refs.session_children.get(term.id, [])
+        ],
+        "schoolYear": school_year,
+    }
+
+
+def _course(course: Course, version: str, refs: References) -> dict[str, Any]:
+    return {
+        **_base(course),
+        "title": course.title,
+        "schoolYear": refs.session(course.school_year_id),
+        "courseCode": course.course_code or "",
+        "grades": list(course.grades or []),
+        "subjects": list(course.subjects or []),
+        "org": refs.org(course.org_id),
+        "subjectCodes": _extra_list(course, "subjectCodes"),
+    }
+
+
+def _class(klass: SchoolClass, version: str, refs: References) -> dict[str, Any]:
+    course_sid = refs.courses.get(klass.course_id or "")
+    return {
+        **_base(klass),
+        "title": klass.title,
+        "classCode": klass.class_code,
+        "classType": klass.class_type,
+        "location": klass.location,
+        "grades": list(klass.grades or []),
+        "subjects": list(klass.subjects or []),
+        "course": refs.to("courses", "course", course_sid) if course_sid else None,
+        "school": refs.org(klass.school_id),
+        "terms": [
+            refs.to("academicSessions", "academicSession", term.sourced_id)
+            for term in sorted(klass.terms, key=lambda t: t.sourced_id)
+            if term.status != RecordStatus.DELETED
+        ],
+        "subjectCodes": _extra_list(klass, "subjectCodes"),
+        "periods": list(klass.periods or []),
+    }
+
+
+def _role_1p1(role: str) -> str:
+    if role in ROLES_1P1:
+        return role
+    if role in ("districtAdministrator", "principal", "siteAdministrator", "systemAdministrator"):
+        return "administrator"
+    return "ext:" + role if role else "student"
+
+
+def _role_1p2(role: str) -> str:
+    if role in ROLES_1P2:
+        return role
+    return "siteAdministrator" if role == "administrator" else "ext:" + role
+
+
+def _user(user: User, version: str, refs: References) -> dict[str, Any]:
+    roles = sorted(user.roles, key=lambda r: (r.role_type != "primary", r.org_id, r.role))
+    body: dict[str, Any] = {
+        **_base(user),
+        "userMasterIdentifier": _extra_text(user, "userMasterIdentifier"),
+        "username": user.username,
+        "userIds": _extra_list(user, "userIds") or [],
+        "enabledUser": "true" if user.status == RecordStatus.ACTIVE else "false",
+        "givenName": user.given_name,
+        "familyName": user.family_name,
+        "middleName": user.middle_name,
+    }
+    if version == V1P1:
+        org_ids = sorted({r.org_id for r in roles}, key=lambda i: refs.orgs.get(i, ""))
+        body |= {
+            "role": _role_1p1(user.primary_role),
+            "identifier": user.identifier,
+            "email": user.email,
+            "sms": _extra_text(user, "sms"),
+            "phone": _extra_text(user, "phone"),
+            "agents": [],
+            "orgs": [ref for ref in (refs.org(i) for i in org_ids) if ref],
+            "grades": user.grades,
+        }
+        body.pop("userMasterIdentifier")
+        return body
+    primary = next((r for r in roles if r.role_type == "primary"), roles[0] if roles else None)
+    body |= {
+        "preferredFirstName": user.preferred_given_name,
+        "preferredMiddleName": _extra_text(user, "preferredMiddleName"),
+        "preferredLastName": user.preferred_family_name,
+        "pronouns": _extra_text(user, "pronouns"),
+        "roles": [
+            {
+                key: value
+                for key, value in {
+                    "roleType": r.role_type
+                    if r.role_type in ("primary", "secondary")
+                    else "primary",
+                    "role": _role_1p2(r.role),
+                    "org": refs.org(r.org_id),
+                    "beginDate": _day(r.begin_date),
+                    "endDate": _day(r.end_date),
+                }.items()
+                if value is not None
+            }
+            for r in roles
+            if refs.org(r.org_id)
+        ],
+        "userProfiles": _extra_list(user, "userProfiles") or [],
+        "primaryOrg": refs.org(primary.org_id) if primary else None,
+        "identifier": user.identifier,
+        "email": user.email,
+        "sms": _extra_text(user, "sms"),
+        "phone": _extra_text(user, "phone"),
+        "agents": [],
+        "grades": user.grades,
+    }
+    return body
+
+
+def _enrollment(enrollment: Enrollment, version: str, refs: References) -> dict[str, Any]:
+    user_sid = refs.users.get(enrollment.user_id)
+    class_sid = refs.classes.get(enrollment.class_id)
+    role = enrollment.role
+    return {
+        **_base(enrollment),
+        "user": refs.to("users", "user", user_sid) if user_sid else None,
+        "class": refs.to("classes", "class", class_sid) if class_sid else None,
+        "school": refs.org(enrollment.school_id),
+        "role": role if role in ENROLLMENT_ROLES else "ext:" + role,
+        "primary": "true" if enrollment.primary else "false",
+        "beginDate": _day(enrollment.begin_date),
+        "endDate": _day(enrollment.end_date),
+    }
+
+
+def _sex(gender: str | None, version: str) -> str | None:
+    value = (gender or "").strip().casefold()
+    sex = {"m": "male", "male": "male", "f": "female", "female": "female"}.get(value)
+    if sex or version == V1P1 or not value:
+        return sex
+    if value in ("u", "unspecified", "unknown", "not specified"):
+        return "unspecified"
+    return "other"
+
+
+def _demographics(user: User, version: str, refs: References) -> dict[str, Any]:
+    flags = user.demographic_flags or {}
+    ethnicity = (user.ethnicity or "").casefold()
+    body: dict[str, Any] = {
+        **_base(user),
+        "birthDate": _day(user.birth_date),
+        "sex": _sex(user.gender, version),
+    }
+    for name in RACE_FIELDS:
+        value = flags.get(name)
+        if value is None and ethnicity:
+            value = ethnicity == name.casefold()
+        if value is not None:
+            body[name] = "true" if str(value).casefold() in ("true", "1", "yes", "y") else "false"
+    for name in BIRTH_FIELDS:
+        value = flags.get(name)
+        body[name] = str(value) if value not in (None, "") else None
+    return body
+
+
+_RENDERERS = {
+    "org": _org,
+    "academicSession": _session,
+    "course": _course,
+    "class": _class,
+    "user": _user,
+    "enrollment": _enrollment,
+    "demographics": _demographics,
+}

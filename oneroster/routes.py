@@ -1,0 +1,272 @@
+"""The HTTP edge of OneRoster: routes for both versions, paging headers, status reports.
+
+``/ims/oneroster/v1p1/...`` and ``/ims/oneroster/rostering/v1p2/...`` serve the same reads in
+each version's shapes; ``/ims/oneroster/openapi.json`` describes them. Each request is one unit
+of work: authenticate, check the scope, read, render, in a worker thread. Everything below this
+module takes plain values.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route, request_response
+
+from oneroster import openapi, pushes
+from oneroster.auth import Credentials, authenticate, ensure_scope
+from oneroster.errors import (
+    INVALID_DATA,
+    SERVER_BUSY,
+    UNAUTHORISED,
+    StatusError,
+    from_domain_error,
+    not_found,
+    status_info,
+)
+from oneroster.query import parse_query
+from oneroster.rostering import (
+    COLLECTIONS,
+    FULL,
+    NESTED,
+    SCHOOL_CLASS_NESTED,
+    Collection,
+    ListResult,
+    find_parent,
+    read_collection,
+    read_object,
+    required_scopes,
+)
+from server.auth import ConnectionAuthMiddleware, actor_of
+from server.context import AppContext
+from server.domain.oauth1 import consumer_box
+from server.domain.rostering import ReadScope
+from server.errors import DomainError
+
+log = logging.getLogger("rollcall.oneroster")
+
+PREFIXES = {"v1p1": "/ims/oneroster/v1p1", "v1p2": "/ims/oneroster/rostering/v1p2"}
+Work = Callable[[Session, ReadScope, str], Any]
+
+
+class OneRosterAPI:
+    """Both versions of the Rostering read service over one database."""
+
+    def __init__(self, context: AppContext) -> None:
+        self.database = context.database
+        self.max_limit = context.settings.oneroster_max_limit
+        self.box = consumer_box(context.settings.secret_key)
+        self.issuer = context.settings.issuer
+
+    def routes(self) -> list[BaseRoute]:
+        routes: list[BaseRoute] = [
+            Route("/ims/oneroster/openapi.json", self.describe, methods=["GET"])
+        ]
+        for version, prefix in PREFIXES.items():
+            for collection in COLLECTIONS.values():
+                routes.append(self._list_route(version, f"{prefix}/{collection.name}", collection))
+                routes.append(
+                    Route(
+                        f"{prefix}/{collection.name}/{{sourced_id}}",
+                        self._object_endpoint(version, collection),
+                        methods=["GET"],
+                    )
+                )
+            for nested in NESTED:
+                path = f"{prefix}/{nested.parent}/{{parent_id}}/{nested.child}"
+                routes.append(Route(path, self._nested_endpoint(version, nested), methods=["GET"]))
+            for child in SCHOOL_CLASS_NESTED:
+                path = f"{prefix}/schools/{{school_id}}/classes/{{class_id}}/{child}"
+                routes.append(
+                    Route(path, self._school_class_endpoint(version, child), methods=["GET"])
+                )
+        for name in pushes.WRITABLE:
+            routes.append(self._push_route(name))
+        routes.append(Route("/ims/oneroster/{rest:path}", self.unknown, methods=None))
+        return routes
+
+    async def describe(self, request: Request) -> Response:
+        return JSONResponse(openapi.document(_origin(request)))
+
+    async def unknown(self, request: Request) -> Response:
+        if request.method not in ("GET", "HEAD"):
+            return _status_response(StatusError(405, "invaliddata", "Method not allowed."))
+        return _status_response(not_found("No such OneRoster endpoint."))
+
+    def _list_route(self, version: str, path: str, collection: Collection) -> Route:
+        async def endpoint(request: Request) -> Response:
+            def work(session: Session, scope: ReadScope, base: str) -> ListResult:
+                query = parse_query(request.query_params, self.max_limit)
+                return read_collection(session, scope, version, base, collection, query)
+
+            return await self._serve(request, version, collection.scopes, work)
+
+        return Route(path, endpoint, methods=["GET"])
+
+    def _object_endpoint(self, version: str, collection: Collection) -> Callable[..., Any]:
+        async def endpoint(request: Request) -> Response:
+            sourced_id = request.path_params["sourced_id"]
+
+            def work(session: Session, scope: ReadScope, base: str) -> dict[str, Any]:
+                fields = parse_query(request.query_params, self.max_limit).fields
+                return read_object(session, scope, version, base, collection, sourced_id, fields)
+
+            return await self._serve(request, version, collection.scopes, work)
+
+        return endpoint
+
+    def _nested_endpoint(self, version: str, nested: Any) -> Callable[..., Any]:
+        parent, child = COLLECTIONS[nested.parent], COLLECTIONS[nested.child]
+
+        async def endpoint(request: Request) -> Response:
+            parent_id = request.path_params["parent_id"]
+
+            def work(session: Session, scope: ReadScope, base: str) -> ListResult:
+                query = parse_query(request.query_params, self.max_limit)
+                record = find_parent(session, scope, parent, parent_id)
+                link = nested.link(record)
+                return read_collection(session, scope, version, base, child, query, link)
+
+            return await self._serve(request, version, (FULL,), work)
+
+        return endpoint
+
+    def _school_class_endpoint(self, version: str, child_name: str) -> Callable[..., Any]:
+        schools, classes = COLLECTIONS["schools"], COLLECTIONS["classes"]
+        child = COLLECTIONS[child_name]
+
+        async def endpoint(request: Request) -> Response:
+            school_id = request.path_params["school_id"]
+            class_id = request.path_params["class_id"]
+
+            def work(session: Session, scope: ReadScope, base: str) -> ListResult:
+                query = parse_query(request.query_params, self.max_limit)
+                school = find_parent(session, scope, schools, school_id)
+                klass = find_parent(session, scope, classes, class_id)
+                if klass.school_id != school.id:
+                    raise not_found(f"No class {class_id!r} at school {school_id!r}.")
+                link = SCHOOL_CLASS_NESTED[child_name](klass)
+                return read_collection(session, scope, version, base, child, query, link)
+
+            return await self._serve(request, version, (FULL,), work)
+
+        return endpoint
+
+    async def _serve(
+        self, request: Request, version: str, scopes: tuple[str, ...], work: Work
+    ) -> Response:
+        credentials = Credentials(
+            method=request.method,
+            url=f"{request.url.scheme}://{request.url.netloc}{request.url.path}",
+            query=list(request.query_params.multi_items()),
+            authorization=request.headers.get("authorization", ""),
+            public_url=self.issuer + request.url.path,
+        )
+        base = _origin(request) + PREFIXES[version]
+        accepted = required_scopes(version, scopes)
+
+        def run() -> Any:
+            with self.database.session() as session:
+                grant = authenticate(
+                    session, credentials, allow_oauth1=version == "v1p1", box=self.box
+                )
+                ensure_scope(grant, accepted)
+                result = work(session, ReadScope(grant.tenant_id, grant.school_ids), base)
+                if isinstance(result, ListResult):
+                    return _page_response(request, result)
+                return JSONResponse(result)
+
+        return await _answer(run)
+
+    def _push_route(self, collection_name: str) -> Route:
+        """``PUT``/``DELETE`` of one record by a connection (see :mod:`oneroster.pushes`)."""
+        prefix = PREFIXES["v1p2"]
+
+        async def endpoint(request: Request) -> Response:
+            actor = actor_of(request)
+            sourced_id = request.path_params["sourced_id"]
+            base = _origin(request) + prefix
+            payload: Any = None
+            if request.method == "PUT":
+                try:
+                    payload = await request.json()
+                except ValueError:
+                    return _status_response(StatusError(400, INVALID_DATA, "The body is not JSON."))
+
+            def run() -> Response:
+                with self.database.session() as session:
+                    if request.method == "DELETE":
+                        pushes.mark_tobedeleted(session, actor, collection_name, sourced_id)
+                        return Response(status_code=204)
+                    result = pushes.upsert(
+                        session, actor, collection_name, sourced_id, payload, base
+                    )
+                    return JSONResponse(result.body, 201 if result.created else 200)
+
+            return await _answer(run)
+
+        guarded = ConnectionAuthMiddleware(
+            request_response(endpoint),
+            self.database,
+            lambda status, detail: _status_response(StatusError(status, UNAUTHORISED, detail)),
+        )
+        return Route(
+            f"{prefix}/{collection_name}/{{sourced_id}}", guarded, methods=["PUT", "DELETE"]
+        )
+
+
+async def _answer(run: Callable[[], Response]) -> Response:
+    """Run a unit of work in a worker thread; refusals become status reports, never a 500."""
+    try:
+        return await run_in_threadpool(run)
+    except StatusError as error:
+        return _status_response(error)
+    except DomainError as error:
+        return _status_response(from_domain_error(error))
+    except DataError:
+        # A value the database cannot hold at all (a NUL character on PostgreSQL, say).
+        return _status_response(
+            StatusError(400, INVALID_DATA, "A value in the request is invalid.")
+        )
+    except OperationalError:
+        log.warning("database busy during a OneRoster request", exc_info=True)
+        busy = StatusError(429, SERVER_BUSY, "The server is busy; retry in a few seconds.")
+        response = _status_response(busy)
+        response.headers["Retry-After"] = "5"
+        return response
+
+
+def _origin(request: Request) -> str:
+    return f"{request.url.scheme}://{request.url.netloc}{request.scope.get('root_path', '')}"
+
+
+def _status_response(error: StatusError) -> JSONResponse:
+    response = JSONResponse(status_info(error.code_minor, error.description), error.status)
+    if error.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="oneroster"'
+    return response
+
+
+def _page_response(request: Request, result: ListResult) -> JSONResponse:
+    """The page with ``X-Total-Count`` and a ``Link`` header (first, prev, next, last)."""
+    url = request.url.remove_query_params(
+        [key for key in request.query_params if key.startswith("oauth_")]
+    )
+    limit, offset, total = result.limit, result.offset, result.total
+    last = max(0, (total - 1) // limit * limit) if total else 0
+    links = {"first": 0, "last": last}
+    if offset + limit < total:
+        links["next"] = offset + limit
+    if offset > 0:
+        links["prev"] = max(0, min(offset - limit, last))
+    header = ", ".join(
+        f'<{url.include_query_params(limit=limit, offset=at)}>; rel="{rel}"'
+        for rel, at in links.items()
+    )
+    return JSONResponse(result.body, headers={"X-Total-Count": str(total), "Link": header})

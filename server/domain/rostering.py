@@ -1,0 +1,160 @@
+"""Reading the roster for apps (OneRoster REST): what a client may see, one page at a time.
+
+A reading client is bound to one tenant and may be limited to some schools
+(:class:`ReadScope`). :func:`visible` is the SQL condition that applies both limits and hides
+deleted records (deactivated ones stay visible: consumers must see leavers). The protocol layer
+builds its own filter and sort expressions and runs them through :func:`read_page` and
+:func:`read_one`, so every limit is applied in SQL, never after the fact.
+
+Paging uses a deferred join: the page's ids are chosen on the narrow ``(tenant_id, sourced_id,
+status)`` index first, then only those rows are loaded, so offset 99,900 of 100,000 users costs
+an index walk rather than loading 100,000 rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select
+from sqlalchemy.orm import Session
+
+from server.db import (
+    AcademicSession,
+    Course,
+    Enrollment,
+    Org,
+    RecordStatus,
+    SchoolClass,
+    User,
+    UserRole,
+)
+
+Model = TypeVar("Model")
+READABLE_STATUSES = (RecordStatus.ACTIVE, RecordStatus.INACTIVE)
+
+
+@dataclass(frozen=True)
+class ReadScope:
+    """What a reading client may see: one tenant, and only these schools when any are given
+    (our internal org ids)."""
+
+    tenant_id: str
+    school_ids: tuple[str, ...] = ()
+
+
+def visible(scope: ReadScope, model: type) -> ColumnElement[bool]:
+    """The WHERE condition for records of ``model`` that ``scope`` may read.
+
+    School-limited clients see their schools and the orgs above them, the sessions and courses
+    of those orgs (or of classes there), the classes and enrollments there, and the users with a
+    role or an enrollment there.
+    """
+    base = and_(model.tenant_id == scope.tenant_id, model.status.in_(READABLE_STATUSES))
+    if not scope.school_ids:
+        return base
+    schools = scope.school_ids
+    above = select(Org.parent_id).where(Org.id.in_(schools), Org.parent_id.is_not(None))
+    if model is Org:
+        limit = or_(Org.id.in_(schools), Org.id.in_(above))
+    elif model is AcademicSession:
+        limit = or_(
+            AcademicSession.org_id.is_(None),
+            AcademicSession.org_id.in_(schools),
+            AcademicSession.org_id.in_(above),
+        )
+    elif model is Course:
+        limit = or_(
+            Course.org_id.in_(schools),
+            Course.org_id.in_(above),
+            exists().where(SchoolClass.course_id == Course.id, SchoolClass.school_id.in_(schools)),
+        )
+    elif model is SchoolClass:
+        limit = SchoolClass.school_id.in_(schools)
+    elif model is Enrollment:
+        limit = Enrollment.school_id.in_(schools)
+    elif model is User:
+        limit = or_(
+            exists().where(UserRole.user_id == User.id, UserRole.org_id.in_(schools)),
+            exists().where(Enrollment.user_id == User.id, Enrollment.school_id.in_(schools)),
+        )
+    else:
+        limit = false()
+    return and_(base, limit)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of records and how many match in all."""
+
+    items: list[Any]
+    total: int
+
+
+def read_page(
+    session: Session,
+    scope: ReadScope,
+    model: type[Model],
+    where: Sequence[ColumnElement[bool]] = (),
+    order_by: Sequence[Any] = (),
+    *,
+    limit: int,
+    offset: int,
+) -> Page:
+    """Records of ``model`` visible to ``scope`` matching ``where``, sorted, one page of them.
+
+    ``order_by`` should end with a unique key (the protocol adds ``sourced_id``) so pages never
+    overlap or skip.
+    """
+    conditions = [visible(scope, model), *where]
+    total = session.scalar(select(func.count()).select_from(model).where(*conditions)) or 0
+    if total == 0 or offset >= total:
+        return Page([], total)
+    ids = list(
+        session.scalars(
+            select(model.id).where(*conditions).order_by(*order_by).limit(limit).offset(offset)
+        )
+    )
+    rows = {row.id: row for row in session.scalars(select(model).where(model.id.in_(ids)))}
+    return Page([rows[i] for i in ids if i in rows], total)
+
+
+def read_one(
+    session: Session,
+    scope: ReadScope,
+    model: type[Model],
+    sourced_id: str,
+    where: Sequence[ColumnElement[bool]] = (),
+) -> Model | None:
+    """The visible record of ``model`` with this sourcedId (and matching ``where``), or None."""
+    return session.scalars(
+        select(model).where(visible(scope, model), model.sourced_id == sourced_id, *where)
+    ).first()
+
+
+def sourced_ids(session: Session, model: type, ids: Iterable[str | None]) -> dict[str, str]:
+    """Map our ids to sourcedIds (for the references a rendered object carries)."""
+    wanted = {i for i in ids if i}
+    if not wanted:
+        return {}
+    query = select(model.id, model.sourced_id).where(model.id.in_(wanted))
+    return {row_id: sid for row_id, sid in session.execute(query)}
+
+
+def children(
+    session: Session, scope: ReadScope, model: type, parent_ids: Iterable[str]
+) -> dict[str, list[str]]:
+    """For orgs and academic sessions: the visible children's sourcedIds of each parent."""
+    wanted = set(parent_ids)
+    if not wanted:
+        return {}
+    query = (
+        select(model.parent_id, model.sourced_id)
+        .where(visible(scope, model), model.parent_id.in_(wanted))
+        .order_by(model.sourced_id)
+    )
+    found: dict[str, list[str]] = {}
+    for parent_id, sid in session.execute(query):
+        found.setdefault(parent_id, []).append(sid)
+    return found

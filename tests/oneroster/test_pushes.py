@@ -1,0 +1,202 @@
+"""A hub that pushes record by record over REST (our extension): PUT upserts, DELETE deactivates."""
+
+from __future__ import annotations
+
+import pytest
+
+from server.domain.actors import system_actor
+from server.domain.connections import create_connection
+from tests.oneroster.conftest import V1P2, bearer
+
+
+@pytest.fixture
+def hub(database, district) -> str:
+    with database.session() as session:
+        issued = create_connection(session, system_actor(district.tenant_id), "Hub", "oneroster")
+        return issued.token
+
+
+def _ref(sourced_id: str, kind: str = "org") -> dict[str, str]:
+    return {"href": f"https://hub.example/{sourced_id}", "sourcedId": sourced_id, "type": kind}
+
+
+def _push_school_year(api, hub):
+    headers = bearer(hub)
+    pushes = [
+        (
+            "orgs/east",
+            {
+                "org": {
+                    "name": "East High",
+                    "type": "school",
+                    "identifier": "EHS",
+                    "parent": _ref("district"),
+                }
+            },
+        ),
+        (
+            "academicSessions/east-fall",
+            {
+                "academicSession": {
+                    "title": "Fall East",
+                    "type": "term",
+                    "startDate": "2026-08-24",
+                    "endDate": "2026-12-18",
+                    "schoolYear": "2027",
+                }
+            },
+        ),
+        (
+            "courses/east-chem",
+            {
+                "course": {
+                    "title": "Chemistry",
+                    "courseCode": "CHEM",
+                    "org": _ref("east"),
+                    "grades": ["10"],
+                }
+            },
+        ),
+        (
+            "classes/east-chem-1",
+            {
+                "class": {
+                    "title": "Chemistry 1",
+                    "classCode": "CH1",
+                    "classType": "scheduled",
+                    "school": _ref("east"),
+                    "course": _ref("east-chem", "course"),
+                    "terms": [_ref("east-fall", "academicSession")],
+                    "periods": ["3"],
+                }
+            },
+        ),
+        (
+            "users/east-s1",
+            {
+                "user": {
+                    "sourcedId": "east-s1",
+                    "status": "active",
+                    "enabledUser": "true",
+                    "givenName": "Eve",
+                    "familyName": "Easton",
+                    "username": "eve.easton",
+                    "roles": [{"roleType": "primary", "role": "student", "org": _ref("east")}],
+                    "grades": ["10"],
+                    "pronouns": "she/her",
+                }
+            },
+        ),
+        (
+            "enrollments/east-e1",
+            {
+                "enrollment": {
+                    "user": _ref("east-s1", "user"),
+                    "class": _ref("east-chem-1", "class"),
+                    "school": _ref("east"),
+                    "role": "student",
+                    "primary": "false",
+                }
+            },
+        ),
+    ]
+    return [(path, api.put(f"{V1P2}/{path}", json=body, headers=headers)) for path, body in pushes]
+
+
+def test_a_hub_pushes_a_school_record_by_record_and_apps_read_it(api, hub, reader):
+    for path, response in _push_school_year(api, hub):
+        assert response.status_code == 201, (path, response.text)
+    token = reader()
+    user = api.get(f"{V1P2}/users/east-s1", headers=bearer(token)).json()["user"]
+    assert user["username"] == "eve.easton"
+    assert user["pronouns"] == "she/her"
+    assert user["roles"][0]["org"]["sourcedId"] == "east"
+    students = api.get(f"{V1P2}/classes/east-chem-1/students", headers=bearer(token)).json()
+    assert [u["sourcedId"] for u in students["users"]] == ["east-s1"]
+    klass = api.get(f"{V1P2}/classes/east-chem-1", headers=bearer(token)).json()["class"]
+    assert klass["terms"][0]["sourcedId"] == "east-fall"
+
+
+def test_pushing_the_same_records_again_changes_nothing(api, hub, reader, database):
+    _push_school_year(api, hub)
+    before = api.get(f"{V1P2}/users/east-s1", headers=bearer(reader())).json()["user"]
+    again = _push_school_year(api, hub)
+    assert [r.status_code for _, r in again] == [200] * 6
+    after = api.get(f"{V1P2}/users/east-s1", headers=bearer(reader())).json()["user"]
+    assert after["dateLastModified"] == before["dateLastModified"]
+
+
+def test_delete_marks_tobedeleted_and_put_with_status_active_brings_it_back(api, hub, reader):
+    _push_school_year(api, hub)
+    assert api.delete(f"{V1P2}/users/east-s1", headers=bearer(hub)).status_code == 204
+    user = api.get(f"{V1P2}/users/east-s1", headers=bearer(reader())).json()["user"]
+    assert (user["status"], user["enabledUser"]) == ("tobedeleted", "false")
+    assert api.delete(f"{V1P2}/enrollments/east-e1", headers=bearer(hub)).status_code == 204
+    students = api.get(f"{V1P2}/classes/east-chem-1/students", headers=bearer(reader())).json()
+    assert students["users"] == []
+    back = api.put(
+        f"{V1P2}/users/east-s1",
+        json={
+            "user": {
+                "status": "active",
+                "givenName": "Eve",
+                "familyName": "Easton",
+                "roles": [{"roleType": "primary", "role": "student", "org": _ref("east")}],
+            }
+        },
+        headers=bearer(hub),
+    )
+    assert back.status_code == 200
+    assert back.json()["user"]["status"] == "active"
+    assert api.delete(f"{V1P2}/users/nobody", headers=bearer(hub)).status_code == 404
+
+
+def test_pushes_need_a_connection_token(api, reader, district):
+    response = api.put(f"{V1P2}/orgs/x", json={"org": {"name": "X"}})
+    assert response.status_code == 401
+    assert response.json()["imsx_codeMajor"] == "failure"
+    app_token = api.put(f"{V1P2}/orgs/x", json={"org": {"name": "X"}}, headers=bearer(reader()))
+    assert app_token.status_code == 401
+
+
+def test_a_hub_cannot_change_what_another_source_owns(api, hub):
+    response = api.put(
+        f"{V1P2}/users/north-s1-1",
+        json={
+            "user": {
+                "givenName": "Hacked",
+                "familyName": "X",
+                "roles": [{"roleType": "primary", "role": "student", "org": _ref("north")}],
+            }
+        },
+        headers=bearer(hub),
+    )
+    assert response.status_code == 409
+    assert "R109" in response.json()["imsx_description"]
+    deleting = api.delete(f"{V1P2}/classes/north-bio-1", headers=bearer(hub))
+    assert deleting.status_code == 409
+
+
+def test_bad_bodies_and_unknown_references_are_invaliddata(api, hub):
+    cases = [
+        ("orgs/y", b"not json", 400),
+        ("orgs/y", {"organisation": {}}, 422),
+        ("orgs/y", {"org": {"type": "school"}}, 422),
+        ("orgs/y", {"org": {"name": "Y", "type": "castle"}}, 422),
+        ("classes/z", {"class": {"title": "Z", "school": _ref("nowhere")}}, 422),
+        ("users/q", {"user": {"givenName": "Q", "familyName": "Q", "roles": []}}, 422),
+        ("users/q", {"user": {"sourcedId": "other", "roles": []}}, 422),
+        ("users/q", {"user": {"givenName": "Q", "roles": [{"role": "student"}]}}, 422),
+        ("users/q", {"user": {"givenName": 7, "roles": [{"role": "student"}]}}, 422),
+        ("enrollments/q", {"enrollment": {"user": _ref("north-s1-1", "user")}}, 422),
+    ]
+    for path, body, status in cases:
+        if isinstance(body, bytes):
+            response = api.put(f"{V1P2}/{path}", content=body, headers=bearer(hub))
+        else:
+            response = api.put(f"{V1P2}/{path}", json=body, headers=bearer(hub))
+        assert response.status_code == status, (path, body, response.text)
+        assert (
+            response.json()["imsx_CodeMinor"]["imsx_codeMinorField"][0]["imsx_codeMinorFieldValue"]
+            == "invaliddata"
+        )
