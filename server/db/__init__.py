@@ -14,6 +14,7 @@ from server.db.roster import (
     SchoolClass,
     class_terms,
 )
+from server.db.scim import ScimValue
 from server.db.tenancy import (
     Connection,
     ConnectionKind,
@@ -45,6 +46,7 @@ __all__ = [
     "Org",
     "RecordStatus",
     "SchoolClass",
+    "ScimValue",
     "StaffAccount",
     "StaffRole",
     "StaffToken",

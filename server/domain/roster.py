@@ -266,6 +266,7 @@ def list_schools(session: Session, tenant_id: str) -> list[Org]:
 def _create(session: Session, actor: Actor, model: type[Record], values: dict[str, Any]) -> Record:
     owner = owning_connection(session, actor)
     record = model(id=new_id(), tenant_id=actor.tenant_id, connection_id=owner.id)
+    record.created_at = record.updated_at = utcnow()
     record.sourced_id = values.pop("sourced_id", None) or record.id
     if find_by_sourced_id(session, model, actor.tenant_id, record.sourced_id) is not None:
         raise Conflict(f"The sourcedId {record.sourced_id!r} is already used.", field="sourced_id")

@@ -123,6 +123,7 @@ def create_user(session: Session, actor: Actor, fields: Mapping[str, Any]) -> Us
         username_folded=fold(username),
     )
     user.id = values.get("id") or new_id()
+    user.created_at = user.updated_at = utcnow()
     user.sourced_id = values.get("sourced_id") or user.id
     _ensure_sourced_id_free(session, actor.tenant_id, user.sourced_id)
     _assign(user, {k: v for k, v in values.items() if k not in ("username", "id", "sourced_id")})
