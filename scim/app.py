@@ -21,6 +21,7 @@ Mounted at ``/scim``: the library appends ``/v2`` itself, so URLs are ``/scim/v2
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -42,10 +43,12 @@ from scim2_server.responses import ScimResponse
 from scim2_server.service import ScimService
 
 from scim.context import current_actor, current_session
-from scim.schemas import PROFILES, make_provider
+from scim.schemas import EDUCATION_GROUP, EDUCATION_USER, PROFILES, make_provider
 from scim.storage import RollcallStorage
 from server.context import AppContext
+from server.db import AcademicSession, Course, Org
 from server.db.session import Database
+from server.domain import roster
 from server.domain.actors import Actor, connection_actor
 from server.domain.connections import authenticate_token
 
@@ -75,9 +78,40 @@ class RollcallService(ScimService):
             "not for a user."
         )
 
+    def schemas(self, location: str, query: Mapping[str, str]) -> ScimResponse:
+        response = super().schemas(location, query)
+        _add_district_values((response.body or {}).get("Resources") or [])
+        return response
+
+    def schema(self, location: str, schema_id: str, query: Mapping[str, str]) -> ScimResponse:
+        response = super().schema(location, schema_id, query)
+        _add_district_values([response.body or {}])
+        return response
+
     def max_body_size(self, request: ScimRequest) -> int | None:
         limit = super().max_body_size(request)
         return MAX_BODY_SIZE if limit is None else limit
+
+
+def _add_district_values(schemas: list[dict[str, Any]]) -> None:
+    """List the district's school, course and term sourcedIds as the canonicalValues of the
+    education extensions' references, so an IdP engineer (and scim2-tester) sees valid ones."""
+    session, actor = current_session.get(None), current_actor.get(None)
+    if session is None or actor is None:
+        return
+    values = {
+        "school": roster.list_sourced_ids(session, Org, actor.tenant_id),
+        "course": roster.list_sourced_ids(session, Course, actor.tenant_id),
+        "terms": roster.list_sourced_ids(session, AcademicSession, actor.tenant_id),
+    }
+    for schema in schemas:
+        if schema.get("id") not in (EDUCATION_USER, EDUCATION_GROUP):
+            continue
+        for attribute in schema.get("attributes") or []:
+            targets = [attribute, *(attribute.get("subAttributes") or [])]
+            for target in targets:
+                if target.get("name") in values and values[target["name"]]:
+                    target["canonicalValues"] = values[target["name"]]
 
 
 class ScimApplication(ASGIApplication):

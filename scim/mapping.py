@@ -46,21 +46,12 @@ def user_document(session: Session, user: User) -> dict[str, Any]:
     _set(name, "familyName", user.family_name or None)
     _set(name, "middleName", user.middle_name)
     _set(doc, "name", name or None)
-    doc["active"] = user.active
+    # "active" absent means active; an inactive user always says so.
+    if "active" in doc or not user.active:
+        doc["active"] = user.active
     if user.email and not doc.get("emails"):
         doc["emails"] = [{"value": user.email, "primary": True}]
-    education: dict[str, Any] = {}
-    if user.roles:
-        education["roles"] = [
-            {"role": r.role, "school": _org_sourced_id(session, r.org_id), "roleType": r.role_type}
-            for r in sorted(user.roles, key=lambda r: (r.org_id, r.role))
-        ]
-    if user.grades:
-        education["grades"] = list(user.grades)
-    _set(education, "sisIdentifier", user.identifier)
-    _set(education, "birthDate", user.birth_date.isoformat() if user.birth_date else None)
-    if user.sourced_id != user.id:
-        education["sourcedId"] = user.sourced_id
+    education = _user_education(session, user, dict(doc.get(EDUCATION_USER) or {}))
     _set(doc, EDUCATION_USER, education or None)
     schemas = [s for s in doc.get("schemas", []) if s != EDUCATION_USER]
     if education:
@@ -102,9 +93,37 @@ def user_fields(
     if not roles and core_role:
         fields["primary_role"] = core_role
     extra = dict(user.extra or {}) if user is not None else {}
-    extra["scim"] = {k: v for k, v in doc.items() if k != "active"}
+    extra["scim"] = doc
     fields["extra"] = extra
     return fields
+
+
+def _user_education(session: Session, user: User, stored: dict[str, Any]) -> dict[str, Any]:
+    """The education extension: the columns' values, in the order the provider sent them."""
+    roles = [
+        {"role": r.role, "school": _org_sourced_id(session, r.org_id), "roleType": r.role_type}
+        for r in sorted(user.roles, key=lambda r: (r.org_id, r.role))
+    ]
+    sent_roles = stored.get("roles") or []
+    if _role_keys(sent_roles) == _role_keys(roles):
+        roles = sent_roles
+    grades = list(user.grades)
+    if grades and sorted(set(stored.get("grades") or [])) == sorted(set(grades)):
+        grades = stored["grades"]
+    education = dict(stored)
+    _set(education, "roles", roles or None)
+    _set(education, "grades", grades or None)
+    _set(education, "sisIdentifier", user.identifier)
+    _set(education, "birthDate", user.birth_date.isoformat() if user.birth_date else None)
+    from_scim = "scim" in (user.extra or {})
+    if "sourcedId" in stored or (not from_scim and user.sourced_id != user.id):
+        education["sourcedId"] = user.sourced_id
+    return education
+
+
+def _role_keys(roles: list[dict[str, Any]]) -> set[tuple[Any, ...]]:
+    # A role at a school is one role, whatever roleType the duplicates say (the domain keeps one).
+    return {(str(r.get("role") or "").casefold(), r.get("school")) for r in roles}
 
 
 def _core_role(doc: dict[str, Any]) -> str | None:
@@ -149,6 +168,7 @@ def group_fields(resource: Resource[Any], group: Group | None) -> dict[str, Any]
     doc = document(resource)
     extra = dict(group.extra or {}) if group is not None else {}
     extra["scim"] = {k: v for k, v in doc.items() if k != "members"}
+    extra["scim"]["members"] = _displays(doc)
     return {
         "display_name": doc.get("displayName"),
         "external_id": doc.get("externalId"),
@@ -163,15 +183,17 @@ def class_document(session: Session, klass: SchoolClass) -> dict[str, Any]:
     _set(doc, "externalId", klass.external_id)
     enrolled = sorted({e.user_id for e in groups.class_enrollments(session, klass)})
     _set(doc, "members", _members(doc, enrolled))
-    education: dict[str, Any] = {"school": _org_sourced_id(session, klass.school_id)}
+    education: dict[str, Any] = dict(doc.get(EDUCATION_GROUP) or {})
+    education["school"] = _org_sourced_id(session, klass.school_id)
     _set(education, "classCode", klass.class_code)
     education["classType"] = klass.class_type
     if klass.course_id:
         course = session.get(Course, klass.course_id)
         _set(education, "course", course.sourced_id if course else None)
-    if klass.terms:
-        education["terms"] = sorted(t.sourced_id for t in klass.terms)
-    if klass.sourced_id != klass.id:
+    terms = sorted(t.sourced_id for t in klass.terms)
+    if sorted(education.get("terms") or []) != terms:
+        _set(education, "terms", terms or None)
+    if "sourcedId" in education or klass.sourced_id != klass.id:
         education["sourcedId"] = klass.sourced_id
     doc[EDUCATION_GROUP] = education
     doc["schemas"] = ["urn:ietf:params:scim:schemas:core:2.0:Group", EDUCATION_GROUP]
@@ -187,7 +209,7 @@ def class_fields(
         "title": doc.get("displayName"),
         "external_id": doc.get("externalId"),
         "class_code": education.get("classCode"),
-        "school_id": _org_id(session, tenant_id, education.get("school")),
+        "school_id": _class_school_id(session, tenant_id, education.get("school")),
         "course_id": _sourced(session, Course, tenant_id, education.get("course"), "course"),
         "term_ids": [
             _sourced(session, AcademicSession, tenant_id, term, "terms")
@@ -196,10 +218,11 @@ def class_fields(
     }
     if education.get("classType"):
         fields["class_type"] = education["classType"]
-    if education.get("sourcedId") and klass is None:
+    if education.get("sourcedId"):
         fields["sourced_id"] = education["sourcedId"]
     extra = dict(klass.extra or {}) if klass is not None else {}
-    extra["scim"] = {k: v for k, v in doc.items() if k not in ("members", EDUCATION_GROUP)}
+    extra["scim"] = {k: v for k, v in doc.items() if k != "members"}
+    extra["scim"]["members"] = _displays(doc)
     fields["extra"] = extra
     return fields
 
@@ -211,15 +234,33 @@ def enrollment_role(user: User) -> str:
     return "administrator" if user.primary_role != "student" else "student"
 
 
+def _displays(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Only the members' display names: membership itself lives in the member tables."""
+    return [
+        {"value": m["value"], "display": m["display"]}
+        for m in doc.get("members") or []
+        if m.get("value") and m.get("display")
+    ]
+
+
 def _members(doc: dict[str, Any], user_ids: list[str]) -> list[dict[str, Any]] | None:
     displays = {m.get("value"): m.get("display") for m in doc.get("members") or []}
     members = []
     for user_id in user_ids:
-        member: dict[str, Any] = {"value": user_id, "type": "User"}
+        member: dict[str, Any] = {"value": user_id, "$ref": f"Users/{user_id}", "type": "User"}
         if displays.get(user_id):
             member["display"] = displays[user_id]
         members.append(member)
     return members or None
+
+
+def _class_school_id(session: Session, tenant_id: str, sourced_id: str | None) -> str:
+    """The class's school; without one, the district's only school if it has exactly one."""
+    if not sourced_id:
+        schools = roster.list_schools(session, tenant_id)
+        if len(schools) == 1:
+            return schools[0].id
+    return _org_id(session, tenant_id, sourced_id)
 
 
 def _org_id(session: Session, tenant_id: str, sourced_id: str | None) -> str:

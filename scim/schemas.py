@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from pydantic import Field
 from scim2_models import (
     URN,
     AuthenticationScheme,
@@ -40,6 +41,8 @@ from scim2_models import (
     User,
 )
 
+from server.domain.vocabulary import CLASS_TYPES, GRADES, ROLES
+
 EDUCATION_USER = "urn:rollcall:params:scim:schemas:extension:education:2.0:User"
 EDUCATION_GROUP = "urn:rollcall:params:scim:schemas:extension:education:2.0:Group"
 
@@ -52,18 +55,20 @@ DEFAULT_PAGE_SIZE = 100
 class SchoolRole(ComplexAttribute):
     """A OneRoster role of the user at one school."""
 
-    role: Annotated[str | None, Required.true] = None
+    role: Annotated[str | None, Required.true] = Field(None, examples=list(ROLES))
+    # canonicalValues of ``school`` are the district's school sourcedIds (RollcallService).
     school: Annotated[str | None, Required.true, CaseExact.true] = None
-    role_type: str | None = None
+    role_type: str | None = Field(None, examples=["primary", "secondary"])
 
 
 class EducationUser(Extension):
     __schema__ = URN(EDUCATION_USER)
 
     roles: list[SchoolRole] | None = None
-    grades: list[str] | None = None
+    grades: list[str] | None = Field(None, examples=list(GRADES))
     sis_identifier: Annotated[str | None, CaseExact.true] = None
-    birth_date: str | None = None
+    # A date (YYYY-MM-DD): SCIM has no date type, and a dateTime would invent a time of birth.
+    birth_date: str | None = Field(None, examples=["2014-09-01"])
     sourced_id: Annotated[str | None, CaseExact.true] = None
 
 
@@ -74,7 +79,7 @@ class EducationGroup(Extension):
     school: Annotated[str | None, CaseExact.true] = None
     course: Annotated[str | None, CaseExact.true] = None
     terms: list[str] | None = None
-    class_type: str | None = None
+    class_type: str | None = Field(None, examples=list(CLASS_TYPES))
     sourced_id: Annotated[str | None, CaseExact.true] = None
 
 

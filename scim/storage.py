@@ -17,7 +17,6 @@ from typing import Any, cast
 
 from scim2_models import (
     InvalidCursorException,
-    InvalidValueException,
     NotFoundException,
     PreconditionFailedException,
     Resource,
@@ -154,15 +153,24 @@ class RollcallStorage(ScimStorage):
                 fields = mapping.user_fields(session, actor.tenant_id, resource, record)
                 users.update_user(session, actor, record, fields)
                 self._apply_user_state(record, resource)
+            elif isinstance(record, SchoolClass) and not mapping.is_class_resource(resource):
+                # The education extension was removed: the class becomes a plain group.
+                self._enroll(record, [])
+                roster.set_status(session, actor, record, RecordStatus.DELETED)
+                fields = {**mapping.group_fields(resource, None), "id": record.id}
+                record = groups.create_group(session, actor, fields)
             elif isinstance(record, SchoolClass):
-                if not mapping.is_class_resource(resource):
-                    raise InvalidValueException(detail="A class cannot become a plain group.")
                 fields = mapping.class_fields(session, actor.tenant_id, resource, record)
                 roster.update_record(session, actor, record, fields)
                 self._enroll(record, mapping.member_ids(resource))
+            elif mapping.is_class_resource(resource):
+                # The education extension was added: the plain group becomes a class.
+                groups.update_group(session, actor, record, {"member_ids": []})
+                groups.delete_group(session, actor, record)
+                fields = mapping.class_fields(session, actor.tenant_id, resource, None)
+                record = roster.create_class(session, actor, {**fields, "id": record.id})
+                self._enroll(record, mapping.member_ids(resource))
             else:
-                if mapping.is_class_resource(resource):
-                    raise InvalidValueException(detail="A plain group cannot become a class.")
                 groups.update_group(session, actor, record, mapping.group_fields(resource, record))
             return self._stored(resource_type, record)
 

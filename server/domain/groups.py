@@ -31,20 +31,31 @@ from server.domain.users import owning_connection
 from server.errors import InvalidValue, NotFound, RequiredValue
 
 GROUP_FIELDS = frozenset({"display_name", "external_id", "extra", "member_ids"})
+CREATE_FIELDS = GROUP_FIELDS | {"id"}
 Changes = dict[str, list[Any]]
 
 
 def create_group(session: Session, actor: Actor, fields: Mapping[str, Any]) -> Group:
     """A group owned by the actor's connection. ``fields``: display_name (required),
-    external_id, extra, member_ids (ids of users of the tenant).
+    external_id, extra, member_ids (ids of users of the tenant), and optionally ``id``: a
+    deleted group with that id comes back (a class turned back into a plain group keeps its id).
 
     :raises RequiredValue: no display name. :raises InvalidValue: an unknown member.
     """
-    values = _values(session, actor, fields)
+    group_id = fields.get("id")
+    values = _values(session, actor, {k: v for k, v in fields.items() if k != "id"})
     if not values.get("display_name"):
         raise RequiredValue("A group needs a displayName.", field="display_name")
     owner = owning_connection(session, actor)
-    group = Group(id=new_id(), tenant_id=actor.tenant_id, connection_id=owner.id)
+    former = session.get(Group, group_id) if group_id else None
+    if former is not None:
+        if former.tenant_id != actor.tenant_id or former.status != RecordStatus.DELETED:
+            raise InvalidValue("This group id is already used.", field="id")
+        former.status = RecordStatus.ACTIVE
+        former.connection_id = owner.id
+        update_group(session, actor, former, values)
+        return former
+    group = Group(id=group_id or new_id(), tenant_id=actor.tenant_id, connection_id=owner.id)
     group.created_at = group.updated_at = utcnow()
     _assign(session, group, values)
     session.add(group)

@@ -434,7 +434,14 @@ def _normalise(session: Session, tenant_id: str, fields: Mapping[str, Any]) -> d
 def _check_roles(
     session: Session, tenant_id: str, roles: list[RoleAssignment]
 ) -> list[RoleAssignment]:
-    checked = sorted({RoleAssignment(r.org_id, check_role(r.role), r.role_type) for r in roles})
+    # One role per org: a duplicate with another role_type keeps the primary one.
+    unique: dict[tuple[str, str], RoleAssignment] = {}
+    for r in roles:
+        role = RoleAssignment(r.org_id, check_role(r.role), r.role_type)
+        key = (role.org_id, role.role)
+        if key not in unique or role.role_type == "primary":
+            unique[key] = role
+    checked = sorted(unique.values())
     org_ids = {r.org_id for r in checked}
     if org_ids:
         found = set(
@@ -480,9 +487,15 @@ def _plain(value: Any) -> Any:
 def _assign(user: User, values: dict[str, Any]) -> None:
     for name, value in values.items():
         if name == "roles":
-            user.roles = [
-                UserRole(org_id=r.org_id, role=r.role, role_type=r.role_type) for r in value
-            ]
+            # Keep the rows of roles that stay: a new row beside the old one would break the
+            # (user, org, role) unique constraint, since inserts are flushed before deletes.
+            kept = {(row.org_id, row.role): row for row in user.roles}
+            rows = []
+            for r in value:
+                row = kept.get((r.org_id, r.role)) or UserRole(org_id=r.org_id, role=r.role)
+                row.role_type = r.role_type
+                rows.append(row)
+            user.roles = rows
         elif name == "grades":
             user.grade_rows = [UserGrade(grade=grade) for grade in value]
         elif name == "username":

@@ -24,11 +24,15 @@ class District:
     token: str
 
 
-def make_district(database: Database, profile: str | None = None, sso: str | None = None) -> District:
+def make_district(
+    database: Database, profile: str | None = None, sso: str | None = None
+) -> District:
     with database.session() as session:
         tenant = create_tenant(session, "Springfield District")
         system = system_actor(tenant.id, "test")
-        school = roster.create_org(session, system, {"name": "Springfield Elementary", "sourced_id": "sch-1"})
+        school = roster.create_org(
+            session, system, {"name": "Springfield Elementary", "sourced_id": "sch-1"}
+        )
         issued = connections.create_connection(
             session, system, "Entra ID", "scim", profile=profile, sso_provider=sso
         )
