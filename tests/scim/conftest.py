@@ -7,13 +7,17 @@ from dataclasses import dataclass
 
 import pytest
 from sqlalchemy.orm import Session
+from starlette.testclient import TestClient
 
 from scim.context import current_actor, current_session
+from server.app import create_app
+from server.config import Settings
 from server.db import Connection, Org
 from server.db.session import Database
 from server.domain import connections, roster
 from server.domain.actors import Actor, connection_actor, system_actor
 from server.domain.tenants import create_tenant
+from tests.scim.helpers import IdP
 
 
 @dataclass
@@ -42,6 +46,34 @@ def make_district(
 @pytest.fixture
 def district(database: Database) -> District:
     return make_district(database)
+
+
+@pytest.fixture
+def app(settings: Settings, database: Database) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, database=database)) as client:
+        yield client
+
+
+@pytest.fixture
+def idp(app: TestClient, district: District) -> IdP:
+    """The district's SCIM connection (strict profile)."""
+    return IdP(app, district.token)
+
+
+def add_connection(
+    database: Database,
+    district: District,
+    name: str,
+    *,
+    profile: str | None = None,
+    sso: str | None = None,
+) -> str:
+    """Another SCIM connection of the district; returns its bearer token."""
+    with database.session() as session:
+        system = system_actor(district.tenant_id, "test")
+        return connections.create_connection(
+            session, system, name, "scim", profile=profile, sso_provider=sso
+        ).token
 
 
 @pytest.fixture
