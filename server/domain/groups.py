@@ -178,6 +178,30 @@ def tenant_users(session: Session, actor: Actor, user_ids: Iterable[str]) -> lis
     return [found[uid] for uid in wanted]
 
 
+def tenant_user_ids(session: Session, actor: Actor, user_ids: Iterable[str]) -> list[str]:
+    """The sorted ids, checked to name users of the actor's tenant (deleted ones excluded).
+
+    :raises InvalidValue: an id that names no such user.
+    """
+    wanted = sorted(set(user_ids))
+    found: set[str] = set()
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        found.update(
+            session.scalars(
+                select(User.id).where(
+                    User.tenant_id == actor.tenant_id,
+                    User.id.in_(chunk),
+                    User.status != RecordStatus.DELETED,
+                )
+            )
+        )
+    missing = [uid for uid in wanted if uid not in found]
+    if missing:
+        raise InvalidValue(f"No user with id {missing[0]!r}.", field="members")
+    return wanted
+
+
 def _values(session: Session, actor: Actor, fields: Mapping[str, Any]) -> dict[str, Any]:
     unknown = set(fields) - GROUP_FIELDS
     if unknown:
@@ -189,7 +213,7 @@ def _values(session: Session, actor: Actor, fields: Mapping[str, Any]) -> dict[s
         elif name == "extra":
             values[name] = dict(value or {})
         elif name == "member_ids":
-            values[name] = [user.id for user in tenant_users(session, actor, value or [])]
+            values[name] = tenant_user_ids(session, actor, value or [])
     return values
 
 
@@ -201,8 +225,10 @@ def _assign(session: Session, group: Group, values: dict[str, Any]) -> None:
                 member = session.get(GroupMember, (group.id, user_id))
                 if member is not None:
                     session.delete(member)
-            for user_id in sorted(set(value) - current):
-                session.add(GroupMember(group_id=group.id, user_id=user_id))
+            session.add_all(
+                GroupMember(group_id=group.id, user_id=user_id)
+                for user_id in sorted(set(value) - current)
+            )
         else:
             setattr(group, name, value)
     group.display_name_folded = fold(group.display_name) or ""

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Select, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from server.db import ScimValue
@@ -37,21 +37,22 @@ def replace_values(
 ) -> None:
     """Store the values of a resource in place of the ones stored before."""
     remove_values(session, resource_id)
-    session.add_all(
-        ScimValue(
-            tenant_id=tenant_id,
-            resource_type=resource_type,
-            resource_id=resource_id,
-            path=value.path[:255],
-            element=value.element,
-            lead=value.lead,
-            present=value.present,
-            text=None if value.text is None else value.text[:1000],
-            number=value.number,
-        )
+    rows = [
+        {
+            "tenant_id": tenant_id,
+            "resource_type": resource_type,
+            "resource_id": resource_id,
+            "path": value.path[:255],
+            "element": value.element,
+            "lead": value.lead,
+            "present": value.present,
+            "text": None if value.text is None else value.text[:1000],
+            "number": value.number,
+        }
         for value in values
-    )
-    session.flush()
+    ]
+    if rows:  # one executemany: a group of thousands of members has tens of thousands of rows
+        session.execute(insert(ScimValue), rows)
 
 
 def remove_values(session: Session, resource_id: str) -> None:
