@@ -19,7 +19,12 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from scim2_models import AttributeBinding, InvalidFilterException, ScimFilter
+from scim2_models import (
+    AttributeBinding,
+    InvalidCursorException,
+    InvalidFilterException,
+    ScimFilter,
+)
 from scim2_models.path import (
     CompareOperator,
     Comparison,
@@ -266,6 +271,17 @@ def _is_numeric(binding: AttributeBinding) -> bool:
 
 
 def encode_sort_value(value: Any) -> Any:
+    """A sort value as a cursor position holds it (JSON)."""
     if isinstance(value, datetime.datetime):
-        return datetime_text(value)
+        return {"datetime": datetime_text(value)}
     return value
+
+
+def decode_sort_value(value: Any) -> Any:
+    """The sort value :func:`encode_sort_value` gave. :raises InvalidCursorException:"""
+    if not isinstance(value, dict):
+        return value
+    try:
+        return datetime.datetime.fromisoformat(value["datetime"])
+    except (KeyError, TypeError, ValueError):
+        raise InvalidCursorException from None

@@ -33,7 +33,13 @@ from sqlalchemy.orm import Session
 from scim import mapping
 from scim.context import current_actor, current_session
 from scim.errors import scim_errors
-from scim.filters import FilterTranslator, encode_sort_value, sort_expression, typed_null
+from scim.filters import (
+    FilterTranslator,
+    decode_sort_value,
+    encode_sort_value,
+    sort_expression,
+    typed_null,
+)
 from scim.index import indexed_values
 from server.db import Group, RecordStatus, SchoolClass, User
 from server.domain import credentials, groups, roster, scim_index, users
@@ -128,7 +134,13 @@ class RollcallStorage(ScimStorage):
         with session.begin_nested(), scim_errors():
             if resource_type.name == "User":
                 fields = mapping.user_fields(session, actor.tenant_id, resource, None)
-                record: Any = users.create_user(session, actor, fields)
+                record: Any = users.find_adoptable(session, actor, fields)
+                if record is not None:  # SPEC §4: a connection set to adopt matching users
+                    adopt_by = users.owning_connection(session, actor).adopt_by or ""
+                    users.adopt_user(session, actor, record, adopt_by)
+                    users.update_user(session, actor, record, fields)
+                else:
+                    record = users.create_user(session, actor, fields)
                 self._apply_user_state(record, resource)
             elif mapping.is_class_resource(resource):
                 fields = mapping.class_fields(session, actor.tenant_id, resource, None)
@@ -325,6 +337,7 @@ class RollcallStorage(ScimStorage):
                 raise InvalidCursorException from None
             if direction not in ("next", "previous") or not isinstance(anchor[1], str):
                 raise InvalidCursorException
+            anchor = (decode_sort_value(anchor[0]), anchor[1])
         forward = direction == "next"
         # Walking forward in a descending sort, or backward in an ascending one, reads the key
         # downwards.

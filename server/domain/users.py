@@ -304,6 +304,36 @@ def adopt_user(session: Session, actor: Actor, user: User, matched_by: str) -> N
     )
 
 
+def find_adoptable(session: Session, actor: Actor, fields: Mapping[str, Any]) -> User | None:
+    """The user of another connection that the acting connection adopts for ``fields``.
+
+    Only for a connection set to adopt matching users (``adopt_by``: username, email or
+    identifier) and only a live user of the same tenant owned by another connection; call
+    :func:`adopt_user` with it to take it over (audited).
+    """
+    if actor.kind != "connection":
+        return None
+    connection = owning_connection(session, actor)
+    key = connection.adopt_by
+    value = fields.get(key) if key else None
+    if not key or not isinstance(value, str) or not value.strip():
+        return None
+    column = {
+        "username": User.username_folded,
+        "email": User.email_folded,
+        "identifier": User.identifier,
+    }[key]
+    wanted = value.strip() if key == "identifier" else fold(value.strip())
+    return session.scalars(
+        select(User).where(
+            User.tenant_id == actor.tenant_id,
+            User.connection_id != connection.id,
+            User.status != RecordStatus.DELETED,
+            column == wanted,
+        )
+    ).first()
+
+
 def _set_status(
     session: Session,
     actor: Actor,

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from server.db import AuditEvent, Enrollment, RecordStatus, User
 from server.db.session import Database
-from server.domain import credentials, users
+from server.domain import connections, credentials, users
 from server.domain.actors import system_actor
 from server.domain.secrets import SecretBox
 from server.errors import ManagedBySource
@@ -313,3 +313,37 @@ def test_search_by_post_filters_sorts_and_pages(idp: IdP) -> None:
     body = response.json()
     assert body["totalResults"] == 3
     assert [r["userName"] for r in body["Resources"]] == ["bob"]
+
+
+def test_cursor_pages_sorted_by_creation_date_visit_every_user_once(idp: IdP) -> None:
+    created = [idp.create_user(f"c{i}")["id"] for i in range(5)]
+    seen: list[str] = []
+    query = {"sortBy": "meta.created", "sortOrder": "descending", "count": 2, "cursor": ""}
+    while True:
+        page = idp.get("/Users", params=query).json()
+        seen += [r["id"] for r in page["Resources"]]
+        if "nextCursor" not in page:
+            break
+        query["cursor"] = page["nextCursor"]
+    assert seen == list(reversed(created))
+
+
+def test_a_connection_set_to_adopt_by_username_takes_over_the_matching_user(
+    idp: IdP, database: Database, district: District
+) -> None:
+    first = idp.create_user("shared", name={"givenName": "Sam", "familyName": "Hare"})
+    with database.session() as session:
+        system = system_actor(district.tenant_id, "test")
+        token = connections.create_connection(
+            session, system, "Google", "scim", adopt_by="username"
+        ).token
+    adopter = IdP(idp.client, token)
+    adopted = adopter.post("/Users", {"schemas": [USER], "userName": "SHARED", "title": "Dr"})
+    assert adopted.status_code == 201, adopted.text
+    assert adopted.json()["id"] == first["id"] and adopted.json()["title"] == "Dr"
+    assert idp.get(f"/Users/{first['id']}").status_code == 404  # no longer the first's
+    with database.session() as session:
+        actions = session.scalars(
+            select(AuditEvent.action).where(AuditEvent.target_id == first["id"])
+        ).all()
+    assert "user.adopt" in actions
