@@ -347,3 +347,61 @@ def test_a_connection_set_to_adopt_by_username_takes_over_the_matching_user(
             select(AuditEvent.action).where(AuditEvent.target_id == first["id"])
         ).all()
     assert "user.adopt" in actions
+
+
+def test_bad_values_get_scim_errors_never_a_500(idp: IdP) -> None:
+    taken = idp.create_user("taken")
+    mover = idp.create_user("mover")
+    patch_id = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "id", "value": "x"}],
+    }
+    school_role = [{"role": "student", "school": "nope"}]
+    cases = [
+        ("POST", "/Users", {"userName": "has space"}, 400, "invalidValue"),
+        ("POST", "/Users", {"userName": "g", EDU_USER: {"grades": ["99"]}}, 400, "invalidValue"),
+        ("POST", "/Users", {"userName": "b", EDU_USER: {"birthDate": "x"}}, 400, "invalidValue"),
+        (
+            "POST",
+            "/Users",
+            {"userName": "s", EDU_USER: {"roles": school_role}},
+            400,
+            "invalidValue",
+        ),
+        (
+            "POST",
+            "/Users",
+            {"userName": "r", EDU_USER: {"roles": [{"role": "wizard", "school": "sch-1"}]}},
+            400,
+            "invalidValue",
+        ),
+        ("POST", "/Users", {}, 400, "invalidValue"),
+        (
+            "POST",
+            "/Groups",
+            {"displayName": "x", "members": [{"value": "no"}]},
+            400,
+            "invalidValue",
+        ),
+        ("POST", "/Groups", {"displayName": "c", EDU_GROUP: {"school": "no"}}, 400, "invalidValue"),
+        ("PUT", f"/Users/{mover['id']}", {"userName": "TAKEN"}, 409, "uniqueness"),
+        ("PATCH", f"/Users/{taken['id']}", patch_id, 400, "mutability"),
+        ("GET", "/Users/nonexistent", None, 404, None),
+        ("DELETE", "/Groups/nonexistent", None, 404, None),
+    ]
+    for method, path, body, status, scim_type in cases:
+        response = (
+            idp.request(method, path, json=body) if body is not None else idp.request(method, path)
+        )
+        assert response.status_code == status, (method, path, response.text)
+        assert response.json().get("scimType") == scim_type, (method, path, response.text)
+
+
+def test_groups_filter_on_members_and_the_root_search_spans_types(idp: IdP) -> None:
+    member = idp.create_user("member")
+    group = idp.create_group("Club", [member["id"]])
+    found = idp.get("/Groups", params={"filter": f'members[value eq "{member["id"]}"]'}).json()
+    assert [g["id"] for g in found["Resources"]] == [group["id"]]
+    root = idp.get("/", params={"filter": 'userName eq "member" or displayName eq "club"'})
+    assert root.status_code == 200, root.text
+    assert {r["id"] for r in root.json()["Resources"]} == {member["id"], group["id"]}
