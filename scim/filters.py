@@ -51,11 +51,21 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import aliased
 
-from scim.values import comparison_form, datetime_text, path_key
-from server.db import ScimValue
+from scim.values import CORE_GROUP, CORE_USER, comparison_form, datetime_text, path_key
+from server.db import ScimValue, fold
 
 Op = CompareOperator
 STRING_OPS = {Op.co, Op.sw, Op.ew}
+
+
+# Attributes that are indexed columns of the record itself, compared in their folded form:
+# the lookups identity providers make before every write (userName, externalId, displayName).
+FOLDED_COLUMNS = {
+    f"{CORE_USER}:username": "username_folded",
+    f"{CORE_USER}:externalid": "external_id_folded",
+    f"{CORE_GROUP}:externalid": "external_id_folded",
+}
+GROUP_NAME_COLUMNS = {"groups": "display_name_folded", "classes": "title_folded"}
 
 
 def column_for(binding: AttributeBinding, table: Any) -> Any:
@@ -67,6 +77,10 @@ def column_for(binding: AttributeBinding, table: Any) -> Any:
         return table.created_at
     if urn.endswith(":meta.lastmodified"):
         return table.updated_at
+    if urn in FOLDED_COLUMNS:
+        return getattr(table, FOLDED_COLUMNS[urn], None)
+    if urn == f"{CORE_GROUP}:displayname":
+        return getattr(table, GROUP_NAME_COLUMNS.get(table.__tablename__, ""), None)
     return None
 
 
@@ -121,7 +135,9 @@ class FilterTranslator(FilterVisitor[ColumnElement[bool]]):
         expected = coerce_value(binding, node.value, node.op)
         column = None if self.element_of is not None else column_for(binding, self.table)
         if column is not None:
-            return _compare_column(column, node.op, expected)
+            if isinstance(expected, str) and column is not self.table.id:
+                expected = fold(expected)
+            return _compare_column(column, node.op, expected, self.dialect)
         path = path_key(binding)
         if expected is None:
             if node.op == Op.eq:
@@ -197,20 +213,15 @@ class FilterTranslator(FilterVisitor[ColumnElement[bool]]):
         return self.table.id.in_(entries)
 
 
-def _compare_column(column: Any, op: Op, expected: Any) -> ColumnElement[bool]:
+def _compare_column(column: Any, op: Op, expected: Any, dialect: str) -> ColumnElement[bool]:
     if expected is None:
         return column.is_(None) if op == Op.eq else column.is_not(None) if op == Op.ne else false()
+    textual = isinstance(column.type, String) and isinstance(expected, str)
     if op in STRING_OPS:
-        textual = isinstance(column.type, String) and isinstance(expected, str)
         return _like(column, op, expected) if textual else false()
-    return {
-        Op.eq: column == expected,
-        Op.ne: column != expected,
-        Op.gt: column > expected,
-        Op.ge: column >= expected,
-        Op.lt: column < expected,
-        Op.le: column <= expected,
-    }[op]
+    if op == Op.ne:  # a missing value is "ne" anything
+        return or_(column.is_(None), column != expected)
+    return _ordered(column, op, expected, dialect if textual else "")
 
 
 def _like(column: Any, op: Op, text: str) -> ColumnElement[bool]:
@@ -241,6 +252,8 @@ def sort_expression(
     column = column_for(binding, table)
     kind = "number" if _is_numeric(binding) else "text"
     if column is not None:
+        if dialect == "postgresql" and isinstance(column.type, String):
+            column = column.collate("C")
         return column, "column"
     stored = ScimValue.number if kind == "number" else ScimValue.text
     value = (
