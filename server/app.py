@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.config import Settings, load_settings
@@ -58,9 +58,12 @@ def create_app(
 def protocol_routes(context: AppContext) -> list[BaseRoute]:
     """The mounts of the protocol packages (SCIM, OneRoster, OIDC) and the admin surfaces."""
     from oneroster.routes import OneRosterAPI
+    from scim.app import ScimEndpoint
 
     routes: list[BaseRoute] = []
     routes += OneRosterAPI(context).routes()
+    # SCIM 2.0 at /scim/v2: scim2-server appends "/v2" to its mount point itself.
+    routes.append(Mount("/scim", app=ScimEndpoint(context)))
     return routes
 
 

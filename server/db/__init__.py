@@ -16,6 +16,7 @@ from server.db.roster import (
     class_terms,
 )
 from server.db.staffwork import AccountRequest, Job
+from server.db.scim import ScimValue
 from server.db.tenancy import (
     Connection,
     ConnectionKind,
@@ -53,6 +54,7 @@ __all__ = [
     "ProviderFailure",
     "RecordStatus",
     "SchoolClass",
+    "ScimValue",
     "StaffAccount",
     "StaffRole",
     "StaffToken",

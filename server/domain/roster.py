@@ -308,7 +308,9 @@ def list_schools(session: Session, tenant_id: str) -> list[Org]:
 
 def _create(session: Session, actor: Actor, model: type[Record], values: dict[str, Any]) -> Record:
     owner = owning_connection(session, actor)
-    record = model(id=new_id(), tenant_id=actor.tenant_id, connection_id=owner.id)
+    record = model(id=values.pop("id", None) or new_id(), tenant_id=actor.tenant_id)
+    record.connection_id = owner.id
+    record.created_at = record.updated_at = utcnow()
     record.sourced_id = values.pop("sourced_id", None) or record.id
     if find_by_sourced_id(session, model, actor.tenant_id, record.sourced_id) is not None:
         raise Conflict(f"The sourcedId {record.sourced_id!r} is already used.", field="sourced_id")
@@ -374,6 +376,7 @@ def _class_values(session: Session, actor: Actor, fields: Mapping[str, Any]) -> 
     values = _pick(
         fields,
         (
+            "id",
             "title",
             "class_code",
             "location",
@@ -463,3 +466,13 @@ def _ensure_may_create_at(actor: Actor, school_id: str) -> None:
     if actor.role == "school_admin" and school_id in actor.school_ids:
         return
     raise NotAllowed("You can create classes only at your own schools.")
+
+
+def list_sourced_ids(
+    session: Session, model: type[Record], tenant_id: str, *, limit: int = 200
+) -> list[str]:
+    """The sourcedIds of a tenant's active records of one kind (schools, courses, terms)."""
+    query = select(model.sourced_id).where(
+        model.tenant_id == tenant_id, model.status == RecordStatus.ACTIVE
+    )
+    return list(session.scalars(query.order_by(model.sourced_id).limit(limit)))

@@ -123,6 +123,7 @@ def create_user(session: Session, actor: Actor, fields: Mapping[str, Any]) -> Us
         username_folded=fold(username),
     )
     user.id = values.get("id") or new_id()
+    user.created_at = user.updated_at = utcnow()
     user.sourced_id = values.get("sourced_id") or user.id
     _ensure_sourced_id_free(session, actor.tenant_id, user.sourced_id)
     _assign(user, {k: v for k, v in values.items() if k not in ("username", "id", "sourced_id")})
@@ -303,6 +304,36 @@ def adopt_user(session: Session, actor: Actor, user: User, matched_by: str) -> N
     )
 
 
+def find_adoptable(session: Session, actor: Actor, fields: Mapping[str, Any]) -> User | None:
+    """The user of another connection that the acting connection adopts for ``fields``.
+
+    Only for a connection set to adopt matching users (``adopt_by``: username, email or
+    identifier) and only a live user of the same tenant owned by another connection; call
+    :func:`adopt_user` with it to take it over (audited).
+    """
+    if actor.kind != "connection":
+        return None
+    connection = owning_connection(session, actor)
+    key = connection.adopt_by
+    value = fields.get(key) if key else None
+    if not key or not isinstance(value, str) or not value.strip():
+        return None
+    column = {
+        "username": User.username_folded,
+        "email": User.email_folded,
+        "identifier": User.identifier,
+    }[key]
+    wanted = value.strip() if key == "identifier" else fold(value.strip())
+    return session.scalars(
+        select(User).where(
+            User.tenant_id == actor.tenant_id,
+            User.connection_id != connection.id,
+            User.status != RecordStatus.DELETED,
+            column == wanted,
+        )
+    ).first()
+
+
 def _set_status(
     session: Session,
     actor: Actor,
@@ -433,7 +464,14 @@ def _normalise(session: Session, tenant_id: str, fields: Mapping[str, Any]) -> d
 def _check_roles(
     session: Session, tenant_id: str, roles: list[RoleAssignment]
 ) -> list[RoleAssignment]:
-    checked = sorted({RoleAssignment(r.org_id, check_role(r.role), r.role_type) for r in roles})
+    # One role per org: a duplicate with another role_type keeps the primary one.
+    unique: dict[tuple[str, str], RoleAssignment] = {}
+    for r in roles:
+        role = RoleAssignment(r.org_id, check_role(r.role), r.role_type)
+        key = (role.org_id, role.role)
+        if key not in unique or role.role_type == "primary":
+            unique[key] = role
+    checked = sorted(unique.values())
     org_ids = {r.org_id for r in checked}
     if org_ids:
         found = set(
@@ -479,9 +517,15 @@ def _plain(value: Any) -> Any:
 def _assign(user: User, values: dict[str, Any]) -> None:
     for name, value in values.items():
         if name == "roles":
-            user.roles = [
-                UserRole(org_id=r.org_id, role=r.role, role_type=r.role_type) for r in value
-            ]
+            # Keep the rows of roles that stay: a new row beside the old one would break the
+            # (user, org, role) unique constraint, since inserts are flushed before deletes.
+            kept = {(row.org_id, row.role): row for row in user.roles}
+            rows = []
+            for r in value:
+                row = kept.get((r.org_id, r.role)) or UserRole(org_id=r.org_id, role=r.role)
+                row.role_type = r.role_type
+                rows.append(row)
+            user.roles = rows
         elif name == "grades":
             user.grade_rows = [UserGrade(grade=grade) for grade in value]
         elif name == "username":

@@ -1,0 +1,74 @@
+"""A live Rollcall on 127.0.0.1 (uvicorn, free port, fresh SQLite) with a SCIM connection."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from server.app import create_app
+from server.config import Settings
+from server.db.migrate import upgrade
+from server.db.session import Database
+from server.domain import connections, roster
+from server.domain.actors import system_actor
+from server.domain.tenants import create_tenant
+
+
+@dataclass(frozen=True)
+class LiveScim:
+    url: str
+    token: str
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="package")
+def live_scim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveScim]:
+    data_dir: Path = tmp_path_factory.mktemp("scim-conformance")
+    url = f"sqlite:///{data_dir / 'rollcall.sqlite3'}"
+    database = Database(url)
+    upgrade(database.engine)
+    with database.session() as session:
+        tenant = create_tenant(session, "Conformance District")
+        system = system_actor(tenant.id, "conformance")
+        roster.create_org(session, system, {"name": "Conformance High", "sourced_id": "sch-1"})
+        roster.create_course(session, system, {"title": "Algebra", "sourced_id": "crs-1"})
+        roster.create_academic_session(
+            session, system, {"title": "Fall", "type": "term", "sourced_id": "term-1"}
+        )
+        token = connections.create_connection(session, system, "scim2-tester", "scim").token
+    settings = Settings(data_dir=data_dir, database_url=url, secret_key="conformance-" + "k" * 32)
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, database=database),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield LiveScim(f"http://127.0.0.1:{port}/scim/v2", token)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        database.dispose()

@@ -1,0 +1,192 @@
+"""The SCIM 2.0 endpoint (RFC 7644) mounted at ``/scim``: scim2-server over Rollcall's storage.
+
+scim2-server 0.8.3 (pinned) does the protocol work; this module adapts it where Rollcall needs
+something else, each time by overriding one of its hooks:
+
+- the storage is synchronous SQLAlchemy, so the *sync* handler runs in a worker thread with one
+  unit of work per request (commit on success, rollback on error) and a savepoint per operation
+  (``RollcallStorage.operation``); ``ASGIApplication`` would run an async handler instead;
+- the storage never sees the request, so ``dispatch_request`` resolves the bearer token to the
+  connection and sets the acting Actor and the session in context variables;
+- the tolerance profile (strict, ``entra``, ``okta``, ``google``) is a ``ScimPolicy`` on the
+  provider, so each profile has its own application and :class:`ScimEndpoint` picks one per
+  request from the connection's ``profile``;
+- a successful PATCH answers 200 with the resource (the library answers 204);
+- ``/Me`` answers 501 with a SCIM error: a provisioning token has no user principal;
+- any request body over :data:`MAX_BODY_SIZE` answers 413 (the library limits Bulk only).
+
+Mounted at ``/scim``: the library appends ``/v2`` itself, so URLs are ``/scim/v2/Users``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+import anyio.to_thread
+from scim2_models import (
+    Context,
+    NotImplementedException,
+    PayloadTooLargeException,
+    Resource,
+    ResourceType,
+    ResponseParameters,
+    UnauthorizedException,
+)
+from scim2_server.applications.asgi import ASGIApplication, Receive, Scope, Send
+from scim2_server.applications.base import BaseApplication
+from scim2_server.handler import ScimHandler
+from scim2_server.requests import ScimRequest
+from scim2_server.responses import ScimResponse
+from scim2_server.service import ScimService
+
+from scim.context import current_actor, current_session
+from scim.schemas import EDUCATION_GROUP, EDUCATION_USER, PROFILES, make_provider
+from scim.storage import RollcallStorage
+from server.context import AppContext
+from server.db import AcademicSession, Course, Org
+from server.db.session import Database
+from server.domain import roster
+from server.domain.actors import Actor, connection_actor
+from server.domain.connections import authenticate_token
+
+MAX_BODY_SIZE = 1024 * 1024
+log = logging.getLogger("rollcall.scim")
+
+
+class RollcallService(ScimService):
+    """scim2-server's service with Rollcall's answers to PATCH, /Me and body sizes."""
+
+    def patch_response(
+        self,
+        base_url: str,
+        resource: Resource[Any],
+        response_parameters: ResponseParameters[Any],
+    ) -> ScimResponse:
+        # Identity providers (Entra, Okta) expect the resource back; RFC 7644 §3.5.2 allows it.
+        return self.resource_response(
+            self.publish(base_url, resource),
+            Context.RESOURCE_REPLACEMENT_RESPONSE,
+            response_parameters,
+        )
+
+    def me_target(self, request: ScimRequest) -> tuple[ResourceType, str]:
+        raise NotImplementedException(
+            detail="/Me is not available: a provisioning token stands for a connection, "
+            "not for a user."
+        )
+
+    def schemas(self, location: str, query: Mapping[str, str]) -> ScimResponse:
+        response = super().schemas(location, query)
+        _add_district_values((response.body or {}).get("Resources") or [])
+        return response
+
+    def schema(self, location: str, schema_id: str, query: Mapping[str, str]) -> ScimResponse:
+        response = super().schema(location, schema_id, query)
+        _add_district_values([response.body or {}])
+        return response
+
+    def max_body_size(self, request: ScimRequest) -> int | None:
+        limit = super().max_body_size(request)
+        return MAX_BODY_SIZE if limit is None else limit
+
+
+def _add_district_values(schemas: list[dict[str, Any]]) -> None:
+    """List the district's school, course and term sourcedIds as the canonicalValues of the
+    education extensions' references, so an IdP engineer (and scim2-tester) sees valid ones."""
+    session, actor = current_session.get(None), current_actor.get(None)
+    if session is None or actor is None:
+        return
+    values = {
+        "school": roster.list_sourced_ids(session, Org, actor.tenant_id),
+        "course": roster.list_sourced_ids(session, Course, actor.tenant_id),
+        "terms": roster.list_sourced_ids(session, AcademicSession, actor.tenant_id),
+    }
+    for schema in schemas:
+        if schema.get("id") not in (EDUCATION_USER, EDUCATION_GROUP):
+            continue
+        for attribute in schema.get("attributes") or []:
+            targets = [attribute, *(attribute.get("subAttributes") or [])]
+            for target in targets:
+                if target.get("name") in values and values[target["name"]]:
+                    target["canonicalValues"] = values[target["name"]]
+
+
+class ScimApplication(ASGIApplication):
+    """One SCIM application (one tolerance profile) over the database."""
+
+    def __init__(self, context: AppContext, profile: str | None) -> None:
+        provider = make_provider(profile)
+        # Skip ASGIApplication.__init__: it would build an async handler over an async storage.
+        BaseApplication.__init__(
+            self, provider, RollcallService(provider, secret=context.settings.secret_key)
+        )
+        self.database = context.database
+        self.storage = RollcallStorage(provider, context.box)  # type: ignore[assignment]
+        self.handler = ScimHandler(self.service, self.storage)  # type: ignore[assignment]
+
+    async def dispatch_request(self, request: ScimRequest) -> ScimResponse:
+        actor = current_actor.get(None)
+        if actor is None and self.needs_auth(request):
+            raise UnauthorizedException(detail="A valid connection bearer token is required.")
+        if request.body is not None and len(request.body) > (
+            self.service.max_body_size(request) or MAX_BODY_SIZE
+        ):
+            raise PayloadTooLargeException(
+                detail=f"The request body exceeds {MAX_BODY_SIZE} bytes."
+            )
+        request.subject = actor
+        return await anyio.to_thread.run_sync(self._serve_in_unit_of_work, request)
+
+    def _serve_in_unit_of_work(self, request: ScimRequest) -> ScimResponse:
+        with self.database.session() as session:
+            token = current_session.set(session)
+            try:
+                return self.handler.handle(request)
+            finally:
+                current_session.reset(token)
+
+    def handle_exception(self, request: ScimRequest, exception: Exception) -> ScimResponse:
+        response = super().handle_exception(request, exception)
+        if response.status == HTTPStatus.UNAUTHORIZED:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="rollcall"'
+        return response
+
+
+class ScimEndpoint:
+    """The ASGI app mounted at ``/scim``: authenticates, then serves with the profile's app."""
+
+    def __init__(self, context: AppContext) -> None:
+        self.database: Database = context.database
+        self.apps = {profile: ScimApplication(context, profile) for profile in PROFILES}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.apps[None](scope, receive, send)
+            return
+        token = _bearer_token(scope)
+        resolved = await anyio.to_thread.run_sync(self._resolve, token) if token else None
+        actor, profile = resolved if resolved else (None, None)
+        reset = current_actor.set(actor)  # type: ignore[arg-type]
+        try:
+            await self.apps.get(profile, self.apps[None])(scope, receive, send)
+        finally:
+            current_actor.reset(reset)
+
+    def _resolve(self, token: str) -> tuple[Actor, str | None] | None:
+        with self.database.session() as session:
+            connection = authenticate_token(session, token)
+            if connection is None:
+                return None
+            return connection_actor(connection), connection.profile
+
+
+def _bearer_token(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", []):
+        if name.lower() == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+    return None

@@ -1,0 +1,126 @@
+"""The values of a SCIM resource as the attribute index stores them (see server.db.ScimValue).
+
+Every attribute the model declares is indexed under its full URN, sub-attributes of a
+multi-valued complex attribute once per entry with the entry's ``element`` key, so a value path
+(``emails[type eq "work" and value co "x"]``) compares sub-attributes of one entry. ``lead``
+marks the entry a sort reads (the primary entry, else the first one), as SearchRequest.sort does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import cache
+from itertools import count
+from typing import Any
+
+from pydantic import BaseModel
+from scim2_models import AttributeBinding, Path, Resource
+from scim2_server.utils import parametrize
+
+from scim.values import comparison_form, path_key
+from server.domain.scim_index import IndexedValue
+
+SKIPPED = ("password", "groups", "schemas")
+
+
+@cache
+def top_bindings(
+    model: type[Resource[Any]],
+) -> tuple[tuple[AttributeBinding, tuple[AttributeBinding, ...]], ...]:
+    """The top-level attributes of a model with their sub-attributes."""
+    paths = list(parametrize(Path, model).iter_paths(include_subattributes=True))
+    tops: dict[str, tuple[AttributeBinding, list[AttributeBinding]]] = {}
+    for path in paths:
+        binding = path.resolve()
+        if binding is None or binding.field_name in SKIPPED:
+            continue
+        owner = binding.urn.rsplit(".", 1)[0] if binding.sub_field_name else binding.urn
+        if binding.sub_field_name is None:
+            tops.setdefault(binding.urn, (binding, []))
+        elif owner in tops:
+            tops[owner][1].append(binding)
+    return tuple((top, tuple(subs)) for top, subs in tops.values())
+
+
+def indexed_values(resource: Resource[Any]) -> list[IndexedValue]:
+    """Every value of ``resource`` as index rows (empty for attributes without a value)."""
+    return list(_values(resource))
+
+
+def _values(resource: Resource[Any]) -> Iterator[IndexedValue]:
+    entries = count()
+    for top, subs in top_bindings(type(resource)):
+        host = _host(resource, top)
+        value = getattr(host, top.field_name, None) if host is not None else None
+        if value is None:
+            continue
+        key = path_key(top)
+        if isinstance(value, list):
+            yield IndexedValue(key, present=_is_present(value))
+            lead = _lead_index(value)
+            for index, item in enumerate(value):
+                element = f"{resource.id}/{next(entries)}"
+                if isinstance(item, BaseModel):
+                    yield IndexedValue(key + "#", element=element, lead=index == lead, present=True)
+                    for sub in subs:
+                        yield from _leaf(
+                            sub,
+                            getattr(item, sub.sub_field_name or "", None),
+                            element,
+                            index == lead,
+                        )
+                else:
+                    yield from _leaf(top, item, element, index == lead)
+        elif isinstance(value, BaseModel):
+            yield IndexedValue(key, present=_is_present(value))
+            for sub in subs:
+                yield from _leaf(sub, getattr(value, sub.sub_field_name or "", None), None, True)
+        else:
+            yield from _leaf(top, value, None, True)
+
+
+def _leaf(
+    binding: AttributeBinding, value: Any, element: str | None, lead: bool
+) -> Iterator[IndexedValue]:
+    if value is None:
+        return
+    text, number = comparison_form(binding, value)
+    yield IndexedValue(
+        path_key(binding),
+        text=text,
+        number=number,
+        present=_is_present(value),
+        element=element,
+        lead=lead,
+    )
+
+
+def _host(resource: Resource[Any], binding: AttributeBinding) -> Any:
+    """The object holding an attribute: the resource, or the extension object it belongs to."""
+    model = binding.model
+    if isinstance(resource, model):
+        return resource
+    for name in type(resource).model_fields:
+        candidate = getattr(resource, name, None)
+        if isinstance(candidate, model):
+            return candidate
+    return None
+
+
+def _lead_index(items: list[Any]) -> int:
+    for index, item in enumerate(items):
+        if getattr(item, "primary", None) is True:
+            return index
+    return 0
+
+
+def _is_present(value: Any) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, str | bytes):
+        return len(value) > 0
+    if isinstance(value, BaseModel):
+        return any(_is_present(getattr(value, n, None)) for n in type(value).model_fields)
+    if isinstance(value, list):
+        return any(_is_present(item) for item in value)
+    return True

@@ -1,0 +1,235 @@
+"""Plain groups (staff groups, clubs: SCIM groups that are not classes) and class memberships.
+
+Same rules as every synced record: the owning connection's pushes change everything, others are
+refused by the guard, each write bumps the version (the ETag) and is audited, and writing the
+same values again changes nothing and returns an empty change set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.db import (
+    Connection,
+    Enrollment,
+    Group,
+    GroupMember,
+    RecordStatus,
+    SchoolClass,
+    User,
+    fold,
+    new_id,
+    utcnow,
+)
+from server.domain import audit, guard
+from server.domain.actors import Actor
+from server.domain.users import owning_connection
+from server.errors import InvalidValue, NotFound, RequiredValue
+
+GROUP_FIELDS = frozenset({"display_name", "external_id", "extra", "member_ids"})
+CREATE_FIELDS = GROUP_FIELDS | {"id"}
+Changes = dict[str, list[Any]]
+
+
+def create_group(session: Session, actor: Actor, fields: Mapping[str, Any]) -> Group:
+    """A group owned by the actor's connection. ``fields``: display_name (required),
+    external_id, extra, member_ids (ids of users of the tenant), and optionally ``id``: a
+    deleted group with that id comes back (a class turned back into a plain group keeps its id).
+
+    :raises RequiredValue: no display name. :raises InvalidValue: an unknown member.
+    """
+    group_id = fields.get("id")
+    values = _values(session, actor, {k: v for k, v in fields.items() if k != "id"})
+    if not values.get("display_name"):
+        raise RequiredValue("A group needs a displayName.", field="display_name")
+    owner = owning_connection(session, actor)
+    former = session.get(Group, group_id) if group_id else None
+    if former is not None:
+        if former.tenant_id != actor.tenant_id or former.status != RecordStatus.DELETED:
+            raise InvalidValue("This group id is already used.", field="id")
+        former.status = RecordStatus.ACTIVE
+        former.connection_id = owner.id
+        update_group(session, actor, former, values)
+        return former
+    group = Group(id=group_id or new_id(), tenant_id=actor.tenant_id, connection_id=owner.id)
+    group.created_at = group.updated_at = utcnow()
+    _assign(session, group, values)
+    session.add(group)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "group.create",
+        target_kind="group",
+        target_id=group.id,
+        target_label=group.display_name,
+        changes={k: [None, v] for k, v in values.items() if k != "extra" and v},
+    )
+    return group
+
+
+def update_group(
+    session: Session, actor: Actor, group: Group, fields: Mapping[str, Any]
+) -> Changes:
+    """Apply what differs; returns ``{field: [before, after]}`` (empty: unchanged)."""
+    values = _values(session, actor, fields)
+    changes: Changes = {}
+    for name, new in values.items():
+        old = group_member_ids(session, group) if name == "member_ids" else getattr(group, name)
+        if old != new:
+            changes[name] = [old, new]
+    if not changes:
+        return {}
+    owner = session.get(Connection, group.connection_id)
+    assert owner is not None
+    guard.check_change(actor, owner, changes)
+    _assign(session, group, {k: values[k] for k in changes})
+    group.updated_at = utcnow()
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "group.update",
+        target_kind="group",
+        target_id=group.id,
+        target_label=group.display_name,
+        changes={k: v for k, v in changes.items() if k != "extra"},
+    )
+    return changes
+
+
+def delete_group(session: Session, actor: Actor, group: Group) -> bool:
+    """Mark a group deleted (it then answers 404). Returns False if it already was."""
+    if group.status == RecordStatus.DELETED:
+        return False
+    owner = session.get(Connection, group.connection_id)
+    assert owner is not None
+    guard.check_change(actor, owner, ["status"])
+    group.status = RecordStatus.DELETED
+    group.updated_at = utcnow()
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "group.delete",
+        target_kind="group",
+        target_id=group.id,
+        target_label=group.display_name,
+        changes={"status": [RecordStatus.ACTIVE, RecordStatus.DELETED]},
+    )
+    return True
+
+
+def get_group(session: Session, actor: Actor, group_id: str) -> Group:
+    """A group of the actor's tenant (a connection's own groups only). :raises NotFound:"""
+    group = session.get(Group, group_id)
+    if (
+        group is None
+        or group.tenant_id != actor.tenant_id
+        or group.status == RecordStatus.DELETED
+        or (actor.kind == "connection" and group.connection_id != actor.connection_id)
+    ):
+        raise NotFound("No such group.")
+    return group
+
+
+def group_member_ids(session: Session, group: Group) -> list[str]:
+    return sorted(
+        session.scalars(select(GroupMember.user_id).where(GroupMember.group_id == group.id))
+    )
+
+
+def class_enrollments(session: Session, klass: SchoolClass) -> list[Enrollment]:
+    """The class's enrollments that are not deleted, oldest first."""
+    return list(
+        session.scalars(
+            select(Enrollment)
+            .where(Enrollment.class_id == klass.id, Enrollment.status != RecordStatus.DELETED)
+            .order_by(Enrollment.created_at, Enrollment.id)
+        )
+    )
+
+
+def tenant_users(session: Session, actor: Actor, user_ids: Iterable[str]) -> list[User]:
+    """The users with these ids in the actor's tenant (deleted ones excluded).
+
+    :raises InvalidValue: an id that names no such user.
+    """
+    wanted = sorted(set(user_ids))
+    if not wanted:
+        return []
+    found = {
+        user.id: user
+        for user in session.scalars(
+            select(User).where(
+                User.tenant_id == actor.tenant_id,
+                User.id.in_(wanted),
+                User.status != RecordStatus.DELETED,
+            )
+        )
+    }
+    missing = [uid for uid in wanted if uid not in found]
+    if missing:
+        raise InvalidValue(f"No user with id {missing[0]!r}.", field="members")
+    return [found[uid] for uid in wanted]
+
+
+def tenant_user_ids(session: Session, actor: Actor, user_ids: Iterable[str]) -> list[str]:
+    """The sorted ids, checked to name users of the actor's tenant (deleted ones excluded).
+
+    :raises InvalidValue: an id that names no such user.
+    """
+    wanted = sorted(set(user_ids))
+    found: set[str] = set()
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        found.update(
+            session.scalars(
+                select(User.id).where(
+                    User.tenant_id == actor.tenant_id,
+                    User.id.in_(chunk),
+                    User.status != RecordStatus.DELETED,
+                )
+            )
+        )
+    missing = [uid for uid in wanted if uid not in found]
+    if missing:
+        raise InvalidValue(f"No user with id {missing[0]!r}.", field="members")
+    return wanted
+
+
+def _values(session: Session, actor: Actor, fields: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = set(fields) - GROUP_FIELDS
+    if unknown:
+        raise InvalidValue(f"Unknown group fields: {', '.join(sorted(unknown))}.")
+    values: dict[str, Any] = {}
+    for name, value in fields.items():
+        if name in ("display_name", "external_id"):
+            values[name] = (value.strip() if isinstance(value, str) else value) or None
+        elif name == "extra":
+            values[name] = dict(value or {})
+        elif name == "member_ids":
+            values[name] = tenant_user_ids(session, actor, value or [])
+    return values
+
+
+def _assign(session: Session, group: Group, values: dict[str, Any]) -> None:
+    for name, value in values.items():
+        if name == "member_ids":
+            current = set(group_member_ids(session, group)) if group.id else set()
+            for user_id in current - set(value):
+                member = session.get(GroupMember, (group.id, user_id))
+                if member is not None:
+                    session.delete(member)
+            session.add_all(
+                GroupMember(group_id=group.id, user_id=user_id)
+                for user_id in sorted(set(value) - current)
+            )
+        else:
+            setattr(group, name, value)
+    group.display_name_folded = fold(group.display_name) or ""
+    group.external_id_folded = fold(group.external_id)

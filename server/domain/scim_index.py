@@ -1,0 +1,69 @@
+"""The SCIM attribute index (:class:`server.db.ScimValue`) and the searches that read it.
+
+The SCIM adapter computes the values of a resource and the SELECT of a search; this module is
+where they touch the database, so the protocol package never writes or executes SQL itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, delete, func, insert, select
+from sqlalchemy.orm import Session
+
+from server.db import ScimValue
+
+
+@dataclass(frozen=True)
+class IndexedValue:
+    """One value of a resource attribute, in its comparison form (see ScimValue)."""
+
+    path: str
+    text: str | None = None
+    number: float | None = None
+    present: bool = True
+    element: str | None = None
+    lead: bool = True
+
+
+def replace_values(
+    session: Session,
+    tenant_id: str,
+    resource_type: str,
+    resource_id: str,
+    values: Iterable[IndexedValue],
+) -> None:
+    """Store the values of a resource in place of the ones stored before."""
+    remove_values(session, resource_id)
+    rows = [
+        {
+            "tenant_id": tenant_id,
+            "resource_type": resource_type,
+            "resource_id": resource_id,
+            "path": value.path[:255],
+            "element": value.element,
+            "lead": value.lead,
+            "present": value.present,
+            "text": None if value.text is None else value.text[:1000],
+            "number": value.number,
+        }
+        for value in values
+    ]
+    if rows:  # one executemany: a group of thousands of members has tens of thousands of rows
+        session.execute(insert(ScimValue), rows)
+
+
+def remove_values(session: Session, resource_id: str) -> None:
+    session.execute(delete(ScimValue).where(ScimValue.resource_id == resource_id))
+
+
+def fetch(session: Session, statement: Select[Any]) -> list[Any]:
+    """The rows of a search statement built by a protocol adapter (a read, never a write)."""
+    return list(session.execute(statement).all())
+
+
+def count(session: Session, statement: Select[Any]) -> int:
+    """How many rows a search statement selects."""
+    return int(session.scalar(select(func.count()).select_from(statement.subquery())) or 0)

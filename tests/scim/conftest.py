@@ -1,0 +1,96 @@
+"""Fixtures of the SCIM tests: a district with a school, and SCIM connections with tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy.orm import Session
+from starlette.testclient import TestClient
+
+from scim.context import current_actor, current_session
+from server.app import create_app
+from server.config import Settings
+from server.db import Connection, Org
+from server.db.session import Database
+from server.domain import connections, roster
+from server.domain.actors import Actor, connection_actor, system_actor
+from server.domain.tenants import create_tenant
+from tests.scim.helpers import IdP
+
+
+@dataclass
+class District:
+    tenant_id: str
+    school: Org
+    connection: Connection
+    token: str
+
+
+def make_district(
+    database: Database, profile: str | None = None, sso: str | None = None
+) -> District:
+    with database.session() as session:
+        tenant = create_tenant(session, "Springfield District")
+        system = system_actor(tenant.id, "test")
+        school = roster.create_org(
+            session, system, {"name": "Springfield Elementary", "sourced_id": "sch-1"}
+        )
+        issued = connections.create_connection(
+            session, system, "Entra ID", "scim", profile=profile, sso_provider=sso
+        )
+        return District(tenant.id, school, issued.connection, issued.token)
+
+
+@pytest.fixture
+def district(database: Database) -> District:
+    return make_district(database)
+
+
+@pytest.fixture
+def app(settings: Settings, database: Database) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, database=database)) as client:
+        yield client
+
+
+@pytest.fixture
+def idp(app: TestClient, district: District) -> IdP:
+    """The district's SCIM connection (strict profile)."""
+    return IdP(app, district.token)
+
+
+def add_connection(
+    database: Database,
+    district: District,
+    name: str,
+    *,
+    profile: str | None = None,
+    sso: str | None = None,
+) -> str:
+    """Another SCIM connection of the district; returns its bearer token."""
+    with database.session() as session:
+        system = system_actor(district.tenant_id, "test")
+        return connections.create_connection(
+            session, system, name, "scim", profile=profile, sso_provider=sso
+        ).token
+
+
+@pytest.fixture
+def acting(database: Database, district: District) -> Iterator[Actor]:
+    """A unit of work with the district's SCIM connection acting (what a request sets up)."""
+    with database.session() as session:
+        connection = session.get(Connection, district.connection.id)
+        assert connection is not None
+        actor = connection_actor(connection)
+        session_token = current_session.set(session)
+        actor_token = current_actor.set(actor)
+        try:
+            yield actor
+        finally:
+            current_actor.reset(actor_token)
+            current_session.reset(session_token)
+
+
+def session_of() -> Session:
+    return current_session.get()

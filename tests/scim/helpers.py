@@ -1,0 +1,64 @@
+"""Talking to /scim/v2 as an identity provider does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.testclient import TestClient
+
+USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+BULK = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
+SEARCH = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+EDU_USER = "urn:rollcall:params:scim:schemas:extension:education:2.0:User"
+EDU_GROUP = "urn:rollcall:params:scim:schemas:extension:education:2.0:Group"
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+
+class IdP:
+    """An identity provider's SCIM client: one bearer token, JSON in and out."""
+
+    def __init__(self, client: TestClient, token: str) -> None:
+        self.client = client
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        headers = {**self.headers, **kwargs.pop("headers", {})}
+        return self.client.request(method, f"/scim/v2{path}", headers=headers, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, body: Any, **kwargs: Any) -> Any:
+        return self.request("POST", path, json=body, **kwargs)
+
+    def put(self, path: str, body: Any, **kwargs: Any) -> Any:
+        return self.request("PUT", path, json=body, **kwargs)
+
+    def patch(self, path: str, *operations: dict[str, Any], **kwargs: Any) -> Any:
+        return self.request(
+            "PATCH", path, json={"schemas": [PATCH], "Operations": list(operations)}, **kwargs
+        )
+
+    def delete(self, path: str, **kwargs: Any) -> Any:
+        return self.request("DELETE", path, **kwargs)
+
+    def create_user(self, user_name: str, **attributes: Any) -> dict[str, Any]:
+        body = {"schemas": [USER], "userName": user_name, **attributes}
+        response = self.post("/Users", body)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def create_group(
+        self, display_name: str, members: list[str], **attributes: Any
+    ) -> dict[str, Any]:
+        body = {
+            "schemas": [GROUP],
+            "displayName": display_name,
+            "members": [{"value": member} for member in members],
+            **attributes,
+        }
+        response = self.post("/Groups", body)
+        assert response.status_code == 201, response.text
+        return response.json()
