@@ -43,12 +43,27 @@ def test_a_delta_changes_only_what_it_lists_and_tobedeleted_deactivates(tenancy,
     tenancy.run(package(tmp_path / "bulk.zip", "1.2", district("1.2")))
     delta = {
         "users.csv": [
-            {"sourcedId": "u1", "status": "active", "dateLastModified": "2026-09-01T00:00:00Z",
-             "enabledUser": "true", "username": "Stua.Denta", "givenName": "Stella",
-             "familyName": "Denta", "identifier": "ID-u1", "email": "stua@example.org",
-             "grades": "04", "primaryOrgSourcedId": "s1", "preferredGivenName": "Stua"},
-            {"sourcedId": "u2", "status": "tobedeleted",
-             "dateLastModified": "2026-09-01T00:00:00Z", "givenName": "Stub", "familyName": "x"},
+            {
+                "sourcedId": "u1",
+                "status": "active",
+                "dateLastModified": "2026-09-01T00:00:00Z",
+                "enabledUser": "true",
+                "username": "Stua.Denta",
+                "givenName": "Stella",
+                "familyName": "Denta",
+                "identifier": "ID-u1",
+                "email": "stua@example.org",
+                "grades": "04",
+                "primaryOrgSourcedId": "s1",
+                "preferredGivenName": "Stua",
+            },
+            {
+                "sourcedId": "u2",
+                "status": "tobedeleted",
+                "dateLastModified": "2026-09-01T00:00:00Z",
+                "givenName": "Stub",
+                "familyName": "x",
+            },
         ]
     }
     report = tenancy.run(package(tmp_path / "delta.zip", "1.2", delta, mode="delta"))
