@@ -183,10 +183,10 @@ def open_source(path: str | Path | IO[bytes], *, filename: str | None = None, le
     name = (filename or (str(path) if isinstance(path, str | Path) else "")).lower()
     if isinstance(path, str | Path) and Path(path).is_dir():
         return OneRosterSource(path, lenient=lenient)
-    if name.endswith(".zip") or looks_like_zip(path):
-        return OneRosterSource(path, lenient=lenient)
     if name.endswith(".xlsx"):
         return SchoolCsvSource(path, spreadsheet=True)
+    if name.endswith(".zip") or looks_like_zip(path):
+        return OneRosterSource(path, lenient=lenient)
     return SchoolCsvSource(path)
 
 
