@@ -37,7 +37,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
 
 def protocol_routes(context: AppContext) -> list[BaseRoute]:
     """The mounts of the protocol packages (SCIM, OneRoster, OIDC) and the admin surfaces."""
-    return []
+    from server.imports.http import import_routes
+
+    return [*import_routes(context)]
 
 
 async def health(request: Request) -> Response:

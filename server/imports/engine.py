@@ -67,6 +67,7 @@ class ImportOptions:
 
     mode: str | None = None
     school_sourced_ids: tuple[str, ...] = ()
+    school_ids: tuple[str, ...] = ()  # our ids, when the caller resolved them already
     dry_run: bool = False
     skip_invalid: bool = False
     allow_shrink: bool = False
@@ -249,7 +250,9 @@ def import_source(
             if connection is None or connection.tenant_id != tenant_id:
                 raise ImportRefused("No such connection.")
             actor = connection_actor(connection)
-            school_ids = resolve_school_ids(session, tenant_id, list(options.school_sourced_ids))
+            school_ids = list(options.school_ids) or resolve_school_ids(
+                session, tenant_id, list(options.school_sourced_ids)
+            )
             mode = options.mode or source.default_mode()
             report = Report(
                 format=source.format,
