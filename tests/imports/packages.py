@@ -122,7 +122,7 @@ def district(version: str = "1.1", students: int = 3) -> dict[str, list[dict[str
         "enrollments.csv": [],
     }
     people = [("u0", "Tina", "Teacher", "teacher", "")] + [
-        (f"u{i}", f"Stu{chr(96 + i)}", f"Dent{chr(96 + i)}", "student", "03")
+        (f"u{i}", f"Stu{_letters(i)}", f"Dent{_letters(i)}", "student", "03")
         for i in range(1, students + 1)
     ]
     for sourced, given, family, role, grade in people:
@@ -162,3 +162,12 @@ def district(version: str = "1.1", students: int = 3) -> dict[str, list[dict[str
             }
         )
     return files
+
+
+def _letters(number: int) -> str:
+    """1 -> a, 26 -> z, 27 -> aa: names without digits, like real ones."""
+    text = ""
+    while number > 0:
+        number, rest = divmod(number - 1, 26)
+        text = chr(97 + rest) + text
+    return text
