@@ -35,7 +35,7 @@ from itertools import islice
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from sqlalchemy import Column, MetaData, String, Table, insert, select
+from sqlalchemy import Column, MetaData, String, Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from server.db import Connection, utcnow
@@ -416,7 +416,9 @@ def _deactivate_missing(ctx: ImportContext, source: Any) -> None:
     for plan in plans:
         if not plan.counts_for_shrink or plan.count_active is None:
             continue
-        missing = len(ctx.session.scalars(plan.select_missing(ctx)).all())
+        missing = ctx.session.scalar(
+            select(func.count()).select_from(plan.select_missing(ctx).subquery())
+        )
         active = plan.count_active(ctx)
         threshold = ctx.options.shrink_threshold
         if threshold is None:
@@ -431,30 +433,37 @@ def _deactivate_missing(ctx: ImportContext, source: Any) -> None:
         }
         ctx.session.expunge_all()
     for plan in plans:
-        for record in ctx.session.scalars(plan.select_missing(ctx)).all():
-            key = plan.key(record)
-            try:
-                with ctx.session.begin_nested():
-                    changed = plan.deactivate(ctx, record)
-            except DomainError as error:
-                ctx.report.add(
-                    RowResult(plan.file, None, key, Outcome.ERROR, error.code, error.message)
-                )
-                continue
-            if changed:
-                ctx.report.add(
-                    RowResult(
-                        plan.file,
-                        None,
-                        key,
-                        Outcome.DEACTIVATED,
-                        "W201",
-                        f"Not in this full import: the {plan.kind} is deactivated.",
-                        {"status": ["active", "inactive"]},
-                    )
-                )
-        ctx.session.flush()
-        ctx.session.expunge_all()
+        query = plan.select_missing(ctx)
+        model = query.column_descriptions[0]["entity"]
+        ids = list(ctx.session.scalars(query.with_only_columns(model.id)))
+        for start in range(0, len(ids), BATCH_SIZE):
+            chunk = ids[start : start + BATCH_SIZE]
+            for record in ctx.session.scalars(select(model).where(model.id.in_(chunk))):
+                _deactivate_one(ctx, plan, record)
+            ctx.session.flush()
+            ctx.session.expunge_all()
+
+
+def _deactivate_one(ctx: ImportContext, plan: Deactivation, record: Any) -> None:
+    key = plan.key(record)
+    try:
+        with ctx.session.begin_nested():
+            changed = plan.deactivate(ctx, record)
+    except DomainError as error:
+        ctx.report.add(RowResult(plan.file, None, key, Outcome.ERROR, error.code, error.message))
+        return
+    if changed:
+        ctx.report.add(
+            RowResult(
+                plan.file,
+                None,
+                key,
+                Outcome.DEACTIVATED,
+                "W201",
+                f"Not in this full import: the {plan.kind} is deactivated.",
+                {"status": ["active", "inactive"]},
+            )
+        )
 
 
 def _decide(report: Report, options: ImportOptions) -> None:
