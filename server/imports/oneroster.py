@@ -120,6 +120,7 @@ class OneRosterSource:
                 handle=handle,
                 prefetch=prefetch,
                 seen_kind=KIND_OF_FILE[name],
+                writes=name != "roles.csv",
             )
 
     def _records(self, name: str) -> Iterator[ImportRecord | RowResult]:

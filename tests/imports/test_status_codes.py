@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.db import ImportRowResult, ImportRun, User
+from server.db import ImportRowResult, ImportRun, Org, SchoolClass, User
 from server.domain import users
 from server.domain.actors import system_actor
 from tests.imports.packages import csv_text, district, package
@@ -226,3 +226,13 @@ def test_inactive_manual_account_is_not_taken_over(tenancy, tmp_path):
 
 def test_csv_text_helper_quotes_values():
     assert csv_text(["a"], [{"a": "x,y"}]) == 'a\r\n"x,y"\r\n'
+
+
+def test_a_bad_row_in_a_batch_leaves_the_good_rows_of_that_batch_applied(tenancy, tmp_path):
+    files = district()
+    files["orgs.csv"].append({"sourcedId": "x1", "name": "Castle", "type": "castle"})
+    report = tenancy.run(package(tmp_path / "p.zip", "1.1", files), skip_invalid=True)
+    assert report.status == "applied"
+    assert [(r["key"], r["code"]) for r in report.rows() if r["code"]] == [("x1", "R102")]
+    assert report.outcomes["created"] == 13
+    assert tenancy.count(SchoolClass) == 1 and tenancy.count(Org) == 2
