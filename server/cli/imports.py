@@ -12,18 +12,20 @@ from pathlib import Path
 
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy import select
 
 from server.cli.commands import resolve_tenant
 from server.cli.output import Output
 from server.config import load_settings
 from server.context import AppContext
+from server.db import ImportRun
 from server.db.migrate import upgrade
 from server.domain.actors import system_actor
 from server.domain.schools import resolve_school_ids
 from server.errors import DomainError
 from server.imports import exports
 from server.imports.engine import ImportOptions, ImportRefused, run_import
-from server.imports.report import Report
+from server.imports.report import Report, load_run, run_as_dict
 from server.imports.school_csv import template
 
 SHOWN_ROWS = 50
@@ -43,6 +45,13 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     imp.add_argument("--strict", action="store_true", help="no lenient header repairs")
     imp.add_argument("--template", action="store_true", help="print the school CSV template")
     imp.set_defaults(handler=import_file)
+
+    runs = sub.add_parser(
+        "import-report", parents=[common], help="list stored import runs, or show one"
+    )
+    runs.add_argument("run_id", nargs="?", help="the run to show (default: list recent runs)")
+    runs.add_argument("--limit", type=int, default=SHOWN_ROWS, help="rows to show")
+    runs.set_defaults(handler=import_report)
 
     exp = sub.add_parser("export", parents=[common], help="export rosters to a file")
     exp.add_argument("--format", required=True, choices=list(exports.FORMATS))
@@ -156,6 +165,50 @@ def _print_report(output: Output, report: Report) -> None:
         console.print(f"[yellow]warning[/yellow] {warning['file']}: {warning['message']}")
     style = "green" if report.ok else "red"
     console.print(f"[{style}]{report.summary}[/{style}] (run {report.id})")
+
+
+def import_report(args: argparse.Namespace, output: Output) -> int:
+    context = AppContext.from_settings(load_settings())
+    upgrade(context.database.engine)
+    try:
+        with context.database.session() as session:
+            tenant = resolve_tenant(session, args.tenant)
+            if not args.run_id:
+                runs = session.scalars(
+                    select(ImportRun)
+                    .where(ImportRun.tenant_id == tenant.id)
+                    .order_by(ImportRun.started_at.desc())
+                    .limit(50)
+                )
+                rows = [
+                    {
+                        "id": run.id,
+                        "started_at": run.started_at.isoformat(timespec="seconds"),
+                        "format": run.format,
+                        "mode": run.mode,
+                        "dry_run": run.dry_run,
+                        "status": run.status,
+                        "summary": run.summary,
+                    }
+                    for run in runs
+                ]
+                output.table(rows, ["id", "started_at", "format", "status", "summary"], "Runs")
+                return 0
+            run = load_run(session, tenant.id, args.run_id)
+            if run is None:
+                output.error(f"No import run {args.run_id!r}.")
+                return 1
+            body = run_as_dict(session, run, row_limit=args.limit)
+        if output.as_json:
+            output.result(body)
+            return 0
+        output.console.print(f"[bold]{body['format']} {body['mode']}[/bold] {body['summary']}")
+        output.table(
+            body["row_results"], ["file", "row", "key", "outcome", "code", "message"], "Rows"
+        )
+        return 0
+    finally:
+        context.database.dispose()
 
 
 def export_file(args: argparse.Namespace, output: Output) -> int:

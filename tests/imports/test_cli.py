@@ -40,6 +40,13 @@ def test_import_trial_run_then_apply_with_json_reports(rollcall, tmp_path):
     assert code == 0 and "Applied: 13 created" in out
     code, out, _ = rollcall("import", str(path), "--connection", "SIS")
     assert code == 0 and "Applied: 13 unchanged" in out
+    code, out, _ = rollcall("import-report", "--json")
+    runs = json.loads(out)
+    assert [run["status"] for run in runs] == ["applied", "applied", "valid"]
+    code, out, _ = rollcall("import-report", runs[-1]["id"], "--json", "--limit", "3")
+    assert code == 0 and len(json.loads(out)["row_results"]) == 3
+    code, out, _ = rollcall("import-report", runs[-1]["id"])
+    assert code == 0 and "orgs.csv" in out
 
 
 def test_import_with_errors_exits_1_and_bad_invocations_exit_2(rollcall, tmp_path):
