@@ -44,6 +44,7 @@ from server.imports.engine import Deactivation, ImportContext, Step
 from server.imports.records import ImportRecord, Outcome, RowProblem, RowResult
 
 SEXES = ("male", "female", "unspecified", "other")
+OTHER_FILES_EXTRA = ("demographics", "userProfiles")
 ROLE_TYPES = ("primary", "secondary")
 ORDER = (
     "orgs.csv",
@@ -390,6 +391,10 @@ def handle_user(ctx: ImportContext, record: ImportRecord) -> RowResult:
             users.deactivate_user(ctx.session, ctx.actor, user, reason="enabledUser is false.")
         _set_password(ctx, user, record.password)
         return _result(record, Outcome.CREATED, {"username": [None, user.username]})
+    # users.csv owns the extra attributes it carries; demographics.csv and userProfiles.csv
+    # own theirs, so a users.csv row keeps them.
+    kept = {k: v for k, v in (existing.extra or {}).items() if k in OTHER_FILES_EXTRA}
+    fields["extra"] = {**kept, **fields.get("extra", {})}
     if record.status == "tobedeleted" or record.enabled is False:
         changes = (
             {}
