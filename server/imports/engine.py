@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 
 from server.db import Connection, utcnow
 from server.db.session import Database
+from server.domain import audit
 from server.domain.actors import Actor, connection_actor
 from server.domain.connections import get_connection
 from server.domain.schools import resolve_school_ids
@@ -282,6 +283,15 @@ def import_source(
             report.finished_at = utcnow()
             SEEN.drop(session.connection())
             if report.status == RunStatus.APPLIED:
+                audit.record(
+                    session,
+                    actor,
+                    "import.apply",
+                    target_kind="import_run",
+                    target_id=report.id,
+                    target_label=f"{report.format} {report.mode}",
+                    detail=report.summary[:2000],
+                )
                 store_report(
                     session,
                     report,
@@ -361,6 +371,10 @@ def _handle_batch(ctx: ImportContext, step: Step, batch: list[ImportRecord | Row
     round trips in the usual case of a clean file)."""
     records = [item for item in batch if isinstance(item, ImportRecord)]
     duplicates = _duplicates(ctx, step, records)
+    if step.seen_kind is not None:
+        # a row that could not be read is still listed: a full import must not deactivate it
+        unreadable = {i.record_key for i in batch if isinstance(i, RowResult) and i.record_key}
+        ctx.mark_seen(step.seen_kind, unreadable - ctx.seen_keys(step.seen_kind, [*unreadable]))
     ctx.batch = {}
     pending = [r for r in records if r.number not in duplicates]
     if step.prefetch is not None:

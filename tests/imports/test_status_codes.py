@@ -236,3 +236,13 @@ def test_a_bad_row_in_a_batch_leaves_the_good_rows_of_that_batch_applied(tenancy
     assert [(r["key"], r["code"]) for r in report.rows() if r["code"]] == [("x1", "R102")]
     assert report.outcomes["created"] == 13
     assert tenancy.count(SchoolClass) == 1 and tenancy.count(Org) == 2
+
+
+def test_an_unreadable_row_is_not_deactivated_by_a_full_import_that_skips_it(tenancy, tmp_path):
+    tenancy.run(package(tmp_path / "a.zip", "1.1", district()))
+    files = district()
+    files["users.csv"][2]["enabledUser"] = "maybe"
+    report = tenancy.run(package(tmp_path / "b.zip", "1.1", files), skip_invalid=True)
+    assert report.status == "applied"
+    assert [(r["key"], r["code"]) for r in report.rows() if r["code"]] == [("u2", "R102")]
+    assert tenancy.user("u2").status == "active"
