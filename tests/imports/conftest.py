@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from server.db import Enrollment, SchoolClass, User
+from server.db import User
 from server.db.session import Database
 from server.domain.actors import system_actor
 from server.domain.connections import create_connection
@@ -63,6 +63,3 @@ def tenancy(database: Database, box: SecretBox) -> Tenancy:
         }
         tenant_id = tenant.id
     return Tenancy(database, box, tenant_id, tokens)
-
-
-__all__ = ["Enrollment", "SchoolClass", "Tenancy"]
