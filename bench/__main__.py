@@ -5,7 +5,7 @@ from __future__ import annotations
 import runpy
 import sys
 
-BENCHMARKS = ["bench.search"]
+BENCHMARKS = ["bench.imports", "bench.search"]
 
 if __name__ == "__main__":
     for name in BENCHMARKS:

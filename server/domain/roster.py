@@ -406,7 +406,10 @@ def _class_values(session: Session, actor: Actor, fields: Mapping[str, Any]) -> 
 
 
 def _enrollment_values(fields: Mapping[str, Any]) -> dict[str, Any]:
-    values = _pick(fields, ("primary", "begin_date", "end_date", "extra"))
+    values = _pick(fields, ("primary", "extra"))
+    for name in ("begin_date", "end_date"):
+        if name in fields:
+            values[name] = parse_date(fields[name], name)
     if fields.get("role"):
         values["role"] = check_choice(fields["role"], ENROLLMENT_ROLES, "role")
     return values

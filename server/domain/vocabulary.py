@@ -10,6 +10,7 @@ from server.errors import InvalidValue
 ROLES = (
     "administrator",
     "aide",
+    "counselor",
     "guardian",
     "parent",
     "proctor",

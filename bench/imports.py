@@ -1,0 +1,305 @@
+"""Benchmark: import a generated district and compare with a plain ``executemany``.
+
+    python -m bench.imports [--users 3000] [--classes-per-student 4] [--database-url URL]
+
+It writes a OneRoster 1.1 bulk package (a district, schools, a term, courses, classes,
+students and teachers, enrollments), then, each in a fresh process so peak memory is its own:
+
+1. the baseline: every row of every file inserted with one ``executemany`` per batch of 1,000
+   into plain text tables of the same database, in one transaction;
+2. a Rollcall import of the same package at half size and at full size (into fresh tenants),
+   through the domain services, as ``rollcall import`` does it.
+
+It prints rows per second and peak memory (max RSS) of each, and the ratios import/baseline.
+Peak memory that stays about the same from half to full size shows the import streams.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import multiprocessing
+import resource
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+from oneroster.csv_files import HEADERS
+
+STUDENTS_PER_CLASS = 25
+BATCH = 1000
+
+
+def generate(path: Path, users: int, classes_per_student: int) -> int:
+    """Write the package; returns its number of data rows."""
+    headers = HEADERS["1.1"]
+    teachers = max(1, users // 20)
+    students = users - teachers
+    schools = max(1, users // 1000)
+    classes = max(1, students * classes_per_student // STUDENTS_PER_CLASS)
+    rows = 0
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        manifest = ["propertyName,value", "manifest.version,1.0", "oneroster.version,1.1"]
+        for name in ("orgs", "academicSessions", "courses", "classes", "users", "enrollments"):
+            manifest.append(f"file.{name},bulk")
+        for name in (
+            "categories",
+            "classResources",
+            "courseResources",
+            "demographics",
+            "lineItems",
+            "resources",
+            "results",
+        ):
+            manifest.append(f"file.{name},absent")
+        manifest.append("source.systemName,bench")
+        archive.writestr("manifest.csv", "\r\n".join(manifest) + "\r\n")
+
+        def write(name: str, records) -> None:
+            nonlocal rows
+            with archive.open(name, "w") as raw:
+                text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+                writer = csv.DictWriter(text, fieldnames=headers[name], lineterminator="\r\n")
+                writer.writeheader()
+                for record in records:
+                    writer.writerow(record)
+                    rows += 1
+                text.flush()
+                text.detach()
+
+        write(
+            "orgs.csv",
+            [{"sourcedId": "d", "name": "Bench District", "type": "district"}]
+            + [
+                {
+                    "sourcedId": f"s{n}",
+                    "name": f"School {n}",
+                    "type": "school",
+                    "parentSourcedId": "d",
+                }
+                for n in range(schools)
+            ],
+        )
+        write(
+            "academicSessions.csv",
+            [
+                {
+                    "sourcedId": "t",
+                    "title": "Year",
+                    "type": "schoolYear",
+                    "startDate": "2026-09-01",
+                    "endDate": "2027-07-20",
+                    "schoolYear": "2027",
+                }
+            ],
+        )
+        write(
+            "courses.csv",
+            [
+                {
+                    "sourcedId": f"c{n}",
+                    "title": f"Course {n}",
+                    "orgSourcedId": "s0",
+                    "schoolYearSourcedId": "t",
+                }
+                for n in range(10)
+            ],
+        )
+        write(
+            "classes.csv",
+            (
+                {
+                    "sourcedId": f"k{n}",
+                    "title": f"Class {n}",
+                    "courseSourcedId": f"c{n % 10}",
+                    "classType": "scheduled",
+                    "schoolSourcedId": f"s{n % schools}",
+                    "termSourcedIds": "t",
+                }
+                for n in range(classes)
+            ),
+        )
+
+        def people():
+            for n in range(users):
+                role = "teacher" if n < teachers else "student"
+                yield {
+                    "sourcedId": f"u{n}",
+                    "enabledUser": "true",
+                    "orgSourcedIds": f"s{n % schools}",
+                    "role": role,
+                    "username": f"user{n}",
+                    "givenName": f"Given{n}",
+                    "familyName": f"Family{n}",
+                    "identifier": f"SIS{n}",
+                    "email": f"user{n}@bench.invalid",
+                    "grades": "" if role == "teacher" else f"{n % 12 + 1:02d}",
+                }
+
+        write("users.csv", people())
+
+        def enrollments():
+            for n in range(teachers, users):
+                for k in range(classes_per_student):
+                    klass = (n * classes_per_student + k) % classes
+                    yield {
+                        "sourcedId": f"e{n}-{k}",
+                        "classSourcedId": f"k{klass}",
+                        "schoolSourcedId": f"s{klass % schools}",
+                        "userSourcedId": f"u{n}",
+                        "role": "student",
+                        "primary": "false",
+                    }
+            for klass in range(classes):
+                yield {
+                    "sourcedId": f"et{klass}",
+                    "classSourcedId": f"k{klass}",
+                    "schoolSourcedId": f"s{klass % schools}",
+                    "userSourcedId": f"u{klass % teachers}",
+                    "role": "teacher",
+                    "primary": "true",
+                }
+
+        write("enrollments.csv", enrollments())
+    return rows
+
+
+def _peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def baseline(url: str, package: str, results) -> None:
+    """executemany of every row into plain text tables, one transaction."""
+    from sqlalchemy import Column, MetaData, Table, Text, insert
+
+    from server.db.session import Database
+
+    database = Database(url)
+    metadata = MetaData()
+    started = time.perf_counter()
+    rows = 0
+    with zipfile.ZipFile(package) as archive, database.engine.begin() as connection:
+        for name in archive.namelist():
+            if name == "manifest.csv":
+                continue
+            with archive.open(name) as raw:
+                reader = csv.reader(io.TextIOWrapper(raw, encoding="utf-8", newline=""))
+                header = next(reader)
+                table = Table(
+                    f"bench_{name[:-4].lower()}",
+                    metadata,
+                    *(Column(f"c{i}", Text) for i in range(len(header))),
+                )
+                table.drop(connection, checkfirst=True)
+                table.create(connection)
+                batch = []
+                for cells in reader:
+                    batch.append({f"c{i}": value for i, value in enumerate(cells)})
+                    if len(batch) >= BATCH:
+                        connection.execute(insert(table), batch)
+                        rows += len(batch)
+                        batch = []
+                if batch:
+                    connection.execute(insert(table), batch)
+                    rows += len(batch)
+    seconds = time.perf_counter() - started
+    with database.engine.begin() as connection:
+        metadata.drop_all(connection)
+    database.dispose()
+    results.put({"rows": rows, "seconds": seconds, "peak_mib": _peak_mib()})
+
+
+def rollcall_import(url: str, package: str, tenant_name: str, results) -> None:
+    from server.db.migrate import upgrade
+    from server.db.session import Database
+    from server.domain.actors import system_actor
+    from server.domain.connections import create_connection
+    from server.domain.secrets import SecretBox
+    from server.domain.tenants import create_tenant
+    from server.imports.engine import ImportOptions, run_import
+
+    database = Database(url)
+    upgrade(database.engine)
+    with database.session() as session:
+        tenant = create_tenant(session, tenant_name)
+        create_connection(session, system_actor(tenant.id), "SIS", "oneroster")
+        tenant_id = tenant.id
+    started = time.perf_counter()
+    report = run_import(
+        database,
+        SecretBox("bench-secret-key-0123456789"),
+        tenant_id,
+        "SIS",
+        package,
+        ImportOptions(),
+    )
+    seconds = time.perf_counter() - started
+    outcome = {
+        "rows": report.row_count,
+        "seconds": seconds,
+        "peak_mib": _peak_mib(),
+        "status": report.status,
+        "summary": report.summary,
+    }
+    report.close()
+    database.dispose()
+    results.put(outcome)
+
+
+def _in_child(target, *args) -> dict:
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    process = context.Process(target=target, args=(*args, results))
+    process.start()
+    outcome = results.get()
+    process.join()
+    return outcome
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m bench.imports", description=__doc__)
+    parser.add_argument("--users", type=int, default=3000)
+    parser.add_argument("--classes-per-student", type=int, default=4)
+    parser.add_argument("--database-url", help="default: a fresh SQLite file")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as scratch:
+        url = args.database_url or f"sqlite:///{scratch}/bench.sqlite3"
+        full, half = Path(scratch) / "full.zip", Path(scratch) / "half.zip"
+        rows = generate(full, args.users, args.classes_per_student)
+        half_rows = generate(half, max(2, args.users // 2), args.classes_per_student)
+        stamp = str(time.time_ns())
+        base = _in_child(baseline, url, str(full))
+        small = _in_child(rollcall_import, url, str(half), f"bench-half-{stamp}")
+        big = _in_child(rollcall_import, url, str(full), f"bench-full-{stamp}")
+    speed = big["rows"] / big["seconds"]
+    base_speed = base["rows"] / base["seconds"]
+    result = {
+        "rows": rows,
+        "baseline": base,
+        "import_half": small,
+        "import_full": big,
+        "speed_ratio": speed / base_speed,
+        "memory_ratio": big["peak_mib"] / base["peak_mib"],
+        "memory_growth_half_to_full": big["peak_mib"] / small["peak_mib"],
+    }
+    print(f"package: {rows:,} rows ({args.users:,} users); half size {half_rows:,} rows")
+    print(f"{'':24}{'rows/s':>12}{'peak MiB':>12}")
+    print(f"{'executemany baseline':24}{base_speed:12,.0f}{base['peak_mib']:12.1f}")
+    print(
+        f"{'import, half size':24}{small['rows'] / small['seconds']:12,.0f}"
+        f"{small['peak_mib']:12.1f}"
+    )
+    print(f"{'import, full size':24}{speed:12,.0f}{big['peak_mib']:12.1f}")
+    print(
+        f"import/baseline: speed x{result['speed_ratio']:.3f} "
+        f"(1/{1 / result['speed_ratio']:.0f}), peak memory x{result['memory_ratio']:.2f}; "
+        f"memory half->full size x{result['memory_growth_half_to_full']:.2f}"
+    )
+    print(f"import status: {big['status']}: {big['summary']}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

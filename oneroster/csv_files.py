@@ -1,0 +1,540 @@
+"""OneRoster CSV 1.1 and 1.2 (1.2.1 corrections) packages: manifest, headers, rows.
+
+A package is a zip (or a folder) holding ``manifest.csv`` and the rostering files. This module
+reads it row by row (the csv module over a zip member stream, so memory does not grow with the
+file) and writes one for exports. It checks only the *shape* of the package; what the values
+mean is decided by the import engine in ``server/imports`` through the domain services.
+
+Headers, in spec order (OneRoster 1.1 CSV Tables §2, OneRoster 1.2 CSV Tables §3 with the 1.2.1
+corrections). Both versions share ``status`` (``active`` | ``tobedeleted``, blank in bulk
+files) and ``dateLastModified`` (blank in bulk files) after ``sourcedId``::
+
+    orgs.csv              sourcedId,status,dateLastModified,name,type,identifier,parentSourcedId
+    academicSessions.csv  ...,title,type,startDate,endDate,parentSourcedId,schoolYear
+    courses.csv           ...,schoolYearSourcedId,title,courseCode,grades,orgSourcedId,subjects,
+                          subjectCodes
+    classes.csv           ...,title,grades,courseSourcedId,classCode,classType,location,
+                          schoolSourcedId,termSourcedIds,subjects,subjectCodes,periods
+    enrollments.csv       ...,classSourcedId,schoolSourcedId,userSourcedId,role,primary,
+                          beginDate,endDate
+    demographics.csv      ...,birthDate,sex,americanIndianOrAlaskaNative,asian,
+                          blackOrAfricanAmerican,nativeHawaiianOrOtherPacificIslander,white,
+                          demographicRaceTwoOrMoreRaces,hispanicOrLatinoEthnicity,
+                          countryOfBirthCode,stateOfBirthAbbreviation,cityOfBirth,
+                          publicSchoolResidenceStatus
+    users.csv (1.1)       ...,enabledUser,orgSourcedIds,role,username,userIds,givenName,
+                          familyName,middleName,identifier,email,sms,phone,agentSourcedIds,
+                          grades,password
+    users.csv (1.2)       ...,enabledUser,username,userIds,givenName,familyName,middleName,
+                          identifier,email,sms,phone,agentSourcedIds,grades,password,
+                          userMasterIdentifier,preferredGivenName,preferredMiddleName,
+                          preferredFamilyName,primaryOrgSourcedId,pronouns
+    roles.csv (1.2)       ...,userSourcedId,roleType,role,beginDate,endDate,orgSourcedId,
+                          userProfileSourcedId
+    userProfiles.csv (1.2) ...,userSourcedId,profileType,vendorId,applicationId,description,
+                          credentialType,username,password
+
+``manifest.csv`` has the header ``propertyName,value`` and the properties
+``manifest.version`` (``1.0``), ``oneroster.version`` (``1.1`` or ``1.2``), ``file.<name>``
+(``absent`` | ``bulk`` | ``delta``) for every file, and ``source.systemName`` /
+``source.systemCode`` (1.1 drafts wrote ``source.appName``, accepted too).
+
+Columns named ``metadata.*`` may follow the spec columns (extensions); they are kept.
+
+Lenient reading (on by default) repairs known drift and reports each repair as a warning:
+a header in another case or order, ``userProfile`` for ``userProfileSourcedId``, 1.2's
+``resourceSourcedIds`` column in ``users.csv`` (dropped from 1.2.1), ``enabledUserV1P1``, and
+1.2 files (``roles.csv``, a ``users.csv`` without ``role``) under a 1.1 manifest, or the
+reverse.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from server.imports.records import FileProblem
+
+COMMON = ("sourcedId", "status", "dateLastModified")
+
+_SHARED: dict[str, tuple[str, ...]] = {
+    "orgs.csv": (*COMMON, "name", "type", "identifier", "parentSourcedId"),
+    "academicSessions.csv": (
+        *COMMON,
+        "title",
+        "type",
+        "startDate",
+        "endDate",
+        "parentSourcedId",
+        "schoolYear",
+    ),
+    "courses.csv": (
+        *COMMON,
+        "schoolYearSourcedId",
+        "title",
+        "courseCode",
+        "grades",
+        "orgSourcedId",
+        "subjects",
+        "subjectCodes",
+    ),
+    "classes.csv": (
+        *COMMON,
+        "title",
+        "grades",
+        "courseSourcedId",
+        "classCode",
+        "classType",
+        "location",
+        "schoolSourcedId",
+        "termSourcedIds",
+        "subjects",
+        "subjectCodes",
+        "periods",
+    ),
+    "enrollments.csv": (
+        *COMMON,
+        "classSourcedId",
+        "schoolSourcedId",
+        "userSourcedId",
+        "role",
+        "primary",
+        "beginDate",
+        "endDate",
+    ),
+    "demographics.csv": (
+        *COMMON,
+        "birthDate",
+        "sex",
+        "americanIndianOrAlaskaNative",
+        "asian",
+        "blackOrAfricanAmerican",
+        "nativeHawaiianOrOtherPacificIslander",
+        "white",
+        "demographicRaceTwoOrMoreRaces",
+        "hispanicOrLatinoEthnicity",
+        "countryOfBirthCode",
+        "stateOfBirthAbbreviation",
+        "cityOfBirth",
+        "publicSchoolResidenceStatus",
+    ),
+}
+
+HEADERS: dict[str, dict[str, tuple[str, ...]]] = {
+    "1.1": {
+        **_SHARED,
+        "users.csv": (
+            *COMMON,
+            "enabledUser",
+            "orgSourcedIds",
+            "role",
+            "username",
+            "userIds",
+            "givenName",
+            "familyName",
+            "middleName",
+            "identifier",
+            "email",
+            "sms",
+            "phone",
+            "agentSourcedIds",
+            "grades",
+            "password",
+        ),
+    },
+    "1.2": {
+        **_SHARED,
+        "users.csv": (
+            *COMMON,
+            "enabledUser",
+            "username",
+            "userIds",
+            "givenName",
+            "familyName",
+            "middleName",
+            "identifier",
+            "email",
+            "sms",
+            "phone",
+            "agentSourcedIds",
+            "grades",
+            "password",
+            "userMasterIdentifier",
+            "preferredGivenName",
+            "preferredMiddleName",
+            "preferredFamilyName",
+            "primaryOrgSourcedId",
+            "pronouns",
+        ),
+        "roles.csv": (
+            *COMMON,
+            "userSourcedId",
+            "roleType",
+            "role",
+            "beginDate",
+            "endDate",
+            "orgSourcedId",
+            "userProfileSourcedId",
+        ),
+        "userProfiles.csv": (
+            *COMMON,
+            "userSourcedId",
+            "profileType",
+            "vendorId",
+            "applicationId",
+            "description",
+            "credentialType",
+            "username",
+            "password",
+        ),
+    },
+}
+
+# Files of the other OneRoster services (gradebook, resources) that a manifest may list; they
+# are accepted and ignored.
+OTHER_FILES = (
+    "categories.csv",
+    "classResources.csv",
+    "courseResources.csv",
+    "lineItems.csv",
+    "resources.csv",
+    "results.csv",
+    "userResources.csv",
+    "scoreScales.csv",
+    "lineItemLearningObjectiveIds.csv",
+    "lineItemScoreScales.csv",
+    "resultLearningObjectiveIds.csv",
+    "resultScoreScales.csv",
+)
+
+# Columns a file needs before any row can be read; a missing one is F002. The others may be
+# left out of a file by a lenient producer (each such column is reported as a warning).
+KEY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "orgs.csv": ("sourcedId", "name", "type"),
+    "academicSessions.csv": ("sourcedId", "title", "type", "startDate", "endDate"),
+    "courses.csv": ("sourcedId", "title"),
+    "classes.csv": ("sourcedId", "title", "schoolSourcedId"),
+    "enrollments.csv": ("sourcedId", "classSourcedId", "userSourcedId", "role"),
+    "demographics.csv": ("sourcedId",),
+    "users.csv": ("sourcedId", "givenName", "familyName"),
+    "roles.csv": ("sourcedId", "userSourcedId", "role", "orgSourcedId"),
+    "userProfiles.csv": ("sourcedId", "userSourcedId"),
+}
+
+# Known header drift: what producers write -> the spec name.
+HEADER_ALIASES = {
+    "userProfile": "userProfileSourcedId",
+    "enabledUserV1P1": "enabledUser",
+    "orgSourcedId": "orgSourcedIds",  # users.csv 1.1 only, see _canonical_headers
+}
+DROPPED_HEADERS = {"resourceSourcedIds"}
+
+MODES = ("absent", "bulk", "delta")
+MANIFEST_VERSION = "1.0"
+
+
+class PackageError(FileProblem):
+    """The package cannot be read: F001 unreadable, F002 headers, F003 manifest."""
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    """One data row: its file, its line number (the header is line 1) and its cells."""
+
+    file: str
+    number: int
+    values: Mapping[str, str]
+
+    def get(self, name: str) -> str:
+        return (self.values.get(name) or "").strip()
+
+
+@dataclass
+class Package:
+    """An opened OneRoster CSV package. Read files with :meth:`rows`; close when done."""
+
+    version: str
+    modes: dict[str, str]
+    source_name: str | None
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+    _zip: zipfile.ZipFile | None = None
+    _folder: Path | None = None
+    _names: dict[str, str] = field(default_factory=dict)
+
+    def files(self) -> list[str]:
+        """The rostering files present (mode bulk or delta), in the spec's order."""
+        return [name for name in HEADERS[self.version] if self.modes.get(name) in ("bulk", "delta")]
+
+    def mode(self, name: str) -> str:
+        return self.modes.get(name, "absent")
+
+    def headers(self, name: str) -> tuple[str, ...]:
+        return HEADERS[self.version][name]
+
+    def rows(self, name: str) -> Iterator[SourceRow]:
+        """Stream the rows of ``name`` with canonical header names.
+
+        :raises PackageError: F001 (encoding, broken CSV) or F002 (missing key columns).
+        """
+        with self._open(name) as stream:
+            reader = csv.reader(stream)
+            try:
+                header = next(reader, None)
+                if header is None:
+                    return
+                columns = self._canonical_headers(name, header)
+                width = len(columns)
+                for number, cells in enumerate(reader, start=2):
+                    if not cells or not any(cell.strip() for cell in cells):
+                        continue
+                    if len(cells) < width:
+                        cells = cells + [""] * (width - len(cells))
+                    yield SourceRow(
+                        name, number, {c: v for c, v in zip(columns, cells, strict=False) if c}
+                    )
+            except (UnicodeDecodeError, csv.Error) as error:
+                raise PackageError("F001", f"{name} cannot be read: {error}.", name) from None
+
+    def close(self) -> None:
+        if self._zip is not None:
+            self._zip.close()
+
+    def __enter__(self) -> Package:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _open(self, name: str) -> IO[str]:
+        actual = self._names.get(name)
+        if actual is None:
+            raise PackageError("F003", f"The manifest lists {name} but the package lacks it.", name)
+        if self._zip is not None:
+            raw: IO[bytes] = self._zip.open(actual)
+        else:
+            assert self._folder is not None
+            raw = (self._folder / actual).open("rb")
+        return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+
+    def _canonical_headers(self, name: str, header: list[str]) -> list[str]:
+        expected = HEADERS[self.version][name]
+        by_fold = {h.casefold(): h for h in expected}
+        columns: list[str] = []
+        for raw in header:
+            text = raw.strip()
+            if text in expected:
+                columns.append(text)
+                continue
+            if text.startswith("metadata."):
+                columns.append(text)
+                continue
+            if text in DROPPED_HEADERS:
+                self.warn(name, f"column {text!r} is not part of OneRoster {self.version}: ignored")
+                columns.append("")
+                continue
+            alias = HEADER_ALIASES.get(text)
+            if alias in expected:
+                self.warn(name, f"column {text!r} read as {alias!r}")
+                columns.append(alias)
+                continue
+            if text.casefold() in by_fold:
+                self.warn(name, f"column {text!r} read as {by_fold[text.casefold()]!r}")
+                columns.append(by_fold[text.casefold()])
+                continue
+            self.warn(name, f"unknown column {text!r} ignored")
+            columns.append("")
+        missing_keys = [c for c in KEY_COLUMNS[name] if c not in columns]
+        if missing_keys:
+            raise PackageError(
+                "F002",
+                f"{name} lacks the column {missing_keys[0]!r} "
+                f"(OneRoster {self.version} header: {','.join(expected)}).",
+                name,
+            )
+        absent = [c for c in expected if c not in columns]
+        if absent:
+            self.warn(name, f"columns missing, read as empty: {', '.join(absent)}")
+        elif [c for c in columns if c in expected] != list(expected):
+            self.warn(name, "columns are not in the spec's order")
+        return columns
+
+    def warn(self, file: str, message: str) -> None:
+        self.warnings.append((file, message))
+
+
+def open_package(source: str | Path | IO[bytes], *, lenient: bool = True) -> Package:
+    """Open a zip (path or binary file) or an unpacked folder and read its manifest.
+
+    :raises PackageError: F001 not a zip, F003 manifest missing or inconsistent.
+    """
+    names: dict[str, str] = {}
+    archive: zipfile.ZipFile | None = None
+    folder: Path | None = None
+    if isinstance(source, str | Path) and Path(source).is_dir():
+        folder = Path(source)
+        for path in folder.iterdir():
+            names[path.name] = path.name
+    else:
+        try:
+            archive = zipfile.ZipFile(source)
+        except (zipfile.BadZipFile, OSError, ValueError) as error:
+            raise PackageError(
+                "F001", f"The file is not a readable zip package: {error}."
+            ) from None
+        for info in archive.infolist():
+            if not info.is_dir():
+                # Packages zipped with their folder: files one level down are accepted too.
+                names.setdefault(info.filename.rsplit("/", 1)[-1], info.filename)
+    package = Package(version="1.1", modes={}, source_name=None, _zip=archive, _folder=folder)
+    package._names = names
+    try:
+        _read_manifest(package, lenient=lenient)
+    except PackageError:
+        package.close()
+        raise
+    return package
+
+
+def _read_manifest(package: Package, *, lenient: bool) -> None:
+    if "manifest.csv" not in package._names:
+        raise PackageError("F003", "The package has no manifest.csv.", "manifest.csv")
+    properties: dict[str, str] = {}
+    with package._open("manifest.csv") as stream:
+        try:
+            reader = csv.reader(stream)
+            header = [h.strip() for h in next(reader, [])]
+            if header[:2] != ["propertyName", "value"]:
+                raise PackageError(
+                    "F003",
+                    "manifest.csv must start with the header propertyName,value.",
+                    "manifest.csv",
+                )
+            for cells in reader:
+                if len(cells) >= 2 and cells[0].strip():
+                    properties[cells[0].strip()] = cells[1].strip()
+        except (UnicodeDecodeError, csv.Error) as error:
+            raise PackageError("F001", f"manifest.csv cannot be read: {error}.") from None
+    version = properties.get("oneroster.version", "")
+    if version.startswith("1.2"):
+        version = "1.2"
+    if version not in HEADERS:
+        raise PackageError(
+            "F003",
+            f"manifest.csv: oneroster.version must be 1.1 or 1.2, not {version or 'missing'!r}.",
+            "manifest.csv",
+        )
+    if properties.get("manifest.version", MANIFEST_VERSION) != MANIFEST_VERSION:
+        package.warn("manifest.csv", "manifest.version is not 1.0")
+    package.version = version
+    package.source_name = properties.get("source.systemName") or properties.get("source.appName")
+    known = set(HEADERS["1.1"]) | set(HEADERS["1.2"]) | set(OTHER_FILES)
+    for name in sorted(known):
+        mode = properties.get(f"file.{name[:-4]}", "absent") or "absent"
+        if mode not in MODES:
+            raise PackageError(
+                "F003",
+                f"manifest.csv: file.{name[:-4]} must be absent, bulk or delta, not {mode!r}.",
+                "manifest.csv",
+            )
+        present = name in package._names
+        if mode != "absent" and not present:
+            raise PackageError(
+                "F003", f"manifest.csv lists {name} as {mode} but the package lacks it.", name
+            )
+        if mode == "absent" and present and name not in OTHER_FILES:
+            if not lenient:
+                raise PackageError(
+                    "F003", f"{name} is in the package but the manifest says absent.", name
+                )
+            package.warn(name, "in the package but marked absent in the manifest: ignored")
+        package.modes[name] = mode
+    _repair_version(package, lenient=lenient)
+
+
+def _repair_version(package: Package, *, lenient: bool) -> None:
+    """Detect 1.2 files under a 1.1 manifest (or the reverse) from users.csv's header."""
+    if package.mode("users.csv") == "absent" and package.mode("roles.csv") == "absent":
+        return
+    looks = package.version
+    if package.mode("roles.csv") != "absent":
+        looks = "1.2"
+    elif package.mode("users.csv") != "absent":
+        with package._open("users.csv") as stream:
+            try:
+                header = {h.strip() for h in next(csv.reader(stream), [])}
+            except (UnicodeDecodeError, csv.Error):
+                return
+        if "role" in header or "orgSourcedIds" in header:
+            looks = "1.1"
+        elif "primaryOrgSourcedId" in header or "preferredGivenName" in header:
+            looks = "1.2"
+    if looks == package.version:
+        return
+    if not lenient:
+        raise PackageError(
+            "F003",
+            f"The manifest says OneRoster {package.version} but the files are {looks}.",
+            "manifest.csv",
+        )
+    package.warn(
+        "manifest.csv",
+        f"oneroster.version is {package.version} but the files are OneRoster {looks}: "
+        f"read as {looks}",
+    )
+    package.version = looks
+
+
+def iter_list(cell: str) -> list[str]:
+    """A OneRoster list cell (``"a,b"``; some producers quote items) as clean items."""
+    return [item.strip().strip('"') for item in cell.split(",") if item.strip().strip('"')]
+
+
+def parse_boolean(cell: str) -> bool | None:
+    """OneRoster string booleans: ``true`` / ``false`` (any case); blank is None.
+
+    :raises ValueError: anything else.
+    """
+    text = cell.strip().casefold()
+    if not text:
+        return None
+    if text in ("true", "false"):
+        return text == "true"
+    raise ValueError(cell)
+
+
+def write_package(
+    target: str | Path | IO[bytes],
+    version: str,
+    files: Mapping[str, Iterable[Mapping[str, Any]]],
+    *,
+    source_name: str = "Rollcall",
+) -> None:
+    """Write a bulk package: ``files`` maps a file name to its rows (dicts keyed by header).
+
+    Rows are streamed into the zip; values are written as given (None as empty).
+    """
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        manifest = io.StringIO()
+        writer = csv.writer(manifest, lineterminator="\r\n")
+        writer.writerow(["propertyName", "value"])
+        writer.writerow(["manifest.version", MANIFEST_VERSION])
+        writer.writerow(["oneroster.version", version])
+        for name in sorted(set(HEADERS[version]) | set(OTHER_FILES)):
+            writer.writerow([f"file.{name[:-4]}", "bulk" if name in files else "absent"])
+        writer.writerow(["source.systemName", source_name])
+        writer.writerow(["source.systemCode", ""])
+        archive.writestr("manifest.csv", manifest.getvalue())
+        for name, rows in files.items():
+            headers = HEADERS[version][name]
+            with archive.open(name, "w") as raw:
+                stream = codecs.getwriter("utf-8")(raw)
+                out = csv.writer(stream, lineterminator="\r\n")
+                out.writerow(headers)
+                for row in rows:
+                    out.writerow(["" if row.get(h) is None else row.get(h) for h in headers])

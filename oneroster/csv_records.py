@@ -1,0 +1,241 @@
+"""Translate OneRoster CSV rows (1.1 and 1.2) into plain import records.
+
+Only translation: string booleans, list cells, blank-means-absent, required cells. What the
+values mean (enumerations, grades, dates, references, ownership) is checked by the import
+engine through the domain services, which report the SPEC §10 status codes.
+
+The record fields use the domain's names; references keep the file's sourcedIds
+(``school_key``, ``class_key``…) for the engine to resolve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from oneroster.csv_files import SourceRow, iter_list, parse_boolean
+from server.imports.records import ImportRecord, RowProblem
+
+STATUSES = {"active": "active", "tobedeleted": "tobedeleted", "inactive": "tobedeleted"}
+RACE_COLUMNS = (
+    "americanIndianOrAlaskaNative",
+    "asian",
+    "blackOrAfricanAmerican",
+    "nativeHawaiianOrOtherPacificIslander",
+    "white",
+    "demographicRaceTwoOrMoreRaces",
+    "hispanicOrLatinoEthnicity",
+)
+
+
+def translate(row: SourceRow, version: str) -> ImportRecord:
+    """The import record for one row of any rostering file.
+
+    :raises RowProblem: R101 (required cell empty) or R102 (malformed boolean or status).
+    """
+    key = _required(row, "sourcedId")
+    record = ImportRecord(row.file, row.number, KINDS[row.file], key, status=_status(row))
+    TRANSLATORS[row.file](row, record, version)
+    record.fields["extra"] = {**record.fields.get("extra", {}), **_metadata(row)}
+    if not record.fields["extra"]:
+        del record.fields["extra"]
+    return record
+
+
+def _org(row: SourceRow, record: ImportRecord, version: str) -> None:
+    record.fields |= {
+        "name": _required(row, "name"),
+        "type": _required(row, "type"),
+        "identifier": row.get("identifier") or None,
+    }
+    record.refs["parent_key"] = row.get("parentSourcedId") or None
+
+
+def _session(row: SourceRow, record: ImportRecord, version: str) -> None:
+    record.fields |= {
+        "title": _required(row, "title"),
+        "type": _required(row, "type"),
+        "start_date": _required(row, "startDate"),
+        "end_date": _required(row, "endDate"),
+        "school_year": row.get("schoolYear") or None,
+    }
+    record.refs["parent_key"] = row.get("parentSourcedId") or None
+
+
+def _course(row: SourceRow, record: ImportRecord, version: str) -> None:
+    record.fields |= {
+        "title": _required(row, "title"),
+        "course_code": row.get("courseCode") or None,
+        "grades": iter_list(row.get("grades")),
+        "subjects": iter_list(row.get("subjects")),
+    }
+    codes = iter_list(row.get("subjectCodes"))
+    if codes:
+        record.fields["extra"] = {"subjectCodes": codes}
+    record.refs["org_key"] = row.get("orgSourcedId") or None
+    record.refs["school_year_key"] = row.get("schoolYearSourcedId") or None
+
+
+def _class(row: SourceRow, record: ImportRecord, version: str) -> None:
+    record.fields |= {
+        "title": _required(row, "title"),
+        "class_code": row.get("classCode") or None,
+        "class_type": row.get("classType") or "scheduled",
+        "location": row.get("location") or None,
+        "grades": iter_list(row.get("grades")),
+        "subjects": iter_list(row.get("subjects")),
+        "periods": iter_list(row.get("periods")),
+    }
+    codes = iter_list(row.get("subjectCodes"))
+    if codes:
+        record.fields["extra"] = {"subjectCodes": codes}
+    record.refs["school_key"] = _required(row, "schoolSourcedId")
+    record.refs["course_key"] = row.get("courseSourcedId") or None
+    record.refs["term_keys"] = iter_list(row.get("termSourcedIds"))
+
+
+def _user(row: SourceRow, record: ImportRecord, version: str) -> None:
+    given, family = row.get("givenName"), row.get("familyName")
+    if not (given or family):
+        raise RowProblem("R101", "givenName and familyName are empty.", "givenName")
+    record.fields |= {
+        "given_name": given,
+        "family_name": family,
+        "middle_name": row.get("middleName") or None,
+        "identifier": row.get("identifier") or None,
+        "email": row.get("email") or None,
+        "grades": iter_list(row.get("grades")),
+    }
+    username = row.get("username")
+    if username:
+        record.fields["username"] = username
+    extra: dict[str, Any] = {}
+    for column in ("userIds", "agentSourcedIds"):
+        items = iter_list(row.get(column))
+        if items:
+            extra[column] = items
+    for column in ("sms", "phone", "userMasterIdentifier", "preferredMiddleName", "pronouns"):
+        if row.get(column):
+            extra[column] = row.get(column)
+    if extra:
+        record.fields["extra"] = extra
+    if version == "1.1":
+        role = _required(row, "role")
+        orgs = iter_list(row.get("orgSourcedIds"))
+        if not orgs:
+            raise RowProblem("R101", "orgSourcedIds is empty.", "orgSourcedIds")
+        record.fields["primary_role"] = role
+        record.refs["roles"] = [(org, role, "primary") for org in orgs]
+    else:
+        record.fields["preferred_given_name"] = row.get("preferredGivenName") or None
+        record.fields["preferred_family_name"] = row.get("preferredFamilyName") or None
+        record.refs["primary_org_key"] = row.get("primaryOrgSourcedId") or None
+    record.password = row.get("password") or None
+    record.enabled = _boolean(row, "enabledUser")
+
+
+def _role(row: SourceRow, record: ImportRecord, version: str) -> None:
+    record.refs |= {
+        "user_key": _required(row, "userSourcedId"),
+        "org_key": _required(row, "orgSourcedId"),
+    }
+    record.fields |= {
+        "role": _required(row, "role"),
+        "role_type": row.get("roleType") or "primary",
+        "begin_date": row.get("beginDate") or None,
+        "end_date": row.get("endDate") or None,
+    }
+
+
+def _enrollment(row: SourceRow, record: ImportRecord, version: str) -> None:
+    record.refs |= {
+        "class_key": _required(row, "classSourcedId"),
+        "school_key": row.get("schoolSourcedId") or None,
+        "user_key": _required(row, "userSourcedId"),
+    }
+    record.fields |= {
+        "role": _required(row, "role"),
+        "primary": bool(_boolean(row, "primary")),
+        "begin_date": row.get("beginDate") or None,
+        "end_date": row.get("endDate") or None,
+    }
+
+
+def _demographics(row: SourceRow, record: ImportRecord, version: str) -> None:
+    record.fields["birth_date"] = row.get("birthDate") or None
+    record.fields["gender"] = row.get("sex") or None
+    demographics: dict[str, Any] = {}
+    for column in RACE_COLUMNS:
+        value = _boolean(row, column)
+        if value is not None:
+            demographics[column] = value
+    for column in ("countryOfBirthCode", "stateOfBirthAbbreviation", "cityOfBirth"):
+        if row.get(column):
+            demographics[column] = row.get(column)
+    if row.get("publicSchoolResidenceStatus"):
+        demographics["publicSchoolResidenceStatus"] = row.get("publicSchoolResidenceStatus")
+    record.fields["demographics"] = demographics
+
+
+def _user_profile(row: SourceRow, record: ImportRecord, version: str) -> None:
+    record.refs["user_key"] = _required(row, "userSourcedId")
+    record.fields["profile"] = {
+        column: row.get(column)
+        for column in ("profileType", "vendorId", "applicationId", "description", "credentialType")
+        if row.get(column)
+    }
+    record.password = row.get("password") or None
+
+
+def _required(row: SourceRow, column: str) -> str:
+    value = row.get(column)
+    if not value:
+        raise RowProblem("R101", f"{column} is empty.", column)
+    return value
+
+
+def _boolean(row: SourceRow, column: str) -> bool | None:
+    try:
+        return parse_boolean(row.get(column))
+    except ValueError:
+        raise RowProblem(
+            "R102", f"{column} must be true or false, not {row.get(column)!r}.", column
+        ) from None
+
+
+def _status(row: SourceRow) -> str:
+    text = row.get("status")
+    if not text:
+        return "active"
+    status = STATUSES.get(text.casefold())
+    if status is None:
+        raise RowProblem("R102", f"status must be active or tobedeleted, not {text!r}.", "status")
+    return status
+
+
+def _metadata(row: SourceRow) -> dict[str, str]:
+    return {k: v for k, v in row.values.items() if k.startswith("metadata.") and v}
+
+
+KINDS = {
+    "orgs.csv": "org",
+    "academicSessions.csv": "academic_session",
+    "courses.csv": "course",
+    "classes.csv": "class",
+    "users.csv": "user",
+    "roles.csv": "role",
+    "enrollments.csv": "enrollment",
+    "demographics.csv": "demographics",
+    "userProfiles.csv": "user_profile",
+}
+TRANSLATORS: dict[str, Callable[[SourceRow, ImportRecord, str], None]] = {
+    "orgs.csv": _org,
+    "academicSessions.csv": _session,
+    "courses.csv": _course,
+    "classes.csv": _class,
+    "users.csv": _user,
+    "roles.csv": _role,
+    "enrollments.csv": _enrollment,
+    "demographics.csv": _demographics,
+    "userProfiles.csv": _user_profile,
+}

@@ -1,0 +1,543 @@
+"""The import engine (SPEC §5): trial run and apply on one code path, atomic, streaming.
+
+An import is owned by a connection and scoped to its tenant and optionally to schools. It
+runs every row through the domain services as the connection, so the SSO guard, ownership
+(R109), the password policy and the audit log apply exactly as on every other surface.
+
+- **One transaction.** The whole import runs in one database transaction. A trial run rolls
+  it back at the end and keeps only the report; an apply commits it together with the report,
+  or rolls it back when the file has errors (unless ``skip_invalid``) or the shrink guard trips.
+  A killed process leaves the database as it was.
+- **Savepoints per row.** A row that fails is rolled back to its savepoint and reported with
+  its SPEC §10 code; the other rows go on.
+- **Streaming.** Rows are read one by one and handled in batches: existing records are looked
+  up in bulk per batch, the session is emptied after each batch, keys already seen go to a
+  temporary table (for duplicate detection, R103, and for what a full import deactivates,
+  W201), and row outcomes go to a spool file. Memory does not grow with the file.
+- **Full vs delta.** A full import deactivates the connection's records in scope that the
+  file does not list (W201); the shrink guard stops it when that would deactivate more than a
+  threshold (tenant setting ``shrink_threshold``, default 20%) of the connection's active users
+  in scope, unless ``allow_shrink``. Delta imports change only what they list.
+
+Example::
+
+    report = run_import(database, box, tenant_id, "Clever", Path("clever.zip"),
+                        ImportOptions(dry_run=True))
+    report.status            # "valid" / "invalid" for a trial run
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from sqlalchemy import Column, MetaData, String, Table, func, insert, select
+from sqlalchemy.orm import Session
+
+from server.db import Connection, utcnow
+from server.db.session import Database
+from server.domain import audit
+from server.domain.actors import Actor, connection_actor
+from server.domain.connections import get_connection
+from server.domain.schools import resolve_school_ids
+from server.domain.secrets import SecretBox
+from server.domain.tenants import tenant_setting
+from server.errors import DomainError
+from server.imports.records import FileProblem, ImportRecord, Outcome, RowProblem, RowResult
+from server.imports.report import Report, RunStatus, store_report
+
+log = logging.getLogger("rollcall.imports")
+
+BATCH_SIZE = 500
+# Caches handlers add to while writing (sourcedId -> id of what they created); restored when a
+# batch savepoint is rolled back. Others (the 1.2 roles gathered per user) are only read then.
+SMALL_CACHES = ("orgs", "academic_sessions", "courses", "classes")
+MODES = ("full", "delta")
+
+Progress = Callable[[int], None]
+
+
+class ImportRefused(DomainError):
+    """The import cannot start: a bad mode, an unknown school, a file of an unknown kind."""
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """How to run an import. ``mode`` None: the manifest's (OneRoster) or delta (school CSV)."""
+
+    mode: str | None = None
+    school_sourced_ids: tuple[str, ...] = ()
+    school_ids: tuple[str, ...] = ()  # our ids, when the caller resolved them already
+    dry_run: bool = False
+    skip_invalid: bool = False
+    allow_shrink: bool = False
+    shrink_threshold: float | None = None
+    lenient: bool = True
+
+
+@dataclass
+class Step:
+    """One file of a source: its records, how to handle one, and how to prefetch a batch."""
+
+    file: str
+    mode: str
+    records: Iterable[ImportRecord | RowResult]
+    handle: Callable[[ImportContext, ImportRecord], RowResult | list[RowResult]]
+    prefetch: Callable[[ImportContext, list[ImportRecord]], None] | None = None
+    seen_kind: str | None = None
+    writes: bool = True  # False: the handler only reads and gathers (no savepoints needed)
+
+
+class ImportSource(Protocol):
+    """A readable file: OneRoster package or school CSV."""
+
+    format: str
+    source_name: str | None
+    warnings: list[tuple[str, str]]
+
+    def default_mode(self) -> str: ...
+
+    def steps(self, ctx: ImportContext) -> Iterator[Step]: ...
+
+    def deactivations(self, ctx: ImportContext) -> Iterator[Deactivation]: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class Deactivation:
+    """What a full import deactivates for one kind of record: a query and how to do it."""
+
+    file: str
+    kind: str
+    select_missing: Callable[[ImportContext], Any]  # a SELECT of the records to deactivate
+    deactivate: Callable[[ImportContext, Any], bool]
+    key: Callable[[Any], str]
+    counts_for_shrink: bool = False
+    count_active: Callable[[ImportContext], int] | None = None
+
+
+@dataclass
+class ImportContext:
+    """What handlers share during one run: the session, the acting connection, caches."""
+
+    session: Session
+    actor: Actor
+    connection: Connection
+    box: SecretBox
+    options: ImportOptions
+    report: Report
+    mode: str
+    school_ids: list[str]
+    cache: dict[str, dict[str, Any]] = field(default_factory=dict)
+    batch: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def tenant_id(self) -> str:
+        return self.actor.tenant_id
+
+    def seen_keys(self, kind: str, keys: list[str]) -> set[str]:
+        """Which of ``keys`` were already seen (marked) in this run."""
+        found: set[str] = set()
+        for start in range(0, len(keys), 900):
+            chunk = keys[start : start + 900]
+            found |= set(
+                self.session.scalars(
+                    select(SEEN.c.key).where(SEEN.c.kind == kind, SEEN.c.key.in_(chunk))
+                )
+            )
+        return found
+
+    def mark_seen(self, kind: str, keys: Iterable[str]) -> None:
+        rows = [{"kind": kind, "key": key} for key in set(keys)]
+        if rows:
+            self.session.execute(insert(SEEN).prefix_with(_or_ignore(self.session)), rows)
+
+    def not_seen(self, kind: str, column: Any) -> Any:
+        """A WHERE condition: ``column`` is not among the keys seen for ``kind``."""
+        return column.not_in(select(SEEN.c.key).where(SEEN.c.kind == kind))
+
+
+# The keys seen in this run, in a temporary table private to the import's connection: it
+# lives as long as the transaction (dropped at the end on both SQLite and PostgreSQL).
+_TEMP = MetaData()
+SEEN = Table(
+    "rollcall_import_seen",
+    _TEMP,
+    Column("kind", String(20), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    prefixes=["TEMPORARY"],
+)
+
+
+def _or_ignore(session: Session) -> str:
+    return "OR IGNORE" if session.get_bind().dialect.name == "sqlite" else ""
+
+
+def open_source(path: str | Path | IO[bytes], *, filename: str | None = None, lenient: bool = True):
+    """The right reader for a file: a OneRoster zip or folder, a school CSV or XLSX.
+
+    :raises ImportRefused: the kind of file is unknown.
+    """
+    from server.imports.oneroster import OneRosterSource, looks_like_zip
+    from server.imports.school_csv import SchoolCsvSource
+
+    name = (filename or (str(path) if isinstance(path, str | Path) else "")).lower()
+    if isinstance(path, str | Path) and Path(path).is_dir():
+        return OneRosterSource(path, lenient=lenient)
+    if name.endswith(".xlsx"):
+        return SchoolCsvSource(path, spreadsheet=True)
+    if name.endswith(".zip") or looks_like_zip(path):
+        return OneRosterSource(path, lenient=lenient)
+    return SchoolCsvSource(path)
+
+
+def run_import(
+    database: Database,
+    box: SecretBox,
+    tenant_id: str,
+    connection_name: str,
+    path: str | Path | IO[bytes],
+    options: ImportOptions,
+    *,
+    filename: str | None = None,
+    actor_name: str | None = None,
+    progress: Progress | None = None,
+) -> Report:
+    """Read a file and import it as ``connection_name``; returns the stored report."""
+    with database.session() as session:
+        connection = get_connection(session, tenant_id, connection_name)
+        connection_id = connection.id
+    source = open_source(path, filename=filename, lenient=options.lenient)
+    try:
+        return import_source(
+            database,
+            box,
+            tenant_id,
+            connection_id,
+            source,
+            options,
+            actor_name=actor_name,
+            progress=progress,
+        )
+    finally:
+        source.close()
+
+
+class _Rollback(Exception):
+    pass
+
+
+def import_source(
+    database: Database,
+    box: SecretBox,
+    tenant_id: str,
+    connection_id: str,
+    source: ImportSource | Any,
+    options: ImportOptions,
+    *,
+    actor_name: str | None = None,
+    progress: Progress | None = None,
+) -> Report:
+    """Run one import of an opened source (see the module docstring for the guarantees)."""
+    if options.mode is not None and options.mode not in MODES:
+        raise ImportRefused(f"Unknown mode {options.mode!r}; expected full or delta.")
+    session = database.sessions()
+    report: Report | None = None
+    committed = False
+    try:
+        with session.begin():
+            connection = session.get(Connection, connection_id)
+            if connection is None or connection.tenant_id != tenant_id:
+                raise ImportRefused("No such connection.")
+            actor = connection_actor(connection)
+            school_ids = list(options.school_ids) or resolve_school_ids(
+                session, tenant_id, list(options.school_sourced_ids)
+            )
+            mode = options.mode or source.default_mode()
+            report = Report(
+                format=source.format,
+                mode=mode,
+                dry_run=options.dry_run,
+                connection_name=connection.name,
+                source_name=source.source_name,
+            )
+            ctx = ImportContext(
+                session=session,
+                actor=actor,
+                connection=connection,
+                box=box,
+                options=options,
+                report=report,
+                mode=mode,
+                school_ids=school_ids or list(connection.school_ids or []),
+            )
+            _run(ctx, source, progress)
+            for file, message in source.warnings:
+                report.warn(file, message)
+            _decide(report, options)
+            report.finished_at = utcnow()
+            SEEN.drop(session.connection())
+            if report.status == RunStatus.APPLIED:
+                audit.record(
+                    session,
+                    actor,
+                    "import.apply",
+                    target_kind="import_run",
+                    target_id=report.id,
+                    target_label=f"{report.format} {report.mode}",
+                    detail=report.summary[:2000],
+                )
+                store_report(
+                    session,
+                    report,
+                    tenant_id=tenant_id,
+                    connection_id=connection_id,
+                    actor_name=actor_name or connection.name,
+                )
+                connection = session.get(Connection, connection_id)
+                assert connection is not None
+                connection.last_sync_at = report.finished_at
+                connection.last_sync_result = report.summary[:2000]
+                committed = True
+            else:
+                raise _Rollback
+    except _Rollback:
+        pass
+    except _FileFailed:
+        assert report is not None
+    finally:
+        session.close()
+    assert report is not None
+    if not committed:
+        with database.session() as store:
+            store_report(
+                store,
+                report,
+                tenant_id=tenant_id,
+                connection_id=connection_id,
+                actor_name=actor_name or report.connection_name,
+            )
+    log.info(
+        "import",
+        extra={
+            "run_id": report.id,
+            "status": report.status,
+            "format": report.format,
+            "rows": report.row_count,
+        },
+    )
+    return report
+
+
+class _FileFailed(Exception):
+    pass
+
+
+def _run(ctx: ImportContext, source: Any, progress: Progress | None) -> None:
+    SEEN.drop(ctx.session.connection(), checkfirst=True)
+    SEEN.create(ctx.session.connection())
+    done = 0
+    try:
+        for step in source.steps(ctx):
+            for batch in _batches(step.records, BATCH_SIZE):
+                _handle_batch(ctx, step, batch)
+                done += len(batch)
+                if progress is not None:
+                    progress(done)
+        if ctx.mode == "full":
+            _deactivate_missing(ctx, source)
+    except FileProblem as error:
+        ctx.report.fail(error.code, error.message, error.file)
+        ctx.report.status = RunStatus.FAILED
+        ctx.report.summary = error.message
+        ctx.report.finished_at = utcnow()
+        raise _FileFailed from None
+
+
+def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def _handle_batch(ctx: ImportContext, step: Step, batch: list[ImportRecord | RowResult]) -> None:
+    """Handle a batch: first all its rows in one savepoint; if any row fails, roll the batch
+    back and handle it again row by row, each in its own savepoint (same outcomes, fewer
+    round trips in the usual case of a clean file)."""
+    records = [item for item in batch if isinstance(item, ImportRecord)]
+    duplicates = _duplicates(ctx, step, records)
+    if step.seen_kind is not None:
+        # a row that could not be read is still listed: a full import must not deactivate it
+        unreadable = {i.record_key for i in batch if isinstance(i, RowResult) and i.record_key}
+        ctx.mark_seen(step.seen_kind, unreadable - ctx.seen_keys(step.seen_kind, [*unreadable]))
+    ctx.batch = {}
+    pending = [r for r in records if r.number not in duplicates]
+    if step.prefetch is not None:
+        step.prefetch(ctx, pending)
+    outcomes = _all_at_once(ctx, step, pending) if step.writes else None
+    if outcomes is None:
+        outcomes = {record.number: _one_by_one(ctx, step, record) for record in pending}
+    for item in batch:
+        if isinstance(item, RowResult):
+            ctx.report.add(item)
+        elif item.number in duplicates:
+            ctx.report.add(
+                RowResult(
+                    item.file,
+                    item.number,
+                    item.key,
+                    Outcome.ERROR,
+                    "R103",
+                    f"{item.key!r} appears more than once in {item.file}.",
+                )
+            )
+        else:
+            for result in outcomes[item.number]:
+                ctx.report.add(result)
+    ctx.session.flush()
+    ctx.session.expunge_all()
+    ctx.batch = {}
+
+
+def _all_at_once(
+    ctx: ImportContext, step: Step, records: list[ImportRecord]
+) -> dict[int, list[RowResult]] | None:
+    """Every row in one savepoint, or None (rolled back, caches restored) if one fails."""
+    if len(records) < 2:
+        return None
+    saved = {key: dict(value) for key, value in ctx.cache.items() if key in SMALL_CACHES}
+    outcomes: dict[int, list[RowResult]] = {}
+    try:
+        with ctx.session.begin_nested():
+            for record in records:
+                results = step.handle(ctx, record)
+                outcomes[record.number] = results if isinstance(results, list) else [results]
+    except (DomainError, RowProblem):
+        ctx.cache.update(saved)
+        return None
+    return outcomes
+
+
+def _one_by_one(ctx: ImportContext, step: Step, record: ImportRecord) -> list[RowResult]:
+    try:
+        if step.writes:
+            with ctx.session.begin_nested():
+                results = step.handle(ctx, record)
+        else:
+            results = step.handle(ctx, record)
+    except (DomainError, RowProblem) as error:
+        results = RowResult(
+            record.file,
+            record.number,
+            record.key,
+            Outcome.ERROR,
+            error.code or "R102",
+            error.message,
+        )
+    return results if isinstance(results, list) else [results]
+
+
+def _duplicates(ctx: ImportContext, step: Step, records: list[ImportRecord]) -> set[int]:
+    """Row numbers whose key an earlier row of the file already had (R103); marks the rest."""
+    if step.seen_kind is None:
+        return set()
+    keyed = [r for r in records if r.key]
+    earlier = ctx.seen_keys(step.seen_kind, [r.key for r in keyed])
+    duplicates: set[int] = set()
+    fresh: set[str] = set()
+    for record in keyed:
+        folded = record.key
+        if folded in earlier or folded in fresh:
+            duplicates.add(record.number)
+        else:
+            fresh.add(folded)
+    ctx.mark_seen(step.seen_kind, fresh)
+    return duplicates
+
+
+def _deactivate_missing(ctx: ImportContext, source: Any) -> None:
+    plans = list(source.deactivations(ctx))
+    tripped = False
+    for plan in plans:
+        if not plan.counts_for_shrink or plan.count_active is None:
+            continue
+        missing = ctx.session.scalar(
+            select(func.count()).select_from(plan.select_missing(ctx).subquery())
+        )
+        active = plan.count_active(ctx)
+        threshold = ctx.options.shrink_threshold
+        if threshold is None:
+            threshold = float(tenant_setting(ctx.session, ctx.tenant_id, "shrink_threshold"))
+        tripped = active > 0 and missing > threshold * active
+        ctx.report.shrink = {
+            "would_deactivate": missing,
+            "active_in_scope": active,
+            "threshold": threshold,
+            "tripped": tripped,
+            "allowed": ctx.options.allow_shrink,
+        }
+        ctx.session.expunge_all()
+    for plan in plans:
+        query = plan.select_missing(ctx)
+        model = query.column_descriptions[0]["entity"]
+        ids = list(ctx.session.scalars(query.with_only_columns(model.id)))
+        for start in range(0, len(ids), BATCH_SIZE):
+            chunk = ids[start : start + BATCH_SIZE]
+            for record in ctx.session.scalars(select(model).where(model.id.in_(chunk))):
+                _deactivate_one(ctx, plan, record)
+            ctx.session.flush()
+            ctx.session.expunge_all()
+
+
+def _deactivate_one(ctx: ImportContext, plan: Deactivation, record: Any) -> None:
+    key = plan.key(record)
+    try:
+        with ctx.session.begin_nested():
+            changed = plan.deactivate(ctx, record)
+    except DomainError as error:
+        ctx.report.add(RowResult(plan.file, None, key, Outcome.ERROR, error.code, error.message))
+        return
+    if changed:
+        ctx.report.add(
+            RowResult(
+                plan.file,
+                None,
+                key,
+                Outcome.DEACTIVATED,
+                "W201",
+                f"Not in this full import: the {plan.kind} is deactivated.",
+                {"status": ["active", "inactive"]},
+            )
+        )
+
+
+def _decide(report: Report, options: ImportOptions) -> None:
+    """Set the run's status and summary from its outcomes and the options."""
+    shrink_blocks = bool(report.shrink.get("tripped")) and not options.allow_shrink
+    errors_block = report.errors > 0 and not options.skip_invalid
+    parts = [f"{report.outcomes[name]} {name}" for name in Outcome.ALL if report.outcomes[name]]
+    summary = ", ".join(parts) or "no rows"
+    reasons = []
+    if errors_block:
+        reasons.append(
+            f"{report.errors} row(s) have errors: fix them or skip invalid rows (--skip-invalid)"
+        )
+    if shrink_blocks:
+        shrink = report.shrink
+        reasons.append(
+            f"the shrink guard stopped it: it would deactivate {shrink['would_deactivate']} of "
+            f"{shrink['active_in_scope']} active users in scope (more than "
+            f"{shrink['threshold']:.0%}); allow it with --allow-shrink"
+        )
+    if options.dry_run:
+        report.status = RunStatus.INVALID if reasons else RunStatus.VALID
+        prefix = "Trial run, nothing written: "
+    else:
+        report.status = RunStatus.REFUSED if reasons else RunStatus.APPLIED
+        prefix = "Refused, nothing written: " if reasons else "Applied: "
+    report.summary = prefix + summary + ("." if not reasons else "; " + "; ".join(reasons) + ".")

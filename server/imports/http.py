@@ -1,0 +1,319 @@
+"""HTTP surfaces of imports and exports (thin: parse the request, call the engine, render).
+
+- ``POST /oneroster/csv`` — a connection pushes a OneRoster CSV zip (raw body, or multipart
+  field ``file``) with its bearer token, e.g. from an SFTP-to-HTTP hook or a rostering hub.
+  Query: ``dry_run``, ``mode``, ``skip_invalid``, ``allow_shrink`` (``true``/``false``) and
+  ``school`` (repeatable). Answers the report: 200 when applied (or a valid trial run), 422
+  when refused, 400 for a bad request.
+- ``GET /admin/import/template.csv`` — the school CSV template.
+- ``POST /admin/api/imports`` (multipart ``file``, fields ``dry_run``, ``mode``,
+  ``connection`` (default: the manual connection), ``school``…), ``GET /admin/api/imports``
+  and ``GET /admin/api/imports/{id}`` — staff bearer tokens; district and school admins.
+- ``GET /admin/api/exports?format=…&school=…`` — the same exports as ``rollcall export``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import replace
+from typing import IO, Any
+
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route, request_response
+
+from server.auth import ConnectionAuthMiddleware, actor_of, bearer_token
+from server.context import AppContext
+from server.db import ImportRun
+from server.domain.actors import Actor, staff_actor
+from server.domain.connections import get_connection
+from server.domain.schools import resolve_school_ids
+from server.domain.staff import authenticate_staff_token
+from server.domain.tenants import MANUAL_CONNECTION_NAME
+from server.errors import DomainError, NotAllowed
+from server.imports import exports
+from server.imports.engine import ImportOptions, import_source, open_source
+from server.imports.report import Report, load_run, run_as_dict
+from server.imports.school_csv import template
+
+ROW_LIMIT = 10_000
+SPOOL_MEMORY = 8 * 1024 * 1024
+MEDIA_TYPES = {
+    "oneroster-1.1": ("application/zip", "oneroster-1.1.zip"),
+    "oneroster-1.2": ("application/zip", "oneroster-1.2.zip"),
+    "school-csv": ("text/csv; charset=utf-8", "students.csv"),
+    "xlsx": (
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "students.xlsx",
+    ),
+}
+
+
+def import_routes(context: AppContext) -> list[BaseRoute]:
+    push = ConnectionAuthMiddleware(request_response(push_csv), context.database, _error)
+    return [
+        Route("/oneroster/csv", push, methods=["POST"]),
+        Route("/admin/import/template.csv", template_csv, methods=["GET"]),
+        Route("/admin/api/imports", admin_imports, methods=["GET", "POST"]),
+        Route("/admin/api/imports/{run_id}", admin_import_run, methods=["GET"]),
+        Route("/admin/api/exports", admin_export, methods=["GET"]),
+    ]
+
+
+def _error(status: int, message: str, code: str | None = None) -> JSONResponse:
+    return JSONResponse({"error": message, "code": code}, status_code=status)
+
+
+def _flag(value: str | None, name: str) -> bool:
+    if value is None or value == "":
+        return False
+    if value.lower() in ("true", "1", "yes"):
+        return True
+    if value.lower() in ("false", "0", "no"):
+        return False
+    raise DomainError(f"{name} must be true or false.", code="R102")
+
+
+def _options(values: Any, schools: list[str]) -> ImportOptions:
+    mode = values.get("mode") or None
+    if mode not in (None, "full", "delta"):
+        raise DomainError("mode must be full or delta.", code="R102")
+    return ImportOptions(
+        mode=mode,
+        school_sourced_ids=tuple(schools),
+        dry_run=_flag(values.get("dry_run"), "dry_run"),
+        skip_invalid=_flag(values.get("skip_invalid"), "skip_invalid"),
+        allow_shrink=_flag(values.get("allow_shrink"), "allow_shrink"),
+    )
+
+
+def _report_response(report: Report) -> JSONResponse:
+    try:
+        body = report.as_dict(row_limit=ROW_LIMIT)
+    finally:
+        report.close()
+    return JSONResponse(body, status_code=200 if report.ok else 422)
+
+
+def _run(
+    context: AppContext,
+    tenant_id: str,
+    connection_id: str,
+    stream: IO[bytes],
+    filename: str | None,
+    options: ImportOptions,
+    actor_name: str,
+) -> Report:
+    source = open_source(stream, filename=filename, lenient=options.lenient)
+    try:
+        return import_source(
+            context.database,
+            context.box,
+            tenant_id,
+            connection_id,
+            source,
+            options,
+            actor_name=actor_name,
+        )
+    finally:
+        source.close()
+
+
+async def _spool(request: Request) -> tuple[IO[bytes], str | None]:
+    """The uploaded file: a multipart ``file`` field or the raw body, spooled to disk."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form()
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise DomainError("Send the file in the multipart field 'file'.", code="F001")
+        return upload.file, upload.filename
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)  # noqa: SIM115
+    async for chunk in request.stream():
+        spool.write(chunk)
+    spool.seek(0)
+    return spool, None
+
+
+async def push_csv(request: Request) -> Response:
+    actor = actor_of(request)
+    context: AppContext = request.app.state.context
+    try:
+        options = _options(request.query_params, request.query_params.getlist("school"))
+        stream, filename = await _spool(request)
+        assert actor.connection_id is not None
+        report = await run_in_threadpool(
+            _run,
+            context,
+            actor.tenant_id,
+            actor.connection_id,
+            stream,
+            filename or "push.zip",
+            options,
+            actor.name,
+        )
+    except DomainError as error:
+        return _error(400, error.message, error.code)
+    return _report_response(report)
+
+
+async def template_csv(request: Request) -> Response:
+    return Response(
+        template(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="rollcall-school-template.csv"'},
+    )
+
+
+def _staff(context: AppContext, request: Request) -> Actor | None:
+    token = bearer_token(request)
+    if not token:
+        return None
+    with context.database.session() as session:
+        staff = authenticate_staff_token(session, token)
+        return staff_actor(staff) if staff is not None else None
+
+
+def _ensure_admin(actor: Actor, school_ids: list[str]) -> list[str]:
+    """District admins import anywhere; school admins only for their schools."""
+    if actor.is_district_admin:
+        return school_ids
+    if actor.role == "school_admin":
+        if not school_ids and len(actor.school_ids) == 1:
+            return list(actor.school_ids)
+        if school_ids and set(school_ids) <= set(actor.school_ids):
+            return school_ids
+        raise NotAllowed("School admins import and export only for their own school.")
+    raise NotAllowed("Only district and school admins import and export rosters.")
+
+
+async def _authenticated(request: Request) -> tuple[AppContext, Actor] | Response:
+    context: AppContext = request.app.state.context
+    actor = await run_in_threadpool(_staff, context, request)
+    if actor is None:
+        response = _error(401, "A staff bearer token is required.")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="rollcall"'
+        return response
+    return context, actor
+
+
+async def admin_imports(request: Request) -> Response:
+    found = await _authenticated(request)
+    if isinstance(found, Response):
+        return found
+    context, actor = found
+    if request.method == "GET":
+        return JSONResponse(await run_in_threadpool(_list_runs, context, actor))
+    try:
+        form = await request.form()
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise DomainError("Send the file in the multipart field 'file'.", code="F001")
+        schools_sourced = [str(s) for s in form.getlist("school")]
+        options = _options(form, schools_sourced)
+        name = str(form.get("connection") or MANUAL_CONNECTION_NAME)
+
+        def resolve() -> tuple[str, list[str]]:
+            with context.database.session() as session:
+                ids = resolve_school_ids(session, actor.tenant_id, schools_sourced)
+                ids = _ensure_admin(actor, ids)
+                return get_connection(session, actor.tenant_id, name).id, ids
+
+        connection_id, school_ids = await run_in_threadpool(resolve)
+        options = replace(options, school_sourced_ids=(), school_ids=tuple(school_ids))
+        report = await run_in_threadpool(
+            _run,
+            context,
+            actor.tenant_id,
+            connection_id,
+            upload.file,
+            upload.filename,
+            options,
+            actor.name,
+        )
+    except NotAllowed as error:
+        return _error(403, error.message)
+    except DomainError as error:
+        return _error(error.status if error.status != 404 else 400, error.message, error.code)
+    return _report_response(report)
+
+
+def _list_runs(context: AppContext, actor: Actor) -> list[dict[str, Any]]:
+    with context.database.session() as session:
+        runs = session.scalars(
+            select(ImportRun)
+            .where(ImportRun.tenant_id == actor.tenant_id)
+            .order_by(ImportRun.started_at.desc())
+            .limit(100)
+        )
+        return [
+            {
+                "id": run.id,
+                "status": run.status,
+                "format": run.format,
+                "mode": run.mode,
+                "dry_run": run.dry_run,
+                "summary": run.summary,
+                "started_at": run.started_at.isoformat(),
+            }
+            for run in runs
+        ]
+
+
+async def admin_import_run(request: Request) -> Response:
+    found = await _authenticated(request)
+    if isinstance(found, Response):
+        return found
+    context, actor = found
+    limit = request.query_params.get("limit")
+
+    def load() -> dict[str, Any] | None:
+        with context.database.session() as session:
+            run = load_run(session, actor.tenant_id, request.path_params["run_id"])
+            if run is None:
+                return None
+            return run_as_dict(session, run, row_limit=int(limit) if limit else ROW_LIMIT)
+
+    if limit is not None and not limit.isdigit():
+        return _error(400, "limit must be a number.")
+    body = await run_in_threadpool(load)
+    if body is None:
+        return _error(404, "No such import run.")
+    return JSONResponse(body)
+
+
+async def admin_export(request: Request) -> Response:
+    found = await _authenticated(request)
+    if isinstance(found, Response):
+        return found
+    context, actor = found
+    fmt = request.query_params.get("format", "")
+    if fmt not in MEDIA_TYPES:
+        return _error(400, f"format must be one of {', '.join(MEDIA_TYPES)}.")
+
+    def run() -> bytes:
+        with context.database.session() as session:
+            ids = resolve_school_ids(
+                session, actor.tenant_id, request.query_params.getlist("school")
+            )
+            ids = _ensure_admin(actor, ids)
+            with tempfile.TemporaryFile() as out:
+                exports.export(session, actor, context.box, fmt, out, school_ids=ids)
+                out.seek(0)
+                return out.read()
+
+    try:
+        data = await run_in_threadpool(run)
+    except NotAllowed as error:
+        return _error(403, error.message)
+    except DomainError as error:
+        return _error(400, error.message, error.code)
+    media_type, filename = MEDIA_TYPES[fmt]
+    return Response(
+        data,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

@@ -1,0 +1,87 @@
+"""Plain records that file readers hand to the import engine, and the outcome of each row.
+
+Readers (``oneroster/csv_records.py``, :mod:`server.imports.school_csv`) only translate a file's
+row into an :class:`ImportRecord`; the engine decides what it means for the database through
+the domain services.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Outcome:
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    DEACTIVATED = "deactivated"
+    REACTIVATED = "reactivated"
+    ERROR = "error"
+    SKIPPED = "skipped"
+
+    ALL = (CREATED, UPDATED, UNCHANGED, DEACTIVATED, REACTIVATED, ERROR, SKIPPED)
+
+
+class FileProblem(Exception):
+    """The file itself cannot be read: F001 unreadable, F002 headers, F003 manifest."""
+
+    def __init__(self, code: str, message: str, file: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.file = file
+
+
+class RowProblem(Exception):
+    """A row a reader cannot translate: a required cell is empty (R101) or malformed (R102)."""
+
+    def __init__(self, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+@dataclass
+class ImportRecord:
+    """One row of a file, translated: what kind of record, its key and its fields.
+
+    ``fields`` use the domain's names; references to other records are given by the keys the
+    file uses (``school_key``, ``class_key``…), resolved by the engine. ``status`` is
+    ``active`` or ``tobedeleted`` (OneRoster delta); ``enabled`` is OneRoster ``enabledUser``.
+    """
+
+    file: str
+    number: int
+    kind: str
+    key: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    refs: dict[str, Any] = field(default_factory=dict)
+    status: str = "active"
+    password: str | None = None
+    enabled: bool | None = None
+
+
+@dataclass(frozen=True)
+class RowResult:
+    """The outcome of one row (or of one record a full import deactivates)."""
+
+    file: str | None
+    row_number: int | None
+    record_key: str | None
+    outcome: str
+    code: str | None = None
+    message: str | None = None
+    changes: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "row": self.row_number,
+            "key": self.record_key,
+            "outcome": self.outcome,
+            "code": self.code,
+            "message": self.message,
+            "changes": self.changes,
+        }

@@ -1,0 +1,207 @@
+"""The report of an import or trial run: counts, warnings, the outcome of every row.
+
+Rows are spooled to a temporary file as they come (memory stays flat however big the file),
+then stored as :class:`~server.db.ImportRowResult` rows beside the :class:`~server.db.ImportRun`.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from server.db import ImportRowResult, ImportRun, new_id, utcnow
+from server.imports.records import Outcome, RowResult
+
+STORE_BATCH = 2000
+
+
+class RunStatus:
+    APPLIED = "applied"  # written
+    VALID = "valid"  # trial run: would apply
+    INVALID = "invalid"  # trial run: would be refused
+    REFUSED = "refused"  # apply refused (row errors without skip-invalid, or the shrink guard)
+    FAILED = "failed"  # the file itself cannot be read (F001-F003)
+
+    OK = (APPLIED, VALID)
+
+
+@dataclass
+class Report:
+    """What an import did or, in a trial run, would do."""
+
+    format: str
+    mode: str
+    dry_run: bool
+    connection_name: str
+    source_name: str | None = None
+    id: str = field(default_factory=new_id)
+    status: str = "running"
+    outcomes: Counter[str] = field(default_factory=Counter)
+    codes: Counter[str] = field(default_factory=Counter)
+    warnings: list[dict[str, str]] = field(default_factory=list)
+    file_errors: list[dict[str, str | None]] = field(default_factory=list)
+    shrink: dict[str, Any] = field(default_factory=dict)
+    started_at: datetime = field(default_factory=utcnow)
+    finished_at: datetime | None = None
+    summary: str = ""
+
+    def __post_init__(self) -> None:
+        self._spool = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
+        self.row_count = 0
+
+    def add(self, result: RowResult) -> None:
+        self.outcomes[result.outcome] += 1
+        if result.code:
+            self.codes[result.code] += 1
+        self.row_count += 1
+        self._spool.write(json.dumps(result.as_dict(), default=str) + "\n")
+
+    def warn(self, file: str | None, message: str) -> None:
+        self.warnings.append({"file": file or "", "message": message})
+
+    def fail(self, code: str, message: str, file: str | None) -> None:
+        self.file_errors.append({"code": code, "message": message, "file": file})
+        self.add(RowResult(file, None, None, Outcome.ERROR, code, message))
+
+    @property
+    def errors(self) -> int:
+        return self.outcomes[Outcome.ERROR]
+
+    @property
+    def ok(self) -> bool:
+        return self.status in RunStatus.OK
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        """Every row outcome, in the order they happened (read back from the spool)."""
+        self._spool.flush()
+        self._spool.seek(0)
+        for line in self._spool:
+            yield json.loads(line)
+        self._spool.seek(0, 2)
+
+    def counts(self) -> dict[str, Any]:
+        return {
+            "outcomes": {name: self.outcomes[name] for name in Outcome.ALL if self.outcomes[name]},
+            "codes": dict(sorted(self.codes.items())),
+            "rows": self.row_count,
+            "warnings": self.warnings,
+            "file_errors": self.file_errors,
+            "shrink": self.shrink,
+        }
+
+    def as_dict(self, *, row_limit: int | None = None) -> dict[str, Any]:
+        rows = []
+        for number, row in enumerate(self.rows()):
+            if row_limit is not None and number >= row_limit:
+                break
+            rows.append(row)
+        return {
+            "id": self.id,
+            "status": self.status,
+            "format": self.format,
+            "mode": self.mode,
+            "dry_run": self.dry_run,
+            "connection": self.connection_name,
+            "source": self.source_name,
+            "summary": self.summary,
+            **self.counts(),
+            "rows_truncated": row_limit is not None and self.row_count > row_limit,
+            "row_results": rows,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+        }
+
+    def close(self) -> None:
+        self._spool.close()
+
+
+def store_report(
+    session: Session, report: Report, *, tenant_id: str, connection_id: str, actor_name: str
+) -> ImportRun:
+    """Write the run and its rows (in batches) into ``session``'s transaction."""
+    run = ImportRun(
+        id=report.id,
+        tenant_id=tenant_id,
+        connection_id=connection_id,
+        actor_name=actor_name,
+        source_name=report.source_name,
+        format=report.format,
+        mode=report.mode,
+        dry_run=report.dry_run,
+        status=report.status,
+        counts=report.counts(),
+        summary=report.summary[:2000],
+        started_at=report.started_at,
+        finished_at=report.finished_at or utcnow(),
+    )
+    session.add(run)
+    session.flush()
+    batch: list[dict[str, Any]] = []
+    for row in report.rows():
+        batch.append(
+            {
+                "run_id": run.id,
+                "file": row["file"],
+                "row_number": row["row"],
+                "record_key": (row["key"] or "")[:255] or None,
+                "outcome": row["outcome"],
+                "code": row["code"],
+                "message": (row["message"] or "")[:2000] or None,
+                "changes": row["changes"] or {},
+            }
+        )
+        if len(batch) >= STORE_BATCH:
+            session.execute(insert(ImportRowResult), batch)
+            batch = []
+    if batch:
+        session.execute(insert(ImportRowResult), batch)
+    return run
+
+
+def load_run(session: Session, tenant_id: str, run_id: str) -> ImportRun | None:
+    run = session.get(ImportRun, run_id)
+    return run if run is not None and run.tenant_id == tenant_id else None
+
+
+def load_rows(session: Session, run_id: str, *, limit: int | None = None) -> list[dict[str, Any]]:
+    query = select(ImportRowResult).where(ImportRowResult.run_id == run_id)
+    query = query.order_by(ImportRowResult.id)
+    if limit is not None:
+        query = query.limit(limit)
+    return [
+        {
+            "file": row.file,
+            "row": row.row_number,
+            "key": row.record_key,
+            "outcome": row.outcome,
+            "code": row.code,
+            "message": row.message,
+            "changes": row.changes,
+        }
+        for row in session.scalars(query)
+    ]
+
+
+def run_as_dict(session: Session, run: ImportRun, *, row_limit: int | None = None) -> dict:
+    """A stored run in the same shape as :meth:`Report.as_dict`."""
+    return {
+        "id": run.id,
+        "status": run.status,
+        "format": run.format,
+        "mode": run.mode,
+        "dry_run": run.dry_run,
+        "source": run.source_name,
+        "summary": run.summary,
+        **run.counts,
+        "row_results": load_rows(session, run.id, limit=row_limit),
+        "started_at": run.started_at.isoformat(),
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+    }

@@ -1,0 +1,65 @@
+"""Fixtures for import tests: a committed tenant with connections, and a run helper."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from server.db import User
+from server.db.session import Database
+from server.domain.actors import system_actor
+from server.domain.connections import create_connection
+from server.domain.secrets import SecretBox
+from server.domain.tenants import create_tenant
+from server.imports.engine import ImportOptions, run_import
+from server.imports.report import Report
+
+
+@dataclass
+class Tenancy:
+    database: Database
+    box: SecretBox
+    tenant_id: str
+    tokens: dict[str, str]
+
+    def run(self, path: Path, connection: str = "SIS", **options) -> Report:
+        report = run_import(
+            self.database, self.box, self.tenant_id, connection, path, ImportOptions(**options)
+        )
+        report.as_dict()  # reads the spool while it is open
+        return report
+
+    def count(self, model=User, **where) -> int:
+        with self.database.session() as session:
+            query = select(func.count()).select_from(model).where(model.tenant_id == self.tenant_id)
+            for name, value in where.items():
+                query = query.where(getattr(model, name) == value)
+            return session.scalar(query)
+
+    def user(self, sourced_id: str) -> User:
+        with self.database.session() as session:
+            user = session.scalars(
+                select(User).where(User.tenant_id == self.tenant_id, User.sourced_id == sourced_id)
+            ).first()
+            if user is not None:
+                _ = user.roles, user.grades, user.credential
+            return user
+
+
+@pytest.fixture
+def tenancy(database: Database, box: SecretBox) -> Tenancy:
+    with database.session() as session:
+        tenant = create_tenant(session, "Springfield District")
+        system = system_actor(tenant.id, "test")
+        tokens = {
+            "SIS": create_connection(session, system, "SIS", "oneroster").token,
+            "Clever": create_connection(
+                session, system, "Clever", "oneroster", sso_provider="Clever"
+            ).token,
+            "School upload": create_connection(session, system, "School upload", "csv").token,
+        }
+        tenant_id = tenant.id
+    return Tenancy(database, box, tenant_id, tokens)

@@ -1,0 +1,13 @@
+"""The import benchmark runs end to end (tiny size; the real run is `make bench`)."""
+
+from __future__ import annotations
+
+from bench.imports import main
+
+
+def test_the_import_benchmark_prints_its_ratios(capsys):
+    result = main(["--users", "40", "--classes-per-student", "2"])
+    out = capsys.readouterr().out
+    assert "executemany baseline" in out and "import/baseline: speed" in out
+    assert result["import_full"]["status"] == "applied"
+    assert result["speed_ratio"] > 0 and result["memory_ratio"] > 0

@@ -1,0 +1,111 @@
+"""OneRoster exports re-imported into an empty tenant reproduce the same records."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from server.db import AcademicSession, Course, Enrollment, Org, SchoolClass, User
+from server.domain.actors import system_actor
+from server.domain.connections import create_connection
+from server.domain.tenants import create_tenant
+from server.imports.engine import ImportOptions, run_import
+from server.imports.exports import export
+from tests.imports.packages import district, package
+
+
+def snapshot(database, tenant_id: str) -> dict[str, list]:
+    with database.session() as session:
+        orgs = {o.id: o.sourced_id for o in session.scalars(select(Org))}
+        terms = {t.id: t.sourced_id for t in session.scalars(select(AcademicSession))}
+        courses = {c.id: c.sourced_id for c in session.scalars(select(Course))}
+
+        def where(model):
+            return select(model).where(model.tenant_id == tenant_id).order_by(model.sourced_id)
+
+        return {
+            "orgs": [
+                (o.sourced_id, o.name, o.type, o.identifier, orgs.get(o.parent_id))
+                for o in session.scalars(where(Org))
+            ],
+            "terms": [
+                (t.sourced_id, t.title, t.type, t.start_date, t.end_date, t.school_year)
+                for t in session.scalars(where(AcademicSession))
+            ],
+            "courses": [
+                (
+                    c.sourced_id,
+                    c.title,
+                    c.course_code,
+                    c.grades,
+                    orgs.get(c.org_id),
+                    terms.get(c.school_year_id),
+                )
+                for c in session.scalars(where(Course))
+            ],
+            "classes": [
+                (
+                    k.sourced_id,
+                    k.title,
+                    k.class_code,
+                    k.class_type,
+                    orgs[k.school_id],
+                    courses.get(k.course_id),
+                    sorted(t.sourced_id for t in k.terms),
+                    k.periods,
+                )
+                for k in session.scalars(where(SchoolClass))
+            ],
+            "users": [
+                (
+                    u.sourced_id,
+                    u.username,
+                    u.given_name,
+                    u.family_name,
+                    u.email,
+                    u.identifier,
+                    u.primary_role,
+                    u.grades,
+                    u.status,
+                    u.preferred_given_name,
+                    sorted((orgs[r.org_id], r.role, r.role_type) for r in u.roles),
+                    u.birth_date,
+                    u.gender,
+                )
+                for u in session.scalars(where(User))
+            ],
+            "enrollments": [
+                (e.sourced_id, e.role, e.primary, e.begin_date, e.status)
+                for e in session.scalars(where(Enrollment))
+            ],
+        }
+
+
+@pytest.mark.parametrize("version", ["1.1", "1.2"])
+def test_a_oneroster_export_reimported_into_an_empty_tenant_reproduces_the_records(
+    tenancy, tmp_path, version
+):
+    files = district(version, students=4)
+    files["users.csv"][2]["enabledUser"] = "false"
+    files["demographics.csv"] = [
+        {"sourcedId": "u1", "birthDate": "2017-05-04", "sex": "female", "asian": "true"}
+    ]
+    assert tenancy.run(package(tmp_path / "in.zip", version, files)).status == "applied"
+    out = tmp_path / "out.zip"
+    with tenancy.database.session() as session:
+        export(session, system_actor(tenancy.tenant_id), tenancy.box, f"oneroster-{version}", out)
+
+    again = tenancy.run(out)
+    assert set(again.outcomes) == {"unchanged"}, again.as_dict()
+
+    with tenancy.database.session() as session:
+        other = create_tenant(session, "Empty District")
+        create_connection(session, system_actor(other.id), "SIS", "oneroster")
+        other_id = other.id
+    report = run_import(tenancy.database, tenancy.box, other_id, "SIS", out, ImportOptions())
+    assert report.status == "applied", report.as_dict()
+    original = snapshot(tenancy.database, tenancy.tenant_id)
+    copy = snapshot(tenancy.database, other_id)
+    assert copy == original
+    assert original["users"][1][-2:] == (__import__("datetime").date(2017, 5, 4), "female")
+    assert [u[8] for u in original["users"]] == ["active", "active", "inactive", "active", "active"]
