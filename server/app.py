@@ -37,7 +37,11 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
 
 def protocol_routes(context: AppContext) -> list[BaseRoute]:
     """The mounts of the protocol packages (SCIM, OneRoster, OIDC) and the admin surfaces."""
-    return []
+    from oidc import routes as oidc_routes
+
+    routes: list[BaseRoute] = []
+    routes += oidc_routes()
+    return routes
 
 
 async def health(request: Request) -> Response:

@@ -12,7 +12,7 @@ import getpass
 import sys
 from collections.abc import Callable, Sequence
 
-from server.cli import commands
+from server.cli import commands, oauth_commands
 from server.cli.output import Output
 from server.errors import DomainError
 
@@ -81,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     rotate = connection.add_parser("rotate-token", parents=[common], help="replace the token")
     rotate.add_argument("name")
     rotate.set_defaults(handler=commands.connection_rotate)
+
+    oauth_commands.add_parsers(sub, common)
 
     purge = sub.add_parser("purge", parents=[common], help="remove users past their retention")
     purge.set_defaults(handler=commands.purge)

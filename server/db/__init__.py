@@ -14,6 +14,15 @@ from server.db.roster import (
     SchoolClass,
     class_terms,
 )
+from server.db.signin import (
+    ActivationToken,
+    AuthorizationCode,
+    Badge,
+    BrowserSession,
+    ClientSigningPreference,
+    LoginThrottle,
+    SigningKey,
+)
 from server.db.tenancy import (
     Connection,
     ConnectionKind,
@@ -26,8 +35,13 @@ from server.db.tenancy import (
 
 __all__ = [
     "AcademicSession",
+    "ActivationToken",
     "AuditEvent",
+    "AuthorizationCode",
+    "Badge",
     "Base",
+    "BrowserSession",
+    "ClientSigningPreference",
     "Connection",
     "ConnectionKind",
     "ConnectionToken",
@@ -39,12 +53,14 @@ __all__ = [
     "GroupMember",
     "ImportRowResult",
     "ImportRun",
+    "LoginThrottle",
     "OAuthClient",
     "OAuthClientKind",
     "OAuthToken",
     "Org",
     "RecordStatus",
     "SchoolClass",
+    "SigningKey",
     "StaffAccount",
     "StaffRole",
     "StaffToken",
