@@ -191,7 +191,9 @@ class AuthorizationServer(_AuthorizationServer):
                 else ACCESS_TOKEN_SECONDS
             ),
         }
-        if include_refresh_token and "offline_access" in scope_to_list(scope or ""):
+        # A refresh always rotates: only offline_access grants hold refresh tokens at all.
+        offline = "offline_access" in scope_to_list(scope or "")
+        if include_refresh_token and (offline or grant_type == "refresh_token"):
             token["refresh_token"] = secrets.token_urlsafe(48)
         if scope:
             token["scope"] = scope

@@ -99,7 +99,12 @@ def test_activation_link_sets_a_password_once(http, district, database):
         actor = system_actor(district.tenant_id)
         school = roster.list_schools(session, district.tenant_id)[0]
         maggie = builders.student(
-            session, actor, school, "Maggie", "Simpson", username="maggie",
+            session,
+            actor,
+            school,
+            "Maggie",
+            "Simpson",
+            username="maggie",
             email="maggie@example.org",
         )
         link = activation.create_activation_link(session, actor, maggie)
@@ -176,8 +181,14 @@ def test_cli_registers_clients_and_rotates_keys(tmp_path, monkeypatch, capsys):
     assert (
         main(
             [
-                "client", "add", "Reader", "--redirect-uri", "https://r.example/cb",
-                "--post-logout-redirect-uri", "https://r.example/bye", "--json",
+                "client",
+                "add",
+                "Reader",
+                "--redirect-uri",
+                "https://r.example/cb",
+                "--post-logout-redirect-uri",
+                "https://r.example/bye",
+                "--json",
             ]
         )
         == 0
