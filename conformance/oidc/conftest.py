@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -19,7 +16,6 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 import pytest
-import uvicorn
 from authlib.integrations.httpx_client import OAuth2Client
 from joserfc import jwt
 from joserfc.jwk import KeySet
@@ -30,17 +26,12 @@ from server.domain.actors import system_actor
 from server.domain.tenants import create_tenant
 from tests.conftest import box, database, database_url, migrated_database, settings  # noqa: F401
 from tests.domain import builders
+from tests.oidc.live import free_port, serving
 
 REDIRECT = "https://rp.example/callback"
 LOGOUT_REDIRECT = "https://rp.example/logged-out"
 USERNAME = "lisa"
 PASSWORD = "correct horse battery"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass
@@ -125,7 +116,7 @@ def decode_id_token(op: OP, id_token: str) -> tuple[dict[str, Any], dict[str, An
 
 @pytest.fixture
 def op(settings, database, box) -> Iterator[OP]:  # noqa: F811
-    port = _free_port()
+    port = free_port()
     issuer = f"http://127.0.0.1:{port}"
     app = create_app(replace(settings, issuer=issuer), database=database)
     with database.session() as session:
@@ -154,18 +145,5 @@ def op(settings, database, box) -> Iterator[OP]:  # noqa: F811
             session, actor, "Conformance native RP", redirect_uris=[REDIRECT], public=True
         )
         found = OP(issuer, rp.client.client_id, rp.secret, public.client.client_id, user.id)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
+    with serving(app, port):
         yield found
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
