@@ -37,6 +37,22 @@ class RequestUriNotSupported(OAuth2Error):
 
 
 def authorize_request(context: AppContext, http: HttpRequest) -> Outcome:
+    try:
+        return _authorize(context, http)
+    except ValueError:
+        # Authlib will not echo a quote or backslash in an error description (RFC 6749 §4.1.2.1)
+        return Page(
+            "message.html",
+            {
+                "title": "This sign-in link is not valid",
+                "message": "The link has malformed parameters.",
+                "hint": "Go back to the app and try again, or tell your teacher.",
+            },
+            status=400,
+        )
+
+
+def _authorize(context: AppContext, http: HttpRequest) -> Outcome:
     params = http.values()
     with context.database.session() as session:
         server = build_server(context, session)

@@ -228,11 +228,23 @@ def build_server(context: AppContext, session: Session) -> AuthorizationServer:
     return server
 
 
-async def run_server(context: AppContext, work: Callable[[AuthorizationServer], T]) -> T:
+async def run_server(
+    context: AppContext, work: Callable[[AuthorizationServer], T]
+) -> T | HttpResponse:
     """Run ``work`` in a worker thread with a fresh server and one unit of work."""
 
-    def call() -> T:
-        with context.database.session() as session:
-            return work(build_server(context, session))
+    def call() -> T | HttpResponse:
+        try:
+            with context.database.session() as session:
+                return work(build_server(context, session))
+        except ValueError:
+            return malformed_request()
 
     return await run_in_threadpool(call)
+
+
+def malformed_request() -> HttpResponse:
+    """Authlib refuses to build an error whose description would echo characters RFC 6749
+    §5.2 forbids (a quote or backslash in a parameter): that is bad input, not a crash."""
+    body = {"error": "invalid_request", "error_description": "Malformed request parameters."}
+    return HttpResponse(400, body, [("Content-Type", "application/json")])
