@@ -65,13 +65,19 @@ async def read_request(request: Request, context: AppContext) -> HttpRequest:
             form = [(k, v) for k, v in data.multi_items() if isinstance(v, str)]
         except Exception:
             form = []
+    # NUL never belongs in a parameter, and PostgreSQL refuses it in text: drop it here.
+    form = [(k.replace("\x00", ""), v.replace("\x00", "")) for k, v in form]
+    params = [
+        (k.replace("\x00", ""), v.replace("\x00", ""))
+        for k, v in request.query_params.multi_items()
+    ]
     query = request.url.query
     uri = context.settings.issuer + request.url.path + (f"?{query}" if query else "")
     return HttpRequest(
         method=request.method,
         uri=uri,
         headers=request.headers,
-        query=list(request.query_params.multi_items()),
+        query=params,
         form=form,
         cookies=dict(request.cookies),
         address=request.client.host if request.client else None,
