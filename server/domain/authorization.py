@@ -306,14 +306,3 @@ def nonce_used(session: Session, client: OAuthClient, nonce: str) -> bool:
         ).first()
         is not None
     )
-
-
-def userinfo(session: Session, access_token: str) -> dict[str, Any] | None:
-    """The UserInfo claims (OIDC Core §5.3) for a live ``openid`` access token, or None."""
-    grant = oauth.authenticate_access_token(session, access_token)
-    if grant is None or grant.user_id is None or "openid" not in grant.scopes:
-        return None
-    user = session.get(User, grant.user_id)
-    if user is None:
-        return None
-    return user_claims(session, user, set(grant.scopes))

@@ -199,6 +199,18 @@ def test_userinfo_takes_the_token_from_the_header_or_the_body(http, district):
     )
     assert header.json() == body.json()
     assert http.get("/oauth/userinfo").status_code == 401
+    no_openid = _tokens(http, district, scope="profile")
+    narrow = http.get(
+        "/oauth/userinfo", headers={"Authorization": f"Bearer {no_openid['access_token']}"}
+    )
+    assert narrow.status_code == 403
+    assert narrow.json()["error"] == "insufficient_scope"
+    both = http.post(
+        "/oauth/userinfo",
+        data={"access_token": tokens["access_token"]},
+        headers={"Authorization": f"Bearer {tokens['access_token']}"},
+    )
+    assert both.status_code == 400
     bad = http.get("/oauth/userinfo", headers={"Authorization": "Bearer nope"})
     assert bad.status_code == 401
     assert 'error="invalid_token"' in bad.headers["www-authenticate"]
