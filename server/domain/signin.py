@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.db import BrowserSession, LoginThrottle, User, fold, utcnow
@@ -72,11 +73,19 @@ def throttle_wait(session: Session, keys: list[str]) -> int:
 def record_failure(session: Session, key: str, free_failures: int) -> None:
     """Count a failure; past ``free_failures`` each one doubles the delay."""
     now = utcnow()
-    row = session.get(LoginThrottle, key)
+    row = session.get(LoginThrottle, key, with_for_update=True)
     if row is None:
-        row = LoginThrottle(key=key, failures=0, last_failure_at=now)
-        session.add(row)
-    elif now - row.last_failure_at > FORGET_FAILURES_AFTER:
+        try:
+            # A class failing at once from one address races to create the row: the loser
+            # of the race counts on the winner's row instead of failing the request.
+            with session.begin_nested():
+                row = LoginThrottle(key=key, failures=0, last_failure_at=now)
+                session.add(row)
+                session.flush()
+        except IntegrityError:
+            row = session.get(LoginThrottle, key, with_for_update=True, populate_existing=True)
+            assert row is not None
+    if now - row.last_failure_at > FORGET_FAILURES_AFTER:
         row.failures = 0
     row.failures += 1
     row.last_failure_at = now
