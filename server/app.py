@@ -57,11 +57,13 @@ def create_app(
 
 def protocol_routes(context: AppContext) -> list[BaseRoute]:
     """The mounts of the protocol packages (SCIM, OneRoster, OIDC) and the admin surfaces."""
+    from oidc import routes as oidc_routes
     from oneroster.routes import OneRosterAPI
     from scim.app import ScimEndpoint
     from server.imports.http import import_routes
 
     routes: list[BaseRoute] = []
+    routes += oidc_routes()
     routes += OneRosterAPI(context).routes()
     routes += import_routes(context)
     # SCIM 2.0 at /scim/v2: scim2-server appends "/v2" to its mount point itself.

@@ -21,6 +21,7 @@ from server.domain.secrets import SecretBox
 from server.domain.tenants import create_tenant
 
 TEST_SECRET = "test-secret-key-not-for-production"
+CHROMIUM = os.environ.get("ROLLCALL_CHROMIUM", "/usr/bin/chromium")
 
 
 @pytest.fixture(scope="session")
@@ -77,6 +78,33 @@ def tenant(session: Session) -> Tenant:
 @pytest.fixture
 def system(tenant: Tenant) -> Actor:
     return system_actor(tenant.id, "test")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium, one per test run (Playwright's sync API allows one driver).
+
+    The browser is the Debian package (``make test`` installs it); none is ever downloaded.
+    """
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"Debian chromium is not installed at {CHROMIUM} (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield browser
+        browser.close()
 
 
 def _empty(database: Database) -> None:

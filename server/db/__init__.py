@@ -15,8 +15,17 @@ from server.db.roster import (
     SchoolClass,
     class_terms,
 )
-from server.db.staffwork import AccountRequest, Job
 from server.db.scim import ScimValue
+from server.db.signin import (
+    ActivationToken,
+    AuthorizationCode,
+    Badge,
+    BrowserSession,
+    ClientSigningPreference,
+    LoginThrottle,
+    SigningKey,
+)
+from server.db.staffwork import AccountRequest, Job
 from server.db.tenancy import (
     Connection,
     ConnectionKind,
@@ -31,8 +40,13 @@ from server.db.tenancy import (
 __all__ = [
     "AcademicSession",
     "AccountRequest",
+    "ActivationToken",
     "AuditEvent",
+    "AuthorizationCode",
+    "Badge",
     "Base",
+    "BrowserSession",
+    "ClientSigningPreference",
     "Connection",
     "ConnectionKind",
     "ConnectionToken",
@@ -45,6 +59,7 @@ __all__ = [
     "ImportRowResult",
     "ImportRun",
     "Job",
+    "LoginThrottle",
     "OAuth1Nonce",
     "OAuth1Secret",
     "OAuthClient",
@@ -55,6 +70,7 @@ __all__ = [
     "RecordStatus",
     "SchoolClass",
     "ScimValue",
+    "SigningKey",
     "StaffAccount",
     "StaffRole",
     "StaffToken",

@@ -6,7 +6,6 @@ Chromium comes from the Debian package (/usr/bin/chromium); no browser is ever d
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import threading
 import time
@@ -18,7 +17,6 @@ import uvicorn
 from server.app import create_app
 from tests.web.conftest import district  # noqa: F401 - the small district the staff tests share
 
-CHROMIUM = os.environ.get("ROLLCALL_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "screenshots")
 
 
@@ -45,29 +43,6 @@ def live_server(settings, database) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
-        pytest.skip(f"Debian chromium is not installed at {CHROMIUM} (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

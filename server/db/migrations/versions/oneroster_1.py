@@ -11,7 +11,7 @@ from alembic import op
 import server.db.base
 
 revision = "oneroster_1"
-down_revision: str | None = "0001"
+down_revision: str | None = "oidc_1"
 branch_labels = None
 depends_on = None
 
