@@ -17,22 +17,9 @@ from server.db import Job
 from server.domain import jobs
 from server.domain.actors import system_actor
 from server.domain.audit import record
+from server.domain.outbox import EMAIL_JOB, queue_email
 
-EMAIL_JOB = "email"
-
-
-def queue_email(
-    session: Session,
-    tenant_id: str,
-    to: str,
-    subject: str,
-    body: str,
-    *,
-    about_user: str | None = None,
-) -> None:
-    """Queue one message; the worker sends it and audits the send."""
-    payload = {"to": to, "subject": subject, "body": body, "user_id": about_user}
-    jobs.enqueue(session, EMAIL_JOB, payload, tenant_id=tenant_id)
+__all__ = ["EMAIL_JOB", "email_runner", "queue_email", "send"]
 
 
 def email_runner(settings: Settings) -> jobs.Runner:

@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Message
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -105,6 +108,30 @@ def browser():
         )
         yield browser
         browser.close()
+
+
+class Inbox(Message):
+    """Every message a test SMTP server received."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list = []
+
+    def handle_message(self, message) -> None:
+        self.messages.append(message)
+
+
+@pytest.fixture
+def smtp():
+    """A real SMTP server on loopback: yields (ROLLCALL_SMTP_URL, inbox)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield f"smtp://127.0.0.1:{port}?from=noreply@springfield.example", inbox
+    controller.stop()
 
 
 def _empty(database: Database) -> None:

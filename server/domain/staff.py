@@ -145,3 +145,38 @@ def authenticate_staff_token(session: Session, token: str) -> StaffAccount | Non
 def revoke_staff_tokens(session: Session, staff: StaffAccount) -> None:
     for row in session.scalars(select(StaffToken).where(StaffToken.staff_id == staff.id)):
         row.revoked_at = row.revoked_at or utcnow()
+
+
+@dataclass(frozen=True)
+class StaffSignIn:
+    """``ok`` (with ``staff``), ``invalid`` (never says which part), or ``throttled``."""
+
+    status: str
+    staff: StaffAccount | None = None
+    wait_seconds: int = 0
+
+
+def sign_in_staff(
+    session: Session, tenant_id: str, username: str, password: str, *, address: str | None
+) -> StaffSignIn:
+    """The admin sign-in: throttled per account and per address with growing delays (no hard
+    lockout a pupil could use against a teacher), every failure audited."""
+    from server.domain import signin
+
+    keys = [f"staff:{tenant_id}:{fold(username.strip())}", f"staff-address:{address or 'unknown'}"]
+    wait = signin.throttle_wait(session, keys)
+    if wait:
+        return StaffSignIn("throttled", wait_seconds=wait)
+    staff = authenticate_staff(session, tenant_id, username, password)
+    if staff is None:
+        signin.record_failure(session, keys[0], signin.ACCOUNT_FREE_FAILURES)
+        signin.record_failure(session, keys[1], signin.ADDRESS_FREE_FAILURES)
+        audit.record(
+            session,
+            Actor(tenant_id=tenant_id, kind="system", name="staff sign-in"),
+            "staff.signin_failure",
+            detail=f"Failed staff sign-in as {username[:60]!r}.",
+        )
+        return StaffSignIn("invalid")
+    signin.clear_failures(session, keys[0])
+    return StaffSignIn("ok", staff)

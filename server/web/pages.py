@@ -12,10 +12,19 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from server.domain import account_requests, audit, connections, credentials, roster, search, users
+from server.domain import (
+    account_requests,
+    audit,
+    connections,
+    credentials,
+    invitations,
+    roster,
+    search,
+    users,
+)
 from server.domain.actors import Actor
 from server.domain.search import UserQuery
-from server.domain.staff import authenticate_staff
+from server.domain.staff import StaffSignIn, sign_in_staff
 from server.domain.tenants import get_tenant, list_tenants
 from server.domain.users import RoleAssignment
 from server.domain.vocabulary import parse_date
@@ -51,26 +60,33 @@ async def login(request: Request) -> Response:
     username, password = str(form.get("username", "")), str(form.get("password", ""))
     tenant_name = str(form.get("tenant") or "") or None
 
-    def check() -> str | None:
+    address = request.client.host if request.client else None
+
+    def check() -> StaffSignIn:
         with context.database.session() as session:
             tenant = get_tenant(session, tenant_name)
-            staff = authenticate_staff(session, tenant.id, username, password)
-            return staff.id if staff else None
+            return sign_in_staff(session, tenant.id, username, password, address=address)
 
     try:
-        staff_id = await run_in_threadpool(check)
+        result = await run_in_threadpool(check)
     except DomainError:
-        staff_id = None
-    if staff_id is None:
+        result = StaffSignIn("invalid")
+    if result.status != "ok" or result.staff is None:
+        message = (
+            f"Too many failed sign-ins: wait {result.wait_seconds} seconds and try again."
+            if result.status == "throttled"
+            else "That username and password do not match an active staff account."
+        )
         return page(
             request,
             "login.html",
-            status_code=401,
+            status_code=429 if result.status == "throttled" else 401,
             tenants=await _tenant_names(request),
-            error="That username and password do not match an active staff account.",
+            error=message,
             username=username,
             next=form.get("next"),
         )
+    staff_id = result.staff.id
     target = str(form.get("next") or "/admin/users")
     if not target.startswith("/admin/") or target.startswith("//"):
         target = "/admin/users"
@@ -255,6 +271,26 @@ async def user_reset(staff: StaffRequest) -> Response:
 
 
 @staff_page
+async def user_invite(staff: StaffRequest) -> Response:
+    user_id = staff.request.path_params["user_id"]
+
+    def invite(session: Session, actor: Actor) -> str:
+        user = users.get_user(session, actor, user_id)
+        [outcome] = invitations.send_activation_emails(
+            session, actor, [user], issuer=staff.context.settings.issuer
+        )
+        if outcome.skipped:
+            raise NotAllowed(outcome.skipped)
+        return f"Activation email queued for {outcome.sent_to}."
+
+    try:
+        message = await staff.work(invite)
+    except DomainError as error:
+        return await _render_user(staff, user_id, status=error.status, error=error.message)
+    return _back_to_user(user_id, message)
+
+
+@staff_page
 async def user_reveal(staff: StaffRequest) -> Response:
     user_id = staff.request.path_params["user_id"]
 
@@ -385,6 +421,15 @@ async def bulk(staff: StaffRequest) -> Response:
 
     def run(session: Session, actor: Actor) -> str:
         chosen = [users.get_user(session, actor, uid) for uid in user_ids]
+        if action == "send_activation":
+            sent = invitations.send_activation_emails(
+                session, actor, chosen, issuer=staff.context.settings.issuer
+            )
+            skipped = [f"{o.user.display_name}: {o.skipped}" for o in sent if o.skipped]
+            count = len(sent) - len(skipped)
+            return f"Activation emails queued for {count} student(s)." + (
+                f" Skipped: {'; '.join(skipped)}" if skipped else ""
+            )
         if action == "deactivate":
             done = skipped = 0
             for user in chosen:

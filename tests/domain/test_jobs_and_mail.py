@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import socket
 from datetime import timedelta
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.handlers import Message
 from sqlalchemy import select
 
 from server.config import Settings
 from server.db import AuditEvent, Job, utcnow
 from server.domain import jobs
-from server.mail import EMAIL_JOB, email_runner, queue_email
-
-
-class Inbox(Message):
-    def __init__(self) -> None:
-        super().__init__()
-        self.messages = []
-
-    def handle_message(self, message) -> None:
-        self.messages.append(message)
+from server.domain.outbox import EMAIL_JOB, queue_email
+from server.mail import email_runner
 
 
 @pytest.fixture
@@ -32,18 +21,6 @@ def tenant(database):
 
     with database.session() as session:
         return create_tenant(session, "Springfield")
-
-
-@pytest.fixture
-def smtp():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield f"smtp://127.0.0.1:{port}?from=noreply@springfield.example", inbox
-    controller.stop()
 
 
 def test_queued_email_is_sent_by_the_worker_and_audited(database, tenant, settings, smtp):

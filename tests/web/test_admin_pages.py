@@ -241,3 +241,23 @@ def test_bulk_reset_of_a_whole_grade_reaches_every_page(app, district, database)
         },
     )
     assert "Reset 60 password(s)." in done.text
+
+
+def test_repeated_wrong_staff_passwords_are_slowed_down_not_locked_out(app, district, database):
+    client = TestClient(app)
+    for _ in range(5):
+        assert (
+            client.post("/admin/login", data={"username": "skinner", "password": "x"}).status_code
+            == 401
+        )
+    throttled = client.post(
+        "/admin/login", data={"username": "skinner", "password": district.admin_password}
+    )
+    assert throttled.status_code == 429 and "wait" in throttled.text
+    with database.session() as session:
+        from sqlalchemy import update
+
+        from server.db import LoginThrottle
+
+        session.execute(update(LoginThrottle).values(blocked_until=None))
+    assert sign_in(app, "skinner", district.admin_password)

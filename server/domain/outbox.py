@@ -1,0 +1,27 @@
+"""Outgoing email as the domain sees it: a message queued for the background worker.
+
+Queuing writes a job in the same unit of work as the change that caused it, so an email is
+sent only if that change commits; :mod:`server.mail` delivers it over SMTP with retries.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from server.domain import jobs
+
+EMAIL_JOB = "email"
+
+
+def queue_email(
+    session: Session,
+    tenant_id: str,
+    to: str,
+    subject: str,
+    body: str,
+    *,
+    about_user: str | None = None,
+) -> None:
+    """Queue one message; the worker sends it and audits the send."""
+    payload = {"to": to, "subject": subject, "body": body, "user_id": about_user}
+    jobs.enqueue(session, EMAIL_JOB, payload, tenant_id=tenant_id)
