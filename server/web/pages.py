@@ -15,6 +15,7 @@ from starlette.responses import RedirectResponse, Response
 from server.domain import (
     account_requests,
     audit,
+    badges,
     connections,
     credentials,
     invitations,
@@ -32,6 +33,7 @@ from server.errors import DomainError, NotAllowed
 from server.web import session as cookies
 from server.web.pdf import credential_sheet
 from server.web.presenters import connection_view, user_view
+from server.web.qr import qr_data_uri
 from server.web.render import page
 from server.web.staffauth import StaffRequest, context_of, staff_page
 
@@ -185,7 +187,13 @@ async def _render_user(
     def load(session: Session, actor: Actor) -> dict[str, Any]:
         user = users.get_user(session, actor, user_id)
         titles = roster.class_titles_of(session, [user.id])
-        return {"user": user_view(user, titles[user.id])}
+        badge = badges.live_badge(session, user)
+        return {
+            "user": user_view(user, titles[user.id]),
+            "badge": {"expires": f"{badge.expires_at:%Y-%m-%d}", "pin": bool(badge.pin_hash)}
+            if badge
+            else None,
+        }
 
     try:
         data = await staff.work(load)
@@ -285,6 +293,29 @@ async def user_invite(staff: StaffRequest) -> Response:
 
     try:
         message = await staff.work(invite)
+    except DomainError as error:
+        return await _render_user(staff, user_id, status=error.status, error=error.message)
+    return _back_to_user(user_id, message)
+
+
+@staff_page
+async def user_badge(staff: StaffRequest) -> Response:
+    """Issue (or regenerate) a student's QR badge, or void it."""
+    user_id = staff.request.path_params["user_id"]
+    form = await staff.form()
+    box = badges.badge_box(staff.context.settings.secret_key)
+
+    def change(session: Session, actor: Actor) -> str:
+        user = users.get_user(session, actor, user_id)
+        if form.get("do") == "void":
+            voided = badges.void_badge(session, actor, user)
+            return "Badge voided." if voided else "The student had no live badge."
+        pin = str(form.get("pin") or "").strip() or None
+        issued = badges.issue_badge(session, actor, user, box=box, pin=pin)
+        return f"New badge issued, valid until {issued.badge.expires_at:%Y-%m-%d}; print it below."
+
+    try:
+        message = await staff.work(change)
     except DomainError as error:
         return await _render_user(staff, user_id, status=error.status, error=error.message)
     return _back_to_user(user_id, message)
@@ -415,6 +446,8 @@ async def bulk(staff: StaffRequest) -> Response:
         return RedirectResponse(
             "/admin/users?" + urlencode({"done": "Select at least one user."}), status_code=303
         )
+    if action == "print_badges":
+        return await _print_badges(staff, user_ids)
     if action.startswith(("print", "pdf")):
         layout = "per-page" if action.endswith("per_page") else "paper-saver"
         return await _print(staff, user_ids, layout, as_pdf=action.startswith("pdf"))
@@ -430,6 +463,9 @@ async def bulk(staff: StaffRequest) -> Response:
             return f"Activation emails queued for {count} student(s)." + (
                 f" Skipped: {'; '.join(skipped)}" if skipped else ""
             )
+        if action == "void_badges":
+            voided = sum(badges.void_badge(session, actor, user) for user in chosen)
+            return f"Voided {voided} badge(s)."
         if action == "deactivate":
             done = skipped = 0
             for user in chosen:
@@ -463,6 +499,32 @@ def _all_matching(session: Session, actor: Actor, form: Any) -> list[str]:
         if not found.has_next:
             break
     return ids[:MAX_BULK]
+
+
+async def _print_badges(staff: StaffRequest, user_ids: list[str]) -> Response:
+    """A badge sheet: each student's live badge, or a new one for students without."""
+    box = badges.badge_box(staff.context.settings.secret_key)
+    issuer = staff.context.settings.issuer
+
+    def load(session: Session, actor: Actor) -> list[dict[str, Any]]:
+        chosen = [users.get_user(session, actor, uid) for uid in user_ids]
+        titles = roster.class_titles_of(session, [u.id for u in chosen])
+        cards = []
+        for user in chosen:
+            card = user_view(user, titles[user.id])
+            try:
+                token = badges.reveal_badge(session, actor, user, box=box)
+                if token is None:
+                    token = badges.issue_badge(session, actor, user, box=box).token
+                card["qr"] = qr_data_uri(f"{issuer}/login/badge?badge={token}")
+                card["expires"] = f"{badges.live_badge(session, user).expires_at:%Y-%m-%d}"
+            except DomainError as error:
+                card["note"] = error.message
+            cards.append(card)
+        return cards
+
+    cards = await staff.work(load)
+    return page(staff.request, "badges.html", cards=cards, sign_in_url=f"{issuer}/login/badge")
 
 
 async def _print(

@@ -30,6 +30,7 @@ def admin_routes() -> list[BaseRoute]:
         Route("/admin/users/{user_id}/reset", pages.user_reset, methods=["POST"]),
         Route("/admin/users/{user_id}/reveal", pages.user_reveal, methods=["POST"]),
         Route("/admin/users/{user_id}/invite", pages.user_invite, methods=["POST"]),
+        Route("/admin/users/{user_id}/badge", pages.user_badge, methods=["POST"]),
         Route("/admin/requests", pages.request_list, methods=["GET"]),
         Route("/admin/requests", pages.request_submit, methods=["POST"]),
         Route(
