@@ -110,3 +110,20 @@ def visible_classes(actor: Actor) -> ColumnElement[bool]:
         )
         return and_(in_tenant, teaching)
     return and_(in_tenant, false()) if actor.kind != "system" else true()
+
+
+def import_scope(actor: Actor, school_ids: list[str]) -> list[str]:
+    """The schools an import or export by ``actor`` covers.
+
+    District admins (and the system) work anywhere; a school admin only at their own schools
+    (their one school when none is named). :raises NotAllowed:
+    """
+    if actor.kind == "system" or actor.is_district_admin:
+        return school_ids
+    if actor.role == "school_admin":
+        if not school_ids and len(actor.school_ids) == 1:
+            return list(actor.school_ids)
+        if school_ids and set(school_ids) <= set(actor.school_ids):
+            return school_ids
+        raise NotAllowed("School admins import and export only for their own school.")
+    raise NotAllowed("Only district and school admins import and export rosters.")

@@ -28,6 +28,7 @@ from starlette.routing import BaseRoute, Route, request_response
 from server.auth import ConnectionAuthMiddleware, actor_of, bearer_token
 from server.context import AppContext
 from server.db import ImportRun
+from server.domain.access import import_scope
 from server.domain.actors import Actor, staff_actor
 from server.domain.connections import get_connection
 from server.domain.schools import resolve_school_ids
@@ -177,19 +178,6 @@ def _staff(context: AppContext, request: Request) -> Actor | None:
         return staff_actor(staff) if staff is not None else None
 
 
-def _ensure_admin(actor: Actor, school_ids: list[str]) -> list[str]:
-    """District admins import anywhere; school admins only for their schools."""
-    if actor.is_district_admin:
-        return school_ids
-    if actor.role == "school_admin":
-        if not school_ids and len(actor.school_ids) == 1:
-            return list(actor.school_ids)
-        if school_ids and set(school_ids) <= set(actor.school_ids):
-            return school_ids
-        raise NotAllowed("School admins import and export only for their own school.")
-    raise NotAllowed("Only district and school admins import and export rosters.")
-
-
 async def _authenticated(request: Request) -> tuple[AppContext, Actor] | Response:
     context: AppContext = request.app.state.context
     actor = await run_in_threadpool(_staff, context, request)
@@ -219,7 +207,7 @@ async def admin_imports(request: Request) -> Response:
         def resolve() -> tuple[str, list[str]]:
             with context.database.session() as session:
                 ids = resolve_school_ids(session, actor.tenant_id, schools_sourced)
-                ids = _ensure_admin(actor, ids)
+                ids = import_scope(actor, ids)
                 return get_connection(session, actor.tenant_id, name).id, ids
 
         connection_id, school_ids = await run_in_threadpool(resolve)
@@ -299,7 +287,7 @@ async def admin_export(request: Request) -> Response:
             ids = resolve_school_ids(
                 session, actor.tenant_id, request.query_params.getlist("school")
             )
-            ids = _ensure_admin(actor, ids)
+            ids = import_scope(actor, ids)
             with tempfile.TemporaryFile() as out:
                 exports.export(session, actor, context.box, fmt, out, school_ids=ids)
                 out.seek(0)

@@ -7,7 +7,7 @@ from pathlib import Path
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from server.web import api, pages
+from server.web import api, imports_page, pages
 
 STATIC = Path(__file__).parent / "static"
 
@@ -36,6 +36,11 @@ def admin_routes() -> list[BaseRoute]:
         Route(
             "/admin/requests/{request_id}/{decision:str}", pages.request_decide, methods=["POST"]
         ),
+        Route("/admin/import", imports_page.import_form, methods=["GET"]),
+        Route("/admin/import", imports_page.trial_run, methods=["POST"]),
+        Route("/admin/import/apply", imports_page.apply_import, methods=["POST"]),
+        Route("/admin/export", imports_page.export_download, methods=["POST"]),
+        Route("/admin/import/{run_id:str}", imports_page.import_run, methods=["GET"]),
         Route("/admin/connections", pages.connection_list, methods=["GET"]),
         Route("/admin/connections", pages.connection_add, methods=["POST"]),
         Route("/admin/connections/{name}/rotate", pages.connection_rotate, methods=["POST"]),

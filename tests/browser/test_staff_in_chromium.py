@@ -73,3 +73,21 @@ def test_admin_tries_to_change_an_sso_students_password_and_sees_why_not(
     status = page.get_by_role("status").inner_text()
     assert "Reset 0 password(s)." in status
     assert "This account is managed by Clever. Change it in Clever" in status
+
+
+def test_a_trial_run_import_shows_an_r104_row(page, live_server, district, tmp_path):
+    from tests.web.test_import_pages import oneroster_zip
+
+    upload = tmp_path / "delta.zip"
+    upload.write_bytes(oneroster_zip(tmp_path))
+    sign_in(page, live_server, "skinner", district.admin_password)
+    page.get_by_role("link", name="Import").click()
+    page.get_by_label("File (CSV or zip, up to 5 MB)").set_input_files(str(upload))
+    page.get_by_role("button", name="Run a trial").click()
+    assert "Trial run" in page.get_by_role("heading", level=1).inner_text()
+    row = page.get_by_role("row", name=re.compile("sis-twin"))
+    assert "R104" in row.inner_text() and "already used" in row.inner_text()
+    screenshot(page, "import-trial-run")
+    page.get_by_label("Skip the rows with errors").check()
+    page.get_by_role("button", name="Apply this import").click()
+    assert "applied" in page.get_by_role("heading", level=1).inner_text()

@@ -1,0 +1,277 @@
+"""The admin import pages: upload, see the trial run, apply; past imports; exports.
+
+The trial run and the apply run the same engine (:mod:`server.imports.engine`). Between them
+the uploaded file travels in the apply form itself, base64-encoded and HMAC-signed with the
+options it was checked with, so no process needs to keep it and nobody can apply a file other
+than the one whose trial run they saw. Uploads here are limited to :data:`MAX_UPLOAD` bytes;
+district-sized OneRoster packages go through ``rollcall import`` or ``POST /oneroster/csv``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import io
+import json
+import tempfile
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.responses import Response
+
+from server.db import ConnectionKind, ImportRun
+from server.domain import connections, roster
+from server.domain.access import import_scope
+from server.domain.actors import Actor
+from server.domain.secrets import sign
+from server.errors import DomainError, InvalidValue, NotFound
+from server.imports import exports
+from server.imports.engine import ImportOptions, import_source, open_source
+from server.imports.report import Report, load_run, run_as_dict
+from server.web.render import page
+from server.web.staffauth import StaffRequest, staff_page
+
+MAX_UPLOAD = 5 * 1024 * 1024
+ROW_LIMIT = 2000
+IMPORT_KINDS = (ConnectionKind.MANUAL, ConnectionKind.CSV, ConnectionKind.ONEROSTER_CSV)
+_PURPOSE = "import-upload"
+DAMAGED = "The apply form is damaged or was changed: upload the file again."
+
+
+@staff_page
+async def import_form(staff: StaffRequest) -> Response:
+    return await _render_form(staff)
+
+
+async def _render_form(staff: StaffRequest, status: int = 200, **extra: Any) -> Response:
+    def load(session: Session, actor: Actor) -> dict[str, Any]:
+        _scope(actor)
+        runs = session.scalars(
+            select(ImportRun)
+            .where(ImportRun.tenant_id == actor.tenant_id)
+            .order_by(ImportRun.started_at.desc())
+            .limit(20)
+        )
+        schools = roster.list_schools(session, actor.tenant_id)
+        if actor.role == "school_admin":
+            schools = [school for school in schools if school.id in actor.school_ids]
+        return {
+            "schools": [(school.id, school.name) for school in schools],
+            "connections": _import_connections(session, actor),
+            "runs": [
+                {
+                    "id": r.id,
+                    "status": r.status,
+                    "format": r.format,
+                    "mode": r.mode,
+                    "dry_run": r.dry_run,
+                    "summary": r.summary,
+                    "by": r.actor_name,
+                    "at": r.started_at.isoformat(timespec="seconds"),
+                }
+                for r in runs
+            ],
+        }
+
+    try:
+        data = await staff.work(load)
+    except DomainError as error:
+        return page(staff.request, "error.html", status_code=error.status, error=error.message)
+    return page(staff.request, "import.html", status_code=status, nav="import", **data, **extra)
+
+
+@staff_page
+async def trial_run(staff: StaffRequest) -> Response:
+    form = await staff.request.form()
+    upload = form.get("file")
+    try:
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            raise InvalidValue("Choose a file to import.", code="F001")
+        content = await upload.read(MAX_UPLOAD + 1)
+        if len(content) > MAX_UPLOAD:
+            raise InvalidValue(
+                "The file is larger than 5 MB: import it with `rollcall import`.", code="F001"
+            )
+        choice = _choice(form, upload.filename)
+    except DomainError as error:
+        return await _render_form(staff, status=400, error=error.message)
+    return await _run_and_show(staff, content, choice, dry_run=True)
+
+
+@staff_page
+async def apply_import(staff: StaffRequest) -> Response:
+    form = await staff.request.form()
+    try:
+        choice = json.loads(str(form.get("choice") or "{}"))
+        content = base64.b64decode(str(form.get("content") or ""), validate=True)
+    except ValueError:
+        return await _render_form(staff, status=400, error=DAMAGED)
+    expected = _signature(staff, content, choice)
+    if not hmac.compare_digest(expected, str(form.get("signature") or "")):
+        return await _render_form(staff, status=400, error=DAMAGED)
+    choice["skip_invalid"] = form.get("skip_invalid") == "1"
+    choice["allow_shrink"] = form.get("allow_shrink") == "1"
+    return await _run_and_show(staff, content, choice, dry_run=False)
+
+
+@staff_page
+async def import_run(staff: StaffRequest) -> Response:
+    run_id = staff.request.path_params["run_id"]
+
+    def load(session: Session, actor: Actor) -> dict[str, Any]:
+        _scope(actor)
+        run = load_run(session, actor.tenant_id, run_id)
+        if run is None:
+            raise NotFound("No such import.")
+        return run_as_dict(session, run, row_limit=ROW_LIMIT)
+
+    try:
+        report = await staff.work(load)
+    except DomainError as error:
+        return page(staff.request, "error.html", status_code=error.status, error=error.message)
+    return page(
+        staff.request,
+        "import_report.html",
+        nav="import",
+        report=report,
+        code_filter=staff.request.query_params.get("code"),
+    )
+
+
+async def _run_and_show(
+    staff: StaffRequest, content: bytes, choice: dict[str, Any], *, dry_run: bool
+) -> Response:
+    def prepare(session: Session, actor: Actor) -> tuple[str, list[str]]:
+        chosen = [choice["school"]] if choice.get("school") else []
+        school_ids = import_scope(actor, chosen) if chosen else _scope(actor)
+        connection = connections.get_connection(session, actor.tenant_id, choice["connection"])
+        if connection.kind not in IMPORT_KINDS:
+            raise InvalidValue(f"{connection.name} does not take file imports.")
+        return connection.id, school_ids
+
+    try:
+        connection_id, school_ids = await staff.work(prepare)
+        options = ImportOptions(
+            mode=choice.get("mode") or None,
+            school_ids=tuple(school_ids),
+            dry_run=dry_run,
+            skip_invalid=bool(choice.get("skip_invalid")),
+            allow_shrink=bool(choice.get("allow_shrink")),
+        )
+        report = await run_in_threadpool(
+            _import, staff, content, choice["filename"], connection_id, options
+        )
+    except DomainError as error:
+        return await _render_form(staff, status=error.status, error=error.message)
+    try:
+        shown = report.as_dict(row_limit=ROW_LIMIT)
+    finally:
+        report.close()
+    carried = {}
+    if dry_run:
+        carried = {
+            "content": base64.b64encode(content).decode(),
+            "choice": json.dumps(choice),
+            "signature": _signature(staff, content, choice),
+        }
+    return page(
+        staff.request,
+        "import_report.html",
+        nav="import",
+        report=shown,
+        status_code=200 if report.ok else 422,
+        carried=carried,
+        code_filter=None,
+    )
+
+
+def _import(
+    staff: StaffRequest, content: bytes, filename: str, connection_id: str, options: ImportOptions
+) -> Report:
+    source = open_source(io.BytesIO(content), filename=filename, lenient=options.lenient)
+    try:
+        return import_source(
+            staff.context.database,
+            staff.context.box,
+            staff.actor.tenant_id,
+            connection_id,
+            source,
+            options,
+            actor_name=staff.actor.name,
+        )
+    finally:
+        source.close()
+
+
+def _choice(form: Any, filename: str) -> dict[str, Any]:
+    mode = str(form.get("mode") or "") or None
+    if mode not in (None, "full", "delta"):
+        raise InvalidValue("Choose full or delta.")
+    return {
+        "filename": filename,
+        "mode": mode,
+        "connection": str(form.get("connection") or "Manual"),
+        "school": str(form.get("school") or "") or None,
+    }
+
+
+def _signature(staff: StaffRequest, content: bytes, choice: dict[str, Any]) -> str:
+    fixed = {k: choice.get(k) for k in ("filename", "mode", "connection", "school")}
+    message = content + json.dumps([staff.actor.tenant_id, staff.actor.id, fixed]).encode()
+    return sign(staff.context.settings.secret_key, _PURPOSE, message)
+
+
+def _scope(actor: Actor) -> list[str]:
+    """District admins import for the district; school admins for all their schools."""
+    return import_scope(actor, list(actor.school_ids) if actor.role == "school_admin" else [])
+
+
+def _import_connections(session: Session, actor: Actor) -> list[str]:
+    return [
+        c.name
+        for c in connections.list_connections(session, actor.tenant_id)
+        if c.kind in IMPORT_KINDS
+    ]
+
+
+EXPORTS = {
+    "school-csv": ("text/csv; charset=utf-8", "students.csv"),
+    "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "students.xlsx"),
+    "oneroster-1.1": ("application/zip", "oneroster-1.1.zip"),
+    "oneroster-1.2": ("application/zip", "oneroster-1.2.zip"),
+}
+
+
+@staff_page
+async def export_download(staff: StaffRequest) -> Response:
+    """Export for upload (school CSV, XLSX) or OneRoster CSV; passwords of ``issued``
+    accounts are included and each reveal is audited by the export itself."""
+    form = await staff.form()
+    fmt = str(form.get("format") or "")
+    if fmt not in EXPORTS:
+        return await _render_form(staff, status=400, error="Choose an export format.")
+    school = str(form.get("school") or "")
+
+    def run(session: Session, actor: Actor) -> bytes:
+        school_ids = import_scope(actor, [school]) if school else _scope(actor)
+        with tempfile.TemporaryFile() as out:
+            exports.export(session, actor, staff.context.box, fmt, out, school_ids=school_ids)
+            out.seek(0)
+            return out.read()
+
+    try:
+        data = await staff.work(run)
+    except DomainError as error:
+        return await _render_form(staff, status=error.status, error=error.message)
+    media_type, filename = EXPORTS[fmt]
+    return Response(
+        data,
+        media_type=media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+        },
+    )

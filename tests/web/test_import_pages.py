@@ -1,0 +1,122 @@
+"""Imports from the admin UI: upload, trial run with status codes, apply exactly that file."""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+
+from tests.imports.packages import package
+from tests.web.conftest import csrf_of, sign_in
+
+FIELDS = r'name="(content|choice|signature|csrf_token)" value="([^"]*)"'
+
+
+def oneroster_zip(tmp_path) -> bytes:
+    """A OneRoster 1.1 delta: a new student, and a new record reusing Bart's username (R104)."""
+    common = {
+        "status": "active",
+        "dateLastModified": "2026-11-01T00:00:00Z",
+        "enabledUser": "true",
+        "orgSourcedIds": "lincoln",
+        "role": "student",
+    }
+    users = [
+        {
+            **common,
+            "sourcedId": "sis-ralph",
+            "username": "ralph.w",
+            "givenName": "Ralph",
+            "familyName": "Wiggum",
+            "grades": "02",
+        },
+        {
+            **common,
+            "sourcedId": "sis-twin",
+            "username": "BARTSIMPSON",
+            "givenName": "Bart",
+            "familyName": "Twin",
+            "grades": "04",
+        },
+    ]
+    return package(tmp_path / "delta.zip", "1.1", {"users.csv": users}, mode="delta").read_bytes()
+
+
+def trial(client, content: bytes):
+    form = client.get("/admin/import").text
+    return client.post(
+        "/admin/import",
+        data={"csrf_token": csrf_of(form), "connection": "Manual"},
+        files={"file": ("delta.zip", content, "application/zip")},
+    )
+
+
+def test_trial_run_shows_an_r104_row_and_writes_nothing(app, district, tmp_path):
+    client = sign_in(app, "skinner", district.admin_password)
+    shown = trial(client, oneroster_zip(tmp_path)).text
+    assert "Trial run" in shown and "R104" in shown and "already used" in shown
+    assert "Ralph" not in client.get("/admin/users", params={"q": "wiggum"}).text
+    apply_form = re.search(
+        r'<form method="post" action="/admin/import/apply".*?</form>', shown, re.S
+    )
+    assert apply_form and "Skip the rows with errors" in apply_form.group(0)
+    only_r104 = client.get(f"/admin/import/{_run_id(client)}", params={"code": "R104"}).text
+    assert "sis-twin" in only_r104 and "sis-ralph" not in only_r104
+
+
+def _run_id(client) -> str:
+    return re.search(
+        r'href="/admin/import/([0-9a-f-]{36})"', client.get("/admin/import").text
+    ).group(1)
+
+
+def test_apply_skipping_invalid_rows_creates_the_valid_ones(app, district, tmp_path):
+    client = sign_in(app, "skinner", district.admin_password)
+    fields = dict(re.findall(FIELDS, trial(client, oneroster_zip(tmp_path)).text))
+    fields["choice"] = html.unescape(fields["choice"])
+    refused = client.post("/admin/import/apply", data=fields)
+    assert refused.status_code == 422
+    assert "Ralph" not in client.get("/admin/users", params={"q": "wiggum"}).text
+    applied = client.post("/admin/import/apply", data={**fields, "skip_invalid": "1"})
+    assert applied.status_code == 200, applied.text
+    assert "Ralph" in client.get("/admin/users", params={"q": "wiggum"}).text
+
+
+def test_a_changed_file_cannot_be_applied_with_an_old_signature(app, district, tmp_path):
+    client = sign_in(app, "skinner", district.admin_password)
+    fields = dict(re.findall(FIELDS, trial(client, oneroster_zip(tmp_path)).text))
+    fields["choice"] = html.unescape(fields["choice"])
+    fields["content"] = base64.b64encode(
+        b"Student Full Name,Username,Year Group,Class,Gender\nEvil Twin,,2,Maths 4B,M\n"
+    ).decode()
+    response = client.post("/admin/import/apply", data=fields)
+    assert response.status_code == 400 and "damaged or was changed" in response.text
+
+
+def test_an_unreadable_file_is_f001_and_teachers_cannot_import(app, district):
+    client = sign_in(app, "skinner", district.admin_password)
+    shown = trial(client, b"\x00\x01 not a zip or a csv")
+    assert shown.status_code in (400, 422) and "F001" in shown.text
+    teacher = sign_in(app, "edna", district.teacher_password)
+    assert teacher.get("/admin/import").status_code == 403
+
+
+def test_export_for_upload_holds_issued_passwords_only(app, district):
+    client = sign_in(app, "skinner", district.admin_password)
+    form = client.get("/admin/import").text
+    school = re.search(r'<option value="([0-9a-f-]{36})">Lincoln</option>', form).group(1)
+    response = client.post(
+        "/admin/export",
+        data={"csrf_token": csrf_of(form), "format": "school-csv", "school": school},
+    )
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+    lines = response.text.splitlines()
+    assert lines[0].lstrip("\ufeff").startswith("Student Full Name,Username,Year Group,Class,Gender")
+    bart = next(line for line in lines if "bartsimpson" in line)
+    assert district.temporary in bart
+    xlsx = client.post(
+        "/admin/export", data={"csrf_token": csrf_of(form), "format": "xlsx", "school": school}
+    )
+    assert xlsx.content[:2] == b"PK"
+    audit = client.get("/admin/audit", params={"action": "credential.reveal"}).text
+    assert "bartsimpson" in audit
