@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
 
 def protocol_routes(context: AppContext) -> list[BaseRoute]:
     """The mounts of the protocol packages (SCIM, OneRoster, OIDC) and the admin surfaces."""
-    from scim.app import ScimEndpoint
+    from scim import ScimEndpoint
 
     routes: list[BaseRoute] = []
     # SCIM 2.0 at /scim/v2: scim2-server appends "/v2" to its mount point itself.
