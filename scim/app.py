@@ -11,7 +11,8 @@ something else, each time by overriding one of its hooks:
 - the tolerance profile (strict, ``entra``, ``okta``, ``google``) is a ``ScimPolicy`` on the
   provider, so each profile has its own application and :class:`ScimEndpoint` picks one per
   request from the connection's ``profile``;
-- a successful PATCH answers 200 with the resource (the library answers 204);
+- a successful PATCH answers 200 with the resource (the library answers 204), and 204 only to
+  a client that asks for no body with ``Prefer: return=minimal``;
 - ``/Me`` answers 501 with a SCIM error: a provisioning token has no user principal;
 - any request body over :data:`MAX_BODY_SIZE` answers 413 (the library limits Bulk only).
 
@@ -147,6 +148,17 @@ class ScimApplication(ASGIApplication):
                 return self.handler.handle(request)
             finally:
                 current_session.reset(token)
+
+    def finalize_response(self, request: ScimRequest, response: ScimResponse) -> ScimResponse:
+        # A client that asks for no body (RFC 7240 "Prefer: return=minimal") gets 204 to a PATCH.
+        prefer = (request.header("Prefer") or "").replace(" ", "").lower()
+        if (
+            request.method == "PATCH"
+            and response.status == HTTPStatus.OK
+            and "return=minimal" in prefer.split(",")
+        ):
+            response = ScimResponse(HTTPStatus.NO_CONTENT, None, dict(response.headers))
+        return super().finalize_response(request, response)
 
     def handle_exception(self, request: ScimRequest, exception: Exception) -> ScimResponse:
         response = super().handle_exception(request, exception)

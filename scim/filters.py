@@ -259,9 +259,9 @@ def sort_expression(
     value = (
         select(stored)
         .where(
+            # resource_id and path only, so the lookup uses ix_scim_values_resource (a record
+            # id names one resource; tenant and type would steer the planner to a worse index).
             ScimValue.resource_id == table.id,
-            ScimValue.tenant_id == tenant_id,
-            ScimValue.resource_type == resource_type,
             ScimValue.path == path_key(binding),
             ScimValue.lead.is_(True),
             ScimValue.element.is_(None) if not binding.is_multivalued else true(),

@@ -59,7 +59,7 @@ def protocol_routes(context: AppContext) -> list[BaseRoute]:
     """The mounts of the protocol packages (SCIM, OneRoster, OIDC) and the admin surfaces."""
     from oidc import routes as oidc_routes
     from oneroster.routes import OneRosterAPI
-    from scim.app import ScimEndpoint
+    from scim import ScimEndpoint
     from server.imports.http import import_routes
 
     routes: list[BaseRoute] = []

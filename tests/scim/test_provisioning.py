@@ -405,3 +405,13 @@ def test_groups_filter_on_members_and_the_root_search_spans_types(idp: IdP) -> N
     root = idp.get("/", params={"filter": 'userName eq "member" or displayName eq "club"'})
     assert root.status_code == 200, root.text
     assert {r["id"] for r in root.json()["Resources"]} == {member["id"], group["id"]}
+
+
+def test_a_patch_answers_204_only_to_a_client_that_prefers_no_body(idp: IdP) -> None:
+    created = idp.create_user("quiet")
+    operation = {"op": "replace", "path": "title", "value": "Dr"}
+    minimal = idp.patch(f"/Users/{created['id']}", operation, headers={"Prefer": "return=minimal"})
+    assert minimal.status_code == 204 and minimal.content == b""
+    assert minimal.headers["ETag"] == 'W/"2"'
+    full = idp.patch(f"/Users/{created['id']}", {**operation, "value": "Prof"})
+    assert full.status_code == 200 and full.json()["title"] == "Prof"
