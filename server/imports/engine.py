@@ -91,6 +91,10 @@ class Step:
     prefetch: Callable[[ImportContext, list[ImportRecord]], None] | None = None
     seen_kind: str | None = None
     writes: bool = True  # False: the handler only reads and gathers (no savepoints needed)
+    # Optional: the whole batch at once (all or nothing; a failure falls back to ``handle``).
+    handle_batch: (
+        Callable[[ImportContext, list[ImportRecord]], dict[int, list[RowResult]]] | None
+    ) = None
 
 
 class ImportSource(Protocol):
@@ -415,9 +419,12 @@ def _all_at_once(
     outcomes: dict[int, list[RowResult]] = {}
     try:
         with ctx.session.begin_nested():
-            for record in records:
-                results = step.handle(ctx, record)
-                outcomes[record.number] = results if isinstance(results, list) else [results]
+            if step.handle_batch is not None:
+                outcomes = step.handle_batch(ctx, records)
+            else:
+                for record in records:
+                    results = step.handle(ctx, record)
+                    outcomes[record.number] = results if isinstance(results, list) else [results]
     except (DomainError, RowProblem, DataError, IntegrityError):
         ctx.cache.update(saved)
         return None
