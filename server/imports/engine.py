@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from sqlalchemy import Column, MetaData, String, Table, func, insert, select
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from server.db import Connection, utcnow
@@ -90,6 +91,10 @@ class Step:
     prefetch: Callable[[ImportContext, list[ImportRecord]], None] | None = None
     seen_kind: str | None = None
     writes: bool = True  # False: the handler only reads and gathers (no savepoints needed)
+    # Optional: the whole batch at once (all or nothing; a failure falls back to ``handle``).
+    handle_batch: (
+        Callable[[ImportContext, list[ImportRecord]], dict[int, list[RowResult]]] | None
+    ) = None
 
 
 class ImportSource(Protocol):
@@ -414,10 +419,13 @@ def _all_at_once(
     outcomes: dict[int, list[RowResult]] = {}
     try:
         with ctx.session.begin_nested():
-            for record in records:
-                results = step.handle(ctx, record)
-                outcomes[record.number] = results if isinstance(results, list) else [results]
-    except (DomainError, RowProblem):
+            if step.handle_batch is not None:
+                outcomes = step.handle_batch(ctx, records)
+            else:
+                for record in records:
+                    results = step.handle(ctx, record)
+                    outcomes[record.number] = results if isinstance(results, list) else [results]
+    except (DomainError, RowProblem, DataError, IntegrityError):
         ctx.cache.update(saved)
         return None
     return outcomes
@@ -438,6 +446,25 @@ def _one_by_one(ctx: ImportContext, step: Step, record: ImportRecord) -> list[Ro
             Outcome.ERROR,
             error.code or "R102",
             error.message,
+        )
+    except DataError:
+        # the database refused a value the rules let through (e.g. longer than its column)
+        results = RowResult(
+            record.file,
+            record.number,
+            record.key,
+            Outcome.ERROR,
+            "R102",
+            "A value is too long or malformed for the database.",
+        )
+    except IntegrityError:
+        results = RowResult(
+            record.file,
+            record.number,
+            record.key,
+            Outcome.ERROR,
+            "R103",
+            "The row conflicts with an existing record (a key that must be unique).",
         )
     return results if isinstance(results, list) else [results]
 

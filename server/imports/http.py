@@ -194,7 +194,10 @@ async def admin_imports(request: Request) -> Response:
         return found
     context, actor = found
     if request.method == "GET":
-        return JSONResponse(await run_in_threadpool(_list_runs, context, actor))
+        try:
+            return JSONResponse(await run_in_threadpool(_list_runs, context, actor))
+        except NotAllowed as error:
+            return _error(403, error.message)
     try:
         form = await request.form()
         upload = form.get("file")
@@ -230,13 +233,13 @@ async def admin_imports(request: Request) -> Response:
 
 
 def _list_runs(context: AppContext, actor: Actor) -> list[dict[str, Any]]:
+    """Recent runs of the tenant (district admins) or the caller's own runs (school admins)."""
+    _ensure_admin(actor, list(actor.school_ids[:1]))
+    query = select(ImportRun).where(ImportRun.tenant_id == actor.tenant_id)
+    if not actor.is_district_admin:
+        query = query.where(ImportRun.actor_name == actor.name)
     with context.database.session() as session:
-        runs = session.scalars(
-            select(ImportRun)
-            .where(ImportRun.tenant_id == actor.tenant_id)
-            .order_by(ImportRun.started_at.desc())
-            .limit(100)
-        )
+        runs = session.scalars(query.order_by(ImportRun.started_at.desc()).limit(100))
         return [
             {
                 "id": run.id,
@@ -261,7 +264,7 @@ async def admin_import_run(request: Request) -> Response:
     def load() -> dict[str, Any] | None:
         with context.database.session() as session:
             run = load_run(session, actor.tenant_id, request.path_params["run_id"])
-            if run is None:
+            if run is None or (not actor.is_district_admin and run.actor_name != actor.name):
                 return None
             return run_as_dict(session, run, row_limit=int(limit) if limit else ROW_LIMIT)
 

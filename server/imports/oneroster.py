@@ -36,6 +36,7 @@ from server.db import (
 )
 from server.db.roster import SyncedRecord
 from server.domain import credentials, guard, roster, users
+from server.domain.enrollments import NewEnrollment, enroll_many
 from server.domain.passwords import verify_password
 from server.domain.users import RoleAssignment
 from server.domain.vocabulary import check_choice, check_role
@@ -122,6 +123,7 @@ class OneRosterSource:
                 prefetch=prefetch,
                 seen_kind=KIND_OF_FILE[name],
                 writes=name != "roles.csv",
+                handle_batch=handle_enrollments if name == "enrollments.csv" else None,
             )
 
     def _records(self, name: str) -> Iterator[ImportRecord | RowResult]:
@@ -502,22 +504,62 @@ def handle_enrollment(ctx: ImportContext, record: ImportRecord) -> RowResult:
     if record.status == "tobedeleted":
         return _result(record, Outcome.UNCHANGED, message="Not present: nothing to deactivate.")
     user = _user_for(ctx, record.refs["user_key"], "userSourcedId")
-    klass = ctx.batch["classes"].get(record.refs["class_key"])
-    if klass is None or klass.status == RecordStatus.DELETED:
-        raise NotFound(
-            f"No class with sourcedId {record.refs['class_key']!r}.", field="classSourcedId"
-        )
     enrollment = roster.enroll(
         ctx.session,
         ctx.actor,
         user,
-        klass,
+        _class_for(ctx, record),
         role=fields["role"],
         primary=fields["primary"],
         sourced_id=record.key,
         begin_date=fields["begin_date"],
         end_date=fields["end_date"],
     )
+    return _enrolled(record, enrollment)
+
+
+def handle_enrollments(
+    ctx: ImportContext, records: list[ImportRecord]
+) -> dict[int, list[RowResult]]:
+    """A batch of enrollments: changes one by one, new ones through ``enroll_many``."""
+    outcomes: dict[int, list[RowResult]] = {}
+    new: list[tuple[ImportRecord, NewEnrollment]] = []
+    for record in records:
+        if record.key in ctx.batch["own"] or record.status == "tobedeleted":
+            outcomes[record.number] = [handle_enrollment(ctx, record)]
+            continue
+        fields = record.fields
+        user = _user_for(ctx, record.refs["user_key"], "userSourcedId")
+        new.append(
+            (
+                record,
+                NewEnrollment(
+                    user=user,
+                    klass=_class_for(ctx, record),
+                    role=fields["role"],
+                    primary=fields["primary"],
+                    sourced_id=record.key,
+                    begin_date=fields["begin_date"],
+                    end_date=fields["end_date"],
+                ),
+            )
+        )
+    made = enroll_many(ctx.session, ctx.actor, [item for _, item in new])
+    for (record, _), enrollment in zip(new, made, strict=True):
+        outcomes[record.number] = [_enrolled(record, enrollment)]
+    return outcomes
+
+
+def _class_for(ctx: ImportContext, record: ImportRecord) -> SchoolClass:
+    klass = ctx.batch["classes"].get(record.refs["class_key"])
+    if klass is None or klass.status == RecordStatus.DELETED:
+        raise NotFound(
+            f"No class with sourcedId {record.refs['class_key']!r}.", field="classSourcedId"
+        )
+    return klass
+
+
+def _enrolled(record: ImportRecord, enrollment: Enrollment) -> RowResult:
     if enrollment.sourced_id != record.key:
         return _result(
             record,

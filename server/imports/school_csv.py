@@ -135,7 +135,7 @@ class SchoolCsvSource:
                     yield RowResult(
                         FILE,
                         number,
-                        values.get("Username") or None,
+                        fold(values.get("Username")) or None,
                         Outcome.ERROR,
                         problem.code,
                         problem.message,
@@ -173,7 +173,10 @@ class SchoolCsvSource:
             file=FILE,
             kind="student",
             select_missing=lambda c: select(User).where(
-                *_students_in_scope(c), c.not_seen("user_id", User.id)
+                *_students_in_scope(c),
+                c.not_seen("user_id", User.id),
+                # a listed row that could not be read still protects its username
+                c.not_seen("school_row", User.username_folded),
             ),
             deactivate=lambda c, user: users.deactivate_user(
                 c.session, c.actor, user, reason="Missing from a full import."

@@ -216,3 +216,18 @@ def _write(path, rows, fmt):
     with path.open("w", newline="", encoding="utf-8") as handle:
         csv.writer(handle).writerows(rows)
     return path
+
+
+def test_a_full_school_import_keeps_students_whose_rows_it_skips(tenancy, tmp_path, school):
+    tenancy.run(school_csv(tmp_path, ROWS), connection="School upload")
+    rows = [list(row) for row in ROWS]
+    rows[1][4] = "Q"  # Ben's row cannot be read (R102), but it is listed
+    report = tenancy.run(
+        school_csv(tmp_path, rows, "b.csv"),
+        connection="School upload",
+        mode="full",
+        skip_invalid=True,
+    )
+    assert report.status == "applied"
+    assert [r["code"] for r in report.rows() if r["code"]] == ["R102"]
+    assert tenancy.count(User, status="active") == 3

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from server.db import ImportRowResult, ImportRun, Org, SchoolClass, User
 from server.domain import users
 from server.domain.actors import system_actor
@@ -246,3 +248,14 @@ def test_an_unreadable_row_is_not_deactivated_by_a_full_import_that_skips_it(ten
     assert report.status == "applied"
     assert [(r["key"], r["code"]) for r in report.rows() if r["code"]] == [("u2", "R102")]
     assert tenancy.user("u2").status == "active"
+
+
+@pytest.mark.postgres_only
+def test_a_value_longer_than_its_column_is_a_row_error_not_a_crash(tenancy, tmp_path):
+    if tenancy.database.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite does not enforce column lengths")
+    files = district()
+    files["users.csv"][1]["givenName"] = "A" * 300
+    report = tenancy.run(package(tmp_path / "p.zip", "1.1", files), skip_invalid=True)
+    assert report.status == "applied"
+    assert next((r["key"], r["code"]) for r in report.rows() if r["code"]) == ("u1", "R102")
