@@ -301,7 +301,8 @@ def read_collection(
     order: list[Any] = []
     if query.sort and query.sort != "sourcedId":
         column = sort_column(kind, query.sort)
-        order.append(column.desc() if query.descending else column.asc())
+        # Missing values sort as the largest, on SQLite as on PostgreSQL (its default).
+        order.append(column.desc().nulls_first() if query.descending else column.asc().nulls_last())
     order.append(model.sourced_id.desc() if query.descending else model.sourced_id.asc())
     page = rostering.read_page(
         session, scope, model, where, order, limit=query.limit, offset=query.offset
