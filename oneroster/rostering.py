@@ -340,7 +340,10 @@ def load_references(
         refs.users = rostering.sourced_ids(session, User, (r.user_id for r in records))
         refs.classes = rostering.sourced_ids(session, SchoolClass, (r.class_id for r in records))
     elif kind == "user":
-        refs.orgs = rostering.sourced_ids(
-            session, Org, (role.org_id for r in records for role in r.roles)
+        refs.enrolled_at = rostering.enrolled_schools(
+            session, [r.id for r in records if not r.roles]
         )
+        org_ids = [role.org_id for r in records for role in r.roles]
+        org_ids += [school for pairs in refs.enrolled_at.values() for school, _ in pairs]
+        refs.orgs = rostering.sourced_ids(session, Org, org_ids)
     return refs
