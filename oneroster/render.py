@@ -14,6 +14,8 @@ The shapes follow the 1.1 REST binding and the 1.2 Rostering OpenAPI (``UserDTyp
   system administrators and principals become ``administrator``); 1.1 ``orgs`` are the orgs of
   the user's roles. 1.2 ``roles[]`` carry roleType/role/org and dates; 1.1's ``administrator``
   becomes 1.2's ``siteAdministrator``. ``primaryOrg`` is the org of the first primary role.
+  A user with no roles of their own (a SCIM user sent without schools) gets one per school of
+  their active enrollments, so ``orgs``/``roles`` are never empty for an enrolled user.
 - Enrollment roles outside a version's vocabulary (``aide`` in 1.2, for example) are sent in
   the spec's extension form ``ext:aide``.
 - Attributes no rule needs (``userIds``, ``userMasterIdentifier``, ``pronouns``,
@@ -188,6 +190,7 @@ class References:
     classes: dict[str, str] = field(default_factory=dict)
     users: dict[str, str] = field(default_factory=dict)
     org_children: dict[str, list[str]] = field(default_factory=dict)
+    enrolled_at: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     session_children: dict[str, list[str]] = field(default_factory=dict)
 
     def to(self, collection: str, kind: str, sourced_id: str) -> dict[str, str]:
@@ -323,7 +326,9 @@ def _role_1p2(role: str) -> str:
 
 
 def _user(user: User, version: str, refs: References) -> dict[str, Any]:
-    roles = sorted(user.roles, key=lambda r: (r.role_type != "primary", r.org_id, r.role))
+    roles: list[Any] = sorted(
+        user.roles, key=lambda r: (r.role_type != "primary", r.org_id, r.role)
+    ) or _roles_from_enrollments(refs.enrolled_at.get(user.id, []))
     body: dict[str, Any] = {
         **_base(user),
         "userMasterIdentifier": _extra_text(user, "userMasterIdentifier"),
@@ -381,6 +386,26 @@ def _user(user: User, version: str, refs: References) -> dict[str, Any]:
         "grades": user.grades,
     }
     return body
+
+
+@dataclass(frozen=True)
+class _DerivedRole:
+    org_id: str
+    role: str
+    role_type: str
+    begin_date: date | None = None
+    end_date: date | None = None
+
+
+def _roles_from_enrollments(pairs: list[tuple[str, str]]) -> list[_DerivedRole]:
+    """Roles for a user who has none of their own (a SCIM user without schools, say): one per
+    school they are enrolled at, the first role at each school primary."""
+    roles: list[_DerivedRole] = []
+    seen: set[str] = set()
+    for school_id, role in pairs:
+        roles.append(_DerivedRole(school_id, role, "secondary" if school_id in seen else "primary"))
+        seen.add(school_id)
+    return roles
 
 
 def _enrollment(enrollment: Enrollment, version: str, refs: References) -> dict[str, Any]:

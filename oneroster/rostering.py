@@ -301,7 +301,8 @@ def read_collection(
     order: list[Any] = []
     if query.sort and query.sort != "sourcedId":
         column = sort_column(kind, query.sort)
-        order.append(column.desc() if query.descending else column.asc())
+        # Missing values sort as the largest, on SQLite as on PostgreSQL (its default).
+        order.append(column.desc().nulls_first() if query.descending else column.asc().nulls_last())
     order.append(model.sourced_id.desc() if query.descending else model.sourced_id.asc())
     page = rostering.read_page(
         session, scope, model, where, order, limit=query.limit, offset=query.offset
@@ -339,7 +340,10 @@ def load_references(
         refs.users = rostering.sourced_ids(session, User, (r.user_id for r in records))
         refs.classes = rostering.sourced_ids(session, SchoolClass, (r.class_id for r in records))
     elif kind == "user":
-        refs.orgs = rostering.sourced_ids(
-            session, Org, (role.org_id for r in records for role in r.roles)
+        refs.enrolled_at = rostering.enrolled_schools(
+            session, [r.id for r in records if not r.roles]
         )
+        org_ids = [role.org_id for r in records for role in r.roles]
+        org_ids += [school for pairs in refs.enrolled_at.values() for school, _ in pairs]
+        refs.orgs = rostering.sourced_ids(session, Org, org_ids)
     return refs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import socket
 import threading
@@ -16,9 +17,10 @@ import pytest
 import uvicorn
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
+from sqlalchemy import create_engine, text
 
 from server.app import create_app
-from server.config import Settings
+from server.config import Settings, normalise_database_url
 from server.db import AcademicSession
 from server.db.migrate import upgrade
 from server.db.session import Database
@@ -29,6 +31,7 @@ from server.domain.secrets import SecretBox
 from server.domain.tenants import get_tenant
 
 SCHEMAS = Path(__file__).parent / "schemas"
+PG_SCHEMA = "conformance_oneroster"
 PREFIXES = {"v1p1": "/ims/oneroster/v1p1", "v1p2": "/ims/oneroster/rostering/v1p2"}
 SCOPES = [
     f"https://purl.imsglobal.org/spec/or/{version}/scope/{name}"
@@ -46,6 +49,21 @@ class LiveServer:
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token or self.token}"}
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+
+def _database_url(data_dir: Path) -> str:
+    """A SQLite file, or (when the suite runs on PostgreSQL) a fresh schema of its own in the
+    test database, so the live server's data never meets the tests' truncations."""
+    url = os.environ.get("ROLLCALL_TEST_DATABASE_URL")
+    if not url:
+        return f"sqlite:///{data_dir / 'rollcall.sqlite3'}"
+    url = normalise_database_url(url)
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
+        connection.execute(text(f"CREATE SCHEMA {PG_SCHEMA}"))
+    engine.dispose()
+    return url + ("&" if "?" in url else "?") + f"options=-csearch_path%3D{PG_SCHEMA}"
 
 
 def _free_port() -> int:
@@ -103,7 +121,7 @@ def _prepare(database: Database) -> tuple[str, str]:
 @pytest.fixture(scope="session")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     data_dir = tmp_path_factory.mktemp("oneroster-live")
-    url = f"sqlite:///{data_dir / 'rollcall.sqlite3'}"
+    url = _database_url(data_dir)
     database = Database(url)
     upgrade(database.engine)
     token, core_token = _prepare(database)

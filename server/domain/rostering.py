@@ -158,3 +158,20 @@ def children(
     for parent_id, sid in session.execute(query):
         found.setdefault(parent_id, []).append(sid)
     return found
+
+
+def enrolled_schools(session: Session, user_ids: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
+    """For each user: the (school id, role) pairs of their active enrollments, without repeats."""
+    wanted = set(user_ids)
+    if not wanted:
+        return {}
+    query = (
+        select(Enrollment.user_id, Enrollment.school_id, Enrollment.role)
+        .where(Enrollment.user_id.in_(wanted), Enrollment.status == RecordStatus.ACTIVE)
+        .distinct()
+        .order_by(Enrollment.user_id, Enrollment.school_id, Enrollment.role)
+    )
+    found: dict[str, list[tuple[str, str]]] = {}
+    for user_id, school_id, role in session.execute(query):
+        found.setdefault(user_id, []).append((school_id, role))
+    return found

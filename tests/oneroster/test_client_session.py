@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from server.domain import users
+from server.db import SchoolClass
+from server.domain import roster, users
 from server.domain.actors import system_actor
 from tests.oneroster.conftest import V1P1, V1P2, bearer
 
@@ -241,3 +242,21 @@ def test_values_the_database_cannot_hold_are_refused_not_crashed_on(api, reader,
         assert response.json()["imsx_codeMajor"] == "failure"
     long = api.get(f"{V1P2}/users?filter=familyName%3D%27{'x' * 5000}%27", headers=bearer(token))
     assert long.json() == {"users": []}
+
+
+def test_an_enrolled_user_without_roles_gets_them_from_enrollments(api, reader, district, database):
+    with database.session() as session:
+        system = system_actor(district.tenant_id)
+        user = users.create_user(
+            session, system, {"given_name": "Sam", "family_name": "Scim", "sourced_id": "scim-1"}
+        )
+        klass = roster.find_by_sourced_id(session, SchoolClass, district.tenant_id, "south-bio-2")
+        roster.enroll(session, system, user, klass)
+    token = reader()
+    v1p2 = api.get(f"{V1P2}/users/scim-1", headers=bearer(token)).json()["user"]
+    assert [(r["roleType"], r["role"], r["org"]["sourcedId"]) for r in v1p2["roles"]] == [
+        ("primary", "student", "south")
+    ]
+    assert v1p2["primaryOrg"]["sourcedId"] == "south"
+    v1p1 = api.get(f"{V1P1}/users/scim-1", headers=bearer(token)).json()["user"]
+    assert [o["sourcedId"] for o in v1p1["orgs"]] == ["south"]
