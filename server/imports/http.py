@@ -234,7 +234,7 @@ async def admin_imports(request: Request) -> Response:
 
 def _list_runs(context: AppContext, actor: Actor) -> list[dict[str, Any]]:
     """Recent runs of the tenant (district admins) or the caller's own runs (school admins)."""
-    _ensure_admin(actor, list(actor.school_ids[:1]))
+    import_scope(actor, list(actor.school_ids[:1]))
     query = select(ImportRun).where(ImportRun.tenant_id == actor.tenant_id)
     if not actor.is_district_admin:
         query = query.where(ImportRun.actor_name == actor.name)
