@@ -46,6 +46,7 @@ from scim2_server.service import ScimService
 from scim.context import current_actor, current_session
 from scim.schemas import EDUCATION_GROUP, EDUCATION_USER, PROFILES, make_provider
 from scim.storage import RollcallStorage
+from server.auth import ACTOR_KEY
 from server.context import AppContext
 from server.db import AcademicSession, Course, Org
 from server.db.session import Database
@@ -182,6 +183,8 @@ class ScimEndpoint:
         resolved = await anyio.to_thread.run_sync(self._resolve, token) if token else None
         actor, profile = resolved if resolved else (None, None)
         reset = current_actor.set(actor)  # type: ignore[arg-type]
+        if actor is not None:
+            scope[ACTOR_KEY] = actor  # so failures this connection causes are recorded for it
         try:
             await self.apps.get(profile, self.apps[None])(scope, receive, send)
         finally:

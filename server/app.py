@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from server.config import Settings, load_settings
 from server.context import AppContext
 from server.db.session import Database
+from server.failures import FailureRecorder
 from server.web.routes import admin_routes
 from server.worker import Worker
 
@@ -51,6 +52,7 @@ def create_app(
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.context = context
+    app.add_middleware(FailureRecorder, database=context.database)
     app.add_middleware(RequestLogMiddleware)
     return app
 

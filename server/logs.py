@@ -16,6 +16,12 @@ from typing import Any
 
 _SECRET_KEY = re.compile(r"pass(word)?|secret|token|authorization|cookie|code_verifier|pin$", re.I)
 _SECRET_TEXT = [
+    (
+        re.compile(
+            r'(?i)("[\w-]*(password|passwd|secret|token|pin)[\w-]*"\s*:\s*)"(?:[^"\\]|\\.)*"'
+        ),
+        r'\1"[redacted]"',
+    ),
     (re.compile(r"(?i)(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"), r"\1 [redacted]"),
     (re.compile(r"\brc_[A-Za-z0-9_-]{8,}"), "[redacted]"),
     (
