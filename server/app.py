@@ -62,12 +62,14 @@ def protocol_routes(context: AppContext) -> list[BaseRoute]:
     from oidc import routes as oidc_routes
     from oneroster.routes import OneRosterAPI
     from scim import ScimEndpoint
+    from scim.openapi import openapi as scim_openapi
     from server.imports.http import import_routes
 
     routes: list[BaseRoute] = []
     routes += oidc_routes()
     routes += OneRosterAPI(context).routes()
     routes += import_routes(context)
+    routes.append(Route("/scim/v2/openapi.json", scim_openapi, methods=["GET"]))
     # SCIM 2.0 at /scim/v2: scim2-server appends "/v2" to its mount point itself.
     routes.append(Mount("/scim", app=ScimEndpoint(context)))
     return routes
