@@ -3,6 +3,7 @@ audit log. Every action is authorised by the domain, not only hidden in the page
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, time
 from typing import Any
 from urllib.parse import urlencode
@@ -12,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from server.db import User
 from server.domain import (
     account_requests,
     audit,
@@ -205,54 +207,86 @@ async def _render_user(
     )
 
 
-@staff_page
-async def user_update(staff: StaffRequest) -> Response:
-    user_id = staff.request.path_params["user_id"]
-    form = await staff.form()
-    fields = {name: str(form.get(name, "")).strip() for name in EDITABLE if name in form}
-    override = form.get("override") == "1"
+UserAction = Callable[[Session, Actor, User], str]
 
-    def save(session: Session, actor: Actor) -> dict[str, list[Any]]:
-        user = users.get_user(session, actor, user_id)
-        if not fields.get("username"):
-            fields.pop("username", None)
-        return users.update_user(
-            session,
-            actor,
-            user,
-            fields,
-            override=override,
-            expected_version=int(form.get("version") or 0) or None,
-        )
+
+async def _act_on_user(staff: StaffRequest, action: UserAction) -> Response:
+    """Run ``action`` on the user of the path; back to their page with its message, or the
+    page again with the domain's reason."""
+    user_id = staff.request.path_params["user_id"]
+
+    def run(session: Session, actor: Actor) -> str:
+        return action(session, actor, users.get_user(session, actor, user_id))
 
     try:
-        changes = await staff.work(save)
+        message = await staff.work(run)
     except DomainError as error:
         return await _render_user(staff, user_id, status=error.status, error=error.message)
-    message = "Saved." if changes else "Nothing changed."
-    if changes and override:
-        message += " The change was made by override: the next sync may overwrite it."
     return _back_to_user(user_id, message)
 
 
 @staff_page
+async def user_update(staff: StaffRequest) -> Response:
+    form = await staff.form()
+    fields = {name: str(form.get(name, "")).strip() for name in EDITABLE if name in form}
+    if not fields.get("username"):
+        fields.pop("username", None)
+    override = form.get("override") == "1"
+    expected = int(form.get("version") or 0) or None
+
+    def save(session: Session, actor: Actor, user: User) -> str:
+        changes = users.update_user(
+            session, actor, user, fields, override=override, expected_version=expected
+        )
+        if not changes:
+            return "Nothing changed."
+        suffix = " The change was made by override: the next sync may overwrite it."
+        return "Saved." + (suffix if override else "")
+
+    return await _act_on_user(staff, save)
+
+
+@staff_page
 async def user_status(staff: StaffRequest) -> Response:
-    user_id = staff.request.path_params["user_id"]
     form = await staff.form()
     active, override = form.get("active") == "1", form.get("override") == "1"
 
-    def save(session: Session, actor: Actor) -> bool:
-        user = users.get_user(session, actor, user_id)
+    def save(session: Session, actor: Actor, user: User) -> str:
         change = users.reactivate_user if active else users.deactivate_user
-        return change(session, actor, user, override=override)
+        change(session, actor, user, override=override)
+        return "The account is active." if active else "The account is inactive."
 
-    try:
-        await staff.work(save)
-    except DomainError as error:
-        return await _render_user(staff, user_id, status=error.status, error=error.message)
-    return _back_to_user(
-        user_id, "The account is active." if active else "The account is inactive."
-    )
+    return await _act_on_user(staff, save)
+
+
+@staff_page
+async def user_invite(staff: StaffRequest) -> Response:
+    issuer = staff.context.settings.issuer
+
+    def invite(session: Session, actor: Actor, user: User) -> str:
+        [outcome] = invitations.send_activation_emails(session, actor, [user], issuer=issuer)
+        if outcome.skipped:
+            raise NotAllowed(outcome.skipped)
+        return f"Activation email queued for {outcome.sent_to}."
+
+    return await _act_on_user(staff, invite)
+
+
+@staff_page
+async def user_badge(staff: StaffRequest) -> Response:
+    """Issue (or regenerate) a student's QR badge, or void it."""
+    form = await staff.form()
+    box = badges.badge_box(staff.context.settings.secret_key)
+    pin = str(form.get("pin") or "").strip() or None
+
+    def change(session: Session, actor: Actor, user: User) -> str:
+        if form.get("do") == "void":
+            voided = badges.void_badge(session, actor, user)
+            return "Badge voided." if voided else "The student had no live badge."
+        issued = badges.issue_badge(session, actor, user, box=box, pin=pin)
+        return f"New badge issued, valid until {issued.badge.expires_at:%Y-%m-%d}; print it below."
+
+    return await _act_on_user(staff, change)
 
 
 @staff_page
@@ -276,49 +310,6 @@ async def user_reset(staff: StaffRequest) -> Response:
     return await _render_user(
         staff, user_id, revealed=password, flash=f"New {kind} password set. It is shown once here."
     )
-
-
-@staff_page
-async def user_invite(staff: StaffRequest) -> Response:
-    user_id = staff.request.path_params["user_id"]
-
-    def invite(session: Session, actor: Actor) -> str:
-        user = users.get_user(session, actor, user_id)
-        [outcome] = invitations.send_activation_emails(
-            session, actor, [user], issuer=staff.context.settings.issuer
-        )
-        if outcome.skipped:
-            raise NotAllowed(outcome.skipped)
-        return f"Activation email queued for {outcome.sent_to}."
-
-    try:
-        message = await staff.work(invite)
-    except DomainError as error:
-        return await _render_user(staff, user_id, status=error.status, error=error.message)
-    return _back_to_user(user_id, message)
-
-
-@staff_page
-async def user_badge(staff: StaffRequest) -> Response:
-    """Issue (or regenerate) a student's QR badge, or void it."""
-    user_id = staff.request.path_params["user_id"]
-    form = await staff.form()
-    box = badges.badge_box(staff.context.settings.secret_key)
-
-    def change(session: Session, actor: Actor) -> str:
-        user = users.get_user(session, actor, user_id)
-        if form.get("do") == "void":
-            voided = badges.void_badge(session, actor, user)
-            return "Badge voided." if voided else "The student had no live badge."
-        pin = str(form.get("pin") or "").strip() or None
-        issued = badges.issue_badge(session, actor, user, box=box, pin=pin)
-        return f"New badge issued, valid until {issued.badge.expires_at:%Y-%m-%d}; print it below."
-
-    try:
-        message = await staff.work(change)
-    except DomainError as error:
-        return await _render_user(staff, user_id, status=error.status, error=error.message)
-    return _back_to_user(user_id, message)
 
 
 @staff_page
