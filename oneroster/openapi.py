@@ -15,12 +15,12 @@ from oneroster.rostering import (
     COLLECTIONS,
     FULL,
     NESTED,
+    PREFIXES,
     SCHOOL_CLASS_NESTED,
     SCOPE_PREFIX,
     Collection,
 )
 
-PREFIXES = {"v1p1": "/ims/oneroster/v1p1", "v1p2": "/ims/oneroster/rostering/v1p2"}
 _QUERY = [
     ("limit", {"type": "integer", "minimum": 1, "default": 100}),
     ("offset", {"type": "integer", "minimum": 0, "default": 0}),

@@ -17,6 +17,7 @@ by sourcedId and must exist (``R108``, 422).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +40,9 @@ from server.domain import roster, users
 from server.domain.actors import Actor
 from server.domain.rostering import ReadScope
 from server.domain.users import RoleAssignment
+from server.domain.vocabulary import parse_date
 
+MAX_TEXT = 255  # the width of our text columns
 WRITABLE = ("users", "orgs", "academicSessions", "courses", "classes", "enrollments")
 _MODELS = {
     "users": User,
@@ -193,10 +196,28 @@ def _reference(session: Session, tenant: str, model: type, value: Any, name: str
     return found.id if found is not None else None
 
 
+def _school_year(obj: Mapping[str, Any]) -> str | None:
+    year = _text(obj, "schoolYear")
+    if year and not (len(year) == 4 and year.isdigit()):
+        raise invalid("schoolYear is a year, YYYY.")
+    return year or None
+
+
+def _term(session: Session, tenant: str, value: Any) -> str:
+    term_id = _reference(session, tenant, AcademicSession, value, "terms")
+    if term_id is None:
+        raise invalid("terms must be references with a sourcedId.")
+    return term_id
+
+
 def _text(obj: Mapping[str, Any], name: str) -> str | None:
     value = obj.get(name)
     if value is not None and not isinstance(value, str):
         raise invalid(f"{name} must be a string.")
+    if value is not None and len(value) > MAX_TEXT:
+        raise invalid(f"{name} is longer than {MAX_TEXT} characters.")
+    if value is not None and "\x00" in value:
+        raise invalid(f"{name} cannot hold a NUL character.")
     return value
 
 
@@ -204,6 +225,8 @@ def _strings(obj: Mapping[str, Any], name: str) -> list[str]:
     value = obj.get(name) or []
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise invalid(f"{name} must be a list of strings.")
+    if any(len(v) > MAX_TEXT or "\x00" in v for v in value):
+        raise invalid(f"An entry of {name} is too long or holds a NUL character.")
     return value
 
 
@@ -232,12 +255,16 @@ def _user_fields(
         org_id = _reference(session, tenant, Org, role.get("org"), "roles.org")
         if org_id is None:
             raise invalid("Each role needs an org.")
-        name = role["role"].removeprefix("ext:")
-        assignments.append(RoleAssignment(org_id, name, role.get("roleType") or "primary"))
+        role_type = role.get("roleType") or "primary"
+        if role_type not in ("primary", "secondary"):
+            raise invalid("roleType is 'primary' or 'secondary'.")
+        assignments.append(RoleAssignment(org_id, role["role"].removeprefix("ext:"), role_type))
     fields["roles"] = assignments
     extra = dict(existing.extra) if existing is not None else {}
     for name in _USER_EXTRA:
         if name in obj:
+            if "\\u0000" in json.dumps(obj[name]):
+                raise invalid(f"{name} cannot hold a NUL character.")
             extra[name] = obj[name]
     fields["extra"] = extra
     return fields
@@ -270,7 +297,7 @@ def _roster_fields(
             "type": _text(obj, "type"),
             "start_date": _text(obj, "startDate"),
             "end_date": _text(obj, "endDate"),
-            "school_year": _text(obj, "schoolYear"),
+            "school_year": _school_year(obj),
             "parent_id": _reference(session, tenant, AcademicSession, obj.get("parent"), "parent"),
         }
     if model is Course:
@@ -297,7 +324,7 @@ def _roster_fields(
         "periods": _strings(obj, "periods"),
         "school_id": _reference(session, tenant, Org, obj.get("school"), "school"),
         "course_id": _reference(session, tenant, Course, obj.get("course"), "course"),
-        "term_ids": [_reference(session, tenant, AcademicSession, t, "terms") for t in terms],
+        "term_ids": [_term(session, tenant, t) for t in terms],
     }
 
 
@@ -314,11 +341,12 @@ def _enrollment(
     if existing is not None:
         if existing.user_id != user.id or existing.class_id != klass.id:
             raise invalid("An enrollment's user and class cannot change; send a new sourcedId.")
+        # Dates are parsed here: roster.update_record passes enrollment dates through as given.
         fields = {
             "role": role,
             "primary": primary,
-            "begin_date": _text(obj, "beginDate"),
-            "end_date": _text(obj, "endDate"),
+            "begin_date": parse_date(_text(obj, "beginDate"), "beginDate"),
+            "end_date": parse_date(_text(obj, "endDate"), "endDate"),
         }
         roster.update_record(session, actor, existing, fields)
         return existing, False

@@ -37,6 +37,7 @@ from server.db import (
 from server.domain import rostering
 from server.domain.rostering import ReadScope
 
+PREFIXES = {"v1p1": "/ims/oneroster/v1p1", "v1p2": "/ims/oneroster/rostering/v1p2"}
 CORE = "roster-core.readonly"
 FULL = "roster.readonly"
 DEMOGRAPHICS = "roster-demographics.readonly"

@@ -35,6 +35,7 @@ from oneroster.rostering import (
     COLLECTIONS,
     FULL,
     NESTED,
+    PREFIXES,
     SCHOOL_CLASS_NESTED,
     Collection,
     ListResult,
@@ -51,7 +52,6 @@ from server.errors import DomainError
 
 log = logging.getLogger("rollcall.oneroster")
 
-PREFIXES = {"v1p1": "/ims/oneroster/v1p1", "v1p2": "/ims/oneroster/rostering/v1p2"}
 Work = Callable[[Session, ReadScope, str], Any]
 
 
