@@ -256,6 +256,7 @@ class RollcallStorage(ScimStorage):
         position: Any = None,
     ) -> SearchPage:
         session = self.session
+        self._refresh_stale_index()
         dialect = session.get_bind().dialect.name
         parts = []
         sort_kind = None
@@ -361,6 +362,23 @@ class RollcallStorage(ScimStorage):
             if before_first:
                 page.previous = _position("previous", rows[0])
         return page
+
+    def _refresh_stale_index(self) -> None:
+        """Re-index the records a change outside SCIM marked stale (staff overrides)."""
+        by_name = {rt.name: rt for rt in self.provider.resource_types}
+        for type_name, record_id in scim_index.stale_records(self.session, self.actor.tenant_id):
+            resource_type = by_name[type_name]
+            record = (
+                self.session.get(User, record_id)
+                if type_name == "User"
+                else (
+                    self.session.get(SchoolClass, record_id) or self.session.get(Group, record_id)
+                )
+            )
+            if record is None or record.status == RecordStatus.DELETED:
+                scim_index.remove_values(self.session, record_id)
+            else:
+                self._stored(resource_type, record)
 
     def _load(self, rows: list[Any]) -> list[Resource[Any]]:
         by_name = {rt.name: rt for rt in self.provider.resource_types}

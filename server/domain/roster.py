@@ -28,7 +28,7 @@ from server.db import (
     utcnow,
 )
 from server.db.roster import SyncedRecord
-from server.domain import audit, guard
+from server.domain import audit, guard, scim_index
 from server.domain.access import visible_classes
 from server.domain.actors import Actor
 from server.domain.tenants import tenant_setting
@@ -176,6 +176,8 @@ def update_record(
         override=overridden,
         detail=guard.override_warning(owner) if overridden else None,
     )
+    if actor.kind != "connection" and isinstance(record, SchoolClass):
+        scim_index.mark_stale(session, record.tenant_id, "Group", record.id)
     return changes
 
 

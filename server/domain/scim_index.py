@@ -67,3 +67,24 @@ def fetch(session: Session, statement: Select[Any]) -> list[Any]:
 def count(session: Session, statement: Select[Any]) -> int:
     """How many rows a search statement selects."""
     return int(session.scalar(select(func.count()).select_from(statement.subquery())) or 0)
+
+
+STALE = "__stale__"
+
+
+def mark_stale(session: Session, tenant_id: str, resource_type: str, resource_id: str) -> None:
+    """A change made outside SCIM (a staff override): drop the record's values and leave a
+    marker; the SCIM adapter re-indexes marked records before its next search."""
+    if not session.scalar(select(func.count()).where(ScimValue.resource_id == resource_id)):
+        return  # never indexed: not a SCIM record
+    replace_values(session, tenant_id, resource_type, resource_id, [IndexedValue(STALE)])
+
+
+def stale_records(session: Session, tenant_id: str) -> list[tuple[str, str]]:
+    """``(resource_type, resource_id)`` of the records marked stale in a tenant."""
+    rows = session.execute(
+        select(ScimValue.resource_type, ScimValue.resource_id).where(
+            ScimValue.tenant_id == tenant_id, ScimValue.path == STALE
+        )
+    )
+    return [(row.resource_type, row.resource_id) for row in rows]

@@ -29,7 +29,7 @@ from server.db import (
     new_id,
     utcnow,
 )
-from server.domain import audit, guard
+from server.domain import audit, guard, scim_index
 from server.domain.access import ensure_can_create, ensure_visible
 from server.domain.actors import Actor
 from server.domain.oauth import revoke_user_tokens
@@ -183,6 +183,7 @@ def update_user(
         override=overridden,
         detail=guard.override_warning(user.connection) if overridden else None,
     )
+    _mark_scim_index_stale(session, actor, user)
     return changes
 
 
@@ -356,6 +357,7 @@ def _set_status(
     session.flush()
     if status != RecordStatus.ACTIVE:
         revoke_user_tokens(session, user.id)
+    _mark_scim_index_stale(session, actor, user)
     audit.record(
         session,
         actor,
@@ -368,6 +370,13 @@ def _set_status(
         detail=reason,
     )
     return True
+
+
+def _mark_scim_index_stale(session: Session, actor: Actor, user: User) -> None:
+    """Changes a connection makes index themselves; any other change (a staff override) leaves
+    the SCIM attribute index to be refreshed before the next SCIM search."""
+    if actor.kind != "connection":
+        scim_index.mark_stale(session, user.tenant_id, "User", user.id)
 
 
 def _ensure_may_touch(session: Session, actor: Actor, user: User) -> None:
