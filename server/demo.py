@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import date
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.db import AcademicSession, Org, SchoolClass, User
-from server.domain import credentials, roster, staff, users
+from server.domain import credentials, oauth, roster, staff, users
 from server.domain.actors import Actor, connection_actor, system_actor
 from server.domain.connections import create_connection
 from server.domain.secrets import SecretBox
@@ -102,13 +102,17 @@ class DemoCredentials:
     scim_connection: str
     scim_token: str
     clever_token: str
+    oneroster_client_id: str = ""
+    oneroster_client_secret: str = ""
 
 
 def load_or_seed(session: Session, box: SecretBox, data_dir: Path) -> DemoCredentials:
     """The demo's credentials, seeding the district on first run."""
     path = data_dir / "demo-credentials.json"
     if path.exists():
-        return DemoCredentials(**json.loads(path.read_text()))
+        known = {f.name for f in fields(DemoCredentials)}
+        stored = json.loads(path.read_text())
+        return DemoCredentials(**{k: v for k, v in stored.items() if k in known})
     demo = seed(session, box)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
@@ -187,6 +191,9 @@ def seed(session: Session, box: SecretBox) -> DemoCredentials:
         user_id=maple_teacher.id if maple_teacher else None,
     )
     _issue_passwords(session, system, box, maple)
+    reader = oauth.create_client(
+        session, system, "Demo learning app", kind="api", scopes=oauth.ONEROSTER_SCOPES
+    )
     return DemoCredentials(
         tenant=tenant.name,
         admin_username="admin",
@@ -196,6 +203,8 @@ def seed(session: Session, box: SecretBox) -> DemoCredentials:
         scim_connection=scim.connection.name,
         scim_token=scim.token,
         clever_token=clever.token,
+        oneroster_client_id=reader.client.client_id,
+        oneroster_client_secret=reader.secret or "",
     )
 
 

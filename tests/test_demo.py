@@ -59,8 +59,21 @@ def test_serve_demo_prints_credentials_and_healthz_answers(database, database_ur
         cwd=Path(__file__).parent.parent,
     )
     try:
-        health = _wait_for(f"http://127.0.0.1:{port}/healthz")
+        base = f"http://127.0.0.1:{port}"
+        health = _wait_for(f"{base}/healthz")
         assert health.status_code == 200
+        demo = json.loads((tmp_path / "demo-credentials.json").read_text())
+        token = httpx.post(
+            f"{base}/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(demo["oneroster_client_id"], demo["oneroster_client_secret"]),
+        )
+        assert token.status_code == 200, token.text
+        roster = httpx.get(
+            f"{base}/ims/oneroster/rostering/v1p2/users?limit=1",
+            headers={"Authorization": f"Bearer {token.json()['access_token']}"},
+        )
+        assert roster.status_code == 200 and roster.headers["x-total-count"] == "64"
     finally:
         server.terminate()
         out, err = server.communicate(timeout=20)

@@ -7,16 +7,7 @@ import argparse
 from server.cli.output import Output
 from server.db import OAuthClientKind
 from server.domain import authorization, keys, oauth
-
-ONEROSTER_SCOPES = [
-    "https://purl.imsglobal.org/spec/or/v1p2/scope/roster-core.readonly",
-    "https://purl.imsglobal.org/spec/or/v1p2/scope/roster.readonly",
-    "https://purl.imsglobal.org/spec/or/v1p2/scope/roster-demographics.readonly",
-    "https://purl.imsglobal.org/spec/or/v1p1/scope/roster-core.readonly",
-    "https://purl.imsglobal.org/spec/or/v1p1/scope/roster.readonly",
-    "https://purl.imsglobal.org/spec/or/v1p1/scope/roster-demographics.readonly",
-]
-DEFAULT_ONEROSTER_SCOPES = [s for s in ONEROSTER_SCOPES if "demographics" not in s]
+from server.domain.oauth import DEFAULT_ONEROSTER_SCOPES
 
 
 def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:

@@ -61,6 +61,12 @@ def _print_demo(output: Output, demo: DemoCredentials, issuer: str, host: str, p
             "connection": demo.scim_connection,
             "token": demo.scim_token,
         },
+        "oneroster": {
+            "url": f"{base}/ims/oneroster/rostering/v1p2",
+            "token_url": f"{base}/oauth/token",
+            "client_id": demo.oneroster_client_id,
+            "client_secret": demo.oneroster_client_secret,
+        },
         "health": f"{base}/healthz",
         "issuer": issuer,
     }
@@ -72,6 +78,8 @@ def _print_demo(output: Output, demo: DemoCredentials, issuer: str, host: str, p
                   teacher / {demo.teacher_password}   (teacher at Maple Primary)
   SCIM 2.0        {base}/scim/v2   connection "{demo.scim_connection}"
                   Authorization: Bearer {demo.scim_token}
+  OneRoster 1.2   {base}/ims/oneroster/rostering/v1p2/users   (OAuth 2 client credentials)
+                  client_id {demo.oneroster_client_id}  secret {demo.oneroster_client_secret}
   Try             curl {base}/healthz
                   curl -H "Authorization: Bearer {demo.scim_token}" {base}/scim/v2/Users
 """

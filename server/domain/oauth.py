@@ -25,6 +25,17 @@ from server.errors import Conflict, InvalidValue
 
 ACCESS_TOKEN_LIFETIME = timedelta(hours=1)
 
+# OneRoster 1.1 and 1.2 scopes (API clients get the core and roster ones unless told).
+ONEROSTER_SCOPES = [
+    "https://purl.imsglobal.org/spec/or/v1p2/scope/roster-core.readonly",
+    "https://purl.imsglobal.org/spec/or/v1p2/scope/roster.readonly",
+    "https://purl.imsglobal.org/spec/or/v1p2/scope/roster-demographics.readonly",
+    "https://purl.imsglobal.org/spec/or/v1p1/scope/roster-core.readonly",
+    "https://purl.imsglobal.org/spec/or/v1p1/scope/roster.readonly",
+    "https://purl.imsglobal.org/spec/or/v1p1/scope/roster-demographics.readonly",
+]
+DEFAULT_ONEROSTER_SCOPES = [s for s in ONEROSTER_SCOPES if "demographics" not in s]
+
 
 @dataclass(frozen=True)
 class NewClient:
