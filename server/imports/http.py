@@ -25,20 +25,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, request_response
 
-from server.auth import ConnectionAuthMiddleware, actor_of, bearer_token
+from server.auth import ConnectionAuthMiddleware, actor_of
 from server.context import AppContext
 from server.db import ImportRun
 from server.domain.access import import_scope
-from server.domain.actors import Actor, staff_actor
+from server.domain.actors import Actor
 from server.domain.connections import get_connection
 from server.domain.schools import resolve_school_ids
-from server.domain.staff import authenticate_staff_token
 from server.domain.tenants import MANUAL_CONNECTION_NAME
 from server.errors import DomainError, NotAllowed
 from server.imports import exports
 from server.imports.engine import ImportOptions, import_source, open_source
 from server.imports.report import Report, load_run, run_as_dict
 from server.imports.school_csv import template
+from server.web.staffauth import staff_api_actor
 
 ROW_LIMIT = 10_000
 SPOOL_MEMORY = 8 * 1024 * 1024
@@ -169,20 +169,11 @@ async def template_csv(request: Request) -> Response:
     )
 
 
-def _staff(context: AppContext, request: Request) -> Actor | None:
-    token = bearer_token(request)
-    if not token:
-        return None
-    with context.database.session() as session:
-        staff = authenticate_staff_token(session, token)
-        return staff_actor(staff) if staff is not None else None
-
-
 async def _authenticated(request: Request) -> tuple[AppContext, Actor] | Response:
     context: AppContext = request.app.state.context
-    actor = await run_in_threadpool(_staff, context, request)
+    actor = await staff_api_actor(request)
     if actor is None:
-        response = _error(401, "A staff bearer token is required.")
+        response = _error(401, "A staff bearer token (or a signed-in staff session) is required.")
         response.headers["WWW-Authenticate"] = 'Bearer realm="rollcall"'
         return response
     return context, actor

@@ -119,6 +119,69 @@ ADMIN_OPENAPI: dict[str, Any] = {
                 "responses": {"200": {"description": "New token"}, "403": _ERROR, "404": _ERROR},
             },
         },
+        "/imports": {
+            "get": {
+                "summary": "Recent import runs",
+                "responses": {"200": {"description": "Runs"}, "401": _ERROR, "403": _ERROR},
+            },
+            "post": {
+                "summary": "Import a file (trial run with dry_run=true); the answer is the row report",  # noqa: E501
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["file"],
+                                "properties": {
+                                    "file": {"type": "string", "format": "binary"},
+                                    "dry_run": {"type": "string", "enum": ["true", "false"]},
+                                    "mode": {"type": "string", "enum": ["full", "delta"]},
+                                    "connection": {"type": "string"},
+                                    "school": {"type": "string"},
+                                    "skip_invalid": {"type": "string", "enum": ["true", "false"]},
+                                    "allow_shrink": {"type": "string", "enum": ["true", "false"]},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": {"description": "Applied, or a valid trial run"},
+                    "400": _ERROR,
+                    "401": _ERROR,
+                    "403": _ERROR,
+                    "422": {"description": "Refused: the report says why, row by row"},
+                },
+            },
+        },
+        "/imports/{run_id}": {
+            "parameters": [
+                {"name": "run_id", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "get": {
+                "summary": "One stored import run with its rows",
+                "responses": {"200": {"description": "The report"}, "404": _ERROR},
+            },
+        },
+        "/exports": {
+            "get": {
+                "summary": "Export (school CSV, XLSX, OneRoster 1.1/1.2 zip)",
+                "parameters": [
+                    {
+                        "name": "format",
+                        "in": "query",
+                        "required": True,
+                        "schema": {
+                            "type": "string",
+                            "enum": ["school-csv", "xlsx", "oneroster-1.1", "oneroster-1.2"],
+                        },
+                    },
+                    {"name": "school", "in": "query", "schema": {"type": "string"}},
+                ],
+                "responses": {"200": {"description": "The file"}, "400": _ERROR, "403": _ERROR},
+            },
+        },
         "/audit": {
             "get": {
                 "summary": "Read the audit log",

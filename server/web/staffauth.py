@@ -114,6 +114,15 @@ def staff_api(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     return endpoint
 
 
+async def staff_api_actor(request: Request) -> Actor | None:
+    """The staff actor of an API request: a staff bearer token, or the page session with an
+    ``X-CSRF-Token`` header for unsafe methods; None when neither is valid."""
+    staff, csrf = await _api_caller(request, context_of(request))
+    if staff is None:
+        return None
+    return _staff_request(request, context_of(request), staff, csrf).actor
+
+
 async def _api_caller(request: Request, context: AppContext) -> tuple[StaffView | None, str]:
     token = bearer_token(request)
     if token:

@@ -89,3 +89,21 @@ def test_connections_and_audit_and_openapi(app, district):
     assert events[0]["action"] == "connection.create" and events[0]["target"] == "Okta"
     spec = client.get("/admin/api/openapi.json").json()
     assert spec["openapi"].startswith("3.1") and "/users/{user_id}/password" in spec["paths"]
+
+
+def test_imports_api_takes_a_staff_session_with_its_csrf_header(app, district):
+    import re
+
+    from tests.web.conftest import sign_in
+
+    client = sign_in(app, "skinner", district.admin_password)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/admin/users").text).group(1)
+    csv = b"Student Full Name,Username,Year Group,Class,Gender\nRalph Wiggum,,2,Maths 4B,M\n"
+    files = {"file": ("students.csv", csv, "text/csv")}
+    data = {"dry_run": "true", "school": "lincoln"}
+    assert client.post("/admin/api/imports", files=files, data=data).status_code == 401
+    trial = client.post(
+        "/admin/api/imports", files=files, data=data, headers={"X-CSRF-Token": csrf}
+    )
+    assert trial.status_code == 200, trial.text
+    assert trial.json()["outcomes"] == {"created": 1}
