@@ -35,18 +35,26 @@ class ActivationLink:
 
 
 def create_activation_link(
-    session: Session, actor: Actor, user: User, *, lifetime: timedelta = LINK_LIFETIME
+    session: Session,
+    actor: Actor,
+    user: User,
+    *,
+    lifetime: timedelta = LINK_LIFETIME,
+    for_print: bool = False,
 ) -> ActivationLink:
     """A new one-time link for ``user``; the account becomes ``issued`` if it was ``pending``.
 
-    :raises NotAllowed: no email address, SSO-linked or inactive account.
+    Links are emailed, so the account needs an address, unless the link is printed as a QR
+    code on a credential sheet (``for_print``): a lost sheet then holds no reusable secret.
+
+    :raises NotAllowed: no email address (for email), SSO-linked or inactive account.
     """
     ensure_visible(session, actor, user)
     if not user.active:
         raise NotAllowed("The account is inactive: reactivate it first.")
     if guard.is_sso_linked(user.connection):
         raise NotAllowed(f"This account signs in with {user.connection.provider_name}.")
-    if not user.email:
+    if not user.email and not for_print:
         raise NotAllowed("Activation links are sent by email: the account has no address.")
     now = utcnow()
     for old in session.scalars(

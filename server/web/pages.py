@@ -25,6 +25,7 @@ from server.domain import (
     search,
     users,
 )
+from server.domain.activation import create_activation_link
 from server.domain.actors import Actor
 from server.domain.search import UserQuery
 from server.domain.staff import StaffSignIn, sign_in_staff
@@ -439,6 +440,8 @@ async def bulk(staff: StaffRequest) -> Response:
         )
     if action == "print_badges":
         return await _print_badges(staff, user_ids)
+    if action == "print_activation_qr":
+        return await _print(staff, user_ids, "paper-saver", activation_qr=True)
     if action.startswith(("print", "pdf")):
         layout = "per-page" if action.endswith("per_page") else "paper-saver"
         return await _print(staff, user_ids, layout, as_pdf=action.startswith("pdf"))
@@ -519,8 +522,17 @@ async def _print_badges(staff: StaffRequest, user_ids: list[str]) -> Response:
 
 
 async def _print(
-    staff: StaffRequest, user_ids: list[str], layout: str, *, as_pdf: bool = False
+    staff: StaffRequest,
+    user_ids: list[str],
+    layout: str,
+    *,
+    as_pdf: bool = False,
+    activation_qr: bool = False,
 ) -> Response:
+    """Credential cards: the temporary password of ``issued`` accounts, or with
+    ``activation_qr`` a one-time activation link as a QR code (nothing reusable on paper)."""
+    issuer = staff.context.settings.issuer
+
     def load(session: Session, actor: Actor) -> list[dict[str, Any]]:
         chosen = [users.get_user(session, actor, uid) for uid in user_ids]
         titles = roster.class_titles_of(session, [u.id for u in chosen])
@@ -528,7 +540,13 @@ async def _print(
         for user in chosen:
             card = user_view(user, titles[user.id])
             state = card["credential_state"]
-            if state == "issued":
+            if activation_qr and state in ("pending", "issued"):
+                try:
+                    link = create_activation_link(session, actor, user, for_print=True)
+                    card["qr"] = qr_data_uri(link.url(issuer))
+                except DomainError as error:
+                    card["note"] = error.message
+            elif state == "issued":
                 try:
                     card["password"] = credentials.reveal_temporary_password(
                         session, actor, user, box=staff.context.box

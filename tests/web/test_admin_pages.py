@@ -261,3 +261,31 @@ def test_repeated_wrong_staff_passwords_are_slowed_down_not_locked_out(app, dist
 
         session.execute(update(LoginThrottle).values(blocked_until=None))
     assert sign_in(app, "skinner", district.admin_password)
+
+
+def test_activation_qr_sheet_holds_a_one_time_link_not_a_password(app, district, database):
+    import html as html_lib
+    import urllib.parse
+
+    client = sign_in(app, "skinner", district.admin_password)
+    csrf = csrf_of(client.get("/admin/users").text)
+    sheet = client.post(
+        "/admin/users/bulk",
+        data={
+            "csrf_token": csrf,
+            "action": "print_activation_qr",
+            "user_id": [district.manual_student],
+        },
+    )
+    assert sheet.status_code == 200 and "works once" in sheet.text
+    assert district.temporary not in sheet.text
+    svg = urllib.parse.unquote(
+        html_lib.unescape(re.search(r'src="(data:image/svg[^"]+)"', sheet.text).group(1))
+    )
+    assert svg.startswith("data:image/svg+xml")
+    from sqlalchemy import select
+
+    from server.db import ActivationToken
+
+    with database.session() as session:
+        assert len(session.scalars(select(ActivationToken)).all()) == 1
