@@ -86,7 +86,9 @@ def search_events(
     teachers and others nothing (:raises NotAllowed:).
     """
     from server.domain.access import visible_users
+    from server.domain.vocabulary import check_texts
 
+    check_texts([target_id or "", actor_name or "", action or ""], "filter")
     if actor.kind == "staff" and actor.role == "teacher":
         raise NotAllowed("Teachers cannot read the audit log.")
     query = select(AuditEvent).where(AuditEvent.tenant_id == actor.tenant_id)

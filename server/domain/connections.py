@@ -17,6 +17,7 @@ from server.domain.access import ensure_can_manage_connections
 from server.domain.actors import Actor
 from server.domain.schools import resolve_school_ids
 from server.domain.secrets import new_token, token_digest, token_hint
+from server.domain.vocabulary import check_texts
 from server.errors import Conflict, InvalidValue, NotFound
 
 KIND_ALIASES = {
@@ -54,6 +55,17 @@ def create_connection(
     :raises Conflict: the name is taken. :raises InvalidValue: unknown kind, profile or school.
     """
     ensure_can_manage_connections(actor)
+    check_texts(
+        [
+            name,
+            kind,
+            sso_provider or "",
+            profile or "",
+            adopt_by or "",
+            *(school_sourced_ids or []),
+        ],
+        "connection",
+    )
     name = name.strip()
     if not name:
         raise InvalidValue("A connection needs a name.", field="name")
@@ -122,6 +134,7 @@ def list_connections(session: Session, tenant_id: str) -> list[Connection]:
 
 
 def get_connection(session: Session, tenant_id: str, name: str) -> Connection:
+    check_texts(name, "connection")
     connection = _find(session, tenant_id, name)
     if connection is None:
         raise NotFound(f"No connection named {name!r}.")

@@ -40,6 +40,7 @@ from server.domain.vocabulary import (
     SESSION_TYPES,
     check_choice,
     check_grade,
+    check_texts,
     parse_date,
 )
 from server.errors import (
@@ -230,6 +231,8 @@ def purge_deleted_records(session: Session, actor: Actor) -> int:
 
 
 def get_class(session: Session, actor: Actor, class_id: str) -> SchoolClass:
+    if "\x00" in class_id:
+        raise NotFound("No such class.")
     klass = session.scalars(
         select(SchoolClass).where(SchoolClass.id == class_id, visible_classes(actor))
     ).first()
@@ -418,6 +421,7 @@ def _enrollment_values(fields: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _pick(fields: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    check_texts({name: fields[name] for name in names if isinstance(fields.get(name), str)})
     values: dict[str, Any] = {}
     for name in names:
         if name in fields:

@@ -6,11 +6,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.db import Org
+from server.domain.vocabulary import check_texts
 from server.errors import InvalidValue
 
 
 def resolve_school_ids(session: Session, tenant_id: str, sourced_ids: list[str]) -> list[str]:
     """Our ids of the schools with these sourcedIds. :raises InvalidValue: an unknown one."""
+    check_texts(sourced_ids, "school")
     ids = []
     for sourced_id in sourced_ids:
         org_id = session.scalars(

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from server.db import Enrollment, RecordStatus, User, UserGrade, UserRole, fold
 from server.domain.access import visible_users
 from server.domain.actors import Actor
-from server.domain.vocabulary import check_grade, check_role
+from server.domain.vocabulary import check_grade, check_role, check_texts
 
 MAX_PAGE_SIZE = 500
 
@@ -52,6 +52,16 @@ def search_users(session: Session, actor: Actor, query: UserQuery) -> Page:
 
     Inactive users are left out unless ``include_inactive``; deleted users never appear.
     """
+    check_texts(
+        [
+            query.text,
+            query.role or "",
+            query.school_id or "",
+            query.class_id or "",
+            query.grade or "",
+        ],
+        "search",
+    )
     conditions = [visible_users(actor), *_filters(query)]
     total = session.scalar(select(func.count()).select_from(User).where(*conditions)) or 0
     limit = max(1, min(query.limit, MAX_PAGE_SIZE))

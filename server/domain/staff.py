@@ -21,6 +21,7 @@ from server.domain.passwords import (
 from server.domain.schools import resolve_school_ids
 from server.domain.secrets import new_token, token_digest, token_hint
 from server.domain.usernames import validate_username
+from server.domain.vocabulary import check_texts
 from server.errors import Conflict, InvalidValue, NotAllowed
 
 
@@ -53,6 +54,9 @@ def create_staff(
     """
     if not actor.is_district_admin:
         raise NotAllowed("Only district admins add staff accounts.")
+    check_texts(
+        [username, role, display_name or "", email or "", *(school_sourced_ids or [])], "staff"
+    )
     username = validate_username(username)
     if role not in StaffRole.ALL:
         raise InvalidValue(

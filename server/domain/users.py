@@ -35,7 +35,7 @@ from server.domain.actors import Actor
 from server.domain.oauth import revoke_user_tokens
 from server.domain.tenants import DEFAULT_SETTINGS, manual_connection
 from server.domain.usernames import generate_username, is_username_taken, validate_username
-from server.domain.vocabulary import check_grade, check_role, parse_date
+from server.domain.vocabulary import check_grade, check_role, check_texts, parse_date
 from server.errors import (
     Conflict,
     InvalidValue,
@@ -245,7 +245,7 @@ def get_user(
     session: Session, actor: Actor, user_id: str, *, include_deleted: bool = False
 ) -> User:
     """The user ``actor`` may see. :raises NotFound:"""
-    user = session.get(User, user_id)
+    user = session.get(User, user_id) if "\x00" not in user_id else None
     if user is None or (user.status == RecordStatus.DELETED and not include_deleted):
         raise NotFound("No such user.")
     ensure_visible(session, actor, user)
@@ -442,6 +442,7 @@ def _ensure_sourced_id_free(session: Session, tenant_id: str, sourced_id: str) -
 
 def _normalise(session: Session, tenant_id: str, fields: Mapping[str, Any]) -> dict[str, Any]:
     """Validate and normalise caller-supplied fields (unknown names are a bug in the caller)."""
+    check_texts({k: v for k, v in fields.items() if not isinstance(v, date)})
     unknown = set(fields) - USER_FIELDS - {"id"}
     if unknown:
         raise InvalidValue(f"Unknown user fields: {', '.join(sorted(unknown))}.")

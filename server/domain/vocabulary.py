@@ -99,3 +99,27 @@ def parse_date(value: date | str | None, field: str) -> date | None:
         raise InvalidValue(
             f"Invalid date {value!r} for {field}; use YYYY-MM-DD.", field=field
         ) from None
+
+
+def check_text(value: str | None, field: str) -> str | None:
+    """Refuse text no database stores: PostgreSQL text cannot hold NUL characters.
+
+    >>> check_text("Ada", "given_name")
+    'Ada'
+    """
+    if value is not None and "\x00" in value:
+        raise InvalidValue(f"The {field} contains a NUL character.", field=field)
+    return value
+
+
+def check_texts(values: object, field: str = "request") -> None:
+    """``check_text`` over every string inside nested lists and dicts (a JSON body)."""
+    if isinstance(values, str):
+        check_text(values, field)
+    elif isinstance(values, dict):
+        for key, value in values.items():
+            check_text(str(key), field)
+            check_texts(value, str(key))
+    elif isinstance(values, list | tuple):
+        for value in values:
+            check_texts(value, field)

@@ -19,6 +19,7 @@ from server.domain.actors import Actor
 from server.domain.schools import resolve_school_ids
 from server.domain.search import UserQuery
 from server.domain.users import RoleAssignment
+from server.domain.vocabulary import check_texts
 from server.errors import DomainError, InvalidValue
 from server.web.openapi import ADMIN_OPENAPI
 from server.web.presenters import connection_view, user_view
@@ -59,6 +60,7 @@ async def _body(request: Request) -> dict[str, Any]:
         raise InvalidValue("The request body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise InvalidValue("The request body must be a JSON object.")
+    check_texts(data)
     return data
 
 

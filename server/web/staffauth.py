@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any, TypeVar
 
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -22,6 +23,7 @@ from server.context import AppContext
 from server.db import StaffAccount
 from server.domain.actors import Actor
 from server.domain.staff import authenticate_staff_token
+from server.errors import InvalidValue
 from server.web import session as cookies
 
 T = TypeVar("T")
@@ -52,8 +54,13 @@ class StaffRequest:
         """Run ``fn(session, actor)`` in one unit of work, off the event loop."""
 
         def run() -> T:
-            with self.context.database.session() as session:
-                return fn(session, self.actor)
+            try:
+                with self.context.database.session() as session:
+                    return fn(session, self.actor)
+            except DataError as error:
+                # A value the database refuses (a NUL character, an over-long text) that no
+                # domain check caught: the caller's input is wrong, never a server error.
+                raise InvalidValue("The request holds a value that cannot be stored.") from error
 
         return await run_in_threadpool(run)
 

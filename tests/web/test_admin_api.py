@@ -107,3 +107,15 @@ def test_imports_api_takes_a_staff_session_with_its_csrf_header(app, district):
     )
     assert trial.status_code == 200, trial.text
     assert trial.json()["outcomes"] == {"created": 1}
+
+
+def test_nul_characters_are_refused_with_400_on_every_database(app, district):
+    client = api(app, district.api_token)
+    made = client.post("/admin/api/connections", json={"name": "\x00", "kind": "csv"})
+    assert made.status_code == 400 and "NUL" in made.json()["detail"]
+    assert client.get("/admin/api/users", params={"q": "a\x00"}).status_code == 400
+    assert client.get("/admin/api/users/%00").status_code in (400, 404)
+    school = client.post(
+        "/admin/api/users", json={"given_name": "A", "family_name": "B", "schools": ["x\x00"]}
+    )
+    assert school.status_code == 400
