@@ -24,7 +24,11 @@ def test_generated_requests_never_get_a_server_error(live: LiveServer):
 
         @given(case=operation.as_strategy())
         @settings(
-            max_examples=6, deadline=None, suppress_health_check=list(HealthCheck), database=None
+            max_examples=6,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+            derandomize=True,
         )
         def call(case):
             response = case.call(base_url=live.url, headers=headers, timeout=30)

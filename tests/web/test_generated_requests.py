@@ -26,6 +26,7 @@ def _fuzz(app, path: str, headers: dict[str, str], *, examples: int = 8) -> int:
             deadline=None,
             suppress_health_check=list(HealthCheck),
             database=None,
+            derandomize=True,
         )
         def call(case):
             response = case.call(headers=headers)
