@@ -11,17 +11,15 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
-	@# The browser test drives Debian's Chromium through playwright (never a downloaded browser).
-	@test -x /usr/bin/chromium || ! command -v apt-get >/dev/null 2>&1 \
-		|| apt-get install -y -qq chromium >/dev/null 2>&1 \
-		|| (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1) \
-		|| echo "Chromium could not be installed: the browser test will be skipped."
 	touch $(STAMP)
 
-# Browser tests drive Debian's Chromium (never a downloaded browser build).
+# Browser tests drive Debian's Chromium through Playwright (never a downloaded browser build);
+# without it they are skipped with the reason.
 /usr/bin/chromium:
 	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-	  apt-get install -y chromium >/dev/null || (apt-get update >/dev/null && apt-get install -y chromium >/dev/null); \
+	  apt-get install -y -qq chromium >/dev/null 2>&1 \
+	  || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1) \
+	  || echo "note: Chromium could not be installed: the browser tests will be skipped"; \
 	else echo "note: install Debian's chromium to run the browser tests (they are skipped without it)"; fi
 
 run: $(STAMP)
