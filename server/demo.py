@@ -104,6 +104,8 @@ class DemoCredentials:
     clever_token: str
     oneroster_client_id: str = ""
     oneroster_client_secret: str = ""
+    student_username: str = ""
+    student_password: str = ""
 
 
 def load_or_seed(session: Session, box: SecretBox, data_dir: Path) -> DemoCredentials:
@@ -190,7 +192,7 @@ def seed(session: Session, box: SecretBox) -> DemoCredentials:
         display_name="Maple Teacher",
         user_id=maple_teacher.id if maple_teacher else None,
     )
-    _issue_passwords(session, system, box, maple)
+    student_username, student_password = _issue_passwords(session, system, box, maple)
     reader = oauth.create_client(
         session, system, "Demo learning app", kind="api", scopes=oauth.ONEROSTER_SCOPES
     )
@@ -205,6 +207,8 @@ def seed(session: Session, box: SecretBox) -> DemoCredentials:
         clever_token=clever.token,
         oneroster_client_id=reader.client.client_id,
         oneroster_client_secret=reader.secret or "",
+        student_username=student_username,
+        student_password=student_password,
     )
 
 
@@ -279,8 +283,13 @@ def _school(
         roster.enroll(session, actor, student, classes[i % 2])
 
 
-def _issue_passwords(session: Session, actor: Actor, box: SecretBox, school: Org) -> None:
-    """Two thirds of Maple's students get temporary passwords; the rest stay pending."""
+def _issue_passwords(
+    session: Session, actor: Actor, box: SecretBox, school: Org
+) -> tuple[str, str]:
+    """Two thirds of Maple's students get temporary passwords; the rest stay pending.
+
+    Returns the username and temporary password of the first, to try the student sign-in."""
+    first: tuple[str, str] | None = None
     students = session.scalars(
         select(User)
         .where(
@@ -291,4 +300,7 @@ def _issue_passwords(session: Session, actor: Actor, box: SecretBox, school: Org
     )
     for index, user in enumerate(students.all()):
         if index % 3:
-            credentials.issue_temporary_password(session, actor, user, box=box)
+            password = credentials.issue_temporary_password(session, actor, user, box=box)
+            first = first or (user.username, password)
+    assert first is not None
+    return first

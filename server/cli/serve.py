@@ -56,6 +56,11 @@ def _print_demo(output: Output, demo: DemoCredentials, issuer: str, host: str, p
             "password": demo.admin_password,
         },
         "teacher": {"username": demo.teacher_username, "password": demo.teacher_password},
+        "student": {
+            "url": f"{base}/login",
+            "username": demo.student_username,
+            "password": demo.student_password,
+        },
         "scim": {
             "url": f"{base}/scim/v2",
             "connection": demo.scim_connection,
@@ -76,6 +81,8 @@ def _print_demo(output: Output, demo: DemoCredentials, issuer: str, host: str, p
   Staff sign-in   {base}/admin/login
                   admin   / {demo.admin_password}   (district admin)
                   teacher / {demo.teacher_password}   (teacher at Maple Primary)
+  Student sign-in {base}/login
+                  {demo.student_username} / {demo.student_password}   (temporary: you will choose your own)
   SCIM 2.0        {base}/scim/v2   connection "{demo.scim_connection}"
                   Authorization: Bearer {demo.scim_token}
   OneRoster 1.2   {base}/ims/oneroster/rostering/v1p2/users   (OAuth 2 client credentials)
