@@ -82,7 +82,7 @@ def _print_demo(output: Output, demo: DemoCredentials, issuer: str, host: str, p
                   admin   / {demo.admin_password}   (district admin)
                   teacher / {demo.teacher_password}   (teacher at Maple Primary)
   Student sign-in {base}/login
-                  {demo.student_username} / {demo.student_password}   (temporary: you will choose your own)
+                  {demo.student_username} / {demo.student_password}   (temporary: change it)
   SCIM 2.0        {base}/scim/v2   connection "{demo.scim_connection}"
                   Authorization: Bearer {demo.scim_token}
   OneRoster 1.2   {base}/ims/oneroster/rostering/v1p2/users   (OAuth 2 client credentials)
