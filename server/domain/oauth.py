@@ -122,6 +122,15 @@ def check_client_secret(client: OAuthClient, secret: str) -> bool:
     return hmac.compare_digest(client.secret_digest, token_digest(secret))
 
 
+def list_clients(session: Session, actor: Actor) -> list[OAuthClient]:
+    """The tenant's live clients (district admins only)."""
+    ensure_can_manage_connections(actor)
+    query = select(OAuthClient).where(
+        OAuthClient.tenant_id == actor.tenant_id, OAuthClient.revoked_at.is_(None)
+    )
+    return list(session.scalars(query.order_by(OAuthClient.created_at, OAuthClient.name)))
+
+
 def find_client(session: Session, client_id: str) -> OAuthClient | None:
     client = session.scalars(select(OAuthClient).where(OAuthClient.client_id == client_id)).first()
     return client if client is not None and client.revoked_at is None else None

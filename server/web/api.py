@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from server.domain import audit, connections, credentials, roster, search, users
+from server.db import OAuthClientKind
+from server.domain import audit, connections, credentials, oauth, roster, search, users
 from server.domain.actors import Actor
 from server.domain.schools import resolve_school_ids
 from server.domain.search import UserQuery
@@ -22,7 +23,7 @@ from server.domain.users import RoleAssignment
 from server.domain.vocabulary import check_texts
 from server.errors import DomainError, InvalidValue
 from server.web.openapi import ADMIN_OPENAPI
-from server.web.presenters import connection_view, user_view
+from server.web.presenters import class_view, client_view, connection_view, user_view
 from server.web.staffauth import StaffRequest, staff_api
 
 USER_WRITABLE = (
@@ -312,3 +313,69 @@ def _if_match(request: Request) -> int | None:
     if not digits.isdigit():
         raise InvalidValue('If-Match must be an ETag from this API, such as W/"3".')
     return int(digits)
+
+
+@staff_api
+async def list_clients(staff: StaffRequest) -> Response:
+    def load(session: Session, actor: Actor) -> dict[str, Any]:
+        return {"clients": [client_view(c) for c in oauth.list_clients(session, actor)]}
+
+    return await _call(staff, load)
+
+
+@staff_api
+async def create_client(staff: StaffRequest) -> Response:
+    try:
+        body = await _body(staff.request)
+    except DomainError as error:
+        return problem(error)
+
+    def create(session: Session, actor: Actor) -> dict[str, Any]:
+        kind = str(body.get("kind") or OAuthClientKind.OIDC)
+        if kind not in (OAuthClientKind.OIDC, OAuthClientKind.API):
+            raise InvalidValue("kind must be oidc or api.", field="kind")
+        made = oauth.create_client(
+            session,
+            actor,
+            str(body.get("name") or ""),
+            kind=kind,
+            redirect_uris=_strings(body, "redirect_uris"),
+            post_logout_redirect_uris=_strings(body, "post_logout_redirect_uris"),
+            public=bool(body.get("public")),
+            scopes=_strings(body, "scopes")
+            or (oauth.DEFAULT_ONEROSTER_SCOPES if kind == OAuthClientKind.API else None),
+            school_sourced_ids=_strings(body, "schools"),
+        )
+        return {**client_view(made.client), "client_secret": made.secret}
+
+    return await _call(staff, create, status=201)
+
+
+@staff_api
+async def list_classes(staff: StaffRequest) -> Response:
+    school = staff.request.query_params.get("school") or None
+
+    def load(session: Session, actor: Actor) -> dict[str, Any]:
+        classes = roster.list_classes(session, actor, school_id=school)
+        return {"classes": [class_view(c) for c in classes]}
+
+    return await _call(staff, load)
+
+
+@staff_api
+async def class_students(staff: StaffRequest) -> Response:
+    class_id = staff.request.path_params["class_id"]
+
+    def load(session: Session, actor: Actor) -> dict[str, Any]:
+        klass = roster.get_class(session, actor, class_id)
+        members = roster.class_members(session, actor, klass, role="student")
+        return {"class": class_view(klass), "students": [user_view(u) for u in members]}
+
+    return await _call(staff, load)
+
+
+def _strings(body: dict[str, Any], key: str) -> list[str]:
+    value = body.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise InvalidValue(f"{key} must be a list of strings.", field=key)
+    return value

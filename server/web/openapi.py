@@ -182,6 +182,60 @@ ADMIN_OPENAPI: dict[str, Any] = {
                 "responses": {"200": {"description": "The file"}, "400": _ERROR, "403": _ERROR},
             },
         },
+        "/clients": {
+            "get": {
+                "summary": "OIDC relying parties and OneRoster API clients (district admins)",
+                "responses": {"200": {"description": "Clients, without secrets"}, "403": _ERROR},
+            },
+            "post": {
+                "summary": "Register a client; the secret is in the answer, once",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["name"],
+                                "properties": {
+                                    "name": {"type": "string"},
+                                    "kind": {"enum": ["oidc", "api"]},
+                                    "redirect_uris": {"type": "array", "items": {"type": "string"}},
+                                    "post_logout_redirect_uris": {
+                                        "type": "array",
+                                        "items": {"type": "string"},
+                                    },
+                                    "public": {"type": "boolean"},
+                                    "scopes": {"type": "array", "items": {"type": "string"}},
+                                    "schools": {"type": "array", "items": {"type": "string"}},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "201": {"description": "Created"},
+                    "400": _ERROR,
+                    "403": _ERROR,
+                    "409": _ERROR,
+                },
+            },
+        },
+        "/classes": {
+            "get": {
+                "summary": "Classes the caller may see (teachers: their own)",
+                "parameters": [{"name": "school", "in": "query", "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "Classes"}, "401": _ERROR},
+            },
+        },
+        "/classes/{class_id}/students": {
+            "parameters": [
+                {"name": "class_id", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "get": {
+                "summary": "The active students of a class",
+                "responses": {"200": {"description": "Students"}, "404": _ERROR},
+            },
+        },
         "/audit": {
             "get": {
                 "summary": "Read the audit log",

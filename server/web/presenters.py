@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.db import Connection, ConnectionKind, User
+from server.db import Connection, ConnectionKind, OAuthClient, SchoolClass, User
 from server.domain import guard
 
 
@@ -61,4 +61,33 @@ def connection_view(connection: Connection, failures: list[Any] | None = None) -
         "created_at": connection.created_at.isoformat(timespec="seconds"),
         "last_sync_at": connection.last_sync_at.isoformat() if connection.last_sync_at else None,
         "last_sync_result": connection.last_sync_result,
+    }
+
+
+def client_view(client: OAuthClient) -> dict[str, Any]:
+    """An OAuth client without its secret (shown once, at creation)."""
+    return {
+        "name": client.name,
+        "client_id": client.client_id,
+        "kind": client.kind,
+        "public": client.public,
+        "redirect_uris": client.redirect_uris,
+        "post_logout_redirect_uris": client.post_logout_redirect_uris,
+        "scopes": client.scopes,
+        "school_ids": client.school_ids,
+        "created_at": client.created_at.isoformat(timespec="seconds"),
+    }
+
+
+def class_view(klass: SchoolClass) -> dict[str, Any]:
+    return {
+        "id": klass.id,
+        "sourced_id": klass.sourced_id,
+        "title": klass.title,
+        "class_code": klass.class_code,
+        "school_id": klass.school_id,
+        "grades": klass.grades,
+        "status": klass.status,
+        "owner": klass.connection_id,
+        "version": klass.version,
     }

@@ -58,4 +58,8 @@ def admin_routes() -> list[BaseRoute]:
             "/admin/api/connections/{name}/rotate", api.rotate_connection_token, methods=["POST"]
         ),
         Route("/admin/api/audit", api.audit_events, methods=["GET"]),
+        Route("/admin/api/clients", api.list_clients, methods=["GET"]),
+        Route("/admin/api/clients", api.create_client, methods=["POST"]),
+        Route("/admin/api/classes", api.list_classes, methods=["GET"]),
+        Route("/admin/api/classes/{class_id}/students", api.class_students, methods=["GET"]),
     ]

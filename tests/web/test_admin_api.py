@@ -119,3 +119,43 @@ def test_nul_characters_are_refused_with_400_on_every_database(app, district):
         "/admin/api/users", json={"given_name": "A", "family_name": "B", "schools": ["x\x00"]}
     )
     assert school.status_code == 400
+
+
+def test_district_admin_registers_clients_through_the_api(app, district):
+    client = api(app, district.api_token)
+    rp = client.post(
+        "/admin/api/clients",
+        json={"name": "Reading Quest", "redirect_uris": ["https://quest.example/callback"]},
+    )
+    assert rp.status_code == 201 and rp.json()["client_secret"]
+    app_client = client.post(
+        "/admin/api/clients", json={"name": "Gradebook", "kind": "api", "schools": ["lincoln"]}
+    )
+    assert app_client.status_code == 201
+    assert any("roster-core.readonly" in s for s in app_client.json()["scopes"])
+    listed = client.get("/admin/api/clients").json()["clients"]
+    assert [c["name"] for c in listed] == ["Reading Quest", "Gradebook"]
+    assert all("client_secret" not in c for c in listed)
+    missing = client.post("/admin/api/clients", json={"name": "No Redirect"})
+    assert missing.status_code == 400 and "redirect URI" in missing.json()["detail"]
+    token = client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(app_client.json()["client_id"], app_client.json()["client_secret"]),
+    )
+    assert token.status_code == 200
+
+
+def test_classes_api_shows_a_teacher_their_classes_and_students(app, district, database):
+    from server.domain.staff import create_staff_token, find_staff
+    from server.domain.tenants import get_tenant
+
+    with database.session() as session:
+        edna = find_staff(session, get_tenant(session, "Springfield").id, "edna")
+        token = create_staff_token(session, edna, "tests")
+    teacher = api(app, token)
+    classes = teacher.get("/admin/api/classes").json()["classes"]
+    assert [c["title"] for c in classes] == ["Maths 4B"]
+    students = teacher.get(f"/admin/api/classes/{district.maths}/students").json()["students"]
+    assert sorted(s["given_name"] for s in students) == ["Bart", "Milhouse"]
+    assert teacher.get("/admin/api/clients").status_code == 403
