@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -54,6 +55,13 @@ def page(browser):
 
 
 def screenshot(page, name: str) -> None:
-    """Save a screenshot of the main pages for the README (docs/screenshots/NAME.png)."""
-    os.makedirs(SCREENSHOTS, exist_ok=True)
-    page.screenshot(path=os.path.join(SCREENSHOTS, f"{name}.png"), full_page=True)
+    """Save a screenshot of a main page. The README's copies in docs/screenshots/ are refreshed
+    only on request (``ROLLCALL_SCREENSHOTS=1 make test``), so a test run leaves the tree clean."""
+    folder = SCREENSHOTS if os.environ.get("ROLLCALL_SCREENSHOTS") else tempfile.gettempdir()
+    os.makedirs(folder, exist_ok=True)
+    page.screenshot(
+        path=os.path.join(
+            folder, f"rollcall-{name}.png" if folder != SCREENSHOTS else f"{name}.png"
+        ),
+        full_page=True,
+    )
