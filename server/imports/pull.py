@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from cryptography.exceptions import InvalidTag
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -364,7 +365,13 @@ def pull(
                 f"{connection.name} is a {connection.kind} connection; only oneroster_rest "
                 "connections pull (import files with rollcall import)."
             )
-        upstream = upstream_of(connection, upstream_box(context))
+        try:
+            upstream = upstream_of(connection, upstream_box(context))
+        except InvalidTag:
+            raise ImportRefused(
+                f"The client secret of {connection.name} cannot be decrypted (the server's "
+                "secret key changed): set the upstream again."
+            ) from None
         if upstream is None:
             raise ImportRefused(f"{connection.name} has no upstream to pull from.")
         connection_id, name = connection.id, connection.name
