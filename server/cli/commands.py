@@ -194,5 +194,6 @@ def _connection_row(connection: Connection) -> dict[str, object]:
         "sso_provider": connection.sso_provider,
         "profile": connection.profile,
         "tokens": ", ".join(t.hint for t in connection.tokens if t.revoked_at is None),
+        "upstream": ((connection.settings or {}).get("upstream") or {}).get("base_url"),
         "created_at": connection.created_at.isoformat(timespec="seconds"),
     }

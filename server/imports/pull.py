@@ -133,7 +133,7 @@ class UpstreamClient:
                 data["scope"] = scope
             try:
                 response = self.http.post(self.token_url, data=data, auth=self._credentials)
-            except httpx.HTTPError as error:
+            except (httpx.HTTPError, httpx.InvalidURL) as error:
                 raise UpstreamError(
                     f"The upstream token endpoint {self.token_url} cannot be reached: "
                     f"{type(error).__name__}."
@@ -169,7 +169,7 @@ class UpstreamClient:
                 response = self.http.get(
                     url, params=params, headers={"Authorization": f"Bearer {self._token}"}
                 )
-            except httpx.HTTPError as error:
+            except (httpx.HTTPError, httpx.InvalidURL) as error:
                 reason = f"{type(error).__name__}"
                 self._back_off(attempt, None, f"{url} cannot be reached ({reason})")
                 continue
@@ -208,8 +208,12 @@ class UpstreamClient:
         key = rest_rows.COLLECTIONS[collection][0]
         url = f"{self.base_url}/{collection}"
         offset, size = 0, self.policy.page_size
+        sort: dict[str, str] = {"sort": "sourcedId"}  # a stable order across pages
         while True:
-            response = self.get(url, {"limit": size, "offset": offset, "sort": "sourcedId"})
+            response = self.get(url, {"limit": size, "offset": offset, **sort})
+            if response.status_code == 400 and sort and offset == 0:
+                sort = {}  # an API that does not sort: its own order, then
+                continue
             if response.status_code in (401, 403):
                 raise _Forbidden(collection, response.status_code)
             if response.status_code != 200:

@@ -235,6 +235,7 @@ def test_admin_adds_a_pull_connection_and_syncs_it_from_the_command_line(rollcal
     )  # fmt: skip
     assert code == 0, err
     assert hub.demo.oneroster_client_secret not in out
+    assert json.loads(out)["upstream"] == f"{base}{V1P2}"
     code, out, _ = rollcall("sync", "District hub", "--dry-run", "--json")
     assert code == 0 and json.loads(out)["status"] == "valid"
     code, out, _ = rollcall("sync", "District hub", "--json")
@@ -335,6 +336,18 @@ def test_a_busy_upstream_is_retried_after_the_time_it_asks_for(context):
         )
         assert report.status == "failed"
         assert "HTTP 429" in report.summary
+
+
+def test_an_upstream_that_is_not_a_oneroster_api_is_reported(context, hub):
+    here = _connect(
+        context,
+        hub.url + "/not-oneroster",
+        hub.demo.oneroster_client_id,
+        hub.demo.oneroster_client_secret,
+    )
+    report = here.sync()
+    assert report.status == "failed"
+    assert "answered HTTP 404" in report.summary
 
 
 def test_an_unreachable_upstream_is_reported(context):
