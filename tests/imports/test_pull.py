@@ -252,7 +252,7 @@ def test_admin_adds_a_pull_connection_and_syncs_it_from_the_command_line(rollcal
     assert code == 0
     code, out, err = rollcall("sync", "Wrong")
     assert code == 1
-    assert "refused the client credentials" in out + err
+    assert "refused the client credentials" in " ".join((out + err).split())
     assert "Traceback" not in out + err
 
 
