@@ -13,7 +13,17 @@ log = logging.getLogger("rollcall.worker")
 
 
 def runners(context: AppContext) -> dict[str, jobs.Runner]:
-    return {EMAIL_JOB: email_runner(context.settings)}
+    from server.imports.pull import SYNC_JOB, sync_runner
+
+    return {EMAIL_JOB: email_runner(context.settings), SYNC_JOB: sync_runner(context)}
+
+
+def enqueue_due_syncs(context: AppContext) -> int:
+    """Queue the scheduled pulls that are due (one due check per poll)."""
+    from server.imports.pull import enqueue_due_syncs as enqueue
+
+    with context.database.session() as session:
+        return enqueue(session)
 
 
 class Worker:
@@ -35,6 +45,10 @@ class Worker:
     def _loop(self) -> None:
         table = runners(self.context)
         while not self._stop.is_set():
+            try:
+                enqueue_due_syncs(self.context)
+            except Exception:
+                log.exception("scheduling due syncs failed")
             try:
                 ran = jobs.run_due(self.context.database, table)
             except Exception:

@@ -109,7 +109,20 @@ def staff_token(args: argparse.Namespace, output: Output) -> int:
 
 
 def connection_add(args: argparse.Namespace, output: Output) -> int:
-    with unit_of_work(args) as (_context, session, actor):
+    upstream = getattr(args, "upstream", None)
+    if args.kind == "oneroster_rest" and not (
+        upstream and args.token_url and args.client_id and args.client_secret_stdin
+    ):
+        output.error(
+            "A oneroster_rest connection needs --upstream URL --token-url URL --client-id ID "
+            "--client-secret-stdin."
+        )
+        return 2
+    if upstream and args.kind != "oneroster_rest":
+        output.error("--upstream is for --kind oneroster_rest.")
+        return 2
+    secret = args.read_secret("Upstream client secret: ") if upstream else None
+    with unit_of_work(args) as (context, session, actor):
         issued = connections.create_connection(
             session,
             actor,
@@ -120,6 +133,20 @@ def connection_add(args: argparse.Namespace, output: Output) -> int:
             school_sourced_ids=args.school,
             adopt_by=args.adopt_by,
         )
+        if upstream:
+            from server.imports.pull import upstream_box
+
+            connections.set_upstream(
+                session,
+                actor,
+                issued.connection,
+                box=upstream_box(context),
+                base_url=upstream,
+                token_url=args.token_url,
+                client_id=args.client_id,
+                client_secret=secret or "",
+                every_minutes=args.every,
+            )
         output.result(
             {**_connection_row(issued.connection), "token": issued.token},
             f"Added connection {issued.connection.name} ({issued.connection.kind}).\n"
@@ -167,5 +194,6 @@ def _connection_row(connection: Connection) -> dict[str, object]:
         "sso_provider": connection.sso_provider,
         "profile": connection.profile,
         "tokens": ", ".join(t.hint for t in connection.tokens if t.revoked_at is None),
+        "upstream": ((connection.settings or {}).get("upstream") or {}).get("base_url"),
         "created_at": connection.created_at.isoformat(timespec="seconds"),
     }

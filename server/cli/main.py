@@ -12,7 +12,7 @@ import getpass
 import sys
 from collections.abc import Callable, Sequence
 
-from server.cli import commands, imports, oauth_commands
+from server.cli import commands, imports, oauth_commands, sync
 from server.cli import oneroster as oneroster_commands
 from server.cli.output import Output
 from server.errors import DomainError
@@ -79,6 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--profile", choices=["entra", "okta", "google"])
     add.add_argument("--school", action="append", default=[], metavar="SOURCED_ID")
     add.add_argument("--adopt-by", choices=["username", "email", "identifier"])
+    add.add_argument("--upstream", metavar="URL", help="oneroster_rest: the OneRoster 1.2 API base")
+    add.add_argument("--token-url", metavar="URL", help="oneroster_rest: the OAuth 2 token URL")
+    add.add_argument("--client-id", help="oneroster_rest: the upstream OAuth 2 client id")
+    add.add_argument(
+        "--client-secret-stdin", action="store_true", help="read the upstream client secret"
+    )
+    add.add_argument("--every", type=int, metavar="MINUTES", help="pull on this schedule")
     add.set_defaults(handler=commands.connection_add)
     connection.add_parser("list", parents=[common], help="list connections").set_defaults(
         handler=commands.connection_list
@@ -88,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     rotate.set_defaults(handler=commands.connection_rotate)
 
     imports.add_parsers(sub, common)
+    sync.add_parsers(sub, common)
     oauth_commands.add_parsers(sub, common)
 
     purge = sub.add_parser("purge", parents=[common], help="remove users past their retention")

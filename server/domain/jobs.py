@@ -81,6 +81,18 @@ def fail(session: Session, job: Job, error: str) -> None:
 Runner = Callable[[Session, Job], None]
 
 
+class Standalone:
+    """A runner that opens its own units of work (a sync writes in long transactions of its
+    own): it gets the job's payload outside any session, so it never waits on the queue's
+    write lock."""
+
+    def __init__(self, work: Callable[[dict[str, Any]], None]) -> None:
+        self.work = work
+
+    def __call__(self, session: Session, job: Job) -> None:
+        self.work(dict(job.payload or {}))
+
+
 def run_due(database: Any, runners: dict[str, Runner], *, limit: int = 10) -> int:
     """Claim due jobs and run each in its own unit of work; returns how many ran."""
     with database.session() as session:
@@ -89,8 +101,17 @@ def run_due(database: Any, runners: dict[str, Runner], *, limit: int = 10) -> in
         try:
             with database.session() as session:
                 job = session.get(Job, job_id)
-                runners[job.kind](session, job)
-                finish(session, job)
+                runner = runners[job.kind]
+                alone = isinstance(runner, Standalone)
+                if alone:
+                    payload = dict(job.payload or {})
+                else:
+                    runner(session, job)
+                    finish(session, job)
+            if alone:
+                runner.work(payload)
+                with database.session() as session:
+                    finish(session, session.get(Job, job_id))
         except Exception as error:
             with database.session() as session:
                 job = session.get(Job, job_id)

@@ -1,0 +1,220 @@
+"""An HTTP client for an upstream OneRoster 1.2 REST API (what a pull reads from).
+
+It gets an OAuth 2 client-credentials token (RFC 6749 §4.4) and walks collections with
+``limit``/``offset`` paging (OneRoster 1.2 Rostering REST §3.4) until ``X-Total-Count`` or an
+empty page. Only GETs are retried: on network errors, 429 and 5xx, with exponential back-off,
+honouring ``Retry-After`` (RFC 9110 §10.2.3), a bounded number of attempts and a bounded total
+wait. A 401 during a walk fetches a new token once. The client secret is never logged.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from oneroster import rest_rows
+from server.errors import DomainError
+
+log = logging.getLogger("rollcall.pull")
+
+UPSTREAM_FAILED = "F004"
+SCOPES = {
+    "core": "https://purl.imsglobal.org/spec/or/v1p2/scope/roster-core.readonly",
+    "demographics": "https://purl.imsglobal.org/spec/or/v1p2/scope/roster-demographics.readonly",
+}
+# The order the collections are walked in: users before what refers to them.
+
+
+class UpstreamError(DomainError):
+    """The upstream cannot be read: unreachable, credentials refused, a malformed answer."""
+
+    status = 502
+    code = UPSTREAM_FAILED
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard a pull tries: attempts per GET, back-off, and a cap on all waiting."""
+
+    attempts: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    total_wait: float = 120.0
+    timeout: float = 30.0
+    page_size: int = 100
+
+
+class UpstreamClient:
+    """Reads a OneRoster 1.2 REST API with an OAuth 2 client-credentials token."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        policy: RetryPolicy,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token_url = token_url
+        self._credentials = (client_id, client_secret)
+        self.policy = policy
+        self._sleep = sleep
+        self._waited = 0.0
+        self._token: str | None = None
+        self.http = httpx.Client(timeout=policy.timeout, follow_redirects=False)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def fetch_token(self) -> str:
+        """POST the client-credentials grant (never retried: only GETs are)."""
+        for scope in (f"{SCOPES['core']} {SCOPES['demographics']}", None):
+            data = {"grant_type": "client_credentials"}
+            if scope:
+                data["scope"] = scope
+            try:
+                response = self.http.post(self.token_url, data=data, auth=self._credentials)
+            except (httpx.HTTPError, httpx.InvalidURL) as error:
+                raise UpstreamError(
+                    f"The upstream token endpoint {self.token_url} cannot be reached: "
+                    f"{type(error).__name__}."
+                ) from None
+            if response.status_code == 400 and _json(response).get("error") == "invalid_scope":
+                continue  # a client without the demographics scope: ask for its default scopes
+            if response.status_code in (400, 401, 403):
+                error = _json(response).get("error") or f"HTTP {response.status_code}"
+                raise UpstreamError(
+                    f"The upstream refused the client credentials ({error}): check the client id "
+                    "and secret."
+                )
+            if response.status_code != 200:
+                raise UpstreamError(
+                    f"The upstream token endpoint answered HTTP {response.status_code}."
+                )
+            token = _json(response).get("access_token")
+            if not isinstance(token, str) or not token:
+                raise UpstreamError("The upstream token endpoint sent no access_token.")
+            self._token = token
+            return token
+        raise UpstreamError("The upstream refused every scope this client asked for.")
+
+    def get(self, url: str, params: dict[str, Any]) -> httpx.Response:
+        """GET with retries on network errors, 429 and 5xx; a 401 renews the token once."""
+        renewed = False
+        attempt = 0
+        while True:
+            attempt += 1
+            if self._token is None:
+                self.fetch_token()
+            try:
+                response = self.http.get(
+                    url, params=params, headers={"Authorization": f"Bearer {self._token}"}
+                )
+            except (httpx.HTTPError, httpx.InvalidURL) as error:
+                reason = f"{type(error).__name__}"
+                self._back_off(attempt, None, f"{url} cannot be reached ({reason})")
+                continue
+            if response.status_code == 401 and not renewed:
+                renewed = True
+                self._token = None
+                attempt -= 1
+                continue
+            if response.status_code == 429 or response.status_code >= 500:
+                self._back_off(
+                    attempt,
+                    response.headers.get("Retry-After"),
+                    f"{url} answered HTTP {response.status_code}",
+                )
+                continue
+            return response
+
+    def _back_off(self, attempt: int, retry_after: str | None, problem: str) -> None:
+        if attempt >= self.policy.attempts:
+            raise UpstreamError(f"The upstream failed: {problem}, {attempt} attempt(s).")
+        delay = _retry_after(retry_after)
+        if delay is None:
+            delay = self.policy.base_delay * 2 ** (attempt - 1)
+        delay = min(delay, self.policy.max_delay)
+        if self._waited + delay > self.policy.total_wait:
+            raise UpstreamError(
+                f"The upstream failed: {problem}; gave up after waiting "
+                f"{self._waited:.0f} s in total."
+            )
+        log.info("upstream busy, retrying", extra={"problem": problem, "delay": delay})
+        self._waited += delay
+        self._sleep(delay)
+
+    def walk(self, collection: str) -> Iterator[dict[str, Any]]:
+        """Every object of a collection, page by page (None-terminated by a 403 on OPTIONAL)."""
+        key = rest_rows.COLLECTIONS[collection][0]
+        url = f"{self.base_url}/{collection}"
+        offset, size = 0, self.policy.page_size
+        sort: dict[str, str] = {"sort": "sourcedId"}  # a stable order across pages
+        while True:
+            response = self.get(url, {"limit": size, "offset": offset, **sort})
+            if response.status_code == 400 and sort and offset == 0:
+                sort = {}  # an API that does not sort: its own order, then
+                continue
+            if response.status_code in (401, 403):
+                raise Forbidden(collection, response.status_code)
+            if response.status_code != 200:
+                raise UpstreamError(f"GET {url} answered HTTP {response.status_code}.")
+            body = _json(response)
+            page = body.get(key)
+            if not isinstance(page, list) or not all(isinstance(o, dict) for o in page):
+                raise UpstreamError(f"GET {url} did not answer a OneRoster {key!r} list.")
+            yield from page
+            offset += len(page)
+            total = _total(response.headers.get("X-Total-Count"))
+            if not page or (total is not None and offset >= total):
+                return
+
+
+class Forbidden(Exception):
+    """The upstream refused to list a collection (401/403 with a fresh token)."""
+
+    def __init__(self, collection: str, status: int) -> None:
+        super().__init__(collection)
+        self.collection, self.status = collection, status
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _total(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _retry_after(value: str | None) -> float | None:
+    """``Retry-After`` in seconds (a number or an HTTP date), or None."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
