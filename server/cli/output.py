@@ -17,7 +17,7 @@ class Output:
     def __init__(self, as_json: bool) -> None:
         self.as_json = as_json
         self.console = Console(highlight=False, soft_wrap=True)
-        self.errors = Console(stderr=True, highlight=False)
+        self.errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
     def result(self, data: Any, message: str | None = None) -> None:
         """Print ``data`` as JSON, or ``message`` (default: a key/value listing) for people."""
