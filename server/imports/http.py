@@ -18,7 +18,6 @@ import tempfile
 from dataclasses import replace
 from typing import IO, Any
 
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -27,7 +26,6 @@ from starlette.routing import BaseRoute, Route, request_response
 
 from server.auth import ConnectionAuthMiddleware, actor_of
 from server.context import AppContext
-from server.db import ImportRun
 from server.domain.access import import_scope
 from server.domain.actors import Actor
 from server.domain.connections import get_connection
@@ -36,7 +34,7 @@ from server.domain.tenants import MANUAL_CONNECTION_NAME
 from server.errors import DomainError, NotAllowed
 from server.imports import exports
 from server.imports.engine import ImportOptions, import_source, open_source
-from server.imports.report import Report, load_run, run_as_dict
+from server.imports.report import Report, recent_runs, run_as_dict, visible_run
 from server.imports.school_csv import template
 from server.web.staffauth import staff_api_actor
 
@@ -226,11 +224,8 @@ async def admin_imports(request: Request) -> Response:
 def _list_runs(context: AppContext, actor: Actor) -> list[dict[str, Any]]:
     """Recent runs of the tenant (district admins) or the caller's own runs (school admins)."""
     import_scope(actor, list(actor.school_ids[:1]))
-    query = select(ImportRun).where(ImportRun.tenant_id == actor.tenant_id)
-    if not actor.is_district_admin:
-        query = query.where(ImportRun.actor_name == actor.name)
     with context.database.session() as session:
-        runs = session.scalars(query.order_by(ImportRun.started_at.desc()).limit(100))
+        runs = recent_runs(session, actor)
         return [
             {
                 "id": run.id,
@@ -254,8 +249,8 @@ async def admin_import_run(request: Request) -> Response:
 
     def load() -> dict[str, Any] | None:
         with context.database.session() as session:
-            run = load_run(session, actor.tenant_id, request.path_params["run_id"])
-            if run is None or (not actor.is_district_admin and run.actor_name != actor.name):
+            run = visible_run(session, actor, request.path_params["run_id"])
+            if run is None:
                 return None
             return run_as_dict(session, run, row_limit=int(limit) if limit else ROW_LIMIT)
 

@@ -18,6 +18,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from server.db import ImportRowResult, ImportRun, new_id, utcnow
+from server.domain.actors import Actor
 from server.imports.records import Outcome, RowResult
 
 STORE_BATCH = 2000
@@ -164,6 +165,24 @@ def store_report(
     if batch:
         session.execute(insert(ImportRowResult), batch)
     return run
+
+
+def visible_runs(query: Any, actor: Actor) -> Any:
+    """Import runs ``actor`` may read: the tenant's for district admins, their own otherwise."""
+    query = query.where(ImportRun.tenant_id == actor.tenant_id)
+    if actor.kind == "staff" and not actor.is_district_admin:
+        query = query.where(ImportRun.actor_name == actor.name)
+    return query
+
+
+def recent_runs(session: Session, actor: Actor, limit: int = 100) -> list[ImportRun]:
+    query = visible_runs(select(ImportRun), actor)
+    return list(session.scalars(query.order_by(ImportRun.started_at.desc()).limit(limit)))
+
+
+def visible_run(session: Session, actor: Actor, run_id: str) -> ImportRun | None:
+    query = visible_runs(select(ImportRun).where(ImportRun.id == run_id), actor)
+    return session.scalars(query).first()
 
 
 def load_run(session: Session, tenant_id: str, run_id: str) -> ImportRun | None:

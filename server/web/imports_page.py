@@ -16,13 +16,12 @@ import json
 import tempfile
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
-from server.db import ConnectionKind, ImportRun
+from server.db import ConnectionKind
 from server.domain import connections, roster
 from server.domain.access import import_scope
 from server.domain.actors import Actor
@@ -30,7 +29,7 @@ from server.domain.secrets import sign
 from server.errors import DomainError, InvalidValue, NotFound
 from server.imports import exports
 from server.imports.engine import ImportOptions, import_source, open_source
-from server.imports.report import Report, load_run, run_as_dict
+from server.imports.report import Report, recent_runs, run_as_dict, visible_run
 from server.web.render import page
 from server.web.staffauth import StaffRequest, staff_page
 
@@ -49,12 +48,7 @@ async def import_form(staff: StaffRequest) -> Response:
 async def _render_form(staff: StaffRequest, status: int = 200, **extra: Any) -> Response:
     def load(session: Session, actor: Actor) -> dict[str, Any]:
         _scope(actor)
-        runs = session.scalars(
-            select(ImportRun)
-            .where(ImportRun.tenant_id == actor.tenant_id)
-            .order_by(ImportRun.started_at.desc())
-            .limit(20)
-        )
+        runs = recent_runs(session, actor, limit=20)
         schools = roster.list_schools(session, actor.tenant_id)
         if actor.role == "school_admin":
             schools = [school for school in schools if school.id in actor.school_ids]
@@ -123,7 +117,7 @@ async def import_run(staff: StaffRequest) -> Response:
 
     def load(session: Session, actor: Actor) -> dict[str, Any]:
         _scope(actor)
-        run = load_run(session, actor.tenant_id, run_id)
+        run = visible_run(session, actor, run_id)
         if run is None:
             raise NotFound("No such import.")
         return run_as_dict(session, run, row_limit=ROW_LIMIT)

@@ -120,3 +120,12 @@ def test_export_for_upload_holds_issued_passwords_only(app, district):
     assert xlsx.content[:2] == b"PK"
     audit = client.get("/admin/audit", params={"action": "credential.reveal"}).text
     assert "bartsimpson" in audit
+
+
+def test_school_admins_see_their_own_import_runs_only(app, district, tmp_path):
+    admin = sign_in(app, "skinner", district.admin_password)
+    trial(admin, oneroster_zip(tmp_path))
+    run_id = _run_id(admin)
+    school_admin = sign_in(app, "chalmers", district.school_admin_password)
+    assert "No imports yet." in school_admin.get("/admin/import").text
+    assert school_admin.get(f"/admin/import/{run_id}").status_code == 404
