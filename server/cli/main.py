@@ -20,12 +20,31 @@ from server.errors import DomainError
 Handler = Callable[[argparse.Namespace, Output], int]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", help="print machine-readable JSON")
-    common.add_argument("--tenant", help="tenant name (default: the first tenant)")
+def global_options(defaults: bool) -> argparse.ArgumentParser:
+    """``--json`` and ``--tenant``, accepted before the command and after it.
 
-    parser = argparse.ArgumentParser(prog="rollcall", parents=[common], description=__doc__)
+    Only the top-level parser sets their defaults: a subcommand's parser copies every value it
+    holds over the top-level ones, so its copies must hold none unless the option is given
+    there (``argparse.SUPPRESS``). ``rollcall --tenant X import`` then means
+    ``rollcall import --tenant X``.
+    """
+    json_default = False if defaults else argparse.SUPPRESS
+    tenant_default = None if defaults else argparse.SUPPRESS
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument(
+        "--json", action="store_true", default=json_default, help="print machine-readable JSON"
+    )
+    options.add_argument(
+        "--tenant", default=tenant_default, help="tenant name (default: the first tenant)"
+    )
+    return options
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = global_options(defaults=False)
+    parser = argparse.ArgumentParser(
+        prog="rollcall", parents=[global_options(defaults=True)], description=__doc__
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", parents=[common], help="run the server")

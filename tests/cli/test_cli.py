@@ -6,22 +6,7 @@ import json
 
 import pytest
 
-from server.cli.main import main
 from server.domain.connections import authenticate_token
-
-
-@pytest.fixture
-def rollcall(monkeypatch, tmp_path, database, database_url, capsys):
-    monkeypatch.setenv("ROLLCALL_DATABASE_URL", database_url)
-    monkeypatch.setenv("ROLLCALL_DATA_DIR", str(tmp_path))
-    monkeypatch.delenv("ROLLCALL_SECRET_KEY", raising=False)
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        code = main(list(argv))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
 
 
 def test_connection_add_prints_a_working_token_once(rollcall, database):
