@@ -12,7 +12,7 @@ import getpass
 import sys
 from collections.abc import Callable, Sequence
 
-from server.cli import commands, imports, oauth_commands, sync
+from server.cli import commands, imports, oauth_commands, schools, sync
 from server.cli import oneroster as oneroster_commands
 from server.cli.output import Output
 from server.errors import DomainError
@@ -113,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     rotate.add_argument("name")
     rotate.set_defaults(handler=commands.connection_rotate)
 
+    schools.add_parsers(sub, common)
     imports.add_parsers(sub, common)
     sync.add_parsers(sub, common)
     oauth_commands.add_parsers(sub, common)

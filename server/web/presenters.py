@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.db import Connection, ConnectionKind, OAuthClient, SchoolClass, User
+from sqlalchemy.orm import Session
+
+from server.db import Connection, ConnectionKind, OAuthClient, Org, SchoolClass, User
 from server.domain import guard
 
 
@@ -90,4 +92,25 @@ def class_view(klass: SchoolClass) -> dict[str, Any]:
         "status": klass.status,
         "owner": klass.connection_id,
         "version": klass.version,
+    }
+
+
+def school_view(session: Session, org: Org) -> dict[str, Any]:
+    """A school (or any org) as the staff app, the admin API and the CLI show it."""
+    parent = session.get(Org, org.parent_id) if org.parent_id else None
+    owner = session.get(Connection, org.connection_id)
+    return {
+        "sourced_id": org.sourced_id,
+        "name": org.name,
+        "type": org.type,
+        "identifier": org.identifier,
+        "parent": parent.sourced_id if parent else None,
+        "status": org.status,
+        "active": org.active,
+        "owner": owner.name if owner else None,
+        "managed_by": owner.provider_name
+        if owner and owner.kind != ConnectionKind.MANUAL
+        else None,
+        "version": org.version,
+        "updated_at": org.updated_at.isoformat(),
     }
