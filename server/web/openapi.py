@@ -335,3 +335,145 @@ ADMIN_OPENAPI: dict[str, Any] = {
         },
     },
 }
+
+_SOURCED_ID = {
+    "name": "sourced_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[0-9A-Za-z.\\-_/@]+$"},
+}
+_OVERRIDE = {
+    "required": False,
+    "content": {
+        "application/json": {
+            "schema": {"type": "object", "properties": {"override": {"type": "boolean"}}}
+        }
+    },
+}
+_CHANGED_SCHOOL = _json("SchoolChanged") | {"description": "The school after the change"}
+
+# Schools without a SIS file (issue 10, defect 5): district admins only for changes.
+ADMIN_OPENAPI["paths"].update(
+    {
+        "/schools": {
+            "get": {
+                "summary": "List schools and other orgs (district first)",
+                "parameters": [
+                    {"name": "include_inactive", "in": "query", "schema": {"type": "boolean"}}
+                ],
+                "responses": {
+                    "200": _json("SchoolList") | {"description": "Schools"},
+                    "401": _ERROR,
+                },
+            },
+            "post": {
+                "summary": "Add a school, owned by the manual connection (district admins)",
+                "requestBody": {"required": True, **_json("NewSchool")},
+                "responses": {
+                    "201": _json("School") | {"description": "Created"},
+                    "400": _ERROR,
+                    "403": _ERROR,
+                    "409": _ERROR,
+                },
+            },
+        },
+        "/schools/{sourced_id}": {
+            "parameters": [_SOURCED_ID],
+            "get": {
+                "summary": "Read a school",
+                "responses": {
+                    "200": _json("School") | {"description": "The school"},
+                    "404": _ERROR,
+                },
+            },
+            "patch": {
+                "summary": "Rename, retype or re-parent a school (`override` for a synced one)",
+                "requestBody": {"required": True, **_json("SchoolChange")},
+                "responses": {
+                    "200": _CHANGED_SCHOOL,
+                    "400": _ERROR,
+                    "403": _ERROR,
+                    "404": _ERROR,
+                    "409": _ERROR,
+                },
+            },
+        },
+        "/schools/{sourced_id}/deactivate": {
+            "parameters": [_SOURCED_ID],
+            "post": {
+                "summary": "Deactivate a school (OneRoster `tobedeleted`)",
+                "requestBody": _OVERRIDE,
+                "responses": {"200": _CHANGED_SCHOOL, "403": _ERROR, "404": _ERROR, "409": _ERROR},
+            },
+        },
+        "/schools/{sourced_id}/reactivate": {
+            "parameters": [_SOURCED_ID],
+            "post": {
+                "summary": "Reactivate a school",
+                "requestBody": _OVERRIDE,
+                "responses": {"200": _CHANGED_SCHOOL, "403": _ERROR, "404": _ERROR, "409": _ERROR},
+            },
+        },
+    }
+)
+_ORG_TYPE = {
+    "enum": ["department", "district", "local", "national", "school", "state", "technicalCenter"]
+}
+ADMIN_OPENAPI["components"]["schemas"].update(
+    {
+        "School": {
+            "type": "object",
+            "required": ["sourced_id", "name", "type", "status"],
+            "properties": {
+                "sourced_id": {"type": "string"},
+                "name": {"type": "string"},
+                "type": _ORG_TYPE,
+                "identifier": {"type": ["string", "null"]},
+                "parent": {"type": ["string", "null"], "description": "the parent's sourcedId"},
+                "status": {"enum": ["active", "inactive"]},
+                "active": {"type": "boolean"},
+                "owner": {"type": "string", "description": "the owning connection"},
+                "managed_by": {"type": ["string", "null"], "description": "null when manual"},
+                "version": {"type": "integer"},
+                "updated_at": {"type": "string", "format": "date-time"},
+            },
+        },
+        "SchoolList": {
+            "type": "object",
+            "properties": {
+                "schools": {"type": "array", "items": {"$ref": "#/components/schemas/School"}}
+            },
+        },
+        "NewSchool": {
+            "type": "object",
+            "required": ["sourced_id", "name"],
+            "additionalProperties": False,
+            "properties": {
+                "sourced_id": _SOURCED_ID["schema"],
+                "name": {"type": "string", "minLength": 1},
+                "type": _ORG_TYPE | {"default": "school"},
+                "parent": {"type": ["string", "null"]},
+                "identifier": {"type": ["string", "null"]},
+            },
+        },
+        "SchoolChange": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "name": {"type": "string", "minLength": 1},
+                "type": _ORG_TYPE,
+                "parent": {"type": ["string", "null"]},
+                "identifier": {"type": ["string", "null"]},
+                "override": {"type": "boolean"},
+            },
+        },
+        "SchoolChanged": {
+            "type": "object",
+            "properties": {
+                "school": {"$ref": "#/components/schemas/School"},
+                "changes": {"type": "object"},
+                "changed": {"type": "boolean"},
+            },
+        },
+    }
+)

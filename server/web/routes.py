@@ -7,7 +7,7 @@ from pathlib import Path
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from server.web import api, imports_page, pages
+from server.web import api, imports_page, pages, schools_api, schools_page
 
 STATIC = Path(__file__).parent / "static"
 
@@ -45,6 +45,12 @@ def admin_routes() -> list[BaseRoute]:
         Route("/admin/connections", pages.connection_add, methods=["POST"]),
         Route("/admin/connections/{name}/rotate", pages.connection_rotate, methods=["POST"]),
         Route("/admin/audit", pages.audit_log, methods=["GET"]),
+        Route("/admin/schools", schools_page.school_list, methods=["GET"]),
+        Route("/admin/schools", schools_page.school_add, methods=["POST"]),
+        Route(
+            "/admin/schools/{sourced_id:path}/status", schools_page.school_status, methods=["POST"]
+        ),
+        Route("/admin/schools/{sourced_id:path}", schools_page.school_change, methods=["POST"]),
         Route("/admin/api/openapi.json", api.openapi, methods=["GET"]),
         Route("/admin/api/users", api.list_users, methods=["GET"]),
         Route("/admin/api/users", api.create_user, methods=["POST"]),
@@ -58,6 +64,20 @@ def admin_routes() -> list[BaseRoute]:
             "/admin/api/connections/{name}/rotate", api.rotate_connection_token, methods=["POST"]
         ),
         Route("/admin/api/audit", api.audit_events, methods=["GET"]),
+        Route("/admin/api/schools", schools_api.list_schools, methods=["GET"]),
+        Route("/admin/api/schools", schools_api.add_school, methods=["POST"]),
+        Route(
+            "/admin/api/schools/{sourced_id:path}/deactivate",
+            schools_api.deactivate_school,
+            methods=["POST"],
+        ),
+        Route(
+            "/admin/api/schools/{sourced_id:path}/reactivate",
+            schools_api.reactivate_school,
+            methods=["POST"],
+        ),
+        Route("/admin/api/schools/{sourced_id:path}", schools_api.get_school, methods=["GET"]),
+        Route("/admin/api/schools/{sourced_id:path}", schools_api.change_school, methods=["PATCH"]),
         Route("/admin/api/clients", api.list_clients, methods=["GET"]),
         Route("/admin/api/clients", api.create_client, methods=["POST"]),
         Route("/admin/api/classes", api.list_classes, methods=["GET"]),
