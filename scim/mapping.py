@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from scim.schemas import EDUCATION_GROUP, EDUCATION_USER
 from server.db import AcademicSession, Course, Group, Org, SchoolClass, User
 from server.domain import groups, roster
+from server.domain.actors import Actor
 from server.domain.users import RoleAssignment
 from server.domain.vocabulary import ENROLLMENT_ROLES, ROLES
 from server.errors import InvalidValue
@@ -201,19 +202,21 @@ def class_document(session: Session, klass: SchoolClass) -> dict[str, Any]:
 
 
 def class_fields(
-    session: Session, tenant_id: str, resource: Resource[Any], klass: SchoolClass | None
+    session: Session, actor: Actor, resource: Resource[Any], klass: SchoolClass | None
 ) -> dict[str, Any]:
     doc = document(resource)
     education = doc.get(EDUCATION_GROUP) or {}
+    course = education.get("course")
     fields: dict[str, Any] = {
         "title": doc.get("displayName"),
         "external_id": doc.get("externalId"),
         "class_code": education.get("classCode"),
-        "school_id": _class_school_id(session, tenant_id, education.get("school")),
-        "course_id": _sourced(session, Course, tenant_id, education.get("course"), "course"),
+        "school_id": _class_school_id(session, actor.tenant_id, education.get("school")),
+        "course_id": roster.class_reference(session, actor, Course, course) if course else None,
         "term_ids": [
-            _sourced(session, AcademicSession, tenant_id, term, "terms")
+            roster.class_reference(session, actor, AcademicSession, term)
             for term in education.get("terms") or []
+            if term
         ],
     }
     if education.get("classType"):

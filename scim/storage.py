@@ -143,7 +143,7 @@ class RollcallStorage(ScimStorage):
                     record = users.create_user(session, actor, fields)
                 self._apply_user_state(record, resource)
             elif mapping.is_class_resource(resource):
-                fields = mapping.class_fields(session, actor.tenant_id, resource, None)
+                fields = mapping.class_fields(session, actor, resource, None)
                 record = roster.create_class(session, actor, fields)
                 self._enroll(record, mapping.member_ids(resource))
             else:
@@ -172,14 +172,14 @@ class RollcallStorage(ScimStorage):
                 fields = {**mapping.group_fields(resource, None), "id": record.id}
                 record = groups.create_group(session, actor, fields)
             elif isinstance(record, SchoolClass):
-                fields = mapping.class_fields(session, actor.tenant_id, resource, record)
+                fields = mapping.class_fields(session, actor, resource, record)
                 roster.update_record(session, actor, record, fields)
                 self._enroll(record, mapping.member_ids(resource))
             elif mapping.is_class_resource(resource):
                 # The education extension was added: the plain group becomes a class.
                 groups.update_group(session, actor, record, {"member_ids": []})
                 groups.delete_group(session, actor, record)
-                fields = mapping.class_fields(session, actor.tenant_id, resource, None)
+                fields = mapping.class_fields(session, actor, resource, None)
                 record = roster.create_class(session, actor, {**fields, "id": record.id})
                 self._enroll(record, mapping.member_ids(resource))
             else:

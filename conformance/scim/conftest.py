@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,22 +34,9 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture(scope="package")
-def live_scim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveScim]:
-    data_dir: Path = tmp_path_factory.mktemp("scim-conformance")
-    url = f"sqlite:///{data_dir / 'rollcall.sqlite3'}"
-    database = Database(url)
-    upgrade(database.engine)
-    with database.session() as session:
-        tenant = create_tenant(session, "Conformance District")
-        system = system_actor(tenant.id, "conformance")
-        roster.create_org(session, system, {"name": "Conformance High", "sourced_id": "sch-1"})
-        roster.create_course(session, system, {"title": "Algebra", "sourced_id": "crs-1"})
-        roster.create_academic_session(
-            session, system, {"title": "Fall", "type": "term", "sourced_id": "term-1"}
-        )
-        token = connections.create_connection(session, system, "scim2-tester", "scim").token
-    settings = Settings(data_dir=data_dir, database_url=url, secret_key="conformance-" + "k" * 32)
+@contextmanager
+def serve(settings: Settings, database: Database) -> Iterator[str]:
+    """Rollcall under uvicorn on a free loopback port; yields its base URL."""
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(
@@ -67,8 +55,30 @@ def live_scim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveScim]:
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.05)
     try:
-        yield LiveScim(f"http://127.0.0.1:{port}/scim/v2", token)
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.fixture(scope="package")
+def live_scim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveScim]:
+    data_dir: Path = tmp_path_factory.mktemp("scim-conformance")
+    url = f"sqlite:///{data_dir / 'rollcall.sqlite3'}"
+    database = Database(url)
+    upgrade(database.engine)
+    with database.session() as session:
+        tenant = create_tenant(session, "Conformance District")
+        system = system_actor(tenant.id, "conformance")
+        roster.create_org(session, system, {"name": "Conformance High", "sourced_id": "sch-1"})
+        roster.create_course(session, system, {"title": "Algebra", "sourced_id": "crs-1"})
+        roster.create_academic_session(
+            session, system, {"title": "Fall", "type": "term", "sourced_id": "term-1"}
+        )
+        token = connections.create_connection(session, system, "scim2-tester", "scim").token
+    settings = Settings(data_dir=data_dir, database_url=url, secret_key="conformance-" + "k" * 32)
+    try:
+        with serve(settings, database) as base_url:
+            yield LiveScim(f"{base_url}/scim/v2", token)
+    finally:
         database.dispose()

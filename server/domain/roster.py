@@ -90,6 +90,30 @@ def create_course(session: Session, actor: Actor, fields: Mapping[str, Any]) -> 
     return _create(session, actor, Course, values)
 
 
+def class_reference(
+    session: Session, actor: Actor, model: type[Course] | type[AcademicSession], sourced_id: str
+) -> str:
+    """The id of the course or term a pushed class names, created if the tenant has none yet.
+
+    An identity provider that pushes classes (SCIM) is often the district's only source: it
+    names a course or term by sourcedId that no SIS file brought. Refusing would leave such a
+    district unable to push classes at all; the record is made instead, owned by the pushing
+    connection and titled with its sourcedId, so the connection's next push can fill it in.
+    Staff and files still get :class:`NotFound` for an unknown reference.
+    """
+    found = find_by_sourced_id(session, model, actor.tenant_id, sourced_id)
+    if found is not None:
+        return found.id
+    what = "course" if model is Course else "terms"
+    if actor.kind != "connection":
+        raise NotFound(f"No {what} with sourcedId {sourced_id!r}.", field=what)
+    check_texts([sourced_id], what)
+    if model is Course:
+        return create_course(session, actor, {"title": sourced_id, "sourced_id": sourced_id}).id
+    fields = {"title": sourced_id, "type": "term", "sourced_id": sourced_id}
+    return create_academic_session(session, actor, fields).id
+
+
 def create_class(session: Session, actor: Actor, fields: Mapping[str, Any]) -> SchoolClass:
     """A class at a school. ``fields``: title, school_id (required), class_code, class_type,
     course_id, term_ids, grades, subjects, periods, location, external_id, sourced_id."""
