@@ -30,6 +30,7 @@ from server.db import (
     User,
     UserRole,
 )
+from server.domain.completeness import served_users
 
 Model = TypeVar("Model")
 READABLE_STATUSES = (RecordStatus.ACTIVE, RecordStatus.INACTIVE)
@@ -49,9 +50,12 @@ def visible(scope: ReadScope, model: type) -> ColumnElement[bool]:
 
     School-limited clients see their schools and the orgs above them, the sessions and courses
     of those orgs (or of classes there), the classes and enrollments there, and the users with a
-    role or an enrollment there.
+    role or an enrollment there. Users without a role at a school and without an active
+    enrollment are hidden from everyone (:mod:`server.domain.completeness`).
     """
     base = and_(model.tenant_id == scope.tenant_id, model.status.in_(READABLE_STATUSES))
+    if model is User:
+        base = and_(base, served_users())  # incomplete users are never served (completeness.py)
     if not scope.school_ids:
         return base
     schools = scope.school_ids

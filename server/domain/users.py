@@ -29,7 +29,7 @@ from server.db import (
     new_id,
     utcnow,
 )
-from server.domain import audit, guard, scim_index
+from server.domain import audit, completeness, guard, scim_index
 from server.domain.access import ensure_can_create, ensure_visible
 from server.domain.actors import Actor
 from server.domain.oauth import revoke_user_tokens
@@ -106,7 +106,7 @@ def create_user(session: Session, actor: Actor, fields: Mapping[str, Any]) -> Us
     :raises OwnedByAnotherConnection: (R109) a connection met another connection's user.
     :raises InvalidValue, RequiredValue, NotFound: bad fields or unknown orgs.
     """
-    values = _normalise(session, actor.tenant_id, fields)
+    values = _with_defaults(session, actor, _normalise(session, actor.tenant_id, fields), None)
     owner = owning_connection(session, actor)
     restored = _restore_by_external_id(session, actor, owner, values.get("external_id"))
     if restored is not None:
@@ -160,7 +160,7 @@ def update_user(
     _ensure_may_touch(session, actor, user)
     if expected_version is not None and expected_version != user.version:
         raise VersionMismatch("The record was changed since you read it; reload and try again.")
-    values = _normalise(session, actor.tenant_id, fields)
+    values = _with_defaults(session, actor, _normalise(session, actor.tenant_id, fields), user)
     changes = _diff(user, values)
     if not changes:
         return {}
@@ -468,6 +468,21 @@ def _normalise(session: Session, tenant_id: str, fields: Mapping[str, Any]) -> d
     if "roles" in values and values["roles"] and "primary_role" not in values:
         primary = [r for r in values["roles"] if r.role_type == "primary"] or values["roles"]
         values["primary_role"] = primary[0].role
+    return values
+
+
+def _with_defaults(
+    session: Session, actor: Actor, values: dict[str, Any], user: User | None
+) -> dict[str, Any]:
+    """A pushed user left without roles gets its connection's default role and school."""
+    has_roles = bool(values.get("roles", user.roles if user else []))
+    filled = completeness.fill_for(session, actor, has_roles, values.get("primary_role"))
+    if filled is None:
+        return values
+    role, school_id = filled
+    values = {**values, "primary_role": role}
+    if school_id is not None:
+        values["roles"] = [RoleAssignment(school_id, role)]
     return values
 
 
