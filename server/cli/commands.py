@@ -13,7 +13,7 @@ from server.config import load_settings
 from server.context import AppContext
 from server.db import Connection, Tenant
 from server.db.migrate import upgrade
-from server.domain import connections, roster, staff, tenants, users
+from server.domain import completeness, connections, roster, staff, tenants, users
 from server.domain.actors import Actor, system_actor
 from server.errors import NotFound
 
@@ -133,6 +133,7 @@ def connection_add(args: argparse.Namespace, output: Output) -> int:
             school_sourced_ids=args.school,
             adopt_by=args.adopt_by,
         )
+        _set_defaults(session, actor, issued.connection, args)
         if upstream:
             from server.imports.pull import upstream_box
 
@@ -148,18 +149,50 @@ def connection_add(args: argparse.Namespace, output: Output) -> int:
                 every_minutes=args.every,
             )
         output.result(
-            {**_connection_row(issued.connection), "token": issued.token},
+            {**_connection_row(issued.connection, session), "token": issued.token},
             f"Added connection {issued.connection.name} ({issued.connection.kind}).\n"
             f"Bearer token (shown once, store it now): {issued.token}",
         )
     return 0
 
 
+def connection_set(args: argparse.Namespace, output: Output) -> int:
+    if args.default_role is None and args.default_school is None:
+        output.error("connection set needs --default-role ROLE and/or --default-school SOURCED_ID.")
+        return 2
+    with unit_of_work(args) as (_context, session, actor):
+        connection = connections.get_connection(session, actor.tenant_id, args.name)
+        changes = _set_defaults(session, actor, connection, args)
+        message = (
+            f"Changed {', '.join(changes)} of {connection.name}." if changes else "Nothing changed."
+        )
+        output.result({**_connection_row(connection, session), "changes": changes}, message)
+    return 0
+
+
+def _set_defaults(
+    session: Session, actor: Actor, connection: Connection, args: argparse.Namespace
+) -> dict[str, list[object]]:
+    options = {}
+    if args.default_role is not None:
+        options["role"] = args.default_role
+    if args.default_school is not None:
+        options["school_sourced_id"] = args.default_school
+    if not options:
+        return {}
+    return completeness.set_defaults(session, actor, connection, **options)
+
+
 def connection_list(args: argparse.Namespace, output: Output) -> int:
     with unit_of_work(args) as (_context, session, actor):
-        rows = [_connection_row(c) for c in connections.list_connections(session, actor.tenant_id)]
+        rows = [
+            _connection_row(c, session)
+            for c in connections.list_connections(session, actor.tenant_id)
+        ]
     output.table(
-        rows, ["name", "kind", "sso_provider", "profile", "tokens", "created_at"], "Connections"
+        rows,
+        ["name", "kind", "sso_provider", "profile", "default_role", "default_school", "incomplete"],
+        "Connections",
     )
     return 0
 
@@ -187,8 +220,9 @@ def purge(args: argparse.Namespace, output: Output) -> int:
     return 0
 
 
-def _connection_row(connection: Connection) -> dict[str, object]:
-    return {
+def _connection_row(connection: Connection, session: Session | None = None) -> dict[str, object]:
+    """A connection as the CLI shows it; with a session, its defaults and incomplete users."""
+    row: dict[str, object] = {
         "name": connection.name,
         "kind": connection.kind,
         "sso_provider": connection.sso_provider,
@@ -197,3 +231,9 @@ def _connection_row(connection: Connection) -> dict[str, object]:
         "upstream": ((connection.settings or {}).get("upstream") or {}).get("base_url"),
         "created_at": connection.created_at.isoformat(timespec="seconds"),
     }
+    if session is not None:
+        row["default_role"] = completeness.defaults_of(connection).role
+        row["default_school"] = completeness.default_school_sourced_id(session, connection)
+        counts = completeness.incomplete_counts(session, connection.tenant_id)
+        row["incomplete"] = counts.get(connection.id, 0)
+    return row

@@ -40,6 +40,18 @@ def global_options(defaults: bool) -> argparse.ArgumentParser:
     return options
 
 
+def default_options(parser: argparse.ArgumentParser) -> None:
+    """What a pushed user without a role or school gets (issue 10, defect 4)."""
+    parser.add_argument(
+        "--default-role", metavar="ROLE", help="role of pushed users sent without one ('' clears)"
+    )
+    parser.add_argument(
+        "--default-school",
+        metavar="SOURCED_ID",
+        help="school of pushed users sent without one ('' clears)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = global_options(defaults=False)
     parser = argparse.ArgumentParser(
@@ -105,7 +117,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--client-secret-stdin", action="store_true", help="read the upstream client secret"
     )
     add.add_argument("--every", type=int, metavar="MINUTES", help="pull on this schedule")
+    default_options(add)
     add.set_defaults(handler=commands.connection_add)
+    change = connection.add_parser(
+        "set", parents=[common], help="set a connection's default role and school"
+    )
+    change.add_argument("name")
+    default_options(change)
+    change.set_defaults(handler=commands.connection_set)
     connection.add_parser("list", parents=[common], help="list connections").set_defaults(
         handler=commands.connection_list
     )

@@ -15,7 +15,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from server.db import OAuthClientKind
-from server.domain import audit, connections, credentials, oauth, roster, search, users
+from server.domain import (
+    audit,
+    completeness,
+    connections,
+    credentials,
+    oauth,
+    roster,
+    search,
+    users,
+)
 from server.domain.actors import Actor
 from server.domain.schools import resolve_school_ids
 from server.domain.search import UserQuery
@@ -23,7 +32,13 @@ from server.domain.users import RoleAssignment
 from server.domain.vocabulary import check_texts
 from server.errors import DomainError, InvalidValue
 from server.web.openapi import ADMIN_OPENAPI
-from server.web.presenters import class_view, client_view, connection_view, user_view
+from server.web.presenters import (
+    class_view,
+    client_view,
+    connection_defaults_view,
+    connection_view,
+    user_view,
+)
 from server.web.staffauth import StaffRequest, staff_api
 
 USER_WRITABLE = (
@@ -222,9 +237,11 @@ async def list_connections(staff: StaffRequest) -> Response:
         from server.domain.access import ensure_can_manage_connections
 
         ensure_can_manage_connections(actor)
+        incomplete = completeness.incomplete_counts(session, actor.tenant_id)
         return {
             "connections": [
-                connection_view(c) for c in connections.list_connections(session, actor.tenant_id)
+                {**connection_view(c), **connection_defaults_view(session, c, incomplete)}
+                for c in connections.list_connections(session, actor.tenant_id)
             ]
         }
 
@@ -249,9 +266,55 @@ async def create_connection(staff: StaffRequest) -> Response:
             school_sourced_ids=body.get("schools") or [],
             adopt_by=body.get("adopt_by"),
         )
-        return {**connection_view(issued.connection), "token": issued.token}
+        _set_defaults(session, actor, issued.connection, body)
+        incomplete = completeness.incomplete_counts(session, actor.tenant_id)
+        return {
+            **connection_view(issued.connection),
+            **connection_defaults_view(session, issued.connection, incomplete),
+            "token": issued.token,
+        }
 
     return await _call(staff, create, status=201)
+
+
+@staff_api
+async def change_connection(staff: StaffRequest) -> Response:
+    """PATCH a connection's ``default_role`` / ``default_school`` (null or "" clears)."""
+    name = staff.request.path_params["name"]
+    try:
+        body = await _body(staff.request)
+    except DomainError as error:
+        return problem(error)
+
+    def save(session: Session, actor: Actor) -> dict[str, Any]:
+        connection = connections.get_connection(session, actor.tenant_id, name)
+        unknown = sorted(set(body) - {"default_role", "default_school"})
+        if unknown:
+            raise InvalidValue(f"Unknown connection field {unknown[0]!r}.", field=unknown[0])
+        changes = _set_defaults(session, actor, connection, body)
+        incomplete = completeness.incomplete_counts(session, actor.tenant_id)
+        view = {
+            **connection_view(connection),
+            **connection_defaults_view(session, connection, incomplete),
+        }
+        return {"connection": view, "changes": changes}
+
+    return await _call(staff, save)
+
+
+def _set_defaults(
+    session: Session, actor: Actor, connection: Any, body: dict[str, Any]
+) -> dict[str, list[Any]]:
+    options: dict[str, Any] = {}
+    for key, option in (("default_role", "role"), ("default_school", "school_sourced_id")):
+        if key in body:
+            value = body[key]
+            if value is not None and not isinstance(value, str):
+                raise InvalidValue(f"{key} must be text or null.", field=key)
+            options[option] = value
+    if not options:
+        return {}
+    return completeness.set_defaults(session, actor, connection, **options)
 
 
 @staff_api

@@ -477,3 +477,29 @@ ADMIN_OPENAPI["components"]["schemas"].update(
         },
     }
 )
+
+# A connection's default role and school (issue 10, defect 4).
+_DEFAULTS = {
+    "default_role": {"type": ["string", "null"], "description": "a OneRoster role"},
+    "default_school": {"type": ["string", "null"], "description": "a school's sourcedId"},
+}
+ADMIN_OPENAPI["components"]["schemas"]["NewConnection"]["properties"].update(_DEFAULTS)
+ADMIN_OPENAPI["components"]["schemas"]["ConnectionDefaults"] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": _DEFAULTS,
+}
+ADMIN_OPENAPI["paths"]["/connections/{name}"] = {
+    "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+    "patch": {
+        "summary": "Set the default role and school of users this connection pushes without one "
+        "(null or empty clears); users it pushed before are completed at once",
+        "requestBody": {"required": True, **_json("ConnectionDefaults")},
+        "responses": {
+            "200": {"description": "The connection and the change set"},
+            "400": _ERROR,
+            "403": _ERROR,
+            "404": _ERROR,
+        },
+    },
+}

@@ -18,6 +18,7 @@ from server.domain import (
     account_requests,
     audit,
     badges,
+    completeness,
     connections,
     credentials,
     invitations,
@@ -31,11 +32,11 @@ from server.domain.search import UserQuery
 from server.domain.staff import StaffSignIn, sign_in_staff
 from server.domain.tenants import get_tenant, list_tenants
 from server.domain.users import RoleAssignment
-from server.domain.vocabulary import parse_date
+from server.domain.vocabulary import ROLES, parse_date
 from server.errors import DomainError, NotAllowed
 from server.web import session as cookies
 from server.web.pdf import credential_sheet
-from server.web.presenters import connection_view, user_view
+from server.web.presenters import connection_defaults_view, connection_view, user_view
 from server.web.qr import qr_data_uri
 from server.web.render import page
 from server.web.staffauth import StaffRequest, context_of, staff_page
@@ -128,9 +129,14 @@ async def user_list(staff: StaffRequest) -> Response:
 
     def load(session: Session, actor: Actor) -> dict[str, Any]:
         found = search.search_users(session, actor, query)
-        titles = roster.class_titles_of(session, [u.id for u in found.items])
+        ids = [u.id for u in found.items]
+        titles = roster.class_titles_of(session, ids)
+        incomplete = completeness.incomplete_ids(session, ids)
         return {
-            "rows": [user_view(u, titles[u.id]) for u in found.items],
+            "rows": [
+                {**user_view(u, titles[u.id]), "incomplete": u.id in incomplete}
+                for u in found.items
+            ],
             "total": found.total,
             "has_next": found.has_next,
             "schools": [(o.id, o.name) for o in roster.list_schools(session, actor.tenant_id)],
@@ -191,8 +197,9 @@ async def _render_user(
         user = users.get_user(session, actor, user_id)
         titles = roster.class_titles_of(session, [user.id])
         badge = badges.live_badge(session, user)
+        incomplete = bool(completeness.incomplete_ids(session, [user.id]))
         return {
-            "user": user_view(user, titles[user.id]),
+            "user": {**user_view(user, titles[user.id]), "incomplete": incomplete},
             "badge": {"expires": f"{badge.expires_at:%Y-%m-%d}", "pin": bool(badge.pin_hash)}
             if badge
             else None,
@@ -592,17 +599,32 @@ async def _render_connections(staff: StaffRequest, status: int = 200, **extra: A
         from server.domain.access import ensure_can_manage_connections
 
         ensure_can_manage_connections(actor)
+        incomplete = completeness.incomplete_counts(session, actor.tenant_id)
         return [
-            connection_view(c, connections.recent_failures(session, actor, c))
+            {
+                **connection_view(c, connections.recent_failures(session, actor, c)),
+                **connection_defaults_view(session, c, incomplete),
+            }
             for c in connections.list_connections(session, actor.tenant_id)
         ]
 
+    def schools(session: Session, actor: Actor) -> list[tuple[str, str]]:
+        return [(o.sourced_id, o.name) for o in roster.list_schools(session, actor.tenant_id)]
+
     try:
         rows = await staff.work(load)
+        school_options = await staff.work(schools)
     except DomainError as error:
         return page(staff.request, "error.html", status_code=error.status, error=error.message)
     return page(
-        staff.request, "connections.html", status_code=status, nav="connections", rows=rows, **extra
+        staff.request,
+        "connections.html",
+        status_code=status,
+        nav="connections",
+        rows=rows,
+        roles=ROLES,
+        schools=school_options,
+        **extra,
     )
 
 
@@ -628,6 +650,30 @@ async def connection_add(staff: StaffRequest) -> Response:
     return await _render_connections(
         staff, token=token, token_for=name, flash=f"Connection {name} added."
     )
+
+
+@staff_page
+async def connection_defaults(staff: StaffRequest) -> Response:
+    """The default role and school of users a connection pushes without one."""
+    name = staff.request.path_params["name"]
+    form = await staff.form()
+
+    def save(session: Session, actor: Actor) -> str:
+        connection = connections.get_connection(session, actor.tenant_id, name)
+        completeness.set_defaults(
+            session,
+            actor,
+            connection,
+            role=str(form.get("default_role") or ""),
+            school_sourced_id=str(form.get("default_school") or ""),
+        )
+        return connection.name
+
+    try:
+        saved = await staff.work(save)
+    except DomainError as error:
+        return await _render_connections(staff, status=error.status, error=error.message)
+    return await _render_connections(staff, flash=f"Defaults of {saved} saved.")
 
 
 @staff_page

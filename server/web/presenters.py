@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from server.db import Connection, ConnectionKind, OAuthClient, Org, SchoolClass, User
-from server.domain import guard
+from server.domain import completeness, guard
 
 
 def user_view(user: User, classes: list[str] | None = None) -> dict[str, Any]:
@@ -113,4 +113,15 @@ def school_view(session: Session, org: Org) -> dict[str, Any]:
         else None,
         "version": org.version,
         "updated_at": org.updated_at.isoformat(),
+    }
+
+
+def connection_defaults_view(
+    session: Session, connection: Connection, incomplete: dict[str, int]
+) -> dict[str, Any]:
+    """A connection's default role and school, and how many of its users are incomplete."""
+    return {
+        "default_role": completeness.defaults_of(connection).role,
+        "default_school": completeness.default_school_sourced_id(session, connection),
+        "incomplete": incomplete.get(connection.id, 0),
     }

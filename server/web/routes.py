@@ -44,6 +44,7 @@ def admin_routes() -> list[BaseRoute]:
         Route("/admin/connections", pages.connection_list, methods=["GET"]),
         Route("/admin/connections", pages.connection_add, methods=["POST"]),
         Route("/admin/connections/{name}/rotate", pages.connection_rotate, methods=["POST"]),
+        Route("/admin/connections/{name}/defaults", pages.connection_defaults, methods=["POST"]),
         Route("/admin/audit", pages.audit_log, methods=["GET"]),
         Route("/admin/schools", schools_page.school_list, methods=["GET"]),
         Route("/admin/schools", schools_page.school_add, methods=["POST"]),
@@ -60,6 +61,7 @@ def admin_routes() -> list[BaseRoute]:
         Route("/admin/api/users/{user_id}/password/reveal", api.reveal_password, methods=["POST"]),
         Route("/admin/api/connections", api.list_connections, methods=["GET"]),
         Route("/admin/api/connections", api.create_connection, methods=["POST"]),
+        Route("/admin/api/connections/{name}", api.change_connection, methods=["PATCH"]),
         Route(
             "/admin/api/connections/{name}/rotate", api.rotate_connection_token, methods=["POST"]
         ),
