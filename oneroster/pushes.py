@@ -36,7 +36,7 @@ from server.db import (
     SchoolClass,
     User,
 )
-from server.domain import roster, users
+from server.domain import completeness, roster, users
 from server.domain.actors import Actor
 from server.domain.rostering import ReadScope
 from server.domain.users import RoleAssignment
@@ -101,6 +101,13 @@ def upsert(
         else roster.find_by_sourced_id(session, model, tenant, sourced_id)
     )
     record, created = _write(session, actor, model, existing, sourced_id, obj)
+    if model is User and completeness.incomplete_ids(session, [record.id]):
+        # Without roles the connection's default role and school apply; a user that still has
+        # none would not be served, so the push is refused (rolled back) rather than accepted.
+        raise invalid(
+            "A user needs roles: [{roleType, role, org}], or the connection a default role and "
+            "school (rollcall connection set NAME --default-role ROLE --default-school ID)."
+        )
     _apply_status(session, actor, record, obj.get("status"))
     refs = load_references(session, ReadScope(tenant), collection.kind, [record], base_url)
     return PushResult(created, {collection.single: render(collection.kind, "v1p2", record, refs)})
@@ -245,9 +252,9 @@ def _user_fields(
     }
     if obj.get("username"):
         fields["username"] = _text(obj, "username")
-    roles = obj.get("roles")
-    if not isinstance(roles, list) or not roles:
-        raise invalid("A user needs roles: [{roleType, role, org}].")
+    roles = obj.get("roles") or []
+    if not isinstance(roles, list):
+        raise invalid("roles must be a list: [{roleType, role, org}].")
     assignments = []
     for role in roles:
         if not isinstance(role, dict) or not isinstance(role.get("role"), str):

@@ -117,3 +117,21 @@ def test_a_default_role_without_a_default_school_still_leaves_the_user_unserved(
         counts = completeness.incomplete_counts(session, district.tenant_id)
         okta = session.scalars(select(Connection).where(Connection.name == "Okta")).one()
         assert counts == {okta.id: 1}
+
+
+def test_a_oneroster_push_without_roles_takes_the_defaults_or_is_refused(
+    api, database, district, reader
+):
+    with database.session() as session:
+        system = system_actor(district.tenant_id, "test")
+        hub = connections.create_connection(session, system, "Okta", "oneroster").token
+    body = {"user": {"givenName": "No", "familyName": "Role", "username": "norole"}}
+    refused = api.put(f"{V1P2}/users/no-role", json=body, headers=bearer(hub))
+    assert refused.status_code == 422 and "default role and school" in refused.text
+    token = reader()
+    assert api.get(f"{V1P2}/users/no-role", headers=bearer(token)).status_code == 404
+    _set_defaults(database, district, role="student", school_sourced_id="south")
+    accepted = api.put(f"{V1P2}/users/no-role", json=body, headers=bearer(hub))
+    assert accepted.status_code == 201, accepted.text
+    served = api.get(f"{V1P1}/users/no-role", headers=bearer(token)).json()["user"]
+    assert (served["role"], [o["sourcedId"] for o in served["orgs"]]) == ("student", ["south"])
