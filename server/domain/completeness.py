@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, exists, func, not_, or_, select
 from sqlalchemy.orm import Session
 
-from server.db import Connection, Enrollment, Org, RecordStatus, User, UserRole
+from server.db import Connection, ConnectionKind, Enrollment, Org, RecordStatus, User, UserRole
 from server.domain import audit
 from server.domain.access import ensure_can_manage_connections
 from server.domain.actors import Actor, connection_actor
@@ -63,6 +63,11 @@ def set_defaults(
     ensure_can_manage_connections(actor)
     if connection.tenant_id != actor.tenant_id:
         raise NotFound("No such connection.")
+    if connection.kind == ConnectionKind.MANUAL:
+        raise InvalidValue(
+            "The manual connection pushes nothing: staff choose each user's role and school.",
+            field="default_role",
+        )
     current = defaults_of(connection)
     new_role, new_school = current.role, current.school_id
     if role is not _UNSET:

@@ -35,6 +35,8 @@ def test_bad_defaults_are_refused_and_change_nothing(rollcall):
     assert code == 1 and "Unknown role 'wizard'" in err
     code, _, err = rollcall("connection", "set", "Okta", "--default-school", "nope")
     assert code == 1 and "No school with sourcedId 'nope'." in err
+    code, _, err = rollcall("connection", "set", "Manual", "--default-role", "student")
+    assert code == 1 and "The manual connection pushes nothing" in err
     code, _, err = rollcall("connection", "set", "Okta")
     assert code == 2 and "needs --default-role" in err
     code, _, err = rollcall("connection", "set", "Nope", "--default-role", "student")
