@@ -15,7 +15,6 @@ The one rule, for every surface:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +28,6 @@ from server.domain.actors import Actor, connection_actor
 from server.domain.vocabulary import check_role
 from server.errors import InvalidValue, NotFound
 
-INCOMPLETE_LABEL = "incomplete — no role/school"
 _UNSET = object()
 
 
@@ -201,8 +199,3 @@ def _school_id(session: Session, actor: Actor, sourced_id: object) -> str:
 def _active_school(session: Session, school_id: str | None) -> str | None:
     org = session.get(Org, school_id) if school_id else None
     return org.id if org is not None and org.status != RecordStatus.DELETED else None
-
-
-def given(fields: Mapping[str, Any], name: str) -> object:
-    """``fields[name]`` if the caller sent it, else the marker that leaves a default as it is."""
-    return fields.get(name, _UNSET)
