@@ -30,7 +30,7 @@ from server.db import Connection, Enrollment, Job, RecordStatus, SchoolClass, Us
 from server.db.migrate import upgrade
 from server.db.session import Database
 from server.demo import DemoCredentials, seed
-from server.domain import jobs, users
+from server.domain import jobs, oauth, oauth1, users
 from server.domain.actors import system_actor
 from server.domain.connections import create_connection, set_upstream
 from server.domain.secrets import SecretBox
@@ -41,6 +41,8 @@ from server.worker import runners
 from tests.conftest import TEST_SECRET
 
 V1P2 = "/ims/oneroster/rostering/v1p2"
+V1P1 = "/ims/oneroster/v1p1"
+HUB_SECRET = "hub-secret-key"
 FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=2, total_wait=5, timeout=5)
 
 
@@ -77,6 +79,25 @@ class Hub:
                 query = query.where(getattr(model, name) == value)
             return set(session.scalars(query))
 
+    def rename(self, sourced_id: str, given_name: str) -> None:
+        with self.database.session() as session:
+            user = users.find_by_sourced_id(session, self.tenant_id, sourced_id)
+            users.update_user(
+                session, system_actor(self.tenant_id, "hub admin"), user,
+                {"given_name": given_name}, override=True,
+            )  # fmt: skip
+
+    def consumer_secret(self) -> str:
+        """An OAuth 1.0a consumer secret for the demo API client (``rollcall oneroster-oauth1``)."""
+        with self.database.session() as session:
+            client = oauth.find_client(session, self.demo.oneroster_client_id)
+            return oauth1.issue_consumer_secret(
+                session,
+                system_actor(self.tenant_id, "hub admin"),
+                client,
+                oauth1.consumer_box(HUB_SECRET),
+            )
+
     def deactivate(self, *sourced_ids: str) -> None:
         with self.database.session() as session:
             actor = system_actor(self.tenant_id, "hub admin")
@@ -91,9 +112,9 @@ def hub(tmp_path: Path) -> Iterator[Hub]:
     url = f"sqlite:///{tmp_path / 'hub.sqlite3'}"
     database = Database(url)
     upgrade(database.engine)
-    settings = Settings(data_dir=tmp_path, database_url=url, secret_key="hub-secret-key")
+    settings = Settings(data_dir=tmp_path, database_url=url, secret_key=HUB_SECRET)
     with database.session() as session:
-        demo = seed(session, SecretBox("hub-secret-key"))
+        demo = seed(session, SecretBox(HUB_SECRET))
         tenant_id = get_tenant(session, demo.tenant).id
     for base in _serve(create_app(settings, database=database)):
         yield Hub(base, database, demo, tenant_id)
@@ -123,7 +144,16 @@ class Here:
             )
 
 
-def _connect(context: AppContext, base: str, client_id: str, secret: str, **extra) -> Here:
+def _connect(
+    context: AppContext,
+    base: str,
+    client_id: str,
+    secret: str,
+    *,
+    path: str = V1P2,
+    token_url: str | None = "/oauth/token",
+    **extra,
+) -> Here:
     with context.database.session() as session:
         tenant = create_tenant(session, "Pulled District")
         actor = system_actor(tenant.id, "test")
@@ -133,8 +163,8 @@ def _connect(context: AppContext, base: str, client_id: str, secret: str, **extr
             actor,
             issued.connection,
             box=upstream_box(context),
-            base_url=f"{base}{V1P2}",
-            token_url=f"{base}/oauth/token",
+            base_url=f"{base}{path}",
+            token_url=f"{base}{token_url}" if token_url else None,
             client_id=client_id,
             client_secret=secret,
             **extra,
@@ -169,8 +199,8 @@ def test_a_sync_reproduces_the_hubs_roster_and_a_second_one_changes_nothing(here
         assert connection.last_sync_result.startswith("Applied")
         assert hub.demo.oneroster_client_secret not in json.dumps(connection.settings)
 
-    again = here.sync()
-    assert again.status == "applied"
+    again = here.sync(mode="full")
+    assert again.status == "applied" and again.mode == "full"
     assert set(again.counts()["outcomes"]) == {"unchanged"}, again.summary
 
 
@@ -184,7 +214,7 @@ def test_a_trial_sync_writes_nothing(here):
 def test_users_deactivated_at_the_hub_are_deactivated_here_under_the_shrink_guard(here, hub):
     assert here.sync().status == "applied"
     hub.deactivate("student-school-maple-3")
-    report = here.sync()
+    report = here.sync(mode="full")
     assert report.status == "applied", report.summary
     deactivated = [(r["file"], r["key"]) for r in report.rows() if r["code"] == "W201"]
     assert ("users.csv", "student-school-maple-3") in deactivated
@@ -192,11 +222,11 @@ def test_users_deactivated_at_the_hub_are_deactivated_here_under_the_shrink_guar
     assert "student-school-maple-3" not in here.active(User)
 
     hub.deactivate(*[f"student-school-cedar-{n}" for n in range(1, 31)])
-    refused = here.sync()
+    refused = here.sync(mode="full")
     assert refused.status == "refused"
     assert refused.shrink["tripped"] and "shrink guard" in refused.summary
     assert len(here.active(User)) == 63
-    allowed = here.sync(allow_shrink=True)
+    allowed = here.sync(mode="full", allow_shrink=True)
     assert allowed.status == "applied"
     assert len(here.active(User)) == 33
 
@@ -379,3 +409,90 @@ def test_the_schedule_queues_one_sync_per_due_connection_and_the_worker_runs_it(
         job = session.scalars(select(Job).where(Job.kind == "sync")).one()
         assert job.status == "done"
         assert enqueue_due_syncs(session) == 0  # synced just now: due again in an hour
+
+
+def _pulled(here: Here, sourced_id: str) -> dict[str, object]:
+    with here.context.database.session() as session:
+        user = users.find_by_sourced_id(session, here.tenant_id, sourced_id)
+        return {
+            "given_name": user.given_name,
+            "primary_role": user.primary_role,
+            "role_types": {r.role_type for r in user.roles},
+        }
+
+
+def test_a_1p1_hub_that_signs_with_oauth1_is_pulled_into_the_same_roster(context, hub):
+    # OneRoster 1.1 consumers sign with OAuth 1.0a and no token endpoint (REFERENCES.md: "1.1
+    # consumers (ClassLink among them) sign requests with OAuth 1.0a"); the hub is Rollcall's
+    # own 1.1 surface, which checks the HMAC-SHA256 signature over every query parameter.
+    secret = hub.consumer_secret()
+    here = _connect(
+        context, hub.url, hub.demo.oneroster_client_id, secret, path=V1P1, token_url=None
+    )
+    report = here.sync()
+    assert report.status == "applied", report.summary
+    assert report.format == "oneroster-1.1-rest"  # detected from the /v1p1 base
+    assert here.active(User) == hub.active(User) and len(hub.active(User)) == 64
+    assert here.active(SchoolClass) == hub.active(SchoolClass)
+    assert here.active(Enrollment) == hub.active(Enrollment)
+    teacher = _pulled(here, "teacher-school-maple-1")
+    assert teacher["primary_role"] == "teacher"  # 1.1 `role` + `orgs`: a role at the school
+    assert teacher["role_types"] == {"primary"}
+
+    hub.rename("student-school-maple-3", "Renamed")  # a delta: the filter is signed too
+    delta = here.sync()
+    assert delta.status == "applied" and delta.mode == "delta", delta.summary
+    assert _pulled(here, "student-school-maple-3")["given_name"] == "Renamed"
+
+
+def test_a_wrong_consumer_secret_is_refused_clearly(context, hub):
+    hub.consumer_secret()
+    here = _connect(
+        context, hub.url, hub.demo.oneroster_client_id, "not-it", path=V1P1, token_url=None
+    )
+    report = here.sync()
+    assert report.status == "failed"
+    assert "refused the OAuth 1.0a signature" in report.summary
+    assert here.active(User) == set()
+
+
+def test_after_a_full_pull_a_delta_changes_exactly_what_changed_upstream(here, hub):
+    first = here.sync()
+    assert first.status == "applied" and first.mode == "full"
+    hub.rename("student-school-maple-3", "Renamed")
+    delta = here.sync()
+    assert delta.status == "applied" and delta.mode == "delta", delta.summary
+    changed = {(r["file"], r["key"], r["outcome"]) for r in delta.rows()}
+    assert ("users.csv", "student-school-maple-3", "updated") in changed
+    assert {key for _, key, outcome in changed if outcome != "unchanged"} == {
+        "student-school-maple-3"
+    }
+    assert _pulled(here, "student-school-maple-3")["given_name"] == "Renamed"
+
+    hub.deactivate("student-school-maple-4")  # a leaver the upstream marks tobedeleted
+    with hub.database.session() as session:  # and one it drops outright
+        user = users.find_by_sourced_id(session, hub.tenant_id, "student-school-maple-5")
+        users.delete_user(session, system_actor(hub.tenant_id, "hub admin"), user, override=True)
+    quiet = here.sync()
+    assert quiet.mode == "delta"
+    assert "student-school-maple-5" in here.active(User)  # a delta cannot see who vanished
+    full = here.sync(mode="full")
+    assert full.status == "applied" and full.mode == "full", full.summary
+    assert "student-school-maple-5" not in here.active(User)
+    assert "student-school-maple-4" not in here.active(User)
+
+
+def test_a_full_pull_runs_again_once_its_schedule_is_due(context, hub):
+    here = _connect(
+        context, hub.url, hub.demo.oneroster_client_id, hub.demo.oneroster_client_secret,
+        full_every_hours=1,
+    )  # fmt: skip
+    assert here.sync().mode == "full"
+    assert here.sync().mode == "delta"
+    with context.database.session() as session:
+        connection = session.scalars(select(Connection).where(Connection.name == "District hub"))
+        connection = connection.one()
+        state = dict(connection.settings["pull"])
+        state["last_full_at"] = "2000-01-01T00:00:00+00:00"  # the last full pull is old
+        connection.settings = {**connection.settings, "pull": state}
+    assert here.sync().mode == "full"
