@@ -109,13 +109,15 @@ def staff_token(args: argparse.Namespace, output: Output) -> int:
 
 
 def connection_add(args: argparse.Namespace, output: Output) -> int:
+    from server.cli.sync import configure_sources
+
     upstream = getattr(args, "upstream", None)
     if args.kind == "oneroster_rest" and not (
-        upstream and args.token_url and args.client_id and args.client_secret_stdin
+        upstream and (args.token_url or args.oauth1) and args.client_id and args.client_secret_stdin
     ):
         output.error(
-            "A oneroster_rest connection needs --upstream URL --token-url URL --client-id ID "
-            "--client-secret-stdin."
+            "A oneroster_rest connection needs --upstream URL, --token-url URL (or --oauth1 for "
+            "a hub that signs with OAuth 1.0a), --client-id ID and --client-secret-stdin."
         )
         return 2
     if upstream and args.kind != "oneroster_rest":
@@ -133,20 +135,7 @@ def connection_add(args: argparse.Namespace, output: Output) -> int:
             school_sourced_ids=args.school,
             adopt_by=args.adopt_by,
         )
-        if upstream:
-            from server.imports.pull import upstream_box
-
-            connections.set_upstream(
-                session,
-                actor,
-                issued.connection,
-                box=upstream_box(context),
-                base_url=upstream,
-                token_url=args.token_url,
-                client_id=args.client_id,
-                client_secret=secret or "",
-                every_minutes=args.every,
-            )
+        configure_sources(args, context, session, actor, issued.connection, secret)
         output.result(
             {**_connection_row(issued.connection), "token": issued.token},
             f"Added connection {issued.connection.name} ({issued.connection.kind}).\n"
@@ -195,5 +184,6 @@ def _connection_row(connection: Connection) -> dict[str, object]:
         "profile": connection.profile,
         "tokens": ", ".join(t.hint for t in connection.tokens if t.revoked_at is None),
         "upstream": ((connection.settings or {}).get("upstream") or {}).get("base_url"),
+        "drop_dir": (connection.settings or {}).get("drop_dir"),
         "created_at": connection.created_at.isoformat(timespec="seconds"),
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -411,3 +412,56 @@ def record_sync(session: Session, connection_id: str, result: str) -> None:
     if connection is not None:
         connection.last_sync_at = utcnow()
         connection.last_sync_result = result[:2000]
+
+
+# --- drop folders: where a hub or SIS delivers OneRoster zips by SFTP ------------------------
+
+DROP_KINDS = (ConnectionKind.ONEROSTER_CSV, ConnectionKind.ONEROSTER_REST, ConnectionKind.CSV)
+
+
+def set_drop_dir(session: Session, actor: Actor, connection: Connection, path: str | None) -> None:
+    """Make the worker watch ``path`` for this connection's zips (None: stop watching).
+
+    The folder must exist and be absolute; ``done/`` and ``failed/`` are made beside the zips.
+
+    :raises InvalidValue: a relative or missing folder, or a connection that does not import files.
+    """
+    ensure_can_manage_connections(actor)
+    if connection.tenant_id != actor.tenant_id:
+        raise NotFound("No such connection.")
+    previous = (connection.settings or {}).get("drop_dir")
+    if path:
+        check_texts(path, "drop folder")
+        if connection.kind not in DROP_KINDS:
+            raise InvalidValue(
+                f"A {connection.kind} connection does not import files: a drop folder is for "
+                "oneroster, oneroster_rest and csv connections.",
+                field="drop_dir",
+            )
+        folder = Path(path)
+        if not folder.is_absolute() or not folder.is_dir():
+            raise InvalidValue(
+                f"The drop folder {path!r} must be an existing absolute path.", field="drop_dir"
+            )
+        path = str(folder)
+    connection.settings = {**(connection.settings or {}), "drop_dir": path or None}
+    audit.record(
+        session,
+        actor,
+        "connection.set_drop_dir",
+        target_kind="connection",
+        target_id=connection.id,
+        target_label=connection.name,
+        changes={"drop_dir": [previous, path or None]},
+    )
+
+
+def drop_dir_of(connection: Connection) -> Path | None:
+    stored = (connection.settings or {}).get("drop_dir")
+    return Path(stored) if stored else None
+
+
+def watched_connections(session: Session) -> list[Connection]:
+    """Connections (of every tenant) that watch a drop folder."""
+    found = session.scalars(select(Connection).where(Connection.kind.in_(DROP_KINDS)))
+    return [c for c in found if drop_dir_of(c) is not None]

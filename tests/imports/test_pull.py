@@ -496,3 +496,37 @@ def test_a_full_pull_runs_again_once_its_schedule_is_due(context, hub):
         state["last_full_at"] = "2000-01-01T00:00:00+00:00"  # the last full pull is old
         connection.settings = {**connection.settings, "pull": state}
     assert here.sync().mode == "full"
+
+
+def test_admin_adds_a_1p1_oauth1_pull_from_the_command_line_and_sets_its_full_schedule(
+    rollcall, hub
+):
+    secret = hub.consumer_secret()
+    code, out, err = rollcall(
+        "connection", "add", "Hub 1.1", "--kind", "oneroster_rest", "--upstream",
+        f"{hub.url}{V1P1}", "--version", "1.1", "--oauth1", "--client-id",
+        hub.demo.oneroster_client_id, "--client-secret-stdin", "--json", stdin=secret + "\n",
+    )  # fmt: skip
+    assert code == 0, err
+    assert secret not in out
+    code, out, err = rollcall("sync", "Hub 1.1", "--json")
+    assert code == 0, out + err
+    assert json.loads(out)["status"] == "applied" and json.loads(out)["mode"] == "full"
+    code, out, _ = rollcall("sync", "Hub 1.1", "--json")
+    assert code == 0 and json.loads(out)["mode"] == "delta"
+    code, out, _ = rollcall("sync", "Hub 1.1", "--full", "--json")
+    assert code == 0 and json.loads(out)["mode"] == "full"
+
+    code, out, err = rollcall("connection", "set", "Hub 1.1", "--full-every", "7d", "--json")
+    assert code == 0, err
+    with pytest.raises(SystemExit) as refused:  # argparse refuses it before any work
+        rollcall("connection", "set", "Hub 1.1", "--full-every", "soon")
+    assert refused.value.code == 2
+    code, out, _ = rollcall("sync", "Hub 1.1", "--json")  # the secret was kept
+    assert code == 0 and json.loads(out)["status"] == "applied", out
+
+    code, _, err = rollcall(
+        "connection", "add", "Half", "--kind", "oneroster_rest", "--upstream", hub.url,
+        "--client-id", "x", "--client-secret-stdin", stdin="s\n",
+    )  # fmt: skip
+    assert code == 2 and "--oauth1" in err
