@@ -32,13 +32,15 @@ from server.db.session import Database
 from server.demo import DemoCredentials, seed
 from server.domain import jobs, oauth, oauth1, users
 from server.domain.actors import system_actor
-from server.domain.connections import create_connection, set_upstream
+from server.domain.connections import create_connection, get_connection, set_upstream
 from server.domain.secrets import SecretBox
+from server.domain.staff import create_staff
 from server.domain.tenants import create_tenant, get_tenant
 from server.imports.engine import ImportOptions
 from server.imports.pull import RetryPolicy, enqueue_due_syncs, pull, upstream_box
 from server.worker import runners
 from tests.conftest import TEST_SECRET
+from tests.web.conftest import csrf_of, sign_in
 
 V1P2 = "/ims/oneroster/rostering/v1p2"
 V1P1 = "/ims/oneroster/v1p1"
@@ -530,3 +532,55 @@ def test_admin_adds_a_1p1_oauth1_pull_from_the_command_line_and_sets_its_full_sc
         "--client-id", "x", "--client-secret-stdin", stdin="s\n",
     )  # fmt: skip
     assert code == 2 and "--oauth1" in err
+
+
+def test_district_admin_sets_up_and_edits_a_1p1_pull_in_the_staff_app(context, settings, hub):
+    with context.database.session() as session:
+        tenant = create_tenant(session, "Pulled District")
+        admin = create_staff(session, system_actor(tenant.id), "skinner", "district_admin")
+        tenant_id = tenant.id
+    secret = hub.consumer_secret()
+    client = sign_in(create_app(settings, database=context.database), "skinner", admin.password)
+    page = client.get("/admin/connections")
+    assert 'name="upstream"' in page.text and 'name="client_secret"' in page.text
+    added = client.post(
+        "/admin/connections",
+        data={
+            "csrf_token": csrf_of(page.text), "name": "District hub", "kind": "oneroster_rest",
+            "upstream": f"{hub.url}{V1P1}", "version": "", "auth": "oauth1", "token_url": "",
+            "client_id": hub.demo.oneroster_client_id, "client_secret": secret,
+            "every": "60", "full_every": "",
+        },
+    )  # fmt: skip
+    assert added.status_code == 200, added.text
+    assert "Connection District hub added." in added.text
+    assert secret not in added.text and "stored; leave empty to keep it" in added.text
+    here = Here(context, tenant_id)
+    report = here.sync()
+    assert report.status == "applied" and report.format == "oneroster-1.1-rest", report.summary
+
+    edited = client.post(
+        "/admin/connections/District%20hub/source",
+        data={
+            "csrf_token": csrf_of(added.text), "upstream": f"{hub.url}{V1P1}", "version": "1.1",
+            "auth": "oauth1", "client_id": hub.demo.oneroster_client_id, "client_secret": "",
+            "every": "30", "full_every": "168",
+        },
+    )  # fmt: skip
+    assert "Connection District hub updated." in edited.text
+    assert "Deltas ask for changes after" in edited.text
+    with context.database.session() as session:
+        stored = get_connection(session, tenant_id, "District hub").settings["upstream"]
+        assert (stored["every_minutes"], stored["full_every_hours"], stored["version"]) == (
+            30, 168, "1.1",
+        )  # fmt: skip
+    assert here.sync().status == "applied"  # the blank secret field kept the stored secret
+
+    wrong = client.post(
+        "/admin/connections/District%20hub/source",
+        data={
+            "csrf_token": csrf_of(edited.text), "upstream": "ftp://hub", "auth": "oauth1",
+            "client_id": "x", "every": "often",
+        },
+    )  # fmt: skip
+    assert wrong.status_code == 400 and "whole number" in wrong.text
