@@ -23,7 +23,6 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from server.app import create_app
-from server.cli.main import main
 from server.config import Settings
 from server.context import AppContext
 from server.db import Connection, Enrollment, Job, RecordStatus, SchoolClass, User
@@ -39,7 +38,6 @@ from server.domain.tenants import create_tenant, get_tenant
 from server.imports.engine import ImportOptions
 from server.imports.pull import RetryPolicy, enqueue_due_syncs, pull, upstream_box
 from server.worker import runners
-from tests.conftest import TEST_SECRET
 from tests.web.conftest import csrf_of, sign_in
 
 V1P2 = "/ims/oneroster/rostering/v1p2"
@@ -240,21 +238,6 @@ def test_a_wrong_secret_gives_a_clear_refusal_not_a_traceback(context, hub):
     assert "refused the client credentials" in report.summary
     assert report.codes["F004"] == 1
     assert here.active(User) == set()
-
-
-@pytest.fixture
-def rollcall(monkeypatch, tmp_path, database_url, capsys):
-    monkeypatch.setenv("ROLLCALL_DATABASE_URL", database_url)
-    monkeypatch.setenv("ROLLCALL_DATA_DIR", str(tmp_path / "cli"))
-    monkeypatch.setenv("ROLLCALL_SECRET_KEY", TEST_SECRET)
-
-    def run(*argv: str, stdin: str = "") -> tuple[int, str, str]:
-        monkeypatch.setattr("sys.stdin", __import__("io").StringIO(stdin))
-        code = main(list(argv))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
 
 
 def test_admin_adds_a_pull_connection_and_syncs_it_from_the_command_line(rollcall, hub, database):
