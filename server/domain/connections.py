@@ -391,7 +391,7 @@ def record_pull(
     if connection is None:
         return
     state = dict((connection.settings or {}).get("pull") or {})
-    if high_water and (state.get("high_water") or "") < high_water:
+    if high_water and _later(high_water, state.get("high_water")):
         state["high_water"] = high_water
     if full:
         state["last_full_at"] = utcnow().isoformat()
@@ -412,6 +412,15 @@ def record_sync(session: Session, connection_id: str, result: str) -> None:
     if connection is not None:
         connection.last_sync_at = utcnow()
         connection.last_sync_result = result[:2000]
+
+
+def _later(mark: str, than: str | None) -> bool:
+    if not than:
+        return True
+    try:
+        return datetime.fromisoformat(mark) > datetime.fromisoformat(than)
+    except ValueError:
+        return mark > than
 
 
 # --- drop folders: where a hub or SIS delivers OneRoster zips by SFTP ------------------------

@@ -42,6 +42,7 @@ from sqlalchemy.orm import Session
 
 from oneroster import rest_rows
 from oneroster.csv_files import HEADERS, MANIFEST_VERSION, OTHER_FILES
+from oneroster.render import timestamp
 from server.context import AppContext
 from server.db import Connection, ConnectionKind, Job, utcnow
 from server.domain import jobs
@@ -88,15 +89,35 @@ class Walked:
     "1.1" when the users came in the 1.1 shape."""
 
     warnings: list[tuple[str, str]] = field(default_factory=list)
-    high_water: str | None = None
+    newest: datetime | None = None
     version: str | None = None
 
     def saw(self, collection: str, obj: dict[str, Any]) -> None:
-        modified = obj.get("dateLastModified")
-        if isinstance(modified, str) and modified > (self.high_water or ""):
-            self.high_water = modified
+        modified = parse_moment(obj.get("dateLastModified"))
+        if modified is not None and (self.newest is None or modified > self.newest):
+            self.newest = modified
         if self.version is None and collection == "users":
             self.version = "1.1" if rest_rows.is_v1p1(collection, obj) else "1.2"
+
+    def high_water(self, started: datetime | None) -> str | None:
+        """The mark the next delta asks after: the newest ``dateLastModified`` seen, but never
+        later than the upstream's clock when the walk began (its ``Date`` header), so a record
+        changed while the walk ran is asked for again rather than missed."""
+        if self.newest is None:
+            return None
+        mark = min(self.newest, started) if started is not None else self.newest
+        return timestamp(mark)
+
+
+def parse_moment(value: Any) -> datetime | None:
+    """An ISO 8601 ``dateLastModified`` as an aware datetime, or None."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def fetch_package(client: UpstreamClient, folder: Path, *, delta: bool = False) -> Walked:
@@ -248,7 +269,8 @@ def pull(
     if not options.dry_run:
         with database.session() as session:
             if report.status == RunStatus.APPLIED:
-                record_pull(session, connection_id, high_water=walked.high_water, full=not delta)
+                mark = walked.high_water(client.started_at)
+                record_pull(session, connection_id, high_water=mark, full=not delta)
             else:
                 # the engine records applied runs; a refused one is recorded too, so a
                 # schedule waits its interval before trying again

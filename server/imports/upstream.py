@@ -87,6 +87,7 @@ class UpstreamClient:
         self.policy = policy
         self._sleep = sleep
         self._waited = 0.0
+        self.started_at: datetime | None = None  # the upstream's clock at its first answer
         self._token: str | None = None
         self.http = httpx.Client(timeout=policy.timeout, follow_redirects=False)
 
@@ -143,6 +144,8 @@ class UpstreamClient:
                 self._token = None
                 attempt -= 1
                 continue
+            if self.started_at is None and response.status_code == 200:
+                self.started_at = _http_date(response.headers.get("Date"))
             if response.status_code == 429 or response.status_code >= 500:
                 self._back_off(
                     attempt,
@@ -228,6 +231,15 @@ def _total(value: str | None) -> int | None:
         return int(value) if value is not None else None
     except ValueError:
         return None
+
+
+def _http_date(value: str | None) -> datetime | None:
+    """An HTTP ``Date`` header (RFC 9110 §6.6.1) as an aware datetime, or None."""
+    try:
+        moment = email.utils.parsedate_to_datetime(value) if value else None
+    except (TypeError, ValueError):
+        return None
+    return moment.replace(tzinfo=UTC) if moment and moment.tzinfo is None else moment
 
 
 def _retry_after(value: str | None) -> float | None:

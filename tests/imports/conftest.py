@@ -68,8 +68,8 @@ def tenancy(database: Database, box: SecretBox) -> Tenancy:
 
 
 @pytest.fixture
-def rollcall(monkeypatch, tmp_path, database_url, capsys):
-    """``rollcall ARGS`` on the test database: returns (exit code, stdout, stderr)."""
+def rollcall(monkeypatch, tmp_path, database, database_url, capsys):
+    """``rollcall ARGS`` on the test database (emptied after the test): (exit code, out, err)."""
     monkeypatch.setenv("ROLLCALL_DATABASE_URL", database_url)
     monkeypatch.setenv("ROLLCALL_DATA_DIR", str(tmp_path / "cli"))
     monkeypatch.setenv("ROLLCALL_SECRET_KEY", TEST_SECRET)
