@@ -1,15 +1,20 @@
-"""Pulling a roster from an upstream OneRoster 1.2 REST API (connections of kind oneroster_rest).
+"""Pulling a roster from an upstream OneRoster 1.1 or 1.2 REST API (connections of kind
+oneroster_rest).
 
-A pull is an import whose file is fetched: it gets an OAuth 2 client-credentials token, walks
-the upstream's collections page by page (``limit``/``offset`` until ``X-Total-Count`` or an
-empty page), writes each collection as it comes to the CSV files of a OneRoster 1.2 bulk
-package in a temporary folder, and runs that package through the import engine
+A pull is an import whose file is fetched: it signs in (an OAuth 2 client-credentials token,
+or OAuth 1.0a signatures for a 1.1 hub), walks the upstream's collections page by page
+(``limit``/``offset`` until ``X-Total-Count`` or an empty page), writes each collection as it
+comes to the CSV files of a OneRoster 1.2 package in a temporary folder (1.1 users put in the
+1.2 shape first, ``oneroster/rest_rows.py``), and runs that package through the import engine
 (:func:`~server.imports.engine.import_source`) as the connection. So a pull has everything an
 import has: trial run, shrink guard, stored report, SSO guard, ownership, audit.
 
-- **A snapshot.** Records the upstream marks ``tobedeleted`` are left out of the package, so a
-  full sync deactivates them here (W201) - under the shrink guard. Enrollments and
-  demographics of users (or classes) that are not in the snapshot are left out too.
+- **Full or delta.** The first pull and every pull whose last full one is older than the
+  connection's ``full_every_hours`` is full: a bulk snapshot. Records the upstream marks
+  ``tobedeleted`` are left out, so it deactivates them and whatever vanished (W201) - under the
+  shrink guard. Enrollments and demographics of users (or classes) that are not in the
+  snapshot are left out too. The others ask only for ``dateLastModified>'high-water'`` and apply
+  a delta package (``tobedeleted`` rows deactivate). Only an applied pull moves the mark.
 - **Retries.** Only GETs are retried: on connection errors, 429 and 5xx, with exponential
   back-off, honouring ``Retry-After``, bounded attempts and a bounded total wait; a 401 during
   the walk fetches a new token once (see ``server/imports/upstream.py``).
@@ -20,7 +25,7 @@ import has: trial run, shrink guard, stored report, SSO guard, ownership, audit.
 
 Example::
 
-    report = pull(context, tenant_id, "District SIS", ImportOptions(dry_run=True))
+    report = pull(context, tenant_id, "District hub", ImportOptions(dry_run=True))
     report.summary   # "Trial run, nothing written: 64 created, ..."
 """
 
