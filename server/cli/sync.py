@@ -22,7 +22,7 @@ from server.config import load_settings
 from server.context import AppContext
 from server.db import Connection
 from server.db.migrate import upgrade
-from server.domain import connections
+from server.domain import connections, sources
 from server.domain.actors import Actor
 from server.errors import NotFound
 from server.imports.engine import ImportOptions, ImportRefused
@@ -135,7 +135,7 @@ def configure_sources(
 ) -> None:
     """Apply the upstream and drop-folder options given (the others keep their stored value).
 
-    :raises InvalidValue: through :func:`~server.domain.connections.set_upstream`.
+    :raises InvalidValue: through :func:`~server.domain.sources.set_upstream`.
     """
     stored = (connection.settings or {}).get("upstream") or {}
     upstream_options = (
@@ -144,7 +144,7 @@ def configure_sources(
     )  # fmt: skip
     if any(option not in (None, False) for option in upstream_options):
         token_url = None if args.oauth1 else (args.token_url or stored.get("token_url"))
-        connections.set_upstream(
+        sources.set_upstream(
             session,
             actor,
             connection,
@@ -158,4 +158,4 @@ def configure_sources(
             full_every_hours=args.full_every or stored.get("full_every_hours"),
         )
     if args.drop_dir is not None:
-        connections.set_drop_dir(session, actor, connection, args.drop_dir)
+        sources.set_drop_dir(session, actor, connection, args.drop_dir)

@@ -34,7 +34,8 @@ from sqlalchemy.orm import Session
 from server.context import AppContext
 from server.db import Job, utcnow
 from server.domain import jobs
-from server.domain.connections import drop_dir_of, get_connection, watched_connections
+from server.domain.connections import get_connection
+from server.domain.sources import drop_dir_of, watched_connections
 from server.errors import DomainError
 from server.imports.engine import ImportOptions, run_import
 from server.imports.report import RunStatus

@@ -51,17 +51,17 @@ from oneroster.render import timestamp
 from server.context import AppContext
 from server.db import Connection, ConnectionKind, Job, utcnow
 from server.domain import jobs
-from server.domain.connections import (
+from server.domain.connections import get_connection
+from server.domain.secrets import SecretBox
+from server.domain.sources import (
     UPSTREAM_PURPOSE,
     Upstream,
-    get_connection,
     pull_state,
     record_pull,
     record_sync,
     scheduled_connections,
     upstream_of,
 )
-from server.domain.secrets import SecretBox
 from server.imports.engine import ImportOptions, ImportRefused, import_source
 from server.imports.oneroster import OneRosterSource
 from server.imports.report import Report, RunStatus, store_report

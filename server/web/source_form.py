@@ -1,6 +1,6 @@
 """The connections page's pull and drop-folder form: form fields to the same domain calls as
-``rollcall connection add|set`` (:func:`~server.domain.connections.set_upstream`,
-:func:`~server.domain.connections.set_drop_dir`).
+``rollcall connection add|set`` (:func:`~server.domain.sources.set_upstream`,
+:func:`~server.domain.sources.set_drop_dir`).
 
 The client secret is write-only: the page never shows it, and a blank secret field keeps the
 stored one, so changing a schedule does not need the secret again.
@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from server.db import Connection, ConnectionKind
-from server.domain import connections
+from server.domain import sources
 from server.domain.actors import Actor
 from server.domain.secrets import SecretBox
 from server.errors import InvalidValue
@@ -29,7 +29,7 @@ def apply_source_form(
     if connection.kind == ConnectionKind.ONEROSTER_REST and "upstream" in form:
         oauth1 = _text(form, "auth") == "oauth1"
         secret = str(form.get("client_secret") or "")
-        connections.set_upstream(
+        sources.set_upstream(
             session,
             actor,
             connection,
@@ -46,13 +46,13 @@ def apply_source_form(
         current = (connection.settings or {}).get("drop_dir")
         wanted = _text(form, "drop_dir")
         if wanted != current:
-            connections.set_drop_dir(session, actor, connection, wanted)
+            sources.set_drop_dir(session, actor, connection, wanted)
 
 
 def source_view(connection: Connection) -> dict[str, Any]:
     """What the form shows of a connection's upstream and drop folder (never the secret)."""
     stored = (connection.settings or {}).get("upstream") or {}
-    state = connections.pull_state(connection)
+    state = sources.pull_state(connection)
     return {
         "upstream": stored.get("base_url"),
         "version": stored.get("version") or "",

@@ -19,7 +19,8 @@ from server.context import AppContext
 from server.db import ImportRun, Job, RecordStatus, User
 from server.domain import jobs
 from server.domain.actors import system_actor
-from server.domain.connections import get_connection, set_drop_dir
+from server.domain.connections import get_connection
+from server.domain.sources import set_drop_dir
 from server.worker import enqueue_due_syncs, runners
 from tests.imports.packages import district, package
 

@@ -31,8 +31,9 @@ from server.db.session import Database
 from server.demo import DemoCredentials, seed
 from server.domain import jobs, oauth, oauth1, users
 from server.domain.actors import system_actor
-from server.domain.connections import create_connection, get_connection, set_upstream
+from server.domain.connections import create_connection, get_connection
 from server.domain.secrets import SecretBox
+from server.domain.sources import set_upstream
 from server.domain.staff import create_staff
 from server.domain.tenants import create_tenant, get_tenant
 from server.imports.engine import ImportOptions
