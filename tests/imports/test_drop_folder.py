@@ -15,14 +15,17 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from server.app import create_app
 from server.context import AppContext
 from server.db import ImportRun, Job, RecordStatus, User
 from server.domain import jobs
 from server.domain.actors import system_actor
 from server.domain.connections import get_connection
 from server.domain.sources import set_drop_dir
+from server.domain.staff import create_staff
 from server.worker import enqueue_due_syncs, runners
 from tests.imports.packages import district, package
+from tests.web.conftest import csrf_of, sign_in
 
 AN_HOUR_AGO = time.time() - 3600
 
@@ -114,3 +117,25 @@ def test_admin_points_a_connection_at_a_drop_folder_from_the_command_line(rollca
     assert code == 1 and "existing absolute path" in err
     code, _, err = rollcall("connection", "add", "Entra", "--kind", "scim", "--drop-dir", str(drop))
     assert code == 1 and "does not import files" in err
+
+
+def test_district_admin_sets_a_drop_folder_on_the_connections_page(
+    context, settings, tenancy, tmp_path
+):
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    with context.database.session() as session:
+        admin = create_staff(session, system_actor(tenancy.tenant_id), "skinner", "district_admin")
+    client = sign_in(create_app(settings, database=context.database), "skinner", admin.password)
+    page = client.get("/admin/connections").text
+    saved = client.post(
+        "/admin/connections/SIS/source", data={"csrf_token": csrf_of(page), "drop_dir": str(drop)}
+    )
+    assert saved.status_code == 200 and f"watching {drop}" in saved.text
+    refused = client.post(
+        "/admin/connections/SIS/source", data={"csrf_token": csrf_of(page), "drop_dir": "nope"}
+    )
+    assert refused.status_code == 400 and "existing absolute path" in refused.text
+    _settled(package(drop / "roster.zip", "1.1", district(students=3)))
+    assert _worker_pass(context) == 1
+    assert tenancy.count(User, status=RecordStatus.ACTIVE) == 4
