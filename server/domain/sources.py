@@ -268,3 +268,19 @@ def watched_connections(session: Session) -> list[Connection]:
     """Connections (of every tenant) that watch a drop folder."""
     found = session.scalars(select(Connection).where(Connection.kind.in_(DROP_KINDS)))
     return [c for c in found if drop_dir_of(c) is not None]
+
+
+def lock_for_scheduling(session: Session, connection_id: str) -> bool:
+    """Whether this process decides now what to queue for a connection (pulls, scans).
+
+    On PostgreSQL the connection row is locked ``FOR UPDATE SKIP LOCKED``: one process at a
+    time decides, the others skip it this poll. SQLite's write lock serialises them already.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    locked = session.scalars(
+        select(Connection.id)
+        .where(Connection.id == connection_id)
+        .with_for_update(skip_locked=True)
+    ).first()
+    return locked is not None

@@ -35,7 +35,7 @@ from server.context import AppContext
 from server.db import Job, utcnow
 from server.domain import jobs
 from server.domain.connections import get_connection
-from server.domain.sources import drop_dir_of, watched_connections
+from server.domain.sources import drop_dir_of, lock_for_scheduling, watched_connections
 from server.errors import DomainError
 from server.imports.engine import ImportOptions, run_import
 from server.imports.report import RunStatus
@@ -136,6 +136,8 @@ def enqueue_due_scans(session: Session, settle: float, now: datetime | None = No
     for connection in watched_connections(session):
         folder = drop_dir_of(connection)
         if folder is None or not folder.is_dir() or not complete_zips(folder, settle):
+            continue
+        if not lock_for_scheduling(session, connection.id):
             continue
         recent = session.scalars(
             select(Job.id).where(

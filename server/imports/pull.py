@@ -56,6 +56,7 @@ from server.domain.secrets import SecretBox
 from server.domain.sources import (
     UPSTREAM_PURPOSE,
     Upstream,
+    lock_for_scheduling,
     pull_state,
     record_pull,
     record_sync,
@@ -381,15 +382,8 @@ def enqueue_due_syncs(session: Session, now: datetime | None = None) -> int:
             last = last.replace(tzinfo=UTC)
         if last is not None and now - last < timedelta(minutes=every):
             continue
-        if session.get_bind().dialect.name == "postgresql":
-            # one process at a time decides for a connection; the others skip it this poll
-            locked = session.scalars(
-                select(Connection.id)
-                .where(Connection.id == connection.id)
-                .with_for_update(skip_locked=True)
-            ).first()
-            if locked is None:
-                continue
+        if not lock_for_scheduling(session, connection.id):
+            continue
         pending = session.scalars(
             select(Job.id).where(
                 Job.kind == SYNC_JOB,
