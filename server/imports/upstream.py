@@ -2,9 +2,9 @@
 
 It gets an OAuth 2 client-credentials token (RFC 6749 §4.4), or signs every request with
 OAuth 1.0a (a 1.1 hub without a token endpoint, ``server/imports/signing.py``), and walks
-collections with
-``limit``/``offset`` paging (OneRoster 1.2 Rostering REST §3.4) until ``X-Total-Count`` or an
-empty page. Only GETs are retried: on network errors, 429 and 5xx, with exponential back-off,
+collections with ``limit``/``offset`` paging (OneRoster 1.2 Rostering REST §3.4) until
+``X-Total-Count`` or an empty page; a delta asks ``filter=dateLastModified>'…'`` (§3.4.4).
+Only GETs are retried: on network errors, 429 and 5xx, with exponential back-off,
 honouring ``Retry-After`` (RFC 9110 §10.2.3), a bounded number of attempts and a bounded total
 wait. A 401 during a walk fetches a new token once. The client secret is never logged.
 """
