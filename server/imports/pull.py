@@ -253,6 +253,7 @@ def pull(
     )
     with tempfile.TemporaryDirectory(prefix="rollcall-pull-") as folder:
         try:
+            found = client.find_base(upstream.version)
             walked = fetch_package(client, Path(folder), delta=delta)
         except UpstreamError as error:
             return _failed(
@@ -261,8 +262,8 @@ def pull(
         finally:
             client.close()
         source = OneRosterSource(folder)
-        source.source_name = upstream.base_url
-        source.format = _format(upstream, walked.version)
+        source.source_name = client.base_url
+        source.format = _format(upstream, found or walked.version)
         try:
             for file, message in walked.warnings:
                 source.warnings.append((file, message))
@@ -305,7 +306,7 @@ def _upstream(context: AppContext, connection: Connection) -> Upstream:
 
 def _format(upstream: Upstream, seen: str | None) -> str:
     """``oneroster-1.1-rest`` or ``oneroster-1.2-rest``: the version set on the connection, else
-    the one its URL names (``/v1p1``), else the shape of the users it served."""
+    the one its URL names or probing found, else the shape of the users it served."""
     version = upstream.version or detect_version(upstream.base_url) or seen or "1.2"
     return f"oneroster-{version}-rest"
 

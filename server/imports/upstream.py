@@ -35,6 +35,9 @@ SCOPES = {
 # The order the collections are walked in: users before what refers to them.
 
 
+PATHS = {"1.2": "/rostering/v1p2", "1.1": "/v1p1"}  # under …/ims/oneroster
+
+
 def detect_version(base_url: str) -> str | None:
     """The OneRoster version a base URL names (``…/v1p1``, ``…/rostering/v1p2``), or None."""
     path = base_url.rstrip("/").casefold()
@@ -177,6 +180,27 @@ class UpstreamClient:
         log.info("upstream busy, retrying", extra={"problem": problem, "delay": delay})
         self._waited += delay
         self._sleep(delay)
+
+    def find_base(self, version: str | None) -> str | None:
+        """The OneRoster version of the API, moving ``base_url`` to it if needed.
+
+        A base URL that names its version (``…/v1p1``, ``…/v1p2``) is used as it is. Otherwise
+        the standard paths under it are probed (1.2 ``/rostering/v1p2``, then 1.1 ``/v1p1``;
+        only ``version``'s when given) for one that lists ``orgs``; if none does, the base URL
+        is used as given and None is returned.
+
+        :raises UpstreamError: the upstream cannot be reached.
+        """
+        named = detect_version(self.base_url)
+        if named is not None:
+            return named
+        for candidate in [version] if version else list(PATHS):
+            url = self.base_url + PATHS[candidate]
+            response = self.get(f"{url}/orgs", {"limit": 1})
+            if response.status_code == 200 and isinstance(_json(response).get("orgs"), list):
+                self.base_url = url
+                return candidate
+        return None
 
     def walk(self, collection: str) -> Iterator[dict[str, Any]]:
         """Every object of a collection, page by page (None-terminated by a 403 on OPTIONAL)."""

@@ -568,3 +568,17 @@ def test_district_admin_sets_up_and_edits_a_1p1_pull_in_the_staff_app(context, s
         },
     )  # fmt: skip
     assert wrong.status_code == 400 and "whole number" in wrong.text
+
+
+def test_a_base_url_without_a_version_is_probed_for_the_api_under_it(context, hub):
+    # The standard paths: 1.2 Rostering under …/rostering/v1p2, 1.1 under …/v1p1 (REFERENCES.md).
+    secret = hub.consumer_secret()
+    signed = _connect(
+        context, hub.url, hub.demo.oneroster_client_id, secret,
+        path="/ims/oneroster", token_url=None,
+    )  # fmt: skip
+    report = signed.sync()  # 1.2 refuses OAuth 1.0a signatures here, so 1.1 is the one
+    assert report.status == "applied", report.summary
+    assert report.format == "oneroster-1.1-rest"
+    assert report.source_name == f"{hub.url}{V1P1}"
+    assert len(signed.active(User)) == 64
