@@ -158,4 +158,5 @@ def configure_sources(
             full_every_hours=args.full_every or stored.get("full_every_hours"),
         )
     if args.drop_dir is not None:
-        sources.set_drop_dir(session, actor, connection, args.drop_dir)
+        root = context.settings.drop_folders
+        sources.set_drop_dir(session, actor, connection, args.drop_dir, root=root)

@@ -23,7 +23,7 @@ from server.domain.access import ensure_can_manage_connections
 from server.domain.actors import Actor
 from server.domain.secrets import SecretBox
 from server.domain.vocabulary import check_texts
-from server.errors import InvalidValue, NotFound
+from server.errors import Conflict, InvalidValue, NotFound
 
 # --- upstreams of pull connections (kind oneroster_rest) -------------------------------------
 
@@ -222,12 +222,18 @@ def _later(mark: str, than: str | None) -> bool:
 DROP_KINDS = (ConnectionKind.ONEROSTER_CSV, ConnectionKind.ONEROSTER_REST, ConnectionKind.CSV)
 
 
-def set_drop_dir(session: Session, actor: Actor, connection: Connection, path: str | None) -> None:
+def set_drop_dir(
+    session: Session, actor: Actor, connection: Connection, path: str | None, *, root: Path
+) -> None:
     """Make the worker watch ``path`` for this connection's zips (None: stop watching).
 
-    The folder must exist and be absolute; ``done/`` and ``failed/`` are made beside the zips.
+    The folder must exist, be absolute and lie inside ``root`` (``ROLLCALL_DROP_ROOT``), and no
+    other connection may watch it or a folder inside or around it: a district admin can point
+    the worker only at the folders the operator set aside for deliveries, never at another
+    tenant's. ``done/`` and ``failed/`` are made beside the zips.
 
-    :raises InvalidValue: a relative or missing folder, or a connection that does not import files.
+    :raises InvalidValue: a relative, missing or outside folder, or a connection that does not
+        import files. :raises Conflict: another connection watches that folder.
     """
     ensure_can_manage_connections(actor)
     if connection.tenant_id != actor.tenant_id:
@@ -241,12 +247,7 @@ def set_drop_dir(session: Session, actor: Actor, connection: Connection, path: s
                 "oneroster, oneroster_rest and csv connections.",
                 field="drop_dir",
             )
-        folder = Path(path)
-        if not folder.is_absolute() or not folder.is_dir():
-            raise InvalidValue(
-                f"The drop folder {path!r} must be an existing absolute path.", field="drop_dir"
-            )
-        path = str(folder)
+        path = str(_drop_folder(session, connection, Path(path), root))
     connection.settings = {**(connection.settings or {}), "drop_dir": path or None}
     audit.record(
         session,
@@ -257,6 +258,27 @@ def set_drop_dir(session: Session, actor: Actor, connection: Connection, path: s
         target_label=connection.name,
         changes={"drop_dir": [previous, path or None]},
     )
+
+
+def _drop_folder(session: Session, connection: Connection, folder: Path, root: Path) -> Path:
+    if not folder.is_absolute() or not folder.is_dir():
+        raise InvalidValue(
+            f"The drop folder {str(folder)!r} must be an existing absolute path.", field="drop_dir"
+        )
+    folder, root = folder.resolve(), root.resolve()
+    if not folder.is_relative_to(root):
+        raise InvalidValue(
+            f"The drop folder must be inside {root} (ROLLCALL_DROP_ROOT), where the operator "
+            "keeps the delivery folders.",
+            field="drop_dir",
+        )
+    for other in watched_connections(session):
+        theirs = (drop_dir_of(other) or root).resolve()
+        if other.id != connection.id and (
+            folder.is_relative_to(theirs) or theirs.is_relative_to(folder)
+        ):
+            raise Conflict("Another connection already watches this folder or one inside it.")
+    return folder
 
 
 def drop_dir_of(connection: Connection) -> Path | None:

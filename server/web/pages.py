@@ -33,7 +33,6 @@ from server.domain.tenants import get_tenant, list_tenants
 from server.domain.users import RoleAssignment
 from server.domain.vocabulary import parse_date
 from server.errors import DomainError, NotAllowed
-from server.imports.pull import upstream_box
 from server.web import session as cookies
 from server.web.pdf import credential_sheet
 from server.web.presenters import connection_view, user_view
@@ -624,7 +623,7 @@ async def connection_add(staff: StaffRequest) -> Response:
             sso_provider=str(form.get("sso_provider") or "") or None,
             profile=str(form.get("profile") or "") or None,
         )
-        apply_source_form(session, actor, issued.connection, form, upstream_box(staff.context))
+        apply_source_form(session, actor, issued.connection, form, staff.context)
         return issued.connection.name, issued.token
 
     try:
@@ -644,7 +643,7 @@ async def connection_source(staff: StaffRequest) -> Response:
 
     def change(session: Session, actor: Actor) -> None:
         connection = connections.get_connection(session, actor.tenant_id, name)
-        apply_source_form(session, actor, connection, form, upstream_box(staff.context))
+        apply_source_form(session, actor, connection, form, staff.context)
 
     try:
         await staff.work(change)

@@ -12,15 +12,20 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from server.context import AppContext
 from server.db import Connection, ConnectionKind
 from server.domain import sources
 from server.domain.actors import Actor
-from server.domain.secrets import SecretBox
 from server.errors import InvalidValue
+from server.imports.pull import upstream_box
 
 
 def apply_source_form(
-    session: Session, actor: Actor, connection: Connection, form: dict[str, Any], box: SecretBox
+    session: Session,
+    actor: Actor,
+    connection: Connection,
+    form: dict[str, Any],
+    context: AppContext,
 ) -> None:
     """Set the upstream (``oneroster_rest``) and the drop folder from the submitted fields.
 
@@ -33,7 +38,7 @@ def apply_source_form(
             session,
             actor,
             connection,
-            box=box,
+            box=upstream_box(context),
             base_url=_text(form, "upstream") or "",
             token_url=None if oauth1 else _text(form, "token_url"),
             client_id=_text(form, "client_id") or "",
@@ -46,7 +51,8 @@ def apply_source_form(
         current = (connection.settings or {}).get("drop_dir")
         wanted = _text(form, "drop_dir")
         if wanted != current:
-            sources.set_drop_dir(session, actor, connection, wanted)
+            root = context.settings.drop_folders
+            sources.set_drop_dir(session, actor, connection, wanted, root=root)
 
 
 def source_view(connection: Connection) -> dict[str, Any]:

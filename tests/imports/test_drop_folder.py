@@ -30,10 +30,12 @@ from tests.web.conftest import csrf_of, sign_in
 AN_HOUR_AGO = time.time() - 3600
 
 
-def _watch(tenancy, folder: Path) -> None:
+def _watch(tenancy, folder: Path, connection: str = "SIS") -> None:
+    """The operator's delivery folders live under ``tmp_path`` in these tests."""
     with tenancy.database.session() as session:
         actor = system_actor(tenancy.tenant_id, "test")
-        set_drop_dir(session, actor, get_connection(session, tenancy.tenant_id, "SIS"), str(folder))
+        watcher = get_connection(session, tenancy.tenant_id, connection)
+        set_drop_dir(session, actor, watcher, str(folder), root=folder.parent.parent)
 
 
 def _worker_pass(context: AppContext) -> int:
@@ -105,9 +107,12 @@ def test_a_bad_zip_goes_to_failed_with_its_reason_and_a_stored_report(context, t
     assert sorted(status for status, _ in _runs(tenancy)) == ["failed", "refused"]
 
 
-def test_admin_points_a_connection_at_a_drop_folder_from_the_command_line(rollcall, tmp_path):
-    drop = tmp_path / "drop"
-    drop.mkdir()
+def test_admin_points_a_connection_at_a_drop_folder_from_the_command_line(
+    rollcall, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("ROLLCALL_DROP_ROOT", str(tmp_path / "sftp"))
+    drop = tmp_path / "sftp" / "sis"
+    drop.mkdir(parents=True)
     code, _, err = rollcall("connection", "add", "SIS", "--kind", "oneroster")
     assert code == 0, err
     code, out, err = rollcall("connection", "set", "SIS", "--drop-dir", str(drop), "--json")
@@ -117,6 +122,10 @@ def test_admin_points_a_connection_at_a_drop_folder_from_the_command_line(rollca
     assert code == 1 and "existing absolute path" in err
     code, _, err = rollcall("connection", "add", "Entra", "--kind", "scim", "--drop-dir", str(drop))
     assert code == 1 and "does not import files" in err
+    code, _, err = rollcall("connection", "set", "SIS", "--drop-dir", str(tmp_path))
+    assert code == 1 and "must be inside" in err and "ROLLCALL_DROP_ROOT" in err
+    code, _, err = rollcall("connection", "add", "SIS 2", "--kind", "csv", "--drop-dir", str(drop))
+    assert code == 1 and "Another connection already watches" in err
 
 
 def test_district_admin_sets_a_drop_folder_on_the_connections_page(
@@ -136,6 +145,10 @@ def test_district_admin_sets_a_drop_folder_on_the_connections_page(
         "/admin/connections/SIS/source", data={"csrf_token": csrf_of(page), "drop_dir": "nope"}
     )
     assert refused.status_code == 400 and "existing absolute path" in refused.text
+    outside = client.post(  # a district admin cannot point the worker at any server folder
+        "/admin/connections/SIS/source", data={"csrf_token": csrf_of(page), "drop_dir": "/etc"}
+    )
+    assert outside.status_code == 400 and "must be inside" in outside.text
     _settled(package(drop / "roster.zip", "1.1", district(students=3)))
     assert _worker_pass(context) == 1
     assert tenancy.count(User, status=RecordStatus.ACTIVE) == 4
