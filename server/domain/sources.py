@@ -229,8 +229,8 @@ def set_drop_dir(
 
     The folder must exist, be absolute and lie inside ``root`` (``ROLLCALL_DROP_ROOT``), and no
     other connection may watch it or a folder inside or around it: a district admin can point
-    the worker only at the folders the operator set aside for deliveries, never at another
-    tenant's. ``done/`` and ``failed/`` are made beside the zips.
+    the worker only at the folders the operator set aside for deliveries, never at one another
+    connection (of any tenant) watches. ``done/`` and ``failed/`` are made beside the zips.
 
     :raises InvalidValue: a relative, missing or outside folder, or a connection that does not
         import files. :raises Conflict: another connection watches that folder.
