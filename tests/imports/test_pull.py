@@ -582,3 +582,61 @@ def test_a_base_url_without_a_version_is_probed_for_the_api_under_it(context, hu
     assert report.format == "oneroster-1.1-rest"
     assert report.source_name == f"{hub.url}{V1P1}"
     assert len(signed.active(User)) == 64
+
+
+def _one_1p1_school() -> dict[str, list[dict]]:
+    """OneRoster 1.1 REST shapes as 1.1 hubs send them (1.1 REST binding: a user's ``role`` and
+    ``orgs[]``; booleans as strings, in whatever case; ``status`` may be ``inactive``)."""
+    school = {"sourcedId": "s1", "type": "org"}
+    user = {"status": "active", "orgs": [school], "grades": ["04"], "enabledUser": "TRUE"}
+    return {
+        "orgs": [{"sourcedId": "s1", "status": "active", "name": "Lincoln", "type": "school"}],
+        "classes": [
+            {
+                "sourcedId": "k1", "status": "active", "title": "4B", "classType": "homeroom",
+                "school": school, "terms": [],
+            }
+        ],
+        "users": [
+            {**user, "sourcedId": "u1", "role": "student", "username": "ava",
+             "givenName": "Ava", "familyName": "Adams"},
+            {**user, "sourcedId": "u2", "role": "teacher", "username": "bo", "givenName": "Bo",
+             "familyName": "Berg", "enabledUser": "True"},
+            {**user, "sourcedId": "u3", "role": "student", "username": "cy", "status": "inactive",
+             "givenName": "Cy", "familyName": "Cole"},
+        ],
+        "enrollments": [
+            {"sourcedId": "e1", "status": "active", "role": "student", "primary": "FALSE",
+             "user": {"sourcedId": "u1"}, "class": {"sourcedId": "k1"}, "school": school},
+            {"sourcedId": "e2", "status": "active", "role": "teacher", "primary": "TRUE",
+             "user": {"sourcedId": "u2"}, "class": {"sourcedId": "k1"}, "school": school},
+        ],
+    }  # fmt: skip
+
+
+def test_1p1_shapes_with_string_booleans_in_any_case_land_as_the_same_roster(context):
+    served = _one_1p1_school()
+
+    async def listing(request: Request) -> JSONResponse:
+        name = request.path_params["collection"]
+        body = served.get(name, [])
+        return JSONResponse({name: body}, headers={"X-Total-Count": str(len(body))})
+
+    app = Starlette(routes=[Route(V1P1 + "/{collection}", listing)])
+    for base in _serve(app):
+        here = _connect(context, base, "key", "secret", path=V1P1, token_url=None)
+        report = here.sync()
+        assert report.status == "applied", report.summary
+        assert report.format == "oneroster-1.1-rest"
+        assert not [r for r in report.rows() if r["code"] in ("W203", "R102")]
+        assert here.active(User) == {"u1", "u2"}  # `inactive` reads as tobedeleted
+        assert _pulled(here, "u2")["primary_role"] == "teacher"
+        with context.database.session() as session:
+            primary = dict(
+                session.execute(
+                    select(Enrollment.sourced_id, Enrollment.primary).where(
+                        Enrollment.tenant_id == here.tenant_id
+                    )
+                ).all()
+            )
+        assert primary == {"e1": False, "e2": True}
