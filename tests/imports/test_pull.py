@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+import oneroster.oauth1
 from server.app import create_app
 from server.config import Settings
 from server.context import AppContext
@@ -616,9 +617,13 @@ def _one_1p1_school() -> dict[str, list[dict]]:
 
 def test_1p1_shapes_with_string_booleans_in_any_case_land_as_the_same_roster(context):
     served = _one_1p1_school()
+    signed: list[oneroster.oauth1.SignedRequest] = []
 
     async def listing(request: Request) -> JSONResponse:
         name = request.path_params["collection"]
+        url = str(request.url).split("?")[0]
+        query = list(request.query_params.multi_items())
+        signed.append(oneroster.oauth1.parse("GET", url, request.headers["authorization"], query))
         body = served.get(name, [])
         return JSONResponse({name: body}, headers={"X-Total-Count": str(len(body))})
 
@@ -640,3 +645,7 @@ def test_1p1_shapes_with_string_booleans_in_any_case_land_as_the_same_roster(con
                 ).all()
             )
         assert primary == {"e1": False, "e2": True}
+        # RFC 5849 §3.4 with SHA-256, over every query parameter (limit, offset, sort)
+        assert {r.oauth["oauth_signature_method"] for r in signed} == {"HMAC-SHA256"}
+        assert all(oneroster.oauth1.verify(r, "secret") for r in signed)
+        assert {"limit", "offset", "sort"} <= {k for k, _ in signed[0].params}
