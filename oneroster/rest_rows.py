@@ -1,4 +1,9 @@
-"""OneRoster 1.2 REST objects as OneRoster 1.2 CSV rows (for pulling from an upstream API).
+"""OneRoster 1.2 (and 1.1) REST objects as OneRoster 1.2 CSV rows (for pulling from an upstream).
+
+A 1.1 user (``role`` and ``orgs[]``, 1.1 REST binding §4.13) is first put in the 1.2 shape by
+:func:`as_v1p2`: one role per org, the first org primary and the user's ``primaryOrg``. The
+other 1.1 objects already have their 1.2 keys. Booleans sent as strings in any case
+(``"TRUE"``, 1.1's usual form) or as JSON booleans become ``true``/``false``.
 
 Only translation, the reverse of ``render.py``: references (``{"sourcedId": …}``) become
 ``…SourcedId`` cells, lists become comma-separated cells, REST names become CSV names
@@ -37,8 +42,9 @@ COLLECTIONS: dict[str, tuple[str, str]] = {
 
 
 def is_active(obj: dict[str, Any]) -> bool:
-    """False for ``status: tobedeleted``: a bulk snapshot leaves such records out."""
-    return str(obj.get("status") or "active").casefold() != "tobedeleted"
+    """False for ``status: tobedeleted`` (and 1.1's ``inactive``, which the 1.2 OpenAPI text
+    reads as tobedeleted): a bulk snapshot leaves such records out."""
+    return str(obj.get("status") or "active").casefold() not in ("tobedeleted", "inactive")
 
 
 def ref(value: Any) -> str:
@@ -54,6 +60,30 @@ def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def _flag(value: Any) -> str:
+    """A boolean cell: JSON booleans and ``"True"``/``"FALSE"`` strings as ``true``/``false``."""
+    text = _text(value)
+    return text.casefold() if text.casefold() in ("true", "false") else text
+
+
+def as_v1p2(collection: str, obj: dict[str, Any]) -> dict[str, Any]:
+    """A 1.1 REST object in its 1.2 shape (only users differ); a 1.2 object as it is."""
+    if collection != "users" or isinstance(obj.get("roles"), list) or "role" not in obj:
+        return obj
+    orgs = [org for org in obj.get("orgs") or [] if ref(org)]
+    role = obj.get("role")
+    roles = [
+        {"roleType": "primary" if n == 0 else "secondary", "role": role, "org": org}
+        for n, org in enumerate(orgs)
+    ]
+    return {**obj, "roles": roles, "primaryOrg": orgs[0] if orgs else None}
+
+
+def is_v1p1(collection: str, obj: dict[str, Any]) -> bool:
+    """True for a user in the 1.1 shape (a ``role`` string, no ``roles`` list)."""
+    return collection == "users" and isinstance(obj.get("role"), str) and "roles" not in obj
 
 
 def _list(value: Any) -> str:
@@ -140,7 +170,7 @@ def user_row(obj: dict[str, Any]) -> Row:
     user_ids = obj.get("userIds") if isinstance(obj.get("userIds"), list) else []
     return {
         **_base(obj),
-        "enabledUser": _text(obj.get("enabledUser")),
+        "enabledUser": _flag(obj.get("enabledUser")),
         "username": _text(obj.get("username")),
         "userIds": ",".join(_user_id(item) for item in user_ids),
         "givenName": _text(obj.get("givenName")),
@@ -192,7 +222,7 @@ def enrollment_row(obj: dict[str, Any]) -> Row:
         "schoolSourcedId": ref(obj.get("school")),
         "userSourcedId": ref(obj.get("user")),
         "role": _role(obj.get("role")),
-        "primary": _text(obj.get("primary")),
+        "primary": _flag(obj.get("primary")),
         "beginDate": _text(obj.get("beginDate")),
         "endDate": _text(obj.get("endDate")),
     }
@@ -200,7 +230,9 @@ def enrollment_row(obj: dict[str, Any]) -> Row:
 
 def demographics_row(obj: dict[str, Any]) -> Row:
     row = {**_base(obj), "birthDate": _text(obj.get("birthDate")), "sex": _text(obj.get("sex"))}
-    for name in (*RACE_FIELDS, *BIRTH_FIELDS):
+    for name in RACE_FIELDS:
+        row[name] = _flag(obj.get(name))
+    for name in BIRTH_FIELDS:
         row[name] = _text(obj.get(name))
     return row
 

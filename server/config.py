@@ -25,6 +25,13 @@ class Settings:
     issuer: str = DEFAULT_ISSUER
     smtp_url: str | None = None
     oneroster_max_limit: int = 1000
+    drop_settle_seconds: float = 60.0  # a dropped zip unchanged this long is complete
+    drop_root: Path | None = None  # drop folders must lie inside it (default DATA_DIR/drop)
+
+    @property
+    def drop_folders(self) -> Path:
+        """Where connections' drop folders may be (``ROLLCALL_DROP_ROOT``)."""
+        return self.drop_root or self.data_dir / "drop"
 
     @property
     def is_sqlite(self) -> bool:
@@ -49,6 +56,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         issuer=(env.get("ROLLCALL_ISSUER") or DEFAULT_ISSUER).rstrip("/"),
         smtp_url=env.get("ROLLCALL_SMTP_URL") or None,
         oneroster_max_limit=int(env.get("ROLLCALL_ONEROSTER_MAX_LIMIT") or 1000),
+        drop_settle_seconds=float(env.get("ROLLCALL_DROP_SETTLE_SECONDS") or 60),
+        drop_root=Path(env["ROLLCALL_DROP_ROOT"]) if env.get("ROLLCALL_DROP_ROOT") else None,
     )
 
 

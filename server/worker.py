@@ -13,17 +13,24 @@ log = logging.getLogger("rollcall.worker")
 
 
 def runners(context: AppContext) -> dict[str, jobs.Runner]:
+    from server.imports.drop_folder import SCAN_JOB, scan_runner
     from server.imports.pull import SYNC_JOB, sync_runner
 
-    return {EMAIL_JOB: email_runner(context.settings), SYNC_JOB: sync_runner(context)}
+    return {
+        EMAIL_JOB: email_runner(context.settings),
+        SYNC_JOB: sync_runner(context),
+        SCAN_JOB: scan_runner(context),
+    }
 
 
 def enqueue_due_syncs(context: AppContext) -> int:
-    """Queue the scheduled pulls that are due (one due check per poll)."""
+    """Queue the scheduled pulls and drop-folder scans that are due (one check per poll)."""
+    from server.imports.drop_folder import enqueue_due_scans
     from server.imports.pull import enqueue_due_syncs as enqueue
 
     with context.database.session() as session:
-        return enqueue(session)
+        settle = context.settings.drop_settle_seconds
+        return enqueue(session) + enqueue_due_scans(session, settle)
 
 
 class Worker:

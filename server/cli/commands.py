@@ -109,13 +109,15 @@ def staff_token(args: argparse.Namespace, output: Output) -> int:
 
 
 def connection_add(args: argparse.Namespace, output: Output) -> int:
+    from server.cli.sync import configure_sources
+
     upstream = getattr(args, "upstream", None)
     if args.kind == "oneroster_rest" and not (
-        upstream and args.token_url and args.client_id and args.client_secret_stdin
+        upstream and (args.token_url or args.oauth1) and args.client_id and args.client_secret_stdin
     ):
         output.error(
-            "A oneroster_rest connection needs --upstream URL --token-url URL --client-id ID "
-            "--client-secret-stdin."
+            "A oneroster_rest connection needs --upstream URL, --token-url URL (or --oauth1 for "
+            "a hub that signs with OAuth 1.0a), --client-id ID and --client-secret-stdin."
         )
         return 2
     if upstream and args.kind != "oneroster_rest":
@@ -134,20 +136,7 @@ def connection_add(args: argparse.Namespace, output: Output) -> int:
             adopt_by=args.adopt_by,
         )
         _set_defaults(session, actor, issued.connection, args)
-        if upstream:
-            from server.imports.pull import upstream_box
-
-            connections.set_upstream(
-                session,
-                actor,
-                issued.connection,
-                box=upstream_box(context),
-                base_url=upstream,
-                token_url=args.token_url,
-                client_id=args.client_id,
-                client_secret=secret or "",
-                every_minutes=args.every,
-            )
+        configure_sources(args, context, session, actor, issued.connection, secret)
         output.result(
             {**_connection_row(issued.connection, session), "token": issued.token},
             f"Added connection {issued.connection.name} ({issued.connection.kind}).\n"
@@ -157,14 +146,23 @@ def connection_add(args: argparse.Namespace, output: Output) -> int:
 
 
 def connection_set(args: argparse.Namespace, output: Output) -> int:
-    if args.default_role is None and args.default_school is None:
-        output.error("connection set needs --default-role ROLE and/or --default-school SOURCED_ID.")
+    from server.cli.sync import configure_sources, source_options_given
+
+    if args.default_role is None and args.default_school is None and not source_options_given(args):
+        output.error(
+            "connection set needs --default-role ROLE and/or --default-school SOURCED_ID, "
+            "or an upstream, schedule or drop-folder option."
+        )
         return 2
-    with unit_of_work(args) as (_context, session, actor):
+    secret = args.read_secret("Upstream client secret: ") if args.client_secret_stdin else None
+    with unit_of_work(args) as (context, session, actor):
         connection = connections.get_connection(session, actor.tenant_id, args.name)
         changes = _set_defaults(session, actor, connection, args)
+        configure_sources(args, context, session, actor, connection, secret)
         message = (
-            f"Changed {', '.join(changes)} of {connection.name}." if changes else "Nothing changed."
+            f"Changed {', '.join(changes)} of {connection.name}."
+            if changes
+            else f"Updated connection {connection.name}."
         )
         output.result({**_connection_row(connection, session), "changes": changes}, message)
     return 0
@@ -229,6 +227,7 @@ def _connection_row(connection: Connection, session: Session | None = None) -> d
         "profile": connection.profile,
         "tokens": ", ".join(t.hint for t in connection.tokens if t.revoked_at is None),
         "upstream": ((connection.settings or {}).get("upstream") or {}).get("base_url"),
+        "drop_dir": (connection.settings or {}).get("drop_dir"),
         "created_at": connection.created_at.isoformat(timespec="seconds"),
     }
     if session is not None:

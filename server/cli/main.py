@@ -110,20 +110,17 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--profile", choices=["entra", "okta", "google"])
     add.add_argument("--school", action="append", default=[], metavar="SOURCED_ID")
     add.add_argument("--adopt-by", choices=["username", "email", "identifier"])
-    add.add_argument("--upstream", metavar="URL", help="oneroster_rest: the OneRoster 1.2 API base")
-    add.add_argument("--token-url", metavar="URL", help="oneroster_rest: the OAuth 2 token URL")
-    add.add_argument("--client-id", help="oneroster_rest: the upstream OAuth 2 client id")
-    add.add_argument(
-        "--client-secret-stdin", action="store_true", help="read the upstream client secret"
-    )
-    add.add_argument("--every", type=int, metavar="MINUTES", help="pull on this schedule")
+    sync.add_source_arguments(add)
     default_options(add)
     add.set_defaults(handler=commands.connection_add)
     change = connection.add_parser(
-        "set", parents=[common], help="set a connection's default role and school"
+        "set",
+        parents=[common],
+        help="change a connection's default role and school, upstream, schedules or drop folder",
     )
     change.add_argument("name")
     default_options(change)
+    sync.add_source_arguments(change)
     change.set_defaults(handler=commands.connection_set)
     connection.add_parser("list", parents=[common], help="list connections").set_defaults(
         handler=commands.connection_list

@@ -6,8 +6,7 @@ database does not hold usable tokens.
 
 from __future__ import annotations
 
-import base64
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,7 +16,7 @@ from server.domain import audit
 from server.domain.access import ensure_can_manage_connections
 from server.domain.actors import Actor
 from server.domain.schools import resolve_school_ids
-from server.domain.secrets import SecretBox, new_token, token_digest, token_hint
+from server.domain.secrets import new_token, token_digest, token_hint
 from server.domain.vocabulary import check_texts
 from server.errors import Conflict, InvalidValue, NotFound
 
@@ -227,105 +226,3 @@ def _add_token(session: Session, connection: Connection) -> str:
     )
     session.flush()
     return token
-
-
-# --- upstreams of pull connections (kind oneroster_rest) -------------------------------------
-
-UPSTREAM_PURPOSE = "upstream"
-
-
-@dataclass(frozen=True)
-class Upstream:
-    """Where a pull connection reads from; ``client_secret`` is clear text (never logged)."""
-
-    base_url: str
-    token_url: str
-    client_id: str
-    client_secret: str = field(repr=False)
-    every_minutes: int | None = None
-
-
-def set_upstream(
-    session: Session,
-    actor: Actor,
-    connection: Connection,
-    *,
-    box: SecretBox,
-    base_url: str,
-    token_url: str,
-    client_id: str,
-    client_secret: str,
-    every_minutes: int | None = None,
-) -> None:
-    """Give a ``oneroster_rest`` connection its upstream API and OAuth 2 client credentials.
-
-    ``box`` is a :class:`SecretBox` for the purpose ``upstream``: the secret is kept sealed in
-    ``Connection.settings`` (bound to the connection id), never in clear.
-
-    :raises InvalidValue: not a pull connection, a URL that is not http(s), an empty client id
-        or secret, a schedule under 1 minute.
-    """
-    ensure_can_manage_connections(actor)
-    if connection.tenant_id != actor.tenant_id:
-        raise NotFound("No such connection.")
-    if connection.kind != ConnectionKind.ONEROSTER_REST:
-        raise InvalidValue("Only a oneroster_rest connection has an upstream.", field="kind")
-    check_texts([base_url, token_url, client_id], "upstream")
-    for name, url in (("upstream", base_url), ("token_url", token_url)):
-        if not url.startswith(("http://", "https://")):
-            raise InvalidValue(f"{name} must be an http(s) URL, not {url!r}.", field=name)
-    if not client_id.strip() or not client_secret:
-        raise InvalidValue("The upstream needs a client id and a client secret.", field="client")
-    if every_minutes is not None and every_minutes < 1:
-        raise InvalidValue("The schedule is a number of minutes (1 or more).", field="every")
-    sealed = box.seal(client_secret, connection.id)
-    connection.settings = {
-        **(connection.settings or {}),
-        "upstream": {
-            "base_url": base_url.rstrip("/"),
-            "token_url": token_url,
-            "client_id": client_id.strip(),
-            "client_secret_sealed": base64.b64encode(sealed).decode("ascii"),
-            "every_minutes": every_minutes,
-        },
-    }
-    audit.record(
-        session,
-        actor,
-        "connection.set_upstream",
-        target_kind="connection",
-        target_id=connection.id,
-        target_label=connection.name,
-        changes={"upstream": [None, base_url], "every_minutes": [None, every_minutes]},
-    )
-
-
-def upstream_of(connection: Connection, box: SecretBox) -> Upstream | None:
-    """The connection's upstream with its secret unsealed, or None if it has none."""
-    stored = (connection.settings or {}).get("upstream")
-    if not stored:
-        return None
-    secret = box.open(base64.b64decode(stored["client_secret_sealed"]), connection.id)
-    return Upstream(
-        base_url=stored["base_url"],
-        token_url=stored["token_url"],
-        client_id=stored["client_id"],
-        client_secret=secret,
-        every_minutes=stored.get("every_minutes"),
-    )
-
-
-def scheduled_connections(session: Session) -> list[Connection]:
-    """Pull connections (of every tenant) that have a schedule."""
-    found = session.scalars(
-        select(Connection).where(Connection.kind == ConnectionKind.ONEROSTER_REST)
-    )
-    return [c for c in found if ((c.settings or {}).get("upstream") or {}).get("every_minutes")]
-
-
-def record_sync(session: Session, connection_id: str, result: str) -> None:
-    """Remember when a connection last synced and how it went (shown to its admins)."""
-    connection = session.get(Connection, connection_id)
-    if connection is not None:
-        connection.last_sync_at = utcnow()
-        connection.last_sync_result = result[:2000]

@@ -1,15 +1,20 @@
-"""Pulling a roster from an upstream OneRoster 1.2 REST API (connections of kind oneroster_rest).
+"""Pulling a roster from an upstream OneRoster 1.1 or 1.2 REST API (connections of kind
+oneroster_rest).
 
-A pull is an import whose file is fetched: it gets an OAuth 2 client-credentials token, walks
-the upstream's collections page by page (``limit``/``offset`` until ``X-Total-Count`` or an
-empty page), writes each collection as it comes to the CSV files of a OneRoster 1.2 bulk
-package in a temporary folder, and runs that package through the import engine
+A pull is an import whose file is fetched: it signs in (an OAuth 2 client-credentials token,
+or OAuth 1.0a signatures for a 1.1 hub), walks the upstream's collections page by page
+(``limit``/``offset`` until ``X-Total-Count`` or an empty page), writes each collection as it
+comes to the CSV files of a OneRoster 1.2 package in a temporary folder (1.1 users put in the
+1.2 shape first, ``oneroster/rest_rows.py``), and runs that package through the import engine
 (:func:`~server.imports.engine.import_source`) as the connection. So a pull has everything an
 import has: trial run, shrink guard, stored report, SSO guard, ownership, audit.
 
-- **A snapshot.** Records the upstream marks ``tobedeleted`` are left out of the package, so a
-  full sync deactivates them here (W201) - under the shrink guard. Enrollments and
-  demographics of users (or classes) that are not in the snapshot are left out too.
+- **Full or delta.** The first pull and every pull whose last full one is older than the
+  connection's ``full_every_hours`` is full: a bulk snapshot. Records the upstream marks
+  ``tobedeleted`` are left out, so it deactivates them and whatever vanished (W201) - under the
+  shrink guard. Enrollments and demographics of users (or classes) that are not in the
+  snapshot are left out too. The others ask only for ``dateLastModified>'high-water'`` and apply
+  a delta package (``tobedeleted`` rows deactivate). Only an applied pull moves the mark.
 - **Retries.** Only GETs are retried: on connection errors, 429 and 5xx, with exponential
   back-off, honouring ``Retry-After``, bounded attempts and a bounded total wait; a 401 during
   the walk fetches a new token once (see ``server/imports/upstream.py``).
@@ -20,7 +25,7 @@ import has: trial run, shrink guard, stored report, SSO guard, ownership, audit.
 
 Example::
 
-    report = pull(context, tenant_id, "District SIS", ImportOptions(dry_run=True))
+    report = pull(context, tenant_id, "District hub", ImportOptions(dry_run=True))
     report.summary   # "Trial run, nothing written: 64 created, ..."
 """
 
@@ -31,6 +36,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -41,17 +47,22 @@ from sqlalchemy.orm import Session
 
 from oneroster import rest_rows
 from oneroster.csv_files import HEADERS, MANIFEST_VERSION, OTHER_FILES
+from oneroster.render import timestamp
 from server.context import AppContext
 from server.db import Connection, ConnectionKind, Job, utcnow
 from server.domain import jobs
-from server.domain.connections import (
+from server.domain.connections import get_connection
+from server.domain.secrets import SecretBox
+from server.domain.sources import (
     UPSTREAM_PURPOSE,
-    get_connection,
+    Upstream,
+    lock_for_scheduling,
+    pull_state,
+    record_pull,
     record_sync,
     scheduled_connections,
     upstream_of,
 )
-from server.domain.secrets import SecretBox
 from server.imports.engine import ImportOptions, ImportRefused, import_source
 from server.imports.oneroster import OneRosterSource
 from server.imports.report import Report, RunStatus, store_report
@@ -61,11 +72,11 @@ from server.imports.upstream import (
     RetryPolicy,
     UpstreamClient,
     UpstreamError,
+    detect_version,
 )
 
 log = logging.getLogger("rollcall.pull")
 
-FORMAT = "oneroster-1.2-rest"
 SYNC_JOB = "sync"
 WALK = ("orgs", "academicSessions", "courses", "classes", "users", "demographics", "enrollments")
 OPTIONAL = ("demographics",)  # a client without the scope gets 403: the file is left out
@@ -78,13 +89,51 @@ def upstream_box(context: AppContext) -> SecretBox:
 # --- the package ----------------------------------------------------------------------------
 
 
-def fetch_package(client: UpstreamClient, folder: Path) -> list[tuple[str, str]]:
-    """Walk the upstream into a OneRoster 1.2 bulk package in ``folder``; returns warnings.
+@dataclass
+class Walked:
+    """What a walk of the upstream wrote: warnings, the newest ``dateLastModified`` seen, and
+    "1.1" when the users came in the 1.1 shape."""
+
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+    newest: datetime | None = None
+    version: str | None = None
+
+    def saw(self, collection: str, obj: dict[str, Any]) -> None:
+        modified = parse_moment(obj.get("dateLastModified"))
+        if modified is not None and (self.newest is None or modified > self.newest):
+            self.newest = modified
+        if self.version is None and collection == "users":
+            self.version = "1.1" if rest_rows.is_v1p1(collection, obj) else "1.2"
+
+    def high_water(self, started: datetime | None) -> str | None:
+        """The mark the next delta asks after: the newest ``dateLastModified`` seen, but never
+        later than the upstream's clock when the walk began (its ``Date`` header), so a record
+        changed while the walk ran is asked for again rather than missed."""
+        if self.newest is None:
+            return None
+        mark = min(self.newest, started) if started is not None else self.newest
+        return timestamp(mark)
+
+
+def parse_moment(value: Any) -> datetime | None:
+    """An ISO 8601 ``dateLastModified`` as an aware datetime, or None."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def fetch_package(client: UpstreamClient, folder: Path, *, delta: bool = False) -> Walked:
+    """Walk the upstream into a OneRoster 1.2 package in ``folder`` (bulk, or delta with each
+    record's ``status`` and ``dateLastModified`` when ``delta``).
 
     :raises UpstreamError: the upstream cannot be read (a 401/403 on a required collection too).
     """
     headers = HEADERS["1.2"]
-    warnings: list[tuple[str, str]] = []
+    walked = Walked()
     written: list[str] = []
     users: set[str] = set()
     classes: set[str] = set()
@@ -101,15 +150,19 @@ def fetch_package(client: UpstreamClient, folder: Path) -> list[tuple[str, str]]
                 writer.writeheader()
             convert = rest_rows.CONVERTERS[name]
             for obj in client.walk(collection):
-                if not rest_rows.is_active(obj):
+                walked.saw(collection, obj)
+                if not delta and not rest_rows.is_active(obj):
                     continue
-                row = convert(obj)
+                obj = rest_rows.as_v1p2(collection, obj)
+                stamp = _delta_columns(obj) if delta else {}
+                row = {**convert(obj), **stamp}
                 if collection == "users":
                     users.add(row["sourcedId"])
-                    writers["roles.csv"].writerows(rest_rows.role_rows(obj))
+                    roles = [{**r, **stamp} for r in rest_rows.role_rows(obj)]
+                    writers["roles.csv"].writerows(roles)
                 elif collection == "classes":
                     classes.add(row["sourcedId"])
-                elif not _in_snapshot(collection, row, users, classes):
+                elif not delta and not _in_snapshot(collection, row, users, classes):
                     continue
                 writers[name].writerow(row)
         except Forbidden as refused:
@@ -118,14 +171,22 @@ def fetch_package(client: UpstreamClient, folder: Path) -> list[tuple[str, str]]
                     f"The upstream refused to list {refused.collection} (HTTP {refused.status}): "
                     "the client needs the roster-core scope."
                 ) from None
-            warnings.append((name, f"the upstream client may not read {collection}: left out"))
+            walked.warnings.append(
+                (name, f"the upstream client may not read {collection}: left out")
+            )
             files = []
         finally:
             for handle in handles.values():
                 handle.close()
         written += files
-    _write_manifest(folder, written, client.base_url)
-    return warnings
+    _write_manifest(folder, written, client.base_url, "delta" if delta else "bulk")
+    return walked
+
+
+def _delta_columns(obj: dict[str, Any]) -> dict[str, str]:
+    """``status`` and ``dateLastModified`` of a delta row (1.1's ``inactive`` is tobedeleted)."""
+    status = "active" if rest_rows.is_active(obj) else "tobedeleted"
+    return {"status": status, "dateLastModified": str(obj.get("dateLastModified") or "")}
 
 
 def _in_snapshot(collection: str, row: dict[str, Any], users: set[str], classes: set[str]) -> bool:
@@ -137,14 +198,14 @@ def _in_snapshot(collection: str, row: dict[str, Any], users: set[str], classes:
     return True
 
 
-def _write_manifest(folder: Path, files: list[str], source: str) -> None:
+def _write_manifest(folder: Path, files: list[str], source: str, mode: str) -> None:
     with (folder / "manifest.csv").open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\r\n")
         writer.writerow(["propertyName", "value"])
         writer.writerow(["manifest.version", MANIFEST_VERSION])
         writer.writerow(["oneroster.version", "1.2"])
         for name in sorted(set(HEADERS["1.2"]) | set(OTHER_FILES)):
-            writer.writerow([f"file.{name[:-4]}", "bulk" if name in files else "absent"])
+            writer.writerow([f"file.{name[:-4]}", mode if name in files else "absent"])
         writer.writerow(["source.systemName", source[:200]])
         writer.writerow(["source.systemCode", ""])
 
@@ -164,7 +225,11 @@ def pull(
 ) -> Report:
     """Pull the connection's upstream and import it; returns the stored report.
 
-    An upstream failure gives a stored report of status ``failed`` (nothing written).
+    The first pull, a pull whose last full one is older than the upstream's
+    ``full_every_hours`` and a pull with ``options.mode == "full"`` walk everything (a bulk
+    import, which deactivates what the upstream dropped); the others ask only for what changed
+    after the last applied pull's high-water mark (``filter=dateLastModified>'…'``) and apply
+    it as a delta. An upstream failure gives a stored report of status ``failed``.
 
     :raises NotFound: no such connection. :raises ImportRefused: not a pull connection, or one
         without an upstream.
@@ -172,21 +237,11 @@ def pull(
     database = context.database
     with database.session() as session:
         connection = get_connection(session, tenant_id, connection_name)
-        if connection.kind != ConnectionKind.ONEROSTER_REST:
-            raise ImportRefused(
-                f"{connection.name} is a {connection.kind} connection; only oneroster_rest "
-                "connections pull (import files with rollcall import)."
-            )
-        try:
-            upstream = upstream_of(connection, upstream_box(context))
-        except InvalidTag:
-            raise ImportRefused(
-                f"The client secret of {connection.name} cannot be decrypted (the server's "
-                "secret key changed): set the upstream again."
-            ) from None
-        if upstream is None:
-            raise ImportRefused(f"{connection.name} has no upstream to pull from.")
+        upstream = _upstream(context, connection)
+        state = pull_state(connection)
         connection_id, name = connection.id, connection.name
+    delta = options.mode != "full" and not state.needs_full(upstream, utcnow())
+    options = replace(options, mode="delta" if delta else "full")
     client = UpstreamClient(
         upstream.base_url,
         upstream.token_url,
@@ -194,46 +249,66 @@ def pull(
         upstream.client_secret,
         policy or RetryPolicy(),
         sleep=sleep,
+        since=state.high_water if delta else None,
     )
     with tempfile.TemporaryDirectory(prefix="rollcall-pull-") as folder:
         try:
-            warnings = fetch_package(client, Path(folder))
+            found = client.find_base(upstream.version)
+            walked = fetch_package(client, Path(folder), delta=delta)
         except UpstreamError as error:
             return _failed(
-                context,
-                tenant_id,
-                connection_id,
-                name,
-                upstream.base_url,
-                options,
-                error,
-                actor_name,
+                context, tenant_id, connection_id, name, upstream, options, error, actor_name
             )
         finally:
             client.close()
         source = OneRosterSource(folder)
-        source.source_name = upstream.base_url
-        source.format = FORMAT
+        source.source_name = client.base_url
+        source.format = _format(upstream, found or walked.version)
         try:
-            for file, message in warnings:
+            for file, message in walked.warnings:
                 source.warnings.append((file, message))
             report = import_source(
-                database,
-                context.box,
-                tenant_id,
-                connection_id,
-                source,
-                options,
+                database, context.box, tenant_id, connection_id, source, options,
                 actor_name=actor_name,
-            )
+            )  # fmt: skip
         finally:
             source.close()
-    if not options.dry_run and report.status != RunStatus.APPLIED:
-        # the engine records applied runs; a refused one is recorded too, so a schedule
-        # waits its interval before trying again
+    if not options.dry_run:
         with database.session() as session:
-            record_sync(session, connection_id, report.summary)
+            if report.status == RunStatus.APPLIED:
+                mark = walked.high_water(client.started_at)
+                record_pull(session, connection_id, high_water=mark, full=not delta)
+            else:
+                # the engine records applied runs; a refused one is recorded too, so a
+                # schedule waits its interval before trying again
+                record_sync(session, connection_id, report.summary)
     return report
+
+
+def _upstream(context: AppContext, connection: Connection) -> Upstream:
+    """The connection's upstream, unsealed. :raises ImportRefused:"""
+    if connection.kind != ConnectionKind.ONEROSTER_REST:
+        raise ImportRefused(
+            f"{connection.name} is a {connection.kind} connection; only oneroster_rest "
+            "connections pull (import files with rollcall import)."
+        )
+    try:
+        upstream = upstream_of(connection, upstream_box(context))
+    except InvalidTag:
+        raise ImportRefused(
+            f"The client secret of {connection.name} cannot be decrypted (the server's "
+            "secret key changed): set the upstream again."
+        ) from None
+    if upstream is None:
+        raise ImportRefused(f"{connection.name} has no upstream to pull from.")
+    return upstream
+
+
+def _format(upstream: Upstream, seen: str | None) -> str:
+    """``oneroster-1.1-rest`` or ``oneroster-1.2-rest``: the version set on the connection, else
+    the one its URL names or probing found, else the shape of the users it served."""
+    version = upstream.version or detect_version(upstream.base_url) or seen or "1.2"
+    return f"oneroster-{version}-rest"
 
 
 def _failed(
@@ -241,13 +316,14 @@ def _failed(
     tenant_id: str,
     connection_id: str,
     name: str,
-    source: str,
+    upstream: Upstream,
     options: ImportOptions,
     error: UpstreamError,
     actor_name: str | None,
 ) -> Report:
+    source = upstream.base_url
     report = Report(
-        format=FORMAT,
+        format=_format(upstream, None),
         mode=options.mode or "full",
         dry_run=options.dry_run,
         connection_name=name,
@@ -307,15 +383,8 @@ def enqueue_due_syncs(session: Session, now: datetime | None = None) -> int:
             last = last.replace(tzinfo=UTC)
         if last is not None and now - last < timedelta(minutes=every):
             continue
-        if session.get_bind().dialect.name == "postgresql":
-            # one process at a time decides for a connection; the others skip it this poll
-            locked = session.scalars(
-                select(Connection.id)
-                .where(Connection.id == connection.id)
-                .with_for_update(skip_locked=True)
-            ).first()
-            if locked is None:
-                continue
+        if not lock_for_scheduling(session, connection.id):
+            continue
         pending = session.scalars(
             select(Job.id).where(
                 Job.kind == SYNC_JOB,

@@ -1,8 +1,10 @@
-"""An HTTP client for an upstream OneRoster 1.2 REST API (what a pull reads from).
+"""An HTTP client for an upstream OneRoster 1.1 or 1.2 REST API (what a pull reads from).
 
-It gets an OAuth 2 client-credentials token (RFC 6749 §4.4) and walks collections with
-``limit``/``offset`` paging (OneRoster 1.2 Rostering REST §3.4) until ``X-Total-Count`` or an
-empty page. Only GETs are retried: on network errors, 429 and 5xx, with exponential back-off,
+It gets an OAuth 2 client-credentials token (RFC 6749 §4.4), or signs every request with
+OAuth 1.0a (a 1.1 hub without a token endpoint, ``server/imports/signing.py``), and walks
+collections with ``limit``/``offset`` paging (OneRoster 1.2 Rostering REST §3.4) until
+``X-Total-Count`` or an empty page; a delta asks ``filter=dateLastModified>'…'`` (§3.4.4).
+Only GETs are retried: on network errors, 429 and 5xx, with exponential back-off,
 honouring ``Retry-After`` (RFC 9110 §10.2.3), a bounded number of attempts and a bounded total
 wait. A 401 during a walk fetches a new token once. The client secret is never logged.
 """
@@ -21,6 +23,7 @@ import httpx
 
 from oneroster import rest_rows
 from server.errors import DomainError
+from server.imports.signing import OAuth1Signer
 
 log = logging.getLogger("rollcall.pull")
 
@@ -30,6 +33,18 @@ SCOPES = {
     "demographics": "https://purl.imsglobal.org/spec/or/v1p2/scope/roster-demographics.readonly",
 }
 # The order the collections are walked in: users before what refers to them.
+
+
+PATHS = {"1.2": "/rostering/v1p2", "1.1": "/v1p1"}  # under …/ims/oneroster
+
+
+def detect_version(base_url: str) -> str | None:
+    """The OneRoster version a base URL names (``…/v1p1``, ``…/rostering/v1p2``), or None."""
+    path = base_url.rstrip("/").casefold()
+    for version, marker in (("1.1", "/v1p1"), ("1.2", "/v1p2")):
+        if path.endswith(marker):
+            return version
+    return None
 
 
 class UpstreamError(DomainError):
@@ -52,24 +67,30 @@ class RetryPolicy:
 
 
 class UpstreamClient:
-    """Reads a OneRoster 1.2 REST API with an OAuth 2 client-credentials token."""
+    """Reads a OneRoster REST API with an OAuth 2 token or OAuth 1.0a signatures."""
 
     def __init__(
         self,
         base_url: str,
-        token_url: str,
+        token_url: str | None,
         client_id: str,
         client_secret: str,
         policy: RetryPolicy,
         *,
         sleep: Callable[[float], None] = time.sleep,
+        since: str | None = None,
     ) -> None:
+        """``token_url`` None: sign with OAuth 1.0a instead of fetching a token. ``since``: ask
+        only for records modified after this ``dateLastModified`` (a delta pull)."""
         self.base_url = base_url.rstrip("/")
         self.token_url = token_url
         self._credentials = (client_id, client_secret)
+        self._signer = None if token_url else OAuth1Signer(client_id, client_secret)
+        self.since = since
         self.policy = policy
         self._sleep = sleep
         self._waited = 0.0
+        self.started_at: datetime | None = None  # the upstream's clock at its first answer
         self._token: str | None = None
         self.http = httpx.Client(timeout=policy.timeout, follow_redirects=False)
 
@@ -78,6 +99,7 @@ class UpstreamClient:
 
     def fetch_token(self) -> str:
         """POST the client-credentials grant (never retried: only GETs are)."""
+        assert self.token_url is not None
         for scope in (f"{SCOPES['core']} {SCOPES['demographics']}", None):
             data = {"grant_type": "client_credentials"}
             if scope:
@@ -114,21 +136,19 @@ class UpstreamClient:
         attempt = 0
         while True:
             attempt += 1
-            if self._token is None:
-                self.fetch_token()
             try:
-                response = self.http.get(
-                    url, params=params, headers={"Authorization": f"Bearer {self._token}"}
-                )
+                response = self._send(url, params)
             except (httpx.HTTPError, httpx.InvalidURL) as error:
                 reason = f"{type(error).__name__}"
                 self._back_off(attempt, None, f"{url} cannot be reached ({reason})")
                 continue
-            if response.status_code == 401 and not renewed:
+            if response.status_code == 401 and self._signer is None and not renewed:
                 renewed = True
                 self._token = None
                 attempt -= 1
                 continue
+            if self.started_at is None and response.status_code == 200:
+                self.started_at = _http_date(response.headers.get("Date"))
             if response.status_code == 429 or response.status_code >= 500:
                 self._back_off(
                     attempt,
@@ -137,6 +157,13 @@ class UpstreamClient:
                 )
                 continue
             return response
+
+    def _send(self, url: str, params: dict[str, Any]) -> httpx.Response:
+        if self._signer is not None:
+            return self.http.get(url, params=params, auth=self._signer)
+        if self._token is None:
+            self.fetch_token()
+        return self.http.get(url, params=params, headers={"Authorization": f"Bearer {self._token}"})
 
     def _back_off(self, attempt: int, retry_after: str | None, problem: str) -> None:
         if attempt >= self.policy.attempts:
@@ -154,17 +181,44 @@ class UpstreamClient:
         self._waited += delay
         self._sleep(delay)
 
+    def find_base(self, version: str | None) -> str | None:
+        """The OneRoster version of the API, moving ``base_url`` to it if needed.
+
+        A base URL that names its version (``…/v1p1``, ``…/v1p2``) is used as it is. Otherwise
+        the standard paths under it are probed (1.2 ``/rostering/v1p2``, then 1.1 ``/v1p1``;
+        only ``version``'s when given) for one that lists ``orgs``; if none does, the base URL
+        is used as given and None is returned.
+
+        :raises UpstreamError: the upstream cannot be reached.
+        """
+        named = detect_version(self.base_url)
+        if named is not None:
+            return named
+        for candidate in [version] if version else list(PATHS):
+            url = self.base_url + PATHS[candidate]
+            response = self.get(f"{url}/orgs", {"limit": 1})
+            if response.status_code == 200 and isinstance(_json(response).get("orgs"), list):
+                self.base_url = url
+                return candidate
+        return None
+
     def walk(self, collection: str) -> Iterator[dict[str, Any]]:
         """Every object of a collection, page by page (None-terminated by a 403 on OPTIONAL)."""
         key = rest_rows.COLLECTIONS[collection][0]
         url = f"{self.base_url}/{collection}"
         offset, size = 0, self.policy.page_size
         sort: dict[str, str] = {"sort": "sourcedId"}  # a stable order across pages
+        since = {"filter": f"dateLastModified>'{self.since}'"} if self.since else {}
         while True:
-            response = self.get(url, {"limit": size, "offset": offset, **sort})
+            response = self.get(url, {"limit": size, "offset": offset, **sort, **since})
             if response.status_code == 400 and sort and offset == 0:
                 sort = {}  # an API that does not sort: its own order, then
                 continue
+            if response.status_code == 401 and self._signer is not None:
+                raise UpstreamError(
+                    "The upstream refused the OAuth 1.0a signature (HTTP 401): check the "
+                    "consumer key and secret."
+                )
             if response.status_code in (401, 403):
                 raise Forbidden(collection, response.status_code)
             if response.status_code != 200:
@@ -201,6 +255,15 @@ def _total(value: str | None) -> int | None:
         return int(value) if value is not None else None
     except ValueError:
         return None
+
+
+def _http_date(value: str | None) -> datetime | None:
+    """An HTTP ``Date`` header (RFC 9110 §6.6.1) as an aware datetime, or None."""
+    try:
+        moment = email.utils.parsedate_to_datetime(value) if value else None
+    except (TypeError, ValueError):
+        return None
+    return moment.replace(tzinfo=UTC) if moment and moment.tzinfo is None else moment
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -39,6 +39,7 @@ from server.web.pdf import credential_sheet
 from server.web.presenters import connection_defaults_view, connection_view, user_view
 from server.web.qr import qr_data_uri
 from server.web.render import page
+from server.web.source_form import apply_source_form, source_view
 from server.web.staffauth import StaffRequest, context_of, staff_page
 
 PAGE_SIZE = 50
@@ -604,6 +605,7 @@ async def _render_connections(staff: StaffRequest, status: int = 200, **extra: A
             {
                 **connection_view(c, connections.recent_failures(session, actor, c)),
                 **connection_defaults_view(session, c, incomplete),
+                "source": source_view(c),
             }
             for c in connections.list_connections(session, actor.tenant_id)
         ]
@@ -641,6 +643,7 @@ async def connection_add(staff: StaffRequest) -> Response:
             sso_provider=str(form.get("sso_provider") or "") or None,
             profile=str(form.get("profile") or "") or None,
         )
+        apply_source_form(session, actor, issued.connection, form, staff.context)
         return issued.connection.name, issued.token
 
     try:
@@ -674,6 +677,23 @@ async def connection_defaults(staff: StaffRequest) -> Response:
     except DomainError as error:
         return await _render_connections(staff, status=error.status, error=error.message)
     return await _render_connections(staff, flash=f"Defaults of {saved} saved.")
+
+
+@staff_page
+async def connection_source(staff: StaffRequest) -> Response:
+    """Change a connection's upstream, schedules or drop folder (the pull form)."""
+    name = staff.request.path_params["name"]
+    form = await staff.form()
+
+    def change(session: Session, actor: Actor) -> None:
+        connection = connections.get_connection(session, actor.tenant_id, name)
+        apply_source_form(session, actor, connection, form, staff.context)
+
+    try:
+        await staff.work(change)
+    except DomainError as error:
+        return await _render_connections(staff, status=error.status, error=error.message)
+    return await _render_connections(staff, flash=f"Connection {name} updated.")
 
 
 @staff_page

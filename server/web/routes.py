@@ -45,6 +45,7 @@ def admin_routes() -> list[BaseRoute]:
         Route("/admin/connections", pages.connection_add, methods=["POST"]),
         Route("/admin/connections/{name}/rotate", pages.connection_rotate, methods=["POST"]),
         Route("/admin/connections/{name}/defaults", pages.connection_defaults, methods=["POST"]),
+        Route("/admin/connections/{name}/source", pages.connection_source, methods=["POST"]),
         Route("/admin/audit", pages.audit_log, methods=["GET"]),
         Route("/admin/schools", schools_page.school_list, methods=["GET"]),
         Route("/admin/schools", schools_page.school_add, methods=["POST"]),

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from server.cli.main import main
 from server.db import User
 from server.db.session import Database
 from server.domain.actors import system_actor
@@ -16,6 +17,7 @@ from server.domain.secrets import SecretBox
 from server.domain.tenants import create_tenant
 from server.imports.engine import ImportOptions, run_import
 from server.imports.report import Report
+from tests.conftest import TEST_SECRET
 
 
 @dataclass
@@ -63,3 +65,19 @@ def tenancy(database: Database, box: SecretBox) -> Tenancy:
         }
         tenant_id = tenant.id
     return Tenancy(database, box, tenant_id, tokens)
+
+
+@pytest.fixture
+def rollcall(monkeypatch, tmp_path, database, database_url, capsys):
+    """``rollcall ARGS`` on the test database (emptied after the test): (exit code, out, err)."""
+    monkeypatch.setenv("ROLLCALL_DATABASE_URL", database_url)
+    monkeypatch.setenv("ROLLCALL_DATA_DIR", str(tmp_path / "cli"))
+    monkeypatch.setenv("ROLLCALL_SECRET_KEY", TEST_SECRET)
+
+    def run(*argv: str, stdin: str = "") -> tuple[int, str, str]:
+        monkeypatch.setattr("sys.stdin", __import__("io").StringIO(stdin))
+        code = main(list(argv))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run

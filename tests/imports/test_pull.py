@@ -22,25 +22,29 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+import oneroster.oauth1
 from server.app import create_app
-from server.cli.main import main
 from server.config import Settings
 from server.context import AppContext
 from server.db import Connection, Enrollment, Job, RecordStatus, SchoolClass, User
 from server.db.migrate import upgrade
 from server.db.session import Database
 from server.demo import DemoCredentials, seed
-from server.domain import jobs, users
+from server.domain import jobs, oauth, oauth1, users
 from server.domain.actors import system_actor
-from server.domain.connections import create_connection, set_upstream
+from server.domain.connections import create_connection, get_connection
 from server.domain.secrets import SecretBox
+from server.domain.sources import set_upstream
+from server.domain.staff import create_staff
 from server.domain.tenants import create_tenant, get_tenant
 from server.imports.engine import ImportOptions
 from server.imports.pull import RetryPolicy, enqueue_due_syncs, pull, upstream_box
 from server.worker import runners
-from tests.conftest import TEST_SECRET
+from tests.web.conftest import csrf_of, sign_in
 
 V1P2 = "/ims/oneroster/rostering/v1p2"
+V1P1 = "/ims/oneroster/v1p1"
+HUB_SECRET = "hub-secret-key"
 FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=2, total_wait=5, timeout=5)
 
 
@@ -77,6 +81,25 @@ class Hub:
                 query = query.where(getattr(model, name) == value)
             return set(session.scalars(query))
 
+    def rename(self, sourced_id: str, given_name: str) -> None:
+        with self.database.session() as session:
+            user = users.find_by_sourced_id(session, self.tenant_id, sourced_id)
+            users.update_user(
+                session, system_actor(self.tenant_id, "hub admin"), user,
+                {"given_name": given_name}, override=True,
+            )  # fmt: skip
+
+    def consumer_secret(self) -> str:
+        """An OAuth 1.0a consumer secret for the demo API client (``rollcall oneroster-oauth1``)."""
+        with self.database.session() as session:
+            client = oauth.find_client(session, self.demo.oneroster_client_id)
+            return oauth1.issue_consumer_secret(
+                session,
+                system_actor(self.tenant_id, "hub admin"),
+                client,
+                oauth1.consumer_box(HUB_SECRET),
+            )
+
     def deactivate(self, *sourced_ids: str) -> None:
         with self.database.session() as session:
             actor = system_actor(self.tenant_id, "hub admin")
@@ -91,9 +114,9 @@ def hub(tmp_path: Path) -> Iterator[Hub]:
     url = f"sqlite:///{tmp_path / 'hub.sqlite3'}"
     database = Database(url)
     upgrade(database.engine)
-    settings = Settings(data_dir=tmp_path, database_url=url, secret_key="hub-secret-key")
+    settings = Settings(data_dir=tmp_path, database_url=url, secret_key=HUB_SECRET)
     with database.session() as session:
-        demo = seed(session, SecretBox("hub-secret-key"))
+        demo = seed(session, SecretBox(HUB_SECRET))
         tenant_id = get_tenant(session, demo.tenant).id
     for base in _serve(create_app(settings, database=database)):
         yield Hub(base, database, demo, tenant_id)
@@ -123,7 +146,16 @@ class Here:
             )
 
 
-def _connect(context: AppContext, base: str, client_id: str, secret: str, **extra) -> Here:
+def _connect(
+    context: AppContext,
+    base: str,
+    client_id: str,
+    secret: str,
+    *,
+    path: str = V1P2,
+    token_url: str | None = "/oauth/token",
+    **extra,
+) -> Here:
     with context.database.session() as session:
         tenant = create_tenant(session, "Pulled District")
         actor = system_actor(tenant.id, "test")
@@ -133,8 +165,8 @@ def _connect(context: AppContext, base: str, client_id: str, secret: str, **extr
             actor,
             issued.connection,
             box=upstream_box(context),
-            base_url=f"{base}{V1P2}",
-            token_url=f"{base}/oauth/token",
+            base_url=f"{base}{path}",
+            token_url=f"{base}{token_url}" if token_url else None,
             client_id=client_id,
             client_secret=secret,
             **extra,
@@ -169,8 +201,8 @@ def test_a_sync_reproduces_the_hubs_roster_and_a_second_one_changes_nothing(here
         assert connection.last_sync_result.startswith("Applied")
         assert hub.demo.oneroster_client_secret not in json.dumps(connection.settings)
 
-    again = here.sync()
-    assert again.status == "applied"
+    again = here.sync(mode="full")
+    assert again.status == "applied" and again.mode == "full"
     assert set(again.counts()["outcomes"]) == {"unchanged"}, again.summary
 
 
@@ -184,7 +216,7 @@ def test_a_trial_sync_writes_nothing(here):
 def test_users_deactivated_at_the_hub_are_deactivated_here_under_the_shrink_guard(here, hub):
     assert here.sync().status == "applied"
     hub.deactivate("student-school-maple-3")
-    report = here.sync()
+    report = here.sync(mode="full")
     assert report.status == "applied", report.summary
     deactivated = [(r["file"], r["key"]) for r in report.rows() if r["code"] == "W201"]
     assert ("users.csv", "student-school-maple-3") in deactivated
@@ -192,11 +224,11 @@ def test_users_deactivated_at_the_hub_are_deactivated_here_under_the_shrink_guar
     assert "student-school-maple-3" not in here.active(User)
 
     hub.deactivate(*[f"student-school-cedar-{n}" for n in range(1, 31)])
-    refused = here.sync()
+    refused = here.sync(mode="full")
     assert refused.status == "refused"
     assert refused.shrink["tripped"] and "shrink guard" in refused.summary
     assert len(here.active(User)) == 63
-    allowed = here.sync(allow_shrink=True)
+    allowed = here.sync(mode="full", allow_shrink=True)
     assert allowed.status == "applied"
     assert len(here.active(User)) == 33
 
@@ -208,21 +240,6 @@ def test_a_wrong_secret_gives_a_clear_refusal_not_a_traceback(context, hub):
     assert "refused the client credentials" in report.summary
     assert report.codes["F004"] == 1
     assert here.active(User) == set()
-
-
-@pytest.fixture
-def rollcall(monkeypatch, tmp_path, database_url, capsys):
-    monkeypatch.setenv("ROLLCALL_DATABASE_URL", database_url)
-    monkeypatch.setenv("ROLLCALL_DATA_DIR", str(tmp_path / "cli"))
-    monkeypatch.setenv("ROLLCALL_SECRET_KEY", TEST_SECRET)
-
-    def run(*argv: str, stdin: str = "") -> tuple[int, str, str]:
-        monkeypatch.setattr("sys.stdin", __import__("io").StringIO(stdin))
-        code = main(list(argv))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
 
 
 def test_admin_adds_a_pull_connection_and_syncs_it_from_the_command_line(rollcall, hub, database):
@@ -379,3 +396,256 @@ def test_the_schedule_queues_one_sync_per_due_connection_and_the_worker_runs_it(
         job = session.scalars(select(Job).where(Job.kind == "sync")).one()
         assert job.status == "done"
         assert enqueue_due_syncs(session) == 0  # synced just now: due again in an hour
+
+
+def _pulled(here: Here, sourced_id: str) -> dict[str, object]:
+    with here.context.database.session() as session:
+        user = users.find_by_sourced_id(session, here.tenant_id, sourced_id)
+        return {
+            "given_name": user.given_name,
+            "primary_role": user.primary_role,
+            "role_types": {r.role_type for r in user.roles},
+        }
+
+
+def test_a_1p1_hub_that_signs_with_oauth1_is_pulled_into_the_same_roster(context, hub):
+    # OneRoster 1.1 consumers sign with OAuth 1.0a and no token endpoint (REFERENCES.md: "1.1
+    # consumers (ClassLink among them) sign requests with OAuth 1.0a"); the hub is Rollcall's
+    # own 1.1 surface, which checks the HMAC-SHA256 signature over every query parameter.
+    secret = hub.consumer_secret()
+    here = _connect(
+        context, hub.url, hub.demo.oneroster_client_id, secret, path=V1P1, token_url=None
+    )
+    report = here.sync()
+    assert report.status == "applied", report.summary
+    assert report.format == "oneroster-1.1-rest"  # detected from the /v1p1 base
+    assert here.active(User) == hub.active(User) and len(hub.active(User)) == 64
+    assert here.active(SchoolClass) == hub.active(SchoolClass)
+    assert here.active(Enrollment) == hub.active(Enrollment)
+    teacher = _pulled(here, "teacher-school-maple-1")
+    assert teacher["primary_role"] == "teacher"  # 1.1 `role` + `orgs`: a role at the school
+    assert teacher["role_types"] == {"primary"}
+
+    hub.rename("student-school-maple-3", "Renamed")  # a delta: the filter is signed too
+    delta = here.sync()
+    assert delta.status == "applied" and delta.mode == "delta", delta.summary
+    assert _pulled(here, "student-school-maple-3")["given_name"] == "Renamed"
+
+
+def test_a_wrong_consumer_secret_is_refused_clearly(context, hub):
+    hub.consumer_secret()
+    here = _connect(
+        context, hub.url, hub.demo.oneroster_client_id, "not-it", path=V1P1, token_url=None
+    )
+    report = here.sync()
+    assert report.status == "failed"
+    assert "refused the OAuth 1.0a signature" in report.summary
+    assert here.active(User) == set()
+
+
+def test_after_a_full_pull_a_delta_changes_exactly_what_changed_upstream(here, hub):
+    first = here.sync()
+    assert first.status == "applied" and first.mode == "full"
+    hub.rename("student-school-maple-3", "Renamed")
+    delta = here.sync()
+    assert delta.status == "applied" and delta.mode == "delta", delta.summary
+    changed = {(r["file"], r["key"], r["outcome"]) for r in delta.rows()}
+    assert ("users.csv", "student-school-maple-3", "updated") in changed
+    assert {key for _, key, outcome in changed if outcome != "unchanged"} == {
+        "student-school-maple-3"
+    }
+    assert _pulled(here, "student-school-maple-3")["given_name"] == "Renamed"
+
+    hub.deactivate("student-school-maple-4")  # a leaver the upstream marks tobedeleted
+    with hub.database.session() as session:  # and one it drops outright
+        user = users.find_by_sourced_id(session, hub.tenant_id, "student-school-maple-5")
+        users.delete_user(session, system_actor(hub.tenant_id, "hub admin"), user, override=True)
+    quiet = here.sync()
+    assert quiet.mode == "delta"
+    assert "student-school-maple-5" in here.active(User)  # a delta cannot see who vanished
+    full = here.sync(mode="full")
+    assert full.status == "applied" and full.mode == "full", full.summary
+    assert "student-school-maple-5" not in here.active(User)
+    assert "student-school-maple-4" not in here.active(User)
+
+
+def test_a_full_pull_runs_again_once_its_schedule_is_due(context, hub):
+    here = _connect(
+        context, hub.url, hub.demo.oneroster_client_id, hub.demo.oneroster_client_secret,
+        full_every_hours=1,
+    )  # fmt: skip
+    assert here.sync().mode == "full"
+    assert here.sync().mode == "delta"
+    with context.database.session() as session:
+        connection = session.scalars(select(Connection).where(Connection.name == "District hub"))
+        connection = connection.one()
+        state = dict(connection.settings["pull"])
+        state["last_full_at"] = "2000-01-01T00:00:00+00:00"  # the last full pull is old
+        connection.settings = {**connection.settings, "pull": state}
+    assert here.sync().mode == "full"
+
+
+def test_admin_adds_a_1p1_oauth1_pull_from_the_command_line_and_sets_its_full_schedule(
+    rollcall, hub
+):
+    secret = hub.consumer_secret()
+    code, out, err = rollcall(
+        "connection", "add", "Hub 1.1", "--kind", "oneroster_rest", "--upstream",
+        f"{hub.url}{V1P1}", "--version", "1.1", "--oauth1", "--client-id",
+        hub.demo.oneroster_client_id, "--client-secret-stdin", "--json", stdin=secret + "\n",
+    )  # fmt: skip
+    assert code == 0, err
+    assert secret not in out
+    code, out, err = rollcall("sync", "Hub 1.1", "--json")
+    assert code == 0, out + err
+    assert json.loads(out)["status"] == "applied" and json.loads(out)["mode"] == "full"
+    code, out, _ = rollcall("sync", "Hub 1.1", "--json")
+    assert code == 0 and json.loads(out)["mode"] == "delta"
+    code, out, _ = rollcall("sync", "Hub 1.1", "--full", "--json")
+    assert code == 0 and json.loads(out)["mode"] == "full"
+
+    code, out, err = rollcall("connection", "set", "Hub 1.1", "--full-every", "7d", "--json")
+    assert code == 0, err
+    with pytest.raises(SystemExit) as refused:  # argparse refuses it before any work
+        rollcall("connection", "set", "Hub 1.1", "--full-every", "soon")
+    assert refused.value.code == 2
+    code, out, _ = rollcall("sync", "Hub 1.1", "--json")  # the secret was kept
+    assert code == 0 and json.loads(out)["status"] == "applied", out
+
+    code, _, err = rollcall(
+        "connection", "add", "Half", "--kind", "oneroster_rest", "--upstream", hub.url,
+        "--client-id", "x", "--client-secret-stdin", stdin="s\n",
+    )  # fmt: skip
+    assert code == 2 and "--oauth1" in err
+
+
+def test_district_admin_sets_up_and_edits_a_1p1_pull_in_the_staff_app(context, settings, hub):
+    with context.database.session() as session:
+        tenant = create_tenant(session, "Pulled District")
+        admin = create_staff(session, system_actor(tenant.id), "skinner", "district_admin")
+        tenant_id = tenant.id
+    secret = hub.consumer_secret()
+    client = sign_in(create_app(settings, database=context.database), "skinner", admin.password)
+    page = client.get("/admin/connections")
+    assert 'name="upstream"' in page.text and 'name="client_secret"' in page.text
+    added = client.post(
+        "/admin/connections",
+        data={
+            "csrf_token": csrf_of(page.text), "name": "District hub", "kind": "oneroster_rest",
+            "upstream": f"{hub.url}{V1P1}", "version": "", "auth": "oauth1", "token_url": "",
+            "client_id": hub.demo.oneroster_client_id, "client_secret": secret,
+            "every": "60", "full_every": "",
+        },
+    )  # fmt: skip
+    assert added.status_code == 200, added.text
+    assert "Connection District hub added." in added.text
+    assert secret not in added.text and "stored; leave empty to keep it" in added.text
+    here = Here(context, tenant_id)
+    report = here.sync()
+    assert report.status == "applied" and report.format == "oneroster-1.1-rest", report.summary
+
+    edited = client.post(
+        "/admin/connections/District%20hub/source",
+        data={
+            "csrf_token": csrf_of(added.text), "upstream": f"{hub.url}{V1P1}", "version": "1.1",
+            "auth": "oauth1", "client_id": hub.demo.oneroster_client_id, "client_secret": "",
+            "every": "30", "full_every": "168",
+        },
+    )  # fmt: skip
+    assert "Connection District hub updated." in edited.text
+    assert "Deltas ask for changes after" in edited.text
+    with context.database.session() as session:
+        stored = get_connection(session, tenant_id, "District hub").settings["upstream"]
+        assert (stored["every_minutes"], stored["full_every_hours"], stored["version"]) == (
+            30, 168, "1.1",
+        )  # fmt: skip
+    assert here.sync().status == "applied"  # the blank secret field kept the stored secret
+
+    wrong = client.post(
+        "/admin/connections/District%20hub/source",
+        data={
+            "csrf_token": csrf_of(edited.text), "upstream": "ftp://hub", "auth": "oauth1",
+            "client_id": "x", "every": "often",
+        },
+    )  # fmt: skip
+    assert wrong.status_code == 400 and "whole number" in wrong.text
+
+
+def test_a_base_url_without_a_version_is_probed_for_the_api_under_it(context, hub):
+    # The standard paths: 1.2 Rostering under …/rostering/v1p2, 1.1 under …/v1p1 (REFERENCES.md).
+    secret = hub.consumer_secret()
+    signed = _connect(
+        context, hub.url, hub.demo.oneroster_client_id, secret,
+        path="/ims/oneroster", token_url=None,
+    )  # fmt: skip
+    report = signed.sync()  # 1.2 refuses OAuth 1.0a signatures here, so 1.1 is the one
+    assert report.status == "applied", report.summary
+    assert report.format == "oneroster-1.1-rest"
+    assert report.source_name == f"{hub.url}{V1P1}"
+    assert len(signed.active(User)) == 64
+
+
+def _one_1p1_school() -> dict[str, list[dict]]:
+    """OneRoster 1.1 REST shapes as 1.1 hubs send them (1.1 REST binding: a user's ``role`` and
+    ``orgs[]``; booleans as strings, in whatever case; ``status`` may be ``inactive``)."""
+    school = {"sourcedId": "s1", "type": "org"}
+    user = {"status": "active", "orgs": [school], "grades": ["04"], "enabledUser": "TRUE"}
+    return {
+        "orgs": [{"sourcedId": "s1", "status": "active", "name": "Lincoln", "type": "school"}],
+        "classes": [
+            {
+                "sourcedId": "k1", "status": "active", "title": "4B", "classType": "homeroom",
+                "school": school, "terms": [],
+            }
+        ],
+        "users": [
+            {**user, "sourcedId": "u1", "role": "student", "username": "ava",
+             "givenName": "Ava", "familyName": "Adams"},
+            {**user, "sourcedId": "u2", "role": "teacher", "username": "bo", "givenName": "Bo",
+             "familyName": "Berg", "enabledUser": "True"},
+            {**user, "sourcedId": "u3", "role": "student", "username": "cy", "status": "inactive",
+             "givenName": "Cy", "familyName": "Cole"},
+        ],
+        "enrollments": [
+            {"sourcedId": "e1", "status": "active", "role": "student", "primary": "FALSE",
+             "user": {"sourcedId": "u1"}, "class": {"sourcedId": "k1"}, "school": school},
+            {"sourcedId": "e2", "status": "active", "role": "teacher", "primary": "TRUE",
+             "user": {"sourcedId": "u2"}, "class": {"sourcedId": "k1"}, "school": school},
+        ],
+    }  # fmt: skip
+
+
+def test_1p1_shapes_with_string_booleans_in_any_case_land_as_the_same_roster(context):
+    served = _one_1p1_school()
+    signed: list[oneroster.oauth1.SignedRequest] = []
+
+    async def listing(request: Request) -> JSONResponse:
+        name = request.path_params["collection"]
+        url = str(request.url).split("?")[0]
+        query = list(request.query_params.multi_items())
+        signed.append(oneroster.oauth1.parse("GET", url, request.headers["authorization"], query))
+        body = served.get(name, [])
+        return JSONResponse({name: body}, headers={"X-Total-Count": str(len(body))})
+
+    app = Starlette(routes=[Route(V1P1 + "/{collection}", listing)])
+    for base in _serve(app):
+        here = _connect(context, base, "key", "secret", path=V1P1, token_url=None)
+        report = here.sync()
+        assert report.status == "applied", report.summary
+        assert report.format == "oneroster-1.1-rest"
+        assert not [r for r in report.rows() if r["code"] in ("W203", "R102")]
+        assert here.active(User) == {"u1", "u2"}  # `inactive` reads as tobedeleted
+        assert _pulled(here, "u2")["primary_role"] == "teacher"
+        with context.database.session() as session:
+            primary = dict(
+                session.execute(
+                    select(Enrollment.sourced_id, Enrollment.primary).where(
+                        Enrollment.tenant_id == here.tenant_id
+                    )
+                ).all()
+            )
+        assert primary == {"e1": False, "e2": True}
+        # RFC 5849 §3.4 with SHA-256, over every query parameter (limit, offset, sort)
+        assert {r.oauth["oauth_signature_method"] for r in signed} == {"HMAC-SHA256"}
+        assert all(oneroster.oauth1.verify(r, "secret") for r in signed)
+        assert {"limit", "offset", "sort"} <= {k for k, _ in signed[0].params}
