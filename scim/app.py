@@ -11,6 +11,7 @@ something else, each time by overriding one of its hooks:
 - the tolerance profile (strict, ``entra``, ``okta``, ``google``) is a ``ScimPolicy`` on the
   provider, so each profile has its own application and :class:`ScimEndpoint` picks one per
   request from the connection's ``profile``;
+- a member removal by value list matches members by ``value`` alone (:mod:`scim.members`);
 - a successful PATCH answers 200 with the resource (the library answers 204), and 204 only to
   a client that asks for no body with ``Prefer: return=minimal``;
 - ``/Me`` answers 501 with a SCIM error: a provisioning token has no user principal;
@@ -21,6 +22,7 @@ Mounted at ``/scim``: the library appends ``/v2`` itself, so URLs are ``/scim/v2
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from http import HTTPStatus
@@ -30,6 +32,7 @@ import anyio.to_thread
 from scim2_models import (
     Context,
     NotImplementedException,
+    PatchOp,
     PayloadTooLargeException,
     Resource,
     ResourceType,
@@ -44,6 +47,7 @@ from scim2_server.responses import ScimResponse
 from scim2_server.service import ScimService
 
 from scim.context import current_actor, current_session
+from scim.members import match_members_by_value
 from scim.schemas import EDUCATION_GROUP, EDUCATION_USER, PROFILES, make_provider
 from scim.storage import RollcallStorage
 from server.auth import ACTOR_KEY
@@ -73,6 +77,15 @@ class RollcallService(ScimService):
             Context.RESOURCE_REPLACEMENT_RESPONSE,
             response_parameters,
         )
+
+    def read_patch(
+        self, resource_type: ResourceType, body: bytes, content_type: str | None
+    ) -> PatchOp[Any]:
+        decoded = self.decode_body(body, content_type)
+        rewritten = match_members_by_value(decoded)
+        if rewritten is not decoded:
+            body = json.dumps(rewritten).encode()
+        return super().read_patch(resource_type, body, content_type)
 
     def me_target(self, request: ScimRequest) -> tuple[ResourceType, str]:
         raise NotImplementedException(
