@@ -15,7 +15,8 @@ something else, each time by overriding one of its hooks:
 - a successful PATCH answers 200 with the resource (the library answers 204), and 204 only to
   a client that asks for no body with ``Prefer: return=minimal``;
 - ``/Me`` answers 501 with a SCIM error: a provisioning token has no user principal;
-- any request body over :data:`MAX_BODY_SIZE` answers 413 (the library limits Bulk only).
+- any request body over :data:`MAX_BODY_SIZE` answers 413 (the library limits Bulk only);
+- only a 201 carries ``Location`` (the library puts the request URL on every answer).
 
 Mounted at ``/scim``: the library appends ``/v2`` itself, so URLs are ``/scim/v2/Users``.
 """
@@ -172,7 +173,12 @@ class ScimApplication(ASGIApplication):
             and "return=minimal" in prefer.split(",")
         ):
             response = ScimResponse(HTTPStatus.NO_CONTENT, None, dict(response.headers))
-        return super().finalize_response(request, response)
+        response = super().finalize_response(request, response)
+        # The library sets Location on every answer; only a 201 names a created resource
+        # (RFC 7644 §3.3, RFC 9110 §10.2.2), so any other answer, errors first, carries none.
+        if response.status != HTTPStatus.CREATED:
+            response.headers.pop("Location", None)
+        return response
 
     def handle_exception(self, request: ScimRequest, exception: Exception) -> ScimResponse:
         response = super().handle_exception(request, exception)
