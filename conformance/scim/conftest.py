@@ -24,7 +24,8 @@ from server.domain.tenants import create_tenant
 @dataclass(frozen=True)
 class LiveScim:
     url: str
-    token: str
+    token: str  # the strict profile's connection
+    profile_tokens: dict[str, str]  # one connection per identity-provider profile
 
 
 def _free_port() -> int:
@@ -48,6 +49,12 @@ def live_scim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveScim]:
             session, system, {"title": "Fall", "type": "term", "sourced_id": "term-1"}
         )
         token = connections.create_connection(session, system, "scim2-tester", "scim").token
+        profile_tokens = {
+            profile: connections.create_connection(
+                session, system, f"{profile} replay", "scim", profile=profile
+            ).token
+            for profile in ("entra", "okta")
+        }
     settings = Settings(data_dir=data_dir, database_url=url, secret_key="conformance-" + "k" * 32)
     port = _free_port()
     server = uvicorn.Server(
@@ -67,7 +74,7 @@ def live_scim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveScim]:
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.05)
     try:
-        yield LiveScim(f"http://127.0.0.1:{port}/scim/v2", token)
+        yield LiveScim(f"http://127.0.0.1:{port}/scim/v2", token, profile_tokens)
     finally:
         server.should_exit = True
         thread.join(timeout=10)
