@@ -25,7 +25,7 @@ from server.domain.tenants import create_tenant
 class LiveScim:
     url: str
     token: str  # the strict profile's connection
-    profile_tokens: dict[str, str]  # one connection per identity-provider profile
+    tokens: dict[str, str]  # more connections: one per IdP profile ("entra", "okta"), "filters"
 
 
 def _free_port() -> int:
@@ -49,11 +49,11 @@ def live_scim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveScim]:
             session, system, {"title": "Fall", "type": "term", "sourced_id": "term-1"}
         )
         token = connections.create_connection(session, system, "scim2-tester", "scim").token
-        profile_tokens = {
-            profile: connections.create_connection(
-                session, system, f"{profile} replay", "scim", profile=profile
+        tokens = {
+            name: connections.create_connection(
+                session, system, f"{name} replay", "scim", profile=profile
             ).token
-            for profile in ("entra", "okta")
+            for name, profile in (("entra", "entra"), ("okta", "okta"), ("filters", None))
         }
     settings = Settings(data_dir=data_dir, database_url=url, secret_key="conformance-" + "k" * 32)
     port = _free_port()
@@ -74,7 +74,7 @@ def live_scim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveScim]:
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.05)
     try:
-        yield LiveScim(f"http://127.0.0.1:{port}/scim/v2", token, profile_tokens)
+        yield LiveScim(f"http://127.0.0.1:{port}/scim/v2", token, tokens)
     finally:
         server.should_exit = True
         thread.join(timeout=10)

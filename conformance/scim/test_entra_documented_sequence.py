@@ -52,7 +52,7 @@ EXTERNAL_ID = "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef"
 
 @pytest.fixture(scope="module")
 def entra(live_scim: LiveScim) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {live_scim.profile_tokens['entra']}"}
+    headers = {"Authorization": f"Bearer {live_scim.tokens['entra']}"}
     with httpx.Client(base_url=live_scim.url, headers=headers, timeout=30) as client:
         yield client
 

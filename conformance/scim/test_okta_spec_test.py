@@ -52,7 +52,7 @@ RANDOM_EMAIL = "okta.runscope.mail@example.com"
 
 @pytest.fixture(scope="module")
 def okta(live_scim: LiveScim) -> Iterator[httpx.Client]:
-    headers = {**OKTA_HEADERS, "Authorization": f"Bearer {live_scim.profile_tokens['okta']}"}
+    headers = {**OKTA_HEADERS, "Authorization": f"Bearer {live_scim.tokens['okta']}"}
     with httpx.Client(base_url=live_scim.url, headers=headers, timeout=30) as client:
         # The suite runs against an app that already has users: one assigned before it starts,
         # shaped as in elimity-com/scim okta/create_user.json (its 8-character password too).
