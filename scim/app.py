@@ -27,17 +27,23 @@ import json
 import logging
 from collections.abc import Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Union
 
 import anyio.to_thread
 from scim2_models import (
+    BulkRequest,
+    BulkResponse,
     Context,
+    ListResponse,
     NotImplementedException,
     PatchOp,
     PayloadTooLargeException,
     Resource,
     ResourceType,
     ResponseParameters,
+    Schema,
+    ScimProvider,
+    SearchRequest,
     UnauthorizedException,
 )
 from scim2_server.applications.asgi import ASGIApplication, Receive, Scope, Send
@@ -65,6 +71,10 @@ log = logging.getLogger("rollcall.scim")
 
 class RollcallService(ScimService):
     """scim2-server's service with Rollcall's answers to PATCH, /Me and body sizes."""
+
+    def __init__(self, provider: ScimProvider, secret: str) -> None:
+        super().__init__(provider, secret=secret)
+        self.generic_classes = generic_classes(self.get_models())
 
     def patch_response(
         self,
@@ -107,6 +117,28 @@ class RollcallService(ScimService):
     def max_body_size(self, request: ScimRequest) -> int | None:
         limit = super().max_body_size(request)
         return MAX_BODY_SIZE if limit is None else limit
+
+
+def generic_classes(models: list[type[Resource[Any]]]) -> list[type[Any]]:
+    """The pydantic classes the service parametrises per request, built once at start-up.
+
+    scim2-server writes ``ListResponse[Union[User, Group]]``, ``SearchRequest[User]``,
+    ``PatchOp[User]``… on every request. Pydantic caches a parametrised class only while
+    something else holds it (a weak-value cache), so without these references the class was
+    rebuilt, milliseconds each, whenever the garbage collector had run since the last request.
+    """
+    every = Union[tuple(models)]  # noqa: UP007 (a runtime Union of a list of models)
+    built: list[type[Any]] = [
+        ListResponse[every],
+        SearchRequest[every],
+        BulkRequest[every],
+        BulkResponse[every],
+        ListResponse[ResourceType],
+        ListResponse[Schema],
+    ]
+    for model in models:
+        built += [SearchRequest[model], ResponseParameters[model], PatchOp[model]]
+    return built
 
 
 def _add_district_values(schemas: list[dict[str, Any]]) -> None:
