@@ -6,8 +6,9 @@ something else, each time by overriding one of its hooks:
 - the storage is synchronous SQLAlchemy, so the *sync* handler runs in a worker thread with one
   unit of work per request (commit on success, rollback on error) and a savepoint per operation
   (``RollcallStorage.operation``); ``ASGIApplication`` would run an async handler instead;
-- the storage never sees the request, so ``dispatch_request`` resolves the bearer token to the
-  connection and sets the acting Actor and the session in context variables;
+- the storage never sees the request, so :class:`ScimEndpoint` resolves the bearer token to
+  the connection (kept a few seconds, :mod:`scim.tokens`) and sets the acting Actor and the
+  session in context variables;
 - the tolerance profile (strict, ``entra``, ``okta``, ``google``) is a ``ScimPolicy`` on the
   provider, so each profile has its own application and :class:`ScimEndpoint` picks one per
   request from the connection's ``profile``;
@@ -57,6 +58,7 @@ from scim.context import current_actor, current_session
 from scim.members import match_members_by_value
 from scim.schemas import EDUCATION_GROUP, EDUCATION_USER, PROFILES, make_provider
 from scim.storage import RollcallStorage
+from scim.tokens import TokenCache
 from server.auth import ACTOR_KEY
 from server.context import AppContext
 from server.db import AcademicSession, Course, Org
@@ -225,13 +227,14 @@ class ScimEndpoint:
     def __init__(self, context: AppContext) -> None:
         self.database: Database = context.database
         self.apps = {profile: ScimApplication(context, profile) for profile in PROFILES}
+        self.tokens: TokenCache[tuple[Actor, str | None]] = TokenCache()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.apps[None](scope, receive, send)
             return
         token = _bearer_token(scope)
-        resolved = await anyio.to_thread.run_sync(self._resolve, token) if token else None
+        resolved = await self._resolved(token) if token else None
         actor, profile = resolved if resolved else (None, None)
         reset = current_actor.set(actor)  # type: ignore[arg-type]
         if actor is not None:
@@ -240,6 +243,15 @@ class ScimEndpoint:
             await self.apps.get(profile, self.apps[None])(scope, receive, send)
         finally:
             current_actor.reset(reset)
+
+    async def _resolved(self, token: str) -> tuple[Actor, str | None] | None:
+        """The connection's actor and profile, from the cache or the database."""
+        resolved = self.tokens.get(token)
+        if resolved is None:
+            resolved = await anyio.to_thread.run_sync(self._resolve, token)
+            if resolved is not None:
+                self.tokens.put(token, resolved)
+        return resolved
 
     def _resolve(self, token: str) -> tuple[Actor, str | None] | None:
         with self.database.session() as session:

@@ -7,15 +7,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
-
-from sqlalchemy import event
 
 from server.db.session import Database
 from tests.scim.conftest import District, add_connection
-from tests.scim.helpers import EDU_GROUP, GROUP, SEARCH, USER, IdP
+from tests.scim.helpers import EDU_GROUP, GROUP, SEARCH, USER, IdP, statements
 
 
 def test_a_user_created_without_active_says_active_true_everywhere(idp: IdP) -> None:
@@ -96,20 +92,6 @@ def test_a_connection_sees_only_its_own_groups_on_a_user(
     other = IdP(idp.client, add_connection(database, district, "Other IdP"))
     other.create_group("Other Club", [pupil["id"]])
     assert "groups" not in idp.get(f"/Users/{pupil['id']}").json()
-
-
-@contextmanager
-def statements(database: Database) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(database.engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(database.engine, "before_cursor_execute", record)
 
 
 def test_a_page_of_users_reads_their_memberships_in_a_fixed_number_of_queries(
