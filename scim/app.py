@@ -6,34 +6,45 @@ something else, each time by overriding one of its hooks:
 - the storage is synchronous SQLAlchemy, so the *sync* handler runs in a worker thread with one
   unit of work per request (commit on success, rollback on error) and a savepoint per operation
   (``RollcallStorage.operation``); ``ASGIApplication`` would run an async handler instead;
-- the storage never sees the request, so ``dispatch_request`` resolves the bearer token to the
-  connection and sets the acting Actor and the session in context variables;
+- the storage never sees the request, so :class:`ScimEndpoint` resolves the bearer token to
+  the connection (kept a few seconds, :mod:`scim.tokens`) and sets the acting Actor and the
+  session in context variables;
 - the tolerance profile (strict, ``entra``, ``okta``, ``google``) is a ``ScimPolicy`` on the
   provider, so each profile has its own application and :class:`ScimEndpoint` picks one per
   request from the connection's ``profile``;
+- a member removal by value list matches members by ``value`` alone (:mod:`scim.members`);
 - a successful PATCH answers 200 with the resource (the library answers 204), and 204 only to
   a client that asks for no body with ``Prefer: return=minimal``;
 - ``/Me`` answers 501 with a SCIM error: a provisioning token has no user principal;
-- any request body over :data:`MAX_BODY_SIZE` answers 413 (the library limits Bulk only).
+- any request body over :data:`MAX_BODY_SIZE` answers 413 (the library limits Bulk only);
+- only a 201 carries ``Location`` (the library puts the request URL on every answer).
 
 Mounted at ``/scim``: the library appends ``/v2`` itself, so URLs are ``/scim/v2/Users``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Union
 
 import anyio.to_thread
 from scim2_models import (
+    BulkRequest,
+    BulkResponse,
     Context,
+    ListResponse,
     NotImplementedException,
+    PatchOp,
     PayloadTooLargeException,
     Resource,
     ResourceType,
     ResponseParameters,
+    Schema,
+    ScimProvider,
+    SearchRequest,
     UnauthorizedException,
 )
 from scim2_server.applications.asgi import ASGIApplication, Receive, Scope, Send
@@ -44,8 +55,10 @@ from scim2_server.responses import ScimResponse
 from scim2_server.service import ScimService
 
 from scim.context import current_actor, current_session
+from scim.members import match_members_by_value
 from scim.schemas import EDUCATION_GROUP, EDUCATION_USER, PROFILES, make_provider
 from scim.storage import RollcallStorage
+from scim.tokens import TokenCache
 from server.auth import ACTOR_KEY
 from server.context import AppContext
 from server.db import AcademicSession, Course, Org
@@ -61,6 +74,10 @@ log = logging.getLogger("rollcall.scim")
 class RollcallService(ScimService):
     """scim2-server's service with Rollcall's answers to PATCH, /Me and body sizes."""
 
+    def __init__(self, provider: ScimProvider, secret: str) -> None:
+        super().__init__(provider, secret=secret)
+        self.generic_classes = generic_classes(self.get_models())
+
     def patch_response(
         self,
         base_url: str,
@@ -73,6 +90,15 @@ class RollcallService(ScimService):
             Context.RESOURCE_REPLACEMENT_RESPONSE,
             response_parameters,
         )
+
+    def read_patch(
+        self, resource_type: ResourceType, body: bytes, content_type: str | None
+    ) -> PatchOp[Any]:
+        decoded = self.decode_body(body, content_type)
+        rewritten = match_members_by_value(decoded)
+        if rewritten is not decoded:
+            body = json.dumps(rewritten).encode()
+        return super().read_patch(resource_type, body, content_type)
 
     def me_target(self, request: ScimRequest) -> tuple[ResourceType, str]:
         raise NotImplementedException(
@@ -93,6 +119,28 @@ class RollcallService(ScimService):
     def max_body_size(self, request: ScimRequest) -> int | None:
         limit = super().max_body_size(request)
         return MAX_BODY_SIZE if limit is None else limit
+
+
+def generic_classes(models: list[type[Resource[Any]]]) -> list[type[Any]]:
+    """The pydantic classes the service parametrises per request, built once at start-up.
+
+    scim2-server writes ``ListResponse[Union[User, Group]]``, ``SearchRequest[User]``,
+    ``PatchOp[User]``… on every request. Pydantic caches a parametrised class only while
+    something else holds it (a weak-value cache), so without these references the class was
+    rebuilt, milliseconds each, whenever the garbage collector had run since the last request.
+    """
+    every = Union[tuple(models)]  # noqa: UP007 (a runtime Union of a list of models)
+    built: list[type[Any]] = [
+        ListResponse[every],
+        SearchRequest[every],
+        BulkRequest[every],
+        BulkResponse[every],
+        ListResponse[ResourceType],
+        ListResponse[Schema],
+    ]
+    for model in models:
+        built += [SearchRequest[model], ResponseParameters[model], PatchOp[model]]
+    return built
 
 
 def _add_district_values(schemas: list[dict[str, Any]]) -> None:
@@ -159,7 +207,12 @@ class ScimApplication(ASGIApplication):
             and "return=minimal" in prefer.split(",")
         ):
             response = ScimResponse(HTTPStatus.NO_CONTENT, None, dict(response.headers))
-        return super().finalize_response(request, response)
+        response = super().finalize_response(request, response)
+        # The library sets Location on every answer; only a 201 names a created resource
+        # (RFC 7644 §3.3, RFC 9110 §10.2.2), so any other answer, errors first, carries none.
+        if response.status != HTTPStatus.CREATED:
+            response.headers.pop("Location", None)
+        return response
 
     def handle_exception(self, request: ScimRequest, exception: Exception) -> ScimResponse:
         response = super().handle_exception(request, exception)
@@ -174,13 +227,14 @@ class ScimEndpoint:
     def __init__(self, context: AppContext) -> None:
         self.database: Database = context.database
         self.apps = {profile: ScimApplication(context, profile) for profile in PROFILES}
+        self.tokens: TokenCache[tuple[Actor, str | None]] = TokenCache()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.apps[None](scope, receive, send)
             return
         token = _bearer_token(scope)
-        resolved = await anyio.to_thread.run_sync(self._resolve, token) if token else None
+        resolved = await self._resolved(token) if token else None
         actor, profile = resolved if resolved else (None, None)
         reset = current_actor.set(actor)  # type: ignore[arg-type]
         if actor is not None:
@@ -189,6 +243,15 @@ class ScimEndpoint:
             await self.apps.get(profile, self.apps[None])(scope, receive, send)
         finally:
             current_actor.reset(reset)
+
+    async def _resolved(self, token: str) -> tuple[Actor, str | None] | None:
+        """The connection's actor and profile, from the cache or the database."""
+        resolved = self.tokens.get(token)
+        if resolved is None:
+            resolved = await anyio.to_thread.run_sync(self._resolve, token)
+            if resolved is not None:
+                self.tokens.put(token, resolved)
+        return resolved
 
     def _resolve(self, token: str) -> tuple[Actor, str | None] | None:
         with self.database.session() as session:

@@ -11,7 +11,11 @@ a SQLAlchemy condition on a resource table; it only *builds* SELECT conditions, 
 - a value path compares the sub-attributes of one entry of the multi-valued attribute;
 - an attribute the resource type does not declare matches nothing (RFC 7644 §3.4.2.1).
 
-``id``, ``meta.created`` and ``meta.lastModified`` are compared on the table's own columns.
+``id``, ``meta.created`` and ``meta.lastModified`` are compared on the table's own columns, and
+so is a User's ``active`` (its status: a user created without ``active`` is active). A User's
+read-only ``groups`` (RFC 7643 §4.1.2) are never indexed, since they change with every group and
+class; ``groups.value``, ``groups.display``, ``groups.type`` and ``groups[…]`` compare the rows
+of ``server.domain.groups.membership_rows`` (``value`` is the group's id, ``type`` "direct").
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import aliased
 
 from scim.values import CORE_GROUP, CORE_USER, comparison_form, datetime_text, path_key
-from server.db import ScimValue, fold
+from server.db import RecordStatus, ScimValue, fold
 
 Op = CompareOperator
 STRING_OPS = {Op.co, Op.sw, Op.ew}
@@ -66,6 +70,11 @@ FOLDED_COLUMNS = {
     f"{CORE_GROUP}:externalid": "external_id_folded",
 }
 GROUP_NAME_COLUMNS = {"groups": "display_name_folded", "classes": "title_folded"}
+USER_GROUPS = f"{CORE_USER}:groups"
+USER_ACTIVE = f"{CORE_USER}:active"
+# a sub-attribute of User.groups -> the membership row's column (compared case-folded)
+MEMBERSHIP_COLUMNS = {"": "group_id", "value": "group_id", "display": "display_folded"}
+MEMBERSHIP_COLUMNS["type"] = "type"
 
 
 def column_for(binding: AttributeBinding, table: Any) -> Any:
@@ -102,7 +111,9 @@ class FilterTranslator(FilterVisitor[ColumnElement[bool]]):
         subject: Any = None,
         element_of: Any = None,
         urn_prefix: str = "",
+        memberships: Any = None,
     ) -> None:
+        """``memberships``: the membership rows (a subquery) ``groups`` filters compare."""
         self.filter = scim_filter
         self.table = table
         self.tenant_id = tenant_id
@@ -111,6 +122,7 @@ class FilterTranslator(FilterVisitor[ColumnElement[bool]]):
         self.subject = subject if subject is not None else table.id
         self.element_of = element_of
         self.urn_prefix = urn_prefix
+        self.memberships = memberships
 
     def _bind(self, node: Any, *, comparison: bool) -> AttributeBinding | None:
         resolve = self.filter.resolve_comparison if comparison else self.filter.resolve
@@ -133,6 +145,10 @@ class FilterTranslator(FilterVisitor[ColumnElement[bool]]):
         if binding is None:
             return false()
         expected = coerce_value(binding, node.value, node.op)
+        if self.element_of is None and binding.urn.lower() == USER_ACTIVE:
+            return _active(self.table, node.op, expected)
+        if self.element_of is None and _is_user_groups(binding):
+            return self._groups(_membership_column(self.memberships, binding), node.op, expected)
         column = None if self.element_of is not None else column_for(binding, self.table)
         if column is not None:
             if isinstance(expected, str) and column is not self.table.id:
@@ -170,6 +186,10 @@ class FilterTranslator(FilterVisitor[ColumnElement[bool]]):
         binding = self._bind(node, comparison=False)
         if binding is None:
             return false()
+        if self.element_of is None and binding.urn.lower() == USER_ACTIVE:
+            return true()
+        if self.element_of is None and _is_user_groups(binding):
+            return self.table.id.in_(self._members())
         column = None if self.element_of is not None else column_for(binding, self.table)
         if column is not None:
             return column.is_not(None)
@@ -190,6 +210,8 @@ class FilterTranslator(FilterVisitor[ColumnElement[bool]]):
             return false()
         if not binding.is_multivalued:
             raise InvalidFilterException(detail=f"{node.attr_path} holds a single value.")
+        if _is_user_groups(binding):
+            return self.table.id.in_(self._members(self._membership_row(node.val_filter)))
         entry = aliased(ScimValue)
         item_model = binding.field_type
         if item_model is None or not isinstance(item_model, type):
@@ -211,6 +233,79 @@ class FilterTranslator(FilterVisitor[ColumnElement[bool]]):
             inner.visit(node.val_filter),
         )
         return self.table.id.in_(entries)
+
+    # -- User.groups: membership rows ------------------------------------------------------
+
+    def _members(self, *conditions: Any) -> Any:
+        """The ids of the users with a membership row meeting ``conditions``."""
+        if self.memberships is None:
+            return select(self.table.id).where(false())
+        return select(self.memberships.c.user_id).where(*conditions)
+
+    def _groups(self, column: Any, op: Op, expected: Any) -> ColumnElement[bool]:
+        """``groups.<sub> op expected``: any membership compares true; ``ne``: none equals."""
+        if expected is None:
+            if op == Op.eq:
+                return self.table.id.not_in(self._members())
+            return self.table.id.in_(self._members()) if op == Op.ne else false()
+        if column is None or not isinstance(expected, str):
+            return false()
+        if op == Op.ne:
+            return self.table.id.not_in(self._members(_membership_compare(column, Op.eq, expected)))
+        return self.table.id.in_(self._members(_membership_compare(column, op, expected)))
+
+    def _membership_row(self, node: Any) -> ColumnElement[bool]:
+        """The filter inside ``groups[…]`` as a condition on one membership row."""
+        if isinstance(node, LogicalExpr):
+            terms = [self._membership_row(term) for term in node.terms]
+            return and_(*terms) if node.op == LogicalOperator.and_ else or_(*terms)
+        if isinstance(node, Not):
+            return not_(self._membership_row(node.expr))
+        if isinstance(node, Present | Comparison):
+            name = (node.attr_path.attr or "").lower()
+            column = None
+            if self.memberships is not None and name in MEMBERSHIP_COLUMNS:
+                column = getattr(self.memberships.c, MEMBERSHIP_COLUMNS[name])
+            if isinstance(node, Present):
+                return true() if column is not None else false()
+            if column is not None and node.value is None:
+                return true() if node.op == Op.ne else false()  # no row has a null one
+            if column is None or not isinstance(node.value, str):
+                return false()
+            return _membership_compare(column, node.op, node.value)
+        return false()  # nested value paths are forbidden by the errata
+
+
+def _is_user_groups(binding: AttributeBinding) -> bool:
+    urn = binding.urn.lower()
+    return urn == USER_GROUPS or urn.startswith(USER_GROUPS + ".")
+
+
+def _membership_column(memberships: Any, binding: AttributeBinding) -> Any:
+    name = (binding.sub_field_name or "").lower()
+    if memberships is None or name not in MEMBERSHIP_COLUMNS:
+        return None
+    return getattr(memberships.c, MEMBERSHIP_COLUMNS[name])
+
+
+def _membership_compare(column: Any, op: Op, expected: str) -> ColumnElement[bool]:
+    text = fold(expected) or ""
+    if op in STRING_OPS:
+        return _like(column, op, text)
+    if op == Op.ne:
+        return column != text
+    return _ordered(column, op, text, "")
+
+
+def _active(table: Any, op: Op, expected: Any) -> ColumnElement[bool]:
+    """``active op expected`` on a user's status (deleted users are never searched)."""
+    if expected is None:  # every user has an effective active
+        return true() if op == Op.ne else false()
+    if not isinstance(expected, bool) or op not in (Op.eq, Op.ne):
+        return false()
+    active = table.status == RecordStatus.ACTIVE
+    holds = active if expected else not_(active)
+    return holds if op == Op.eq else not_(holds)
 
 
 def _compare_column(column: Any, op: Op, expected: Any, dialect: str) -> ColumnElement[bool]:

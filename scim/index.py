@@ -20,6 +20,9 @@ from scim2_server.utils import parametrize
 from scim.values import comparison_form, path_key
 from server.domain.scim_index import IndexedValue
 
+# ``groups`` is read from the membership tables (scim.filters). ``schemas``, which the model's
+# paths leave out, is indexed on its own (:func:`_schemas`), so ``schemas eq
+# "urn:…:enterprise:2.0:User"`` (an RFC 7644 §3.4.2.2 example) finds its users.
 SKIPPED = ("password", "groups", "schemas")
 
 
@@ -47,8 +50,23 @@ def indexed_values(resource: Resource[Any]) -> list[IndexedValue]:
     return list(_values(resource))
 
 
+@cache
+def schemas_binding(model: type[Resource[Any]]) -> AttributeBinding | None:
+    return parametrize(Path, model)("schemas").resolve()
+
+
+def _schemas(resource: Resource[Any], entries: Iterator[int]) -> Iterator[IndexedValue]:
+    binding = schemas_binding(type(resource))
+    if binding is None or not resource.schemas:
+        return
+    yield IndexedValue(path_key(binding), present=True)
+    for index, schema in enumerate(resource.schemas):
+        yield from _leaf(binding, schema, f"{resource.id}/{next(entries)}", index == 0)
+
+
 def _values(resource: Resource[Any]) -> Iterator[IndexedValue]:
     entries = count()
+    yield from _schemas(resource, entries)
     for top, subs in top_bindings(type(resource)):
         host = _host(resource, top)
         value = getattr(host, top.field_name, None) if host is not None else None

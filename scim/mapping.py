@@ -37,8 +37,12 @@ def document(resource: Resource[Any]) -> dict[str, Any]:
 # Users ------------------------------------------------------------------------------------
 
 
-def user_document(session: Session, user: User) -> dict[str, Any]:
-    """The SCIM JSON of a user: the stored document with the columns' current values."""
+def user_document(
+    session: Session, user: User, memberships: list[groups.Membership]
+) -> dict[str, Any]:
+    """The SCIM JSON of a user: the stored document with the columns' current values, its
+    effective ``active`` and its ``groups`` (RFC 7643 §4.1.2: the groups and classes it is a
+    direct member of, read-only)."""
     doc = dict((user.extra or {}).get("scim") or {})
     doc["userName"] = user.username
     _set(doc, "externalId", user.external_id)
@@ -47,9 +51,9 @@ def user_document(session: Session, user: User) -> dict[str, Any]:
     _set(name, "familyName", user.family_name or None)
     _set(name, "middleName", user.middle_name)
     _set(doc, "name", name or None)
-    # "active" absent means active; an inactive user always says so.
-    if "active" in doc or not user.active:
-        doc["active"] = user.active
+    # "active" absent from a creation means active (SPEC §4); every answer says which it is.
+    doc["active"] = user.active
+    _set(doc, "groups", [_group_reference(m) for m in memberships] or None)
     if user.email and not doc.get("emails"):
         doc["emails"] = [{"value": user.email, "primary": True}]
     education = _user_education(session, user, dict(doc.get(EDUCATION_USER) or {}))
@@ -59,6 +63,15 @@ def user_document(session: Session, user: User) -> dict[str, Any]:
         schemas.append(EDUCATION_USER)
     doc["schemas"] = schemas or ["urn:ietf:params:scim:schemas:core:2.0:User"]
     return doc
+
+
+def _group_reference(membership: groups.Membership) -> dict[str, Any]:
+    return {
+        "value": membership.group_id,
+        "$ref": f"Groups/{membership.group_id}",
+        "display": membership.display,
+        "type": "direct",
+    }
 
 
 def user_fields(

@@ -114,8 +114,9 @@ CONFIG = ServiceProviderConfig(
 
 # Tolerance profiles (rollcall connection add … --profile NAME). Strict RFC 7644 by default;
 # the identity providers' profiles accept the request shapes they really send:
-# Entra removes members with {"op":"Remove","path":"members","value":[…]} and adds through
-# a filter path that matches nothing; all of them may send attributes we do not declare, which
+# Entra removes values by listing them ({"op":"Remove","path":"emails","value":[…]}; for
+# members this holds on every profile, see scim/members.py) and adds through a filter path
+# that matches nothing; all of them may send attributes we do not declare, which
 # are then kept (in the record's extra JSON) rather than refused.
 PROFILES: dict[str | None, ScimPolicy] = {
     None: ScimPolicy(),

@@ -109,10 +109,18 @@ class RollcallStorage(ScimStorage):
             and (actor.kind != "connection" or record.connection_id == actor.connection_id)
         )
 
-    def _resource(self, resource_type: ResourceType, record: Any) -> Resource[Any]:
+    def _resource(
+        self,
+        resource_type: ResourceType,
+        record: Any,
+        memberships: list[groups.Membership] | None = None,
+    ) -> Resource[Any]:
+        """The resource of a record; ``memberships`` are a user's, when already read."""
         session = self.session
         if isinstance(record, User):
-            doc = mapping.user_document(session, record)
+            if memberships is None:
+                memberships = groups.memberships(session, self.actor, [record.id])[record.id]
+            doc = mapping.user_document(session, record, memberships)
         elif isinstance(record, SchoolClass):
             doc = mapping.class_document(session, record)
         else:
@@ -283,9 +291,17 @@ class RollcallStorage(ScimStorage):
                 where.append(table.connection_id == self.actor.connection_id)
             if search_request.filter is not None:
                 scim_filter = ScimFilter[model](search_request.filter.ast)  # type: ignore[valid-type]
+                memberships = (
+                    groups.membership_rows(self.actor).subquery() if table is User else None
+                )
                 where.append(
                     FilterTranslator(
-                        scim_filter, table, self.actor.tenant_id, resource_type.name, dialect
+                        scim_filter,
+                        table,
+                        self.actor.tenant_id,
+                        resource_type.name,
+                        dialect,
+                        memberships=memberships,
                     ).visit(scim_filter.ast)
                 )
             selects.append(
@@ -383,10 +399,13 @@ class RollcallStorage(ScimStorage):
     def _load(self, rows: list[Any]) -> list[Resource[Any]]:
         by_name = {rt.name: rt for rt in self.provider.resource_types}
         models = {"users": User, "groups": Group, "classes": SchoolClass}
+        # The memberships of the page's users in one query, not one per user.
+        user_ids = [row.id for row in rows if row.tbl == "users"]
+        memberships = groups.memberships(self.session, self.actor, user_ids)
         resources = []
         for row in rows:
             record = self.session.get(models[row.tbl], row.id)
-            resources.append(self._resource(by_name[row.rt], record))
+            resources.append(self._resource(by_name[row.rt], record, memberships.get(row.id)))
         return resources
 
 

@@ -25,7 +25,8 @@ from server.domain.tenants import create_tenant
 @dataclass(frozen=True)
 class LiveScim:
     url: str
-    token: str
+    token: str  # the strict profile's connection
+    tokens: dict[str, str]  # more connections: one per IdP profile ("entra", "okta"), "filters"
 
 
 def _free_port() -> int:
@@ -76,9 +77,15 @@ def live_scim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveScim]:
             session, system, {"title": "Fall", "type": "term", "sourced_id": "term-1"}
         )
         token = connections.create_connection(session, system, "scim2-tester", "scim").token
+        tokens = {
+            name: connections.create_connection(
+                session, system, f"{name} replay", "scim", profile=profile
+            ).token
+            for name, profile in (("entra", "entra"), ("okta", "okta"), ("filters", None))
+        }
     settings = Settings(data_dir=data_dir, database_url=url, secret_key="conformance-" + "k" * 32)
     try:
         with serve(settings, database) as base_url:
-            yield LiveScim(f"{base_url}/scim/v2", token)
+            yield LiveScim(f"{base_url}/scim/v2", token, tokens)
     finally:
         database.dispose()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from server.db import Connection, ConnectionKind, ConnectionToken, ProviderFailure, utcnow
@@ -116,6 +116,8 @@ def rotate_token(session: Session, actor: Actor, name: str) -> IssuedToken:
     for old in connection.tokens:
         if old.revoked_at is None:
             old.revoked_at = now
+    # Once committed, caches of resolved tokens in this process drop what they hold.
+    event.listen(session, "after_commit", _count_revocation, once=True)
     token = _add_token(session, connection)
     audit.record(
         session,
@@ -139,6 +141,20 @@ def get_connection(session: Session, tenant_id: str, name: str) -> Connection:
     if connection is None:
         raise NotFound(f"No connection named {name!r}.")
     return connection
+
+
+_revocations = [0]
+
+
+def revocation_count() -> int:
+    """How many token rotations this process has committed: a cache of resolved tokens
+    (``scim.tokens``) compares it to drop its entries as soon as a token is revoked here.
+    Rotations in other processes (the CLI) reach such a cache only when its entries expire."""
+    return _revocations[0]
+
+
+def _count_revocation(session: Session) -> None:
+    _revocations[0] += 1
 
 
 def authenticate_token(session: Session, token: str) -> Connection | None:

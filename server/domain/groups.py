@@ -8,9 +8,10 @@ same values again changes nothing and returns an empty change set.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, literal, select, union
 from sqlalchemy.orm import Session
 
 from server.db import (
@@ -141,6 +142,78 @@ def group_member_ids(session: Session, group: Group) -> list[str]:
     return sorted(
         session.scalars(select(GroupMember.user_id).where(GroupMember.group_id == group.id))
     )
+
+
+@dataclass(frozen=True)
+class Membership:
+    """A user's direct membership of a plain group or a class."""
+
+    user_id: str
+    group_id: str
+    display: str
+
+
+def membership_rows(actor: Actor, user_ids: list[str] | None = None) -> Select[Any]:
+    """The memberships the actor may see, one row per (user, group or class):
+    ``user_id``, ``group_id``, ``display``, ``display_folded`` and ``type`` ("direct").
+
+    Deleted groups, classes and enrollments are left out; a connection sees only the groups
+    and classes it owns (as it reads no others). Filters (SCIM ``groups.value``) add their
+    conditions to this SELECT; ``user_ids`` narrows each half of it to a page of users.
+    """
+    group_where = [Group.tenant_id == actor.tenant_id, Group.status != RecordStatus.DELETED]
+    class_where = [
+        SchoolClass.tenant_id == actor.tenant_id,
+        SchoolClass.status != RecordStatus.DELETED,
+        Enrollment.status != RecordStatus.DELETED,
+    ]
+    if actor.kind == "connection":
+        group_where.append(Group.connection_id == actor.connection_id)
+        class_where.append(SchoolClass.connection_id == actor.connection_id)
+    if user_ids is not None:
+        group_where.append(GroupMember.user_id.in_(user_ids))
+        class_where.append(Enrollment.user_id.in_(user_ids))
+    direct = literal("direct")
+    in_groups = (
+        select(
+            GroupMember.user_id.label("user_id"),
+            Group.id.label("group_id"),
+            Group.display_name.label("display"),
+            Group.display_name_folded.label("display_folded"),
+            direct.label("type"),
+        )
+        .join(Group, Group.id == GroupMember.group_id)
+        .where(*group_where)
+    )
+    in_classes = (
+        select(
+            Enrollment.user_id,
+            SchoolClass.id,
+            SchoolClass.title,
+            SchoolClass.title_folded,
+            direct,
+        )
+        .join(SchoolClass, SchoolClass.id == Enrollment.class_id)
+        .where(*class_where)
+    )
+    return union(in_groups, in_classes)  # type: ignore[return-value]
+
+
+def memberships(
+    session: Session, actor: Actor, user_ids: Iterable[str]
+) -> dict[str, list[Membership]]:
+    """The visible memberships of each of these users (one query), by display name."""
+    wanted = sorted(set(user_ids))
+    found: dict[str, list[Membership]] = {user_id: [] for user_id in wanted}
+    if not wanted:
+        return found
+    rows = membership_rows(actor, wanted).subquery()
+    statement = select(rows.c.user_id, rows.c.group_id, rows.c.display).order_by(
+        rows.c.user_id, rows.c.display, rows.c.group_id
+    )
+    for row in session.execute(statement):
+        found[row.user_id].append(Membership(row.user_id, row.group_id, row.display))
+    return found
 
 
 def class_enrollments(session: Session, klass: SchoolClass) -> list[Enrollment]:

@@ -94,3 +94,12 @@ def acting(database: Database, district: District) -> Iterator[Actor]:
 
 def session_of() -> Session:
     return current_session.get()
+
+
+@pytest.fixture(params=[None, "entra", "okta", "google"], ids=lambda p: p or "strict")
+def profiled(
+    request: pytest.FixtureRequest, app: TestClient, database: Database, district: District
+) -> IdP:
+    """A SCIM connection of the district on each tolerance profile in turn."""
+    profile = request.param
+    return IdP(app, add_connection(database, district, f"IdP {profile}", profile=profile))
