@@ -438,13 +438,13 @@ async def bulk(staff: StaffRequest) -> Response:
         return RedirectResponse(
             "/admin/users?" + urlencode({"done": "Select at least one user."}), status_code=303
         )
-    if action == "print_badges":
-        return await _print_badges(staff, user_ids)
-    if action == "print_activation_qr":
-        return await _print(staff, user_ids, "paper-saver", activation_qr=True)
     if action.startswith(("print", "pdf")):
-        layout = "per-page" if action.endswith("per_page") else "paper-saver"
-        return await _print(staff, user_ids, layout, as_pdf=action.startswith("pdf"))
+        try:
+            return await _print_action(staff, action, user_ids)
+        except DomainError as error:  # an unknown or hidden user: nothing printed, nothing kept
+            return RedirectResponse(
+                "/admin/users?" + urlencode({"done": error.message}), status_code=303
+            )
 
     def run(session: Session, actor: Actor) -> str:
         chosen = [users.get_user(session, actor, uid) for uid in user_ids]
@@ -482,6 +482,16 @@ async def bulk(staff: StaffRequest) -> Response:
     except DomainError as error:
         message = error.message
     return RedirectResponse("/admin/users?" + urlencode({"done": message}), status_code=303)
+
+
+async def _print_action(staff: StaffRequest, action: str, user_ids: list[str]) -> Response:
+    """The sheet a print or PDF action of the bulk form asks for."""
+    if action == "print_badges":
+        return await _print_badges(staff, user_ids)
+    if action == "print_activation_qr":
+        return await _print(staff, user_ids, "paper-saver", activation_qr=True)
+    layout = "per-page" if action.endswith("per_page") else "paper-saver"
+    return await _print(staff, user_ids, layout, as_pdf=action.startswith("pdf"))
 
 
 def _all_matching(session: Session, actor: Actor, form: Any) -> list[str]:
