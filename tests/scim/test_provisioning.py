@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from server.db import AuditEvent, Enrollment, RecordStatus, User
 from server.db.session import Database
 from server.domain import connections, credentials, users
 from server.domain.actors import system_actor
+from server.domain.search import MAX_FILTER_TERMS
 from server.domain.secrets import SecretBox
 from server.errors import ManagedBySource
 from tests.conftest import TEST_SECRET
@@ -461,3 +463,20 @@ def test_the_sso_connection_of_the_same_provider_may_adopt_and_the_previous_owne
             )
         ).one()
         assert "Clever rostering" in str(event.changes) and "Clever rostering" in event.detail
+
+
+@pytest.mark.parametrize("joiner", [" or ", " and "])
+def test_a_filter_too_large_to_run_is_an_invalid_filter_400(idp: IdP, joiner: str) -> None:
+    # Issue 11 defect 7: 1,000 flat terms answered 500 (SQLite: expression tree is too large).
+    idp.create_user("n0")
+    at_limit = joiner.join(f'userName eq "n{i}"' for i in range(MAX_FILTER_TERMS))
+    assert idp.get("/Users", params={"filter": at_limit}).status_code == 200
+    deep = "not (" * MAX_FILTER_TERMS + 'userName eq "n0"' + ")" * MAX_FILTER_TERMS
+    for huge in (joiner.join(f'title eq "t{i}"' for i in range(1000)), deep):
+        for response in (
+            idp.get("/Users", params={"filter": huge}),
+            idp.post("/.search", {"schemas": [SEARCH], "filter": huge}),
+        ):
+            assert response.status_code == 400, response.text
+            assert response.json()["scimType"] == "invalidFilter"
+            assert huge is deep or str(MAX_FILTER_TERMS) in response.json()["detail"]
