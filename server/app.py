@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from server.config import Settings, load_settings
 from server.context import AppContext
@@ -54,6 +55,8 @@ def create_app(
     app.state.context = context
     app.add_middleware(FailureRecorder, database=context.database)
     app.add_middleware(RequestLogMiddleware)
+    if settings.trusted_proxies:  # outermost: every layer sees the client behind the proxy
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     return app
 
 

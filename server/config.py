@@ -25,6 +25,8 @@ class Settings:
     issuer: str = DEFAULT_ISSUER
     smtp_url: str | None = None
     oneroster_max_limit: int = 1000
+    # Peers whose X-Forwarded-For names the client (IPs or CIDR ranges); nobody's by default.
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def is_sqlite(self) -> bool:
@@ -49,6 +51,11 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         issuer=(env.get("ROLLCALL_ISSUER") or DEFAULT_ISSUER).rstrip("/"),
         smtp_url=env.get("ROLLCALL_SMTP_URL") or None,
         oneroster_max_limit=int(env.get("ROLLCALL_ONEROSTER_MAX_LIMIT") or 1000),
+        trusted_proxies=tuple(
+            host.strip()
+            for host in (env.get("ROLLCALL_TRUSTED_PROXIES") or "").split(",")
+            if host.strip()
+        ),
     )
 
 

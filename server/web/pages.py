@@ -55,8 +55,10 @@ EDITABLE = (
 
 
 async def login_form(request: Request) -> Response:
-    tenants = await _tenant_names(request)
-    return page(request, "login.html", tenants=tenants, next=request.query_params.get("next"))
+    several = await _has_several_tenants(request)
+    return page(
+        request, "login.html", several_tenants=several, next=request.query_params.get("next")
+    )
 
 
 async def login(request: Request) -> Response:
@@ -86,7 +88,7 @@ async def login(request: Request) -> Response:
             request,
             "login.html",
             status_code=429 if result.status == "throttled" else 401,
-            tenants=await _tenant_names(request),
+            several_tenants=await _has_several_tenants(request),
             error=message,
             username=username,
             next=form.get("next"),
@@ -708,12 +710,13 @@ def _back_to_user(user_id: str, message: str) -> Response:
     )
 
 
-async def _tenant_names(request: Request) -> list[str]:
+async def _has_several_tenants(request: Request) -> bool:
+    """Whether the sign-in page asks for a district name. It never lists them (issue 11)."""
     context = context_of(request)
 
-    def load() -> list[str]:
+    def load() -> bool:
         with context.database.session() as session:
-            return [t.name for t in list_tenants(session)]
+            return len(list_tenants(session)) > 1
 
     return await run_in_threadpool(load)
 

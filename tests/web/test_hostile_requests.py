@@ -6,6 +6,7 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from starlette.testclient import TestClient
 
 from tests.web.conftest import csrf_of, sign_in
 from tests.web.test_admin_api import api
@@ -87,3 +88,27 @@ def test_bulk_printing_an_unknown_or_hidden_user_is_refused_cleanly(app, distric
     assert response.status_code == 303, response.text
     done = parse_qs(urlsplit(response.headers["location"]).query)["done"][0]
     assert done == "No such user."
+
+
+def test_the_staff_sign_in_page_names_no_district(app, district, database):
+    # Issue 11 defect 8: /admin/login listed every tenant's name to anyone.
+    from server.domain.actors import system_actor
+    from server.domain.staff import create_staff
+    from server.domain.tenants import create_tenant
+
+    with database.session() as session:
+        other = create_tenant(session, "Shelbyville Schools")
+        staff = create_staff(session, system_actor(other.id), "lindsey", "district_admin")
+    client = TestClient(app)
+    page = client.get("/admin/login")
+    assert page.status_code == 200
+    assert "Springfield" not in page.text and "Shelbyville" not in page.text
+    refused = client.post("/admin/login", data={"username": "lindsey", "password": "wrong"})
+    assert "Shelbyville" not in refused.text
+    # staff of another district type its name
+    signed = client.post(
+        "/admin/login",
+        data={"username": "lindsey", "password": staff.password, "tenant": "Shelbyville Schools"},
+        follow_redirects=False,
+    )
+    assert signed.status_code == 303
