@@ -3,13 +3,16 @@
 :class:`FailureRecorder` wraps the whole app. When a request made with a connection's token
 (any protocol: SCIM, OneRoster pushes, CSV pushes) ends in an error other than 401, it stores
 the method, path, status, the reason from the error body and the start of the request body
-(secrets scrubbed) in its own unit of work: the failed request's transaction rolled back.
+in its own unit of work: the failed request's transaction rolled back. Secrets are redacted by
+meaning (:mod:`server.redaction`): secret path segments, and the attributes the protocol
+schemas never return (``secrets``: ``password``), also as the path of a PATCH operation.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Collection
 
 import anyio.to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -18,15 +21,17 @@ from server.auth import ACTOR_KEY
 from server.db.session import Database
 from server.domain.actors import Actor
 from server.domain.connections import record_failure
+from server.redaction import redact_body, redact_path
 
 EXCERPT = 1000
 log = logging.getLogger("rollcall.failures")
 
 
 class FailureRecorder:
-    def __init__(self, app: ASGIApp, database: Database) -> None:
+    def __init__(self, app: ASGIApp, database: Database, secrets: Collection[str] = ()) -> None:
         self.app = app
         self.database = database
+        self.secrets = frozenset(secrets)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -58,7 +63,7 @@ class FailureRecorder:
                 self._record,
                 actor.connection_id,
                 scope["method"],
-                path,
+                redact_path(path, scope.get("path_params")),
                 status,
                 bytes(request_start),
                 bytes(response_start),
@@ -82,7 +87,8 @@ class FailureRecorder:
                     path=path,
                     status=status,
                     error=reason(response) or f"HTTP {status}",
-                    request_excerpt=request.decode("utf-8", "replace") or None,
+                    request_excerpt=redact_body(request.decode("utf-8", "replace"), self.secrets)
+                    or None,
                 )
         except Exception:
             log.exception("could not record a provider failure")
