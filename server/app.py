@@ -25,6 +25,7 @@ from server.context import AppContext
 from server.db.session import Database
 from server.failures import FailureRecorder
 from server.redaction import redact_path
+from server.security_headers import SecurityHeadersMiddleware
 from server.web.routes import admin_routes
 from server.worker import Worker
 
@@ -57,6 +58,7 @@ def create_app(
     app.state.context = context
     app.add_middleware(FailureRecorder, database=context.database, secrets=never_returned())
     app.add_middleware(RequestLogMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, https=settings.issuer.startswith("https://"))
     if settings.trusted_proxies:  # outermost: every layer sees the client behind the proxy
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     return app
