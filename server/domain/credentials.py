@@ -61,7 +61,6 @@ class SignIn:
 
     status: str
     user: User | None = None
-    provider: str | None = None
 
 
 def tenant_policy(session: Session, tenant_id: str) -> PasswordPolicy:

@@ -53,7 +53,6 @@ class SignInResult:
 
     status: str
     user: User | None = None
-    provider: str | None = None
     wait_seconds: int = 0
 
 

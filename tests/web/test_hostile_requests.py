@@ -74,7 +74,10 @@ def test_a_malformed_new_connection_gets_400(app, district, body):
     assert "Okta" not in names
 
 
-@pytest.mark.parametrize("action", ["print", "print_badges", "pdf_per_page", "pdf_paper_saver"])
+@pytest.mark.parametrize(
+    "action",
+    ["print", "print_badges", "print_activation_qr", "pdf", "pdf_per_page", "pdf_paper_saver"],
+)
 @pytest.mark.parametrize("who", ["unknown", "out_of_scope"])
 def test_bulk_printing_an_unknown_or_hidden_user_is_refused_cleanly(app, district, action, who):
     client = sign_in(app, "chalmers", district.school_admin_password)  # Lincoln only
