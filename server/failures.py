@@ -6,6 +6,7 @@ the method, path, status, the reason from the error body and the start of the re
 in its own unit of work: the failed request's transaction rolled back. Secrets are redacted by
 meaning (:mod:`server.redaction`): secret path segments, and the attributes the protocol
 schemas never return (``secrets``: ``password``), also as the path of a PATCH operation.
+Bodies that are not JSON (CSV and zip uploads) are not kept at all.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ class FailureRecorder:
                 scope["method"],
                 redact_path(path, scope.get("path_params")),
                 status,
-                bytes(request_start),
+                bytes(request_start) if _is_json(scope) else None,
                 bytes(response_start),
             )
 
@@ -75,7 +76,7 @@ class FailureRecorder:
         method: str,
         path: str,
         status: int,
-        request: bytes,
+        request: bytes | None,
         response: bytes,
     ) -> None:
         try:
@@ -87,11 +88,24 @@ class FailureRecorder:
                     path=path,
                     status=status,
                     error=reason(response) or f"HTTP {status}",
-                    request_excerpt=redact_body(request.decode("utf-8", "replace"), self.secrets)
+                    request_excerpt=(
+                        redact_body(request.decode("utf-8", "replace"), self.secrets)
+                        if request is not None
+                        else "(not JSON, e.g. a file: not kept, it may hold passwords)"
+                    )
                     or None,
                 )
         except Exception:
             log.exception("could not record a provider failure")
+
+
+def _is_json(scope: Scope) -> bool:
+    """Only JSON bodies are kept: their secrets can be found by meaning. A CSV or zip upload
+    (a OneRoster push with a password column) is never stored, not even its first bytes."""
+    for name, value in scope.get("headers", []):
+        if name == b"content-type":
+            return b"json" in value.lower()
+    return False
 
 
 def reason(body: bytes) -> str:

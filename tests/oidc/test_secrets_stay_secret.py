@@ -177,6 +177,10 @@ def _csv_imports(http, district, database, tmp_path) -> list[str]:
     files["users.csv"][1]["role"] = "wizard"  # a refused file: its report lists the rows
     bad = package(tmp_path / "bad.zip", "1.1", files).read_bytes()
     assert http.post("/oneroster/csv", content=bad, headers=headers).status_code == 422
+    # A refused push whose first bytes are the users file itself (stored, uncompressed).
+    lone = package(tmp_path / "lone.zip", "1.1", {"users.csv": files["users.csv"]}, raw={})
+    refused = http.post("/oneroster/csv", content=lone.read_bytes(), headers=headers)
+    assert refused.status_code == 422, refused.text
     return [token, CSV_PASSWORD]
 
 
