@@ -34,6 +34,7 @@ SCIM_PATCHED = "Scim-Patched-Pass-3390"
 WRONG_GUESS = "Wrong-Guess-Pass-5512"
 CHOSEN = "Chosen-Activation-8842"
 TYPED_RESET = "Typed-Reset-Pass-9931"
+WRONG_STAFF = "Wrong-Staff-Pass-2718"
 
 
 def _rows(session, model) -> str:
@@ -109,6 +110,10 @@ def _staff_resets(http, district, database) -> list[str]:
     with database.session() as session:
         admin = create_staff(session, system_actor(district.tenant_id), "skinner", "district_admin")
         token = create_staff_token(session, admin.staff, "secrets test")
+    wrong = http.post("/admin/login", data={"username": "skinner", "password": WRONG_STAFF})
+    assert wrong.status_code == 401
+    signed = http.post("/admin/login", data={"username": "skinner", "password": admin.password})
+    assert signed.status_code == 303
     api = {"Authorization": f"Bearer {token}"}
     bart = district.students["bart"]["id"]
     temporary = http.post(f"/admin/api/users/{bart}/password", json={}, headers=api).json()
@@ -119,7 +124,8 @@ def _staff_resets(http, district, database) -> list[str]:
         headers=api,
     )
     assert typed.status_code == 200, typed.text
-    return [token, admin.password, temporary["password"], revealed["password"], TYPED_RESET]
+    secrets = [token, admin.password, WRONG_STAFF, temporary["password"], revealed["password"]]
+    return [*secrets, TYPED_RESET, signed.cookies["rollcall_staff"]]  # the session cookie
 
 
 def _scim_pushes(http, district, database) -> list[str]:
