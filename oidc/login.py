@@ -3,7 +3,9 @@
 ``/login`` signs a browser in and returns it to the authorization request it came from
 (``next``). A temporary password opens a session that can only reach ``/login/change``; the
 code is issued after the new password is accepted. Messages never reveal whether a username
-exists; SSO-linked students are told where to sign in; deactivated ones to ask their teacher.
+exists or what kind of account it is: the page names the district's SSO providers to everyone
+("Sign in with Clever"), and only the right password tells a deactivated student to ask their
+teacher.
 Rules live in :mod:`server.domain.signin`; this module only renders.
 """
 
@@ -61,6 +63,7 @@ def login_form(
     *,
     next_path: str,
     client_name: str | None,
+    providers: list[str],
     username: str = "",
     error: str | None = None,
     status: int = 200,
@@ -68,6 +71,7 @@ def login_form(
     values = {
         "next": next_path,
         "client_name": client_name,
+        "providers": providers,
         "username": username,
         "error": error,
         "badge_url": "/login/badge?" + urlencode({"next": next_path}),
@@ -79,12 +83,13 @@ def show_login(context: AppContext, http: HttpRequest) -> Outcome:
     params = dict(http.query)
     next_path = safe_next(params.get("next"))
     with context.database.session() as session:
-        client, _tenant = client_and_tenant(session, next_path)
+        client, tenant_id = client_and_tenant(session, next_path)
         return login_form(
             context,
             http,
             next_path=next_path,
             client_name=client.name if client else None,
+            providers=signin.sso_providers(session, tenant_id) if tenant_id else [],
             username=params.get("login_hint", ""),
         )
 
@@ -96,6 +101,7 @@ def submit_login(context: AppContext, http: HttpRequest) -> Outcome:
     with context.database.session() as session:
         client, tenant_id = client_and_tenant(session, next_path)
         client_name = client.name if client else None
+        providers = signin.sso_providers(session, tenant_id) if tenant_id else []
 
         def again(error: str, status: int) -> Page:
             return login_form(
@@ -103,6 +109,7 @@ def submit_login(context: AppContext, http: HttpRequest) -> Outcome:
                 http,
                 next_path=next_path,
                 client_name=client_name,
+                providers=providers,
                 username=username,
                 error=error,
                 status=status,
@@ -121,17 +128,6 @@ def submit_login(context: AppContext, http: HttpRequest) -> Outcome:
             )
         if result.status == "invalid":
             return again("That username and password do not match. Check them and try again.", 401)
-        if result.status == "sso":
-            provider = result.provider or "your school's sign-in"
-            return Page(
-                "message.html",
-                {
-                    "title": f"Sign in with {provider}",
-                    "message": f"Your account is managed by {provider}. "
-                    f"Use the “Sign in with {provider}” button instead of a password here.",
-                },
-                status=403,
-            )
         if result.status == "inactive":
             return refused(
                 "Your account is switched off",

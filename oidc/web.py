@@ -137,11 +137,7 @@ def respond(context: AppContext, outcome: Outcome) -> Response:
         values = {"issuer": context.settings.issuer, **outcome.values}
         html = templates.get_template(outcome.template).render(**values)
         response = HTMLResponse(html, status_code=outcome.status)
-        response.headers["Cache-Control"] = "no-store"
-        response.headers["X-Frame-Options"] = "DENY"
-        response.headers["Content-Security-Policy"] = (
-            "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
-        )
+        response.headers["Cache-Control"] = "no-store"  # CSP & co: server.security_headers
     secure = context.settings.issuer.startswith("https://")
     for name, value in outcome.cookies.items():
         if value is None:

@@ -144,7 +144,10 @@ def _write(
     if model is User:
         fields = _user_fields(session, tenant, obj, existing)
         if existing is None:
-            return users.create_user(session, actor, {**fields, "sourced_id": sourced_id}), True
+            existing = users.adopt_matching(session, actor, fields)
+            if existing is None:
+                return users.create_user(session, actor, {**fields, "sourced_id": sourced_id}), True
+            fields = {**fields, "sourced_id": sourced_id}
         users.update_user(session, actor, existing, fields)
         return existing, False
     if model is Enrollment:

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from oneroster.errors import bad_filter, bad_selection
+from server.domain.search import MAX_FILTER_TERMS
 
 DEFAULT_LIMIT = 100
 OPERATORS = ("!=", ">=", "<=", "=", ">", "<", "~")
@@ -90,11 +91,14 @@ def _integer(text: str | None, name: str, default: int, *, minimum: int) -> int:
 
 
 def parse_filter(text: str) -> Filter:
-    """Parse a filter expression. :raises StatusError: (400 ``invalid_filter_field``)"""
+    """Parse a filter expression of at most ``MAX_FILTER_TERMS`` predicates.
+
+    :raises StatusError: (400 ``invalid_filter_field``) malformed or too large.
+    """
     groups: Filter = [[]]
     position = 0
     length = len(text)
-    while True:
+    for _term in range(MAX_FILTER_TERMS + 1):
         position = _skip_spaces(text, position)
         match = _FIELD.match(text, position)
         if not match:
@@ -116,6 +120,7 @@ def parse_filter(text: str) -> Filter:
         if logical.group(1).upper() == "OR":
             groups.append([])
         position = logical.end()
+    raise bad_filter(f"The filter is too large: at most {MAX_FILTER_TERMS} predicates are allowed.")
 
 
 def _skip_spaces(text: str, position: int) -> int:

@@ -57,6 +57,7 @@ from sqlalchemy.orm import aliased
 
 from scim.values import CORE_GROUP, CORE_USER, comparison_form, datetime_text, path_key
 from server.db import RecordStatus, ScimValue, fold
+from server.domain.search import MAX_FILTER_TERMS
 
 Op = CompareOperator
 STRING_OPS = {Op.co, Op.sw, Op.ew}
@@ -123,6 +124,8 @@ class FilterTranslator(FilterVisitor[ColumnElement[bool]]):
         self.element_of = element_of
         self.urn_prefix = urn_prefix
         self.memberships = memberships
+        if element_of is None:
+            check_filter_size(scim_filter.ast)
 
     def _bind(self, node: Any, *, comparison: bool) -> AttributeBinding | None:
         resolve = self.filter.resolve_comparison if comparison else self.filter.resolve
@@ -306,6 +309,28 @@ def _active(table: Any, op: Op, expected: Any) -> ColumnElement[bool]:
     active = table.status == RecordStatus.ACTIVE
     holds = active if expected else not_(active)
     return holds if op == Op.eq else not_(holds)
+
+
+def check_filter_size(ast: Any) -> None:
+    """Refuse a filter of more than ``MAX_FILTER_TERMS`` nodes (400 ``invalidFilter``).
+
+    Counted without recursion, so ``not (not (… ))`` nested thousands deep is refused too.
+    """
+    pending, count = [ast], 0
+    while pending:
+        node = pending.pop()
+        count += not isinstance(node, LogicalExpr)  # and/or nest no deeper than their terms
+        if count > MAX_FILTER_TERMS:
+            raise InvalidFilterException(
+                detail=f"The filter is too large: at most {MAX_FILTER_TERMS} terms "
+                "(comparisons and nots) are allowed."
+            )
+        if isinstance(node, LogicalExpr):
+            pending.extend(node.terms)
+        elif isinstance(node, Not):
+            pending.append(node.expr)
+        elif isinstance(node, ValuePath):
+            pending.append(node.val_filter)
 
 
 def _compare_column(column: Any, op: Op, expected: Any, dialect: str) -> ColumnElement[bool]:

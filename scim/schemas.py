@@ -34,6 +34,7 @@ from scim2_models import (
     Reference,
     Required,
     ResourceType,
+    Returned,
     ScimPolicy,
     ScimProvider,
     ServiceProviderConfig,
@@ -128,6 +129,19 @@ PROFILES: dict[str | None, ScimPolicy] = {
     "okta": ScimPolicy(unknown=ScimPolicy.Unknown.keep),
     "google": ScimPolicy(unknown=ScimPolicy.Unknown.keep),
 }
+
+
+def never_returned() -> frozenset[str]:
+    """The attributes any served schema marks ``returned: never`` (RFC 7643 §7): secrets."""
+    names: set[str] = set()
+    for schema in make_provider().schemas:
+        pending = [(attribute, "") for attribute in schema.attributes or []]
+        while pending:
+            attribute, prefix = pending.pop()
+            if attribute.returned == Returned.never:
+                names.add(prefix + attribute.name)
+            pending += [(sub, f"{attribute.name}.") for sub in attribute.sub_attributes or []]
+    return frozenset(names)
 
 
 def make_provider(profile: str | None = None) -> ScimProvider:

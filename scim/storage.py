@@ -142,10 +142,8 @@ class RollcallStorage(ScimStorage):
         with session.begin_nested(), scim_errors():
             if resource_type.name == "User":
                 fields = mapping.user_fields(session, actor.tenant_id, resource, None)
-                record: Any = users.find_adoptable(session, actor, fields)
+                record: Any = users.adopt_matching(session, actor, fields)
                 if record is not None:  # SPEC §4: a connection set to adopt matching users
-                    adopt_by = users.owning_connection(session, actor).adopt_by or ""
-                    users.adopt_user(session, actor, record, adopt_by)
                     users.update_user(session, actor, record, fields)
                 else:
                     record = users.create_user(session, actor, fields)

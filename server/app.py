@@ -17,11 +17,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from scim.schemas import never_returned
 from server.config import Settings, load_settings
 from server.context import AppContext
 from server.db.session import Database
 from server.failures import FailureRecorder
+from server.redaction import redact_path
+from server.security_headers import SecurityHeadersMiddleware
 from server.web.routes import admin_routes
 from server.worker import Worker
 
@@ -52,8 +56,11 @@ def create_app(
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.context = context
-    app.add_middleware(FailureRecorder, database=context.database)
+    app.add_middleware(FailureRecorder, database=context.database, secrets=never_returned())
     app.add_middleware(RequestLogMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, https=settings.issuer.startswith("https://"))
+    if settings.trusted_proxies:  # outermost: every layer sees the client behind the proxy
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     return app
 
 
@@ -87,7 +94,10 @@ async def health(request: Request) -> Response:
 
 
 class RequestLogMiddleware:
-    """One structured log line per request: method, path (never the query), status, duration."""
+    """One structured log line per request: method, path (never the query), status, duration.
+
+    Secret path segments (an activation token) are redacted by :mod:`server.redaction`.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -98,6 +108,7 @@ class RequestLogMiddleware:
             return
         started = time.perf_counter()
         status = 500
+        path = scope["path"]  # read now: mounts below rewrite the scope as they route
 
         async def send_and_capture(message: Message) -> None:
             nonlocal status
@@ -113,7 +124,7 @@ class RequestLogMiddleware:
                 extra={
                     "request_id": uuid.uuid4().hex[:12],
                     "method": scope["method"],
-                    "path": scope["path"],
+                    "path": redact_path(path, scope.get("path_params")),
                     "status": status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 1),
                 },

@@ -27,6 +27,8 @@ class Settings:
     oneroster_max_limit: int = 1000
     drop_settle_seconds: float = 60.0  # a dropped zip unchanged this long is complete
     drop_root: Path | None = None  # drop folders must lie inside it (default DATA_DIR/drop)
+    # Peers whose X-Forwarded-For names the client (IPs or CIDR ranges); nobody's by default.
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def drop_folders(self) -> Path:
@@ -58,6 +60,11 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         oneroster_max_limit=int(env.get("ROLLCALL_ONEROSTER_MAX_LIMIT") or 1000),
         drop_settle_seconds=float(env.get("ROLLCALL_DROP_SETTLE_SECONDS") or 60),
         drop_root=Path(env["ROLLCALL_DROP_ROOT"]) if env.get("ROLLCALL_DROP_ROOT") else None,
+        trusted_proxies=tuple(
+            host.strip()
+            for host in (env.get("ROLLCALL_TRUSTED_PROXIES") or "").split(",")
+            if host.strip()
+        ),
     )
 
 

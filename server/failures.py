@@ -3,13 +3,17 @@
 :class:`FailureRecorder` wraps the whole app. When a request made with a connection's token
 (any protocol: SCIM, OneRoster pushes, CSV pushes) ends in an error other than 401, it stores
 the method, path, status, the reason from the error body and the start of the request body
-(secrets scrubbed) in its own unit of work: the failed request's transaction rolled back.
+in its own unit of work: the failed request's transaction rolled back. Secrets are redacted by
+meaning (:mod:`server.redaction`): secret path segments, and the attributes the protocol
+schemas never return (``secrets``: ``password``), also as the path of a PATCH operation.
+Bodies that are not JSON (CSV and zip uploads) are not kept at all.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Collection
 
 import anyio.to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -18,15 +22,17 @@ from server.auth import ACTOR_KEY
 from server.db.session import Database
 from server.domain.actors import Actor
 from server.domain.connections import record_failure
+from server.redaction import redact_body, redact_path
 
 EXCERPT = 1000
 log = logging.getLogger("rollcall.failures")
 
 
 class FailureRecorder:
-    def __init__(self, app: ASGIApp, database: Database) -> None:
+    def __init__(self, app: ASGIApp, database: Database, secrets: Collection[str] = ()) -> None:
         self.app = app
         self.database = database
+        self.secrets = frozenset(secrets)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -58,9 +64,9 @@ class FailureRecorder:
                 self._record,
                 actor.connection_id,
                 scope["method"],
-                path,
+                redact_path(path, scope.get("path_params")),
                 status,
-                bytes(request_start),
+                bytes(request_start) if _is_json(scope) else None,
                 bytes(response_start),
             )
 
@@ -70,7 +76,7 @@ class FailureRecorder:
         method: str,
         path: str,
         status: int,
-        request: bytes,
+        request: bytes | None,
         response: bytes,
     ) -> None:
         try:
@@ -82,10 +88,24 @@ class FailureRecorder:
                     path=path,
                     status=status,
                     error=reason(response) or f"HTTP {status}",
-                    request_excerpt=request.decode("utf-8", "replace") or None,
+                    request_excerpt=(
+                        redact_body(request.decode("utf-8", "replace"), self.secrets)
+                        if request is not None
+                        else "(not JSON, e.g. a file: not kept, it may hold passwords)"
+                    )
+                    or None,
                 )
         except Exception:
             log.exception("could not record a provider failure")
+
+
+def _is_json(scope: Scope) -> bool:
+    """Only JSON bodies are kept: their secrets can be found by meaning. A CSV or zip upload
+    (a OneRoster push with a password column) is never stored, not even its first bytes."""
+    for name, value in scope.get("headers", []):
+        if name == b"content-type":
+            return b"json" in value.lower()
+    return False
 
 
 def reason(body: bytes) -> str:

@@ -87,3 +87,6 @@ def configure_logging(level: str = "INFO", stream: Any = None) -> None:
         logger.handlers[:] = []
         logger.propagate = True
     logging.getLogger("uvicorn.access").disabled = True
+    # HTTP clients log whole URLs at INFO (tokens in paths and queries of upstream pulls).
+    for name in ("httpx", "httpx2", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -15,6 +15,11 @@ from server.demo import DEMO_TENANT, DemoCredentials, load_or_seed
 from server.domain import tenants
 from server.logs import configure_logging
 
+# How uvicorn runs Rollcall. uvicorn's own proxy handling is off: by default it believes an
+# X-Forwarded-For from 127.0.0.1, so any local client could pick its own throttle key. The app
+# reads the header itself, only from ROLLCALL_TRUSTED_PROXIES (server.app.create_app).
+SERVER_OPTIONS = {"proxy_headers": False, "access_log": False, "log_config": None}
+
 
 def run(args: argparse.Namespace, output: Output) -> int:
     settings = load_settings()
@@ -35,13 +40,10 @@ def run(args: argparse.Namespace, output: Output) -> int:
             host=args.host,
             port=args.port,
             workers=args.workers,
-            access_log=False,
-            log_config=None,
+            **SERVER_OPTIONS,
         )
     else:
-        uvicorn.run(
-            create_app(settings), host=args.host, port=args.port, access_log=False, log_config=None
-        )
+        uvicorn.run(create_app(settings), host=args.host, port=args.port, **SERVER_OPTIONS)
     return 0
 
 

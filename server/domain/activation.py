@@ -90,14 +90,14 @@ def create_activation_link(
 
 
 def find_activation(session: Session, secret: str) -> tuple[ActivationToken, User] | None:
-    """The unused, unexpired link and its (active) user, or None."""
+    """The unused, unexpired link and its (active, not SSO-linked) user, or None."""
     row = session.scalars(
         select(ActivationToken).where(ActivationToken.digest == token_digest(secret or ""))
     ).first()
     if row is None or row.used_at is not None or row.expires_at <= utcnow():
         return None
     user = session.get(User, row.user_id)
-    if user is None or not user.active:
+    if user is None or not user.active or guard.is_sso_linked(user.connection):
         return None
     return row, user
 

@@ -158,7 +158,8 @@ def sign_in_with_badge(
     """Sign in with a scanned badge (and its PIN, when it has one); throttled and audited.
 
     ``must_change`` never applies: a badge is its own credential. A badge of an inactive
-    student answers ``inactive``; an unknown, voided or expired one ``invalid``.
+    student answers ``inactive``; an unknown, voided or expired one ``invalid``, and so does
+    one of an SSO-linked account (the guard is checked again at every sign-in).
     """
     keys = [address_key(address)]
     token = (token or "").strip()
@@ -178,6 +179,9 @@ def sign_in_with_badge(
         record_failure(session, keys[0], ADDRESS_FREE_FAILURES)
         record_failure(session, keys[1], ACCOUNT_FREE_FAILURES)
         _audit(session, actor, user, "signin.failure", "Badge with a wrong PIN.")
+        return SignInResult("invalid")
+    if guard.is_sso_linked(user.connection):  # linked after the badge was printed
+        _audit(session, actor, user, "signin.refused", "Badge of an SSO-linked account.")
         return SignInResult("invalid")
     if user.status != RecordStatus.ACTIVE:
         _audit(session, actor, user, "signin.refused", "Badge of an inactive account.")

@@ -55,13 +55,12 @@ class SignIn:
     """The result of checking a username and password.
 
     ``status`` is ``ok``, ``must_change`` (a temporary password: change it before going on),
-    ``sso`` (sign in at ``provider`` instead), ``inactive`` or ``invalid``. ``invalid`` never says
-    whether the username exists.
+    ``inactive`` or ``invalid``. ``invalid`` never says whether the username exists, nor that
+    it belongs to an SSO-linked account (which has no password to match).
     """
 
     status: str
     user: User | None = None
-    provider: str | None = None
 
 
 def tenant_policy(session: Session, tenant_id: str) -> PasswordPolicy:
@@ -239,9 +238,7 @@ def authenticate(session: Session, tenant_id: str, username: str, password: str)
         )
     ).first()
     if user is None or user.credential is None or not user.credential.password_hash:
-        burn_verification_time()
-        if user is not None and guard.is_sso_linked(user.connection):
-            return SignIn("sso", user, user.connection.provider_name)
+        burn_verification_time()  # an SSO account has no password: as wrong as a bad name
         return SignIn("invalid")
     credential = user.credential
     if not verify_password(credential.password_hash, password):

@@ -9,7 +9,9 @@ The one place that decides it. A record belongs to exactly one connection:
 - other fields of a record owned by any connection other than the manual one need an explicit
   override, which the caller must audit;
 - a connection never changes another connection's record (that is adoption, see
-  :func:`server.domain.users.adopt_user`).
+  :func:`server.domain.users.adopt_user`), and an SSO-linked user is adopted only by the SSO
+  connection of the same provider (:func:`check_adoption`): any other adopter could then set
+  a password and the account would sign in around its provider.
 """
 
 from __future__ import annotations
@@ -55,6 +57,22 @@ def check_change(
     if not override:
         raise ManagedBySource(owner.provider_name, owned, credential=False)
     return True
+
+
+def check_adoption(adopter: Connection, owner: Connection) -> None:
+    """Allow or refuse ``adopter`` taking over a user that ``owner`` holds (SPEC §4).
+
+    A user of a non-SSO connection may be adopted by any connection set to adopt; an SSO-linked
+    user only by an SSO connection of the same provider (Clever to Clever).
+
+    :raises ManagedBySource: (R107, 409) the user is SSO-linked to another provider's account.
+    """
+    if not is_sso_linked(owner):
+        return
+    same_provider = adopter.provider_name.casefold() == owner.provider_name.casefold()
+    if is_sso_linked(adopter) and same_provider:
+        return
+    raise ManagedBySource(owner.provider_name, ["connection"], credential=True)
 
 
 def is_sso_linked(owner: Connection) -> bool:

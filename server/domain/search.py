@@ -19,6 +19,10 @@ from server.domain.actors import Actor
 from server.domain.vocabulary import check_grade, check_role, check_texts
 
 MAX_PAGE_SIZE = 500
+# The most terms (comparisons, AND/OR/NOT nodes) a protocol filter may hold: SCIM and OneRoster
+# both refuse larger ones with a 400 in their own format. Real clients send a handful; SQLite
+# cannot run an expression nested ~1,000 deep at all, so a larger filter can never succeed.
+MAX_FILTER_TERMS = 200
 
 
 @dataclass(frozen=True)

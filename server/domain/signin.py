@@ -8,7 +8,11 @@ needs around them:
   failures every further one doubles the wait (2 s, 4 s, … up to 5 minutes). There is no hard
   lockout, so a classmate typing wrong passwords can only slow an account down for minutes.
   The address allowance is larger because a whole class signs in from one school address.
-- **Outcomes** that never say whether a username exists: ``invalid`` covers both.
+- **Outcomes** that never say whether a username exists: ``invalid`` covers both, and an
+  SSO-linked account (no local password) answers ``invalid`` too, counted and throttled like
+  any wrong password, so the answer never tells what kind of account a name belongs to
+  (issue 11 defect 8). The sign-in page names the tenant's SSO providers to everyone instead
+  (:func:`sso_providers`).
 - **Browser sessions** stored in the database (stateless app processes); the cookie holds a
   random token whose digest is stored. A session opened with a temporary password is
   ``must_change``: it can do nothing but choose a new password.
@@ -25,7 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from server.db import BrowserSession, LoginThrottle, User, fold, utcnow
+from server.db import BrowserSession, Connection, LoginThrottle, User, fold, utcnow
 from server.domain import audit, credentials
 from server.domain.actors import Actor, student_actor
 from server.domain.secrets import SecretBox, token_digest
@@ -41,14 +45,14 @@ SESSION_LIFETIME = timedelta(hours=12)
 class SignInResult:
     """What a sign-in attempt came to.
 
-    ``status``: ``ok``, ``must_change`` (temporary password: change it first), ``sso`` (sign in at
-    ``provider``), ``inactive`` (ask your teacher), ``invalid`` (never says which part was wrong)
-    or ``throttled`` (wait ``wait_seconds``).
+    ``status``: ``ok``, ``must_change`` (temporary password: change it first), ``inactive``
+    (ask your teacher; only after the right password), ``invalid`` (never says which part was
+    wrong, nor whether the account signs in elsewhere) or ``throttled`` (wait
+    ``wait_seconds``).
     """
 
     status: str
     user: User | None = None
-    provider: str | None = None
     wait_seconds: int = 0
 
 
@@ -102,6 +106,16 @@ def clear_failures(session: Session, key: str) -> None:
         row.blocked_until = None
 
 
+def sso_providers(session: Session, tenant_id: str) -> list[str]:
+    """The SSO providers of a tenant ("Clever", "Google"), for the sign-in page's hint."""
+    names = session.scalars(
+        select(Connection.sso_provider).where(
+            Connection.tenant_id == tenant_id, Connection.sso.is_(True)
+        )
+    )
+    return sorted({name for name in names if name})
+
+
 def sign_in_with_password(
     session: Session, tenant_id: str, username: str, password: str, *, address: str | None
 ) -> SignInResult:
@@ -118,9 +132,6 @@ def sign_in_with_password(
         _audit_attempt(session, tenant_id, None, username, "signin.failure", "Wrong credentials.")
         return SignInResult("invalid")
     user = outcome.user
-    if outcome.status == "sso":
-        _audit_attempt(session, tenant_id, user, username, "signin.refused", "SSO-linked account.")
-        return SignInResult("sso", user, outcome.provider)
     if outcome.status == "inactive":
         _audit_attempt(session, tenant_id, user, username, "signin.refused", "Account inactive.")
         return SignInResult("inactive", user)

@@ -29,7 +29,7 @@ from server.db import (
     new_id,
     utcnow,
 )
-from server.domain import audit, completeness, guard, scim_index
+from server.domain import audit, completeness, guard, scim_index, sso_link
 from server.domain.access import ensure_can_create, ensure_visible
 from server.domain.actors import Actor
 from server.domain.oauth import revoke_user_tokens
@@ -280,17 +280,24 @@ def find_by_sourced_id(session: Session, tenant_id: str, sourced_id: str) -> Use
 
 
 def adopt_user(session: Session, actor: Actor, user: User, matched_by: str) -> None:
-    """Move a user to the acting connection (only when that connection is set to adopt)."""
+    """Move a user to the acting connection (only when that connection is set to adopt).
+
+    The one adoption path of every surface (SCIM, OneRoster push, imports, pulls). Audited with
+    the previous owner. Adopted by an SSO connection, the account loses every local credential
+    (:func:`server.domain.sso_link.void_local_credentials`).
+
+    :raises OwnedByAnotherConnection: (R109) the connection does not adopt by ``matched_by``.
+    :raises ManagedBySource: (R107) the user is SSO-linked to another provider (the guard).
+    """
     connection = owning_connection(session, actor)
     if connection.adopt_by != matched_by:
         raise OwnedByAnotherConnection(user.connection.name, "This user")
-    before = user.connection.name
+    previous = user.connection
+    guard.check_adoption(connection, previous)
     user.connection_id = connection.id
     user.connection = connection
-    if guard.is_sso_linked(connection) and user.credential is not None:
-        user.credential.state = CredentialState.SSO
-        user.credential.password_hash = None
-        user.credential.temporary_secret = None
+    if guard.is_sso_linked(connection):
+        sso_link.void_local_credentials(session, actor, user)
     user.updated_at = utcnow()
     session.flush()
     audit.record(
@@ -300,9 +307,24 @@ def adopt_user(session: Session, actor: Actor, user: User, matched_by: str) -> N
         target_kind="user",
         target_id=user.id,
         target_label=user.username,
-        changes={"connection": [before, connection.name]},
-        detail=f"Matched by {matched_by}.",
+        changes={"connection": [previous.name, connection.name]},
+        detail=f"Matched by {matched_by}; previously owned by {previous.name!r}"
+        + (f" (SSO: {previous.provider_name})." if guard.is_sso_linked(previous) else "."),
     )
+
+
+def adopt_matching(session: Session, actor: Actor, fields: Mapping[str, Any]) -> User | None:
+    """Take over the user that the acting connection adopts for ``fields``, if any (SPEC §4).
+
+    What every push calls before creating a user: :func:`find_adoptable`, then
+    :func:`adopt_user` (guarded and audited). Returns the adopted user or None.
+
+    :raises ManagedBySource: (R107) the match is SSO-linked to another provider.
+    """
+    user = find_adoptable(session, actor, fields)
+    if user is not None:
+        adopt_user(session, actor, user, owning_connection(session, actor).adopt_by or "")
+    return user
 
 
 def find_adoptable(session: Session, actor: Actor, fields: Mapping[str, Any]) -> User | None:

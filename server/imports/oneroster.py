@@ -382,7 +382,7 @@ def handle_user(ctx: ImportContext, record: ImportRecord) -> RowResult:
             fields["primary_role"] = ranked[0][1]
     existing: User | None = ctx.batch["own"].get(record.key)
     if existing is None:
-        existing = _adoptable(ctx, fields)
+        existing = users.adopt_matching(ctx.session, ctx.actor, fields)
         if existing is not None:
             fields["sourced_id"] = record.key
     if existing is None:
@@ -426,25 +426,6 @@ def handle_user(ctx: ImportContext, record: ImportRecord) -> RowResult:
             message="Matches an inactive account, which is reactivated with its history.",
         )
     return _result(record, Outcome.UPDATED if changes else Outcome.UNCHANGED, changes)
-
-
-def _adoptable(ctx: ImportContext, fields: dict[str, Any]) -> User | None:
-    """A user of another connection that this connection is set to adopt (SPEC §4)."""
-    key = ctx.connection.adopt_by
-    value = fields.get(key or "")
-    if not key or not value:
-        return None
-    column = {"username": User.username_folded, "email": User.email_folded}.get(key)
-    condition = (column == value.casefold()) if column is not None else (User.identifier == value)
-    holder = ctx.session.scalars(
-        select(User).where(
-            User.tenant_id == ctx.tenant_id, condition, User.status != RecordStatus.DELETED
-        )
-    ).first()
-    if holder is None or holder.connection_id == ctx.connection.id:
-        return None
-    users.adopt_user(ctx.session, ctx.actor, holder, key)
-    return holder
 
 
 def _set_password(ctx: ImportContext, user: User, password: str | None) -> bool:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from server.db import OAuthClientKind
+from server.db import OAuthClientKind, User
 from server.domain import (
     audit,
     completeness,
@@ -31,6 +31,7 @@ from server.domain.search import UserQuery
 from server.domain.users import RoleAssignment
 from server.domain.vocabulary import check_texts
 from server.errors import DomainError, InvalidValue
+from server.web.bodies import check_body
 from server.web.openapi import ADMIN_OPENAPI
 from server.web.presenters import (
     class_view,
@@ -69,13 +70,15 @@ def problem(error: DomainError) -> JSONResponse:
     return JSONResponse(body, status_code=error.status)
 
 
-async def _body(request: Request) -> dict[str, Any]:
+async def _body(request: Request, schema_name: str) -> dict[str, Any]:
+    """The JSON object of the request, checked against its OpenAPI schema (``bodies``)."""
     try:
         data = json.loads(await request.body() or b"{}")
     except ValueError:
         raise InvalidValue("The request body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise InvalidValue("The request body must be a JSON object.")
+    check_body(data, schema_name)
     check_texts(data)
     return data
 
@@ -121,7 +124,7 @@ async def list_users(staff: StaffRequest) -> Response:
 @staff_api
 async def create_user(staff: StaffRequest) -> Response:
     try:
-        body = await _body(staff.request)
+        body = await _body(staff.request, "NewUser")
     except DomainError as error:
         return problem(error)
 
@@ -131,7 +134,7 @@ async def create_user(staff: StaffRequest) -> Response:
         role = fields.get("primary_role", "student")
         fields["roles"] = [RoleAssignment(org_id, role) for org_id in schools]
         user = users.create_user(session, actor, fields)
-        result = user_view(user)
+        result = _user_answer(session, user)
         if body.get("password"):
             credentials.set_password(
                 session,
@@ -156,8 +159,7 @@ async def get_user(staff: StaffRequest) -> Response:
     user_id = staff.request.path_params["user_id"]
 
     def load(session: Session, actor: Actor) -> dict[str, Any]:
-        user = users.get_user(session, actor, user_id)
-        return user_view(user, roster.class_titles_of(session, [user.id])[user.id])
+        return _user_answer(session, users.get_user(session, actor, user_id))
 
     response = await _call(staff, load)
     if response.status_code == 200:
@@ -169,7 +171,7 @@ async def get_user(staff: StaffRequest) -> Response:
 async def update_user(staff: StaffRequest) -> Response:
     user_id = staff.request.path_params["user_id"]
     try:
-        body = await _body(staff.request)
+        body = await _body(staff.request, "UserChange")
         expected = _if_match(staff.request)
     except DomainError as error:
         return problem(error)
@@ -188,7 +190,7 @@ async def update_user(staff: StaffRequest) -> Response:
         if "active" in body:
             change = users.reactivate_user if body["active"] else users.deactivate_user
             change(session, actor, user, override=bool(body.get("override")))
-        return {"user": user_view(user), "changes": changes}
+        return {"user": _user_answer(session, user), "changes": changes}
 
     return await _call(staff, save)
 
@@ -197,7 +199,7 @@ async def update_user(staff: StaffRequest) -> Response:
 async def reset_password(staff: StaffRequest) -> Response:
     user_id = staff.request.path_params["user_id"]
     try:
-        body = await _body(staff.request)
+        body = await _body(staff.request, "PasswordReset")
     except DomainError as error:
         return problem(error)
     temporary = bool(body.get("temporary", True))
@@ -209,7 +211,7 @@ async def reset_password(staff: StaffRequest) -> Response:
             session, actor, user, box=staff.context.box, temporary=temporary, password=typed
         )
         return {
-            "user": user_view(user),
+            "user": _user_answer(session, user),
             "password": None if typed else password,
             "temporary": temporary,
         }
@@ -251,7 +253,7 @@ async def list_connections(staff: StaffRequest) -> Response:
 @staff_api
 async def create_connection(staff: StaffRequest) -> Response:
     try:
-        body = await _body(staff.request)
+        body = await _body(staff.request, "NewConnection")
     except DomainError as error:
         return problem(error)
 
@@ -389,7 +391,7 @@ async def list_clients(staff: StaffRequest) -> Response:
 @staff_api
 async def create_client(staff: StaffRequest) -> Response:
     try:
-        body = await _body(staff.request)
+        body = await _body(staff.request, "NewClient")
     except DomainError as error:
         return problem(error)
 
@@ -435,6 +437,11 @@ async def class_students(staff: StaffRequest) -> Response:
         return {"class": class_view(klass), "students": [user_view(u) for u in members]}
 
     return await _call(staff, load)
+
+
+def _user_answer(session: Session, user: User) -> dict[str, Any]:
+    """A user as every endpoint shows it, classes included (GET and PATCH agree)."""
+    return user_view(user, roster.class_titles_of(session, [user.id])[user.id])
 
 
 def _strings(body: dict[str, Any], key: str) -> list[str]:

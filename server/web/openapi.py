@@ -8,6 +8,26 @@ _ERROR = {
     "description": "A domain error",
     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
 }
+_STRINGS: dict[str, Any] = {"type": "array", "items": {"type": "string"}}
+# The user fields staff write as text (server.web.api.USER_WRITABLE, grades apart).
+_USER_TEXTS: dict[str, Any] = {
+    name: {"type": ["string", "null"]}
+    for name in (
+        "username",
+        "given_name",
+        "family_name",
+        "middle_name",
+        "preferred_given_name",
+        "preferred_family_name",
+        "email",
+        "identifier",
+        "birth_date",
+        "gender",
+        "ethnicity",
+        "primary_role",
+        "external_id",
+    )
+}
 _ID = {"name": "user_id", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
@@ -189,29 +209,7 @@ ADMIN_OPENAPI: dict[str, Any] = {
             },
             "post": {
                 "summary": "Register a client; the secret is in the answer, once",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["name"],
-                                "properties": {
-                                    "name": {"type": "string"},
-                                    "kind": {"enum": ["oidc", "api"]},
-                                    "redirect_uris": {"type": "array", "items": {"type": "string"}},
-                                    "post_logout_redirect_uris": {
-                                        "type": "array",
-                                        "items": {"type": "string"},
-                                    },
-                                    "public": {"type": "boolean"},
-                                    "scopes": {"type": "array", "items": {"type": "string"}},
-                                    "schools": {"type": "array", "items": {"type": "string"}},
-                                },
-                            }
-                        }
-                    },
-                },
+                "requestBody": {"required": True, **_json("NewClient")},
                 "responses": {
                     "201": {"description": "Created"},
                     "400": _ERROR,
@@ -286,18 +284,11 @@ ADMIN_OPENAPI: dict[str, Any] = {
             },
             "NewUser": {
                 "type": "object",
+                "additionalProperties": False,
                 "properties": {
-                    "given_name": {"type": "string"},
-                    "family_name": {"type": "string"},
-                    "username": {"type": "string"},
-                    "email": {"type": "string"},
-                    "primary_role": {"type": "string"},
-                    "grades": {"type": "array", "items": {"type": "string"}},
-                    "schools": {
-                        "type": "array",
-                        "items": {"type": "string"},
-                        "description": "school sourcedIds",
-                    },
+                    **_USER_TEXTS,
+                    "grades": _STRINGS,
+                    "schools": _STRINGS | {"description": "school sourcedIds"},
                     "password": {"type": "string"},
                     "temporary": {"type": "boolean"},
                     "issue_password": {"type": "boolean"},
@@ -305,31 +296,49 @@ ADMIN_OPENAPI: dict[str, Any] = {
             },
             "UserChange": {
                 "type": "object",
+                "additionalProperties": False,
                 "properties": {
-                    "given_name": {"type": "string"},
-                    "family_name": {"type": "string"},
-                    "username": {"type": "string"},
-                    "email": {"type": ["string", "null"]},
+                    **_USER_TEXTS,
+                    "grades": _STRINGS,
                     "active": {"type": "boolean"},
                     "override": {"type": "boolean"},
                 },
             },
             "PasswordReset": {
                 "type": "object",
+                "additionalProperties": False,
                 "properties": {
                     "temporary": {"type": "boolean", "default": True},
-                    "password": {"type": "string"},
+                    "password": {"type": ["string", "null"]},
                 },
             },
             "NewConnection": {
                 "type": "object",
+                "additionalProperties": False,
                 "required": ["name", "kind"],
                 "properties": {
                     "name": {"type": "string"},
-                    "kind": {"enum": ["scim", "oneroster", "oneroster_rest", "csv"]},
+                    "kind": {
+                        "enum": ["scim", "oneroster", "oneroster_csv", "oneroster_rest", "csv"]
+                    },
                     "sso_provider": {"type": ["string", "null"]},
                     "profile": {"enum": ["entra", "okta", "google", None]},
-                    "schools": {"type": "array", "items": {"type": "string"}},
+                    "adopt_by": {"enum": ["username", "email", "identifier", None]},
+                    "schools": _STRINGS,
+                },
+            },
+            "NewClient": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "kind": {"enum": ["oidc", "api"]},
+                    "redirect_uris": _STRINGS,
+                    "post_logout_redirect_uris": _STRINGS,
+                    "public": {"type": "boolean"},
+                    "scopes": _STRINGS,
+                    "schools": _STRINGS,
                 },
             },
         },

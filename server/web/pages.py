@@ -57,8 +57,10 @@ EDITABLE = (
 
 
 async def login_form(request: Request) -> Response:
-    tenants = await _tenant_names(request)
-    return page(request, "login.html", tenants=tenants, next=request.query_params.get("next"))
+    several = await _has_several_tenants(request)
+    return page(
+        request, "login.html", several_tenants=several, next=request.query_params.get("next")
+    )
 
 
 async def login(request: Request) -> Response:
@@ -88,7 +90,7 @@ async def login(request: Request) -> Response:
             request,
             "login.html",
             status_code=429 if result.status == "throttled" else 401,
-            tenants=await _tenant_names(request),
+            several_tenants=await _has_several_tenants(request),
             error=message,
             username=username,
             next=form.get("next"),
@@ -446,13 +448,13 @@ async def bulk(staff: StaffRequest) -> Response:
         return RedirectResponse(
             "/admin/users?" + urlencode({"done": "Select at least one user."}), status_code=303
         )
-    if action == "print_badges":
-        return await _print_badges(staff, user_ids)
-    if action == "print_activation_qr":
-        return await _print(staff, user_ids, "paper-saver", activation_qr=True)
     if action.startswith(("print", "pdf")):
-        layout = "per-page" if action.endswith("per_page") else "paper-saver"
-        return await _print(staff, user_ids, layout, as_pdf=action.startswith("pdf"))
+        try:
+            return await _print_action(staff, action, user_ids)
+        except DomainError as error:  # an unknown or hidden user: nothing printed, nothing kept
+            return RedirectResponse(
+                "/admin/users?" + urlencode({"done": error.message}), status_code=303
+            )
 
     def run(session: Session, actor: Actor) -> str:
         chosen = [users.get_user(session, actor, uid) for uid in user_ids]
@@ -490,6 +492,16 @@ async def bulk(staff: StaffRequest) -> Response:
     except DomainError as error:
         message = error.message
     return RedirectResponse("/admin/users?" + urlencode({"done": message}), status_code=303)
+
+
+async def _print_action(staff: StaffRequest, action: str, user_ids: list[str]) -> Response:
+    """The sheet a print or PDF action of the bulk form asks for."""
+    if action == "print_badges":
+        return await _print_badges(staff, user_ids)
+    if action == "print_activation_qr":
+        return await _print(staff, user_ids, "paper-saver", activation_qr=True)
+    layout = "per-page" if action.endswith("per_page") else "paper-saver"
+    return await _print(staff, user_ids, layout, as_pdf=action.startswith("pdf"))
 
 
 def _all_matching(session: Session, actor: Actor, form: Any) -> list[str]:
@@ -764,12 +776,13 @@ def _back_to_user(user_id: str, message: str) -> Response:
     )
 
 
-async def _tenant_names(request: Request) -> list[str]:
+async def _has_several_tenants(request: Request) -> bool:
+    """Whether the sign-in page asks for a district name. It never lists them (issue 11)."""
     context = context_of(request)
 
-    def load() -> list[str]:
+    def load() -> bool:
         with context.database.session() as session:
-            return [t.name for t in list_tenants(session)]
+            return len(list_tenants(session)) > 1
 
     return await run_in_threadpool(load)
 

@@ -87,3 +87,25 @@ def test_log_lines_are_json_and_never_hold_secrets(settings, database):
     text = stream.getvalue()
     for secret in ("rc_supersecretvalue123", "hunter2", "abc.def", "rc_abcdefghijkl", "s3cr3t"):
         assert secret not in text
+
+
+def test_secret_path_segments_never_reach_the_request_log(settings, database):
+    # Issue 11 defect 5: the log kept /activate/<token>, and an unused link sets a password.
+    from server.domain import activation, users
+
+    with database.session() as session:
+        tenant = create_tenant(session, "Riverside")
+        actor = system_actor(tenant.id)
+        user = users.create_user(session, actor, {"given_name": "Ann", "family_name": "Lee"})
+        secret = activation.create_activation_link(session, actor, user, for_print=True).secret
+    stream = io.StringIO()
+    configure_logging(stream=stream)
+    try:
+        with TestClient(create_app(settings, database=database)) as client:
+            assert client.get(f"/activate/{secret}").status_code == 200
+            assert client.get("/activate/not-a-live-link").status_code == 410
+    finally:
+        logging.getLogger().handlers[:] = []
+    paths = [json.loads(line).get("path") for line in stream.getvalue().splitlines()]
+    assert paths.count("/activate/[redacted]") == 2
+    assert secret not in stream.getvalue() and "not-a-live-link" not in stream.getvalue()

@@ -91,3 +91,24 @@ def test_a_trial_run_import_shows_an_r104_row(page, live_server, district, tmp_p
     page.get_by_label("Skip the rows with errors").check()
     page.get_by_role("button", name="Apply this import").click()
     assert "applied" in page.get_by_role("heading", level=1).inner_text()
+
+
+def test_every_page_works_under_the_content_security_policy(page, live_server, district):
+    # Issue 11 HTTP hardening: scripts run only from static files; Chromium reports anything
+    # the policy blocks on the console.
+    blocked: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            blocked.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    sign_in(page, live_server, "skinner", district.admin_password)
+    page.get_by_label("Select all on this page").check()  # admin.js ticks every row
+    rows = page.locator("input[name=user_id]")
+    assert rows.count() > 1 and all(rows.nth(i).is_checked() for i in range(rows.count()))
+    for path in ("/admin/users/new", "/admin/import", "/admin/connections", "/admin/audit"):
+        page.goto(f"{live_server}{path}")
+    page.goto(f"{live_server}/login")
+    page.goto(f"{live_server}/login/badge")
+    assert blocked == []

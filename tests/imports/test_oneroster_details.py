@@ -71,3 +71,25 @@ def test_new_users_with_enabled_user_false_are_created_inactive(tenancy, tmp_pat
     files["users.csv"][1]["enabledUser"] = "true"
     report = tenancy.run(package(tmp_path / "q.zip", "1.1", files))
     assert [r["code"] for r in report.rows() if r["key"] == "u1"] == ["W202"]
+
+
+def test_an_adopting_connection_cannot_take_over_sso_accounts_or_set_their_passwords(
+    tenancy, tmp_path
+):
+    # Issue 11 defect 2: a CSV with a password column, sent by a connection set to adopt by
+    # username, took over the Clever accounts and gave them passwords.
+    tenancy.run(package(tmp_path / "clever.zip", "1.1", district()), connection="Clever")
+    with tenancy.database.session() as session:
+        actor = system_actor(tenancy.tenant_id)
+        create_connection(session, actor, "Adopter", "oneroster", adopt_by="username")
+    files = district()
+    for row in files["users.csv"]:
+        row |= {"sourcedId": "x-" + row["sourcedId"], "password": "Correct-Horse-Battery-77"}
+    for row in files["enrollments.csv"]:
+        row["userSourcedId"] = "x-" + row["userSourcedId"]
+    report = tenancy.run(package(tmp_path / "p.zip", "1.1", files), connection="Adopter")
+    codes = {r["key"]: (r["code"], r["message"]) for r in report.rows() if r["key"] == "x-u1"}
+    assert codes["x-u1"][0] == "R107" and "Clever" in codes["x-u1"][1], report.as_dict()
+    kid = tenancy.user("u1")
+    assert kid.connection.name == "Clever"
+    assert kid.credential.state == "sso" and kid.credential.password_hash is None

@@ -10,6 +10,8 @@ from contextlib import contextmanager
 
 import uvicorn
 
+from server.cli.serve import SERVER_OPTIONS
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -20,8 +22,11 @@ def free_port() -> int:
 @contextmanager
 def serving(app, port: int) -> Iterator[str]:
     """Serve ``app`` on 127.0.0.1:``port`` until the block ends; yields the base URL."""
+    options = {**SERVER_OPTIONS, "log_config": uvicorn.config.LOGGING_CONFIG}  # as served
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **options
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -20,6 +20,7 @@ from tests.oidc.conftest import (
     query_of,
     verify_id_token,
 )
+from tests.scim.helpers import EDU_USER, USER
 
 
 def _badge_sign_in(http, token, pin=None, next_path=""):
@@ -204,3 +205,71 @@ def test_cli_registers_clients_and_rotates_keys(tmp_path, monkeypatch, capsys):
     assert main(["keys", "rotate", "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["kids"]) == 2
     assert main(["client", "add", "Reader", "--redirect-uri", "https://r/cb", "--json"]) == 1
+
+
+def _adopt_by_sso(http, database, tenant_id: str, *usernames: str) -> None:
+    """Clever, set to adopt by username, pushes the students over SCIM (SSO linking)."""
+    from server.domain import connections
+
+    with database.session() as session:
+        token = connections.create_connection(
+            session,
+            system_actor(tenant_id),
+            "Clever",
+            "scim",
+            sso_provider="Clever",
+            adopt_by="username",
+        ).token
+    for username in usernames:
+        body = {
+            "schemas": [USER, EDU_USER],
+            "userName": username,
+            EDU_USER: {"grades": ["02"]},  # the badge grade stays enabled: only SSO refuses
+        }
+        pushed = http.post(
+            "/scim/v2/Users",
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert pushed.status_code == 201, pushed.text
+
+
+def test_linking_to_sso_voids_badges_activation_links_and_temporary_passwords(
+    http, district, database, box
+):
+    # Issue 11 defect 3: a badge issued while the account was manual still signed in after
+    # an SSO connection adopted it.
+    with database.session() as session:
+        actor = system_actor(district.tenant_id)
+        lisa = users.get_user(session, actor, district.students["lisa"]["id"])
+        bart = users.get_user(session, actor, district.students["bart"]["id"])
+        badge = badges.issue_badge(session, actor, lisa, box=box).token
+        link = activation.create_activation_link(session, actor, bart, for_print=True).secret
+    _adopt_by_sso(http, database, district.tenant_id, "lisa", "bart")
+    assert _badge_sign_in(http, badge).status_code == 401
+    assert http.get(f"/activate/{link}").status_code == 410
+    from tests.oidc.conftest import sign_in
+
+    temporary = sign_in(http, "/login", "bart", district.students["bart"]["password"])
+    assert temporary.status_code != 303
+    with database.session() as session:
+        voids = session.query(AuditEvent).filter(AuditEvent.action == "credential.void").count()
+        assert voids == 2
+
+
+def test_badge_and_link_sign_in_recheck_the_guard(http, district, database, box):
+    # A badge or link that escaped the sweep (issued before the sweep existed) still fails.
+    with database.session() as session:
+        actor = system_actor(district.tenant_id)
+        lisa = users.get_user(session, actor, district.students["lisa"]["id"])
+        badge = badges.issue_badge(session, actor, lisa, box=box)
+        link = activation.create_activation_link(session, actor, lisa, for_print=True)
+        badge_id, link_id = badge.badge.id, link.token.id
+    _adopt_by_sso(http, database, district.tenant_id, "lisa")
+    from server.db import ActivationToken, Badge
+
+    with database.session() as session:  # as rows written before this release would be
+        session.get(Badge, badge_id).voided_at = None
+        session.get(ActivationToken, link_id).expires_at = utcnow() + timedelta(days=1)
+    assert _badge_sign_in(http, badge.token).status_code == 401
+    assert http.get(f"/activate/{link.secret}").status_code == 410

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from server.db import AuditEvent, CredentialState
 from server.domain import users
 from server.domain.actors import system_actor
+from server.domain.signin import ACCOUNT_FREE_FAILURES
 from tests.domain import builders
 from tests.oidc.conftest import (
     LOGOUT_REDIRECT,
@@ -99,7 +102,15 @@ def test_repeated_failures_slow_the_account_down_without_locking_it(http, distri
     assert other.status_code == 401
 
 
-def test_sso_student_is_told_where_to_sign_in(http, district, database):
+def _error_of(html: str) -> str:
+    match = re.search(r'id="error">([^<]*)<', html)
+    assert match, html
+    return match.group(1)
+
+
+def test_an_sso_account_answers_and_slows_down_like_an_unknown_name(http, district, database):
+    # Issue 11 defect 8: any password on a Clever account got 403 "Sign in with Clever" and
+    # was never throttled, which told anyone which usernames exist and which are Clever's.
     with database.session() as session:
         actor = system_actor(district.tenant_id)
         clever = builders.sso_connection(session, actor, "Clever")
@@ -113,12 +124,16 @@ def test_sso_student_is_told_where_to_sign_in(http, district, database):
             username="milhouse",
         )
     location = _login_location(http, district)
-    response = sign_in(http, location, "milhouse", "anything")
-    assert response.status_code == 403
-    assert "Sign in with Clever" in response.text
-    assert "set-cookie" not in response.headers or "rollcall_session" not in response.headers.get(
-        "set-cookie", ""
-    )
+    sso = sign_in(http, location, "milhouse", "anything")
+    unknown = sign_in(http, location, "nobody-here", "anything")
+    assert sso.status_code == unknown.status_code == 401
+    assert _error_of(sso.text) == _error_of(unknown.text)
+    assert "rollcall_session" not in sso.headers.get("set-cookie", "")
+    for _ in range(ACCOUNT_FREE_FAILURES - 1):
+        assert sign_in(http, location, "milhouse", "anything").status_code == 401
+    assert sign_in(http, location, "milhouse", "anything").status_code == 429
+    # Where to sign in instead is told to everyone, before any username is typed.
+    assert "Clever" in http.get(location).text
 
 
 def test_deactivated_student_is_told_to_ask_their_teacher(http, district, database):

@@ -5,9 +5,12 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+import pytest
+
 from server.db import SchoolClass
 from server.domain import roster, users
 from server.domain.actors import system_actor
+from server.domain.search import MAX_FILTER_TERMS
 from tests.oneroster.conftest import V1P1, V1P2, bearer
 
 
@@ -260,3 +263,19 @@ def test_an_enrolled_user_without_roles_gets_them_from_enrollments(api, reader, 
     assert v1p2["primaryOrg"]["sourcedId"] == "south"
     v1p1 = api.get(f"{V1P1}/users/scim-1", headers=bearer(token)).json()["user"]
     assert [o["sourcedId"] for o in v1p1["orgs"]] == ["south"]
+
+
+@pytest.mark.parametrize("joiner", [" OR ", " AND "])
+def test_a_filter_too_large_to_run_is_a_400_never_a_retry(api, reader, district, joiner):
+    # Issue 11 defect 7: 1,200 OR terms came back 429 "busy" (SQLite: expression tree is too
+    # large), telling the client to retry a request that can never succeed.
+    token = reader()
+    at_limit = joiner.join(f"identifier='n{i}'" for i in range(MAX_FILTER_TERMS))
+    ok = api.get(f"{V1P2}/users", params={"filter": at_limit}, headers=bearer(token))
+    assert ok.status_code == 200, ok.text
+    huge = joiner.join(f"identifier='n{i}'" for i in range(1200))
+    response = api.get(f"{V1P2}/users", params={"filter": huge}, headers=bearer(token))
+    assert response.status_code == 400, response.text
+    field = response.json()["imsx_CodeMinor"]["imsx_codeMinorField"][0]
+    assert field["imsx_codeMinorFieldValue"] == "invalid_filter_field"
+    assert str(MAX_FILTER_TERMS) in response.json()["imsx_description"]

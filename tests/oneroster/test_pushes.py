@@ -200,3 +200,31 @@ def test_bad_bodies_and_unknown_references_are_invaliddata(api, hub):
             response.json()["imsx_CodeMinor"]["imsx_codeMinorField"][0]["imsx_codeMinorFieldValue"]
             == "invaliddata"
         )
+
+
+def _student(username: str, given: str = "Kid") -> dict:
+    roles = [{"roleType": "primary", "role": "student", "org": _ref("north")}]
+    return {"user": {"username": username, "givenName": given, "familyName": "X", "roles": roles}}
+
+
+def test_a_hub_set_to_adopt_takes_over_manual_accounts_but_never_sso_ones(api, database, district):
+    # Issue 11 defect 2 over the OneRoster push: adoption goes through the same SSO guard.
+    with database.session() as session:
+        system = system_actor(district.tenant_id)
+        clever = create_connection(session, system, "Clever", "oneroster", sso_provider="Clever")
+        adopter = create_connection(session, system, "Adopter", "oneroster", adopt_by="username")
+        from server.domain import users
+
+        users.create_user(session, system, {"given_name": "Man", "username": "manual.kid"})
+    made = api.put(f"{V1P2}/users/c-1", json=_student("clever.kid"), headers=bearer(clever.token))
+    assert made.status_code == 201, made.text
+    refused = api.put(
+        f"{V1P2}/users/a-1", json=_student("CLEVER.KID"), headers=bearer(adopter.token)
+    )
+    assert refused.status_code == 409 and "Clever" in refused.json()["imsx_description"]
+    adopted = api.put(
+        f"{V1P2}/users/a-2", json=_student("manual.kid", "Adopted"), headers=bearer(adopter.token)
+    )
+    assert adopted.status_code == 200, adopted.text
+    assert adopted.json()["user"]["sourcedId"] == "a-2"
+    assert adopted.json()["user"]["givenName"] == "Adopted"

@@ -67,12 +67,13 @@ def add_connection(
     *,
     profile: str | None = None,
     sso: str | None = None,
+    adopt_by: str | None = None,
 ) -> str:
     """Another SCIM connection of the district; returns its bearer token."""
     with database.session() as session:
         system = system_actor(district.tenant_id, "test")
         return connections.create_connection(
-            session, system, name, "scim", profile=profile, sso_provider=sso
+            session, system, name, "scim", profile=profile, sso_provider=sso, adopt_by=adopt_by
         ).token
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from server.db import AuditEvent, Enrollment, RecordStatus, User
 from server.db.session import Database
 from server.domain import connections, credentials, users
 from server.domain.actors import system_actor
+from server.domain.search import MAX_FILTER_TERMS
 from server.domain.secrets import SecretBox
 from server.errors import ManagedBySource
 from tests.conftest import TEST_SECRET
@@ -415,3 +417,66 @@ def test_a_patch_answers_204_only_to_a_client_that_prefers_no_body(idp: IdP) -> 
     assert minimal.headers["ETag"] == 'W/"2"'
     full = idp.patch(f"/Users/{created['id']}", {**operation, "value": "Prof"})
     assert full.status_code == 200 and full.json()["title"] == "Prof"
+
+
+def _signs_in(client, username: str, password: str) -> bool:
+    """Does /login accept this password (303 onwards) for the district's student?"""
+    from tests.oidc.conftest import sign_in
+
+    return sign_in(client, "/login", username, password).status_code == 303
+
+
+def test_a_connection_that_is_not_the_sso_one_cannot_adopt_an_sso_account_or_set_its_password(
+    app, database: Database, district: District
+) -> None:
+    # Issue 11 defect 2: Google (adopt by username) took over a Clever account and set its
+    # password, which then signed in around Clever.
+    clever = IdP(app, add_connection(database, district, "Clever", sso="Clever"))
+    kid = clever.create_user("kid.one", name={"givenName": "Kid", "familyName": "One"})
+    google = IdP(app, add_connection(database, district, "Google", adopt_by="username"))
+    body = {"schemas": [USER], "userName": "KID.ONE", "password": "Correct-Horse-Battery-77"}
+    refused = google.post("/Users", body)
+    assert refused.status_code == 409, refused.text
+    assert "Clever" in refused.json()["detail"]
+    assert clever.get(f"/Users/{kid['id']}").status_code == 200  # still Clever's
+    assert not _signs_in(app, "kid.one", "Correct-Horse-Battery-77")
+    with database.session() as session:
+        owners = select(User.connection_id).where(User.tenant_id == district.tenant_id)
+        assert len(set(session.scalars(owners))) == 1  # no second account was made either
+
+
+def test_the_sso_connection_of_the_same_provider_may_adopt_and_the_previous_owner_is_audited(
+    app, database: Database, district: District
+) -> None:
+    first = IdP(app, add_connection(database, district, "Clever rostering", sso="Clever"))
+    kid = first.create_user("kid.two", name={"givenName": "Kid", "familyName": "Two"})
+    second = IdP(
+        app, add_connection(database, district, "Clever SSO", sso="Clever", adopt_by="username")
+    )
+    adopted = second.post("/Users", {"schemas": [USER], "userName": "kid.two"})
+    assert adopted.status_code == 201, adopted.text
+    assert adopted.json()["id"] == kid["id"]
+    with database.session() as session:
+        event = session.scalars(
+            select(AuditEvent).where(
+                AuditEvent.action == "user.adopt", AuditEvent.target_id == kid["id"]
+            )
+        ).one()
+        assert "Clever rostering" in str(event.changes) and "Clever rostering" in event.detail
+
+
+@pytest.mark.parametrize("joiner", [" or ", " and "])
+def test_a_filter_too_large_to_run_is_an_invalid_filter_400(idp: IdP, joiner: str) -> None:
+    # Issue 11 defect 7: 1,000 flat terms answered 500 (SQLite: expression tree is too large).
+    idp.create_user("n0")
+    at_limit = joiner.join(f'userName eq "n{i}"' for i in range(MAX_FILTER_TERMS))
+    assert idp.get("/Users", params={"filter": at_limit}).status_code == 200
+    deep = "not (" * MAX_FILTER_TERMS + 'userName eq "n0"' + ")" * MAX_FILTER_TERMS
+    for huge in (joiner.join(f'title eq "t{i}"' for i in range(1000)), deep):
+        for response in (
+            idp.get("/Users", params={"filter": huge}),
+            idp.post("/.search", {"schemas": [SEARCH], "filter": huge}),
+        ):
+            assert response.status_code == 400, response.text
+            assert response.json()["scimType"] == "invalidFilter"
+            assert huge is deep or str(MAX_FILTER_TERMS) in response.json()["detail"]
