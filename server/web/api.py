@@ -284,15 +284,12 @@ async def change_connection(staff: StaffRequest) -> Response:
     """PATCH a connection's ``default_role`` / ``default_school`` (null or "" clears)."""
     name = staff.request.path_params["name"]
     try:
-        body = await _body(staff.request)
+        body = await _body(staff.request, "ConnectionDefaults")
     except DomainError as error:
         return problem(error)
 
     def save(session: Session, actor: Actor) -> dict[str, Any]:
         connection = connections.get_connection(session, actor.tenant_id, name)
-        unknown = sorted(set(body) - {"default_role", "default_school"})
-        if unknown:
-            raise InvalidValue(f"Unknown connection field {unknown[0]!r}.", field=unknown[0])
         changes = _set_defaults(session, actor, connection, body)
         incomplete = completeness.incomplete_counts(session, actor.tenant_id)
         view = {
@@ -309,11 +306,8 @@ def _set_defaults(
 ) -> dict[str, list[Any]]:
     options: dict[str, Any] = {}
     for key, option in (("default_role", "role"), ("default_school", "school_sourced_id")):
-        if key in body:
-            value = body[key]
-            if value is not None and not isinstance(value, str):
-                raise InvalidValue(f"{key} must be text or null.", field=key)
-            options[option] = value
+        if key in body:  # the body's types are checked against ConnectionDefaults
+            options[option] = body[key]
     if not options:
         return {}
     return completeness.set_defaults(session, actor, connection, **options)

@@ -69,4 +69,10 @@ def _explain(error: ValidationError) -> InvalidValue:
     if error.validator == "enum":
         choices = ", ".join(str(value) for value in error.validator_value if value is not None)
         return InvalidValue(f"{name} must be one of {choices}.", field=field)
+    if error.validator == "minLength" and error.validator_value == 1:
+        return InvalidValue(f"{name} must not be empty.", field=field)
+    if error.validator == "pattern" and "description" in error.schema:
+        return InvalidValue(
+            f"Invalid {name} {error.instance!r}: {error.schema['description']}.", field=field
+        )
     return InvalidValue(f"{name}: {error.message}", field=field)

@@ -349,16 +349,13 @@ _SOURCED_ID = {
     "name": "sourced_id",
     "in": "path",
     "required": True,
-    "schema": {"type": "string", "pattern": "^[0-9A-Za-z.\\-_/@]+$"},
-}
-_OVERRIDE = {
-    "required": False,
-    "content": {
-        "application/json": {
-            "schema": {"type": "object", "properties": {"override": {"type": "boolean"}}}
-        }
+    "schema": {
+        "type": "string",
+        "pattern": "^[0-9A-Za-z.\\-_/@]+$",
+        "description": "use letters, digits and . - _ / @ only",
     },
 }
+_OVERRIDE = {"required": False, **_json("Override")}
 _CHANGED_SCHOOL = _json("SchoolChanged") | {"description": "The school after the change"}
 
 # Schools without a SIS file (issue 10, defect 5): district admins only for changes.
@@ -446,6 +443,11 @@ ADMIN_OPENAPI["components"]["schemas"].update(
                 "version": {"type": "integer"},
                 "updated_at": {"type": "string", "format": "date-time"},
             },
+        },
+        "Override": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"override": {"type": "boolean"}},
         },
         "SchoolList": {
             "type": "object",

@@ -43,7 +43,7 @@ async def get_school(staff: StaffRequest) -> Response:
 @staff_api
 async def add_school(staff: StaffRequest) -> Response:
     try:
-        body = await _body(staff.request)
+        body = await _body(staff.request, "NewSchool")
         sourced_id = _text(body.pop("sourced_id", None), "sourced_id")
     except DomainError as error:
         return problem(error)
@@ -58,7 +58,7 @@ async def add_school(staff: StaffRequest) -> Response:
 async def change_school(staff: StaffRequest) -> Response:
     sourced_id = staff.request.path_params["sourced_id"]
     try:
-        body = await _body(staff.request)
+        body = await _body(staff.request, "SchoolChange")
         override = _flag(body.pop("override", False), "override")
     except DomainError as error:
         return problem(error)
@@ -86,7 +86,7 @@ async def reactivate_school(staff: StaffRequest) -> Response:
 async def _set_active(staff: StaffRequest, *, active: bool) -> Response:
     sourced_id = staff.request.path_params["sourced_id"]
     try:
-        body = await _body(staff.request)
+        body = await _body(staff.request, "Override")
         override = _flag(body.get("override", False), "override")
     except DomainError as error:
         return problem(error)

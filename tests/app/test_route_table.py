@@ -85,7 +85,9 @@ def _routes(routes: list[BaseRoute]) -> list[tuple[str, str]]:
 
 
 def _concrete(template: str, ids: dict[str, str]) -> str:
-    path = template.replace("{rest:path}", "nothing/here").replace(":str}", "}")
+    path = (
+        template.replace("{rest:path}", "nothing/here").replace(":str}", "}").replace(":path}", "}")
+    )
     for name, value in ids.items():
         path = path.replace("{" + name + "}", value)
     assert "{" not in path, f"no sample value for a parameter of {template}"

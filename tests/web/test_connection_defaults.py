@@ -59,8 +59,8 @@ def test_bad_defaults_get_specific_json_errors(app, district):
         cases = [
             ({"default_role": "wizard"}, 400, "Unknown role 'wizard'"),
             ({"default_school": "nope"}, 400, "No school with sourcedId 'nope'."),
-            ({"default_school": 7}, 400, "must be text or null"),
-            ({"colour": "red"}, 400, "Unknown connection field 'colour'."),
+            ({"default_school": 7}, 400, "default_school must be a string or null"),
+            ({"colour": "red"}, 400, "Unknown field 'colour'"),
         ]
         for body, status, detail in cases:
             response = admin.patch("/admin/api/connections/Okta", json=body)

@@ -50,12 +50,16 @@ def test_bad_school_requests_get_specific_json_errors(app, district):
         cases = [
             ({"name": "No id"}, 400, "sourced_id is required"),
             ({"sourced_id": "lincoln", "name": "Again"}, 409, "already used"),
-            ({"sourced_id": "a b", "name": "Space"}, 400, "Invalid sourcedId 'a b'"),
-            ({"sourced_id": "x1", "name": ""}, 400, "A school needs a name."),
-            ({"sourced_id": "x1", "name": "X", "type": "castle"}, 400, "Invalid type 'castle'"),
+            ({"sourced_id": "a b", "name": "Space"}, 400, "Invalid sourced_id 'a b': use letters"),
+            ({"sourced_id": "x1", "name": ""}, 400, "name must not be empty"),
+            (
+                {"sourced_id": "x1", "name": "X", "type": "castle"},
+                400,
+                "type must be one of department, district",
+            ),
             ({"sourced_id": "x1", "name": "X", "parent": "nope"}, 400, "No parent org"),
-            ({"sourced_id": "x1", "name": "X", "colour": "red"}, 400, "Unknown school field"),
-            ({"sourced_id": "x1", "name": 7}, 400, "must be text"),
+            ({"sourced_id": "x1", "name": "X", "colour": "red"}, 400, "Unknown field 'colour'"),
+            ({"sourced_id": "x1", "name": 7}, 400, "name must be a string"),
         ]
         for body, status, detail in cases:
             response = client.post("/admin/api/schools", json=body)
