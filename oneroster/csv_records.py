@@ -144,6 +144,7 @@ def _role(row: SourceRow, record: ImportRecord, version: str) -> None:
         "role_type": row.get("roleType") or "primary",
         "begin_date": row.get("beginDate") or None,
         "end_date": row.get("endDate") or None,
+        "user_profile_key": row.get("userProfileSourcedId") or None,
     }
 
 
@@ -181,7 +182,14 @@ def _user_profile(row: SourceRow, record: ImportRecord, version: str) -> None:
     record.refs["user_key"] = _required(row, "userSourcedId")
     record.fields["profile"] = {
         column: row.get(column)
-        for column in ("profileType", "vendorId", "applicationId", "description", "credentialType")
+        for column in (
+            "profileType",
+            "vendorId",
+            "applicationId",
+            "description",
+            "credentialType",
+            "username",
+        )
         if row.get(column)
     }
     record.password = row.get("password") or None

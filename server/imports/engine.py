@@ -56,7 +56,7 @@ log = logging.getLogger("rollcall.imports")
 BATCH_SIZE = 500
 # Caches handlers add to while writing (sourcedId -> id of what they created); restored when a
 # batch savepoint is rolled back. Others (the 1.2 roles gathered per user) are only read then.
-SMALL_CACHES = ("orgs", "academic_sessions", "courses", "classes")
+SMALL_CACHES = ("orgs", "academic_sessions", "courses", "classes", "profile_holders")
 MODES = ("full", "delta")
 
 Progress = Callable[[int], None]

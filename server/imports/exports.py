@@ -184,12 +184,15 @@ def export_oneroster(
                 )
             else:
                 primary = [r for r in user.roles if r.role == user.primary_role] or user.roles
+                primary_org = extra.get("primaryOrgSourcedId") or (
+                    sid(orgs, primary[0].org_id) if primary else ""
+                )
                 row |= {
                     "userMasterIdentifier": extra.get("userMasterIdentifier"),
                     "preferredGivenName": user.preferred_given_name,
                     "preferredMiddleName": extra.get("preferredMiddleName"),
                     "preferredFamilyName": user.preferred_family_name,
-                    "primaryOrgSourcedId": sid(orgs, primary[0].org_id) if primary else "",
+                    "primaryOrgSourcedId": primary_org,
                     "pronouns": extra.get("pronouns"),
                 }
             yield row
@@ -199,14 +202,22 @@ def export_oneroster(
             for role in sorted(user.roles, key=lambda r: (r.org_id, r.role)):
                 org = sid(orgs, role.org_id)
                 yield {
-                    "sourcedId": f"{user.sourced_id}:{org}:{role.role}",
+                    "sourcedId": role.sourced_id
+                    or role_sourced_id(user.sourced_id, org, role.role),
                     "userSourcedId": user.sourced_id,
                     "roleType": role.role_type,
                     "role": role.role,
                     "beginDate": _date(role.begin_date),
                     "endDate": _date(role.end_date),
                     "orgSourcedId": org,
+                    "userProfileSourcedId": role.user_profile_sourced_id,
                 }
+
+    def profile_rows() -> Iterator[dict[str, Any]]:
+        for user in scoped_users():
+            profiles = (user.extra or {}).get("userProfiles") or {}
+            for key, profile in sorted(profiles.items()):
+                yield {"sourcedId": key, "userSourcedId": user.sourced_id, **profile}
 
     def demographic_rows() -> Iterator[dict[str, Any]]:
         for user in scoped_users():
@@ -262,8 +273,18 @@ def export_oneroster(
     }
     if version == "1.2":
         files["roles.csv"] = role_rows()
+        files["userProfiles.csv"] = profile_rows()
     write_package(out, version, files)
     return counter["users"]
+
+
+def role_sourced_id(user: str, org: str, role: str) -> str:
+    """A stable sourcedId for a role that came without one (SCIM, school CSV, 1.1 users.csv).
+
+    Made of the user's and org's sourcedIds and the role joined by ``.``, so it stays inside
+    the OneRoster GUID character set (``0-9 A-Z a-z . - _ / @``) those already use.
+    """
+    return f"{user}.{org}.{role}"
 
 
 def _with_parents(orgs: dict[str, Org], scope: set[str]) -> set[str]:

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import Text, cast, exists, func, select
 
 from oneroster.csv_files import Package, PackageError, open_package
 from oneroster.csv_records import translate
@@ -39,7 +39,7 @@ from server.domain import credentials, guard, roster, users
 from server.domain.enrollments import NewEnrollment, enroll_many
 from server.domain.passwords import verify_password
 from server.domain.users import RoleAssignment
-from server.domain.vocabulary import check_choice, check_role
+from server.domain.vocabulary import check_choice, check_role, parse_date
 from server.errors import NotFound, OwnedByAnotherConnection
 from server.imports.engine import Deactivation, ImportContext, Step
 from server.imports.records import ImportRecord, Outcome, RowProblem, RowResult
@@ -355,10 +355,19 @@ def handle_role(ctx: ImportContext, record: ImportRecord) -> list[RowResult]:
     org_id = _resolve(ctx, Org, record.refs["org_key"], "org", "orgSourcedId")
     role = check_role(record.fields["role"])
     role_type = check_choice(record.fields["role_type"], ROLE_TYPES, "roleType")
+    assignment = RoleAssignment(
+        org_id,
+        role,
+        role_type,
+        parse_date(record.fields["begin_date"], "beginDate"),
+        parse_date(record.fields["end_date"], "endDate"),
+        record.key,
+        record.fields["user_profile_key"],
+    )
     if record.status == "tobedeleted":
         return []
     ctx.cache.setdefault("roles_by_user", {}).setdefault(record.refs["user_key"], []).append(
-        (org_id, role, role_type, record.refs["org_key"])
+        (assignment, record.refs["org_key"])
     )
     return []
 
@@ -373,13 +382,21 @@ def handle_user(ctx: ImportContext, record: ImportRecord) -> RowResult:
         ]
     elif ctx.cache["roles_present"]["value"]:
         gathered = ctx.cache.get("roles_by_user", {}).get(record.key, [])
-        fields["roles"] = [RoleAssignment(org, role, kind) for org, role, kind, _ in gathered]
+        fields["roles"] = [assignment for assignment, _ in gathered]
         primary_org = record.refs.get("primary_org_key")
         ranked = sorted(
-            gathered, key=lambda g: (g[3] != primary_org, g[2] != "primary", g[1], g[0])
+            gathered,
+            key=lambda g: (
+                g[1] != primary_org,
+                g[0].role_type != "primary",
+                g[0].role,
+                g[0].org_id,
+            ),
         )
         if ranked:
-            fields["primary_role"] = ranked[0][1]
+            fields["primary_role"] = ranked[0][0].role
+    if version == "1.2":
+        fields["extra"] = {**fields.get("extra", {}), **_primary_org(ctx, record)}
     existing: User | None = ctx.batch["own"].get(record.key)
     if existing is None:
         existing = _adoptable(ctx, fields)
@@ -426,6 +443,15 @@ def handle_user(ctx: ImportContext, record: ImportRecord) -> RowResult:
             message="Matches an inactive account, which is reactivated with its history.",
         )
     return _result(record, Outcome.UPDATED if changes else Outcome.UNCHANGED, changes)
+
+
+def _primary_org(ctx: ImportContext, record: ImportRecord) -> dict[str, str]:
+    """1.2 ``primaryOrgSourcedId``, kept as given once it names an org (R108)."""
+    key = record.refs.get("primary_org_key")
+    if not key:
+        return {}
+    _resolve(ctx, Org, key, "org", "primaryOrgSourcedId")
+    return {"primaryOrgSourcedId": key}
 
 
 def _adoptable(ctx: ImportContext, fields: dict[str, Any]) -> User | None:
@@ -487,20 +513,70 @@ def handle_demographics(ctx: ImportContext, record: ImportRecord) -> RowResult:
 
 
 def handle_user_profile(ctx: ImportContext, record: ImportRecord) -> RowResult:
+    """Keep a 1.2 user profile in its user's ``extra``; a profile whose ``userSourcedId``
+    changed moves to the new user, ``tobedeleted`` removes it."""
     user = _user_for(ctx, record.refs["user_key"], "userSourcedId")
+    holders = _profile_holders(ctx)
+    changes: dict[str, list[Any]] = {}
+    previous = holders.get(record.key)
+    if previous is not None and previous != user.id:
+        old = ctx.session.get(User, previous)
+        if old is not None and _set_profile(ctx, old, record.key, None):
+            changes["userSourcedId"] = [old.sourced_id, user.sourced_id]
+    profile = None if record.status == "tobedeleted" else record.fields["profile"]
+    if _set_profile(ctx, user, record.key, profile):
+        changes["profile"] = [None, profile]
+    holders[record.key] = user.id
+    if profile is None:
+        outcome = Outcome.DEACTIVATED if changes else Outcome.UNCHANGED
+    else:
+        outcome = Outcome.UPDATED if changes else Outcome.UNCHANGED
+    return _result(record, outcome, changes)
+
+
+def _set_profile(ctx: ImportContext, user: User, key: str, profile: dict | None) -> bool:
+    """Put (or, with None, remove) one profile in the user's ``extra``; True if it changed."""
     extra = dict(user.extra or {})
     profiles = dict(extra.get("userProfiles") or {})
-    profiles[record.key] = record.fields["profile"]
+    if profile is None:
+        profiles.pop(key, None)
+    else:
+        profiles[key] = profile
     extra["userProfiles"] = profiles
-    changes = users.update_user(ctx.session, ctx.actor, user, {"extra": extra})
-    return _result(record, Outcome.UPDATED if changes else Outcome.UNCHANGED, changes)
+    if not profiles:
+        del extra["userProfiles"]
+    return bool(users.update_user(ctx.session, ctx.actor, user, {"extra": extra}))
+
+
+def _profile_holders(ctx: ImportContext) -> dict[str, str]:
+    """profile sourcedId -> id of the connection's user that holds it (read once per run)."""
+    if "profile_holders" not in ctx.cache:
+        rows = ctx.session.execute(
+            select(User.id, User.extra).where(
+                User.tenant_id == ctx.tenant_id,
+                User.connection_id == ctx.connection.id,
+                cast(User.extra, Text).contains("userProfiles"),
+            )
+        )
+        ctx.cache["profile_holders"] = {
+            key: user_id for user_id, extra in rows for key in (extra or {}).get("userProfiles", {})
+        }
+    return ctx.cache["profile_holders"]
 
 
 def handle_enrollment(ctx: ImportContext, record: ImportRecord) -> RowResult:
     fields = record.fields
     existing: Enrollment | None = ctx.batch["own"].get(record.key)
-    if existing is not None:
+    if existing is not None and record.status == "tobedeleted":
         return _upsert(ctx, record, Enrollment, dict(fields), None)
+    if existing is not None:
+        # the same sourcedId may name another user, class or school (re-pointed)
+        refs = {
+            "user_id": _user_for(ctx, record.refs["user_key"], "userSourcedId").id,
+            "class_id": _class_for(ctx, record).id,
+            "school_id": _school_for(ctx, record),
+        }
+        return _upsert(ctx, record, Enrollment, {**fields, **refs}, None)
     if record.status == "tobedeleted":
         return _result(record, Outcome.UNCHANGED, message="Not present: nothing to deactivate.")
     user = _user_for(ctx, record.refs["user_key"], "userSourcedId")
@@ -514,6 +590,7 @@ def handle_enrollment(ctx: ImportContext, record: ImportRecord) -> RowResult:
         sourced_id=record.key,
         begin_date=fields["begin_date"],
         end_date=fields["end_date"],
+        school_id=_school_for(ctx, record),
     )
     return _enrolled(record, enrollment)
 
@@ -541,6 +618,7 @@ def handle_enrollments(
                     sourced_id=record.key,
                     begin_date=fields["begin_date"],
                     end_date=fields["end_date"],
+                    school_id=_school_for(ctx, record),
                 ),
             )
         )
@@ -557,6 +635,12 @@ def _class_for(ctx: ImportContext, record: ImportRecord) -> SchoolClass:
             f"No class with sourcedId {record.refs['class_key']!r}.", field="classSourcedId"
         )
     return klass
+
+
+def _school_for(ctx: ImportContext, record: ImportRecord) -> str | None:
+    """The enrollment's ``schoolSourcedId`` resolved (R108), or None to use the class's."""
+    key = record.refs.get("school_key")
+    return _resolve(ctx, Org, key, "school", "schoolSourcedId") if key else None
 
 
 def _enrolled(record: ImportRecord, enrollment: Enrollment) -> RowResult:

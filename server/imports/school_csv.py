@@ -370,8 +370,9 @@ def handle_student(ctx: ImportContext, record: ImportRecord) -> list[RowResult]:
         outcome, code, changes = Outcome.CREATED, None, {"username": [None, user.username]}
         message = None
     else:
-        roles = {RoleAssignment(r.org_id, r.role, r.role_type) for r in user.roles}
-        roles.add(RoleAssignment(school_id, "student"))
+        roles = users.role_assignments(user)
+        if not any((r.org_id, r.role) == (school_id, "student") for r in roles):
+            roles.append(RoleAssignment(school_id, "student"))
         fields["roles"] = sorted(roles)
         fields["demographic_flags"] = {**(user.demographic_flags or {}), **flags}
         before = user.status

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from oneroster.csv_files import HEADERS, COMMON, open_package
+from oneroster.csv_files import COMMON, HEADERS, open_package
 from server.domain.passwords import verify_password
 from tests.imports.packages import full_district, package
 
