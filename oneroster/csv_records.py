@@ -28,13 +28,57 @@ RACE_COLUMNS = (
 )
 
 
+# Required cells per file (OneRoster 1.1 CSV Tables §2; 1.2.1 CSV Tables §3, the same list
+# LongsightGroup/oneroster's validator checks in src/one-roster-csv-rostering-record-engine.ts).
+_REQUIRED_SHARED = {
+    "orgs.csv": ("name", "type"),
+    "academicSessions.csv": ("title", "type", "startDate", "endDate", "schoolYear"),
+    "courses.csv": ("title", "orgSourcedId"),
+    "classes.csv": ("title", "courseSourcedId", "classType", "schoolSourcedId", "termSourcedIds"),
+    "enrollments.csv": ("classSourcedId", "schoolSourcedId", "userSourcedId", "role"),
+    "demographics.csv": (),
+}
+REQUIRED: dict[str, dict[str, tuple[str, ...]]] = {
+    "1.1": _REQUIRED_SHARED
+    | {
+        "users.csv": (
+            "enabledUser",
+            "orgSourcedIds",
+            "role",
+            "username",
+            "givenName",
+            "familyName",
+        ),
+    },
+    "1.2": _REQUIRED_SHARED
+    | {
+        "users.csv": ("enabledUser", "username", "givenName", "familyName"),
+        "roles.csv": ("userSourcedId", "roleType", "role", "orgSourcedId"),
+        "userProfiles.csv": (
+            "userSourcedId",
+            "profileType",
+            "vendorId",
+            "credentialType",
+            "username",
+        ),
+    },
+}
+
+
 def translate(row: SourceRow, version: str) -> ImportRecord:
     """The import record for one row of any rostering file.
+
+    A row that deletes (``status=tobedeleted``) needs only its ``sourcedId``; any other row
+    needs every required cell of its file and version (:data:`REQUIRED`).
 
     :raises RowProblem: R101 (required cell empty) or R102 (malformed boolean or status).
     """
     key = _required(row, "sourcedId")
-    record = ImportRecord(row.file, row.number, KINDS[row.file], key, status=_status(row))
+    status = _status(row)
+    if status != "tobedeleted":
+        for column in REQUIRED[version][row.file]:
+            _required(row, column)
+    record = ImportRecord(row.file, row.number, KINDS[row.file], key, status=status)
     TRANSLATORS[row.file](row, record, version)
     record.fields["extra"] = {**record.fields.get("extra", {}), **_metadata(row)}
     if not record.fields["extra"]:

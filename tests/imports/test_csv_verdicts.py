@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
+
 import pytest
 from sqlalchemy import select
 
 from server.db import Enrollment
-from tests.imports.packages import district, package
+from tests.imports.packages import district, full_district, package
 
 
 def rows_of(report, key: str) -> list[dict]:
@@ -44,3 +47,61 @@ def test_repointing_an_enrollment_to_a_missing_user_or_class_is_r108(tenancy, tm
     assert [r["code"] for r in rows_of(report, "e-u1")] == ["R108"]
     assert "nobody" in rows_of(report, "e-u1")[0]["message"]
     assert [r["code"] for r in rows_of(report, "e-u0")] == ["R108"]
+
+
+# Required cells: OneRoster 1.1 CSV Tables §2 and 1.2.1 CSV Tables §3 (the "Required" column),
+# as LongsightGroup/oneroster checks them (src/one-roster-csv-rostering-record-engine.ts).
+REQUIRED_BY_SPEC = {
+    "orgs.csv": ("s1", ["name", "type"]),
+    "academicSessions.csv": ("t1", ["title", "type", "startDate", "endDate", "schoolYear"]),
+    "courses.csv": ("c1", ["title", "orgSourcedId"]),
+    "classes.csv": (
+        "k1",
+        ["title", "courseSourcedId", "classType", "schoolSourcedId", "termSourcedIds"],
+    ),
+    "enrollments.csv": ("e-u1", ["classSourcedId", "schoolSourcedId", "userSourcedId", "role"]),
+}
+REQUIRED_CASES = [
+    (version, file, key, column)
+    for version in ("1.1", "1.2")
+    for file, (key, columns) in REQUIRED_BY_SPEC.items()
+    for column in columns
+]
+REQUIRED_CASES += [
+    ("1.1", "users.csv", "u1", c)
+    for c in ["enabledUser", "orgSourcedIds", "role", "username", "givenName", "familyName"]
+]
+REQUIRED_CASES += [
+    ("1.2", "users.csv", "u1", c) for c in ["enabledUser", "username", "givenName", "familyName"]
+]
+REQUIRED_CASES += [
+    ("1.2", "roles.csv", "r-u1", c) for c in ["userSourcedId", "roleType", "role", "orgSourcedId"]
+]
+REQUIRED_CASES += [
+    ("1.2", "userProfiles.csv", "p1", c)
+    for c in ["userSourcedId", "profileType", "vendorId", "credentialType", "username"]
+]
+
+
+@pytest.mark.parametrize(("version", "file", "key", "column"), REQUIRED_CASES)
+def test_an_empty_required_cell_is_r101_and_keeps_the_stored_value(
+    tenancy, tmp_path, version, file, key, column
+):
+    files = full_district(version)
+    assert tenancy.run(package(tmp_path / "bulk.zip", version, files)).status == "applied"
+    before = tenancy.export(f"oneroster-{version}", tmp_path / "before.zip").read_bytes()
+    row = next(r for r in files[file] if r["sourcedId"] == key)
+    row[column] = ""
+    delta = {file: [row]} if file != "roles.csv" else {file: [row], "users.csv": files["users.csv"]}
+    report = tenancy.run(package(tmp_path / "delta.zip", version, delta, mode="delta"))
+    found = [r for r in report.rows() if r["key"] == key and r["file"] == file]
+    assert [r["code"] for r in found] == ["R101"], report.as_dict()
+    assert column in found[0]["message"]
+    assert report.status == "refused"
+    after = tenancy.export(f"oneroster-{version}", tmp_path / "after.zip").read_bytes()
+    assert zip_texts(after) == zip_texts(before)
+
+
+def zip_texts(data: bytes) -> dict[str, str]:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return {name: archive.read(name).decode() for name in archive.namelist()}
