@@ -10,7 +10,9 @@ The record fields use the domain's names; references keep the file's sourcedIds
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from oneroster.csv_files import SourceRow, iter_list, parse_boolean
@@ -65,6 +67,26 @@ REQUIRED: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 
+# Columns holding sourcedIds: the OneRoster GUID type, 1-255 characters from
+# ``0-9 A-Z a-z . - _ / @`` (the rule of LongsightGroup/oneroster's parseOneRosterGuid).
+GUID_COLUMNS = (
+    "sourcedId",
+    "parentSourcedId",
+    "schoolYearSourcedId",
+    "orgSourcedId",
+    "orgSourcedIds",
+    "courseSourcedId",
+    "schoolSourcedId",
+    "termSourcedIds",
+    "classSourcedId",
+    "userSourcedId",
+    "agentSourcedIds",
+    "primaryOrgSourcedId",
+    "userProfileSourcedId",
+)
+GUID = re.compile(r"[0-9A-Za-z._/@-]{1,255}")
+
+
 def translate(row: SourceRow, version: str) -> ImportRecord:
     """The import record for one row of any rostering file.
 
@@ -78,6 +100,8 @@ def translate(row: SourceRow, version: str) -> ImportRecord:
     if status != "tobedeleted":
         for column in REQUIRED[version][row.file]:
             _required(row, column)
+    _check_guids(row)
+    _check_modified(row)
     record = ImportRecord(row.file, row.number, KINDS[row.file], key, status=status)
     TRANSLATORS[row.file](row, record, version)
     record.fields["extra"] = {**record.fields.get("extra", {}), **_metadata(row)}
@@ -244,6 +268,34 @@ def _required(row: SourceRow, column: str) -> str:
     if not value:
         raise RowProblem("R101", f"{column} is empty.", column)
     return value
+
+
+def _check_guids(row: SourceRow) -> None:
+    """Every sourcedId cell holds GUIDs (R102)."""
+    for column in GUID_COLUMNS:
+        for item in iter_list(row.get(column)):
+            if not GUID.fullmatch(item):
+                raise RowProblem(
+                    "R102",
+                    f"{column} {item!r} is not a OneRoster GUID: use 1-255 characters from "
+                    "0-9 A-Z a-z . - _ / @.",
+                    column,
+                )
+
+
+def _check_modified(row: SourceRow) -> None:
+    """``dateLastModified``, when given, is an ISO 8601 date-time (R102)."""
+    text = row.get("dateLastModified")
+    if not text:
+        return
+    try:
+        datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise RowProblem(
+            "R102",
+            f"dateLastModified {text!r} is not an ISO 8601 date-time (YYYY-MM-DDTHH:MM:SS.sssZ).",
+            "dateLastModified",
+        ) from None
 
 
 def _boolean(row: SourceRow, column: str) -> bool | None:

@@ -23,7 +23,7 @@ from typing import IO, Any
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from oneroster.csv_files import write_package
+from oneroster.csv_files import role_sourced_id, write_package
 from server.db import (
     AcademicSession,
     Course,
@@ -276,15 +276,6 @@ def export_oneroster(
         files["userProfiles.csv"] = profile_rows()
     write_package(out, version, files)
     return counter["users"]
-
-
-def role_sourced_id(user: str, org: str, role: str) -> str:
-    """A stable sourcedId for a role that came without one (SCIM, school CSV, 1.1 users.csv).
-
-    Made of the user's and org's sourcedIds and the role joined by ``.``, so it stays inside
-    the OneRoster GUID character set (``0-9 A-Z a-z . - _ / @``) those already use.
-    """
-    return f"{user}.{org}.{role}"
 
 
 def _with_parents(orgs: dict[str, Org], scope: set[str]) -> set[str]:

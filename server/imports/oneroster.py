@@ -110,6 +110,7 @@ class OneRosterSource:
         assert self.package is not None
         ctx.cache["version"] = {"value": self.package.version}
         ctx.cache["roles_present"] = {"value": self.package.mode("roles.csv") != "absent"}
+        ctx.cache["users_mode"] = {"value": self.file_mode(ctx, "users.csv")}
         present = set(self.package.files())
         for name in ORDER:
             if name not in present:
@@ -380,7 +381,9 @@ def handle_user(ctx: ImportContext, record: ImportRecord) -> RowResult:
             RoleAssignment(_resolve(ctx, Org, org, "org", "orgSourcedIds"), role, role_type)
             for org, role, role_type in record.refs["roles"]
         ]
-    elif ctx.cache["roles_present"]["value"]:
+    else:
+        _ensure_roles(ctx, record, ctx.cache.get("roles_by_user", {}).get(record.key, []))
+    if version == "1.2" and ctx.cache["roles_present"]["value"]:
         gathered = ctx.cache.get("roles_by_user", {}).get(record.key, [])
         fields["roles"] = [assignment for assignment, _ in gathered]
         primary_org = record.refs.get("primary_org_key")
@@ -443,6 +446,14 @@ def handle_user(ctx: ImportContext, record: ImportRecord) -> RowResult:
             message="Matches an inactive account, which is reactivated with its history.",
         )
     return _result(record, Outcome.UPDATED if changes else Outcome.UNCHANGED, changes)
+
+
+def _ensure_roles(ctx: ImportContext, record: ImportRecord, gathered: list) -> None:
+    """A 1.2 user of a bulk users.csv needs a row in roles.csv (OneRoster 1.2 users carry
+    ``roles`` with at least one entry): R101 without one."""
+    bulk = ctx.cache["users_mode"]["value"] == "bulk"
+    if bulk and not gathered and record.status != "tobedeleted":
+        raise RowProblem("R101", "The user has no row in roles.csv.", "roles")
 
 
 def _primary_org(ctx: ImportContext, record: ImportRecord) -> dict[str, str]:

@@ -105,3 +105,45 @@ def test_an_empty_required_cell_is_r101_and_keeps_the_stored_value(
 def zip_texts(data: bytes) -> dict[str, str]:
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         return {name: archive.read(name).decode() for name in archive.namelist()}
+
+
+@pytest.mark.parametrize("version", ["1.1", "1.2"])
+@pytest.mark.parametrize(
+    ("file", "column", "value"),
+    [
+        ("users.csv", "dateLastModified", "1/05/2023"),
+        ("users.csv", "sourcedId", "u 9"),
+        ("users.csv", "sourcedId", "u#9"),
+        ("enrollments.csv", "userSourcedId", "u 1"),
+        ("classes.csv", "termSourcedIds", "t1,t 2"),
+    ],
+)
+def test_a_bad_date_time_or_guid_is_r102(tenancy, tmp_path, version, file, column, value):
+    """LongsightGroup/oneroster reports these as row.invalid_datetime / row.invalid_guid."""
+    files = district(version)
+    files[file][0][column] = value
+    mode = "delta" if column == "dateLastModified" else "bulk"
+    if mode == "delta":
+        files[file][0]["status"] = "active"
+    report = tenancy.run(package(tmp_path / "p.zip", version, files, mode=mode), dry_run=True)
+    found = [r for r in report.rows() if r["file"] == file and r["row"] == 2]
+    assert [r["code"] for r in found] == ["R102"], report.as_dict()
+    assert column in found[0]["message"]
+
+
+def test_a_primary_org_that_does_not_exist_is_r108(tenancy, tmp_path):
+    files = district("1.2")
+    files["users.csv"][1]["primaryOrgSourcedId"] = "no-such-school"
+    report = tenancy.run(package(tmp_path / "p.zip", "1.2", files), dry_run=True)
+    found = [r for r in report.rows() if r["key"] == "u1"]
+    assert [r["code"] for r in found] == ["R108"]
+    assert "no-such-school" in found[0]["message"]
+
+
+def test_a_12_bulk_user_without_a_role_row_is_r101(tenancy, tmp_path):
+    files = district("1.2")
+    files["roles.csv"] = [r for r in files["roles.csv"] if r["userSourcedId"] != "u2"]
+    report = tenancy.run(package(tmp_path / "p.zip", "1.2", files), dry_run=True)
+    found = [r for r in report.rows() if r["key"] == "u2" and r["file"] == "users.csv"]
+    assert [r["code"] for r in found] == ["R101"]
+    assert "roles.csv" in found[0]["message"]
