@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from oneroster.csv_files import SourceRow, iter_list, parse_boolean
+from server.domain.vocabulary import CLASS_TYPES, ENROLLMENT_ROLES, ORG_TYPES, ROLES, SESSION_TYPES
 from server.imports.records import ImportRecord, RowProblem
 
 STATUSES = {"active": "active", "tobedeleted": "tobedeleted", "inactive": "tobedeleted"}
@@ -87,22 +88,30 @@ GUID_COLUMNS = (
 GUID = re.compile(r"[0-9A-Za-z._/@-]{1,255}")
 
 
-def translate(row: SourceRow, version: str) -> ImportRecord:
+def translate(
+    row: SourceRow, version: str, *, mode: str = "bulk", lenient: bool = True
+) -> ImportRecord:
     """The import record for one row of any rostering file.
 
     A row that deletes (``status=tobedeleted``) needs only its ``sourcedId``; any other row
-    needs every required cell of its file and version (:data:`REQUIRED`).
+    needs every required cell of its file and version (:data:`REQUIRED`). Known drift is
+    repaired (see :func:`repair`) and listed in ``record.repairs`` (W203) unless
+    ``lenient`` is off, when it is refused (R102).
 
     :raises RowProblem: R101 (required cell empty) or R102 (malformed boolean or status).
     """
+    _check_modified(row)
+    row, repairs = repair(row, mode)
+    if repairs and not lenient:
+        raise RowProblem("R102", f"{repairs[0]} (refused: strict reading).")
     key = _required(row, "sourcedId")
     status = _status(row)
     if status != "tobedeleted":
         for column in REQUIRED[version][row.file]:
             _required(row, column)
     _check_guids(row)
-    _check_modified(row)
     record = ImportRecord(row.file, row.number, KINDS[row.file], key, status=status)
+    record.repairs = repairs
     TRANSLATORS[row.file](row, record, version)
     record.fields["extra"] = {**record.fields.get("extra", {}), **_metadata(row)}
     if not record.fields["extra"]:
@@ -270,6 +279,52 @@ def _required(row: SourceRow, column: str) -> str:
     return value
 
 
+def repair(row: SourceRow, mode: str) -> tuple[SourceRow, list[str]]:
+    """Repair the drift real producers send, each repair described as W203 text.
+
+    - booleans in another case (``TRUE``) and enumerations in another case
+      (``classType`` ``Scheduled``): the spec's spelling;
+    - ``status`` in another case, or ``inactive`` (the 1.2 REST text reads it as
+      ``tobedeleted``);
+    - bulk files leave ``status`` and ``dateLastModified`` blank (1.2.1 CSV §2.1.1): a filled
+      ``dateLastModified`` is ignored, a filled ``status`` is read as given;
+    - delta files need both: a blank ``status`` is read as ``active``, a blank
+      ``dateLastModified`` as the import's time.
+    """
+    values = dict(row.values)
+    repairs: list[str] = []
+
+    def fix(column: str, to: str) -> None:
+        repairs.append(f"value repaired: {column} {values.get(column, '')!r} → {to!r}")
+        values[column] = to
+
+    for column in BOOLEAN_COLUMNS:
+        text = row.get(column)
+        if text.casefold() in ("true", "false") and text not in ("true", "false"):
+            fix(column, text.casefold())
+    for column, choices in ENUMERATIONS.get(row.file, {}).items():
+        text = row.get(column)
+        spelled = next((c for c in choices if c.casefold() == text.casefold()), text)
+        if text and spelled != text:
+            fix(column, spelled)
+    status = row.get("status")
+    if status and status not in ("active", "tobedeleted") and status.casefold() in STATUSES:
+        fix("status", STATUSES[status.casefold()])
+    if mode == "bulk":
+        if row.get("dateLastModified"):
+            fix("dateLastModified", "")
+        if values.get("status") == "active":
+            fix("status", "")
+        elif values.get("status"):
+            repairs.append(f"value repaired: status {status!r} → {values['status']!r} (kept)")
+    else:
+        if not status:
+            fix("status", "active")
+        if not row.get("dateLastModified"):
+            fix("dateLastModified", "the import's time")
+    return SourceRow(row.file, row.number, values), repairs
+
+
 def _check_guids(row: SourceRow) -> None:
     """Every sourcedId cell holds GUIDs (R102)."""
     for column in GUID_COLUMNS:
@@ -321,6 +376,16 @@ def _metadata(row: SourceRow) -> dict[str, str]:
     return {k: v for k, v in row.values.items() if k.startswith("metadata.") and v}
 
 
+BOOLEAN_COLUMNS = ("enabledUser", "primary", *RACE_COLUMNS)
+ENUMERATIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    "orgs.csv": {"type": ORG_TYPES},
+    "academicSessions.csv": {"type": SESSION_TYPES},
+    "classes.csv": {"classType": CLASS_TYPES},
+    "users.csv": {"role": ROLES},
+    "roles.csv": {"role": ROLES, "roleType": ("primary", "secondary")},
+    "enrollments.csv": {"role": ENROLLMENT_ROLES},
+    "demographics.csv": {"sex": ("male", "female", "unspecified", "other")},
+}
 KINDS = {
     "orgs.csv": "org",
     "academicSessions.csv": "academic_session",

@@ -76,6 +76,7 @@ class OneRosterSource:
     """An opened OneRoster CSV package; a broken one reports F001-F003 when run."""
 
     def __init__(self, path: str | Path | IO[bytes], *, lenient: bool = True) -> None:
+        self.lenient = lenient
         self.error: PackageError | None = None
         self.package: Package | None = None
         try:
@@ -119,7 +120,7 @@ class OneRosterSource:
             yield Step(
                 file=name,
                 mode=self.file_mode(ctx, name),
-                records=self._records(name),
+                records=self._records(name, self.file_mode(ctx, name)),
                 handle=handle,
                 prefetch=prefetch,
                 seen_kind=KIND_OF_FILE[name],
@@ -127,12 +128,12 @@ class OneRosterSource:
                 handle_batch=handle_enrollments if name == "enrollments.csv" else None,
             )
 
-    def _records(self, name: str) -> Iterator[ImportRecord | RowResult]:
+    def _records(self, name: str, mode: str) -> Iterator[ImportRecord | RowResult]:
         assert self.package is not None
         version = self.package.version
         for row in self.package.rows(name):
             try:
-                yield translate(row, version)
+                yield translate(row, version, mode=mode, lenient=self.lenient)
             except RowProblem as problem:
                 key = row.get("sourcedId") or None
                 yield RowResult(name, row.number, key, Outcome.ERROR, problem.code, problem.message)

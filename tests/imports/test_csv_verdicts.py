@@ -147,3 +147,42 @@ def test_a_12_bulk_user_without_a_role_row_is_r101(tenancy, tmp_path):
     found = [r for r in report.rows() if r["key"] == "u2" and r["file"] == "users.csv"]
     assert [r["code"] for r in found] == ["R101"]
     assert "roles.csv" in found[0]["message"]
+
+
+REPAIRS = [
+    ("classes.csv", "classType", "Scheduled", "bulk", "'Scheduled' → 'scheduled'"),
+    ("users.csv", "enabledUser", "TRUE", "bulk", "'TRUE' → 'true'"),
+    ("users.csv", "dateLastModified", "", "delta", "dateLastModified '' →"),
+    (
+        "users.csv",
+        "dateLastModified",
+        "2026-01-05T10:00:00Z",
+        "bulk",
+        "'2026-01-05T10:00:00Z' → ''",
+    ),
+    ("users.csv", "status", "active", "bulk", "status 'active' → ''"),
+]
+
+
+@pytest.mark.parametrize(("file", "column", "value", "mode", "text"), REPAIRS)
+def test_a_lenient_repair_is_w203_on_its_row_and_strict_refuses_it(
+    tenancy, tmp_path, file, column, value, mode, text
+):
+    files = district("1.1")
+    for name in files:
+        for row in files[name]:
+            if mode == "delta":
+                row |= {"status": "active", "dateLastModified": "2026-01-05T10:00:00.000Z"}
+    files[file][0][column] = value
+    path = package(tmp_path / "p.zip", "1.1", files, mode=mode)
+    report = tenancy.run(path, dry_run=True)
+    assert report.status == "valid", report.as_dict()
+    found = [r for r in report.rows() if r["file"] == file and r["row"] == 2]
+    assert [r["code"] for r in found] == ["W203"]
+    assert found[0]["message"].startswith("value repaired: ") and text in found[0]["message"]
+    assert [r for r in report.rows() if r["code"] == "W203"] == found
+
+    strict = tenancy.run(path, dry_run=True, lenient=False)
+    assert strict.status == "invalid"
+    found = [r for r in strict.rows() if r["file"] == file and r["row"] == 2]
+    assert [r["code"] for r in found] == ["R102"] and text in found[0]["message"]
