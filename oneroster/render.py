@@ -243,6 +243,27 @@ def _extra_text(record: Any, name: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _user_profiles(user: User) -> list[dict[str, Any]]:
+    """1.2 ``userProfiles[]`` from the profiles a userProfiles.csv gave (kept in ``extra``
+    by sourcedId, without passwords): ``profileId``, ``profileType``, ``vendorId``… and the
+    ``credentials`` (type and username)."""
+    profiles = (user.extra or {}).get("userProfiles")
+    if not isinstance(profiles, dict):
+        return []
+    rendered = []
+    for key, profile in sorted(profiles.items()):
+        body = {"profileId": key}
+        for name in ("profileType", "vendorId", "applicationId", "description"):
+            if profile.get(name):
+                body[name] = profile[name]
+        if profile.get("credentialType") and profile.get("username"):
+            body["credentials"] = [
+                {"type": profile["credentialType"], "username": profile["username"]}
+            ]
+        rendered.append(body)
+    return rendered
+
+
 def _extra_list(record: Any, name: str) -> list[Any] | None:
     value = (record.extra or {}).get(name)
     return value if isinstance(value, list) else None
@@ -368,6 +389,7 @@ def _user(user: User, version: str, refs: References) -> dict[str, Any]:
                     else "primary",
                     "role": _role_1p2(r.role),
                     "org": refs.org(r.org_id),
+                    "userProfile": getattr(r, "user_profile_sourced_id", None),
                     "beginDate": _day(r.begin_date),
                     "endDate": _day(r.end_date),
                 }.items()
@@ -376,7 +398,7 @@ def _user(user: User, version: str, refs: References) -> dict[str, Any]:
             for r in roles
             if refs.org(r.org_id)
         ],
-        "userProfiles": _extra_list(user, "userProfiles") or [],
+        "userProfiles": _user_profiles(user),
         "primaryOrg": refs.org(primary.org_id) if primary else None,
         "identifier": user.identifier,
         "email": user.email,

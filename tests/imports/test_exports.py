@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import select
+from starlette.testclient import TestClient
 
 from oneroster.csv_files import HEADERS, iter_list, open_package
 from oneroster.csv_records import GUID, GUID_COLUMNS
+from server.app import create_app
 from server.db import AcademicSession, Course, Enrollment, Org, SchoolClass, User
+from server.domain import oauth
 from server.domain.actors import system_actor
 from server.domain.connections import create_connection
 from server.domain.tenants import create_tenant
@@ -148,3 +151,34 @@ def test_roles_that_came_without_a_sourced_id_export_valid_ones(tenancy, tmp_pat
     with open_package(out) as exported:
         keys = [row.get("sourcedId") for row in exported.rows("roles.csv")]
     assert len(keys) == 4 and all(GUID.fullmatch(key) for key in keys), keys
+
+
+def test_imported_user_profiles_and_role_details_are_served_over_rest(tenancy, tmp_path, settings):
+    """OneRoster 1.2 REST users carry userProfiles[] (profileId, vendorId, credentials) and
+    each role's userProfile, as the 1.2 Rostering OpenAPI's UserProfile/Role shapes say."""
+    files = full_district("1.2")
+    assert tenancy.run(package(tmp_path / "in.zip", "1.2", files)).status == "applied"
+    scopes = ["https://purl.imsglobal.org/spec/or/v1p2/scope/roster.readonly"]
+    with tenancy.database.session() as session:
+        made = oauth.create_client(
+            session, system_actor(tenancy.tenant_id), "reader", kind="api", scopes=scopes
+        )
+        oauth.store_token(session, made.client, "reader-token", " ".join(scopes))
+    with TestClient(create_app(settings, database=tenancy.database)) as client:
+        answer = client.get(
+            "/ims/oneroster/rostering/v1p2/users/u1",
+            headers={"Authorization": "Bearer reader-token"},
+        )
+    user = answer.json()["user"]
+    assert user["userProfiles"] == [
+        {
+            "profileId": "p1",
+            "profileType": "reading",
+            "vendorId": "acme",
+            "applicationId": "reader",
+            "description": "Reading app",
+            "credentials": [{"type": "password", "username": "u1-acme"}],
+        }
+    ]
+    by_org = {role["org"]["sourcedId"]: role for role in user["roles"]}
+    assert by_org["s2"]["userProfile"] == "p1" and by_org["s1"]["beginDate"] == "2026-08-01"
