@@ -1,6 +1,8 @@
 """The one-file school CSV (or XLSX): the columns school staff keep in a spreadsheet.
 
-Required columns: ``Student Full Name, Username, Year Group, Class, Gender``; optional:
+Required columns: ``Student Full Name, Username, Year Group, Class, Gender`` (``Male``,
+``Female``, ``Non-Binary`` as the miMove template's help lists them, any case, or ``M``/``F``/
+``X``/``NB``/``U``; mapped to OneRoster ``sex`` male/female/other/unspecified); optional:
 ``Pupil Premium, SEND, EAL`` (Yes/No), ``Ethnicity`` (a 4-character code, ``NOBT`` = not
 obtained) and ``Password``. Headers are matched without regard to case or spacing; a
 semicolon-separated file (Excel in some locales) is read too.
@@ -58,6 +60,11 @@ GENDERS = {
     "u": "unspecified",
     "unspecified": "unspecified",
     "not known": "unspecified",
+    # the miMove template's help page lists Male, Female, Non-Binary (OneRoster sex "other")
+    "non-binary": "other",
+    "non binary": "other",
+    "nonbinary": "other",
+    "nb": "other",
 }
 YEAR_WORDS = {"r": "KG", "reception": "KG", "rec": "KG", "n": "PK", "nursery": "PK"}
 EXAMPLE = ("Ava Adams", "", "7", "7A", "F", "No", "WBRI", "No", "No", "")
@@ -229,7 +236,11 @@ def _translate(number: int, values: dict[str, str]) -> ImportRecord:
     gender = values.get("Gender", "")
     if gender:
         if gender.casefold() not in GENDERS:
-            raise RowProblem("R102", f"Gender {gender!r} is not one of M, F, X or U.", "Gender")
+            raise RowProblem(
+                "R102",
+                f"Gender {gender!r} is not one of Male, Female, Non-Binary (or M, F, X, U).",
+                "Gender",
+            )
         fields["gender"] = GENDERS[gender.casefold()]
     if "Ethnicity" in values:
         code = values["Ethnicity"].upper()
