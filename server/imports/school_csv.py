@@ -15,6 +15,9 @@ semicolon-separated file (Excel in some locales) is read too.
   ``R``/``Reception`` to ``KG``, ``N``/``Nursery`` to ``PK``.
 - Class is the student's class at the school: a class that does not exist yet is created,
   and the student leaves the other classes this connection put them in at that school.
+- Year Group and Class are required for a new student; left blank for a student who already
+  exists (as an export lists students made by hand), they leave the grade and classes as
+  they are, so whatever Rollcall exports for upload imports back.
 - The school is the one given with ``--school``, else the connection's only school, else the
   tenant's only school.
 
@@ -226,9 +229,10 @@ def _columns(header: list[str]) -> dict[str, int]:
 
 
 def _translate(number: int, values: dict[str, str]) -> ImportRecord:
-    for name in ("Student Full Name", "Year Group", "Class"):
-        if not values.get(name):
-            raise RowProblem("R101", f"{name} is empty.", name)
+    # Year Group and Class may be blank for a student who already exists (an export of a
+    # student made by hand lists none): checked in handle_student.
+    if not values.get("Student Full Name"):
+        raise RowProblem("R101", "Student Full Name is empty.", "Student Full Name")
     given, family = split_name(values["Student Full Name"])
     fields: dict[str, Any] = {"given_name": given, "family_name": family}
     if values.get("Username"):
@@ -369,12 +373,15 @@ def _class_for(ctx: ImportContext, title: str) -> tuple[SchoolClass, bool]:
 def handle_student(ctx: ImportContext, record: ImportRecord) -> list[RowResult]:
     school_id = ctx.cache["school"]["id"]
     fields = dict(record.fields)
-    fields["grades"] = [year_group(record.refs["year"])]
+    if record.refs["year"]:
+        fields["grades"] = [year_group(record.refs["year"])]
     fields["primary_role"] = "student"
     user, rule = _match(ctx, record)
     results: list[RowResult] = []
     flags = record.refs["flags"]
     if user is None:
+        _ensure_new_student_has(record, "Year Group", "year")
+        _ensure_new_student_has(record, "Class", "class")
         fields["roles"] = [RoleAssignment(school_id, "student")]
         fields["demographic_flags"] = flags
         user = users.create_user(ctx.session, ctx.actor, fields)
@@ -397,6 +404,9 @@ def handle_student(ctx: ImportContext, record: ImportRecord) -> list[RowResult]:
             message += " The account was inactive and is reactivated with its history."
         else:
             outcome = Outcome.UPDATED if changes else Outcome.UNCHANGED
+    if not record.refs["class"]:
+        # an existing student listed without a class keeps the classes they have
+        return _student_result(ctx, record, user, outcome, code, message, changes, results)
     klass, class_created = _class_for(ctx, record.refs["class"])
     if class_created:
         results.append(
@@ -411,6 +421,26 @@ def handle_student(ctx: ImportContext, record: ImportRecord) -> list[RowResult]:
     moved = _place_in_class(ctx, user, klass)
     if moved:
         changes["class"] = moved
+    return _student_result(ctx, record, user, outcome, code, message, changes, results)
+
+
+def _ensure_new_student_has(record: ImportRecord, column: str, ref: str) -> None:
+    """A new student needs a Year Group and a Class (R101)."""
+    if not record.refs[ref]:
+        raise RowProblem("R101", f"{column} is empty (needed for a new student).", column)
+
+
+def _student_result(
+    ctx: ImportContext,
+    record: ImportRecord,
+    user: User,
+    outcome: str,
+    code: str | None,
+    message: str | None,
+    changes: dict[str, Any],
+    results: list[RowResult],
+) -> list[RowResult]:
+    """Set the row's password, mark the student seen and report the row first."""
     if _set_password(ctx, user, record.password):
         changes["password"] = [None, "set"]
     if outcome == Outcome.UNCHANGED and changes:

@@ -10,10 +10,11 @@ from oneroster.csv_files import HEADERS, iter_list, open_package
 from oneroster.csv_records import GUID, GUID_COLUMNS
 from server.app import create_app
 from server.db import AcademicSession, Course, Enrollment, Org, SchoolClass, User
-from server.domain import oauth
+from server.domain import oauth, roster, users
 from server.domain.actors import system_actor
 from server.domain.connections import create_connection
-from server.domain.tenants import create_tenant
+from server.domain.tenants import MANUAL_CONNECTION_NAME, create_tenant
+from server.domain.users import RoleAssignment
 from server.imports.engine import ImportOptions, run_import
 from server.imports.exports import export
 from tests.imports.packages import district, full_district, package
@@ -182,3 +183,46 @@ def test_imported_user_profiles_and_role_details_are_served_over_rest(tenancy, t
     ]
     by_org = {role["org"]["sourcedId"]: role for role in user["roles"]}
     assert by_org["s2"]["userProfile"] == "p1" and by_org["s1"]["beginDate"] == "2026-08-01"
+
+
+@pytest.mark.parametrize("fmt", ["school-csv", "xlsx", "oneroster-1.1", "oneroster-1.2"])
+def test_every_export_for_upload_trial_runs_back_with_zero_errors(tenancy, tmp_path, fmt):
+    """Students made by hand (no grade, no class) and a user pushed without any role are in
+    the tenant; whatever the export holds must import back without an error row."""
+    with tenancy.database.session() as session:
+        actor = system_actor(tenancy.tenant_id)
+        school = roster.create_org(
+            session, actor, {"name": "Maple Primary", "type": "school", "sourced_id": "maple"}
+        )
+        klass = roster.create_class(session, actor, {"title": "5A", "school_id": school.id})
+        made = {
+            "given_name": "Hand",
+            "family_name": "Made",
+            "roles": [RoleAssignment(school.id, "student")],
+        }
+        users.create_user(session, actor, made)
+        graded = users.create_user(
+            session, actor, made | {"given_name": "Graded", "grades": ["05"]}
+        )
+        roster.enroll(session, actor, graded, klass)
+        users.create_user(session, actor, {"given_name": "No", "family_name": "Role"})
+        school_id = school.id
+    out = tenancy.export(
+        fmt, tmp_path / f"out.{fmt}", school_ids=[school_id] if "oneroster" not in fmt else None
+    )
+    if fmt.startswith("oneroster"):
+        with tenancy.database.session() as session:
+            other = create_tenant(session, "Empty District")
+            create_connection(session, system_actor(other.id), "SIS", "oneroster")
+            other_id = other.id
+        report = run_import(
+            tenancy.database, tenancy.box, other_id, "SIS", out, ImportOptions(dry_run=True)
+        )
+    else:
+        name = "out.xlsx" if fmt == "xlsx" else "out.csv"
+        renamed = out.rename(tmp_path / name)
+        report = tenancy.run(renamed, connection=MANUAL_CONNECTION_NAME, dry_run=True)
+    report.as_dict()
+    assert report.errors == 0 and report.status == "valid", [
+        r for r in report.rows() if r["outcome"] == "error"
+    ]
