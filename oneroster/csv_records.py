@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from oneroster.csv_files import SourceRow, iter_list, parse_boolean
@@ -86,6 +86,8 @@ GUID_COLUMNS = (
     "userProfileSourcedId",
 )
 GUID = re.compile(r"[0-9A-Za-z._/@-]{1,255}")
+# The binding's DateTime: YYYY-MM-DDTHH:MM:SS.sssZ (LongsightGroup/oneroster: invalid_datetime)
+DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z")
 
 
 def translate(
@@ -129,6 +131,9 @@ def _org(row: SourceRow, record: ImportRecord, version: str) -> None:
 
 
 def _session(row: SourceRow, record: ImportRecord, version: str) -> None:
+    year = row.get("schoolYear")
+    if year and not re.fullmatch(r"\d{4}", year):
+        raise RowProblem("R102", f"schoolYear must be a year (YYYY), not {year!r}.", "schoolYear")
     record.fields |= {
         "title": _required(row, "title"),
         "type": _required(row, "type"),
@@ -282,6 +287,7 @@ def _required(row: SourceRow, column: str) -> str:
 def repair(row: SourceRow, mode: str) -> tuple[SourceRow, list[str]]:
     """Repair the drift real producers send, each repair described as W203 text.
 
+    - list cells with empty items (``t1,,t2``): the items;
     - booleans in another case (``TRUE``) and enumerations in another case
       (``classType`` ``Scheduled``): the spec's spelling;
     - ``status`` in another case, or ``inactive`` (the 1.2 REST text reads it as
@@ -289,7 +295,8 @@ def repair(row: SourceRow, mode: str) -> tuple[SourceRow, list[str]]:
     - bulk files leave ``status`` and ``dateLastModified`` blank (1.2.1 CSV §2.1.1): a filled
       ``dateLastModified`` is ignored, a filled ``status`` is read as given;
     - delta files need both: a blank ``status`` is read as ``active``, a blank
-      ``dateLastModified`` as the import's time.
+      ``dateLastModified`` as the import's time; an ISO 8601 date or date-time in another
+      form (``2023-05-01``, ``2017-05-06 08:01:05``) becomes ``YYYY-MM-DDTHH:MM:SS.sssZ``.
     """
     values = dict(row.values)
     repairs: list[str] = []
@@ -307,9 +314,17 @@ def repair(row: SourceRow, mode: str) -> tuple[SourceRow, list[str]]:
         spelled = next((c for c in choices if c.casefold() == text.casefold()), text)
         if text and spelled != text:
             fix(column, spelled)
+    for column in LIST_COLUMNS:
+        text = row.get(column)
+        items = text.split(",")
+        if text and any(not item.strip() for item in items):
+            fix(column, ",".join(item for item in items if item.strip()))
     status = row.get("status")
     if status and status not in ("active", "tobedeleted") and status.casefold() in STATUSES:
         fix("status", STATUSES[status.casefold()])
+    modified = row.get("dateLastModified")
+    if mode != "bulk" and modified and not DATE_TIME.fullmatch(modified):
+        fix("dateLastModified", _date_time(modified))
     if mode == "bulk":
         if row.get("dateLastModified"):
             fix("dateLastModified", "")
@@ -338,13 +353,25 @@ def _check_guids(row: SourceRow) -> None:
                 )
 
 
+def _date_time(text: str) -> str:
+    """An ISO 8601 date or date-time in the CSV binding's form ``YYYY-MM-DDTHH:MM:SS.sssZ``.
+
+    :raises ValueError: not ISO 8601.
+    """
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
 def _check_modified(row: SourceRow) -> None:
-    """``dateLastModified``, when given, is an ISO 8601 date-time (R102)."""
+    """``dateLastModified``, when given, is an ISO 8601 date or date-time (R102); one not in
+    the binding's exact form is repaired (W203) by :func:`repair`."""
     text = row.get("dateLastModified")
     if not text:
         return
     try:
-        datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        _date_time(text)
     except ValueError:
         raise RowProblem(
             "R102",
@@ -376,6 +403,16 @@ def _metadata(row: SourceRow) -> dict[str, str]:
     return {k: v for k, v in row.values.items() if k.startswith("metadata.") and v}
 
 
+LIST_COLUMNS = (
+    "orgSourcedIds",
+    "termSourcedIds",
+    "agentSourcedIds",
+    "userIds",
+    "grades",
+    "subjects",
+    "subjectCodes",
+    "periods",
+)
 BOOLEAN_COLUMNS = ("enabledUser", "primary", *RACE_COLUMNS)
 ENUMERATIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "orgs.csv": {"type": ORG_TYPES},

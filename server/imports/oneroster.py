@@ -120,7 +120,9 @@ class OneRosterSource:
             yield Step(
                 file=name,
                 mode=self.file_mode(ctx, name),
-                records=self._records(name, self.file_mode(ctx, name)),
+                records=_parents_first(self._records(name, self.file_mode(ctx, name)))
+                if name in ("orgs.csv", "academicSessions.csv")
+                else self._records(name, self.file_mode(ctx, name)),
                 handle=handle,
                 prefetch=prefetch,
                 seen_kind=KIND_OF_FILE[name],
@@ -172,6 +174,33 @@ class OneRosterSource:
     def close(self) -> None:
         if self.package is not None:
             self.package.close()
+
+
+def _parents_first(items: Iterator[ImportRecord | RowResult]) -> Iterator[ImportRecord | RowResult]:
+    """Orgs and academic sessions with their parents first: a package may list a school
+    before its district (references are to the whole package, not to earlier rows). These
+    files are small (a district's orgs and terms), so they are read whole."""
+    items = list(items)
+    records: dict[str, ImportRecord] = {}
+    for item in items:
+        if isinstance(item, ImportRecord):
+            records.setdefault(item.key, item)
+    done: set[int] = set()  # row numbers: a duplicate key still comes through (R103)
+
+    def visit(record: ImportRecord, path: set[int]) -> Iterator[ImportRecord]:
+        if record.number in done or record.number in path:
+            return
+        parent = records.get(record.refs.get("parent_key") or "")
+        if parent is not None:
+            yield from visit(parent, path | {record.number})
+        done.add(record.number)
+        yield record
+
+    for item in items:
+        if isinstance(item, ImportRecord):
+            yield from visit(item, set())
+        else:
+            yield item
 
 
 # --- full imports: what is missing ----------------------------------------------------------

@@ -186,3 +186,12 @@ def test_a_lenient_repair_is_w203_on_its_row_and_strict_refuses_it(
     assert strict.status == "invalid"
     found = [r for r in strict.rows() if r["file"] == file and r["row"] == 2]
     assert [r["code"] for r in found] == ["R102"] and text in found[0]["message"]
+
+
+def test_a_school_listed_before_its_district_is_imported(tenancy, tmp_path):
+    """References are to the package, not to earlier rows (oat-sa/oneroster-import's sample
+    orgs.csv lists a school before its parent)."""
+    files = district("1.1")
+    files["orgs.csv"].reverse()
+    report = tenancy.run(package(tmp_path / "p.zip", "1.1", files))
+    assert report.status == "applied", [r for r in report.rows() if r["code"]]
