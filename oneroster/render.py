@@ -243,6 +243,23 @@ def _extra_text(record: Any, name: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _user_ids(user: User) -> list[dict[str, str]]:
+    """``userIds[]`` as ``{type, identifier}`` objects: a CSV file writes them ``{LDAP:x}``
+    (CSV 1.2.1 users.csv), REST serves ``UserIdDType`` objects."""
+    rendered = []
+    for item in _extra_list(user, "userIds") or []:
+        if isinstance(item, dict):
+            rendered.append(item)
+            continue
+        text = str(item).strip()
+        kind, sep, identifier = text.strip("{}").partition(":")
+        if text.startswith("{") and text.endswith("}") and sep:
+            rendered.append({"type": kind, "identifier": identifier})
+        else:
+            rendered.append({"type": "identifier", "identifier": text})
+    return rendered
+
+
 def _user_profiles(user: User) -> list[dict[str, Any]]:
     """1.2 ``userProfiles[]`` from the profiles a userProfiles.csv gave (kept in ``extra``
     by sourcedId, without passwords): ``profileId``, ``profileType``, ``vendorId``… and the
@@ -354,7 +371,7 @@ def _user(user: User, version: str, refs: References) -> dict[str, Any]:
         **_base(user),
         "userMasterIdentifier": _extra_text(user, "userMasterIdentifier"),
         "username": user.username,
-        "userIds": _extra_list(user, "userIds") or [],
+        "userIds": _user_ids(user),
         "enabledUser": "true" if user.status == RecordStatus.ACTIVE else "false",
         "givenName": user.given_name,
         "familyName": user.family_name,
