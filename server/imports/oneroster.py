@@ -112,6 +112,7 @@ class OneRosterSource:
         ctx.cache["version"] = {"value": self.package.version}
         ctx.cache["roles_present"] = {"value": self.package.mode("roles.csv") != "absent"}
         ctx.cache["users_mode"] = {"value": self.file_mode(ctx, "users.csv")}
+        ctx.cache["roles_mode"] = {"value": self.file_mode(ctx, "roles.csv")}
         present = set(self.package.files())
         for name in ORDER:
             if name not in present:
@@ -128,6 +129,14 @@ class OneRosterSource:
                 seen_kind=KIND_OF_FILE[name],
                 writes=name != "roles.csv",
                 handle_batch=handle_enrollments if name == "enrollments.csv" else None,
+            )
+        if "roles.csv" in present:
+            yield Step(
+                file="roles.csv",
+                mode=self.file_mode(ctx, "roles.csv"),
+                records=_users_of_role_rows(ctx),
+                handle=handle_user_roles,
+                prefetch=_prefetch_user_refs,
             )
 
     def _records(self, name: str, mode: str) -> Iterator[ImportRecord | RowResult]:
@@ -395,12 +404,51 @@ def handle_role(ctx: ImportContext, record: ImportRecord) -> list[RowResult]:
         record.key,
         record.fields["user_profile_key"],
     )
+    user_key = record.refs["user_key"]
+    ctx.cache.setdefault("role_rows", {}).setdefault(user_key, record.number)
     if record.status == "tobedeleted":
+        ctx.cache.setdefault("roles_removed", {}).setdefault(user_key, []).append(assignment)
         return []
-    ctx.cache.setdefault("roles_by_user", {}).setdefault(record.refs["user_key"], []).append(
+    ctx.cache.setdefault("roles_by_user", {}).setdefault(user_key, []).append(
         (assignment, record.refs["org_key"])
     )
     return []
+
+
+def _roles_for(ctx: ImportContext, key: str, current: list[RoleAssignment]) -> list[RoleAssignment]:
+    """The user's roles after this package: a bulk roles.csv lists all of them; a delta one
+    changes the roles it lists (matched by sourcedId, else by org and role) and removes
+    those marked ``tobedeleted``."""
+    gathered = [assignment for assignment, _ in ctx.cache.get("roles_by_user", {}).get(key, [])]
+    if ctx.cache["roles_mode"]["value"] == "bulk":
+        return gathered
+    listed = gathered + ctx.cache.get("roles_removed", {}).get(key, [])
+
+    def same(a: RoleAssignment, b: RoleAssignment) -> bool:
+        by_key = a.sourced_id is not None and a.sourced_id == b.sourced_id
+        return by_key or (a.org_id, a.role) == (b.org_id, b.role)
+
+    return [r for r in current if not any(same(r, x) for x in listed)] + gathered
+
+
+def _users_of_role_rows(ctx: ImportContext) -> Iterator[ImportRecord]:
+    """Users that roles.csv names but users.csv does not list: their roles change alone."""
+    named = set(ctx.cache.get("roles_by_user", {})) | set(ctx.cache.get("roles_removed", {}))
+    listed = ctx.seen_keys("user", sorted(named))
+    rows = ctx.cache.get("role_rows", {})
+    for key in sorted(named - listed, key=lambda k: rows.get(k, 0)):
+        yield ImportRecord("roles.csv", rows.get(key, 0), "user_roles", key)
+
+
+def handle_user_roles(ctx: ImportContext, record: ImportRecord) -> RowResult:
+    """Apply roles.csv rows to a user that users.csv does not list (reported on the user's
+    first role row)."""
+    user = _user_for(ctx, record.key, "userSourcedId")
+    roles = _roles_for(ctx, record.key, users.role_assignments(user))
+    if not roles:
+        raise RowProblem("R101", "The user would be left without a role.", "roles")
+    changes = users.update_user(ctx.session, ctx.actor, user, {"roles": roles})
+    return _result(record, Outcome.UPDATED if changes else Outcome.UNCHANGED, changes)
 
 
 def handle_user(ctx: ImportContext, record: ImportRecord) -> RowResult:
@@ -415,7 +463,10 @@ def handle_user(ctx: ImportContext, record: ImportRecord) -> RowResult:
         _ensure_roles(ctx, record, ctx.cache.get("roles_by_user", {}).get(record.key, []))
     if version == "1.2" and ctx.cache["roles_present"]["value"]:
         gathered = ctx.cache.get("roles_by_user", {}).get(record.key, [])
-        fields["roles"] = [assignment for assignment, _ in gathered]
+        known: User | None = ctx.batch["own"].get(record.key)
+        fields["roles"] = _roles_for(
+            ctx, record.key, users.role_assignments(known) if known is not None else []
+        )
         primary_org = record.refs.get("primary_org_key")
         ranked = sorted(
             gathered,

@@ -195,3 +195,29 @@ def test_a_school_listed_before_its_district_is_imported(tenancy, tmp_path):
     files["orgs.csv"].reverse()
     report = tenancy.run(package(tmp_path / "p.zip", "1.1", files))
     assert report.status == "applied", [r for r in report.rows() if r["code"]]
+
+
+def test_a_delta_with_only_roles_changes_the_roles_it_lists(tenancy, tmp_path):
+    files = full_district("1.2")
+    assert tenancy.run(package(tmp_path / "bulk.zip", "1.2", files)).status == "applied"
+    stamp = {"status": "active", "dateLastModified": "2026-01-05T10:00:00.000Z"}
+    moved = next(r for r in files["roles.csv"] if r["sourcedId"] == "r-u1-s2")
+    gone = next(r for r in files["roles.csv"] if r["sourcedId"] == "r-u2")
+    rows = [
+        moved | stamp | {"beginDate": "2026-09-01"},
+        gone | stamp | {"status": "tobedeleted"},
+        dict(gone, sourcedId="r-new", orgSourcedId="s2", role="aide") | stamp,
+        dict(gone, sourcedId="r-x", userSourcedId="nobody") | stamp,
+    ]
+    report = tenancy.run(package(tmp_path / "d.zip", "1.2", {"roles.csv": rows}, mode="delta"))
+    by_key = {r["key"]: r for r in report.rows()}
+    assert by_key["u1"]["outcome"] == "updated" and by_key["u2"]["outcome"] == "updated"
+    assert by_key["nobody"]["code"] == "R108"
+    applied = tenancy.run(package(tmp_path / "d.zip", "1.2", {"roles.csv": rows[:3]}, mode="delta"))
+    assert applied.status == "applied", applied.as_dict()
+    u1, u2 = tenancy.user("u1"), tenancy.user("u2")
+    assert {(r.sourced_id, str(r.begin_date)) for r in u1.roles} == {
+        ("r-u1", "2026-08-01"),
+        ("r-u1-s2", "2026-09-01"),
+    }
+    assert {(r.sourced_id, r.role) for r in u2.roles} == {("r-new", "aide")}
