@@ -406,6 +406,7 @@ def handle_role(ctx: ImportContext, record: ImportRecord) -> list[RowResult]:
     )
     user_key = record.refs["user_key"]
     ctx.cache.setdefault("role_rows", {}).setdefault(user_key, record.number)
+    ctx.cache.setdefault("role_holders", {})[record.key] = user_key
     if record.status == "tobedeleted":
         ctx.cache.setdefault("roles_removed", {}).setdefault(user_key, []).append(assignment)
         return []
@@ -423,21 +424,42 @@ def _roles_for(ctx: ImportContext, key: str, current: list[RoleAssignment]) -> l
     if ctx.cache["roles_mode"]["value"] == "bulk":
         return gathered
     listed = gathered + ctx.cache.get("roles_removed", {}).get(key, [])
+    holders = ctx.cache.get("role_holders", {})
 
-    def same(a: RoleAssignment, b: RoleAssignment) -> bool:
-        by_key = a.sourced_id is not None and a.sourced_id == b.sourced_id
-        return by_key or (a.org_id, a.role) == (b.org_id, b.role)
+    def replaced(r: RoleAssignment) -> bool:
+        moved = r.sourced_id is not None and holders.get(r.sourced_id, key) != key
+        return moved or any(
+            (r.sourced_id is not None and r.sourced_id == x.sourced_id)
+            or (r.org_id, r.role) == (x.org_id, x.role)
+            for x in listed
+        )
 
-    return [r for r in current if not any(same(r, x) for x in listed)] + gathered
+    return [r for r in current if not replaced(r)] + gathered
 
 
 def _users_of_role_rows(ctx: ImportContext) -> Iterator[ImportRecord]:
     """Users that roles.csv names but users.csv does not list: their roles change alone."""
     named = set(ctx.cache.get("roles_by_user", {})) | set(ctx.cache.get("roles_removed", {}))
+    named |= _previous_holders(ctx, sorted(ctx.cache.get("role_holders", {})))
     listed = ctx.seen_keys("user", sorted(named))
     rows = ctx.cache.get("role_rows", {})
     for key in sorted(named - listed, key=lambda k: rows.get(k, 0)):
         yield ImportRecord("roles.csv", rows.get(key, 0), "user_roles", key)
+
+
+def _previous_holders(ctx: ImportContext, role_keys: list[str]) -> set[str]:
+    """Users that hold a role sourcedId which roles.csv now gives to another user."""
+    holders = ctx.cache.get("role_holders", {})
+    found: set[str] = set()
+    for start in range(0, len(role_keys), 900):
+        chunk = role_keys[start : start + 900]
+        rows = ctx.session.execute(
+            select(User.sourced_id, UserRole.sourced_id)
+            .join(UserRole, UserRole.user_id == User.id)
+            .where(User.tenant_id == ctx.tenant_id, UserRole.sourced_id.in_(chunk))
+        )
+        found |= {user for user, role in rows if holders.get(role) != user}
+    return found
 
 
 def handle_user_roles(ctx: ImportContext, record: ImportRecord) -> RowResult:

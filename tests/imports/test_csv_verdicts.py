@@ -221,3 +221,15 @@ def test_a_delta_with_only_roles_changes_the_roles_it_lists(tenancy, tmp_path):
         ("r-u1-s2", "2026-09-01"),
     }
     assert {(r.sourced_id, r.role) for r in u2.roles} == {("r-new", "aide")}
+
+
+def test_a_role_given_to_another_user_in_a_delta_leaves_the_first(tenancy, tmp_path):
+    files = full_district("1.2")
+    assert tenancy.run(package(tmp_path / "bulk.zip", "1.2", files)).status == "applied"
+    stamp = {"status": "active", "dateLastModified": "2026-01-05T10:00:00.000Z"}
+    moved = next(r for r in files["roles.csv"] if r["sourcedId"] == "r-u1-s2")
+    delta = {"roles.csv": [moved | stamp | {"userSourcedId": "u2"}]}
+    report = tenancy.run(package(tmp_path / "d.zip", "1.2", delta, mode="delta"))
+    assert report.status == "applied", report.as_dict()
+    assert {r.sourced_id for r in tenancy.user("u1").roles} == {"r-u1"}
+    assert {r.sourced_id for r in tenancy.user("u2").roles} == {"r-u2", "r-u1-s2"}

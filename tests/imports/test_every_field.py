@@ -153,5 +153,7 @@ def test_a_changed_value_is_reported_updated_and_stored(
         return
     out = tenancy.export(f"oneroster-{version}", tmp_path / "out.zip")
     with open_package(out) as exported:
-        rows = {row.get("sourcedId"): row for row in exported.rows(file)}
+        listed = list(exported.rows(file))
+    rows = {row.get("sourcedId"): row for row in listed}
+    assert len(rows) == len(listed), "an exported sourcedId appears twice"
     assert rows[key].get(column) == value
