@@ -1,8 +1,10 @@
 """Translate OneRoster CSV rows (1.1 and 1.2) into plain import records.
 
-Only translation: string booleans, list cells, blank-means-absent, required cells. What the
-values mean (enumerations, grades, dates, references, ownership) is checked by the import
-engine through the domain services, which report the SPEC §10 status codes.
+Only translation and the CSV binding's own rules: string booleans, list cells,
+blank-means-absent, the required cells of each file and version (R101), GUID characters and
+``dateLastModified`` (R102), and the lenient repairs of known drift (:func:`repair`, W203).
+What the values mean (enumerations, grades, dates, references, ownership) is checked by the
+import engine through the domain services, which report the SPEC §10 status codes.
 
 The record fields use the domain's names; references keep the file's sourcedIds
 (``school_key``, ``class_key``…) for the engine to resolve.
