@@ -490,6 +490,15 @@ def _repair_version(package: Package, *, lenient: bool) -> None:
     package.version = looks
 
 
+def role_sourced_id(user: str, org: str, role: str) -> str:
+    """A stable sourcedId for a role that came without one (SCIM, school CSV, 1.1 users.csv).
+
+    Made of the user's and org's sourcedIds and the role joined by ``.``, so it stays inside
+    the OneRoster GUID character set (``0-9 A-Z a-z . - _ / @``) those already use.
+    """
+    return f"{user}.{org}.{role}"
+
+
 def iter_list(cell: str) -> list[str]:
     """A OneRoster list cell (``"a,b"``; some producers quote items) as clean items."""
     return [item.strip().strip('"') for item in cell.split(",") if item.strip().strip('"')]

@@ -1,8 +1,10 @@
 """Translate OneRoster CSV rows (1.1 and 1.2) into plain import records.
 
-Only translation: string booleans, list cells, blank-means-absent, required cells. What the
-values mean (enumerations, grades, dates, references, ownership) is checked by the import
-engine through the domain services, which report the SPEC §10 status codes.
+Only translation and the CSV binding's own rules: string booleans, list cells,
+blank-means-absent, the required cells of each file and version (R101), GUID characters and
+``dateLastModified`` (R102), and the lenient repairs of known drift (:func:`repair`, W203).
+What the values mean (enumerations, grades, dates, references, ownership) is checked by the
+import engine through the domain services, which report the SPEC §10 status codes.
 
 The record fields use the domain's names; references keep the file's sourcedIds
 (``school_key``, ``class_key``…) for the engine to resolve.
@@ -10,10 +12,13 @@ The record fields use the domain's names; references keep the file's sourcedIds
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from oneroster.csv_files import SourceRow, iter_list, parse_boolean
+from server.domain.vocabulary import CLASS_TYPES, ENROLLMENT_ROLES, ORG_TYPES, ROLES, SESSION_TYPES
 from server.imports.records import ImportRecord, RowProblem
 
 STATUSES = {"active": "active", "tobedeleted": "tobedeleted", "inactive": "tobedeleted"}
@@ -28,13 +33,89 @@ RACE_COLUMNS = (
 )
 
 
-def translate(row: SourceRow, version: str) -> ImportRecord:
+# Required cells per file (OneRoster 1.1 CSV Tables §2; 1.2.1 CSV Tables §3, the same list
+# LongsightGroup/oneroster's validator checks in src/one-roster-csv-rostering-record-engine.ts).
+_REQUIRED_SHARED = {
+    "orgs.csv": ("name", "type"),
+    "academicSessions.csv": ("title", "type", "startDate", "endDate", "schoolYear"),
+    "courses.csv": ("title", "orgSourcedId"),
+    "classes.csv": ("title", "courseSourcedId", "classType", "schoolSourcedId", "termSourcedIds"),
+    "enrollments.csv": ("classSourcedId", "schoolSourcedId", "userSourcedId", "role"),
+    "demographics.csv": (),
+}
+REQUIRED: dict[str, dict[str, tuple[str, ...]]] = {
+    "1.1": _REQUIRED_SHARED
+    | {
+        "users.csv": (
+            "enabledUser",
+            "orgSourcedIds",
+            "role",
+            "username",
+            "givenName",
+            "familyName",
+        ),
+    },
+    "1.2": _REQUIRED_SHARED
+    | {
+        "users.csv": ("enabledUser", "username", "givenName", "familyName"),
+        "roles.csv": ("userSourcedId", "roleType", "role", "orgSourcedId"),
+        "userProfiles.csv": (
+            "userSourcedId",
+            "profileType",
+            "vendorId",
+            "credentialType",
+            "username",
+        ),
+    },
+}
+
+
+# Columns holding sourcedIds: the OneRoster GUID type, 1-255 characters from
+# ``0-9 A-Z a-z . - _ / @`` (the rule of LongsightGroup/oneroster's parseOneRosterGuid).
+GUID_COLUMNS = (
+    "sourcedId",
+    "parentSourcedId",
+    "schoolYearSourcedId",
+    "orgSourcedId",
+    "orgSourcedIds",
+    "courseSourcedId",
+    "schoolSourcedId",
+    "termSourcedIds",
+    "classSourcedId",
+    "userSourcedId",
+    "agentSourcedIds",
+    "primaryOrgSourcedId",
+    "userProfileSourcedId",
+)
+GUID = re.compile(r"[0-9A-Za-z._/@-]{1,255}")
+# The binding's DateTime: YYYY-MM-DDTHH:MM:SS.sssZ (LongsightGroup/oneroster: invalid_datetime)
+DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z")
+
+
+def translate(
+    row: SourceRow, version: str, *, mode: str = "bulk", lenient: bool = True
+) -> ImportRecord:
     """The import record for one row of any rostering file.
+
+    A row that deletes (``status=tobedeleted``) needs only its ``sourcedId``; any other row
+    needs every required cell of its file and version (:data:`REQUIRED`). Known drift is
+    repaired (see :func:`repair`) and listed in ``record.repairs`` (W203) unless
+    ``lenient`` is off, when it is refused (R102).
 
     :raises RowProblem: R101 (required cell empty) or R102 (malformed boolean or status).
     """
+    _check_modified(row)
+    row, repairs = repair(row, mode)
+    if repairs and not lenient:
+        raise RowProblem("R102", f"{repairs[0]} (refused: strict reading).")
     key = _required(row, "sourcedId")
-    record = ImportRecord(row.file, row.number, KINDS[row.file], key, status=_status(row))
+    status = _status(row)
+    if status != "tobedeleted":
+        for column in REQUIRED[version][row.file]:
+            _required(row, column)
+    _check_guids(row)
+    record = ImportRecord(row.file, row.number, KINDS[row.file], key, status=status)
+    record.repairs = repairs
     TRANSLATORS[row.file](row, record, version)
     record.fields["extra"] = {**record.fields.get("extra", {}), **_metadata(row)}
     if not record.fields["extra"]:
@@ -52,6 +133,9 @@ def _org(row: SourceRow, record: ImportRecord, version: str) -> None:
 
 
 def _session(row: SourceRow, record: ImportRecord, version: str) -> None:
+    year = row.get("schoolYear")
+    if year and not re.fullmatch(r"\d{4}", year):
+        raise RowProblem("R102", f"schoolYear must be a year (YYYY), not {year!r}.", "schoolYear")
     record.fields |= {
         "title": _required(row, "title"),
         "type": _required(row, "type"),
@@ -144,6 +228,7 @@ def _role(row: SourceRow, record: ImportRecord, version: str) -> None:
         "role_type": row.get("roleType") or "primary",
         "begin_date": row.get("beginDate") or None,
         "end_date": row.get("endDate") or None,
+        "user_profile_key": row.get("userProfileSourcedId") or None,
     }
 
 
@@ -181,7 +266,14 @@ def _user_profile(row: SourceRow, record: ImportRecord, version: str) -> None:
     record.refs["user_key"] = _required(row, "userSourcedId")
     record.fields["profile"] = {
         column: row.get(column)
-        for column in ("profileType", "vendorId", "applicationId", "description", "credentialType")
+        for column in (
+            "profileType",
+            "vendorId",
+            "applicationId",
+            "description",
+            "credentialType",
+            "username",
+        )
         if row.get(column)
     }
     record.password = row.get("password") or None
@@ -192,6 +284,102 @@ def _required(row: SourceRow, column: str) -> str:
     if not value:
         raise RowProblem("R101", f"{column} is empty.", column)
     return value
+
+
+def repair(row: SourceRow, mode: str) -> tuple[SourceRow, list[str]]:
+    """Repair the drift real producers send, each repair described as W203 text.
+
+    - list cells with empty items (``t1,,t2``): the items;
+    - booleans in another case (``TRUE``) and enumerations in another case
+      (``classType`` ``Scheduled``): the spec's spelling;
+    - ``status`` in another case, or ``inactive`` (the 1.2 REST text reads it as
+      ``tobedeleted``);
+    - bulk files leave ``status`` and ``dateLastModified`` blank (1.2.1 CSV §2.1.1): a filled
+      ``dateLastModified`` is ignored, a filled ``status`` is read as given;
+    - delta files need both: a blank ``status`` is read as ``active``, a blank
+      ``dateLastModified`` as the import's time; an ISO 8601 date or date-time in another
+      form (``2023-05-01``, ``2017-05-06 08:01:05``) becomes ``YYYY-MM-DDTHH:MM:SS.sssZ``.
+    """
+    values = dict(row.values)
+    repairs: list[str] = []
+
+    def fix(column: str, to: str) -> None:
+        repairs.append(f"value repaired: {column} {values.get(column, '')!r} → {to!r}")
+        values[column] = to
+
+    for column in BOOLEAN_COLUMNS:
+        text = row.get(column)
+        if text.casefold() in ("true", "false") and text not in ("true", "false"):
+            fix(column, text.casefold())
+    for column, choices in ENUMERATIONS.get(row.file, {}).items():
+        text = row.get(column)
+        spelled = next((c for c in choices if c.casefold() == text.casefold()), text)
+        if text and spelled != text:
+            fix(column, spelled)
+    for column in LIST_COLUMNS:
+        text = row.get(column)
+        items = text.split(",")
+        if text and any(not item.strip() for item in items):
+            fix(column, ",".join(item for item in items if item.strip()))
+    status = row.get("status")
+    if status and status not in ("active", "tobedeleted") and status.casefold() in STATUSES:
+        fix("status", STATUSES[status.casefold()])
+    modified = row.get("dateLastModified")
+    if mode != "bulk" and modified and not DATE_TIME.fullmatch(modified):
+        fix("dateLastModified", _date_time(modified))
+    if mode == "bulk":
+        if row.get("dateLastModified"):
+            fix("dateLastModified", "")
+        if values.get("status") == "active":
+            fix("status", "")
+        elif values.get("status"):
+            repairs.append(f"value repaired: status {status!r} → {values['status']!r} (kept)")
+    else:
+        if not status:
+            fix("status", "active")
+        if not row.get("dateLastModified"):
+            fix("dateLastModified", "the import's time")
+    return SourceRow(row.file, row.number, values), repairs
+
+
+def _check_guids(row: SourceRow) -> None:
+    """Every sourcedId cell holds GUIDs (R102)."""
+    for column in GUID_COLUMNS:
+        for item in iter_list(row.get(column)):
+            if not GUID.fullmatch(item):
+                raise RowProblem(
+                    "R102",
+                    f"{column} {item!r} is not a OneRoster GUID: use 1-255 characters from "
+                    "0-9 A-Z a-z . - _ / @.",
+                    column,
+                )
+
+
+def _date_time(text: str) -> str:
+    """An ISO 8601 date or date-time in the CSV binding's form ``YYYY-MM-DDTHH:MM:SS.sssZ``.
+
+    :raises ValueError: not ISO 8601.
+    """
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _check_modified(row: SourceRow) -> None:
+    """``dateLastModified``, when given, is an ISO 8601 date or date-time (R102); one not in
+    the binding's exact form is repaired (W203) by :func:`repair`."""
+    text = row.get("dateLastModified")
+    if not text:
+        return
+    try:
+        _date_time(text)
+    except ValueError:
+        raise RowProblem(
+            "R102",
+            f"dateLastModified {text!r} is not an ISO 8601 date-time (YYYY-MM-DDTHH:MM:SS.sssZ).",
+            "dateLastModified",
+        ) from None
 
 
 def _boolean(row: SourceRow, column: str) -> bool | None:
@@ -217,6 +405,26 @@ def _metadata(row: SourceRow) -> dict[str, str]:
     return {k: v for k, v in row.values.items() if k.startswith("metadata.") and v}
 
 
+LIST_COLUMNS = (
+    "orgSourcedIds",
+    "termSourcedIds",
+    "agentSourcedIds",
+    "userIds",
+    "grades",
+    "subjects",
+    "subjectCodes",
+    "periods",
+)
+BOOLEAN_COLUMNS = ("enabledUser", "primary", *RACE_COLUMNS)
+ENUMERATIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    "orgs.csv": {"type": ORG_TYPES},
+    "academicSessions.csv": {"type": SESSION_TYPES},
+    "classes.csv": {"classType": CLASS_TYPES},
+    "users.csv": {"role": ROLES},
+    "roles.csv": {"role": ROLES, "roleType": ("primary", "secondary")},
+    "enrollments.csv": {"role": ENROLLMENT_ROLES},
+    "demographics.csv": {"sex": ("male", "female", "unspecified", "other")},
+}
 KINDS = {
     "orgs.csv": "org",
     "academicSessions.csv": "academic_session",

@@ -243,6 +243,44 @@ def _extra_text(record: Any, name: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _user_ids(user: User) -> list[dict[str, str]]:
+    """``userIds[]`` as ``{type, identifier}`` objects: a CSV file writes them ``{LDAP:x}``
+    (CSV 1.2.1 users.csv), REST serves ``UserIdDType`` objects."""
+    rendered = []
+    for item in _extra_list(user, "userIds") or []:
+        if isinstance(item, dict):
+            rendered.append(item)
+            continue
+        text = str(item).strip()
+        kind, sep, identifier = text.strip("{}").partition(":")
+        if text.startswith("{") and text.endswith("}") and sep:
+            rendered.append({"type": kind, "identifier": identifier})
+        else:
+            rendered.append({"type": "identifier", "identifier": text})
+    return rendered
+
+
+def _user_profiles(user: User) -> list[dict[str, Any]]:
+    """1.2 ``userProfiles[]`` from the profiles a userProfiles.csv gave (kept in ``extra``
+    by sourcedId, without passwords): ``profileId``, ``profileType``, ``vendorId``… and the
+    ``credentials`` (type and username)."""
+    profiles = (user.extra or {}).get("userProfiles")
+    if not isinstance(profiles, dict):
+        return []
+    rendered = []
+    for key, profile in sorted(profiles.items()):
+        body = {"profileId": key}
+        for name in ("profileType", "vendorId", "applicationId", "description"):
+            if profile.get(name):
+                body[name] = profile[name]
+        if profile.get("credentialType") and profile.get("username"):
+            body["credentials"] = [
+                {"type": profile["credentialType"], "username": profile["username"]}
+            ]
+        rendered.append(body)
+    return rendered
+
+
 def _extra_list(record: Any, name: str) -> list[Any] | None:
     value = (record.extra or {}).get(name)
     return value if isinstance(value, list) else None
@@ -333,7 +371,7 @@ def _user(user: User, version: str, refs: References) -> dict[str, Any]:
         **_base(user),
         "userMasterIdentifier": _extra_text(user, "userMasterIdentifier"),
         "username": user.username,
-        "userIds": _extra_list(user, "userIds") or [],
+        "userIds": _user_ids(user),
         "enabledUser": "true" if user.status == RecordStatus.ACTIVE else "false",
         "givenName": user.given_name,
         "familyName": user.family_name,
@@ -368,6 +406,7 @@ def _user(user: User, version: str, refs: References) -> dict[str, Any]:
                     else "primary",
                     "role": _role_1p2(r.role),
                     "org": refs.org(r.org_id),
+                    "userProfile": getattr(r, "user_profile_sourced_id", None),
                     "beginDate": _day(r.begin_date),
                     "endDate": _day(r.end_date),
                 }.items()
@@ -376,7 +415,7 @@ def _user(user: User, version: str, refs: References) -> dict[str, Any]:
             for r in roles
             if refs.org(r.org_id)
         ],
-        "userProfiles": _extra_list(user, "userProfiles") or [],
+        "userProfiles": _user_profiles(user),
         "primaryOrg": refs.org(primary.org_id) if primary else None,
         "identifier": user.identifier,
         "email": user.email,

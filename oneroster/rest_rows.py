@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from oneroster.csv_files import role_sourced_id
 from oneroster.render import BIRTH_FIELDS, RACE_FIELDS
 
 Row = dict[str, Any]
@@ -203,7 +204,7 @@ def role_rows(obj: dict[str, Any]) -> list[Row]:
         org, role = ref(item.get("org")), _role(item.get("role"))
         rows.append(
             {
-                "sourcedId": f"{user}:{org}:{role}",
+                "sourcedId": role_sourced_id(user, org, role),
                 "userSourcedId": user,
                 "roleType": _text(item.get("roleType")) or "primary",
                 "role": role,

@@ -42,7 +42,7 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     imp.add_argument("--dry-run", action="store_true", help="trial run: report, write nothing")
     imp.add_argument("--skip-invalid", action="store_true", help="apply the valid rows only")
     imp.add_argument("--allow-shrink", action="store_true", help="pass the shrink guard")
-    imp.add_argument("--strict", action="store_true", help="no lenient header repairs")
+    imp.add_argument("--strict", action="store_true", help="refuse lenient repairs (W203)")
     imp.add_argument("--template", action="store_true", help="print the school CSV template")
     imp.set_defaults(handler=import_file)
 

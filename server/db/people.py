@@ -161,6 +161,9 @@ class UserRole(Base):
     role_type: Mapped[str] = mapped_column(String(12), default="primary")
     begin_date: Mapped[date | None]
     end_date: Mapped[date | None]
+    # OneRoster 1.2 roles.csv keys, kept so an export carries the identifiers it was given
+    sourced_id: Mapped[str | None]
+    user_profile_sourced_id: Mapped[str | None]
 
     user: Mapped[User] = relationship(back_populates="roles")
 

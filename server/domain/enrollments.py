@@ -36,6 +36,7 @@ class NewEnrollment:
     sourced_id: str | None = None
     begin_date: date | str | None = None
     end_date: date | str | None = None
+    school_id: str | None = None  # the enrollment's school when the source names one
 
 
 def enroll_many(session: Session, actor: Actor, items: list[NewEnrollment]) -> list[Enrollment]:
@@ -78,6 +79,7 @@ def enroll_many(session: Session, actor: Actor, items: list[NewEnrollment]) -> l
                     sourced_id=item.sourced_id,
                     begin_date=begin,
                     end_date=end,
+                    school_id=item.school_id,
                 )
             )
             continue
@@ -88,7 +90,7 @@ def enroll_many(session: Session, actor: Actor, items: list[NewEnrollment]) -> l
             connection_id=owner.id,
             user_id=item.user.id,
             class_id=item.klass.id,
-            school_id=item.klass.school_id,
+            school_id=item.school_id or item.klass.school_id,
             role=role,
             primary=item.primary,
             begin_date=begin,
@@ -98,7 +100,7 @@ def enroll_many(session: Session, actor: Actor, items: list[NewEnrollment]) -> l
         values = {
             "user_id": item.user.id,
             "class_id": item.klass.id,
-            "school_id": item.klass.school_id,
+            "school_id": item.school_id or item.klass.school_id,
             "role": role,
             "primary": item.primary,
             "begin_date": begin,

@@ -137,8 +137,13 @@ def enroll(
     sourced_id: str | None = None,
     begin_date: date | str | None = None,
     end_date: date | str | None = None,
+    school_id: str | None = None,
 ) -> Enrollment:
-    """Put a user in a class; enrolling again returns the existing enrollment (reactivated)."""
+    """Put a user in a class; enrolling again returns the existing enrollment (reactivated).
+
+    ``school_id`` is the enrollment's school when a source names one (OneRoster
+    ``schoolSourcedId``); by default the class's school.
+    """
     if user.tenant_id != actor.tenant_id or klass.tenant_id != actor.tenant_id:
         raise NotFound("No such user or class.")
     role = check_choice(role, ENROLLMENT_ROLES, "role")
@@ -159,7 +164,8 @@ def enroll(
         update_record(session, actor, existing, values)
         set_status(session, actor, existing, RecordStatus.ACTIVE)
         return existing
-    values |= {"user_id": user.id, "class_id": klass.id, "school_id": klass.school_id, "role": role}
+    school = school_id or klass.school_id
+    values |= {"user_id": user.id, "class_id": klass.id, "school_id": school, "role": role}
     if sourced_id:
         values["sourced_id"] = sourced_id
     return _create(session, actor, Enrollment, values)
@@ -371,7 +377,7 @@ def _values_for(
         return _course_values(fields)
     if model is SchoolClass:
         return _class_values(session, actor, fields)
-    return _enrollment_values(fields)
+    return _enrollment_values(session, actor, fields)
 
 
 def _org_values(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -434,8 +440,16 @@ def _class_values(session: Session, actor: Actor, fields: Mapping[str, Any]) -> 
     return values
 
 
-def _enrollment_values(fields: Mapping[str, Any]) -> dict[str, Any]:
+def _enrollment_values(session: Session, actor: Actor, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """An enrollment's values; ``user_id``/``class_id``/``school_id`` re-point it (OneRoster
+    re-uses an enrollment's sourcedId when a student moves), each checked in the tenant."""
     values = _pick(fields, ("primary", "extra"))
+    for name, model in (("user_id", User), ("class_id", SchoolClass), ("school_id", Org)):
+        if fields.get(name):
+            found = session.get(model, fields[name])
+            if found is None or found.tenant_id != actor.tenant_id:
+                raise NotFound(f"No record with id {fields[name]!r}.", field=name)
+            values[name] = fields[name]
     for name in ("begin_date", "end_date"):
         if name in fields:
             values[name] = parse_date(fields[name], name)

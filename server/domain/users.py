@@ -8,7 +8,7 @@ changes nothing and returns an empty change set, so every push is idempotent.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -80,6 +80,11 @@ class RoleAssignment:
     org_id: str
     role: str
     role_type: str = "primary"
+    # OneRoster 1.2 roles.csv details; None where a source has none
+    begin_date: date | None = None
+    end_date: date | None = None
+    sourced_id: str | None = None
+    user_profile_sourced_id: str | None = None
 
 
 Changes = dict[str, list[Any]]
@@ -514,7 +519,12 @@ def _check_roles(
     # One role per org: a duplicate with another role_type keeps the primary one.
     unique: dict[tuple[str, str], RoleAssignment] = {}
     for r in roles:
-        role = RoleAssignment(r.org_id, check_role(r.role), r.role_type)
+        role = replace(
+            r,
+            role=check_role(r.role),
+            begin_date=parse_date(r.begin_date, "beginDate"),
+            end_date=parse_date(r.end_date, "endDate"),
+        )
         key = (role.org_id, role.role)
         if key not in unique or role.role_type == "primary":
             unique[key] = role
@@ -530,9 +540,25 @@ def _check_roles(
     return checked
 
 
+def role_assignments(user: User) -> list[RoleAssignment]:
+    """The user's roles as stored, with every detail (sorted)."""
+    return sorted(
+        RoleAssignment(
+            r.org_id,
+            r.role,
+            r.role_type,
+            r.begin_date,
+            r.end_date,
+            r.sourced_id,
+            r.user_profile_sourced_id,
+        )
+        for r in user.roles
+    )
+
+
 def _current(user: User, name: str) -> Any:
     if name == "roles":
-        return sorted(RoleAssignment(r.org_id, r.role, r.role_type) for r in user.roles)
+        return role_assignments(user)
     if name == "grades":
         return user.grades
     return getattr(user, name)
@@ -555,7 +581,14 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list):
         return [_plain(v) for v in value]
     if isinstance(value, RoleAssignment):
-        return {"org_id": value.org_id, "role": value.role, "role_type": value.role_type}
+        plain = {"org_id": value.org_id, "role": value.role, "role_type": value.role_type}
+        details = {
+            "begin_date": _plain(value.begin_date),
+            "end_date": _plain(value.end_date),
+            "sourced_id": value.sourced_id,
+            "user_profile_sourced_id": value.user_profile_sourced_id,
+        }
+        return plain | {k: v for k, v in details.items() if v is not None}
     if isinstance(value, date):
         return value.isoformat()
     return value
@@ -571,6 +604,11 @@ def _assign(user: User, values: dict[str, Any]) -> None:
             for r in value:
                 row = kept.get((r.org_id, r.role)) or UserRole(org_id=r.org_id, role=r.role)
                 row.role_type = r.role_type
+                row.begin_date, row.end_date = r.begin_date, r.end_date
+                row.sourced_id, row.user_profile_sourced_id = (
+                    r.sourced_id,
+                    r.user_profile_sourced_id,
+                )
                 rows.append(row)
             user.roles = rows
         elif name == "grades":

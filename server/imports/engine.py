@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -56,7 +56,7 @@ log = logging.getLogger("rollcall.imports")
 BATCH_SIZE = 500
 # Caches handlers add to while writing (sourcedId -> id of what they created); restored when a
 # batch savepoint is rolled back. Others (the 1.2 roles gathered per user) are only read then.
-SMALL_CACHES = ("orgs", "academic_sessions", "courses", "classes")
+SMALL_CACHES = ("orgs", "academic_sessions", "courses", "classes", "profile_holders")
 MODES = ("full", "delta")
 
 Progress = Callable[[int], None]
@@ -402,11 +402,29 @@ def _handle_batch(ctx: ImportContext, step: Step, batch: list[ImportRecord | Row
                 )
             )
         else:
-            for result in outcomes[item.number]:
-                ctx.report.add(result)
+            results = outcomes[item.number] or _repairs_only(item)
+            for result in results:
+                ctx.report.add(_with_repairs(result, item.repairs))
     ctx.session.flush()
     ctx.session.expunge_all()
     ctx.batch = {}
+
+
+def _repairs_only(record: ImportRecord) -> list[RowResult]:
+    """A row applied through another (a 1.2 role) still reports its repairs."""
+    if not record.repairs:
+        return []
+    return [RowResult(record.file, record.number, record.key, Outcome.UNCHANGED)]
+
+
+def _with_repairs(result: RowResult, repairs: list[str]) -> RowResult:
+    """Report what lenient reading repaired on the row: W203, unless it has a code already."""
+    if not repairs or result.outcome == Outcome.ERROR:
+        return result
+    text = "; ".join(repairs)
+    if result.code is None:
+        return replace(result, code="W203", message=text)
+    return replace(result, message=f"{result.message} {text}." if result.message else text)
 
 
 def _all_at_once(

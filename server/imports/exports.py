@@ -17,13 +17,15 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from oneroster.csv_files import write_package
+from oneroster.csv_files import role_sourced_id, write_package
 from server.db import (
     AcademicSession,
     Course,
@@ -100,7 +102,11 @@ def export_oneroster(
                     "parentSourcedId": sid(orgs, org.parent_id),
                 }
 
+    stand_in = _stand_ins(session, tenant, scope)
+
     def session_rows() -> Iterator[dict[str, Any]]:
+        if stand_in.classes_without_term:
+            yield stand_in.term
         for term in terms.values():
             if term.status == RecordStatus.ACTIVE:
                 yield {
@@ -114,6 +120,7 @@ def export_oneroster(
                 }
 
     def course_rows() -> Iterator[dict[str, Any]]:
+        yield from stand_in.courses.values()
         for course in courses.values():
             if course.status == RecordStatus.ACTIVE:
                 yield {
@@ -138,19 +145,27 @@ def export_oneroster(
                 "sourcedId": klass.sourced_id,
                 "title": klass.title,
                 "grades": ",".join(klass.grades or []),
-                "courseSourcedId": sid(courses, klass.course_id),
+                "courseSourcedId": sid(courses, klass.course_id)
+                or stand_in.courses[klass.id]["sourcedId"],
                 "classCode": klass.class_code,
                 "classType": klass.class_type,
                 "location": klass.location,
                 "schoolSourcedId": sid(orgs, klass.school_id),
-                "termSourcedIds": ",".join(t.sourced_id for t in klass.terms),
+                "termSourcedIds": ",".join(t.sourced_id for t in klass.terms)
+                or stand_in.term["sourcedId"],
                 "subjects": ",".join(klass.subjects or []),
                 "subjectCodes": ",".join((klass.extra or {}).get("subjectCodes", [])),
                 "periods": ",".join(klass.periods or []),
             }
 
     def scoped_users() -> Iterator[User]:
-        query = select(User).where(User.tenant_id == tenant, User.status != RecordStatus.DELETED)
+        # a user without a role at an org is not a valid OneRoster user (1.1 orgSourcedIds,
+        # 1.2 roles are required): left out, with their enrollments
+        query = select(User).where(
+            User.tenant_id == tenant,
+            User.status != RecordStatus.DELETED,
+            exists().where(UserRole.user_id == User.id),
+        )
         if scope:
             query = query.where(
                 exists().where(UserRole.user_id == User.id, UserRole.org_id.in_(scope))
@@ -184,12 +199,15 @@ def export_oneroster(
                 )
             else:
                 primary = [r for r in user.roles if r.role == user.primary_role] or user.roles
+                primary_org = extra.get("primaryOrgSourcedId") or (
+                    sid(orgs, primary[0].org_id) if primary else ""
+                )
                 row |= {
                     "userMasterIdentifier": extra.get("userMasterIdentifier"),
                     "preferredGivenName": user.preferred_given_name,
                     "preferredMiddleName": extra.get("preferredMiddleName"),
                     "preferredFamilyName": user.preferred_family_name,
-                    "primaryOrgSourcedId": sid(orgs, primary[0].org_id) if primary else "",
+                    "primaryOrgSourcedId": primary_org,
                     "pronouns": extra.get("pronouns"),
                 }
             yield row
@@ -199,14 +217,22 @@ def export_oneroster(
             for role in sorted(user.roles, key=lambda r: (r.org_id, r.role)):
                 org = sid(orgs, role.org_id)
                 yield {
-                    "sourcedId": f"{user.sourced_id}:{org}:{role.role}",
+                    "sourcedId": role.sourced_id
+                    or role_sourced_id(user.sourced_id, org, role.role),
                     "userSourcedId": user.sourced_id,
                     "roleType": role.role_type,
                     "role": role.role,
                     "beginDate": _date(role.begin_date),
                     "endDate": _date(role.end_date),
                     "orgSourcedId": org,
+                    "userProfileSourcedId": role.user_profile_sourced_id,
                 }
+
+    def profile_rows() -> Iterator[dict[str, Any]]:
+        for user in scoped_users():
+            profiles = (user.extra or {}).get("userProfiles") or {}
+            for key, profile in sorted(profiles.items()):
+                yield {"sourcedId": key, "userSourcedId": user.sourced_id, **profile}
 
     def demographic_rows() -> Iterator[dict[str, Any]]:
         for user in scoped_users():
@@ -233,6 +259,7 @@ def export_oneroster(
                 Enrollment.status == RecordStatus.ACTIVE,
                 SchoolClass.status == RecordStatus.ACTIVE,
                 User.status != RecordStatus.DELETED,
+                exists().where(UserRole.user_id == User.id),
             )
         )
         if scope:
@@ -262,8 +289,52 @@ def export_oneroster(
     }
     if version == "1.2":
         files["roles.csv"] = role_rows()
+        files["userProfiles.csv"] = profile_rows()
     write_package(out, version, files)
     return counter["users"]
+
+
+@dataclass
+class _StandIns:
+    """Records a OneRoster package needs but Rollcall lacks for classes made by hand or by a
+    school CSV: ``courseSourcedId`` and ``termSourcedIds`` are required (1.1 CSV §2.4, 1.2.1
+    CSV §3.4), so such a class is exported with a course of its own (``<class>.course``) and
+    the current school year as its term (``rollcall.schoolyear.<year>``)."""
+
+    courses: dict[str, dict[str, Any]]
+    classes_without_term: bool
+    term: dict[str, Any]
+
+
+def _stand_ins(session: Session, tenant: str, scope: set[str]) -> _StandIns:
+    active = [SchoolClass.tenant_id == tenant, SchoolClass.status == RecordStatus.ACTIVE]
+    if scope:
+        active.append(SchoolClass.school_id.in_(scope))
+    rows = session.execute(
+        select(SchoolClass.id, SchoolClass.sourced_id, SchoolClass.title, Org.sourced_id)
+        .join(Org, Org.id == SchoolClass.school_id)
+        .where(*active, SchoolClass.course_id.is_(None))
+    )
+    courses = {
+        class_id: {
+            "sourcedId": f"{class_sid}.course",
+            "title": title,
+            "orgSourcedId": school_sid,
+        }
+        for class_id, class_sid, title, school_sid in rows
+    }
+    without_term = session.scalar(select(exists().where(*active, ~SchoolClass.terms.any())))
+    today = date.today()
+    year = today.year + 1 if today.month >= 8 else today.year
+    term = {
+        "sourcedId": f"rollcall.schoolyear.{year}",
+        "title": f"School year {year - 1}-{year}",
+        "type": "schoolYear",
+        "startDate": f"{year - 1}-08-01",
+        "endDate": f"{year}-07-31",
+        "schoolYear": str(year),
+    }
+    return _StandIns(courses, bool(without_term), term)
 
 
 def _with_parents(orgs: dict[str, Org], scope: set[str]) -> set[str]:

@@ -9,6 +9,7 @@
 - ``POST /admin/api/imports`` (multipart ``file``, fields ``dry_run``, ``mode``,
   ``connection`` (default: the manual connection), ``school``…), ``GET /admin/api/imports``
   and ``GET /admin/api/imports/{id}`` — staff bearer tokens; district and school admins.
+- ``GET /admin/api/imports/status-codes`` — the SPEC §10 codes of report rows, with meanings.
 - ``GET /admin/api/exports?format=…&school=…`` — the same exports as ``rollcall export``.
 """
 
@@ -34,6 +35,7 @@ from server.domain.tenants import MANUAL_CONNECTION_NAME
 from server.errors import DomainError, NotAllowed
 from server.imports import exports
 from server.imports.engine import ImportOptions, import_source, open_source
+from server.imports.records import STATUS_CODES
 from server.imports.report import Report, recent_runs, run_as_dict, visible_run
 from server.imports.school_csv import template
 from server.web.staffauth import staff_api_actor
@@ -57,6 +59,7 @@ def import_routes(context: AppContext) -> list[BaseRoute]:
         Route("/oneroster/csv", push, methods=["POST"]),
         Route("/admin/import/template.csv", template_csv, methods=["GET"]),
         Route("/admin/api/imports", admin_imports, methods=["GET", "POST"]),
+        Route("/admin/api/imports/status-codes", admin_status_codes, methods=["GET"]),
         Route("/admin/api/imports/{run_id}", admin_import_run, methods=["GET"]),
         Route("/admin/api/exports", admin_export, methods=["GET"]),
     ]
@@ -238,6 +241,14 @@ def _list_runs(context: AppContext, actor: Actor) -> list[dict[str, Any]]:
             }
             for run in runs
         ]
+
+
+async def admin_status_codes(request: Request) -> Response:
+    """The SPEC §10 status codes a report's rows carry, with their meaning."""
+    found = await _authenticated(request)
+    if isinstance(found, Response):
+        return found
+    return JSONResponse({"codes": [{"code": c, "meaning": m} for c, m in STATUS_CODES.items()]})
 
 
 async def admin_import_run(request: Request) -> Response:

@@ -9,7 +9,14 @@ inactive record is reactivated with its history (W202).
 ``roles.csv`` (1.2) rows are applied through their user: valid role rows produce no row of
 their own, a role change shows in the user row's ``roles`` change. The role rows are gathered
 before ``users.csv`` (one small tuple per role: the only part of a run that grows with the
-file). ``userProfiles.csv`` is kept in the user's ``extra`` without its password column.
+file, with ``orgs.csv`` and ``academicSessions.csv``, read whole to put parents first). A bulk
+``roles.csv`` lists all of a user's roles; a delta one changes those it lists (by role
+sourcedId, else org and role), and users it names that ``users.csv`` does not list are updated
+after ``users.csv``, reported on their first role row. ``userProfiles.csv`` is kept in the
+user's ``extra`` (by profile sourcedId, without its password column).
+
+Enrollments keep their sourcedId when a delta re-points them to another user, class or
+school; every reference that names nothing is R108.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import Text, cast, exists, func, select
 
 from oneroster.csv_files import Package, PackageError, open_package
 from oneroster.csv_records import translate
@@ -39,7 +46,7 @@ from server.domain import credentials, guard, roster, users
 from server.domain.enrollments import NewEnrollment, enroll_many
 from server.domain.passwords import verify_password
 from server.domain.users import RoleAssignment
-from server.domain.vocabulary import check_choice, check_role
+from server.domain.vocabulary import check_choice, check_role, parse_date
 from server.errors import NotFound, OwnedByAnotherConnection
 from server.imports.engine import Deactivation, ImportContext, Step
 from server.imports.records import ImportRecord, Outcome, RowProblem, RowResult
@@ -76,6 +83,7 @@ class OneRosterSource:
     """An opened OneRoster CSV package; a broken one reports F001-F003 when run."""
 
     def __init__(self, path: str | Path | IO[bytes], *, lenient: bool = True) -> None:
+        self.lenient = lenient
         self.error: PackageError | None = None
         self.package: Package | None = None
         try:
@@ -110,6 +118,8 @@ class OneRosterSource:
         assert self.package is not None
         ctx.cache["version"] = {"value": self.package.version}
         ctx.cache["roles_present"] = {"value": self.package.mode("roles.csv") != "absent"}
+        ctx.cache["users_mode"] = {"value": self.file_mode(ctx, "users.csv")}
+        ctx.cache["roles_mode"] = {"value": self.file_mode(ctx, "roles.csv")}
         present = set(self.package.files())
         for name in ORDER:
             if name not in present:
@@ -118,20 +128,30 @@ class OneRosterSource:
             yield Step(
                 file=name,
                 mode=self.file_mode(ctx, name),
-                records=self._records(name),
+                records=_parents_first(self._records(name, self.file_mode(ctx, name)))
+                if name in ("orgs.csv", "academicSessions.csv")
+                else self._records(name, self.file_mode(ctx, name)),
                 handle=handle,
                 prefetch=prefetch,
                 seen_kind=KIND_OF_FILE[name],
                 writes=name != "roles.csv",
                 handle_batch=handle_enrollments if name == "enrollments.csv" else None,
             )
+        if "roles.csv" in present:
+            yield Step(
+                file="roles.csv",
+                mode=self.file_mode(ctx, "roles.csv"),
+                records=_users_of_role_rows(ctx),
+                handle=handle_user_roles,
+                prefetch=_prefetch_user_refs,
+            )
 
-    def _records(self, name: str) -> Iterator[ImportRecord | RowResult]:
+    def _records(self, name: str, mode: str) -> Iterator[ImportRecord | RowResult]:
         assert self.package is not None
         version = self.package.version
         for row in self.package.rows(name):
             try:
-                yield translate(row, version)
+                yield translate(row, version, mode=mode, lenient=self.lenient)
             except RowProblem as problem:
                 key = row.get("sourcedId") or None
                 yield RowResult(name, row.number, key, Outcome.ERROR, problem.code, problem.message)
@@ -170,6 +190,33 @@ class OneRosterSource:
     def close(self) -> None:
         if self.package is not None:
             self.package.close()
+
+
+def _parents_first(items: Iterator[ImportRecord | RowResult]) -> Iterator[ImportRecord | RowResult]:
+    """Orgs and academic sessions with their parents first: a package may list a school
+    before its district (references are to the whole package, not to earlier rows). These
+    files are small (a district's orgs and terms), so they are read whole."""
+    items = list(items)
+    records: dict[str, ImportRecord] = {}
+    for item in items:
+        if isinstance(item, ImportRecord):
+            records.setdefault(item.key, item)
+    done: set[int] = set()  # row numbers: a duplicate key still comes through (R103)
+
+    def visit(record: ImportRecord, path: set[int]) -> Iterator[ImportRecord]:
+        if record.number in done or record.number in path:
+            return
+        parent = records.get(record.refs.get("parent_key") or "")
+        if parent is not None:
+            yield from visit(parent, path | {record.number})
+        done.add(record.number)
+        yield record
+
+    for item in items:
+        if isinstance(item, ImportRecord):
+            yield from visit(item, set())
+        else:
+            yield item
 
 
 # --- full imports: what is missing ----------------------------------------------------------
@@ -355,12 +402,82 @@ def handle_role(ctx: ImportContext, record: ImportRecord) -> list[RowResult]:
     org_id = _resolve(ctx, Org, record.refs["org_key"], "org", "orgSourcedId")
     role = check_role(record.fields["role"])
     role_type = check_choice(record.fields["role_type"], ROLE_TYPES, "roleType")
+    assignment = RoleAssignment(
+        org_id,
+        role,
+        role_type,
+        parse_date(record.fields["begin_date"], "beginDate"),
+        parse_date(record.fields["end_date"], "endDate"),
+        record.key,
+        record.fields["user_profile_key"],
+    )
+    user_key = record.refs["user_key"]
+    ctx.cache.setdefault("role_rows", {}).setdefault(user_key, record.number)
+    ctx.cache.setdefault("role_holders", {})[record.key] = user_key
     if record.status == "tobedeleted":
+        ctx.cache.setdefault("roles_removed", {}).setdefault(user_key, []).append(assignment)
         return []
-    ctx.cache.setdefault("roles_by_user", {}).setdefault(record.refs["user_key"], []).append(
-        (org_id, role, role_type, record.refs["org_key"])
+    ctx.cache.setdefault("roles_by_user", {}).setdefault(user_key, []).append(
+        (assignment, record.refs["org_key"])
     )
     return []
+
+
+def _roles_for(ctx: ImportContext, key: str, current: list[RoleAssignment]) -> list[RoleAssignment]:
+    """The user's roles after this package: a bulk roles.csv lists all of them; a delta one
+    changes the roles it lists (matched by sourcedId, else by org and role) and removes
+    those marked ``tobedeleted``."""
+    gathered = [assignment for assignment, _ in ctx.cache.get("roles_by_user", {}).get(key, [])]
+    if ctx.cache["roles_mode"]["value"] == "bulk":
+        return gathered
+    listed = gathered + ctx.cache.get("roles_removed", {}).get(key, [])
+    holders = ctx.cache.get("role_holders", {})
+
+    def replaced(r: RoleAssignment) -> bool:
+        moved = r.sourced_id is not None and holders.get(r.sourced_id, key) != key
+        return moved or any(
+            (r.sourced_id is not None and r.sourced_id == x.sourced_id)
+            or (r.org_id, r.role) == (x.org_id, x.role)
+            for x in listed
+        )
+
+    return [r for r in current if not replaced(r)] + gathered
+
+
+def _users_of_role_rows(ctx: ImportContext) -> Iterator[ImportRecord]:
+    """Users that roles.csv names but users.csv does not list: their roles change alone."""
+    named = set(ctx.cache.get("roles_by_user", {})) | set(ctx.cache.get("roles_removed", {}))
+    named |= _previous_holders(ctx, sorted(ctx.cache.get("role_holders", {})))
+    listed = ctx.seen_keys("user", sorted(named))
+    rows = ctx.cache.get("role_rows", {})
+    for key in sorted(named - listed, key=lambda k: rows.get(k, 0)):
+        yield ImportRecord("roles.csv", rows.get(key, 0), "user_roles", key)
+
+
+def _previous_holders(ctx: ImportContext, role_keys: list[str]) -> set[str]:
+    """Users that hold a role sourcedId which roles.csv now gives to another user."""
+    holders = ctx.cache.get("role_holders", {})
+    found: set[str] = set()
+    for start in range(0, len(role_keys), 900):
+        chunk = role_keys[start : start + 900]
+        rows = ctx.session.execute(
+            select(User.sourced_id, UserRole.sourced_id)
+            .join(UserRole, UserRole.user_id == User.id)
+            .where(User.tenant_id == ctx.tenant_id, UserRole.sourced_id.in_(chunk))
+        )
+        found |= {user for user, role in rows if holders.get(role) != user}
+    return found
+
+
+def handle_user_roles(ctx: ImportContext, record: ImportRecord) -> RowResult:
+    """Apply roles.csv rows to a user that users.csv does not list (reported on the user's
+    first role row)."""
+    user = _user_for(ctx, record.key, "userSourcedId")
+    roles = _roles_for(ctx, record.key, users.role_assignments(user))
+    if not roles:
+        raise RowProblem("R101", "The user would be left without a role.", "roles")
+    changes = users.update_user(ctx.session, ctx.actor, user, {"roles": roles})
+    return _result(record, Outcome.UPDATED if changes else Outcome.UNCHANGED, changes)
 
 
 def handle_user(ctx: ImportContext, record: ImportRecord) -> RowResult:
@@ -371,15 +488,28 @@ def handle_user(ctx: ImportContext, record: ImportRecord) -> RowResult:
             RoleAssignment(_resolve(ctx, Org, org, "org", "orgSourcedIds"), role, role_type)
             for org, role, role_type in record.refs["roles"]
         ]
-    elif ctx.cache["roles_present"]["value"]:
+    else:
+        _ensure_roles(ctx, record, ctx.cache.get("roles_by_user", {}).get(record.key, []))
+    if version == "1.2" and ctx.cache["roles_present"]["value"]:
         gathered = ctx.cache.get("roles_by_user", {}).get(record.key, [])
-        fields["roles"] = [RoleAssignment(org, role, kind) for org, role, kind, _ in gathered]
+        known: User | None = ctx.batch["own"].get(record.key)
+        fields["roles"] = _roles_for(
+            ctx, record.key, users.role_assignments(known) if known is not None else []
+        )
         primary_org = record.refs.get("primary_org_key")
         ranked = sorted(
-            gathered, key=lambda g: (g[3] != primary_org, g[2] != "primary", g[1], g[0])
+            gathered,
+            key=lambda g: (
+                g[1] != primary_org,
+                g[0].role_type != "primary",
+                g[0].role,
+                g[0].org_id,
+            ),
         )
         if ranked:
-            fields["primary_role"] = ranked[0][1]
+            fields["primary_role"] = ranked[0][0].role
+    if version == "1.2":
+        fields["extra"] = {**fields.get("extra", {}), **_primary_org(ctx, record)}
     existing: User | None = ctx.batch["own"].get(record.key)
     if existing is None:
         existing = users.adopt_matching(ctx.session, ctx.actor, fields)
@@ -428,6 +558,23 @@ def handle_user(ctx: ImportContext, record: ImportRecord) -> RowResult:
     return _result(record, Outcome.UPDATED if changes else Outcome.UNCHANGED, changes)
 
 
+def _ensure_roles(ctx: ImportContext, record: ImportRecord, gathered: list) -> None:
+    """A 1.2 user of a bulk users.csv needs a row in roles.csv (OneRoster 1.2 users carry
+    ``roles`` with at least one entry): R101 without one."""
+    bulk = ctx.cache["users_mode"]["value"] == "bulk"
+    if bulk and not gathered and record.status != "tobedeleted":
+        raise RowProblem("R101", "The user has no row in roles.csv.", "roles")
+
+
+def _primary_org(ctx: ImportContext, record: ImportRecord) -> dict[str, str]:
+    """1.2 ``primaryOrgSourcedId``, kept as given once it names an org (R108)."""
+    key = record.refs.get("primary_org_key")
+    if not key:
+        return {}
+    _resolve(ctx, Org, key, "org", "primaryOrgSourcedId")
+    return {"primaryOrgSourcedId": key}
+
+
 def _set_password(ctx: ImportContext, user: User, password: str | None) -> bool:
     """Set the file's password unless it is already the user's (imports stay idempotent)."""
     if not password:
@@ -468,20 +615,70 @@ def handle_demographics(ctx: ImportContext, record: ImportRecord) -> RowResult:
 
 
 def handle_user_profile(ctx: ImportContext, record: ImportRecord) -> RowResult:
+    """Keep a 1.2 user profile in its user's ``extra``; a profile whose ``userSourcedId``
+    changed moves to the new user, ``tobedeleted`` removes it."""
     user = _user_for(ctx, record.refs["user_key"], "userSourcedId")
+    holders = _profile_holders(ctx)
+    changes: dict[str, list[Any]] = {}
+    previous = holders.get(record.key)
+    if previous is not None and previous != user.id:
+        old = ctx.session.get(User, previous)
+        if old is not None and _set_profile(ctx, old, record.key, None):
+            changes["userSourcedId"] = [old.sourced_id, user.sourced_id]
+    profile = None if record.status == "tobedeleted" else record.fields["profile"]
+    if _set_profile(ctx, user, record.key, profile):
+        changes["profile"] = [None, profile]
+    holders[record.key] = user.id
+    if profile is None:
+        outcome = Outcome.DEACTIVATED if changes else Outcome.UNCHANGED
+    else:
+        outcome = Outcome.UPDATED if changes else Outcome.UNCHANGED
+    return _result(record, outcome, changes)
+
+
+def _set_profile(ctx: ImportContext, user: User, key: str, profile: dict | None) -> bool:
+    """Put (or, with None, remove) one profile in the user's ``extra``; True if it changed."""
     extra = dict(user.extra or {})
     profiles = dict(extra.get("userProfiles") or {})
-    profiles[record.key] = record.fields["profile"]
+    if profile is None:
+        profiles.pop(key, None)
+    else:
+        profiles[key] = profile
     extra["userProfiles"] = profiles
-    changes = users.update_user(ctx.session, ctx.actor, user, {"extra": extra})
-    return _result(record, Outcome.UPDATED if changes else Outcome.UNCHANGED, changes)
+    if not profiles:
+        del extra["userProfiles"]
+    return bool(users.update_user(ctx.session, ctx.actor, user, {"extra": extra}))
+
+
+def _profile_holders(ctx: ImportContext) -> dict[str, str]:
+    """profile sourcedId -> id of the connection's user that holds it (read once per run)."""
+    if "profile_holders" not in ctx.cache:
+        rows = ctx.session.execute(
+            select(User.id, User.extra).where(
+                User.tenant_id == ctx.tenant_id,
+                User.connection_id == ctx.connection.id,
+                cast(User.extra, Text).contains("userProfiles"),
+            )
+        )
+        ctx.cache["profile_holders"] = {
+            key: user_id for user_id, extra in rows for key in (extra or {}).get("userProfiles", {})
+        }
+    return ctx.cache["profile_holders"]
 
 
 def handle_enrollment(ctx: ImportContext, record: ImportRecord) -> RowResult:
     fields = record.fields
     existing: Enrollment | None = ctx.batch["own"].get(record.key)
-    if existing is not None:
+    if existing is not None and record.status == "tobedeleted":
         return _upsert(ctx, record, Enrollment, dict(fields), None)
+    if existing is not None:
+        # the same sourcedId may name another user, class or school (re-pointed)
+        refs = {
+            "user_id": _user_for(ctx, record.refs["user_key"], "userSourcedId").id,
+            "class_id": _class_for(ctx, record).id,
+            "school_id": _school_for(ctx, record),
+        }
+        return _upsert(ctx, record, Enrollment, {**fields, **refs}, None)
     if record.status == "tobedeleted":
         return _result(record, Outcome.UNCHANGED, message="Not present: nothing to deactivate.")
     user = _user_for(ctx, record.refs["user_key"], "userSourcedId")
@@ -495,6 +692,7 @@ def handle_enrollment(ctx: ImportContext, record: ImportRecord) -> RowResult:
         sourced_id=record.key,
         begin_date=fields["begin_date"],
         end_date=fields["end_date"],
+        school_id=_school_for(ctx, record),
     )
     return _enrolled(record, enrollment)
 
@@ -522,6 +720,7 @@ def handle_enrollments(
                     sourced_id=record.key,
                     begin_date=fields["begin_date"],
                     end_date=fields["end_date"],
+                    school_id=_school_for(ctx, record),
                 ),
             )
         )
@@ -538,6 +737,12 @@ def _class_for(ctx: ImportContext, record: ImportRecord) -> SchoolClass:
             f"No class with sourcedId {record.refs['class_key']!r}.", field="classSourcedId"
         )
     return klass
+
+
+def _school_for(ctx: ImportContext, record: ImportRecord) -> str | None:
+    """The enrollment's ``schoolSourcedId`` resolved (R108), or None to use the class's."""
+    key = record.refs.get("school_key")
+    return _resolve(ctx, Org, key, "school", "schoolSourcedId") if key else None
 
 
 def _enrolled(record: ImportRecord, enrollment: Enrollment) -> RowResult:

@@ -1,6 +1,8 @@
 """The one-file school CSV (or XLSX): the columns school staff keep in a spreadsheet.
 
-Required columns: ``Student Full Name, Username, Year Group, Class, Gender``; optional:
+Required columns: ``Student Full Name, Username, Year Group, Class, Gender`` (``Male``,
+``Female``, ``Non-Binary`` as the miMove template's help lists them, any case, or ``M``/``F``/
+``X``/``NB``/``U``; mapped to OneRoster ``sex`` male/female/other/unspecified); optional:
 ``Pupil Premium, SEND, EAL`` (Yes/No), ``Ethnicity`` (a 4-character code, ``NOBT`` = not
 obtained) and ``Password``. Headers are matched without regard to case or spacing; a
 semicolon-separated file (Excel in some locales) is read too.
@@ -13,6 +15,9 @@ semicolon-separated file (Excel in some locales) is read too.
   ``R``/``Reception`` to ``KG``, ``N``/``Nursery`` to ``PK``.
 - Class is the student's class at the school: a class that does not exist yet is created,
   and the student leaves the other classes this connection put them in at that school.
+- Year Group and Class are required for a new student; left blank for a student who already
+  exists (as an export lists students made by hand), they leave the grade and classes as
+  they are, so whatever Rollcall exports for upload imports back.
 - The school is the one given with ``--school``, else the connection's only school, else the
   tenant's only school.
 
@@ -58,6 +63,11 @@ GENDERS = {
     "u": "unspecified",
     "unspecified": "unspecified",
     "not known": "unspecified",
+    # the miMove template's help page lists Male, Female, Non-Binary (OneRoster sex "other")
+    "non-binary": "other",
+    "non binary": "other",
+    "nonbinary": "other",
+    "nb": "other",
 }
 YEAR_WORDS = {"r": "KG", "reception": "KG", "rec": "KG", "n": "PK", "nursery": "PK"}
 EXAMPLE = ("Ava Adams", "", "7", "7A", "F", "No", "WBRI", "No", "No", "")
@@ -219,9 +229,10 @@ def _columns(header: list[str]) -> dict[str, int]:
 
 
 def _translate(number: int, values: dict[str, str]) -> ImportRecord:
-    for name in ("Student Full Name", "Year Group", "Class"):
-        if not values.get(name):
-            raise RowProblem("R101", f"{name} is empty.", name)
+    # Year Group and Class may be blank for a student who already exists (an export of a
+    # student made by hand lists none): checked in handle_student.
+    if not values.get("Student Full Name"):
+        raise RowProblem("R101", "Student Full Name is empty.", "Student Full Name")
     given, family = split_name(values["Student Full Name"])
     fields: dict[str, Any] = {"given_name": given, "family_name": family}
     if values.get("Username"):
@@ -229,7 +240,11 @@ def _translate(number: int, values: dict[str, str]) -> ImportRecord:
     gender = values.get("Gender", "")
     if gender:
         if gender.casefold() not in GENDERS:
-            raise RowProblem("R102", f"Gender {gender!r} is not one of M, F, X or U.", "Gender")
+            raise RowProblem(
+                "R102",
+                f"Gender {gender!r} is not one of Male, Female, Non-Binary (or M, F, X, U).",
+                "Gender",
+            )
         fields["gender"] = GENDERS[gender.casefold()]
     if "Ethnicity" in values:
         code = values["Ethnicity"].upper()
@@ -358,20 +373,24 @@ def _class_for(ctx: ImportContext, title: str) -> tuple[SchoolClass, bool]:
 def handle_student(ctx: ImportContext, record: ImportRecord) -> list[RowResult]:
     school_id = ctx.cache["school"]["id"]
     fields = dict(record.fields)
-    fields["grades"] = [year_group(record.refs["year"])]
+    if record.refs["year"]:
+        fields["grades"] = [year_group(record.refs["year"])]
     fields["primary_role"] = "student"
     user, rule = _match(ctx, record)
     results: list[RowResult] = []
     flags = record.refs["flags"]
     if user is None:
+        _ensure_new_student_has(record, "Year Group", "year")
+        _ensure_new_student_has(record, "Class", "class")
         fields["roles"] = [RoleAssignment(school_id, "student")]
         fields["demographic_flags"] = flags
         user = users.create_user(ctx.session, ctx.actor, fields)
         outcome, code, changes = Outcome.CREATED, None, {"username": [None, user.username]}
         message = None
     else:
-        roles = {RoleAssignment(r.org_id, r.role, r.role_type) for r in user.roles}
-        roles.add(RoleAssignment(school_id, "student"))
+        roles = users.role_assignments(user)
+        if not any((r.org_id, r.role) == (school_id, "student") for r in roles):
+            roles.append(RoleAssignment(school_id, "student"))
         fields["roles"] = sorted(roles)
         fields["demographic_flags"] = {**(user.demographic_flags or {}), **flags}
         before = user.status
@@ -385,6 +404,9 @@ def handle_student(ctx: ImportContext, record: ImportRecord) -> list[RowResult]:
             message += " The account was inactive and is reactivated with its history."
         else:
             outcome = Outcome.UPDATED if changes else Outcome.UNCHANGED
+    if not record.refs["class"]:
+        # an existing student listed without a class keeps the classes they have
+        return _student_result(ctx, record, user, outcome, code, message, changes, results)
     klass, class_created = _class_for(ctx, record.refs["class"])
     if class_created:
         results.append(
@@ -399,6 +421,26 @@ def handle_student(ctx: ImportContext, record: ImportRecord) -> list[RowResult]:
     moved = _place_in_class(ctx, user, klass)
     if moved:
         changes["class"] = moved
+    return _student_result(ctx, record, user, outcome, code, message, changes, results)
+
+
+def _ensure_new_student_has(record: ImportRecord, column: str, ref: str) -> None:
+    """A new student needs a Year Group and a Class (R101)."""
+    if not record.refs[ref]:
+        raise RowProblem("R101", f"{column} is empty (needed for a new student).", column)
+
+
+def _student_result(
+    ctx: ImportContext,
+    record: ImportRecord,
+    user: User,
+    outcome: str,
+    code: str | None,
+    message: str | None,
+    changes: dict[str, Any],
+    results: list[RowResult],
+) -> list[RowResult]:
+    """Set the row's password, mark the student seen and report the row first."""
     if _set_password(ctx, user, record.password):
         changes["password"] = [None, "set"]
     if outcome == Outcome.UNCHANGED and changes:

@@ -175,6 +175,12 @@ ADMIN_OPENAPI: dict[str, Any] = {
                 },
             },
         },
+        "/imports/status-codes": {
+            "get": {
+                "summary": "The status codes of import report rows (SPEC §10) and their meaning",
+                "responses": {"200": {"description": "Codes"}, "401": _ERROR},
+            },
+        },
         "/imports/{run_id}": {
             "parameters": [
                 {"name": "run_id", "in": "path", "required": True, "schema": {"type": "string"}}

@@ -16,6 +16,7 @@ from server.domain.connections import create_connection
 from server.domain.secrets import SecretBox
 from server.domain.tenants import create_tenant
 from server.imports.engine import ImportOptions, run_import
+from server.imports.exports import export
 from server.imports.report import Report
 from tests.conftest import TEST_SECRET
 
@@ -33,6 +34,12 @@ class Tenancy:
         )
         report.as_dict()  # reads the spool while it is open
         return report
+
+    def export(self, fmt: str, path: Path, **options) -> Path:
+        """Export the tenant in ``fmt`` (as the system) to ``path``."""
+        with self.database.session() as session:
+            export(session, system_actor(self.tenant_id), self.box, fmt, path, **options)
+        return path
 
     def count(self, model=User, **where) -> int:
         with self.database.session() as session:

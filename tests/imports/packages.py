@@ -171,3 +171,105 @@ def _letters(number: int) -> str:
         number, rest = divmod(number - 1, 26)
         text = chr(97 + rest) + text
     return text
+
+
+def full_district(version: str) -> dict[str, list[dict[str, str]]]:
+    """A district in which every column of every rostering file holds a value: two schools,
+    two school years, two terms, two courses, two classes, a teacher, three enrolled students
+    and one student without enrollments (``u4``), demographics and (1.2) user profiles."""
+    files = district(version)
+    files["orgs.csv"] += [
+        {"sourcedId": "d2", "name": "Shelbyville District", "type": "district"},
+        {"sourcedId": "s2", "name": "Oak Middle", "type": "school", "parentSourcedId": "d1"},
+    ]
+    files["orgs.csv"][1]["identifier"] = "LIN"
+    years = [
+        {"sourcedId": y, "title": f"School year {year}", "type": "schoolYear"}
+        | {"startDate": f"{year - 1}-08-01", "endDate": f"{year}-07-31", "schoolYear": str(year)}
+        for y, year in (("y1", 2027), ("y2", 2028))
+    ]
+    files["academicSessions.csv"][0]["parentSourcedId"] = "y1"
+    files["academicSessions.csv"] = years + files["academicSessions.csv"]
+    files["academicSessions.csv"].append(
+        dict(files["academicSessions.csv"][-1], sourcedId="t2", title="Spring 2027")
+    )
+    course = files["courses.csv"][0]
+    course |= {"schoolYearSourcedId": "y1", "subjects": "Maths", "subjectCodes": "MA1"}
+    files["courses.csv"].append(dict(course, sourcedId="c2", title="Science", courseCode="SC"))
+    klass = files["classes.csv"][0]
+    klass |= {"location": "Room 1", "subjects": "Maths", "subjectCodes": "MA1"}
+    files["classes.csv"].append(
+        dict(klass, sourcedId="k2", title="Science 3", classCode="SC3", schoolSourcedId="s2")
+    )
+    files["users.csv"].append(
+        dict(files["users.csv"][-1], sourcedId="u4", username="Stud.Four", identifier="ID-u4")
+    )
+    for user in files["users.csv"]:
+        number = user["sourcedId"][1:]
+        user |= {
+            "userIds": f"{{LDAP:ldap-{number}}}",
+            "middleName": "Middle",
+            "sms": f"+1555000{number}",
+            "phone": f"+1555100{number}",
+            "agentSourcedIds": "u0",
+            "password": f"Correct-Horse-{number}-Battery",
+        }
+        if version == "1.2":
+            user |= {
+                "userMasterIdentifier": f"master-{number}",
+                "preferredMiddleName": "Mid",
+                "preferredFamilyName": user["familyName"],
+                "pronouns": "they/them",
+            }
+    if version == "1.2":
+        files["roles.csv"].append(
+            {
+                "sourcedId": "r-u4",
+                "userSourcedId": "u4",
+                "roleType": "primary",
+                "role": "student",
+                "orgSourcedId": "s1",
+            }
+        )
+        for role in files["roles.csv"]:
+            role |= {"beginDate": "2026-08-01", "endDate": "2027-07-31"}
+        files["roles.csv"].append(
+            dict(files["roles.csv"][1], sourcedId="r-u1-s2", orgSourcedId="s2")
+            | {"roleType": "secondary", "userProfileSourcedId": "p1"}
+        )
+        files["userProfiles.csv"] = [
+            {
+                "sourcedId": "p1",
+                "userSourcedId": "u1",
+                "profileType": "reading",
+                "vendorId": "acme",
+                "applicationId": "reader",
+                "description": "Reading app",
+                "credentialType": "password",
+                "username": "u1-acme",
+                "password": "Acme-Secret-1",
+            }
+        ]
+    else:
+        files["users.csv"][1]["orgSourcedIds"] = "s1,s2"
+    for row in files["enrollments.csv"]:
+        row["endDate"] = "2026-12-20"
+    files["demographics.csv"] = [
+        {
+            "sourcedId": "u1",
+            "birthDate": "2017-05-04",
+            "sex": "female",
+            "americanIndianOrAlaskaNative": "false",
+            "asian": "false",
+            "blackOrAfricanAmerican": "false",
+            "nativeHawaiianOrOtherPacificIslander": "false",
+            "white": "true",
+            "demographicRaceTwoOrMoreRaces": "false",
+            "hispanicOrLatinoEthnicity": "false",
+            "countryOfBirthCode": "US",
+            "stateOfBirthAbbreviation": "IL",
+            "cityOfBirth": "Springfield",
+            "publicSchoolResidenceStatus": "01652",
+        }
+    ]
+    return files

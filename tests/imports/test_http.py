@@ -118,3 +118,11 @@ def test_teachers_cannot_import(client, tenancy, tmp_path):
         headers=bearer(token),
     )
     assert response.status_code == 403
+
+
+def test_staff_read_the_status_codes_including_the_lenient_repair_warning(client, admin_token):
+    assert client.get("/admin/api/imports/status-codes").status_code == 401
+    answer = client.get("/admin/api/imports/status-codes", headers=bearer(admin_token))
+    codes = {item["code"]: item["meaning"] for item in answer.json()["codes"]}
+    assert {"F001", "R101", "R108", "W201", "W202", "W203"} <= set(codes)
+    assert "lenient" in codes["W203"] and "--strict" in codes["W203"]

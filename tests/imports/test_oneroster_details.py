@@ -28,6 +28,7 @@ def test_a_12_package_with_demographics_profiles_and_metadata_reimports_unchange
             "userSourcedId": "u1",
             "profileType": "reading",
             "vendorId": "acme",
+            "credentialType": "password",
             "username": "u1-acme",
             "password": "not kept",
         }
@@ -42,7 +43,14 @@ def test_a_12_package_with_demographics_profiles_and_metadata_reimports_unchange
     user = tenancy.user("u1")
     assert user.birth_date.isoformat() == "2017-05-04" and user.gender == "female"
     assert user.extra["demographics"] == {"white": True, "countryOfBirthCode": "GB"}
-    assert user.extra["userProfiles"] == {"p1": {"profileType": "reading", "vendorId": "acme"}}
+    assert user.extra["userProfiles"] == {
+        "p1": {
+            "profileType": "reading",
+            "vendorId": "acme",
+            "credentialType": "password",
+            "username": "u1-acme",
+        }
+    }
     assert user.extra["metadata.house"] == "Red"
     assert "not kept" not in str(user.extra)
     again = tenancy.run(path)

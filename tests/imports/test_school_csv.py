@@ -231,3 +231,37 @@ def test_a_full_school_import_keeps_students_whose_rows_it_skips(tenancy, tmp_pa
     assert report.status == "applied"
     assert [r["code"] for r in report.rows() if r["code"]] == ["R102"]
     assert tenancy.count(User, status="active") == 3
+
+
+# The miMove template's help page lists Gender as "Male, Female, Non-Binary"
+# (/work/shared/seeds/001_*.txt); OneRoster sex is male/female/other/unspecified.
+GENDER_WORDS = [
+    ("Male", "male"),
+    ("FEMALE", "female"),
+    ("Non-Binary", "other"),
+    ("non-binary", "other"),
+    ("Non Binary", "other"),
+    ("NB", "other"),
+    ("x", "other"),
+    ("m", "male"),
+    ("U", "unspecified"),
+]
+
+
+@pytest.mark.parametrize(("gender", "sex"), GENDER_WORDS)
+def test_the_templates_gender_values_in_any_case_and_short_forms_are_accepted(
+    tenancy, tmp_path, school, gender, sex
+):
+    row = ["Robin Reed", "", "5", "5A", gender, "No", "NOBT", "No", "No", ""]
+    report = tenancy.run(school_csv(tmp_path, [row]), connection="School upload")
+    assert report.status == "applied", report.as_dict()
+    with tenancy.database.session() as session:
+        assert session.scalars(select(User.gender)).one() == sex
+
+
+def test_an_unknown_gender_is_r102_naming_the_accepted_values(tenancy, tmp_path, school):
+    row = ["Robin Reed", "", "5", "5A", "Mail", "No", "NOBT", "No", "No", ""]
+    report = tenancy.run(school_csv(tmp_path, [row]), connection="School upload", dry_run=True)
+    found = [r for r in report.rows() if r["code"]]
+    assert [r["code"] for r in found] == ["R102"]
+    assert "Male, Female, Non-Binary" in found[0]["message"]
