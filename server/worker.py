@@ -6,7 +6,7 @@ import logging
 import threading
 
 from server.context import AppContext
-from server.domain import jobs
+from server.domain import jobs, retention
 from server.mail import EMAIL_JOB, email_runner
 
 log = logging.getLogger("rollcall.worker")
@@ -15,7 +15,11 @@ log = logging.getLogger("rollcall.worker")
 def runners(context: AppContext) -> dict[str, jobs.Runner]:
     from server.imports.pull import SYNC_JOB, sync_runner
 
-    return {EMAIL_JOB: email_runner(context.settings), SYNC_JOB: sync_runner(context)}
+    return {
+        EMAIL_JOB: email_runner(context.settings),
+        SYNC_JOB: sync_runner(context),
+        retention.PURGE_JOB: retention.purge_runner(context.settings.secret_key),
+    }
 
 
 def enqueue_due_syncs(context: AppContext) -> int:
@@ -24,6 +28,12 @@ def enqueue_due_syncs(context: AppContext) -> int:
 
     with context.database.session() as session:
         return enqueue(session)
+
+
+def enqueue_due_purges(context: AppContext) -> int:
+    """Queue the daily retention job of each tenant that is due (docs/retention.md)."""
+    with context.database.session() as session:
+        return retention.enqueue_due_purges(session)
 
 
 class Worker:
@@ -49,6 +59,10 @@ class Worker:
                 enqueue_due_syncs(self.context)
             except Exception:
                 log.exception("scheduling due syncs failed")
+            try:
+                enqueue_due_purges(self.context)
+            except Exception:
+                log.exception("scheduling the retention job failed")
             try:
                 ran = jobs.run_due(self.context.database, table)
             except Exception:

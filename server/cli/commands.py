@@ -13,7 +13,7 @@ from server.config import load_settings
 from server.context import AppContext
 from server.db import Connection, Tenant
 from server.db.migrate import upgrade
-from server.domain import connections, roster, staff, tenants, users
+from server.domain import connections, retention, staff, tenants
 from server.domain.actors import Actor, system_actor
 from server.errors import NotFound
 
@@ -100,7 +100,7 @@ def staff_token(args: argparse.Namespace, output: Output) -> int:
         account = staff.find_staff(session, actor.tenant_id, args.username)
         if account is None:
             raise NotFound(f"No staff account named {args.username!r}.")
-        token = staff.create_staff_token(session, account, args.name)
+        token = staff.create_staff_token(session, account, args.name, actor=actor)
         output.result(
             {"username": account.username, "token": token},
             f"Admin API token for {account.username} (shown once): {token}",
@@ -176,13 +176,13 @@ def connection_rotate(args: argparse.Namespace, output: Output) -> int:
 
 
 def purge(args: argparse.Namespace, output: Output) -> int:
-    with unit_of_work(args) as (_context, session, actor):
-        count = users.purge_deleted_users(session, actor)
-        records = roster.purge_deleted_records(session, actor)
+    """Apply every retention rule now (what the worker's daily job does): see docs/retention.md."""
+    with unit_of_work(args) as (context, session, actor):
+        counts = retention.enforce(session, actor, secret_key=context.settings.secret_key)
+    removed = ", ".join(f"{name} {count}" for name, count in counts.items() if count) or "nothing"
     output.result(
-        {"purged_users": count, "purged_records": records},
-        f"Purged {count} deleted user(s) and {records} class/enrollment record(s) past their "
-        "retention.",
+        {**counts, "purged_users": counts["users_purged"]},
+        f"Retention applied. Removed: {removed}.",
     )
     return 0
 

@@ -179,6 +179,23 @@ async def update_user(staff: StaffRequest) -> Response:
 
 
 @staff_api
+async def delete_user(staff: StaffRequest) -> Response:
+    """``DELETE /admin/api/users/{id}``: district admins delete a user (SPEC §5); 204."""
+    user_id = staff.request.path_params["user_id"]
+    override = staff.request.query_params.get("override") in ("1", "true")
+
+    def delete(session: Session, actor: Actor) -> None:
+        user = users.get_user(session, actor, user_id)
+        users.delete_user(session, actor, user, override=override, reason="Deleted by staff.")
+
+    try:
+        await staff.work(delete)
+    except DomainError as error:
+        return problem(error)
+    return Response(status_code=204)
+
+
+@staff_api
 async def reset_password(staff: StaffRequest) -> Response:
     user_id = staff.request.path_params["user_id"]
     try:

@@ -70,7 +70,14 @@ async def login(request: Request) -> Response:
     def check() -> StaffSignIn:
         with context.database.session() as session:
             tenant = get_tenant(session, tenant_name)
-            return sign_in_staff(session, tenant.id, username, password, address=address)
+            return sign_in_staff(
+                session,
+                tenant.id,
+                username,
+                password,
+                address=address,
+                secret_key=context.settings.secret_key,
+            )
 
     try:
         result = await run_in_threadpool(check)

@@ -1,0 +1,50 @@
+"""privacy: the record of retention job runs
+
+Revision ID: 0002_privacy
+Revises: 0001
+"""
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+import server.db.base
+
+revision = "0002_privacy"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "purge_runs",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.Column("ran_at", server.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "counts",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_purge_runs_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_purge_runs")),
+    )
+    with op.batch_alter_table("purge_runs", schema=None) as batch_op:
+        batch_op.create_index("ix_purge_runs_tenant_ran", ["tenant_id", "ran_at"], unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("purge_runs", schema=None) as batch_op:
+        batch_op.drop_index("ix_purge_runs_tenant_ran")
+    op.drop_table("purge_runs")
