@@ -151,17 +151,19 @@ def _delete_traces(
     session: Session, user: User, needles: list[str], throttle_keys: list[str]
 ) -> None:
     connections = select(Connection.id).where(Connection.tenant_id == user.tenant_id)
-    members = select(ScimValue.resource_id, ScimValue.element).where(
+    # Their entries in groups' members: every sub-attribute of the entry that holds their id.
+    members = select(ScimValue.id, ScimValue.resource_id, ScimValue.element).where(
         ScimValue.tenant_id == user.tenant_id,
-        ScimValue.path == "members.value",
+        ScimValue.path.like("%members.value"),
         ScimValue.text.in_({user.id, user.id.casefold()}),
     )
-    for resource_id, element in session.execute(members).all():
-        session.execute(
-            delete(ScimValue).where(
-                ScimValue.resource_id == resource_id, ScimValue.element == element
-            )
+    for row_id, resource_id, element in session.execute(members).all():
+        same_entry = (
+            (ScimValue.resource_id == resource_id) & (ScimValue.element == element)
+            if element is not None
+            else ScimValue.id == row_id
         )
+        session.execute(delete(ScimValue).where(same_entry))
     statements = [
         delete(ScimValue).where(ScimValue.resource_id == user.id),
         delete(Job).where(
