@@ -49,13 +49,7 @@ def create_activation_link(
 
     :raises NotAllowed: no email address (for email), SSO-linked or inactive account.
     """
-    ensure_visible(session, actor, user)
-    if not user.active:
-        raise NotAllowed("The account is inactive: reactivate it first.")
-    if guard.is_sso_linked(user.connection):
-        raise NotAllowed(f"This account signs in with {user.connection.provider_name}.")
-    if not user.email and not for_print:
-        raise NotAllowed("Activation links are sent by email: the account has no address.")
+    ensure_may_activate(session, actor, user, by_email=not for_print)
     now = utcnow()
     for old in session.scalars(
         select(ActivationToken).where(
@@ -87,6 +81,17 @@ def create_activation_link(
         detail=f"Activation link created, valid until {row.expires_at:%Y-%m-%d %H:%M} UTC.",
     )
     return ActivationLink(row, secret)
+
+
+def ensure_may_activate(session: Session, actor: Actor, user: User, *, by_email: bool) -> None:
+    """:raises NotAllowed: inactive or SSO-linked account, or no address for an email."""
+    ensure_visible(session, actor, user)
+    if not user.active:
+        raise NotAllowed("The account is inactive: reactivate it first.")
+    if guard.is_sso_linked(user.connection):
+        raise NotAllowed(f"This account signs in with {user.connection.provider_name}.")
+    if not user.email and by_email:
+        raise NotAllowed("Activation links are sent by email: the account has no address.")
 
 
 def find_activation(session: Session, secret: str) -> tuple[ActivationToken, User] | None:
