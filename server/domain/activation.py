@@ -65,6 +65,7 @@ def create_activation_link(
         expires_at=now + lifetime,
     )
     session.add(row)
+    before = user.credential.state if user.credential is not None else None
     if user.credential is None:
         user.credential = Credential(user_id=user.id, state=CredentialState.ISSUED, issued_at=now)
     elif user.credential.state == CredentialState.PENDING:
@@ -78,6 +79,7 @@ def create_activation_link(
         target_kind="user",
         target_id=user.id,
         target_label=user.username,
+        changes={"credential_state": [before, user.credential.state]},
         detail=f"Activation link created, valid until {row.expires_at:%Y-%m-%d %H:%M} UTC.",
     )
     return ActivationLink(row, secret)

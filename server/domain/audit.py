@@ -31,13 +31,17 @@ def record(
 ) -> AuditEvent:
     """Append an audit event; secret-looking fields in ``changes`` are redacted.
 
-    ``changes`` maps a field to ``[before, after]``.
+    ``changes`` maps a field to ``[before, after]``. A connection acting for a staff member
+    (:func:`server.domain.actors.on_behalf_of`) is recorded as that person, ``via`` the
+    connection.
     """
+    person = actor.person_name is not None
     event = AuditEvent(
         tenant_id=actor.tenant_id,
-        actor_kind=actor.kind,
-        actor_id=actor.id,
-        actor_name=actor.name,
+        actor_kind="staff" if person else actor.kind,
+        actor_id=actor.person_id if person else actor.id,
+        actor_name=actor.person_name if person else actor.name,
+        via=actor.name if person else None,
         action=action,
         target_kind=target_kind,
         target_id=target_id,

@@ -303,6 +303,7 @@ async def audit_events(staff: StaffRequest) -> Response:
                     "at": e.at.isoformat(),
                     "actor": e.actor_name,
                     "actor_kind": e.actor_kind,
+                    "via": e.via,
                     "action": e.action,
                     "target_kind": e.target_kind,
                     "target_id": e.target_id,

@@ -673,7 +673,7 @@ async def audit_log(staff: StaffRequest) -> Response:
         return [
             {
                 "at": e.at.isoformat(timespec="seconds"),
-                "who": f"{e.actor_name} ({e.actor_kind})",
+                "who": f"{e.actor_name} ({e.actor_kind}" + (f" via {e.via})" if e.via else ")"),
                 "action": e.action,
                 "target": e.target_label or e.target_id,
                 "target_id": e.target_id,

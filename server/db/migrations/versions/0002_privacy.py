@@ -1,4 +1,4 @@
-"""privacy: the record of retention job runs
+"""privacy: the record of retention job runs; who acted via a connection in the audit log
 
 Revision ID: 0002_privacy
 Revises: 0001
@@ -17,6 +17,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("audit_events", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("via", sa.String(length=255), nullable=True))
     op.create_table(
         "purge_runs",
         sa.Column(
@@ -48,3 +50,5 @@ def downgrade() -> None:
     with op.batch_alter_table("purge_runs", schema=None) as batch_op:
         batch_op.drop_index("ix_purge_runs_tenant_ran")
     op.drop_table("purge_runs")
+    with op.batch_alter_table("audit_events", schema=None) as batch_op:
+        batch_op.drop_column("via")
