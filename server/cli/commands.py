@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -13,7 +15,7 @@ from server.config import load_settings
 from server.context import AppContext
 from server.db import Connection, Tenant
 from server.db.migrate import upgrade
-from server.domain import connections, retention, staff, tenants
+from server.domain import connections, retention, staff, subject_access, tenants
 from server.domain.actors import Actor, system_actor
 from server.errors import NotFound
 
@@ -184,6 +186,15 @@ def purge(args: argparse.Namespace, output: Output) -> int:
         {**counts, "purged_users": counts["users_purged"]},
         f"Retention applied. Removed: {removed}.",
     )
+    return 0
+
+
+def export_student(args: argparse.Namespace, output: Output) -> int:
+    """Print the subject-access document of one user as JSON (audited as a read)."""
+    with unit_of_work(args) as (_context, session, actor):
+        document = subject_access.export_student(session, actor, args.id)
+    sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+    output.errors.print(f"Exported {len(document)} sections about {args.id}.")
     return 0
 
 

@@ -98,8 +98,15 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_parsers(sub, common)
     oauth_commands.add_parsers(sub, common)
 
-    purge = sub.add_parser("purge", parents=[common], help="remove users past their retention")
+    purge = sub.add_parser(
+        "purge", parents=[common], help="apply the retention rules now (docs/retention.md)"
+    )
     purge.set_defaults(handler=commands.purge)
+    export = sub.add_parser(
+        "export-student", parents=[common], help="everything stored about one user, as JSON"
+    )
+    export.add_argument("id", metavar="ID", help="the user's id")
+    export.set_defaults(handler=commands.export_student)
     oneroster_commands.add_commands(sub, common)
     return parser
 

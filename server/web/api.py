@@ -15,7 +15,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from server.db import OAuthClientKind
-from server.domain import audit, connections, credentials, oauth, roster, search, users
+from server.domain import (
+    audit,
+    connections,
+    credentials,
+    oauth,
+    roster,
+    search,
+    subject_access,
+    users,
+)
 from server.domain.actors import Actor
 from server.domain.schools import resolve_school_ids
 from server.domain.search import UserQuery
@@ -193,6 +202,17 @@ async def delete_user(staff: StaffRequest) -> Response:
     except DomainError as error:
         return problem(error)
     return Response(status_code=204)
+
+
+@staff_api
+async def export_user(staff: StaffRequest) -> Response:
+    """``GET /admin/api/users/{id}/export``: the subject-access document (district admins)."""
+    user_id = staff.request.path_params["user_id"]
+
+    def load(session: Session, actor: Actor) -> dict[str, Any]:
+        return subject_access.export_student(session, actor, user_id)
+
+    return await _call(staff, load)
 
 
 @staff_api

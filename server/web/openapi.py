@@ -86,6 +86,14 @@ ADMIN_OPENAPI: dict[str, Any] = {
                 },
             },
         },
+        "/users/{user_id}/export": {
+            "parameters": [_ID],
+            "get": {
+                "summary": "Everything stored about the user, as one JSON document (district "
+                "admins; subject access; audited as a read; never a secret)",
+                "responses": {"200": {"description": "The document"}, "403": _ERROR, "404": _ERROR},
+            },
+        },
         "/users/{user_id}/password": {
             "parameters": [_ID],
             "post": {

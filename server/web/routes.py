@@ -52,6 +52,7 @@ def admin_routes() -> list[BaseRoute]:
         Route("/admin/api/users/{user_id}", api.get_user, methods=["GET"]),
         Route("/admin/api/users/{user_id}", api.update_user, methods=["PATCH"]),
         Route("/admin/api/users/{user_id}", api.delete_user, methods=["DELETE"]),
+        Route("/admin/api/users/{user_id}/export", api.export_user, methods=["GET"]),
         Route("/admin/api/users/{user_id}/password", api.reset_password, methods=["POST"]),
         Route("/admin/api/users/{user_id}/password/reveal", api.reveal_password, methods=["POST"]),
         Route("/admin/api/connections", api.list_connections, methods=["GET"]),

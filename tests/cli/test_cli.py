@@ -89,3 +89,31 @@ def test_bad_invocation_exits_2(rollcall):
     with pytest.raises(SystemExit) as exited:
         rollcall("connection", "add", "X", "--kind", "bogus")
     assert exited.value.code == 2
+
+
+def test_export_student_prints_the_subject_access_document(rollcall, database):
+    from sqlalchemy import select
+
+    from server.db import AuditEvent
+    from server.domain import users
+    from server.domain.actors import system_actor
+    from server.domain.tenants import get_tenant
+
+    rollcall("connection", "list")  # creates the default tenant
+    with database.session() as session:
+        tenant = get_tenant(session)
+        made = users.create_user(
+            session, system_actor(tenant.id), {"given_name": "Ada", "family_name": "Byron"}
+        )
+        user_id = made.id
+    code, out, _ = rollcall("export-student", user_id)
+    assert code == 0
+    document = json.loads(out)
+    assert document["user"]["family_name"] == "Byron"
+    assert [e["action"] for e in document["audit_history"]] == ["user.create"]
+    assert rollcall("export-student", "no-such-id")[0] == 1
+    with database.session() as session:
+        reads = session.scalars(
+            select(AuditEvent.actor_name).where(AuditEvent.action == "read.subject_export")
+        ).all()
+    assert reads == ["cli"]

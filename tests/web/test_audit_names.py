@@ -24,7 +24,9 @@ def test_a_school_csv_uploaded_by_staff_is_audited_as_that_person(app, district,
     admin = sign_in(app, "skinner", district.admin_password)
     form = admin.get("/admin/import").text
     school = re.search(r'<option value="([0-9a-f-]{36})">Lincoln</option>', form).group(1)
-    content = b"Student Full Name,Username,Year Group,Class,Gender\r\nAva Adams,aadams,4,Maths 4B,F\r\n"
+    content = (
+        b"Student Full Name,Username,Year Group,Class,Gender\r\nAva Adams,aadams,4,Maths 4B,F\r\n"
+    )
     shown = admin.post(
         "/admin/import",
         data={"csrf_token": csrf_of(form), "connection": "Manual", "school": school},
