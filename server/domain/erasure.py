@@ -121,7 +121,7 @@ def _pseudonymise_audit(
         if event.target_id in targets:
             event.target_id = alias if event.target_id == user.id else event.target_id
             event.target_label = alias
-            event.changes = {field: PURGED for field in event.changes or {}}
+            event.changes = {field: [PURGED, PURGED] for field in event.changes or {}}
             event.detail = None
             continue
         event.target_label = _scrub(event.target_label, needles, alias)
@@ -143,7 +143,7 @@ def _pseudonymise_import_rows(session: Session, user: User, alias: str, needles:
     )
     for row in rows:
         row.record_key = alias
-        row.changes = {field: PURGED for field in row.changes or {}}
+        row.changes = {field: [PURGED, PURGED] for field in row.changes or {}}
         row.message = None
 
 

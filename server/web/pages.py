@@ -35,7 +35,7 @@ from server.domain.vocabulary import parse_date
 from server.errors import DomainError, NotAllowed
 from server.web import session as cookies
 from server.web.pdf import credential_sheet
-from server.web.presenters import connection_view, user_view
+from server.web.presenters import connection_view, purge_view, user_view
 from server.web.qr import qr_data_uri
 from server.web.render import page
 from server.web.staffauth import StaffRequest, context_of, staff_page
@@ -660,7 +660,7 @@ async def connection_rotate(staff: StaffRequest) -> Response:
 async def audit_log(staff: StaffRequest) -> Response:
     params = staff.request.query_params
 
-    def load(session: Session, actor: Actor) -> list[dict[str, Any]]:
+    def load(session: Session, actor: Actor) -> dict[str, Any]:
         events = audit.search_events(
             session,
             actor,
@@ -670,7 +670,7 @@ async def audit_log(staff: StaffRequest) -> Response:
             since=_day(params.get("from"), "from"),
             until=_day(params.get("to"), "to", end_of_day=True),
         )
-        return [
+        rows = [
             {
                 "at": e.at.isoformat(timespec="seconds"),
                 "who": f"{e.actor_name} ({e.actor_kind}" + (f" via {e.via})" if e.via else ")"),
@@ -683,12 +683,13 @@ async def audit_log(staff: StaffRequest) -> Response:
             }
             for e in events
         ]
+        return {"rows": rows, "purge": purge_view(session, actor)}
 
     try:
-        rows = await staff.work(load)
+        data = await staff.work(load)
     except DomainError as error:
         return page(staff.request, "error.html", status_code=error.status, error=error.message)
-    return page(staff.request, "audit.html", nav="audit", rows=rows, params=params)
+    return page(staff.request, "audit.html", nav="audit", params=params, **data)
 
 
 def _day(value: str | None, field: str, *, end_of_day: bool = False) -> datetime | None:

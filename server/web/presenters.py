@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from server.db import Connection, ConnectionKind, OAuthClient, SchoolClass, User
-from server.domain import guard
+from server.domain import guard, retention
+from server.domain.actors import Actor
 
 
 def user_view(user: User, classes: list[str] | None = None) -> dict[str, Any]:
@@ -91,3 +94,15 @@ def class_view(klass: SchoolClass) -> dict[str, Any]:
         "owner": klass.connection_id,
         "version": klass.version,
     }
+
+
+def purge_view(session: Session, actor: Actor) -> dict[str, Any] | None:
+    """When the retention job last ran in the tenant and what it removed (counts only), for
+    district admins; None for others or before the first run."""
+    if not actor.is_district_admin:
+        return None
+    run = retention.last_run(session, actor.tenant_id)
+    if run is None:
+        return {"at": None, "removed": []}
+    removed = [(name.replace("_", " "), count) for name, count in run.counts.items() if count]
+    return {"at": run.ran_at.isoformat(timespec="seconds"), "removed": removed}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 
 from server.db import AuditEvent, RecordStatus, User
@@ -82,3 +84,34 @@ def app_client(app):
     from starlette.testclient import TestClient
 
     return TestClient(app, base_url="http://testserver")
+
+
+def test_the_audit_page_shows_when_the_retention_job_ran_and_what_it_removed(
+    app, district, context
+):
+    from datetime import timedelta
+
+    from server.db import utcnow
+    from server.domain import retention
+    from server.domain.actors import system_actor
+    from tests.conftest import TEST_SECRET
+
+    admin = sign_in(app, "skinner", district.admin_password)
+    assert "The retention job has not run yet." in admin.get("/admin/audit").text
+    headers = {"Authorization": f"Bearer {district.api_token}"}
+    with app_client(app) as client:
+        client.delete(f"/admin/api/users/{district.manual_student}", headers=headers)
+    with context.database.session() as session:
+        tenant_id = session.get(User, district.other_student).tenant_id
+        retention.enforce(
+            session,
+            system_actor(tenant_id, "retention"),
+            secret_key=TEST_SECRET,
+            now=utcnow() + timedelta(days=31),
+        )
+    shown = admin.get("/admin/audit").text
+    status = re.search(r'<p class="hint" id="purge-status">(.*?)</p>', shown, re.S).group(1)
+    assert "Retention job last ran" in status and "users purged 1" in status
+    assert "Bart" not in status  # counts only
+    teacher = sign_in(app, "chalmers", district.school_admin_password)
+    assert "purge-status" not in teacher.get("/admin/audit").text
