@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy.orm import Session
 
@@ -15,9 +16,16 @@ from server.config import load_settings
 from server.context import AppContext
 from server.db import Connection, Tenant
 from server.db.migrate import upgrade
-from server.domain import connections, retention, staff, subject_access, tenants
+from server.domain import (
+    connections,
+    erasure,
+    retention,
+    staff,
+    subject_access,
+    tenants,
+)
 from server.domain.actors import Actor, system_actor
-from server.errors import NotFound
+from server.errors import InvalidValue, NotFound
 
 DEFAULT_TENANT = "Default District"
 
@@ -73,6 +81,42 @@ def tenant_list(args: argparse.Namespace, output: Output) -> int:
     with context.database.session() as session:
         rows = [{"id": t.id, "name": t.name} for t in tenants.list_tenants(session)]
     output.table(rows, ["name", "id"], "Tenants")
+    return 0
+
+
+def tenant_delete(args: argparse.Namespace, output: Output) -> int:
+    """Delete a district for good, after writing the final export to ``--export PATH``.
+
+    The name must be typed again (``--confirm NAME``, or at the prompt on a terminal).
+    """
+    confirm = args.confirm
+    if confirm is None and sys.stdin.isatty():
+        confirm = input(f"Type the tenant name to delete it and all its data ({args.name}): ")
+    if (confirm or "").strip() != args.name:
+        raise InvalidValue("Not deleted: confirm with --confirm and the exact tenant name.")
+    path = Path(args.export)
+    if path.exists():
+        raise InvalidValue(f"Not deleted: {path} already exists; choose a new export file.")
+    context = AppContext.from_settings(load_settings())
+    upgrade(context.database.engine)
+    try:
+        with context.database.session() as session:
+            tenant = tenants.get_tenant(session, args.name)
+            actor = system_actor(tenant.id, "cli")
+            document = {
+                "tenant": tenant.name,
+                "users": subject_access.export_tenant(session, actor),
+            }
+            path.write_text(json.dumps(document, indent=2, default=str), encoding="utf-8")
+            path.chmod(0o600)
+            erasure.erase_tenant(session, tenant.id)
+    finally:
+        context.database.dispose()
+    output.result(
+        {"deleted": args.name, "export": str(path), "users": len(document["users"])},
+        f"Deleted tenant {args.name}; the final export of {len(document['users'])} user(s) is "
+        f"in {path} (personal data: keep it safe, delete it when no longer needed).",
+    )
     return 0
 
 

@@ -48,6 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     tenant.add_parser("list", parents=[common], help="list tenants").set_defaults(
         handler=commands.tenant_list
     )
+    delete = tenant.add_parser(
+        "delete", parents=[common], help="delete a tenant and all its data, after a final export"
+    )
+    delete.add_argument("name")
+    delete.add_argument("--export", required=True, metavar="PATH", help="final export (JSON)")
+    delete.add_argument("--confirm", metavar="NAME", help="the tenant name again")
+    delete.set_defaults(handler=commands.tenant_delete)
 
     staff = sub.add_parser("staff", help="staff accounts").add_subparsers(
         dest="action", required=True, metavar="ACTION"

@@ -206,3 +206,25 @@ def _scrub(value: Any, needles: list[str], alias: str) -> Any:
     if isinstance(value, dict):
         return {key: _scrub(item, needles, alias) for key, item in value.items()}
     return value
+
+
+def erase_tenant(session: Session, tenant_id: str) -> None:
+    """Delete a whole district: every row of the tenant goes (the foreign keys cascade from
+    ``tenants``), and so do the throttle rows keyed by its id. Nothing is pseudonymised: no
+    audit log of the tenant is kept. Take the final export first
+    (:func:`server.domain.subject_access.export_tenant`)."""
+    from server.db import Tenant
+
+    for prefix in (f"account:{tenant_id}:", f"staff:{tenant_id}:"):
+        session.execute(
+            delete(LoginThrottle)
+            .where(LoginThrottle.key.startswith(prefix, autoescape=True))
+            .execution_options(synchronize_session=False)
+        )
+    session.execute(
+        delete(Job).where(Job.tenant_id == tenant_id).execution_options(synchronize_session=False)
+    )
+    tenant = session.get(Tenant, tenant_id)
+    if tenant is not None:
+        session.delete(tenant)
+    session.flush()

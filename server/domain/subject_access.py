@@ -226,3 +226,12 @@ def _plain(value: Any) -> Any:
     if isinstance(value, bytes):
         return "(binary)"
     return value
+
+
+def export_tenant(session: Session, actor: Actor) -> dict[str, Any]:
+    """The final export before a tenant is deleted: the subject-access document of every user
+    of the tenant (deleted ones included), keyed by user id."""
+    ids = session.scalars(
+        select(User.id).where(User.tenant_id == actor.tenant_id).order_by(User.created_at)
+    ).all()
+    return {user_id: export_student(session, actor, user_id) for user_id in ids}

@@ -117,3 +117,52 @@ def test_export_student_prints_the_subject_access_document(rollcall, database):
             select(AuditEvent.actor_name).where(AuditEvent.action == "read.subject_export")
         ).all()
     assert reads == ["cli"]
+
+
+def test_tenant_delete_needs_the_name_again_writes_a_final_export_then_deletes_everything(
+    rollcall, database, tmp_path
+):
+    from sqlalchemy import inspect, text
+
+    from server.domain import users
+    from server.domain.actors import system_actor
+    from server.domain.tenants import get_tenant
+
+    rollcall("tenant", "add", "Closing District")
+    rollcall("tenant", "add", "Staying District")
+    with database.session() as session:
+        for name in ("Closing District", "Staying District"):
+            tenant = get_tenant(session, name)
+            users.create_user(
+                session, system_actor(tenant.id), {"given_name": "Ada", "family_name": name}
+            )
+        closing = get_tenant(session, "Closing District").id
+    export = tmp_path / "closing.json"
+    code, _, err = rollcall("tenant", "delete", "Closing District", "--export", str(export))
+    assert code == 1 and "confirm" in err and not export.exists()
+    code, _, _ = rollcall(
+        "tenant", "delete", "Closing District", "--export", str(export), "--confirm", "Closing"
+    )
+    assert code == 1 and not export.exists()
+    code, out, _ = rollcall(
+        "tenant",
+        "delete",
+        "Closing District",
+        "--export",
+        str(export),
+        "--confirm",
+        "Closing District",
+        "--json",
+    )
+    assert code == 0 and json.loads(out)["users"] == 1
+    document = json.loads(export.read_text())
+    [person] = document["users"].values()
+    assert person["user"]["family_name"] == "Closing District"
+    left = []
+    with database.engine.connect() as connection:
+        for table in inspect(database.engine).get_table_names():
+            rows = connection.execute(text(f'SELECT * FROM "{table}"')).mappings().all()
+            left += [(table, row) for row in rows if closing in str(dict(row))]
+    assert left == []
+    _, out, _ = rollcall("tenant", "list", "--json")
+    assert [t["name"] for t in json.loads(out)] == ["Staying District"]
