@@ -54,6 +54,33 @@ def record(
     return event
 
 
+def record_read(
+    session: Session,
+    actor: Actor,
+    what: str,
+    *,
+    users: list[User],
+    classes: list[str] | None = None,
+    detail: str | None = None,
+) -> AuditEvent:
+    """Record a read of student data (issue 12, point 8): ``read.<what>`` with how many
+    students and which classes; one student's read targets that student.
+
+    >>> record_read(session, actor, "credential_pdf", users=cards, classes=["Maths 4B"])
+    """
+    one = users[0] if len(users) == 1 else None
+    return record(
+        session,
+        actor,
+        f"read.{what}",
+        target_kind="user" if one else None,
+        target_id=one.id if one else None,
+        target_label=one.username if one else None,
+        changes={"students": [None, len(users)], "classes": [None, sorted(set(classes or []))]},
+        detail=detail,
+    )
+
+
 def redact(changes: dict[str, Any]) -> dict[str, Any]:
     """Replace the values of secret-looking fields so no password or token reaches the log."""
     return {

@@ -188,15 +188,17 @@ def _query_from(params: Any, *, limit: int, offset: int = 0) -> UserQuery:
 
 @staff_page
 async def user_detail(staff: StaffRequest) -> Response:
-    return await _render_user(staff, staff.request.path_params["user_id"])
+    return await _render_user(staff, staff.request.path_params["user_id"], opened=True)
 
 
 async def _render_user(
-    staff: StaffRequest, user_id: str, status: int = 200, **extra: Any
+    staff: StaffRequest, user_id: str, status: int = 200, *, opened: bool = False, **extra: Any
 ) -> Response:
     def load(session: Session, actor: Actor) -> dict[str, Any]:
         user = users.get_user(session, actor, user_id)
         titles = roster.class_titles_of(session, [user.id])
+        if opened:
+            audit.record_read(session, actor, "user_page", users=[user], classes=titles[user.id])
         badge = badges.live_badge(session, user)
         return {
             "user": user_view(user, titles[user.id]),
@@ -522,6 +524,8 @@ async def _print_badges(staff: StaffRequest, user_ids: list[str]) -> Response:
             except DomainError as error:
                 card["note"] = error.message
             cards.append(card)
+        classes = [title for user in chosen for title in titles[user.id]]
+        audit.record_read(session, actor, "badge_sheet", users=chosen, classes=classes)
         return cards
 
     cards = await staff.work(load)
@@ -567,6 +571,9 @@ async def _print(
             else:
                 card["note"] = "No password issued yet — reset to issue one."
             cards.append(card)
+        what = "credential_pdf" if as_pdf else "credential_print"
+        classes = [title for user in chosen for title in titles[user.id]]
+        audit.record_read(session, actor, what, users=chosen, classes=classes)
         return cards
 
     cards = await staff.work(load)
