@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 from typing import Any
@@ -79,6 +80,38 @@ def record_read(
         changes={"students": [None, len(users)], "classes": [None, sorted(set(classes or []))]},
         detail=detail,
     )
+
+
+CHANGED = "changed"
+LARGE = 200  # characters of JSON: a longer value is logged as "changed"
+
+
+def changed_only(changes: dict[str, Any]) -> dict[str, Any]:
+    """The changes an audit event keeps (issue 12, point 5): JSON fields (a provider's
+    ``extra`` attributes, demographic flags) are diffed key by key, at every depth, so one
+    phone change logs the phone only; large values are reduced to ``"changed"``.
+
+    >>> changed_only({"extra": [{"phone": "1", "addr": "x"}, {"phone": "2", "addr": "x"}]})
+    {'extra.phone': ['1', '2']}
+    """
+    out: dict[str, Any] = {}
+    for field, (before, after) in changes.items():
+        _diff_into(out, field, before, after)
+    return out
+
+
+def _diff_into(out: dict[str, Any], path: str, before: Any, after: Any) -> None:
+    if isinstance(before, dict | None) and isinstance(after, dict | None) and (before or after):
+        old, new = before or {}, after or {}
+        for key in sorted(set(old) | set(new), key=str):
+            if old.get(key) != new.get(key):
+                _diff_into(out, f"{path}.{key}", old.get(key), new.get(key))
+        return
+    out[path] = [_small(before), _small(after)]
+
+
+def _small(value: Any) -> Any:
+    return CHANGED if len(json.dumps(_jsonable(value))) > LARGE else value
 
 
 def redact(changes: dict[str, Any]) -> dict[str, Any]:

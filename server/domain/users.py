@@ -182,7 +182,7 @@ def update_user(
         target_kind="user",
         target_id=user.id,
         target_label=user.username,
-        changes=changes,
+        changes=audit.changed_only(changes),
         override=overridden,
         detail=guard.override_warning(user.connection) if overridden else None,
     )
