@@ -87,7 +87,22 @@ def update_settings(session: Session, tenant: Tenant, changes: dict[str, Any]) -
     unknown = set(changes) - set(DEFAULT_SETTINGS)
     if unknown:
         raise InvalidValue(f"Unknown settings: {', '.join(sorted(unknown))}.")
+    _check_retention(changes)
     tenant.settings = {**tenant.settings, **changes}
+
+
+def _check_retention(changes: dict[str, Any]) -> None:
+    """:raises InvalidValue: a retention window that is not a whole number of days, or a
+    school-year end that is not ``MM-DD``."""
+    from server.domain.retention import parse_month_day
+
+    for key, value in changes.items():
+        if key.endswith("_days") and (
+            not isinstance(value, int) or isinstance(value, bool) or value < 0
+        ):
+            raise InvalidValue(f"{key} must be a whole number of days, not {value!r}.", field=key)
+        if key == "school_year_end":
+            parse_month_day(str(value))
 
 
 def manual_connection(session: Session, tenant_id: str) -> Connection:

@@ -41,9 +41,10 @@ def test_the_school_year_end_and_grace_are_tenant_settings(session, tenant):
     update_settings(session, tenant, {"school_year_end": "06-30", "leaver_grace_days": 10})
     keep = retention.leaver_keep_until(session, tenant.id, DEC_1)
     assert keep == datetime(2027, 7, 11, tzinfo=UTC)
-    update_settings(session, tenant, {"school_year_end": "02-30"})
     with pytest.raises(InvalidValue, match="MM-DD"):
-        retention.leaver_keep_until(session, tenant.id, DEC_1)
+        update_settings(session, tenant, {"school_year_end": "02-30"})
+    with pytest.raises(InvalidValue, match="whole number of days"):
+        update_settings(session, tenant, {"audit_retention_days": "forever"})
 
 
 def test_a_deactivated_student_is_deleted_after_keep_until_then_erased(session, system):
