@@ -21,6 +21,7 @@ reversible without the secret.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import Text, cast, delete, or_, select
@@ -142,6 +143,9 @@ def _pseudonymise_import_rows(session: Session, user: User, alias: str, needles:
         )
     )
     for row in rows:
+        texts = [row.record_key, row.message, *_strings(row.changes)]
+        if not any(_quotes(text, needles) for text in texts):
+            continue  # the SQL match was part of a longer word: someone else's row
         row.record_key = alias
         row.changes = {field: [PURGED, PURGED] for field in row.changes or {}}
         row.message = None
@@ -193,8 +197,23 @@ def _delete_traces(
 
 
 def _quotes(text: str | None, needles: list[str]) -> bool:
+    """Whether ``text`` holds one of ``needles`` as a whole word (any case): the username
+    ``ann`` is quoted in "Reset for ann." but not in "joanna"."""
     folded = (text or "").casefold()
-    return any(n.casefold() in folded for n in needles)
+    return any(
+        re.search(rf"(?<![\w@-])(?<!\w\.){re.escape(n.casefold())}(?![\w@-]|\.\w)", folded)
+        for n in needles
+    )
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [text for item in value for text in _strings(item)]
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in _strings(item)]
+    return []
 
 
 def _scrub(value: Any, needles: list[str], alias: str) -> Any:

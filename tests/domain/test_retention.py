@@ -172,3 +172,29 @@ def test_the_worker_knows_the_retention_job(context):
     from server.worker import runners
 
     assert retention.PURGE_JOB in runners(context)
+
+
+def test_erasure_rewrites_only_events_that_quote_the_student_as_a_whole_word(session, system):
+    from server.domain import audit
+    from server.domain.erasure import pseudonym
+
+    org = school(session, system)
+    ann = student(session, system, org, "Ann", "Lee", username="ann")
+    joanna = student(session, system, org, "Joanna", "Ray", username="joanna")
+    audit.record(session, system, "note", detail="Swapped seats: ann and joanna.")
+    audit.record(session, system, "note", detail="Called joanna's parents.")
+    audit.record(session, system, "note", detail="Moved to the front: ann.")
+    audit.record(session, system, "note", detail="Wrote to ann.lee@home.example")
+    users.delete_user(session, system, ann)
+    retention.enforce(session, system, secret_key=TEST_SECRET, now=utcnow() + timedelta(days=31))
+    details = session.scalars(
+        select(AuditEvent.detail).where(AuditEvent.action == "note").order_by(AuditEvent.id)
+    ).all()
+    alias = pseudonym(TEST_SECRET, ann.id)
+    assert details == [
+        alias,
+        "Called joanna's parents.",
+        alias,
+        "Wrote to ann.lee@home.example",  # another address, not the student's username
+    ]
+    assert session.get(User, joanna.id) is not None
