@@ -166,3 +166,16 @@ def test_tenant_delete_needs_the_name_again_writes_a_final_export_then_deletes_e
     assert left == []
     _, out, _ = rollcall("tenant", "list", "--json")
     assert [t["name"] for t in json.loads(out)] == ["Staying District"]
+
+
+def test_purge_applies_the_retention_rules_and_reports_counts(rollcall, database):
+    from sqlalchemy import func, select
+
+    from server.db import PurgeRun
+
+    code, out, _ = rollcall("purge", "--json")
+    assert code == 0
+    counts = json.loads(out)
+    assert {"users_purged", "students_deleted", "audit_events", "jobs"} <= set(counts)
+    with database.session() as session:
+        assert session.scalar(select(func.count()).select_from(PurgeRun)) == 1
