@@ -51,8 +51,9 @@ EVERY = timedelta(days=1)
 
 @dataclass(frozen=True)
 class Window:
-    """A kind of record kept ``setting`` days after the moment ``condition`` measures from."""
+    """Rows of ``model`` kept ``setting`` days after the moment ``condition`` measures from."""
 
+    model: type
     setting: str
     description: str
     condition: Callable[[str, datetime], ColumnElement[bool]]
@@ -64,11 +65,13 @@ def _tenant_connections(tenant_id: str) -> Any:
 
 WINDOWS: dict[str, Window] = {
     "audit_events": Window(
+        AuditEvent,
         "audit_retention_days",
         "audit events, reads included",
         lambda t, cut: (AuditEvent.tenant_id == t) & (AuditEvent.at < cut),
     ),
     "import_runs": Window(
+        ImportRun,
         "import_retention_days",
         "applied import runs and their row results",
         lambda t, cut: (
@@ -76,6 +79,7 @@ WINDOWS: dict[str, Window] = {
         ),
     ),
     "trial_runs": Window(
+        ImportRun,
         "trial_run_retention_days",
         "trial (dry) runs and their row results",
         lambda t, cut: (
@@ -83,6 +87,7 @@ WINDOWS: dict[str, Window] = {
         ),
     ),
     "oauth_codes": Window(
+        AuthorizationCode,
         "oauth_code_retention_days",
         "used or expired authorization codes",
         lambda t, cut: (
@@ -91,6 +96,7 @@ WINDOWS: dict[str, Window] = {
         ),
     ),
     "oauth_tokens": Window(
+        OAuthToken,
         "token_retention_days",
         "expired or revoked OAuth tokens",
         lambda t, cut: (
@@ -103,6 +109,7 @@ WINDOWS: dict[str, Window] = {
         ),
     ),
     "browser_sessions": Window(
+        BrowserSession,
         "session_retention_days",
         "ended or expired browser sessions",
         lambda t, cut: (
@@ -111,6 +118,7 @@ WINDOWS: dict[str, Window] = {
         ),
     ),
     "activation_tokens": Window(
+        ActivationToken,
         "token_retention_days",
         "used or expired activation links",
         lambda t, cut: (
@@ -119,6 +127,7 @@ WINDOWS: dict[str, Window] = {
         ),
     ),
     "jobs": Window(
+        Job,
         "job_retention_days",
         "finished or failed background jobs",
         lambda t, cut: (
@@ -128,6 +137,7 @@ WINDOWS: dict[str, Window] = {
         ),
     ),
     "account_requests": Window(
+        AccountRequest,
         "account_request_retention_days",
         "approved or declined account requests",
         lambda t, cut: (
@@ -137,24 +147,13 @@ WINDOWS: dict[str, Window] = {
         ),
     ),
     "provider_failures": Window(
+        ProviderFailure,
         "provider_failure_retention_days",
         "refused requests of connections, with their excerpts",
         lambda t, cut: (
             ProviderFailure.connection_id.in_(_tenant_connections(t)) & (ProviderFailure.at < cut)
         ),
     ),
-}
-TABLES = {
-    "audit_events": AuditEvent,
-    "import_runs": ImportRun,
-    "trial_runs": ImportRun,
-    "oauth_codes": AuthorizationCode,
-    "oauth_tokens": OAuthToken,
-    "browser_sessions": BrowserSession,
-    "activation_tokens": ActivationToken,
-    "jobs": Job,
-    "account_requests": AccountRequest,
-    "provider_failures": ProviderFailure,
 }
 # Throttle rows belong to no tenant; a failure is forgotten after an hour anyway
 # (server.domain.signin.FORGET_FAILURES_AFTER), so a day keeps every live delay.
@@ -208,7 +207,7 @@ def enforce(
         days = int(tenant_setting(session, actor.tenant_id, window.setting))
         condition = window.condition(actor.tenant_id, now - timedelta(days=days))
         result = session.execute(
-            delete(TABLES[name]).where(condition).execution_options(synchronize_session=False)
+            delete(window.model).where(condition).execution_options(synchronize_session=False)
         )
         counts[name] = result.rowcount or 0
     result = session.execute(

@@ -198,3 +198,15 @@ def test_erasure_rewrites_only_events_that_quote_the_student_as_a_whole_word(ses
         "Wrote to ann.lee@home.example",  # another address, not the student's username
     ]
     assert session.get(User, joanna.id) is not None
+
+
+def test_docs_retention_lists_every_window_and_its_default():
+    from pathlib import Path
+
+    from server.domain.tenants import RETENTION_DEFAULTS
+
+    table = (Path(__file__).parents[2] / "docs" / "retention.md").read_text()
+    for setting, default in RETENTION_DEFAULTS.items():
+        assert f"`{setting}` (" in table, setting
+        assert f"({default}" in table or f"(`{default}`" in table, (setting, default)
+    assert "`retention_days` (30)" in table

@@ -118,6 +118,7 @@ def _connection(client: TestClient, district, name: str, kind: str) -> str:
 
 def _by_scim(client: TestClient, token: str) -> Trace:
     headers = {"Authorization": f"Bearer {token}"}
+    # emails, phoneNumbers and addresses: multi-valued attributes of RFC 7643 §4.1.2.
     body = {
         "schemas": [SCIM_USER],
         "userName": "tscimmade@school.example",
@@ -170,6 +171,8 @@ def _by_scim(client: TestClient, token: str) -> Trace:
 
 def _by_oneroster_push(client: TestClient, token: str, context) -> Trace:
     headers = {"Authorization": f"Bearer {token}"}
+    # phone, sms and metadata are optional fields of the OneRoster 1.2 User object (official
+    # OpenAPI document, 1EdTech/oneroster-bootcamp src/main/resources/oas/).
     body = {
         "user": {
             "sourcedId": "hub-77004",
@@ -235,6 +238,8 @@ def _by_school_csv(admin: TestClient, context) -> Trace:
 
 
 def _by_oneroster_csv(admin: TestClient, context, tmp_path) -> Trace:
+    # metadata.* columns: OneRoster CSV extension columns (LongsightGroup/oneroster's CSV
+    # validator accepts them on any file); demographics.csv carries birthDate.
     header = [*HEADERS["1.1"]["users.csv"], "metadata.medical", "metadata.homeAddress"]
     user = {
         "sourcedId": "sis-77006",
