@@ -238,8 +238,8 @@ def _by_school_csv(admin: TestClient, context) -> Trace:
 
 
 def _by_oneroster_csv(admin: TestClient, context, tmp_path) -> Trace:
-    # metadata.* columns: OneRoster CSV extension columns (LongsightGroup/oneroster's CSV
-    # validator accepts them on any file); demographics.csv carries birthDate.
+    # metadata.* columns are kept in the user's extra JSON (oneroster/csv_records.py, as in
+    # tests/imports/test_oneroster_details.py); demographics.csv carries birthDate.
     header = [*HEADERS["1.1"]["users.csv"], "metadata.medical", "metadata.homeAddress"]
     user = {
         "sourcedId": "sis-77006",
