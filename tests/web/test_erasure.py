@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -14,9 +14,11 @@ from starlette.testclient import TestClient
 
 from oneroster.csv_files import HEADERS
 from server.db import AuditEvent, User, utcnow
-from server.domain import retention
+from server.domain import jobs, retention
 from server.domain.actors import system_actor
 from server.domain.erasure import pseudonym
+from server.domain.outbox import EMAIL_JOB
+from server.mail import email_runner
 from tests.conftest import TEST_SECRET
 from tests.imports.packages import package
 from tests.oidc.conftest import ISSUER, REDIRECT, authorize_url, code_flow
@@ -67,6 +69,7 @@ def _by_staff_page(admin: TestClient, context) -> Trace:
             "birth_date": "2015-02-03",
             "email": "quentin.staffmade@home.example",
             "identifier": "SIS-77001",
+            "grade": "01",  # a badge grade (PK-02 by default)
             "school_id": school,
             "confirm_new": "1",
         },
@@ -324,6 +327,8 @@ def _exercise(app, admin: TestClient, district, traces: list[Trace]) -> None:
         page = admin.get(f"/admin/users/{trace.id}").text
         csrf = csrf_of(page)
         admin.post(f"/admin/users/{trace.id}/badge", data={"csrf_token": csrf, "pin": "4321"})
+        if trace.surface == "staff page":
+            admin.post(f"/admin/users/{trace.id}/invite", data={"csrf_token": csrf})
         reset = admin.post(
             f"/admin/api/users/{trace.id}/password",
             json={"temporary": False, "password": "Brisk-Heron-Cove-58"},
@@ -331,7 +336,6 @@ def _exercise(app, admin: TestClient, district, traces: list[Trace]) -> None:
         )
         if reset.status_code != 200:  # SSO-linked or connection-owned: not ours to reset
             continue
-        admin.post(f"/admin/users/{trace.id}/invite", data={"csrf_token": csrf})
         with TestClient(app, base_url=ISSUER, follow_redirects=False) as http:
             for wrong in ("not-it-1", "not-it-2"):
                 start = http.get(authorize_url(client_id)).headers["location"]
@@ -373,7 +377,9 @@ def _scan(context) -> dict[tuple[str, str], list[str]]:
     return found
 
 
-def test_purged_students_leave_nothing_but_pseudonyms(app, district, context, tmp_path):
+def test_purged_students_leave_nothing_but_pseudonyms(
+    app, district, context, tmp_path, settings, smtp
+):
     admin = sign_in(app, "skinner", district.admin_password)
     with TestClient(app, base_url="http://testserver") as client:
         scim_token = _connection(client, district, "Entra ID", "scim")
@@ -388,6 +394,9 @@ def test_purged_students_leave_nothing_but_pseudonyms(app, district, context, tm
             _by_account_request(app, district, context),
         ]
         _exercise(app, admin, district, traces)
+        mailer = email_runner(replace(settings, smtp_url=smtp[0]))
+        assert jobs.run_due(context.database, {EMAIL_JOB: mailer}) == 1  # the activation email
+        assert len(smtp[1].messages) == 1
         before = _scan(context)
         for trace in traces:  # the scan sees them before the purge: it is not blind
             assert _hits(before, trace), trace.surface
@@ -400,6 +409,13 @@ def test_purged_students_leave_nothing_but_pseudonyms(app, district, context, tm
             "import_row_results.changes",
             "account_requests.note",
             "users.extra",
+            "badges.user_id",
+            "activation_tokens.user_id",
+            "oauth_tokens.user_id",
+            "oauth_codes.user_id",
+            "browser_sessions.user_id",
+            "enrollments.user_id",
+            "credentials.user_id",
         } <= seen, seen
         _delete_all(client, district, traces)
     with context.database.session() as session:
