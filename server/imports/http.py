@@ -105,6 +105,7 @@ def _run(
     filename: str | None,
     options: ImportOptions,
     actor_name: str,
+    person: Actor | None = None,
 ) -> Report:
     source = open_source(stream, filename=filename, lenient=options.lenient)
     try:
@@ -116,6 +117,7 @@ def _run(
             source,
             options,
             actor_name=actor_name,
+            person=person,
         )
     finally:
         source.close()
@@ -213,6 +215,7 @@ async def admin_imports(request: Request) -> Response:
             upload.filename,
             options,
             actor.name,
+            actor,
         )
     except NotAllowed as error:
         return _error(403, error.message)
