@@ -62,6 +62,10 @@ def account_key(tenant_id: str, username: str, secret_key: str) -> str:
     return f"account:{tenant_id}:{typed_name_digest(secret_key, username)}"
 
 
+def staff_account_key(tenant_id: str, username: str, secret_key: str) -> str:
+    return f"staff:{tenant_id}:{typed_name_digest(secret_key, username)}"
+
+
 def address_key(address: str | None) -> str:
     return f"address:{address or 'unknown'}"
 

@@ -190,7 +190,10 @@ def sign_in_staff(
     from server.domain import signin
 
     typed = signin.typed_name_digest(secret_key, username)
-    keys = [f"staff:{tenant_id}:{typed}", f"staff-address:{address or 'unknown'}"]
+    keys = [
+        signin.staff_account_key(tenant_id, username, secret_key),
+        f"staff-address:{address or 'unknown'}",
+    ]
     wait = signin.throttle_wait(session, keys)
     if wait:
         return StaffSignIn("throttled", wait_seconds=wait)

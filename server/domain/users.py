@@ -34,7 +34,7 @@ from server.domain.access import ensure_can_create, ensure_visible
 from server.domain.actors import Actor
 from server.domain.oauth import revoke_user_tokens
 from server.domain.retention import leaver_keep_until
-from server.domain.signin import account_key, typed_name_digest
+from server.domain.signin import account_key, staff_account_key
 from server.domain.tenants import manual_connection, tenant_setting
 from server.domain.usernames import generate_username, is_username_taken, validate_username
 from server.domain.vocabulary import check_grade, check_role, check_texts, parse_date
@@ -278,7 +278,7 @@ def purge_deleted_users(
     for user in due:
         keys = [
             account_key(user.tenant_id, user.username, secret_key),
-            f"staff:{user.tenant_id}:{typed_name_digest(secret_key, user.username)}",
+            staff_account_key(user.tenant_id, user.username, secret_key),
         ]
         alias = erasure.purge_user(session, user, secret_key=secret_key, throttle_keys=keys)
         audit.record(session, actor, "user.purge", target_kind="user", target_id=alias)
