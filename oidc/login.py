@@ -120,7 +120,12 @@ def submit_login(context: AppContext, http: HttpRequest) -> Outcome:
         if tenant_id is None or not username:
             return again("Enter your username and password.", 400)
         result = signin.sign_in_with_password(
-            session, tenant_id, username, form.get("password", ""), address=http.address
+            session,
+            tenant_id,
+            username,
+            form.get("password", ""),
+            address=http.address,
+            secret_key=context.settings.secret_key,
         )
         if result.status == "throttled":
             return again(

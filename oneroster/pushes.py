@@ -270,7 +270,10 @@ def _user_fields(
             raise invalid("roleType is 'primary' or 'secondary'.")
         assignments.append(RoleAssignment(org_id, role["role"].removeprefix("ext:"), role_type))
     fields["roles"] = assignments
-    extra = dict(existing.extra) if existing is not None else {}
+    # A PUT carries the whole object: attributes it leaves out are dropped, not kept from an
+    # earlier push (issue 12, point 5); what other files added (demographics) stays.
+    kept = existing.extra if existing is not None else {}
+    extra = {key: value for key, value in kept.items() if key not in _USER_EXTRA}
     for name in _USER_EXTRA:
         if name in obj:
             if "\\u0000" in json.dumps(obj[name]):

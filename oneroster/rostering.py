@@ -243,6 +243,14 @@ class ListResult:
     limit: int
 
 
+def reader_scope(grant: Any, version: str) -> ReadScope:
+    """What an authenticated reading client may see (``grant``: an ``AccessGrant``)."""
+    demographics = SCOPE_PREFIX[version] + "roster-demographics.readonly"
+    return ReadScope(
+        grant.tenant_id, tuple(grant.school_ids), demographics=demographics in grant.scopes
+    )
+
+
 def required_scopes(version: str, scopes: tuple[str, ...]) -> frozenset[str]:
     return frozenset(SCOPE_PREFIX[version] + s for s in scopes)
 
@@ -278,7 +286,7 @@ def read_object(
     check_fields(collection.kind, version, fields)
     record = find_parent(session, scope, collection, sourced_id)
     refs = load_references(session, scope, collection.kind, [record], base_url)
-    obj = render(collection.kind, version, record, refs)
+    obj = _minimised(scope, collection.kind, render(collection.kind, version, record, refs))
     return {collection.single: select_fields(obj, fields)}
 
 
@@ -309,8 +317,17 @@ def read_collection(
         session, scope, model, where, order, limit=query.limit, offset=query.offset
     )
     refs = load_references(session, scope, kind, page.items, base_url)
-    objects = [select_fields(render(kind, version, r, refs), query.fields) for r in page.items]
+    objects = [
+        select_fields(_minimised(scope, kind, render(kind, version, r, refs)), query.fields)
+        for r in page.items
+    ]
     return ListResult({collection.envelope: objects}, page.total, query.offset, query.limit)
+
+
+def _minimised(scope: ReadScope, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
+    if "metadata" in obj and not rostering.may_read_metadata(scope, kind):
+        return {key: value for key, value in obj.items() if key != "metadata"}
+    return obj
 
 
 def load_references(

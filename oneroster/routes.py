@@ -42,6 +42,7 @@ from oneroster.rostering import (
     find_parent,
     read_collection,
     read_object,
+    reader_scope,
     required_scopes,
 )
 from server.auth import ConnectionAuthMiddleware, actor_of
@@ -177,7 +178,7 @@ class OneRosterAPI:
                     session, credentials, allow_oauth1=version == "v1p1", box=self.box
                 )
                 ensure_scope(grant, accepted)
-                result = work(session, ReadScope(grant.tenant_id, grant.school_ids), base)
+                result = work(session, reader_scope(grant, version), base)
                 if isinstance(result, ListResult):
                     return _page_response(request, result)
                 return JSONResponse(result)

@@ -17,6 +17,7 @@ from server.db import Job
 from server.domain import jobs
 from server.domain.actors import system_actor
 from server.domain.audit import record
+from server.domain.invitations import ACTIVATION, activation_message
 from server.domain.outbox import EMAIL_JOB, queue_email
 
 __all__ = ["EMAIL_JOB", "email_runner", "queue_email", "send"]
@@ -28,18 +29,31 @@ def email_runner(settings: Settings) -> jobs.Runner:
     def run(session: Session, job: Job) -> None:
         if not settings.smtp_url:
             raise RuntimeError("ROLLCALL_SMTP_URL is not set: email cannot be sent")
-        send(settings.smtp_url, job.payload["to"], job.payload["subject"], job.payload["body"])
-        if job.tenant_id:
-            record(
-                session,
-                system_actor(job.tenant_id, "mailer"),
-                "email.sent",
-                target_kind="user",
-                target_id=job.payload.get("user_id"),
-                detail=f"{job.payload['subject']} → {job.payload['to']}",
-            )
+        payload = dict(job.payload or {})
+        if payload.get("template") == ACTIVATION:
+            message = activation_message(session, payload)
+            if message is None:
+                _audit(session, job, "email.dropped", "Activation email dropped: account gone.")
+                return
+            to, subject, body = message.to, message.subject, message.body
+        else:
+            to, subject, body = payload["to"], payload["subject"], payload["body"]
+        send(settings.smtp_url, to, subject, body)
+        _audit(session, job, "email.sent", f"{subject} → {to}")
 
     return run
+
+
+def _audit(session: Session, job: Job, action: str, detail: str) -> None:
+    if job.tenant_id:
+        record(
+            session,
+            system_actor(job.tenant_id, "mailer"),
+            action,
+            target_kind="user",
+            target_id=(job.payload or {}).get("user_id"),
+            detail=detail,
+        )
 
 
 def send(smtp_url: str, to: str, subject: str, body: str) -> None:

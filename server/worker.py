@@ -6,7 +6,7 @@ import logging
 import threading
 
 from server.context import AppContext
-from server.domain import jobs
+from server.domain import jobs, retention
 from server.mail import EMAIL_JOB, email_runner
 
 log = logging.getLogger("rollcall.worker")
@@ -20,6 +20,7 @@ def runners(context: AppContext) -> dict[str, jobs.Runner]:
         EMAIL_JOB: email_runner(context.settings),
         SYNC_JOB: sync_runner(context),
         SCAN_JOB: scan_runner(context),
+        retention.PURGE_JOB: retention.purge_runner(context.settings.secret_key),
     }
 
 
@@ -31,6 +32,12 @@ def enqueue_due_syncs(context: AppContext) -> int:
     with context.database.session() as session:
         settle = context.settings.drop_settle_seconds
         return enqueue(session) + enqueue_due_scans(session, settle)
+
+
+def enqueue_due_purges(context: AppContext) -> int:
+    """Queue the daily retention job of each tenant that is due (docs/retention.md)."""
+    with context.database.session() as session:
+        return retention.enqueue_due_purges(session)
 
 
 class Worker:
@@ -56,6 +63,10 @@ class Worker:
                 enqueue_due_syncs(self.context)
             except Exception:
                 log.exception("scheduling due syncs failed")
+            try:
+                enqueue_due_purges(self.context)
+            except Exception:
+                log.exception("scheduling the retention job failed")
             try:
                 ran = jobs.run_due(self.context.database, table)
             except Exception:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy.orm import Session
 
@@ -13,9 +16,17 @@ from server.config import load_settings
 from server.context import AppContext
 from server.db import Connection, Tenant
 from server.db.migrate import upgrade
-from server.domain import completeness, connections, roster, staff, tenants, users
+from server.domain import (
+    completeness,
+    connections,
+    erasure,
+    retention,
+    staff,
+    subject_access,
+    tenants,
+)
 from server.domain.actors import Actor, system_actor
-from server.errors import NotFound
+from server.errors import InvalidValue, NotFound
 
 DEFAULT_TENANT = "Default District"
 
@@ -74,6 +85,42 @@ def tenant_list(args: argparse.Namespace, output: Output) -> int:
     return 0
 
 
+def tenant_delete(args: argparse.Namespace, output: Output) -> int:
+    """Delete a district for good, after writing the final export to ``--export PATH``.
+
+    The name must be typed again (``--confirm NAME``, or at the prompt on a terminal).
+    """
+    confirm = args.confirm
+    if confirm is None and sys.stdin.isatty():
+        confirm = input(f"Type the tenant name to delete it and all its data ({args.name}): ")
+    if (confirm or "").strip() != args.name:
+        raise InvalidValue("Not deleted: confirm with --confirm and the exact tenant name.")
+    path = Path(args.export)
+    if path.exists():
+        raise InvalidValue(f"Not deleted: {path} already exists; choose a new export file.")
+    context = AppContext.from_settings(load_settings())
+    upgrade(context.database.engine)
+    try:
+        with context.database.session() as session:
+            tenant = tenants.get_tenant(session, args.name)
+            actor = system_actor(tenant.id, "cli")
+            document = {
+                "tenant": tenant.name,
+                "users": subject_access.export_tenant(session, actor),
+            }
+            path.write_text(json.dumps(document, indent=2, default=str), encoding="utf-8")
+            path.chmod(0o600)
+            erasure.erase_tenant(session, tenant.id)
+    finally:
+        context.database.dispose()
+    output.result(
+        {"deleted": args.name, "export": str(path), "users": len(document["users"])},
+        f"Deleted tenant {args.name}; the final export of {len(document['users'])} user(s) is "
+        f"in {path} (personal data: keep it safe, delete it when no longer needed).",
+    )
+    return 0
+
+
 def staff_add(args: argparse.Namespace, output: Output) -> int:
     password = args.read_secret("Password: ") if args.password_stdin else None
     with unit_of_work(args) as (_context, session, actor):
@@ -100,7 +147,7 @@ def staff_token(args: argparse.Namespace, output: Output) -> int:
         account = staff.find_staff(session, actor.tenant_id, args.username)
         if account is None:
             raise NotFound(f"No staff account named {args.username!r}.")
-        token = staff.create_staff_token(session, account, args.name)
+        token = staff.create_staff_token(session, account, args.name, actor=actor)
         output.result(
             {"username": account.username, "token": token},
             f"Admin API token for {account.username} (shown once): {token}",
@@ -207,14 +254,23 @@ def connection_rotate(args: argparse.Namespace, output: Output) -> int:
 
 
 def purge(args: argparse.Namespace, output: Output) -> int:
-    with unit_of_work(args) as (_context, session, actor):
-        count = users.purge_deleted_users(session, actor)
-        records = roster.purge_deleted_records(session, actor)
+    """Apply every retention rule now (what the worker's daily job does): see docs/retention.md."""
+    with unit_of_work(args) as (context, session, actor):
+        counts = retention.enforce(session, actor, secret_key=context.settings.secret_key)
+    removed = ", ".join(f"{name} {count}" for name, count in counts.items() if count) or "nothing"
     output.result(
-        {"purged_users": count, "purged_records": records},
-        f"Purged {count} deleted user(s) and {records} class/enrollment record(s) past their "
-        "retention.",
+        {**counts, "purged_users": counts["users_purged"]},
+        f"Retention applied. Removed: {removed}.",
     )
+    return 0
+
+
+def export_student(args: argparse.Namespace, output: Output) -> int:
+    """Print the subject-access document of one user as JSON (audited as a read)."""
+    with unit_of_work(args) as (_context, session, actor):
+        document = subject_access.export_student(session, actor, args.id)
+    sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+    output.errors.print(f"Exported {len(document)} sections about {args.id}.")
     return 0
 
 

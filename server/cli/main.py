@@ -79,6 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
     tenant.add_parser("list", parents=[common], help="list tenants").set_defaults(
         handler=commands.tenant_list
     )
+    delete = tenant.add_parser(
+        "delete", parents=[common], help="delete a tenant and all its data, after a final export"
+    )
+    delete.add_argument("name")
+    delete.add_argument("--export", required=True, metavar="PATH", help="final export (JSON)")
+    delete.add_argument("--confirm", metavar="NAME", help="the tenant name again")
+    delete.set_defaults(handler=commands.tenant_delete)
 
     staff = sub.add_parser("staff", help="staff accounts").add_subparsers(
         dest="action", required=True, metavar="ACTION"
@@ -134,8 +141,15 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_parsers(sub, common)
     oauth_commands.add_parsers(sub, common)
 
-    purge = sub.add_parser("purge", parents=[common], help="remove users past their retention")
+    purge = sub.add_parser(
+        "purge", parents=[common], help="apply the retention rules now (docs/retention.md)"
+    )
     purge.set_defaults(handler=commands.purge)
+    export = sub.add_parser(
+        "export-student", parents=[common], help="everything stored about one user, as JSON"
+    )
+    export.add_argument("id", metavar="ID", help="the user's id")
+    export.set_defaults(handler=commands.export_student)
     oneroster_commands.add_commands(sub, common)
     return parser
 

@@ -28,6 +28,7 @@ class AuditEvent(Base):
     actor_kind: Mapped[str] = mapped_column(String(20))
     actor_id: Mapped[str | None] = mapped_column(String(36))
     actor_name: Mapped[str]
+    via: Mapped[str | None]
     action: Mapped[str] = mapped_column(String(60))
     target_kind: Mapped[str | None] = mapped_column(String(30))
     target_id: Mapped[str | None] = mapped_column(String(36))

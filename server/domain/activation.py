@@ -49,13 +49,7 @@ def create_activation_link(
 
     :raises NotAllowed: no email address (for email), SSO-linked or inactive account.
     """
-    ensure_visible(session, actor, user)
-    if not user.active:
-        raise NotAllowed("The account is inactive: reactivate it first.")
-    if guard.is_sso_linked(user.connection):
-        raise NotAllowed(f"This account signs in with {user.connection.provider_name}.")
-    if not user.email and not for_print:
-        raise NotAllowed("Activation links are sent by email: the account has no address.")
+    ensure_may_activate(session, actor, user, by_email=not for_print)
     now = utcnow()
     for old in session.scalars(
         select(ActivationToken).where(
@@ -71,6 +65,7 @@ def create_activation_link(
         expires_at=now + lifetime,
     )
     session.add(row)
+    before = user.credential.state if user.credential is not None else None
     if user.credential is None:
         user.credential = Credential(user_id=user.id, state=CredentialState.ISSUED, issued_at=now)
     elif user.credential.state == CredentialState.PENDING:
@@ -84,9 +79,21 @@ def create_activation_link(
         target_kind="user",
         target_id=user.id,
         target_label=user.username,
+        changes={"credential_state": [before, user.credential.state]},
         detail=f"Activation link created, valid until {row.expires_at:%Y-%m-%d %H:%M} UTC.",
     )
     return ActivationLink(row, secret)
+
+
+def ensure_may_activate(session: Session, actor: Actor, user: User, *, by_email: bool) -> None:
+    """:raises NotAllowed: inactive or SSO-linked account, or no address for an email."""
+    ensure_visible(session, actor, user)
+    if not user.active:
+        raise NotAllowed("The account is inactive: reactivate it first.")
+    if guard.is_sso_linked(user.connection):
+        raise NotAllowed(f"This account signs in with {user.connection.provider_name}.")
+    if not user.email and by_email:
+        raise NotAllowed("Activation links are sent by email: the account has no address.")
 
 
 def find_activation(session: Session, secret: str) -> tuple[ActivationToken, User] | None:

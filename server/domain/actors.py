@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from server.db import Connection, StaffAccount, StaffRole
 
@@ -13,7 +13,8 @@ class Actor:
 
     ``kind`` is ``staff``, ``connection``, ``student`` or ``system``. For staff, ``role`` and
     ``school_ids`` decide what they may see; for a connection, ``connection_id`` decides what it
-    owns.
+    owns. ``person_id``/``person_name`` name the staff member who drove a connection's work (a
+    file uploaded in the staff app): the audit log names that person, via the connection.
     """
 
     tenant_id: str
@@ -24,6 +25,8 @@ class Actor:
     school_ids: tuple[str, ...] = field(default=())
     connection_id: str | None = None
     user_id: str | None = None
+    person_id: str | None = None
+    person_name: str | None = None
 
     @property
     def is_district_admin(self) -> bool:
@@ -67,3 +70,10 @@ def staff_actor(staff: StaffAccount) -> Actor:
 def student_actor(tenant_id: str, user_id: str, username: str) -> Actor:
     """A student acting on their own account (changing their password at sign-in)."""
     return Actor(tenant_id=tenant_id, kind="student", name=username, id=user_id, user_id=user_id)
+
+
+def on_behalf_of(actor: Actor, person: Actor | None) -> Actor:
+    """``actor`` (a connection) acting for ``person`` (staff), as the audit log records it."""
+    if person is None or person.kind != "staff":
+        return actor
+    return replace(actor, person_id=person.id, person_name=person.name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 from typing import Any
@@ -31,13 +32,17 @@ def record(
 ) -> AuditEvent:
     """Append an audit event; secret-looking fields in ``changes`` are redacted.
 
-    ``changes`` maps a field to ``[before, after]``.
+    ``changes`` maps a field to ``[before, after]``. A connection acting for a staff member
+    (:func:`server.domain.actors.on_behalf_of`) is recorded as that person, ``via`` the
+    connection.
     """
+    person = actor.person_name is not None
     event = AuditEvent(
         tenant_id=actor.tenant_id,
-        actor_kind=actor.kind,
-        actor_id=actor.id,
-        actor_name=actor.name,
+        actor_kind="staff" if person else actor.kind,
+        actor_id=actor.person_id if person else actor.id,
+        actor_name=actor.person_name if person else actor.name,
+        via=actor.name if person else None,
         action=action,
         target_kind=target_kind,
         target_id=target_id,
@@ -48,6 +53,65 @@ def record(
     )
     session.add(event)
     return event
+
+
+def record_read(
+    session: Session,
+    actor: Actor,
+    what: str,
+    *,
+    users: list[User],
+    classes: list[str] | None = None,
+    detail: str | None = None,
+) -> AuditEvent:
+    """Record a read of student data (issue 12, point 8): ``read.<what>`` with how many
+    students and which classes; one student's read targets that student.
+
+    >>> record_read(session, actor, "credential_pdf", users=cards, classes=["Maths 4B"])
+    """
+    one = users[0] if len(users) == 1 else None
+    return record(
+        session,
+        actor,
+        f"read.{what}",
+        target_kind="user" if one else None,
+        target_id=one.id if one else None,
+        target_label=one.username if one else None,
+        changes={"students": [None, len(users)], "classes": [None, sorted(set(classes or []))]},
+        detail=detail,
+    )
+
+
+CHANGED = "changed"
+LARGE = 200  # characters of JSON: a longer value is logged as "changed"
+
+
+def changed_only(changes: dict[str, Any]) -> dict[str, Any]:
+    """The changes an audit event keeps (issue 12, point 5): JSON fields (a provider's
+    ``extra`` attributes, demographic flags) are diffed key by key, at every depth, so one
+    phone change logs the phone only; large values are reduced to ``"changed"``.
+
+    >>> changed_only({"extra": [{"phone": "1", "addr": "x"}, {"phone": "2", "addr": "x"}]})
+    {'extra.phone': ['1', '2']}
+    """
+    out: dict[str, Any] = {}
+    for field, (before, after) in changes.items():
+        _diff_into(out, field, before, after)
+    return out
+
+
+def _diff_into(out: dict[str, Any], path: str, before: Any, after: Any) -> None:
+    if isinstance(before, dict | None) and isinstance(after, dict | None) and (before or after):
+        old, new = before or {}, after or {}
+        for key in sorted(set(old) | set(new), key=str):
+            if old.get(key) != new.get(key):
+                _diff_into(out, f"{path}.{key}", old.get(key), new.get(key))
+        return
+    out[path] = [_small(before), _small(after)]
+
+
+def _small(value: Any) -> Any:
+    return CHANGED if len(json.dumps(_jsonable(value))) > LARGE else value
 
 
 def redact(changes: dict[str, Any]) -> dict[str, Any]:

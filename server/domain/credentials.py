@@ -92,6 +92,7 @@ def set_password(
     """
     _ensure_may_set(session, actor, user)
     tenant_policy(session, user.tenant_id).check(password, username=user.username)
+    before = _state(user)
     _store(user, password, temporary=temporary and actor.kind != "connection", box=box)
     session.flush()
     kind = "temporary" if user.credential and user.credential.must_change else "permanent"
@@ -102,7 +103,7 @@ def set_password(
         target_kind="user",
         target_id=user.id,
         target_label=user.username,
-        changes={"credential_state": [None, user.credential.state if user.credential else None]},
+        changes={"credential_state": [before, _state(user)]},
         detail=f"{kind.capitalize()} password set.",
     )
 
@@ -113,6 +114,7 @@ def issue_temporary_password(
     """Generate, store and return a temporary password (state becomes ``issued``)."""
     _ensure_may_set(session, actor, user)
     password = generate_password(mode or password_mode_for(session, user))
+    before = _state(user)
     _store(user, password, temporary=True, box=box)
     session.flush()
     audit.record(
@@ -122,7 +124,7 @@ def issue_temporary_password(
         target_kind="user",
         target_id=user.id,
         target_label=user.username,
-        changes={"credential_state": [None, CredentialState.ISSUED]},
+        changes={"credential_state": [before, _state(user)]},
         detail="Temporary password issued.",
     )
     return password
@@ -215,6 +217,7 @@ def change_own_password(
             "Choose a new password, not the one you were given.", field="password"
         )
     tenant_policy(session, user.tenant_id).check(new_password, username=user.username)
+    before = _state(user)
     _store(user, new_password, temporary=False, box=box)
     session.flush()
     audit.record(
@@ -224,8 +227,13 @@ def change_own_password(
         target_kind="user",
         target_id=user.id,
         target_label=user.username,
-        changes={"credential_state": [None, CredentialState.ACTIVE]},
+        changes={"credential_state": [before, _state(user)]},
     )
+
+
+def _state(user: User) -> str | None:
+    """The credential state an audit event records before and after a change."""
+    return user.credential.state if user.credential is not None else None
 
 
 def authenticate(session: Session, tenant_id: str, username: str, password: str) -> SignIn:

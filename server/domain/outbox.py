@@ -25,3 +25,11 @@ def queue_email(
     """Queue one message; the worker sends it and audits the send."""
     payload = {"to": to, "subject": subject, "body": body, "user_id": about_user}
     jobs.enqueue(session, EMAIL_JOB, payload, tenant_id=tenant_id)
+
+
+def queue_reference(
+    session: Session, tenant_id: str, template: str, reference: dict[str, str]
+) -> None:
+    """Queue a message that the worker writes when it sends it (``template``, e.g. an
+    activation email): the job holds only ``reference`` (ids), never the message."""
+    jobs.enqueue(session, EMAIL_JOB, {"template": template, **reference}, tenant_id=tenant_id)

@@ -8,7 +8,7 @@ writing the same values again is a no-op that returns an empty change set.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import select
@@ -238,10 +238,10 @@ def set_status(
     return True
 
 
-def purge_deleted_records(session: Session, actor: Actor) -> int:
+def purge_deleted_records(session: Session, actor: Actor, *, now: datetime | None = None) -> int:
     """Remove enrollments and classes deleted longer ago than the tenant's retention period."""
     days = int(tenant_setting(session, actor.tenant_id, "retention_days"))
-    cutoff = utcnow() - timedelta(days=days)
+    cutoff = (now or utcnow()) - timedelta(days=days)
     purged = 0
     for model in (Enrollment, SchoolClass):
         due = session.scalars(

@@ -43,6 +43,17 @@ class ReadScope:
 
     tenant_id: str
     school_ids: tuple[str, ...] = ()
+    demographics: bool = False
+
+
+PERSONAL_KINDS = frozenset({"user", "demographics"})
+
+
+def may_read_metadata(scope: ReadScope, kind: str) -> bool:
+    """A person's ``metadata`` (what a provider sent beyond the standard fields: a home
+    address, a medical note) is served only to clients holding the demographics scope
+    (issue 12, point 5); the metadata of orgs, classes and the like to every reader."""
+    return scope.demographics or kind not in PERSONAL_KINDS
 
 
 def visible(scope: ReadScope, model: type) -> ColumnElement[bool]:

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from server.db import BrowserSession, Connection, LoginThrottle, User, fold, utcnow
 from server.domain import audit, credentials
 from server.domain.actors import Actor, student_actor
-from server.domain.secrets import SecretBox, token_digest
+from server.domain.secrets import SecretBox, sign, token_digest
 
 ACCOUNT_FREE_FAILURES = 5
 ADDRESS_FREE_FAILURES = 40
@@ -56,8 +56,18 @@ class SignInResult:
     wait_seconds: int = 0
 
 
-def account_key(tenant_id: str, username: str) -> str:
-    return f"account:{tenant_id}:{fold(username.strip())}"
+def typed_name_digest(secret_key: str, username: str) -> str:
+    """A keyed hash of a typed username (folded): throttles and failed sign-ins are keyed by it
+    so what someone typed (maybe their password, in the wrong box) is never stored."""
+    return sign(secret_key, "typed-username", (fold(username.strip()) or "").encode())[:32]
+
+
+def account_key(tenant_id: str, username: str, secret_key: str) -> str:
+    return f"account:{tenant_id}:{typed_name_digest(secret_key, username)}"
+
+
+def staff_account_key(tenant_id: str, username: str, secret_key: str) -> str:
+    return f"staff:{tenant_id}:{typed_name_digest(secret_key, username)}"
 
 
 def address_key(address: str | None) -> str:
@@ -117,19 +127,30 @@ def sso_providers(session: Session, tenant_id: str) -> list[str]:
 
 
 def sign_in_with_password(
-    session: Session, tenant_id: str, username: str, password: str, *, address: str | None
+    session: Session,
+    tenant_id: str,
+    username: str,
+    password: str,
+    *,
+    address: str | None,
+    secret_key: str,
 ) -> SignInResult:
-    """Check a username and password at the sign-in page, throttled and audited."""
-    keys = [account_key(tenant_id, username), address_key(address)]
+    """Check a username and password at the sign-in page, throttled and audited.
+
+    The typed username is kept only as a keyed hash (:func:`typed_name_digest`) in throttle
+    keys and in the events of failed or delayed attempts.
+    """
+    keys = [account_key(tenant_id, username, secret_key), address_key(address)]
+    typed = "typed:" + typed_name_digest(secret_key, username)
     wait = throttle_wait(session, keys)
     if wait:
-        _audit_attempt(session, tenant_id, None, username, "signin.throttled", "Sign-in delayed.")
+        _audit_attempt(session, tenant_id, None, typed, "signin.throttled", "Sign-in delayed.")
         return SignInResult("throttled", wait_seconds=wait)
     outcome = credentials.authenticate(session, tenant_id, username, password)
     if outcome.status == "invalid":
         record_failure(session, keys[0], ACCOUNT_FREE_FAILURES)
         record_failure(session, keys[1], ADDRESS_FREE_FAILURES)
-        _audit_attempt(session, tenant_id, None, username, "signin.failure", "Wrong credentials.")
+        _audit_attempt(session, tenant_id, None, typed, "signin.failure", "Wrong credentials.")
         return SignInResult("invalid")
     user = outcome.user
     if outcome.status == "inactive":

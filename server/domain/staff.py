@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from server.db import StaffAccount, StaffRole, StaffToken, User, fold, utcnow
 from server.domain import audit
-from server.domain.actors import Actor
+from server.domain.actors import Actor, staff_actor
 from server.domain.passwords import (
     PasswordPolicy,
     burn_verification_time,
@@ -124,13 +124,26 @@ def authenticate_staff(
     return staff
 
 
-def create_staff_token(session: Session, staff: StaffAccount, name: str) -> str:
-    """A bearer token for the admin JSON API (shown once, stored as a digest)."""
+def create_staff_token(
+    session: Session, staff: StaffAccount, name: str, *, actor: Actor | None = None
+) -> str:
+    """A bearer token for the admin JSON API (shown once, stored as a digest); audited as
+    ``actor`` (default: the staff member)."""
     token = new_token()
-    session.add(
-        StaffToken(staff_id=staff.id, name=name, digest=token_digest(token), hint=token_hint(token))
+    row = StaffToken(
+        staff_id=staff.id, name=name, digest=token_digest(token), hint=token_hint(token)
     )
+    session.add(row)
     session.flush()
+    audit.record(
+        session,
+        actor or staff_actor(staff),
+        "staff.token_create",
+        target_kind="staff",
+        target_id=staff.id,
+        target_label=staff.username,
+        changes={"name": [None, name], "hint": [None, row.hint]},
+    )
     return token
 
 
@@ -161,13 +174,26 @@ class StaffSignIn:
 
 
 def sign_in_staff(
-    session: Session, tenant_id: str, username: str, password: str, *, address: str | None
+    session: Session,
+    tenant_id: str,
+    username: str,
+    password: str,
+    *,
+    address: str | None,
+    secret_key: str,
 ) -> StaffSignIn:
     """The admin sign-in: throttled per account and per address with growing delays (no hard
-    lockout a pupil could use against a teacher), every failure audited."""
+    lockout a pupil could use against a teacher), every attempt audited.
+
+    The typed username is kept only as a keyed hash in the throttle key and the failure event.
+    """
     from server.domain import signin
 
-    keys = [f"staff:{tenant_id}:{fold(username.strip())}", f"staff-address:{address or 'unknown'}"]
+    typed = signin.typed_name_digest(secret_key, username)
+    keys = [
+        signin.staff_account_key(tenant_id, username, secret_key),
+        f"staff-address:{address or 'unknown'}",
+    ]
     wait = signin.throttle_wait(session, keys)
     if wait:
         return StaffSignIn("throttled", wait_seconds=wait)
@@ -179,8 +205,16 @@ def sign_in_staff(
             session,
             Actor(tenant_id=tenant_id, kind="system", name="staff sign-in"),
             "staff.signin_failure",
-            detail=f"Failed staff sign-in as {username[:60]!r}.",
+            detail=f"Failed staff sign-in as typed:{typed}.",
         )
         return StaffSignIn("invalid")
     signin.clear_failures(session, keys[0])
+    audit.record(
+        session,
+        staff_actor(staff),
+        "staff.signin",
+        target_kind="staff",
+        target_id=staff.id,
+        target_label=staff.username,
+    )
     return StaffSignIn("ok", staff)

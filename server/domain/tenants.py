@@ -12,6 +12,21 @@ from server.errors import Conflict, InvalidValue, NotFound
 
 MANUAL_CONNECTION_NAME = "Manual"
 
+# How long things are kept (server.domain.retention, docs/retention.md): days unless named.
+RETENTION_DEFAULTS: dict[str, Any] = {
+    "school_year_end": "07-31",
+    "leaver_grace_days": 30,
+    "audit_retention_days": 3 * 365,
+    "import_retention_days": 90,
+    "trial_run_retention_days": 7,
+    "oauth_code_retention_days": 1,
+    "token_retention_days": 30,
+    "session_retention_days": 30,
+    "job_retention_days": 30,
+    "account_request_retention_days": 180,
+    "provider_failure_retention_days": 30,
+}
+
 DEFAULT_SETTINGS: dict[str, Any] = {
     "username_pattern": "{first}{last}",
     "password_policy": "default",
@@ -19,6 +34,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "badge_grades": ["PK", "KG", "01", "02"],
     "retention_days": 30,
     "shrink_threshold": 0.2,
+    **RETENTION_DEFAULTS,
 }
 
 
@@ -71,7 +87,22 @@ def update_settings(session: Session, tenant: Tenant, changes: dict[str, Any]) -
     unknown = set(changes) - set(DEFAULT_SETTINGS)
     if unknown:
         raise InvalidValue(f"Unknown settings: {', '.join(sorted(unknown))}.")
+    _check_retention(changes)
     tenant.settings = {**tenant.settings, **changes}
+
+
+def _check_retention(changes: dict[str, Any]) -> None:
+    """:raises InvalidValue: a retention window that is not a whole number of days, or a
+    school-year end that is not ``MM-DD``."""
+    from server.domain.retention import parse_month_day
+
+    for key, value in changes.items():
+        if key.endswith("_days") and (
+            not isinstance(value, int) or isinstance(value, bool) or value < 0
+        ):
+            raise InvalidValue(f"{key} must be a whole number of days, not {value!r}.", field=key)
+        if key == "school_year_end":
+            parse_month_day(str(value))
 
 
 def manual_connection(session: Session, tenant_id: str) -> Connection:

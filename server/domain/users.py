@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -29,16 +29,19 @@ from server.db import (
     new_id,
     utcnow,
 )
-from server.domain import audit, completeness, guard, scim_index, sso_link
+from server.domain import audit, completeness, erasure, guard, scim_index, sso_link
 from server.domain.access import ensure_can_create, ensure_visible
 from server.domain.actors import Actor
 from server.domain.oauth import revoke_user_tokens
-from server.domain.tenants import DEFAULT_SETTINGS, manual_connection
+from server.domain.retention import leaver_keep_until
+from server.domain.signin import account_key, staff_account_key
+from server.domain.tenants import manual_connection, tenant_setting
 from server.domain.usernames import generate_username, is_username_taken, validate_username
 from server.domain.vocabulary import check_grade, check_role, check_texts, parse_date
 from server.errors import (
     Conflict,
     InvalidValue,
+    NotAllowed,
     NotFound,
     OwnedByAnotherConnection,
     RequiredValue,
@@ -184,7 +187,7 @@ def update_user(
         target_kind="user",
         target_id=user.id,
         target_label=user.username,
-        changes=changes,
+        changes=audit.changed_only(changes),
         override=overridden,
         detail=guard.override_warning(user.connection) if overridden else None,
     )
@@ -213,35 +216,77 @@ def reactivate_user(
 
 
 def delete_user(
-    session: Session, actor: Actor, user: User, *, override: bool = False, reason: str | None = None
+    session: Session,
+    actor: Actor,
+    user: User,
+    *,
+    override: bool = False,
+    reason: str | None = None,
+    now: datetime | None = None,
 ) -> bool:
-    """Soft-delete: hidden everywhere, personal data purged after the retention period."""
+    """Delete a user: the one deletion of every surface (SCIM ``DELETE``, the staff app, the
+    admin API, the retention of deactivated students).
+
+    The user is hidden everywhere at once, cannot sign in and loses their tokens; their
+    personal data is purged (:func:`purge_deleted_users`) after the tenant's
+    ``retention_days`` (SPEC §5), until when a re-provisioning connection restores them.
+    Returns False if already deleted.
+
+    :raises NotAllowed: staff other than district admins.
+    """
+    if actor.kind == "staff" and not actor.is_district_admin:
+        raise NotAllowed("Only district admins can delete accounts; deactivate it instead.")
     changed = _set_status(
         session, actor, user, RecordStatus.DELETED, "user.delete", override, reason
     )
     if changed:
-        tenant = session.get(Tenant, user.tenant_id)
-        days = int(
-            (tenant.settings if tenant else {}).get("retention_days")
-            or DEFAULT_SETTINGS["retention_days"]
-        )
-        user.deleted_at = utcnow()
+        days = int(tenant_setting(session, user.tenant_id, "retention_days"))
+        user.deleted_at = now or utcnow()
         user.purge_after = user.deleted_at + timedelta(days=days)
     return changed
 
 
-def purge_deleted_users(session: Session, actor: Actor) -> int:
-    """Remove users whose retention period is over (the purge job). Returns how many."""
+def delete_due_leavers(session: Session, actor: Actor, *, now: datetime | None = None) -> int:
+    """Delete the deactivated students whose keep-until date (``purge_after``, set when they
+    were deactivated: see :func:`server.domain.retention.leaver_keep_until`) has passed."""
+    due = session.scalars(
+        select(User).where(
+            User.tenant_id == actor.tenant_id,
+            User.status == RecordStatus.INACTIVE,
+            User.purge_after <= (now or utcnow()),
+        )
+    ).all()
+    for user in due:
+        delete_user(
+            session,
+            actor,
+            user,
+            override=True,
+            reason="Deactivated student kept until the end of the school year and grace period.",
+            now=now,
+        )
+    return len(due)
+
+
+def purge_deleted_users(
+    session: Session, actor: Actor, *, secret_key: str, now: datetime | None = None
+) -> int:
+    """Erase the deleted users whose retention period is over (:mod:`server.domain.erasure`):
+    nothing of them stays but a pseudonym in the audit log. Returns how many."""
     due = session.scalars(
         select(User).where(
             User.tenant_id == actor.tenant_id,
             User.status == RecordStatus.DELETED,
-            User.purge_after <= utcnow(),
+            User.purge_after <= (now or utcnow()),
         )
     ).all()
     for user in due:
-        audit.record(session, actor, "user.purge", target_kind="user", target_id=user.id)
-        session.delete(user)
+        keys = [
+            account_key(user.tenant_id, user.username, secret_key),
+            staff_account_key(user.tenant_id, user.username, secret_key),
+        ]
+        alias = erasure.purge_user(session, user, secret_key=secret_key, throttle_keys=keys)
+        audit.record(session, actor, "user.purge", target_kind="user", target_id=alias)
     session.flush()
     return len(due)
 
@@ -380,6 +425,8 @@ def _set_status(
     if status != RecordStatus.DELETED:
         user.deleted_at = None
         user.purge_after = None
+    if status == RecordStatus.INACTIVE and user.primary_role == "student":
+        user.purge_after = leaver_keep_until(session, user.tenant_id, utcnow())
     user.updated_at = utcnow()
     session.flush()
     if status != RecordStatus.ACTIVE:

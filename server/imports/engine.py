@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session
 from server.db import Connection, utcnow
 from server.db.session import Database
 from server.domain import audit
-from server.domain.actors import Actor, connection_actor
+from server.domain.actors import Actor, connection_actor, on_behalf_of
 from server.domain.connections import get_connection
 from server.domain.schools import resolve_school_ids
 from server.domain.secrets import SecretBox
@@ -247,8 +247,12 @@ def import_source(
     *,
     actor_name: str | None = None,
     progress: Progress | None = None,
+    person: Actor | None = None,
 ) -> Report:
-    """Run one import of an opened source (see the module docstring for the guarantees)."""
+    """Run one import of an opened source (see the module docstring for the guarantees).
+
+    ``person``: the staff member who uploaded the file; the audit log names them.
+    """
     if options.mode is not None and options.mode not in MODES:
         raise ImportRefused(f"Unknown mode {options.mode!r}; expected full or delta.")
     session = database.sessions()
@@ -259,7 +263,7 @@ def import_source(
             connection = session.get(Connection, connection_id)
             if connection is None or connection.tenant_id != tenant_id:
                 raise ImportRefused("No such connection.")
-            actor = connection_actor(connection)
+            actor = on_behalf_of(connection_actor(connection), person)
             school_ids = list(options.school_ids) or resolve_school_ids(
                 session, tenant_id, list(options.school_sourced_ids)
             )

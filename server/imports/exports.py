@@ -37,7 +37,7 @@ from server.db import (
     User,
     UserRole,
 )
-from server.domain import credentials
+from server.domain import audit, credentials
 from server.domain.actors import Actor
 from server.domain.secrets import SecretBox
 from server.errors import InvalidValue
@@ -60,13 +60,30 @@ def export(
 ) -> int:
     """Write an export in ``fmt`` to ``out``; returns how many users it holds.
 
+    Every export is audited as a read of student data (``read.export``: format, schools and
+    how many users), since it carries names, birth dates and demographics out of Rollcall.
+
     :raises InvalidValue: an unknown format, or a school export without exactly one school.
     """
     if fmt not in FORMATS:
         raise InvalidValue(f"Unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}.")
     if fmt.startswith("oneroster-"):
-        return export_oneroster(session, actor, fmt.split("-", 1)[1], out, school_ids=school_ids)
-    return export_school(session, actor, box, out, spreadsheet=fmt == "xlsx", school_ids=school_ids)
+        count = export_oneroster(session, actor, fmt.split("-", 1)[1], out, school_ids=school_ids)
+    else:
+        count = export_school(
+            session, actor, box, out, spreadsheet=fmt == "xlsx", school_ids=school_ids
+        )
+    audit.record(
+        session,
+        actor,
+        "read.export",
+        target_kind="org" if school_ids and len(school_ids) == 1 else None,
+        target_id=school_ids[0] if school_ids and len(school_ids) == 1 else None,
+        changes={"format": [None, fmt], "users": [None, count]},
+        detail=f"{fmt} export of {count} user(s)"
+        + (f" in {len(school_ids)} school(s)." if school_ids else " of the whole district."),
+    )
+    return count
 
 
 def export_oneroster(

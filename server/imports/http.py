@@ -108,6 +108,7 @@ def _run(
     filename: str | None,
     options: ImportOptions,
     actor_name: str,
+    person: Actor | None = None,
 ) -> Report:
     source = open_source(stream, filename=filename, lenient=options.lenient)
     try:
@@ -119,6 +120,7 @@ def _run(
             source,
             options,
             actor_name=actor_name,
+            person=person,
         )
     finally:
         source.close()
@@ -216,6 +218,7 @@ async def admin_imports(request: Request) -> Response:
             upload.filename,
             options,
             actor.name,
+            actor,
         )
     except NotAllowed as error:
         return _error(403, error.message)

@@ -23,6 +23,7 @@ from server.domain import (
     oauth,
     roster,
     search,
+    subject_access,
     users,
 )
 from server.domain.actors import Actor
@@ -196,6 +197,34 @@ async def update_user(staff: StaffRequest) -> Response:
 
 
 @staff_api
+async def delete_user(staff: StaffRequest) -> Response:
+    """``DELETE /admin/api/users/{id}``: district admins delete a user (SPEC §5); 204."""
+    user_id = staff.request.path_params["user_id"]
+    override = staff.request.query_params.get("override") in ("1", "true")
+
+    def delete(session: Session, actor: Actor) -> None:
+        user = users.get_user(session, actor, user_id)
+        users.delete_user(session, actor, user, override=override, reason="Deleted by staff.")
+
+    try:
+        await staff.work(delete)
+    except DomainError as error:
+        return problem(error)
+    return Response(status_code=204)
+
+
+@staff_api
+async def export_user(staff: StaffRequest) -> Response:
+    """``GET /admin/api/users/{id}/export``: the subject-access document (district admins)."""
+    user_id = staff.request.path_params["user_id"]
+
+    def load(session: Session, actor: Actor) -> dict[str, Any]:
+        return subject_access.export_student(session, actor, user_id)
+
+    return await _call(staff, load)
+
+
+@staff_api
 async def reset_password(staff: StaffRequest) -> Response:
     user_id = staff.request.path_params["user_id"]
     try:
@@ -345,6 +374,7 @@ async def audit_events(staff: StaffRequest) -> Response:
                     "at": e.at.isoformat(),
                     "actor": e.actor_name,
                     "actor_kind": e.actor_kind,
+                    "via": e.via,
                     "action": e.action,
                     "target_kind": e.target_kind,
                     "target_id": e.target_id,

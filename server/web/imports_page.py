@@ -195,6 +195,7 @@ def _import(
             source,
             options,
             actor_name=staff.actor.name,
+            person=staff.actor,
         )
     finally:
         source.close()

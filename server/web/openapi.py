@@ -92,6 +92,27 @@ ADMIN_OPENAPI: dict[str, Any] = {
                     "412": _ERROR,
                 },
             },
+            "delete": {
+                "summary": "Delete the user (district admins): hidden at once, personal data "
+                "erased after the tenant's retention period; `override=1` for connection-owned users",  # noqa: E501
+                "parameters": [
+                    {"name": "override", "in": "query", "schema": {"type": "boolean"}},
+                ],
+                "responses": {
+                    "204": {"description": "Deleted"},
+                    "403": _ERROR,
+                    "404": _ERROR,
+                    "409": _ERROR,
+                },
+            },
+        },
+        "/users/{user_id}/export": {
+            "parameters": [_ID],
+            "get": {
+                "summary": "Everything stored about the user, as one JSON document (district "
+                "admins; subject access; audited as a read; never a secret)",
+                "responses": {"200": {"description": "The document"}, "403": _ERROR, "404": _ERROR},
+            },
         },
         "/users/{user_id}/password": {
             "parameters": [_ID],

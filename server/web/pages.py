@@ -36,7 +36,12 @@ from server.domain.vocabulary import ROLES, parse_date
 from server.errors import DomainError, NotAllowed
 from server.web import session as cookies
 from server.web.pdf import credential_sheet
-from server.web.presenters import connection_defaults_view, connection_view, user_view
+from server.web.presenters import (
+    connection_defaults_view,
+    connection_view,
+    purge_view,
+    user_view,
+)
 from server.web.qr import qr_data_uri
 from server.web.render import page
 from server.web.source_form import apply_source_form, source_view
@@ -74,7 +79,14 @@ async def login(request: Request) -> Response:
     def check() -> StaffSignIn:
         with context.database.session() as session:
             tenant = get_tenant(session, tenant_name)
-            return sign_in_staff(session, tenant.id, username, password, address=address)
+            return sign_in_staff(
+                session,
+                tenant.id,
+                username,
+                password,
+                address=address,
+                secret_key=context.settings.secret_key,
+            )
 
     try:
         result = await run_in_threadpool(check)
@@ -190,15 +202,17 @@ def _query_from(params: Any, *, limit: int, offset: int = 0) -> UserQuery:
 
 @staff_page
 async def user_detail(staff: StaffRequest) -> Response:
-    return await _render_user(staff, staff.request.path_params["user_id"])
+    return await _render_user(staff, staff.request.path_params["user_id"], opened=True)
 
 
 async def _render_user(
-    staff: StaffRequest, user_id: str, status: int = 200, **extra: Any
+    staff: StaffRequest, user_id: str, status: int = 200, *, opened: bool = False, **extra: Any
 ) -> Response:
     def load(session: Session, actor: Actor) -> dict[str, Any]:
         user = users.get_user(session, actor, user_id)
         titles = roster.class_titles_of(session, [user.id])
+        if opened:
+            audit.record_read(session, actor, "user_page", users=[user], classes=titles[user.id])
         badge = badges.live_badge(session, user)
         incomplete = bool(completeness.incomplete_ids(session, [user.id]))
         return {
@@ -535,6 +549,8 @@ async def _print_badges(staff: StaffRequest, user_ids: list[str]) -> Response:
             except DomainError as error:
                 card["note"] = error.message
             cards.append(card)
+        classes = [title for user in chosen for title in titles[user.id]]
+        audit.record_read(session, actor, "badge_sheet", users=chosen, classes=classes)
         return cards
 
     cards = await staff.work(load)
@@ -580,6 +596,9 @@ async def _print(
             else:
                 card["note"] = "No password issued yet — reset to issue one."
             cards.append(card)
+        what = "credential_pdf" if as_pdf else "credential_print"
+        classes = [title for user in chosen for title in titles[user.id]]
+        audit.record_read(session, actor, what, users=chosen, classes=classes)
         return cards
 
     cards = await staff.work(load)
@@ -731,7 +750,7 @@ async def connection_rotate(staff: StaffRequest) -> Response:
 async def audit_log(staff: StaffRequest) -> Response:
     params = staff.request.query_params
 
-    def load(session: Session, actor: Actor) -> list[dict[str, Any]]:
+    def load(session: Session, actor: Actor) -> dict[str, Any]:
         events = audit.search_events(
             session,
             actor,
@@ -741,10 +760,10 @@ async def audit_log(staff: StaffRequest) -> Response:
             since=_day(params.get("from"), "from"),
             until=_day(params.get("to"), "to", end_of_day=True),
         )
-        return [
+        rows = [
             {
                 "at": e.at.isoformat(timespec="seconds"),
-                "who": f"{e.actor_name} ({e.actor_kind})",
+                "who": f"{e.actor_name} ({e.actor_kind}" + (f" via {e.via})" if e.via else ")"),
                 "action": e.action,
                 "target": e.target_label or e.target_id,
                 "target_id": e.target_id,
@@ -754,12 +773,13 @@ async def audit_log(staff: StaffRequest) -> Response:
             }
             for e in events
         ]
+        return {"rows": rows, "purge": purge_view(session, actor)}
 
     try:
-        rows = await staff.work(load)
+        data = await staff.work(load)
     except DomainError as error:
         return page(staff.request, "error.html", status_code=error.status, error=error.message)
-    return page(staff.request, "audit.html", nav="audit", rows=rows, params=params)
+    return page(staff.request, "audit.html", nav="audit", params=params, **data)
 
 
 def _day(value: str | None, field: str, *, end_of_day: bool = False) -> datetime | None:

@@ -7,7 +7,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from server.db import Connection, ConnectionKind, OAuthClient, Org, SchoolClass, User
-from server.domain import completeness, guard
+from server.domain import completeness, guard, retention
+from server.domain.actors import Actor
 
 
 def user_view(user: User, classes: list[str] | None = None) -> dict[str, Any]:
@@ -125,3 +126,15 @@ def connection_defaults_view(
         "default_school": completeness.default_school_sourced_id(session, connection),
         "incomplete": incomplete.get(connection.id, 0),
     }
+
+
+def purge_view(session: Session, actor: Actor) -> dict[str, Any] | None:
+    """When the retention job last ran in the tenant and what it removed (counts only), for
+    district admins; None for others or before the first run."""
+    if not actor.is_district_admin:
+        return None
+    run = retention.last_run(session, actor.tenant_id)
+    if run is None:
+        return {"at": None, "removed": []}
+    removed = [(name.replace("_", " "), count) for name, count in run.counts.items() if count]
+    return {"at": run.ran_at.isoformat(timespec="seconds"), "removed": removed}

@@ -7,7 +7,7 @@ from pathlib import Path
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from server.web import api, imports_page, pages, schools_api, schools_page
+from server.web import api, deletion_pages, imports_page, pages, schools_api, schools_page
 
 STATIC = Path(__file__).parent / "static"
 
@@ -31,6 +31,7 @@ def admin_routes() -> list[BaseRoute]:
         Route("/admin/users/{user_id}/reveal", pages.user_reveal, methods=["POST"]),
         Route("/admin/users/{user_id}/invite", pages.user_invite, methods=["POST"]),
         Route("/admin/users/{user_id}/badge", pages.user_badge, methods=["POST"]),
+        Route("/admin/users/{user_id}/delete", deletion_pages.delete_user, methods=["POST"]),
         Route("/admin/requests", pages.request_list, methods=["GET"]),
         Route("/admin/requests", pages.request_submit, methods=["POST"]),
         Route(
@@ -58,6 +59,8 @@ def admin_routes() -> list[BaseRoute]:
         Route("/admin/api/users", api.create_user, methods=["POST"]),
         Route("/admin/api/users/{user_id}", api.get_user, methods=["GET"]),
         Route("/admin/api/users/{user_id}", api.update_user, methods=["PATCH"]),
+        Route("/admin/api/users/{user_id}", api.delete_user, methods=["DELETE"]),
+        Route("/admin/api/users/{user_id}/export", api.export_user, methods=["GET"]),
         Route("/admin/api/users/{user_id}/password", api.reset_password, methods=["POST"]),
         Route("/admin/api/users/{user_id}/password/reveal", api.reveal_password, methods=["POST"]),
         Route("/admin/api/connections", api.list_connections, methods=["GET"]),

@@ -74,3 +74,93 @@ def test_bad_invocation_exits_2(rollcall):
     with pytest.raises(SystemExit) as exited:
         rollcall("connection", "add", "X", "--kind", "bogus")
     assert exited.value.code == 2
+
+
+def test_export_student_prints_the_subject_access_document(rollcall, database):
+    from sqlalchemy import select
+
+    from server.db import AuditEvent
+    from server.domain import users
+    from server.domain.actors import system_actor
+    from server.domain.tenants import get_tenant
+
+    rollcall("connection", "list")  # creates the default tenant
+    with database.session() as session:
+        tenant = get_tenant(session)
+        made = users.create_user(
+            session, system_actor(tenant.id), {"given_name": "Ada", "family_name": "Byron"}
+        )
+        user_id = made.id
+    code, out, _ = rollcall("export-student", user_id)
+    assert code == 0
+    document = json.loads(out)
+    assert document["user"]["family_name"] == "Byron"
+    assert [e["action"] for e in document["audit_history"]] == ["user.create"]
+    assert rollcall("export-student", "no-such-id")[0] == 1
+    with database.session() as session:
+        reads = session.scalars(
+            select(AuditEvent.actor_name).where(AuditEvent.action == "read.subject_export")
+        ).all()
+    assert reads == ["cli"]
+
+
+def test_tenant_delete_needs_the_name_again_writes_a_final_export_then_deletes_everything(
+    rollcall, database, tmp_path
+):
+    from sqlalchemy import inspect, text
+
+    from server.domain import users
+    from server.domain.actors import system_actor
+    from server.domain.tenants import get_tenant
+
+    rollcall("tenant", "add", "Closing District")
+    rollcall("tenant", "add", "Staying District")
+    with database.session() as session:
+        for name in ("Closing District", "Staying District"):
+            tenant = get_tenant(session, name)
+            users.create_user(
+                session, system_actor(tenant.id), {"given_name": "Ada", "family_name": name}
+            )
+        closing = get_tenant(session, "Closing District").id
+    export = tmp_path / "closing.json"
+    code, _, err = rollcall("tenant", "delete", "Closing District", "--export", str(export))
+    assert code == 1 and "confirm" in err and not export.exists()
+    code, _, _ = rollcall(
+        "tenant", "delete", "Closing District", "--export", str(export), "--confirm", "Closing"
+    )
+    assert code == 1 and not export.exists()
+    code, out, _ = rollcall(
+        "tenant",
+        "delete",
+        "Closing District",
+        "--export",
+        str(export),
+        "--confirm",
+        "Closing District",
+        "--json",
+    )
+    assert code == 0 and json.loads(out)["users"] == 1
+    document = json.loads(export.read_text())
+    [person] = document["users"].values()
+    assert person["user"]["family_name"] == "Closing District"
+    left = []
+    with database.engine.connect() as connection:
+        for table in inspect(database.engine).get_table_names():
+            rows = connection.execute(text(f'SELECT * FROM "{table}"')).mappings().all()
+            left += [(table, row) for row in rows if closing in str(dict(row))]
+    assert left == []
+    _, out, _ = rollcall("tenant", "list", "--json")
+    assert [t["name"] for t in json.loads(out)] == ["Staying District"]
+
+
+def test_purge_applies_the_retention_rules_and_reports_counts(rollcall, database):
+    from sqlalchemy import func, select
+
+    from server.db import PurgeRun
+
+    code, out, _ = rollcall("purge", "--json")
+    assert code == 0
+    counts = json.loads(out)
+    assert {"users_purged", "students_deleted", "audit_events", "jobs"} <= set(counts)
+    with database.session() as session:
+        assert session.scalar(select(func.count()).select_from(PurgeRun)) == 1

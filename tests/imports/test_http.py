@@ -126,3 +126,32 @@ def test_staff_read_the_status_codes_including_the_lenient_repair_warning(client
     codes = {item["code"]: item["meaning"] for item in answer.json()["codes"]}
     assert {"F001", "R101", "R108", "W201", "W202", "W203"} <= set(codes)
     assert "lenient" in codes["W203"] and "--strict" in codes["W203"]
+
+
+def test_an_api_upload_is_audited_as_the_staff_member_via_the_connection(
+    client, tenancy, tmp_path, admin_token
+):
+    """Issue 12, point 9: the person who sent the file, not only the connection."""
+    from sqlalchemy import select
+
+    from server.db import AuditEvent
+
+    path = package(tmp_path / "sis.zip", "1.2", district("1.2"))
+    with path.open("rb") as handle:
+        response = client.post(
+            "/admin/api/imports",
+            data={"connection": "SIS"},
+            files={"file": ("sis.zip", handle, "application/zip")},
+            headers=bearer(admin_token),
+        )
+    assert response.status_code == 200, response.text
+    exported = client.get("/admin/api/exports?format=oneroster-1.2", headers=bearer(admin_token))
+    assert exported.status_code == 200
+    with tenancy.database.session() as session:
+        events = session.scalars(select(AuditEvent)).all()
+    applied = [e for e in events if e.action == "import.apply"]
+    assert [(e.actor_kind, e.actor_name, e.via) for e in applied] == [("staff", "boss", "SIS")]
+    created = [e for e in events if e.action == "user.create"]
+    assert created and {e.actor_name for e in created} == {"boss"}
+    [read] = [e for e in events if e.action == "read.export"]
+    assert read.actor_name == "boss" and read.changes["format"] == [None, "oneroster-1.2"]

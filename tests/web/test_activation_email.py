@@ -58,3 +58,62 @@ def test_teacher_sends_activation_emails_and_the_student_activates(
     with database.session() as session:
         bart = users.find_by_username(session, bart_tenant, "bartsimpson")
         assert bart.credential.state == "active" and bart.credential.temporary_secret is None
+
+
+def _queue_for_bart(app, district, database) -> str:
+    with database.session() as session:
+        actor = system_actor(get_tenant(session, "Springfield").id)
+        bart = users.get_user(session, actor, district.manual_student)
+        users.update_user(session, actor, bart, {"email": "bart@springfield.example"})
+    admin = sign_in(app, "skinner", district.admin_password)
+    page = admin.get(f"/admin/users/{district.manual_student}").text
+    sent = admin.post(
+        f"/admin/users/{district.manual_student}/invite", data={"csrf_token": csrf_of(page)}
+    )
+    assert "Activation email queued" in sent.text
+    return district.manual_student
+
+
+def test_the_queued_job_holds_a_reference_and_the_link_is_made_at_send_time(
+    app, district, database, settings, smtp
+):
+    """Issue 12, point 7: no working link (nor address or name) sits in ``jobs.payload``."""
+    from sqlalchemy import func, select
+
+    from server.db import ActivationToken, Job
+
+    url, inbox = smtp
+    user_id = _queue_for_bart(app, district, database)
+    with database.session() as session:
+        [job] = session.scalars(select(Job).where(Job.kind == EMAIL_JOB)).all()
+        payload = str(job.payload)
+        assert user_id in payload
+        assert "/activate/" not in payload and "bart@springfield.example" not in payload
+        assert "bartsimpson" not in payload and "Bart" not in payload
+        assert session.scalar(select(func.count()).select_from(ActivationToken)) == 0
+    assert jobs.run_due(database, {EMAIL_JOB: email_runner(replace(settings, smtp_url=url))}) == 1
+    [message] = inbox.messages
+    assert re.search(r"http\S+/activate/\S+", message.get_payload())
+    with database.session() as session:
+        assert session.scalar(select(func.count()).select_from(ActivationToken)) == 1
+
+
+def test_a_queued_mail_for_a_deactivated_student_is_dropped(
+    app, district, database, settings, smtp
+):
+    from sqlalchemy import select
+
+    from server.db import AuditEvent
+
+    url, inbox = smtp
+    user_id = _queue_for_bart(app, district, database)
+    with database.session() as session:
+        actor = system_actor(get_tenant(session, "Springfield").id)
+        users.deactivate_user(session, actor, users.get_user(session, actor, user_id))
+    assert jobs.run_due(database, {EMAIL_JOB: email_runner(replace(settings, smtp_url=url))}) == 1
+    assert inbox.messages == []
+    with database.session() as session:
+        actions = session.scalars(
+            select(AuditEvent.action).where(AuditEvent.target_id == user_id)
+        ).all()
+    assert "email.dropped" in actions and "email.sent" not in actions

@@ -1,14 +1,14 @@
 """OneRoster 1.2 role identifiers: user_roles.sourced_id and user_profile_sourced_id
 
-Revision ID: 0002_csv
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_csv"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 

@@ -5,13 +5,13 @@ record the SCIM attribute index holds, so the SCIM adapter re-indexes them befor
 search, as it does after a staff override. The index gained the ``schemas`` attribute, which
 the RFC 7644 §3.4.2.2 example ``schemas eq "urn:…:enterprise:2.0:User"`` filters on.
 
-Revision ID: 0002_scim
+Revision ID: 0002
 Revises: 0001
 """
 
 from alembic import op
 
-revision = "0002_scim"
+revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
