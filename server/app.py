@@ -22,6 +22,8 @@ from server.config import Settings, load_settings
 from server.context import AppContext
 from server.db.session import Database
 from server.failures import FailureRecorder
+from server.logs import configure_logging
+from server.unavailable import UnavailableHandler
 from server.web.routes import admin_routes
 from server.worker import Worker
 
@@ -53,6 +55,8 @@ def create_app(
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.context = context
     app.add_middleware(FailureRecorder, database=context.database)
+    # outside the recorder: a request refused for a busy database has nowhere to be recorded
+    app.add_middleware(UnavailableHandler)
     app.add_middleware(RequestLogMiddleware)
     return app
 
@@ -121,5 +125,16 @@ class RequestLogMiddleware:
 
 
 def create_serving_app() -> Starlette:
-    """The factory ``rollcall serve --workers N`` gives uvicorn: every process runs jobs too."""
+    """The factory ``rollcall serve --workers N`` gives uvicorn: every process runs jobs too.
+
+    uvicorn calls it in each worker process it spawns, so logging is configured here: the
+    parent's configuration does not reach the children.
+    """
+    configure_logging()
     return create_app(worker=True)
+
+
+def create_web_app() -> Starlette:
+    """The factory for ``rollcall serve --workers N --no-worker``: serving only."""
+    configure_logging()
+    return create_app(worker=False)

@@ -42,6 +42,16 @@ class Worker:
         self._stop.set()
         self._thread.join(timeout=10)
 
+    def stop_soon(self) -> None:
+        """Ask the loop to end after the job in hand (safe from a signal handler)."""
+        self._stop.set()
+
+    def run(self) -> None:
+        """Run the loop in the calling thread until :meth:`stop_soon` (``rollcall worker``)."""
+        log.info("worker started", extra={"worker": jobs.WORKER_ID})
+        self._loop()
+        log.info("worker stopped", extra={"worker": jobs.WORKER_ID})
+
     def _loop(self) -> None:
         table = runners(self.context)
         while not self._stop.is_set():

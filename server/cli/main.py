@@ -32,8 +32,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--demo", action="store_true", help="seed and serve the demo district")
-    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--workers", type=int, default=1, help="web processes (default 1)")
+    serve.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="serve only: leave the job queue to a separate `rollcall worker`",
+    )
     serve.set_defaults(handler=commands.serve)
+    sub.add_parser(
+        "worker", parents=[common], help="run the background job worker alone (email, pulls)"
+    ).set_defaults(handler=commands.worker)
 
     sub.add_parser("migrate", parents=[common], help="upgrade the database schema").set_defaults(
         handler=commands.migrate

@@ -1,8 +1,10 @@
-"""``rollcall serve``: migrate, optionally seed the demo district, print how to try it, serve."""
+"""``rollcall serve`` and ``rollcall worker``: migrate, optionally seed the demo district, print
+how to try it, serve; the job worker runs in every serving process unless ``--no-worker``."""
 
 from __future__ import annotations
 
 import argparse
+import signal
 
 import uvicorn
 
@@ -14,9 +16,11 @@ from server.db.migrate import upgrade
 from server.demo import DEMO_TENANT, DemoCredentials, load_or_seed
 from server.domain import tenants
 from server.logs import configure_logging
+from server.worker import Worker
 
 
 def run(args: argparse.Namespace, output: Output) -> int:
+    """Serve; every process also runs the job worker unless ``--no-worker`` (SPEC §11)."""
     settings = load_settings()
     context = AppContext.from_settings(settings)
     upgrade(context.database.engine)
@@ -28,9 +32,13 @@ def run(args: argparse.Namespace, output: Output) -> int:
             tenants.create_tenant(session, "Default District")
     context.database.dispose()
     configure_logging()
+    with_worker = not args.no_worker
     if args.workers > 1:
+        # Each uvicorn process builds its own app (and configures its own logging) from this
+        # factory; see server.app.create_serving_app.
+        factory = "create_serving_app" if with_worker else "create_web_app"
         uvicorn.run(
-            "server.app:create_serving_app",
+            f"server.app:{factory}",
             factory=True,
             host=args.host,
             port=args.port,
@@ -39,9 +47,22 @@ def run(args: argparse.Namespace, output: Output) -> int:
             log_config=None,
         )
     else:
-        uvicorn.run(
-            create_app(settings), host=args.host, port=args.port, access_log=False, log_config=None
-        )
+        app = create_app(settings, worker=with_worker)
+        uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_config=None)
+    return 0
+
+
+def run_worker(args: argparse.Namespace, output: Output) -> int:
+    """``rollcall worker``: run the job queue alone until SIGTERM or Ctrl-C."""
+    settings = load_settings()
+    context = AppContext.from_settings(settings)
+    upgrade(context.database.engine)
+    configure_logging()
+    worker = Worker(context)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: worker.stop_soon())
+    worker.run()
+    context.database.dispose()
     return 0
 
 

@@ -12,13 +12,16 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from server.db import Job, utcnow
+from server.domain.access import ensure_can_manage_connections
+from server.domain.actors import Actor
 
 LEASE = timedelta(minutes=5)
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
@@ -117,3 +120,41 @@ def run_due(database: Any, runners: dict[str, Runner], *, limit: int = 10) -> in
                 job = session.get(Job, job_id)
                 fail(session, job, f"{type(error).__name__}: {error}")
     return len(claimed)
+
+
+# --- what staff see of the queue ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueReport:
+    """The tenant's queue as a district admin sees it: counts by state, and the jobs that wait,
+    run or failed (never a payload: an email's body holds an activation link)."""
+
+    waiting: int
+    running: int
+    failed: int
+    jobs: list[Job]
+
+
+def queue_report(session: Session, actor: Actor, *, limit: int = 50) -> QueueReport:
+    """The queue of the actor's tenant.
+
+    :raises NotAllowed: unless the actor is a district admin.
+    """
+    ensure_can_manage_connections(actor)
+    mine = Job.tenant_id == actor.tenant_id
+    counts = dict(
+        session.execute(select(Job.status, func.count()).where(mine).group_by(Job.status)).all()
+    )
+    shown = session.scalars(
+        select(Job)
+        .where(mine, Job.status.in_(("queued", "running", "failed")))
+        .order_by(Job.status.desc(), Job.created_at.desc())
+        .limit(limit)
+    ).all()
+    return QueueReport(
+        waiting=counts.get("queued", 0),
+        running=counts.get("running", 0),
+        failed=counts.get("failed", 0),
+        jobs=list(shown),
+    )

@@ -21,6 +21,7 @@ from server.domain import (
     connections,
     credentials,
     invitations,
+    jobs,
     roster,
     search,
     users,
@@ -604,6 +605,17 @@ async def _render_connections(staff: StaffRequest, status: int = 200, **extra: A
     return page(
         staff.request, "connections.html", status_code=status, nav="connections", rows=rows, **extra
     )
+
+
+@staff_page
+async def job_queue(staff: StaffRequest) -> Response:
+    """The background job queue of the district: waiting, running and failed jobs (district
+    admins only)."""
+    try:
+        report = await staff.work(jobs.queue_report)
+    except DomainError as error:
+        return page(staff.request, "error.html", status_code=error.status, error=error.message)
+    return page(staff.request, "jobs.html", nav="jobs", report=report)
 
 
 @staff_page

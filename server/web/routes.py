@@ -45,6 +45,7 @@ def admin_routes() -> list[BaseRoute]:
         Route("/admin/connections", pages.connection_add, methods=["POST"]),
         Route("/admin/connections/{name}/rotate", pages.connection_rotate, methods=["POST"]),
         Route("/admin/audit", pages.audit_log, methods=["GET"]),
+        Route("/admin/jobs", pages.job_queue, methods=["GET"]),
         Route("/admin/api/openapi.json", api.openapi, methods=["GET"]),
         Route("/admin/api/users", api.list_users, methods=["GET"]),
         Route("/admin/api/users", api.create_user, methods=["POST"]),
