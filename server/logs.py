@@ -66,6 +66,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
+            "pid": record.process,
         }
         for key in sorted(set(vars(record)) - _STANDARD):
             entry[key] = getattr(record, key)
