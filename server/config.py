@@ -25,6 +25,7 @@ class Settings:
     issuer: str = DEFAULT_ISSUER
     smtp_url: str | None = None
     oneroster_max_limit: int = 1000
+    database_busy_timeout: float = 10.0
 
     @property
     def is_sqlite(self) -> bool:
@@ -49,6 +50,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         issuer=(env.get("ROLLCALL_ISSUER") or DEFAULT_ISSUER).rstrip("/"),
         smtp_url=env.get("ROLLCALL_SMTP_URL") or None,
         oneroster_max_limit=int(env.get("ROLLCALL_ONEROSTER_MAX_LIMIT") or 1000),
+        database_busy_timeout=float(env.get("ROLLCALL_DATABASE_BUSY_TIMEOUT") or 10),
     )
 
 

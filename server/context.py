@@ -19,6 +19,7 @@ class AppContext:
     def from_settings(cls, settings: Settings, database: Database | None = None) -> AppContext:
         return cls(
             settings=settings,
-            database=database or Database(settings.database_url),
+            database=database
+            or Database(settings.database_url, busy_timeout=settings.database_busy_timeout),
             box=SecretBox(settings.secret_key),
         )

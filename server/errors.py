@@ -123,3 +123,20 @@ class NoLocalPassword(DomainError):
             field="password",
         )
         self.provider = provider
+
+
+class DatabaseUnavailable(Exception):
+    """The database is busy (a held write lock, a lock or statement timeout) or unreachable
+    (PostgreSQL down or restarting): the same request may succeed later.
+
+    Not a :class:`DomainError`: nothing about the request is wrong. Every surface answers it
+    with 503 and ``Retry-After`` in its own format (``server/unavailable.py``). Raised once,
+    where the unit of work runs (``Database.session``); database errors that retrying cannot
+    cure stay what they are.
+    """
+
+    retry_after = 5
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

@@ -27,6 +27,9 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     config = alembic_config()
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
+            # Another process may be migrating: wait for it however long it takes (the
+            # engine's lock_timeout is for requests, not for start-up).
+            connection.execute(text("SET LOCAL lock_timeout = 0"))
             connection.execute(
                 text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY}
             )
