@@ -2,29 +2,32 @@
 a job first.
 
 On PostgreSQL a worker claims due jobs with ``SELECT … FOR UPDATE SKIP LOCKED``, so several
-processes never take the same job; on SQLite the write lock serialises claims. A job whose
-lease expired (its process died) is claimed again. Failures are retried with exponential
-back-off up to ``max_attempts``.
+processes never take the same job; on SQLite the write lock serialises claims. A running job's
+lease (45 s) is renewed by a heartbeat every 15 s; a job whose lease expired (its process
+died) is claimed again within a minute. Failures are logged with their reason and retried with
+exponential back-off up to ``max_attempts``.
 """
 
 from __future__ import annotations
 
-import os
-import socket
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from server.db import Job, utcnow
+from server.domain import leases
 from server.domain.access import ensure_can_manage_connections
 from server.domain.actors import Actor
 
-LEASE = timedelta(minutes=5)
-WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+LEASE = leases.LEASE
+WORKER_ID = leases.OWNER
+log = logging.getLogger("rollcall.jobs")
 
 
 def enqueue(
@@ -41,7 +44,9 @@ def enqueue(
     return job
 
 
-def claim(session: Session, *, limit: int = 10, worker: str = WORKER_ID) -> list[Job]:
+def claim(
+    session: Session, *, limit: int = 10, worker: str = WORKER_ID, lease: timedelta = LEASE
+) -> list[Job]:
     """Lease up to ``limit`` due jobs for ``worker`` (commit promptly to publish the lease)."""
     now = utcnow()
     query = (
@@ -60,7 +65,7 @@ def claim(session: Session, *, limit: int = 10, worker: str = WORKER_ID) -> list
         query = query.with_for_update(skip_locked=True)
     jobs = list(session.scalars(query))
     for job in jobs:
-        job.status, job.lease_owner, job.lease_until = "running", worker, now + LEASE
+        job.status, job.lease_owner, job.lease_until = "running", worker, now + lease
         job.attempts += 1
     session.flush()
     return jobs
@@ -96,30 +101,60 @@ class Standalone:
         self.work(dict(job.payload or {}))
 
 
-def run_due(database: Any, runners: dict[str, Runner], *, limit: int = 10) -> int:
-    """Claim due jobs and run each in its own unit of work; returns how many ran."""
-    with database.session() as session:
-        claimed = [job.id for job in claim(session, limit=limit)]
-    for job_id in claimed:
-        try:
-            with database.session() as session:
-                job = session.get(Job, job_id)
-                runner = runners[job.kind]
-                alone = isinstance(runner, Standalone)
-                if alone:
-                    payload = dict(job.payload or {})
-                else:
-                    runner(session, job)
-                    finish(session, job)
+def run_due(
+    database: Any,
+    runners: dict[str, Runner],
+    *,
+    limit: int = 10,
+    worker: str = WORKER_ID,
+    lease: timedelta = LEASE,
+    heartbeat: timedelta = leases.HEARTBEAT,
+) -> int:
+    """Claim due jobs one at a time and run each in its own unit of work, its lease renewed
+    by a heartbeat while it runs; returns how many ran (at most ``limit``).
+
+    One at a time: a claimed job is never left waiting behind others while its lease runs
+    out, so a dead worker's job is taken over within one lease (45 s), not after a batch.
+    """
+    ran = 0
+    while ran < limit:
+        with database.session() as session:
+            claimed = [job.id for job in claim(session, limit=1, worker=worker, lease=lease)]
+        if not claimed:
+            break
+        ran += 1
+        job_id = claimed[0]
+        renew = partial(leases.renew_job, job_id=job_id, owner=worker, lease=lease)
+        with leases.Heartbeat(database, renew, heartbeat, what=f"job {job_id}"):
+            _run_one(database, runners, job_id)
+    return ran
+
+
+def _run_one(database: Any, runners: dict[str, Runner], job_id: str) -> None:
+    try:
+        with database.session() as session:
+            job = session.get(Job, job_id)
+            runner = runners[job.kind]
+            alone = isinstance(runner, Standalone)
             if alone:
-                runner.work(payload)
-                with database.session() as session:
-                    finish(session, session.get(Job, job_id))
-        except Exception as error:
+                payload = dict(job.payload or {})
+            else:
+                runner(session, job)
+                finish(session, job)
+        if alone:
+            runner.work(payload)
             with database.session() as session:
-                job = session.get(Job, job_id)
-                fail(session, job, f"{type(error).__name__}: {error}")
-    return len(claimed)
+                finish(session, session.get(Job, job_id))
+    except Exception as error:
+        reason = f"{type(error).__name__}: {error}"
+        with database.session() as session:
+            job = session.get(Job, job_id)
+            fail(session, job, reason)
+            status, attempts, kind = job.status, job.attempts, job.kind
+        log.warning(
+            "job failed" if status == "failed" else "job failed; will retry",
+            extra={"job": job_id, "kind": kind, "attempt": attempts, "reason": reason},
+        )
 
 
 # --- what staff see of the queue ------------------------------------------------------------

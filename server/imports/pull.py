@@ -51,6 +51,7 @@ from server.domain.connections import (
     scheduled_connections,
     upstream_of,
 )
+from server.domain.leases import pull_lease
 from server.domain.secrets import SecretBox
 from server.imports.engine import ImportOptions, ImportRefused, import_source
 from server.imports.oneroster import OneRosterSource
@@ -167,7 +168,8 @@ def pull(
     An upstream failure gives a stored report of status ``failed`` (nothing written).
 
     :raises NotFound: no such connection. :raises ImportRefused: not a pull connection, or one
-        without an upstream.
+        without an upstream. :raises Conflict: another process is pulling this connection now
+        (one walk of an upstream at a time: ``server/domain/leases.py``).
     """
     database = context.database
     with database.session() as session:
@@ -187,6 +189,25 @@ def pull(
         if upstream is None:
             raise ImportRefused(f"{connection.name} has no upstream to pull from.")
         connection_id, name = connection.id, connection.name
+    with pull_lease(database, connection_id):
+        return _walk_and_import(
+            context, tenant_id, connection_id, name, upstream, options, actor_name, policy, sleep
+        )
+
+
+def _walk_and_import(
+    context: AppContext,
+    tenant_id: str,
+    connection_id: str,
+    name: str,
+    upstream: Any,
+    options: ImportOptions,
+    actor_name: str | None,
+    policy: RetryPolicy | None,
+    sleep: Callable[[float], None],
+) -> Report:
+    """The pull itself, under the connection's pull lease."""
+    database = context.database
     client = UpstreamClient(
         upstream.base_url,
         upstream.token_url,
@@ -274,6 +295,10 @@ def _failed(
 # --- the schedule ---------------------------------------------------------------------------
 
 
+class SyncRefused(Exception):
+    """A scheduled pull that ran but was refused or failed (shrink guard, upstream errors)."""
+
+
 def sync_runner(context: AppContext) -> jobs.Standalone:
     """The job runner for ``sync``: pulls the connection named in the payload (in its own
     units of work, outside the queue's session)."""
@@ -287,6 +312,9 @@ def sync_runner(context: AppContext) -> jobs.Standalone:
             actor_name="schedule",
         )
         report.close()
+        if report.status not in RunStatus.OK:
+            # not "done": the job fails with the report's reason, which the worker logs
+            raise SyncRefused(f"{payload['connection']}: {report.summary}")
 
     return jobs.Standalone(run)
 

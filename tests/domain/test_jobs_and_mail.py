@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -83,3 +84,41 @@ def test_two_workers_claim_disjoint_jobs_on_postgresql(database, tenant):
         assert len(mine) == 2 and len(theirs) == 2 and not mine & theirs
     finally:
         first.rollback(), second.rollback(), first.close(), second.close()
+
+
+# --- issue 13 defect 3: leases are renewed while a job runs, and short when nobody renews ----
+
+
+def test_a_job_running_past_its_lease_is_not_taken_over_while_its_worker_lives(database, tenant):
+    with database.session() as session:
+        jobs.enqueue(session, "slow", {}, tenant_id=tenant.id)
+    started, release = threading.Event(), threading.Event()
+
+    def slow(payload: dict) -> None:
+        started.set()
+        release.wait(timeout=30)
+
+    lease, beat = timedelta(seconds=1), timedelta(seconds=0.2)
+    runner = threading.Thread(
+        target=jobs.run_due,
+        args=(database, {"slow": jobs.Standalone(slow)}),
+        kwargs={"worker": "a", "lease": lease, "heartbeat": beat},
+    )
+    runner.start()
+    assert started.wait(timeout=10)
+    release.wait(timeout=3 * lease.total_seconds())  # three leases long, still running
+    with database.session() as session:
+        assert jobs.claim(session, worker="b") == []  # the heartbeat kept it
+    release.set()
+    runner.join(timeout=10)
+    with database.session() as session:
+        job = session.scalars(select(Job)).one()
+        assert (job.status, job.attempts) == ("done", 1)
+
+
+def test_a_dead_workers_job_is_free_again_within_a_minute(database, tenant):
+    with database.session() as session:
+        jobs.enqueue(session, "email", {}, tenant_id=tenant.id)
+    with database.session() as session:
+        [job] = jobs.claim(session, worker="dies-now")
+        assert job.lease_until - utcnow() <= timedelta(minutes=1)

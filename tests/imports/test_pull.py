@@ -379,3 +379,36 @@ def test_the_schedule_queues_one_sync_per_due_connection_and_the_worker_runs_it(
         job = session.scalars(select(Job).where(Job.kind == "sync")).one()
         assert job.status == "done"
         assert enqueue_due_syncs(session) == 0  # synced just now: due again in an hour
+
+
+# --- issue 13 defects 3 and 8: one walk of an upstream at a time; refused syncs are failures --
+
+
+def _connection_id(context: AppContext) -> str:
+    with context.database.session() as session:
+        return session.scalars(select(Connection.id).where(Connection.name == "District hub")).one()
+
+
+def test_a_pull_while_another_walks_the_same_upstream_is_refused(here):
+    from server.domain.leases import pull_lease
+    from server.errors import Conflict
+
+    with pull_lease(here.context.database, _connection_id(here.context)):  # another process
+        with pytest.raises(Conflict, match="Another pull of this connection is running"):
+            here.sync()
+        assert here.active(User) == set()
+    assert here.sync().status == "applied"  # free again once the other pull ended
+
+
+def test_a_refused_scheduled_sync_fails_its_job_with_the_reason_and_logs_it(context, hub, caplog):
+    _connect(context, hub.url, hub.demo.oneroster_client_id, "not-the-secret", every_minutes=60)
+    with context.database.session() as session:
+        assert enqueue_due_syncs(session) == 1
+    with caplog.at_level("WARNING", logger="rollcall.jobs"):
+        assert jobs.run_due(context.database, runners(context)) == 1
+    with context.database.session() as session:
+        job = session.scalars(select(Job).where(Job.kind == "sync")).one()
+        assert job.status == "failed"
+        assert "refused the client credentials" in job.last_error
+    [logged] = [r for r in caplog.records if r.getMessage() == "job failed"]
+    assert logged.kind == "sync" and "refused the client credentials" in logged.reason
