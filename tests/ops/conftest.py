@@ -4,9 +4,11 @@ runs it, against the test database, with its log stream kept for inspection."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -113,3 +115,50 @@ def wait_for(predicate, timeout: float = 30, what: str = "the condition"):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.2)
+
+
+@dataclass
+class Postgres:
+    """A PostgreSQL server of the test's own, that the test may stop and start."""
+
+    folder: Path
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def ctl(self, *args: str) -> None:
+        _as_postgres(["pg_ctl", "-D", str(self.folder / "data"), "-w", *args])
+
+    def start(self) -> None:
+        options = f"-k {self.folder} -p {self.port} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self.ctl("-l", str(self.folder / "postgres.log"), "-o", options, "start")
+
+    def stop(self) -> None:
+        self.ctl("-m", "fast", "stop")
+
+
+def _as_postgres(argv: list[str], check: bool = True) -> None:
+    if os.getuid() == 0:
+        argv = ["runuser", "-u", "postgres", "--", *argv]
+    subprocess.run(argv, check=check, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[Postgres]:
+    """Run with PostgreSQL (``ROLLCALL_TEST_DATABASE_URL`` set): a fresh server of our own, so
+    stopping it leaves the suite's database alone (as ``.ci/run`` starts its own)."""
+    if not os.environ.get("ROLLCALL_TEST_DATABASE_URL"):
+        pytest.skip("PostgreSQL outage tests run when ROLLCALL_TEST_DATABASE_URL is set")
+    # not under pytest's temporary root: that is private to the test user, and PostgreSQL
+    # refuses to run as root
+    folder = Path(tempfile.mkdtemp(prefix="rollcall-own-pg-"))
+    if os.getuid() == 0:
+        subprocess.run(["chown", "postgres", str(folder)], check=True)
+    _as_postgres(["initdb", "-D", str(folder / "data"), "-A", "trust", "-U", "postgres"])
+    server = Postgres(folder, free_port())
+    server.start()
+    yield server
+    _as_postgres(["pg_ctl", "-D", str(folder / "data"), "-m", "immediate", "stop"], check=False)
+    shutil.rmtree(folder, ignore_errors=True)

@@ -91,3 +91,27 @@ def test_the_same_request_succeeds_once_the_lock_is_released(impatient_app, data
         holder.execute("ROLLBACK")
         assert client.get("/oauth/jwks").status_code == 200
     holder.close()
+
+
+def test_postgresql_stopped_answers_503_everywhere_and_recovers_when_it_is_back(
+    own_postgres, settings
+):
+    from dataclasses import replace
+
+    from server.db.migrate import upgrade
+
+    database = Database(own_postgres.url, busy_timeout=2)
+    upgrade(database.engine)
+    app = create_app(replace(settings, database_url=own_postgres.url), database=database)
+    with TestClient(app) as client:
+        assert client.get("/oauth/jwks").status_code == 200
+        own_postgres.stop()
+        for method, path, extra, says in SURFACES:
+            answer = client.request(method, path, follow_redirects=False, **extra)
+            assert answer.status_code == 503, (path, answer.text)
+            assert int(answer.headers["retry-after"]) > 0 and says(answer), answer.text
+        assert client.get("/healthz").status_code == 503
+        own_postgres.start()
+        assert client.get("/oauth/jwks").status_code == 200
+        assert client.get("/healthz").status_code == 200
+    database.dispose()
