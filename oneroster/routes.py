@@ -60,7 +60,7 @@ class OneRosterAPI:
     def __init__(self, context: AppContext) -> None:
         self.database = context.database
         self.max_limit = context.settings.oneroster_max_limit
-        self.box = consumer_box(context.settings.secret_key)
+        self.box = consumer_box(context.settings.secret_keys)
         self.issuer = context.settings.issuer
 
     def routes(self) -> list[BaseRoute]:

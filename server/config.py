@@ -26,6 +26,13 @@ class Settings:
     smtp_url: str | None = None
     oneroster_max_limit: int = 1000
     database_busy_timeout: float = 10.0
+    old_secret_keys: tuple[str, ...] = field(default=(), repr=False)
+
+    @property
+    def secret_keys(self) -> tuple[str, ...]:
+        """The key ring: the current secret key, then the old ones still accepted for opening
+        values sealed before a rotation."""
+        return (self.secret_key, *self.old_secret_keys)
 
     @property
     def is_sqlite(self) -> bool:
@@ -51,6 +58,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         smtp_url=env.get("ROLLCALL_SMTP_URL") or None,
         oneroster_max_limit=int(env.get("ROLLCALL_ONEROSTER_MAX_LIMIT") or 1000),
         database_busy_timeout=float(env.get("ROLLCALL_DATABASE_BUSY_TIMEOUT") or 10),
+        old_secret_keys=tuple(
+            key.strip() for key in (env.get("ROLLCALL_OLD_SECRET_KEYS") or "").split(",") if key
+        ),
     )
 
 

@@ -21,5 +21,5 @@ class AppContext:
             settings=settings,
             database=database
             or Database(settings.database_url, busy_timeout=settings.database_busy_timeout),
-            box=SecretBox(settings.secret_key),
+            box=SecretBox(settings.secret_keys),
         )

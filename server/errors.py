@@ -140,3 +140,18 @@ class DatabaseUnavailable(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class SecretKeyMismatch(DomainError):
+    """Sealed values that no key of the ring (``ROLLCALL_SECRET_KEY`` plus
+    ``ROLLCALL_OLD_SECRET_KEYS``) opens: the server must not start (or rotate) with this key."""
+
+    status = 500
+
+    def __init__(self, what: list[str]) -> None:
+        super().__init__(
+            f"{len(what)} sealed value(s) ({', '.join(what)}) cannot be opened with "
+            "ROLLCALL_SECRET_KEY: the key changed. Put the previous key in "
+            "ROLLCALL_OLD_SECRET_KEYS, then run `rollcall secrets rotate`."
+        )
+        self.what = what

@@ -12,7 +12,7 @@ import getpass
 import sys
 from collections.abc import Callable, Sequence
 
-from server.cli import commands, imports, oauth_commands, sync
+from server.cli import commands, imports, oauth_commands, operations, sync
 from server.cli import oneroster as oneroster_commands
 from server.cli.output import Output
 from server.errors import DomainError
@@ -105,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     imports.add_parsers(sub, common)
     sync.add_parsers(sub, common)
     oauth_commands.add_parsers(sub, common)
+    operations.add_parsers(sub, common)
 
     purge = sub.add_parser("purge", parents=[common], help="remove users past their retention")
     purge.set_defaults(handler=commands.purge)

@@ -9,6 +9,7 @@ import signal
 import uvicorn
 
 from server.app import create_app
+from server.cli.operations import check_secret_keys
 from server.cli.output import Output
 from server.config import load_settings
 from server.context import AppContext
@@ -24,6 +25,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
     settings = load_settings()
     context = AppContext.from_settings(settings)
     upgrade(context.database.engine)
+    check_secret_keys(context)
     with context.database.session() as session:
         if args.demo:
             demo = load_or_seed(session, context.box, settings.data_dir)
@@ -57,6 +59,7 @@ def run_worker(args: argparse.Namespace, output: Output) -> int:
     settings = load_settings()
     context = AppContext.from_settings(settings)
     upgrade(context.database.engine)
+    check_secret_keys(context)
     configure_logging()
     worker = Worker(context)
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
@@ -52,7 +53,7 @@ class IssuedBadge:
     skipped: str | None = None
 
 
-def badge_box(secret_key: str) -> SecretBox:
+def badge_box(secret_key: str | Sequence[str]) -> SecretBox:
     return SecretBox(secret_key, "badge")
 
 

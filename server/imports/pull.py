@@ -73,7 +73,7 @@ OPTIONAL = ("demographics",)  # a client without the scope gets 403: the file is
 
 
 def upstream_box(context: AppContext) -> SecretBox:
-    return SecretBox(context.settings.secret_key, UPSTREAM_PURPOSE)
+    return SecretBox(context.settings.secret_keys, UPSTREAM_PURPOSE)
 
 
 # --- the package ----------------------------------------------------------------------------

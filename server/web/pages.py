@@ -278,7 +278,7 @@ async def user_invite(staff: StaffRequest) -> Response:
 async def user_badge(staff: StaffRequest) -> Response:
     """Issue (or regenerate) a student's QR badge, or void it."""
     form = await staff.form()
-    box = badges.badge_box(staff.context.settings.secret_key)
+    box = badges.badge_box(staff.context.settings.secret_keys)
     pin = str(form.get("pin") or "").strip() or None
 
     def change(session: Session, actor: Actor, user: User) -> str:
@@ -498,7 +498,7 @@ def _all_matching(session: Session, actor: Actor, form: Any) -> list[str]:
 
 async def _print_badges(staff: StaffRequest, user_ids: list[str]) -> Response:
     """A badge sheet: each student's live badge, or a new one for students without."""
-    box = badges.badge_box(staff.context.settings.secret_key)
+    box = badges.badge_box(staff.context.settings.secret_keys)
     issuer = staff.context.settings.issuer
 
     def load(session: Session, actor: Actor) -> list[dict[str, Any]]:
