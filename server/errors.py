@@ -155,3 +155,16 @@ class SecretKeyMismatch(DomainError):
             "ROLLCALL_OLD_SECRET_KEYS, then run `rollcall secrets rotate`."
         )
         self.what = what
+
+
+class SchemaTooNew(DomainError):
+    """The database schema is newer than this code (a later Rollcall migrated it)."""
+
+    status = 500
+
+    def __init__(self, database_revision: str, code_revision: str) -> None:
+        super().__init__(
+            f"The database schema is at revision {database_revision}, newer than this Rollcall "
+            f"knows (its latest is {code_revision}): run the newer Rollcall, or restore a "
+            "backup taken before the upgrade."
+        )
