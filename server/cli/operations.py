@@ -1,13 +1,17 @@
-"""Operations commands: ``rollcall secrets rotate`` (and the start-up check of the key ring)."""
+"""Operations commands: ``rollcall secrets rotate`` (and the start-up check of the key ring),
+``rollcall backup PATH`` and ``rollcall restore PATH``."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from server.cli.output import Output
 from server.config import load_settings
 from server.context import AppContext
+from server.db import backup as backups
 from server.db.migrate import upgrade
+from server.db.session import Database
 from server.domain import rotation
 from server.errors import SecretKeyMismatch
 
@@ -22,6 +26,18 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
         help="re-seal every sealed value under ROLLCALL_SECRET_KEY "
         "(the previous key in ROLLCALL_OLD_SECRET_KEYS)",
     ).set_defaults(handler=rotate)
+
+    save = sub.add_parser(
+        "backup", parents=[common], help="write a consistent backup of the database to PATH"
+    )
+    save.add_argument("path", type=Path)
+    save.set_defaults(handler=backup)
+    load = sub.add_parser(
+        "restore", parents=[common], help="replace the database with the backup in PATH"
+    )
+    load.add_argument("path", type=Path)
+    load.add_argument("--replace", action="store_true", help="overwrite a database that holds data")
+    load.set_defaults(handler=restore)
 
 
 def check_secret_keys(context: AppContext) -> None:
@@ -53,5 +69,33 @@ def rotate(args: argparse.Namespace, output: Output) -> int:
         f"Re-sealed {total} value(s) under the current key"
         + (f": {detail}" if detail else "")
         + f"; {report.current} already were. ROLLCALL_OLD_SECRET_KEYS can now be removed.",
+    )
+    return 0
+
+
+def backup(args: argparse.Namespace, output: Output) -> int:
+    settings = load_settings()
+    size = backups.backup(settings.database_url, args.path)
+    output.result(
+        {"backup": str(args.path), "bytes": size},
+        f"Backed up the database to {args.path} ({size} bytes). Keep the secret key "
+        "(ROLLCALL_SECRET_KEY or the data directory's secret_key file) too, apart from it: "
+        "without it the sealed values in the backup cannot be opened.",
+    )
+    return 0
+
+
+def restore(args: argparse.Namespace, output: Output) -> int:
+    settings = load_settings()
+    backups.restore(settings.database_url, args.path, replace=args.replace)
+    database = Database(settings.database_url)
+    try:
+        upgrade(database.engine)  # a backup from an older Rollcall gets the newer migrations
+    finally:
+        database.dispose()
+    output.result(
+        {"restored": str(args.path)},
+        f"Restored the database from {args.path}. Start Rollcall with the secret key that "
+        "was in use when the backup was taken.",
     )
     return 0
