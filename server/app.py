@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -22,7 +22,7 @@ from server.config import Settings, load_settings
 from server.context import AppContext
 from server.db.session import Database
 from server.failures import FailureRecorder
-from server.logs import configure_logging
+from server.logs import accept_request_id, configure_logging, request_id
 from server.unavailable import UnavailableHandler
 from server.web.routes import admin_routes
 from server.worker import Worker
@@ -91,7 +91,9 @@ async def health(request: Request) -> Response:
 
 
 class RequestLogMiddleware:
-    """One structured log line per request: method, path (never the query), status, duration."""
+    """One structured log line per request: method, path (never the query), status, duration;
+    the request id (the client's ``X-Request-Id``, else a new one) is echoed back and stamped
+    on every log line the request causes."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -102,20 +104,25 @@ class RequestLogMiddleware:
             return
         started = time.perf_counter()
         status = 500
+        sent = Headers(scope=scope).get("x-request-id")
+        rid = accept_request_id(sent)
+        token = request_id.set(rid)
 
         async def send_and_capture(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                MutableHeaders(scope=message)["X-Request-Id"] = rid
             await send(message)
 
         try:
             await self.app(scope, receive, send_and_capture)
         finally:
+            request_id.reset(token)
             log.info(
                 "request",
                 extra={
-                    "request_id": uuid.uuid4().hex[:12],
+                    "request_id": rid,
                     "method": scope["method"],
                     "path": scope["path"],
                     "status": status,

@@ -20,6 +20,10 @@ class AppContext:
         return cls(
             settings=settings,
             database=database
-            or Database(settings.database_url, busy_timeout=settings.database_busy_timeout),
+            or Database(
+                settings.database_url,
+                busy_timeout=settings.database_busy_timeout,
+                slow_query_ms=settings.slow_query_ms,
+            ),
             box=SecretBox(settings.secret_keys),
         )

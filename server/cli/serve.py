@@ -22,6 +22,7 @@ from server.worker import Worker
 
 def run(args: argparse.Namespace, output: Output) -> int:
     """Serve; every process also runs the job worker unless ``--no-worker`` (SPEC §11)."""
+    configure_logging()
     settings = load_settings()
     context = AppContext.from_settings(settings)
     upgrade(context.database.engine)
@@ -33,7 +34,6 @@ def run(args: argparse.Namespace, output: Output) -> int:
         elif not tenants.list_tenants(session):
             tenants.create_tenant(session, "Default District")
     context.database.dispose()
-    configure_logging()
     with_worker = not args.no_worker
     if args.workers > 1:
         # Each uvicorn process builds its own app (and configures its own logging) from this
@@ -56,11 +56,11 @@ def run(args: argparse.Namespace, output: Output) -> int:
 
 def run_worker(args: argparse.Namespace, output: Output) -> int:
     """``rollcall worker``: run the job queue alone until SIGTERM or Ctrl-C."""
+    configure_logging()
     settings = load_settings()
     context = AppContext.from_settings(settings)
     upgrade(context.database.engine)
     check_secret_keys(context)
-    configure_logging()
     worker = Worker(context)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: worker.stop_soon())

@@ -7,6 +7,7 @@ success and rolls back on any error, so a failed request never leaves half a cha
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -54,11 +55,48 @@ def unavailable_reason(error: Exception) -> str | None:
 
 
 DEFAULT_BUSY_TIMEOUT = 10.0
+DEFAULT_SLOW_QUERY_MS = 500.0
 
 
 def create_database_engine(
-    url: str, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT, **options: Any
+    url: str,
+    *,
+    busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+    slow_query_ms: float | None = DEFAULT_SLOW_QUERY_MS,
+    **options: Any,
 ) -> Engine:
+    engine = _create_engine(url, busy_timeout, **options)
+    if slow_query_ms is not None:
+        log_slow_queries(engine, slow_query_ms)
+    return engine
+
+
+def log_slow_queries(engine: Engine, threshold_ms: float) -> None:
+    """Log every statement slower than ``threshold_ms`` (its SQL, never its parameters: they
+    may hold personal data), with the request id of the request that ran it."""
+
+    def started(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        conn.info.setdefault("query_started", []).append(time.perf_counter())
+
+    def finished(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        elapsed = (time.perf_counter() - conn.info["query_started"].pop()) * 1000
+        if elapsed >= threshold_ms:
+            log.warning(
+                "slow query",
+                extra={"duration_ms": round(elapsed, 1), "sql": " ".join(statement.split())[:500]},
+            )
+
+    def failed(context: Any) -> None:
+        stack = context.connection.info.get("query_started") if context.connection else None
+        if stack:
+            stack.pop()
+
+    event.listen(engine, "before_cursor_execute", started)
+    event.listen(engine, "after_cursor_execute", finished)
+    event.listen(engine, "handle_error", failed)
+
+
+def _create_engine(url: str, busy_timeout: float, **options: Any) -> Engine:
     """Create an engine; SQLite connections get WAL, foreign keys and a busy timeout.
 
     ``busy_timeout`` (seconds) bounds how long a request waits for a lock before the database

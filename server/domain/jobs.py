@@ -24,6 +24,7 @@ from server.db import Job, utcnow
 from server.domain import leases
 from server.domain.access import ensure_can_manage_connections
 from server.domain.actors import Actor
+from server.logs import request_id
 
 LEASE = leases.LEASE
 WORKER_ID = leases.OWNER
@@ -38,6 +39,9 @@ def enqueue(
     tenant_id: str | None = None,
     max_attempts: int = 5,
 ) -> Job:
+    cause = request_id.get()
+    if cause:  # the job's log lines carry the id of the request that queued it
+        payload = {**payload, "request_id": cause}
     job = Job(kind=kind, payload=payload, tenant_id=tenant_id, max_attempts=max_attempts)
     session.add(job)
     session.flush()
@@ -131,6 +135,16 @@ def run_due(
 
 
 def _run_one(database: Any, runners: dict[str, Runner], job_id: str) -> None:
+    with database.session() as session:
+        cause = (session.get(Job, job_id).payload or {}).get("request_id")
+    token = request_id.set(cause)
+    try:
+        _run_job(database, runners, job_id)
+    finally:
+        request_id.reset(token)
+
+
+def _run_job(database: Any, runners: dict[str, Runner], job_id: str) -> None:
     try:
         with database.session() as session:
             job = session.get(Job, job_id)
