@@ -121,3 +121,4 @@ def configure_logging(level: str = "INFO", stream: Any = None) -> None:
         logger.handlers[:] = []
         logger.propagate = True
     logging.getLogger("uvicorn.access").disabled = True
+    logging.getLogger("alembic").setLevel("WARNING")  # "Context impl SQLiteImpl." on every start

@@ -41,7 +41,7 @@ class Process:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def wait_until_serving(self, timeout: float = 30) -> None:
+    def wait_until_serving(self, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
         while True:
             try:
