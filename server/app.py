@@ -14,10 +14,11 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from server import metrics as prometheus
 from server.config import Settings, load_settings
 from server.context import AppContext
 from server.db.session import Database
@@ -39,7 +40,10 @@ def create_app(
     """
     settings = settings or load_settings()
     context = AppContext.from_settings(settings, database)
-    routes: list[BaseRoute] = [Route("/healthz", health, methods=["GET", "HEAD"])]
+    routes: list[BaseRoute] = [
+        Route("/healthz", health, methods=["GET", "HEAD"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
     routes += protocol_routes(context)
     routes += admin_routes()
 
@@ -90,6 +94,16 @@ async def health(request: Request) -> Response:
     return JSONResponse(body, status_code=200 if reachable else 503)
 
 
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics (``server/metrics.py``): loopback or the metrics token, else 404."""
+    context: AppContext = request.app.state.context
+    client = request.client.host if request.client else None
+    if not prometheus.allowed(client, request.headers, context.settings.metrics_token):
+        return PlainTextResponse("Not Found", status_code=404)
+    body = await run_in_threadpool(prometheus.render, context.database)
+    return Response(body, media_type=prometheus.CONTENT_TYPE_LATEST)
+
+
 class RequestLogMiddleware:
     """One structured log line per request: method, path (never the query), status, duration;
     the request id (the client's ``X-Request-Id``, else a new one) is echoed back and stamped
@@ -119,6 +133,8 @@ class RequestLogMiddleware:
             await self.app(scope, receive, send_and_capture)
         finally:
             request_id.reset(token)
+            elapsed = time.perf_counter() - started
+            prometheus.observe_request(scope["path"], status, elapsed)
             log.info(
                 "request",
                 extra={
@@ -126,7 +142,7 @@ class RequestLogMiddleware:
                     "method": scope["method"],
                     "path": scope["path"],
                     "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                    "duration_ms": round(elapsed * 1000, 1),
                 },
             )
 

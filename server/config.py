@@ -28,6 +28,7 @@ class Settings:
     database_busy_timeout: float = 10.0
     slow_query_ms: float = 500.0
     old_secret_keys: tuple[str, ...] = field(default=(), repr=False)
+    metrics_token: str | None = field(default=None, repr=False)
 
     @property
     def secret_keys(self) -> tuple[str, ...]:
@@ -60,6 +61,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         oneroster_max_limit=int(env.get("ROLLCALL_ONEROSTER_MAX_LIMIT") or 1000),
         database_busy_timeout=float(env.get("ROLLCALL_DATABASE_BUSY_TIMEOUT") or 10),
         slow_query_ms=float(env.get("ROLLCALL_SLOW_QUERY_MS") or 500),
+        metrics_token=env.get("ROLLCALL_METRICS_TOKEN") or None,
         old_secret_keys=tuple(
             key.strip() for key in (env.get("ROLLCALL_OLD_SECRET_KEYS") or "").split(",") if key
         ),

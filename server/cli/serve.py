@@ -4,7 +4,10 @@ how to try it, serve; the job worker runs in every serving process unless ``--no
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import signal
+from pathlib import Path
 
 import uvicorn
 
@@ -39,6 +42,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
         # Each uvicorn process builds its own app (and configures its own logging) from this
         # factory; see server.app.create_serving_app.
         factory = "create_serving_app" if with_worker else "create_web_app"
+        _share_metrics(settings.data_dir / "metrics")
         uvicorn.run(
             f"server.app:{factory}",
             factory=True,
@@ -52,6 +56,14 @@ def run(args: argparse.Namespace, output: Output) -> int:
         app = create_app(settings, worker=with_worker)
         uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_config=None)
     return 0
+
+
+def _share_metrics(folder: Path) -> None:
+    """prometheus-client's multiprocess mode: each uvicorn process writes its counters under
+    ``folder`` (emptied now: the files of a previous run would be added in)."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
 
 
 def run_worker(args: argparse.Namespace, output: Output) -> int:

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from server import metrics
 from server.db import Job, utcnow
 from server.domain import leases
 from server.domain.access import ensure_can_manage_connections
@@ -165,6 +166,7 @@ def _run_job(database: Any, runners: dict[str, Runner], job_id: str) -> None:
             job = session.get(Job, job_id)
             fail(session, job, reason)
             status, attempts, kind = job.status, job.attempts, job.kind
+        metrics.JOB_FAILURES.labels(kind).inc()
         log.warning(
             "job failed" if status == "failed" else "job failed; will retry",
             extra={"job": job_id, "kind": kind, "attempt": attempts, "reason": reason},
