@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import smtplib
 from email.message import EmailMessage
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from sqlalchemy.orm import Session
@@ -22,13 +23,19 @@ from server.domain.outbox import EMAIL_JOB, queue_email
 __all__ = ["EMAIL_JOB", "email_runner", "queue_email", "send"]
 
 
-def email_runner(settings: Settings) -> jobs.Runner:
-    """The job runner that delivers queued email through the configured SMTP server."""
+def email_runner(settings: Settings) -> jobs.Standalone:
+    """The job runner that delivers queued email through the configured SMTP server.
 
-    def run(session: Session, job: Job) -> None:
+    The message is sent outside any unit of work (a slow mail server must not hold the
+    database), then the send is audited as the job is marked done.
+    """
+
+    def deliver(payload: dict[str, Any]) -> None:
         if not settings.smtp_url:
             raise RuntimeError("ROLLCALL_SMTP_URL is not set: email cannot be sent")
-        send(settings.smtp_url, job.payload["to"], job.payload["subject"], job.payload["body"])
+        send(settings.smtp_url, payload["to"], payload["subject"], payload["body"])
+
+    def audit_send(session: Session, job: Job, _: None) -> None:
         if job.tenant_id:
             record(
                 session,
@@ -39,7 +46,7 @@ def email_runner(settings: Settings) -> jobs.Runner:
                 detail=f"{job.payload['subject']} → {job.payload['to']}",
             )
 
-    return run
+    return jobs.Standalone(deliver, audit_send)
 
 
 def send(smtp_url: str, to: str, subject: str, body: str) -> None:

@@ -95,15 +95,23 @@ Runner = Callable[[Session, Job], None]
 
 
 class Standalone:
-    """A runner that opens its own units of work (a sync writes in long transactions of its
-    own): it gets the job's payload outside any session, so it never waits on the queue's
-    write lock."""
+    """A runner whose work happens outside any unit of work: a sync writes in transactions of
+    its own, an email waits on a mail server. It gets the job's payload, never a session, so
+    it holds no lock (SQLite's single write lock above all) while it works; ``record``, if
+    given, then writes its outcome in the short unit of work that marks the job done."""
 
-    def __init__(self, work: Callable[[dict[str, Any]], None]) -> None:
+    def __init__(
+        self,
+        work: Callable[[dict[str, Any]], Any],
+        record: Callable[[Session, Job, Any], None] | None = None,
+    ) -> None:
         self.work = work
+        self.record = record
 
     def __call__(self, session: Session, job: Job) -> None:
-        self.work(dict(job.payload or {}))
+        result = self.work(dict(job.payload or {}))
+        if self.record:
+            self.record(session, job, result)
 
 
 def run_due(
@@ -157,9 +165,12 @@ def _run_job(database: Any, runners: dict[str, Runner], job_id: str) -> None:
                 runner(session, job)
                 finish(session, job)
         if alone:
-            runner.work(payload)
+            result = runner.work(payload)
             with database.session() as session:
-                finish(session, session.get(Job, job_id))
+                job = session.get(Job, job_id)
+                if runner.record:
+                    runner.record(session, job, result)
+                finish(session, job)
     except Exception as error:
         reason = f"{type(error).__name__}: {error}"
         with database.session() as session:
