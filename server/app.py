@@ -91,7 +91,9 @@ async def health(request: Request) -> Response:
         "status": "ok" if reachable else "unavailable",
         "database": "ok" if reachable else "unreachable",
     }
-    return JSONResponse(body, status_code=200 if reachable else 503)
+    if reachable:
+        return JSONResponse(body)
+    return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
 
 
 async def metrics(request: Request) -> Response:

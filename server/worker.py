@@ -1,4 +1,8 @@
-"""The background worker inside ``rollcall serve``: runs due jobs from the database queue."""
+"""The background worker: runs due jobs from the database queue (SPEC §9).
+
+It runs on a thread of every ``rollcall serve`` process (unless ``--no-worker``), or alone in
+the foreground as ``rollcall worker``.
+"""
 
 from __future__ import annotations
 

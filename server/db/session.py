@@ -65,6 +65,8 @@ def create_database_engine(
     slow_query_ms: float | None = DEFAULT_SLOW_QUERY_MS,
     **options: Any,
 ) -> Engine:
+    """An engine for ``url`` (see :func:`_create_engine`), logging statements slower than
+    ``slow_query_ms`` (None: none)."""
     engine = _create_engine(url, busy_timeout, **options)
     if slow_query_ms is not None:
         log_slow_queries(engine, slow_query_ms)
