@@ -52,11 +52,10 @@ class Worker:
 
     def run(self) -> None:
         """Run the loop in the calling thread until :meth:`stop_soon` (``rollcall worker``)."""
-        log.info("worker started", extra={"worker": jobs.WORKER_ID})
         self._loop()
-        log.info("worker stopped", extra={"worker": jobs.WORKER_ID})
 
     def _loop(self) -> None:
+        log.info("worker started", extra={"worker": jobs.WORKER_ID})
         table = runners(self.context)
         while not self._stop.is_set():
             try:
@@ -70,3 +69,4 @@ class Worker:
                 ran = 0
             if not ran:
                 self._stop.wait(self.interval)
+        log.info("worker stopped", extra={"worker": jobs.WORKER_ID})

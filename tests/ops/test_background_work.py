@@ -49,6 +49,15 @@ def test_plain_serve_sends_the_activation_email_a_teacher_queues(
     [message] = wait_for(lambda: inbox.messages, what="the activation email")
     assert message["To"] == "bart@springfield.example"
     assert re.search(r"/activate/\S+", message.get_payload())
+    assert '"worker started"' in server.log
+
+
+def test_serve_no_worker_leaves_the_queue_to_a_worker_service(database, rollcall):
+    web = rollcall("serve", "--no-worker")
+    with httpx.Client(base_url=web.base) as client:
+        assert client.get("/healthz").status_code == 200  # started up, lifespan done
+    web.stop()
+    assert '"worker started"' not in web.log and '"Application startup complete."' in web.log
 
 
 def test_rollcall_worker_alone_sends_what_a_web_only_process_queued(
