@@ -7,12 +7,14 @@ import re
 from dataclasses import replace
 
 import httpx
+from sqlalchemy import select
 from starlette.testclient import TestClient
 
+from server.db import Job
 from server.domain import jobs, users
 from server.domain.actors import system_actor
-from server.domain.outbox import EMAIL_JOB
-from server.domain.tenants import get_tenant
+from server.domain.outbox import EMAIL_JOB, queue_email
+from server.domain.tenants import create_tenant, get_tenant
 from server.mail import email_runner
 from tests.ops.conftest import wait_for
 from tests.web.conftest import csrf_of, sign_in
@@ -105,3 +107,21 @@ def test_district_admin_sees_waiting_and_failed_jobs_with_the_last_error(
     assert teacher.get("/admin/jobs").status_code == 403
     with TestClient(app) as anonymous:
         assert anonymous.get("/admin/jobs", follow_redirects=False).status_code == 303
+
+
+def test_two_serve_processes_send_each_queued_email_exactly_once(database, smtp, rollcall):
+    url, inbox = smtp
+    with database.session() as session:
+        tenant = create_tenant(session, "Shelbyville")
+        for n in range(12):
+            queue_email(session, tenant.id, f"pupil{n}@shelbyville.example", "Activate", "Hi")
+    for _ in range(2):
+        rollcall("serve", env={"ROLLCALL_SMTP_URL": url})
+
+    def all_done() -> bool:
+        with database.session() as session:
+            return set(session.scalars(select(Job.status))) == {"done"}
+
+    wait_for(all_done, timeout=60, what="every email job to be done")
+    sent = sorted(message["To"] for message in inbox.messages)
+    assert sent == sorted(f"pupil{n}@shelbyville.example" for n in range(12))
