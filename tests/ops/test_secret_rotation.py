@@ -16,7 +16,8 @@ from starlette.testclient import TestClient
 
 from server.app import create_app
 from server.cli.main import main
-from server.db import Connection, SigningKey
+from server.db import Connection, OAuthClientKind, SigningKey
+from server.domain import badges, oauth, oauth1, users
 from server.domain.actors import system_actor
 from server.domain.connections import UPSTREAM_PURPOSE, create_connection, set_upstream
 from server.domain.secrets import SecretBox
@@ -29,8 +30,9 @@ NEW_KEY = "the-new-secret-key-of-the-district-2027"
 
 @pytest.fixture
 def sealed_things(app, district, database):
-    """Signing keys (made by the first JWKS request), a temporary password (the district's)
-    and an upstream client secret, all sealed under the old key ``TEST_SECRET``."""
+    """Signing keys (made by the first JWKS request), a temporary password (the district's),
+    a QR badge, an OAuth 1.0a consumer secret and an upstream client secret, all sealed under
+    the old key ``TEST_SECRET``."""
     with TestClient(app) as client:
         kids = {key["kid"] for key in client.get("/oauth/jwks").json()["keys"]}
     with database.session() as session:
@@ -45,6 +47,12 @@ def sealed_things(app, district, database):
             token_url="http://127.0.0.1:9/token",
             client_id="hub-client",
             client_secret="hub-secret",
+        )
+        lisa = users.get_user(session, actor, district.other_student)  # grade 02: badges allowed
+        badges.issue_badge(session, actor, lisa, box=badges.badge_box(TEST_SECRET))
+        gradebook = oauth.create_client(session, actor, "Gradebook", kind=OAuthClientKind.API)
+        oauth1.issue_consumer_secret(
+            session, actor, gradebook.client, oauth1.consumer_box(TEST_SECRET)
         )
     return kids
 
@@ -89,6 +97,7 @@ def test_a_new_key_with_the_old_in_the_ring_reads_everything_and_rotate_reseals_
     resealed = json.loads(out)["resealed"]
     assert resealed["signing key"] == 2 and resealed["temporary password"] == 1
     assert resealed["upstream secret of Hub"] == 1
+    assert resealed["badge"] == 1 and resealed["OAuth 1.0a secret"] == 1
 
     alone = create_app(replace(settings, secret_key=NEW_KEY), database=database)
     assert _reveal(alone, district).json()["password"] == district.temporary
