@@ -12,10 +12,13 @@ import getpass
 import sys
 from collections.abc import Callable, Sequence
 
+from sqlalchemy.exc import OperationalError
+
 from server.cli import commands, imports, oauth_commands, operations, sync
 from server.cli import oneroster as oneroster_commands
 from server.cli.output import Output
-from server.errors import DomainError
+from server.db.session import unavailable_reason
+from server.errors import DatabaseUnavailable, DomainError
 
 Handler = Callable[[argparse.Namespace, Output], int]
 
@@ -122,6 +125,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args, output))
     except DomainError as error:
         output.error(error.message, error.code)
+        return 1
+    except (DatabaseUnavailable, OperationalError) as error:
+        reason = error.reason if isinstance(error, DatabaseUnavailable) else None
+        reason = reason or unavailable_reason(error)
+        if reason is None:
+            raise
+        output.error(f"The database is busy or unreachable ({reason}); try again shortly.")
         return 1
     except KeyboardInterrupt:
         return 130

@@ -116,3 +116,17 @@ def test_postgresql_stopped_answers_503_everywhere_and_recovers_when_it_is_back(
         assert client.get("/oauth/jwks").status_code == 200
         assert client.get("/healthz").status_code == 200
     database.dispose()
+
+
+def test_a_cli_command_on_a_locked_database_says_so_and_exits_1(
+    database, database_url, write_lock, monkeypatch, capsys, tmp_path
+):
+    if not database_url.startswith("sqlite"):
+        pytest.skip("the write lock of this test is SQLite's")
+    from server.cli.main import main
+
+    monkeypatch.setenv("ROLLCALL_DATABASE_URL", database_url)
+    monkeypatch.setenv("ROLLCALL_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("ROLLCALL_DATABASE_BUSY_TIMEOUT", "0.2")
+    assert main(["tenant", "add", "Ogdenville"]) == 1
+    assert "The database is busy or unreachable" in capsys.readouterr().err
