@@ -76,6 +76,8 @@ def test_rollcall_worker_alone_sends_what_a_web_only_process_queued(
     [message] = wait_for(lambda: inbox.messages, what="the activation email")
     assert message["To"] == "bart@springfield.example"
     assert '"worker started"' in worker.log
+    worker.stop()  # SIGTERM: a supervisor's stop ends it cleanly
+    assert worker.popen.returncode == 0 and '"worker stopped"' in worker.log
 
 
 def test_district_admin_sees_waiting_and_failed_jobs_with_the_last_error(
