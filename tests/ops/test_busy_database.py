@@ -63,6 +63,8 @@ def impatient_app(settings, database, database_url) -> Iterator:
 @pytest.fixture
 def write_lock(database_url) -> Iterator[None]:
     """Another process's long write: a second connection holding ``BEGIN IMMEDIATE``."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("the write lock of this test is SQLite's; PostgreSQL has its own test")
     holder = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     yield
@@ -121,8 +123,6 @@ def test_postgresql_stopped_answers_503_everywhere_and_recovers_when_it_is_back(
 def test_a_cli_command_on_a_locked_database_says_so_and_exits_1(
     database, database_url, write_lock, monkeypatch, capsys, tmp_path
 ):
-    if not database_url.startswith("sqlite"):
-        pytest.skip("the write lock of this test is SQLite's")
     from server.cli.main import main
 
     monkeypatch.setenv("ROLLCALL_DATABASE_URL", database_url)
