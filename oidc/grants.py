@@ -106,7 +106,7 @@ class RollcallOpenIDCode(OpenIDCode):
     def _key(self, client: Client) -> dict[str, Any]:
         alg = self.get_client_algorithm(client)
         if alg not in self._keys:
-            box = keys.signing_box(self.server.context.settings.secret_key)
+            box = keys.signing_box(self.server.context.settings.secret_keys)
             self._keys[alg] = keys.current_key(self.server.session, box, alg)
         return self._keys[alg]
 

@@ -15,7 +15,7 @@ from server.domain import keys
 
 def key_set(context: AppContext) -> dict[str, list[dict[str, object]]]:
     with context.database.session() as session:
-        box = keys.signing_box(context.settings.secret_key)
+        box = keys.signing_box(context.settings.secret_keys)
         return {"keys": keys.published_keys(session, box)}
 
 

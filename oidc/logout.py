@@ -25,7 +25,7 @@ from server.domain import authorization, keys, signin
 
 def hinted_audience(context: AppContext, session: Any, hint: str) -> str | None:
     """The client id of an ID token we issued (signature and issuer checked), else None."""
-    box = keys.signing_box(context.settings.secret_key)
+    box = keys.signing_box(context.settings.secret_keys)
     key_set = KeySet.import_key_set({"keys": keys.published_keys(session, box)})
     try:
         token = jwt.decode(hint, key_set, algorithms=list(keys.ALGORITHMS))

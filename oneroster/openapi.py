@@ -34,7 +34,7 @@ _ERRORS = {
     "401": "unauthorisedrequest",
     "403": "forbidden",
     "404": "unknownobject",
-    "429": "server_busy",
+    "503": "server_busy (the database is busy or unreachable; see Retry-After)",
 }
 
 

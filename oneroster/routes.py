@@ -23,7 +23,6 @@ from oneroster import openapi, pushes
 from oneroster.auth import Credentials, authenticate, ensure_scope
 from oneroster.errors import (
     INVALID_DATA,
-    SERVER_BUSY,
     UNAUTHORISED,
     StatusError,
     from_domain_error,
@@ -62,7 +61,7 @@ class OneRosterAPI:
     def __init__(self, context: AppContext) -> None:
         self.database = context.database
         self.max_limit = context.settings.oneroster_max_limit
-        self.box = consumer_box(context.settings.secret_key)
+        self.box = consumer_box(context.settings.secret_keys)
         self.issuer = context.settings.issuer
 
     def routes(self) -> list[BaseRoute]:
@@ -236,11 +235,13 @@ async def _answer(run: Callable[[], Response]) -> Response:
             StatusError(400, INVALID_DATA, "A value in the request is invalid.")
         )
     except OperationalError:
-        log.warning("database busy during a OneRoster request", exc_info=True)
-        busy = StatusError(429, SERVER_BUSY, "The server is busy; retry in a few seconds.")
-        response = _status_response(busy)
-        response.headers["Retry-After"] = "5"
-        return response
+        # A busy or unreachable database arrives as DatabaseUnavailable (a 503 from
+        # server/unavailable.py); what is left is a query the database cannot run at all
+        # (too many terms, say): retrying would not help.
+        log.warning("the database refused a OneRoster query", exc_info=True)
+        return _status_response(
+            StatusError(400, INVALID_DATA, "The request is too complex for the database.")
+        )
 
 
 def _origin(request: Request) -> str:

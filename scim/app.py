@@ -66,6 +66,8 @@ from server.db.session import Database
 from server.domain import roster
 from server.domain.actors import Actor, connection_actor
 from server.domain.connections import authenticate_token
+from server.errors import DatabaseUnavailable
+from server.unavailable import scim_unavailable
 
 MAX_BODY_SIZE = 1024 * 1024
 log = logging.getLogger("rollcall.scim")
@@ -215,6 +217,10 @@ class ScimApplication(ASGIApplication):
         return response
 
     def handle_exception(self, request: ScimRequest, exception: Exception) -> ScimResponse:
+        if isinstance(exception, DatabaseUnavailable):
+            log.warning("answered 503: database unavailable", extra={"reason": exception.reason})
+            headers = {"Retry-After": str(exception.retry_after)}
+            return ScimResponse(HTTPStatus.SERVICE_UNAVAILABLE, scim_unavailable(), headers)
         response = super().handle_exception(request, exception)
         if response.status == HTTPStatus.UNAUTHORIZED:
             response.headers["WWW-Authenticate"] = 'Bearer realm="rollcall"'

@@ -7,25 +7,28 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from scim.schemas import never_returned
+from server import metrics as prometheus
 from server.config import Settings, load_settings
 from server.context import AppContext
 from server.db.session import Database
 from server.failures import FailureRecorder
+from server.logs import accept_request_id, configure_logging, request_id
 from server.redaction import redact_path
 from server.security_headers import SecurityHeadersMiddleware
+from server.unavailable import UnavailableHandler
 from server.web.routes import admin_routes
 from server.worker import Worker
 
@@ -41,7 +44,10 @@ def create_app(
     """
     settings = settings or load_settings()
     context = AppContext.from_settings(settings, database)
-    routes: list[BaseRoute] = [Route("/healthz", health, methods=["GET", "HEAD"])]
+    routes: list[BaseRoute] = [
+        Route("/healthz", health, methods=["GET", "HEAD"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
     routes += protocol_routes(context)
     routes += admin_routes()
 
@@ -57,6 +63,8 @@ def create_app(
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.context = context
     app.add_middleware(FailureRecorder, database=context.database, secrets=never_returned())
+    # outside the recorder: a request refused for a busy database has nowhere to be recorded
+    app.add_middleware(UnavailableHandler)
     app.add_middleware(RequestLogMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, https=settings.issuer.startswith("https://"))
     if settings.trusted_proxies:  # outermost: every layer sees the client behind the proxy
@@ -90,14 +98,26 @@ async def health(request: Request) -> Response:
         "status": "ok" if reachable else "unavailable",
         "database": "ok" if reachable else "unreachable",
     }
-    return JSONResponse(body, status_code=200 if reachable else 503)
+    if reachable:
+        return JSONResponse(body)
+    return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
+
+
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics (``server/metrics.py``): loopback or the metrics token, else 404."""
+    context: AppContext = request.app.state.context
+    client = request.client.host if request.client else None
+    if not prometheus.allowed(client, request.headers, context.settings.metrics_token):
+        return PlainTextResponse("Not Found", status_code=404)
+    body = await run_in_threadpool(prometheus.render, context.database)
+    return Response(body, media_type=prometheus.CONTENT_TYPE_LATEST)
 
 
 class RequestLogMiddleware:
-    """One structured log line per request: method, path (never the query), status, duration.
-
-    Secret path segments (an activation token) are redacted by :mod:`server.redaction`.
-    """
+    """One structured log line per request: method, path (never the query), status, duration;
+    the request id (the client's ``X-Request-Id``, else a new one) is echoed back and stamped
+    on every log line the request causes. Secret path segments (an activation token) are
+    redacted by :mod:`server.redaction`."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -109,28 +129,46 @@ class RequestLogMiddleware:
         started = time.perf_counter()
         status = 500
         path = scope["path"]  # read now: mounts below rewrite the scope as they route
+        sent = Headers(scope=scope).get("x-request-id")
+        rid = accept_request_id(sent)
+        token = request_id.set(rid)
 
         async def send_and_capture(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                MutableHeaders(scope=message)["X-Request-Id"] = rid
             await send(message)
 
         try:
             await self.app(scope, receive, send_and_capture)
         finally:
+            request_id.reset(token)
+            elapsed = time.perf_counter() - started
+            prometheus.observe_request(scope["path"], status, elapsed)
             log.info(
                 "request",
                 extra={
-                    "request_id": uuid.uuid4().hex[:12],
+                    "request_id": rid,
                     "method": scope["method"],
                     "path": redact_path(path, scope.get("path_params")),
                     "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                    "duration_ms": round(elapsed * 1000, 1),
                 },
             )
 
 
 def create_serving_app() -> Starlette:
-    """The factory ``rollcall serve --workers N`` gives uvicorn: every process runs jobs too."""
+    """The factory ``rollcall serve --workers N`` gives uvicorn: every process runs jobs too.
+
+    uvicorn calls it in each worker process it spawns, so logging is configured here: the
+    parent's configuration does not reach the children.
+    """
+    configure_logging()
     return create_app(worker=True)
+
+
+def create_web_app() -> Starlette:
+    """The factory for ``rollcall serve --workers N --no-worker``: serving only."""
+    configure_logging()
+    return create_app(worker=False)

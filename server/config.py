@@ -29,11 +29,21 @@ class Settings:
     drop_root: Path | None = None  # drop folders must lie inside it (default DATA_DIR/drop)
     # Peers whose X-Forwarded-For names the client (IPs or CIDR ranges); nobody's by default.
     trusted_proxies: tuple[str, ...] = ()
+    database_busy_timeout: float = 10.0
+    slow_query_ms: float = 500.0
+    old_secret_keys: tuple[str, ...] = field(default=(), repr=False)
+    metrics_token: str | None = field(default=None, repr=False)
 
     @property
     def drop_folders(self) -> Path:
         """Where connections' drop folders may be (``ROLLCALL_DROP_ROOT``)."""
         return self.drop_root or self.data_dir / "drop"
+
+    @property
+    def secret_keys(self) -> tuple[str, ...]:
+        """The key ring: the current secret key, then the old ones still accepted for opening
+        values sealed before a rotation."""
+        return (self.secret_key, *self.old_secret_keys)
 
     @property
     def is_sqlite(self) -> bool:
@@ -64,6 +74,12 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             host.strip()
             for host in (env.get("ROLLCALL_TRUSTED_PROXIES") or "").split(",")
             if host.strip()
+        ),
+        database_busy_timeout=float(env.get("ROLLCALL_DATABASE_BUSY_TIMEOUT") or 10),
+        slow_query_ms=float(env.get("ROLLCALL_SLOW_QUERY_MS") or 500),
+        metrics_token=env.get("ROLLCALL_METRICS_TOKEN") or None,
+        old_secret_keys=tuple(
+            key.strip() for key in (env.get("ROLLCALL_OLD_SECRET_KEYS") or "").split(",") if key
         ),
     )
 

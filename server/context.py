@@ -19,6 +19,11 @@ class AppContext:
     def from_settings(cls, settings: Settings, database: Database | None = None) -> AppContext:
         return cls(
             settings=settings,
-            database=database or Database(settings.database_url),
-            box=SecretBox(settings.secret_key),
+            database=database
+            or Database(
+                settings.database_url,
+                busy_timeout=settings.database_busy_timeout,
+                slow_query_ms=settings.slow_query_ms,
+            ),
+            box=SecretBox(settings.secret_keys),
         )

@@ -123,3 +123,48 @@ class NoLocalPassword(DomainError):
             field="password",
         )
         self.provider = provider
+
+
+class DatabaseUnavailable(Exception):
+    """The database is busy (a held write lock, a lock or statement timeout) or unreachable
+    (PostgreSQL down or restarting): the same request may succeed later.
+
+    Not a :class:`DomainError`: nothing about the request is wrong. Every surface answers it
+    with 503 and ``Retry-After`` in its own format (``server/unavailable.py``). Raised once,
+    where the unit of work runs (``Database.session``); database errors that retrying cannot
+    cure stay what they are.
+    """
+
+    retry_after = 5
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class SecretKeyMismatch(DomainError):
+    """Sealed values that no key of the ring (``ROLLCALL_SECRET_KEY`` plus
+    ``ROLLCALL_OLD_SECRET_KEYS``) opens: the server must not start (or rotate) with this key."""
+
+    status = 500
+
+    def __init__(self, what: list[str]) -> None:
+        super().__init__(
+            f"{len(what)} sealed value(s) ({', '.join(what)}) cannot be opened with "
+            "ROLLCALL_SECRET_KEY: the key changed. Put the previous key in "
+            "ROLLCALL_OLD_SECRET_KEYS, then run `rollcall secrets rotate`."
+        )
+        self.what = what
+
+
+class SchemaTooNew(DomainError):
+    """The database schema is newer than this code (a later Rollcall migrated it)."""
+
+    status = 500
+
+    def __init__(self, database_revision: str, code_revision: str) -> None:
+        super().__init__(
+            f"The database schema is at revision {database_revision}, newer than this Rollcall "
+            f"knows (its latest is {code_revision}): run the newer Rollcall, or restore a "
+            "backup taken before the upgrade."
+        )

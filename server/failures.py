@@ -59,7 +59,13 @@ class FailureRecorder:
 
         await self.app(scope, receive_and_keep, send_and_keep)
         actor = scope.get(ACTOR_KEY)
-        if isinstance(actor, Actor) and actor.connection_id and status >= 400 and status != 401:
+        # 401s are not the connection's; a 503 means the database is busy: nowhere to record
+        if (
+            isinstance(actor, Actor)
+            and actor.connection_id
+            and status >= 400
+            and status not in (401, 503)
+        ):
             await anyio.to_thread.run_sync(
                 self._record,
                 actor.connection_id,

@@ -2,7 +2,8 @@
 
 Every record passes through :class:`RedactingFilter`, which blanks bearer tokens, our ``rc_``
 tokens, and the values of secret-looking keys in messages and in ``extra`` fields, whatever
-the caller wrote.
+the caller wrote; and through :class:`RequestIdFilter`, which stamps it with the id of the
+request (or of the job a request queued) that caused it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import json
 import logging
 import re
 import sys
+import uuid
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,6 +51,35 @@ def scrub_value(key: str, value: Any) -> Any:
     return value
 
 
+request_id: ContextVar[str | None] = ContextVar("rollcall_request_id", default=None)
+_GOOD_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+def accept_request_id(sent: str | None) -> str:
+    """The client's ``X-Request-Id`` when it is a plain token of up to 64 characters (it goes
+    into logs and headers), else a new one.
+
+    >>> accept_request_id("trace-42")
+    'trace-42'
+    >>> len(accept_request_id("two words"))
+    16
+    """
+    if sent and _GOOD_REQUEST_ID.fullmatch(sent):
+        return sent
+    return uuid.uuid4().hex[:16]
+
+
+class RequestIdFilter(logging.Filter):
+    """Stamp every record with the current request id (a worker thread of a request, or a job
+    queued by one, carries it too)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        current = request_id.get()
+        if current and not hasattr(record, "request_id"):
+            record.request_id = current
+        return True
+
+
 class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = scrub(record.getMessage())
@@ -66,6 +98,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
+            "pid": record.process,
         }
         for key in sorted(set(vars(record)) - _STANDARD):
             entry[key] = getattr(record, key)
@@ -78,6 +111,7 @@ def configure_logging(level: str = "INFO", stream: Any = None) -> None:
     """Send every log record, uvicorn's included, through the redacting JSON formatter."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(RequestIdFilter())
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -90,3 +124,4 @@ def configure_logging(level: str = "INFO", stream: Any = None) -> None:
     # HTTP clients log whole URLs at INFO (tokens in paths and queries of upstream pulls).
     for name in ("httpx", "httpx2", "httpcore"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel("WARNING")  # "Context impl SQLiteImpl." on every start

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import smtplib
 from email.message import EmailMessage
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from sqlalchemy.orm import Session
@@ -23,25 +24,37 @@ from server.domain.outbox import EMAIL_JOB, queue_email
 __all__ = ["EMAIL_JOB", "email_runner", "queue_email", "send"]
 
 
-def email_runner(settings: Settings) -> jobs.Runner:
-    """The job runner that delivers queued email through the configured SMTP server."""
+def email_runner(settings: Settings) -> jobs.Standalone:
+    """The job runner that delivers queued email through the configured SMTP server.
 
-    def run(session: Session, job: Job) -> None:
+    An activation email's link is minted when the job is taken (the queue holds only the
+    user's id), and the mail is dropped when the student is gone or deactivated. The message
+    is sent outside any unit of work (a slow mail server must not hold the database), then
+    the send is audited as the job is marked done.
+    """
+
+    def prepare(session: Session, job: Job) -> dict[str, Any] | None:
         if not settings.smtp_url:
             raise RuntimeError("ROLLCALL_SMTP_URL is not set: email cannot be sent")
         payload = dict(job.payload or {})
-        if payload.get("template") == ACTIVATION:
-            message = activation_message(session, payload)
-            if message is None:
-                _audit(session, job, "email.dropped", "Activation email dropped: account gone.")
-                return
-            to, subject, body = message.to, message.subject, message.body
-        else:
-            to, subject, body = payload["to"], payload["subject"], payload["body"]
-        send(settings.smtp_url, to, subject, body)
-        _audit(session, job, "email.sent", f"{subject} → {to}")
+        if payload.get("template") != ACTIVATION:
+            return payload
+        message = activation_message(session, payload)
+        if message is None:
+            _audit(session, job, "email.dropped", "Activation email dropped: account gone.")
+            return None
+        return {"to": message.to, "subject": message.subject, "body": message.body}
 
-    return run
+    def deliver(message: dict[str, Any] | None) -> dict[str, Any] | None:
+        if message is not None and settings.smtp_url:
+            send(settings.smtp_url, message["to"], message["subject"], message["body"])
+        return message
+
+    def audit_send(session: Session, job: Job, message: dict[str, Any] | None) -> None:
+        if message is not None:
+            _audit(session, job, "email.sent", f"{message['subject']} → {message['to']}")
+
+    return jobs.Standalone(deliver, audit_send, prepare=prepare)
 
 
 def _audit(session: Session, job: Job, action: str, detail: str) -> None:

@@ -1,4 +1,8 @@
-"""The background worker inside ``rollcall serve``: runs due jobs from the database queue."""
+"""The background worker: runs due jobs from the database queue (SPEC §9).
+
+It runs on a thread of every ``rollcall serve`` process (unless ``--no-worker``), or alone in
+the foreground as ``rollcall worker``.
+"""
 
 from __future__ import annotations
 
@@ -56,7 +60,16 @@ class Worker:
         self._stop.set()
         self._thread.join(timeout=10)
 
+    def stop_soon(self) -> None:
+        """Ask the loop to end after the job in hand (safe from a signal handler)."""
+        self._stop.set()
+
+    def run(self) -> None:
+        """Run the loop in the calling thread until :meth:`stop_soon` (``rollcall worker``)."""
+        self._loop()
+
     def _loop(self) -> None:
+        log.info("worker started", extra={"worker": jobs.WORKER_ID})
         table = runners(self.context)
         while not self._stop.is_set():
             try:
@@ -74,3 +87,4 @@ class Worker:
                 ran = 0
             if not ran:
                 self._stop.wait(self.interval)
+        log.info("worker stopped", extra={"worker": jobs.WORKER_ID})

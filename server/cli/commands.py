@@ -60,6 +60,12 @@ def serve(args: argparse.Namespace, output: Output) -> int:
     return run(args, output)
 
 
+def worker(args: argparse.Namespace, output: Output) -> int:
+    from server.cli.serve import run_worker
+
+    return run_worker(args, output)
+
+
 def migrate(args: argparse.Namespace, output: Output) -> int:
     context = AppContext.from_settings(load_settings())
     upgrade(context.database.engine)

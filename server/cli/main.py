@@ -12,10 +12,13 @@ import getpass
 import sys
 from collections.abc import Callable, Sequence
 
-from server.cli import commands, imports, oauth_commands, schools, sync
+from sqlalchemy.exc import OperationalError
+
+from server.cli import commands, imports, oauth_commands, operations, schools, sync
 from server.cli import oneroster as oneroster_commands
 from server.cli.output import Output
-from server.errors import DomainError
+from server.db.session import unavailable_reason
+from server.errors import DatabaseUnavailable, DomainError
 
 Handler = Callable[[argparse.Namespace, Output], int]
 
@@ -63,8 +66,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--demo", action="store_true", help="seed and serve the demo district")
-    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--workers", type=int, default=1, help="web processes (default 1)")
+    serve.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="serve only: leave the job queue to a separate `rollcall worker`",
+    )
     serve.set_defaults(handler=commands.serve)
+    sub.add_parser(
+        "worker", parents=[common], help="run the background job worker alone (email, pulls)"
+    ).set_defaults(handler=commands.worker)
 
     sub.add_parser("migrate", parents=[common], help="upgrade the database schema").set_defaults(
         handler=commands.migrate
@@ -140,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     imports.add_parsers(sub, common)
     sync.add_parsers(sub, common)
     oauth_commands.add_parsers(sub, common)
+    operations.add_parsers(sub, common)
 
     purge = sub.add_parser(
         "purge", parents=[common], help="apply the retention rules now (docs/retention.md)"
@@ -163,6 +175,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args, output))
     except DomainError as error:
         output.error(error.message, error.code)
+        return 1
+    except (DatabaseUnavailable, OperationalError) as error:
+        reason = error.reason if isinstance(error, DatabaseUnavailable) else None
+        reason = reason or unavailable_reason(error)
+        if reason is None:
+            raise
+        output.error(f"The database is busy or unreachable ({reason}); try again shortly.")
         return 1
     except KeyboardInterrupt:
         return 130

@@ -115,7 +115,7 @@ def keys_rotate(args: argparse.Namespace, output: Output) -> int:
     from server.cli.commands import unit_of_work
 
     with unit_of_work(args) as (context, session, actor):
-        box = keys.signing_box(context.settings.secret_key)
+        box = keys.signing_box(context.settings.secret_keys)
         kids = keys.rotate_keys(session, actor, box)
     output.result(
         {"kids": kids},

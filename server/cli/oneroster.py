@@ -28,7 +28,7 @@ def issue_consumer_secret(args: argparse.Namespace, output: Output) -> int:
     with unit_of_work(args) as (context, session, actor):
         client = oauth1.find_api_client(session, actor.tenant_id, args.name)
         secret = oauth1.issue_consumer_secret(
-            session, actor, client, oauth1.consumer_box(context.settings.secret_key)
+            session, actor, client, oauth1.consumer_box(context.settings.secret_keys)
         )
         output.result(
             {"name": client.name, "consumer_key": client.client_id, "consumer_secret": secret},

@@ -1,12 +1,18 @@
-"""``rollcall serve``: migrate, optionally seed the demo district, print how to try it, serve."""
+"""``rollcall serve`` and ``rollcall worker``: migrate, optionally seed the demo district, print
+how to try it, serve; the job worker runs in every serving process unless ``--no-worker``."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import signal
+from pathlib import Path
 
 import uvicorn
 
 from server.app import create_app
+from server.cli.operations import check_secret_keys
 from server.cli.output import Output
 from server.config import load_settings
 from server.context import AppContext
@@ -14,6 +20,7 @@ from server.db.migrate import upgrade
 from server.demo import DEMO_TENANT, DemoCredentials, load_or_seed
 from server.domain import tenants
 from server.logs import configure_logging
+from server.worker import Worker
 
 # How uvicorn runs Rollcall. uvicorn's own proxy handling is off: by default it believes an
 # X-Forwarded-For from 127.0.0.1, so any local client could pick its own throttle key. The app
@@ -22,9 +29,12 @@ SERVER_OPTIONS = {"proxy_headers": False, "access_log": False, "log_config": Non
 
 
 def run(args: argparse.Namespace, output: Output) -> int:
+    """Serve; every process also runs the job worker unless ``--no-worker`` (SPEC §11)."""
+    configure_logging()
     settings = load_settings()
     context = AppContext.from_settings(settings)
     upgrade(context.database.engine)
+    check_secret_keys(context)
     with context.database.session() as session:
         if args.demo:
             demo = load_or_seed(session, context.box, settings.data_dir)
@@ -32,10 +42,14 @@ def run(args: argparse.Namespace, output: Output) -> int:
         elif not tenants.list_tenants(session):
             tenants.create_tenant(session, "Default District")
     context.database.dispose()
-    configure_logging()
+    with_worker = not args.no_worker
     if args.workers > 1:
+        # Each uvicorn process builds its own app (and configures its own logging) from this
+        # factory; see server.app.create_serving_app.
+        factory = "create_serving_app" if with_worker else "create_web_app"
+        _share_metrics(settings.data_dir / "metrics")
         uvicorn.run(
-            "server.app:create_serving_app",
+            f"server.app:{factory}",
             factory=True,
             host=args.host,
             port=args.port,
@@ -43,7 +57,31 @@ def run(args: argparse.Namespace, output: Output) -> int:
             **SERVER_OPTIONS,
         )
     else:
-        uvicorn.run(create_app(settings), host=args.host, port=args.port, **SERVER_OPTIONS)
+        app = create_app(settings, worker=with_worker)
+        uvicorn.run(app, host=args.host, port=args.port, **SERVER_OPTIONS)
+    return 0
+
+
+def _share_metrics(folder: Path) -> None:
+    """prometheus-client's multiprocess mode: each uvicorn process writes its counters under
+    ``folder`` (emptied now: the files of a previous run would be added in)."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+
+
+def run_worker(args: argparse.Namespace, output: Output) -> int:
+    """``rollcall worker``: run the job queue alone until SIGTERM or Ctrl-C."""
+    configure_logging()
+    settings = load_settings()
+    context = AppContext.from_settings(settings)
+    upgrade(context.database.engine)
+    check_secret_keys(context)
+    worker = Worker(context)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: worker.stop_soon())
+    worker.run()
+    context.database.dispose()
     return 0
 
 

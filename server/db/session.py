@@ -6,34 +6,130 @@ success and rolls back on any error, so a failed request never leaves half a cha
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
+from server.errors import DatabaseUnavailable
 
-def create_database_engine(url: str, **options: Any) -> Engine:
-    """Create an engine; SQLite connections get WAL, foreign keys and a busy timeout."""
+log = logging.getLogger("rollcall.db")
+
+# SQLSTATEs that a retry can cure: lock timeout, statement timeout, server shutting down or
+# starting, and the connection exceptions (class 08).
+_RETRYABLE_SQLSTATES = {"55P03", "57014", "57P01", "57P02", "57P03"}
+_SQLITE_BUSY = ("database is locked", "database table is locked", "unable to open database")
+
+
+def unavailable_reason(error: Exception) -> str | None:
+    """Why ``error`` means "busy or unreachable, retry later", or None if retrying cannot help.
+
+    >>> unavailable_reason(OperationalError("INSERT", {}, Exception("database is locked")))
+    'busy: database is locked'
+    >>> unavailable_reason(OperationalError("SELECT", {}, Exception("too many SQL variables")))
+    """
+    if isinstance(error, SATimeoutError):
+        return "busy: no free database connection"
+    original = getattr(error, "orig", None)
+    text_ = str(original or error).strip().splitlines()[0] if str(original or error) else ""
+    if getattr(error, "connection_invalidated", False):
+        return f"unreachable: {text_}"
+    sqlstate = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
+    if sqlstate:
+        if sqlstate in _RETRYABLE_SQLSTATES:
+            return f"busy: {text_}"
+        return f"unreachable: {text_}" if sqlstate.startswith("08") else None
+    if type(original).__module__.startswith("psycopg"):
+        # psycopg raises connection failures (refused, reset, server gone) without a SQLSTATE
+        return f"unreachable: {text_}"
+    if any(marker in text_.lower() for marker in _SQLITE_BUSY):
+        return f"busy: {text_}"
+    return None
+
+
+DEFAULT_BUSY_TIMEOUT = 10.0
+DEFAULT_SLOW_QUERY_MS = 500.0
+
+
+def create_database_engine(
+    url: str,
+    *,
+    busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+    slow_query_ms: float | None = DEFAULT_SLOW_QUERY_MS,
+    **options: Any,
+) -> Engine:
+    """An engine for ``url`` (see :func:`_create_engine`), logging statements slower than
+    ``slow_query_ms`` (None: none)."""
+    engine = _create_engine(url, busy_timeout, **options)
+    if slow_query_ms is not None:
+        log_slow_queries(engine, slow_query_ms)
+    return engine
+
+
+def log_slow_queries(engine: Engine, threshold_ms: float) -> None:
+    """Log every statement slower than ``threshold_ms`` (its SQL, never its parameters: they
+    may hold personal data), with the request id of the request that ran it."""
+
+    def started(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        conn.info.setdefault("query_started", []).append(time.perf_counter())
+
+    def finished(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        elapsed = (time.perf_counter() - conn.info["query_started"].pop()) * 1000
+        if elapsed >= threshold_ms:
+            log.warning(
+                "slow query",
+                extra={"duration_ms": round(elapsed, 1), "sql": " ".join(statement.split())[:500]},
+            )
+
+    def failed(context: Any) -> None:
+        stack = context.connection.info.get("query_started") if context.connection else None
+        if stack:
+            stack.pop()
+
+    event.listen(engine, "before_cursor_execute", started)
+    event.listen(engine, "after_cursor_execute", finished)
+    event.listen(engine, "handle_error", failed)
+
+
+def _create_engine(url: str, busy_timeout: float, **options: Any) -> Engine:
+    """Create an engine; SQLite connections get WAL, foreign keys and a busy timeout.
+
+    ``busy_timeout`` (seconds) bounds how long a request waits for a lock before the database
+    counts as busy: SQLite's write lock, PostgreSQL's row and table locks; on PostgreSQL it
+    also bounds connecting to a server that does not answer.
+    """
     if url.startswith("sqlite"):
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, **options
+            url,
+            connect_args={"check_same_thread": False, "timeout": busy_timeout},
+            **options,
         )
-        event.listen(engine, "connect", _configure_sqlite_connection)
+        event.listen(engine, "connect", partial(_configure_sqlite_connection, busy_timeout))
         event.listen(engine, "begin", _begin_sqlite_immediately)
         return engine
-    return create_engine(url, pool_pre_ping=True, **options)
+    milliseconds = int(busy_timeout * 1000)
+    connect_args = {
+        "connect_timeout": max(1, int(busy_timeout)),
+        "options": f"-c lock_timeout={milliseconds}",
+    }
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **options)
 
 
-def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
+def _configure_sqlite_connection(busy_timeout: float, dbapi_connection: Any, _record: Any) -> None:
     # pysqlite's own transaction handling is turned off so that "begin" below decides.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
     # Search columns are stored case-folded; a case-sensitive LIKE lets a prefix search use
     # their indexes instead of scanning the table.
     cursor.execute("PRAGMA case_sensitive_like=ON")
@@ -56,9 +152,20 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A unit of work: commit on success, roll back on error."""
-        with self.sessions.begin() as session:
-            yield session
+        """A unit of work: commit on success, roll back on error.
+
+        :raises DatabaseUnavailable: the database is busy or unreachable (see
+            :func:`unavailable_reason`); the unit of work was rolled back.
+        """
+        try:
+            with self.sessions.begin() as session:
+                yield session
+        except (OperationalError, InterfaceError, SATimeoutError) as error:
+            reason = unavailable_reason(error)
+            if reason is None:
+                raise
+            log.warning("database unavailable", extra={"reason": reason})
+            raise DatabaseUnavailable(reason) from error
 
     def is_reachable(self) -> bool:
         try:

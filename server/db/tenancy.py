@@ -51,6 +51,9 @@ class Connection(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_sync_at: Mapped[datetime | None]
     last_sync_result: Mapped[str | None] = mapped_column(String(2000))
+    # the lease of the pull in progress (server/domain/leases.py): one walk of an upstream at once
+    pull_owner: Mapped[str | None] = mapped_column(String(64))
+    pull_until: Mapped[datetime | None]
 
     tenant: Mapped[Tenant] = relationship(lazy="joined")
     tokens: Mapped[list[ConnectionToken]] = relationship(

@@ -14,12 +14,14 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from server import metrics
 from server.db import AcademicSession, Badge, RecordStatus, SchoolClass, User, utcnow
 from server.domain import audit, guard, roster
 from server.domain.access import ensure_visible
@@ -52,7 +54,7 @@ class IssuedBadge:
     skipped: str | None = None
 
 
-def badge_box(secret_key: str) -> SecretBox:
+def badge_box(secret_key: str | Sequence[str]) -> SecretBox:
     return SecretBox(secret_key, "badge")
 
 
@@ -171,6 +173,7 @@ def sign_in_with_badge(
         return SignInResult("throttled", wait_seconds=wait)
     if badge is None or badge.voided_at is not None or badge.expires_at <= utcnow():
         record_failure(session, keys[0], ADDRESS_FREE_FAILURES)
+        metrics.SIGNIN_FAILURES.labels("badge").inc()
         return SignInResult("invalid")
     user = session.get(User, badge.user_id)
     assert user is not None
@@ -178,6 +181,7 @@ def sign_in_with_badge(
     if badge.pin_hash and not verify_password(badge.pin_hash, pin or ""):
         record_failure(session, keys[0], ADDRESS_FREE_FAILURES)
         record_failure(session, keys[1], ACCOUNT_FREE_FAILURES)
+        metrics.SIGNIN_FAILURES.labels("badge").inc()
         _audit(session, actor, user, "signin.failure", "Badge with a wrong PIN.")
         return SignInResult("invalid")
     if guard.is_sso_linked(user.connection):  # linked after the badge was printed

@@ -2,26 +2,34 @@
 a job first.
 
 On PostgreSQL a worker claims due jobs with ``SELECT … FOR UPDATE SKIP LOCKED``, so several
-processes never take the same job; on SQLite the write lock serialises claims. A job whose
-lease expired (its process died) is claimed again. Failures are retried with exponential
-back-off up to ``max_attempts``.
+processes never take the same job; on SQLite the write lock serialises claims. A running job's
+lease (45 s) is renewed by a heartbeat every 15 s; a job whose lease expired (its process
+died) is claimed again within a minute. Failures are logged with their reason and retried with
+exponential back-off up to ``max_attempts``.
 """
 
 from __future__ import annotations
 
-import os
-import socket
+import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from server import metrics
 from server.db import Job, utcnow
+from server.domain import leases
+from server.domain.access import ensure_can_manage_connections
+from server.domain.actors import Actor
+from server.logs import request_id
 
-LEASE = timedelta(minutes=5)
-WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+LEASE = leases.LEASE
+WORKER_ID = leases.OWNER
+log = logging.getLogger("rollcall.jobs")
 
 
 def enqueue(
@@ -32,13 +40,18 @@ def enqueue(
     tenant_id: str | None = None,
     max_attempts: int = 5,
 ) -> Job:
+    cause = request_id.get()
+    if cause:  # the job's log lines carry the id of the request that queued it
+        payload = {**payload, "request_id": cause}
     job = Job(kind=kind, payload=payload, tenant_id=tenant_id, max_attempts=max_attempts)
     session.add(job)
     session.flush()
     return job
 
 
-def claim(session: Session, *, limit: int = 10, worker: str = WORKER_ID) -> list[Job]:
+def claim(
+    session: Session, *, limit: int = 10, worker: str = WORKER_ID, lease: timedelta = LEASE
+) -> list[Job]:
     """Lease up to ``limit`` due jobs for ``worker`` (commit promptly to publish the lease)."""
     now = utcnow()
     query = (
@@ -57,7 +70,7 @@ def claim(session: Session, *, limit: int = 10, worker: str = WORKER_ID) -> list
         query = query.with_for_update(skip_locked=True)
     jobs = list(session.scalars(query))
     for job in jobs:
-        job.status, job.lease_owner, job.lease_until = "running", worker, now + LEASE
+        job.status, job.lease_owner, job.lease_until = "running", worker, now + lease
         job.attempts += 1
     session.flush()
     return jobs
@@ -82,38 +95,136 @@ Runner = Callable[[Session, Job], None]
 
 
 class Standalone:
-    """A runner that opens its own units of work (a sync writes in long transactions of its
-    own): it gets the job's payload outside any session, so it never waits on the queue's
-    write lock."""
+    """A runner whose work happens outside any unit of work: a sync writes in transactions of
+    its own, an email waits on a mail server. It gets the job's payload, never a session, so
+    it holds no lock (SQLite's single write lock above all) while it works; ``record``, if
+    given, then writes its outcome in the short unit of work that marks the job done.
+    ``prepare``, if given, turns the job into what ``work`` gets, in the short unit of work
+    that reads the job (an activation email mints its link there)."""
 
-    def __init__(self, work: Callable[[dict[str, Any]], None]) -> None:
+    def __init__(
+        self,
+        work: Callable[[Any], Any],
+        record: Callable[[Session, Job, Any], None] | None = None,
+        prepare: Callable[[Session, Job], Any] | None = None,
+    ) -> None:
         self.work = work
+        self.record = record
+        self.prepare = prepare
+
+    def input_of(self, session: Session, job: Job) -> Any:
+        """What ``work`` gets: the prepared input, or a copy of the payload."""
+        return self.prepare(session, job) if self.prepare else dict(job.payload or {})
 
     def __call__(self, session: Session, job: Job) -> None:
-        self.work(dict(job.payload or {}))
+        result = self.work(self.input_of(session, job))
+        if self.record:
+            self.record(session, job, result)
 
 
-def run_due(database: Any, runners: dict[str, Runner], *, limit: int = 10) -> int:
-    """Claim due jobs and run each in its own unit of work; returns how many ran."""
+def run_due(
+    database: Any,
+    runners: dict[str, Runner],
+    *,
+    limit: int = 10,
+    worker: str = WORKER_ID,
+    lease: timedelta = LEASE,
+    heartbeat: timedelta = leases.HEARTBEAT,
+) -> int:
+    """Claim due jobs one at a time and run each in its own unit of work, its lease renewed
+    by a heartbeat while it runs; returns how many ran (at most ``limit``).
+
+    One at a time: a claimed job is never left waiting behind others while its lease runs
+    out, so a dead worker's job is taken over within one lease (45 s), not after a batch.
+    """
+    ran = 0
+    while ran < limit:
+        with database.session() as session:
+            claimed = [job.id for job in claim(session, limit=1, worker=worker, lease=lease)]
+        if not claimed:
+            break
+        ran += 1
+        job_id = claimed[0]
+        renew = partial(leases.renew_job, job_id=job_id, owner=worker, lease=lease)
+        with leases.Heartbeat(database, renew, heartbeat, what=f"job {job_id}"):
+            _run_one(database, runners, job_id)
+    return ran
+
+
+def _run_one(database: Any, runners: dict[str, Runner], job_id: str) -> None:
     with database.session() as session:
-        claimed = [job.id for job in claim(session, limit=limit)]
-    for job_id in claimed:
-        try:
-            with database.session() as session:
-                job = session.get(Job, job_id)
-                runner = runners[job.kind]
-                alone = isinstance(runner, Standalone)
-                if alone:
-                    payload = dict(job.payload or {})
-                else:
-                    runner(session, job)
-                    finish(session, job)
+        cause = (session.get(Job, job_id).payload or {}).get("request_id")
+    token = request_id.set(cause)
+    try:
+        _run_job(database, runners, job_id)
+    finally:
+        request_id.reset(token)
+
+
+def _run_job(database: Any, runners: dict[str, Runner], job_id: str) -> None:
+    try:
+        with database.session() as session:
+            job = session.get(Job, job_id)
+            runner = runners[job.kind]
+            alone = isinstance(runner, Standalone)
             if alone:
-                runner.work(payload)
-                with database.session() as session:
-                    finish(session, session.get(Job, job_id))
-        except Exception as error:
+                payload = runner.input_of(session, job)
+            else:
+                runner(session, job)
+                finish(session, job)
+        if alone:
+            result = runner.work(payload)
             with database.session() as session:
                 job = session.get(Job, job_id)
-                fail(session, job, f"{type(error).__name__}: {error}")
-    return len(claimed)
+                if runner.record:
+                    runner.record(session, job, result)
+                finish(session, job)
+    except Exception as error:
+        reason = f"{type(error).__name__}: {error}"
+        with database.session() as session:
+            job = session.get(Job, job_id)
+            fail(session, job, reason)
+            status, attempts, kind = job.status, job.attempts, job.kind
+        metrics.JOB_FAILURES.labels(kind).inc()
+        log.warning(
+            "job failed" if status == "failed" else "job failed; will retry",
+            extra={"job": job_id, "kind": kind, "attempt": attempts, "reason": reason},
+        )
+
+
+# --- what staff see of the queue ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueReport:
+    """The tenant's queue as a district admin sees it: counts by state, and the jobs that wait,
+    run or failed (never a payload: an email's body holds an activation link)."""
+
+    waiting: int
+    running: int
+    failed: int
+    jobs: list[Job]
+
+
+def queue_report(session: Session, actor: Actor, *, limit: int = 50) -> QueueReport:
+    """The queue of the actor's tenant.
+
+    :raises NotAllowed: unless the actor is a district admin.
+    """
+    ensure_can_manage_connections(actor)
+    mine = Job.tenant_id == actor.tenant_id
+    counts = dict(
+        session.execute(select(Job.status, func.count()).where(mine).group_by(Job.status)).all()
+    )
+    shown = session.scalars(
+        select(Job)
+        .where(mine, Job.status.in_(("queued", "running", "failed")))
+        .order_by(Job.status.desc(), Job.created_at.desc())
+        .limit(limit)
+    ).all()
+    return QueueReport(
+        waiting=counts.get("queued", 0),
+        running=counts.get("running", 0),
+        failed=counts.get("failed", 0),
+        jobs=list(shown),
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -30,7 +31,7 @@ RETIRED_KEY_GRACE = timedelta(days=1)
 SECRET_PURPOSE = "signing-key"
 
 
-def signing_box(secret_key: str) -> SecretBox:
+def signing_box(secret_key: str | Sequence[str]) -> SecretBox:
     """The box that seals private signing keys (a key derived for this purpose only)."""
     return SecretBox(secret_key, SECRET_PURPOSE)
 

@@ -14,6 +14,7 @@ than the timestamp window are forgotten as new ones arrive.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from datetime import timedelta
 
 from sqlalchemy import delete, select
@@ -32,7 +33,7 @@ TIMESTAMP_WINDOW = timedelta(minutes=5)
 BOX_PURPOSE = "oauth1-consumer-secret"
 
 
-def consumer_box(secret_key: str) -> SecretBox:
+def consumer_box(secret_key: str | Sequence[str]) -> SecretBox:
     """The box that seals consumer secrets (its own key, derived from the server secret)."""
     return SecretBox(secret_key, BOX_PURPOSE)
 

@@ -13,7 +13,9 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Sequence
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -47,15 +49,39 @@ def sign(secret_key: str, purpose: str, message: bytes) -> str:
 
 
 class SecretBox:
-    """AES-GCM encryption of short secrets, each bound to a record id."""
+    """AES-GCM encryption of short secrets, each bound to a record id.
 
-    def __init__(self, secret_key: str, purpose: str = "temporary-password") -> None:
-        self._aead = AESGCM(derive_key(secret_key, purpose))
+    ``secret_key`` is the server secret, or a key ring: the current key first, then old ones
+    (``ROLLCALL_OLD_SECRET_KEYS``). Sealing always uses the current key; opening tries each key
+    in turn, so values sealed before a key change stay readable until ``rollcall secrets
+    rotate`` re-seals them (:meth:`reseal`).
+
+    :raises cryptography.exceptions.InvalidTag: (from :meth:`open`) no key of the ring opens it.
+    """
+
+    def __init__(
+        self, secret_key: str | Sequence[str], purpose: str = "temporary-password"
+    ) -> None:
+        ring = [secret_key] if isinstance(secret_key, str) else list(secret_key)
+        self._ring = [AESGCM(derive_key(key, purpose)) for key in ring]
 
     def seal(self, plaintext: str, bound_to: str) -> bytes:
         nonce = os.urandom(_NONCE_BYTES)
-        return nonce + self._aead.encrypt(nonce, plaintext.encode(), bound_to.encode())
+        return nonce + self._ring[0].encrypt(nonce, plaintext.encode(), bound_to.encode())
 
     def open(self, sealed: bytes, bound_to: str) -> str:
+        return self._open(sealed, bound_to)[0]
+
+    def reseal(self, sealed: bytes, bound_to: str) -> bytes | None:
+        """The value sealed under the current key, or None if it already is."""
+        plaintext, index = self._open(sealed, bound_to)
+        return None if index == 0 else self.seal(plaintext, bound_to)
+
+    def _open(self, sealed: bytes, bound_to: str) -> tuple[str, int]:
         nonce, ciphertext = sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:]
-        return self._aead.decrypt(nonce, ciphertext, bound_to.encode()).decode()
+        for index, aead in enumerate(self._ring):
+            try:
+                return aead.decrypt(nonce, ciphertext, bound_to.encode()).decode(), index
+            except InvalidTag:
+                continue
+        raise InvalidTag()

@@ -29,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from server import metrics
 from server.db import BrowserSession, Connection, LoginThrottle, User, fold, utcnow
 from server.domain import audit, credentials
 from server.domain.actors import Actor, student_actor
@@ -150,6 +151,7 @@ def sign_in_with_password(
     if outcome.status == "invalid":
         record_failure(session, keys[0], ACCOUNT_FREE_FAILURES)
         record_failure(session, keys[1], ADDRESS_FREE_FAILURES)
+        metrics.SIGNIN_FAILURES.labels("student").inc()
         _audit_attempt(session, tenant_id, None, typed, "signin.failure", "Wrong credentials.")
         return SignInResult("invalid")
     user = outcome.user

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from server import metrics
 from server.db import StaffAccount, StaffRole, StaffToken, User, fold, utcnow
 from server.domain import audit
 from server.domain.actors import Actor, staff_actor
@@ -201,6 +202,7 @@ def sign_in_staff(
     if staff is None:
         signin.record_failure(session, keys[0], signin.ACCOUNT_FREE_FAILURES)
         signin.record_failure(session, keys[1], signin.ADDRESS_FREE_FAILURES)
+        metrics.SIGNIN_FAILURES.labels("staff").inc()
         audit.record(
             session,
             Actor(tenant_id=tenant_id, kind="system", name="staff sign-in"),

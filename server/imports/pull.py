@@ -52,9 +52,11 @@ from server.context import AppContext
 from server.db import Connection, ConnectionKind, Job, utcnow
 from server.domain import jobs
 from server.domain.connections import get_connection
+from server.domain.leases import pull_lease
 from server.domain.secrets import SecretBox
 from server.domain.sources import (
     UPSTREAM_PURPOSE,
+    PullState,
     Upstream,
     lock_for_scheduling,
     pull_state,
@@ -83,7 +85,7 @@ OPTIONAL = ("demographics",)  # a client without the scope gets 403: the file is
 
 
 def upstream_box(context: AppContext) -> SecretBox:
-    return SecretBox(context.settings.secret_key, UPSTREAM_PURPOSE)
+    return SecretBox(context.settings.secret_keys, UPSTREAM_PURPOSE)
 
 
 # --- the package ----------------------------------------------------------------------------
@@ -232,7 +234,8 @@ def pull(
     it as a delta. An upstream failure gives a stored report of status ``failed``.
 
     :raises NotFound: no such connection. :raises ImportRefused: not a pull connection, or one
-        without an upstream.
+        without an upstream. :raises Conflict: another process is pulling this connection now
+        (one walk of an upstream at a time: ``server/domain/leases.py``).
     """
     database = context.database
     with database.session() as session:
@@ -242,6 +245,28 @@ def pull(
         connection_id, name = connection.id, connection.name
     delta = options.mode != "full" and not state.needs_full(upstream, utcnow())
     options = replace(options, mode="delta" if delta else "full")
+    with pull_lease(database, connection_id):
+        return _walk_and_import(
+            context, tenant_id, connection_id, name, upstream, state, options, actor_name,
+            policy, sleep,
+        )  # fmt: skip
+
+
+def _walk_and_import(
+    context: AppContext,
+    tenant_id: str,
+    connection_id: str,
+    name: str,
+    upstream: Upstream,
+    state: PullState,
+    options: ImportOptions,
+    actor_name: str | None,
+    policy: RetryPolicy | None,
+    sleep: Callable[[float], None],
+) -> Report:
+    """The pull itself, under the connection's pull lease."""
+    database = context.database
+    delta = options.mode == "delta"
     client = UpstreamClient(
         upstream.base_url,
         upstream.token_url,
@@ -350,6 +375,10 @@ def _failed(
 # --- the schedule ---------------------------------------------------------------------------
 
 
+class SyncRefused(Exception):
+    """A scheduled pull that ran but was refused or failed (shrink guard, upstream errors)."""
+
+
 def sync_runner(context: AppContext) -> jobs.Standalone:
     """The job runner for ``sync``: pulls the connection named in the payload (in its own
     units of work, outside the queue's session)."""
@@ -363,6 +392,9 @@ def sync_runner(context: AppContext) -> jobs.Standalone:
             actor_name="schedule",
         )
         report.close()
+        if report.status not in RunStatus.OK:
+            # not "done": the job fails with the report's reason, which the worker logs
+            raise SyncRefused(f"{payload['connection']}: {report.summary}")
 
     return jobs.Standalone(run)
 

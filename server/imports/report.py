@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from server import metrics
 from server.db import ImportRowResult, ImportRun, new_id, utcnow
 from server.domain.actors import Actor
 from server.imports.records import Outcome, RowResult
@@ -146,7 +147,9 @@ def store_report(
     session.add(run)
     session.flush()
     batch: list[dict[str, Any]] = []
+    rows = 0
     for row in report.rows():
+        rows += 1
         batch.append(
             {
                 "run_id": run.id,
@@ -164,6 +167,7 @@ def store_report(
             batch = []
     if batch:
         session.execute(insert(ImportRowResult), batch)
+    metrics.IMPORT_ROWS.labels(report.format or "unknown", str(report.dry_run).lower()).inc(rows)
     return run
 
 

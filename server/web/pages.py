@@ -22,6 +22,7 @@ from server.domain import (
     connections,
     credentials,
     invitations,
+    jobs,
     roster,
     search,
     users,
@@ -301,7 +302,7 @@ async def user_invite(staff: StaffRequest) -> Response:
 async def user_badge(staff: StaffRequest) -> Response:
     """Issue (or regenerate) a student's QR badge, or void it."""
     form = await staff.form()
-    box = badges.badge_box(staff.context.settings.secret_key)
+    box = badges.badge_box(staff.context.settings.secret_keys)
     pin = str(form.get("pin") or "").strip() or None
 
     def change(session: Session, actor: Actor, user: User) -> str:
@@ -531,7 +532,7 @@ def _all_matching(session: Session, actor: Actor, form: Any) -> list[str]:
 
 async def _print_badges(staff: StaffRequest, user_ids: list[str]) -> Response:
     """A badge sheet: each student's live badge, or a new one for students without."""
-    box = badges.badge_box(staff.context.settings.secret_key)
+    box = badges.badge_box(staff.context.settings.secret_keys)
     issuer = staff.context.settings.issuer
 
     def load(session: Session, actor: Actor) -> list[dict[str, Any]]:
@@ -659,6 +660,17 @@ async def _render_connections(staff: StaffRequest, status: int = 200, **extra: A
         schools=school_options,
         **extra,
     )
+
+
+@staff_page
+async def job_queue(staff: StaffRequest) -> Response:
+    """The background job queue of the district: waiting, running and failed jobs (district
+    admins only)."""
+    try:
+        report = await staff.work(jobs.queue_report)
+    except DomainError as error:
+        return page(staff.request, "error.html", status_code=error.status, error=error.message)
+    return page(staff.request, "jobs.html", nav="jobs", report=report)
 
 
 @staff_page

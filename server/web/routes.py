@@ -54,6 +54,7 @@ def admin_routes() -> list[BaseRoute]:
             "/admin/schools/{sourced_id:path}/status", schools_page.school_status, methods=["POST"]
         ),
         Route("/admin/schools/{sourced_id:path}", schools_page.school_change, methods=["POST"]),
+        Route("/admin/jobs", pages.job_queue, methods=["GET"]),
         Route("/admin/api/openapi.json", api.openapi, methods=["GET"]),
         Route("/admin/api/users", api.list_users, methods=["GET"]),
         Route("/admin/api/users", api.create_user, methods=["POST"]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -83,3 +84,80 @@ def test_two_workers_claim_disjoint_jobs_on_postgresql(database, tenant):
         assert len(mine) == 2 and len(theirs) == 2 and not mine & theirs
     finally:
         first.rollback(), second.rollback(), first.close(), second.close()
+
+
+# --- issue 13 defect 3: leases are renewed while a job runs, and short when nobody renews ----
+
+
+def test_a_job_running_past_its_lease_is_not_taken_over_while_its_worker_lives(database, tenant):
+    with database.session() as session:
+        jobs.enqueue(session, "slow", {}, tenant_id=tenant.id)
+    started, release = threading.Event(), threading.Event()
+
+    def slow(payload: dict) -> None:
+        started.set()
+        release.wait(timeout=30)
+
+    lease, beat = timedelta(seconds=1), timedelta(seconds=0.2)
+    runner = threading.Thread(
+        target=jobs.run_due,
+        args=(database, {"slow": jobs.Standalone(slow)}),
+        kwargs={"worker": "a", "lease": lease, "heartbeat": beat},
+    )
+    runner.start()
+    assert started.wait(timeout=10)
+    release.wait(timeout=3 * lease.total_seconds())  # three leases long, still running
+    with database.session() as session:
+        assert jobs.claim(session, worker="b") == []  # the heartbeat kept it
+    release.set()
+    runner.join(timeout=10)
+    with database.session() as session:
+        job = session.scalars(select(Job)).one()
+        assert (job.status, job.attempts) == ("done", 1)
+
+
+def test_a_dead_workers_job_is_free_again_within_a_minute(database, tenant):
+    with database.session() as session:
+        jobs.enqueue(session, "email", {}, tenant_id=tenant.id)
+    with database.session() as session:
+        [job] = jobs.claim(session, worker="dies-now")
+        assert job.lease_until - utcnow() <= timedelta(minutes=1)
+
+
+def test_a_slow_mail_server_does_not_hold_the_database_while_a_message_is_sent(
+    database, database_url, tenant, settings, smtp
+):
+    """SQLite has one writer: a job must not hold the write lock while it talks to SMTP."""
+    url, inbox = smtp
+    gate, arrived = threading.Event(), threading.Event()
+    original = inbox.handle_message
+
+    def slow_handle(message) -> None:
+        arrived.set()
+        gate.wait(timeout=30)  # the mail server takes its time answering DATA
+        original(message)
+
+    inbox.handle_message = slow_handle
+    with database.session() as session:
+        queue_email(session, tenant.id, "bart@example.org", "Activate", "Hello Bart")
+    mailer = Settings(settings.data_dir, settings.database_url, settings.secret_key, smtp_url=url)
+    sender = threading.Thread(
+        target=jobs.run_due, args=(database, {EMAIL_JOB: email_runner(mailer)})
+    )
+    sender.start()
+    try:
+        assert arrived.wait(timeout=20)
+        from server.db.session import Database
+        from server.domain.tenants import create_tenant
+
+        impatient = Database(database_url, busy_timeout=0.5)
+        with impatient.session() as session:  # another request writes meanwhile
+            create_tenant(session, "Shelbyville")
+        impatient.dispose()
+    finally:
+        gate.set()
+        sender.join(timeout=30)
+    with database.session() as session:
+        assert session.scalars(select(Job.status)).one() == "done"
+        assert session.scalars(select(AuditEvent.action)).all() == ["email.sent"]
+    assert [m["To"] for m in inbox.messages] == ["bart@example.org"]

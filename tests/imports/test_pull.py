@@ -649,3 +649,36 @@ def test_1p1_shapes_with_string_booleans_in_any_case_land_as_the_same_roster(con
         assert {r.oauth["oauth_signature_method"] for r in signed} == {"HMAC-SHA256"}
         assert all(oneroster.oauth1.verify(r, "secret") for r in signed)
         assert {"limit", "offset", "sort"} <= {k for k, _ in signed[0].params}
+
+
+# --- issue 13 defects 3 and 8: one walk of an upstream at a time; refused syncs are failures --
+
+
+def _connection_id(context: AppContext) -> str:
+    with context.database.session() as session:
+        return session.scalars(select(Connection.id).where(Connection.name == "District hub")).one()
+
+
+def test_a_pull_while_another_walks_the_same_upstream_is_refused(here):
+    from server.domain.leases import pull_lease
+    from server.errors import Conflict
+
+    with pull_lease(here.context.database, _connection_id(here.context)):  # another process
+        with pytest.raises(Conflict, match="Another pull of this connection is running"):
+            here.sync()
+        assert here.active(User) == set()
+    assert here.sync().status == "applied"  # free again once the other pull ended
+
+
+def test_a_refused_scheduled_sync_fails_its_job_with_the_reason_and_logs_it(context, hub, caplog):
+    _connect(context, hub.url, hub.demo.oneroster_client_id, "not-the-secret", every_minutes=60)
+    with context.database.session() as session:
+        assert enqueue_due_syncs(session) == 1
+    with caplog.at_level("WARNING", logger="rollcall.jobs"):
+        assert jobs.run_due(context.database, runners(context)) == 1
+    with context.database.session() as session:
+        job = session.scalars(select(Job).where(Job.kind == "sync")).one()
+        assert job.status == "failed"
+        assert "refused the client credentials" in job.last_error
+    [logged] = [r for r in caplog.records if r.getMessage() == "job failed"]
+    assert logged.kind == "sync" and "refused the client credentials" in logged.reason

@@ -1,0 +1,132 @@
+"""Issue 13 defect 5 and issue 11 defect 6: a busy or unreachable database answers 503 with
+``Retry-After`` on every surface, in that surface's own error format, never a 500."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+
+import pytest
+from starlette.testclient import TestClient
+
+from server.app import create_app
+from server.db.session import Database
+
+BOGUS = {"Authorization": "Bearer rc_not-a-real-token-but-looked-up"}
+
+# (method, path, extra request arguments, what the body must say in the surface's format)
+SURFACES = [
+    ("GET", "/scim/v2/Users", {"headers": BOGUS}, lambda r: r.json()["status"] == "503"),
+    (
+        "POST",
+        "/scim/v2/Users",
+        {"headers": BOGUS, "json": {"userName": "bart"}},
+        lambda r: r.json()["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"],
+    ),
+    (
+        "GET",
+        "/ims/oneroster/rostering/v1p2/users",
+        {"headers": BOGUS},
+        lambda r: (
+            r.json()["imsx_CodeMinor"]["imsx_codeMinorField"][0]["imsx_codeMinorFieldValue"]
+            == "server_busy"
+        ),
+    ),
+    (
+        "POST",
+        "/oauth/token",
+        {"data": {"grant_type": "client_credentials"}, "auth": ("client", "secret")},
+        lambda r: r.json()["error"] == "temporarily_unavailable",
+    ),
+    ("GET", "/oauth/jwks", {}, lambda r: r.json()["error"] == "temporarily_unavailable"),
+    ("GET", "/admin/api/users", {"headers": BOGUS}, lambda r: "busy" in r.json()["detail"]),
+    ("GET", "/login", {}, lambda r: "Try again in a moment" in r.text),
+    (
+        "POST",
+        "/admin/login",
+        {"data": {"username": "skinner", "password": "x"}},
+        lambda r: "Try again in a moment" in r.text,
+    ),
+]
+
+
+@pytest.fixture
+def impatient_app(settings, database, database_url) -> Iterator:
+    """The app over a database handle that waits only 0.2 s for a lock."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("the write lock of this test is SQLite's; PostgreSQL has its own test")
+    impatient = Database(database_url, busy_timeout=0.2)
+    yield create_app(settings, database=impatient)
+    impatient.dispose()
+
+
+@pytest.fixture
+def write_lock(database_url) -> Iterator[None]:
+    """Another process's long write: a second connection holding ``BEGIN IMMEDIATE``."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("the write lock of this test is SQLite's; PostgreSQL has its own test")
+    holder = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    yield
+    holder.execute("ROLLBACK")
+    holder.close()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "extra", "says"), SURFACES, ids=[f"{m} {p}" for m, p, *_ in SURFACES]
+)
+def test_a_held_write_lock_answers_503_with_retry_after_in_the_surfaces_format(
+    impatient_app, write_lock, method, path, extra, says
+):
+    with TestClient(impatient_app) as client:
+        answer = client.request(method, path, follow_redirects=False, **extra)
+    assert answer.status_code == 503, answer.text
+    assert int(answer.headers["retry-after"]) > 0
+    assert says(answer), answer.text
+
+
+def test_the_same_request_succeeds_once_the_lock_is_released(impatient_app, database_url):
+    holder = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    with TestClient(impatient_app) as client:
+        assert client.get("/oauth/jwks").status_code == 503
+        holder.execute("ROLLBACK")
+        assert client.get("/oauth/jwks").status_code == 200
+    holder.close()
+
+
+def test_postgresql_stopped_answers_503_everywhere_and_recovers_when_it_is_back(
+    own_postgres, settings
+):
+    from dataclasses import replace
+
+    from server.db.migrate import upgrade
+
+    database = Database(own_postgres.url, busy_timeout=2)
+    upgrade(database.engine)
+    app = create_app(replace(settings, database_url=own_postgres.url), database=database)
+    with TestClient(app) as client:
+        assert client.get("/oauth/jwks").status_code == 200
+        own_postgres.stop()
+        for method, path, extra, says in SURFACES:
+            answer = client.request(method, path, follow_redirects=False, **extra)
+            assert answer.status_code == 503, (path, answer.text)
+            assert int(answer.headers["retry-after"]) > 0 and says(answer), answer.text
+        health = client.get("/healthz")
+        assert health.status_code == 503 and health.headers["retry-after"] == "5"
+        own_postgres.start()
+        assert client.get("/oauth/jwks").status_code == 200
+        assert client.get("/healthz").status_code == 200
+    database.dispose()
+
+
+def test_a_cli_command_on_a_locked_database_says_so_and_exits_1(
+    database, database_url, write_lock, monkeypatch, capsys, tmp_path
+):
+    from server.cli.main import main
+
+    monkeypatch.setenv("ROLLCALL_DATABASE_URL", database_url)
+    monkeypatch.setenv("ROLLCALL_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("ROLLCALL_DATABASE_BUSY_TIMEOUT", "0.2")
+    assert main(["tenant", "add", "Ogdenville"]) == 1
+    assert "The database is busy or unreachable" in capsys.readouterr().err

@@ -1,0 +1,56 @@
+"""Issue 13 defect 8: one request id per request, on every line it causes (the job it queued
+included), failed jobs logged with their reason, slow queries logged, and ``/metrics``."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+
+from tests.ops.conftest import wait_for
+from tests.web.conftest import csrf_of
+
+
+def _entries(process) -> list[dict]:
+    """The complete lines so far (the process may be writing the last one)."""
+    complete = process.log.rpartition("\n")[0]
+    return [json.loads(line) for line in complete.splitlines()]
+
+
+def test_a_request_id_follows_the_request_into_its_job_and_slow_queries(
+    district, database, rollcall
+):
+    # no SMTP server: the email job the request queues fails, and says why
+    server = rollcall("serve", env={"ROLLCALL_SLOW_QUERY_MS": "0"})
+    with httpx.Client(base_url=server.base, follow_redirects=True) as browser:
+        browser.post(
+            "/admin/login", data={"username": "skinner", "password": district.admin_password}
+        )
+        page = browser.get(f"/admin/users/{district.manual_student}")
+        with database.session() as session:
+            from server.domain import users
+            from server.domain.actors import system_actor
+            from server.domain.tenants import get_tenant
+
+            actor = system_actor(get_tenant(session, "Springfield").id)
+            bart = users.get_user(session, actor, district.manual_student)
+            users.update_user(session, actor, bart, {"email": "bart@springfield.example"})
+        sent = browser.post(
+            f"/admin/users/{district.manual_student}/invite",
+            data={"csrf_token": csrf_of(page.text)},
+            headers={"X-Request-Id": "trace-7f3a"},
+            follow_redirects=False,
+        )
+        assert sent.headers["x-request-id"] == "trace-7f3a"
+        assert len(browser.get("/healthz").headers["x-request-id"]) == 16  # made up when not sent
+
+    def failed_job():
+        return [e for e in _entries(server) if e["message"].startswith("job failed")]
+
+    [failure] = wait_for(failed_job, what="the failed email job's log line")
+    assert failure["request_id"] == "trace-7f3a"
+    assert "ROLLCALL_SMTP_URL is not set" in failure["reason"] and failure["kind"] == "email"
+    mine = [e for e in _entries(server) if e.get("request_id") == "trace-7f3a"]
+    assert {"request", "slow query", "job failed; will retry"} <= {e["message"] for e in mine}
+    slow = next(e for e in mine if e["message"] == "slow query")
+    assert slow["sql"].startswith(("SELECT", "INSERT", "UPDATE", "BEGIN")) and "duration_ms" in slow

@@ -1,0 +1,128 @@
+"""Issue 13 defect 6: ``ROLLCALL_SECRET_KEY`` can be rotated: a key ring opens what the old key
+sealed, ``rollcall secrets rotate`` re-seals everything, and a key that opens nothing stops
+start-up with a clear error instead of 500s."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+from dataclasses import replace
+
+import pytest
+from sqlalchemy import select
+from starlette.testclient import TestClient
+
+from server.app import create_app
+from server.cli.main import main
+from server.db import Connection, OAuthClientKind, SigningKey
+from server.domain import badges, oauth, oauth1, users
+from server.domain.actors import system_actor
+from server.domain.connections import UPSTREAM_PURPOSE, create_connection, set_upstream
+from server.domain.secrets import SecretBox
+from server.domain.tenants import get_tenant
+from tests.conftest import TEST_SECRET
+from tests.ops.conftest import ROOT
+
+NEW_KEY = "the-new-secret-key-of-the-district-2027"
+
+
+@pytest.fixture
+def sealed_things(app, district, database):
+    """Signing keys (made by the first JWKS request), a temporary password (the district's),
+    a QR badge, an OAuth 1.0a consumer secret and an upstream client secret, all sealed under
+    the old key ``TEST_SECRET``."""
+    with TestClient(app) as client:
+        kids = {key["kid"] for key in client.get("/oauth/jwks").json()["keys"]}
+    with database.session() as session:
+        actor = system_actor(get_tenant(session, "Springfield").id)
+        hub = create_connection(session, actor, "Hub", "oneroster_rest").connection
+        set_upstream(
+            session,
+            actor,
+            hub,
+            box=SecretBox(TEST_SECRET, UPSTREAM_PURPOSE),
+            base_url="http://127.0.0.1:9/v1p2",
+            token_url="http://127.0.0.1:9/token",
+            client_id="hub-client",
+            client_secret="hub-secret",
+        )
+        lisa = users.get_user(session, actor, district.other_student)  # grade 02: badges allowed
+        badges.issue_badge(session, actor, lisa, box=badges.badge_box(TEST_SECRET))
+        gradebook = oauth.create_client(session, actor, "Gradebook", kind=OAuthClientKind.API)
+        oauth1.issue_consumer_secret(
+            session, actor, gradebook.client, oauth1.consumer_box(TEST_SECRET)
+        )
+    return kids
+
+
+def _reveal(app, district):
+    with TestClient(app) as client:
+        answer = client.post(
+            f"/admin/api/users/{district.manual_student}/password/reveal",
+            headers={"Authorization": f"Bearer {district.api_token}"},
+        )
+    return answer
+
+
+def _rollcall(monkeypatch, capsys, tmp_path, *argv: str, old: str | None = None):
+    monkeypatch.setenv("ROLLCALL_DATA_DIR", str(tmp_path / "cli"))
+    monkeypatch.setenv("ROLLCALL_SECRET_KEY", NEW_KEY)
+    if old:
+        monkeypatch.setenv("ROLLCALL_OLD_SECRET_KEYS", old)
+    else:
+        monkeypatch.delenv("ROLLCALL_OLD_SECRET_KEYS", raising=False)
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_a_new_key_with_the_old_in_the_ring_reads_everything_and_rotate_reseals_it(
+    sealed_things, settings, database, district, database_url, monkeypatch, capsys, tmp_path
+):
+    monkeypatch.setenv("ROLLCALL_DATABASE_URL", database_url)
+    # the new key alone: refused, nothing changed, and the message says what to do
+    code, _, err = _rollcall(monkeypatch, capsys, tmp_path, "secrets", "rotate")
+    assert code == 1 and "ROLLCALL_OLD_SECRET_KEYS" in err and "signing key" in err
+
+    ring = replace(settings, secret_key=NEW_KEY, old_secret_keys=(TEST_SECRET,))
+    revealed = _reveal(create_app(ring, database=database), district)
+    assert revealed.status_code == 200 and revealed.json()["password"] == district.temporary
+
+    code, out, _ = _rollcall(
+        monkeypatch, capsys, tmp_path, "secrets", "rotate", "--json", old=TEST_SECRET
+    )
+    assert code == 0, out
+    resealed = json.loads(out)["resealed"]
+    assert resealed["signing key"] == 2 and resealed["temporary password"] == 1
+    assert resealed["upstream secret of Hub"] == 1
+    assert resealed["badge"] == 1 and resealed["OAuth 1.0a secret"] == 1
+
+    alone = create_app(replace(settings, secret_key=NEW_KEY), database=database)
+    assert _reveal(alone, district).json()["password"] == district.temporary
+    with TestClient(alone) as client:
+        kids = {key["kid"] for key in client.get("/oauth/jwks").json()["keys"]}
+    assert kids == sealed_things  # the same keys, so issued ID tokens still verify
+    with database.session() as session:
+        assert len(session.scalars(select(SigningKey)).all()) == 2
+        hub = session.scalars(select(Connection).where(Connection.name == "Hub")).one()
+        stored = hub.settings["upstream"]["client_secret_sealed"]
+    assert (
+        SecretBox(NEW_KEY, UPSTREAM_PURPOSE).open(base64.b64decode(stored), hub.id) == "hub-secret"
+    )
+    code, out, _ = _rollcall(monkeypatch, capsys, tmp_path, "secrets", "rotate", "--json")
+    assert code == 0 and json.loads(out)["resealed"] == {}
+
+
+def test_serve_with_a_key_that_opens_nothing_stops_with_one_clear_line(sealed_things, environment):
+    started = subprocess.run(
+        [sys.executable, "-m", "server.cli.main", "serve", "--port", "9"],
+        env={**environment, "ROLLCALL_SECRET_KEY": NEW_KEY},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert started.returncode == 1
+    assert "ROLLCALL_OLD_SECRET_KEYS" in started.stderr and "Traceback" not in started.stderr
