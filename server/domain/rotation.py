@@ -31,10 +31,10 @@ from sqlalchemy.orm import Session, attributes
 
 from server.db import Badge, Connection, Credential, OAuth1Secret, SigningKey
 from server.domain.badges import badge_box
-from server.domain.connections import UPSTREAM_PURPOSE
 from server.domain.keys import signing_box
 from server.domain.oauth1 import consumer_box
 from server.domain.secrets import SecretBox
+from server.domain.sources import UPSTREAM_PURPOSE
 
 
 @dataclass

@@ -17,8 +17,18 @@ from tests.imports.packages import district, package
 
 MISSING = "no-such-name"
 # Commands that do not act inside a tenant (SPEC §11: "every command that acts inside a tenant
-# takes --tenant"); they are checked at parse level only. ``serve`` would not return.
-OUTSIDE_A_TENANT = {("serve",), ("migrate",), ("tenant", "add"), ("tenant", "list")}
+# takes --tenant"); they are checked at parse level only. ``serve`` and ``worker`` would not
+# return; ``backup``, ``restore`` and ``secrets rotate`` act on the whole installation.
+OUTSIDE_A_TENANT = {
+    ("serve",),
+    ("worker",),
+    ("migrate",),
+    ("backup",),
+    ("restore",),
+    ("secrets", "rotate"),
+    ("tenant", "add"),
+    ("tenant", "list"),
+}
 
 
 def commands(

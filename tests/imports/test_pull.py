@@ -587,15 +587,24 @@ def test_a_base_url_without_a_version_is_probed_for_the_api_under_it(context, hu
 
 def _one_1p1_school() -> dict[str, list[dict]]:
     """OneRoster 1.1 REST shapes as 1.1 hubs send them (1.1 REST binding: a user's ``role`` and
-    ``orgs[]``; booleans as strings, in whatever case; ``status`` may be ``inactive``)."""
+    ``orgs[]``; booleans as strings, in whatever case; ``status`` may be ``inactive``). A class
+    names its course and terms (both required by the 1.1 class model)."""
     school = {"sourcedId": "s1", "type": "org"}
     user = {"status": "active", "orgs": [school], "grades": ["04"], "enabledUser": "TRUE"}
     return {
         "orgs": [{"sourcedId": "s1", "status": "active", "name": "Lincoln", "type": "school"}],
+        "academicSessions": [
+            {"sourcedId": "t1", "status": "active", "title": "Fall", "type": "term",
+             "startDate": "2026-09-01", "endDate": "2027-01-31", "schoolYear": "2027"}
+        ],
+        "courses": [
+            {"sourcedId": "c1", "status": "active", "title": "Grade 4", "org": school}
+        ],
         "classes": [
             {
                 "sourcedId": "k1", "status": "active", "title": "4B", "classType": "homeroom",
-                "school": school, "terms": [],
+                "school": school, "course": {"sourcedId": "c1", "type": "course"},
+                "terms": [{"sourcedId": "t1", "type": "academicSession"}],
             }
         ],
         "users": [
@@ -631,7 +640,7 @@ def test_1p1_shapes_with_string_booleans_in_any_case_land_as_the_same_roster(con
     for base in _serve(app):
         here = _connect(context, base, "key", "secret", path=V1P1, token_url=None)
         report = here.sync()
-        assert report.status == "applied", report.summary
+        assert report.status == "applied", [r for r in report.rows() if r["code"]]
         assert report.format == "oneroster-1.1-rest"
         assert not [r for r in report.rows() if r["code"] in ("W203", "R102")]
         assert here.active(User) == {"u1", "u2"}  # `inactive` reads as tobedeleted

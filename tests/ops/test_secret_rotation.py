@@ -19,8 +19,9 @@ from server.cli.main import main
 from server.db import Connection, OAuthClientKind, SigningKey
 from server.domain import badges, oauth, oauth1, users
 from server.domain.actors import system_actor
-from server.domain.connections import UPSTREAM_PURPOSE, create_connection, set_upstream
+from server.domain.connections import create_connection
 from server.domain.secrets import SecretBox
+from server.domain.sources import UPSTREAM_PURPOSE, set_upstream
 from server.domain.tenants import get_tenant
 from tests.conftest import TEST_SECRET
 from tests.ops.conftest import ROOT
