@@ -12,6 +12,8 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from server.imports.limits import ImportLimits, limits_from_env
+
 DEFAULT_ISSUER = "http://127.0.0.1:8000"
 
 
@@ -25,6 +27,11 @@ class Settings:
     issuer: str = DEFAULT_ISSUER
     smtp_url: str | None = None
     oneroster_max_limit: int = 1000
+    import_limits: ImportLimits = field(default_factory=ImportLimits)
+    # an HTTP import answers its report if done within this wait, else 202 and the run's URL
+    import_wait_seconds: float = 30.0
+    # on SIGTERM, in-flight imports get this long before they are rolled back (interrupted)
+    shutdown_grace_seconds: float = 30.0
 
     @property
     def is_sqlite(self) -> bool:
@@ -49,6 +56,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         issuer=(env.get("ROLLCALL_ISSUER") or DEFAULT_ISSUER).rstrip("/"),
         smtp_url=env.get("ROLLCALL_SMTP_URL") or None,
         oneroster_max_limit=int(env.get("ROLLCALL_ONEROSTER_MAX_LIMIT") or 1000),
+        import_limits=limits_from_env(env),
+        import_wait_seconds=float(env.get("ROLLCALL_IMPORT_WAIT_SECONDS") or 30),
+        shutdown_grace_seconds=float(env.get("ROLLCALL_SHUTDOWN_GRACE_SECONDS") or 30),
     )
 
 

@@ -48,6 +48,7 @@ from server.domain.schools import resolve_school_ids
 from server.domain.secrets import SecretBox
 from server.domain.tenants import tenant_setting
 from server.errors import DomainError
+from server.imports.limits import ImportLimits, upload_too_large
 from server.imports.records import FileProblem, ImportRecord, Outcome, RowProblem, RowResult
 from server.imports.report import Report, RunStatus, store_report
 
@@ -78,6 +79,7 @@ class ImportOptions:
     allow_shrink: bool = False
     shrink_threshold: float | None = None
     lenient: bool = True
+    limits: ImportLimits = field(default_factory=ImportLimits)  # Settings.import_limits
 
 
 @dataclass
@@ -183,22 +185,55 @@ def _or_ignore(session: Session) -> str:
     return "OR IGNORE" if session.get_bind().dialect.name == "sqlite" else ""
 
 
-def open_source(path: str | Path | IO[bytes], *, filename: str | None = None, lenient: bool = True):
+def open_source(
+    path: str | Path | IO[bytes],
+    *,
+    filename: str | None = None,
+    lenient: bool = True,
+    limits: ImportLimits | None = None,
+):
     """The right reader for a file: a OneRoster zip or folder, a school CSV or XLSX.
 
-    :raises ImportRefused: the kind of file is unknown.
+    Every reader reads within ``limits``; a file on disk larger than ``upload_bytes`` gives a
+    source that fails with F010 when run.
     """
     from server.imports.oneroster import OneRosterSource, looks_like_zip
     from server.imports.school_csv import SchoolCsvSource
 
+    limits = limits or ImportLimits()
     name = (filename or (str(path) if isinstance(path, str | Path) else "")).lower()
     if isinstance(path, str | Path) and Path(path).is_dir():
-        return OneRosterSource(path, lenient=lenient)
+        return OneRosterSource(path, lenient=lenient, limits=limits)
+    if isinstance(path, str | Path) and Path(path).stat().st_size > limits.upload_bytes:
+        return RefusedSource(upload_too_large(limits, Path(path).name))
     if name.endswith(".xlsx"):
-        return SchoolCsvSource(path, spreadsheet=True)
+        return SchoolCsvSource(path, spreadsheet=True, limits=limits)
     if name.endswith(".zip") or looks_like_zip(path):
-        return OneRosterSource(path, lenient=lenient)
-    return SchoolCsvSource(path)
+        return OneRosterSource(path, lenient=lenient, limits=limits)
+    return SchoolCsvSource(path, limits=limits)
+
+
+class RefusedSource:
+    """A file refused before it was opened (larger than the upload limit): fails when run."""
+
+    format = "unknown"
+    source_name = None
+
+    def __init__(self, problem: FileProblem) -> None:
+        self.problem = problem
+        self.warnings: list[tuple[str, str]] = []
+
+    def default_mode(self) -> str:
+        return "delta"
+
+    def steps(self, ctx: ImportContext) -> Iterator[Step]:
+        raise self.problem
+
+    def deactivations(self, ctx: ImportContext) -> Iterator[Deactivation]:
+        return iter(())
+
+    def close(self) -> None:
+        pass
 
 
 def run_import(
@@ -217,7 +252,7 @@ def run_import(
     with database.session() as session:
         connection = get_connection(session, tenant_id, connection_name)
         connection_id = connection.id
-    source = open_source(path, filename=filename, lenient=options.lenient)
+    source = open_source(path, filename=filename, lenient=options.lenient, limits=options.limits)
     try:
         return import_source(
             database,

@@ -5,7 +5,8 @@
   Query: ``dry_run``, ``mode``, ``skip_invalid``, ``allow_shrink`` (``true``/``false``) and
   ``school`` (repeatable). Answers the report: 200 when applied (or a valid trial run), 422
   when refused, 400 for a bad request.
-- ``GET /admin/import/template.csv`` — the school CSV template.
+- ``GET /admin/import/template.csv`` — the school CSV template; ``GET /admin/import/codes.json``
+  — the import status codes.
 - ``POST /admin/api/imports`` (multipart ``file``, fields ``dry_run``, ``mode``,
   ``connection`` (default: the manual connection), ``school``…), ``GET /admin/api/imports``
   and ``GET /admin/api/imports/{id}`` — staff bearer tokens; district and school admins.
@@ -23,6 +24,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, request_response
+from starlette.types import Message
 
 from server.auth import ConnectionAuthMiddleware, actor_of
 from server.context import AppContext
@@ -33,7 +35,9 @@ from server.domain.schools import resolve_school_ids
 from server.domain.tenants import MANUAL_CONNECTION_NAME
 from server.errors import DomainError, NotAllowed
 from server.imports import exports
+from server.imports.codes import STATUS_CODES
 from server.imports.engine import ImportOptions, import_source, open_source
+from server.imports.limits import ImportLimits, LimitExceeded, upload_too_large
 from server.imports.report import Report, recent_runs, run_as_dict, visible_run
 from server.imports.school_csv import template
 from server.web.staffauth import staff_api_actor
@@ -56,6 +60,7 @@ def import_routes(context: AppContext) -> list[BaseRoute]:
     return [
         Route("/oneroster/csv", push, methods=["POST"]),
         Route("/admin/import/template.csv", template_csv, methods=["GET"]),
+        Route("/admin/import/codes.json", status_codes, methods=["GET"]),
         Route("/admin/api/imports", admin_imports, methods=["GET", "POST"]),
         Route("/admin/api/imports/{run_id}", admin_import_run, methods=["GET"]),
         Route("/admin/api/exports", admin_export, methods=["GET"]),
@@ -76,7 +81,7 @@ def _flag(value: str | None, name: str) -> bool:
     raise DomainError(f"{name} must be true or false.", code="R102")
 
 
-def _options(values: Any, schools: list[str]) -> ImportOptions:
+def _options(values: Any, schools: list[str], limits: ImportLimits) -> ImportOptions:
     mode = values.get("mode") or None
     if mode not in (None, "full", "delta"):
         raise DomainError("mode must be full or delta.", code="R102")
@@ -86,6 +91,7 @@ def _options(values: Any, schools: list[str]) -> ImportOptions:
         dry_run=_flag(values.get("dry_run"), "dry_run"),
         skip_invalid=_flag(values.get("skip_invalid"), "skip_invalid"),
         allow_shrink=_flag(values.get("allow_shrink"), "allow_shrink"),
+        limits=limits,
     )
 
 
@@ -106,7 +112,7 @@ def _run(
     options: ImportOptions,
     actor_name: str,
 ) -> Report:
-    source = open_source(stream, filename=filename, lenient=options.lenient)
+    source = open_source(stream, filename=filename, lenient=options.lenient, limits=options.limits)
     try:
         return import_source(
             context.database,
@@ -121,6 +127,27 @@ def _run(
         source.close()
 
 
+def limited(request: Request, limits: ImportLimits) -> Request:
+    """The request, its body read through the upload limit (F010 as soon as it is passed).
+
+    :raises LimitExceeded: F010, from the ``Content-Length`` header or while streaming.
+    """
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limits.upload_bytes:
+        raise upload_too_large(limits)
+    received = 0
+
+    async def receive() -> Message:
+        nonlocal received
+        message = await request.receive()
+        received += len(message.get("body", b""))
+        if received > limits.upload_bytes:
+            raise upload_too_large(limits)
+        return message
+
+    return Request(request.scope, receive)
+
+
 async def _spool(request: Request) -> tuple[IO[bytes], str | None]:
     """The uploaded file: a multipart ``file`` field or the raw body, spooled to disk."""
     content_type = request.headers.get("content-type", "")
@@ -132,7 +159,7 @@ async def _spool(request: Request) -> tuple[IO[bytes], str | None]:
         return upload.file, upload.filename
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)  # noqa: SIM115
     async for chunk in request.stream():
-        spool.write(chunk)
+        await run_in_threadpool(spool.write, chunk)
     spool.seek(0)
     return spool, None
 
@@ -140,9 +167,10 @@ async def _spool(request: Request) -> tuple[IO[bytes], str | None]:
 async def push_csv(request: Request) -> Response:
     actor = actor_of(request)
     context: AppContext = request.app.state.context
+    limits = context.settings.import_limits
     try:
-        options = _options(request.query_params, request.query_params.getlist("school"))
-        stream, filename = await _spool(request)
+        options = _options(request.query_params, request.query_params.getlist("school"), limits)
+        stream, filename = await _spool(limited(request, limits))
         assert actor.connection_id is not None
         report = await run_in_threadpool(
             _run,
@@ -156,6 +184,8 @@ async def push_csv(request: Request) -> Response:
         )
     except DomainError as error:
         return _error(400, error.message, error.code)
+    except LimitExceeded as error:
+        return _error(413, error.message, error.code)
     return _report_response(report)
 
 
@@ -165,6 +195,11 @@ async def template_csv(request: Request) -> Response:
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="rollcall-school-template.csv"'},
     )
+
+
+async def status_codes(request: Request) -> Response:
+    """The import status codes and their meanings (SPEC §10); public, like the template."""
+    return JSONResponse(STATUS_CODES)
 
 
 async def _authenticated(request: Request) -> tuple[AppContext, Actor] | Response:
@@ -187,13 +222,14 @@ async def admin_imports(request: Request) -> Response:
             return JSONResponse(await run_in_threadpool(_list_runs, context, actor))
         except NotAllowed as error:
             return _error(403, error.message)
+    limits = context.settings.import_limits
     try:
-        form = await request.form()
+        form = await limited(request, limits).form()
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise DomainError("Send the file in the multipart field 'file'.", code="F001")
         schools_sourced = [str(s) for s in form.getlist("school")]
-        options = _options(form, schools_sourced)
+        options = _options(form, schools_sourced, limits)
         name = str(form.get("connection") or MANUAL_CONNECTION_NAME)
 
         def resolve() -> tuple[str, list[str]]:
@@ -218,6 +254,8 @@ async def admin_imports(request: Request) -> Response:
         return _error(403, error.message)
     except DomainError as error:
         return _error(error.status if error.status != 404 else 400, error.message, error.code)
+    except LimitExceeded as error:
+        return _error(413, error.message, error.code)
     return _report_response(report)
 
 

@@ -211,7 +211,7 @@ def pull(
             )
         finally:
             client.close()
-        source = OneRosterSource(folder)
+        source = OneRosterSource(folder, limits=context.settings.import_limits)
         source.source_name = upstream.base_url
         source.format = FORMAT
         try:

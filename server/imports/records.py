@@ -85,3 +85,18 @@ class RowResult:
             "message": self.message,
             "changes": self.changes,
         }
+
+
+EMPTY_LINE = "W210"
+
+
+def empty_line(file: str, number: int) -> RowResult:
+    """The report's row for an empty line (or one of empty cells): skipped, and said so."""
+    return RowResult(
+        file,
+        number,
+        None,
+        Outcome.SKIPPED,
+        EMPTY_LINE,
+        f"Line {number} is empty: skipped. Remove empty lines from the file.",
+    )

@@ -27,9 +27,11 @@ from __future__ import annotations
 import csv
 import io
 import re
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
+from xml.sax import SAXException
 
 from sqlalchemy import exists, func, select
 
@@ -38,8 +40,16 @@ from server.domain import roster, users
 from server.domain.users import RoleAssignment
 from server.domain.vocabulary import check_grade
 from server.imports.engine import Deactivation, ImportContext, ImportRefused, Step
+from server.imports.limits import ImportLimits, bounded_lines, check_row, scan_workbook
 from server.imports.oneroster import _set_password
-from server.imports.records import FileProblem, ImportRecord, Outcome, RowProblem, RowResult
+from server.imports.records import (
+    FileProblem,
+    ImportRecord,
+    Outcome,
+    RowProblem,
+    RowResult,
+    empty_line,
+)
 
 REQUIRED = ("Student Full Name", "Username", "Year Group", "Class", "Gender")
 OPTIONAL = ("Pupil Premium", "Ethnicity", "SEND", "EAL", "Password")
@@ -93,9 +103,16 @@ class SchoolCsvSource:
     format = "school-csv"
     source_name = None
 
-    def __init__(self, path: str | Path | IO[bytes], *, spreadsheet: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | Path | IO[bytes],
+        *,
+        spreadsheet: bool = False,
+        limits: ImportLimits | None = None,
+    ) -> None:
         self.path = path
         self.spreadsheet = spreadsheet
+        self.limits = limits or ImportLimits()
         self.warnings: list[tuple[str, str]] = []
         self._stream: IO[Any] | None = None
         if spreadsheet:
@@ -105,6 +122,8 @@ class SchoolCsvSource:
         return "delta"
 
     def steps(self, ctx: ImportContext) -> Iterator[Step]:
+        if self.spreadsheet:
+            self._scan()  # a hostile sheet is refused before anything else is looked at
         ctx.cache["school"] = {"id": _school_id(ctx)}
         yield Step(
             file=FILE,
@@ -121,9 +140,12 @@ class SchoolCsvSource:
             header = next(rows, None)
             if header is None:
                 raise FileProblem("F002", "The file is empty: it needs the header row.", FILE)
+            check_row(header, 1, self.limits, FILE)
             columns = _columns(header)
             for number, cells in enumerate(rows, start=2):
+                check_row(cells, number, self.limits, FILE)
                 if not any((c or "").strip() for c in cells):
+                    yield empty_line(FILE, number)
                     continue
                 values = {
                     name: (cells[i] if i < len(cells) else "").strip()
@@ -150,10 +172,11 @@ class SchoolCsvSource:
     def _csv_rows(self) -> Iterator[list[str]]:
         raw = open(self.path, "rb") if isinstance(self.path, str | Path) else self.path  # noqa: SIM115
         self._stream = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-        first = self._stream.readline()
+        lines = bounded_lines(self._stream, self.limits, FILE)
+        first = next(lines, "")
         delimiter = ";" if first.count(";") > first.count(",") else ","
         yield from csv.reader(io.StringIO(first), delimiter=delimiter)
-        yield from csv.reader(self._stream, delimiter=delimiter)
+        yield from csv.reader(lines, delimiter=delimiter)
 
     def _xlsx_rows(self) -> Iterator[list[str]]:
         from openpyxl import load_workbook
@@ -167,6 +190,13 @@ class SchoolCsvSource:
                 yield [_cell_text(value) for value in row]
         finally:
             workbook.close()
+
+    def _scan(self) -> None:
+        """The workbook's zip and sheets against the limits (streamed, before openpyxl)."""
+        try:
+            scan_workbook(self.path, self.limits)
+        except (zipfile.BadZipFile, OSError, ValueError, SAXException) as error:
+            raise FileProblem("F001", f"The spreadsheet cannot be read: {error}.", FILE) from None
 
     def deactivations(self, ctx: ImportContext) -> Iterator[Deactivation]:
         yield Deactivation(

@@ -154,6 +154,7 @@ async def _run_and_show(
             dry_run=dry_run,
             skip_invalid=bool(choice.get("skip_invalid")),
             allow_shrink=bool(choice.get("allow_shrink")),
+            limits=staff.context.settings.import_limits,
         )
         report = await run_in_threadpool(
             _import, staff, content, choice["filename"], connection_id, options
@@ -185,7 +186,9 @@ async def _run_and_show(
 def _import(
     staff: StaffRequest, content: bytes, filename: str, connection_id: str, options: ImportOptions
 ) -> Report:
-    source = open_source(io.BytesIO(content), filename=filename, lenient=options.lenient)
+    source = open_source(
+        io.BytesIO(content), filename=filename, lenient=options.lenient, limits=options.limits
+    )
     try:
         return import_source(
             staff.context.database,
