@@ -22,6 +22,7 @@ from server.config import Settings, load_settings
 from server.context import AppContext
 from server.db.session import Database
 from server.failures import FailureRecorder
+from server.imports.background import ImportRunner
 from server.web.routes import admin_routes
 from server.worker import Worker
 
@@ -41,17 +42,22 @@ def create_app(
     routes += protocol_routes(context)
     routes += admin_routes()
 
+    imports = ImportRunner(context)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         background = Worker(context) if worker else None
         if background:
             background.start()
+        imports.watch_signals()
         yield
+        await run_in_threadpool(imports.shutdown)
         if background:
             background.stop()
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.context = context
+    app.state.imports = imports
     app.add_middleware(FailureRecorder, database=context.database)
     app.add_middleware(RequestLogMiddleware)
     return app

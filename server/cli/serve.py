@@ -8,7 +8,7 @@ import uvicorn
 
 from server.app import create_app
 from server.cli.output import Output
-from server.config import load_settings
+from server.config import Settings, load_settings
 from server.context import AppContext
 from server.db.migrate import upgrade
 from server.demo import DEMO_TENANT, DemoCredentials, load_or_seed
@@ -37,12 +37,24 @@ def run(args: argparse.Namespace, output: Output) -> int:
             workers=args.workers,
             access_log=False,
             log_config=None,
+            timeout_graceful_shutdown=grace_period(settings),
         )
     else:
         uvicorn.run(
-            create_app(settings), host=args.host, port=args.port, access_log=False, log_config=None
+            create_app(settings),
+            host=args.host,
+            port=args.port,
+            access_log=False,
+            log_config=None,
+            timeout_graceful_shutdown=grace_period(settings),
         )
     return 0
+
+
+def grace_period(settings: Settings) -> int:
+    """How long in-flight requests may run after SIGTERM (``ROLLCALL_SHUTDOWN_GRACE_SECONDS``);
+    imports still running then are interrupted by the app's shutdown (issue 13)."""
+    return max(int(settings.shutdown_grace_seconds), 1)
 
 
 def _print_demo(output: Output, demo: DemoCredentials, issuer: str, host: str, port: int) -> None:

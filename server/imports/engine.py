@@ -67,6 +67,11 @@ class ImportRefused(DomainError):
     """The import cannot start: a bad mode, an unknown school, a file of an unknown kind."""
 
 
+class ImportInterrupted(Exception):
+    """Raised by a ``progress`` callback to stop a run: it is rolled back and recorded as
+    ``interrupted`` (shutdown after the grace period, issue 13)."""
+
+
 @dataclass(frozen=True)
 class ImportOptions:
     """How to run an import. ``mode`` None: the manifest's (OneRoster) or delta (school CSV)."""
@@ -282,8 +287,14 @@ def import_source(
     *,
     actor_name: str | None = None,
     progress: Progress | None = None,
+    run_id: str | None = None,
 ) -> Report:
-    """Run one import of an opened source (see the module docstring for the guarantees)."""
+    """Run one import of an opened source (see the module docstring for the guarantees).
+
+    ``run_id`` names the run (a ``running`` row recorded by the caller is then completed).
+    A ``progress`` callback that raises :class:`ImportInterrupted` rolls the run back; the
+    report says ``interrupted``.
+    """
     if options.mode is not None and options.mode not in MODES:
         raise ImportRefused(f"Unknown mode {options.mode!r}; expected full or delta.")
     session = database.sessions()
@@ -306,6 +317,8 @@ def import_source(
                 connection_name=connection.name,
                 source_name=source.source_name,
             )
+            if run_id is not None:
+                report.id = run_id
             ctx = ImportContext(
                 session=session,
                 actor=actor,
@@ -350,6 +363,10 @@ def import_source(
         pass
     except _FileFailed:
         assert report is not None
+    except ImportInterrupted:
+        if report is None:
+            raise
+        _interrupted(report)
     finally:
         session.close()
     assert report is not None
@@ -376,6 +393,15 @@ def import_source(
 
 class _FileFailed(Exception):
     pass
+
+
+def _interrupted(report: Report) -> None:
+    report.status = RunStatus.INTERRUPTED
+    report.summary = (
+        f"Interrupted after {report.row_count} rows by a server shutdown: nothing was written. "
+        "Run the import again."
+    )
+    report.finished_at = utcnow()
 
 
 def _run(ctx: ImportContext, source: Any, progress: Progress | None) -> None:

@@ -4,18 +4,23 @@
   field ``file``) with its bearer token, e.g. from an SFTP-to-HTTP hook or a rostering hub.
   Query: ``dry_run``, ``mode``, ``skip_invalid``, ``allow_shrink`` (``true``/``false``) and
   ``school`` (repeatable). Answers the report: 200 when applied (or a valid trial run), 422
-  when refused, 400 for a bad request.
+  when refused, 400 for a bad request, 413 (F010) for a body over the upload limit; a run
+  still going after ``ROLLCALL_IMPORT_WAIT_SECONDS`` answers 202 with its URL,
+  ``GET /oneroster/csv/{id}`` (same token), to poll.
 - ``GET /admin/import/template.csv`` — the school CSV template; ``GET /admin/import/codes.json``
   — the import status codes.
 - ``POST /admin/api/imports`` (multipart ``file``, fields ``dry_run``, ``mode``,
   ``connection`` (default: the manual connection), ``school``…), ``GET /admin/api/imports``
-  and ``GET /admin/api/imports/{id}`` — staff bearer tokens; district and school admins.
+  and ``GET /admin/api/imports/{id}`` — staff bearer tokens; district and school admins. A run
+  still going after the wait answers 202 with ``/admin/api/imports/{id}`` to poll.
 - ``GET /admin/api/exports?format=…&school=…`` — the same exports as ``rollcall export``.
 """
 
 from __future__ import annotations
 
+import shutil
 import tempfile
+from concurrent.futures import Future
 from dataclasses import replace
 from typing import IO, Any
 
@@ -35,10 +40,11 @@ from server.domain.schools import resolve_school_ids
 from server.domain.tenants import MANUAL_CONNECTION_NAME
 from server.errors import DomainError, NotAllowed
 from server.imports import exports
+from server.imports.background import ImportJob, ImportRunner
 from server.imports.codes import STATUS_CODES
-from server.imports.engine import ImportOptions, import_source, open_source
+from server.imports.engine import ImportOptions
 from server.imports.limits import ImportLimits, LimitExceeded, upload_too_large
-from server.imports.report import Report, recent_runs, run_as_dict, visible_run
+from server.imports.report import Report, RunStatus, recent_runs, run_as_dict, visible_run
 from server.imports.school_csv import template
 from server.web.staffauth import staff_api_actor
 
@@ -57,8 +63,10 @@ MEDIA_TYPES = {
 
 def import_routes(context: AppContext) -> list[BaseRoute]:
     push = ConnectionAuthMiddleware(request_response(push_csv), context.database, _error)
+    pushed = ConnectionAuthMiddleware(request_response(push_run), context.database, _error)
     return [
         Route("/oneroster/csv", push, methods=["POST"]),
+        Route("/oneroster/csv/{run_id}", pushed, methods=["GET"]),
         Route("/admin/import/template.csv", template_csv, methods=["GET"]),
         Route("/admin/import/codes.json", status_codes, methods=["GET"]),
         Route("/admin/api/imports", admin_imports, methods=["GET", "POST"]),
@@ -103,28 +111,29 @@ def _report_response(report: Report) -> JSONResponse:
     return JSONResponse(body, status_code=200 if report.ok else 422)
 
 
-def _run(
-    context: AppContext,
-    tenant_id: str,
-    connection_id: str,
-    stream: IO[bytes],
-    filename: str | None,
-    options: ImportOptions,
-    actor_name: str,
-) -> Report:
-    source = open_source(stream, filename=filename, lenient=options.lenient, limits=options.limits)
-    try:
-        return import_source(
-            context.database,
-            context.box,
-            tenant_id,
-            connection_id,
-            source,
-            options,
-            actor_name=actor_name,
-        )
-    finally:
-        source.close()
+async def _answer(request: Request, job: ImportJob, poll_path: str) -> Response:
+    """Run ``job`` in the background; its report if it ends within the configured wait,
+    else 202 with the URL to poll (issue 13: imports run as jobs, not inside the request).
+
+    :raises DomainError: the import was refused at start (answered within the wait).
+    """
+    runner: ImportRunner = request.app.state.imports
+    wait = request.app.state.context.settings.import_wait_seconds
+    started = await run_in_threadpool(runner.submit, job)
+    if await runner.wait(started, wait):
+        return _report_response(started.future.result())
+    started.future.add_done_callback(_close_report)
+    url = poll_path.format(run_id=started.run_id)
+    return JSONResponse(
+        {"id": started.run_id, "status": RunStatus.RUNNING, "url": url},
+        status_code=202,
+        headers={"Location": url, "Retry-After": "5"},
+    )
+
+
+def _close_report(future: Future[Report]) -> None:
+    if not future.cancelled() and future.exception() is None:
+        future.result().close()
 
 
 def limited(request: Request, limits: ImportLimits) -> Request:
@@ -172,9 +181,7 @@ async def push_csv(request: Request) -> Response:
         options = _options(request.query_params, request.query_params.getlist("school"), limits)
         stream, filename = await _spool(limited(request, limits))
         assert actor.connection_id is not None
-        report = await run_in_threadpool(
-            _run,
-            context,
+        job = ImportJob(
             actor.tenant_id,
             actor.connection_id,
             stream,
@@ -182,11 +189,29 @@ async def push_csv(request: Request) -> Response:
             options,
             actor.name,
         )
+        return await _answer(request, job, "/oneroster/csv/{run_id}")
     except DomainError as error:
         return _error(400, error.message, error.code)
     except LimitExceeded as error:
         return _error(413, error.message, error.code)
-    return _report_response(report)
+
+
+async def push_run(request: Request) -> Response:
+    """``GET /oneroster/csv/{run_id}``: a pushed run, for the connection that pushed it."""
+    actor = actor_of(request)
+    context: AppContext = request.app.state.context
+    body = await run_in_threadpool(_stored_run, context, actor, request.path_params["run_id"])
+    if body is None:
+        return _error(404, "No such import run.")
+    return JSONResponse(body)
+
+
+def _stored_run(
+    context: AppContext, actor: Actor, run_id: str, row_limit: int = ROW_LIMIT
+) -> dict[str, Any] | None:
+    with context.database.session() as session:
+        run = visible_run(session, actor, run_id)
+        return None if run is None else run_as_dict(session, run, row_limit=row_limit)
 
 
 async def template_csv(request: Request) -> Response:
@@ -240,23 +265,26 @@ async def admin_imports(request: Request) -> Response:
 
         connection_id, school_ids = await run_in_threadpool(resolve)
         options = replace(options, school_sourced_ids=(), school_ids=tuple(school_ids))
-        report = await run_in_threadpool(
-            _run,
-            context,
-            actor.tenant_id,
-            connection_id,
-            upload.file,
-            upload.filename,
-            options,
-            actor.name,
+        stream = await run_in_threadpool(_copy, upload.file)
+        job = ImportJob(
+            actor.tenant_id, connection_id, stream, upload.filename, options, actor.name
         )
+        return await _answer(request, job, "/admin/api/imports/{run_id}")
     except NotAllowed as error:
         return _error(403, error.message)
     except DomainError as error:
         return _error(error.status if error.status != 404 else 400, error.message, error.code)
     except LimitExceeded as error:
         return _error(413, error.message, error.code)
-    return _report_response(report)
+
+
+def _copy(upload: IO[bytes]) -> IO[bytes]:
+    """The upload in a spool the background run owns (the form's file closes with the
+    request)."""
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)  # noqa: SIM115
+    shutil.copyfileobj(upload, spool, 1024 * 1024)
+    spool.seek(0)
+    return spool
 
 
 def _list_runs(context: AppContext, actor: Actor) -> list[dict[str, Any]]:
@@ -285,16 +313,15 @@ async def admin_import_run(request: Request) -> Response:
     context, actor = found
     limit = request.query_params.get("limit")
 
-    def load() -> dict[str, Any] | None:
-        with context.database.session() as session:
-            run = visible_run(session, actor, request.path_params["run_id"])
-            if run is None:
-                return None
-            return run_as_dict(session, run, row_limit=int(limit) if limit else ROW_LIMIT)
-
     if limit is not None and not limit.isdigit():
         return _error(400, "limit must be a number.")
-    body = await run_in_threadpool(load)
+    body = await run_in_threadpool(
+        _stored_run,
+        context,
+        actor,
+        request.path_params["run_id"],
+        int(limit) if limit else ROW_LIMIT,
+    )
     if body is None:
         return _error(404, "No such import run.")
     return JSONResponse(body)
