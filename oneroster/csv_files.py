@@ -59,6 +59,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from server.imports.cells import neutralise, restore
 from server.imports.limits import (
     CountingReader,
     ImportLimits,
@@ -314,7 +315,9 @@ class Package:
                     if len(cells) < width:
                         cells = cells + [""] * (width - len(cells))
                     yield SourceRow(
-                        name, number, {c: v for c, v in zip(columns, cells, strict=False) if c}
+                        name,
+                        number,
+                        {c: restore(v) for c, v in zip(columns, cells, strict=False) if c},
                     )
             except (UnicodeDecodeError, csv.Error) as error:
                 raise PackageError("F001", f"{name} cannot be read: {error}.", name) from None
@@ -556,7 +559,9 @@ def write_package(
 ) -> None:
     """Write a bulk package: ``files`` maps a file name to its rows (dicts keyed by header).
 
-    Rows are streamed into the zip; values are written as given (None as empty).
+    Rows are streamed into the zip; values are written as given (None as empty), each text
+    cell neutralised against formula injection (:mod:`server.imports.cells`; read back by
+    :meth:`Package.rows`).
     """
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         manifest = io.StringIO()
@@ -576,4 +581,6 @@ def write_package(
                 out = csv.writer(stream, lineterminator="\r\n")
                 out.writerow(headers)
                 for row in rows:
-                    out.writerow(["" if row.get(h) is None else row.get(h) for h in headers])
+                    out.writerow(
+                        ["" if row.get(h) is None else neutralise(row.get(h)) for h in headers]
+                    )

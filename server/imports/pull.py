@@ -52,6 +52,7 @@ from server.domain.connections import (
     upstream_of,
 )
 from server.domain.secrets import SecretBox
+from server.imports.cells import neutralise
 from server.imports.engine import ImportOptions, ImportRefused, import_source
 from server.imports.oneroster import OneRosterSource
 from server.imports.report import Report, RunStatus, store_report
@@ -76,6 +77,11 @@ def upstream_box(context: AppContext) -> SecretBox:
 
 
 # --- the package ----------------------------------------------------------------------------
+
+
+def _neutralised(row: dict[str, Any]) -> dict[str, Any]:
+    """The snapshot is read back by the importer, which restores neutralised cells."""
+    return {key: neutralise(value) for key, value in row.items()}
 
 
 def fetch_package(client: UpstreamClient, folder: Path) -> list[tuple[str, str]]:
@@ -106,12 +112,14 @@ def fetch_package(client: UpstreamClient, folder: Path) -> list[tuple[str, str]]
                 row = convert(obj)
                 if collection == "users":
                     users.add(row["sourcedId"])
-                    writers["roles.csv"].writerows(rest_rows.role_rows(obj))
+                    writers["roles.csv"].writerows(
+                        _neutralised(role) for role in rest_rows.role_rows(obj)
+                    )
                 elif collection == "classes":
                     classes.add(row["sourcedId"])
                 elif not _in_snapshot(collection, row, users, classes):
                     continue
-                writers[name].writerow(row)
+                writers[name].writerow(_neutralised(row))
         except Forbidden as refused:
             if refused.collection not in OPTIONAL:
                 raise UpstreamError(

@@ -39,6 +39,7 @@ from server.db import Enrollment, Org, RecordStatus, SchoolClass, User, UserRole
 from server.domain import roster, users
 from server.domain.users import RoleAssignment
 from server.domain.vocabulary import check_grade
+from server.imports.cells import restore
 from server.imports.engine import Deactivation, ImportContext, ImportRefused, Step
 from server.imports.limits import ImportLimits, bounded_lines, check_row, scan_workbook
 from server.imports.oneroster import _set_password
@@ -148,7 +149,7 @@ class SchoolCsvSource:
                     yield empty_line(FILE, number)
                     continue
                 values = {
-                    name: (cells[i] if i < len(cells) else "").strip()
+                    name: restore(cells[i] if i < len(cells) else "").strip()
                     for name, i in columns.items()
                 }
                 try:
