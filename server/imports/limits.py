@@ -51,6 +51,7 @@ class ImportLimits:
     cells: int = 16_384  # cells in one row (Excel's widest sheet)
     rows: int = 2_000_000  # rows in one CSV file or worksheet
     xlsx_part_bytes: int = 32 * MIB  # an XLSX part openpyxl reads whole (shared strings…)
+    page_bytes: int = 32 * MIB  # one page of a pulled upstream's JSON, read whole
 
 
 # field -> (environment variable, F-code, what the code means)
@@ -88,6 +89,11 @@ ENVIRONMENT: dict[str, tuple[str, str, str]] = {
         "F012",
         "an XLSX part read whole (shared strings, styles) is larger than the limit",
     ),
+    "page_bytes": (
+        "ROLLCALL_IMPORT_MAX_PAGE_BYTES",
+        "F018",
+        "a page of a pulled upstream's answer is larger than the limit",
+    ),
 }
 
 
@@ -119,6 +125,11 @@ def _exceeded(limit: str, what: str, value: int, file: str | None) -> LimitExcee
     return LimitExceeded(
         limit, f"{where}{what} is more than the limit of {value:,} (set by {variable}).", file
     )
+
+
+def page_too_large(limits: ImportLimits, url: str) -> str:
+    """The message of F018: a pulled page larger than ``page_bytes``."""
+    return _exceeded("page_bytes", f"the answer of {url}", limits.page_bytes, None).message
 
 
 def upload_too_large(limits: ImportLimits, file: str | None = None) -> LimitExceeded:

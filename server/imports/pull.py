@@ -202,6 +202,7 @@ def pull(
         upstream.client_secret,
         policy or RetryPolicy(),
         sleep=sleep,
+        limits=context.settings.import_limits,
     )
     with tempfile.TemporaryDirectory(prefix="rollcall-pull-") as folder:
         try:
@@ -261,7 +262,7 @@ def _failed(
         connection_name=name,
         source_name=source,
     )
-    report.fail(UPSTREAM_FAILED, error.message, None)
+    report.fail(error.code or UPSTREAM_FAILED, error.message, None)
     report.status = RunStatus.FAILED
     report.summary = f"Refused, nothing written: {error.message}"
     report.finished_at = utcnow()

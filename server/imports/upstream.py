@@ -21,6 +21,7 @@ import httpx
 
 from oneroster import rest_rows
 from server.errors import DomainError
+from server.imports.limits import ImportLimits, page_too_large
 
 log = logging.getLogger("rollcall.pull")
 
@@ -63,8 +64,10 @@ class UpstreamClient:
         policy: RetryPolicy,
         *,
         sleep: Callable[[float], None] = time.sleep,
+        limits: ImportLimits | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.limits = limits or ImportLimits()
         self.token_url = token_url
         self._credentials = (client_id, client_secret)
         self.policy = policy
@@ -117,9 +120,7 @@ class UpstreamClient:
             if self._token is None:
                 self.fetch_token()
             try:
-                response = self.http.get(
-                    url, params=params, headers={"Authorization": f"Bearer {self._token}"}
-                )
+                response = self._get_bounded(url, params)
             except (httpx.HTTPError, httpx.InvalidURL) as error:
                 reason = f"{type(error).__name__}"
                 self._back_off(attempt, None, f"{url} cannot be reached ({reason})")
@@ -137,6 +138,32 @@ class UpstreamClient:
                 )
                 continue
             return response
+
+    def _get_bounded(self, url: str, params: dict[str, Any]) -> httpx.Response:
+        """One GET whose body is read as it streams in, and refused past ``page_bytes``.
+
+        :raises UpstreamError: F018, the answer is larger than the limit.
+        """
+        request = self.http.build_request(
+            "GET", url, params=params, headers={"Authorization": f"Bearer {self._token}"}
+        )
+        response = self.http.send(request, stream=True)
+        try:
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > self.limits.page_bytes:
+                    raise UpstreamError(page_too_large(self.limits, url), code="F018")
+                chunks.append(chunk)
+        finally:
+            response.close()
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            content=b"".join(chunks),
+            request=request,
+        )
 
     def _back_off(self, attempt: int, retry_after: str | None, problem: str) -> None:
         if attempt >= self.policy.attempts:

@@ -246,6 +246,6 @@ def test_the_reported_bombs_keep_a_live_server_under_300_mb(
 def test_the_served_status_codes_name_every_limit(client_with_defaults):
     codes = client_with_defaults.get("/admin/import/codes.json").json()
     assert codes["F001"].startswith("file unreadable")
-    for code in ("F010", "F011", "F012", "F013", "F014", "F015", "F016", "F017", "W210"):
+    for code in ("F010", "F011", "F012", "F013", "F014", "F015", "F016", "F017", "F018", "W210"):
         assert code in codes
     assert "limit" in codes["F015"]
