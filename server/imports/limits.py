@@ -50,8 +50,9 @@ class ImportLimits:
     line_chars: int = 1 * MIB  # one line of a CSV
     cells: int = 16_384  # cells in one row (Excel's widest sheet)
     rows: int = 2_000_000  # rows in one CSV file or worksheet
-    xlsx_part_bytes: int = 32 * MIB  # an XLSX part openpyxl reads whole (shared strings…)
-    page_bytes: int = 32 * MIB  # one page of a pulled upstream's JSON, read whole
+    # an XLSX part openpyxl reads whole: 1 MiB of styles.xml costs it about 25 MiB of memory
+    xlsx_part_bytes: int = 2 * MIB
+    page_bytes: int = 8 * MIB  # one page of a pulled upstream's JSON, parsed whole
 
 
 # field -> (environment variable, F-code, what the code means)

@@ -118,3 +118,31 @@ def wide_row_workbook(path: Path, cells: int) -> Path:
                 left -= per_block
             member.write(SHEET_TAIL)
     return path
+
+
+XF = b'<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+
+
+def styles_workbook(path: Path, size: int) -> Path:
+    """An XLSX whose styles.xml is ``size`` bytes of cell formats, which openpyxl reads whole
+    (about 25 bytes of memory per byte of XML: the reason for the XLSX part limit)."""
+    parts = dict(WORKBOOK_PARTS)
+    parts["xl/_rels/workbook.xml.rels"] = parts["xl/_rels/workbook.xml.rels"].replace(
+        "</Relationships>",
+        '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+        'relationships/styles" Target="styles.xml"/></Relationships>',
+    )
+    count = size // len(XF)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for name, text in parts.items():
+            archive.writestr(name, text)
+        archive.writestr("xl/worksheets/sheet1.xml", SHEET_HEAD + b"<c><v>1</v></c>" + SHEET_TAIL)
+        with archive.open("xl/styles.xml", "w") as member:
+            member.write(
+                b'<?xml version="1.0"?><styleSheet xmlns="http://schemas.openxmlformats.org/'
+                b'spreadsheetml/2006/main"><cellXfs count="%d">' % count
+            )
+            for _ in range(count // 1000):
+                member.write(XF * 1000)
+            member.write(XF * (count % 1000) + b"</cellXfs></styleSheet>")
+    return path
