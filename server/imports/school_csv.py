@@ -73,6 +73,7 @@ GENDERS = {
 YEAR_WORDS = {"r": "KG", "reception": "KG", "rec": "KG", "n": "PK", "nursery": "PK"}
 EXAMPLE = ("Ava Adams", "", "7", "7A", "F", "No", "WBRI", "No", "No", "")
 FILE = "school.csv"
+XLSX_COLUMNS = 256  # columns of a worksheet that are read; the school CSV has 10
 
 
 def template() -> str:
@@ -146,7 +147,8 @@ class SchoolCsvSource:
             for number, cells in enumerate(rows, start=2):
                 check_row(cells, number, self.limits, FILE)
                 if not any((c or "").strip() for c in cells):
-                    yield empty_line(FILE, number)
+                    if not self.spreadsheet:  # a worksheet's blank rows are only formatting
+                        yield empty_line(FILE, number)
                     continue
                 values = {
                     name: restore(cells[i] if i < len(cells) else "").strip()
@@ -187,7 +189,9 @@ class SchoolCsvSource:
         except Exception as error:  # openpyxl raises many kinds for a broken file
             raise FileProblem("F001", f"The spreadsheet cannot be read: {error}.", FILE) from None
         try:
-            for row in workbook.active.iter_rows(values_only=True):
+            # rows are cut at XLSX_COLUMNS: a forged <dimension> cannot make openpyxl pad every
+            # row to 16,384 cells (the scan has already bounded the cells it parses)
+            for row in workbook.active.iter_rows(values_only=True, max_col=XLSX_COLUMNS):
                 yield [_cell_text(value) for value in row]
         finally:
             workbook.close()
