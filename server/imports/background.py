@@ -115,6 +115,11 @@ class ImportRunner:
             await asyncio.wait({waiting}, timeout=min(left, 0.25))
         return True
 
+    def release(self, started: Started) -> None:
+        """Nobody will read this run's report from memory (it was answered 202): close it
+        when it ends (the stored run is what is polled)."""
+        started.future.add_done_callback(_close_report)
+
     def begin_shutdown(self) -> None:
         """Start the grace period: runs still going when it ends are interrupted."""
         if self._stopping.is_set():
@@ -199,3 +204,8 @@ class ImportRunner:
                 finish_unreported(session, run_id, status, summary)
         except Exception:
             log.exception("recording a failed import failed", extra={"run_id": run_id})
+
+
+def _close_report(future: Future[Report]) -> None:
+    if not future.cancelled() and future.exception() is None:
+        future.result().close()

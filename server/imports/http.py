@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from concurrent.futures import Future
 from dataclasses import replace
 from typing import IO, Any
 
@@ -122,18 +121,13 @@ async def _answer(request: Request, job: ImportJob, poll_path: str) -> Response:
     started = await run_in_threadpool(runner.submit, job)
     if await runner.wait(started, wait):
         return _report_response(started.future.result())
-    started.future.add_done_callback(_close_report)
+    runner.release(started)
     url = poll_path.format(run_id=started.run_id)
     return JSONResponse(
         {"id": started.run_id, "status": RunStatus.RUNNING, "url": url},
         status_code=202,
         headers={"Location": url, "Retry-After": "5"},
     )
-
-
-def _close_report(future: Future[Report]) -> None:
-    if not future.cancelled() and future.exception() is None:
-        future.result().close()
 
 
 def limited(request: Request, limits: ImportLimits) -> Request:

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from server.db import ConnectionKind
 from server.domain import connections, roster
@@ -28,8 +28,9 @@ from server.domain.actors import Actor
 from server.domain.secrets import sign
 from server.errors import DomainError, InvalidValue, NotFound
 from server.imports import exports
-from server.imports.engine import ImportOptions, import_source, open_source
-from server.imports.report import Report, recent_runs, run_as_dict, visible_run
+from server.imports.background import ImportJob, ImportRunner
+from server.imports.engine import ImportOptions
+from server.imports.report import recent_runs, run_as_dict, visible_run
 from server.web.render import page
 from server.web.staffauth import StaffRequest, staff_page
 
@@ -156,9 +157,21 @@ async def _run_and_show(
             allow_shrink=bool(choice.get("allow_shrink")),
             limits=staff.context.settings.import_limits,
         )
-        report = await run_in_threadpool(
-            _import, staff, content, choice["filename"], connection_id, options
+        runner: ImportRunner = staff.request.app.state.imports
+        job = ImportJob(
+            staff.actor.tenant_id,
+            connection_id,
+            io.BytesIO(content),
+            choice["filename"],
+            options,
+            staff.actor.name,
         )
+        started = await run_in_threadpool(runner.submit, job)
+        if not await runner.wait(started, staff.context.settings.import_wait_seconds):
+            # still running (or the server is stopping): the stored run's page shows it
+            runner.release(started)
+            return RedirectResponse(f"/admin/import/{started.run_id}", status_code=303)
+        report = started.future.result()
     except DomainError as error:
         return await _render_form(staff, status=error.status, error=error.message)
     try:
@@ -181,26 +194,6 @@ async def _run_and_show(
         carried=carried,
         code_filter=None,
     )
-
-
-def _import(
-    staff: StaffRequest, content: bytes, filename: str, connection_id: str, options: ImportOptions
-) -> Report:
-    source = open_source(
-        io.BytesIO(content), filename=filename, lenient=options.lenient, limits=options.limits
-    )
-    try:
-        return import_source(
-            staff.context.database,
-            staff.context.box,
-            staff.actor.tenant_id,
-            connection_id,
-            source,
-            options,
-            actor_name=staff.actor.name,
-        )
-    finally:
-        source.close()
 
 
 def _choice(form: Any, filename: str) -> dict[str, Any]:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import base64
 import html
 import re
+import time
+from dataclasses import replace
 
+from server.app import create_app
 from tests.imports.packages import package
 from tests.web.conftest import csrf_of, sign_in
 
@@ -129,3 +132,29 @@ def test_school_admins_see_their_own_import_runs_only(app, district, tmp_path):
     school_admin = sign_in(app, "chalmers", district.school_admin_password)
     assert "No imports yet." in school_admin.get("/admin/import").text
     assert school_admin.get(f"/admin/import/{run_id}").status_code == 404
+
+
+def test_an_upload_that_outlasts_the_wait_goes_to_its_run_page(
+    settings, database, district, tmp_path
+):
+    """Issue 13: the page's imports run in the background too; a long one is shown by its
+    stored run (status running, then its report) instead of holding the request."""
+    impatient = create_app(replace(settings, import_wait_seconds=0), database=database)
+    client = sign_in(impatient, "skinner", district.admin_password)
+    form = client.get("/admin/import").text
+    response = client.post(
+        "/admin/import",
+        data={"csrf_token": csrf_of(form), "connection": "Manual"},
+        files={"file": ("delta.zip", oneroster_zip(tmp_path), "application/zip")},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    run_page = response.headers["location"]
+    assert re.fullmatch(r"/admin/import/[0-9a-f-]{36}", run_page)
+    for _ in range(600):
+        shown = client.get(run_page)
+        assert shown.status_code == 200
+        if "R104" in shown.text:
+            break
+        time.sleep(0.1)
+    assert "R104" in shown.text and "already used" in shown.text
