@@ -208,7 +208,15 @@ def record_running(
         mode=mode or "delta",
         dry_run=dry_run,
         status=RunStatus.RUNNING,
-        counts={},
+        # the shape of Report.counts(), empty: pages and clients read it like a finished run's
+        counts={
+            "outcomes": {},
+            "codes": {},
+            "rows": 0,
+            "warnings": [],
+            "file_errors": [],
+            "shrink": {},
+        },
         summary="Running.",
     )
     session.add(run)
