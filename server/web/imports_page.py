@@ -18,8 +18,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
-from starlette.responses import RedirectResponse, Response
+from starlette.datastructures import Headers, UploadFile
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.routing import request_response
+from starlette.types import Message, Receive, Scope, Send
 
 from server.db import ConnectionKind
 from server.domain import connections, roster
@@ -35,6 +37,10 @@ from server.web.render import page
 from server.web.staffauth import StaffRequest, staff_page
 
 MAX_UPLOAD = 5 * 1024 * 1024
+# the upload form's body (the file and a few fields); the apply form carries it base64-encoded
+MAX_FORM_BODY = MAX_UPLOAD + 1024 * 1024
+MAX_APPLY_BODY = MAX_UPLOAD * 4 // 3 + 1024 * 1024
+TOO_LARGE = "F010: the file is larger than 5 MB: import it with `rollcall import`."
 ROW_LIMIT = 2000
 IMPORT_KINDS = (ConnectionKind.MANUAL, ConnectionKind.CSV, ConnectionKind.ONEROSTER_CSV)
 _PURPOSE = "import-upload"
@@ -265,3 +271,47 @@ async def export_download(staff: StaffRequest) -> Response:
             "Cache-Control": "no-store",
         },
     )
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class UploadLimit:
+    """The page's request body stops at ``maximum`` bytes while it streams in (F010, 413), so
+    an upload larger than the page takes is never spooled whole (issue 11).
+
+    Example: ``Route("/admin/import", UploadLimit(trial_run, MAX_FORM_BODY), methods=["POST"])``
+    """
+
+    def __init__(self, endpoint: Any, maximum: int) -> None:
+        self.app = request_response(endpoint)
+        self.maximum = maximum
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.maximum:
+            await PlainTextResponse(TOO_LARGE, status_code=413)(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.maximum:
+                raise _TooLarge
+            return message
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, sending)
+        except _TooLarge:
+            if started:
+                raise
+            await PlainTextResponse(TOO_LARGE, status_code=413)(scope, receive, send)

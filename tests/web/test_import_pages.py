@@ -9,6 +9,7 @@ import time
 from dataclasses import replace
 
 from server.app import create_app
+from server.web.imports_page import MAX_FORM_BODY
 from tests.imports.packages import package
 from tests.web.conftest import csrf_of, sign_in
 
@@ -158,3 +159,26 @@ def test_an_upload_that_outlasts_the_wait_goes_to_its_run_page(
             break
         time.sleep(0.1)
     assert "R104" in shown.text and "already used" in shown.text
+
+
+def test_an_upload_over_the_pages_limit_is_refused_while_it_streams(app, district):
+    client = sign_in(app, "skinner", district.admin_password)
+    form = client.get("/admin/import").text
+    big = b"x" * (MAX_FORM_BODY + 1)
+    response = client.post(
+        "/admin/import",
+        data={"csrf_token": csrf_of(form), "connection": "Manual"},
+        files={"file": ("big.csv", big, "text/csv")},
+    )
+    assert response.status_code == 413 and "F010" in response.text
+
+    def chunks():
+        for _ in range(MAX_FORM_BODY // 65536 + 2):
+            yield b"y" * 65536
+
+    streamed = client.post(
+        "/admin/import",
+        content=chunks(),
+        headers={"Content-Type": "multipart/form-data; boundary=zzz"},
+    )
+    assert streamed.status_code == 413 and "rollcall import" in streamed.text
