@@ -59,6 +59,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from server.imports.cells import neutralise, restore
+from server.imports.limits import (
+    CountingReader,
+    ImportLimits,
+    PackageBudget,
+    bounded_lines,
+    check_archive,
+    check_row,
+    open_member,
+)
 from server.imports.records import FileProblem
 
 COMMON = ("sourcedId", "status", "dateLastModified")
@@ -266,6 +276,8 @@ class Package:
     _zip: zipfile.ZipFile | None = None
     _folder: Path | None = None
     _names: dict[str, str] = field(default_factory=dict)
+    limits: ImportLimits = field(default_factory=ImportLimits)
+    _budget: PackageBudget | None = None
 
     def files(self) -> list[str]:
         """The rostering files present (mode bulk or delta), in the spec's order."""
@@ -280,23 +292,32 @@ class Package:
     def rows(self, name: str) -> Iterator[SourceRow]:
         """Stream the rows of ``name`` with canonical header names.
 
+        An empty line (or one of empty cells) is yielded with no values, for the reader to
+        report. Lines, rows and cells are read within the package's :class:`ImportLimits`.
+
         :raises PackageError: F001 (encoding, broken CSV) or F002 (missing key columns).
+        :raises LimitExceeded: F011-F017, as soon as the file passes a limit.
         """
         with self._open(name) as stream:
-            reader = csv.reader(stream)
+            reader = csv.reader(bounded_lines(stream, self.limits, name))
             try:
                 header = next(reader, None)
                 if header is None:
                     return
+                check_row(header, 1, self.limits, name)
                 columns = self._canonical_headers(name, header)
                 width = len(columns)
                 for number, cells in enumerate(reader, start=2):
+                    check_row(cells, number, self.limits, name)
                     if not cells or not any(cell.strip() for cell in cells):
+                        yield SourceRow(name, number, {})
                         continue
                     if len(cells) < width:
                         cells = cells + [""] * (width - len(cells))
                     yield SourceRow(
-                        name, number, {c: v for c, v in zip(columns, cells, strict=False) if c}
+                        name,
+                        number,
+                        {c: restore(v) for c, v in zip(columns, cells, strict=False) if c},
                     )
             except (UnicodeDecodeError, csv.Error) as error:
                 raise PackageError("F001", f"{name} cannot be read: {error}.", name) from None
@@ -315,12 +336,21 @@ class Package:
         actual = self._names.get(name)
         if actual is None:
             raise PackageError("F003", f"The manifest lists {name} but the package lacks it.", name)
+        if self._budget is None:
+            self._budget = PackageBudget(self.limits)
         if self._zip is not None:
-            raw: IO[bytes] = self._zip.open(actual)
+            raw: IO[bytes] = open_member(self._zip, actual, self.limits, self._budget)
         else:
             assert self._folder is not None
-            raw = (self._folder / actual).open("rb")
+            raw = self._open_in_folder(actual)
         return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+
+    def _open_in_folder(self, actual: str) -> IO[bytes]:
+        """A file of an unpacked package (a pull's snapshot), counted like a zip member."""
+        assert self._folder is not None and self._budget is not None
+        raw = (self._folder / actual).open("rb")
+        reader = CountingReader(raw, actual, self.limits.file_bytes, self._budget)
+        return io.BufferedReader(reader, buffer_size=64 * 1024)
 
     def _canonical_headers(self, name: str, header: list[str]) -> list[str]:
         expected = HEADERS[self.version][name]
@@ -368,11 +398,15 @@ class Package:
         self.warnings.append((file, message))
 
 
-def open_package(source: str | Path | IO[bytes], *, lenient: bool = True) -> Package:
+def open_package(
+    source: str | Path | IO[bytes], *, lenient: bool = True, limits: ImportLimits | None = None
+) -> Package:
     """Open a zip (path or binary file) or an unpacked folder and read its manifest.
 
     :raises PackageError: F001 not a zip, F003 manifest missing or inconsistent.
+    :raises LimitExceeded: the zip's directory breaks a limit (F011-F014).
     """
+    limits = limits or ImportLimits()
     names: dict[str, str] = {}
     archive: zipfile.ZipFile | None = None
     folder: Path | None = None
@@ -387,15 +421,21 @@ def open_package(source: str | Path | IO[bytes], *, lenient: bool = True) -> Pac
             raise PackageError(
                 "F001", f"The file is not a readable zip package: {error}."
             ) from None
+        try:
+            check_archive(archive, limits)
+        except FileProblem:
+            archive.close()
+            raise
         for info in archive.infolist():
             if not info.is_dir():
                 # Packages zipped with their folder: files one level down are accepted too.
                 names.setdefault(info.filename.rsplit("/", 1)[-1], info.filename)
     package = Package(version="1.1", modes={}, source_name=None, _zip=archive, _folder=folder)
     package._names = names
+    package.limits = limits
     try:
         _read_manifest(package, lenient=lenient)
-    except PackageError:
+    except FileProblem:
         package.close()
         raise
     return package
@@ -407,7 +447,7 @@ def _read_manifest(package: Package, *, lenient: bool) -> None:
     properties: dict[str, str] = {}
     with package._open("manifest.csv") as stream:
         try:
-            reader = csv.reader(stream)
+            reader = csv.reader(bounded_lines(stream, package.limits, "manifest.csv"))
             header = [h.strip() for h in next(reader, [])]
             if header[:2] != ["propertyName", "value"]:
                 raise PackageError(
@@ -415,7 +455,8 @@ def _read_manifest(package: Package, *, lenient: bool) -> None:
                     "manifest.csv must start with the header propertyName,value.",
                     "manifest.csv",
                 )
-            for cells in reader:
+            for number, cells in enumerate(reader, start=2):
+                check_row(cells, number, package.limits, "manifest.csv")
                 if len(cells) >= 2 and cells[0].strip():
                     properties[cells[0].strip()] = cells[1].strip()
         except (UnicodeDecodeError, csv.Error) as error:
@@ -467,7 +508,8 @@ def _repair_version(package: Package, *, lenient: bool) -> None:
     elif package.mode("users.csv") != "absent":
         with package._open("users.csv") as stream:
             try:
-                header = {h.strip() for h in next(csv.reader(stream), [])}
+                lines = bounded_lines(stream, package.limits, "users.csv")
+                header = {h.strip() for h in next(csv.reader(lines), [])}
             except (UnicodeDecodeError, csv.Error):
                 return
         if "role" in header or "orgSourcedIds" in header:
@@ -526,7 +568,9 @@ def write_package(
 ) -> None:
     """Write a bulk package: ``files`` maps a file name to its rows (dicts keyed by header).
 
-    Rows are streamed into the zip; values are written as given (None as empty).
+    Rows are streamed into the zip; values are written as given (None as empty), each text
+    cell neutralised against formula injection (:mod:`server.imports.cells`; read back by
+    :meth:`Package.rows`).
     """
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         manifest = io.StringIO()
@@ -546,4 +590,6 @@ def write_package(
                 out = csv.writer(stream, lineterminator="\r\n")
                 out.writerow(headers)
                 for row in rows:
-                    out.writerow(["" if row.get(h) is None else row.get(h) for h in headers])
+                    out.writerow(
+                        ["" if row.get(h) is None else neutralise(row.get(h)) for h in headers]
+                    )

@@ -25,6 +25,7 @@ from server.config import Settings, load_settings
 from server.context import AppContext
 from server.db.session import Database
 from server.failures import FailureRecorder
+from server.imports.background import ImportRunner
 from server.logs import accept_request_id, configure_logging, request_id
 from server.redaction import redact_path
 from server.security_headers import SecurityHeadersMiddleware
@@ -51,17 +52,22 @@ def create_app(
     routes += protocol_routes(context)
     routes += admin_routes()
 
+    imports = ImportRunner(context)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         background = Worker(context) if worker else None
         if background:
             background.start()
+        imports.watch_signals()
         yield
+        await run_in_threadpool(imports.shutdown)
         if background:
             background.stop()
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.context = context
+    app.state.imports = imports
     app.add_middleware(FailureRecorder, database=context.database, secrets=never_returned())
     # outside the recorder: a request refused for a busy database has nowhere to be recorded
     app.add_middleware(UnavailableHandler)

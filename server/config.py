@@ -12,6 +12,8 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from server.imports.limits import ImportLimits, limits_from_env
+
 DEFAULT_ISSUER = "http://127.0.0.1:8000"
 
 
@@ -33,6 +35,11 @@ class Settings:
     slow_query_ms: float = 500.0
     old_secret_keys: tuple[str, ...] = field(default=(), repr=False)
     metrics_token: str | None = field(default=None, repr=False)
+    import_limits: ImportLimits = field(default_factory=ImportLimits)
+    # an HTTP import answers its report if done within this wait, else 202 and the run's URL
+    import_wait_seconds: float = 30.0
+    # on SIGTERM, in-flight imports get this long before they are rolled back (interrupted)
+    shutdown_grace_seconds: float = 30.0
 
     @property
     def drop_folders(self) -> Path:
@@ -81,6 +88,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         old_secret_keys=tuple(
             key.strip() for key in (env.get("ROLLCALL_OLD_SECRET_KEYS") or "").split(",") if key
         ),
+        import_limits=limits_from_env(env),
+        import_wait_seconds=float(env.get("ROLLCALL_IMPORT_WAIT_SECONDS") or 30),
+        shutdown_grace_seconds=float(env.get("ROLLCALL_SHUTDOWN_GRACE_SECONDS") or 30),
     )
 
 

@@ -83,6 +83,7 @@ def import_file(args: argparse.Namespace, output: Output) -> int:
             skip_invalid=args.skip_invalid,
             allow_shrink=args.allow_shrink,
             lenient=not args.strict,
+            limits=context.settings.import_limits,
         )
         show_progress = not args.json and sys.stderr.isatty()
         try:

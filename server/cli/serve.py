@@ -14,7 +14,7 @@ import uvicorn
 from server.app import create_app
 from server.cli.operations import check_secret_keys
 from server.cli.output import Output
-from server.config import load_settings
+from server.config import Settings, load_settings
 from server.context import AppContext
 from server.db.migrate import upgrade
 from server.demo import DEMO_TENANT, DemoCredentials, load_or_seed
@@ -54,11 +54,18 @@ def run(args: argparse.Namespace, output: Output) -> int:
             host=args.host,
             port=args.port,
             workers=args.workers,
+            timeout_graceful_shutdown=grace_period(settings),
             **SERVER_OPTIONS,
         )
     else:
         app = create_app(settings, worker=with_worker)
-        uvicorn.run(app, host=args.host, port=args.port, **SERVER_OPTIONS)
+        uvicorn.run(
+            app,
+            host=args.host,
+            port=args.port,
+            timeout_graceful_shutdown=grace_period(settings),
+            **SERVER_OPTIONS,
+        )
     return 0
 
 
@@ -83,6 +90,12 @@ def run_worker(args: argparse.Namespace, output: Output) -> int:
     worker.run()
     context.database.dispose()
     return 0
+
+
+def grace_period(settings: Settings) -> int:
+    """How long in-flight requests may run after SIGTERM (``ROLLCALL_SHUTDOWN_GRACE_SECONDS``);
+    imports still running then are interrupted by the app's shutdown (issue 13)."""
+    return max(int(settings.shutdown_grace_seconds), 1)
 
 
 def _print_demo(output: Output, demo: DemoCredentials, issuer: str, host: str, port: int) -> None:

@@ -139,6 +139,9 @@ def _configure_sqlite_connection(busy_timeout: float, dbapi_connection: Any, _re
 def _begin_sqlite_immediately(connection: Any) -> None:
     # BEGIN IMMEDIATE takes the write lock up front: two writers queue on busy_timeout
     # instead of failing with "database is locked" when a reader upgrades to a writer.
+    # An AUTOCOMMIT connection (the health check) only reads: it must not wait for a writer.
+    if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        return
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
@@ -170,6 +173,9 @@ class Database:
     def is_reachable(self) -> bool:
         try:
             with self.engine.connect() as connection:
+                # a read outside any transaction: answers while a long import holds SQLite's
+                # write lock (issue 11: /healthz must answer during a big import)
+                connection.execution_options(isolation_level="AUTOCOMMIT")
                 connection.execute(text("SELECT 1"))
         except Exception:
             return False

@@ -48,6 +48,7 @@ from server.domain.schools import resolve_school_ids
 from server.domain.secrets import SecretBox
 from server.domain.tenants import tenant_setting
 from server.errors import DomainError
+from server.imports.limits import ImportLimits, upload_too_large
 from server.imports.records import FileProblem, ImportRecord, Outcome, RowProblem, RowResult
 from server.imports.report import Report, RunStatus, store_report
 
@@ -66,6 +67,11 @@ class ImportRefused(DomainError):
     """The import cannot start: a bad mode, an unknown school, a file of an unknown kind."""
 
 
+class ImportInterrupted(Exception):
+    """Raised by a ``progress`` callback to stop a run: it is rolled back and recorded as
+    ``interrupted`` (shutdown after the grace period, issue 13)."""
+
+
 @dataclass(frozen=True)
 class ImportOptions:
     """How to run an import. ``mode`` None: the manifest's (OneRoster) or delta (school CSV)."""
@@ -78,6 +84,7 @@ class ImportOptions:
     allow_shrink: bool = False
     shrink_threshold: float | None = None
     lenient: bool = True
+    limits: ImportLimits = field(default_factory=ImportLimits)  # Settings.import_limits
 
 
 @dataclass
@@ -183,22 +190,55 @@ def _or_ignore(session: Session) -> str:
     return "OR IGNORE" if session.get_bind().dialect.name == "sqlite" else ""
 
 
-def open_source(path: str | Path | IO[bytes], *, filename: str | None = None, lenient: bool = True):
+def open_source(
+    path: str | Path | IO[bytes],
+    *,
+    filename: str | None = None,
+    lenient: bool = True,
+    limits: ImportLimits | None = None,
+):
     """The right reader for a file: a OneRoster zip or folder, a school CSV or XLSX.
 
-    :raises ImportRefused: the kind of file is unknown.
+    Every reader reads within ``limits``; a file on disk larger than ``upload_bytes`` gives a
+    source that fails with F010 when run.
     """
     from server.imports.oneroster import OneRosterSource, looks_like_zip
     from server.imports.school_csv import SchoolCsvSource
 
+    limits = limits or ImportLimits()
     name = (filename or (str(path) if isinstance(path, str | Path) else "")).lower()
     if isinstance(path, str | Path) and Path(path).is_dir():
-        return OneRosterSource(path, lenient=lenient)
+        return OneRosterSource(path, lenient=lenient, limits=limits)
+    if isinstance(path, str | Path) and Path(path).stat().st_size > limits.upload_bytes:
+        return RefusedSource(upload_too_large(limits, Path(path).name))
     if name.endswith(".xlsx"):
-        return SchoolCsvSource(path, spreadsheet=True)
+        return SchoolCsvSource(path, spreadsheet=True, limits=limits)
     if name.endswith(".zip") or looks_like_zip(path):
-        return OneRosterSource(path, lenient=lenient)
-    return SchoolCsvSource(path)
+        return OneRosterSource(path, lenient=lenient, limits=limits)
+    return SchoolCsvSource(path, limits=limits)
+
+
+class RefusedSource:
+    """A file refused before it was opened (larger than the upload limit): fails when run."""
+
+    format = "unknown"
+    source_name = None
+
+    def __init__(self, problem: FileProblem) -> None:
+        self.problem = problem
+        self.warnings: list[tuple[str, str]] = []
+
+    def default_mode(self) -> str:
+        return "delta"
+
+    def steps(self, ctx: ImportContext) -> Iterator[Step]:
+        raise self.problem
+
+    def deactivations(self, ctx: ImportContext) -> Iterator[Deactivation]:
+        return iter(())
+
+    def close(self) -> None:
+        pass
 
 
 def run_import(
@@ -217,7 +257,7 @@ def run_import(
     with database.session() as session:
         connection = get_connection(session, tenant_id, connection_name)
         connection_id = connection.id
-    source = open_source(path, filename=filename, lenient=options.lenient)
+    source = open_source(path, filename=filename, lenient=options.lenient, limits=options.limits)
     try:
         return import_source(
             database,
@@ -248,10 +288,14 @@ def import_source(
     actor_name: str | None = None,
     progress: Progress | None = None,
     person: Actor | None = None,
+    run_id: str | None = None,
 ) -> Report:
     """Run one import of an opened source (see the module docstring for the guarantees).
 
     ``person``: the staff member who uploaded the file; the audit log names them.
+    ``run_id`` names the run (a ``running`` row recorded by the caller is then completed).
+    A ``progress`` callback that raises :class:`ImportInterrupted` rolls the run back; the
+    report says ``interrupted``.
     """
     if options.mode is not None and options.mode not in MODES:
         raise ImportRefused(f"Unknown mode {options.mode!r}; expected full or delta.")
@@ -275,6 +319,8 @@ def import_source(
                 connection_name=connection.name,
                 source_name=source.source_name,
             )
+            if run_id is not None:
+                report.id = run_id
             ctx = ImportContext(
                 session=session,
                 actor=actor,
@@ -319,6 +365,10 @@ def import_source(
         pass
     except _FileFailed:
         assert report is not None
+    except ImportInterrupted:
+        if report is None:
+            raise
+        _interrupted(report)
     finally:
         session.close()
     assert report is not None
@@ -345,6 +395,15 @@ def import_source(
 
 class _FileFailed(Exception):
     pass
+
+
+def _interrupted(report: Report) -> None:
+    report.status = RunStatus.INTERRUPTED
+    report.summary = (
+        f"Interrupted after {report.row_count} rows by a server shutdown: nothing was written. "
+        "Run the import again."
+    )
+    report.finished_at = utcnow()
 
 
 def _run(ctx: ImportContext, source: Any, progress: Progress | None) -> None:

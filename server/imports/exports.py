@@ -8,6 +8,9 @@
   or passwords in a spreadsheet and import it back. The Password column holds the temporary
   password of accounts that are still ``issued`` (each reveal is audited) and is empty
   otherwise: after activation nobody can see a password.
+- Every text cell is neutralised against formula injection (``=``, ``+``, ``-``, ``@``, tab,
+  CR get a leading ``'``, :mod:`server.imports.cells`) and XLSX cells are written as strings;
+  the importers take the quote off again, so an export re-imported gives back the same values.
 
 Rows are read with ``yield_per`` and written as they come.
 """
@@ -41,6 +44,7 @@ from server.domain import audit, credentials
 from server.domain.actors import Actor
 from server.domain.secrets import SecretBox
 from server.errors import InvalidValue
+from server.imports.cells import neutralise
 from server.imports.school_csv import COLUMNS, FLAGS
 
 FORMATS = ("oneroster-1.1", "oneroster-1.2", "school-csv", "xlsx")
@@ -445,14 +449,14 @@ def export_school(
         workbook = Workbook(write_only=True)
         sheet = workbook.create_sheet("Students")
         for row in rows:
-            sheet.append(row)
+            sheet.append([_text_cell(sheet, value) for value in row])
             count += 1
         workbook.save(out)
         return count
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\r\n")
     for row in rows:
-        writer.writerow(row)
+        writer.writerow([neutralise(value) for value in row])
         count += 1
     data = text.getvalue().encode("utf-8-sig")
     if isinstance(out, str | Path):
@@ -460,3 +464,13 @@ def export_school(
     else:
         out.write(data)
     return count
+
+
+def _text_cell(sheet: Any, value: str) -> Any:
+    """An XLSX cell that is text whatever it begins with (never a formula), neutralised like
+    the CSV's so that editing it in a spreadsheet does not turn it into one either."""
+    from openpyxl.cell import WriteOnlyCell
+
+    cell = WriteOnlyCell(sheet, value=neutralise(value))
+    cell.data_type = "s"
+    return cell

@@ -4,17 +4,22 @@
   field ``file``) with its bearer token, e.g. from an SFTP-to-HTTP hook or a rostering hub.
   Query: ``dry_run``, ``mode``, ``skip_invalid``, ``allow_shrink`` (``true``/``false``) and
   ``school`` (repeatable). Answers the report: 200 when applied (or a valid trial run), 422
-  when refused, 400 for a bad request.
-- ``GET /admin/import/template.csv`` — the school CSV template.
+  when refused, 400 for a bad request, 413 (F010) for a body over the upload limit; a run
+  still going after ``ROLLCALL_IMPORT_WAIT_SECONDS`` answers 202 with its URL,
+  ``GET /oneroster/csv/{id}`` (same token), to poll.
+- ``GET /admin/import/template.csv`` — the school CSV template; ``GET /admin/import/codes.json``
+  — the import status codes.
 - ``POST /admin/api/imports`` (multipart ``file``, fields ``dry_run``, ``mode``,
   ``connection`` (default: the manual connection), ``school``…), ``GET /admin/api/imports``
-  and ``GET /admin/api/imports/{id}`` — staff bearer tokens; district and school admins.
-- ``GET /admin/api/imports/status-codes`` — the SPEC §10 codes of report rows, with meanings.
+  and ``GET /admin/api/imports/{id}`` — staff bearer tokens; district and school admins. A run
+  still going after the wait answers 202 with ``/admin/api/imports/{id}`` to poll.
+- ``GET /admin/api/imports/status-codes`` — the same codes, for staff tokens.
 - ``GET /admin/api/exports?format=…&school=…`` — the same exports as ``rollcall export``.
 """
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from dataclasses import replace
 from typing import IO, Any
@@ -24,6 +29,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, request_response
+from starlette.types import Message
 
 from server.auth import ConnectionAuthMiddleware, actor_of
 from server.context import AppContext
@@ -34,9 +40,11 @@ from server.domain.schools import resolve_school_ids
 from server.domain.tenants import MANUAL_CONNECTION_NAME
 from server.errors import DomainError, NotAllowed
 from server.imports import exports
-from server.imports.engine import ImportOptions, import_source, open_source
-from server.imports.records import STATUS_CODES
-from server.imports.report import Report, recent_runs, run_as_dict, visible_run
+from server.imports.background import ImportJob, ImportRunner
+from server.imports.codes import STATUS_CODES
+from server.imports.engine import ImportOptions
+from server.imports.limits import ImportLimits, LimitExceeded, upload_too_large
+from server.imports.report import Report, RunStatus, recent_runs, run_as_dict, visible_run
 from server.imports.school_csv import template
 from server.web.staffauth import staff_api_actor
 
@@ -55,9 +63,12 @@ MEDIA_TYPES = {
 
 def import_routes(context: AppContext) -> list[BaseRoute]:
     push = ConnectionAuthMiddleware(request_response(push_csv), context.database, _error)
+    pushed = ConnectionAuthMiddleware(request_response(push_run), context.database, _error)
     return [
         Route("/oneroster/csv", push, methods=["POST"]),
+        Route("/oneroster/csv/{run_id}", pushed, methods=["GET"]),
         Route("/admin/import/template.csv", template_csv, methods=["GET"]),
+        Route("/admin/import/codes.json", status_codes, methods=["GET"]),
         Route("/admin/api/imports", admin_imports, methods=["GET", "POST"]),
         Route("/admin/api/imports/status-codes", admin_status_codes, methods=["GET"]),
         Route("/admin/api/imports/{run_id}", admin_import_run, methods=["GET"]),
@@ -79,7 +90,7 @@ def _flag(value: str | None, name: str) -> bool:
     raise DomainError(f"{name} must be true or false.", code="R102")
 
 
-def _options(values: Any, schools: list[str]) -> ImportOptions:
+def _options(values: Any, schools: list[str], limits: ImportLimits) -> ImportOptions:
     mode = values.get("mode") or None
     if mode not in (None, "full", "delta"):
         raise DomainError("mode must be full or delta.", code="R102")
@@ -89,6 +100,7 @@ def _options(values: Any, schools: list[str]) -> ImportOptions:
         dry_run=_flag(values.get("dry_run"), "dry_run"),
         skip_invalid=_flag(values.get("skip_invalid"), "skip_invalid"),
         allow_shrink=_flag(values.get("allow_shrink"), "allow_shrink"),
+        limits=limits,
     )
 
 
@@ -100,30 +112,45 @@ def _report_response(report: Report) -> JSONResponse:
     return JSONResponse(body, status_code=200 if report.ok else 422)
 
 
-def _run(
-    context: AppContext,
-    tenant_id: str,
-    connection_id: str,
-    stream: IO[bytes],
-    filename: str | None,
-    options: ImportOptions,
-    actor_name: str,
-    person: Actor | None = None,
-) -> Report:
-    source = open_source(stream, filename=filename, lenient=options.lenient)
-    try:
-        return import_source(
-            context.database,
-            context.box,
-            tenant_id,
-            connection_id,
-            source,
-            options,
-            actor_name=actor_name,
-            person=person,
-        )
-    finally:
-        source.close()
+async def _answer(request: Request, job: ImportJob, poll_path: str) -> Response:
+    """Run ``job`` in the background; its report if it ends within the configured wait,
+    else 202 with the URL to poll (issue 13: imports run as jobs, not inside the request).
+
+    :raises DomainError: the import was refused at start (answered within the wait).
+    """
+    runner: ImportRunner = request.app.state.imports
+    wait = request.app.state.context.settings.import_wait_seconds
+    started = await run_in_threadpool(runner.submit, job)
+    if await runner.wait(started, wait):
+        return _report_response(started.future.result())
+    runner.release(started)
+    url = poll_path.format(run_id=started.run_id)
+    return JSONResponse(
+        {"id": started.run_id, "status": RunStatus.RUNNING, "url": url},
+        status_code=202,
+        headers={"Location": url, "Retry-After": "5"},
+    )
+
+
+def limited(request: Request, limits: ImportLimits) -> Request:
+    """The request, its body read through the upload limit (F010 as soon as it is passed).
+
+    :raises LimitExceeded: F010, from the ``Content-Length`` header or while streaming.
+    """
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limits.upload_bytes:
+        raise upload_too_large(limits)
+    received = 0
+
+    async def receive() -> Message:
+        nonlocal received
+        message = await request.receive()
+        received += len(message.get("body", b""))
+        if received > limits.upload_bytes:
+            raise upload_too_large(limits)
+        return message
+
+    return Request(request.scope, receive)
 
 
 async def _spool(request: Request) -> tuple[IO[bytes], str | None]:
@@ -137,7 +164,7 @@ async def _spool(request: Request) -> tuple[IO[bytes], str | None]:
         return upload.file, upload.filename
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)  # noqa: SIM115
     async for chunk in request.stream():
-        spool.write(chunk)
+        await run_in_threadpool(spool.write, chunk)
     spool.seek(0)
     return spool, None
 
@@ -145,13 +172,12 @@ async def _spool(request: Request) -> tuple[IO[bytes], str | None]:
 async def push_csv(request: Request) -> Response:
     actor = actor_of(request)
     context: AppContext = request.app.state.context
+    limits = context.settings.import_limits
     try:
-        options = _options(request.query_params, request.query_params.getlist("school"))
-        stream, filename = await _spool(request)
+        options = _options(request.query_params, request.query_params.getlist("school"), limits)
+        stream, filename = await _spool(limited(request, limits))
         assert actor.connection_id is not None
-        report = await run_in_threadpool(
-            _run,
-            context,
+        job = ImportJob(
             actor.tenant_id,
             actor.connection_id,
             stream,
@@ -159,9 +185,29 @@ async def push_csv(request: Request) -> Response:
             options,
             actor.name,
         )
+        return await _answer(request, job, "/oneroster/csv/{run_id}")
     except DomainError as error:
         return _error(400, error.message, error.code)
-    return _report_response(report)
+    except LimitExceeded as error:
+        return _error(413, error.message, error.code)
+
+
+async def push_run(request: Request) -> Response:
+    """``GET /oneroster/csv/{run_id}``: a pushed run, for the connection that pushed it."""
+    actor = actor_of(request)
+    context: AppContext = request.app.state.context
+    body = await run_in_threadpool(_stored_run, context, actor, request.path_params["run_id"])
+    if body is None:
+        return _error(404, "No such import run.")
+    return JSONResponse(body)
+
+
+def _stored_run(
+    context: AppContext, actor: Actor, run_id: str, row_limit: int = ROW_LIMIT
+) -> dict[str, Any] | None:
+    with context.database.session() as session:
+        run = visible_run(session, actor, run_id)
+        return None if run is None else run_as_dict(session, run, row_limit=row_limit)
 
 
 async def template_csv(request: Request) -> Response:
@@ -170,6 +216,11 @@ async def template_csv(request: Request) -> Response:
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="rollcall-school-template.csv"'},
     )
+
+
+async def status_codes(request: Request) -> Response:
+    """The import status codes and their meanings (SPEC §10); public, like the template."""
+    return JSONResponse(STATUS_CODES)
 
 
 async def _authenticated(request: Request) -> tuple[AppContext, Actor] | Response:
@@ -192,13 +243,14 @@ async def admin_imports(request: Request) -> Response:
             return JSONResponse(await run_in_threadpool(_list_runs, context, actor))
         except NotAllowed as error:
             return _error(403, error.message)
+    limits = context.settings.import_limits
     try:
-        form = await request.form()
+        form = await limited(request, limits).form()
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise DomainError("Send the file in the multipart field 'file'.", code="F001")
         schools_sourced = [str(s) for s in form.getlist("school")]
-        options = _options(form, schools_sourced)
+        options = _options(form, schools_sourced, limits)
         name = str(form.get("connection") or MANUAL_CONNECTION_NAME)
 
         def resolve() -> tuple[str, list[str]]:
@@ -209,22 +261,26 @@ async def admin_imports(request: Request) -> Response:
 
         connection_id, school_ids = await run_in_threadpool(resolve)
         options = replace(options, school_sourced_ids=(), school_ids=tuple(school_ids))
-        report = await run_in_threadpool(
-            _run,
-            context,
-            actor.tenant_id,
-            connection_id,
-            upload.file,
-            upload.filename,
-            options,
-            actor.name,
-            actor,
+        stream = await run_in_threadpool(_copy, upload.file)
+        job = ImportJob(
+            actor.tenant_id, connection_id, stream, upload.filename, options, actor.name, actor
         )
+        return await _answer(request, job, "/admin/api/imports/{run_id}")
     except NotAllowed as error:
         return _error(403, error.message)
     except DomainError as error:
         return _error(error.status if error.status != 404 else 400, error.message, error.code)
-    return _report_response(report)
+    except LimitExceeded as error:
+        return _error(413, error.message, error.code)
+
+
+def _copy(upload: IO[bytes]) -> IO[bytes]:
+    """The upload in a spool the background run owns (the form's file closes with the
+    request)."""
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)  # noqa: SIM115
+    shutil.copyfileobj(upload, spool, 1024 * 1024)
+    spool.seek(0)
+    return spool
 
 
 def _list_runs(context: AppContext, actor: Actor) -> list[dict[str, Any]]:
@@ -261,16 +317,15 @@ async def admin_import_run(request: Request) -> Response:
     context, actor = found
     limit = request.query_params.get("limit")
 
-    def load() -> dict[str, Any] | None:
-        with context.database.session() as session:
-            run = visible_run(session, actor, request.path_params["run_id"])
-            if run is None:
-                return None
-            return run_as_dict(session, run, row_limit=int(limit) if limit else ROW_LIMIT)
-
     if limit is not None and not limit.isdigit():
         return _error(400, "limit must be a number.")
-    body = await run_in_threadpool(load)
+    body = await run_in_threadpool(
+        _stored_run,
+        context,
+        actor,
+        request.path_params["run_id"],
+        int(limit) if limit else ROW_LIMIT,
+    )
     if body is None:
         return _error(404, "No such import run.")
     return JSONResponse(body)

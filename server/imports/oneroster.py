@@ -28,7 +28,7 @@ from typing import IO, Any
 
 from sqlalchemy import Text, cast, exists, func, select
 
-from oneroster.csv_files import Package, PackageError, open_package
+from oneroster.csv_files import Package, open_package
 from oneroster.csv_records import translate
 from server.db import (
     AcademicSession,
@@ -49,7 +49,15 @@ from server.domain.users import RoleAssignment
 from server.domain.vocabulary import check_choice, check_role, parse_date
 from server.errors import NotFound, OwnedByAnotherConnection
 from server.imports.engine import Deactivation, ImportContext, Step
-from server.imports.records import ImportRecord, Outcome, RowProblem, RowResult
+from server.imports.limits import ImportLimits
+from server.imports.records import (
+    FileProblem,
+    ImportRecord,
+    Outcome,
+    RowProblem,
+    RowResult,
+    empty_line,
+)
 
 SEXES = ("male", "female", "unspecified", "other")
 OTHER_FILES_EXTRA = ("demographics", "userProfiles")
@@ -82,13 +90,19 @@ def looks_like_zip(source: Any) -> bool:
 class OneRosterSource:
     """An opened OneRoster CSV package; a broken one reports F001-F003 when run."""
 
-    def __init__(self, path: str | Path | IO[bytes], *, lenient: bool = True) -> None:
+    def __init__(
+        self,
+        path: str | Path | IO[bytes],
+        *,
+        lenient: bool = True,
+        limits: ImportLimits | None = None,
+    ) -> None:
         self.lenient = lenient
-        self.error: PackageError | None = None
+        self.error: FileProblem | None = None
         self.package: Package | None = None
         try:
-            self.package = open_package(path, lenient=lenient)
-        except PackageError as error:
+            self.package = open_package(path, lenient=lenient, limits=limits)
+        except FileProblem as error:
             self.error = error
         version = self.package.version if self.package else "1.x"
         self.format = f"oneroster-{version}"
@@ -150,6 +164,9 @@ class OneRosterSource:
         assert self.package is not None
         version = self.package.version
         for row in self.package.rows(name):
+            if not row.values:
+                yield empty_line(name, row.number)
+                continue
             try:
                 yield translate(row, version, mode=mode, lenient=self.lenient)
             except RowProblem as problem:

@@ -65,6 +65,7 @@ from server.domain.sources import (
     scheduled_connections,
     upstream_of,
 )
+from server.imports.cells import neutralise
 from server.imports.engine import ImportOptions, ImportRefused, import_source
 from server.imports.oneroster import OneRosterSource
 from server.imports.report import Report, RunStatus, store_report
@@ -89,6 +90,11 @@ def upstream_box(context: AppContext) -> SecretBox:
 
 
 # --- the package ----------------------------------------------------------------------------
+
+
+def _neutralised(row: dict[str, Any]) -> dict[str, Any]:
+    """The snapshot is read back by the importer, which restores neutralised cells."""
+    return {key: neutralise(value) for key, value in row.items()}
 
 
 @dataclass
@@ -160,13 +166,13 @@ def fetch_package(client: UpstreamClient, folder: Path, *, delta: bool = False) 
                 row = {**convert(obj), **stamp}
                 if collection == "users":
                     users.add(row["sourcedId"])
-                    roles = [{**r, **stamp} for r in rest_rows.role_rows(obj)]
+                    roles = [_neutralised({**r, **stamp}) for r in rest_rows.role_rows(obj)]
                     writers["roles.csv"].writerows(roles)
                 elif collection == "classes":
                     classes.add(row["sourcedId"])
                 elif not delta and not _in_snapshot(collection, row, users, classes):
                     continue
-                writers[name].writerow(row)
+                writers[name].writerow(_neutralised(row))
         except Forbidden as refused:
             if refused.collection not in OPTIONAL:
                 raise UpstreamError(
@@ -275,6 +281,7 @@ def _walk_and_import(
         policy or RetryPolicy(),
         sleep=sleep,
         since=state.high_water if delta else None,
+        limits=context.settings.import_limits,
     )
     with tempfile.TemporaryDirectory(prefix="rollcall-pull-") as folder:
         try:
@@ -286,7 +293,7 @@ def _walk_and_import(
             )
         finally:
             client.close()
-        source = OneRosterSource(folder)
+        source = OneRosterSource(folder, limits=context.settings.import_limits)
         source.source_name = client.base_url
         source.format = _format(upstream, found or walked.version)
         try:
@@ -354,7 +361,7 @@ def _failed(
         connection_name=name,
         source_name=source,
     )
-    report.fail(UPSTREAM_FAILED, error.message, None)
+    report.fail(error.code or UPSTREAM_FAILED, error.message, None)
     report.status = RunStatus.FAILED
     report.summary = f"Refused, nothing written: {error.message}"
     report.finished_at = utcnow()

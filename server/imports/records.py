@@ -23,28 +23,6 @@ class Outcome:
     ALL = (CREATED, UPDATED, UNCHANGED, DEACTIVATED, REACTIVATED, ERROR, SKIPPED)
 
 
-# SPEC §10: every code a row or file of a report can carry (served at
-# ``GET /admin/api/imports/status-codes`` and listed in the README).
-STATUS_CODES = {
-    "F001": "file unreadable (encoding, not CSV / not a zip)",
-    "F002": "required column missing or a header renamed",
-    "F003": "OneRoster manifest missing or inconsistent with the files",
-    "F004": "a pull's upstream cannot be read (unreachable, credentials refused, not OneRoster)",
-    "R101": "required field empty",
-    "R102": "invalid value (enumeration, date, boolean, grade, sourcedId)",
-    "R103": "duplicate key inside the file",
-    "R104": "username already used by another account",
-    "R105": "username breaks the policy",
-    "R106": "password breaks the policy",
-    "R107": "SSO-linked account: username or password cannot be changed here",
-    "R108": "reference to a record that does not exist (class, school, user)",
-    "R109": "record owned by another connection",
-    "W201": "will be deactivated: missing from a full import",
-    "W202": "matches an inactive account, which will be reactivated",
-    "W203": "value repaired by lenient reading (from → to); refused with --strict",
-}
-
-
 class FileProblem(Exception):
     """The file itself cannot be read: F001 unreadable, F002 headers, F003 manifest."""
 
@@ -108,3 +86,18 @@ class RowResult:
             "message": self.message,
             "changes": self.changes,
         }
+
+
+EMPTY_LINE = "W210"
+
+
+def empty_line(file: str, number: int) -> RowResult:
+    """The report's row for an empty line (or one of empty cells): skipped, and said so."""
+    return RowResult(
+        file,
+        number,
+        None,
+        Outcome.SKIPPED,
+        EMPTY_LINE,
+        f"Line {number} is empty: skipped. Remove empty lines from the file.",
+    )

@@ -31,6 +31,8 @@ class RunStatus:
     INVALID = "invalid"  # trial run: would be refused
     REFUSED = "refused"  # apply refused (row errors without skip-invalid, or the shrink guard)
     FAILED = "failed"  # the file itself cannot be read (F001-F003)
+    RUNNING = "running"  # started over HTTP, not finished yet
+    INTERRUPTED = "interrupted"  # stopped by a shutdown after its grace period: rolled back
 
     OK = (APPLIED, VALID)
 
@@ -128,7 +130,14 @@ class Report:
 def store_report(
     session: Session, report: Report, *, tenant_id: str, connection_id: str, actor_name: str
 ) -> ImportRun:
-    """Write the run and its rows (in batches) into ``session``'s transaction."""
+    """Write the run and its rows (in batches) into ``session``'s transaction.
+
+    A ``running`` row recorded for the same id (:func:`record_running`) is replaced.
+    """
+    started = session.get(ImportRun, report.id)
+    if started is not None:
+        session.delete(started)
+        session.flush()
     run = ImportRun(
         id=report.id,
         tenant_id=tenant_id,
@@ -172,11 +181,59 @@ def store_report(
 
 
 def visible_runs(query: Any, actor: Actor) -> Any:
-    """Import runs ``actor`` may read: the tenant's for district admins, their own otherwise."""
+    """Import runs ``actor`` may read: the tenant's for district admins, their own otherwise
+    (a connection reads the runs of its own pushes)."""
     query = query.where(ImportRun.tenant_id == actor.tenant_id)
     if actor.kind == "staff" and not actor.is_district_admin:
         query = query.where(ImportRun.actor_name == actor.name)
+    if actor.kind == "connection":
+        query = query.where(ImportRun.connection_id == actor.connection_id)
     return query
+
+
+def record_running(
+    session: Session,
+    run_id: str,
+    *,
+    tenant_id: str,
+    connection_id: str,
+    actor_name: str,
+    dry_run: bool,
+    mode: str | None,
+) -> ImportRun:
+    """A ``running`` row for a run started in the background, so it can be polled."""
+    run = ImportRun(
+        id=run_id,
+        tenant_id=tenant_id,
+        connection_id=connection_id,
+        actor_name=actor_name,
+        source_name=None,
+        format="pending",
+        mode=mode or "delta",
+        dry_run=dry_run,
+        status=RunStatus.RUNNING,
+        # the shape of Report.counts(), empty: pages and clients read it like a finished run's
+        counts={
+            "outcomes": {},
+            "codes": {},
+            "rows": 0,
+            "warnings": [],
+            "file_errors": [],
+            "shrink": {},
+        },
+        summary="Running.",
+    )
+    session.add(run)
+    return run
+
+
+def finish_unreported(session: Session, run_id: str, status: str, summary: str) -> None:
+    """End a ``running`` row whose import stopped before it had a report (refused at start)."""
+    run = session.get(ImportRun, run_id)
+    if run is not None and run.status == RunStatus.RUNNING:
+        run.status = status
+        run.summary = summary[:2000]
+        run.finished_at = utcnow()
 
 
 def recent_runs(session: Session, actor: Actor, limit: int = 100) -> list[ImportRun]:

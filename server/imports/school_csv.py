@@ -32,9 +32,11 @@ from __future__ import annotations
 import csv
 import io
 import re
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
+from xml.sax import SAXException
 
 from sqlalchemy import exists, func, select
 
@@ -42,9 +44,18 @@ from server.db import Enrollment, Org, RecordStatus, SchoolClass, User, UserRole
 from server.domain import roster, users
 from server.domain.users import RoleAssignment
 from server.domain.vocabulary import check_grade
+from server.imports.cells import restore
 from server.imports.engine import Deactivation, ImportContext, ImportRefused, Step
+from server.imports.limits import ImportLimits, bounded_lines, check_row, scan_workbook
 from server.imports.oneroster import _set_password
-from server.imports.records import FileProblem, ImportRecord, Outcome, RowProblem, RowResult
+from server.imports.records import (
+    FileProblem,
+    ImportRecord,
+    Outcome,
+    RowProblem,
+    RowResult,
+    empty_line,
+)
 
 REQUIRED = ("Student Full Name", "Username", "Year Group", "Class", "Gender")
 OPTIONAL = ("Pupil Premium", "Ethnicity", "SEND", "EAL", "Password")
@@ -72,6 +83,7 @@ GENDERS = {
 YEAR_WORDS = {"r": "KG", "reception": "KG", "rec": "KG", "n": "PK", "nursery": "PK"}
 EXAMPLE = ("Ava Adams", "", "7", "7A", "F", "No", "WBRI", "No", "No", "")
 FILE = "school.csv"
+XLSX_COLUMNS = 256  # columns of a worksheet that are read; the school CSV has 10
 
 
 def template() -> str:
@@ -103,9 +115,16 @@ class SchoolCsvSource:
     format = "school-csv"
     source_name = None
 
-    def __init__(self, path: str | Path | IO[bytes], *, spreadsheet: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | Path | IO[bytes],
+        *,
+        spreadsheet: bool = False,
+        limits: ImportLimits | None = None,
+    ) -> None:
         self.path = path
         self.spreadsheet = spreadsheet
+        self.limits = limits or ImportLimits()
         self.warnings: list[tuple[str, str]] = []
         self._stream: IO[Any] | None = None
         if spreadsheet:
@@ -115,6 +134,8 @@ class SchoolCsvSource:
         return "delta"
 
     def steps(self, ctx: ImportContext) -> Iterator[Step]:
+        if self.spreadsheet:
+            self._scan()  # a hostile sheet is refused before anything else is looked at
         ctx.cache["school"] = {"id": _school_id(ctx)}
         yield Step(
             file=FILE,
@@ -131,12 +152,16 @@ class SchoolCsvSource:
             header = next(rows, None)
             if header is None:
                 raise FileProblem("F002", "The file is empty: it needs the header row.", FILE)
+            check_row(header, 1, self.limits, FILE)
             columns = _columns(header)
             for number, cells in enumerate(rows, start=2):
+                check_row(cells, number, self.limits, FILE)
                 if not any((c or "").strip() for c in cells):
+                    if not self.spreadsheet:  # a worksheet's blank rows are only formatting
+                        yield empty_line(FILE, number)
                     continue
                 values = {
-                    name: (cells[i] if i < len(cells) else "").strip()
+                    name: restore(cells[i] if i < len(cells) else "").strip()
                     for name, i in columns.items()
                 }
                 try:
@@ -160,10 +185,11 @@ class SchoolCsvSource:
     def _csv_rows(self) -> Iterator[list[str]]:
         raw = open(self.path, "rb") if isinstance(self.path, str | Path) else self.path  # noqa: SIM115
         self._stream = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-        first = self._stream.readline()
+        lines = bounded_lines(self._stream, self.limits, FILE)
+        first = next(lines, "")
         delimiter = ";" if first.count(";") > first.count(",") else ","
         yield from csv.reader(io.StringIO(first), delimiter=delimiter)
-        yield from csv.reader(self._stream, delimiter=delimiter)
+        yield from csv.reader(lines, delimiter=delimiter)
 
     def _xlsx_rows(self) -> Iterator[list[str]]:
         from openpyxl import load_workbook
@@ -173,10 +199,19 @@ class SchoolCsvSource:
         except Exception as error:  # openpyxl raises many kinds for a broken file
             raise FileProblem("F001", f"The spreadsheet cannot be read: {error}.", FILE) from None
         try:
-            for row in workbook.active.iter_rows(values_only=True):
+            # rows are cut at XLSX_COLUMNS: a forged <dimension> cannot make openpyxl pad every
+            # row to 16,384 cells (the scan has already bounded the cells it parses)
+            for row in workbook.active.iter_rows(values_only=True, max_col=XLSX_COLUMNS):
                 yield [_cell_text(value) for value in row]
         finally:
             workbook.close()
+
+    def _scan(self) -> None:
+        """The workbook's zip and sheets against the limits (streamed, before openpyxl)."""
+        try:
+            scan_workbook(self.path, self.limits)
+        except (zipfile.BadZipFile, OSError, ValueError, SAXException) as error:
+            raise FileProblem("F001", f"The spreadsheet cannot be read: {error}.", FILE) from None
 
     def deactivations(self, ctx: ImportContext) -> Iterator[Deactivation]:
         yield Deactivation(

@@ -23,6 +23,7 @@ import httpx
 
 from oneroster import rest_rows
 from server.errors import DomainError
+from server.imports.limits import ImportLimits, page_too_large
 from server.imports.signing import OAuth1Signer
 
 log = logging.getLogger("rollcall.pull")
@@ -79,10 +80,12 @@ class UpstreamClient:
         *,
         sleep: Callable[[float], None] = time.sleep,
         since: str | None = None,
+        limits: ImportLimits | None = None,
     ) -> None:
         """``token_url`` None: sign with OAuth 1.0a instead of fetching a token. ``since``: ask
         only for records modified after this ``dateLastModified`` (a delta pull)."""
         self.base_url = base_url.rstrip("/")
+        self.limits = limits or ImportLimits()
         self.token_url = token_url
         self._credentials = (client_id, client_secret)
         self._signer = None if token_url else OAuth1Signer(client_id, client_secret)
@@ -137,7 +140,7 @@ class UpstreamClient:
         while True:
             attempt += 1
             try:
-                response = self._send(url, params)
+                response = self._get_bounded(url, params)
             except (httpx.HTTPError, httpx.InvalidURL) as error:
                 reason = f"{type(error).__name__}"
                 self._back_off(attempt, None, f"{url} cannot be reached ({reason})")
@@ -158,12 +161,37 @@ class UpstreamClient:
                 continue
             return response
 
-    def _send(self, url: str, params: dict[str, Any]) -> httpx.Response:
+    def _get_bounded(self, url: str, params: dict[str, Any]) -> httpx.Response:
+        """One signed or token-bearing GET whose body is read as it streams in, and refused
+        past ``page_bytes``.
+
+        :raises UpstreamError: F018, the answer is larger than the limit.
+        """
         if self._signer is not None:
-            return self.http.get(url, params=params, auth=self._signer)
-        if self._token is None:
-            self.fetch_token()
-        return self.http.get(url, params=params, headers={"Authorization": f"Bearer {self._token}"})
+            request = self.http.build_request("GET", url, params=params)
+            response = self.http.send(request, auth=self._signer, stream=True)
+        else:
+            if self._token is None:
+                self.fetch_token()
+            headers = {"Authorization": f"Bearer {self._token}"}
+            request = self.http.build_request("GET", url, params=params, headers=headers)
+            response = self.http.send(request, stream=True)
+        try:
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > self.limits.page_bytes:
+                    raise UpstreamError(page_too_large(self.limits, url), code="F018")
+                chunks.append(chunk)
+        finally:
+            response.close()
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            content=b"".join(chunks),
+            request=response.request,
+        )
 
     def _back_off(self, attempt: int, retry_after: str | None, problem: str) -> None:
         if attempt >= self.policy.attempts:

@@ -18,8 +18,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
-from starlette.responses import Response
+from starlette.datastructures import Headers, UploadFile
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.routing import request_response
+from starlette.types import Message, Receive, Scope, Send
 
 from server.db import ConnectionKind
 from server.domain import connections, roster
@@ -28,12 +30,17 @@ from server.domain.actors import Actor
 from server.domain.secrets import sign
 from server.errors import DomainError, InvalidValue, NotFound
 from server.imports import exports
-from server.imports.engine import ImportOptions, import_source, open_source
-from server.imports.report import Report, recent_runs, run_as_dict, visible_run
+from server.imports.background import ImportJob, ImportRunner
+from server.imports.engine import ImportOptions
+from server.imports.report import recent_runs, run_as_dict, visible_run
 from server.web.render import page
 from server.web.staffauth import StaffRequest, staff_page
 
 MAX_UPLOAD = 5 * 1024 * 1024
+# the upload form's body (the file and a few fields); the apply form carries it base64-encoded
+MAX_FORM_BODY = MAX_UPLOAD + 1024 * 1024
+MAX_APPLY_BODY = MAX_UPLOAD * 4 // 3 + 1024 * 1024
+TOO_LARGE = "F010: the file is larger than 5 MB: import it with `rollcall import`."
 ROW_LIMIT = 2000
 IMPORT_KINDS = (ConnectionKind.MANUAL, ConnectionKind.CSV, ConnectionKind.ONEROSTER_CSV)
 _PURPOSE = "import-upload"
@@ -154,10 +161,24 @@ async def _run_and_show(
             dry_run=dry_run,
             skip_invalid=bool(choice.get("skip_invalid")),
             allow_shrink=bool(choice.get("allow_shrink")),
+            limits=staff.context.settings.import_limits,
         )
-        report = await run_in_threadpool(
-            _import, staff, content, choice["filename"], connection_id, options
+        runner: ImportRunner = staff.request.app.state.imports
+        job = ImportJob(
+            staff.actor.tenant_id,
+            connection_id,
+            io.BytesIO(content),
+            choice["filename"],
+            options,
+            staff.actor.name,
+            staff.actor,
         )
+        started = await run_in_threadpool(runner.submit, job)
+        if not await runner.wait(started, staff.context.settings.import_wait_seconds):
+            # still running (or the server is stopping): the stored run's page shows it
+            runner.release(started)
+            return RedirectResponse(f"/admin/import/{started.run_id}", status_code=303)
+        report = started.future.result()
     except DomainError as error:
         return await _render_form(staff, status=error.status, error=error.message)
     try:
@@ -180,25 +201,6 @@ async def _run_and_show(
         carried=carried,
         code_filter=None,
     )
-
-
-def _import(
-    staff: StaffRequest, content: bytes, filename: str, connection_id: str, options: ImportOptions
-) -> Report:
-    source = open_source(io.BytesIO(content), filename=filename, lenient=options.lenient)
-    try:
-        return import_source(
-            staff.context.database,
-            staff.context.box,
-            staff.actor.tenant_id,
-            connection_id,
-            source,
-            options,
-            actor_name=staff.actor.name,
-            person=staff.actor,
-        )
-    finally:
-        source.close()
 
 
 def _choice(form: Any, filename: str) -> dict[str, Any]:
@@ -270,3 +272,47 @@ async def export_download(staff: StaffRequest) -> Response:
             "Cache-Control": "no-store",
         },
     )
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class UploadLimit:
+    """The page's request body stops at ``maximum`` bytes while it streams in (F010, 413), so
+    an upload larger than the page takes is never spooled whole (issue 11).
+
+    Example: ``Route("/admin/import", UploadLimit(trial_run, MAX_FORM_BODY), methods=["POST"])``
+    """
+
+    def __init__(self, endpoint: Any, maximum: int) -> None:
+        self.app = request_response(endpoint)
+        self.maximum = maximum
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.maximum:
+            await PlainTextResponse(TOO_LARGE, status_code=413)(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.maximum:
+                raise _TooLarge
+            return message
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, sending)
+        except _TooLarge:
+            if started:
+                raise
+            await PlainTextResponse(TOO_LARGE, status_code=413)(scope, receive, send)

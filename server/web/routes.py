@@ -38,8 +38,16 @@ def admin_routes() -> list[BaseRoute]:
             "/admin/requests/{request_id}/{decision:str}", pages.request_decide, methods=["POST"]
         ),
         Route("/admin/import", imports_page.import_form, methods=["GET"]),
-        Route("/admin/import", imports_page.trial_run, methods=["POST"]),
-        Route("/admin/import/apply", imports_page.apply_import, methods=["POST"]),
+        Route(
+            "/admin/import",
+            imports_page.UploadLimit(imports_page.trial_run, imports_page.MAX_FORM_BODY),
+            methods=["POST"],
+        ),
+        Route(
+            "/admin/import/apply",
+            imports_page.UploadLimit(imports_page.apply_import, imports_page.MAX_APPLY_BODY),
+            methods=["POST"],
+        ),
         Route("/admin/export", imports_page.export_download, methods=["POST"]),
         Route("/admin/import/{run_id:str}", imports_page.import_run, methods=["GET"]),
         Route("/admin/connections", pages.connection_list, methods=["GET"]),

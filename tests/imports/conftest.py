@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from server.cli.main import main
 from server.db import User
 from server.db.session import Database
+from server.domain import staff
 from server.domain.actors import system_actor
 from server.domain.connections import create_connection
 from server.domain.secrets import SecretBox
@@ -88,3 +89,16 @@ def rollcall(monkeypatch, tmp_path, database, database_url, capsys):
         return code, captured.out, captured.err
 
     return run
+
+
+@pytest.fixture
+def admin_token(tenancy: Tenancy) -> str:
+    """A district admin's staff API token in the tenancy."""
+    with tenancy.database.session() as session:
+        actor = system_actor(tenancy.tenant_id)
+        made = staff.create_staff(session, actor, "boss", "district_admin", password=None)
+        return staff.create_staff_token(session, made.staff, "api")
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

@@ -77,3 +77,16 @@ def test_template_and_export(rollcall, tmp_path):
         "export", "--format", "school-csv", "--out", str(school), "--school", "s1"
     )
     assert code == 0 and school.read_text(encoding="utf-8-sig").count("\n") == 4
+
+
+def test_rollcall_import_reads_within_the_configured_limits(rollcall, tmp_path, monkeypatch):
+    path = package(tmp_path / "sis.zip", "1.1", district())
+    monkeypatch.setenv("ROLLCALL_IMPORT_MAX_ROWS", "2")
+    code, out, _ = rollcall("import", str(path), "--connection", "SIS", "--dry-run", "--json")
+    report = json.loads(out)
+    assert code == 1 and report["status"] == "failed"
+    assert report["file_errors"][0]["code"] == "F017"
+    assert "ROLLCALL_IMPORT_MAX_ROWS" in report["file_errors"][0]["message"]
+    monkeypatch.setenv("ROLLCALL_IMPORT_MAX_UPLOAD_BYTES", "100")
+    code, out, _ = rollcall("import", str(path), "--connection", "SIS", "--json")
+    assert code == 1 and json.loads(out)["file_errors"][0]["code"] == "F010"

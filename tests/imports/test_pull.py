@@ -11,7 +11,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -38,6 +38,7 @@ from server.domain.sources import set_upstream
 from server.domain.staff import create_staff
 from server.domain.tenants import create_tenant, get_tenant
 from server.imports.engine import ImportOptions
+from server.imports.limits import ImportLimits
 from server.imports.pull import RetryPolicy, enqueue_due_syncs, pull, upstream_box
 from server.worker import runners
 from tests.web.conftest import csrf_of, sign_in
@@ -239,6 +240,25 @@ def test_a_wrong_secret_gives_a_clear_refusal_not_a_traceback(context, hub):
     assert report.status == "failed"
     assert "refused the client credentials" in report.summary
     assert report.codes["F004"] == 1
+    assert here.active(User) == set()
+
+
+def test_a_pull_reads_within_the_import_limits(context, hub):
+    """A hub that answers pages larger than the limit (or rows past it) is refused, F018/F017."""
+    small_pages = replace(context.settings, import_limits=ImportLimits(page_bytes=2000))
+    here = _connect(
+        replace(context, settings=small_pages),
+        hub.url,
+        hub.demo.oneroster_client_id,
+        hub.demo.oneroster_client_secret,
+    )
+    report = here.sync()
+    assert report.status == "failed" and report.codes["F018"] == 1
+    assert "ROLLCALL_IMPORT_MAX_PAGE_BYTES" in report.summary
+    assert here.active(User) == set()
+    few_rows = replace(context.settings, import_limits=ImportLimits(rows=10))
+    report = Here(replace(context, settings=few_rows), here.tenant_id).sync()
+    assert report.status == "failed" and report.file_errors[0]["code"] == "F017"
     assert here.active(User) == set()
 
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 import base64
 import html
 import re
+import time
+from dataclasses import replace
 
+from server.app import create_app
+from server.web.imports_page import MAX_FORM_BODY
 from tests.imports.packages import package
 from tests.web.conftest import csrf_of, sign_in
 
@@ -129,3 +133,52 @@ def test_school_admins_see_their_own_import_runs_only(app, district, tmp_path):
     school_admin = sign_in(app, "chalmers", district.school_admin_password)
     assert "No imports yet." in school_admin.get("/admin/import").text
     assert school_admin.get(f"/admin/import/{run_id}").status_code == 404
+
+
+def test_an_upload_that_outlasts_the_wait_goes_to_its_run_page(
+    settings, database, district, tmp_path
+):
+    """Issue 13: the page's imports run in the background too; a long one is shown by its
+    stored run (status running, then its report) instead of holding the request."""
+    impatient = create_app(replace(settings, import_wait_seconds=0), database=database)
+    client = sign_in(impatient, "skinner", district.admin_password)
+    form = client.get("/admin/import").text
+    response = client.post(
+        "/admin/import",
+        data={"csrf_token": csrf_of(form), "connection": "Manual"},
+        files={"file": ("delta.zip", oneroster_zip(tmp_path), "application/zip")},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    run_page = response.headers["location"]
+    assert re.fullmatch(r"/admin/import/[0-9a-f-]{36}", run_page)
+    for _ in range(600):
+        shown = client.get(run_page)
+        assert shown.status_code == 200
+        if "R104" in shown.text:
+            break
+        time.sleep(0.1)
+    assert "R104" in shown.text and "already used" in shown.text
+
+
+def test_an_upload_over_the_pages_limit_is_refused_while_it_streams(app, district):
+    client = sign_in(app, "skinner", district.admin_password)
+    form = client.get("/admin/import").text
+    big = b"x" * (MAX_FORM_BODY + 1)
+    response = client.post(
+        "/admin/import",
+        data={"csrf_token": csrf_of(form), "connection": "Manual"},
+        files={"file": ("big.csv", big, "text/csv")},
+    )
+    assert response.status_code == 413 and "F010" in response.text
+
+    def chunks():
+        for _ in range(MAX_FORM_BODY // 65536 + 2):
+            yield b"y" * 65536
+
+    streamed = client.post(
+        "/admin/import",
+        content=chunks(),
+        headers={"Content-Type": "multipart/form-data; boundary=zzz"},
+    )
+    assert streamed.status_code == 413 and "rollcall import" in streamed.text
