@@ -15,7 +15,18 @@ from starlette.routing import BaseRoute, Route
 
 def routes() -> list[BaseRoute]:
     """The provider's routes, to mount at the root of the app."""
-    from oidc import activation, authorize, badge, discovery, jwks, login, logout, token, userinfo
+    from oidc import (
+        activation,
+        authorize,
+        badge,
+        discovery,
+        jwks,
+        login,
+        logout,
+        token,
+        upstream_login,
+        userinfo,
+    )
 
     both = ["GET", "POST"]
     return [
@@ -30,6 +41,8 @@ def routes() -> list[BaseRoute]:
         Route("/login", login.login, methods=both),
         Route("/login/change", login.change_password, methods=both),
         Route("/login/done", login.done),
+        Route("/login/upstream/callback", upstream_login.callback_route),
+        Route("/login/upstream/{connection}", upstream_login.start_route),
         Route("/login/badge", badge.badge_login, methods=both),
         Route("/activate/{token}", activation.activate, methods=both),
     ]

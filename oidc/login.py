@@ -32,7 +32,7 @@ from oidc.web import (
 )
 from server.context import AppContext
 from server.db import OAuthClient
-from server.domain import authorization, signin, tenants
+from server.domain import authorization, signin, tenants, upstream_signin
 from server.errors import DomainError, NotFound
 
 DONE = "/login/done"
@@ -57,6 +57,18 @@ def refused(title: str, message: str, status: int, next_path: str = "") -> Page:
     )
 
 
+def upstream_buttons(session, tenant_id: str | None, next_path: str) -> list[dict[str, str]]:
+    """One "Sign in with <provider>" button per upstream of the tenant (issue 17)."""
+    from oidc.upstream_login import start_path
+
+    if tenant_id is None:
+        return []
+    return [
+        {"name": name, "url": start_path(connection_id, next_path)}
+        for connection_id, name in upstream_signin.tenant_providers(session, tenant_id)
+    ]
+
+
 def login_form(
     context: AppContext,
     http: HttpRequest,
@@ -64,6 +76,7 @@ def login_form(
     next_path: str,
     client_name: str | None,
     providers: list[str],
+    upstreams: list[dict[str, str]] | None = None,
     username: str = "",
     error: str | None = None,
     status: int = 200,
@@ -72,6 +85,7 @@ def login_form(
         "next": next_path,
         "client_name": client_name,
         "providers": providers,
+        "upstreams": upstreams or [],
         "username": username,
         "error": error,
         "badge_url": "/login/badge?" + urlencode({"next": next_path}),
@@ -90,6 +104,7 @@ def show_login(context: AppContext, http: HttpRequest) -> Outcome:
             next_path=next_path,
             client_name=client.name if client else None,
             providers=signin.sso_providers(session, tenant_id) if tenant_id else [],
+            upstreams=upstream_buttons(session, tenant_id, next_path),
             username=params.get("login_hint", ""),
         )
 
@@ -110,6 +125,7 @@ def submit_login(context: AppContext, http: HttpRequest) -> Outcome:
                 next_path=next_path,
                 client_name=client_name,
                 providers=providers,
+                upstreams=upstream_buttons(session, tenant_id, next_path),
                 username=username,
                 error=error,
                 status=status,
@@ -119,6 +135,12 @@ def submit_login(context: AppContext, http: HttpRequest) -> Outcome:
             return again("The page was open too long. Please try again.", 400)
         if tenant_id is None or not username:
             return again("Enter your username and password.", 400)
+        routed = upstream_signin.route_for_username(session, tenant_id, username)
+        if routed is not None:
+            # After the password step offered to everyone: SSO-linked users go upstream.
+            from oidc.upstream_login import start_path
+
+            return Redirect(start_path(routed, next_path, username))
         result = signin.sign_in_with_password(
             session, tenant_id, username, form.get("password", ""), address=http.address
         )

@@ -123,3 +123,10 @@ class NoLocalPassword(DomainError):
             field="password",
         )
         self.provider = provider
+
+
+class NotLinked(DomainError):
+    """An upstream sign-in whose identity maps to no active SSO-linked user (issue 17)."""
+
+    status = 403
+    code = "not_linked"

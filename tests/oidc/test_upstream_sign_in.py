@@ -1,0 +1,325 @@
+"""District SSO sign-in (issue 17): a second Rollcall on 127.0.0.1 plays the district's provider.
+
+The upstream is a real OpenID Connect provider with its own SQLite database: it has the
+student Milhouse and a client registered with Rollcall's one callback. Here, the SSO connection
+"Clever" provisioned Milhouse's twin with the upstream ``sub`` as its SCIM ``externalId``. The
+browser is scripted: the TestClient plays it towards this Rollcall, an ``httpx.Client`` with its
+own cookies towards the upstream.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from joserfc.jwk import RSAKey
+from sqlalchemy import select
+
+from server.app import create_app
+from server.config import Settings
+from server.db import AuditEvent, BrowserSession
+from server.db.migrate import upgrade
+from server.db.session import Database
+from server.domain import credentials, oauth, upstream_signin, users
+from server.domain.actors import system_actor
+from server.domain.secrets import SecretBox
+from server.domain.tenants import create_tenant
+from tests.domain import builders
+from tests.oidc.conftest import (
+    ISSUER,
+    authorize_url,
+    exchange,
+    query_of,
+    sign_in,
+    verify_id_token,
+)
+from tests.oidc.live import free_port, serving
+
+CALLBACK = ISSUER + "/login/upstream/callback"
+UPSTREAM_SECRET = "upstream-secret-key-for-tests"
+MILHOUSE_PASSWORD = "thrillho rules the school"
+
+
+class KeySwap:
+    """ASGI wrapper: while ``on``, the upstream publishes a foreign JWKS with the same kids,
+    so its ID tokens no longer verify (a key swapped or a forged issuer)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.on = False
+
+    async def __call__(self, scope, receive, send) -> None:
+        if not (self.on and scope["type"] == "http" and scope["path"] == "/oauth/jwks"):
+            await self.app(scope, receive, send)
+            return
+        real = await self._real_jwks(scope)
+        forged = []
+        for key in real["keys"]:
+            other = RSAKey.generate_key(2048, parameters={"kid": key["kid"]}).as_dict(private=False)
+            forged.append({**other, "alg": key.get("alg", "RS256"), "use": "sig"})
+        body = json.dumps({"keys": forged}).encode()
+        headers = [(b"content-type", b"application/json")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _real_jwks(self, scope) -> dict:
+        parts: list[bytes] = []
+
+        async def receive():
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def collect(message):
+            if message["type"] == "http.response.body":
+                parts.append(message.get("body", b""))
+
+        await self.app(scope, receive, collect)
+        return json.loads(b"".join(parts))
+
+
+@dataclass
+class Upstream:
+    url: str
+    database: Database
+    tenant_id: str
+    client_id: str
+    client_secret: str
+    milhouse_id: str
+    keys: KeySwap
+
+
+@pytest.fixture
+def upstream(tmp_path: Path) -> Iterator[Upstream]:
+    """A second Rollcall on loopback: the district's provider with Milhouse and our client."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    database_url = f"sqlite:///{tmp_path / 'upstream.sqlite3'}"
+    database = Database(database_url)
+    upgrade(database.engine)
+    settings = Settings(
+        data_dir=tmp_path, database_url=database_url, secret_key=UPSTREAM_SECRET, issuer=url
+    )
+    with database.session() as session:
+        tenant = create_tenant(session, "Springfield at Clever")
+        actor = system_actor(tenant.id, "clever")
+        school = builders.school(session, actor)
+        milhouse = builders.student(
+            session, actor, school, "Milhouse", "Van Houten", username="milhouse"
+        )
+        credentials.set_password(
+            session,
+            actor,
+            milhouse,
+            MILHOUSE_PASSWORD,
+            temporary=False,
+            box=SecretBox(UPSTREAM_SECRET),
+        )
+        client = oauth.create_client(session, actor, "Rollcall", redirect_uris=[CALLBACK])
+        found = (tenant.id, client.client.client_id, client.secret, milhouse.id)
+    keys = KeySwap(create_app(settings, database=database))
+    with serving(keys, port) as base:
+        yield Upstream(base, database, found[0], found[1], found[2], found[3], keys)
+    database.dispose()
+
+
+@dataclass
+class Broker:
+    connection_id: str
+    twin_id: str
+
+
+def provision_twin(database, box, district, upstream: Upstream, **extra) -> Broker:
+    """The SSO connection Clever, its twin of Milhouse (externalId = upstream sub), its upstream."""
+    with database.session() as session:
+        actor = system_actor(district.tenant_id, "test")
+        clever = builders.sso_connection(session, actor, "Clever")
+        school = builders.school(session, actor, "Clever School")
+        twin = builders.student(
+            session,
+            builders.pushed_by(clever),
+            school,
+            "Milhouse",
+            "Van Houten",
+            username="mvanhouten",
+            external_id=extra.pop("external_id", upstream.milhouse_id),
+        )
+        upstream_signin.set_upstream_provider(
+            session,
+            actor,
+            clever,
+            box=upstream_signin.box_for(box_key()),
+            issuer=upstream.url,
+            client_id=upstream.client_id,
+            client_secret=upstream.client_secret,
+            **extra,
+        )
+        return Broker(clever.id, twin.id)
+
+
+def box_key() -> str:
+    from tests.conftest import TEST_SECRET
+
+    return TEST_SECRET
+
+
+@pytest.fixture
+def broker(database, box, district, upstream) -> Broker:
+    return provision_twin(database, box, district, upstream)
+
+
+def button_of(html: str, provider: str) -> str:
+    match = re.search(r'<a class="button upstream" href="([^"]+)">Sign in with ' + provider, html)
+    assert match, html
+    return match.group(1).replace("&amp;", "&")
+
+
+def to_upstream(http, district, **extra: str) -> tuple[str, str]:
+    """Start at the app, press "Sign in with Clever": (upstream authorize URL, Rollcall state)."""
+    start = http.get(authorize_url(district.client_id, **extra))
+    login = http.get(start.headers["location"])
+    assert login.status_code == 200
+    leave = http.get(button_of(login.text, "Clever"))
+    assert leave.status_code == 303, leave.text
+    assert leave.headers["location"].startswith("http://127.0.0.1:")
+    return leave.headers["location"], start.headers["location"]
+
+
+def sign_in_upstream(upstream: Upstream, authorize: str, password: str = MILHOUSE_PASSWORD) -> str:
+    """The student at the upstream: sign in there; returns where it sends the browser back."""
+    with httpx.Client(base_url=upstream.url, follow_redirects=False) as browser:
+        first = browser.get(authorize)
+        assert first.status_code == 302, first.text
+        done = sign_in(browser, first.headers["location"], "milhouse", password)
+        assert done.status_code == 303, done.text
+        back = browser.get(done.headers["location"])
+        assert back.status_code == 302, back.text
+        return back.headers["location"]
+
+
+def come_back(http, callback: str):
+    assert callback.startswith(CALLBACK), callback
+    parts = urlsplit(callback)
+    return http.get(f"{parts.path}?{parts.query}")
+
+
+def test_sso_student_signs_in_through_the_district_provider(
+    http, district, upstream, broker, database
+):
+    authorize, _login = to_upstream(http, district, nonce="app-nonce")
+    params = query_of(authorize)
+    assert params["code_challenge_method"] == "S256" and params["nonce"] and params["state"]
+    assert params["redirect_uri"] == CALLBACK
+    home = come_back(http, sign_in_upstream(upstream, authorize))
+    assert home.status_code == 303, home.text
+    assert home.headers["location"].startswith("/oauth/authorize?")
+    back = http.get(home.headers["location"])
+    assert back.status_code == 302, back.text
+    code = query_of(back.headers["location"])["code"]
+    tokens = exchange(http, district, code).json()
+    claims = verify_id_token(http, tokens["id_token"])
+    assert claims["sub"] == broker.twin_id
+    assert claims["nonce"] == "app-nonce"
+    assert claims["amr"] == ["fed"]
+    assert claims["acr"] == upstream.url
+    with database.session() as session:
+        event = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "signin.success")
+        ).one()
+        assert upstream.url in event.detail and upstream.milhouse_id in event.detail
+
+
+def test_typed_sso_username_is_routed_after_the_password_step(http, district, upstream, broker):
+    start = http.get(authorize_url(district.client_id))
+    routed = sign_in(http, start.headers["location"], "mvanhouten", "")
+    assert routed.status_code == 303
+    leave = http.get(routed.headers["location"])
+    assert leave.status_code == 303
+    authorize = leave.headers["location"]
+    assert authorize.startswith(upstream.url + "/oauth/authorize?")
+    assert query_of(authorize)["login_hint"] == "mvanhouten"
+
+
+def test_login_hint_fills_in_the_name_and_the_page_stays_the_same_for_everyone(
+    http, district, upstream, broker
+):
+    pages = {}
+    for name in ("mvanhouten", "nobody"):
+        start = http.get(authorize_url(district.client_id, login_hint=name, state="s", nonce="n"))
+        page = http.get(start.headers["location"])
+        assert page.status_code == 200
+        assert f'value="{name}"' in page.text and 'name="password"' in page.text
+        pages[name] = page.text.replace(name, "NAME")
+    assert pages["mvanhouten"] == pages["nobody"]
+
+
+def test_unlinked_upstream_account_sees_a_clear_page(http, district, upstream, database, box):
+    provision_twin(database, box, district, upstream, external_id="someone-else")
+    authorize, _ = to_upstream(http, district)
+    page = come_back(http, sign_in_upstream(upstream, authorize))
+    assert page.status_code == 403
+    assert (
+        "Your Clever account is not linked to a Rollcall account yet — ask your school" in page.text
+    )
+    assert "rollcall_session" not in page.headers.get("set-cookie", "")
+    assert 'href="/login?next=' in page.text
+
+
+def test_deactivated_twin_cannot_sign_in_upstream(http, district, upstream, broker, database):
+    with database.session() as session:
+        actor = system_actor(district.tenant_id, "test")
+        twin = users.get_user(session, actor, broker.twin_id)
+        users.deactivate_user(session, actor, twin, override=True)
+    authorize, _ = to_upstream(http, district)
+    page = come_back(http, sign_in_upstream(upstream, authorize))
+    assert page.status_code == 403
+    assert "not linked to a Rollcall account yet" in page.text
+    with database.session() as session:
+        assert session.scalars(select(BrowserSession)).first() is None
+
+
+def test_tampered_state_ends_on_a_retry_page(http, district, upstream, broker, database):
+    authorize, _ = to_upstream(http, district)
+    callback = sign_in_upstream(upstream, authorize)
+    state = query_of(callback)["state"]
+    page = come_back(http, callback.replace(state, state[:-3] + "xyz"))
+    assert page.status_code == 400
+    assert "Please start again" in page.text and 'href="/login?next=' in page.text
+    with database.session() as session:
+        assert session.scalars(select(BrowserSession)).first() is None
+
+
+def test_error_in_the_callback_ends_on_a_retry_page(http, district, upstream, broker):
+    authorize, _ = to_upstream(http, district)
+    state = query_of(authorize)["state"]
+    page = come_back(http, f"{CALLBACK}?error=access_denied&state={state}")
+    assert page.status_code == 400
+    assert "Sign-in was cancelled" in page.text
+    assert 'href="/login?next=%2Foauth%2Fauthorize' in page.text  # back to the same app
+
+
+def test_id_token_signed_by_another_key_is_refused(http, district, upstream, broker, database):
+    authorize, _ = to_upstream(http, district)
+    callback = sign_in_upstream(upstream, authorize)
+    upstream.keys.on = True
+    page = come_back(http, callback)
+    assert page.status_code == 502
+    assert "failed verification" in page.text
+    assert "rollcall_session" not in page.headers.get("set-cookie", "")
+    with database.session() as session:
+        assert session.scalars(select(BrowserSession)).first() is None
+
+
+def test_upstream_that_is_down_ends_on_a_retry_page(http, district, database, box, tmp_path):
+    port = free_port()
+    dead = Upstream(f"http://127.0.0.1:{port}", None, "", "client", "secret", "sub", None)  # type: ignore[arg-type]
+    provision_twin(database, box, district, dead)
+    start = http.get(authorize_url(district.client_id))
+    login = http.get(start.headers["location"])
+    page = http.get(button_of(login.text, "Clever"))
+    assert page.status_code == 502
+    assert "Clever cannot be reached" in page.text and 'href="/login?next=' in page.text
