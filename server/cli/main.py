@@ -12,7 +12,7 @@ import getpass
 import sys
 from collections.abc import Callable, Sequence
 
-from server.cli import commands, imports, oauth_commands, sync
+from server.cli import commands, imports, oauth_commands, sync, upstream_commands
 from server.cli import oneroster as oneroster_commands
 from server.cli.output import Output
 from server.errors import DomainError
@@ -93,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     rotate = connection.add_parser("rotate-token", parents=[common], help="replace the token")
     rotate.add_argument("name")
     rotate.set_defaults(handler=commands.connection_rotate)
+    upstream_commands.add_parser(connection, common)
 
     imports.add_parsers(sub, common)
     sync.add_parsers(sub, common)

@@ -9,6 +9,7 @@ own cookies towards the upstream.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from joserfc.jwk import RSAKey
 from sqlalchemy import select
 
 from server.app import create_app
+from server.cli.main import main
 from server.config import Settings
 from server.db import AuditEvent, BrowserSession
 from server.db.migrate import upgrade
@@ -133,7 +135,9 @@ class Broker:
     twin_id: str
 
 
-def provision_twin(database, box, district, upstream: Upstream, **extra) -> Broker:
+def provision_twin(
+    database, box, district, upstream: Upstream, *, configure: bool = True, **extra
+) -> Broker:
     """The SSO connection Clever, its twin of Milhouse (externalId = upstream sub), its upstream."""
     with database.session() as session:
         actor = system_actor(district.tenant_id, "test")
@@ -148,6 +152,8 @@ def provision_twin(database, box, district, upstream: Upstream, **extra) -> Brok
             username="mvanhouten",
             external_id=extra.pop("external_id", upstream.milhouse_id),
         )
+        if not configure:
+            return Broker(clever.id, twin.id)
         upstream_signin.set_upstream_provider(
             session,
             actor,
@@ -231,6 +237,47 @@ def test_sso_student_signs_in_through_the_district_provider(
             select(AuditEvent).where(AuditEvent.action == "signin.success")
         ).one()
         assert upstream.url in event.detail and upstream.milhouse_id in event.detail
+
+
+def test_set_upstream_on_the_command_line_then_sign_in(
+    http, district, upstream, database, box, monkeypatch, tmp_path, database_url, capsys
+):
+    broker = provision_twin(database, box, district, upstream, configure=False)
+    monkeypatch.setenv("ROLLCALL_DATABASE_URL", database_url)
+    monkeypatch.setenv("ROLLCALL_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("ROLLCALL_SECRET_KEY", box_key())
+    monkeypatch.setenv("ROLLCALL_ISSUER", ISSUER)
+    monkeypatch.setattr("sys.stdin", io.StringIO(upstream.client_secret + "\n"))
+    argv = ["connection", "set-upstream", "Clever", "--issuer", upstream.url]
+    argv += ["--client-id", upstream.client_id, "--client-secret-stdin", "--json"]
+    assert main(argv) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["redirect_uri"] == CALLBACK and printed["link_claim"] == "sub"
+    assert upstream.client_secret not in json.dumps(printed)
+    authorize, _ = to_upstream(http, district)
+    home = come_back(http, sign_in_upstream(upstream, authorize))
+    code = query_of(http.get(home.headers["location"]).headers["location"])["code"]
+    claims = verify_id_token(http, exchange(http, district, code).json()["id_token"])
+    assert claims["sub"] == broker.twin_id
+
+
+def test_set_upstream_refuses_what_it_cannot_use(
+    district, upstream, database, box, monkeypatch, tmp_path, database_url, capsys
+):
+    monkeypatch.setenv("ROLLCALL_DATABASE_URL", database_url)
+    monkeypatch.setenv("ROLLCALL_DATA_DIR", str(tmp_path))
+    dead = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setattr("sys.stdin", io.StringIO("secret\n"))
+    argv = ["connection", "set-upstream", "Clever", "--issuer", dead, "--client-id", "x"]
+    assert main([*argv, "--client-secret-stdin"]) == 1
+    assert "cannot be discovered" in capsys.readouterr().err
+    assert main(argv) == 2
+    assert main(["connection", "add", "Office CSV", "--kind", "csv"]) == 0
+    capsys.readouterr()
+    monkeypatch.setattr("sys.stdin", io.StringIO("secret\n"))
+    argv = ["connection", "set-upstream", "Office CSV", "--issuer", upstream.url]
+    assert main([*argv, "--client-id", "x", "--client-secret-stdin"]) == 1
+    assert "Only an SSO connection" in capsys.readouterr().err
 
 
 def test_typed_sso_username_is_routed_after_the_password_step(http, district, upstream, broker):
