@@ -7,7 +7,7 @@ from pathlib import Path
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from server.web import api, imports_page, pages
+from server.web import api, imports_page, pages, upstream_page
 
 STATIC = Path(__file__).parent / "static"
 
@@ -44,6 +44,12 @@ def admin_routes() -> list[BaseRoute]:
         Route("/admin/connections", pages.connection_list, methods=["GET"]),
         Route("/admin/connections", pages.connection_add, methods=["POST"]),
         Route("/admin/connections/{name}/rotate", pages.connection_rotate, methods=["POST"]),
+        Route("/admin/connections/{name}/sign-in", upstream_page.sign_in_provider),
+        Route(
+            "/admin/connections/{name}/sign-in",
+            upstream_page.set_sign_in_provider,
+            methods=["POST"],
+        ),
         Route("/admin/audit", pages.audit_log, methods=["GET"]),
         Route("/admin/api/openapi.json", api.openapi, methods=["GET"]),
         Route("/admin/api/users", api.list_users, methods=["GET"]),

@@ -12,26 +12,17 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from joserfc.jwk import RSAKey
 from sqlalchemy import select
 
-from server.app import create_app
 from server.cli.main import main
-from server.config import Settings
 from server.db import AuditEvent, BrowserSession
-from server.db.migrate import upgrade
-from server.db.session import Database
-from server.domain import credentials, oauth, upstream_signin, users
+from server.domain import upstream_signin, users
 from server.domain.actors import system_actor
-from server.domain.secrets import SecretBox
-from server.domain.tenants import create_tenant
 from tests.domain import builders
 from tests.oidc.conftest import (
     ISSUER,
@@ -41,92 +32,13 @@ from tests.oidc.conftest import (
     sign_in,
     verify_id_token,
 )
-from tests.oidc.live import free_port, serving
-
-CALLBACK = ISSUER + "/login/upstream/callback"
-UPSTREAM_SECRET = "upstream-secret-key-for-tests"
-MILHOUSE_PASSWORD = "thrillho rules the school"
-
-
-class KeySwap:
-    """ASGI wrapper: while ``on``, the upstream publishes a foreign JWKS with the same kids,
-    so its ID tokens no longer verify (a key swapped or a forged issuer)."""
-
-    def __init__(self, app) -> None:
-        self.app = app
-        self.on = False
-
-    async def __call__(self, scope, receive, send) -> None:
-        if not (self.on and scope["type"] == "http" and scope["path"] == "/oauth/jwks"):
-            await self.app(scope, receive, send)
-            return
-        real = await self._real_jwks(scope)
-        forged = []
-        for key in real["keys"]:
-            other = RSAKey.generate_key(2048, parameters={"kid": key["kid"]}).as_dict(private=False)
-            forged.append({**other, "alg": key.get("alg", "RS256"), "use": "sig"})
-        body = json.dumps({"keys": forged}).encode()
-        headers = [(b"content-type", b"application/json")]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
-
-    async def _real_jwks(self, scope) -> dict:
-        parts: list[bytes] = []
-
-        async def receive():
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        async def collect(message):
-            if message["type"] == "http.response.body":
-                parts.append(message.get("body", b""))
-
-        await self.app(scope, receive, collect)
-        return json.loads(b"".join(parts))
-
-
-@dataclass
-class Upstream:
-    url: str
-    database: Database
-    tenant_id: str
-    client_id: str
-    client_secret: str
-    milhouse_id: str
-    keys: KeySwap
-
-
-@pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[Upstream]:
-    """A second Rollcall on loopback: the district's provider with Milhouse and our client."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    database_url = f"sqlite:///{tmp_path / 'upstream.sqlite3'}"
-    database = Database(database_url)
-    upgrade(database.engine)
-    settings = Settings(
-        data_dir=tmp_path, database_url=database_url, secret_key=UPSTREAM_SECRET, issuer=url
-    )
-    with database.session() as session:
-        tenant = create_tenant(session, "Springfield at Clever")
-        actor = system_actor(tenant.id, "clever")
-        school = builders.school(session, actor)
-        milhouse = builders.student(
-            session, actor, school, "Milhouse", "Van Houten", username="milhouse"
-        )
-        credentials.set_password(
-            session,
-            actor,
-            milhouse,
-            MILHOUSE_PASSWORD,
-            temporary=False,
-            box=SecretBox(UPSTREAM_SECRET),
-        )
-        client = oauth.create_client(session, actor, "Rollcall", redirect_uris=[CALLBACK])
-        found = (tenant.id, client.client.client_id, client.secret, milhouse.id)
-    keys = KeySwap(create_app(settings, database=database))
-    with serving(keys, port) as base:
-        yield Upstream(base, database, found[0], found[1], found[2], found[3], keys)
-    database.dispose()
+from tests.oidc.live import free_port
+from tests.oidc.upstream_provider import (
+    CALLBACK,
+    MILHOUSE_PASSWORD,
+    Upstream,
+    upstream_fixture,  # noqa: F401 (fixture 'upstream')
+)
 
 
 @dataclass
