@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import json
 import re
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx
@@ -21,9 +20,8 @@ from sqlalchemy import select
 
 from server.cli.main import main
 from server.db import AuditEvent, BrowserSession
-from server.domain import upstream_signin, users
+from server.domain import users
 from server.domain.actors import system_actor
-from tests.domain import builders
 from tests.oidc.conftest import (
     ISSUER,
     authorize_url,
@@ -36,53 +34,12 @@ from tests.oidc.live import free_port
 from tests.oidc.upstream_provider import (
     CALLBACK,
     MILHOUSE_PASSWORD,
+    Broker,
     Upstream,
+    box_key,
+    provision_twin,
     upstream_fixture,  # noqa: F401 (fixture 'upstream')
 )
-
-
-@dataclass
-class Broker:
-    connection_id: str
-    twin_id: str
-
-
-def provision_twin(
-    database, box, district, upstream: Upstream, *, configure: bool = True, **extra
-) -> Broker:
-    """The SSO connection Clever, its twin of Milhouse (externalId = upstream sub), its upstream."""
-    with database.session() as session:
-        actor = system_actor(district.tenant_id, "test")
-        clever = builders.sso_connection(session, actor, "Clever")
-        school = builders.school(session, actor, "Clever School")
-        twin = builders.student(
-            session,
-            builders.pushed_by(clever),
-            school,
-            "Milhouse",
-            "Van Houten",
-            username="mvanhouten",
-            external_id=extra.pop("external_id", upstream.milhouse_id),
-        )
-        if not configure:
-            return Broker(clever.id, twin.id)
-        upstream_signin.set_upstream_provider(
-            session,
-            actor,
-            clever,
-            box=upstream_signin.box_for(box_key()),
-            issuer=upstream.url,
-            client_id=upstream.client_id,
-            client_secret=upstream.client_secret,
-            **extra,
-        )
-        return Broker(clever.id, twin.id)
-
-
-def box_key() -> str:
-    from tests.conftest import TEST_SECRET
-
-    return TEST_SECRET
 
 
 @pytest.fixture

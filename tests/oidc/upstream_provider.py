@@ -18,10 +18,11 @@ from server.app import create_app
 from server.config import Settings
 from server.db.migrate import upgrade
 from server.db.session import Database
-from server.domain import credentials, oauth
+from server.domain import credentials, oauth, upstream_signin
 from server.domain.actors import system_actor
 from server.domain.secrets import SecretBox
 from server.domain.tenants import create_tenant
+from tests.conftest import TEST_SECRET
 from tests.domain import builders
 from tests.oidc.conftest import ISSUER
 from tests.oidc.live import free_port, serving
@@ -110,3 +111,45 @@ def upstream_fixture(tmp_path: Path) -> Iterator[Upstream]:
     with serving(keys, port) as base:
         yield Upstream(base, database, found[0], found[1], found[2], found[3], keys)
     database.dispose()
+
+
+@dataclass
+class Broker:
+    connection_id: str
+    twin_id: str
+
+
+def provision_twin(
+    database, box, district, upstream: Upstream, *, configure: bool = True, **extra
+) -> Broker:
+    """The SSO connection Clever, its twin of Milhouse (externalId = upstream sub), its upstream."""
+    with database.session() as session:
+        actor = system_actor(district.tenant_id, "test")
+        clever = builders.sso_connection(session, actor, "Clever")
+        school = builders.school(session, actor, "Clever School")
+        twin = builders.student(
+            session,
+            builders.pushed_by(clever),
+            school,
+            "Milhouse",
+            "Van Houten",
+            username="mvanhouten",
+            external_id=extra.pop("external_id", upstream.milhouse_id),
+        )
+        if not configure:
+            return Broker(clever.id, twin.id)
+        upstream_signin.set_upstream_provider(
+            session,
+            actor,
+            clever,
+            box=upstream_signin.box_for(box_key()),
+            issuer=upstream.url,
+            client_id=upstream.client_id,
+            client_secret=upstream.client_secret,
+            **extra,
+        )
+        return Broker(clever.id, twin.id)
+
+
+def box_key() -> str:
+    return TEST_SECRET
