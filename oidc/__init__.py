@@ -5,7 +5,8 @@ serves OIDC relying parties and OneRoster API clients. Modules follow the specs:
 :mod:`oidc.discovery`, :mod:`oidc.jwks`, :mod:`oidc.authorize`, :mod:`oidc.token`,
 :mod:`oidc.userinfo`, :mod:`oidc.revocation` (RFC 7009), :mod:`oidc.introspection`
 (RFC 7662), :mod:`oidc.logout`; sign-in pages in :mod:`oidc.login`, :mod:`oidc.badge` and
-:mod:`oidc.activation`.
+:mod:`oidc.activation`; district SSO sign-in through an upstream provider in
+:mod:`oidc.upstream` (relying-party side) and :mod:`oidc.upstream_login` (pages).
 """
 
 from __future__ import annotations

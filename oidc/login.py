@@ -5,7 +5,9 @@
 code is issued after the new password is accepted. Messages never reveal whether a username
 exists or what kind of account it is: the page names the district's SSO providers to everyone
 ("Sign in with Clever"), and only the right password tells a deactivated student to ask their
-teacher.
+teacher. SSO-linked users whose connection has an upstream provider get a "Sign in with
+<provider>" button, and a typed SSO username is routed there after the password step
+(:mod:`oidc.upstream_login`).
 Rules live in :mod:`server.domain.signin`; this module only renders.
 """
 

@@ -108,6 +108,33 @@ def test_sso_student_signs_in_through_the_district_provider(
         assert upstream.url in event.detail and upstream.milhouse_id in event.detail
 
 
+def signed_in_subject(http, district, upstream: Upstream) -> str:
+    """Sign in through the upstream end to end; the ``sub`` of Rollcall's ID token."""
+    authorize, _ = to_upstream(http, district)
+    home = come_back(http, sign_in_upstream(upstream, authorize))
+    assert home.status_code == 303, home.text
+    code = query_of(http.get(home.headers["location"]).headers["location"])["code"]
+    return verify_id_token(http, exchange(http, district, code).json()["id_token"])["sub"]
+
+
+def test_sub_matches_the_oneroster_user_ids_entry_of_the_provider(
+    http, district, upstream, database, box
+):
+    # OneRoster CSV 1.2 userIds form "{type:identifier}" (users.csv), type = the provider name.
+    user_ids = ["{Google:g-123}", "{Clever:" + upstream.milhouse_id + "}"]
+    twin = {"external_id": None, "extra": {"userIds": user_ids}}
+    broker = provision_twin(database, box, district, upstream, twin=twin)
+    assert signed_in_subject(http, district, upstream) == broker.twin_id
+
+
+def test_preferred_username_can_be_the_link_claim(http, district, upstream, database, box):
+    twin = {"username": "milhouse", "external_id": "not-the-sub"}
+    broker = provision_twin(
+        database, box, district, upstream, twin=twin, link_claim="preferred_username"
+    )
+    assert signed_in_subject(http, district, upstream) == broker.twin_id
+
+
 def test_set_upstream_on_the_command_line_then_sign_in(
     http, district, upstream, database, box, monkeypatch, tmp_path, database_url, capsys
 ):
@@ -123,11 +150,7 @@ def test_set_upstream_on_the_command_line_then_sign_in(
     printed = json.loads(capsys.readouterr().out)
     assert printed["redirect_uri"] == CALLBACK and printed["link_claim"] == "sub"
     assert upstream.client_secret not in json.dumps(printed)
-    authorize, _ = to_upstream(http, district)
-    home = come_back(http, sign_in_upstream(upstream, authorize))
-    code = query_of(http.get(home.headers["location"]).headers["location"])["code"]
-    claims = verify_id_token(http, exchange(http, district, code).json()["id_token"])
-    assert claims["sub"] == broker.twin_id
+    assert signed_in_subject(http, district, upstream) == broker.twin_id
 
 
 def test_set_upstream_refuses_what_it_cannot_use(
@@ -174,7 +197,7 @@ def test_login_hint_fills_in_the_name_and_the_page_stays_the_same_for_everyone(
 
 
 def test_unlinked_upstream_account_sees_a_clear_page(http, district, upstream, database, box):
-    provision_twin(database, box, district, upstream, external_id="someone-else")
+    provision_twin(database, box, district, upstream, twin={"external_id": "someone-else"})
     authorize, _ = to_upstream(http, district)
     page = come_back(http, sign_in_upstream(upstream, authorize))
     assert page.status_code == 403

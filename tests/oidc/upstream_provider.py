@@ -120,24 +120,29 @@ class Broker:
 
 
 def provision_twin(
-    database, box, district, upstream: Upstream, *, configure: bool = True, **extra
+    database,
+    box,
+    district,
+    upstream: Upstream,
+    *,
+    configure: bool = True,
+    twin: dict | None = None,
+    **extra,
 ) -> Broker:
-    """The SSO connection Clever, its twin of Milhouse (externalId = upstream sub), its upstream."""
+    """The SSO connection Clever, its twin of Milhouse (externalId = upstream sub), its upstream.
+
+    ``twin`` overrides fields of the twin; ``extra`` goes to the upstream configuration.
+    """
+    fields = {"username": "mvanhouten", "external_id": upstream.milhouse_id, **(twin or {})}
     with database.session() as session:
         actor = system_actor(district.tenant_id, "test")
         clever = builders.sso_connection(session, actor, "Clever")
         school = builders.school(session, actor, "Clever School")
-        twin = builders.student(
-            session,
-            builders.pushed_by(clever),
-            school,
-            "Milhouse",
-            "Van Houten",
-            username="mvanhouten",
-            external_id=extra.pop("external_id", upstream.milhouse_id),
+        user = builders.student(
+            session, builders.pushed_by(clever), school, "Milhouse", "Van Houten", **fields
         )
         if not configure:
-            return Broker(clever.id, twin.id)
+            return Broker(clever.id, user.id)
         upstream_signin.set_upstream_provider(
             session,
             actor,
@@ -148,7 +153,7 @@ def provision_twin(
             client_secret=upstream.client_secret,
             **extra,
         )
-        return Broker(clever.id, twin.id)
+        return Broker(clever.id, user.id)
 
 
 def box_key() -> str:
