@@ -29,10 +29,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
-from sqlalchemy import select
+from sqlalchemy import String, cast, or_, select
 from sqlalchemy.orm import Session
 
-from server.db import BrowserSession, Connection, User, fold
+from server.db import BrowserSession, Connection, RecordStatus, User, fold
 from server.domain import audit, guard, signin
 from server.domain.actors import Actor, student_actor
 from server.domain.connections import ensure_can_manage_connections
@@ -261,20 +261,29 @@ def linked_user(session: Session, provider: UpstreamProvider, claims: dict[str, 
     if not isinstance(value, str) or not value:
         raise NotLinked(f"The {provider.name} account sent no {provider.link_claim}.")
     owned = select(User).where(
-        User.tenant_id == provider.tenant_id, User.connection_id == provider.connection_id
+        User.tenant_id == provider.tenant_id,
+        User.connection_id == provider.connection_id,
+        User.status != RecordStatus.DELETED,
     )
     if provider.link_claim == "email":
         candidates = list(session.scalars(owned.where(User.email_folded == fold(value))))
     elif provider.link_claim == "preferred_username":
         candidates = list(session.scalars(owned.where(User.username_folded == fold(value))))
     else:
-        candidates = [u for u in session.scalars(owned) if value in _subjects_of(u, provider.name)]
-    if len(candidates) != 1 or not candidates[0].active:
+        # The index finds externalIds; userIds sit in JSON, pre-filtered as text (portable).
+        near = or_(
+            User.external_id_folded == fold(value),
+            cast(User.extra, String).contains(value, autoescape=True),
+        )
+        found = session.scalars(owned.where(near))
+        candidates = [u for u in found if value in _subjects_of(u, provider.name)]
+    active = [user for user in candidates if user.active]
+    if len(active) != 1:
         raise NotLinked(
             f"Your {provider.name} account is not linked to a Rollcall account yet — "
             "ask your school."
         )
-    return candidates[0]
+    return active[0]
 
 
 def finish(

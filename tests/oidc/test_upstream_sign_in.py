@@ -262,3 +262,14 @@ def test_upstream_that_is_down_ends_on_a_retry_page(http, district, database, bo
     page = http.get(button_of(login.text, "Clever"))
     assert page.status_code == 502
     assert "Clever cannot be reached" in page.text and 'href="/login?next=' in page.text
+
+
+def test_made_up_links_end_on_clear_pages(http, district, upstream, broker, database):
+    unknown = http.get("/login/upstream/not-a-connection?next=/oauth/authorize")
+    assert unknown.status_code == 404 and "No such sign-in provider" in unknown.text
+    bare = http.get("/login/upstream/callback")
+    assert bare.status_code == 400 and "Please start again" in bare.text
+    forged = http.get(f"/login/upstream/callback?code=x&state={broker.connection_id}.forged")
+    assert forged.status_code == 400
+    with database.session() as session:
+        assert session.scalars(select(BrowserSession)).first() is None
