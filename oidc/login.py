@@ -59,14 +59,17 @@ def refused(title: str, message: str, status: int, next_path: str = "") -> Page:
     )
 
 
-def upstream_buttons(session, tenant_id: str | None, next_path: str) -> list[dict[str, str]]:
-    """One "Sign in with <provider>" button per upstream of the tenant (issue 17)."""
+def upstream_buttons(
+    session, tenant_id: str | None, next_path: str, hint: str = ""
+) -> list[dict[str, str]]:
+    """One "Sign in with <provider>" button per upstream of the tenant (issue 17); the same
+    for every visitor, carrying the ``login_hint`` on to the provider when there is one."""
     from oidc.upstream_login import start_path
 
     if tenant_id is None:
         return []
     return [
-        {"name": name, "url": start_path(connection_id, next_path)}
+        {"name": name, "url": start_path(connection_id, next_path, hint)}
         for connection_id, name in upstream_signin.tenant_providers(session, tenant_id)
     ]
 
@@ -106,7 +109,7 @@ def show_login(context: AppContext, http: HttpRequest) -> Outcome:
             next_path=next_path,
             client_name=client.name if client else None,
             providers=signin.sso_providers(session, tenant_id) if tenant_id else [],
-            upstreams=upstream_buttons(session, tenant_id, next_path),
+            upstreams=upstream_buttons(session, tenant_id, next_path, params.get("login_hint", "")),
             username=params.get("login_hint", ""),
         )
 

@@ -194,6 +194,8 @@ def test_login_hint_fills_in_the_name_and_the_page_stays_the_same_for_everyone(
         assert f'value="{name}"' in page.text and 'name="password"' in page.text
         pages[name] = page.text.replace(name, "NAME")
     assert pages["mvanhouten"] == pages["nobody"]
+    leave = http.get(button_of(pages["mvanhouten"].replace("NAME", "mvanhouten"), "Clever"))
+    assert query_of(leave.headers["location"])["login_hint"] == "mvanhouten"
 
 
 def test_unlinked_upstream_account_sees_a_clear_page(http, district, upstream, database, box):
