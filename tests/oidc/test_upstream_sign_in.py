@@ -275,3 +275,17 @@ def test_made_up_links_end_on_clear_pages(http, district, upstream, broker, data
     assert forged.status_code == 400
     with database.session() as session:
         assert session.scalars(select(BrowserSession)).first() is None
+
+
+@pytest.mark.parametrize("path", ["/oauth/token", "/oauth/jwks"])
+def test_upstream_failing_during_the_callback_ends_on_a_retry_page(
+    http, district, upstream, broker, database, path
+):
+    authorize, _ = to_upstream(http, district)
+    callback = sign_in_upstream(upstream, authorize)
+    upstream.keys.down.add(path)
+    page = come_back(http, callback)
+    assert page.status_code == 502, page.text
+    assert "Clever" in page.text and 'href="/login?next=%2Foauth%2Fauthorize' in page.text
+    with database.session() as session:
+        assert session.scalars(select(BrowserSession)).first() is None

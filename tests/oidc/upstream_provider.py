@@ -34,13 +34,20 @@ MILHOUSE_PASSWORD = "thrillho rules the school"
 
 class KeySwap:
     """ASGI wrapper: while ``on``, the upstream publishes a foreign JWKS with the same kids,
-    so its ID tokens no longer verify (a key swapped or a forged issuer)."""
+    so its ID tokens no longer verify (a key swapped or a forged issuer); paths in ``down``
+    answer 503 with a plain-text body, like a provider behind a failing load balancer."""
 
     def __init__(self, app) -> None:
         self.app = app
         self.on = False
+        self.down: set[str] = set()
 
     async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["path"] in self.down:
+            headers = [(b"content-type", b"text/plain")]
+            await send({"type": "http.response.start", "status": 503, "headers": headers})
+            await send({"type": "http.response.body", "body": b"Service Unavailable"})
+            return
         if not (self.on and scope["type"] == "http" and scope["path"] == "/oauth/jwks"):
             await self.app(scope, receive, send)
             return
