@@ -105,6 +105,9 @@ def _authorize(context: AppContext, http: HttpRequest) -> Outcome:
                 query["login_hint"] = params["login_hint"]
             return Redirect("/login?" + urlencode(query))
         oauth_request.auth_time = browser.auth_time if browser else None
+        if browser is not None and browser.upstream_issuer:
+            # Signed in at the district's provider (issue 17): say so in the ID token.
+            oauth_request.amr, oauth_request.acr = "fed", browser.upstream_issuer
         return server.create_authorization_response(oauth_request, grant_user=user, grant=grant)
 
 

@@ -62,6 +62,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 code_challenge=data.get("code_challenge"),
                 code_challenge_method=data.get("code_challenge_method"),
                 auth_time=getattr(request, "auth_time", None) or utcnow(),
+                amr=getattr(request, "amr", None),
+                acr=getattr(request, "acr", None),
             ),
         )
 

@@ -5,7 +5,9 @@
 code is issued after the new password is accepted. Messages never reveal whether a username
 exists or what kind of account it is: the page names the district's SSO providers to everyone
 ("Sign in with Clever"), and only the right password tells a deactivated student to ask their
-teacher.
+teacher. SSO-linked users whose connection has an upstream provider get a "Sign in with
+<provider>" button, and a typed SSO username is routed there after the password step
+(:mod:`oidc.upstream_login`).
 Rules live in :mod:`server.domain.signin`; this module only renders.
 """
 
@@ -32,7 +34,7 @@ from oidc.web import (
 )
 from server.context import AppContext
 from server.db import OAuthClient
-from server.domain import authorization, signin, tenants
+from server.domain import authorization, signin, tenants, upstream_signin
 from server.errors import DomainError, NotFound
 
 DONE = "/login/done"
@@ -57,6 +59,21 @@ def refused(title: str, message: str, status: int, next_path: str = "") -> Page:
     )
 
 
+def upstream_buttons(
+    session, tenant_id: str | None, next_path: str, hint: str = ""
+) -> list[dict[str, str]]:
+    """One "Sign in with <provider>" button per upstream of the tenant (issue 17); the same
+    for every visitor, carrying the ``login_hint`` on to the provider when there is one."""
+    from oidc.upstream_login import start_path
+
+    if tenant_id is None:
+        return []
+    return [
+        {"name": name, "url": start_path(connection_id, next_path, hint)}
+        for connection_id, name in upstream_signin.tenant_providers(session, tenant_id)
+    ]
+
+
 def login_form(
     context: AppContext,
     http: HttpRequest,
@@ -64,6 +81,7 @@ def login_form(
     next_path: str,
     client_name: str | None,
     providers: list[str],
+    upstreams: list[dict[str, str]] | None = None,
     username: str = "",
     error: str | None = None,
     status: int = 200,
@@ -72,6 +90,7 @@ def login_form(
         "next": next_path,
         "client_name": client_name,
         "providers": providers,
+        "upstreams": upstreams or [],
         "username": username,
         "error": error,
         "badge_url": "/login/badge?" + urlencode({"next": next_path}),
@@ -90,6 +109,7 @@ def show_login(context: AppContext, http: HttpRequest) -> Outcome:
             next_path=next_path,
             client_name=client.name if client else None,
             providers=signin.sso_providers(session, tenant_id) if tenant_id else [],
+            upstreams=upstream_buttons(session, tenant_id, next_path, params.get("login_hint", "")),
             username=params.get("login_hint", ""),
         )
 
@@ -110,6 +130,7 @@ def submit_login(context: AppContext, http: HttpRequest) -> Outcome:
                 next_path=next_path,
                 client_name=client_name,
                 providers=providers,
+                upstreams=upstream_buttons(session, tenant_id, next_path),
                 username=username,
                 error=error,
                 status=status,
@@ -119,6 +140,12 @@ def submit_login(context: AppContext, http: HttpRequest) -> Outcome:
             return again("The page was open too long. Please try again.", 400)
         if tenant_id is None or not username:
             return again("Enter your username and password.", 400)
+        routed = upstream_signin.route_for_username(session, tenant_id, username)
+        if routed is not None:
+            # After the password step offered to everyone: SSO-linked users go upstream.
+            from oidc.upstream_login import start_path
+
+            return Redirect(start_path(routed, next_path, username))
         result = signin.sign_in_with_password(
             session,
             tenant_id,

@@ -86,11 +86,11 @@ class Code(AuthorizationCodeMixin):
     def get_auth_time(self) -> int:
         return int(self.row.auth_time.timestamp())
 
-    def get_acr(self) -> None:
-        return None
+    def get_acr(self) -> str | None:
+        return self.row.acr
 
-    def get_amr(self) -> None:
-        return None
+    def get_amr(self) -> list[str] | None:
+        return self.row.amr.split() if self.row.amr else None
 
 
 class Token(TokenMixin):

@@ -168,3 +168,10 @@ class SchemaTooNew(DomainError):
             f"knows (its latest is {code_revision}): run the newer Rollcall, or restore a "
             "backup taken before the upgrade."
         )
+
+
+class NotLinked(DomainError):
+    """An upstream sign-in whose identity maps to no active SSO-linked user (issue 17)."""
+
+    status = 403
+    code = "not_linked"

@@ -14,7 +14,15 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy.exc import OperationalError
 
-from server.cli import commands, imports, oauth_commands, operations, schools, sync
+from server.cli import (
+    commands,
+    imports,
+    oauth_commands,
+    operations,
+    schools,
+    sync,
+    upstream_commands,
+)
 from server.cli import oneroster as oneroster_commands
 from server.cli.output import Output
 from server.db.session import unavailable_reason
@@ -146,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     rotate = connection.add_parser("rotate-token", parents=[common], help="replace the token")
     rotate.add_argument("name")
     rotate.set_defaults(handler=commands.connection_rotate)
+    upstream_commands.add_parser(connection, common)
 
     schools.add_parsers(sub, common)
     imports.add_parsers(sub, common)

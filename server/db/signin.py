@@ -58,6 +58,9 @@ class AuthorizationCode(Base):
     code_challenge: Mapped[str | None] = mapped_column(String(128))
     code_challenge_method: Mapped[str | None] = mapped_column(String(10))
     auth_time: Mapped[datetime]
+    # How the user signed in (OIDC Core §2 ``amr``/``acr``), e.g. "fed" and the upstream issuer.
+    amr: Mapped[str | None] = mapped_column(String(100))
+    acr: Mapped[str | None] = mapped_column(String(500))
     family_id: Mapped[str] = mapped_column(String(36), default=new_id)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
@@ -74,6 +77,8 @@ class BrowserSession(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     digest: Mapped[str] = mapped_column(String(64), unique=True)
     method: Mapped[str] = mapped_column(String(20), default="password")
+    # Set when the user signed in at an upstream identity provider (issue 17): its issuer.
+    upstream_issuer: Mapped[str | None] = mapped_column(String(500))
     must_change: Mapped[bool] = mapped_column(Boolean, default=False)
     auth_time: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]

@@ -51,6 +51,8 @@ class CodeRequest:
     code_challenge: str | None
     code_challenge_method: str | None
     auth_time: datetime
+    amr: str | None = None  # space-separated OIDC Core §2 ``amr`` values, e.g. "fed"
+    acr: str | None = None
 
 
 def find_client(session: Session, client_id: str | None) -> OAuthClient | None:
@@ -92,6 +94,8 @@ def save_code(
         code_challenge=request.code_challenge,
         code_challenge_method=request.code_challenge_method,
         auth_time=request.auth_time,
+        amr=request.amr,
+        acr=request.acr,
         expires_at=utcnow() + CODE_LIFETIME,
     )
     session.add(row)

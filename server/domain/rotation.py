@@ -30,6 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, attributes
 
 from server.db import Badge, Connection, Credential, OAuth1Secret, SigningKey
+from server.domain import upstream_signin
 from server.domain.badges import badge_box
 from server.domain.keys import signing_box
 from server.domain.oauth1 import consumer_box
@@ -64,6 +65,7 @@ def sealed_values(
     temporary, badge = SecretBox(keys), badge_box(keys)
     signing, consumer = signing_box(keys), consumer_box(keys)
     upstream = SecretBox(keys, UPSTREAM_PURPOSE)
+    sign_in = upstream_signin.box_for(keys)
     credentials = select(Credential).where(Credential.temporary_secret.is_not(None))
     badges = select(Badge)
     if sample is not None:
@@ -96,15 +98,19 @@ def sealed_values(
             _setter(secret, "sealed_secret"),
         )
     for connection in session.scalars(select(Connection)):
-        stored = (connection.settings or {}).get("upstream") or {}
-        if stored.get("client_secret_sealed"):
-            yield Sealed(
-                f"upstream secret of {connection.name}",
-                base64.b64decode(stored["client_secret_sealed"]),
-                connection.id,
-                upstream,
-                _upstream_setter(connection),
-            )
+        for key, box, label in (
+            ("upstream", upstream, "upstream secret"),
+            ("sign_in", sign_in, "sign-in provider secret"),
+        ):
+            stored = (connection.settings or {}).get(key) or {}
+            if stored.get("client_secret_sealed"):
+                yield Sealed(
+                    f"{label} of {connection.name}",
+                    base64.b64decode(stored["client_secret_sealed"]),
+                    connection.id,
+                    box,
+                    _settings_setter(connection, key),
+                )
 
 
 def reseal_all(session: Session, keys: Sequence[str]) -> RotationReport:
@@ -147,11 +153,11 @@ def _setter(row: Any, name: str) -> Callable[[bytes], None]:
     return lambda value: setattr(row, name, value)
 
 
-def _upstream_setter(connection: Connection) -> Callable[[bytes], None]:
+def _settings_setter(connection: Connection, key: str) -> Callable[[bytes], None]:
     def replace(value: bytes) -> None:
         settings = dict(connection.settings)
-        settings["upstream"] = {
-            **settings["upstream"],
+        settings[key] = {
+            **settings[key],
             "client_secret_sealed": base64.b64encode(value).decode("ascii"),
         }
         connection.settings = settings

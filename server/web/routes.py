@@ -7,7 +7,15 @@ from pathlib import Path
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from server.web import api, deletion_pages, imports_page, pages, schools_api, schools_page
+from server.web import (
+    api,
+    deletion_pages,
+    imports_page,
+    pages,
+    schools_api,
+    schools_page,
+    upstream_page,
+)
 
 STATIC = Path(__file__).parent / "static"
 
@@ -55,6 +63,12 @@ def admin_routes() -> list[BaseRoute]:
         Route("/admin/connections/{name}/rotate", pages.connection_rotate, methods=["POST"]),
         Route("/admin/connections/{name}/defaults", pages.connection_defaults, methods=["POST"]),
         Route("/admin/connections/{name}/source", pages.connection_source, methods=["POST"]),
+        Route("/admin/connections/{name}/sign-in", upstream_page.sign_in_provider),
+        Route(
+            "/admin/connections/{name}/sign-in",
+            upstream_page.set_sign_in_provider,
+            methods=["POST"],
+        ),
         Route("/admin/audit", pages.audit_log, methods=["GET"]),
         Route("/admin/schools", schools_page.school_list, methods=["GET"]),
         Route("/admin/schools", schools_page.school_add, methods=["POST"]),

@@ -34,6 +34,8 @@ PUBLIC = {
     ("GET", "/login/change"): "needs a must-change session, else redirects to /login",
     ("POST", "/login/change"): "needs a must-change session, else redirects to /login",
     ("GET", "/login/done"): "needs a session, else redirects to /login",
+    ("GET", "/login/upstream/{connection}"): "starts a sign-in at the district's provider",
+    ("GET", "/login/upstream/callback"): "the provider's answer, opened only by the flow cookie",
     ("GET", "/activate/{token}"): "the one-time token in the path is the credential",
     ("POST", "/activate/{token}"): "the one-time token in the path is the credential",
     ("GET", "/admin"): "redirects to the staff pages",
@@ -126,6 +128,7 @@ def _sample_ids(database) -> dict[str, str]:
             "request_id": "no-such-request",
             "decision": "approve",
             "token": "not-a-live-token",
+            "connection": "no-such-connection",
         }
 
 

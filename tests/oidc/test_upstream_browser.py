@@ -1,0 +1,89 @@
+"""Headless Chromium signs an SSO-linked student in through the district's provider (issue 17).
+
+Both Rollcalls run on 127.0.0.1: the one under test, and a second one playing the district's
+OpenID Connect provider (``tests/oidc/upstream_provider.py``). The student presses "Sign in
+with Clever", signs in there, and lands back at the app, which gets Rollcall's ID token.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+
+import httpx
+import pytest
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
+from server.app import create_app
+from server.domain import oauth
+from server.domain.actors import system_actor
+from tests.oidc.conftest import REDIRECT, authorize_url, query_of
+from tests.oidc.live import free_port, serving
+from tests.oidc.upstream_provider import (
+    MILHOUSE_PASSWORD,
+    Upstream,
+    provision_twin,
+    upstream_fixture,  # noqa: F401 (fixture 'upstream')
+)
+
+CHROMIUM = "/usr/bin/chromium"
+
+pytestmark = pytest.mark.skipif(
+    not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing (Debian 'chromium' package)"
+)
+
+
+def register_at_upstream(upstream: Upstream, callback: str) -> Upstream:
+    """The district registers this Rollcall's callback as a client of its provider."""
+    with upstream.database.session() as session:
+        actor = system_actor(upstream.tenant_id, "clever")
+        client = oauth.create_client(session, actor, "Rollcall live", redirect_uris=[callback])
+        return replace(upstream, client_id=client.client.client_id, client_secret=client.secret)
+
+
+def test_sso_student_signs_in_through_clever_in_a_real_browser(
+    settings, database, box, district, upstream, browser
+):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    registered = register_at_upstream(upstream, base + "/login/upstream/callback")
+    twin = provision_twin(database, box, district, registered)
+    app = create_app(replace(settings, issuer=base), database=database)
+    landed: list[str] = []
+    with serving(app, port):
+        context = browser.new_context(viewport={"width": 390, "height": 800})
+        try:
+            page = context.new_page()
+
+            def arrive(route):
+                landed.append(route.request.url)
+                route.fulfill(status=200, content_type="text/html", body="<h1>Welcome back</h1>")
+
+            page.route(REDIRECT + "*", arrive)
+            page.goto(base + authorize_url(district.client_id, state="app-state"))
+            page.get_by_role("link", name="Sign in with Clever").click()
+            page.wait_for_url(upstream.url + "/login**")
+            page.get_by_label("Username").fill("milhouse")
+            page.get_by_label("Password").fill(MILHOUSE_PASSWORD)
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url(REDIRECT + "*")
+            assert page.get_by_role("heading").inner_text() == "Welcome back"
+        finally:
+            context.close()
+        query = query_of(landed[-1])
+        assert query["state"] == "app-state"
+        token = httpx.post(
+            f"{base}/oauth/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": query["code"],
+                "redirect_uri": REDIRECT,
+            },
+            auth=(district.client_id, district.client_secret),
+        )
+        assert token.status_code == 200, token.text
+        keys = KeySet.import_key_set(httpx.get(f"{base}/oauth/jwks").json())
+        claims = jwt.decode(token.json()["id_token"], keys, algorithms=["RS256"]).claims
+    assert claims["iss"] == base and claims["sub"] == twin.twin_id
+    assert claims["amr"] == ["fed"] and claims["acr"] == upstream.url
