@@ -44,6 +44,7 @@ PUBLIC = {
     ("POST", "/admin/login"): "the password is the credential",
     ("POST", "/admin/logout"): "ends the caller's own session",
     ("GET", "/admin/import/template.csv"): "an empty template with column headers only",
+    ("GET", "/admin/import/codes.json"): "the import status codes of SPEC §10, no data",
     ("GET", "/admin/api/openapi.json"): "API description, no data",
     ("GET", "/scim/v2/openapi.json"): "API description, no data",
     ("GET", "/ims/oneroster/openapi.json"): "API description, no data",
