@@ -1,0 +1,78 @@
+"""Requests generated from our own OpenAPI documents (Schemathesis), shared by the surfaces' tests.
+
+Two ways of calling: every operation on its own (:func:`fuzz_operations`) and chains that follow
+the documents' Link Objects, create → read → change → delete (:func:`fuzz_links`). Both assert
+that no answer is a server error.
+
+``make test`` runs them derandomized with few examples, so CI meets the same cases every time;
+``make soak`` sets ``ROLLCALL_FUZZ_EXAMPLES`` (more examples) and ``ROLLCALL_FUZZ_SEED=fresh``
+(a new random seed each run; on a failure Hypothesis prints the falsifying case and a
+``@reproduce_failure`` blob).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+
+Headers = Callable[[Any], dict[str, str]]
+
+
+def fuzz_settings(examples: int) -> settings:
+    """Derandomized ``examples`` examples, or the soak's count and seed from the environment."""
+    wanted = os.environ.get("ROLLCALL_FUZZ_SEED", "")
+    return settings(
+        max_examples=int(os.environ.get("ROLLCALL_FUZZ_EXAMPLES") or examples),
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+        derandomize=not wanted,
+        print_blob=True,
+    )
+
+
+def no_server_error(response: Any, case: Any) -> None:
+    """The one verdict: a specific answer, never a 5xx (``/Me`` documents its 501)."""
+    documented = response.status_code == 501 and case.formatted_path.endswith("/Me")
+    assert response.status_code < 500 or documented, (
+        case.method,
+        case.formatted_path,
+        case.query,
+        case.body if not isinstance(case.body, bytes) else case.body[:200],
+        response.text[:300],
+    )
+
+
+def fuzz_operations(schema: Any, headers: Headers, *, examples: int = 8, **call: Any) -> int:
+    """Call every operation of ``schema`` with generated values; returns how many were called."""
+    checked = 0
+    for result in schema.get_all_operations():
+        operation = result.ok()
+
+        @given(case=operation.as_strategy())
+        @fuzz_settings(examples)
+        def run(case: Any) -> None:
+            no_server_error(case.call(headers=headers(case), **call), case)
+
+        run()
+        checked += 1
+    return checked
+
+
+def fuzz_links(schema: Any, headers: Headers, *, steps: int = 10, **call: Any) -> None:
+    """Follow the Link Objects of ``schema`` (Schemathesis' stateful testing): each step may
+    reuse an id a creation answered, so reads, changes and deletes meet real records."""
+
+    class Machine(schema.as_state_machine()):  # type: ignore[misc]
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {"headers": headers(case), **call}
+
+        def validate_response(self, response: Any, case: Any, **_: Any) -> None:
+            no_server_error(response, case)
+
+    options = fuzz_settings(steps)
+    Machine.run(settings=settings(options, stateful_step_count=6))
