@@ -61,7 +61,10 @@ def _collection(name: str) -> dict[str, Any]:
         "post": {
             "operationId": f"create{name}",
             "summary": f"Create one of {name}",
-            "requestBody": {"required": True, **_RESOURCE},
+            "requestBody": {
+                "required": True,
+                "content": {SCIM_JSON: {"schema": {"$ref": f"#/components/schemas/New{name}"}}},
+            },
             "responses": {
                 "201": {"description": "Created", **_RESOURCE, "links": _links(name)},
                 "400": _ERROR,
@@ -224,6 +227,24 @@ SCIM_OPENAPI: dict[str, Any] = {
                     "meta": {"type": "object"},
                 },
                 "additionalProperties": True,
+            },
+            # What a creation needs (RFC 7643 §4.1, §4.2): the core schema and its one required
+            # attribute; every other attribute is described by /Schemas.
+            **{
+                f"New{name}": {
+                    "type": "object",
+                    "required": ["schemas", attribute],
+                    "properties": {
+                        "schemas": {"type": "array", "items": {"const": urn}, "minItems": 1},
+                        attribute: {"type": "string", "minLength": 1},
+                        "externalId": {"type": "string"},
+                    },
+                    "additionalProperties": True,
+                }
+                for name, urn, attribute in (
+                    ("Users", "urn:ietf:params:scim:schemas:core:2.0:User", "userName"),
+                    ("Groups", "urn:ietf:params:scim:schemas:core:2.0:Group", "displayName"),
+                )
             },
             "ListResponse": {
                 "type": "object",
