@@ -4,10 +4,11 @@ Two ways of calling: every operation on its own (:func:`fuzz_operations`) and ch
 the documents' Link Objects, create → read → change → delete (:func:`fuzz_links`). Both assert
 that no answer is a server error.
 
-``make test`` runs them derandomized with few examples, so CI meets the same cases every time;
-``make soak`` sets ``ROLLCALL_FUZZ_EXAMPLES`` (more examples) and ``ROLLCALL_FUZZ_SEED=fresh``
-(a new random seed each run; on a failure Hypothesis prints the falsifying case and a
-``@reproduce_failure`` blob).
+:func:`fuzz_settings` is also the setting of the property tests (filter parsers, CSV readers).
+``make test`` runs everything derandomized with few examples, so CI meets the same cases every
+time; ``make soak`` sets ``ROLLCALL_SOAK_SCALE`` (that many times more examples) and
+``ROLLCALL_FUZZ_SEED=fresh`` (a new random seed each run; on a failure Hypothesis prints the
+falsifying case and a ``@reproduce_failure`` blob).
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ Headers = Callable[[Any], dict[str, str]]
 
 
 def fuzz_settings(examples: int) -> settings:
-    """Derandomized ``examples`` examples, or the soak's count and seed from the environment."""
+    """Derandomized ``examples`` examples, or the soak's scale and seed from the environment."""
     wanted = os.environ.get("ROLLCALL_FUZZ_SEED", "")
     return settings(
-        max_examples=int(os.environ.get("ROLLCALL_FUZZ_EXAMPLES") or examples),
+        max_examples=examples * int(os.environ.get("ROLLCALL_SOAK_SCALE") or 1),
         deadline=None,
         suppress_health_check=list(HealthCheck),
         database=None,
@@ -74,23 +75,26 @@ def fuzz_operations(
     return checked
 
 
-def fuzz_links(app: Any, path: str, headers: Headers, *, steps: int = 10, **call: Any) -> None:
+def fuzz_links(app: Any, path: str, start: Callable[[], Headers], *, steps: int = 10) -> None:
     """Follow the Link Objects of the document at ``path`` (Schemathesis' stateful testing):
     each step may reuse an id a creation answered, so reads, changes and deletes meet real
     records.
 
-    The database outlives each scenario, so a replayed scenario can take another path, which
-    Hypothesis would report as flaky data generation rather than as our bug. Hence every 5xx is
-    collected (with the server's traceback) and reported once the run is over, and Hypothesis
-    only ever sees passing scenarios.
+    Every scenario calls ``start()`` first, which must put the database back in one known state
+    and return the scenario's headers: Hypothesis replays scenarios and needs the same answers
+    each time. Every 5xx is collected (with the server's traceback) and reported once the run is
+    over, so a find is never hidden behind Hypothesis' replay of a changed database.
     """
     found: list[str] = []
     schema = schemathesis.openapi.from_asgi(path, _answering_500(app, found))
     schema.config.generation.update(modes=["positive"])  # valid bodies, so chains go deep
 
     class Machine(schema.as_state_machine()):  # type: ignore[misc]
+        def setup(self) -> None:
+            self.headers = start()
+
         def get_call_kwargs(self, case: Any) -> dict[str, Any]:
-            return {"headers": headers(case), **call}
+            return {"headers": self.headers(case)}
 
         def validate_response(self, response: Any, case: Any, **_: Any) -> None:
             try:
