@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from starlette.testclient import TestClient
 
+from server.app import create_app
 from server.db import User
 from server.db.session import Database
+from server.domain import staff
 from server.domain.actors import system_actor
 from server.domain.connections import create_connection
 from server.domain.secrets import SecretBox
@@ -63,3 +67,23 @@ def tenancy(database: Database, box: SecretBox) -> Tenancy:
         }
         tenant_id = tenant.id
     return Tenancy(database, box, tenant_id, tokens)
+
+
+@pytest.fixture
+def client(settings, tenancy) -> Iterator[TestClient]:
+    """The app over HTTP, on the tenancy's database."""
+    with TestClient(create_app(settings, database=tenancy.database)) as client:
+        yield client
+
+
+@pytest.fixture
+def admin_token(tenancy: Tenancy) -> str:
+    """The bearer token of a district admin of the tenancy (admin JSON API)."""
+    with tenancy.database.session() as session:
+        actor = system_actor(tenancy.tenant_id)
+        made = staff.create_staff(session, actor, "boss", "district_admin", password=None)
+        return staff.create_staff_token(session, made.staff, "api")
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

@@ -5,24 +5,11 @@ from __future__ import annotations
 import io
 import zipfile
 
-import pytest
-from starlette.testclient import TestClient
-
-from server.app import create_app
 from server.domain import staff
 from server.domain.actors import system_actor
 from server.imports.school_csv import COLUMNS
+from tests.imports.conftest import bearer
 from tests.imports.packages import district, package
-
-
-@pytest.fixture
-def client(settings, tenancy):
-    with TestClient(create_app(settings, database=tenancy.database)) as client:
-        yield client
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def test_a_connection_pushes_a_zip_trial_run_first_then_applies(client, tenancy, tmp_path):
@@ -57,14 +44,6 @@ def test_the_template_downloads(client):
     response = client.get("/admin/import/template.csv")
     assert response.status_code == 200
     assert response.text.splitlines()[0] == ",".join(COLUMNS)
-
-
-@pytest.fixture
-def admin_token(tenancy) -> str:
-    with tenancy.database.session() as session:
-        actor = system_actor(tenancy.tenant_id)
-        made = staff.create_staff(session, actor, "boss", "district_admin", password=None)
-        return staff.create_staff_token(session, made.staff, "api")
 
 
 def test_staff_upload_a_file_read_the_stored_run_and_export(client, tenancy, tmp_path, admin_token):
