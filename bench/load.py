@@ -135,6 +135,16 @@ def start_server(url: str, data_dir: Path, port: int, issuer: str) -> subprocess
     raise RuntimeError("rollcall serve did not answer /healthz within 60 s")
 
 
+def server_complaints(data_dir: Path) -> list[str]:
+    """The warning and error lines of both servers' logs (JSON lines, ``server.logs``)."""
+    return [
+        line[:400]
+        for log in sorted(data_dir.glob("serve-*.log"))
+        for line in log.read_text(errors="replace").splitlines()
+        if '"level": "error"' in line or '"level": "warning"' in line
+    ]
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -260,6 +270,7 @@ def run(url: str, requests: int, clients: int, max_growth: float) -> dict:
             asyncio.run(drive(bases, creds, clients, tally))
             elapsed = time.perf_counter() - started
             after = [rss_mib(s.pid) for s in servers]
+            complaints = server_complaints(Path(data))
         finally:
             for server in servers:
                 server.terminate()
@@ -278,6 +289,7 @@ def run(url: str, requests: int, clients: int, max_growth: float) -> dict:
         "requests": tally.issued,
         "errors": len(errors),
         "first_errors": errors[:5],
+        "server_complaints": complaints[:5],
         "requests_per_s": round(tally.issued / elapsed, 1),
         "p50_ms": round(statistics.median(tally.latencies), 1) if tally.latencies else None,
         "p99_ms": round(percentile(tally.latencies, 0.99), 1),

@@ -237,7 +237,6 @@ SCIM_OPENAPI: dict[str, Any] = {
                     "properties": {
                         "schemas": {"type": "array", "items": {"const": urn}, "minItems": 1},
                         attribute: {"type": "string", "minLength": 1},
-                        "externalId": {"type": "string"},
                     },
                     "additionalProperties": True,
                 }
