@@ -159,7 +159,9 @@ async def _timed(
     try:
         response = await request
     except httpx.HTTPError as error:
-        tally.errors.append(f"{type(error).__name__}: {error}")
+        where = f"{error.request.method} {error.request.url}" if error.request else ""
+        elapsed = (time.perf_counter() - started) * 1000
+        tally.errors.append(f"{where} after {elapsed:.0f} ms: {type(error).__name__} {error}")
         return None
     tally.latencies.append((time.perf_counter() - started) * 1000)
     if response.status_code not in expected:
