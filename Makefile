@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test conformance lint bench clean
+.PHONY: run test conformance lint bench soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("Rollcall needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
@@ -37,6 +37,20 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# The long runs `make test` keeps short: Schemathesis over the three OpenAPI documents (single
+# operations and Link chains) and the property tests with a fresh seed and SOAK_SCALE times the
+# examples, then the two-process load on PostgreSQL (ROLLCALL_TEST_DATABASE_URL; skipped without).
+SOAK_SCALE ?= 20
+SOAK_REQUESTS ?= 20000
+SOAK_TESTS := tests/web/test_generated_requests.py tests/oneroster/test_generated_requests.py \
+	conformance/oneroster/test_oneroster_robustness.py tests/scim/test_filter_properties.py \
+	tests/oneroster/test_filter_properties.py tests/imports/test_reader_properties.py
+
+soak: $(STAMP)
+	ROLLCALL_FUZZ_SEED=fresh ROLLCALL_SOAK_SCALE=$(SOAK_SCALE) \
+	  $(BIN)/python -m pytest $(SOAK_TESTS) -p no:cacheprovider --timeout 0 $(PYTEST_ARGS)
+	$(BIN)/python -m bench.load --requests $(SOAK_REQUESTS) --clients 50
 
 clean:
 	rm -rf $(VENV) build *.egg-info

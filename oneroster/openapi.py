@@ -185,6 +185,12 @@ def _writes(collection: Collection) -> dict[str, Any]:
         {"name": "sourcedId", "in": "path", "required": True, "schema": {"type": "string"}}
     ]
     security = [{"ConnectionBearer": []}]
+    # Link Objects (OpenAPI 3.1 §4.8.20): the record a PUT wrote can be read and deleted next.
+    sourced_id = {"sourcedId": "$request.path.sourcedId"}
+    links = {
+        "Read": {"operationId": f"v1p2_get_sourcedId{collection.name}", "parameters": sourced_id},
+        "Delete": {"operationId": f"v1p2_delete_{collection.name}", "parameters": sourced_id},
+    }
     return {
         "put": {
             "operationId": f"v1p2_put_{collection.name}",
@@ -197,10 +203,12 @@ def _writes(collection: Collection) -> dict[str, Any]:
                 "200": {
                     "description": "Updated or unchanged",
                     "content": {"application/json": {"schema": body}},
+                    "links": links,
                 },
                 "201": {
                     "description": "Created",
                     "content": {"application/json": {"schema": body}},
+                    "links": links,
                 },
                 **errors,
             },

@@ -34,9 +34,22 @@ _QUERY = [
 ]
 
 
+def _links(name: str) -> dict[str, Any]:
+    """Link Objects (OpenAPI 3.1 §4.8.20) from a created resource to its member operations, so
+    a client (and Schemathesis' stateful runs) can chain create → read → change → delete."""
+    return {
+        f"{verb.title()}{name}": {
+            "operationId": f"{verb}{name}",
+            "parameters": {"id": "$response.body#/id"},
+        }
+        for verb in ("get", "put", "patch", "delete")
+    }
+
+
 def _collection(name: str) -> dict[str, Any]:
     return {
         "get": {
+            "operationId": f"list{name}",
             "summary": f"List or filter {name}",
             "parameters": _QUERY,
             "responses": {
@@ -46,10 +59,14 @@ def _collection(name: str) -> dict[str, Any]:
             },
         },
         "post": {
+            "operationId": f"create{name}",
             "summary": f"Create one of {name}",
-            "requestBody": {"required": True, **_RESOURCE},
+            "requestBody": {
+                "required": True,
+                "content": {SCIM_JSON: {"schema": {"$ref": f"#/components/schemas/New{name}"}}},
+            },
             "responses": {
-                "201": {"description": "Created", **_RESOURCE},
+                "201": {"description": "Created", **_RESOURCE, "links": _links(name)},
                 "400": _ERROR,
                 "409": _ERROR,
                 "413": _ERROR,
@@ -65,10 +82,12 @@ def _member(name: str) -> dict[str, Any]:
             {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
         ],
         "get": {
+            "operationId": f"get{name}",
             "summary": f"Read one of {name}",
             "responses": {"200": {"description": "The resource", **_RESOURCE}, "404": _ERROR},
         },
         "put": {
+            "operationId": f"put{name}",
             "summary": f"Replace one of {name}",
             "parameters": [if_match],
             "requestBody": {"required": True, **_RESOURCE},
@@ -81,6 +100,7 @@ def _member(name: str) -> dict[str, Any]:
             },
         },
         "patch": {
+            "operationId": f"patch{name}",
             "summary": f"Change one of {name} (RFC 7644 §3.5.2); 200 with the resource",
             "parameters": [if_match],
             "requestBody": {
@@ -97,6 +117,7 @@ def _member(name: str) -> dict[str, Any]:
             },
         },
         "delete": {
+            "operationId": f"delete{name}",
             "summary": f"Delete one of {name} (users: soft delete with retention)",
             "parameters": [if_match],
             "responses": {"204": {"description": "Deleted"}, "404": _ERROR, "412": _ERROR},
@@ -206,6 +227,23 @@ SCIM_OPENAPI: dict[str, Any] = {
                     "meta": {"type": "object"},
                 },
                 "additionalProperties": True,
+            },
+            # What a creation needs (RFC 7643 §4.1, §4.2): the core schema and its one required
+            # attribute; every other attribute is described by /Schemas.
+            **{
+                f"New{name}": {
+                    "type": "object",
+                    "required": ["schemas", attribute],
+                    "properties": {
+                        "schemas": {"type": "array", "items": {"const": urn}, "minItems": 1},
+                        attribute: {"type": "string", "minLength": 1},
+                    },
+                    "additionalProperties": True,
+                }
+                for name, urn, attribute in (
+                    ("Users", "urn:ietf:params:scim:schemas:core:2.0:User", "userName"),
+                    ("Groups", "urn:ietf:params:scim:schemas:core:2.0:Group", "displayName"),
+                )
             },
             "ListResponse": {
                 "type": "object",

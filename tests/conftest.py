@@ -48,7 +48,7 @@ def migrated_database(database_url: str) -> Iterator[Database]:
 def database(migrated_database: Database) -> Iterator[Database]:
     """The migrated test database, emptied after the test."""
     yield migrated_database
-    _empty(migrated_database)
+    empty(migrated_database)
 
 
 @pytest.fixture
@@ -134,7 +134,8 @@ def smtp():
     controller.stop()
 
 
-def _empty(database: Database) -> None:
+def empty(database: Database) -> None:
+    """Delete every row (the schema stays)."""
     tables = [t.name for t in Base.metadata.sorted_tables]
     with database.engine.begin() as connection:
         if connection.dialect.name == "postgresql":

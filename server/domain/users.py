@@ -530,7 +530,7 @@ def _normalise(session: Session, tenant_id: str, fields: Mapping[str, Any]) -> d
         elif name == "birth_date":
             values[name] = parse_date(value, "birth_date")
         elif name == "primary_role":
-            values[name] = check_role(value)
+            values[name] = check_role(value, field="primary_role")
         elif name == "grades":
             values[name] = sorted({check_grade(g) for g in value or []})
         elif name == "roles":

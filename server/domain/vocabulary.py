@@ -55,11 +55,13 @@ CLASS_TYPES = ("homeroom", "scheduled")
 ENROLLMENT_ROLES = ("administrator", "proctor", "student", "teacher", "aide", "guardian")
 
 
-def check_role(role: str) -> str:
+def check_role(role: str, field: str = "role") -> str:
+    """The canonical spelling of ``role``; anything else (``None`` too) is refused, naming
+    ``field``."""
     for known in ROLES:
-        if role.casefold() == known.casefold():
+        if isinstance(role, str) and role.casefold() == known.casefold():
             return known
-    raise InvalidValue(f"Unknown role {role!r}; expected one of {', '.join(ROLES)}.", field="role")
+    raise InvalidValue(f"Unknown role {role!r}; expected one of {', '.join(ROLES)}.", field=field)
 
 
 def check_grade(grade: str) -> str:

@@ -29,6 +29,17 @@ _USER_TEXTS: dict[str, Any] = {
     )
 }
 _ID = {"name": "user_id", "in": "path", "required": True, "schema": {"type": "string"}}
+# OpenAPI 3.1 §4.8.20 Link Objects: what a client (and Schemathesis' stateful runs) may call next
+# with the id a creation answered.
+_NEW_USER_LINKS = {
+    name: {"operationId": operation, "parameters": {"user_id": "$response.body#/id"}}
+    for name, operation in (
+        ("ReadUser", "getUser"),
+        ("ChangeUser", "patchUser"),
+        ("ResetPassword", "resetPassword"),
+        ("RevealPassword", "revealPassword"),
+    )
+}
 
 
 def _json(schema_ref: str) -> dict[str, Any]:
@@ -66,9 +77,10 @@ ADMIN_OPENAPI: dict[str, Any] = {
             },
             "post": {
                 "summary": "Create a user",
+                "operationId": "createUser",
                 "requestBody": {"required": True, **_json("NewUser")},
                 "responses": {
-                    "201": _json("User") | {"description": "Created"},
+                    "201": _json("User") | {"description": "Created", "links": _NEW_USER_LINKS},
                     "400": _ERROR,
                     "403": _ERROR,
                     "409": _ERROR,
@@ -79,9 +91,11 @@ ADMIN_OPENAPI: dict[str, Any] = {
             "parameters": [_ID],
             "get": {
                 "summary": "Read a user",
+                "operationId": "getUser",
                 "responses": {"200": _json("User") | {"description": "The user"}, "404": _ERROR},
             },
             "patch": {
+                "operationId": "patchUser",
                 "summary": "Change fields (If-Match supported; `override` for connection-owned fields)",  # noqa: E501
                 "requestBody": {"required": True, **_json("UserChange")},
                 "responses": {
@@ -117,6 +131,7 @@ ADMIN_OPENAPI: dict[str, Any] = {
         "/users/{user_id}/password": {
             "parameters": [_ID],
             "post": {
+                "operationId": "resetPassword",
                 "summary": "Reset the password (temporary by default); SSO-linked accounts get 409",
                 "requestBody": {"required": False, **_json("PasswordReset")},
                 "responses": {
@@ -131,6 +146,7 @@ ADMIN_OPENAPI: dict[str, Any] = {
         "/users/{user_id}/password/reveal": {
             "parameters": [_ID],
             "post": {
+                "operationId": "revealPassword",
                 "summary": "Show the temporary password of an issued account (audited)",
                 "responses": {"200": {"description": "The password"}, "403": _ERROR, "404": _ERROR},
             },
@@ -144,7 +160,15 @@ ADMIN_OPENAPI: dict[str, Any] = {
                 "summary": "Add a connection; the token is in the answer, once",
                 "requestBody": {"required": True, **_json("NewConnection")},
                 "responses": {
-                    "201": {"description": "Created"},
+                    "201": {
+                        "description": "Created",
+                        "links": {
+                            "RotateToken": {
+                                "operationId": "rotateConnectionToken",
+                                "parameters": {"name": "$response.body#/name"},
+                            }
+                        },
+                    },
                     "400": _ERROR,
                     "403": _ERROR,
                     "409": _ERROR,
@@ -157,6 +181,7 @@ ADMIN_OPENAPI: dict[str, Any] = {
             ],
             "post": {
                 "summary": "Replace the connection's token",
+                "operationId": "rotateConnectionToken",
                 "responses": {"200": {"description": "New token"}, "403": _ERROR, "404": _ERROR},
             },
         },

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from starlette.testclient import TestClient
 
+from server.app import create_app
 from server.cli.main import main
 from server.db import User
 from server.db.session import Database
@@ -89,6 +92,13 @@ def rollcall(monkeypatch, tmp_path, database, database_url, capsys):
         return code, captured.out, captured.err
 
     return run
+
+
+@pytest.fixture
+def client(settings, tenancy) -> Iterator[TestClient]:
+    """The app over HTTP, on the tenancy's database."""
+    with TestClient(create_app(settings, database=tenancy.database)) as client:
+        yield client
 
 
 @pytest.fixture

@@ -5,21 +5,11 @@ from __future__ import annotations
 import io
 import zipfile
 
-import pytest
-from starlette.testclient import TestClient
-
-from server.app import create_app
 from server.domain import staff
 from server.domain.actors import system_actor
 from server.imports.school_csv import COLUMNS
 from tests.imports.conftest import bearer
 from tests.imports.packages import district, package
-
-
-@pytest.fixture
-def client(settings, tenancy):
-    with TestClient(create_app(settings, database=tenancy.database)) as client:
-        yield client
 
 
 def test_a_connection_pushes_a_zip_trial_run_first_then_applies(client, tenancy, tmp_path):

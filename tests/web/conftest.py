@@ -33,6 +33,11 @@ class District:
 
 @pytest.fixture
 def district(context) -> District:
+    return make_district(context)
+
+
+def make_district(context) -> District:
+    """Springfield: two schools, a class, staff of each role, students of each kind."""
     with context.database.session() as session:
         tenant = create_tenant(session, "Springfield")
         system = system_actor(tenant.id)
