@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+from dataclasses import replace
 
 import uvicorn
 
@@ -18,6 +20,12 @@ from server.logs import configure_logging
 
 def run(args: argparse.Namespace, output: Output) -> int:
     settings = load_settings()
+    if not os.environ.get("ROLLCALL_ISSUER"):
+        # The printed sign-in address must be one that reaches this server: without a
+        # configured issuer, it is the address we listen on (README "Sign-in address").
+        derived = own_address(args.host, args.port)
+        os.environ["ROLLCALL_ISSUER"] = derived  # seen by --workers processes too
+        settings = replace(settings, issuer=derived)
     context = AppContext.from_settings(settings)
     upgrade(context.database.engine)
     with context.database.session() as session:
@@ -43,6 +51,16 @@ def run(args: argparse.Namespace, output: Output) -> int:
             create_app(settings), host=args.host, port=args.port, access_log=False, log_config=None
         )
     return 0
+
+
+def own_address(host: str, port: int) -> str:
+    """The base URL of ``--host/--port``.
+
+    >>> own_address("::1", 8080)
+    'http://[::1]:8080'
+    """
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
 
 
 def _print_demo(output: Output, demo: DemoCredentials, issuer: str, host: str, port: int) -> None:

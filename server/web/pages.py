@@ -35,6 +35,7 @@ from server.domain.users import RoleAssignment
 from server.domain.vocabulary import ROLES, parse_date
 from server.errors import DomainError, NotAllowed
 from server.web import session as cookies
+from server.web.address import address_warning
 from server.web.pdf import credential_sheet
 from server.web.presenters import connection_defaults_view, connection_view, user_view
 from server.web.qr import qr_data_uri
@@ -451,7 +452,10 @@ async def bulk(staff: StaffRequest) -> Response:
         return await _print(staff, user_ids, "paper-saver", activation_qr=True)
     if action.startswith(("print", "pdf")):
         layout = "per-page" if action.endswith("per_page") else "paper-saver"
-        return await _print(staff, user_ids, layout, as_pdf=action.startswith("pdf"))
+        checked = form.get("address_checked") == "1"
+        return await _print(
+            staff, user_ids, layout, as_pdf=action.startswith("pdf"), address_checked=checked
+        )
 
     def run(session: Session, actor: Actor) -> str:
         chosen = [users.get_user(session, actor, uid) for uid in user_ids]
@@ -535,10 +539,13 @@ async def _print(
     *,
     as_pdf: bool = False,
     activation_qr: bool = False,
+    address_checked: bool = False,
 ) -> Response:
     """Credential cards: the temporary password of ``issued`` accounts, or with
-    ``activation_qr`` a one-time activation link as a QR code (nothing reusable on paper)."""
+    ``activation_qr`` a one-time activation link as a QR code (nothing reusable on paper).
+    A PDF carries the sign-in address only when it is the one in use or staff checked it."""
     issuer = staff.context.settings.issuer
+    unchecked = as_pdf and not address_checked and _address_in_doubt(staff)
 
     def load(session: Session, actor: Actor) -> list[dict[str, Any]]:
         chosen = [users.get_user(session, actor, uid) for uid in user_ids]
@@ -571,6 +578,17 @@ async def _print(
 
     cards = await staff.work(load)
     sign_in_url = staff.context.settings.issuer + "/login"
+    if unchecked:
+        return page(
+            staff.request,
+            "print.html",
+            status_code=409,
+            cards=cards,
+            layout=layout,
+            sign_in_url=sign_in_url,
+            user_ids=user_ids,
+            error="Confirm that students can open the sign-in address before downloading the PDF.",
+        )
     if as_pdf:
         document = await run_in_threadpool(credential_sheet, cards, layout, sign_in_url)
         disposition = f'attachment; filename="sign-in-cards-{layout}.pdf"'
@@ -587,6 +605,12 @@ async def _print(
         sign_in_url=sign_in_url,
         user_ids=user_ids,
     )
+
+
+def _address_in_doubt(staff: StaffRequest) -> bool:
+    """Whether the configured sign-in address differs from the one this request used."""
+    used = str(staff.request.base_url)
+    return address_warning(staff.context.settings.issuer, used) is not None
 
 
 @staff_page

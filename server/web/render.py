@@ -9,6 +9,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from server.web.address import address_warning
+
 TEMPLATES = Path(__file__).parent / "templates"
 
 environment = Environment(
@@ -20,16 +22,23 @@ environment = Environment(
 
 
 def page(request: Request, template: str, status_code: int = 200, **values: Any) -> HTMLResponse:
-    """Render a page; ``staff`` and ``csrf`` come from the request state when signed in."""
+    """Render a page; ``staff`` and ``csrf`` come from the request state when signed in,
+    ``address_warning`` when the configured issuer is not the address in use."""
     state = request.state
     context = {
         "request": request,
         "staff": getattr(state, "staff", None),
         "csrf": getattr(state, "csrf", ""),
+        "address_warning": address_warning(issuer_of(request), str(request.base_url)),
         **values,
     }
     html = environment.get_template(template).render(context)
     return HTMLResponse(html, status_code=status_code, headers=_security_headers())
+
+
+def issuer_of(request: Request) -> str:
+    """The configured sign-in address of the app serving ``request``."""
+    return request.app.state.context.settings.issuer
 
 
 def _security_headers() -> dict[str, str]:

@@ -149,13 +149,20 @@ def test_credentials_pdf_download_holds_the_cards(app, district):
     csrf = csrf_of(client.get("/admin/users").text)
     ids = [district.manual_student, district.clever_student]
     response = client.post(
-        "/admin/users/bulk", data={"csrf_token": csrf, "action": "pdf_paper_saver", "user_id": ids}
+        "/admin/users/bulk",
+        data={
+            "csrf_token": csrf,
+            "action": "pdf_paper_saver",
+            "user_id": ids,
+            "address_checked": "1",
+        },
     )
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/pdf"
     assert response.content.startswith(b"%PDF") and len(response.content) > 1000
     per_page = client.post(
-        "/admin/users/bulk", data={"csrf_token": csrf, "action": "pdf_per_page", "user_id": ids}
+        "/admin/users/bulk",
+        data={"csrf_token": csrf, "action": "pdf_per_page", "user_id": ids, "address_checked": "1"},
     )
     assert (
         per_page.content.count(b"/Type /Page\n") in (2, 0)
