@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from server.db import ConnectionKind
 from server.domain import connections, roster
@@ -160,6 +160,9 @@ async def _run_and_show(
         )
     except DomainError as error:
         return await _render_form(staff, status=error.status, error=error.message)
+    if not dry_run and (report.ok or options.skip_invalid):
+        report.close()  # written: show the stored run (POST/redirect/GET, issue 14 item 2)
+        return RedirectResponse(f"/admin/import/{report.id}", status_code=303)
     try:
         shown = report.as_dict(row_limit=ROW_LIMIT)
     finally:

@@ -188,7 +188,8 @@ def _query_from(params: Any, *, limit: int, offset: int = 0) -> UserQuery:
 
 @staff_page
 async def user_detail(staff: StaffRequest) -> Response:
-    return await _render_user(staff, staff.request.path_params["user_id"])
+    revealed = await staff.kept_secret()
+    return await _render_user(staff, staff.request.path_params["user_id"], revealed=revealed)
 
 
 async def _render_user(
@@ -315,10 +316,9 @@ async def user_reset(staff: StaffRequest) -> Response:
         password = await staff.work(reset)
     except DomainError as error:
         return await _render_user(staff, user_id, status=error.status, error=error.message)
+    staff.keep(password)
     kind = "temporary" if temporary else "permanent"
-    return await _render_user(
-        staff, user_id, revealed=password, flash=f"New {kind} password set. It is shown once here."
-    )
+    return _back_to_user(user_id, f"New {kind} password set.")
 
 
 @staff_page
@@ -420,9 +420,8 @@ async def new_student(staff: StaffRequest) -> Response:
             matches=result["matches"],
             **options,
         )
-    return await _render_user(
-        staff, result["created"], revealed=result["password"], flash="Student account created."
-    )
+    staff.keep(result["password"])
+    return _back_to_user(result["created"], "Student account created.")
 
 
 def _school_and_class_options(session: Session, actor: Actor) -> dict[str, Any]:
@@ -615,7 +614,11 @@ def _address_in_doubt(staff: StaffRequest) -> bool:
 
 @staff_page
 async def connection_list(staff: StaffRequest) -> Response:
-    return await _render_connections(staff)
+    params = staff.request.query_params
+    token = await staff.kept_secret()
+    return await _render_connections(
+        staff, flash=params.get("done"), token=token, token_for=params.get("for") if token else None
+    )
 
 
 async def _render_connections(staff: StaffRequest, status: int = 200, **extra: Any) -> Response:
@@ -671,9 +674,8 @@ async def connection_add(staff: StaffRequest) -> Response:
         name, token = await staff.work(add)
     except DomainError as error:
         return await _render_connections(staff, status=error.status, error=error.message)
-    return await _render_connections(
-        staff, token=token, token_for=name, flash=f"Connection {name} added."
-    )
+    staff.keep(token)
+    return _back_to_connections(f"Connection {name} added.", name)
 
 
 @staff_page
@@ -697,7 +699,7 @@ async def connection_defaults(staff: StaffRequest) -> Response:
         saved = await staff.work(save)
     except DomainError as error:
         return await _render_connections(staff, status=error.status, error=error.message)
-    return await _render_connections(staff, flash=f"Defaults of {saved} saved.")
+    return _back_to_connections(f"Defaults of {saved} saved.")
 
 
 @staff_page
@@ -711,12 +713,13 @@ async def connection_rotate(staff: StaffRequest) -> Response:
         token = await staff.work(rotate)
     except DomainError as error:
         return await _render_connections(staff, status=error.status, error=error.message)
-    return await _render_connections(
-        staff,
-        token=token,
-        token_for=name,
-        flash=f"New token for {name}; the old one no longer works.",
-    )
+    staff.keep(token)
+    return _back_to_connections(f"New token for {name}; the old one no longer works.", name)
+
+
+def _back_to_connections(message: str, name: str | None = None) -> Response:
+    query = {"done": message, **({"for": name} if name else {})}
+    return RedirectResponse("/admin/connections?" + urlencode(query), status_code=303)
 
 
 @staff_page
@@ -780,7 +783,7 @@ async def _tenant_names(request: Request) -> list[str]:
 
 @staff_page
 async def request_list(staff: StaffRequest) -> Response:
-    return await _render_requests(staff)
+    return await _render_requests(staff, flash=staff.request.query_params.get("done"))
 
 
 async def _render_requests(staff: StaffRequest, status: int = 200, **extra: Any) -> Response:
@@ -832,7 +835,7 @@ async def request_submit(staff: StaffRequest) -> Response:
         await staff.work(submit)
     except DomainError as error:
         return await _render_requests(staff, status=error.status, error=error.message)
-    return await _render_requests(staff, flash="Request sent to your school admin.")
+    return _back_to_requests("Request sent to your school admin.")
 
 
 @staff_page
@@ -857,10 +860,10 @@ async def request_decide(staff: StaffRequest) -> Response:
     except DomainError as error:
         return await _render_requests(staff, status=error.status, error=error.message)
     if result:
-        return await _render_user(
-            staff,
-            result["user"],
-            revealed=result["password"],
-            flash="Request approved: the account was created.",
-        )
-    return await _render_requests(staff, flash="Request declined; the teacher sees your reason.")
+        staff.keep(result["password"])
+        return _back_to_user(result["user"], "Request approved: the account was created.")
+    return _back_to_requests("Request declined; the teacher sees your reason.")
+
+
+def _back_to_requests(message: str) -> Response:
+    return RedirectResponse("/admin/requests?" + urlencode({"done": message}), status_code=303)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ environment = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+# A fresh one-time token for each form a page renders (server/domain/submissions.py).
+environment.globals["once"] = lambda: secrets.token_urlsafe(24)
 
 
 def page(request: Request, template: str, status_code: int = 200, **values: Any) -> HTMLResponse:
