@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.db import AccountRequest, User, utcnow
-from server.domain import audit, credentials, roster, users
+from server.domain import audit, credentials, duplicates, roster, users
 from server.domain.actors import Actor
 from server.domain.secrets import SecretBox
 from server.domain.users import RoleAssignment
@@ -37,13 +37,28 @@ def submit_request(
     class_id: str,
     birth_date: date | str | None = None,
     note: str | None = None,
+    allow_duplicate: bool = False,
 ) -> AccountRequest:
-    """A teacher asks for an account for a student of one of their classes."""
+    """A teacher asks for an account for a student of one of their classes.
+
+    :raises PossibleDuplicate: an active student of that name is in the class or has that
+        birth date, unless ``allow_duplicate`` (:mod:`server.domain.duplicates`).
+    """
     if not actor.is_teacher:
         raise NotAllowed("Account requests are for teachers; admins can add the student directly.")
     if not given_name.strip() or not family_name.strip():
         raise RequiredValue("First name and last name are required.", field="given_name")
     klass = roster.get_class(session, actor, class_id)
+    born = parse_date(birth_date, "birth_date")
+    duplicates.refuse_duplicates(
+        session,
+        actor,
+        given_name,
+        family_name,
+        birth_date=born,
+        class_id=klass.id,
+        allow_duplicate=allow_duplicate,
+    )
     request = AccountRequest(
         tenant_id=actor.tenant_id,
         requested_by=actor.id,
@@ -52,7 +67,7 @@ def submit_request(
         class_id=klass.id,
         given_name=given_name.strip(),
         family_name=family_name.strip(),
-        birth_date=parse_date(birth_date, "birth_date"),
+        birth_date=born,
         note=(note or "").strip() or None,
     )
     session.add(request)
@@ -84,9 +99,29 @@ def list_requests(
     return list(session.scalars(query.order_by(AccountRequest.created_at)))
 
 
-def approve_request(session: Session, actor: Actor, request_id: str, *, box: SecretBox) -> Approval:
-    """Create the account, enrol it in the requested class and issue a temporary password."""
+def approve_request(
+    session: Session,
+    actor: Actor,
+    request_id: str,
+    *,
+    box: SecretBox,
+    allow_duplicate: bool = False,
+) -> Approval:
+    """Create the account, enrol it in the requested class and issue a temporary password.
+
+    :raises PossibleDuplicate: the student may already have an active account (an admin may
+        see matches the teacher could not), unless ``allow_duplicate``.
+    """
     request = _pending(session, actor, request_id)
+    duplicates.refuse_duplicates(
+        session,
+        actor,
+        request.given_name,
+        request.family_name,
+        birth_date=request.birth_date,
+        class_id=request.class_id,
+        allow_duplicate=allow_duplicate,
+    )
     user = users.create_user(
         session,
         actor,

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from server.db import User
 from server.domain.activation import LINK_LIFETIME, create_activation_link
 from server.domain.actors import Actor
+from server.domain.credentials import not_a_student
 from server.domain.outbox import queue_email
 from server.errors import DomainError
 
@@ -26,11 +27,21 @@ class InvitationOutcome:
 
 
 def send_activation_emails(
-    session: Session, actor: Actor, users: Iterable[User], *, issuer: str, school_name: str = ""
+    session: Session,
+    actor: Actor,
+    users: Iterable[User],
+    *,
+    issuer: str,
+    school_name: str = "",
+    students_only: bool = False,
 ) -> list[InvitationOutcome]:
-    """Create a link for each user and queue the email; skipped users say why."""
+    """Create a link for each user and queue the email; skipped users say why. A bulk send
+    (``students_only``) skips staff such as the class's teacher (issue 14, item 4)."""
     outcomes = []
     for user in users:
+        if students_only and (reason := not_a_student(user)) is not None:
+            outcomes.append(InvitationOutcome(user, skipped=reason))
+            continue
         try:
             link = create_activation_link(session, actor, user)
         except DomainError as error:

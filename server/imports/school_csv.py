@@ -8,7 +8,8 @@ semicolon-separated file (Excel in some locales) is read too.
 - A blank Username is generated from the name; a blank Password leaves the account pending
   (no password yet). A password goes through the policy and the SSO guard (R106, R107).
 - Matching: by username (any case), else by full name in the same class; the row's message
-  says which rule matched. An inactive match is reactivated (W202).
+  says which rule matched. An inactive match is reactivated (W202). A new student with the name
+  of an active student at the school is created with warning W204 (possible duplicate).
 - Year Group ``1``..``13`` (or ``Year 7``) maps to the CEDS grades ``01``..``13``,
   ``R``/``Reception`` to ``KG``, ``N``/``Nursery`` to ``PK``.
 - Class is the student's class at the school: a class that does not exist yet is created,
@@ -34,7 +35,7 @@ from typing import IO, Any
 from sqlalchemy import exists, func, select
 
 from server.db import Enrollment, Org, RecordStatus, SchoolClass, User, UserRole, fold
-from server.domain import roster, users
+from server.domain import duplicates, roster, users
 from server.domain.users import RoleAssignment
 from server.domain.vocabulary import check_grade
 from server.imports.engine import Deactivation, ImportContext, ImportRefused, Step
@@ -364,11 +365,20 @@ def handle_student(ctx: ImportContext, record: ImportRecord) -> list[RowResult]:
     results: list[RowResult] = []
     flags = record.refs["flags"]
     if user is None:
+        alike = duplicates.possible_duplicates(
+            ctx.session,
+            ctx.actor,
+            fields["given_name"],
+            fields["family_name"],
+            school_id=school_id,
+        )
         fields["roles"] = [RoleAssignment(school_id, "student")]
         fields["demographic_flags"] = flags
         user = users.create_user(ctx.session, ctx.actor, fields)
         outcome, code, changes = Outcome.CREATED, None, {"username": [None, user.username]}
         message = None
+        if alike:
+            code, message = "W204", _duplicate_warning(alike)
     else:
         roles = {RoleAssignment(r.org_id, r.role, r.role_type) for r in user.roles}
         roles.add(RoleAssignment(school_id, "student"))
@@ -409,6 +419,14 @@ def handle_student(ctx: ImportContext, record: ImportRecord) -> list[RowResult]:
         RowResult(FILE, record.number, user.username, outcome, code, message, changes),
     )
     return results
+
+
+def _duplicate_warning(alike: list[User]) -> str:
+    names = ", ".join(f"{u.given_name} {u.family_name} ({u.username})" for u in alike)
+    return (
+        f"Created, but an active student with the same name is already at this school: {names}. "
+        "If it is the same child, give the row that username and import again."
+    )
 
 
 def _place_in_class(ctx: ImportContext, user: User, klass: SchoolClass) -> list[Any] | None:

@@ -258,6 +258,19 @@ ADMIN_OPENAPI: dict[str, Any] = {
                     "detail": {"type": "string"},
                     "code": {"type": ["string", "null"]},
                     "field": {"type": ["string", "null"]},
+                    "matches": {
+                        "type": "array",
+                        "description": "with error possible_duplicate: the active students "
+                        "who may be this person",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                k: {"type": ["string", "null"]}
+                                for k in ("id", "username", "given_name", "family_name")
+                            }
+                            | {"birth_date": {"type": ["string", "null"], "format": "date"}},
+                        },
+                    },
                 },
             },
             "User": {
@@ -301,6 +314,12 @@ ADMIN_OPENAPI: dict[str, Any] = {
                     "password": {"type": "string"},
                     "temporary": {"type": "boolean"},
                     "issue_password": {"type": "boolean"},
+                    "birth_date": {"type": "string", "format": "date"},
+                    "allow_duplicate": {
+                        "type": "boolean",
+                        "description": "create even when an active student may be the same "
+                        "person (otherwise 409 possible_duplicate)",
+                    },
                 },
             },
             "UserChange": {

@@ -21,6 +21,7 @@ from server.domain import (
     completeness,
     connections,
     credentials,
+    duplicates,
     invitations,
     roster,
     search,
@@ -365,6 +366,15 @@ async def new_student(staff: StaffRequest) -> Response:
                 return {"matches": [user_view(u) for u in matches]}
         if not values.get("school_id") and actor.school_ids:
             values["school_id"] = actor.school_ids[0]
+        duplicates.refuse_duplicates(
+            session,
+            actor,
+            values.get("given_name", ""),
+            values.get("family_name", ""),
+            birth_date=parse_date(birth, "birth_date"),
+            class_id=values.get("class_id") or None,
+            allow_duplicate=values.get("allow_duplicate") == "1",
+        )
         fields: dict[str, Any] = {
             "given_name": values.get("given_name", ""),
             "family_name": values.get("family_name", ""),
@@ -408,6 +418,7 @@ async def new_student(staff: StaffRequest) -> Response:
             nav="new",
             error=error.message,
             values=values,
+            duplicates=getattr(error, "matches", None),
             **options,
         )
     if "matches" in result:
@@ -460,7 +471,7 @@ async def bulk(staff: StaffRequest) -> Response:
         chosen = [users.get_user(session, actor, uid) for uid in user_ids]
         if action == "send_activation":
             sent = invitations.send_activation_emails(
-                session, actor, chosen, issuer=staff.context.settings.issuer
+                session, actor, chosen, issuer=staff.context.settings.issuer, students_only=True
             )
             skipped = [f"{o.user.display_name}: {o.skipped}" for o in sent if o.skipped]
             count = len(sent) - len(skipped)
@@ -483,7 +494,7 @@ async def bulk(staff: StaffRequest) -> Response:
         )
         skipped = [f"{o.user.display_name}: {o.skipped}" for o in outcomes if o.skipped]
         reset = len(outcomes) - len(skipped)
-        return f"Reset {reset} password(s)." + (
+        return f"Reset {reset} student password(s)." + (
             f" Skipped: {'; '.join(skipped)}" if skipped else ""
         )
 
@@ -813,6 +824,7 @@ async def _render_requests(staff: StaffRequest, status: int = 200, **extra: Any)
         data = await staff.work(load)
     except DomainError as error:
         return page(staff.request, "error.html", status_code=error.status, error=error.message)
+    extra.setdefault("values", {})
     return page(staff.request, "requests.html", status_code=status, nav="requests", **data, **extra)
 
 
@@ -829,12 +841,19 @@ async def request_submit(staff: StaffRequest) -> Response:
             class_id=str(form.get("class_id", "")),
             birth_date=str(form.get("birth_date") or "") or None,
             note=str(form.get("note") or ""),
+            allow_duplicate=form.get("allow_duplicate") == "1",
         )
 
     try:
         await staff.work(submit)
     except DomainError as error:
-        return await _render_requests(staff, status=error.status, error=error.message)
+        return await _render_requests(
+            staff,
+            status=error.status,
+            error=error.message,
+            duplicates=getattr(error, "matches", None),
+            values={k: str(v) for k, v in form.items()},
+        )
     return _back_to_requests("Request sent to your school admin.")
 
 
@@ -849,7 +868,11 @@ async def request_decide(staff: StaffRequest) -> Response:
     def decide(session: Session, actor: Actor) -> dict[str, Any] | None:
         if decision == "approve":
             approval = account_requests.approve_request(
-                session, actor, request_id, box=staff.context.box
+                session,
+                actor,
+                request_id,
+                box=staff.context.box,
+                allow_duplicate=form.get("allow_duplicate") == "1",
             )
             return {"user": approval.user.id, "password": approval.password}
         account_requests.decline_request(session, actor, request_id, str(form.get("reason") or ""))
@@ -858,7 +881,14 @@ async def request_decide(staff: StaffRequest) -> Response:
     try:
         result = await staff.work(decide)
     except DomainError as error:
-        return await _render_requests(staff, status=error.status, error=error.message)
+        matches = getattr(error, "matches", None)
+        return await _render_requests(
+            staff,
+            status=error.status,
+            error=error.message,
+            duplicates=matches,
+            anyway_request=request_id if matches else None,
+        )
     if result:
         staff.keep(result["password"])
         return _back_to_user(result["user"], "Request approved: the account was created.")

@@ -23,7 +23,7 @@ def test_teacher_resets_a_class_and_prints_the_paper_saver_sheet(page, live_serv
     page.get_by_label("Bulk operation", exact=True).select_option("reset_temporary")
     page.get_by_role("button", name="Apply to selected").click()
     status = page.get_by_role("status")
-    assert "Reset 1 password(s)." in status.inner_text()
+    assert "Reset 1 student password(s)." in status.inner_text()
     assert "managed by Clever" in status.inner_text()
     screenshot(page, "users-teacher")
     page.get_by_label("Select all on this page").check()
@@ -71,7 +71,7 @@ def test_admin_tries_to_change_an_sso_students_password_and_sees_why_not(
     page.get_by_label("Bulk operation", exact=True).select_option("reset_permanent")
     page.get_by_role("button", name="Apply to selected").click()
     status = page.get_by_role("status").inner_text()
-    assert "Reset 0 password(s)." in status
+    assert "Reset 0 student password(s)." in status
     assert "This account is managed by Clever. Change it in Clever" in status
 
 
