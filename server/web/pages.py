@@ -142,7 +142,7 @@ async def user_list(staff: StaffRequest) -> Response:
             "total": found.total,
             "has_next": found.has_next,
             "schools": [(o.id, o.name) for o in roster.list_schools(session, actor.tenant_id)],
-            "classes": [(c.id, c.title) for c in roster.list_classes(session, actor)],
+            "classes": [(c.id, c.title, c.school_id) for c in roster.list_classes(session, actor)],
         }
 
     try:
@@ -441,7 +441,7 @@ def _school_and_class_options(session: Session, actor: Actor) -> dict[str, Any]:
         schools = [s for s in schools if s.id in actor.school_ids]
     return {
         "schools": [(s.id, s.name) for s in schools],
-        "classes": [(c.id, c.title) for c in roster.list_classes(session, actor)],
+        "classes": [(c.id, c.title, c.school_id) for c in roster.list_classes(session, actor)],
     }
 
 

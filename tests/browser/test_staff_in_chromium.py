@@ -91,3 +91,14 @@ def test_a_trial_run_import_shows_an_r104_row(page, live_server, district, tmp_p
     page.get_by_label("Skip the rows with errors").check()
     page.get_by_role("button", name="Apply this import").click()
     assert "applied" in page.get_by_role("heading", level=1).inner_text()
+
+
+def test_choosing_a_school_leaves_only_its_classes(page, live_server, district):
+    sign_in(page, live_server, "skinner", district.admin_password)
+    page.goto(f"{live_server}/admin/users/new")
+    classes = page.get_by_label("Class")
+    page.get_by_label("School").select_option(label="Lincoln")
+    assert classes.locator("option", has_text="Maths 4B").is_enabled()
+    page.get_by_label("School").select_option(label="Other")
+    assert classes.locator("option", has_text="Maths 4B").is_disabled()
+    assert classes.input_value() == ""

@@ -26,11 +26,13 @@ def test_add_student_offers_the_active_account_of_the_same_name_in_the_class(
     app, district, database
 ):
     client = sign_in(app, "skinner", district.admin_password)
-    csrf = csrf_of(client.get("/admin/users/new").text)
+    form_page = client.get("/admin/users/new").text
+    lincoln = re.search(r'<option value="([^"]+)"[^>]*>Lincoln</option>', form_page).group(1)
     form = {
-        "csrf_token": csrf,
+        "csrf_token": csrf_of(form_page),
         "given_name": "bart",
         "family_name": "SIMPSON",
+        "school_id": lincoln,
         "class_id": district.maths,
     }
     offered = client.post("/admin/users/new", data=form)
