@@ -8,15 +8,34 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.db import User
+from server.db import Job, User
+from server.domain import users as users_domain
 from server.domain.activation import LINK_LIFETIME, create_activation_link
 from server.domain.actors import Actor
 from server.domain.credentials import not_a_student
-from server.domain.outbox import queue_email
-from server.errors import DomainError
+from server.domain.outbox import EMAIL_JOB, queue_email
+from server.errors import DomainError, NotAllowed
+
+NO_MAIL = (
+    "Email is not set up on this server, so no activation email can be sent. "
+    "Print one-time activation QR codes instead."
+)
+RECENT_EMAILS = 500
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One activation email as the job queue knows it."""
+
+    to: str
+    status: str  # "sent", "failed" or "waiting"
+    at: datetime
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -34,9 +53,15 @@ def send_activation_emails(
     issuer: str,
     school_name: str = "",
     students_only: bool = False,
+    mail_configured: bool = True,
 ) -> list[InvitationOutcome]:
     """Create a link for each user and queue the email; skipped users say why. A bulk send
-    (``students_only``) skips staff such as the class's teacher (issue 14, item 4)."""
+    (``students_only``) skips staff such as the class's teacher (issue 14, item 4).
+
+    :raises NotAllowed: no mail server is configured, so nothing would ever be sent (item 6).
+    """
+    if not mail_configured:
+        raise NotAllowed(NO_MAIL)
     outcomes = []
     for user in users:
         if students_only and (reason := not_a_student(user)) is not None:
@@ -57,6 +82,29 @@ def send_activation_emails(
         )
         outcomes.append(InvitationOutcome(user, sent_to=user.email))
     return outcomes
+
+
+def deliveries(session: Session, actor: Actor, user: User, *, limit: int = 5) -> list[Delivery]:
+    """The latest emails queued about ``user`` (visible to ``actor``), newest first: sent,
+    failed (with the reason) or still waiting."""
+    visible = users_domain.get_user(session, actor, user.id)
+    recent = session.scalars(
+        select(Job)
+        .where(Job.tenant_id == visible.tenant_id, Job.kind == EMAIL_JOB)
+        .order_by(Job.created_at.desc())
+        .limit(RECENT_EMAILS)
+    )
+    found = [job for job in recent if (job.payload or {}).get("user_id") == visible.id]
+    return [_delivery(job) for job in found[:limit]]
+
+
+def _delivery(job: Job) -> Delivery:
+    to = str(job.payload.get("to") or "")
+    if job.status == "done":
+        return Delivery(to, "sent", job.finished_at or job.created_at)
+    if job.status == "failed":
+        return Delivery(to, "failed", job.finished_at or job.created_at, job.last_error)
+    return Delivery(to, "waiting", job.created_at, job.last_error)
 
 
 def _body(user: User, url: str, school_name: str) -> str:

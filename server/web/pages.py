@@ -201,7 +201,12 @@ async def _render_user(
         titles = roster.class_titles_of(session, [user.id])
         badge = badges.live_badge(session, user)
         incomplete = bool(completeness.incomplete_ids(session, [user.id]))
+        sent = invitations.deliveries(session, actor, user)
         return {
+            "emails": [
+                {"to": d.to, "status": d.status, "at": f"{d.at:%Y-%m-%d %H:%M}", "error": d.error}
+                for d in sent
+            ],
             "user": {**user_view(user, titles[user.id]), "incomplete": incomplete},
             "badge": {"expires": f"{badge.expires_at:%Y-%m-%d}", "pin": bool(badge.pin_hash)}
             if badge
@@ -273,9 +278,12 @@ async def user_status(staff: StaffRequest) -> Response:
 @staff_page
 async def user_invite(staff: StaffRequest) -> Response:
     issuer = staff.context.settings.issuer
+    mail_ready = bool(staff.context.settings.smtp_url)
 
     def invite(session: Session, actor: Actor, user: User) -> str:
-        [outcome] = invitations.send_activation_emails(session, actor, [user], issuer=issuer)
+        [outcome] = invitations.send_activation_emails(
+            session, actor, [user], issuer=issuer, mail_configured=mail_ready
+        )
         if outcome.skipped:
             raise NotAllowed(outcome.skipped)
         return f"Activation email queued for {outcome.sent_to}."
@@ -471,7 +479,12 @@ async def bulk(staff: StaffRequest) -> Response:
         chosen = [users.get_user(session, actor, uid) for uid in user_ids]
         if action == "send_activation":
             sent = invitations.send_activation_emails(
-                session, actor, chosen, issuer=staff.context.settings.issuer, students_only=True
+                session,
+                actor,
+                chosen,
+                issuer=staff.context.settings.issuer,
+                students_only=True,
+                mail_configured=bool(staff.context.settings.smtp_url),
             )
             skipped = [f"{o.user.display_name}: {o.skipped}" for o in sent if o.skipped]
             count = len(sent) - len(skipped)

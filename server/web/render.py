@@ -33,6 +33,7 @@ def page(request: Request, template: str, status_code: int = 200, **values: Any)
         "staff": getattr(state, "staff", None),
         "csrf": getattr(state, "csrf", ""),
         "address_warning": address_warning(issuer_of(request), str(request.base_url)),
+        "mail_ready": bool(request.app.state.context.settings.smtp_url),
         **values,
     }
     html = environment.get_template(template).render(context)

@@ -3,8 +3,11 @@ teacher is never reset or emailed by "Reset passwords" or "Send activation email
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlalchemy import select
 
+from server.app import create_app
 from server.db import Credential, Job, User
 from tests.web.conftest import csrf_of, sign_in
 
@@ -38,11 +41,12 @@ def test_resetting_a_class_resets_its_students_not_its_teacher(app, district, da
         assert credential is None or credential.state != "issued"
 
 
-def test_activation_emails_for_a_class_skip_its_teacher(app, district, database):
+def test_activation_emails_for_a_class_skip_its_teacher(district, database, settings):
     with database.session() as session:
         _teacher(session).email = "edna@springfield.example"
         bart = session.get(User, district.manual_student)
         bart.email = "bart@springfield.example"
+    app = create_app(replace(settings, smtp_url="smtp://127.0.0.1:1"), database=database)
     client = sign_in(app, "skinner", district.admin_password)
     done = _whole_class(client, district, "send_activation").text
     assert "Edna Krabappel: not a student (teacher)" in done
@@ -52,7 +56,8 @@ def test_activation_emails_for_a_class_skip_its_teacher(app, district, database)
     assert "bart@springfield.example" in str(recipients)
 
 
-def test_the_bulk_menu_says_the_credential_actions_are_for_students(app, district):
+def test_the_bulk_menu_says_the_credential_actions_are_for_students(district, database, settings):
+    app = create_app(replace(settings, smtp_url="smtp://127.0.0.1:1"), database=database)
     client = sign_in(app, "skinner", district.admin_password)
     listing = client.get("/admin/users").text
     assert "Reset students' passwords (temporary)" in listing
