@@ -55,6 +55,22 @@ ADMIN_OPENAPI: dict[str, Any] = {
                 },
             },
         },
+        "/settings": {
+            "get": {
+                "summary": "The district settings (district admins)",
+                "responses": {"200": _json("Settings"), "401": _ERROR, "403": _ERROR},
+            },
+            "patch": {
+                "summary": "Change district settings (audited); answers them with `changed`",
+                "requestBody": {"required": True, **_json("Settings")},
+                "responses": {
+                    "200": _json("Settings"),
+                    "400": _ERROR,
+                    "401": _ERROR,
+                    "403": _ERROR,
+                },
+            },
+        },
         "/users/{user_id}": {
             "parameters": [_ID],
             "get": {
@@ -250,6 +266,21 @@ ADMIN_OPENAPI: dict[str, Any] = {
     "components": {
         "securitySchemes": {"staffToken": {"type": "http", "scheme": "bearer"}},
         "schemas": {
+            "Settings": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "badge_grades": {"type": "array", "items": {"type": "string"}},
+                    "username_pattern": {"type": "string"},
+                    "password_policy": {"type": "string", "enum": ["default", "classic"]},
+                    "shrink_threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+                    "retention_days": {"type": "integer", "minimum": 1, "maximum": 3650},
+                    "changed": {
+                        "type": "object",
+                        "description": "in a PATCH answer: each changed setting as [before, after]",
+                    },
+                },
+            },
             "Error": {
                 "type": "object",
                 "required": ["error", "detail"],

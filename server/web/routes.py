@@ -7,7 +7,7 @@ from pathlib import Path
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from server.web import api, imports_page, pages, schools_api, schools_page
+from server.web import api, imports_page, pages, schools_api, schools_page, settings_page
 
 STATIC = Path(__file__).parent / "static"
 
@@ -46,6 +46,10 @@ def admin_routes() -> list[BaseRoute]:
         Route("/admin/connections/{name}/rotate", pages.connection_rotate, methods=["POST"]),
         Route("/admin/connections/{name}/defaults", pages.connection_defaults, methods=["POST"]),
         Route("/admin/audit", pages.audit_log, methods=["GET"]),
+        Route("/admin/settings", settings_page.settings_form, methods=["GET"]),
+        Route("/admin/settings", settings_page.settings_save, methods=["POST"]),
+        Route("/admin/api/settings", settings_page.read_settings, methods=["GET"]),
+        Route("/admin/api/settings", settings_page.change_settings, methods=["PATCH"]),
         Route("/admin/schools", schools_page.school_list, methods=["GET"]),
         Route("/admin/schools", schools_page.school_add, methods=["POST"]),
         Route(
