@@ -13,7 +13,15 @@ from server.config import load_settings
 from server.context import AppContext
 from server.db import Connection, Tenant
 from server.db.migrate import upgrade
-from server.domain import completeness, connections, roster, staff, tenants, users
+from server.domain import (
+    completeness,
+    connections,
+    district_settings,
+    roster,
+    staff,
+    tenants,
+    users,
+)
 from server.domain.actors import Actor, system_actor
 from server.errors import NotFound
 
@@ -71,6 +79,23 @@ def tenant_list(args: argparse.Namespace, output: Output) -> int:
     with context.database.session() as session:
         rows = [{"id": t.id, "name": t.name} for t in tenants.list_tenants(session)]
     output.table(rows, ["name", "id"], "Tenants")
+    return 0
+
+
+def tenant_set(args: argparse.Namespace, output: Output) -> int:
+    """``rollcall tenant set``: the district settings of the Settings page (issue 14, item 7)."""
+    options = ("badge_grades", "username_pattern", "password_policy", "shrink_threshold")
+    changes = {k: getattr(args, k) for k in (*options, "retention_days")}
+    changes = {k: v for k, v in changes.items() if v is not None}
+    with unit_of_work(args) as (_context, session, actor):
+        changed = district_settings.change_settings(session, actor, changes)
+        current = district_settings.read_settings(session, actor)
+    summary = "; ".join(f"{k}: {before} → {after}" for k, (before, after) in changed.items())
+    lines = "\n".join(f"  {k} = {v}" for k, v in current.items())
+    output.result(
+        {**current, "changed": changed},
+        f"{'Changed ' + summary if changed else 'Nothing changed'}.\n{lines}",
+    )
     return 0
 
 
