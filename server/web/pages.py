@@ -266,6 +266,8 @@ async def user_update(staff: StaffRequest) -> Response:
 async def user_status(staff: StaffRequest) -> Response:
     form = await staff.form()
     active, override = form.get("active") == "1", form.get("override") == "1"
+    if not active and form.get("confirmed") != "1":
+        return await _confirm_one(staff, override)
 
     def save(session: Session, actor: Actor, user: User) -> str:
         change = users.reactivate_user if active else users.deactivate_user
@@ -464,6 +466,8 @@ async def bulk(staff: StaffRequest) -> Response:
         return RedirectResponse(
             "/admin/users?" + urlencode({"done": "Select at least one user."}), status_code=303
         )
+    if action == "deactivate" and form.get("confirmed") != "1":
+        return await _confirm_deactivation(staff, form, user_ids)
     if action == "print_badges":
         return await _print_badges(staff, user_ids)
     if action == "print_activation_qr":
@@ -516,6 +520,67 @@ async def bulk(staff: StaffRequest) -> Response:
     except DomainError as error:
         message = error.message
     return RedirectResponse("/admin/users?" + urlencode({"done": message}), status_code=303)
+
+
+CONFIRM_SHOWN = 20
+
+
+async def _confirm_one(staff: StaffRequest, override: bool) -> Response:
+    """Ask before deactivating one account, by name (issue 14, item 10)."""
+    user_id = staff.request.path_params["user_id"]
+    try:
+        name = await staff.work(
+            lambda session, actor: users.get_user(session, actor, user_id).display_name
+        )
+    except DomainError as error:
+        return page(staff.request, "error.html", status_code=error.status, error=error.message)
+    return page(
+        staff.request,
+        "confirm.html",
+        nav="users",
+        question=f"Deactivate {name}'s account?",
+        names=[],
+        consequence="It can no longer sign in. Its data stays and you can reactivate it.",
+        action=f"/admin/users/{user_id}/status",
+        carried=[("active", "0")] + ([("override", "1")] if override else []),
+        confirm_label="Deactivate 1 account",
+        back=f"/admin/users/{user_id}",
+    )
+
+
+async def _confirm_deactivation(staff: StaffRequest, form: Any, user_ids: list[str]) -> Response:
+    """Ask before deactivating, naming the count and the first accounts (issue 14, item 10)."""
+
+    def names(session: Session, actor: Actor) -> list[str]:
+        chosen = user_ids[:CONFIRM_SHOWN]
+        return [users.get_user(session, actor, uid).display_name for uid in chosen]
+
+    try:
+        shown = await staff.work(names)
+    except DomainError as error:
+        return page(staff.request, "error.html", status_code=error.status, error=error.message)
+    count = len(user_ids)
+    everyone = form.get("scope") == "all"
+    skip = ("csrf_token", "form_token", "scope")
+    carried = [(k, v) for k, v in form.multi_items() if k not in skip and k != "user_id"]
+    carried += [("user_id", uid) for uid in user_ids]
+    return page(
+        staff.request,
+        "confirm.html",
+        nav="users",
+        question=(
+            f"Deactivate all {count} users matching this search?"
+            if everyone
+            else f"Deactivate {count} account{'s' if count != 1 else ''}?"
+        ),
+        names=shown,
+        more=max(0, count - len(shown)),
+        consequence="They can no longer sign in. Their data stays and you can reactivate them.",
+        action="/admin/users/bulk",
+        carried=carried,
+        confirm_label=f"Deactivate {count} account{'s' if count != 1 else ''}",
+        back="/admin/users",
+    )
 
 
 def _all_matching(session: Session, actor: Actor, form: Any) -> list[str]:
