@@ -877,8 +877,9 @@ async def request_list(staff: StaffRequest) -> Response:
 
 async def _render_requests(staff: StaffRequest, status: int = 200, **extra: Any) -> Response:
     def load(session: Session, actor: Actor) -> dict[str, Any]:
-        shown = None if actor.is_teacher else "pending"
-        rows = account_requests.list_requests(session, actor, status=shown)
+        # Decided requests stay listed with their outcome, after the waiting ones.
+        rows = account_requests.list_requests(session, actor, status=None)
+        rows.sort(key=lambda r: r.status != "pending")
         classes = {c.id: c.title for c in roster.list_classes(session, actor)}
         return {
             "rows": [

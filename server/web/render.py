@@ -22,6 +22,14 @@ environment = Environment(
 )
 # A fresh one-time token for each form a page renders (server/domain/submissions.py).
 environment.globals["once"] = lambda: secrets.token_urlsafe(24)
+# Credential states in the words a school secretary uses (issue 14, item 13).
+CREDENTIAL_WORDS = {
+    "pending": "No password yet",
+    "issued": "Temporary password, not used yet",
+    "active": "Student chose own password",
+    "sso": "Signs in with the school's sign-in provider",
+}
+environment.filters["credential_words"] = lambda state: CREDENTIAL_WORDS.get(state, state or "")
 
 
 def page(request: Request, template: str, status_code: int = 200, **values: Any) -> HTMLResponse:
