@@ -3,6 +3,7 @@ audit log. Every action is authorised by the domain, not only hidden in the page
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, time
 from typing import Any
@@ -159,10 +160,11 @@ async def user_list(staff: StaffRequest) -> Response:
             page_number=1,
             **data,
         )
-    base = {k: v for k, v in params.items() if k != "page"}
+    base = {k: v for k, v in params.items() if k not in ("page", "done", "result")}
     return page(
         staff.request,
         "users.html",
+        print_ids=_reset_ids(await staff.kept_secret()),
         nav="users",
         params=params,
         page_number=number,
@@ -171,6 +173,15 @@ async def user_list(staff: StaffRequest) -> Response:
         flash=params.get("done"),
         **data,
     )
+
+
+def _reset_ids(kept: str | None) -> list[str]:
+    """The students whose passwords a bulk reset just set, kept with its result."""
+    try:
+        ids = json.loads(kept) if kept else []
+    except ValueError:
+        return []
+    return [str(i) for i in ids] if isinstance(ids, list) else []
 
 
 def _query_from(params: Any, *, limit: int, offset: int = 0) -> UserQuery:
@@ -511,6 +522,9 @@ async def bulk(staff: StaffRequest) -> Response:
         )
         skipped = [f"{o.user.display_name}: {o.skipped}" for o in outcomes if o.skipped]
         reset = len(outcomes) - len(skipped)
+        if action == "reset_temporary" and reset:
+            # Hand over the new passwords: the list offers printing exactly these (item 9).
+            staff.keep(json.dumps([o.user.id for o in outcomes if not o.skipped]))
         return f"Reset {reset} student password(s)." + (
             f" Skipped: {'; '.join(skipped)}" if skipped else ""
         )
@@ -519,7 +533,13 @@ async def bulk(staff: StaffRequest) -> Response:
         message = await staff.work(run)
     except DomainError as error:
         message = error.message
-    return RedirectResponse("/admin/users?" + urlencode({"done": message}), status_code=303)
+    search = {k: str(form.get(k)) for k in SEARCH_FIELDS if form.get(k)}
+    return RedirectResponse(
+        "/admin/users?" + urlencode({**search, "done": message}), status_code=303
+    )
+
+
+SEARCH_FIELDS = ("q", "role", "school", "class", "grade", "inactive")
 
 
 CONFIRM_SHOWN = 20
