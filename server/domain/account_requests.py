@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
 from server.db import AccountRequest, User, utcnow
@@ -87,16 +87,29 @@ def list_requests(
     session: Session, actor: Actor, *, status: str | None = "pending"
 ) -> list[AccountRequest]:
     """Teachers see their own requests; school admins those for their schools; district all."""
-    query = select(AccountRequest).where(AccountRequest.tenant_id == actor.tenant_id)
-    if actor.is_teacher:
-        query = query.where(AccountRequest.requested_by == actor.id)
-    elif actor.role == "school_admin":
-        query = query.where(AccountRequest.school_id.in_(actor.school_ids or ("",)))
-    elif not actor.is_district_admin:
-        raise NotAllowed("You cannot see account requests.")
+    query = select(AccountRequest).where(_visible(actor))
     if status:
         query = query.where(AccountRequest.status == status)
     return list(session.scalars(query.order_by(AccountRequest.created_at)))
+
+
+def count_waiting(session: Session, actor: Actor) -> int:
+    """How many requests wait for this admin's decision (0 for teachers): the menu's count."""
+    if actor.is_teacher or not (actor.is_district_admin or actor.role == "school_admin"):
+        return 0
+    query = select(func.count()).where(_visible(actor), AccountRequest.status == "pending")
+    return int(session.scalar(query) or 0)
+
+
+def _visible(actor: Actor) -> ColumnElement[bool]:
+    in_tenant = AccountRequest.tenant_id == actor.tenant_id
+    if actor.is_teacher:
+        return and_(in_tenant, AccountRequest.requested_by == actor.id)
+    if actor.role == "school_admin":
+        return and_(in_tenant, AccountRequest.school_id.in_(actor.school_ids or ("",)))
+    if actor.is_district_admin:
+        return in_tenant
+    raise NotAllowed("You cannot see account requests.")
 
 
 def approve_request(

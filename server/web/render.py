@@ -40,6 +40,7 @@ def page(request: Request, template: str, status_code: int = 200, **values: Any)
         "request": request,
         "staff": getattr(state, "staff", None),
         "csrf": getattr(state, "csrf", ""),
+        "waiting_requests": getattr(state, "waiting_requests", 0),
         "address_warning": address_warning(issuer_of(request), str(request.base_url)),
         "mail_ready": bool(request.app.state.context.settings.smtp_url),
         **values,

@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from server.auth import bearer_token
 from server.context import AppContext
 from server.db import StaffAccount
-from server.domain import submissions
+from server.domain import account_requests, submissions
 from server.domain.actors import Actor
 from server.domain.staff import authenticate_staff_token
 from server.errors import DomainError, InvalidValue
@@ -119,6 +119,9 @@ def staff_page(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         request.state.staff, request.state.csrf = staff, signed.csrf
         staff_request = _staff_request(request, context, staff, signed.csrf)
         if request.method != "POST":
+            request.state.waiting_requests = await staff_request.work(
+                account_requests.count_waiting
+            )
             return await handler(staff_request)
         return await _once(staff_request, handler)
 

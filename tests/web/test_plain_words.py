@@ -51,3 +51,17 @@ def test_decided_requests_stay_visible_with_their_outcome(app, district):
     admin.post(approve, data={"csrf_token": csrf_of(listed)})
     after = admin.get("/admin/requests").text
     assert "Ralph Wiggum" in after and "approved" in after and "Open account" in after
+
+
+def test_the_menu_counts_the_requests_waiting_for_a_decision(app, district):
+    admin = sign_in(app, "chalmers", district.school_admin_password)
+    assert "waiting)" not in admin.get("/admin/users").text
+    teacher = sign_in(app, "edna", district.teacher_password)
+    csrf = csrf_of(teacher.get("/admin/requests").text)
+    teacher.post(
+        "/admin/requests",
+        data={"csrf_token": csrf, "given_name": "Sherri", "family_name": "Mackleberry"}
+        | {"class_id": district.maths},
+    )
+    assert "(1 waiting)" in admin.get("/admin/users").text
+    assert "waiting)" not in teacher.get("/admin/users").text
