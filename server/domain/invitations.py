@@ -19,13 +19,14 @@ from server.domain.activation import LINK_LIFETIME, create_activation_link
 from server.domain.actors import Actor
 from server.domain.credentials import not_a_student
 from server.domain.outbox import EMAIL_JOB, queue_email
-from server.errors import DomainError, NotAllowed
+from server.errors import DomainError, InvalidValue, NotAllowed
 
 NO_MAIL = (
     "Email is not set up on this server, so no activation email can be sent. "
     "Print one-time activation QR codes instead."
 )
 RECENT_EMAILS = 500
+MAX_MESSAGE = 1000
 
 
 @dataclass(frozen=True)
@@ -54,14 +55,22 @@ def send_activation_emails(
     school_name: str = "",
     students_only: bool = False,
     mail_configured: bool = True,
+    message: str = "",
 ) -> list[InvitationOutcome]:
     """Create a link for each user and queue the email; skipped users say why. A bulk send
-    (``students_only``) skips staff such as the class's teacher (issue 14, item 4).
+    (``students_only``) skips staff such as the class's teacher (issue 14, item 4). Staff may
+    add a ``message`` of their own above the link (item 14).
 
     :raises NotAllowed: no mail server is configured, so nothing would ever be sent (item 6).
     """
     if not mail_configured:
         raise NotAllowed(NO_MAIL)
+    message = message.strip()
+    if len(message) > MAX_MESSAGE:
+        raise InvalidValue(
+            f"The message is {len(message)} characters long; keep it under {MAX_MESSAGE}.",
+            field="message",
+        )
     outcomes = []
     for user in users:
         if students_only and (reason := not_a_student(user)) is not None:
@@ -77,7 +86,7 @@ def send_activation_emails(
             user.tenant_id,
             user.email or "",
             "Activate your account",
-            _body(user, link.url(issuer), school_name),
+            _body(user, link.url(issuer), school_name, message),
             about_user=user.id,
         )
         outcomes.append(InvitationOutcome(user, sent_to=user.email))
@@ -107,11 +116,13 @@ def _delivery(job: Job) -> Delivery:
     return Delivery(to, "waiting", job.created_at, job.last_error)
 
 
-def _body(user: User, url: str, school_name: str) -> str:
+def _body(user: User, url: str, school_name: str, message: str = "") -> str:
     days = LINK_LIFETIME.days
     where = f" at {school_name}" if school_name else ""
+    note = f"{message}\n\n" if message else ""
     return (
         f"Hello {user.preferred_given_name or user.given_name},\n\n"
+        f"{note}"
         f"An account{where} is ready for you. Your username is: {user.username}\n\n"
         f"Open this link to choose your password (it works once, for {days} days):\n{url}\n\n"
         "If you did not expect this email, ask your teacher.\n"

@@ -292,10 +292,11 @@ async def user_status(staff: StaffRequest) -> Response:
 async def user_invite(staff: StaffRequest) -> Response:
     issuer = staff.context.settings.issuer
     mail_ready = bool(staff.context.settings.smtp_url)
+    note = str((await staff.form()).get("email_message") or "")
 
     def invite(session: Session, actor: Actor, user: User) -> str:
         [outcome] = invitations.send_activation_emails(
-            session, actor, [user], issuer=issuer, mail_configured=mail_ready
+            session, actor, [user], issuer=issuer, mail_configured=mail_ready, message=note
         )
         if outcome.skipped:
             raise NotAllowed(outcome.skipped)
@@ -500,6 +501,7 @@ async def bulk(staff: StaffRequest) -> Response:
                 issuer=staff.context.settings.issuer,
                 students_only=True,
                 mail_configured=bool(staff.context.settings.smtp_url),
+                message=str(form.get("email_message") or ""),
             )
             skipped = [f"{o.user.display_name}: {o.skipped}" for o in sent if o.skipped]
             count = len(sent) - len(skipped)

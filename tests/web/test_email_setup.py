@@ -71,3 +71,28 @@ def test_with_a_mail_server_each_address_shows_sent_or_failed(
     assert "to bart@springfield.example: <strong>sent</strong>" in bart
     lisa = client.get(f"/admin/users/{district.other_student}").text
     assert "to lisa@springfield.example: waiting to be sent (last try failed:" in lisa
+
+
+def test_staff_add_their_own_message_to_activation_emails(
+    district, database, settings, smtp, with_emails
+):
+    """Issue 14, item 14 (Mastery Connect lets teachers add a note to the invitation)."""
+    url, inbox = smtp
+    app = create_app(replace(settings, smtp_url=url), database=database)
+    client = sign_in(app, "skinner", district.admin_password)
+    listing = client.get("/admin/users").text
+    assert 'name="email_message"' in listing
+    form = {
+        "csrf_token": csrf_of(listing),
+        "action": "send_activation",
+        "user_id": [district.manual_student],
+    }
+    too_long = client.post("/admin/users/bulk", data={**form, "email_message": "x" * 1001})
+    assert "keep it under 1000" in too_long.text and _jobs(database) == 0
+    sent = client.post(
+        "/admin/users/bulk", data={**form, "email_message": "Bring your tablet on Monday."}
+    )
+    assert "Activation emails queued for 1 student(s)." in sent.text
+    assert jobs.run_due(database, {EMAIL_JOB: email_runner(replace(settings, smtp_url=url))}) == 1
+    [message] = inbox.messages
+    assert "Bring your tablet on Monday." in message.get_payload()
