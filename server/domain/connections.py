@@ -329,3 +329,13 @@ def record_sync(session: Session, connection_id: str, result: str) -> None:
     if connection is not None:
         connection.last_sync_at = utcnow()
         connection.last_sync_result = result[:2000]
+
+
+def sso_providers_at(session: Session, tenant_id: str, school_ids: list[str]) -> list[str]:
+    """The SSO providers whose connections manage any of these schools (issue 14, item 14):
+    a hand-made account there may duplicate the account the provider sends."""
+    wanted = set(school_ids)
+    found = session.scalars(
+        select(Connection).where(Connection.tenant_id == tenant_id, Connection.sso.is_(True))
+    )
+    return sorted({c.provider_name for c in found if wanted & set(c.school_ids or [])})

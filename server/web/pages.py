@@ -213,7 +213,15 @@ async def _render_user(
         badge = badges.live_badge(session, user)
         incomplete = bool(completeness.incomplete_ids(session, [user.id]))
         sent = invitations.deliveries(session, actor, user)
+        view = user_view(user, titles[user.id])
+        schools = [role.org_id for role in user.roles]
+        sso_here = (
+            []
+            if view["managed_by"]
+            else connections.sso_providers_at(session, user.tenant_id, schools)
+        )
         return {
+            "sso_here": sso_here,
             "emails": [
                 {"to": d.to, "status": d.status, "at": f"{d.at:%Y-%m-%d %H:%M}", "error": d.error}
                 for d in sent
