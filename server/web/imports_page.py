@@ -32,6 +32,7 @@ from server.imports.engine import ImportOptions, import_source, open_source
 from server.imports.report import Report, recent_runs, run_as_dict, visible_run
 from server.web.render import page
 from server.web.staffauth import StaffRequest, staff_page
+from server.web.status_codes import STATUS_CODES
 
 MAX_UPLOAD = 5 * 1024 * 1024
 ROW_LIMIT = 2000
@@ -109,6 +110,12 @@ async def apply_import(staff: StaffRequest) -> Response:
     choice["skip_invalid"] = form.get("skip_invalid") == "1"
     choice["allow_shrink"] = form.get("allow_shrink") == "1"
     return await _run_and_show(staff, content, choice, dry_run=False)
+
+
+@staff_page
+async def status_code_legend(staff: StaffRequest) -> Response:
+    """What each status code of an import report means (SPEC §10, issue 14 item 11)."""
+    return page(staff.request, "import_codes.html", nav="import", codes=STATUS_CODES)
 
 
 @staff_page

@@ -40,6 +40,7 @@ def admin_routes() -> list[BaseRoute]:
         Route("/admin/import", imports_page.trial_run, methods=["POST"]),
         Route("/admin/import/apply", imports_page.apply_import, methods=["POST"]),
         Route("/admin/export", imports_page.export_download, methods=["POST"]),
+        Route("/admin/import/codes", imports_page.status_code_legend, methods=["GET"]),
         Route("/admin/import/{run_id:str}", imports_page.import_run, methods=["GET"]),
         Route("/admin/connections", pages.connection_list, methods=["GET"]),
         Route("/admin/connections", pages.connection_add, methods=["POST"]),

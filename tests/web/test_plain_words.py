@@ -65,3 +65,18 @@ def test_the_menu_counts_the_requests_waiting_for_a_decision(app, district):
     )
     assert "(1 waiting)" in admin.get("/admin/users").text
     assert "waiting)" not in teacher.get("/admin/users").text
+
+
+def test_every_import_report_links_a_legend_of_all_status_codes(app, district, tmp_path):
+    from pathlib import Path
+
+    from tests.web.test_import_pages import oneroster_zip, trial
+
+    client = sign_in(app, "skinner", district.admin_password)
+    report = trial(client, oneroster_zip(tmp_path)).text
+    assert '<a href="/admin/import/codes">What the status codes mean</a>' in report
+    legend = client.get("/admin/import/codes").text
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    documented = set(re.findall(r"^\| ([FRW]\d{3}) \|", readme, re.M))
+    assert documented and all(f'id="{code}"' in legend for code in documented)
+    assert "This student is managed by another system" in legend  # R109 in plain words
