@@ -19,6 +19,14 @@ document.addEventListener("DOMContentLoaded", () => {
     school.addEventListener("change", follow);
     follow();
   }
+  // "Apply" on a trial run with errors waits for "skip the rows with errors" (issue 14, item 11).
+  for (const button of document.querySelectorAll("[data-enabled-by]")) {
+    const box = document.querySelector(button.dataset.enabledBy);
+    if (!box) continue;
+    const follow = () => { button.disabled = !box.checked; };
+    box.addEventListener("change", follow);
+    follow();
+  }
   for (const button of document.querySelectorAll("[data-print]")) {
     button.addEventListener("click", () => window.print());
   }
