@@ -45,6 +45,17 @@ class UsernameTaken(Conflict):
     code = "R104"
 
 
+class PossibleDuplicate(Conflict):
+    """An active student who may be the same person exists; the caller may create anyway
+    (``allow_duplicate``). ``matches`` lists them as plain summaries (issue 14, item 3)."""
+
+    code = "possible_duplicate"
+
+    def __init__(self, message: str, matches: list[dict[str, str | None]]) -> None:
+        super().__init__(message)
+        self.matches = matches
+
+
 class OwnedByAnotherConnection(Conflict):
     """A push from one connection reached a record another connection owns (SPEC §4)."""
 

@@ -94,3 +94,26 @@ def _wait_for(url: str) -> httpx.Response:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+def test_serve_without_an_issuer_prints_its_own_address(database, database_url, tmp_path):
+    """Issue 14, item 1: no ROLLCALL_ISSUER means the address ``--port`` serves, not :8000."""
+    port = _free_port()
+    env = {**os.environ, "ROLLCALL_DATA_DIR": str(tmp_path), "ROLLCALL_DATABASE_URL": database_url}
+    env.pop("ROLLCALL_ISSUER", None)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "server.cli.main", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=Path(__file__).parent.parent,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_for(f"{base}/healthz")
+        discovery = httpx.get(f"{base}/.well-known/openid-configuration").json()
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    assert discovery["issuer"] == base
+    assert discovery["authorization_endpoint"] == f"{base}/oauth/authorize"

@@ -19,6 +19,7 @@ from server.db.migrate import upgrade
 from server.domain import (
     completeness,
     connections,
+    district_settings,
     erasure,
     retention,
     staff,
@@ -123,6 +124,23 @@ def tenant_delete(args: argparse.Namespace, output: Output) -> int:
         {"deleted": args.name, "export": str(path), "users": len(document["users"])},
         f"Deleted tenant {args.name}; the final export of {len(document['users'])} user(s) is "
         f"in {path} (personal data: keep it safe, delete it when no longer needed).",
+    )
+    return 0
+
+
+def tenant_set(args: argparse.Namespace, output: Output) -> int:
+    """``rollcall tenant set``: the district settings of the Settings page (issue 14, item 7)."""
+    options = ("badge_grades", "username_pattern", "password_policy", "shrink_threshold")
+    changes = {k: getattr(args, k) for k in (*options, "retention_days")}
+    changes = {k: v for k, v in changes.items() if v is not None}
+    with unit_of_work(args) as (_context, session, actor):
+        changed = district_settings.change_settings(session, actor, changes)
+        current = district_settings.read_settings(session, actor)
+    summary = "; ".join(f"{k}: {before} → {after}" for k, (before, after) in changed.items())
+    lines = "\n".join(f"  {k} = {v}" for k, v in current.items())
+    output.result(
+        {**current, "changed": changed},
+        f"{'Changed ' + summary if changed else 'Nothing changed'}.\n{lines}",
     )
     return 0
 

@@ -105,6 +105,15 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("--export", required=True, metavar="PATH", help="final export (JSON)")
     delete.add_argument("--confirm", metavar="NAME", help="the tenant name again")
     delete.set_defaults(handler=commands.tenant_delete)
+    change = tenant.add_parser(
+        "set", parents=[common], help="show or change the district settings (audited)"
+    )
+    change.add_argument("--badge-grades", metavar="GRADES", help="e.g. KG,01,02 (empty: none)")
+    change.add_argument("--username-pattern", metavar="PATTERN")
+    change.add_argument("--password-policy", metavar="PRESET", help="default or classic")
+    change.add_argument("--shrink-threshold", metavar="SHARE", help="0 < SHARE <= 1, e.g. 0.2")
+    change.add_argument("--retention-days", metavar="DAYS")
+    change.set_defaults(handler=commands.tenant_set)
 
     staff = sub.add_parser("staff", help="staff accounts").add_subparsers(
         dest="action", required=True, metavar="ACTION"

@@ -7,6 +7,7 @@ import argparse
 import os
 import shutil
 import signal
+from dataclasses import replace
 from pathlib import Path
 
 import uvicorn
@@ -32,6 +33,12 @@ def run(args: argparse.Namespace, output: Output) -> int:
     """Serve; every process also runs the job worker unless ``--no-worker`` (SPEC §11)."""
     configure_logging()
     settings = load_settings()
+    if not os.environ.get("ROLLCALL_ISSUER"):
+        # The printed sign-in address must be one that reaches this server: without a
+        # configured issuer, it is the address we listen on (README "Sign-in address").
+        derived = own_address(args.host, args.port)
+        os.environ["ROLLCALL_ISSUER"] = derived  # seen by --workers processes too
+        settings = replace(settings, issuer=derived)
     context = AppContext.from_settings(settings)
     upgrade(context.database.engine)
     check_secret_keys(context)
@@ -96,6 +103,16 @@ def grace_period(settings: Settings) -> int:
     """How long in-flight requests may run after SIGTERM (``ROLLCALL_SHUTDOWN_GRACE_SECONDS``);
     imports still running then are interrupted by the app's shutdown (issue 13)."""
     return max(int(settings.shutdown_grace_seconds), 1)
+
+
+def own_address(host: str, port: int) -> str:
+    """The base URL of ``--host/--port``.
+
+    >>> own_address("::1", 8080)
+    'http://[::1]:8080'
+    """
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
 
 
 def _print_demo(output: Output, demo: DemoCredentials, issuer: str, host: str, port: int) -> None:

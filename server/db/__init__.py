@@ -26,7 +26,7 @@ from server.db.signin import (
     LoginThrottle,
     SigningKey,
 )
-from server.db.staffwork import AccountRequest, Job
+from server.db.staffwork import AccountRequest, FormSubmission, Job
 from server.db.tenancy import (
     Connection,
     ConnectionKind,
@@ -55,6 +55,7 @@ __all__ = [
     "Credential",
     "CredentialState",
     "Enrollment",
+    "FormSubmission",
     "Group",
     "GroupMember",
     "ImportRowResult",

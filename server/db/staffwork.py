@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db.base import Base, new_id, utcnow
@@ -58,3 +58,22 @@ class Job(Base):
     last_error: Mapped[str | None] = mapped_column(String(2000))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+
+
+class FormSubmission(Base):
+    """A one-time form token, claimed by the first post of a form (POST/redirect/GET).
+
+    A repeated post of the same token (a reload, a double click) is answered with the first
+    post's ``result_location`` instead of making the change again; a secret the result shows
+    (a new password or bearer token) is kept sealed for a short while so the result page can
+    be reloaded.
+    """
+
+    __tablename__ = "form_submissions"
+    __table_args__ = (Index("ix_form_submissions_created", "created_at"),)
+
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    staff_id: Mapped[str] = mapped_column(ForeignKey("staff_accounts.id", ondelete="CASCADE"))
+    result_location: Mapped[str | None] = mapped_column(String(2000))
+    sealed_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
 from server.db import AccountRequest, User, utcnow
-from server.domain import audit, credentials, roster, users
+from server.domain import audit, credentials, duplicates, roster, users
 from server.domain.actors import Actor
 from server.domain.secrets import SecretBox
 from server.domain.users import RoleAssignment
@@ -37,13 +37,28 @@ def submit_request(
     class_id: str,
     birth_date: date | str | None = None,
     note: str | None = None,
+    allow_duplicate: bool = False,
 ) -> AccountRequest:
-    """A teacher asks for an account for a student of one of their classes."""
+    """A teacher asks for an account for a student of one of their classes.
+
+    :raises PossibleDuplicate: an active student of that name is in the class or has that
+        birth date, unless ``allow_duplicate`` (:mod:`server.domain.duplicates`).
+    """
     if not actor.is_teacher:
         raise NotAllowed("Account requests are for teachers; admins can add the student directly.")
     if not given_name.strip() or not family_name.strip():
         raise RequiredValue("First name and last name are required.", field="given_name")
     klass = roster.get_class(session, actor, class_id)
+    born = parse_date(birth_date, "birth_date")
+    duplicates.refuse_duplicates(
+        session,
+        actor,
+        given_name,
+        family_name,
+        birth_date=born,
+        class_id=klass.id,
+        allow_duplicate=allow_duplicate,
+    )
     request = AccountRequest(
         tenant_id=actor.tenant_id,
         requested_by=actor.id,
@@ -52,7 +67,7 @@ def submit_request(
         class_id=klass.id,
         given_name=given_name.strip(),
         family_name=family_name.strip(),
-        birth_date=parse_date(birth_date, "birth_date"),
+        birth_date=born,
         note=(note or "").strip() or None,
     )
     session.add(request)
@@ -72,21 +87,54 @@ def list_requests(
     session: Session, actor: Actor, *, status: str | None = "pending"
 ) -> list[AccountRequest]:
     """Teachers see their own requests; school admins those for their schools; district all."""
-    query = select(AccountRequest).where(AccountRequest.tenant_id == actor.tenant_id)
-    if actor.is_teacher:
-        query = query.where(AccountRequest.requested_by == actor.id)
-    elif actor.role == "school_admin":
-        query = query.where(AccountRequest.school_id.in_(actor.school_ids or ("",)))
-    elif not actor.is_district_admin:
-        raise NotAllowed("You cannot see account requests.")
+    query = select(AccountRequest).where(_visible(actor))
     if status:
         query = query.where(AccountRequest.status == status)
     return list(session.scalars(query.order_by(AccountRequest.created_at)))
 
 
-def approve_request(session: Session, actor: Actor, request_id: str, *, box: SecretBox) -> Approval:
-    """Create the account, enrol it in the requested class and issue a temporary password."""
+def count_waiting(session: Session, actor: Actor) -> int:
+    """How many requests wait for this admin's decision (0 for teachers): the menu's count."""
+    if actor.is_teacher or not (actor.is_district_admin or actor.role == "school_admin"):
+        return 0
+    query = select(func.count()).where(_visible(actor), AccountRequest.status == "pending")
+    return int(session.scalar(query) or 0)
+
+
+def _visible(actor: Actor) -> ColumnElement[bool]:
+    in_tenant = AccountRequest.tenant_id == actor.tenant_id
+    if actor.is_teacher:
+        return and_(in_tenant, AccountRequest.requested_by == actor.id)
+    if actor.role == "school_admin":
+        return and_(in_tenant, AccountRequest.school_id.in_(actor.school_ids or ("",)))
+    if actor.is_district_admin:
+        return in_tenant
+    raise NotAllowed("You cannot see account requests.")
+
+
+def approve_request(
+    session: Session,
+    actor: Actor,
+    request_id: str,
+    *,
+    box: SecretBox,
+    allow_duplicate: bool = False,
+) -> Approval:
+    """Create the account, enrol it in the requested class and issue a temporary password.
+
+    :raises PossibleDuplicate: the student may already have an active account (an admin may
+        see matches the teacher could not), unless ``allow_duplicate``.
+    """
     request = _pending(session, actor, request_id)
+    duplicates.refuse_duplicates(
+        session,
+        actor,
+        request.given_name,
+        request.family_name,
+        birth_date=request.birth_date,
+        class_id=request.class_id,
+        allow_duplicate=allow_duplicate,
+    )
     user = users.create_user(
         session,
         actor,

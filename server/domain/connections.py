@@ -242,3 +242,13 @@ def _add_token(session: Session, connection: Connection) -> str:
     )
     session.flush()
     return token
+
+
+def sso_providers_at(session: Session, tenant_id: str, school_ids: list[str]) -> list[str]:
+    """The SSO providers whose connections manage any of these schools (issue 14, item 14):
+    a hand-made account there may duplicate the account the provider sends."""
+    wanted = set(school_ids)
+    found = session.scalars(
+        select(Connection).where(Connection.tenant_id == tenant_id, Connection.sso.is_(True))
+    )
+    return sorted({c.provider_name for c in found if wanted & set(c.school_ids or [])})

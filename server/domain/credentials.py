@@ -152,6 +152,14 @@ def reset_password(
     return chosen
 
 
+def not_a_student(user: User) -> str | None:
+    """Why a bulk credential action (reset, activation email) skips ``user``, or None for a
+    student: the class's teacher and other staff manage their credentials on their own page."""
+    if user.primary_role == "student":
+        return None
+    return f"not a student ({user.primary_role}): staff passwords are changed on their own page"
+
+
 def reset_passwords(
     session: Session,
     actor: Actor,
@@ -161,13 +169,17 @@ def reset_passwords(
     temporary: bool = True,
     password: str | None = None,
 ) -> list[ResetOutcome]:
-    """Reset many users at once (a class, a grade, a selection).
+    """Reset the students among many users at once (a class, a grade, a selection).
 
-    Users that cannot be reset (SSO-linked, inactive, not visible to the actor) are skipped
-    with the reason, the others are reset: one bad account never blocks a class.
+    Users that cannot be reset (staff such as the class's teacher, SSO-linked, inactive, not
+    visible to the actor) are skipped with the reason, the others are reset: one bad account
+    never blocks a class (issue 14, item 4).
     """
     outcomes: list[ResetOutcome] = []
     for user in users:
+        if (reason := not_a_student(user)) is not None:
+            outcomes.append(ResetOutcome(user, skipped=reason))
+            continue
         try:
             chosen = reset_password(
                 session, actor, user, box=box, temporary=temporary, password=password

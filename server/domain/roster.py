@@ -143,10 +143,15 @@ def enroll(
 
     ``school_id`` is the enrollment's school when a source names one (OneRoster
     ``schoolSourcedId``); by default the class's school.
+
+    :raises Conflict: staff put a student in a class of a school the student does not belong
+        to (issue 14, item 5); synced data is the source's to keep consistent.
     """
     if user.tenant_id != actor.tenant_id or klass.tenant_id != actor.tenant_id:
         raise NotFound("No such user or class.")
     role = check_choice(role, ENROLLMENT_ROLES, "role")
+    if actor.kind == "staff" and role == "student":
+        _refuse_other_school(session, user, klass)
     existing = session.scalars(
         select(Enrollment).where(
             Enrollment.user_id == user.id,
@@ -169,6 +174,18 @@ def enroll(
     if sourced_id:
         values["sourced_id"] = sourced_id
     return _create(session, actor, Enrollment, values)
+
+
+def _refuse_other_school(session: Session, user: User, klass: SchoolClass) -> None:
+    schools = {r.org_id for r in user.roles}
+    if klass.school_id in schools:
+        return
+    org = session.get(Org, klass.school_id)
+    where = org.name if org is not None else "another school"
+    raise Conflict(
+        f"{klass.title} is a class of {where}, and {user.display_name} is not a student there: "
+        "choose a class of the student's school."
+    )
 
 
 def update_record(

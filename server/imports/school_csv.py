@@ -10,7 +10,8 @@ semicolon-separated file (Excel in some locales) is read too.
 - A blank Username is generated from the name; a blank Password leaves the account pending
   (no password yet). A password goes through the policy and the SSO guard (R106, R107).
 - Matching: by username (any case), else by full name in the same class; the row's message
-  says which rule matched. An inactive match is reactivated (W202).
+  says which rule matched. An inactive match is reactivated (W202). A new student with the name
+  of an active student at the school is created with warning W204 (possible duplicate).
 - Year Group ``1``..``13`` (or ``Year 7``) maps to the CEDS grades ``01``..``13``,
   ``R``/``Reception`` to ``KG``, ``N``/``Nursery`` to ``PK``.
 - Class is the student's class at the school: a class that does not exist yet is created,
@@ -41,7 +42,7 @@ from xml.sax import SAXException
 from sqlalchemy import exists, func, select
 
 from server.db import Enrollment, Org, RecordStatus, SchoolClass, User, UserRole, fold
-from server.domain import roster, users
+from server.domain import duplicates, roster, users
 from server.domain.users import RoleAssignment
 from server.domain.vocabulary import check_grade
 from server.imports.cells import restore
@@ -417,11 +418,20 @@ def handle_student(ctx: ImportContext, record: ImportRecord) -> list[RowResult]:
     if user is None:
         _ensure_new_student_has(record, "Year Group", "year")
         _ensure_new_student_has(record, "Class", "class")
+        alike = duplicates.possible_duplicates(
+            ctx.session,
+            ctx.actor,
+            fields["given_name"],
+            fields["family_name"],
+            school_id=school_id,
+        )
         fields["roles"] = [RoleAssignment(school_id, "student")]
         fields["demographic_flags"] = flags
         user = users.create_user(ctx.session, ctx.actor, fields)
         outcome, code, changes = Outcome.CREATED, None, {"username": [None, user.username]}
         message = None
+        if alike:
+            code, message = "W204", _duplicate_warning(alike)
     else:
         roles = users.role_assignments(user)
         if not any((r.org_id, r.role) == (school_id, "student") for r in roles):
@@ -486,6 +496,14 @@ def _student_result(
         RowResult(FILE, record.number, user.username, outcome, code, message, changes),
     )
     return results
+
+
+def _duplicate_warning(alike: list[User]) -> str:
+    names = ", ".join(f"{u.given_name} {u.family_name} ({u.username})" for u in alike)
+    return (
+        f"Created, but an active student with the same name is already at this school: {names}. "
+        "If it is the same child, give the row that username and import again."
+    )
 
 
 def _place_in_class(ctx: ImportContext, user: User, klass: SchoolClass) -> list[Any] | None:

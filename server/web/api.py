@@ -20,6 +20,7 @@ from server.domain import (
     completeness,
     connections,
     credentials,
+    duplicates,
     oauth,
     roster,
     search,
@@ -30,8 +31,8 @@ from server.domain.actors import Actor
 from server.domain.schools import resolve_school_ids
 from server.domain.search import UserQuery
 from server.domain.users import RoleAssignment
-from server.domain.vocabulary import check_texts
-from server.errors import DomainError, InvalidValue
+from server.domain.vocabulary import check_texts, parse_date
+from server.errors import DomainError, InvalidValue, PossibleDuplicate
 from server.web.bodies import check_body
 from server.web.openapi import ADMIN_OPENAPI
 from server.web.presenters import (
@@ -62,12 +63,14 @@ USER_WRITABLE = (
 
 
 def problem(error: DomainError) -> JSONResponse:
-    body = {
+    body: dict[str, Any] = {
         "error": type(error).__name__,
         "detail": error.message,
         "code": error.code,
         "field": error.field,
     }
+    if isinstance(error, PossibleDuplicate):
+        body["error"], body["matches"] = "possible_duplicate", error.matches
     return JSONResponse(body, status_code=error.status)
 
 
@@ -82,6 +85,10 @@ async def _body(request: Request, schema_name: str) -> dict[str, Any]:
     check_body(data, schema_name)
     check_texts(data)
     return data
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 async def _call(staff: StaffRequest, fn: Any, status: int = 200) -> Response:
@@ -134,6 +141,15 @@ async def create_user(staff: StaffRequest) -> Response:
         schools = resolve_school_ids(session, actor.tenant_id, body.get("schools") or [])
         role = fields.get("primary_role", "student")
         fields["roles"] = [RoleAssignment(org_id, role) for org_id in schools]
+        if role == "student":
+            duplicates.refuse_duplicates(
+                session,
+                actor,
+                str(fields.get("given_name") or ""),
+                str(fields.get("family_name") or ""),
+                birth_date=parse_date(_text(fields.get("birth_date")), "birth_date"),
+                allow_duplicate=body.get("allow_duplicate") is True,
+            )
         user = users.create_user(session, actor, fields)
         result = _user_answer(session, user)
         if body.get("password"):

@@ -35,6 +35,7 @@ from server.imports.engine import ImportOptions
 from server.imports.report import recent_runs, run_as_dict, visible_run
 from server.web.render import page
 from server.web.staffauth import StaffRequest, staff_page
+from server.web.status_codes import STATUS_CODES
 
 MAX_UPLOAD = 5 * 1024 * 1024
 # the upload form's body (the file and a few fields); the apply form carries it base64-encoded
@@ -119,6 +120,12 @@ async def apply_import(staff: StaffRequest) -> Response:
 
 
 @staff_page
+async def status_code_legend(staff: StaffRequest) -> Response:
+    """What each status code of an import report means (SPEC §10, issue 14 item 11)."""
+    return page(staff.request, "import_codes.html", nav="import", codes=STATUS_CODES)
+
+
+@staff_page
 async def import_run(staff: StaffRequest) -> Response:
     run_id = staff.request.path_params["run_id"]
 
@@ -181,6 +188,9 @@ async def _run_and_show(
         report = started.future.result()
     except DomainError as error:
         return await _render_form(staff, status=error.status, error=error.message)
+    if not dry_run and (report.ok or options.skip_invalid):
+        report.close()  # written: show the stored run (POST/redirect/GET, issue 14 item 2)
+        return RedirectResponse(f"/admin/import/{report.id}", status_code=303)
     try:
         shown = report.as_dict(row_limit=ROW_LIMIT)
     finally:

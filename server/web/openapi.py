@@ -87,6 +87,22 @@ ADMIN_OPENAPI: dict[str, Any] = {
                 },
             },
         },
+        "/settings": {
+            "get": {
+                "summary": "The district settings (district admins)",
+                "responses": {"200": _json("Settings"), "401": _ERROR, "403": _ERROR},
+            },
+            "patch": {
+                "summary": "Change district settings (audited); answers them with `changed`",
+                "requestBody": {"required": True, **_json("Settings")},
+                "responses": {
+                    "200": _json("Settings"),
+                    "400": _ERROR,
+                    "401": _ERROR,
+                    "403": _ERROR,
+                },
+            },
+        },
         "/users/{user_id}": {
             "parameters": [_ID],
             "get": {
@@ -300,6 +316,21 @@ ADMIN_OPENAPI: dict[str, Any] = {
     "components": {
         "securitySchemes": {"staffToken": {"type": "http", "scheme": "bearer"}},
         "schemas": {
+            "Settings": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "badge_grades": {"type": "array", "items": {"type": "string"}},
+                    "username_pattern": {"type": "string"},
+                    "password_policy": {"type": "string", "enum": ["default", "classic"]},
+                    "shrink_threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+                    "retention_days": {"type": "integer", "minimum": 1, "maximum": 3650},
+                    "changed": {
+                        "type": "object",
+                        "description": "in a PATCH answer: each changed setting as [before, after]",
+                    },
+                },
+            },
             "Error": {
                 "type": "object",
                 "required": ["error", "detail"],
@@ -308,6 +339,19 @@ ADMIN_OPENAPI: dict[str, Any] = {
                     "detail": {"type": "string"},
                     "code": {"type": ["string", "null"]},
                     "field": {"type": ["string", "null"]},
+                    "matches": {
+                        "type": "array",
+                        "description": "with error possible_duplicate: the active students "
+                        "who may be this person",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                k: {"type": ["string", "null"]}
+                                for k in ("id", "username", "given_name", "family_name")
+                            }
+                            | {"birth_date": {"type": ["string", "null"], "format": "date"}},
+                        },
+                    },
                 },
             },
             "User": {
@@ -344,6 +388,12 @@ ADMIN_OPENAPI: dict[str, Any] = {
                     "password": {"type": "string"},
                     "temporary": {"type": "boolean"},
                     "issue_password": {"type": "boolean"},
+                    "birth_date": {"type": "string", "format": "date"},
+                    "allow_duplicate": {
+                        "type": "boolean",
+                        "description": "create even when an active student may be the same "
+                        "person (otherwise 409 possible_duplicate)",
+                    },
                 },
             },
             "UserChange": {

@@ -3,6 +3,7 @@ audit log. Every action is authorised by the domain, not only hidden in the page
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, time
 from typing import Any
@@ -21,6 +22,7 @@ from server.domain import (
     completeness,
     connections,
     credentials,
+    duplicates,
     invitations,
     jobs,
     roster,
@@ -36,6 +38,7 @@ from server.domain.users import RoleAssignment
 from server.domain.vocabulary import ROLES, parse_date
 from server.errors import DomainError, NotAllowed
 from server.web import session as cookies
+from server.web.address import address_warning
 from server.web.pdf import credential_sheet
 from server.web.presenters import (
     connection_defaults_view,
@@ -156,7 +159,7 @@ async def user_list(staff: StaffRequest) -> Response:
             "total": found.total,
             "has_next": found.has_next,
             "schools": [(o.id, o.name) for o in roster.list_schools(session, actor.tenant_id)],
-            "classes": [(c.id, c.title) for c in roster.list_classes(session, actor)],
+            "classes": [(c.id, c.title, c.school_id) for c in roster.list_classes(session, actor)],
         }
 
     try:
@@ -173,10 +176,11 @@ async def user_list(staff: StaffRequest) -> Response:
             page_number=1,
             **data,
         )
-    base = {k: v for k, v in params.items() if k != "page"}
+    base = {k: v for k, v in params.items() if k not in ("page", "done", "result")}
     return page(
         staff.request,
         "users.html",
+        print_ids=_reset_ids(await staff.kept_secret()),
         nav="users",
         params=params,
         page_number=number,
@@ -185,6 +189,15 @@ async def user_list(staff: StaffRequest) -> Response:
         flash=params.get("done"),
         **data,
     )
+
+
+def _reset_ids(kept: str | None) -> list[str]:
+    """The students whose passwords a bulk reset just set, kept with its result."""
+    try:
+        ids = json.loads(kept) if kept else []
+    except ValueError:
+        return []
+    return [str(i) for i in ids] if isinstance(ids, list) else []
 
 
 def _query_from(params: Any, *, limit: int, offset: int = 0) -> UserQuery:
@@ -203,7 +216,10 @@ def _query_from(params: Any, *, limit: int, offset: int = 0) -> UserQuery:
 
 @staff_page
 async def user_detail(staff: StaffRequest) -> Response:
-    return await _render_user(staff, staff.request.path_params["user_id"], opened=True)
+    revealed = await staff.kept_secret()
+    return await _render_user(
+        staff, staff.request.path_params["user_id"], revealed=revealed, opened=True
+    )
 
 
 async def _render_user(
@@ -216,7 +232,20 @@ async def _render_user(
             audit.record_read(session, actor, "user_page", users=[user], classes=titles[user.id])
         badge = badges.live_badge(session, user)
         incomplete = bool(completeness.incomplete_ids(session, [user.id]))
+        sent = invitations.deliveries(session, actor, user)
+        view = user_view(user, titles[user.id])
+        schools = [role.org_id for role in user.roles]
+        sso_here = (
+            []
+            if view["managed_by"]
+            else connections.sso_providers_at(session, user.tenant_id, schools)
+        )
         return {
+            "sso_here": sso_here,
+            "emails": [
+                {"to": d.to, "status": d.status, "at": f"{d.at:%Y-%m-%d %H:%M}", "error": d.error}
+                for d in sent
+            ],
             "user": {**user_view(user, titles[user.id]), "incomplete": incomplete},
             "badge": {"expires": f"{badge.expires_at:%Y-%m-%d}", "pin": bool(badge.pin_hash)}
             if badge
@@ -276,6 +305,8 @@ async def user_update(staff: StaffRequest) -> Response:
 async def user_status(staff: StaffRequest) -> Response:
     form = await staff.form()
     active, override = form.get("active") == "1", form.get("override") == "1"
+    if not active and form.get("confirmed") != "1":
+        return await _confirm_one(staff, override)
 
     def save(session: Session, actor: Actor, user: User) -> str:
         change = users.reactivate_user if active else users.deactivate_user
@@ -288,9 +319,13 @@ async def user_status(staff: StaffRequest) -> Response:
 @staff_page
 async def user_invite(staff: StaffRequest) -> Response:
     issuer = staff.context.settings.issuer
+    mail_ready = bool(staff.context.settings.smtp_url)
+    note = str((await staff.form()).get("email_message") or "")
 
     def invite(session: Session, actor: Actor, user: User) -> str:
-        [outcome] = invitations.send_activation_emails(session, actor, [user], issuer=issuer)
+        [outcome] = invitations.send_activation_emails(
+            session, actor, [user], issuer=issuer, mail_configured=mail_ready, message=note
+        )
         if outcome.skipped:
             raise NotAllowed(outcome.skipped)
         return f"Activation email queued for {outcome.sent_to}."
@@ -332,10 +367,9 @@ async def user_reset(staff: StaffRequest) -> Response:
         password = await staff.work(reset)
     except DomainError as error:
         return await _render_user(staff, user_id, status=error.status, error=error.message)
+    staff.keep(password)
     kind = "temporary" if temporary else "permanent"
-    return await _render_user(
-        staff, user_id, revealed=password, flash=f"New {kind} password set. It is shown once here."
-    )
+    return _back_to_user(user_id, f"New {kind} password set.")
 
 
 @staff_page
@@ -382,6 +416,15 @@ async def new_student(staff: StaffRequest) -> Response:
                 return {"matches": [user_view(u) for u in matches]}
         if not values.get("school_id") and actor.school_ids:
             values["school_id"] = actor.school_ids[0]
+        duplicates.refuse_duplicates(
+            session,
+            actor,
+            values.get("given_name", ""),
+            values.get("family_name", ""),
+            birth_date=parse_date(birth, "birth_date"),
+            class_id=values.get("class_id") or None,
+            allow_duplicate=values.get("allow_duplicate") == "1",
+        )
         fields: dict[str, Any] = {
             "given_name": values.get("given_name", ""),
             "family_name": values.get("family_name", ""),
@@ -425,6 +468,7 @@ async def new_student(staff: StaffRequest) -> Response:
             nav="new",
             error=error.message,
             values=values,
+            duplicates=getattr(error, "matches", None),
             **options,
         )
     if "matches" in result:
@@ -437,9 +481,8 @@ async def new_student(staff: StaffRequest) -> Response:
             matches=result["matches"],
             **options,
         )
-    return await _render_user(
-        staff, result["created"], revealed=result["password"], flash="Student account created."
-    )
+    staff.keep(result["password"])
+    return _back_to_user(result["created"], "Student account created.")
 
 
 def _school_and_class_options(session: Session, actor: Actor) -> dict[str, Any]:
@@ -448,7 +491,7 @@ def _school_and_class_options(session: Session, actor: Actor) -> dict[str, Any]:
         schools = [s for s in schools if s.id in actor.school_ids]
     return {
         "schools": [(s.id, s.name) for s in schools],
-        "classes": [(c.id, c.title) for c in roster.list_classes(session, actor)],
+        "classes": [(c.id, c.title, c.school_id) for c in roster.list_classes(session, actor)],
     }
 
 
@@ -463,9 +506,12 @@ async def bulk(staff: StaffRequest) -> Response:
         return RedirectResponse(
             "/admin/users?" + urlencode({"done": "Select at least one user."}), status_code=303
         )
+    if action == "deactivate" and form.get("confirmed") != "1":
+        return await _confirm_deactivation(staff, form, user_ids)
     if action.startswith(("print", "pdf")):
+        checked = form.get("address_checked") == "1"
         try:
-            return await _print_action(staff, action, user_ids)
+            return await _print_action(staff, action, user_ids, address_checked=checked)
         except DomainError as error:  # an unknown or hidden user: nothing printed, nothing kept
             return RedirectResponse(
                 "/admin/users?" + urlencode({"done": error.message}), status_code=303
@@ -475,7 +521,13 @@ async def bulk(staff: StaffRequest) -> Response:
         chosen = [users.get_user(session, actor, uid) for uid in user_ids]
         if action == "send_activation":
             sent = invitations.send_activation_emails(
-                session, actor, chosen, issuer=staff.context.settings.issuer
+                session,
+                actor,
+                chosen,
+                issuer=staff.context.settings.issuer,
+                students_only=True,
+                mail_configured=bool(staff.context.settings.smtp_url),
+                message=str(form.get("email_message") or ""),
             )
             skipped = [f"{o.user.display_name}: {o.skipped}" for o in sent if o.skipped]
             count = len(sent) - len(skipped)
@@ -498,7 +550,10 @@ async def bulk(staff: StaffRequest) -> Response:
         )
         skipped = [f"{o.user.display_name}: {o.skipped}" for o in outcomes if o.skipped]
         reset = len(outcomes) - len(skipped)
-        return f"Reset {reset} password(s)." + (
+        if action == "reset_temporary" and reset:
+            # Hand over the new passwords: the list offers printing exactly these (item 9).
+            staff.keep(json.dumps([o.user.id for o in outcomes if not o.skipped]))
+        return f"Reset {reset} student password(s)." + (
             f" Skipped: {'; '.join(skipped)}" if skipped else ""
         )
 
@@ -506,17 +561,88 @@ async def bulk(staff: StaffRequest) -> Response:
         message = await staff.work(run)
     except DomainError as error:
         message = error.message
-    return RedirectResponse("/admin/users?" + urlencode({"done": message}), status_code=303)
+    search = {k: str(form.get(k)) for k in SEARCH_FIELDS if form.get(k)}
+    return RedirectResponse(
+        "/admin/users?" + urlencode({**search, "done": message}), status_code=303
+    )
 
 
-async def _print_action(staff: StaffRequest, action: str, user_ids: list[str]) -> Response:
+SEARCH_FIELDS = ("q", "role", "school", "class", "grade", "inactive")
+
+
+CONFIRM_SHOWN = 20
+
+
+async def _confirm_one(staff: StaffRequest, override: bool) -> Response:
+    """Ask before deactivating one account, by name (issue 14, item 10)."""
+    user_id = staff.request.path_params["user_id"]
+    try:
+        name = await staff.work(
+            lambda session, actor: users.get_user(session, actor, user_id).display_name
+        )
+    except DomainError as error:
+        return page(staff.request, "error.html", status_code=error.status, error=error.message)
+    return page(
+        staff.request,
+        "confirm.html",
+        nav="users",
+        question=f"Deactivate {name}'s account?",
+        names=[],
+        consequence="It can no longer sign in. Its data stays and you can reactivate it.",
+        action=f"/admin/users/{user_id}/status",
+        carried=[("active", "0")] + ([("override", "1")] if override else []),
+        confirm_label="Deactivate 1 account",
+        back=f"/admin/users/{user_id}",
+    )
+
+
+async def _confirm_deactivation(staff: StaffRequest, form: Any, user_ids: list[str]) -> Response:
+    """Ask before deactivating, naming the count and the first accounts (issue 14, item 10)."""
+
+    def names(session: Session, actor: Actor) -> list[str]:
+        chosen = user_ids[:CONFIRM_SHOWN]
+        return [users.get_user(session, actor, uid).display_name for uid in chosen]
+
+    try:
+        shown = await staff.work(names)
+    except DomainError as error:
+        return page(staff.request, "error.html", status_code=error.status, error=error.message)
+    count = len(user_ids)
+    everyone = form.get("scope") == "all"
+    skip = ("csrf_token", "form_token", "scope")
+    carried = [(k, v) for k, v in form.multi_items() if k not in skip and k != "user_id"]
+    carried += [("user_id", uid) for uid in user_ids]
+    return page(
+        staff.request,
+        "confirm.html",
+        nav="users",
+        question=(
+            f"Deactivate all {count} users matching this search?"
+            if everyone
+            else f"Deactivate {count} account{'s' if count != 1 else ''}?"
+        ),
+        names=shown,
+        more=max(0, count - len(shown)),
+        consequence="They can no longer sign in. Their data stays and you can reactivate them.",
+        action="/admin/users/bulk",
+        carried=carried,
+        confirm_label=f"Deactivate {count} account{'s' if count != 1 else ''}",
+        back="/admin/users",
+    )
+
+
+async def _print_action(
+    staff: StaffRequest, action: str, user_ids: list[str], *, address_checked: bool = False
+) -> Response:
     """The sheet a print or PDF action of the bulk form asks for."""
     if action == "print_badges":
         return await _print_badges(staff, user_ids)
     if action == "print_activation_qr":
         return await _print(staff, user_ids, "paper-saver", activation_qr=True)
     layout = "per-page" if action.endswith("per_page") else "paper-saver"
-    return await _print(staff, user_ids, layout, as_pdf=action.startswith("pdf"))
+    return await _print(
+        staff, user_ids, layout, as_pdf=action.startswith("pdf"), address_checked=address_checked
+    )
 
 
 def _all_matching(session: Session, actor: Actor, form: Any) -> list[str]:
@@ -565,10 +691,13 @@ async def _print(
     *,
     as_pdf: bool = False,
     activation_qr: bool = False,
+    address_checked: bool = False,
 ) -> Response:
     """Credential cards: the temporary password of ``issued`` accounts, or with
-    ``activation_qr`` a one-time activation link as a QR code (nothing reusable on paper)."""
+    ``activation_qr`` a one-time activation link as a QR code (nothing reusable on paper).
+    A PDF carries the sign-in address only when it is the one in use or staff checked it."""
     issuer = staff.context.settings.issuer
+    unchecked = as_pdf and not address_checked and _address_in_doubt(staff)
 
     def load(session: Session, actor: Actor) -> list[dict[str, Any]]:
         chosen = [users.get_user(session, actor, uid) for uid in user_ids]
@@ -604,6 +733,17 @@ async def _print(
 
     cards = await staff.work(load)
     sign_in_url = staff.context.settings.issuer + "/login"
+    if unchecked:
+        return page(
+            staff.request,
+            "print.html",
+            status_code=409,
+            cards=cards,
+            layout=layout,
+            sign_in_url=sign_in_url,
+            user_ids=user_ids,
+            error="Confirm that students can open the sign-in address before downloading the PDF.",
+        )
     if as_pdf:
         document = await run_in_threadpool(credential_sheet, cards, layout, sign_in_url)
         disposition = f'attachment; filename="sign-in-cards-{layout}.pdf"'
@@ -622,9 +762,19 @@ async def _print(
     )
 
 
+def _address_in_doubt(staff: StaffRequest) -> bool:
+    """Whether the configured sign-in address differs from the one this request used."""
+    used = str(staff.request.base_url)
+    return address_warning(staff.context.settings.issuer, used) is not None
+
+
 @staff_page
 async def connection_list(staff: StaffRequest) -> Response:
-    return await _render_connections(staff)
+    params = staff.request.query_params
+    token = await staff.kept_secret()
+    return await _render_connections(
+        staff, flash=params.get("done"), token=token, token_for=params.get("for") if token else None
+    )
 
 
 async def _render_connections(staff: StaffRequest, status: int = 200, **extra: Any) -> Response:
@@ -693,9 +843,8 @@ async def connection_add(staff: StaffRequest) -> Response:
         name, token = await staff.work(add)
     except DomainError as error:
         return await _render_connections(staff, status=error.status, error=error.message)
-    return await _render_connections(
-        staff, token=token, token_for=name, flash=f"Connection {name} added."
-    )
+    staff.keep(token)
+    return _back_to_connections(f"Connection {name} added.", name)
 
 
 @staff_page
@@ -719,7 +868,7 @@ async def connection_defaults(staff: StaffRequest) -> Response:
         saved = await staff.work(save)
     except DomainError as error:
         return await _render_connections(staff, status=error.status, error=error.message)
-    return await _render_connections(staff, flash=f"Defaults of {saved} saved.")
+    return _back_to_connections(f"Defaults of {saved} saved.")
 
 
 @staff_page
@@ -750,12 +899,13 @@ async def connection_rotate(staff: StaffRequest) -> Response:
         token = await staff.work(rotate)
     except DomainError as error:
         return await _render_connections(staff, status=error.status, error=error.message)
-    return await _render_connections(
-        staff,
-        token=token,
-        token_for=name,
-        flash=f"New token for {name}; the old one no longer works.",
-    )
+    staff.keep(token)
+    return _back_to_connections(f"New token for {name}; the old one no longer works.", name)
+
+
+def _back_to_connections(message: str, name: str | None = None) -> Response:
+    query = {"done": message, **({"for": name} if name else {})}
+    return RedirectResponse("/admin/connections?" + urlencode(query), status_code=303)
 
 
 @staff_page
@@ -821,13 +971,14 @@ async def _has_several_tenants(request: Request) -> bool:
 
 @staff_page
 async def request_list(staff: StaffRequest) -> Response:
-    return await _render_requests(staff)
+    return await _render_requests(staff, flash=staff.request.query_params.get("done"))
 
 
 async def _render_requests(staff: StaffRequest, status: int = 200, **extra: Any) -> Response:
     def load(session: Session, actor: Actor) -> dict[str, Any]:
-        shown = None if actor.is_teacher else "pending"
-        rows = account_requests.list_requests(session, actor, status=shown)
+        # Decided requests stay listed with their outcome, after the waiting ones.
+        rows = account_requests.list_requests(session, actor, status=None)
+        rows.sort(key=lambda r: r.status != "pending")
         classes = {c.id: c.title for c in roster.list_classes(session, actor)}
         return {
             "rows": [
@@ -851,6 +1002,7 @@ async def _render_requests(staff: StaffRequest, status: int = 200, **extra: Any)
         data = await staff.work(load)
     except DomainError as error:
         return page(staff.request, "error.html", status_code=error.status, error=error.message)
+    extra.setdefault("values", {})
     return page(staff.request, "requests.html", status_code=status, nav="requests", **data, **extra)
 
 
@@ -867,13 +1019,20 @@ async def request_submit(staff: StaffRequest) -> Response:
             class_id=str(form.get("class_id", "")),
             birth_date=str(form.get("birth_date") or "") or None,
             note=str(form.get("note") or ""),
+            allow_duplicate=form.get("allow_duplicate") == "1",
         )
 
     try:
         await staff.work(submit)
     except DomainError as error:
-        return await _render_requests(staff, status=error.status, error=error.message)
-    return await _render_requests(staff, flash="Request sent to your school admin.")
+        return await _render_requests(
+            staff,
+            status=error.status,
+            error=error.message,
+            duplicates=getattr(error, "matches", None),
+            values={k: str(v) for k, v in form.items()},
+        )
+    return _back_to_requests("Request sent to your school admin.")
 
 
 @staff_page
@@ -887,7 +1046,11 @@ async def request_decide(staff: StaffRequest) -> Response:
     def decide(session: Session, actor: Actor) -> dict[str, Any] | None:
         if decision == "approve":
             approval = account_requests.approve_request(
-                session, actor, request_id, box=staff.context.box
+                session,
+                actor,
+                request_id,
+                box=staff.context.box,
+                allow_duplicate=form.get("allow_duplicate") == "1",
             )
             return {"user": approval.user.id, "password": approval.password}
         account_requests.decline_request(session, actor, request_id, str(form.get("reason") or ""))
@@ -896,12 +1059,19 @@ async def request_decide(staff: StaffRequest) -> Response:
     try:
         result = await staff.work(decide)
     except DomainError as error:
-        return await _render_requests(staff, status=error.status, error=error.message)
-    if result:
-        return await _render_user(
+        matches = getattr(error, "matches", None)
+        return await _render_requests(
             staff,
-            result["user"],
-            revealed=result["password"],
-            flash="Request approved: the account was created.",
+            status=error.status,
+            error=error.message,
+            duplicates=matches,
+            anyway_request=request_id if matches else None,
         )
-    return await _render_requests(staff, flash="Request declined; the teacher sees your reason.")
+    if result:
+        staff.keep(result["password"])
+        return _back_to_user(result["user"], "Request approved: the account was created.")
+    return _back_to_requests("Request declined; the teacher sees your reason.")
+
+
+def _back_to_requests(message: str) -> Response:
+    return RedirectResponse("/admin/requests?" + urlencode({"done": message}), status_code=303)

@@ -14,6 +14,7 @@ from server.web import (
     pages,
     schools_api,
     schools_page,
+    settings_page,
     upstream_page,
 )
 
@@ -57,6 +58,7 @@ def admin_routes() -> list[BaseRoute]:
             methods=["POST"],
         ),
         Route("/admin/export", imports_page.export_download, methods=["POST"]),
+        Route("/admin/import/codes", imports_page.status_code_legend, methods=["GET"]),
         Route("/admin/import/{run_id:str}", imports_page.import_run, methods=["GET"]),
         Route("/admin/connections", pages.connection_list, methods=["GET"]),
         Route("/admin/connections", pages.connection_add, methods=["POST"]),
@@ -70,6 +72,10 @@ def admin_routes() -> list[BaseRoute]:
             methods=["POST"],
         ),
         Route("/admin/audit", pages.audit_log, methods=["GET"]),
+        Route("/admin/settings", settings_page.settings_form, methods=["GET"]),
+        Route("/admin/settings", settings_page.settings_save, methods=["POST"]),
+        Route("/admin/api/settings", settings_page.read_settings, methods=["GET"]),
+        Route("/admin/api/settings", settings_page.change_settings, methods=["PATCH"]),
         Route("/admin/schools", schools_page.school_list, methods=["GET"]),
         Route("/admin/schools", schools_page.school_add, methods=["POST"]),
         Route(

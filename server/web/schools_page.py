@@ -5,9 +5,10 @@ schools that no SIS file brings. Same domain calls as ``rollcall school`` (``ser
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy.orm import Session
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from server.domain import orgs
 from server.domain.actors import Actor
@@ -22,7 +23,7 @@ FIELDS = ("name", "type", "parent", "identifier")
 
 @staff_page
 async def school_list(staff: StaffRequest) -> Response:
-    return await _render(staff)
+    return await _render(staff, flash=staff.request.query_params.get("done"))
 
 
 @staff_page
@@ -71,7 +72,8 @@ async def _act(staff: StaffRequest, work: Any, flash: str) -> Response:
         done = await staff.work(work)
     except DomainError as error:
         return await _render(staff, status=error.status, error=error.message)
-    return await _render(staff, flash=flash.format(done))
+    query = urlencode({"done": flash.format(done)})
+    return RedirectResponse(f"/admin/schools?{query}", status_code=303)
 
 
 async def _render(staff: StaffRequest, status: int = 200, **extra: Any) -> Response:

@@ -7,6 +7,8 @@ one unit of work in a worker thread (Authlib-free, SQLAlchemy is synchronous).
 
 from __future__ import annotations
 
+import asyncio
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import wraps
@@ -21,9 +23,10 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from server.auth import bearer_token
 from server.context import AppContext
 from server.db import StaffAccount
+from server.domain import account_requests, submissions
 from server.domain.actors import Actor
 from server.domain.staff import authenticate_staff_token
-from server.errors import InvalidValue
+from server.errors import DomainError, InvalidValue
 from server.web import session as cookies
 
 T = TypeVar("T")
@@ -49,6 +52,22 @@ class StaffRequest:
     actor: Actor
     staff: StaffView
     csrf: str
+    kept: str | None = None
+
+    def keep(self, secret: str | None) -> None:
+        """Show ``secret`` (a new password or token) on the page this post redirects to."""
+        self.kept = secret
+
+    async def kept_secret(self) -> str | None:
+        """The secret kept by the post whose result this page shows (``?result=``), if any."""
+        token = self.request.query_params.get("result")
+        if not token:
+            return None
+
+        def load(session: Session, actor: Actor) -> str | None:
+            return submissions.kept_secret(session, actor.id, token, self.context.box)
+
+        return await self.work(load)
 
     async def work(self, fn: Callable[[Session, Actor], T]) -> T:
         """Run ``fn(session, actor)`` in one unit of work, off the event loop."""
@@ -98,9 +117,78 @@ def staff_page(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
                     status_code=403,
                 )
         request.state.staff, request.state.csrf = staff, signed.csrf
-        return await handler(_staff_request(request, context, staff, signed.csrf))
+        staff_request = _staff_request(request, context, staff, signed.csrf)
+        if request.method != "POST":
+            request.state.waiting_requests = await staff_request.work(
+                account_requests.count_waiting
+            )
+            return await handler(staff_request)
+        return await _once(staff_request, handler)
 
     return endpoint
+
+
+REPEAT_WAIT_SECONDS = 10
+
+
+async def _once(staff: StaffRequest, handler: Handler) -> Response:
+    """Run a form post once per ``form_token`` (see :mod:`server.domain.submissions`): a
+    repeat is sent to the first post's result; a post that did not redirect changed nothing
+    and frees its token."""
+    form = await staff.request.form()
+    token = str(form.get("form_token") or "")
+    if token:
+        try:
+            earlier = await staff.work(lambda s, a: _location(submissions.claim(s, a.id, token)))
+        except DomainError as error:
+            return Response(error.message, status_code=error.status)
+        if earlier is not None:
+            return await _repeat(staff, token, earlier)
+    try:
+        response = await handler(staff)
+    except BaseException:
+        if token:
+            await staff.work(lambda s, a: submissions.release(s, token))
+        raise
+    return await _settle(staff, token, response)
+
+
+def _location(earlier: Any) -> str | None:
+    return None if earlier is None else (earlier.result_location or "")
+
+
+async def _repeat(staff: StaffRequest, token: str, location: str) -> Response:
+    """The answer to a repeated post: the first post's result, once it is known."""
+    for _ in range(REPEAT_WAIT_SECONDS * 10):
+        if location:
+            return RedirectResponse(location, status_code=303)
+        await asyncio.sleep(0.1)
+        location = await staff.work(lambda s, a: _location(submissions.claim(s, a.id, token)))
+        if location is None:  # the first post changed nothing after all; this one is first
+            await staff.work(lambda s, a: submissions.release(s, token))
+            return Response("Send the form again.", status_code=409)
+    return Response("This form was already sent and is still being processed.", status_code=409)
+
+
+async def _settle(staff: StaffRequest, token: str, response: Response) -> Response:
+    """Store a redirect as the form's result (with any kept secret), or free the token."""
+    redirected = response.status_code in (302, 303) and "location" in response.headers
+    if not redirected:
+        if token:
+            await staff.work(lambda s, a: submissions.release(s, token))
+        return response
+    if staff.kept and not token:
+        token = secrets.token_urlsafe(24)
+        await staff.work(lambda s, a: submissions.claim(s, a.id, token))
+    if not token:
+        return response
+    location = response.headers["location"]
+    if staff.kept:
+        location += ("&" if "?" in location else "?") + f"result={token}"
+        response.headers["location"] = location
+    box = staff.context.box
+    await staff.work(lambda s, a: submissions.record_result(s, token, location, staff.kept, box))
+    return response
 
 
 def staff_api(handler: Handler) -> Callable[[Request], Awaitable[Response]]:

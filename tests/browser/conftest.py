@@ -11,6 +11,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 import uvicorn
@@ -26,9 +27,12 @@ def live_server(settings, database) -> Iterator[str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    # Like `rollcall serve` without ROLLCALL_ISSUER: the issuer is the address served.
+    served = replace(settings, issuer=base)
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(settings, database=database),
+            create_app(served, database=database),
             host="127.0.0.1",
             port=port,
             log_level="warning",
@@ -41,7 +45,7 @@ def live_server(settings, database) -> Iterator[str]:
         if time.monotonic() > deadline:
             raise RuntimeError("the test server did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
+    yield base
     server.should_exit = True
     thread.join(timeout=10)
 

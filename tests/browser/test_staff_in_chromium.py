@@ -23,8 +23,10 @@ def test_teacher_resets_a_class_and_prints_the_paper_saver_sheet(page, live_serv
     page.get_by_label("Bulk operation", exact=True).select_option("reset_temporary")
     page.get_by_role("button", name="Apply to selected").click()
     status = page.get_by_role("status")
-    assert "Reset 1 password(s)." in status.inner_text()
+    assert "Reset 1 student password(s)." in status.inner_text()
     assert "managed by Clever" in status.inner_text()
+    handover = page.get_by_role("form", name="Print the new passwords")
+    assert "these 1 student(s)" in handover.inner_text()  # Bart only: not Milhouse (SSO)
     screenshot(page, "users-teacher")
     page.get_by_label("Select all on this page").check()
     page.get_by_label("Bulk operation", exact=True).select_option("print_paper_saver")
@@ -71,7 +73,7 @@ def test_admin_tries_to_change_an_sso_students_password_and_sees_why_not(
     page.get_by_label("Bulk operation", exact=True).select_option("reset_permanent")
     page.get_by_role("button", name="Apply to selected").click()
     status = page.get_by_role("status").inner_text()
-    assert "Reset 0 password(s)." in status
+    assert "Reset 0 student password(s)." in status
     assert "This account is managed by Clever. Change it in Clever" in status
 
 
@@ -82,13 +84,15 @@ def test_a_trial_run_import_shows_an_r104_row(page, live_server, district, tmp_p
     upload.write_bytes(oneroster_zip(tmp_path))
     sign_in(page, live_server, "skinner", district.admin_password)
     page.get_by_role("link", name="Import").click()
-    page.get_by_label("File (CSV or zip, up to 5 MB)").set_input_files(str(upload))
+    page.get_by_label("File (CSV, Excel .xlsx or zip, up to 5 MB)").set_input_files(str(upload))
     page.get_by_role("button", name="Run a trial").click()
     assert "Trial run" in page.get_by_role("heading", level=1).inner_text()
     row = page.get_by_role("row", name=re.compile("sis-twin"))
     assert "R104" in row.inner_text() and "already used" in row.inner_text()
     screenshot(page, "import-trial-run")
+    assert page.get_by_role("button", name="Apply this import").is_disabled()
     page.get_by_label("Skip the rows with errors").check()
+    assert page.get_by_role("button", name="Apply this import").is_enabled()
     page.get_by_role("button", name="Apply this import").click()
     assert "applied" in page.get_by_role("heading", level=1).inner_text()
 
@@ -112,3 +116,43 @@ def test_every_page_works_under_the_content_security_policy(page, live_server, d
     page.goto(f"{live_server}/login")
     page.goto(f"{live_server}/login/badge")
     assert blocked == []
+
+
+def test_choosing_a_school_leaves_only_its_classes(page, live_server, district):
+    sign_in(page, live_server, "skinner", district.admin_password)
+    page.goto(f"{live_server}/admin/users/new")
+    classes = page.get_by_label("Class")
+    page.get_by_label("School").select_option(label="Lincoln")
+    assert classes.locator("option", has_text="Maths 4B").is_enabled()
+    page.get_by_label("School").select_option(label="Other")
+    assert classes.locator("option", has_text="Maths 4B").is_disabled()
+    assert classes.input_value() == ""
+
+
+def test_admin_is_offered_the_existing_account_before_creating_a_duplicate(
+    page, live_server, district
+):
+    sign_in(page, live_server, "skinner", district.admin_password)
+    page.goto(f"{live_server}/admin/users/new")
+    page.get_by_label("First name").fill("Bart")
+    page.get_by_label("Last name").fill("Simpson")
+    page.get_by_label("School").select_option(label="Lincoln")
+    page.get_by_label("Class").select_option(label="Maths 4B")
+    page.get_by_role("button", name="Create account").click()
+    offer = page.get_by_role("group", name="Possible duplicates")
+    assert "Bart Simpson (bartsimpson)" in offer.inner_text()
+    assert page.get_by_role("button", name="Create anyway").is_visible()
+    screenshot(page, "duplicate-offer")
+    offer.get_by_role("link", name="Open existing account").click()
+    assert page.get_by_role("heading", level=1).inner_text().startswith("Bart Simpson")
+
+
+def test_district_admin_enables_badges_on_the_settings_page(page, live_server, district):
+    sign_in(page, live_server, "skinner", district.admin_password)
+    page.get_by_role("link", name="Settings").click()
+    page.get_by_label("04").check()
+    page.get_by_label("Password policy").select_option("classic")
+    page.get_by_role("button", name="Save settings").click()
+    assert "Saved: badge grades, password policy." in page.get_by_role("status").inner_text()
+    assert page.get_by_label("04").is_checked()
+    screenshot(page, "settings")

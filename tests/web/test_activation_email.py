@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from starlette.testclient import TestClient
 
+from server.app import create_app
 from server.domain import jobs, users
 from server.domain.actors import system_actor
 from server.domain.outbox import EMAIL_JOB
@@ -24,6 +25,7 @@ def test_teacher_sends_activation_emails_and_the_student_activates(
         bart = users.get_user(session, actor, district.manual_student)
         bart_tenant = bart.tenant_id
         users.update_user(session, actor, bart, {"email": "bart@springfield.example"})
+    app = create_app(replace(settings, smtp_url=url), database=database)
     teacher = sign_in(app, "edna", district.teacher_password)
     listing = teacher.get("/admin/users").text
     done = teacher.post(

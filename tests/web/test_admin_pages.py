@@ -98,7 +98,7 @@ def test_teacher_sees_only_their_class_resets_it_and_prints_the_paper_saver_shee
     reset = client.post(
         "/admin/users/bulk", data={"csrf_token": csrf, "action": "reset_temporary", "user_id": ids}
     )
-    assert "Reset 1 password(s)." in reset.text and "managed by Clever" in reset.text
+    assert "Reset 1 student password(s)." in reset.text and "managed by Clever" in reset.text
     sheet = client.post(
         "/admin/users/bulk",
         data={"csrf_token": csrf, "action": "print_paper_saver", "user_id": ids},
@@ -149,13 +149,20 @@ def test_credentials_pdf_download_holds_the_cards(app, district):
     csrf = csrf_of(client.get("/admin/users").text)
     ids = [district.manual_student, district.clever_student]
     response = client.post(
-        "/admin/users/bulk", data={"csrf_token": csrf, "action": "pdf_paper_saver", "user_id": ids}
+        "/admin/users/bulk",
+        data={
+            "csrf_token": csrf,
+            "action": "pdf_paper_saver",
+            "user_id": ids,
+            "address_checked": "1",
+        },
     )
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/pdf"
     assert response.content.startswith(b"%PDF") and len(response.content) > 1000
     per_page = client.post(
-        "/admin/users/bulk", data={"csrf_token": csrf, "action": "pdf_per_page", "user_id": ids}
+        "/admin/users/bulk",
+        data={"csrf_token": csrf, "action": "pdf_per_page", "user_id": ids, "address_checked": "1"},
     )
     assert (
         per_page.content.count(b"/Type /Page\n") in (2, 0)
@@ -240,7 +247,7 @@ def test_bulk_reset_of_a_whole_grade_reaches_every_page(app, district, database)
             "action": "reset_temporary",
         },
     )
-    assert "Reset 60 password(s)." in done.text
+    assert "Reset 60 student password(s)." in done.text
 
 
 def test_repeated_wrong_staff_passwords_are_slowed_down_not_locked_out(app, district, database):

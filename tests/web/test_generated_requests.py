@@ -28,9 +28,9 @@ def _scim_token(database) -> str:
 def test_admin_api_never_answers_500(app, district):
     schema = schemathesis.openapi.from_asgi("/admin/api/openapi.json", app)
     headers = {"Authorization": f"Bearer {district.api_token}"}
-    # 18, + schools (7) and the connection PATCH, the status codes, DELETE /users/{id} and
-    # GET /users/{id}/export
-    assert fuzz_operations(schema, lambda case: headers) == 28
+    # 18, + schools (7) and the connection PATCH, the status codes, DELETE /users/{id},
+    # GET /users/{id}/export and GET/PATCH /settings
+    assert fuzz_operations(schema, lambda case: headers) == 30
 
 
 def test_scim_never_answers_500(app, district, database):

@@ -1,0 +1,82 @@
+"""The staff app speaks a secretary's words (issue 14, item 13)."""
+
+from __future__ import annotations
+
+import re
+
+from tests.web.conftest import csrf_of, sign_in
+
+
+def test_password_states_are_described_not_named(app, district):
+    client = sign_in(app, "skinner", district.admin_password)
+    listing = client.get("/admin/users").text
+    assert "Temporary password, not used yet" in listing  # Bart
+    assert "No password yet" in listing  # Lisa
+    assert ">issued<" not in listing and ">pending<" not in listing
+    bart = client.get(f"/admin/users/{district.manual_student}").text
+    assert "Credential state" not in bart and "Temporary password, not used yet" in bart
+
+
+def test_a_reset_password_is_not_called_shown_once(app, district):
+    client = sign_in(app, "skinner", district.admin_password)
+    page = client.get(f"/admin/users/{district.manual_student}").text
+    reset = client.post(
+        f"/admin/users/{district.manual_student}/reset",
+        data={"csrf_token": csrf_of(page), "kind": "temporary"},
+    )
+    assert "New temporary password set." in reset.text and "shown once" not in reset.text
+
+
+def test_the_upload_field_accepts_excel_files(app, district):
+    client = sign_in(app, "skinner", district.admin_password)
+    upload = re.search(r'<input id="file"[^>]*>', client.get("/admin/import").text).group(0)
+    assert ".xlsx" in upload
+
+
+def test_decided_requests_stay_visible_with_their_outcome(app, district):
+    teacher = sign_in(app, "edna", district.teacher_password)
+    csrf = csrf_of(teacher.get("/admin/requests").text)
+    teacher.post(
+        "/admin/requests",
+        data={
+            "csrf_token": csrf,
+            "given_name": "Ralph",
+            "family_name": "Wiggum",
+            "class_id": district.maths,
+        },
+    )
+    admin = sign_in(app, "chalmers", district.school_admin_password)
+    listed = admin.get("/admin/requests").text
+    approve = re.search(r'action="(/admin/requests/[^/]+/approve)"', listed).group(1)
+    admin.post(approve, data={"csrf_token": csrf_of(listed)})
+    after = admin.get("/admin/requests").text
+    assert "Ralph Wiggum" in after and "approved" in after and "Open account" in after
+
+
+def test_the_menu_counts_the_requests_waiting_for_a_decision(app, district):
+    admin = sign_in(app, "chalmers", district.school_admin_password)
+    assert "waiting)" not in admin.get("/admin/users").text
+    teacher = sign_in(app, "edna", district.teacher_password)
+    csrf = csrf_of(teacher.get("/admin/requests").text)
+    teacher.post(
+        "/admin/requests",
+        data={"csrf_token": csrf, "given_name": "Sherri", "family_name": "Mackleberry"}
+        | {"class_id": district.maths},
+    )
+    assert "(1 waiting)" in admin.get("/admin/users").text
+    assert "waiting)" not in teacher.get("/admin/users").text
+
+
+def test_every_import_report_links_a_legend_of_all_status_codes(app, district, tmp_path):
+    from pathlib import Path
+
+    from tests.web.test_import_pages import oneroster_zip, trial
+
+    client = sign_in(app, "skinner", district.admin_password)
+    report = trial(client, oneroster_zip(tmp_path)).text
+    assert '<a href="/admin/import/codes">What the status codes mean</a>' in report
+    legend = client.get("/admin/import/codes").text
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    documented = set(re.findall(r"^\| ([FRW]\d{3}) \|", readme, re.M))
+    assert documented and all(f'id="{code}"' in legend for code in documented)
+    assert "This student is managed by another system" in legend  # R109 in plain words
