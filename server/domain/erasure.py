@@ -36,6 +36,7 @@ from server.db import (
     BrowserSession,
     Connection,
     Enrollment,
+    FormSubmission,
     GroupMember,
     ImportRowResult,
     ImportRun,
@@ -191,6 +192,10 @@ def _delete_traces(
         delete(BrowserSession).where(BrowserSession.user_id == user.id),
         delete(Badge).where(Badge.user_id == user.id),
         delete(ActivationToken).where(ActivationToken.user_id == user.id),
+        # a staff form's result link names the account it made or changed
+        delete(FormSubmission).where(
+            FormSubmission.result_location.contains(user.id, autoescape=True)
+        ),
     ]
     for statement in statements:
         session.execute(statement.execution_options(synchronize_session=False))

@@ -162,6 +162,8 @@ REGISTRY: dict[str, tuple[str, Finder]] = {
 # the user (server.domain.signin.typed_name_digest); they are listed here for that reason.
 NOT_ABOUT_A_USER: dict[str, str] = {
     "tenants": "the district",
+    "form_submissions": "one-time staff form tokens (kept two days); a result link that names a "
+    "user is removed when that user is purged",
     "connections": "sources of data",
     "connection_tokens": "connection credentials",
     "staff_tokens": "staff API credentials (of staff accounts, not of students)",

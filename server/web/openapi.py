@@ -94,7 +94,7 @@ ADMIN_OPENAPI: dict[str, Any] = {
             },
             "patch": {
                 "summary": "Change district settings (audited); answers them with `changed`",
-                "requestBody": {"required": True, **_json("Settings")},
+                "requestBody": {"required": True, **_json("SettingsChange")},
                 "responses": {
                     "200": _json("Settings"),
                     "400": _ERROR,
@@ -329,6 +329,17 @@ ADMIN_OPENAPI: dict[str, Any] = {
                         "type": "object",
                         "description": "in a PATCH answer: each changed setting as [before, after]",
                     },
+                },
+            },
+            "SettingsChange": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "badge_grades": {"type": "array", "items": {"type": "string"}},
+                    "username_pattern": {"type": "string"},
+                    "password_policy": {"type": "string", "enum": ["default", "classic"]},
+                    "shrink_threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+                    "retention_days": {"type": "integer", "minimum": 1, "maximum": 3650},
                 },
             },
             "Error": {

@@ -101,7 +101,7 @@ async def read_settings(staff: StaffRequest) -> Response:
 @staff_api
 async def change_settings(staff: StaffRequest) -> Response:
     try:
-        body = await _body(staff.request)
+        body = await _body(staff.request, "SettingsChange")
         changed = await staff.work(
             lambda session, actor: district_settings.change_settings(session, actor, body)
         )

@@ -62,7 +62,8 @@ def test_teacher_sends_activation_emails_and_the_student_activates(
         assert bart.credential.state == "active" and bart.credential.temporary_secret is None
 
 
-def _queue_for_bart(app, district, database) -> str:
+def _queue_for_bart(settings, smtp_url, district, database) -> str:
+    app = create_app(replace(settings, smtp_url=smtp_url), database=database)
     with database.session() as session:
         actor = system_actor(get_tenant(session, "Springfield").id)
         bart = users.get_user(session, actor, district.manual_student)
@@ -85,7 +86,7 @@ def test_the_queued_job_holds_a_reference_and_the_link_is_made_at_send_time(
     from server.db import ActivationToken, Job
 
     url, inbox = smtp
-    user_id = _queue_for_bart(app, district, database)
+    user_id = _queue_for_bart(settings, url, district, database)
     with database.session() as session:
         [job] = session.scalars(select(Job).where(Job.kind == EMAIL_JOB)).all()
         payload = str(job.payload)
@@ -108,7 +109,7 @@ def test_a_queued_mail_for_a_deactivated_student_is_dropped(
     from server.db import AuditEvent
 
     url, inbox = smtp
-    user_id = _queue_for_bart(app, district, database)
+    user_id = _queue_for_bart(settings, url, district, database)
     with database.session() as session:
         actor = system_actor(get_tenant(session, "Springfield").id)
         users.deactivate_user(session, actor, users.get_user(session, actor, user_id))

@@ -13,6 +13,7 @@ from sqlalchemy import inspect, select, text
 from starlette.testclient import TestClient
 
 from oneroster.csv_files import HEADERS
+from server.app import create_app
 from server.db import AuditEvent, User, utcnow
 from server.domain import jobs, retention
 from server.domain.actors import system_actor
@@ -377,9 +378,9 @@ def _scan(context) -> dict[tuple[str, str], list[str]]:
     return found
 
 
-def test_purged_students_leave_nothing_but_pseudonyms(
-    app, district, context, tmp_path, settings, smtp
-):
+def test_purged_students_leave_nothing_but_pseudonyms(district, context, tmp_path, settings, smtp):
+    # a mail server is set up: activation emails are refused without one (issue 14, item 6)
+    app = create_app(replace(settings, smtp_url=smtp[0]), database=context.database)
     admin = sign_in(app, "skinner", district.admin_password)
     with TestClient(app, base_url="http://testserver") as client:
         scim_token = _connection(client, district, "Entra ID", "scim")

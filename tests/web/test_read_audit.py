@@ -41,7 +41,12 @@ def test_printing_credentials_records_the_class_and_how_many(app, district, cont
     for action in ("print", "pdf"):
         answer = teacher.post(
             "/admin/users/bulk",
-            data={"csrf_token": csrf_of(listing), "action": action, "user_id": chosen},
+            data={
+                "csrf_token": csrf_of(listing),
+                "action": action,
+                "user_id": chosen,
+                "address_checked": "1",  # the sign-in address on the sheet was checked
+            },
         )
         assert answer.status_code == 200
     prints = [r for r in _reads(context) if r.action.startswith("read.credential_")]
