@@ -10,6 +10,7 @@ import httpx
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
+from server.app import create_app
 from server.db import Job
 from server.domain import jobs, users
 from server.domain.actors import system_actor
@@ -63,7 +64,7 @@ def test_serve_no_worker_leaves_the_queue_to_a_worker_service(database, rollcall
 
 
 def test_rollcall_worker_alone_sends_what_a_web_only_process_queued(
-    app,
+    settings,
     district,
     database,
     smtp,
@@ -71,7 +72,8 @@ def test_rollcall_worker_alone_sends_what_a_web_only_process_queued(
 ):
     url, inbox = smtp
     _give_bart_an_email(database, district)
-    _invite(sign_in(app, "skinner", district.admin_password), district)
+    web = create_app(replace(settings, smtp_url=url), database=database)  # the web, no worker
+    _invite(sign_in(web, "skinner", district.admin_password), district)
     worker = rollcall("worker", env={"ROLLCALL_SMTP_URL": url})
     [message] = wait_for(lambda: inbox.messages, what="the activation email")
     assert message["To"] == "bart@springfield.example"
@@ -81,12 +83,13 @@ def test_rollcall_worker_alone_sends_what_a_web_only_process_queued(
 
 
 def test_district_admin_sees_waiting_and_failed_jobs_with_the_last_error(
-    app,
     district,
     database,
     settings,
 ):
     _give_bart_an_email(database, district)
+    # the web has a mail server set up (else it refuses to queue); the worker below has none
+    app = create_app(replace(settings, smtp_url="smtp://127.0.0.1:1"), database=database)
     admin = sign_in(app, "skinner", district.admin_password)
     _invite(admin, district)
     with database.session() as session:
