@@ -48,6 +48,15 @@ def _json(schema_ref: str) -> dict[str, Any]:
     }
 
 
+# The district settings (issue 14, item 7): what GET answers and PATCH takes.
+_SETTINGS: dict[str, Any] = {
+    "badge_grades": {"type": "array", "items": {"type": "string"}},
+    "username_pattern": {"type": "string"},
+    "password_policy": {"type": "string", "enum": ["default", "classic"]},
+    "shrink_threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+    "retention_days": {"type": "integer", "minimum": 1, "maximum": 3650},
+}
+
 ADMIN_OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "Rollcall admin API", "version": "1"},
@@ -320,11 +329,7 @@ ADMIN_OPENAPI: dict[str, Any] = {
                 "type": "object",
                 "additionalProperties": False,
                 "properties": {
-                    "badge_grades": {"type": "array", "items": {"type": "string"}},
-                    "username_pattern": {"type": "string"},
-                    "password_policy": {"type": "string", "enum": ["default", "classic"]},
-                    "shrink_threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
-                    "retention_days": {"type": "integer", "minimum": 1, "maximum": 3650},
+                    **_SETTINGS,
                     "changed": {
                         "type": "object",
                         "description": "in a PATCH answer: each changed setting as [before, after]",
@@ -334,13 +339,7 @@ ADMIN_OPENAPI: dict[str, Any] = {
             "SettingsChange": {
                 "type": "object",
                 "additionalProperties": False,
-                "properties": {
-                    "badge_grades": {"type": "array", "items": {"type": "string"}},
-                    "username_pattern": {"type": "string"},
-                    "password_policy": {"type": "string", "enum": ["default", "classic"]},
-                    "shrink_threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
-                    "retention_days": {"type": "integer", "minimum": 1, "maximum": 3650},
-                },
+                "properties": _SETTINGS,
             },
             "Error": {
                 "type": "object",
