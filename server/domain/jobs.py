@@ -21,7 +21,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from server import metrics
-from server.db import Job, utcnow
+from server.db import Connection, Job, utcnow
 from server.domain import leases
 from server.domain.access import ensure_can_manage_connections
 from server.domain.actors import Actor
@@ -47,6 +47,17 @@ def enqueue(
     session.add(job)
     session.flush()
     return job
+
+
+def enqueue_for_connection(session: Session, kind: str, connection: Connection) -> Job:
+    """Queue one try of a connection's background work (a scheduled pull, a drop-folder scan);
+    the payload names the connection, the runner resolves it when the job runs."""
+    payload = {
+        "tenant_id": connection.tenant_id,
+        "connection": connection.name,
+        "connection_id": connection.id,
+    }
+    return enqueue(session, kind, payload, tenant_id=connection.tenant_id, max_attempts=1)
 
 
 def claim(

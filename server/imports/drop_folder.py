@@ -149,16 +149,6 @@ def enqueue_due_scans(session: Session, settle: float, now: datetime | None = No
         ).first()
         if recent is not None:
             continue
-        jobs.enqueue(
-            session,
-            SCAN_JOB,
-            {
-                "tenant_id": connection.tenant_id,
-                "connection": connection.name,
-                "connection_id": connection.id,
-            },
-            tenant_id=connection.tenant_id,
-            max_attempts=1,
-        )
+        jobs.enqueue_for_connection(session, SCAN_JOB, connection)
         queued += 1
     return queued

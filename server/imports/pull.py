@@ -434,16 +434,6 @@ def enqueue_due_syncs(session: Session, now: datetime | None = None) -> int:
         ).first()
         if pending is not None:
             continue
-        jobs.enqueue(
-            session,
-            SYNC_JOB,
-            {
-                "tenant_id": connection.tenant_id,
-                "connection": connection.name,
-                "connection_id": connection.id,
-            },
-            tenant_id=connection.tenant_id,
-            max_attempts=1,
-        )
+        jobs.enqueue_for_connection(session, SYNC_JOB, connection)
         queued += 1
     return queued
