@@ -40,6 +40,9 @@ class Settings:
     import_wait_seconds: float = 30.0
     # on SIGTERM, in-flight imports get this long before they are rolled back (interrupted)
     shutdown_grace_seconds: float = 30.0
+    # idle keep-alive connections stay open this long: longer than clients' and proxies' own
+    # idle timeouts (httpx 5 s, AWS load balancers 60 s), or a reused connection races the close
+    keep_alive_seconds: int = 65
 
     @property
     def drop_folders(self) -> Path:
@@ -91,6 +94,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         import_limits=limits_from_env(env),
         import_wait_seconds=float(env.get("ROLLCALL_IMPORT_WAIT_SECONDS") or 30),
         shutdown_grace_seconds=float(env.get("ROLLCALL_SHUTDOWN_GRACE_SECONDS") or 30),
+        keep_alive_seconds=int(env.get("ROLLCALL_KEEP_ALIVE_SECONDS") or 65),
     )
 
 

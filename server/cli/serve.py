@@ -62,6 +62,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
             port=args.port,
             workers=args.workers,
             timeout_graceful_shutdown=grace_period(settings),
+            timeout_keep_alive=settings.keep_alive_seconds,
             **SERVER_OPTIONS,
         )
     else:
@@ -71,6 +72,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
             host=args.host,
             port=args.port,
             timeout_graceful_shutdown=grace_period(settings),
+            timeout_keep_alive=settings.keep_alive_seconds,
             **SERVER_OPTIONS,
         )
     return 0
