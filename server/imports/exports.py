@@ -99,12 +99,26 @@ def export_oneroster(
     school_ids: list[str] | None = None,
 ) -> int:
     tenant = actor.tenant_id
-    orgs = {o.id: o for o in session.scalars(select(Org).where(Org.tenant_id == tenant))}
+    orgs = {
+        o.id: o
+        for o in session.scalars(
+            select(Org).where(Org.tenant_id == tenant).order_by(Org.sourced_id)
+        )
+    }
     terms = {
         s.id: s
-        for s in session.scalars(select(AcademicSession).where(AcademicSession.tenant_id == tenant))
+        for s in session.scalars(
+            select(AcademicSession)
+            .where(AcademicSession.tenant_id == tenant)
+            .order_by(AcademicSession.sourced_id)
+        )
     }
-    courses = {c.id: c for c in session.scalars(select(Course).where(Course.tenant_id == tenant))}
+    courses = {
+        c.id: c
+        for c in session.scalars(
+            select(Course).where(Course.tenant_id == tenant).order_by(Course.sourced_id)
+        )
+    }
     scope = set(school_ids or [])
     counter = {"users": 0}
 
@@ -161,7 +175,9 @@ def export_oneroster(
         )
         if scope:
             query = query.where(SchoolClass.school_id.in_(scope))
-        for klass in session.scalars(query.execution_options(yield_per=BATCH)):
+        for klass in session.scalars(
+            query.order_by(SchoolClass.sourced_id).execution_options(yield_per=BATCH)
+        ):
             yield {
                 "sourcedId": klass.sourced_id,
                 "title": klass.title,
@@ -172,7 +188,7 @@ def export_oneroster(
                 "classType": klass.class_type,
                 "location": klass.location,
                 "schoolSourcedId": sid(orgs, klass.school_id),
-                "termSourcedIds": ",".join(t.sourced_id for t in klass.terms)
+                "termSourcedIds": ",".join(sorted(t.sourced_id for t in klass.terms))
                 or stand_in.term["sourcedId"],
                 "subjects": ",".join(klass.subjects or []),
                 "subjectCodes": ",".join((klass.extra or {}).get("subjectCodes", [])),
@@ -191,7 +207,9 @@ def export_oneroster(
             query = query.where(
                 exists().where(UserRole.user_id == User.id, UserRole.org_id.in_(scope))
             )
-        yield from session.scalars(query.order_by(User.id).execution_options(yield_per=BATCH))
+        yield from session.scalars(
+            query.order_by(User.sourced_id, User.id).execution_options(yield_per=BATCH)
+        )
 
     def user_rows() -> Iterator[dict[str, Any]]:
         for user in scoped_users():
