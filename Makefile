@@ -25,8 +25,10 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/rollcall serve --demo
 
+# The suite runs on every core (pytest-xdist); each worker has its own database (tests/workers.py).
+PYTEST_WORKERS ?= auto
 test: $(STAMP) /usr/bin/chromium
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 conformance: $(STAMP)
 	$(BIN)/python -m pytest conformance $(PYTEST_ARGS)
