@@ -25,10 +25,11 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/rollcall serve --demo
 
-# The suite runs on every core (pytest-xdist); each worker has its own database (tests/workers.py).
+# The suite runs on every core (pytest-xdist); each worker has its own database (tests/workers.py)
+# and takes whole files, since some files replay a documented sequence in order.
 PYTEST_WORKERS ?= auto
 test: $(STAMP) /usr/bin/chromium
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 conformance: $(STAMP)
 	$(BIN)/python -m pytest conformance $(PYTEST_ARGS)

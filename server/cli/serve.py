@@ -26,7 +26,15 @@ from server.worker import Worker
 # How uvicorn runs Rollcall. uvicorn's own proxy handling is off: by default it believes an
 # X-Forwarded-For from 127.0.0.1, so any local client could pick its own throttle key. The app
 # reads the header itself, only from ROLLCALL_TRUSTED_PROXIES (server.app.create_app).
-SERVER_OPTIONS = {"proxy_headers": False, "access_log": False, "log_config": None}
+# With --workers, uvicorn's supervisor restarts a process that has not answered its ping within
+# timeout_worker_healthcheck (5 s by default): on a busy machine a starting process (imports,
+# migrations check, a CPU-bound import in a thread) can take longer, and was killed in a loop.
+SERVER_OPTIONS = {
+    "proxy_headers": False,
+    "access_log": False,
+    "log_config": None,
+    "timeout_worker_healthcheck": 30,
+}
 
 
 def run(args: argparse.Namespace, output: Output) -> int:
