@@ -86,7 +86,7 @@ def test_serve_demo_prints_credentials_and_healthz_answers(database, database_ur
 
 
 def _wait_for(url: str) -> httpx.Response:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90  # the demo seeding hashes passwords: slow on a busy machine
     while True:
         try:
             return httpx.get(url, timeout=2)
