@@ -139,10 +139,21 @@ WINDOWS: dict[str, Window] = {
     "account_requests": Window(
         AccountRequest,
         "account_request_retention_days",
-        "approved or declined account requests",
+        "approved account requests",
         lambda t, cut: (
             (AccountRequest.tenant_id == t)
-            & (AccountRequest.status != "pending")
+            & (AccountRequest.status == "approved")
+            & (AccountRequest.decided_at < cut)
+        ),
+    ),
+    # A declined request made no account: initials only from the decision, then removed soon.
+    "declined_requests": Window(
+        AccountRequest,
+        "declined_request_retention_days",
+        "declined account requests (initials only from the decision)",
+        lambda t, cut: (
+            (AccountRequest.tenant_id == t)
+            & (AccountRequest.status == "declined")
             & (AccountRequest.decided_at < cut)
         ),
     ),

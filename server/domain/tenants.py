@@ -24,6 +24,7 @@ RETENTION_DEFAULTS: dict[str, Any] = {
     "session_retention_days": 30,
     "job_retention_days": 30,
     "account_request_retention_days": 180,
+    "declined_request_retention_days": 30,
     "provider_failure_retention_days": 30,
 }
 

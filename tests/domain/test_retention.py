@@ -132,7 +132,12 @@ def test_decided_account_requests_go_after_their_window(session, system, tenant)
     org = roster.create_org(session, system, {"name": "Lincoln", "sourced_id": "lincoln"})
     teacher = create_staff(session, system, "edna", "teacher", school_sourced_ids=["lincoln"]).staff
     now = utcnow()
-    for status, decided in (("declined", now - timedelta(days=200)), ("pending", None)):
+    for status, decided in (
+        ("approved", now - timedelta(days=200)),
+        ("approved", now - timedelta(days=40)),  # approved ones are kept 180 days
+        ("declined", now - timedelta(days=40)),  # declined ones only 30
+        ("pending", None),
+    ):
         session.add(
             AccountRequest(
                 tenant_id=tenant.id,
@@ -148,8 +153,9 @@ def test_decided_account_requests_go_after_their_window(session, system, tenant)
         )
     session.flush()
     counts = retention.enforce(session, system, secret_key=TEST_SECRET, now=now)
-    assert counts["account_requests"] == 1
-    assert session.scalars(select(AccountRequest.status)).all() == ["pending"]
+    assert counts["account_requests"] == 1 and counts["declined_requests"] == 1
+    left = session.scalars(select(AccountRequest.status).order_by(AccountRequest.status)).all()
+    assert left == ["approved", "pending"]
 
 
 def test_the_worker_queues_the_daily_job_once_per_tenant_and_runs_it(context):
