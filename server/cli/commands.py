@@ -280,7 +280,7 @@ def connection_rotate(args: argparse.Namespace, output: Output) -> int:
 def purge(args: argparse.Namespace, output: Output) -> int:
     """Apply every retention rule now (what the worker's daily job does): see docs/retention.md."""
     with unit_of_work(args) as (context, session, actor):
-        counts = retention.enforce(session, actor, secret_key=context.settings.secret_key)
+        counts = retention.enforce(session, actor, secret_key=context.settings.secret_keys)
     removed = ", ".join(f"{name} {count}" for name, count in counts.items() if count) or "nothing"
     output.result(
         {**counts, "purged_users": counts["users_purged"]},

@@ -183,6 +183,7 @@ def test_the_worker_knows_the_retention_job(context):
 def test_erasure_rewrites_only_events_that_quote_the_student_as_a_whole_word(session, system):
     from server.domain import audit
     from server.domain.erasure import pseudonym
+    from server.domain.pseudonyms import tenant_key
 
     org = school(session, system)
     ann = student(session, system, org, "Ann", "Lee", username="ann")
@@ -196,7 +197,7 @@ def test_erasure_rewrites_only_events_that_quote_the_student_as_a_whole_word(ses
     details = session.scalars(
         select(AuditEvent.detail).where(AuditEvent.action == "note").order_by(AuditEvent.id)
     ).all()
-    alias = pseudonym(TEST_SECRET, ann.id)
+    alias = pseudonym(tenant_key(session, ann.tenant_id, TEST_SECRET), ann.id)
     assert details == [
         alias,
         "Called joanna's parents.",
