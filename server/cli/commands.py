@@ -131,7 +131,8 @@ def tenant_delete(args: argparse.Namespace, output: Output) -> int:
 def tenant_set(args: argparse.Namespace, output: Output) -> int:
     """``rollcall tenant set``: the district settings of the Settings page (issue 14, item 7)."""
     options = ("badge_grades", "username_pattern", "password_policy", "shrink_threshold")
-    changes = {k: getattr(args, k) for k in (*options, "retention_days")}
+    extra = ("retention_days", "keep_provider_attributes")
+    changes = {k: getattr(args, k) for k in (*options, *extra)}
     changes = {k: v for k, v in changes.items() if v is not None}
     with unit_of_work(args) as (_context, session, actor):
         changed = district_settings.change_settings(session, actor, changes)

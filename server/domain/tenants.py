@@ -35,6 +35,8 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "badge_grades": ["PK", "KG", "01", "02"],
     "retention_days": 30,
     "shrink_threshold": 0.2,
+    # provider attributes kept beyond those Rollcall uses (server/domain/provider_attributes.py)
+    "keep_provider_attributes": [],
     **RETENTION_DEFAULTS,
 }
 

@@ -34,6 +34,7 @@ from server.domain import (
     completeness,
     erasure,
     guard,
+    provider_attributes,
     pseudonyms,
     scim_index,
     sso_link,
@@ -544,8 +545,12 @@ def _normalise(session: Session, tenant_id: str, fields: Mapping[str, Any]) -> d
             values[name] = sorted({check_grade(g) for g in value or []})
         elif name == "roles":
             values[name] = _check_roles(session, tenant_id, value or [])
-        elif name in ("demographic_flags", "extra"):
+        elif name == "demographic_flags":
             values[name] = dict(value or {})
+        elif name == "extra":
+            values[name] = provider_attributes.minimise_extra(
+                session, tenant_id, dict(value or {}), "User"
+            )
     if values.get("email") and "@" not in values["email"]:
         raise InvalidValue(f"Invalid email address {values['email']!r}.", field="email")
     if "roles" in values and values["roles"] and "primary_role" not in values:
