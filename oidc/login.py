@@ -152,7 +152,7 @@ def submit_login(context: AppContext, http: HttpRequest) -> Outcome:
             username,
             form.get("password", ""),
             address=http.address,
-            secret_key=context.settings.secret_key,
+            secret_key=context.settings.secret_keys,
         )
         if result.status == "throttled":
             return again(

@@ -247,7 +247,11 @@ def reader_scope(grant: Any, version: str) -> ReadScope:
     """What an authenticated reading client may see (``grant``: an ``AccessGrant``)."""
     demographics = SCOPE_PREFIX[version] + "roster-demographics.readonly"
     return ReadScope(
-        grant.tenant_id, tuple(grant.school_ids), demographics=demographics in grant.scopes
+        grant.tenant_id,
+        tuple(grant.school_ids),
+        demographics=demographics in grant.scopes,
+        client_id=grant.client_id,
+        client_name=grant.client_name,
     )
 
 

@@ -47,7 +47,7 @@ from oneroster.rostering import (
 from server.auth import ConnectionAuthMiddleware, actor_of
 from server.context import AppContext
 from server.domain.oauth1 import consumer_box
-from server.domain.rostering import ReadScope
+from server.domain.rostering import ReadScope, record_read
 from server.errors import DomainError
 
 log = logging.getLogger("rollcall.oneroster")
@@ -105,7 +105,7 @@ class OneRosterAPI:
                 query = parse_query(request.query_params, self.max_limit)
                 return read_collection(session, scope, version, base, collection, query)
 
-            return await self._serve(request, version, collection.scopes, work)
+            return await self._serve(request, version, collection.scopes, work, collection.kind)
 
         return Route(path, endpoint, methods=["GET"])
 
@@ -117,7 +117,7 @@ class OneRosterAPI:
                 fields = parse_query(request.query_params, self.max_limit).fields
                 return read_object(session, scope, version, base, collection, sourced_id, fields)
 
-            return await self._serve(request, version, collection.scopes, work)
+            return await self._serve(request, version, collection.scopes, work, collection.kind)
 
         return endpoint
 
@@ -133,7 +133,7 @@ class OneRosterAPI:
                 link = nested.link(record)
                 return read_collection(session, scope, version, base, child, query, link)
 
-            return await self._serve(request, version, (FULL,), work)
+            return await self._serve(request, version, (FULL,), work, child.kind)
 
         return endpoint
 
@@ -154,13 +154,15 @@ class OneRosterAPI:
                 link = SCHOOL_CLASS_NESTED[child_name](klass)
                 return read_collection(session, scope, version, base, child, query, link)
 
-            return await self._serve(request, version, (FULL,), work)
+            return await self._serve(request, version, (FULL,), work, child.kind)
 
         return endpoint
 
     async def _serve(
-        self, request: Request, version: str, scopes: tuple[str, ...], work: Work
+        self, request: Request, version: str, scopes: tuple[str, ...], work: Work, kind: str
     ) -> Response:
+        """Authenticate, check the scope, run ``work`` and render it; a read of ``kind`` that
+        serves personal data is audited once (:func:`server.domain.rostering.record_read`)."""
         credentials = Credentials(
             method=request.method,
             url=f"{request.url.scheme}://{request.url.netloc}{request.url.path}",
@@ -177,7 +179,12 @@ class OneRosterAPI:
                     session, credentials, allow_oauth1=version == "v1p1", box=self.box
                 )
                 ensure_scope(grant, accepted)
-                result = work(session, reader_scope(grant, version), base)
+                scope = reader_scope(grant, version)
+                result = work(session, scope, base)
+                count = _records(result)
+                url = _unsigned(request)
+                asked = f"GET {url.path}" + (f"?{url.query}" if url.query else "")
+                record_read(session, scope, kind, asked, count)
                 if isinstance(result, ListResult):
                     return _page_response(request, result)
                 return JSONResponse(result)
@@ -255,11 +262,23 @@ def _status_response(error: StatusError) -> JSONResponse:
     return response
 
 
-def _page_response(request: Request, result: ListResult) -> JSONResponse:
-    """The page with ``X-Total-Count`` and a ``Link`` header (first, prev, next, last)."""
-    url = request.url.remove_query_params(
+def _unsigned(request: Request) -> Any:
+    """The request's URL without OAuth 1.0a signature parameters."""
+    return request.url.remove_query_params(
         [key for key in request.query_params if key.startswith("oauth_")]
     )
+
+
+def _records(result: ListResult | dict[str, Any]) -> int:
+    """How many objects a read answered: the page's length, or 1 for a single object."""
+    if isinstance(result, ListResult):
+        return sum(len(v) for v in result.body.values() if isinstance(v, list))
+    return 1
+
+
+def _page_response(request: Request, result: ListResult) -> JSONResponse:
+    """The page with ``X-Total-Count`` and a ``Link`` header (first, prev, next, last)."""
+    url = _unsigned(request)
     limit, offset, total = result.limit, result.offset, result.total
     last = max(0, (total - 1) // limit * limit) if total else 0
     links = {"first": 0, "last": last}

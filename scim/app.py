@@ -63,7 +63,7 @@ from server.auth import ACTOR_KEY
 from server.context import AppContext
 from server.db import AcademicSession, Course, Org
 from server.db.session import Database
-from server.domain import roster
+from server.domain import provider_attributes, roster
 from server.domain.actors import Actor, connection_actor
 from server.domain.connections import authenticate_token
 from server.errors import DatabaseUnavailable
@@ -110,12 +110,31 @@ class RollcallService(ScimService):
 
     def schemas(self, location: str, query: Mapping[str, str]) -> ScimResponse:
         response = super().schemas(location, query)
-        _add_district_values((response.body or {}).get("Resources") or [])
+        body = response.body or {}
+        _add_district_values(body.get("Resources") or [])
+        _only_kept_attributes(body.get("Resources") or [])
+        unused = _unused_extensions()
+        offered = [s for s in body.get("Resources") or [] if s.get("id") not in unused]
+        body["Resources"] = offered
+        body["totalResults"] = body["itemsPerPage"] = len(offered)
+        return response
+
+    def resource_types(self, location: str, query: Mapping[str, str]) -> ScimResponse:
+        response = super().resource_types(location, query)
+        _offer_kept_extensions((response.body or {}).get("Resources") or [])
+        return response
+
+    def resource_type(
+        self, location: str, resource_type_id: str, query: Mapping[str, str]
+    ) -> ScimResponse:
+        response = super().resource_type(location, resource_type_id, query)
+        _offer_kept_extensions([response.body or {}])
         return response
 
     def schema(self, location: str, schema_id: str, query: Mapping[str, str]) -> ScimResponse:
         response = super().schema(location, schema_id, query)
         _add_district_values([response.body or {}])
+        _only_kept_attributes([response.body or {}])
         return response
 
     def max_body_size(self, request: ScimRequest) -> int | None:
@@ -164,6 +183,50 @@ def _add_district_values(schemas: list[dict[str, Any]]) -> None:
             for target in targets:
                 if target.get("name") in values and values[target["name"]]:
                     target["canonicalValues"] = values[target["name"]]
+
+
+_RESOURCE_OF_SCHEMA = {
+    "urn:ietf:params:scim:schemas:core:2.0:User": "User",
+    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": "User",
+    EDUCATION_USER: "User",
+    "urn:ietf:params:scim:schemas:core:2.0:Group": "Group",
+    EDUCATION_GROUP: "Group",
+}
+
+
+def _allowed() -> frozenset[str]:
+    session, actor = current_session.get(None), current_actor.get(None)
+    if session is None or actor is None:
+        return frozenset()
+    return provider_attributes.allowed_paths(session, actor.tenant_id)
+
+
+def _unused_extensions() -> set[str]:
+    """The extensions of which the district keeps nothing (the enterprise one, by default)."""
+    allowed = _allowed()
+    return {
+        urn
+        for urn, resource in _RESOURCE_OF_SCHEMA.items()
+        if ":core:" not in urn and not provider_attributes.keeps_extension(urn, resource, allowed)
+    }
+
+
+def _offer_kept_extensions(resource_types: list[dict[str, Any]]) -> None:
+    """A resource type offers only the extensions of which something is kept."""
+    unused = _unused_extensions()
+    for resource_type in resource_types:
+        extensions = resource_type.get("schemaExtensions") or []
+        resource_type["schemaExtensions"] = [e for e in extensions if e.get("schema") not in unused]
+
+
+def _only_kept_attributes(schemas: list[dict[str, Any]]) -> None:
+    """List only the attributes the district keeps (:mod:`server.domain.provider_attributes`):
+    a client (and scim2-tester) then sends only what is stored and returned."""
+    allowed = _allowed()
+    for schema in schemas:
+        resource = _RESOURCE_OF_SCHEMA.get(str(schema.get("id")))
+        if resource is not None:
+            provider_attributes.kept_schema_attributes(schema, resource, allowed)
 
 
 class ScimApplication(ASGIApplication):

@@ -3,8 +3,9 @@
 Users: ``userName``, ``externalId``, ``name``, the primary email and ``active`` are columns;
 the education extension gives roles per school (by org sourcedId), grades, the SIS identifier,
 the birth date and the sourcedId; core ``roles``/``userType`` give the OneRoster role when the
-extension does not. Everything else the provider sent is kept, whole, as the resource's JSON in
-``extra["scim"]``, so nothing is lost and a read returns it.
+extension does not. The resource's JSON is handed to the domain in ``extra["scim"]``, which keeps
+of it only what Rollcall uses and what the district's allow-list names
+(:mod:`server.domain.provider_attributes`); a read returns what was kept.
 
 Groups: a group carrying the education Group extension is a class (title, school, course,
 terms, class code, class type) whose members are its enrollments; any other group is a plain

@@ -24,7 +24,7 @@ def runners(context: AppContext) -> dict[str, jobs.Runner]:
         EMAIL_JOB: email_runner(context.settings),
         SYNC_JOB: sync_runner(context),
         SCAN_JOB: scan_runner(context),
-        retention.PURGE_JOB: retention.purge_runner(context.settings.secret_key),
+        retention.PURGE_JOB: retention.purge_runner(context.settings.secret_keys),
     }
 
 

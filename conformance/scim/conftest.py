@@ -20,6 +20,7 @@ from server.db.session import Database
 from server.domain import connections, roster
 from server.domain.actors import system_actor
 from server.domain.tenants import create_tenant
+from tests.scim.helpers import keep_every_attribute
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,9 @@ def live_scim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveScim]:
     upgrade(database.engine)
     with database.session() as session:
         tenant = create_tenant(session, "Conformance District")
+        # the protocol checks filter and sort on any attribute: keep them all (the strict default
+        # is what test_empty_tenant.py runs scim2-tester against)
+        keep_every_attribute(session, tenant.id)
         system = system_actor(tenant.id, "conformance")
         roster.create_org(session, system, {"name": "Conformance High", "sourced_id": "sch-1"})
         roster.create_course(session, system, {"title": "Algebra", "sourced_id": "crs-1"})

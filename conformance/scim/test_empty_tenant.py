@@ -82,7 +82,10 @@ def test_scim2_test_succeeds_on_a_district_with_one_school_added_by_hand(one_sch
         scim2, ["--url", url, "test"], env={"SCIM_CLI_HEADERS": f"Authorization: Bearer {token}"}
     )
     found = checks(result.output)
-    assert len(found) > 150, result.output[-2000:]
+    # The district keeps only the attributes Rollcall uses (issue 12 item 1), and /Schemas lists
+    # only those, so scim2-tester has fewer to try than against test_scim2_tester.py's district
+    # that keeps every attribute: 118 checks with scim2-tester 0.5.
+    assert len(found) > 100, result.output[-2000:]
     unexpected = [
         f"{status} {check}: {reason}"
         for status, check, reason in found

@@ -131,7 +131,8 @@ def tenant_delete(args: argparse.Namespace, output: Output) -> int:
 def tenant_set(args: argparse.Namespace, output: Output) -> int:
     """``rollcall tenant set``: the district settings of the Settings page (issue 14, item 7)."""
     options = ("badge_grades", "username_pattern", "password_policy", "shrink_threshold")
-    changes = {k: getattr(args, k) for k in (*options, "retention_days")}
+    extra = ("retention_days", "keep_provider_attributes")
+    changes = {k: getattr(args, k) for k in (*options, *extra)}
     changes = {k: v for k, v in changes.items() if v is not None}
     with unit_of_work(args) as (_context, session, actor):
         changed = district_settings.change_settings(session, actor, changes)
@@ -280,7 +281,7 @@ def connection_rotate(args: argparse.Namespace, output: Output) -> int:
 def purge(args: argparse.Namespace, output: Output) -> int:
     """Apply every retention rule now (what the worker's daily job does): see docs/retention.md."""
     with unit_of_work(args) as (context, session, actor):
-        counts = retention.enforce(session, actor, secret_key=context.settings.secret_key)
+        counts = retention.enforce(session, actor, secret_key=context.settings.secret_keys)
     removed = ", ".join(f"{name} {count}" for name, count in counts.items() if count) or "nothing"
     output.result(
         {**counts, "purged_users": counts["users_purged"]},

@@ -113,6 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
     change.add_argument("--password-policy", metavar="PRESET", help="default or classic")
     change.add_argument("--shrink-threshold", metavar="SHARE", help="0 < SHARE <= 1, e.g. 0.2")
     change.add_argument("--retention-days", metavar="DAYS")
+    change.add_argument(
+        "--keep-provider-attributes",
+        metavar="PATHS",
+        help="provider attributes kept beyond those Rollcall uses, comma-separated "
+        "(title,name.formatted,metadata.homeAddress); '' keeps none",
+    )
     change.set_defaults(handler=commands.tenant_set)
 
     staff = sub.add_parser("staff", help="staff accounts").add_subparsers(

@@ -3,6 +3,11 @@
 A teacher asks for an account for a student in one of their classes; school admins of that
 school (and district admins) see the queue and approve it (which creates the account, enrols
 the student and issues a temporary password) or decline it with a reason.
+
+A declined request made no account, so it keeps only what the teacher needs to recognise it
+(issue 12, point 4): at the decision the names shrink to initials in the request and in its
+audit events, and the birth date and the teacher's note are dropped; the retention job removes
+the request ``declined_request_retention_days`` (30) later (``docs/retention.md``).
 """
 
 from __future__ import annotations
@@ -161,8 +166,23 @@ def decline_request(session: Session, actor: Actor, request_id: str, reason: str
         )
     request = _pending(session, actor, request_id)
     request.decline_reason = reason.strip()
+    request.given_name, request.family_name = (
+        _initial(request.given_name),
+        _initial(request.family_name),
+    )
+    request.birth_date, request.note = None, None
     _decide(session, actor, request, "declined")
+    audit.relabel(session, actor.tenant_id, "account_request", request.id, _label(request))
     return request
+
+
+def _initial(name: str) -> str:
+    """``"Sherri"`` → ``"S."``: enough for the teacher to recognise a declined request."""
+    return f"{name.strip()[:1].upper()}." if name.strip() else ""
+
+
+def _label(request: AccountRequest) -> str:
+    return f"{request.given_name} {request.family_name}"
 
 
 def _pending(session: Session, actor: Actor, request_id: str) -> AccountRequest:
@@ -190,6 +210,6 @@ def _decide(session: Session, actor: Actor, request: AccountRequest, status: str
         f"account_request.{status[:-1] if status.endswith('d') else status}",
         target_kind="account_request",
         target_id=request.id,
-        target_label=f"{request.given_name} {request.family_name}",
+        target_label=_label(request),
         detail=request.decline_reason,
     )

@@ -82,6 +82,20 @@ def record_read(
     )
 
 
+def relabel(session: Session, tenant_id: str, target_kind: str, target_id: str, label: str) -> None:
+    """Replace the label of every event about one record (minimisation, issue 12: a declined
+    account request's events keep the child's initials, not their name)."""
+    events = session.scalars(
+        select(AuditEvent).where(
+            AuditEvent.tenant_id == tenant_id,
+            AuditEvent.target_kind == target_kind,
+            AuditEvent.target_id == target_id,
+        )
+    )
+    for event in events:
+        event.target_label = label
+
+
 CHANGED = "changed"
 LARGE = 200  # characters of JSON: a longer value is logged as "changed"
 

@@ -5,7 +5,9 @@
 - ``password_policy``: ``default`` (NIST SP 800-63B style) or ``classic`` (SPEC §6);
 - ``shrink_threshold``: the share of a connection's users a full import may deactivate before
   it needs ``allow shrink`` (0 < x ≤ 1);
-- ``retention_days``: how long deleted records keep their data before the purge (SPEC §5).
+- ``retention_days``: how long deleted records keep their data before the purge (SPEC §5);
+- ``keep_provider_attributes``: provider attributes kept beyond those Rollcall uses
+  (:mod:`server.domain.provider_attributes`).
 
 Every surface (the Settings page, ``GET/PATCH /admin/api/settings``, ``rollcall tenant set``)
 calls :func:`read_settings` and :func:`change_settings`; only district admins (and the CLI's
@@ -23,6 +25,7 @@ from server.db import Tenant
 from server.domain import audit
 from server.domain.actors import Actor
 from server.domain.passwords import PRESETS
+from server.domain.provider_attributes import check_paths
 from server.domain.tenants import DEFAULT_SETTINGS
 from server.domain.usernames import PATTERNS
 from server.domain.vocabulary import check_grade
@@ -34,6 +37,7 @@ EDITABLE = (
     "password_policy",
     "shrink_threshold",
     "retention_days",
+    "keep_provider_attributes",
 )
 
 
@@ -133,4 +137,5 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "password_policy": _choice("password_policy", PRESETS),
     "shrink_threshold": _share,
     "retention_days": _days,
+    "keep_provider_attributes": check_paths,
 }

@@ -14,9 +14,9 @@ holds their personal data and rewrites the rows that must stay:
   memberships, OAuth tokens and codes, browser sessions, badges, activation tokens and the
   credential are deleted with the user.
 
-The pseudonym is an HMAC of the user id under a key derived from the server secret: stable
-(the same user always gets the same one, so the log still reads as one person) and not
-reversible without the secret.
+The pseudonym is an HMAC of the user id under the tenant's pseudonym key
+(:mod:`server.domain.pseudonyms`): stable (the same user always gets the same one, so the log
+still reads as one person, across key rotations too) and not reversible without the key.
 """
 
 from __future__ import annotations
@@ -47,18 +47,19 @@ from server.db import (
     ScimValue,
     User,
 )
-from server.domain.secrets import sign
+from server.domain.pseudonyms import keyed_hash
 
 PURGED = "[purged]"
 
 
-def pseudonym(secret_key: str, user_id: str) -> str:
-    """The stable stand-in for a purged user: ``purged-`` and 16 hex digits of an HMAC.
+def pseudonym(key: bytes, user_id: str) -> str:
+    """The stable stand-in for a purged user: ``purged-`` and 16 hex digits of an HMAC under
+    the tenant's pseudonym key (:func:`server.domain.pseudonyms.tenant_key`).
 
-    >>> pseudonym("k", "8d0c…")  # doctest: +SKIP
+    >>> pseudonym(key, "8d0c…")  # doctest: +SKIP
     'purged-3f1a9c0e5b7d2a41'
     """
-    return "purged-" + sign(secret_key, "pseudonym", user_id.encode())[:16]
+    return "purged-" + keyed_hash(key, "pseudonym", user_id)[:16]
 
 
 def identifiers(user: User) -> list[str]:
@@ -75,14 +76,16 @@ def identifiers(user: User) -> list[str]:
     return sorted(texts | {v.casefold() for v in texts})
 
 
-def purge_user(session: Session, user: User, *, secret_key: str, throttle_keys: list[str]) -> str:
+def purge_user(
+    session: Session, user: User, *, pseudonym_key: bytes, throttle_keys: list[str]
+) -> str:
     """Remove ``user`` and every trace of them; returns their pseudonym.
 
     ``throttle_keys`` are the login throttle keys that belong to the user (see
     :func:`server.domain.signin.account_keys`). Domain code never commits: the caller's unit of
     work makes the erasure all or nothing.
     """
-    alias = pseudonym(secret_key, user.id)
+    alias = pseudonym(pseudonym_key, user.id)
     needles = identifiers(user)
     requests = list(
         session.scalars(select(AccountRequest.id).where(AccountRequest.user_id == user.id))

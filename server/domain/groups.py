@@ -26,7 +26,7 @@ from server.db import (
     new_id,
     utcnow,
 )
-from server.domain import audit, guard
+from server.domain import audit, guard, provider_attributes
 from server.domain.actors import Actor
 from server.domain.users import owning_connection
 from server.errors import InvalidValue, NotFound, RequiredValue
@@ -284,7 +284,9 @@ def _values(session: Session, actor: Actor, fields: Mapping[str, Any]) -> dict[s
         if name in ("display_name", "external_id"):
             values[name] = (value.strip() if isinstance(value, str) else value) or None
         elif name == "extra":
-            values[name] = dict(value or {})
+            values[name] = provider_attributes.minimise_extra(
+                session, actor.tenant_id, dict(value or {}), "Group"
+            )
         elif name == "member_ids":
             values[name] = tenant_user_ids(session, actor, value or [])
     return values

@@ -16,7 +16,7 @@ says for how many days it is kept (``docs/retention.md`` is the same table for p
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -139,10 +139,21 @@ WINDOWS: dict[str, Window] = {
     "account_requests": Window(
         AccountRequest,
         "account_request_retention_days",
-        "approved or declined account requests",
+        "approved account requests",
         lambda t, cut: (
             (AccountRequest.tenant_id == t)
-            & (AccountRequest.status != "pending")
+            & (AccountRequest.status == "approved")
+            & (AccountRequest.decided_at < cut)
+        ),
+    ),
+    # A declined request made no account: initials only from the decision, then removed soon.
+    "declined_requests": Window(
+        AccountRequest,
+        "declined_request_retention_days",
+        "declined account requests (initials only from the decision)",
+        lambda t, cut: (
+            (AccountRequest.tenant_id == t)
+            & (AccountRequest.status == "declined")
             & (AccountRequest.decided_at < cut)
         ),
     ),
@@ -190,9 +201,16 @@ def parse_month_day(text: str) -> tuple[int, int]:
 
 
 def enforce(
-    session: Session, actor: Actor, *, secret_key: str, now: datetime | None = None
+    session: Session,
+    actor: Actor,
+    *,
+    secret_key: str | Sequence[str],
+    now: datetime | None = None,
 ) -> dict[str, int]:
-    """Apply every retention rule in ``actor``'s tenant; returns the counts it recorded."""
+    """Apply every retention rule in ``actor``'s tenant; returns the counts it recorded.
+
+    ``secret_key`` is the key ring (current key first), which opens the tenant's pseudonym key.
+    """
     from server.domain import roster, users
 
     now = now or utcnow()
@@ -265,7 +283,7 @@ def enqueue_due_purges(session: Session, *, now: datetime | None = None) -> int:
     return queued
 
 
-def purge_runner(secret_key: str) -> Callable[[Session, Job], None]:
+def purge_runner(secret_key: str | Sequence[str]) -> Callable[[Session, Job], None]:
     """The worker's runner for :data:`PURGE_JOB`: :func:`enforce` in the job's tenant."""
     from server.domain.actors import system_actor
 

@@ -28,7 +28,7 @@ from server.db import (
     utcnow,
 )
 from server.db.roster import SyncedRecord
-from server.domain import audit, guard, scim_index
+from server.domain import audit, guard, provider_attributes, scim_index
 from server.domain.access import visible_classes
 from server.domain.actors import Actor
 from server.domain.tenants import tenant_setting
@@ -441,6 +441,10 @@ def _class_values(session: Session, actor: Actor, fields: Mapping[str, Any]) -> 
             "extra",
         ),
     )
+    if isinstance(values.get("extra"), dict):
+        values["extra"] = provider_attributes.minimise_extra(
+            session, actor.tenant_id, values["extra"], "Group"
+        )
     if fields.get("class_type"):
         values["class_type"] = check_choice(fields["class_type"], CLASS_TYPES, "class_type")
     if "grades" in fields:

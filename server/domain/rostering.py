@@ -30,6 +30,8 @@ from server.db import (
     User,
     UserRole,
 )
+from server.domain import audit
+from server.domain.actors import Actor
 from server.domain.completeness import served_users
 
 Model = TypeVar("Model")
@@ -39,11 +41,13 @@ READABLE_STATUSES = (RecordStatus.ACTIVE, RecordStatus.INACTIVE)
 @dataclass(frozen=True)
 class ReadScope:
     """What a reading client may see: one tenant, and only these schools when any are given
-    (our internal org ids)."""
+    (our internal org ids); ``client_id``/``client_name`` name the app in the audit log."""
 
     tenant_id: str
     school_ids: tuple[str, ...] = ()
     demographics: bool = False
+    client_id: str | None = None
+    client_name: str = "app"
 
 
 PERSONAL_KINDS = frozenset({"user", "demographics"})
@@ -54,6 +58,31 @@ def may_read_metadata(scope: ReadScope, kind: str) -> bool:
     address, a medical note) is served only to clients holding the demographics scope
     (issue 12, point 5); the metadata of orgs, classes and the like to every reader."""
     return scope.demographics or kind not in PERSONAL_KINDS
+
+
+# What an app reads about people: each request for these is one audited read.
+AUDITED_KINDS = frozenset({"user", "demographics", "enrollment"})
+
+
+def record_read(session: Session, scope: ReadScope, kind: str, request: str, count: int) -> None:
+    """Audit one app request that served personal data (issue 12, point 8): a ``read.oneroster``
+    event naming the app, the request (``GET /…/demographics?limit=4``) and how many records it
+    returned; one event per request, whatever the page size, and nothing for orgs, classes and
+    the like.
+
+    >>> record_read(session, scope, "demographics", "GET /ims/…/demographics", 100)
+    """
+    if kind not in AUDITED_KINDS:
+        return
+    app = Actor(scope.tenant_id, "client", scope.client_name, id=scope.client_id)
+    audit.record(
+        session,
+        app,
+        "read.oneroster",
+        target_kind=kind,
+        changes={"records": [None, count]},
+        detail=request[:2000],
+    )
 
 
 def visible(scope: ReadScope, model: type) -> ColumnElement[bool]:

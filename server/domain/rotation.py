@@ -11,7 +11,11 @@ QR badge tokens          ``badges.sealed_token``                 the badge id
 ID token signing keys    ``signing_keys.sealed_private_key``     the key id (``kid``)
 OAuth 1.0a secrets       ``oauth1_secrets.sealed_secret``        the client id
 upstream client secrets  ``connections.settings`` (base64)       the connection id
+pseudonym keys           ``tenants.sealed_pseudonym_key``        the tenant id
 =======================  ======================================  ==========================
+
+A pseudonym key is re-sealed, never regenerated: purged users' pseudonyms and the hashes of
+typed usernames are keyed by it and must not change (:mod:`server.domain.pseudonyms`).
 
 To rotate: set the new key as ``ROLLCALL_SECRET_KEY`` and the old one in
 ``ROLLCALL_OLD_SECRET_KEYS`` (the ring opens values under either), run ``rollcall secrets
@@ -29,11 +33,12 @@ from cryptography.exceptions import InvalidTag
 from sqlalchemy import select
 from sqlalchemy.orm import Session, attributes
 
-from server.db import Badge, Connection, Credential, OAuth1Secret, SigningKey
+from server.db import Badge, Connection, Credential, OAuth1Secret, SigningKey, Tenant
 from server.domain import upstream_signin
 from server.domain.badges import badge_box
 from server.domain.keys import signing_box
 from server.domain.oauth1 import consumer_box
+from server.domain.pseudonyms import pseudonym_box
 from server.domain.secrets import SecretBox
 from server.domain.sources import UPSTREAM_PURPOSE
 
@@ -96,6 +101,15 @@ def sealed_values(
             secret.client_id,
             consumer,
             _setter(secret, "sealed_secret"),
+        )
+    pseudonyms = pseudonym_box(keys)
+    for tenant in session.scalars(select(Tenant).where(Tenant.sealed_pseudonym_key.is_not(None))):
+        yield Sealed(
+            f"pseudonym key of {tenant.name}",
+            tenant.sealed_pseudonym_key,  # type: ignore[arg-type]
+            tenant.id,
+            pseudonyms,
+            _setter(tenant, "sealed_pseudonym_key"),
         )
     for connection in session.scalars(select(Connection)):
         for key, box, label in (

@@ -22,6 +22,7 @@ needs around them:
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -31,9 +32,10 @@ from sqlalchemy.orm import Session
 
 from server import metrics
 from server.db import BrowserSession, Connection, LoginThrottle, User, fold, utcnow
-from server.domain import audit, credentials
+from server.domain import audit, credentials, pseudonyms
 from server.domain.actors import Actor, student_actor
-from server.domain.secrets import SecretBox, sign, token_digest
+from server.domain.pseudonyms import keyed_hash
+from server.domain.secrets import SecretBox, token_digest
 
 ACCOUNT_FREE_FAILURES = 5
 ADDRESS_FREE_FAILURES = 40
@@ -57,18 +59,20 @@ class SignInResult:
     wait_seconds: int = 0
 
 
-def typed_name_digest(secret_key: str, username: str) -> str:
+def typed_name_digest(key: bytes, username: str) -> str:
     """A keyed hash of a typed username (folded): throttles and failed sign-ins are keyed by it
-    so what someone typed (maybe their password, in the wrong box) is never stored."""
-    return sign(secret_key, "typed-username", (fold(username.strip()) or "").encode())[:32]
+    so what someone typed (maybe their password, in the wrong box) is never stored. ``key`` is
+    the tenant's pseudonym key (:func:`server.domain.pseudonyms.tenant_key`), which outlives
+    server secret rotations, so a throttle keeps counting the same name."""
+    return keyed_hash(key, "typed-username", fold(username.strip()) or "")[:32]
 
 
-def account_key(tenant_id: str, username: str, secret_key: str) -> str:
-    return f"account:{tenant_id}:{typed_name_digest(secret_key, username)}"
+def account_key(tenant_id: str, username: str, key: bytes) -> str:
+    return f"account:{tenant_id}:{typed_name_digest(key, username)}"
 
 
-def staff_account_key(tenant_id: str, username: str, secret_key: str) -> str:
-    return f"staff:{tenant_id}:{typed_name_digest(secret_key, username)}"
+def staff_account_key(tenant_id: str, username: str, key: bytes) -> str:
+    return f"staff:{tenant_id}:{typed_name_digest(key, username)}"
 
 
 def address_key(address: str | None) -> str:
@@ -134,15 +138,16 @@ def sign_in_with_password(
     password: str,
     *,
     address: str | None,
-    secret_key: str,
+    secret_key: str | Sequence[str],
 ) -> SignInResult:
     """Check a username and password at the sign-in page, throttled and audited.
 
     The typed username is kept only as a keyed hash (:func:`typed_name_digest`) in throttle
     keys and in the events of failed or delayed attempts.
     """
-    keys = [account_key(tenant_id, username, secret_key), address_key(address)]
-    typed = "typed:" + typed_name_digest(secret_key, username)
+    key = pseudonyms.tenant_key(session, tenant_id, secret_key)
+    keys = [account_key(tenant_id, username, key), address_key(address)]
+    typed = "typed:" + typed_name_digest(key, username)
     wait = throttle_wait(session, keys)
     if wait:
         _audit_attempt(session, tenant_id, None, typed, "signin.throttled", "Sign-in delayed.")

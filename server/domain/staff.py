@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -9,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from server import metrics
 from server.db import StaffAccount, StaffRole, StaffToken, User, fold, utcnow
-from server.domain import audit
+from server.domain import audit, pseudonyms
 from server.domain.actors import Actor, staff_actor
 from server.domain.passwords import (
     PasswordPolicy,
@@ -181,7 +182,7 @@ def sign_in_staff(
     password: str,
     *,
     address: str | None,
-    secret_key: str,
+    secret_key: str | Sequence[str],
 ) -> StaffSignIn:
     """The admin sign-in: throttled per account and per address with growing delays (no hard
     lockout a pupil could use against a teacher), every attempt audited.
@@ -190,9 +191,10 @@ def sign_in_staff(
     """
     from server.domain import signin
 
-    typed = signin.typed_name_digest(secret_key, username)
+    key = pseudonyms.tenant_key(session, tenant_id, secret_key)
+    typed = signin.typed_name_digest(key, username)
     keys = [
-        signin.staff_account_key(tenant_id, username, secret_key),
+        signin.staff_account_key(tenant_id, username, key),
         f"staff-address:{address or 'unknown'}",
     ]
     wait = signin.throttle_wait(session, keys)

@@ -24,6 +24,7 @@ RETENTION_DEFAULTS: dict[str, Any] = {
     "session_retention_days": 30,
     "job_retention_days": 30,
     "account_request_retention_days": 180,
+    "declined_request_retention_days": 30,
     "provider_failure_retention_days": 30,
 }
 
@@ -34,6 +35,8 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "badge_grades": ["PK", "KG", "01", "02"],
     "retention_days": 30,
     "shrink_threshold": 0.2,
+    # provider attributes kept beyond those Rollcall uses (server/domain/provider_attributes.py)
+    "keep_provider_attributes": [],
     **RETENTION_DEFAULTS,
 }
 

@@ -7,7 +7,7 @@ changes nothing and returns an empty change set, so every push is idempotent.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -29,7 +29,16 @@ from server.db import (
     new_id,
     utcnow,
 )
-from server.domain import audit, completeness, erasure, guard, scim_index, sso_link
+from server.domain import (
+    audit,
+    completeness,
+    erasure,
+    guard,
+    provider_attributes,
+    pseudonyms,
+    scim_index,
+    sso_link,
+)
 from server.domain.access import ensure_can_create, ensure_visible
 from server.domain.actors import Actor
 from server.domain.oauth import revoke_user_tokens
@@ -269,7 +278,7 @@ def delete_due_leavers(session: Session, actor: Actor, *, now: datetime | None =
 
 
 def purge_deleted_users(
-    session: Session, actor: Actor, *, secret_key: str, now: datetime | None = None
+    session: Session, actor: Actor, *, secret_key: str | Sequence[str], now: datetime | None = None
 ) -> int:
     """Erase the deleted users whose retention period is over (:mod:`server.domain.erasure`):
     nothing of them stays but a pseudonym in the audit log. Returns how many."""
@@ -280,12 +289,13 @@ def purge_deleted_users(
             User.purge_after <= (now or utcnow()),
         )
     ).all()
+    key = pseudonyms.tenant_key(session, actor.tenant_id, secret_key) if due else b""
     for user in due:
         keys = [
-            account_key(user.tenant_id, user.username, secret_key),
-            staff_account_key(user.tenant_id, user.username, secret_key),
+            account_key(user.tenant_id, user.username, key),
+            staff_account_key(user.tenant_id, user.username, key),
         ]
-        alias = erasure.purge_user(session, user, secret_key=secret_key, throttle_keys=keys)
+        alias = erasure.purge_user(session, user, pseudonym_key=key, throttle_keys=keys)
         audit.record(session, actor, "user.purge", target_kind="user", target_id=alias)
     session.flush()
     return len(due)
@@ -535,8 +545,12 @@ def _normalise(session: Session, tenant_id: str, fields: Mapping[str, Any]) -> d
             values[name] = sorted({check_grade(g) for g in value or []})
         elif name == "roles":
             values[name] = _check_roles(session, tenant_id, value or [])
-        elif name in ("demographic_flags", "extra"):
+        elif name == "demographic_flags":
             values[name] = dict(value or {})
+        elif name == "extra":
+            values[name] = provider_attributes.minimise_extra(
+                session, tenant_id, dict(value or {}), "User"
+            )
     if values.get("email") and "@" not in values["email"]:
         raise InvalidValue(f"Invalid email address {values['email']!r}.", field="email")
     if "roles" in values and values["roles"] and "primary_role" not in values:

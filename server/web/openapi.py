@@ -55,6 +55,8 @@ _SETTINGS: dict[str, Any] = {
     "password_policy": {"type": "string", "enum": ["default", "classic"]},
     "shrink_threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
     "retention_days": {"type": "integer", "minimum": 1, "maximum": 3650},
+    # provider attributes kept beyond those Rollcall uses (server/domain/provider_attributes.py)
+    "keep_provider_attributes": {"type": "array", "items": {"type": "string", "maxLength": 300}},
 }
 
 ADMIN_OPENAPI: dict[str, Any] = {

@@ -89,7 +89,7 @@ async def login(request: Request) -> Response:
                 username,
                 password,
                 address=address,
-                secret_key=context.settings.secret_key,
+                secret_key=context.settings.secret_keys,
             )
 
     try:

@@ -38,6 +38,7 @@ async def settings_save(staff: StaffRequest) -> Response:
         "password_policy": form.get("password_policy"),
         "shrink_threshold": _percent(form.get("shrink_percent")),
         "retention_days": form.get("retention_days"),
+        "keep_provider_attributes": form.get("keep_provider_attributes", ""),
     }
     if isinstance(changes["badge_grades"], str):
         changes["badge_grades"] = [changes["badge_grades"]] if changes["badge_grades"] else []
@@ -87,6 +88,7 @@ _LABELS = {
     "password_policy": "password policy",
     "shrink_threshold": "shrink threshold",
     "retention_days": "retention",
+    "keep_provider_attributes": "kept provider attributes",
 }
 
 

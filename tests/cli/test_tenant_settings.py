@@ -19,3 +19,15 @@ def test_tenant_set_refuses_a_bad_value_and_keeps_the_old_one(rollcall):
     assert code == 1 and "password_policy must be one of: default, classic" in err
     _, out, _ = rollcall("tenant", "set", "--json")
     assert json.loads(out)["password_policy"] == "default"
+
+
+def test_tenant_set_keeps_provider_attributes_and_clears_them(rollcall):
+    # issue 12 item 1: the allow-list of provider attributes, from the command line
+    code, out, _ = rollcall("tenant", "set", "--keep-provider-attributes", "title,name.formatted")
+    assert code == 0, out
+    _, out, _ = rollcall("tenant", "set", "--json")
+    assert json.loads(out)["keep_provider_attributes"] == ["name.formatted", "title"]
+    code, _, err = rollcall("tenant", "set", "--keep-provider-attributes", "a b:c!")
+    assert code == 1 and "is not an attribute path" in err
+    code, out, _ = rollcall("tenant", "set", "--keep-provider-attributes", "", "--json")
+    assert code == 0 and json.loads(out)["keep_provider_attributes"] == []

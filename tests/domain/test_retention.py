@@ -132,7 +132,12 @@ def test_decided_account_requests_go_after_their_window(session, system, tenant)
     org = roster.create_org(session, system, {"name": "Lincoln", "sourced_id": "lincoln"})
     teacher = create_staff(session, system, "edna", "teacher", school_sourced_ids=["lincoln"]).staff
     now = utcnow()
-    for status, decided in (("declined", now - timedelta(days=200)), ("pending", None)):
+    for status, decided in (
+        ("approved", now - timedelta(days=200)),
+        ("approved", now - timedelta(days=40)),  # approved ones are kept 180 days
+        ("declined", now - timedelta(days=40)),  # declined ones only 30
+        ("pending", None),
+    ):
         session.add(
             AccountRequest(
                 tenant_id=tenant.id,
@@ -148,8 +153,9 @@ def test_decided_account_requests_go_after_their_window(session, system, tenant)
         )
     session.flush()
     counts = retention.enforce(session, system, secret_key=TEST_SECRET, now=now)
-    assert counts["account_requests"] == 1
-    assert session.scalars(select(AccountRequest.status)).all() == ["pending"]
+    assert counts["account_requests"] == 1 and counts["declined_requests"] == 1
+    left = session.scalars(select(AccountRequest.status).order_by(AccountRequest.status)).all()
+    assert left == ["approved", "pending"]
 
 
 def test_the_worker_queues_the_daily_job_once_per_tenant_and_runs_it(context):
@@ -177,6 +183,7 @@ def test_the_worker_knows_the_retention_job(context):
 def test_erasure_rewrites_only_events_that_quote_the_student_as_a_whole_word(session, system):
     from server.domain import audit
     from server.domain.erasure import pseudonym
+    from server.domain.pseudonyms import tenant_key
 
     org = school(session, system)
     ann = student(session, system, org, "Ann", "Lee", username="ann")
@@ -190,7 +197,7 @@ def test_erasure_rewrites_only_events_that_quote_the_student_as_a_whole_word(ses
     details = session.scalars(
         select(AuditEvent.detail).where(AuditEvent.action == "note").order_by(AuditEvent.id)
     ).all()
-    alias = pseudonym(TEST_SECRET, ann.id)
+    alias = pseudonym(tenant_key(session, ann.tenant_id, TEST_SECRET), ann.id)
     assert details == [
         alias,
         "Called joanna's parents.",

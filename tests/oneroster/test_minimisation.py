@@ -7,6 +7,8 @@ import pytest
 
 from server.domain.actors import system_actor
 from server.domain.connections import create_connection
+from server.domain.district_settings import change_settings
+from tests.conftest import scan_database
 from tests.oneroster.conftest import V1P2, bearer, scope
 
 CORE = [scope("v1p2", "roster-core.readonly")]
@@ -19,6 +21,19 @@ def hub(database, district) -> str:
         return create_connection(
             session, system_actor(district.tenant_id), "Hub", "oneroster"
         ).token
+
+
+@pytest.fixture
+def keeps(database, district):
+    """Set the district's allow-list of provider attributes (issue 12 item 1)."""
+
+    def keep(*paths: str) -> None:
+        with database.session() as session:
+            change_settings(
+                session, system_actor(district.tenant_id), {"keep_provider_attributes": list(paths)}
+            )
+
+    return keep
 
 
 def _user(**extra) -> dict:
@@ -39,7 +54,8 @@ def _push(api, hub, **extra) -> None:
     assert answer.status_code in (200, 201), answer.text
 
 
-def test_metadata_is_served_only_under_the_demographics_scope(api, hub, reader):
+def test_metadata_is_served_only_under_the_demographics_scope(api, hub, reader, keeps):
+    keeps("metadata.homeAddress")
     _push(api, hub, metadata={"homeAddress": "4 Larch Close"})
     core = api.get(f"{V1P2}/users/east-s1", headers=bearer(reader(CORE))).json()["user"]
     assert "metadata" not in core
@@ -49,9 +65,22 @@ def test_metadata_is_served_only_under_the_demographics_scope(api, hub, reader):
     assert full["user"]["metadata"] == {"homeAddress": "4 Larch Close"}
 
 
-def test_a_second_put_without_phone_sms_or_metadata_drops_them(api, hub, reader):
+def test_a_second_put_without_phone_sms_or_metadata_drops_them(api, hub, reader, keeps):
+    keeps("metadata.medical")
     _push(api, hub, phone="+1 555 0100", sms="+1 555 0101", metadata={"medical": "epipen"})
     _push(api, hub)
     user = api.get(f"{V1P2}/users/east-s1", headers=bearer(reader(WITH_DEMOGRAPHICS))).json()
     assert "phone" not in user["user"] and "sms" not in user["user"]
     assert "metadata" not in user["user"]
+
+
+def test_metadata_a_district_does_not_keep_is_never_stored_or_served(
+    api, hub, reader, keeps, database
+):
+    # issue 12 item 1: a hub's metadata is dropped on arrival unless the district keeps the key
+    keeps("metadata.house")
+    _push(api, hub, metadata={"homeAddress": "4 Larch Close", "house": "Red"})
+    found = scan_database(database)
+    assert not [k for k, texts in found.items() if any("Larch Close" in t for t in texts)]
+    user = api.get(f"{V1P2}/users/east-s1", headers=bearer(reader(WITH_DEMOGRAPHICS))).json()
+    assert user["user"]["metadata"] == {"house": "Red"}

@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -16,8 +17,16 @@ from starlette.testclient import TestClient
 
 from server.app import create_app
 from server.cli.main import main
-from server.db import Connection, OAuthClientKind, SigningKey
-from server.domain import badges, oauth, oauth1, users
+from server.db import (
+    AuditEvent,
+    Connection,
+    LoginThrottle,
+    OAuthClientKind,
+    Org,
+    SigningKey,
+    utcnow,
+)
+from server.domain import audit, badges, oauth, oauth1, retention, roster, users
 from server.domain.actors import system_actor
 from server.domain.connections import create_connection
 from server.domain.secrets import SecretBox
@@ -127,3 +136,55 @@ def test_serve_with_a_key_that_opens_nothing_stops_with_one_clear_line(sealed_th
     )
     assert started.returncode == 1
     assert "ROLLCALL_OLD_SECRET_KEYS" in started.stderr and "Traceback" not in started.stderr
+
+
+def _note_then_purge(database, keys, user_id: str, *, again: bool = False) -> set[str]:
+    """Audit a note about the student, delete and purge them (the clock set past the retention
+    period); returns the targets of the notes, which the purge turns into pseudonyms. ``again``
+    brings the same person back first (as a backup restored from before the purge would)."""
+    with database.session() as session:
+        actor = system_actor(get_tenant(session, "Springfield").id)
+        if again:
+            school = roster.find_by_sourced_id(session, Org, actor.tenant_id, "lincoln")
+            users.create_user(
+                session,
+                actor,
+                {
+                    "id": user_id,
+                    "given_name": "Bart",
+                    "family_name": "Simpson",
+                    "roles": [users.RoleAssignment(school.id, "student")],
+                },
+            )
+        audit.record(session, actor, "note", target_kind="user", target_id=user_id)
+        users.delete_user(session, actor, users.get_user(session, actor, user_id), override=True)
+        retention.enforce(session, actor, secret_key=keys, now=utcnow() + timedelta(days=31))
+        return set(session.scalars(select(AuditEvent.target_id).where(AuditEvent.action == "note")))
+
+
+def test_pseudonyms_and_typed_name_hashes_stay_the_same_across_a_rotation(
+    app, settings, district, database, database_url, monkeypatch, capsys, tmp_path
+):
+    # issue 12 item 4: a purged student keeps one pseudonym, and a throttle keeps counting the
+    # same typed name, after `rollcall secrets rotate` and the old key's removal
+    monkeypatch.setenv("ROLLCALL_DATABASE_URL", database_url)
+    before = _note_then_purge(database, TEST_SECRET, district.manual_student)
+    assert len(before) == 1 and district.manual_student not in before
+    wrong = {"username": "skinner", "password": "not-the-password"}
+    with TestClient(app) as client:
+        assert client.post("/admin/login", data=wrong).status_code == 401
+    code, out, _ = _rollcall(
+        monkeypatch, capsys, tmp_path, "secrets", "rotate", "--json", old=TEST_SECRET
+    )
+    assert code == 0, out
+    alone = create_app(replace(settings, secret_key=NEW_KEY), database=database)
+    with TestClient(alone) as client:
+        assert client.post("/admin/login", data=wrong).status_code == 401
+    with database.session() as session:
+        throttles = session.scalars(
+            select(LoginThrottle).where(LoginThrottle.key.startswith("staff:"))
+        ).all()
+    assert [row.failures for row in throttles] == [2]  # the same key counted both failures
+    after = _note_then_purge(database, NEW_KEY, district.manual_student, again=True)
+    assert after == before  # one person, one pseudonym, under the new key alone
+    assert json.loads(out)["resealed"]["pseudonym key of Springfield"] == 1

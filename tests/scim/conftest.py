@@ -17,7 +17,7 @@ from server.db.session import Database
 from server.domain import connections, roster
 from server.domain.actors import Actor, connection_actor, system_actor
 from server.domain.tenants import create_tenant
-from tests.scim.helpers import IdP
+from tests.scim.helpers import IdP, keep_every_attribute
 
 
 @dataclass
@@ -29,10 +29,14 @@ class District:
 
 
 def make_district(
-    database: Database, profile: str | None = None, sso: str | None = None
+    database: Database, profile: str | None = None, sso: str | None = None, *, keep_all=True
 ) -> District:
+    """The district; ``keep_all`` keeps every SCIM attribute a provider sends (the protocol
+    tests push any attribute), otherwise only those Rollcall uses."""
     with database.session() as session:
         tenant = create_tenant(session, "Springfield District")
+        if keep_all:
+            keep_every_attribute(session, tenant.id)
         system = system_actor(tenant.id, "test")
         school = roster.create_org(
             session, system, {"name": "Springfield Elementary", "sourced_id": "sch-1"}

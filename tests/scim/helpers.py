@@ -7,9 +7,12 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
 from server.db.session import Database
+from server.domain.actors import system_actor
+from server.domain.district_settings import change_settings
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -19,6 +22,34 @@ SEARCH = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 EDU_USER = "urn:rollcall:params:scim:schemas:extension:education:2.0:User"
 EDU_GROUP = "urn:rollcall:params:scim:schemas:extension:education:2.0:Group"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+# Every attribute of RFC 7643 §4.1 (core User) and §4.3 (the enterprise extension) that Rollcall
+# does not use itself: a district that keeps them all (its allow-list, issue 12 item 1), for the
+# tests of the SCIM protocol itself (filters, sorting, PATCH paths on any attribute).
+EVERY_USER_ATTRIBUTE = [
+    "displayName",
+    "nickName",
+    "profileUrl",
+    "title",
+    "preferredLanguage",
+    "locale",
+    "timezone",
+    "name",
+    "phoneNumbers",
+    "ims",
+    "photos",
+    "addresses",
+    "entitlements",
+    "x509Certificates",
+    ENTERPRISE,
+]
+
+
+def keep_every_attribute(session: Session, tenant_id: str) -> None:
+    """Set the district's allow-list to :data:`EVERY_USER_ATTRIBUTE`."""
+    change_settings(
+        session, system_actor(tenant_id), {"keep_provider_attributes": EVERY_USER_ATTRIBUTE}
+    )
 
 
 class IdP:

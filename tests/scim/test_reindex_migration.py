@@ -24,7 +24,7 @@ from server.domain.actors import system_actor
 from server.domain.connections import create_connection
 from server.domain.tenants import create_tenant
 from tests.conftest import TEST_SECRET
-from tests.scim.helpers import ENTERPRISE, USER
+from tests.scim.helpers import ENTERPRISE, USER, keep_every_attribute
 
 
 def test_users_indexed_before_the_upgrade_are_found_by_schemas_after_it(tmp_path: Path) -> None:
@@ -33,6 +33,7 @@ def test_users_indexed_before_the_upgrade_are_found_by_schemas_after_it(tmp_path
     upgrade(database.engine)
     with database.session() as session:
         tenant = create_tenant(session, "Old Town")
+        keep_every_attribute(session, tenant.id)
         token = create_connection(session, system_actor(tenant.id), "Entra ID", "scim").token
     settings = Settings(data_dir=tmp_path, database_url=url, secret_key=TEST_SECRET)
     headers = {"Authorization": f"Bearer {token}"}

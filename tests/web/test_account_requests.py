@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
+from server.db import AccountRequest, utcnow
+from server.domain import retention
+from server.domain.actors import system_actor
+from tests.conftest import TEST_SECRET, scan_database
 from tests.web.conftest import csrf_of, sign_in
 
 
@@ -75,3 +80,58 @@ def test_admins_cannot_file_requests_and_teachers_cannot_decide(app, district):
         },
     )
     assert response.status_code == 403
+
+
+def _values_left(context, *values: str) -> list[str]:
+    """Where any of ``values`` is still stored (table.column), in any table."""
+    found = scan_database(context.database)
+    return sorted(
+        f"{table}.{column}"
+        for (table, column), texts in found.items()
+        for value in values
+        if any(value in text for text in texts)
+    )
+
+
+def test_a_declined_request_drops_the_childs_data_at_once_and_goes_after_30_days(
+    app, district, context
+):
+    # issue 12 item 3: a declined request made no account, so it keeps only what the teacher
+    # needs to recognise it (initials, class, the reason) and is removed after
+    # declined_request_retention_days (30), not the 180 days of approved ones.
+    teacher = sign_in(app, "edna", district.teacher_password)
+    form = teacher.get("/admin/requests").text
+    teacher.post(
+        "/admin/requests",
+        data={
+            "csrf_token": csrf_of(form),
+            "given_name": "Sherri",
+            "family_name": "Mackleberry",
+            "class_id": district.maths,
+            "birth_date": "2016-03-14",
+            "note": "uses an asthma inhaler",
+        },
+    )
+    private = ("Sherri", "Mackleberry", "2016-03-14", "asthma inhaler")
+    assert _values_left(context, *private)  # the scan sees them while the request waits
+    admin = sign_in(app, "skinner", district.admin_password)
+    queue = admin.get("/admin/requests").text
+    request_id = re.search(r"/admin/requests/([0-9a-f-]{36})/decline", queue).group(1)
+    admin.post(
+        f"/admin/requests/{request_id}/decline",
+        data={"csrf_token": csrf_of(queue), "reason": "Already has an account"},
+    )
+    assert _values_left(context, *private) == []
+    mine = teacher.get("/admin/requests").text
+    assert "S. M." in mine and "declined" in mine and "Already has an account" in mine
+    with context.database.session() as session:
+        tenant_id = session.get(AccountRequest, request_id).tenant_id
+        actor = system_actor(tenant_id, "retention")
+        kept = retention.enforce(
+            session, actor, secret_key=TEST_SECRET, now=utcnow() + timedelta(days=29)
+        )
+        gone = retention.enforce(
+            session, actor, secret_key=TEST_SECRET, now=utcnow() + timedelta(days=31)
+        )
+    assert kept["declined_requests"] == 0 and gone["declined_requests"] == 1
+    assert "S. M." not in teacher.get("/admin/requests").text

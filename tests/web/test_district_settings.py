@@ -72,3 +72,46 @@ def test_the_api_reads_and_patches_the_settings(app, district):
         assert bad.status_code == 400 and bad.json()["field"] == "password_policy"
         spec = client.get("/admin/api/openapi.json").json()
         assert set(spec["paths"]["/settings"]) >= {"get", "patch"}
+
+
+KEEP = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"
+
+
+def test_the_kept_provider_attributes_are_set_by_api_and_page(app, district):
+    # issue 12 item 1: the per-tenant allow-list of provider attributes
+    headers = {"Authorization": f"Bearer {district.api_token}"}
+    with TestClient(app) as client:
+        assert (
+            client.get("/admin/api/settings", headers=headers).json()["keep_provider_attributes"]
+            == []
+        )
+        changed = client.patch(
+            "/admin/api/settings",
+            json={"keep_provider_attributes": ["title", KEEP, "title"]},
+            headers=headers,
+        )
+        assert changed.status_code == 200, changed.text
+        assert changed.json()["keep_provider_attributes"] == ["title", KEEP]
+        bad = client.patch(
+            "/admin/api/settings",
+            json={"keep_provider_attributes": ["phone numbers!"]},
+            headers=headers,
+        )
+        assert bad.status_code == 400 and bad.json()["field"] == "keep_provider_attributes"
+    admin = sign_in(app, "skinner", district.admin_password)
+    form = admin.get("/admin/settings").text
+    assert f'value="title, {KEEP}"' in form
+    saved = admin.post(
+        "/admin/settings",
+        data={
+            "csrf_token": csrf_of(form),
+            "badge_grades": ["PK", "KG", "01", "02"],
+            "username_pattern": "{first}{last}",
+            "password_policy": "default",
+            "shrink_percent": "20",
+            "retention_days": "30",
+            "keep_provider_attributes": "metadata.homeAddress, title",
+        },
+    )
+    assert "Saved: kept provider attributes." in saved.text
+    assert 'value="metadata.homeAddress, title"' in saved.text

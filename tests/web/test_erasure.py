@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import inspect, select, text
+from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from oneroster.csv_files import HEADERS
@@ -19,8 +19,9 @@ from server.domain import jobs, retention
 from server.domain.actors import system_actor
 from server.domain.erasure import pseudonym
 from server.domain.outbox import EMAIL_JOB
+from server.domain.pseudonyms import tenant_key
 from server.mail import email_runner
-from tests.conftest import TEST_SECRET
+from tests.conftest import TEST_SECRET, scan_database
 from tests.imports.packages import package
 from tests.oidc.conftest import ISSUER, REDIRECT, authorize_url, code_flow
 from tests.oidc.conftest import sign_in as oidc_sign_in
@@ -363,21 +364,6 @@ def _delete_all(client: TestClient, district, traces: list[Trace]) -> None:
         assert gone.status_code == 204, (trace.surface, gone.text)
 
 
-def _scan(context) -> dict[tuple[str, str], list[str]]:
-    """Every text-like value of every column of every table, read through the inspector so a
-    table added later is scanned too."""
-    engine = context.database.engine
-    found: dict[tuple[str, str], list[str]] = {}
-    with engine.connect() as connection:
-        for table in inspect(engine).get_table_names():
-            rows = connection.execute(text(f'SELECT * FROM "{table}"')).mappings().all()
-            for row in rows:
-                for column, value in row.items():
-                    if isinstance(value, str | bytes | dict | list):
-                        found.setdefault((table, column), []).append(str(value))
-    return found
-
-
 def test_purged_students_leave_nothing_but_pseudonyms(district, context, tmp_path, settings, smtp):
     # a mail server is set up: activation emails are refused without one (issue 14, item 6)
     app = create_app(replace(settings, smtp_url=smtp[0]), database=context.database)
@@ -398,7 +384,7 @@ def test_purged_students_leave_nothing_but_pseudonyms(district, context, tmp_pat
         mailer = email_runner(replace(settings, smtp_url=smtp[0]))
         assert jobs.run_due(context.database, {EMAIL_JOB: mailer}) == 1  # the activation email
         assert len(smtp[1].messages) == 1
-        before = _scan(context)
+        before = scan_database(context.database)
         for trace in traces:  # the scan sees them before the purge: it is not blind
             assert _hits(before, trace), trace.surface
         seen = {hit.split(":")[0] for trace in traces for hit in _hits(before, trace)}
@@ -428,13 +414,14 @@ def test_purged_students_leave_nothing_but_pseudonyms(district, context, tmp_pat
             now=utcnow() + timedelta(days=31),
         )
     assert counts["users_purged"] == len(traces)
-    after = _scan(context)
+    after = scan_database(context.database)
     left = {trace.surface: _hits(after, trace) for trace in traces}
     assert left == {trace.surface: [] for trace in traces}
     with context.database.session() as session:
         targets = set(session.scalars(select(AuditEvent.target_id)))
+        key = tenant_key(session, tenant_id, TEST_SECRET)
     for trace in traces:
-        assert pseudonym(TEST_SECRET, trace.id) in targets, trace.surface
+        assert pseudonym(key, trace.id) in targets, trace.surface
     with TestClient(app, base_url="http://testserver") as client:
         found = client.get(
             "/scim/v2/Groups",
