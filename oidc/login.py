@@ -59,13 +59,18 @@ def refused(title: str, message: str, status: int, next_path: str = "") -> Page:
     )
 
 
+def start_path(connection_id: str, next_path: str, login_hint: str = "") -> str:
+    """The sign-in page's link to an upstream (its "Sign in with Clever" button, served by
+    :mod:`oidc.upstream_login`)."""
+    query = {"next": next_path, **({"login_hint": login_hint} if login_hint else {})}
+    return f"/login/upstream/{connection_id}?" + urlencode(query)
+
+
 def upstream_buttons(
     session, tenant_id: str | None, next_path: str, hint: str = ""
 ) -> list[dict[str, str]]:
     """One "Sign in with <provider>" button per upstream of the tenant (issue 17); the same
     for every visitor, carrying the ``login_hint`` on to the provider when there is one."""
-    from oidc.upstream_login import start_path
-
     if tenant_id is None:
         return []
     return [
@@ -143,8 +148,6 @@ def submit_login(context: AppContext, http: HttpRequest) -> Outcome:
         routed = upstream_signin.route_for_username(session, tenant_id, username)
         if routed is not None:
             # After the password step offered to everyone: SSO-linked users go upstream.
-            from oidc.upstream_login import start_path
-
             return Redirect(start_path(routed, next_path, username))
         result = signin.sign_in_with_password(
             session,

@@ -27,12 +27,6 @@ from server.errors import NotFound, NotLinked
 FLOW_COOKIE = "rollcall_upstream"
 
 
-def start_path(connection_id: str, next_path: str, login_hint: str = "") -> str:
-    """The sign-in page's link to an upstream (its "Sign in with Clever" button)."""
-    query = {"next": next_path, **({"login_hint": login_hint} if login_hint else {})}
-    return f"/login/upstream/{connection_id}?" + urlencode(query)
-
-
 def failed(title: str, message: str, next_path: str, status: int) -> Page:
     """A clear end to a failed upstream sign-in, with a retry link; the flow cookie goes."""
     return Page(
