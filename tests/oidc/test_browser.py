@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from server.app import create_app
+from tests.live import bound_socket, serving, url_of
 from tests.oidc.conftest import REDIRECT, authorize_url
-from tests.oidc.live import free_port, serving
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -30,10 +30,10 @@ pytestmark = pytest.mark.skipif(
 def test_student_changes_a_temporary_password_in_a_real_browser(
     settings, database, district, browser
 ):
-    port = free_port()
-    app = create_app(replace(settings, issuer=f"http://127.0.0.1:{port}"), database=database)
+    sock = bound_socket()
+    app = create_app(replace(settings, issuer=url_of(sock)), database=database)
     landed: list[str] = []
-    with serving(app, port) as base:
+    with serving(app, sock) as base:
         context = browser.new_context(viewport={"width": 390, "height": 800})
         try:
             page = context.new_page()

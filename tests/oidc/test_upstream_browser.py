@@ -18,8 +18,8 @@ from joserfc.jwk import KeySet
 from server.app import create_app
 from server.domain import oauth
 from server.domain.actors import system_actor
+from tests.live import bound_socket, serving, url_of
 from tests.oidc.conftest import REDIRECT, authorize_url, query_of
-from tests.oidc.live import free_port, serving
 from tests.oidc.upstream_provider import (
     MILHOUSE_PASSWORD,
     Upstream,
@@ -45,13 +45,13 @@ def register_at_upstream(upstream: Upstream, callback: str) -> Upstream:
 def test_sso_student_signs_in_through_clever_in_a_real_browser(
     settings, database, box, district, upstream, browser
 ):
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
+    sock = bound_socket()
+    base = url_of(sock)
     registered = register_at_upstream(upstream, base + "/login/upstream/callback")
     twin = provision_twin(database, box, district, registered)
     app = create_app(replace(settings, issuer=base), database=database)
     landed: list[str] = []
-    with serving(app, port):
+    with serving(app, sock):
         context = browser.new_context(viewport={"width": 390, "height": 800})
         try:
             page = context.new_page()
