@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -40,7 +41,7 @@ from server.errors import DomainError, NotFound
 DONE = "/login/done"
 
 
-def client_and_tenant(session, next_path: str) -> tuple[OAuthClient | None, str | None]:
+def client_and_tenant(session: Session, next_path: str) -> tuple[OAuthClient | None, str | None]:
     """The client we sign in for and its tenant; without one, the first (only) tenant."""
     client = authorization.find_client(session, next_client_id(next_path))
     if client is not None:
@@ -67,7 +68,7 @@ def start_path(connection_id: str, next_path: str, login_hint: str = "") -> str:
 
 
 def upstream_buttons(
-    session, tenant_id: str | None, next_path: str, hint: str = ""
+    session: Session, tenant_id: str | None, next_path: str, hint: str = ""
 ) -> list[dict[str, str]]:
     """One "Sign in with <provider>" button per upstream of the tenant (issue 17); the same
     for every visitor, carrying the ``login_hint`` on to the provider when there is one."""

@@ -22,6 +22,7 @@ from oidc.server import HttpRequest
 from oidc.web import SESSION_COOKIE, Outcome, Page, Redirect, read_request, respond, safe_next
 from server.context import AppContext
 from server.domain import upstream_signin
+from server.domain.secrets import SecretBox
 from server.errors import NotFound, NotLinked
 
 FLOW_COOKIE = "rollcall_upstream"
@@ -37,7 +38,7 @@ def failed(title: str, message: str, next_path: str, status: int) -> Page:
     )
 
 
-def _box(context: AppContext):
+def _box(context: AppContext) -> SecretBox:
     return upstream_signin.box_for(context.settings.secret_keys)
 
 

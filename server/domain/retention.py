@@ -20,9 +20,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, delete, or_, select
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from server.db import (
@@ -181,13 +182,13 @@ def enforce(
         result = session.execute(
             delete(window.model).where(condition).execution_options(synchronize_session=False)
         )
-        counts[name] = result.rowcount or 0
+        counts[name] = cast("CursorResult[Any]", result).rowcount or 0
     result = session.execute(
         delete(LoginThrottle)
         .where(LoginThrottle.last_failure_at < now - THROTTLE_RETENTION)
         .execution_options(synchronize_session=False)
     )
-    counts["login_throttles"] = result.rowcount or 0
+    counts["login_throttles"] = cast("CursorResult[Any]", result).rowcount or 0
     session.add(PurgeRun(tenant_id=actor.tenant_id, ran_at=now, counts=counts))
     session.flush()
     return counts

@@ -480,7 +480,7 @@ def _choose_username(session: Session, actor: Actor, values: dict[str, Any]) -> 
     username = values.get("username")
     if username:
         _ensure_username_free(session, actor, username, None)
-        return username
+        return str(username)
     tenant = session.get(Tenant, actor.tenant_id)
     pattern = (tenant.settings if tenant else {}).get("username_pattern") or "{first}{last}"
     return generate_username(
