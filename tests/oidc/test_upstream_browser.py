@@ -12,14 +12,12 @@ from dataclasses import replace
 
 import httpx
 import pytest
-from joserfc import jwt
-from joserfc.jwk import KeySet
 
 from server.app import create_app
 from server.domain import oauth
 from server.domain.actors import system_actor
 from tests.live import bound_socket, serving, url_of
-from tests.oidc.conftest import REDIRECT, authorize_url, query_of
+from tests.oidc.conftest import REDIRECT, authorize_url, exchange, query_of, verify_id_token
 from tests.oidc.upstream_provider import (
     MILHOUSE_PASSWORD,
     Upstream,
@@ -73,17 +71,9 @@ def test_sso_student_signs_in_through_clever_in_a_real_browser(
             context.close()
         query = query_of(landed[-1])
         assert query["state"] == "app-state"
-        token = httpx.post(
-            f"{base}/oauth/token",
-            data={
-                "grant_type": "authorization_code",
-                "code": query["code"],
-                "redirect_uri": REDIRECT,
-            },
-            auth=(district.client_id, district.client_secret),
-        )
-        assert token.status_code == 200, token.text
-        keys = KeySet.import_key_set(httpx.get(f"{base}/oauth/jwks").json())
-        claims = jwt.decode(token.json()["id_token"], keys, algorithms=["RS256"]).claims
+        with httpx.Client(base_url=base) as http:
+            token = exchange(http, district, query["code"])
+            assert token.status_code == 200, token.text
+            claims = verify_id_token(http, token.json()["id_token"])
     assert claims["iss"] == base and claims["sub"] == twin.twin_id
     assert claims["amr"] == ["fed"] and claims["acr"] == upstream.url
