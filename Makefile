@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test conformance lint bench soak clean
+.PHONY: run test conformance lint typecheck bench soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("Rollcall needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
@@ -34,9 +34,13 @@ test: $(STAMP) /usr/bin/chromium
 conformance: $(STAMP)
 	$(BIN)/python -m pytest conformance $(PYTEST_ARGS)
 
-lint: $(STAMP)
+lint: $(STAMP) typecheck
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# mypy: default checks everywhere, strict on server/domain and the adapters (pyproject.toml).
+typecheck: $(STAMP)
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

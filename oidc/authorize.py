@@ -83,11 +83,11 @@ def _authorize(context: AppContext, http: HttpRequest) -> Outcome:
             )
         state = params.get("state")
         if params.get("request"):
-            error: OAuth2Error = RequestNotSupported(redirect_uri=grant.redirect_uri, state=state)
-            return server.handle_error_response(oauth_request, error)
+            refusal: OAuth2Error = RequestNotSupported(redirect_uri=grant.redirect_uri, state=state)
+            return server.handle_error_response(oauth_request, refusal)
         if params.get("request_uri"):
-            error = RequestUriNotSupported(redirect_uri=grant.redirect_uri, state=state)
-            return server.handle_error_response(oauth_request, error)
+            refusal = RequestUriNotSupported(redirect_uri=grant.redirect_uri, state=state)
+            return server.handle_error_response(oauth_request, refusal)
 
         prompts = (params.get("prompt") or "").split()
         too_old = False
@@ -96,8 +96,8 @@ def _authorize(context: AppContext, http: HttpRequest) -> Outcome:
             too_old = signin.session_age(browser).total_seconds() > int(max_age)
         if user is None or too_old or grant.prompt == "login" or "login" in prompts:
             if "none" in prompts:
-                error = LoginRequiredError(redirect_uri=grant.redirect_uri, state=state)
-                return server.handle_error_response(oauth_request, error)
+                refusal = LoginRequiredError(redirect_uri=grant.redirect_uri, state=state)
+                return server.handle_error_response(oauth_request, refusal)
             replay = [(k, v) for k, v in params.items() if k not in _FRESH_LOGIN_PARAMETERS]
             next_path = "/oauth/authorize?" + urlencode(replay)
             query = {"next": next_path}

@@ -82,7 +82,12 @@ def submit_badge(context: AppContext, http: HttpRequest) -> Outcome:
             return again("Type your PIN.", 400)
         result = badges.sign_in_with_badge(session, token, form.get("pin"), address=http.address)
         client, _tenant = client_and_tenant(session, next_path)
-        if result.status == "ok" and client and result.user.tenant_id != client.tenant_id:
+        if (
+            result.status == "ok"
+            and client
+            and result.user
+            and result.user.tenant_id != client.tenant_id
+        ):
             result = signin.SignInResult("invalid")
         if result.status == "throttled":
             return again(f"Too many tries. Wait {result.wait_seconds} seconds.", 429)
@@ -95,7 +100,7 @@ def submit_badge(context: AppContext, http: HttpRequest) -> Outcome:
                 },
                 status=403,
             )
-        if result.status != "ok":
+        if result.status != "ok" or result.user is None:
             return again("This badge does not work. Ask your teacher for a new one.", 401)
         _row, cookie = signin.start_session(session, result.user, method="badge")
         return Redirect(next_path or "/login/done", cookies={SESSION_COOKIE: cookie})

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -40,7 +41,7 @@ from server.errors import DomainError, NotFound
 DONE = "/login/done"
 
 
-def client_and_tenant(session, next_path: str) -> tuple[OAuthClient | None, str | None]:
+def client_and_tenant(session: Session, next_path: str) -> tuple[OAuthClient | None, str | None]:
     """The client we sign in for and its tenant; without one, the first (only) tenant."""
     client = authorization.find_client(session, next_client_id(next_path))
     if client is not None:
@@ -59,13 +60,18 @@ def refused(title: str, message: str, status: int, next_path: str = "") -> Page:
     )
 
 
+def start_path(connection_id: str, next_path: str, login_hint: str = "") -> str:
+    """The sign-in page's link to an upstream (its "Sign in with Clever" button, served by
+    :mod:`oidc.upstream_login`)."""
+    query = {"next": next_path, **({"login_hint": login_hint} if login_hint else {})}
+    return f"/login/upstream/{connection_id}?" + urlencode(query)
+
+
 def upstream_buttons(
-    session, tenant_id: str | None, next_path: str, hint: str = ""
+    session: Session, tenant_id: str | None, next_path: str, hint: str = ""
 ) -> list[dict[str, str]]:
     """One "Sign in with <provider>" button per upstream of the tenant (issue 17); the same
     for every visitor, carrying the ``login_hint`` on to the provider when there is one."""
-    from oidc.upstream_login import start_path
-
     if tenant_id is None:
         return []
     return [
@@ -143,8 +149,6 @@ def submit_login(context: AppContext, http: HttpRequest) -> Outcome:
         routed = upstream_signin.route_for_username(session, tenant_id, username)
         if routed is not None:
             # After the password step offered to everyone: SSO-linked users go upstream.
-            from oidc.upstream_login import start_path
-
             return Redirect(start_path(routed, next_path, username))
         result = signin.sign_in_with_password(
             session,

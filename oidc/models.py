@@ -46,7 +46,7 @@ class Client(ClientMixin):
         granted = [s for s in scope_to_list(scope) if s in allowed]
         if api and not granted:
             return None
-        return list_to_scope(granted)
+        return str(list_to_scope(granted))
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         return redirect_uri in (self.row.redirect_uris or [])

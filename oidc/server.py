@@ -19,7 +19,7 @@ import secrets
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from authlib.oauth2 import AuthorizationServer as _AuthorizationServer
 from authlib.oauth2.rfc6749 import (
@@ -206,6 +206,15 @@ class AuthorizationServer(_AuthorizationServer):
 
     def create_json_request(self, request: Any) -> JsonRequest:
         return StarletteJsonRequest(request)
+
+    # Authlib's own methods, typed with what this server's handle_response makes of them.
+    def handle_error_response(self, request: Any, error: Any) -> HttpResponse:
+        return cast(HttpResponse, super().handle_error_response(request, error))
+
+    def create_authorization_response(
+        self, request: Any = None, grant_user: Any = None, grant: Any = None
+    ) -> HttpResponse:
+        return cast(HttpResponse, super().create_authorization_response(request, grant_user, grant))
 
     def handle_response(self, status_code: int, payload: Any, headers: Any) -> HttpResponse:
         if isinstance(payload, dict):

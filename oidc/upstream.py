@@ -112,7 +112,7 @@ def authorization_url(
             nonce=flow.nonce,
             **extra,
         )
-    return url
+    return str(url)
 
 
 def redeem(provider: UpstreamProvider, flow: Flow, code: str, redirect_uri: str) -> dict[str, Any]:

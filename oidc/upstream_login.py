@@ -22,15 +22,10 @@ from oidc.server import HttpRequest
 from oidc.web import SESSION_COOKIE, Outcome, Page, Redirect, read_request, respond, safe_next
 from server.context import AppContext
 from server.domain import upstream_signin
+from server.domain.secrets import SecretBox
 from server.errors import NotFound, NotLinked
 
 FLOW_COOKIE = "rollcall_upstream"
-
-
-def start_path(connection_id: str, next_path: str, login_hint: str = "") -> str:
-    """The sign-in page's link to an upstream (its "Sign in with Clever" button)."""
-    query = {"next": next_path, **({"login_hint": login_hint} if login_hint else {})}
-    return f"/login/upstream/{connection_id}?" + urlencode(query)
 
 
 def failed(title: str, message: str, next_path: str, status: int) -> Page:
@@ -43,7 +38,7 @@ def failed(title: str, message: str, next_path: str, status: int) -> Page:
     )
 
 
-def _box(context: AppContext):
+def _box(context: AppContext) -> SecretBox:
     return upstream_signin.box_for(context.settings.secret_keys)
 
 

@@ -2,8 +2,9 @@
 ``Authorization`` header (RFC 6750 §2.1) or in a form body (§2.2), not both.
 
 Access is guarded by Authlib's ``ResourceProtector`` with a bearer-token validator over
-Rollcall's tokens: 401 ``invalid_token`` for an unknown, expired or revoked token (or one of a
-deactivated user), 403 ``insufficient_scope`` for a token without ``openid``.
+Rollcall's tokens: 401 and the bare ``Bearer`` challenge without a token, 401 ``invalid_token``
+for an unknown, expired or revoked token (or one of a deactivated user), 403
+``insufficient_scope`` for a token without ``openid``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from authlib.oauth2 import OAuth2Error, ResourceProtector
+from authlib.oauth2.rfc6749.errors import MissingAuthorizationError
 from authlib.oauth2.rfc6750 import BearerTokenValidator, InvalidTokenError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -69,6 +71,8 @@ def user_info(context: AppContext, header: str | None, body_token: str | None) -
         protector.register_token_validator(AccessTokenValidator(session))
         try:
             token = protector.validate_request(["openid"], _BearerRequest(headers))
+        except MissingAuthorizationError:
+            return _challenge()
         except OAuth2Error as failure:
             return HttpResponse(*failure())
         user = authorization.token_user(session, token.row)
@@ -78,6 +82,18 @@ def user_info(context: AppContext, header: str | None, body_token: str | None) -
         return HttpResponse(
             200, claims, [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
         )
+
+
+def _challenge() -> HttpResponse:
+    """RFC 6750 §3: a request without authentication this endpoint takes gets the bare
+    challenge, with no error code (Authlib would say ``missing_authorization``, which no spec
+    defines)."""
+    body = {"error_description": "Send the access token in the Authorization header."}
+    headers = [
+        ("Content-Type", "application/json"),
+        ("WWW-Authenticate", f'Bearer realm="{REALM}"'),
+    ]
+    return HttpResponse(401, body, headers)
 
 
 async def userinfo(request: Request) -> Response:

@@ -108,7 +108,9 @@ def form_page(context: AppContext, http: HttpRequest, page: Page) -> Page:
 def csrf_ok(context: AppContext, http: HttpRequest) -> bool:
     cookie = http.cookies.get(CSRF_COOKIE)
     sent = dict(http.form).get("csrf", "")
-    return bool(cookie) and hmac.compare_digest(csrf_token(context, cookie), sent)
+    if not cookie:
+        return False
+    return hmac.compare_digest(csrf_token(context, cookie), sent)
 
 
 def safe_next(value: str | None) -> str:

@@ -184,7 +184,7 @@ def _writes(collection: Collection) -> dict[str, Any]:
     path_param = [
         {"name": "sourcedId", "in": "path", "required": True, "schema": {"type": "string"}}
     ]
-    security = [{"ConnectionBearer": []}]
+    security: list[dict[str, list[str]]] = [{"ConnectionBearer": []}]
     # Link Objects (OpenAPI 3.1 §4.8.20): the record a PUT wrote can be read and deleted next.
     sourced_id = {"sourcedId": "$request.path.sourcedId"}
     links = {

@@ -44,7 +44,7 @@ from server.domain.vocabulary import parse_date
 
 MAX_TEXT = 255  # the width of our text columns
 WRITABLE = ("users", "orgs", "academicSessions", "courses", "classes", "enrollments")
-_MODELS = {
+_MODELS: dict[str, type[Any]] = {
     "users": User,
     "orgs": Org,
     "academicSessions": AcademicSession,
@@ -134,11 +134,17 @@ def mark_tobedeleted(session: Session, actor: Actor, collection_name: str, sourc
 def _object(payload: Any, single: str) -> Mapping[str, Any]:
     if not isinstance(payload, dict) or not isinstance(payload.get(single), dict):
         raise invalid(f'The body must be a JSON object {{"{single}": {{...}}}}.')
-    return payload[single]
+    found: Mapping[str, Any] = payload[single]
+    return found
 
 
 def _write(
-    session: Session, actor: Actor, model: type, existing: Any, sourced_id: str, obj: Mapping
+    session: Session,
+    actor: Actor,
+    model: type[Any],
+    existing: Any,
+    sourced_id: str,
+    obj: Mapping[str, Any],
 ) -> tuple[Any, bool]:
     tenant = actor.tenant_id
     if model is User:
@@ -283,7 +289,7 @@ def _user_fields(
     return fields
 
 
-_REQUIRED = {
+_REQUIRED: dict[type[Any], tuple[str, ...]] = {
     Org: ("name",),
     AcademicSession: ("title",),
     Course: ("title",),
@@ -292,7 +298,7 @@ _REQUIRED = {
 
 
 def _roster_fields(
-    session: Session, tenant: str, model: type, obj: Mapping[str, Any]
+    session: Session, tenant: str, model: type[Any], obj: Mapping[str, Any]
 ) -> dict[str, Any]:
     missing = [name for name in _REQUIRED[model] if not obj.get(name)]
     if missing:
@@ -342,7 +348,11 @@ def _roster_fields(
 
 
 def _enrollment(
-    session: Session, actor: Actor, existing: Enrollment | None, sourced_id: str, obj: Mapping
+    session: Session,
+    actor: Actor,
+    existing: Enrollment | None,
+    sourced_id: str,
+    obj: Mapping[str, Any],
 ) -> tuple[Enrollment, bool]:
     tenant = actor.tenant_id
     user = _find(session, tenant, User, obj.get("user"), "user")

@@ -26,6 +26,7 @@ The shapes follow the 1.1 REST binding and the 1.2 Rostering OpenAPI (``UserDTyp
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -493,7 +494,7 @@ def _demographics(user: User, version: str, refs: References) -> dict[str, Any]:
     return body
 
 
-_RENDERERS = {
+_RENDERERS: dict[str, Callable[[Any, str, References], dict[str, Any]]] = {
     "org": _org,
     "academicSession": _session,
     "course": _course,

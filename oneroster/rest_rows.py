@@ -168,7 +168,7 @@ def _user_id(value: Any) -> str:
 
 
 def user_row(obj: dict[str, Any]) -> Row:
-    user_ids = obj.get("userIds") if isinstance(obj.get("userIds"), list) else []
+    user_ids = obj["userIds"] if isinstance(obj.get("userIds"), list) else []
     return {
         **_base(obj),
         "enabledUser": _flag(obj.get("enabledUser")),
@@ -197,7 +197,7 @@ def role_rows(obj: dict[str, Any]) -> list[Row]:
     """The ``roles.csv`` rows of a 1.2 user (its ``roles[]``)."""
     user = _text(obj.get("sourcedId"))
     rows = []
-    roles = obj.get("roles") if isinstance(obj.get("roles"), list) else []
+    roles = obj["roles"] if isinstance(obj.get("roles"), list) else []
     for item in roles:
         if not isinstance(item, dict):
             continue

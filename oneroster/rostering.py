@@ -93,7 +93,7 @@ class Collection:
     name: str
     kind: str
     single: str
-    model: type
+    model: type[Any]
     where: Where = _none
     scopes: tuple[str, ...] = (CORE, FULL)
 

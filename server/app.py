@@ -9,6 +9,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import cast
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -92,7 +93,8 @@ def protocol_routes(context: AppContext) -> list[BaseRoute]:
     routes += import_routes(context)
     routes.append(Route("/scim/v2/openapi.json", scim_openapi, methods=["GET"]))
     # SCIM 2.0 at /scim/v2: scim2-server appends "/v2" to its mount point itself.
-    routes.append(Mount("/scim", app=ScimEndpoint(context)))
+    # (scim2-server declares its own ASGI types; Starlette's are the same mappings)
+    routes.append(Mount("/scim", app=cast(ASGIApp, ScimEndpoint(context))))
     return routes
 
 

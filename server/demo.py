@@ -17,13 +17,13 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from server import districts
 from server.db import AcademicSession, Org, SchoolClass, User
 from server.domain import credentials, oauth, roster, staff, users
 from server.domain.actors import Actor, connection_actor, system_actor
 from server.domain.connections import create_connection
 from server.domain.secrets import SecretBox
 from server.domain.tenants import create_tenant
-from server.domain.users import RoleAssignment
 
 DEMO_TENANT = "Demo District"
 GIVEN = [
@@ -128,27 +128,21 @@ def seed(session: Session, box: SecretBox) -> DemoCredentials:
     district = roster.create_org(
         session, system, {"name": DEMO_TENANT, "type": "district", "sourced_id": "district-1"}
     )
-    maple = roster.create_org(
+    maple = districts.school(
         session,
         system,
-        {
-            "name": "Maple Primary School",
-            "type": "school",
-            "parent_id": district.id,
-            "sourced_id": "school-maple",
-            "identifier": "MPS",
-        },
+        "Maple Primary School",
+        parent_id=district.id,
+        sourced_id="school-maple",
+        identifier="MPS",
     )
-    cedar = roster.create_org(
+    cedar = districts.school(
         session,
         system,
-        {
-            "name": "Cedar Secondary School",
-            "type": "school",
-            "parent_id": district.id,
-            "sourced_id": "school-cedar",
-            "identifier": "CSS",
-        },
+        "Cedar Secondary School",
+        parent_id=district.id,
+        sourced_id="school-cedar",
+        identifier="CSS",
     )
     year = roster.create_academic_session(
         session,
@@ -234,51 +228,44 @@ def _school(
         for i, title in enumerate(("Mathematics", "English"), start=1)
     ]
     teachers = [
-        users.create_user(
+        districts.person(
             session,
             actor,
-            {
-                "given_name": GIVEN[(offset + i * 7) % 30],
-                "family_name": FAMILY[(offset + i * 11) % 30],
-                "primary_role": "teacher",
-                "sourced_id": f"teacher-{school.sourced_id}-{i}",
-                "email": f"teacher{i}.{school.identifier.lower()}@demo.example",
-                "roles": [RoleAssignment(school.id, "teacher")],
-            },
+            school,
+            GIVEN[(offset + i * 7) % 30],
+            FAMILY[(offset + i * 11) % 30],
+            "teacher",
+            sourced_id=f"teacher-{school.sourced_id}-{i}",
+            email=f"teacher{i}.{(school.identifier or '').lower()}@demo.example",
         )
         for i in (1, 2)
     ]
     classes: list[SchoolClass] = []
     for index, (course, teacher) in enumerate(zip(courses, teachers, strict=True), start=1):
-        klass = roster.create_class(
+        klass = districts.klass(
             session,
             actor,
-            {
-                "title": f"{course.title} {grades[0]}",
-                "class_code": f"{school.identifier}-{index}",
-                "school_id": school.id,
-                "course_id": course.id,
-                "term_ids": [term.id],
-                "sourced_id": f"class-{school.sourced_id}-{index}",
-                "grades": grades,
-            },
+            school,
+            f"{course.title} {grades[0]}",
+            class_code=f"{school.identifier}-{index}",
+            course_id=course.id,
+            term_ids=[term.id],
+            sourced_id=f"class-{school.sourced_id}-{index}",
+            grades=grades,
         )
         roster.enroll(session, actor, teacher, klass, role="teacher", primary=True)
         classes.append(klass)
     for i in range(30):
-        student = users.create_user(
+        student = districts.student(
             session,
             actor,
-            {
-                "given_name": GIVEN[i],
-                "family_name": FAMILY[(i * 7 + offset) % 30],
-                "primary_role": "student",
-                "grades": [grades[i % len(grades)]],
-                "identifier": f"{school.identifier}{1000 + i}",
-                "sourced_id": f"student-{school.sourced_id}-{i + 1}",
-                "birth_date": date(2019 - offset // 3 - i % 3, 1 + i % 12, 1 + i % 28),
-                "roles": [RoleAssignment(school.id, "student")],
-            },
+            school,
+            GIVEN[i],
+            FAMILY[(i * 7 + offset) % 30],
+            grades=[grades[i % len(grades)]],
+            identifier=f"{school.identifier}{1000 + i}",
+            sourced_id=f"student-{school.sourced_id}-{i + 1}",
+            birth_date=date(2019 - offset // 3 - i % 3, 1 + i % 12, 1 + i % 28),
         )
         roster.enroll(session, actor, student, classes[i % 2])
 

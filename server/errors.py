@@ -104,7 +104,7 @@ class InvalidValue(DomainError):
     """A field value is malformed or outside its enumeration."""
 
     status = 400
-    code = "R102"
+    code: str | None = "R102"
 
 
 class RequiredValue(InvalidValue):

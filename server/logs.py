@@ -107,11 +107,11 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-class CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class CurrentStderrHandler(logging.StreamHandler):
     """A stream handler that writes to whatever ``sys.stderr`` is when a record is emitted
     (as :data:`logging.lastResort` does), never to a stream that was closed since."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stderr
 

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
+import io
 import os
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +14,7 @@ from aiosmtpd.handlers import Message
 from sqlalchemy import inspect, text
 from sqlalchemy.orm import Session
 
+from server.cli.main import main
 from server.config import Settings, normalise_database_url
 from server.context import AppContext
 from server.db import Base, Tenant
@@ -22,9 +23,27 @@ from server.db.session import Database
 from server.domain.actors import Actor, system_actor
 from server.domain.secrets import SecretBox
 from server.domain.tenants import create_tenant
+from tests.live import bound_socket, dead_address
 
 TEST_SECRET = "test-secret-key-not-for-production"
 CHROMIUM = os.environ.get("ROLLCALL_CHROMIUM", "/usr/bin/chromium")
+
+
+def _dialect() -> str:
+    """The database the run tests against: PostgreSQL with ``ROLLCALL_TEST_DATABASE_URL``."""
+    url = os.environ.get("ROLLCALL_TEST_DATABASE_URL", "")
+    return "postgresql" if url.startswith("postgres") else "sqlite"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``@pytest.mark.postgres_only`` / ``sqlite_only`` tests are skipped, with the reason, on
+    the other database (``.ci/run`` runs the suite on both)."""
+    dialect = _dialect()
+    for item in items:
+        for marker, needs in (("postgres_only", "postgresql"), ("sqlite_only", "sqlite")):
+            if item.get_closest_marker(marker) and dialect != needs:
+                reason = f"{marker}: this run tests against {dialect}"
+                item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture(scope="session")
@@ -71,6 +90,31 @@ def session(database: Database) -> Iterator[Session]:
     """One unit of work for a domain test (committed at the end, like a request)."""
     with database.session() as session:
         yield session
+
+
+@pytest.fixture
+def rollcall(monkeypatch, tmp_path: Path, database: Database, database_url: str, capsys):
+    """``rollcall ARGS…`` run in-process as an operator types it, on the test database:
+    returns (exit code, standard output, standard error).
+
+    ``stdin=`` is what the command reads; a usage error (argparse exits) returns its code. The
+    data directory is ``tmp_path / "cli"``, the secret key the tests' own. (``tests/ops``
+    overrides this name with real ``rollcall`` processes.)
+    """
+    monkeypatch.setenv("ROLLCALL_DATABASE_URL", database_url)
+    monkeypatch.setenv("ROLLCALL_DATA_DIR", str(tmp_path / "cli"))
+    monkeypatch.setenv("ROLLCALL_SECRET_KEY", TEST_SECRET)
+
+    def run(*argv: str, stdin: str = "") -> tuple[int, str, str]:
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        try:
+            code = main(list(argv))
+        except SystemExit as exit_:
+            code = exit_.code
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
 
 
 @pytest.fixture
@@ -121,17 +165,33 @@ class Inbox(Message):
         self.messages.append(message)
 
 
+class BoundController(Controller):
+    """aiosmtpd's controller serving on a socket bound beforehand (see ``tests.live``)."""
+
+    def __init__(self, handler: Message, sock) -> None:
+        self.sock = sock
+        super().__init__(handler, hostname="127.0.0.1", port=sock.getsockname()[1])
+
+    def _create_server(self):
+        return self.loop.create_server(self._factory_invoker, sock=self.sock)
+
+
 @pytest.fixture
 def smtp():
     """A real SMTP server on loopback: yields (ROLLCALL_SMTP_URL, inbox)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield f"smtp://127.0.0.1:{port}?from=noreply@springfield.example", inbox
-    controller.stop()
+    with bound_socket() as sock:
+        controller = BoundController(inbox, sock)
+        controller.start()
+        yield f"smtp://127.0.0.1:{controller.port}?from=noreply@springfield.example", inbox
+        controller.stop()
+
+
+@pytest.fixture
+def dead_url() -> Iterator[str]:
+    """A loopback URL nothing answers on (the port is held closed for the test)."""
+    with dead_address() as url:
+        yield url
 
 
 def scan_database(database: Database) -> dict[tuple[str, str], list[str]]:

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -17,6 +13,7 @@ from server.db import Connection, CredentialState, User
 from server.demo import load_or_seed
 from server.domain.connections import authenticate_token
 from server.domain.staff import authenticate_staff
+from tests.live import start_rollcall
 
 
 def test_demo_district_has_two_schools_sixty_students_and_clever_owns_half(context, tmp_path):
@@ -41,27 +38,18 @@ def test_demo_district_has_two_schools_sixty_students_and_clever_owns_half(conte
         assert session.scalars(select(Connection).where(Connection.name == "Clever")).one().sso
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def _environment(database_url: str, data_dir: Path, *unset: str) -> dict[str, str]:
+    env = {**os.environ, "ROLLCALL_DATA_DIR": str(data_dir), "ROLLCALL_DATABASE_URL": database_url}
+    for name in unset:
+        env.pop(name, None)
+    return env
 
 
 def test_serve_demo_prints_credentials_and_healthz_answers(database, database_url, tmp_path):
-    port = _free_port()
-    env = {**os.environ, "ROLLCALL_DATA_DIR": str(tmp_path), "ROLLCALL_DATABASE_URL": database_url}
-    env.pop("ROLLCALL_SECRET_KEY", None)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "server.cli.main", "serve", "--demo", "--port", str(port), "--json"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=Path(__file__).parent.parent,
-    )
+    env = _environment(database_url, tmp_path, "ROLLCALL_SECRET_KEY")
+    server = start_rollcall("serve", "--demo", "--json", env=env, folder=tmp_path)
     try:
-        base = f"http://127.0.0.1:{port}"
-        health = _wait_for(f"{base}/healthz")
-        assert health.status_code == 200
+        base = server.url
         demo = json.loads((tmp_path / "demo-credentials.json").read_text())
         token = httpx.post(
             f"{base}/oauth/token",
@@ -75,45 +63,25 @@ def test_serve_demo_prints_credentials_and_healthz_answers(database, database_ur
         )
         assert roster.status_code == 200 and roster.headers["x-total-count"] == "64"
     finally:
-        server.terminate()
-        out, err = server.communicate(timeout=20)
-    printed = json.loads(out.decode().split('\n{"time"')[0])
+        server.stop(timeout=20)
+    printed = json.loads(server.output.split('\n{"time"')[0])
     assert printed["admin"]["username"] == "admin" and printed["scim"]["token"].startswith("rc_")
+    assert printed["url"] == base  # the address of the socket it was handed
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
-    for line in err.decode().splitlines():
+    for line in server.log.splitlines():
         entry = json.loads(line)
         assert printed["scim"]["token"] not in line and "level" in entry
 
 
-def _wait_for(url: str) -> httpx.Response:
-    deadline = time.monotonic() + 90  # the demo seeding hashes passwords: slow on a busy machine
-    while True:
-        try:
-            return httpx.get(url, timeout=2)
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-
-
 def test_serve_without_an_issuer_prints_its_own_address(database, database_url, tmp_path):
-    """Issue 14, item 1: no ROLLCALL_ISSUER means the address ``--port`` serves, not :8000."""
-    port = _free_port()
-    env = {**os.environ, "ROLLCALL_DATA_DIR": str(tmp_path), "ROLLCALL_DATABASE_URL": database_url}
-    env.pop("ROLLCALL_ISSUER", None)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "server.cli.main", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        cwd=Path(__file__).parent.parent,
-    )
+    """Issue 14, item 1: no ROLLCALL_ISSUER means the address served, not :8000 (here the
+    socket handed over with ``--fd``)."""
+    env = _environment(database_url, tmp_path, "ROLLCALL_ISSUER")
+    server = start_rollcall("serve", env=env, folder=tmp_path)
     try:
-        base = f"http://127.0.0.1:{port}"
-        _wait_for(f"{base}/healthz")
+        base = server.url
         discovery = httpx.get(f"{base}/.well-known/openid-configuration").json()
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        server.stop(timeout=20)
     assert discovery["issuer"] == base
     assert discovery["authorization_endpoint"] == f"{base}/oauth/authorize"

@@ -20,13 +20,13 @@ from authlib.integrations.httpx_client import OAuth2Client
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
+from server import districts
 from server.app import create_app
 from server.domain import credentials, oauth
 from server.domain.actors import system_actor
 from server.domain.tenants import create_tenant
 from tests.conftest import box, database, database_url, migrated_database, settings  # noqa: F401
-from tests.domain import builders
-from tests.oidc.live import free_port, serving
+from tests.live import bound_socket, serving, url_of
 
 REDIRECT = "https://rp.example/callback"
 LOGOUT_REDIRECT = "https://rp.example/logged-out"
@@ -116,14 +116,14 @@ def decode_id_token(op: OP, id_token: str) -> tuple[dict[str, Any], dict[str, An
 
 @pytest.fixture
 def op(settings, database, box) -> Iterator[OP]:  # noqa: F811
-    port = free_port()
-    issuer = f"http://127.0.0.1:{port}"
+    sock = bound_socket()
+    issuer = url_of(sock)
     app = create_app(replace(settings, issuer=issuer), database=database)
     with database.session() as session:
         tenant = create_tenant(session, "Conformance District")
         actor = system_actor(tenant.id, "conformance")
-        school = builders.school(session, actor)
-        user = builders.student(
+        school = districts.school(session, actor)
+        user = districts.student(
             session,
             actor,
             school,
@@ -145,5 +145,5 @@ def op(settings, database, box) -> Iterator[OP]:  # noqa: F811
             session, actor, "Conformance native RP", redirect_uris=[REDIRECT], public=True
         )
         found = OP(issuer, rp.client.client_id, rp.secret, public.client.client_id, user.id)
-    with serving(app, port):
+    with serving(app, sock):
         yield found

@@ -5,16 +5,12 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from sqlalchemy import create_engine, text
@@ -29,6 +25,7 @@ from server.domain import oauth, roster, users
 from server.domain.actors import system_actor
 from server.domain.secrets import SecretBox
 from server.domain.tenants import get_tenant
+from tests.live import serving
 
 SCHEMAS = Path(__file__).parent / "schemas"
 PG_SCHEMA = "conformance_oneroster"
@@ -64,12 +61,6 @@ def _database_url(data_dir: Path) -> str:
         connection.execute(text(f"CREATE SCHEMA {PG_SCHEMA}"))
     engine.dispose()
     return url + ("&" if "?" in url else "?") + f"options=-csearch_path%3D{PG_SCHEMA}"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _prepare(database: Database) -> tuple[str, str]:
@@ -126,21 +117,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     upgrade(database.engine)
     token, core_token = _prepare(database)
     settings = Settings(data_dir=data_dir, database_url=url, secret_key="conformance")
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(settings, database=database), host="127.0.0.1", port=port, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the live server did not start")
-        time.sleep(0.05)
-    yield LiveServer(f"http://127.0.0.1:{port}", token, core_token)
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(settings, database=database)) as base:
+        yield LiveServer(base, token, core_token)
     database.dispose()
 
 

@@ -1,17 +1,12 @@
-"""A live Rollcall on 127.0.0.1 (uvicorn, free port, fresh SQLite) with a SCIM connection."""
+"""A live Rollcall on 127.0.0.1 (``tests.live.serving``, fresh SQLite) with a SCIM connection."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from server.app import create_app
 from server.config import Settings
@@ -20,6 +15,7 @@ from server.db.session import Database
 from server.domain import connections, roster
 from server.domain.actors import system_actor
 from server.domain.tenants import create_tenant
+from tests.live import serving
 from tests.scim.helpers import keep_every_attribute
 
 
@@ -28,39 +24,6 @@ class LiveScim:
     url: str
     token: str  # the strict profile's connection
     tokens: dict[str, str]  # more connections: one per IdP profile ("entra", "okta"), "filters"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def serve(settings: Settings, database: Database) -> Iterator[str]:
-    """Rollcall under uvicorn on a free loopback port; yields its base URL."""
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings, database=database),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            lifespan="off",
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="package")
@@ -89,7 +52,7 @@ def live_scim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveScim]:
         }
     settings = Settings(data_dir=data_dir, database_url=url, secret_key="conformance-" + "k" * 32)
     try:
-        with serve(settings, database) as base_url:
+        with serving(create_app(settings, database=database)) as base_url:
             yield LiveScim(f"{base_url}/scim/v2", token, tokens)
     finally:
         database.dispose()

@@ -23,11 +23,12 @@ import pytest
 from click.testing import CliRunner
 from scim2_cli import cli as scim2
 
-from conformance.scim.conftest import serve
 from scim.schemas import EDUCATION_GROUP, EDUCATION_USER
+from server.app import create_app
 from server.cli.main import main as rollcall
 from server.config import Settings
 from server.db.session import Database
+from tests.live import serving
 
 STATUS_LINE = re.compile(r"^(SUCCESS|ERROR|DEVIATION|CRITICAL|SKIPPED) (\S+)$")
 APPENDED = re.compile(
@@ -62,7 +63,7 @@ def one_school_district(tmp_path, monkeypatch, capsys):
     database = Database(url)
     settings = Settings(data_dir=tmp_path, database_url=url, secret_key="conformance-" + "k" * 32)
     try:
-        with serve(settings, database) as base_url:
+        with serving(create_app(settings, database=database)) as base_url:
             yield f"{base_url}/scim/v2", token
     finally:
         database.dispose()

@@ -12,12 +12,14 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from server.cli.output import Output
+from server.cli.tenant import resolve_tenant
 from server.config import load_settings
 from server.context import AppContext
-from server.db import Connection, Tenant
+from server.db import Connection
 from server.db.migrate import upgrade
 from server.domain import (
     completeness,
+    connection_defaults,
     connections,
     district_settings,
     erasure,
@@ -28,8 +30,6 @@ from server.domain import (
 )
 from server.domain.actors import Actor, system_actor
 from server.errors import InvalidValue, NotFound
-
-DEFAULT_TENANT = "Default District"
 
 
 @contextmanager
@@ -43,16 +43,6 @@ def unit_of_work(args: argparse.Namespace) -> Iterator[tuple[AppContext, Session
             yield context, session, system_actor(tenant.id, "cli")
     finally:
         context.database.dispose()
-
-
-def resolve_tenant(session: Session, name: str | None) -> Tenant:
-    """The named tenant, or the first one (created on first run)."""
-    try:
-        return tenants.get_tenant(session, name)
-    except NotFound:
-        if name:
-            raise
-        return tenants.create_tenant(session, DEFAULT_TENANT)
 
 
 def serve(args: argparse.Namespace, output: Output) -> int:
@@ -312,7 +302,7 @@ def _connection_row(connection: Connection, session: Session | None = None) -> d
         "created_at": connection.created_at.isoformat(timespec="seconds"),
     }
     if session is not None:
-        row["default_role"] = completeness.defaults_of(connection).role
+        row["default_role"] = connection_defaults.defaults_of(connection).role
         row["default_school"] = completeness.default_school_sourced_id(session, connection)
         counts = completeness.incomplete_counts(session, connection.tenant_id)
         row["incomplete"] = counts.get(connection.id, 0)

@@ -14,8 +14,8 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import select
 
-from server.cli.commands import resolve_tenant
 from server.cli.output import Output
+from server.cli.tenant import resolve_tenant
 from server.config import load_settings
 from server.context import AppContext
 from server.db import ImportRun
@@ -31,7 +31,9 @@ from server.imports.school_csv import template
 SHOWN_ROWS = 50
 
 
-def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+def add_parsers(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     imp = sub.add_parser(
         "import", parents=[common], help="import a OneRoster CSV package or a school CSV/XLSX"
     )

@@ -73,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", parents=[common], help="run the server")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--fd",
+        type=int,
+        metavar="N",
+        help="serve on the listening socket inherited as file descriptor N (instead of "
+        "--host/--port; a supervisor or test binds it first)",
+    )
     serve.add_argument("--demo", action="store_true", help="seed and serve the demo district")
     serve.add_argument("--workers", type=int, default=1, help="web processes (default 1)")
     serve.add_argument(

@@ -10,7 +10,9 @@ from server.domain import authorization, keys, oauth
 from server.domain.oauth import DEFAULT_ONEROSTER_SCOPES
 
 
-def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+def add_parsers(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     client = sub.add_parser("client", help="OpenID Connect clients").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )

@@ -14,7 +14,9 @@ from server.cli.output import Output
 from server.domain import oauth1
 
 
-def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+def add_commands(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     command = sub.add_parser(
         "oneroster-oauth1",
         parents=[common],

@@ -16,7 +16,9 @@ from server.domain import rotation
 from server.errors import SecretKeyMismatch
 
 
-def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+def add_parsers(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     secrets = sub.add_parser("secrets", help="the server secret key").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )

@@ -17,7 +17,9 @@ from server.web.presenters import school_view as school_row
 FIELDS = ("name", "type", "parent", "identifier")
 
 
-def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+def add_parsers(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     school = sub.add_parser("school", help="schools and other orgs").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )

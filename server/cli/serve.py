@@ -7,14 +7,17 @@ import argparse
 import os
 import shutil
 import signal
+import socket
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, TypedDict
 
 import uvicorn
 
 from server.app import create_app
 from server.cli.operations import check_secret_keys
 from server.cli.output import Output
+from server.cli.tenant import DEFAULT_TENANT
 from server.config import Settings, load_settings
 from server.context import AppContext
 from server.db.migrate import upgrade
@@ -23,13 +26,21 @@ from server.domain import tenants
 from server.logs import configure_logging
 from server.worker import Worker
 
+
 # How uvicorn runs Rollcall. uvicorn's own proxy handling is off: by default it believes an
 # X-Forwarded-For from 127.0.0.1, so any local client could pick its own throttle key. The app
 # reads the header itself, only from ROLLCALL_TRUSTED_PROXIES (server.app.create_app).
+class ServerOptions(TypedDict):
+    proxy_headers: bool
+    access_log: bool
+    log_config: dict[str, Any] | None
+    timeout_worker_healthcheck: int
+
+
 # With --workers, uvicorn's supervisor restarts a process that has not answered its ping within
 # timeout_worker_healthcheck (5 s by default): on a busy machine a starting process (imports,
 # migrations check, a CPU-bound import in a thread) can take longer, and was killed in a loop.
-SERVER_OPTIONS = {
+SERVER_OPTIONS: ServerOptions = {
     "proxy_headers": False,
     "access_log": False,
     "log_config": None,
@@ -41,6 +52,8 @@ def run(args: argparse.Namespace, output: Output) -> int:
     """Serve; every process also runs the job worker unless ``--no-worker`` (SPEC §11)."""
     configure_logging()
     settings = load_settings()
+    if args.fd is not None:
+        args.host, args.port = inherited_address(args.fd)
     if not os.environ.get("ROLLCALL_ISSUER"):
         # The printed sign-in address must be one that reaches this server: without a
         # configured issuer, it is the address we listen on (README "Sign-in address").
@@ -55,7 +68,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
             demo = load_or_seed(session, context.box, settings.data_dir)
             _print_demo(output, demo, settings.issuer, args.host, args.port)
         elif not tenants.list_tenants(session):
-            tenants.create_tenant(session, "Default District")
+            tenants.create_tenant(session, DEFAULT_TENANT)
     context.database.dispose()
     with_worker = not args.no_worker
     if args.workers > 1:
@@ -68,6 +81,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
             factory=True,
             host=args.host,
             port=args.port,
+            fd=args.fd,
             workers=args.workers,
             timeout_graceful_shutdown=grace_period(settings),
             timeout_keep_alive=settings.keep_alive_seconds,
@@ -79,11 +93,20 @@ def run(args: argparse.Namespace, output: Output) -> int:
             app,
             host=args.host,
             port=args.port,
+            fd=args.fd,
             timeout_graceful_shutdown=grace_period(settings),
             timeout_keep_alive=settings.keep_alive_seconds,
             **SERVER_OPTIONS,
         )
     return 0
+
+
+def inherited_address(fd: int) -> tuple[str, int]:
+    """The host and port of the TCP socket ``--fd`` hands over (so the printed and derived
+    addresses are the ones served); the descriptor itself stays open for uvicorn."""
+    with socket.socket(fileno=os.dup(fd)) as inherited:
+        host, port = inherited.getsockname()[:2]
+    return host, port
 
 
 def _share_metrics(folder: Path) -> None:

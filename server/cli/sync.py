@@ -15,9 +15,9 @@ import argparse
 
 from sqlalchemy.orm import Session
 
-from server.cli.commands import resolve_tenant
 from server.cli.imports import _print_report
 from server.cli.output import Output
+from server.cli.tenant import resolve_tenant
 from server.config import load_settings
 from server.context import AppContext
 from server.db import Connection
@@ -29,7 +29,9 @@ from server.imports.engine import ImportOptions, ImportRefused
 from server.imports.pull import pull, upstream_box
 
 
-def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+def add_parsers(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     sync = sub.add_parser(
         "sync", parents=[common], help="pull a oneroster_rest connection's upstream now"
     )
@@ -109,7 +111,14 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
 
 def source_options_given(args: argparse.Namespace) -> bool:
     """Whether any upstream, schedule or drop-folder option was given."""
-    names = ("upstream", "version", "token_url", "oauth1", "client_id", "client_secret_stdin")
+    names: tuple[str, ...] = (
+        "upstream",
+        "version",
+        "token_url",
+        "oauth1",
+        "client_id",
+        "client_secret_stdin",
+    )
     names += ("every", "full_every", "drop_dir")
     return any(getattr(args, name, None) not in (None, False) for name in names)
 

@@ -16,7 +16,9 @@ from server.cli.output import Output
 from server.domain import connections, upstream_signin
 
 
-def add_parser(connection: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+def add_parser(
+    connection: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     command = connection.add_parser(
         "set-upstream",
         parents=[common],

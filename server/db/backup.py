@@ -35,7 +35,9 @@ class BackupUnavailable(InvalidValue):
 def sqlite_path(url: str) -> Path | None:
     """The file of a SQLite URL, or None for another database."""
     parsed = make_url(url)
-    return Path(parsed.database) if parsed.get_backend_name() == "sqlite" else None
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    return Path(parsed.database)
 
 
 def backup(url: str, target: Path) -> int:

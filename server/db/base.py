@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import JSON, Date, DateTime, MetaData, String, TypeDecorator
 from sqlalchemy.dialects.postgresql import JSONB
@@ -63,6 +63,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@overload
+def fold(text: str) -> str: ...
+@overload
+def fold(text: None) -> None: ...
 def fold(text: str | None) -> str | None:
     """Case-fold a key for case-insensitive unique indexes (usernames, emails, externalIds)."""
     return None if text is None else text.casefold()

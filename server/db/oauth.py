@@ -8,6 +8,7 @@ SHA-256 digests.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import Boolean, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from server.db.base import Base, new_id, utcnow
 
 
-class OAuthClientKind:
+class OAuthClientKind(StrEnum):
     OIDC = "oidc"
     API = "api"
 

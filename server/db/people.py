@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -21,7 +22,7 @@ from server.db.base import Base, new_id, utcnow
 from server.db.tenancy import Connection
 
 
-class RecordStatus:
+class RecordStatus(StrEnum):
     """Lifecycle of every synced record: deactivated records keep their data, deleted ones wait
     for the purge job."""
 
@@ -180,7 +181,7 @@ class UserGrade(Base):
     grade: Mapped[str] = mapped_column(String(8), primary_key=True)
 
 
-class CredentialState:
+class CredentialState(StrEnum):
     PENDING = "pending"
     ISSUED = "issued"
     ACTIVE = "active"

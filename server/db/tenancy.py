@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum, nonmember
 from typing import Any
 
 from sqlalchemy import Boolean, ForeignKey, Index, LargeBinary, String, UniqueConstraint
@@ -24,14 +25,12 @@ class Tenant(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class ConnectionKind:
+class ConnectionKind(StrEnum):
     SCIM = "scim"
     ONEROSTER_REST = "oneroster_rest"
     ONEROSTER_CSV = "oneroster_csv"
     CSV = "csv"
     MANUAL = "manual"
-
-    ALL = (SCIM, ONEROSTER_REST, ONEROSTER_CSV, CSV, MANUAL)
 
 
 class Connection(Base):
@@ -85,12 +84,12 @@ class ConnectionToken(Base):
     connection: Mapped[Connection] = relationship(back_populates="tokens")
 
 
-class StaffRole:
+class StaffRole(StrEnum):
     DISTRICT_ADMIN = "district_admin"
     SCHOOL_ADMIN = "school_admin"
     TEACHER = "teacher"
 
-    ALL = (DISTRICT_ADMIN, SCHOOL_ADMIN, TEACHER)
+    ALL = nonmember((DISTRICT_ADMIN, SCHOOL_ADMIN, TEACHER))
 
 
 class StaffAccount(Base):

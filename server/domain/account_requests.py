@@ -194,7 +194,7 @@ def _pending(session: Session, actor: Actor, request_id: str) -> AccountRequest:
         and request.tenant_id == actor.tenant_id
         and (actor.is_district_admin or request.school_id in actor.school_ids)
     )
-    if not visible:
+    if not visible or request is None:
         raise NotFound("No such account request.")
     if request.status != "pending":
         raise Conflict(f"This request was already {request.status}.")

@@ -15,7 +15,6 @@ The one rule, for every surface:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, func, not_, or_, select
@@ -25,23 +24,12 @@ from server.db import Connection, ConnectionKind, Enrollment, Org, RecordStatus,
 from server.domain import audit
 from server.domain.access import ensure_can_manage_connections
 from server.domain.actors import Actor, connection_actor
+from server.domain.connection_defaults import active_school, defaults_of
+from server.domain.users import update_user
 from server.domain.vocabulary import check_role
 from server.errors import InvalidValue, NotFound
 
 _UNSET = object()
-
-
-@dataclass(frozen=True)
-class Defaults:
-    """A connection's default role and school (our org id); either may be None."""
-
-    role: str | None = None
-    school_id: str | None = None
-
-
-def defaults_of(connection: Connection) -> Defaults:
-    stored = (connection.settings or {}).get("defaults") or {}
-    return Defaults(stored.get("role"), stored.get("school_id"))
 
 
 def set_defaults(
@@ -105,10 +93,8 @@ def complete_existing(session: Session, connection: Connection) -> int:
     pushed with is kept when it is anything but ``student`` (the column's default, which a push
     without a role leaves); otherwise the default role applies. Audited as the connection.
     """
-    from server.domain.users import update_user  # users applies this module's rule on pushes
-
     defaults = defaults_of(connection)
-    if _active_school(session, defaults.school_id) is None:
+    if active_school(session, defaults.school_id) is None:
         return 0
     query = select(User).where(
         User.connection_id == connection.id,
@@ -129,24 +115,6 @@ def default_school_sourced_id(session: Session, connection: Connection) -> str |
     school_id = defaults_of(connection).school_id
     org = session.get(Org, school_id) if school_id else None
     return org.sourced_id if org else None
-
-
-def fill_for(
-    session: Session, actor: Actor, has_roles: bool, named_role: str | None
-) -> tuple[str, str | None] | None:
-    """The (role, school id or None) a pushed user without roles gets, or None to leave it.
-
-    The role the push named wins over the default role; without either nothing is filled.
-    Applies only to pushes (a connection acting): staff choose roles themselves.
-    """
-    if has_roles or actor.kind != "connection" or not actor.connection_id:
-        return None
-    connection = session.get(Connection, actor.connection_id)
-    defaults = defaults_of(connection) if connection else Defaults()
-    role = named_role or defaults.role
-    if not role:
-        return None
-    return role, _active_school(session, defaults.school_id)
 
 
 def served_users() -> ColumnElement[bool]:
@@ -194,8 +162,3 @@ def _school_id(session: Session, actor: Actor, sourced_id: object) -> str:
             f"No school with sourcedId {sourced_id!r}.", code="R108", field="default_school"
         )
     return org.id
-
-
-def _active_school(session: Session, school_id: str | None) -> str | None:
-    org = session.get(Org, school_id) if school_id else None
-    return org.id if org is not None and org.status != RecordStatus.DELETED else None

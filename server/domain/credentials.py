@@ -265,7 +265,7 @@ def authenticate(session: Session, tenant_id: str, username: str, password: str)
         return SignIn("invalid")
     if user.status != RecordStatus.ACTIVE:
         return SignIn("inactive", user)
-    if needs_rehash(credential.password_hash):
+    if credential.password_hash and needs_rehash(credential.password_hash):
         credential.password_hash = hash_password(password)
     return SignIn("must_change" if credential.must_change else "ok", user)
 

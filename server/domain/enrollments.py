@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
@@ -65,7 +66,7 @@ def enroll_many(session: Session, actor: Actor, items: list[NewEnrollment]) -> l
         raise Conflict(f"The sourcedId {sorted(taken)[0]!r} is already used.", field="sourced_id")
     owner = owning_connection(session, actor)
     results: list[Enrollment] = []
-    fresh: list[tuple[Enrollment, dict]] = []
+    fresh: list[tuple[Enrollment, dict[str, Any]]] = []
     for item, role, begin, end in checked:
         if (item.user.id, item.klass.id, role) in existing:
             results.append(
@@ -137,7 +138,7 @@ def _existing_triples(
                 Enrollment.status != RecordStatus.DELETED,
             )
         )
-        found |= {tuple(row) for row in rows}
+        found |= {(row[0], row[1], row[2]) for row in rows}
     return found
 
 

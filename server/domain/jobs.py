@@ -177,18 +177,18 @@ def _run_job(database: Any, runners: dict[str, Runner], job_id: str) -> None:
         with database.session() as session:
             job = session.get(Job, job_id)
             runner = runners[job.kind]
-            alone = isinstance(runner, Standalone)
-            if alone:
-                payload = runner.input_of(session, job)
+            alone = runner if isinstance(runner, Standalone) else None
+            if alone is not None:
+                payload = alone.input_of(session, job)
             else:
                 runner(session, job)
                 finish(session, job)
-        if alone:
-            result = runner.work(payload)
+        if alone is not None:
+            result = alone.work(payload)
             with database.session() as session:
                 job = session.get(Job, job_id)
-                if runner.record:
-                    runner.record(session, job, result)
+                if alone.record:
+                    alone.record(session, job, result)
                 finish(session, job)
     except Exception as error:
         reason = f"{type(error).__name__}: {error}"

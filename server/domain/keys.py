@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from joserfc.jwk import ECKey, RSAKey
+from joserfc.jwk import ECKey, KeyParameters, RSAKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -50,7 +50,8 @@ def current_key(session: Session, box: SecretBox, alg: str = DEFAULT_ALGORITHM) 
     ).first()
     if row is None:
         row = _create_key(session, box, alg)
-    return json.loads(box.open(row.sealed_private_key, row.kid))
+    private: dict[str, Any] = json.loads(box.open(row.sealed_private_key, row.kid))
+    return private
 
 
 def published_keys(session: Session, box: SecretBox) -> list[dict[str, Any]]:
@@ -84,7 +85,7 @@ def rotate_keys(session: Session, actor: Actor, box: SecretBox) -> list[str]:
 
 def _create_key(session: Session, box: SecretBox, alg: str) -> SigningKey:
     kid = f"{alg.lower()}-{utcnow():%Y%m%d}-{secrets.token_hex(4)}"
-    parameters = {"kid": kid, "alg": alg, "use": "sig"}
+    parameters: KeyParameters = {"kid": kid, "alg": alg, "use": "sig"}
     if alg == "RS256":
         key: RSAKey | ECKey = RSAKey.generate_key(2048, parameters=parameters, private=True)
     else:

@@ -23,9 +23,10 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import or_, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from server.db import Connection, Job, utcnow
@@ -45,7 +46,7 @@ def renew_job(session: Session, job_id: str, owner: str, lease: timedelta = LEAS
         .where(Job.id == job_id, Job.lease_owner == owner, Job.status == "running")
         .values(lease_until=utcnow() + lease)
     )
-    return result.rowcount == 1
+    return cast("CursorResult[Any]", result).rowcount == 1
 
 
 def take_pull(session: Session, connection_id: str, owner: str, lease: timedelta = LEASE) -> bool:
@@ -63,7 +64,7 @@ def take_pull(session: Session, connection_id: str, owner: str, lease: timedelta
         )
         .values(pull_owner=owner, pull_until=now + lease)
     )
-    return result.rowcount == 1
+    return cast("CursorResult[Any]", result).rowcount == 1
 
 
 def release_pull(session: Session, connection_id: str, owner: str) -> None:

@@ -11,8 +11,10 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 from sqlalchemy import select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from server.db import OAuthClient, OAuthClientKind, OAuthToken, User, utcnow
@@ -203,4 +205,4 @@ def revoke_user_tokens(session: Session, user_id: str) -> int:
         .where(OAuthToken.user_id == user_id, OAuthToken.revoked_at.is_(None))
         .values(revoked_at=utcnow())
     )
-    return result.rowcount or 0
+    return cast("CursorResult[Any]", result).rowcount or 0

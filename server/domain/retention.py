@@ -4,7 +4,8 @@ One table, :data:`WINDOWS`, names every kind of record that grows and the tenant
 says for how many days it is kept (``docs/retention.md`` is the same table for people).
 :func:`enforce` applies all of it in one tenant, in one unit of work:
 
-1. deactivated students whose keep-until date passed are deleted (:func:`leaver_keep_until`:
+1. deactivated students whose keep-until date passed are deleted
+   (:func:`server.domain.leavers.leaver_keep_until`:
    the end of the school year they left in, plus a grace period);
 2. deleted users whose retention period (``retention_days``) is over are erased
    (:mod:`server.domain.erasure`), and so are deleted classes and enrollments;
@@ -18,10 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, delete, or_, select
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from server.db import (
@@ -42,8 +44,8 @@ from server.db import (
     utcnow,
 )
 from server.domain.actors import Actor
+from server.domain.leavers import leaver_keep_until
 from server.domain.tenants import tenant_setting
-from server.errors import InvalidValue
 
 PURGE_JOB = "retention.purge"
 EVERY = timedelta(days=1)
@@ -171,35 +173,6 @@ WINDOWS: dict[str, Window] = {
 THROTTLE_RETENTION = timedelta(days=1)
 
 
-def leaver_keep_until(session: Session, tenant_id: str, deactivated_at: datetime) -> datetime:
-    """When a student deactivated at ``deactivated_at`` is deleted: the next end of the school
-    year (tenant setting ``school_year_end``, ``MM-DD``, default 31 July) on or after that day,
-    plus ``leaver_grace_days`` (default 30).
-
-    >>> # deactivated 2026-12-01 → school year ends 2027-07-31 → deleted from 2027-08-30
-    """
-    month, day = parse_month_day(str(tenant_setting(session, tenant_id, "school_year_end")))
-    grace = int(tenant_setting(session, tenant_id, "leaver_grace_days"))
-    end = date(deactivated_at.year, month, day)
-    if end < deactivated_at.date():
-        end = date(deactivated_at.year + 1, month, day)
-    start_of_day = datetime.combine(end, datetime.min.time(), tzinfo=deactivated_at.tzinfo)
-    return start_of_day + timedelta(days=1 + grace)
-
-
-def parse_month_day(text: str) -> tuple[int, int]:
-    """``"07-31"`` → ``(7, 31)``. :raises InvalidValue: not a real month and day."""
-    try:
-        month, day = (int(part) for part in text.split("-"))
-        date(2000, month, day)
-    except ValueError:
-        raise InvalidValue(
-            f"school_year_end must be MM-DD (such as 07-31), not {text!r}.",
-            field="school_year_end",
-        ) from None
-    return month, day
-
-
 def enforce(
     session: Session,
     actor: Actor,
@@ -227,13 +200,13 @@ def enforce(
         result = session.execute(
             delete(window.model).where(condition).execution_options(synchronize_session=False)
         )
-        counts[name] = result.rowcount or 0
+        counts[name] = cast("CursorResult[Any]", result).rowcount or 0
     result = session.execute(
         delete(LoginThrottle)
         .where(LoginThrottle.last_failure_at < now - THROTTLE_RETENTION)
         .execution_options(synchronize_session=False)
     )
-    counts["login_throttles"] = result.rowcount or 0
+    counts["login_throttles"] = cast("CursorResult[Any]", result).rowcount or 0
     session.add(PurgeRun(tenant_id=actor.tenant_id, ran_at=now, counts=counts))
     session.flush()
     return counts

@@ -54,7 +54,7 @@ from server.errors import (
 Record = TypeVar("Record", bound=SyncedRecord)
 Changes = dict[str, list[Any]]
 
-_KIND = {
+_KIND: dict[type[SyncedRecord], str] = {
     Org: "org",
     AcademicSession: "academic_session",
     Course: "course",
@@ -260,7 +260,8 @@ def purge_deleted_records(session: Session, actor: Actor, *, now: datetime | Non
     days = int(tenant_setting(session, actor.tenant_id, "retention_days"))
     cutoff = (now or utcnow()) - timedelta(days=days)
     purged = 0
-    for model in (Enrollment, SchoolClass):
+    purgeable: tuple[type[SyncedRecord], ...] = (Enrollment, SchoolClass)
+    for model in purgeable:
         due = session.scalars(
             select(model).where(
                 model.tenant_id == actor.tenant_id,
@@ -360,7 +361,9 @@ def list_schools(session: Session, tenant_id: str) -> list[Org]:
 
 def _create(session: Session, actor: Actor, model: type[Record], values: dict[str, Any]) -> Record:
     owner = owning_connection(session, actor)
-    record = model(id=values.pop("id", None) or new_id(), tenant_id=actor.tenant_id)
+    record = model()
+    record.id = values.pop("id", None) or new_id()
+    record.tenant_id = actor.tenant_id
     record.connection_id = owner.id
     record.created_at = record.updated_at = utcnow()
     record.sourced_id = values.pop("sourced_id", None) or record.id
@@ -467,7 +470,7 @@ def _enrollment_values(session: Session, actor: Actor, fields: Mapping[str, Any]
     values = _pick(fields, ("primary", "extra"))
     for name, model in (("user_id", User), ("class_id", SchoolClass), ("school_id", Org)):
         if fields.get(name):
-            found = session.get(model, fields[name])
+            found: Any = session.get(model, fields[name])
             if found is None or found.tenant_id != actor.tenant_id:
                 raise NotFound(f"No record with id {fields[name]!r}.", field=name)
             values[name] = fields[name]
@@ -494,7 +497,7 @@ def _diff(record: SyncedRecord, values: dict[str, Any]) -> Changes:
     for name, new in values.items():
         old = getattr(record, name, None)
         if name == "terms":
-            old, new = sorted(t.id for t in old), sorted(t.id for t in new)
+            old, new = sorted(t.id for t in old or ()), sorted(t.id for t in new)
         if old != new:
             changes[name] = [_plain(old), _plain(new)]
     return changes

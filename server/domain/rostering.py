@@ -30,11 +30,12 @@ from server.db import (
     User,
     UserRole,
 )
+from server.db.roster import SyncedRecord
 from server.domain import audit
 from server.domain.actors import Actor
 from server.domain.completeness import served_users
 
-Model = TypeVar("Model")
+Model = TypeVar("Model", bound="SyncedRecord | User")
 READABLE_STATUSES = (RecordStatus.ACTIVE, RecordStatus.INACTIVE)
 
 
@@ -85,7 +86,7 @@ def record_read(session: Session, scope: ReadScope, kind: str, request: str, cou
     )
 
 
-def visible(scope: ReadScope, model: type) -> ColumnElement[bool]:
+def visible(scope: ReadScope, model: type[Any]) -> ColumnElement[bool]:
     """The WHERE condition for records of ``model`` that ``scope`` may read.
 
     School-limited clients see their schools and the orgs above them, the sessions and courses
@@ -177,7 +178,7 @@ def read_one(
     ).first()
 
 
-def sourced_ids(session: Session, model: type, ids: Iterable[str | None]) -> dict[str, str]:
+def sourced_ids(session: Session, model: type[Any], ids: Iterable[str | None]) -> dict[str, str]:
     """Map our ids to sourcedIds (for the references a rendered object carries)."""
     wanted = {i for i in ids if i}
     if not wanted:
@@ -187,7 +188,7 @@ def sourced_ids(session: Session, model: type, ids: Iterable[str | None]) -> dic
 
 
 def children(
-    session: Session, scope: ReadScope, model: type, parent_ids: Iterable[str]
+    session: Session, scope: ReadScope, model: type[Any], parent_ids: Iterable[str]
 ) -> dict[str, list[str]]:
     """For orgs and academic sessions: the visible children's sourcedIds of each parent."""
     wanted = set(parent_ids)

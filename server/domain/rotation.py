@@ -79,7 +79,7 @@ def sealed_values(
     for credential in session.scalars(credentials):
         yield Sealed(
             "temporary password",
-            credential.temporary_secret,
+            credential.temporary_secret or b"",  # the query takes only rows that have one
             credential.user_id,
             temporary,
             _setter(credential, "temporary_secret"),
@@ -112,18 +112,18 @@ def sealed_values(
             _setter(tenant, "sealed_pseudonym_key"),
         )
     for connection in session.scalars(select(Connection)):
-        for key, box, label in (
+        for setting, box, label in (
             ("upstream", upstream, "upstream secret"),
             ("sign_in", sign_in, "sign-in provider secret"),
         ):
-            stored = (connection.settings or {}).get(key) or {}
+            stored = (connection.settings or {}).get(setting) or {}
             if stored.get("client_secret_sealed"):
                 yield Sealed(
                     f"{label} of {connection.name}",
                     base64.b64decode(stored["client_secret_sealed"]),
                     connection.id,
                     box,
-                    _settings_setter(connection, key),
+                    _settings_setter(connection, setting),
                 )
 
 

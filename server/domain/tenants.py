@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select
@@ -97,8 +98,6 @@ def update_settings(session: Session, tenant: Tenant, changes: dict[str, Any]) -
 def _check_retention(changes: dict[str, Any]) -> None:
     """:raises InvalidValue: a retention window that is not a whole number of days, or a
     school-year end that is not ``MM-DD``."""
-    from server.domain.retention import parse_month_day
-
     for key, value in changes.items():
         if key.endswith("_days") and (
             not isinstance(value, int) or isinstance(value, bool) or value < 0
@@ -117,3 +116,16 @@ def manual_connection(session: Session, tenant_id: str) -> Connection:
     if connection is None:
         raise NotFound("The tenant has no manual connection.")
     return connection
+
+
+def parse_month_day(text: str) -> tuple[int, int]:
+    """``"07-31"`` → ``(7, 31)``. :raises InvalidValue: not a real month and day."""
+    try:
+        month, day = (int(part) for part in text.split("-"))
+        date(2000, month, day)
+    except ValueError:
+        raise InvalidValue(
+            f"school_year_end must be MM-DD (such as 07-31), not {text!r}.",
+            field="school_year_end",
+        ) from None
+    return month, day

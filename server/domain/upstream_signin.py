@@ -35,8 +35,8 @@ from sqlalchemy.orm import Session
 
 from server.db import BrowserSession, Connection, RecordStatus, User, fold
 from server.domain import audit, guard, signin
+from server.domain.access import ensure_can_manage_connections
 from server.domain.actors import Actor, student_actor
-from server.domain.connections import ensure_can_manage_connections
 from server.domain.secrets import SecretBox
 from server.errors import InvalidValue, NotFound, NotLinked
 

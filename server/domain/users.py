@@ -31,7 +31,6 @@ from server.db import (
 )
 from server.domain import (
     audit,
-    completeness,
     erasure,
     guard,
     provider_attributes,
@@ -41,8 +40,9 @@ from server.domain import (
 )
 from server.domain.access import ensure_can_create, ensure_visible
 from server.domain.actors import Actor
+from server.domain.connection_defaults import fill_for
+from server.domain.leavers import leaver_keep_until
 from server.domain.oauth import revoke_user_tokens
-from server.domain.retention import leaver_keep_until
 from server.domain.signin import account_key, staff_account_key
 from server.domain.tenants import manual_connection, tenant_setting
 from server.domain.usernames import generate_username, is_username_taken, validate_username
@@ -257,7 +257,7 @@ def delete_user(
 
 def delete_due_leavers(session: Session, actor: Actor, *, now: datetime | None = None) -> int:
     """Delete the deactivated students whose keep-until date (``purge_after``, set when they
-    were deactivated: see :func:`server.domain.retention.leaver_keep_until`) has passed."""
+    were deactivated: see :func:`server.domain.leavers.leaver_keep_until`) has passed."""
     due = session.scalars(
         select(User).where(
             User.tenant_id == actor.tenant_id,
@@ -489,7 +489,7 @@ def _choose_username(session: Session, actor: Actor, values: dict[str, Any]) -> 
     username = values.get("username")
     if username:
         _ensure_username_free(session, actor, username, None)
-        return username
+        return str(username)
     tenant = session.get(Tenant, actor.tenant_id)
     pattern = (tenant.settings if tenant else {}).get("username_pattern") or "{first}{last}"
     return generate_username(
@@ -564,7 +564,7 @@ def _with_defaults(
 ) -> dict[str, Any]:
     """A pushed user left without roles gets its connection's default role and school."""
     has_roles = bool(values.get("roles", user.roles if user else []))
-    filled = completeness.fill_for(session, actor, has_roles, values.get("primary_role"))
+    filled = fill_for(session, actor, has_roles, values.get("primary_role"))
     if filled is None:
         return values
     role, school_id = filled

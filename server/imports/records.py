@@ -8,10 +8,11 @@ the domain services.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum, nonmember
 from typing import Any
 
 
-class Outcome:
+class Outcome(StrEnum):
     CREATED = "created"
     UPDATED = "updated"
     UNCHANGED = "unchanged"
@@ -20,7 +21,7 @@ class Outcome:
     ERROR = "error"
     SKIPPED = "skipped"
 
-    ALL = (CREATED, UPDATED, UNCHANGED, DEACTIVATED, REACTIVATED, ERROR, SKIPPED)
+    ALL = nonmember((CREATED, UPDATED, UNCHANGED, DEACTIVATED, REACTIVATED, ERROR, SKIPPED))
 
 
 class FileProblem(Exception):

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum, nonmember
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -25,7 +26,7 @@ from server.imports.records import Outcome, RowResult
 STORE_BATCH = 2000
 
 
-class RunStatus:
+class RunStatus(StrEnum):
     APPLIED = "applied"  # written
     VALID = "valid"  # trial run: would apply
     INVALID = "invalid"  # trial run: would be refused
@@ -34,7 +35,7 @@ class RunStatus:
     RUNNING = "running"  # started over HTTP, not finished yet
     INTERRUPTED = "interrupted"  # stopped by a shutdown after its grace period: rolled back
 
-    OK = (APPLIED, VALID)
+    OK = nonmember((APPLIED, VALID))
 
 
 @dataclass

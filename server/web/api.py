@@ -180,7 +180,7 @@ async def get_user(staff: StaffRequest) -> Response:
 
     response = await _call(staff, load)
     if response.status_code == 200:
-        response.headers["ETag"] = f'W/"{json.loads(response.body)["version"]}"'
+        response.headers["ETag"] = f'W/"{json.loads(bytes(response.body))["version"]}"'
     return response
 
 

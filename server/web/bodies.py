@@ -64,7 +64,7 @@ def _explain(error: ValidationError) -> InvalidValue:
             if isinstance(error.validator_value, list)
             else [error.validator_value]
         )
-        wanted = " or ".join(_TYPE_NAMES.get(kind, kind) for kind in kinds)
+        wanted = " or ".join(_TYPE_NAMES.get(kind) or str(kind) for kind in kinds)
         return InvalidValue(f"{name} must be {wanted}.", field=field)
     if error.validator == "enum":
         choices = ", ".join(str(value) for value in error.validator_value if value is not None)

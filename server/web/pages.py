@@ -345,6 +345,7 @@ async def user_badge(staff: StaffRequest) -> Response:
             voided = badges.void_badge(session, actor, user)
             return "Badge voided." if voided else "The student had no live badge."
         issued = badges.issue_badge(session, actor, user, box=box, pin=pin)
+        assert issued.badge is not None  # issue_badge skips no one it is given alone
         return f"New badge issued, valid until {issued.badge.expires_at:%Y-%m-%d}; print it below."
 
     return await _act_on_user(staff, change)
@@ -538,13 +539,14 @@ async def bulk(staff: StaffRequest) -> Response:
             voided = sum(badges.void_badge(session, actor, user) for user in chosen)
             return f"Voided {voided} badge(s)."
         if action == "deactivate":
-            done = skipped = 0
+            deactivated = refused = 0
             for user in chosen:
                 try:
-                    done += users.deactivate_user(session, actor, user)
+                    deactivated += users.deactivate_user(session, actor, user)
                 except DomainError:
-                    skipped += 1
-            return f"Deactivated {done} account(s); {skipped} skipped (managed by a connection)."
+                    refused += 1
+            managed = f"{refused} skipped (managed by a connection)"
+            return f"Deactivated {deactivated} account(s); {managed}."
         outcomes = credentials.reset_passwords(
             session, actor, chosen, box=staff.context.box, temporary=action != "reset_permanent"
         )
@@ -672,7 +674,8 @@ async def _print_badges(staff: StaffRequest, user_ids: list[str]) -> Response:
                 if token is None:
                     token = badges.issue_badge(session, actor, user, box=box).token
                 card["qr"] = qr_data_uri(f"{issuer}/login/badge?badge={token}")
-                card["expires"] = f"{badges.live_badge(session, user).expires_at:%Y-%m-%d}"
+                live = badges.live_badge(session, user)
+                card["expires"] = f"{live.expires_at:%Y-%m-%d}" if live else ""
             except DomainError as error:
                 card["note"] = error.message
             cards.append(card)

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from server.db import Connection, ConnectionKind, OAuthClient, Org, SchoolClass, User
-from server.domain import completeness, guard, retention
+from server.domain import completeness, connection_defaults, guard, retention
 from server.domain.actors import Actor
 
 
@@ -122,7 +122,7 @@ def connection_defaults_view(
 ) -> dict[str, Any]:
     """A connection's default role and school, and how many of its users are incomplete."""
     return {
-        "default_role": completeness.defaults_of(connection).role,
+        "default_role": connection_defaults.defaults_of(connection).role,
         "default_school": completeness.default_school_sourced_id(session, connection),
         "incomplete": incomplete.get(connection.id, 0),
     }

@@ -51,7 +51,8 @@ def page(request: Request, template: str, status_code: int = 200, **values: Any)
 
 def issuer_of(request: Request) -> str:
     """The configured sign-in address of the app serving ``request``."""
-    return request.app.state.context.settings.issuer
+    issuer: str = request.app.state.context.settings.issuer
+    return issuer
 
 
 def _security_headers() -> dict[str, str]:

@@ -65,7 +65,7 @@ class StaffRequest:
             return None
 
         def load(session: Session, actor: Actor) -> str | None:
-            return submissions.kept_secret(session, actor.id, token, self.context.box)
+            return submissions.kept_secret(session, staff_id(actor), token, self.context.box)
 
         return await self.work(load)
 
@@ -92,7 +92,14 @@ Handler = Callable[[StaffRequest], Awaitable[Response]]
 
 
 def context_of(request: Request) -> AppContext:
-    return request.app.state.context
+    context: AppContext = request.app.state.context
+    return context
+
+
+def staff_id(actor: Actor) -> str:
+    """The id of the staff member acting (every actor a staff page has is one)."""
+    assert actor.id is not None, "a staff page acts for a signed-in staff member"
+    return actor.id
 
 
 def staff_page(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -139,7 +146,9 @@ async def _once(staff: StaffRequest, handler: Handler) -> Response:
     token = str(form.get("form_token") or "")
     if token:
         try:
-            earlier = await staff.work(lambda s, a: _location(submissions.claim(s, a.id, token)))
+            earlier = await staff.work(
+                lambda s, a: _location(submissions.claim(s, staff_id(a), token))
+            )
         except DomainError as error:
             return Response(error.message, status_code=error.status)
         if earlier is not None:
@@ -153,17 +162,24 @@ async def _once(staff: StaffRequest, handler: Handler) -> Response:
     return await _settle(staff, token, response)
 
 
+def _claim(token: str) -> Callable[[Session, Actor], str | None]:
+    """Claim the form token: the location of the first post's result, or None if this is it."""
+    return lambda s, a: _location(submissions.claim(s, staff_id(a), token))
+
+
 def _location(earlier: Any) -> str | None:
     return None if earlier is None else (earlier.result_location or "")
 
 
-async def _repeat(staff: StaffRequest, token: str, location: str) -> Response:
+async def _repeat(staff: StaffRequest, token: str, location: str | None) -> Response:
     """The answer to a repeated post: the first post's result, once it is known."""
     for _ in range(REPEAT_WAIT_SECONDS * 10):
         if location:
             return RedirectResponse(location, status_code=303)
         await asyncio.sleep(0.1)
-        location = await staff.work(lambda s, a: _location(submissions.claim(s, a.id, token)))
+        location = await staff.work(
+            lambda s, a: _location(submissions.claim(s, staff_id(a), token))
+        )
         if location is None:  # the first post changed nothing after all; this one is first
             await staff.work(lambda s, a: submissions.release(s, token))
             return Response("Send the form again.", status_code=409)
@@ -179,7 +195,7 @@ async def _settle(staff: StaffRequest, token: str, response: Response) -> Respon
         return response
     if staff.kept and not token:
         token = secrets.token_urlsafe(24)
-        await staff.work(lambda s, a: submissions.claim(s, a.id, token))
+        await staff.work(lambda s, a: submissions.claim(s, staff_id(a), token))
     if not token:
         return response
     location = response.headers["location"]

@@ -15,8 +15,8 @@ from server.app import create_app
 from server.config import load_settings
 from server.db import LoginThrottle
 from server.domain.tenants import create_tenant
+from tests.live import serving
 from tests.oidc.conftest import csrf_of
-from tests.oidc.live import free_port, serving
 
 
 def _fail_sign_in_through(settings, database, forwarded_for: str) -> set[str]:
@@ -24,7 +24,7 @@ def _fail_sign_in_through(settings, database, forwarded_for: str) -> set[str]:
     with database.session() as session:
         create_tenant(session, "Springfield")
     app = create_app(settings, database=database)
-    with serving(app, free_port()) as base, httpx.Client(base_url=base) as client:
+    with serving(app) as base, httpx.Client(base_url=base) as client:
         csrf = csrf_of(client.get("/login").text)
         answer = client.post(
             "/login",

@@ -6,17 +6,14 @@ Chromium comes from the Debian package (/usr/bin/chromium); no browser is ever d
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
-import uvicorn
 
 from server.app import create_app
+from tests.live import bound_socket, serving, url_of
 from tests.web.conftest import district  # noqa: F401 - the small district the staff tests share
 
 SCREENSHOTS = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "screenshots")
@@ -24,30 +21,11 @@ SCREENSHOTS = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "scree
 
 @pytest.fixture
 def live_server(settings, database) -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    base = f"http://127.0.0.1:{port}"
+    sock = bound_socket()
     # Like `rollcall serve` without ROLLCALL_ISSUER: the issuer is the address served.
-    served = replace(settings, issuer=base)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(served, database=database),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    yield base
-    server.should_exit = True
-    thread.join(timeout=10)
+    served = replace(settings, issuer=url_of(sock))
+    with serving(create_app(served, database=database), sock) as base:
+        yield base
 
 
 @pytest.fixture

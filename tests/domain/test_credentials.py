@@ -7,11 +7,11 @@ from argon2 import PasswordHasher
 from sqlalchemy import select, text
 
 from server.db import AuditEvent, CredentialState
+from server.districts import school, student
 from server.domain import credentials, passwords
 from server.domain.actors import student_actor
 from server.domain.passwords import PasswordPolicy, generate_password
 from server.errors import NotAllowed, PasswordRejected
-from tests.domain.builders import school, student
 
 
 @pytest.fixture

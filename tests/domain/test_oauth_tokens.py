@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import text
 
 from server.db import OAuthClientKind
+from server.districts import school, student
 from server.domain import oauth, users
 from server.errors import InvalidValue, NotAllowed
-from tests.domain.builders import school, student
 
 
 def test_api_client_token_grants_its_scopes_and_schools(session, system):

@@ -20,12 +20,12 @@ from server.db import (
     User,
     utcnow,
 )
+from server.districts import school, student
 from server.domain import jobs, retention, roster, users
 from server.domain.actors import system_actor
 from server.domain.tenants import create_tenant, update_settings
 from server.errors import InvalidValue
 from tests.conftest import TEST_SECRET
-from tests.domain.builders import school, student
 
 DEC_1 = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
 

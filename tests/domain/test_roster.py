@@ -8,9 +8,10 @@ import pytest
 from sqlalchemy import select
 
 from server.db import AuditEvent, Enrollment, RecordStatus, SchoolClass, utcnow
+from server.districts import klass, school, sso_connection, student
 from server.domain import roster
+from server.domain.actors import connection_actor
 from server.errors import ManagedBySource, NotFound, RequiredValue
-from tests.domain.builders import klass, pushed_by, school, sso_connection, student
 
 
 def test_enrolling_twice_keeps_one_enrollment(session, system):
@@ -46,7 +47,7 @@ def test_class_updates_are_versioned_audited_and_idempotent(session, system):
 
 def test_a_synced_class_is_guarded_against_manual_edits(session, system):
     org = school(session, system)
-    clever = pushed_by(sso_connection(session, system, "Clever"))
+    clever = connection_actor(sso_connection(session, system, "Clever"))
     synced = roster.create_class(session, clever, {"title": "Art", "school_id": org.id})
     with pytest.raises(ManagedBySource, match="managed by Clever"):
         roster.update_record(session, system, synced, {"title": "Drawing"})

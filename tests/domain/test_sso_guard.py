@@ -6,16 +6,17 @@ import pytest
 from sqlalchemy import select
 
 from server.db import AuditEvent, CredentialState
+from server.districts import school, sso_connection, student
 from server.domain import credentials, users
+from server.domain.actors import connection_actor
 from server.errors import ManagedBySource, NoLocalPassword, OwnedByAnotherConnection
-from tests.domain.builders import pushed_by, school, sso_connection, student
 
 
 @pytest.fixture
 def clever_student(session, system):
     org = school(session, system)
     clever = sso_connection(session, system, "Clever")
-    return student(session, pushed_by(clever), org, "Maya", "Lopez", external_id="c-1")
+    return student(session, connection_actor(clever), org, "Maya", "Lopez", external_id="c-1")
 
 
 def test_admin_password_change_on_sso_student_is_refused_naming_the_provider(
@@ -55,7 +56,7 @@ def test_student_cannot_change_own_password_on_sso_account(session, box, clever_
 
 
 def test_sso_connection_itself_cannot_send_a_local_password(session, box, clever_student):
-    clever = pushed_by(clever_student.connection)
+    clever = connection_actor(clever_student.connection)
     with pytest.raises(NoLocalPassword) as refused:
         credentials.set_password(
             session, clever, clever_student, "a fine long password", temporary=False, box=box
@@ -80,7 +81,7 @@ def test_other_fields_need_an_override_which_is_audited(session, system, clever_
 
 
 def test_the_owning_connection_may_change_everything(session, clever_student):
-    clever = pushed_by(clever_student.connection)
+    clever = connection_actor(clever_student.connection)
     changes = users.update_user(session, clever, clever_student, {"username": "maya.lopez"})
     assert changes == {"username": ["mayalopez", "maya.lopez"]}
 
@@ -88,12 +89,12 @@ def test_the_owning_connection_may_change_everything(session, clever_student):
 def test_another_connection_cannot_touch_the_user(session, system, clever_student):
     other = sso_connection(session, system, "ClassLink")
     with pytest.raises(OwnedByAnotherConnection) as refused:
-        users.update_user(session, pushed_by(other), clever_student, {"given_name": "X"})
+        users.update_user(session, connection_actor(other), clever_student, {"given_name": "X"})
     assert refused.value.code == "R109"
 
 
 def test_same_push_twice_reports_unchanged(session, clever_student):
-    clever = pushed_by(clever_student.connection)
+    clever = connection_actor(clever_student.connection)
     fields = {"given_name": "Maya", "family_name": "Lopez", "grades": ["03"]}
     assert users.update_user(session, clever, clever_student, fields) == {"grades": [[], ["03"]]}
     version = clever_student.version

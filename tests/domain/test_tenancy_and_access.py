@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from server.districts import school, student
 from server.domain import connections, credentials, roster, users
 from server.domain.actors import Actor, connection_actor, system_actor
 from server.domain.search import UserQuery, search_users
 from server.domain.staff import authenticate_staff, create_staff
 from server.domain.tenants import create_tenant
 from server.errors import NotAllowed, NotFound
-from tests.domain.builders import school, student
 
 
 @pytest.fixture

@@ -8,7 +8,9 @@ import pytest
 from sqlalchemy import select
 
 from server.db import AuditEvent, RecordStatus, User, utcnow
+from server.districts import school, sso_connection, student
 from server.domain import users
+from server.domain.actors import connection_actor
 from server.domain.search import UserQuery, find_reactivation_candidates, search_users
 from server.errors import (
     InvalidValue,
@@ -17,7 +19,6 @@ from server.errors import (
     UsernameTaken,
     VersionMismatch,
 )
-from tests.domain.builders import pushed_by, school, sso_connection, student
 
 
 def test_every_write_is_audited_and_bumps_the_version(session, system):
@@ -147,7 +148,7 @@ def test_deleted_username_is_free_again(session, system):
 
 def test_reprovisioning_the_same_external_id_restores_the_deleted_user(session, system):
     org = school(session, system)
-    okta = pushed_by(sso_connection(session, system, "Okta"))
+    okta = connection_actor(sso_connection(session, system, "Okta"))
     pupil = student(session, okta, org, "Kim", "Park", external_id="00u1")
     users.delete_user(session, okta, pupil)
     again = student(session, okta, org, "Kim", "Park-Lee", external_id="00U1")
@@ -160,7 +161,7 @@ def test_reprovisioning_the_same_external_id_restores_the_deleted_user(session, 
 def test_a_push_never_takes_over_another_connections_user(session, system):
     org = school(session, system)
     manual = student(session, system, org, "Lee", "Fox", username="lfox")
-    okta = pushed_by(sso_connection(session, system, "Okta"))
+    okta = connection_actor(sso_connection(session, system, "Okta"))
     with pytest.raises(OwnedByAnotherConnection) as refused:
         student(session, okta, org, "Lee", "Fox", username="LFox")
     assert refused.value.code == "R109"
@@ -175,7 +176,7 @@ def test_a_connection_set_to_adopt_takes_over_by_that_key_and_it_is_audited(sess
     google = create_connection(
         session, system, "Google", "scim", sso_provider="Google", adopt_by="username"
     ).connection
-    users.adopt_user(session, pushed_by(google), manual, "username")
+    users.adopt_user(session, connection_actor(google), manual, "username")
     assert manual.connection_id == google.id
     assert manual.credential.state == "sso"
     event = session.scalars(select(AuditEvent).where(AuditEvent.action == "user.adopt")).one()

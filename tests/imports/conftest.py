@@ -11,7 +11,6 @@ from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
 from server.app import create_app
-from server.cli.main import main
 from server.db import User
 from server.db.session import Database
 from server.domain import staff
@@ -22,7 +21,6 @@ from server.domain.tenants import create_tenant
 from server.imports.engine import ImportOptions, run_import
 from server.imports.exports import export
 from server.imports.report import Report
-from tests.conftest import TEST_SECRET
 
 
 @dataclass
@@ -76,22 +74,6 @@ def tenancy(database: Database, box: SecretBox) -> Tenancy:
         }
         tenant_id = tenant.id
     return Tenancy(database, box, tenant_id, tokens)
-
-
-@pytest.fixture
-def rollcall(monkeypatch, tmp_path, database, database_url, capsys):
-    """``rollcall ARGS`` on the test database (emptied after the test): (exit code, out, err)."""
-    monkeypatch.setenv("ROLLCALL_DATABASE_URL", database_url)
-    monkeypatch.setenv("ROLLCALL_DATA_DIR", str(tmp_path / "cli"))
-    monkeypatch.setenv("ROLLCALL_SECRET_KEY", TEST_SECRET)
-
-    def run(*argv: str, stdin: str = "") -> tuple[int, str, str]:
-        monkeypatch.setattr("sys.stdin", __import__("io").StringIO(stdin))
-        code = main(list(argv))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
 
 
 @pytest.fixture

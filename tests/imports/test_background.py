@@ -20,8 +20,8 @@ from starlette.testclient import TestClient
 from server.app import create_app
 from server.db import ImportRun, User
 from tests.imports.conftest import bearer
-from tests.imports.live import rollcall_serve
 from tests.imports.packages import district, package
+from tests.live import rollcall_serve
 
 
 @pytest.fixture
@@ -130,8 +130,8 @@ def test_sigterm_interrupts_a_slow_import_after_the_grace_period(tenancy, databa
     ) as server:
         started = httpx.post(f"{server.url}/oneroster/csv", content=body, headers=sis, timeout=60)
         assert started.status_code == 202
-        server.process.send_signal(signal.SIGTERM)
-        server.process.wait(timeout=120)
+        server.popen.send_signal(signal.SIGTERM)
+        server.popen.wait(timeout=120)
     with tenancy.database.session() as session:
         run = session.get(ImportRun, started.json()["id"])
         assert run.status == "interrupted", run.summary

@@ -16,13 +16,13 @@ from openpyxl import Workbook
 from starlette.testclient import TestClient
 
 from server.app import create_app
+from server.districts import school
 from server.domain.actors import system_actor
 from server.imports.limits import ImportLimits
-from tests.domain.builders import school
 from tests.imports import bombs
 from tests.imports.conftest import bearer
-from tests.imports.live import rollcall_serve
 from tests.imports.packages import district, package
+from tests.live import rollcall_serve
 
 MIB = 1024 * 1024
 SCHOOL_HEADER = "Student Full Name,Username,Year Group,Class,Gender\r\n"

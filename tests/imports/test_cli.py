@@ -6,27 +6,15 @@ import json
 
 import pytest
 
-from server.cli.main import main
 from server.imports.school_csv import COLUMNS
 from tests.imports.packages import district, package
 
 
 @pytest.fixture
-def rollcall(monkeypatch, tmp_path, database, database_url, capsys):
-    monkeypatch.setenv("ROLLCALL_DATABASE_URL", database_url)
-    monkeypatch.setenv("ROLLCALL_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("ROLLCALL_SECRET_KEY", "cli-test-secret")
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        try:
-            code = main(list(argv))
-        except SystemExit as exit_:
-            code = exit_.code
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    run("connection", "add", "SIS", "--kind", "oneroster")
-    return run
+def rollcall(rollcall):
+    """The shared ``rollcall`` runner, with the connection the imports go to."""
+    rollcall("connection", "add", "SIS", "--kind", "oneroster")
+    return rollcall
 
 
 def test_import_trial_run_then_apply_with_json_reports(rollcall, tmp_path):

@@ -6,10 +6,10 @@ import pytest
 from sqlalchemy import select
 
 from server.db import AuditEvent, Enrollment
+from server.districts import klass, school, student
 from server.domain import roster
 from server.domain.enrollments import NewEnrollment, enroll_many
 from server.errors import Conflict, InvalidValue
-from tests.domain.builders import klass, school, student
 
 
 def test_enroll_many_creates_audits_and_reuses_what_exists(session, system):

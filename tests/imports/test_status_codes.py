@@ -252,8 +252,7 @@ def test_an_unreadable_row_is_not_deactivated_by_a_full_import_that_skips_it(ten
 
 @pytest.mark.postgres_only
 def test_a_value_longer_than_its_column_is_a_row_error_not_a_crash(tenancy, tmp_path):
-    if tenancy.database.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite does not enforce column lengths")
+    """PostgreSQL only: SQLite does not enforce column lengths."""
     files = district()
     files["users.csv"][1]["givenName"] = "A" * 300
     report = tenancy.run(package(tmp_path / "p.zip", "1.1", files), skip_invalid=True)

@@ -17,13 +17,13 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from starlette.testclient import TestClient
 
+from server import districts
 from server.app import create_app
 from server.context import AppContext
 from server.db import OAuthClientKind
 from server.domain import credentials, oauth
 from server.domain.actors import system_actor
 from server.domain.tenants import create_tenant
-from tests.domain import builders
 
 ISSUER = "http://127.0.0.1:8000"
 REDIRECT = "https://app.example/callback"
@@ -67,11 +67,11 @@ def district(database, box) -> District:
     with database.session() as session:
         tenant = create_tenant(session, "Springfield District")
         actor = system_actor(tenant.id, "test")
-        school = builders.school(session, actor)
-        klass = builders.klass(session, actor, school)
+        school = districts.school(session, actor)
+        klass = districts.klass(session, actor, school)
         from server.domain import roster
 
-        permanent = builders.student(
+        permanent = districts.student(
             session,
             actor,
             school,
@@ -83,7 +83,7 @@ def district(database, box) -> District:
         )
         credentials.set_password(session, actor, permanent, PASSWORD, temporary=False, box=box)
         roster.enroll(session, actor, permanent, klass)
-        temporary = builders.student(session, actor, school, "Bart", "Simpson", username="bart")
+        temporary = districts.student(session, actor, school, "Bart", "Simpson", username="bart")
         issued = credentials.issue_temporary_password(session, actor, temporary, box=box)
         rp = oauth.create_client(
             session,

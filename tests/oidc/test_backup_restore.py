@@ -4,47 +4,43 @@ fresh data directory (with the same secret key) signs a student in."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
 from server.app import create_app
-from server.cli.main import main
 from server.db.session import Database
-from tests.conftest import TEST_SECRET
 from tests.oidc.conftest import ISSUER, code_flow, exchange, verify_id_token
 
 
-def _rollcall(monkeypatch, capsys, data_dir, database_url, *argv):
+def _acting_in(monkeypatch, data_dir: Path, database_url: str | None = None) -> None:
+    """Point the ``rollcall`` runner at ``data_dir``, with or without a database URL."""
     monkeypatch.setenv("ROLLCALL_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("ROLLCALL_SECRET_KEY", TEST_SECRET)
     if database_url:
         monkeypatch.setenv("ROLLCALL_DATABASE_URL", database_url)
     else:
         monkeypatch.delenv("ROLLCALL_DATABASE_URL", raising=False)
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_a_backup_restored_into_a_fresh_data_directory_signs_a_student_in(
-    http, district, database_url, issuer_settings, monkeypatch, capsys, tmp_path
+    http, district, database_url, issuer_settings, monkeypatch, rollcall, tmp_path
 ):
     if not database_url.startswith("sqlite"):
         pytest.skip("PostgreSQL backups are pg_dump archives (rollcall backup runs pg_dump)")
     saved = tmp_path / "rollcall-backup.sqlite3"
-    code, out, err = _rollcall(
-        monkeypatch, capsys, tmp_path / "old", database_url, "backup", str(saved)
-    )
+    _acting_in(monkeypatch, tmp_path / "old", database_url)
+    code, out, err = rollcall("backup", str(saved))
     assert code == 0, err
     assert "secret key" in out
-    again = _rollcall(monkeypatch, capsys, tmp_path / "old", database_url, "backup", str(saved))
+    again = rollcall("backup", str(saved))
     assert again[0] == 1 and "exists already" in again[2]  # a backup is never overwritten
 
     fresh = tmp_path / "fresh"
-    code, out, err = _rollcall(monkeypatch, capsys, fresh, None, "restore", str(saved))
+    _acting_in(monkeypatch, fresh)
+    code, out, err = rollcall("restore", str(saved))
     assert code == 0, err
-    refused = _rollcall(monkeypatch, capsys, fresh, None, "restore", str(saved))
+    refused = rollcall("restore", str(saved))
     assert refused[0] == 1 and "--replace" in refused[2]
 
     url = f"sqlite:///{fresh / 'rollcall.sqlite3'}"
@@ -61,8 +57,9 @@ def test_a_backup_restored_into_a_fresh_data_directory_signs_a_student_in(
     restored.dispose()
 
 
-def test_restoring_a_file_that_is_not_a_backup_is_refused(monkeypatch, capsys, tmp_path):
+def test_restoring_a_file_that_is_not_a_backup_is_refused(monkeypatch, rollcall, tmp_path):
     junk = tmp_path / "notes.txt"
     junk.write_text("not a database")
-    code, _, err = _rollcall(monkeypatch, capsys, tmp_path / "d", None, "restore", str(junk))
+    _acting_in(monkeypatch, tmp_path / "d")
+    code, _, err = rollcall("restore", str(junk))
     assert code == 1 and "not a Rollcall backup" in err

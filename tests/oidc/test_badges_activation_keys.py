@@ -7,11 +7,11 @@ from datetime import date, timedelta
 
 import pytest
 
+from server import districts
 from server.db import AuditEvent, CredentialState, utcnow
 from server.domain import activation, badges, credentials, keys, roster, users
 from server.domain.actors import system_actor
 from server.errors import NotAllowed
-from tests.domain import builders
 from tests.oidc.conftest import (
     authorize_url,
     code_flow,
@@ -99,7 +99,7 @@ def test_activation_link_sets_a_password_once(http, district, database):
     with database.session() as session:
         actor = system_actor(district.tenant_id)
         school = roster.list_schools(session, district.tenant_id)[0]
-        maggie = builders.student(
+        maggie = districts.student(
             session,
             actor,
             school,
@@ -110,7 +110,7 @@ def test_activation_link_sets_a_password_once(http, district, database):
         )
         link = activation.create_activation_link(session, actor, maggie)
         assert maggie.credential.state == CredentialState.ISSUED
-        nomail = builders.student(session, actor, school, "Ned", "Flanders", username="nedf")
+        nomail = districts.student(session, actor, school, "Ned", "Flanders", username="nedf")
         with pytest.raises(NotAllowed):
             activation.create_activation_link(session, actor, nomail)
     url = f"/activate/{link.secret}"

@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from server.app import create_app
-from tests.oidc.conftest import REDIRECT, authorize_url
-from tests.oidc.live import free_port, serving
+from tests.live import bound_socket, serving, url_of
+from tests.oidc.conftest import REDIRECT, authorize_url, exchange, verify_id_token
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -30,10 +30,10 @@ pytestmark = pytest.mark.skipif(
 def test_student_changes_a_temporary_password_in_a_real_browser(
     settings, database, district, browser
 ):
-    port = free_port()
-    app = create_app(replace(settings, issuer=f"http://127.0.0.1:{port}"), database=database)
+    sock = bound_socket()
+    app = create_app(replace(settings, issuer=url_of(sock)), database=database)
     landed: list[str] = []
-    with serving(app, port) as base:
+    with serving(app, sock) as base:
         context = browser.new_context(viewport={"width": 390, "height": 800})
         try:
             page = context.new_page()
@@ -65,21 +65,10 @@ def test_student_changes_a_temporary_password_in_a_real_browser(
 
         query = {k: v[0] for k, v in parse_qs(urlsplit(landed[-1]).query).items()}
         assert query["state"] == "browser-state"
-        token = httpx.post(
-            f"{base}/oauth/token",
-            data={
-                "grant_type": "authorization_code",
-                "code": query["code"],
-                "redirect_uri": REDIRECT,
-            },
-            auth=(district.client_id, district.client_secret),
-        )
-        assert token.status_code == 200, token.text
-        from joserfc import jwt
-        from joserfc.jwk import KeySet
-
-        keys = KeySet.import_key_set(httpx.get(f"{base}/oauth/jwks").json())
-        claims = jwt.decode(token.json()["id_token"], keys, algorithms=["RS256"]).claims
+        with httpx.Client(base_url=base) as http:
+            token = exchange(http, district, query["code"])
+            assert token.status_code == 200, token.text
+            claims = verify_id_token(http, token.json()["id_token"])
         assert claims["iss"] == base
         assert claims["preferred_username"] == "bart"
         assert claims["sub"] == district.students["bart"]["id"]

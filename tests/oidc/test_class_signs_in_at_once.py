@@ -8,16 +8,17 @@ from dataclasses import replace
 import httpx
 
 from server.app import create_app
+from tests.live import bound_socket, serving, url_of
 from tests.oidc.conftest import csrf_of
-from tests.oidc.live import free_port, serving
 
 
 def test_a_class_typing_at_once_gets_answers_not_errors(settings, database, district):
-    port = free_port()
-    app = create_app(replace(settings, issuer=f"http://127.0.0.1:{port}"), database=database)
+    sock = bound_socket()
+    base = url_of(sock)
+    app = create_app(replace(settings, issuer=base), database=database)
 
     def attempt(number: int) -> int:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as browser:
+        with httpx.Client(base_url=base, timeout=30) as browser:
             page = browser.get("/login")
             password = "correct horse battery" if number % 2 else f"wrong {number}"
             response = browser.post(
@@ -26,7 +27,7 @@ def test_a_class_typing_at_once_gets_answers_not_errors(settings, database, dist
             )
             return response.status_code
 
-    with serving(app, port), ThreadPoolExecutor(max_workers=8) as pool:
+    with serving(app, sock), ThreadPoolExecutor(max_workers=8) as pool:
         statuses = list(pool.map(attempt, range(16)))
     assert set(statuses) <= {303, 401, 429}
     assert 401 in statuses

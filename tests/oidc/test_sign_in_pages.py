@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 
+from server import districts
 from server.db import AuditEvent, CredentialState
 from server.domain import users
-from server.domain.actors import system_actor
+from server.domain.actors import connection_actor, system_actor
 from server.domain.signin import ACCOUNT_FREE_FAILURES
-from tests.domain import builders
 from tests.oidc.conftest import (
     LOGOUT_REDIRECT,
     REDIRECT,
@@ -113,11 +113,11 @@ def test_an_sso_account_answers_and_slows_down_like_an_unknown_name(http, distri
     # was never throttled, which told anyone which usernames exist and which are Clever's.
     with database.session() as session:
         actor = system_actor(district.tenant_id)
-        clever = builders.sso_connection(session, actor, "Clever")
-        school = builders.school(session, actor, "Clever School")
-        builders.student(
+        clever = districts.sso_connection(session, actor, "Clever")
+        school = districts.school(session, actor, "Clever School")
+        districts.student(
             session,
-            builders.pushed_by(clever),
+            connection_actor(clever),
             school,
             "Milhouse",
             "Van Houten",

@@ -12,14 +12,12 @@ from dataclasses import replace
 
 import httpx
 import pytest
-from joserfc import jwt
-from joserfc.jwk import KeySet
 
 from server.app import create_app
 from server.domain import oauth
 from server.domain.actors import system_actor
-from tests.oidc.conftest import REDIRECT, authorize_url, query_of
-from tests.oidc.live import free_port, serving
+from tests.live import bound_socket, serving, url_of
+from tests.oidc.conftest import REDIRECT, authorize_url, exchange, query_of, verify_id_token
 from tests.oidc.upstream_provider import (
     MILHOUSE_PASSWORD,
     Upstream,
@@ -45,13 +43,13 @@ def register_at_upstream(upstream: Upstream, callback: str) -> Upstream:
 def test_sso_student_signs_in_through_clever_in_a_real_browser(
     settings, database, box, district, upstream, browser
 ):
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
+    sock = bound_socket()
+    base = url_of(sock)
     registered = register_at_upstream(upstream, base + "/login/upstream/callback")
     twin = provision_twin(database, box, district, registered)
     app = create_app(replace(settings, issuer=base), database=database)
     landed: list[str] = []
-    with serving(app, port):
+    with serving(app, sock):
         context = browser.new_context(viewport={"width": 390, "height": 800})
         try:
             page = context.new_page()
@@ -73,17 +71,9 @@ def test_sso_student_signs_in_through_clever_in_a_real_browser(
             context.close()
         query = query_of(landed[-1])
         assert query["state"] == "app-state"
-        token = httpx.post(
-            f"{base}/oauth/token",
-            data={
-                "grant_type": "authorization_code",
-                "code": query["code"],
-                "redirect_uri": REDIRECT,
-            },
-            auth=(district.client_id, district.client_secret),
-        )
-        assert token.status_code == 200, token.text
-        keys = KeySet.import_key_set(httpx.get(f"{base}/oauth/jwks").json())
-        claims = jwt.decode(token.json()["id_token"], keys, algorithms=["RS256"]).claims
+        with httpx.Client(base_url=base) as http:
+            token = exchange(http, district, query["code"])
+            assert token.status_code == 200, token.text
+            claims = verify_id_token(http, token.json()["id_token"])
     assert claims["iss"] == base and claims["sub"] == twin.twin_id
     assert claims["amr"] == ["fed"] and claims["acr"] == upstream.url

@@ -30,7 +30,6 @@ from tests.oidc.conftest import (
     sign_in,
     verify_id_token,
 )
-from tests.oidc.live import free_port
 from tests.oidc.upstream_provider import (
     CALLBACK,
     MILHOUSE_PASSWORD,
@@ -154,11 +153,11 @@ def test_set_upstream_on_the_command_line_then_sign_in(
 
 
 def test_set_upstream_refuses_what_it_cannot_use(
-    district, upstream, database, box, monkeypatch, tmp_path, database_url, capsys
+    district, upstream, database, box, monkeypatch, tmp_path, database_url, capsys, dead_url
 ):
     monkeypatch.setenv("ROLLCALL_DATABASE_URL", database_url)
     monkeypatch.setenv("ROLLCALL_DATA_DIR", str(tmp_path))
-    dead = f"http://127.0.0.1:{free_port()}"
+    dead = dead_url
     monkeypatch.setattr("sys.stdin", io.StringIO("secret\n"))
     argv = ["connection", "set-upstream", "Clever", "--issuer", dead, "--client-id", "x"]
     assert main([*argv, "--client-secret-stdin"]) == 1
@@ -255,9 +254,10 @@ def test_id_token_signed_by_another_key_is_refused(http, district, upstream, bro
         assert session.scalars(select(BrowserSession)).first() is None
 
 
-def test_upstream_that_is_down_ends_on_a_retry_page(http, district, database, box, tmp_path):
-    port = free_port()
-    dead = Upstream(f"http://127.0.0.1:{port}", None, "", "client", "secret", "sub", None)  # type: ignore[arg-type]
+def test_upstream_that_is_down_ends_on_a_retry_page(
+    http, district, database, box, tmp_path, dead_url
+):
+    dead = Upstream(dead_url, None, "", "client", "secret", "sub", None)  # type: ignore[arg-type]
     provision_twin(database, box, district, dead)
     start = http.get(authorize_url(district.client_id))
     login = http.get(start.headers["location"])

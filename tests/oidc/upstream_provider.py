@@ -14,18 +14,18 @@ from pathlib import Path
 import pytest
 from joserfc.jwk import RSAKey
 
+from server import districts
 from server.app import create_app
 from server.config import Settings
 from server.db.migrate import upgrade
 from server.db.session import Database
 from server.domain import credentials, oauth, upstream_signin
-from server.domain.actors import system_actor
+from server.domain.actors import connection_actor, system_actor
 from server.domain.secrets import SecretBox
 from server.domain.tenants import create_tenant
 from tests.conftest import TEST_SECRET
-from tests.domain import builders
+from tests.live import bound_socket, serving, url_of
 from tests.oidc.conftest import ISSUER
-from tests.oidc.live import free_port, serving
 
 CALLBACK = ISSUER + "/login/upstream/callback"
 UPSTREAM_SECRET = "upstream-secret-key-for-tests"
@@ -89,8 +89,8 @@ class Upstream:
 @pytest.fixture(name="upstream")
 def upstream_fixture(tmp_path: Path) -> Iterator[Upstream]:
     """A second Rollcall on loopback: the district's provider with Milhouse and our client."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    sock = bound_socket()
+    url = url_of(sock)
     database_url = f"sqlite:///{tmp_path / 'upstream.sqlite3'}"
     database = Database(database_url)
     upgrade(database.engine)
@@ -100,8 +100,8 @@ def upstream_fixture(tmp_path: Path) -> Iterator[Upstream]:
     with database.session() as session:
         tenant = create_tenant(session, "Springfield at Clever")
         actor = system_actor(tenant.id, "clever")
-        school = builders.school(session, actor)
-        milhouse = builders.student(
+        school = districts.school(session, actor)
+        milhouse = districts.student(
             session, actor, school, "Milhouse", "Van Houten", username="milhouse"
         )
         credentials.set_password(
@@ -115,7 +115,7 @@ def upstream_fixture(tmp_path: Path) -> Iterator[Upstream]:
         client = oauth.create_client(session, actor, "Rollcall", redirect_uris=[CALLBACK])
         found = (tenant.id, client.client.client_id, client.secret, milhouse.id)
     keys = KeySwap(create_app(settings, database=database))
-    with serving(keys, port) as base:
+    with serving(keys, sock) as base:
         yield Upstream(base, database, found[0], found[1], found[2], found[3], keys)
     database.dispose()
 
@@ -143,10 +143,10 @@ def provision_twin(
     fields = {"username": "mvanhouten", "external_id": upstream.milhouse_id, **(twin or {})}
     with database.session() as session:
         actor = system_actor(district.tenant_id, "test")
-        clever = builders.sso_connection(session, actor, "Clever")
-        school = builders.school(session, actor, "Clever School")
-        user = builders.student(
-            session, builders.pushed_by(clever), school, "Milhouse", "Van Houten", **fields
+        clever = districts.sso_connection(session, actor, "Clever")
+        school = districts.school(session, actor, "Clever School")
+        user = districts.student(
+            session, connection_actor(clever), school, "Milhouse", "Van Houten", **fields
         )
         if not configure:
             return Broker(clever.id, user.id)

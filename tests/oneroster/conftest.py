@@ -10,11 +10,11 @@ from datetime import date
 import pytest
 from starlette.testclient import TestClient
 
+from server import districts
 from server.app import create_app
 from server.domain import oauth, roster, users
 from server.domain.actors import system_actor
 from server.domain.tenants import create_tenant
-from server.domain.users import RoleAssignment
 
 V1P1 = "/ims/oneroster/v1p1"
 V1P2 = "/ims/oneroster/rostering/v1p2"
@@ -62,16 +62,13 @@ def build_district(session, name: str = "Springfield", students_per_class: int =
     schools = []
     for school_name in ("North", "South"):
         key = f"{prefix}{school_name.lower()}"
-        school = roster.create_org(
+        school = districts.school(
             session,
             system,
-            {
-                "name": f"{school_name} High",
-                "type": "school",
-                "parent_id": district.id,
-                "sourced_id": key,
-                "identifier": school_name[0] + "HS",
-            },
+            f"{school_name} High",
+            parent_id=district.id,
+            sourced_id=key,
+            identifier=school_name[0] + "HS",
         )
         schools.append(school)
         term = roster.create_academic_session(
@@ -113,33 +110,29 @@ def build_district(session, name: str = "Springfield", students_per_class: int =
                 "grades": ["09", "10"],
             },
         )
-        teacher = users.create_user(
+        teacher = districts.person(
             session,
             system,
-            {
-                "given_name": "Tess",
-                "family_name": f"{school_name}teacher",
-                "primary_role": "teacher",
-                "sourced_id": f"{key}-teacher",
-                "email": f"tess@{key}.example",
-                "roles": [RoleAssignment(school.id, "teacher")],
-            },
+            school,
+            "Tess",
+            f"{school_name}teacher",
+            "teacher",
+            sourced_id=f"{key}-teacher",
+            email=f"tess@{key}.example",
         )
         for section in (1, 2):
-            klass = roster.create_class(
+            klass = districts.klass(
                 session,
                 system,
-                {
-                    "title": f"Biology {section}",
-                    "class_code": f"BIO-{section}",
-                    "school_id": school.id,
-                    "course_id": course.id,
-                    "term_ids": [term.id],
-                    "sourced_id": f"{key}-bio-{section}",
-                    "grades": ["09"],
-                    "subjects": ["science"],
-                    "periods": [str(section)],
-                },
+                school,
+                f"Biology {section}",
+                class_code=f"BIO-{section}",
+                course_id=course.id,
+                term_ids=[term.id],
+                sourced_id=f"{key}-bio-{section}",
+                grades=["09"],
+                subjects=["science"],
+                periods=[str(section)],
             )
             roster.enroll(
                 session,
@@ -151,46 +144,25 @@ def build_district(session, name: str = "Springfield", students_per_class: int =
                 sourced_id=f"{key}-bio-{section}-teacher",
             )
             for n in range(students_per_class):
-                student = users.create_user(
+                student = districts.student(
                     session,
                     system,
-                    {
-                        "given_name": f"Stu{n}",
-                        "family_name": f"{school_name}{section}",
-                        "primary_role": "student",
-                        "grades": ["09"],
-                        "sourced_id": f"{key}-s{section}-{n}",
-                        "identifier": f"{key}{section}{n}",
-                        "birth_date": date(2011, 1 + n, 1),
-                        "gender": "F" if n % 2 else "M",
-                        "ethnicity": "asian" if n == 0 else None,
-                        "roles": [RoleAssignment(school.id, "student")],
-                    },
+                    school,
+                    f"Stu{n}",
+                    f"{school_name}{section}",
+                    grades=["09"],
+                    sourced_id=f"{key}-s{section}-{n}",
+                    identifier=f"{key}{section}{n}",
+                    birth_date=date(2011, 1 + n, 1),
+                    gender="F" if n % 2 else "M",
+                    ethnicity="asian" if n == 0 else None,
                 )
                 roster.enroll(session, system, student, klass, sourced_id=f"{key}-e{section}-{n}")
-        leaver = users.create_user(
-            session,
-            system,
-            {
-                "given_name": "Lee",
-                "family_name": "Leaver",
-                "primary_role": "student",
-                "sourced_id": f"{key}-leaver",
-                "roles": [RoleAssignment(school.id, "student")],
-            },
+        leaver = districts.student(
+            session, system, school, "Lee", "Leaver", sourced_id=f"{key}-leaver"
         )
         users.deactivate_user(session, system, leaver)
-        gone = users.create_user(
-            session,
-            system,
-            {
-                "given_name": "Gus",
-                "family_name": "Gone",
-                "primary_role": "student",
-                "sourced_id": f"{key}-gone",
-                "roles": [RoleAssignment(school.id, "student")],
-            },
-        )
+        gone = districts.student(session, system, school, "Gus", "Gone", sourced_id=f"{key}-gone")
         users.delete_user(session, system, gone)
     return District(tenant.id, schools[0].id, schools[1].id)
 

@@ -5,104 +5,39 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.conftest import TEST_SECRET
+from tests.live import Process, rollcall_environment, start_rollcall
 from tests.web.conftest import app, district  # noqa: F401 (the small district, shared)
-
-ROOT = Path(__file__).parent.parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@dataclass
-class Process:
-    """A running ``rollcall`` command; ``log`` is its standard error so far."""
-
-    popen: subprocess.Popen
-    log_path: Path
-    base: str = ""
-
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_until_serving(self, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                httpx.get(f"{self.base}/healthz", timeout=2)
-                return
-            except httpx.TransportError:
-                if self.popen.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"rollcall did not start:\n{self.log}") from None
-                time.sleep(0.2)
-
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
 
 
 @pytest.fixture
 def environment(database, database_url: str, tmp_path: Path) -> dict[str, str]:
     """The environment of an operator's ``rollcall`` process on the test database."""
-    env = {
-        **os.environ,
-        "ROLLCALL_DATA_DIR": str(tmp_path / "data"),
-        "ROLLCALL_DATABASE_URL": database_url,
-        "ROLLCALL_SECRET_KEY": TEST_SECRET,
-    }
-    return env
+    return rollcall_environment(database_url, tmp_path / "data")
 
 
 @pytest.fixture
-def rollcall(environment: dict[str, str], tmp_path: Path) -> Iterator:
-    """Start ``rollcall ARGS…`` (``serve`` gets a free port and is waited for); all are stopped
-    at the end of the test."""
+def rollcall_process(environment: dict[str, str], tmp_path: Path) -> Iterator:
+    """Start ``rollcall ARGS…`` (``serve`` is handed a bound socket and waited for); all are
+    stopped at the end of the test."""
     started: list[Process] = []
 
     def start(*args: str, env: dict[str, str] | None = None) -> Process:
-        argv = list(args)
-        port = None
-        if argv[0] == "serve":
-            port = free_port()
-            argv += ["--port", str(port)]
-        log_path = tmp_path / f"rollcall-{len(started)}.log"
-        popen = subprocess.Popen(
-            [sys.executable, "-m", "server.cli.main", *argv],
-            env={**environment, **(env or {})},
-            stdout=subprocess.DEVNULL,
-            stderr=log_path.open("wb"),
-            cwd=ROOT,
-        )
-        process = Process(popen, log_path, f"http://127.0.0.1:{port}" if port else "")
+        process = start_rollcall(*args, env={**environment, **(env or {})}, folder=tmp_path)
         started.append(process)
-        if port:
-            process.wait_until_serving()
         return process
 
     yield start
     for process in started:
-        process.stop()
+        process.stop(timeout=20)
 
 
 def wait_for(predicate, timeout: float = 30, what: str = "the condition"):
@@ -122,17 +57,17 @@ class Postgres:
     """A PostgreSQL server of the test's own, that the test may stop and start."""
 
     folder: Path
-    port: int
 
     @property
     def url(self) -> str:
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+        """Over its Unix socket in ``folder`` (no TCP port to race other processes for)."""
+        return f"postgresql+psycopg://postgres@/postgres?host={self.folder}"
 
     def ctl(self, *args: str) -> None:
         _as_postgres(["pg_ctl", "-D", str(self.folder / "data"), "-w", *args])
 
     def start(self) -> None:
-        options = f"-k {self.folder} -p {self.port} -c listen_addresses=127.0.0.1 -c fsync=off"
+        options = f"-k {self.folder} -c listen_addresses='' -c fsync=off"
         self.ctl("-l", str(self.folder / "postgres.log"), "-o", options, "start")
 
     def stop(self) -> None:
@@ -157,7 +92,7 @@ def own_postgres() -> Iterator[Postgres]:
     if os.getuid() == 0:
         subprocess.run(["chown", "postgres", str(folder)], check=True)
     _as_postgres(["initdb", "-D", str(folder / "data"), "-A", "trust", "-U", "postgres"])
-    server = Postgres(folder, free_port())
+    server = Postgres(folder)
     server.start()
     yield server
     _as_postgres(["pg_ctl", "-D", str(folder / "data"), "-m", "immediate", "stop"], check=False)

@@ -38,12 +38,12 @@ def _invite(client, district) -> None:
 
 
 def test_plain_serve_sends_the_activation_email_a_teacher_queues(
-    district, database, smtp, rollcall
+    district, database, smtp, rollcall_process
 ):
     url, inbox = smtp
     _give_bart_an_email(database, district)
-    server = rollcall("serve", env={"ROLLCALL_SMTP_URL": url})
-    with httpx.Client(base_url=server.base, follow_redirects=True) as browser:
+    server = rollcall_process("serve", env={"ROLLCALL_SMTP_URL": url})
+    with httpx.Client(base_url=server.url, follow_redirects=True) as browser:
         signed_in = browser.post(
             "/admin/login", data={"username": "edna", "password": district.teacher_password}
         )
@@ -55,9 +55,9 @@ def test_plain_serve_sends_the_activation_email_a_teacher_queues(
     assert '"worker started"' in server.log
 
 
-def test_serve_no_worker_leaves_the_queue_to_a_worker_service(database, rollcall):
-    web = rollcall("serve", "--no-worker")
-    with httpx.Client(base_url=web.base) as client:
+def test_serve_no_worker_leaves_the_queue_to_a_worker_service(database, rollcall_process):
+    web = rollcall_process("serve", "--no-worker")
+    with httpx.Client(base_url=web.url) as client:
         assert client.get("/healthz").status_code == 200  # started up, lifespan done
     web.stop()
     assert '"worker started"' not in web.log and '"Application startup complete."' in web.log
@@ -68,13 +68,13 @@ def test_rollcall_worker_alone_sends_what_a_web_only_process_queued(
     district,
     database,
     smtp,
-    rollcall,
+    rollcall_process,
 ):
     url, inbox = smtp
     _give_bart_an_email(database, district)
     web = create_app(replace(settings, smtp_url=url), database=database)  # the web, no worker
     _invite(sign_in(web, "skinner", district.admin_password), district)
-    worker = rollcall("worker", env={"ROLLCALL_SMTP_URL": url})
+    worker = rollcall_process("worker", env={"ROLLCALL_SMTP_URL": url})
     [message] = wait_for(lambda: inbox.messages, what="the activation email")
     assert message["To"] == "bart@springfield.example"
     assert '"worker started"' in worker.log
@@ -114,14 +114,14 @@ def test_district_admin_sees_waiting_and_failed_jobs_with_the_last_error(
         assert anonymous.get("/admin/jobs", follow_redirects=False).status_code == 303
 
 
-def test_two_serve_processes_send_each_queued_email_exactly_once(database, smtp, rollcall):
+def test_two_serve_processes_send_each_queued_email_exactly_once(database, smtp, rollcall_process):
     url, inbox = smtp
     with database.session() as session:
         tenant = create_tenant(session, "Shelbyville")
         for n in range(12):
             queue_email(session, tenant.id, f"pupil{n}@shelbyville.example", "Activate", "Hi")
     for _ in range(2):
-        rollcall("serve", env={"ROLLCALL_SMTP_URL": url})
+        rollcall_process("serve", env={"ROLLCALL_SMTP_URL": url})
 
     def all_done() -> bool:
         with database.session() as session:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from server.cli.main import build_parser
-from tests.ops.conftest import ROOT
+from tests.live import ROOT
 
 UNITS = sorted((ROOT / "docs" / "deploy").glob("*.service"))
 INSTALLED = "/opt/rollcall/.venv/bin/rollcall"

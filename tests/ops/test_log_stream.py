@@ -9,9 +9,9 @@ import httpx
 SECRET = "rc_" + "k7Qm2VxL9pT4wZ8sN1bR6yH3"
 
 
-def test_every_worker_process_writes_redacted_json_request_lines(rollcall):
-    server = rollcall("serve", "--workers", "2")
-    with httpx.Client(base_url=server.base) as client:
+def test_every_worker_process_writes_redacted_json_request_lines(rollcall_process):
+    server = rollcall_process("serve", "--workers", "2")
+    with httpx.Client(base_url=server.url) as client:
         for _ in range(20):
             answer = client.get(
                 f"/scim/v2/Users/{SECRET}", headers={"Authorization": f"Bearer {SECRET}"}

@@ -52,10 +52,10 @@ def test_metrics_count_requests_sign_in_failures_and_the_queue_for_a_token_holde
 
 
 def test_loopback_scrapes_of_several_worker_processes_add_up_and_proxied_ones_are_refused(
-    rollcall,
+    rollcall_process,
 ):
-    server = rollcall("serve", "--workers", "2")
-    with httpx.Client(base_url=server.base) as client:
+    server = rollcall_process("serve", "--workers", "2")
+    with httpx.Client(base_url=server.url) as client:
         for _ in range(30):
             client.get("/scim/v2/Users", headers={"Authorization": "Bearer rc_not-a-token-1"})
         samples = _samples(client.get("/metrics").text)

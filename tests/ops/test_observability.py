@@ -18,12 +18,12 @@ def _entries(process) -> list[dict]:
 
 
 def test_a_request_id_follows_the_request_into_its_job_and_slow_queries(
-    district, database, rollcall
+    district, database, rollcall_process
 ):
     # a mail server that refuses connections: the email job the request queues fails, says why
     refusing = {"ROLLCALL_SMTP_URL": "smtp://127.0.0.1:1"}
-    server = rollcall("serve", env={"ROLLCALL_SLOW_QUERY_MS": "0", **refusing})
-    with httpx.Client(base_url=server.base, follow_redirects=True) as browser:
+    server = rollcall_process("serve", env={"ROLLCALL_SLOW_QUERY_MS": "0", **refusing})
+    with httpx.Client(base_url=server.url, follow_redirects=True) as browser:
         browser.post(
             "/admin/login", data={"username": "skinner", "password": district.admin_password}
         )

@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from server.db.migrate import alembic_config, upgrade
 from server.db.session import Database
-from tests.ops.conftest import ROOT
+from tests.live import ROOT
 
 
 @pytest.mark.parametrize("command", [["migrate"], ["serve", "--port", "9"], ["worker"]])

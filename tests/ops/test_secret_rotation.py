@@ -16,7 +16,6 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from server.app import create_app
-from server.cli.main import main
 from server.db import (
     AuditEvent,
     Connection,
@@ -33,7 +32,7 @@ from server.domain.secrets import SecretBox
 from server.domain.sources import UPSTREAM_PURPOSE, set_upstream
 from server.domain.tenants import get_tenant
 from tests.conftest import TEST_SECRET
-from tests.ops.conftest import ROOT
+from tests.live import ROOT
 
 NEW_KEY = "the-new-secret-key-of-the-district-2027"
 
@@ -76,33 +75,20 @@ def _reveal(app, district):
     return answer
 
 
-def _rollcall(monkeypatch, capsys, tmp_path, *argv: str, old: str | None = None):
-    monkeypatch.setenv("ROLLCALL_DATA_DIR", str(tmp_path / "cli"))
-    monkeypatch.setenv("ROLLCALL_SECRET_KEY", NEW_KEY)
-    if old:
-        monkeypatch.setenv("ROLLCALL_OLD_SECRET_KEYS", old)
-    else:
-        monkeypatch.delenv("ROLLCALL_OLD_SECRET_KEYS", raising=False)
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_a_new_key_with_the_old_in_the_ring_reads_everything_and_rotate_reseals_it(
-    sealed_things, settings, database, district, database_url, monkeypatch, capsys, tmp_path
+    sealed_things, settings, database, district, rollcall, monkeypatch
 ):
-    monkeypatch.setenv("ROLLCALL_DATABASE_URL", database_url)
+    monkeypatch.setenv("ROLLCALL_SECRET_KEY", NEW_KEY)
     # the new key alone: refused, nothing changed, and the message says what to do
-    code, _, err = _rollcall(monkeypatch, capsys, tmp_path, "secrets", "rotate")
+    code, _, err = rollcall("secrets", "rotate")
     assert code == 1 and "ROLLCALL_OLD_SECRET_KEYS" in err and "signing key" in err
 
     ring = replace(settings, secret_key=NEW_KEY, old_secret_keys=(TEST_SECRET,))
     revealed = _reveal(create_app(ring, database=database), district)
     assert revealed.status_code == 200 and revealed.json()["password"] == district.temporary
 
-    code, out, _ = _rollcall(
-        monkeypatch, capsys, tmp_path, "secrets", "rotate", "--json", old=TEST_SECRET
-    )
+    monkeypatch.setenv("ROLLCALL_OLD_SECRET_KEYS", TEST_SECRET)
+    code, out, _ = rollcall("secrets", "rotate", "--json")
     assert code == 0, out
     resealed = json.loads(out)["resealed"]
     assert resealed["signing key"] == 2 and resealed["temporary password"] == 1
@@ -121,7 +107,8 @@ def test_a_new_key_with_the_old_in_the_ring_reads_everything_and_rotate_reseals_
     assert (
         SecretBox(NEW_KEY, UPSTREAM_PURPOSE).open(base64.b64decode(stored), hub.id) == "hub-secret"
     )
-    code, out, _ = _rollcall(monkeypatch, capsys, tmp_path, "secrets", "rotate", "--json")
+    monkeypatch.delenv("ROLLCALL_OLD_SECRET_KEYS")
+    code, out, _ = rollcall("secrets", "rotate", "--json")
     assert code == 0 and json.loads(out)["resealed"] == {}
 
 
@@ -163,19 +150,18 @@ def _note_then_purge(database, keys, user_id: str, *, again: bool = False) -> se
 
 
 def test_pseudonyms_and_typed_name_hashes_stay_the_same_across_a_rotation(
-    app, settings, district, database, database_url, monkeypatch, capsys, tmp_path
+    app, settings, district, database, rollcall, monkeypatch
 ):
     # issue 12 item 4: a purged student keeps one pseudonym, and a throttle keeps counting the
     # same typed name, after `rollcall secrets rotate` and the old key's removal
-    monkeypatch.setenv("ROLLCALL_DATABASE_URL", database_url)
     before = _note_then_purge(database, TEST_SECRET, district.manual_student)
     assert len(before) == 1 and district.manual_student not in before
     wrong = {"username": "skinner", "password": "not-the-password"}
     with TestClient(app) as client:
         assert client.post("/admin/login", data=wrong).status_code == 401
-    code, out, _ = _rollcall(
-        monkeypatch, capsys, tmp_path, "secrets", "rotate", "--json", old=TEST_SECRET
-    )
+    monkeypatch.setenv("ROLLCALL_SECRET_KEY", NEW_KEY)
+    monkeypatch.setenv("ROLLCALL_OLD_SECRET_KEYS", TEST_SECRET)
+    code, out, _ = rollcall("secrets", "rotate", "--json")
     assert code == 0, out
     alone = create_app(replace(settings, secret_key=NEW_KEY), database=database)
     with TestClient(alone) as client:

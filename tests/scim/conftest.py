@@ -10,11 +10,12 @@ from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
 from scim.context import current_actor, current_session
+from server import districts
 from server.app import create_app
 from server.config import Settings
 from server.db import Connection, Org
 from server.db.session import Database
-from server.domain import connections, roster
+from server.domain import connections
 from server.domain.actors import Actor, connection_actor, system_actor
 from server.domain.tenants import create_tenant
 from tests.scim.helpers import IdP, keep_every_attribute
@@ -38,9 +39,7 @@ def make_district(
         if keep_all:
             keep_every_attribute(session, tenant.id)
         system = system_actor(tenant.id, "test")
-        school = roster.create_org(
-            session, system, {"name": "Springfield Elementary", "sourced_id": "sch-1"}
-        )
+        school = districts.school(session, system, "Springfield Elementary", sourced_id="sch-1")
         issued = connections.create_connection(
             session, system, "Entra ID", "scim", profile=profile, sso_provider=sso
         )

@@ -8,13 +8,12 @@ from dataclasses import dataclass
 import pytest
 from starlette.testclient import TestClient
 
+from server import districts
 from server.app import create_app
 from server.domain import credentials, roster, users
 from server.domain.actors import connection_actor, system_actor
-from server.domain.connections import create_connection
 from server.domain.staff import create_staff, create_staff_token
 from server.domain.tenants import create_tenant
-from server.domain.users import RoleAssignment
 
 
 @dataclass
@@ -41,29 +40,15 @@ def make_district(context) -> District:
     with context.database.session() as session:
         tenant = create_tenant(session, "Springfield")
         system = system_actor(tenant.id)
-        school = roster.create_org(session, system, {"name": "Lincoln", "sourced_id": "lincoln"})
-        other = roster.create_org(session, system, {"name": "Other", "sourced_id": "other"})
-        clever = connection_actor(
-            create_connection(
-                session, system, "Clever", "oneroster", sso_provider="Clever"
-            ).connection
-        )
+        school = districts.school(session, system, "Lincoln", sourced_id="lincoln")
+        other = districts.school(session, system, "Other", sourced_id="other")
+        clever = connection_actor(districts.sso_connection(session, system, "Clever"))
 
         def person(actor, given, family, role="student", org=school, **extra):
-            return users.create_user(
-                session,
-                actor,
-                {
-                    "given_name": given,
-                    "family_name": family,
-                    "primary_role": role,
-                    "roles": [RoleAssignment(org.id, role)],
-                    **extra,
-                },
-            )
+            return districts.person(session, actor, org, given, family, role, **extra)
 
         teacher_user = person(system, "Edna", "Krabappel", "teacher")
-        maths = roster.create_class(session, system, {"title": "Maths 4B", "school_id": school.id})
+        maths = districts.klass(session, system, school, "Maths 4B")
         bart = person(system, "Bart", "Simpson", grades=["04"])
         lisa = person(system, "Lisa", "Simpson", grades=["02"], org=other)
         milhouse = person(clever, "Milhouse", "Van Houten", grades=["04"])

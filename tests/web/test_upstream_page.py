@@ -10,7 +10,6 @@ from sqlalchemy import select
 
 from server.db import Connection
 from server.domain import upstream_signin
-from tests.oidc.live import free_port
 from tests.oidc.upstream_provider import upstream_fixture  # noqa: F401 (fixture 'upstream')
 from tests.web.conftest import csrf_of, sign_in
 
@@ -45,14 +44,14 @@ def test_admin_sets_the_sign_in_provider_of_an_sso_connection(app, district, ups
         assert upstream.client_secret not in str(stored)
 
 
-def test_an_issuer_that_cannot_be_discovered_is_not_stored(app, district, database):
+def test_an_issuer_that_cannot_be_discovered_is_not_stored(app, district, database, dead_url):
     client = sign_in(app, "skinner", district.admin_password)
     form = client.get(PAGE)
     refused = client.post(
         PAGE,
         data={
             "csrf_token": csrf_of(form.text),
-            "issuer": f"http://127.0.0.1:{free_port()}",
+            "issuer": dead_url,
             "client_id": "x",
             "client_secret": "y",
         },
