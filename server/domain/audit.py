@@ -190,6 +190,7 @@ def search_events(
     teachers and others nothing (:raises NotAllowed:).
     """
     from server.domain.access import visible_users
+    from server.domain.search import page_offset
     from server.domain.vocabulary import check_texts
 
     check_texts([target_id or "", actor_name or "", action or ""], "filter")
@@ -209,5 +210,6 @@ def search_events(
         query = query.where(AuditEvent.at >= since)
     if until:
         query = query.where(AuditEvent.at <= until)
-    query = query.order_by(AuditEvent.id.desc()).limit(min(max(limit, 1), 500)).offset(offset)
+    query = query.order_by(AuditEvent.id.desc()).limit(min(max(limit, 1), 500))
+    query = query.offset(page_offset(offset))
     return list(session.scalars(query))
