@@ -25,6 +25,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from server import wirejson
 from server.domain.upstream_signin import Flow, UpstreamProvider
 
 TIMEOUT = 10.0
@@ -69,7 +70,7 @@ def _get_json(url: str) -> dict[str, Any]:
     if response.status_code != 200:
         raise UpstreamUnavailable(f"{url} answered HTTP {response.status_code}.")
     try:
-        body = response.json()
+        body = wirejson.loads(response.content)
     except ValueError:
         raise UpstreamUnavailable(f"{url} did not answer JSON.") from None
     if not isinstance(body, dict):

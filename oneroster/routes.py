@@ -44,6 +44,7 @@ from oneroster.rostering import (
     reader_scope,
     required_scopes,
 )
+from server import wirejson
 from server.auth import ConnectionAuthMiddleware, actor_of
 from server.context import AppContext
 from server.domain.oauth1 import consumer_box
@@ -202,9 +203,11 @@ class OneRosterAPI:
             payload: Any = None
             if request.method == "PUT":
                 try:
-                    payload = await request.json()
-                except ValueError:
-                    return _status_response(StatusError(400, INVALID_DATA, "The body is not JSON."))
+                    payload = wirejson.loads(await request.body())
+                except ValueError as error:
+                    return _status_response(
+                        StatusError(400, INVALID_DATA, f"The body is not JSON: {error}")
+                    )
 
             def run() -> Response:
                 with self.database.session() as session:

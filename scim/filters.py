@@ -57,7 +57,7 @@ from sqlalchemy.orm import aliased
 
 from scim.values import CORE_GROUP, CORE_USER, comparison_form, datetime_text, path_key
 from server.db import RecordStatus, ScimValue, fold
-from server.domain.search import MAX_FILTER_TERMS
+from server.domain.search import MAX_FILTER_TERMS, MAX_PATTERN_CHARS
 
 Op = CompareOperator
 STRING_OPS = {Op.co, Op.sw, Op.ew}
@@ -345,6 +345,10 @@ def _compare_column(column: Any, op: Op, expected: Any, dialect: str) -> ColumnE
 
 
 def _like(column: Any, op: Op, text: str) -> ColumnElement[bool]:
+    if len(text) > MAX_PATTERN_CHARS:
+        raise InvalidFilterException(
+            detail=f"A {op.value} value can be at most {MAX_PATTERN_CHARS} characters long."
+        )
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     pattern = {Op.co: f"%{escaped}%", Op.sw: f"{escaped}%", Op.ew: f"%{escaped}"}[op]
     return column.like(pattern, escape="\\")

@@ -44,6 +44,7 @@ from scim.index import indexed_values
 from server.db import Group, RecordStatus, SchoolClass, User
 from server.domain import credentials, groups, roster, scim_index, users
 from server.domain.actors import Actor
+from server.domain.search import page_offset
 from server.domain.secrets import SecretBox
 
 
@@ -321,8 +322,8 @@ class RollcallStorage(ScimStorage):
         total = scim_index.count(session, statement)
         if search_request.cursor is None:
             statement = statement.order_by(*[c.desc() if descending else c for c in order])
-            start = search_request.start_index_0 or 0
-            statement = statement.offset(start)
+            # RFC 7644 §3.4.2.4: a startIndex past the results gives an empty page
+            statement = statement.offset(page_offset(search_request.start_index_0 or 0))
             if search_request.count is not None:
                 statement = statement.limit(search_request.count)
             return SearchPage(total, self._load(scim_index.fetch(session, statement)))

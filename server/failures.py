@@ -18,6 +18,7 @@ from collections.abc import Collection
 import anyio.to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from server import wirejson
 from server.auth import ACTOR_KEY
 from server.db.session import Database
 from server.domain.actors import Actor
@@ -117,7 +118,7 @@ def _is_json(scope: Scope) -> bool:
 def reason(body: bytes) -> str:
     """The human reason in an error body: SCIM ``detail``, OneRoster ``imsx_description``…"""
     try:
-        data = json.loads(body)
+        data = wirejson.loads(body)
     except ValueError:
         return body.decode("utf-8", "replace")[:2000]
     if isinstance(data, dict):

@@ -24,6 +24,8 @@ import re
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from server import wirejson
+
 REDACTED = "[redacted]"
 # Route parameters that hold a credential: whoever reads the path could use it.
 SECRET_PATH_PARAMS = frozenset({"token", "secret", "badge", "code"})
@@ -46,7 +48,7 @@ def redact_body(text: str, secret_attributes: Collection[str]) -> str:
     """
     secrets = {name.lower() for name in secret_attributes}
     try:
-        data = json.loads(text)
+        data = wirejson.loads(text)
     except ValueError:
         if any(name in text.lower() for name in secrets):
             return _ANY_STRING_VALUE.sub(rf'\1"{REDACTED}"', text)

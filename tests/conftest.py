@@ -209,14 +209,17 @@ def scan_database(database: Database) -> dict[tuple[str, str], list[str]]:
 
 
 def empty(database: Database) -> None:
-    """Delete every row (the schema stays)."""
-    tables = [t.name for t in Base.metadata.sorted_tables]
+    """Delete every row (the schema stays). The audit log refuses deletes outside a declared
+    amendment (migration 0008), so the cleanup declares one, like purge does."""
+    tables = [t.name for t in Base.metadata.sorted_tables if t.name != "audit_amendments"]
     with database.engine.begin() as connection:
+        connection.execute(text("INSERT INTO audit_amendments (reason) VALUES ('test cleanup')"))
         if connection.dialect.name == "postgresql":
             connection.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
         else:
             for name in reversed(tables):
                 connection.execute(text(f"DELETE FROM {name}"))
+        connection.execute(text("DELETE FROM audit_amendments"))
 
 
 def _drop_everything(database: Database) -> None:

@@ -5,7 +5,7 @@ from server.db.oauth import OAuthClient, OAuthClientKind, OAuthToken
 from server.db.oneroster import OAuth1Nonce, OAuth1Secret
 from server.db.people import Credential, CredentialState, RecordStatus, User, UserGrade, UserRole
 from server.db.purges import PurgeRun
-from server.db.records import AuditEvent, ImportRowResult, ImportRun
+from server.db.records import AuditAmendment, AuditEvent, ImportRowResult, ImportRun
 from server.db.roster import (
     AcademicSession,
     Course,
@@ -42,6 +42,7 @@ __all__ = [
     "AcademicSession",
     "AccountRequest",
     "ActivationToken",
+    "AuditAmendment",
     "AuditEvent",
     "AuthorizationCode",
     "Badge",

@@ -1,4 +1,10 @@
-"""Append-only records: the audit log and import runs with their row reports."""
+"""Append-only records: the audit log and import runs with their row reports.
+
+``audit_events`` is append-only in the database itself (migration ``0008_audit_append_only``):
+triggers refuse any UPDATE or DELETE (and TRUNCATE on PostgreSQL) unless the same transaction
+holds a row of ``audit_amendments``, which only :func:`server.domain.audit.amending` writes
+(purge pseudonymisation, retention, deleting a tenant) and removes before it returns.
+"""
 
 from __future__ import annotations
 
@@ -36,6 +42,19 @@ class AuditEvent(Base):
     changes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     detail: Mapped[str | None] = mapped_column(String(2000))
     override: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AuditAmendment(Base):
+    """The per-transaction marker that lets purge and retention change ``audit_events``.
+
+    A row lives only inside the transaction that inserted it (:func:`server.domain.audit.
+    amending` deletes it again), so no other transaction ever sees one.
+    """
+
+    __tablename__ = "audit_amendments"
+
+    id: Mapped[int] = mapped_column(AutoIncrement, primary_key=True, autoincrement=True)
+    reason: Mapped[str] = mapped_column(String(60))
 
 
 class ImportRun(Base):

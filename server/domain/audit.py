@@ -1,16 +1,24 @@
-"""The append-only audit log: one event per write and per credential reveal."""
+"""The append-only audit log: one event per write and per credential reveal.
+
+Append-only is enforced by the database (migration ``0008_audit_append_only``): an UPDATE or
+DELETE of ``audit_events`` fails unless it runs inside :func:`amending`, which only erasure
+(pseudonymising a purged user), retention (the audit window) and tenant deletion use.
+"""
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from server.db import AuditEvent, User
+from server.db import AuditAmendment, AuditEvent, User
 from server.domain.actors import Actor
 from server.errors import NotAllowed
 
@@ -55,6 +63,38 @@ def record(
     return event
 
 
+@contextmanager
+def amending(session: Session, reason: str) -> Iterator[None]:
+    """Let the block change or delete audit events; everywhere else the database refuses.
+
+    Only purge pseudonymisation, retention, tenant deletion and the minimisation of a declined
+    account request's events call it (``reason`` names which). The block's changes are flushed inside it, and its marker row is removed before it
+    returns, so the permission never outlives the block, let alone the transaction.
+
+    >>> with amending(session, "retention"):
+    ...     session.execute(delete(AuditEvent).where(AuditEvent.at < cut))
+    """
+    marker = AuditAmendment(reason=reason)
+    session.add(marker)
+    session.flush()
+    try:
+        yield
+        session.flush()
+    except BaseException:
+        # the caller's unit of work rolls back (and the marker with it); if it catches the
+        # error and carries on instead, the marker must still go
+        with suppress(SQLAlchemyError):
+            _remove(session, marker)
+        raise
+    _remove(session, marker)
+
+
+def _remove(session: Session, marker: AuditAmendment) -> None:
+    if session.is_active:
+        session.delete(marker)
+        session.flush()
+
+
 def record_read(
     session: Session,
     actor: Actor,
@@ -91,9 +131,10 @@ def relabel(session: Session, tenant_id: str, target_kind: str, target_id: str, 
             AuditEvent.target_kind == target_kind,
             AuditEvent.target_id == target_id,
         )
-    )
-    for event in events:
-        event.target_label = label
+    ).all()
+    with amending(session, "minimisation"):
+        for event in events:
+            event.target_label = label
 
 
 CHANGED = "changed"
@@ -164,6 +205,7 @@ def search_events(
     teachers and others nothing (:raises NotAllowed:).
     """
     from server.domain.access import visible_users
+    from server.domain.search import page_offset
     from server.domain.vocabulary import check_texts
 
     check_texts([target_id or "", actor_name or "", action or ""], "filter")
@@ -183,5 +225,6 @@ def search_events(
         query = query.where(AuditEvent.at >= since)
     if until:
         query = query.where(AuditEvent.at <= until)
-    query = query.order_by(AuditEvent.id.desc()).limit(min(max(limit, 1), 500)).offset(offset)
+    query = query.order_by(AuditEvent.id.desc()).limit(min(max(limit, 1), 500))
+    query = query.offset(page_offset(offset))
     return list(session.scalars(query))

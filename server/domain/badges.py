@@ -168,34 +168,46 @@ def sign_in_with_badge(
     badge = session.scalars(select(Badge).where(Badge.token_digest == token_digest(token))).first()
     if badge is not None:
         keys.append(f"badge:{badge.id}")
+    user = session.get(User, badge.user_id) if badge is not None else None
     wait = throttle_wait(session, keys)
     if wait:
+        if user:  # an unknown badge names no tenant whose log could hold the attempt
+            _audit(session, user, "signin.throttled", "Badge sign-in delayed.")
         return SignInResult("throttled", wait_seconds=wait)
-    if badge is None or badge.voided_at is not None or badge.expires_at <= utcnow():
+    dead = _dead(badge)
+    if badge is None or user is None or dead:
         record_failure(session, keys[0], ADDRESS_FREE_FAILURES)
         metrics.SIGNIN_FAILURES.labels("badge").inc()
+        if user and dead:
+            _audit(session, user, "signin.refused", dead)
         return SignInResult("invalid")
-    user = session.get(User, badge.user_id)
-    assert user is not None
-    actor = student_actor(user.tenant_id, user.id, user.username)
     if badge.pin_hash and not verify_password(badge.pin_hash, pin or ""):
         record_failure(session, keys[0], ADDRESS_FREE_FAILURES)
         record_failure(session, keys[1], ACCOUNT_FREE_FAILURES)
         metrics.SIGNIN_FAILURES.labels("badge").inc()
-        _audit(session, actor, user, "signin.failure", "Badge with a wrong PIN.")
+        _audit(session, user, "signin.failure", "Badge with a wrong PIN.")
         return SignInResult("invalid")
     if guard.is_sso_linked(user.connection):  # linked after the badge was printed
-        _audit(session, actor, user, "signin.refused", "Badge of an SSO-linked account.")
+        _audit(session, user, "signin.refused", "Badge of an SSO-linked account.")
         return SignInResult("invalid")
     if user.status != RecordStatus.ACTIVE:
-        _audit(session, actor, user, "signin.refused", "Badge of an inactive account.")
+        _audit(session, user, "signin.refused", "Badge of an inactive account.")
         return SignInResult("inactive", user)
     if not _grade_allowed(session, user):
-        _audit(session, actor, user, "signin.refused", "Badges are off for this grade.")
+        _audit(session, user, "signin.refused", "Badges are off for this grade.")
         return SignInResult("invalid")
     clear_failures(session, keys[1])
-    _audit(session, actor, user, "signin.success", "Signed in with a badge.")
+    _audit(session, user, "signin.success", "Signed in with a badge.")
     return SignInResult("ok", user)
+
+
+def _dead(badge: Badge | None) -> str | None:
+    """Why a known badge cannot sign in any more (voided, expired), or None."""
+    if badge is None:
+        return None
+    if badge.voided_at is not None:
+        return "Voided badge."
+    return "Expired badge." if badge.expires_at <= utcnow() else None
 
 
 def badge_needs_pin(session: Session, token: str) -> bool:
@@ -263,10 +275,11 @@ def _void(session: Session, actor: Actor, user: User, *, reason: str) -> int:
     return count
 
 
-def _audit(session: Session, actor: Actor, user: User, action: str, detail: str) -> None:
+def _audit(session: Session, user: User, action: str, detail: str) -> None:
+    """One event per badge sign-in attempt, as the student the badge belongs to."""
     audit.record(
         session,
-        actor,
+        student_actor(user.tenant_id, user.id, user.username),
         action,
         target_kind="user",
         target_id=user.id,

@@ -47,6 +47,7 @@ from server.db import (
     ScimValue,
     User,
 )
+from server.domain import audit
 from server.domain.pseudonyms import keyed_hash
 
 PURGED = "[purged]"
@@ -91,7 +92,8 @@ def purge_user(
         session.scalars(select(AccountRequest.id).where(AccountRequest.user_id == user.id))
     )
     enrollments = list(session.scalars(select(Enrollment.id).where(Enrollment.user_id == user.id)))
-    _pseudonymise_audit(session, user, alias, needles, {user.id, *requests, *enrollments})
+    with audit.amending(session, "purge"):
+        _pseudonymise_audit(session, user, alias, needles, {user.id, *requests, *enrollments})
     _pseudonymise_import_rows(session, user, alias, needles)
     _delete_traces(session, user, needles, throttle_keys)
     session.delete(user)
@@ -252,6 +254,6 @@ def erase_tenant(session: Session, tenant_id: str) -> None:
         delete(Job).where(Job.tenant_id == tenant_id).execution_options(synchronize_session=False)
     )
     tenant = session.get(Tenant, tenant_id)
-    if tenant is not None:
-        session.delete(tenant)
-    session.flush()
+    with audit.amending(session, "tenant deletion"):
+        if tenant is not None:
+            session.delete(tenant)

@@ -43,6 +43,7 @@ from server.db import (
     User,
     utcnow,
 )
+from server.domain import audit
 from server.domain.actors import Actor
 from server.domain.leavers import leaver_keep_until
 from server.domain.tenants import tenant_setting
@@ -194,13 +195,14 @@ def enforce(
         "users_purged": users.purge_deleted_users(session, actor, secret_key=secret_key, now=now),
         "records_purged": roster.purge_deleted_records(session, actor, now=now),
     }
-    for name, window in WINDOWS.items():
-        days = int(tenant_setting(session, actor.tenant_id, window.setting))
-        condition = window.condition(actor.tenant_id, now - timedelta(days=days))
-        result = session.execute(
-            delete(window.model).where(condition).execution_options(synchronize_session=False)
-        )
-        counts[name] = cast("CursorResult[Any]", result).rowcount or 0
+    with audit.amending(session, "retention"):
+        for name, window in WINDOWS.items():
+            days = int(tenant_setting(session, actor.tenant_id, window.setting))
+            condition = window.condition(actor.tenant_id, now - timedelta(days=days))
+            result = session.execute(
+                delete(window.model).where(condition).execution_options(synchronize_session=False)
+            )
+            counts[name] = cast("CursorResult[Any]", result).rowcount or 0
     result = session.execute(
         delete(LoginThrottle)
         .where(LoginThrottle.last_failure_at < now - THROTTLE_RETENTION)

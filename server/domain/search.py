@@ -17,12 +17,30 @@ from server.db import Enrollment, RecordStatus, User, UserGrade, UserRole, fold
 from server.domain.access import visible_users
 from server.domain.actors import Actor
 from server.domain.vocabulary import check_grade, check_role, check_texts
+from server.errors import InvalidValue
 
 MAX_PAGE_SIZE = 500
 # The most terms (comparisons, AND/OR/NOT nodes) a protocol filter may hold: SCIM and OneRoster
 # both refuse larger ones with a 400 in their own format. Real clients send a handful; SQLite
 # cannot run an expression nested ~1,000 deep at all, so a larger filter can never succeed.
 MAX_FILTER_TERMS = 200
+# Past any real list and inside every database's integers: a larger offset (a client's
+# 10**23) overflowed SQLite's 64-bit integers with a 500. Beyond it, pages are empty.
+MAX_OFFSET = 2**31 - 1
+# The longest text searched as a substring (LIKE): SQLite refuses patterns over 50,000 bytes
+# ("LIKE or GLOB pattern too complex", a 500), and 5,000 characters of up to 4 bytes, escaped,
+# stay under it. Longer than any name, username or address.
+MAX_PATTERN_CHARS = 5_000
+
+
+def page_offset(offset: int) -> int:
+    """``offset`` as a query can run it: negative counts from 0, past :data:`MAX_OFFSET` is
+    an empty page.
+
+    >>> page_offset(-3), page_offset(10**23)
+    (0, 2147483647)
+    """
+    return min(max(0, offset), MAX_OFFSET)
 
 
 @dataclass(frozen=True)
@@ -66,6 +84,11 @@ def search_users(session: Session, actor: Actor, query: UserQuery) -> Page:
         ],
         "search",
     )
+    if len(query.text) > MAX_PATTERN_CHARS:
+        raise InvalidValue(
+            f"The search text can be at most {MAX_PATTERN_CHARS} characters long.",
+            field="search",
+        )
     conditions = [visible_users(actor), *_filters(query)]
     total = session.scalar(select(func.count()).select_from(User).where(*conditions)) or 0
     limit = max(1, min(query.limit, MAX_PAGE_SIZE))
@@ -74,9 +97,9 @@ def search_users(session: Session, actor: Actor, query: UserQuery) -> Page:
         .where(*conditions)
         .order_by(User.family_folded, User.given_folded, User.id)
         .limit(limit)
-        .offset(max(0, query.offset))
+        .offset(page_offset(query.offset))
     )
-    return Page(list(rows), total, max(0, query.offset), limit)
+    return Page(list(rows), total, page_offset(query.offset), limit)
 
 
 def _filters(query: UserQuery) -> list[ColumnElement[bool]]:

@@ -199,6 +199,12 @@ def sign_in_staff(
     ]
     wait = signin.throttle_wait(session, keys)
     if wait:
+        audit.record(
+            session,
+            Actor(tenant_id=tenant_id, kind="system", name="staff sign-in"),
+            "staff.signin_throttled",
+            detail=f"Staff sign-in as typed:{typed} delayed.",
+        )
         return StaffSignIn("throttled", wait_seconds=wait)
     staff = authenticate_staff(session, tenant_id, username, password)
     if staff is None:

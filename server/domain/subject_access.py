@@ -181,6 +181,8 @@ NOT_ABOUT_A_USER: dict[str, str] = {
     "login_throttles": "keyed hashes of typed names and addresses, no identifier",
     "import_runs": "file-level counts (rows are in import_row_results)",
     "purge_runs": "counts of the retention job",
+    "audit_amendments": "the marker that lets purge and retention change the audit log, "
+    "never kept past the transaction that wrote it",
 }
 
 

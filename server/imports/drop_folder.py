@@ -82,7 +82,8 @@ def _import_one(
 ) -> tuple[str, str]:
     try:
         report = run_import(
-            context.database, context.box, tenant_id, connection_name, path, ImportOptions(),
+            context.database, context.box, tenant_id, connection_name, path,
+            ImportOptions(limits=context.settings.import_limits),
             filename=path.name, actor_name="drop folder",
         )  # fmt: skip
     except DomainError as error:  # the file could not even be opened as an import

@@ -25,7 +25,9 @@ Example::
 from __future__ import annotations
 
 import io
+import lzma
 import zipfile
+import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields
 from typing import IO, Any
@@ -189,6 +191,11 @@ def check_member(info: zipfile.ZipInfo, limits: ImportLimits, *, xlsx: bool = Fa
         raise _exceeded(limit, "the decompressed file", maximum, info.filename)
 
 
+# What reading a zip member raises when its bytes do not match its headers: a CRC that fails
+# (more or other data than declared), a compressed stream corrupt or cut short.
+DAMAGED = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError)
+
+
 class CountingReader(io.RawIOBase):
     """A zip member read through the limits: stops at ``file_bytes`` and the package budget.
 
@@ -207,7 +214,10 @@ class CountingReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
-        data = self.raw.read(len(buffer))
+        try:
+            data = self.raw.read(len(buffer))
+        except DAMAGED as error:
+            raise FileProblem("F001", f"{self.name} is damaged: {error}.", self.name) from None
         self.count += len(data)
         if self.count > self.maximum:
             raise _exceeded("file_bytes", "the decompressed file", self.maximum, self.name)

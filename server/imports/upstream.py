@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 from oneroster import rest_rows
+from server import wirejson
 from server.errors import DomainError
 from server.imports.limits import ImportLimits, page_too_large
 from server.imports.signing import OAuth1Signer
@@ -272,7 +273,7 @@ class Forbidden(Exception):
 
 def _json(response: httpx.Response) -> dict[str, Any]:
     try:
-        body = response.json()
+        body = wirejson.loads(response.content)
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {}

@@ -8,12 +8,14 @@ with the domain error's status.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from server import wirejson
 from server.db import OAuthClientKind, User
 from server.domain import (
     audit,
@@ -77,9 +79,9 @@ def problem(error: DomainError) -> JSONResponse:
 async def _body(request: Request, schema_name: str) -> dict[str, Any]:
     """The JSON object of the request, checked against its OpenAPI schema (``bodies``)."""
     try:
-        data = json.loads(await request.body() or b"{}")
-    except ValueError:
-        raise InvalidValue("The request body is not valid JSON.") from None
+        data = wirejson.loads(await request.body() or b"{}")
+    except ValueError as error:
+        raise InvalidValue(f"The request body is not valid JSON: {error}") from None
     if not isinstance(data, dict):
         raise InvalidValue("The request body must be a JSON object.")
     check_body(data, schema_name)
@@ -89,6 +91,14 @@ async def _body(request: Request, schema_name: str) -> dict[str, Any]:
 
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _page(params: Mapping[str, str], default_limit: int) -> tuple[int, int]:
+    """``limit`` and ``offset`` of a listing. :raises InvalidValue: not whole numbers."""
+    try:
+        return int(params.get("limit", default_limit)), int(params.get("offset", 0))
+    except ValueError:
+        raise InvalidValue("limit and offset must be whole numbers.", field="limit") from None
 
 
 async def _call(staff: StaffRequest, fn: Any, status: int = 200) -> Response:
@@ -102,9 +112,9 @@ async def _call(staff: StaffRequest, fn: Any, status: int = 200) -> Response:
 async def list_users(staff: StaffRequest) -> Response:
     params = staff.request.query_params
     try:
-        limit, offset = int(params.get("limit", 50)), int(params.get("offset", 0))
-    except ValueError:
-        return problem(InvalidValue("limit and offset must be whole numbers."))
+        limit, offset = _page(params, 50)
+    except InvalidValue as error:
+        return problem(error)
     query = UserQuery(
         text=params.get("q", ""),
         role=params.get("role") or None,
@@ -374,14 +384,15 @@ async def audit_events(staff: StaffRequest) -> Response:
     params = staff.request.query_params
 
     def load(session: Session, actor: Actor) -> dict[str, Any]:
+        limit, offset = _page(params, 100)
         events = audit.search_events(
             session,
             actor,
             target_id=params.get("target") or None,
             actor_name=params.get("actor") or None,
             action=params.get("action") or None,
-            limit=int(params.get("limit", 100)),
-            offset=int(params.get("offset", 0)),
+            limit=limit,
+            offset=offset,
         )
         return {
             "events": [

@@ -23,6 +23,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import request_response
 from starlette.types import Message, Receive, Scope, Send
 
+from server import wirejson
 from server.db import ConnectionKind
 from server.domain import connections, roster
 from server.domain.access import import_scope
@@ -107,7 +108,7 @@ async def trial_run(staff: StaffRequest) -> Response:
 async def apply_import(staff: StaffRequest) -> Response:
     form = await staff.request.form()
     try:
-        choice = json.loads(str(form.get("choice") or "{}"))
+        choice = wirejson.loads(str(form.get("choice") or "{}"))
         content = base64.b64decode(str(form.get("content") or ""), validate=True)
     except ValueError:
         return await _render_form(staff, status=400, error=DAMAGED)

@@ -146,3 +146,23 @@ def styles_workbook(path: Path, size: int) -> Path:
                 member.write(XF * 1000)
             member.write(XF * (count % 1000) + b"</cellXfs></styleSheet>")
     return path
+
+
+def lying_sizes(body: bytes, member: str, size: int) -> bytes:
+    """``body`` (a zip) with ``member``'s uncompressed size rewritten to ``size`` in its local
+    header and its central directory entry: a zip that lies about how much it holds, so the
+    directory checks pass and only the reading can notice (APPNOTE.TXT §4.3.7, §4.3.12)."""
+    data, name = bytearray(body), member.encode()
+    for signature, size_at, name_length_at, name_at in (
+        (b"PK\x03\x04", 22, 26, 30),  # local file header
+        (b"PK\x01\x02", 24, 28, 46),  # central directory file header
+    ):
+        start = data.find(signature)
+        while start != -1:
+            length = int.from_bytes(
+                data[start + name_length_at : start + name_length_at + 2], "little"
+            )
+            if data[start + name_at : start + name_at + length] == name:
+                data[start + size_at : start + size_at + 4] = size.to_bytes(4, "little")
+            start = data.find(signature, start + 4)
+    return bytes(data)

@@ -101,6 +101,32 @@ def test_zip_limits_refuse_from_the_directory_before_decompressing(
         assert file_error(push(client, tenancy, good)) == "F011"
 
 
+def test_a_zip_that_lies_about_its_sizes_is_unreadable_not_a_server_error(
+    client_with_defaults, tenancy, admin_token, tmp_path
+):
+    # Found by hand (issue 11 re-check): a member holding more than its headers declare
+    # passes the directory checks, then zipfile's CRC check raised BadZipFile: a 500.
+    files = district(students=300)
+    honest = package(tmp_path / "honest.zip", "1.1", files).read_bytes()
+    lying = bombs.lying_sizes(honest, "users.csv", 100)
+    response = push(client_with_defaults, tenancy, lying)
+    assert file_error(response) == "F001"
+    assert "users.csv" in response.json()["file_errors"][0]["message"]
+    form = upload(client_with_defaults, admin_token, "lying.zip", lying)
+    assert file_error(form) == "F001"
+    sheet = io.BytesIO()
+    book = Workbook()
+    book.active.append(["Student Full Name", "Username", "Year Group", "Class", "Gender"])
+    for number in range(300):
+        book.active.append([f"Ann Lee{number}", "", "7", "7A", "F"])
+    book.save(sheet)
+    lying_sheet = bombs.lying_sizes(sheet.getvalue(), "xl/worksheets/sheet1.xml", 100)
+    assert (
+        file_error(upload(client_with_defaults, admin_token, "lying.xlsx", lying_sheet)) == "F001"
+    )
+    assert tenancy.count() == 0
+
+
 def test_default_limits_refuse_the_reported_comma_line_bomb_by_its_ratio(
     client_with_defaults, tenancy, tmp_path
 ):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from sqlalchemy import select
@@ -23,6 +24,7 @@ from server.domain.actors import system_actor
 from server.domain.connections import get_connection
 from server.domain.sources import set_drop_dir
 from server.domain.staff import create_staff
+from server.imports.limits import ImportLimits
 from server.worker import enqueue_due_syncs, runners
 from tests.imports.packages import district, package
 from tests.web.conftest import csrf_of, sign_in
@@ -152,3 +154,20 @@ def test_district_admin_sets_a_drop_folder_on_the_connections_page(
     _settled(package(drop / "roster.zip", "1.1", district(students=3)))
     assert _worker_pass(context) == 1
     assert tenancy.count(User, status=RecordStatus.ACTIVE) == 4
+
+
+def test_a_drop_folder_reads_within_the_configured_import_limits(context, tenancy, tmp_path):
+    # Issue 11 defect 1 asks for limits on every import path, all configurable: the drop
+    # folder read with the built-in limits whatever ROLLCALL_IMPORT_MAX_* said.
+    few_rows = replace(
+        context, settings=replace(context.settings, import_limits=ImportLimits(rows=10))
+    )
+    drop = tmp_path / "sftp" / "sis"
+    drop.mkdir(parents=True)
+    _watch(tenancy, drop)
+    _settled(package(drop / "roster.zip", "1.1", district(students=30)))
+    assert _worker_pass(few_rows) == 1
+    [failed] = [p for p in (drop / "failed").iterdir() if p.suffix == ".txt"]
+    assert "ROLLCALL_IMPORT_MAX_ROWS" in failed.read_text()
+    assert tenancy.count(User) == 0
+    assert _runs(tenancy) == [("failed", "drop folder")]

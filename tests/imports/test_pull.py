@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 import oneroster.oauth1
@@ -279,6 +279,7 @@ class FakeHub:
     def __init__(self) -> None:
         self.user_calls = 0
         self.always_busy = False
+        self.nested_users = False  # answer users with JSON nested 100,000 deep
 
     def app(self) -> Starlette:
         async def token(request: Request) -> JSONResponse:
@@ -286,6 +287,9 @@ class FakeHub:
 
         async def listing(request: Request) -> JSONResponse:
             name = request.path_params["collection"]
+            if name == "users" and self.nested_users:
+                deep = '{"users": ' + "[" * 100_000 + "]" * 100_000 + "}"
+                return Response(deep, media_type="application/json")
             if name == "users":
                 self.user_calls += 1
                 if self.user_calls == 1 or self.always_busy:
@@ -353,6 +357,34 @@ def test_a_busy_upstream_is_retried_after_the_time_it_asks_for(context):
         )
         assert report.status == "failed"
         assert "HTTP 429" in report.summary
+
+
+def test_an_upstream_answering_json_nested_too_deep_is_reported(context):
+    # Found by hand (issue 11 re-check): json.loads raised RecursionError, not ValueError,
+    # so the pull crashed instead of reporting the upstream.
+    fake = FakeHub()
+    fake.nested_users = True
+    for base in _serve(fake.app()):
+        with context.database.session() as session:
+            tenant = create_tenant(session, "Pulled District")
+            actor = system_actor(tenant.id, "test")
+            issued = create_connection(session, actor, "District hub", "oneroster_rest")
+            set_upstream(
+                session,
+                actor,
+                issued.connection,
+                box=upstream_box(context),
+                base_url=f"{base}{V1P2}",
+                token_url=f"{base}/token",
+                client_id="c",
+                client_secret="s",
+            )
+            tenant_id = tenant.id
+        report = pull(
+            context, tenant_id, "District hub", ImportOptions(), policy=FAST, sleep=lambda s: None
+        )
+        assert report.status == "failed"
+        assert "did not answer a OneRoster 'users' list" in report.summary
 
 
 def test_an_upstream_that_is_not_a_oneroster_api_is_reported(context, hub):

@@ -289,3 +289,21 @@ def test_upstream_failing_during_the_callback_ends_on_a_retry_page(
     assert "Clever" in page.text and 'href="/login?next=%2Foauth%2Fauthorize' in page.text
     with database.session() as session:
         assert session.scalars(select(BrowserSession)).first() is None
+
+
+def test_an_upstream_answering_json_nested_too_deep_is_unavailable_not_a_crash():
+    # Found by hand (issue 11 re-check): json raised RecursionError, not ValueError, so a
+    # district provider answering [[[[…]]]] made the student's sign-in a 500.
+    from starlette.applications import Starlette
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from oidc.upstream import UpstreamUnavailable, discover
+    from tests.oidc.live import serving
+
+    async def discovery(request):
+        return Response("[" * 100_000 + "]" * 100_000, media_type="application/json")
+
+    app = Starlette(routes=[Route("/.well-known/openid-configuration", discovery)])
+    with serving(app, free_port()) as base, pytest.raises(UpstreamUnavailable, match="JSON"):
+        discover(base)

@@ -131,3 +131,21 @@ def test_wrongly_typed_push_fields_never_get_a_server_error(api, database, distr
                 outcomes.add(response.status_code)
     assert {200, 201, 422} <= outcomes
     assert 400 not in outcomes, "a value reached the database before being checked"
+
+
+def test_json_nested_too_deep_or_not_text_gets_a_400_status_report(api, database, district):
+    # Found by hand (issue 11 re-check): both answered 500.
+    with database.session() as session:
+        token = create_connection(
+            session, system_actor(district.tenant_id), "Deep hub", "oneroster"
+        ).token
+    headers = {**bearer(token), "Content-Type": "application/json"}
+    for body in (
+        "[" * 100_000 + "]" * 100_000,
+        '{"user": {"givenName": ' + "[" * 900 + "]" * 900 + "}}",
+        '{"user": {"givenName": "F\\ud800", "familyName": "Z"}}',
+    ):
+        response = api.put(f"{V1P2}/users/deep-user", content=body.encode(), headers=headers)
+        assert response.status_code == 400, response.text
+        assert response.json()["imsx_codeMajor"] == "failure"
+        assert "not JSON" in response.json()["imsx_description"]

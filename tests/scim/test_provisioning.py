@@ -9,7 +9,7 @@ from server.db import AuditEvent, Enrollment, RecordStatus, User
 from server.db.session import Database
 from server.domain import connections, credentials, users
 from server.domain.actors import system_actor
-from server.domain.search import MAX_FILTER_TERMS
+from server.domain.search import MAX_FILTER_TERMS, MAX_PATTERN_CHARS
 from server.domain.secrets import SecretBox
 from server.errors import ManagedBySource
 from tests.conftest import TEST_SECRET
@@ -480,3 +480,31 @@ def test_a_filter_too_large_to_run_is_an_invalid_filter_400(idp: IdP, joiner: st
             assert response.status_code == 400, response.text
             assert response.json()["scimType"] == "invalidFilter"
             assert huge is deep or str(MAX_FILTER_TERMS) in response.json()["detail"]
+
+
+def test_a_start_index_past_every_integer_is_an_empty_page(idp: IdP) -> None:
+    # Found by hand (issue 11 re-check): startIndex=10**23 overflowed SQLite's integers, 500.
+    idp.create_user("n0")
+    for start in (10**23, 2**63):
+        for response in (
+            idp.get("/Users", params={"startIndex": str(start)}),
+            idp.post("/.search", {"schemas": [SEARCH], "startIndex": start}),
+        ):
+            assert response.status_code == 200, response.text
+            assert response.json()["totalResults"] == 1 and response.json()["Resources"] == []
+
+
+def test_a_substring_filter_longer_than_the_database_can_match_is_an_invalid_filter(
+    idp: IdP,
+) -> None:
+    # Found by hand (issue 11 re-check): SQLite refuses LIKE patterns over 50,000 bytes, 500.
+    idp.create_user("n0")
+    for op in ("co", "sw", "ew"):
+        for attribute in ("userName", "title", "emails.value"):
+            long = f'{attribute} {op} "{"n" * 60_000}"'
+            response = idp.post("/.search", {"schemas": [SEARCH], "filter": long})
+            assert response.status_code == 400, response.text
+            assert response.json()["scimType"] == "invalidFilter"
+            assert str(MAX_PATTERN_CHARS) in response.json()["detail"]
+        near = f'userName {op} "{"n" * MAX_PATTERN_CHARS}"'
+        assert idp.post("/.search", {"schemas": [SEARCH], "filter": near}).status_code == 200

@@ -122,3 +122,58 @@ def test_the_staff_sign_in_page_names_no_district(app, district, database):
         follow_redirects=False,
     )
     assert signed.status_code == 303
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[" * 100_000 + "]" * 100_000,  # json.loads itself raised RecursionError: 500
+        '{"given_name": ' + "[" * 900 + "]" * 900 + "}",  # parsed, then too deep to walk: 500
+        '{"given_name": "Ralph\\ud800"}',  # a lone surrogate: no database stores it, 500
+    ],
+    ids=["100000-deep", "900-deep", "lone-surrogate"],
+)
+def test_json_nested_too_deep_or_not_text_gets_400(app, district, body):
+    client = api(app, district.api_token)
+    for method, path in (
+        ("POST", "/admin/api/users"),
+        ("PATCH", f"/admin/api/users/{district.manual_student}"),
+    ):
+        response = client.request(
+            method, path, content=body.encode(), headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 400, response.text
+        assert "not valid JSON" in response.json()["detail"]
+
+
+def test_a_damaged_apply_form_with_deeply_nested_json_is_refused_cleanly(app, district):
+    client = sign_in(app, "skinner", district.admin_password)
+    csrf = csrf_of(client.get("/admin/import").text)
+    response = client.post(
+        "/admin/import/apply",
+        data={"csrf_token": csrf, "choice": "[" * 100_000, "content": "", "signature": "x"},
+    )
+    assert response.status_code == 400 and "damaged" in response.text
+
+
+@pytest.mark.parametrize("path", ["/admin/api/users", "/admin/api/audit"])
+def test_listing_pages_take_whole_numbers_and_any_offset(app, district, path):
+    # Found by hand (issue 11 re-check): limit=abc on the audit log, and any offset past
+    # SQLite's 64-bit integers on either listing, answered 500.
+    client = api(app, district.api_token)
+    for query in ("limit=abc", "offset=abc", "offset=1.5"):
+        response = client.get(f"{path}?{query}")
+        assert response.status_code == 400, (query, response.text)
+        assert "whole numbers" in response.json()["detail"]
+    for query in ("offset=" + "9" * 23, "offset=-5", "limit=" + "9" * 23, "limit=-1"):
+        assert client.get(f"{path}?{query}").status_code == 200, query
+    beyond = client.get(f"{path}?offset={10**23}").json()
+    assert beyond.get("users", beyond.get("events")) == []
+
+
+def test_search_text_longer_than_any_name_gets_400(app, district):
+    # SQLite refuses LIKE patterns over 50,000 bytes: a 60,000-character search was a 500.
+    client = api(app, district.api_token)
+    response = client.get("/admin/api/users", params={"q": "a" * 60_000})
+    assert response.status_code == 400 and response.json()["field"] == "search"
+    assert client.get("/admin/api/users", params={"q": "a" * 500}).status_code == 200
