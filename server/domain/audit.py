@@ -68,8 +68,9 @@ def amending(session: Session, reason: str) -> Iterator[None]:
     """Let the block change or delete audit events; everywhere else the database refuses.
 
     Only purge pseudonymisation, retention, tenant deletion and the minimisation of a declined
-    account request's events call it (``reason`` names which). The block's changes are flushed inside it, and its marker row is removed before it
-    returns, so the permission never outlives the block, let alone the transaction.
+    account request's events call it (``reason`` names which). The block's changes are flushed
+    inside it, and its marker row is removed before it returns, so the permission never outlives
+    the block, let alone the transaction.
 
     >>> with amending(session, "retention"):
     ...     session.execute(delete(AuditEvent).where(AuditEvent.at < cut))

@@ -364,7 +364,7 @@ def test_an_upstream_answering_json_nested_too_deep_is_reported(context):
     # so the pull crashed instead of reporting the upstream.
     fake = FakeHub()
     fake.nested_users = True
-    for base in _serve(fake.app()):
+    with serving(fake.app()) as base:
         with context.database.session() as session:
             tenant = create_tenant(session, "Pulled District")
             actor = system_actor(tenant.id, "test")

@@ -299,11 +299,11 @@ def test_an_upstream_answering_json_nested_too_deep_is_unavailable_not_a_crash()
     from starlette.routing import Route
 
     from oidc.upstream import UpstreamUnavailable, discover
-    from tests.oidc.live import serving
+    from tests.live import serving
 
     async def discovery(request):
         return Response("[" * 100_000 + "]" * 100_000, media_type="application/json")
 
     app = Starlette(routes=[Route("/.well-known/openid-configuration", discovery)])
-    with serving(app, free_port()) as base, pytest.raises(UpstreamUnavailable, match="JSON"):
+    with serving(app) as base, pytest.raises(UpstreamUnavailable, match="JSON"):
         discover(base)
