@@ -13,11 +13,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.db import AuditAmendment, AuditEvent, Tenant, User, utcnow
+from server.districts import school, student
 from server.domain import audit, erasure, retention, users
 from server.domain.actors import system_actor
 from server.domain.tenants import create_tenant
 from tests.conftest import TEST_SECRET
-from tests.domain.builders import school, student
 
 REFUSED = "append-only"
 
