@@ -11,7 +11,11 @@ semicolon-separated file (Excel in some locales) is read too.
   (no password yet). A password goes through the policy and the SSO guard (R106, R107).
 - Matching: by username (any case), else by full name in the same class; the row's message
   says which rule matched. An inactive match is reactivated (W202). A new student with the name
-  of an active student at the school is created with warning W204 (possible duplicate).
+  of an active student at the school is created with warning W204 (possible duplicate). A
+  username that belongs to a person of another name is skipped with warning W205: the file
+  never renames someone else (issue 14, item 12).
+- A row whose first cell starts with ``#`` is a comment and is skipped (the template's example
+  row is one, so the template imported unchanged creates nobody).
 - Year Group ``1``..``13`` (or ``Year 7``) maps to the CEDS grades ``01``..``13``,
   ``R``/``Reception`` to ``KG``, ``N``/``Nursery`` to ``PK``.
 - Class is the student's class at the school: a class that does not exist yet is created,
@@ -25,7 +29,7 @@ semicolon-separated file (Excel in some locales) is read too.
 Example (the template, ``rollcall import --template``)::
 
     Student Full Name,Username,Year Group,Class,Gender,Pupil Premium,Ethnicity,SEND,EAL,Password
-    Ava Adams,,7,7A,F,No,WBRI,No,No,
+    # Example (skipped): Ava Adams,,7,7A,F,No,WBRI,No,No,
 """
 
 from __future__ import annotations
@@ -82,13 +86,15 @@ GENDERS = {
     "nb": "other",
 }
 YEAR_WORDS = {"r": "KG", "reception": "KG", "rec": "KG", "n": "PK", "nursery": "PK"}
-EXAMPLE = ("Ava Adams", "", "7", "7A", "F", "No", "WBRI", "No", "No", "")
+EXAMPLE = ("# Example (skipped): Ava Adams", "", "7", "7A", "F", "No", "WBRI", "No", "No", "")
+COMMENT = "#"
 FILE = "school.csv"
 XLSX_COLUMNS = 256  # columns of a worksheet that are read; the school CSV has 10
 
 
 def template() -> str:
-    """The template with one example row (what ``GET /admin/import/template.csv`` serves)."""
+    """The template with one example row, a comment the importer skips (what
+    ``GET /admin/import/template.csv`` serves)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(COLUMNS)
@@ -161,6 +167,8 @@ class SchoolCsvSource:
                     if not self.spreadsheet:  # a worksheet's blank rows are only formatting
                         yield empty_line(FILE, number)
                     continue
+                if (cells[0] or "").lstrip().startswith(COMMENT):
+                    continue  # a comment line, like the template's example
                 values = {
                     name: restore(cells[i] if i < len(cells) else "").strip()
                     for name, i in columns.items()
@@ -413,6 +421,8 @@ def handle_student(ctx: ImportContext, record: ImportRecord) -> list[RowResult]:
         fields["grades"] = [year_group(record.refs["year"])]
     fields["primary_role"] = "student"
     user, rule = _match(ctx, record)
+    if user is not None and rule == "username" and not _same_person(user, fields):
+        return [_someone_else(record, user)]
     results: list[RowResult] = []
     flags = record.refs["flags"]
     if user is None:
@@ -467,6 +477,29 @@ def handle_student(ctx: ImportContext, record: ImportRecord) -> list[RowResult]:
     if moved:
         changes["class"] = moved
     return _student_result(ctx, record, user, outcome, code, message, changes, results)
+
+
+def _same_person(user: User, fields: dict[str, Any]) -> bool:
+    """The row names the account's holder: the same given and family name, any case."""
+    return (user.given_folded, user.family_folded) == (
+        fold(fields["given_name"]),
+        fold(fields["family_name"]),
+    )
+
+
+def _someone_else(record: ImportRecord, user: User) -> RowResult:
+    """W205: the row's username belongs to another person; the row is skipped, not applied."""
+    row_name = f"{record.fields['given_name']} {record.fields['family_name']}".strip()
+    return RowResult(
+        FILE,
+        record.number,
+        user.username,
+        Outcome.SKIPPED,
+        "W205",
+        f"The username {user.username!r} belongs to {user.given_name} {user.family_name}, "
+        f"not {row_name}: the row is skipped and that account is left as it is. Leave the "
+        "Username blank for a new student, or correct the name if it is the same child.",
+    )
 
 
 def _ensure_new_student_has(record: ImportRecord, column: str, ref: str) -> None:
