@@ -285,7 +285,9 @@ def test_the_downloaded_template_imported_unchanged_creates_nobody(
     assert template_file.status_code == 200
     assert "Ava Adams" in template_file.text, "the template still shows an example"
     for dry_run in (True, False):
-        answer = _upload(client, admin_token, "template.csv", template_file.content, dry_run=dry_run)
+        answer = _upload(
+            client, admin_token, "template.csv", template_file.content, dry_run=dry_run
+        )
         assert answer.status_code == 200, answer.text
         body = answer.json()
         assert body["status"] == ("valid" if dry_run else "applied")
