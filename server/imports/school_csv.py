@@ -322,7 +322,7 @@ def _school_id(ctx: ImportContext) -> str:
     if len(ctx.school_ids) == 1:
         return ctx.school_ids[0]
     if ctx.school_ids:
-        raise ImportRefused("A school CSV is for one school: give one --school.")
+        raise ImportRefused("A school CSV is for one school: choose one school.")
     schools = list(
         ctx.session.scalars(
             select(Org.id)
@@ -336,7 +336,7 @@ def _school_id(ctx: ImportContext) -> str:
     )
     if len(schools) != 1:
         raise ImportRefused(
-            "Choose the school this file is for with --school SOURCED_ID."
+            "Choose the school this file is for."
             if schools
             else "The tenant has no school yet: create one or import a OneRoster package first."
         )
@@ -423,6 +423,9 @@ def handle_student(ctx: ImportContext, record: ImportRecord) -> list[RowResult]:
     user, rule = _match(ctx, record)
     if user is not None and rule == "username" and not _same_person(user, fields):
         return [_someone_else(record, user)]
+    if user is not None and _same_person(user, fields):
+        # the same full name: keep how the account splits it into given and family name
+        fields.pop("given_name"), fields.pop("family_name")
     results: list[RowResult] = []
     flags = record.refs["flags"]
     if user is None:
@@ -480,11 +483,15 @@ def handle_student(ctx: ImportContext, record: ImportRecord) -> list[RowResult]:
 
 
 def _same_person(user: User, fields: dict[str, Any]) -> bool:
-    """The row names the account's holder: the same given and family name, any case."""
-    return (user.given_folded, user.family_folded) == (
-        fold(fields["given_name"]),
-        fold(fields["family_name"]),
+    """The row names the account's holder: the same full name, any case or spacing (the file
+    has one name column, so "Milhouse Van Houten" is the same person however it was split)."""
+    return _full_name(user.given_name, user.family_name) == _full_name(
+        fields["given_name"], fields["family_name"]
     )
+
+
+def _full_name(given: str | None, family: str | None) -> str:
+    return " ".join(f"{given or ''} {family or ''}".split()).casefold()
 
 
 def _someone_else(record: ImportRecord, user: User) -> RowResult:
