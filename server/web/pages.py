@@ -25,6 +25,8 @@ from server.domain import (
     duplicates,
     invitations,
     jobs,
+    outbox,
+    password_emails,
     roster,
     search,
     users,
@@ -145,6 +147,7 @@ async def user_list(staff: StaffRequest) -> Response:
     params = staff.request.query_params
     number = max(1, int(params.get("page", "1") or 1)) if params.get("page", "1").isdigit() else 1
     query = _query_from(params, limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE)
+    print_ids = _reset_ids(await staff.kept_secret())
 
     def load(session: Session, actor: Actor) -> dict[str, Any]:
         found = search.search_users(session, actor, query)
@@ -152,6 +155,7 @@ async def user_list(staff: StaffRequest) -> Response:
         titles = roster.class_titles_of(session, ids)
         incomplete = completeness.incomplete_ids(session, ids)
         return {
+            "password_emails": _password_emails(session, actor, print_ids),
             "rows": [
                 {**user_view(u, titles[u.id]), "incomplete": u.id in incomplete}
                 for u in found.items
@@ -180,7 +184,7 @@ async def user_list(staff: StaffRequest) -> Response:
     return page(
         staff.request,
         "users.html",
-        print_ids=_reset_ids(await staff.kept_secret()),
+        print_ids=print_ids,
         nav="users",
         params=params,
         page_number=number,
@@ -189,6 +193,21 @@ async def user_list(staff: StaffRequest) -> Response:
         flash=params.get("done"),
         **data,
     )
+
+
+def _password_emails(session: Session, actor: Actor, user_ids: list[str]) -> list[dict[str, Any]]:
+    """Per student of a bulk reset whose new password was emailed: to whom, sent or failed."""
+    sent = invitations.latest_deliveries(session, actor, user_ids, outbox.NEW_PASSWORD)
+    return [
+        {
+            "name": users.get_user(session, actor, uid).display_name,
+            "to": d.to,
+            "status": d.status,
+            "error": d.error,
+        }
+        for uid in user_ids
+        if (d := sent.get(uid)) is not None
+    ]
 
 
 def _reset_ids(kept: str | None) -> list[str]:
@@ -243,7 +262,13 @@ async def _render_user(
         return {
             "sso_here": sso_here,
             "emails": [
-                {"to": d.to, "status": d.status, "at": f"{d.at:%Y-%m-%d %H:%M}", "error": d.error}
+                {
+                    "what": d.what,
+                    "to": d.to,
+                    "status": d.status,
+                    "at": f"{d.at:%Y-%m-%d %H:%M}",
+                    "error": d.error,
+                }
                 for d in sent
             ],
             "user": {**user_view(user, titles[user.id]), "incomplete": incomplete},
@@ -356,20 +381,30 @@ async def user_reset(staff: StaffRequest) -> Response:
     form = await staff.form()
     temporary = form.get("kind", "temporary") != "permanent"
     typed = str(form.get("password") or "") or None
+    by_email = temporary and form.get("email_password") == "1"
 
-    def reset(session: Session, actor: Actor) -> str:
+    def reset(session: Session, actor: Actor) -> tuple[str, str]:
         user = users.get_user(session, actor, user_id)
-        return credentials.reset_password(
+        if by_email:
+            password_emails.ensure_mail_configured(bool(staff.context.settings.smtp_url))
+        password = credentials.reset_password(
             session, actor, user, box=staff.context.box, temporary=temporary, password=typed
         )
+        if not by_email:
+            return password, ""
+        [sent] = password_emails.email_new_passwords(
+            session, actor, [user], issuer=staff.context.settings.issuer
+        )
+        note = f" Emailed to {sent.sent_to}." if sent.sent_to else f" Not emailed: {sent.skipped}."
+        return password, note
 
     try:
-        password = await staff.work(reset)
+        password, note = await staff.work(reset)
     except DomainError as error:
         return await _render_user(staff, user_id, status=error.status, error=error.message)
     staff.keep(password)
     kind = "temporary" if temporary else "permanent"
-    return _back_to_user(user_id, f"New {kind} password set.")
+    return _back_to_user(user_id, f"New {kind} password set.{note}")
 
 
 @staff_page
@@ -545,6 +580,9 @@ async def bulk(staff: StaffRequest) -> Response:
                 except DomainError:
                     skipped += 1
             return f"Deactivated {done} account(s); {skipped} skipped (managed by a connection)."
+        by_email = action == "reset_temporary" and form.get("email_passwords") == "1"
+        if by_email:
+            password_emails.ensure_mail_configured(bool(staff.context.settings.smtp_url))
         outcomes = credentials.reset_passwords(
             session, actor, chosen, box=staff.context.box, temporary=action != "reset_permanent"
         )
@@ -553,8 +591,20 @@ async def bulk(staff: StaffRequest) -> Response:
         if action == "reset_temporary" and reset:
             # Hand over the new passwords: the list offers printing exactly these (item 9).
             staff.keep(json.dumps([o.user.id for o in outcomes if not o.skipped]))
-        return f"Reset {reset} student password(s)." + (
-            f" Skipped: {'; '.join(skipped)}" if skipped else ""
+        emailed = ""
+        if by_email:
+            done = [o.user for o in outcomes if not o.skipped]
+            sent = password_emails.email_new_passwords(
+                session, actor, done, issuer=staff.context.settings.issuer
+            )
+            unsent = [o.user.display_name for o in sent if o.skipped]
+            emailed = f" New passwords emailed to {len(sent) - len(unsent)} student(s)." + (
+                f" Not emailed (no address): {', '.join(unsent)}." if unsent else ""
+            )
+        return (
+            f"Reset {reset} student password(s)."
+            + emailed
+            + (f" Skipped: {'; '.join(skipped)}" if skipped else "")
         )
 
     try:
