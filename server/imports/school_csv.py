@@ -390,8 +390,9 @@ def _match(ctx: ImportContext, record: ImportRecord) -> tuple[User | None, str |
         select(User)
         .where(
             User.tenant_id == ctx.tenant_id,
-            User.given_folded == fold(record.fields["given_name"]),
-            User.family_folded == fold(record.fields["family_name"]),
+            duplicates.same_full_name(
+                f"{record.fields['given_name']} {record.fields['family_name']}"
+            ),
             User.status != RecordStatus.DELETED,
             exists().where(Enrollment.user_id == User.id, Enrollment.class_id == class_id),
         )
@@ -437,6 +438,7 @@ def handle_student(ctx: ImportContext, record: ImportRecord) -> list[RowResult]:
             fields["given_name"],
             fields["family_name"],
             school_id=school_id,
+            any_split=True,
         )
         fields["roles"] = [RoleAssignment(school_id, "student")]
         fields["demographic_flags"] = flags

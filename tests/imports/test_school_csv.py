@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from server.db import AuditEvent, Org, SchoolClass, User
-from server.domain import credentials, roster
-from server.domain.actors import system_actor
+from server.domain import credentials, roster, users
+from server.domain.actors import connection_actor, system_actor
+from server.domain.connections import get_connection
 from server.imports.exports import export
 from server.imports.school_csv import COLUMNS, template
 
@@ -332,3 +333,41 @@ def test_staff_cannot_give_a_new_or_edited_account_someone_elses_username(
     )
     assert again.status_code == 409 and "already used" in again.json()["detail"]
     assert tenancy.count(User, given_name="Ben") == 1 and tenancy.count(User) == 1
+
+
+def test_a_family_name_of_two_words_is_still_the_same_child(client, tenancy, school, admin_token):
+    # Issue 14 item 3: the file has one name column; "Ann Van Dyke" is given "Ann", family
+    # "Van Dyke" in Rollcall. The row must be offered as a possible duplicate (W204), and a
+    # row in her class must match her rather than create "annvandyke2".
+    with tenancy.database.session() as session:
+        upload = get_connection(session, tenancy.tenant_id, "School upload")
+        actor = connection_actor(upload)  # as an earlier file of this school's would have
+        ann = users.create_user(
+            session,
+            actor,
+            {
+                "given_name": "Ann",
+                "family_name": "Van Dyke",
+                "grades": ["03"],
+                "gender": "female",
+                "primary_role": "student",
+                "roles": [users.RoleAssignment(school, "student")],
+            },
+        )
+        roster.enroll(
+            session,
+            actor,
+            ann,
+            roster.create_class(session, actor, {"title": "3A", "school_id": school}),
+        )
+    header = ",".join(COLUMNS) + "\r\n"
+    other_class = (header + "Ann Van Dyke,,3,3B,F,,,,,\r\n").encode()
+    answer = _upload(client, admin_token, "a.csv", other_class, dry_run=True).json()
+    [row] = [r for r in answer["row_results"] if r["key"] and not r["key"].startswith("class:")]
+    assert row["code"] == "W204", row
+    assert "Ann Van Dyke (annvandyke)" in row["message"], row
+    same_class = (header + "Ann Van Dyke,,3,3A,F,,,,,\r\n").encode()
+    answer = _upload(client, admin_token, "b.csv", same_class, dry_run=True).json()
+    [row] = answer["row_results"]
+    assert row["key"] == "annvandyke", row["message"]
+    assert row["message"] == "Matched by full name and class."
