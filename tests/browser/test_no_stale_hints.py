@@ -30,7 +30,10 @@ def _stale(page) -> list[str]:
         for quoted in re.findall(r"[\"“]([^\"”]{3,60})[\"”]", hint):
             if quoted.casefold() not in controls:
                 problems.append(f"names {quoted!r}, which is not on the page: {hint!r}")
-        if "marked *" in hint and not page.locator("label", has_text="*").count():
+        marked = (
+            page.locator("label.required").count() + page.locator("label", has_text="*").count()
+        )
+        if "marked *" in hint and not marked:
             problems.append(f"names fields marked *, and none is: {hint!r}")
         if (
             re.search(r"\bsearch first\b", hint, re.I)
