@@ -147,7 +147,7 @@ async def user_list(staff: StaffRequest) -> Response:
     params = staff.request.query_params
     number = max(1, int(params.get("page", "1") or 1)) if params.get("page", "1").isdigit() else 1
     query = _query_from(params, limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE)
-    print_ids = _reset_ids(await staff.kept_secret())
+    print_ids, invited_ids = _kept_ids(await staff.kept_secret())
 
     def load(session: Session, actor: Actor) -> dict[str, Any]:
         found = search.search_users(session, actor, query)
@@ -155,7 +155,10 @@ async def user_list(staff: StaffRequest) -> Response:
         titles = roster.class_titles_of(session, ids)
         incomplete = completeness.incomplete_ids(session, ids)
         return {
-            "password_emails": _password_emails(session, actor, print_ids),
+            "password_emails": _email_statuses(session, actor, print_ids, outbox.NEW_PASSWORD),
+            "activation_emails": _email_statuses(
+                session, actor, invited_ids, invitations.ACTIVATION
+            ),
             "rows": [
                 {**user_view(u, titles[u.id]), "incomplete": u.id in incomplete}
                 for u in found.items
@@ -195,9 +198,12 @@ async def user_list(staff: StaffRequest) -> Response:
     )
 
 
-def _password_emails(session: Session, actor: Actor, user_ids: list[str]) -> list[dict[str, Any]]:
-    """Per student of a bulk reset whose new password was emailed: to whom, sent or failed."""
-    sent = invitations.latest_deliveries(session, actor, user_ids, outbox.NEW_PASSWORD)
+def _email_statuses(
+    session: Session, actor: Actor, user_ids: list[str], template: str
+) -> list[dict[str, Any]]:
+    """Per student of a bulk action that emailed them (a reset's new password, an activation
+    link): to whom, and sent, failed or waiting (issue 14, items 6 and 14)."""
+    sent = invitations.latest_deliveries(session, actor, user_ids, template)
     return [
         {
             "name": users.get_user(session, actor, uid).display_name,
@@ -210,13 +216,16 @@ def _password_emails(session: Session, actor: Actor, user_ids: list[str]) -> lis
     ]
 
 
-def _reset_ids(kept: str | None) -> list[str]:
-    """The students whose passwords a bulk reset just set, kept with its result."""
+def _kept_ids(kept: str | None) -> tuple[list[str], list[str]]:
+    """The students a bulk action just handled, kept with its result: (reset, emailed an
+    activation link). A reset keeps a list, an activation send ``{"activation": [...]}``."""
     try:
         ids = json.loads(kept) if kept else []
     except ValueError:
-        return []
-    return [str(i) for i in ids] if isinstance(ids, list) else []
+        return [], []
+    if isinstance(ids, dict):
+        return [], [str(i) for i in ids.get("activation") or []]
+    return ([str(i) for i in ids] if isinstance(ids, list) else []), []
 
 
 def _query_from(params: Any, *, limit: int, offset: int = 0) -> UserQuery:
@@ -566,6 +575,7 @@ async def bulk(staff: StaffRequest) -> Response:
             )
             skipped = [f"{o.user.display_name}: {o.skipped}" for o in sent if o.skipped]
             count = len(sent) - len(skipped)
+            staff.keep(json.dumps({"activation": [o.user.id for o in sent if not o.skipped]}))
             return f"Activation emails queued for {count} student(s)." + (
                 f" Skipped: {'; '.join(skipped)}" if skipped else ""
             )
