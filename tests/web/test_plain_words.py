@@ -131,3 +131,16 @@ def test_an_import_report_names_changed_fields_in_words(app, district):
     latest = re.search(r"/admin/import/([0-9a-f-]{36})", client.get("/admin/import").text)
     stored = client.get(f"/admin/import/{latest.group(1)}")
     assert "Pupil Premium: No → Yes" in _text(stored.text)
+
+
+def test_no_staff_page_names_a_command_line_option_or_command(app, district):
+    # Issue 14 item 11: the web is for staff who never open a terminal.
+    client = sign_in(app, "skinner", district.admin_password)
+    pages = ["/admin/users", "/admin/users/new", "/admin/import", "/admin/import/codes"]
+    pages += ["/admin/requests", "/admin/schools", "/admin/connections", "/admin/jobs"]
+    pages += ["/admin/settings", "/admin/audit", f"/admin/users/{district.manual_student}"]
+    found = {
+        path: re.findall(r"rollcall [a-z]+|\s--[a-z-]+", _text(client.get(path).text))
+        for path in pages
+    }
+    assert {path: hits for path, hits in found.items() if hits} == {}
