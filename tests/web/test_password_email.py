@@ -148,6 +148,7 @@ def test_without_a_mail_server_the_reset_is_refused_and_nothing_changes(app, dis
     )
     assert single.status_code == 403 and "Email is not set up on this server" in single.text
     listing = admin.get("/admin/users").text
+    assert "Email new passwords — email is not set up on this server" in listing
     bulk = admin.post(
         "/admin/users/bulk",
         data={
