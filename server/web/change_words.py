@@ -85,6 +85,8 @@ def words(value: Any) -> str:
         return "Yes" if value else "No"
     if isinstance(value, list | tuple):
         return ", ".join(words(item) for item in value)
+    if isinstance(value, dict) and "role" in value:
+        return str(value["role"])  # a role at a school; the school's id means nothing to staff
     if isinstance(value, dict):
         return ", ".join(f"{label(k)} {words(v)}" for k, v in sorted(value.items()))
     return str(value)
