@@ -100,6 +100,8 @@ def submit_badge(context: AppContext, http: HttpRequest) -> Outcome:
                 },
                 status=403,
             )
+        if result.status == "wrong_pin":
+            return again("Wrong PIN. Try again.", 401)
         if result.status != "ok" or result.user is None:
             return again("This badge does not work. Ask your teacher for a new one.", 401)
         _row, cookie = signin.start_session(session, result.user, method="badge")

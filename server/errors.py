@@ -61,10 +61,13 @@ class OwnedByAnotherConnection(Conflict):
 
     code = "R109"
 
-    def __init__(self, owner_name: str, what: str = "This record") -> None:
+    def __init__(
+        self, owner_name: str, what: str = "This record", *, provider: str | None = None
+    ) -> None:
         super().__init__(
-            f"{what} is owned by the connection {owner_name!r}; "
-            "it can be taken over only if the connection is set to adopt matching users."
+            f"{what} is managed by {provider or owner_name} (owned by the connection "
+            f"{owner_name!r}): change it there; it can be taken over only if this connection "
+            "is set to adopt matching users."
         )
         self.owner_name = owner_name
 

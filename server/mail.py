@@ -19,7 +19,9 @@ from server.domain import jobs
 from server.domain.actors import system_actor
 from server.domain.audit import record
 from server.domain.invitations import ACTIVATION, activation_message
-from server.domain.outbox import EMAIL_JOB, queue_email
+from server.domain.outbox import EMAIL_JOB, NEW_PASSWORD, queue_email
+from server.domain.password_emails import new_password_message
+from server.domain.secrets import SecretBox
 
 __all__ = ["EMAIL_JOB", "email_runner", "queue_email", "send"]
 
@@ -28,7 +30,8 @@ def email_runner(settings: Settings) -> jobs.Standalone:
     """The job runner that delivers queued email through the configured SMTP server.
 
     An activation email's link is minted when the job is taken (the queue holds only the
-    user's id), and the mail is dropped when the student is gone or deactivated. The message
+    user's id), and the mail is dropped when the student is gone or deactivated; a reset's
+    new-password email opens the sealed temporary password then, the same way. The message
     is sent outside any unit of work (a slow mail server must not hold the database), then
     the send is audited as the job is marked done.
     """
@@ -37,11 +40,16 @@ def email_runner(settings: Settings) -> jobs.Standalone:
         if not settings.smtp_url:
             raise RuntimeError("ROLLCALL_SMTP_URL is not set: email cannot be sent")
         payload = dict(job.payload or {})
-        if payload.get("template") != ACTIVATION:
+        if payload.get("template") == ACTIVATION:
+            message = activation_message(session, payload)
+            dropped = "Activation email dropped: account gone."
+        elif payload.get("template") == NEW_PASSWORD:
+            message = new_password_message(session, payload, SecretBox(settings.secret_keys))
+            dropped = "New-password email dropped: that password is no longer the current one."
+        else:
             return payload
-        message = activation_message(session, payload)
         if message is None:
-            _audit(session, job, "email.dropped", "Activation email dropped: account gone.")
+            _audit(session, job, "email.dropped", dropped)
             return None
         return {"to": message.to, "subject": message.subject, "body": message.body}
 

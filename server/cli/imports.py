@@ -168,6 +168,19 @@ def _print_report(output: Output, report: Report) -> None:
         console.print(f"[yellow]warning[/yellow] {warning['file']}: {warning['message']}")
     style = "green" if report.ok else "red"
     console.print(f"[{style}]{report.summary}[/{style}] (run {report.id})")
+    for hint in option_hints(report):
+        console.print(hint)
+
+
+def option_hints(report: Report) -> list[str]:
+    """The options that let a refused run through (the summary itself names none: the staff
+    app shows it too)."""
+    hints = []
+    if report.errors and not report.ok:
+        hints.append("Run again with --skip-invalid to apply only the rows without errors.")
+    if report.shrink.get("tripped") and not report.shrink.get("allowed"):
+        hints.append("Run again with --allow-shrink to deactivate that many accounts.")
+    return hints
 
 
 def import_report(args: argparse.Namespace, output: Output) -> int:

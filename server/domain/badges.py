@@ -161,7 +161,9 @@ def sign_in_with_badge(
 
     ``must_change`` never applies: a badge is its own credential. A badge of an inactive
     student answers ``inactive``; an unknown, voided or expired one ``invalid``, and so does
-    one of an SSO-linked account (the guard is checked again at every sign-in).
+    one of an SSO-linked account (the guard is checked again at every sign-in). A live badge
+    with a wrong PIN answers ``wrong_pin`` (the badge itself is the secret, so saying so tells
+    nothing about any account) and counts against the badge's throttle like a wrong password.
     """
     keys = [address_key(address)]
     token = (token or "").strip()
@@ -186,7 +188,7 @@ def sign_in_with_badge(
         record_failure(session, keys[1], ACCOUNT_FREE_FAILURES)
         metrics.SIGNIN_FAILURES.labels("badge").inc()
         _audit(session, user, "signin.failure", "Badge with a wrong PIN.")
-        return SignInResult("invalid")
+        return SignInResult("wrong_pin")
     if guard.is_sso_linked(user.connection):  # linked after the badge was printed
         _audit(session, user, "signin.refused", "Badge of an SSO-linked account.")
         return SignInResult("invalid")

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import ColumnElement, exists, or_, select
+from sqlalchemy import ColumnElement, and_, exists, or_, select
 from sqlalchemy.orm import Session
 
 from server.db import Enrollment, RecordStatus, User, UserRole, fold
@@ -39,8 +39,13 @@ def possible_duplicates(
     birth_date: date | None = None,
     class_id: str | None = None,
     school_id: str | None = None,
+    any_split: bool = False,
 ) -> list[User]:
-    """The active students that may be this person, oldest first (see the module rule)."""
+    """The active students that may be this person, oldest first (see the module rule).
+
+    ``any_split``: the name came as one full name (the school CSV), so any split of it into
+    first and last name matches ("Ann Van Dyke" is also given "Ann", family "Van Dyke").
+    """
     alike: list[ColumnElement[bool]] = []
     if birth_date is not None:
         alike.append(User.birth_date == birth_date)
@@ -53,15 +58,34 @@ def possible_duplicates(
     # An import runs as its connection, which sees only its own users: it is checked across
     # the tenant, and the school criterion keeps its report to the school imported to.
     seen = User.tenant_id == actor.tenant_id if actor.kind == "connection" else visible_users(actor)
+    named = (
+        same_full_name(f"{given_name} {family_name}")
+        if any_split
+        else and_(
+            User.given_folded == fold(given_name.strip()),
+            User.family_folded == fold(family_name.strip()),
+        )
+    )
     query = select(User).where(
         seen,
         User.status == RecordStatus.ACTIVE,
         User.primary_role == "student",
-        User.given_folded == fold(given_name.strip()),
-        User.family_folded == fold(family_name.strip()),
+        named,
         or_(*alike),
     )
     return list(session.scalars(query.order_by(User.created_at).limit(MAX_SHOWN)))
+
+
+def same_full_name(full_name: str) -> ColumnElement[bool]:
+    """Users whose first and last name, put together, are ``full_name`` (folded), however it
+    is split: each split is an indexed (given, family) pair."""
+    words = full_name.split()
+    splits = [(" ".join(words[:i]), " ".join(words[i:])) for i in range(1, len(words))]
+    if not splits:
+        return and_(User.given_folded == fold(full_name.strip()), User.family_folded == "")
+    return or_(
+        *(and_(User.given_folded == fold(g), User.family_folded == fold(f)) for g, f in splits)
+    )
 
 
 def refuse_duplicates(

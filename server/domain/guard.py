@@ -29,11 +29,17 @@ STAFF_MANAGED_FIELDS = frozenset({"password"})
 
 
 def check_change(
-    actor: Actor, owner: Connection, fields: Iterable[str], *, override: bool = False
+    actor: Actor,
+    owner: Connection,
+    fields: Iterable[str],
+    *,
+    override: bool = False,
+    what: str = "This record",
 ) -> bool:
     """Allow or refuse a change of ``fields`` on a record owned by ``owner``.
 
     Returns True when the change goes through only because of ``override`` (audit it).
+    ``what`` names the record in the refusal ("This student is managed by Clever …").
 
     :raises ManagedBySource: a manual change to a field the owning connection manages.
     :raises OwnedByAnotherConnection: a connection changing another connection's record.
@@ -44,7 +50,7 @@ def check_change(
     if actor.kind == "connection":
         if actor.connection_id == owner.id:
             return False
-        raise OwnedByAnotherConnection(owner.name)
+        raise OwnedByAnotherConnection(owner.name, what, provider=owner.provider_name)
     if owner.kind == ConnectionKind.MANUAL:
         return False
     if owner.sso:

@@ -25,7 +25,7 @@ from server.domain import users as users_domain
 from server.domain.activation import LINK_LIFETIME, create_activation_link, ensure_may_activate
 from server.domain.actors import Actor, system_actor
 from server.domain.credentials import not_a_student
-from server.domain.outbox import EMAIL_JOB, queue_reference
+from server.domain.outbox import EMAIL_JOB, NEW_PASSWORD, queue_reference
 from server.errors import DomainError, InvalidValue, NotAllowed
 
 ACTIVATION = "activation"
@@ -34,6 +34,7 @@ NO_MAIL = (
     "Print one-time activation QR codes instead."
 )
 RECENT_EMAILS = 500
+KINDS = {ACTIVATION: "Activation email", NEW_PASSWORD: "New password"}
 MAX_MESSAGE = 1000
 
 
@@ -45,6 +46,7 @@ class Delivery:
     status: str  # "sent", "failed" or "waiting"
     at: datetime
     error: str | None = None
+    what: str = "Email"  # "Activation email", "New password"
 
 
 @dataclass(frozen=True)
@@ -143,13 +145,35 @@ def deliveries(session: Session, actor: Actor, user: User, *, limit: int = 5) ->
     return [_delivery(job, visible) for job in found[:limit]]
 
 
+def latest_deliveries(
+    session: Session, actor: Actor, user_ids: Iterable[str], template: str
+) -> dict[str, Delivery]:
+    """The latest ``template`` email about each of ``user_ids`` (visible to ``actor``): what a
+    bulk action's page shows per student (sent, failed or waiting)."""
+    visible = {uid: users_domain.get_user(session, actor, uid) for uid in user_ids}
+    found: dict[str, Delivery] = {}
+    recent = session.scalars(
+        select(Job)
+        .where(Job.tenant_id == actor.tenant_id, Job.kind == EMAIL_JOB)
+        .order_by(Job.created_at.desc(), Job.id)
+        .limit(RECENT_EMAILS)
+    )
+    for job in recent:
+        payload = job.payload or {}
+        uid = payload.get("user_id")
+        if payload.get("template") == template and uid in visible and uid not in found:
+            found[uid] = _delivery(job, visible[uid])
+    return found
+
+
 def _delivery(job: Job, user: User) -> Delivery:
     to = str(job.payload.get("to") or user.email or "")  # a reference job: the current address
+    what = KINDS.get(str(job.payload.get("template") or ""), "Email")
     if job.status == "done":
-        return Delivery(to, "sent", job.finished_at or job.created_at)
+        return Delivery(to, "sent", job.finished_at or job.created_at, what=what)
     if job.status == "failed":
-        return Delivery(to, "failed", job.finished_at or job.created_at, job.last_error)
-    return Delivery(to, "waiting", job.created_at, job.last_error)
+        return Delivery(to, "failed", job.finished_at or job.created_at, job.last_error, what)
+    return Delivery(to, "waiting", job.created_at, job.last_error, what)
 
 
 def _body(user: User, url: str, school_name: str, message: str = "") -> str:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from server.domain import jobs
 
 EMAIL_JOB = "email"
+NEW_PASSWORD = "new_password"  # a reset's new temporary password (server.domain.password_emails)
 
 
 def queue_email(

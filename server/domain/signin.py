@@ -50,8 +50,8 @@ class SignInResult:
 
     ``status``: ``ok``, ``must_change`` (temporary password: change it first), ``inactive``
     (ask your teacher; only after the right password), ``invalid`` (never says which part was
-    wrong, nor whether the account signs in elsewhere) or ``throttled`` (wait
-    ``wait_seconds``).
+    wrong, nor whether the account signs in elsewhere), ``wrong_pin`` (badges only: a live
+    badge, its PIN wrong) or ``throttled`` (wait ``wait_seconds``).
     """
 
     status: str

@@ -69,7 +69,7 @@ def create_staff(
         raise Conflict(f"A staff account named {username!r} already exists.", field="username")
     school_ids = resolve_school_ids(session, actor.tenant_id, school_sourced_ids or [])
     if role != StaffRole.DISTRICT_ADMIN and not school_ids:
-        raise InvalidValue("School admins and teachers need a school (--school).", field="school")
+        raise InvalidValue("School admins and teachers need a school.", field="school")
     if user_id is not None:
         user = session.get(User, user_id)
         if user is None or user.tenant_id != actor.tenant_id:

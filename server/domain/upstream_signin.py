@@ -109,7 +109,8 @@ def set_upstream_provider(
         raise NotFound("No such connection.")
     if not guard.is_sso_linked(connection):
         raise InvalidValue(
-            "Only an SSO connection (created with --sso PROVIDER) signs its users in upstream.",
+            "Only an SSO connection (one that names its sign-in provider) signs its users in "
+            "upstream.",
             field="sso",
         )
     if not issuer.startswith(("http://", "https://")):

@@ -181,7 +181,9 @@ def update_user(
     changes = _diff(user, values)
     if not changes:
         return {}
-    overridden = guard.check_change(actor, user.connection, changes, override=override)
+    overridden = guard.check_change(
+        actor, user.connection, changes, override=override, what=record_name(user)
+    )
     if "username" in changes:
         _ensure_username_free(session, actor, values["username"], user)
     if "sourced_id" in changes:
@@ -351,7 +353,9 @@ def adopt_user(session: Session, actor: Actor, user: User, matched_by: str) -> N
     """
     connection = owning_connection(session, actor)
     if connection.adopt_by != matched_by:
-        raise OwnedByAnotherConnection(user.connection.name, "This user")
+        raise OwnedByAnotherConnection(
+            user.connection.name, record_name(user), provider=user.connection.provider_name
+        )
     previous = user.connection
     guard.check_adoption(connection, previous)
     user.connection_id = connection.id
@@ -429,7 +433,9 @@ def _set_status(
     _ensure_may_touch(session, actor, user)
     if user.status == status:
         return False
-    overridden = guard.check_change(actor, user.connection, ["status"], override=override)
+    overridden = guard.check_change(
+        actor, user.connection, ["status"], override=override, what=record_name(user)
+    )
     before = user.status
     user.status = status
     if status != RecordStatus.DELETED:
@@ -463,12 +469,20 @@ def _mark_scim_index_stale(session: Session, actor: Actor, user: User) -> None:
         scim_index.mark_stale(session, user.tenant_id, "User", user.id)
 
 
+def record_name(user: User) -> str:
+    """How a refusal names the user: "This student", "This teacher", else "This user"."""
+    role = user.primary_role if user.primary_role in ("student", "teacher") else "user"
+    return f"This {role}"
+
+
 def _ensure_may_touch(session: Session, actor: Actor, user: User) -> None:
     if user.tenant_id != actor.tenant_id:
         raise NotFound("No such user.")
     if actor.kind == "connection":
         if user.connection_id != actor.connection_id:
-            raise OwnedByAnotherConnection(user.connection.name, "This user")
+            raise OwnedByAnotherConnection(
+                user.connection.name, record_name(user), provider=user.connection.provider_name
+            )
         return
     ensure_visible(session, actor, user)
 
@@ -513,7 +527,11 @@ def _ensure_username_free(session: Session, actor: Actor, username: str, user: U
         and holder is not None
         and holder.connection_id != actor.connection_id
     ):
-        raise OwnedByAnotherConnection(holder.connection.name, f"The username {username!r}")
+        raise OwnedByAnotherConnection(
+            holder.connection.name,
+            f"The username {username!r}",
+            provider=holder.connection.provider_name,
+        )
     raise UsernameTaken(
         f"The username {username!r} is already used by another account.", field="username"
     )

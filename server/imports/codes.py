@@ -27,5 +27,7 @@ STATUS_CODES: dict[str, str] = {
     "W201": "will be deactivated: missing from a full import",
     "W202": "matches an inactive account, which will be reactivated",
     "W203": "value repaired by lenient reading (from → to); refused with --strict",
+    "W204": "created, but an active student with the same name is already at the school",
+    "W205": "username belongs to a different person (another name): row skipped, not a rename",
     EMPTY_LINE: "empty line: skipped",
 }

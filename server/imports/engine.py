@@ -632,15 +632,13 @@ def _decide(report: Report, options: ImportOptions) -> None:
     summary = ", ".join(parts) or "no rows"
     reasons = []
     if errors_block:
-        reasons.append(
-            f"{report.errors} row(s) have errors: fix them or skip invalid rows (--skip-invalid)"
-        )
+        reasons.append(f"{report.errors} row(s) have errors: fix them or skip the rows with errors")
     if shrink_blocks:
         shrink = report.shrink
         reasons.append(
             f"the shrink guard stopped it: it would deactivate {shrink['would_deactivate']} of "
             f"{shrink['active_in_scope']} active users in scope (more than "
-            f"{shrink['threshold']:.0%}); allow it with --allow-shrink"
+            f"{shrink['threshold']:.0%}); allow deactivating that many to go ahead"
         )
     if options.dry_run:
         report.status = RunStatus.INVALID if reasons else RunStatus.VALID

@@ -457,7 +457,7 @@ def export_school(
 
         schools = list_schools(session, actor.tenant_id)
         if school_ids or len(schools) != 1:
-            raise InvalidValue("A school export is for one school: give one --school.")
+            raise InvalidValue("A school export is for one school: choose one school.")
         school_ids = [schools[0].id]
     rows = school_rows(session, actor, box, school_ids[0])
     count = -1

@@ -608,7 +608,9 @@ def _user_for(ctx: ImportContext, key: str, field: str) -> User:
     if user is None or user.status == RecordStatus.DELETED:
         raise NotFound(f"No user with sourcedId {key!r}.", field=field)
     if user.connection_id != ctx.connection.id:
-        raise OwnedByAnotherConnection(user.connection.name, "This user")
+        raise OwnedByAnotherConnection(
+            user.connection.name, users.record_name(user), provider=user.connection.provider_name
+        )
     return user
 
 

@@ -11,7 +11,11 @@ semicolon-separated file (Excel in some locales) is read too.
   (no password yet). A password goes through the policy and the SSO guard (R106, R107).
 - Matching: by username (any case), else by full name in the same class; the row's message
   says which rule matched. An inactive match is reactivated (W202). A new student with the name
-  of an active student at the school is created with warning W204 (possible duplicate).
+  of an active student at the school is created with warning W204 (possible duplicate). A
+  username that belongs to a person of another name is skipped with warning W205: the file
+  never renames someone else (issue 14, item 12).
+- A row whose first cell starts with ``#`` is a comment and is skipped (the template's example
+  row is one, so the template imported unchanged creates nobody).
 - Year Group ``1``..``13`` (or ``Year 7``) maps to the CEDS grades ``01``..``13``,
   ``R``/``Reception`` to ``KG``, ``N``/``Nursery`` to ``PK``.
 - Class is the student's class at the school: a class that does not exist yet is created,
@@ -25,7 +29,7 @@ semicolon-separated file (Excel in some locales) is read too.
 Example (the template, ``rollcall import --template``)::
 
     Student Full Name,Username,Year Group,Class,Gender,Pupil Premium,Ethnicity,SEND,EAL,Password
-    Ava Adams,,7,7A,F,No,WBRI,No,No,
+    # Example (skipped): Ava Adams,,7,7A,F,No,WBRI,No,No,
 """
 
 from __future__ import annotations
@@ -82,13 +86,15 @@ GENDERS = {
     "nb": "other",
 }
 YEAR_WORDS = {"r": "KG", "reception": "KG", "rec": "KG", "n": "PK", "nursery": "PK"}
-EXAMPLE = ("Ava Adams", "", "7", "7A", "F", "No", "WBRI", "No", "No", "")
+EXAMPLE = ("# Example (skipped): Ava Adams", "", "7", "7A", "F", "No", "WBRI", "No", "No", "")
+COMMENT = "#"
 FILE = "school.csv"
 XLSX_COLUMNS = 256  # columns of a worksheet that are read; the school CSV has 10
 
 
 def template() -> str:
-    """The template with one example row (what ``GET /admin/import/template.csv`` serves)."""
+    """The template with one example row, a comment the importer skips (what
+    ``GET /admin/import/template.csv`` serves)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(COLUMNS)
@@ -161,6 +167,8 @@ class SchoolCsvSource:
                     if not self.spreadsheet:  # a worksheet's blank rows are only formatting
                         yield empty_line(FILE, number)
                     continue
+                if (cells[0] or "").lstrip().startswith(COMMENT):
+                    continue  # a comment line, like the template's example
                 values = {
                     name: restore(cells[i] if i < len(cells) else "").strip()
                     for name, i in columns.items()
@@ -314,7 +322,7 @@ def _school_id(ctx: ImportContext) -> str:
     if len(ctx.school_ids) == 1:
         return ctx.school_ids[0]
     if ctx.school_ids:
-        raise ImportRefused("A school CSV is for one school: give one --school.")
+        raise ImportRefused("A school CSV is for one school: choose one school.")
     schools = list(
         ctx.session.scalars(
             select(Org.id)
@@ -328,7 +336,7 @@ def _school_id(ctx: ImportContext) -> str:
     )
     if len(schools) != 1:
         raise ImportRefused(
-            "Choose the school this file is for with --school SOURCED_ID."
+            "Choose the school this file is for."
             if schools
             else "The tenant has no school yet: create one or import a OneRoster package first."
         )
@@ -382,8 +390,9 @@ def _match(ctx: ImportContext, record: ImportRecord) -> tuple[User | None, str |
         select(User)
         .where(
             User.tenant_id == ctx.tenant_id,
-            User.given_folded == fold(record.fields["given_name"]),
-            User.family_folded == fold(record.fields["family_name"]),
+            duplicates.same_full_name(
+                f"{record.fields['given_name']} {record.fields['family_name']}"
+            ),
             User.status != RecordStatus.DELETED,
             exists().where(Enrollment.user_id == User.id, Enrollment.class_id == class_id),
         )
@@ -413,6 +422,11 @@ def handle_student(ctx: ImportContext, record: ImportRecord) -> list[RowResult]:
         fields["grades"] = [year_group(record.refs["year"])]
     fields["primary_role"] = "student"
     user, rule = _match(ctx, record)
+    if user is not None and rule == "username" and not _same_person(user, fields):
+        return [_someone_else(record, user)]
+    if user is not None and _same_person(user, fields):
+        # the same full name: keep how the account splits it into given and family name
+        fields.pop("given_name"), fields.pop("family_name")
     results: list[RowResult] = []
     flags = record.refs["flags"]
     if user is None:
@@ -424,6 +438,7 @@ def handle_student(ctx: ImportContext, record: ImportRecord) -> list[RowResult]:
             fields["given_name"],
             fields["family_name"],
             school_id=school_id,
+            any_split=True,
         )
         fields["roles"] = [RoleAssignment(school_id, "student")]
         fields["demographic_flags"] = flags
@@ -467,6 +482,33 @@ def handle_student(ctx: ImportContext, record: ImportRecord) -> list[RowResult]:
     if moved:
         changes["class"] = moved
     return _student_result(ctx, record, user, outcome, code, message, changes, results)
+
+
+def _same_person(user: User, fields: dict[str, Any]) -> bool:
+    """The row names the account's holder: the same full name, any case or spacing (the file
+    has one name column, so "Milhouse Van Houten" is the same person however it was split)."""
+    return _full_name(user.given_name, user.family_name) == _full_name(
+        fields["given_name"], fields["family_name"]
+    )
+
+
+def _full_name(given: str | None, family: str | None) -> str:
+    return " ".join(f"{given or ''} {family or ''}".split()).casefold()
+
+
+def _someone_else(record: ImportRecord, user: User) -> RowResult:
+    """W205: the row's username belongs to another person; the row is skipped, not applied."""
+    row_name = f"{record.fields['given_name']} {record.fields['family_name']}".strip()
+    return RowResult(
+        FILE,
+        record.number,
+        user.username,
+        Outcome.SKIPPED,
+        "W205",
+        f"The username {user.username!r} belongs to {user.given_name} {user.family_name}, "
+        f"not {row_name}: the row is skipped and that account is left as it is. Leave the "
+        "Username blank for a new student, or correct the name if it is the same child.",
+    )
 
 
 def _ensure_new_student_has(record: ImportRecord, column: str, ref: str) -> None:

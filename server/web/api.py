@@ -24,6 +24,7 @@ from server.domain import (
     credentials,
     duplicates,
     oauth,
+    password_emails,
     roster,
     search,
     subject_access,
@@ -258,18 +259,27 @@ async def reset_password(staff: StaffRequest) -> Response:
     except DomainError as error:
         return problem(error)
     temporary = bool(body.get("temporary", True))
+    by_email = bool(body.get("email")) and temporary
 
     def reset(session: Session, actor: Actor) -> dict[str, Any]:
         user = users.get_user(session, actor, user_id)
         typed = body.get("password")
+        if by_email:
+            password_emails.ensure_mail_configured(bool(staff.context.settings.smtp_url))
         password = credentials.reset_password(
             session, actor, user, box=staff.context.box, temporary=temporary, password=typed
         )
-        return {
+        answer = {
             "user": _user_answer(session, user),
             "password": None if typed else password,
             "temporary": temporary,
         }
+        if by_email:
+            [sent] = password_emails.email_new_passwords(
+                session, actor, [user], issuer=staff.context.settings.issuer
+            )
+            answer["emailed_to"], answer["not_emailed"] = sent.sent_to, sent.skipped
+        return answer
 
     return await _call(staff, reset)
 

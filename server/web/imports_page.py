@@ -42,7 +42,7 @@ MAX_UPLOAD = 5 * 1024 * 1024
 # the upload form's body (the file and a few fields); the apply form carries it base64-encoded
 MAX_FORM_BODY = MAX_UPLOAD + 1024 * 1024
 MAX_APPLY_BODY = MAX_UPLOAD * 4 // 3 + 1024 * 1024
-TOO_LARGE = "F010: the file is larger than 5 MB: import it with `rollcall import`."
+TOO_LARGE = "F010: the file is larger than 5 MB: split it, or ask IT to import it for you."
 ROW_LIMIT = 2000
 IMPORT_KINDS = (ConnectionKind.MANUAL, ConnectionKind.CSV, ConnectionKind.ONEROSTER_CSV)
 _PURPOSE = "import-upload"
@@ -96,7 +96,8 @@ async def trial_run(staff: StaffRequest) -> Response:
         content = await upload.read(MAX_UPLOAD + 1)
         if len(content) > MAX_UPLOAD:
             raise InvalidValue(
-                "The file is larger than 5 MB: import it with `rollcall import`.", code="F001"
+                "The file is larger than 5 MB: split it, or ask IT to import it for you.",
+                code="F001",
             )
         choice = _choice(form, upload.filename)
     except DomainError as error:

@@ -424,6 +424,12 @@ ADMIN_OPENAPI: dict[str, Any] = {
                 "properties": {
                     "temporary": {"type": "boolean", "default": True},
                     "password": {"type": ["string", "null"]},
+                    "email": {
+                        "type": "boolean",
+                        "default": False,
+                        "description": "Email the new temporary password to the account's "
+                        "address (needs ROLLCALL_SMTP_URL; 403 without it)",
+                    },
                 },
             },
             "NewConnection": {

@@ -25,6 +25,8 @@ from server.domain import (
     duplicates,
     invitations,
     jobs,
+    outbox,
+    password_emails,
     roster,
     search,
     users,
@@ -145,6 +147,7 @@ async def user_list(staff: StaffRequest) -> Response:
     params = staff.request.query_params
     number = max(1, int(params.get("page", "1") or 1)) if params.get("page", "1").isdigit() else 1
     query = _query_from(params, limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE)
+    print_ids, invited_ids = _kept_ids(await staff.kept_secret())
 
     def load(session: Session, actor: Actor) -> dict[str, Any]:
         found = search.search_users(session, actor, query)
@@ -152,6 +155,10 @@ async def user_list(staff: StaffRequest) -> Response:
         titles = roster.class_titles_of(session, ids)
         incomplete = completeness.incomplete_ids(session, ids)
         return {
+            "password_emails": _email_statuses(session, actor, print_ids, outbox.NEW_PASSWORD),
+            "activation_emails": _email_statuses(
+                session, actor, invited_ids, invitations.ACTIVATION
+            ),
             "rows": [
                 {**user_view(u, titles[u.id]), "incomplete": u.id in incomplete}
                 for u in found.items
@@ -180,7 +187,7 @@ async def user_list(staff: StaffRequest) -> Response:
     return page(
         staff.request,
         "users.html",
-        print_ids=_reset_ids(await staff.kept_secret()),
+        print_ids=print_ids,
         nav="users",
         params=params,
         page_number=number,
@@ -191,13 +198,34 @@ async def user_list(staff: StaffRequest) -> Response:
     )
 
 
-def _reset_ids(kept: str | None) -> list[str]:
-    """The students whose passwords a bulk reset just set, kept with its result."""
+def _email_statuses(
+    session: Session, actor: Actor, user_ids: list[str], template: str
+) -> list[dict[str, Any]]:
+    """Per student of a bulk action that emailed them (a reset's new password, an activation
+    link): to whom, and sent, failed or waiting (issue 14, items 6 and 14)."""
+    sent = invitations.latest_deliveries(session, actor, user_ids, template)
+    return [
+        {
+            "name": users.get_user(session, actor, uid).display_name,
+            "to": d.to,
+            "status": d.status,
+            "error": d.error,
+        }
+        for uid in user_ids
+        if (d := sent.get(uid)) is not None
+    ]
+
+
+def _kept_ids(kept: str | None) -> tuple[list[str], list[str]]:
+    """The students a bulk action just handled, kept with its result: (reset, emailed an
+    activation link). A reset keeps a list, an activation send ``{"activation": [...]}``."""
     try:
         ids = json.loads(kept) if kept else []
     except ValueError:
-        return []
-    return [str(i) for i in ids] if isinstance(ids, list) else []
+        return [], []
+    if isinstance(ids, dict):
+        return [], [str(i) for i in ids.get("activation") or []]
+    return ([str(i) for i in ids] if isinstance(ids, list) else []), []
 
 
 def _query_from(params: Any, *, limit: int, offset: int = 0) -> UserQuery:
@@ -243,7 +271,13 @@ async def _render_user(
         return {
             "sso_here": sso_here,
             "emails": [
-                {"to": d.to, "status": d.status, "at": f"{d.at:%Y-%m-%d %H:%M}", "error": d.error}
+                {
+                    "what": d.what,
+                    "to": d.to,
+                    "status": d.status,
+                    "at": f"{d.at:%Y-%m-%d %H:%M}",
+                    "error": d.error,
+                }
                 for d in sent
             ],
             "user": {**user_view(user, titles[user.id]), "incomplete": incomplete},
@@ -357,20 +391,30 @@ async def user_reset(staff: StaffRequest) -> Response:
     form = await staff.form()
     temporary = form.get("kind", "temporary") != "permanent"
     typed = str(form.get("password") or "") or None
+    by_email = temporary and form.get("email_password") == "1"
 
-    def reset(session: Session, actor: Actor) -> str:
+    def reset(session: Session, actor: Actor) -> tuple[str, str]:
         user = users.get_user(session, actor, user_id)
-        return credentials.reset_password(
+        if by_email:
+            password_emails.ensure_mail_configured(bool(staff.context.settings.smtp_url))
+        password = credentials.reset_password(
             session, actor, user, box=staff.context.box, temporary=temporary, password=typed
         )
+        if not by_email:
+            return password, ""
+        [sent] = password_emails.email_new_passwords(
+            session, actor, [user], issuer=staff.context.settings.issuer
+        )
+        note = f" Emailed to {sent.sent_to}." if sent.sent_to else f" Not emailed: {sent.skipped}."
+        return password, note
 
     try:
-        password = await staff.work(reset)
+        password, note = await staff.work(reset)
     except DomainError as error:
         return await _render_user(staff, user_id, status=error.status, error=error.message)
     staff.keep(password)
     kind = "temporary" if temporary else "permanent"
-    return _back_to_user(user_id, f"New {kind} password set.")
+    return _back_to_user(user_id, f"New {kind} password set.{note}")
 
 
 @staff_page
@@ -532,6 +576,7 @@ async def bulk(staff: StaffRequest) -> Response:
             )
             skipped = [f"{o.user.display_name}: {o.skipped}" for o in sent if o.skipped]
             count = len(sent) - len(skipped)
+            staff.keep(json.dumps({"activation": [o.user.id for o in sent if not o.skipped]}))
             return f"Activation emails queued for {count} student(s)." + (
                 f" Skipped: {'; '.join(skipped)}" if skipped else ""
             )
@@ -547,6 +592,9 @@ async def bulk(staff: StaffRequest) -> Response:
                     refused += 1
             managed = f"{refused} skipped (managed by a connection)"
             return f"Deactivated {deactivated} account(s); {managed}."
+        by_email = action == "reset_temporary" and form.get("email_passwords") == "1"
+        if by_email:
+            password_emails.ensure_mail_configured(bool(staff.context.settings.smtp_url))
         outcomes = credentials.reset_passwords(
             session, actor, chosen, box=staff.context.box, temporary=action != "reset_permanent"
         )
@@ -555,8 +603,20 @@ async def bulk(staff: StaffRequest) -> Response:
         if action == "reset_temporary" and reset:
             # Hand over the new passwords: the list offers printing exactly these (item 9).
             staff.keep(json.dumps([o.user.id for o in outcomes if not o.skipped]))
-        return f"Reset {reset} student password(s)." + (
-            f" Skipped: {'; '.join(skipped)}" if skipped else ""
+        emailed = ""
+        if by_email:
+            done = [o.user for o in outcomes if not o.skipped]
+            sent = password_emails.email_new_passwords(
+                session, actor, done, issuer=staff.context.settings.issuer
+            )
+            unsent = [o.user.display_name for o in sent if o.skipped]
+            emailed = f" New passwords emailed to {len(sent) - len(unsent)} student(s)." + (
+                f" Not emailed (no address): {', '.join(unsent)}." if unsent else ""
+            )
+        return (
+            f"Reset {reset} student password(s)."
+            + emailed
+            + (f" Skipped: {'; '.join(skipped)}" if skipped else "")
         )
 
     try:

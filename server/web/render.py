@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from server.web.address import address_warning
+from server.web.change_words import change_lines
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -30,6 +31,8 @@ CREDENTIAL_WORDS = {
     "sso": "Signs in with the school's sign-in provider",
 }
 environment.filters["credential_words"] = lambda state: CREDENTIAL_WORDS.get(state, state or "")
+# An import row's changes as "Pupil Premium: No → Yes" lines (issue 14, item 11).
+environment.filters["change_lines"] = change_lines
 
 
 def page(request: Request, template: str, status_code: int = 200, **values: Any) -> HTMLResponse:

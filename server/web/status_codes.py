@@ -59,4 +59,10 @@ STATUS_CODES: tuple[tuple[str, str, str], ...] = (
         "Possibly the same child as an existing student",
         "An active student with the same name is at the school: check before handing it out.",
     ),
+    (
+        "W205",
+        "The username belongs to a different person",
+        "The row was skipped and the other child left as they are: leave Username blank for a "
+        "new student, or correct the name if it is the same child.",
+    ),
 )

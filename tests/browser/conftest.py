@@ -17,6 +17,8 @@ from tests.live import bound_socket, serving, url_of
 from tests.web.conftest import district  # noqa: F401 - the small district the staff tests share
 
 SCREENSHOTS = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "screenshots")
+# axe-core 4.14.1 (MPL-2.0), vendored from the npm registry (``npm pack axe-core@4``).
+AXE = os.path.join(os.path.dirname(__file__), "vendor", "axe.min.js")
 
 
 @pytest.fixture
@@ -47,3 +49,19 @@ def screenshot(page, name: str) -> None:
         ),
         full_page=True,
     )
+
+
+@pytest.fixture
+def axe_page(browser):
+    """A page that axe-core may be injected into: the app's CSP forbids injected scripts, as it
+    should; the checker is let in here only."""
+    context = browser.new_context(viewport={"width": 1200, "height": 860}, bypass_csp=True)
+    yield context.new_page()
+    context.close()
+
+
+def axe_violations(page) -> list[str]:
+    """axe-core's violations on the page as it is now, one line each (rule, help, targets)."""
+    page.add_script_tag(path=AXE)
+    found = page.evaluate("async () => (await axe.run(document)).violations")
+    return [f"{v['id']}: {v['help']} — {[n['target'] for n in v['nodes']][:3]}" for v in found]

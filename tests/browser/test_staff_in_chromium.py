@@ -90,9 +90,13 @@ def test_a_trial_run_import_shows_an_r104_row(page, live_server, district, tmp_p
     row = page.get_by_role("row", name=re.compile("sis-twin"))
     assert "R104" in row.inner_text() and "already used" in row.inner_text()
     screenshot(page, "import-trial-run")
-    assert page.get_by_role("button", name="Apply this import").is_disabled()
+    apply = page.get_by_role("button", name="Apply this import")
+    assert apply.is_disabled()
+    looks = "b => getComputedStyle(b).backgroundColor"
+    disabled_look = apply.evaluate(looks)
     page.get_by_label("Skip the rows with errors").check()
-    assert page.get_by_role("button", name="Apply this import").is_enabled()
+    assert apply.is_enabled()
+    assert apply.evaluate(looks) != disabled_look, "a disabled button must look disabled"
     page.get_by_role("button", name="Apply this import").click()
     assert "applied" in page.get_by_role("heading", level=1).inner_text()
 

@@ -43,6 +43,8 @@ def test_import_with_errors_exits_1_and_bad_invocations_exit_2(rollcall, tmp_pat
     path = package(tmp_path / "bad.zip", "1.1", files)
     code, out, _ = rollcall("import", str(path), "--connection", "SIS")
     assert code == 1 and "R102" in out and "Refused" in out
+    # the summary (shown in the staff app too) names no option; the terminal gets the hint
+    assert "Run again with --skip-invalid" in out
     code, _, err = rollcall("import", str(tmp_path / "nope.zip"), "--connection", "SIS")
     assert code == 2 and "No such file" in err
     code, _, err = rollcall("import", str(path))

@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from server.db import AuditEvent, Org, SchoolClass, User
-from server.domain import credentials, roster
-from server.domain.actors import system_actor
+from server.domain import credentials, roster, users
+from server.domain.actors import connection_actor, system_actor
+from server.domain.connections import get_connection
 from server.imports.exports import export
 from server.imports.school_csv import COLUMNS, template
 
@@ -46,7 +47,7 @@ ROWS = [
 def test_the_template_has_the_columns_and_one_example_row():
     lines = template().splitlines()
     assert lines[0] == ",".join(COLUMNS)
-    assert lines[1].startswith("Ava Adams,,7,7A,F")
+    assert lines[1].startswith("# Example (skipped): Ava Adams,,7,7A,F")
 
 
 def test_a_school_csv_creates_students_and_classes_and_is_idempotent(tenancy, tmp_path, school):
@@ -265,3 +266,108 @@ def test_an_unknown_gender_is_r102_naming_the_accepted_values(tenancy, tmp_path,
     found = [r for r in report.rows() if r["code"]]
     assert [r["code"] for r in found] == ["R102"]
     assert "Male, Female, Non-Binary" in found[0]["message"]
+
+
+def _upload(client, token, name: str, body: bytes, *, dry_run: bool = False):
+    """A school admin's upload through the admin JSON API (the staff page runs the same job)."""
+    return client.post(
+        "/admin/api/imports",
+        data={"connection": "School upload", "school": "maple", "dry_run": str(dry_run).lower()},
+        files={"file": (name, body, "text/csv")},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+
+
+def test_the_downloaded_template_imported_unchanged_creates_nobody(
+    client, tenancy, school, admin_token
+):
+    # Issue 14 item 12: the template's sample row is a comment the importer skips.
+    template_file = client.get("/admin/import/template.csv")
+    assert template_file.status_code == 200
+    assert "Ava Adams" in template_file.text, "the template still shows an example"
+    for dry_run in (True, False):
+        answer = _upload(
+            client, admin_token, "template.csv", template_file.content, dry_run=dry_run
+        )
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["status"] == ("valid" if dry_run else "applied")
+        assert body["codes"] == {} and body["file_errors"] == []
+        assert "created" not in body["outcomes"]
+    assert tenancy.count(User) == 0 and tenancy.count(SchoolClass) == 0
+
+
+def test_a_username_that_belongs_to_a_different_person_is_a_warning_not_a_rename(
+    client, tenancy, school, admin_token, tmp_path
+):
+    # Issue 14 item 12: same username, different name: the other child is left as they are.
+    tenancy.run(school_csv(tmp_path, [ROWS[1]]), connection="School upload")
+    clash = [["Zoe Zimmer", "bbrown", "4", "4A", "F", "No", "", "No", "No", ""]]
+    body = school_csv(tmp_path, clash, "clash.csv").read_bytes()
+    for dry_run in (True, False):
+        answer = _upload(client, admin_token, "clash.csv", body, dry_run=dry_run)
+        assert answer.status_code == 200, answer.text
+        [row] = [r for r in answer.json()["row_results"] if r["row"] == 2]
+        assert row["code"] == "W205" and row["outcome"] == "skipped"
+        assert "Ben Brown" in row["message"] and "Zoe Zimmer" in row["message"]
+        assert row["changes"] == {}
+    ben = tenancy.count(User, username="BBrown", given_name="Ben", family_name="Brown")
+    assert ben == 1 and tenancy.count(User) == 1
+    legend = client.get("/admin/import/codes.json").json()
+    assert "different person" in legend["W205"]
+
+
+def test_staff_cannot_give_a_new_or_edited_account_someone_elses_username(
+    client, tenancy, school, admin_token
+):
+    made = client.post(
+        "/admin/api/users",
+        json={"given_name": "Ben", "family_name": "Brown", "username": "bbrown"},
+        headers={"Authorization": f"Bearer {admin_token}"},
+    )
+    assert made.status_code == 201, made.text
+    again = client.post(
+        "/admin/api/users",
+        json={"given_name": "Zoe", "family_name": "Zimmer", "username": "BBROWN"},
+        headers={"Authorization": f"Bearer {admin_token}"},
+    )
+    assert again.status_code == 409 and "already used" in again.json()["detail"]
+    assert tenancy.count(User, given_name="Ben") == 1 and tenancy.count(User) == 1
+
+
+def test_a_family_name_of_two_words_is_still_the_same_child(client, tenancy, school, admin_token):
+    # Issue 14 item 3: the file has one name column; "Ann Van Dyke" is given "Ann", family
+    # "Van Dyke" in Rollcall. The row must be offered as a possible duplicate (W204), and a
+    # row in her class must match her rather than create "annvandyke2".
+    with tenancy.database.session() as session:
+        upload = get_connection(session, tenancy.tenant_id, "School upload")
+        actor = connection_actor(upload)  # as an earlier file of this school's would have
+        ann = users.create_user(
+            session,
+            actor,
+            {
+                "given_name": "Ann",
+                "family_name": "Van Dyke",
+                "grades": ["03"],
+                "gender": "female",
+                "primary_role": "student",
+                "roles": [users.RoleAssignment(school, "student")],
+            },
+        )
+        roster.enroll(
+            session,
+            actor,
+            ann,
+            roster.create_class(session, actor, {"title": "3A", "school_id": school}),
+        )
+    header = ",".join(COLUMNS) + "\r\n"
+    other_class = (header + "Ann Van Dyke,,3,3B,F,,,,,\r\n").encode()
+    answer = _upload(client, admin_token, "a.csv", other_class, dry_run=True).json()
+    [row] = [r for r in answer["row_results"] if r["key"] and not r["key"].startswith("class:")]
+    assert row["code"] == "W204", row
+    assert "Ann Van Dyke (annvandyke)" in row["message"], row
+    same_class = (header + "Ann Van Dyke,,3,3A,F,,,,,\r\n").encode()
+    answer = _upload(client, admin_token, "b.csv", same_class, dry_run=True).json()
+    [row] = answer["row_results"]
+    assert row["key"] == "annvandyke", row["message"]
+    assert row["message"] == "Matched by full name and class."

@@ -18,6 +18,7 @@ from tests.oidc.conftest import (
     csrf_of,
     exchange,
     query_of,
+    sign_in,
     verify_id_token,
 )
 from tests.scim.helpers import EDU_USER, USER
@@ -273,3 +274,31 @@ def test_badge_and_link_sign_in_recheck_the_guard(http, district, database, box)
         session.get(ActivationToken, link_id).expires_at = utcnow() + timedelta(days=1)
     assert _badge_sign_in(http, badge.token).status_code == 401
     assert http.get(f"/activate/{link.secret}").status_code == 410
+
+
+def test_a_wrong_pin_says_wrong_pin_and_is_throttled_like_a_wrong_password(
+    http, district, database, box
+):
+    # Issue 14 item 13: the student is told "Wrong PIN", not that the badge does not work.
+    from server.domain.signin import ACCOUNT_FREE_FAILURES
+    from tests.oidc.test_sign_in_pages import _error_of, _login_location
+
+    with database.session() as session:
+        actor = system_actor(district.tenant_id)
+        lisa = users.get_user(session, actor, district.students["lisa"]["id"])
+        issued = badges.issue_badge(session, actor, lisa, box=box, pin="4321")
+    wrong = _badge_sign_in(http, issued.token, "0000")
+    assert wrong.status_code == 401 and _error_of(wrong.text) == "Wrong PIN. Try again."
+    unknown = _badge_sign_in(http, "no-such-badge", "0000")
+    assert unknown.status_code == 401 and "does not work" in _error_of(unknown.text)
+    for _ in range(ACCOUNT_FREE_FAILURES - 1):
+        assert _badge_sign_in(http, issued.token, "0000").status_code == 401
+    slowed = _badge_sign_in(http, issued.token, "4321")
+    assert slowed.status_code == 429 and "Too many tries" in _error_of(slowed.text)
+    # Issue 11 item 8 still holds: username and password answer alike whatever the account.
+    location = _login_location(http, district)
+    answers = {
+        _error_of(sign_in(http, location, name, "not the password").text)
+        for name in ("lisa", "bart", "nobody-here")
+    }
+    assert answers == {"That username and password do not match. Check them and try again."}

@@ -120,3 +120,33 @@ def test_a_queued_mail_for_a_deactivated_student_is_dropped(
             select(AuditEvent.action).where(AuditEvent.target_id == user_id)
         ).all()
     assert "email.dropped" in actions and "email.sent" not in actions
+
+
+def test_the_list_shows_each_bulk_activation_email_sent_or_failed(
+    app, district, database, settings, smtp
+):
+    # Issue 14 item 6: with a mail server, the page shows sent/failed per address.
+    url, _inbox = smtp
+    with database.session() as session:
+        actor = system_actor(get_tenant(session, "Springfield").id)
+        bart = users.get_user(session, actor, district.manual_student)
+        users.update_user(session, actor, bart, {"email": "bart@springfield.example"})
+    teacher = sign_in(
+        create_app(replace(settings, smtp_url=url), database=database),
+        "edna",
+        district.teacher_password,
+    )
+    listing = teacher.get("/admin/users").text
+    done = teacher.post(
+        "/admin/users/bulk",
+        data={
+            "csrf_token": csrf_of(listing),
+            "action": "send_activation",
+            "user_id": [district.manual_student],
+        },
+    )
+    shown = re.search(r'aria-label="Activation emails">(.*?)</ul>', done.text, re.S).group(1)
+    assert "Bart Simpson — bart@springfield.example: waiting to be sent" in shown
+    assert jobs.run_due(database, {EMAIL_JOB: email_runner(replace(settings, smtp_url=url))}) == 1
+    again = teacher.get(str(done.url)).text
+    assert "Bart Simpson — bart@springfield.example: <strong>sent</strong>" in again

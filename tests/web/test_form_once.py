@@ -117,3 +117,35 @@ def test_a_form_token_of_another_staff_member_is_refused(app, district):
     stolen = {**form, "csrf_token": csrf_of(other.get("/admin/users/new").text)}
     refused = other.post("/admin/users/new", data=stolen, follow_redirects=False)
     assert refused.status_code == 400
+
+
+def test_every_form_that_changes_something_carries_a_one_time_token(app, district):
+    # Issue 14 item 2, on every staff page: a POST form without a form token is a reading
+    # (print, download) or signing in/out, never a change. Found without one: the upstream
+    # sign-in settings, a pull's source settings, and the final "delete" confirmation.
+    client = sign_in(app, "skinner", district.admin_password)
+    reads = ("/admin/login", "/admin/logout", "/admin/export", "/admin/users/bulk")
+    pages = [
+        "/admin/users",
+        f"/admin/users/{district.manual_student}",
+        "/admin/users/new",
+        "/admin/import",
+        "/admin/requests",
+        "/admin/schools",
+        "/admin/connections",
+        "/admin/connections/Clever/sign-in",
+        "/admin/settings",
+    ]
+    user_page = client.get(f"/admin/users/{district.manual_student}").text
+    confirm = client.post(
+        f"/admin/users/{district.manual_student}/delete", data={"csrf_token": csrf_of(user_page)}
+    )
+    assert "Delete bartsimpson" in confirm.text
+    missing = []
+    for path, html in [("delete", confirm.text)] + [(p, client.get(p).text) for p in pages]:
+        for action, body in re.findall(
+            r'<form method="post" action="([^"]*)"[^>]*>(.*?)</form>', html, re.S
+        ):
+            if action not in reads and 'name="form_token"' not in body:
+                missing.append(f"{path}: {action}")
+    assert missing == []

@@ -181,4 +181,4 @@ def test_an_upload_over_the_pages_limit_is_refused_while_it_streams(app, distric
         content=chunks(),
         headers={"Content-Type": "multipart/form-data; boundary=zzz"},
     )
-    assert streamed.status_code == 413 and "rollcall import" in streamed.text
+    assert streamed.status_code == 413 and "ask IT to import it" in streamed.text

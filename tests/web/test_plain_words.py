@@ -80,3 +80,67 @@ def test_every_import_report_links_a_legend_of_all_status_codes(app, district, t
     documented = set(re.findall(r"^\| ([FRW]\d{3}) \|", readme, re.M))
     assert documented and all(f'id="{code}"' in legend for code in documented)
     assert "This student is managed by another system" in legend  # R109 in plain words
+
+
+def _school_csv_trial(client, rows: str):
+    form = client.get("/admin/import").text
+    lincoln = re.search(r'<option value="([^"]+)"[^>]*>Lincoln<', form).group(1)
+    header = "Student Full Name,Username,Year Group,Class,Gender,Pupil Premium\r\n"
+    return client.post(
+        "/admin/import",
+        data={"csrf_token": csrf_of(form), "connection": "Manual", "school": lincoln},
+        files={"file": ("pupils.csv", (header + rows).encode(), "text/csv")},
+    )
+
+
+def _apply(client, shown: str):
+    import html
+
+    from tests.web.test_import_pages import FIELDS
+
+    fields = dict(re.findall(FIELDS, shown))
+    fields["choice"] = html.unescape(fields["choice"])
+    fields["form_token"] = re.search(r'name="form_token" value="([^"]+)"', shown).group(1)
+    return client.post("/admin/import/apply", data=fields)
+
+
+def _text(page: str) -> str:
+    """What a reader sees: the page's text without tags, scripts or styles."""
+    body = re.sub(r"<(script|style)\b.*?</\1>", " ", page, flags=re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body))
+
+
+def test_an_import_report_names_changed_fields_in_words(app, district):
+    # Issue 14 item 11: "Pupil Premium: No → Yes", never `demographic_flags: {} → {...}`,
+    # `None →`, or a command-line option; R109 says who manages the student.
+    client = sign_in(app, "skinner", district.admin_password)
+    first = _school_csv_trial(client, "Bart Simpson,,4,Maths 4B,M,No\r\n")
+    assert "Applied" in _apply(client, first.text).text
+    shown = _school_csv_trial(
+        client,
+        "Bart Simpson,,4,Maths 4B,M,Yes\r\n"
+        "Milhouse Van Houten,milhousevanhouten,4,Maths 4B,M,No\r\n"
+        "Ralph Wiggum,,2,Maths 4B,M,\r\n",
+    ).text
+    text = _text(shown)
+    assert "Pupil Premium: No → Yes" in text
+    assert "Username: (empty) → ralphwiggum" in text
+    assert "This student is managed by Clever" in text
+    for log_speak in ("demographic_flags", "None", "{", "--"):
+        assert log_speak not in text, log_speak
+    latest = re.search(r"/admin/import/([0-9a-f-]{36})", client.get("/admin/import").text)
+    stored = client.get(f"/admin/import/{latest.group(1)}")
+    assert "Pupil Premium: No → Yes" in _text(stored.text)
+
+
+def test_no_staff_page_names_a_command_line_option_or_command(app, district):
+    # Issue 14 item 11: the web is for staff who never open a terminal.
+    client = sign_in(app, "skinner", district.admin_password)
+    pages = ["/admin/users", "/admin/users/new", "/admin/import", "/admin/import/codes"]
+    pages += ["/admin/requests", "/admin/schools", "/admin/connections", "/admin/jobs"]
+    pages += ["/admin/settings", "/admin/audit", f"/admin/users/{district.manual_student}"]
+    found = {
+        path: re.findall(r"rollcall [a-z]+|\s--[a-z-]+", _text(client.get(path).text))
+        for path in pages
+    }
+    assert {path: hits for path, hits in found.items() if hits} == {}
