@@ -7,6 +7,7 @@ then stored as :class:`~server.db.ImportRowResult` rows beside the :class:`~serv
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
@@ -19,10 +20,12 @@ from sqlalchemy.orm import Session
 
 from server import metrics
 from server.db import ImportRowResult, ImportRun, new_id, utcnow
+from server.domain import leases
 from server.domain.actors import Actor
 from server.imports.records import Outcome, RowResult
 
 STORE_BATCH = 2000
+log = logging.getLogger("rollcall.imports")
 
 
 class RunStatus:
@@ -200,15 +203,18 @@ def record_running(
     actor_name: str,
     dry_run: bool,
     mode: str | None,
+    format: str = "pending",
 ) -> ImportRun:
-    """A ``running`` row for a run started in the background, so it can be polled."""
+    """A ``running`` row for a run started in the background, so it can be polled; it is
+    leased to this process (renewed by :func:`~server.domain.leases.renew_run` while it runs)
+    so that, if the process dies, :func:`interrupt_abandoned_runs` ends it."""
     run = ImportRun(
         id=run_id,
         tenant_id=tenant_id,
         connection_id=connection_id,
         actor_name=actor_name,
         source_name=None,
-        format="pending",
+        format=format,
         mode=mode or "delta",
         dry_run=dry_run,
         status=RunStatus.RUNNING,
@@ -222,9 +228,38 @@ def record_running(
             "shrink": {},
         },
         summary="Running.",
+        owner=leases.process_owner(),
+        lease_until=utcnow() + leases.LEASE,
     )
     session.add(run)
     return run
+
+
+def interrupt_abandoned_runs(session: Session) -> int:
+    """Mark ``interrupted`` every running run whose process is gone (killed, crashed, its
+    host lost): it will never finish, and its transaction was rolled back with it. Run by every
+    worker poll and at start-up (issue 13). Returns how many were marked.
+    """
+    now = utcnow()
+    marked = 0
+    running = session.scalars(
+        select(ImportRun).where(ImportRun.status == RunStatus.RUNNING).order_by(ImportRun.id)
+    )
+    for run in list(running):
+        lease_until = run.lease_until or run.started_at + leases.LEASE
+        if not leases.owner_gone(run.owner, lease_until, now):
+            continue
+        run.status = RunStatus.INTERRUPTED
+        run.summary = (
+            f"Interrupted: the process running it ({run.owner or 'unknown'}) stopped without "
+            "finishing (killed or crashed); nothing was written. Run the import again."
+        )
+        run.finished_at = now
+        run.lease_until = None
+        marked += 1
+    if marked:
+        log.warning("abandoned import runs marked interrupted", extra={"runs": marked})
+    return marked
 
 
 def finish_unreported(session: Session, run_id: str, status: str, summary: str) -> None:
@@ -234,6 +269,7 @@ def finish_unreported(session: Session, run_id: str, status: str, summary: str) 
         run.status = status
         run.summary = summary[:2000]
         run.finished_at = utcnow()
+        run.lease_until = None
 
 
 def recent_runs(session: Session, actor: Actor, limit: int = 100) -> list[ImportRun]:

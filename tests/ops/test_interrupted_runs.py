@@ -1,0 +1,145 @@
+"""Issue 13: no import run is left ``running`` forever. A run whose process was killed is marked
+``interrupted`` by the next process; a worker's pull and a ``rollcall import`` stopped by
+SIGTERM/SIGINT roll back and record their run as ``interrupted`` within the grace period.
+
+Real ``rollcall`` processes on the test database; the slow upstream is the test suite's
+``FakeHub`` answering 429 to every page (``tests/imports/test_pull.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from server.db import ImportRun, Job, User
+from server.domain import staff
+from server.domain.actors import system_actor
+from tests.imports.conftest import bearer, tenancy  # noqa: F401 (the SIS tenant, shared)
+from tests.imports.packages import district, package
+from tests.imports.test_background import run_status
+from tests.imports.test_pull import FakeHub, _connect, _serve
+from tests.ops.conftest import ROOT, wait_for
+
+
+def _runs(database, **where) -> list[ImportRun]:
+    with database.engine.connect() as connection:
+        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        query = select(ImportRun.id, ImportRun.status, ImportRun.summary)
+        for name, value in where.items():
+            query = query.where(getattr(ImportRun, name) == value)
+        return list(connection.execute(query))
+
+
+def _staff_password(tenancy) -> str:  # noqa: F811
+    with tenancy.database.session() as session:
+        actor = system_actor(tenancy.tenant_id)
+        return staff.create_staff(session, actor, "ops-admin", "district_admin").password
+
+
+def test_a_run_whose_process_was_killed_is_interrupted_once_another_process_starts(
+    tenancy,  # noqa: F811
+    rollcall,
+    environment,
+    tmp_path,
+):
+    body = package(tmp_path / "big.zip", "1.1", district(students=3000)).read_bytes()
+    sis = bearer(tenancy.tokens["SIS"])
+    password = _staff_password(tenancy)
+    first = rollcall("serve", env={"ROLLCALL_IMPORT_WAIT_SECONDS": "0"})
+    started = httpx.post(f"{first.base}/oneroster/csv", content=body, headers=sis, timeout=60)
+    assert started.status_code == 202, started.text
+    run_id = started.json()["id"]
+    time.sleep(0.5)  # mid-import
+    first.popen.send_signal(signal.SIGKILL)
+    first.popen.wait(timeout=30)
+    assert run_status(tenancy.database, run_id) == "running"  # what the killed process left
+
+    second = rollcall("serve")
+    wait_for(lambda: run_status(tenancy.database, run_id) == "interrupted", what="the sweep")
+
+    polled = httpx.get(f"{second.base}/oneroster/csv/{run_id}", headers=sis).json()
+    assert polled["status"] == "interrupted"
+    assert "killed or crashed" in polled["summary"] and "nothing was written" in polled["summary"]
+    with httpx.Client(base_url=second.base, follow_redirects=True) as browser:
+        signed_in = browser.post(
+            "/admin/login", data={"username": "ops-admin", "password": password}
+        )
+        assert signed_in.status_code == 200, signed_in.text
+        imports_page = browser.get("/admin/import").text
+    assert '<span class="badge">interrupted</span>' in imports_page
+    listed = subprocess.run(
+        [sys.executable, "-m", "server.cli.main", "import-report", "--json"],
+        env=environment,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    [run] = [run for run in json.loads(listed.stdout) if run["id"] == run_id]
+    assert run["status"] == "interrupted"
+    assert tenancy.count(User) == 0
+
+
+def test_sigterm_stops_a_workers_pull_of_a_slow_hub_and_records_it_interrupted(
+    context, rollcall
+):
+    fake = FakeHub()
+    fake.always_busy = True  # every page answers 429 Retry-After: 1: the walk never ends
+    for base in _serve(fake.app()):
+        _connect(context, base, "c", "s", token_url="/token", every_minutes=1)
+        server = rollcall("serve", env={"ROLLCALL_SHUTDOWN_GRACE_SECONDS": "1"})
+        [pulling] = wait_for(
+            lambda: _runs(context.database, status="running"), what="the pull's run"
+        )
+        assert fake.user_calls >= 1 or wait_for(lambda: fake.user_calls >= 1)
+        asked = time.monotonic()
+        server.popen.send_signal(signal.SIGTERM)
+        # uvicorn re-raises the SIGTERM it handled once it has shut down cleanly
+        assert server.popen.wait(timeout=20) in (0, -signal.SIGTERM)
+        assert time.monotonic() - asked < 10  # the grace period (1 s), not the walk's 120 s
+    [(run_id, status, summary)] = _runs(context.database, id=pulling.id)
+    assert status == "interrupted", summary
+    assert "shutdown" in summary
+    with context.database.session() as session:
+        job = session.scalars(select(Job).where(Job.kind == "sync")).one()
+        assert job.status == "queued" and "Interrupted" in job.last_error  # for the next start
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_cli_import_stopped_by_a_signal_rolls_back_and_records_its_run_interrupted(
+    tenancy,  # noqa: F811
+    environment,
+    tmp_path,
+    stop,
+):
+    path = package(tmp_path / "big.zip", "1.1", district(students=3000))
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "server.cli.main", "import", str(path), "--connection", "SIS"],
+        env=environment,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        [running] = wait_for(
+            lambda: _runs(tenancy.database, status="running"), what="the CLI's run"
+        )
+        cli.send_signal(stop)
+        out, err = cli.communicate(timeout=30)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+    assert cli.returncode == 128 + stop, err
+    assert "Traceback" not in err and "interrupted" in (out + err).lower()
+    [(_, status, summary)] = _runs(tenancy.database, id=running.id)
+    assert status == "interrupted", summary
+    assert "nothing was written" in summary
+    assert tenancy.count(User) == 0
