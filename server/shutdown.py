@@ -92,7 +92,7 @@ class Shutdown:
             previous = signal.getsignal(number)
 
             def handler(sig: int, frame: FrameType | None, previous: Any = previous) -> None:
-                self.begin(f"{signal.Signals(sig).name}")
+                self.begin(f"a server shutdown ({signal.Signals(sig).name})")
                 if callable(previous):
                     previous(sig, frame)
 

@@ -223,9 +223,11 @@ def _import(
 def record_failure(context: AppContext, run_id: str, error: BaseException) -> None:
     """End a running run that stopped on ``error`` without a report: interrupted or failed."""
     if isinstance(error, Interrupted):
-        status, summary = RunStatus.INTERRUPTED, f"Interrupted by {error.reason}."
+        status = RunStatus.INTERRUPTED
+        summary = f"Interrupted by {error.reason}: nothing was written. Run it again."
     elif isinstance(error, KeyboardInterrupt):
-        status, summary = RunStatus.INTERRUPTED, "Interrupted (Ctrl-C)."
+        status = RunStatus.INTERRUPTED
+        summary = "Interrupted (Ctrl-C): nothing was written. Run it again."
     elif isinstance(error, DomainError):
         status, summary = RunStatus.FAILED, error.message
     else:

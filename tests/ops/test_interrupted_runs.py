@@ -87,9 +87,7 @@ def test_a_run_whose_process_was_killed_is_interrupted_once_another_process_star
     assert tenancy.count(User) == 0
 
 
-def test_sigterm_stops_a_workers_pull_of_a_slow_hub_and_records_it_interrupted(
-    context, rollcall
-):
+def test_sigterm_stops_a_workers_pull_of_a_slow_hub_and_records_it_interrupted(context, rollcall):
     fake = FakeHub()
     fake.always_busy = True  # every page answers 429 Retry-After: 1: the walk never ends
     for base in _serve(fake.app()):
@@ -98,13 +96,13 @@ def test_sigterm_stops_a_workers_pull_of_a_slow_hub_and_records_it_interrupted(
         [pulling] = wait_for(
             lambda: _runs(context.database, status="running"), what="the pull's run"
         )
-        assert fake.user_calls >= 1 or wait_for(lambda: fake.user_calls >= 1)
+        wait_for(lambda: fake.user_calls >= 1, what="the walk")
         asked = time.monotonic()
         server.popen.send_signal(signal.SIGTERM)
         # uvicorn re-raises the SIGTERM it handled once it has shut down cleanly
         assert server.popen.wait(timeout=20) in (0, -signal.SIGTERM)
         assert time.monotonic() - asked < 10  # the grace period (1 s), not the walk's 120 s
-    [(run_id, status, summary)] = _runs(context.database, id=pulling.id)
+    [(_, status, summary)] = _runs(context.database, id=pulling.id)
     assert status == "interrupted", summary
     assert "shutdown" in summary
     with context.database.session() as session:
