@@ -64,6 +64,11 @@ class Shutdown:
         timer.daemon = True
         timer.start()
 
+    def interrupt_now(self) -> None:
+        """End the grace period early (a second SIGTERM or Ctrl-C)."""
+        self._stopping.set()
+        self._interrupted.set()
+
     def check(self, done: int = 0) -> None:
         """Raise :class:`Interrupted` once the grace period is over (a ``progress`` callback).
 
@@ -83,17 +88,21 @@ class Shutdown:
     def wait_interrupted(self, timeout: float | None = None) -> bool:
         return self._interrupted.wait(timeout)
 
-    def watch_signals(self) -> None:
-        """Begin on SIGTERM/SIGINT, then pass the signal on to the handler installed before
-        (uvicorn's, which stops serving). Only from the main thread (Python's rule)."""
+    def watch_signals(self, chain: bool = True) -> None:
+        """Begin on SIGTERM/SIGINT (a second one interrupts at once), then pass the signal on to
+        the handler installed before (uvicorn's, which stops serving) unless not ``chain``
+        (``rollcall worker``: Python's own would raise KeyboardInterrupt mid-job). Only from
+        the main thread (Python's rule)."""
         if threading.current_thread() is not threading.main_thread():
             return
         for number in (signal.SIGTERM, signal.SIGINT):
             previous = signal.getsignal(number)
 
             def handler(sig: int, frame: FrameType | None, previous: Any = previous) -> None:
+                if self.stopping:  # asked again: the operator wants it gone now
+                    self.interrupt_now()
                 self.begin(f"a server shutdown ({signal.Signals(sig).name})")
-                if callable(previous):
+                if chain and callable(previous):
                     previous(sig, frame)
 
             signal.signal(number, handler)

@@ -44,8 +44,7 @@ def interrupt_abandoned_runs(context: AppContext) -> int:
     """Mark ``interrupted`` the import runs whose process died (issue 13)."""
     from server.imports.report import interrupt_abandoned_runs as interrupt
 
-    with context.database.session() as session:
-        return interrupt(session)
+    return interrupt(context.database)
 
 
 def enqueue_due_purges(context: AppContext) -> int:

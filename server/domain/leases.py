@@ -21,8 +21,9 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import or_, update
@@ -62,6 +63,18 @@ def renew_run(session: Session, run_id: str, owner: str, lease: timedelta = LEAS
         .values(lease_until=utcnow() + lease)
     )
     return result.rowcount == 1
+
+
+def run_heartbeat(database: Any, run_id: str) -> AbstractContextManager[Any]:
+    """Renew a running import run's lease while the block runs.
+
+    Not on SQLite: one machine, where the owner's process id answers (:func:`owner_gone`),
+    and where the import's write lock would make every renewal wait and fail.
+    """
+    if database.engine.dialect.name == "sqlite":
+        return nullcontext()
+    renew = partial(renew_run, run_id=run_id, owner=process_owner())
+    return Heartbeat(database, renew, what=f"import run {run_id}")
 
 
 def owner_gone(owner: str | None, lease_until: datetime | None, now: datetime) -> bool:

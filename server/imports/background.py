@@ -34,7 +34,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import IO
 
@@ -183,9 +182,8 @@ def run_started(
 
     :raises: whatever stopped the run (also recorded on it).
     """
-    renew = partial(leases.renew_run, run_id=run_id, owner=leases.process_owner())
     try:
-        with leases.Heartbeat(context.database, renew, what=f"import run {run_id}"):
+        with leases.run_heartbeat(context.database, run_id):
             return _import(context, job, run_id, check)
     except BaseException as error:
         record_failure(context, run_id, error)

@@ -38,7 +38,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -273,9 +272,8 @@ def pull(
         run_id = start_run(
             context, tenant_id, connection_id, actor_name or name, options, _format(upstream, None)
         )
-        renew = partial(leases.renew_run, run_id=run_id, owner=leases.process_owner())
         try:
-            with leases.Heartbeat(database, renew, what=f"pull run {run_id}"):
+            with leases.run_heartbeat(database, run_id):
                 return _walk_and_import(
                     context, tenant_id, connection_id, name, upstream, state, options,
                     actor_name, policy, stop.sleep if stop else sleep, run_id,

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from server import metrics
 from server.db import ImportRowResult, ImportRun, new_id, utcnow
+from server.db.session import Database
 from server.domain import leases
 from server.domain.actors import Actor
 from server.imports.records import Outcome, RowResult
@@ -235,31 +236,42 @@ def record_running(
     return run
 
 
-def interrupt_abandoned_runs(session: Session) -> int:
+def interrupt_abandoned_runs(database: Database) -> int:
     """Mark ``interrupted`` every running run whose process is gone (killed, crashed, its
     host lost): it will never finish, and its transaction was rolled back with it. Run by every
     worker poll and at start-up (issue 13). Returns how many were marked.
+
+    The running runs are read outside any transaction, so the check neither waits for nor
+    holds SQLite's write lock while an import runs; only a run found abandoned is written.
     """
     now = utcnow()
-    marked = 0
-    running = session.scalars(
-        select(ImportRun).where(ImportRun.status == RunStatus.RUNNING).order_by(ImportRun.id)
-    )
-    for run in list(running):
-        lease_until = run.lease_until or run.started_at + leases.LEASE
-        if not leases.owner_gone(run.owner, lease_until, now):
-            continue
-        run.status = RunStatus.INTERRUPTED
-        run.summary = (
-            f"Interrupted: the process running it ({run.owner or 'unknown'}) stopped without "
-            "finishing (killed or crashed); nothing was written. Run the import again."
-        )
-        run.finished_at = now
-        run.lease_until = None
-        marked += 1
-    if marked:
-        log.warning("abandoned import runs marked interrupted", extra={"runs": marked})
-    return marked
+    with database.engine.connect() as connection:
+        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        running = connection.execute(
+            select(ImportRun.id, ImportRun.owner, ImportRun.lease_until, ImportRun.started_at)
+            .where(ImportRun.status == RunStatus.RUNNING)
+            .order_by(ImportRun.id)
+        ).all()
+    gone = [
+        run_id
+        for run_id, owner, lease_until, started_at in running
+        if leases.owner_gone(owner, lease_until or started_at + leases.LEASE, now)
+    ]
+    if not gone:
+        return 0
+    with database.session() as session:
+        for run in session.scalars(select(ImportRun).where(ImportRun.id.in_(gone))):
+            if run.status != RunStatus.RUNNING:
+                continue  # it ended meanwhile
+            run.status = RunStatus.INTERRUPTED
+            run.summary = (
+                f"Interrupted: the process running it ({run.owner or 'unknown'}) stopped "
+                "without finishing (killed or crashed); nothing was written. Run the import "
+                "again."
+            )
+            run.finished_at, run.lease_until = now, None
+    log.warning("abandoned import runs marked interrupted", extra={"runs": len(gone)})
+    return len(gone)
 
 
 def finish_unreported(session: Session, run_id: str, status: str, summary: str) -> None:

@@ -87,12 +87,15 @@ def test_a_run_whose_process_was_killed_is_interrupted_once_another_process_star
     assert tenancy.count(User) == 0
 
 
-def test_sigterm_stops_a_workers_pull_of_a_slow_hub_and_records_it_interrupted(context, rollcall):
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_sigterm_stops_a_workers_pull_of_a_slow_hub_and_records_it_interrupted(
+    context, rollcall, command
+):
     fake = FakeHub()
     fake.always_busy = True  # every page answers 429 Retry-After: 1: the walk never ends
     for base in _serve(fake.app()):
         _connect(context, base, "c", "s", token_url="/token", every_minutes=1)
-        server = rollcall("serve", env={"ROLLCALL_SHUTDOWN_GRACE_SECONDS": "1"})
+        server = rollcall(command, env={"ROLLCALL_SHUTDOWN_GRACE_SECONDS": "1"})
         [pulling] = wait_for(
             lambda: _runs(context.database, status="running"), what="the pull's run"
         )
