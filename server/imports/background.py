@@ -28,6 +28,7 @@ Example (what :mod:`server.imports.http` does)::
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import threading
 import time
@@ -90,8 +91,13 @@ class ImportRunner:
             self.context, job.tenant_id, job.connection_id, job.actor_name, job.options
         )
         future: Future[Report] = Future()
+        # the run's log lines carry the request id of the upload (issue 13, defect 8)
+        request = contextvars.copy_context()
         thread = threading.Thread(
-            target=self._run, args=(job, run_id, future), name=f"import-{run_id}", daemon=True
+            target=request.run,
+            args=(self._run, job, run_id, future),
+            name=f"import-{run_id}",
+            daemon=True,
         )
         with self._lock:
             self._threads.add(thread)

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from tests.conftest import TEST_SECRET
+from tests.imports.conftest import tenancy  # noqa: F401 (the SIS tenant of import tests, shared)
 from tests.web.conftest import app, district  # noqa: F401 (the small district, shared)
 
 ROOT = Path(__file__).parent.parent.parent

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from server.db import ImportRun, Job, User
 from server.domain import staff
 from server.domain.actors import system_actor
-from tests.imports.conftest import bearer, tenancy  # noqa: F401 (the SIS tenant, shared)
+from tests.imports.conftest import bearer
 from tests.imports.packages import district, package
 from tests.imports.test_background import run_status
 from tests.imports.test_pull import FakeHub, _connect, _serve
@@ -37,14 +37,14 @@ def _runs(database, **where) -> list[ImportRun]:
         return list(connection.execute(query))
 
 
-def _staff_password(tenancy) -> str:  # noqa: F811
+def _staff_password(tenancy) -> str:
     with tenancy.database.session() as session:
         actor = system_actor(tenancy.tenant_id)
         return staff.create_staff(session, actor, "ops-admin", "district_admin").password
 
 
 def test_a_run_whose_process_was_killed_is_interrupted_once_another_process_starts(
-    tenancy,  # noqa: F811
+    tenancy,
     rollcall,
     environment,
     tmp_path,
@@ -115,7 +115,7 @@ def test_sigterm_stops_a_workers_pull_of_a_slow_hub_and_records_it_interrupted(
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_cli_import_stopped_by_a_signal_rolls_back_and_records_its_run_interrupted(
-    tenancy,  # noqa: F811
+    tenancy,
     environment,
     tmp_path,
     stop,
