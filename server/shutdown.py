@@ -66,8 +66,8 @@ class Shutdown:
 
     def interrupt_now(self) -> None:
         """End the grace period early (a second SIGTERM or Ctrl-C)."""
-        self._stopping.set()
         self._interrupted.set()
+        self.begin()
 
     def check(self, done: int = 0) -> None:
         """Raise :class:`Interrupted` once the grace period is over (a ``progress`` callback).

@@ -65,6 +65,7 @@ from server.domain.sources import (
     scheduled_connections,
     upstream_of,
 )
+from server.errors import Interrupted
 from server.imports.background import record_failure, start_run
 from server.imports.cells import neutralise
 from server.imports.engine import ImportOptions, ImportRefused, import_source
@@ -338,6 +339,9 @@ def _walk_and_import(
             )  # fmt: skip
         finally:
             source.close()
+    if report.status == RunStatus.INTERRUPTED:  # stored as such; the job is queued again
+        report.close()
+        raise Interrupted()
     if not options.dry_run:
         with database.session() as session:
             if report.status == RunStatus.APPLIED:

@@ -12,19 +12,24 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import httpx
 import pytest
 from sqlalchemy import select
 
-from server.db import ImportRun, Job, User
-from server.domain import staff
+from server.db import Connection, ImportRun, Job, User
+from server.domain import jobs, staff
 from server.domain.actors import system_actor
+from server.domain.jobs import enqueue_for_connection
+from server.imports.pull import SYNC_JOB
+from server.shutdown import Shutdown
+from server.worker import runners
 from tests.imports.conftest import bearer
 from tests.imports.packages import district, package
 from tests.imports.test_background import run_status
-from tests.imports.test_pull import FakeHub, _connect, _serve
+from tests.imports.test_pull import FakeHub, _connect, _serve, here, hub  # noqa: F401
 from tests.ops.conftest import ROOT, wait_for
 
 
@@ -144,3 +149,33 @@ def test_a_cli_import_stopped_by_a_signal_rolls_back_and_records_its_run_interru
     assert status == "interrupted", summary
     assert "nothing was written" in summary
     assert tenancy.count(User) == 0
+
+
+class _EndsAsTheImportBegins(Shutdown):
+    """A shutdown whose grace period ends once the walk is done and the first batch of the
+    import is in (the import's checks count rows; the walk's count none)."""
+
+    def check(self, done: int = 0) -> None:
+        if done > 0:
+            self.interrupt_now()
+        super().check(done)
+
+
+def test_a_pull_interrupted_in_its_import_writes_nothing_and_its_job_is_queued_again(
+    context,
+    here,  # noqa: F811 (the fixture of tests/imports/test_pull.py: a hub with 64 users)
+):
+    with context.database.session() as session:
+        hub = session.scalars(select(Connection).where(Connection.name == "District hub")).one()
+        enqueue_for_connection(session, SYNC_JOB, hub)
+    stop, worker_stops = _EndsAsTheImportBegins(30), threading.Event()
+    stop.on_begin(worker_stops.set)  # as the worker does: no more jobs once stopping
+    assert jobs.run_due(context.database, runners(context, stop), until=worker_stops) == 1
+    [(_, status, summary)] = _runs(context.database)
+    assert status == "interrupted" and "nothing was written" in summary, summary
+    assert here.active(User) == set()
+    with context.database.session() as session:
+        job = session.scalars(select(Job).where(Job.kind == SYNC_JOB)).one()
+        assert job.status == "queued", job.last_error
+        hub = session.get(Connection, hub.id)
+        assert hub.last_sync_at is None  # not a sync: the schedule does not wait an interval
