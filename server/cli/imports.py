@@ -215,7 +215,7 @@ def import_report(args: argparse.Namespace, output: Output) -> int:
                 runs = session.scalars(
                     select(ImportRun)
                     .where(ImportRun.tenant_id == tenant.id)
-                    .order_by(ImportRun.started_at.desc())
+                    .order_by(ImportRun.started_at.desc(), ImportRun.id.desc())
                     .limit(50)
                 )
                 rows = [

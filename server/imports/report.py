@@ -286,7 +286,8 @@ def finish_unreported(session: Session, run_id: str, status: str, summary: str) 
 
 def recent_runs(session: Session, actor: Actor, limit: int = 100) -> list[ImportRun]:
     query = visible_runs(select(ImportRun), actor)
-    return list(session.scalars(query.order_by(ImportRun.started_at.desc()).limit(limit)))
+    newest_first = query.order_by(ImportRun.started_at.desc(), ImportRun.id.desc())
+    return list(session.scalars(newest_first.limit(limit)))
 
 
 def visible_run(session: Session, actor: Actor, run_id: str) -> ImportRun | None:
