@@ -25,7 +25,7 @@ def runners(context: AppContext, shutdown: Shutdown | None = None) -> dict[str, 
     return {
         EMAIL_JOB: email_runner(context.settings),
         SYNC_JOB: sync_runner(context, shutdown),
-        SCAN_JOB: scan_runner(context),
+        SCAN_JOB: scan_runner(context, shutdown),
         retention.PURGE_JOB: retention.purge_runner(context.settings.secret_key),
     }
 

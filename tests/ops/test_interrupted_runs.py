@@ -9,6 +9,7 @@ Real ``rollcall`` processes on the test database; the slow upstream is the test 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -22,10 +23,13 @@ from sqlalchemy import select
 from server.db import Connection, ImportRun, Job, User
 from server.domain import jobs, staff
 from server.domain.actors import system_actor
+from server.domain.connections import get_connection
 from server.domain.jobs import enqueue_for_connection
+from server.domain.sources import set_drop_dir
+from server.imports.drop_folder import SCAN_JOB
 from server.imports.pull import SYNC_JOB
 from server.shutdown import Shutdown
-from server.worker import runners
+from server.worker import enqueue_due_syncs, runners
 from tests.imports.conftest import bearer
 from tests.imports.packages import district, package
 from tests.imports.test_background import run_status
@@ -179,3 +183,28 @@ def test_a_pull_interrupted_in_its_import_writes_nothing_and_its_job_is_queued_a
         assert job.status == "queued", job.last_error
         hub = session.get(Connection, hub.id)
         assert hub.last_sync_at is None  # not a sync: the schedule does not wait an interval
+
+
+def test_a_drop_folder_import_interrupted_by_a_shutdown_leaves_its_file_for_the_next_scan(
+    context, tenancy, tmp_path
+):
+    drop = tmp_path / "sftp" / "sis"
+    drop.mkdir(parents=True)
+    with tenancy.database.session() as session:
+        actor = system_actor(tenancy.tenant_id, "test")
+        sis = get_connection(session, tenancy.tenant_id, "SIS")
+        set_drop_dir(session, actor, sis, str(drop), root=tmp_path)
+    delivered = package(drop / "roster.zip", "1.1", district(students=600))
+    os.utime(delivered, (time.time() - 3600,) * 2)  # delivered an hour ago: complete
+    stop, worker_stops = _EndsAsTheImportBegins(30), threading.Event()
+    stop.on_begin(worker_stops.set)
+    enqueue_due_syncs(context)
+    assert jobs.run_due(context.database, runners(context, stop), until=worker_stops) == 1
+    [(_, status, summary)] = _runs(tenancy.database)
+    assert status == "interrupted" and "nothing was written" in summary, summary
+    assert delivered.exists()  # not moved to failed/: the next scan imports it
+    assert not (drop / "failed").exists()
+    assert tenancy.count(User) == 0
+    with tenancy.database.session() as session:
+        job = session.scalars(select(Job).where(Job.kind == SCAN_JOB)).one()
+        assert job.status == "queued", job.last_error
