@@ -20,7 +20,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from server.db import Connection, ImportRun, Job, User
+from server.db import Connection, ImportRun, Job, User, new_id
 from server.domain import jobs, staff
 from server.domain.actors import system_actor
 from server.domain.connections import get_connection
@@ -208,3 +208,29 @@ def test_a_drop_folder_import_interrupted_by_a_shutdown_leaves_its_file_for_the_
     with tenancy.database.session() as session:
         job = session.scalars(select(Job).where(Job.kind == SCAN_JOB)).one()
         assert job.status == "queued", job.last_error
+
+
+def test_a_run_of_another_host_is_interrupted_only_once_its_lease_ran_out(tenancy):
+    """Several hosts on one PostgreSQL: another host's process id means nothing here, so its
+    runs are judged by their lease (renewed by its heartbeat while it lives)."""
+    from datetime import timedelta
+
+    from server.db import utcnow
+    from server.imports.engine import ImportOptions
+    from server.imports.report import interrupt_abandoned_runs, record_running
+
+    def run_of(owner: str, lease_left: timedelta) -> str:
+        with tenancy.database.session() as session:
+            sis = get_connection(session, tenancy.tenant_id, "SIS")
+            run = record_running(
+                session, new_id(), tenant_id=tenancy.tenant_id, connection_id=sis.id,
+                actor_name="SIS", dry_run=False, mode=ImportOptions().mode,
+            )  # fmt: skip
+            run.owner, run.lease_until = owner, utcnow() + lease_left
+            return run.id
+
+    alive = run_of("web-2.district.internal:4242", timedelta(seconds=30))
+    lapsed = run_of("web-3.district.internal:4242", timedelta(seconds=-1))
+    assert interrupt_abandoned_runs(tenancy.database) == 1
+    statuses = {run_id: status for run_id, status, _ in _runs(tenancy.database)}
+    assert statuses == {alive: "running", lapsed: "interrupted"}
