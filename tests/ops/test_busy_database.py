@@ -190,3 +190,40 @@ def test_a_busy_database_inside_a_bulk_answers_each_operation_503_not_a_500(
             assert operation["response"]["status"] == "503"
             assert "busy" in operation["response"]["detail"]
         assert client.get("/scim/v2/Users", headers=auth).json()["totalResults"] == 0
+
+
+def test_on_postgresql_a_locked_user_is_one_bulk_operations_503_and_the_others_apply(
+    settings, database, database_url, scim_token
+):
+    """Another transaction holds the row of the user one operation changes: that operation
+    answers 503 once the lock wait runs out; the Bulk's other operations are applied."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("row locks are PostgreSQL's; SQLite's write lock has its own test above")
+    from sqlalchemy import text
+
+    impatient = Database(database_url, busy_timeout=0.5)
+    auth = {"Authorization": f"Bearer {scim_token}"}
+    with TestClient(create_app(settings, database=impatient)) as client:
+        maude = client.post(
+            "/scim/v2/Users",
+            json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "maude"},
+            headers=auth,
+        ).json()["id"]
+        bulk = _bulk()
+        bulk["Operations"][0] = {
+            "method": "PATCH",
+            "path": f"/Users/{maude}",
+            "data": {
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "displayName", "value": "Maude F."}],
+            },
+        }
+        with database.engine.connect() as holder, holder.begin():
+            holder.execute(text("SELECT id FROM users WHERE id = :id FOR UPDATE"), {"id": maude})
+            answer = client.post("/scim/v2/Bulk", json=bulk, headers=auth)
+        assert answer.status_code == 200, answer.text
+        assert [op["status"] for op in answer.json()["Operations"]] == ["503", "201"]
+        assert answer.json()["Operations"][0]["response"]["status"] == "503"
+        found = client.get("/scim/v2/Users", params={"filter": 'userName eq "todd"'}, headers=auth)
+        assert found.json()["totalResults"] == 1
+    impatient.dispose()
