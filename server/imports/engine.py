@@ -67,13 +67,6 @@ class ImportRefused(DomainError):
     """The import cannot start: a bad mode, an unknown school, a file of an unknown kind."""
 
 
-class ImportInterrupted(Interrupted):
-    """Raised by a ``progress`` callback to stop a run: it is rolled back and recorded as
-    ``interrupted`` (shutdown after the grace period, issue 13). Any
-    :class:`~server.errors.Interrupted` does the same (:meth:`server.shutdown.Shutdown.check`).
-    """
-
-
 @dataclass(frozen=True)
 class ImportOptions:
     """How to run an import. ``mode`` None: the manifest's (OneRoster) or delta (school CSV)."""
@@ -296,8 +289,9 @@ def import_source(
 
     ``person``: the staff member who uploaded the file; the audit log names them.
     ``run_id`` names the run (a ``running`` row recorded by the caller is then completed).
-    A ``progress`` callback that raises :class:`ImportInterrupted` rolls the run back; the
-    report says ``interrupted``.
+    A ``progress`` callback that raises :class:`~server.errors.Interrupted` (a shutdown's
+    :meth:`~server.shutdown.Shutdown.check`) rolls the run back; the report says
+    ``interrupted``.
     """
     if options.mode is not None and options.mode not in MODES:
         raise ImportRefused(f"Unknown mode {options.mode!r}; expected full or delta.")
