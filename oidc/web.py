@@ -106,11 +106,14 @@ def form_page(context: AppContext, http: HttpRequest, page: Page) -> Page:
 
 
 def csrf_ok(context: AppContext, http: HttpRequest) -> bool:
+    """The form's CSRF token matches the browser's cookie, signed with any key of the ring (a
+    page opened before a key rotation still posts)."""
     cookie = http.cookies.get(CSRF_COOKIE)
     sent = dict(http.form).get("csrf", "")
-    if not cookie:
-        return False
-    return hmac.compare_digest(csrf_token(context, cookie), sent)
+    return bool(cookie) and any(
+        hmac.compare_digest(sign(key, "csrf", cookie.encode()), sent)
+        for key in context.settings.secret_keys
+    )
 
 
 def safe_next(value: str | None) -> str:

@@ -15,6 +15,8 @@ something else, each time by overriding one of its hooks:
 - a member removal by value list matches members by ``value`` alone (:mod:`scim.members`);
 - a successful PATCH answers 200 with the resource (the library answers 204), and 204 only to
   a client that asks for no body with ``Prefer: return=minimal``;
+- a busy or unreachable database answers 503 (with ``Retry-After``), and inside a Bulk request
+  that operation's own ``status: "503"``;
 - ``/Me`` answers 501 with a SCIM error: a provisioning token has no user principal;
 - any request body over :data:`MAX_BODY_SIZE` answers 413 (the library limits Bulk only);
 - only a 201 carries ``Location`` (the library puts the request URL on every answer).
@@ -35,6 +37,7 @@ from scim2_models import (
     BulkRequest,
     BulkResponse,
     Context,
+    Error,
     ListResponse,
     NotImplementedException,
     PatchOp,
@@ -67,7 +70,7 @@ from server.domain import provider_attributes, roster
 from server.domain.actors import Actor, connection_actor
 from server.domain.connections import authenticate_token
 from server.errors import DatabaseUnavailable
-from server.unavailable import scim_unavailable
+from server.unavailable import MESSAGE, busy_or_unreachable, scim_unavailable
 
 MAX_BODY_SIZE = 1024 * 1024
 log = logging.getLogger("rollcall.scim")
@@ -136,6 +139,14 @@ class RollcallService(ScimService):
         _add_district_values([response.body or {}])
         _only_kept_attributes([response.body or {}])
         return response
+
+    @staticmethod
+    def error_of(exception: Exception) -> Error:
+        """A busy or unreachable database is a 503, also for one operation of a Bulk request
+        (RFC 7644 §3.7.3: each operation has its own status, and ``failOnErrors`` counts it)."""
+        if busy_or_unreachable(exception):
+            return Error(status=503, detail=MESSAGE)
+        return ScimService.error_of(exception)
 
     def max_body_size(self, request: ScimRequest) -> int | None:
         limit = super().max_body_size(request)

@@ -30,6 +30,7 @@ from server.imports.background import ImportRunner
 from server.logs import accept_request_id, configure_logging, request_id
 from server.redaction import redact_path
 from server.security_headers import SecurityHeadersMiddleware
+from server.shutdown import Shutdown
 from server.unavailable import UnavailableHandler
 from server.web.routes import admin_routes
 from server.worker import Worker
@@ -53,18 +54,20 @@ def create_app(
     routes += protocol_routes(context)
     routes += admin_routes()
 
-    imports = ImportRunner(context)
+    shutdown = Shutdown(settings.shutdown_grace_seconds)
+    imports = ImportRunner(context, shutdown)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        background = Worker(context) if worker else None
+        background = Worker(context, shutdown=shutdown) if worker else None
         if background:
             background.start()
-        imports.watch_signals()
+        shutdown.watch_signals()
         yield
+        shutdown.begin()  # the worker stops taking jobs; work in hand has the grace period
         await run_in_threadpool(imports.shutdown)
         if background:
-            background.stop()
+            await run_in_threadpool(background.stop)
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.context = context

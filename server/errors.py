@@ -156,6 +156,17 @@ class DatabaseUnavailable(Exception):
         self.reason = reason
 
 
+class Interrupted(Exception):
+    """Work stopped before it finished because its process is stopping (the grace period of a
+    shutdown ended, or the operator pressed Ctrl-C): it rolled back, and the caller records it
+    as interrupted (issue 13). Not a :class:`DomainError`: nothing about the request is wrong.
+    """
+
+    def __init__(self, reason: str = "a server shutdown") -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class SecretKeyMismatch(DomainError):
     """Sealed values that no key of the ring (``ROLLCALL_SECRET_KEY`` plus
     ``ROLLCALL_OLD_SECRET_KEYS``) opens: the server must not start (or rotate) with this key."""

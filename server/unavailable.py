@@ -20,9 +20,12 @@ import json
 import logging
 from html import escape
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from oneroster.errors import SERVER_BUSY, status_info
+from server.db.session import unavailable_reason
 from server.errors import DatabaseUnavailable
 
 log = logging.getLogger("rollcall.unavailable")
@@ -49,6 +52,16 @@ def unavailable_body(path: str) -> tuple[str, bytes]:
         f"<h1>Try again in a moment</h1><p>{escape(MESSAGE)}</p></main></body></html>"
     )
     return "text/html; charset=utf-8", page.encode()
+
+
+def busy_or_unreachable(error: BaseException) -> bool:
+    """Whether ``error`` says the database is busy or unreachable (caught before the unit of
+    work turned it into :class:`DatabaseUnavailable`, e.g. inside one Bulk operation)."""
+    if isinstance(error, DatabaseUnavailable):
+        return True
+    if isinstance(error, (OperationalError, InterfaceError, SATimeoutError)):
+        return unavailable_reason(error) is not None
+    return False
 
 
 def scim_unavailable() -> dict[str, str | list[str]]:

@@ -12,18 +12,20 @@ import threading
 from server.context import AppContext
 from server.domain import jobs, retention
 from server.mail import EMAIL_JOB, email_runner
+from server.shutdown import Shutdown
 
 log = logging.getLogger("rollcall.worker")
 
 
-def runners(context: AppContext) -> dict[str, jobs.Runner]:
+def runners(context: AppContext, shutdown: Shutdown | None = None) -> dict[str, jobs.Runner]:
+    """The runner of each job kind; long ones (a pull) stop when ``shutdown``'s grace ends."""
     from server.imports.drop_folder import SCAN_JOB, scan_runner
     from server.imports.pull import SYNC_JOB, sync_runner
 
     return {
         EMAIL_JOB: email_runner(context.settings),
-        SYNC_JOB: sync_runner(context),
-        SCAN_JOB: scan_runner(context),
+        SYNC_JOB: sync_runner(context, shutdown),
+        SCAN_JOB: scan_runner(context, shutdown),
         retention.PURGE_JOB: retention.purge_runner(context.settings.secret_keys),
     }
 
@@ -38,6 +40,13 @@ def enqueue_due_syncs(context: AppContext) -> int:
         return enqueue(session) + enqueue_due_scans(session, settle)
 
 
+def interrupt_abandoned_runs(context: AppContext) -> int:
+    """Mark ``interrupted`` the import runs whose process died (issue 13)."""
+    from server.imports.report import interrupt_abandoned_runs as interrupt
+
+    return interrupt(context.database)
+
+
 def enqueue_due_purges(context: AppContext) -> int:
     """Queue the daily retention job of each tenant that is due (docs/retention.md)."""
     with context.database.session() as session:
@@ -45,11 +54,20 @@ def enqueue_due_purges(context: AppContext) -> int:
 
 
 class Worker:
-    """Polls the job queue every ``interval`` seconds on a daemon thread until stopped."""
+    """Polls the job queue every ``interval`` seconds on a daemon thread until stopped.
 
-    def __init__(self, context: AppContext, interval: float = 2.0) -> None:
+    When ``shutdown`` begins it takes no more jobs; the job in hand has the grace period,
+    then stops (a pull rolls back, its run is recorded as interrupted, the job is queued
+    again for another process).
+    """
+
+    def __init__(
+        self, context: AppContext, interval: float = 2.0, shutdown: Shutdown | None = None
+    ) -> None:
         self.context = context
         self.interval = interval
+        self.shutdown = shutdown or Shutdown(context.settings.shutdown_grace_seconds)
+        self.shutdown.on_begin(self.stop_soon)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="rollcall-worker", daemon=True)
 
@@ -57,8 +75,9 @@ class Worker:
         self._thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
+        """Stop taking jobs and wait for the job in hand (interrupted after the grace)."""
+        self.shutdown.begin()
+        self._thread.join(timeout=self.shutdown.grace + 30)
 
     def stop_soon(self) -> None:
         """Ask the loop to end after the job in hand (safe from a signal handler)."""
@@ -70,18 +89,19 @@ class Worker:
 
     def _loop(self) -> None:
         log.info("worker started", extra={"worker": jobs.WORKER_ID})
-        table = runners(self.context)
+        table = runners(self.context, self.shutdown)
         while not self._stop.is_set():
+            for step, failure in (
+                (interrupt_abandoned_runs, "marking abandoned import runs failed"),
+                (enqueue_due_syncs, "scheduling due syncs failed"),
+                (enqueue_due_purges, "scheduling the retention job failed"),
+            ):
+                try:
+                    step(self.context)
+                except Exception:
+                    log.exception(failure)
             try:
-                enqueue_due_syncs(self.context)
-            except Exception:
-                log.exception("scheduling due syncs failed")
-            try:
-                enqueue_due_purges(self.context)
-            except Exception:
-                log.exception("scheduling the retention job failed")
-            try:
-                ran = jobs.run_due(self.context.database, table)
+                ran = jobs.run_due(self.context.database, table, until=self._stop)
             except Exception:
                 log.exception("job queue poll failed")
                 ran = 0

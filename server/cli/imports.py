@@ -7,8 +7,12 @@ run), 2 bad invocation (no such file, unknown school, a school CSV without a sch
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -21,12 +25,15 @@ from server.context import AppContext
 from server.db import ImportRun
 from server.db.migrate import upgrade
 from server.domain.actors import system_actor
+from server.domain.connections import get_connection
 from server.domain.schools import resolve_school_ids
-from server.errors import DomainError
+from server.errors import DomainError, Interrupted
 from server.imports import exports
-from server.imports.engine import ImportOptions, ImportRefused, run_import
-from server.imports.report import Report, load_run, run_as_dict
+from server.imports.background import ImportJob, run_started, start_run
+from server.imports.engine import ImportOptions, ImportRefused
+from server.imports.report import Report, RunStatus, load_run, run_as_dict
 from server.imports.school_csv import template
+from server.shutdown import Shutdown
 
 SHOWN_ROWS = 50
 
@@ -78,6 +85,7 @@ def import_file(args: argparse.Namespace, output: Output) -> int:
     try:
         with context.database.session() as session:
             tenant_id = resolve_tenant(session, args.tenant).id
+            connection_id = get_connection(session, tenant_id, args.connection).id
         options = ImportOptions(
             mode=args.mode,
             school_sourced_ids=tuple(args.school),
@@ -87,38 +95,14 @@ def import_file(args: argparse.Namespace, output: Output) -> int:
             lenient=not args.strict,
             limits=context.settings.import_limits,
         )
-        show_progress = not args.json and sys.stderr.isatty()
+        job = ImportJob(tenant_id, connection_id, path, None, options, "cli")
         try:
-            if show_progress:
-                with Progress(
-                    SpinnerColumn(),
-                    TextColumn("[bold]{task.description}"),
-                    TextColumn("{task.completed} rows"),
-                    TimeElapsedColumn(),
-                    transient=True,
-                    console=output.errors,
-                ) as bar:
-                    task = bar.add_task("Trial run" if args.dry_run else "Importing", total=None)
-                    report = run_import(
-                        context.database,
-                        context.box,
-                        tenant_id,
-                        args.connection,
-                        path,
-                        options,
-                        actor_name="cli",
-                        progress=lambda done: bar.update(task, completed=done),
-                    )
-            else:
-                report = run_import(
-                    context.database,
-                    context.box,
-                    tenant_id,
-                    args.connection,
-                    path,
-                    options,
-                    actor_name="cli",
-                )
+            with _stopped_by_signals() as stop:
+                report = _run_with_progress(context, job, stop, args, output)
+        except (Interrupted, KeyboardInterrupt) as stopped:
+            reason = stopped.reason if isinstance(stopped, Interrupted) else "a second signal"
+            output.error(f"Interrupted by {reason}: nothing was written.")
+            return 128 + (stop.signal_number or signal.SIGINT)
         except ImportRefused as error:
             output.error(error.message)
             return 2
@@ -129,11 +113,64 @@ def import_file(args: argparse.Namespace, output: Output) -> int:
             raise
         try:
             _print_report(output, report)
+            if report.status == RunStatus.INTERRUPTED:
+                return 128 + stop.signal_number
             return 0 if report.ok else 1
         finally:
             report.close()
     finally:
         context.database.dispose()
+
+
+class _SignalStop(Shutdown):
+    """A CLI import's stop: SIGTERM or SIGINT (Ctrl-C) interrupts it at its next batch."""
+
+    signal_number = 0
+
+
+@contextmanager
+def _stopped_by_signals() -> Iterator[_SignalStop]:
+    """While the block runs, SIGTERM and SIGINT stop the import (rolled back, its run recorded
+    as interrupted: issue 13) instead of killing the process mid-write."""
+    stop = _SignalStop(0)
+    names = {signal.SIGTERM: "SIGTERM", signal.SIGINT: "Ctrl-C (SIGINT)"}
+
+    def handler(number: int, _frame: FrameType | None) -> None:
+        if stop.stopping:  # a second signal: stop now, wherever the import waits
+            raise KeyboardInterrupt
+        stop.signal_number = number
+        stop.begin(names[signal.Signals(number)])
+
+    previous = {number: signal.signal(number, handler) for number in names}
+    try:
+        yield stop
+    finally:
+        for number, old in previous.items():
+            signal.signal(number, old)
+
+
+def _run_with_progress(
+    context: AppContext, job: ImportJob, stop: Shutdown, args: argparse.Namespace, output: Output
+) -> Report:
+    """Record the run, then import with a progress bar on a terminal."""
+    run_id = start_run(context, job.tenant_id, job.connection_id, job.actor_name, job.options)
+    if args.json or not sys.stderr.isatty():
+        return run_started(context, job, run_id, stop.check)
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.completed} rows"),
+        TimeElapsedColumn(),
+        transient=True,
+        console=output.errors,
+    ) as bar:
+        task = bar.add_task("Trial run" if args.dry_run else "Importing", total=None)
+
+        def progress(done: int) -> None:
+            stop.check(done)
+            bar.update(task, completed=done)
+
+        return run_started(context, job, run_id, progress)
 
 
 def _print_report(output: Output, report: Report) -> None:
@@ -193,7 +230,7 @@ def import_report(args: argparse.Namespace, output: Output) -> int:
                 runs = session.scalars(
                     select(ImportRun)
                     .where(ImportRun.tenant_id == tenant.id)
-                    .order_by(ImportRun.started_at.desc())
+                    .order_by(ImportRun.started_at.desc(), ImportRun.id.desc())
                     .limit(50)
                 )
                 rows = [

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import socket
 from dataclasses import replace
 from pathlib import Path
@@ -24,7 +23,7 @@ from server.db.migrate import upgrade
 from server.demo import DEMO_TENANT, DemoCredentials, load_or_seed
 from server.domain import tenants
 from server.logs import configure_logging
-from server.worker import Worker
+from server.worker import Worker, interrupt_abandoned_runs
 
 
 # How uvicorn runs Rollcall. uvicorn's own proxy handling is off: by default it believes an
@@ -63,6 +62,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
     context = AppContext.from_settings(settings)
     upgrade(context.database.engine)
     check_secret_keys(context)
+    interrupt_abandoned_runs(context)  # runs of a killed process (the worker polls for more)
     with context.database.session() as session:
         if args.demo:
             demo = load_or_seed(session, context.box, settings.data_dir)
@@ -125,8 +125,8 @@ def run_worker(args: argparse.Namespace, output: Output) -> int:
     upgrade(context.database.engine)
     check_secret_keys(context)
     worker = Worker(context)
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: worker.stop_soon())
+    # SIGTERM/Ctrl-C: stop taking jobs; the job in hand has the grace period
+    worker.shutdown.watch_signals(chain=False)
     worker.run()
     context.database.dispose()
     return 0

@@ -78,6 +78,10 @@ class ImportRun(Base):
     summary: Mapped[str | None] = mapped_column(String(2000))
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+    # while running: the process that runs it ("host:pid") and its lease, renewed by a
+    # heartbeat; a run whose process died is marked interrupted (server/domain/leases.py)
+    owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
 
 
 class ImportRowResult(Base):

@@ -11,6 +11,7 @@ exponential back-off up to ``max_attempts``.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -25,6 +26,7 @@ from server.db import Connection, Job, utcnow
 from server.domain import leases
 from server.domain.access import ensure_can_manage_connections
 from server.domain.actors import Actor
+from server.errors import Interrupted
 from server.logs import request_id
 
 LEASE = leases.LEASE
@@ -102,6 +104,14 @@ def fail(session: Session, job: Job, error: str) -> None:
         job.run_after = utcnow() + timedelta(seconds=min(3600, 2**job.attempts * 5))
 
 
+def requeue(session: Session, job: Job, reason: str) -> None:
+    """Put back a job its process stopped (a shutdown): not an attempt, another process or
+    the next start runs it."""
+    job.status, job.lease_owner, job.lease_until = "queued", None, None
+    job.attempts = max(job.attempts - 1, 0)
+    job.last_error = reason[:2000]
+
+
 Runner = Callable[[Session, Job], None]
 
 
@@ -141,15 +151,17 @@ def run_due(
     worker: str = WORKER_ID,
     lease: timedelta = LEASE,
     heartbeat: timedelta = leases.HEARTBEAT,
+    until: threading.Event | None = None,
 ) -> int:
     """Claim due jobs one at a time and run each in its own unit of work, its lease renewed
-    by a heartbeat while it runs; returns how many ran (at most ``limit``).
+    by a heartbeat while it runs; returns how many ran (at most ``limit``, none once ``until``
+    is set: the process is stopping).
 
     One at a time: a claimed job is never left waiting behind others while its lease runs
     out, so a dead worker's job is taken over within one lease (45 s), not after a batch.
     """
     ran = 0
-    while ran < limit:
+    while ran < limit and not (until is not None and until.is_set()):
         with database.session() as session:
             claimed = [job.id for job in claim(session, limit=1, worker=worker, lease=lease)]
         if not claimed:
@@ -190,6 +202,12 @@ def _run_job(database: Any, runners: dict[str, Runner], job_id: str) -> None:
                 if alone.record:
                     alone.record(session, job, result)
                 finish(session, job)
+    except Interrupted as stop:
+        with database.session() as session:
+            job = session.get(Job, job_id)
+            requeue(session, job, f"Interrupted by {stop.reason}; queued again.")
+            kind = job.kind
+        log.warning("job interrupted; queued again", extra={"job": job_id, "kind": kind})
     except Exception as error:
         reason = f"{type(error).__name__}: {error}"
         with database.session() as session:

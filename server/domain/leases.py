@@ -21,20 +21,27 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import timedelta
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, cast
 
 from sqlalchemy import or_, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
-from server.db import Connection, Job, utcnow
+from server.db import Connection, ImportRun, Job, utcnow
 from server.errors import Conflict
 
 LEASE = timedelta(seconds=45)
 HEARTBEAT = timedelta(seconds=15)
 OWNER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def process_owner() -> str:
+    """This process as a lease owner, ``host:pid`` (read now: a forked child has its own)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
 
 log = logging.getLogger("rollcall.leases")
 
@@ -47,6 +54,59 @@ def renew_job(session: Session, job_id: str, owner: str, lease: timedelta = LEAS
         .values(lease_until=utcnow() + lease)
     )
     return cast("CursorResult[Any]", result).rowcount == 1
+
+
+def renew_run(session: Session, run_id: str, owner: str, lease: timedelta = LEASE) -> bool:
+    """Extend a running import run's lease; False once it is no longer running."""
+    result = session.execute(
+        update(ImportRun)
+        .where(ImportRun.id == run_id, ImportRun.owner == owner, ImportRun.status == "running")
+        .values(lease_until=utcnow() + lease)
+    )
+    return result.rowcount == 1
+
+
+def run_heartbeat(database: Any, run_id: str) -> AbstractContextManager[Any]:
+    """Renew a running import run's lease while the block runs.
+
+    Not on SQLite: one machine, where the owner's process id answers (:func:`owner_gone`),
+    and where the import's write lock would make every renewal wait and fail.
+    """
+    if database.engine.dialect.name == "sqlite":
+        return nullcontext()
+    renew = partial(renew_run, run_id=run_id, owner=process_owner())
+    return Heartbeat(database, renew, what=f"import run {run_id}")
+
+
+def owner_gone(owner: str | None, lease_until: datetime | None, now: datetime) -> bool:
+    """Whether the process that holds a lease is gone, so its work will never finish.
+
+    On this host the process id answers at once (``owner`` is ``host:pid``), and a live
+    process keeps its work even when a long SQLite write kept its heartbeat from renewing
+    (a process id reused by another process keeps it too, until that one ends); a process on
+    another host is gone when its lease ran out.
+
+    >>> owner_gone(process_owner(), None, utcnow())
+    False
+    """
+    host, _, pid = (owner or "").rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        return not _alive(int(pid))
+    if lease_until is None:
+        return True
+    if lease_until.tzinfo is None:
+        lease_until = lease_until.replace(tzinfo=UTC)
+    return lease_until < now
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
 
 
 def take_pull(session: Session, connection_id: str, owner: str, lease: timedelta = LEASE) -> bool:

@@ -11,6 +11,11 @@ lifespan ends), runs still in flight get ``ROLLCALL_SHUTDOWN_GRACE_SECONDS`` (de
 to finish; then each is stopped at its next batch, rolled back, and recorded as
 ``interrupted`` so operators see what was aborted.
 
+Every run (HTTP, ``rollcall import``, a pull) is leased to its process while it runs
+(``import_runs.owner``/``lease_until``, renewed by a heartbeat): a run whose process was killed
+is marked ``interrupted`` by the next worker poll or start-up of any process
+(:func:`~server.imports.report.interrupt_abandoned_runs`).
+
 Example (what :mod:`server.imports.http` does)::
 
     started = runner.submit(job)
@@ -23,21 +28,24 @@ Example (what :mod:`server.imports.http` does)::
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
-import signal
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from types import FrameType
-from typing import IO, Any
+from pathlib import Path
+from typing import IO
 
 from server.context import AppContext
 from server.db import new_id
+from server.domain import leases
 from server.domain.actors import Actor
-from server.errors import DomainError
-from server.imports.engine import ImportInterrupted, ImportOptions, import_source, open_source
+from server.errors import DomainError, Interrupted
+from server.imports.engine import ImportOptions, import_source, open_source
 from server.imports.report import Report, RunStatus, finish_unreported, record_running
+from server.shutdown import Shutdown
 
 log = logging.getLogger("rollcall.imports")
 
@@ -48,7 +56,7 @@ class ImportJob:
 
     tenant_id: str
     connection_id: str
-    stream: IO[bytes]
+    stream: IO[bytes] | str | Path  # a path: a file or folder the caller owns (CLI)
     filename: str | None
     options: ImportOptions
     actor_name: str
@@ -66,35 +74,30 @@ class Started:
 class ImportRunner:
     """Runs imports on background threads and stops them within the grace period."""
 
-    def __init__(self, context: AppContext) -> None:
+    def __init__(self, context: AppContext, shutdown: Shutdown | None = None) -> None:
         self.context = context
-        self.grace = context.settings.shutdown_grace_seconds
+        self.stop = shutdown or Shutdown(context.settings.shutdown_grace_seconds)
+        self.grace = self.stop.grace
         self._threads: set[threading.Thread] = set()
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._interrupt = threading.Event()
-        self._deadline: float | None = None
 
     @property
     def stopping(self) -> bool:
-        return self._stopping.is_set()
+        return self.stop.stopping
 
     def submit(self, job: ImportJob) -> Started:
         """Record the run as ``running`` and start it; the job's stream is closed after."""
-        run_id = new_id()
-        with self.context.database.session() as session:
-            record_running(
-                session,
-                run_id,
-                tenant_id=job.tenant_id,
-                connection_id=job.connection_id,
-                actor_name=job.actor_name,
-                dry_run=job.options.dry_run,
-                mode=job.options.mode,
-            )
+        run_id = start_run(
+            self.context, job.tenant_id, job.connection_id, job.actor_name, job.options
+        )
         future: Future[Report] = Future()
+        # the run's log lines carry the request id of the upload (issue 13, defect 8)
+        request = contextvars.copy_context()
         thread = threading.Thread(
-            target=self._run, args=(job, run_id, future), name=f"import-{run_id}", daemon=True
+            target=request.run,
+            args=(self._run, job, run_id, future),
+            name=f"import-{run_id}",
+            daemon=True,
         )
         with self._lock:
             self._threads.add(thread)
@@ -124,89 +127,121 @@ class ImportRunner:
 
     def begin_shutdown(self) -> None:
         """Start the grace period: runs still going when it ends are interrupted."""
-        if self._stopping.is_set():
-            return
-        self._stopping.set()
-        self._deadline = time.monotonic() + self.grace
-        timer = threading.Timer(self.grace, self._interrupt.set)
-        timer.daemon = True
-        timer.start()
+        self.stop.begin()
 
     def shutdown(self) -> None:
         """Begin shutdown (if not begun) and wait for every run to finish or be interrupted."""
         self.begin_shutdown()
-        assert self._deadline is not None
+        deadline = time.monotonic() + self.grace
         with self._lock:
             threads = list(self._threads)
         for thread in threads:
             # after the grace period a run stops at its next batch and rolls back
-            thread.join(timeout=max(self._deadline - time.monotonic(), 0) + 60)
+            thread.join(timeout=max(deadline - time.monotonic(), 0) + 60)
 
     def watch_signals(self) -> None:
         """Start the grace period on SIGTERM/SIGINT too, before passing the signal on to the
         server's own handler (uvicorn's), so waiting requests answer 202 at once."""
-        if threading.current_thread() is not threading.main_thread():
-            return
-        for number in (signal.SIGTERM, signal.SIGINT):
-            previous = signal.getsignal(number)
-
-            def handler(sig: int, frame: FrameType | None, previous: Any = previous) -> None:
-                self.begin_shutdown()
-                if callable(previous):
-                    previous(sig, frame)
-
-            signal.signal(number, handler)
-
-    def _check(self, done: int) -> None:
-        if self._interrupt.is_set():
-            raise ImportInterrupted
+        self.stop.watch_signals()
 
     def _run(self, job: ImportJob, run_id: str, future: Future[Report]) -> None:
         try:
-            future.set_result(self._import(job, run_id))
+            future.set_result(run_started(self.context, job, run_id, self.stop.check))
         except BaseException as error:  # handed to whoever waits; recorded on the run
-            self._record_failure(run_id, error)
             future.set_exception(error)
         finally:
-            job.stream.close()
             with self._lock:
                 self._threads.discard(threading.current_thread())
 
-    def _import(self, job: ImportJob, run_id: str) -> Report:
-        self._check(0)
-        options = job.options
-        source = open_source(
-            job.stream, filename=job.filename, lenient=options.lenient, limits=options.limits
-        )
-        try:
-            return import_source(
-                self.context.database,
-                self.context.box,
-                job.tenant_id,
-                job.connection_id,
-                source,
-                options,
-                actor_name=job.actor_name,
-                person=job.person,
-                progress=self._check,
-                run_id=run_id,
-            )
-        finally:
-            source.close()
 
-    def _record_failure(self, run_id: str, error: BaseException) -> None:
-        if isinstance(error, ImportInterrupted):
-            status, summary = RunStatus.INTERRUPTED, "Interrupted by a server shutdown."
-        elif isinstance(error, DomainError):
-            status, summary = RunStatus.FAILED, error.message
-        else:
-            log.exception("import failed", extra={"run_id": run_id}, exc_info=error)
-            status, summary = RunStatus.FAILED, "The import failed: see the server log."
-        try:
-            with self.context.database.session() as session:
-                finish_unreported(session, run_id, status, summary)
-        except Exception:
-            log.exception("recording a failed import failed", extra={"run_id": run_id})
+def start_run(
+    context: AppContext,
+    tenant_id: str,
+    connection_id: str,
+    actor_name: str,
+    options: ImportOptions,
+    format: str = "pending",
+) -> str:
+    """Record a run as ``running``, leased to this process; returns its id."""
+    run_id = new_id()
+    with context.database.session() as session:
+        record_running(
+            session,
+            run_id,
+            tenant_id=tenant_id,
+            connection_id=connection_id,
+            actor_name=actor_name,
+            dry_run=options.dry_run,
+            mode=options.mode,
+            format=format,
+        )
+    return run_id
+
+
+def run_started(
+    context: AppContext, job: ImportJob, run_id: str, check: Callable[[int], None]
+) -> Report:
+    """Run the import of a run recorded by :func:`start_run`, its lease renewed by a heartbeat;
+    ``check`` is called between batches (it raises :class:`~server.errors.Interrupted` to stop
+    the run, which then rolls back). The stored run always ends: with the report, or
+    ``interrupted``/``failed`` and the reason. The job's stream is closed after.
+
+    :raises: whatever stopped the run (also recorded on it).
+    """
+    try:
+        with leases.run_heartbeat(context.database, run_id):
+            return _import(context, job, run_id, check)
+    except BaseException as error:
+        record_failure(context, run_id, error)
+        raise
+    finally:
+        if not isinstance(job.stream, (str, Path)):
+            job.stream.close()
+
+
+def _import(
+    context: AppContext, job: ImportJob, run_id: str, check: Callable[[int], None]
+) -> Report:
+    check(0)
+    options = job.options
+    source = open_source(
+        job.stream, filename=job.filename, lenient=options.lenient, limits=options.limits
+    )
+    try:
+        return import_source(
+            context.database,
+            context.box,
+            job.tenant_id,
+            job.connection_id,
+            source,
+            options,
+            actor_name=job.actor_name,
+            person=job.person,
+            progress=check,
+            run_id=run_id,
+        )
+    finally:
+        source.close()
+
+
+def record_failure(context: AppContext, run_id: str, error: BaseException) -> None:
+    """End a running run that stopped on ``error`` without a report: interrupted or failed."""
+    if isinstance(error, Interrupted):
+        status = RunStatus.INTERRUPTED
+        summary = f"Interrupted by {error.reason}: nothing was written. Run it again."
+    elif isinstance(error, KeyboardInterrupt):
+        status = RunStatus.INTERRUPTED
+        summary = "Interrupted (Ctrl-C): nothing was written. Run it again."
+    elif isinstance(error, DomainError):
+        status, summary = RunStatus.FAILED, error.message
+    else:
+        log.exception("import failed", extra={"run_id": run_id}, exc_info=error)
+        status, summary = RunStatus.FAILED, "The import failed: see the server log."
+    try:
+        with context.database.session() as session:
+            finish_unreported(session, run_id, status, summary)
+    except Exception:
+        log.exception("recording a failed import failed", extra={"run_id": run_id})
 
 
 def _close_report(future: Future[Report]) -> None:

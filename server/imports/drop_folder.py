@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,9 +37,10 @@ from server.db import Job, utcnow
 from server.domain import jobs
 from server.domain.connections import get_connection
 from server.domain.sources import drop_dir_of, lock_for_scheduling, watched_connections
-from server.errors import DomainError
+from server.errors import DomainError, Interrupted
 from server.imports.engine import ImportOptions, run_import
 from server.imports.report import RunStatus
+from server.shutdown import Shutdown
 
 log = logging.getLogger("rollcall.drop")
 
@@ -60,11 +62,19 @@ def complete_zips(folder: Path, settle: float, now: float | None = None) -> list
 
 
 def scan_folder(
-    context: AppContext, tenant_id: str, connection_name: str, *, settle: float
+    context: AppContext,
+    tenant_id: str,
+    connection_name: str,
+    *,
+    settle: float,
+    check: Callable[[int], None] | None = None,
 ) -> list[tuple[str, str, str]]:
     """Import every complete zip of the connection's drop folder; returns (file, where, summary).
 
-    :raises NotFound: no such connection.
+    ``check`` is called between batches (a shutdown): an import it stops is rolled back and
+    recorded as interrupted, and its file stays in the folder for the next scan.
+
+    :raises NotFound: no such connection. :raises Interrupted: a shutdown stopped the scan.
     """
     with context.database.session() as session:
         folder = drop_dir_of(get_connection(session, tenant_id, connection_name))
@@ -72,24 +82,30 @@ def scan_folder(
         return []
     outcomes = []
     for path in complete_zips(folder, settle):
-        where, summary = _import_one(context, tenant_id, connection_name, path)
+        where, summary = _import_one(context, tenant_id, connection_name, path, check)
         outcomes.append((path.name, where, summary))
     return outcomes
 
 
 def _import_one(
-    context: AppContext, tenant_id: str, connection_name: str, path: Path
+    context: AppContext,
+    tenant_id: str,
+    connection_name: str,
+    path: Path,
+    check: Callable[[int], None] | None,
 ) -> tuple[str, str]:
     try:
         report = run_import(
             context.database, context.box, tenant_id, connection_name, path,
             ImportOptions(limits=context.settings.import_limits),
-            filename=path.name, actor_name="drop folder",
+            filename=path.name, actor_name="drop folder", progress=check,
         )  # fmt: skip
     except DomainError as error:  # the file could not even be opened as an import
         where, summary = FAILED, f"Refused, nothing written: {error.message}"
     else:
         try:
+            if report.status == RunStatus.INTERRUPTED:  # stored; the file waits for next time
+                raise Interrupted()
             applied = report.status == RunStatus.APPLIED
             where, summary = (DONE if applied else FAILED), report.summary
         finally:
@@ -114,8 +130,9 @@ def _move(path: Path, where: str) -> Path:
 # --- the worker -----------------------------------------------------------------------------
 
 
-def scan_runner(context: AppContext) -> jobs.Standalone:
-    """The job runner for ``drop_scan``: scans the folder of the connection in the payload."""
+def scan_runner(context: AppContext, stop: Shutdown | None = None) -> jobs.Standalone:
+    """The job runner for ``drop_scan``: scans the folder of the connection in the payload;
+    ``stop`` interrupts it (a shutdown: the job is queued again)."""
 
     def run(payload: dict[str, Any]) -> None:
         scan_folder(
@@ -123,6 +140,7 @@ def scan_runner(context: AppContext) -> jobs.Standalone:
             payload["tenant_id"],
             payload["connection"],
             settle=context.settings.drop_settle_seconds,
+            check=stop.check if stop else None,
         )
 
     return jobs.Standalone(run)

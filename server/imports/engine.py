@@ -47,7 +47,7 @@ from server.domain.connections import get_connection
 from server.domain.schools import resolve_school_ids
 from server.domain.secrets import SecretBox
 from server.domain.tenants import tenant_setting
-from server.errors import DomainError
+from server.errors import DomainError, Interrupted
 from server.imports.limits import ImportLimits, upload_too_large
 from server.imports.records import FileProblem, ImportRecord, Outcome, RowProblem, RowResult
 from server.imports.report import Report, RunStatus, store_report
@@ -65,11 +65,6 @@ Progress = Callable[[int], None]
 
 class ImportRefused(DomainError):
     """The import cannot start: a bad mode, an unknown school, a file of an unknown kind."""
-
-
-class ImportInterrupted(Exception):
-    """Raised by a ``progress`` callback to stop a run: it is rolled back and recorded as
-    ``interrupted`` (shutdown after the grace period, issue 13)."""
 
 
 @dataclass(frozen=True)
@@ -294,8 +289,9 @@ def import_source(
 
     ``person``: the staff member who uploaded the file; the audit log names them.
     ``run_id`` names the run (a ``running`` row recorded by the caller is then completed).
-    A ``progress`` callback that raises :class:`ImportInterrupted` rolls the run back; the
-    report says ``interrupted``.
+    A ``progress`` callback that raises :class:`~server.errors.Interrupted` (a shutdown's
+    :meth:`~server.shutdown.Shutdown.check`) rolls the run back; the report says
+    ``interrupted``.
     """
     if options.mode is not None and options.mode not in MODES:
         raise ImportRefused(f"Unknown mode {options.mode!r}; expected full or delta.")
@@ -365,10 +361,10 @@ def import_source(
         pass
     except _FileFailed:
         assert report is not None
-    except ImportInterrupted:
+    except Interrupted as stop:
         if report is None:
             raise
-        _interrupted(report)
+        _interrupted(report, stop.reason)
     finally:
         session.close()
     assert report is not None
@@ -397,10 +393,10 @@ class _FileFailed(Exception):
     pass
 
 
-def _interrupted(report: Report) -> None:
+def _interrupted(report: Report, reason: str) -> None:
     report.status = RunStatus.INTERRUPTED
     report.summary = (
-        f"Interrupted after {report.row_count} rows by a server shutdown: nothing was written. "
+        f"Interrupted after {report.row_count} rows by {reason}: nothing was written. "
         "Run the import again."
     )
     report.finished_at = utcnow()

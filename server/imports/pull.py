@@ -50,7 +50,7 @@ from oneroster.csv_files import HEADERS, MANIFEST_VERSION, OTHER_FILES
 from oneroster.render import timestamp
 from server.context import AppContext
 from server.db import Connection, ConnectionKind, Job, utcnow
-from server.domain import jobs
+from server.domain import jobs, leases
 from server.domain.connections import get_connection
 from server.domain.leases import pull_lease
 from server.domain.secrets import SecretBox
@@ -65,6 +65,8 @@ from server.domain.sources import (
     scheduled_connections,
     upstream_of,
 )
+from server.errors import Interrupted
+from server.imports.background import record_failure, start_run
 from server.imports.cells import neutralise
 from server.imports.engine import ImportOptions, ImportRefused, import_source
 from server.imports.oneroster import OneRosterSource
@@ -77,6 +79,7 @@ from server.imports.upstream import (
     UpstreamError,
     detect_version,
 )
+from server.shutdown import Shutdown
 
 log = logging.getLogger("rollcall.pull")
 
@@ -134,9 +137,16 @@ def parse_moment(value: Any) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def fetch_package(client: UpstreamClient, folder: Path, *, delta: bool = False) -> Walked:
+def fetch_package(
+    client: UpstreamClient,
+    folder: Path,
+    *,
+    delta: bool = False,
+    check: Callable[[int], None] | None = None,
+) -> Walked:
     """Walk the upstream into a OneRoster 1.2 package in ``folder`` (bulk, or delta with each
-    record's ``status`` and ``dateLastModified`` when ``delta``).
+    record's ``status`` and ``dateLastModified`` when ``delta``); ``check`` is called before
+    each record (it raises to stop the walk: a shutdown).
 
     :raises UpstreamError: the upstream cannot be read (a 401/403 on a required collection too).
     """
@@ -158,6 +168,8 @@ def fetch_package(client: UpstreamClient, folder: Path, *, delta: bool = False) 
                 writer.writeheader()
             convert = rest_rows.CONVERTERS[name]
             for obj in client.walk(collection):
+                if check is not None:
+                    check(0)
                 walked.saw(collection, obj)
                 if not delta and not rest_rows.is_active(obj):
                     continue
@@ -230,8 +242,14 @@ def pull(
     actor_name: str | None = None,
     policy: RetryPolicy | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    stop: Shutdown | None = None,
 ) -> Report:
     """Pull the connection's upstream and import it; returns the stored report.
+
+    The run is recorded as ``running`` (leased to this process) before the walk begins. When
+    ``stop``'s grace period ends, the walk stops at its next record or back-off wait, the
+    import at its next batch: nothing is written and the run is recorded as interrupted
+    (:raises Interrupted:).
 
     The first pull, a pull whose last full one is older than the upstream's
     ``full_every_hours`` and a pull with ``options.mode == "full"`` walk everything (a bulk
@@ -252,10 +270,23 @@ def pull(
     delta = options.mode != "full" and not state.needs_full(upstream, utcnow())
     options = replace(options, mode="delta" if delta else "full")
     with pull_lease(database, connection_id):
-        return _walk_and_import(
-            context, tenant_id, connection_id, name, upstream, state, options, actor_name,
-            policy, sleep,
-        )  # fmt: skip
+        run_id = start_run(
+            context, tenant_id, connection_id, actor_name or name, options, _format(upstream, None)
+        )
+        try:
+            with leases.run_heartbeat(database, run_id):
+                return _walk_and_import(
+                    context, tenant_id, connection_id, name, upstream, state, options,
+                    actor_name, policy, stop.sleep if stop else sleep, run_id,
+                    stop.check if stop else _go_on,
+                )  # fmt: skip
+        except BaseException as error:
+            record_failure(context, run_id, error)
+            raise
+
+
+def _go_on(done: int = 0) -> None:
+    """The check of a pull nobody stops (``rollcall sync``)."""
 
 
 def _walk_and_import(
@@ -269,8 +300,10 @@ def _walk_and_import(
     actor_name: str | None,
     policy: RetryPolicy | None,
     sleep: Callable[[float], None],
+    run_id: str,
+    check: Callable[[int], None],
 ) -> Report:
-    """The pull itself, under the connection's pull lease."""
+    """The pull itself, under the connection's pull lease, completing the run ``run_id``."""
     database = context.database
     delta = options.mode == "delta"
     client = UpstreamClient(
@@ -286,11 +319,12 @@ def _walk_and_import(
     with tempfile.TemporaryDirectory(prefix="rollcall-pull-") as folder:
         try:
             found = client.find_base(upstream.version)
-            walked = fetch_package(client, Path(folder), delta=delta)
+            walked = fetch_package(client, Path(folder), delta=delta, check=check)
         except UpstreamError as error:
             return _failed(
-                context, tenant_id, connection_id, name, upstream, options, error, actor_name
-            )
+                context, tenant_id, connection_id, name, upstream, options, error, actor_name,
+                run_id,
+            )  # fmt: skip
         finally:
             client.close()
         source = OneRosterSource(folder, limits=context.settings.import_limits)
@@ -301,10 +335,13 @@ def _walk_and_import(
                 source.warnings.append((file, message))
             report = import_source(
                 database, context.box, tenant_id, connection_id, source, options,
-                actor_name=actor_name,
+                actor_name=actor_name, progress=check, run_id=run_id,
             )  # fmt: skip
         finally:
             source.close()
+    if report.status == RunStatus.INTERRUPTED:  # stored as such; the job is queued again
+        report.close()
+        raise Interrupted()
     if not options.dry_run:
         with database.session() as session:
             if report.status == RunStatus.APPLIED:
@@ -352,9 +389,11 @@ def _failed(
     options: ImportOptions,
     error: UpstreamError,
     actor_name: str | None,
+    run_id: str,
 ) -> Report:
     source = upstream.base_url
     report = Report(
+        id=run_id,
         format=_format(upstream, None),
         mode=options.mode or "full",
         dry_run=options.dry_run,
@@ -386,9 +425,9 @@ class SyncRefused(Exception):
     """A scheduled pull that ran but was refused or failed (shrink guard, upstream errors)."""
 
 
-def sync_runner(context: AppContext) -> jobs.Standalone:
+def sync_runner(context: AppContext, stop: Shutdown | None = None) -> jobs.Standalone:
     """The job runner for ``sync``: pulls the connection named in the payload (in its own
-    units of work, outside the queue's session)."""
+    units of work, outside the queue's session); ``stop`` interrupts it (a shutdown)."""
 
     def run(payload: dict[str, Any]) -> None:
         report = pull(
@@ -397,6 +436,7 @@ def sync_runner(context: AppContext) -> jobs.Standalone:
             payload["connection"],
             ImportOptions(),
             actor_name="schedule",
+            stop=stop,
         )
         report.close()
         if report.status not in RunStatus.OK:

@@ -7,6 +7,7 @@ then stored as :class:`~server.db.ImportRowResult` rows beside the :class:`~serv
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
@@ -20,10 +21,13 @@ from sqlalchemy.orm import Session
 
 from server import metrics
 from server.db import ImportRowResult, ImportRun, new_id, utcnow
+from server.db.session import Database
+from server.domain import leases
 from server.domain.actors import Actor
 from server.imports.records import Outcome, RowResult
 
 STORE_BATCH = 2000
+log = logging.getLogger("rollcall.imports")
 
 
 class RunStatus(StrEnum):
@@ -201,15 +205,18 @@ def record_running(
     actor_name: str,
     dry_run: bool,
     mode: str | None,
+    format: str = "pending",
 ) -> ImportRun:
-    """A ``running`` row for a run started in the background, so it can be polled."""
+    """A ``running`` row for a run started in the background, so it can be polled; it is
+    leased to this process (renewed by :func:`~server.domain.leases.renew_run` while it runs)
+    so that, if the process dies, :func:`interrupt_abandoned_runs` ends it."""
     run = ImportRun(
         id=run_id,
         tenant_id=tenant_id,
         connection_id=connection_id,
         actor_name=actor_name,
         source_name=None,
-        format="pending",
+        format=format,
         mode=mode or "delta",
         dry_run=dry_run,
         status=RunStatus.RUNNING,
@@ -223,9 +230,49 @@ def record_running(
             "shrink": {},
         },
         summary="Running.",
+        owner=leases.process_owner(),
+        lease_until=utcnow() + leases.LEASE,
     )
     session.add(run)
     return run
+
+
+def interrupt_abandoned_runs(database: Database) -> int:
+    """Mark ``interrupted`` every running run whose process is gone (killed, crashed, its
+    host lost): it will never finish, and its transaction was rolled back with it. Run by every
+    worker poll and at start-up (issue 13). Returns how many were marked.
+
+    The running runs are read outside any transaction, so the check neither waits for nor
+    holds SQLite's write lock while an import runs; only a run found abandoned is written.
+    """
+    now = utcnow()
+    with database.engine.connect() as connection:
+        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        running = connection.execute(
+            select(ImportRun.id, ImportRun.owner, ImportRun.lease_until, ImportRun.started_at)
+            .where(ImportRun.status == RunStatus.RUNNING)
+            .order_by(ImportRun.id)
+        ).all()
+    gone = [
+        run_id
+        for run_id, owner, lease_until, started_at in running
+        if leases.owner_gone(owner, lease_until or started_at + leases.LEASE, now)
+    ]
+    if not gone:
+        return 0
+    with database.session() as session:
+        for run in session.scalars(select(ImportRun).where(ImportRun.id.in_(gone))):
+            if run.status != RunStatus.RUNNING:
+                continue  # it ended meanwhile
+            run.status = RunStatus.INTERRUPTED
+            run.summary = (
+                f"Interrupted: the process running it ({run.owner or 'unknown'}) stopped "
+                "without finishing (killed or crashed); nothing was written. Run the import "
+                "again."
+            )
+            run.finished_at, run.lease_until = now, None
+    log.warning("abandoned import runs marked interrupted", extra={"runs": len(gone)})
+    return len(gone)
 
 
 def finish_unreported(session: Session, run_id: str, status: str, summary: str) -> None:
@@ -235,11 +282,13 @@ def finish_unreported(session: Session, run_id: str, status: str, summary: str) 
         run.status = status
         run.summary = summary[:2000]
         run.finished_at = utcnow()
+        run.lease_until = None
 
 
 def recent_runs(session: Session, actor: Actor, limit: int = 100) -> list[ImportRun]:
     query = visible_runs(select(ImportRun), actor)
-    return list(session.scalars(query.order_by(ImportRun.started_at.desc()).limit(limit)))
+    newest_first = query.order_by(ImportRun.started_at.desc(), ImportRun.id.desc())
+    return list(session.scalars(newest_first.limit(limit)))
 
 
 def visible_run(session: Session, actor: Actor, run_id: str) -> ImportRun | None:

@@ -118,14 +118,10 @@ async def login(request: Request) -> Response:
     if not target.startswith("/admin/") or target.startswith("//"):
         target = "/admin/users"
     response = RedirectResponse(target, status_code=303)
-    signed = cookies.encode(cookies.new_session(staff_id), context.settings.secret_key)
-    response.set_cookie(
-        cookies.COOKIE_NAME,
-        signed,
-        max_age=cookies.LIFETIME_SECONDS,
-        httponly=True,
-        samesite="lax",
-        path="/admin",
+    cookies.set_cookie(
+        response,
+        cookies.new_session(staff_id),
+        context.settings.secret_key,
         secure=context.settings.issuer.startswith("https"),
     )
     return response

@@ -12,7 +12,10 @@ import hmac
 import json
 import secrets
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from starlette.responses import Response
 
 from server.domain.secrets import sign
 
@@ -26,6 +29,8 @@ class StaffSession:
     staff_id: str
     csrf: str
     expires: int
+    # signed with an old key of the ring: sign it again with the current key (issue 13)
+    stale: bool = field(default=False, compare=False)
 
     @property
     def expired(self) -> bool:
@@ -43,19 +48,46 @@ def encode(session: StaffSession, secret_key: str) -> str:
     return f"{payload}.{sign(secret_key, _PURPOSE, payload.encode())}"
 
 
-def decode(cookie: str | None, secret_key: str) -> StaffSession | None:
-    """The session in a cookie, or None when missing, tampered with or expired."""
+def decode(cookie: str | None, secret_keys: str | Sequence[str]) -> StaffSession | None:
+    """The session in a cookie, or None when missing, tampered with or expired.
+
+    ``secret_keys`` is the key ring (``Settings.secret_keys``): a cookie signed with an old
+    key is still good (``ROLLCALL_OLD_SECRET_KEYS``), marked ``stale`` so the response signs
+    it again with the current key; so ``rollcall secrets rotate`` signs nobody out.
+    """
     if not cookie or "." not in cookie:
         return None
     payload, signature = cookie.rsplit(".", 1)
-    if not hmac.compare_digest(signature, sign(secret_key, _PURPOSE, payload.encode())):
+    ring = [secret_keys] if isinstance(secret_keys, str) else list(secret_keys)
+    signer = next(
+        (
+            position
+            for position, key in enumerate(ring)
+            if hmac.compare_digest(signature, sign(key, _PURPOSE, payload.encode()))
+        ),
+        None,
+    )
+    if signer is None:
         return None
     try:
         staff_id, csrf, expires = json.loads(base64.urlsafe_b64decode(payload))
     except (ValueError, TypeError):
         return None
-    session = StaffSession(str(staff_id), str(csrf), int(expires))
+    session = StaffSession(str(staff_id), str(csrf), int(expires), stale=signer > 0)
     return None if session.expired else session
+
+
+def set_cookie(response: Response, session: StaffSession, secret_key: str, secure: bool) -> None:
+    """Put ``session``, signed with the current key, on ``response``."""
+    response.set_cookie(
+        COOKIE_NAME,
+        encode(session, secret_key),
+        max_age=max(session.expires - int(time.time()), 0),
+        httponly=True,
+        samesite="lax",
+        path="/admin",
+        secure=secure,
+    )
 
 
 def csrf_matches(session: StaffSession, submitted: str | None) -> bool:

@@ -109,7 +109,7 @@ def staff_page(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         context = context_of(request)
         signed = cookies.decode(
-            request.cookies.get(cookies.COOKIE_NAME), context.settings.secret_key
+            request.cookies.get(cookies.COOKIE_NAME), context.settings.secret_keys
         )
         staff = await _load(context, signed.staff_id) if signed else None
         if signed is None or staff is None:
@@ -129,8 +129,13 @@ def staff_page(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             request.state.waiting_requests = await staff_request.work(
                 account_requests.count_waiting
             )
-            return await handler(staff_request)
-        return await _once(staff_request, handler)
+            response = await handler(staff_request)
+        else:
+            response = await _once(staff_request, handler)
+        if signed.stale and cookies.COOKIE_NAME not in response.headers.get("set-cookie", ""):
+            secure = context.settings.issuer.startswith("https")
+            cookies.set_cookie(response, signed, context.settings.secret_key, secure)
+        return response
 
     return endpoint
 
@@ -238,7 +243,7 @@ async def _api_caller(request: Request, context: AppContext) -> tuple[StaffView 
     token = bearer_token(request)
     if token:
         return await run_in_threadpool(_by_token, context, token), ""
-    signed = cookies.decode(request.cookies.get(cookies.COOKIE_NAME), context.settings.secret_key)
+    signed = cookies.decode(request.cookies.get(cookies.COOKIE_NAME), context.settings.secret_keys)
     if signed is None:
         return None, ""
     unsafe = request.method not in ("GET", "HEAD", "OPTIONS")

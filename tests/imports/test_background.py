@@ -137,3 +137,26 @@ def test_sigterm_interrupts_a_slow_import_after_the_grace_period(tenancy, databa
         assert run.status == "interrupted", run.summary
         assert "nothing was written" in run.summary or "Interrupted" in run.summary
     assert tenancy.count(User) == 0
+
+
+def test_a_second_sigterm_ends_the_grace_period_at_once(tenancy, database_url, tmp_path):
+    """An operator who sends SIGTERM again wants the process gone now: runs in flight are
+    interrupted without waiting out the (here long) grace period."""
+    body = package(tmp_path / "big.zip", "1.1", district(students=3000)).read_bytes()
+    sis = bearer(tenancy.tokens["SIS"])
+    with rollcall_serve(
+        database_url,
+        tmp_path,
+        ROLLCALL_IMPORT_WAIT_SECONDS="0",
+        ROLLCALL_SHUTDOWN_GRACE_SECONDS="600",
+    ) as server:
+        started = httpx.post(f"{server.url}/oneroster/csv", content=body, headers=sis, timeout=60)
+        assert started.status_code == 202
+        server.process.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        server.process.send_signal(signal.SIGTERM)
+        server.process.wait(timeout=120)
+    with tenancy.database.session() as session:
+        run = session.get(ImportRun, started.json()["id"])
+        assert run.status == "interrupted", run.summary
+    assert tenancy.count(User) == 0

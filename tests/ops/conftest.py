@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.imports.conftest import tenancy  # noqa: F401 (the SIS tenant of import tests, shared)
 from tests.live import Process, rollcall_environment, start_rollcall
 from tests.web.conftest import app, district  # noqa: F401 (the small district, shared)
 

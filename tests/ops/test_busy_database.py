@@ -130,3 +130,100 @@ def test_a_cli_command_on_a_locked_database_says_so_and_exits_1(
     monkeypatch.setenv("ROLLCALL_DATABASE_BUSY_TIMEOUT", "0.2")
     assert main(["tenant", "add", "Ogdenville"]) == 1
     assert "The database is busy or unreachable" in capsys.readouterr().err
+
+
+@pytest.fixture
+def scim_token(database) -> str:
+    from server.domain.actors import system_actor
+    from server.domain.connections import create_connection
+    from server.domain.tenants import create_tenant
+
+    with database.session() as session:
+        tenant = create_tenant(session, "Shelbyville")
+        return create_connection(session, system_actor(tenant.id), "Entra ID", "scim").token
+
+
+def _bulk(fail_on_errors: int | None = None) -> dict:
+    """Two creations in one Bulk request (RFC 7644 §3.7.1's shape)."""
+    body = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+        "Operations": [
+            {
+                "method": "POST",
+                "path": "/Users",
+                "bulkId": name,
+                "data": {
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                    "userName": name,
+                    "name": {"givenName": name.title(), "familyName": "Flanders"},
+                },
+            }
+            for name in ("rod", "todd")
+        ],
+    }
+    if fail_on_errors is not None:
+        body["failOnErrors"] = fail_on_errors
+    return body
+
+
+@pytest.mark.parametrize(("fail_on_errors", "answered"), [(None, 2), (1, 1)])
+def test_a_busy_database_inside_a_bulk_answers_each_operation_503_not_a_500(
+    impatient_app, scim_token, database_url, fail_on_errors, answered
+):
+    """RFC 7644 §3.7.3: each operation has its own status; a busy database is that
+    operation's 503 (and counts against ``failOnErrors``), never a 500 for the request."""
+    auth = {"Authorization": f"Bearer {scim_token}"}
+    with TestClient(impatient_app) as client:
+        assert client.get("/scim/v2/Users", headers=auth).status_code == 200  # token known
+        holder = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            answer = client.post("/scim/v2/Bulk", json=_bulk(fail_on_errors), headers=auth)
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert answer.status_code == 200, answer.text
+        operations = answer.json()["Operations"]
+        assert len(operations) == answered
+        for operation in operations:
+            assert operation["status"] == "503", operation
+            assert operation["response"]["status"] == "503"
+            assert "busy" in operation["response"]["detail"]
+        assert client.get("/scim/v2/Users", headers=auth).json()["totalResults"] == 0
+
+
+def test_on_postgresql_a_locked_user_is_one_bulk_operations_503_and_the_others_apply(
+    settings, database, database_url, scim_token
+):
+    """Another transaction holds the row of the user one operation changes: that operation
+    answers 503 once the lock wait runs out; the Bulk's other operations are applied."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("row locks are PostgreSQL's; SQLite's write lock has its own test above")
+    from sqlalchemy import text
+
+    impatient = Database(database_url, busy_timeout=0.5)
+    auth = {"Authorization": f"Bearer {scim_token}"}
+    with TestClient(create_app(settings, database=impatient)) as client:
+        maude = client.post(
+            "/scim/v2/Users",
+            json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "maude"},
+            headers=auth,
+        ).json()["id"]
+        bulk = _bulk()
+        bulk["Operations"][0] = {
+            "method": "PATCH",
+            "path": f"/Users/{maude}",
+            "data": {
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "displayName", "value": "Maude F."}],
+            },
+        }
+        with database.engine.connect() as holder, holder.begin():
+            holder.execute(text("SELECT id FROM users WHERE id = :id FOR UPDATE"), {"id": maude})
+            answer = client.post("/scim/v2/Bulk", json=bulk, headers=auth)
+        assert answer.status_code == 200, answer.text
+        assert [op["status"] for op in answer.json()["Operations"]] == ["503", "201"]
+        assert answer.json()["Operations"][0]["response"]["status"] == "503"
+        found = client.get("/scim/v2/Users", params={"filter": 'userName eq "todd"'}, headers=auth)
+        assert found.json()["totalResults"] == 1
+    impatient.dispose()

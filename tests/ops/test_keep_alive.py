@@ -34,17 +34,17 @@ def _still_open(connection: socket.socket) -> bool:
         return False
 
 
-def test_an_idle_connection_is_kept_longer_than_a_client_keeps_it(rollcall):
-    server = rollcall("serve", "--no-worker")
-    connection = _connect(server.base)
+def test_an_idle_connection_is_kept_longer_than_a_client_keeps_it(rollcall_process):
+    server = rollcall_process("serve", "--no-worker")
+    connection = _connect(server.url)
     time.sleep(6)  # longer than httpx's 5 s keepalive_expiry and uvicorn's 5 s default
     assert _still_open(connection)
     connection.close()
 
 
-def test_the_idle_time_is_configurable(rollcall):
-    server = rollcall("serve", "--no-worker", env={"ROLLCALL_KEEP_ALIVE_SECONDS": "1"})
-    connection = _connect(server.base)
+def test_the_idle_time_is_configurable(rollcall_process):
+    server = rollcall_process("serve", "--no-worker", env={"ROLLCALL_KEEP_ALIVE_SECONDS": "1"})
+    connection = _connect(server.url)
     time.sleep(2.5)
     assert not _still_open(connection)
     connection.close()

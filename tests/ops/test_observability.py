@@ -7,6 +7,9 @@ import json
 
 import httpx
 
+from tests.imports.conftest import bearer
+from tests.imports.packages import district as sis_district
+from tests.imports.packages import package
 from tests.ops.conftest import wait_for
 from tests.web.conftest import csrf_of
 
@@ -55,3 +58,24 @@ def test_a_request_id_follows_the_request_into_its_job_and_slow_queries(
     assert {"request", "slow query", "job failed; will retry"} <= {e["message"] for e in mine}
     slow = next(e for e in mine if e["message"] == "slow query")
     assert slow["sql"].startswith(("SELECT", "INSERT", "UPDATE", "BEGIN")) and "duration_ms" in slow
+
+
+def test_an_http_imports_log_lines_carry_the_request_id_of_its_upload(
+    tenancy, rollcall_process, tmp_path
+):
+    """The import runs on a thread of its own (issue 13 defect 4); its lines still name the
+    request that started it."""
+    body = package(tmp_path / "sis.zip", "1.1", sis_district()).read_bytes()
+    server = rollcall_process("serve", env={"ROLLCALL_IMPORT_WAIT_SECONDS": "0"})
+    started = httpx.post(
+        f"{server.url}/oneroster/csv?dry_run=true",
+        content=body,
+        headers={**bearer(tenancy.tokens["SIS"]), "X-Request-Id": "push-91c2"},
+    )
+    assert started.status_code == 202, started.text
+
+    def import_line():
+        return [e for e in _entries(server) if e["message"] == "import"]
+
+    [line] = wait_for(import_line, what="the import's log line")
+    assert line["run_id"] == started.json()["id"] and line["request_id"] == "push-91c2"

@@ -31,8 +31,11 @@ from server.domain.connections import create_connection
 from server.domain.secrets import SecretBox
 from server.domain.sources import UPSTREAM_PURPOSE, set_upstream
 from server.domain.tenants import get_tenant
+from server.web.session import COOKIE_NAME
 from tests.conftest import TEST_SECRET
 from tests.live import ROOT
+from tests.oidc.conftest import csrf_of as oidc_csrf_of
+from tests.web.conftest import sign_in
 
 NEW_KEY = "the-new-secret-key-of-the-district-2027"
 
@@ -174,3 +177,63 @@ def test_pseudonyms_and_typed_name_hashes_stay_the_same_across_a_rotation(
     after = _note_then_purge(database, NEW_KEY, district.manual_student, again=True)
     assert after == before  # one person, one pseudonym, under the new key alone
     assert json.loads(out)["resealed"]["pseudonym key of Springfield"] == 1
+
+
+def _staff_page(app, cookie: str):
+    with TestClient(app, base_url="http://testserver") as client:
+        client.cookies.set(COOKIE_NAME, cookie, path="/admin")
+        return client.get("/admin/users", follow_redirects=False)
+
+
+def test_staff_stay_signed_in_across_a_key_rotation_and_are_signed_out_cleanly_without_it(
+    app, settings, database, district
+):
+    with sign_in(app, "skinner", district.admin_password) as browser:
+        old_cookie = browser.cookies[COOKIE_NAME]
+    ring = create_app(
+        replace(settings, secret_key=NEW_KEY, old_secret_keys=(TEST_SECRET,)), database=database
+    )
+    page = _staff_page(ring, old_cookie)
+    assert page.status_code == 200, page.headers.get("location")
+    resigned = page.cookies[COOKIE_NAME]  # signed again with the new key
+    assert resigned != old_cookie
+    alone = create_app(replace(settings, secret_key=NEW_KEY), database=database)
+    assert _staff_page(alone, resigned).status_code == 200  # the new key alone reads it
+    gone = _staff_page(alone, old_cookie)  # the old key left the ring: signed out, no 500
+    assert gone.status_code == 303 and gone.headers["location"].startswith("/admin/login")
+
+
+def test_a_student_changing_a_temporary_password_across_a_key_rotation_is_not_sent_back(
+    app, settings, database, district
+):
+    """The student session is a database token; the form's CSRF token (signed with the key)
+    of a page opened before the restart is still accepted with the old key in the ring."""
+    with TestClient(app, base_url="http://testserver") as student:
+        login = student.get("/login")
+        signed_in = student.post(
+            "/login",
+            data={
+                "username": "bartsimpson",
+                "password": district.temporary,
+                "csrf": oidc_csrf_of(login.text),
+            },
+            follow_redirects=False,
+        )
+        assert signed_in.status_code == 303 and "/login/change" in signed_in.headers["location"]
+        form = student.get("/login/change")
+        cookies = dict(student.cookies)
+    ring = create_app(
+        replace(settings, secret_key=NEW_KEY, old_secret_keys=(TEST_SECRET,)), database=database
+    )
+    with TestClient(ring, base_url="http://testserver", cookies=cookies) as student:
+        changed = student.post(
+            "/login/change",
+            data={
+                "password": "a new long passphrase 9",
+                "confirm": "a new long passphrase 9",
+                "csrf": oidc_csrf_of(form.text),
+            },
+            follow_redirects=False,
+        )
+        assert changed.status_code == 303, changed.text
+        assert "Signed in as bartsimpson" in student.get("/login/done").text
