@@ -18,8 +18,8 @@ from server.app import create_app
 from server.domain import activation, badges, users
 from server.domain.actors import system_actor
 from tests.browser.conftest import axe_violations
+from tests.live import bound_socket, serving, url_of
 from tests.oidc.conftest import authorize_url
-from tests.oidc.live import free_port, serving
 from tests.oidc.test_upstream_browser import register_at_upstream
 from tests.oidc.upstream_provider import (
     MILHOUSE_PASSWORD,
@@ -67,8 +67,8 @@ def _badge_and_link(database, district, box) -> tuple[str, str]:
 def test_every_student_page_passes_axe_and_fits_a_phone(
     settings, database, box, district, upstream, student_page
 ):
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
+    sock = bound_socket()
+    base = url_of(sock)
     provision_twin(
         database,
         box,
@@ -79,7 +79,7 @@ def test_every_student_page_passes_axe_and_fits_a_phone(
     badge, secret = _badge_and_link(database, district, box)
     app = create_app(replace(settings, issuer=base), database=database)
     page, walk = student_page, Walk(student_page)
-    with serving(app, port):
+    with serving(app, sock):
         page.goto(base + authorize_url(district.client_id))
         walk.check("sign-in")
         page.get_by_label("Username").fill("lisa")
