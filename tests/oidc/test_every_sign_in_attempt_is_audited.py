@@ -12,7 +12,7 @@ from sqlalchemy import select
 from server import districts as builders
 from server.db import AuditEvent, Badge, utcnow
 from server.domain import badges, users
-from server.domain.actors import system_actor
+from server.domain.actors import connection_actor, system_actor
 from server.domain.signin import ACCOUNT_FREE_FAILURES
 from server.domain.staff import create_staff
 from tests.oidc.conftest import PASSWORD, csrf_of, sign_in
@@ -48,9 +48,7 @@ def test_every_password_attempt_is_one_event(http, district, database):
         actor = system_actor(district.tenant_id)
         clever = builders.sso_connection(session, actor)
         org = builders.school(session, actor, "Clever School")
-        builders.student(
-            session, builders.connection_actor(clever), org, "Mil", "Houten", username="mil"
-        )
+        builders.student(session, connection_actor(clever), org, "Mil", "Houten", username="mil")
         gone = builders.student(session, actor, org, "Nel", "Muntz", username="nelson")
         users.deactivate_user(session, actor, gone)
 
