@@ -1,13 +1,13 @@
 """privacy, the rest of issue 12: each tenant's sealed pseudonym key
 
-Revision ID: 0008_privacy_rest
+Revision ID: 0008
 Revises: 0007
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008_privacy_rest"
+revision = "0008"
 down_revision = "0007"
 branch_labels = None
 depends_on = None

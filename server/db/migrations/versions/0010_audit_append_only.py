@@ -10,15 +10,15 @@ uncommitted rows), so the permission lasts one transaction at most.
 A later migration that rebuilds ``audit_events`` on SQLite (``batch_alter_table`` with a
 column change copies the table) drops its triggers: create them again there.
 
-Revision ID: 0008_audit_append_only
-Revises: 0007
+Revision ID: 0010
+Revises: 0009
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008_audit_append_only"
-down_revision = "0008_privacy_rest"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """operations: the owner and lease of a running import run (issue 13)
 
-Revision ID: 0008_ops_rest
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 """
 
 import sqlalchemy as sa
@@ -9,8 +9,8 @@ from alembic import op
 
 import server.db.base
 
-revision = "0008_ops_rest"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
