@@ -21,11 +21,11 @@ from server.context import AppContext
 from server.db import ImportRun
 from server.db.migrate import upgrade
 from server.domain.actors import system_actor
+from server.domain.import_runs import Report, load_run, run_as_dict
 from server.domain.schools import resolve_school_ids
 from server.errors import DomainError
 from server.imports import exports
 from server.imports.engine import ImportOptions, ImportRefused, run_import
-from server.imports.report import Report, load_run, run_as_dict
 from server.imports.school_csv import template
 
 SHOWN_ROWS = 50

@@ -11,7 +11,7 @@ lifespan ends), runs still in flight get ``ROLLCALL_SHUTDOWN_GRACE_SECONDS`` (de
 to finish; then each is stopped at its next batch, rolled back, and recorded as
 ``interrupted`` so operators see what was aborted.
 
-Example (what :mod:`server.imports.http` does)::
+Example (what :mod:`server.web.imports_api` does)::
 
     started = runner.submit(job)
     if await runner.wait(started, settings.import_wait_seconds):
@@ -35,9 +35,9 @@ from typing import IO, Any
 from server.context import AppContext
 from server.db import new_id
 from server.domain.actors import Actor
+from server.domain.import_runs import Report, RunStatus, finish_unreported, record_running
 from server.errors import DomainError
 from server.imports.engine import ImportInterrupted, ImportOptions, import_source, open_source
-from server.imports.report import Report, RunStatus, finish_unreported, record_running
 
 log = logging.getLogger("rollcall.imports")
 

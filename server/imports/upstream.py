@@ -22,8 +22,8 @@ from typing import Any
 import httpx
 
 from oneroster import rest_rows
+from server.domain.import_limits import ImportLimits, page_too_large
 from server.errors import DomainError
-from server.imports.limits import ImportLimits, page_too_large
 from server.imports.signing import OAuth1Signer
 
 log = logging.getLogger("rollcall.pull")

@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 
 from server.app import create_app
 from server.domain.actors import system_actor
-from server.imports.limits import ImportLimits
+from server.domain.import_limits import ImportLimits
 from tests.domain.builders import school
 from tests.imports import bombs
 from tests.imports.conftest import bearer
