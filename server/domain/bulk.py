@@ -3,10 +3,10 @@
 :func:`create_users` creates a batch of users exactly as :func:`server.domain.users.create_user`
 creates each (validation, the password-free credential state, ownership by the acting
 connection, one audit event per user), but compares against the stored users once per batch:
-one SELECT for the usernames, one for the sourcedIds, the orgs read once, one flush. A row that
-needs more than a plain create (an ``externalId`` that may restore a deleted user, a username to
-generate, a username or sourcedId already used) goes through ``create_user`` itself, which
-raises the error the row deserves.
+one SELECT for the usernames, one for the sourcedIds, the orgs read once, one flush, the audit
+events in one ``executemany``. A row that needs more than a plain create (an ``externalId``
+that may restore a deleted user, a username to generate, a username or sourcedId already
+used) goes through ``create_user`` itself, which raises the error the row deserves.
 
 Domain code never commits: a row that fails raises, and the caller's savepoint drops the batch.
 
@@ -20,11 +20,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from server.db import Org, RecordStatus, User, fold
-from server.domain import users
+from server.db import Org, RecordStatus, User, UserRole, fold
+from server.domain import audit, users
 from server.domain.actors import Actor
 
 CHUNK = 900  # bound parameters per IN list
@@ -49,16 +49,28 @@ def create_users(session: Session, actor: Actor, batch: Sequence[Mapping[str, An
         if special or folded in usernames or key in sourced:
             made.append(users.create_user(session, actor, row))
             continue
-        user = users.new_user(actor, owner, values, values["username"])
+        plain = {name: value for name, value in values.items() if name != "roles"}
+        user = users.new_user(actor, owner, plain, values["username"])
         usernames.add(folded)
         sourced.add(key)
         session.add(user)
         fresh.append((user, values))
         made.append(user)
     session.flush()
-    for user, values in fresh:
-        users.record_created(session, actor, user, values)
+    _add_roles(session, fresh)
+    events = [users.creation_event(user, values) for user, values in fresh]
+    audit.record_many(session, actor, "user.create", events)
     return made
+
+
+def _add_roles(session: Session, created: list[tuple[User, dict[str, Any]]]) -> None:
+    """The new users' roles in one ``executemany`` (the ORM inserts rows with a generated key
+    one at a time); each user's ``roles`` is reloaded when next read."""
+    rows = [row for user, v in created for row in users.role_rows(user.id, v.get("roles") or [])]
+    if rows:
+        session.execute(insert(UserRole), rows)
+    for user, _ in created:
+        session.expire(user, ["roles"])
 
 
 def _folded(values: Mapping[str, Any]) -> str:

@@ -7,7 +7,7 @@ changes nothing and returns an empty change set, so every push is idempotent.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -126,7 +126,7 @@ def create_user(session: Session, actor: Actor, fields: Mapping[str, Any]) -> Us
     _ensure_sourced_id_free(session, actor.tenant_id, user.sourced_id)
     session.add(user)
     session.flush()
-    record_created(session, actor, user, values)
+    audit.record(session, actor, "user.create", **creation_event(user, values))
     return user
 
 
@@ -153,17 +153,14 @@ def new_user(actor: Actor, owner: Connection, values: Mapping[str, Any], usernam
     return user
 
 
-def record_created(session: Session, actor: Actor, user: User, values: Mapping[str, Any]) -> None:
-    """The audit event of a created user (every field it was created with)."""
-    audit.record(
-        session,
-        actor,
-        "user.create",
-        target_kind="user",
-        target_id=user.id,
-        target_label=user.username,
-        changes=_creation_changes(user, dict(values)),
-    )
+def creation_event(user: User, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``user.create`` audit event's details for ``user`` created from ``values``."""
+    return {
+        "target_kind": "user",
+        "target_id": user.id,
+        "target_label": user.username,
+        "changes": _creation_changes(user, dict(values)),
+    }
 
 
 def prepared_for_create(
@@ -731,6 +728,24 @@ def _assign(user: User, values: dict[str, Any]) -> None:
     user.family_folded = fold(user.family_name) or ""
     user.email_folded = fold(user.email)
     user.external_id_folded = fold(user.external_id)
+
+
+def role_rows(user_id: str, roles: Iterable[RoleAssignment]) -> list[dict[str, Any]]:
+    """The ``user_roles`` rows of a new user's roles, for an ``executemany`` (as :func:`_assign`
+    would add them one by one)."""
+    return [
+        {
+            "user_id": user_id,
+            "org_id": r.org_id,
+            "role": r.role,
+            "role_type": r.role_type,
+            "begin_date": r.begin_date,
+            "end_date": r.end_date,
+            "sourced_id": r.sourced_id,
+            "user_profile_sourced_id": r.user_profile_sourced_id,
+        }
+        for r in roles
+    ]
 
 
 def _creation_changes(user: User, values: dict[str, Any]) -> Changes:

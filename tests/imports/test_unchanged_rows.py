@@ -93,3 +93,19 @@ def test_an_account_deactivated_by_staff_is_reactivated_by_the_next_reimport(
     row = next(row for row in report.as_dict()["row_results"] if row["key"] == "u1")
     assert (row["outcome"], row["code"]) == ("reactivated", "W202")
     assert tenancy.user("u1").status == "active"
+
+
+@pytest.mark.parametrize("version", ["1.1", "1.2"])
+def test_a_first_import_creates_users_with_a_few_statements_per_batch(tenancy, tmp_path, version):
+    path = package(tmp_path / "district.zip", version, district(version, students=STUDENTS))
+    with statements(tenancy.database) as sent:
+        first = tenancy.run(path)
+    assert first.status == "applied", first.summary
+    people = STUDENTS + 1
+    assert first.outcomes["created"] >= 2 * people
+    assert {tenancy.user(f"u{n}").username for n in (1, STUDENTS)} == {
+        "Stua.Denta",
+        "Stuatd.Dentatd",
+    }
+    # one statement or more per row when users are created one by one
+    assert sent() < people // 2, f"{sent()} statements for a first import"
