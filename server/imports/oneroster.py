@@ -303,10 +303,37 @@ def _by_sourced_id(ctx: ImportContext, model: Any, keys: set[str]) -> dict[str, 
 
 
 def _prefetch_own(model: Any) -> Any:
+    """Diff a batch of orgs, sessions, courses or classes against the stored hashes; load
+    only the rows that may change (issue 15)."""
+
     def prefetch(ctx: ImportContext, records: list[ImportRecord]) -> None:
-        ctx.batch["own"] = _by_sourced_id(ctx, model, {r.key for r in records})
+        found = sync_hashes.stored(ctx.session, model, ctx.tenant_id, [r.key for r in records])
+        digests = {r.number: _record_digest(ctx, model, r) for r in records}
+        skipped = {
+            r.number
+            for r in records
+            if sync_hashes.unchanged(ctx.actor, found.get(r.key), digests[r.number])
+        }
+        ctx.batch["digests"], ctx.batch["unchanged"] = digests, skipped
+        rest = {r.key for r in records if r.number not in skipped}
+        ctx.batch["own"] = _by_sourced_id(ctx, model, rest)
 
     return prefetch
+
+
+def _record_digest(ctx: ImportContext, model: Any, record: ImportRecord) -> str | None:
+    """What an orgs/academicSessions/courses/classes row's outcome depends on, hashed: its
+    fields and the ids its references name now; None when one names nothing (R108)."""
+    if record.status == "tobedeleted":
+        return None
+    ids: dict[str, list[str | None]] = {}
+    for ref, target in REFERENCES[model].items():
+        value = record.refs.get(ref)
+        keys = value if isinstance(value, list) else [value] if value else []
+        ids[ref] = [_ids(ctx, target).get(key) for key in keys]
+        if None in ids[ref]:
+            return None
+    return sync_hashes.digest({"fields": record.fields, "refs": record.refs, "ids": ids})
 
 
 def _prefetch_users(ctx: ImportContext, records: list[ImportRecord]) -> None:
@@ -416,6 +443,8 @@ def _result(
 def _upsert(
     ctx: ImportContext, record: ImportRecord, model: Any, fields: dict[str, Any], create: Any
 ) -> RowResult:
+    if ctx.unchanged(record):
+        return _result(record, Outcome.UNCHANGED)
     existing: SyncedRecord | None = ctx.batch.get("own", {}).get(record.key)
     if existing is None:
         if record.status == "tobedeleted":
@@ -424,6 +453,7 @@ def _upsert(
         cache = ctx.cache.get(model.__tablename__)
         if cache is not None:
             cache[record.key] = created.id
+        ctx.synced(record, model, created)
         return _result(record, Outcome.CREATED)
     owner = ctx.session.get(Connection, existing.connection_id)
     assert owner is not None
@@ -445,6 +475,7 @@ def _upsert(
             code="W202",
             message="Matches an inactive record, which is reactivated.",
         )
+    ctx.synced(record, model, existing)
     return _result(record, Outcome.UPDATED if changes else Outcome.UNCHANGED, changes)
 
 
@@ -928,4 +959,11 @@ HANDLERS: dict[str, tuple[Any, Any]] = {
 BATCH_HANDLERS: dict[str, Any] = {
     "users.csv": handle_users,
     "enrollments.csv": handle_enrollments,
+}
+# What the references of each kind of record name (ref key -> model), for its row hash
+REFERENCES: dict[Any, dict[str, Any]] = {
+    Org: {"parent_key": Org},
+    AcademicSession: {"parent_key": AcademicSession},
+    Course: {"org_key": Org, "school_year_key": AcademicSession},
+    SchoolClass: {"school_key": Org, "course_key": Course, "term_keys": AcademicSession},
 }
