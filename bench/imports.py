@@ -7,11 +7,14 @@ students and teachers, enrollments), then, each in a fresh process so peak memor
 
 1. the baseline: every row of every file inserted with one ``executemany`` per batch of 1,000
    into plain text tables of the same database, in one transaction;
-2. a Rollcall import of the same package at half size and at full size (into fresh tenants),
-   through the domain services, as ``rollcall import`` does it.
+2. Rollcall imports at half and at full size (each into a fresh tenant, as ``rollcall import``
+   does it), in this order: a trial run and the apply of the first import, the unchanged
+   re-import (a nightly full sync with nothing new), and a trial run and the apply of the same
+   package with 1% of the users changed.
 
-It prints rows per second and peak memory (max RSS) of each, and the ratios import/baseline.
-Peak memory that stays about the same from half to full size shows the import streams.
+It prints seconds, rows per second and peak memory (max RSS) of each, the ratios
+import/baseline, and one JSON line with every figure. Peak memory that stays about the same
+from half to full size shows the import streams.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 import multiprocessing
 import resource
 import tempfile
@@ -32,8 +36,9 @@ STUDENTS_PER_CLASS = 25
 BATCH = 1000
 
 
-def generate(path: Path, users: int, classes_per_student: int) -> int:
-    """Write the package; returns its number of data rows."""
+def generate(path: Path, users: int, classes_per_student: int, changed: int = 0) -> int:
+    """Write the package; returns its number of data rows. ``changed``: every ``changed``-th
+    user gets another family name (100: a 1% change)."""
     headers = HEADERS["1.1"]
     teachers = max(1, users // 20)
     students = users - teachers
@@ -132,7 +137,7 @@ def generate(path: Path, users: int, classes_per_student: int) -> int:
                     "role": role,
                     "username": f"user{n}",
                     "givenName": f"Given{n}",
-                    "familyName": f"Family{n}",
+                    "familyName": f"Changed{n}" if changed and n % changed == 0 else f"Family{n}",
                     "identifier": f"SIS{n}",
                     "email": f"user{n}@bench.invalid",
                     "grades": "" if role == "teacher" else f"{n % 12 + 1:02d}",
@@ -211,7 +216,9 @@ def baseline(url: str, package: str, results) -> None:
     results.put({"rows": rows, "seconds": seconds, "peak_mib": _peak_mib()})
 
 
-def rollcall_import(url: str, package: str, tenant_name: str, results) -> None:
+def rollcall_import(url: str, packages: dict[str, str], tenant_name: str, results) -> None:
+    """In one process and one fresh tenant: trial run and apply of the first import, the
+    unchanged re-import, then a trial run and apply of the package with 1% of users changed."""
     from server.db.migrate import upgrade
     from server.db.session import Database
     from server.domain.actors import system_actor
@@ -226,26 +233,33 @@ def rollcall_import(url: str, package: str, tenant_name: str, results) -> None:
         tenant = create_tenant(session, tenant_name)
         create_connection(session, system_actor(tenant.id), "SIS", "oneroster")
         tenant_id = tenant.id
-    started = time.perf_counter()
-    report = run_import(
-        database,
-        SecretBox("bench-secret-key-0123456789"),
-        tenant_id,
-        "SIS",
-        package,
-        ImportOptions(),
-    )
-    seconds = time.perf_counter() - started
-    outcome = {
-        "rows": report.row_count,
-        "seconds": seconds,
-        "peak_mib": _peak_mib(),
-        "status": report.status,
-        "summary": report.summary,
-    }
-    report.close()
+    box = SecretBox("bench-secret-key-0123456789")
+    outcome: dict[str, dict] = {}
+    for phase, package, dry_run in PHASES:
+        started = time.perf_counter()
+        report = run_import(
+            database, box, tenant_id, "SIS", packages[package], ImportOptions(dry_run=dry_run)
+        )
+        outcome[phase] = {
+            "rows": report.row_count,
+            "seconds": time.perf_counter() - started,
+            "peak_mib": _peak_mib(),
+            "status": report.status,
+            "summary": report.summary,
+        }
+        report.close()
     database.dispose()
     results.put(outcome)
+
+
+# (phase, package, trial run): the order a district meets them
+PHASES = (
+    ("first, trial run", "full", True),
+    ("first import", "full", False),
+    ("unchanged re-import", "full", False),
+    ("1% changed, trial run", "delta", True),
+    ("1% changed", "delta", False),
+)
 
 
 def _in_child(target, *args) -> dict:
@@ -266,38 +280,53 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as scratch:
         url = args.database_url or f"sqlite:///{scratch}/bench.sqlite3"
-        full, half = Path(scratch) / "full.zip", Path(scratch) / "half.zip"
-        rows = generate(full, args.users, args.classes_per_student)
-        half_rows = generate(half, max(2, args.users // 2), args.classes_per_student)
+        packages = {name: str(Path(scratch) / f"{name}.zip") for name in ("full", "delta", "half")}
+        rows = generate(Path(packages["full"]), args.users, args.classes_per_student)
+        generate(Path(packages["delta"]), args.users, args.classes_per_student, changed=100)
+        half_rows = generate(
+            Path(packages["half"]), max(2, args.users // 2), args.classes_per_student
+        )
         stamp = str(time.time_ns())
-        base = _in_child(baseline, url, str(full))
-        small = _in_child(rollcall_import, url, str(half), f"bench-half-{stamp}")
-        big = _in_child(rollcall_import, url, str(full), f"bench-full-{stamp}")
-    speed = big["rows"] / big["seconds"]
+        base = _in_child(baseline, url, packages["full"])
+        small = _in_child(rollcall_import, url, {**packages, "full": packages["half"]}, f"h{stamp}")
+        big = _in_child(rollcall_import, url, packages, f"bench-full-{stamp}")
+    return _summarise(args, rows, half_rows, base, small, big)
+
+
+def _summarise(args, rows: int, half_rows: int, base: dict, small: dict, big: dict) -> dict:
     base_speed = base["rows"] / base["seconds"]
+    first = big["first import"]
     result = {
+        "benchmark": "imports",
+        "users": args.users,
         "rows": rows,
         "baseline": base,
-        "import_half": small,
-        "import_full": big,
-        "speed_ratio": speed / base_speed,
-        "memory_ratio": big["peak_mib"] / base["peak_mib"],
-        "memory_growth_half_to_full": big["peak_mib"] / small["peak_mib"],
+        "import_half": small["first import"],
+        "import_full": first,
+        "phases": big,
+        "speed_ratio": first["rows"] / first["seconds"] / base_speed,
+        "memory_ratio": first["peak_mib"] / base["peak_mib"],
+        "memory_growth_half_to_full": max(p["peak_mib"] for p in big.values())
+        / max(p["peak_mib"] for p in small.values()),
+        "unchanged_speedup": first["seconds"] / big["unchanged re-import"]["seconds"],
     }
     print(f"package: {rows:,} rows ({args.users:,} users); half size {half_rows:,} rows")
-    print(f"{'':24}{'rows/s':>12}{'peak MiB':>12}")
-    print(f"{'executemany baseline':24}{base_speed:12,.0f}{base['peak_mib']:12.1f}")
-    print(
-        f"{'import, half size':24}{small['rows'] / small['seconds']:12,.0f}"
-        f"{small['peak_mib']:12.1f}"
-    )
-    print(f"{'import, full size':24}{speed:12,.0f}{big['peak_mib']:12.1f}")
+    print(f"{'':26}{'seconds':>10}{'rows/s':>12}{'x baseline':>12}{'peak MiB':>10}")
+    print(f"{'executemany baseline':26}{base['seconds']:10.2f}{base_speed:12,.0f}"
+          f"{1:12.3f}{base['peak_mib']:10.1f}")  # fmt: skip
+    for name, phase in [("first import, half size", small["first import"]), *big.items()]:
+        speed = phase["rows"] / phase["seconds"]
+        print(f"{name:26}{phase['seconds']:10.2f}{speed:12,.0f}{speed / base_speed:12.3f}"
+              f"{phase['peak_mib']:10.1f}")  # fmt: skip
     print(
         f"import/baseline: speed x{result['speed_ratio']:.3f} "
         f"(1/{1 / result['speed_ratio']:.0f}), peak memory x{result['memory_ratio']:.2f}; "
-        f"memory half->full size x{result['memory_growth_half_to_full']:.2f}"
+        f"memory half->full size x{result['memory_growth_half_to_full']:.2f}; "
+        f"unchanged re-import x{result['unchanged_speedup']:.1f} faster than the first"
     )
-    print(f"import status: {big['status']}: {big['summary']}")
+    for name, phase in big.items():
+        print(f"{name}: {phase['status']}: {phase['summary']}")
+    print(json.dumps(result, default=str))
     return result
 
 

@@ -59,8 +59,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from server.imports.cells import neutralise, restore
-from server.imports.limits import (
+from server.domain.cells import neutralise, restore
+from server.domain.import_limits import (
     CountingReader,
     ImportLimits,
     PackageBudget,
@@ -69,7 +69,7 @@ from server.imports.limits import (
     check_row,
     open_member,
 )
-from server.imports.records import FileProblem
+from server.domain.import_records import FileProblem
 
 COMMON = ("sourcedId", "status", "dateLastModified")
 
@@ -569,7 +569,7 @@ def write_package(
     """Write a bulk package: ``files`` maps a file name to its rows (dicts keyed by header).
 
     Rows are streamed into the zip; values are written as given (None as empty), each text
-    cell neutralised against formula injection (:mod:`server.imports.cells`; read back by
+    cell neutralised against formula injection (:mod:`server.domain.cells`; read back by
     :meth:`Package.rows`).
     """
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:

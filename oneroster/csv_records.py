@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from oneroster.csv_files import SourceRow, iter_list, parse_boolean
+from server.domain.import_records import ImportRecord, RowProblem
 from server.domain.vocabulary import CLASS_TYPES, ENROLLMENT_ROLES, ORG_TYPES, ROLES, SESSION_TYPES
-from server.imports.records import ImportRecord, RowProblem
 
 STATUSES = {"active": "active", "tobedeleted": "tobedeleted", "inactive": "tobedeleted"}
 RACE_COLUMNS = (

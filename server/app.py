@@ -88,7 +88,7 @@ def protocol_routes(context: AppContext) -> list[BaseRoute]:
     from oneroster.routes import OneRosterAPI
     from scim import ScimEndpoint
     from scim.openapi import openapi as scim_openapi
-    from server.imports.http import import_routes
+    from server.web.imports_api import import_routes
 
     routes: list[BaseRoute] = []
     routes += oidc_routes()

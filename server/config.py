@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from server.imports.limits import ImportLimits, limits_from_env
+from server.domain.import_limits import ImportLimits, limits_from_env
 
 DEFAULT_ISSUER = "http://127.0.0.1:8000"
 

@@ -42,7 +42,7 @@ def enqueue_due_syncs(context: AppContext) -> int:
 
 def interrupt_abandoned_runs(context: AppContext) -> int:
     """Mark ``interrupted`` the import runs whose process died (issue 13)."""
-    from server.imports.report import interrupt_abandoned_runs as interrupt
+    from server.domain.import_runs import interrupt_abandoned_runs as interrupt
 
     return interrupt(context.database)
 

@@ -70,27 +70,6 @@ PACKAGE_NODES = (
     "oneroster",
     "oidc",
 )
-# Known back-edges and cycles, removed by the import write-path change (issue 15 item 5,
-# issue 16 item 2): the lead deletes these lines when that branch is merged. Nothing else may
-# join them; ``test_the_known_debt_is_still_real`` fails on a line that is no longer true.
-KNOWN_IMPORT_DEBT: set[tuple[str, str]] = {
-    # removed by the import write-path change: the engine and its formats import each other
-    ("server.imports.engine", "server.imports.oneroster"),
-    ("server.imports.engine", "server.imports.school_csv"),
-    ("server.imports.oneroster", "server.imports.engine"),
-    ("server.imports.school_csv", "server.imports.engine"),
-    ("server.imports.school_csv", "server.imports.oneroster"),
-    # removed by the import write-path change: the OneRoster CSV reader leans on the importer
-    ("oneroster.csv_files", "server.imports.cells"),
-    ("oneroster.csv_files", "server.imports.limits"),
-    ("oneroster.csv_files", "server.imports.records"),
-    ("oneroster.csv_records", "server.imports.records"),
-    # removed by the import write-path change: the import HTTP endpoints move into server.web
-    ("server.imports.http", "server.web.staffauth"),
-    # not in that change's list, but it goes with it: the settings read ImportLimits, which
-    # lives in server.imports (moving it is that branch's to do, with the contract types)
-    ("server.config", "server.imports.limits"),
-}
 
 
 def _modules() -> dict[str, Path]:
@@ -179,13 +158,6 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-def _edges_without_debt() -> dict[str, set[str]]:
-    return {
-        module: {t for t in targets if (module, t) not in KNOWN_IMPORT_DEBT}
-        for module, targets in import_graph().items()
-    }
-
-
 def test_every_module_has_a_layer():
     assert [m for m in import_graph() if _owner(m, LAYER_OF) not in LAYER_OF] == []
 
@@ -193,7 +165,7 @@ def test_every_module_has_a_layer():
 def test_every_import_follows_an_allowed_layer_arrow():
     wrong = [
         f"{module} ({layer_of(module)}) imports {target} ({layer_of(target)})"
-        for module, targets in sorted(_edges_without_debt().items())
+        for module, targets in sorted(import_graph().items())
         for target in sorted(targets)
         if layer_of(target) != layer_of(module) and layer_of(target) not in LAYERS[layer_of(module)]
     ]
@@ -214,23 +186,17 @@ def test_the_domain_imports_no_adapter():
 
 
 def test_no_modules_import_each_other_in_a_cycle():
-    assert _cycles(_edges_without_debt()) == []
+    assert _cycles(import_graph()) == []
 
 
 def test_no_packages_import_each_other_in_a_cycle():
     packages: dict[str, set[str]] = {}
-    for module, targets in _edges_without_debt().items():
+    for module, targets in import_graph().items():
         source = _owner(module, PACKAGE_NODES)
         packages.setdefault(source, set()).update(
             _owner(t, PACKAGE_NODES) for t in targets if _owner(t, PACKAGE_NODES) != source
         )
     assert _cycles(packages) == []
-
-
-def test_the_known_debt_is_still_real():
-    """An allow-listed edge that no longer exists must leave the list (nothing stale stays)."""
-    graph = import_graph()
-    assert [edge for edge in sorted(KNOWN_IMPORT_DEBT) if edge[1] not in graph[edge[0]]] == []
 
 
 def test_the_cycle_finder_sees_a_cycle_and_nothing_else():

@@ -26,12 +26,12 @@ from server.db import ImportRun
 from server.db.migrate import upgrade
 from server.domain.actors import system_actor
 from server.domain.connections import get_connection
+from server.domain.import_runs import Report, RunStatus, load_run, run_as_dict
 from server.domain.schools import resolve_school_ids
 from server.errors import DomainError, Interrupted
 from server.imports import exports
 from server.imports.background import ImportJob, run_started, start_run
 from server.imports.engine import ImportOptions, ImportRefused
-from server.imports.report import Report, RunStatus, load_run, run_as_dict
 from server.imports.school_csv import template
 from server.shutdown import Shutdown
 

@@ -33,6 +33,8 @@ class SyncedRecord:
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # What the last import wrote, with the version it left (server.domain.sync_hashes)
+    content_hash: Mapped[str | None] = mapped_column(String(64))
 
     @declared_attr.directive
     def __mapper_args__(cls) -> dict[str, Any]:

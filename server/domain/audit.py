@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from server.db import AuditAmendment, AuditEvent, User
+from server.db import AuditAmendment, AuditEvent, User, utcnow
 from server.domain.actors import Actor
 from server.errors import NotAllowed
 
@@ -94,6 +94,40 @@ def _remove(session: Session, marker: AuditAmendment) -> None:
     if session.is_active:
         session.delete(marker)
         session.flush()
+
+
+def record_many(session: Session, actor: Actor, action: str, events: list[dict[str, Any]]) -> None:
+    """Append many events of one action at once (one ``executemany``; imports, issue 15).
+
+    Each of ``events`` holds the keyword arguments of :func:`record` (``target_kind``,
+    ``target_id``, ``target_label``, ``changes``, ``detail``, ``override``); the rows are the
+    ones :func:`record` would add, redaction included.
+    """
+    if not events:
+        return
+    person = actor.person_name is not None
+    common = {
+        "tenant_id": actor.tenant_id,
+        "actor_kind": "staff" if person else actor.kind,
+        "actor_id": actor.person_id if person else actor.id,
+        "actor_name": actor.person_name if person else actor.name,
+        "via": actor.name if person else None,
+        "action": action,
+        "at": utcnow(),
+    }
+    rows = [
+        {
+            **common,
+            "target_kind": event.get("target_kind"),
+            "target_id": event.get("target_id"),
+            "target_label": event.get("target_label"),
+            "changes": redact(event.get("changes") or {}),
+            "detail": event.get("detail"),
+            "override": bool(event.get("override")),
+        }
+        for event in events
+    ]
+    session.execute(AuditEvent.__table__.insert(), rows)  # Core: no ORM bookkeeping per row
 
 
 def record_read(

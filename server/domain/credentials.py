@@ -108,6 +108,23 @@ def set_password(
     )
 
 
+def sync_password(
+    session: Session, actor: Actor, user: User, password: str | None, *, box: SecretBox
+) -> bool:
+    """Set a permanent password a source sends, unless it is already the user's (SPEC §5:
+    sending the same data twice changes nothing). Returns True if it was set.
+
+    :raises: as :func:`set_password`.
+    """
+    if not password:
+        return False
+    credential = user.credential
+    if credential is not None and verify_password(credential.password_hash, password):
+        return False
+    set_password(session, actor, user, password, temporary=False, box=box)
+    return True
+
+
 def issue_temporary_password(
     session: Session, actor: Actor, user: User, *, box: SecretBox, mode: str | None = None
 ) -> str:

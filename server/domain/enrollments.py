@@ -40,6 +40,9 @@ class NewEnrollment:
     school_id: str | None = None  # the enrollment's school when the source names one
 
 
+EMPTY = (None, "")
+
+
 def enroll_many(session: Session, actor: Actor, items: list[NewEnrollment]) -> list[Enrollment]:
     """Enroll every item (in order); returns the enrollments, new or existing.
 
@@ -111,17 +114,18 @@ def enroll_many(session: Session, actor: Actor, items: list[NewEnrollment]) -> l
         fresh.append((enrollment, values))
         results.append(enrollment)
     session.flush()
-    for enrollment, values in fresh:
-        audit.record(
-            session,
-            actor,
-            "enrollment.create",
-            target_kind="enrollment",
-            target_id=enrollment.id,
-            target_label=enrollment.sourced_id,
-            changes={k: [None, roster._plain(v)] for k, v in values.items() if v not in (None, "")},
-        )
-    session.flush()
+    events = [
+        {
+            "target_kind": "enrollment",
+            "target_id": enrollment.id,
+            "target_label": enrollment.sourced_id,
+            "changes": {
+                k: [None, roster._plain(v)] for k, v in values.items() if v not in (None, "")
+            },
+        }
+        for enrollment, values in fresh
+    ]
+    audit.record_many(session, actor, "enrollment.create", events)
     return results
 
 

@@ -7,7 +7,7 @@ changes nothing and returns an empty change set, so every push is idempotent.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -129,10 +129,24 @@ def create_user(session: Session, actor: Actor, fields: Mapping[str, Any]) -> Us
     if restored is not None:
         update_user(session, actor, restored, values)
         return restored
+    _ensure_creatable(actor, values)
+    username = _choose_username(session, actor, values)
+    user = new_user(actor, owner, values, username)
+    _ensure_sourced_id_free(session, actor.tenant_id, user.sourced_id)
+    session.add(user)
+    session.flush()
+    audit.record(session, actor, "user.create", **creation_event(user, values))
+    return user
+
+
+def _ensure_creatable(actor: Actor, values: Mapping[str, Any]) -> None:
     ensure_can_create(actor, sorted({r.org_id for r in values.get("roles", [])}))
     if not (values.get("given_name") or values.get("family_name") or values.get("username")):
         raise RequiredValue("A user needs a name or a username.", field="given_name")
-    username = _choose_username(session, actor, values)
+
+
+def new_user(actor: Actor, owner: Connection, values: Mapping[str, Any], username: str) -> User:
+    """The :class:`User` that :func:`create_user` adds for normalised, checked ``values``."""
     user = User(
         tenant_id=actor.tenant_id,
         connection_id=owner.id,
@@ -142,22 +156,34 @@ def create_user(session: Session, actor: Actor, fields: Mapping[str, Any]) -> Us
     user.id = values.get("id") or new_id()
     user.created_at = user.updated_at = utcnow()
     user.sourced_id = values.get("sourced_id") or user.id
-    _ensure_sourced_id_free(session, actor.tenant_id, user.sourced_id)
     _assign(user, {k: v for k, v in values.items() if k not in ("username", "id", "sourced_id")})
     state = CredentialState.SSO if guard.is_sso_linked(owner) else CredentialState.PENDING
     user.credential = Credential(state=state)
-    session.add(user)
-    session.flush()
-    audit.record(
-        session,
-        actor,
-        "user.create",
-        target_kind="user",
-        target_id=user.id,
-        target_label=user.username,
-        changes=_creation_changes(user, values),
-    )
     return user
+
+
+def creation_event(user: User, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``user.create`` audit event's details for ``user`` created from ``values``."""
+    return {
+        "target_kind": "user",
+        "target_id": user.id,
+        "target_label": user.username,
+        "changes": _creation_changes(user, dict(values)),
+    }
+
+
+def prepared_for_create(
+    session: Session, actor: Actor, fields: Mapping[str, Any], *, org_ids: set[str] | None = None
+) -> dict[str, Any]:
+    """``fields`` validated and normalised as :func:`create_user` does, the checks that need
+    no other user included; ``org_ids``: the tenant's orgs, when the caller read them already.
+
+    :raises InvalidValue, RequiredValue, NotFound, NotAllowed: as :func:`create_user`.
+    """
+    values = _normalise(session, actor.tenant_id, fields, org_ids=org_ids)
+    values = _with_defaults(session, actor, values, None)
+    _ensure_creatable(actor, values)
+    return values
 
 
 def update_user(
@@ -462,6 +488,25 @@ def _set_status(
     return True
 
 
+def referenced_user(actor: Actor, user: User | None, key: str, field: str) -> User:
+    """The user a source's row names by sourcedId ``key`` (found by the caller, or None),
+    checked: it exists and belongs to the acting connection (SPEC §4 ownership).
+
+    :raises NotFound: (R108) no such user, or a deleted one.
+    :raises OwnedByAnotherConnection: (R109) another connection's user.
+    """
+    if user is None or user.status == RecordStatus.DELETED:
+        raise NotFound(f"No user with sourcedId {key!r}.", field=field)
+    if not may_reference(actor, user.status, user.connection_id):
+        raise OwnedByAnotherConnection(user.connection.name, "This user")
+    return user
+
+
+def may_reference(actor: Actor, status: str, connection_id: str) -> bool:
+    """Whether a source's row may name a user in this state (see :func:`referenced_user`)."""
+    return status != RecordStatus.DELETED and connection_id == actor.connection_id
+
+
 def _mark_scim_index_stale(session: Session, actor: Actor, user: User) -> None:
     """Changes a connection makes index themselves; any other change (a staff override) leaves
     the SCIM attribute index to be refreshed before the next SCIM search."""
@@ -542,7 +587,13 @@ def _ensure_sourced_id_free(session: Session, tenant_id: str, sourced_id: str) -
         raise Conflict(f"The sourcedId {sourced_id!r} is already used.", field="sourced_id")
 
 
-def _normalise(session: Session, tenant_id: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+def _normalise(
+    session: Session,
+    tenant_id: str,
+    fields: Mapping[str, Any],
+    *,
+    org_ids: set[str] | None = None,
+) -> dict[str, Any]:
     """Validate and normalise caller-supplied fields (unknown names are a bug in the caller)."""
     check_texts({k: v for k, v in fields.items() if not isinstance(v, date)})
     unknown = set(fields) - USER_FIELDS - {"id"}
@@ -562,7 +613,7 @@ def _normalise(session: Session, tenant_id: str, fields: Mapping[str, Any]) -> d
         elif name == "grades":
             values[name] = sorted({check_grade(g) for g in value or []})
         elif name == "roles":
-            values[name] = _check_roles(session, tenant_id, value or [])
+            values[name] = _check_roles(session, tenant_id, value or [], org_ids)
         elif name == "demographic_flags":
             values[name] = dict(value or {})
         elif name == "extra":
@@ -593,7 +644,10 @@ def _with_defaults(
 
 
 def _check_roles(
-    session: Session, tenant_id: str, roles: list[RoleAssignment]
+    session: Session,
+    tenant_id: str,
+    roles: list[RoleAssignment],
+    known: set[str] | None = None,
 ) -> list[RoleAssignment]:
     # One role per org: a duplicate with another role_type keeps the primary one.
     unique: dict[tuple[str, str], RoleAssignment] = {}
@@ -610,8 +664,14 @@ def _check_roles(
     checked = sorted(unique.values())
     org_ids = {r.org_id for r in checked}
     if org_ids:
-        found = set(
-            session.scalars(select(Org.id).where(Org.tenant_id == tenant_id, Org.id.in_(org_ids)))
+        found = (
+            known
+            if known is not None
+            else set(
+                session.scalars(
+                    select(Org.id).where(Org.tenant_id == tenant_id, Org.id.in_(org_ids))
+                )
+            )
         )
         missing = org_ids - found
         if missing:
@@ -700,6 +760,24 @@ def _assign(user: User, values: dict[str, Any]) -> None:
     user.family_folded = fold(user.family_name) or ""
     user.email_folded = fold(user.email)
     user.external_id_folded = fold(user.external_id)
+
+
+def role_rows(user_id: str, roles: Iterable[RoleAssignment]) -> list[dict[str, Any]]:
+    """The ``user_roles`` rows of a new user's roles, for an ``executemany`` (as :func:`_assign`
+    would add them one by one)."""
+    return [
+        {
+            "user_id": user_id,
+            "org_id": r.org_id,
+            "role": r.role,
+            "role_type": r.role_type,
+            "begin_date": r.begin_date,
+            "end_date": r.end_date,
+            "sourced_id": r.sourced_id,
+            "user_profile_sourced_id": r.user_profile_sourced_id,
+        }
+        for r in roles
+    ]
 
 
 def _creation_changes(user: User, values: dict[str, Any]) -> Changes:

@@ -14,9 +14,9 @@ to finish; then each is stopped at its next batch, rolled back, and recorded as
 Every run (HTTP, ``rollcall import``, a pull) is leased to its process while it runs
 (``import_runs.owner``/``lease_until``, renewed by a heartbeat): a run whose process was killed
 is marked ``interrupted`` by the next worker poll or start-up of any process
-(:func:`~server.imports.report.interrupt_abandoned_runs`).
+(:func:`~server.domain.import_runs.interrupt_abandoned_runs`).
 
-Example (what :mod:`server.imports.http` does)::
+Example (what :mod:`server.web.imports_api` does)::
 
     started = runner.submit(job)
     if await runner.wait(started, settings.import_wait_seconds):
@@ -42,9 +42,9 @@ from server.context import AppContext
 from server.db import new_id
 from server.domain import leases
 from server.domain.actors import Actor
+from server.domain.import_runs import Report, RunStatus, finish_unreported, record_running
 from server.errors import DomainError, Interrupted
 from server.imports.engine import ImportOptions, import_source, open_source
-from server.imports.report import Report, RunStatus, finish_unreported, record_running
 from server.shutdown import Shutdown
 
 log = logging.getLogger("rollcall.imports")

@@ -1,13 +1,13 @@
 """The import status codes (SPEC §10), served at ``GET /admin/import/codes.json``.
 
 Each row of a trial run or import report carries one of these codes; the README's table is
-the same list. The F-codes of the import limits come from :mod:`server.imports.limits`.
+the same list. The F-codes of the import limits come from :mod:`server.domain.import_limits`.
 """
 
 from __future__ import annotations
 
-from server.imports.limits import limit_codes
-from server.imports.records import EMPTY_LINE
+from server.domain.import_limits import limit_codes
+from server.domain.import_records import EMPTY_LINE
 
 STATUS_CODES: dict[str, str] = {
     "F001": "file unreadable (encoding, not CSV / not a zip)",

@@ -36,10 +36,10 @@ from server.context import AppContext
 from server.db import Job, utcnow
 from server.domain import jobs
 from server.domain.connections import get_connection
+from server.domain.import_runs import RunStatus
 from server.domain.sources import drop_dir_of, lock_for_scheduling, watched_connections
 from server.errors import DomainError, Interrupted
 from server.imports.engine import ImportOptions, run_import
-from server.imports.report import RunStatus
 from server.shutdown import Shutdown
 
 log = logging.getLogger("rollcall.drop")

@@ -29,28 +29,46 @@ Example::
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from itertools import islice
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any
 
-from sqlalchemy import Column, MetaData, String, Table, func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import DataError, IntegrityError
-from sqlalchemy.orm import Session
 
 from server.db import Connection, utcnow
 from server.db.session import Database
-from server.domain import audit
+from server.domain import sync_hashes
 from server.domain.actors import Actor, connection_actor, on_behalf_of
 from server.domain.connections import get_connection
+from server.domain.import_records import FileProblem, ImportRecord, Outcome, RowProblem, RowResult
+from server.domain.import_runs import Report, RunStatus, record_applied, store_report
 from server.domain.schools import resolve_school_ids
 from server.domain.secrets import SecretBox
 from server.domain.tenants import tenant_setting
 from server.errors import DomainError, Interrupted
-from server.imports.limits import ImportLimits, upload_too_large
-from server.imports.records import FileProblem, ImportRecord, Outcome, RowProblem, RowResult
-from server.imports.report import Report, RunStatus, store_report
+from server.imports.contract import (
+    MODES,
+    SEEN,
+    Deactivation,
+    ImportContext,
+    ImportOptions,
+    ImportRefused,
+    ImportSource,
+    Progress,
+    Step,
+)
+from server.imports.formats import open_source
+
+__all__ = [
+    "ImportOptions",
+    "ImportRefused",
+    "import_source",
+    "open_source",
+    "run_import",
+]
 
 log = logging.getLogger("rollcall.imports")
 
@@ -58,182 +76,6 @@ BATCH_SIZE = 500
 # Caches handlers add to while writing (sourcedId -> id of what they created); restored when a
 # batch savepoint is rolled back. Others (the 1.2 roles gathered per user) are only read then.
 SMALL_CACHES = ("orgs", "academic_sessions", "courses", "classes", "profile_holders")
-MODES = ("full", "delta")
-
-Progress = Callable[[int], None]
-
-
-class ImportRefused(DomainError):
-    """The import cannot start: a bad mode, an unknown school, a file of an unknown kind."""
-
-
-@dataclass(frozen=True)
-class ImportOptions:
-    """How to run an import. ``mode`` None: the manifest's (OneRoster) or delta (school CSV)."""
-
-    mode: str | None = None
-    school_sourced_ids: tuple[str, ...] = ()
-    school_ids: tuple[str, ...] = ()  # our ids, when the caller resolved them already
-    dry_run: bool = False
-    skip_invalid: bool = False
-    allow_shrink: bool = False
-    shrink_threshold: float | None = None
-    lenient: bool = True
-    limits: ImportLimits = field(default_factory=ImportLimits)  # Settings.import_limits
-
-
-@dataclass
-class Step:
-    """One file of a source: its records, how to handle one, and how to prefetch a batch."""
-
-    file: str
-    mode: str
-    records: Iterable[ImportRecord | RowResult]
-    handle: Callable[[ImportContext, ImportRecord], RowResult | list[RowResult]]
-    prefetch: Callable[[ImportContext, list[ImportRecord]], None] | None = None
-    seen_kind: str | None = None
-    writes: bool = True  # False: the handler only reads and gathers (no savepoints needed)
-    # Optional: the whole batch at once (all or nothing; a failure falls back to ``handle``).
-    handle_batch: (
-        Callable[[ImportContext, list[ImportRecord]], dict[int, list[RowResult]]] | None
-    ) = None
-
-
-class ImportSource(Protocol):
-    """A readable file: OneRoster package or school CSV."""
-
-    format: str
-    source_name: str | None
-    warnings: list[tuple[str, str]]
-
-    def default_mode(self) -> str: ...
-
-    def steps(self, ctx: ImportContext) -> Iterator[Step]: ...
-
-    def deactivations(self, ctx: ImportContext) -> Iterator[Deactivation]: ...
-
-    def close(self) -> None: ...
-
-
-@dataclass
-class Deactivation:
-    """What a full import deactivates for one kind of record: a query and how to do it."""
-
-    file: str
-    kind: str
-    select_missing: Callable[[ImportContext], Any]  # a SELECT of the records to deactivate
-    deactivate: Callable[[ImportContext, Any], bool]
-    key: Callable[[Any], str]
-    counts_for_shrink: bool = False
-    count_active: Callable[[ImportContext], int] | None = None
-
-
-@dataclass
-class ImportContext:
-    """What handlers share during one run: the session, the acting connection, caches."""
-
-    session: Session
-    actor: Actor
-    connection: Connection
-    box: SecretBox
-    options: ImportOptions
-    report: Report
-    mode: str
-    school_ids: list[str]
-    cache: dict[str, dict[str, Any]] = field(default_factory=dict)
-    batch: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    @property
-    def tenant_id(self) -> str:
-        return self.actor.tenant_id
-
-    def seen_keys(self, kind: str, keys: list[str]) -> set[str]:
-        """Which of ``keys`` were already seen (marked) in this run."""
-        found: set[str] = set()
-        for start in range(0, len(keys), 900):
-            chunk = keys[start : start + 900]
-            found |= set(
-                self.session.scalars(
-                    select(SEEN.c.key).where(SEEN.c.kind == kind, SEEN.c.key.in_(chunk))
-                )
-            )
-        return found
-
-    def mark_seen(self, kind: str, keys: Iterable[str]) -> None:
-        rows = [{"kind": kind, "key": key} for key in set(keys)]
-        if rows:
-            self.session.execute(insert(SEEN).prefix_with(_or_ignore(self.session)), rows)
-
-    def not_seen(self, kind: str, column: Any) -> Any:
-        """A WHERE condition: ``column`` is not among the keys seen for ``kind``."""
-        return column.not_in(select(SEEN.c.key).where(SEEN.c.kind == kind))
-
-
-# The keys seen in this run, in a temporary table private to the import's connection: it
-# lives as long as the transaction (dropped at the end on both SQLite and PostgreSQL).
-_TEMP = MetaData()
-SEEN = Table(
-    "rollcall_import_seen",
-    _TEMP,
-    Column("kind", String(20), primary_key=True),
-    Column("key", String(255), primary_key=True),
-    prefixes=["TEMPORARY"],
-)
-
-
-def _or_ignore(session: Session) -> str:
-    return "OR IGNORE" if session.get_bind().dialect.name == "sqlite" else ""
-
-
-def open_source(
-    path: str | Path | IO[bytes],
-    *,
-    filename: str | None = None,
-    lenient: bool = True,
-    limits: ImportLimits | None = None,
-):
-    """The right reader for a file: a OneRoster zip or folder, a school CSV or XLSX.
-
-    Every reader reads within ``limits``; a file on disk larger than ``upload_bytes`` gives a
-    source that fails with F010 when run.
-    """
-    from server.imports.oneroster import OneRosterSource, looks_like_zip
-    from server.imports.school_csv import SchoolCsvSource
-
-    limits = limits or ImportLimits()
-    name = (filename or (str(path) if isinstance(path, str | Path) else "")).lower()
-    if isinstance(path, str | Path) and Path(path).is_dir():
-        return OneRosterSource(path, lenient=lenient, limits=limits)
-    if isinstance(path, str | Path) and Path(path).stat().st_size > limits.upload_bytes:
-        return RefusedSource(upload_too_large(limits, Path(path).name))
-    if name.endswith(".xlsx"):
-        return SchoolCsvSource(path, spreadsheet=True, limits=limits)
-    if name.endswith(".zip") or looks_like_zip(path):
-        return OneRosterSource(path, lenient=lenient, limits=limits)
-    return SchoolCsvSource(path, limits=limits)
-
-
-class RefusedSource:
-    """A file refused before it was opened (larger than the upload limit): fails when run."""
-
-    format = "unknown"
-    source_name = None
-
-    def __init__(self, problem: FileProblem) -> None:
-        self.problem = problem
-        self.warnings: list[tuple[str, str]] = []
-
-    def default_mode(self) -> str:
-        return "delta"
-
-    def steps(self, ctx: ImportContext) -> Iterator[Step]:
-        raise self.problem
-
-    def deactivations(self, ctx: ImportContext) -> Iterator[Deactivation]:
-        return iter(())
-
-    def close(self) -> None:
-        pass
 
 
 def run_import(
@@ -334,26 +176,7 @@ def import_source(
             report.finished_at = utcnow()
             SEEN.drop(session.connection())
             if report.status == RunStatus.APPLIED:
-                audit.record(
-                    session,
-                    actor,
-                    "import.apply",
-                    target_kind="import_run",
-                    target_id=report.id,
-                    target_label=f"{report.format} {report.mode}",
-                    detail=report.summary[:2000],
-                )
-                store_report(
-                    session,
-                    report,
-                    tenant_id=tenant_id,
-                    connection_id=connection_id,
-                    actor_name=actor_name or connection.name,
-                )
-                connection = session.get(Connection, connection_id)
-                assert connection is not None
-                connection.last_sync_at = report.finished_at
-                connection.last_sync_result = report.summary[:2000]
+                record_applied(session, actor, report, connection_id, actor_name or connection.name)
                 committed = True
             else:
                 raise _Rollback
@@ -465,8 +288,26 @@ def _handle_batch(ctx: ImportContext, step: Step, batch: list[ImportRecord | Row
             for result in results:
                 ctx.report.add(_with_repairs(result, item.repairs))
     ctx.session.flush()
-    ctx.session.expunge_all()
+    _remember_hashes(ctx)
+    _empty_session(ctx)
     ctx.batch = {}
+
+
+def _empty_session(ctx: ImportContext) -> None:
+    """Forget the batch's objects (memory stays flat) but keep the importing connection: the
+    session's identity map holds objects weakly, so without a strong reference every
+    ``session.get`` of the owner would query it again (twice per created user)."""
+    ctx.session.expunge_all()
+    ctx.connection = ctx.session.merge(ctx.connection, load=False)
+
+
+def _remember_hashes(ctx: ImportContext) -> None:
+    """Store the hashes of the batch's written rows (one ``executemany`` per kind)."""
+    by_model: dict[Any, list[tuple[str, str, int]]] = {}
+    for model, written, row_digest in ctx.batch.get("synced", {}).values():
+        by_model.setdefault(model, []).append((written.id, row_digest, written.version))
+    for model, rows in by_model.items():
+        sync_hashes.remember(ctx.session, model, rows)
 
 
 def _repairs_only(record: ImportRecord) -> list[RowResult]:
@@ -504,11 +345,19 @@ def _all_at_once(
                     outcomes[record.number] = results if isinstance(results, list) else [results]
     except (DomainError, RowProblem, DataError, IntegrityError):
         ctx.cache.update(saved)
+        ctx.batch.pop("synced", None)
         return None
     return outcomes
 
 
 def _one_by_one(ctx: ImportContext, step: Step, record: ImportRecord) -> list[RowResult]:
+    results = _one(ctx, step, record)
+    if any(result.outcome == Outcome.ERROR for result in results):
+        ctx.batch.get("synced", {}).pop(record.number, None)
+    return results
+
+
+def _one(ctx: ImportContext, step: Step, record: ImportRecord) -> list[RowResult]:
     try:
         if step.writes:
             with ctx.session.begin_nested():
@@ -585,7 +434,7 @@ def _deactivate_missing(ctx: ImportContext, source: Any) -> None:
             "tripped": tripped,
             "allowed": ctx.options.allow_shrink,
         }
-        ctx.session.expunge_all()
+        _empty_session(ctx)
     for plan in plans:
         query = plan.select_missing(ctx)
         model = query.column_descriptions[0]["entity"]
@@ -595,7 +444,7 @@ def _deactivate_missing(ctx: ImportContext, source: Any) -> None:
             for record in ctx.session.scalars(select(model).where(model.id.in_(chunk))):
                 _deactivate_one(ctx, plan, record)
             ctx.session.flush()
-            ctx.session.expunge_all()
+            _empty_session(ctx)
 
 
 def _deactivate_one(ctx: ImportContext, plan: Deactivation, record: Any) -> None:

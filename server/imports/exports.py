@@ -9,7 +9,7 @@
   password of accounts that are still ``issued`` (each reveal is audited) and is empty
   otherwise: after activation nobody can see a password.
 - Every text cell is neutralised against formula injection (``=``, ``+``, ``-``, ``@``, tab,
-  CR get a leading ``'``, :mod:`server.imports.cells`) and XLSX cells are written as strings;
+  CR get a leading ``'``, :mod:`server.domain.cells`) and XLSX cells are written as strings;
   the importers take the quote off again, so an export re-imported gives back the same values.
 
 Rows are read with ``yield_per`` and written as they come.
@@ -42,9 +42,9 @@ from server.db import (
 )
 from server.domain import audit, credentials
 from server.domain.actors import Actor
+from server.domain.cells import neutralise
 from server.domain.secrets import SecretBox
 from server.errors import InvalidValue
-from server.imports.cells import neutralise
 from server.imports.school_csv import COLUMNS, FLAGS
 
 FORMATS = ("oneroster-1.1", "oneroster-1.2", "school-csv", "xlsx")

@@ -42,15 +42,10 @@ from server.db import (
     UserRole,
 )
 from server.db.roster import SyncedRecord
-from server.domain import credentials, guard, roster, users
+from server.domain import bulk, credentials, guard, roster, sync_hashes, users
 from server.domain.enrollments import NewEnrollment, enroll_many
-from server.domain.passwords import verify_password
-from server.domain.users import RoleAssignment
-from server.domain.vocabulary import check_choice, check_role, parse_date
-from server.errors import NotFound, OwnedByAnotherConnection
-from server.imports.engine import Deactivation, ImportContext, Step
-from server.imports.limits import ImportLimits
-from server.imports.records import (
+from server.domain.import_limits import ImportLimits
+from server.domain.import_records import (
     FileProblem,
     ImportRecord,
     Outcome,
@@ -58,6 +53,10 @@ from server.imports.records import (
     RowResult,
     empty_line,
 )
+from server.domain.users import RoleAssignment
+from server.domain.vocabulary import check_choice, check_role, parse_date
+from server.errors import NotFound
+from server.imports.contract import Deactivation, ImportContext, Step
 
 SEXES = ("male", "female", "unspecified", "other")
 OTHER_FILES_EXTRA = ("demographics", "userProfiles")
@@ -149,7 +148,7 @@ class OneRosterSource:
                 prefetch=prefetch,
                 seen_kind=KIND_OF_FILE[name],
                 writes=name != "roles.csv",
-                handle_batch=handle_enrollments if name == "enrollments.csv" else None,
+                handle_batch=BATCH_HANDLERS.get(name),
             )
         if "roles.csv" in present:
             yield Step(
@@ -304,14 +303,81 @@ def _by_sourced_id(ctx: ImportContext, model: Any, keys: set[str]) -> dict[str, 
 
 
 def _prefetch_own(model: Any) -> Any:
+    """Diff a batch of orgs, sessions, courses or classes against the stored hashes; load
+    only the rows that may change (issue 15)."""
+
     def prefetch(ctx: ImportContext, records: list[ImportRecord]) -> None:
-        ctx.batch["own"] = _by_sourced_id(ctx, model, {r.key for r in records})
+        found = sync_hashes.stored(ctx.session, model, ctx.tenant_id, [r.key for r in records])
+        digests = {r.number: _record_digest(ctx, model, r) for r in records}
+        skipped = {
+            r.number
+            for r in records
+            if sync_hashes.unchanged(ctx.actor, found.get(r.key), digests[r.number])
+        }
+        ctx.batch["digests"], ctx.batch["unchanged"] = digests, skipped
+        rest = {r.key for r in records if r.number not in skipped}
+        ctx.batch["own"] = _by_sourced_id(ctx, model, rest)
 
     return prefetch
 
 
+def _record_digest(ctx: ImportContext, model: Any, record: ImportRecord) -> str | None:
+    """What an orgs/academicSessions/courses/classes row's outcome depends on, hashed: its
+    fields and the ids its references name now; None when one names nothing (R108)."""
+    if record.status == "tobedeleted":
+        return None
+    ids: dict[str, list[str | None]] = {}
+    for ref, target in REFERENCES[model].items():
+        value = record.refs.get(ref)
+        keys = value if isinstance(value, list) else [value] if value else []
+        ids[ref] = [_ids(ctx, target).get(key) for key in keys]
+        if None in ids[ref]:
+            return None
+    return sync_hashes.digest({"fields": record.fields, "refs": record.refs, "ids": ids})
+
+
 def _prefetch_users(ctx: ImportContext, records: list[ImportRecord]) -> None:
-    ctx.batch["own"] = _by_sourced_id(ctx, User, {r.key for r in records})
+    """Diff the batch against the stored hashes in one SELECT; load only the rows that may
+    change (issue 15)."""
+    found = sync_hashes.stored(ctx.session, User, ctx.tenant_id, [r.key for r in records])
+    digests = {r.number: _user_digest(ctx, r) for r in records}
+    skipped = {
+        r.number
+        for r in records
+        if sync_hashes.unchanged(ctx.actor, found.get(r.key), digests[r.number])
+    }
+    ctx.batch["digests"], ctx.batch["unchanged"] = digests, skipped
+    ctx.batch["own"] = _by_sourced_id(
+        ctx, User, {r.key for r in records if r.number not in skipped}
+    )
+
+
+def _user_digest(ctx: ImportContext, record: ImportRecord) -> str | None:
+    """What a users.csv row's outcome depends on, hashed; None: always apply the row (a
+    password, a deactivation, a delta roles.csv that depends on the stored roles, a reference
+    that names nothing)."""
+    version = ctx.cache["version"]["value"]
+    roles_mode = ctx.cache["roles_mode"]["value"] if ctx.cache["roles_present"]["value"] else None
+    if record.password or record.status == "tobedeleted" or record.enabled is False:
+        return None
+    if version == "1.2" and roles_mode not in (None, "bulk"):
+        return None
+    org_keys = [org for org, _, _ in record.refs.get("roles", [])]
+    org_keys += [k for k in (record.refs.get("primary_org_key"),) if k]
+    orgs = {key: _ids(ctx, Org).get(key) for key in org_keys}
+    if None in orgs.values():
+        return None
+    return sync_hashes.digest(
+        {
+            "version": version,
+            "users_mode": ctx.cache["users_mode"]["value"],
+            "roles_mode": roles_mode,
+            "fields": record.fields,
+            "refs": record.refs,
+            "orgs": orgs,
+            "roles": ctx.cache.get("roles_by_user", {}).get(record.key, []),
+        }
+    )
 
 
 def _prefetch_user_refs(ctx: ImportContext, records: list[ImportRecord]) -> None:
@@ -321,9 +387,48 @@ def _prefetch_user_refs(ctx: ImportContext, records: list[ImportRecord]) -> None
 
 
 def _prefetch_enrollments(ctx: ImportContext, records: list[ImportRecord]) -> None:
-    ctx.batch["own"] = _by_sourced_id(ctx, Enrollment, {r.key for r in records})
-    ctx.batch["users"] = _by_sourced_id(ctx, User, {r.refs["user_key"] for r in records})
-    ctx.batch["classes"] = _by_sourced_id(ctx, SchoolClass, {r.refs["class_key"] for r in records})
+    """Diff the batch against the stored hashes (one SELECT per kind, nothing loaded); load
+    only what the rows that may change need (issue 15)."""
+    found = sync_hashes.stored(ctx.session, Enrollment, ctx.tenant_id, [r.key for r in records])
+    people = sync_hashes.stored(
+        ctx.session, User, ctx.tenant_id, [r.refs["user_key"] for r in records]
+    )
+    classes = sync_hashes.stored(
+        ctx.session, SchoolClass, ctx.tenant_id, [r.refs["class_key"] for r in records]
+    )
+    digests = {r.number: _enrollment_digest(ctx, r, people, classes) for r in records}
+    skipped = {
+        r.number
+        for r in records
+        if sync_hashes.unchanged(ctx.actor, found.get(r.key), digests[r.number])
+    }
+    ctx.batch["digests"], ctx.batch["unchanged"] = digests, skipped
+    rest = [r for r in records if r.number not in skipped]
+    ctx.batch["own"] = _by_sourced_id(ctx, Enrollment, {r.key for r in rest})
+    ctx.batch["users"] = _by_sourced_id(ctx, User, {r.refs["user_key"] for r in rest})
+    ctx.batch["classes"] = _by_sourced_id(ctx, SchoolClass, {r.refs["class_key"] for r in rest})
+
+
+def _enrollment_digest(
+    ctx: ImportContext,
+    record: ImportRecord,
+    people: dict[str, sync_hashes.Stored],
+    classes: dict[str, sync_hashes.Stored],
+) -> str | None:
+    """What an enrollments.csv row's outcome depends on, hashed: its fields and the records
+    it names as they stand; None when a reference names nothing (the row reports R108/R109)."""
+    user, klass = people.get(record.refs["user_key"]), classes.get(record.refs["class_key"])
+    school_key = record.refs.get("school_key")
+    school = _ids(ctx, Org).get(school_key) if school_key else None
+    if record.status == "tobedeleted" or user is None or klass is None:
+        return None
+    if not users.may_reference(ctx.actor, user.status, user.connection_id):
+        return None
+    if klass.status == RecordStatus.DELETED or (school_key and school is None):
+        return None
+    return sync_hashes.digest(
+        {"fields": record.fields, "user": user.id, "class": klass.id, "school": school}
+    )
 
 
 # --- handlers ---------------------------------------------------------------------------------
@@ -338,6 +443,8 @@ def _result(
 def _upsert(
     ctx: ImportContext, record: ImportRecord, model: Any, fields: dict[str, Any], create: Any
 ) -> RowResult:
+    if ctx.unchanged(record):
+        return _result(record, Outcome.UNCHANGED)
     existing: SyncedRecord | None = ctx.batch.get("own", {}).get(record.key)
     if existing is None:
         if record.status == "tobedeleted":
@@ -346,6 +453,7 @@ def _upsert(
         cache = ctx.cache.get(model.__tablename__)
         if cache is not None:
             cache[record.key] = created.id
+        ctx.synced(record, model, created)
         return _result(record, Outcome.CREATED)
     owner = ctx.session.get(Connection, existing.connection_id)
     assert owner is not None
@@ -367,6 +475,7 @@ def _upsert(
             code="W202",
             message="Matches an inactive record, which is reactivated.",
         )
+    ctx.synced(record, model, existing)
     return _result(record, Outcome.UPDATED if changes else Outcome.UNCHANGED, changes)
 
 
@@ -489,7 +598,7 @@ def _previous_holders(ctx: ImportContext, role_keys: list[str]) -> set[str]:
 def handle_user_roles(ctx: ImportContext, record: ImportRecord) -> RowResult:
     """Apply roles.csv rows to a user that users.csv does not list (reported on the user's
     first role row)."""
-    user = _user_for(ctx, record.key, "userSourcedId")
+    user = _batch_user(ctx, record.key, "userSourcedId")
     roles = _roles_for(ctx, record.key, users.role_assignments(user))
     if not roles:
         raise RowProblem("R101", "The user would be left without a role.", "roles")
@@ -498,6 +607,19 @@ def handle_user_roles(ctx: ImportContext, record: ImportRecord) -> RowResult:
 
 
 def handle_user(ctx: ImportContext, record: ImportRecord) -> RowResult:
+    if ctx.unchanged(record):
+        return _result(record, Outcome.UNCHANGED)
+    result = _apply_user(ctx, record)
+    if result.outcome in (Outcome.CREATED, Outcome.UPDATED, Outcome.UNCHANGED):
+        written = ctx.batch["own"].get(record.key) or ctx.batch.get("created", {}).get(record.key)
+        if written is not None:
+            ctx.synced(record, User, written)
+    return result
+
+
+def _user_fields(ctx: ImportContext, record: ImportRecord) -> dict[str, Any]:
+    """A users.csv row's fields in the domain's terms: roles resolved (1.1 ``orgSourcedIds``,
+    1.2 roles.csv), primary role and primary org."""
     fields = dict(record.fields)
     version = ctx.cache["version"]["value"]
     if version == "1.1":
@@ -527,6 +649,44 @@ def handle_user(ctx: ImportContext, record: ImportRecord) -> RowResult:
             fields["primary_role"] = ranked[0][0].role
     if version == "1.2":
         fields["extra"] = {**fields.get("extra", {}), **_primary_org(ctx, record)}
+    return fields
+
+
+def handle_users(ctx: ImportContext, records: list[ImportRecord]) -> dict[int, list[RowResult]]:
+    """A batch of users.csv rows: new users without a password are created together
+    (:func:`server.domain.bulk.create_users`), every other row one by one."""
+    outcomes: dict[int, list[RowResult]] = {}
+    new: list[tuple[ImportRecord, dict[str, Any]]] = []
+    for record in records:
+        fields = None if ctx.unchanged(record) else _creatable(ctx, record)
+        if fields is None:
+            outcomes[record.number] = [handle_user(ctx, record)]
+        else:
+            new.append((record, {**fields, "sourced_id": record.key}))
+    made = bulk.create_users(ctx.session, ctx.actor, [fields for _, fields in new])
+    for (record, _), user in zip(new, made, strict=True):
+        outcomes[record.number] = [
+            _result(record, Outcome.CREATED, {"username": [None, user.username]})
+        ]
+        ctx.synced(record, User, user)
+    return outcomes
+
+
+def _creatable(ctx: ImportContext, record: ImportRecord) -> dict[str, Any] | None:
+    """The fields of a row that only creates a user (no password, not disabled, not stored,
+    not adopted), or None."""
+    if record.password or record.enabled is False or record.status == "tobedeleted":
+        return None
+    if record.key in ctx.batch["own"]:
+        return None
+    fields = _user_fields(ctx, record)
+    if users.find_adoptable(ctx.session, ctx.actor, fields) is not None:
+        return None
+    return fields
+
+
+def _apply_user(ctx: ImportContext, record: ImportRecord) -> RowResult:
+    fields = _user_fields(ctx, record)
     existing: User | None = ctx.batch["own"].get(record.key)
     if existing is None:
         existing = users.adopt_matching(ctx.session, ctx.actor, fields)
@@ -536,9 +696,10 @@ def handle_user(ctx: ImportContext, record: ImportRecord) -> RowResult:
         if record.status == "tobedeleted":
             return _result(record, Outcome.UNCHANGED, message="Not present: nothing to deactivate.")
         user = users.create_user(ctx.session, ctx.actor, {**fields, "sourced_id": record.key})
+        ctx.batch.setdefault("created", {})[record.key] = user
         if record.enabled is False:
             users.deactivate_user(ctx.session, ctx.actor, user, reason="enabledUser is false.")
-        _set_password(ctx, user, record.password)
+        credentials.sync_password(ctx.session, ctx.actor, user, record.password, box=ctx.box)
         return _result(record, Outcome.CREATED, {"username": [None, user.username]})
     # users.csv owns the extra attributes it carries; demographics.csv and userProfiles.csv
     # own theirs, so a users.csv row keeps them.
@@ -561,7 +722,7 @@ def handle_user(ctx: ImportContext, record: ImportRecord) -> RowResult:
         return _result(record, outcome, changes)
     before = existing.status
     changes = users.update_user(ctx.session, ctx.actor, existing, fields)
-    if _set_password(ctx, existing, record.password):
+    if credentials.sync_password(ctx.session, ctx.actor, existing, record.password, box=ctx.box):
         changes["password"] = [None, "set"]
     if before != RecordStatus.ACTIVE:
         users.reactivate_user(ctx.session, ctx.actor, existing, reason="Listed again in an import.")
@@ -592,30 +753,13 @@ def _primary_org(ctx: ImportContext, record: ImportRecord) -> dict[str, str]:
     return {"primaryOrgSourcedId": key}
 
 
-def _set_password(ctx: ImportContext, user: User, password: str | None) -> bool:
-    """Set the file's password unless it is already the user's (imports stay idempotent)."""
-    if not password:
-        return False
-    credential = user.credential
-    if credential is not None and verify_password(credential.password_hash, password):
-        return False
-    credentials.set_password(ctx.session, ctx.actor, user, password, temporary=False, box=ctx.box)
-    return True
-
-
-def _user_for(ctx: ImportContext, key: str, field: str) -> User:
-    user = ctx.batch["users"].get(key)
-    if user is None or user.status == RecordStatus.DELETED:
-        raise NotFound(f"No user with sourcedId {key!r}.", field=field)
-    if user.connection_id != ctx.connection.id:
-        raise OwnedByAnotherConnection(
-            user.connection.name, users.record_name(user), provider=user.connection.provider_name
-        )
-    return user
+def _batch_user(ctx: ImportContext, key: str, field: str) -> User:
+    """The prefetched user a row names, checked by the domain (R108, R109)."""
+    return users.referenced_user(ctx.actor, ctx.batch["users"].get(key), key, field)
 
 
 def handle_demographics(ctx: ImportContext, record: ImportRecord) -> RowResult:
-    user = _user_for(ctx, record.key, "sourcedId")
+    user = _batch_user(ctx, record.key, "sourcedId")
     fields: dict[str, Any] = {
         "birth_date": record.fields["birth_date"],
         "gender": check_choice(record.fields["gender"], SEXES, "sex")
@@ -636,7 +780,7 @@ def handle_demographics(ctx: ImportContext, record: ImportRecord) -> RowResult:
 def handle_user_profile(ctx: ImportContext, record: ImportRecord) -> RowResult:
     """Keep a 1.2 user profile in its user's ``extra``; a profile whose ``userSourcedId``
     changed moves to the new user, ``tobedeleted`` removes it."""
-    user = _user_for(ctx, record.refs["user_key"], "userSourcedId")
+    user = _batch_user(ctx, record.refs["user_key"], "userSourcedId")
     holders = _profile_holders(ctx)
     changes: dict[str, list[Any]] = {}
     previous = holders.get(record.key)
@@ -686,6 +830,16 @@ def _profile_holders(ctx: ImportContext) -> dict[str, str]:
 
 
 def handle_enrollment(ctx: ImportContext, record: ImportRecord) -> RowResult:
+    if ctx.unchanged(record):
+        return _result(record, Outcome.UNCHANGED)
+    result = _apply_enrollment(ctx, record)
+    existing = ctx.batch["own"].get(record.key)
+    if existing is not None and result.outcome in (Outcome.UPDATED, Outcome.UNCHANGED):
+        ctx.synced(record, Enrollment, existing)
+    return result
+
+
+def _apply_enrollment(ctx: ImportContext, record: ImportRecord) -> RowResult:
     fields = record.fields
     existing: Enrollment | None = ctx.batch["own"].get(record.key)
     if existing is not None and record.status == "tobedeleted":
@@ -693,14 +847,14 @@ def handle_enrollment(ctx: ImportContext, record: ImportRecord) -> RowResult:
     if existing is not None:
         # the same sourcedId may name another user, class or school (re-pointed)
         refs = {
-            "user_id": _user_for(ctx, record.refs["user_key"], "userSourcedId").id,
+            "user_id": _batch_user(ctx, record.refs["user_key"], "userSourcedId").id,
             "class_id": _class_for(ctx, record).id,
             "school_id": _school_for(ctx, record),
         }
         return _upsert(ctx, record, Enrollment, {**fields, **refs}, None)
     if record.status == "tobedeleted":
         return _result(record, Outcome.UNCHANGED, message="Not present: nothing to deactivate.")
-    user = _user_for(ctx, record.refs["user_key"], "userSourcedId")
+    user = _batch_user(ctx, record.refs["user_key"], "userSourcedId")
     enrollment = roster.enroll(
         ctx.session,
         ctx.actor,
@@ -723,11 +877,15 @@ def handle_enrollments(
     outcomes: dict[int, list[RowResult]] = {}
     new: list[tuple[ImportRecord, NewEnrollment]] = []
     for record in records:
-        if record.key in ctx.batch["own"] or record.status == "tobedeleted":
+        if (
+            ctx.unchanged(record)
+            or record.key in ctx.batch["own"]
+            or record.status == "tobedeleted"
+        ):
             outcomes[record.number] = [handle_enrollment(ctx, record)]
             continue
         fields = record.fields
-        user = _user_for(ctx, record.refs["user_key"], "userSourcedId")
+        user = _batch_user(ctx, record.refs["user_key"], "userSourcedId")
         new.append(
             (
                 record,
@@ -746,6 +904,8 @@ def handle_enrollments(
     made = enroll_many(ctx.session, ctx.actor, [item for _, item in new])
     for (record, _), enrollment in zip(new, made, strict=True):
         outcomes[record.number] = [_enrolled(record, enrollment)]
+        if enrollment.sourced_id == record.key:
+            ctx.synced(record, Enrollment, enrollment)
     return outcomes
 
 
@@ -795,4 +955,15 @@ HANDLERS: dict[str, tuple[Any, Any]] = {
     "demographics.csv": (handle_demographics, _prefetch_user_refs),
     "enrollments.csv": (handle_enrollment, _prefetch_enrollments),
     "userProfiles.csv": (handle_user_profile, _prefetch_user_refs),
+}
+BATCH_HANDLERS: dict[str, Any] = {
+    "users.csv": handle_users,
+    "enrollments.csv": handle_enrollments,
+}
+# What the references of each kind of record name (ref key -> model), for its row hash
+REFERENCES: dict[Any, dict[str, Any]] = {
+    Org: {"parent_key": Org},
+    AcademicSession: {"parent_key": AcademicSession},
+    Course: {"org_key": Org, "school_year_key": AcademicSession},
+    SchoolClass: {"school_key": Org, "course_key": Course, "term_keys": AcademicSession},
 }

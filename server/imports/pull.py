@@ -51,7 +51,9 @@ from oneroster.render import timestamp
 from server.context import AppContext
 from server.db import Connection, ConnectionKind, Job, utcnow
 from server.domain import jobs, leases
+from server.domain.cells import neutralise
 from server.domain.connections import get_connection
+from server.domain.import_runs import Report, RunStatus, store_report
 from server.domain.leases import pull_lease
 from server.domain.secrets import SecretBox
 from server.domain.sources import (
@@ -67,10 +69,8 @@ from server.domain.sources import (
 )
 from server.errors import Interrupted
 from server.imports.background import record_failure, start_run
-from server.imports.cells import neutralise
 from server.imports.engine import ImportOptions, ImportRefused, import_source
 from server.imports.oneroster import OneRosterSource
-from server.imports.report import Report, RunStatus, store_report
 from server.imports.upstream import (
     UPSTREAM_FAILED,
     Forbidden,

@@ -46,14 +46,10 @@ from xml.sax import SAXException
 from sqlalchemy import exists, func, select
 
 from server.db import Enrollment, Org, RecordStatus, SchoolClass, User, UserRole, fold
-from server.domain import duplicates, roster, users
-from server.domain.users import RoleAssignment
-from server.domain.vocabulary import check_grade
-from server.imports.cells import restore
-from server.imports.engine import Deactivation, ImportContext, ImportRefused, Step
-from server.imports.limits import ImportLimits, bounded_lines, check_row, scan_workbook
-from server.imports.oneroster import _set_password
-from server.imports.records import (
+from server.domain import credentials, duplicates, roster, users
+from server.domain.cells import restore
+from server.domain.import_limits import ImportLimits, bounded_lines, check_row, scan_workbook
+from server.domain.import_records import (
     FileProblem,
     ImportRecord,
     Outcome,
@@ -61,6 +57,9 @@ from server.imports.records import (
     RowResult,
     empty_line,
 )
+from server.domain.users import RoleAssignment
+from server.domain.vocabulary import check_grade
+from server.imports.contract import Deactivation, ImportContext, ImportRefused, Step
 
 REQUIRED = ("Student Full Name", "Username", "Year Group", "Class", "Gender")
 OPTIONAL = ("Pupil Premium", "Ethnicity", "SEND", "EAL", "Password")
@@ -528,7 +527,7 @@ def _student_result(
     results: list[RowResult],
 ) -> list[RowResult]:
     """Set the row's password, mark the student seen and report the row first."""
-    if _set_password(ctx, user, record.password):
+    if credentials.sync_password(ctx.session, ctx.actor, user, record.password, box=ctx.box):
         changes["password"] = [None, "set"]
     if outcome == Outcome.UNCHANGED and changes:
         outcome = Outcome.UPDATED

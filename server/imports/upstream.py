@@ -23,8 +23,8 @@ import httpx
 
 from oneroster import rest_rows
 from server import wirejson
+from server.domain.import_limits import ImportLimits, page_too_large
 from server.errors import DomainError
-from server.imports.limits import ImportLimits, page_too_large
 from server.imports.signing import OAuth1Signer
 
 log = logging.getLogger("rollcall.pull")

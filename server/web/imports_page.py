@@ -28,12 +28,12 @@ from server.db import ConnectionKind
 from server.domain import connections, roster
 from server.domain.access import import_scope
 from server.domain.actors import Actor
+from server.domain.import_runs import recent_runs, run_as_dict, visible_run
 from server.domain.secrets import sign
 from server.errors import DomainError, InvalidValue, NotFound
 from server.imports import exports
 from server.imports.background import ImportJob, ImportRunner
 from server.imports.engine import ImportOptions
-from server.imports.report import recent_runs, run_as_dict, visible_run
 from server.web.render import page
 from server.web.staffauth import StaffRequest, staff_page
 from server.web.status_codes import STATUS_CODES

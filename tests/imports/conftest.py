@@ -16,11 +16,11 @@ from server.db.session import Database
 from server.domain import staff
 from server.domain.actors import system_actor
 from server.domain.connections import create_connection
+from server.domain.import_runs import Report
 from server.domain.secrets import SecretBox
 from server.domain.tenants import create_tenant
 from server.imports.engine import ImportOptions, run_import
 from server.imports.exports import export
-from server.imports.report import Report
 
 
 @dataclass

@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 from server.app import create_app
 from server.districts import school
 from server.domain.actors import system_actor
-from server.imports.limits import ImportLimits
+from server.domain.import_limits import ImportLimits
 from tests.imports import bombs
 from tests.imports.conftest import bearer
 from tests.imports.packages import district, package

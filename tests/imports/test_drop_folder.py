@@ -22,9 +22,9 @@ from server.db import ImportRun, Job, RecordStatus, User
 from server.domain import jobs
 from server.domain.actors import system_actor
 from server.domain.connections import get_connection
+from server.domain.import_limits import ImportLimits
 from server.domain.sources import set_drop_dir
 from server.domain.staff import create_staff
-from server.imports.limits import ImportLimits
 from server.worker import enqueue_due_syncs, runners
 from tests.imports.packages import district, package
 from tests.web.conftest import csrf_of, sign_in

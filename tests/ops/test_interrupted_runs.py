@@ -217,8 +217,8 @@ def test_a_run_of_another_host_is_interrupted_only_once_its_lease_ran_out(tenanc
     from datetime import timedelta
 
     from server.db import utcnow
+    from server.domain.import_runs import interrupt_abandoned_runs, record_running
     from server.imports.engine import ImportOptions
-    from server.imports.report import interrupt_abandoned_runs, record_running
 
     def run_of(owner: str, lease_left: timedelta) -> str:
         with tenancy.database.session() as session:

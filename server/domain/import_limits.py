@@ -35,7 +35,7 @@ from xml.sax.handler import ContentHandler
 
 from defusedxml import expatreader
 
-from server.imports.records import FileProblem
+from server.domain.import_records import FileProblem
 
 MIB = 1024 * 1024
 

@@ -20,11 +20,11 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from server import metrics
-from server.db import ImportRowResult, ImportRun, new_id, utcnow
+from server.db import Connection, ImportRowResult, ImportRun, new_id, utcnow
 from server.db.session import Database
-from server.domain import leases
+from server.domain import audit, leases
 from server.domain.actors import Actor
-from server.imports.records import Outcome, RowResult
+from server.domain.import_records import Outcome, RowResult
 
 STORE_BATCH = 2000
 log = logging.getLogger("rollcall.imports")
@@ -183,6 +183,30 @@ def store_report(
         session.execute(insert(ImportRowResult), batch)
     metrics.IMPORT_ROWS.labels(report.format or "unknown", str(report.dry_run).lower()).inc(rows)
     return run
+
+
+def record_applied(
+    session: Session, actor: Actor, report: Report, connection_id: str, actor_name: str
+) -> None:
+    """Finish an applied import in its own transaction (SPEC §5): the audit event, the stored
+    report and the connection's last sync."""
+    audit.record(
+        session,
+        actor,
+        "import.apply",
+        target_kind="import_run",
+        target_id=report.id,
+        target_label=f"{report.format} {report.mode}",
+        detail=report.summary[:2000],
+    )
+    store_report(
+        session, report, tenant_id=actor.tenant_id, connection_id=connection_id,
+        actor_name=actor_name,
+    )  # fmt: skip
+    connection = session.get(Connection, connection_id)
+    assert connection is not None
+    connection.last_sync_at = report.finished_at
+    connection.last_sync_result = report.summary[:2000]
 
 
 def visible_runs(query: Any, actor: Actor) -> Any:

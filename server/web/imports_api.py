@@ -36,6 +36,8 @@ from server.context import AppContext
 from server.domain.access import import_scope
 from server.domain.actors import Actor
 from server.domain.connections import get_connection
+from server.domain.import_limits import ImportLimits, LimitExceeded, upload_too_large
+from server.domain.import_runs import Report, RunStatus, recent_runs, run_as_dict, visible_run
 from server.domain.schools import resolve_school_ids
 from server.domain.tenants import MANUAL_CONNECTION_NAME
 from server.errors import DomainError, NotAllowed
@@ -43,8 +45,6 @@ from server.imports import exports
 from server.imports.background import ImportJob, ImportRunner
 from server.imports.codes import STATUS_CODES
 from server.imports.engine import ImportOptions
-from server.imports.limits import ImportLimits, LimitExceeded, upload_too_large
-from server.imports.report import Report, RunStatus, recent_runs, run_as_dict, visible_run
 from server.imports.school_csv import template
 from server.web.staffauth import staff_api_actor
 

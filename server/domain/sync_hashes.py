@@ -1,0 +1,123 @@
+"""Unchanged rows of an import cost next to nothing (SPEC §5: a push sent twice changes
+nothing the second time; issue 15: a nightly full sync of an unchanged district).
+
+When an import has written a record, or found it unchanged, it keeps a hash of what the row
+said sealed with the record's ``version`` after the write (:func:`remember`). The next import
+of the same content finds the same hash only while nothing has changed the record since: every
+change through any surface (SCIM, staff, another file of the package) bumps ``version``. Such a
+row is reported unchanged without being loaded or diffed (:func:`unchanged`).
+
+Rules, decided here only:
+
+- only an **active** record owned by the **importing connection** is skipped: a row for an
+  inactive record reactivates it (W202), one for another connection's record is R109;
+- the caller hashes everything the row's outcome depends on (its fields, the references it
+  resolved, the options that change its meaning) and never skips a row that carries a
+  password (the stored password may have been changed since; only a check can tell).
+
+Example::
+
+    found = stored(session, User, tenant_id, ["u1", "u2"])
+    if unchanged(actor, found.get("u1"), digest({"fields": fields})): ...
+    remember(session, User, [(user.id, digest({"fields": fields}), user.version)])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
+
+from server.db import RecordStatus
+from server.domain.actors import Actor
+
+CHUNK = 900  # bound parameters per IN list (SQLite allows 999 by default in old builds)
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What :func:`unchanged` needs of a stored record, read without loading it."""
+
+    id: str
+    connection_id: str
+    status: str
+    version: int
+    content_hash: str | None
+
+
+def digest(content: Mapping[str, Any]) -> str:
+    """A stable hash of a row's content (dates, dataclasses and sets included).
+
+    >>> digest({"b": 1, "a": [2]}) == digest({"a": [2], "b": 1})
+    True
+    """
+    text = json.dumps(content, sort_keys=True, default=_plain, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=repr)
+    return repr(value)
+
+
+def sealed(row_digest: str, version: int) -> str:
+    """The stored hash: the row's digest bound to the version the write left."""
+    return hashlib.sha256(f"{row_digest}:{version}".encode()).hexdigest()
+
+
+def stored(session: Session, model: Any, tenant_id: str, keys: Iterable[str]) -> dict[str, Stored]:
+    """sourcedId -> :class:`Stored` for the tenant's records of ``model`` among ``keys``
+    (one SELECT per 900 keys, nothing loaded into the session)."""
+    wanted = sorted({key for key in keys if key})
+    found: dict[str, Stored] = {}
+    columns = (model.id, model.connection_id, model.status, model.version, model.content_hash)
+    for start in range(0, len(wanted), CHUNK):
+        rows = session.execute(
+            select(model.sourced_id, *columns).where(
+                model.tenant_id == tenant_id, model.sourced_id.in_(wanted[start : start + CHUNK])
+            )
+        )
+        for key, *values in rows:
+            found[key] = Stored(*values)
+    return found
+
+
+def unchanged(actor: Actor, record: Stored | None, row_digest: str | None) -> bool:
+    """True when the row may be reported unchanged without being applied (see the rules)."""
+    return (
+        record is not None
+        and row_digest is not None
+        and record.status == RecordStatus.ACTIVE
+        and actor.kind == "connection"
+        and record.connection_id == actor.connection_id
+        and record.content_hash == sealed(row_digest, record.version)
+    )
+
+
+def remember(session: Session, model: Any, rows: Iterable[tuple[str, str, int]]) -> None:
+    """Store ``(id, row digest, version after the write)`` for written records, in one
+    ``executemany`` (a plain UPDATE of the hash: it does not bump ``version``)."""
+    params = [
+        {"b_id": id_, "b_hash": sealed(row_digest, version)} for id_, row_digest, version in rows
+    ]
+    if not params:
+        return
+    table = model.__table__
+    statement = (
+        table.update()
+        .where(table.c.id == bindparam("b_id"))
+        .values(content_hash=bindparam("b_hash"))
+    )
+    session.execute(statement, params)

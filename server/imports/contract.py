@@ -1,0 +1,162 @@
+"""The contract between file readers and the import engine (SPEC §5).
+
+A reader (:mod:`server.imports.oneroster`, :mod:`server.imports.school_csv`) is an
+:class:`ImportSource`: it yields :class:`Step` s (one per file, with a handler per record) and
+the :class:`Deactivation` s a full import makes. Handlers share one :class:`ImportContext`.
+This module imports no reader and not the engine, so readers and the engine depend on it and
+not on each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy import Column, MetaData, String, Table, insert, select
+from sqlalchemy.orm import Session
+
+from server.db import Connection
+from server.domain.actors import Actor
+from server.domain.import_limits import ImportLimits
+from server.domain.import_records import ImportRecord, RowResult
+from server.domain.import_runs import Report
+from server.domain.secrets import SecretBox
+from server.errors import DomainError
+
+MODES = ("full", "delta")
+
+Progress = Callable[[int], None]
+
+
+class ImportRefused(DomainError):
+    """The import cannot start: a bad mode, an unknown school, a file of an unknown kind."""
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """How to run an import. ``mode`` None: the manifest's (OneRoster) or delta (school CSV)."""
+
+    mode: str | None = None
+    school_sourced_ids: tuple[str, ...] = ()
+    school_ids: tuple[str, ...] = ()  # our ids, when the caller resolved them already
+    dry_run: bool = False
+    skip_invalid: bool = False
+    allow_shrink: bool = False
+    shrink_threshold: float | None = None
+    lenient: bool = True
+    limits: ImportLimits = field(default_factory=ImportLimits)  # Settings.import_limits
+
+
+@dataclass
+class Step:
+    """One file of a source: its records, how to handle one, and how to prefetch a batch."""
+
+    file: str
+    mode: str
+    records: Iterable[ImportRecord | RowResult]
+    handle: Callable[[ImportContext, ImportRecord], RowResult | list[RowResult]]
+    prefetch: Callable[[ImportContext, list[ImportRecord]], None] | None = None
+    seen_kind: str | None = None
+    writes: bool = True  # False: the handler only reads and gathers (no savepoints needed)
+    # Optional: the whole batch at once (all or nothing; a failure falls back to ``handle``).
+    handle_batch: (
+        Callable[[ImportContext, list[ImportRecord]], dict[int, list[RowResult]]] | None
+    ) = None
+
+
+class ImportSource(Protocol):
+    """A readable file: OneRoster package or school CSV."""
+
+    format: str
+    source_name: str | None
+    warnings: list[tuple[str, str]]
+
+    def default_mode(self) -> str: ...
+
+    def steps(self, ctx: ImportContext) -> Iterator[Step]: ...
+
+    def deactivations(self, ctx: ImportContext) -> Iterator[Deactivation]: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class Deactivation:
+    """What a full import deactivates for one kind of record: a query and how to do it."""
+
+    file: str
+    kind: str
+    select_missing: Callable[[ImportContext], Any]  # a SELECT of the records to deactivate
+    deactivate: Callable[[ImportContext, Any], bool]
+    key: Callable[[Any], str]
+    counts_for_shrink: bool = False
+    count_active: Callable[[ImportContext], int] | None = None
+
+
+@dataclass
+class ImportContext:
+    """What handlers share during one run: the session, the acting connection, caches."""
+
+    session: Session
+    actor: Actor
+    connection: Connection
+    box: SecretBox
+    options: ImportOptions
+    report: Report
+    mode: str
+    school_ids: list[str]
+    cache: dict[str, dict[str, Any]] = field(default_factory=dict)
+    batch: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def tenant_id(self) -> str:
+        return self.actor.tenant_id
+
+    def unchanged(self, record: ImportRecord) -> bool:
+        """Whether the batch's prefetch found the row unchanged (its stored hash matches)."""
+        return record.number in self.batch.get("unchanged", ())
+
+    def synced(self, record: ImportRecord, model: Any, written: Any) -> None:
+        """Note that ``record`` was written to (or found equal in) ``written``: the engine
+        stores its hash at the end of the batch, unless the row is rolled back."""
+        row_digest = self.batch.get("digests", {}).get(record.number)
+        if row_digest is not None:
+            self.batch.setdefault("synced", {})[record.number] = (model, written, row_digest)
+
+    def seen_keys(self, kind: str, keys: list[str]) -> set[str]:
+        """Which of ``keys`` were already seen (marked) in this run."""
+        found: set[str] = set()
+        for start in range(0, len(keys), 900):
+            chunk = keys[start : start + 900]
+            found |= set(
+                self.session.scalars(
+                    select(SEEN.c.key).where(SEEN.c.kind == kind, SEEN.c.key.in_(chunk))
+                )
+            )
+        return found
+
+    def mark_seen(self, kind: str, keys: Iterable[str]) -> None:
+        rows = [{"kind": kind, "key": key} for key in set(keys)]
+        if rows:
+            self.session.execute(insert(SEEN).prefix_with(_or_ignore(self.session)), rows)
+
+    def not_seen(self, kind: str, column: Any) -> Any:
+        """A WHERE condition: ``column`` is not among the keys seen for ``kind``."""
+        return column.not_in(select(SEEN.c.key).where(SEEN.c.kind == kind))
+
+
+# The keys seen in this run, in a temporary table private to the import's connection: it
+# lives as long as the transaction (dropped at the end on both SQLite and PostgreSQL).
+_TEMP = MetaData()
+SEEN = Table(
+    "rollcall_import_seen",
+    _TEMP,
+    Column("kind", String(20), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    prefixes=["TEMPORARY"],
+)
+
+
+def _or_ignore(session: Session) -> str:
+    return "OR IGNORE" if session.get_bind().dialect.name == "sqlite" else ""
