@@ -10,15 +10,15 @@ uncommitted rows), so the permission lasts one transaction at most.
 A later migration that rebuilds ``audit_events`` on SQLite (``batch_alter_table`` with a
 column change copies the table) drops its triggers: create them again there.
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0011_audit_append_only
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0011_audit_append_only"
 branch_labels = None
 depends_on = None
 

@@ -1,15 +1,15 @@
 """imports: a stored content hash per synced record, so an unchanged row costs next to nothing
 (issue 15)
 
-Revision ID: 0008_import_hashes
-Revises: 0007
+Revision ID: 0011_audit_append_only
+Revises: 0009
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008_import_hashes"
-down_revision = "0007"
+revision = "0011_audit_append_only"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
