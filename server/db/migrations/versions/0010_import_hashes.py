@@ -1,14 +1,14 @@
 """imports: a stored content hash per synced record, so an unchanged row costs next to nothing
 (issue 15)
 
-Revision ID: 0011_audit_append_only
+Revision ID: 0010
 Revises: 0009
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011_audit_append_only"
+revision = "0010"
 down_revision = "0009"
 branch_labels = None
 depends_on = None

@@ -11,14 +11,14 @@ A later migration that rebuilds ``audit_events`` on SQLite (``batch_alter_table`
 column change copies the table) drops its triggers: create them again there.
 
 Revision ID: 0011
-Revises: 0011_audit_append_only
+Revises: 0010
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0011_audit_append_only"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
