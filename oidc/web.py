@@ -110,7 +110,9 @@ def csrf_ok(context: AppContext, http: HttpRequest) -> bool:
     page opened before a key rotation still posts)."""
     cookie = http.cookies.get(CSRF_COOKIE)
     sent = dict(http.form).get("csrf", "")
-    return bool(cookie) and any(
+    if not cookie:
+        return False
+    return any(
         hmac.compare_digest(sign(key, "csrf", cookie.encode()), sent)
         for key in context.settings.secret_keys
     )

@@ -14,7 +14,7 @@ from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -127,7 +127,7 @@ def record_many(session: Session, actor: Actor, action: str, events: list[dict[s
         }
         for event in events
     ]
-    session.execute(AuditEvent.__table__.insert(), rows)  # Core: no ORM bookkeeping per row
+    session.execute(insert(AuditEvent), rows)  # Core: no ORM bookkeeping per row
 
 
 def record_read(

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from server.db import Org, RecordStatus, User, UserRole, fold
@@ -46,7 +46,7 @@ def create_users(session: Session, actor: Actor, batch: Sequence[Mapping[str, An
     for row, values in zip(batch, prepared, strict=True):
         folded, key = _folded(values), values.get("sourced_id")
         special = not folded or not key or bool(values.get("external_id"))
-        if special or folded in usernames or key in sourced:
+        if special or key is None or folded in usernames or key in sourced:
             made.append(users.create_user(session, actor, row))
             continue
         plain = {name: value for name, value in values.items() if name != "roles"}
@@ -68,7 +68,7 @@ def _add_roles(session: Session, created: list[tuple[User, dict[str, Any]]]) -> 
     one at a time); each user's ``roles`` is reloaded when next read."""
     rows = [row for user, v in created for row in users.role_rows(user.id, v.get("roles") or [])]
     if rows:
-        session.execute(UserRole.__table__.insert(), rows)
+        session.execute(insert(UserRole), rows)
     for user, _ in created:
         session.expire(user, ["roles"])
 

@@ -344,7 +344,9 @@ def load_rows(session: Session, run_id: str, *, limit: int | None = None) -> lis
     ]
 
 
-def run_as_dict(session: Session, run: ImportRun, *, row_limit: int | None = None) -> dict:
+def run_as_dict(
+    session: Session, run: ImportRun, *, row_limit: int | None = None
+) -> dict[str, Any]:
     """A stored run in the same shape as :meth:`Report.as_dict`."""
     return {
         "id": run.id,

@@ -63,7 +63,7 @@ def renew_run(session: Session, run_id: str, owner: str, lease: timedelta = LEAS
         .where(ImportRun.id == run_id, ImportRun.owner == owner, ImportRun.status == "running")
         .values(lease_until=utcnow() + lease)
     )
-    return result.rowcount == 1
+    return cast("CursorResult[Any]", result).rowcount == 1
 
 
 def run_heartbeat(database: Any, run_id: str) -> AbstractContextManager[Any]:

@@ -107,7 +107,7 @@ class ImportContext:
     mode: str
     school_ids: list[str]
     cache: dict[str, dict[str, Any]] = field(default_factory=dict)
-    batch: dict[str, dict[str, Any]] = field(default_factory=dict)
+    batch: dict[str, dict[Any, Any]] = field(default_factory=dict)
 
     @property
     def tenant_id(self) -> str:

@@ -19,7 +19,7 @@ def open_source(
     filename: str | None = None,
     lenient: bool = True,
     limits: ImportLimits | None = None,
-):
+) -> OneRosterSource | SchoolCsvSource | RefusedSource:
     """The right reader for a file: a OneRoster zip or folder, a school CSV or XLSX.
 
     Every reader reads within ``limits``; a file on disk larger than ``upload_bytes`` gives a
