@@ -45,6 +45,8 @@ class LiveServer:
     url: str
     token: str
     core_token: str
+    client_id: str
+    client_secret: str
 
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token or self.token}"}
@@ -72,9 +74,10 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _prepare(database: Database) -> tuple[str, str]:
+def _prepare(database: Database) -> tuple[str, str, str, str]:
     """The demo district plus what it lacks for a full walk: a grading period, a leaver, a
-    deleted user and demographics; and two readers (every scope, core only)."""
+    deleted user and demographics; and two readers (every scope, core only), with a token
+    each and the first one's client credentials for clients that fetch their own token."""
     with database.session() as session:
         seed(session, SecretBox("conformance"))
         tenant = get_tenant(session)
@@ -109,13 +112,14 @@ def _prepare(database: Database) -> tuple[str, str]:
                 "demographic_flags": {"hispanicOrLatinoEthnicity": True, "cityOfBirth": "Leeds"},
             },
         )
-        tokens = []
+        tokens, credentials = [], []
         for name, scopes in (("everything", SCOPES), ("core", [SCOPES[1], SCOPES[4]])):
             new = oauth.create_client(session, system, name, kind="api", scopes=scopes)
             token = secrets.token_urlsafe(24)
             oauth.store_token(session, new.client, token, " ".join(scopes))
             tokens.append(token)
-        return tokens[0], tokens[1]
+            credentials.append((new.client.client_id, new.secret))
+        return tokens[0], tokens[1], *credentials[0]
 
 
 @pytest.fixture(scope="session")
@@ -124,7 +128,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     url = _database_url(data_dir)
     database = Database(url)
     upgrade(database.engine)
-    token, core_token = _prepare(database)
+    token, core_token, client_id, client_secret = _prepare(database)
     settings = Settings(data_dir=data_dir, database_url=url, secret_key="conformance")
     port = _free_port()
     config = uvicorn.Config(
@@ -138,7 +142,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         if time.monotonic() > deadline:
             raise RuntimeError("the live server did not start")
         time.sleep(0.05)
-    yield LiveServer(f"http://127.0.0.1:{port}", token, core_token)
+    yield LiveServer(f"http://127.0.0.1:{port}", token, core_token, client_id, client_secret)
     server.should_exit = True
     thread.join(timeout=10)
     database.dispose()
