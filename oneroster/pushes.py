@@ -40,7 +40,7 @@ from server.domain import completeness, roster, users
 from server.domain.actors import Actor
 from server.domain.rostering import ReadScope
 from server.domain.users import RoleAssignment
-from server.domain.vocabulary import parse_date
+from server.domain.vocabulary import ENROLLMENT_ROLES_1P2, parse_date
 
 MAX_TEXT = 255  # the width of our text columns
 WRITABLE = ("users", "orgs", "academicSessions", "courses", "classes", "enrollments")
@@ -341,6 +341,18 @@ def _roster_fields(
     }
 
 
+def _enrollment_role(obj: Mapping) -> str:
+    """A 1.2 enrollment role (:data:`ENROLLMENT_ROLES_1P2`), or an ``ext:`` one we know."""
+    role = _text(obj, "role") or "student"
+    if role not in ENROLLMENT_ROLES_1P2 and not role.startswith("ext:"):
+        raise invalid(
+            f"role {role!r} is not a OneRoster 1.2 enrollment role "
+            f"({', '.join(ENROLLMENT_ROLES_1P2)}; 1.1's aide is gone: send a helping adult as a "
+            "teacher with primary false)."
+        )
+    return role.removeprefix("ext:")
+
+
 def _enrollment(
     session: Session, actor: Actor, existing: Enrollment | None, sourced_id: str, obj: Mapping
 ) -> tuple[Enrollment, bool]:
@@ -349,7 +361,7 @@ def _enrollment(
     klass = _find(session, tenant, SchoolClass, obj.get("class"), "class")
     if user is None or klass is None:
         raise invalid("An enrollment needs a user and a class.")
-    role = (_text(obj, "role") or "student").removeprefix("ext:")
+    role = _enrollment_role(obj)
     primary = obj.get("primary") in (True, "true")
     if existing is not None:
         if existing.user_id != user.id or existing.class_id != klass.id:

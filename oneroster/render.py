@@ -16,8 +16,15 @@ The shapes follow the 1.1 REST binding and the 1.2 Rostering OpenAPI (``UserDTyp
   becomes 1.2's ``siteAdministrator``. ``primaryOrg`` is the org of the first primary role.
   A user with no roles of their own (a SCIM user sent without schools) gets one per school of
   their active enrollments, so ``orgs``/``roles`` are never empty for an enrolled user.
-- Enrollment roles outside a version's vocabulary (``aide`` in 1.2, for example) are sent in
-  the spec's extension form ``ext:aide``.
+- Enrollment roles: 1.1 serves the roles its vocabulary has (``aide`` among them). 1.2's
+  vocabulary is administrator, proctor, student, teacher (``EnrollmentDType.role``), so an
+  enrollment stored as ``aide`` from a 1.1 source reads as ``teacher`` with ``primary: "false"``:
+  1.2 keeps ``aide`` as a user role (the user's ``roles[]`` still say so), and ``primary`` is
+  the field that tells the class's own teacher from the other adults in it ("Applicable only to
+  teachers": only one primary teacher per class and period). The spec's extension form
+  (``ext:aide``) would be valid JSON for the schema but typed 1.2 clients refuse it (timeback-
+  oneroster's ``Enrollment.role``), which loses the whole page. Other roles outside a version's
+  vocabulary (``guardian``) use the extension form ``ext:guardian``.
 - Attributes no rule needs (``userIds``, ``userMasterIdentifier``, ``pronouns``,
   ``userProfiles``, ``sms``, ``phone``, ``subjectCodes``, ``metadata``…) come from the record's
   ``extra`` JSON when a source supplied them.
@@ -39,6 +46,7 @@ from server.db import (
     SchoolClass,
     User,
 )
+from server.domain.vocabulary import ENROLLMENT_ROLES_1P2
 
 V1P1 = "v1p1"
 V1P2 = "v1p2"
@@ -67,7 +75,7 @@ ROLES_1P2 = (
     "systemAdministrator",
     "teacher",
 )
-ENROLLMENT_ROLES = ("administrator", "proctor", "student", "teacher")
+ENROLLMENT_ROLES = {V1P1: ROLES_1P1, V1P2: ENROLLMENT_ROLES_1P2}
 RACE_FIELDS = (
     "americanIndianOrAlaskaNative",
     "asian",
@@ -450,17 +458,24 @@ def _roles_from_enrollments(pairs: list[tuple[str, str]]) -> list[_DerivedRole]:
 def _enrollment(enrollment: Enrollment, version: str, refs: References) -> dict[str, Any]:
     user_sid = refs.users.get(enrollment.user_id)
     class_sid = refs.classes.get(enrollment.class_id)
-    role = enrollment.role
+    role, primary = _enrollment_role(enrollment.role, enrollment.primary, version)
     return {
         **_base(enrollment),
         "user": refs.to("users", "user", user_sid) if user_sid else None,
         "class": refs.to("classes", "class", class_sid) if class_sid else None,
         "school": refs.org(enrollment.school_id),
-        "role": role if role in ENROLLMENT_ROLES else "ext:" + role,
-        "primary": "true" if enrollment.primary else "false",
+        "role": role,
+        "primary": "true" if primary else "false",
         "beginDate": _day(enrollment.begin_date),
         "endDate": _day(enrollment.end_date),
     }
+
+
+def _enrollment_role(role: str, primary: bool, version: str) -> tuple[str, bool]:
+    """The role and ``primary`` flag a version's vocabulary can say (see the module docstring)."""
+    if version == V1P2 and role == "aide":
+        return "teacher", False
+    return (role if role in ENROLLMENT_ROLES[version] else "ext:" + role), primary
 
 
 def _sex(gender: str | None, version: str) -> str | None:

@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, text
 
 from server.app import create_app
 from server.config import Settings, normalise_database_url
-from server.db import AcademicSession
+from server.db import AcademicSession, Org, SchoolClass
 from server.db.migrate import upgrade
 from server.db.session import Database
 from server.demo import seed
@@ -112,6 +112,7 @@ def _prepare(database: Database) -> tuple[str, str, str, str]:
                 "demographic_flags": {"hispanicOrLatinoEthnicity": True, "cityOfBirth": "Leeds"},
             },
         )
+        _add_classroom_aide(session, system, tenant.id)
         tokens, credentials = [], []
         for name, scopes in (("everything", SCOPES), ("core", [SCOPES[1], SCOPES[4]])):
             new = oauth.create_client(session, system, name, kind="api", scopes=scopes)
@@ -120,6 +121,24 @@ def _prepare(database: Database) -> tuple[str, str, str, str]:
             tokens.append(token)
             credentials.append((new.client.client_id, new.secret))
         return tokens[0], tokens[1], *credentials[0]
+
+
+def _add_classroom_aide(session, system, tenant_id: str) -> None:
+    """An aide in a class, as a 1.1 source stores one (enrollment role ``aide``, which the
+    1.2 enrollment vocabulary lacks: see ``oneroster/render.py``)."""
+    cedar = roster.find_by_sourced_id(session, Org, tenant_id, "school-cedar")
+    klass = roster.find_by_sourced_id(session, SchoolClass, tenant_id, "class-school-cedar-1")
+    aide = users.create_user(
+        session,
+        system,
+        {
+            "sourced_id": "aide-school-cedar-1",
+            "given_name": "Alex",
+            "family_name": "Helper",
+            "roles": [users.RoleAssignment(cedar.id, "aide")],
+        },
+    )
+    roster.enroll(session, system, aide, klass, role="aide", sourced_id="enrollment-aide-1")
 
 
 @pytest.fixture(scope="session")

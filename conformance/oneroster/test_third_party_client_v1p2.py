@@ -97,6 +97,8 @@ def test_the_client_sees_the_seeded_district(walk):
     assert len(collections["students"]) > 7 * 3 and len(collections["enrollments"]) > 7 * 3
     assert "student-school-maple-2" not in collections["users"]  # deleted: never served
     assert "student-school-maple-3" in collections["demographics"]
+    # the aide stored from a 1.1 source: an enrollment the client can read (role teacher)
+    assert "enrollment-aide-1" in collections["enrollments"]
 
 
 def test_the_client_reads_the_nested_class_lists(walk):

@@ -228,3 +228,22 @@ def test_a_hub_set_to_adopt_takes_over_manual_accounts_but_never_sso_ones(api, d
     assert adopted.status_code == 200, adopted.text
     assert adopted.json()["user"]["sourcedId"] == "a-2"
     assert adopted.json()["user"]["givenName"] == "Adopted"
+
+
+def test_an_aide_enrollment_is_refused_over_12_with_the_roles_12_knows(api, hub, reader):
+    """The 1.2 enrollment role vocabulary is administrator, proctor, student, teacher
+    (``EnrollmentDType.role`` in 1EdTech's 1.2 OpenAPI; 1.1 still had ``aide``)."""
+    _push_school_year(api, hub)
+    body = {
+        "enrollment": {
+            "user": _ref("east-s1", "user"),
+            "class": _ref("east-chem-1", "class"),
+            "role": "aide",
+        }
+    }
+    response = api.put(f"{V1P2}/enrollments/east-aide", json=body, headers=bearer(hub))
+    assert response.status_code == 422, response.text
+    status = response.json()
+    assert status["imsx_codeMajor"] == "failure"
+    assert "administrator, proctor, student, teacher" in status["imsx_description"]
+    assert api.get(f"{V1P2}/enrollments/east-aide", headers=bearer(reader())).status_code == 404

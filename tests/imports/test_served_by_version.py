@@ -1,0 +1,62 @@
+"""What a OneRoster CSV package stored, read back over REST in each version's vocabulary.
+
+- Enrollment role ``aide``: the 1.1 vocabulary has it; the 1.2 one does not
+  (``administrator``, ``proctor``, ``student``, ``teacher``: ``EnrollmentDType.role`` of
+  1EdTech's 1.2 OpenAPI, and the 1.2.1 CSV enrollments table as LongsightGroup/oneroster checks
+  it). A 1.2 package with it is refused (R102); one stored from a 1.1 source reads on 1.2 as
+  a non-primary ``teacher`` (see ``oneroster/render.py``).
+- ``primaryOrg``: a 1.2 user's ``primaryOrgSourcedId`` is served as given, whatever the order
+  of their roles.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.oneroster.conftest import PREFIXES, SCOPES
+from server.domain import oauth
+from server.domain.actors import system_actor
+from tests.imports.packages import district, package
+
+
+@pytest.fixture
+def reading(client, tenancy):
+    """``reading(version, path)``: the JSON a district app with every scope gets."""
+    with tenancy.database.session() as session:
+        made = oauth.create_client(
+            session, system_actor(tenancy.tenant_id), "district app", kind="api", scopes=SCOPES
+        )
+        oauth.store_token(session, made.client, "app-token", " ".join(SCOPES))
+
+    def read(version: str, path: str) -> dict:
+        answer = client.get(PREFIXES[version] + path, headers={"Authorization": "Bearer app-token"})
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    return read
+
+
+def _with_an_aide(version: str) -> dict:
+    files = district(version, students=1)
+    files["enrollments.csv"][1]["role"] = "aide"  # u1 helps in the class
+    return files
+
+
+def test_an_aide_enrollment_in_a_12_package_is_r102(tenancy, tmp_path):
+    report = tenancy.run(package(tmp_path / "p.zip", "1.2", _with_an_aide("1.2")), dry_run=True)
+    found = [r for r in report.rows() if r["key"] == "e-u1"]
+    assert [r["code"] for r in found] == ["R102"], report.as_dict()
+    assert "aide" in found[0]["message"] and "teacher" in found[0]["message"]
+
+
+def test_an_aide_from_a_11_package_reads_as_aide_on_11_and_a_helping_teacher_on_12(
+    tenancy, tmp_path, reading
+):
+    files = _with_an_aide("1.1")
+    files["enrollments.csv"][1]["primary"] = "true"
+    report = tenancy.run(package(tmp_path / "p.zip", "1.1", files))
+    assert report.status == "applied", report.as_dict()
+    old = reading("v1p1", "/enrollments/e-u1")["enrollment"]
+    assert (old["role"], old["primary"]) == ("aide", "true")
+    new = reading("v1p2", "/enrollments/e-u1")["enrollment"]
+    assert (new["role"], new["primary"]) == ("teacher", "false")
