@@ -239,10 +239,6 @@ def _role_org_rows() -> list[ColumnElement[bool]]:
     return [UserRole.user_id == User.id, Org.id == UserRole.org_id]
 
 
-def _primary_org_rows() -> list[ColumnElement[bool]]:
-    return [*_role_org_rows(), UserRole.role_type == "primary"]
-
-
 def _grade_rows() -> list[ColumnElement[bool]]:
     return [UserGrade.user_id == User.id]
 
@@ -270,7 +266,7 @@ USER_FIELDS: dict[str, FieldSpec] = {
     "roles.roleType": many(UserRole.role_type, _role_rows),
     "roles.org.sourcedId": many(Org.sourced_id, _role_org_rows),
     "orgs.sourcedId": many(Org.sourced_id, _role_org_rows),
-    "primaryOrg.sourcedId": many(Org.sourced_id, _primary_org_rows),
+    "primaryOrg.sourcedId": reference(User.primary_org_id, Org),
     "grades": many(UserGrade.grade, _grade_rows),
 }
 

@@ -270,6 +270,8 @@ def _user_fields(
             raise invalid("roleType is 'primary' or 'secondary'.")
         assignments.append(RoleAssignment(org_id, role["role"].removeprefix("ext:"), role_type))
     fields["roles"] = assignments
+    # UserDType.primaryOrg as pushed; without one, the org of a primary role (users.py)
+    fields["primary_org_id"] = _reference(session, tenant, Org, obj.get("primaryOrg"), "primaryOrg")
     # A PUT carries the whole object: attributes it leaves out are dropped, not kept from an
     # earlier push (issue 12, point 5); what other files added (demographics) stays.
     kept = existing.extra if existing is not None else {}
@@ -347,8 +349,8 @@ def _enrollment_role(obj: Mapping) -> str:
     if role not in ENROLLMENT_ROLES_1P2 and not role.startswith("ext:"):
         raise invalid(
             f"role {role!r} is not a OneRoster 1.2 enrollment role "
-            f"({', '.join(ENROLLMENT_ROLES_1P2)}; 1.1's aide is gone: send a helping adult as a "
-            "teacher with primary false)."
+            f"({', '.join(ENROLLMENT_ROLES_1P2)}; 1.1's aide is gone: send a helping adult as "
+            "a teacher with primary false, or as ext:aide)."
         )
     return role.removeprefix("ext:")
 

@@ -13,7 +13,8 @@ The shapes follow the 1.1 REST binding and the 1.2 Rostering OpenAPI (``UserDTyp
 - 1.1 ``role`` is the user's primary role in the 1.1 vocabulary (1.2's district, site and
   system administrators and principals become ``administrator``); 1.1 ``orgs`` are the orgs of
   the user's roles. 1.2 ``roles[]`` carry roleType/role/org and dates; 1.1's ``administrator``
-  becomes 1.2's ``siteAdministrator``. ``primaryOrg`` is the org of the first primary role.
+  becomes 1.2's ``siteAdministrator``. ``primaryOrg`` is the stored one (as the source named
+  it, else the org of a primary role: ``server/domain/users.py``).
   A user with no roles of their own (a SCIM user sent without schools) gets one per school of
   their active enrollments, so ``orgs``/``roles`` are never empty for an enrolled user.
 - Enrollment roles: 1.1 serves the roles its vocabulary has (``aide`` among them). 1.2's
@@ -424,7 +425,7 @@ def _user(user: User, version: str, refs: References) -> dict[str, Any]:
             if refs.org(r.org_id)
         ],
         "userProfiles": _user_profiles(user),
-        "primaryOrg": refs.org(primary.org_id) if primary else None,
+        "primaryOrg": refs.org(user.primary_org_id or (primary.org_id if primary else None)),
         "identifier": user.identifier,
         "email": user.email,
         "sms": _extra_text(user, "sms"),

@@ -60,3 +60,56 @@ def test_an_aide_from_a_11_package_reads_as_aide_on_11_and_a_helping_teacher_on_
     assert (old["role"], old["primary"]) == ("aide", "true")
     new = reading("v1p2", "/enrollments/e-u1")["enrollment"]
     assert (new["role"], new["primary"]) == ("teacher", "false")
+
+
+def _two_schools() -> dict:
+    """u1 studies at s1 (primary role) and s2 (secondary) but names s2 as primaryOrg; u2's
+    only primary role is at s2, listed after a secondary one at s1."""
+    files = district("1.2", students=2)
+    files["orgs.csv"].append(
+        {"sourcedId": "s2", "name": "Oak Middle", "type": "school", "parentSourcedId": "d1"}
+    )
+    users = {row["sourcedId"]: row for row in files["users.csv"]}
+    users["u1"]["primaryOrgSourcedId"] = "s2"
+    users["u2"]["primaryOrgSourcedId"] = ""
+    files["roles.csv"] = [r for r in files["roles.csv"] if r["userSourcedId"] != "u2"] + [
+        {
+            "sourcedId": "r-u2-s1",
+            "userSourcedId": "u2",
+            "roleType": "secondary",
+            "role": "student",
+            "orgSourcedId": "s1",
+        },
+        {
+            "sourcedId": "r-u2-s2",
+            "userSourcedId": "u2",
+            "roleType": "primary",
+            "role": "student",
+            "orgSourcedId": "s2",
+        },
+    ]
+    files["roles.csv"].append(
+        {
+            "sourcedId": "r-u1-s2",
+            "userSourcedId": "u1",
+            "roleType": "secondary",
+            "role": "student",
+            "orgSourcedId": "s2",
+        }
+    )
+    return files
+
+
+def test_primary_org_is_the_one_the_package_names(tenancy, tmp_path, reading):
+    report = tenancy.run(package(tmp_path / "p.zip", "1.2", _two_schools()))
+    assert report.status == "applied", report.as_dict()
+    u1 = reading("v1p2", "/users/u1")["user"]
+    assert u1["primaryOrg"]["sourcedId"] == "s2"
+    assert {(r["org"]["sourcedId"], r["roleType"]) for r in u1["roles"]} == {
+        ("s1", "primary"),
+        ("s2", "secondary"),
+    }
+    u2 = reading("v1p2", "/users/u2")["user"]
+    assert u2["primaryOrg"]["sourcedId"] == "s2"  # from roles.csv's roleType=primary
+    found = reading("v1p2", "/users?filter=primaryOrg.sourcedId%3D%27s2%27")["users"]
+    assert sorted(u["sourcedId"] for u in found) == ["u1", "u2"]
