@@ -24,7 +24,18 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, and_, cast, exists, not_, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    and_,
+    case,
+    cast,
+    exists,
+    literal,
+    not_,
+    or_,
+    select,
+)
 
 from oneroster.errors import bad_filter, bad_selection
 from server.db import (
@@ -318,10 +329,15 @@ CLASS_FIELDS: dict[str, FieldSpec] = {
     "terms.sourcedId": many(AcademicSession.sourced_id, _term_rows),
 }
 
+# An aide's enrollment is served as a non-primary teacher (oneroster/render.py): filters and
+# sorts compare what is served.
+SERVED_ROLE = case((Enrollment.role == "aide", literal("teacher")), else_=Enrollment.role)
+SERVED_PRIMARY = and_(Enrollment.primary, Enrollment.role != "aide")
+
 ENROLLMENT_FIELDS: dict[str, FieldSpec] = {
     **_common(Enrollment),
-    "role": text(Enrollment.role),
-    "primary": flag(Enrollment.primary),
+    "role": text(SERVED_ROLE),
+    "primary": flag(SERVED_PRIMARY),
     "beginDate": day(Enrollment.begin_date),
     "endDate": day(Enrollment.end_date),
     "user.sourcedId": reference(Enrollment.user_id, User),

@@ -17,14 +17,15 @@ The shapes follow the 1.1 REST binding and the 1.2 Rostering OpenAPI (``UserDTyp
   it, else the org of a primary role: ``server/domain/users.py``).
   A user with no roles of their own (a SCIM user sent without schools) gets one per school of
   their active enrollments, so ``orgs``/``roles`` are never empty for an enrolled user.
-- Enrollment roles: 1.1 serves the roles its vocabulary has (``aide`` among them). 1.2's
-  vocabulary is administrator, proctor, student, teacher (``EnrollmentDType.role``), so an
-  enrollment stored as ``aide`` from a 1.1 source reads as ``teacher`` with ``primary: "false"``:
-  1.2 keeps ``aide`` as a user role (the user's ``roles[]`` still say so), and ``primary`` is
-  the field that tells the class's own teacher from the other adults in it ("Applicable only to
-  teachers": only one primary teacher per class and period). The spec's extension form
-  (``ext:aide``) would be valid JSON for the schema but typed 1.2 clients refuse it (timeback-
-  oneroster's ``Enrollment.role``), which loses the whole page. Other roles outside a version's
+- Enrollment roles are those of both versions' enrollment vocabulary (administrator, proctor,
+  student, teacher: ``EnrollmentDType.role`` of the 1.2 OpenAPI, and the 1.1 binding as our
+  ``schemas/v1p1`` and LongsightGroup/oneroster's 1.1 model read it). An enrollment stored as
+  ``aide`` (a 1.1 CSV source, a pull from a 1.1 hub) reads as ``teacher`` with
+  ``primary: "false"``: the person's user ``roles`` still say ``aide``, and ``primary`` is what
+  tells the class's own teacher from the other adults in it (only one primary teacher per
+  class and period). The extension form ``ext:aide`` would be schema-valid, but typed clients
+  refuse it for the whole page (timeback-oneroster on 1.2, strongmind-oneroster-client on 1.1).
+  Filters and sorts read the same mapping (``oneroster/fields.py``). Other roles outside the
   vocabulary (``guardian``) use the extension form ``ext:guardian``.
 - Attributes no rule needs (``userIds``, ``userMasterIdentifier``, ``pronouns``,
   ``userProfiles``, ``sms``, ``phone``, ``subjectCodes``, ``metadata``…) come from the record's
@@ -76,7 +77,7 @@ ROLES_1P2 = (
     "systemAdministrator",
     "teacher",
 )
-ENROLLMENT_ROLES = {V1P1: ROLES_1P1, V1P2: ENROLLMENT_ROLES_1P2}
+ENROLLMENT_ROLES = ENROLLMENT_ROLES_1P2  # both versions (see the module docstring)
 RACE_FIELDS = (
     "americanIndianOrAlaskaNative",
     "asian",
@@ -459,7 +460,7 @@ def _roles_from_enrollments(pairs: list[tuple[str, str]]) -> list[_DerivedRole]:
 def _enrollment(enrollment: Enrollment, version: str, refs: References) -> dict[str, Any]:
     user_sid = refs.users.get(enrollment.user_id)
     class_sid = refs.classes.get(enrollment.class_id)
-    role, primary = _enrollment_role(enrollment.role, enrollment.primary, version)
+    role, primary = _enrollment_role(enrollment.role, enrollment.primary)
     return {
         **_base(enrollment),
         "user": refs.to("users", "user", user_sid) if user_sid else None,
@@ -472,11 +473,11 @@ def _enrollment(enrollment: Enrollment, version: str, refs: References) -> dict[
     }
 
 
-def _enrollment_role(role: str, primary: bool, version: str) -> tuple[str, bool]:
-    """The role and ``primary`` flag a version's vocabulary can say (see the module docstring)."""
-    if version == V1P2 and role == "aide":
+def _enrollment_role(role: str, primary: bool) -> tuple[str, bool]:
+    """The role and ``primary`` flag the enrollment vocabulary can say (module docstring)."""
+    if role == "aide":
         return "teacher", False
-    return (role if role in ENROLLMENT_ROLES[version] else "ext:" + role), primary
+    return (role if role in ENROLLMENT_ROLES else "ext:" + role), primary
 
 
 def _sex(gender: str | None, version: str) -> str | None:

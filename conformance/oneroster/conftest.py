@@ -113,6 +113,12 @@ def _prepare(database: Database) -> tuple[str, str, str, str]:
             },
         )
         _add_classroom_aide(session, system, tenant.id)
+        # pushed without a role or school (issue 10 point 4): served by neither version
+        users.create_user(
+            session,
+            system,
+            {"sourced_id": "incomplete-1", "given_name": "No", "family_name": "Role"},
+        )
         tokens, credentials = [], []
         for name, scopes in (("everything", SCOPES), ("core", [SCOPES[1], SCOPES[4]])):
             new = oauth.create_client(session, system, name, kind="api", scopes=scopes)

@@ -96,6 +96,7 @@ def test_the_client_sees_the_seeded_district(walk):
     # paged at 7 a page: the 59 students and 64 enrollments take several pages each
     assert len(collections["students"]) > 7 * 3 and len(collections["enrollments"]) > 7 * 3
     assert "student-school-maple-2" not in collections["users"]  # deleted: never served
+    assert "incomplete-1" not in collections["users"]  # no role, no school: never served
     assert "student-school-maple-3" in collections["demographics"]
     # the aide stored from a 1.1 source: an enrollment the client can read (role teacher)
     assert "enrollment-aide-1" in collections["enrollments"]

@@ -3,8 +3,8 @@
 - Enrollment role ``aide``: the 1.1 vocabulary has it; the 1.2 one does not
   (``administrator``, ``proctor``, ``student``, ``teacher``: ``EnrollmentDType.role`` of
   1EdTech's 1.2 OpenAPI, and the 1.2.1 CSV enrollments table as LongsightGroup/oneroster checks
-  it). A 1.2 package with it is refused (R102); one stored from a 1.1 source reads on 1.2 as
-  a non-primary ``teacher`` (see ``oneroster/render.py``).
+  it). A 1.2 package with it is refused (R102); one stored from a 1.1 source reads as a
+  non-primary ``teacher``, in filters and sorts too (see ``oneroster/render.py``).
 - ``primaryOrg``: a 1.2 user's ``primaryOrgSourcedId`` is served as given, whatever the order
   of their roles.
 """
@@ -12,8 +12,10 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
 from conformance.oneroster.conftest import PREFIXES, SCOPES
+from server.db import Enrollment
 from server.domain import oauth
 from server.domain.actors import system_actor
 from tests.imports.packages import district, package
@@ -49,17 +51,23 @@ def test_an_aide_enrollment_in_a_12_package_is_r102(tenancy, tmp_path):
     assert "aide" in found[0]["message"] and "teacher" in found[0]["message"]
 
 
-def test_an_aide_from_a_11_package_reads_as_aide_on_11_and_a_helping_teacher_on_12(
+def test_an_aide_from_a_11_package_is_kept_and_reads_as_a_helping_teacher(
     tenancy, tmp_path, reading
 ):
     files = _with_an_aide("1.1")
     files["enrollments.csv"][1]["primary"] = "true"
     report = tenancy.run(package(tmp_path / "p.zip", "1.1", files))
     assert report.status == "applied", report.as_dict()
-    old = reading("v1p1", "/enrollments/e-u1")["enrollment"]
-    assert (old["role"], old["primary"]) == ("aide", "true")
-    new = reading("v1p2", "/enrollments/e-u1")["enrollment"]
-    assert (new["role"], new["primary"]) == ("teacher", "false")
+    with tenancy.database.session() as session:
+        stored = session.scalars(select(Enrollment).where(Enrollment.sourced_id == "e-u1")).one()
+        assert (stored.role, stored.primary) == ("aide", True)
+    for version in ("v1p1", "v1p2"):
+        served = reading(version, "/enrollments/e-u1")["enrollment"]
+        assert (served["role"], served["primary"]) == ("teacher", "false"), version
+        teachers = reading(version, "/enrollments?filter=role%3D%27teacher%27")["enrollments"]
+        assert sorted(e["sourcedId"] for e in teachers) == ["e-u0", "e-u1"], version
+        primary = reading(version, "/enrollments?filter=primary%3D%27true%27")["enrollments"]
+        assert [e["sourcedId"] for e in primary] == ["e-u0"], version
 
 
 def _two_schools() -> dict:
