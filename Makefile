@@ -22,16 +22,36 @@ $(STAMP): pyproject.toml
 	  || echo "note: Chromium could not be installed: the browser tests will be skipped"; \
 	else echo "note: install Debian's chromium to run the browser tests (they are skipped without it)"; fi
 
+# OneRoster clients that cannot live in .venv (timeback-oneroster needs Python 3.12 or newer)
+# get their own virtualenv, pinned in conformance/oneroster/clients.txt; the conformance tests
+# run them as subprocesses. Without a Python 3.12+ or PyPI the reason goes to .unavailable and
+# those tests are skipped with it.
+CLIENTS := .venv-clients
+CLIENT_PYTHONS := python3.13 python3.12 $(wildcard $(HOME)/.pyenv/versions/3.1[2-9]*/bin/python)
+CLIENT_PYTHON ?= $(shell for p in $(CLIENT_PYTHONS); do \
+  $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && echo $$p && break; done)
+
+$(CLIENTS)/.installed: conformance/oneroster/clients.txt
+	@rm -f $(CLIENTS)/.unavailable
+	@if [ -z "$(CLIENT_PYTHON)" ]; then mkdir -p $(CLIENTS); \
+	  echo "no Python 3.12 or newer found (set CLIENT_PYTHON)" > $(CLIENTS)/.unavailable; \
+	elif ( test -x $(CLIENTS)/bin/python || $(CLIENT_PYTHON) -m venv $(CLIENTS) ) \
+	  && $(CLIENTS)/bin/python -m pip install --quiet -r conformance/oneroster/clients.txt; then \
+	  touch $@; \
+	else echo "pip could not install conformance/oneroster/clients.txt (is PyPI reachable?)" \
+	  > $(CLIENTS)/.unavailable; fi
+	@if [ -f $(CLIENTS)/.unavailable ]; then echo "note: $$(cat $(CLIENTS)/.unavailable)"; fi
+
 run: $(STAMP)
 	$(BIN)/rollcall serve --demo
 
 # The suite runs on every core (pytest-xdist); each worker has its own database (tests/workers.py)
 # and takes whole files, since some files replay a documented sequence in order.
 PYTEST_WORKERS ?= auto
-test: $(STAMP) /usr/bin/chromium
+test: $(STAMP) /usr/bin/chromium $(CLIENTS)/.installed
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
-conformance: $(STAMP)
+conformance: $(STAMP) $(CLIENTS)/.installed
 	$(BIN)/python -m pytest conformance $(PYTEST_ARGS)
 
 lint: $(STAMP) typecheck
@@ -60,4 +80,4 @@ soak: $(STAMP)
 	$(BIN)/python -m bench.load --requests $(SOAK_REQUESTS) --clients 50
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(CLIENTS) build *.egg-info

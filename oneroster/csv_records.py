@@ -19,7 +19,14 @@ from typing import Any
 
 from oneroster.csv_files import SourceRow, iter_list, parse_boolean
 from server.domain.import_records import ImportRecord, RowProblem
-from server.domain.vocabulary import CLASS_TYPES, ENROLLMENT_ROLES, ORG_TYPES, ROLES, SESSION_TYPES
+from server.domain.vocabulary import (
+    CLASS_TYPES,
+    ENROLLMENT_ROLES,
+    ENROLLMENT_ROLES_1P2,
+    ORG_TYPES,
+    ROLES,
+    SESSION_TYPES,
+)
 
 STATUSES = {"active": "active", "tobedeleted": "tobedeleted", "inactive": "tobedeleted"}
 RACE_COLUMNS = (
@@ -239,11 +246,29 @@ def _enrollment(row: SourceRow, record: ImportRecord, version: str) -> None:
         "user_key": _required(row, "userSourcedId"),
     }
     record.fields |= {
-        "role": _required(row, "role"),
+        "role": _enrollment_role(row, version),
         "primary": bool(_boolean(row, "primary")),
         "begin_date": row.get("beginDate") or None,
         "end_date": row.get("endDate") or None,
     }
+
+
+def _enrollment_role(row: SourceRow, version: str) -> str:
+    """The enrollment's role; 1.2 has no ``aide`` (:data:`ENROLLMENT_ROLES_1P2`): R102 unless
+    in the CSV binding's extension form ``ext:aide`` (what a pull from a 1.1 hub writes),
+    kept as that role when it is one of ours."""
+    role = _required(row, "role")
+    if role.startswith("ext:"):
+        return role.removeprefix("ext:")
+    if version == "1.2" and role.casefold() not in (r.casefold() for r in ENROLLMENT_ROLES_1P2):
+        raise RowProblem(
+            "R102",
+            f"role {role!r} is not a OneRoster 1.2 enrollment role "
+            f"({', '.join(ENROLLMENT_ROLES_1P2)}; 1.1's aide is gone: send a helping adult as "
+            "a teacher with primary false, or as ext:aide).",
+            "role",
+        )
+    return role
 
 
 def _demographics(row: SourceRow, record: ImportRecord, version: str) -> None:

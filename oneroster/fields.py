@@ -24,7 +24,18 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, and_, cast, exists, not_, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    and_,
+    case,
+    cast,
+    exists,
+    literal,
+    not_,
+    or_,
+    select,
+)
 
 from oneroster.errors import bad_filter, bad_selection
 from server.db import (
@@ -239,10 +250,6 @@ def _role_org_rows() -> list[ColumnElement[bool]]:
     return [UserRole.user_id == User.id, Org.id == UserRole.org_id]
 
 
-def _primary_org_rows() -> list[ColumnElement[bool]]:
-    return [*_role_org_rows(), UserRole.role_type == "primary"]
-
-
 def _grade_rows() -> list[ColumnElement[bool]]:
     return [UserGrade.user_id == User.id]
 
@@ -270,7 +277,7 @@ USER_FIELDS: dict[str, FieldSpec] = {
     "roles.roleType": many(UserRole.role_type, _role_rows),
     "roles.org.sourcedId": many(Org.sourced_id, _role_org_rows),
     "orgs.sourcedId": many(Org.sourced_id, _role_org_rows),
-    "primaryOrg.sourcedId": many(Org.sourced_id, _primary_org_rows),
+    "primaryOrg.sourcedId": reference(User.primary_org_id, Org),
     "grades": many(UserGrade.grade, _grade_rows),
 }
 
@@ -322,10 +329,15 @@ CLASS_FIELDS: dict[str, FieldSpec] = {
     "terms.sourcedId": many(AcademicSession.sourced_id, _term_rows),
 }
 
+# An aide's enrollment is served as a non-primary teacher (oneroster/render.py): filters and
+# sorts compare what is served.
+SERVED_ROLE = case((Enrollment.role == "aide", literal("teacher")), else_=Enrollment.role)
+SERVED_PRIMARY = and_(Enrollment.primary, Enrollment.role != "aide")
+
 ENROLLMENT_FIELDS: dict[str, FieldSpec] = {
     **_common(Enrollment),
-    "role": text(Enrollment.role),
-    "primary": flag(Enrollment.primary),
+    "role": text(SERVED_ROLE),
+    "primary": flag(SERVED_PRIMARY),
     "beginDate": day(Enrollment.begin_date),
     "endDate": day(Enrollment.end_date),
     "user.sourcedId": reference(Enrollment.user_id, User),

@@ -40,7 +40,7 @@ from server.domain import completeness, roster, users
 from server.domain.actors import Actor
 from server.domain.rostering import ReadScope
 from server.domain.users import RoleAssignment
-from server.domain.vocabulary import parse_date
+from server.domain.vocabulary import ENROLLMENT_ROLES_1P2, parse_date
 
 MAX_TEXT = 255  # the width of our text columns
 WRITABLE = ("users", "orgs", "academicSessions", "courses", "classes", "enrollments")
@@ -276,6 +276,8 @@ def _user_fields(
             raise invalid("roleType is 'primary' or 'secondary'.")
         assignments.append(RoleAssignment(org_id, role["role"].removeprefix("ext:"), role_type))
     fields["roles"] = assignments
+    # UserDType.primaryOrg as pushed; without one, the org of a primary role (users.py)
+    fields["primary_org_id"] = _reference(session, tenant, Org, obj.get("primaryOrg"), "primaryOrg")
     # A PUT carries the whole object: attributes it leaves out are dropped, not kept from an
     # earlier push (issue 12, point 5); what other files added (demographics) stays.
     kept = existing.extra if existing is not None else {}
@@ -347,6 +349,18 @@ def _roster_fields(
     }
 
 
+def _enrollment_role(obj: Mapping) -> str:
+    """A 1.2 enrollment role (:data:`ENROLLMENT_ROLES_1P2`), or an ``ext:`` one we know."""
+    role = _text(obj, "role") or "student"
+    if role not in ENROLLMENT_ROLES_1P2 and not role.startswith("ext:"):
+        raise invalid(
+            f"role {role!r} is not a OneRoster 1.2 enrollment role "
+            f"({', '.join(ENROLLMENT_ROLES_1P2)}; 1.1's aide is gone: send a helping adult as "
+            "a teacher with primary false, or as ext:aide)."
+        )
+    return role.removeprefix("ext:")
+
+
 def _enrollment(
     session: Session,
     actor: Actor,
@@ -359,7 +373,7 @@ def _enrollment(
     klass = _find(session, tenant, SchoolClass, obj.get("class"), "class")
     if user is None or klass is None:
         raise invalid("An enrollment needs a user and a class.")
-    role = (_text(obj, "role") or "student").removeprefix("ext:")
+    role = _enrollment_role(obj)
     primary = obj.get("primary") in (True, "true")
     if existing is not None:
         if existing.user_id != user.id or existing.class_id != klass.id:

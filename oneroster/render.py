@@ -13,11 +13,20 @@ The shapes follow the 1.1 REST binding and the 1.2 Rostering OpenAPI (``UserDTyp
 - 1.1 ``role`` is the user's primary role in the 1.1 vocabulary (1.2's district, site and
   system administrators and principals become ``administrator``); 1.1 ``orgs`` are the orgs of
   the user's roles. 1.2 ``roles[]`` carry roleType/role/org and dates; 1.1's ``administrator``
-  becomes 1.2's ``siteAdministrator``. ``primaryOrg`` is the org of the first primary role.
+  becomes 1.2's ``siteAdministrator``. ``primaryOrg`` is the stored one (as the source named
+  it, else the org of a primary role: ``server/domain/users.py``).
   A user with no roles of their own (a SCIM user sent without schools) gets one per school of
   their active enrollments, so ``orgs``/``roles`` are never empty for an enrolled user.
-- Enrollment roles outside a version's vocabulary (``aide`` in 1.2, for example) are sent in
-  the spec's extension form ``ext:aide``.
+- Enrollment roles are those of both versions' enrollment vocabulary (administrator, proctor,
+  student, teacher: ``EnrollmentDType.role`` of the 1.2 OpenAPI, and the 1.1 binding as our
+  ``schemas/v1p1`` and LongsightGroup/oneroster's 1.1 model read it). An enrollment stored as
+  ``aide`` (a 1.1 CSV source, a pull from a 1.1 hub) reads as ``teacher`` with
+  ``primary: "false"``: the person's user ``roles`` still say ``aide``, and ``primary`` is what
+  tells the class's own teacher from the other adults in it (only one primary teacher per
+  class and period). The extension form ``ext:aide`` would be schema-valid, but typed clients
+  refuse it for the whole page (timeback-oneroster on 1.2, strongmind-oneroster-client on 1.1).
+  Filters and sorts read the same mapping (``oneroster/fields.py``). Other roles outside the
+  vocabulary (``guardian``) use the extension form ``ext:guardian``.
 - Attributes no rule needs (``userIds``, ``userMasterIdentifier``, ``pronouns``,
   ``userProfiles``, ``sms``, ``phone``, ``subjectCodes``, ``metadata``…) come from the record's
   ``extra`` JSON when a source supplied them.
@@ -40,6 +49,7 @@ from server.db import (
     SchoolClass,
     User,
 )
+from server.domain.vocabulary import ENROLLMENT_ROLES_1P2
 
 V1P1 = "v1p1"
 V1P2 = "v1p2"
@@ -68,7 +78,7 @@ ROLES_1P2 = (
     "systemAdministrator",
     "teacher",
 )
-ENROLLMENT_ROLES = ("administrator", "proctor", "student", "teacher")
+ENROLLMENT_ROLES = ENROLLMENT_ROLES_1P2  # both versions (see the module docstring)
 RACE_FIELDS = (
     "americanIndianOrAlaskaNative",
     "asian",
@@ -417,7 +427,7 @@ def _user(user: User, version: str, refs: References) -> dict[str, Any]:
             if refs.org(r.org_id)
         ],
         "userProfiles": _user_profiles(user),
-        "primaryOrg": refs.org(primary.org_id) if primary else None,
+        "primaryOrg": refs.org(user.primary_org_id or (primary.org_id if primary else None)),
         "identifier": user.identifier,
         "email": user.email,
         "sms": _extra_text(user, "sms"),
@@ -451,17 +461,24 @@ def _roles_from_enrollments(pairs: list[tuple[str, str]]) -> list[_DerivedRole]:
 def _enrollment(enrollment: Enrollment, version: str, refs: References) -> dict[str, Any]:
     user_sid = refs.users.get(enrollment.user_id)
     class_sid = refs.classes.get(enrollment.class_id)
-    role = enrollment.role
+    role, primary = _enrollment_role(enrollment.role, enrollment.primary)
     return {
         **_base(enrollment),
         "user": refs.to("users", "user", user_sid) if user_sid else None,
         "class": refs.to("classes", "class", class_sid) if class_sid else None,
         "school": refs.org(enrollment.school_id),
-        "role": role if role in ENROLLMENT_ROLES else "ext:" + role,
-        "primary": "true" if enrollment.primary else "false",
+        "role": role,
+        "primary": "true" if primary else "false",
         "beginDate": _day(enrollment.begin_date),
         "endDate": _day(enrollment.end_date),
     }
+
+
+def _enrollment_role(role: str, primary: bool) -> tuple[str, bool]:
+    """The role and ``primary`` flag the enrollment vocabulary can say (module docstring)."""
+    if role == "aide":
+        return "teacher", False
+    return (role if role in ENROLLMENT_ROLES else "ext:" + role), primary
 
 
 def _sex(gender: str | None, version: str) -> str | None:

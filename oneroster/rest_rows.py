@@ -8,7 +8,8 @@ other 1.1 objects already have their 1.2 keys. Booleans sent as strings in any c
 Only translation, the reverse of ``render.py``: references (``{"sourcedId": …}``) become
 ``…SourcedId`` cells, lists become comma-separated cells, REST names become CSV names
 (``preferredFirstName`` -> ``preferredGivenName``, ``preferredLastName`` ->
-``preferredFamilyName``), extension roles (``ext:aide``) lose their prefix. A user object gives
+``preferredFamilyName``), extension user roles (``ext:aide``) lose their prefix; an enrollment
+role outside the 1.2 vocabulary (1.1's ``aide``) is written ``ext:aide``. A user object gives
 one ``users.csv`` row and one ``roles.csv`` row per role (OneRoster 1.2 CSV Tables §3.10,
 §3.12; Rostering REST ``UserDType``).
 
@@ -27,6 +28,7 @@ from typing import Any
 
 from oneroster.csv_files import role_sourced_id
 from oneroster.render import BIRTH_FIELDS, RACE_FIELDS
+from server.domain.vocabulary import ENROLLMENT_ROLES_1P2
 
 Row = dict[str, Any]
 
@@ -102,6 +104,13 @@ def _refs(value: Any) -> str:
 def _role(value: Any) -> str:
     text = _text(value)
     return text[4:] if text.startswith("ext:") else text
+
+
+def _enrollment_role(value: Any) -> str:
+    """A role of the 1.2 enrollment vocabulary as it is; any other (1.1's ``aide``) in the
+    1.2 CSV extension form ``ext:aide``, which the package keeps as that role."""
+    role = _role(value)
+    return role if role in ENROLLMENT_ROLES_1P2 or not role else "ext:" + role
 
 
 def _base(obj: dict[str, Any]) -> Row:
@@ -222,7 +231,7 @@ def enrollment_row(obj: dict[str, Any]) -> Row:
         "classSourcedId": ref(obj.get("class")),
         "schoolSourcedId": ref(obj.get("school")),
         "userSourcedId": ref(obj.get("user")),
-        "role": _role(obj.get("role")),
+        "role": _enrollment_role(obj.get("role")),
         "primary": _flag(obj.get("primary")),
         "beginDate": _text(obj.get("beginDate")),
         "endDate": _text(obj.get("endDate")),

@@ -367,5 +367,6 @@ def load_references(
         )
         org_ids = [role.org_id for r in records for role in r.roles]
         org_ids += [school for pairs in refs.enrolled_at.values() for school, _ in pairs]
+        org_ids += [r.primary_org_id for r in records if r.primary_org_id]
         refs.orgs = rostering.sourced_ids(session, Org, org_ids)
     return refs

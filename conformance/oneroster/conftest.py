@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, text
 
 from server.app import create_app
 from server.config import Settings, normalise_database_url
-from server.db import AcademicSession
+from server.db import AcademicSession, Org, SchoolClass
 from server.db.migrate import upgrade
 from server.db.session import Database
 from server.demo import seed
@@ -42,6 +42,8 @@ class LiveServer:
     url: str
     token: str
     core_token: str
+    client_id: str
+    client_secret: str
 
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token or self.token}"}
@@ -63,9 +65,10 @@ def _database_url(data_dir: Path) -> str:
     return url + ("&" if "?" in url else "?") + f"options=-csearch_path%3D{PG_SCHEMA}"
 
 
-def _prepare(database: Database) -> tuple[str, str]:
+def _prepare(database: Database) -> tuple[str, str, str, str]:
     """The demo district plus what it lacks for a full walk: a grading period, a leaver, a
-    deleted user and demographics; and two readers (every scope, core only)."""
+    deleted user and demographics; and two readers (every scope, core only), with a token
+    each and the first one's client credentials for clients that fetch their own token."""
     with database.session() as session:
         seed(session, SecretBox("conformance"))
         tenant = get_tenant(session)
@@ -100,13 +103,39 @@ def _prepare(database: Database) -> tuple[str, str]:
                 "demographic_flags": {"hispanicOrLatinoEthnicity": True, "cityOfBirth": "Leeds"},
             },
         )
-        tokens = []
+        _add_classroom_aide(session, system, tenant.id)
+        # pushed without a role or school (issue 10 point 4): served by neither version
+        users.create_user(
+            session,
+            system,
+            {"sourced_id": "incomplete-1", "given_name": "No", "family_name": "Role"},
+        )
+        tokens, credentials = [], []
         for name, scopes in (("everything", SCOPES), ("core", [SCOPES[1], SCOPES[4]])):
             new = oauth.create_client(session, system, name, kind="api", scopes=scopes)
             token = secrets.token_urlsafe(24)
             oauth.store_token(session, new.client, token, " ".join(scopes))
             tokens.append(token)
-        return tokens[0], tokens[1]
+            credentials.append((new.client.client_id, new.secret))
+        return tokens[0], tokens[1], *credentials[0]
+
+
+def _add_classroom_aide(session, system, tenant_id: str) -> None:
+    """An aide in a class, as a 1.1 source stores one (enrollment role ``aide``, which the
+    1.2 enrollment vocabulary lacks: see ``oneroster/render.py``)."""
+    cedar = roster.find_by_sourced_id(session, Org, tenant_id, "school-cedar")
+    klass = roster.find_by_sourced_id(session, SchoolClass, tenant_id, "class-school-cedar-1")
+    aide = users.create_user(
+        session,
+        system,
+        {
+            "sourced_id": "aide-school-cedar-1",
+            "given_name": "Alex",
+            "family_name": "Helper",
+            "roles": [users.RoleAssignment(cedar.id, "aide")],
+        },
+    )
+    roster.enroll(session, system, aide, klass, role="aide", sourced_id="enrollment-aide-1")
 
 
 @pytest.fixture(scope="session")
@@ -115,10 +144,10 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     url = _database_url(data_dir)
     database = Database(url)
     upgrade(database.engine)
-    token, core_token = _prepare(database)
+    token, core_token, client_id, client_secret = _prepare(database)
     settings = Settings(data_dir=data_dir, database_url=url, secret_key="conformance")
     with serving(create_app(settings, database=database)) as base:
-        yield LiveServer(base, token, core_token)
+        yield LiveServer(base, token, core_token, client_id, client_secret)
     database.dispose()
 
 

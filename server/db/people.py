@@ -102,6 +102,11 @@ class User(Base):
     email_folded: Mapped[str | None]
     identifier: Mapped[str | None]
     primary_role: Mapped[str] = mapped_column(String(40), default="student")
+    # OneRoster 1.2 ``primaryOrg``: as the source names it, else the org of a primary role
+    # (server/domain/users.py).
+    primary_org_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("orgs.id", ondelete="SET NULL"), index=True
+    )
     birth_date: Mapped[date | None]
     gender: Mapped[str | None] = mapped_column(String(40))
     ethnicity: Mapped[str | None] = mapped_column(String(40))

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.orm import Session, sessionmaker
@@ -98,6 +98,10 @@ def log_slow_queries(engine: Engine, threshold_ms: float) -> None:
     event.listen(engine, "handle_error", failed)
 
 
+def _as_list(value: str | tuple[str, ...] | None) -> list[str]:
+    return [value] if isinstance(value, str) else list(value or ())
+
+
 def _create_engine(url: str, busy_timeout: float, **options: Any) -> Engine:
     """Create an engine; SQLite connections get WAL, foreign keys and a busy timeout.
 
@@ -115,9 +119,11 @@ def _create_engine(url: str, busy_timeout: float, **options: Any) -> Engine:
         event.listen(engine, "begin", _begin_sqlite_immediately)
         return engine
     milliseconds = int(busy_timeout * 1000)
+    # connect_args' options replace the URL's own (a search_path, say): keep both.
+    given = make_url(url).query.get("options")
     connect_args = {
         "connect_timeout": max(1, int(busy_timeout)),
-        "options": f"-c lock_timeout={milliseconds}",
+        "options": " ".join([f"-c lock_timeout={milliseconds}", *_as_list(given)]),
     }
     return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **options)
 

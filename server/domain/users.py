@@ -78,6 +78,7 @@ USER_FIELDS = frozenset(
         "birth_date",
         "demographic_flags",
         "primary_role",
+        "primary_org_id",
         "roles",
         "grades",
         "extra",
@@ -124,6 +125,7 @@ def create_user(session: Session, actor: Actor, fields: Mapping[str, Any]) -> Us
     :raises InvalidValue, RequiredValue, NotFound: bad fields or unknown orgs.
     """
     values = _with_defaults(session, actor, _normalise(session, actor.tenant_id, fields), None)
+    values = _with_primary_org(values, None)
     owner = owning_connection(session, actor)
     restored = _restore_by_external_id(session, actor, owner, values.get("external_id"))
     if restored is not None:
@@ -181,7 +183,7 @@ def prepared_for_create(
     :raises InvalidValue, RequiredValue, NotFound, NotAllowed: as :func:`create_user`.
     """
     values = _normalise(session, actor.tenant_id, fields, org_ids=org_ids)
-    values = _with_defaults(session, actor, values, None)
+    values = _with_primary_org(_with_defaults(session, actor, values, None), None)
     _ensure_creatable(actor, values)
     return values
 
@@ -204,6 +206,7 @@ def update_user(
     if expected_version is not None and expected_version != user.version:
         raise VersionMismatch("The record was changed since you read it; reload and try again.")
     values = _with_defaults(session, actor, _normalise(session, actor.tenant_id, fields), user)
+    values = _with_primary_org(values, user)
     changes = _diff(user, values)
     if not changes:
         return {}
@@ -614,6 +617,8 @@ def _normalise(
             values[name] = sorted({check_grade(g) for g in value or []})
         elif name == "roles":
             values[name] = _check_roles(session, tenant_id, value or [], org_ids)
+        elif name == "primary_org_id":
+            values[name] = _check_org(session, tenant_id, value, "primaryOrg") if value else None
         elif name == "demographic_flags":
             values[name] = dict(value or {})
         elif name == "extra":
@@ -641,6 +646,30 @@ def _with_defaults(
     if school_id is not None:
         values["roles"] = [RoleAssignment(school_id, role)]
     return values
+
+
+def _with_primary_org(values: dict[str, Any], user: User | None) -> dict[str, Any]:
+    """OneRoster 1.2 ``primaryOrg``: the org a source names (``primary_org_id``, from 1.2
+    ``primaryOrgSourcedId`` or a pushed ``primaryOrg``); when it names none (``None``) or sends
+    only roles (1.1, SCIM, staff), the org of a primary role, keeping the current one while it
+    still is one. Without either, the stored value stays.
+    """
+    if values.get("primary_org_id") is not None:
+        return values
+    if "primary_org_id" not in values and "roles" not in values:
+        return values
+    roles = values["roles"] if "roles" in values else role_assignments(user) if user else []
+    primary = [r.org_id for r in roles if r.role_type == "primary"] or [r.org_id for r in roles]
+    current = user.primary_org_id if user is not None else None
+    chosen = current if current in primary else (primary[0] if primary else None)
+    return {**values, "primary_org_id": chosen}
+
+
+def _check_org(session: Session, tenant_id: str, org_id: str, field: str) -> str:
+    """``org_id`` when it is an org of the tenant. :raises NotFound:"""
+    if session.scalar(select(Org.id).where(Org.tenant_id == tenant_id, Org.id == org_id)) is None:
+        raise NotFound(f"No org with id {org_id!r}.", field=field)
+    return org_id
 
 
 def _check_roles(

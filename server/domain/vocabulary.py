@@ -53,6 +53,10 @@ ORG_TYPES = ("department", "district", "local", "national", "school", "state", "
 SESSION_TYPES = ("gradingPeriod", "semester", "schoolYear", "term")
 CLASS_TYPES = ("homeroom", "scheduled")
 ENROLLMENT_ROLES = ("administrator", "proctor", "student", "teacher", "aide", "guardian")
+# The 1.2 enrollment vocabulary (``EnrollmentDType.role`` of 1EdTech's 1.2 Rostering OpenAPI, the
+# 1.2.1 CSV enrollments table): 1.1's ``aide`` is gone. A 1.2 source cannot send it; an aide
+# stored from a 1.1 source reads as a non-primary teacher (``oneroster/render.py``).
+ENROLLMENT_ROLES_1P2 = ("administrator", "proctor", "student", "teacher")
 
 
 def check_role(role: str, field: str = "role") -> str:

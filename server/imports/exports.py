@@ -237,10 +237,7 @@ def export_oneroster(
                     or sorted({sid(orgs, r.org_id) for r in user.roles})
                 )
             else:
-                primary = [r for r in user.roles if r.role == user.primary_role] or user.roles
-                primary_org = extra.get("primaryOrgSourcedId") or (
-                    sid(orgs, primary[0].org_id) if primary else ""
-                )
+                primary_org = sid(orgs, user.primary_org_id) if user.primary_org_id else ""
                 row |= {
                     "userMasterIdentifier": extra.get("userMasterIdentifier"),
                     "preferredGivenName": user.preferred_given_name,

@@ -648,7 +648,7 @@ def _user_fields(ctx: ImportContext, record: ImportRecord) -> dict[str, Any]:
         if ranked:
             fields["primary_role"] = ranked[0][0].role
     if version == "1.2":
-        fields["extra"] = {**fields.get("extra", {}), **_primary_org(ctx, record)}
+        fields["primary_org_id"] = _primary_org(ctx, record)
     return fields
 
 
@@ -744,13 +744,13 @@ def _ensure_roles(ctx: ImportContext, record: ImportRecord, gathered: list) -> N
         raise RowProblem("R101", "The user has no row in roles.csv.", "roles")
 
 
-def _primary_org(ctx: ImportContext, record: ImportRecord) -> dict[str, str]:
-    """1.2 ``primaryOrgSourcedId``, kept as given once it names an org (R108)."""
+def _primary_org(ctx: ImportContext, record: ImportRecord) -> str | None:
+    """The org a 1.2 ``primaryOrgSourcedId`` names (R108 when none does); ``None`` when the
+    cell is empty, which leaves the choice to the roles (``users.update_user``)."""
     key = record.refs.get("primary_org_key")
     if not key:
-        return {}
-    _resolve(ctx, Org, key, "org", "primaryOrgSourcedId")
-    return {"primaryOrgSourcedId": key}
+        return None
+    return _resolve(ctx, Org, key, "org", "primaryOrgSourcedId")
 
 
 def _batch_user(ctx: ImportContext, key: str, field: str) -> User:

@@ -56,7 +56,7 @@ SHARED = [
     ("enrollments.csv", "e-u1", "classSourcedId", "k2"),
     ("enrollments.csv", "e-u1", "schoolSourcedId", "s2"),
     ("enrollments.csv", "e-u1", "userSourcedId", "u4"),
-    ("enrollments.csv", "e-u1", "role", "aide"),
+    ("enrollments.csv", "e-u1", "role", "proctor"),
     ("enrollments.csv", "e-u1", "primary", "true"),
     ("enrollments.csv", "e-u1", "beginDate", "2026-08-02"),
     ("enrollments.csv", "e-u1", "endDate", "2026-12-21"),
@@ -78,6 +78,7 @@ ONLY = {
     "1.1": [
         ("users.csv", "u1", "orgSourcedIds", "s2"),
         ("users.csv", "u1", "role", "aide"),
+        ("enrollments.csv", "e-u1", "role", "aide"),  # not a 1.2 enrollment role (R102)
     ],
     "1.2": [
         ("users.csv", "u1", "userMasterIdentifier", "master-new"),

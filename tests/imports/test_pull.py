@@ -642,12 +642,17 @@ def _one_1p1_school() -> dict[str, list[dict]]:
              "familyName": "Berg", "enabledUser": "True"},
             {**user, "sourcedId": "u3", "role": "student", "username": "cy", "status": "inactive",
              "givenName": "Cy", "familyName": "Cole"},
+            {**user, "sourcedId": "u4", "role": "aide", "username": "di", "givenName": "Di",
+             "familyName": "Dale"},
         ],
         "enrollments": [
             {"sourcedId": "e1", "status": "active", "role": "student", "primary": "FALSE",
              "user": {"sourcedId": "u1"}, "class": {"sourcedId": "k1"}, "school": school},
             {"sourcedId": "e2", "status": "active", "role": "teacher", "primary": "TRUE",
              "user": {"sourcedId": "u2"}, "class": {"sourcedId": "k1"}, "school": school},
+            # 1.1's aide (its enrollment vocabulary has it; 1.2's has not)
+            {"sourcedId": "e3", "status": "active", "role": "aide", "primary": "false",
+             "user": {"sourcedId": "u4"}, "class": {"sourcedId": "k1"}, "school": school},
         ],
     }  # fmt: skip
 
@@ -671,17 +676,18 @@ def test_1p1_shapes_with_string_booleans_in_any_case_land_as_the_same_roster(con
         assert report.status == "applied", [r for r in report.rows() if r["code"]]
         assert report.format == "oneroster-1.1-rest"
         assert not [r for r in report.rows() if r["code"] in ("W203", "R102")]
-        assert here.active(User) == {"u1", "u2"}  # `inactive` reads as tobedeleted
+        assert here.active(User) == {"u1", "u2", "u4"}  # `inactive` reads as tobedeleted
         assert _pulled(here, "u2")["primary_role"] == "teacher"
         with context.database.session() as session:
-            primary = dict(
-                session.execute(
-                    select(Enrollment.sourced_id, Enrollment.primary).where(
+            primary = {
+                key: (role, flag)
+                for key, role, flag in session.execute(
+                    select(Enrollment.sourced_id, Enrollment.role, Enrollment.primary).where(
                         Enrollment.tenant_id == here.tenant_id
                     )
                 ).all()
-            )
-        assert primary == {"e1": False, "e2": True}
+            }
+        assert primary == {"e1": ("student", False), "e2": ("teacher", True), "e3": ("aide", False)}
         # RFC 5849 §3.4 with SHA-256, over every query parameter (limit, offset, sort)
         assert {r.oauth["oauth_signature_method"] for r in signed} == {"HMAC-SHA256"}
         assert all(oneroster.oauth1.verify(r, "secret") for r in signed)

@@ -228,3 +228,45 @@ def test_a_hub_set_to_adopt_takes_over_manual_accounts_but_never_sso_ones(api, d
     assert adopted.status_code == 200, adopted.text
     assert adopted.json()["user"]["sourcedId"] == "a-2"
     assert adopted.json()["user"]["givenName"] == "Adopted"
+
+
+def test_an_aide_enrollment_is_refused_over_12_with_the_roles_12_knows(api, hub, reader):
+    """The 1.2 enrollment role vocabulary is administrator, proctor, student, teacher
+    (``EnrollmentDType.role`` in 1EdTech's 1.2 OpenAPI; 1.1 still had ``aide``)."""
+    _push_school_year(api, hub)
+    body = {
+        "enrollment": {
+            "user": _ref("east-s1", "user"),
+            "class": _ref("east-chem-1", "class"),
+            "role": "aide",
+        }
+    }
+    response = api.put(f"{V1P2}/enrollments/east-aide", json=body, headers=bearer(hub))
+    assert response.status_code == 422, response.text
+    status = response.json()
+    assert status["imsx_codeMajor"] == "failure"
+    assert "administrator, proctor, student, teacher" in status["imsx_description"]
+    assert api.get(f"{V1P2}/enrollments/east-aide", headers=bearer(reader())).status_code == 404
+
+
+def test_a_pushed_primary_org_is_served_as_pushed(api, hub, reader):
+    """``primaryOrg`` of ``UserDType`` is its own field, not "the first primary role"."""
+    _push_school_year(api, hub)
+    roles = [
+        {"roleType": "primary", "role": "student", "org": _ref("east")},
+        {"roleType": "secondary", "role": "student", "org": _ref("north")},
+    ]
+    body = {
+        "user": {
+            "givenName": "Pat",
+            "familyName": "Twoschools",
+            "roles": roles,
+            "primaryOrg": _ref("north"),
+        }
+    }
+    assert api.put(f"{V1P2}/users/east-s2", json=body, headers=bearer(hub)).status_code == 201
+    user = api.get(f"{V1P2}/users/east-s2", headers=bearer(reader())).json()["user"]
+    assert user["primaryOrg"]["sourcedId"] == "north"
+    body["user"]["primaryOrg"] = _ref("nowhere")
+    refused = api.put(f"{V1P2}/users/east-s2", json=body, headers=bearer(hub))
+    assert refused.status_code == 422 and "nowhere" in refused.json()["imsx_description"]
