@@ -4,15 +4,15 @@ Existing users get the org of a primary role (what was served before; the lowest
 they have several, else that of any role), as server/domain/users.py chooses for a source
 that names none.
 
-Revision ID: 0008_primary_org
-Revises: 0007
+Revision ID: 0011
+Revises: 0010
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008_primary_org"
-down_revision = "0007"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
