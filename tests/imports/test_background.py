@@ -152,10 +152,10 @@ def test_a_second_sigterm_ends_the_grace_period_at_once(tenancy, database_url, t
     ) as server:
         started = httpx.post(f"{server.url}/oneroster/csv", content=body, headers=sis, timeout=60)
         assert started.status_code == 202
-        server.process.send_signal(signal.SIGTERM)
+        server.popen.send_signal(signal.SIGTERM)
         time.sleep(0.5)
-        server.process.send_signal(signal.SIGTERM)
-        server.process.wait(timeout=120)
+        server.popen.send_signal(signal.SIGTERM)
+        server.popen.wait(timeout=120)
     with tenancy.database.session() as session:
         run = session.get(ImportRun, started.json()["id"])
         assert run.status == "interrupted", run.summary

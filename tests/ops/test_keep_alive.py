@@ -21,15 +21,35 @@ def _connect(base: str) -> socket.socket:
     address = urlsplit(base)
     connection = socket.create_connection((address.hostname, address.port), timeout=10)
     connection.sendall(REQUEST)
-    assert connection.recv(65536).startswith(b"HTTP/1.1 200")
+    assert _response(connection).startswith(b"HTTP/1.1 200")
     return connection
+
+
+def _response(connection: socket.socket) -> bytes:
+    """One whole response (headers, then ``Content-Length`` bytes of body; the server may
+    write them separately); b"" when the server closed the connection."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = connection.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        body += connection.recv(65536)
+    return head + b"\r\n\r\n" + body
 
 
 def _still_open(connection: socket.socket) -> bool:
     """A second request on the same connection is answered (a closed one reads b"")."""
     try:
         connection.sendall(REQUEST)
-        return connection.recv(65536).startswith(b"HTTP/1.1 200")
+        return _response(connection).startswith(b"HTTP/1.1 200")
     except OSError:
         return False
 
