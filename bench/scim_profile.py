@@ -65,9 +65,7 @@ def profile(users: int, requests: int, folder: Path | None) -> list[dict[str, An
         )
         database = Database(url)
         seen: list[str] = []
-        event.listen(
-            database.engine, "before_cursor_execute", lambda *args: seen.append(args[2])
-        )
+        event.listen(database.engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
         app = create_app(settings, database=database, worker=False)
         with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:
             members = min(GROUP_SIZE, users)
