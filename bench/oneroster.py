@@ -34,7 +34,7 @@ def prepare(url: str, users: int) -> dict[str, tuple[str, str]]:
     from server.db.oauth import OAuthClientKind
     from server.db.session import Database
     from server.domain.actors import system_actor
-    from server.domain.oauth import create_client
+    from server.domain.oauth import DEFAULT_ONEROSTER_SCOPES, create_client
 
     database = Database(url)
     upgrade(database.engine)
@@ -49,6 +49,7 @@ def prepare(url: str, users: int) -> dict[str, tuple[str, str]]:
                 actor,
                 f"bench {label}",
                 kind=OAuthClientKind.API,
+                scopes=DEFAULT_ONEROSTER_SCOPES,
                 school_sourced_ids=schools,
             )
             found[label] = (made.client.client_id, made.secret or "")
