@@ -102,14 +102,39 @@ def profile(users: int, requests: int, folder: Path | None) -> list[dict[str, An
     return found
 
 
-def _profiler(folder: Path | None) -> Any:
-    if folder is None:
-        return None
-    from pyinstrument import Profiler  # a bench-only dependency (pyproject "bench" extra)
+class _Profiled:
+    """pyinstrument around each request's unit of work, in the thread that runs it (the SCIM
+    handler runs in a worker thread; a profiler of the calling thread sees only waiting)."""
 
-    profiler = Profiler(async_mode="disabled")
-    profiler.start()
-    return profiler
+    def __init__(self) -> None:
+        from pyinstrument import Profiler  # a bench-only dependency (pyproject "bench" extra)
+
+        from scim.app import ScimApplication
+
+        self.profiler = Profiler(async_mode="disabled")
+        self.original = ScimApplication._serve_in_unit_of_work
+        profiler, original = self.profiler, self.original
+
+        def serve(app: Any, request: Any) -> Any:
+            profiler.start()
+            try:
+                return original(app, request)
+            finally:
+                profiler.stop()
+
+        ScimApplication._serve_in_unit_of_work = serve  # type: ignore[method-assign]
+
+    def stop(self) -> None:
+        from scim.app import ScimApplication
+
+        ScimApplication._serve_in_unit_of_work = self.original  # type: ignore[method-assign]
+
+    def output_text(self, **options: Any) -> str:
+        return self.profiler.output_text(**options)
+
+
+def _profiler(folder: Path | None) -> Any:
+    return None if folder is None else _Profiled()
 
 
 def main() -> None:
