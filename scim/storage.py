@@ -42,9 +42,15 @@ from scim.filters import (
 )
 from scim.index import indexed_values
 from server.db import Connection, Group, RecordStatus, SchoolClass, User
+from server.db.session import READ_ONLY
 from server.domain import credentials, groups, roster, scim_index, users
 from server.domain.actors import Actor
 from server.domain.secrets import SecretBox
+
+
+class IndexNeedsWrite(Exception):
+    """A read-only search found records to re-index first: serve it again in a write."""
+
 
 # A SCIM representation never shows a credential: read it only if a write asks for it.
 READ_USER = (lazyload(User.credential),)
@@ -415,9 +421,15 @@ class RollcallStorage(ScimStorage):
         return page
 
     def _refresh_stale_index(self) -> None:
-        """Re-index the records a change outside SCIM marked stale (staff overrides)."""
+        """Re-index the records a change outside SCIM marked stale (staff overrides).
+
+        :raises IndexNeedsWrite: there are some, and this unit of work may only read.
+        """
         by_name = {rt.name: rt for rt in self.provider.resource_types}
-        for type_name, record_id in scim_index.stale_records(self.session, self.actor.tenant_id):
+        stale = scim_index.stale_records(self.session, self.actor.tenant_id)
+        if stale and self.session.info.get(READ_ONLY):
+            raise IndexNeedsWrite
+        for type_name, record_id in stale:
             resource_type = by_name[type_name]
             record = (
                 self.session.get(User, record_id)
