@@ -28,7 +28,7 @@ FIGURES: dict[str, Callable[..., list[Figure]]] = {
 # Benchmarks with a report of their own: module -> (quick arguments, full arguments).
 REPORTS = {
     "bench.imports": (["--users", "2000"], []),
-    "bench.search": (["--users", "20000"], []),
+    "bench.search": (["--users", "5000"], []),
 }
 
 
