@@ -14,6 +14,7 @@ import importlib.util
 import subprocess
 import sys
 import time
+import traceback
 from collections.abc import Callable
 
 from bench import oneroster, scim, signin, workers
@@ -45,18 +46,29 @@ def main(argv: list[str] | None = None) -> int:
         command = [sys.executable, "-m", module, *(quick_args if args.quick else full_args)]
         subprocess.run(command, check=True)
     found: list[Figure] = []
+    failed = []
     for name, run in FIGURES.items():
         if name not in chosen:
             continue
         print(f"== bench.{name}", flush=True)
         started = time.perf_counter()
-        found += run([], quick=args.quick)
+        try:
+            figures = run([], quick=args.quick)
+        except Exception:  # one broken benchmark must not cost the figures of the others
+            traceback.print_exc()
+            failed.append(name)
+            continue
+        for figure in figures:
+            print(figure.json_line(), flush=True)
+        found += figures
         print(f"   {time.perf_counter() - started:.0f} s", flush=True)
     print()
     print(table(found))
     for figure in found:
         print(figure.json_line())
-    return 0
+    if failed:
+        print(f"failed: {', '.join(failed)}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -35,8 +35,8 @@ STRIDE = 7919
 
 def _postgres_bin() -> Path | None:
     found = shutil.which("initdb")
-    if found:
-        return Path(found).parent
+    if found:  # /usr/local/bin/initdb may be a link into the server's own bin folder
+        return Path(found).resolve().parent
     versions = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: p.parent.name)
     return versions[-1] if versions else None
 
