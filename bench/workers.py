@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -24,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import create_engine, make_url, text
 
 from bench.figures import Figure
-from bench.load import own_schema
 from bench.scim_data import PATCH_SCHEMA, external_id, user_document, user_id, user_name
 from bench.servers import Run, drive, free_port, rollcall_command, serving
 
@@ -92,14 +93,34 @@ def throwaway_postgres() -> Iterator[str | None]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def mixed(users: int) -> Any:
-    """Request k of the mix: a quarter each of create, two lookups and PATCH."""
+@contextmanager
+def own_database(url: str) -> Iterator[str]:
+    """A fresh database on the same server for one point of the curve, dropped afterwards.
+
+    (A schema of its own would not do: Rollcall's engine sets the connection's ``options``
+    itself, which replaces a ``search_path`` given in the URL.)
+    """
+    name = f"bench_workers_{secrets.token_hex(4)}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        yield make_url(url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+
+
+def mixed(users: int, first_new: int) -> Any:
+    """Request k of the mix: a quarter each of create (of user ``first_new + k``), two lookups
+    and PATCH."""
 
     def request(client: httpx.AsyncClient, k: int) -> Any:
         number = (k * STRIDE) % users
         kind = k % 4
         if kind == 0:
-            return client.post("/Users", json=user_document(20_000_000 + k))
+            return client.post("/Users", json=user_document(first_new + k))
         if kind == 1:
             return client.get("/Users", params={"filter": f'userName eq "{user_name(number)}"'})
         if kind == 2:
@@ -117,7 +138,7 @@ def mixed(users: int) -> Any:
 def one_point(url: str, workers: int, users: int, requests: int, scratch: Path) -> Run:
     from bench.scim_rollcall import prepare
 
-    with own_schema(url) as schema_url:
+    with own_database(url) as schema_url:
         token = prepare(schema_url, users)
         port = free_port()
         data = scratch / f"workers-{workers}"
@@ -142,8 +163,9 @@ def one_point(url: str, workers: int, users: int, requests: int, scratch: Path) 
         with serving(command, f"http://127.0.0.1:{port}/healthz", log, env):
             base = f"http://127.0.0.1:{port}/scim/v2"
             headers = {"Authorization": f"Bearer {token}"}
-            drive(base, headers, mixed(users), 64, concurrency=16)  # every worker warmed up
-            return drive(base, headers, mixed(users), requests, concurrency=16)
+            warm = mixed(users, 30_000_000)  # every worker warmed up, on users of its own
+            drive(base, headers, warm, 64, concurrency=16)
+            return drive(base, headers, mixed(users, 20_000_000), requests, concurrency=16)
 
 
 def curve(url: str, users: int, requests: int) -> list[Figure]:
