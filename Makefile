@@ -62,8 +62,9 @@ lint: $(STAMP) typecheck
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# QUICK=1: smaller sizes, fewer requests (under 3 minutes); see bench/README.md.
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(if $(QUICK),--quick)
 
 # The long runs `make test` keeps short: Schemathesis over the three OpenAPI documents (single
 # operations and Link chains) and the property tests with a fresh seed and SOAK_SCALE times the

@@ -60,7 +60,7 @@ from scim2_server.service import ScimService
 from scim.context import current_actor, current_session
 from scim.members import match_members_by_value
 from scim.schemas import EDUCATION_GROUP, EDUCATION_USER, PROFILES, make_provider
-from scim.storage import RollcallStorage
+from scim.storage import IndexNeedsWrite, RollcallStorage
 from scim.tokens import TokenCache
 from server.auth import ACTOR_KEY
 from server.context import AppContext
@@ -267,7 +267,17 @@ class ScimApplication(ASGIApplication):
         return await anyio.to_thread.run_sync(self._serve_in_unit_of_work, request)
 
     def _serve_in_unit_of_work(self, request: ScimRequest) -> ScimResponse:
-        with self.database.session() as session:
+        """One unit of work; a GET reads without the write lock (it never waits for a writer),
+        unless the search must first re-index records a staff change marked stale."""
+        if request.method == "GET":
+            try:
+                return self._serve(request, read_only=True)
+            except IndexNeedsWrite:
+                pass
+        return self._serve(request, read_only=False)
+
+    def _serve(self, request: ScimRequest, *, read_only: bool) -> ScimResponse:
+        with self.database.session(read_only=read_only) as session:
             token = current_session.set(session)
             try:
                 return self.handler.handle(request)

@@ -28,7 +28,7 @@ from scim2_models import (
 )
 from scim2_server.storage import ScimStorage, SearchPage
 from sqlalchemy import ColumnElement, and_, literal, or_, select, union_all
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from scim import mapping
 from scim.context import current_actor, current_session
@@ -41,11 +41,21 @@ from scim.filters import (
     typed_null,
 )
 from scim.index import indexed_values
-from server.db import Group, RecordStatus, SchoolClass, User
+from server.db import Connection, Group, RecordStatus, SchoolClass, User
+from server.db.session import READ_ONLY
 from server.domain import credentials, groups, roster, scim_index, users
 from server.domain.actors import Actor
 from server.domain.search import page_offset
 from server.domain.secrets import SecretBox
+
+
+class IndexNeedsWrite(Exception):
+    """A read-only search found records to re-index first: serve it again in a write."""
+
+
+# A SCIM representation never shows a credential: read it only if a write asks for it.
+READ_USER = (lazyload(User.credential),)
+PINNED = "scim_pinned_records"
 
 
 class RollcallStorage(ScimStorage):
@@ -91,15 +101,29 @@ class RollcallStorage(ScimStorage):
     def _record(self, resource_type: ResourceType, resource_id: str | None) -> Any:
         owned = self._owned
         if resource_type.name == "User":
-            user = self.session.get(User, resource_id or "")
+            user = self.session.get(User, resource_id or "", options=READ_USER)
             if owned(user):
-                return user
+                return self._pinned(user)
         else:
             for model in (Group, SchoolClass):
                 record = self.session.get(model, resource_id or "")
                 if owned(record):
-                    return record
+                    return self._pinned(record)
         raise NotFoundException(detail=f"No {resource_type.name} with id {resource_id!r}.")
+
+    def _pinned(self, record: Any) -> Any:
+        """Keep ``record`` in the session until the request ends.
+
+        The session's identity map holds records weakly: a PATCH reads the record (``get``),
+        then writes it (``update``), and without this the second read went to the database.
+        """
+        self.session.info.setdefault(PINNED, []).append(record)
+        return record
+
+    def _pin_connection(self) -> None:
+        """Keep the acting connection in the session: each domain call asks for it again."""
+        if self.actor.connection_id:
+            self._pinned(self.session.get(Connection, self.actor.connection_id))
 
     def _owned(self, record: Any) -> bool:
         actor = self.actor
@@ -140,6 +164,7 @@ class RollcallStorage(ScimStorage):
 
     def create(self, resource_type: ResourceType, resource: Resource[Any]) -> Resource[Any]:
         session, actor = self.session, self.actor
+        self._pin_connection()
         with session.begin_nested(), scim_errors():
             if resource_type.name == "User":
                 fields = mapping.user_fields(session, actor.tenant_id, resource, None)
@@ -165,6 +190,7 @@ class RollcallStorage(ScimStorage):
         expected_version: str | None = None,
     ) -> Resource[Any]:
         session, actor = self.session, self.actor
+        self._pin_connection()
         with session.begin_nested(), scim_errors():
             record = self._record(resource_type, resource.id)
             self._check_version(record, expected_version)
@@ -319,17 +345,35 @@ class RollcallStorage(ScimStorage):
         missing = found.c.sv.is_(None)
         order = [missing, found.c.sv, found.c.id]
         statement = select(found.c.rt, found.c.tbl, found.c.id, found.c.sv)
-        total = scim_index.count(session, statement)
         if search_request.cursor is None:
-            statement = statement.order_by(*[c.desc() if descending else c for c in order])
-            # RFC 7644 §3.4.2.4: a startIndex past the results gives an empty page
-            statement = statement.offset(page_offset(search_request.start_index_0 or 0))
-            if search_request.count is not None:
-                statement = statement.limit(search_request.count)
-            return SearchPage(total, self._load(scim_index.fetch(session, statement)))
+            return self._index_page(statement, order, descending, search_request)
+        total = scim_index.count(session, statement)
         return self._cursor_page(
             statement, found, order, descending, search_request, position, total
         )
+
+    def _index_page(
+        self,
+        statement: Any,
+        order: list[Any],
+        descending: bool,
+        search_request: SearchRequest[Any],
+    ) -> SearchPage:
+        """A ``startIndex``/``count`` page (RFC 7644 §3.4.2.4), counted only when the page does
+        not tell the total itself: a lookup's short first page holds every match."""
+        session = self.session
+        # RFC 7644 §3.4.2.4: a startIndex past the results gives an empty page
+        start = page_offset(search_request.start_index_0 or 0)
+        page = statement.order_by(*[c.desc() if descending else c for c in order]).offset(start)
+        if search_request.count is not None:
+            page = page.limit(search_request.count)
+        rows = scim_index.fetch(session, page) if search_request.count != 0 else []
+        short = search_request.count is None or len(rows) < search_request.count
+        if start == 0 and short and search_request.count != 0:
+            total = len(rows)
+        else:
+            total = scim_index.count(session, statement)
+        return SearchPage(total, self._load(rows))
 
     def _cursor_page(
         self,
@@ -379,9 +423,15 @@ class RollcallStorage(ScimStorage):
         return page
 
     def _refresh_stale_index(self) -> None:
-        """Re-index the records a change outside SCIM marked stale (staff overrides)."""
+        """Re-index the records a change outside SCIM marked stale (staff overrides).
+
+        :raises IndexNeedsWrite: there are some, and this unit of work may only read.
+        """
         by_name = {rt.name: rt for rt in self.provider.resource_types}
-        for type_name, record_id in scim_index.stale_records(self.session, self.actor.tenant_id):
+        stale = scim_index.stale_records(self.session, self.actor.tenant_id)
+        if stale and self.session.info.get(READ_ONLY):
+            raise IndexNeedsWrite
+        for type_name, record_id in stale:
             resource_type = by_name[type_name]
             record = (
                 self.session.get(User, record_id)
@@ -396,16 +446,23 @@ class RollcallStorage(ScimStorage):
                 self._stored(resource_type, record)
 
     def _load(self, rows: list[Any]) -> list[Resource[Any]]:
+        """The resources of a page: each table's records in one query (users with their roles
+        and grades), the users' memberships in one more."""
         by_name = {rt.name: rt for rt in self.provider.resource_types}
         models = {"users": User, "groups": Group, "classes": SchoolClass}
-        # The memberships of the page's users in one query, not one per user.
+        records: dict[str, Any] = {}
+        for table, model in models.items():
+            ids = [row.id for row in rows if row.tbl == table]
+            if ids:
+                options = READ_USER if model is User else ()
+                query = select(model).where(model.id.in_(ids)).options(*options)
+                records.update((record.id, record) for record in self.session.scalars(query))
         user_ids = [row.id for row in rows if row.tbl == "users"]
         memberships = groups.memberships(self.session, self.actor, user_ids)
-        resources = []
-        for row in rows:
-            record = self.session.get(models[row.tbl], row.id)
-            resources.append(self._resource(by_name[row.rt], record, memberships.get(row.id)))
-        return resources
+        return [
+            self._resource(by_name[row.rt], records[row.id], memberships.get(row.id))
+            for row in rows
+        ]
 
 
 def _position(direction: str, row: Any) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -19,3 +20,22 @@ def test_search_benchmark_runs_and_prints_ratios(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "1.00x" in result.stdout and "search: deep page" in result.stdout
+
+
+def test_scim_benchmark_runs_both_servers_and_prints_one_json_line_per_figure():
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.scim", "--sizes", "40", "--requests", "8"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    figures = {line["figure"]: line for line in lines}
+    assert "userName eq @40" in figures and "externalId eq @40" in figures, sorted(figures)
+    lookup = figures["externalId eq @40"]
+    assert lookup["baseline_name"] == "scim2-server" and lookup["ratio"] > 0
+    # every request answered as expected, on both servers
+    assert all(line["details"].get("errors", 0) == 0 for line in lines), lines
+    assert all(line["details"].get("reference_errors", 0) == 0 for line in lines), lines

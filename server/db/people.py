@@ -46,6 +46,14 @@ class User(Base):
             postgresql_where=text("status != 'deleted'"),
         ),
         Index("ix_users_connection_external_id", "connection_id", "external_id_folded"),
+        # SCIM `externalId eq` names the tenant, the connection and the value: with all three
+        # in one index SQLite's planner picks it even without statistics (issue 15).
+        Index(
+            "ix_users_tenant_connection_external_id",
+            "tenant_id",
+            "connection_id",
+            "external_id_folded",
+        ),
         Index(
             "ix_users_tenant_status_name",
             "tenant_id",

@@ -107,6 +107,12 @@ class SchoolClass(SyncedRecord, Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "sourced_id", name="uq_classes_tenant_sourced"),
         Index("ix_classes_connection_external_id", "connection_id", "external_id_folded"),
+        Index(
+            "ix_classes_tenant_connection_external_id",
+            "tenant_id",
+            "connection_id",
+            "external_id_folded",
+        ),
         Index("ix_classes_tenant_school", "tenant_id", "school_id"),
     )
 
@@ -152,6 +158,12 @@ class Group(Base):
     __tablename__ = "groups"
     __table_args__ = (
         Index("ix_groups_connection_external_id", "connection_id", "external_id_folded"),
+        Index(
+            "ix_groups_tenant_connection_external_id",
+            "tenant_id",
+            "connection_id",
+            "external_id_folded",
+        ),
         Index("ix_groups_tenant_name", "tenant_id", "display_name_folded"),
     )
 

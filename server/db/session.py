@@ -146,9 +146,15 @@ def _begin_sqlite_immediately(connection: Any) -> None:
     # BEGIN IMMEDIATE takes the write lock up front: two writers queue on busy_timeout
     # instead of failing with "database is locked" when a reader upgrades to a writer.
     # An AUTOCOMMIT connection (the health check) only reads: it must not wait for a writer.
-    if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+    # A read-only unit of work (Database.session(read_only=True)) reads its own snapshot
+    # (WAL) without the lock, so it never queues behind a writer.
+    options = connection.get_execution_options()
+    if options.get("isolation_level") == "AUTOCOMMIT":
         return
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    connection.exec_driver_sql("BEGIN" if options.get(READ_ONLY) else "BEGIN IMMEDIATE")
+
+
+READ_ONLY = "rollcall_read_only"
 
 
 class Database:
@@ -158,16 +164,23 @@ class Database:
         self.url = url
         self.engine = create_database_engine(url, **options)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        reader = self.engine.execution_options(**{READ_ONLY: True})
+        self.read_sessions = sessionmaker(reader, expire_on_commit=False, info={READ_ONLY: True})
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
+    def session(self, *, read_only: bool = False) -> Iterator[Session]:
         """A unit of work: commit on success, roll back on error.
+
+        ``read_only``: a unit of work that only reads. On SQLite it does not take the write
+        lock, so it never waits for a writer; a write in it fails unless no other write
+        committed since it began (check ``session.info[READ_ONLY]`` before writing).
 
         :raises DatabaseUnavailable: the database is busy or unreachable (see
             :func:`unavailable_reason`); the unit of work was rolled back.
         """
+        factory = self.read_sessions if read_only else self.sessions
         try:
-            with self.sessions.begin() as session:
+            with factory.begin() as session:
                 yield session
         except (OperationalError, InterfaceError, SATimeoutError) as error:
             reason = unavailable_reason(error)

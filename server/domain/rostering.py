@@ -120,9 +120,14 @@ def visible(scope: ReadScope, model: type[Any]) -> ColumnElement[bool]:
     elif model is Enrollment:
         limit = Enrollment.school_id.in_(schools)
     elif model is User:
-        limit = or_(
-            exists().where(UserRole.user_id == User.id, UserRole.org_id.in_(schools)),
-            exists().where(Enrollment.user_id == User.id, Enrollment.school_id.in_(schools)),
+        # The users of the schools, gathered once per statement (each school's role and
+        # enrollment rows, on their school indexes) rather than probed for every user: a
+        # correlated EXISTS per user made a deep page of a school-limited client walk every
+        # user's roles for each of its schools (issue 15).
+        limit = User.id.in_(
+            select(UserRole.user_id)
+            .where(UserRole.org_id.in_(schools))
+            .union(select(Enrollment.user_id).where(Enrollment.school_id.in_(schools)))
         )
     else:
         limit = false()

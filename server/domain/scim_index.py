@@ -35,7 +35,12 @@ def replace_values(
     resource_id: str,
     values: Iterable[IndexedValue],
 ) -> None:
-    """Store the values of a resource in place of the ones stored before."""
+    """Store the values of a resource in place of the ones stored before.
+
+    The rows go to the table itself (a Core INSERT) in one ``executemany``: an ORM bulk
+    INSERT leaves out the None values and so splits the rows into one INSERT per run of alike
+    rows, a statement per member of a group.
+    """
     remove_values(session, resource_id)
     rows = [
         {
@@ -52,7 +57,7 @@ def replace_values(
         for value in values
     ]
     if rows:  # one executemany: a group of thousands of members has tens of thousands of rows
-        session.execute(insert(ScimValue), rows)
+        session.execute(insert(ScimValue.__table__), rows)
 
 
 def remove_values(session: Session, resource_id: str) -> None:

@@ -113,3 +113,18 @@ def statements(database: Database) -> Iterator[list[str]]:
         yield seen
     finally:
         event.remove(database.engine, "before_cursor_execute", record)
+
+
+@contextmanager
+def executed(database: Database) -> Iterator[list[tuple[str, Any]]]:
+    """The SQL statements the database runs inside the block, with their parameters."""
+    seen: list[tuple[str, Any]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        seen.append((statement, parameters))
+
+    event.listen(database.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(database.engine, "before_cursor_execute", record)

@@ -1,0 +1,131 @@
+"""OneRoster 1.2 paging: the first page against a deep page, for every kind of reading client.
+
+    python -m bench.oneroster [--users 100000]
+
+Loads N users with a role at one of 20 schools (:func:`bench.search.load`) into a fresh SQLite
+file, registers three OneRoster API clients (district-wide; limited to all 20 schools, so it
+sees every user through the school-limit path; limited to one school) and serves with
+``rollcall serve --no-worker``. For each client it times ``GET /users?limit=100`` at offset 0
+(the baseline) and at the deepest full page (offset 99,900 at 100,000 users; N/20 - 100 for
+the one-school client), median of repeated requests over HTTP, and prints the ratio deep/first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.figures import Figure
+from bench.servers import free_port, rollcall_command, serving
+
+V1P2 = "/ims/oneroster/rostering/v1p2"
+SCHOOLS = [f"s{i}" for i in range(20)]
+
+
+def prepare(url: str, users: int) -> dict[str, tuple[str, str]]:
+    """Load the district; returns ``{client label: (client_id, secret)}``."""
+    from bench.search import load
+    from server.db.migrate import upgrade
+    from server.db.oauth import OAuthClientKind
+    from server.db.session import Database
+    from server.domain.actors import system_actor
+    from server.domain.oauth import DEFAULT_ONEROSTER_SCOPES, create_client
+
+    database = Database(url)
+    upgrade(database.engine)
+    tenant_id, _ = load(database, users)
+    clients = {"district-wide": [], "all 20 schools": SCHOOLS, "one school": ["s3"]}
+    found = {}
+    with database.session() as session:
+        actor = system_actor(tenant_id)
+        for label, schools in clients.items():
+            made = create_client(
+                session,
+                actor,
+                f"bench {label}",
+                kind=OAuthClientKind.API,
+                scopes=DEFAULT_ONEROSTER_SCOPES,
+                school_sourced_ids=schools,
+            )
+            found[label] = (made.client.client_id, made.secret or "")
+    database.dispose()
+    return found
+
+
+def median_ms(client: httpx.Client, path: str, params: dict, repeats: int) -> float:
+    client.get(path, params=params).raise_for_status()
+    timings = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        client.get(path, params=params).raise_for_status()
+        timings.append((time.perf_counter() - started) * 1000)
+    return statistics.median(timings)
+
+
+def run(users: int, repeats: int) -> list[Figure]:
+    out = []
+    with tempfile.TemporaryDirectory() as scratch:
+        url = f"sqlite:///{scratch}/rollcall.sqlite3"
+        clients = prepare(url, users)
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        env = {
+            "ROLLCALL_DATABASE_URL": url,
+            "ROLLCALL_DATA_DIR": scratch,
+            "ROLLCALL_SECRET_KEY": "bench-oneroster-secret",
+            "ROLLCALL_ISSUER": base,
+        }
+        command = rollcall_command(
+            "serve", "--no-worker", "--host", "127.0.0.1", "--port", str(port)
+        )
+        with serving(command, f"{base}/healthz", Path(scratch) / "serve.log", env):
+            for label, (client_id, secret) in clients.items():
+                issued = httpx.post(
+                    f"{base}/oauth/token",
+                    data={"grant_type": "client_credentials"},
+                    auth=(client_id, secret),
+                )
+                issued.raise_for_status()
+                headers = {"Authorization": f"Bearer {issued.json()['access_token']}"}
+                with httpx.Client(base_url=base + V1P2, headers=headers, timeout=120) as http:
+                    total = int(http.get("/users", params={"limit": 1}).headers["X-Total-Count"])
+                    deep = max(total - 100, 0)
+                    first = median_ms(http, "/users", {"limit": 100}, repeats)
+                    last = median_ms(http, "/users", {"limit": 100, "offset": deep}, repeats)
+                out.append(
+                    Figure(
+                        "oneroster",
+                        f"users deep page (offset {deep:,}), {label} @{users // 1000}k",
+                        round(last, 1),
+                        "ms",
+                        round(first, 1),
+                        "first page",
+                        better="lower",
+                        details={"users": users, "visible": total, "repeats": repeats},
+                    )
+                )
+    return out
+
+
+def main(argv: list[str] | None = None, quick: bool = False) -> list[Figure]:
+    parser = argparse.ArgumentParser(prog="python -m bench.oneroster")
+    parser.add_argument("--users", type=int, default=None)
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--quick", action="store_true", default=quick)
+    args = parser.parse_args(argv)
+    users = args.users or (20_000 if args.quick else 100_000)
+    return run(users, args.repeats or (5 if args.quick else 15))
+
+
+if __name__ == "__main__":
+    from bench.figures import table
+
+    found = main()
+    print(table(found))
+    for figure in found:
+        print(figure.json_line())

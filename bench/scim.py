@@ -1,0 +1,228 @@
+"""SCIM over HTTP: Rollcall against python-scim's ``scim2-server`` reference application.
+
+    python -m bench.scim [--sizes 1000,20000,100000] [--requests 1000] [--quick]
+
+For each size, each server in turn (never both at once: they share the machine with the
+client) is started on 127.0.0.1 holding that many users (:mod:`bench.reference`: in-memory;
+Rollcall: ``rollcall serve --no-worker`` over a fresh SQLite file, :mod:`bench.scim_rollcall`),
+then gets a 5,000-member group (as many members as there are users below that) by a SCIM POST,
+then one client (httpx) keeps 8 requests in flight for each of: create, ``userName eq`` and
+``externalId eq`` lookups, PATCH ``active``, PATCH member remove/add on the big group and a
+paged listing (``count=100`` at offsets across the whole set). The figures are requests/s and
+p99 per operation, with the reference's as baseline, and the RSS of each server at the end.
+Any unexpected answer is counted as an error and printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.figures import Figure
+from bench.scim_data import (
+    GROUP_SCHEMA,
+    PATCH_SCHEMA,
+    external_id,
+    user_document,
+    user_id,
+    user_name,
+)
+from bench.servers import Run, drive, free_port, python_command, rollcall_command, rss_mib, serving
+
+GROUP_SIZE = 5000
+STRIDE = 7919  # a prime: request k reads user (k * STRIDE) mod N, spread over the whole set
+FRESH = 10_000_000  # numbers of the users the create benchmark makes (never preloaded)
+# A member change on the big group and a page of 100 users cost each server tens of times a
+# lookup: they get a fifth of the requests, so one size's run stays within a minute or two.
+HEAVY = 5
+
+
+def _lookup(attribute: str, users: int) -> Callable[[httpx.AsyncClient, int], Any]:
+    def request(client: httpx.AsyncClient, k: int) -> Any:
+        number = (k * STRIDE) % users
+        value = user_name(number) if attribute == "userName" else external_id(number)
+        return client.get("/Users", params={"filter": f'{attribute} eq "{value}"'})
+
+    return request
+
+
+def operations(users: int, group_id: str, members: int, tag: int) -> dict[str, Any]:
+    """The request of each benchmarked operation, by name."""
+
+    def create(client: httpx.AsyncClient, k: int) -> Any:
+        return client.post("/Users", json=user_document(FRESH + tag * 1_000_000 + k))
+
+    def patch_active(client: httpx.AsyncClient, k: int) -> Any:
+        number = (k * STRIDE) % users
+        active = bool((k // users) % 2)  # the first pass deactivates: every PATCH is a change
+        body = {
+            "schemas": [PATCH_SCHEMA],
+            "Operations": [{"op": "replace", "path": "active", "value": active}],
+        }
+        return client.patch(f"/Users/{user_id(number)}", json=body)
+
+    def patch_members(client: httpx.AsyncClient, k: int) -> Any:
+        member = user_id((k // 2) % members)
+        if k % 2 == 0:  # RFC 7644 §3.5.2.2: remove by value filter; the next request adds back
+            operation = {"op": "remove", "path": f'members[value eq "{member}"]'}
+        else:
+            operation = {"op": "add", "path": "members", "value": [{"value": member}]}
+        body = {"schemas": [PATCH_SCHEMA], "Operations": [operation]}
+        return client.patch(f"/Groups/{group_id}", json=body)
+
+    def list_page(client: httpx.AsyncClient, k: int) -> Any:
+        start = 1 + (k * STRIDE * 100) % max(users - 100, 1)
+        return client.get("/Users", params={"startIndex": start, "count": 100})
+
+    return {
+        "create": create,
+        "userName eq": _lookup("userName", users),
+        "externalId eq": _lookup("externalId", users),
+        "PATCH active": patch_active,
+        f"PATCH members ({members:,})": patch_members,
+        "list page": list_page,
+    }
+
+
+def measure(base_url: str, headers: dict[str, str], users: int, requests: int, pid: int) -> dict:
+    """Every operation against one running server: ``{name: Run}`` and its RSS."""
+    members = min(GROUP_SIZE, users)
+    group = {
+        "schemas": [GROUP_SCHEMA],
+        "displayName": "Bench staff",
+        "members": [{"value": user_id(n)} for n in range(members)],
+    }
+    made = httpx.post(f"{base_url}/Groups", json=group, headers=headers, timeout=300)
+    if made.status_code != 201:
+        raise RuntimeError(f"group creation answered {made.status_code}: {made.text[:300]}")
+    runs: dict[str, Run] = {}
+    warm = operations(users, made.json()["id"], members, tag=9)
+    drive(base_url, headers, warm["userName eq"], 16)
+    for name, request in operations(users, made.json()["id"], members, tag=0).items():
+        heavy = name.startswith("PATCH members") or name == "list page"
+        runs[name] = drive(base_url, headers, request, requests // HEAVY if heavy else requests)
+    return {"runs": runs, "rss_mib": rss_mib(pid)}
+
+
+def run_reference(users: int, requests: int, scratch: Path) -> dict:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/v2"
+    command = python_command("bench.reference", "--port", str(port), "--users", str(users))
+    with serving(command, f"{base}/ServiceProviderConfig", scratch / f"ref-{users}.log") as proc:
+        return measure(base, {}, users, requests, proc.pid)
+
+
+def run_rollcall(users: int, requests: int, scratch: Path) -> dict:
+    from bench.scim_rollcall import prepare  # Rollcall's modules stay out of the reference
+
+    data = scratch / f"rollcall-{users}"
+    data.mkdir()
+    url = f"sqlite:///{data}/rollcall.sqlite3"
+    token = prepare(url, users)
+    port = free_port()
+    env = {
+        "ROLLCALL_DATABASE_URL": url,
+        "ROLLCALL_DATA_DIR": str(data),
+        "ROLLCALL_SECRET_KEY": "bench-scim-secret",
+        "ROLLCALL_ISSUER": f"http://127.0.0.1:{port}",
+    }
+    command = rollcall_command("serve", "--no-worker", "--host", "127.0.0.1", "--port", str(port))
+    log = scratch / f"rollcall-{users}.log"
+    with serving(command, f"http://127.0.0.1:{port}/healthz", log, env) as process:
+        base = f"http://127.0.0.1:{port}/scim/v2"
+        return measure(base, {"Authorization": f"Bearer {token}"}, users, requests, process.pid)
+
+
+def figures(users: int, ours: dict, reference: dict) -> list[Figure]:
+    """The figures of one size: per operation req/s and p99, then both RSS."""
+    size = f"@{users // 1000}k" if users >= 1000 else f"@{users}"
+    out = []
+    for name, run in ours["runs"].items():
+        base = reference["runs"][name]
+        details = {
+            "users": users,
+            "requests": len(run.latencies_ms) + len(run.errors),
+            "concurrency": 8,
+            "p99_ms": round(run.p99_ms, 1),
+            "median_ms": round(run.median_ms, 1),
+            "reference_p99_ms": round(base.p99_ms, 1),
+            "errors": len(run.errors),
+            "first_errors": run.errors[:3],
+            "reference_errors": len(base.errors),
+            "reference_first_errors": base.errors[:3],
+        }
+        out.append(
+            Figure(
+                "scim",
+                f"{name} {size}",
+                round(run.per_second, 1),
+                "req/s",
+                round(base.per_second, 1),
+                "scim2-server",
+                details=details,
+            )
+        )
+        out.append(
+            Figure(
+                "scim",
+                f"{name} {size} p99",
+                round(run.p99_ms, 1),
+                "ms",
+                round(base.p99_ms, 1),
+                "scim2-server",
+                better="lower",
+            )
+        )
+    out.append(
+        Figure(
+            "scim",
+            f"RSS after the run {size}",
+            round(ours["rss_mib"], 1),
+            "MiB",
+            round(reference["rss_mib"], 1),
+            "scim2-server",
+            better="lower",
+        )
+    )
+    return out
+
+
+def run(sizes: list[int], requests: int) -> list[Figure]:
+    out: list[Figure] = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for users in sizes:
+            started = time.perf_counter()
+            reference = run_reference(users, requests, Path(scratch))
+            ours = run_rollcall(users, requests, Path(scratch))
+            out += figures(users, ours, reference)
+            print(f"scim @{users:,}: {time.perf_counter() - started:.0f} s", flush=True)
+    return out
+
+
+def main(argv: list[str] | None = None, quick: bool = False) -> list[Figure]:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.scim", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--sizes", default=None, help="comma-separated user counts")
+    parser.add_argument("--requests", type=int, default=None, help="per operation")
+    parser.add_argument("--quick", action="store_true", default=quick)
+    args = parser.parse_args(argv)
+    default_sizes = "1000,20000" if args.quick else "1000,20000,100000"
+    sizes = [int(s) for s in (args.sizes or default_sizes).split(",")]
+    requests = args.requests or (200 if args.quick else 1000)
+    return run(sizes, requests)
+
+
+if __name__ == "__main__":
+    from bench.figures import table
+
+    found = main()
+    print(table(found))
+    for figure in found:
+        print(figure.json_line())

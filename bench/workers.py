@@ -1,0 +1,219 @@
+"""The PostgreSQL worker curve: ``rollcall serve --workers N`` for N = 1, 2, 4 on one database.
+
+    python -m bench.workers [--users 3000] [--requests 1500] [--database-url URL]
+
+Without ``--database-url`` (or ``ROLLCALL_BENCH_DATABASE_URL``) it starts a throw-away
+PostgreSQL of its own the way ``.ci/run`` does (``initdb`` in a temporary directory, as the
+``postgres`` user when run as root, 127.0.0.1 on a free port, ``fsync=off``) and removes it at
+the end; without PostgreSQL binaries it says so and skips. For each N, a fresh schema gets
+``--users`` SCIM users (:mod:`bench.scim_rollcall`), then one client keeps 16 requests in
+flight in a mix of SCIM create, ``userName eq`` lookup, ``externalId eq`` lookup and PATCH of
+existing users. The figures are requests/s for N = 2 and 4 against N = 1, and the errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import create_engine, make_url, text
+
+from bench.figures import Figure
+from bench.scim_data import PATCH_SCHEMA, external_id, user_document, user_id, user_name
+from bench.servers import Run, drive, free_port, rollcall_command, serving
+
+STRIDE = 7919
+
+
+def _postgres_bin() -> Path | None:
+    found = shutil.which("initdb")
+    if found:  # /usr/local/bin/initdb may be a link into the server's own bin folder
+        return Path(found).resolve().parent
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: p.parent.name)
+    return versions[-1] if versions else None
+
+
+@contextmanager
+def throwaway_postgres() -> Iterator[str | None]:
+    """A PostgreSQL cluster in a temporary directory; yields its URL (None: no binaries)."""
+    binaries = _postgres_bin()
+    if binaries is None:
+        yield None
+        return
+    folder = Path(tempfile.mkdtemp(prefix="rollcall-bench-pg-"))
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_postgres:
+        shutil.chown(folder, "postgres")
+    port = free_port()
+    data = folder / "data"
+
+    def pg(*command: str) -> None:
+        subprocess.run([*as_postgres, *command], check=True, capture_output=True)
+
+    try:
+        pg(str(binaries / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres")
+        options = f"-k {folder} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off"
+        options += " -c max_connections=200"
+        pg(
+            str(binaries / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(folder / "log"),
+            "-w",
+            "-o",
+            options,
+            "start",
+        )
+        pg(
+            str(binaries / "createdb"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-U",
+            "postgres",
+            "rollcall_bench",
+        )
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/rollcall_bench"
+    finally:
+        subprocess.run(
+            [*as_postgres, str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            capture_output=True,
+        )
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def own_database(url: str) -> Iterator[str]:
+    """A fresh database on the same server for one point of the curve, dropped afterwards.
+
+    (A schema of its own would not do: Rollcall's engine sets the connection's ``options``
+    itself, which replaces a ``search_path`` given in the URL.)
+    """
+    name = f"bench_workers_{secrets.token_hex(4)}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        yield make_url(url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+
+
+def mixed(users: int, first_new: int) -> Any:
+    """Request k of the mix: a quarter each of create (of user ``first_new + k``), two lookups
+    and PATCH."""
+
+    def request(client: httpx.AsyncClient, k: int) -> Any:
+        number = (k * STRIDE) % users
+        kind = k % 4
+        if kind == 0:
+            return client.post("/Users", json=user_document(first_new + k))
+        if kind == 1:
+            return client.get("/Users", params={"filter": f'userName eq "{user_name(number)}"'})
+        if kind == 2:
+            value = external_id(number)
+            return client.get("/Users", params={"filter": f'externalId eq "{value}"'})
+        body = {
+            "schemas": [PATCH_SCHEMA],
+            "Operations": [{"op": "replace", "path": "displayName", "value": f"Bench {k}"}],
+        }
+        return client.patch(f"/Users/{user_id(number)}", json=body)
+
+    return request
+
+
+def one_point(url: str, workers: int, users: int, requests: int, scratch: Path) -> Run:
+    from bench.scim_rollcall import prepare
+
+    with own_database(url) as schema_url:
+        token = prepare(schema_url, users)
+        port = free_port()
+        data = scratch / f"workers-{workers}"
+        data.mkdir()
+        env = {
+            "ROLLCALL_DATABASE_URL": schema_url,
+            "ROLLCALL_DATA_DIR": str(data),
+            "ROLLCALL_SECRET_KEY": "bench-workers-secret",
+            "ROLLCALL_ISSUER": f"http://127.0.0.1:{port}",
+        }
+        command = rollcall_command(
+            "serve",
+            "--no-worker",
+            "--workers",
+            str(workers),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        )
+        log = scratch / f"workers-{workers}.log"
+        with serving(command, f"http://127.0.0.1:{port}/healthz", log, env):
+            base = f"http://127.0.0.1:{port}/scim/v2"
+            headers = {"Authorization": f"Bearer {token}"}
+            warm = mixed(users, 30_000_000)  # every worker warmed up, on users of its own
+            drive(base, headers, warm, 64, concurrency=16)
+            return drive(base, headers, mixed(users, 20_000_000), requests, concurrency=16)
+
+
+def curve(url: str, users: int, requests: int) -> list[Figure]:
+    with tempfile.TemporaryDirectory() as scratch:
+        runs = {n: one_point(url, n, users, requests, Path(scratch)) for n in (1, 2, 4)}
+    one = runs[1]
+    return [
+        Figure(
+            "workers",
+            f"PostgreSQL, {n} worker{'s' if n > 1 else ''}, mixed SCIM @{users // 1000}k",
+            round(run.per_second, 1),
+            "req/s",
+            round(one.per_second, 1),
+            "1 worker",
+            details={
+                "workers": n,
+                "requests": requests,
+                "concurrency": 16,
+                "p99_ms": round(run.p99_ms, 1),
+                "errors": len(run.errors),
+                "first_errors": run.errors[:3],
+            },
+        )
+        for n, run in runs.items()
+    ]
+
+
+def main(argv: list[str] | None = None, quick: bool = False) -> list[Figure]:
+    parser = argparse.ArgumentParser(prog="python -m bench.workers")
+    parser.add_argument("--database-url", default=os.environ.get("ROLLCALL_BENCH_DATABASE_URL"))
+    parser.add_argument("--users", type=int, default=3000)
+    parser.add_argument("--requests", type=int, default=None)
+    parser.add_argument("--quick", action="store_true", default=quick)
+    args = parser.parse_args(argv)
+    requests = args.requests or (400 if args.quick else 2000)
+    if args.database_url:
+        return curve(args.database_url, args.users, requests)
+    with throwaway_postgres() as url:
+        if url is None:
+            print("bench.workers: skipped (no PostgreSQL binaries: apt-get install postgresql)")
+            return []
+        return curve(url, args.users, requests)
+
+
+if __name__ == "__main__":
+    from bench.figures import table
+
+    found = main()
+    print(table(found))
+    for figure in found:
+        print(figure.json_line())

@@ -1,0 +1,86 @@
+"""What one SCIM request costs the database: a fixed number of statements, whatever the size.
+
+Issue 15 measured ~18 statements per create and ~9 per lookup, one statement per member for a
+change to a group (a 5,000-member group: 10,000 statements per PATCH) and four per user for a
+page of users. Statements are counted (never timed): the count is what grows with a district.
+"""
+
+from __future__ import annotations
+
+from server.db.session import Database
+from tests.scim.helpers import PATCH, USER, IdP, statements
+
+# Every request's unit of work opens with BEGIN and a savepoint, and closes them.
+FRAME = {"BEGIN", "SAVEPOINT", "RELEASE", "COMMIT"}
+
+
+def _work(seen: list[str]) -> list[str]:
+    """The statements that read or write data (not the transaction frame)."""
+    return [s for s in seen if s.split(" ", 1)[0].upper() not in FRAME]
+
+
+def _cost(idp: IdP, database: Database, method: str, path: str, **kwargs: object) -> list[str]:
+    with statements(database) as seen:
+        answer = idp.request(method, path, **kwargs)
+    assert answer.status_code < 300, answer.text
+    return _work(seen)
+
+
+def test_a_member_change_costs_as_much_on_a_big_group_as_on_a_small_one(
+    idp: IdP, database: Database
+) -> None:
+    ids = [idp.create_user(f"member{n:02}")["id"] for n in range(40)]
+    costs = []
+    for size in (3, 40):
+        group = idp.create_group(f"Club of {size}", ids[:size])
+        removal = {"op": "remove", "path": f'members[value eq "{ids[0]}"]'}
+        body = {"schemas": [PATCH], "Operations": [removal]}
+        costs.append(len(_cost(idp, database, "PATCH", f"/Groups/{group['id']}", json=body)))
+    assert costs[0] == costs[1]
+
+
+def test_a_page_of_users_costs_as_much_for_twelve_users_as_for_two(
+    idp: IdP, database: Database
+) -> None:
+    for n in range(12):
+        idp.create_user(f"crowd{n:02}")
+    costs = [
+        len(_cost(idp, database, "GET", "/Users", params={"count": count})) for count in (2, 12)
+    ]
+    assert costs[0] == costs[1]
+
+
+def test_a_lookup_reads_the_user_in_a_few_statements(idp: IdP, database: Database) -> None:
+    for n in range(5):
+        idp.create_user(f"pupil{n}", externalId=f"sis-{n}")
+    for scim_filter in ('userName eq "pupil3"', 'externalId eq "sis-3"'):
+        work = _cost(idp, database, "GET", "/Users", params={"filter": scim_filter})
+        # the stale-index check, the matching id, the user with its roles and grades, and
+        # its memberships; no count (a short first page counts itself), no credential
+        assert len(work) <= 6, work
+        assert not any("FROM credentials" in s for s in work), work
+
+
+def test_a_creation_writes_its_index_rows_in_one_statement(idp: IdP, database: Database) -> None:
+    body = {
+        "schemas": [USER],
+        "userName": "new.pupil",
+        "externalId": "sis-new",
+        "name": {"givenName": "New", "familyName": "Pupil"},
+        "emails": [{"value": "new.pupil@school.example", "type": "work", "primary": True}],
+    }
+    work = _cost(idp, database, "POST", "/Users", json=body)
+    index_inserts = [s for s in work if s.startswith("INSERT INTO scim_values")]
+    assert len(index_inserts) == 1, index_inserts
+    assert len(work) <= 12, work
+
+
+def test_a_deactivation_reads_the_user_once(idp: IdP, database: Database) -> None:
+    pupil = idp.create_user("leaving.pupil")
+    body = {
+        "schemas": [PATCH],
+        "Operations": [{"op": "replace", "path": "active", "value": False}],
+    }
+    work = _cost(idp, database, "PATCH", f"/Users/{pupil['id']}", json=body)
+    user_reads = [s for s in work if s.startswith("SELECT users.id, users.tenant_id")]
+    assert len(user_reads) == 1, user_reads
