@@ -1,6 +1,6 @@
 """Append-only records: the audit log and import runs with their row reports.
 
-``audit_events`` is append-only in the database itself (migration ``0012_audit_append_only``):
+``audit_events`` is append-only in the database itself (migration ``0013_audit_append_only``):
 triggers refuse any UPDATE or DELETE (and TRUNCATE on PostgreSQL) unless the same transaction
 holds a row of ``audit_amendments``, which only :func:`server.domain.audit.amending` writes
 (purge pseudonymisation, retention, deleting a tenant) and removes before it returns.

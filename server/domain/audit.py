@@ -1,6 +1,6 @@
 """The append-only audit log: one event per write and per credential reveal.
 
-Append-only is enforced by the database (migration ``0012_audit_append_only``): an UPDATE or
+Append-only is enforced by the database (migration ``0013_audit_append_only``): an UPDATE or
 DELETE of ``audit_events`` fails unless it runs inside :func:`amending`, which only erasure
 (pseudonymising a purged user), retention (the audit window) and tenant deletion use.
 """

@@ -10,15 +10,15 @@ uncommitted rows), so the permission lasts one transaction at most.
 A later migration that rebuilds ``audit_events`` on SQLite (``batch_alter_table`` with a
 column change copies the table) drops its triggers: create them again there.
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

@@ -5,14 +5,14 @@
   statistics on a fresh database, pick it over the tenant's username index (a walk of every
   user of the tenant).
 
-Revision ID: 0008_scim_read_indexes
-Revises: 0007
+Revision ID: 0012
+Revises: 0011
 """
 
 from alembic import op
 
-revision = "0008_scim_read_indexes"
-down_revision = "0007"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
