@@ -349,7 +349,7 @@ def _roster_fields(
     }
 
 
-def _enrollment_role(obj: Mapping) -> str:
+def _enrollment_role(obj: Mapping[str, Any]) -> str:
     """A 1.2 enrollment role (:data:`ENROLLMENT_ROLES_1P2`), or an ``ext:`` one we know."""
     role = _text(obj, "role") or "student"
     if role not in ENROLLMENT_ROLES_1P2 and not role.startswith("ext:"):

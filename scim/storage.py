@@ -449,7 +449,7 @@ class RollcallStorage(ScimStorage):
         """The resources of a page: each table's records in one query (users with their roles
         and grades), the users' memberships in one more."""
         by_name = {rt.name: rt for rt in self.provider.resource_types}
-        models = {"users": User, "groups": Group, "classes": SchoolClass}
+        models: dict[str, Any] = {"users": User, "groups": Group, "classes": SchoolClass}
         records: dict[str, Any] = {}
         for table, model in models.items():
             ids = [row.id for row in rows if row.tbl == table]

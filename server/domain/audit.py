@@ -12,9 +12,9 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -127,7 +127,9 @@ def record_many(session: Session, actor: Actor, action: str, events: list[dict[s
         }
         for event in events
     ]
-    session.execute(insert(AuditEvent), rows)  # Core: no ORM bookkeeping per row
+    session.execute(
+        insert(cast(Table, AuditEvent.__table__)), rows
+    )  # Core: no ORM work per row  # Core: no ORM bookkeeping per row
 
 
 def record_read(

@@ -18,9 +18,9 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from server.db import Org, RecordStatus, User, UserRole, fold
@@ -68,7 +68,7 @@ def _add_roles(session: Session, created: list[tuple[User, dict[str, Any]]]) -> 
     one at a time); each user's ``roles`` is reloaded when next read."""
     rows = [row for user, v in created for row in users.role_rows(user.id, v.get("roles") or [])]
     if rows:
-        session.execute(insert(UserRole), rows)
+        session.execute(insert(cast(Table, UserRole.__table__)), rows)  # Core executemany
     for user, _ in created:
         session.expire(user, ["roles"])
 

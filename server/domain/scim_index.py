@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, delete, func, insert, select
+from sqlalchemy import Select, Table, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from server.db import ScimValue
@@ -57,7 +57,7 @@ def replace_values(
         for value in values
     ]
     if rows:  # one executemany: a group of thousands of members has tens of thousands of rows
-        session.execute(insert(ScimValue.__table__), rows)
+        session.execute(insert(cast(Table, ScimValue.__table__)), rows)  # Core
 
 
 def remove_values(session: Session, resource_id: str) -> None:
