@@ -78,8 +78,11 @@ def _folded(values: Mapping[str, Any]) -> str:
 
 
 def _org_ids(session: Session, tenant_id: str, batch: Iterable[Mapping[str, Any]]) -> set[str]:
-    """The tenant's orgs among those the batch's roles name."""
-    wanted = sorted({role.org_id for row in batch for role in row.get("roles") or []})
+    """The tenant's orgs among those the batch's roles and primary orgs name."""
+    wanted = sorted(
+        {role.org_id for row in batch for role in row.get("roles") or []}
+        | {row["primary_org_id"] for row in batch if row.get("primary_org_id")}
+    )
     return _existing(session, select(Org.id).where(Org.tenant_id == tenant_id), Org.id, wanted)
 
 

@@ -618,7 +618,9 @@ def _normalise(
         elif name == "roles":
             values[name] = _check_roles(session, tenant_id, value or [], org_ids)
         elif name == "primary_org_id":
-            values[name] = _check_org(session, tenant_id, value, "primaryOrg") if value else None
+            values[name] = (
+                _check_org(session, tenant_id, value, "primaryOrg", org_ids) if value else None
+            )
         elif name == "demographic_flags":
             values[name] = dict(value or {})
         elif name == "extra":
@@ -665,8 +667,13 @@ def _with_primary_org(values: dict[str, Any], user: User | None) -> dict[str, An
     return {**values, "primary_org_id": chosen}
 
 
-def _check_org(session: Session, tenant_id: str, org_id: str, field: str) -> str:
-    """``org_id`` when it is an org of the tenant. :raises NotFound:"""
+def _check_org(
+    session: Session, tenant_id: str, org_id: str, field: str, known: set[str] | None = None
+) -> str:
+    """``org_id`` when it is an org of the tenant (``known``: orgs already read, no query).
+    :raises NotFound:"""
+    if known is not None and org_id in known:
+        return org_id
     if session.scalar(select(Org.id).where(Org.tenant_id == tenant_id, Org.id == org_id)) is None:
         raise NotFound(f"No org with id {org_id!r}.", field=field)
     return org_id
