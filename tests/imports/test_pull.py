@@ -325,24 +325,29 @@ class FakeHub:
         )
 
 
+def _fake_hub_connection(context, base: str) -> str:
+    """A tenant with a "District hub" connection pulling from the fake hub at ``base``."""
+    with context.database.session() as session:
+        tenant = create_tenant(session, "Pulled District")
+        actor = system_actor(tenant.id, "test")
+        issued = create_connection(session, actor, "District hub", "oneroster_rest")
+        set_upstream(
+            session,
+            actor,
+            issued.connection,
+            box=upstream_box(context),
+            base_url=f"{base}{V1P2}",
+            token_url=f"{base}/token",
+            client_id="c",
+            client_secret="s",
+        )
+        return tenant.id
+
+
 def test_a_busy_upstream_is_retried_after_the_time_it_asks_for(context):
     fake = FakeHub()
     with serving(fake.app()) as base:
-        with context.database.session() as session:
-            tenant = create_tenant(session, "Pulled District")
-            actor = system_actor(tenant.id, "test")
-            issued = create_connection(session, actor, "District hub", "oneroster_rest")
-            set_upstream(
-                session,
-                actor,
-                issued.connection,
-                box=upstream_box(context),
-                base_url=f"{base}{V1P2}",
-                token_url=f"{base}/token",
-                client_id="c",
-                client_secret="s",
-            )
-            tenant_id = tenant.id
+        tenant_id = _fake_hub_connection(context, base)
         waits: list[float] = []
         report = pull(
             context, tenant_id, "District hub", ImportOptions(), policy=FAST, sleep=waits.append
@@ -365,21 +370,7 @@ def test_an_upstream_answering_json_nested_too_deep_is_reported(context):
     fake = FakeHub()
     fake.nested_users = True
     with serving(fake.app()) as base:
-        with context.database.session() as session:
-            tenant = create_tenant(session, "Pulled District")
-            actor = system_actor(tenant.id, "test")
-            issued = create_connection(session, actor, "District hub", "oneroster_rest")
-            set_upstream(
-                session,
-                actor,
-                issued.connection,
-                box=upstream_box(context),
-                base_url=f"{base}{V1P2}",
-                token_url=f"{base}/token",
-                client_id="c",
-                client_secret="s",
-            )
-            tenant_id = tenant.id
+        tenant_id = _fake_hub_connection(context, base)
         report = pull(
             context, tenant_id, "District hub", ImportOptions(), policy=FAST, sleep=lambda s: None
         )
