@@ -173,8 +173,7 @@ def test_a_pull_lease_of_a_killed_process_on_this_host_is_free_at_once(database,
     from server.db import Connection
     from server.domain.actors import system_actor
     from server.domain.connections import create_connection
-    from server.domain.leases import pull_lease
-    from server.errors import Conflict
+    from server.domain.leases import pull_lease, take_pull
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -184,9 +183,8 @@ def test_a_pull_lease_of_a_killed_process_on_this_host_is_free_at_once(database,
         connection.pull_owner = f"{socket.gethostname()}:{dead.pid}:0a1b2c3d"
         connection.pull_until = utcnow() + timedelta(seconds=45)
         connection_id = connection.id
-    with pull_lease(database, connection_id):  # not refused: its holder is gone
-        with pytest.raises(Conflict):  # while this one holds it, it is held
-            with pull_lease(database, connection_id):
-                pass
+    # not refused (its holder is gone); while this one holds it, another host is refused
+    with pull_lease(database, connection_id), database.session() as session:
+        assert not take_pull(session, connection_id, "web-2.district.internal:4242:ffff0000")
     with database.session() as session:
         assert session.get(Connection, connection_id).pull_owner is None
