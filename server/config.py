@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from server.domain.import_limits import ImportLimits, limits_from_env
@@ -43,6 +44,9 @@ class Settings:
     # idle keep-alive connections stay open this long: longer than clients' and proxies' own
     # idle timeouts (httpx 5 s, AWS load balancers 60 s), or a reused connection races the close
     keep_alive_seconds: int = 65
+    # a background job is leased this long, renewed every third of it (SPEC §9, issue 13); a
+    # dead process's job and pull are taken over by another within about one lease
+    job_lease_seconds: float = 45.0
 
     @property
     def drop_folders(self) -> Path:
@@ -54,6 +58,16 @@ class Settings:
         """The key ring: the current secret key, then the old ones still accepted for opening
         values sealed before a rotation."""
         return (self.secret_key, *self.old_secret_keys)
+
+    @property
+    def job_lease(self) -> timedelta:
+        """How long a claimed job and a pull hold their lease (``ROLLCALL_JOB_LEASE_SECONDS``)."""
+        return timedelta(seconds=self.job_lease_seconds)
+
+    @property
+    def job_heartbeat(self) -> timedelta:
+        """How often a held lease is renewed: a third of it, so two renewals may fail."""
+        return self.job_lease / 3
 
     @property
     def is_sqlite(self) -> bool:
@@ -95,6 +109,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         import_wait_seconds=float(env.get("ROLLCALL_IMPORT_WAIT_SECONDS") or 30),
         shutdown_grace_seconds=float(env.get("ROLLCALL_SHUTDOWN_GRACE_SECONDS") or 30),
         keep_alive_seconds=int(env.get("ROLLCALL_KEEP_ALIVE_SECONDS") or 65),
+        job_lease_seconds=float(env.get("ROLLCALL_JOB_LEASE_SECONDS") or 45),
     )
 
 

@@ -101,7 +101,13 @@ class Worker:
                 except Exception:
                     log.exception(failure)
             try:
-                ran = jobs.run_due(self.context.database, table, until=self._stop)
+                ran = jobs.run_due(
+                    self.context.database,
+                    table,
+                    lease=self.context.settings.job_lease,
+                    heartbeat=self.context.settings.job_heartbeat,
+                    until=self._stop,
+                )
             except Exception:
                 log.exception("job queue poll failed")
                 ran = 0

@@ -3,9 +3,10 @@ a job first.
 
 On PostgreSQL a worker claims due jobs with ``SELECT … FOR UPDATE SKIP LOCKED``, so several
 processes never take the same job; on SQLite the write lock serialises claims. A running job's
-lease (45 s) is renewed by a heartbeat every 15 s; a job whose lease expired (its process
-died) is claimed again within a minute. Failures are logged with their reason and retried with
-exponential back-off up to ``max_attempts``.
+lease (45 s by default, ``ROLLCALL_JOB_LEASE_SECONDS``) is renewed by a heartbeat every third
+of it; a job whose lease expired (its process died) is claimed again within about one lease.
+Failures are logged with their reason and retried with exponential back-off up to
+``max_attempts``.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, cast
 
-from sqlalchemy import or_, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
@@ -110,18 +110,24 @@ def _alive(pid: int) -> bool:
 
 
 def take_pull(session: Session, connection_id: str, owner: str, lease: timedelta = LEASE) -> bool:
-    """Take (or renew) the pull lease of a connection; False while another process holds it."""
+    """Take (or renew) the pull lease of a connection; False while another process holds it.
+
+    The lease of a process that is gone is free at once (:func:`owner_gone`): a dead worker's
+    sync job, taken over once the job's lease ran out, finds the pull lease free even when its
+    own beat renewed it a moment later.
+    """
     now = utcnow()
+    free = [Connection.pull_until.is_(None), Connection.pull_until < now]
+    holder = session.execute(
+        select(Connection.pull_owner, Connection.pull_until).where(Connection.id == connection_id)
+    ).one_or_none()
+    if holder is not None and holder.pull_owner not in (None, owner):
+        process = holder.pull_owner.rpartition(":")[0]  # "host:pid:tag" → "host:pid"
+        if owner_gone(process, holder.pull_until, now):
+            free.append(Connection.pull_owner == holder.pull_owner)
     result = session.execute(
         update(Connection)
-        .where(
-            Connection.id == connection_id,
-            or_(
-                Connection.pull_until.is_(None),
-                Connection.pull_until < now,
-                Connection.pull_owner == owner,
-            ),
-        )
+        .where(Connection.id == connection_id, or_(*free, Connection.pull_owner == owner))
         .values(pull_owner=owner, pull_until=now + lease)
     )
     return cast("CursorResult[Any]", result).rowcount == 1

@@ -269,7 +269,10 @@ def pull(
         connection_id, name = connection.id, connection.name
     delta = options.mode != "full" and not state.needs_full(upstream, utcnow())
     options = replace(options, mode="delta" if delta else "full")
-    with pull_lease(database, connection_id):
+    settings = context.settings
+    with pull_lease(
+        database, connection_id, lease=settings.job_lease, interval=settings.job_heartbeat
+    ):
         run_id = start_run(
             context, tenant_id, connection_id, actor_name or name, options, _format(upstream, None)
         )

@@ -161,3 +161,30 @@ def test_a_slow_mail_server_does_not_hold_the_database_while_a_message_is_sent(
         assert session.scalars(select(Job.status)).one() == "done"
         assert session.scalars(select(AuditEvent.action)).all() == ["email.sent"]
     assert [m["To"] for m in inbox.messages] == ["bart@example.org"]
+
+
+def test_a_pull_lease_of_a_killed_process_on_this_host_is_free_at_once(database, tenant):
+    """A dead worker's sync job is taken over once its job lease ran out; its pull lease, renewed
+    on its own beat, may run out a moment later: the pull must not be refused meanwhile."""
+    import socket
+    import subprocess
+    import sys
+
+    from server.db import Connection
+    from server.domain.actors import system_actor
+    from server.domain.connections import create_connection
+    from server.domain.leases import pull_lease, take_pull
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with database.session() as session:
+        actor = system_actor(tenant.id, "test")
+        connection = create_connection(session, actor, "Hub", "oneroster_rest").connection
+        connection.pull_owner = f"{socket.gethostname()}:{dead.pid}:0a1b2c3d"
+        connection.pull_until = utcnow() + timedelta(seconds=45)
+        connection_id = connection.id
+    # not refused (its holder is gone); while this one holds it, another host is refused
+    with pull_lease(database, connection_id), database.session() as session:
+        assert not take_pull(session, connection_id, "web-2.district.internal:4242:ffff0000")
+    with database.session() as session:
+        assert session.get(Connection, connection_id).pull_owner is None

@@ -6,6 +6,7 @@ the test database gets a tenant and a oneroster_rest connection pointing at it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -280,6 +281,8 @@ class FakeHub:
         self.user_calls = 0
         self.always_busy = False
         self.nested_users = False  # answer users with JSON nested 100,000 deep
+        self.page_seconds = 0.0  # how long each page takes to answer (a slow hub)
+        self.walks = 0  # walks begun (each walk reads orgs first, once: server/imports/pull.py)
 
     def app(self) -> Starlette:
         async def token(request: Request) -> JSONResponse:
@@ -287,6 +290,8 @@ class FakeHub:
 
         async def listing(request: Request) -> JSONResponse:
             name = request.path_params["collection"]
+            self.walks += name == "orgs"
+            await asyncio.sleep(self.page_seconds)
             if name == "users" and self.nested_users:
                 deep = '{"users": ' + "[" * 100_000 + "]" * 100_000 + "}"
                 return Response(deep, media_type="application/json")
