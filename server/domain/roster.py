@@ -232,7 +232,12 @@ def update_record(
 def set_status(
     session: Session, actor: Actor, record: SyncedRecord, status: str, *, override: bool = False
 ) -> bool:
-    """Activate, deactivate (``inactive``, OneRoster ``tobedeleted``) or delete a record."""
+    """Activate, deactivate (``inactive``, OneRoster ``tobedeleted``) or delete a record.
+
+    :raises NotFound: the record is another tenant's.
+    """
+    if record.tenant_id != actor.tenant_id:
+        raise NotFound("No such record.")
     if record.status == status:
         return False
     owner = session.get(Connection, record.connection_id)

@@ -33,6 +33,19 @@ def test_two_tenants_never_see_each_others_records(session, system, other, box):
         credentials.issue_temporary_password(session, system, theirs, box=box)
 
 
+def test_a_roster_record_of_another_tenant_cannot_be_changed_in_any_way(session, system, other):
+    """update_record, enroll and set_status all refuse another tenant's class (issue 16)."""
+    org = school(session, other, "Shelbyville High")
+    theirs = roster.create_class(session, other, {"title": "Art", "school_id": org.id})
+    pupil = student(session, other, org, "Ana", "Lee")
+    with pytest.raises(NotFound):
+        roster.update_record(session, system, theirs, {"title": "X"})
+    with pytest.raises(NotFound):
+        roster.enroll(session, system, pupil, theirs)
+    with pytest.raises(NotFound):
+        roster.set_status(session, system, theirs, "inactive")
+    assert theirs.status == "active"
+
 def test_a_connection_token_resolves_to_its_own_tenant_only(session, system, other):
     issued = connections.create_connection(session, other, "Entra ID", "scim")
     connection = connections.authenticate_token(session, issued.token)
