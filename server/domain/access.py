@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import ColumnElement, and_, exists, false, select, true
 from sqlalchemy.orm import Session, aliased
 
@@ -29,18 +31,30 @@ def visible_users(actor: Actor) -> ColumnElement[bool]:
     if actor.kind == "student":
         return and_(in_tenant, User.id == actor.user_id)
     if actor.role == "school_admin":
-        return and_(in_tenant, _at_schools(actor.school_ids))
+        return and_(in_tenant, users_at_schools(actor.school_ids))
     if actor.is_teacher:
         return and_(in_tenant, _taught_by(actor.user_id))
     return false()
 
 
-def _at_schools(school_ids: tuple[str, ...]) -> ColumnElement[bool]:
-    if not school_ids:
+def users_at_schools(school_ids: Iterable[str]) -> ColumnElement[bool]:
+    """A WHERE condition on ``User``: the users of these schools, the one definition every
+    surface uses (school admins, school-limited OneRoster readers, exports).
+
+    A user belongs to a school when they have a role there or an enrollment in a class there
+    (a student enrolled at school B with a role only at school A is a user of both). The ids
+    are gathered once per statement (on the role and enrollment school indexes) rather than
+    probed per user: a correlated EXISTS made a deep page of a school-limited reader walk every
+    user's roles for each of its schools (issue 15).
+    """
+    schools = tuple(school_ids)
+    if not schools:
         return false()
-    has_role = exists().where(UserRole.user_id == User.id, UserRole.org_id.in_(school_ids))
-    enrolled = exists().where(Enrollment.user_id == User.id, Enrollment.school_id.in_(school_ids))
-    return has_role | enrolled
+    return User.id.in_(
+        select(UserRole.user_id)
+        .where(UserRole.org_id.in_(schools))
+        .union(select(Enrollment.user_id).where(Enrollment.school_id.in_(schools)))
+    )
 
 
 def _taught_by(teacher_user_id: str | None) -> ColumnElement[bool]:

@@ -28,10 +28,10 @@ from server.db import (
     RecordStatus,
     SchoolClass,
     User,
-    UserRole,
 )
 from server.db.roster import SyncedRecord
 from server.domain import audit
+from server.domain.access import users_at_schools
 from server.domain.actors import Actor
 from server.domain.completeness import served_users
 
@@ -120,15 +120,7 @@ def visible(scope: ReadScope, model: type[Any]) -> ColumnElement[bool]:
     elif model is Enrollment:
         limit = Enrollment.school_id.in_(schools)
     elif model is User:
-        # The users of the schools, gathered once per statement (each school's role and
-        # enrollment rows, on their school indexes) rather than probed for every user: a
-        # correlated EXISTS per user made a deep page of a school-limited client walk every
-        # user's roles for each of its schools (issue 15).
-        limit = User.id.in_(
-            select(UserRole.user_id)
-            .where(UserRole.org_id.in_(schools))
-            .union(select(Enrollment.user_id).where(Enrollment.school_id.in_(schools)))
-        )
+        limit = users_at_schools(schools)
     else:
         limit = false()
     return and_(base, limit)

@@ -8,6 +8,7 @@ from starlette.testclient import TestClient
 
 from oneroster.csv_files import HEADERS, iter_list, open_package
 from oneroster.csv_records import GUID, GUID_COLUMNS
+from server import districts
 from server.app import create_app
 from server.db import AcademicSession, Course, Enrollment, Org, SchoolClass, User
 from server.domain import oauth, roster, users
@@ -17,6 +18,7 @@ from server.domain.tenants import MANUAL_CONNECTION_NAME, create_tenant
 from server.domain.users import RoleAssignment
 from server.imports.engine import ImportOptions, run_import
 from server.imports.exports import export
+from tests.imports.conftest import bearer
 from tests.imports.packages import district, full_district, package
 
 
@@ -226,3 +228,39 @@ def test_every_export_for_upload_trial_runs_back_with_zero_errors(tenancy, tmp_p
     assert report.errors == 0 and report.status == "valid", [
         r for r in report.rows() if r["outcome"] == "error"
     ]
+
+
+@pytest.mark.parametrize("version", ["1.1", "1.2"])
+def test_a_school_export_holds_the_users_the_school_sees(
+    client, tenancy, admin_token, tmp_path, version
+):
+    """A student with a role only at school A but enrolled in a class at school B is a user
+    of school B for its admins and its OneRoster readers (issue 16 item 1): B's export lists
+    them, with their enrollment, and the package imports back into an empty tenant cleanly."""
+    with tenancy.database.session() as session:
+        actor = system_actor(tenancy.tenant_id)
+        north = districts.school(session, actor, "North", sourced_id="north")
+        south = districts.school(session, actor, "South", sourced_id="south")
+        ana = districts.student(session, actor, north, "Ana", "Lee", sourced_id="ana")
+        districts.student(session, actor, north, "Bo", "Kim", sourced_id="bo")
+        art = districts.klass(session, actor, south, "Art", sourced_id="art")
+        roster.enroll(session, actor, ana, art, sourced_id="ana-art")
+    exported = client.get(
+        f"/admin/api/exports?format=oneroster-{version}&school=south", headers=bearer(admin_token)
+    )
+    assert exported.status_code == 200, exported.text
+    path = tmp_path / "south.zip"
+    path.write_bytes(exported.content)
+    with open_package(path) as package_:
+        users_ = [row.get("sourcedId") for row in package_.rows("users.csv")]
+        enrolled = [row.get("userSourcedId") for row in package_.rows("enrollments.csv")]
+    assert users_ == ["ana"] and enrolled == ["ana"]
+    with tenancy.database.session() as session:
+        other = create_tenant(session, "Empty District")
+        create_connection(session, system_actor(other.id), "SIS", "oneroster")
+        other_id = other.id
+    report = run_import(
+        tenancy.database, tenancy.box, other_id, "SIS", path, ImportOptions(dry_run=True)
+    )
+    report.as_dict()
+    assert report.errors == 0, [r for r in report.rows() if r["outcome"] == "error"]
