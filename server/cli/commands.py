@@ -245,10 +245,7 @@ def _set_defaults(
 
 def connection_list(args: argparse.Namespace, output: Output) -> int:
     with unit_of_work(args) as (_context, session, actor):
-        rows = [
-            _connection_row(c, session)
-            for c in connections.list_connections(session, actor.tenant_id)
-        ]
+        rows = [_connection_row(c, session) for c in connections.list_connections(session, actor)]
     output.table(
         rows,
         ["name", "kind", "sso_provider", "profile", "default_role", "default_school", "incomplete"],

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from sqlalchemy import ColumnElement, and_, exists, false, select, true
 from sqlalchemy.orm import Session, aliased
 
-from server.db import Enrollment, RecordStatus, SchoolClass, User, UserRole
+from server.db import Enrollment, Org, RecordStatus, SchoolClass, User, UserRole
 from server.domain.actors import Actor
 from server.errors import NotAllowed, NotFound
 
@@ -124,6 +124,21 @@ def visible_classes(actor: Actor) -> ColumnElement[bool]:
         )
         return and_(in_tenant, teaching)
     return and_(in_tenant, false()) if actor.kind != "system" else true()
+
+
+def visible_schools(actor: Actor) -> ColumnElement[bool]:
+    """A WHERE condition on ``Org`` for the schools ``actor`` works at: a school admin's own,
+    every school of the tenant for everyone else (teachers filter by any school)."""
+    in_tenant = Org.tenant_id == actor.tenant_id
+    if actor.role == "school_admin":
+        return and_(in_tenant, Org.id.in_(actor.school_ids or ("",)))
+    return in_tenant
+
+
+def own_import_scope(actor: Actor) -> list[str]:
+    """The schools an import or export by ``actor`` covers when none is chosen: the district
+    for district admins, all their schools for school admins. :raises NotAllowed:"""
+    return import_scope(actor, list(actor.school_ids) if actor.role == "school_admin" else [])
 
 
 def import_scope(actor: Actor, school_ids: list[str]) -> list[str]:

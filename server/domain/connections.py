@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from server.db import Connection, ConnectionKind, ConnectionToken, ProviderFailure, utcnow
 from server.domain import audit
-from server.domain.access import ensure_can_manage_connections
+from server.domain.access import ensure_can_manage_connections, own_import_scope
 from server.domain.actors import Actor
 from server.domain.schools import resolve_school_ids
 from server.domain.secrets import new_token, token_digest, token_hint
@@ -130,9 +130,39 @@ def rotate_token(session: Session, actor: Actor, name: str) -> IssuedToken:
     return IssuedToken(connection, token)
 
 
-def list_connections(session: Session, tenant_id: str) -> list[Connection]:
-    query = select(Connection).where(Connection.tenant_id == tenant_id)
+def list_connections(session: Session, actor: Actor) -> list[Connection]:
+    """The tenant's connections, oldest first. :raises NotAllowed: not a district admin."""
+    ensure_can_manage_connections(actor)
+    query = select(Connection).where(Connection.tenant_id == actor.tenant_id)
     return list(session.scalars(query.order_by(Connection.created_at, Connection.name)))
+
+
+# the connections staff upload files through (the others are pushed to or pull by themselves)
+FILE_IMPORT_KINDS = (ConnectionKind.MANUAL, ConnectionKind.CSV, ConnectionKind.ONEROSTER_CSV)
+
+
+def file_import_connections(session: Session, actor: Actor) -> list[Connection]:
+    """The connections ``actor`` may upload files through (any district or school admin).
+
+    :raises NotAllowed: ``actor`` does not import (:func:`server.domain.access.own_import_scope`).
+    """
+    own_import_scope(actor)
+    query = select(Connection).where(
+        Connection.tenant_id == actor.tenant_id, Connection.kind.in_(FILE_IMPORT_KINDS)
+    )
+    return list(session.scalars(query.order_by(Connection.created_at, Connection.name)))
+
+
+def file_import_connection(session: Session, actor: Actor, name: str) -> Connection:
+    """The connection named ``name`` if ``actor`` may upload files through it.
+
+    :raises NotFound: no such connection. :raises InvalidValue: it takes no file imports.
+    """
+    own_import_scope(actor)
+    connection = get_connection(session, actor.tenant_id, name)
+    if connection.kind not in FILE_IMPORT_KINDS:
+        raise InvalidValue(f"{connection.name} does not take file imports.")
+    return connection
 
 
 def get_connection(session: Session, tenant_id: str, name: str) -> Connection:

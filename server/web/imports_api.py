@@ -33,7 +33,7 @@ from starlette.types import Message
 
 from server.auth import ConnectionAuthMiddleware, actor_of
 from server.context import AppContext
-from server.domain.access import import_scope
+from server.domain.access import import_scope, own_import_scope
 from server.domain.actors import Actor
 from server.domain.connections import get_connection
 from server.domain.import_limits import ImportLimits, LimitExceeded, upload_too_large
@@ -285,7 +285,7 @@ def _copy(upload: IO[bytes]) -> IO[bytes]:
 
 def _list_runs(context: AppContext, actor: Actor) -> list[dict[str, Any]]:
     """Recent runs of the tenant (district admins) or the caller's own runs (school admins)."""
-    import_scope(actor, list(actor.school_ids[:1]))
+    own_import_scope(actor)
     with context.database.session() as session:
         runs = recent_runs(session, actor)
         return [

@@ -24,11 +24,11 @@ from starlette.routing import request_response
 from starlette.types import Message, Receive, Scope, Send
 
 from server import wirejson
-from server.db import ConnectionKind
-from server.domain import connections, roster
-from server.domain.access import import_scope
+from server.domain import connections
+from server.domain.access import import_scope, own_import_scope
 from server.domain.actors import Actor
 from server.domain.import_runs import recent_runs, run_as_dict, visible_run
+from server.domain.schools import schools_for
 from server.domain.secrets import sign
 from server.errors import DomainError, InvalidValue, NotFound
 from server.imports import exports
@@ -44,7 +44,6 @@ MAX_FORM_BODY = MAX_UPLOAD + 1024 * 1024
 MAX_APPLY_BODY = MAX_UPLOAD * 4 // 3 + 1024 * 1024
 TOO_LARGE = "F010: the file is larger than 5 MB: split it, or ask IT to import it for you."
 ROW_LIMIT = 2000
-IMPORT_KINDS = (ConnectionKind.MANUAL, ConnectionKind.CSV, ConnectionKind.ONEROSTER_CSV)
 _PURPOSE = "import-upload"
 DAMAGED = "The apply form is damaged or was changed: upload the file again."
 
@@ -56,14 +55,11 @@ async def import_form(staff: StaffRequest) -> Response:
 
 async def _render_form(staff: StaffRequest, status: int = 200, **extra: Any) -> Response:
     def load(session: Session, actor: Actor) -> dict[str, Any]:
-        _scope(actor)
+        own_import_scope(actor)
         runs = recent_runs(session, actor, limit=20)
-        schools = roster.list_schools(session, actor.tenant_id)
-        if actor.role == "school_admin":
-            schools = [school for school in schools if school.id in actor.school_ids]
         return {
-            "schools": [(school.id, school.name) for school in schools],
-            "connections": _import_connections(session, actor),
+            "schools": [(school.id, school.name) for school in schools_for(session, actor)],
+            "connections": [c.name for c in connections.file_import_connections(session, actor)],
             "runs": [
                 {
                     "id": r.id,
@@ -132,7 +128,7 @@ async def import_run(staff: StaffRequest) -> Response:
     run_id = staff.request.path_params["run_id"]
 
     def load(session: Session, actor: Actor) -> dict[str, Any]:
-        _scope(actor)
+        own_import_scope(actor)
         run = visible_run(session, actor, run_id)
         if run is None:
             raise NotFound("No such import.")
@@ -156,10 +152,8 @@ async def _run_and_show(
 ) -> Response:
     def prepare(session: Session, actor: Actor) -> tuple[str, list[str]]:
         chosen = [choice["school"]] if choice.get("school") else []
-        school_ids = import_scope(actor, chosen) if chosen else _scope(actor)
-        connection = connections.get_connection(session, actor.tenant_id, choice["connection"])
-        if connection.kind not in IMPORT_KINDS:
-            raise InvalidValue(f"{connection.name} does not take file imports.")
+        school_ids = import_scope(actor, chosen) if chosen else own_import_scope(actor)
+        connection = connections.file_import_connection(session, actor, choice["connection"])
         return connection.id, school_ids
 
     try:
@@ -233,19 +227,6 @@ def _signature(staff: StaffRequest, content: bytes, choice: dict[str, Any]) -> s
     return sign(staff.context.settings.secret_key, _PURPOSE, message)
 
 
-def _scope(actor: Actor) -> list[str]:
-    """District admins import for the district; school admins for all their schools."""
-    return import_scope(actor, list(actor.school_ids) if actor.role == "school_admin" else [])
-
-
-def _import_connections(session: Session, actor: Actor) -> list[str]:
-    return [
-        c.name
-        for c in connections.list_connections(session, actor.tenant_id)
-        if c.kind in IMPORT_KINDS
-    ]
-
-
 EXPORTS = {
     "school-csv": ("text/csv; charset=utf-8", "students.csv"),
     "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "students.xlsx"),
@@ -265,7 +246,7 @@ async def export_download(staff: StaffRequest) -> Response:
     school = str(form.get("school") or "")
 
     def run(session: Session, actor: Actor) -> bytes:
-        school_ids = import_scope(actor, [school]) if school else _scope(actor)
+        school_ids = import_scope(actor, [school]) if school else own_import_scope(actor)
         with tempfile.TemporaryFile() as out:
             exports.export(session, actor, staff.context.box, fmt, out, school_ids=school_ids)
             out.seek(0)

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from server.domain import (
+    access,
     credentials,
     duplicates,
     roster,
@@ -16,9 +17,10 @@ from server.domain import (
     users,
 )
 from server.domain.actors import Actor
+from server.domain.schools import schools_for
 from server.domain.users import RoleAssignment
 from server.domain.vocabulary import parse_date
-from server.errors import DomainError, NotAllowed
+from server.errors import DomainError
 from server.web.presenters import (
     user_view,
 )
@@ -39,10 +41,9 @@ async def new_student(staff: StaffRequest) -> Response:
     values = {k: str(v).strip() for k, v in form.items() if k != "csrf_token"}
 
     def create(session: Session, actor: Actor) -> dict[str, Any]:
-        if actor.is_teacher:
-            raise NotAllowed(
-                "Teachers cannot create accounts: send an account request to a school admin."
-            )
+        if not values.get("school_id") and actor.school_ids:
+            values["school_id"] = actor.school_ids[0]
+        access.ensure_can_create(actor, [values["school_id"]] if values.get("school_id") else [])
         birth = values.get("birth_date") or None
         if values.get("confirm_new") != "1":
             matches = search.find_reactivation_candidates(
@@ -54,8 +55,6 @@ async def new_student(staff: StaffRequest) -> Response:
             )
             if matches:
                 return {"matches": [user_view(u) for u in matches]}
-        if not values.get("school_id") and actor.school_ids:
-            values["school_id"] = actor.school_ids[0]
         duplicates.refuse_duplicates(
             session,
             actor,
@@ -126,10 +125,7 @@ async def new_student(staff: StaffRequest) -> Response:
 
 
 def _school_and_class_options(session: Session, actor: Actor) -> dict[str, Any]:
-    schools = roster.list_schools(session, actor.tenant_id)
-    if actor.role == "school_admin":
-        schools = [s for s in schools if s.id in actor.school_ids]
     return {
-        "schools": [(s.id, s.name) for s in schools],
+        "schools": [(s.id, s.name) for s in schools_for(session, actor)],
         "classes": [(c.id, c.title, c.school_id) for c in roster.list_classes(session, actor)],
     }
