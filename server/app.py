@@ -25,6 +25,7 @@ from server import metrics as prometheus
 from server.config import Settings, load_settings
 from server.context import AppContext
 from server.db.session import Database
+from server.errors import DomainError
 from server.failures import FailureRecorder
 from server.imports.background import ImportRunner
 from server.logs import accept_request_id, configure_logging, request_id
@@ -32,6 +33,7 @@ from server.redaction import redact_path
 from server.security_headers import SecurityHeadersMiddleware
 from server.shutdown import Shutdown
 from server.unavailable import UnavailableHandler
+from server.web.problems import domain_error
 from server.web.routes import admin_routes
 from server.worker import Worker
 
@@ -69,7 +71,8 @@ def create_app(
         if background:
             await run_in_threadpool(background.stop)
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    handlers = {DomainError: domain_error}  # the admin surfaces' one mapping (server.web.problems)
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
     app.state.context = context
     app.state.imports = imports
     app.add_middleware(FailureRecorder, database=context.database, secrets=never_returned())

@@ -103,6 +103,12 @@ class VersionMismatch(DomainError):
     status = 412
 
 
+class TooLarge(DomainError):
+    """The request body is over a configured limit (the code names it: F010-F014)."""
+
+    status = 413
+
+
 class InvalidValue(DomainError):
     """A field value is malformed or outside its enumeration."""
 

@@ -35,7 +35,7 @@ from server.domain.schools import resolve_school_ids
 from server.domain.search import UserQuery
 from server.domain.users import RoleAssignment
 from server.domain.vocabulary import check_texts, parse_date
-from server.errors import DomainError, InvalidValue, PossibleDuplicate
+from server.errors import InvalidValue
 from server.web.bodies import check_body
 from server.web.openapi import ADMIN_OPENAPI
 from server.web.presenters import (
@@ -65,18 +65,6 @@ USER_WRITABLE = (
 )
 
 
-def problem(error: DomainError) -> JSONResponse:
-    body: dict[str, Any] = {
-        "error": type(error).__name__,
-        "detail": error.message,
-        "code": error.code,
-        "field": error.field,
-    }
-    if isinstance(error, PossibleDuplicate):
-        body["error"], body["matches"] = "possible_duplicate", error.matches
-    return JSONResponse(body, status_code=error.status)
-
-
 async def _body(request: Request, schema_name: str) -> dict[str, Any]:
     """The JSON object of the request, checked against its OpenAPI schema (``bodies``)."""
     try:
@@ -103,19 +91,15 @@ def _page(params: Mapping[str, str], default_limit: int) -> tuple[int, int]:
 
 
 async def _call(staff: StaffRequest, fn: Any, status: int = 200) -> Response:
-    try:
-        return JSONResponse(await staff.work(fn), status_code=status)
-    except DomainError as error:
-        return problem(error)
+    """Run ``fn`` in the request's unit of work and answer its result as JSON; a domain error
+    is answered by the app's handler (:mod:`server.web.problems`)."""
+    return JSONResponse(await staff.work(fn), status_code=status)
 
 
 @staff_api
 async def list_users(staff: StaffRequest) -> Response:
     params = staff.request.query_params
-    try:
-        limit, offset = _page(params, 50)
-    except InvalidValue as error:
-        return problem(error)
+    limit, offset = _page(params, 50)
     query = UserQuery(
         text=params.get("q", ""),
         role=params.get("role") or None,
@@ -142,10 +126,7 @@ async def list_users(staff: StaffRequest) -> Response:
 
 @staff_api
 async def create_user(staff: StaffRequest) -> Response:
-    try:
-        body = await _body(staff.request, "NewUser")
-    except DomainError as error:
-        return problem(error)
+    body = await _body(staff.request, "NewUser")
 
     def create(session: Session, actor: Actor) -> dict[str, Any]:
         fields = {k: body[k] for k in USER_WRITABLE if k in body}
@@ -198,11 +179,8 @@ async def get_user(staff: StaffRequest) -> Response:
 @staff_api
 async def update_user(staff: StaffRequest) -> Response:
     user_id = staff.request.path_params["user_id"]
-    try:
-        body = await _body(staff.request, "UserChange")
-        expected = _if_match(staff.request)
-    except DomainError as error:
-        return problem(error)
+    body = await _body(staff.request, "UserChange")
+    expected = _if_match(staff.request)
 
     def save(session: Session, actor: Actor) -> dict[str, Any]:
         user = users.get_user(session, actor, user_id)
@@ -233,10 +211,7 @@ async def delete_user(staff: StaffRequest) -> Response:
         user = users.get_user(session, actor, user_id)
         users.delete_user(session, actor, user, override=override, reason="Deleted by staff.")
 
-    try:
-        await staff.work(delete)
-    except DomainError as error:
-        return problem(error)
+    await staff.work(delete)
     return Response(status_code=204)
 
 
@@ -254,10 +229,7 @@ async def export_user(staff: StaffRequest) -> Response:
 @staff_api
 async def reset_password(staff: StaffRequest) -> Response:
     user_id = staff.request.path_params["user_id"]
-    try:
-        body = await _body(staff.request, "PasswordReset")
-    except DomainError as error:
-        return problem(error)
+    body = await _body(staff.request, "PasswordReset")
     temporary = bool(body.get("temporary", True))
     by_email = bool(body.get("email")) and temporary
 
@@ -314,10 +286,7 @@ async def list_connections(staff: StaffRequest) -> Response:
 
 @staff_api
 async def create_connection(staff: StaffRequest) -> Response:
-    try:
-        body = await _body(staff.request, "NewConnection")
-    except DomainError as error:
-        return problem(error)
+    body = await _body(staff.request, "NewConnection")
 
     def create(session: Session, actor: Actor) -> dict[str, Any]:
         issued = connections.create_connection(
@@ -345,10 +314,7 @@ async def create_connection(staff: StaffRequest) -> Response:
 async def change_connection(staff: StaffRequest) -> Response:
     """PATCH a connection's ``default_role`` / ``default_school`` (null or "" clears)."""
     name = staff.request.path_params["name"]
-    try:
-        body = await _body(staff.request, "ConnectionDefaults")
-    except DomainError as error:
-        return problem(error)
+    body = await _body(staff.request, "ConnectionDefaults")
 
     def save(session: Session, actor: Actor) -> dict[str, Any]:
         connection = connections.get_connection(session, actor.tenant_id, name)
@@ -448,10 +414,7 @@ async def list_clients(staff: StaffRequest) -> Response:
 
 @staff_api
 async def create_client(staff: StaffRequest) -> Response:
-    try:
-        body = await _body(staff.request, "NewClient")
-    except DomainError as error:
-        return problem(error)
+    body = await _body(staff.request, "NewClient")
 
     def create(session: Session, actor: Actor) -> dict[str, Any]:
         kind = str(body.get("kind") or OAuthClientKind.OIDC)

@@ -14,7 +14,6 @@ from server.domain import (
 )
 from server.domain.actors import Actor
 from server.domain.vocabulary import parse_date
-from server.errors import DomainError
 from server.web.presenters import (
     purge_view,
 )
@@ -51,10 +50,7 @@ async def audit_log(staff: StaffRequest) -> Response:
         ]
         return {"rows": rows, "purge": purge_view(session, actor)}
 
-    try:
-        data = await staff.work(load)
-    except DomainError as error:
-        return page(staff.request, "error.html", status_code=error.status, error=error.message)
+    data = await staff.work(load)
     return page(staff.request, "audit.html", nav="audit", params=params, **data)
 
 

@@ -139,10 +139,7 @@ async def _confirm_deactivation(staff: StaffRequest, form: Any, user_ids: list[s
         chosen = user_ids[:CONFIRM_SHOWN]
         return [users.get_user(session, actor, uid).display_name for uid in chosen]
 
-    try:
-        shown = await staff.work(names)
-    except DomainError as error:
-        return page(staff.request, "error.html", status_code=error.status, error=error.message)
+    shown = await staff.work(names)
     count = len(user_ids)
     everyone = form.get("scope") == "all"
     skip = ("csrf_token", "form_token", "scope")

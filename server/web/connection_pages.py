@@ -51,11 +51,8 @@ async def _render_connections(staff: StaffRequest, status: int = 200, **extra: A
     def schools(session: Session, actor: Actor) -> list[tuple[str, str]]:
         return [(o.sourced_id, o.name) for o in roster.list_schools(session, actor.tenant_id)]
 
-    try:
-        rows = await staff.work(load)
-        school_options = await staff.work(schools)
-    except DomainError as error:
-        return page(staff.request, "error.html", status_code=error.status, error=error.message)
+    rows = await staff.work(load)
+    school_options = await staff.work(schools)
     return page(
         staff.request,
         "connections.html",
@@ -72,10 +69,7 @@ async def _render_connections(staff: StaffRequest, status: int = 200, **extra: A
 async def job_queue(staff: StaffRequest) -> Response:
     """The background job queue of the district: waiting, running and failed jobs (district
     admins only)."""
-    try:
-        report = await staff.work(jobs.queue_report)
-    except DomainError as error:
-        return page(staff.request, "error.html", status_code=error.status, error=error.message)
+    report = await staff.work(jobs.queue_report)
     return page(staff.request, "jobs.html", nav="jobs", report=report)
 
 

@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from server.domain import users
 from server.domain.actors import Actor
 from server.domain.tenants import tenant_setting
-from server.errors import DomainError, NotAllowed
+from server.errors import NotAllowed
 from server.web.presenters import user_view
 from server.web.render import page
 from server.web.staffauth import StaffRequest, staff_page
@@ -40,11 +40,8 @@ async def delete_user(staff: StaffRequest) -> Response:
         users.delete_user(session, actor, user, override=override, reason="Deleted by staff.")
         return f"{user.display_name} was deleted."
 
-    try:
-        if form.get("confirm") != "1":
-            data = await staff.work(confirm)
-            return page(staff.request, "delete_user.html", nav="users", **data)
-        message = await staff.work(delete)
-    except DomainError as error:
-        return page(staff.request, "error.html", status_code=error.status, error=error.message)
+    if form.get("confirm") != "1":
+        data = await staff.work(confirm)
+        return page(staff.request, "delete_user.html", nav="users", **data)
+    message = await staff.work(delete)
     return RedirectResponse("/admin/users?" + urlencode({"done": message}), status_code=303)

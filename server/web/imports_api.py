@@ -40,12 +40,13 @@ from server.domain.import_limits import ImportLimits, LimitExceeded, upload_too_
 from server.domain.import_runs import Report, RunStatus, recent_runs, run_as_dict, visible_run
 from server.domain.schools import resolve_school_ids
 from server.domain.tenants import MANUAL_CONNECTION_NAME
-from server.errors import DomainError, NotAllowed
+from server.errors import DomainError, InvalidValue, NotFound, TooLarge
 from server.imports import exports
 from server.imports.background import ImportJob, ImportRunner
 from server.imports.codes import STATUS_CODES
 from server.imports.engine import ImportOptions
 from server.imports.school_csv import template
+from server.web.problems import unauthorized
 from server.web.staffauth import staff_api_actor
 
 ROW_LIMIT = 10_000
@@ -87,13 +88,13 @@ def _flag(value: str | None, name: str) -> bool:
         return True
     if value.lower() in ("false", "0", "no"):
         return False
-    raise DomainError(f"{name} must be true or false.", code="R102")
+    raise InvalidValue(f"{name} must be true or false.", code="R102")
 
 
 def _options(values: Any, schools: list[str], limits: ImportLimits) -> ImportOptions:
     mode = values.get("mode") or None
     if mode not in (None, "full", "delta"):
-        raise DomainError("mode must be full or delta.", code="R102")
+        raise InvalidValue("mode must be full or delta.", code="R102")
     return ImportOptions(
         mode=mode,
         school_sourced_ids=tuple(schools),
@@ -227,9 +228,7 @@ async def _authenticated(request: Request) -> tuple[AppContext, Actor] | Respons
     context: AppContext = request.app.state.context
     actor = await staff_api_actor(request)
     if actor is None:
-        response = _error(401, "A staff bearer token (or a signed-in staff session) is required.")
-        response.headers["WWW-Authenticate"] = 'Bearer realm="rollcall"'
-        return response
+        return unauthorized("A staff bearer token (or a signed-in staff session) is required.")
     return context, actor
 
 
@@ -239,39 +238,37 @@ async def admin_imports(request: Request) -> Response:
         return found
     context, actor = found
     if request.method == "GET":
-        try:
-            return JSONResponse(await run_in_threadpool(_list_runs, context, actor))
-        except NotAllowed as error:
-            return _error(403, error.message)
-    limits = context.settings.import_limits
+        return JSONResponse(await run_in_threadpool(_list_runs, context, actor))
     try:
-        form = await limited(request, limits).form()
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
-            raise DomainError("Send the file in the multipart field 'file'.", code="F001")
-        schools_sourced = [str(s) for s in form.getlist("school")]
-        options = _options(form, schools_sourced, limits)
-        name = str(form.get("connection") or MANUAL_CONNECTION_NAME)
-
-        def resolve() -> tuple[str, list[str]]:
-            with context.database.session() as session:
-                ids = resolve_school_ids(session, actor.tenant_id, schools_sourced)
-                ids = import_scope(actor, ids)
-                return get_connection(session, actor.tenant_id, name).id, ids
-
-        connection_id, school_ids = await run_in_threadpool(resolve)
-        options = replace(options, school_sourced_ids=(), school_ids=tuple(school_ids))
-        stream = await run_in_threadpool(_copy, upload.file)
-        job = ImportJob(
-            actor.tenant_id, connection_id, stream, upload.filename, options, actor.name, actor
-        )
-        return await _answer(request, job, "/admin/api/imports/{run_id}")
-    except NotAllowed as error:
-        return _error(403, error.message)
-    except DomainError as error:
-        return _error(error.status if error.status != 404 else 400, error.message, error.code)
+        return await _upload(request, context, actor)
     except LimitExceeded as error:
-        return _error(413, error.message, error.code)
+        raise TooLarge(error.message, code=error.code) from None
+
+
+async def _upload(request: Request, context: AppContext, actor: Actor) -> Response:
+    """``POST /admin/api/imports``. :raises LimitExceeded: the upload is over a limit."""
+    limits = context.settings.import_limits
+    form = await limited(request, limits).form()
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise InvalidValue("Send the file in the multipart field 'file'.", code="F001")
+    schools_sourced = [str(s) for s in form.getlist("school")]
+    options = _options(form, schools_sourced, limits)
+    name = str(form.get("connection") or MANUAL_CONNECTION_NAME)
+
+    def resolve() -> tuple[str, list[str]]:
+        with context.database.session() as session:
+            ids = resolve_school_ids(session, actor.tenant_id, schools_sourced)
+            ids = import_scope(actor, ids)
+            return get_connection(session, actor.tenant_id, name).id, ids
+
+    connection_id, school_ids = await run_in_threadpool(resolve)
+    options = replace(options, school_sourced_ids=(), school_ids=tuple(school_ids))
+    stream = await run_in_threadpool(_copy, upload.file)
+    job = ImportJob(
+        actor.tenant_id, connection_id, stream, upload.filename, options, actor.name, actor
+    )
+    return await _answer(request, job, "/admin/api/imports/{run_id}")
 
 
 def _copy(upload: IO[bytes]) -> IO[bytes]:
@@ -318,7 +315,7 @@ async def admin_import_run(request: Request) -> Response:
     limit = request.query_params.get("limit")
 
     if limit is not None and not limit.isdigit():
-        return _error(400, "limit must be a number.")
+        raise InvalidValue("limit must be a number.", field="limit")
     body = await run_in_threadpool(
         _stored_run,
         context,
@@ -327,7 +324,7 @@ async def admin_import_run(request: Request) -> Response:
         int(limit) if limit else ROW_LIMIT,
     )
     if body is None:
-        return _error(404, "No such import run.")
+        raise NotFound("No such import run.")
     return JSONResponse(body)
 
 
@@ -338,7 +335,7 @@ async def admin_export(request: Request) -> Response:
     context, actor = found
     fmt = request.query_params.get("format", "")
     if fmt not in MEDIA_TYPES:
-        return _error(400, f"format must be one of {', '.join(MEDIA_TYPES)}.")
+        raise InvalidValue(f"format must be one of {', '.join(MEDIA_TYPES)}.", field="format")
 
     def run() -> bytes:
         with context.database.session() as session:
@@ -351,12 +348,7 @@ async def admin_export(request: Request) -> Response:
                 out.seek(0)
                 return out.read()
 
-    try:
-        data = await run_in_threadpool(run)
-    except NotAllowed as error:
-        return _error(403, error.message)
-    except DomainError as error:
-        return _error(400, error.message, error.code)
+    data = await run_in_threadpool(run)
     media_type, filename = MEDIA_TYPES[fmt]
     return Response(
         data,

@@ -75,10 +75,7 @@ async def _render_form(staff: StaffRequest, status: int = 200, **extra: Any) -> 
             ],
         }
 
-    try:
-        data = await staff.work(load)
-    except DomainError as error:
-        return page(staff.request, "error.html", status_code=error.status, error=error.message)
+    data = await staff.work(load)
     return page(staff.request, "import.html", status_code=status, nav="import", **data, **extra)
 
 
@@ -134,10 +131,7 @@ async def import_run(staff: StaffRequest) -> Response:
             raise NotFound("No such import.")
         return run_as_dict(session, run, row_limit=ROW_LIMIT)
 
-    try:
-        report = await staff.work(load)
-    except DomainError as error:
-        return page(staff.request, "error.html", status_code=error.status, error=error.message)
+    report = await staff.work(load)
     return page(
         staff.request,
         "import_report.html",

@@ -49,10 +49,7 @@ async def _render_requests(staff: StaffRequest, status: int = 200, **extra: Any)
             "classes": list(classes.items()),
         }
 
-    try:
-        data = await staff.work(load)
-    except DomainError as error:
-        return page(staff.request, "error.html", status_code=error.status, error=error.message)
+    data = await staff.work(load)
     extra.setdefault("values", {})
     return page(staff.request, "requests.html", status_code=status, nav="requests", **data, **extra)
 

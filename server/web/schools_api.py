@@ -13,8 +13,8 @@ from starlette.responses import Response
 
 from server.domain import orgs
 from server.domain.actors import Actor
-from server.errors import DomainError, InvalidValue
-from server.web.api import _body, _call, problem
+from server.errors import InvalidValue
+from server.web.api import _body, _call
 from server.web.presenters import school_view
 from server.web.staffauth import StaffRequest, staff_api
 
@@ -42,11 +42,8 @@ async def get_school(staff: StaffRequest) -> Response:
 
 @staff_api
 async def add_school(staff: StaffRequest) -> Response:
-    try:
-        body = await _body(staff.request, "NewSchool")
-        sourced_id = _text(body.pop("sourced_id", None), "sourced_id")
-    except DomainError as error:
-        return problem(error)
+    body = await _body(staff.request, "NewSchool")
+    sourced_id = _text(body.pop("sourced_id", None), "sourced_id")
 
     def add(session: Session, actor: Actor) -> dict[str, Any]:
         return school_view(session, orgs.add_school(session, actor, sourced_id, body))
@@ -57,11 +54,8 @@ async def add_school(staff: StaffRequest) -> Response:
 @staff_api
 async def change_school(staff: StaffRequest) -> Response:
     sourced_id = staff.request.path_params["sourced_id"]
-    try:
-        body = await _body(staff.request, "SchoolChange")
-        override = _flag(body.pop("override", False), "override")
-    except DomainError as error:
-        return problem(error)
+    body = await _body(staff.request, "SchoolChange")
+    override = _flag(body.pop("override", False), "override")
 
     def save(session: Session, actor: Actor) -> dict[str, Any]:
         changes = orgs.change_school(session, actor, sourced_id, body, override=override)
@@ -85,11 +79,8 @@ async def reactivate_school(staff: StaffRequest) -> Response:
 
 async def _set_active(staff: StaffRequest, *, active: bool) -> Response:
     sourced_id = staff.request.path_params["sourced_id"]
-    try:
-        body = await _body(staff.request, "Override")
-        override = _flag(body.get("override", False), "override")
-    except DomainError as error:
-        return problem(error)
+    body = await _body(staff.request, "Override")
+    override = _flag(body.get("override", False), "override")
 
     def save(session: Session, actor: Actor) -> dict[str, Any]:
         changed = orgs.set_school_active(session, actor, sourced_id, active, override=override)

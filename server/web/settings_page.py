@@ -14,7 +14,7 @@ from server.domain.actors import Actor
 from server.domain.passwords import PRESETS
 from server.domain.usernames import PATTERNS
 from server.errors import DomainError, InvalidValue
-from server.web.api import _body, problem
+from server.web.api import _body
 from server.web.render import page
 from server.web.staffauth import StaffRequest, staff_api, staff_page
 
@@ -64,10 +64,7 @@ def _percent(value: Any) -> float | None:
 
 
 async def _render(staff: StaffRequest, status: int = 200, **extra: Any) -> Response:
-    try:
-        current = await staff.work(district_settings.read_settings)
-    except DomainError as error:
-        return page(staff.request, "error.html", status_code=error.status, error=error.message)
+    current = await staff.work(district_settings.read_settings)
     return page(
         staff.request,
         "settings.html",
@@ -94,20 +91,14 @@ _LABELS = {
 
 @staff_api
 async def read_settings(staff: StaffRequest) -> Response:
-    try:
-        return JSONResponse(await staff.work(district_settings.read_settings))
-    except DomainError as error:
-        return problem(error)
+    return JSONResponse(await staff.work(district_settings.read_settings))
 
 
 @staff_api
 async def change_settings(staff: StaffRequest) -> Response:
-    try:
-        body = await _body(staff.request, "SettingsChange")
-        changed = await staff.work(
-            lambda session, actor: district_settings.change_settings(session, actor, body)
-        )
-        current = await staff.work(district_settings.read_settings)
-    except DomainError as error:
-        return problem(error)
+    body = await _body(staff.request, "SettingsChange")
+    changed = await staff.work(
+        lambda session, actor: district_settings.change_settings(session, actor, body)
+    )
+    current = await staff.work(district_settings.read_settings)
     return JSONResponse({**current, "changed": changed})

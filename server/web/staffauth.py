@@ -18,7 +18,7 @@ from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 
 from server.auth import bearer_token
 from server.context import AppContext
@@ -26,8 +26,9 @@ from server.db import StaffAccount
 from server.domain import account_requests, submissions
 from server.domain.actors import Actor
 from server.domain.staff import authenticate_staff_token
-from server.errors import DomainError, InvalidValue
+from server.errors import InvalidValue
 from server.web import session as cookies
+from server.web.problems import unauthorized
 
 T = TypeVar("T")
 
@@ -150,12 +151,7 @@ async def _once(staff: StaffRequest, handler: Handler) -> Response:
     form = await staff.request.form()
     token = str(form.get("form_token") or "")
     if token:
-        try:
-            earlier = await staff.work(
-                lambda s, a: _location(submissions.claim(s, staff_id(a), token))
-            )
-        except DomainError as error:
-            return Response(error.message, status_code=error.status)
+        earlier = await staff.work(lambda s, a: _location(submissions.claim(s, staff_id(a), token)))
         if earlier is not None:
             return await _repeat(staff, token, earlier)
     try:
@@ -220,11 +216,7 @@ def staff_api(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         context = context_of(request)
         staff, csrf = await _api_caller(request, context)
         if staff is None:
-            return JSONResponse(
-                {"error": "unauthorized", "detail": "A staff bearer token is required."},
-                status_code=401,
-                headers={"WWW-Authenticate": 'Bearer realm="rollcall-admin"'},
-            )
+            return unauthorized("A staff bearer token is required.")
         return await handler(_staff_request(request, context, staff, csrf))
 
     return endpoint

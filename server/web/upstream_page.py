@@ -43,10 +43,7 @@ async def _current(staff: StaffRequest, name: str) -> dict[str, Any]:
 
 async def _render(staff: StaffRequest, status: int = 200, **extra: Any) -> Response:
     name = staff.request.path_params["name"]
-    try:
-        current = await _current(staff, name)
-    except DomainError as error:
-        return page(staff.request, "error.html", status_code=error.status, error=error.message)
+    current = await _current(staff, name)
     return page(
         staff.request,
         "connection_sign_in.html",

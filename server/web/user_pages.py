@@ -194,10 +194,7 @@ async def _render_user(
             else None,
         }
 
-    try:
-        data = await staff.work(load)
-    except DomainError as error:
-        return page(staff.request, "error.html", status_code=error.status, error=error.message)
+    data = await staff.work(load)
     flash = extra.pop("flash", None) or staff.request.query_params.get("done")
     return page(
         staff.request, "user.html", status_code=status, nav="users", flash=flash, **data, **extra
@@ -243,12 +240,9 @@ async def user_update(staff: StaffRequest) -> Response:
 async def _confirm_one(staff: StaffRequest, override: bool) -> Response:
     """Ask before deactivating one account, by name (issue 14, item 10)."""
     user_id = staff.request.path_params["user_id"]
-    try:
-        name = await staff.work(
-            lambda session, actor: users.get_user(session, actor, user_id).display_name
-        )
-    except DomainError as error:
-        return page(staff.request, "error.html", status_code=error.status, error=error.message)
+    name = await staff.work(
+        lambda session, actor: users.get_user(session, actor, user_id).display_name
+    )
     return page(
         staff.request,
         "confirm.html",

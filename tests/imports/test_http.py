@@ -8,6 +8,7 @@ import zipfile
 from server.domain import staff
 from server.domain.actors import system_actor
 from server.imports.school_csv import COLUMNS
+from server.web.bodies import check_body
 from tests.imports.conftest import bearer
 from tests.imports.packages import district, package
 
@@ -134,3 +135,33 @@ def test_an_api_upload_is_audited_as_the_staff_member_via_the_connection(
     assert created and {e.actor_name for e in created} == {"boss"}
     [read] = [e for e in events if e.action == "read.export"]
     assert read.actor_name == "boss" and read.changes["format"] == [None, "oneroster-1.2"]
+
+
+def test_import_and_export_refusals_answer_in_the_admin_apis_one_error_shape(client, admin_token):
+    """The imports and exports endpoints share /admin/api with the rest of the admin API and
+    answer its one error body, at the error's own status (issue 16 item 3): an unknown
+    connection is 404 like any unknown record, not 400."""
+    csv_file = {"file": ("students.csv", b"Student Full Name\n", "text/csv")}
+    refusals = {
+        404: client.post(
+            "/admin/api/imports",
+            data={"connection": "Nope"},
+            files=csv_file,
+            headers=bearer(admin_token),
+        ),
+        400: client.get("/admin/api/exports?format=pdf", headers=bearer(admin_token)),
+        401: client.get("/admin/api/imports"),
+    }
+    for status, response in refusals.items():
+        assert response.status_code == status, response.text
+        check_body(response.json(), "Error")  # the documented shape, or InvalidValue
+    assert refusals[404].json() == {
+        "error": "NotFound",
+        "detail": "No connection named 'Nope'.",
+        "code": "R108",
+        "field": None,
+    }
+    assert refusals[400].json()["error"] == "InvalidValue"
+    assert refusals[400].json()["field"] == "format"
+    run = client.get("/admin/api/imports/nope", headers=bearer(admin_token))
+    assert run.status_code == 404 and run.json()["error"] == "NotFound"
