@@ -4,29 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from server.web.openapi_schemas import COMPONENTS
+
 _ERROR = {
     "description": "A domain error",
     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-}
-_STRINGS: dict[str, Any] = {"type": "array", "items": {"type": "string"}}
-# The user fields staff write as text (server.web.api.USER_WRITABLE, grades apart).
-_USER_TEXTS: dict[str, Any] = {
-    name: {"type": ["string", "null"]}
-    for name in (
-        "username",
-        "given_name",
-        "family_name",
-        "middle_name",
-        "preferred_given_name",
-        "preferred_family_name",
-        "email",
-        "identifier",
-        "birth_date",
-        "gender",
-        "ethnicity",
-        "primary_role",
-        "external_id",
-    )
 }
 _ID = {"name": "user_id", "in": "path", "required": True, "schema": {"type": "string"}}
 # OpenAPI 3.1 §4.8.20 Link Objects: what a client (and Schemathesis' stateful runs) may call next
@@ -47,17 +29,6 @@ def _json(schema_ref: str) -> dict[str, Any]:
         "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_ref}"}}}
     }
 
-
-# The district settings (issue 14, item 7): what GET answers and PATCH takes.
-_SETTINGS: dict[str, Any] = {
-    "badge_grades": {"type": "array", "items": {"type": "string"}},
-    "username_pattern": {"type": "string"},
-    "password_policy": {"type": "string", "enum": ["default", "classic"]},
-    "shrink_threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
-    "retention_days": {"type": "integer", "minimum": 1, "maximum": 3650},
-    # provider attributes kept beyond those Rollcall uses (server/domain/provider_attributes.py)
-    "keep_provider_attributes": {"type": "array", "items": {"type": "string", "maxLength": 300}},
-}
 
 ADMIN_OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -324,145 +295,7 @@ ADMIN_OPENAPI: dict[str, Any] = {
             }
         },
     },
-    "components": {
-        "securitySchemes": {"staffToken": {"type": "http", "scheme": "bearer"}},
-        "schemas": {
-            "Settings": {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {
-                    **_SETTINGS,
-                    "changed": {
-                        "type": "object",
-                        "description": "in a PATCH answer: each changed setting as [before, after]",
-                    },
-                },
-            },
-            "SettingsChange": {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": _SETTINGS,
-            },
-            "Error": {
-                "type": "object",
-                "required": ["error", "detail"],
-                "properties": {
-                    "error": {"type": "string"},
-                    "detail": {"type": "string"},
-                    "code": {"type": ["string", "null"]},
-                    "field": {"type": ["string", "null"]},
-                    "matches": {
-                        "type": "array",
-                        "description": "with error possible_duplicate: the active students "
-                        "who may be this person",
-                        "items": {
-                            "type": "object",
-                            "properties": {
-                                k: {"type": ["string", "null"]}
-                                for k in ("id", "username", "given_name", "family_name")
-                            }
-                            | {"birth_date": {"type": ["string", "null"], "format": "date"}},
-                        },
-                    },
-                },
-            },
-            "User": {
-                "type": "object",
-                "required": ["id", "username", "status"],
-                "properties": {
-                    "id": {"type": "string"},
-                    "username": {"type": "string"},
-                    "given_name": {"type": "string"},
-                    "family_name": {"type": "string"},
-                    "email": {"type": ["string", "null"]},
-                    "status": {"type": "string"},
-                    "credential_state": {"type": ["string", "null"]},
-                    "sso_provider": {"type": ["string", "null"]},
-                    "version": {"type": "integer"},
-                },
-            },
-            "UserPage": {
-                "type": "object",
-                "properties": {
-                    "total": {"type": "integer"},
-                    "offset": {"type": "integer"},
-                    "limit": {"type": "integer"},
-                    "users": {"type": "array", "items": {"$ref": "#/components/schemas/User"}},
-                },
-            },
-            "NewUser": {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {
-                    **_USER_TEXTS,
-                    "grades": _STRINGS,
-                    "schools": _STRINGS | {"description": "school sourcedIds"},
-                    "password": {"type": "string"},
-                    "temporary": {"type": "boolean"},
-                    "issue_password": {"type": "boolean"},
-                    "birth_date": {"type": "string", "format": "date"},
-                    "allow_duplicate": {
-                        "type": "boolean",
-                        "description": "create even when an active student may be the same "
-                        "person (otherwise 409 possible_duplicate)",
-                    },
-                },
-            },
-            "UserChange": {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {
-                    **_USER_TEXTS,
-                    "grades": _STRINGS,
-                    "active": {"type": "boolean"},
-                    "override": {"type": "boolean"},
-                },
-            },
-            "PasswordReset": {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {
-                    "temporary": {"type": "boolean", "default": True},
-                    "password": {"type": ["string", "null"]},
-                    "email": {
-                        "type": "boolean",
-                        "default": False,
-                        "description": "Email the new temporary password to the account's "
-                        "address (needs ROLLCALL_SMTP_URL; 403 without it)",
-                    },
-                },
-            },
-            "NewConnection": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["name", "kind"],
-                "properties": {
-                    "name": {"type": "string"},
-                    "kind": {
-                        "enum": ["scim", "oneroster", "oneroster_csv", "oneroster_rest", "csv"]
-                    },
-                    "sso_provider": {"type": ["string", "null"]},
-                    "profile": {"enum": ["entra", "okta", "google", None]},
-                    "adopt_by": {"enum": ["username", "email", "identifier", None]},
-                    "schools": _STRINGS,
-                },
-            },
-            "NewClient": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["name"],
-                "properties": {
-                    "name": {"type": "string"},
-                    "kind": {"enum": ["oidc", "api"]},
-                    "redirect_uris": _STRINGS,
-                    "post_logout_redirect_uris": _STRINGS,
-                    "public": {"type": "boolean"},
-                    "scopes": _STRINGS,
-                    "schools": _STRINGS,
-                },
-            },
-        },
-    },
+    "components": COMPONENTS,
 }
 
 _SOURCED_ID = {
