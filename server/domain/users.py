@@ -7,9 +7,8 @@ changes nothing and returns an empty change set, so every push is idempotent.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -19,12 +18,9 @@ from server.db import (
     Connection,
     Credential,
     CredentialState,
-    Org,
     RecordStatus,
     Tenant,
     User,
-    UserGrade,
-    UserRole,
     fold,
     new_id,
     utcnow,
@@ -33,23 +29,39 @@ from server.domain import (
     audit,
     erasure,
     guard,
-    provider_attributes,
     pseudonyms,
     scim_index,
     sso_link,
 )
 from server.domain.access import ensure_can_create, ensure_visible
 from server.domain.actors import Actor
-from server.domain.connection_defaults import fill_for
 from server.domain.leavers import leaver_keep_until
 from server.domain.oauth import revoke_user_tokens
 from server.domain.signin import account_key, staff_account_key
-from server.domain.tenants import manual_connection, tenant_setting
-from server.domain.usernames import generate_username, is_username_taken, validate_username
-from server.domain.vocabulary import check_grade, check_role, check_texts, parse_date
+from server.domain.tenants import tenant_setting
+from server.domain.user_fields import (
+    Changes,
+    assign,
+    creation_changes,
+    diff,
+    normalise,
+    with_defaults,
+    with_primary_org,
+)
+from server.domain.user_fields import (  # re-exported: many callers name them users.X
+    RoleAssignment as RoleAssignment,
+)
+from server.domain.user_fields import role_assignments as role_assignments
+from server.domain.user_fields import role_rows as role_rows
+from server.domain.user_lookups import find_adoptable as find_adoptable
+from server.domain.user_lookups import find_by_external_id as find_by_external_id
+from server.domain.user_lookups import find_by_sourced_id as find_by_sourced_id
+from server.domain.user_lookups import find_by_username as find_by_username
+from server.domain.user_lookups import get_user as get_user
+from server.domain.user_lookups import owning_connection as owning_connection
+from server.domain.usernames import generate_username, is_username_taken
 from server.errors import (
     Conflict,
-    InvalidValue,
     NotAllowed,
     NotFound,
     OwnedByAnotherConnection,
@@ -57,59 +69,6 @@ from server.errors import (
     UsernameTaken,
     VersionMismatch,
 )
-
-TEXT_FIELDS = (
-    "given_name",
-    "family_name",
-    "middle_name",
-    "preferred_given_name",
-    "preferred_family_name",
-    "email",
-    "identifier",
-    "gender",
-    "ethnicity",
-    "external_id",
-    "sourced_id",
-)
-USER_FIELDS = frozenset(
-    (
-        *TEXT_FIELDS,
-        "username",
-        "birth_date",
-        "demographic_flags",
-        "primary_role",
-        "primary_org_id",
-        "roles",
-        "grades",
-        "extra",
-    )
-)
-
-
-@dataclass(frozen=True, order=True)
-class RoleAssignment:
-    """A role of a user at an org (org given by our internal id)."""
-
-    org_id: str
-    role: str
-    role_type: str = "primary"
-    # OneRoster 1.2 roles.csv details; None where a source has none
-    begin_date: date | None = None
-    end_date: date | None = None
-    sourced_id: str | None = None
-    user_profile_sourced_id: str | None = None
-
-
-Changes = dict[str, list[Any]]
-
-
-def owning_connection(session: Session, actor: Actor) -> Connection:
-    """The connection that owns what ``actor`` creates: its own, or the tenant's manual one."""
-    if actor.kind == "connection" and actor.connection_id:
-        connection = session.get(Connection, actor.connection_id)
-        if connection is not None:
-            return connection
-    return manual_connection(session, actor.tenant_id)
 
 
 def create_user(session: Session, actor: Actor, fields: Mapping[str, Any]) -> User:
@@ -124,8 +83,8 @@ def create_user(session: Session, actor: Actor, fields: Mapping[str, Any]) -> Us
     :raises OwnedByAnotherConnection: (R109) a connection met another connection's user.
     :raises InvalidValue, RequiredValue, NotFound: bad fields or unknown orgs.
     """
-    values = _with_defaults(session, actor, _normalise(session, actor.tenant_id, fields), None)
-    values = _with_primary_org(values, None)
+    values = with_defaults(session, actor, normalise(session, actor.tenant_id, fields), None)
+    values = with_primary_org(values, None)
     owner = owning_connection(session, actor)
     restored = _restore_by_external_id(session, actor, owner, values.get("external_id"))
     if restored is not None:
@@ -158,7 +117,7 @@ def new_user(actor: Actor, owner: Connection, values: Mapping[str, Any], usernam
     user.id = values.get("id") or new_id()
     user.created_at = user.updated_at = utcnow()
     user.sourced_id = values.get("sourced_id") or user.id
-    _assign(user, {k: v for k, v in values.items() if k not in ("username", "id", "sourced_id")})
+    assign(user, {k: v for k, v in values.items() if k not in ("username", "id", "sourced_id")})
     state = CredentialState.SSO if guard.is_sso_linked(owner) else CredentialState.PENDING
     user.credential = Credential(state=state)
     return user
@@ -170,7 +129,7 @@ def creation_event(user: User, values: Mapping[str, Any]) -> dict[str, Any]:
         "target_kind": "user",
         "target_id": user.id,
         "target_label": user.username,
-        "changes": _creation_changes(user, dict(values)),
+        "changes": creation_changes(user, dict(values)),
     }
 
 
@@ -182,8 +141,8 @@ def prepared_for_create(
 
     :raises InvalidValue, RequiredValue, NotFound, NotAllowed: as :func:`create_user`.
     """
-    values = _normalise(session, actor.tenant_id, fields, org_ids=org_ids)
-    values = _with_primary_org(_with_defaults(session, actor, values, None), None)
+    values = normalise(session, actor.tenant_id, fields, org_ids=org_ids)
+    values = with_primary_org(with_defaults(session, actor, values, None), None)
     _ensure_creatable(actor, values)
     return values
 
@@ -205,9 +164,9 @@ def update_user(
     _ensure_may_touch(session, actor, user)
     if expected_version is not None and expected_version != user.version:
         raise VersionMismatch("The record was changed since you read it; reload and try again.")
-    values = _with_defaults(session, actor, _normalise(session, actor.tenant_id, fields), user)
-    values = _with_primary_org(values, user)
-    changes = _diff(user, values)
+    values = with_defaults(session, actor, normalise(session, actor.tenant_id, fields), user)
+    values = with_primary_org(values, user)
+    changes = diff(user, values)
     if not changes:
         return {}
     overridden = guard.check_change(
@@ -217,7 +176,7 @@ def update_user(
         _ensure_username_free(session, actor, values["username"], user)
     if "sourced_id" in changes:
         _ensure_sourced_id_free(session, actor.tenant_id, values["sourced_id"])
-    _assign(user, {k: values[k] for k in changes})
+    assign(user, {k: values[k] for k in changes})
     user.updated_at = utcnow()
     session.flush()
     audit.record(
@@ -332,44 +291,6 @@ def purge_deleted_users(
     return len(due)
 
 
-def get_user(
-    session: Session, actor: Actor, user_id: str, *, include_deleted: bool = False
-) -> User:
-    """The user ``actor`` may see. :raises NotFound:"""
-    user = session.get(User, user_id) if "\x00" not in user_id else None
-    if user is None or (user.status == RecordStatus.DELETED and not include_deleted):
-        raise NotFound("No such user.")
-    ensure_visible(session, actor, user)
-    return user
-
-
-def find_by_external_id(
-    session: Session, connection_id: str, external_id: str, *, include_deleted: bool = False
-) -> User | None:
-    query = select(User).where(
-        User.connection_id == connection_id, User.external_id_folded == fold(external_id)
-    )
-    if not include_deleted:
-        query = query.where(User.status != RecordStatus.DELETED)
-    return session.scalars(query.order_by(User.created_at.desc())).first()
-
-
-def find_by_username(session: Session, tenant_id: str, username: str) -> User | None:
-    return session.scalars(
-        select(User).where(
-            User.tenant_id == tenant_id,
-            User.username_folded == fold(username),
-            User.status != RecordStatus.DELETED,
-        )
-    ).first()
-
-
-def find_by_sourced_id(session: Session, tenant_id: str, sourced_id: str) -> User | None:
-    return session.scalars(
-        select(User).where(User.tenant_id == tenant_id, User.sourced_id == sourced_id)
-    ).first()
-
-
 def adopt_user(session: Session, actor: Actor, user: User, matched_by: str) -> None:
     """Move a user to the acting connection (only when that connection is set to adopt).
 
@@ -418,36 +339,6 @@ def adopt_matching(session: Session, actor: Actor, fields: Mapping[str, Any]) ->
     if user is not None:
         adopt_user(session, actor, user, owning_connection(session, actor).adopt_by or "")
     return user
-
-
-def find_adoptable(session: Session, actor: Actor, fields: Mapping[str, Any]) -> User | None:
-    """The user of another connection that the acting connection adopts for ``fields``.
-
-    Only for a connection set to adopt matching users (``adopt_by``: username, email or
-    identifier) and only a live user of the same tenant owned by another connection; call
-    :func:`adopt_user` with it to take it over (audited).
-    """
-    if actor.kind != "connection":
-        return None
-    connection = owning_connection(session, actor)
-    key = connection.adopt_by
-    value = fields.get(key) if key else None
-    if not key or not isinstance(value, str) or not value.strip():
-        return None
-    column = {
-        "username": User.username_folded,
-        "email": User.email_folded,
-        "identifier": User.identifier,
-    }[key]
-    wanted = value.strip() if key == "identifier" else fold(value.strip())
-    return session.scalars(
-        select(User).where(
-            User.tenant_id == actor.tenant_id,
-            User.connection_id != connection.id,
-            User.status != RecordStatus.DELETED,
-            column == wanted,
-        )
-    ).first()
 
 
 def _set_status(
@@ -588,236 +479,3 @@ def _ensure_username_free(session: Session, actor: Actor, username: str, user: U
 def _ensure_sourced_id_free(session: Session, tenant_id: str, sourced_id: str) -> None:
     if find_by_sourced_id(session, tenant_id, sourced_id) is not None:
         raise Conflict(f"The sourcedId {sourced_id!r} is already used.", field="sourced_id")
-
-
-def _normalise(
-    session: Session,
-    tenant_id: str,
-    fields: Mapping[str, Any],
-    *,
-    org_ids: set[str] | None = None,
-) -> dict[str, Any]:
-    """Validate and normalise caller-supplied fields (unknown names are a bug in the caller)."""
-    check_texts({k: v for k, v in fields.items() if not isinstance(v, date)})
-    unknown = set(fields) - USER_FIELDS - {"id"}
-    if unknown:
-        raise InvalidValue(f"Unknown user fields: {', '.join(sorted(unknown))}.")
-    values: dict[str, Any] = {}
-    for name, value in fields.items():
-        if name in TEXT_FIELDS or name == "id":
-            text = value.strip() if isinstance(value, str) else value
-            values[name] = text or (None if name not in ("given_name", "family_name") else "")
-        elif name == "username":
-            values[name] = validate_username(value) if value else None
-        elif name == "birth_date":
-            values[name] = parse_date(value, "birth_date")
-        elif name == "primary_role":
-            values[name] = check_role(value, field="primary_role")
-        elif name == "grades":
-            values[name] = sorted({check_grade(g) for g in value or []})
-        elif name == "roles":
-            values[name] = _check_roles(session, tenant_id, value or [], org_ids)
-        elif name == "primary_org_id":
-            values[name] = (
-                _check_org(session, tenant_id, value, "primaryOrg", org_ids) if value else None
-            )
-        elif name == "demographic_flags":
-            values[name] = dict(value or {})
-        elif name == "extra":
-            values[name] = provider_attributes.minimise_extra(
-                session, tenant_id, dict(value or {}), "User"
-            )
-    if values.get("email") and "@" not in values["email"]:
-        raise InvalidValue(f"Invalid email address {values['email']!r}.", field="email")
-    if "roles" in values and values["roles"] and "primary_role" not in values:
-        primary = [r for r in values["roles"] if r.role_type == "primary"] or values["roles"]
-        values["primary_role"] = primary[0].role
-    return values
-
-
-def _with_defaults(
-    session: Session, actor: Actor, values: dict[str, Any], user: User | None
-) -> dict[str, Any]:
-    """A pushed user left without roles gets its connection's default role and school."""
-    has_roles = bool(values.get("roles", user.roles if user else []))
-    filled = fill_for(session, actor, has_roles, values.get("primary_role"))
-    if filled is None:
-        return values
-    role, school_id = filled
-    values = {**values, "primary_role": role}
-    if school_id is not None:
-        values["roles"] = [RoleAssignment(school_id, role)]
-    return values
-
-
-def _with_primary_org(values: dict[str, Any], user: User | None) -> dict[str, Any]:
-    """OneRoster 1.2 ``primaryOrg``: the org a source names (``primary_org_id``, from 1.2
-    ``primaryOrgSourcedId`` or a pushed ``primaryOrg``); when it names none (``None``) or sends
-    only roles (1.1, SCIM, staff), the org of a primary role, keeping the current one while it
-    still is one. Without either, the stored value stays.
-    """
-    if values.get("primary_org_id") is not None:
-        return values
-    if "primary_org_id" not in values and "roles" not in values:
-        return values
-    roles = values["roles"] if "roles" in values else role_assignments(user) if user else []
-    primary = [r.org_id for r in roles if r.role_type == "primary"] or [r.org_id for r in roles]
-    current = user.primary_org_id if user is not None else None
-    chosen = current if current in primary else (primary[0] if primary else None)
-    return {**values, "primary_org_id": chosen}
-
-
-def _check_org(
-    session: Session, tenant_id: str, org_id: str, field: str, known: set[str] | None = None
-) -> str:
-    """``org_id`` when it is an org of the tenant (``known``: orgs already read, no query).
-    :raises NotFound:"""
-    if known is not None and org_id in known:
-        return org_id
-    if session.scalar(select(Org.id).where(Org.tenant_id == tenant_id, Org.id == org_id)) is None:
-        raise NotFound(f"No org with id {org_id!r}.", field=field)
-    return org_id
-
-
-def _check_roles(
-    session: Session,
-    tenant_id: str,
-    roles: list[RoleAssignment],
-    known: set[str] | None = None,
-) -> list[RoleAssignment]:
-    # One role per org: a duplicate with another role_type keeps the primary one.
-    unique: dict[tuple[str, str], RoleAssignment] = {}
-    for r in roles:
-        role = replace(
-            r,
-            role=check_role(r.role),
-            begin_date=parse_date(r.begin_date, "beginDate"),
-            end_date=parse_date(r.end_date, "endDate"),
-        )
-        key = (role.org_id, role.role)
-        if key not in unique or role.role_type == "primary":
-            unique[key] = role
-    checked = sorted(unique.values())
-    org_ids = {r.org_id for r in checked}
-    if org_ids:
-        found = (
-            known
-            if known is not None
-            else set(
-                session.scalars(
-                    select(Org.id).where(Org.tenant_id == tenant_id, Org.id.in_(org_ids))
-                )
-            )
-        )
-        missing = org_ids - found
-        if missing:
-            raise NotFound(f"No org with id {sorted(missing)[0]!r}.", field="roles")
-    return checked
-
-
-def role_assignments(user: User) -> list[RoleAssignment]:
-    """The user's roles as stored, with every detail (sorted)."""
-    return sorted(
-        RoleAssignment(
-            r.org_id,
-            r.role,
-            r.role_type,
-            r.begin_date,
-            r.end_date,
-            r.sourced_id,
-            r.user_profile_sourced_id,
-        )
-        for r in user.roles
-    )
-
-
-def _current(user: User, name: str) -> Any:
-    if name == "roles":
-        return role_assignments(user)
-    if name == "grades":
-        return user.grades
-    return getattr(user, name)
-
-
-def _diff(user: User, values: dict[str, Any]) -> Changes:
-    changes: Changes = {}
-    for name, new in values.items():
-        if name == "id":
-            continue
-        old = _current(user, name)
-        if name == "username" and new is None:
-            continue
-        if old != new:
-            changes[name] = [_plain(old), _plain(new)]
-    return changes
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, RoleAssignment):
-        plain = {"org_id": value.org_id, "role": value.role, "role_type": value.role_type}
-        details = {
-            "begin_date": _plain(value.begin_date),
-            "end_date": _plain(value.end_date),
-            "sourced_id": value.sourced_id,
-            "user_profile_sourced_id": value.user_profile_sourced_id,
-        }
-        return plain | {k: v for k, v in details.items() if v is not None}
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
-
-
-def _assign(user: User, values: dict[str, Any]) -> None:
-    for name, value in values.items():
-        if name == "roles":
-            # Keep the rows of roles that stay: a new row beside the old one would break the
-            # (user, org, role) unique constraint, since inserts are flushed before deletes.
-            kept = {(row.org_id, row.role): row for row in user.roles}
-            rows = []
-            for r in value:
-                row = kept.get((r.org_id, r.role)) or UserRole(org_id=r.org_id, role=r.role)
-                row.role_type = r.role_type
-                row.begin_date, row.end_date = r.begin_date, r.end_date
-                row.sourced_id, row.user_profile_sourced_id = (
-                    r.sourced_id,
-                    r.user_profile_sourced_id,
-                )
-                rows.append(row)
-            user.roles = rows
-        elif name == "grades":
-            user.grade_rows = [UserGrade(grade=grade) for grade in value]
-        elif name == "username":
-            user.username, user.username_folded = value, fold(value)
-        else:
-            setattr(user, name, value)
-    user.given_folded = fold(user.given_name) or ""
-    user.family_folded = fold(user.family_name) or ""
-    user.email_folded = fold(user.email)
-    user.external_id_folded = fold(user.external_id)
-
-
-def role_rows(user_id: str, roles: Iterable[RoleAssignment]) -> list[dict[str, Any]]:
-    """The ``user_roles`` rows of a new user's roles, for an ``executemany`` (as :func:`_assign`
-    would add them one by one)."""
-    return [
-        {
-            "user_id": user_id,
-            "org_id": r.org_id,
-            "role": r.role,
-            "role_type": r.role_type,
-            "begin_date": r.begin_date,
-            "end_date": r.end_date,
-            "sourced_id": r.sourced_id,
-            "user_profile_sourced_id": r.user_profile_sourced_id,
-        }
-        for r in roles
-    ]
-
-
-def _creation_changes(user: User, values: dict[str, Any]) -> Changes:
-    shown = {k: v for k, v in values.items() if k not in ("extra", "id")}
-    changes = {k: [None, _plain(v)] for k, v in shown.items() if v not in (None, "", [], {})}
-    changes["username"] = [None, user.username]
-    return changes

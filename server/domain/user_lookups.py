@@ -1,0 +1,95 @@
+"""Finding users: by id as an actor may see them, by external id, username or sourcedId, and
+the user of another connection that a connection adopts (SPEC §4); and which connection owns
+what an actor writes. Reads only: :mod:`server.domain.users` writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.db import Connection, RecordStatus, User, fold
+from server.domain.access import ensure_visible
+from server.domain.actors import Actor
+from server.domain.tenants import manual_connection
+from server.errors import NotFound
+
+
+def owning_connection(session: Session, actor: Actor) -> Connection:
+    """The connection that owns what ``actor`` creates: its own, or the tenant's manual one."""
+    if actor.kind == "connection" and actor.connection_id:
+        connection = session.get(Connection, actor.connection_id)
+        if connection is not None:
+            return connection
+    return manual_connection(session, actor.tenant_id)
+
+
+def get_user(
+    session: Session, actor: Actor, user_id: str, *, include_deleted: bool = False
+) -> User:
+    """The user ``actor`` may see. :raises NotFound:"""
+    user = session.get(User, user_id) if "\x00" not in user_id else None
+    if user is None or (user.status == RecordStatus.DELETED and not include_deleted):
+        raise NotFound("No such user.")
+    ensure_visible(session, actor, user)
+    return user
+
+
+def find_by_external_id(
+    session: Session, connection_id: str, external_id: str, *, include_deleted: bool = False
+) -> User | None:
+    query = select(User).where(
+        User.connection_id == connection_id, User.external_id_folded == fold(external_id)
+    )
+    if not include_deleted:
+        query = query.where(User.status != RecordStatus.DELETED)
+    return session.scalars(query.order_by(User.created_at.desc())).first()
+
+
+def find_by_username(session: Session, tenant_id: str, username: str) -> User | None:
+    return session.scalars(
+        select(User).where(
+            User.tenant_id == tenant_id,
+            User.username_folded == fold(username),
+            User.status != RecordStatus.DELETED,
+        )
+    ).first()
+
+
+def find_by_sourced_id(session: Session, tenant_id: str, sourced_id: str) -> User | None:
+    return session.scalars(
+        select(User).where(User.tenant_id == tenant_id, User.sourced_id == sourced_id)
+    ).first()
+
+
+def find_adoptable(session: Session, actor: Actor, fields: Mapping[str, Any]) -> User | None:
+    """The user of another connection that the acting connection adopts for ``fields``.
+
+    Only for a connection set to adopt matching users (``adopt_by``: username, email or
+    identifier) and only a live user of the same tenant owned by another connection; call
+    :func:`adopt_user` with it to take it over (audited).
+    """
+    if actor.kind != "connection":
+        return None
+    connection = owning_connection(session, actor)
+    key = connection.adopt_by
+    value = fields.get(key) if key else None
+    if not key or not isinstance(value, str) or not value.strip():
+        return None
+    column = {
+        "username": User.username_folded,
+        "email": User.email_folded,
+        "identifier": User.identifier,
+    }[key]
+    wanted = value.strip() if key == "identifier" else fold(value.strip())
+    return session.scalars(
+        select(User).where(
+            User.tenant_id == actor.tenant_id,
+            User.connection_id != connection.id,
+            User.status != RecordStatus.DELETED,
+            column == wanted,
+        )
+    ).first()
