@@ -17,7 +17,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from server.db import Enrollment, RecordStatus, SchoolClass, User, new_id
-from server.domain import audit, roster
+from server.domain import audit, record_fields, roster
 from server.domain.actors import Actor
 from server.domain.users import owning_connection
 from server.domain.vocabulary import ENROLLMENT_ROLES, check_choice, parse_date
@@ -120,7 +120,7 @@ def enroll_many(session: Session, actor: Actor, items: list[NewEnrollment]) -> l
             "target_id": enrollment.id,
             "target_label": enrollment.sourced_id,
             "changes": {
-                k: [None, roster._plain(v)] for k, v in values.items() if v not in (None, "")
+                k: [None, record_fields.plain(v)] for k, v in values.items() if v not in (None, "")
             },
         }
         for enrollment, values in fresh

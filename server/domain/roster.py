@@ -23,23 +23,30 @@ from server.db import (
     RecordStatus,
     SchoolClass,
     User,
-    fold,
     new_id,
     utcnow,
 )
 from server.db.roster import SyncedRecord
-from server.domain import audit, guard, provider_attributes, scim_index
+from server.domain import audit, guard, scim_index
 from server.domain.access import visible_classes
 from server.domain.actors import Actor
+from server.domain.record_fields import (
+    Changes,
+    assign,
+    class_values,
+    course_values,
+    diff,
+    label,
+    org_values,
+    plain,
+    session_values,
+    values_for,
+)
 from server.domain.tenants import tenant_setting
 from server.domain.users import owning_connection
 from server.domain.vocabulary import (
-    CLASS_TYPES,
     ENROLLMENT_ROLES,
-    ORG_TYPES,
-    SESSION_TYPES,
     check_choice,
-    check_grade,
     check_texts,
     parse_date,
 )
@@ -52,7 +59,6 @@ from server.errors import (
 )
 
 Record = TypeVar("Record", bound=SyncedRecord)
-Changes = dict[str, list[Any]]
 
 _KIND: dict[type[SyncedRecord], str] = {
     Org: "org",
@@ -66,7 +72,7 @@ _KIND: dict[type[SyncedRecord], str] = {
 def create_org(session: Session, actor: Actor, fields: Mapping[str, Any]) -> Org:
     """A district, school or other org: name, type, identifier, parent_id, sourced_id."""
     _ensure_admin(actor)
-    values = _org_values(fields)
+    values = org_values(fields)
     if not values.get("name"):
         raise RequiredValue("An org needs a name.", field="name")
     return _create(session, actor, Org, values)
@@ -76,7 +82,7 @@ def create_academic_session(
     session: Session, actor: Actor, fields: Mapping[str, Any]
 ) -> AcademicSession:
     _ensure_admin(actor)
-    values = _session_values(fields)
+    values = session_values(fields)
     if not values.get("title"):
         raise RequiredValue("An academic session needs a title.", field="title")
     return _create(session, actor, AcademicSession, values)
@@ -84,7 +90,7 @@ def create_academic_session(
 
 def create_course(session: Session, actor: Actor, fields: Mapping[str, Any]) -> Course:
     _ensure_admin(actor)
-    values = _course_values(fields)
+    values = course_values(fields)
     if not values.get("title"):
         raise RequiredValue("A course needs a title.", field="title")
     return _create(session, actor, Course, values)
@@ -121,7 +127,7 @@ def create_class(session: Session, actor: Actor, fields: Mapping[str, Any]) -> S
         raise RequiredValue("A class needs a title.", field="title")
     if not fields.get("school_id"):
         raise RequiredValue("A class needs a school.", field="school_id")
-    values = _class_values(session, actor, fields)
+    values = class_values(session, actor, fields)
     _ensure_may_create_at(actor, values["school_id"])
     return _create(session, actor, SchoolClass, values)
 
@@ -202,15 +208,15 @@ def update_record(
         raise NotFound("No such record.")
     if expected_version is not None and expected_version != record.version:
         raise VersionMismatch("The record was changed since you read it; reload and try again.")
-    values = _values_for(session, actor, type(record), fields)
-    changes = _diff(record, values)
+    values = values_for(session, actor, type(record), fields)
+    changes = diff(record, values)
     if not changes:
         return {}
     owner = session.get(Connection, record.connection_id)
     assert owner is not None
     overridden = guard.check_change(actor, owner, changes, override=override)
     for name in changes:
-        _set(record, name, values[name])
+        assign(record, name, values[name])
     record.updated_at = utcnow()
     session.flush()
     audit.record(
@@ -219,7 +225,7 @@ def update_record(
         f"{_KIND[type(record)]}.update",
         target_kind=_KIND[type(record)],
         target_id=record.id,
-        target_label=_label(record),
+        target_label=label(record),
         changes=changes,
         override=overridden,
         detail=guard.override_warning(owner) if overridden else None,
@@ -253,7 +259,7 @@ def set_status(
         f"{kind}.status",
         target_kind=kind,
         target_id=record.id,
-        target_label=_label(record),
+        target_label=label(record),
         changes={"status": [before, status]},
         override=overridden,
     )
@@ -375,7 +381,7 @@ def _create(session: Session, actor: Actor, model: type[Record], values: dict[st
     if find_by_sourced_id(session, model, actor.tenant_id, record.sourced_id) is not None:
         raise Conflict(f"The sourcedId {record.sourced_id!r} is already used.", field="sourced_id")
     for name, value in values.items():
-        _set(record, name, value)
+        assign(record, name, value)
     session.add(record)
     session.flush()
     kind = _KIND[model]
@@ -385,149 +391,10 @@ def _create(session: Session, actor: Actor, model: type[Record], values: dict[st
         f"{kind}.create",
         target_kind=kind,
         target_id=record.id,
-        target_label=_label(record),
-        changes={k: [None, _plain(v)] for k, v in values.items() if v not in (None, "", [])},
+        target_label=label(record),
+        changes={k: [None, plain(v)] for k, v in values.items() if v not in (None, "", [])},
     )
     return record
-
-
-def _values_for(
-    session: Session, actor: Actor, model: type, fields: Mapping[str, Any]
-) -> dict[str, Any]:
-    if model is Org:
-        return _org_values(fields)
-    if model is AcademicSession:
-        return _session_values(fields)
-    if model is Course:
-        return _course_values(fields)
-    if model is SchoolClass:
-        return _class_values(session, actor, fields)
-    return _enrollment_values(session, actor, fields)
-
-
-def _org_values(fields: Mapping[str, Any]) -> dict[str, Any]:
-    values = _pick(fields, ("name", "identifier", "parent_id", "sourced_id", "extra"))
-    if fields.get("type"):
-        values["type"] = check_choice(fields["type"], ORG_TYPES, "type")
-    return values
-
-
-def _session_values(fields: Mapping[str, Any]) -> dict[str, Any]:
-    values = _pick(fields, ("title", "school_year", "parent_id", "org_id", "sourced_id", "extra"))
-    if fields.get("type"):
-        values["type"] = check_choice(fields["type"], SESSION_TYPES, "type")
-    for name in ("start_date", "end_date"):
-        if name in fields:
-            values[name] = parse_date(fields[name], name)
-    return values
-
-
-def _course_values(fields: Mapping[str, Any]) -> dict[str, Any]:
-    values = _pick(
-        fields,
-        ("title", "course_code", "org_id", "school_year_id", "sourced_id", "subjects", "extra"),
-    )
-    if "grades" in fields:
-        values["grades"] = sorted({check_grade(g) for g in fields["grades"] or []})
-    return values
-
-
-def _class_values(session: Session, actor: Actor, fields: Mapping[str, Any]) -> dict[str, Any]:
-    values = _pick(
-        fields,
-        (
-            "id",
-            "title",
-            "class_code",
-            "location",
-            "external_id",
-            "school_id",
-            "course_id",
-            "sourced_id",
-            "subjects",
-            "periods",
-            "extra",
-        ),
-    )
-    if isinstance(values.get("extra"), dict):
-        values["extra"] = provider_attributes.minimise_extra(
-            session, actor.tenant_id, values["extra"], "Group"
-        )
-    if fields.get("class_type"):
-        values["class_type"] = check_choice(fields["class_type"], CLASS_TYPES, "class_type")
-    if "grades" in fields:
-        values["grades"] = sorted({check_grade(g) for g in fields["grades"] or []})
-    if values.get("school_id"):
-        school = session.get(Org, values["school_id"])
-        if school is None or school.tenant_id != actor.tenant_id:
-            raise NotFound(f"No school with id {values['school_id']!r}.", field="school_id")
-    if "term_ids" in fields:
-        terms = [session.get(AcademicSession, tid) for tid in fields["term_ids"] or []]
-        if any(t is None or t.tenant_id != actor.tenant_id for t in terms):
-            raise NotFound("A term of the class does not exist.", field="term_ids")
-        values["terms"] = terms
-    return values
-
-
-def _enrollment_values(session: Session, actor: Actor, fields: Mapping[str, Any]) -> dict[str, Any]:
-    """An enrollment's values; ``user_id``/``class_id``/``school_id`` re-point it (OneRoster
-    re-uses an enrollment's sourcedId when a student moves), each checked in the tenant."""
-    values = _pick(fields, ("primary", "extra"))
-    for name, model in (("user_id", User), ("class_id", SchoolClass), ("school_id", Org)):
-        if fields.get(name):
-            found: Any = session.get(model, fields[name])
-            if found is None or found.tenant_id != actor.tenant_id:
-                raise NotFound(f"No record with id {fields[name]!r}.", field=name)
-            values[name] = fields[name]
-    for name in ("begin_date", "end_date"):
-        if name in fields:
-            values[name] = parse_date(fields[name], name)
-    if fields.get("role"):
-        values["role"] = check_choice(fields["role"], ENROLLMENT_ROLES, "role")
-    return values
-
-
-def _pick(fields: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
-    check_texts({name: fields[name] for name in names if isinstance(fields.get(name), str)})
-    values: dict[str, Any] = {}
-    for name in names:
-        if name in fields:
-            value = fields[name]
-            values[name] = value.strip() if isinstance(value, str) else value
-    return values
-
-
-def _diff(record: SyncedRecord, values: dict[str, Any]) -> Changes:
-    changes: Changes = {}
-    for name, new in values.items():
-        old = getattr(record, name, None)
-        if name == "terms":
-            old, new = sorted(t.id for t in old or ()), sorted(t.id for t in new)
-        if old != new:
-            changes[name] = [_plain(old), _plain(new)]
-    return changes
-
-
-def _set(record: SyncedRecord, name: str, value: Any) -> None:
-    setattr(record, name, value)
-    if name == "title" and isinstance(record, SchoolClass):
-        record.title_folded = fold(value) or ""
-    if name == "external_id" and isinstance(record, SchoolClass):
-        record.external_id_folded = fold(value)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, AcademicSession):
-        return value.id
-    return value
-
-
-def _label(record: SyncedRecord) -> str:
-    return str(getattr(record, "name", None) or getattr(record, "title", None) or record.sourced_id)
 
 
 def _ensure_admin(actor: Actor) -> None:
