@@ -46,6 +46,7 @@ def test_a_roster_record_of_another_tenant_cannot_be_changed_in_any_way(session,
         roster.set_status(session, system, theirs, "inactive")
     assert theirs.status == "active"
 
+
 def test_a_connection_token_resolves_to_its_own_tenant_only(session, system, other):
     issued = connections.create_connection(session, other, "Entra ID", "scim")
     connection = connections.authenticate_token(session, issued.token)
