@@ -37,7 +37,7 @@ from server.db import (
     UserRole,
 )
 from server.domain import audit
-from server.domain.access import users_at_schools
+from server.domain.access import import_scope, users_at_schools
 from server.domain.actors import Actor
 from server.domain.secrets import SecretBox
 from server.errors import InvalidValue
@@ -62,9 +62,12 @@ def export(
     how many users), since it carries names, birth dates and demographics out of Rollcall.
 
     :raises InvalidValue: an unknown format, or a school export without exactly one school.
+    :raises NotAllowed: ``actor`` does not export, or not for these schools
+        (:func:`server.domain.access.import_scope`).
     """
     if fmt not in FORMATS:
         raise InvalidValue(f"Unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}.")
+    school_ids = import_scope(actor, school_ids or []) or None
     if fmt.startswith("oneroster-"):
         count = export_oneroster(session, actor, fmt.split("-", 1)[1], out, school_ids=school_ids)
     else:

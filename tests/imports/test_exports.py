@@ -11,11 +11,12 @@ from oneroster.csv_records import GUID, GUID_COLUMNS
 from server import districts
 from server.app import create_app
 from server.db import AcademicSession, Course, Enrollment, Org, SchoolClass, User
-from server.domain import oauth, roster, users
-from server.domain.actors import system_actor
+from server.domain import oauth, roster, staff, users
+from server.domain.actors import staff_actor, system_actor
 from server.domain.connections import create_connection
 from server.domain.tenants import MANUAL_CONNECTION_NAME, create_tenant
 from server.domain.users import RoleAssignment
+from server.errors import NotAllowed
 from server.imports.engine import ImportOptions, run_import
 from server.imports.exports import export
 from tests.imports.conftest import bearer
@@ -264,3 +265,23 @@ def test_a_school_export_holds_the_users_the_school_sees(
     )
     report.as_dict()
     assert report.errors == 0, [r for r in report.rows() if r["outcome"] == "error"]
+
+
+def test_export_checks_the_actors_schools_itself(tenancy, tmp_path):
+    """exports.export takes the actor and checks it (issue 16 item 1), so no caller has to
+    remember import_scope: a school admin exports their own school and nobody else's."""
+    with tenancy.database.session() as session:
+        actor = system_actor(tenancy.tenant_id)
+        north = districts.school(session, actor, "North", sourced_id="north")
+        south = districts.school(session, actor, "South", sourced_id="south")
+        made = staff.create_staff(
+            session, actor, "nora", "school_admin", school_sourced_ids=["north"], password=None
+        )
+        admin = staff_actor(made.staff)
+        ids = {"north": north.id, "south": south.id}
+    out = tmp_path / "out.zip"
+    with tenancy.database.session() as session:
+        with pytest.raises(NotAllowed):
+            export(session, admin, tenancy.box, "oneroster-1.2", out, school_ids=[ids["south"]])
+        held = export(session, admin, tenancy.box, "oneroster-1.2", out, school_ids=[ids["north"]])
+        assert held == 0
