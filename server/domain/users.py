@@ -214,6 +214,13 @@ def reactivate_user(
     )
 
 
+def ensure_can_delete(actor: Actor) -> None:
+    """Only district admins (and connections, the system) delete accounts; other staff
+    deactivate. :raises NotAllowed:"""
+    if actor.kind == "staff" and not actor.is_district_admin:
+        raise NotAllowed("Only district admins can delete accounts; deactivate it instead.")
+
+
 def delete_user(
     session: Session,
     actor: Actor,
@@ -233,8 +240,7 @@ def delete_user(
 
     :raises NotAllowed: staff other than district admins.
     """
-    if actor.kind == "staff" and not actor.is_district_admin:
-        raise NotAllowed("Only district admins can delete accounts; deactivate it instead.")
+    ensure_can_delete(actor)
     changed = _set_status(
         session, actor, user, RecordStatus.DELETED, "user.delete", override, reason
     )

@@ -14,7 +14,6 @@ from starlette.responses import RedirectResponse, Response
 from server.domain import users
 from server.domain.actors import Actor
 from server.domain.tenants import tenant_setting
-from server.errors import NotAllowed
 from server.web.presenters import user_view
 from server.web.render import page
 from server.web.staffauth import StaffRequest, staff_page
@@ -29,8 +28,7 @@ async def delete_user(staff: StaffRequest) -> Response:
     override = form.get("override") == "1"
 
     def confirm(session: Session, actor: Actor) -> dict[str, Any]:
-        if not actor.is_district_admin:
-            raise NotAllowed("Only district admins can delete accounts; deactivate it instead.")
+        users.ensure_can_delete(actor)
         user = users.get_user(session, actor, user_id)
         days = int(tenant_setting(session, actor.tenant_id, "retention_days"))
         return {"user": user_view(user), "retention_days": days}
