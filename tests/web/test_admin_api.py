@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from starlette.testclient import TestClient
 
+from server.web.bodies import check_body
+from tests.web.conftest import csrf_of, sign_in
+
 
 def api(app, token: str) -> TestClient:
     return TestClient(app, headers={"Authorization": f"Bearer {token}"})
@@ -159,3 +162,20 @@ def test_classes_api_shows_a_teacher_their_classes_and_students(app, district, d
     students = teacher.get(f"/admin/api/classes/{district.maths}/students").json()["students"]
     assert sorted(s["given_name"] for s in students) == ["Bart", "Milhouse"]
     assert teacher.get("/admin/api/clients").status_code == 403
+
+
+def test_a_refusal_says_the_same_on_the_page_and_in_the_api(app, district):
+    """One exception handler answers domain errors for both admin surfaces (issue 16 item 3):
+    the page shows the message at the error's status, the API the documented Error body."""
+    teacher = sign_in(app, "edna", district.teacher_password)
+    refused_page = teacher.get("/admin/connections")
+    assert refused_page.status_code == 403
+    message = "Only district admins manage connections, tokens and clients."
+    assert message in refused_page.text
+    csrf = csrf_of(teacher.get("/admin/users").text)
+    refused = teacher.get("/admin/api/connections", headers={"X-CSRF-Token": csrf})
+    assert refused.status_code == 403
+    check_body(refused.json(), "Error")
+    assert refused.json() == {"error": "NotAllowed", "detail": message, "code": None, "field": None}
+    missing = api(app, district.api_token).get("/admin/api/users/nobody")
+    assert missing.status_code == 404 and missing.json()["error"] == "NotFound"
