@@ -15,6 +15,10 @@
   still going after the wait answers 202 with ``/admin/api/imports/{id}`` to poll.
 - ``GET /admin/api/imports/status-codes`` — the same codes, for staff tokens.
 - ``GET /admin/api/exports?format=…&school=…`` — the same exports as ``rollcall export``.
+
+The ``/admin/api`` endpoints raise domain errors and the app's handler answers them in the
+admin API's one ``Error`` body (:mod:`server.web.problems`); the pushes answer
+``{"error": message, "code"}`` as they always have.
 """
 
 from __future__ import annotations
