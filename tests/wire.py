@@ -2,8 +2,9 @@
 
 A test that expects a refusal asserts the body the protocol promises, not only the status:
 
-- SCIM (RFC 7644 section 3.12): the ``Error`` message schema, ``status`` as a string, and a
-  ``scimType`` for the 400/409 kinds the RFC names;
+- SCIM (RFC 7644 section 3.12): the ``Error`` message schema, ``status`` as a string, a
+  ``detail`` (optional in the RFC, always given here), and a ``scimType`` for the 400/409
+  kinds the RFC names;
 - OneRoster (1.1/1.2 REST binding, Appendix B ``imsx_StatusInfo``): ``imsx_codeMajor``
   ``failure`` with the spec's code minor;
 - OAuth 2.0 (RFC 6749 section 5.2, RFC 7009, RFC 6750 section 3): a JSON ``error`` code;
@@ -22,7 +23,7 @@ def scim_error(response: Any, status: int, scim_type: str | None = None) -> dict
     assert response.status_code == status, response.text
     body: dict[str, Any] = response.json()
     assert body["schemas"] == [SCIM_ERROR], body
-    assert body["status"] == str(status), body
+    assert body["status"] == str(status) and body["detail"], body
     if scim_type is not None:
         assert body.get("scimType") == scim_type, body
     return body
