@@ -119,6 +119,20 @@ def bulk(client: TestClient, action: str, user_ids: Iterable[str], **fields: str
     return client.post("/admin/users/bulk", data={**form, **fields})
 
 
+def ask_for_account(client: TestClient, **fields: str) -> httpx.Response:
+    """Files an account request with the Requests page's form (a teacher's)."""
+    form = client.get("/admin/requests").text
+    return client.post("/admin/requests", data={"csrf_token": csrf_of(form), **fields})
+
+
+def decide_request(client: TestClient, decision: str, **fields: str) -> tuple[str, httpx.Response]:
+    """``approve``s or ``decline``s the first request in the queue: its id and the answer."""
+    queue = client.get("/admin/requests").text
+    request_id = re.search(rf"/admin/requests/([0-9a-f-]{{36}})/{decision}", queue).group(1)
+    data = {"csrf_token": csrf_of(queue), **fields}
+    return request_id, client.post(f"/admin/requests/{request_id}/{decision}", data=data)
+
+
 def invite(client: TestClient, user_id: str) -> httpx.Response:
     """Presses "Send activation email" on a student's page."""
     page = client.get(f"/admin/users/{user_id}").text

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from server.db import Base
+from tests.conftest import stored_where
 from tests.web.conftest import BART_MAIL, bulk, csrf_of, give_bart_an_address, sign_in
 
 
@@ -20,16 +19,6 @@ def _shown_password(client, user_id: str) -> str:
 
 def _emailed_password(message) -> str:
     return re.search(r"Temporary password: (\S+)", message.get_payload()).group(1)
-
-
-def _stored_anywhere(database, secret: str) -> list[str]:
-    """Every table and column of the database whose value contains ``secret`` in clear."""
-    found = []
-    with database.session() as session:
-        for table in Base.metadata.sorted_tables:
-            for row in session.execute(select(table)).mappings():
-                found += [f"{table.name}.{k}" for k, v in row.items() if secret in str(v)]
-    return found
 
 
 def test_a_bulk_reset_emails_each_new_password_and_shows_sent_per_student(
@@ -55,7 +44,7 @@ def test_a_bulk_reset_emails_each_new_password_and_shows_sent_per_student(
     assert password != district.temporary
     again = admin.get(str(done.url)).text
     assert f"Bart Simpson — {BART_MAIL}: <strong>sent</strong>" in again
-    assert _stored_anywhere(database, password) == []
+    assert stored_where(database, password) == []
 
 
 def test_a_single_reset_emails_the_password_and_the_students_page_shows_it_sent(
@@ -76,7 +65,7 @@ def test_a_single_reset_emails_the_password_and_the_students_page_shows_it_sent(
     assert password == _shown_password(admin, district.manual_student)
     shown = admin.get(f"/admin/users/{district.manual_student}").text
     assert re.search(rf"New password, [0-9: -]+ to {BART_MAIL}: <strong>sent</strong>", shown)
-    assert _stored_anywhere(database, password) == []
+    assert stored_where(database, password) == []
 
 
 def test_a_password_replaced_before_the_email_goes_out_is_never_sent(district, database, mailing):
