@@ -332,21 +332,7 @@ class FakeHub:
 
 def _fake_hub_connection(context, base: str) -> str:
     """A tenant with a "District hub" connection pulling from the fake hub at ``base``."""
-    with context.database.session() as session:
-        tenant = create_tenant(session, "Pulled District")
-        actor = system_actor(tenant.id, "test")
-        issued = create_connection(session, actor, "District hub", "oneroster_rest")
-        set_upstream(
-            session,
-            actor,
-            issued.connection,
-            box=upstream_box(context),
-            base_url=f"{base}{V1P2}",
-            token_url=f"{base}/token",
-            client_id="c",
-            client_secret="s",
-        )
-        return tenant.id
+    return _connect(context, base, "c", "s", token_url="/token").tenant_id
 
 
 def test_a_busy_upstream_is_retried_after_the_time_it_asks_for(context):
