@@ -14,7 +14,8 @@ import pytest
 from server.db.session import Database
 from tests.scim.helpers import IdP, executed
 
-pytestmark = pytest.mark.usefixtures("district")
+# EXPLAIN QUERY PLAN is SQLite's; PostgreSQL plans by its statistics
+pytestmark = [pytest.mark.usefixtures("district"), pytest.mark.sqlite_only]
 
 
 def _plan(database: Database, statement: str, parameters: object) -> str:
@@ -25,8 +26,6 @@ def _plan(database: Database, statement: str, parameters: object) -> str:
 
 
 def _lookup_plan(idp: IdP, database: Database, scim_filter: str, column: str) -> str:
-    if database.engine.dialect.name != "sqlite":
-        pytest.skip("EXPLAIN QUERY PLAN is SQLite's; PostgreSQL plans by its statistics")
     for number in range(3):
         idp.create_user(f"pupil{number}@school.example", externalId=f"sis-{number}")
     with executed(database) as seen:
