@@ -8,7 +8,8 @@ A test that expects a refusal asserts the body the protocol promises, not only t
 - OneRoster (1.1/1.2 REST binding, Appendix B ``imsx_StatusInfo``): ``imsx_codeMajor``
   ``failure`` with the spec's code minor;
 - OAuth 2.0 (RFC 6749 section 5.2, RFC 7009, RFC 6750 section 3): a JSON ``error`` code;
-- the admin API: ``error`` (what kind) and ``detail`` (in plain words).
+- the admin API: ``error`` (what kind) and ``detail`` (in plain words);
+- a person's browser: a page of its own saying what went wrong.
 """
 
 from __future__ import annotations
@@ -59,3 +60,11 @@ def admin_error(response: Any, status: int, error: str) -> dict[str, Any]:
     body: dict[str, Any] = response.json()
     assert body["error"] == error and body["detail"], body
     return body
+
+
+def page_refusal(response: Any, status: int, text: str) -> None:
+    """A refusal shown to a person as a page of its own (no redirect), saying ``text``."""
+    assert response.status_code == status, response.text
+    assert "location" not in response.headers, response.headers
+    assert response.headers["content-type"].startswith("text/html"), response.headers
+    assert text in response.text, response.text
