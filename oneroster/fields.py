@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    SQLColumnExpression,
     String,
     and_,
     case,
@@ -51,8 +52,11 @@ from server.db import (
     class_terms,
     fold,
 )
+from server.db.roster import SyncedRecord
 
 Condition = Callable[[str, str], ColumnElement[bool]]
+Column = SQLColumnExpression[Any]
+Record = type[SyncedRecord] | type[User]
 ADMIN_ROLES = ("administrator", "districtAdministrator", "principal", "siteAdministrator")
 
 
@@ -64,7 +68,7 @@ class FieldSpec:
     sort: Any = None
 
 
-def _compare(expr: Any, op: str, value: Any) -> ColumnElement[bool]:
+def _compare(expr: Column, op: str, value: object) -> ColumnElement[bool]:
     if op == "=":
         return expr == value
     if op == "!=":
@@ -84,7 +88,7 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def text(column: Any, folded: Any = None) -> FieldSpec:
+def text(column: Column, folded: Column | None = None) -> FieldSpec:
     def condition(op: str, value: str) -> ColumnElement[bool]:
         if folded is not None and op in ("=", "!="):
             return _compare(folded, op, fold(value))
@@ -93,7 +97,7 @@ def text(column: Any, folded: Any = None) -> FieldSpec:
     return FieldSpec(condition, column)
 
 
-def moment(column: Any) -> FieldSpec:
+def moment(column: Column) -> FieldSpec:
     """A timestamp (``dateLastModified``): the value is an ISO date or date-time, compared at
     its own precision, so the rendered (millisecond) value of a record is equal to it:
     ``dateLastModified>'2026-01-05T08:00:00.123Z'`` leaves out a record modified at
@@ -131,11 +135,11 @@ def _precision(value: str) -> timedelta:
     return timedelta(microseconds=10 ** max(0, 6 - digits)) if digits else timedelta(seconds=1)
 
 
-def day(column: Any) -> FieldSpec:
+def day(column: Column) -> FieldSpec:
     return FieldSpec(lambda op, value: _compare(column, op, _date(value)), column)
 
 
-def status(model: Any) -> FieldSpec:
+def status(model: Record) -> FieldSpec:
     def condition(op: str, value: str) -> ColumnElement[bool]:
         stored = {"active": RecordStatus.ACTIVE, "tobedeleted": RecordStatus.INACTIVE}.get(value)
         if stored is None and op in ("=", "!="):
@@ -145,7 +149,7 @@ def status(model: Any) -> FieldSpec:
     return FieldSpec(condition, model.status)
 
 
-def enabled(model: Any) -> FieldSpec:
+def enabled(model: type[User]) -> FieldSpec:
     def condition(op: str, value: str) -> ColumnElement[bool]:
         if value not in ("true", "false") or op not in ("=", "!="):
             raise bad_filter("enabledUser is compared with = or != to 'true' or 'false'.")
@@ -155,7 +159,7 @@ def enabled(model: Any) -> FieldSpec:
     return FieldSpec(condition, model.status)
 
 
-def flag(column: Any) -> FieldSpec:
+def flag(column: Column) -> FieldSpec:
     """A boolean the spec writes as the string 'true'/'false' (``primary``)."""
 
     def condition(op: str, value: str) -> ColumnElement[bool]:
@@ -166,7 +170,7 @@ def flag(column: Any) -> FieldSpec:
     return FieldSpec(condition, column)
 
 
-def json_list(column: Any) -> FieldSpec:
+def json_list(column: Column) -> FieldSpec:
     """A list kept as JSON (class and course ``grades``, ``subjects``, ``periods``)."""
 
     def condition(op: str, value: str) -> ColumnElement[bool]:
@@ -183,7 +187,7 @@ def json_list(column: Any) -> FieldSpec:
     return FieldSpec(condition)
 
 
-def many(element: Any, link: Callable[[], list[ColumnElement[bool]]]) -> FieldSpec:
+def many(element: Column, link: Callable[[], list[ColumnElement[bool]]]) -> FieldSpec:
     """A multi-valued field: one of the linked rows' ``element`` matches (none, for ``!=``)."""
 
     def condition(op: str, value: str) -> ColumnElement[bool]:
@@ -194,7 +198,7 @@ def many(element: Any, link: Callable[[], list[ColumnElement[bool]]]) -> FieldSp
     return FieldSpec(condition)
 
 
-def reference(column: Any, target: Any) -> FieldSpec:
+def reference(column: Column, target: Record) -> FieldSpec:
     """``x.sourcedId`` of a reference held in ``column`` (our id of a ``target`` record)."""
 
     def condition(op: str, value: str) -> ColumnElement[bool]:
@@ -234,7 +238,7 @@ def _date(value: str) -> date:
         raise bad_filter(f"{value!r} is not an ISO 8601 date (YYYY-MM-DD).") from None
 
 
-def _common(model: Any) -> dict[str, FieldSpec]:
+def _common(model: Record) -> dict[str, FieldSpec]:
     return {
         "sourcedId": text(model.sourced_id),
         "status": status(model),

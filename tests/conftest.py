@@ -208,6 +208,16 @@ def scan_database(database: Database) -> dict[tuple[str, str], list[str]]:
     return found
 
 
+def stored_where(database: Database, *values: str) -> list[str]:
+    """Where any of ``values`` is stored, in any table: ``table.column: value``, sorted."""
+    return sorted(
+        f"{table}.{column}: {value}"
+        for (table, column), texts in scan_database(database).items()
+        for value in values
+        if any(value in text for text in texts)
+    )
+
+
 def empty(database: Database) -> None:
     """Delete every row (the schema stays). The audit log refuses deletes outside a declared
     amendment (migration 0008), so the cleanup declares one, like purge does."""

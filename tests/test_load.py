@@ -8,7 +8,6 @@ size and ``bench/README.md`` records its p99. On SQLite the test is skipped with
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,13 +15,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-URL = os.environ.get("ROLLCALL_TEST_DATABASE_URL", "")
 
 
-@pytest.mark.skipif(
-    not URL.startswith("postgres"),
-    reason="the load test needs two processes on PostgreSQL (set ROLLCALL_TEST_DATABASE_URL)",
-)
+@pytest.mark.postgres_only  # two processes share one database
 def test_two_processes_take_fifty_clients_without_an_error():
     result = subprocess.run(
         [sys.executable, "-m", "bench.load", "--requests", "600", "--clients", "50"],

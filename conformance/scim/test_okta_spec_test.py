@@ -31,12 +31,12 @@ import httpx
 import pytest
 
 from conformance.scim.conftest import LiveScim
+from tests.wire import scim_error
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
-ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 # The suite's headers on its reads; its creations send Content-Type application/json.
 OKTA_HEADERS = {
     "Accept-Charset": "utf-8",
@@ -90,14 +90,6 @@ def assert_user_fields(user: dict[str, Any]) -> None:
     assert user["emails"][0]["value"]
 
 
-def assert_error(response: httpx.Response, status: int) -> None:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert ERROR in body["schemas"]
-    assert body["status"] == str(status)
-    assert body["detail"]
-
-
 def test_required_test_users_endpoint(okta: httpx.Client, state: dict[str, Any]) -> None:
     response = okta.get("/Users", params={"count": 1, "startIndex": 1})
     assert response.status_code == 200, response.text
@@ -123,7 +115,7 @@ def test_required_invalid_user_by_username(okta: httpx.Client) -> None:
 
 
 def test_required_invalid_user_by_id(okta: httpx.Client) -> None:
-    assert_error(okta.get("/Users/010101010101010101010101"), 404)
+    scim_error(okta.get("/Users/010101010101010101010101"), 404)
 
 
 def test_required_random_user_does_not_exist(okta: httpx.Client) -> None:
@@ -192,11 +184,11 @@ def test_required_status_401(live_scim: LiveScim) -> None:
     headers = {**OKTA_HEADERS, "Authorization": "non-token"}
     with httpx.Client(base_url=live_scim.url, headers=headers, timeout=30) as anonymous:
         response = anonymous.get("/Users", params={"filter": f'userName eq "{USERNAME.upper()}"'})
-    assert_error(response, 401)
+    scim_error(response, 401)
 
 
 def test_required_status_404(okta: httpx.Client) -> None:
-    assert_error(okta.get("/Users/00919288221112222"), 404)
+    scim_error(okta.get("/Users/00919288221112222"), 404)
 
 
 # -- After the suite: what Okta sends in production (elimity-com/scim recordings) --------------
@@ -286,7 +278,7 @@ def test_a_special_use_mail_domain_is_refused_clearly(okta: httpx.Client) -> Non
         "emails": [{"primary": True, "value": "test.user@okta.local", "type": "work"}],
     }
     response = okta.post("/Users", json=body)
-    assert_error(response, 400)
+    scim_error(response, 400)
     assert response.json()["scimType"] == "invalidValue"
     assert "special-use" in response.json()["detail"]
     assert (

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from conformance.scim.conftest import LiveScim
+from tests.wire import scim_error
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -173,7 +174,7 @@ def test_etags_and_if_match(scim: httpx.Client) -> None:
     changed = scim.patch(f"/Users/{location}", json=patch, headers={"If-Match": etag})
     assert changed.status_code == 200 and changed.headers["ETag"] != etag
     stale = scim.patch(f"/Users/{location}", json=patch, headers={"If-Match": etag})
-    assert stale.status_code == 412
-    assert scim.delete(f"/Users/{location}", headers={"If-Match": etag}).status_code == 412
+    scim_error(stale, 412)  # RFC 7644 section 3.14
+    scim_error(scim.delete(f"/Users/{location}", headers={"If-Match": etag}), 412)
     fresh = changed.headers["ETag"]
     assert scim.delete(f"/Users/{location}", headers={"If-Match": fresh}).status_code == 204

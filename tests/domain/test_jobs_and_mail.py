@@ -70,9 +70,8 @@ def test_a_leased_job_is_not_taken_twice_but_an_expired_lease_is(database, tenan
         assert taken.lease_owner == "b" and taken.attempts == 2
 
 
+@pytest.mark.postgres_only  # SKIP LOCKED is PostgreSQL's; SQLite serialises writers instead
 def test_two_workers_claim_disjoint_jobs_on_postgresql(database, tenant):
-    if database.engine.dialect.name != "postgresql":
-        pytest.skip("SKIP LOCKED is PostgreSQL's; SQLite serialises writers instead")
     with database.session() as session:
         for _ in range(4):
             jobs.enqueue(session, "noop", {}, tenant_id=tenant.id)

@@ -21,6 +21,7 @@ from server.domain.secrets import SecretBox
 from server.domain.tenants import create_tenant
 from server.imports.engine import ImportOptions, run_import
 from server.imports.exports import export
+from tests.imports.hubs import here, hub  # noqa: F401 (fixtures: the pull tests' district hub)
 
 
 @dataclass

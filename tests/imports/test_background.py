@@ -119,44 +119,39 @@ def test_the_server_answers_health_checks_while_a_big_import_runs(tenancy, datab
         assert finished["status"] == "valid" and finished["outcomes"]["created"] > 6000
 
 
-def test_sigterm_interrupts_a_slow_import_after_the_grace_period(tenancy, database_url, tmp_path):
+def _sigterm_during_a_slow_import(tenancy, database_url, tmp_path, grace: str, signals: int):
+    """Starts a 3,000-student import in a served process, sends SIGTERM ``signals`` times
+    (half a second apart) and returns the import run once the process ended."""
     body = package(tmp_path / "big.zip", "1.1", district(students=3000)).read_bytes()
     sis = bearer(tenancy.tokens["SIS"])
     with rollcall_serve(
         database_url,
         tmp_path,
         ROLLCALL_IMPORT_WAIT_SECONDS="0",
-        ROLLCALL_SHUTDOWN_GRACE_SECONDS="1",
+        ROLLCALL_SHUTDOWN_GRACE_SECONDS=grace,
     ) as server:
         started = httpx.post(f"{server.url}/oneroster/csv", content=body, headers=sis, timeout=60)
         assert started.status_code == 202
-        server.popen.send_signal(signal.SIGTERM)
+        for sent in range(signals):
+            time.sleep(0.5 if sent else 0)
+            server.popen.send_signal(signal.SIGTERM)
         server.popen.wait(timeout=120)
     with tenancy.database.session() as session:
         run = session.get(ImportRun, started.json()["id"])
-        assert run.status == "interrupted", run.summary
-        assert "nothing was written" in run.summary or "Interrupted" in run.summary
+        session.expunge(run)
+        return run
+
+
+def test_sigterm_interrupts_a_slow_import_after_the_grace_period(tenancy, database_url, tmp_path):
+    run = _sigterm_during_a_slow_import(tenancy, database_url, tmp_path, grace="1", signals=1)
+    assert run.status == "interrupted", run.summary
+    assert "nothing was written" in run.summary or "Interrupted" in run.summary
     assert tenancy.count(User) == 0
 
 
 def test_a_second_sigterm_ends_the_grace_period_at_once(tenancy, database_url, tmp_path):
     """An operator who sends SIGTERM again wants the process gone now: runs in flight are
     interrupted without waiting out the (here long) grace period."""
-    body = package(tmp_path / "big.zip", "1.1", district(students=3000)).read_bytes()
-    sis = bearer(tenancy.tokens["SIS"])
-    with rollcall_serve(
-        database_url,
-        tmp_path,
-        ROLLCALL_IMPORT_WAIT_SECONDS="0",
-        ROLLCALL_SHUTDOWN_GRACE_SECONDS="600",
-    ) as server:
-        started = httpx.post(f"{server.url}/oneroster/csv", content=body, headers=sis, timeout=60)
-        assert started.status_code == 202
-        server.popen.send_signal(signal.SIGTERM)
-        time.sleep(0.5)
-        server.popen.send_signal(signal.SIGTERM)
-        server.popen.wait(timeout=120)
-    with tenancy.database.session() as session:
-        run = session.get(ImportRun, started.json()["id"])
-        assert run.status == "interrupted", run.summary
+    run = _sigterm_during_a_slow_import(tenancy, database_url, tmp_path, grace="600", signals=2)
+    assert run.status == "interrupted", run.summary
     assert tenancy.count(User) == 0

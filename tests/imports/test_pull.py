@@ -6,162 +6,40 @@ the test database gets a tenant and a oneroster_rest connection pointing at it.
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 import oneroster.oauth1
 from server.app import create_app
-from server.config import Settings
 from server.context import AppContext
-from server.db import Connection, Enrollment, Job, RecordStatus, SchoolClass, User
-from server.db.migrate import upgrade
-from server.db.session import Database
-from server.demo import DemoCredentials, seed
-from server.domain import jobs, oauth, oauth1, users
+from server.db import Connection, Enrollment, Job, SchoolClass, User
+from server.domain import jobs, users
 from server.domain.actors import system_actor
-from server.domain.connections import create_connection, get_connection
+from server.domain.connections import get_connection
 from server.domain.import_limits import ImportLimits
-from server.domain.secrets import SecretBox
-from server.domain.sources import set_upstream
 from server.domain.staff import create_staff
-from server.domain.tenants import create_tenant, get_tenant
+from server.domain.tenants import create_tenant
 from server.imports.engine import ImportOptions
-from server.imports.pull import RetryPolicy, enqueue_due_syncs, pull, upstream_box
+from server.imports.pull import enqueue_due_syncs, pull
 from server.worker import runners
+from tests.imports.hubs import (
+    FAST,
+    V1P1,
+    V1P2,
+    FakeHub,
+    Here,
+    connect,
+    one_1p1_school,
+)
 from tests.live import serving
 from tests.web.conftest import csrf_of, sign_in
-
-V1P2 = "/ims/oneroster/rostering/v1p2"
-V1P1 = "/ims/oneroster/v1p1"
-HUB_SECRET = "hub-secret-key"
-FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=2, total_wait=5, timeout=5)
-
-
-@dataclass
-class Hub:
-    url: str
-    database: Database
-    demo: DemoCredentials
-    tenant_id: str
-
-    def active(self, model, **where) -> set[str]:
-        with self.database.session() as session:
-            query = select(model.sourced_id).where(
-                model.tenant_id == self.tenant_id, model.status == RecordStatus.ACTIVE
-            )
-            for name, value in where.items():
-                query = query.where(getattr(model, name) == value)
-            return set(session.scalars(query))
-
-    def rename(self, sourced_id: str, given_name: str) -> None:
-        with self.database.session() as session:
-            user = users.find_by_sourced_id(session, self.tenant_id, sourced_id)
-            users.update_user(
-                session, system_actor(self.tenant_id, "hub admin"), user,
-                {"given_name": given_name}, override=True,
-            )  # fmt: skip
-
-    def consumer_secret(self) -> str:
-        """An OAuth 1.0a consumer secret for the demo API client (``rollcall oneroster-oauth1``)."""
-        with self.database.session() as session:
-            client = oauth.find_client(session, self.demo.oneroster_client_id)
-            return oauth1.issue_consumer_secret(
-                session,
-                system_actor(self.tenant_id, "hub admin"),
-                client,
-                oauth1.consumer_box(HUB_SECRET),
-            )
-
-    def deactivate(self, *sourced_ids: str) -> None:
-        with self.database.session() as session:
-            actor = system_actor(self.tenant_id, "hub admin")
-            for sourced_id in sourced_ids:
-                user = users.find_by_sourced_id(session, self.tenant_id, sourced_id)
-                users.deactivate_user(session, actor, user, override=True)
-
-
-@pytest.fixture
-def hub(tmp_path: Path) -> Iterator[Hub]:
-    """A second Rollcall, with its own database, serving the demo district on loopback."""
-    url = f"sqlite:///{tmp_path / 'hub.sqlite3'}"
-    database = Database(url)
-    upgrade(database.engine)
-    settings = Settings(data_dir=tmp_path, database_url=url, secret_key=HUB_SECRET)
-    with database.session() as session:
-        demo = seed(session, SecretBox(HUB_SECRET))
-        tenant_id = get_tenant(session, demo.tenant).id
-    with serving(create_app(settings, database=database)) as base:
-        yield Hub(base, database, demo, tenant_id)
-    database.dispose()
-
-
-@dataclass
-class Here:
-    context: AppContext
-    tenant_id: str
-
-    def sync(self, **options):
-        report = pull(
-            self.context, self.tenant_id, "District hub", ImportOptions(**options), policy=FAST
-        )
-        report.as_dict()
-        return report
-
-    def active(self, model) -> set[str]:
-        with self.context.database.session() as session:
-            return set(
-                session.scalars(
-                    select(model.sourced_id).where(
-                        model.tenant_id == self.tenant_id, model.status == RecordStatus.ACTIVE
-                    )
-                )
-            )
-
-
-def _connect(
-    context: AppContext,
-    base: str,
-    client_id: str,
-    secret: str,
-    *,
-    path: str = V1P2,
-    token_url: str | None = "/oauth/token",
-    **extra,
-) -> Here:
-    with context.database.session() as session:
-        tenant = create_tenant(session, "Pulled District")
-        actor = system_actor(tenant.id, "test")
-        issued = create_connection(session, actor, "District hub", "oneroster_rest")
-        set_upstream(
-            session,
-            actor,
-            issued.connection,
-            box=upstream_box(context),
-            base_url=f"{base}{path}",
-            token_url=f"{base}{token_url}" if token_url else None,
-            client_id=client_id,
-            client_secret=secret,
-            **extra,
-        )
-        tenant_id = tenant.id
-    return Here(context, tenant_id)
-
-
-@pytest.fixture
-def here(context: AppContext, hub: Hub) -> Here:
-    return _connect(
-        context, hub.url, hub.demo.oneroster_client_id, hub.demo.oneroster_client_secret
-    )
 
 
 def test_a_sync_reproduces_the_hubs_roster_and_a_second_one_changes_nothing(here, hub):
@@ -216,7 +94,7 @@ def test_users_deactivated_at_the_hub_are_deactivated_here_under_the_shrink_guar
 
 
 def test_a_wrong_secret_gives_a_clear_refusal_not_a_traceback(context, hub):
-    here = _connect(context, hub.url, hub.demo.oneroster_client_id, "not-the-secret")
+    here = connect(context, hub.url, hub.demo.oneroster_client_id, "not-the-secret")
     report = here.sync()
     assert report.status == "failed"
     assert "refused the client credentials" in report.summary
@@ -227,7 +105,7 @@ def test_a_wrong_secret_gives_a_clear_refusal_not_a_traceback(context, hub):
 def test_a_pull_reads_within_the_import_limits(context, hub):
     """A hub that answers pages larger than the limit (or rows past it) is refused, F018/F017."""
     small_pages = replace(context.settings, import_limits=ImportLimits(page_bytes=2000))
-    here = _connect(
+    here = connect(
         replace(context, settings=small_pages),
         hub.url,
         hub.demo.oneroster_client_id,
@@ -274,79 +152,9 @@ def test_admin_adds_a_pull_connection_and_syncs_it_from_the_command_line(rollcal
     assert "Traceback" not in out + err
 
 
-class FakeHub:
-    """A tiny OneRoster API that answers 429 (then 503) before serving one page of users."""
-
-    def __init__(self) -> None:
-        self.user_calls = 0
-        self.always_busy = False
-        self.nested_users = False  # answer users with JSON nested 100,000 deep
-        self.page_seconds = 0.0  # how long each page takes to answer (a slow hub)
-        self.walks = 0  # walks begun (each walk reads orgs first, once: server/imports/pull.py)
-
-    def app(self) -> Starlette:
-        async def token(request: Request) -> JSONResponse:
-            return JSONResponse({"access_token": "t", "token_type": "Bearer", "expires_in": 60})
-
-        async def listing(request: Request) -> JSONResponse:
-            name = request.path_params["collection"]
-            self.walks += name == "orgs"
-            await asyncio.sleep(self.page_seconds)
-            if name == "users" and self.nested_users:
-                deep = '{"users": ' + "[" * 100_000 + "]" * 100_000 + "}"
-                return Response(deep, media_type="application/json")
-            if name == "users":
-                self.user_calls += 1
-                if self.user_calls == 1 or self.always_busy:
-                    return JSONResponse({}, status_code=429, headers={"Retry-After": "1"})
-                if self.user_calls == 2:
-                    return JSONResponse({}, status_code=503)
-                body = [
-                    {
-                        "sourcedId": "u1",
-                        "status": "active",
-                        "enabledUser": "true",
-                        "username": "ava.adams",
-                        "givenName": "Ava",
-                        "familyName": "Adams",
-                        "roles": [
-                            {"roleType": "primary", "role": "student", "org": {"sourcedId": "s"}}
-                        ],
-                        "primaryOrg": {"sourcedId": "s"},
-                        "grades": ["03"],
-                    }
-                ]
-            elif name == "orgs":
-                body = [{"sourcedId": "s", "status": "active", "name": "School", "type": "school"}]
-            else:
-                body = []
-            return JSONResponse({name: body}, headers={"X-Total-Count": str(len(body))})
-
-        return Starlette(
-            routes=[
-                Route("/token", token, methods=["POST"]),
-                Route(V1P2 + "/{collection}", listing),
-            ]
-        )
-
-
 def _fake_hub_connection(context, base: str) -> str:
     """A tenant with a "District hub" connection pulling from the fake hub at ``base``."""
-    with context.database.session() as session:
-        tenant = create_tenant(session, "Pulled District")
-        actor = system_actor(tenant.id, "test")
-        issued = create_connection(session, actor, "District hub", "oneroster_rest")
-        set_upstream(
-            session,
-            actor,
-            issued.connection,
-            box=upstream_box(context),
-            base_url=f"{base}{V1P2}",
-            token_url=f"{base}/token",
-            client_id="c",
-            client_secret="s",
-        )
-        return tenant.id
+    return connect(context, base, "c", "s", token_url="/token").tenant_id
 
 
 def test_a_busy_upstream_is_retried_after_the_time_it_asks_for(context):
@@ -384,7 +192,7 @@ def test_an_upstream_answering_json_nested_too_deep_is_reported(context):
 
 
 def test_an_upstream_that_is_not_a_oneroster_api_is_reported(context, hub):
-    here = _connect(
+    here = connect(
         context,
         hub.url + "/not-oneroster",
         hub.demo.oneroster_client_id,
@@ -396,14 +204,14 @@ def test_an_upstream_that_is_not_a_oneroster_api_is_reported(context, hub):
 
 
 def test_an_unreachable_upstream_is_reported(context, dead_url):
-    here = _connect(context, dead_url, "c", "s")
+    here = connect(context, dead_url, "c", "s")
     report = here.sync()
     assert report.status == "failed"
     assert "cannot be reached" in report.summary
 
 
 def test_the_schedule_queues_one_sync_per_due_connection_and_the_worker_runs_it(context, hub):
-    here = _connect(
+    here = connect(
         context,
         hub.url,
         hub.demo.oneroster_client_id,
@@ -438,7 +246,7 @@ def test_a_1p1_hub_that_signs_with_oauth1_is_pulled_into_the_same_roster(context
     # consumers (ClassLink among them) sign requests with OAuth 1.0a"); the hub is Rollcall's
     # own 1.1 surface, which checks the HMAC-SHA256 signature over every query parameter.
     secret = hub.consumer_secret()
-    here = _connect(
+    here = connect(
         context, hub.url, hub.demo.oneroster_client_id, secret, path=V1P1, token_url=None
     )
     report = here.sync()
@@ -459,7 +267,7 @@ def test_a_1p1_hub_that_signs_with_oauth1_is_pulled_into_the_same_roster(context
 
 def test_a_wrong_consumer_secret_is_refused_clearly(context, hub):
     hub.consumer_secret()
-    here = _connect(
+    here = connect(
         context, hub.url, hub.demo.oneroster_client_id, "not-it", path=V1P1, token_url=None
     )
     report = here.sync()
@@ -495,7 +303,7 @@ def test_after_a_full_pull_a_delta_changes_exactly_what_changed_upstream(here, h
 
 
 def test_a_full_pull_runs_again_once_its_schedule_is_due(context, hub):
-    here = _connect(
+    here = connect(
         context, hub.url, hub.demo.oneroster_client_id, hub.demo.oneroster_client_secret,
         full_every_hours=1,
     )  # fmt: skip
@@ -598,7 +406,7 @@ def test_district_admin_sets_up_and_edits_a_1p1_pull_in_the_staff_app(context, s
 def test_a_base_url_without_a_version_is_probed_for_the_api_under_it(context, hub):
     # The standard paths: 1.2 Rostering under …/rostering/v1p2, 1.1 under …/v1p1 (REFERENCES.md).
     secret = hub.consumer_secret()
-    signed = _connect(
+    signed = connect(
         context, hub.url, hub.demo.oneroster_client_id, secret,
         path="/ims/oneroster", token_url=None,
     )  # fmt: skip
@@ -609,52 +417,8 @@ def test_a_base_url_without_a_version_is_probed_for_the_api_under_it(context, hu
     assert len(signed.active(User)) == 64
 
 
-def _one_1p1_school() -> dict[str, list[dict]]:
-    """OneRoster 1.1 REST shapes as 1.1 hubs send them (1.1 REST binding: a user's ``role`` and
-    ``orgs[]``; booleans as strings, in whatever case; ``status`` may be ``inactive``). A class
-    names its course and terms (both required by the 1.1 class model)."""
-    school = {"sourcedId": "s1", "type": "org"}
-    user = {"status": "active", "orgs": [school], "grades": ["04"], "enabledUser": "TRUE"}
-    return {
-        "orgs": [{"sourcedId": "s1", "status": "active", "name": "Lincoln", "type": "school"}],
-        "academicSessions": [
-            {"sourcedId": "t1", "status": "active", "title": "Fall", "type": "term",
-             "startDate": "2026-09-01", "endDate": "2027-01-31", "schoolYear": "2027"}
-        ],
-        "courses": [
-            {"sourcedId": "c1", "status": "active", "title": "Grade 4", "org": school}
-        ],
-        "classes": [
-            {
-                "sourcedId": "k1", "status": "active", "title": "4B", "classType": "homeroom",
-                "school": school, "course": {"sourcedId": "c1", "type": "course"},
-                "terms": [{"sourcedId": "t1", "type": "academicSession"}],
-            }
-        ],
-        "users": [
-            {**user, "sourcedId": "u1", "role": "student", "username": "ava",
-             "givenName": "Ava", "familyName": "Adams"},
-            {**user, "sourcedId": "u2", "role": "teacher", "username": "bo", "givenName": "Bo",
-             "familyName": "Berg", "enabledUser": "True"},
-            {**user, "sourcedId": "u3", "role": "student", "username": "cy", "status": "inactive",
-             "givenName": "Cy", "familyName": "Cole"},
-            {**user, "sourcedId": "u4", "role": "aide", "username": "di", "givenName": "Di",
-             "familyName": "Dale"},
-        ],
-        "enrollments": [
-            {"sourcedId": "e1", "status": "active", "role": "student", "primary": "FALSE",
-             "user": {"sourcedId": "u1"}, "class": {"sourcedId": "k1"}, "school": school},
-            {"sourcedId": "e2", "status": "active", "role": "teacher", "primary": "TRUE",
-             "user": {"sourcedId": "u2"}, "class": {"sourcedId": "k1"}, "school": school},
-            # 1.1's aide (its enrollment vocabulary has it; 1.2's has not)
-            {"sourcedId": "e3", "status": "active", "role": "aide", "primary": "false",
-             "user": {"sourcedId": "u4"}, "class": {"sourcedId": "k1"}, "school": school},
-        ],
-    }  # fmt: skip
-
-
 def test_1p1_shapes_with_string_booleans_in_any_case_land_as_the_same_roster(context):
-    served = _one_1p1_school()
+    served = one_1p1_school()
     signed: list[oneroster.oauth1.SignedRequest] = []
 
     async def listing(request: Request) -> JSONResponse:
@@ -667,7 +431,7 @@ def test_1p1_shapes_with_string_booleans_in_any_case_land_as_the_same_roster(con
 
     app = Starlette(routes=[Route(V1P1 + "/{collection}", listing)])
     with serving(app) as base:
-        here = _connect(context, base, "key", "secret", path=V1P1, token_url=None)
+        here = connect(context, base, "key", "secret", path=V1P1, token_url=None)
         report = here.sync()
         assert report.status == "applied", [r for r in report.rows() if r["code"]]
         assert report.format == "oneroster-1.1-rest"
@@ -710,7 +474,7 @@ def test_a_pull_while_another_walks_the_same_upstream_is_refused(here):
 
 
 def test_a_refused_scheduled_sync_fails_its_job_with_the_reason_and_logs_it(context, hub, caplog):
-    _connect(context, hub.url, hub.demo.oneroster_client_id, "not-the-secret", every_minutes=60)
+    connect(context, hub.url, hub.demo.oneroster_client_id, "not-the-secret", every_minutes=60)
     with context.database.session() as session:
         assert enqueue_due_syncs(session) == 1
     with caplog.at_level("WARNING", logger="rollcall.jobs"):

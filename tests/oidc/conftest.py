@@ -8,6 +8,7 @@ import hashlib
 import re
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -193,3 +194,36 @@ def exchange(http: TestClient, district: District, code: str, **extra: str):
 def verify_id_token(http: TestClient, id_token: str) -> dict[str, Any]:
     keys = KeySet.import_key_set(http.get("/oauth/jwks").json())
     return jwt.decode(id_token, keys, algorithms=["RS256", "ES256"]).claims
+
+
+@contextmanager
+def phone_at_the_app(browser: Any) -> Iterator[tuple[Any, list[str]]]:
+    """A phone-sized browser page; the app's ``REDIRECT`` answers it with a "Welcome back"
+    page. Yields the page and the list of the addresses it landed on at the app."""
+    context = browser.new_context(viewport={"width": 390, "height": 800})
+    landed: list[str] = []
+
+    def arrive(route: Any) -> None:
+        landed.append(route.request.url)
+        route.fulfill(status=200, content_type="text/html", body="<h1>Welcome back</h1>")
+
+    try:
+        page = context.new_page()
+        page.route(REDIRECT + "*", arrive)
+        yield page, landed
+    finally:
+        context.close()
+
+
+def fill_sign_in(page: Any, username: str, password: str) -> None:
+    """Types a username and password into the sign-in form in front of ``page`` and sends it."""
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def fill_new_password(page: Any, password: str) -> None:
+    """Types ``password`` twice into the forced password change form and sends it."""
+    page.get_by_label("New password").fill(password)
+    page.get_by_label("Type it again").fill(password)
+    page.get_by_role("button", name="Save and continue").click()

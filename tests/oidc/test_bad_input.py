@@ -8,6 +8,7 @@ from starlette.testclient import TestClient
 
 from server.app import create_app
 from tests.oidc.conftest import ISSUER, REDIRECT
+from tests.wire import page_refusal
 
 
 # What each malformed request must answer, in the protocol's own format:
@@ -66,10 +67,7 @@ def _check(response, expected: tuple, where: str) -> None:
         assert location._replace(query="").geturl() == REDIRECT, where
         assert parse_qs(location.query)["error"] == [details[0]], where
     elif kind == "page":
-        status, text = details
-        assert response.status_code == status and "location" not in response.headers, where
-        assert response.headers["content-type"].startswith("text/html"), where
-        assert text in response.text, where
+        page_refusal(response, *details)
     elif kind == "json":
         status, error = details
         assert response.status_code == status, where

@@ -22,6 +22,10 @@ from tests.oidc.conftest import (
     verify_id_token,
 )
 from tests.scim.helpers import EDU_USER, USER
+from tests.wire import page_refusal
+
+DEAD_BADGE = "This badge does not work. Ask your teacher for a new one."
+EXPIRED = "This link has expired"
 
 
 def _badge_sign_in(http, token, pin=None, next_path=""):
@@ -42,7 +46,7 @@ def test_young_student_signs_in_with_a_badge_and_pin(http, district, database, b
     page = http.get("/login/badge", params={"badge": issued.token, "next": next_path})
     assert 'id="pin"' in page.text
     wrong = _badge_sign_in(http, issued.token, "0000", next_path)
-    assert wrong.status_code == 401
+    page_refusal(wrong, 401, "Wrong PIN. Try again.")
     ok = _badge_sign_in(http, issued.token, "4321", next_path)
     assert ok.status_code == 303
     back = http.get(ok.headers["location"])
@@ -63,7 +67,7 @@ def test_badges_only_for_enabled_grades_and_voiding_is_audited(http, district, d
         # a password reset does not void the badge
         credentials.issue_temporary_password(session, actor, lisa, box=box)
         assert badges.reveal_badge(session, actor, lisa, box=box) == second.token
-    assert _badge_sign_in(http, first.token).status_code == 401
+    page_refusal(_badge_sign_in(http, first.token), 401, DEAD_BADGE)
     assert _badge_sign_in(http, second.token).status_code == 303
     with database.session() as session:
         actor = system_actor(district.tenant_id)
@@ -73,7 +77,7 @@ def test_badges_only_for_enabled_grades_and_voiding_is_audited(http, district, d
         voids = session.query(AuditEvent).filter(AuditEvent.action == "badge.void").count()
         assert voids == 2
     http.cookies.clear()
-    assert _badge_sign_in(http, second.token).status_code == 401
+    page_refusal(_badge_sign_in(http, second.token), 401, DEAD_BADGE)
 
 
 def test_badge_expires_with_the_term(database, box, district):
@@ -124,7 +128,7 @@ def test_activation_link_sets_a_password_once(http, district, database):
         url, data={"password": "pacifier stars", "confirm": "pacifier stars", "csrf": csrf}
     )
     assert done.status_code == 200 and "ready" in done.text
-    assert http.get(url).status_code == 410
+    page_refusal(http.get(url), 410, EXPIRED)
     callback = code_flow(http, district.client_id, "maggie", "pacifier stars")
     assert "code" in callback
 
@@ -134,7 +138,7 @@ def test_expired_activation_link_is_refused(http, district, database):
         actor = system_actor(district.tenant_id)
         lisa = users.get_user(session, actor, district.students["lisa"]["id"])
         link = activation.create_activation_link(session, actor, lisa, lifetime=timedelta(0))
-    assert http.get(f"/activate/{link.secret}").status_code == 410
+    page_refusal(http.get(f"/activate/{link.secret}"), 410, EXPIRED)
 
 
 def test_rotated_keys_keep_old_tokens_verifiable(http, district, database, settings):
@@ -247,8 +251,8 @@ def test_linking_to_sso_voids_badges_activation_links_and_temporary_passwords(
         badge = badges.issue_badge(session, actor, lisa, box=box).token
         link = activation.create_activation_link(session, actor, bart, for_print=True).secret
     _adopt_by_sso(http, database, district.tenant_id, "lisa", "bart")
-    assert _badge_sign_in(http, badge).status_code == 401
-    assert http.get(f"/activate/{link}").status_code == 410
+    page_refusal(_badge_sign_in(http, badge), 401, DEAD_BADGE)
+    page_refusal(http.get(f"/activate/{link}"), 410, EXPIRED)
     from tests.oidc.conftest import sign_in
 
     temporary = sign_in(http, "/login", "bart", district.students["bart"]["password"])
@@ -272,8 +276,8 @@ def test_badge_and_link_sign_in_recheck_the_guard(http, district, database, box)
     with database.session() as session:  # as rows written before this release would be
         session.get(Badge, badge_id).voided_at = None
         session.get(ActivationToken, link_id).expires_at = utcnow() + timedelta(days=1)
-    assert _badge_sign_in(http, badge.token).status_code == 401
-    assert http.get(f"/activate/{link.secret}").status_code == 410
+    page_refusal(_badge_sign_in(http, badge.token), 401, DEAD_BADGE)
+    page_refusal(http.get(f"/activate/{link.secret}"), 410, EXPIRED)
 
 
 def test_a_wrong_pin_says_wrong_pin_and_is_throttled_like_a_wrong_password(

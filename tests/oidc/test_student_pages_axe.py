@@ -19,11 +19,11 @@ from server.domain import activation, badges, users
 from server.domain.actors import system_actor
 from tests.browser.conftest import axe_violations
 from tests.live import bound_socket, serving, url_of
-from tests.oidc.conftest import authorize_url
+from tests.oidc.conftest import authorize_url, fill_new_password, fill_sign_in
 from tests.oidc.test_upstream_browser import register_at_upstream
 from tests.oidc.upstream_provider import (
-    MILHOUSE_PASSWORD,
     provision_twin,
+    sign_in_at_clever,
     upstream_fixture,  # noqa: F401 (fixture 'upstream')
 )
 
@@ -82,9 +82,7 @@ def test_every_student_page_passes_axe_and_fits_a_phone(
     with serving(app, sock):
         page.goto(base + authorize_url(district.client_id))
         walk.check("sign-in")
-        page.get_by_label("Username").fill("lisa")
-        page.get_by_label("Password").fill("not her password")
-        page.get_by_role("button", name="Sign in").click()
+        fill_sign_in(page, "lisa", "not her password")
         walk.check("sign-in, wrong password")
 
         page.goto(f"{base}/login/badge")
@@ -96,14 +94,10 @@ def test_every_student_page_passes_axe_and_fits_a_phone(
         walk.check("badge, wrong PIN")
 
         page.goto(base + authorize_url(district.client_id))
-        page.get_by_label("Username").fill("bart")
-        page.get_by_label("Password").fill(district.students["bart"]["password"])
-        page.get_by_role("button", name="Sign in").click()
+        fill_sign_in(page, "bart", district.students["bart"]["password"])
         page.wait_for_url("**/login/change**")
         walk.check("password change")
-        page.get_by_label("New password").fill("short")
-        page.get_by_label("Type it again").fill("short")
-        page.get_by_role("button", name="Save and continue").click()
+        fill_new_password(page, "short")
         walk.check("password change, refused")
 
         page.goto(f"{base}/activate/{secret}")
@@ -112,11 +106,7 @@ def test_every_student_page_passes_axe_and_fits_a_phone(
         walk.check("activation, used or unknown link")
 
         page.goto(base + authorize_url(district.client_id))
-        page.get_by_role("link", name="Sign in with Clever").click()
-        page.wait_for_url(upstream.url + "/login**")
-        page.get_by_label("Username").fill("milhouse")
-        page.get_by_label("Password").fill(MILHOUSE_PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
+        sign_in_at_clever(page, upstream)
         page.wait_for_url(base + "/login/upstream/callback**")
         assert "not linked" in page.get_by_role("heading", level=1).inner_text()
         walk.check("upstream account not linked")

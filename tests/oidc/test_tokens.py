@@ -6,6 +6,7 @@ from __future__ import annotations
 from server.domain import oauth, users
 from server.domain.actors import system_actor
 from tests.oidc.conftest import code_flow, exchange
+from tests.wire import oauth_error
 
 ROSTER_CORE = "https://purl.imsglobal.org/spec/or/v1p2/scope/roster-core.readonly"
 
@@ -37,7 +38,7 @@ def test_refresh_tokens_rotate_and_reuse_revokes_the_family(http, district, data
     assert replay.status_code == 400
     assert replay.json()["error"] == "invalid_grant"
     # the whole family is gone: the rotated refresh token and its access token too
-    assert _refresh(http, district, rotated["refresh_token"]).status_code == 400
+    oauth_error(_refresh(http, district, rotated["refresh_token"]), 400, "invalid_grant")
     with database.session() as session:
         assert oauth.authenticate_access_token(session, rotated["access_token"]) is None
 
@@ -56,7 +57,7 @@ def test_reusing_a_code_fails_and_revokes_what_it_issued(http, district, databas
 def test_code_is_bound_to_its_redirect_uri_and_client(http, district):
     callback = code_flow(http, district.client_id, "lisa", "correct horse battery")
     wrong = exchange(http, district, callback["code"], redirect_uri="https://app.example/other")
-    assert wrong.status_code == 400
+    oauth_error(wrong, 400, "invalid_grant")
     bad_secret = http.post(
         "/oauth/token",
         data={"grant_type": "authorization_code", "code": callback["code"]},
@@ -89,7 +90,7 @@ def test_revoking_a_refresh_token_ends_the_family(http, district, database):
         auth=(district.client_id, district.client_secret),
     )
     assert revoked.status_code == 200
-    assert _refresh(http, district, tokens["refresh_token"]).status_code == 400
+    oauth_error(_refresh(http, district, tokens["refresh_token"]), 400, "invalid_grant")
     with database.session() as session:
         assert oauth.authenticate_access_token(session, tokens["access_token"]) is None
     unknown = http.post(
@@ -118,7 +119,7 @@ def test_introspection_tells_confidential_clients_what_a_token_grants(http, dist
         "/oauth/introspect",
         data={"token": tokens["refresh_token"], "client_id": district.public_client_id},
     )
-    assert public.status_code == 401
+    oauth_error(public, 401, "invalid_client")
 
 
 def test_oneroster_app_gets_a_client_credentials_token_the_api_accepts(http, district, database):
@@ -168,7 +169,9 @@ def test_grants_are_kept_to_their_kind_of_client(http, district):
         f"/oauth/authorize?response_type=code&client_id={district.api_client_id}"
         "&redirect_uri=https://app.example/callback"
     )
-    assert api_code.status_code == 400
+    # RFC 6749 section 4.1.2.1: no redirect to an address the client does not own, a page
+    assert api_code.status_code == 400 and "location" not in api_code.headers
+    assert "This sign-in link is not valid" in api_code.text
 
 
 def test_deactivating_a_student_revokes_their_tokens(http, district, database):
@@ -182,7 +185,8 @@ def test_deactivating_a_student_revokes_their_tokens(http, district, database):
         "/oauth/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}
     )
     assert info.status_code == 401
-    assert _refresh(http, district, tokens["refresh_token"]).status_code == 400
+    assert 'error="invalid_token"' in info.headers["www-authenticate"]
+    oauth_error(_refresh(http, district, tokens["refresh_token"]), 400, "invalid_grant")
 
 
 def test_userinfo_takes_the_token_from_the_header_or_the_body(http, district):
@@ -210,7 +214,7 @@ def test_userinfo_takes_the_token_from_the_header_or_the_body(http, district):
         data={"access_token": tokens["access_token"]},
         headers={"Authorization": f"Bearer {tokens['access_token']}"},
     )
-    assert both.status_code == 400
+    oauth_error(both, 400, "invalid_request")  # RFC 6750 section 2: one method per request
     bad = http.get("/oauth/userinfo", headers={"Authorization": "Bearer nope"})
     assert bad.status_code == 401
     assert 'error="invalid_token"' in bad.headers["www-authenticate"]

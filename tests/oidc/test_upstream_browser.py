@@ -7,28 +7,27 @@ with Clever", signs in there, and lands back at the app, which gets Rollcall's I
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 
 import httpx
-import pytest
 
 from server.app import create_app
 from server.domain import oauth
 from server.domain.actors import system_actor
 from tests.live import bound_socket, serving, url_of
-from tests.oidc.conftest import REDIRECT, authorize_url, exchange, query_of, verify_id_token
+from tests.oidc.conftest import (
+    REDIRECT,
+    authorize_url,
+    exchange,
+    phone_at_the_app,
+    query_of,
+    verify_id_token,
+)
 from tests.oidc.upstream_provider import (
-    MILHOUSE_PASSWORD,
     Upstream,
     provision_twin,
+    sign_in_at_clever,
     upstream_fixture,  # noqa: F401 (fixture 'upstream')
-)
-
-CHROMIUM = "/usr/bin/chromium"
-
-pytestmark = pytest.mark.skipif(
-    not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing (Debian 'chromium' package)"
 )
 
 
@@ -48,27 +47,11 @@ def test_sso_student_signs_in_through_clever_in_a_real_browser(
     registered = register_at_upstream(upstream, base + "/login/upstream/callback")
     twin = provision_twin(database, box, district, registered)
     app = create_app(replace(settings, issuer=base), database=database)
-    landed: list[str] = []
-    with serving(app, sock):
-        context = browser.new_context(viewport={"width": 390, "height": 800})
-        try:
-            page = context.new_page()
-
-            def arrive(route):
-                landed.append(route.request.url)
-                route.fulfill(status=200, content_type="text/html", body="<h1>Welcome back</h1>")
-
-            page.route(REDIRECT + "*", arrive)
-            page.goto(base + authorize_url(district.client_id, state="app-state"))
-            page.get_by_role("link", name="Sign in with Clever").click()
-            page.wait_for_url(upstream.url + "/login**")
-            page.get_by_label("Username").fill("milhouse")
-            page.get_by_label("Password").fill(MILHOUSE_PASSWORD)
-            page.get_by_role("button", name="Sign in").click()
-            page.wait_for_url(REDIRECT + "*")
-            assert page.get_by_role("heading").inner_text() == "Welcome back"
-        finally:
-            context.close()
+    with serving(app, sock), phone_at_the_app(browser) as (page, landed):
+        page.goto(base + authorize_url(district.client_id, state="app-state"))
+        sign_in_at_clever(page, upstream)
+        page.wait_for_url(REDIRECT + "*")
+        assert page.get_by_role("heading").inner_text() == "Welcome back"
         query = query_of(landed[-1])
         assert query["state"] == "app-state"
         with httpx.Client(base_url=base) as http:

@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from joserfc.jwk import RSAKey
@@ -25,7 +26,7 @@ from server.domain.secrets import SecretBox
 from server.domain.tenants import create_tenant
 from tests.conftest import TEST_SECRET
 from tests.live import bound_socket, serving, url_of
-from tests.oidc.conftest import ISSUER
+from tests.oidc.conftest import ISSUER, fill_sign_in
 
 CALLBACK = ISSUER + "/login/upstream/callback"
 UPSTREAM_SECRET = "upstream-secret-key-for-tests"
@@ -165,3 +166,10 @@ def provision_twin(
 
 def box_key() -> str:
     return TEST_SECRET
+
+
+def sign_in_at_clever(page: Any, upstream: Upstream) -> None:
+    """From Rollcall's sign-in page: "Sign in with Clever", then Milhouse signs in there."""
+    page.get_by_role("link", name="Sign in with Clever").click()
+    page.wait_for_url(upstream.url + "/login**")
+    fill_sign_in(page, "milhouse", MILHOUSE_PASSWORD)

@@ -28,9 +28,8 @@ def _page_plan(api, database, token: str) -> tuple[list[str], str]:
     return [u["sourcedId"] for u in page.json()["users"]], " / ".join(r[-1] for r in plan)
 
 
+@pytest.mark.sqlite_only  # EXPLAIN QUERY PLAN is SQLite's
 def test_a_school_limited_page_adds_no_per_user_subquery(api, database, reader) -> None:
-    if database.engine.dialect.name != "sqlite":
-        pytest.skip("EXPLAIN QUERY PLAN is SQLite's")
     _, district_plan = _page_plan(api, database, reader())
     users, school_plan = _page_plan(api, database, reader(schools=["north"]))
     assert users and all(not sid.startswith("south") for sid in users), users

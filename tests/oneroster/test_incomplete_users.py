@@ -15,6 +15,7 @@ from server.db import Connection
 from server.domain import completeness, connections
 from server.domain.actors import system_actor
 from tests.oneroster.conftest import V1P1, V1P2, bearer
+from tests.wire import imsx_failure
 
 # The user Okta's "SCIM 2.0 Spec Test" creates: core attributes only, no role, no school.
 OKTA_TEST_USER = {
@@ -127,9 +128,11 @@ def test_a_oneroster_push_without_roles_takes_the_defaults_or_is_refused(
         hub = connections.create_connection(session, system, "Okta", "oneroster").token
     body = {"user": {"givenName": "No", "familyName": "Role", "username": "norole"}}
     refused = api.put(f"{V1P2}/users/no-role", json=body, headers=bearer(hub))
-    assert refused.status_code == 422 and "default role and school" in refused.text
+    assert (
+        "default role and school" in imsx_failure(refused, 422, "invaliddata")["imsx_description"]
+    )
     token = reader()
-    assert api.get(f"{V1P2}/users/no-role", headers=bearer(token)).status_code == 404
+    imsx_failure(api.get(f"{V1P2}/users/no-role", headers=bearer(token)), 404, "unknownobject")
     _set_defaults(database, district, role="student", school_sourced_id="south")
     accepted = api.put(f"{V1P2}/users/no-role", json=body, headers=bearer(hub))
     assert accepted.status_code == 201, accepted.text

@@ -18,6 +18,7 @@ from server.domain import oauth, oauth1
 from server.domain.actors import system_actor
 from tests.conftest import TEST_SECRET
 from tests.oneroster.conftest import V1P1, V1P2, scope
+from tests.wire import imsx_failure
 
 
 def _sign_hmac_sha256(client, request):
@@ -84,32 +85,32 @@ def test_a_replayed_request_is_refused(api, consumer):
     uri, headers = _signed(consumer, f"https://testserver{V1P1}/orgs")
     assert api.get(uri, headers=headers).status_code == 200
     replay = api.get(uri, headers=headers)
-    assert replay.status_code == 401
+    imsx_failure(replay, 401, "unauthorisedrequest")
     assert "replay" in replay.json()["imsx_description"]
 
 
 def test_a_tampered_query_parameter_breaks_the_signature(api, consumer):
     uri, headers = _signed(consumer, f"https://testserver{V1P1}/users?limit=3")
     response = api.get(uri.replace("limit=3", "limit=300"), headers=headers)
-    assert response.status_code == 401
+    imsx_failure(response, 401, "unauthorisedrequest")
     assert api.get(uri, headers=headers).status_code == 200
 
 
 def test_a_wrong_secret_or_stale_timestamp_is_refused(api, consumer, monkeypatch):
     uri, headers = _signed(consumer, f"https://testserver{V1P1}/users", secret="guess")
-    assert api.get(uri, headers=headers).status_code == 401
+    imsx_failure(api.get(uri, headers=headers), 401, "unauthorisedrequest")
     monkeypatch.setattr(
         "authlib.oauth1.rfc5849.client_auth.generate_timestamp", lambda: "1000000000"
     )
     uri, headers = _signed(consumer, f"https://testserver{V1P1}/users")
     stale = api.get(uri, headers=headers)
-    assert stale.status_code == 401
+    imsx_failure(stale, 401, "unauthorisedrequest")
     assert "clock" in stale.json()["imsx_description"]
 
 
 def test_v1p2_does_not_accept_oauth1(api, consumer):
     uri, headers = _signed(consumer, f"https://testserver{V1P2}/users")
-    assert api.get(uri, headers=headers).status_code == 401
+    imsx_failure(api.get(uri, headers=headers), 401, "unauthorisedrequest")
 
 
 def test_a_client_without_a_consumer_secret_cannot_sign(api, database, district):
@@ -123,7 +124,7 @@ def test_a_client_without_a_consumer_secret_cannot_sign(api, database, district)
         )
         key, secret = new.client.client_id, new.secret
     uri, headers = _signed(Consumer(key, secret), f"https://testserver{V1P1}/users")
-    assert api.get(uri, headers=headers).status_code == 401
+    imsx_failure(api.get(uri, headers=headers), 401, "unauthorisedrequest")
 
 
 def test_a_request_signed_for_the_public_url_passes_behind_a_tls_proxy(

@@ -7,6 +7,7 @@ import pytest
 from server.domain.actors import system_actor
 from server.domain.connections import create_connection
 from tests.oneroster.conftest import V1P2, bearer
+from tests.wire import imsx_failure
 
 
 @pytest.fixture
@@ -148,15 +149,14 @@ def test_delete_marks_tobedeleted_and_put_with_status_active_brings_it_back(api,
     )
     assert back.status_code == 200
     assert back.json()["user"]["status"] == "active"
-    assert api.delete(f"{V1P2}/users/nobody", headers=bearer(hub)).status_code == 404
+    imsx_failure(api.delete(f"{V1P2}/users/nobody", headers=bearer(hub)), 404, "unknownobject")
 
 
 def test_pushes_need_a_connection_token(api, reader, district):
     response = api.put(f"{V1P2}/orgs/x", json={"org": {"name": "X"}})
-    assert response.status_code == 401
-    assert response.json()["imsx_codeMajor"] == "failure"
+    imsx_failure(response, 401, "unauthorisedrequest")
     app_token = api.put(f"{V1P2}/orgs/x", json={"org": {"name": "X"}}, headers=bearer(reader()))
-    assert app_token.status_code == 401
+    imsx_failure(app_token, 401, "unauthorisedrequest")
 
 
 def test_a_hub_cannot_change_what_another_source_owns(api, hub):
@@ -171,10 +171,9 @@ def test_a_hub_cannot_change_what_another_source_owns(api, hub):
         },
         headers=bearer(hub),
     )
-    assert response.status_code == 409
-    assert "R109" in response.json()["imsx_description"]
+    assert "R109" in imsx_failure(response, 409, "invaliddata")["imsx_description"]
     deleting = api.delete(f"{V1P2}/classes/north-bio-1", headers=bearer(hub))
-    assert deleting.status_code == 409
+    assert "R109" in imsx_failure(deleting, 409, "invaliddata")["imsx_description"]
 
 
 def test_bad_bodies_and_unknown_references_are_invaliddata(api, hub):
@@ -246,7 +245,8 @@ def test_an_aide_enrollment_is_refused_over_12_with_the_roles_12_knows(api, hub,
     status = response.json()
     assert status["imsx_codeMajor"] == "failure"
     assert "administrator, proctor, student, teacher" in status["imsx_description"]
-    assert api.get(f"{V1P2}/enrollments/east-aide", headers=bearer(reader())).status_code == 404
+    aide = api.get(f"{V1P2}/enrollments/east-aide", headers=bearer(reader()))
+    imsx_failure(aide, 404, "unknownobject")
 
 
 def test_a_pushed_primary_org_is_served_as_pushed(api, hub, reader):

@@ -12,6 +12,7 @@ from server.db import AuditEvent
 from server.domain import oauth
 from server.domain.actors import system_actor
 from tests.oneroster.conftest import ALL_SCOPES, V1P2, bearer
+from tests.wire import imsx_failure
 
 
 @pytest.fixture
@@ -70,5 +71,6 @@ def test_each_read_of_student_data_is_one_event_naming_the_app(
 def test_reads_of_orgs_classes_and_refused_reads_are_not_audited(api, gradebook, database):
     for path in ("/orgs", "/classes", "/academicSessions", "/users/no-such-user"):
         api.get(V1P2 + path, headers=bearer(gradebook))
-    assert api.get(V1P2 + "/users", headers=bearer("not-a-token")).status_code == 401
+    refused = api.get(V1P2 + "/users", headers=bearer("not-a-token"))
+    imsx_failure(refused, 401, "unauthorisedrequest")
     assert _reads(database) == []

@@ -52,9 +52,8 @@ SURFACES = [
 
 @pytest.fixture
 def impatient_app(settings, database, database_url) -> Iterator:
-    """The app over a database handle that waits only 0.2 s for a lock."""
-    if not database_url.startswith("sqlite"):
-        pytest.skip("the write lock of this test is SQLite's; PostgreSQL has its own test")
+    """The app over a database handle that waits only 0.2 s for a lock (SQLite's: the tests
+    using it are ``sqlite_only``; PostgreSQL has its own tests)."""
     impatient = Database(database_url, busy_timeout=0.2)
     yield create_app(settings, database=impatient)
     impatient.dispose()
@@ -62,9 +61,7 @@ def impatient_app(settings, database, database_url) -> Iterator:
 
 @pytest.fixture
 def write_lock(database_url) -> Iterator[None]:
-    """Another process's long write: a second connection holding ``BEGIN IMMEDIATE``."""
-    if not database_url.startswith("sqlite"):
-        pytest.skip("the write lock of this test is SQLite's; PostgreSQL has its own test")
+    """Another process's long write: a second SQLite connection holding ``BEGIN IMMEDIATE``."""
     holder = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     yield
@@ -75,6 +72,7 @@ def write_lock(database_url) -> Iterator[None]:
 @pytest.mark.parametrize(
     ("method", "path", "extra", "says"), SURFACES, ids=[f"{m} {p}" for m, p, *_ in SURFACES]
 )
+@pytest.mark.sqlite_only
 def test_a_held_write_lock_answers_503_with_retry_after_in_the_surfaces_format(
     impatient_app, write_lock, method, path, extra, says
 ):
@@ -85,6 +83,7 @@ def test_a_held_write_lock_answers_503_with_retry_after_in_the_surfaces_format(
     assert says(answer), answer.text
 
 
+@pytest.mark.sqlite_only
 def test_the_same_request_succeeds_once_the_lock_is_released(impatient_app, database_url):
     holder = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
@@ -120,6 +119,7 @@ def test_postgresql_stopped_answers_503_everywhere_and_recovers_when_it_is_back(
     database.dispose()
 
 
+@pytest.mark.sqlite_only
 def test_a_cli_command_on_a_locked_database_says_so_and_exits_1(
     database, database_url, write_lock, monkeypatch, capsys, tmp_path
 ):
@@ -167,6 +167,7 @@ def _bulk(fail_on_errors: int | None = None) -> dict:
 
 
 @pytest.mark.parametrize(("fail_on_errors", "answered"), [(None, 2), (1, 1)])
+@pytest.mark.sqlite_only
 def test_a_busy_database_inside_a_bulk_answers_each_operation_503_not_a_500(
     impatient_app, scim_token, database_url, fail_on_errors, answered
 ):
@@ -192,13 +193,12 @@ def test_a_busy_database_inside_a_bulk_answers_each_operation_503_not_a_500(
         assert client.get("/scim/v2/Users", headers=auth).json()["totalResults"] == 0
 
 
+@pytest.mark.postgres_only  # row locks; SQLite's write lock has its own tests above
 def test_on_postgresql_a_locked_user_is_one_bulk_operations_503_and_the_others_apply(
     settings, database, database_url, scim_token
 ):
     """Another transaction holds the row of the user one operation changes: that operation
     answers 503 once the lock wait runs out; the Bulk's other operations are applied."""
-    if database_url.startswith("sqlite"):
-        pytest.skip("row locks are PostgreSQL's; SQLite's write lock has its own test above")
     from sqlalchemy import text
 
     impatient = Database(database_url, busy_timeout=0.5)

@@ -3,7 +3,7 @@
 SIGTERM/SIGINT roll back and record their run as ``interrupted`` within the grace period.
 
 Real ``rollcall`` processes on the test database; the slow upstream is the test suite's
-``FakeHub`` answering 429 to every page (``tests/imports/test_pull.py``).
+``FakeHub`` answering 429 to every page (``tests/imports/hubs.py``).
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from server.imports.pull import SYNC_JOB
 from server.shutdown import Shutdown
 from server.worker import enqueue_due_syncs, runners
 from tests.imports.conftest import bearer
+from tests.imports.hubs import FakeHub, connect, here, hub  # noqa: F401
 from tests.imports.packages import district, package
 from tests.imports.test_background import run_status
-from tests.imports.test_pull import FakeHub, _connect, here, hub  # noqa: F401
 from tests.live import ROOT, serving
 from tests.ops.conftest import wait_for
 
@@ -104,7 +104,7 @@ def test_sigterm_stops_a_workers_pull_of_a_slow_hub_and_records_it_interrupted(
     fake = FakeHub()
     fake.always_busy = True  # every page answers 429 Retry-After: 1: the walk never ends
     with serving(fake.app()) as base:
-        _connect(context, base, "c", "s", token_url="/token", every_minutes=1)
+        connect(context, base, "c", "s", token_url="/token", every_minutes=1)
         server = rollcall_process(command, env={"ROLLCALL_SHUTDOWN_GRACE_SECONDS": "1"})
         [pulling] = wait_for(
             lambda: _runs(context.database, status="running"), what="the pull's run"
@@ -168,7 +168,7 @@ class _EndsAsTheImportBegins(Shutdown):
 
 def test_a_pull_interrupted_in_its_import_writes_nothing_and_its_job_is_queued_again(
     context,
-    here,  # noqa: F811 (the fixture of tests/imports/test_pull.py: a hub with 64 users)
+    here,  # noqa: F811 (the fixture of tests/imports/hubs.py: a hub with 64 users)
 ):
     with context.database.session() as session:
         hub = session.scalars(select(Connection).where(Connection.name == "District hub")).one()

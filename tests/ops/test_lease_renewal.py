@@ -4,7 +4,7 @@ within about one lease.
 
 Two real ``rollcall serve`` processes (each with its worker thread) on one PostgreSQL, the
 lease shortened to 3 s (``ROLLCALL_JOB_LEASE_SECONDS``, renewed every second); the upstream is
-the suite's ``FakeHub`` (``tests/imports/test_pull.py``) answering each page slowly. On SQLite
+the suite's ``FakeHub`` (``tests/imports/hubs.py``) answering each page slowly. On SQLite
 one machine's process ids decide (``server/domain/leases.py``): the test needs PostgreSQL.
 """
 
@@ -21,7 +21,7 @@ from server.db import ImportRun, Job
 from server.domain.connections import get_connection
 from server.domain.jobs import enqueue_for_connection
 from server.imports.pull import SYNC_JOB
-from tests.imports.test_pull import FakeHub, _connect
+from tests.imports.hubs import FakeHub, connect
 from tests.live import Process, serving
 from tests.ops.conftest import wait_for
 
@@ -72,7 +72,7 @@ def test_a_walk_longer_than_many_leases_runs_once_and_a_killed_holders_job_is_ta
     fake.page_seconds = PAGE
     env = {"ROLLCALL_JOB_LEASE_SECONDS": str(LEASE)}
     with serving(fake.app()) as base:
-        here = _connect(context, base, "c", "s", token_url="/token", every_minutes=60)
+        here = connect(context, base, "c", "s", token_url="/token", every_minutes=60)
         with context.database.session() as session:
             connection_id = get_connection(session, here.tenant_id, "District hub").id
         servers = [rollcall_process("serve", env=env), rollcall_process("serve", env=env)]

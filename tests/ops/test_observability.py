@@ -11,7 +11,7 @@ from tests.imports.conftest import bearer
 from tests.imports.packages import district as sis_district
 from tests.imports.packages import package
 from tests.ops.conftest import wait_for
-from tests.web.conftest import csrf_of
+from tests.web.conftest import csrf_of, give_bart_an_address
 
 
 def _entries(process) -> list[dict]:
@@ -31,14 +31,7 @@ def test_a_request_id_follows_the_request_into_its_job_and_slow_queries(
             "/admin/login", data={"username": "skinner", "password": district.admin_password}
         )
         page = browser.get(f"/admin/users/{district.manual_student}")
-        with database.session() as session:
-            from server.domain import users
-            from server.domain.actors import system_actor
-            from server.domain.tenants import get_tenant
-
-            actor = system_actor(get_tenant(session, "Springfield").id)
-            bart = users.get_user(session, actor, district.manual_student)
-            users.update_user(session, actor, bart, {"email": "bart@springfield.example"})
+        give_bart_an_address(database, district)
         sent = browser.post(
             f"/admin/users/{district.manual_student}/invite",
             data={"csrf_token": csrf_of(page.text)},

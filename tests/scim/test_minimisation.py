@@ -11,7 +11,7 @@ from sqlalchemy import select
 from server.db import AuditEvent, User
 from server.domain.actors import system_actor
 from server.domain.district_settings import change_settings
-from tests.conftest import scan_database
+from tests.conftest import stored_where
 from tests.scim.conftest import make_district
 from tests.scim.helpers import ENTERPRISE, PATCH, USER
 
@@ -56,7 +56,7 @@ def test_a_phone_change_audits_the_phone_only(idp, database, keeps_profile):
             ],
         },
     )
-    assert changed.status_code in (200, 204), changed.text
+    assert changed.status_code == 200, changed.text
     with database.session() as session:
         [event] = session.scalars(
             select(AuditEvent).where(AuditEvent.action == "user.update")
@@ -93,16 +93,6 @@ ENTRA_PROFILE = {
 DROPPED = ("Head girl", "900155", "Marlborough", "Year 7 Dept", "boss-id-7781", "Lady")
 
 
-def _stored(database, *values: str) -> list[str]:
-    found = scan_database(database)
-    return sorted(
-        f"{table}.{column}:{value}"
-        for (table, column), texts in found.items()
-        for value in values
-        if any(value in text for text in texts)
-    )
-
-
 def test_attributes_rollcall_does_not_use_are_never_stored_audited_or_returned(
     idp, database, district
 ):
@@ -112,8 +102,8 @@ def test_attributes_rollcall_does_not_use_are_never_stored_audited_or_returned(
     assert not [value for value in DROPPED if value in json.dumps(body)], body
     assert ENTERPRISE not in body["schemas"]
     idp.patch(f"/Users/{user['id']}", {"op": "add", "path": "title", "value": "Head girl"})
-    assert _stored(database, *DROPPED) == []  # not in users.extra, audit events, the index
-    assert _stored(database, "ada.byron")  # the scan does see the user
+    assert stored_where(database, *DROPPED) == []  # not in users.extra, audit events, the index
+    assert stored_where(database, "ada.byron")  # the scan does see the user
 
 
 def test_an_allow_listed_attribute_is_kept_and_returned(idp, database, district):
@@ -127,7 +117,7 @@ def test_an_allow_listed_attribute_is_kept_and_returned(idp, database, district)
     body = idp.get(f"/Users/{user['id']}").json()
     assert body["title"] == "Head girl" and body["name"]["formatted"] == "Lady Ada Byron"
     assert body[ENTERPRISE] == {"department": "Year 7 Dept"}
-    assert _stored(database, "900155", "Marlborough", "boss-id-7781") == []
+    assert stored_where(database, "900155", "Marlborough", "boss-id-7781") == []
     found = idp.get("/Users", params={"filter": f'{ENTERPRISE}:department eq "Year 7 Dept"'})
     assert found.json()["totalResults"] == 1
 

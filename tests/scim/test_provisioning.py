@@ -15,6 +15,7 @@ from server.errors import ManagedBySource
 from tests.conftest import TEST_SECRET
 from tests.scim.conftest import District, add_connection
 from tests.scim.helpers import BULK, EDU_GROUP, EDU_USER, GROUP, SEARCH, USER, IdP
+from tests.wire import scim_error
 
 
 def test_a_request_without_a_valid_token_gets_401_with_a_bearer_challenge(idp: IdP) -> None:
@@ -168,7 +169,7 @@ def test_active_false_deactivates_and_delete_soft_deletes_then_recreate_restores
     with database.session() as session:
         assert session.get(User, created["id"]).status == RecordStatus.INACTIVE  # type: ignore[union-attr]
     assert idp.delete(f"/Users/{created['id']}").status_code == 204
-    assert idp.get(f"/Users/{created['id']}").status_code == 404
+    scim_error(idp.get(f"/Users/{created['id']}"), 404)
     restored = idp.create_user("leaver", externalId="ext-42")
     assert restored["id"] == created["id"]
     assert restored.get("active", True) is True
@@ -207,7 +208,7 @@ def test_me_answers_501_and_oversized_bodies_413(idp: IdP) -> None:
         content=b'{"userName": "' + b"x" * 2_000_000 + b'"}',
         headers={"Content-Type": "application/scim+json"},
     )
-    assert big.status_code == 413
+    scim_error(big, 413)  # RFC 7644 section 3.12: 413 Request Entity Too Large
 
 
 def test_bad_filters_are_invalid_filter_errors_not_500s(idp: IdP) -> None:

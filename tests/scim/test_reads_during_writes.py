@@ -25,14 +25,13 @@ from tests.scim.helpers import IdP
 @pytest.fixture
 def impatient(settings: Settings, database: Database) -> Iterator[TestClient]:
     """The app over a database that waits at most half a second for SQLite's write lock."""
-    if database.engine.dialect.name != "sqlite":
-        pytest.skip("SQLite's write lock; PostgreSQL readers never wait for writers")
     quick = Database(database.url, busy_timeout=0.5)
     with TestClient(create_app(settings, database=quick)) as client:
         yield client
     quick.dispose()
 
 
+@pytest.mark.sqlite_only  # SQLite's write lock: PostgreSQL readers never wait for writers
 def test_a_lookup_answers_while_another_unit_of_work_holds_the_write_lock(
     impatient: TestClient, database: Database, district: District
 ) -> None:

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 
+import httpx
 import pytest
+from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from server import districts
 from server.app import create_app
-from server.domain import credentials, roster, users
+from server.config import Settings
+from server.db.session import Database
+from server.domain import credentials, jobs, roster, users
 from server.domain.actors import connection_actor, system_actor
+from server.domain.outbox import EMAIL_JOB
 from server.domain.staff import create_staff, create_staff_token
-from server.domain.tenants import create_tenant
+from server.domain.tenants import create_tenant, get_tenant
+from server.mail import email_runner
+from tests.conftest import Inbox
+
+BART_MAIL = "bart@springfield.example"
 
 
 @dataclass
@@ -100,3 +110,62 @@ def sign_in(app, username: str, password: str) -> TestClient:
 
 def csrf_of(html: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def bulk(client: TestClient, action: str, user_ids: Iterable[str], **fields: str) -> httpx.Response:
+    """Ticks ``user_ids`` on the users list and applies the bulk ``action`` to them."""
+    listing = client.get("/admin/users").text
+    form = {"csrf_token": csrf_of(listing), "action": action, "user_id": list(user_ids)}
+    return client.post("/admin/users/bulk", data={**form, **fields})
+
+
+def ask_for_account(client: TestClient, **fields: str) -> httpx.Response:
+    """Files an account request with the Requests page's form (a teacher's)."""
+    form = client.get("/admin/requests").text
+    return client.post("/admin/requests", data={"csrf_token": csrf_of(form), **fields})
+
+
+def decide_request(client: TestClient, decision: str, **fields: str) -> tuple[str, httpx.Response]:
+    """``approve``s or ``decline``s the first request in the queue: its id and the answer."""
+    queue = client.get("/admin/requests").text
+    request_id = re.search(rf"/admin/requests/([0-9a-f-]{{36}})/{decision}", queue).group(1)
+    data = {"csrf_token": csrf_of(queue), **fields}
+    return request_id, client.post(f"/admin/requests/{request_id}/{decision}", data=data)
+
+
+def invite(client: TestClient, user_id: str) -> httpx.Response:
+    """Presses "Send activation email" on a student's page."""
+    page = client.get(f"/admin/users/{user_id}").text
+    return client.post(f"/admin/users/{user_id}/invite", data={"csrf_token": csrf_of(page)})
+
+
+def give_bart_an_address(database: Database, district: District) -> str:
+    """Bart (the manual student) gets the address ``BART_MAIL``; returns his tenant's id."""
+    with database.session() as session:
+        actor = system_actor(get_tenant(session, "Springfield").id)
+        bart = users.get_user(session, actor, district.manual_student)
+        users.update_user(session, actor, bart, {"email": BART_MAIL})
+        return bart.tenant_id
+
+
+@dataclass
+class Mailing:
+    """The admin app sending through a real loopback SMTP server (the ``smtp`` fixture)."""
+
+    app: Starlette
+    inbox: Inbox
+    url: str
+    settings: Settings
+    database: Database
+
+    def send(self) -> int:
+        """Runs the due email jobs (what the worker does); returns how many ran."""
+        mailer = email_runner(replace(self.settings, smtp_url=self.url))
+        return jobs.run_due(self.database, {EMAIL_JOB: mailer})
+
+
+@pytest.fixture
+def mailing(settings, database, smtp) -> Mailing:
+    url, inbox = smtp
+    app = create_app(replace(settings, smtp_url=url), database=database)
+    return Mailing(app, inbox, url, settings, database)

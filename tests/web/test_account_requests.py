@@ -8,89 +8,48 @@ from datetime import timedelta
 from server.db import AccountRequest, utcnow
 from server.domain import retention
 from server.domain.actors import system_actor
-from tests.conftest import TEST_SECRET, scan_database
-from tests.web.conftest import csrf_of, sign_in
+from tests.conftest import TEST_SECRET, stored_where
+from tests.web.conftest import ask_for_account, csrf_of, decide_request, sign_in
 
 
 def test_teacher_requests_an_account_and_the_school_admin_approves_it(app, district):
     teacher = sign_in(app, "edna", district.teacher_password)
-    form = teacher.get("/admin/requests").text
-    sent = teacher.post(
-        "/admin/requests",
-        data={
-            "csrf_token": csrf_of(form),
-            "given_name": "Ralph",
-            "family_name": "Wiggum",
-            "class_id": district.maths,
-            "birth_date": "2017-05-01",
-        },
+    sent = ask_for_account(
+        teacher,
+        given_name="Ralph",
+        family_name="Wiggum",
+        class_id=district.maths,
+        birth_date="2017-05-01",
     )
     assert "Request sent" in sent.text and "pending" in sent.text
 
     admin = sign_in(app, "chalmers", district.school_admin_password)
-    queue = admin.get("/admin/requests").text
-    request_id = re.search(r"/admin/requests/([0-9a-f-]{36})/approve", queue).group(1)
-    approved = admin.post(
-        f"/admin/requests/{request_id}/approve", data={"csrf_token": csrf_of(queue)}
-    )
+    request_id, approved = decide_request(admin, "approve")
     assert "Request approved" in approved.text and "Ralph Wiggum" in approved.text
     assert re.search(r'id="revealed">[A-Za-z0-9-]{8,}<', approved.text)
     assert "Ralph" in teacher.get("/admin/users").text  # now in the teacher's class
-    again = admin.post(f"/admin/requests/{request_id}/approve", data={"csrf_token": csrf_of(queue)})
+    csrf = csrf_of(admin.get("/admin/users").text)
+    again = admin.post(f"/admin/requests/{request_id}/approve", data={"csrf_token": csrf})
     assert again.status_code == 409
 
 
 def test_declining_needs_a_reason_which_the_teacher_sees(app, district):
     teacher = sign_in(app, "edna", district.teacher_password)
-    form = teacher.get("/admin/requests").text
-    teacher.post(
-        "/admin/requests",
-        data={
-            "csrf_token": csrf_of(form),
-            "given_name": "Sherri",
-            "family_name": "Mackleberry",
-            "class_id": district.maths,
-        },
+    ask_for_account(
+        teacher, given_name="Sherri", family_name="Mackleberry", class_id=district.maths
     )
     admin = sign_in(app, "skinner", district.admin_password)
-    queue = admin.get("/admin/requests").text
-    request_id = re.search(r"/admin/requests/([0-9a-f-]{36})/decline", queue).group(1)
-    refused = admin.post(
-        f"/admin/requests/{request_id}/decline", data={"csrf_token": csrf_of(queue), "reason": " "}
-    )
-    assert refused.status_code == 400
-    admin.post(
-        f"/admin/requests/{request_id}/decline",
-        data={"csrf_token": csrf_of(queue), "reason": "Already has an account: sherrim"},
-    )
+    _, refused = decide_request(admin, "decline", reason=" ")
+    assert refused.status_code == 400 and "reason" in refused.text
+    decide_request(admin, "decline", reason="Already has an account: sherrim")
     mine = teacher.get("/admin/requests").text
     assert "declined" in mine and "Already has an account: sherrim" in mine
 
 
 def test_admins_cannot_file_requests_and_teachers_cannot_decide(app, district):
     admin = sign_in(app, "skinner", district.admin_password)
-    page = admin.get("/admin/requests").text
-    response = admin.post(
-        "/admin/requests",
-        data={
-            "csrf_token": csrf_of(page),
-            "given_name": "A",
-            "family_name": "B",
-            "class_id": district.maths,
-        },
-    )
+    response = ask_for_account(admin, given_name="A", family_name="B", class_id=district.maths)
     assert response.status_code == 403
-
-
-def _values_left(context, *values: str) -> list[str]:
-    """Where any of ``values`` is still stored (table.column), in any table."""
-    found = scan_database(context.database)
-    return sorted(
-        f"{table}.{column}"
-        for (table, column), texts in found.items()
-        for value in values
-        if any(value in text for text in texts)
-    )
 
 
 def test_a_declined_request_drops_the_childs_data_at_once_and_goes_after_30_days(
@@ -100,28 +59,19 @@ def test_a_declined_request_drops_the_childs_data_at_once_and_goes_after_30_days
     # needs to recognise it (initials, class, the reason) and is removed after
     # declined_request_retention_days (30), not the 180 days of approved ones.
     teacher = sign_in(app, "edna", district.teacher_password)
-    form = teacher.get("/admin/requests").text
-    teacher.post(
-        "/admin/requests",
-        data={
-            "csrf_token": csrf_of(form),
-            "given_name": "Sherri",
-            "family_name": "Mackleberry",
-            "class_id": district.maths,
-            "birth_date": "2016-03-14",
-            "note": "uses an asthma inhaler",
-        },
+    ask_for_account(
+        teacher,
+        given_name="Sherri",
+        family_name="Mackleberry",
+        class_id=district.maths,
+        birth_date="2016-03-14",
+        note="uses an asthma inhaler",
     )
     private = ("Sherri", "Mackleberry", "2016-03-14", "asthma inhaler")
-    assert _values_left(context, *private)  # the scan sees them while the request waits
+    assert stored_where(context.database, *private)  # the scan sees them while the request waits
     admin = sign_in(app, "skinner", district.admin_password)
-    queue = admin.get("/admin/requests").text
-    request_id = re.search(r"/admin/requests/([0-9a-f-]{36})/decline", queue).group(1)
-    admin.post(
-        f"/admin/requests/{request_id}/decline",
-        data={"csrf_token": csrf_of(queue), "reason": "Already has an account"},
-    )
-    assert _values_left(context, *private) == []
+    request_id, _ = decide_request(admin, "decline", reason="Already has an account")
+    assert stored_where(context.database, *private) == []
     mine = teacher.get("/admin/requests").text
     assert "S. M." in mine and "declined" in mine and "Already has an account" in mine
     with context.database.session() as session:

@@ -6,7 +6,7 @@ import re
 
 from starlette.testclient import TestClient
 
-from tests.web.conftest import csrf_of, sign_in
+from tests.web.conftest import bulk, csrf_of, sign_in
 
 
 def test_pages_need_a_session_and_wrong_passwords_say_nothing_specific(app, district):
@@ -146,24 +146,12 @@ def test_district_admin_adds_a_connection_and_sees_its_token_once(app, district)
 
 def test_credentials_pdf_download_holds_the_cards(app, district):
     client = sign_in(app, "skinner", district.admin_password)
-    csrf = csrf_of(client.get("/admin/users").text)
     ids = [district.manual_student, district.clever_student]
-    response = client.post(
-        "/admin/users/bulk",
-        data={
-            "csrf_token": csrf,
-            "action": "pdf_paper_saver",
-            "user_id": ids,
-            "address_checked": "1",
-        },
-    )
+    response = bulk(client, "pdf_paper_saver", ids, address_checked="1")
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/pdf"
     assert response.content.startswith(b"%PDF") and len(response.content) > 1000
-    per_page = client.post(
-        "/admin/users/bulk",
-        data={"csrf_token": csrf, "action": "pdf_per_page", "user_id": ids, "address_checked": "1"},
-    )
+    per_page = bulk(client, "pdf_per_page", ids, address_checked="1")
     assert (
         per_page.content.count(b"/Type /Page\n") in (2, 0)
         or per_page.content.count(b"/Type /Page") >= 2
@@ -238,15 +226,7 @@ def test_bulk_reset_of_a_whole_grade_reaches_every_page(app, district, database)
     client = sign_in(app, "skinner", district.admin_password)
     listing = client.get("/admin/users", params={"grade": "03"}).text
     assert "Apply to all 60 users matching this search" in listing
-    done = client.post(
-        "/admin/users/bulk",
-        data={
-            "csrf_token": csrf_of(listing),
-            "scope": "all",
-            "grade": "03",
-            "action": "reset_temporary",
-        },
-    )
+    done = bulk(client, "reset_temporary", [], scope="all", grade="03")
     assert "Reset 60 student password(s)." in done.text
 
 
@@ -275,15 +255,7 @@ def test_activation_qr_sheet_holds_a_one_time_link_not_a_password(app, district,
     import urllib.parse
 
     client = sign_in(app, "skinner", district.admin_password)
-    csrf = csrf_of(client.get("/admin/users").text)
-    sheet = client.post(
-        "/admin/users/bulk",
-        data={
-            "csrf_token": csrf,
-            "action": "print_activation_qr",
-            "user_id": [district.manual_student],
-        },
-    )
+    sheet = bulk(client, "print_activation_qr", [district.manual_student])
     assert sheet.status_code == 200 and "works once" in sheet.text
     assert district.temporary not in sheet.text
     svg = urllib.parse.unquote(

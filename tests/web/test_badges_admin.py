@@ -5,7 +5,7 @@ from __future__ import annotations
 from server.domain import badges, users
 from server.domain.actors import system_actor
 from server.domain.tenants import get_tenant
-from tests.web.conftest import csrf_of, sign_in
+from tests.web.conftest import bulk, csrf_of, sign_in
 
 
 def _live_badge(database, user_id):
@@ -16,23 +16,12 @@ def _live_badge(database, user_id):
 
 def test_admin_prints_badges_for_young_students_only(app, district, database):
     client = sign_in(app, "skinner", district.admin_password)
-    csrf = csrf_of(client.get("/admin/users").text)
-    sheet = client.post(
-        "/admin/users/bulk",
-        data={
-            "csrf_token": csrf,
-            "action": "print_badges",
-            "user_id": [district.other_student, district.manual_student],
-        },
-    )
+    sheet = bulk(client, "print_badges", [district.other_student, district.manual_student])
     assert sheet.status_code == 200
     assert sheet.text.count('src="data:image/svg+xml') == 1  # Lisa, grade 02
     assert "QR badge for Bart Simpson" in sheet.text and "grade" in sheet.text.lower()
     first = _live_badge(database, district.other_student)
-    again = client.post(
-        "/admin/users/bulk",
-        data={"csrf_token": csrf, "action": "print_badges", "user_id": [district.other_student]},
-    )
+    again = bulk(client, "print_badges", [district.other_student])
     assert again.text.count('src="data:image/svg+xml') == 1
     assert _live_badge(database, district.other_student).id == first.id  # reprinted, not replaced
 

@@ -7,7 +7,7 @@ import re
 from sqlalchemy import select
 
 from server.db import User
-from tests.web.conftest import csrf_of, sign_in
+from tests.web.conftest import bulk, csrf_of, sign_in
 
 
 def _status(database, user_id: str) -> str:
@@ -36,16 +36,7 @@ def test_deactivating_one_student_asks_by_name_first(app, district, database):
 
 def test_deactivating_all_matching_a_search_states_the_count(app, district, database):
     client = sign_in(app, "skinner", district.admin_password)
-    listing = client.get("/admin/users", params={"q": "simpson"}).text
-    asked = client.post(
-        "/admin/users/bulk",
-        data={
-            "csrf_token": csrf_of(listing),
-            "action": "deactivate",
-            "scope": "all",
-            "q": "simpson",
-        },
-    )
+    asked = bulk(client, "deactivate", [], scope="all", q="simpson")
     assert "Deactivate all 2 users matching this search?" in asked.text
     assert "Bart Simpson" in asked.text and "Lisa Simpson" in asked.text
     assert _status(database, district.manual_student) == "active"

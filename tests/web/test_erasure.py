@@ -25,7 +25,7 @@ from tests.conftest import TEST_SECRET, scan_database
 from tests.imports.packages import package
 from tests.oidc.conftest import ISSUER, REDIRECT, authorize_url, code_flow
 from tests.oidc.conftest import sign_in as oidc_sign_in
-from tests.web.conftest import csrf_of, sign_in
+from tests.web.conftest import ask_for_account, csrf_of, decide_request, sign_in
 
 FIELDS = r'name="(content|choice|signature|csrf_token)" value="([^"]*)"'
 V1P2 = "/ims/oneroster/rostering/v1p2"
@@ -285,26 +285,17 @@ def _by_oneroster_csv(admin: TestClient, context, tmp_path) -> Trace:
 
 
 def _by_account_request(app, district, context) -> Trace:
-    teacher = sign_in(app, "edna", district.teacher_password)
-    form = teacher.get("/admin/requests").text
-    sent = teacher.post(
-        "/admin/requests",
-        data={
-            "csrf_token": csrf_of(form),
-            "given_name": "Yolanda",
-            "family_name": "Requestmade",
-            "class_id": district.maths,
-            "birth_date": "2017-01-12",
-            "note": "New arrival; lives at 9 Tansy Row",
-        },
+    sent = ask_for_account(
+        sign_in(app, "edna", district.teacher_password),
+        given_name="Yolanda",
+        family_name="Requestmade",
+        class_id=district.maths,
+        birth_date="2017-01-12",
+        note="New arrival; lives at 9 Tansy Row",
     )
     assert sent.status_code == 200, sent.text
     admin = sign_in(app, "chalmers", district.school_admin_password)
-    queue = admin.get("/admin/requests").text
-    request_id = re.search(r"/admin/requests/([0-9a-f-]{36})/approve", queue).group(1)
-    approved = admin.post(
-        f"/admin/requests/{request_id}/approve", data={"csrf_token": csrf_of(queue)}
-    )
+    _, approved = decide_request(admin, "approve")
     assert approved.status_code == 200, approved.text
     with context.database.session() as session:
         user = session.scalars(select(User).where(User.family_name == "Requestmade")).one()

@@ -4,32 +4,11 @@
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 
-from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from server.app import create_app
-from server.db import Base
-from server.domain import jobs, users
-from server.domain.actors import system_actor
-from server.domain.outbox import EMAIL_JOB
-from server.domain.tenants import get_tenant
-from server.mail import email_runner
-from tests.web.conftest import csrf_of, sign_in
-
-BART_MAIL = "bart@springfield.example"
-
-
-def _give_bart_an_address(database, district) -> None:
-    with database.session() as session:
-        actor = system_actor(get_tenant(session, "Springfield").id)
-        bart = users.get_user(session, actor, district.manual_student)
-        users.update_user(session, actor, bart, {"email": BART_MAIL})
-
-
-def _send_the_queue(database, settings, smtp_url) -> int:
-    return jobs.run_due(database, {EMAIL_JOB: email_runner(replace(settings, smtp_url=smtp_url))})
+from tests.conftest import stored_where
+from tests.web.conftest import BART_MAIL, bulk, csrf_of, give_bart_an_address, sign_in
 
 
 def _shown_password(client, user_id: str) -> str:
@@ -42,37 +21,14 @@ def _emailed_password(message) -> str:
     return re.search(r"Temporary password: (\S+)", message.get_payload()).group(1)
 
 
-def _stored_anywhere(database, secret: str) -> list[str]:
-    """Every table and column of the database whose value contains ``secret`` in clear."""
-    found = []
-    with database.session() as session:
-        for table in Base.metadata.sorted_tables:
-            for row in session.execute(select(table)).mappings():
-                found += [f"{table.name}.{k}" for k, v in row.items() if secret in str(v)]
-    return found
-
-
 def test_a_bulk_reset_emails_each_new_password_and_shows_sent_per_student(
-    app, district, database, settings, smtp
+    district, database, mailing
 ):
-    url, inbox = smtp
-    _give_bart_an_address(database, district)
-    admin = sign_in(
-        create_app(replace(settings, smtp_url=url), database=database),
-        "skinner",
-        district.admin_password,
-    )
-    listing = admin.get("/admin/users").text
-    assert "Email each student's new temporary password" in listing
-    done = admin.post(
-        "/admin/users/bulk",
-        data={
-            "csrf_token": csrf_of(listing),
-            "action": "reset_temporary",
-            "email_passwords": "1",
-            "user_id": [district.manual_student, district.other_student],
-        },
-    )
+    give_bart_an_address(database, district)
+    admin = sign_in(mailing.app, "skinner", district.admin_password)
+    assert "Email each student's new temporary password" in admin.get("/admin/users").text
+    chosen = [district.manual_student, district.other_student]
+    done = bulk(admin, "reset_temporary", chosen, email_passwords="1")
     assert "Reset 2 student password(s)." in done.text
     assert "New passwords emailed to 1 student(s)." in done.text
     assert "Not emailed (no address): Lisa Simpson." in done.text
@@ -80,27 +36,22 @@ def test_a_bulk_reset_emails_each_new_password_and_shows_sent_per_student(
     assert f"Bart Simpson — {BART_MAIL}: waiting to be sent" in emails
     assert "Lisa" not in emails
 
-    assert _send_the_queue(database, settings, url) == 1
-    [message] = inbox.messages
+    assert mailing.send() == 1
+    [message] = mailing.inbox.messages
     assert message["To"] == BART_MAIL and message["Subject"] == "Your new password"
     password = _emailed_password(message)
     assert password == _shown_password(admin, district.manual_student)
     assert password != district.temporary
     again = admin.get(str(done.url)).text
     assert f"Bart Simpson — {BART_MAIL}: <strong>sent</strong>" in again
-    assert _stored_anywhere(database, password) == []
+    assert stored_where(database, password) == []
 
 
 def test_a_single_reset_emails_the_password_and_the_students_page_shows_it_sent(
-    app, district, database, settings, smtp
+    district, database, mailing
 ):
-    url, inbox = smtp
-    _give_bart_an_address(database, district)
-    admin = sign_in(
-        create_app(replace(settings, smtp_url=url), database=database),
-        "skinner",
-        district.admin_password,
-    )
+    give_bart_an_address(database, district)
+    admin = sign_in(mailing.app, "skinner", district.admin_password)
     page = admin.get(f"/admin/users/{district.manual_student}").text
     assert f"and email it to {BART_MAIL}" in page
     reset = admin.post(
@@ -109,36 +60,29 @@ def test_a_single_reset_emails_the_password_and_the_students_page_shows_it_sent(
     )
     assert f"New temporary password set. Emailed to {BART_MAIL}." in reset.text
     assert "New password, " in reset.text and "waiting to be sent" in reset.text
-    assert _send_the_queue(database, settings, url) == 1
-    password = _emailed_password(inbox.messages[0])
+    assert mailing.send() == 1
+    password = _emailed_password(mailing.inbox.messages[0])
     assert password == _shown_password(admin, district.manual_student)
     shown = admin.get(f"/admin/users/{district.manual_student}").text
     assert re.search(rf"New password, [0-9: -]+ to {BART_MAIL}: <strong>sent</strong>", shown)
-    assert _stored_anywhere(database, password) == []
+    assert stored_where(database, password) == []
 
 
-def test_a_password_replaced_before_the_email_goes_out_is_never_sent(
-    app, district, database, settings, smtp
-):
-    url, inbox = smtp
-    _give_bart_an_address(database, district)
-    admin = sign_in(
-        create_app(replace(settings, smtp_url=url), database=database),
-        "skinner",
-        district.admin_password,
-    )
+def test_a_password_replaced_before_the_email_goes_out_is_never_sent(district, database, mailing):
+    give_bart_an_address(database, district)
+    admin = sign_in(mailing.app, "skinner", district.admin_password)
     for email in ("1", ""):
         page = admin.get(f"/admin/users/{district.manual_student}").text
         admin.post(
             f"/admin/users/{district.manual_student}/reset",
             data={"csrf_token": csrf_of(page), "kind": "temporary", "email_password": email},
         )
-    assert _send_the_queue(database, settings, url) == 1
-    assert inbox.messages == []
+    assert mailing.send() == 1
+    assert mailing.inbox.messages == []
 
 
 def test_without_a_mail_server_the_reset_is_refused_and_nothing_changes(app, district, database):
-    _give_bart_an_address(database, district)
+    give_bart_an_address(database, district)
     admin = sign_in(app, "skinner", district.admin_password)
     page = admin.get(f"/admin/users/{district.manual_student}").text
     assert "and email it to" not in page
@@ -149,32 +93,23 @@ def test_without_a_mail_server_the_reset_is_refused_and_nothing_changes(app, dis
     assert single.status_code == 403 and "Email is not set up on this server" in single.text
     listing = admin.get("/admin/users").text
     assert "Email new passwords — email is not set up on this server" in listing
-    bulk = admin.post(
-        "/admin/users/bulk",
-        data={
-            "csrf_token": csrf_of(listing),
-            "action": "reset_temporary",
-            "email_passwords": "1",
-            "user_id": [district.manual_student],
-        },
-    )
-    assert "Email is not set up on this server" in bulk.text and "Reset 1" not in bulk.text
+    many = bulk(admin, "reset_temporary", [district.manual_student], email_passwords="1")
+    assert "Email is not set up on this server" in many.text and "Reset 1" not in many.text
     assert _shown_password(admin, district.manual_student) == district.temporary
 
 
 def test_the_admin_api_reset_emails_the_password_or_refuses_without_a_mail_server(
-    app, district, database, settings, smtp
+    app, district, database, mailing
 ):
-    url, inbox = smtp
-    _give_bart_an_address(database, district)
+    give_bart_an_address(database, district)
     bearer = {"Authorization": f"Bearer {district.api_token}"}
     path = f"/admin/api/users/{district.manual_student}/password"
     with TestClient(app) as plain:
         refused = plain.post(path, json={"email": True}, headers=bearer)
         assert refused.status_code == 403 and "Email is not set up" in refused.json()["detail"]
-    with TestClient(create_app(replace(settings, smtp_url=url), database=database)) as mailing:
-        answer = mailing.post(path, json={"email": True}, headers=bearer)
+    with TestClient(mailing.app) as mailer:
+        answer = mailer.post(path, json={"email": True}, headers=bearer)
         assert answer.status_code == 200, answer.text
         assert answer.json()["emailed_to"] == BART_MAIL
-    assert _send_the_queue(database, settings, url) == 1
-    assert _emailed_password(inbox.messages[0]) == answer.json()["password"]
+    assert mailing.send() == 1
+    assert _emailed_password(mailing.inbox.messages[0]) == answer.json()["password"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.web.conftest import csrf_of, sign_in
+from tests.web.conftest import ask_for_account, csrf_of, decide_request, sign_in
 
 
 def test_password_states_are_described_not_named(app, district):
@@ -35,20 +35,9 @@ def test_the_upload_field_accepts_excel_files(app, district):
 
 def test_decided_requests_stay_visible_with_their_outcome(app, district):
     teacher = sign_in(app, "edna", district.teacher_password)
-    csrf = csrf_of(teacher.get("/admin/requests").text)
-    teacher.post(
-        "/admin/requests",
-        data={
-            "csrf_token": csrf,
-            "given_name": "Ralph",
-            "family_name": "Wiggum",
-            "class_id": district.maths,
-        },
-    )
+    ask_for_account(teacher, given_name="Ralph", family_name="Wiggum", class_id=district.maths)
     admin = sign_in(app, "chalmers", district.school_admin_password)
-    listed = admin.get("/admin/requests").text
-    approve = re.search(r'action="(/admin/requests/[^/]+/approve)"', listed).group(1)
-    admin.post(approve, data={"csrf_token": csrf_of(listed)})
+    decide_request(admin, "approve")
     after = admin.get("/admin/requests").text
     assert "Ralph Wiggum" in after and "approved" in after and "Open account" in after
 
@@ -57,12 +46,8 @@ def test_the_menu_counts_the_requests_waiting_for_a_decision(app, district):
     admin = sign_in(app, "chalmers", district.school_admin_password)
     assert "waiting)" not in admin.get("/admin/users").text
     teacher = sign_in(app, "edna", district.teacher_password)
-    csrf = csrf_of(teacher.get("/admin/requests").text)
-    teacher.post(
-        "/admin/requests",
-        data={"csrf_token": csrf, "given_name": "Sherri", "family_name": "Mackleberry"}
-        | {"class_id": district.maths},
-    )
+    sherri = {"given_name": "Sherri", "family_name": "Mackleberry", "class_id": district.maths}
+    ask_for_account(teacher, **sherri)
     assert "(1 waiting)" in admin.get("/admin/users").text
     assert "waiting)" not in teacher.get("/admin/users").text
 

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import pytest
 from starlette.testclient import TestClient
 
 from server.domain.actors import system_actor
 from server.domain.connections import create_connection
 from server.domain.tenants import get_tenant
 from tests.web.conftest import sign_in
+from tests.wire import scim_error
 
 
-def test_refused_scim_requests_appear_on_the_connections_page(app, district, database):
+@pytest.fixture
+def scim(app, database) -> TestClient:
+    """A SCIM client speaking as the district's "Okta" connection."""
     with database.session() as session:
         actor = system_actor(get_tenant(session, "Springfield").id)
         token = create_connection(session, actor, "Okta", "scim", sso_provider="Okta").token
-    scim = TestClient(app, headers={"Authorization": f"Bearer {token}"})
+    return TestClient(app, headers={"Authorization": f"Bearer {token}"})
+
+
+def test_refused_scim_requests_appear_on_the_connections_page(app, district, scim):
     refused = scim.post(
         "/scim/v2/Users",
         json={
@@ -23,9 +30,9 @@ def test_refused_scim_requests_appear_on_the_connections_page(app, district, dat
             "password": "hunter2-secret-value",
         },
     )
-    assert refused.status_code == 409
-    assert scim.get("/scim/v2/Users?filter=userName%20eq").status_code == 400
-    assert TestClient(app).get("/scim/v2/Users").status_code == 401  # no connection: not recorded
+    scim_error(refused, 409, "uniqueness")
+    scim_error(scim.get("/scim/v2/Users?filter=userName%20eq"), 400, "invalidFilter")
+    scim_error(TestClient(app).get("/scim/v2/Users"), 401)  # no connection: not recorded
 
     admin = sign_in(app, "skinner", district.admin_password)
     page = admin.get("/admin/connections").text
@@ -34,14 +41,12 @@ def test_refused_scim_requests_appear_on_the_connections_page(app, district, dat
     assert "hunter2-secret-value" not in page
 
 
-def test_a_refused_password_patch_is_stored_and_shown_without_the_password(app, district, database):
+def test_a_refused_password_patch_is_stored_and_shown_without_the_password(
+    app, district, database, scim
+):
     # Issue 11 defect 5: the excerpt kept {"op":"replace","path":"password","value":"…"}.
     from server.db import ProviderFailure
 
-    with database.session() as session:
-        actor = system_actor(get_tenant(session, "Springfield").id)
-        token = create_connection(session, actor, "Okta", "scim", sso_provider="Okta").token
-    scim = TestClient(app, headers={"Authorization": f"Bearer {token}"})
     created = scim.post(
         "/scim/v2/Users",
         json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "okta.kid"},

@@ -8,7 +8,7 @@ import re
 from sqlalchemy import select
 
 from server.db import AuditEvent
-from tests.web.conftest import csrf_of, sign_in
+from tests.web.conftest import bulk, csrf_of, sign_in
 
 
 def _reads(context) -> list[AuditEvent]:
@@ -36,18 +36,10 @@ def test_opening_a_students_page_is_a_read_naming_them(app, district, context):
 
 def test_printing_credentials_records_the_class_and_how_many(app, district, context):
     teacher = sign_in(app, "edna", district.teacher_password)
-    listing = teacher.get("/admin/users").text
     chosen = [district.manual_student, district.clever_student]
     for action in ("print", "pdf"):
-        answer = teacher.post(
-            "/admin/users/bulk",
-            data={
-                "csrf_token": csrf_of(listing),
-                "action": action,
-                "user_id": chosen,
-                "address_checked": "1",  # the sign-in address on the sheet was checked
-            },
-        )
+        # address_checked: the sign-in address on the sheet was checked
+        answer = bulk(teacher, action, chosen, address_checked="1")
         assert answer.status_code == 200
     prints = [r for r in _reads(context) if r.action.startswith("read.credential_")]
     assert [r.action for r in prints] == ["read.credential_print", "read.credential_pdf"]
