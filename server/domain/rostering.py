@@ -100,8 +100,13 @@ def record_read(session: Session, scope: ReadScope, kind: str, request: str, cou
     )
 
 
-def visible(scope: ReadScope, model: type[Any]) -> ColumnElement[bool]:
+def visible(scope: ReadScope, model: type[Any], *, per_row: bool = False) -> ColumnElement[bool]:
     """The WHERE condition for records of ``model`` that ``scope`` may read.
+
+    ``per_row``: a school-limited client's users as a probe of each user's roles and
+    enrollments (a correlated EXISTS) rather than the set of the schools' users. A walk of all
+    of them (a count) wants the set; a page that walks a few hundred users in sourcedId order
+    from an anchor wants the probe, since the set of 20 schools' users is the whole district.
 
     School-limited clients see their schools and the orgs above them, the sessions and courses
     of those orgs (or of classes there), the classes and enrollments there, and the users with a
@@ -133,6 +138,11 @@ def visible(scope: ReadScope, model: type[Any]) -> ColumnElement[bool]:
         limit = SchoolClass.school_id.in_(schools)
     elif model is Enrollment:
         limit = Enrollment.school_id.in_(schools)
+    elif model is User and per_row:
+        limit = or_(
+            exists().where(UserRole.user_id == User.id, UserRole.org_id.in_(schools)),
+            exists().where(Enrollment.user_id == User.id, Enrollment.school_id.in_(schools)),
+        )
     elif model is User:
         # The users of the schools, gathered once per statement (each school's role and
         # enrollment rows, on their school indexes) rather than probed for every user: a
@@ -157,6 +167,9 @@ class Page:
 
 
 ANCHOR_STEP = 500
+# Past this many visible records a school-limited page probes each user it walks instead of
+# gathering the schools' users (:func:`visible`, ``per_row``).
+PROBE_ABOVE = 10_000
 KEPT_ENTRIES = 512
 _PENDING = "rostering_kept"
 
@@ -283,7 +296,8 @@ def read_page(
     total = kept.total
     if total == 0 or offset >= total:
         return Page([], total)
-    chosen = select(model.id).where(*conditions)
+    walked = visible(scope, model, per_row=total > PROBE_ABOVE)
+    chosen = select(model.id).where(walked, *where)
     if by_sourced_id is not None and offset >= ANCHOR_STEP:
         if by_sourced_id not in kept.anchors:
             kept.anchors[by_sourced_id] = _anchors(session, model, conditions, by_sourced_id)
