@@ -215,7 +215,7 @@ def _key(session: Session, tenant_id: str, statement: Select[Any]) -> tuple[Any,
 
 
 def _lookup(session: Session, key: tuple[Any, ...], state: tuple[Any, ...]) -> _Kept | None:
-    pending = session.info.get(_PENDING, {}).get(key)
+    pending: _Kept | None = session.info.get(_PENDING, {}).get(key)
     if pending is not None and pending.state == state:
         return pending
     with _kept_lock:
