@@ -29,15 +29,15 @@ FIGURES: dict[str, Callable[..., list[Figure]]] = {
 # The sizes of a quick run (under 3 minutes on the 2-core dev machine, which took 5 min 6 s
 # with each module's own quick sizes: SCIM 174 s of it). Full runs use each module's defaults.
 QUICK_ARGUMENTS: dict[str, list[str]] = {
-    "scim": ["--sizes", "1000,5000", "--requests", "100"],
-    "oneroster": ["--users", "5000", "--repeats", "5"],
-    "signin": ["--codes", "150"],
-    "workers": ["--users", "1000", "--requests", "200", "--rounds", "1"],
+    "scim": ["--sizes", "1000", "--requests", "60"],
+    "oneroster": ["--users", "2000", "--repeats", "3"],
+    "signin": ["--codes", "80"],
+    "workers": ["--users", "500", "--requests", "120", "--rounds", "1", "--warmup", "16"],
 }
 # Benchmarks with a report of their own: module -> (quick arguments, full arguments).
 REPORTS = {
-    "bench.imports": (["--users", "1000"], []),
-    "bench.search": (["--users", "5000"], []),
+    "bench.imports": (["--users", "500"], []),
+    "bench.search": (["--users", "2000"], []),
 }
 
 

@@ -12,9 +12,10 @@ existing users. The figures are requests/s for N = 2 and 4 against N = 1, and th
 
 Each point waits until the server's processes are idle after their start (every worker has
 imported and built its app: a worker still starting would take the cores from the measured
-requests), then warms every worker up, then runs ``--rounds`` rounds of ``--requests``; the
-figure is the median round, and the details give each round and the CPU seconds each server
-process spent in the measured rounds (how evenly the workers shared the work).
+requests), then warms every worker up (``--warmup`` requests per worker), then runs
+``--rounds`` rounds of ``--requests``; the figure is the median round, and the details give
+each round and the CPU seconds each server process spent in the measured rounds (how evenly
+the workers shared the work).
 """
 
 from __future__ import annotations
@@ -193,7 +194,7 @@ class Point:
 
 
 def one_point(
-    url: str, workers: int, users: int, requests: int, rounds: int, scratch: Path
+    url: str, workers: int, users: int, requests: int, rounds: int, scratch: Path, warmup: int
 ) -> Point:
     from bench.scim_rollcall import prepare
 
@@ -225,7 +226,7 @@ def one_point(
             base = f"http://127.0.0.1:{port}/scim/v2"
             headers = {"Authorization": f"Bearer {token}"}
             warm = mixed(users, 30_000_000)  # every worker warmed up, on users of its own
-            drive(base, headers, warm, 64 * workers, concurrency=16)
+            drive(base, headers, warm, warmup * workers, concurrency=16)
             tree = process_tree(server.pid)
             spent = {p: cpu_seconds(p) for p in tree}
             done = [
@@ -236,9 +237,11 @@ def one_point(
             return Point(done, [round(c, 2) for c in cpu if c > 0.01])
 
 
-def curve(url: str, users: int, requests: int, rounds: int = 3) -> list[Figure]:
+def curve(url: str, users: int, requests: int, rounds: int = 3, warmup: int = 64) -> list[Figure]:
+    """The three points; ``warmup`` requests per worker before the timed rounds."""
     with tempfile.TemporaryDirectory() as scratch:
-        points = {n: one_point(url, n, users, requests, rounds, Path(scratch)) for n in (1, 2, 4)}
+        folder = Path(scratch)
+        points = {n: one_point(url, n, users, requests, rounds, folder, warmup) for n in (1, 2, 4)}
     runs = {n: point.median for n, point in points.items()}
     one = runs[1]
     return [
@@ -270,17 +273,19 @@ def main(argv: list[str] | None = None, quick: bool = False) -> list[Figure]:
     parser.add_argument("--users", type=int, default=3000)
     parser.add_argument("--requests", type=int, default=None, help="per round")
     parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--warmup", type=int, default=None, help="requests per worker")
     parser.add_argument("--quick", action="store_true", default=quick)
     args = parser.parse_args(argv)
     requests = args.requests or (200 if args.quick else 1000)
     rounds = args.rounds or (1 if args.quick else 3)
+    warmup = args.warmup or (16 if args.quick else 64)
     if args.database_url:
-        return curve(args.database_url, args.users, requests, rounds)
+        return curve(args.database_url, args.users, requests, rounds, warmup)
     with throwaway_postgres() as url:
         if url is None:
             print("bench.workers: skipped (no PostgreSQL binaries: apt-get install postgresql)")
             return []
-        return curve(url, args.users, requests, rounds)
+        return curve(url, args.users, requests, rounds, warmup)
 
 
 if __name__ == "__main__":
