@@ -237,6 +237,11 @@ def one_point(
             return Point(done, [round(c, 2) for c in cpu if c > 0.01])
 
 
+def size(users: int) -> str:
+    """``3k`` for 3,000 users, ``500`` for 500."""
+    return f"{users // 1000}k" if users >= 1000 else str(users)
+
+
 def curve(url: str, users: int, requests: int, rounds: int = 3, warmup: int = 64) -> list[Figure]:
     """The three points; ``warmup`` requests per worker before the timed rounds."""
     with tempfile.TemporaryDirectory() as scratch:
@@ -247,7 +252,7 @@ def curve(url: str, users: int, requests: int, rounds: int = 3, warmup: int = 64
     return [
         Figure(
             "workers",
-            f"PostgreSQL, {n} worker{'s' if n > 1 else ''}, mixed SCIM @{users // 1000}k",
+            f"PostgreSQL, {n} worker{'s' if n > 1 else ''}, mixed SCIM @{size(users)}",
             round(run.per_second, 1),
             "req/s",
             round(one.per_second, 1),
