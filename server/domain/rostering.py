@@ -23,13 +23,27 @@ the unit of work that counted commits.
 
 from __future__ import annotations
 
+import re
+import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, event, exists, false, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Select,
+    and_,
+    event,
+    exists,
+    false,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from server.db import (
@@ -188,9 +202,70 @@ _kept: OrderedDict[tuple[Any, ...], _Kept] = OrderedDict()
 _kept_lock = threading.Lock()
 
 
+# The tables a OneRoster read counts (the same list as migration 0014_roster_versions).
+ROSTER_TABLES = frozenset(
+    {
+        "users",
+        "user_roles",
+        "user_grades",
+        "orgs",
+        "academic_sessions",
+        "courses",
+        "classes",
+        "class_terms",
+        "enrollments",
+        "tenants",  # deleting a tenant cascades to all of them
+    }
+)
+SQLITE_STATE_ROW = "*"
+_WRITE = re.compile(
+    r'\s*(?:INSERT(?:\s+OR\s+\w+)?\s+INTO|REPLACE\s+INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)',
+    re.IGNORECASE,
+)
+_BUMPED = "rostering_bumped"
+_BUMP = (
+    "INSERT INTO roster_versions (tenant_id, epoch, version) "
+    f"VALUES ('{SQLITE_STATE_ROW}', lower(hex(randomblob(16))), 1) "
+    "ON CONFLICT (tenant_id) DO UPDATE SET version = version + 1"
+)
+
+
+@event.listens_for(Engine, "after_cursor_execute")
+def _bump_sqlite_state(
+    conn: Connection, cursor: Any, statement: str, parameters: Any, context: Any, many: bool
+) -> None:
+    """SQLite: the first write to a roster table in a transaction moves the database's roster
+    state, in that transaction (row triggers cost 2-3x a bulk insert there; PostgreSQL's
+    statement triggers, migration 0014, cost one row per statement). Every statement sent
+    through SQLAlchemy passes here: the domain, bulk imports, migrations, SQL in tests."""
+    if conn.dialect.name != "sqlite" or conn.info.get(_BUMPED):
+        return
+    written = _WRITE.match(statement)
+    if written is None or written.group(1).lower() not in ROSTER_TABLES:
+        return
+    try:
+        cursor.execute(_BUMP)
+    except sqlite3.OperationalError as error:
+        if "no such table" not in str(error):
+            raise
+        return  # a migration before 0014: nothing can be kept yet
+    if getattr(cursor.connection, "in_transaction", False):
+        conn.info[_BUMPED] = True  # the next bump is in the next transaction
+
+
+@event.listens_for(Engine, "commit")
+@event.listens_for(Engine, "rollback")
+@event.listens_for(Engine, "rollback_savepoint")
+def _transaction_over(conn: Connection, *_: Any) -> None:
+    conn.info.pop(_BUMPED, None)
+
+
 def roster_state(session: Session, tenant_id: str) -> tuple[Any, ...]:
-    """The tenant's roster state in one statement: (epoch, version, count and highest id of
-    the unfolded changes). It differs after every committed write to a counted table."""
+    """The roster state in one statement: (epoch, version, count and highest id of the
+    unfolded changes) of the tenant on PostgreSQL, of the whole database on SQLite. It
+    differs after every committed write to a counted table."""
+    if session.get_bind().dialect.name == "sqlite":
+        tenant_id = SQLITE_STATE_ROW
     versions = select(RosterVersion.epoch, RosterVersion.version).where(
         RosterVersion.tenant_id == tenant_id
     )
@@ -227,6 +302,11 @@ def _lookup(session: Session, key: tuple[Any, ...], state: tuple[Any, ...]) -> _
 
 
 def _keep(session: Session, key: tuple[Any, ...], kept: _Kept) -> None:
+    """Keep ``kept`` once the unit of work commits, unless it wrote to the roster itself (on
+    SQLite its state moved at its first write only, so a count taken between two of its
+    writes would be kept under its final state)."""
+    if session.connection().info.get(_BUMPED):
+        return
     session.info.setdefault(_PENDING, {})[key] = kept
 
 

@@ -156,3 +156,21 @@ def test_another_process_never_serves_a_total_kept_before_a_change(
         _add_student(database, district, "north-late")
         assert _total(client, token) == total + 1
         assert _total(api, token) == total + 1
+
+
+def test_a_count_taken_between_two_writes_of_one_unit_of_work_is_not_kept(
+    api, database, district, reader
+) -> None:
+    """On SQLite the roster state moves at the first roster write of a transaction: a total
+    counted after it and before a second write must not be kept under the final state."""
+    token = reader()
+    total = _total(api, token)
+    with database.session() as session:
+        system = system_actor(district.tenant_id, "test")
+        school = session.get(Org, district.north_id)
+        districts.student(session, system, school, "One", "More", sourced_id="north-one")
+        scope = rostering.ReadScope(district.tenant_id)
+        counted = rostering.read_page(session, scope, User, limit=1, offset=0).total
+        districts.student(session, system, school, "Two", "More", sourced_id="north-two")
+    assert counted == total + 1
+    assert _total(api, token) == total + 2
