@@ -328,12 +328,6 @@ def _forget(session: Session) -> None:
     session.info.pop(_PENDING, None)
 
 
-def forget_kept_totals() -> None:
-    """Drop every kept total of this process (for tests and benchmarks that want a cold read)."""
-    with _kept_lock:
-        _kept.clear()
-
-
 def _anchors(
     session: Session, model: type[Any], conditions: list[Any], descending: bool
 ) -> tuple[str, ...]:
