@@ -97,13 +97,27 @@ def own_schema(url: str) -> Iterator[str]:
 
 
 def free_port() -> int:
+    """A port that was free a moment ago (``bench.servers`` still uses it; this module binds
+    its servers' sockets itself, see :func:`bound_socket`)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        port: int = probe.getsockname()[1]
+        return port
 
 
-def start_server(url: str, data_dir: Path, port: int, issuer: str) -> subprocess.Popen:
-    """``rollcall serve --demo`` on 127.0.0.1:``port``, answering /healthz within 60 s."""
+def bound_socket() -> socket.socket:
+    """A listening socket on a port of 127.0.0.1 the kernel chose, bound here and handed to
+    the server (``--fd``): no other process can take the port between choosing and serving
+    (the race of "find a free port, then bind it"; ``tests/live.py`` does the same)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)  # connections wait in the backlog until uvicorn accepts them
+    return sock
+
+
+def start_server(url: str, data_dir: Path, sock: socket.socket, issuer: str) -> subprocess.Popen:
+    """``rollcall serve --demo`` on ``sock`` (bound here), answering /healthz within 60 s."""
+    port = sock.getsockname()[1]
     rollcall = Path(sys.executable).with_name("rollcall")
     command = [str(rollcall)] if rollcall.exists() else [sys.executable, "-m", "server.cli.main"]
     env = {
@@ -116,10 +130,11 @@ def start_server(url: str, data_dir: Path, port: int, issuer: str) -> subprocess
     log = data_dir / f"serve-{port}.log"  # a file, not a pipe: a full pipe would stall the server
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [*command, "serve", "--demo", "--host", "127.0.0.1", "--port", str(port)],
+            [*command, "serve", "--demo", "--fd", str(sock.fileno())],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=sink,
+            pass_fds=[sock.fileno()],
         )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -251,12 +266,17 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def run(url: str, requests: int, clients: int, max_growth: float) -> dict:
-    with own_schema(url) as schema_url, tempfile.TemporaryDirectory() as data:
-        ports = [free_port(), free_port()]
+    with (
+        own_schema(url) as schema_url,
+        tempfile.TemporaryDirectory() as data,
+        bound_socket() as first,
+        bound_socket() as second,
+    ):
+        ports = [first.getsockname()[1], second.getsockname()[1]]
         issuer = f"http://127.0.0.1:{ports[0]}"
-        servers = [start_server(schema_url, Path(data), ports[0], issuer)]
+        servers = [start_server(schema_url, Path(data), first, issuer)]
         try:
-            servers.append(start_server(schema_url, Path(data), ports[1], issuer))
+            servers.append(start_server(schema_url, Path(data), second, issuer))
             stored = json.loads((Path(data) / "demo-credentials.json").read_text())
             creds = Credentials(
                 stored["scim_token"],

@@ -1,13 +1,19 @@
 """OneRoster 1.2 paging: the first page against a deep page, for every kind of reading client.
 
-    python -m bench.oneroster [--users 100000]
+    python -m bench.oneroster [--users 1000,100000] [--repeats 15]
 
-Loads N users with a role at one of 20 schools (:func:`bench.search.load`) into a fresh SQLite
-file, registers three OneRoster API clients (district-wide; limited to all 20 schools, so it
-sees every user through the school-limit path; limited to one school) and serves with
+For each size, loads N users with a role at one of 20 schools (:func:`bench.search.load`) into
+a fresh SQLite file, registers three OneRoster API clients (district-wide; limited to all 20
+schools, so it sees every user through the school-limit path; limited to one school) and serves with
 ``rollcall serve --no-worker``. For each client it times ``GET /users?limit=100`` at offset 0
 (the baseline) and at the deepest full page (offset 99,900 at 100,000 users; N/20 - 100 for
 the one-school client), median of repeated requests over HTTP, and prints the ratio deep/first.
+The first request of each kind is timed apart (in the details: ``counting_ms``, a
+``limit=1`` read that counts the total; ``cold_deep_ms``, the first deep page, which finds the
+sourcedId anchors); the repeats read them kept
+(``server.domain.rostering``) until the roster changes. With two sizes or more, it also
+prints each client's first and deep page at the largest size against its first page at the
+smallest: flat means near 1x.
 """
 
 from __future__ import annotations
@@ -57,18 +63,18 @@ def prepare(url: str, users: int) -> dict[str, tuple[str, str]]:
     return found
 
 
-def median_ms(client: httpx.Client, path: str, params: dict, repeats: int) -> float:
-    client.get(path, params=params).raise_for_status()
+def timed_ms(client: httpx.Client, path: str, params: dict, repeats: int) -> tuple[float, float]:
+    """(the first request's ms, the median of ``repeats`` more)."""
     timings = []
-    for _ in range(repeats):
+    for _ in range(repeats + 1):
         started = time.perf_counter()
         client.get(path, params=params).raise_for_status()
         timings.append((time.perf_counter() - started) * 1000)
-    return statistics.median(timings)
+    return timings[0], statistics.median(timings[1:])
 
 
 def run(users: int, repeats: int) -> list[Figure]:
-    out = []
+    out: list[Figure] = []
     with tempfile.TemporaryDirectory() as scratch:
         url = f"sqlite:///{scratch}/rollcall.sqlite3"
         clients = prepare(url, users)
@@ -93,10 +99,13 @@ def run(users: int, repeats: int) -> list[Figure]:
                 issued.raise_for_status()
                 headers = {"Authorization": f"Bearer {issued.json()['access_token']}"}
                 with httpx.Client(base_url=base + V1P2, headers=headers, timeout=120) as http:
+                    started = time.perf_counter()  # the first read counts the total
                     total = int(http.get("/users", params={"limit": 1}).headers["X-Total-Count"])
+                    counting = (time.perf_counter() - started) * 1000
                     deep = max(total - 100, 0)
-                    first = median_ms(http, "/users", {"limit": 100}, repeats)
-                    last = median_ms(http, "/users", {"limit": 100, "offset": deep}, repeats)
+                    cold_first, first = timed_ms(http, "/users", {"limit": 100}, repeats)
+                    page = {"limit": 100, "offset": deep}
+                    cold_deep, last = timed_ms(http, "/users", page, repeats)
                 out.append(
                     Figure(
                         "oneroster",
@@ -106,20 +115,52 @@ def run(users: int, repeats: int) -> list[Figure]:
                         round(first, 1),
                         "first page",
                         better="lower",
-                        details={"users": users, "visible": total, "repeats": repeats},
+                        details={
+                            "users": users,
+                            "visible": total,
+                            "repeats": repeats,
+                            "counting_ms": round(counting, 1),
+                            "cold_first_ms": round(cold_first, 1),
+                            "cold_deep_ms": round(cold_deep, 1),
+                        },
                     )
                 )
     return out
 
 
+def flatness(runs: dict[int, list[Figure]]) -> list[Figure]:
+    """Each client's pages at the largest size against its first page at the smallest."""
+    small, large = min(runs), max(runs)
+    out = []
+    for low, high in zip(runs[small], runs[large], strict=True):
+        label = high.figure.split(", ", 1)[1].rsplit(" @", 1)[0]
+        for what, value in (("first page", high.baseline), ("deep page", high.value)):
+            out.append(
+                Figure(
+                    "oneroster",
+                    f"users {what} @{large // 1000}k, {label}",
+                    value or 0.0,
+                    "ms",
+                    low.baseline,
+                    f"first page @{small // 1000}k",
+                    better="lower",
+                    details={"sizes": [small, large]},
+                )
+            )
+    return out
+
+
 def main(argv: list[str] | None = None, quick: bool = False) -> list[Figure]:
     parser = argparse.ArgumentParser(prog="python -m bench.oneroster")
-    parser.add_argument("--users", type=int, default=None)
+    parser.add_argument("--users", default=None, help="comma-separated user counts")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--quick", action="store_true", default=quick)
     args = parser.parse_args(argv)
-    users = args.users or (20_000 if args.quick else 100_000)
-    return run(users, args.repeats or (5 if args.quick else 15))
+    sizes = [int(n) for n in (args.users or ("5000" if args.quick else "1000,100000")).split(",")]
+    repeats = args.repeats or (5 if args.quick else 15)
+    runs = {users: run(users, repeats) for users in sizes}
+    found = [figure for figures in runs.values() for figure in figures]
+    return found + (flatness(runs) if len(runs) > 1 else [])
 
 
 if __name__ == "__main__":

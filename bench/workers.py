@@ -9,6 +9,13 @@ the end; without PostgreSQL binaries it says so and skips. For each N, a fresh s
 ``--users`` SCIM users (:mod:`bench.scim_rollcall`), then one client keeps 16 requests in
 flight in a mix of SCIM create, ``userName eq`` lookup, ``externalId eq`` lookup and PATCH of
 existing users. The figures are requests/s for N = 2 and 4 against N = 1, and the errors.
+
+Each point waits until the server's processes are idle after their start (every worker has
+imported and built its app: a worker still starting would take the cores from the measured
+requests), then warms every worker up (``--warmup`` requests per worker), then runs
+``--rounds`` rounds of ``--requests``; the figure is the median round, and the details give
+each round and the CPU seconds each server process spent in the measured rounds (how evenly
+the workers shared the work).
 """
 
 from __future__ import annotations
@@ -19,8 +26,10 @@ import secrets
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -135,7 +144,58 @@ def mixed(users: int, first_new: int) -> Any:
     return request
 
 
-def one_point(url: str, workers: int, users: int, requests: int, scratch: Path) -> Run:
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (Linux ``/proc``)."""
+    found = [pid]
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return found
+    for child in children:
+        found += process_tree(int(child))
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of one process so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def wait_until_idle(pid: int, processes: int, timeout: float = 120) -> None:
+    """Until the tree has ``processes`` processes or more and used under 5% of a core for a
+    second: every worker has started and built its app."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        tree = process_tree(pid)
+        before = sum(cpu_seconds(p) for p in tree)
+        time.sleep(1)
+        if len(tree) >= processes and sum(cpu_seconds(p) for p in tree) - before < 0.05:
+            return
+    raise RuntimeError(f"the server's {processes} processes were still starting after {timeout} s")
+
+
+@dataclass
+class Point:
+    """The rounds of one N, and the CPU seconds each server process spent in them."""
+
+    rounds: list[Run]
+    cpu: list[float]
+
+    @property
+    def median(self) -> Run:
+        return sorted(self.rounds, key=lambda r: r.per_second)[len(self.rounds) // 2]
+
+
+def one_point(
+    url: str, workers: int, users: int, requests: int, rounds: int, scratch: Path, warmup: int
+) -> Point:
     from bench.scim_rollcall import prepare
 
     with own_database(url) as schema_url:
@@ -160,22 +220,39 @@ def one_point(url: str, workers: int, users: int, requests: int, scratch: Path) 
             str(port),
         )
         log = scratch / f"workers-{workers}.log"
-        with serving(command, f"http://127.0.0.1:{port}/healthz", log, env):
+        with serving(command, f"http://127.0.0.1:{port}/healthz", log, env) as server:
+            # uvicorn's supervisor, its workers (and multiprocessing's resource tracker)
+            wait_until_idle(server.pid, 1 if workers == 1 else workers + 1)
             base = f"http://127.0.0.1:{port}/scim/v2"
             headers = {"Authorization": f"Bearer {token}"}
             warm = mixed(users, 30_000_000)  # every worker warmed up, on users of its own
-            drive(base, headers, warm, 64, concurrency=16)
-            return drive(base, headers, mixed(users, 20_000_000), requests, concurrency=16)
+            drive(base, headers, warm, warmup * workers, concurrency=16)
+            tree = process_tree(server.pid)
+            spent = {p: cpu_seconds(p) for p in tree}
+            done = [
+                drive(base, headers, mixed(users, 20_000_000 + r * requests), requests, 16)
+                for r in range(rounds)
+            ]
+            cpu = sorted((cpu_seconds(p) - spent[p] for p in tree), reverse=True)
+            return Point(done, [round(c, 2) for c in cpu if c > 0.01])
 
 
-def curve(url: str, users: int, requests: int) -> list[Figure]:
+def size(users: int) -> str:
+    """``3k`` for 3,000 users, ``500`` for 500."""
+    return f"{users // 1000}k" if users >= 1000 else str(users)
+
+
+def curve(url: str, users: int, requests: int, rounds: int = 3, warmup: int = 64) -> list[Figure]:
+    """The three points; ``warmup`` requests per worker before the timed rounds."""
     with tempfile.TemporaryDirectory() as scratch:
-        runs = {n: one_point(url, n, users, requests, Path(scratch)) for n in (1, 2, 4)}
+        folder = Path(scratch)
+        points = {n: one_point(url, n, users, requests, rounds, folder, warmup) for n in (1, 2, 4)}
+    runs = {n: point.median for n, point in points.items()}
     one = runs[1]
     return [
         Figure(
             "workers",
-            f"PostgreSQL, {n} worker{'s' if n > 1 else ''}, mixed SCIM @{users // 1000}k",
+            f"PostgreSQL, {n} worker{'s' if n > 1 else ''}, mixed SCIM @{size(users)}",
             round(run.per_second, 1),
             "req/s",
             round(one.per_second, 1),
@@ -185,8 +262,10 @@ def curve(url: str, users: int, requests: int) -> list[Figure]:
                 "requests": requests,
                 "concurrency": 16,
                 "p99_ms": round(run.p99_ms, 1),
-                "errors": len(run.errors),
-                "first_errors": run.errors[:3],
+                "errors": sum(len(r.errors) for r in points[n].rounds),
+                "first_errors": [e for r in points[n].rounds for e in r.errors][:3],
+                "rounds_req_s": [round(r.per_second, 1) for r in points[n].rounds],
+                "process_cpu_s": points[n].cpu,
             },
         )
         for n, run in runs.items()
@@ -197,17 +276,21 @@ def main(argv: list[str] | None = None, quick: bool = False) -> list[Figure]:
     parser = argparse.ArgumentParser(prog="python -m bench.workers")
     parser.add_argument("--database-url", default=os.environ.get("ROLLCALL_BENCH_DATABASE_URL"))
     parser.add_argument("--users", type=int, default=3000)
-    parser.add_argument("--requests", type=int, default=None)
+    parser.add_argument("--requests", type=int, default=None, help="per round")
+    parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--warmup", type=int, default=None, help="requests per worker")
     parser.add_argument("--quick", action="store_true", default=quick)
     args = parser.parse_args(argv)
-    requests = args.requests or (400 if args.quick else 2000)
+    requests = args.requests or (200 if args.quick else 1000)
+    rounds = args.rounds or (1 if args.quick else 3)
+    warmup = args.warmup or (16 if args.quick else 64)
     if args.database_url:
-        return curve(args.database_url, args.users, requests)
+        return curve(args.database_url, args.users, requests, rounds, warmup)
     with throwaway_postgres() as url:
         if url is None:
             print("bench.workers: skipped (no PostgreSQL binaries: apt-get install postgresql)")
             return []
-        return curve(url, args.users, requests)
+        return curve(url, args.users, requests, rounds, warmup)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from authlib.oauth2.rfc6749 import InvalidRequestError, grants
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7636.challenge import compare_s256_code_challenge
 from authlib.oidc.core import OpenIDCode
+from joserfc.jwk import ECKey, RSAKey
 
 from oidc.models import Client, Code, Token
 from server.db import utcnow
@@ -103,23 +104,23 @@ class RollcallOpenIDCode(OpenIDCode):
     def __init__(self, server: Any) -> None:
         super().__init__(require_nonce=False)
         self.server = server
-        self._keys: dict[str, dict[str, Any]] = {}
+        self._keys: dict[str, RSAKey | ECKey] = {}
 
-    def _key(self, client: Client) -> dict[str, Any]:
+    def _key(self, client: Client) -> RSAKey | ECKey:
         alg = self.get_client_algorithm(client)
         if alg not in self._keys:
             box = keys.signing_box(self.server.context.settings.secret_keys)
-            self._keys[alg] = keys.current_key(self.server.session, box, alg)
+            self._keys[alg] = keys.signing_key(self.server.session, box, alg)
         return self._keys[alg]
 
     def get_client_algorithm(self, client: Client) -> str:
         return client.id_token_signed_response_alg or keys.DEFAULT_ALGORITHM
 
-    def resolve_client_private_key(self, client: Client) -> dict[str, Any]:
+    def resolve_client_private_key(self, client: Client) -> RSAKey | ECKey:
         return self._key(client)
 
     def get_encode_header(self, client: Client) -> dict[str, str]:
-        return {"alg": self.get_client_algorithm(client), "kid": self._key(client)["kid"]}
+        return {"alg": self.get_client_algorithm(client), "kid": str(self._key(client).kid)}
 
     def get_client_claims(self, client: Client) -> dict[str, Any]:
         now = int(time.time())

@@ -317,8 +317,16 @@ def read_collection(
         # Missing values sort as the largest, on SQLite as on PostgreSQL (its default).
         order.append(column.desc().nulls_first() if query.descending else column.asc().nulls_last())
     order.append(model.sourced_id.desc() if query.descending else model.sourced_id.asc())
+    keyset = None if len(order) > 1 else query.descending
     page = rostering.read_page(
-        session, scope, model, where, order, limit=query.limit, offset=query.offset
+        session,
+        scope,
+        model,
+        where,
+        order,
+        limit=query.limit,
+        offset=query.offset,
+        by_sourced_id=keyset,
     )
     refs = load_references(session, scope, kind, page.items, base_url)
     objects = [

@@ -39,3 +39,22 @@ def test_scim_benchmark_runs_both_servers_and_prints_one_json_line_per_figure():
     # every request answered as expected, on both servers
     assert all(line["details"].get("errors", 0) == 0 for line in lines), lines
     assert all(line["details"].get("reference_errors", 0) == 0 for line in lines), lines
+
+
+def test_oneroster_benchmark_compares_two_sizes_for_every_client():
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.oneroster", "--users", "1000,2000", "--repeats", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    figures = {line["figure"]: line for line in lines}
+    for client in ("district-wide", "all 20 schools", "one school"):
+        for page in ("first page", "deep page"):
+            flat = figures[f"users {page} @2k, {client}"]
+            assert flat["baseline_name"] == "first page @1k" and flat["ratio"] > 0, flat
+    deep = figures["users deep page (offset 1,900), district-wide @2k"]
+    assert deep["details"]["visible"] == 2000 and deep["details"]["counting_ms"] > 0, deep

@@ -13,6 +13,8 @@ from server.db.roster import (
     Group,
     GroupMember,
     Org,
+    RosterChange,
+    RosterVersion,
     SchoolClass,
     class_terms,
 )
@@ -72,6 +74,8 @@ __all__ = [
     "ProviderFailure",
     "PurgeRun",
     "RecordStatus",
+    "RosterChange",
+    "RosterVersion",
     "SchoolClass",
     "ScimValue",
     "SigningKey",

@@ -6,6 +6,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     ForeignKey,
@@ -192,3 +193,30 @@ class GroupMember(Base):
     user_id: Mapped[str] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+
+
+class RosterVersion(Base):
+    """How often a tenant's roster changed (issue 15): bumped by database triggers (migration
+    ``0014_roster_versions``) on every write to the tables a OneRoster read counts, so a kept
+    page total is checked against it instead of recounted. ``epoch`` is drawn when the row is
+    made: a row deleted and made again (a wiped database) never repeats an earlier state."""
+
+    __tablename__ = "roster_versions"
+
+    tenant_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    epoch: Mapped[str] = mapped_column(String(32))
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class RosterChange(Base):
+    """PostgreSQL only: one row per roster-writing statement and tenant, inserted (never
+    updated) so concurrent writers take no common lock; folded into ``roster_versions`` now and
+    then. SQLite (one writer at a time) bumps ``roster_versions`` directly."""
+
+    __tablename__ = "roster_changes"
+    __table_args__ = (Index("ix_roster_changes_tenant", "tenant_id", "id"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    tenant_id: Mapped[str] = mapped_column(String(36))

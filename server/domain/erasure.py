@@ -44,6 +44,8 @@ from server.db import (
     LoginThrottle,
     OAuthToken,
     ProviderFailure,
+    RosterChange,
+    RosterVersion,
     ScimValue,
     User,
 )
@@ -257,3 +259,12 @@ def erase_tenant(session: Session, tenant_id: str) -> None:
     with audit.amending(session, "tenant deletion"):
         if tenant is not None:
             session.delete(tenant)
+            session.flush()
+    # Its roster state counters (no foreign key: the triggers that keep them run during
+    # the cascade, after the tenant row is gone).
+    for model in (RosterVersion, RosterChange):
+        session.execute(
+            delete(model)
+            .where(model.tenant_id == tenant_id)
+            .execution_options(synchronize_session=False)
+        )

@@ -9,13 +9,16 @@ so relying parties can still verify those tokens. Private keys are stored encryp
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import secrets
+import threading
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from joserfc.jwk import ECKey, KeyParameters, RSAKey
+from joserfc.jwk import ECKey, KeyParameters, RSAKey, import_key
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -29,15 +32,28 @@ ALGORITHMS = ("RS256", "ES256")
 DEFAULT_ALGORITHM = "RS256"
 RETIRED_KEY_GRACE = timedelta(days=1)
 SECRET_PURPOSE = "signing-key"
+LOADED_KEYS = 8
+
+# Private keys already unsealed and imported, by (kid, digest of the sealed key): importing an
+# RSA key checks it (most of a code exchange's time, issue 15), so each is imported once per
+# process. A rotated key is a new kid; a re-sealed one (secret key rotation) a new digest.
+_loaded: dict[tuple[str, str], RSAKey | ECKey] = {}
+_loaded_lock = threading.Lock()
 
 
 def signing_box(secret_key: str | Sequence[str]) -> SecretBox:
-    """The box that seals private signing keys (a key derived for this purpose only)."""
-    return SecretBox(secret_key, SECRET_PURPOSE)
+    """The box that seals private signing keys (a key derived for this purpose only); made
+    once per key ring and process (deriving its keys was ~1 ms of every code exchange)."""
+    return _box((secret_key,) if isinstance(secret_key, str) else tuple(secret_key))
 
 
-def current_key(session: Session, box: SecretBox, alg: str = DEFAULT_ALGORITHM) -> dict[str, Any]:
-    """The private JWK (a dict with ``kid``) that signs new tokens with ``alg``; made if missing.
+@functools.lru_cache(maxsize=8)
+def _box(ring: tuple[str, ...]) -> SecretBox:
+    return SecretBox(ring, SECRET_PURPOSE)
+
+
+def _current_row(session: Session, box: SecretBox, alg: str) -> SigningKey:
+    """The current key row of ``alg``; made if missing.
 
     :raises InvalidValue: an algorithm we do not sign with.
     """
@@ -48,16 +64,46 @@ def current_key(session: Session, box: SecretBox, alg: str = DEFAULT_ALGORITHM) 
         .where(SigningKey.alg == alg, SigningKey.retired_at.is_(None))
         .order_by(SigningKey.created_at.desc())
     ).first()
-    if row is None:
-        row = _create_key(session, box, alg)
+    return row if row is not None else _create_key(session, box, alg)
+
+
+def current_key(session: Session, box: SecretBox, alg: str = DEFAULT_ALGORITHM) -> dict[str, Any]:
+    """The private JWK (a dict with ``kid``) that signs new tokens with ``alg``; made if missing.
+
+    :raises InvalidValue: an algorithm we do not sign with.
+    """
+    row = _current_row(session, box, alg)
     private: dict[str, Any] = json.loads(box.open(row.sealed_private_key, row.kid))
     return private
+
+
+def signing_key(session: Session, box: SecretBox, alg: str = DEFAULT_ALGORITHM) -> RSAKey | ECKey:
+    """The current private key of ``alg``, ready to sign (OpenID Connect Core §10.1): the row is
+    read each time (so a rotation takes effect at once), the key unsealed and imported only the
+    first time this process meets it.
+
+    :raises InvalidValue: an algorithm we do not sign with.
+    """
+    row = _current_row(session, box, alg)
+    digest = hashlib.sha256(str(row.sealed_private_key).encode()).hexdigest()
+    cache_key = (row.kid, digest)
+    with _loaded_lock:
+        key = _loaded.get(cache_key)
+    if key is None:
+        loaded = import_key(json.loads(box.open(row.sealed_private_key, row.kid)))
+        assert isinstance(loaded, RSAKey | ECKey)
+        key = loaded
+        with _loaded_lock:
+            while len(_loaded) >= LOADED_KEYS:
+                _loaded.pop(next(iter(_loaded)))
+            _loaded[cache_key] = key
+    return key
 
 
 def published_keys(session: Session, box: SecretBox) -> list[dict[str, Any]]:
     """The public JWKs of the JWKS document: current keys and recently retired ones."""
     for alg in ALGORITHMS:
-        current_key(session, box, alg)
+        _current_row(session, box, alg)
     cutoff = utcnow() - RETIRED_KEY_GRACE
     rows = session.scalars(
         select(SigningKey)

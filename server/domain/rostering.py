@@ -9,15 +9,41 @@ builds its own filter and sort expressions and runs them through :func:`read_pag
 Paging uses a deferred join: the page's ids are chosen on the narrow ``(tenant_id, sourced_id,
 status)`` index first, then only those rows are loaded, so offset 99,900 of 100,000 users costs
 an index walk rather than loading 100,000 rows.
+
+Kept totals (issue 15): a page's total (``X-Total-Count``) is counted once per roster state
+and kept in the process, keyed by the tenant and the exact count statement (the client's school
+limit and the filter are in it). The roster state (:func:`roster_state`) moves with every
+committed write to a counted table, written by database triggers (migration
+``0014_roster_versions``), so a kept total is never used after a change, in this process or
+another one. With it the same walk keeps an anchor every :data:`ANCHOR_STEP` rows of the
+sourcedId order: a deep page starts from the anchor before it (``sourcedId > anchor``) and
+walks at most ``ANCHOR_STEP`` rows, not the whole offset. What is kept is published only when
+the unit of work that counted commits.
 """
 
 from __future__ import annotations
 
+import re
+import sqlite3
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Select,
+    and_,
+    event,
+    exists,
+    false,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from server.db import (
@@ -26,6 +52,8 @@ from server.db import (
     Enrollment,
     Org,
     RecordStatus,
+    RosterChange,
+    RosterVersion,
     SchoolClass,
     User,
 )
@@ -86,8 +114,13 @@ def record_read(session: Session, scope: ReadScope, kind: str, request: str, cou
     )
 
 
-def visible(scope: ReadScope, model: type[Any]) -> ColumnElement[bool]:
+def visible(scope: ReadScope, model: type[Any], *, per_row: bool = False) -> ColumnElement[bool]:
     """The WHERE condition for records of ``model`` that ``scope`` may read.
+
+    ``per_row``: a school-limited client's users as a probe of each user's roles and
+    enrollments (a correlated EXISTS) rather than the set of the schools' users. A walk of all
+    of them (a count) wants the set; a page that walks a few hundred users in sourcedId order
+    from an anchor wants the probe, since the set of 20 schools' users is the whole district.
 
     School-limited clients see their schools and the orgs above them, the sessions and courses
     of those orgs (or of classes there), the classes and enrollments there, and the users with a
@@ -119,6 +152,11 @@ def visible(scope: ReadScope, model: type[Any]) -> ColumnElement[bool]:
         limit = SchoolClass.school_id.in_(schools)
     elif model is Enrollment:
         limit = Enrollment.school_id.in_(schools)
+    elif model is User and per_row:
+        limit = or_(
+            exists().where(UserRole.user_id == User.id, UserRole.org_id.in_(schools)),
+            exists().where(Enrollment.user_id == User.id, Enrollment.school_id.in_(schools)),
+        )
     elif model is User:
         limit = users_at_schools(schools)
     else:
@@ -134,6 +172,168 @@ class Page:
     total: int
 
 
+ANCHOR_STEP = 500
+# Past this many visible records a school-limited page probes each user it walks instead of
+# gathering the schools' users (:func:`visible`, ``per_row``).
+PROBE_ABOVE = 10_000
+KEPT_ENTRIES = 512
+_PENDING = "rostering_kept"
+
+
+@dataclass
+class _Kept:
+    """A count statement's total at one roster state, and its sourcedId anchors once asked:
+    ``anchors[i]`` is the sourcedId of row ``(i + 1) * ANCHOR_STEP`` (1-based) in each order."""
+
+    state: tuple[Any, ...]
+    total: int
+    anchors: dict[bool, tuple[str, ...]]
+
+
+_kept: OrderedDict[tuple[Any, ...], _Kept] = OrderedDict()
+_kept_lock = threading.Lock()
+
+
+# The tables a OneRoster read counts (the same list as migration 0014_roster_versions).
+ROSTER_TABLES = frozenset(
+    {
+        "users",
+        "user_roles",
+        "user_grades",
+        "orgs",
+        "academic_sessions",
+        "courses",
+        "classes",
+        "class_terms",
+        "enrollments",
+        "tenants",  # deleting a tenant cascades to all of them
+    }
+)
+SQLITE_STATE_ROW = "*"
+_WRITE = re.compile(
+    r'\s*(?:INSERT(?:\s+OR\s+\w+)?\s+INTO|REPLACE\s+INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)',
+    re.IGNORECASE,
+)
+_BUMPED = "rostering_bumped"
+_BUMP = (
+    "INSERT INTO roster_versions (tenant_id, epoch, version) "
+    f"VALUES ('{SQLITE_STATE_ROW}', lower(hex(randomblob(16))), 1) "
+    "ON CONFLICT (tenant_id) DO UPDATE SET version = version + 1"
+)
+
+
+@event.listens_for(Engine, "after_cursor_execute")
+def _bump_sqlite_state(
+    conn: Connection, cursor: Any, statement: str, parameters: Any, context: Any, many: bool
+) -> None:
+    """SQLite: the first write to a roster table in a transaction moves the database's roster
+    state, in that transaction (row triggers cost 2-3x a bulk insert there; PostgreSQL's
+    statement triggers, migration 0014, cost one row per statement). Every statement sent
+    through SQLAlchemy passes here: the domain, bulk imports, migrations, SQL in tests."""
+    if conn.dialect.name != "sqlite" or conn.info.get(_BUMPED):
+        return
+    written = _WRITE.match(statement)
+    if written is None or written.group(1).lower() not in ROSTER_TABLES:
+        return
+    try:
+        cursor.execute(_BUMP)
+    except sqlite3.OperationalError as error:
+        if "no such table" not in str(error):
+            raise
+        return  # a migration before 0014: nothing can be kept yet
+    if getattr(cursor.connection, "in_transaction", False):
+        conn.info[_BUMPED] = True  # the next bump is in the next transaction
+
+
+@event.listens_for(Engine, "commit")
+@event.listens_for(Engine, "rollback")
+@event.listens_for(Engine, "rollback_savepoint")
+def _transaction_over(conn: Connection, *_: Any) -> None:
+    conn.info.pop(_BUMPED, None)
+
+
+def roster_state(session: Session, tenant_id: str) -> tuple[Any, ...]:
+    """The roster state in one statement: (epoch, version, count and highest id of the
+    unfolded changes) of the tenant on PostgreSQL, of the whole database on SQLite. It
+    differs after every committed write to a counted table."""
+    if session.get_bind().dialect.name == "sqlite":
+        tenant_id = SQLITE_STATE_ROW
+    versions = select(RosterVersion.epoch, RosterVersion.version).where(
+        RosterVersion.tenant_id == tenant_id
+    )
+    changes = select(func.count(), func.max(RosterChange.id)).where(
+        RosterChange.tenant_id == tenant_id
+    )
+    kept, changed = versions.subquery(), changes.subquery()
+    row = session.execute(
+        select(
+            select(kept.c.epoch).scalar_subquery(),
+            select(kept.c.version).scalar_subquery(),
+            *changed.c,
+        )
+    ).one()
+    return tuple(row)
+
+
+def _key(session: Session, tenant_id: str, statement: Select[Any]) -> tuple[Any, ...]:
+    compiled = statement.compile(dialect=session.get_bind().dialect)
+    params = tuple(sorted((name, repr(value)) for name, value in compiled.params.items()))
+    return (tenant_id, compiled.string, params)
+
+
+def _lookup(session: Session, key: tuple[Any, ...], state: tuple[Any, ...]) -> _Kept | None:
+    pending: _Kept | None = session.info.get(_PENDING, {}).get(key)
+    if pending is not None and pending.state == state:
+        return pending
+    with _kept_lock:
+        kept = _kept.get(key)
+        if kept is not None and kept.state == state:
+            _kept.move_to_end(key)
+            return kept
+    return None
+
+
+def _keep(session: Session, key: tuple[Any, ...], kept: _Kept) -> None:
+    """Keep ``kept`` once the unit of work commits, unless it wrote to the roster itself (on
+    SQLite its state moved at its first write only, so a count taken between two of its
+    writes would be kept under its final state)."""
+    if session.connection().info.get(_BUMPED):
+        return
+    session.info.setdefault(_PENDING, {})[key] = kept
+
+
+@event.listens_for(Session, "after_commit")
+def _publish(session: Session) -> None:
+    pending = session.info.pop(_PENDING, None)
+    if not pending:
+        return
+    with _kept_lock:
+        _kept.update(pending)
+        for key in pending:
+            _kept.move_to_end(key)
+        while len(_kept) > KEPT_ENTRIES:
+            _kept.popitem(last=False)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def _anchors(
+    session: Session, model: type[Any], conditions: list[Any], descending: bool
+) -> tuple[str, ...]:
+    """Every ``ANCHOR_STEP``-th sourcedId of the rows, in one walk."""
+    order = model.sourced_id.desc() if descending else model.sourced_id.asc()
+    numbered = (
+        select(model.sourced_id.label("sid"), func.row_number().over(order_by=order).label("n"))
+        .where(*conditions)
+        .subquery()
+    )
+    chosen = select(numbered.c.sid).where(numbered.c.n % ANCHOR_STEP == 0).order_by(numbered.c.n)
+    return tuple(session.scalars(chosen))
+
+
 def read_page(
     session: Session,
     scope: ReadScope,
@@ -143,21 +343,38 @@ def read_page(
     *,
     limit: int,
     offset: int,
+    by_sourced_id: bool | None = None,
 ) -> Page:
     """Records of ``model`` visible to ``scope`` matching ``where``, sorted, one page of them.
 
     ``order_by`` should end with a unique key (the protocol adds ``sourced_id``) so pages never
-    overlap or skip.
+    overlap or skip. ``by_sourced_id``: True (descending) or False (ascending) when
+    ``order_by`` is the sourcedId alone, so a deep page may start from a kept anchor.
     """
     conditions = [visible(scope, model), *where]
-    total = session.scalar(select(func.count()).select_from(model).where(*conditions)) or 0
+    counting = select(func.count()).select_from(model).where(*conditions)
+    state = roster_state(session, scope.tenant_id)
+    key = _key(session, scope.tenant_id, counting)
+    kept = _lookup(session, key, state)
+    if kept is None:
+        kept = _Kept(state, session.scalar(counting) or 0, {})
+        _keep(session, key, kept)
+    total = kept.total
     if total == 0 or offset >= total:
         return Page([], total)
-    ids = list(
-        session.scalars(
-            select(model.id).where(*conditions).order_by(*order_by).limit(limit).offset(offset)
-        )
-    )
+    walked = visible(scope, model, per_row=total > PROBE_ABOVE)
+    chosen = select(model.id).where(walked, *where)
+    if by_sourced_id is not None and offset >= ANCHOR_STEP:
+        if by_sourced_id not in kept.anchors:
+            kept.anchors[by_sourced_id] = _anchors(session, model, conditions, by_sourced_id)
+            _keep(session, key, kept)
+        anchors = kept.anchors[by_sourced_id]
+        step = min(offset // ANCHOR_STEP, len(anchors))
+        if step:
+            anchor = anchors[step - 1]
+            after = model.sourced_id < anchor if by_sourced_id else model.sourced_id > anchor
+            chosen, offset = chosen.where(after), offset - step * ANCHOR_STEP
+    ids = list(session.scalars(chosen.order_by(*order_by).limit(limit).offset(offset)))
     rows = {row.id: row for row in session.scalars(select(model).where(model.id.in_(ids)))}
     return Page([rows[i] for i in ids if i in rows], total)
 

@@ -162,6 +162,8 @@ REGISTRY: dict[str, tuple[str, Finder]] = {
 # the user (server.domain.signin.typed_name_digest); they are listed here for that reason.
 NOT_ABOUT_A_USER: dict[str, str] = {
     "tenants": "the district",
+    "roster_versions": "how often each district's roster changed (a counter)",
+    "roster_changes": "which district's roster changed, one row per write (no content)",
     "form_submissions": "one-time staff form tokens (kept two days); a result link that names a "
     "user is removed when that user is purged",
     "connections": "sources of data",

@@ -218,3 +218,30 @@ def test_userinfo_takes_the_token_from_the_header_or_the_body(http, district):
     bad = http.get("/oauth/userinfo", headers={"Authorization": "Bearer nope"})
     assert bad.status_code == 401
     assert 'error="invalid_token"' in bad.headers["www-authenticate"]
+
+
+def test_a_code_exchange_signs_without_reading_the_key_again(http, district, monkeypatch):
+    """Issue 15: every exchange unsealed the RSA signing key and imported it again (the
+    import checks the key: ~86 of the ~125 ms an exchange took). The key is imported once per
+    process; the ID tokens still verify against the published key set with one ``kid``."""
+    from joserfc import jws
+    from joserfc.jwk import RSAKey
+
+    from tests.oidc.conftest import verify_id_token
+
+    imported: list[object] = []
+    real = RSAKey.import_key.__func__
+
+    def counting(cls, *args, **kwargs):
+        imported.append(args[0])
+        return real(cls, *args, **kwargs)
+
+    monkeypatch.setattr(RSAKey, "import_key", classmethod(counting))
+    first = _tokens(http, district)["id_token"]
+    imported.clear()
+    second = _tokens(http, district)["id_token"]
+    assert imported == []
+    kids = {jws.extract_compact(t.encode()).protected["kid"] for t in (first, second)}
+    assert len(kids) == 1
+    for token in (first, second):
+        assert verify_id_token(http, token)["sub"] == district.students["lisa"]["id"]
