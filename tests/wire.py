@@ -55,7 +55,7 @@ def oauth_error(response: Any, status: int, error: str) -> dict[str, Any]:
 
 
 def admin_error(response: Any, status: int, error: str) -> dict[str, Any]:
-    """The admin API's JSON error (``server.web.problems.problem``): its kind and a plain ``detail``."""
+    """The admin API's JSON error (``server.web.problems.problem``): kind and plain ``detail``."""
     assert response.status_code == status, response.text
     body: dict[str, Any] = response.json()
     assert body["error"] == error and body["detail"], body

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import ColumnElement, and_, exists, false, select, true
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
 from server.db import Enrollment, Org, RecordStatus, SchoolClass, User, UserRole
@@ -37,7 +37,7 @@ def visible_users(actor: Actor) -> ColumnElement[bool]:
     return false()
 
 
-def users_at_schools(school_ids: Iterable[str]) -> ColumnElement[bool]:
+def users_at_schools(school_ids: Iterable[str], *, per_row: bool = False) -> ColumnElement[bool]:
     """A WHERE condition on ``User``: the users of these schools, the one definition every
     surface uses (school admins, school-limited OneRoster readers, exports).
 
@@ -45,11 +45,17 @@ def users_at_schools(school_ids: Iterable[str]) -> ColumnElement[bool]:
     (a student enrolled at school B with a role only at school A is a user of both). The ids
     are gathered once per statement (on the role and enrollment school indexes) rather than
     probed per user: a correlated EXISTS made a deep page of a school-limited reader walk every
-    user's roles for each of its schools (issue 15).
+    user's roles for each of its schools (issue 15). ``per_row`` asks for the probe form
+    instead, for a walk that stops early from an anchor over many schools' users.
     """
     schools = tuple(school_ids)
     if not schools:
         return false()
+    if per_row:
+        return or_(
+            exists().where(UserRole.user_id == User.id, UserRole.org_id.in_(schools)),
+            exists().where(Enrollment.user_id == User.id, Enrollment.school_id.in_(schools)),
+        )
     return User.id.in_(
         select(UserRole.user_id)
         .where(UserRole.org_id.in_(schools))

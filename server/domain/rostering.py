@@ -152,13 +152,8 @@ def visible(scope: ReadScope, model: type[Any], *, per_row: bool = False) -> Col
         limit = SchoolClass.school_id.in_(schools)
     elif model is Enrollment:
         limit = Enrollment.school_id.in_(schools)
-    elif model is User and per_row:
-        limit = or_(
-            exists().where(UserRole.user_id == User.id, UserRole.org_id.in_(schools)),
-            exists().where(Enrollment.user_id == User.id, Enrollment.school_id.in_(schools)),
-        )
     elif model is User:
-        limit = users_at_schools(schools)
+        limit = users_at_schools(schools, per_row=per_row)
     else:
         limit = false()
     return and_(base, limit)
