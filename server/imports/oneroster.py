@@ -56,7 +56,8 @@ from server.domain.import_records import (
 from server.domain.users import RoleAssignment
 from server.domain.vocabulary import check_choice, check_role, parse_date
 from server.errors import NotFound
-from server.imports.contract import Deactivation, ImportContext, Step
+from server.imports.contract import Deactivation, ImportContext, ImportOptions, Progress, Step
+from server.imports.read_ahead import Spool, replay
 
 SEXES = ("male", "female", "unspecified", "other")
 OTHER_FILES_EXTRA = ("demographics", "userProfiles")
@@ -98,6 +99,7 @@ class OneRosterSource:
     ) -> None:
         self.lenient = lenient
         self.error: FileProblem | None = None
+        self.spools: dict[str, Spool] = {}
         self.package: Package | None = None
         try:
             self.package = open_package(path, lenient=lenient, limits=limits)
@@ -118,12 +120,27 @@ class OneRosterSource:
         return "full" if "bulk" in modes else "delta"
 
     def file_mode(self, ctx: ImportContext, name: str) -> str:
+        return self._mode(ctx.options, name)
+
+    def _mode(self, options: ImportOptions, name: str) -> str:
         assert self.package is not None
-        if ctx.options.mode == "delta":
+        if options.mode == "delta":
             return "delta"
-        if ctx.options.mode == "full":
+        if options.mode == "full":
             return "bulk"
         return self.package.mode(name)
+
+    def read_ahead(self, options: ImportOptions, check: Progress | None = None) -> None:
+        """Read and translate every file now, before the write transaction (issue 11 item 6);
+        stops at the first file that cannot be read (the run stops there too)."""
+        if self.package is None:
+            return
+        for name in ORDER:
+            if name in self.package.files():
+                spool = Spool.of(self._read(name, self._mode(options, name)), check)
+                self.spools[name] = spool
+                if spool.problem is not None:
+                    return
 
     def steps(self, ctx: ImportContext) -> Iterator[Step]:
         if self.error is not None:
@@ -160,6 +177,9 @@ class OneRosterSource:
             )
 
     def _records(self, name: str, mode: str) -> Iterator[ImportRecord | RowResult]:
+        return replay(self.spools, name, lambda: self._read(name, mode))
+
+    def _read(self, name: str, mode: str) -> Iterator[ImportRecord | RowResult]:
         assert self.package is not None
         version = self.package.version
         for row in self.package.rows(name):
@@ -204,6 +224,8 @@ class OneRosterSource:
                 )
 
     def close(self) -> None:
+        for spool in self.spools.values():
+            spool.close()
         if self.package is not None:
             self.package.close()
 

@@ -59,7 +59,15 @@ from server.domain.import_records import (
 )
 from server.domain.users import RoleAssignment
 from server.domain.vocabulary import check_grade
-from server.imports.contract import Deactivation, ImportContext, ImportRefused, Step
+from server.imports.contract import (
+    Deactivation,
+    ImportContext,
+    ImportOptions,
+    ImportRefused,
+    Progress,
+    Step,
+)
+from server.imports.read_ahead import Spool, replay
 
 REQUIRED = ("Student Full Name", "Username", "Year Group", "Class", "Gender")
 OPTIONAL = ("Pupil Premium", "Ethnicity", "SEND", "EAL", "Password")
@@ -133,20 +141,34 @@ class SchoolCsvSource:
         self.limits = limits or ImportLimits()
         self.warnings: list[tuple[str, str]] = []
         self._stream: IO[Any] | None = None
+        self.spools: dict[str, Spool] = {}
+        self._scan_problem: FileProblem | None = None
         if spreadsheet:
             self.format = "xlsx"
 
     def default_mode(self) -> str:
         return "delta"
 
+    def read_ahead(self, options: ImportOptions, check: Progress | None = None) -> None:
+        """Check and read the file now, before the write transaction (issue 11 item 6)."""
+        try:
+            if self.spreadsheet:
+                self._scan()
+        except FileProblem as problem:
+            self._scan_problem = problem
+            return
+        self.spools[FILE] = Spool.of(self._records(), check)
+
     def steps(self, ctx: ImportContext) -> Iterator[Step]:
-        if self.spreadsheet:
+        if self._scan_problem is not None:
+            raise self._scan_problem
+        if self.spreadsheet and FILE not in self.spools:
             self._scan()  # a hostile sheet is refused before anything else is looked at
         ctx.cache["school"] = {"id": _school_id(ctx)}
         yield Step(
             file=FILE,
             mode="bulk" if ctx.mode == "full" else "delta",
-            records=self._records(),
+            records=replay(self.spools, FILE, self._records),
             handle=handle_student,
             prefetch=_prefetch,
             seen_kind="school_row",
@@ -245,6 +267,8 @@ class SchoolCsvSource:
         )
 
     def close(self) -> None:
+        for spool in self.spools.values():
+            spool.close()
         if self._stream is not None:
             self._stream.close()
 
