@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy import Text, cast, exists, func, select
+from sqlalchemy.orm import lazyload
 
 from oneroster.csv_files import Package, open_package
 from oneroster.csv_records import translate
@@ -312,14 +313,18 @@ def _resolve(ctx: ImportContext, model: Any, key: str, what: str, field: str) ->
     return found
 
 
-def _by_sourced_id(ctx: ImportContext, model: Any, keys: set[str]) -> dict[str, Any]:
+def _by_sourced_id(
+    ctx: ImportContext, model: Any, keys: set[str], *, bare: bool = False
+) -> dict[str, Any]:
+    """The tenant's records of ``model`` with these sourcedIds; ``bare``: without loading
+    their relationships up front (an enrollment only needs a user's or class's columns; the
+    eager loads of roles, grades and terms were a sixth of a first import, issue 15)."""
     found: dict[str, Any] = {}
     keys_list = sorted(k for k in keys if k)
     for start in range(0, len(keys_list), 900):
         chunk = keys_list[start : start + 900]
-        for record in ctx.session.scalars(
-            select(model).where(model.tenant_id == ctx.tenant_id, model.sourced_id.in_(chunk))
-        ):
+        query = select(model).where(model.tenant_id == ctx.tenant_id, model.sourced_id.in_(chunk))
+        for record in ctx.session.scalars(query.options(lazyload("*")) if bare else query):
             found[record.sourced_id] = record
     return found
 
@@ -427,8 +432,10 @@ def _prefetch_enrollments(ctx: ImportContext, records: list[ImportRecord]) -> No
     ctx.batch["digests"], ctx.batch["unchanged"] = digests, skipped
     rest = [r for r in records if r.number not in skipped]
     ctx.batch["own"] = _by_sourced_id(ctx, Enrollment, {r.key for r in rest})
-    ctx.batch["users"] = _by_sourced_id(ctx, User, {r.refs["user_key"] for r in rest})
-    ctx.batch["classes"] = _by_sourced_id(ctx, SchoolClass, {r.refs["class_key"] for r in rest})
+    users_named = {r.refs["user_key"] for r in rest}
+    ctx.batch["users"] = _by_sourced_id(ctx, User, users_named, bare=True)
+    classes_named = {r.refs["class_key"] for r in rest}
+    ctx.batch["classes"] = _by_sourced_id(ctx, SchoolClass, classes_named, bare=True)
 
 
 def _enrollment_digest(
