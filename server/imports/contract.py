@@ -109,7 +109,7 @@ class ImportContext:
     mode: str
     school_ids: list[str]
     cache: dict[str, dict[str, Any]] = field(default_factory=dict)
-    batch: dict[str, dict[Any, Any]] = field(default_factory=dict)
+    batch: dict[str, Any] = field(default_factory=dict)  # what a batch prefetched and wrote
 
     @property
     def tenant_id(self) -> str:
