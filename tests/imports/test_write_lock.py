@@ -21,6 +21,7 @@ from server.db.session import Database
 from server.domain.actors import system_actor
 from server.domain.connections import create_connection, get_connection
 from server.domain.import_runs import Report, RunStatus
+from server.domain.passwords import verify_password
 from server.imports.engine import ImportOptions, import_source, open_source
 from tests.imports.packages import district, package
 
@@ -112,3 +113,25 @@ def test_a_scim_write_goes_through_while_an_import_is_still_reading_its_file(
     assert isinstance(report, Report), report
     assert report.status == RunStatus.APPLIED, report.summary
     assert tenancy.count(User) == 400 + 1 + 1  # the students, the teacher, the SCIM user
+
+
+def test_the_rows_read_ahead_keep_no_password_in_clear_on_disk(tenancy, tmp_path: Path):
+    """The spool of read rows is a temporary file: a password in it is sealed, and the run
+    still sets it (the student signs in with it)."""
+    files = district(students=2)
+    files["users.csv"][-1]["password"] = "Spooled-Otter-Lamp-58"
+    path = package(tmp_path / "district.zip", "1.1", files)
+    source = open_source(path)
+    try:
+        source.read_ahead(ImportOptions())
+        spooled = source.spools["users.csv"]._file  # the bytes on disk
+        spooled.seek(0)
+        assert b"Spooled-Otter-Lamp-58" not in spooled.read()
+        (record,) = [r for r in source.spools["users.csv"] if getattr(r, "password", None)]
+        assert record.password == "Spooled-Otter-Lamp-58"
+    finally:
+        source.close()
+    report = tenancy.run(path)
+    assert report.status == RunStatus.APPLIED, report.summary
+    key = files["users.csv"][-1]["sourcedId"]
+    assert verify_password(tenancy.user(key).credential.password_hash, "Spooled-Otter-Lamp-58")
