@@ -15,7 +15,7 @@ from server.db import (
     SchoolClass,
 )
 from server.db.roster import SyncedRecord
-from server.domain import guard, roster
+from server.domain import bulk_roster, guard, roster
 from server.domain.enrollments import NewEnrollment, enroll_many
 from server.domain.import_records import (
     ImportRecord,
@@ -96,7 +96,33 @@ def handle_course(ctx: ImportContext, record: ImportRecord) -> RowResult:
     return _upsert(ctx, record, Course, fields, roster.create_course)
 
 
+def handle_classes(ctx: ImportContext, records: list[ImportRecord]) -> dict[int, list[RowResult]]:
+    """A batch of classes.csv rows: new classes created together
+    (:func:`server.domain.bulk_roster.create_classes`), every other row one by one."""
+    outcomes: dict[int, list[RowResult]] = {}
+    new: list[tuple[ImportRecord, dict[str, Any]]] = []
+    for record in records:
+        known = record.key in ctx.batch["own"]
+        if ctx.unchanged(record) or record.status == "tobedeleted" or known:
+            outcomes[record.number] = [handle_class(ctx, record)]
+        else:
+            new.append((record, {**_class_fields(ctx, record), "sourced_id": record.key}))
+    made = bulk_roster.create_classes(ctx.session, ctx.actor, [fields for _, fields in new])
+    cache = ctx.cache.get(SchoolClass.__tablename__)
+    for (record, _), klass in zip(new, made, strict=True):
+        if cache is not None:
+            cache[record.key] = klass.id
+        ctx.synced(record, SchoolClass, klass)
+        outcomes[record.number] = [_result(record, Outcome.CREATED)]
+    return outcomes
+
+
 def handle_class(ctx: ImportContext, record: ImportRecord) -> RowResult:
+    return _upsert(ctx, record, SchoolClass, _class_fields(ctx, record), roster.create_class)
+
+
+def _class_fields(ctx: ImportContext, record: ImportRecord) -> dict[str, Any]:
+    """A classes.csv row's fields with its references resolved (R108)."""
     fields = dict(record.fields)
     fields["school_id"] = _resolve(ctx, Org, record.refs["school_key"], "school", "schoolSourcedId")
     course = record.refs.get("course_key")
@@ -107,7 +133,7 @@ def handle_class(ctx: ImportContext, record: ImportRecord) -> RowResult:
         _resolve(ctx, AcademicSession, key, "term", "termSourcedIds")
         for key in record.refs.get("term_keys", [])
     ]
-    return _upsert(ctx, record, SchoolClass, fields, roster.create_class)
+    return fields
 
 
 def handle_enrollment(ctx: ImportContext, record: ImportRecord) -> RowResult:

@@ -41,6 +41,7 @@ from server.imports.oneroster.lookups import (
 )
 from server.imports.oneroster.roster_rows import (
     handle_class,
+    handle_classes,
     handle_course,
     handle_enrollment,
     handle_enrollments,
@@ -310,6 +311,7 @@ HANDLERS: dict[str, tuple[Any, Any]] = {
     "userProfiles.csv": (handle_user_profile, _prefetch_user_refs),
 }
 BATCH_HANDLERS: dict[str, Any] = {
+    "classes.csv": handle_classes,
     "users.csv": handle_users,
     "enrollments.csv": handle_enrollments,
 }
