@@ -3,9 +3,9 @@
 A reader (:mod:`server.imports.oneroster`, :mod:`server.imports.school_csv`) is an
 :class:`ImportSource`: it reads its files ahead into spools before the write transaction
 (:mod:`server.imports.read_ahead`), then yields :class:`Step` s (one per file, with a handler
-per record) and the :class:`Deactivation` s a full import makes. Handlers share one :class:`ImportContext`.
-This module imports no reader and not the engine, so readers and the engine depend on it and
-not on each other.
+per record) and the :class:`Deactivation` s a full import makes. Handlers share one
+:class:`ImportContext`. This module imports no reader and not the engine, so readers and the
+engine depend on it and not on each other.
 """
 
 from __future__ import annotations
