@@ -1,6 +1,7 @@
 """Benchmark: import a generated district and compare with a plain ``executemany``.
 
-    python -m bench.imports [--users 3000] [--classes-per-student 4] [--database-url URL]
+    python -m bench.imports [--users 3000] [--classes-per-student 4] [--version 1.1]
+        [--database-url URL]
 
 It writes a OneRoster 1.1 bulk package (a district, schools, a term, courses, classes,
 students and teachers, enrollments), then, each in a fresh process so peak memory is its own:
@@ -36,29 +37,28 @@ STUDENTS_PER_CLASS = 25
 BATCH = 1000
 
 
-def generate(path: Path, users: int, classes_per_student: int, changed: int = 0) -> int:
+def generate(
+    path: Path, users: int, classes_per_student: int, changed: int = 0, version: str = "1.1"
+) -> int:
     """Write the package; returns its number of data rows. ``changed``: every ``changed``-th
-    user gets another family name (100: a 1% change)."""
-    headers = HEADERS["1.1"]
+    user gets another family name (100: a 1% change). A 1.2 package lists each user's role in
+    ``roles.csv`` (and the school as ``primaryOrgSourcedId``) instead of ``users.csv``."""
+    headers = HEADERS[version]
+    files = ["orgs", "academicSessions", "courses", "classes", "users", "enrollments"]
+    absent = ["categories", "classResources", "courseResources", "demographics", "lineItems"]
+    absent += ["resources", "results"]
+    if version == "1.2":
+        files.append("roles")
+        absent.append("userProfiles")
     teachers = max(1, users // 20)
     students = users - teachers
     schools = max(1, users // 1000)
     classes = max(1, students * classes_per_student // STUDENTS_PER_CLASS)
     rows = 0
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        manifest = ["propertyName,value", "manifest.version,1.0", "oneroster.version,1.1"]
-        for name in ("orgs", "academicSessions", "courses", "classes", "users", "enrollments"):
-            manifest.append(f"file.{name},bulk")
-        for name in (
-            "categories",
-            "classResources",
-            "courseResources",
-            "demographics",
-            "lineItems",
-            "resources",
-            "results",
-        ):
-            manifest.append(f"file.{name},absent")
+        manifest = ["propertyName,value", "manifest.version,1.0", f"oneroster.version,{version}"]
+        manifest += [f"file.{name},bulk" for name in files]
+        manifest += [f"file.{name},absent" for name in absent]
         manifest.append("source.systemName,bench")
         archive.writestr("manifest.csv", "\r\n".join(manifest) + "\r\n")
 
@@ -66,7 +66,9 @@ def generate(path: Path, users: int, classes_per_student: int, changed: int = 0)
             nonlocal rows
             with archive.open(name, "w") as raw:
                 text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
-                writer = csv.DictWriter(text, fieldnames=headers[name], lineterminator="\r\n")
+                writer = csv.DictWriter(
+                    text, fieldnames=headers[name], lineterminator="\r\n", extrasaction="ignore"
+                )
                 writer.writeheader()
                 for record in records:
                     writer.writerow(record)
@@ -141,9 +143,24 @@ def generate(path: Path, users: int, classes_per_student: int, changed: int = 0)
                     "identifier": f"SIS{n}",
                     "email": f"user{n}@bench.invalid",
                     "grades": "" if role == "teacher" else f"{n % 12 + 1:02d}",
+                    "primaryOrgSourcedId": f"s{n % schools}",
                 }
 
         write("users.csv", people())
+        if version == "1.2":
+            write(
+                "roles.csv",
+                (
+                    {
+                        "sourcedId": f"r{n}",
+                        "userSourcedId": f"u{n}",
+                        "roleType": "primary",
+                        "role": "teacher" if n < teachers else "student",
+                        "orgSourcedId": f"s{n % schools}",
+                    }
+                    for n in range(users)
+                ),
+            )
 
         def enrollments():
             for n in range(teachers, users):
@@ -277,15 +294,15 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--users", type=int, default=3000)
     parser.add_argument("--classes-per-student", type=int, default=4)
     parser.add_argument("--database-url", help="default: a fresh SQLite file")
+    parser.add_argument("--version", choices=("1.1", "1.2"), default="1.1", help="OneRoster")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as scratch:
         url = args.database_url or f"sqlite:///{scratch}/bench.sqlite3"
         packages = {name: str(Path(scratch) / f"{name}.zip") for name in ("full", "delta", "half")}
-        rows = generate(Path(packages["full"]), args.users, args.classes_per_student)
-        generate(Path(packages["delta"]), args.users, args.classes_per_student, changed=100)
-        half_rows = generate(
-            Path(packages["half"]), max(2, args.users // 2), args.classes_per_student
-        )
+        made = {"classes_per_student": args.classes_per_student, "version": args.version}
+        rows = generate(Path(packages["full"]), args.users, **made)
+        generate(Path(packages["delta"]), args.users, changed=100, **made)
+        half_rows = generate(Path(packages["half"]), max(2, args.users // 2), **made)
         stamp = str(time.time_ns())
         base = _in_child(baseline, url, packages["full"])
         small = _in_child(rollcall_import, url, {**packages, "full": packages["half"]}, f"h{stamp}")
@@ -299,6 +316,7 @@ def _summarise(args, rows: int, half_rows: int, base: dict, small: dict, big: di
     result = {
         "benchmark": "imports",
         "users": args.users,
+        "version": args.version,
         "rows": rows,
         "baseline": base,
         "import_half": small["first import"],
@@ -310,7 +328,10 @@ def _summarise(args, rows: int, half_rows: int, base: dict, small: dict, big: di
         / max(p["peak_mib"] for p in small.values()),
         "unchanged_speedup": first["seconds"] / big["unchanged re-import"]["seconds"],
     }
-    print(f"package: {rows:,} rows ({args.users:,} users); half size {half_rows:,} rows")
+    print(
+        f"OneRoster {args.version} package: {rows:,} rows ({args.users:,} users); "
+        f"half size {half_rows:,} rows"
+    )
     print(f"{'':26}{'seconds':>10}{'rows/s':>12}{'x baseline':>12}{'peak MiB':>10}")
     print(f"{'executemany baseline':26}{base['seconds']:10.2f}{base_speed:12,.0f}"
           f"{1:12.3f}{base['peak_mib']:10.1f}")  # fmt: skip

@@ -123,13 +123,23 @@ def class_reference(
 def create_class(session: Session, actor: Actor, fields: Mapping[str, Any]) -> SchoolClass:
     """A class at a school. ``fields``: title, school_id (required), class_code, class_type,
     course_id, term_ids, grades, subjects, periods, location, external_id, sourced_id."""
+    return _create(session, actor, SchoolClass, class_values_to_create(session, actor, fields))
+
+
+def class_values_to_create(
+    session: Session, actor: Actor, fields: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A new class's checked values (the rules of :func:`create_class`, also used in bulk).
+
+    :raises RequiredValue: no title or school. :raises NotFound: :raises NotAllowed:
+    """
     if not str(fields.get("title") or "").strip():
         raise RequiredValue("A class needs a title.", field="title")
     if not fields.get("school_id"):
         raise RequiredValue("A class needs a school.", field="school_id")
     values = class_values(session, actor, fields)
     _ensure_may_create_at(actor, values["school_id"])
-    return _create(session, actor, SchoolClass, values)
+    return values
 
 
 def enroll(
@@ -371,30 +381,39 @@ def list_schools(session: Session, tenant_id: str) -> list[Org]:
 
 
 def _create(session: Session, actor: Actor, model: type[Record], values: dict[str, Any]) -> Record:
-    owner = owning_connection(session, actor)
+    record = new_record(actor, owning_connection(session, actor), model, values)
+    if find_by_sourced_id(session, model, actor.tenant_id, record.sourced_id) is not None:
+        raise Conflict(f"The sourcedId {record.sourced_id!r} is already used.", field="sourced_id")
+    session.add(record)
+    session.flush()
+    audit.record(session, actor, f"{_KIND[model]}.create", **creation_event(record, values))
+    return record
+
+
+def new_record(
+    actor: Actor, owner: Connection, model: type[Record], values: dict[str, Any]
+) -> Record:
+    """An unsaved record of ``model`` owned by ``owner`` (``values`` loses ``id`` and
+    ``sourced_id``, which the record takes)."""
     record = model()
     record.id = values.pop("id", None) or new_id()
     record.tenant_id = actor.tenant_id
     record.connection_id = owner.id
     record.created_at = record.updated_at = utcnow()
     record.sourced_id = values.pop("sourced_id", None) or record.id
-    if find_by_sourced_id(session, model, actor.tenant_id, record.sourced_id) is not None:
-        raise Conflict(f"The sourcedId {record.sourced_id!r} is already used.", field="sourced_id")
     for name, value in values.items():
         assign(record, name, value)
-    session.add(record)
-    session.flush()
-    kind = _KIND[model]
-    audit.record(
-        session,
-        actor,
-        f"{kind}.create",
-        target_kind=kind,
-        target_id=record.id,
-        target_label=label(record),
-        changes={k: [None, plain(v)] for k, v in values.items() if v not in (None, "", [])},
-    )
     return record
+
+
+def creation_event(record: SyncedRecord, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The audit event of a created record (the keyword arguments of ``audit.record``)."""
+    return {
+        "target_kind": _KIND[type(record)],
+        "target_id": record.id,
+        "target_label": label(record),
+        "changes": {k: [None, plain(v)] for k, v in values.items() if v not in (None, "", [])},
+    }
 
 
 def _ensure_admin(actor: Actor) -> None:

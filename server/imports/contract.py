@@ -1,10 +1,11 @@
 """The contract between file readers and the import engine (SPEC §5).
 
 A reader (:mod:`server.imports.oneroster`, :mod:`server.imports.school_csv`) is an
-:class:`ImportSource`: it yields :class:`Step` s (one per file, with a handler per record) and
-the :class:`Deactivation` s a full import makes. Handlers share one :class:`ImportContext`.
-This module imports no reader and not the engine, so readers and the engine depend on it and
-not on each other.
+:class:`ImportSource`: it reads its files ahead into spools before the write transaction
+(:mod:`server.imports.read_ahead`), then yields :class:`Step` s (one per file, with a handler
+per record) and the :class:`Deactivation` s a full import makes. Handlers share one
+:class:`ImportContext`. This module imports no reader and not the engine, so readers and the
+engine depend on it and not on each other.
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ class ImportSource(Protocol):
 
     def default_mode(self) -> str: ...
 
+    def read_ahead(self, options: ImportOptions, check: Progress | None = None) -> None: ...
+
     def steps(self, ctx: ImportContext) -> Iterator[Step]: ...
 
     def deactivations(self, ctx: ImportContext) -> Iterator[Deactivation]: ...
@@ -107,7 +110,7 @@ class ImportContext:
     mode: str
     school_ids: list[str]
     cache: dict[str, dict[str, Any]] = field(default_factory=dict)
-    batch: dict[str, dict[Any, Any]] = field(default_factory=dict)
+    batch: dict[str, Any] = field(default_factory=dict)  # what a batch prefetched and wrote
 
     @property
     def tenant_id(self) -> str:

@@ -8,7 +8,7 @@ from typing import IO
 
 from server.domain.import_limits import ImportLimits, upload_too_large
 from server.domain.import_records import FileProblem
-from server.imports.contract import Deactivation, ImportContext, Step
+from server.imports.contract import Deactivation, ImportContext, ImportOptions, Progress, Step
 from server.imports.oneroster import OneRosterSource, looks_like_zip
 from server.imports.school_csv import SchoolCsvSource
 
@@ -50,6 +50,9 @@ class RefusedSource:
 
     def default_mode(self) -> str:
         return "delta"
+
+    def read_ahead(self, options: ImportOptions, check: Progress | None = None) -> None:
+        pass
 
     def steps(self, ctx: ImportContext) -> Iterator[Step]:
         raise self.problem

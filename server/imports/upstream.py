@@ -118,9 +118,9 @@ class UpstreamClient:
             if response.status_code == 400 and _json(response).get("error") == "invalid_scope":
                 continue  # a client without the demographics scope: ask for its default scopes
             if response.status_code in (400, 401, 403):
-                error = _json(response).get("error") or f"HTTP {response.status_code}"
+                reason = _json(response).get("error") or f"HTTP {response.status_code}"
                 raise UpstreamError(
-                    f"The upstream refused the client credentials ({error}): check the client id "
+                    f"The upstream refused the client credentials ({reason}): check the client id "
                     "and secret."
                 )
             if response.status_code != 200:

@@ -10,8 +10,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select
 
+from server.db import AuditEvent, Org, SchoolClass
 from server.db.session import Database
 from tests.imports.conftest import bearer
 from tests.imports.packages import district, package
@@ -109,3 +110,28 @@ def test_a_first_import_creates_users_with_a_few_statements_per_batch(tenancy, t
     }
     # one statement or more per row when users are created one by one
     assert sent() < people // 2, f"{sent()} statements for a first import"
+
+
+def test_a_first_import_creates_classes_with_a_few_statements_per_batch(tenancy, tmp_path):
+    """Issue 15 item 2: classes were created one by one through ``roster.create_class`` (a
+    sourcedId query, the school, the term, a flush and an audit INSERT each)."""
+    classes = 600
+    files = district("1.1", students=2)
+    (template,) = files["classes.csv"]
+    files["classes.csv"] = [
+        {**template, "sourcedId": f"k{n}", "title": f"Class {n}", "classCode": f"C{n}"}
+        for n in range(1, classes + 1)
+    ]
+    path = package(tmp_path / "district.zip", "1.1", files)
+    with statements(tenancy.database) as sent:
+        first = tenancy.run(path)
+    assert first.status == "applied", first.summary
+    assert tenancy.count(SchoolClass) == classes
+    with tenancy.database.session() as session:
+        made = session.scalars(select(AuditEvent).where(AuditEvent.action == "class.create"))
+        labels = {event.target_label for event in made}
+        assert labels == {f"Class {n}" for n in range(1, classes + 1)}
+        k7 = session.scalars(select(SchoolClass).where(SchoolClass.sourced_id == "k7")).one()
+        school = session.get(Org, k7.school_id)
+        assert ([t.sourced_id for t in k7.terms], school.sourced_id) == (["t1"], "s1")
+    assert sent() < classes // 2, f"{sent()} statements for a first import of {classes} classes"

@@ -1,0 +1,212 @@
+"""Lookups and row hashes of a OneRoster import: sourcedIds to ids, each batch diffed against
+the stored hashes in one SELECT so unchanged rows load nothing (issue 15)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import lazyload
+
+from server.db import (
+    AcademicSession,
+    Course,
+    Enrollment,
+    Org,
+    RecordStatus,
+    SchoolClass,
+    User,
+)
+from server.domain import sync_hashes, users
+from server.domain.import_records import (
+    ImportRecord,
+    RowResult,
+)
+from server.errors import NotFound
+from server.imports.contract import ImportContext
+
+# --- lookups ----------------------------------------------------------------------------------
+
+
+def _ids(ctx: ImportContext, model: Any) -> dict[str, str]:
+    """sourcedId -> id of every record of a small kind (orgs, sessions, courses), cached."""
+    name = model.__tablename__
+    if name not in ctx.cache:
+        rows = ctx.session.execute(
+            select(model.sourced_id, model.id).where(model.tenant_id == ctx.tenant_id)
+        )
+        ctx.cache[name] = {sourced: id_ for sourced, id_ in rows}
+    return ctx.cache[name]
+
+
+def _resolve(ctx: ImportContext, model: Any, key: str, what: str, field: str) -> str:
+    found = _ids(ctx, model).get(key)
+    if found is None:
+        raise NotFound(f"No {what} with sourcedId {key!r}.", field=field)
+    return found
+
+
+def _by_sourced_id(
+    ctx: ImportContext, model: Any, keys: set[str], *, bare: bool = False
+) -> dict[str, Any]:
+    """The tenant's records of ``model`` with these sourcedIds; ``bare``: without loading
+    their relationships up front (an enrollment only needs a user's or class's columns; the
+    eager loads of roles, grades and terms were a sixth of a first import, issue 15)."""
+    found: dict[str, Any] = {}
+    keys_list = sorted(k for k in keys if k)
+    for start in range(0, len(keys_list), 900):
+        chunk = keys_list[start : start + 900]
+        query = select(model).where(model.tenant_id == ctx.tenant_id, model.sourced_id.in_(chunk))
+        for record in ctx.session.scalars(query.options(lazyload("*")) if bare else query):
+            found[record.sourced_id] = record
+    return found
+
+
+def _prefetch_own(model: Any) -> Any:
+    """Diff a batch of orgs, sessions, courses or classes against the stored hashes; load
+    only the rows that may change (issue 15)."""
+
+    def prefetch(ctx: ImportContext, records: list[ImportRecord]) -> None:
+        found = sync_hashes.stored(ctx.session, model, ctx.tenant_id, [r.key for r in records])
+        digests = {r.number: _record_digest(ctx, model, r) for r in records}
+        skipped = {
+            r.number
+            for r in records
+            if sync_hashes.unchanged(ctx.actor, found.get(r.key), digests[r.number])
+        }
+        ctx.batch["digests"], ctx.batch["unchanged"] = digests, skipped
+        rest = {r.key for r in records if r.number not in skipped}
+        ctx.batch["own"] = _by_sourced_id(ctx, model, rest)
+
+    return prefetch
+
+
+def _record_digest(ctx: ImportContext, model: Any, record: ImportRecord) -> str | None:
+    """What an orgs/academicSessions/courses/classes row's outcome depends on, hashed: its
+    fields and the ids its references name now; None when one names nothing (R108)."""
+    if record.status == "tobedeleted":
+        return None
+    ids: dict[str, list[str | None]] = {}
+    for ref, target in REFERENCES[model].items():
+        value = record.refs.get(ref)
+        keys = value if isinstance(value, list) else [value] if value else []
+        ids[ref] = [_ids(ctx, target).get(key) for key in keys]
+        if None in ids[ref]:
+            return None
+    return sync_hashes.digest({"fields": record.fields, "refs": record.refs, "ids": ids})
+
+
+def _prefetch_users(ctx: ImportContext, records: list[ImportRecord]) -> None:
+    """Diff the batch against the stored hashes in one SELECT; load only the rows that may
+    change (issue 15)."""
+    found = sync_hashes.stored(ctx.session, User, ctx.tenant_id, [r.key for r in records])
+    digests = {r.number: _user_digest(ctx, r) for r in records}
+    skipped = {
+        r.number
+        for r in records
+        if sync_hashes.unchanged(ctx.actor, found.get(r.key), digests[r.number])
+    }
+    ctx.batch["digests"], ctx.batch["unchanged"] = digests, skipped
+    ctx.batch["own"] = _by_sourced_id(
+        ctx, User, {r.key for r in records if r.number not in skipped}
+    )
+
+
+def _user_digest(ctx: ImportContext, record: ImportRecord) -> str | None:
+    """What a users.csv row's outcome depends on, hashed; None: always apply the row (a
+    password, a deactivation, a delta roles.csv that depends on the stored roles, a reference
+    that names nothing)."""
+    version = ctx.cache["version"]["value"]
+    roles_mode = ctx.cache["roles_mode"]["value"] if ctx.cache["roles_present"]["value"] else None
+    if record.password or record.status == "tobedeleted" or record.enabled is False:
+        return None
+    if version == "1.2" and roles_mode not in (None, "bulk"):
+        return None
+    org_keys = [org for org, _, _ in record.refs.get("roles", [])]
+    org_keys += [k for k in (record.refs.get("primary_org_key"),) if k]
+    orgs = {key: _ids(ctx, Org).get(key) for key in org_keys}
+    if None in orgs.values():
+        return None
+    return sync_hashes.digest(
+        {
+            "version": version,
+            "users_mode": ctx.cache["users_mode"]["value"],
+            "roles_mode": roles_mode,
+            "fields": record.fields,
+            "refs": record.refs,
+            "orgs": orgs,
+            "roles": ctx.cache.get("roles_by_user", {}).get(record.key, []),
+        }
+    )
+
+
+def _prefetch_user_refs(ctx: ImportContext, records: list[ImportRecord]) -> None:
+    ctx.batch["users"] = _by_sourced_id(
+        ctx, User, {r.refs.get("user_key") or r.key for r in records}
+    )
+
+
+def _prefetch_enrollments(ctx: ImportContext, records: list[ImportRecord]) -> None:
+    """Diff the batch against the stored hashes (one SELECT per kind, nothing loaded); load
+    only what the rows that may change need (issue 15)."""
+    found = sync_hashes.stored(ctx.session, Enrollment, ctx.tenant_id, [r.key for r in records])
+    people = sync_hashes.stored(
+        ctx.session, User, ctx.tenant_id, [r.refs["user_key"] for r in records]
+    )
+    classes = sync_hashes.stored(
+        ctx.session, SchoolClass, ctx.tenant_id, [r.refs["class_key"] for r in records]
+    )
+    digests = {r.number: _enrollment_digest(ctx, r, people, classes) for r in records}
+    skipped = {
+        r.number
+        for r in records
+        if sync_hashes.unchanged(ctx.actor, found.get(r.key), digests[r.number])
+    }
+    ctx.batch["digests"], ctx.batch["unchanged"] = digests, skipped
+    rest = [r for r in records if r.number not in skipped]
+    ctx.batch["own"] = _by_sourced_id(ctx, Enrollment, {r.key for r in rest})
+    users_named = {r.refs["user_key"] for r in rest}
+    ctx.batch["users"] = _by_sourced_id(ctx, User, users_named, bare=True)
+    classes_named = {r.refs["class_key"] for r in rest}
+    ctx.batch["classes"] = _by_sourced_id(ctx, SchoolClass, classes_named, bare=True)
+
+
+def _enrollment_digest(
+    ctx: ImportContext,
+    record: ImportRecord,
+    people: dict[str, sync_hashes.Stored],
+    classes: dict[str, sync_hashes.Stored],
+) -> str | None:
+    """What an enrollments.csv row's outcome depends on, hashed: its fields and the records
+    it names as they stand; None when a reference names nothing (the row reports R108/R109)."""
+    user, klass = people.get(record.refs["user_key"]), classes.get(record.refs["class_key"])
+    school_key = record.refs.get("school_key")
+    school = _ids(ctx, Org).get(school_key) if school_key else None
+    if record.status == "tobedeleted" or user is None or klass is None:
+        return None
+    if not users.may_reference(ctx.actor, user.status, user.connection_id):
+        return None
+    if klass.status == RecordStatus.DELETED or (school_key and school is None):
+        return None
+    return sync_hashes.digest(
+        {"fields": record.fields, "user": user.id, "class": klass.id, "school": school}
+    )
+
+
+REFERENCES: dict[Any, dict[str, Any]] = {
+    Org: {"parent_key": Org},
+    AcademicSession: {"parent_key": AcademicSession},
+    Course: {"org_key": Org, "school_year_key": AcademicSession},
+    SchoolClass: {"school_key": Org, "course_key": Course, "term_keys": AcademicSession},
+}
+
+
+def _result(
+    record: ImportRecord, outcome: str, changes: dict[str, Any] | None = None, **kw: Any
+) -> RowResult:
+    return RowResult(record.file, record.number, record.key, outcome, changes=changes or {}, **kw)
+
+
+def _batch_user(ctx: ImportContext, key: str, field: str) -> User:
+    """The prefetched user a row names, checked by the domain (R108, R109)."""
+    return users.referenced_user(ctx.actor, ctx.batch["users"].get(key), key, field)

@@ -1,0 +1,241 @@
+"""Rows of orgs.csv, academicSessions.csv, courses.csv, classes.csv and enrollments.csv: created
+or updated through the domain (``server.domain.roster``, ``server.domain.enrollments``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server.db import (
+    AcademicSession,
+    Connection,
+    Course,
+    Enrollment,
+    Org,
+    RecordStatus,
+    SchoolClass,
+)
+from server.db.roster import SyncedRecord
+from server.domain import bulk_roster, guard, roster
+from server.domain.enrollments import NewEnrollment, enroll_many
+from server.domain.import_records import (
+    ImportRecord,
+    Outcome,
+    RowResult,
+)
+from server.errors import NotFound
+from server.imports.contract import ImportContext
+from server.imports.oneroster.lookups import _batch_user, _resolve, _result
+
+
+def _upsert(
+    ctx: ImportContext, record: ImportRecord, model: Any, fields: dict[str, Any], create: Any
+) -> RowResult:
+    if ctx.unchanged(record):
+        return _result(record, Outcome.UNCHANGED)
+    existing: SyncedRecord | None = ctx.batch.get("own", {}).get(record.key)
+    if existing is None:
+        if record.status == "tobedeleted":
+            return _result(record, Outcome.UNCHANGED, message="Not present: nothing to deactivate.")
+        created = create(ctx.session, ctx.actor, {**fields, "sourced_id": record.key})
+        cache = ctx.cache.get(model.__tablename__)
+        if cache is not None:
+            cache[record.key] = created.id
+        ctx.synced(record, model, created)
+        return _result(record, Outcome.CREATED)
+    owner = ctx.session.get(Connection, existing.connection_id)
+    assert owner is not None
+    guard.check_change(ctx.actor, owner, ["sourced_id"])
+    if record.status == "tobedeleted":
+        changed = roster.set_status(ctx.session, ctx.actor, existing, RecordStatus.INACTIVE)
+        outcome = Outcome.DEACTIVATED if changed else Outcome.UNCHANGED
+        return _result(
+            record, outcome, {"status": [RecordStatus.ACTIVE, "inactive"]} if changed else {}
+        )
+    changes = roster.update_record(ctx.session, ctx.actor, existing, fields)
+    if existing.status != RecordStatus.ACTIVE:
+        before = existing.status
+        roster.set_status(ctx.session, ctx.actor, existing, RecordStatus.ACTIVE)
+        return _result(
+            record,
+            Outcome.REACTIVATED,
+            {**changes, "status": [before, RecordStatus.ACTIVE]},
+            code="W202",
+            message="Matches an inactive record, which is reactivated.",
+        )
+    ctx.synced(record, model, existing)
+    return _result(record, Outcome.UPDATED if changes else Outcome.UNCHANGED, changes)
+
+
+def handle_org(ctx: ImportContext, record: ImportRecord) -> RowResult:
+    fields = dict(record.fields)
+    parent = record.refs.get("parent_key")
+    fields["parent_id"] = _resolve(ctx, Org, parent, "org", "parentSourcedId") if parent else None
+    return _upsert(ctx, record, Org, fields, roster.create_org)
+
+
+def handle_session(ctx: ImportContext, record: ImportRecord) -> RowResult:
+    fields = dict(record.fields)
+    parent = record.refs.get("parent_key")
+    fields["parent_id"] = (
+        _resolve(ctx, AcademicSession, parent, "academic session", "parentSourcedId")
+        if parent
+        else None
+    )
+    return _upsert(ctx, record, AcademicSession, fields, roster.create_academic_session)
+
+
+def handle_course(ctx: ImportContext, record: ImportRecord) -> RowResult:
+    fields = dict(record.fields)
+    org, year = record.refs.get("org_key"), record.refs.get("school_year_key")
+    fields["org_id"] = _resolve(ctx, Org, org, "org", "orgSourcedId") if org else None
+    fields["school_year_id"] = (
+        _resolve(ctx, AcademicSession, year, "academic session", "schoolYearSourcedId")
+        if year
+        else None
+    )
+    return _upsert(ctx, record, Course, fields, roster.create_course)
+
+
+def handle_classes(ctx: ImportContext, records: list[ImportRecord]) -> dict[int, list[RowResult]]:
+    """A batch of classes.csv rows: new classes created together
+    (:func:`server.domain.bulk_roster.create_classes`), every other row one by one."""
+    outcomes: dict[int, list[RowResult]] = {}
+    new: list[tuple[ImportRecord, dict[str, Any]]] = []
+    for record in records:
+        known = record.key in ctx.batch["own"]
+        if ctx.unchanged(record) or record.status == "tobedeleted" or known:
+            outcomes[record.number] = [handle_class(ctx, record)]
+        else:
+            new.append((record, {**_class_fields(ctx, record), "sourced_id": record.key}))
+    made = bulk_roster.create_classes(ctx.session, ctx.actor, [fields for _, fields in new])
+    cache = ctx.cache.get(SchoolClass.__tablename__)
+    for (record, _), klass in zip(new, made, strict=True):
+        if cache is not None:
+            cache[record.key] = klass.id
+        ctx.synced(record, SchoolClass, klass)
+        outcomes[record.number] = [_result(record, Outcome.CREATED)]
+    return outcomes
+
+
+def handle_class(ctx: ImportContext, record: ImportRecord) -> RowResult:
+    return _upsert(ctx, record, SchoolClass, _class_fields(ctx, record), roster.create_class)
+
+
+def _class_fields(ctx: ImportContext, record: ImportRecord) -> dict[str, Any]:
+    """A classes.csv row's fields with its references resolved (R108)."""
+    fields = dict(record.fields)
+    fields["school_id"] = _resolve(ctx, Org, record.refs["school_key"], "school", "schoolSourcedId")
+    course = record.refs.get("course_key")
+    fields["course_id"] = (
+        _resolve(ctx, Course, course, "course", "courseSourcedId") if course else None
+    )
+    fields["term_ids"] = [
+        _resolve(ctx, AcademicSession, key, "term", "termSourcedIds")
+        for key in record.refs.get("term_keys", [])
+    ]
+    return fields
+
+
+def handle_enrollment(ctx: ImportContext, record: ImportRecord) -> RowResult:
+    if ctx.unchanged(record):
+        return _result(record, Outcome.UNCHANGED)
+    result = _apply_enrollment(ctx, record)
+    existing = ctx.batch["own"].get(record.key)
+    if existing is not None and result.outcome in (Outcome.UPDATED, Outcome.UNCHANGED):
+        ctx.synced(record, Enrollment, existing)
+    return result
+
+
+def _apply_enrollment(ctx: ImportContext, record: ImportRecord) -> RowResult:
+    fields = record.fields
+    existing: Enrollment | None = ctx.batch["own"].get(record.key)
+    if existing is not None and record.status == "tobedeleted":
+        return _upsert(ctx, record, Enrollment, dict(fields), None)
+    if existing is not None:
+        # the same sourcedId may name another user, class or school (re-pointed)
+        refs = {
+            "user_id": _batch_user(ctx, record.refs["user_key"], "userSourcedId").id,
+            "class_id": _class_for(ctx, record).id,
+            "school_id": _school_for(ctx, record),
+        }
+        return _upsert(ctx, record, Enrollment, {**fields, **refs}, None)
+    if record.status == "tobedeleted":
+        return _result(record, Outcome.UNCHANGED, message="Not present: nothing to deactivate.")
+    user = _batch_user(ctx, record.refs["user_key"], "userSourcedId")
+    enrollment = roster.enroll(
+        ctx.session,
+        ctx.actor,
+        user,
+        _class_for(ctx, record),
+        role=fields["role"],
+        primary=fields["primary"],
+        sourced_id=record.key,
+        begin_date=fields["begin_date"],
+        end_date=fields["end_date"],
+        school_id=_school_for(ctx, record),
+    )
+    return _enrolled(record, enrollment)
+
+
+def handle_enrollments(
+    ctx: ImportContext, records: list[ImportRecord]
+) -> dict[int, list[RowResult]]:
+    """A batch of enrollments: changes one by one, new ones through ``enroll_many``."""
+    outcomes: dict[int, list[RowResult]] = {}
+    new: list[tuple[ImportRecord, NewEnrollment]] = []
+    for record in records:
+        if (
+            ctx.unchanged(record)
+            or record.key in ctx.batch["own"]
+            or record.status == "tobedeleted"
+        ):
+            outcomes[record.number] = [handle_enrollment(ctx, record)]
+            continue
+        fields = record.fields
+        user = _batch_user(ctx, record.refs["user_key"], "userSourcedId")
+        new.append(
+            (
+                record,
+                NewEnrollment(
+                    user=user,
+                    klass=_class_for(ctx, record),
+                    role=fields["role"],
+                    primary=fields["primary"],
+                    sourced_id=record.key,
+                    begin_date=fields["begin_date"],
+                    end_date=fields["end_date"],
+                    school_id=_school_for(ctx, record),
+                ),
+            )
+        )
+    made = enroll_many(ctx.session, ctx.actor, [item for _, item in new])
+    for (record, _), enrollment in zip(new, made, strict=True):
+        outcomes[record.number] = [_enrolled(record, enrollment)]
+        if enrollment.sourced_id == record.key:
+            ctx.synced(record, Enrollment, enrollment)
+    return outcomes
+
+
+def _class_for(ctx: ImportContext, record: ImportRecord) -> SchoolClass:
+    klass: SchoolClass | None = ctx.batch["classes"].get(record.refs["class_key"])
+    if klass is None or klass.status == RecordStatus.DELETED:
+        raise NotFound(
+            f"No class with sourcedId {record.refs['class_key']!r}.", field="classSourcedId"
+        )
+    return klass
+
+
+def _school_for(ctx: ImportContext, record: ImportRecord) -> str | None:
+    """The enrollment's ``schoolSourcedId`` resolved (R108), or None to use the class's."""
+    key = record.refs.get("school_key")
+    return _resolve(ctx, Org, key, "school", "schoolSourcedId") if key else None
+
+
+def _enrolled(record: ImportRecord, enrollment: Enrollment) -> RowResult:
+    if enrollment.sourced_id != record.key:
+        return _result(
+            record,
+            Outcome.UNCHANGED,
+            message=f"Same user, class and role as enrollment {enrollment.sourced_id!r}.",
+        )
+    return _result(record, Outcome.CREATED)

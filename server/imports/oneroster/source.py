@@ -1,0 +1,318 @@
+"""A OneRoster CSV package as an import source: its files in dependency order, each with its
+handler, and what a full import deactivates."""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import exists, func, select
+
+from oneroster.csv_files import Package, open_package
+from oneroster.csv_records import translate
+from server.db import (
+    AcademicSession,
+    Course,
+    Enrollment,
+    Org,
+    RecordStatus,
+    SchoolClass,
+    User,
+    UserRole,
+)
+from server.domain import roster, users
+from server.domain.import_limits import ImportLimits
+from server.domain.import_records import (
+    FileProblem,
+    ImportRecord,
+    Outcome,
+    RowProblem,
+    RowResult,
+    empty_line,
+)
+from server.imports.contract import Deactivation, ImportContext, ImportOptions, Progress, Step
+from server.imports.oneroster.lookups import (
+    _prefetch_enrollments,
+    _prefetch_own,
+    _prefetch_user_refs,
+    _prefetch_users,
+)
+from server.imports.oneroster.roster_rows import (
+    handle_class,
+    handle_classes,
+    handle_course,
+    handle_enrollment,
+    handle_enrollments,
+    handle_org,
+    handle_session,
+)
+from server.imports.oneroster.user_rows import (
+    _users_of_role_rows,
+    handle_demographics,
+    handle_role,
+    handle_user,
+    handle_user_profile,
+    handle_user_roles,
+    handle_users,
+)
+from server.imports.read_ahead import Spool, replay
+
+ORDER = (
+    "orgs.csv",
+    "academicSessions.csv",
+    "courses.csv",
+    "classes.csv",
+    "roles.csv",
+    "users.csv",
+    "demographics.csv",
+    "enrollments.csv",
+    "userProfiles.csv",
+)
+
+
+def looks_like_zip(source: Any) -> bool:
+    try:
+        if hasattr(source, "seek"):
+            position = source.tell()
+            result = zipfile.is_zipfile(source)
+            source.seek(position)
+            return result
+        return zipfile.is_zipfile(source)
+    except OSError:
+        return False
+
+
+class OneRosterSource:
+    """An opened OneRoster CSV package; a broken one reports F001-F003 when run."""
+
+    def __init__(
+        self,
+        path: str | Path | IO[bytes],
+        *,
+        lenient: bool = True,
+        limits: ImportLimits | None = None,
+    ) -> None:
+        self.lenient = lenient
+        self.error: FileProblem | None = None
+        self.spools: dict[str, Spool] = {}
+        self.package: Package | None = None
+        try:
+            self.package = open_package(path, lenient=lenient, limits=limits)
+        except FileProblem as error:
+            self.error = error
+        version = self.package.version if self.package else "1.x"
+        self.format = f"oneroster-{version}"
+        self.source_name = self.package.source_name if self.package else None
+
+    @property
+    def warnings(self) -> list[tuple[str, str]]:
+        return self.package.warnings if self.package else []
+
+    def default_mode(self) -> str:
+        if self.package is None:
+            return "delta"
+        modes = {self.package.mode(name) for name in self.package.files()}
+        return "full" if "bulk" in modes else "delta"
+
+    def file_mode(self, ctx: ImportContext, name: str) -> str:
+        return self._mode(ctx.options, name)
+
+    def _mode(self, options: ImportOptions, name: str) -> str:
+        assert self.package is not None
+        if options.mode == "delta":
+            return "delta"
+        if options.mode == "full":
+            return "bulk"
+        return self.package.mode(name)
+
+    def read_ahead(self, options: ImportOptions, check: Progress | None = None) -> None:
+        """Read and translate every file now, before the write transaction (issue 11 item 6);
+        stops at the first file that cannot be read (the run stops there too)."""
+        if self.package is None:
+            return
+        for name in ORDER:
+            if name in self.package.files():
+                spool = Spool.of(self._read(name, self._mode(options, name)), check)
+                self.spools[name] = spool
+                if spool.problem is not None:
+                    return
+
+    def steps(self, ctx: ImportContext) -> Iterator[Step]:
+        if self.error is not None:
+            raise self.error
+        assert self.package is not None
+        ctx.cache["version"] = {"value": self.package.version}
+        ctx.cache["roles_present"] = {"value": self.package.mode("roles.csv") != "absent"}
+        ctx.cache["users_mode"] = {"value": self.file_mode(ctx, "users.csv")}
+        ctx.cache["roles_mode"] = {"value": self.file_mode(ctx, "roles.csv")}
+        present = set(self.package.files())
+        for name in ORDER:
+            if name not in present:
+                continue
+            handle, prefetch = HANDLERS[name]
+            yield Step(
+                file=name,
+                mode=self.file_mode(ctx, name),
+                records=_parents_first(self._records(name, self.file_mode(ctx, name)))
+                if name in ("orgs.csv", "academicSessions.csv")
+                else self._records(name, self.file_mode(ctx, name)),
+                handle=handle,
+                prefetch=prefetch,
+                seen_kind=KIND_OF_FILE[name],
+                writes=name != "roles.csv",
+                handle_batch=BATCH_HANDLERS.get(name),
+            )
+        if "roles.csv" in present:
+            yield Step(
+                file="roles.csv",
+                mode=self.file_mode(ctx, "roles.csv"),
+                records=_users_of_role_rows(ctx),
+                handle=handle_user_roles,
+                prefetch=_prefetch_user_refs,
+            )
+
+    def _records(self, name: str, mode: str) -> Iterator[ImportRecord | RowResult]:
+        return replay(self.spools, name, lambda: self._read(name, mode))
+
+    def _read(self, name: str, mode: str) -> Iterator[ImportRecord | RowResult]:
+        assert self.package is not None
+        version = self.package.version
+        for row in self.package.rows(name):
+            if not row.values:
+                yield empty_line(name, row.number)
+                continue
+            try:
+                yield translate(row, version, mode=mode, lenient=self.lenient)
+            except RowProblem as problem:
+                key = row.get("sourcedId") or None
+                yield RowResult(name, row.number, key, Outcome.ERROR, problem.code, problem.message)
+
+    def deactivations(self, ctx: ImportContext) -> Iterator[Deactivation]:
+        if self.package is None:
+            return
+        present = set(self.package.files())
+        if "users.csv" in present and self.file_mode(ctx, "users.csv") == "bulk":
+            yield Deactivation(
+                file="users.csv",
+                kind="user",
+                select_missing=_missing_users,
+                deactivate=lambda c, user: users.deactivate_user(
+                    c.session, c.actor, user, reason="Missing from a full import."
+                ),
+                key=lambda user: user.sourced_id,
+                counts_for_shrink=True,
+                count_active=_active_users,
+            )
+        for name, model, kind in (
+            ("enrollments.csv", Enrollment, "enrollment"),
+            ("classes.csv", SchoolClass, "class"),
+        ):
+            if name in present and self.file_mode(ctx, name) == "bulk":
+                yield Deactivation(
+                    file=name,
+                    kind=kind,
+                    select_missing=_missing_records(model, kind),
+                    deactivate=lambda c, record: roster.set_status(
+                        c.session, c.actor, record, RecordStatus.INACTIVE
+                    ),
+                    key=lambda record: record.sourced_id,
+                )
+
+    def close(self) -> None:
+        for spool in self.spools.values():
+            spool.close()
+        if self.package is not None:
+            self.package.close()
+
+
+def _parents_first(items: Iterator[ImportRecord | RowResult]) -> Iterator[ImportRecord | RowResult]:
+    """Orgs and academic sessions with their parents first: a package may list a school
+    before its district (references are to the whole package, not to earlier rows). These
+    files are small (a district's orgs and terms), so they are read whole."""
+    listed = list(items)
+    records: dict[str, ImportRecord] = {}
+    for item in listed:
+        if isinstance(item, ImportRecord):
+            records.setdefault(item.key, item)
+    done: set[int] = set()  # row numbers: a duplicate key still comes through (R103)
+
+    def visit(record: ImportRecord, path: set[int]) -> Iterator[ImportRecord]:
+        if record.number in done or record.number in path:
+            return
+        parent = records.get(record.refs.get("parent_key") or "")
+        if parent is not None:
+            yield from visit(parent, path | {record.number})
+        done.add(record.number)
+        yield record
+
+    for item in listed:
+        if isinstance(item, ImportRecord):
+            yield from visit(item, set())
+        else:
+            yield item
+
+
+# --- full imports: what is missing ----------------------------------------------------------
+
+
+def _user_scope(ctx: ImportContext) -> list[Any]:
+    conditions = [User.connection_id == ctx.connection.id, User.status == RecordStatus.ACTIVE]
+    if ctx.school_ids:
+        conditions.append(
+            exists().where(UserRole.user_id == User.id, UserRole.org_id.in_(ctx.school_ids))
+        )
+    return conditions
+
+
+def _missing_users(ctx: ImportContext) -> Any:
+    return select(User).where(*_user_scope(ctx), ctx.not_seen("user", User.sourced_id))
+
+
+def _active_users(ctx: ImportContext) -> int:
+    return ctx.session.scalar(select(func.count()).select_from(User).where(*_user_scope(ctx))) or 0
+
+
+def _missing_records(model: Any, kind: str) -> Any:
+    def query(ctx: ImportContext) -> Any:
+        conditions = [
+            model.connection_id == ctx.connection.id,
+            model.status == RecordStatus.ACTIVE,
+            ctx.not_seen(kind, model.sourced_id),
+        ]
+        if ctx.school_ids:
+            conditions.append(model.school_id.in_(ctx.school_ids))
+        return select(model).where(*conditions)
+
+    return query
+
+
+KIND_OF_FILE = {
+    "orgs.csv": "org",
+    "academicSessions.csv": "academic_session",
+    "courses.csv": "course",
+    "classes.csv": "class",
+    "roles.csv": "role",
+    "users.csv": "user",
+    "demographics.csv": "demographics",
+    "enrollments.csv": "enrollment",
+    "userProfiles.csv": "user_profile",
+}
+HANDLERS: dict[str, tuple[Any, Any]] = {
+    "orgs.csv": (handle_org, _prefetch_own(Org)),
+    "academicSessions.csv": (handle_session, _prefetch_own(AcademicSession)),
+    "courses.csv": (handle_course, _prefetch_own(Course)),
+    "classes.csv": (handle_class, _prefetch_own(SchoolClass)),
+    "roles.csv": (handle_role, None),
+    "users.csv": (handle_user, _prefetch_users),
+    "demographics.csv": (handle_demographics, _prefetch_user_refs),
+    "enrollments.csv": (handle_enrollment, _prefetch_enrollments),
+    "userProfiles.csv": (handle_user_profile, _prefetch_user_refs),
+}
+BATCH_HANDLERS: dict[str, Any] = {
+    "classes.csv": handle_classes,
+    "users.csv": handle_users,
+    "enrollments.csv": handle_enrollments,
+}
+# What the references of each kind of record name (ref key -> model), for its row hash
