@@ -79,9 +79,7 @@ def _element_keys(resource_id: str | None, path: str, items: list[Any]) -> list[
     keys = []
     for item in items:
         value = getattr(item, "value", None) if isinstance(item, BaseModel) else item
-        marker = (
-            value if isinstance(value, str | int | float | bool) or value is None else repr(value)
-        )
+        marker = repr(value)
         keys.append(element_key(resource_id, path, marker, seen[marker]))
         seen[marker] += 1
     return keys

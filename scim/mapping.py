@@ -294,7 +294,7 @@ def _sourced(
     record = roster.find_by_sourced_id(session, model, tenant_id, sourced_id)
     if record is None:
         raise InvalidValue(f"No {field} with sourcedId {sourced_id!r}.", field=field)
-    return record.id
+    return str(record.id)
 
 
 def _org_sourced_id(session: Session, org_id: str) -> str | None:
