@@ -80,7 +80,11 @@ class RollcallStorage(ScimStorage):
 
     @contextmanager
     def operation(self) -> Iterator[None]:
-        """A savepoint per request, and per operation of a Bulk request."""
+        """A savepoint per request, and per operation of a Bulk request; none in a read-only
+        unit of work (a GET), which has nothing to roll back."""
+        if self.session.info.get(READ_ONLY):
+            yield
+            return
         with self.session.begin_nested():
             yield
 
