@@ -57,6 +57,7 @@ class IndexNeedsWrite(Exception):
 READ_USER = (lazyload(User.credential),)
 PINNED = "scim_pinned_records"
 FOUND = "scim_found_records"
+MEMBERSHIPS = "scim_user_memberships"
 
 
 class RollcallStorage(ScimStorage):
@@ -130,9 +131,20 @@ class RollcallStorage(ScimStorage):
                 return self._pinned(record)
         return None
 
-    def _forget_reads(self) -> None:
-        """After a write, a record read before may have been deleted or replaced."""
+    def _forget_reads(self, written: Any) -> None:
+        """After a write, a record read before may have been deleted or replaced, and after a
+        write to a group or class the users' memberships may have changed."""
         self.session.info.pop(FOUND, None)
+        if not isinstance(written, User):
+            self.session.info.pop(MEMBERSHIPS, None)
+
+    def _memberships(self, user: User) -> list[groups.Membership]:
+        """A user's memberships, read once per request until a group or class is written (a
+        PATCH of a user shows them when it reads the user and again when it answers)."""
+        known = self.session.info.setdefault(MEMBERSHIPS, {})
+        if user.id not in known:
+            known[user.id] = groups.memberships(self.session, self.actor, [user.id])[user.id]
+        return cast(list[groups.Membership], known[user.id])
 
     def _pinned(self, record: Any) -> Any:
         """Keep ``record`` in the session until the request ends.
@@ -158,7 +170,7 @@ class RollcallStorage(ScimStorage):
         session = self.session
         if isinstance(record, User):
             if memberships is None:
-                memberships = groups.memberships(session, self.actor, [record.id])[record.id]
+                memberships = self._memberships(record)
             doc = mapping.user_document(session, record, memberships)
         elif isinstance(record, SchoolClass):
             doc = mapping.class_document(session, record)
@@ -251,7 +263,7 @@ class RollcallStorage(ScimStorage):
             else:
                 groups.delete_group(session, actor, record)
             scim_index.remove_values(session, record.id)
-            self._forget_reads()
+            self._forget_reads(record)
 
     # ScimStorage names these two ``update`` and ``delete``; they are defined under other names
     # only because tests/test_code_quality.py flags those words followed by a parenthesis.
@@ -287,7 +299,7 @@ class RollcallStorage(ScimStorage):
 
     def _stored(self, resource_type: ResourceType, record: Any) -> Resource[Any]:
         """The resource as now stored, with its values indexed for searches."""
-        self._forget_reads()
+        self._forget_reads(record)
         self.session.flush()
         stored = self._resource(resource_type, record)
         scim_index.replace_values(

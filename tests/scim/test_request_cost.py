@@ -79,7 +79,7 @@ def test_a_creation_writes_its_index_rows_in_one_statement(idp: IdP, database: D
     assert len(work) <= 12, work
 
 
-def test_a_deactivation_reads_the_user_once(idp: IdP, database: Database) -> None:
+def test_a_deactivation_reads_the_user_and_its_groups_once(idp: IdP, database: Database) -> None:
     pupil = idp.create_user("leaving.pupil")
     body = {
         "schemas": [PATCH],
@@ -88,6 +88,9 @@ def test_a_deactivation_reads_the_user_once(idp: IdP, database: Database) -> Non
     work = _cost(idp, database, "PATCH", f"/Users/{pupil['id']}", json=body)
     user_reads = [s for s in work if s.startswith("SELECT users.id, users.tenant_id")]
     assert len(user_reads) == 1, user_reads
+    # its groups and classes too: read for the PATCH, unchanged by it when it answers
+    membership_reads = [s for s in work if "AS group_id" in s]
+    assert len(membership_reads) == 1, membership_reads
 
 
 def _index_rows(database: Database, resource_id: str) -> dict[int, tuple[object, ...]]:
