@@ -1,6 +1,6 @@
 """SCIM over HTTP: Rollcall against python-scim's ``scim2-server`` reference application.
 
-    python -m bench.scim [--sizes 1000,20000,100000] [--requests 1000] [--quick]
+    python -m bench.scim [--sizes 1000,20000,100000] [--requests 1000] [--quick] [--py-spy DIR]
 
 For each size, each server in turn (never both at once: they share the machine with the
 client) is started on 127.0.0.1 holding that many users (:mod:`bench.reference`: in-memory;
@@ -10,15 +10,22 @@ then one client (httpx) keeps 8 requests in flight for each of: create, ``userNa
 ``externalId eq`` lookups, PATCH ``active``, PATCH member remove/add on the big group and a
 paged listing (``count=100`` at offsets across the whole set). The figures are requests/s and
 p99 per operation, with the reference's as baseline, and the RSS of each server at the end.
-Any unexpected answer is counted as an error and printed.
+Any unexpected answer is counted as an error and printed. With ``--py-spy DIR``, py-spy
+samples the Rollcall process while it is measured (``DIR/rollcall-<users>.txt``, collapsed
+stacks: one line per stack with its sample count; ``pip install py-spy``).
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +125,25 @@ def run_reference(users: int, requests: int, scratch: Path) -> dict:
         return measure(base, {}, users, requests, proc.pid)
 
 
-def run_rollcall(users: int, requests: int, scratch: Path) -> dict:
+@contextmanager
+def sampled(pid: int, folder: Path | None, name: str) -> Iterator[None]:
+    """py-spy samples process ``pid`` inside the block, when a folder is given."""
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+    if folder is None or spy is None:
+        yield
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / f"{name}.txt"
+    command = [spy, "record", "--pid", str(pid), "--format", "raw", "--output", str(out)]
+    spying = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        spying.send_signal(signal.SIGINT)  # py-spy writes its file when interrupted
+        spying.wait(timeout=60)
+
+
+def run_rollcall(users: int, requests: int, scratch: Path, spy: Path | None = None) -> dict:
     from bench.scim_rollcall import prepare  # Rollcall's modules stay out of the reference
 
     data = scratch / f"rollcall-{users}"
@@ -136,7 +161,9 @@ def run_rollcall(users: int, requests: int, scratch: Path) -> dict:
     log = scratch / f"rollcall-{users}.log"
     with serving(command, f"http://127.0.0.1:{port}/healthz", log, env) as process:
         base = f"http://127.0.0.1:{port}/scim/v2"
-        return measure(base, {"Authorization": f"Bearer {token}"}, users, requests, process.pid)
+        with sampled(process.pid, spy, f"rollcall-{users}"):
+            headers = {"Authorization": f"Bearer {token}"}
+            return measure(base, headers, users, requests, process.pid)
 
 
 def figures(users: int, ours: dict, reference: dict) -> list[Figure]:
@@ -193,13 +220,13 @@ def figures(users: int, ours: dict, reference: dict) -> list[Figure]:
     return out
 
 
-def run(sizes: list[int], requests: int) -> list[Figure]:
+def run(sizes: list[int], requests: int, spy: Path | None = None) -> list[Figure]:
     out: list[Figure] = []
     with tempfile.TemporaryDirectory() as scratch:
         for users in sizes:
             started = time.perf_counter()
             reference = run_reference(users, requests, Path(scratch))
-            ours = run_rollcall(users, requests, Path(scratch))
+            ours = run_rollcall(users, requests, Path(scratch), spy)
             out += figures(users, ours, reference)
             print(f"scim @{users:,}: {time.perf_counter() - started:.0f} s", flush=True)
     return out
@@ -212,11 +239,12 @@ def main(argv: list[str] | None = None, quick: bool = False) -> list[Figure]:
     parser.add_argument("--sizes", default=None, help="comma-separated user counts")
     parser.add_argument("--requests", type=int, default=None, help="per operation")
     parser.add_argument("--quick", action="store_true", default=quick)
+    parser.add_argument("--py-spy", type=Path, default=None, help="folder for py-spy samples")
     args = parser.parse_args(argv)
     default_sizes = "1000,20000" if args.quick else "1000,20000,100000"
     sizes = [int(s) for s in (args.sizes or default_sizes).split(",")]
     requests = args.requests or (200 if args.quick else 1000)
-    return run(sizes, requests)
+    return run(sizes, requests, args.py_spy)
 
 
 if __name__ == "__main__":

@@ -380,7 +380,7 @@ def sort_expression(
             column = column.collate("C")
         return column, "column"
     stored = ScimValue.number if kind == "number" else ScimValue.text
-    value = (
+    value: Any = (
         select(stored)
         .where(
             # resource_id and path only, so the lookup uses ix_scim_values_resource (a record

@@ -4,13 +4,19 @@ Every attribute the model declares is indexed under its full URN, sub-attributes
 multi-valued complex attribute once per entry with the entry's ``element`` key, so a value path
 (``emails[type eq "work" and value co "x"]``) compares sub-attributes of one entry. ``lead``
 marks the entry a sort reads (the primary entry, else the first one), as SearchRequest.sort does.
+
+An entry's ``element`` key is made from the resource, the attribute and the entry's ``value``
+(:func:`element_key`), not from its position: removing one member of a group of thousands
+leaves the other members' rows as they are, so only that member's rows change
+(:func:`server.domain.scim_index.replace_values` writes only what changed).
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections import Counter
 from collections.abc import Iterator
 from functools import cache
-from itertools import count
 from typing import Any
 
 from pydantic import BaseModel
@@ -55,18 +61,43 @@ def schemas_binding(model: type[Resource[Any]]) -> AttributeBinding | None:
     return parametrize(Path, model)("schemas").resolve()
 
 
-def _schemas(resource: Resource[Any], entries: Iterator[int]) -> Iterator[IndexedValue]:
+def element_key(resource_id: str | None, path: str, value: str, occurrence: int) -> str:
+    """The ``element`` key of one entry of a multi-valued attribute: the resource's id and a
+    digest of the attribute, the entry's ``value`` and how many entries before it had the
+    same one (under the column's 60 characters).
+
+    >>> element_key("5f1c", "urn:…:Group:members", "'u7'", 0)
+    '5f1c/c439123533343d30'
+    """
+    seed = f"{path}\x00{value}\x00{occurrence}".encode()
+    return f"{resource_id}/{hashlib.blake2b(seed, digest_size=8).hexdigest()}"
+
+
+def _element_keys(resource_id: str | None, path: str, items: list[Any]) -> list[str]:
+    """The element keys of the entries of one attribute, in order."""
+    seen: Counter[str] = Counter()
+    keys = []
+    for item in items:
+        value = getattr(item, "value", None) if isinstance(item, BaseModel) else item
+        marker = repr(value)
+        keys.append(element_key(resource_id, path, marker, seen[marker]))
+        seen[marker] += 1
+    return keys
+
+
+def _schemas(resource: Resource[Any]) -> Iterator[IndexedValue]:
     binding = schemas_binding(type(resource))
     if binding is None or not resource.schemas:
         return
-    yield IndexedValue(path_key(binding), present=True)
+    key = path_key(binding)
+    yield IndexedValue(key, present=True)
+    elements = _element_keys(resource.id, key, resource.schemas)
     for index, schema in enumerate(resource.schemas):
-        yield from _leaf(binding, schema, f"{resource.id}/{next(entries)}", index == 0)
+        yield from _leaf(binding, schema, elements[index], index == 0)
 
 
 def _values(resource: Resource[Any]) -> Iterator[IndexedValue]:
-    entries = count()
-    yield from _schemas(resource, entries)
+    yield from _schemas(resource)
     for top, subs in top_bindings(type(resource)):
         host = _host(resource, top)
         value = getattr(host, top.field_name, None) if host is not None else None
@@ -76,8 +107,9 @@ def _values(resource: Resource[Any]) -> Iterator[IndexedValue]:
         if isinstance(value, list):
             yield IndexedValue(key, present=_is_present(value))
             lead = _lead_index(value)
+            elements = _element_keys(resource.id, key, value)
             for index, item in enumerate(value):
-                element = f"{resource.id}/{next(entries)}"
+                element = elements[index]
                 if isinstance(item, BaseModel):
                     yield IndexedValue(key + "#", element=element, lead=index == lead, present=True)
                     for sub in subs:

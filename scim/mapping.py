@@ -161,11 +161,24 @@ def _primary_email(emails: list[dict[str, Any]]) -> str | None:
 
 
 def is_class_resource(resource: Resource[Any]) -> bool:
-    return bool(document(resource).get(EDUCATION_GROUP))
+    """Whether the group carries the education extension with a value (a class): only the
+    extension is serialised, not the members of a group of thousands."""
+    names = [
+        name
+        for name, field in type(resource).model_fields.items()
+        if (field.serialization_alias or field.alias) == EDUCATION_GROUP
+    ]
+    if not names:
+        return False
+    dumped = resource.model_dump(mode="json", include=set(names), exclude_none=True)
+    return any(bool(value) for value in dumped.values())
 
 
 def member_ids(resource: Resource[Any]) -> list[str]:
-    doc = document(resource)
+    return _member_ids(document(resource))
+
+
+def _member_ids(doc: dict[str, Any]) -> list[str]:
     return sorted({m["value"] for m in doc.get("members") or [] if m.get("value")})
 
 
@@ -187,7 +200,7 @@ def group_fields(resource: Resource[Any], group: Group | None) -> dict[str, Any]
     return {
         "display_name": doc.get("displayName"),
         "external_id": doc.get("externalId"),
-        "member_ids": member_ids(resource),
+        "member_ids": _member_ids(doc),
         "extra": extra,
     }
 
@@ -294,7 +307,7 @@ def _sourced(
     record = roster.find_by_sourced_id(session, model, tenant_id, sourced_id)
     if record is None:
         raise InvalidValue(f"No {field} with sourcedId {sourced_id!r}.", field=field)
-    return record.id
+    return str(record.id)
 
 
 def _org_sourced_id(session: Session, org_id: str) -> str | None:

@@ -97,14 +97,14 @@ CONFIG = ServiceProviderConfig(
     pagination=Pagination(
         cursor=True,
         index=True,
-        default_pagination_method="index",
+        default_pagination_method=Pagination.DefaultPaginationMethod.index,
         default_page_size=DEFAULT_PAGE_SIZE,
         max_page_size=MAX_RESULTS,
         cursor_timeout=3600,
     ),
     authentication_schemes=[
         AuthenticationScheme(
-            type="oauthbearertoken",
+            type=AuthenticationScheme.Type.oauthbearertoken,
             name="OAuth Bearer Token",
             description="A connection's bearer token (rollcall connection add … --kind scim).",
             spec_uri=Reference[External]("https://www.rfc-editor.org/info/rfc6750"),
@@ -139,7 +139,7 @@ def never_returned() -> frozenset[str]:
         while pending:
             attribute, prefix = pending.pop()
             if attribute.returned == Returned.never:
-                names.add(prefix + attribute.name)
+                names.add(prefix + (attribute.name or ""))
             pending += [(sub, f"{attribute.name}.") for sub in attribute.sub_attributes or []]
     return frozenset(names)
 
@@ -150,7 +150,8 @@ def make_provider(profile: str | None = None) -> ScimProvider:
         models=[User, EnterpriseUser, EducationUser, Group, EducationGroup],
         resource_types=[
             ResourceType.from_resource(User[EnterpriseUser | EducationUser]),
-            ResourceType.from_resource(Group[EducationGroup]),
+            # scim2-models declares Group without a type parameter; at run time it takes one
+            ResourceType.from_resource(Group[EducationGroup]),  # type: ignore[misc]
         ],
         config=CONFIG,
         policy=PROFILES.get(profile, PROFILES[None]),

@@ -43,7 +43,7 @@ from scim.filters import (
 from scim.index import indexed_values
 from server.db import Connection, Group, RecordStatus, SchoolClass, User
 from server.db.session import READ_ONLY
-from server.domain import credentials, groups, roster, scim_index, users
+from server.domain import access, credentials, groups, roster, scim_index, users
 from server.domain.actors import Actor
 from server.domain.search import page_offset
 from server.domain.secrets import SecretBox
@@ -56,6 +56,8 @@ class IndexNeedsWrite(Exception):
 # A SCIM representation never shows a credential: read it only if a write asks for it.
 READ_USER = (lazyload(User.credential),)
 PINNED = "scim_pinned_records"
+FOUND = "scim_found_records"
+MEMBERSHIPS = "scim_user_memberships"
 
 
 class RollcallStorage(ScimStorage):
@@ -79,7 +81,11 @@ class RollcallStorage(ScimStorage):
 
     @contextmanager
     def operation(self) -> Iterator[None]:
-        """A savepoint per request, and per operation of a Bulk request."""
+        """A savepoint per request, and per operation of a Bulk request; none in a read-only
+        unit of work (a GET), which has nothing to roll back."""
+        if self.session.info.get(READ_ONLY):
+            yield
+            return
         with self.session.begin_nested():
             yield
 
@@ -99,17 +105,46 @@ class RollcallStorage(ScimStorage):
         return self._resource(resource_type, record)
 
     def _record(self, resource_type: ResourceType, resource_id: str | None) -> Any:
-        owned = self._owned
-        if resource_type.name == "User":
-            user = self.session.get(User, resource_id or "", options=READ_USER)
-            if owned(user):
-                return self._pinned(user)
-        else:
-            for model in (Group, SchoolClass):
-                record = self.session.get(model, resource_id or "")
-                if owned(record):
-                    return self._pinned(record)
-        raise NotFoundException(detail=f"No {resource_type.name} with id {resource_id!r}.")
+        """The record behind a resource id, if the actor may see it (:func:`access.
+        visible_records`, the rule every surface uses); read once per request until a write.
+
+        :raises NotFoundException: no such record, or not the actor's.
+        """
+        found = self.session.info.setdefault(FOUND, {})
+        key = (resource_type.name, resource_id or "")
+        if key not in found:
+            found[key] = self._visible_record(resource_type, resource_id or "")
+        if found[key] is None:
+            raise NotFoundException(detail=f"No {resource_type.name} with id {resource_id!r}.")
+        return found[key]
+
+    def _visible_record(self, resource_type: ResourceType, resource_id: str) -> Any:
+        models: tuple[Any, ...] = (User,) if resource_type.name == "User" else (Group, SchoolClass)
+        for model in models:
+            query = select(model).where(
+                model.id == resource_id, access.visible_records(self.actor, model)
+            )
+            if model is User:
+                query = query.options(*READ_USER)
+            record = self.session.scalars(query).first()
+            if record is not None:
+                return self._pinned(record)
+        return None
+
+    def _forget_reads(self, written: Any) -> None:
+        """After a write, a record read before may have been deleted or replaced, and after a
+        write to a group or class the users' memberships may have changed."""
+        self.session.info.pop(FOUND, None)
+        if not isinstance(written, User):
+            self.session.info.pop(MEMBERSHIPS, None)
+
+    def _memberships(self, user: User) -> list[groups.Membership]:
+        """A user's memberships, read once per request until a group or class is written (a
+        PATCH of a user shows them when it reads the user and again when it answers)."""
+        known = self.session.info.setdefault(MEMBERSHIPS, {})
+        if user.id not in known:
+            known[user.id] = groups.memberships(self.session, self.actor, [user.id])[user.id]
+        return cast(list[groups.Membership], known[user.id])
 
     def _pinned(self, record: Any) -> Any:
         """Keep ``record`` in the session until the request ends.
@@ -125,15 +160,6 @@ class RollcallStorage(ScimStorage):
         if self.actor.connection_id:
             self._pinned(self.session.get(Connection, self.actor.connection_id))
 
-    def _owned(self, record: Any) -> bool:
-        actor = self.actor
-        return (
-            record is not None
-            and record.tenant_id == actor.tenant_id
-            and record.status != RecordStatus.DELETED
-            and (actor.kind != "connection" or record.connection_id == actor.connection_id)
-        )
-
     def _resource(
         self,
         resource_type: ResourceType,
@@ -144,7 +170,7 @@ class RollcallStorage(ScimStorage):
         session = self.session
         if isinstance(record, User):
             if memberships is None:
-                memberships = groups.memberships(session, self.actor, [record.id])[record.id]
+                memberships = self._memberships(record)
             doc = mapping.user_document(session, record, memberships)
         elif isinstance(record, SchoolClass):
             doc = mapping.class_document(session, record)
@@ -237,6 +263,7 @@ class RollcallStorage(ScimStorage):
             else:
                 groups.delete_group(session, actor, record)
             scim_index.remove_values(session, record.id)
+            self._forget_reads(record)
 
     # ScimStorage names these two ``update`` and ``delete``; they are defined under other names
     # only because tests/test_code_quality.py flags those words followed by a parenthesis.
@@ -272,10 +299,15 @@ class RollcallStorage(ScimStorage):
 
     def _stored(self, resource_type: ResourceType, record: Any) -> Resource[Any]:
         """The resource as now stored, with its values indexed for searches."""
+        self._forget_reads(record)
         self.session.flush()
         stored = self._resource(resource_type, record)
         scim_index.replace_values(
-            self.session, record.tenant_id, resource_type.name, record.id, indexed_values(stored)
+            self.session,
+            record.tenant_id,
+            str(resource_type.name),
+            record.id,
+            indexed_values(stored),
         )
         return stored
 
@@ -299,7 +331,7 @@ class RollcallStorage(ScimStorage):
             binding = search_request.sort_binding(model) if search_request.sort_by else None
             for table in tables:
                 value, kind = sort_expression(
-                    binding, table, self.actor.tenant_id, resource_type.name, dialect
+                    binding, table, self.actor.tenant_id, str(resource_type.name), dialect
                 )
                 parts.append((resource_type, table, model, value, kind))
                 if binding is not None:
@@ -308,12 +340,7 @@ class RollcallStorage(ScimStorage):
         for resource_type, table, model, value, kind in parts:
             if (search_request.sort_by and value is None) or (kind != sort_kind and sort_kind):
                 value = typed_null(sort_kind or "text") if kind != "column" else value
-            where = [
-                table.tenant_id == self.actor.tenant_id,
-                table.status != RecordStatus.DELETED,
-            ]
-            if self.actor.kind == "connection":
-                where.append(table.connection_id == self.actor.connection_id)
+            where = [access.visible_records(self.actor, table)]
             if search_request.filter is not None:
                 scim_filter = ScimFilter[model](search_request.filter.ast)  # type: ignore[valid-type]
                 memberships = (
@@ -324,7 +351,7 @@ class RollcallStorage(ScimStorage):
                         scim_filter,
                         table,
                         self.actor.tenant_id,
-                        resource_type.name,
+                        str(resource_type.name),
                         dialect,
                         memberships=memberships,
                     ).visit(scim_filter.ast)

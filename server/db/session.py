@@ -7,6 +7,7 @@ success and rolls back on any error, so a failed request never leaves half a cha
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -158,11 +159,22 @@ READ_ONLY = "rollcall_read_only"
 
 
 class Database:
-    """An engine and its session factory."""
+    """An engine and its session factory.
+
+    On SQLite, the write units of work of this process take turns on :attr:`writer` before
+    ``BEGIN IMMEDIATE``: a writer that finds SQLite's write lock taken sleeps in SQLite's busy
+    handler (sleeps growing to 100 ms) and is not woken when the lock is freed, so writes in
+    flight together queued mostly in those sleeps; a Python lock hands over at once. SQLite's
+    busy timeout still covers the other processes (``rollcall import``, a second server);
+    PostgreSQL locks rows, not the database, and takes no turns.
+    """
 
     def __init__(self, url: str, **options: Any) -> None:
         self.url = url
+        self.busy_timeout = float(options.get("busy_timeout", DEFAULT_BUSY_TIMEOUT))
         self.engine = create_database_engine(url, **options)
+        # Reentrant: a unit of work may open another one in its thread before it writes.
+        self.writer = threading.RLock() if url.startswith("sqlite") else None
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         reader = self.engine.execution_options(**{READ_ONLY: True})
         self.read_sessions = sessionmaker(reader, expire_on_commit=False, info={READ_ONLY: True})
@@ -178,6 +190,22 @@ class Database:
         :raises DatabaseUnavailable: the database is busy or unreachable (see
             :func:`unavailable_reason`); the unit of work was rolled back.
         """
+        if read_only or self.writer is None:
+            with self._unit_of_work(read_only=read_only) as session:
+                yield session
+            return
+        if not self.writer.acquire(timeout=self.busy_timeout):
+            reason = "busy: the other writes of this process held the database"
+            log.warning("database unavailable", extra={"reason": reason})
+            raise DatabaseUnavailable(reason)
+        try:
+            with self._unit_of_work(read_only=False) as session:
+                yield session
+        finally:
+            self.writer.release()
+
+    @contextmanager
+    def _unit_of_work(self, *, read_only: bool) -> Iterator[Session]:
         factory = self.read_sessions if read_only else self.sessions
         try:
             with factory.begin() as session:

@@ -6,7 +6,9 @@
 - a connection: the users it owns (changes are further checked by the guard);
 - a student: themself.
 
-:func:`visible_users` returns a SQL condition, so searches filter in the database.
+:func:`visible_users` returns a SQL condition, so searches filter in the database;
+:func:`visible_records` is the same rule for the records a protocol reads or searches by id
+(users, groups, classes), deleted ones left out.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Iterable
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
-from server.db import Enrollment, Org, RecordStatus, SchoolClass, User, UserRole
+from server.db import Enrollment, Group, Org, RecordStatus, SchoolClass, User, UserRole
 from server.domain.actors import Actor
 from server.errors import NotAllowed, NotFound
 
@@ -86,6 +88,29 @@ def ensure_visible(session: Session, actor: Actor, user: User) -> None:
     query = select(User.id).where(User.id == user.id, visible_users(actor))
     if session.scalars(query).first() is None:
         raise NotFound("No such user.")
+
+
+def visible_groups(actor: Actor) -> ColumnElement[bool]:
+    """A WHERE condition on ``Group``: the tenant's groups; a connection's own only."""
+    in_tenant = Group.tenant_id == actor.tenant_id
+    if actor.kind == "connection":
+        return and_(in_tenant, Group.connection_id == actor.connection_id)
+    return in_tenant
+
+
+def visible_records(
+    actor: Actor, model: type[User] | type[Group] | type[SchoolClass]
+) -> ColumnElement[bool]:
+    """A WHERE condition on ``model`` (users, groups or classes): the records ``actor`` may
+    see that are not deleted. A connection (SCIM, SPEC §4) sees only the records it owns.
+    """
+    if model is User:
+        visible = visible_users(actor)
+    elif model is SchoolClass:
+        visible = visible_classes(actor)
+    else:
+        visible = visible_groups(actor)
+    return and_(visible, model.status != RecordStatus.DELETED)
 
 
 def ensure_can_create(actor: Actor, school_ids: list[str]) -> None:

@@ -6,6 +6,7 @@ where they touch the database, so the protocol package never writes or executes 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -35,29 +36,49 @@ def replace_values(
     resource_id: str,
     values: Iterable[IndexedValue],
 ) -> None:
-    """Store the values of a resource in place of the ones stored before.
+    """Store the values of a resource in place of the ones stored before, touching only the
+    rows that changed: a member added to a group of thousands inserts its rows and deletes
+    none (entries have stable ``element`` keys, :mod:`scim.index`).
 
-    The rows go to the table itself (a Core INSERT) in one ``executemany``: an ORM bulk
+    New rows go to the table itself (a Core INSERT) in one ``executemany``: an ORM bulk
     INSERT leaves out the None values and so splits the rows into one INSERT per run of alike
     rows, a statement per member of a group.
     """
-    remove_values(session, resource_id)
+    table = cast(Table, ScimValue.__table__)
+    wanted = Counter(_row(value) for value in values)
+    stored = session.execute(
+        select(table.c.id, *(table.c[name] for name in _COMPARED)).where(
+            table.c.resource_id == resource_id
+        )
+    ).all()
+    gone = []
+    for row in stored:
+        key = tuple(row[1:])
+        if wanted[key] > 0:
+            wanted[key] -= 1  # already stored as it is
+        else:
+            gone.append(row.id)
+    for chunk in range(0, len(gone), _CHUNK):
+        session.execute(delete(table).where(table.c.id.in_(gone[chunk : chunk + _CHUNK])))
     rows = [
-        {
-            "tenant_id": tenant_id,
-            "resource_type": resource_type,
-            "resource_id": resource_id,
-            "path": value.path[:255],
-            "element": value.element,
-            "lead": value.lead,
-            "present": value.present,
-            "text": None if value.text is None else value.text[:1000],
-            "number": value.number,
-        }
-        for value in values
+        {"tenant_id": tenant_id, "resource_type": resource_type, "resource_id": resource_id}
+        | dict(zip(_COMPARED, key, strict=True))
+        for key, times in wanted.items()
+        for _ in range(times)
     ]
-    if rows:  # one executemany: a group of thousands of members has tens of thousands of rows
-        session.execute(insert(cast(Table, ScimValue.__table__)), rows)  # Core
+    if rows:  # one executemany: a new group of thousands of members has tens of thousands
+        session.execute(insert(table), rows)  # Core
+
+
+# The columns that make a stored row the same as a wanted one (with the resource's id).
+_COMPARED = ("path", "element", "lead", "present", "text", "number")
+_CHUNK = 500  # ids per DELETE, well under every database's limit of bound parameters
+
+
+def _row(value: IndexedValue) -> tuple[Any, ...]:
+    """A value as the row stores it (the columns of :data:`_COMPARED`, truncated alike)."""
+    text = None if value.text is None else value.text[:1000]
+    return (value.path[:255], value.element, value.lead, value.present, text, value.number)
 
 
 def remove_values(session: Session, resource_id: str) -> None:
