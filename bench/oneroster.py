@@ -11,7 +11,7 @@ the one-school client), median of repeated requests over HTTP, and prints the ra
 The first request of each kind is timed apart (in the details: ``counting_ms``, a
 ``limit=1`` read that counts the total; ``cold_deep_ms``, the first deep page, which finds the
 sourcedId anchors); the repeats read them kept
-(``server.domain.rostering``) until the roster changes. With two sizes or more, it also
+(``server.domain.roster_reads``) until the roster changes. With two sizes or more, it also
 prints each client's first and deep page at the largest size against its first page at the
 smallest: flat means near 1x.
 """

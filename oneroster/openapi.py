@@ -10,8 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from oneroster.pushes import WRITABLE
-from oneroster.render import KEYS
-from oneroster.rostering import (
+from oneroster.read_endpoints import (
     COLLECTIONS,
     FULL,
     NESTED,
@@ -20,6 +19,7 @@ from oneroster.rostering import (
     SCOPE_PREFIX,
     Collection,
 )
+from oneroster.render import KEYS
 
 _QUERY = [
     ("limit", {"type": "integer", "minimum": 1, "default": 100}),

@@ -25,8 +25,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from oneroster.errors import INVALID_DATA, StatusError, not_found
+from oneroster.read_endpoints import COLLECTIONS, load_references
 from oneroster.render import render
-from oneroster.rostering import COLLECTIONS, load_references
 from server.db import (
     AcademicSession,
     Course,
@@ -38,7 +38,7 @@ from server.db import (
 )
 from server.domain import completeness, roster, users
 from server.domain.actors import Actor
-from server.domain.rostering import ReadScope
+from server.domain.roster_reads import ReadScope
 from server.domain.users import RoleAssignment
 from server.domain.vocabulary import ENROLLMENT_ROLES_1P2, parse_date
 

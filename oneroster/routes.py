@@ -30,7 +30,7 @@ from oneroster.errors import (
     status_info,
 )
 from oneroster.query import parse_query
-from oneroster.rostering import (
+from oneroster.read_endpoints import (
     COLLECTIONS,
     FULL,
     NESTED,
@@ -48,7 +48,7 @@ from server import wirejson
 from server.auth import ConnectionAuthMiddleware, actor_of
 from server.context import AppContext
 from server.domain.oauth1 import consumer_box
-from server.domain.rostering import ReadScope, record_read
+from server.domain.roster_reads import ReadScope, record_read
 from server.errors import DomainError
 
 log = logging.getLogger("rollcall.oneroster")
@@ -163,7 +163,7 @@ class OneRosterAPI:
         self, request: Request, version: str, scopes: tuple[str, ...], work: Work, kind: str
     ) -> Response:
         """Authenticate, check the scope, run ``work`` and render it; a read of ``kind`` that
-        serves personal data is audited once (:func:`server.domain.rostering.record_read`)."""
+        serves personal data is audited once (:func:`server.domain.roster_reads.record_read`)."""
         credentials = Credentials(
             method=request.method,
             url=f"{request.url.scheme}://{request.url.netloc}{request.url.path}",

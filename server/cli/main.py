@@ -17,13 +17,13 @@ from sqlalchemy.exc import OperationalError
 from server.cli import (
     commands,
     imports,
+    oauth1_secrets,
     oauth_commands,
     operations,
     schools,
     sync,
     upstream_commands,
 )
-from server.cli import oneroster as oneroster_commands
 from server.cli.output import Output
 from server.db.session import unavailable_reason
 from server.errors import DatabaseUnavailable, DomainError
@@ -193,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("id", metavar="ID", help="the user's id")
     export.set_defaults(handler=commands.export_student)
-    oneroster_commands.add_commands(sub, common)
+    oauth1_secrets.add_commands(sub, common)
     return parser
 
 

@@ -2,7 +2,7 @@
 
 from server.db.base import Base, fold, new_id, utcnow
 from server.db.oauth import OAuthClient, OAuthClientKind, OAuthToken
-from server.db.oneroster import OAuth1Nonce, OAuth1Secret
+from server.db.oauth1 import OAuth1Nonce, OAuth1Secret
 from server.db.people import Credential, CredentialState, RecordStatus, User, UserGrade, UserRole
 from server.db.purges import PurgeRun
 from server.db.records import AuditAmendment, AuditEvent, ImportRowResult, ImportRun

@@ -1,6 +1,6 @@
 """The contract between file readers and the import engine (SPEC §5).
 
-A reader (:mod:`server.imports.oneroster`, :mod:`server.imports.school_csv`) is an
+A reader (:mod:`server.imports.oneroster_csv`, :mod:`server.imports.school_csv`) is an
 :class:`ImportSource`: it reads its files ahead into spools before the write transaction
 (:mod:`server.imports.read_ahead`), then yields :class:`Step` s (one per file, with a handler
 per record) and the :class:`Deactivation` s a full import makes. Handlers share one

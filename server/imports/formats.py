@@ -9,7 +9,7 @@ from typing import IO
 from server.domain.import_limits import ImportLimits, upload_too_large
 from server.domain.import_records import FileProblem
 from server.imports.contract import Deactivation, ImportContext, ImportOptions, Progress, Step
-from server.imports.oneroster import OneRosterSource, looks_like_zip
+from server.imports.oneroster_csv import OneRosterSource, looks_like_zip
 from server.imports.school_csv import SchoolCsvSource
 
 

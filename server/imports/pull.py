@@ -70,7 +70,7 @@ from server.domain.sources import (
 from server.errors import Interrupted
 from server.imports.background import record_failure, start_run
 from server.imports.engine import ImportOptions, ImportRefused, import_source
-from server.imports.oneroster import OneRosterSource
+from server.imports.oneroster_csv import OneRosterSource
 from server.imports.upstream import (
     UPSTREAM_FAILED,
     Forbidden,

@@ -10,7 +10,7 @@ from starlette.responses import RedirectResponse, Response
 from server.domain.staff import StaffSignIn, sign_in_staff
 from server.domain.tenants import get_tenant, list_tenants
 from server.errors import DomainError
-from server.web import session as cookies
+from server.web import cookies
 from server.web.render import page
 from server.web.staffauth import StaffRequest, context_of, staff_page
 

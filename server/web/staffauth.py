@@ -27,7 +27,7 @@ from server.domain import account_requests, submissions
 from server.domain.actors import Actor
 from server.domain.staff import authenticate_staff_token
 from server.errors import InvalidValue
-from server.web import session as cookies
+from server.web import cookies
 from server.web.problems import unauthorized
 
 T = TypeVar("T")

@@ -123,7 +123,7 @@ def test_the_walk_covers_every_column_of_every_file():
 
 def _delta(version: str, file: str, key: str, column: str, value: str) -> dict:
     """The delta that changes one cell: the row alone; for roles.csv (applied through the
-    users, see server/imports/oneroster.py) every role row with every user row."""
+    users, see server/imports/oneroster_csv/) every role row with every user row."""
     files = full_district(version)
     for row in files[file]:
         if row["sourcedId"] == key:

@@ -24,7 +24,7 @@ def _imported(path: Path) -> set[str]:
 
 
 def _modules() -> dict[str, Path]:
-    """Every module of ``server.imports``, its subpackages' too (``server.imports.oneroster``)."""
+    """Every module of ``server.imports``, with its subpackages' (``imports.oneroster_csv``)."""
     found = {}
     for path in IMPORTS.rglob("*.py"):
         parts = path.relative_to(IMPORTS).with_suffix("").parts

@@ -2,7 +2,7 @@
 
 Issue 15: every page counted its total (``X-Total-Count``) by walking every visible user, and
 a deep page walked the whole offset, so a page's cost grew with the district. The total and
-the sourcedId anchors are now kept per roster state (``server.domain.rostering``), which
+the sourcedId anchors are now kept per roster state (``server.domain.roster_reads``), which
 database triggers move on every write (migration ``0014_roster_versions``). These tests read
 the statements a request runs (no timing: figures are in ``bench/oneroster.py``) and check
 that a kept total or anchor is never served after a change: written by the domain, by a bare
@@ -17,7 +17,7 @@ from sqlalchemy import text
 
 from server import districts
 from server.db import Org, User
-from server.domain import roster, rostering, users
+from server.domain import roster, roster_reads, users
 from server.domain.actors import system_actor
 from tests.live import rollcall_serve
 from tests.oneroster.conftest import V1P2, bearer
@@ -105,7 +105,7 @@ def _pages_agree(client, token: str, order: str, minimum: int = 2 * 4) -> None:
 def test_deep_pages_start_from_an_anchor_and_follow_writes(
     api, database, district, reader, monkeypatch
 ) -> None:
-    monkeypatch.setattr(rostering, "ANCHOR_STEP", 4)
+    monkeypatch.setattr(roster_reads, "ANCHOR_STEP", 4)
     token = reader()
     for order in ("asc", "desc"):
         _pages_agree(api, token, order)
@@ -129,10 +129,10 @@ def test_a_school_limited_page_probes_each_user_once_the_schools_are_large(
     """Past ``PROBE_ABOVE`` visible users a school-limited page checks each user it walks
     (the set of 20 schools' users was the whole district, gathered for every page: 1.1 s per
     page at 100,000 users); the pages are the same either way."""
-    monkeypatch.setattr(rostering, "ANCHOR_STEP", 4)
+    monkeypatch.setattr(roster_reads, "ANCHOR_STEP", 4)
     north = reader(schools=["north"])
     every = _all_ids(api, north, "asc")
-    monkeypatch.setattr(rostering, "PROBE_ABOVE", 0)
+    monkeypatch.setattr(roster_reads, "PROBE_ABOVE", 0)
     assert _all_ids(api, north, "asc") == every
     assert every and all(sid.startswith("north") for sid in every), every
     for order in ("asc", "desc"):
@@ -170,8 +170,8 @@ def test_a_count_taken_between_two_writes_of_one_unit_of_work_is_not_kept(
         system = system_actor(district.tenant_id, "test")
         school = session.get(Org, district.north_id)
         districts.student(session, system, school, "One", "More", sourced_id="north-one")
-        scope = rostering.ReadScope(district.tenant_id)
-        counted = rostering.read_page(session, scope, User, limit=1, offset=0).total
+        scope = roster_reads.ReadScope(district.tenant_id)
+        counted = roster_reads.read_page(session, scope, User, limit=1, offset=0).total
         districts.student(session, system, school, "Two", "More", sourced_id="north-two")
     assert counted == total + 1
     assert _total(api, token) == total + 2
@@ -191,7 +191,7 @@ def test_postgresql_folds_its_change_rows_and_the_state_still_moves(database, di
                 session, system, {"name": f"Org {n}", "type": "school", "sourced_id": f"fold-{n}"}
             )
         with database.session() as session:
-            state = rostering.roster_state(session, district.tenant_id)
+            state = roster_reads.roster_state(session, district.tenant_id)
         assert state not in seen, (n, state)
         seen.add(state)
     with database.engine.connect() as connection:

@@ -31,7 +31,7 @@ from server.domain.connections import create_connection
 from server.domain.secrets import SecretBox
 from server.domain.sources import UPSTREAM_PURPOSE, set_upstream
 from server.domain.tenants import get_tenant
-from server.web.session import COOKIE_NAME
+from server.web.cookies import COOKIE_NAME
 from tests.conftest import TEST_SECRET
 from tests.live import ROOT
 from tests.oidc.conftest import csrf_of as oidc_csrf_of

@@ -8,14 +8,14 @@ cascade):
 - SQLite: no trigger. Row triggers made a bulk insert 2-3x slower there (measured: 50,000
   users 4.5 s -> 10.8 s), so the first write to these tables in each transaction bumps one
   row for the whole database (``tenant_id = '*'``) from SQLAlchemy's statement hook
-  (:mod:`server.domain.rostering`), in that transaction.
+  (:mod:`server.domain.roster_reads`), in that transaction.
 - PostgreSQL: a statement trigger (with its transition table) inserts one ``roster_changes``
   row per tenant it touched, so concurrent writers share no row lock; past 256 rows a tenant's
   changes are folded into ``roster_versions.version`` (``FOR UPDATE SKIP LOCKED``: two folds
   never wait on each other).
 
 A reader reads (epoch, version, count and highest id of the changes) in one statement
-(:func:`server.domain.rostering.roster_state`): it differs after every committed write.
+(:func:`server.domain.roster_reads.roster_state`): it differs after every committed write.
 
 Revision ID: 0014_roster_versions
 Revises: 0013

@@ -19,6 +19,6 @@ Enrollments keep their sourcedId when a delta re-points them to another user, cl
 school; every reference that names nothing is R108.
 """
 
-from server.imports.oneroster.source import OneRosterSource, looks_like_zip
+from server.imports.oneroster_csv.source import OneRosterSource, looks_like_zip
 
 __all__ = ["OneRosterSource", "looks_like_zip"]

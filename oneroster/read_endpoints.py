@@ -2,7 +2,7 @@
 
 Collections (``/users``, ``/schools``…), single objects (``/users/{sourcedId}``) and the nested
 reads (``/classes/{id}/students``…) are described as data here; :func:`read_collection` and
-:func:`read_object` run them through :mod:`server.domain.rostering`, which applies the tenant,
+:func:`read_object` run them through :mod:`server.domain.roster_reads`, which applies the tenant,
 the client's schools and "never show deleted records" in SQL.
 
 Scopes (1.2 OpenAPI ``security``; 1.1 uses the same names under ``/v1p1/``): flat collections
@@ -34,8 +34,8 @@ from server.db import (
     UserRole,
     class_terms,
 )
-from server.domain import rostering
-from server.domain.rostering import ReadScope
+from server.domain import roster_reads
+from server.domain.roster_reads import ReadScope
 
 PREFIXES = {"v1p1": "/ims/oneroster/v1p1", "v1p2": "/ims/oneroster/rostering/v1p2"}
 CORE = "roster-core.readonly"
@@ -271,7 +271,7 @@ def find_parent(session: Session, scope: ReadScope, collection: Collection, sour
     """The visible record behind ``/{collection}/{sourcedId}``. :raises StatusError: 404"""
     if "\x00" in sourced_id:
         raise not_found("A sourcedId cannot hold a NUL character.")
-    record = rostering.read_one(session, scope, collection.model, sourced_id, collection.where())
+    record = roster_reads.read_one(session, scope, collection.model, sourced_id, collection.where())
     if record is None:
         raise not_found(f"No {collection.single} with sourcedId {sourced_id!r}.")
     return record
@@ -318,7 +318,7 @@ def read_collection(
         order.append(column.desc().nulls_first() if query.descending else column.asc().nulls_last())
     order.append(model.sourced_id.desc() if query.descending else model.sourced_id.asc())
     keyset = None if len(order) > 1 else query.descending
-    page = rostering.read_page(
+    page = roster_reads.read_page(
         session,
         scope,
         model,
@@ -337,7 +337,7 @@ def read_collection(
 
 
 def _minimised(scope: ReadScope, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
-    if "metadata" in obj and not rostering.may_read_metadata(scope, kind):
+    if "metadata" in obj and not roster_reads.may_read_metadata(scope, kind):
         return {key: value for key, value in obj.items() if key != "metadata"}
     return obj
 
@@ -348,33 +348,33 @@ def load_references(
     """Look up, in a few queries per page, the sourcedIds the records refer to."""
     refs = References(base_url)
     if kind == "org":
-        refs.orgs = rostering.sourced_ids(session, Org, (r.parent_id for r in records))
-        refs.org_children = rostering.children(session, scope, Org, (r.id for r in records))
+        refs.orgs = roster_reads.sourced_ids(session, Org, (r.parent_id for r in records))
+        refs.org_children = roster_reads.children(session, scope, Org, (r.id for r in records))
     elif kind == "academicSession":
-        refs.sessions = rostering.sourced_ids(
+        refs.sessions = roster_reads.sourced_ids(
             session, AcademicSession, (r.parent_id for r in records)
         )
-        refs.session_children = rostering.children(
+        refs.session_children = roster_reads.children(
             session, scope, AcademicSession, (r.id for r in records)
         )
     elif kind == "course":
-        refs.orgs = rostering.sourced_ids(session, Org, (r.org_id for r in records))
-        refs.sessions = rostering.sourced_ids(
+        refs.orgs = roster_reads.sourced_ids(session, Org, (r.org_id for r in records))
+        refs.sessions = roster_reads.sourced_ids(
             session, AcademicSession, (r.school_year_id for r in records)
         )
     elif kind == "class":
-        refs.orgs = rostering.sourced_ids(session, Org, (r.school_id for r in records))
-        refs.courses = rostering.sourced_ids(session, Course, (r.course_id for r in records))
+        refs.orgs = roster_reads.sourced_ids(session, Org, (r.school_id for r in records))
+        refs.courses = roster_reads.sourced_ids(session, Course, (r.course_id for r in records))
     elif kind == "enrollment":
-        refs.orgs = rostering.sourced_ids(session, Org, (r.school_id for r in records))
-        refs.users = rostering.sourced_ids(session, User, (r.user_id for r in records))
-        refs.classes = rostering.sourced_ids(session, SchoolClass, (r.class_id for r in records))
+        refs.orgs = roster_reads.sourced_ids(session, Org, (r.school_id for r in records))
+        refs.users = roster_reads.sourced_ids(session, User, (r.user_id for r in records))
+        refs.classes = roster_reads.sourced_ids(session, SchoolClass, (r.class_id for r in records))
     elif kind == "user":
-        refs.enrolled_at = rostering.enrolled_schools(
+        refs.enrolled_at = roster_reads.enrolled_schools(
             session, [r.id for r in records if not r.roles]
         )
         org_ids = [role.org_id for r in records for role in r.roles]
         org_ids += [school for pairs in refs.enrolled_at.values() for school, _ in pairs]
         org_ids += [r.primary_org_id for r in records if r.primary_org_id]
-        refs.orgs = rostering.sourced_ids(session, Org, org_ids)
+        refs.orgs = roster_reads.sourced_ids(session, Org, org_ids)
     return refs

@@ -24,7 +24,7 @@ from server.domain.import_records import (
 from server.domain.users import RoleAssignment
 from server.domain.vocabulary import check_choice, check_role, parse_date
 from server.imports.contract import ImportContext
-from server.imports.oneroster.lookups import _batch_user, _resolve, _result
+from server.imports.oneroster_csv.lookups import _batch_user, _resolve, _result
 
 SEXES = ("male", "female", "unspecified", "other")
 OTHER_FILES_EXTRA = ("demographics", "userProfiles")

@@ -46,7 +46,7 @@ class OAuth1Nonce(Base):
 
 # Paging indexes for the OneRoster reads: the default order is sourcedId within a tenant and
 # deleted rows are skipped, so the page's ids come from the index alone (see
-# server.domain.rostering.read_page).
+# server.domain.roster_reads.read_page).
 Index("ix_users_tenant_sourced_status", User.tenant_id, User.sourced_id, User.status)
 Index(
     "ix_enrollments_tenant_sourced_status",

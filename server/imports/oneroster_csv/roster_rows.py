@@ -24,7 +24,7 @@ from server.domain.import_records import (
 )
 from server.errors import NotFound
 from server.imports.contract import ImportContext
-from server.imports.oneroster.lookups import _batch_user, _resolve, _result
+from server.imports.oneroster_csv.lookups import _batch_user, _resolve, _result
 
 
 def _upsert(

@@ -33,13 +33,13 @@ from server.domain.import_records import (
     empty_line,
 )
 from server.imports.contract import Deactivation, ImportContext, ImportOptions, Progress, Step
-from server.imports.oneroster.lookups import (
+from server.imports.oneroster_csv.lookups import (
     _prefetch_enrollments,
     _prefetch_own,
     _prefetch_user_refs,
     _prefetch_users,
 )
-from server.imports.oneroster.roster_rows import (
+from server.imports.oneroster_csv.roster_rows import (
     handle_class,
     handle_classes,
     handle_course,
@@ -48,7 +48,7 @@ from server.imports.oneroster.roster_rows import (
     handle_org,
     handle_session,
 )
-from server.imports.oneroster.user_rows import (
+from server.imports.oneroster_csv.user_rows import (
     _users_of_role_rows,
     handle_demographics,
     handle_role,
