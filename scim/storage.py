@@ -16,7 +16,6 @@ from contextlib import contextmanager
 from typing import Any, cast
 
 from scim2_models import (
-    InvalidCursorException,
     NotFoundException,
     PreconditionFailedException,
     Resource,
@@ -27,16 +26,14 @@ from scim2_models import (
     SearchRequest,
 )
 from scim2_server.storage import ScimStorage, SearchPage
-from sqlalchemy import ColumnElement, and_, literal, or_, select, union_all
+from sqlalchemy import literal, select, union_all
 from sqlalchemy.orm import Session, lazyload
 
-from scim import mapping
+from scim import cursors, mapping
 from scim.context import current_actor, current_session
 from scim.errors import scim_errors
 from scim.filters import (
     FilterTranslator,
-    decode_sort_value,
-    encode_sort_value,
     sort_expression,
     typed_null,
 )
@@ -416,21 +413,13 @@ class RollcallStorage(ScimStorage):
         count = search_request.count
         if count == 0:
             return SearchPage(total, [])
-        direction, anchor = "next", None
-        if position is not None:
-            try:
-                direction, anchor = position["d"], (position["k"], position["i"])
-            except (TypeError, KeyError):
-                raise InvalidCursorException from None
-            if direction not in ("next", "previous") or not isinstance(anchor[1], str):
-                raise InvalidCursorException
-            anchor = (decode_sort_value(anchor[0]), anchor[1])
+        direction, anchor = cursors.read_position(position)
         forward = direction == "next"
         # Walking forward in a descending sort, or backward in an ascending one, reads the key
         # downwards.
         downwards = descending == forward
         if anchor is not None:
-            statement = statement.where(_beyond(found, anchor, downwards))
+            statement = statement.where(cursors.beyond(found, anchor, downwards))
         statement = statement.order_by(*[c.desc() if downwards else c for c in order])
         if count is not None:
             statement = statement.limit(count + 1)
@@ -444,9 +433,9 @@ class RollcallStorage(ScimStorage):
             after_last = more if forward else anchor is not None
             before_first = anchor is not None if forward else more
             if after_last:
-                page.next = _position("next", rows[-1])
+                page.next = cursors.position("next", rows[-1])
             if before_first:
-                page.previous = _position("previous", rows[0])
+                page.previous = cursors.position("previous", rows[0])
         return page
 
     def _refresh_stale_index(self) -> None:
@@ -490,20 +479,3 @@ class RollcallStorage(ScimStorage):
             self._resource(by_name[row.rt], records[row.id], memberships.get(row.id))
             for row in rows
         ]
-
-
-def _position(direction: str, row: Any) -> dict[str, Any]:
-    return {"d": direction, "k": encode_sort_value(row.sv), "i": row.id}
-
-
-def _beyond(found: Any, anchor: tuple[Any, str], downwards: bool) -> ColumnElement[bool]:
-    """Rows after ``anchor`` in the order ``(sv is null, sv, id)``, read up or down."""
-    value, identifier = anchor
-    sv, rid = found.c.sv, found.c.id
-    if value is None:
-        if downwards:
-            return or_(sv.is_not(None), and_(sv.is_(None), rid < identifier))
-        return and_(sv.is_(None), rid > identifier)
-    if downwards:
-        return and_(sv.is_not(None), or_(sv < value, and_(sv == value, rid < identifier)))
-    return or_(sv.is_(None), sv > value, and_(sv == value, rid > identifier))

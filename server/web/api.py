@@ -38,6 +38,7 @@ from server.domain.vocabulary import check_texts, parse_date
 from server.errors import InvalidValue
 from server.web.bodies import check_body
 from server.web.openapi import ADMIN_OPENAPI
+from server.web.openapi_schemas import USER_TEXT_FIELDS
 from server.web.presenters import (
     class_view,
     client_view,
@@ -47,22 +48,7 @@ from server.web.presenters import (
 )
 from server.web.staffauth import StaffRequest, staff_api
 
-USER_WRITABLE = (
-    "username",
-    "given_name",
-    "family_name",
-    "middle_name",
-    "preferred_given_name",
-    "preferred_family_name",
-    "email",
-    "identifier",
-    "birth_date",
-    "gender",
-    "ethnicity",
-    "primary_role",
-    "grades",
-    "external_id",
-)
+USER_WRITABLE = (*USER_TEXT_FIELDS, "grades")
 
 
 async def _body(request: Request, schema_name: str) -> dict[str, Any]:

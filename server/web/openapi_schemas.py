@@ -8,25 +8,24 @@ from __future__ import annotations
 from typing import Any
 
 _STRINGS: dict[str, Any] = {"type": "array", "items": {"type": "string"}}
-# The user fields staff write as text (server.web.api.USER_WRITABLE, grades apart).
-_USER_TEXTS: dict[str, Any] = {
-    name: {"type": ["string", "null"]}
-    for name in (
-        "username",
-        "given_name",
-        "family_name",
-        "middle_name",
-        "preferred_given_name",
-        "preferred_family_name",
-        "email",
-        "identifier",
-        "birth_date",
-        "gender",
-        "ethnicity",
-        "primary_role",
-        "external_id",
-    )
-}
+# The user fields staff write as text; with ``grades`` they are what the admin API writes
+# (server.web.api.USER_WRITABLE).
+USER_TEXT_FIELDS = (
+    "username",
+    "given_name",
+    "family_name",
+    "middle_name",
+    "preferred_given_name",
+    "preferred_family_name",
+    "email",
+    "identifier",
+    "birth_date",
+    "gender",
+    "ethnicity",
+    "primary_role",
+    "external_id",
+)
+_USER_TEXTS: dict[str, Any] = {name: {"type": ["string", "null"]} for name in USER_TEXT_FIELDS}
 
 # The district settings (issue 14, item 7): what GET answers and PATCH takes.
 _SETTINGS: dict[str, Any] = {
