@@ -2,37 +2,19 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.benches import figures_of, run_bench
 
 
 def test_search_benchmark_runs_and_prints_ratios(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.search", "--users", "300"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_bench("search", "--users", "300", timeout=120)
     assert result.returncode == 0, result.stderr
     assert "1.00x" in result.stdout and "search: deep page" in result.stdout
 
 
 def test_scim_benchmark_runs_both_servers_and_prints_one_json_line_per_figure():
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.scim", "--sizes", "40", "--requests", "8"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    figures = {line["figure"]: line for line in lines}
+    result = run_bench("scim", "--sizes", "40", "--requests", "8", timeout=180)
+    figures = figures_of(result)
+    lines = list(figures.values())
     assert "userName eq @40" in figures and "externalId eq @40" in figures, sorted(figures)
     lookup = figures["externalId eq @40"]
     assert lookup["baseline_name"] == "scim2-server" and lookup["ratio"] > 0
@@ -42,16 +24,8 @@ def test_scim_benchmark_runs_both_servers_and_prints_one_json_line_per_figure():
 
 
 def test_oneroster_benchmark_compares_two_sizes_for_every_client():
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.oneroster", "--users", "1000,2000", "--repeats", "1"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    figures = {line["figure"]: line for line in lines}
+    result = run_bench("oneroster", "--users", "1000,2000", "--repeats", "1", timeout=240)
+    figures = figures_of(result)
     for client in ("district-wide", "all 20 schools", "one school"):
         for page in ("first page", "deep page"):
             flat = figures[f"users {page} @2k, {client}"]

@@ -8,24 +8,15 @@ size and ``bench/README.md`` records its p99. On SQLite the test is skipped with
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.benches import run_bench
 
 
 @pytest.mark.postgres_only  # two processes share one database
 def test_two_processes_take_fifty_clients_without_an_error():
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.load", "--requests", "600", "--clients", "50"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=280,
-    )
+    result = run_bench("load", "--requests", "600", "--clients", "50", timeout=280)
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["errors"] == 0, report["first_errors"]
     assert report["requests"] == 600 and report["clients"] == 50
