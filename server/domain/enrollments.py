@@ -96,22 +96,28 @@ def enroll_many(
         if row is not None:
             results.append(Enrolled(row["id"], row["sourced_id"], row["version"]))
             continue
-        again = roster.enroll(
-            session,
-            actor,
-            item.user,
-            item.klass,
-            role=role,
-            primary=item.primary,
-            sourced_id=item.sourced_id,
-            begin_date=begin,
-            end_date=end,
-            school_id=item.school_id,
-        )
-        results.append(again)
+        results.append(_enroll_again(session, actor, item, role, begin, end))
     audit.record_many(session, actor, "enrollment.create", [_event(r) for r in fresh.values()])
     found = {r.id: r for r in results if isinstance(r, Enrollment)}
     return [found.get(result.id, result) for result in results]  # enrolled again: its version
+
+
+def _enroll_again(
+    session: Session, actor: Actor, item: NewEnrollment, role: str, begin: Any, end: Any
+) -> Enrollment:
+    """An item whose triple has an enrollment: :func:`~server.domain.roster.enroll` itself."""
+    return roster.enroll(
+        session,
+        actor,
+        item.user,
+        item.klass,
+        role=role,
+        primary=item.primary,
+        sourced_id=item.sourced_id,
+        begin_date=begin,
+        end_date=end,
+        school_id=item.school_id,
+    )
 
 
 def _row(
