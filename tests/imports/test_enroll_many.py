@@ -33,7 +33,7 @@ def test_enroll_many_creates_audits_and_reuses_what_exists(session, system):
     assert made[0] is made[1] and made[0].sourced_id == "e1"
     assert made[0].begin_date.isoformat() == "2026-09-02", "updated like enroll() does"
     assert made[2].status == "active" and made[2].sourced_id != "e2"
-    assert made[3].role == "teacher"
+    assert session.get(Enrollment, made[3].id).role == "teacher"  # new: inserted, no object
     assert session.scalar(select(Enrollment.id).where(Enrollment.sourced_id == "e1"))
     creates = session.scalars(
         select(AuditEvent).where(AuditEvent.action == "enrollment.create")

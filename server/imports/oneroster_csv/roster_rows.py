@@ -16,7 +16,7 @@ from server.db import (
 )
 from server.db.roster import SyncedRecord
 from server.domain import bulk_roster, guard, roster
-from server.domain.enrollments import NewEnrollment, enroll_many
+from server.domain.enrollments import Enrolled, NewEnrollment, enroll_many
 from server.domain.import_records import (
     ImportRecord,
     Outcome,
@@ -231,7 +231,7 @@ def _school_for(ctx: ImportContext, record: ImportRecord) -> str | None:
     return _resolve(ctx, Org, key, "school", "schoolSourcedId") if key else None
 
 
-def _enrolled(record: ImportRecord, enrollment: Enrollment) -> RowResult:
+def _enrolled(record: ImportRecord, enrollment: Enrollment | Enrolled) -> RowResult:
     if enrollment.sourced_id != record.key:
         return _result(
             record,
