@@ -9,6 +9,7 @@ serves. ``tests/ops`` uses them too.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,6 +169,8 @@ class FakeHub:
         self.nested_users = False  # answer users with JSON nested 100,000 deep
         self.page_seconds = 0.0  # how long each page takes to answer (a slow hub)
         self.walks = 0  # walks begun (each walk reads orgs first, once: server/imports/pull.py)
+        self.first_page_at: float | None = None  # time.monotonic() as the first page was asked
+        self.last_page_at: float | None = None  # ... and as the latest page was answered
 
     def app(self) -> Starlette:
         async def token(request: Request) -> JSONResponse:
@@ -176,7 +179,9 @@ class FakeHub:
         async def listing(request: Request) -> JSONResponse:
             name = request.path_params["collection"]
             self.walks += name == "orgs"
+            self.first_page_at = self.first_page_at or time.monotonic()
             await asyncio.sleep(self.page_seconds)
+            self.last_page_at = time.monotonic()
             if name == "users" and self.nested_users:
                 deep = '{"users": ' + "[" * 100_000 + "]" * 100_000 + "}"
                 return Response(deep, media_type="application/json")
