@@ -129,7 +129,7 @@ def record_many(session: Session, actor: Actor, action: str, events: list[dict[s
     ]
     session.execute(
         insert(cast(Table, AuditEvent.__table__)), rows
-    )  # Core: no ORM work per row  # Core: no ORM bookkeeping per row
+    )  # Core: no ORM bookkeeping per row
 
 
 def record_read(
