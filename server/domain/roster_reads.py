@@ -28,7 +28,7 @@ import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -168,21 +168,29 @@ class Page:
 
 
 ANCHOR_STEP = 500
-# Past this many visible records a school-limited page probes each user it walks instead of
-# gathering the schools' users (:func:`visible`, ``per_row``).
+# Up to this many visible records a school-limited client's sourcedId order is kept (its ids,
+# :func:`_kept_order`); past it a page probes each user it walks instead of gathering the
+# schools' users (:func:`visible`, ``per_row``).
 PROBE_ABOVE = 10_000
 KEPT_ENTRIES = 512
+KEPT_IDS = 250_000  # ids kept over all entries (~25 MB); least recently used dropped first
 _PENDING = "rostering_kept"
 
 
 @dataclass
 class _Kept:
-    """A count statement's total at one roster state, and its sourcedId anchors once asked:
-    ``anchors[i]`` is the sourcedId of row ``(i + 1) * ANCHOR_STEP`` (1-based) in each order."""
+    """A count statement's total at one roster state, and once asked, in each sourcedId order
+    (descending or not): its anchors, ``anchors[i]`` the sourcedId of row
+    ``(i + 1) * ANCHOR_STEP`` (1-based), or for a small school-limited set every id in order."""
 
     state: tuple[Any, ...]
     total: int
     anchors: dict[bool, tuple[str, ...]]
+    order: dict[bool, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def ids(self) -> int:
+        return sum(len(ids) for ids in self.order.values())
 
 
 _kept: OrderedDict[tuple[Any, ...], _Kept] = OrderedDict()
@@ -308,6 +316,9 @@ def _publish(session: Session) -> None:
             _kept.move_to_end(key)
         while len(_kept) > KEPT_ENTRIES:
             _kept.popitem(last=False)
+        ids = sum(kept.ids for kept in _kept.values())
+        while ids > KEPT_IDS:
+            ids -= _kept.popitem(last=False)[1].ids
 
 
 @event.listens_for(Session, "after_rollback")
@@ -327,6 +338,63 @@ def _anchors(
     )
     chosen = select(numbered.c.sid).where(numbered.c.n % ANCHOR_STEP == 0).order_by(numbered.c.n)
     return tuple(session.scalars(chosen))
+
+
+def _kept_order(
+    session: Session,
+    key: tuple[Any, ...],
+    kept: _Kept,
+    model: type[Any],
+    conditions: list[Any],
+    descending: bool,
+) -> tuple[str, ...]:
+    """Every visible id in sourcedId order, gathered once per roster state (one walk of the
+    schools' records, as the count made) and kept with the total."""
+    if descending not in kept.order:
+        order = model.sourced_id.desc() if descending else model.sourced_id.asc()
+        chosen = select(model.id).where(*conditions).order_by(order)
+        kept.order[descending] = tuple(session.scalars(chosen))
+        _keep(session, key, kept)
+    return kept.order[descending]
+
+
+def _page_ids(
+    session: Session,
+    scope: ReadScope,
+    model: type[Any],
+    where: Sequence[ColumnElement[bool]],
+    order_by: Sequence[Any],
+    key: tuple[Any, ...],
+    kept: _Kept,
+    *,
+    limit: int,
+    offset: int,
+    by_sourced_id: bool | None,
+) -> list[str]:
+    """The ids of one page. A school-limited client's records are not in an index's order, so
+    its page would gather them all (issue 15: the one-school client at 1.6x from 1,000 to
+    100,000 users): up to ``PROBE_ABOVE`` of them their order is kept, and a page is a slice of
+    it; past that, a page walks the sourcedId index from a kept anchor, probing each user."""
+    conditions = [visible(scope, model), *where]
+    if scope.school_ids and by_sourced_id is not None and kept.total <= PROBE_ABOVE:
+        return list(
+            _kept_order(session, key, kept, model, conditions, by_sourced_id)[
+                offset : offset + limit
+            ]
+        )
+    walked = visible(scope, model, per_row=kept.total > PROBE_ABOVE)
+    chosen = select(model.id).where(walked, *where)
+    if by_sourced_id is not None and offset >= ANCHOR_STEP:
+        if by_sourced_id not in kept.anchors:
+            kept.anchors[by_sourced_id] = _anchors(session, model, conditions, by_sourced_id)
+            _keep(session, key, kept)
+        anchors = kept.anchors[by_sourced_id]
+        step = min(offset // ANCHOR_STEP, len(anchors))
+        if step:
+            anchor = anchors[step - 1]
+            after = model.sourced_id < anchor if by_sourced_id else model.sourced_id > anchor
+            chosen, offset = chosen.where(after), offset - step * ANCHOR_STEP
+    return list(session.scalars(chosen.order_by(*order_by).limit(limit).offset(offset)))
 
 
 def read_page(
@@ -357,19 +425,18 @@ def read_page(
     total = kept.total
     if total == 0 or offset >= total:
         return Page([], total)
-    walked = visible(scope, model, per_row=total > PROBE_ABOVE)
-    chosen = select(model.id).where(walked, *where)
-    if by_sourced_id is not None and offset >= ANCHOR_STEP:
-        if by_sourced_id not in kept.anchors:
-            kept.anchors[by_sourced_id] = _anchors(session, model, conditions, by_sourced_id)
-            _keep(session, key, kept)
-        anchors = kept.anchors[by_sourced_id]
-        step = min(offset // ANCHOR_STEP, len(anchors))
-        if step:
-            anchor = anchors[step - 1]
-            after = model.sourced_id < anchor if by_sourced_id else model.sourced_id > anchor
-            chosen, offset = chosen.where(after), offset - step * ANCHOR_STEP
-    ids = list(session.scalars(chosen.order_by(*order_by).limit(limit).offset(offset)))
+    ids = _page_ids(
+        session,
+        scope,
+        model,
+        where,
+        order_by,
+        key,
+        kept,
+        limit=limit,
+        offset=offset,
+        by_sourced_id=by_sourced_id,
+    )
     rows = {row.id: row for row in session.scalars(select(model).where(model.id.in_(ids)))}
     return Page([rows[i] for i in ids if i in rows], total)
 
