@@ -245,3 +245,27 @@ def test_a_code_exchange_signs_without_reading_the_key_again(http, district, mon
     assert len(kids) == 1
     for token in (first, second):
         assert verify_id_token(http, token)["sub"] == district.students["lisa"]["id"]
+
+
+def test_a_code_exchange_reads_only_what_its_scopes_release(http, district, database):
+    """Issue 15: an exchange read the user with its roles, grades and credential (four
+    statements, a third of its CPU) to release ``sub`` and the profile claims. Roles and
+    grades are read only when the ``roster`` scope asks for them (``test_code_flow.py``
+    checks their values), the credential never."""
+    from tests.oidc.conftest import verify_id_token
+    from tests.scim.helpers import executed
+
+    for scope, wanted in (("openid profile", set()), ("openid roster", {"roles", "grades"})):
+        callback = code_flow(http, district.client_id, "lisa", "correct horse battery", scope=scope)
+        with executed(database) as seen:
+            response = exchange(http, district, callback["code"])
+        assert response.status_code == 200, response.text
+        claims = verify_id_token(http, response.json()["id_token"])
+        assert claims["sub"] == district.students["lisa"]["id"]
+        read = {
+            name
+            for name, table in (("roles", "user_roles"), ("grades", "user_grades"))
+            if any(f"FROM {table}" in statement for statement, _ in seen)
+        }
+        assert read == wanted, (scope, read)
+        assert not any("FROM credentials" in statement for statement, _ in seen), scope
