@@ -4,13 +4,15 @@
 
 For each size, loads N users with a role at one of 20 schools (:func:`bench.search.load`) into
 a fresh SQLite file, registers three OneRoster API clients (district-wide; limited to all 20
-schools, so it sees every user through the school-limit path; limited to one school) and serves with
-``rollcall serve --no-worker``. For each client it times ``GET /users?limit=100`` at offset 0
-(the baseline) and at the deepest full page (offset 99,900 at 100,000 users; N/20 - 100 for
-the one-school client), median of repeated requests over HTTP, and prints the ratio deep/first.
+schools, so it sees every user through the school-limit path; limited to one school) and serves
+with ``rollcall serve --no-worker``. For each client it times ``GET /users?limit=100`` at
+offset 0 (the baseline) and at the deepest full page (offset 99,900 at 100,000 users; N/20 -
+100 for the one-school client), median of repeated requests over HTTP, and prints the ratio
+deep/first. With several sizes, a client that sees fewer than 100 users at the smallest reads
+pages of that many at every size (:func:`page_size`: the one-school client 50 at 1k and 100k).
 The first request of each kind is timed apart (in the details: ``counting_ms``, a
 ``limit=1`` read that counts the total; ``cold_deep_ms``, the first deep page, which finds the
-sourcedId anchors); the repeats read them kept
+sourcedId anchors or the kept order); the repeats read them kept
 (``server.domain.roster_reads``) until the roster changes. With two sizes or more, it also
 prints each client's first and deep page at the largest size against its first page at the
 smallest: flat means near 1x.
@@ -31,6 +33,14 @@ from bench.servers import free_port, rollcall_command, serving
 
 V1P2 = "/ims/oneroster/rostering/v1p2"
 SCHOOLS = [f"s{i}" for i in range(20)]
+CLIENTS = {"district-wide": [], "all 20 schools": SCHOOLS, "one school": ["s3"]}
+
+
+def page_size(label: str, smallest: int) -> int:
+    """100, or fewer when the client sees fewer users at the smallest size (the one-school
+    client sees 50 of 1,000): a flat comparison renders as many users at every size."""
+    share = len(CLIENTS[label] or SCHOOLS) / len(SCHOOLS)
+    return max(1, min(100, int(smallest * share)))
 
 
 def prepare(url: str, users: int) -> dict[str, tuple[str, str]]:
@@ -45,11 +55,10 @@ def prepare(url: str, users: int) -> dict[str, tuple[str, str]]:
     database = Database(url)
     upgrade(database.engine)
     tenant_id, _ = load(database, users)
-    clients = {"district-wide": [], "all 20 schools": SCHOOLS, "one school": ["s3"]}
     found = {}
     with database.session() as session:
         actor = system_actor(tenant_id)
-        for label, schools in clients.items():
+        for label, schools in CLIENTS.items():
             made = create_client(
                 session,
                 actor,
@@ -73,7 +82,7 @@ def timed_ms(client: httpx.Client, path: str, params: dict, repeats: int) -> tup
     return timings[0], statistics.median(timings[1:])
 
 
-def run(users: int, repeats: int) -> list[Figure]:
+def run(users: int, repeats: int, smallest: int | None = None) -> list[Figure]:
     out: list[Figure] = []
     with tempfile.TemporaryDirectory() as scratch:
         url = f"sqlite:///{scratch}/rollcall.sqlite3"
@@ -102,9 +111,10 @@ def run(users: int, repeats: int) -> list[Figure]:
                     started = time.perf_counter()  # the first read counts the total
                     total = int(http.get("/users", params={"limit": 1}).headers["X-Total-Count"])
                     counting = (time.perf_counter() - started) * 1000
-                    deep = max(total - 100, 0)
-                    cold_first, first = timed_ms(http, "/users", {"limit": 100}, repeats)
-                    page = {"limit": 100, "offset": deep}
+                    limit = page_size(label, smallest or users)
+                    deep = max(total - limit, 0)
+                    cold_first, first = timed_ms(http, "/users", {"limit": limit}, repeats)
+                    page = {"limit": limit, "offset": deep}
                     cold_deep, last = timed_ms(http, "/users", page, repeats)
                 out.append(
                     Figure(
@@ -118,6 +128,7 @@ def run(users: int, repeats: int) -> list[Figure]:
                         details={
                             "users": users,
                             "visible": total,
+                            "limit": limit,
                             "repeats": repeats,
                             "counting_ms": round(counting, 1),
                             "cold_first_ms": round(cold_first, 1),
@@ -158,7 +169,7 @@ def main(argv: list[str] | None = None, quick: bool = False) -> list[Figure]:
     args = parser.parse_args(argv)
     sizes = [int(n) for n in (args.users or ("5000" if args.quick else "1000,100000")).split(",")]
     repeats = args.repeats or (5 if args.quick else 15)
-    runs = {users: run(users, repeats) for users in sizes}
+    runs = {users: run(users, repeats, min(sizes)) for users in sizes}
     found = [figure for figures in runs.values() for figure in figures]
     return found + (flatness(runs) if len(runs) > 1 else [])
 
