@@ -17,7 +17,9 @@ committed write to a counted table, written by database triggers (migration
 ``0014_roster_versions``), so a kept total is never used after a change, in this process or
 another one. With it the same walk keeps an anchor every :data:`ANCHOR_STEP` rows of the
 sourcedId order: a deep page starts from the anchor before it (``sourcedId > anchor``) and
-walks at most ``ANCHOR_STEP`` rows, not the whole offset. What is kept is published only when
+walks at most ``ANCHOR_STEP`` rows, not the whole offset. A school-limited client's records
+follow no index's order: up to ``PROBE_ABOVE`` of them, their ids in sourcedId order are kept
+instead and a page is a slice of them (:func:`_page_ids`). What is kept is published only when
 the unit of work that counted commits.
 """
 
