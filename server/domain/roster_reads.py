@@ -30,7 +30,7 @@ import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -351,13 +351,14 @@ def _kept_order(
     descending: bool,
 ) -> tuple[str, ...]:
     """Every visible id in sourcedId order, gathered once per roster state (one walk of the
-    schools' records, as the count made) and kept with the total."""
-    if descending not in kept.order:
+    schools' records, as the count made) and kept with the total. A kept entry's orders are
+    never changed in place: another thread may be summing them (:func:`_publish`)."""
+    ids = kept.order.get(descending)
+    if ids is None:
         order = model.sourced_id.desc() if descending else model.sourced_id.asc()
-        chosen = select(model.id).where(*conditions).order_by(order)
-        kept.order[descending] = tuple(session.scalars(chosen))
-        _keep(session, key, kept)
-    return kept.order[descending]
+        ids = tuple(session.scalars(select(model.id).where(*conditions).order_by(order)))
+        _keep(session, key, replace(kept, order={**kept.order, descending: ids}))
+    return ids
 
 
 def _page_ids(
