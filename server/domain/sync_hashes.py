@@ -25,6 +25,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
@@ -58,8 +59,7 @@ def digest(content: Mapping[str, Any]) -> str:
     >>> digest({"b": 1, "a": [2]}) == digest({"a": [2], "b": 1})
     True
     """
-    text = json.dumps(content, sort_keys=True, default=_plain, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(_ENCODER.encode(content).encode()).hexdigest()
 
 
 def _plain(value: Any) -> Any:
@@ -72,6 +72,10 @@ def _plain(value: Any) -> Any:
     return repr(value)
 
 
+# json.dumps with these options builds an encoder per call; one is enough
+_ENCODER = json.JSONEncoder(sort_keys=True, default=_plain, separators=(",", ":"))
+
+
 def sealed(row_digest: str, version: int) -> str:
     """The stored hash: the row's digest bound to the version the write left."""
     return hashlib.sha256(f"{row_digest}:{version}".encode()).hexdigest()
@@ -82,16 +86,24 @@ def stored(session: Session, model: Any, tenant_id: str, keys: Iterable[str]) ->
     (one SELECT per 900 keys, nothing loaded into the session)."""
     wanted = sorted({key for key in keys if key})
     found: dict[str, Stored] = {}
-    columns = (model.id, model.connection_id, model.status, model.version, model.content_hash)
+    statement = _stored_query(model)
     for start in range(0, len(wanted), CHUNK):
-        rows = session.execute(
-            select(model.sourced_id, *columns).where(
-                model.tenant_id == tenant_id, model.sourced_id.in_(wanted[start : start + CHUNK])
-            )
-        )
-        for key, *values in rows:
+        chunk = wanted[start : start + CHUNK]
+        for key, *values in session.execute(statement, {"tenant": tenant_id, "keys": chunk}):
             found[key] = Stored(*values)
     return found
+
+
+@functools.cache
+def _stored_query(model: Any) -> Any:
+    """The SELECT of :func:`stored`, built once per model: its keys are one expanding
+    parameter, so a batch's 500 keys are not each made into a SQL literal object."""
+    table = model.__table__
+    columns = ("sourced_id", "id", "connection_id", "status", "version", "content_hash")
+    return select(*(table.c[name] for name in columns)).where(
+        table.c.tenant_id == bindparam("tenant"),
+        table.c.sourced_id.in_(bindparam("keys", expanding=True)),
+    )
 
 
 def unchanged(actor: Actor, record: Stored | None, row_digest: str | None) -> bool:
