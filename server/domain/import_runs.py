@@ -11,7 +11,7 @@ import logging
 import pickle
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum, nonmember
@@ -196,31 +196,48 @@ def store_report(
     )
     session.add(run)
     session.flush()
-    # a Core INSERT of plain tuples, one executemany per batch: no ORM work per row
-    statement = insert(cast(Table, ImportRowResult.__table__))
-    batch: list[dict[str, Any]] = []
+    insert_rows = _row_inserter(session)
+    batch: list[tuple[Any, ...]] = []
     rows = 0
     for file, number, key, outcome, code, message, changes in report._rows():
         rows += 1
-        batch.append(
-            {
-                "run_id": run.id,
-                "file": file,
-                "row_number": number,
-                "record_key": key[:255] if key else None,
-                "outcome": outcome,
-                "code": code,
-                "message": message[:2000] if message else None,
-                "changes": changes,
-            }
-        )
+        key = key[:255] if key else None
+        message = message[:2000] if message else None
+        batch.append((run.id, file, number, key, outcome, code, message, changes))
         if len(batch) >= STORE_BATCH:
-            session.execute(statement, batch)
+            insert_rows(batch)
             batch = []
     if batch:
-        session.execute(statement, batch)
+        insert_rows(batch)
     metrics.IMPORT_ROWS.labels(report.format or "unknown", str(report.dry_run).lower()).inc(rows)
     return run
+
+
+_ROW_COLUMNS = ("run_id", "file", "row_number", "record_key", "outcome", "code", "message")
+
+
+def _row_inserter(session: Session) -> Callable[[list[tuple[Any, ...]]], None]:
+    """One ``executemany`` of report rows ``(*_ROW_COLUMNS, changes)``: on SQLite the tuples
+    go to the driver as they are (``changes`` as the JSON text SQLAlchemy would write),
+    elsewhere through a Core INSERT. Either way no ORM work per row."""
+    connection = session.connection()
+    table = cast(Table, ImportRowResult.__table__)
+    if connection.dialect.name == "sqlite":
+        columns = ", ".join((*_ROW_COLUMNS, "changes"))
+        sql = f"INSERT INTO {table.name} ({columns}) VALUES ({', '.join('?' * 8)})"
+
+        def to_driver(batch: list[tuple[Any, ...]]) -> None:
+            params = [(*row[:7], json.dumps(row[7]) if row[7] else "{}") for row in batch]
+            connection.exec_driver_sql(sql, params)
+
+        return to_driver
+    statement = insert(table)
+
+    def through_core(batch: list[tuple[Any, ...]]) -> None:
+        names = (*_ROW_COLUMNS, "changes")
+        connection.execute(statement, [dict(zip(names, row, strict=True)) for row in batch])
+
+    return through_core
 
 
 def record_applied(
