@@ -229,6 +229,9 @@ def role_sourced_id(user: str, org: str, role: str) -> str:
 
 def iter_list(cell: str) -> list[str]:
     """A OneRoster list cell (``"a,b"``; some producers quote items) as clean items."""
+    if "," not in cell and '"' not in cell:  # one item: most cells, and the fast way
+        item = cell.strip()
+        return [item] if item else []
     return [item.strip().strip('"') for item in cell.split(",") if item.strip().strip('"')]
 
 

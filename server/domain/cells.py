@@ -33,6 +33,6 @@ def neutralise(value: Any) -> Any:
 
 def restore(value: str) -> str:
     """The cell as it was before :func:`neutralise` (what an import reads)."""
-    if _NEUTRALISED.match(value):
+    if value[:1] == "'" and _NEUTRALISED.match(value):
         return value[1:]
     return value

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum, nonmember
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from server import metrics
@@ -27,6 +28,10 @@ from server.domain.actors import Actor
 from server.domain.import_records import Outcome, RowResult
 
 STORE_BATCH = 2000
+SPOOL_CHUNK = 1000  # report rows pickled together
+# A spooled row outcome: the keys of RowResult.as_dict, in this order
+ROW_FIELDS = ("file", "row", "key", "outcome", "code", "message", "changes")
+_Row = tuple[str | None, int | None, str | None, str, str | None, str | None, dict[str, Any]]
 log = logging.getLogger("rollcall.imports")
 
 
@@ -63,15 +68,49 @@ class Report:
     summary: str = ""
 
     def __post_init__(self) -> None:
-        self._spool = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
+        self._spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+        self._chunks = 0
+        self._pending: list[_Row] = []
         self.row_count = 0
 
     def add(self, result: RowResult) -> None:
+        """Count the row's outcome and spool it (memory stays flat however many rows)."""
         self.outcomes[result.outcome] += 1
         if result.code:
             self.codes[result.code] += 1
         self.row_count += 1
-        self._spool.write(json.dumps(result.as_dict(), default=str) + "\n")
+        changes = result.changes
+        if changes:  # what the JSON column stores: dates and the like as text
+            changes = json.loads(json.dumps(changes, default=str))
+        self._pending.append(
+            (
+                result.file,
+                result.row_number,
+                result.record_key,
+                str(result.outcome),
+                result.code,
+                result.message,
+                changes or {},
+            )
+        )
+        if len(self._pending) >= SPOOL_CHUNK:
+            self._dump()
+
+    def _dump(self) -> None:
+        self._spool.seek(0, 2)
+        pickle.dump(self._pending, self._spool, protocol=pickle.HIGHEST_PROTOCOL)
+        self._chunks += 1
+        self._pending = []
+
+    def _rows(self) -> Iterator[_Row]:
+        """Every row outcome as a tuple (:data:`ROW_FIELDS`), in the order they happened."""
+        position, chunks, pending = 0, self._chunks, list(self._pending)
+        for _ in range(chunks):
+            self._spool.seek(position)  # rows may be added between two reads
+            chunk = pickle.load(self._spool)  # our own temporary file
+            position = self._spool.tell()
+            yield from chunk
+        yield from pending
 
     def warn(self, file: str | None, message: str) -> None:
         self.warnings.append({"file": file or "", "message": message})
@@ -90,11 +129,8 @@ class Report:
 
     def rows(self) -> Iterator[dict[str, Any]]:
         """Every row outcome, in the order they happened (read back from the spool)."""
-        self._spool.flush()
-        self._spool.seek(0)
-        for line in self._spool:
-            yield json.loads(line)
-        self._spool.seek(0, 2)
+        for row in self._rows():
+            yield dict(zip(ROW_FIELDS, row, strict=True))
 
     def counts(self) -> dict[str, Any]:
         return {
@@ -160,29 +196,48 @@ def store_report(
     )
     session.add(run)
     session.flush()
-    batch: list[dict[str, Any]] = []
+    insert_rows = _row_inserter(session)
+    batch: list[tuple[Any, ...]] = []
     rows = 0
-    for row in report.rows():
+    for file, number, key, outcome, code, message, changes in report._rows():
         rows += 1
-        batch.append(
-            {
-                "run_id": run.id,
-                "file": row["file"],
-                "row_number": row["row"],
-                "record_key": (row["key"] or "")[:255] or None,
-                "outcome": row["outcome"],
-                "code": row["code"],
-                "message": (row["message"] or "")[:2000] or None,
-                "changes": row["changes"] or {},
-            }
-        )
+        key = key[:255] if key else None
+        message = message[:2000] if message else None
+        batch.append((run.id, file, number, key, outcome, code, message, changes))
         if len(batch) >= STORE_BATCH:
-            session.execute(insert(ImportRowResult), batch)
+            insert_rows(batch)
             batch = []
     if batch:
-        session.execute(insert(ImportRowResult), batch)
+        insert_rows(batch)
     metrics.IMPORT_ROWS.labels(report.format or "unknown", str(report.dry_run).lower()).inc(rows)
     return run
+
+
+_ROW_COLUMNS = ("run_id", "file", "row_number", "record_key", "outcome", "code", "message")
+
+
+def _row_inserter(session: Session) -> Callable[[list[tuple[Any, ...]]], None]:
+    """One ``executemany`` of report rows ``(*_ROW_COLUMNS, changes)``: on SQLite the tuples
+    go to the driver as they are (``changes`` as the JSON text SQLAlchemy would write),
+    elsewhere through a Core INSERT. Either way no ORM work per row."""
+    connection = session.connection()
+    table = cast(Table, ImportRowResult.__table__)
+    if connection.dialect.name == "sqlite":
+        columns = ", ".join((*_ROW_COLUMNS, "changes"))
+        sql = f"INSERT INTO {table.name} ({columns}) VALUES ({', '.join('?' * 8)})"
+
+        def to_driver(batch: list[tuple[Any, ...]]) -> None:
+            params = [(*row[:7], json.dumps(row[7]) if row[7] else "{}") for row in batch]
+            connection.exec_driver_sql(sql, params)
+
+        return to_driver
+    statement = insert(table)
+
+    def through_core(batch: list[tuple[Any, ...]]) -> None:
+        names = (*_ROW_COLUMNS, "changes")
+        connection.execute(statement, [dict(zip(names, row, strict=True)) for row in batch])
+
+    return through_core
 
 
 def record_applied(

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import Column, MetaData, String, Table, insert, select
+from sqlalchemy import Column, MetaData, String, Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from server.db import Connection
@@ -132,11 +132,7 @@ class ImportContext:
         found: set[str] = set()
         for start in range(0, len(keys), 900):
             chunk = keys[start : start + 900]
-            found |= set(
-                self.session.scalars(
-                    select(SEEN.c.key).where(SEEN.c.kind == kind, SEEN.c.key.in_(chunk))
-                )
-            )
+            found.update(self.session.scalars(_SEEN_AMONG, {"kind": kind, "keys": chunk}))
         return found
 
     def mark_seen(self, kind: str, keys: Iterable[str]) -> None:
@@ -158,6 +154,12 @@ SEEN = Table(
     Column("kind", String(20), primary_key=True),
     Column("key", String(255), primary_key=True),
     prefixes=["TEMPORARY"],
+)
+
+
+# Built once: the keys are one expanding parameter, not a SQL literal object per key
+_SEEN_AMONG = select(SEEN.c.key).where(
+    SEEN.c.kind == bindparam("kind"), SEEN.c.key.in_(bindparam("keys", expanding=True))
 )
 
 

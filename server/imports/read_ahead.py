@@ -23,7 +23,6 @@ from __future__ import annotations
 import pickle
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import replace
 from typing import Any
 
 from cryptography.fernet import Fernet
@@ -43,7 +42,7 @@ class Spool:
         self.problem: FileProblem | None = None
         self.count = 0
         self._chunks = 0
-        self._pending: list[Item] = []
+        self._pending: list[Any] = []  # RowResults, and ImportRecords as tuples
 
     @classmethod
     def of(cls, items: Iterable[Item], check: Callable[[int], None] | None = None) -> Spool:
@@ -63,9 +62,27 @@ class Spool:
         return spool
 
     def _add(self, item: Item) -> None:
-        if isinstance(item, ImportRecord) and item.password:
-            item = replace(item, password=self._sealer.encrypt(item.password.encode()).decode())
-        self._pending.append(item)
+        if isinstance(item, ImportRecord):
+            password = item.password
+            if password:
+                password = self._sealer.encrypt(password.encode()).decode()
+            # a plain tuple: pickled and loaded at twice the speed of the dataclass
+            self._pending.append(
+                (
+                    item.file,
+                    item.number,
+                    item.kind,
+                    item.key,
+                    item.fields,
+                    item.refs,
+                    item.status,
+                    password,
+                    item.enabled,
+                    item.repairs,
+                )
+            )
+        else:
+            self._pending.append(item)
         self.count += 1
 
     def _dump(self) -> None:
@@ -77,12 +94,15 @@ class Spool:
     def __iter__(self) -> Iterator[Item]:
         self._file.seek(0)
         for _ in range(self._chunks):
-            chunk: list[Item] = pickle.load(self._file)  # our own temporary file
+            chunk: list[Any] = pickle.load(self._file)  # our own temporary file
             for item in chunk:
-                if isinstance(item, ImportRecord) and item.password:
-                    secret = self._sealer.decrypt(item.password.encode()).decode()
-                    item = replace(item, password=secret)
-                yield item
+                if type(item) is not tuple:
+                    yield item
+                    continue
+                record = ImportRecord(*item)
+                if record.password:
+                    record.password = self._sealer.decrypt(record.password.encode()).decode()
+                yield record
         if self.problem is not None:
             raise self.problem
 
