@@ -8,6 +8,7 @@ changes nothing and returns an empty change set, so every push is idempotent.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,6 +22,8 @@ from server.db import (
     RecordStatus,
     Tenant,
     User,
+    UserGrade,
+    UserRole,
     fold,
     new_id,
     utcnow,
@@ -44,6 +47,8 @@ from server.domain.user_fields import (
     assign,
     creation_changes,
     diff,
+    folded_columns,
+    grade_rows,
     normalise,
     with_defaults,
     with_primary_org,
@@ -96,7 +101,7 @@ def create_user(session: Session, actor: Actor, fields: Mapping[str, Any]) -> Us
     _ensure_sourced_id_free(session, actor.tenant_id, user.sourced_id)
     session.add(user)
     session.flush()
-    audit.record(session, actor, "user.create", **creation_event(user, values))
+    audit.record(session, actor, "user.create", **creation_event(user.id, user.username, values))
     return user
 
 
@@ -106,30 +111,97 @@ def _ensure_creatable(actor: Actor, values: Mapping[str, Any]) -> None:
         raise RequiredValue("A user needs a name or a username.", field="given_name")
 
 
+@dataclass(frozen=True)
+class NewUserRows:
+    """The rows a new user is made of: one definition for :func:`create_user` (ORM objects
+    built from them, :func:`new_user`) and the bulk path of imports (Core ``executemany``,
+    :mod:`server.domain.bulk`)."""
+
+    user: dict[str, Any]  # every column of ``users``
+    roles: list[dict[str, Any]]
+    grades: list[dict[str, Any]]
+    credential: dict[str, Any]
+
+
+def new_user_rows(
+    actor: Actor, owner: Connection, values: Mapping[str, Any], username: str
+) -> NewUserRows:
+    """The rows of a new user from normalised, checked ``values``: owned by ``owner``, its
+    sourcedId its id when none is given, its credential ``sso`` when the owner is an SSO
+    connection and ``pending`` otherwise (SPEC §4)."""
+    made = values.get("id") or new_id()
+    now = utcnow()
+    columns = {k: v for k, v in values.items() if k not in NOT_COLUMNS}
+    given = {
+        **columns,
+        "id": made,
+        "tenant_id": actor.tenant_id,
+        "connection_id": owner.id,
+        "sourced_id": values.get("sourced_id") or made,
+        "username": username,
+        "username_folded": fold(username),
+        "created_at": now,
+        "updated_at": now,
+    }
+    user = {**_defaults(User.__table__, given), **given}
+    user["given_name"] = user["given_name"] or ""
+    user["family_name"] = user["family_name"] or ""
+    user.update(folded_columns(user))
+    state = CredentialState.SSO if guard.is_sso_linked(owner) else CredentialState.PENDING
+    credential: dict[str, Any] = {"user_id": made, "state": state, "updated_at": now}
+    credential = {**_defaults(Credential.__table__, credential), **credential}
+    return NewUserRows(
+        user=user,
+        roles=role_rows(made, values.get("roles") or []),
+        grades=grade_rows(made, values.get("grades") or []),
+        credential=credential,
+    )
+
+
+NOT_COLUMNS = frozenset(("roles", "grades", "username", "id", "sourced_id"))
+
+
+def _column_defaults(table: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Every column of ``table`` with its Python-side default: (constants, including None
+    for a column without one; factories, called per row so no two rows share a dict). A Core
+    ``executemany`` needs the same keys in every row."""
+    constants: dict[str, Any] = {}
+    factories: dict[str, Any] = {}
+    for column in table.columns:
+        default = column.default
+        if default is None or default.is_scalar:
+            constants[column.key] = default.arg if default is not None else None
+        else:
+            factories[column.key] = default.arg  # SQLAlchemy wrapped it to take a context
+    return constants, factories
+
+
+def _defaults(table: Any, given: Mapping[str, Any]) -> dict[str, Any]:
+    constants, factories = _DEFAULTS[table.name]
+    fresh = {key: make(None) for key, make in factories.items() if key not in given}
+    return {**constants, **fresh}
+
+
+_DEFAULTS = {model.__tablename__: _column_defaults(model.__table__) for model in (User, Credential)}
+
+
 def new_user(actor: Actor, owner: Connection, values: Mapping[str, Any], username: str) -> User:
     """The :class:`User` that :func:`create_user` adds for normalised, checked ``values``."""
-    user = User(
-        tenant_id=actor.tenant_id,
-        connection_id=owner.id,
-        username=username,
-        username_folded=fold(username),
-    )
-    user.id = values.get("id") or new_id()
-    user.created_at = user.updated_at = utcnow()
-    user.sourced_id = values.get("sourced_id") or user.id
-    assign(user, {k: v for k, v in values.items() if k not in ("username", "id", "sourced_id")})
-    state = CredentialState.SSO if guard.is_sso_linked(owner) else CredentialState.PENDING
-    user.credential = Credential(state=state)
+    rows = new_user_rows(actor, owner, values, username)
+    user = User(**rows.user)
+    user.roles = [UserRole(**row) for row in rows.roles]
+    user.grade_rows = [UserGrade(**row) for row in rows.grades]
+    user.credential = Credential(**rows.credential)
     return user
 
 
-def creation_event(user: User, values: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``user.create`` audit event's details for ``user`` created from ``values``."""
+def creation_event(user_id: str, username: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``user.create`` audit event's details for a user created from ``values``."""
     return {
         "target_kind": "user",
-        "target_id": user.id,
-        "target_label": user.username,
-        "changes": creation_changes(user, dict(values)),
+        "target_id": user_id,
+        "target_label": username,
+        "changes": creation_changes(username, dict(values)),
     }
 
 

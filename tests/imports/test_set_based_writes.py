@@ -1,0 +1,143 @@
+"""The set-based write path of a first import (issue 15): new users go in with one Core
+``executemany`` per table and batch, building no ORM object, under the same rules as every
+other surface (the rows of ``users.new_user_rows``, the SSO credential state, R109, one audit
+event per created record, a row error reported on its row).
+
+Speed is measured in ``bench/imports.py``; these tests count objects and statements."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import inspect, select
+
+from server.db import AuditEvent, Credential, User, UserGrade, UserRole
+from server.districts import school
+from server.domain import bulk, users
+from server.domain.actors import connection_actor
+from server.domain.connections import get_connection
+from server.domain.users import RoleAssignment
+from tests.imports.conftest import built, statements
+from tests.imports.packages import district, package
+
+STUDENTS = 600
+
+
+@pytest.mark.parametrize("version", ["1.1", "1.2"])
+def test_a_first_import_builds_no_object_for_the_users_it_creates(tenancy, tmp_path, version):
+    """cProfile of ``bench.imports`` (2,000 users): ``bulk.create_users`` spent a quarter of
+    its time building a ``User`` (with its roles, grades and credential) per new user and
+    flushing them."""
+    path = package(tmp_path / "district.zip", version, district(version, students=STUDENTS))
+    with built(User, UserRole, UserGrade, Credential) as made, statements(tenancy.database) as sent:
+        first = tenancy.run(path)
+    assert first.status == "applied", first.summary
+    people = STUDENTS + 1
+    assert tenancy.count(User) == people
+    assert made == [], f"{len(made)} ORM objects built for {people} new users"
+    assert sent() < people // 4, f"{sent()} statements for a first import of {people} users"
+    kid = tenancy.user("u7")
+    assert (kid.username, kid.given_folded, kid.family_folded) == ("Stug.Dentg", "stug", "dentg")
+    assert (kid.grades, kid.credential.state, kid.version, kid.status) == (
+        ["03"],
+        "pending",
+        1,
+        "active",
+    )
+    assert [(r.role, r.role_type) for r in kid.roles] == [("student", "primary")]
+    assert kid.primary_org_id == kid.roles[0].org_id
+    with tenancy.database.session() as session:
+        events = session.scalars(select(AuditEvent).where(AuditEvent.action == "user.create"))
+        by_target = {event.target_id: event for event in events}
+    assert len(by_target) == people
+    assert by_target[kid.id].changes["username"] == [None, "Stug.Dentg"]
+    assert by_target[kid.id].changes["grades"] == [None, ["03"]]
+
+
+def test_users_created_in_bulk_are_the_users_create_user_makes(session, system):
+    """One definition of a new user (``users.new_user_rows``) for both paths: every column,
+    role, grade, the credential and the audit event's changes agree."""
+    org = school(session, system)
+    fields = {
+        "given_name": " Ava ",
+        "family_name": "Ádams",
+        "email": "Ava@Example.org",
+        "identifier": "ID-1",
+        "grades": ["04", "03"],
+        "roles": [RoleAssignment(org.id, "student")],
+        "extra": {},
+    }
+    (made,) = bulk.create_users(
+        session, system, [{**fields, "username": "ava.bulk", "sourced_id": "bulk-1"}]
+    )
+    one = users.create_user(
+        session, system, {**fields, "username": "ava.one", "sourced_id": "one-1"}
+    )
+    session.flush()
+    session.expire_all()
+    bulk_user = session.get(User, made.id)
+    assert isinstance(made, bulk.Created) and bulk_user is not None
+    assert _columns(bulk_user) == _columns(one)
+    assert [_columns(r) for r in bulk_user.roles] == [_columns(r) for r in one.roles]
+    assert bulk_user.grades == one.grades == ["03", "04"]
+    assert _columns(bulk_user.credential) == _columns(one.credential)
+    events = {
+        e.target_id: e.changes
+        for e in session.scalars(select(AuditEvent).where(AuditEvent.action == "user.create"))
+    }
+    assert _named(events[made.id], "ava.bulk", "bulk-1") == _named(
+        events[one.id], "ava.one", "one-1"
+    )
+
+
+OWN = ("id", "user_id", "username", "username_folded", "sourced_id", "created_at", "updated_at")
+
+
+def _columns(record) -> dict:
+    mapper = inspect(record).mapper
+    return {c.key: getattr(record, c.key) for c in mapper.column_attrs if c.key not in OWN}
+
+
+def _named(changes: dict, username: str, sourced_id: str) -> dict:
+    assert changes.pop("username") == [None, username]
+    assert changes.pop("sourced_id") == [None, sourced_id]
+    return changes
+
+
+def test_users_an_sso_connection_creates_in_bulk_sign_in_only_through_it(tenancy, tmp_path):
+    path = package(tmp_path / "district.zip", "1.1", district("1.1", students=40))
+    with built(User) as made:
+        first = tenancy.run(path, connection="Clever")
+    assert first.status == "applied", first.summary
+    assert made == []
+    assert {tenancy.user(f"u{n}").credential.state for n in (0, 1, 40)} == {"sso"}
+
+
+def test_a_bad_row_in_a_batch_is_reported_on_its_row_and_the_others_are_created(tenancy, tmp_path):
+    """R109 (another connection's username), R103 (a sourcedId twice) and R102 (a bad email)
+    in one batch: each row keeps its own code; every other user of the batch is created,
+    with one audit event each."""
+    files = district("1.1", students=60)
+    people = files["users.csv"]
+    people[10]["username"] = "taken.elsewhere"
+    people[20]["email"] = "not-an-email"
+    people.append(dict(people[30], username="someone.else"))  # u30 again
+    with tenancy.database.session() as session:
+        clever = connection_actor(get_connection(session, tenancy.tenant_id, "Clever"))
+        users.create_user(session, clever, {"username": "taken.elsewhere", "given_name": "T"})
+    path = package(tmp_path / "district.zip", "1.1", files)
+
+    report = tenancy.run(path, skip_invalid=True)
+
+    assert report.status == "applied", report.summary
+    rows = [row for row in report.as_dict()["row_results"] if row["file"] == "users.csv"]
+    errors = {row["key"]: row["code"] for row in rows if row["outcome"] == "error"}
+    assert errors == {"u10": "R109", "u20": "R102", "u30": "R103"}
+    created = {row["key"] for row in rows if row["outcome"] == "created"}
+    assert len(created) == 61 - 2 and {"u9", "u11", "u21", "u30"} <= created
+    with tenancy.database.session() as session:
+        audited = session.scalars(
+            select(AuditEvent.target_label).where(
+                AuditEvent.action == "user.create", AuditEvent.actor_name == "SIS"
+            )
+        ).all()
+    assert len(audited) == len(created) == len(set(audited))
