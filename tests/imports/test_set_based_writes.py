@@ -7,12 +7,14 @@ Speed is measured in ``bench/imports.py``; these tests count objects and stateme
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from sqlalchemy import inspect, select
 
-from server.db import AuditEvent, Credential, User, UserGrade, UserRole
+from server.db import AuditEvent, Credential, RecordStatus, User, UserGrade, UserRole
 from server.districts import school
-from server.domain import bulk, users
+from server.domain import audit, bulk, users
 from server.domain.actors import connection_actor
 from server.domain.connections import get_connection
 from server.domain.users import RoleAssignment
@@ -141,3 +143,26 @@ def test_a_bad_row_in_a_batch_is_reported_on_its_row_and_the_others_are_created(
             )
         ).all()
     assert len(audited) == len(created) == len(set(audited))
+
+
+def test_audit_events_recorded_in_bulk_are_the_events_record_makes(session, system):
+    """``audit.record_many`` (imports) stores what ``audit.record`` stores for the same event:
+    secret-looking fields redacted, dates, enums, tuples and nested values made plain."""
+    changes = {
+        "given_name": [None, "Ava"],
+        "birth_date": [None, date(2014, 5, 1)],
+        "status": [RecordStatus.ACTIVE, RecordStatus.INACTIVE],
+        "roles": [None, ({"org_id": "o1", "role": "student", "begin": date(2026, 9, 1)},)],
+        "password": [None, "hunter2-secret"],
+        "extra.pin": ["1234", "5678"],
+        "grades": [["03"], ("04", 5, 1.5, True)],
+    }
+    one = audit.record(session, system, "user.update", target_id="a", changes=changes)
+    audit.record_many(session, system, "user.update", [{"target_id": "b", "changes": changes}])
+    session.flush()
+    (many,) = session.scalars(select(AuditEvent).where(AuditEvent.target_id == "b")).all()
+    session.refresh(one)
+    assert many.changes == one.changes
+    assert one.changes["password"] == one.changes["extra.pin"] == ["[redacted]", "[redacted]"]
+    assert one.changes["birth_date"] == [None, "2014-05-01"]
+    assert one.changes["roles"][1][0]["begin"] == "2026-09-01"
