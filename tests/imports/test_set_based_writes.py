@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from sqlalchemy import inspect, select
+from sqlalchemy import event, inspect, select
 
 from server.db import AuditEvent, Credential, RecordStatus, User, UserGrade, UserRole
 from server.districts import school
@@ -166,3 +166,28 @@ def test_audit_events_recorded_in_bulk_are_the_events_record_makes(session, syst
     assert one.changes["password"] == one.changes["extra.pin"] == ["[redacted]", "[redacted]"]
     assert one.changes["birth_date"] == [None, "2014-05-01"]
     assert one.changes["roles"][1][0]["begin"] == "2026-09-01"
+
+
+def test_enrollment_batches_read_only_the_columns_they_check(tenancy, tmp_path):
+    """cProfile of ``bench.imports``: each enrollment batch loaded every user and class it
+    named in full, decoding their JSON columns again (a tenth of a first import's write
+    phase). The users.csv and classes.csv batches read their records; enrollment batches read
+    the ids, owner and status they check."""
+    students = 1200  # 3 batches of users, 1 of classes, 3 of enrollments
+    path = package(tmp_path / "district.zip", "1.1", district("1.1", students=students))
+    sent: list[str] = []
+
+    def keep(_conn, _cursor, statement, *_) -> None:
+        sent.append(statement)
+
+    event.listen(tenancy.database.engine, "before_cursor_execute", keep)
+    try:
+        first = tenancy.run(path)
+    finally:
+        event.remove(tenancy.database.engine, "before_cursor_execute", keep)
+    assert first.status == "applied", first.summary
+    selects = [s for s in sent if s.lstrip().upper().startswith("SELECT")]
+    full_classes = [s for s in selects if "classes.grades" in s]
+    full_users = [s for s in selects if "users.extra" in s and "import_seen" not in s]
+    assert len(full_classes) <= 2, "classes.csv's one row: its lookup and create_class's"
+    assert len(full_users) <= 3, "one per users.csv batch"
