@@ -38,8 +38,9 @@ from server.domain import (
 )
 from server.domain.access import ensure_can_create, ensure_visible
 from server.domain.actors import Actor
+from server.domain.bulk_updates import write_changes
 from server.domain.leavers import leaver_keep_until
-from server.domain.oauth import revoke_user_tokens
+from server.domain.oauth import revoke_tokens_of
 from server.domain.signin import account_key, staff_account_key
 from server.domain.tenants import tenant_setting
 from server.domain.user_fields import (
@@ -428,9 +429,46 @@ def _set_status(
     override: bool,
     reason: str | None,
 ) -> bool:
+    change = _status_change(session, actor, user, status, override)
+    if change is None:
+        return False
+    session.flush()
+    _after_status_change(session, actor, [user], status)
+    audit.record(session, actor, action, **_status_event(user, change, status, reason))
+    return True
+
+
+def deactivate_users(
+    session: Session, actor: Actor, batch: Sequence[User], *, reason: str | None = None
+) -> list[bool]:
+    """:func:`deactivate_user` for every user of ``batch`` at once (what a full import
+    deactivates): the same checks and changes, one flush, one token revocation and the audit
+    events in one ``executemany`` (issue 15). Returns, per user, whether it changed.
+
+    :raises: the first error :func:`deactivate_user` raises for a user (the caller rolls back).
+    """
+    status = RecordStatus.INACTIVE
+    with session.no_autoflush:  # written below with one UPDATE, not one per user
+        changes = [_status_change(session, actor, user, status, False) for user in batch]
+    changed = [(user, change) for user, change in zip(batch, changes, strict=True) if change]
+    write_changes(session, [user for user, _ in changed], STATUS_COLUMNS)
+    _after_status_change(session, actor, [user for user, _ in changed], status)
+    events = [_status_event(user, change, status, reason) for user, change in changed]
+    audit.record_many(session, actor, "user.deactivate", events)
+    return [change is not None for change in changes]
+
+
+STATUS_COLUMNS = ("status", "deleted_at", "purge_after", "updated_at")  # _status_change sets
+
+
+def _status_change(
+    session: Session, actor: Actor, user: User, status: str, override: bool
+) -> tuple[str, bool] | None:
+    """Check and set a user's status (not flushed); returns (status before, overridden) or
+    None when it already has ``status``."""
     _ensure_may_touch(session, actor, user)
     if user.status == status:
-        return False
+        return None
     overridden = guard.check_change(
         actor, user.connection, ["status"], override=override, what=record_name(user)
     )
@@ -442,22 +480,29 @@ def _set_status(
     if status == RecordStatus.INACTIVE and user.primary_role == "student":
         user.purge_after = leaver_keep_until(session, user.tenant_id, utcnow())
     user.updated_at = utcnow()
-    session.flush()
-    if status != RecordStatus.ACTIVE:
-        revoke_user_tokens(session, user.id)
-    _mark_scim_index_stale(session, actor, user)
-    audit.record(
-        session,
-        actor,
-        action,
-        target_kind="user",
-        target_id=user.id,
-        target_label=user.username,
-        changes={"status": [before, status]},
-        override=overridden,
-        detail=reason,
-    )
-    return True
+    return before, overridden
+
+
+def _after_status_change(session: Session, actor: Actor, changed: list[User], status: str) -> None:
+    """What follows a flushed status change: tokens revoked unless active, index marked."""
+    if status != RecordStatus.ACTIVE and changed:
+        revoke_tokens_of(session, [user.id for user in changed])
+    for user in changed:
+        _mark_scim_index_stale(session, actor, user)
+
+
+def _status_event(
+    user: User, change: tuple[str, bool], status: str, reason: str | None
+) -> dict[str, Any]:
+    before, overridden = change
+    return {
+        "target_kind": "user",
+        "target_id": user.id,
+        "target_label": user.username,
+        "changes": {"status": [before, status]},
+        "override": overridden,
+        "detail": reason,
+    }
 
 
 def referenced_user(actor: Actor, user: User | None, key: str, field: str) -> User:

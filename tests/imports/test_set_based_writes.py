@@ -191,3 +191,41 @@ def test_enrollment_batches_read_only_the_columns_they_check(tenancy, tmp_path):
     full_users = [s for s in selects if "users.extra" in s and "import_seen" not in s]
     assert len(full_classes) <= 2, "classes.csv's one row: its lookup and create_class's"
     assert len(full_users) <= 3, "one per users.csv batch"
+
+
+def test_a_full_import_deactivates_what_it_no_longer_lists_a_batch_at_a_time(tenancy, tmp_path):
+    """``engine._deactivate_missing`` deactivated record by record (a savepoint, an UPDATE,
+    a token revocation and an audit INSERT each). Now a chunk at a time, with the same
+    outcome: W201 per record, one audit event each, students kept until the leaver date."""
+    students = 600
+    files = district("1.1", students=students)
+    first = tenancy.run(package(tmp_path / "all.zip", "1.1", files))
+    assert first.status == "applied", first.summary
+    kept = 100
+    files["users.csv"] = files["users.csv"][: kept + 1]
+    files["enrollments.csv"] = files["enrollments.csv"][: kept + 1]
+    path = package(tmp_path / "fewer.zip", "1.1", files)
+
+    with statements(tenancy.database) as sent:
+        report = tenancy.run(path, mode="full", allow_shrink=True)
+
+    assert report.status == "applied", report.summary
+    gone = students - kept
+    rows = [row for row in report.as_dict()["row_results"] if row["outcome"] == "deactivated"]
+    assert {row["code"] for row in rows} == {"W201"}
+    assert sorted(row["file"] for row in rows) == ["enrollments.csv"] * gone + ["users.csv"] * gone
+    assert sent() < gone // 2, f"{sent()} statements to deactivate {gone} users and enrollments"
+    left = tenancy.user(f"u{students}")
+    assert left.status == "inactive" and left.purge_after is not None
+    assert tenancy.user(f"u{kept}").status == "active"
+    with tenancy.database.session() as session:
+        events = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "user.deactivate")
+        ).all()
+        statuses = session.scalars(
+            select(AuditEvent.changes).where(AuditEvent.action == "enrollment.status")
+        ).all()
+    assert len(events) == len({e.target_id for e in events}) == gone
+    assert {e.detail for e in events} == {"Missing from a full import."}
+    assert events[0].changes == {"status": ["active", "inactive"]}
+    assert statuses == [{"status": ["active", "inactive"]}] * gone
