@@ -228,7 +228,7 @@ _PLAIN = frozenset((str, int, float, bool, type(None)))
 def _jsonable(value: Any) -> Any:
     if type(value) in _PLAIN:
         return value  # the usual case, without the isinstance chain below
-    if type(value) in (list, tuple) and all(type(item) in _PLAIN for item in value):
+    if type(value) is list and len(value) == 2 and {type(value[0]), type(value[1])} <= _PLAIN:
         return list(value)  # [before, after] of plain values
     if isinstance(value, list | tuple):
         return [_jsonable(item) for item in value]
