@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import Table, insert, select
@@ -209,12 +210,26 @@ def _small(value: Any) -> Any:
 def redact(changes: dict[str, Any]) -> dict[str, Any]:
     """Replace the values of secret-looking fields so no password or token reaches the log."""
     return {
-        key: ([REDACTED, REDACTED] if _SECRET_FIELD.search(key) else _jsonable(value))
+        key: ([REDACTED, REDACTED] if _is_secret(key) else _jsonable(value))
         for key, value in changes.items()
     }
 
 
+@lru_cache(maxsize=4096)
+def _is_secret(key: str) -> bool:
+    """Whether a field's name looks secret (a handful of names recur in every event of an
+    import: asked once each, issue 15)."""
+    return _SECRET_FIELD.search(key) is not None
+
+
+_PLAIN = frozenset((str, int, float, bool, type(None)))
+
+
 def _jsonable(value: Any) -> Any:
+    if type(value) in _PLAIN:
+        return value  # the usual case, without the isinstance chain below
+    if type(value) is list and len(value) == 2 and {type(value[0]), type(value[1])} <= _PLAIN:
+        return list(value)  # [before, after] of plain values
     if isinstance(value, list | tuple):
         return [_jsonable(item) for item in value]
     if isinstance(value, dict):

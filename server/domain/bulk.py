@@ -3,10 +3,12 @@
 :func:`create_users` creates a batch of users exactly as :func:`server.domain.users.create_user`
 creates each (validation, the password-free credential state, ownership by the acting
 connection, one audit event per user), but compares against the stored users once per batch:
-one SELECT for the usernames, one for the sourcedIds, the orgs read once, one flush, the audit
-events in one ``executemany``. A row that needs more than a plain create (an ``externalId``
-that may restore a deleted user, a username to generate, a username or sourcedId already
-used) goes through ``create_user`` itself, which raises the error the row deserves.
+one SELECT for the usernames, one for the sourcedIds, the orgs read once; then the rows of
+:func:`server.domain.users.new_user_rows` (users, roles, grades, credentials) and the audit
+events go in with one ``executemany`` each, building no ORM object. A row that needs more
+than a plain create (an ``externalId`` that may restore a deleted user, a username to
+generate, a username or sourcedId already used) goes through ``create_user`` itself, which
+raises the error the row deserves.
 
 Domain code never commits: a row that fails raises, and the caller's savepoint drops the batch.
 
@@ -18,20 +20,34 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
-from server.db import Org, RecordStatus, User, UserRole, fold
+from server.db import Credential, Org, RecordStatus, User, UserGrade, UserRole, fold
 from server.domain import audit, users
 from server.domain.actors import Actor
 
 CHUNK = 900  # bound parameters per IN list
 
 
-def create_users(session: Session, actor: Actor, batch: Sequence[Mapping[str, Any]]) -> list[User]:
-    """Create every user of ``batch`` (``create_user`` fields); returns them in order.
+@dataclass(frozen=True)
+class Created:
+    """A user :func:`create_users` inserted (no ORM object is built for it)."""
+
+    id: str
+    sourced_id: str
+    username: str
+    version: int = 1
+
+
+def create_users(
+    session: Session, actor: Actor, batch: Sequence[Mapping[str, Any]]
+) -> list[User | Created]:
+    """Create every user of ``batch`` (``create_user`` fields); returns them in order:
+    :class:`Created` for a user made here, the ``User`` of one ``create_user`` made.
 
     :raises: the first error :func:`server.domain.users.create_user` raises for a row.
     """
@@ -41,36 +57,46 @@ def create_users(session: Session, actor: Actor, batch: Sequence[Mapping[str, An
     tenant = actor.tenant_id
     usernames = _taken(session, tenant, User.username_folded, [_folded(v) for v in prepared])
     sourced = _taken(session, tenant, User.sourced_id, [v.get("sourced_id") for v in prepared])
-    made: list[User] = []
-    fresh: list[tuple[User, dict[str, Any]]] = []
+    made: list[User | Created] = []
+    fresh: list[tuple[users.NewUserRows, dict[str, Any]]] = []
     for row, values in zip(batch, prepared, strict=True):
         folded, key = _folded(values), values.get("sourced_id")
         special = not folded or not key or bool(values.get("external_id"))
         if special or key is None or folded in usernames or key in sourced:
+            _insert(session, actor, fresh)  # create_user sees the batch's users so far
+            fresh = []
             made.append(users.create_user(session, actor, row))
             continue
-        plain = {name: value for name, value in values.items() if name != "roles"}
-        user = users.new_user(actor, owner, plain, values["username"])
+        rows = users.new_user_rows(actor, owner, values, values["username"])
         usernames.add(folded)
         sourced.add(key)
-        session.add(user)
-        fresh.append((user, values))
-        made.append(user)
-    session.flush()
-    _add_roles(session, fresh)
-    events = [users.creation_event(user, values) for user, values in fresh]
-    audit.record_many(session, actor, "user.create", events)
+        fresh.append((rows, values))
+        made.append(Created(rows.user["id"], key, rows.user["username"]))
+    _insert(session, actor, fresh)
     return made
 
 
-def _add_roles(session: Session, created: list[tuple[User, dict[str, Any]]]) -> None:
-    """The new users' roles in one ``executemany`` (the ORM inserts rows with a generated key
-    one at a time); each user's ``roles`` is reloaded when next read."""
-    rows = [row for user, v in created for row in users.role_rows(user.id, v.get("roles") or [])]
-    if rows:
-        session.execute(insert(cast(Table, UserRole.__table__)), rows)  # Core executemany
-    for user, _ in created:
-        session.expire(user, ["roles"])
+def _insert(session: Session, actor: Actor, fresh: list[tuple[users.NewUserRows, Any]]) -> None:
+    """The new users, their roles, grades and credentials, one Core ``executemany`` each
+    (an ORM object per user and its flush were most of a first import, issue 15), and their
+    ``user.create`` audit events."""
+    if not fresh:
+        return
+    session.flush()  # what the ORM holds goes first (the orgs the rows name)
+    made = [rows for rows, _ in fresh]
+    for model, table_rows in (
+        (User, [rows.user for rows in made]),
+        (UserRole, [row for rows in made for row in rows.roles]),
+        (UserGrade, [row for rows in made for row in rows.grades]),
+        (Credential, [rows.credential for rows in made]),
+    ):
+        if table_rows:
+            session.execute(insert(cast(Table, model.__table__)), table_rows)
+    events = [
+        users.creation_event(rows.user["id"], rows.user["username"], values)
+        for rows, values in fresh
+    ]
+    audit.record_many(session, actor, "user.create", events)
 
 
 def _folded(values: Mapping[str, Any]) -> str:

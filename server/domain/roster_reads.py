@@ -241,7 +241,9 @@ def _bump_sqlite_state(
     if written is None or written.group(1).lower() not in ROSTER_TABLES:
         return
     try:
-        cursor.execute(_BUMP)
+        # on a cursor of its own: the statement's cursor keeps its rowcount (an executemany
+        # UPDATE checks its rows' versions by it: server.domain.bulk_updates)
+        cursor.connection.execute(_BUMP)
     except sqlite3.OperationalError as error:
         if "no such table" not in str(error):
             raise

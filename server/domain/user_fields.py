@@ -276,15 +276,37 @@ def assign(user: User, values: dict[str, Any]) -> None:
                 rows.append(row)
             user.roles = rows
         elif name == "grades":
-            user.grade_rows = [UserGrade(grade=grade) for grade in value]
+            user.grade_rows = [UserGrade(**row) for row in grade_rows(None, value)]
         elif name == "username":
             user.username, user.username_folded = value, fold(value)
         else:
             setattr(user, name, value)
-    user.given_folded = fold(user.given_name) or ""
-    user.family_folded = fold(user.family_name) or ""
-    user.email_folded = fold(user.email)
-    user.external_id_folded = fold(user.external_id)
+    named = {name: getattr(user, name) for name in FOLDED_FROM}
+    for name, value in folded_columns(named).items():
+        setattr(user, name, value)
+
+
+FOLDED_FROM = ("given_name", "family_name", "email", "external_id")
+
+
+def folded_columns(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The case-folded search columns of a user with these ``given_name``, ``family_name``,
+    ``email`` and ``external_id`` (what every search and uniqueness check compares)."""
+    return {
+        "given_folded": fold(values.get("given_name")) or "",
+        "family_folded": fold(values.get("family_name")) or "",
+        "email_folded": fold(values.get("email")),
+        "external_id_folded": fold(values.get("external_id")),
+    }
+
+
+def grade_rows(user_id: str | None, grades: Iterable[str]) -> list[dict[str, Any]]:
+    """The ``user_grades`` rows of a user's (checked) grades."""
+    rows: list[dict[str, Any]] = [{"grade": grade} for grade in grades]
+    if user_id is not None:
+        for row in rows:
+            row["user_id"] = user_id
+    return rows
 
 
 def role_rows(user_id: str, roles: Iterable[RoleAssignment]) -> list[dict[str, Any]]:
@@ -305,8 +327,8 @@ def role_rows(user_id: str, roles: Iterable[RoleAssignment]) -> list[dict[str, A
     ]
 
 
-def creation_changes(user: User, values: dict[str, Any]) -> Changes:
+def creation_changes(username: str, values: dict[str, Any]) -> Changes:
     shown = {k: v for k, v in values.items() if k not in ("extra", "id")}
     changes = {k: [None, _plain(v)] for k, v in shown.items() if v not in (None, "", [], {})}
-    changes["username"] = [None, user.username]
+    changes["username"] = [None, username]
     return changes

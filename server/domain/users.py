@@ -8,6 +8,7 @@ changes nothing and returns an empty change set, so every push is idempotent.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,6 +22,8 @@ from server.db import (
     RecordStatus,
     Tenant,
     User,
+    UserGrade,
+    UserRole,
     fold,
     new_id,
     utcnow,
@@ -35,8 +38,9 @@ from server.domain import (
 )
 from server.domain.access import ensure_can_create, ensure_visible
 from server.domain.actors import Actor
+from server.domain.bulk_updates import write_changes
 from server.domain.leavers import leaver_keep_until
-from server.domain.oauth import revoke_user_tokens
+from server.domain.oauth import revoke_tokens_of
 from server.domain.signin import account_key, staff_account_key
 from server.domain.tenants import tenant_setting
 from server.domain.user_fields import (
@@ -44,6 +48,8 @@ from server.domain.user_fields import (
     assign,
     creation_changes,
     diff,
+    folded_columns,
+    grade_rows,
     normalise,
     with_defaults,
     with_primary_org,
@@ -96,7 +102,7 @@ def create_user(session: Session, actor: Actor, fields: Mapping[str, Any]) -> Us
     _ensure_sourced_id_free(session, actor.tenant_id, user.sourced_id)
     session.add(user)
     session.flush()
-    audit.record(session, actor, "user.create", **creation_event(user, values))
+    audit.record(session, actor, "user.create", **creation_event(user.id, user.username, values))
     return user
 
 
@@ -106,30 +112,97 @@ def _ensure_creatable(actor: Actor, values: Mapping[str, Any]) -> None:
         raise RequiredValue("A user needs a name or a username.", field="given_name")
 
 
+@dataclass(frozen=True)
+class NewUserRows:
+    """The rows a new user is made of: one definition for :func:`create_user` (ORM objects
+    built from them, :func:`new_user`) and the bulk path of imports (Core ``executemany``,
+    :mod:`server.domain.bulk`)."""
+
+    user: dict[str, Any]  # every column of ``users``
+    roles: list[dict[str, Any]]
+    grades: list[dict[str, Any]]
+    credential: dict[str, Any]
+
+
+def new_user_rows(
+    actor: Actor, owner: Connection, values: Mapping[str, Any], username: str
+) -> NewUserRows:
+    """The rows of a new user from normalised, checked ``values``: owned by ``owner``, its
+    sourcedId its id when none is given, its credential ``sso`` when the owner is an SSO
+    connection and ``pending`` otherwise (SPEC §4)."""
+    made = values.get("id") or new_id()
+    now = utcnow()
+    columns = {k: v for k, v in values.items() if k not in NOT_COLUMNS}
+    given = {
+        **columns,
+        "id": made,
+        "tenant_id": actor.tenant_id,
+        "connection_id": owner.id,
+        "sourced_id": values.get("sourced_id") or made,
+        "username": username,
+        "username_folded": fold(username),
+        "created_at": now,
+        "updated_at": now,
+    }
+    user = {**_defaults(User.__table__, given), **given}
+    user["given_name"] = user["given_name"] or ""
+    user["family_name"] = user["family_name"] or ""
+    user.update(folded_columns(user))
+    state = CredentialState.SSO if guard.is_sso_linked(owner) else CredentialState.PENDING
+    credential: dict[str, Any] = {"user_id": made, "state": state, "updated_at": now}
+    credential = {**_defaults(Credential.__table__, credential), **credential}
+    return NewUserRows(
+        user=user,
+        roles=role_rows(made, values.get("roles") or []),
+        grades=grade_rows(made, values.get("grades") or []),
+        credential=credential,
+    )
+
+
+NOT_COLUMNS = frozenset(("roles", "grades", "username", "id", "sourced_id"))
+
+
+def _column_defaults(table: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Every column of ``table`` with its Python-side default: (constants, including None
+    for a column without one; factories, called per row so no two rows share a dict). A Core
+    ``executemany`` needs the same keys in every row."""
+    constants: dict[str, Any] = {}
+    factories: dict[str, Any] = {}
+    for column in table.columns:
+        default = column.default
+        if default is None or default.is_scalar:
+            constants[column.key] = default.arg if default is not None else None
+        else:
+            factories[column.key] = default.arg  # SQLAlchemy wrapped it to take a context
+    return constants, factories
+
+
+def _defaults(table: Any, given: Mapping[str, Any]) -> dict[str, Any]:
+    constants, factories = _DEFAULTS[table.name]
+    fresh = {key: make(None) for key, make in factories.items() if key not in given}
+    return {**constants, **fresh}
+
+
+_DEFAULTS = {model.__tablename__: _column_defaults(model.__table__) for model in (User, Credential)}
+
+
 def new_user(actor: Actor, owner: Connection, values: Mapping[str, Any], username: str) -> User:
     """The :class:`User` that :func:`create_user` adds for normalised, checked ``values``."""
-    user = User(
-        tenant_id=actor.tenant_id,
-        connection_id=owner.id,
-        username=username,
-        username_folded=fold(username),
-    )
-    user.id = values.get("id") or new_id()
-    user.created_at = user.updated_at = utcnow()
-    user.sourced_id = values.get("sourced_id") or user.id
-    assign(user, {k: v for k, v in values.items() if k not in ("username", "id", "sourced_id")})
-    state = CredentialState.SSO if guard.is_sso_linked(owner) else CredentialState.PENDING
-    user.credential = Credential(state=state)
+    rows = new_user_rows(actor, owner, values, username)
+    user = User(**rows.user)
+    user.roles = [UserRole(**row) for row in rows.roles]
+    user.grade_rows = [UserGrade(**row) for row in rows.grades]
+    user.credential = Credential(**rows.credential)
     return user
 
 
-def creation_event(user: User, values: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``user.create`` audit event's details for ``user`` created from ``values``."""
+def creation_event(user_id: str, username: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``user.create`` audit event's details for a user created from ``values``."""
     return {
         "target_kind": "user",
-        "target_id": user.id,
-        "target_label": user.username,
-        "changes": creation_changes(user, dict(values)),
+        "target_id": user_id,
+        "target_label": username,
+        "changes": creation_changes(username, dict(values)),
     }
 
 
@@ -356,9 +429,46 @@ def _set_status(
     override: bool,
     reason: str | None,
 ) -> bool:
+    change = _status_change(session, actor, user, status, override)
+    if change is None:
+        return False
+    session.flush()
+    _after_status_change(session, actor, [user], status)
+    audit.record(session, actor, action, **_status_event(user, change, status, reason))
+    return True
+
+
+def deactivate_users(
+    session: Session, actor: Actor, batch: Sequence[User], *, reason: str | None = None
+) -> list[bool]:
+    """:func:`deactivate_user` for every user of ``batch`` at once (what a full import
+    deactivates): the same checks and changes, one flush, one token revocation and the audit
+    events in one ``executemany`` (issue 15). Returns, per user, whether it changed.
+
+    :raises: the first error :func:`deactivate_user` raises for a user (the caller rolls back).
+    """
+    status = RecordStatus.INACTIVE
+    with session.no_autoflush:  # written below with one UPDATE, not one per user
+        changes = [_status_change(session, actor, user, status, False) for user in batch]
+    changed = [(user, change) for user, change in zip(batch, changes, strict=True) if change]
+    write_changes(session, [user for user, _ in changed], STATUS_COLUMNS)
+    _after_status_change(session, actor, [user for user, _ in changed], status)
+    events = [_status_event(user, change, status, reason) for user, change in changed]
+    audit.record_many(session, actor, "user.deactivate", events)
+    return [change is not None for change in changes]
+
+
+STATUS_COLUMNS = ("status", "deleted_at", "purge_after", "updated_at")  # _status_change sets
+
+
+def _status_change(
+    session: Session, actor: Actor, user: User, status: str, override: bool
+) -> tuple[str, bool] | None:
+    """Check and set a user's status (not flushed); returns (status before, overridden) or
+    None when it already has ``status``."""
     _ensure_may_touch(session, actor, user)
     if user.status == status:
-        return False
+        return None
     overridden = guard.check_change(
         actor, user.connection, ["status"], override=override, what=record_name(user)
     )
@@ -370,22 +480,29 @@ def _set_status(
     if status == RecordStatus.INACTIVE and user.primary_role == "student":
         user.purge_after = leaver_keep_until(session, user.tenant_id, utcnow())
     user.updated_at = utcnow()
-    session.flush()
-    if status != RecordStatus.ACTIVE:
-        revoke_user_tokens(session, user.id)
-    _mark_scim_index_stale(session, actor, user)
-    audit.record(
-        session,
-        actor,
-        action,
-        target_kind="user",
-        target_id=user.id,
-        target_label=user.username,
-        changes={"status": [before, status]},
-        override=overridden,
-        detail=reason,
-    )
-    return True
+    return before, overridden
+
+
+def _after_status_change(session: Session, actor: Actor, changed: list[User], status: str) -> None:
+    """What follows a flushed status change: tokens revoked unless active, index marked."""
+    if status != RecordStatus.ACTIVE and changed:
+        revoke_tokens_of(session, [user.id for user in changed])
+    for user in changed:
+        _mark_scim_index_stale(session, actor, user)
+
+
+def _status_event(
+    user: User, change: tuple[str, bool], status: str, reason: str | None
+) -> dict[str, Any]:
+    before, overridden = change
+    return {
+        "target_kind": "user",
+        "target_id": user.id,
+        "target_label": user.username,
+        "changes": {"status": [before, status]},
+        "override": overridden,
+        "detail": reason,
+    }
 
 
 def referenced_user(actor: Actor, user: User | None, key: str, field: str) -> User:

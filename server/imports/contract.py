@@ -95,6 +95,9 @@ class Deactivation:
     key: Callable[[Any], str]
     counts_for_shrink: bool = False
     count_active: Callable[[ImportContext], int] | None = None
+    # Optional: a chunk of records at once, all or nothing (a failure falls back to
+    # ``deactivate`` one by one); returns, per record, whether it changed.
+    deactivate_many: Callable[[ImportContext, list[Any]], list[bool]] | None = None
 
 
 @dataclass

@@ -446,10 +446,28 @@ def _deactivate_missing(ctx: ImportContext, source: Any) -> None:
         ids = list(ctx.session.scalars(query.with_only_columns(model.id)))
         for start in range(0, len(ids), BATCH_SIZE):
             chunk = ids[start : start + BATCH_SIZE]
-            for record in ctx.session.scalars(select(model).where(model.id.in_(chunk))):
-                _deactivate_one(ctx, plan, record)
+            records = list(ctx.session.scalars(select(model).where(model.id.in_(chunk))))
+            if not _deactivate_all(ctx, plan, records):
+                for record in records:
+                    _deactivate_one(ctx, plan, record)
             ctx.session.flush()
             _empty_session(ctx)
+
+
+def _deactivate_all(ctx: ImportContext, plan: Deactivation, records: list[Any]) -> bool:
+    """Deactivate a chunk in one savepoint (``plan.deactivate_many``); False when the plan
+    has no such operation or a record failed (rolled back: the caller goes one by one)."""
+    if plan.deactivate_many is None or len(records) < 2:
+        return False
+    try:
+        with ctx.session.begin_nested():
+            changed = plan.deactivate_many(ctx, records)
+    except DomainError:
+        return False
+    for record, done in zip(records, changed, strict=True):
+        if done:
+            _report_deactivated(ctx, plan, record)
+    return True
 
 
 def _deactivate_one(ctx: ImportContext, plan: Deactivation, record: Any) -> None:
@@ -461,17 +479,21 @@ def _deactivate_one(ctx: ImportContext, plan: Deactivation, record: Any) -> None
         ctx.report.add(RowResult(plan.file, None, key, Outcome.ERROR, error.code, error.message))
         return
     if changed:
-        ctx.report.add(
-            RowResult(
-                plan.file,
-                None,
-                key,
-                Outcome.DEACTIVATED,
-                "W201",
-                f"Not in this full import: the {plan.kind} is deactivated.",
-                {"status": ["active", "inactive"]},
-            )
+        _report_deactivated(ctx, plan, record)
+
+
+def _report_deactivated(ctx: ImportContext, plan: Deactivation, record: Any) -> None:
+    ctx.report.add(
+        RowResult(
+            plan.file,
+            None,
+            plan.key(record),
+            Outcome.DEACTIVATED,
+            "W201",
+            f"Not in this full import: the {plan.kind} is deactivated.",
+            {"status": ["active", "inactive"]},
         )
+    )
 
 
 def _decide(report: Report, options: ImportOptions) -> None:

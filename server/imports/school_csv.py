@@ -227,6 +227,9 @@ class SchoolCsvSource:
                 c.session, c.actor, user, reason="Missing from a full import."
             ),
             key=lambda user: user.username,
+            deactivate_many=lambda c, batch: users.deactivate_users(
+                c.session, c.actor, batch, reason="Missing from a full import."
+            ),
             counts_for_shrink=True,
             count_active=lambda c: (
                 c.session.scalar(

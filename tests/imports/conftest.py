@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from starlette.testclient import TestClient
 
 from server.app import create_app
@@ -95,3 +96,35 @@ def admin_token(tenancy: Tenancy) -> str:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+@contextmanager
+def statements(database: Database) -> Iterator[Callable[[], int]]:
+    """Count the statements sent to the database inside the block."""
+    sent = []
+
+    def count(*args) -> None:
+        sent.append(args[2])
+
+    event.listen(database.engine, "before_cursor_execute", count)
+    try:
+        yield lambda: len(sent)
+    finally:
+        event.remove(database.engine, "before_cursor_execute", count)
+
+
+@contextmanager
+def built(*models) -> Iterator[list]:
+    """The ORM objects of ``models`` constructed inside the block."""
+    made: list = []
+
+    def count(target, *_) -> None:
+        made.append(target)
+
+    for model in models:
+        event.listen(model, "init", count)
+    try:
+        yield made
+    finally:
+        for model in models:
+            event.remove(model, "init", count)

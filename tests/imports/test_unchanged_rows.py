@@ -6,33 +6,14 @@ sends, which grow with the rows only when rows are applied one by one."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-
 import pytest
 from sqlalchemy import event, select
 
 from server.db import AuditEvent, Enrollment, Org, SchoolClass
-from server.db.session import Database
-from tests.imports.conftest import bearer
+from tests.imports.conftest import bearer, statements
 from tests.imports.packages import district, package
 
 STUDENTS = 1200
-
-
-@contextmanager
-def statements(database: Database) -> Iterator[Callable[[], int]]:
-    """Count the statements sent to the database inside the block."""
-    sent = []
-
-    def count(*args) -> None:
-        sent.append(args[2])
-
-    event.listen(database.engine, "before_cursor_execute", count)
-    try:
-        yield lambda: len(sent)
-    finally:
-        event.remove(database.engine, "before_cursor_execute", count)
 
 
 @pytest.mark.parametrize("version", ["1.1", "1.2"])

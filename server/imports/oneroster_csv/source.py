@@ -204,6 +204,9 @@ class OneRosterSource:
                 key=lambda user: user.sourced_id,
                 counts_for_shrink=True,
                 count_active=_active_users,
+                deactivate_many=lambda c, batch: users.deactivate_users(
+                    c.session, c.actor, batch, reason="Missing from a full import."
+                ),
             )
         for name, model, kind in (
             ("enrollments.csv", Enrollment, "enrollment"),
@@ -218,6 +221,9 @@ class OneRosterSource:
                         c.session, c.actor, record, RecordStatus.INACTIVE
                     ),
                     key=lambda record: record.sourced_id,
+                    deactivate_many=lambda c, batch: roster.set_statuses(
+                        c.session, c.actor, batch, RecordStatus.INACTIVE
+                    ),
                 )
 
     def close(self) -> None:
