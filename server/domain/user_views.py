@@ -18,7 +18,17 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
 
-from sqlalchemy import JSON, ColumnElement, func, select
+from sqlalchemy import (
+    JSON,
+    BindParameter,
+    ColumnElement,
+    Integer,
+    Select,
+    String,
+    bindparam,
+    func,
+    select,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
@@ -114,6 +124,45 @@ def find_views(
 ) -> list[UserView]:
     """The users ``actor`` may see whose ``key`` (id, or username or externalId compared
     case-insensitively, as SCIM compares them) is ``value``, by id, from ``offset``."""
+    users, memberships = _statements(actor, key)
+    # Core rows on the unit of work's connection: no ORM objects, no ORM result processing
+    connection = session.connection()
+    value = value if key == "id" else fold(value)
+    parameters = {"value": value, "offset": page_offset(offset), "limit": _limit(limit)}
+    rows = connection.execute(users, parameters).all()
+    found: dict[str, list[groups.Membership]] = {row.id: [] for row in rows}
+    if found:
+        for entry in connection.execute(memberships, {"user_ids": list(found)}):
+            found[entry.user_id].append(groups.Membership(*entry))
+    return [_view(row, found[row.id]) for row in rows]
+
+
+def count_views(session: Session, actor: Actor, key: Key, value: str) -> int:
+    """How many users :func:`find_views` finds in all."""
+    value = value if key == "id" else fold(value)
+    query = select(func.count()).where(visible_records(actor, User), _matching(key))
+    return int(session.scalar(query, {"value": value}) or 0)
+
+
+# The statements of each (actor, key), built once: building a SELECT (comparisons, subqueries,
+# the cache key) cost more CPU than running it. The values are bound at each execution.
+_STATEMENTS: dict[tuple[Actor, Key], tuple[Select[Any], Select[Any]]] = {}
+_MAX_STATEMENTS = 256
+_NO_LIMIT = 2**31 - 1
+
+
+def _statements(actor: Actor, key: Key) -> tuple[Select[Any], Select[Any]]:
+    built = _STATEMENTS.get((actor, key))
+    if built is None:
+        if len(_STATEMENTS) >= _MAX_STATEMENTS:
+            _STATEMENTS.clear()
+        ids: BindParameter[Any] = bindparam("user_ids", expanding=True)
+        built = (_users_statement(actor, key), groups.memberships_query(actor, ids))
+        _STATEMENTS[(actor, key)] = built
+    return built
+
+
+def _users_statement(actor: Actor, key: Key) -> Select[Any]:
     roles = (
         select(_JsonRows(UserRole.role, UserRole.org_id, Org.sourced_id, UserRole.role_type))
         .join(Org, Org.id == UserRole.org_id)
@@ -123,30 +172,26 @@ def find_views(
     grades = (
         select(_JsonRows(UserGrade.grade)).where(UserGrade.user_id == User.id).scalar_subquery()
     )
-    query = (
+    return (
         select(*(getattr(User, name) for name in COLUMNS), roles, grades)
-        .where(visible_records(actor, User), _matching(key, value))
+        .where(visible_records(actor, User), _matching(key))
         .order_by(User.id)
-        .offset(page_offset(offset))
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
     )
-    if limit is not None:
-        query = query.limit(limit)
-    rows = session.execute(query).all()
-    found = groups.memberships(session, actor, [row.id for row in rows])
-    return [_view(row, found.get(row.id, [])) for row in rows]
 
 
-def count_views(session: Session, actor: Actor, key: Key, value: str) -> int:
-    """How many users :func:`find_views` finds in all."""
-    query = select(func.count()).where(visible_records(actor, User), _matching(key, value))
-    return int(session.scalar(query) or 0)
-
-
-def _matching(key: Key, value: str) -> ColumnElement[bool]:
+def _matching(key: Key) -> ColumnElement[bool]:
+    """``key`` equals the bound ``value`` (folded by the caller for username and externalId)."""
+    value = bindparam("value", type_=String)
     if key == "id":
         return User.id == value
     column = User.username_folded if key == "username" else User.external_id_folded
-    return column == fold(value)
+    return column == value
+
+
+def _limit(limit: int | None) -> int:
+    return _NO_LIMIT if limit is None else limit
 
 
 def _view(row: Any, memberships: list[groups.Membership]) -> UserView:
