@@ -238,3 +238,12 @@ def test_a_lookup_reads_the_user_and_what_it_shows_in_two_statements(
         # stale-index check (these filters read the users table, not the index), no credential
         assert len(work) <= 2, work
         assert not any("scim_values" in s or "FROM credentials" in s for s in work), work
+
+
+def test_every_tolerance_profile_gets_the_engines_answer(profiled: IdP) -> None:
+    pupil = profiled.create_user("profiled.pupil", externalId="p-1", title="Pupil")
+    for scim_filter in ('userName eq "profiled.pupil"', 'externalId eq "p-1"'):
+        lean = profiled.get("/Users", params={"filter": scim_filter})
+        assert lean.json() == _generic_search(profiled, scim_filter).json()
+    generic = profiled.get(f"/Users/{pupil['id']}", headers={"If-None-Match": 'W/"0"'})
+    assert profiled.get(f"/Users/{pupil['id']}").json() == generic.json()
