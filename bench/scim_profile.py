@@ -1,6 +1,6 @@
 """Where a SCIM request's time goes, in process: SQL statements and CPU per request.
 
-    python -m bench.scim_profile [--users 20000] [--requests 200] [--profile DIR]
+    python -m bench.scim_profile [--users 20000] [--requests 200] [--profile DIR] [--only OPS]
 
 Loads N users (:mod:`bench.scim_rollcall`), then sends each operation of :mod:`bench.scim`
 through Starlette's ``TestClient`` (the whole app, no network), one at a time, counting the SQL
@@ -47,7 +47,9 @@ class _SyncClient:
         return self._done(self.client.patch("/scim/v2" + path, **kwargs))
 
 
-def profile(users: int, requests: int, folder: Path | None) -> list[dict[str, Any]]:
+def profile(
+    users: int, requests: int, folder: Path | None, only: set[str] | None = None
+) -> list[dict[str, Any]]:
     from server.app import create_app
     from server.config import load_settings
     from server.db.session import Database
@@ -77,6 +79,8 @@ def profile(users: int, requests: int, folder: Path | None) -> list[dict[str, An
             group_id = client.post("/scim/v2/Groups", json=group).json()["id"]
             sync = _SyncClient(client)
             for name, request in operations(users, group_id, members, tag=0).items():
+                if only and name.split(" (")[0] not in only:
+                    continue
                 asyncio.run(request(sync, requests + 1))  # warm
                 seen.clear()
                 profiler = _profiler(folder)
@@ -142,10 +146,12 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=20_000)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--profile", type=Path, default=None)
+    parser.add_argument("--only", default="", help='operations, e.g. "userName eq,create"')
     args = parser.parse_args()
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
-    for row in profile(args.users, args.requests, args.profile):
+    only = {name.strip() for name in args.only.split(",") if name.strip()} or None
+    for row in profile(args.users, args.requests, args.profile, only):
         print(
             f"{row['operation']:28} {row['statements_per_request']:6.1f} statements"
             f" {row['cpu_ms_per_request']:8.2f} ms CPU per request"

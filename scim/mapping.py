@@ -21,13 +21,14 @@ from sqlalchemy.orm import Session
 
 from scim.schemas import EDUCATION_GROUP, EDUCATION_USER
 from server.db import AcademicSession, Course, Group, Org, SchoolClass, User
-from server.domain import groups, roster
+from server.domain import groups, roster, user_views
 from server.domain.actors import Actor
 from server.domain.users import RoleAssignment
 from server.domain.vocabulary import ENROLLMENT_ROLES, ROLES
 from server.errors import InvalidValue
 
 DROPPED = {"id", "meta", "password", "groups"}
+CORE_USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 
 
 def document(resource: Resource[Any]) -> dict[str, Any]:
@@ -41,9 +42,17 @@ def document(resource: Resource[Any]) -> dict[str, Any]:
 def user_document(
     session: Session, user: User, memberships: list[groups.Membership]
 ) -> dict[str, Any]:
-    """The SCIM JSON of a user: the stored document with the columns' current values, its
-    effective ``active`` and its ``groups`` (RFC 7643 §4.1.2: the groups and classes it is a
-    direct member of, read-only)."""
+    """The SCIM JSON of a loaded user: :func:`user_json` of its view."""
+    return user_json(user_views.view_of(session, user, memberships))
+
+
+def user_json(user: user_views.UserView) -> dict[str, Any]:
+    """The SCIM JSON of a user (without ``id`` and ``meta``): the stored document with the
+    columns' current values, its effective ``active`` and its ``groups`` (RFC 7643 §4.1.2:
+    the groups and classes it is a direct member of, read-only).
+
+    The one definition of a User's representation: the engine validates it into a resource
+    (:mod:`scim.storage`), the lookups publish it as it is (:mod:`scim.lookups`)."""
     doc = dict((user.extra or {}).get("scim") or {})
     doc["userName"] = user.username
     _set(doc, "externalId", user.external_id)
@@ -54,15 +63,17 @@ def user_document(
     _set(doc, "name", name or None)
     # "active" absent from a creation means active (SPEC §4); every answer says which it is.
     doc["active"] = user.active
-    _set(doc, "groups", [_group_reference(m) for m in memberships] or None)
+    _set(doc, "groups", [_group_reference(m) for m in user.memberships] or None)
     if user.email and not doc.get("emails"):
         doc["emails"] = [{"value": user.email, "primary": True}]
-    education = _user_education(session, user, dict(doc.get(EDUCATION_USER) or {}))
+    education = _user_education(user, dict(doc.get(EDUCATION_USER) or {}))
     _set(doc, EDUCATION_USER, education or None)
-    schemas = [s for s in doc.get("schemas", []) if s != EDUCATION_USER]
+    # the core schema first, always: a user that came by an import has no stored "schemas"
+    schemas = [CORE_USER_SCHEMA]
+    schemas += [s for s in doc.get("schemas", []) if s not in (CORE_USER_SCHEMA, EDUCATION_USER)]
     if education:
         schemas.append(EDUCATION_USER)
-    doc["schemas"] = schemas or ["urn:ietf:params:scim:schemas:core:2.0:User"]
+    doc["schemas"] = schemas
     return doc
 
 
@@ -113,11 +124,10 @@ def user_fields(
     return fields
 
 
-def _user_education(session: Session, user: User, stored: dict[str, Any]) -> dict[str, Any]:
+def _user_education(user: user_views.UserView, stored: dict[str, Any]) -> dict[str, Any]:
     """The education extension: the columns' values, in the order the provider sent them."""
     roles = [
-        {"role": r.role, "school": _org_sourced_id(session, r.org_id), "roleType": r.role_type}
-        for r in sorted(user.roles, key=lambda r: (r.org_id, r.role))
+        {"role": r.role, "school": r.org_sourced_id, "roleType": r.role_type} for r in user.roles
     ]
     sent_roles = stored.get("roles") or []
     if _role_keys(sent_roles) == _role_keys(roles):

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, literal, select, union
+from sqlalchemy import BindParameter, Select, literal, select, union
 from sqlalchemy.orm import Session
 
 from server.db import (
@@ -153,7 +153,9 @@ class Membership:
     display: str
 
 
-def membership_rows(actor: Actor, user_ids: list[str] | None = None) -> Select[Any]:
+def membership_rows(
+    actor: Actor, user_ids: list[str] | BindParameter[Any] | None = None
+) -> Select[Any]:
     """The memberships the actor may see, one row per (user, group or class):
     ``user_id``, ``group_id``, ``display``, ``display_folded`` and ``type`` ("direct").
 
@@ -207,13 +209,19 @@ def memberships(
     found: dict[str, list[Membership]] = {user_id: [] for user_id in wanted}
     if not wanted:
         return found
-    rows = membership_rows(actor, wanted).subquery()
-    statement = select(rows.c.user_id, rows.c.group_id, rows.c.display).order_by(
-        rows.c.user_id, rows.c.display, rows.c.group_id
-    )
-    for row in session.execute(statement):
+    for row in session.execute(memberships_query(actor, wanted)):
         found[row.user_id].append(Membership(row.user_id, row.group_id, row.display))
     return found
+
+
+def memberships_query(actor: Actor, user_ids: list[str] | BindParameter[Any]) -> Select[Any]:
+    """The SELECT of :func:`memberships`: ``user_id``, ``group_id``, ``display``, by user and
+    display name. ``user_ids`` is a list, or an expanding bind parameter (a statement built
+    once and run for many users, :mod:`server.domain.user_views`)."""
+    rows = membership_rows(actor, user_ids).subquery()
+    return select(rows.c.user_id, rows.c.group_id, rows.c.display).order_by(
+        rows.c.user_id, rows.c.display, rows.c.group_id
+    )
 
 
 def class_enrollments(session: Session, klass: SchoolClass) -> list[Enrollment]:
