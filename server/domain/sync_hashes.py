@@ -90,8 +90,8 @@ def stored(session: Session, model: Any, tenant_id: str, keys: Iterable[str]) ->
     for start in range(0, len(wanted), CHUNK):
         chunk = wanted[start : start + CHUNK]
         rows = session.connection().execute(statement, {"tenant": tenant_id, "keys": chunk})
-        for key, *values in rows:
-            found[key] = Stored(*values)
+        for row in rows.all():  # one fetchall, not a fetchone per row
+            found[row[0]] = Stored._make(row[1:])
     return found
 
 
