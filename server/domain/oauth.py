@@ -93,7 +93,8 @@ def create_client(
     secret = None if public else secrets.token_urlsafe(32)
     client = OAuthClient(
         tenant_id=actor.tenant_id,
-        client_id=secrets.token_urlsafe(16),
+        # hex: safe as a command-line value (never starts with '-'), in URLs and Basic auth
+        client_id=secrets.token_hex(16),
         secret_digest=token_digest(secret) if secret else None,
         name=name,
         kind=kind,
