@@ -61,6 +61,8 @@ def lookup_of(request: ScimRequest) -> Lookup | None:
     """
     if request.method != "GET" or _conditional(request):
         return None
+    if "\x00" in request.path or any("\x00" in value for value in request.query.values()):
+        return None  # PostgreSQL refuses NUL in text: the engine's answer, whatever it is
     matched = USER_ID.fullmatch(request.path)
     if matched:
         return None if request.query else Lookup("id", matched.group(1))

@@ -116,6 +116,8 @@ class RollcallStorage(ScimStorage):
         return found[key]
 
     def _visible_record(self, resource_type: ResourceType, resource_id: str) -> Any:
+        if "\x00" in resource_id:  # no id holds NUL (PostgreSQL refuses it in a query: 500)
+            return None
         models: tuple[Any, ...] = (User,) if resource_type.name == "User" else (Group, SchoolClass)
         for model in models:
             query = select(model).where(

@@ -247,3 +247,12 @@ def test_every_tolerance_profile_gets_the_engines_answer(profiled: IdP) -> None:
         assert lean.json() == _generic_search(profiled, scim_filter).json()
     generic = profiled.get(f"/Users/{pupil['id']}", headers={"If-None-Match": 'W/"0"'})
     assert profiled.get(f"/Users/{pupil['id']}").json() == generic.json()
+
+
+def test_a_nul_character_gets_a_clear_answer_rather_than_a_crash(idp: IdP) -> None:
+    """PostgreSQL refuses NUL in text: a read by such an id answered 500 there."""
+    idp.create_user("nul.pupil")
+    missing = idp.get("/Users/abc%00def")
+    assert missing.status_code == 404 and missing.json()["status"] == "404"
+    refused = idp.get("/Users", params={"filter": 'userName eq "nul\x00pupil"'})
+    assert refused.status_code == 400 and refused.json()["scimType"] == "invalidFilter"
