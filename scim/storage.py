@@ -55,6 +55,7 @@ READ_USER = (lazyload(User.credential),)
 PINNED = "scim_pinned_records"
 FOUND = "scim_found_records"
 MEMBERSHIPS = "scim_user_memberships"
+OPERATION = "scim_in_operation"
 
 
 class RollcallStorage(ScimStorage):
@@ -81,6 +82,21 @@ class RollcallStorage(ScimStorage):
         """A savepoint per request, and per operation of a Bulk request; none in a read-only
         unit of work (a GET), which has nothing to roll back."""
         if self.session.info.get(READ_ONLY):
+            yield
+            return
+        with self.session.begin_nested():
+            outer = self.session.info.get(OPERATION)
+            self.session.info[OPERATION] = True
+            try:
+                yield
+            finally:
+                self.session.info[OPERATION] = outer
+
+    @contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        """A write's own savepoint, unless :meth:`operation` opened one around it already (two
+        SAVEPOINT/RELEASE pairs per request were two round trips for nothing, issue 15)."""
+        if self.session.info.get(OPERATION):
             yield
             return
         with self.session.begin_nested():
@@ -188,7 +204,8 @@ class RollcallStorage(ScimStorage):
     def create(self, resource_type: ResourceType, resource: Resource[Any]) -> Resource[Any]:
         session, actor = self.session, self.actor
         self._pin_connection()
-        with session.begin_nested(), scim_errors():
+        fresh = False
+        with self._savepoint(), scim_errors():
             if resource_type.name == "User":
                 fields = mapping.user_fields(session, actor.tenant_id, resource, None)
                 record: Any = users.adopt_matching(session, actor, fields)
@@ -197,13 +214,16 @@ class RollcallStorage(ScimStorage):
                 else:
                     record = users.create_user(session, actor, fields)
                 self._apply_user_state(record, resource)
+                # Written for the first time (a restored or adopted user was updated, so its
+                # version moved): no groups yet, no index rows to compare with.
+                fresh = record.version == 1
             elif mapping.is_class_resource(resource):
                 fields = mapping.class_fields(session, actor, resource, None)
                 record = roster.create_class(session, actor, fields)
                 self._enroll(record, mapping.member_ids(resource))
             else:
                 record = groups.create_group(session, actor, mapping.group_fields(resource, None))
-            return self._stored(resource_type, record)
+            return self._stored(resource_type, record, fresh=fresh)
 
     def replace(
         self,
@@ -214,7 +234,7 @@ class RollcallStorage(ScimStorage):
     ) -> Resource[Any]:
         session, actor = self.session, self.actor
         self._pin_connection()
-        with session.begin_nested(), scim_errors():
+        with self._savepoint(), scim_errors():
             record = self._record(resource_type, resource.id)
             self._check_version(record, expected_version)
             if isinstance(record, User):
@@ -250,7 +270,7 @@ class RollcallStorage(ScimStorage):
         expected_version: str | None = None,
     ) -> None:
         session, actor = self.session, self.actor
-        with session.begin_nested(), scim_errors():
+        with self._savepoint(), scim_errors():
             record = self._record(resource_type, resource_id)
             self._check_version(record, expected_version)
             if isinstance(record, User):
@@ -294,12 +314,16 @@ class RollcallStorage(ScimStorage):
             if user_id not in enrolled:
                 roster.enroll(session, actor, user, klass, role=mapping.enrollment_role(user))
 
-    def _stored(self, resource_type: ResourceType, record: Any) -> Resource[Any]:
-        """The resource as now stored, with its values indexed for searches."""
+    def _stored(
+        self, resource_type: ResourceType, record: Any, *, fresh: bool = False
+    ) -> Resource[Any]:
+        """The resource as now stored, with its values indexed for searches; ``fresh``: a
+        user this request created, which has no memberships and no index rows yet."""
         self._forget_reads(record)
         self.session.flush()
-        stored = self._resource(resource_type, record)
-        scim_index.replace_values(
+        stored = self._resource(resource_type, record, [] if fresh else None)
+        write = scim_index.insert_values if fresh else scim_index.replace_values
+        write(
             self.session,
             record.tenant_id,
             str(resource_type.name),

@@ -7,8 +7,9 @@ page of users. Statements are counted (never timed): the count is what grows wit
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 
+from server.db import AuditEvent
 from server.db.session import Database
 from tests.scim.helpers import PATCH, USER, IdP, statements
 
@@ -149,3 +150,67 @@ def test_a_lookup_sends_only_its_reads(idp: IdP, database: Database) -> None:
     assert found.status_code == 200 and found.json()["totalResults"] == 1
     assert [s for s in seen if s.split(" ", 1)[0] in ("SAVEPOINT", "RELEASE")] == []
     assert all(s.startswith(("BEGIN", "SELECT")) for s in seen), seen
+
+
+# -- the write path (issue 15, SCIM writes) -----------------------------------------------------
+
+
+def _frame(seen: list[str]) -> list[str]:
+    return [s.split(" ", 1)[0].upper() for s in seen if s.split(" ", 1)[0].upper() in FRAME]
+
+
+def test_a_creation_checks_the_names_it_claims_in_one_read(idp: IdP, database: Database) -> None:
+    # Issue 15: a create read the connection's deleted user with that externalId, then whether
+    # the username was taken, then whether the sourcedId was, then the new user's groups and its
+    # index rows (it has neither yet): 15 statements per create.
+    idp.create_user("earlier.pupil", externalId="sis-earlier")  # the token is known from now on
+    body = {"schemas": [USER], "userName": "fresh.pupil", "externalId": "sis-fresh"}
+    with statements(database) as seen:
+        answer = idp.post("/Users", body)
+    assert answer.status_code == 201, answer.text
+    work = _work(seen)
+    user_reads = [s for s in work if s.startswith("SELECT") and "FROM users" in s]
+    assert len(user_reads) == 1, user_reads
+    assert not any("AS group_id" in s or "FROM scim_values" in s for s in work), work
+    # the connection, the claims, the user, its credential, its audit event, its index rows
+    assert len(work) <= 6, work
+    # one savepoint for the request (a Bulk operation's), not a second one inside it
+    assert _frame(seen).count("SAVEPOINT") == 1, seen
+
+
+def test_a_creation_still_refuses_a_taken_username_or_sourced_id(idp: IdP) -> None:
+    idp.create_user("taken.name", externalId="sis-a")
+    again = idp.post("/Users", {"schemas": [USER], "userName": "TAKEN.name"})
+    assert again.status_code == 409 and again.json()["scimType"] == "uniqueness", again.text
+    edu = "urn:rollcall:params:scim:schemas:extension:education:2.0:User"
+    first = {"schemas": [USER, edu], "userName": "one", edu: {"sourcedId": "src-1"}}
+    assert idp.post("/Users", first).status_code == 201
+    second = {"schemas": [USER, edu], "userName": "two", edu: {"sourcedId": "src-1"}}
+    clash = idp.post("/Users", second)
+    assert clash.status_code == 409 and clash.json()["scimType"] == "uniqueness", clash.text
+
+
+def test_a_deactivation_is_one_change_with_one_audit_event(idp: IdP, database: Database) -> None:
+    # Issue 15: PATCH `active` also rewrote the stored SCIM document (which repeated `active`)
+    # and audited that as a second event, "user.update", beside "user.deactivate".
+    pupil = idp.create_user("quitting.pupil")
+    body = {
+        "schemas": [PATCH],
+        "Operations": [{"op": "replace", "path": "active", "value": False}],
+    }
+    with statements(database) as seen:
+        answer = idp.request("PATCH", f"/Users/{pupil['id']}", json=body)
+    assert answer.status_code == 200 and answer.json()["active"] is False, answer.text
+    work = _work(seen)
+    assert len([s for s in work if s.startswith("UPDATE users")]) == 1, work
+    assert len([s for s in work if s.startswith("INSERT INTO audit_events")]) == 1, work
+    assert _frame(seen).count("SAVEPOINT") == 1, seen
+    with database.session(read_only=True) as session:
+        actions = session.scalars(
+            select(AuditEvent.action)
+            .where(AuditEvent.target_id == pupil["id"])
+            .order_by(AuditEvent.id)
+        ).all()
+    assert actions == ["user.create", "user.deactivate"]
+    again = idp.request("PATCH", f"/Users/{pupil['id']}", json=body)
+    assert again.status_code == 200 and again.json()["active"] is False
