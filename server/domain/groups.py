@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, literal, select, union
+from sqlalchemy import Select, bindparam, literal, select, union
 from sqlalchemy.orm import Session
 
 from server.db import (
@@ -154,6 +155,13 @@ class Membership:
 
 
 def membership_rows(actor: Actor, user_ids: list[str] | None = None) -> Select[Any]:
+    """The memberships the actor may see (see :func:`_membership_rows`)."""
+    return _membership_rows(actor.tenant_id, actor.connection_id, actor.kind, user_ids)
+
+
+def _membership_rows(
+    tenant_id: Any, connection_id: Any, kind: str, user_ids: Any | None
+) -> Select[Any]:
     """The memberships the actor may see, one row per (user, group or class):
     ``user_id``, ``group_id``, ``display``, ``display_folded`` and ``type`` ("direct").
 
@@ -161,15 +169,15 @@ def membership_rows(actor: Actor, user_ids: list[str] | None = None) -> Select[A
     and classes it owns (as it reads no others). Filters (SCIM ``groups.value``) add their
     conditions to this SELECT; ``user_ids`` narrows each half of it to a page of users.
     """
-    group_where = [Group.tenant_id == actor.tenant_id, Group.status != RecordStatus.DELETED]
+    group_where = [Group.tenant_id == tenant_id, Group.status != RecordStatus.DELETED]
     class_where = [
-        SchoolClass.tenant_id == actor.tenant_id,
+        SchoolClass.tenant_id == tenant_id,
         SchoolClass.status != RecordStatus.DELETED,
         Enrollment.status != RecordStatus.DELETED,
     ]
-    if actor.kind == "connection":
-        group_where.append(Group.connection_id == actor.connection_id)
-        class_where.append(SchoolClass.connection_id == actor.connection_id)
+    if kind == "connection":
+        group_where.append(Group.connection_id == connection_id)
+        class_where.append(SchoolClass.connection_id == connection_id)
     if user_ids is not None:
         group_where.append(GroupMember.user_id.in_(user_ids))
         class_where.append(Enrollment.user_id.in_(user_ids))
@@ -207,13 +215,26 @@ def memberships(
     found: dict[str, list[Membership]] = {user_id: [] for user_id in wanted}
     if not wanted:
         return found
-    rows = membership_rows(actor, wanted).subquery()
-    statement = select(rows.c.user_id, rows.c.group_id, rows.c.display).order_by(
-        rows.c.user_id, rows.c.display, rows.c.group_id
-    )
-    for row in session.execute(statement):
+    statement = _memberships_statement(actor.kind == "connection")
+    params = {"tenant_id": actor.tenant_id, "connection_id": actor.connection_id}
+    for row in session.execute(statement, {**params, "user_ids": wanted}):
         found[row.user_id].append(Membership(row.user_id, row.group_id, row.display))
     return found
+
+
+@cache
+def _memberships_statement(of_connection: bool) -> Select[Any]:
+    """The SELECT of :func:`memberships`, built once with bound parameters: building the
+    UNION anew took about a third of a user's membership read (issue 15)."""
+    rows = _membership_rows(
+        bindparam("tenant_id"),
+        bindparam("connection_id"),
+        "connection" if of_connection else "staff",
+        bindparam("user_ids", expanding=True),
+    ).subquery()
+    return select(rows.c.user_id, rows.c.group_id, rows.c.display).order_by(
+        rows.c.user_id, rows.c.display, rows.c.group_id
+    )
 
 
 def class_enrollments(session: Session, klass: SchoolClass) -> list[Enrollment]:

@@ -93,7 +93,9 @@ def claims(
     """
     kind = literal("sourced_id").label("kind")
     columns = (User.id, User.status, User.created_at)
-    arms = [select(*columns, kind).where(User.tenant_id == tenant_id, User.sourced_id == sourced_id)]
+    arms = [
+        select(*columns, kind).where(User.tenant_id == tenant_id, User.sourced_id == sourced_id)
+    ]
     if username:
         arms.append(
             select(*columns, literal("username")).where(
