@@ -446,9 +446,7 @@ def _claims(
         actor.tenant_id,
         sourced_id=sourced_id,
         username=values.get("username"),
-        external_id=(owner.id, external_id)
-        if actor.kind == "connection" and external_id
-        else None,
+        external_id=(owner.id, external_id) if actor.kind == "connection" and external_id else None,
     )
 
 
@@ -461,9 +459,7 @@ def _restore_by_external_id(session: Session, actor: Actor, user_id: str | None)
     return deleted
 
 
-def _choose_username(
-    session: Session, actor: Actor, values: dict[str, Any], *, taken: bool
-) -> str:
+def _choose_username(session: Session, actor: Actor, values: dict[str, Any], *, taken: bool) -> str:
     """The given username (``taken``: :func:`claims` found it held), else a generated one."""
     username = values.get("username")
     if username:
