@@ -59,7 +59,7 @@ def create_group(session: Session, actor: Actor, fields: Mapping[str, Any]) -> G
         return former
     group = Group(id=group_id or new_id(), tenant_id=actor.tenant_id, connection_id=owner.id)
     group.created_at = group.updated_at = utcnow()
-    _assign(session, group, values)
+    _assign(session, group, values, [])
     session.add(group)
     session.flush()
     audit.record(
@@ -77,11 +77,16 @@ def create_group(session: Session, actor: Actor, fields: Mapping[str, Any]) -> G
 def update_group(
     session: Session, actor: Actor, group: Group, fields: Mapping[str, Any]
 ) -> Changes:
-    """Apply what differs; returns ``{field: [before, after]}`` (empty: unchanged)."""
-    values = _values(session, actor, fields)
+    """Apply what differs; returns ``{field: [before, after]}`` (empty: unchanged).
+
+    The members are read once; only those who join are looked up (issue 15: a change to a
+    group of thousands read and checked every member three times).
+    """
+    current = group_member_ids(session, group) if "member_ids" in fields else []
+    values = _values(session, actor, fields, group_id=group.id, current=current)
     changes: Changes = {}
     for name, new in values.items():
-        old = group_member_ids(session, group) if name == "member_ids" else getattr(group, name)
+        old = current if name == "member_ids" else getattr(group, name)
         if old != new:
             changes[name] = [old, new]
     if not changes:
@@ -89,7 +94,7 @@ def update_group(
     owner = session.get(Connection, group.connection_id)
     assert owner is not None
     guard.check_change(actor, owner, changes)
-    _assign(session, group, {k: values[k] for k in changes})
+    _assign(session, group, {k: values[k] for k in changes}, current)
     group.updated_at = utcnow()
     session.flush()
     audit.record(
@@ -296,7 +301,15 @@ def tenant_user_ids(session: Session, actor: Actor, user_ids: Iterable[str]) -> 
     return wanted
 
 
-def _values(session: Session, actor: Actor, fields: Mapping[str, Any]) -> dict[str, Any]:
+def _values(
+    session: Session,
+    actor: Actor,
+    fields: Mapping[str, Any],
+    *,
+    group_id: str | None = None,
+    current: list[str] | None = None,
+) -> dict[str, Any]:
+    """Checked values; ``current``: the members of group ``group_id`` now, if it exists."""
     unknown = set(fields) - GROUP_FIELDS
     if unknown:
         raise InvalidValue(f"Unknown group fields: {', '.join(sorted(unknown))}.")
@@ -309,14 +322,38 @@ def _values(session: Session, actor: Actor, fields: Mapping[str, Any]) -> dict[s
                 session, actor.tenant_id, dict(value or {}), "Group"
             )
         elif name == "member_ids":
-            values[name] = tenant_user_ids(session, actor, value or [])
+            values[name] = _checked_members(session, actor, value or [], group_id, current or [])
     return values
 
 
-def _assign(session: Session, group: Group, values: dict[str, Any]) -> None:
+def _checked_members(
+    session: Session, actor: Actor, wanted: list[str], group_id: str | None, current: list[str]
+) -> list[str]:
+    """:func:`tenant_user_ids` of ``wanted``, looking up only those not members yet: of the
+    members who stay, one read checks that none has been deleted since.
+
+    :raises InvalidValue: an id that names no user of the tenant, or a deleted one.
+    """
+    members = set(current)
+    joining = [user_id for user_id in wanted if user_id not in members]
+    staying = members.intersection(wanted)
+    if staying and group_id is not None:
+        deleted = session.scalars(
+            select(GroupMember.user_id)
+            .join(User, User.id == GroupMember.user_id)
+            .where(GroupMember.group_id == group_id, User.status == RecordStatus.DELETED)
+            .order_by(GroupMember.user_id)
+        ).all()
+        joining += [user_id for user_id in deleted if user_id in staying]
+    tenant_user_ids(session, actor, joining)
+    return sorted(set(wanted))
+
+
+def _assign(session: Session, group: Group, values: dict[str, Any], members: list[str]) -> None:
+    """Set ``values``; ``members``: the group's members before (none for a new group)."""
     for name, value in values.items():
         if name == "member_ids":
-            current = set(group_member_ids(session, group)) if group.id else set()
+            current = set(members)
             for user_id in current - set(value):
                 member = session.get(GroupMember, (group.id, user_id))
                 if member is not None:

@@ -214,3 +214,33 @@ def test_a_deactivation_is_one_change_with_one_audit_event(idp: IdP, database: D
     assert actions == ["user.create", "user.deactivate"]
     again = idp.request("PATCH", f"/Users/{pupil['id']}", json=body)
     assert again.status_code == 200 and again.json()["active"] is False
+
+
+def test_a_member_change_reads_the_members_once_and_checks_only_who_joins(
+    idp: IdP, database: Database
+) -> None:
+    # Issue 15: a change to a group read its member list three times (for the change, to
+    # apply it, for the answer) and looked every member up again, 500 per statement.
+    ids = [idp.create_user(f"singer{n:02}")["id"] for n in range(6)]
+    group = idp.create_group("Choir", ids[:5])
+    addition = {"op": "add", "path": "members", "value": [{"value": ids[5]}]}
+    body = {"schemas": [PATCH], "Operations": [addition]}
+    work = _cost(idp, database, "PATCH", f"/Groups/{group['id']}", json=body)
+    member_reads = [
+        s for s in work if s.startswith("SELECT group_members.user_id") and "JOIN" not in s
+    ]
+    # the resource as read for the PATCH, the members before the change, the answer
+    assert len(member_reads) <= 3, member_reads
+    user_reads = [s for s in work if "FROM users" in s]
+    assert len(user_reads) <= 2, user_reads  # who joins; whether a staying member was deleted
+
+
+def test_a_member_change_still_refuses_an_unknown_or_deleted_user(idp: IdP) -> None:
+    ids = [idp.create_user(f"runner{n}")["id"] for n in range(3)]
+    group = idp.create_group("Team", ids[:2])
+    unknown = {"op": "add", "path": "members", "value": [{"value": "no-such-user"}]}
+    assert idp.patch(f"/Groups/{group['id']}", unknown).status_code == 400
+    assert idp.delete(f"/Users/{ids[1]}").status_code == 204
+    joining = {"op": "add", "path": "members", "value": [{"value": ids[2]}]}
+    refused = idp.patch(f"/Groups/{group['id']}", joining)
+    assert refused.status_code == 400 and ids[1] in refused.json()["detail"], refused.text
