@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from sqlalchemy import literal, select, union_all
+from sqlalchemy import bindparam, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from server.db import Connection, RecordStatus, User, fold
@@ -91,27 +92,11 @@ def claims(
     which user of connection ``external_id[0]`` has externalId ``external_id[1]``: one
     statement (a UNION ALL of three indexed lookups) instead of three (issue 15).
     """
-    kind = literal("sourced_id").label("kind")
-    columns = (User.id, User.status, User.created_at)
-    arms = [
-        select(*columns, kind).where(User.tenant_id == tenant_id, User.sourced_id == sourced_id)
-    ]
-    if username:
-        arms.append(
-            select(*columns, literal("username")).where(
-                User.tenant_id == tenant_id,
-                User.username_folded == fold(username),
-                User.status != RecordStatus.DELETED,
-            )
-        )
+    statement = _claims_statement(bool(username), external_id is not None)
+    params = {"tenant_id": tenant_id, "sourced_id": sourced_id, "username": fold(username)}
     if external_id is not None:
-        arms.append(
-            select(*columns, literal("external_id")).where(
-                User.connection_id == external_id[0],
-                User.external_id_folded == fold(external_id[1]),
-            )
-        )
-    rows = session.execute(union_all(*arms)).all()
+        params |= {"connection_id": external_id[0], "external_id": fold(external_id[1])}
+    rows = session.execute(statement, params).all()
     same_external = [row for row in rows if row.kind == "external_id"]
     newest = max(same_external, key=lambda row: row.created_at) if same_external else None
     return Claims(
@@ -119,6 +104,34 @@ def claims(
         sourced_id_taken=any(row.kind == "sourced_id" for row in rows),
         restorable=newest.id if newest and newest.status == RecordStatus.DELETED else None,
     )
+
+
+@cache
+def _claims_statement(by_username: bool, by_external_id: bool) -> Any:
+    """The UNION of :func:`claims`, built once per shape with bound parameters."""
+    columns = (User.id, User.status, User.created_at)
+    tenant = User.tenant_id == bindparam("tenant_id")
+    arms = [
+        select(*columns, literal("sourced_id").label("kind")).where(
+            tenant, User.sourced_id == bindparam("sourced_id")
+        )
+    ]
+    if by_username:
+        arms.append(
+            select(*columns, literal("username")).where(
+                tenant,
+                User.username_folded == bindparam("username"),
+                User.status != RecordStatus.DELETED,
+            )
+        )
+    if by_external_id:
+        arms.append(
+            select(*columns, literal("external_id")).where(
+                User.connection_id == bindparam("connection_id"),
+                User.external_id_folded == bindparam("external_id"),
+            )
+        )
+    return union_all(*arms)
 
 
 def find_adoptable(session: Session, actor: Actor, fields: Mapping[str, Any]) -> User | None:
