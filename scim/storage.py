@@ -37,7 +37,7 @@ from scim.filters import (
     sort_expression,
     typed_null,
 )
-from scim.index import indexed_values
+from scim.index import entry_values, indexed_values
 from server.db import Connection, Group, RecordStatus, SchoolClass, User
 from server.db.session import READ_ONLY
 from server.domain import access, credentials, groups, roster, scim_index, users
@@ -259,7 +259,10 @@ class RollcallStorage(ScimStorage):
                 record = roster.create_class(session, actor, {**fields, "id": record.id})
                 self._enroll(record, mapping.member_ids(resource))
             else:
-                groups.update_group(session, actor, record, mapping.group_fields(resource, record))
+                fields = mapping.group_fields(resource, record)
+                changes = groups.update_group(session, actor, record, fields)
+                if set(changes) == {"member_ids"}:
+                    return self._stored_members(resource_type, record, *changes["member_ids"])
             return self._stored(resource_type, record)
 
     def remove(
@@ -329,6 +332,26 @@ class RollcallStorage(ScimStorage):
             str(resource_type.name),
             record.id,
             indexed_values(stored),
+        )
+        return stored
+
+    def _stored_members(
+        self, resource_type: ResourceType, group: Group, before: list[str], after: list[str]
+    ) -> Resource[Any]:
+        """:meth:`_stored` for a change of members only: the index rows of the members who
+        joined or left are written, and of the first member before and after (the entry a
+        sort reads moves with it); the thousands of others stay as they are, unread."""
+        if not before or not after:  # the attribute itself appears or goes
+            return self._stored(resource_type, group)
+        self._forget_reads(group)
+        self.session.flush()
+        stored = self._resource(resource_type, group)
+        touched = set(before).symmetric_difference(after)
+        if before[0] != after[0]:
+            touched |= {before[0], after[0]}
+        elements, values = entry_values(stored, "members", touched)
+        scim_index.replace_entries(
+            self.session, group.tenant_id, str(resource_type.name), group.id, elements, values
         )
         return stored
 

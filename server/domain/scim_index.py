@@ -63,6 +63,27 @@ def replace_values(
     _insert(session, tenant_id, resource_type, resource_id, wanted.elements())
 
 
+def replace_entries(
+    session: Session,
+    tenant_id: str,
+    resource_type: str,
+    resource_id: str,
+    elements: list[str],
+    values: Iterable[IndexedValue],
+) -> None:
+    """Store ``values`` in place of the rows of the entries ``elements`` of a resource (the
+    members of a group that joined or left), leaving every other row as it is."""
+    table = cast(Table, ScimValue.__table__)
+    for chunk in range(0, len(elements), _CHUNK):
+        session.execute(
+            delete(table).where(
+                table.c.resource_id == resource_id,
+                table.c.element.in_(elements[chunk : chunk + _CHUNK]),
+            )
+        )
+    _insert(session, tenant_id, resource_type, resource_id, (_row(value) for value in values))
+
+
 def insert_values(
     session: Session,
     tenant_id: str,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from sqlalchemy import select, text
 
+from scim.index import indexed_values
+from scim.schemas import make_provider
 from server.db import AuditEvent
 from server.db.session import Database
 from tests.scim.helpers import PATCH, USER, IdP, statements
@@ -244,3 +246,68 @@ def test_a_member_change_still_refuses_an_unknown_or_deleted_user(idp: IdP) -> N
     joining = {"op": "add", "path": "members", "value": [{"value": ids[2]}]}
     refused = idp.patch(f"/Groups/{group['id']}", joining)
     assert refused.status_code == 400 and ids[1] in refused.json()["detail"], refused.text
+
+
+def test_a_member_change_leaves_the_other_members_index_rows_unread(
+    idp: IdP, database: Database
+) -> None:
+    # Issue 15: a member change read every index row of the group (four per member, 20,000
+    # for a group of 5,000) to find the few that changed.
+    ids = [idp.create_user(f"dancer{n:02}")["id"] for n in range(6)]
+    group = idp.create_group("Troupe", ids[:5])
+    addition = {"op": "add", "path": "members", "value": [{"value": ids[5]}]}
+    body = {"schemas": [PATCH], "Operations": [addition]}
+    work = _cost(idp, database, "PATCH", f"/Groups/{group['id']}", json=body)
+    assert not any(s.startswith("SELECT") and "FROM scim_values" in s for s in work), work
+
+
+def test_after_member_changes_the_index_is_the_one_a_full_reindex_writes(
+    idp: IdP, database: Database
+) -> None:
+    """The rows written for the members who joined or left (and the first member, whose entry
+    a sort reads) leave the group's index as indexing the whole group again would."""
+    ids = sorted(idp.create_user(f"player{n:02}")["id"] for n in range(8))
+    group = idp.create_group("Band", ids[2:6])
+    changes = [
+        {"op": "remove", "path": f'members[value eq "{ids[2]}"]'},  # the first member leaves
+        {"op": "add", "path": "members", "value": [{"value": ids[0]}]},  # a new first member
+        {"op": "add", "path": "members", "value": [{"value": ids[7]}, {"value": ids[6]}]},
+        {"op": "remove", "path": f'members[value eq "{ids[4]}" or value eq "{ids[6]}"]'},
+        {"op": "add", "path": "members", "value": [{"value": ids[3]}]},  # already a member
+    ]
+    for change in changes:
+        assert idp.patch(f"/Groups/{group['id']}", change).status_code == 200
+        _assert_index_is_complete(idp, database, group["id"])
+    members = idp.get(f"/Groups/{group['id']}").json()["members"]
+    assert [m["value"] for m in members] == [ids[0], ids[3], ids[5], ids[7]]
+    for member_id in (ids[0], ids[7]):
+        found = idp.get("/Groups", params={"filter": f'members[value eq "{member_id}"]'}).json()
+        assert found["totalResults"] == 1
+    found = idp.get("/Groups", params={"filter": f'members[value eq "{ids[2]}"]'}).json()
+    assert found["totalResults"] == 0
+
+
+def _assert_index_is_complete(idp: IdP, database: Database, group_id: str) -> None:
+    provider = make_provider(None)
+    model = provider.model_for(next(t for t in provider.resource_types if t.name == "Group"))
+    doc = idp.get(f"/Groups/{group_id}").json()
+    # the answer's references are absolute (RFC 7643 §2.3.7); the index keeps them as stored
+    doc["members"] = [{**m, "$ref": m["$ref"].split("/scim/v2/")[-1]} for m in doc["members"]]
+    resource = model.model_validate(doc)
+    wanted = sorted(
+        (
+            (v.path, v.element, v.lead, v.present, v.text, v.number)
+            for v in indexed_values(resource)
+        ),
+        key=repr,
+    )
+    with database.session(read_only=True) as session:
+        stored = session.execute(
+            text(
+                "SELECT path, element, lead, present, text, number FROM scim_values "
+                "WHERE resource_id = :r"
+            ),
+            {"r": group_id},
+        )
+        rows = sorted(((r[0], r[1], bool(r[2]), bool(r[3]), r[4], r[5]) for r in stored), key=repr)
+    assert rows == wanted
