@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, cast
 
+import scim2_models
 from scim2_models import (
     NotFoundException,
     PreconditionFailedException,
@@ -262,7 +263,8 @@ class RollcallStorage(ScimStorage):
                 fields = mapping.group_fields(resource, record)
                 changes = groups.update_group(session, actor, record, fields)
                 if set(changes) == {"member_ids"}:
-                    return self._stored_members(resource_type, record, *changes["member_ids"])
+                    before, after = changes["member_ids"]
+                    return self._stored_members(resource_type, record, resource, before, after)
             return self._stored(resource_type, record)
 
     def remove(
@@ -336,16 +338,25 @@ class RollcallStorage(ScimStorage):
         return stored
 
     def _stored_members(
-        self, resource_type: ResourceType, group: Group, before: list[str], after: list[str]
+        self,
+        resource_type: ResourceType,
+        group: Group,
+        patched: Resource[Any],
+        before: list[str],
+        after: list[str],
     ) -> Resource[Any]:
         """:meth:`_stored` for a change of members only: the index rows of the members who
         joined or left are written, and of the first member before and after (the entry a
-        sort reads moves with it); the thousands of others stay as they are, unread."""
+        sort reads moves with it); the thousands of others stay as they are, unread.
+
+        The answer is the patched resource with its members as stored (sorted, each with its
+        reference), reusing the entries it read: the group is not read and validated again.
+        """
         if not before or not after:  # the attribute itself appears or goes
             return self._stored(resource_type, group)
         self._forget_reads(group)
         self.session.flush()
-        stored = self._resource(resource_type, group)
+        stored = self._as_stored(resource_type, group, patched, after)
         touched = set(before).symmetric_difference(after)
         if before[0] != after[0]:
             touched |= {before[0], after[0]}
@@ -353,6 +364,35 @@ class RollcallStorage(ScimStorage):
         scim_index.replace_entries(
             self.session, group.tenant_id, str(resource_type.name), group.id, elements, values
         )
+        return stored
+
+    def _as_stored(
+        self, resource_type: ResourceType, group: Group, patched: Resource[Any], ids: list[str]
+    ) -> Resource[Any]:
+        """``patched`` with the members ``ids`` as :func:`mapping.group_document` shows them
+        and the record's meta (only the members changed, so nothing else differs)."""
+        kept: dict[str, Any] = {}
+        for member in getattr(patched, "members", None) or []:
+            if member.value in ids and member.value not in kept:
+                kept[member.value] = member
+        members = []
+        for user_id in ids:
+            member = kept.get(user_id)
+            reference = f"Users/{user_id}"
+            if member is None or member.ref != reference or member.type != "User":
+                display = getattr(member, "display", None)
+                member = scim2_models.GroupMember.model_validate(
+                    {"value": user_id, "$ref": reference, "type": "User", "display": display}
+                )
+            members.append(member)
+        stored = patched.model_copy(update={"members": members})
+        stored.id = group.id
+        stored.meta = {  # type: ignore[assignment]
+            "resourceType": resource_type.name,
+            "created": group.created_at,
+            "lastModified": group.updated_at,
+            "version": f'W/"{group.version}"',
+        }
         return stored
 
     # -- search ----------------------------------------------------------------------------
