@@ -25,6 +25,7 @@ from server.db.migrate import upgrade
 from server.db.session import Database
 from server.domain.actors import system_actor
 from server.domain.connections import create_connection
+from server.domain.provider_attributes import allowed_paths, keep_scim
 from server.domain.tenants import create_tenant
 
 BATCH = 2000
@@ -38,6 +39,7 @@ def prepare(url: str, users: int) -> str:
         tenant = create_tenant(session, "Bench District")
         issued = create_connection(session, system_actor(tenant.id), "bench-idp", "scim")
         tenant_id, connection_id, token = tenant.id, issued.connection.id, issued.token
+        allowed = allowed_paths(session, tenant_id)
     provider = make_provider(None)
     user_type = next(rt for rt in provider.resource_types if rt.name == "User")
     model = provider.model_for(user_type)
@@ -45,7 +47,7 @@ def prepare(url: str, users: int) -> str:
     for start in range(0, users, BATCH):
         rows, credentials, values = [], [], []
         for number in range(start, min(users, start + BATCH)):
-            user, value_rows = _user_rows(model, number, tenant_id, connection_id, now)
+            user, value_rows = _user_rows(model, number, tenant_id, connection_id, now, allowed)
             rows.append(user)
             credentials.append({"user_id": user["id"], "state": "pending", "updated_at": now})
             values.extend(value_rows)
@@ -61,10 +63,19 @@ def prepare(url: str, users: int) -> str:
 
 
 def _user_rows(
-    model: Any, number: int, tenant_id: str, connection_id: str, now: datetime.datetime
+    model: Any,
+    number: int,
+    tenant_id: str,
+    connection_id: str,
+    now: datetime.datetime,
+    allowed: frozenset[str],
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The users row and attribute-index rows of user ``number``."""
-    resource = model.model_validate(user_document(number))
+    # What a SCIM create stores: the document reduced to the attributes the district keeps,
+    # and the index of the resource as a read then shows it.
+    sent = model.model_validate(user_document(number))
+    doc = keep_scim(mapping.document(sent), "User", allowed)
+    resource = model.model_validate({**doc, "active": True})
     resource.id = user_id(number)
     resource.meta = {
         "resourceType": "User",
@@ -72,7 +83,6 @@ def _user_rows(
         "lastModified": now,
         "version": 'W/"1"',
     }
-    doc = mapping.document(resource)
     user = {
         "id": resource.id,
         "tenant_id": tenant_id,

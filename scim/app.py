@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from http import HTTPStatus
 from typing import Any, Union
 
@@ -56,9 +57,11 @@ from scim2_server.handler import ScimHandler
 from scim2_server.requests import ScimRequest
 from scim2_server.responses import ScimResponse
 from scim2_server.service import ScimService
+from sqlalchemy.orm import Session
 
 from scim import lookups
 from scim.context import current_actor, current_session
+from scim.handler import RollcallHandler
 from scim.members import match_members_by_value
 from scim.schemas import EDUCATION_GROUP, EDUCATION_USER, PROFILES, make_provider
 from scim.storage import IndexNeedsWrite, RollcallStorage
@@ -269,7 +272,7 @@ class ScimApplication(ASGIApplication):
         storage = RollcallStorage(provider, context.box)
         # the base class declares the async storage and handler; this application is sync
         self.storage = storage  # type: ignore[assignment]
-        self.sync_handler = ScimHandler(self.service, storage)
+        self.sync_handler = RollcallHandler(self.service, storage, self._unit_of_work)
         self.handler = self.sync_handler  # type: ignore[assignment]
 
     async def dispatch_request(self, request: ScimRequest) -> ScimResponse:
@@ -300,13 +303,20 @@ class ScimApplication(ASGIApplication):
                 return self._serve(request, read_only=True)
             except IndexNeedsWrite:
                 pass
-        return self._serve(request, read_only=False)
+        # a write: the handler opens the write unit of work around its storage steps only
+        return self.sync_handler.handle(request)
 
     def _serve(self, request: ScimRequest, *, read_only: bool) -> ScimResponse:
+        with self._unit_of_work(read_only=read_only):
+            return ScimHandler.handle(self.sync_handler, request)
+
+    @contextmanager
+    def _unit_of_work(self, *, read_only: bool = False) -> Iterator[Session]:
+        """A unit of work of the database, as the storage's session (:mod:`scim.context`)."""
         with self.database.session(read_only=read_only) as session:
             token = current_session.set(session)
             try:
-                return self.sync_handler.handle(request)
+                yield session
             finally:
                 current_session.reset(token)
 

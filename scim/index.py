@@ -106,27 +106,56 @@ def _values(resource: Resource[Any]) -> Iterator[IndexedValue]:
         key = path_key(top)
         if isinstance(value, list):
             yield IndexedValue(key, present=_is_present(value))
-            lead = _lead_index(value)
-            elements = _element_keys(resource.id, key, value)
-            for index, item in enumerate(value):
-                element = elements[index]
-                if isinstance(item, BaseModel):
-                    yield IndexedValue(key + "#", element=element, lead=index == lead, present=True)
-                    for sub in subs:
-                        yield from _leaf(
-                            sub,
-                            getattr(item, sub.sub_field_name or "", None),
-                            element,
-                            index == lead,
-                        )
-                else:
-                    yield from _leaf(top, item, element, index == lead)
+            yield from _entries(resource.id, top, subs, value, None)
         elif isinstance(value, BaseModel):
             yield IndexedValue(key, present=_is_present(value))
             for sub in subs:
                 yield from _leaf(sub, getattr(value, sub.sub_field_name or "", None), None, True)
         else:
             yield from _leaf(top, value, None, True)
+
+
+def _entries(
+    resource_id: str | None,
+    top: AttributeBinding,
+    subs: tuple[AttributeBinding, ...],
+    items: list[Any],
+    only: set[str] | None,
+) -> Iterator[IndexedValue]:
+    """The rows of the entries of a multi-valued attribute (``only``: of these elements)."""
+    key = path_key(top)
+    lead = _lead_index(items)
+    elements = _element_keys(resource_id, key, items)
+    for index, item in enumerate(items):
+        element = elements[index]
+        if only is not None and element not in only:
+            continue
+        if isinstance(item, BaseModel):
+            yield IndexedValue(key + "#", element=element, lead=index == lead, present=True)
+            for sub in subs:
+                yield from _leaf(
+                    sub, getattr(item, sub.sub_field_name or "", None), element, index == lead
+                )
+        else:
+            yield from _leaf(top, item, element, index == lead)
+
+
+def entry_values(
+    resource: Resource[Any], attribute: str, values: set[str]
+) -> tuple[list[str], list[IndexedValue]]:
+    """The ``element`` keys of the entries of multi-valued ``attribute`` whose ``value`` is one
+    of ``values`` (entries there or gone: each value once), and the rows of those there.
+
+    What :func:`indexed_values` gives for those entries, without the others: a change to a
+    few members of a group of thousands re-indexes those members only.
+    """
+    for top, subs in top_bindings(type(resource)):
+        if top.field_name == attribute:
+            key = path_key(top)
+            elements = {element_key(resource.id, key, repr(value), 0) for value in values}
+            items = getattr(_host(resource, top), attribute, None) or []
+            return sorted(elements), list(_entries(resource.id, top, subs, items, elements))
+    raise ValueError(f"{type(resource).__name__} has no attribute {attribute!r}")
 
 
 def _leaf(

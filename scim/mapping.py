@@ -27,12 +27,15 @@ from server.domain.users import RoleAssignment
 from server.domain.vocabulary import ENROLLMENT_ROLES, ROLES
 from server.errors import InvalidValue
 
-DROPPED = {"id", "meta", "password", "groups"}
+# ``active`` is the user's status column (every answer shows the column's value): kept in the
+# document too, a PATCH of ``active`` also rewrote the document and audited that (issue 15).
+DROPPED = {"id", "meta", "password", "groups", "active"}
 CORE_USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 
 
 def document(resource: Resource[Any]) -> dict[str, Any]:
-    """The resource's JSON as stored in ``extra["scim"]`` (never the id, meta or password)."""
+    """The resource's JSON as stored in ``extra["scim"]`` (never the id, meta, password or
+    ``active``)."""
     return resource.model_dump(mode="json", by_alias=True, exclude=DROPPED, exclude_none=True)
 
 

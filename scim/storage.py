@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, cast
 
+import scim2_models
 from scim2_models import (
     NotFoundException,
     PreconditionFailedException,
@@ -37,7 +38,7 @@ from scim.filters import (
     sort_expression,
     typed_null,
 )
-from scim.index import indexed_values
+from scim.index import entry_values, indexed_values
 from server.db import Connection, Group, RecordStatus, SchoolClass, User
 from server.db.session import READ_ONLY
 from server.domain import access, credentials, groups, roster, scim_index, users
@@ -55,6 +56,7 @@ READ_USER = (lazyload(User.credential),)
 PINNED = "scim_pinned_records"
 FOUND = "scim_found_records"
 MEMBERSHIPS = "scim_user_memberships"
+OPERATION = "scim_in_operation"
 
 
 class RollcallStorage(ScimStorage):
@@ -81,6 +83,21 @@ class RollcallStorage(ScimStorage):
         """A savepoint per request, and per operation of a Bulk request; none in a read-only
         unit of work (a GET), which has nothing to roll back."""
         if self.session.info.get(READ_ONLY):
+            yield
+            return
+        with self.session.begin_nested():
+            outer = self.session.info.get(OPERATION)
+            self.session.info[OPERATION] = True
+            try:
+                yield
+            finally:
+                self.session.info[OPERATION] = outer
+
+    @contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        """A write's own savepoint, unless :meth:`operation` opened one around it already (two
+        SAVEPOINT/RELEASE pairs per request were two round trips for nothing, issue 15)."""
+        if self.session.info.get(OPERATION):
             yield
             return
         with self.session.begin_nested():
@@ -190,7 +207,8 @@ class RollcallStorage(ScimStorage):
     def create(self, resource_type: ResourceType, resource: Resource[Any]) -> Resource[Any]:
         session, actor = self.session, self.actor
         self._pin_connection()
-        with session.begin_nested(), scim_errors():
+        fresh = False
+        with self._savepoint(), scim_errors():
             if resource_type.name == "User":
                 fields = mapping.user_fields(session, actor.tenant_id, resource, None)
                 record: Any = users.adopt_matching(session, actor, fields)
@@ -199,13 +217,16 @@ class RollcallStorage(ScimStorage):
                 else:
                     record = users.create_user(session, actor, fields)
                 self._apply_user_state(record, resource)
+                # Written for the first time (a restored or adopted user was updated, so its
+                # version moved): no groups yet, no index rows to compare with.
+                fresh = record.version == 1
             elif mapping.is_class_resource(resource):
                 fields = mapping.class_fields(session, actor, resource, None)
                 record = roster.create_class(session, actor, fields)
                 self._enroll(record, mapping.member_ids(resource))
             else:
                 record = groups.create_group(session, actor, mapping.group_fields(resource, None))
-            return self._stored(resource_type, record)
+            return self._stored(resource_type, record, fresh=fresh)
 
     def replace(
         self,
@@ -216,7 +237,7 @@ class RollcallStorage(ScimStorage):
     ) -> Resource[Any]:
         session, actor = self.session, self.actor
         self._pin_connection()
-        with session.begin_nested(), scim_errors():
+        with self._savepoint(), scim_errors():
             record = self._record(resource_type, resource.id)
             self._check_version(record, expected_version)
             if isinstance(record, User):
@@ -241,7 +262,11 @@ class RollcallStorage(ScimStorage):
                 record = roster.create_class(session, actor, {**fields, "id": record.id})
                 self._enroll(record, mapping.member_ids(resource))
             else:
-                groups.update_group(session, actor, record, mapping.group_fields(resource, record))
+                fields = mapping.group_fields(resource, record)
+                changes = groups.update_group(session, actor, record, fields)
+                if set(changes) == {"member_ids"}:
+                    before, after = changes["member_ids"]
+                    return self._stored_members(resource_type, record, resource, before, after)
             return self._stored(resource_type, record)
 
     def remove(
@@ -252,7 +277,7 @@ class RollcallStorage(ScimStorage):
         expected_version: str | None = None,
     ) -> None:
         session, actor = self.session, self.actor
-        with session.begin_nested(), scim_errors():
+        with self._savepoint(), scim_errors():
             record = self._record(resource_type, resource_id)
             self._check_version(record, expected_version)
             if isinstance(record, User):
@@ -296,18 +321,80 @@ class RollcallStorage(ScimStorage):
             if user_id not in enrolled:
                 roster.enroll(session, actor, user, klass, role=mapping.enrollment_role(user))
 
-    def _stored(self, resource_type: ResourceType, record: Any) -> Resource[Any]:
-        """The resource as now stored, with its values indexed for searches."""
+    def _stored(
+        self, resource_type: ResourceType, record: Any, *, fresh: bool = False
+    ) -> Resource[Any]:
+        """The resource as now stored, with its values indexed for searches; ``fresh``: a
+        user this request created, which has no memberships and no index rows yet."""
         self._forget_reads(record)
         self.session.flush()
-        stored = self._resource(resource_type, record)
-        scim_index.replace_values(
+        stored = self._resource(resource_type, record, [] if fresh else None)
+        write = scim_index.insert_values if fresh else scim_index.replace_values
+        write(
             self.session,
             record.tenant_id,
             str(resource_type.name),
             record.id,
             indexed_values(stored),
         )
+        return stored
+
+    def _stored_members(
+        self,
+        resource_type: ResourceType,
+        group: Group,
+        patched: Resource[Any],
+        before: list[str],
+        after: list[str],
+    ) -> Resource[Any]:
+        """:meth:`_stored` for a change of members only: the index rows of the members who
+        joined or left are written, and of the first member before and after (the entry a
+        sort reads moves with it); the thousands of others stay as they are, unread.
+
+        The answer is the patched resource with its members as stored (sorted, each with its
+        reference), reusing the entries it read: the group is not read and validated again.
+        """
+        if not before or not after:  # the attribute itself appears or goes
+            return self._stored(resource_type, group)
+        self._forget_reads(group)
+        self.session.flush()
+        stored = self._as_stored(resource_type, group, patched, after)
+        touched = set(before).symmetric_difference(after)
+        if before[0] != after[0]:
+            touched |= {before[0], after[0]}
+        elements, values = entry_values(stored, "members", touched)
+        scim_index.replace_entries(
+            self.session, group.tenant_id, str(resource_type.name), group.id, elements, values
+        )
+        return stored
+
+    def _as_stored(
+        self, resource_type: ResourceType, group: Group, patched: Resource[Any], ids: list[str]
+    ) -> Resource[Any]:
+        """``patched`` with the members ``ids`` as :func:`mapping.group_document` shows them
+        and the record's meta (only the members changed, so nothing else differs)."""
+        kept: dict[str, Any] = {}
+        for member in getattr(patched, "members", None) or []:
+            if member.value in ids and member.value not in kept:
+                kept[member.value] = member
+        members = []
+        for user_id in ids:
+            member = kept.get(user_id)
+            reference = f"Users/{user_id}"
+            if member is None or member.ref != reference or member.type != "User":
+                display = getattr(member, "display", None)
+                member = scim2_models.GroupMember.model_validate(
+                    {"value": user_id, "$ref": reference, "type": "User", "display": display}
+                )
+            members.append(member)
+        stored = patched.model_copy(update={"members": members})
+        stored.id = group.id
+        stored.meta = {  # type: ignore[assignment]
+            "resourceType": resource_type.name,
+            "created": group.created_at,
+            "lastModified": group.updated_at,
+            "version": f'W/"{group.version}"',
+        }
         return stored
 
     # -- search ----------------------------------------------------------------------------

@@ -60,14 +60,56 @@ def replace_values(
             gone.append(row.id)
     for chunk in range(0, len(gone), _CHUNK):
         session.execute(delete(table).where(table.c.id.in_(gone[chunk : chunk + _CHUNK])))
+    _insert(session, tenant_id, resource_type, resource_id, wanted.elements())
+
+
+def replace_entries(
+    session: Session,
+    tenant_id: str,
+    resource_type: str,
+    resource_id: str,
+    elements: list[str],
+    values: Iterable[IndexedValue],
+) -> None:
+    """Store ``values`` in place of the rows of the entries ``elements`` of a resource (the
+    members of a group that joined or left), leaving every other row as it is."""
+    table = cast(Table, ScimValue.__table__)
+    for chunk in range(0, len(elements), _CHUNK):
+        session.execute(
+            delete(table).where(
+                table.c.resource_id == resource_id,
+                table.c.element.in_(elements[chunk : chunk + _CHUNK]),
+            )
+        )
+    _insert(session, tenant_id, resource_type, resource_id, (_row(value) for value in values))
+
+
+def insert_values(
+    session: Session,
+    tenant_id: str,
+    resource_type: str,
+    resource_id: str,
+    values: Iterable[IndexedValue],
+) -> None:
+    """Store the values of a resource that has none stored yet (one created in this unit of
+    work): :func:`replace_values` without reading what is stored."""
+    _insert(session, tenant_id, resource_type, resource_id, (_row(value) for value in values))
+
+
+def _insert(
+    session: Session,
+    tenant_id: str,
+    resource_type: str,
+    resource_id: str,
+    keys: Iterable[tuple[Any, ...]],
+) -> None:
     rows = [
         {"tenant_id": tenant_id, "resource_type": resource_type, "resource_id": resource_id}
         | dict(zip(_COMPARED, key, strict=True))
-        for key, times in wanted.items()
-        for _ in range(times)
+        for key in keys
     ]
     if rows:  # one executemany: a new group of thousands of members has tens of thousands
-        session.execute(insert(table), rows)  # Core
+        session.execute(insert(cast(Table, ScimValue.__table__)), rows)  # Core
 
 
 # The columns that make a stored row the same as a wanted one (with the resource's id).

@@ -6,9 +6,11 @@ what an actor writes. Reads only: :mod:`server.domain.users` writes.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from server.db import Connection, RecordStatus, User, fold
@@ -63,6 +65,73 @@ def find_by_sourced_id(session: Session, tenant_id: str, sourced_id: str) -> Use
     return session.scalars(
         select(User).where(User.tenant_id == tenant_id, User.sourced_id == sourced_id)
     ).first()
+
+
+@dataclass(frozen=True)
+class Claims:
+    """Who already holds the names a new user claims (read by :func:`claims`).
+
+    ``restorable``: the id of the owning connection's newest user with that externalId, if
+    that user is deleted (SPEC §5: re-provisioning within the retention period restores it).
+    """
+
+    username_taken: bool = False
+    sourced_id_taken: bool = False
+    restorable: str | None = None
+
+
+def claims(
+    session: Session,
+    tenant_id: str,
+    *,
+    sourced_id: str,
+    username: str | None = None,
+    external_id: tuple[str, str] | None = None,
+) -> Claims:
+    """Whether a live user of the tenant has ``username``, any user has ``sourced_id``, and
+    which user of connection ``external_id[0]`` has externalId ``external_id[1]``: one
+    statement (a UNION ALL of three indexed lookups) instead of three (issue 15).
+    """
+    statement = _claims_statement(bool(username), external_id is not None)
+    params = {"tenant_id": tenant_id, "sourced_id": sourced_id, "username": fold(username)}
+    if external_id is not None:
+        params |= {"connection_id": external_id[0], "external_id": fold(external_id[1])}
+    rows = session.execute(statement, params).all()
+    same_external = [row for row in rows if row.kind == "external_id"]
+    newest = max(same_external, key=lambda row: row.created_at) if same_external else None
+    return Claims(
+        username_taken=any(row.kind == "username" for row in rows),
+        sourced_id_taken=any(row.kind == "sourced_id" for row in rows),
+        restorable=newest.id if newest and newest.status == RecordStatus.DELETED else None,
+    )
+
+
+@cache
+def _claims_statement(by_username: bool, by_external_id: bool) -> Any:
+    """The UNION of :func:`claims`, built once per shape with bound parameters."""
+    columns = (User.id, User.status, User.created_at)
+    tenant = User.tenant_id == bindparam("tenant_id")
+    arms = [
+        select(*columns, literal("sourced_id").label("kind")).where(
+            tenant, User.sourced_id == bindparam("sourced_id")
+        )
+    ]
+    if by_username:
+        arms.append(
+            select(*columns, literal("username")).where(
+                tenant,
+                User.username_folded == bindparam("username"),
+                User.status != RecordStatus.DELETED,
+            )
+        )
+    if by_external_id:
+        arms.append(
+            select(*columns, literal("external_id")).where(
+                User.connection_id == bindparam("connection_id"),
+                User.external_id_folded == bindparam("external_id"),
+            )
+        )
+    return union_all(*arms)
 
 
 def find_adoptable(session: Session, actor: Actor, fields: Mapping[str, Any]) -> User | None:

@@ -59,6 +59,7 @@ from server.domain.user_fields import (  # re-exported: many callers name them u
 )
 from server.domain.user_fields import role_assignments as role_assignments
 from server.domain.user_fields import role_rows as role_rows
+from server.domain.user_lookups import Claims, claims
 from server.domain.user_lookups import find_adoptable as find_adoptable
 from server.domain.user_lookups import find_by_external_id as find_by_external_id
 from server.domain.user_lookups import find_by_sourced_id as find_by_sourced_id
@@ -92,14 +93,17 @@ def create_user(session: Session, actor: Actor, fields: Mapping[str, Any]) -> Us
     values = with_defaults(session, actor, normalise(session, actor.tenant_id, fields), None)
     values = with_primary_org(values, None)
     owner = owning_connection(session, actor)
-    restored = _restore_by_external_id(session, actor, owner, values.get("external_id"))
+    user_id = values.get("id") or new_id()
+    held = _claims(session, actor, owner, values, values.get("sourced_id") or user_id)
+    restored = _restore_by_external_id(session, actor, held.restorable)
     if restored is not None:
         update_user(session, actor, restored, values)
         return restored
     _ensure_creatable(actor, values)
-    username = _choose_username(session, actor, values)
-    user = new_user(actor, owner, values, username)
-    _ensure_sourced_id_free(session, actor.tenant_id, user.sourced_id)
+    username = _choose_username(session, actor, values, taken=held.username_taken)
+    user = new_user(actor, owner, {**values, "id": user_id}, username)
+    if held.sourced_id_taken:
+        raise Conflict(f"The sourcedId {user.sourced_id!r} is already used.", field="sourced_id")
     session.add(user)
     session.flush()
     audit.record(session, actor, "user.create", **creation_event(user.id, user.username, values))
@@ -549,22 +553,35 @@ def _ensure_may_touch(session: Session, actor: Actor, user: User) -> None:
     ensure_visible(session, actor, user)
 
 
-def _restore_by_external_id(
-    session: Session, actor: Actor, owner: Connection, external_id: str | None
-) -> User | None:
-    if actor.kind != "connection" or not external_id:
-        return None
-    deleted = find_by_external_id(session, owner.id, external_id, include_deleted=True)
+def _claims(
+    session: Session, actor: Actor, owner: Connection, values: Mapping[str, Any], sourced_id: str
+) -> Claims:
+    """Who holds the username, sourcedId and externalId a new user claims (one read)."""
+    external_id = values.get("external_id")
+    return claims(
+        session,
+        actor.tenant_id,
+        sourced_id=sourced_id,
+        username=values.get("username"),
+        external_id=(owner.id, external_id) if actor.kind == "connection" and external_id else None,
+    )
+
+
+def _restore_by_external_id(session: Session, actor: Actor, user_id: str | None) -> User | None:
+    """The connection's deleted user with the new user's externalId, restored (SPEC §5)."""
+    deleted = session.get(User, user_id) if user_id else None
     if deleted is None or deleted.status != RecordStatus.DELETED:
         return None
     reactivate_user(session, actor, deleted, reason="Re-provisioned within the retention period.")
     return deleted
 
 
-def _choose_username(session: Session, actor: Actor, values: dict[str, Any]) -> str:
+def _choose_username(session: Session, actor: Actor, values: dict[str, Any], *, taken: bool) -> str:
+    """The given username (``taken``: :func:`claims` found it held), else a generated one."""
     username = values.get("username")
     if username:
-        _ensure_username_free(session, actor, username, None)
+        if taken:
+            _ensure_username_free(session, actor, username, None)
         return str(username)
     tenant = session.get(Tenant, actor.tenant_id)
     pattern = (tenant.settings if tenant else {}).get("username_pattern") or "{first}{last}"

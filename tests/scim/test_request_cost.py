@@ -7,8 +7,11 @@ page of users. Statements are counted (never timed): the count is what grows wit
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 
+from scim.index import indexed_values
+from scim.schemas import make_provider
+from server.db import AuditEvent
 from server.db.session import Database
 from tests.scim.helpers import PATCH, USER, IdP, statements
 
@@ -149,3 +152,165 @@ def test_a_lookup_sends_only_its_reads(idp: IdP, database: Database) -> None:
     assert found.status_code == 200 and found.json()["totalResults"] == 1
     assert [s for s in seen if s.split(" ", 1)[0] in ("SAVEPOINT", "RELEASE")] == []
     assert all(s.startswith(("BEGIN", "SELECT")) for s in seen), seen
+
+
+# -- the write path (issue 15, SCIM writes) -----------------------------------------------------
+
+
+def _frame(seen: list[str]) -> list[str]:
+    return [s.split(" ", 1)[0].upper() for s in seen if s.split(" ", 1)[0].upper() in FRAME]
+
+
+def test_a_creation_checks_the_names_it_claims_in_one_read(idp: IdP, database: Database) -> None:
+    # Issue 15: a create read the connection's deleted user with that externalId, then whether
+    # the username was taken, then whether the sourcedId was, then the new user's groups and its
+    # index rows (it has neither yet): 15 statements per create.
+    idp.create_user("earlier.pupil", externalId="sis-earlier")  # the token is known from now on
+    body = {"schemas": [USER], "userName": "fresh.pupil", "externalId": "sis-fresh"}
+    with statements(database) as seen:
+        answer = idp.post("/Users", body)
+    assert answer.status_code == 201, answer.text
+    work = _work(seen)
+    user_reads = [s for s in work if s.startswith("SELECT") and "FROM users" in s]
+    assert len(user_reads) == 1, user_reads
+    assert not any("AS group_id" in s or "FROM scim_values" in s for s in work), work
+    # the connection, the claims, the user, its credential, its audit event, its index rows
+    assert len(work) <= 6, work
+    # one savepoint for the request (a Bulk operation's), not a second one inside it
+    assert _frame(seen).count("SAVEPOINT") == 1, seen
+
+
+def test_a_creation_still_refuses_a_taken_username_or_sourced_id(idp: IdP) -> None:
+    idp.create_user("taken.name", externalId="sis-a")
+    again = idp.post("/Users", {"schemas": [USER], "userName": "TAKEN.name"})
+    assert again.status_code == 409 and again.json()["scimType"] == "uniqueness", again.text
+    edu = "urn:rollcall:params:scim:schemas:extension:education:2.0:User"
+    first = {"schemas": [USER, edu], "userName": "one", edu: {"sourcedId": "src-1"}}
+    assert idp.post("/Users", first).status_code == 201
+    second = {"schemas": [USER, edu], "userName": "two", edu: {"sourcedId": "src-1"}}
+    clash = idp.post("/Users", second)
+    assert clash.status_code == 409 and clash.json()["scimType"] == "uniqueness", clash.text
+
+
+def test_a_deactivation_is_one_change_with_one_audit_event(idp: IdP, database: Database) -> None:
+    # Issue 15: PATCH `active` also rewrote the stored SCIM document (which repeated `active`)
+    # and audited that as a second event, "user.update", beside "user.deactivate".
+    pupil = idp.create_user("quitting.pupil")
+    body = {
+        "schemas": [PATCH],
+        "Operations": [{"op": "replace", "path": "active", "value": False}],
+    }
+    with statements(database) as seen:
+        answer = idp.request("PATCH", f"/Users/{pupil['id']}", json=body)
+    assert answer.status_code == 200 and answer.json()["active"] is False, answer.text
+    work = _work(seen)
+    assert len([s for s in work if s.startswith("UPDATE users")]) == 1, work
+    assert len([s for s in work if s.startswith("INSERT INTO audit_events")]) == 1, work
+    assert _frame(seen).count("SAVEPOINT") == 1, seen
+    with database.session(read_only=True) as session:
+        actions = session.scalars(
+            select(AuditEvent.action)
+            .where(AuditEvent.target_id == pupil["id"])
+            .order_by(AuditEvent.id)
+        ).all()
+    assert actions == ["user.create", "user.deactivate"]
+    again = idp.request("PATCH", f"/Users/{pupil['id']}", json=body)
+    assert again.status_code == 200 and again.json()["active"] is False
+
+
+def test_a_member_change_reads_the_members_once_and_checks_only_who_joins(
+    idp: IdP, database: Database
+) -> None:
+    # Issue 15: a change to a group read its member list three times (for the change, to
+    # apply it, for the answer) and looked every member up again, 500 per statement.
+    ids = [idp.create_user(f"singer{n:02}")["id"] for n in range(6)]
+    group = idp.create_group("Choir", ids[:5])
+    addition = {"op": "add", "path": "members", "value": [{"value": ids[5]}]}
+    body = {"schemas": [PATCH], "Operations": [addition]}
+    work = _cost(idp, database, "PATCH", f"/Groups/{group['id']}", json=body)
+    member_reads = [
+        s for s in work if s.startswith("SELECT group_members.user_id") and "JOIN" not in s
+    ]
+    # the resource as read for the PATCH and the members before the change: the answer is
+    # that resource with the new members, not the group read and validated again
+    assert len(member_reads) <= 2, member_reads
+    user_reads = [s for s in work if "FROM users" in s]
+    assert len(user_reads) <= 2, user_reads  # who joins; whether a staying member was deleted
+
+
+def test_a_member_change_still_refuses_an_unknown_or_deleted_user(idp: IdP) -> None:
+    ids = [idp.create_user(f"runner{n}")["id"] for n in range(3)]
+    group = idp.create_group("Team", ids[:2])
+    unknown = {"op": "add", "path": "members", "value": [{"value": "no-such-user"}]}
+    assert idp.patch(f"/Groups/{group['id']}", unknown).status_code == 400
+    assert idp.delete(f"/Users/{ids[1]}").status_code == 204
+    joining = {"op": "add", "path": "members", "value": [{"value": ids[2]}]}
+    refused = idp.patch(f"/Groups/{group['id']}", joining)
+    assert refused.status_code == 400 and ids[1] in refused.json()["detail"], refused.text
+
+
+def test_a_member_change_leaves_the_other_members_index_rows_unread(
+    idp: IdP, database: Database
+) -> None:
+    # Issue 15: a member change read every index row of the group (four per member, 20,000
+    # for a group of 5,000) to find the few that changed.
+    ids = [idp.create_user(f"dancer{n:02}")["id"] for n in range(6)]
+    group = idp.create_group("Troupe", ids[:5])
+    addition = {"op": "add", "path": "members", "value": [{"value": ids[5]}]}
+    body = {"schemas": [PATCH], "Operations": [addition]}
+    work = _cost(idp, database, "PATCH", f"/Groups/{group['id']}", json=body)
+    assert not any(s.startswith("SELECT") and "FROM scim_values" in s for s in work), work
+
+
+def test_after_member_changes_the_index_is_the_one_a_full_reindex_writes(
+    idp: IdP, database: Database
+) -> None:
+    """The rows written for the members who joined or left (and the first member, whose entry
+    a sort reads) leave the group's index as indexing the whole group again would."""
+    ids = sorted(idp.create_user(f"player{n:02}")["id"] for n in range(8))
+    group = idp.create_group("Band", ids[2:6])
+    changes = [
+        {"op": "remove", "path": f'members[value eq "{ids[2]}"]'},  # the first member leaves
+        {"op": "add", "path": "members", "value": [{"value": ids[0]}]},  # a new first member
+        {"op": "add", "path": "members", "value": [{"value": ids[7]}, {"value": ids[6]}]},
+        {"op": "remove", "path": f'members[value eq "{ids[4]}" or value eq "{ids[6]}"]'},
+        {"op": "add", "path": "members", "value": [{"value": ids[3]}]},  # already a member
+    ]
+    for change in changes:
+        answer = idp.patch(f"/Groups/{group['id']}", change)
+        assert answer.status_code == 200
+        assert answer.json() == idp.get(f"/Groups/{group['id']}").json()  # what a read shows
+        _assert_index_is_complete(idp, database, group["id"])
+    members = idp.get(f"/Groups/{group['id']}").json()["members"]
+    assert [m["value"] for m in members] == [ids[0], ids[3], ids[5], ids[7]]
+    for member_id in (ids[0], ids[7]):
+        found = idp.get("/Groups", params={"filter": f'members[value eq "{member_id}"]'}).json()
+        assert found["totalResults"] == 1
+    found = idp.get("/Groups", params={"filter": f'members[value eq "{ids[2]}"]'}).json()
+    assert found["totalResults"] == 0
+
+
+def _assert_index_is_complete(idp: IdP, database: Database, group_id: str) -> None:
+    provider = make_provider(None)
+    model = provider.model_for(next(t for t in provider.resource_types if t.name == "Group"))
+    doc = idp.get(f"/Groups/{group_id}").json()
+    # the answer's references are absolute (RFC 7643 §2.3.7); the index keeps them as stored
+    doc["members"] = [{**m, "$ref": m["$ref"].split("/scim/v2/")[-1]} for m in doc["members"]]
+    resource = model.model_validate(doc)
+    wanted = sorted(
+        (
+            (v.path, v.element, v.lead, v.present, v.text, v.number)
+            for v in indexed_values(resource)
+        ),
+        key=repr,
+    )
+    with database.session(read_only=True) as session:
+        stored = session.execute(
+            text(
+                "SELECT path, element, lead, present, text, number FROM scim_values "
+                "WHERE resource_id = :r"
+            ),
+            {"r": group_id},
+        )
+        rows = sorted(((r[0], r[1], bool(r[2]), bool(r[3]), r[4], r[5]) for r in stored), key=repr)
+    assert rows == wanted
