@@ -210,12 +210,14 @@ def test_on_postgresql_a_locked_user_is_one_bulk_operations_503_and_the_others_a
             headers=auth,
         ).json()["id"]
         bulk = _bulk()
+        # a change Rollcall stores (a user's displayName is not kept by default: a PATCH of it
+        # changes nothing, writes nothing and so never waits for the row)
         bulk["Operations"][0] = {
             "method": "PATCH",
             "path": f"/Users/{maude}",
             "data": {
                 "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                "Operations": [{"op": "replace", "path": "displayName", "value": "Maude F."}],
+                "Operations": [{"op": "replace", "path": "name.givenName", "value": "Maude"}],
             },
         }
         with database.engine.connect() as holder, holder.begin():
