@@ -154,7 +154,7 @@ def configure_logging(level: str = "INFO", stream: Any = None) -> None:
     """
     logging.logThreads = False
     logging.logMultiprocessing = False
-    logging._srcfile = None  # type: ignore[attr-defined]  # no findCaller per record
+    logging._srcfile = None  # no findCaller per record
     handler = logging.StreamHandler(stream) if stream is not None else CurrentStderrHandler()
     handler.setFormatter(JsonFormatter())
     handler.addFilter(RequestIdFilter())
