@@ -298,13 +298,33 @@ class RollcallStorage(ScimStorage):
         if expected_version is not None and expected_version != f'W/"{record.version}"':
             raise PreconditionFailedException(detail="The resource was changed since you read it.")
 
+    def set_active(
+        self, resource_type: ResourceType, resource_id: str, active: bool
+    ) -> Resource[Any]:
+        """A PATCH that replaces only a user's ``active`` (RFC 7644 §3.5.2.3), without the
+        engine's read, validation and deep copy of the whole resource: the same visible record,
+        the same status rule (:meth:`_apply_active`), the index rows and the resource as
+        stored (:meth:`_stored`). A PATCH that changes nothing writes nothing, as the engine."""
+        with self._savepoint(), scim_errors():
+            record = self._record(resource_type, resource_id)  # loads the connection too
+            self._pin_connection()
+            if not self._apply_active(record, active):
+                return self._resource(resource_type, record)
+            return self._stored(resource_type, record)
+
+    def _apply_active(self, user: User, active: bool) -> bool:
+        """Deactivate or reactivate ``user`` through the domain; whether its status changed."""
+        if not active and user.status == RecordStatus.ACTIVE:
+            users.deactivate_user(self.session, self.actor, user)
+            return True
+        if active and user.status == RecordStatus.INACTIVE:
+            users.reactivate_user(self.session, self.actor, user)
+            return True
+        return False
+
     def _apply_user_state(self, user: User, resource: Resource[Any]) -> None:
         session, actor = self.session, self.actor
-        active = getattr(resource, "active", None)
-        if active is False and user.status == RecordStatus.ACTIVE:
-            users.deactivate_user(session, actor, user)
-        elif active is not False and user.status == RecordStatus.INACTIVE:
-            users.reactivate_user(session, actor, user)
+        self._apply_active(user, getattr(resource, "active", None) is not False)
         password = getattr(resource, "password", None)
         if password is not None:
             credentials.set_password(session, actor, user, password, temporary=False, box=self.box)

@@ -13,7 +13,6 @@ from typing import cast
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -146,15 +145,18 @@ class RequestLogMiddleware:
         started = time.perf_counter()
         status = 500
         path = scope["path"]  # read now: mounts below rewrite the scope as they route
-        sent = Headers(scope=scope).get("x-request-id")
-        rid = accept_request_id(sent)
+        rid = accept_request_id(_header(scope, b"x-request-id"))
         token = request_id.set(rid)
+        echoed = (b"x-request-id", rid.encode("latin-1"))
 
         async def send_and_capture(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableHeaders(scope=message)["X-Request-Id"] = rid
+                message["headers"] = [
+                    *(pair for pair in message.get("headers", ()) if pair[0] != b"x-request-id"),
+                    echoed,
+                ]
             await send(message)
 
         try:
@@ -173,6 +175,14 @@ class RequestLogMiddleware:
                     "duration_ms": round(elapsed * 1000, 1),
                 },
             )
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    """The first value of request header ``name`` (lower case), as Starlette's ``Headers``."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
 
 
 def create_serving_app() -> Starlette:

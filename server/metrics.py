@@ -20,6 +20,7 @@ from __future__ import annotations
 import hmac
 import os
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 
 from prometheus_client import (
@@ -78,8 +79,20 @@ def surface_of(path: str) -> str:
 
 def observe_request(path: str, status: int, seconds: float) -> None:
     surface = surface_of(path)
-    REQUESTS.labels(surface, str(status)).inc()
-    LATENCY.labels(surface).observe(seconds)
+    _requests(surface, status).inc()
+    _latency(surface).observe(seconds)
+
+
+# The labelled children, looked up once per label set (``labels()`` takes a lock and builds
+# the key on every call); the label sets are few: surfaces x statuses.
+@lru_cache(maxsize=512)
+def _requests(surface: str, status: int) -> Any:
+    return REQUESTS.labels(surface, str(status))
+
+
+@lru_cache(maxsize=64)
+def _latency(surface: str) -> Any:
+    return LATENCY.labels(surface)
 
 
 def allowed(client: str | None, headers: Any, token: str | None) -> bool:

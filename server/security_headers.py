@@ -15,7 +15,6 @@ sign-in form, which is the relying party's own redirect URI on another origin.
 
 from __future__ import annotations
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -30,6 +29,11 @@ CONTENT_SECURITY_POLICY = "; ".join(
     )
 )
 HSTS = "max-age=31536000; includeSubDomains"
+_HTML_HEADERS = [
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-frame-options", b"DENY"),
+]
+_HTML_NAMES = {name for name, _ in _HTML_HEADERS}
 
 
 class SecurityHeadersMiddleware:
@@ -38,6 +42,12 @@ class SecurityHeadersMiddleware:
     def __init__(self, app: ASGIApp, *, https: bool) -> None:
         self.app = app
         self.https = https
+        self._always = [
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"no-referrer"),
+        ]
+        if https:
+            self._always.append((b"strict-transport-security", HSTS.encode()))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -46,16 +56,21 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                self._harden(MutableHeaders(scope=message))
+                message["headers"] = self._harden(list(message.get("headers", ())))
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
 
-    def _harden(self, headers: MutableHeaders) -> None:
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "no-referrer")
-        if self.https:
-            headers.setdefault("Strict-Transport-Security", HSTS)
-        if headers.get("content-type", "").startswith("text/html"):
-            headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-            headers["X-Frame-Options"] = "DENY"
+    def _harden(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        """``headers`` (raw, lower-case names) with the hardening headers: the first three
+        only where the app did not set them, the HTML ones always."""
+        present = {name for name, _ in headers}
+        html = any(
+            name == b"content-type" and value.startswith(b"text/html") for name, value in headers
+        )
+        if html:
+            headers = [pair for pair in headers if pair[0] not in _HTML_NAMES]
+        headers += [pair for pair in self._always if pair[0] not in present]
+        if html:
+            headers += _HTML_HEADERS
+        return headers
