@@ -1,0 +1,120 @@
+"""The set-based write path of imports, for changed records (issue 15): a re-pointed
+enrollment or a renamed org, session or course is updated with the rest of its batch (one
+UPDATE ``executemany``, the audit events in one more), under the same rules as one at a time
+(R109 ownership, one audit event per change, a bad row reported on its row).
+
+Speed is measured in ``bench/imports.py``; these tests count statements."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from server.db import AuditEvent, Course, Enrollment, Org, SchoolClass
+from tests.imports.conftest import statements
+from tests.imports.packages import district, package
+
+STUDENTS = 600
+SCHOOLS = 300
+
+
+def _events(tenancy, action: str) -> list[AuditEvent]:
+    with tenancy.database.session() as session:
+        return list(session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
+
+
+def _k2(files) -> None:
+    """A second class of the same school and course."""
+    files["classes.csv"].append({**files["classes.csv"][0], "sourcedId": "k2", "title": "3B"})
+
+
+def test_re_pointed_enrollments_are_updated_a_batch_at_a_time(tenancy, tmp_path):
+    """measure_deact.py (2,000 users): a full import re-pointing 3,415 enrollments (the same
+    sourcedId, another class) sent ~11k statements, an UPDATE and an audit INSERT per row."""
+    files = district("1.1", students=STUDENTS)
+    _k2(files)
+    first = tenancy.run(package(tmp_path / "first.zip", "1.1", files))
+    assert first.status == "applied", first.summary
+    for row in files["enrollments.csv"][1:]:
+        row["classSourcedId"] = "k2"
+
+    with statements(tenancy.database) as sent:
+        moved = tenancy.run(package(tmp_path / "moved.zip", "1.1", files))
+
+    assert moved.status == "applied", moved.summary
+    assert moved.outcomes["updated"] == STUDENTS, moved.summary
+    assert sent() < STUDENTS // 4, f"{sent()} statements to re-point {STUDENTS} enrollments"
+    with tenancy.database.session() as session:
+        classes = dict(session.execute(select(SchoolClass.sourced_id, SchoolClass.id)).all())
+        kid = session.scalars(select(Enrollment).where(Enrollment.sourced_id == "e-u7")).one()
+        assert (kid.class_id, kid.version) == (classes["k2"], 2)
+    events = _events(tenancy, "enrollment.update")
+    assert len(events) == len({e.target_id for e in events}) == STUDENTS
+    assert events[0].changes == {"class_id": [classes["k1"], classes["k2"]]}
+    assert {e.actor_name for e in events} == {"SIS"}
+
+
+def _schools(files, suffix: str = "") -> None:
+    files["orgs.csv"] += [
+        {
+            "sourcedId": f"s-{n}",
+            "name": f"School {n}{suffix}",
+            "type": "school",
+            "parentSourcedId": "d1",
+        }
+        for n in range(SCHOOLS)
+    ]
+    files["courses.csv"] += [
+        {**files["courses.csv"][0], "sourcedId": f"c-{n}", "title": f"Course {n}{suffix}"}
+        for n in range(SCHOOLS)
+    ]
+
+
+def test_renamed_orgs_and_courses_are_updated_a_batch_at_a_time(tenancy, tmp_path):
+    """Orgs, academic sessions and courses were updated one by one through the domain (an
+    UPDATE and an audit INSERT each)."""
+    files = district("1.1", students=3)
+    _schools(files)
+    first = tenancy.run(package(tmp_path / "first.zip", "1.1", files))
+    assert first.status == "applied", first.summary
+    files = district("1.1", students=3)
+    _schools(files, " (renamed)")
+
+    with statements(tenancy.database) as sent:
+        renamed = tenancy.run(package(tmp_path / "renamed.zip", "1.1", files))
+
+    assert renamed.status == "applied", renamed.summary
+    assert renamed.outcomes["updated"] == 2 * SCHOOLS, renamed.summary
+    assert sent() < SCHOOLS // 2, f"{sent()} statements to rename {SCHOOLS} orgs and courses"
+    with tenancy.database.session() as session:
+        org = session.scalars(select(Org).where(Org.sourced_id == "s-7")).one()
+        course = session.scalars(select(Course).where(Course.sourced_id == "c-7")).one()
+        assert (org.name, org.version, course.title) == (
+            "School 7 (renamed)",
+            2,
+            "Course 7 (renamed)",
+        )
+    orgs, courses = _events(tenancy, "org.update"), _events(tenancy, "course.update")
+    assert len(orgs) == len(courses) == SCHOOLS
+    assert orgs[7].changes == {"name": ["School 7", "School 7 (renamed)"]}
+
+
+def test_a_bad_row_among_updates_is_reported_on_its_row_and_the_others_are_updated(
+    tenancy, tmp_path
+):
+    """The batch falls back to row by row: the bad row gets its code, the rest change."""
+    files = district("1.1", students=20)
+    _k2(files)
+    first = tenancy.run(package(tmp_path / "first.zip", "1.1", files))
+    assert first.status == "applied", first.summary
+    for row in files["enrollments.csv"][1:]:
+        row["classSourcedId"] = "k2"
+    files["enrollments.csv"][5]["beginDate"] = "2026-13-45"
+
+    moved = tenancy.run(package(tmp_path / "moved.zip", "1.1", files), skip_invalid=True)
+
+    assert moved.status == "applied", moved.summary
+    rows = moved.as_dict()["row_results"]
+    bad = [row for row in rows if row["outcome"] == "error"]
+    assert [(row["key"], row["code"]) for row in bad] == [("e-u5", "R102")]
+    assert moved.outcomes["updated"] == 19, moved.summary
+    assert len(_events(tenancy, "enrollment.update")) == 19
