@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, bindparam, select, update
+from sqlalchemy import CursorResult, bindparam, inspect, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
@@ -71,3 +71,16 @@ def held(session: Session, model: Any, ids: Iterable[str | None]) -> list[Any]:
             session.scalars(select(model).where(model.id.in_(wanted[start : start + 900])))
         )
     return found
+
+
+def changed_columns(record: Any) -> tuple[str, ...] | None:
+    """The columns set on ``record`` since it was loaded (what its flush would write), or
+    None when a relationship changed too (the ORM's flush must write it)."""
+    state = inspect(record)
+    if any(state.attrs[rel.key].history.has_changes() for rel in state.mapper.relationships):
+        return None
+    table = state.mapper.local_table.c
+    names = [a.key for a in state.mapper.column_attrs if state.attrs[a.key].history.has_changes()]
+    if any(name not in table for name in names):
+        return None
+    return tuple(sorted(name for name in names if name != "version"))

@@ -118,3 +118,28 @@ def test_a_bad_row_among_updates_is_reported_on_its_row_and_the_others_are_updat
     assert [(row["key"], row["code"]) for row in bad] == [("e-u5", "R102")]
     assert moved.outcomes["updated"] == 19, moved.summary
     assert len(_events(tenancy, "enrollment.update")) == 19
+
+
+def test_changed_users_are_updated_a_batch_at_a_time(tenancy, tmp_path):
+    """bench.imports' 1% delta (another family name) and measure_deact.py: each changed
+    user was an UPDATE and an audit INSERT of its own (``users.update_user``)."""
+    files = district("1.1", students=STUDENTS)
+    first = tenancy.run(package(tmp_path / "first.zip", "1.1", files))
+    assert first.status == "applied", first.summary
+    for row in files["users.csv"]:
+        row["familyName"] += "x"
+    files = {"users.csv": files["users.csv"]}
+
+    with statements(tenancy.database) as sent:
+        changed = tenancy.run(package(tmp_path / "changed.zip", "1.1", files), mode="delta")
+
+    assert changed.status == "applied", changed.summary
+    assert changed.outcomes["updated"] == STUDENTS + 1, changed.summary
+    assert sent() < STUDENTS // 4, f"{sent()} statements to change {STUDENTS} users"
+    kid = tenancy.user("u7")
+    assert (kid.family_name, kid.family_folded, kid.version) == ("Dentgx", "dentgx", 2)
+    events = _events(tenancy, "user.update")
+    assert len(events) == len({e.target_id for e in events}) == STUDENTS + 1
+    assert [e.changes for e in events if e.target_id == kid.id] == [
+        {"family_name": ["Dentg", "Dentgx"]}
+    ]
