@@ -143,3 +143,29 @@ def test_changed_users_are_updated_a_batch_at_a_time(tenancy, tmp_path):
     assert [e.changes for e in events if e.target_id == kid.id] == [
         {"family_name": ["Dentg", "Dentgx"]}
     ]
+
+
+def test_a_user_of_another_connection_among_updates_is_refused_on_its_row(tenancy, tmp_path):
+    """Ownership (R109) holds for users updated a batch at a time: the batch falls back to
+    row by row, the other connection's user is reported on its row, the rest change."""
+    files = district("1.1", students=20)
+    first = tenancy.run(package(tmp_path / "first.zip", "1.1", files))
+    assert first.status == "applied", first.summary
+    theirs = {**files["users.csv"][3], "sourcedId": "zz", "username": "Other.Kid"}
+    clever = {"users.csv": [theirs]}
+    made = tenancy.run(package(tmp_path / "clever.zip", "1.1", clever), "Clever", mode="delta")
+    assert made.status == "applied", made.summary
+    for row in files["users.csv"]:
+        row["familyName"] += "x"
+    changed = {"users.csv": [*files["users.csv"][:9], {**theirs, "familyName": "Mine"}]}
+
+    report = tenancy.run(
+        package(tmp_path / "changed.zip", "1.1", changed), mode="delta", skip_invalid=True
+    )
+
+    assert report.status == "applied", report.summary
+    bad = [row for row in report.as_dict()["row_results"] if row["outcome"] == "error"]
+    assert [(row["key"], row["code"]) for row in bad] == [("zz", "R109")]
+    assert report.outcomes["updated"] == 9, report.summary
+    assert tenancy.user("zz").family_name == theirs["familyName"]
+    assert tenancy.user("u7").family_name == "Dentgx"
