@@ -74,11 +74,10 @@ def held(session: Session, model: Any, ids: Iterable[str | None]) -> list[Any]:
 
 
 def changed_columns(record: Any) -> tuple[str, ...] | None:
-    """The columns set on ``record`` since it was loaded (what its flush would write), or
-    None when a relationship changed too (the ORM's flush must write it)."""
+    """The columns of ``record``'s own table set since it was loaded (what its flush would
+    write there; a changed relationship, e.g. a user's roles, is left to the flush, which
+    bumps no version for it), or None when an attribute maps to no column of the table."""
     state = inspect(record)
-    if any(state.attrs[rel.key].history.has_changes() for rel in state.mapper.relationships):
-        return None
     table = state.mapper.local_table.c
     names = [a.key for a in state.mapper.column_attrs if state.attrs[a.key].history.has_changes()]
     if any(name not in table for name in names):

@@ -270,7 +270,7 @@ def update_users(
             by_columns.setdefault(columns, []).append(user)
     for columns, written in by_columns.items():
         write_changes(session, written, columns)
-    session.flush()  # roles and grades
+    session.flush()  # the rows of changed roles and grades
     events = []
     for (user, _), change in zip(items, planned, strict=True):
         if change is not None:

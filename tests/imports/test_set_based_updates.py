@@ -169,3 +169,27 @@ def test_a_user_of_another_connection_among_updates_is_refused_on_its_row(tenanc
     assert report.outcomes["updated"] == 9, report.summary
     assert tenancy.user("zz").family_name == theirs["familyName"]
     assert tenancy.user("u7").family_name == "Dentgx"
+
+
+def test_users_moved_to_another_school_in_a_batch_keep_one_version_step(tenancy, tmp_path):
+    """A user's columns go in with the batch's UPDATE, its new role rows with the ORM's flush:
+    the roles are stored, the version goes up once, one audit event names both changes."""
+    files = district("1.1", students=20)
+    files["orgs.csv"].append({**files["orgs.csv"][1], "sourcedId": "s2", "name": "Other"})
+    first = tenancy.run(package(tmp_path / "first.zip", "1.1", files))
+    assert first.status == "applied", first.summary
+    for row in files["users.csv"]:
+        row |= {"orgSourcedIds": "s2", "familyName": row["familyName"] + "x"}
+
+    moved = tenancy.run(package(tmp_path / "moved.zip", "1.1", {"users.csv": files["users.csv"]}))
+
+    assert moved.status == "applied", moved.summary
+    assert moved.outcomes["updated"] == 21, moved.summary
+    kid = tenancy.user("u7")
+    with tenancy.database.session() as session:
+        s2 = session.scalars(select(Org.id).where(Org.sourced_id == "s2")).one()
+    assert [(r.org_id, r.role) for r in kid.roles] == [(s2, "student")]
+    assert (kid.family_name, kid.primary_org_id, kid.version) == ("Dentgx", s2, 2)
+    events = [e for e in _events(tenancy, "user.update") if e.target_id == kid.id]
+    assert len(events) == 1
+    assert set(events[0].changes) >= {"family_name", "roles"}
