@@ -31,7 +31,7 @@ from server.db.roster import SyncedRecord
 from server.domain import audit, guard, scim_index
 from server.domain.access import visible_classes
 from server.domain.actors import Actor
-from server.domain.bulk_updates import held, write_changes
+from server.domain.bulk_updates import changed_columns, held, write_changes
 from server.domain.record_fields import (
     Changes,
     assign,
@@ -298,9 +298,8 @@ def _update_change(
     for name in changes:
         assign(record, name, values[name])
     record.updated_at = utcnow()
-    # a class also sets folded columns and its terms (assign): the ORM flush writes it
-    plain = not isinstance(record, SchoolClass) and all(n in record.__table__.c for n in changes)
-    columns = tuple(sorted((*changes, "updated_at"))) if plain else None
+    # a class also sets its terms and folded columns (assign): the ORM flush writes it
+    columns = None if isinstance(record, SchoolClass) else changed_columns(record)
     return _Update(changes, overridden, owner, columns)
 
 
