@@ -26,7 +26,7 @@ from typing import Any, cast
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
-from server.db import Credential, Org, RecordStatus, User, UserGrade, UserRole, fold
+from server.db import Credential, RecordStatus, User, UserGrade, UserRole, fold
 from server.domain import audit, users
 from server.domain.actors import Actor
 
@@ -52,7 +52,7 @@ def create_users(
     :raises: the first error :func:`server.domain.users.create_user` raises for a row.
     """
     owner = users.owning_connection(session, actor)
-    orgs = _org_ids(session, actor.tenant_id, batch)
+    orgs = users.org_ids_named(session, actor.tenant_id, batch)
     prepared = [users.prepared_for_create(session, actor, row, org_ids=orgs) for row in batch]
     tenant = actor.tenant_id
     usernames = _taken(session, tenant, User.username_folded, [_folded(v) for v in prepared])
@@ -101,15 +101,6 @@ def _insert(session: Session, actor: Actor, fresh: list[tuple[users.NewUserRows,
 
 def _folded(values: Mapping[str, Any]) -> str:
     return fold(values.get("username") or "")
-
-
-def _org_ids(session: Session, tenant_id: str, batch: Iterable[Mapping[str, Any]]) -> set[str]:
-    """The tenant's orgs among those the batch's roles and primary orgs name."""
-    wanted = sorted(
-        {role.org_id for row in batch for role in row.get("roles") or []}
-        | {row["primary_org_id"] for row in batch if row.get("primary_org_id")}
-    )
-    return _existing(session, select(Org.id).where(Org.tenant_id == tenant_id), Org.id, wanted)
 
 
 def _taken(session: Session, tenant_id: str, column: Any, values: Iterable[str | None]) -> set[str]:

@@ -66,14 +66,63 @@ def _upsert(
     return _result(record, Outcome.UPDATED if changes else Outcome.UNCHANGED, changes)
 
 
-def handle_org(ctx: ImportContext, record: ImportRecord) -> RowResult:
+def _updatable(ctx: ImportContext, record: ImportRecord) -> SyncedRecord | None:
+    """The stored active record a row may change together with its batch, or None (a row
+    that creates, reactivates, deactivates or is unchanged goes through :func:`_upsert`)."""
+    if ctx.unchanged(record) or record.status == "tobedeleted":
+        return None
+    existing: SyncedRecord | None = ctx.batch.get("own", {}).get(record.key)
+    if existing is None or existing.status != RecordStatus.ACTIVE:
+        return None
+    return existing
+
+
+def _update_all(
+    ctx: ImportContext, model: Any, updates: list[tuple[ImportRecord, SyncedRecord, dict[str, Any]]]
+) -> dict[int, list[RowResult]]:
+    """Rows changing stored active records: together (``roster.update_records``)."""
+    for _, existing, _ in updates:
+        owner = ctx.session.get(Connection, existing.connection_id)
+        assert owner is not None
+        guard.check_change(ctx.actor, owner, ["sourced_id"])
+    changed = roster.update_records(
+        ctx.session, ctx.actor, [(existing, fields) for _, existing, fields in updates]
+    )
+    outcomes: dict[int, list[RowResult]] = {}
+    for (record, existing, _), changes in zip(updates, changed, strict=True):
+        ctx.synced(record, model, existing)
+        outcome = Outcome.UPDATED if changes else Outcome.UNCHANGED
+        outcomes[record.number] = [_result(record, outcome, changes)]
+    return outcomes
+
+
+def _batch_handler(model: Any, fields_of: Any, create: Any) -> Any:
+    """The batch handler of a file of ``model``: changes of stored records together, every
+    other row one by one through :func:`_upsert`."""
+
+    def handle_batch(ctx: ImportContext, records: list[ImportRecord]) -> dict[int, list[RowResult]]:
+        outcomes: dict[int, list[RowResult]] = {}
+        updates: list[tuple[ImportRecord, SyncedRecord, dict[str, Any]]] = []
+        for record in records:
+            existing = _updatable(ctx, record)
+            fields = fields_of(ctx, record)
+            if existing is None:
+                outcomes[record.number] = [_upsert(ctx, record, model, fields, create)]
+            else:
+                updates.append((record, existing, fields))
+        return outcomes | _update_all(ctx, model, updates)
+
+    return handle_batch
+
+
+def _org_fields(ctx: ImportContext, record: ImportRecord) -> dict[str, Any]:
     fields = dict(record.fields)
     parent = record.refs.get("parent_key")
     fields["parent_id"] = _resolve(ctx, Org, parent, "org", "parentSourcedId") if parent else None
-    return _upsert(ctx, record, Org, fields, roster.create_org)
+    return fields
 
 
-def handle_session(ctx: ImportContext, record: ImportRecord) -> RowResult:
+def _session_fields(ctx: ImportContext, record: ImportRecord) -> dict[str, Any]:
     fields = dict(record.fields)
     parent = record.refs.get("parent_key")
     fields["parent_id"] = (
@@ -81,10 +130,10 @@ def handle_session(ctx: ImportContext, record: ImportRecord) -> RowResult:
         if parent
         else None
     )
-    return _upsert(ctx, record, AcademicSession, fields, roster.create_academic_session)
+    return fields
 
 
-def handle_course(ctx: ImportContext, record: ImportRecord) -> RowResult:
+def _course_fields(ctx: ImportContext, record: ImportRecord) -> dict[str, Any]:
     fields = dict(record.fields)
     org, year = record.refs.get("org_key"), record.refs.get("school_year_key")
     fields["org_id"] = _resolve(ctx, Org, org, "org", "orgSourcedId") if org else None
@@ -93,7 +142,25 @@ def handle_course(ctx: ImportContext, record: ImportRecord) -> RowResult:
         if year
         else None
     )
-    return _upsert(ctx, record, Course, fields, roster.create_course)
+    return fields
+
+
+def handle_org(ctx: ImportContext, record: ImportRecord) -> RowResult:
+    return _upsert(ctx, record, Org, _org_fields(ctx, record), roster.create_org)
+
+
+def handle_session(ctx: ImportContext, record: ImportRecord) -> RowResult:
+    fields = _session_fields(ctx, record)
+    return _upsert(ctx, record, AcademicSession, fields, roster.create_academic_session)
+
+
+def handle_course(ctx: ImportContext, record: ImportRecord) -> RowResult:
+    return _upsert(ctx, record, Course, _course_fields(ctx, record), roster.create_course)
+
+
+handle_orgs = _batch_handler(Org, _org_fields, roster.create_org)
+handle_sessions = _batch_handler(AcademicSession, _session_fields, roster.create_academic_session)
+handle_courses = _batch_handler(Course, _course_fields, roster.create_course)
 
 
 def handle_classes(ctx: ImportContext, records: list[ImportRecord]) -> dict[int, list[RowResult]]:
@@ -152,13 +219,7 @@ def _apply_enrollment(ctx: ImportContext, record: ImportRecord) -> RowResult:
     if existing is not None and record.status == "tobedeleted":
         return _upsert(ctx, record, Enrollment, dict(fields), None)
     if existing is not None:
-        # the same sourcedId may name another user, class or school (re-pointed)
-        refs = {
-            "user_id": _batch_user(ctx, record.refs["user_key"], "userSourcedId").id,
-            "class_id": _class_for(ctx, record).id,
-            "school_id": _school_for(ctx, record),
-        }
-        return _upsert(ctx, record, Enrollment, {**fields, **refs}, None)
+        return _upsert(ctx, record, Enrollment, _enrollment_fields(ctx, record), None)
     if record.status == "tobedeleted":
         return _result(record, Outcome.UNCHANGED, message="Not present: nothing to deactivate.")
     user = _batch_user(ctx, record.refs["user_key"], "userSourcedId")
@@ -177,13 +238,30 @@ def _apply_enrollment(ctx: ImportContext, record: ImportRecord) -> RowResult:
     return _enrolled(record, enrollment)
 
 
+def _enrollment_fields(ctx: ImportContext, record: ImportRecord) -> dict[str, Any]:
+    """A stored enrollment's fields: the same sourcedId may name another user, class or
+    school (re-pointed)."""
+    refs = {
+        "user_id": _batch_user(ctx, record.refs["user_key"], "userSourcedId").id,
+        "class_id": _class_for(ctx, record).id,
+        "school_id": _school_for(ctx, record),
+    }
+    return {**record.fields, **refs}
+
+
 def handle_enrollments(
     ctx: ImportContext, records: list[ImportRecord]
 ) -> dict[int, list[RowResult]]:
-    """A batch of enrollments: changes one by one, new ones through ``enroll_many``."""
+    """A batch of enrollments: new ones through ``enroll_many``, changes of stored active
+    ones together (a re-pointed enrollment), the others one by one."""
     outcomes: dict[int, list[RowResult]] = {}
     new: list[tuple[ImportRecord, NewEnrollment]] = []
+    updates: list[tuple[ImportRecord, SyncedRecord, dict[str, Any]]] = []
     for record in records:
+        existing = _updatable(ctx, record)
+        if existing is not None:
+            updates.append((record, existing, _enrollment_fields(ctx, record)))
+            continue
         if (
             ctx.unchanged(record)
             or record.key in ctx.batch["own"]
@@ -213,7 +291,7 @@ def handle_enrollments(
         outcomes[record.number] = [_enrolled(record, enrollment)]
         if enrollment.sourced_id == record.key:
             ctx.synced(record, Enrollment, enrollment)
-    return outcomes
+    return outcomes | _update_all(ctx, Enrollment, updates)
 
 
 def _class_for(ctx: ImportContext, record: ImportRecord) -> SchoolClass:

@@ -43,10 +43,13 @@ from server.imports.oneroster_csv.roster_rows import (
     handle_class,
     handle_classes,
     handle_course,
+    handle_courses,
     handle_enrollment,
     handle_enrollments,
     handle_org,
+    handle_orgs,
     handle_session,
+    handle_sessions,
 )
 from server.imports.oneroster_csv.user_rows import (
     _users_of_role_rows,
@@ -317,6 +320,9 @@ HANDLERS: dict[str, tuple[Any, Any]] = {
     "userProfiles.csv": (handle_user_profile, _prefetch_user_refs),
 }
 BATCH_HANDLERS: dict[str, Any] = {
+    "orgs.csv": handle_orgs,
+    "academicSessions.csv": handle_sessions,
+    "courses.csv": handle_courses,
     "classes.csv": handle_classes,
     "users.csv": handle_users,
     "enrollments.csv": handle_enrollments,

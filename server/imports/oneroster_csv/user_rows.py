@@ -165,7 +165,12 @@ def handle_users(ctx: ImportContext, records: list[ImportRecord]) -> dict[int, l
     (:func:`server.domain.bulk.create_users`), every other row one by one."""
     outcomes: dict[int, list[RowResult]] = {}
     new: list[tuple[ImportRecord, dict[str, Any]]] = []
+    updates: list[tuple[ImportRecord, User, dict[str, Any]]] = []
     for record in records:
+        existing = _updatable(ctx, record)
+        if existing is not None:
+            updates.append((record, existing, _kept_extra(_user_fields(ctx, record), existing)))
+            continue
         fields = None if ctx.unchanged(record) else _creatable(ctx, record)
         if fields is None:
             outcomes[record.number] = [handle_user(ctx, record)]
@@ -177,7 +182,34 @@ def handle_users(ctx: ImportContext, records: list[ImportRecord]) -> dict[int, l
             _result(record, Outcome.CREATED, {"username": [None, user.username]})
         ]
         ctx.synced(record, User, user)
+    changed = users.update_users(
+        ctx.session, ctx.actor, [(user, fields) for _, user, fields in updates]
+    )
+    for (record, user, _), changes in zip(updates, changed, strict=True):
+        outcomes[record.number] = [
+            _result(record, Outcome.UPDATED if changes else Outcome.UNCHANGED, changes)
+        ]
+        ctx.synced(record, User, user)
     return outcomes
+
+
+def _updatable(ctx: ImportContext, record: ImportRecord) -> User | None:
+    """The stored active user a row only updates (no password, not disabled, not deleted),
+    changed together with its batch; None: the row goes through :func:`handle_user`."""
+    if ctx.unchanged(record) or record.password or record.enabled is False:
+        return None
+    existing: User | None = ctx.batch["own"].get(record.key)
+    if record.status == "tobedeleted" or existing is None:
+        return None
+    return existing if existing.status == RecordStatus.ACTIVE else None
+
+
+def _kept_extra(fields: dict[str, Any], existing: User) -> dict[str, Any]:
+    """users.csv owns the extra attributes it carries; demographics.csv and userProfiles.csv
+    own theirs, so a users.csv row keeps them."""
+    kept = {k: v for k, v in (existing.extra or {}).items() if k in OTHER_FILES_EXTRA}
+    fields["extra"] = {**kept, **fields.get("extra", {})}
+    return fields
 
 
 def _creatable(ctx: ImportContext, record: ImportRecord) -> dict[str, Any] | None:
@@ -209,10 +241,7 @@ def _apply_user(ctx: ImportContext, record: ImportRecord) -> RowResult:
             users.deactivate_user(ctx.session, ctx.actor, user, reason="enabledUser is false.")
         credentials.sync_password(ctx.session, ctx.actor, user, record.password, box=ctx.box)
         return _result(record, Outcome.CREATED, {"username": [None, user.username]})
-    # users.csv owns the extra attributes it carries; demographics.csv and userProfiles.csv
-    # own theirs, so a users.csv row keeps them.
-    kept = {k: v for k, v in (existing.extra or {}).items() if k in OTHER_FILES_EXTRA}
-    fields["extra"] = {**kept, **fields.get("extra", {})}
+    fields = _kept_extra(fields, existing)
     if record.status == "tobedeleted" or record.enabled is False:
         changes = (
             {}
