@@ -10,11 +10,13 @@ engine depend on it and not on each other.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlalchemy import Column, MetaData, String, Table, bindparam, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from server.db import Connection
@@ -138,6 +140,15 @@ class ImportContext:
             found.update(self.session.scalars(_SEEN_AMONG, {"kind": kind, "keys": chunk}))
         return found
 
+    def claim(self, kind: str, keys: Iterable[str]) -> set[str]:
+        """Mark ``keys`` seen; returns those that were not seen before in this run. One
+        ``INSERT … ON CONFLICT DO NOTHING RETURNING`` (what a SELECT then an INSERT did)."""
+        rows = [{"kind": kind, "key": key} for key in set(keys)]
+        if not rows:
+            return set()
+        dialect = self.session.get_bind().dialect.name
+        return set(self.session.scalars(_claim_statement(dialect), rows))
+
     def mark_seen(self, kind: str, keys: Iterable[str]) -> None:
         rows = [{"kind": kind, "key": key} for key in set(keys)]
         if rows:
@@ -164,6 +175,13 @@ SEEN = Table(
 _SEEN_AMONG = select(SEEN.c.key).where(
     SEEN.c.kind == bindparam("kind"), SEEN.c.key.in_(bindparam("keys", expanding=True))
 )
+
+
+@functools.cache
+def _claim_statement(dialect: str) -> Any:
+    """INSERT the keys not seen yet, returning them (SQLite ≥ 3.35 and PostgreSQL)."""
+    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return dialect_insert(SEEN).on_conflict_do_nothing().returning(SEEN.c.key)
 
 
 def _or_ignore(session: Session) -> str:

@@ -405,16 +405,13 @@ def _duplicates(ctx: ImportContext, step: Step, records: list[ImportRecord]) -> 
     if step.seen_kind is None:
         return set()
     keyed = [r for r in records if r.key]
-    earlier = ctx.seen_keys(step.seen_kind, [r.key for r in keyed])
+    fresh = ctx.claim(step.seen_kind, [r.key for r in keyed])
     duplicates: set[int] = set()
-    fresh: set[str] = set()
     for record in keyed:
-        folded = record.key
-        if folded in earlier or folded in fresh:
-            duplicates.add(record.number)
+        if record.key in fresh:
+            fresh.discard(record.key)  # the first row with the key claims it
         else:
-            fresh.add(folded)
-    ctx.mark_seen(step.seen_kind, fresh)
+            duplicates.add(record.number)
     return duplicates
 
 
