@@ -153,7 +153,6 @@ def test_a_first_import_enrolls_with_one_insert_per_batch_and_no_object_per_row(
         assert (e1.status, e1.version, e1.extra) == ("active", 1, {})
 
 
-
 @pytest.mark.parametrize("version", ["1.1", "1.2"])
 def test_each_further_batch_of_unchanged_rows_costs_two_statements(tenancy, tmp_path, version):
     """A batch of unchanged rows is checked with two statements whatever its file: its keys
