@@ -122,7 +122,8 @@ class ImportContext:
         return self.actor.tenant_id
 
     def unchanged(self, record: ImportRecord) -> bool:
-        """Whether the batch's prefetch found the row unchanged (its stored hash matches)."""
+        """Whether the batch's prefetch found the row unchanged (its stored hash matches);
+        the engine reports such a row unchanged without calling its handler."""
         return record.number in self.batch.get("unchanged", ())
 
     def synced(self, record: ImportRecord, model: Any, written: Any) -> None:
