@@ -11,6 +11,7 @@ engine depend on it and not on each other.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -144,11 +145,18 @@ class ImportContext:
     def claim(self, kind: str, keys: Iterable[str]) -> set[str]:
         """Mark ``keys`` seen; returns those that were not seen before in this run. One
         ``INSERT … ON CONFLICT DO NOTHING RETURNING`` (what a SELECT then an INSERT did)."""
-        rows = [{"kind": kind, "key": key} for key in set(keys)]
-        if not rows:
+        wanted = list(set(keys))
+        if not wanted:
             return set()
-        dialect = self.session.get_bind().dialect.name
-        return set(self.session.scalars(_claim_statement(dialect), rows))
+        connection = self.session.connection()
+        listed = json.dumps(wanted)
+        # the keys as one JSON parameter: a third of the CPU of a 500-row VALUES list (SQLite's
+        # JSON text ends at a NUL, so a key holding one takes the other path)
+        if connection.dialect.name == "sqlite" and "\\u0000" not in listed:
+            answer = connection.exec_driver_sql(_CLAIM_SQLITE, (kind, listed))
+            return {key for (key,) in answer.fetchall()}
+        rows = [{"kind": kind, "key": key} for key in wanted]
+        return set(self.session.scalars(_claim_statement(connection.dialect.name), rows))
 
     def mark_seen(self, kind: str, keys: Iterable[str]) -> None:
         rows = [{"kind": kind, "key": key} for key in set(keys)]
@@ -180,9 +188,16 @@ _SEEN_AMONG = select(SEEN.c.key).where(
 
 @functools.cache
 def _claim_statement(dialect: str) -> Any:
-    """INSERT the keys not seen yet, returning them (SQLite ≥ 3.35 and PostgreSQL)."""
+    """INSERT the keys not seen yet, returning them."""
     dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return dialect_insert(SEEN).on_conflict_do_nothing().returning(SEEN.c.key)
+
+
+# SQLite ≥ 3.35 (RETURNING); "WHERE true" tells the parser ON CONFLICT is not a join clause
+_CLAIM_SQLITE = (
+    f'INSERT INTO {SEEN.name} (kind, "key") SELECT ?, value FROM json_each(?) WHERE true '
+    'ON CONFLICT DO NOTHING RETURNING "key"'
+)
 
 
 def _or_ignore(session: Session) -> str:

@@ -280,6 +280,8 @@ def _handle_batch(ctx: ImportContext, step: Step, batch: list[ImportRecord | Row
     for item in batch:
         if isinstance(item, RowResult):
             ctx.report.add(item)
+        elif item.number in skipped and not item.repairs:
+            ctx.report.add_unchanged(item.file, item.number, item.key)
         elif item.number in skipped:
             unchanged = RowResult(item.file, item.number, item.key, Outcome.UNCHANGED)
             ctx.report.add(_with_repairs(unchanged, item.repairs))
