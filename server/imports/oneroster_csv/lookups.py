@@ -158,12 +158,11 @@ def _prefetch_user_refs(ctx: ImportContext, records: list[ImportRecord]) -> None
 
 
 def _prefetch_enrollments(ctx: ImportContext, records: list[ImportRecord]) -> None:
-    """Diff the batch against the stored hashes (one SELECT per kind, nothing loaded); load
-    only what the rows that may change need (issue 15)."""
-    linked = sync_hashes.stored_enrollments(ctx.session, ctx.tenant_id, [r.key for r in records])
-    found = {key: link.enrollment for key, link in linked.items()}
-    people = {link.user_key: link.user for link in linked.values() if link.user_key}
-    classes = {link.class_key: link.klass for link in linked.values() if link.class_key}
+    """Diff the batch against the stored hashes (nothing loaded; one SELECT when the batch
+    names the users and classes its stored enrollments name); load only what the rows that
+    may change need (issue 15)."""
+    keys = [r.key for r in records]
+    found, people, classes = sync_hashes.stored_enrollments(ctx.session, ctx.tenant_id, keys)
     # the users and classes the stored enrollments do not name (new or re-pointed rows)
     people |= sync_hashes.stored(
         ctx.session, User, ctx.tenant_id, {r.refs["user_key"] for r in records} - people.keys()
