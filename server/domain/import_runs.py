@@ -96,6 +96,15 @@ class Report:
         if len(self._pending) >= SPOOL_CHUNK:
             self._dump()
 
+    def add_unchanged(self, file: str, number: int, key: str) -> None:
+        """:meth:`add` of a row found unchanged (no code, message or changes): a nightly sync
+        reports thousands of them, so no :class:`RowResult` is built for each."""
+        self.outcomes[Outcome.UNCHANGED] += 1
+        self.row_count += 1
+        self._pending.append((file, number, key, "unchanged", None, None, {}))
+        if len(self._pending) >= SPOOL_CHUNK:
+            self._dump()
+
     def _dump(self) -> None:
         self._spool.seek(0, 2)
         pickle.dump(self._pending, self._spool, protocol=pickle.HIGHEST_PROTOCOL)

@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from server.db import RecordStatus
+from server.db import Enrollment, RecordStatus, SchoolClass, User
 from server.domain.actors import Actor
 
 CHUNK = 900  # bound parameters per IN list (SQLite allows 999 by default in old builds)
@@ -104,6 +104,55 @@ def _stored_query(model: Any) -> Any:
     return select(*(table.c[name] for name in columns)).where(
         table.c.tenant_id == bindparam("tenant"),
         table.c.sourced_id.in_(bindparam("keys", expanding=True)),
+    )
+
+
+Linked = tuple[dict[str, Stored], dict[str, Stored], dict[str, Stored]]
+
+
+def stored_enrollments(session: Session, tenant_id: str, keys: Iterable[str]) -> Linked:
+    """What :func:`stored` gives for the tenant's enrollments among ``keys``, for the users
+    they name and for the classes they name (three dicts by sourcedId), in one SELECT per 900
+    keys: an unchanged batch names the same users and classes as it did. A user or class
+    named by many enrollments is read into one :class:`Stored`."""
+    wanted = sorted({key for key in keys if key})
+    enrollments: dict[str, Stored] = {}
+    people: dict[str, Stored] = {}
+    classes: dict[str, Stored] = {}
+    statement = _linked_query()
+    session.flush()
+    for start in range(0, len(wanted), CHUNK):
+        chunk = wanted[start : start + CHUNK]
+        rows = session.connection().execute(statement, {"tenant": tenant_id, "keys": chunk})
+        for row in rows.all():
+            enrollments[row[0]] = Stored._make(row[1:6])
+            if row[6] is not None and row[6] not in people:
+                people[row[6]] = Stored._make(row[7:12])
+            if row[12] is not None and row[12] not in classes:
+                classes[row[12]] = Stored._make(row[13:18])
+    return enrollments, people, classes
+
+
+@functools.cache
+def _linked_query() -> Any:
+    """The SELECT of :func:`stored_enrollments`, built once."""
+    enrollments, people, classes = Enrollment.__table__, User.__table__, SchoolClass.__table__
+    columns = ("id", "connection_id", "status", "version", "content_hash")
+    return (
+        select(
+            enrollments.c.sourced_id,
+            *(enrollments.c[name] for name in columns),
+            people.c.sourced_id,
+            *(people.c[name] for name in columns),
+            classes.c.sourced_id,
+            *(classes.c[name] for name in columns),
+        )
+        .join_from(enrollments, people, people.c.id == enrollments.c.user_id)
+        .join(classes, classes.c.id == enrollments.c.class_id)
+        .where(
+            enrollments.c.tenant_id == bindparam("tenant"),
+            enrollments.c.sourced_id.in_(bindparam("keys", expanding=True)),
+        )
     )
 
 

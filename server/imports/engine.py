@@ -271,12 +271,20 @@ def _handle_batch(ctx: ImportContext, step: Step, batch: list[ImportRecord | Row
     pending = [r for r in records if r.number not in duplicates]
     if step.prefetch is not None:
         step.prefetch(ctx, pending)
-    outcomes = _all_at_once(ctx, step, pending) if step.writes else None
+    # rows whose stored hash matches are reported unchanged without a handler or a savepoint
+    skipped = ctx.batch.get("unchanged", set())
+    applied = [r for r in pending if r.number not in skipped] if skipped else pending
+    outcomes = _all_at_once(ctx, step, applied) if step.writes else None
     if outcomes is None:
-        outcomes = {record.number: _one_by_one(ctx, step, record) for record in pending}
+        outcomes = {record.number: _one_by_one(ctx, step, record) for record in applied}
     for item in batch:
         if isinstance(item, RowResult):
             ctx.report.add(item)
+        elif item.number in skipped and not item.repairs:
+            ctx.report.add_unchanged(item.file, item.number, item.key)
+        elif item.number in skipped:
+            unchanged = RowResult(item.file, item.number, item.key, Outcome.UNCHANGED)
+            ctx.report.add(_with_repairs(unchanged, item.repairs))
         elif item.number in duplicates:
             ctx.report.add(
                 RowResult(
@@ -405,16 +413,13 @@ def _duplicates(ctx: ImportContext, step: Step, records: list[ImportRecord]) -> 
     if step.seen_kind is None:
         return set()
     keyed = [r for r in records if r.key]
-    earlier = ctx.seen_keys(step.seen_kind, [r.key for r in keyed])
+    fresh = ctx.claim(step.seen_kind, [r.key for r in keyed])
     duplicates: set[int] = set()
-    fresh: set[str] = set()
     for record in keyed:
-        folded = record.key
-        if folded in earlier or folded in fresh:
-            duplicates.add(record.number)
+        if record.key in fresh:
+            fresh.discard(record.key)  # the first row with the key claims it
         else:
-            fresh.add(folded)
-    ctx.mark_seen(step.seen_kind, fresh)
+            duplicates.add(record.number)
     return duplicates
 
 

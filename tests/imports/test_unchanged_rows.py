@@ -151,3 +151,24 @@ def test_a_first_import_enrolls_with_one_insert_per_batch_and_no_object_per_row(
         assert (audited.target_label, audited.changes["role"]) == ("e-u1", [None, e1.role])
         assert audited.changes["class_id"] == [None, e1.class_id]
         assert (e1.status, e1.version, e1.extra) == ("active", 1, {})
+
+
+@pytest.mark.parametrize("version", ["1.1", "1.2"])
+def test_each_further_batch_of_unchanged_rows_costs_two_statements(tenancy, tmp_path, version):
+    """A batch of unchanged rows is checked with two statements whatever its file: its keys
+    marked seen (the duplicates, R103, come back from that same INSERT) and the stored hashes
+    read (an enrollment's with the user and class it names, in one SELECT)."""
+    sent_by_size = {}
+    for students in (400, 800):  # the second district lists the first one's rows and more
+        path = package(tmp_path / f"{students}.zip", version, district(version, students))
+        assert tenancy.run(path).status == "applied"
+        # the second run stores the hashes of rows whose parent the first one created with them
+        assert tenancy.run(path).status == "applied"
+        with statements(tenancy.database) as sent:
+            again = tenancy.run(path)
+        assert again.outcomes["unchanged"] == again.row_count, again.summary
+        sent_by_size[students] = sent()
+    # 401 -> 801 rows: one more batch of 500 in users.csv and enrollments.csv (and roles.csv)
+    batches = 2 if version == "1.1" else 3
+    further = sent_by_size[800] - sent_by_size[400]
+    assert further <= 2 * batches, f"{further} statements for {batches} more unchanged batches"

@@ -158,14 +158,20 @@ def _prefetch_user_refs(ctx: ImportContext, records: list[ImportRecord]) -> None
 
 
 def _prefetch_enrollments(ctx: ImportContext, records: list[ImportRecord]) -> None:
-    """Diff the batch against the stored hashes (one SELECT per kind, nothing loaded); load
-    only what the rows that may change need (issue 15)."""
-    found = sync_hashes.stored(ctx.session, Enrollment, ctx.tenant_id, [r.key for r in records])
-    people = sync_hashes.stored(
-        ctx.session, User, ctx.tenant_id, [r.refs["user_key"] for r in records]
+    """Diff the batch against the stored hashes (nothing loaded; one SELECT when the batch
+    names the users and classes its stored enrollments name); load only what the rows that
+    may change need (issue 15)."""
+    keys = [r.key for r in records]
+    found, people, classes = sync_hashes.stored_enrollments(ctx.session, ctx.tenant_id, keys)
+    # the users and classes the stored enrollments do not name (new or re-pointed rows)
+    people |= sync_hashes.stored(
+        ctx.session, User, ctx.tenant_id, {r.refs["user_key"] for r in records} - people.keys()
     )
-    classes = sync_hashes.stored(
-        ctx.session, SchoolClass, ctx.tenant_id, [r.refs["class_key"] for r in records]
+    classes |= sync_hashes.stored(
+        ctx.session,
+        SchoolClass,
+        ctx.tenant_id,
+        {r.refs["class_key"] for r in records} - classes.keys(),
     )
     digests = {r.number: _enrollment_digest(ctx, r, people, classes) for r in records}
     skipped = {
