@@ -102,8 +102,11 @@ def test_the_log_metrics_and_headers_cost_a_bounded_number_of_calls_per_request(
             sys.setprofile(None)
 
     try:
-        asyncio.run(request())  # first use: caches filled
-        asyncio.run(counted())
+        # a thread of its own: Playwright's sync API (tests/browser, earlier in the same
+        # worker) leaves this thread's event loop running, and asyncio.run refuses to start there
+        with ThreadPoolExecutor(max_workers=1) as thread:
+            thread.submit(asyncio.run, request()).result()  # first use: caches filled
+            thread.submit(asyncio.run, counted()).result()
     finally:
         logging.getLogger().handlers[:] = []
     assert calls <= 160, calls
