@@ -88,6 +88,7 @@ def test_renamed_orgs_and_courses_are_updated_a_batch_at_a_time(tenancy, tmp_pat
     with tenancy.database.session() as session:
         org = session.scalars(select(Org).where(Org.sourced_id == "s-7")).one()
         course = session.scalars(select(Course).where(Course.sourced_id == "c-7")).one()
+        org_id = org.id
         assert (org.name, org.version, course.title) == (
             "School 7 (renamed)",
             2,
@@ -95,7 +96,8 @@ def test_renamed_orgs_and_courses_are_updated_a_batch_at_a_time(tenancy, tmp_pat
         )
     orgs, courses = _events(tenancy, "org.update"), _events(tenancy, "course.update")
     assert len(orgs) == len(courses) == SCHOOLS
-    assert orgs[7].changes == {"name": ["School 7", "School 7 (renamed)"]}
+    [school_7] = [event for event in orgs if event.target_id == org_id]
+    assert school_7.changes == {"name": ["School 7", "School 7 (renamed)"]}
 
 
 def test_a_bad_row_among_updates_is_reported_on_its_row_and_the_others_are_updated(
