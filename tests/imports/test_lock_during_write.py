@@ -1,0 +1,178 @@
+"""Issue 11 item 6: what other writers meet while an import is *writing*.
+
+``test_write_lock.py`` shows that reading the file takes no lock. Once the rows are read, the
+import writes them in one atomic transaction, and then the database decides:
+
+- PostgreSQL locks only the rows the import writes: a SCIM create of another user commits
+  while the import's transaction is still open, and the import holds no table lock stronger
+  than ``ROW EXCLUSIVE`` (the lock every INSERT/UPDATE takes, which blocks no other writer).
+- SQLite has one writer at a time: a SCIM write queued behind the import answers 503 with
+  ``Retry-After`` once the busy timeout has passed (never a 500, never a lost write), and the
+  same request succeeds after the import has committed (README "SQLite's write lock during an
+  import").
+
+The import is held half-way through its write transaction by its progress callback, which
+the engine calls with the rows handled so far after every batch it has written (and with 0
+while it reads the file).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from starlette.testclient import TestClient
+
+from server.app import create_app
+from server.db import User
+from server.db.session import Database
+from server.domain.actors import system_actor
+from server.domain.connections import create_connection, get_connection
+from server.domain.import_runs import Report, RunStatus
+from server.imports.engine import ImportOptions, import_source, open_source
+from tests.imports.packages import district, package
+
+SCIM_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+STUDENTS = 1200  # several batches of users and enrollments: the hold comes mid-way
+
+
+class HeldImport:
+    """An import run in a thread that stops half-way through writing until released."""
+
+    def __init__(self, tenancy, archive: Path) -> None:
+        self.reached = threading.Event()
+        self.go_on = threading.Event()
+        self.backend_pid: int | None = None
+        self.outcome: list[Report | BaseException] = []
+        with tenancy.database.session() as session:
+            connection_id = get_connection(session, tenancy.tenant_id, "SIS").id
+        source = open_source(archive.open("rb"), filename=archive.name)
+
+        def run() -> None:
+            try:
+                report = import_source(
+                    tenancy.database,
+                    tenancy.box,
+                    tenancy.tenant_id,
+                    connection_id,
+                    source,
+                    ImportOptions(),
+                    progress=self._progress,
+                )
+                self.outcome.append(report)
+            except BaseException as error:  # reported to the test thread
+                self.outcome.append(error)
+            finally:
+                source.close()
+
+        self.thread = threading.Thread(target=run)
+
+    def _progress(self, done: int) -> None:
+        # 0: still reading the file; past STUDENTS rows, users.csv is (at least partly) written
+        if done >= STUDENTS and not self.reached.is_set():
+            self.reached.set()
+            self.go_on.wait(timeout=120)
+
+    def __enter__(self) -> HeldImport:
+        self.thread.start()
+        assert self.reached.wait(timeout=120), f"the import never wrote: {self.outcome}"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.go_on.set()
+        self.thread.join(timeout=300)
+
+    def report(self) -> Report:
+        (report,) = self.outcome
+        assert isinstance(report, Report), report
+        return report
+
+
+@pytest.fixture
+def scim_token(tenancy) -> str:
+    with tenancy.database.session() as session:
+        return create_connection(session, system_actor(tenancy.tenant_id), "Entra", "scim").token
+
+
+@pytest.fixture
+def district_zip(tmp_path: Path) -> Path:
+    return package(tmp_path / "district.zip", "1.1", district(students=STUDENTS))
+
+
+def _create(client: TestClient, token: str, user_name: str):
+    return client.post(
+        "/scim/v2/Users",
+        json={"schemas": [SCIM_USER], "userName": user_name},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+
+
+def _locks_held_by_others(database: Database) -> Callable[[], list[tuple[str, str]]]:
+    """(table, lock mode) of every relation lock held by other backends, seen from outside."""
+
+    def read() -> list[tuple[str, str]]:
+        with database.engine.connect() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT c.relname, l.mode FROM pg_locks l "
+                    "JOIN pg_class c ON c.oid = l.relation "
+                    "WHERE l.locktype = 'relation' AND l.granted AND l.pid <> pg_backend_pid() "
+                    "AND c.relkind = 'r' ORDER BY c.relname, l.mode"
+                )
+            )
+            return [(name, mode) for name, mode in rows]
+
+    return read
+
+
+def test_on_postgresql_other_writers_go_on_while_an_import_writes(
+    tenancy, settings, database, database_url, scim_token, district_zip
+):
+    if database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL's row locks; SQLite is the next test")
+    app = create_app(settings, database=database)
+    with HeldImport(tenancy, district_zip) as held, TestClient(app) as client:
+        locks = _locks_held_by_others(database)()
+        made = _create(client, scim_token, "during-the-import@school.example")
+        assert not held.outcome, "the import finished before the SCIM write: hold it longer"
+    assert made.status_code == 201, made.text
+    # the import wrote rows (it holds ROW EXCLUSIVE on them), but locked no table against others
+    assert ("users", "RowExclusiveLock") in locks, locks
+    stronger = [(name, mode) for name, mode in locks if mode not in WEAK_TABLE_LOCKS]
+    assert stronger == [], stronger
+    report = held.report()
+    assert report.status == RunStatus.APPLIED, report.summary
+    assert tenancy.count(User) == STUDENTS + 1 + 1  # the students, the teacher, the SCIM user
+
+
+# PostgreSQL's table-level modes that conflict with no INSERT/UPDATE/DELETE of other rows
+WEAK_TABLE_LOCKS = {"AccessShareLock", "RowShareLock", "RowExclusiveLock"}
+
+
+@pytest.fixture
+def impatient_app(settings, database_url) -> Iterator:
+    """The app over a handle that waits only 0.3 s for SQLite's write lock."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite's single write lock; PostgreSQL locks rows (the test above)")
+    impatient = Database(database_url, busy_timeout=0.3)
+    yield create_app(settings, database=impatient)
+    impatient.dispose()
+
+
+def test_on_sqlite_a_write_behind_an_import_is_told_to_retry_and_then_succeeds(
+    tenancy, impatient_app, scim_token, district_zip
+):
+    with TestClient(impatient_app) as client:
+        with HeldImport(tenancy, district_zip) as held:
+            refused = _create(client, scim_token, "during-the-import@school.example")
+        assert held.report().status == RunStatus.APPLIED, held.report().summary
+        retried = _create(client, scim_token, "during-the-import@school.example")
+    # RFC 7644 §3.12: the error body of a SCIM error; RFC 9110 §10.2.3: Retry-After
+    assert refused.status_code == 503, refused.text
+    assert refused.headers["Retry-After"].isdigit()
+    assert refused.json()["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
+    assert retried.status_code == 201, retried.text
+    assert tenancy.count(User) == STUDENTS + 1 + 1
