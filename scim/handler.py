@@ -104,7 +104,16 @@ class RollcallHandler(ScimHandler):
                 resource = self.patch_resource(
                     resource_type, cast(str, target.resource_id), patch_op, conditions
                 )
-            response = self.service.patch_response(request.base_url, resource, response_parameters)
+                whole = not (
+                    response_parameters.attributes or response_parameters.excluded_attributes
+                )
+                view = self.storage.stored_view(resource) if whole else None
+            if view is not None:
+                response = user_response(self.service, request.base_url, view)
+            else:
+                response = self.service.patch_response(
+                    request.base_url, resource, response_parameters
+                )
             return self.service.me_response(request, target, response)
 
     def _active_only(self, request: ScimRequest, resource_type: str | None) -> bool | None:

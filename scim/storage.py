@@ -58,6 +58,7 @@ PINNED = "scim_pinned_records"
 FOUND = "scim_found_records"
 MEMBERSHIPS = "scim_user_memberships"
 OPERATION = "scim_in_operation"
+VIEWS = "scim_user_views"
 
 
 class RollcallStorage(ScimStorage):
@@ -190,12 +191,26 @@ class RollcallStorage(ScimStorage):
         if isinstance(record, User):
             if memberships is None:
                 memberships = self._memberships(record)
-            doc = mapping.user_document(session, record, memberships)
+            doc = mapping.user_json(self._viewed(user_views.view_of(session, record, memberships)))
         elif isinstance(record, SchoolClass):
             doc = mapping.class_document(session, record)
         else:
             doc = mapping.group_document(session, record)
         return self._validated(resource_type, record, doc)
+
+    def _viewed(self, view: UserView) -> UserView:
+        """Keep the view a user's resource is made from, for :meth:`stored_view`."""
+        self.session.info.setdefault(VIEWS, {})[view.id] = view
+        return view
+
+    def stored_view(self, resource: Resource[Any]) -> UserView | None:
+        """The view a user resource this request read or stored was made from (the same
+        version), so the handler answers with it (:func:`scim.lookups.user_response`)
+        rather than dumping the resource; None for any other resource."""
+        view = self.session.info.get(VIEWS, {}).get(resource.id)
+        if view is None or resource.meta is None:
+            return None
+        return view if resource.meta.version == f'W/"{view.version}"' else None
 
     def _validated(self, resource_type: ResourceType, record: Any, doc: Any) -> Resource[Any]:
         """The resource of a record's SCIM JSON, with the record's id and meta."""
@@ -215,6 +230,7 @@ class RollcallStorage(ScimStorage):
         session, actor = self.session, self.actor
         self._pin_connection()
         fresh = False
+        record: Any
         with self._savepoint(), scim_errors():
             if resource_type.name == "User":
                 record, fresh = self._new_user(resource)
@@ -403,7 +419,7 @@ class RollcallStorage(ScimStorage):
         self._forget_reads(user)
         self.session.flush()
         memberships = [] if fresh else self._memberships(user)
-        view = user_views.view_of(self.session, user, memberships)
+        view = self._viewed(user_views.view_of(self.session, user, memberships))
         stored = self._validated(resource_type, user, mapping.user_json(view))
         self._index(resource_type, user, stored, fresh=fresh)
         return view, stored

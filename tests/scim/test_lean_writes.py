@@ -9,10 +9,16 @@ the engine), and the index rows with those a full re-index of the user writes.
 
 from __future__ import annotations
 
+import itertools
+import json
+import sys
+import threading
 from typing import Any
 
 from sqlalchemy import select, text
+from starlette.testclient import TestClient
 
+from server.app import create_app
 from server.db import AuditEvent
 from server.db.session import Database
 from server.domain import scim_index, users
@@ -156,3 +162,109 @@ def test_a_patch_of_active_after_a_staff_change_indexes_the_whole_user(
     _assert_index_as_a_full_reindex(idp, database, district, pupil["id"])
     found = idp.get("/Users", params={"filter": 'name.givenName eq "New" and active eq false'})
     assert [r["id"] for r in found.json()["Resources"]] == [pupil["id"]]
+
+
+# The PATCHes identity providers send besides `active` (Entra ID replaces several attributes
+# in one operation without a path, RFC 7644 §3.5.2.3; REFERENCES.md), served by the engine
+# and answered from the view of the user as stored.
+PATCHES: list[list[dict[str, Any]]] = [
+    [{"op": "replace", "path": "name.givenName", "value": "Renamed"}],
+    [
+        {
+            "op": "replace",
+            "value": {
+                "name.familyName": "Moved",
+                "title": "Prefect",
+                "displayName": "Renamed Moved",
+            },
+        }
+    ],
+    [
+        {"op": "add", "path": "emails", "value": [{"value": "new@school.example", "type": "home"}]},
+        {"op": "remove", "path": "title"},
+    ],
+    [{"op": "replace", "path": "userName", "value": "renamed.pupil.{n}"}],
+    [
+        {"op": "replace", "path": "active", "value": False},
+        {"op": "replace", "path": "title", "value": "Left"},
+    ],
+    [{"op": "replace", "path": "title", "value": "Left"}],  # changes nothing: writes nothing
+]
+
+
+def test_a_patch_answers_with_the_stored_user_as_the_engine_reads_it(
+    idp: IdP, database: Database, district: District
+) -> None:
+    for n, user in enumerate(_varied_users(idp, database, district)):
+        for operations in PATCHES:
+            unique = json.loads(json.dumps(operations).replace("{n}", str(n)))
+            body = {"schemas": [PATCH], "Operations": unique}
+            answer = idp.request("PATCH", f"/Users/{user['id']}", json=body)
+            assert answer.status_code == 200, (operations, answer.text)
+            _assert_same_as_engine(idp, answer)
+        _assert_index_as_a_full_reindex(idp, database, district, user["id"])
+        # a representation asked for (RFC 7644 §3.9) is still the engine's
+        body = {"schemas": [PATCH], "Operations": PATCHES[0]}
+        projected = idp.request(
+            "PATCH", f"/Users/{user['id']}", json=body, params={"attributes": "userName"}
+        )
+        assert set(projected.json()) == {"schemas", "id", "userName"}, projected.text
+
+
+def _dumps(settings: Any, database: Database, district: District, send: Any) -> int:
+    """How often scim2-models dumps a resource to JSON while the app serves ``send(idp)``
+    (every thread of the app, as tests/scim/test_active_patch.py counts calls)."""
+    dumped, counting = 0, False
+
+    def count(frame: Any, event: str, arg: Any) -> None:
+        nonlocal dumped
+        code = frame.f_code
+        if counting and event == "call" and code.co_name == "model_dump":
+            dumped += "scim2_models" in code.co_filename
+
+    threading.setprofile(count)
+    try:
+        with TestClient(create_app(settings, database=database)) as client:
+            idp = IdP(client, district.token)
+            known = idp.get("/Users", params={"filter": 'externalId eq "sis-counted"'}).json()
+            if not known["totalResults"]:
+                idp.create_user("counted.pupil", externalId="sis-counted")
+            for _ in range(2):  # the second time: every worker thread already started
+                dumped, counting = 0, True
+                sys.setprofile(count)
+                answer = send(idp)
+                sys.setprofile(None)
+                counting = False
+                assert answer.status_code < 300, answer.text
+    finally:
+        threading.setprofile(None)
+    return dumped
+
+
+def test_a_write_dumps_the_users_resource_only_to_store_it(
+    settings: Any, database: Database, district: District
+) -> None:
+    """Counted, never timed: the answer to a create or a PATCH of a user was the stored user
+    validated into a resource and dumped again (issue 15); it is now its view, published."""
+
+    made = itertools.count()
+
+    def create(idp: IdP) -> Any:
+        return idp.post(
+            "/Users", {"schemas": [USER], "userName": f"new.{next(made)}", "title": "N"}
+        )
+
+    def rename(idp: IdP) -> Any:
+        found = idp.get("/Users", params={"filter": 'externalId eq "sis-counted"'}).json()
+        names = {"name.familyName": f"Moved {next(made)}", "title": f"Prefect {next(made)}"}
+        operation = {"op": "replace", "value": names}  # Entra's shape, without a path
+        return idp.patch(f"/Users/{found['Resources'][0]['id']}", operation)
+
+    def deactivate(idp: IdP) -> Any:
+        found = idp.get("/Users", params={"filter": 'externalId eq "sis-counted"'}).json()
+        return _set_active(idp, found["Resources"][0]["id"], next(made) % 2 == 0)
+
+    # the body, dumped to the document the domain stores (scim.mapping.document); nothing more
+    assert _dumps(settings, database, district, create) == 1
+    assert _dumps(settings, database, district, rename) == 1
+    assert _dumps(settings, database, district, deactivate) == 0
