@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, delete, func, insert, select, update
+from sqlalchemy import Select, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from server.db import ScimValue
@@ -103,20 +103,27 @@ def rewrite_value(session: Session, resource_id: str, value: IndexedValue) -> bo
     Returns False unless exactly one such row was stored: a resource never indexed (a user
     that came by an import) or marked stale (:func:`mark_stale`) has none, and the caller
     then indexes the whole resource with :func:`replace_values` (which also drops duplicates)."""
-    table = cast(Table, ScimValue.__table__)
     path, _, lead, present, text, number = _row(value)
-    matching = (
-        table.c.resource_id == resource_id,
-        table.c.path == path,
-        table.c.element.is_(None),
-    )
-    written = session.execute(
-        update(table)
-        .where(*matching)
-        .values(lead=lead, present=present, text=text, number=number)
-        .execution_options(synchronize_session=False)
-    )
+    values = {"v_lead": lead, "v_present": present, "v_text": text, "v_number": number}
+    written = session.connection().execute(_REWRITE, {"rid": resource_id, "p": path, **values})
     return bool(written.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def _rewrite_statement() -> Any:
+    """The UPDATE of :func:`rewrite_value`, built once (building it cost as much as running it)."""
+    table = cast(Table, ScimValue.__table__)
+    return (
+        update(table)
+        .where(
+            table.c.resource_id == bindparam("rid"),
+            table.c.path == bindparam("p"),
+            table.c.element.is_(None),
+        )
+        .values({name: bindparam(f"v_{name}") for name in ("lead", "present", "text", "number")})
+    )
+
+
+_REWRITE = _rewrite_statement()
 
 
 def _insert(
