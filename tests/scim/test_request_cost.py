@@ -329,7 +329,7 @@ def test_a_creation_opens_no_savepoint_and_reads_nothing_of_the_new_user(
     with statements(database) as seen:
         answer = idp.post("/Users", body)
     assert answer.status_code == 201, answer.text
-    assert _frame(seen) == ["BEGIN"], seen
+    assert not {"SAVEPOINT", "RELEASE"} & set(_frame(seen)), seen
     work = _work(seen)
     # the claims; the user, its credential, its audit event, its index rows
     assert [s.split(" (", 1)[0] for s in work if not s.startswith("SELECT")] == [
@@ -352,7 +352,7 @@ def test_a_deactivation_reads_the_user_once_and_rewrites_one_index_row(
     with statements(database) as seen:
         answer = idp.request("PATCH", f"/Users/{pupil['id']}", json=body)
     assert answer.status_code == 200 and answer.json()["active"] is False, answer.text
-    assert _frame(seen) == ["BEGIN"], seen
+    assert not {"SAVEPOINT", "RELEASE"} & set(_frame(seen)), seen
     work = _work(seen)
     assert not any(s.startswith(("SELECT user_roles", "SELECT user_grades")) for s in work), work
     assert not any(s.startswith("SELECT") and "FROM scim_values" in s for s in work), work
