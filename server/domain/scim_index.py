@@ -106,7 +106,7 @@ def rewrite_value(session: Session, resource_id: str, value: IndexedValue) -> bo
     path, _, lead, present, text, number = _row(value)
     values = {"v_lead": lead, "v_present": present, "v_text": text, "v_number": number}
     written = session.connection().execute(_REWRITE, {"rid": resource_id, "p": path, **values})
-    return bool(written.rowcount == 1)  # type: ignore[attr-defined]
+    return bool(written.rowcount == 1)
 
 
 def _rewrite_statement() -> Any:
