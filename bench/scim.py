@@ -1,6 +1,7 @@
 """SCIM over HTTP: Rollcall against python-scim's ``scim2-server`` reference application.
 
     python -m bench.scim [--sizes 1000,20000,100000] [--requests 1000] [--quick] [--py-spy DIR]
+                         [--only OPS]
 
 For each size, each server in turn (never both at once: they share the machine with the
 client) is started on 127.0.0.1 holding that many users (:mod:`bench.reference`: in-memory;
@@ -12,12 +13,15 @@ paged listing (``count=100`` at offsets across the whole set). The figures are r
 p99 per operation, with the reference's as baseline, and the RSS of each server at the end.
 Any unexpected answer is counted as an error and printed. With ``--py-spy DIR``, py-spy
 samples the Rollcall process while it is measured (``DIR/rollcall-<users>.txt``, collapsed
-stacks: one line per stack with its sample count; ``pip install py-spy``).
+stacks: one line per stack with its sample count; ``pip install py-spy``). ``--only "create,PATCH
+active"`` measures only those operations. Each operation also gives the server's CPU ms per
+request (utime + stime from ``/proc``): on a shared machine it moves far less than req/s.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import signal
 import subprocess
@@ -97,8 +101,26 @@ def operations(users: int, group_id: str, members: int, tag: int) -> dict[str, A
     }
 
 
-def measure(base_url: str, headers: dict[str, str], users: int, requests: int, pid: int) -> dict:
-    """Every operation against one running server: ``{name: Run}`` and its RSS."""
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) process ``pid`` has used so far (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(
+    base_url: str,
+    headers: dict[str, str],
+    users: int,
+    requests: int,
+    pid: int,
+    only: set[str] | None = None,
+) -> dict:
+    """Every operation (or those ``only`` names) against one running server: ``{name: Run}``,
+    the server's CPU ms per request of each (the figure a shared machine moves least) and
+    its RSS."""
     members = min(GROUP_SIZE, users)
     group = {
         "schemas": [GROUP_SCHEMA],
@@ -109,20 +131,26 @@ def measure(base_url: str, headers: dict[str, str], users: int, requests: int, p
     if made.status_code != 201:
         raise RuntimeError(f"group creation answered {made.status_code}: {made.text[:300]}")
     runs: dict[str, Run] = {}
+    cpu_ms: dict[str, float] = {}
     warm = operations(users, made.json()["id"], members, tag=9)
     drive(base_url, headers, warm["userName eq"], 16)
     for name, request in operations(users, made.json()["id"], members, tag=0).items():
+        if only and name.split(" (")[0] not in only:
+            continue
         heavy = name.startswith("PATCH members") or name == "list page"
+        before = cpu_seconds(pid)
         runs[name] = drive(base_url, headers, request, requests // HEAVY if heavy else requests)
-    return {"runs": runs, "rss_mib": rss_mib(pid)}
+        served = len(runs[name].latencies_ms) + len(runs[name].errors)
+        cpu_ms[name] = (cpu_seconds(pid) - before) * 1000 / max(served, 1)
+    return {"runs": runs, "cpu_ms": cpu_ms, "rss_mib": rss_mib(pid)}
 
 
-def run_reference(users: int, requests: int, scratch: Path) -> dict:
+def run_reference(users: int, requests: int, scratch: Path, only: set[str] | None = None) -> dict:
     port = free_port()
     base = f"http://127.0.0.1:{port}/v2"
     command = python_command("bench.reference", "--port", str(port), "--users", str(users))
     with serving(command, f"{base}/ServiceProviderConfig", scratch / f"ref-{users}.log") as proc:
-        return measure(base, {}, users, requests, proc.pid)
+        return measure(base, {}, users, requests, proc.pid, only)
 
 
 @contextmanager
@@ -143,7 +171,13 @@ def sampled(pid: int, folder: Path | None, name: str) -> Iterator[None]:
         spying.wait(timeout=60)
 
 
-def run_rollcall(users: int, requests: int, scratch: Path, spy: Path | None = None) -> dict:
+def run_rollcall(
+    users: int,
+    requests: int,
+    scratch: Path,
+    spy: Path | None = None,
+    only: set[str] | None = None,
+) -> dict:
     from bench.scim_rollcall import prepare  # Rollcall's modules stay out of the reference
 
     data = scratch / f"rollcall-{users}"
@@ -163,7 +197,7 @@ def run_rollcall(users: int, requests: int, scratch: Path, spy: Path | None = No
         base = f"http://127.0.0.1:{port}/scim/v2"
         with sampled(process.pid, spy, f"rollcall-{users}"):
             headers = {"Authorization": f"Bearer {token}"}
-            return measure(base, headers, users, requests, process.pid)
+            return measure(base, headers, users, requests, process.pid, only)
 
 
 def figures(users: int, ours: dict, reference: dict) -> list[Figure]:
@@ -179,6 +213,8 @@ def figures(users: int, ours: dict, reference: dict) -> list[Figure]:
             "p99_ms": round(run.p99_ms, 1),
             "median_ms": round(run.median_ms, 1),
             "reference_p99_ms": round(base.p99_ms, 1),
+            "server_cpu_ms_per_request": round(ours["cpu_ms"][name], 2),
+            "reference_server_cpu_ms_per_request": round(reference["cpu_ms"][name], 2),
             "errors": len(run.errors),
             "first_errors": run.errors[:3],
             "reference_errors": len(base.errors),
@@ -193,6 +229,17 @@ def figures(users: int, ours: dict, reference: dict) -> list[Figure]:
                 round(base.per_second, 1),
                 "scim2-server",
                 details=details,
+            )
+        )
+        out.append(
+            Figure(
+                "scim",
+                f"{name} {size} server CPU per request",
+                round(ours["cpu_ms"][name], 2),
+                "ms",
+                round(reference["cpu_ms"][name], 2),
+                "scim2-server",
+                better="lower",
             )
         )
         out.append(
@@ -220,13 +267,15 @@ def figures(users: int, ours: dict, reference: dict) -> list[Figure]:
     return out
 
 
-def run(sizes: list[int], requests: int, spy: Path | None = None) -> list[Figure]:
+def run(
+    sizes: list[int], requests: int, spy: Path | None = None, only: set[str] | None = None
+) -> list[Figure]:
     out: list[Figure] = []
     with tempfile.TemporaryDirectory() as scratch:
         for users in sizes:
             started = time.perf_counter()
-            reference = run_reference(users, requests, Path(scratch))
-            ours = run_rollcall(users, requests, Path(scratch), spy)
+            reference = run_reference(users, requests, Path(scratch), only)
+            ours = run_rollcall(users, requests, Path(scratch), spy, only)
             out += figures(users, ours, reference)
             print(f"scim @{users:,}: {time.perf_counter() - started:.0f} s", flush=True)
     return out
@@ -240,11 +289,13 @@ def main(argv: list[str] | None = None, quick: bool = False) -> list[Figure]:
     parser.add_argument("--requests", type=int, default=None, help="per operation")
     parser.add_argument("--quick", action="store_true", default=quick)
     parser.add_argument("--py-spy", type=Path, default=None, help="folder for py-spy samples")
+    parser.add_argument("--only", default="", help='operations, e.g. "create,PATCH active"')
     args = parser.parse_args(argv)
+    only = {name.strip() for name in args.only.split(",") if name.strip()} or None
     default_sizes = "1000,20000" if args.quick else "1000,20000,100000"
     sizes = [int(s) for s in (args.sizes or default_sizes).split(",")]
     requests = args.requests or (200 if args.quick else 1000)
-    return run(sizes, requests, args.py_spy)
+    return run(sizes, requests, args.py_spy, only)
 
 
 if __name__ == "__main__":

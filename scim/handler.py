@@ -13,6 +13,12 @@ storage returned (nothing is read again). The read-modify-write of a PATCH (read
 resource, check ``If-Match``, apply the operations, store) stays in one unit of work. Every
 other operation runs whole inside one, as before.
 
+A created user, and a user whose ``active`` alone a PATCH replaced, are answered with
+:func:`scim.lookups.user_response`: the representation (:func:`scim.mapping.user_json`) of the
+user as stored, published as the engine publishes it, without validating it into a pydantic
+resource and dumping it again. These requests run without a savepoint: the unit of work holds
+only them, and its rollback undoes a failed one (a Bulk request keeps one per operation).
+
 >>> handler = RollcallHandler(service, storage, unit_of_work)  # doctest: +SKIP
 >>> handler.handle(request)  # doctest: +SKIP
 """
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from http import HTTPStatus
 from typing import Any, cast
 
 from scim2_server.handler import ScimHandler
@@ -29,6 +36,7 @@ from scim2_server.responses import ScimResponse
 from scim2_server.routing import Operation
 from scim2_server.service import ScimService
 
+from scim.lookups import user_response
 from scim.storage import RollcallStorage
 
 UnitOfWork = Callable[[], AbstractContextManager[object]]
@@ -62,7 +70,11 @@ class RollcallHandler(ScimHandler):
             resource = self.service.read_creation(
                 resource_type, request.body, request.header("Content-Type")
             )
-            with self.unit_of_work(), self.storage.operation():
+            if resource_type.name == "User":  # answered from the view of the stored user
+                with self.unit_of_work(), self.storage.operation(savepoint=False):
+                    user = self.storage.create_user(resource_type, resource)
+                return user_response(self.service, request.base_url, user, HTTPStatus.CREATED)
+            with self.unit_of_work(), self.storage.operation(savepoint=False):
                 created = self.storage.create(resource_type, resource)
             return self.service.creation_response(request.base_url, created)
 
@@ -78,23 +90,30 @@ class RollcallHandler(ScimHandler):
             )
             active = self._active_only(request, resource_type.name)
             if active is not None:
-                with self.unit_of_work(), self.storage.operation():
-                    resource = self.storage.set_active(
+                with self.unit_of_work(), self.storage.operation(savepoint=False):
+                    user = self.storage.set_active(
                         resource_type, cast(str, target.resource_id), active
                     )
-                response = self.service.patch_response(
-                    request.base_url, resource, response_parameters
-                )
+                response = user_response(self.service, request.base_url, user)
                 return self.service.me_response(request, target, response)
             patch_op = self.service.read_patch(
                 resource_type, request.body, request.header("Content-Type")
             )
             conditions = self.service.read_conditions(request)
-            with self.unit_of_work(), self.storage.operation():
+            with self.unit_of_work(), self.storage.operation(savepoint=False):
                 resource = self.patch_resource(
                     resource_type, cast(str, target.resource_id), patch_op, conditions
                 )
-            response = self.service.patch_response(request.base_url, resource, response_parameters)
+                whole = not (
+                    response_parameters.attributes or response_parameters.excluded_attributes
+                )
+                view = self.storage.stored_view(resource) if whole else None
+            if view is not None:
+                response = user_response(self.service, request.base_url, view)
+            else:
+                response = self.service.patch_response(
+                    request.base_url, resource, response_parameters
+                )
             return self.service.me_response(request, target, response)
 
     def _active_only(self, request: ScimRequest, resource_type: str | None) -> bool | None:

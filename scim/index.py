@@ -203,3 +203,12 @@ def _is_present(value: Any) -> bool:
     if isinstance(value, list):
         return any(_is_present(item) for item in value)
     return True
+
+
+def attribute_values(model: type[Resource[Any]], attribute: str, value: Any) -> list[IndexedValue]:
+    """The index rows :func:`indexed_values` gives a simple top-level ``attribute`` of
+    ``model`` holding ``value`` (the row a PATCH of a user's ``active`` rewrites)."""
+    for top, subs in top_bindings(model):
+        if top.field_name == attribute and not subs:
+            return list(_leaf(top, value, None, True))
+    raise ValueError(f"{model.__name__} has no simple attribute {attribute!r}")

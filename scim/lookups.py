@@ -85,9 +85,7 @@ def answer(
         found = find_views(session, actor, "id", lookup.value, limit=1)
         if not found:
             return None
-        body = published(service, request.base_url, found[0])
-        headers = {"Content-Location": body["meta"]["location"], "ETag": body["meta"]["version"]}
-        return ScimResponse(HTTPStatus.OK, body, headers)
+        return user_response(service, request.base_url, found[0])
     offset = lookup.start - 1
     views = (
         find_views(session, actor, lookup.key, lookup.value, offset=offset, limit=lookup.count)
@@ -105,6 +103,21 @@ def answer(
         "Resources": [published(service, request.base_url, view) for view in views],
     }
     return ScimResponse(HTTPStatus.OK, body)
+
+
+def user_response(
+    service: ScimService, base_url: str, user: UserView, status: HTTPStatus = HTTPStatus.OK
+) -> ScimResponse:
+    """The answer carrying one user, with the headers the engine gives it (RFC 7643 §3.1:
+    ``Content-Location`` is ``meta.location``; the ETag its version; a 201 its ``Location``,
+    RFC 7644 §3.3): a read by id, and the answer to a create or a PATCH of the user
+    (:mod:`scim.handler`)."""
+    body = published(service, base_url, user)
+    location = body["meta"]["location"]
+    headers = {"Content-Location": location, "ETag": body["meta"]["version"]}
+    if status == HTTPStatus.CREATED:
+        headers["Location"] = location
+    return ScimResponse(status, body, headers)
 
 
 def published(service: ScimService, base_url: str, user: UserView) -> dict[str, Any]:

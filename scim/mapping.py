@@ -42,20 +42,14 @@ def document(resource: Resource[Any]) -> dict[str, Any]:
 # Users ------------------------------------------------------------------------------------
 
 
-def user_document(
-    session: Session, user: User, memberships: list[groups.Membership]
-) -> dict[str, Any]:
-    """The SCIM JSON of a loaded user: :func:`user_json` of its view."""
-    return user_json(user_views.view_of(session, user, memberships))
-
-
 def user_json(user: user_views.UserView) -> dict[str, Any]:
     """The SCIM JSON of a user (without ``id`` and ``meta``): the stored document with the
     columns' current values, its effective ``active`` and its ``groups`` (RFC 7643 §4.1.2:
     the groups and classes it is a direct member of, read-only).
 
     The one definition of a User's representation: the engine validates it into a resource
-    (:mod:`scim.storage`), the lookups publish it as it is (:mod:`scim.lookups`)."""
+    (:mod:`scim.storage`), the lookups and the answers to a user's create or PATCH publish it
+    as it is (:func:`scim.lookups.user_response`)."""
     doc = dict((user.extra or {}).get("scim") or {})
     doc["userName"] = user.username
     _set(doc, "externalId", user.external_id)

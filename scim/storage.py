@@ -12,7 +12,7 @@ pages are ``LIMIT``/``OFFSET`` or keyset cursors (RFC 9865) over ``(sort value, 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any, cast
 
 import scim2_models
@@ -38,13 +38,14 @@ from scim.filters import (
     sort_expression,
     typed_null,
 )
-from scim.index import entry_values, indexed_values
+from scim.index import attribute_values, entry_values, indexed_values
 from server.db import Connection, Group, RecordStatus, SchoolClass, User
 from server.db.session import READ_ONLY
-from server.domain import access, credentials, groups, roster, scim_index, users
+from server.domain import access, credentials, groups, roster, scim_index, user_views, users
 from server.domain.actors import Actor
 from server.domain.search import page_offset
 from server.domain.secrets import SecretBox
+from server.domain.user_views import UserView
 
 
 class IndexNeedsWrite(Exception):
@@ -57,6 +58,7 @@ PINNED = "scim_pinned_records"
 FOUND = "scim_found_records"
 MEMBERSHIPS = "scim_user_memberships"
 OPERATION = "scim_in_operation"
+VIEWS = "scim_user_views"
 
 
 class RollcallStorage(ScimStorage):
@@ -79,13 +81,15 @@ class RollcallStorage(ScimStorage):
         return current_actor.get()
 
     @contextmanager
-    def operation(self) -> Iterator[None]:
-        """A savepoint per request, and per operation of a Bulk request; none in a read-only
-        unit of work (a GET), which has nothing to roll back."""
+    def operation(self, *, savepoint: bool = True) -> Iterator[None]:
+        """A savepoint per operation of a Bulk request; none in a read-only unit of work (a
+        GET), which has nothing to roll back, nor with ``savepoint=False``: a request whose
+        unit of work holds only this operation, which the unit of work's rollback undoes
+        (a SAVEPOINT and its RELEASE were two round trips of a create's nine, issue 15)."""
         if self.session.info.get(READ_ONLY):
             yield
             return
-        with self.session.begin_nested():
+        with self.session.begin_nested() if savepoint else nullcontext():
             outer = self.session.info.get(OPERATION)
             self.session.info[OPERATION] = True
             try:
@@ -187,11 +191,29 @@ class RollcallStorage(ScimStorage):
         if isinstance(record, User):
             if memberships is None:
                 memberships = self._memberships(record)
-            doc = mapping.user_document(session, record, memberships)
+            doc = mapping.user_json(self._viewed(user_views.view_of(session, record, memberships)))
         elif isinstance(record, SchoolClass):
             doc = mapping.class_document(session, record)
         else:
             doc = mapping.group_document(session, record)
+        return self._validated(resource_type, record, doc)
+
+    def _viewed(self, view: UserView) -> UserView:
+        """Keep the view a user's resource is made from, for :meth:`stored_view`."""
+        self.session.info.setdefault(VIEWS, {})[view.id] = view
+        return view
+
+    def stored_view(self, resource: Resource[Any]) -> UserView | None:
+        """The view a user resource this request read or stored was made from (the same
+        version), so the handler answers with it (:func:`scim.lookups.user_response`)
+        rather than dumping the resource; None for any other resource."""
+        view = self.session.info.get(VIEWS, {}).get(resource.id)
+        if view is None or resource.meta is None:
+            return None
+        return view if resource.meta.version == f'W/"{view.version}"' else None
+
+    def _validated(self, resource_type: ResourceType, record: Any, doc: Any) -> Resource[Any]:
+        """The resource of a record's SCIM JSON, with the record's id and meta."""
         resource = self._model(resource_type).model_validate(doc)
         resource.id = record.id
         resource.meta = {  # type: ignore[assignment]
@@ -208,18 +230,10 @@ class RollcallStorage(ScimStorage):
         session, actor = self.session, self.actor
         self._pin_connection()
         fresh = False
+        record: Any
         with self._savepoint(), scim_errors():
             if resource_type.name == "User":
-                fields = mapping.user_fields(session, actor.tenant_id, resource, None)
-                record: Any = users.adopt_matching(session, actor, fields)
-                if record is not None:  # SPEC §4: a connection set to adopt matching users
-                    users.update_user(session, actor, record, fields)
-                else:
-                    record = users.create_user(session, actor, fields)
-                self._apply_user_state(record, resource)
-                # Written for the first time (a restored or adopted user was updated, so its
-                # version moved): no groups yet, no index rows to compare with.
-                fresh = record.version == 1
+                record, fresh = self._new_user(resource)
             elif mapping.is_class_resource(resource):
                 fields = mapping.class_fields(session, actor, resource, None)
                 record = roster.create_class(session, actor, fields)
@@ -227,6 +241,31 @@ class RollcallStorage(ScimStorage):
             else:
                 record = groups.create_group(session, actor, mapping.group_fields(resource, None))
             return self._stored(resource_type, record, fresh=fresh)
+
+    def create_user(self, resource_type: ResourceType, resource: Resource[Any]) -> UserView:
+        """:meth:`create` of a User, giving the view of the user as stored: the handler
+        answers with it (:func:`scim.lookups.user_response`) instead of dumping a resource
+        validated again (issue 15). Its index rows are written as :meth:`create` writes them."""
+        self._pin_connection()
+        with self._savepoint(), scim_errors():
+            user, fresh = self._new_user(resource)
+            view, _ = self._stored_user(resource_type, user, fresh=fresh)
+            return view
+
+    def _new_user(self, resource: Resource[Any]) -> tuple[User, bool]:
+        """The user a creation stores: adopted (SPEC §4: a connection set to adopt matching
+        users), restored, or new; and whether it is new (written for the first time: a
+        restored or adopted user was updated, so its version moved), so it has no groups yet
+        and no index rows to compare with."""
+        session, actor = self.session, self.actor
+        fields = mapping.user_fields(session, actor.tenant_id, resource, None)
+        user = users.adopt_matching(session, actor, fields)
+        if user is not None:
+            users.update_user(session, actor, user, fields)
+        else:
+            user = users.create_user(session, actor, fields)
+        self._apply_user_state(user, resource)
+        return user, user.version == 1
 
     def replace(
         self,
@@ -298,19 +337,37 @@ class RollcallStorage(ScimStorage):
         if expected_version is not None and expected_version != f'W/"{record.version}"':
             raise PreconditionFailedException(detail="The resource was changed since you read it.")
 
-    def set_active(
-        self, resource_type: ResourceType, resource_id: str, active: bool
-    ) -> Resource[Any]:
+    def set_active(self, resource_type: ResourceType, resource_id: str, active: bool) -> UserView:
         """A PATCH that replaces only a user's ``active`` (RFC 7644 §3.5.2.3), without the
-        engine's read, validation and deep copy of the whole resource: the same visible record,
-        the same status rule (:meth:`_apply_active`), the index rows and the resource as
-        stored (:meth:`_stored`). A PATCH that changes nothing writes nothing, as the engine."""
+        engine's read, validation and deep copy of the whole resource: the same visible user
+        (:func:`user_views.user_for_write`: one read with its roles and grades), the same
+        status rule (:meth:`_apply_active`), and the view of the user as stored, which the
+        handler answers with. Of the index only the ``active`` row changes, and only it is
+        written (all of them for a user not indexed yet). A PATCH that changes nothing
+        writes nothing, as the engine."""
         with self._savepoint(), scim_errors():
-            record = self._record(resource_type, resource_id)  # loads the connection too
-            self._pin_connection()
-            if not self._apply_active(record, active):
-                return self._resource(resource_type, record)
-            return self._stored(resource_type, record)
+            found = None
+            if "\x00" not in resource_id:  # PostgreSQL refuses NUL in a query (see _record)
+                found = user_views.user_for_write(self.session, self.actor, resource_id)
+            if found is None:
+                raise NotFoundException(detail=f"No {resource_type.name} with id {resource_id!r}.")
+            user, roles, grades = self._pinned(found[0]), found[1], found[2]
+            changed = self._apply_active(user, active)  # loaded with the user: its connection
+            if changed:
+                self._forget_reads(user)
+            view = user_views.view_with(user, roles, grades, self._memberships(user))
+            if changed:
+                self._index_active(resource_type, user, view)
+            return view
+
+    def _index_active(self, resource_type: ResourceType, user: User, view: UserView) -> None:
+        """Rewrite the user's ``active`` index row; index the whole user if it has none."""
+        [value] = attribute_values(self._model(resource_type), "active", view.active)
+        if not scim_index.rewrite_value(self.session, user.id, value):
+            stored = self._validated(resource_type, user, mapping.user_json(view))
+            scim_index.replace_values(
+                self.session, user.tenant_id, "User", user.id, indexed_values(stored)
+            )
 
     def _apply_active(self, user: User, active: bool) -> bool:
         """Deactivate or reactivate ``user`` through the domain; whether its status changed."""
@@ -346,9 +403,30 @@ class RollcallStorage(ScimStorage):
     ) -> Resource[Any]:
         """The resource as now stored, with its values indexed for searches; ``fresh``: a
         user this request created, which has no memberships and no index rows yet."""
+        if isinstance(record, User):
+            return self._stored_user(resource_type, record, fresh=fresh)[1]
         self._forget_reads(record)
         self.session.flush()
-        stored = self._resource(resource_type, record, [] if fresh else None)
+        stored = self._resource(resource_type, record)
+        self._index(resource_type, record, stored, fresh=False)
+        return stored
+
+    def _stored_user(
+        self, resource_type: ResourceType, user: User, *, fresh: bool
+    ) -> tuple[UserView, Resource[Any]]:
+        """:meth:`_stored` of a user, with the view the resource was validated from (one
+        definition of the representation: :func:`mapping.user_json`)."""
+        self._forget_reads(user)
+        self.session.flush()
+        memberships = [] if fresh else self._memberships(user)
+        view = self._viewed(user_views.view_of(self.session, user, memberships))
+        stored = self._validated(resource_type, user, mapping.user_json(view))
+        self._index(resource_type, user, stored, fresh=fresh)
+        return view, stored
+
+    def _index(
+        self, resource_type: ResourceType, record: Any, stored: Resource[Any], *, fresh: bool
+    ) -> None:
         write = scim_index.insert_values if fresh else scim_index.replace_values
         write(
             self.session,
@@ -357,7 +435,6 @@ class RollcallStorage(ScimStorage):
             record.id,
             indexed_values(stored),
         )
-        return stored
 
     def _stored_members(
         self,

@@ -30,8 +30,9 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from server.db import Org, RecordStatus, User, UserGrade, UserRole, fold
 from server.domain import groups
@@ -105,12 +106,45 @@ def view_of(session: Session, user: User, memberships: list[groups.Membership]) 
         RoleView(role.role, role.org_id, _org_sourced_id(session, role.org_id), role.role_type)
         for role in user.roles
     ]
+    return view_with(user, roles, user.grades, memberships)
+
+
+def view_with(
+    user: User, roles: list[RoleView], grades: list[str], memberships: list[groups.Membership]
+) -> UserView:
+    """The view of a loaded user whose roles and grades were read with it
+    (:func:`user_for_write`)."""
     return UserView(
         **{name: getattr(user, name) for name in COLUMNS},
-        roles=sorted(roles, key=lambda r: (r.org_id, r.role)),
-        grades=sorted(user.grades),
+        roles=sorted(roles, key=_role_order),
+        grades=sorted(grades),
         memberships=list(memberships),
     )
+
+
+def user_for_write(
+    session: Session, actor: Actor, user_id: str
+) -> tuple[User, list[RoleView], list[str]] | None:
+    """The user ``actor`` may see with this id, as an ORM object to change, with its roles
+    and grades read in the same statement (JSON aggregates, as :func:`find_views`): one
+    read where the ORM's selectin loading of roles and grades took three (issue 15). Its
+    ``roles``/``grade_rows`` are left unloaded (read if something asks for them)."""
+    statement = _WRITE_STATEMENTS.get(actor)
+    if statement is None:
+        if len(_WRITE_STATEMENTS) >= _MAX_STATEMENTS:
+            _WRITE_STATEMENTS.clear()
+        statement = (
+            select(User, _roles_column(), _grades_column())
+            .where(visible_records(actor, User), _matching("id"))
+            .options(lazyload(User.roles), lazyload(User.grade_rows), lazyload(User.credential))
+        )
+        _WRITE_STATEMENTS[actor] = statement
+    row = session.execute(statement, {"value": user_id}).first()
+    if row is None:
+        return None
+    user, roles_json, grades_json = row
+    roles = [RoleView(*entry) for entry in roles_json or []]
+    return user, roles, [entry[0] for entry in grades_json or []]
 
 
 def find_views(
@@ -162,18 +196,26 @@ def _statements(actor: Actor, key: Key) -> tuple[Select[Any], Select[Any]]:
     return built
 
 
-def _users_statement(actor: Actor, key: Key) -> Select[Any]:
-    roles = (
+_WRITE_STATEMENTS: dict[Actor, Select[Any]] = {}
+
+
+def _roles_column() -> ScalarSelect[Any]:
+    """A user's roles with their orgs' sourcedIds, as a JSON array (correlated to ``users``)."""
+    return (
         select(_JsonRows(UserRole.role, UserRole.org_id, Org.sourced_id, UserRole.role_type))
         .join(Org, Org.id == UserRole.org_id)
         .where(UserRole.user_id == User.id)
         .scalar_subquery()
     )
-    grades = (
-        select(_JsonRows(UserGrade.grade)).where(UserGrade.user_id == User.id).scalar_subquery()
-    )
+
+
+def _grades_column() -> ScalarSelect[Any]:
+    return select(_JsonRows(UserGrade.grade)).where(UserGrade.user_id == User.id).scalar_subquery()
+
+
+def _users_statement(actor: Actor, key: Key) -> Select[Any]:
     return (
-        select(*(getattr(User, name) for name in COLUMNS), roles, grades)
+        select(*(getattr(User, name) for name in COLUMNS), _roles_column(), _grades_column())
         .where(visible_records(actor, User), _matching(key))
         .order_by(User.id)
         .limit(bindparam("limit", type_=Integer))
