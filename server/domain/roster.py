@@ -31,9 +31,11 @@ from server.db.roster import SyncedRecord
 from server.domain import audit, guard, scim_index
 from server.domain.access import visible_classes
 from server.domain.actors import Actor
-from server.domain.bulk_updates import changed_columns, held, write_changes
+from server.domain.bulk_updates import changed_columns, write_changes
 from server.domain.record_fields import (
+    REFERENCES,
     Changes,
+    Tenants,
     assign,
     class_values,
     course_values,
@@ -44,6 +46,7 @@ from server.domain.record_fields import (
     session_values,
     values_for,
 )
+from server.domain.record_refs import ClassRef, UserRef
 from server.domain.tenants import tenant_setting
 from server.domain.users import owning_connection
 from server.domain.vocabulary import (
@@ -147,8 +150,8 @@ def class_values_to_create(
 def enroll(
     session: Session,
     actor: Actor,
-    user: User,
-    klass: SchoolClass,
+    user: User | UserRef,
+    klass: SchoolClass | ClassRef,
     *,
     role: str = "student",
     primary: bool = False,
@@ -160,7 +163,8 @@ def enroll(
     """Put a user in a class; enrolling again returns the existing enrollment (reactivated).
 
     ``school_id`` is the enrollment's school when a source names one (OneRoster
-    ``schoolSourcedId``); by default the class's school.
+    ``schoolSourcedId``); by default the class's school. ``user`` and ``klass`` may be the
+    tuples an import reads (:mod:`server.domain.record_refs`).
 
     :raises Conflict: staff put a student in a class of a school the student does not belong
         to (issue 14, item 5); synced data is the source's to keep consistent.
@@ -169,7 +173,9 @@ def enroll(
         raise NotFound("No such user or class.")
     role = check_choice(role, ENROLLMENT_ROLES, "role")
     if actor.kind == "staff" and role == "student":
-        _refuse_other_school(session, user, klass)
+        _refuse_other_school(
+            session, _record(session, User, user), _record(session, SchoolClass, klass)
+        )
     existing = session.scalars(
         select(Enrollment).where(
             Enrollment.user_id == user.id,
@@ -192,6 +198,11 @@ def enroll(
     if sourced_id:
         values["sourced_id"] = sourced_id
     return _create(session, actor, Enrollment, values)
+
+
+def _record(session: Session, model: type[Any], found: Any) -> Any:
+    """The record of a tuple of :mod:`server.domain.record_refs` (a record as it is)."""
+    return session.get(model, found.id) if isinstance(found, UserRef | ClassRef) else found
 
 
 def _refuse_other_school(session: Session, user: User, klass: SchoolClass) -> None:
@@ -236,11 +247,12 @@ def update_records(
 
     :raises: the first error :func:`update_record` raises for a record (the caller rolls back).
     """
-    refs = [fields for _, fields in items]
-    kept = [held(session, model, [f.get(name) for f in refs]) for name, model in _CHECKED]
+    tenants = _tenants_named(session, [fields for _, fields in items])
     with session.no_autoflush:  # written below, not one UPDATE per record
-        planned = [_update_change(session, actor, record, fields) for record, fields in items]
-    del kept  # the records the checks read, held for them
+        planned = [
+            _update_change(session, actor, record, fields, tenants=tenants)
+            for record, fields in items
+        ]
     by_columns: dict[tuple[str, ...], list[Any]] = {}
     for (record, _), change in zip(items, planned, strict=True):
         if change is not None and change.columns is not None:
@@ -260,8 +272,18 @@ def update_records(
     return [change.changes if change is not None else {} for change in planned]
 
 
-# the references values_for reads with session.get (checked in the tenant)
-_CHECKED = (("user_id", User), ("class_id", SchoolClass), ("school_id", Org))
+def _tenants_named(session: Session, batch: Sequence[Mapping[str, Any]]) -> Tenants:
+    """The tenants of the users, classes and schools a batch of changes names, one SELECT
+    per kind: what ``values_for`` checks them against, read without loading a record (each
+    re-pointed enrollment loaded its user in full, issue 15)."""
+    tenants: dict[type, dict[str, str]] = {}
+    for name, model in REFERENCES:
+        ids = sorted({str(f[name]) for f in batch if f.get(name)})
+        found = tenants.setdefault(model, {})
+        for start in range(0, len(ids), 900):
+            query = select(model.id, model.tenant_id).where(model.id.in_(ids[start : start + 900]))
+            found.update((id_, tenant) for id_, tenant in session.execute(query))
+    return tenants
 
 
 @dataclass(frozen=True)
@@ -281,6 +303,7 @@ def _update_change(
     fields: Mapping[str, Any],
     override: bool = False,
     expected_version: int | None = None,
+    tenants: Tenants | None = None,
 ) -> _Update | None:
     """Check and set the fields of ``record`` that differ (not flushed), or None when none
     do. :raises NotFound: :raises VersionMismatch: :raises Forbidden: (the SSO guard)"""
@@ -288,7 +311,7 @@ def _update_change(
         raise NotFound("No such record.")
     if expected_version is not None and expected_version != record.version:
         raise VersionMismatch("The record was changed since you read it; reload and try again.")
-    values = values_for(session, actor, type(record), fields)
+    values = values_for(session, actor, type(record), fields, tenants)
     changes = diff(record, values)
     if not changes:
         return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -42,6 +42,7 @@ from server.domain.actors import Actor
 from server.domain.bulk_updates import changed_columns, write_changes
 from server.domain.leavers import leaver_keep_until
 from server.domain.oauth import revoke_tokens_of
+from server.domain.record_refs import UserRef
 from server.domain.signin import account_key, staff_account_key
 from server.domain.tenants import tenant_setting
 from server.domain.user_fields import (
@@ -77,6 +78,8 @@ from server.errors import (
     UsernameTaken,
     VersionMismatch,
 )
+
+Referenced = TypeVar("Referenced", User, UserRef)  # a user as a record or a tuple
 
 
 def create_user(session: Session, actor: Actor, fields: Mapping[str, Any]) -> User:
@@ -583,9 +586,10 @@ def _status_event(
     }
 
 
-def referenced_user(actor: Actor, user: User | None, key: str, field: str) -> User:
-    """The user a source's row names by sourcedId ``key`` (found by the caller, or None),
-    checked: it exists and belongs to the acting connection (SPEC §4 ownership).
+def referenced_user(actor: Actor, user: Referenced | None, key: str, field: str) -> Referenced:
+    """The user a source's row names by sourcedId ``key`` (found by the caller as a ``User``
+    or a :class:`~server.domain.record_refs.UserRef`, or None), checked: it exists and
+    belongs to the acting connection (SPEC §4 ownership).
 
     :raises NotFound: (R108) no such user, or a deleted one.
     :raises OwnedByAnotherConnection: (R109) another connection's user.
@@ -593,7 +597,8 @@ def referenced_user(actor: Actor, user: User | None, key: str, field: str) -> Us
     if user is None or user.status == RecordStatus.DELETED:
         raise NotFound(f"No user with sourcedId {key!r}.", field=field)
     if not may_reference(actor, user.status, user.connection_id):
-        raise OwnedByAnotherConnection(user.connection.name, "This user")
+        owner = user.connection_name if isinstance(user, UserRef) else user.connection.name
+        raise OwnedByAnotherConnection(owner, "This user")
     return user
 
 

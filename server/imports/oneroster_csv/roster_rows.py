@@ -22,6 +22,7 @@ from server.domain.import_records import (
     Outcome,
     RowResult,
 )
+from server.domain.record_refs import ClassRef
 from server.errors import NotFound
 from server.imports.contract import ImportContext
 from server.imports.oneroster_csv.lookups import _batch_user, _resolve, _result
@@ -294,8 +295,8 @@ def handle_enrollments(
     return outcomes | _update_all(ctx, Enrollment, updates)
 
 
-def _class_for(ctx: ImportContext, record: ImportRecord) -> SchoolClass:
-    klass: SchoolClass | None = ctx.batch["classes"].get(record.refs["class_key"])
+def _class_for(ctx: ImportContext, record: ImportRecord) -> ClassRef:
+    klass: ClassRef | None = ctx.batch["classes"].get(record.refs["class_key"])
     if klass is None or klass.status == RecordStatus.DELETED:
         raise NotFound(
             f"No class with sourcedId {record.refs['class_key']!r}.", field="classSourcedId"
