@@ -122,11 +122,23 @@ def class_values(
     if school and _tenant_of(session, tenants, Org, school) != actor.tenant_id:
         raise NotFound(f"No school with id {values['school_id']!r}.", field="school_id")
     if "term_ids" in fields:
-        terms = [session.get(AcademicSession, tid) for tid in fields["term_ids"] or []]
-        if any(t is None or t.tenant_id != actor.tenant_id for t in terms):
-            raise NotFound("A term of the class does not exist.", field="term_ids")
-        values["terms"] = terms
+        values["terms"] = _terms(session, actor, fields["term_ids"] or [], tenants)
     return values
+
+
+def _terms(session: Session, actor: Actor, ids: list[str], tenants: Tenants | None) -> list[Any]:
+    """A class's terms, each checked in the tenant: the ``AcademicSession`` records, or their
+    ids when ``tenants`` holds the terms' tenants (a bulk create writes ``class_terms`` rows).
+
+    :raises NotFound: a term of another tenant, or none."""
+    if tenants is not None and AcademicSession in tenants:
+        if any(tenants[AcademicSession].get(term) != actor.tenant_id for term in ids):
+            raise NotFound("A term of the class does not exist.", field="term_ids")
+        return list(ids)
+    terms = [session.get(AcademicSession, term) for term in ids]
+    if any(t is None or t.tenant_id != actor.tenant_id for t in terms):
+        raise NotFound("A term of the class does not exist.", field="term_ids")
+    return terms
 
 
 def enrollment_values(
@@ -188,10 +200,18 @@ def diff(record: SyncedRecord, values: dict[str, Any]) -> Changes:
 
 def assign(record: SyncedRecord, name: str, value: Any) -> None:
     setattr(record, name, value)
-    if name == "title" and isinstance(record, SchoolClass):
-        record.title_folded = fold(value) or ""
-    if name == "external_id" and isinstance(record, SchoolClass):
-        record.external_id_folded = fold(value)
+    for column, folded_value in folded(type(record), name, value).items():
+        setattr(record, column, folded_value)
+
+
+def folded(model: type, name: str, value: Any) -> dict[str, Any]:
+    """The case-folded search columns setting ``name`` sets too (a class's title and
+    externalId), for a record or a row written in bulk."""
+    if model is SchoolClass and name == "title":
+        return {"title_folded": fold(value) or ""}
+    if model is SchoolClass and name == "external_id":
+        return {"external_id_folded": fold(value)}
+    return {}
 
 
 def plain(value: Any) -> Any:
@@ -204,5 +224,8 @@ def plain(value: Any) -> Any:
     return value
 
 
-def label(record: SyncedRecord) -> str:
+def label(record: SyncedRecord | Mapping[str, Any]) -> str:
+    """How the audit log names a record (or the row of one made in bulk)."""
+    if isinstance(record, Mapping):
+        return str(record.get("name") or record.get("title") or record["sourced_id"])
     return str(getattr(record, "name", None) or getattr(record, "title", None) or record.sourced_id)

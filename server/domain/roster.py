@@ -7,7 +7,7 @@ writing the same values again is a no-op that returns an empty change set.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
@@ -132,9 +132,10 @@ def create_class(session: Session, actor: Actor, fields: Mapping[str, Any]) -> S
 
 
 def class_values_to_create(
-    session: Session, actor: Actor, fields: Mapping[str, Any]
+    session: Session, actor: Actor, fields: Mapping[str, Any], tenants: Tenants | None = None
 ) -> dict[str, Any]:
-    """A new class's checked values (the rules of :func:`create_class`, also used in bulk).
+    """A new class's checked values (the rules of :func:`create_class`, also used in bulk:
+    ``tenants`` as :func:`~server.domain.record_fields.class_values` takes them).
 
     :raises RequiredValue: no title or school. :raises NotFound: :raises NotAllowed:
     """
@@ -142,7 +143,7 @@ def class_values_to_create(
         raise RequiredValue("A class needs a title.", field="title")
     if not fields.get("school_id"):
         raise RequiredValue("A class needs a school.", field="school_id")
-    values = class_values(session, actor, fields)
+    values = class_values(session, actor, fields, tenants)
     _ensure_may_create_at(actor, values["school_id"])
     return values
 
@@ -276,14 +277,21 @@ def _tenants_named(session: Session, batch: Sequence[Mapping[str, Any]]) -> Tena
     """The tenants of the users, classes and schools a batch of changes names, one SELECT
     per kind: what ``values_for`` checks them against, read without loading a record (each
     re-pointed enrollment loaded its user in full, issue 15)."""
-    tenants: dict[type, dict[str, str]] = {}
-    for name, model in REFERENCES:
-        ids = sorted({str(f[name]) for f in batch if f.get(name)})
-        found = tenants.setdefault(model, {})
-        for start in range(0, len(ids), 900):
-            query = select(model.id, model.tenant_id).where(model.id.in_(ids[start : start + 900]))
-            found.update((id_, tenant) for id_, tenant in session.execute(query))
-    return tenants
+    return {
+        model: tenants_of(session, model, [f.get(name) for f in batch])
+        for name, model in REFERENCES
+    }
+
+
+def tenants_of(session: Session, model: Any, ids: Iterable[str | None]) -> dict[str, str]:
+    """id -> tenant of the ``model`` records among ``ids``, one SELECT per 900 (what the
+    checks of a batch compare with the actor's tenant, without loading a record)."""
+    wanted = sorted({str(id_) for id_ in ids if id_})
+    found: dict[str, str] = {}
+    for start in range(0, len(wanted), 900):
+        query = select(model.id, model.tenant_id).where(model.id.in_(wanted[start : start + 900]))
+        found.update((id_, tenant) for id_, tenant in session.execute(query))
+    return found
 
 
 @dataclass(frozen=True)
@@ -536,10 +544,17 @@ def new_record(
 
 def creation_event(record: SyncedRecord, values: Mapping[str, Any]) -> dict[str, Any]:
     """The audit event of a created record (the keyword arguments of ``audit.record``)."""
+    return row_creation_event(type(record), record.id, label(record), values)
+
+
+def row_creation_event(
+    model: type[SyncedRecord], id_: str, target_label: str, values: Mapping[str, Any]
+) -> dict[str, Any]:
+    """:func:`creation_event` of a record made in bulk, from its id and label."""
     return {
-        "target_kind": _KIND[type(record)],
-        "target_id": record.id,
-        "target_label": label(record),
+        "target_kind": _KIND[model],
+        "target_id": id_,
+        "target_label": target_label,
         "changes": {k: [None, plain(v)] for k, v in values.items() if v not in (None, "", [])},
     }
 

@@ -1,0 +1,93 @@
+"""Classes created a batch at a time (issue 15): a first import's classes go in with one Core
+``executemany`` for the classes and one for their terms, building no ORM object, under the
+rules of ``roster.create_class`` (the checks of ``class_values_to_create``, the folded title,
+ownership, one ``class.create`` audit event each with the same changes).
+
+Speed is measured in ``bench/imports.py``; these tests count objects and statements."""
+
+from __future__ import annotations
+
+from sqlalchemy import inspect, select
+
+from server.db import AcademicSession, AuditEvent, SchoolClass
+from server.districts import school
+from server.domain import bulk_roster, roster
+from tests.imports.conftest import built, statements
+from tests.imports.packages import district, package
+
+CLASSES = 300
+
+
+def _classes(files) -> None:
+    first = files["classes.csv"][0]
+    files["classes.csv"] += [
+        {**first, "sourcedId": f"k-{n}", "title": f"Maths {n}", "classCode": ""}
+        for n in range(CLASSES)
+    ]
+
+
+def test_a_first_import_builds_no_object_for_the_classes_it_creates(tenancy, tmp_path):
+    """cProfile of a first import: ``create_classes`` took 1 ms per class (an ORM object, its
+    terms collection and folded title, and their flush)."""
+    files = district("1.1", students=3)
+    _classes(files)
+    with built(SchoolClass) as made, statements(tenancy.database) as sent:
+        first = tenancy.run(package(tmp_path / "d.zip", "1.1", files))
+    assert first.status == "applied", first.summary
+    assert made == [], f"{len(made)} ORM objects built for {CLASSES + 1} new classes"
+    assert sent() < 120, f"{sent()} statements for a first import with {CLASSES} classes"
+    with tenancy.database.session() as session:
+        klass = session.scalars(select(SchoolClass).where(SchoolClass.sourced_id == "k-7")).one()
+        term = session.scalars(select(AcademicSession)).one()
+        assert (klass.title, klass.title_folded, klass.class_code, klass.version) == (
+            "Maths 7",
+            "maths 7",
+            None,
+            1,
+        )
+        assert [t.id for t in klass.terms] == [term.id]
+        events = session.scalars(select(AuditEvent).where(AuditEvent.action == "class.create"))
+        by_target = {event.target_id: event for event in events}
+    assert len(by_target) == CLASSES + 1
+    assert by_target[klass.id].changes["terms"] == [None, [term.id]]
+    assert by_target[klass.id].target_label == "Maths 7"
+
+
+def test_classes_created_in_bulk_are_the_classes_create_class_makes(session, system):
+    """One definition of a new class for both paths: every column, the terms and the audit
+    event's changes agree."""
+    org = school(session, system)
+    term = roster.create_academic_session(session, system, {"title": "Fall", "type": "term"})
+    fields = {
+        "title": " Ártés 3A ",
+        "school_id": org.id,
+        "class_code": "AR3A",
+        "class_type": "homeroom",
+        "grades": ["04", "03"],
+        "periods": ["1"],
+        "external_id": "Ext-1",
+        "term_ids": [term.id],
+    }
+    (made,) = bulk_roster.create_classes(session, system, [{**fields, "sourced_id": "bulk-1"}])
+    one = roster.create_class(session, system, {**fields, "sourced_id": "one-1"})
+    session.flush()
+    session.expire_all()
+    bulk = session.get(SchoolClass, made.id)
+    assert bulk is not None and made.sourced_id == "bulk-1"
+    assert _columns(bulk) == _columns(one)
+    assert [t.id for t in bulk.terms] == [t.id for t in one.terms] == [term.id]
+    events = {
+        e.target_id: e
+        for e in session.scalars(select(AuditEvent).where(AuditEvent.action == "class.create"))
+    }
+    assert events[made.id].target_label == events[one.id].target_label == "Ártés 3A"
+    assert events[made.id].changes == events[one.id].changes
+    assert events[made.id].changes["title"] == [None, "Ártés 3A"]
+
+
+OWN = ("id", "sourced_id", "created_at", "updated_at")
+
+
+def _columns(record) -> dict:
+    mapper = inspect(record).mapper
+    return {c.key: getattr(record, c.key) for c in mapper.column_attrs if c.key not in OWN}
