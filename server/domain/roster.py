@@ -329,9 +329,19 @@ def _update_change(
     for name in changes:
         assign(record, name, values[name])
     record.updated_at = utcnow()
-    # a class also sets its terms and folded columns (assign): the ORM flush writes it
-    columns = None if isinstance(record, SchoolClass) else changed_columns(record)
-    return _Update(changes, overridden, owner, columns)
+    return _Update(changes, overridden, owner, _set_columns(record, changes))
+
+
+def _set_columns(record: SyncedRecord, changes: Changes) -> tuple[str, ...] | None:
+    """The table columns :func:`_update_change` set on ``record``: the changed fields and
+    ``updated_at`` (named, not found in each attribute's history: that inspection was a
+    third of re-pointing an enrollment, issue 15); None for a class, whose terms and folded
+    columns (``assign``) the ORM flush writes."""
+    if isinstance(record, SchoolClass):
+        return None
+    names = sorted({*changes, "updated_at"})
+    table = getattr(type(record), "__table__").c  # noqa: B009 (mypy: a mapped class)
+    return tuple(names) if all(name in table for name in names) else changed_columns(record)
 
 
 def _update_event(record: Record, change: _Update) -> dict[str, Any]:
