@@ -1,4 +1,12 @@
-"""Set-based creation of classes for imports (issue 15): a batch at once, every rule included.
+"""Set-based creation of roster records for imports (issue 15): a batch at once, every rule
+included.
+
+:func:`create_records` creates a batch of orgs, academic sessions or courses as
+:func:`server.domain.roster.create_org` (``create_academic_session``, ``create_course``)
+creates each (the checks of :func:`~server.domain.roster.values_to_create`, ownership, one
+audit event each), the records and their events in one ``executemany`` each. A row may
+carry the ``id`` its record takes, so a later row of the batch can name it (a school's
+parent district, a term's parent year).
 
 :func:`create_classes` creates a batch of classes exactly as
 :func:`server.domain.roster.create_class` creates each (the same checks through
@@ -23,10 +31,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from server.db import AcademicSession, Org, SchoolClass, new_id, utcnow
+from server.db import AcademicSession, Course, Org, SchoolClass, new_id, utcnow
 from server.db.roster import SyncedRecord, class_terms
 from server.domain import audit, roster
 from server.domain.actors import Actor
@@ -47,11 +55,12 @@ class Made:
 
 @dataclass
 class _Rows:
-    """The rows of a batch's new classes, not inserted yet."""
+    """The rows of a batch's new records of ``model``, not inserted yet."""
 
-    classes: list[dict[str, Any]]
-    terms: list[dict[str, str]]
+    model: type[SyncedRecord]
+    records: list[dict[str, Any]]
     events: list[dict[str, Any]]
+    terms: list[dict[str, str]]  # a class's
 
 
 def create_classes(
@@ -62,6 +71,7 @@ def create_classes(
 
     :raises: the first error :func:`server.domain.roster.create_class` raises for a row.
     """
+    fresh = _Rows(SchoolClass, [], [], [])
     tenants: dict[type, dict[str, str]] = {
         Org: roster.tenants_of(session, Org, [f.get("school_id") for f in batch]),
         AcademicSession: roster.tenants_of(
@@ -69,23 +79,59 @@ def create_classes(
         ),
     }
     owner_id = owning_connection(session, actor).id
-    keys = [str(fields["sourced_id"]) for fields in batch if fields.get("sourced_id")]
-    taken = _taken(session, actor.tenant_id, keys)
+    taken = _taken(session, SchoolClass, actor.tenant_id, batch)
     made: list[SchoolClass | Made] = []
-    fresh, now = _Rows([], [], []), utcnow()
+    now = utcnow()
     for fields in batch:
         key = fields.get("sourced_id")
         if not key or key in taken:
-            _insert(session, actor, fresh)  # create_class sees the batch's classes so far
-            fresh = _Rows([], [], [])
+            fresh = _insert(session, actor, fresh)  # create_class sees the batch's classes
             made.append(roster.create_class(session, actor, fields))
             continue
         values = roster.class_values_to_create(session, actor, fields, tenants)
         row = new_row(actor, owner_id, SchoolClass, values, now)
         taken.add(str(key))
-        fresh.classes.append(row)
+        fresh.records.append(row)
         fresh.terms += [{"class_id": row["id"], "session_id": t} for t in values.get("terms", [])]
         fresh.events.append(roster.row_creation_event(SchoolClass, row["id"], label(row), values))
+        made.append(Made(row["id"], row["sourced_id"]))
+    _insert(session, actor, fresh)
+    return made
+
+
+_CREATE: dict[type[SyncedRecord], Any] = {
+    Org: roster.create_org,
+    AcademicSession: roster.create_academic_session,
+    Course: roster.create_course,
+}
+
+
+def create_records(
+    session: Session, actor: Actor, model: type[SyncedRecord], batch: Sequence[Mapping[str, Any]]
+) -> list[Any]:
+    """Create every org, academic session or course (``model``) of ``batch`` (the fields
+    of ``create_org`` and the like, and optionally the ``id`` to give the record); returns
+    them in order: :class:`Made` for a record made here, the record the one-by-one create
+    made for a row without a sourcedId or with a taken one.
+
+    :raises: the first error the one-by-one create raises for a row.
+    """
+    owner_id = owning_connection(session, actor).id
+    taken = _taken(session, model, actor.tenant_id, batch)
+    fresh, made, now = _Rows(model, [], [], []), [], utcnow()
+    for fields in batch:
+        key = fields.get("sourced_id")
+        if not key or key in taken:
+            fresh = _insert(session, actor, fresh)  # the create sees the batch's records
+            made.append(_CREATE[model](session, actor, fields))
+            continue
+        values = roster.values_to_create(actor, model, fields)
+        if fields.get("id"):
+            values["id"] = fields["id"]
+        row = new_row(actor, owner_id, model, values, now)
+        taken.add(str(key))
+        fresh.records.append(row)
+        fresh.events.append(roster.row_creation_event(model, row["id"], label(row), values))
         made.append(Made(row["id"], row["sourced_id"]))
     _insert(session, actor, fresh)
     return made
@@ -134,26 +180,28 @@ def _defaults(model: Any) -> tuple[tuple[str, Any], ...]:
     return tuple(made)
 
 
-def _insert(session: Session, actor: Actor, fresh: _Rows) -> None:
-    """The new classes, their terms and their ``class.create`` events, one ``executemany``
-    each."""
-    if not fresh.classes:
-        return
-    session.flush()  # what the ORM holds goes first
-    session.execute(insert(cast(Table, SchoolClass.__table__)), fresh.classes)
-    if fresh.terms:
-        session.execute(insert(class_terms), fresh.terms)
-    audit.record_many(session, actor, "class.create", fresh.events)
+def _insert(session: Session, actor: Actor, fresh: _Rows) -> _Rows:
+    """The new records, a class's terms and their ``.create`` events, one ``executemany``
+    each; returns an empty :class:`_Rows` for what comes next."""
+    if fresh.records:
+        session.flush()  # what the ORM holds goes first
+        session.execute(insert(getattr(fresh.model, "__table__")), fresh.records)  # noqa: B009
+        if fresh.terms:
+            session.execute(insert(class_terms), fresh.terms)
+        audit.record_many(session, actor, f"{roster.kind_of(fresh.model)}.create", fresh.events)
+    return _Rows(fresh.model, [], [], [])
 
 
-def _taken(session: Session, tenant_id: str, keys: list[str]) -> set[str]:
-    """Which of ``keys`` a class of the tenant already has as its sourcedId."""
+def _taken(
+    session: Session, model: Any, tenant_id: str, batch: Sequence[Mapping[str, Any]]
+) -> set[str]:
+    """Which sourcedIds of ``batch`` a record of ``model`` of the tenant already has."""
     found: set[str] = set()
-    wanted = sorted(set(keys))
+    wanted = sorted({str(fields["sourced_id"]) for fields in batch if fields.get("sourced_id")})
     for start in range(0, len(wanted), CHUNK):
-        query = select(SchoolClass.sourced_id).where(
-            SchoolClass.tenant_id == tenant_id,
-            SchoolClass.sourced_id.in_(wanted[start : start + CHUNK]),
+        query = select(model.sourced_id).where(
+            model.tenant_id == tenant_id,
+            model.sourced_id.in_(wanted[start : start + CHUNK]),
         )
         found |= set(session.scalars(query))
     return found

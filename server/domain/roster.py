@@ -76,29 +76,49 @@ _KIND: dict[type[SyncedRecord], str] = {
 
 def create_org(session: Session, actor: Actor, fields: Mapping[str, Any]) -> Org:
     """A district, school or other org: name, type, identifier, parent_id, sourced_id."""
-    _ensure_admin(actor)
-    values = org_values(fields)
-    if not values.get("name"):
-        raise RequiredValue("An org needs a name.", field="name")
-    return _create(session, actor, Org, values)
+    return _create(session, actor, Org, values_to_create(actor, Org, fields))
 
 
 def create_academic_session(
     session: Session, actor: Actor, fields: Mapping[str, Any]
 ) -> AcademicSession:
-    _ensure_admin(actor)
-    values = session_values(fields)
-    if not values.get("title"):
-        raise RequiredValue("An academic session needs a title.", field="title")
-    return _create(session, actor, AcademicSession, values)
+    return _create(
+        session, actor, AcademicSession, values_to_create(actor, AcademicSession, fields)
+    )
 
 
 def create_course(session: Session, actor: Actor, fields: Mapping[str, Any]) -> Course:
+    return _create(session, actor, Course, values_to_create(actor, Course, fields))
+
+
+# what each of create_org, create_academic_session and create_course checks and requires
+_VALUES: dict[type[SyncedRecord], Any] = {
+    Org: org_values,
+    AcademicSession: session_values,
+    Course: course_values,
+}
+_REQUIRED: dict[type[SyncedRecord], tuple[str, str]] = {
+    Org: ("name", "An org needs a name."),
+    AcademicSession: ("title", "An academic session needs a title."),
+    Course: ("title", "A course needs a title."),
+}
+
+
+def values_to_create(
+    actor: Actor, model: type[SyncedRecord], fields: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A new org's, academic session's or course's checked values (the rules of
+    :func:`create_org`, :func:`create_academic_session` and :func:`create_course`, also used
+    in bulk).
+
+    :raises NotAllowed: not a district admin. :raises RequiredValue: no name or title.
+    """
     _ensure_admin(actor)
-    values = course_values(fields)
-    if not values.get("title"):
-        raise RequiredValue("A course needs a title.", field="title")
-    return _create(session, actor, Course, values)
+    values: dict[str, Any] = _VALUES[model](fields)
+    name, message = _REQUIRED[model]
+    if not values.get(name):
+        raise RequiredValue(message, field=name)
+    return values
 
 
 def class_reference(
@@ -555,6 +575,11 @@ def new_record(
 def creation_event(record: SyncedRecord, values: Mapping[str, Any]) -> dict[str, Any]:
     """The audit event of a created record (the keyword arguments of ``audit.record``)."""
     return row_creation_event(type(record), record.id, label(record), values)
+
+
+def kind_of(model: type[SyncedRecord]) -> str:
+    """The kind of record ``model`` holds, as audit actions name it (``org``, ``class``…)."""
+    return _KIND[model]
 
 
 def row_creation_event(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import inspect, select
 
-from server.db import AcademicSession, AuditEvent, SchoolClass
+from server.db import AcademicSession, AuditEvent, Course, Org, SchoolClass
 from server.districts import school
 from server.domain import bulk_roster, roster
 from tests.imports.conftest import built, statements
@@ -91,3 +91,39 @@ OWN = ("id", "sourced_id", "created_at", "updated_at")
 def _columns(record) -> dict:
     mapper = inspect(record).mapper
     return {c.key: getattr(record, c.key) for c in mapper.column_attrs if c.key not in OWN}
+
+
+def test_a_first_import_builds_no_object_for_its_orgs_sessions_and_courses(tenancy, tmp_path):
+    """Orgs, academic sessions and courses were created one by one through the ORM (a SELECT
+    for the sourcedId, an INSERT and an audit INSERT each). A school's parent may be a
+    district of the same batch; a term's parent a year of the same batch."""
+    files = district("1.1", students=3)
+    files["orgs.csv"] += [
+        {"sourcedId": f"s-{n}", "name": f"School {n}", "type": "school", "parentSourcedId": "d1"}
+        for n in range(CLASSES)
+    ]
+    files["academicSessions.csv"] += [
+        {**files["academicSessions.csv"][0], "sourcedId": f"t-{n}", "title": f"Term {n}"}
+        for n in range(CLASSES)
+    ]
+    files["courses.csv"] += [
+        {**files["courses.csv"][0], "sourcedId": f"c-{n}", "title": f"Course {n}"}
+        for n in range(CLASSES)
+    ]
+    with built(Org, AcademicSession, Course) as made, statements(tenancy.database) as sent:
+        first = tenancy.run(package(tmp_path / "d.zip", "1.1", files))
+    assert first.status == "applied", first.summary
+    assert made == [], f"{len(made)} ORM objects built for {3 * CLASSES + 4} new records"
+    assert sent() < 120, f"{sent()} statements for {3 * CLASSES} orgs, sessions and courses"
+    with tenancy.database.session() as session:
+        ids = dict(session.execute(select(Org.sourced_id, Org.id)).all())
+        school7 = session.get(Org, ids["s-7"])
+        course = session.scalars(select(Course).where(Course.sourced_id == "c-7")).one()
+        events = session.scalars(select(AuditEvent).where(AuditEvent.action == "org.create"))
+        by_target = {event.target_id: event for event in events}
+        assert (school7.name, school7.type, school7.parent_id) == ("School 7", "school", ids["d1"])
+        assert (course.title, course.org_id, course.grades) == ("Course 7", ids["s1"], ["03"])
+    assert len(by_target) == CLASSES + 2
+    assert by_target[school7.id].changes["parent_id"] == [None, ids["d1"]]
+    assert tenancy.count(AcademicSession) == CLASSES + 1
+    assert tenancy.count(Course) == CLASSES + 1
