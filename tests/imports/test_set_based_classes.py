@@ -127,3 +127,26 @@ def test_a_first_import_builds_no_object_for_its_orgs_sessions_and_courses(tenan
     assert by_target[school7.id].changes["parent_id"] == [None, ids["d1"]]
     assert tenancy.count(AcademicSession) == CLASSES + 1
     assert tenancy.count(Course) == CLASSES + 1
+
+
+def test_a_bad_org_row_falls_back_to_row_by_row_and_parents_still_resolve(tenancy, tmp_path):
+    """A new district and its new school in one batch, beside a school naming an unknown
+    parent (R108): the batch is redone row by row, the ids it had given the new records are
+    forgotten, and the school names the district as it was finally created."""
+    files = district("1.1", students=3)
+    files["orgs.csv"] += [
+        {"sourcedId": "d2", "name": "North District", "type": "district"},
+        {"sourcedId": "s2", "name": "North School", "type": "school", "parentSourcedId": "d2"},
+        {"sourcedId": "s3", "name": "Lost School", "type": "school", "parentSourcedId": "nope"},
+    ]
+    report = tenancy.run(package(tmp_path / "d.zip", "1.1", files), skip_invalid=True)
+    rows = {r["key"]: r for r in report.as_dict()["row_results"] if r["file"] == "orgs.csv"}
+    assert rows["s3"]["code"] == "R108"
+    assert {rows[key]["outcome"] for key in ("d1", "s1", "d2", "s2")} == {"created"}
+    with tenancy.database.session() as session:
+        ids = dict(session.execute(select(Org.sourced_id, Org.id)).all())
+        assert session.get(Org, ids["s2"]).parent_id == ids["d2"]
+        created = session.scalars(
+            select(AuditEvent.target_id).where(AuditEvent.action == "org.create")
+        ).all()
+    assert sorted(created) == sorted(ids.values()) and "s3" not in ids
