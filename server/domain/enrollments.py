@@ -10,16 +10,18 @@ itself, so the two paths cannot drift apart on what "enrolling again" means.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from server.db import Enrollment, RecordStatus, SchoolClass, User, new_id, utcnow
-from server.domain import audit, record_fields, roster
+from server.domain import audit, roster
 from server.domain.actors import Actor
+from server.domain.record_refs import ClassRef, UserRef
 from server.domain.users import owning_connection
 from server.domain.vocabulary import ENROLLMENT_ROLES, check_choice, parse_date
 from server.errors import Conflict, NotFound
@@ -31,18 +33,14 @@ CHUNK = 400
 class NewEnrollment:
     """One enrollment to make: what :func:`~server.domain.roster.enroll` takes."""
 
-    user: User
-    klass: SchoolClass
+    user: User | UserRef  # a record, or the tuple an import read (server.domain.record_refs)
+    klass: SchoolClass | ClassRef
     role: str = "student"
     primary: bool = False
     sourced_id: str | None = None
     begin_date: date | str | None = None
     end_date: date | str | None = None
     school_id: str | None = None  # the enrollment's school when the source names one
-
-
-EMPTY = (None, "")
-AUDITED = ("user_id", "class_id", "school_id", "role", "primary", "begin_date", "end_date")
 
 
 @dataclass(frozen=True)
@@ -67,14 +65,8 @@ def enroll_many(
     :raises NotFound: a user or class of another tenant. :raises InvalidValue: a role or date.
     :raises Conflict: a sourcedId already used, or twice in ``items``.
     """
-    checked = []
-    for item in items:
-        if item.user.tenant_id != actor.tenant_id or item.klass.tenant_id != actor.tenant_id:
-            raise NotFound("No such user or class.")
-        role = check_choice(item.role, ENROLLMENT_ROLES, "role")
-        begin = parse_date(item.begin_date, "begin_date")
-        end = parse_date(item.end_date, "end_date")
-        checked.append((item, role, begin, end))
+    checked = [_checked(actor, item) for item in items]
+    session.flush()  # the reads below go past the ORM
     existing = _existing_triples(session, [(i.user.id, i.klass.id, r) for i, r, _, _ in checked])
     wanted = [i.sourced_id for i, _, _, _ in checked if i.sourced_id]
     if len(wanted) != len(set(wanted)):
@@ -82,24 +74,40 @@ def enroll_many(
     taken = _taken_sourced_ids(session, actor.tenant_id, wanted)
     if taken:
         raise Conflict(f"The sourcedId {sorted(taken)[0]!r} is already used.", field="sourced_id")
-    owner = owning_connection(session, actor)
+    common = _common(actor, owning_connection(session, actor).id)
     fresh: dict[int, dict[str, Any]] = {}
     for place, (item, role, begin, end) in enumerate(checked):
         triple = (item.user.id, item.klass.id, role)
         if triple not in existing:
             existing.add(triple)
-            fresh[place] = _row(actor, owner.id, item, role, begin, end)
+            fresh[place] = _row(common, item, role, begin, end)
     _insert(session, list(fresh.values()))
     results: list[Enrollment | Enrolled] = []
     for place, (item, role, begin, end) in enumerate(checked):
         row = fresh.get(place)
         if row is not None:
-            results.append(Enrolled(row["id"], row["sourced_id"], row["version"]))
+            results.append(Enrolled(row["id"], row["sourced_id"], 1))
             continue
         results.append(_enroll_again(session, actor, item, role, begin, end))
     audit.record_many(session, actor, "enrollment.create", [_event(r) for r in fresh.values()])
     found = {r.id: r for r in results if isinstance(r, Enrollment)}
     return [found.get(result.id, result) for result in results]  # enrolled again: its version
+
+
+Checked = tuple[NewEnrollment, str, date | None, date | None]
+
+
+def _checked(actor: Actor, item: NewEnrollment) -> Checked:
+    """An item with its role and dates checked (what ``enroll`` checks first)."""
+    if item.user.tenant_id != actor.tenant_id or item.klass.tenant_id != actor.tenant_id:
+        raise NotFound("No such user or class.")
+    role = check_choice(item.role, ENROLLMENT_ROLES, "role")
+    return (
+        item,
+        role,
+        parse_date(item.begin_date, "begin_date"),
+        parse_date(item.end_date, "end_date"),
+    )
 
 
 def _enroll_again(
@@ -120,22 +128,30 @@ def _enroll_again(
     )
 
 
-def _row(
-    actor: Actor, owner_id: str, item: NewEnrollment, role: str, begin: Any, end: Any
-) -> dict[str, Any]:
-    """The ``enrollments`` row of a new enrollment, every column given (one executemany)."""
-    made, now = new_id(), utcnow()
+def _common(actor: Actor, owner_id: str) -> dict[str, Any]:
+    """The columns every new enrollment of a batch shares."""
+    now = utcnow()
     return {
-        "id": made,
         "tenant_id": actor.tenant_id,
         "connection_id": owner_id,
-        "sourced_id": item.sourced_id or made,
         "status": RecordStatus.ACTIVE,
-        "extra": {},
         "created_at": now,
         "updated_at": now,
         "version": 1,
         "content_hash": None,
+    }
+
+
+def _row(
+    common: dict[str, Any], item: NewEnrollment, role: str, begin: Any, end: Any
+) -> dict[str, Any]:
+    """The ``enrollments`` row of a new enrollment, every column given (one executemany)."""
+    made = new_id()
+    return {
+        **common,
+        "id": made,
+        "sourced_id": item.sourced_id or made,
+        "extra": {},
         "user_id": item.user.id,
         "class_id": item.klass.id,
         "school_id": item.school_id or item.klass.school_id,
@@ -156,7 +172,16 @@ def _insert(session: Session, rows: list[dict[str, Any]]) -> None:
 
 def _event(row: dict[str, Any]) -> dict[str, Any]:
     """The audit event of a new enrollment: the fields ``enroll`` sets, when given."""
-    changes = {k: [None, record_fields.plain(row[k])] for k in AUDITED if row[k] not in EMPTY}
+    changes: dict[str, Any] = {
+        "user_id": [None, row["user_id"]],
+        "class_id": [None, row["class_id"]],
+        "school_id": [None, row["school_id"]],
+        "role": [None, row["role"]],
+        "primary": [None, row["primary"]],
+    }
+    for name in ("begin_date", "end_date"):
+        if row[name] is not None:
+            changes[name] = [None, row[name].isoformat()]
     return {
         "target_kind": "enrollment",
         "target_id": row["id"],
@@ -175,25 +200,37 @@ def _existing_triples(
     people = sorted({user for user, _ in wanted})
     found: set[tuple[str, str, str]] = set()
     for start in range(0, len(people), CHUNK):
-        rows = session.execute(
-            select(Enrollment.user_id, Enrollment.class_id, Enrollment.role).where(
-                Enrollment.user_id.in_(people[start : start + CHUNK]),
-                Enrollment.status != RecordStatus.DELETED,
-            )
+        rows = session.connection().execute(
+            _triples_query(), {"people": people[start : start + CHUNK]}
         )
         found |= {(user, klass, role) for user, klass, role in rows if (user, klass) in wanted}
     return found
 
 
 def _taken_sourced_ids(session: Session, tenant_id: str, sourced_ids: list[str]) -> set[str]:
+    """Which of ``sourced_ids`` an enrollment of the tenant already has."""
     taken: set[str] = set()
     for start in range(0, len(sourced_ids), CHUNK):
         chunk = sourced_ids[start : start + CHUNK]
-        taken |= set(
-            session.scalars(
-                select(Enrollment.sourced_id).where(
-                    Enrollment.tenant_id == tenant_id, Enrollment.sourced_id.in_(chunk)
-                )
-            )
-        )
+        rows = session.connection().execute(_taken_query(), {"tenant": tenant_id, "keys": chunk})
+        taken |= set(rows.scalars())
     return taken
+
+
+@functools.cache
+def _triples_query() -> Any:
+    """The SELECT of :func:`_existing_triples`, built once: its users are one expanding
+    parameter, so a batch's users are not each made into a SQL literal object (issue 15)."""
+    return select(Enrollment.user_id, Enrollment.class_id, Enrollment.role).where(
+        Enrollment.user_id.in_(bindparam("people", expanding=True)),
+        Enrollment.status != RecordStatus.DELETED,
+    )
+
+
+@functools.cache
+def _taken_query() -> Any:
+    """The SELECT of :func:`_taken_sourced_ids`, built once."""
+    return select(Enrollment.sourced_id).where(
+        Enrollment.tenant_id == bindparam("tenant"),
+        Enrollment.sourced_id.in_(bindparam("keys", expanding=True)),
+    )

@@ -40,9 +40,19 @@ from server.errors import (
 Changes = dict[str, list[Any]]
 
 
+# id -> tenant of the records a batch of changes names, per model, read in bulk (issue 15)
+Tenants = Mapping[type, Mapping[str, str]]
+
+
 def values_for(
-    session: Session, actor: Actor, model: type, fields: Mapping[str, Any]
+    session: Session,
+    actor: Actor,
+    model: type,
+    fields: Mapping[str, Any],
+    tenants: Tenants | None = None,
 ) -> dict[str, Any]:
+    """A record's checked values; ``tenants``: the tenants of the records ``fields`` names,
+    read beforehand (else each is read with ``session.get``)."""
     if model is Org:
         return org_values(fields)
     if model is AcademicSession:
@@ -50,8 +60,8 @@ def values_for(
     if model is Course:
         return course_values(fields)
     if model is SchoolClass:
-        return class_values(session, actor, fields)
-    return enrollment_values(session, actor, fields)
+        return class_values(session, actor, fields, tenants)
+    return enrollment_values(session, actor, fields, tenants)
 
 
 def org_values(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -81,7 +91,9 @@ def course_values(fields: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-def class_values(session: Session, actor: Actor, fields: Mapping[str, Any]) -> dict[str, Any]:
+def class_values(
+    session: Session, actor: Actor, fields: Mapping[str, Any], tenants: Tenants | None = None
+) -> dict[str, Any]:
     values = _pick(
         fields,
         (
@@ -106,34 +118,63 @@ def class_values(session: Session, actor: Actor, fields: Mapping[str, Any]) -> d
         values["class_type"] = check_choice(fields["class_type"], CLASS_TYPES, "class_type")
     if "grades" in fields:
         values["grades"] = sorted({check_grade(g) for g in fields["grades"] or []})
-    if values.get("school_id"):
-        school = session.get(Org, values["school_id"])
-        if school is None or school.tenant_id != actor.tenant_id:
-            raise NotFound(f"No school with id {values['school_id']!r}.", field="school_id")
+    school = values.get("school_id")
+    if school and _tenant_of(session, tenants, Org, school) != actor.tenant_id:
+        raise NotFound(f"No school with id {values['school_id']!r}.", field="school_id")
     if "term_ids" in fields:
-        terms = [session.get(AcademicSession, tid) for tid in fields["term_ids"] or []]
-        if any(t is None or t.tenant_id != actor.tenant_id for t in terms):
-            raise NotFound("A term of the class does not exist.", field="term_ids")
-        values["terms"] = terms
+        values["terms"] = _terms(session, actor, fields["term_ids"] or [], tenants)
     return values
 
 
-def enrollment_values(session: Session, actor: Actor, fields: Mapping[str, Any]) -> dict[str, Any]:
+def _terms(session: Session, actor: Actor, ids: list[str], tenants: Tenants | None) -> list[Any]:
+    """A class's terms, each checked in the tenant: the ``AcademicSession`` records, or their
+    ids when ``tenants`` holds the terms' tenants (a bulk create writes ``class_terms`` rows).
+
+    :raises NotFound: a term of another tenant, or none."""
+    if tenants is not None and AcademicSession in tenants:
+        if any(tenants[AcademicSession].get(term) != actor.tenant_id for term in ids):
+            raise NotFound("A term of the class does not exist.", field="term_ids")
+        return list(ids)
+    terms = [session.get(AcademicSession, term) for term in ids]
+    if any(t is None or t.tenant_id != actor.tenant_id for t in terms):
+        raise NotFound("A term of the class does not exist.", field="term_ids")
+    return terms
+
+
+def enrollment_values(
+    session: Session, actor: Actor, fields: Mapping[str, Any], tenants: Tenants | None = None
+) -> dict[str, Any]:
     """An enrollment's values; ``user_id``/``class_id``/``school_id`` re-point it (OneRoster
     re-uses an enrollment's sourcedId when a student moves), each checked in the tenant."""
     values = _pick(fields, ("primary", "extra"))
-    for name, model in (("user_id", User), ("class_id", SchoolClass), ("school_id", Org)):
-        if fields.get(name):
-            found: Any = session.get(model, fields[name])
-            if found is None or found.tenant_id != actor.tenant_id:
-                raise NotFound(f"No record with id {fields[name]!r}.", field=name)
-            values[name] = fields[name]
+    for name, model in REFERENCES:
+        if not fields.get(name):
+            continue
+        if _tenant_of(session, tenants, model, fields[name]) != actor.tenant_id:
+            raise NotFound(f"No record with id {fields[name]!r}.", field=name)
+        values[name] = fields[name]
     for name in ("begin_date", "end_date"):
         if name in fields:
             values[name] = parse_date(fields[name], name)
     if fields.get("role"):
         values["role"] = check_choice(fields["role"], ENROLLMENT_ROLES, "role")
     return values
+
+
+# the records an enrollment's fields name (also what a class names: its school)
+REFERENCES: tuple[tuple[str, Any], ...] = (
+    ("user_id", User),
+    ("class_id", SchoolClass),
+    ("school_id", Org),
+)
+
+
+def _tenant_of(session: Session, tenants: Tenants | None, model: type, id_: str) -> str | None:
+    """The tenant of the ``model`` record with ``id_`` (None: no such record)."""
+    if tenants is not None and model in tenants:
+        return tenants[model].get(id_)
+    found: Any = session.get(model, id_)
+    return found.tenant_id if found is not None else None
 
 
 def _pick(fields: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
@@ -159,10 +200,18 @@ def diff(record: SyncedRecord, values: dict[str, Any]) -> Changes:
 
 def assign(record: SyncedRecord, name: str, value: Any) -> None:
     setattr(record, name, value)
-    if name == "title" and isinstance(record, SchoolClass):
-        record.title_folded = fold(value) or ""
-    if name == "external_id" and isinstance(record, SchoolClass):
-        record.external_id_folded = fold(value)
+    for column, folded_value in folded(type(record), name, value).items():
+        setattr(record, column, folded_value)
+
+
+def folded(model: type, name: str, value: Any) -> dict[str, Any]:
+    """The case-folded search columns setting ``name`` sets too (a class's title and
+    externalId), for a record or a row written in bulk."""
+    if model is SchoolClass and name == "title":
+        return {"title_folded": fold(value) or ""}
+    if model is SchoolClass and name == "external_id":
+        return {"external_id_folded": fold(value)}
+    return {}
 
 
 def plain(value: Any) -> Any:
@@ -175,5 +224,8 @@ def plain(value: Any) -> Any:
     return value
 
 
-def label(record: SyncedRecord) -> str:
+def label(record: SyncedRecord | Mapping[str, Any]) -> str:
+    """How the audit log names a record (or the row of one made in bulk)."""
+    if isinstance(record, Mapping):
+        return str(record.get("name") or record.get("title") or record["sourced_id"])
     return str(getattr(record, "name", None) or getattr(record, "title", None) or record.sourced_id)

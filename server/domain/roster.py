@@ -7,7 +7,7 @@ writing the same values again is a no-op that returns an empty change set.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
@@ -31,9 +31,11 @@ from server.db.roster import SyncedRecord
 from server.domain import audit, guard, scim_index
 from server.domain.access import visible_classes
 from server.domain.actors import Actor
-from server.domain.bulk_updates import changed_columns, held, write_changes
+from server.domain.bulk_updates import changed_columns, write_changes
 from server.domain.record_fields import (
+    REFERENCES,
     Changes,
+    Tenants,
     assign,
     class_values,
     course_values,
@@ -44,6 +46,7 @@ from server.domain.record_fields import (
     session_values,
     values_for,
 )
+from server.domain.record_refs import ClassRef, UserRef
 from server.domain.tenants import tenant_setting
 from server.domain.users import owning_connection
 from server.domain.vocabulary import (
@@ -73,29 +76,49 @@ _KIND: dict[type[SyncedRecord], str] = {
 
 def create_org(session: Session, actor: Actor, fields: Mapping[str, Any]) -> Org:
     """A district, school or other org: name, type, identifier, parent_id, sourced_id."""
-    _ensure_admin(actor)
-    values = org_values(fields)
-    if not values.get("name"):
-        raise RequiredValue("An org needs a name.", field="name")
-    return _create(session, actor, Org, values)
+    return _create(session, actor, Org, values_to_create(actor, Org, fields))
 
 
 def create_academic_session(
     session: Session, actor: Actor, fields: Mapping[str, Any]
 ) -> AcademicSession:
-    _ensure_admin(actor)
-    values = session_values(fields)
-    if not values.get("title"):
-        raise RequiredValue("An academic session needs a title.", field="title")
-    return _create(session, actor, AcademicSession, values)
+    return _create(
+        session, actor, AcademicSession, values_to_create(actor, AcademicSession, fields)
+    )
 
 
 def create_course(session: Session, actor: Actor, fields: Mapping[str, Any]) -> Course:
+    return _create(session, actor, Course, values_to_create(actor, Course, fields))
+
+
+# what each of create_org, create_academic_session and create_course checks and requires
+_VALUES: dict[type[SyncedRecord], Any] = {
+    Org: org_values,
+    AcademicSession: session_values,
+    Course: course_values,
+}
+_REQUIRED: dict[type[SyncedRecord], tuple[str, str]] = {
+    Org: ("name", "An org needs a name."),
+    AcademicSession: ("title", "An academic session needs a title."),
+    Course: ("title", "A course needs a title."),
+}
+
+
+def values_to_create(
+    actor: Actor, model: type[SyncedRecord], fields: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A new org's, academic session's or course's checked values (the rules of
+    :func:`create_org`, :func:`create_academic_session` and :func:`create_course`, also used
+    in bulk).
+
+    :raises NotAllowed: not a district admin. :raises RequiredValue: no name or title.
+    """
     _ensure_admin(actor)
-    values = course_values(fields)
-    if not values.get("title"):
-        raise RequiredValue("A course needs a title.", field="title")
-    return _create(session, actor, Course, values)
+    values: dict[str, Any] = _VALUES[model](fields)
+    name, message = _REQUIRED[model]
+    if not values.get(name):
+        raise RequiredValue(message, field=name)
+    return values
 
 
 def class_reference(
@@ -129,9 +152,10 @@ def create_class(session: Session, actor: Actor, fields: Mapping[str, Any]) -> S
 
 
 def class_values_to_create(
-    session: Session, actor: Actor, fields: Mapping[str, Any]
+    session: Session, actor: Actor, fields: Mapping[str, Any], tenants: Tenants | None = None
 ) -> dict[str, Any]:
-    """A new class's checked values (the rules of :func:`create_class`, also used in bulk).
+    """A new class's checked values (the rules of :func:`create_class`, also used in bulk:
+    ``tenants`` as :func:`~server.domain.record_fields.class_values` takes them).
 
     :raises RequiredValue: no title or school. :raises NotFound: :raises NotAllowed:
     """
@@ -139,7 +163,7 @@ def class_values_to_create(
         raise RequiredValue("A class needs a title.", field="title")
     if not fields.get("school_id"):
         raise RequiredValue("A class needs a school.", field="school_id")
-    values = class_values(session, actor, fields)
+    values = class_values(session, actor, fields, tenants)
     _ensure_may_create_at(actor, values["school_id"])
     return values
 
@@ -147,8 +171,8 @@ def class_values_to_create(
 def enroll(
     session: Session,
     actor: Actor,
-    user: User,
-    klass: SchoolClass,
+    user: User | UserRef,
+    klass: SchoolClass | ClassRef,
     *,
     role: str = "student",
     primary: bool = False,
@@ -160,7 +184,8 @@ def enroll(
     """Put a user in a class; enrolling again returns the existing enrollment (reactivated).
 
     ``school_id`` is the enrollment's school when a source names one (OneRoster
-    ``schoolSourcedId``); by default the class's school.
+    ``schoolSourcedId``); by default the class's school. ``user`` and ``klass`` may be the
+    tuples an import reads (:mod:`server.domain.record_refs`).
 
     :raises Conflict: staff put a student in a class of a school the student does not belong
         to (issue 14, item 5); synced data is the source's to keep consistent.
@@ -169,7 +194,9 @@ def enroll(
         raise NotFound("No such user or class.")
     role = check_choice(role, ENROLLMENT_ROLES, "role")
     if actor.kind == "staff" and role == "student":
-        _refuse_other_school(session, user, klass)
+        _refuse_other_school(
+            session, _record(session, User, user), _record(session, SchoolClass, klass)
+        )
     existing = session.scalars(
         select(Enrollment).where(
             Enrollment.user_id == user.id,
@@ -192,6 +219,11 @@ def enroll(
     if sourced_id:
         values["sourced_id"] = sourced_id
     return _create(session, actor, Enrollment, values)
+
+
+def _record(session: Session, model: type[Any], found: Any) -> Any:
+    """The record of a tuple of :mod:`server.domain.record_refs` (a record as it is)."""
+    return session.get(model, found.id) if isinstance(found, UserRef | ClassRef) else found
 
 
 def _refuse_other_school(session: Session, user: User, klass: SchoolClass) -> None:
@@ -236,11 +268,12 @@ def update_records(
 
     :raises: the first error :func:`update_record` raises for a record (the caller rolls back).
     """
-    refs = [fields for _, fields in items]
-    kept = [held(session, model, [f.get(name) for f in refs]) for name, model in _CHECKED]
+    tenants = _tenants_named(session, [fields for _, fields in items])
     with session.no_autoflush:  # written below, not one UPDATE per record
-        planned = [_update_change(session, actor, record, fields) for record, fields in items]
-    del kept  # the records the checks read, held for them
+        planned = [
+            _update_change(session, actor, record, fields, tenants=tenants)
+            for record, fields in items
+        ]
     by_columns: dict[tuple[str, ...], list[Any]] = {}
     for (record, _), change in zip(items, planned, strict=True):
         if change is not None and change.columns is not None:
@@ -260,8 +293,25 @@ def update_records(
     return [change.changes if change is not None else {} for change in planned]
 
 
-# the references values_for reads with session.get (checked in the tenant)
-_CHECKED = (("user_id", User), ("class_id", SchoolClass), ("school_id", Org))
+def _tenants_named(session: Session, batch: Sequence[Mapping[str, Any]]) -> Tenants:
+    """The tenants of the users, classes and schools a batch of changes names, one SELECT
+    per kind: what ``values_for`` checks them against, read without loading a record (each
+    re-pointed enrollment loaded its user in full, issue 15)."""
+    return {
+        model: tenants_of(session, model, [f.get(name) for f in batch])
+        for name, model in REFERENCES
+    }
+
+
+def tenants_of(session: Session, model: Any, ids: Iterable[str | None]) -> dict[str, str]:
+    """id -> tenant of the ``model`` records among ``ids``, one SELECT per 900 (what the
+    checks of a batch compare with the actor's tenant, without loading a record)."""
+    wanted = sorted({str(id_) for id_ in ids if id_})
+    found: dict[str, str] = {}
+    for start in range(0, len(wanted), 900):
+        query = select(model.id, model.tenant_id).where(model.id.in_(wanted[start : start + 900]))
+        found.update((id_, tenant) for id_, tenant in session.execute(query))
+    return found
 
 
 @dataclass(frozen=True)
@@ -281,6 +331,7 @@ def _update_change(
     fields: Mapping[str, Any],
     override: bool = False,
     expected_version: int | None = None,
+    tenants: Tenants | None = None,
 ) -> _Update | None:
     """Check and set the fields of ``record`` that differ (not flushed), or None when none
     do. :raises NotFound: :raises VersionMismatch: :raises Forbidden: (the SSO guard)"""
@@ -288,7 +339,7 @@ def _update_change(
         raise NotFound("No such record.")
     if expected_version is not None and expected_version != record.version:
         raise VersionMismatch("The record was changed since you read it; reload and try again.")
-    values = values_for(session, actor, type(record), fields)
+    values = values_for(session, actor, type(record), fields, tenants)
     changes = diff(record, values)
     if not changes:
         return None
@@ -298,9 +349,19 @@ def _update_change(
     for name in changes:
         assign(record, name, values[name])
     record.updated_at = utcnow()
-    # a class also sets its terms and folded columns (assign): the ORM flush writes it
-    columns = None if isinstance(record, SchoolClass) else changed_columns(record)
-    return _Update(changes, overridden, owner, columns)
+    return _Update(changes, overridden, owner, _set_columns(record, changes))
+
+
+def _set_columns(record: SyncedRecord, changes: Changes) -> tuple[str, ...] | None:
+    """The table columns :func:`_update_change` set on ``record``: the changed fields and
+    ``updated_at`` (named, not found in each attribute's history: that inspection was a
+    third of re-pointing an enrollment, issue 15); None for a class, whose terms and folded
+    columns (``assign``) the ORM flush writes."""
+    if isinstance(record, SchoolClass):
+        return None
+    names = sorted({*changes, "updated_at"})
+    table = getattr(type(record), "__table__").c  # noqa: B009 (mypy: a mapped class)
+    return tuple(names) if all(name in table for name in names) else changed_columns(record)
 
 
 def _update_event(record: Record, change: _Update) -> dict[str, Any]:
@@ -513,10 +574,22 @@ def new_record(
 
 def creation_event(record: SyncedRecord, values: Mapping[str, Any]) -> dict[str, Any]:
     """The audit event of a created record (the keyword arguments of ``audit.record``)."""
+    return row_creation_event(type(record), record.id, label(record), values)
+
+
+def kind_of(model: type[SyncedRecord]) -> str:
+    """The kind of record ``model`` holds, as audit actions name it (``org``, ``class``…)."""
+    return _KIND[model]
+
+
+def row_creation_event(
+    model: type[SyncedRecord], id_: str, target_label: str, values: Mapping[str, Any]
+) -> dict[str, Any]:
+    """:func:`creation_event` of a record made in bulk, from its id and label."""
     return {
-        "target_kind": _KIND[type(record)],
-        "target_id": record.id,
-        "target_label": label(record),
+        "target_kind": _KIND[model],
+        "target_id": id_,
+        "target_label": target_label,
         "changes": {k: [None, plain(v)] for k, v in values.items() if v not in (None, "", [])},
     }
 

@@ -258,7 +258,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def assign(user: User, values: dict[str, Any]) -> None:
+def assign(
+    user: User, values: dict[str, Any], new_roles: list[dict[str, Any]] | None = None
+) -> None:
+    """Set ``values`` on ``user`` (not flushed). ``new_roles``: collect the rows of roles the
+    user gains there (the caller inserts a batch's with one ``executemany`` after the flush,
+    issue 15) instead of adding a ``UserRole`` each, which the ORM inserts one by one."""
     for name, value in values.items():
         if name == "roles":
             # Keep the rows of roles that stay: a new row beside the old one would break the
@@ -266,6 +271,9 @@ def assign(user: User, values: dict[str, Any]) -> None:
             kept = {(row.org_id, row.role): row for row in user.roles}
             rows = []
             for r in value:
+                if new_roles is not None and (r.org_id, r.role) not in kept:
+                    new_roles += role_rows(user.id, [r])
+                    continue
                 row = kept.get((r.org_id, r.role)) or UserRole(org_id=r.org_id, role=r.role)
                 row.role_type = r.role_type
                 row.begin_date, row.end_date = r.begin_date, r.end_date

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from server.db import (
@@ -42,6 +42,7 @@ from server.domain.actors import Actor
 from server.domain.bulk_updates import changed_columns, write_changes
 from server.domain.leavers import leaver_keep_until
 from server.domain.oauth import revoke_tokens_of
+from server.domain.record_refs import UserRef
 from server.domain.signin import account_key, staff_account_key
 from server.domain.tenants import tenant_setting
 from server.domain.user_fields import (
@@ -77,6 +78,8 @@ from server.errors import (
     UsernameTaken,
     VersionMismatch,
 )
+
+Referenced = TypeVar("Referenced", User, UserRef)  # a user as a record or a tuple
 
 
 def create_user(session: Session, actor: Actor, fields: Mapping[str, Any]) -> User:
@@ -259,9 +262,11 @@ def update_users(
     :raises: the first error :func:`update_user` raises for a user (the caller rolls back).
     """
     orgs = org_ids_named(session, actor.tenant_id, [fields for _, fields in items])
+    new_roles: list[dict[str, Any]] = []
     with session.no_autoflush:  # written below, not one UPDATE per user
         planned = [
-            _user_change(session, actor, user, fields, org_ids=orgs) for user, fields in items
+            _user_change(session, actor, user, fields, org_ids=orgs, new_roles=new_roles)
+            for user, fields in items
         ]
     by_columns: dict[tuple[str, ...], list[User]] = {}
     for (user, _), change in zip(items, planned, strict=True):
@@ -270,7 +275,9 @@ def update_users(
             by_columns.setdefault(columns, []).append(user)
     for columns, written in by_columns.items():
         write_changes(session, written, columns)
-    session.flush()  # the rows of changed roles and grades
+    session.flush()  # the rows of changed grades, and of roles that stay or go
+    changed = [user for (user, _), change in zip(items, planned, strict=True) if change]
+    _insert_roles(session, new_roles, changed)
     events = []
     for (user, _), change in zip(items, planned, strict=True):
         if change is not None:
@@ -278,6 +285,17 @@ def update_users(
             _mark_scim_index_stale(session, actor, user)
     audit.record_many(session, actor, "user.update", events)
     return [change.changes if change is not None else {} for change in planned]
+
+
+def _insert_roles(session: Session, rows: list[dict[str, Any]], changed: list[User]) -> None:
+    """The roles a batch's users gain, one ``executemany`` after the flush deleted the rows
+    that go (the unique (user, org, role) rows hold); the changed users' roles read again
+    when next used (their collections hold only the rows that stayed)."""
+    if not rows:
+        return
+    session.execute(insert(cast(Table, UserRole.__table__)), rows)
+    for user in changed:
+        session.expire(user, ["roles"])
 
 
 def org_ids_named(session: Session, tenant_id: str, batch: Sequence[Mapping[str, Any]]) -> set[str]:
@@ -311,9 +329,11 @@ def _user_change(
     override: bool = False,
     expected_version: int | None = None,
     org_ids: set[str] | None = None,
+    new_roles: list[dict[str, Any]] | None = None,
 ) -> _Update | None:
     """Check and set the fields of ``user`` that differ (not flushed), or None when none do.
-    ``org_ids``: the tenant's orgs among those the fields name, when read for a batch."""
+    ``org_ids``: the tenant's orgs among those the fields name, when read for a batch;
+    ``new_roles``: gathers the rows of the roles the user gains (see ``assign``)."""
     _ensure_may_touch(session, actor, user)
     if expected_version is not None and expected_version != user.version:
         raise VersionMismatch("The record was changed since you read it; reload and try again.")
@@ -329,7 +349,7 @@ def _user_change(
         _ensure_username_free(session, actor, values["username"], user)
     if "sourced_id" in changes:
         _ensure_sourced_id_free(session, actor.tenant_id, values["sourced_id"])
-    assign(user, {k: values[k] for k in changes})
+    assign(user, {k: values[k] for k in changes}, new_roles)
     user.updated_at = utcnow()
     return _Update(changes, overridden)
 
@@ -583,9 +603,10 @@ def _status_event(
     }
 
 
-def referenced_user(actor: Actor, user: User | None, key: str, field: str) -> User:
-    """The user a source's row names by sourcedId ``key`` (found by the caller, or None),
-    checked: it exists and belongs to the acting connection (SPEC §4 ownership).
+def referenced_user(actor: Actor, user: Referenced | None, key: str, field: str) -> Referenced:
+    """The user a source's row names by sourcedId ``key`` (found by the caller as a ``User``
+    or a :class:`~server.domain.record_refs.UserRef`, or None), checked: it exists and
+    belongs to the acting connection (SPEC §4 ownership).
 
     :raises NotFound: (R108) no such user, or a deleted one.
     :raises OwnedByAnotherConnection: (R109) another connection's user.
@@ -593,7 +614,8 @@ def referenced_user(actor: Actor, user: User | None, key: str, field: str) -> Us
     if user is None or user.status == RecordStatus.DELETED:
         raise NotFound(f"No user with sourcedId {key!r}.", field=field)
     if not may_reference(actor, user.status, user.connection_id):
-        raise OwnedByAnotherConnection(user.connection.name, "This user")
+        owner = user.connection_name if isinstance(user, UserRef) else user.connection.name
+        raise OwnedByAnotherConnection(owner, "This user")
     return user
 
 

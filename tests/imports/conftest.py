@@ -128,3 +128,20 @@ def built(*models) -> Iterator[list]:
     finally:
         for model in models:
             event.remove(model, "init", count)
+
+
+@contextmanager
+def loaded(*models) -> Iterator[list]:
+    """The ORM objects of ``models`` loaded from the database inside the block."""
+    made: list = []
+
+    def count(target, *_) -> None:
+        made.append(target)
+
+    for model in models:
+        event.listen(model, "load", count)
+    try:
+        yield made
+    finally:
+        for model in models:
+            event.remove(model, "load", count)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import lazyload, load_only
 
 from server.db import (
     AcademicSession,
@@ -17,7 +16,7 @@ from server.db import (
     SchoolClass,
     User,
 )
-from server.domain import sync_hashes, users
+from server.domain import record_refs, sync_hashes, users
 from server.domain.import_records import (
     ImportRecord,
     RowResult,
@@ -46,31 +45,16 @@ def _resolve(ctx: ImportContext, model: Any, key: str, what: str, field: str) ->
     return found
 
 
-def _by_sourced_id(
-    ctx: ImportContext, model: Any, keys: set[str], *, bare: bool = False
-) -> dict[str, Any]:
-    """The tenant's records of ``model`` with these sourcedIds; ``bare``: only the columns an
-    enrollment checks and names (:data:`BARE`), no relationship loaded up front (the eager
-    loads of roles, grades and terms were a sixth of a first import, and decoding every
-    class's JSON columns again in each batch a tenth of the rest, issue 15); any other
-    attribute loads when first read."""
+def _by_sourced_id(ctx: ImportContext, model: Any, keys: set[str]) -> dict[str, Any]:
+    """The tenant's records of ``model`` with these sourcedIds (the rows that change them)."""
     found: dict[str, Any] = {}
     keys_list = sorted(k for k in keys if k)
     for start in range(0, len(keys_list), 900):
         chunk = keys_list[start : start + 900]
         query = select(model).where(model.tenant_id == ctx.tenant_id, model.sourced_id.in_(chunk))
-        if bare:
-            query = query.options(lazyload("*"), load_only(*_bare(model)))
         for record in ctx.session.scalars(query):
             found[record.sourced_id] = record
     return found
-
-
-BARE = ("id", "tenant_id", "sourced_id", "connection_id", "status", "version", "school_id")
-
-
-def _bare(model: Any) -> list[Any]:
-    return [getattr(model, name) for name in BARE if name in model.__table__.c]
 
 
 def _prefetch_own(model: Any) -> Any:
@@ -181,11 +165,14 @@ def _prefetch_enrollments(ctx: ImportContext, records: list[ImportRecord]) -> No
     }
     ctx.batch["digests"], ctx.batch["unchanged"] = digests, skipped
     rest = [r for r in records if r.number not in skipped]
-    ctx.batch["own"] = _by_sourced_id(ctx, Enrollment, {r.key for r in rest})
+    # the stored enrollments a row may change, as records (the rules of an update need them);
+    # the users and classes the rows name as tuples: the rules of a reference read a few
+    # columns, and an ORM object each was a sixth of a first import (issue 15)
+    ctx.batch["own"] = _by_sourced_id(ctx, Enrollment, {r.key for r in rest if r.key in found})
     users_named = {r.refs["user_key"] for r in rest}
-    ctx.batch["users"] = _by_sourced_id(ctx, User, users_named, bare=True)
+    ctx.batch["users"] = record_refs.users_named(ctx.session, ctx.tenant_id, users_named)
     classes_named = {r.refs["class_key"] for r in rest}
-    ctx.batch["classes"] = _by_sourced_id(ctx, SchoolClass, classes_named, bare=True)
+    ctx.batch["classes"] = record_refs.classes_named(ctx.session, ctx.tenant_id, classes_named)
 
 
 def _enrollment_digest(
@@ -224,6 +211,7 @@ def _result(
     return RowResult(record.file, record.number, record.key, outcome, changes=changes or {}, **kw)
 
 
-def _batch_user(ctx: ImportContext, key: str, field: str) -> User:
-    """The prefetched user a row names, checked by the domain (R108, R109)."""
+def _batch_user(ctx: ImportContext, key: str, field: str) -> Any:
+    """The prefetched user a row names (a ``User``, or a ``UserRef`` for enrollments),
+    checked by the domain (R108, R109)."""
     return users.referenced_user(ctx.actor, ctx.batch["users"].get(key), key, field)

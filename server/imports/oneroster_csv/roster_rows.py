@@ -13,6 +13,7 @@ from server.db import (
     Org,
     RecordStatus,
     SchoolClass,
+    new_id,
 )
 from server.db.roster import SyncedRecord
 from server.domain import bulk_roster, guard, roster
@@ -22,6 +23,7 @@ from server.domain.import_records import (
     Outcome,
     RowResult,
 )
+from server.domain.record_refs import ClassRef
 from server.errors import NotFound
 from server.imports.contract import ImportContext
 from server.imports.oneroster_csv.lookups import _batch_user, _resolve, _result
@@ -97,22 +99,63 @@ def _update_all(
 
 
 def _batch_handler(model: Any, fields_of: Any, create: Any) -> Any:
-    """The batch handler of a file of ``model``: changes of stored records together, every
-    other row one by one through :func:`_upsert`."""
+    """The batch handler of a file of ``model`` (orgs, academic sessions, courses): new
+    records created together (:func:`server.domain.bulk_roster.create_records`), changes of
+    stored records together, every other row one by one through :func:`_upsert`."""
 
     def handle_batch(ctx: ImportContext, records: list[ImportRecord]) -> dict[int, list[RowResult]]:
         outcomes: dict[int, list[RowResult]] = {}
         updates: list[tuple[ImportRecord, SyncedRecord, dict[str, Any]]] = []
+        new: list[tuple[ImportRecord, dict[str, Any]]] = []
         for record in records:
             existing = _updatable(ctx, record)
-            fields = fields_of(ctx, record)
-            if existing is None:
-                outcomes[record.number] = [_upsert(ctx, record, model, fields, create)]
+            if existing is not None:
+                updates.append((record, existing, fields_of(ctx, record)))
+            elif _creatable(ctx, record):
+                new.append((record, _new_fields(ctx, model, record, fields_of(ctx, record))))
             else:
-                updates.append((record, existing, fields))
-        return outcomes | _update_all(ctx, model, updates)
+                outcomes |= _create_all(ctx, model, new)  # a row may name the new ones
+                new = []
+                outcomes[record.number] = [
+                    _upsert(ctx, record, model, fields_of(ctx, record), create)
+                ]
+        return outcomes | _create_all(ctx, model, new) | _update_all(ctx, model, updates)
 
     return handle_batch
+
+
+def _creatable(ctx: ImportContext, record: ImportRecord) -> bool:
+    """A row that creates its record (the others change, keep or deactivate one)."""
+    return not (
+        ctx.unchanged(record) or record.status == "tobedeleted" or record.key in ctx.batch["own"]
+    )
+
+
+def _new_fields(
+    ctx: ImportContext, model: Any, record: ImportRecord, fields: dict[str, Any]
+) -> dict[str, Any]:
+    """A new record's fields with the id it will have: a later row of the batch may name it
+    (a school's parent district), so its id is known before the batch is written."""
+    made = new_id()
+    cache = ctx.cache.get(model.__tablename__)
+    if cache is not None:
+        cache[record.key] = made
+    return {**fields, "id": made, "sourced_id": record.key}
+
+
+def _create_all(
+    ctx: ImportContext, model: Any, new: list[tuple[ImportRecord, dict[str, Any]]]
+) -> dict[int, list[RowResult]]:
+    """Rows creating records: together (``bulk_roster.create_records``)."""
+    made = bulk_roster.create_records(ctx.session, ctx.actor, model, [f for _, f in new])
+    outcomes: dict[int, list[RowResult]] = {}
+    cache = ctx.cache.get(model.__tablename__)
+    for (record, _), created in zip(new, made, strict=True):
+        if cache is not None:
+            cache[record.key] = created.id
+        ctx.synced(record, model, created)
+        outcomes[record.number] = [_result(record, Outcome.CREATED)]
+    return outcomes
 
 
 def _org_fields(ctx: ImportContext, record: ImportRecord) -> dict[str, Any]:
@@ -294,8 +337,8 @@ def handle_enrollments(
     return outcomes | _update_all(ctx, Enrollment, updates)
 
 
-def _class_for(ctx: ImportContext, record: ImportRecord) -> SchoolClass:
-    klass: SchoolClass | None = ctx.batch["classes"].get(record.refs["class_key"])
+def _class_for(ctx: ImportContext, record: ImportRecord) -> ClassRef:
+    klass: ClassRef | None = ctx.batch["classes"].get(record.refs["class_key"])
     if klass is None or klass.status == RecordStatus.DELETED:
         raise NotFound(
             f"No class with sourcedId {record.refs['class_key']!r}.", field="classSourcedId"
