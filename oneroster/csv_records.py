@@ -13,6 +13,7 @@ The record fields use the domain's names; references keep the file's sourcedIds
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from oneroster.csv_files import SourceRow, iter_list, parse_boolean
-from server.domain.import_records import ImportRecord, RowProblem
+from server.domain.import_records import ImportRecord, RowProblem, Source
 from server.domain.vocabulary import (
     CLASS_TYPES,
     ENROLLMENT_ROLES,
@@ -117,6 +118,7 @@ def translate(
     """
     if row.get("dateLastModified"):
         _check_modified(row)
+    as_read = row
     row, repairs = repair(row, mode)
     if repairs and not lenient:
         raise RowProblem("R102", f"{repairs[0]} (refused: strict reading).")
@@ -135,7 +137,90 @@ def translate(
     metadata = _metadata(row, plan) if plan.metadata else None
     if metadata:
         record.fields["extra"] = {**record.fields.get("extra", {}), **metadata}
+    if row.file in REFERENCE_COLUMNS and status != "tobedeleted" and _hashable(record):
+        record.source = _source(as_read, row, version, mode, lenient)
     return record
+
+
+# What a row's import outcome depends on besides its own cells: the records its columns name
+# (file -> (column, kind of record, list cell?)); the same references the translators read.
+REFERENCE_COLUMNS: dict[str, tuple[tuple[str, str, bool], ...]] = {
+    "orgs.csv": (("parentSourcedId", "org", False),),
+    "academicSessions.csv": (("parentSourcedId", "academic_session", False),),
+    "courses.csv": (
+        ("orgSourcedId", "org", False),
+        ("schoolYearSourcedId", "academic_session", False),
+    ),
+    "classes.csv": (
+        ("schoolSourcedId", "org", False),
+        ("courseSourcedId", "course", False),
+        ("termSourcedIds", "academic_session", True),
+    ),
+    "users.csv": (("orgSourcedIds", "org", True), ("primaryOrgSourcedId", "org", False)),
+    "enrollments.csv": (
+        ("userSourcedId", "user", False),
+        ("classSourcedId", "class", False),
+        ("schoolSourcedId", "org", False),
+    ),
+}
+# Bump when translation changes: every stored row digest then counts as changed once
+READER_VERSION = "1"
+
+
+def _hashable(record: ImportRecord) -> bool:
+    """A row that always applies (a password to check, a disabled user) has no source."""
+    return not record.password and record.enabled is not False
+
+
+def _source(as_read: SourceRow, row: SourceRow, version: str, mode: str, lenient: bool) -> Source:
+    """The digest of the row's cells as read (header plan applied: canonical names, any
+    order) with everything else its translation depends on, and the keys it names."""
+    cells = as_read.values
+    context, order, references = _source_plan(row.file, tuple(cells), version, mode, lenient)
+    text = context + "\x1f".join(map(cells.__getitem__, order))
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    get = row.get
+    named = tuple(
+        (kind, tuple(iter_list(get(column))) if many else (get(column),) if get(column) else ())
+        for column, kind, many in references
+    )
+    return digest, named
+
+
+@functools.lru_cache(maxsize=64)
+def _source_plan(
+    file: str, columns: tuple[str, ...], version: str, mode: str, lenient: bool
+) -> tuple[str, tuple[str, ...], tuple[tuple[str, str, bool], ...]]:
+    """Per header: what a row's digest starts with (the reader version, file, OneRoster
+    version, mode, strictness and the columns in name order), that order, and the file's
+    reference columns."""
+    order = tuple(sorted(columns))
+    context = "\x1e".join((READER_VERSION, file, version, mode, str(int(lenient)), *order))
+    return context + "\x1e\x1e", order, REFERENCE_COLUMNS[file]
+
+
+def sight(
+    row: SourceRow, version: str, *, mode: str = "bulk", lenient: bool = True
+) -> tuple[str, list[str], Source] | None:
+    """(key, repairs, source) of a row that may be unchanged, without translating it (issue
+    15); None when it must be translated anyway (a deletion, a password, a row that does not
+    read). The caller compares the source with the stored one (``translate`` gives the same)."""
+    if row.file not in REFERENCE_COLUMNS or not row.values:
+        return None
+    try:
+        repaired, repairs = repair(row, mode)
+        if repairs and not lenient:
+            return None
+        key = repaired.get("sourcedId")
+        if not key or _status(repaired) == "tobedeleted":
+            return None
+        if row.file == "users.csv" and (
+            repaired.get("password") or _boolean(repaired, "enabledUser") is False
+        ):
+            return None
+    except (RowProblem, ValueError):
+        return None
+    return key, repairs, _source(row, repaired, version, mode, lenient)
 
 
 def _org(row: SourceRow, record: ImportRecord, version: str) -> None:

@@ -63,6 +63,27 @@ class ImportRecord:
     password: str | None = None
     enabled: bool | None = None
     repairs: list[str] = field(default_factory=list)  # W203 texts: what lenient reading fixed
+    # What the row's outcome depends on, as read (issue 15): the digest of its cells (with the
+    # file, reader version and mode) and the keys it names per kind; None: always apply it
+    source: Source | None = None
+
+
+# (digest of a row's cells, ((kind, keys it names), ...)): see ``oneroster/csv_records.py``
+Source = tuple[str, tuple[tuple[str, tuple[str, ...]], ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Sighted:
+    """A row the read-ahead found unchanged against a read snapshot, before translating it
+    (issue 15): the engine confirms it in the write transaction and reports it unchanged,
+    or translates it then from ``cells`` (the row's cells as read) and applies it."""
+
+    file: str
+    number: int
+    key: str
+    repairs: list[str]
+    source: Source
+    cells: dict[str, str]
 
 
 @dataclass(frozen=True)

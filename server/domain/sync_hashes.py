@@ -61,6 +61,12 @@ def digest(content: Mapping[str, Any]) -> str:
     return hashlib.sha256(_ENCODER.encode(content).encode()).hexdigest()
 
 
+def row_digest(source: str, ids: Iterable[str]) -> str:
+    """The hash of a row known by the digest of its cells as read (``source``) and the ids of
+    the records it names now: no JSON, a nightly sync computes one per row."""
+    return hashlib.sha256(f"{source}:{','.join(ids)}".encode()).hexdigest()
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, date | datetime):
         return value.isoformat()
