@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from oneroster.csv_files import SourceRow, iter_list, parse_boolean
 from server.domain.import_records import ImportRecord, RowProblem, Source
@@ -175,16 +175,23 @@ def _hashable(record: ImportRecord) -> bool:
 def _source(as_read: SourceRow, row: SourceRow, version: str, mode: str, lenient: bool) -> Source:
     """The digest of the row's cells as read (header plan applied: canonical names, any
     order) with everything else its translation depends on, and the keys it names."""
+    return _sourced(as_read, row, version, mode, lenient)[:2]  # type: ignore[return-value]
+
+
+def _sourced(
+    as_read: SourceRow, row: SourceRow, version: str, mode: str, lenient: bool
+) -> tuple[str, tuple[tuple[str, tuple[str, ...]], ...], tuple[str, ...], str]:
+    """:func:`_source`, and the columns in name order with the cells joined in that order."""
     cells = as_read.values
     context, order, references = _source_plan(row.file, tuple(cells), version, mode, lenient)
-    text = context + "\x1f".join(map(cells.__getitem__, order))
-    digest = hashlib.sha256(text.encode()).hexdigest()
+    line = "\x1f".join(map(cells.__getitem__, order))
+    digest = hashlib.sha256((context + line).encode()).hexdigest()
     get = row.get
     named = tuple(
         (kind, tuple(iter_list(get(column))) if many else (get(column),) if get(column) else ())
         for column, kind, many in references
     )
-    return digest, named
+    return digest, named, order, line
 
 
 @functools.lru_cache(maxsize=64)
@@ -199,12 +206,22 @@ def _source_plan(
     return context + "\x1e\x1e", order, REFERENCE_COLUMNS[file]
 
 
+class Sight(NamedTuple):
+    """A row that may be unchanged, read without translating it (see :func:`sight`)."""
+
+    key: str
+    repairs: list[str]
+    source: Source
+    columns: tuple[str, ...]  # the row's columns in name order
+    line: str  # its cells as read, in that order, joined by \x1f
+
+
 def sight(
     row: SourceRow, version: str, *, mode: str = "bulk", lenient: bool = True
-) -> tuple[str, list[str], Source] | None:
-    """(key, repairs, source) of a row that may be unchanged, without translating it (issue
-    15); None when it must be translated anyway (a deletion, a password, a row that does not
-    read). The caller compares the source with the stored one (``translate`` gives the same)."""
+) -> Sight | None:
+    """A row that may be unchanged, without translating it (issue 15); None when it must be
+    translated anyway (a deletion, a password, a row that does not read). Its ``source`` is
+    what :func:`translate` puts in ``record.source``, for the caller to compare."""
     if row.file not in REFERENCE_COLUMNS or not row.values:
         return None
     try:
@@ -220,7 +237,10 @@ def sight(
             return None
     except (RowProblem, ValueError):
         return None
-    return key, repairs, _source(row, repaired, version, mode, lenient)
+    digest, named, order, line = _sourced(row, repaired, version, mode, lenient)
+    if line.count("\x1f") != len(order) - 1:
+        return None  # a cell holds the separator: keep it to translate
+    return Sight(key, repairs, (digest, named), order, line)
 
 
 def _org(row: SourceRow, record: ImportRecord, version: str) -> None:

@@ -76,14 +76,21 @@ Source = tuple[str, tuple[tuple[str, tuple[str, ...]], ...]]
 class Sighted:
     """A row the read-ahead found unchanged against a read snapshot, before translating it
     (issue 15): the engine confirms it in the write transaction and reports it unchanged,
-    or translates it then from ``cells`` (the row's cells as read) and applies it."""
+    or translates it then and applies it. Kept small (it is spooled): ``refs`` are the keys
+    the row names joined by ``\\x1f``, ``line`` its cells joined by ``\\x1f`` in the order
+    of ``columns``."""
 
     file: str
     number: int
     key: str
     repairs: list[str]
-    source: Source
-    cells: dict[str, str]
+    refs: str
+    columns: tuple[str, ...]
+    line: str
+
+    def cells(self) -> dict[str, str]:
+        """The row's cells as read."""
+        return dict(zip(self.columns, self.line.split("\x1f"), strict=True))
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from server.db import Connection
 from server.domain.actors import Actor
 from server.domain.import_limits import ImportLimits
-from server.domain.import_records import ImportRecord, RowResult, Sighted, Source
+from server.domain.import_records import ImportRecord, RowResult, Sighted
 from server.domain.import_runs import Report
 from server.domain.secrets import SecretBox
 from server.errors import DomainError
@@ -68,9 +68,9 @@ class Step:
         Callable[[ImportContext, list[ImportRecord]], dict[int, list[RowResult]]] | None
     ) = None
     # Rows the read-ahead found unchanged (issue 15): translate one after all (``revive``),
-    # and which of ``(number, key, source)`` still match the stored hashes now (``recheck``).
+    # and the numbers of those that still match the stored hashes now (``recheck``).
     revive: Callable[[ImportContext, Sighted], ImportRecord | RowResult] | None = None
-    recheck: Callable[[ImportContext, list[tuple[int, str, Source]]], set[int]] | None = None
+    recheck: Callable[[ImportContext, list[Sighted]], set[int]] | None = None
 
 
 class ImportSource(Protocol):

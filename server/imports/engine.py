@@ -380,8 +380,7 @@ def _confirm_sighted(
     if not doubtful:
         return batch
     assert step.revive is not None
-    rows = [(item.number, item.key, item.source) for item in doubtful]
-    still = step.recheck(ctx, rows) if step.recheck is not None else set()
+    still = step.recheck(ctx, doubtful) if step.recheck is not None else set()
     redo = {item.number for item in doubtful if item.number not in still}
     if not redo:
         return batch
@@ -394,11 +393,9 @@ def _confirm_sighted(
 def _names_touched(ctx: ImportContext, row: Sighted) -> bool:
     """Whether the row names a record this run applied (a row of an earlier file)."""
     touched = ctx.touched
-    if not touched:
+    if not touched or not row.refs:
         return False
-    return any(
-        key in touched[kind] for kind, keys in row.source[1] if kind in touched for key in keys
-    )
+    return any(key in keys for key in row.refs.split("\x1f") for keys in touched.values())
 
 
 def _empty_session(ctx: ImportContext) -> None:

@@ -84,7 +84,16 @@ class Spool:
             )
         elif type(item) is Sighted:  # a tuple led by None: no record's file is None
             self._pending.append(
-                (None, item.file, item.number, item.key, item.repairs, item.source, item.cells)
+                (
+                    None,
+                    item.file,
+                    item.number,
+                    item.key,
+                    item.repairs,
+                    item.refs,
+                    item.columns,
+                    item.line,
+                )
             )
         else:
             self._pending.append(item)

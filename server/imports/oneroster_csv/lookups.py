@@ -256,39 +256,46 @@ SIGHTED_MODELS: dict[str, Any] = {
 
 
 def sighted_unchanged(
-    ctx: ImportContext, file: str, rows: list[tuple[int, str, Source]]
+    ctx: ImportContext, file: str, rows: list[tuple[int, str, Source]], *, whole: bool = False
 ) -> set[int]:
     """Row numbers among ``(number, key, source)`` whose stored hash matches (issue 15):
     what the prefetch of ``file`` would skip, found from the cells before translating them
-    (in a read snapshot before the write transaction, and again in it when that moved)."""
+    (in a read snapshot before the write transaction, and again in it when that moved).
+
+    ``whole``: the users and classes enrollments name are read once for the whole tenant
+    and kept in ``ctx.cache`` (a read snapshot: they do not change under it)."""
     model = SIGHTED_MODELS.get(file)
     if model is None or (model is User and ctx.cache["roles_present"]["value"]):
         return set()  # 1.2 users: their hash holds the roles.csv rows gathered for them
-    keys = [key for _, key, _ in rows]
+    found = sync_hashes.stored_hashes(ctx.session, model, ctx.actor, [key for _, key, _ in rows])
+    if not found:
+        return set()
     people: dict[str, sync_hashes.Stored] = {}
     classes: dict[str, sync_hashes.Stored] = {}
-    if model is Enrollment:
-        found, people, classes = sync_hashes.stored_enrollments(ctx.session, ctx.tenant_id, keys)
+    if model is Enrollment and whole:
+        people, classes = _everyone(ctx, User), _everyone(ctx, SchoolClass)
+    elif model is Enrollment:
         named: dict[str, set[str]] = {"user": set(), "class": set()}
         for _, _, (_, references) in rows:
             for kind, names in references:
                 if kind in named:
                     named[kind].update(names)
-        people |= sync_hashes.stored(
-            ctx.session, User, ctx.tenant_id, named["user"] - people.keys()
-        )
-        classes |= sync_hashes.stored(
-            ctx.session, SchoolClass, ctx.tenant_id, named["class"] - classes.keys()
-        )
-    else:
-        found = sync_hashes.stored(ctx.session, model, ctx.tenant_id, keys)
+        people = sync_hashes.stored(ctx.session, User, ctx.tenant_id, named["user"])
+        classes = sync_hashes.stored(ctx.session, SchoolClass, ctx.tenant_id, named["class"])
     return {
         number
         for number, key, source in rows
-        if sync_hashes.unchanged(
-            ctx.actor, found.get(key), _source_digest(ctx, source, people, classes)
-        )
+        if key in found
+        and sync_hashes.matches(found[key], _source_digest(ctx, source, people, classes))
     }
+
+
+def _everyone(ctx: ImportContext, model: Any) -> dict[str, sync_hashes.Stored]:
+    """Every user or class of the tenant as stored, read once per run (``ctx.cache``)."""
+    name = f"all_{model.__tablename__}"
+    if name not in ctx.cache:
+        ctx.cache[name] = sync_hashes.stored_all(ctx.session, model, ctx.tenant_id)
+    return ctx.cache[name]
 
 
 def has_row_hashes(ctx: ImportContext, file: str) -> bool:

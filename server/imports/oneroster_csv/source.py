@@ -191,7 +191,7 @@ class OneRosterSource:
                 writes=name != "roles.csv",
                 handle_batch=BATCH_HANDLERS.get(name),
                 revive=self.revive,
-                recheck=lambda c, rows, name=name: sighted_unchanged(c, name, rows),
+                recheck=self.recheck,
             )
         if "roles.csv" in present:
             yield Step(
@@ -244,20 +244,33 @@ class OneRosterSource:
     def _settle(
         self, ctx: ImportContext, name: str, mode: str, pending: list[tuple[SourceRow, Any]]
     ) -> Iterator[ImportRecord | RowResult | Sighted]:
-        rows = [(row.number, seen[0], seen[2]) for row, seen in pending if seen is not None]
-        same = sighted_unchanged(ctx, name, rows) if rows else set()
+        rows = [(row.number, seen.key, seen.source) for row, seen in pending if seen is not None]
+        same = sighted_unchanged(ctx, name, rows, whole=True) if rows else set()
         for row, seen in pending:
             if seen is not None and row.number in same:
-                key, repairs, source = seen
-                yield Sighted(name, row.number, key, repairs, source, dict(row.values))
+                refs = "\x1f".join(key for _, keys in seen.source[1] for key in keys)
+                yield Sighted(
+                    name, row.number, seen.key, seen.repairs, refs, seen.columns, seen.line
+                )
             else:
                 yield self._translated(row, mode)
 
     def revive(self, ctx: ImportContext, row: Sighted) -> ImportRecord | RowResult:
         """Translate a sighted row after all (the write transaction found it may have changed)."""
-        return self._translated(
-            SourceRow(row.file, row.number, row.cells), self.file_mode(ctx, row.file)
-        )
+        mode = self.file_mode(ctx, row.file)
+        return self._translated(SourceRow(row.file, row.number, row.cells()), mode)
+
+    def recheck(self, ctx: ImportContext, rows: list[Sighted]) -> set[int]:
+        """Which sighted rows still match the stored hashes, looked at in the write transaction."""
+        assert self.package is not None
+        sources = []
+        for row in rows:
+            mode = self.file_mode(ctx, row.file)
+            read = SourceRow(row.file, row.number, row.cells())
+            seen = sight(read, self.package.version, mode=mode, lenient=self.lenient)
+            if seen is not None:
+                sources.append((row.number, row.key, seen.source))
+        return sighted_unchanged(ctx, rows[0].file, sources) if sources else set()
 
     def deactivations(self, ctx: ImportContext) -> Iterator[Deactivation]:
         if self.package is None:
