@@ -119,7 +119,8 @@ def stored_all(session: Session, model: Any, tenant_id: str) -> dict[str, Stored
     table = model.__table__
     columns = ("sourced_id", "id", "connection_id", "status", "version", "content_hash")
     statement = select(*(table.c[name] for name in columns)).where(table.c.tenant_id == tenant_id)
-    return {row[0]: Stored._make(row[1:]) for row in session.connection().execute(statement)}
+    rows = session.connection().execute(statement).all()
+    return {row[0]: Stored._make(row[1:]) for row in rows}
 
 
 def stored_hashes(
@@ -140,7 +141,7 @@ def stored_hashes(
             "active": RecordStatus.ACTIVE,
             "keys": keys[start : start + CHUNK],
         }
-        for key, version, content_hash in session.connection().execute(statement, params):
+        for key, version, content_hash in session.connection().execute(statement, params).all():
             found[key] = (version, content_hash)
     return found
 
