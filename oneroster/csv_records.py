@@ -210,7 +210,6 @@ class Sight(NamedTuple):
     """A row that may be unchanged, read without translating it (see :func:`sight`)."""
 
     key: str
-    repairs: list[str]
     source: Source
     columns: tuple[str, ...]  # the row's columns in name order
     line: str  # its cells as read, in that order, joined by \x1f
@@ -219,28 +218,23 @@ class Sight(NamedTuple):
 def sight(
     row: SourceRow, version: str, *, mode: str = "bulk", lenient: bool = True
 ) -> Sight | None:
-    """A row that may be unchanged, without translating it (issue 15); None when it must be
-    translated anyway (a deletion, a password, a row that does not read). Its ``source`` is
-    what :func:`translate` puts in ``record.source``, for the caller to compare."""
+    """A row that may be unchanged, without translating it (issue 15); None when it cannot
+    be (no key, a file without row hashes). Its ``source`` is what :func:`translate` puts in
+    ``record.source``, for the caller to compare with the stored hash.
+
+    The row is neither checked nor repaired: only a row that translated and applied with
+    these very cells (and this reader, OneRoster version, mode and strictness) left a hash
+    that can match; the caller repairs (:func:`repair`) the rows it reports unchanged, for
+    their W203. Deletions, passwords and disabled users are never hashed, so never match."""
     if row.file not in REFERENCE_COLUMNS or not row.values:
         return None
-    try:
-        repaired, repairs = repair(row, mode)
-        if repairs and not lenient:
-            return None
-        key = repaired.get("sourcedId")
-        if not key or _status(repaired) == "tobedeleted":
-            return None
-        if row.file == "users.csv" and (
-            repaired.get("password") or _boolean(repaired, "enabledUser") is False
-        ):
-            return None
-    except (RowProblem, ValueError):
+    key = row.get("sourcedId")
+    if not key:
         return None
-    digest, named, order, line = _sourced(row, repaired, version, mode, lenient)
+    digest, named, order, line = _sourced(row, row, version, mode, lenient)
     if line.count("\x1f") != len(order) - 1:
         return None  # a cell holds the separator: keep it to translate
-    return Sight(key, repairs, (digest, named), order, line)
+    return Sight(key, (digest, named), order, line)
 
 
 def _org(row: SourceRow, record: ImportRecord, version: str) -> None:

@@ -11,7 +11,7 @@ from typing import IO, Any
 from sqlalchemy import exists, func, select
 
 from oneroster.csv_files import Package, SourceRow, open_package
-from oneroster.csv_records import sight, translate
+from oneroster.csv_records import repair, sight, translate
 from server.db import (
     AcademicSession,
     Course,
@@ -249,9 +249,8 @@ class OneRosterSource:
         for row, seen in pending:
             if seen is not None and row.number in same:
                 refs = "\x1f".join(key for _, keys in seen.source[1] for key in keys)
-                yield Sighted(
-                    name, row.number, seen.key, seen.repairs, refs, seen.columns, seen.line
-                )
+                repairs = repair(row, mode)[1]  # W203 is the row's own: said every time
+                yield Sighted(name, row.number, seen.key, repairs, refs, seen.columns, seen.line)
             else:
                 yield self._translated(row, mode)
 
