@@ -128,34 +128,20 @@ def stored_hashes(
 ) -> dict[str, tuple[int, str]]:
     """sourcedId -> (version, stored hash) of the records among ``keys`` that a row may leave
     alone (the rules of :func:`unchanged`: active, owned by the importing connection), in one
-    SELECT of three columns per 900 keys; empty for any other actor."""
+    SELECT per 900 keys; empty for any other actor."""
     if actor.kind != "connection":
         return {}
     found: dict[str, tuple[int, str]] = {}
-    statement = _hashes_query(model)
+    statement = _stored_query(model)  # by (tenant, sourcedId): the unique index, not the owner's
     session.flush()
+    owner, active = actor.connection_id, RecordStatus.ACTIVE
     for start in range(0, len(keys), CHUNK):
-        params = {
-            "tenant": actor.tenant_id,
-            "connection": actor.connection_id,
-            "active": RecordStatus.ACTIVE,
-            "keys": keys[start : start + CHUNK],
-        }
-        for key, version, content_hash in session.connection().execute(statement, params).all():
-            found[key] = (version, content_hash)
+        params = {"tenant": actor.tenant_id, "keys": keys[start : start + CHUNK]}
+        rows = session.connection().execute(statement, params).all()
+        for key, _, connection_id, status, version, content_hash in rows:
+            if connection_id == owner and status == active and content_hash is not None:
+                found[key] = (version, content_hash)
     return found
-
-
-@functools.cache
-def _hashes_query(model: Any) -> Any:
-    table = model.__table__
-    return select(table.c.sourced_id, table.c.version, table.c.content_hash).where(
-        table.c.tenant_id == bindparam("tenant"),
-        table.c.connection_id == bindparam("connection"),
-        table.c.status == bindparam("active"),
-        table.c.content_hash.is_not(None),
-        table.c.sourced_id.in_(bindparam("keys", expanding=True)),
-    )
 
 
 def matches(found: tuple[int, str] | None, row_digest: str | None) -> bool:
