@@ -187,11 +187,11 @@ def _sourced(
     line = "\x1f".join(map(cells.__getitem__, order))
     digest = hashlib.sha256((context + line).encode()).hexdigest()
     get = row.get
-    named = tuple(
-        (kind, tuple(iter_list(get(column))) if many else (get(column),) if get(column) else ())
-        for column, kind, many in references
-    )
-    return digest, named, order, line
+    named = []
+    for column, kind, many in references:
+        cell = get(column)
+        named.append((kind, tuple(iter_list(cell)) if many else (cell,) if cell else ()))
+    return digest, tuple(named), order, line
 
 
 @functools.lru_cache(maxsize=64)
@@ -200,10 +200,11 @@ def _source_plan(
 ) -> tuple[str, tuple[str, ...], tuple[tuple[str, str, bool], ...]]:
     """Per header: what a row's digest starts with (the reader version, file, OneRoster
     version, mode, strictness and the columns in name order), that order, and the file's
-    reference columns."""
+    reference columns the header has."""
     order = tuple(sorted(columns))
     context = "\x1e".join((READER_VERSION, file, version, mode, str(int(lenient)), *order))
-    return context + "\x1e\x1e", order, REFERENCE_COLUMNS[file]
+    present = tuple(named for named in REFERENCE_COLUMNS[file] if named[0] in columns)
+    return context + "\x1e\x1e", order, present
 
 
 class Sight(NamedTuple):

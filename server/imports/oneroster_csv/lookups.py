@@ -225,14 +225,19 @@ def _source_digest(
     row, named = source
     ids: list[str] = []
     for kind, keys in named:
-        for key in keys:
-            if kind in SMALL_KINDS:
-                found = _ids(ctx, SMALL_KINDS[kind]).get(key)
+        if not keys:
+            continue
+        small = SMALL_KINDS.get(kind)
+        if small is not None:
+            known = _ids(ctx, small)
+            for key in keys:
+                found = known.get(key)
                 if found is None:
                     return None
                 ids.append(found)
-                continue
-            stored = (people if kind == "user" else classes) or {}
+            continue
+        stored = (people if kind == "user" else classes) or {}
+        for key in keys:
             record = stored.get(key)
             if record is None or record.status == RecordStatus.DELETED:
                 return None
