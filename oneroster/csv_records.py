@@ -175,7 +175,8 @@ def _hashable(record: ImportRecord) -> bool:
 def _source(as_read: SourceRow, row: SourceRow, version: str, mode: str, lenient: bool) -> Source:
     """The digest of the row's cells as read (header plan applied: canonical names, any
     order) with everything else its translation depends on, and the keys it names."""
-    return _sourced(as_read, row, version, mode, lenient)[:2]  # type: ignore[return-value]
+    digest, named, _, _ = _sourced(as_read, row, version, mode, lenient)
+    return digest, named
 
 
 def _sourced(

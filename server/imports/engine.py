@@ -306,7 +306,9 @@ def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield batch
 
 
-def _handle_batch(ctx: ImportContext, step: Step, batch: list[ImportRecord | RowResult]) -> None:
+def _handle_batch(
+    ctx: ImportContext, step: Step, batch: list[ImportRecord | RowResult | Sighted]
+) -> None:
     """Handle a batch: first all its rows in one savepoint; if any row fails, roll the batch
     back and handle it again row by row, each in its own savepoint (same outcomes, fewer
     round trips in the usual case of a clean file)."""
@@ -335,7 +337,7 @@ def _handle_batch(ctx: ImportContext, step: Step, batch: list[ImportRecord | Row
             ctx.report.add(item)
         elif item.number in duplicates:
             ctx.report.add(_duplicate(item))
-        elif type(item) is Sighted or item.number in skipped:
+        elif isinstance(item, Sighted) or item.number in skipped:
             if item.repairs:
                 unchanged = RowResult(item.file, item.number, item.key, Outcome.UNCHANGED)
                 ctx.report.add(_with_repairs(unchanged, item.repairs))
@@ -500,7 +502,7 @@ def _one(ctx: ImportContext, step: Step, record: ImportRecord) -> list[RowResult
     return results if isinstance(results, list) else [results]
 
 
-def _duplicates(ctx: ImportContext, step: Step, records: list[ImportRecord]) -> set[int]:
+def _duplicates(ctx: ImportContext, step: Step, records: list[ImportRecord | Sighted]) -> set[int]:
     """Row numbers whose key an earlier row of the file already had (R103); marks the rest."""
     if step.seen_kind is None:
         return set()
