@@ -368,16 +368,15 @@ def _confirm_sighted(
     ctx: ImportContext, step: Step, batch: list[Any]
 ) -> list[ImportRecord | RowResult | Sighted]:
     """Confirm, in the write transaction, the rows the read snapshot found unchanged (issue
-    15). While the snapshot holds (SQLite: nothing was written between it and the write lock,
-    which no one else can take until this run ends; PostgreSQL: the roster state has not
-    moved since, checked per batch), only rows naming a record this run applied are looked
-    at again; otherwise every one. Those looked at are compared with the stored hashes now
+    15). If the roster state at the start of the write transaction is what the snapshot saw,
+    nothing was written in between (on SQLite no one else writes until this run ends; on
+    PostgreSQL a write committed while the run writes is read as after it, as for any row
+    already read at READ COMMITTED), so only rows naming a record this run changed are looked
+    at again; otherwise every one. Those are compared with the stored hashes now
     (``step.recheck``), and those that differ are translated (``step.revive``) and applied."""
     sighted = [item for item in batch if type(item) is Sighted]
     if not sighted:
         return batch
-    if ctx.snapshot_holds and ctx.session.get_bind().dialect.name != "sqlite":
-        ctx.snapshot_holds = roster_state(ctx.session, ctx.tenant_id) == ctx.snapshot_state
     doubtful = sighted if not ctx.snapshot_holds else [s for s in sighted if _names_touched(ctx, s)]
     if not doubtful:
         return batch
