@@ -13,14 +13,15 @@ The record fields use the domain's names; references keep the file's sourcedIds
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from oneroster.csv_files import SourceRow, iter_list, parse_boolean
-from server.domain.import_records import ImportRecord, RowProblem
+from server.domain.import_records import ImportRecord, RowProblem, Source
 from server.domain.vocabulary import (
     CLASS_TYPES,
     ENROLLMENT_ROLES,
@@ -117,6 +118,7 @@ def translate(
     """
     if row.get("dateLastModified"):
         _check_modified(row)
+    as_read = row
     row, repairs = repair(row, mode)
     if repairs and not lenient:
         raise RowProblem("R102", f"{repairs[0]} (refused: strict reading).")
@@ -135,7 +137,106 @@ def translate(
     metadata = _metadata(row, plan) if plan.metadata else None
     if metadata:
         record.fields["extra"] = {**record.fields.get("extra", {}), **metadata}
+    if row.file in REFERENCE_COLUMNS and status != "tobedeleted" and _hashable(record):
+        record.source = _source(as_read, row, version, mode, lenient)
     return record
+
+
+# What a row's import outcome depends on besides its own cells: the records its columns name
+# (file -> (column, kind of record, list cell?)); the same references the translators read.
+REFERENCE_COLUMNS: dict[str, tuple[tuple[str, str, bool], ...]] = {
+    "orgs.csv": (("parentSourcedId", "org", False),),
+    "academicSessions.csv": (("parentSourcedId", "academic_session", False),),
+    "courses.csv": (
+        ("orgSourcedId", "org", False),
+        ("schoolYearSourcedId", "academic_session", False),
+    ),
+    "classes.csv": (
+        ("schoolSourcedId", "org", False),
+        ("courseSourcedId", "course", False),
+        ("termSourcedIds", "academic_session", True),
+    ),
+    "users.csv": (("orgSourcedIds", "org", True), ("primaryOrgSourcedId", "org", False)),
+    "enrollments.csv": (
+        ("userSourcedId", "user", False),
+        ("classSourcedId", "class", False),
+        ("schoolSourcedId", "org", False),
+    ),
+}
+# Bump when translation changes: every stored row digest then counts as changed once
+READER_VERSION = "1"
+
+
+def _hashable(record: ImportRecord) -> bool:
+    """A row that always applies (a password to check, a disabled user) has no source."""
+    return not record.password and record.enabled is not False
+
+
+def _source(as_read: SourceRow, row: SourceRow, version: str, mode: str, lenient: bool) -> Source:
+    """The digest of the row's cells as read (header plan applied: canonical names, any
+    order) with everything else its translation depends on, and the keys it names."""
+    digest, named, _, _ = _sourced(as_read, row, version, mode, lenient)
+    return digest, named
+
+
+def _sourced(
+    as_read: SourceRow, row: SourceRow, version: str, mode: str, lenient: bool
+) -> tuple[str, tuple[tuple[str, tuple[str, ...]], ...], tuple[str, ...], str]:
+    """:func:`_source`, and the columns in name order with the cells joined in that order."""
+    cells = as_read.values
+    context, order, references = _source_plan(row.file, tuple(cells), version, mode, lenient)
+    line = "\x1f".join(map(cells.__getitem__, order))
+    digest = hashlib.sha256((context + line).encode()).hexdigest()
+    get = row.get
+    named = []
+    for column, kind, many in references:
+        cell = get(column)
+        named.append((kind, tuple(iter_list(cell)) if many else (cell,) if cell else ()))
+    return digest, tuple(named), order, line
+
+
+@functools.lru_cache(maxsize=64)
+def _source_plan(
+    file: str, columns: tuple[str, ...], version: str, mode: str, lenient: bool
+) -> tuple[str, tuple[str, ...], tuple[tuple[str, str, bool], ...]]:
+    """Per header: what a row's digest starts with (the reader version, file, OneRoster
+    version, mode, strictness and the columns in name order), that order, and the file's
+    reference columns the header has."""
+    order = tuple(sorted(columns))
+    context = "\x1e".join((READER_VERSION, file, version, mode, str(int(lenient)), *order))
+    present = tuple(named for named in REFERENCE_COLUMNS[file] if named[0] in columns)
+    return context + "\x1e\x1e", order, present
+
+
+class Sight(NamedTuple):
+    """A row that may be unchanged, read without translating it (see :func:`sight`)."""
+
+    key: str
+    source: Source
+    columns: tuple[str, ...]  # the row's columns in name order
+    line: str  # its cells as read, in that order, joined by \x1f
+
+
+def sight(
+    row: SourceRow, version: str, *, mode: str = "bulk", lenient: bool = True
+) -> Sight | None:
+    """A row that may be unchanged, without translating it (issue 15); None when it cannot
+    be (no key, a file without row hashes). Its ``source`` is what :func:`translate` puts in
+    ``record.source``, for the caller to compare with the stored hash.
+
+    The row is neither checked nor repaired: only a row that translated and applied with
+    these very cells (and this reader, OneRoster version, mode and strictness) left a hash
+    that can match; the caller repairs (:func:`repair`) the rows it reports unchanged, for
+    their W203. Deletions, passwords and disabled users are never hashed, so never match."""
+    if row.file not in REFERENCE_COLUMNS or not row.values:
+        return None
+    key = row.get("sourcedId")
+    if not key:
+        return None
+    digest, named, order, line = _sourced(row, row, version, mode, lenient)
+    if line.count("\x1f") != len(order) - 1:
+        return None  # a cell holds the separator: keep it to translate
+    return Sight(key, (digest, named), order, line)
 
 
 def _org(row: SourceRow, record: ImportRecord, version: str) -> None:

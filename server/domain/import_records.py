@@ -63,6 +63,34 @@ class ImportRecord:
     password: str | None = None
     enabled: bool | None = None
     repairs: list[str] = field(default_factory=list)  # W203 texts: what lenient reading fixed
+    # What the row's outcome depends on, as read (issue 15): the digest of its cells (with the
+    # file, reader version and mode) and the keys it names per kind; None: always apply it
+    source: Source | None = None
+
+
+# (digest of a row's cells, ((kind, keys it names), ...)): see ``oneroster/csv_records.py``
+Source = tuple[str, tuple[tuple[str, tuple[str, ...]], ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Sighted:
+    """A row the read-ahead found unchanged against a read snapshot, before translating it
+    (issue 15): the engine confirms it in the write transaction and reports it unchanged,
+    or translates it then and applies it. Kept small (it is spooled): ``refs`` are the keys
+    the row names joined by ``\\x1f``, ``line`` its cells joined by ``\\x1f`` in the order
+    of ``columns``."""
+
+    file: str
+    number: int
+    key: str
+    repairs: list[str]
+    refs: str
+    columns: tuple[str, ...]
+    line: str
+
+    def cells(self) -> dict[str, str]:
+        """The row's cells as read."""
+        return dict(zip(self.columns, self.line.split("\x1f"), strict=True))
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from server.db import Connection
 from server.domain.actors import Actor
 from server.domain.import_limits import ImportLimits
-from server.domain.import_records import ImportRecord, RowResult
+from server.domain.import_records import ImportRecord, RowResult, Sighted
 from server.domain.import_runs import Report
 from server.domain.secrets import SecretBox
 from server.errors import DomainError
@@ -58,7 +58,7 @@ class Step:
 
     file: str
     mode: str
-    records: Iterable[ImportRecord | RowResult]
+    records: Iterable[ImportRecord | RowResult | Sighted]
     handle: Callable[[ImportContext, ImportRecord], RowResult | list[RowResult]]
     prefetch: Callable[[ImportContext, list[ImportRecord]], None] | None = None
     seen_kind: str | None = None
@@ -67,6 +67,10 @@ class Step:
     handle_batch: (
         Callable[[ImportContext, list[ImportRecord]], dict[int, list[RowResult]]] | None
     ) = None
+    # Rows the read-ahead found unchanged (issue 15): translate one after all (``revive``),
+    # and the numbers of those that still match the stored hashes now (``recheck``).
+    revive: Callable[[ImportContext, Sighted], ImportRecord | RowResult] | None = None
+    recheck: Callable[[ImportContext, list[Sighted]], set[int]] | None = None
 
 
 class ImportSource(Protocol):
@@ -78,7 +82,12 @@ class ImportSource(Protocol):
 
     def default_mode(self) -> str: ...
 
-    def read_ahead(self, options: ImportOptions, check: Progress | None = None) -> None: ...
+    def read_ahead(
+        self,
+        options: ImportOptions,
+        check: Progress | None = None,
+        snapshot: ImportContext | None = None,
+    ) -> None: ...
 
     def steps(self, ctx: ImportContext) -> Iterator[Step]: ...
 
@@ -117,6 +126,11 @@ class ImportContext:
     school_ids: list[str]
     cache: dict[str, dict[str, Any]] = field(default_factory=dict)
     batch: dict[str, Any] = field(default_factory=dict)  # what a batch prefetched and wrote
+    # Whether the read snapshot of the read-ahead still holds (issue 15): rows it found
+    # unchanged need no second look unless this run applied a record they name (``touched``)
+    snapshot_holds: bool = False
+    snapshot_state: tuple[Any, ...] | None = None
+    touched: dict[str, set[str]] = field(default_factory=dict)  # kind -> keys applied
 
     @property
     def tenant_id(self) -> str:

@@ -46,8 +46,16 @@ from server.db.session import Database
 from server.domain import sync_hashes
 from server.domain.actors import Actor, connection_actor, on_behalf_of
 from server.domain.connections import get_connection
-from server.domain.import_records import FileProblem, ImportRecord, Outcome, RowProblem, RowResult
+from server.domain.import_records import (
+    FileProblem,
+    ImportRecord,
+    Outcome,
+    RowProblem,
+    RowResult,
+    Sighted,
+)
 from server.domain.import_runs import Report, RunStatus, record_applied, store_report
+from server.domain.roster_reads import roster_state
 from server.domain.schools import resolve_school_ids
 from server.domain.secrets import SecretBox
 from server.domain.tenants import tenant_setting
@@ -78,6 +86,8 @@ log = logging.getLogger("rollcall.imports")
 BATCH_SIZE = 500
 # Caches handlers add to while writing (sourcedId -> id of what they created); restored when a
 # batch savepoint is rolled back. Others (the 1.2 roles gathered per user) are only read then.
+# Outcomes that change a record, which rows of later files naming it must look at again
+CHANGES = frozenset((Outcome.CREATED, Outcome.UPDATED, Outcome.REACTIVATED, Outcome.DEACTIVATED))
 SMALL_CACHES = ("orgs", "academic_sessions", "courses", "classes", "profile_holders")
 
 
@@ -141,7 +151,7 @@ def import_source(
     if options.mode is not None and options.mode not in MODES:
         raise ImportRefused(f"Unknown mode {options.mode!r}; expected full or delta.")
     # reading and translating the rows happens before the write transaction (issue 11 item 6)
-    source.read_ahead(options, progress)
+    state = _read_ahead(database, box, tenant_id, connection_id, source, options, progress)
     session = database.sessions()
     report: Report | None = None
     committed = False
@@ -173,7 +183,10 @@ def import_source(
                 report=report,
                 mode=mode,
                 school_ids=school_ids or list(connection.school_ids or []),
+                snapshot_state=state,
             )
+            # nothing was written since the read snapshot: what it found unchanged still is
+            ctx.snapshot_holds = state is not None and roster_state(session, tenant_id) == state
             _run(ctx, source, progress)
             for file, message in source.warnings:
                 report.warn(file, message)
@@ -221,6 +234,42 @@ class _FileFailed(Exception):
     pass
 
 
+def _read_ahead(
+    database: Database,
+    box: SecretBox,
+    tenant_id: str,
+    connection_id: str,
+    source: Any,
+    options: ImportOptions,
+    progress: Progress | None,
+) -> tuple[Any, ...] | None:
+    """Read the source ahead in a read-only unit of work (no write lock): rows whose stored
+    hash matches there are not translated (issue 15). Returns the roster state the snapshot
+    saw (None: no snapshot), which the write transaction compares with its own."""
+    with database.session(read_only=True) as session:
+        connection = session.get(Connection, connection_id)
+        if connection is None or connection.tenant_id != tenant_id:
+            source.read_ahead(options, progress)
+            return None
+        state = roster_state(session, tenant_id)
+        report = Report(format="", mode="", dry_run=True, connection_name=connection.name)
+        snapshot = ImportContext(
+            session=session,
+            actor=connection_actor(connection),
+            connection=connection,
+            box=box,
+            options=options,
+            report=report,
+            mode=options.mode or source.default_mode(),
+            school_ids=[],
+        )
+        try:
+            source.read_ahead(options, progress, snapshot=snapshot)
+        finally:
+            report.close()
+        return state
+
+
 def _interrupted(report: Report, reason: str) -> None:
     report.status = RunStatus.INTERRUPTED
     report.summary = (
@@ -257,12 +306,15 @@ def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield batch
 
 
-def _handle_batch(ctx: ImportContext, step: Step, batch: list[ImportRecord | RowResult]) -> None:
+def _handle_batch(
+    ctx: ImportContext, step: Step, batch: list[ImportRecord | RowResult | Sighted]
+) -> None:
     """Handle a batch: first all its rows in one savepoint; if any row fails, roll the batch
     back and handle it again row by row, each in its own savepoint (same outcomes, fewer
     round trips in the usual case of a clean file)."""
+    batch = _confirm_sighted(ctx, step, batch)
     records = [item for item in batch if isinstance(item, ImportRecord)]
-    duplicates = _duplicates(ctx, step, records)
+    duplicates = _duplicates(ctx, step, [i for i in batch if not isinstance(i, RowResult)])
     if step.seen_kind is not None:
         # a row that could not be read is still listed: a full import must not deactivate it
         unreadable = {i.record_key for i in batch if isinstance(i, RowResult) and i.record_key}
@@ -277,25 +329,20 @@ def _handle_batch(ctx: ImportContext, step: Step, batch: list[ImportRecord | Row
     outcomes = _all_at_once(ctx, step, applied) if step.writes else None
     if outcomes is None:
         outcomes = {record.number: _one_by_one(ctx, step, record) for record in applied}
+    for record in applied:
+        if any(result.outcome in CHANGES for result in outcomes[record.number]):
+            ctx.touched.setdefault(record.kind, set()).add(record.key)
     for item in batch:
         if isinstance(item, RowResult):
             ctx.report.add(item)
-        elif item.number in skipped and not item.repairs:
-            ctx.report.add_unchanged(item.file, item.number, item.key)
-        elif item.number in skipped:
-            unchanged = RowResult(item.file, item.number, item.key, Outcome.UNCHANGED)
-            ctx.report.add(_with_repairs(unchanged, item.repairs))
         elif item.number in duplicates:
-            ctx.report.add(
-                RowResult(
-                    item.file,
-                    item.number,
-                    item.key,
-                    Outcome.ERROR,
-                    "R103",
-                    f"{item.key!r} appears more than once in {item.file}.",
-                )
-            )
+            ctx.report.add(_duplicate(item))
+        elif isinstance(item, Sighted) or item.number in skipped:
+            if item.repairs:
+                unchanged = RowResult(item.file, item.number, item.key, Outcome.UNCHANGED)
+                ctx.report.add(_with_repairs(unchanged, item.repairs))
+            else:
+                ctx.report.add_unchanged(item.file, item.number, item.key)
         else:
             results = outcomes[item.number] or _repairs_only(item)
             for result in results:
@@ -304,6 +351,52 @@ def _handle_batch(ctx: ImportContext, step: Step, batch: list[ImportRecord | Row
     _remember_hashes(ctx)
     _empty_session(ctx)
     ctx.batch = {}
+
+
+def _duplicate(item: ImportRecord | Sighted) -> RowResult:
+    return RowResult(
+        item.file,
+        item.number,
+        item.key,
+        Outcome.ERROR,
+        "R103",
+        f"{item.key!r} appears more than once in {item.file}.",
+    )
+
+
+def _confirm_sighted(
+    ctx: ImportContext, step: Step, batch: list[Any]
+) -> list[ImportRecord | RowResult | Sighted]:
+    """Confirm, in the write transaction, the rows the read snapshot found unchanged (issue
+    15). If the roster state at the start of the write transaction is what the snapshot saw,
+    nothing was written in between (on SQLite no one else writes until this run ends; on
+    PostgreSQL a write committed while the run writes is read as after it, as for any row
+    already read at READ COMMITTED), so only rows naming a record this run changed are looked
+    at again; otherwise every one. Those are compared with the stored hashes now
+    (``step.recheck``), and those that differ are translated (``step.revive``) and applied."""
+    sighted = [item for item in batch if type(item) is Sighted]
+    if not sighted:
+        return batch
+    doubtful = sighted if not ctx.snapshot_holds else [s for s in sighted if _names_touched(ctx, s)]
+    if not doubtful:
+        return batch
+    assert step.revive is not None
+    still = step.recheck(ctx, doubtful) if step.recheck is not None else set()
+    redo = {item.number for item in doubtful if item.number not in still}
+    if not redo:
+        return batch
+    return [
+        step.revive(ctx, item) if type(item) is Sighted and item.number in redo else item
+        for item in batch
+    ]
+
+
+def _names_touched(ctx: ImportContext, row: Sighted) -> bool:
+    """Whether the row names a record this run applied (a row of an earlier file)."""
+    touched = ctx.touched
+    if not touched or not row.refs:
+        return False
+    return any(key in keys for key in row.refs.split("\x1f") for keys in touched.values())
 
 
 def _empty_session(ctx: ImportContext) -> None:
@@ -408,7 +501,7 @@ def _one(ctx: ImportContext, step: Step, record: ImportRecord) -> list[RowResult
     return results if isinstance(results, list) else [results]
 
 
-def _duplicates(ctx: ImportContext, step: Step, records: list[ImportRecord]) -> set[int]:
+def _duplicates(ctx: ImportContext, step: Step, records: list[ImportRecord | Sighted]) -> set[int]:
     """Row numbers whose key an earlier row of the file already had (R103); marks the rest."""
     if step.seen_kind is None:
         return set()

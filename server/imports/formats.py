@@ -51,7 +51,12 @@ class RefusedSource:
     def default_mode(self) -> str:
         return "delta"
 
-    def read_ahead(self, options: ImportOptions, check: Progress | None = None) -> None:
+    def read_ahead(
+        self,
+        options: ImportOptions,
+        check: Progress | None = None,
+        snapshot: ImportContext | None = None,
+    ) -> None:
         pass
 
     def steps(self, ctx: ImportContext) -> Iterator[Step]:

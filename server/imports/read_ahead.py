@@ -27,9 +27,9 @@ from typing import Any
 
 from cryptography.fernet import Fernet
 
-from server.domain.import_records import FileProblem, ImportRecord, RowResult
+from server.domain.import_records import FileProblem, ImportRecord, RowResult, Sighted
 
-Item = ImportRecord | RowResult
+Item = ImportRecord | RowResult | Sighted
 CHUNK = 500  # items pickled together (one pickle per item cost ~0.1 ms each to load)
 
 
@@ -42,7 +42,7 @@ class Spool:
         self.problem: FileProblem | None = None
         self.count = 0
         self._chunks = 0
-        self._pending: list[Any] = []  # RowResults, and ImportRecords as tuples
+        self._pending: list[Any] = []  # RowResults; ImportRecords and Sighted rows as tuples
 
     @classmethod
     def of(cls, items: Iterable[Item], check: Callable[[int], None] | None = None) -> Spool:
@@ -79,6 +79,20 @@ class Spool:
                     password,
                     item.enabled,
                     item.repairs,
+                    item.source,
+                )
+            )
+        elif type(item) is Sighted:  # a tuple led by None: no record's file is None
+            self._pending.append(
+                (
+                    None,
+                    item.file,
+                    item.number,
+                    item.key,
+                    item.repairs,
+                    item.refs,
+                    item.columns,
+                    item.line,
                 )
             )
         else:
@@ -98,6 +112,9 @@ class Spool:
             for item in chunk:
                 if type(item) is not tuple:
                     yield item
+                    continue
+                if item[0] is None:
+                    yield Sighted(*item[1:])
                     continue
                 record = ImportRecord(*item)
                 if record.password:

@@ -119,8 +119,14 @@ class SchoolCsvSource:
     def default_mode(self) -> str:
         return "delta"
 
-    def read_ahead(self, options: ImportOptions, check: Progress | None = None) -> None:
-        """Check and read the file now, before the write transaction (issue 11 item 6)."""
+    def read_ahead(
+        self,
+        options: ImportOptions,
+        check: Progress | None = None,
+        snapshot: ImportContext | None = None,
+    ) -> None:
+        """Check and read the file now, before the write transaction (issue 11 item 6); the
+        school CSV has no row hashes, so ``snapshot`` is not used."""
         try:
             if self.spreadsheet:
                 self._scan()

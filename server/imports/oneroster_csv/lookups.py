@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 
 from server.db import (
     AcademicSession,
@@ -17,10 +17,7 @@ from server.db import (
     User,
 )
 from server.domain import record_refs, sync_hashes, users
-from server.domain.import_records import (
-    ImportRecord,
-    RowResult,
-)
+from server.domain.import_records import ImportRecord, RowResult, Source
 from server.errors import NotFound
 from server.imports.contract import ImportContext
 
@@ -81,6 +78,8 @@ def _record_digest(ctx: ImportContext, model: Any, record: ImportRecord) -> str 
     fields and the ids its references name now; None when one names nothing (R108)."""
     if record.status == "tobedeleted":
         return None
+    if record.source is not None:
+        return _source_digest(ctx, record.source)
     ids: dict[str, list[str | None]] = {}
     for ref, target in REFERENCES[model].items():
         value = record.refs.get(ref)
@@ -117,6 +116,8 @@ def _user_digest(ctx: ImportContext, record: ImportRecord) -> str | None:
         return None
     if version == "1.2" and roles_mode not in (None, "bulk"):
         return None
+    if record.source is not None and roles_mode is None:
+        return _source_digest(ctx, record.source)
     org_keys = [org for org, _, _ in record.refs.get("roles", [])]
     org_keys += [k for k in (record.refs.get("primary_org_key"),) if k]
     orgs = {key: _ids(ctx, Org).get(key) for key in org_keys}
@@ -192,9 +193,115 @@ def _enrollment_digest(
         return None
     if klass.status == RecordStatus.DELETED or (school_key and school is None):
         return None
+    if record.source is not None:
+        return _source_digest(ctx, record.source, people, classes)
     return sync_hashes.digest(
         {"fields": record.fields, "user": user.id, "class": klass.id, "school": school}
     )
+
+
+def _source_digest(
+    ctx: ImportContext,
+    source: Source,
+    people: dict[str, sync_hashes.Stored] | None = None,
+    classes: dict[str, sync_hashes.Stored] | None = None,
+) -> str | None:
+    """The hash of a row known by its cells as read (issue 15, ``record.source``): their
+    digest and the ids of the records it names now; None when one names nothing, or a user
+    it may not name (R108/R109), or a deleted class: the row is then applied."""
+    row, named = source
+    ids: list[str] = []
+    for kind, keys in named:
+        if not keys:
+            continue
+        small = SMALL_KINDS.get(kind)
+        if small is not None:
+            known = _ids(ctx, small)
+            for key in keys:
+                found = known.get(key)
+                if found is None:
+                    return None
+                ids.append(found)
+            continue
+        stored = (people if kind == "user" else classes) or {}
+        for key in keys:
+            record = stored.get(key)
+            if record is None or record.status == RecordStatus.DELETED:
+                return None
+            if kind == "user" and not users.may_reference(
+                ctx.actor, record.status, record.connection_id
+            ):
+                return None
+            ids.append(record.id)
+    return sync_hashes.row_digest(row, ids)
+
+
+SMALL_KINDS: dict[str, Any] = {"org": Org, "academic_session": AcademicSession, "course": Course}
+SIGHTED_MODELS: dict[str, Any] = {
+    "orgs.csv": Org,
+    "academicSessions.csv": AcademicSession,
+    "courses.csv": Course,
+    "classes.csv": SchoolClass,
+    "users.csv": User,
+    "enrollments.csv": Enrollment,
+}
+
+
+def sighted_unchanged(
+    ctx: ImportContext, file: str, rows: list[tuple[int, str, Source]], *, whole: bool = False
+) -> set[int]:
+    """Row numbers among ``(number, key, source)`` whose stored hash matches (issue 15):
+    what the prefetch of ``file`` would skip, found from the cells before translating them
+    (in a read snapshot before the write transaction, and again in it when that moved).
+
+    ``whole``: the users and classes enrollments name are read once for the whole tenant
+    and kept in ``ctx.cache`` (a read snapshot: they do not change under it)."""
+    model = SIGHTED_MODELS.get(file)
+    if model is None or (model is User and ctx.cache["roles_present"]["value"]):
+        return set()  # 1.2 users: their hash holds the roles.csv rows gathered for them
+    found = sync_hashes.stored_hashes(ctx.session, model, ctx.actor, [key for _, key, _ in rows])
+    if not found:
+        return set()
+    people: dict[str, sync_hashes.Stored] = {}
+    classes: dict[str, sync_hashes.Stored] = {}
+    if model is Enrollment and whole:
+        people, classes = _everyone(ctx, User), _everyone(ctx, SchoolClass)
+    elif model is Enrollment:
+        named: dict[str, set[str]] = {"user": set(), "class": set()}
+        for _, _, (_, references) in rows:
+            for kind, names in references:
+                if kind in named:
+                    named[kind].update(names)
+        people = sync_hashes.stored(ctx.session, User, ctx.tenant_id, named["user"])
+        classes = sync_hashes.stored(ctx.session, SchoolClass, ctx.tenant_id, named["class"])
+    return {
+        number
+        for number, key, source in rows
+        if key in found
+        and sync_hashes.matches(found[key], _source_digest(ctx, source, people, classes))
+    }
+
+
+def _everyone(ctx: ImportContext, model: Any) -> dict[str, sync_hashes.Stored]:
+    """Every user or class of the tenant as stored, read once per run (``ctx.cache``)."""
+    name = f"all_{model.__tablename__}"
+    if name not in ctx.cache:
+        ctx.cache[name] = sync_hashes.stored_all(ctx.session, model, ctx.tenant_id)
+    return ctx.cache[name]
+
+
+def has_row_hashes(ctx: ImportContext, file: str) -> bool:
+    """Whether the connection has a stored row hash for ``file``'s kind (none on a first
+    import: its rows are then translated without being compared)."""
+    model = SIGHTED_MODELS.get(file)
+    if model is None:
+        return False
+    query = exists().where(
+        model.tenant_id == ctx.tenant_id,
+        model.connection_id == ctx.connection.id,
+        model.content_hash.is_not(None),
+    )
+    return bool(ctx.session.scalar(select(query)))
 
 
 REFERENCES: dict[Any, dict[str, Any]] = {

@@ -10,8 +10,8 @@ from typing import IO, Any
 
 from sqlalchemy import exists, func, select
 
-from oneroster.csv_files import Package, open_package
-from oneroster.csv_records import translate
+from oneroster.csv_files import Package, SourceRow, open_package
+from oneroster.csv_records import repair, sight, translate
 from server.db import (
     AcademicSession,
     Course,
@@ -30,6 +30,7 @@ from server.domain.import_records import (
     Outcome,
     RowProblem,
     RowResult,
+    Sighted,
     empty_line,
 )
 from server.imports.contract import Deactivation, ImportContext, ImportOptions, Progress, Step
@@ -38,6 +39,8 @@ from server.imports.oneroster_csv.lookups import (
     _prefetch_own,
     _prefetch_user_refs,
     _prefetch_users,
+    has_row_hashes,
+    sighted_unchanged,
 )
 from server.imports.oneroster_csv.roster_rows import (
     handle_class,
@@ -62,6 +65,7 @@ from server.imports.oneroster_csv.user_rows import (
 )
 from server.imports.read_ahead import Spool, replay
 
+SIGHT_BATCH = 500  # rows compared with the stored hashes in one go
 ORDER = (
     "orgs.csv",
     "academicSessions.csv",
@@ -130,26 +134,46 @@ class OneRosterSource:
             return "bulk"
         return self.package.mode(name)
 
-    def read_ahead(self, options: ImportOptions, check: Progress | None = None) -> None:
+    def read_ahead(
+        self,
+        options: ImportOptions,
+        check: Progress | None = None,
+        snapshot: ImportContext | None = None,
+    ) -> None:
         """Read and translate every file now, before the write transaction (issue 11 item 6);
-        stops at the first file that cannot be read (the run stops there too)."""
+        stops at the first file that cannot be read (the run stops there too).
+
+        ``snapshot``: a context on a read-only unit of work; the rows whose stored hash
+        matches there are spooled as :class:`Sighted`, not translated (issue 15)."""
         if self.package is None:
             return
+        if snapshot is not None:
+            self._prime(snapshot)
         for name in ORDER:
             if name in self.package.files():
-                spool = Spool.of(self._read(name, self._mode(options, name)), check)
+                mode = self._mode(options, name)
+                if snapshot is not None and has_row_hashes(snapshot, name):
+                    rows = self._sighted(snapshot, name, mode)
+                else:
+                    rows = self._read(name, mode)
+                spool = Spool.of(rows, check)
                 self.spools[name] = spool
                 if spool.problem is not None:
                     return
 
-    def steps(self, ctx: ImportContext) -> Iterator[Step]:
-        if self.error is not None:
-            raise self.error
+    def _prime(self, ctx: ImportContext) -> None:
+        """What the handlers and row hashes of this package read from ``ctx.cache``."""
         assert self.package is not None
         ctx.cache["version"] = {"value": self.package.version}
         ctx.cache["roles_present"] = {"value": self.package.mode("roles.csv") != "absent"}
         ctx.cache["users_mode"] = {"value": self.file_mode(ctx, "users.csv")}
         ctx.cache["roles_mode"] = {"value": self.file_mode(ctx, "roles.csv")}
+
+    def steps(self, ctx: ImportContext) -> Iterator[Step]:
+        if self.error is not None:
+            raise self.error
+        assert self.package is not None
+        self._prime(ctx)
         present = set(self.package.files())
         for name in ORDER:
             if name not in present:
@@ -166,6 +190,8 @@ class OneRosterSource:
                 seen_kind=KIND_OF_FILE[name],
                 writes=name != "roles.csv",
                 handle_batch=BATCH_HANDLERS.get(name),
+                revive=self.revive,
+                recheck=self.recheck,
             )
         if "roles.csv" in present:
             yield Step(
@@ -181,16 +207,69 @@ class OneRosterSource:
 
     def _read(self, name: str, mode: str) -> Iterator[ImportRecord | RowResult]:
         assert self.package is not None
-        version = self.package.version
         for row in self.package.rows(name):
-            if not row.values:
-                yield empty_line(name, row.number)
-                continue
-            try:
-                yield translate(row, version, mode=mode, lenient=self.lenient)
-            except RowProblem as problem:
-                key = row.get("sourcedId") or None
-                yield RowResult(name, row.number, key, Outcome.ERROR, problem.code, problem.message)
+            yield self._translated(row, mode)
+
+    def _translated(self, row: SourceRow, mode: str) -> ImportRecord | RowResult:
+        assert self.package is not None
+        if not row.values:
+            return empty_line(row.file, row.number)
+        try:
+            return translate(row, self.package.version, mode=mode, lenient=self.lenient)
+        except RowProblem as problem:
+            key = row.get("sourcedId") or None
+            return RowResult(
+                row.file, row.number, key, Outcome.ERROR, problem.code, problem.message
+            )
+
+    def _sighted(
+        self, ctx: ImportContext, name: str, mode: str
+    ) -> Iterator[ImportRecord | RowResult | Sighted]:
+        """The rows of ``name``, those whose stored hash matches in the snapshot ``ctx`` as
+        :class:`Sighted` (compared a batch at a time, not translated), the rest translated."""
+        assert self.package is not None
+        version = self.package.version
+        pending: list[tuple[SourceRow, Any]] = []
+        try:
+            for row in self.package.rows(name):
+                pending.append((row, sight(row, version, mode=mode, lenient=self.lenient)))
+                if len(pending) >= SIGHT_BATCH:
+                    yield from self._settle(ctx, name, mode, pending)
+                    pending = []
+        except FileProblem:
+            yield from self._settle(ctx, name, mode, pending)  # the rows before it, as before
+            raise
+        yield from self._settle(ctx, name, mode, pending)
+
+    def _settle(
+        self, ctx: ImportContext, name: str, mode: str, pending: list[tuple[SourceRow, Any]]
+    ) -> Iterator[ImportRecord | RowResult | Sighted]:
+        rows = [(row.number, seen.key, seen.source) for row, seen in pending if seen is not None]
+        same = sighted_unchanged(ctx, name, rows, whole=True) if rows else set()
+        for row, seen in pending:
+            if seen is not None and row.number in same:
+                refs = "\x1f".join(key for _, keys in seen.source[1] for key in keys)
+                repairs = repair(row, mode)[1]  # W203 is the row's own: said every time
+                yield Sighted(name, row.number, seen.key, repairs, refs, seen.columns, seen.line)
+            else:
+                yield self._translated(row, mode)
+
+    def revive(self, ctx: ImportContext, row: Sighted) -> ImportRecord | RowResult:
+        """Translate a sighted row after all (the write transaction found it may have changed)."""
+        mode = self.file_mode(ctx, row.file)
+        return self._translated(SourceRow(row.file, row.number, row.cells()), mode)
+
+    def recheck(self, ctx: ImportContext, rows: list[Sighted]) -> set[int]:
+        """Which sighted rows still match the stored hashes, looked at in the write transaction."""
+        assert self.package is not None
+        sources = []
+        for row in rows:
+            mode = self.file_mode(ctx, row.file)
+            read = SourceRow(row.file, row.number, row.cells())
+            seen = sight(read, self.package.version, mode=mode, lenient=self.lenient)
+            if seen is not None:
+                sources.append((row.number, row.key, seen.source))
+        return sighted_unchanged(ctx, rows[0].file, sources) if sources else set()
 
     def deactivations(self, ctx: ImportContext) -> Iterator[Deactivation]:
         if self.package is None:
