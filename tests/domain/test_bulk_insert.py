@@ -164,3 +164,29 @@ def test_a_naive_datetime_is_refused_as_by_the_orm(
         insert_dicts(
             session, User.__table__, [_user(system.tenant_id, connection_id, "n", created_at=value)]
         )
+
+
+def test_the_audit_log_in_bulk_stores_the_json_text_record_stores(
+    database: Database, session: Session, system: Actor
+) -> None:
+    """``audit.record_many`` serialises each event's changes once, by itself: the text must
+    be what ``audit.record`` has SQLAlchemy store (redaction, plain and nested values)."""
+    changes = {
+        "given_name": [None, "Zoë"],
+        "birth_date": [None, date(2014, 5, 1)],
+        "password": [None, "hunter2"],
+        "grades": [["03"], ("04", 5, 1.5, True)],
+        "extra.phone": ["1", None],
+        "status": ["active", "inactive"],
+    }
+    for target, many_changes in (("empty", None), ("full", changes)):
+        audit.record(session, system, "x", target_id=f"{target}-one", changes=many_changes)
+        audit.record_many(
+            session, system, "x", [{"target_id": f"{target}-many", "changes": many_changes}]
+        )
+    session.flush()
+    stored = dict(
+        session.execute(text("SELECT target_id, changes FROM audit_events")).tuples().all()
+    )
+    assert stored["full-many"] == stored["full-one"] and stored["empty-many"] == stored["empty-one"]
+    assert "hunter2" not in str(stored["full-many"])
