@@ -165,7 +165,12 @@ def assign(record: SyncedRecord, name: str, value: Any) -> None:
         record.external_id_folded = fold(value)
 
 
+_PLAIN = frozenset((str, int, float, bool, type(None)))
+
+
 def plain(value: Any) -> Any:
+    if type(value) in _PLAIN:
+        return value  # most values: no isinstance against a mapped class (issue 15)
     if isinstance(value, list):
         return [plain(v) for v in value]
     if isinstance(value, date):
