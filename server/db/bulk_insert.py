@@ -157,14 +157,18 @@ def _utc_text(process: Convert) -> Convert:
     def convert(value: Any) -> Any:
         if type(value) is datetime and value.tzinfo is UTC:
             return value.replace(tzinfo=None).isoformat(" ", "microseconds")
-        return process(value)  # None, another zone, a naive datetime (refused)
+        if value is None:
+            return None
+        return process(value)  # another zone, a naive datetime (refused)
 
     return convert
 
 
 def _date_text(process: Convert) -> Convert:
     def convert(value: Any) -> Any:
-        return value.isoformat() if type(value) is date else process(value)
+        if type(value) is date:
+            return value.isoformat()
+        return None if value is None else process(value)
 
     return convert
 
@@ -183,7 +187,11 @@ def _json_text(dialect: Dialect, process: Convert, *, binary: bool) -> Convert:
 
         return convert
 
+    empty = process({})  # '{}': the usual ``extra`` of a new record
+
     def convert_text(value: Any) -> Any:
-        return str(value) if type(value) is JSONText else process(value)
+        if type(value) is JSONText:
+            return str(value)
+        return empty if type(value) is dict and not value else process(value)
 
     return convert_text
