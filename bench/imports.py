@@ -267,13 +267,23 @@ def rollcall_import(url: str, packages: dict[str, str], tenant_name: str, result
             "summary": report.summary,
         }
         report.close()
-        if phase == "first import":
-            outcome["indexed floor"] = indexed_floor(database, tenant_id, report.id)
+        if phase == "first import":  # measured after this process, in one of its own
+            outcome["floor of"] = {"tenant_id": tenant_id, "run_id": report.id}
     database.dispose()
     results.put(outcome)
 
 
-def indexed_floor(database, tenant_id: str, run_id: str) -> dict:
+def indexed_floor(url: str, of: dict, results) -> None:
+    """:func:`floor_of` the first import, in a process of its own (it reads every row the
+    import wrote into memory: that must not count as the import's peak)."""
+    from server.db.session import Database
+
+    database = Database(url)
+    results.put(floor_of(database, of["tenant_id"], of["run_id"]))
+    database.dispose()
+
+
+def floor_of(database, tenant_id: str, run_id: str) -> dict:
     """The floor an import cannot beat: the rows the first import wrote (read back from
     every table: the tenant's rows, of the reports this run's) inserted again with one plain
     DBAPI ``executemany`` per 1,000 into copies of their tables with the same indexes, unique
@@ -385,13 +395,15 @@ def main(argv: list[str] | None = None) -> dict:
         base = _in_child(baseline, url, packages["full"])
         small = _in_child(rollcall_import, url, {**packages, "full": packages["half"]}, f"h{stamp}")
         big = _in_child(rollcall_import, url, packages, f"bench-full-{stamp}")
-    return _summarise(args, rows, half_rows, base, small, big)
+        floor = _in_child(indexed_floor, url, big.pop("floor of"))
+    return _summarise(args, rows, half_rows, base, small, big, floor)
 
 
-def _summarise(args, rows: int, half_rows: int, base: dict, small: dict, big: dict) -> dict:
+def _summarise(
+    args, rows: int, half_rows: int, base: dict, small: dict, big: dict, floor: dict
+) -> dict:
     base_speed = base["rows"] / base["seconds"]
-    floor = big.pop("indexed floor")
-    small.pop("indexed floor")
+    small.pop("floor of")
     first = big["first import"]
     result = {
         "benchmark": "imports",
