@@ -30,7 +30,7 @@ from contextlib import contextmanager, suppress
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-CACHE_MIB = 64
+CACHE_MIB = 32
 
 _lock = threading.Lock()
 _writers = 0
