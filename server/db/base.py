@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import os
 from datetime import UTC, date, datetime
 from typing import Any, overload
 
@@ -55,8 +55,35 @@ class Base(DeclarativeBase):
 
 
 def new_id() -> str:
-    """A random UUID in its canonical text form: our ids, SCIM ids and default sourcedIds."""
-    return str(uuid.uuid4())
+    """A random UUID in its canonical text form: our ids, SCIM ids and default sourcedIds.
+
+    A random version-4 UUID as ``str(uuid.uuid4())`` writes it, made from a pool that one
+    ``os.urandom`` fills 256 ids at a time (``uuid4`` per id was 5% of a first import, issue
+    15). The pool is emptied in a forked child, so two workers never share its ids.
+    """
+    try:
+        return _POOL.pop()
+    except IndexError:
+        _POOL.extend(_random_ids(256))
+        return _POOL.pop()
+
+
+_POOL: list[str] = []
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}  # RFC 9562 §4.1
+
+
+def _random_ids(count: int) -> list[str]:
+    """``count`` random version-4 UUIDs: 122 random bits each, the version digit ``4`` and
+    the variant bits ``10`` set as RFC 9562 §5.4 says (``uuid.uuid4`` does the same)."""
+    hexed, v = os.urandom(16 * count).hex(), _VARIANT
+    return [
+        f"{hexed[i : i + 8]}-{hexed[i + 8 : i + 12]}-4{hexed[i + 13 : i + 16]}-"
+        f"{v[hexed[i + 16]]}{hexed[i + 17 : i + 20]}-{hexed[i + 20 : i + 32]}"
+        for i in range(0, 32 * count, 32)
+    ]
+
+
+os.register_at_fork(after_in_child=_POOL.clear)
 
 
 def utcnow() -> datetime:

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.db import Credential, RecordStatus, User, UserGrade, UserRole, fold
+from server.db.bulk_insert import insert_dicts
 from server.domain import audit, users
 from server.domain.actors import Actor
 
@@ -77,8 +78,9 @@ def create_users(
 
 
 def _insert(session: Session, actor: Actor, fresh: list[tuple[users.NewUserRows, Any]]) -> None:
-    """The new users, their roles, grades and credentials, one Core ``executemany`` each
-    (an ORM object per user and its flush were most of a first import, issue 15), and their
+    """The new users, their roles, grades and credentials, one ``executemany`` each
+    (:mod:`server.db.bulk_insert`: an ORM object per user and its flush were most of a first
+    import, then SQLAlchemy's parameter processing per row, issue 15), and their
     ``user.create`` audit events."""
     if not fresh:
         return
@@ -90,8 +92,7 @@ def _insert(session: Session, actor: Actor, fresh: list[tuple[users.NewUserRows,
         (UserGrade, [row for rows in made for row in rows.grades]),
         (Credential, [rows.credential for rows in made]),
     ):
-        if table_rows:
-            session.execute(insert(cast(Table, model.__table__)), table_rows)
+        insert_dicts(session, model.__table__, table_rows)
     events = [
         users.creation_event(rows.user["id"], rows.user["username"], values)
         for rows, values in fresh

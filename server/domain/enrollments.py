@@ -13,12 +13,13 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from server.db import Enrollment, RecordStatus, SchoolClass, User, new_id, utcnow
+from server.db.bulk_insert import insert_dicts
 from server.domain import audit, roster
 from server.domain.actors import Actor
 from server.domain.record_refs import ClassRef, UserRef
@@ -163,11 +164,11 @@ def _row(
 
 
 def _insert(session: Session, rows: list[dict[str, Any]]) -> None:
-    """The new enrollments in one Core ``executemany`` (an ORM object and its flush per row
+    """The new enrollments in one ``executemany`` (an ORM object and its flush per row
     cost a first import ~15% of its time, issue 15)."""
     if rows:
         session.flush()  # the users and classes they name
-        session.execute(insert(cast(Table, Enrollment.__table__)), rows)
+        insert_dicts(session, Enrollment.__table__, rows)
 
 
 def _event(row: dict[str, Any]) -> dict[str, Any]:

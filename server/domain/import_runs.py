@@ -15,13 +15,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum, nonmember
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server import metrics
 from server.db import Connection, ImportRowResult, ImportRun, new_id, utcnow
+from server.db.bulk_insert import insert_rows
 from server.db.session import Database
 from server.domain import audit, leases
 from server.domain.actors import Actor
@@ -226,27 +227,18 @@ _ROW_COLUMNS = ("run_id", "file", "row_number", "record_key", "outcome", "code",
 
 
 def _row_inserter(session: Session) -> Callable[[list[tuple[Any, ...]]], None]:
-    """One ``executemany`` of report rows ``(*_ROW_COLUMNS, changes)``: on SQLite the tuples
-    go to the driver as they are (``changes`` as the JSON text SQLAlchemy would write),
-    elsewhere through a Core INSERT. Either way no ORM work per row."""
-    connection = session.connection()
-    table = cast(Table, ImportRowResult.__table__)
-    if connection.dialect.name == "sqlite":
-        columns = ", ".join((*_ROW_COLUMNS, "changes"))
-        sql = f"INSERT INTO {table.name} ({columns}) VALUES ({', '.join('?' * 8)})"
+    """One ``executemany`` of report rows ``(*_ROW_COLUMNS, changes)``, no ORM or
+    SQLAlchemy work per row (:mod:`server.db.bulk_insert`)."""
+    columns = (*_ROW_COLUMNS, "changes")
 
-        def to_driver(batch: list[tuple[Any, ...]]) -> None:
-            params = [(*row[:7], json.dumps(row[7]) if row[7] else "{}") for row in batch]
-            connection.exec_driver_sql(sql, params)
+    def write(batch: list[tuple[Any, ...]]) -> None:
+        rows = [(*row[:7], row[7] or _NO_CHANGES) for row in batch]
+        insert_rows(session, ImportRowResult.__table__, columns, rows)
 
-        return to_driver
-    statement = insert(table)
+    return write
 
-    def through_core(batch: list[tuple[Any, ...]]) -> None:
-        names = (*_ROW_COLUMNS, "changes")
-        connection.execute(statement, [dict(zip(names, row, strict=True)) for row in batch])
 
-    return through_core
+_NO_CHANGES: dict[str, Any] = {}
 
 
 def record_applied(

@@ -214,7 +214,12 @@ def folded(model: type, name: str, value: Any) -> dict[str, Any]:
     return {}
 
 
+_PLAIN = frozenset((str, int, float, bool, type(None)))
+
+
 def plain(value: Any) -> Any:
+    if type(value) in _PLAIN:
+        return value  # most values: no isinstance against a mapped class (issue 15)
     if isinstance(value, list):
         return [plain(v) for v in value]
     if isinstance(value, date):

@@ -36,6 +36,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from server.db import Enrollment, RecordStatus, SchoolClass, User
+from server.db.bulk_insert import update_rows
 from server.domain.actors import Actor
 
 CHUNK = 900  # bound parameters per IN list (SQLite allows 999 by default in old builds)
@@ -213,15 +214,5 @@ def unchanged(actor: Actor, record: Stored | None, row_digest: str | None) -> bo
 def remember(session: Session, model: Any, rows: Iterable[tuple[str, str, int]]) -> None:
     """Store ``(id, row digest, version after the write)`` for written records, in one
     ``executemany`` (a plain UPDATE of the hash: it does not bump ``version``)."""
-    params = [
-        {"b_id": id_, "b_hash": sealed(row_digest, version)} for id_, row_digest, version in rows
-    ]
-    if not params:
-        return
-    table = model.__table__
-    statement = (
-        table.update()
-        .where(table.c.id == bindparam("b_id"))
-        .values(content_hash=bindparam("b_hash"))
-    )
-    session.execute(statement, params)
+    params = [(sealed(row_digest, version), id_) for id_, row_digest, version in rows]
+    update_rows(session, model.__table__, ("content_hash",), "id", params)

@@ -59,12 +59,18 @@ ENROLLMENT_ROLES = ("administrator", "proctor", "student", "teacher", "aide", "g
 ENROLLMENT_ROLES_1P2 = ("administrator", "proctor", "student", "teacher")
 
 
+# casefolded spelling -> canonical spelling, the first of ``ROLES`` for each
+_ROLES_FOLDED: dict[str, str] = {}
+for _role in ROLES:
+    _ROLES_FOLDED.setdefault(_role.casefold(), _role)
+
+
 def check_role(role: str, field: str = "role") -> str:
     """The canonical spelling of ``role``; anything else (``None`` too) is refused, naming
     ``field``."""
-    for known in ROLES:
-        if isinstance(role, str) and role.casefold() == known.casefold():
-            return known
+    known = _ROLES_FOLDED.get(role.casefold()) if isinstance(role, str) else None
+    if known is not None:
+        return known
     raise InvalidValue(f"Unknown role {role!r}; expected one of {', '.join(ROLES)}.", field=field)
 
 
@@ -125,7 +131,10 @@ def check_texts(values: object, field: str = "request") -> None:
     elif isinstance(values, dict):
         for key, value in values.items():
             check_text(str(key), field)
-            check_texts(value, str(key))
+            if type(value) is not str and value is not None:
+                check_texts(value, str(key))
+            elif value is not None and "\x00" in value:  # a plain text: no call (issue 15)
+                check_text(value, str(key))
     elif isinstance(values, list | tuple):
         for value in values:
             check_texts(value, field)

@@ -42,6 +42,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DataError, IntegrityError
 
 from server.db import Connection, utcnow
+from server.db.long_writes import long_write
 from server.db.session import Database
 from server.domain import sync_hashes
 from server.domain.actors import Actor, connection_actor, on_behalf_of
@@ -187,7 +188,8 @@ def import_source(
             )
             # nothing was written since the read snapshot: what it found unchanged still is
             ctx.snapshot_holds = state is not None and roster_state(session, tenant_id) == state
-            _run(ctx, source, progress)
+            with long_write(session):  # the same cost per row at any size (issue 15)
+                _run(ctx, source, progress)
             for file, message in source.warnings:
                 report.warn(file, message)
             _decide(report, options)

@@ -9,5 +9,6 @@ def test_the_import_benchmark_prints_its_ratios(capsys):
     result = main(["--users", "40", "--classes-per-student", "2"])
     out = capsys.readouterr().out
     assert "executemany baseline" in out and "import/baseline: speed" in out
+    assert "first import/indexed floor: speed" in out and result["indexed_floor"]["rows"] > 0
     assert result["import_full"]["status"] == "applied"
     assert result["speed_ratio"] > 0 and result["memory_ratio"] > 0

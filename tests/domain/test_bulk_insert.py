@@ -1,0 +1,192 @@
+"""The bulk insert of imports (issue 15) stores exactly what SQLAlchemy's Core insert stores:
+the same bytes in every column (SQLite's datetime text, JSON text, booleans, dates, nulls),
+read back alike through the ORM, with one ``executemany`` per call."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from sqlalchemy import event, insert, select, text
+from sqlalchemy.orm import Session
+
+from server.db import AuditEvent, Credential, User, new_id
+from server.db.bulk_insert import JSONText, insert_dicts, insert_rows, update_rows
+from server.db.session import Database
+from server.domain import audit
+from server.domain.actors import Actor
+from server.domain.connections import create_connection
+
+AT = datetime(2026, 3, 4, 5, 6, 7, 890123, UTC)
+ELSEWHERE = datetime(2026, 3, 4, 7, 6, 7, 0, timezone(timedelta(hours=2)))  # 05:06:07 UTC
+
+
+def _user(tenant_id: str, connection_id: str, name: str, **given: Any) -> dict[str, Any]:
+    """Every column of ``users``: JSON, DateTime (one in another zone, one null), Date,
+    nullable strings."""
+    made = new_id()
+    return {
+        column.key: None for column in User.__table__.columns
+    } | {
+        "id": made, "tenant_id": tenant_id, "connection_id": connection_id,
+        "sourced_id": f"s-{name}", "username": name, "username_folded": name,
+        "given_name": "Ann", "family_name": "Ölçer", "given_folded": "ann",
+        "family_folded": "ölçer", "primary_role": "student", "birth_date": date(2012, 1, 9),
+        "demographic_flags": {"hispanicOrLatinoEthnicity": True},
+        "extra": {"phone": "1", "nested": {"a": [1, 2.5, None]}, "é": "ü"},
+        "status": "active", "created_at": AT, "updated_at": ELSEWHERE, "deleted_at": None,
+        "purge_after": datetime(2027, 1, 1, tzinfo=UTC), "version": 1,
+    } | given  # fmt: skip
+
+
+def _stored(session: Session, table: str, key: str, value: str) -> tuple[Any, ...]:
+    """The row as the driver returns it (SQLite: the stored text itself)."""
+    return tuple(
+        session.execute(text(f"SELECT * FROM {table} WHERE {key} = :v"), {"v": value}).one()
+    )
+
+
+def _connection_id(session: Session, system: Actor) -> str:
+    return create_connection(session, system, "SIS", "oneroster").connection.id
+
+
+def test_users_written_in_bulk_store_what_a_core_insert_stores(
+    database: Database, session: Session, system: Actor
+) -> None:
+    connection_id = _connection_id(session, system)
+    core = _user(system.tenant_id, connection_id, "core")
+    bulk = _user(system.tenant_id, connection_id, "bulk", id=core["id"][:-3] + "bbb")
+    session.execute(insert(User.__table__), [core])  # type: ignore[arg-type]
+    insert_dicts(session, User.__table__, [bulk])
+    columns = [c.key for c in User.__table__.columns]
+    by_core = dict(zip(columns, _stored(session, "users", "id", core["id"]), strict=True))
+    by_bulk = dict(zip(columns, _stored(session, "users", "id", bulk["id"]), strict=True))
+    differing = {"id", "sourced_id", "username", "username_folded"}
+    assert {k: v for k, v in by_bulk.items() if k not in differing} == {
+        k: v for k, v in by_core.items() if k not in differing
+    }
+    read = session.get(User, bulk["id"])
+    assert read is not None
+    assert read.updated_at == ELSEWHERE and read.created_at == AT and read.deleted_at is None
+    assert read.extra == bulk["extra"] and read.birth_date == date(2012, 1, 9)
+    # comparisons in SQL with the ORM's own parameters find both rows
+    found = select(User.username).where(User.created_at == AT, User.updated_at <= AT)
+    assert sorted(session.scalars(found)) == ["bulk", "core"]
+
+
+def test_booleans_binary_and_nulls_match_the_core_insert(
+    database: Database, session: Session, system: Actor
+) -> None:
+    connection_id = _connection_id(session, system)
+    users = [_user(system.tenant_id, connection_id, name) for name in ("one", "two")]
+    insert_dicts(session, User.__table__, users)
+    core = {
+        "user_id": users[0]["id"], "state": "pending", "password_hash": None,
+        "must_change": True, "temporary_secret": b"\x00\xffsealed", "issued_at": ELSEWHERE,
+        "activated_at": None, "updated_at": AT,
+    }  # fmt: skip
+    bulk = core | {"user_id": users[1]["id"]}
+    session.execute(insert(Credential.__table__), [core])  # type: ignore[arg-type]
+    insert_rows(session, Credential.__table__, tuple(bulk), [tuple(bulk.values())])
+    stored_core = _stored(session, "credentials", "user_id", users[0]["id"])
+    stored_bulk = _stored(session, "credentials", "user_id", users[1]["id"])
+    assert stored_bulk[1:] == stored_core[1:]
+    read = session.get(Credential, users[1]["id"])
+    assert (
+        read is not None
+        and read.must_change is True
+        and read.issued_at == AT - timedelta(microseconds=890123)
+    )
+    assert read.temporary_secret == b"\x00\xffsealed" and read.activated_at is None
+
+
+def test_json_already_serialised_is_stored_as_the_generic_path_stores_the_value(
+    database: Database, session: Session, system: Actor
+) -> None:
+    """The audit log's ``changes``, a null JSON value and an update by key."""
+    changes = {"username": [None, "ann"], "extra.phone": ["1", "2"], "ok": [False, 3.5]}
+    common = {
+        "tenant_id": system.tenant_id, "at": AT, "actor_kind": "system", "actor_id": None,
+        "actor_name": "t", "via": None, "action": "x", "target_kind": None, "target_id": None,
+        "target_label": None, "detail": None, "override": False,
+    }  # fmt: skip
+    session.execute(insert(AuditEvent.__table__), [common | {"changes": changes}])  # type: ignore[arg-type]
+    insert_dicts(
+        session, AuditEvent.__table__, [common | {"changes": JSONText(json.dumps(changes))}]
+    )
+    stored = (
+        session.connection()
+        .exec_driver_sql("SELECT changes, at, override FROM audit_events ORDER BY id")
+        .all()
+    )
+    assert stored[0] == stored[1]
+    assert [e.changes for e in session.scalars(select(AuditEvent))] == [changes, changes]
+    ids = session.scalars(select(AuditEvent.id).order_by(AuditEvent.id)).all()
+    with audit.amending(session, "test"):
+        update_rows(session, AuditEvent.__table__, ("detail",), "id", [("again", ids[1])])
+    session.expire_all()
+    assert [e.detail for e in session.scalars(select(AuditEvent).order_by(AuditEvent.id))] == [
+        None,
+        "again",
+    ]
+
+
+def test_a_thousand_rows_are_one_executemany(
+    database: Database, session: Session, system: Actor
+) -> None:
+    connection_id = _connection_id(session, system)
+    users = [_user(system.tenant_id, connection_id, f"u{n}") for n in range(1000)]
+    seen: list[tuple[str, int]] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        seen.append((statement.split(" (")[0], len(parameters) if executemany else 1))
+
+    engine = session.get_bind()
+    session.connection()
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        insert_dicts(session, User.__table__, users)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert seen == [("INSERT INTO users", 1000)]
+    assert session.scalar(text("SELECT count(*) FROM users")) == 1000
+
+
+@pytest.mark.parametrize("value", [datetime(2026, 1, 1), "2026-01-01"])
+def test_a_naive_datetime_is_refused_as_by_the_orm(
+    database: Database, session: Session, system: Actor, value: Any
+) -> None:
+    """A naive datetime (or a string) never reaches the database (``UTCDateTime``)."""
+    connection_id = _connection_id(session, system)
+    with pytest.raises((ValueError, TypeError, AttributeError)):
+        insert_dicts(
+            session, User.__table__, [_user(system.tenant_id, connection_id, "n", created_at=value)]
+        )
+
+
+def test_the_audit_log_in_bulk_stores_the_json_text_record_stores(
+    database: Database, session: Session, system: Actor
+) -> None:
+    """``audit.record_many`` serialises each event's changes once, by itself: the text must
+    be what ``audit.record`` has SQLAlchemy store (redaction, plain and nested values)."""
+    changes = {
+        "given_name": [None, "Zoë"],
+        "birth_date": [None, date(2014, 5, 1)],
+        "password": [None, "hunter2"],
+        "grades": [["03"], ("04", 5, 1.5, True)],
+        "extra.phone": ["1", None],
+        "status": ["active", "inactive"],
+    }
+    for target, many_changes in (("empty", None), ("full", changes)):
+        audit.record(session, system, "x", target_id=f"{target}-one", changes=many_changes)
+        audit.record_many(
+            session, system, "x", [{"target_id": f"{target}-many", "changes": many_changes}]
+        )
+    session.flush()
+    stored = dict(
+        session.execute(text("SELECT target_id, changes FROM audit_events")).tuples().all()
+    )
+    assert stored["full-many"] == stored["full-one"] and stored["empty-many"] == stored["empty-one"]
+    assert "hunter2" not in str(stored["full-many"])

@@ -1,0 +1,35 @@
+"""Record ids (``new_id``) stay random version-4 UUIDs in canonical text form while they are
+made a pool at a time (issue 15), and a forked worker never repeats its parent's pool."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+from server.db import new_id
+
+
+def test_ids_are_random_version_4_uuids_in_canonical_form() -> None:
+    ids = [new_id() for _ in range(5000)]
+    assert len(set(ids)) == len(ids)
+    for made in ids:
+        parsed = uuid.UUID(made)
+        assert (str(parsed), parsed.version, parsed.variant) == (made, 4, uuid.RFC_4122)
+    # every random digit takes every value (the version digit is always 4; variant 8/9/a/b)
+    assert {made[19] for made in ids} == set("89ab")
+    assert {made[0] for made in ids} == set("0123456789abcdef")
+
+
+def test_a_forked_worker_makes_ids_of_its_own() -> None:
+    new_id()  # the parent holds a pool
+    reading, writing = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child process
+        os.write(writing, new_id().encode())
+        os._exit(0)
+    os.close(writing)
+    os.waitpid(child, 0)
+    childs = os.read(reading, 36).decode()
+    os.close(reading)
+    assert uuid.UUID(childs).version == 4
+    assert childs not in {new_id() for _ in range(256)}

@@ -1,0 +1,57 @@
+"""An import costs the same per row at any size (issue 15): while it writes, the heap that
+existed before is out of the garbage collector's way and SQLite's page cache holds the indexes
+it inserts into; after it, the process and the connection are as they were.
+
+Speed is measured in ``bench/imports.py``; these tests check the settings themselves."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+from sqlalchemy import text
+
+from server.db.long_writes import CACHE_MIB, long_write
+from server.imports.engine import ImportOptions, run_import
+from tests.imports.packages import district, package
+
+
+def _cache_size(session) -> int:
+    return session.execute(text("PRAGMA cache_size")).scalar_one()
+
+
+@pytest.mark.sqlite_only
+def test_a_long_write_has_a_larger_page_cache_and_gives_it_back(session) -> None:
+    before = _cache_size(session)
+    with long_write(session):
+        assert _cache_size(session) == -CACHE_MIB * 1024
+    assert _cache_size(session) == before
+
+
+def test_the_heap_stays_frozen_until_the_last_long_write_ends(session, database) -> None:
+    assert gc.get_freeze_count() == 0
+    with long_write(session):
+        assert gc.get_freeze_count() > 0
+        with database.session(read_only=True) as other, long_write(other):  # a second import
+            assert gc.get_freeze_count() > 0
+        assert gc.get_freeze_count() > 0  # the first one still writes
+    assert gc.get_freeze_count() == 0
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_an_import_and_its_trial_run_write_with_the_heap_frozen(tenancy, tmp_path, dry_run) -> None:
+    path = package(tmp_path / "district.zip", "1.1", district(students=5))
+    seen: list[int] = []
+    report = run_import(
+        tenancy.database,
+        tenancy.box,
+        tenancy.tenant_id,
+        "SIS",
+        path,
+        ImportOptions(dry_run=dry_run),
+        progress=lambda done: seen.append(gc.get_freeze_count()),
+    )
+    report.close()
+    assert report.status == ("valid" if dry_run else "applied"), report.summary
+    assert seen and min(seen) > 0
+    assert gc.get_freeze_count() == 0
