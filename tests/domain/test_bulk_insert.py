@@ -185,8 +185,7 @@ def test_the_audit_log_in_bulk_stores_the_json_text_record_stores(
             session, system, "x", [{"target_id": f"{target}-many", "changes": many_changes}]
         )
     session.flush()
-    stored = dict(
-        session.execute(text("SELECT target_id, changes FROM audit_events")).tuples().all()
-    )
+    rows = session.execute(text("SELECT target_id, changes FROM audit_events")).all()
+    stored = {target_id: changes for target_id, changes in rows}
     assert stored["full-many"] == stored["full-one"] and stored["empty-many"] == stored["empty-one"]
     assert "hunter2" not in str(stored["full-many"])
