@@ -16,14 +16,13 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, bindparam, inspect, select, update
+from sqlalchemy import CursorResult, bindparam, inspect, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
-from sqlalchemy.orm.util import identity_key
 
 
 def write_changes(session: Session, records: Sequence[Any], names: Sequence[str]) -> None:
@@ -58,19 +57,6 @@ def write_changes(session: Session, records: Sequence[Any], names: Sequence[str]
         for name in names:
             set_committed_value(record, name, row[f"w_{name}"])
         set_committed_value(record, "version", row["w_next"])
-
-
-def held(session: Session, model: Any, ids: Iterable[str | None]) -> list[Any]:
-    """The records of ``model`` with ``ids`` that the session does not hold yet, loaded with
-    one SELECT per 900: while the caller keeps the list, each ``session.get`` of them finds
-    them in the identity map (which holds objects weakly) instead of querying one by one."""
-    wanted = sorted({i for i in ids if i and identity_key(model, i) not in session.identity_map})
-    found: list[Any] = []
-    for start in range(0, len(wanted), 900):
-        found.extend(
-            session.scalars(select(model).where(model.id.in_(wanted[start : start + 900])))
-        )
-    return found
 
 
 def changed_columns(record: Any) -> tuple[str, ...] | None:

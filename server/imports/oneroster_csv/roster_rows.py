@@ -149,13 +149,25 @@ def _create_all(
     """Rows creating records: together (``bulk_roster.create_records``)."""
     made = bulk_roster.create_records(ctx.session, ctx.actor, model, [f for _, f in new])
     outcomes: dict[int, list[RowResult]] = {}
+    _report_created(ctx, model, [record for record, _ in new], made, outcomes)
+    return outcomes
+
+
+def _report_created(
+    ctx: ImportContext,
+    model: Any,
+    records: list[ImportRecord],
+    made: list[Any],
+    outcomes: dict[int, list[RowResult]],
+) -> None:
+    """Remember the records a batch created (the kind's cache, their row hashes) and report
+    their rows ``created``."""
     cache = ctx.cache.get(model.__tablename__)
-    for (record, _), created in zip(new, made, strict=True):
+    for record, created in zip(records, made, strict=True):
         if cache is not None:
             cache[record.key] = created.id
         ctx.synced(record, model, created)
         outcomes[record.number] = [_result(record, Outcome.CREATED)]
-    return outcomes
 
 
 def _org_fields(ctx: ImportContext, record: ImportRecord) -> dict[str, Any]:
@@ -218,12 +230,7 @@ def handle_classes(ctx: ImportContext, records: list[ImportRecord]) -> dict[int,
         else:
             new.append((record, {**_class_fields(ctx, record), "sourced_id": record.key}))
     made = bulk_roster.create_classes(ctx.session, ctx.actor, [fields for _, fields in new])
-    cache = ctx.cache.get(SchoolClass.__tablename__)
-    for (record, _), klass in zip(new, made, strict=True):
-        if cache is not None:
-            cache[record.key] = klass.id
-        ctx.synced(record, SchoolClass, klass)
-        outcomes[record.number] = [_result(record, Outcome.CREATED)]
+    _report_created(ctx, SchoolClass, [record for record, _ in new], made, outcomes)
     return outcomes
 
 
