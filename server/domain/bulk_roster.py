@@ -31,10 +31,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.db import AcademicSession, Course, Org, SchoolClass, new_id, utcnow
+from server.db.bulk_insert import insert_dicts
 from server.db.roster import SyncedRecord, class_terms
 from server.domain import audit, roster
 from server.domain.actors import Actor
@@ -185,9 +186,8 @@ def _insert(session: Session, actor: Actor, fresh: _Rows) -> _Rows:
     each; returns an empty :class:`_Rows` for what comes next."""
     if fresh.records:
         session.flush()  # what the ORM holds goes first
-        session.execute(insert(getattr(fresh.model, "__table__")), fresh.records)  # noqa: B009
-        if fresh.terms:
-            session.execute(insert(class_terms), fresh.terms)
+        insert_dicts(session, getattr(fresh.model, "__table__"), fresh.records)  # noqa: B009
+        insert_dicts(session, class_terms, fresh.terms)
         audit.record_many(session, actor, f"{roster.kind_of(fresh.model)}.create", fresh.events)
     return _Rows(fresh.model, [], [], [])
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.db import (
@@ -29,6 +29,7 @@ from server.db import (
     new_id,
     utcnow,
 )
+from server.db.bulk_insert import insert_dicts
 from server.domain import (
     audit,
     erasure,
@@ -293,7 +294,7 @@ def _insert_roles(session: Session, rows: list[dict[str, Any]], changed: list[Us
     when next used (their collections hold only the rows that stayed)."""
     if not rows:
         return
-    session.execute(insert(cast(Table, UserRole.__table__)), rows)
+    insert_dicts(session, UserRole.__table__, rows)
     for user in changed:
         session.expire(user, ["roles"])
 
