@@ -57,16 +57,21 @@ class ClassRef(NamedTuple):
 def users_named(session: Session, tenant_id: str, keys: Iterable[str]) -> dict[str, UserRef]:
     """sourcedId -> :class:`UserRef` of the tenant's users among ``keys`` (deleted included:
     the caller's rule tells them apart)."""
-    return {ref.sourced_id: UserRef._make(ref) for ref in _read(session, _users(), tenant_id, keys)}
+    return {
+        ref.sourced_id: UserRef._make(ref) for ref in rows_named(session, _users(), tenant_id, keys)
+    }
 
 
 def classes_named(session: Session, tenant_id: str, keys: Iterable[str]) -> dict[str, ClassRef]:
     """sourcedId -> :class:`ClassRef` of the tenant's classes among ``keys``."""
-    rows = _read(session, _classes(), tenant_id, keys)
+    rows = rows_named(session, _classes(), tenant_id, keys)
     return {ref.sourced_id: ClassRef._make(ref) for ref in rows}
 
 
-def _read(session: Session, statement: Any, tenant_id: str, keys: Iterable[str]) -> list[Any]:
+def rows_named(session: Session, statement: Any, tenant_id: str, keys: Iterable[str]) -> list[Any]:
+    """The rows of ``statement`` (parameters ``tenant`` and an expanding ``keys``) for the
+    tenant's sourcedIds among ``keys``: one execution per :data:`CHUNK` keys, after a flush,
+    without the ORM."""
     wanted = sorted({key for key in keys if key})
     if not wanted:
         return []
@@ -74,7 +79,7 @@ def _read(session: Session, statement: Any, tenant_id: str, keys: Iterable[str])
     found: list[Any] = []
     for start in range(0, len(wanted), CHUNK):
         chunk = wanted[start : start + CHUNK]
-        found += session.connection().execute(statement, {"tenant": tenant_id, "keys": chunk})
+        found += session.connection().execute(statement, {"tenant": tenant_id, "keys": chunk}).all()
     return found
 
 

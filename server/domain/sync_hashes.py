@@ -37,9 +37,10 @@ from sqlalchemy.orm import Session
 
 from server.db import Enrollment, RecordStatus, SchoolClass, User
 from server.db.bulk_insert import update_rows
+from server.domain import record_refs
 from server.domain.actors import Actor
 
-CHUNK = 900  # bound parameters per IN list (SQLite allows 999 by default in old builds)
+STORED_COLUMNS = ("sourced_id", "id", "connection_id", "status", "version", "content_hash")
 
 
 class Stored(NamedTuple):
@@ -90,16 +91,8 @@ def sealed(row_digest: str, version: int) -> str:
 def stored(session: Session, model: Any, tenant_id: str, keys: Iterable[str]) -> dict[str, Stored]:
     """sourcedId -> :class:`Stored` for the tenant's records of ``model`` among ``keys``
     (one SELECT per 900 keys, nothing loaded into the session)."""
-    wanted = sorted({key for key in keys if key})
-    found: dict[str, Stored] = {}
-    statement = _stored_query(model)
-    session.flush()  # what session.execute would do; rows are then read without the ORM
-    for start in range(0, len(wanted), CHUNK):
-        chunk = wanted[start : start + CHUNK]
-        rows = session.connection().execute(statement, {"tenant": tenant_id, "keys": chunk})
-        for row in rows.all():  # one fetchall, not a fetchone per row
-            found[row[0]] = Stored._make(row[1:])
-    return found
+    rows = record_refs.rows_named(session, _stored_query(model), tenant_id, keys)
+    return {row[0]: Stored._make(row[1:]) for row in rows}
 
 
 @functools.cache
@@ -107,8 +100,7 @@ def _stored_query(model: Any) -> Any:
     """The SELECT of :func:`stored`, built once per model: its keys are one expanding
     parameter, so a batch's 500 keys are not each made into a SQL literal object."""
     table = model.__table__
-    columns = ("sourced_id", "id", "connection_id", "status", "version", "content_hash")
-    return select(*(table.c[name] for name in columns)).where(
+    return select(*(table.c[name] for name in STORED_COLUMNS)).where(
         table.c.tenant_id == bindparam("tenant"),
         table.c.sourced_id.in_(bindparam("keys", expanding=True)),
     )
@@ -118,8 +110,8 @@ def stored_all(session: Session, model: Any, tenant_id: str) -> dict[str, Stored
     """sourcedId -> :class:`Stored` of every record of ``model`` in the tenant, in one
     SELECT: what the rows of a whole file name (a read-ahead's users and classes)."""
     table = model.__table__
-    columns = ("sourced_id", "id", "connection_id", "status", "version", "content_hash")
-    statement = select(*(table.c[name] for name in columns)).where(table.c.tenant_id == tenant_id)
+    columns = (table.c[name] for name in STORED_COLUMNS)
+    statement = select(*columns).where(table.c.tenant_id == tenant_id)
     rows = session.connection().execute(statement).all()
     return {row[0]: Stored._make(row[1:]) for row in rows}
 
@@ -132,17 +124,14 @@ def stored_hashes(
     SELECT per 900 keys; empty for any other actor."""
     if actor.kind != "connection":
         return {}
-    found: dict[str, tuple[int, str]] = {}
-    statement = _stored_query(model)  # by (tenant, sourcedId): the unique index, not the owner's
-    session.flush()
+    # by (tenant, sourcedId): the unique index, not the owner's
+    rows = record_refs.rows_named(session, _stored_query(model), actor.tenant_id, keys)
     owner, active = actor.connection_id, RecordStatus.ACTIVE
-    for start in range(0, len(keys), CHUNK):
-        params = {"tenant": actor.tenant_id, "keys": keys[start : start + CHUNK]}
-        rows = session.connection().execute(statement, params).all()
-        for key, _, connection_id, status, version, content_hash in rows:
-            if connection_id == owner and status == active and content_hash is not None:
-                found[key] = (version, content_hash)
-    return found
+    return {
+        key: (version, content_hash)
+        for key, _, connection_id, status, version, content_hash in rows
+        if connection_id == owner and status == active and content_hash is not None
+    }
 
 
 def matches(found: tuple[int, str] | None, row_digest: str | None) -> bool:
@@ -158,21 +147,15 @@ def stored_enrollments(session: Session, tenant_id: str, keys: Iterable[str]) ->
     they name and for the classes they name (three dicts by sourcedId), in one SELECT per 900
     keys: an unchanged batch names the same users and classes as it did. A user or class
     named by many enrollments is read into one :class:`Stored`."""
-    wanted = sorted({key for key in keys if key})
     enrollments: dict[str, Stored] = {}
     people: dict[str, Stored] = {}
     classes: dict[str, Stored] = {}
-    statement = _linked_query()
-    session.flush()
-    for start in range(0, len(wanted), CHUNK):
-        chunk = wanted[start : start + CHUNK]
-        rows = session.connection().execute(statement, {"tenant": tenant_id, "keys": chunk})
-        for row in rows.all():
-            enrollments[row[0]] = Stored._make(row[1:6])
-            if row[6] is not None and row[6] not in people:
-                people[row[6]] = Stored._make(row[7:12])
-            if row[12] is not None and row[12] not in classes:
-                classes[row[12]] = Stored._make(row[13:18])
+    for row in record_refs.rows_named(session, _linked_query(), tenant_id, keys):
+        enrollments[row[0]] = Stored._make(row[1:6])
+        if row[6] is not None and row[6] not in people:
+            people[row[6]] = Stored._make(row[7:12])
+        if row[12] is not None and row[12] not in classes:
+            classes[row[12]] = Stored._make(row[13:18])
     return enrollments, people, classes
 
 
