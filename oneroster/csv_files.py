@@ -125,10 +125,22 @@ class Package:
         return HEADERS[self.version][name]
 
     def rows(self, name: str) -> Iterator[SourceRow]:
-        """Stream the rows of ``name`` with canonical header names.
+        """Stream the rows of ``name`` with canonical header names (see :meth:`lines`).
 
         An empty line (or one of empty cells) is yielded with no values, for the reader to
-        report. Lines, rows and cells are read within the package's :class:`ImportLimits`.
+        report.
+        """
+        for columns, number, cells in self.lines(name):
+            yield SourceRow(name, number, dict(zip(columns, cells, strict=True)) if cells else {})
+
+    def lines(self, name: str) -> Iterator[tuple[tuple[str, ...], int, list[str]]]:
+        """Stream the rows of ``name`` as ``(columns, number, cells)``: the header's columns
+        kept (canonical names, file order; the same tuple for every row), the line number and
+        the cells as read under those columns (short rows padded, extra cells dropped,
+        neutralised formulas restored); an empty line (or one of empty cells) has no cells.
+        No :class:`SourceRow` is built: a nightly sync hashes most rows straight from the
+        list (issue 15). Lines, rows and cells are read within the package's
+        :class:`ImportLimits`.
 
         :raises PackageError: F001 (encoding, broken CSV) or F002 (missing key columns).
         :raises LimitExceeded: F011-F017, as soon as the file passes a limit.
@@ -140,24 +152,27 @@ class Package:
                 if header is None:
                     return
                 check_row(header, 1, self.limits, name)
-                columns = self._canonical_headers(name, header)
-                width = len(columns)
-                kept = [(i, c) for i, c in enumerate(columns) if c]
-                every = len(kept) == width  # no ignored column: one dict(zip()) per row
+                every = self._canonical_headers(name, header)
+                width = len(every)
+                kept = tuple(i for i, c in enumerate(every) if c)
+                columns = tuple(every[i] for i in kept)
+                pick = None if len(kept) == width else kept  # None: no ignored column
+                limits, empty = self.limits, []
                 for number, cells in enumerate(reader, start=2):
-                    check_row(cells, number, self.limits, name)
-                    if not cells or not "".join(cells).strip():
-                        yield SourceRow(name, number, {})
+                    check_row(cells, number, limits, name)
+                    joined = "".join(cells)
+                    if not joined.strip():
+                        yield columns, number, empty
                         continue
                     if len(cells) < width:
-                        cells = cells + [""] * (width - len(cells))
-                    if every:
-                        values = dict(zip(columns, cells, strict=False))  # extra cells dropped
-                    else:
-                        values = {c: cells[i] for i, c in kept}
-                    if "'" in "".join(values.values()):  # a neutralised formula, maybe
-                        values = {c: restore(v) for c, v in values.items()}
-                    yield SourceRow(name, number, values)
+                        cells += [""] * (width - len(cells))
+                    elif len(cells) > width:
+                        del cells[width:]  # extra cells dropped
+                    if pick is not None:
+                        cells = [cells[i] for i in pick]
+                    if "'" in joined:  # a neutralised formula, maybe
+                        cells = [restore(v) for v in cells]
+                    yield columns, number, cells
             except (UnicodeDecodeError, csv.Error) as error:
                 raise PackageError("F001", f"{name} cannot be read: {error}.", name) from None
 

@@ -138,7 +138,7 @@ def translate(
     if metadata:
         record.fields["extra"] = {**record.fields.get("extra", {}), **metadata}
     if row.file in REFERENCE_COLUMNS and status != "tobedeleted" and _hashable(record):
-        record.source = _source(as_read, row, version, mode, lenient)
+        record.source = _source(as_read, version, mode, lenient)
     return record
 
 
@@ -172,27 +172,13 @@ def _hashable(record: ImportRecord) -> bool:
     return not record.password and record.enabled is not False
 
 
-def _source(as_read: SourceRow, row: SourceRow, version: str, mode: str, lenient: bool) -> Source:
+def _source(as_read: SourceRow, version: str, mode: str, lenient: bool) -> Source | None:
     """The digest of the row's cells as read (header plan applied: canonical names, any
-    order) with everything else its translation depends on, and the keys it names."""
-    digest, named, _, _ = _sourced(as_read, row, version, mode, lenient)
-    return digest, named
-
-
-def _sourced(
-    as_read: SourceRow, row: SourceRow, version: str, mode: str, lenient: bool
-) -> tuple[str, tuple[tuple[str, tuple[str, ...]], ...], tuple[str, ...], str]:
-    """:func:`_source`, and the columns in name order with the cells joined in that order."""
-    cells = as_read.values
-    context, order, references = _source_plan(row.file, tuple(cells), version, mode, lenient)
-    line = "\x1f".join(map(cells.__getitem__, order))
-    digest = hashlib.sha256((context + line).encode()).hexdigest()
-    get = row.get
-    named = []
-    for column, kind, many in references:
-        cell = get(column)
-        named.append((kind, tuple(iter_list(cell)) if many else (cell,) if cell else ()))
-    return digest, tuple(named), order, line
+    order) with everything else its translation depends on, and the keys it names: what
+    :func:`sight` gives (None for a cell holding the separator: the row's fields are then
+    hashed instead)."""
+    seen = sight(as_read, version, mode=mode, lenient=lenient)
+    return seen.source if seen is not None else None
 
 
 @functools.lru_cache(maxsize=64)
@@ -228,15 +214,118 @@ def sight(
     these very cells (and this reader, OneRoster version, mode and strictness) left a hash
     that can match; the caller repairs (:func:`repair`) the rows it reports unchanged, for
     their W203. Deletions, passwords and disabled users are never hashed, so never match."""
-    if row.file not in REFERENCE_COLUMNS or not row.values:
+    if not row.values:
         return None
-    key = row.get("sourcedId")
-    if not key:
+    sighter = sighter_of(row.file, tuple(row.values), version, mode, lenient)
+    return sighter.sight(list(row.values.values())) if sighter is not None else None
+
+
+def sighter_of(
+    file: str, columns: tuple[str, ...], version: str, mode: str, lenient: bool
+) -> Sighter | None:
+    """The :class:`Sighter` of a file's header (its columns as :meth:`Package.lines` gives
+    them); None when its rows are never sighted (a file without row hashes, no sourcedId
+    column, a column named twice)."""
+    if file not in REFERENCE_COLUMNS:
         return None
-    digest, named, order, line = _sourced(row, row, version, mode, lenient)
-    if line.count("\x1f") != len(order) - 1:
-        return None  # a cell holds the separator: keep it to translate
-    return Sight(key, (digest, named), order, line)
+    return _sighter(file, columns, version, mode, lenient)
+
+
+@functools.lru_cache(maxsize=64)
+def _sighter(
+    file: str, columns: tuple[str, ...], version: str, mode: str, lenient: bool
+) -> Sighter | None:
+    if "sourcedId" not in columns:
+        return None
+    if len(set(columns)) != len(columns):
+        return None
+    return Sighter(file, columns, mode, *_source_plan(file, columns, version, mode, lenient))
+
+
+class Sighter:
+    """:func:`sight` and :func:`repair`'s W203 texts for the rows of one header, straight
+    from the csv module's list of cells (issue 15: a nightly sync finds most rows unchanged;
+    no :class:`SourceRow` is built for them). Everything by position, worked out once."""
+
+    def __init__(
+        self,
+        file: str,
+        columns: tuple[str, ...],
+        mode: str,
+        context: str,
+        order: tuple[str, ...],
+        references: tuple[tuple[str, str, bool], ...],
+    ) -> None:
+        at = {column: i for i, column in enumerate(columns)}
+        self.file, self.columns, self.mode, self.order = file, columns, mode, order
+        self._key = at["sourcedId"]
+        self._start = hashlib.sha256(context.encode())  # copied per row: hashed once
+        self._ordered = [at[column] for column in order]
+        self._references = tuple((at[column], kind, many) for column, kind, many in references)
+        self._checks = _repair_checks(_plan_of(file, columns), at, mode)
+
+    def sight(self, cells: list[str]) -> Sight | None:
+        """:func:`sight` of a row whose cells (as read, in the header's order) are ``cells``."""
+        key = cells[self._key].strip()
+        if not key:
+            return None
+        line = "\x1f".join([cells[i] for i in self._ordered])
+        if line.count("\x1f") != len(self._ordered) - 1:
+            return None  # a cell holds the separator: keep it to translate
+        hashed = self._start.copy()
+        hashed.update(line.encode())
+        named = []
+        for i, kind, many in self._references:
+            cell = cells[i]
+            if many:
+                named.append((kind, tuple(iter_list(cell))))
+            else:
+                cell = cell.strip()
+                named.append((kind, (cell,) if cell else ()))
+        return Sight(key, (hashed.hexdigest(), tuple(named)), self.order, line)
+
+    def repairs(self, number: int, cells: list[str]) -> list[str]:
+        """:func:`repair`'s texts for the row (W203); the row is built only when a cell may
+        need one."""
+        for check in self._checks:
+            if check(cells):
+                row = SourceRow(self.file, number, dict(zip(self.columns, cells, strict=True)))
+                return repair(row, self.mode)[1]
+        return []
+
+
+def _empty_item(text: str) -> bool:
+    """A list cell :func:`repair` rewrites: an empty item between its commas."""
+    return "," in text and any(not item.strip() for item in text.split(","))
+
+
+def _repair_checks(
+    plan: _Plan, at: dict[str, int], mode: str
+) -> tuple[Callable[[list[str]], bool], ...]:
+    """Tests on a row's cells, one true for every row :func:`repair` changes (and maybe a
+    few more: those are then repaired for real)."""
+
+    def cell(column: str) -> Callable[[list[str]], str]:
+        i = at.get(column)
+        return (lambda cells: "") if i is None else (lambda cells: cells[i].strip())
+
+    checks: list[Callable[[list[str]], bool]] = []
+    for column in plan.booleans:
+        get = cell(column)
+        checks.append(lambda cells, get=get: get(cells) not in ("", "true", "false"))
+    for column, choices in plan.enumerations:
+        get, allowed = cell(column), frozenset((*choices, ""))
+        checks.append(lambda cells, get=get, allowed=allowed: get(cells) not in allowed)
+    for column in plan.lists:
+        get = cell(column)
+        checks.append(lambda cells, get=get: _empty_item(get(cells)))
+    status, modified = cell("status"), cell("dateLastModified")
+    if mode == "bulk":
+        checks.append(lambda cells: bool(status(cells) or modified(cells)))
+    else:
+        checks.append(lambda cells: status(cells) not in ("active", "tobedeleted"))
+        checks.append(lambda cells: not DATE_TIME.fullmatch(modified(cells)))
+    return tuple(checks)
 
 
 def _org(row: SourceRow, record: ImportRecord, version: str) -> None:

@@ -139,6 +139,11 @@ def matches(found: tuple[int, str] | None, row_digest: str | None) -> bool:
     return found is not None and row_digest is not None and found[1] == sealed(row_digest, found[0])
 
 
+def matches_row(found: tuple[int, str], source: str, ids: list[str]) -> bool:
+    """:func:`matches` of the :func:`row_digest` of ``source`` and ``ids``."""
+    return found[1] == sealed(row_digest(source, ids), found[0])
+
+
 Linked = tuple[dict[str, Stored], dict[str, Stored], dict[str, Stored]]
 
 

@@ -209,31 +209,55 @@ def _source_digest(
     """The hash of a row known by its cells as read (issue 15, ``record.source``): their
     digest and the ids of the records it names now; None when one names nothing, or a user
     it may not name (R108/R109), or a deleted class: the row is then applied."""
-    row, named = source
+    ids = _named_ids(source[1], _resolvers(ctx, people or {}, classes or {}))
+    return sync_hashes.row_digest(source[0], ids) if ids is not None else None
+
+
+class Resolvers(dict[str, dict[str, str]]):
+    """Per kind of record a row may name: sourcedId -> id of those it may name as they stand
+    (see :func:`_resolvers`); the orgs, sessions and courses read when first named."""
+
+    def __init__(self, ctx: ImportContext) -> None:
+        super().__init__()
+        self.ctx = ctx
+
+    def __missing__(self, kind: str) -> dict[str, str]:
+        self[kind] = found = _ids(self.ctx, SMALL_KINDS[kind])
+        return found
+
+
+def _resolvers(
+    ctx: ImportContext,
+    people: dict[str, sync_hashes.Stored],
+    classes: dict[str, sync_hashes.Stored],
+) -> Resolvers:
+    """What a row may name (the rules of :func:`_source_digest`): any org, session or course
+    of the tenant; a class not deleted; a user not deleted that the importing connection
+    owns."""
+    found = Resolvers(ctx)
+    found["user"] = {
+        key: user.id
+        for key, user in people.items()
+        if users.may_reference(ctx.actor, user.status, user.connection_id)
+    }
+    deleted = RecordStatus.DELETED
+    found["class"] = {key: klass.id for key, klass in classes.items() if klass.status != deleted}
+    return found
+
+
+def _named_ids(
+    named: tuple[tuple[str, tuple[str, ...]], ...], known: Resolvers
+) -> list[str] | None:
+    """The ids of the records a row names, in order; None when one is not in ``known``."""
     ids: list[str] = []
     for kind, keys in named:
-        if not keys:
-            continue
-        small = SMALL_KINDS.get(kind)
-        if small is not None:
-            known = _ids(ctx, small)
-            for key in keys:
-                found = known.get(key)
-                if found is None:
-                    return None
-                ids.append(found)
-            continue
-        stored = (people if kind == "user" else classes) or {}
+        table = known[kind]
         for key in keys:
-            record = stored.get(key)
-            if record is None or record.status == RecordStatus.DELETED:
+            found = table.get(key)
+            if found is None:
                 return None
-            if kind == "user" and not users.may_reference(
-                ctx.actor, record.status, record.connection_id
-            ):
-                return None
-            ids.append(record.id)
-    return sync_hashes.row_digest(row, ids)
+            ids.append(found)
+    return ids
 
 
 SMALL_KINDS: dict[str, Any] = {"org": Org, "academic_session": AcademicSession, "course": Course}
@@ -262,24 +286,40 @@ def sighted_unchanged(
     found = sync_hashes.stored_hashes(ctx.session, model, ctx.actor, [key for _, key, _ in rows])
     if not found:
         return set()
-    people: dict[str, sync_hashes.Stored] = {}
-    classes: dict[str, sync_hashes.Stored] = {}
-    if model is Enrollment and whole:
-        people, classes = _everyone(ctx, User), _everyone(ctx, SchoolClass)
-    elif model is Enrollment:
-        named: dict[str, set[str]] = {"user": set(), "class": set()}
-        for _, _, (_, references) in rows:
-            for kind, names in references:
-                if kind in named:
-                    named[kind].update(names)
-        people = sync_hashes.stored(ctx.session, User, ctx.tenant_id, named["user"])
-        classes = sync_hashes.stored(ctx.session, SchoolClass, ctx.tenant_id, named["class"])
-    return {
-        number
-        for number, key, source in rows
-        if key in found
-        and sync_hashes.matches(found[key], _source_digest(ctx, source, people, classes))
-    }
+    if whole:
+        known = _whole_resolvers(ctx, model is Enrollment)
+    else:
+        people: dict[str, sync_hashes.Stored] = {}
+        classes: dict[str, sync_hashes.Stored] = {}
+        if model is Enrollment:
+            named: dict[str, set[str]] = {"user": set(), "class": set()}
+            for _, _, (_, references) in rows:
+                for kind, names in references:
+                    if kind in named:
+                        named[kind].update(names)
+            people = sync_hashes.stored(ctx.session, User, ctx.tenant_id, named["user"])
+            classes = sync_hashes.stored(ctx.session, SchoolClass, ctx.tenant_id, named["class"])
+        known = _resolvers(ctx, people, classes)
+    same = set()
+    for number, key, (digest, named_keys) in rows:
+        stored = found.get(key)
+        if stored is None:
+            continue
+        ids = _named_ids(named_keys, known)
+        if ids is not None and sync_hashes.matches_row(stored, digest, ids):
+            same.add(number)
+    return same
+
+
+def _whole_resolvers(ctx: ImportContext, everyone: bool) -> Resolvers:
+    """:func:`_resolvers` of a read snapshot, kept in ``ctx.cache`` for the run: with every
+    user and class of the tenant when ``everyone`` (enrollments name them), read once."""
+    name = "resolvers_all" if everyone else "resolvers"
+    if name not in ctx.cache:
+        people = _everyone(ctx, User) if everyone else {}
+        classes = _everyone(ctx, SchoolClass) if everyone else {}
+        ctx.cache[name] = _resolvers(ctx, people, classes)
+    return ctx.cache[name]
 
 
 def _everyone(ctx: ImportContext, model: Any) -> dict[str, sync_hashes.Stored]:

@@ -11,7 +11,7 @@ from typing import IO, Any
 from sqlalchemy import exists, func, select
 
 from oneroster.csv_files import Package, SourceRow, open_package
-from oneroster.csv_records import repair, sight, translate
+from oneroster.csv_records import Sight, Sighter, sight, sighter_of, translate
 from server.db import (
     AcademicSession,
     Course,
@@ -66,6 +66,8 @@ from server.imports.oneroster_csv.user_rows import (
 from server.imports.read_ahead import Spool, replay
 
 SIGHT_BATCH = 500  # rows compared with the stored hashes in one go
+# a row read ahead: its number, the header's columns, its cells as read and its sighting
+Pending = tuple[int, tuple[str, ...], list[str], Sight | None]
 ORDER = (
     "orgs.csv",
     "academicSessions.csv",
@@ -226,33 +228,46 @@ class OneRosterSource:
         self, ctx: ImportContext, name: str, mode: str
     ) -> Iterator[ImportRecord | RowResult | Sighted]:
         """The rows of ``name``, those whose stored hash matches in the snapshot ``ctx`` as
-        :class:`Sighted` (compared a batch at a time, not translated), the rest translated."""
+        :class:`Sighted` (compared a batch at a time, not translated), the rest translated.
+        Rows are hashed from the csv module's lists: a row is built only to be translated."""
         assert self.package is not None
-        version = self.package.version
-        pending: list[tuple[SourceRow, Any]] = []
+        version, lenient = self.package.version, self.lenient
+        pending: list[Pending] = []
+        sighter: Sighter | None = None
+        header: tuple[str, ...] = ()
         try:
-            for row in self.package.rows(name):
-                pending.append((row, sight(row, version, mode=mode, lenient=self.lenient)))
+            for columns, number, cells in self.package.lines(name):
+                if columns is not header:
+                    header, sighter = columns, sighter_of(name, columns, version, mode, lenient)
+                seen = sighter.sight(cells) if sighter is not None and cells else None
+                pending.append((number, header, cells, seen))
                 if len(pending) >= SIGHT_BATCH:
-                    yield from self._settle(ctx, name, mode, pending)
+                    yield from self._settle(ctx, name, mode, sighter, pending)
                     pending = []
         except FileProblem:
-            yield from self._settle(ctx, name, mode, pending)  # the rows before it, as before
+            yield from self._settle(ctx, name, mode, sighter, pending)  # the rows before it
             raise
-        yield from self._settle(ctx, name, mode, pending)
+        yield from self._settle(ctx, name, mode, sighter, pending)
 
     def _settle(
-        self, ctx: ImportContext, name: str, mode: str, pending: list[tuple[SourceRow, Any]]
+        self,
+        ctx: ImportContext,
+        name: str,
+        mode: str,
+        sighter: Sighter | None,
+        pending: list[Pending],
     ) -> Iterator[ImportRecord | RowResult | Sighted]:
-        rows = [(row.number, seen.key, seen.source) for row, seen in pending if seen is not None]
+        rows = [(number, seen.key, seen.source) for number, _, _, seen in pending if seen]
         same = sighted_unchanged(ctx, name, rows, whole=True) if rows else set()
-        for row, seen in pending:
-            if seen is not None and row.number in same:
-                refs = "\x1f".join(key for _, keys in seen.source[1] for key in keys)
-                repairs = repair(row, mode)[1]  # W203 is the row's own: said every time
-                yield Sighted(name, row.number, seen.key, repairs, refs, seen.columns, seen.line)
+        for number, columns, cells, seen in pending:
+            if seen is not None and number in same:
+                assert sighter is not None
+                refs = "\x1f".join([key for _, keys in seen.source[1] for key in keys])
+                repairs = sighter.repairs(number, cells)  # W203 is the row's own: said every time
+                yield Sighted(name, number, seen.key, repairs, refs, seen.columns, seen.line)
             else:
-                yield self._translated(row, mode)
+                values = dict(zip(columns, cells, strict=True)) if cells else {}
+                yield self._translated(SourceRow(name, number, values), mode)
 
     def revive(self, ctx: ImportContext, row: Sighted) -> ImportRecord | RowResult:
         """Translate a sighted row after all (the write transaction found it may have changed)."""
