@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from oneroster.csv_files import SourceRow, iter_list, parse_boolean
@@ -260,17 +261,25 @@ class Sighter:
         self.file, self.columns, self.mode, self.order = file, columns, mode, order
         self._key = at["sourcedId"]
         self._start = hashlib.sha256(context.encode())  # copied per row: hashed once
-        self._ordered = [at[column] for column in order]
+        ordered = [at[column] for column in order]
+        self._in_order = itemgetter(*ordered) if len(ordered) > 1 else lambda c: (c[ordered[0]],)
+        self._separators = len(ordered) - 1
         self._references = tuple((at[column], kind, many) for column, kind, many in references)
-        self._checks = _repair_checks(_plan_of(file, columns), at, mode)
+        plan = _plan_of(file, columns)
+        spelled = frozenset(("", "true", "false"))
+        self._spelled = tuple((at[c], spelled) for c in plan.booleans) + tuple(
+            (at[c], frozenset((*choices, ""))) for c, choices in plan.enumerations
+        )
+        self._lists = tuple(at[c] for c in plan.lists)
+        self._status, self._modified = at.get("status"), at.get("dateLastModified")
 
     def sight(self, cells: list[str]) -> Sight | None:
         """:func:`sight` of a row whose cells (as read, in the header's order) are ``cells``."""
         key = cells[self._key].strip()
         if not key:
             return None
-        line = "\x1f".join([cells[i] for i in self._ordered])
-        if line.count("\x1f") != len(self._ordered) - 1:
+        line = "\x1f".join(self._in_order(cells))
+        if line.count("\x1f") != self._separators:
             return None  # a cell holds the separator: keep it to translate
         hashed = self._start.copy()
         hashed.update(line.encode())
@@ -286,46 +295,29 @@ class Sighter:
 
     def repairs(self, number: int, cells: list[str]) -> list[str]:
         """:func:`repair`'s texts for the row (W203); the row is built only when a cell may
-        need one."""
-        for check in self._checks:
-            if check(cells):
-                row = SourceRow(self.file, number, dict(zip(self.columns, cells, strict=True)))
-                return repair(row, self.mode)[1]
-        return []
+        need one (:meth:`_may_repair`)."""
+        if not self._may_repair(cells):
+            return []
+        row = SourceRow(self.file, number, dict(zip(self.columns, cells, strict=True)))
+        return repair(row, self.mode)[1]
 
-
-def _empty_item(text: str) -> bool:
-    """A list cell :func:`repair` rewrites: an empty item between its commas."""
-    return "," in text and any(not item.strip() for item in text.split(","))
-
-
-def _repair_checks(
-    plan: _Plan, at: dict[str, int], mode: str
-) -> tuple[Callable[[list[str]], bool], ...]:
-    """Tests on a row's cells, one true for every row :func:`repair` changes (and maybe a
-    few more: those are then repaired for real)."""
-
-    def cell(column: str) -> Callable[[list[str]], str]:
-        i = at.get(column)
-        return (lambda cells: "") if i is None else (lambda cells: cells[i].strip())
-
-    checks: list[Callable[[list[str]], bool]] = []
-    for column in plan.booleans:
-        get = cell(column)
-        checks.append(lambda cells, get=get: get(cells) not in ("", "true", "false"))
-    for column, choices in plan.enumerations:
-        get, allowed = cell(column), frozenset((*choices, ""))
-        checks.append(lambda cells, get=get, allowed=allowed: get(cells) not in allowed)
-    for column in plan.lists:
-        get = cell(column)
-        checks.append(lambda cells, get=get: _empty_item(get(cells)))
-    status, modified = cell("status"), cell("dateLastModified")
-    if mode == "bulk":
-        checks.append(lambda cells: bool(status(cells) or modified(cells)))
-    else:
-        checks.append(lambda cells: status(cells) not in ("active", "tobedeleted"))
-        checks.append(lambda cells: not DATE_TIME.fullmatch(modified(cells)))
-    return tuple(checks)
+    def _may_repair(self, cells: list[str]) -> bool:
+        """True for every row :func:`repair` changes (and maybe a few more, then repaired
+        for real): a boolean or enumeration not spelled as the spec does, a list cell with an
+        empty item, a ``status`` or ``dateLastModified`` a bulk file should leave blank or a
+        delta file needs."""
+        for i, allowed in self._spelled:
+            if cells[i].strip() not in allowed:
+                return True
+        for i in self._lists:
+            text = cells[i]
+            if "," in text and any(not item.strip() for item in text.split(",")):
+                return True
+        status = cells[self._status].strip() if self._status is not None else ""
+        modified = cells[self._modified].strip() if self._modified is not None else ""
+        if self.mode == "bulk":
+            return bool(status or modified)
+        return status not in ("active", "tobedeleted") or not DATE_TIME.fullmatch(modified)
 
 
 def _org(row: SourceRow, record: ImportRecord, version: str) -> None:

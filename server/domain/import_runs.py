@@ -208,12 +208,14 @@ def store_report(
     session.flush()
     insert_rows = _row_inserter(session)
     batch: list[tuple[Any, ...]] = []
-    rows = 0
+    rows, run_id = 0, run.id
     for file, number, key, outcome, code, message, changes in report._rows():
         rows += 1
-        key = key[:255] if key else None
-        message = message[:2000] if message else None
-        batch.append((run.id, file, number, key, outcome, code, message, changes))
+        if key is not None and len(key) > 255:
+            key = key[:255]
+        if message is not None and len(message) > 2000:
+            message = message[:2000]
+        batch.append((run_id, file, number, key or None, outcome, code, message or None, changes))
         if len(batch) >= STORE_BATCH:
             insert_rows(batch)
             batch = []
@@ -228,17 +230,14 @@ _ROW_COLUMNS = ("run_id", "file", "row_number", "record_key", "outcome", "code",
 
 def _row_inserter(session: Session) -> Callable[[list[tuple[Any, ...]]], None]:
     """One ``executemany`` of report rows ``(*_ROW_COLUMNS, changes)``, no ORM or
-    SQLAlchemy work per row (:mod:`server.db.bulk_insert`)."""
+    SQLAlchemy work per row (:mod:`server.db.bulk_insert`; empty changes are stored as
+    ``{}``, the spool holds no other falsy value)."""
     columns = (*_ROW_COLUMNS, "changes")
 
     def write(batch: list[tuple[Any, ...]]) -> None:
-        rows = [(*row[:7], row[7] or _NO_CHANGES) for row in batch]
-        insert_rows(session, ImportRowResult.__table__, columns, rows)
+        insert_rows(session, ImportRowResult.__table__, columns, batch)
 
     return write
-
-
-_NO_CHANGES: dict[str, Any] = {}
 
 
 def record_applied(

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 import oneroster.csv_records
 import server.imports.oneroster_csv.source as oneroster_source
+from oneroster.csv_files import SourceRow
 from server.db import Enrollment, User
 from server.domain.actors import system_actor
 from server.domain.connections import create_connection
@@ -194,3 +195,103 @@ def _hashes(tenancy) -> dict[str, str]:
             )
             found |= {key: value for key, value in rows}
         return found
+
+
+@pytest.fixture
+def built(monkeypatch) -> list[tuple[str, int]]:
+    """(file, row number) of every row object the OneRoster reader builds (a row found
+    unchanged needs none: its cells are hashed as the csv module reads them)."""
+    rows: list[tuple[str, int]] = []
+    init = SourceRow.__init__
+
+    def counting(self, file, number, values):
+        rows.append((file, number))
+        init(self, file, number, values)
+
+    monkeypatch.setattr(SourceRow, "__init__", counting)
+    return rows
+
+
+def test_an_unchanged_row_is_never_built(tenancy, tmp_path, built):
+    files = district("1.1", students=30)
+    path = package(tmp_path / "a.zip", "1.1", files)
+    for _ in range(2):
+        assert tenancy.run(path).status == "applied"
+    built.clear()
+
+    assert tenancy.run(path).outcomes["unchanged"] == 2 + 1 + 1 + 1 + 31 + 31
+    assert built == []
+
+    files["enrollments.csv"][4]["beginDate"] = "2026-09-01"
+    report = tenancy.run(package(tmp_path / "b.zip", "1.1", files))
+    assert report.outcomes["updated"] == 1
+    assert built == [("enrollments.csv", 6)]  # the changed row only
+
+
+# Drift real producers send (each is a W203 when read leniently, an R102 when strict); the
+# row numbers are lines of the file (the header is line 1)
+REPAIRED = {
+    ("users.csv", 3): {"enabledUser": "TRUE"},  # u1
+    ("users.csv", 4): {"grades": "03,,04"},  # u2: an empty list item
+    ("classes.csv", 2): {"classType": "Scheduled"},
+    ("enrollments.csv", 5): {"primary": "False"},  # e-u3
+}
+REPAIRED_BULK = {  # a bulk file leaves both blank (1.2.1 CSV §2.1.1)
+    ("users.csv", 6): {"status": "active"},  # u4
+    ("enrollments.csv", 7): {"dateLastModified": "2026-01-01T00:00:00.000Z"},  # e-u5
+}
+REPAIRED_DELTA = {  # a delta file needs both, the date in the binding's form
+    ("users.csv", 6): {"dateLastModified": "2026-01-01"},  # u4
+    ("enrollments.csv", 7): {"status": "Active"},  # e-u5
+}
+
+
+def _drifting(mode: str) -> tuple[dict[str, list[dict[str, str]]], set[tuple[str, int]]]:
+    """A district whose rows carry :data:`REPAIRED` (and the mode's own drift); in a delta
+    every other row has the status and date a delta file needs."""
+    files = district("1.1", students=8)
+    if mode == "delta":
+        for rows in files.values():
+            for row in rows:
+                row |= {"status": "active", "dateLastModified": "2026-01-01T00:00:00.000Z"}
+    drift = REPAIRED | (REPAIRED_BULK if mode == "bulk" else REPAIRED_DELTA)
+    for (file, line), cells in drift.items():
+        files[file][line - 2] |= cells
+    return files, set(drift)
+
+
+@pytest.mark.parametrize("mode", ["bulk", "delta"])
+def test_rows_repaired_when_read_report_the_same_when_found_unchanged(
+    tenancy, tmp_path, monkeypatch, built, mode
+):
+    """Lenient reading: a row found unchanged still reports its W203 repairs, word for word
+    what applying every row reports; only the rows that need a repair are built for it."""
+    files, drifting = _drifting(mode)
+    reports = []
+    for sighting in (True, False):
+        run = tenancy if sighting else _another_tenancy(tenancy, "Shelbyville")
+        with monkeypatch.context() as patched:
+            if not sighting:
+                patched.setattr(oneroster.csv_records, "REFERENCE_COLUMNS", {})
+            path = package(tmp_path / "a.zip", "1.1", files, mode=mode)
+            for _ in range(2):
+                assert run.run(path).status == "applied"
+            built.clear()
+            reports.append(run.run(path))
+            if sighting:
+                assert set(built) == drifting
+    sighted, every = reports
+    assert _rows(sighted) == _rows(every)
+    assert sighted.outcomes["unchanged"] == sighted.row_count
+    assert {(r["file"], r["row"]) for r in sighted.rows() if r["code"] == "W203"} == drifting
+
+
+def test_strict_reading_refuses_a_drifting_row_on_every_import(tenancy, tmp_path):
+    files, drifting = _drifting("bulk")
+    path = package(tmp_path / "a.zip", "1.1", files)
+    reports = [tenancy.run(path, lenient=False, skip_invalid=True) for _ in range(3)]
+
+    for report in reports:
+        refused = {(r["file"], r["row"]) for r in report.rows() if r["code"] == "R102"}
+        assert refused == drifting, report.summary
+    assert _rows(reports[1]) == _rows(reports[2])
