@@ -158,7 +158,8 @@ def _prefetch_enrollments(ctx: ImportContext, records: list[ImportRecord]) -> No
         ctx.tenant_id,
         {r.refs["class_key"] for r in records} - classes.keys(),
     )
-    digests = {r.number: _enrollment_digest(ctx, r, people, classes) for r in records}
+    known = _resolvers(ctx, people, classes)
+    digests = {r.number: _enrollment_digest(ctx, r, people, classes, known) for r in records}
     skipped = {
         r.number
         for r in records
@@ -181,6 +182,7 @@ def _enrollment_digest(
     record: ImportRecord,
     people: dict[str, sync_hashes.Stored],
     classes: dict[str, sync_hashes.Stored],
+    known: Resolvers,
 ) -> str | None:
     """What an enrollments.csv row's outcome depends on, hashed: its fields and the records
     it names as they stand; None when a reference names nothing (the row reports R108/R109)."""
@@ -194,22 +196,20 @@ def _enrollment_digest(
     if klass.status == RecordStatus.DELETED or (school_key and school is None):
         return None
     if record.source is not None:
-        return _source_digest(ctx, record.source, people, classes)
+        return _source_digest(ctx, record.source, known)
     return sync_hashes.digest(
         {"fields": record.fields, "user": user.id, "class": klass.id, "school": school}
     )
 
 
 def _source_digest(
-    ctx: ImportContext,
-    source: Source,
-    people: dict[str, sync_hashes.Stored] | None = None,
-    classes: dict[str, sync_hashes.Stored] | None = None,
+    ctx: ImportContext, source: Source, known: Resolvers | None = None
 ) -> str | None:
     """The hash of a row known by its cells as read (issue 15, ``record.source``): their
-    digest and the ids of the records it names now; None when one names nothing, or a user
+    digest and the ids of the records it names now (``known``: the users and classes it may
+    name, see :func:`_resolvers`; none by default); None when one names nothing, or a user
     it may not name (R108/R109), or a deleted class: the row is then applied."""
-    ids = _named_ids(source[1], _resolvers(ctx, people or {}, classes or {}))
+    ids = _named_ids(source[1], known if known is not None else _resolvers(ctx, {}, {}))
     return sync_hashes.row_digest(source[0], ids) if ids is not None else None
 
 
