@@ -157,7 +157,8 @@ class Package:
                 kept = tuple(i for i, c in enumerate(every) if c)
                 columns = tuple(every[i] for i in kept)
                 pick = None if len(kept) == width else kept  # None: no ignored column
-                limits, empty = self.limits, []
+                limits = self.limits
+                empty: list[str] = []
                 for number, cells in enumerate(reader, start=2):
                     check_row(cells, number, limits, name)
                     joined = "".join(cells)

@@ -379,7 +379,11 @@ def _confirm_sighted(
     sighted = [item for item in batch if type(item) is Sighted]
     if not sighted:
         return batch
-    doubtful = sighted if not ctx.snapshot_holds else [s for s in sighted if _names_touched(ctx, s)]
+    if ctx.snapshot_holds:
+        touched = _touched_keys(ctx)
+        doubtful = [s for s in sighted if touched and s.refs and _names_any(s, touched)]
+    else:
+        doubtful = sighted
     if not doubtful:
         return batch
     assert step.revive is not None
@@ -393,12 +397,14 @@ def _confirm_sighted(
     ]
 
 
-def _names_touched(ctx: ImportContext, row: Sighted) -> bool:
-    """Whether the row names a record this run applied (a row of an earlier file)."""
-    touched = ctx.touched
-    if not touched or not row.refs:
-        return False
-    return any(key in keys for key in row.refs.split("\x1f") for keys in touched.values())
+def _touched_keys(ctx: ImportContext) -> set[str]:
+    """The keys of every record this run applied so far (rows of earlier files), any kind."""
+    return set().union(*ctx.touched.values()) if ctx.touched else set()
+
+
+def _names_any(row: Sighted, keys: set[str]) -> bool:
+    """Whether the row names one of ``keys`` (a record this run applied)."""
+    return not keys.isdisjoint(row.refs.split("\x1f"))
 
 
 def _empty_session(ctx: ImportContext) -> None:

@@ -315,11 +315,12 @@ def _whole_resolvers(ctx: ImportContext, everyone: bool) -> Resolvers:
     """:func:`_resolvers` of a read snapshot, kept in ``ctx.cache`` for the run: with every
     user and class of the tenant when ``everyone`` (enrollments name them), read once."""
     name = "resolvers_all" if everyone else "resolvers"
-    if name not in ctx.cache:
+    known: Resolvers | None = ctx.cache.get(name)  # type: ignore[assignment]
+    if known is None:
         people = _everyone(ctx, User) if everyone else {}
         classes = _everyone(ctx, SchoolClass) if everyone else {}
-        ctx.cache[name] = _resolvers(ctx, people, classes)
-    return ctx.cache[name]
+        known = ctx.cache[name] = _resolvers(ctx, people, classes)
+    return known
 
 
 def _everyone(ctx: ImportContext, model: Any) -> dict[str, sync_hashes.Stored]:

@@ -11,7 +11,7 @@ from typing import IO, Any
 from sqlalchemy import exists, func, select
 
 from oneroster.csv_files import Package, SourceRow, open_package
-from oneroster.csv_records import Sight, Sighter, sight, sighter_of, translate
+from oneroster.csv_records import Sight, Sighter, sighter_of, translate
 from server.db import (
     AcademicSession,
     Course,
@@ -280,8 +280,8 @@ class OneRosterSource:
         sources = []
         for row in rows:
             mode = self.file_mode(ctx, row.file)
-            read = SourceRow(row.file, row.number, row.cells())
-            seen = sight(read, self.package.version, mode=mode, lenient=self.lenient)
+            sighter = sighter_of(row.file, row.columns, self.package.version, mode, self.lenient)
+            seen = sighter.sight(row.line.split("\x1f")) if sighter is not None else None
             if seen is not None:
                 sources.append((row.number, row.key, seen.source))
         return sighted_unchanged(ctx, rows[0].file, sources) if sources else set()
