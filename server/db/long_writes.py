@@ -18,6 +18,8 @@ Example::
 
     with long_write(session):
         ...  # batches of inserts
+    with frozen_heap():
+        ...  # reading a package ahead of the write (no page cache to grow: only the freeze)
 """
 
 from __future__ import annotations
@@ -53,6 +55,18 @@ def long_write(session: Session) -> Iterator[None]:
         if sqlite:
             with suppress(SQLAlchemyError):  # a broken connection: the pool discards it
                 connection.exec_driver_sql(f"PRAGMA cache_size = {int(before or -2000)}")
+
+
+@contextmanager
+def frozen_heap() -> Iterator[None]:
+    """Run the block with the heap that existed before it frozen, as :func:`long_write` does:
+    for long reads that build many objects too (an import's read-ahead hashes every row of
+    its package before the write transaction)."""
+    _freeze()
+    try:
+        yield
+    finally:
+        _thaw()
 
 
 def _freeze() -> None:

@@ -22,6 +22,7 @@ from server.db import (
     User,
     UserRole,
 )
+from server.db.long_writes import frozen_heap
 from server.domain import roster, users
 from server.domain.import_limits import ImportLimits
 from server.domain.import_records import (
@@ -151,6 +152,13 @@ class OneRosterSource:
             return
         if snapshot is not None:
             self._prime(snapshot)
+        with frozen_heap():  # full collections walk only what the read builds (issue 15)
+            self._read_ahead(options, check, snapshot)
+
+    def _read_ahead(
+        self, options: ImportOptions, check: Progress | None, snapshot: ImportContext | None
+    ) -> None:
+        assert self.package is not None
         for name in ORDER:
             if name in self.package.files():
                 mode = self._mode(options, name)
