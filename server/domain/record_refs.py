@@ -76,11 +76,32 @@ def rows_named(session: Session, statement: Any, tenant_id: str, keys: Iterable[
     if not wanted:
         return []
     session.flush()  # what session.execute would do; the rows are then read without the ORM
+    connection = session.connection()
     found: list[Any] = []
     for start in range(0, len(wanted), CHUNK):
         chunk = wanted[start : start + CHUNK]
-        found += session.connection().execute(statement, {"tenant": tenant_id, "keys": chunk}).all()
+        sql = _written(connection.dialect, statement, len(chunk))
+        if sql is not None:
+            found += connection.exec_driver_sql(sql, (tenant_id, *chunk)).all()
+        else:
+            found += connection.execute(statement, {"tenant": tenant_id, "keys": chunk}).all()
     return found
+
+
+@functools.lru_cache(maxsize=64)
+def _written(dialect: Any, statement: Any, size: int) -> str | None:
+    """On SQLite, the SQL of ``statement`` for ``size`` keys, written once: its parameters
+    the tenant then the keys, in that order (a batch's 500 keys were otherwise each given
+    a bind name and processed per execution: half the CPU of a re-import's hash reads at
+    20,000 users). None elsewhere, or for a statement whose parameters come in another
+    order: the statement then runs as it is."""
+    if dialect.paramstyle != "qmark":
+        return None
+    compiled = statement.params(tenant="", keys=[""] * size).compile(
+        dialect=dialect, compile_kwargs={"render_postcompile": True}
+    )
+    expected = ("tenant", *(f"keys_{i}" for i in range(1, size + 1)))
+    return compiled.string if tuple(compiled.positiontup or ()) == expected else None
 
 
 def _columns(table: Any) -> list[Any]:
