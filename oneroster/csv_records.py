@@ -202,6 +202,7 @@ class Sight(NamedTuple):
     source: Source
     columns: tuple[str, ...]  # the row's columns in name order
     line: str  # its cells as read, in that order, joined by \x1f
+    refs: str  # the keys it names, joined by \x1f
 
 
 def sight(
@@ -284,14 +285,20 @@ class Sighter:
         hashed = self._start.copy()
         hashed.update(line.encode())
         named = []
+        refs: list[str] = []
         for i, kind, many in self._references:
             cell = cells[i]
             if many:
-                named.append((kind, tuple(iter_list(cell))))
+                keys = tuple(iter_list(cell))
+                refs += keys
             else:
                 cell = cell.strip()
-                named.append((kind, (cell,) if cell else ()))
-        return Sight(key, (hashed.hexdigest(), tuple(named)), self.order, line)
+                keys = (cell,) if cell else ()
+                if cell:
+                    refs.append(cell)
+            named.append((kind, keys))
+        source = (hashed.hexdigest(), tuple(named))
+        return Sight(key, source, self.order, line, "\x1f".join(refs))
 
     def repairs(self, number: int, cells: list[str]) -> list[str]:
         """:func:`repair`'s texts for the row (W203); the row is built only when a cell may

@@ -270,9 +270,8 @@ class OneRosterSource:
         for number, columns, cells, seen in pending:
             if seen is not None and number in same:
                 assert sighter is not None
-                refs = "\x1f".join([key for _, keys in seen.source[1] for key in keys])
                 repairs = sighter.repairs(number, cells)  # W203 is the row's own: said every time
-                yield Sighted(name, number, seen.key, repairs, refs, seen.columns, seen.line)
+                yield Sighted(name, number, seen.key, repairs, seen.refs, seen.columns, seen.line)
             else:
                 values = dict(zip(columns, cells, strict=True)) if cells else {}
                 yield self._translated(SourceRow(name, number, values), mode)
