@@ -1,0 +1,305 @@
+"""A package identical to one already applied, with nothing changed since, is not read row by
+row (issue 15: the unchanged nightly full sync costs next to nothing), and reports exactly
+what reading it row by row reports: one unchanged row per file row (SPEC §5).
+
+Anything else sends the run down the row-level path, with today's outcome: a write to the
+roster in between (staff, SCIM, another connection), a changed connection setting, a changed
+byte, a row with a password, a run that was not clean. Speed is measured in
+``bench/imports.py``; these tests count rows read, rows translated and statements sent."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+import server.imports.oneroster_csv.source as oneroster_source
+from server.domain.actors import system_actor
+from server.domain.connections import create_connection, get_connection
+from server.domain.import_runs import Report, RunStatus
+from server.imports.engine import ImportOptions, import_source, open_source
+from tests.imports.conftest import Tenancy, bearer, statements
+from tests.imports.packages import district, full_district, package
+
+SCIM_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+
+
+@pytest.fixture
+def sighted(monkeypatch) -> list[tuple[str, int]]:
+    """(file, row number) of every row the OneRoster reader looks at one by one: compared
+    with the stored hashes (``sight``) or translated (``translate``)."""
+    rows: list[tuple[str, int]] = []
+    for name in ("sight", "translate"):
+        original = getattr(oneroster_source, name)
+
+        def counting(row, *args, _original=original, **kwargs):
+            rows.append((row.file, row.number))
+            return _original(row, *args, **kwargs)
+
+        monkeypatch.setattr(oneroster_source, name, counting)
+    return rows
+
+
+@pytest.fixture
+def scim_token(tenancy: Tenancy) -> str:
+    with tenancy.database.session() as session:
+        return create_connection(session, system_actor(tenancy.tenant_id), "Entra", "scim").token
+
+
+def _rows(report: Report) -> list[tuple]:
+    """The report's rows as stored, in order."""
+    return [
+        (r["file"], r["row"], r["key"], r["outcome"], r["code"], r["message"], r["changes"])
+        for r in report.rows()
+    ]
+
+
+def _applied_twice(tenancy: Tenancy, path: Path) -> tuple[Report, Report]:
+    first = tenancy.run(path)
+    assert first.status == RunStatus.APPLIED, first.summary
+    again = tenancy.run(path)
+    assert again.status == RunStatus.APPLIED, again.summary
+    return first, again
+
+
+def _scim_create(client, token: str, user_name: str) -> None:
+    answer = client.post(
+        "/scim/v2/Users",
+        json={"schemas": [SCIM_USER], "userName": user_name},
+        headers=bearer(token),
+    )
+    assert answer.status_code == 201, answer.text
+
+
+def test_an_identical_package_is_reported_unchanged_without_reading_a_row(
+    tenancy, tmp_path, sighted
+):
+    path = package(tmp_path / "district.zip", "1.1", full_district("1.1") | _no_passwords())
+    first = tenancy.run(path)
+    assert first.status == RunStatus.APPLIED and not first.codes, first.summary
+    sighted.clear()
+
+    again = tenancy.run(path)
+
+    assert again.status == RunStatus.APPLIED, again.summary
+    assert sighted == []
+    assert again.outcomes["unchanged"] == again.row_count == first.row_count
+    assert f"identical to that of run {first.id}" in again.summary
+    assert "nothing has changed since" in again.summary
+    # a third run is skipped too: the skipped run is proven at the same state
+    sighted.clear()
+    third = tenancy.run(path)
+    assert sighted == [] and f"run {again.id}" in third.summary
+
+
+def test_a_skipped_run_sends_as_many_statements_for_300_students_as_for_30(tenancy, tmp_path):
+    counts = []
+    for students in (30, 300):
+        tenant = _another_tenancy(tenancy, f"District {students}")
+        path = package(tmp_path / f"d{students}.zip", "1.1", district("1.1", students=students))
+        _applied_twice(tenant, path)
+        with statements(tenancy.database) as sent:
+            report = tenant.run(path)
+        assert "identical to that of run" in report.summary
+        counts.append(sent())
+    assert counts[0] == counts[1] < 40, counts
+
+
+def test_the_report_of_a_skipped_run_is_the_row_level_report(tenancy, tmp_path, client, sighted):
+    """Same files, row numbers, keys and outcomes, in the same order, as the run that reads
+    every row (made row by row here by another connection's write in between)."""
+    files = full_district("1.1") | _no_passwords()
+    path = package(tmp_path / "district.zip", "1.1", files)
+    _, skipped = _applied_twice(tenancy, path)
+    assert "identical to that of run" in skipped.summary
+    with tenancy.database.session() as session:
+        create_connection(session, system_actor(tenancy.tenant_id), "Other SIS", "oneroster")
+    other_files = {"orgs.csv": [dict(files["orgs.csv"][2], sourcedId="elsewhere")]}
+    other = package(tmp_path / "other.zip", "1.1", other_files, mode="delta")
+    assert tenancy.run(other, connection="Other SIS").status == RunStatus.APPLIED
+    sighted.clear()
+
+    row_level = tenancy.run(path)
+
+    assert "identical" not in row_level.summary and sighted != []
+    assert _rows(skipped) == _rows(row_level)
+    assert skipped.counts() == row_level.counts()
+    assert {file for file, *_ in _rows(skipped)} == set(files)
+
+
+def test_a_trial_run_of_an_identical_package_is_its_apply(tenancy, tmp_path, sighted):
+    path = package(tmp_path / "district.zip", "1.1", district("1.1", students=5))
+    assert tenancy.run(path).status == RunStatus.APPLIED
+    sighted.clear()
+
+    trial = tenancy.run(path, dry_run=True)
+    applied = tenancy.run(path)
+
+    assert (trial.status, applied.status) == (RunStatus.VALID, RunStatus.APPLIED)
+    assert sighted == []
+    assert _rows(trial) == _rows(applied) and trial.counts() == applied.counts()
+    assert "identical to that of run" in trial.summary
+
+
+def test_a_staff_edit_in_between_is_undone_row_by_row(
+    tenancy, tmp_path, client, admin_token, sighted
+):
+    path = package(tmp_path / "district.zip", "1.1", district("1.1", students=5))
+    _applied_twice(tenancy, path)
+    user = tenancy.user("u2")
+    answer = client.patch(
+        f"/admin/api/users/{user.id}",
+        json={"given_name": "Renamed", "override": True},
+        headers=bearer(admin_token),
+    )
+    assert answer.status_code == 200, answer.text
+    sighted.clear()
+
+    report = tenancy.run(path)
+
+    assert sighted != [] and "identical" not in report.summary
+    (row,) = [r for r in report.rows() if r["outcome"] != "unchanged"]
+    assert (row["key"], row["outcome"]) == ("u2", "updated")
+    assert row["changes"]["given_name"] == ["Renamed", "Stub"]
+    assert tenancy.user("u2").given_name == "Stub"
+
+
+def test_a_scim_write_of_another_connection_in_between_reads_every_row(
+    tenancy, tmp_path, client, scim_token, sighted
+):
+    path = package(tmp_path / "district.zip", "1.1", district("1.1", students=5))
+    first, _ = _applied_twice(tenancy, path)
+    _scim_create(client, scim_token, "someone@school.example")  # a user of its own
+    sighted.clear()
+
+    report = tenancy.run(path)
+
+    assert sighted != [] and "identical" not in report.summary
+    assert report.outcomes["unchanged"] == report.row_count == first.row_count
+
+
+def test_a_changed_connection_setting_reads_every_row(
+    tenancy, tmp_path, client, admin_token, sighted
+):
+    path = package(tmp_path / "district.zip", "1.1", district("1.1", students=5))
+    _applied_twice(tenancy, path)
+    answer = client.patch(
+        "/admin/api/connections/SIS", json={"default_role": "student"}, headers=bearer(admin_token)
+    )
+    assert answer.status_code == 200, answer.text
+    sighted.clear()
+
+    report = tenancy.run(path)
+
+    assert sighted != [] and "identical" not in report.summary
+    assert report.outcomes["unchanged"] == report.row_count
+
+
+def test_one_changed_byte_reads_every_row(tenancy, tmp_path, sighted):
+    files = district("1.1", students=5)
+    _applied_twice(tenancy, package(tmp_path / "a.zip", "1.1", files))
+    files["users.csv"][3]["familyName"] = "Stuc"  # one byte
+    sighted.clear()
+
+    report = tenancy.run(package(tmp_path / "b.zip", "1.1", files))
+
+    assert sighted != [] and "identical" not in report.summary
+    assert report.outcomes["updated"] == 1
+    assert tenancy.user(files["users.csv"][3]["sourcedId"]).family_name == "Stuc"
+
+
+def test_a_package_with_passwords_is_always_read_row_by_row(tenancy, tmp_path, sighted):
+    """sync_hashes never skips a row carrying a password: the stored one may have changed."""
+    files = district("1.1", students=3)
+    files["users.csv"][1]["password"] = "Correct-Horse-1-Battery"
+    path = package(tmp_path / "district.zip", "1.1", files)
+    _applied_twice(tenancy, path)
+    sighted.clear()
+
+    report = tenancy.run(path)
+
+    assert ("users.csv", 3) in sighted and "identical" not in report.summary
+
+
+@pytest.mark.parametrize("problem", ["warning", "error"])
+def test_a_run_that_was_not_clean_is_not_remembered(tenancy, tmp_path, sighted, problem):
+    files = district("1.1", students=3)
+    if problem == "warning":
+        files["users.csv"][1]["enabledUser"] = "TRUE"  # lenient reading repairs it: W203
+    else:
+        files["enrollments.csv"][1]["classSourcedId"] = "no-such-class"  # R108
+    path = package(tmp_path / "district.zip", "1.1", files)
+    options = {"skip_invalid": True}
+    first = tenancy.run(path, **options)
+    assert first.status == RunStatus.APPLIED and first.codes, first.summary
+    sighted.clear()
+
+    again = tenancy.run(path, **options)
+
+    assert sighted != [] and "identical" not in again.summary
+    assert again.codes == first.codes
+
+
+def test_a_scim_write_committed_during_the_import_keeps_the_next_run_row_by_row(
+    tenancy, tmp_path, client, scim_token, database_url, sighted
+):
+    """PostgreSQL: the write commits while the import writes (READ COMMITTED); SQLite: it
+    waits for the import's write lock and commits after it. Either way the state the import
+    would remember is not the state after it: the next run reads every row."""
+    path = package(tmp_path / "district.zip", "1.1", district("1.1", students=600))
+    assert tenancy.run(path).status == RunStatus.APPLIED
+    with tenancy.database.session() as session:
+        connection_id = get_connection(session, tenancy.tenant_id, "SIS").id
+    writer = threading.Thread(target=_scim_create, args=(client, scim_token, "late@school.example"))
+    waits_for_import = database_url.startswith("sqlite")
+
+    def progress(done: int) -> None:
+        # rows done: in the write transaction (the read-ahead reports 0 while it reads)
+        if done > 0 and writer.ident is None:
+            writer.start()
+            if not waits_for_import:
+                writer.join(timeout=60)  # committed while the import goes on
+
+    # a row-level run (another connection's write made the first import's state old)
+    _scim_create(client, scim_token, "before@school.example")
+    source = open_source(path)
+    try:
+        during = import_source(
+            tenancy.database,
+            tenancy.box,
+            tenancy.tenant_id,
+            connection_id,
+            source,
+            ImportOptions(),
+            progress=progress,
+        )
+    finally:
+        source.close()
+    writer.join(timeout=60)
+    assert during.status == RunStatus.APPLIED, during.summary
+    assert "identical" not in during.summary and writer.ident is not None
+    sighted.clear()
+
+    after = tenancy.run(path)
+
+    assert sighted != [] and "identical" not in after.summary
+    assert after.outcomes["unchanged"] == after.row_count
+    sighted.clear()
+    assert "identical" in tenancy.run(path).summary and sighted == []  # now it is proven
+
+
+def _no_passwords() -> dict[str, list[dict[str, str]]]:
+    files = full_district("1.1")
+    for user in files["users.csv"]:
+        user.pop("password", None)
+    return {"users.csv": files["users.csv"]}
+
+
+def _another_tenancy(tenancy: Tenancy, name: str) -> Tenancy:
+    from server.domain.tenants import create_tenant
+
+    with tenancy.database.session() as session:
+        tenant = create_tenant(session, name)
+        create_connection(session, system_actor(tenant.id, "test"), "SIS", "oneroster")
+        return Tenancy(tenancy.database, tenancy.box, tenant.id, {})
