@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import server.imports.oneroster_csv.source as oneroster_source
+from oneroster.csv_files import open_package
 from server.db import ImportRun
 from server.domain.actors import system_actor
 from server.domain.connections import create_connection, get_connection
@@ -333,6 +334,29 @@ def test_a_scim_write_committed_during_the_import_keeps_the_next_run_row_by_row(
     assert after.outcomes["unchanged"] == after.row_count
     sighted.clear()
     assert "identical" in tenancy.run(path).summary and sighted == []  # now it is proven
+
+
+def test_the_keys_listed_for_a_skipped_run_are_those_of_the_rows(tmp_path):
+    """``Package.keys`` (the report of a skipped run) gives each row's number and key exactly
+    as ``Package.rows`` reads them: short and long rows, blank lines, padded and neutralised
+    keys, a repeated key column (the last wins), columns in another order."""
+    users = (
+        "givenName,sourcedId,familyName,sourcedId,extra\r\n"
+        "A,x1,B,u1\r\n"
+        "\r\n"
+        "  ,  ,  \r\n"
+        "A,x2,B,  u2  ,more,cells,than,the,header\r\n"
+        "A,x3,B,'=u3\r\n"
+        "A,x4\r\n"
+        '"A,""q""",x5,B,"u\'5"\r\n'
+    )
+    path = package(tmp_path / "messy.zip", "1.1", {}, raw={"users.csv": users})
+    with open_package(path) as read:
+        read.modes["users.csv"] = "bulk"
+        read._names["users.csv"] = "users.csv"
+        rows = [(row.number, row.get("sourcedId")) for row in read.rows("users.csv")]
+        assert list(read.keys("users.csv")) == rows
+    assert rows[0] == (2, "u1") and (5, "u2") in rows and len(rows) == 7
 
 
 def _no_passwords() -> dict[str, list[dict[str, str]]]:

@@ -189,8 +189,8 @@ class OneRosterSource:
         assert self.package is not None
         for name in ORDER:
             if name in self.package.files():
-                for row in self.package.rows(name):
-                    yield name, row.number, row.get("sourcedId")
+                for number, key in self.package.keys(name):
+                    yield name, number, key
 
     def _prime(self, ctx: ImportContext) -> None:
         """What the handlers and row hashes of this package read from ``ctx.cache``."""
