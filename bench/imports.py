@@ -449,14 +449,14 @@ def _summarise(
         f"OneRoster {args.version} package: {rows:,} rows ({args.users:,} users); "
         f"half size {half_rows:,} rows"
     )
-    print(f"{'':26}{'seconds':>10}{'rows/s':>12}{'x baseline':>12}{'peak MiB':>10}")
-    print(f"{'executemany baseline':26}{base['seconds']:10.2f}{base_speed:12,.0f}"
+    print(f"{'':36}{'seconds':>10}{'rows/s':>12}{'x baseline':>12}{'peak MiB':>10}")
+    print(f"{'executemany baseline':36}{base['seconds']:10.2f}{base_speed:12,.0f}"
           f"{1:12.3f}{base['peak_mib']:10.1f}")  # fmt: skip
-    print(f"{'indexed floor':26}{floor['seconds']:10.2f}"
+    print(f"{'indexed floor':36}{floor['seconds']:10.2f}"
           f"{floor['rows'] / floor['seconds']:>12,.0f}  (rows of the database)")  # fmt: skip
     for name, phase in [("first import, half size", small["first import"]), *big.items()]:
         speed = phase["rows"] / phase["seconds"]
-        print(f"{name:26}{phase['seconds']:10.2f}{speed:12,.0f}{speed / base_speed:12.3f}"
+        print(f"{name:36}{phase['seconds']:10.2f}{speed:12,.0f}{speed / base_speed:12.3f}"
               f"{phase['peak_mib']:10.1f}")  # fmt: skip
     print(
         f"import/baseline: speed x{result['speed_ratio']:.3f} "
