@@ -90,13 +90,14 @@ def _skipped(tenancy: Tenancy, path: Path, sighted: list, **options) -> bool:
     return sighted == [] and "identical to that of run" in report.summary
 
 
-def _scim_create(client, token: str, user_name: str) -> None:
+def _scim_create(client, token: str, user_name: str) -> str:
     answer = client.post(
         "/scim/v2/Users",
         json={"schemas": [SCIM_USER], "userName": user_name},
         headers=bearer(token),
     )
     assert answer.status_code == 201, answer.text
+    return answer.json()["id"]
 
 
 def test_an_identical_package_is_reported_unchanged_without_reading_a_row(
@@ -194,12 +195,25 @@ def test_a_staff_edit_in_between_is_undone_row_by_row(
     assert _skipped(tenancy, path, sighted)
 
 
+@pytest.mark.parametrize("write", ["create", "patch"])
 def test_a_scim_write_of_another_connection_in_between_reads_every_row(
-    tenancy, tmp_path, client, scim_token, sighted
+    tenancy, tmp_path, client, scim_token, sighted, write
 ):
     path = package(tmp_path / "district.zip", "1.1", district("1.1", students=5))
+    made = _scim_create(client, scim_token, "someone@school.example")  # a user of its own
     first, _ = _applied_twice(tenancy, path)
-    _scim_create(client, scim_token, "someone@school.example")  # a user of its own
+    if write == "create":
+        _scim_create(client, scim_token, "another@school.example")
+    else:
+        answer = client.patch(
+            f"/scim/v2/Users/{made}",
+            json={
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "active", "value": False}],
+            },
+            headers=bearer(scim_token),
+        )
+        assert answer.status_code == 200, answer.text
     sighted.clear()
 
     report = tenancy.run(path)
