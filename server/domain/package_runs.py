@@ -46,7 +46,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from server.db import Connection, ImportRun, Tenant
+from server.db import Connection, ImportRun
 from server.domain.import_records import Outcome
 from server.domain.import_runs import Report, RunStatus
 from server.domain.roster_reads import roster_state
@@ -65,9 +65,9 @@ def fingerprint(package: Mapping[str, Any], options: Mapping[str, Any], context:
     )
 
 
-def context_of(session: Session, connection: Connection) -> str:
+def context_of(connection: Connection) -> str:
     """What an import's outcome depends on in the connection and its tenant (a digest)."""
-    tenant = session.get(Tenant, connection.tenant_id)
+    tenant = connection.tenant  # loaded with the connection
     return digest(
         {
             "connection": connection.id,
@@ -78,7 +78,7 @@ def context_of(session: Session, connection: Connection) -> str:
             "adopt_by": connection.adopt_by,
             "schools": sorted(connection.school_ids or []),
             "settings": connection.settings or {},
-            "tenant": tenant.settings if tenant is not None else None,
+            "tenant": tenant.settings,
         }
     )
 

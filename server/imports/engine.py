@@ -191,9 +191,11 @@ def import_source(
             start = roster_state(session, tenant_id)
             # nothing was written since the read snapshot: what it found unchanged still is
             ctx.snapshot_holds = state is not None and start == state
-            printed_now = _fingerprint(session, connection, printed, options)
-            if same_as is not None and printed_now is not None:  # still, under the write lock
-                same_as = package_runs.proven(session, tenant_id, connection_id, printed_now, start)
+            printed_now = _fingerprint(connection, printed, options)
+            if same_as is not None:  # still so, looked at again under the write lock?
+                same_as = printed_now and package_runs.proven(
+                    session, tenant_id, connection_id, printed_now, start
+                )
             if same_as is not None:
                 _run_identical(ctx, source, progress)
             else:
@@ -260,7 +262,7 @@ def _package_print(source: Any, options: ImportOptions) -> dict[str, Any] | None
 
 
 def _fingerprint(
-    session: Any, connection: Connection, printed: dict[str, Any] | None, options: ImportOptions
+    connection: Connection, printed: dict[str, Any] | None, options: ImportOptions
 ) -> str | None:
     """The run's fingerprint (:mod:`server.domain.package_runs`), or None."""
     if printed is None:
@@ -272,7 +274,7 @@ def _fingerprint(
         "lenient": options.lenient,
         "limits": options.limits,
     }
-    return package_runs.fingerprint(printed, chosen, package_runs.context_of(session, connection))
+    return package_runs.fingerprint(printed, chosen, package_runs.context_of(connection))
 
 
 def _read_ahead(
@@ -297,7 +299,7 @@ def _read_ahead(
             return None, None, None
         state = roster_state(session, tenant_id)
         printed = _package_print(source, options)
-        fingerprint = _fingerprint(session, connection, printed, options)
+        fingerprint = _fingerprint(connection, printed, options)
         if fingerprint is not None:
             same_as = package_runs.proven(session, tenant_id, connection_id, fingerprint, state)
             if same_as is not None:
