@@ -253,6 +253,8 @@ def rollcall_import(url: str, packages: dict[str, str], tenant_name: str, result
     box = SecretBox("bench-secret-key-0123456789")
     outcome: dict[str, dict] = {}
     for phase, package, dry_run in PHASES:
+        if phase.endswith("after one edit"):
+            _edit_one_user(database, tenant_id)
         started, cpu = time.perf_counter(), time.process_time()
         report = run_import(
             database, box, tenant_id, "SIS", packages[package], ImportOptions(dry_run=dry_run)
@@ -271,6 +273,22 @@ def rollcall_import(url: str, packages: dict[str, str], tenant_name: str, result
             outcome["floor of"] = {"tenant_id": tenant_id, "run_id": report.id}
     database.dispose()
     results.put(outcome)
+
+
+def _edit_one_user(database, tenant_id: str) -> None:
+    """A district admin renames one imported student (with override): the roster changed
+    since the last import, so the next one is read row by row (issue 15)."""
+    from sqlalchemy import select
+
+    from server.db import User
+    from server.domain.actors import system_actor
+    from server.domain.users import update_user
+
+    with database.session() as session:
+        user = session.scalars(
+            select(User).where(User.tenant_id == tenant_id).order_by(User.sourced_id).limit(1)
+        ).one()
+        update_user(session, system_actor(tenant_id), user, {"given_name": "Edited"}, override=True)
 
 
 def indexed_floor(url: str, of: dict, results) -> None:
@@ -361,7 +379,9 @@ def _copy(table, copies):
 PHASES = (
     ("first, trial run", "full", True),
     ("first import", "full", False),
-    ("unchanged re-import", "full", False),
+    ("unchanged re-import", "full", False),  # identical package: not read row by row
+    # one staff edit before it: every row is read and compared with its stored hash
+    ("unchanged re-import after one edit", "full", False),
     ("1% changed, trial run", "delta", True),
     ("1% changed", "delta", False),
 )
@@ -422,25 +442,28 @@ def _summarise(
         "memory_growth_half_to_full": max(p["peak_mib"] for p in big.values())
         / max(p["peak_mib"] for p in small.values()),
         "unchanged_speedup": first["seconds"] / big["unchanged re-import"]["seconds"],
+        "unchanged_after_edit_speedup": first["seconds"]
+        / big["unchanged re-import after one edit"]["seconds"],
     }
     print(
         f"OneRoster {args.version} package: {rows:,} rows ({args.users:,} users); "
         f"half size {half_rows:,} rows"
     )
-    print(f"{'':26}{'seconds':>10}{'rows/s':>12}{'x baseline':>12}{'peak MiB':>10}")
-    print(f"{'executemany baseline':26}{base['seconds']:10.2f}{base_speed:12,.0f}"
+    print(f"{'':36}{'seconds':>10}{'rows/s':>12}{'x baseline':>12}{'peak MiB':>10}")
+    print(f"{'executemany baseline':36}{base['seconds']:10.2f}{base_speed:12,.0f}"
           f"{1:12.3f}{base['peak_mib']:10.1f}")  # fmt: skip
-    print(f"{'indexed floor':26}{floor['seconds']:10.2f}"
+    print(f"{'indexed floor':36}{floor['seconds']:10.2f}"
           f"{floor['rows'] / floor['seconds']:>12,.0f}  (rows of the database)")  # fmt: skip
     for name, phase in [("first import, half size", small["first import"]), *big.items()]:
         speed = phase["rows"] / phase["seconds"]
-        print(f"{name:26}{phase['seconds']:10.2f}{speed:12,.0f}{speed / base_speed:12.3f}"
+        print(f"{name:36}{phase['seconds']:10.2f}{speed:12,.0f}{speed / base_speed:12.3f}"
               f"{phase['peak_mib']:10.1f}")  # fmt: skip
     print(
         f"import/baseline: speed x{result['speed_ratio']:.3f} "
         f"(1/{1 / result['speed_ratio']:.0f}), peak memory x{result['memory_ratio']:.2f}; "
         f"memory half->full size x{result['memory_growth_half_to_full']:.2f}; "
-        f"unchanged re-import x{result['unchanged_speedup']:.1f} faster than the first"
+        f"unchanged re-import x{result['unchanged_speedup']:.1f} faster than the first "
+        f"(after one edit, read row by row: x{result['unchanged_after_edit_speedup']:.1f})"
     )
     print(
         f"first import/indexed floor: speed x{result['indexed_floor_ratio']:.3f} (the "

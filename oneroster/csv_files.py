@@ -18,7 +18,10 @@ reverse.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import shutil
+import tempfile
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -113,6 +116,7 @@ class Package:
     _names: dict[str, str] = field(default_factory=dict)
     limits: ImportLimits = field(default_factory=ImportLimits)
     _budget: PackageBudget | None = None
+    _held: Path | None = None  # a local copy of each file read by :meth:`hold`
 
     def files(self) -> list[str]:
         """The rostering files present (mode bulk or delta), in the spec's order."""
@@ -177,9 +181,51 @@ class Package:
             except (UnicodeDecodeError, csv.Error) as error:
                 raise PackageError("F001", f"{name} cannot be read: {error}.", name) from None
 
+    def keys(self, name: str) -> Iterator[tuple[int, str]]:
+        """(row number, ``get("sourcedId")``) of each row :meth:`rows` yields, read the same
+        way (limits, header, numbering, empty lines) without building the rows: what the
+        report of a package known unchanged lists (issue 15)."""
+        with self._open(name) as stream:
+            reader = csv.reader(bounded_lines(stream, self.limits, name))
+            try:
+                header = next(reader, None)
+                if header is None:
+                    return
+                check_row(header, 1, self.limits, name)
+                columns = self._canonical_headers(name, header)
+                # the last one, as dict(zip()) keeps it
+                at = max(i for i, c in enumerate(columns) if c == "sourcedId")
+                for number, cells in enumerate(reader, start=2):
+                    check_row(cells, number, self.limits, name)
+                    key = cells[at] if at < len(cells) else ""
+                    yield number, (restore(key) if "'" in key else key).strip()
+            except (UnicodeDecodeError, csv.Error) as error:
+                raise PackageError("F001", f"{name} cannot be read: {error}.", name) from None
+
+    def hold(self) -> dict[str, str]:
+        """Read every rostering file once, through the limits, into a local copy that
+        :meth:`rows` then reads, and return the SHA-256 of each file's bytes as read (an
+        unchanged package is known before its rows are parsed: issue 15). Files are read
+        in :meth:`files` order; a file that cannot be read stops it (:meth:`rows` meets the
+        problem again where it did before, and files not held are read from the package).
+        """
+        digests: dict[str, str] = {}
+        self._held = self._held or Path(tempfile.mkdtemp(prefix="rollcall-package-"))
+        for name in self.files():
+            digest, part = hashlib.sha256(), self._held / f"{name}.part"
+            with self._open_raw(name) as raw, part.open("wb") as copy:
+                while chunk := raw.read(256 * 1024):
+                    digest.update(chunk)
+                    copy.write(chunk)
+            part.rename(self._held / name)  # only a whole file is read from the copy
+            digests[name] = digest.hexdigest()
+        return digests
+
     def close(self) -> None:
         if self._zip is not None:
             self._zip.close()
+        if self._held is not None:
+            shutil.rmtree(self._held, ignore_errors=True)
 
     def __enter__(self) -> Package:
         return self
@@ -188,6 +234,12 @@ class Package:
         self.close()
 
     def _open(self, name: str) -> IO[str]:
+        held = self._held / name if self._held is not None else None
+        if held is not None and held.is_file():
+            return io.TextIOWrapper(held.open("rb"), encoding="utf-8-sig", newline="")
+        return io.TextIOWrapper(self._open_raw(name), encoding="utf-8-sig", newline="")
+
+    def _open_raw(self, name: str) -> IO[bytes]:
         actual = self._names.get(name)
         if actual is None:
             raise PackageError("F003", f"The manifest lists {name} but the package lacks it.", name)
@@ -198,7 +250,7 @@ class Package:
         else:
             assert self._folder is not None
             raw = self._open_in_folder(actual)
-        return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+        return raw
 
     def _open_in_folder(self, actual: str) -> IO[bytes]:
         """A file of an unpacked package (a pull's snapshot), counted like a zip member."""

@@ -61,7 +61,10 @@ class ImportRun(Base):
     """One import or trial run of a file or pull, with its counts; rows in ImportRowResult."""
 
     __tablename__ = "import_runs"
-    __table_args__ = (Index("ix_import_runs_tenant_started", "tenant_id", "started_at"),)
+    __table_args__ = (
+        Index("ix_import_runs_tenant_started", "tenant_id", "started_at"),
+        Index("ix_import_runs_fingerprint", "tenant_id", "package_fingerprint"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
@@ -82,6 +85,10 @@ class ImportRun(Base):
     # heartbeat; a run whose process died is marked interrupted (server/domain/leases.py)
     owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None]
+    # an applied clean run: its package's fingerprint and the roster state at which the
+    # database was proven to equal it (server/domain/package_runs.py, issue 15)
+    package_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    proven_state: Mapped[str | None] = mapped_column(String(80))
 
 
 class ImportRowResult(Base):

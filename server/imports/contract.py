@@ -131,6 +131,8 @@ class ImportContext:
     snapshot_holds: bool = False
     snapshot_state: tuple[Any, ...] | None = None
     touched: dict[str, set[str]] = field(default_factory=dict)  # kind -> keys applied
+    # Whether a row carried a password: such a run's package is not remembered (issue 15)
+    passwords: bool = False
 
     @property
     def tenant_id(self) -> str:

@@ -36,7 +36,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from itertools import islice
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import DataError, IntegrityError
@@ -44,7 +44,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from server.db import Connection, utcnow
 from server.db.long_writes import long_write
 from server.db.session import Database
-from server.domain import sync_hashes
+from server.domain import package_runs, sync_hashes
 from server.domain.actors import Actor, connection_actor, on_behalf_of
 from server.domain.connections import get_connection
 from server.domain.import_records import (
@@ -152,7 +152,9 @@ def import_source(
     if options.mode is not None and options.mode not in MODES:
         raise ImportRefused(f"Unknown mode {options.mode!r}; expected full or delta.")
     # reading and translating the rows happens before the write transaction (issue 11 item 6)
-    state = _read_ahead(database, box, tenant_id, connection_id, source, options, progress)
+    state, printed, same_as = _read_ahead(
+        database, box, tenant_id, connection_id, source, options, progress
+    )
     session = database.sessions()
     report: Report | None = None
     committed = False
@@ -186,17 +188,33 @@ def import_source(
                 school_ids=school_ids or list(connection.school_ids or []),
                 snapshot_state=state,
             )
+            start = roster_state(session, tenant_id)
             # nothing was written since the read snapshot: what it found unchanged still is
-            ctx.snapshot_holds = state is not None and roster_state(session, tenant_id) == state
-            with long_write(session):  # the same cost per row at any size (issue 15)
-                _run(ctx, source, progress)
+            ctx.snapshot_holds = state is not None and start == state
+            printed_now = _fingerprint(connection, printed, options)
+            if same_as is not None:  # still so, looked at again under the write lock?
+                same_as = printed_now and package_runs.proven(
+                    session, tenant_id, connection_id, printed_now, start
+                )
+            if same_as is not None:
+                _run_identical(ctx, source, progress)
+            else:
+                with long_write(session):  # the same cost per row at any size (issue 15)
+                    _run(ctx, source, progress)
+                SEEN.drop(session.connection())
             for file, message in source.warnings:
                 report.warn(file, message)
             _decide(report, options)
+            if same_as is not None:
+                report.summary = (
+                    f"{report.summary[:-1]}: the package is identical to that of run {same_as} "
+                    "and nothing has changed since."
+                )
             report.finished_at = utcnow()
-            SEEN.drop(session.connection())
             if report.status == RunStatus.APPLIED:
                 record_applied(session, actor, report, connection_id, actor_name or connection.name)
+                if printed_now is not None and package_runs.clean(report) and not ctx.passwords:
+                    package_runs.remember(session, tenant_id, report.id, printed_now, start)
                 committed = True
             else:
                 raise _Rollback
@@ -236,6 +254,29 @@ class _FileFailed(Exception):
     pass
 
 
+def _package_print(source: Any, options: ImportOptions) -> dict[str, Any] | None:
+    """The source's part of the run's fingerprint (its files read once, hashed), or None: a
+    source that has none (a school CSV) is always read row by row."""
+    package_print = getattr(source, "package_print", None)
+    return package_print(options) if package_print is not None else None
+
+
+def _fingerprint(
+    connection: Connection, printed: dict[str, Any] | None, options: ImportOptions
+) -> str | None:
+    """The run's fingerprint (:mod:`server.domain.package_runs`), or None."""
+    if printed is None:
+        return None
+    chosen = {
+        "mode": options.mode,
+        "schools": sorted(options.school_sourced_ids),
+        "school_ids": sorted(options.school_ids),
+        "lenient": options.lenient,
+        "limits": options.limits,
+    }
+    return package_runs.fingerprint(printed, chosen, package_runs.context_of(connection))
+
+
 def _read_ahead(
     database: Database,
     box: SecretBox,
@@ -244,16 +285,25 @@ def _read_ahead(
     source: Any,
     options: ImportOptions,
     progress: Progress | None,
-) -> tuple[Any, ...] | None:
+) -> tuple[tuple[Any, ...] | None, dict[str, Any] | None, str | None]:
     """Read the source ahead in a read-only unit of work (no write lock): rows whose stored
     hash matches there are not translated (issue 15). Returns the roster state the snapshot
-    saw (None: no snapshot), which the write transaction compares with its own."""
+    saw (None: no snapshot), which the write transaction compares with its own, the source's
+    part of the fingerprint (its files are read first, inside the snapshot) and the run whose
+    package this one is identical to with nothing changed since (then no row is read ahead:
+    :mod:`server.domain.package_runs`)."""
     with database.session(read_only=True) as session:
         connection = session.get(Connection, connection_id)
         if connection is None or connection.tenant_id != tenant_id:
             source.read_ahead(options, progress)
-            return None
+            return None, None, None
         state = roster_state(session, tenant_id)
+        printed = _package_print(source, options)
+        fingerprint = _fingerprint(connection, printed, options)
+        if fingerprint is not None:
+            same_as = package_runs.proven(session, tenant_id, connection_id, fingerprint, state)
+            if same_as is not None:
+                return state, printed, same_as
         report = Report(format="", mode="", dry_run=True, connection_name=connection.name)
         snapshot = ImportContext(
             session=session,
@@ -269,7 +319,7 @@ def _read_ahead(
             source.read_ahead(options, progress, snapshot=snapshot)
         finally:
             report.close()
-        return state
+        return state, printed, None
 
 
 def _interrupted(report: Report, reason: str) -> None:
@@ -295,11 +345,37 @@ def _run(ctx: ImportContext, source: Any, progress: Progress | None) -> None:
         if ctx.mode == "full":
             _deactivate_missing(ctx, source)
     except FileProblem as error:
-        ctx.report.fail(error.code, error.message, error.file)
-        ctx.report.status = RunStatus.FAILED
-        ctx.report.summary = error.message
-        ctx.report.finished_at = utcnow()
-        raise _FileFailed from None
+        _file_failed(ctx, error)
+
+
+def _run_identical(ctx: ImportContext, source: Any, progress: Progress | None) -> None:
+    """The run of a package identical to one proven at the roster state of now
+    (:mod:`server.domain.package_runs`): each row as it would be reported, unchanged (one
+    report row per file row, SPEC §5), without translating, looking up or hashing it. A full
+    import deactivates nothing: the proven run left nothing to deactivate."""
+    done = 0
+    try:
+        for file, number, key in source.listed_rows():
+            ctx.report.add_unchanged(file, number, key)
+            done += 1
+            if progress is not None and done % BATCH_SIZE == 0:
+                progress(done)
+    except FileProblem as error:
+        _file_failed(ctx, error)
+    if progress is not None:
+        progress(done)
+    if ctx.mode == "full":
+        for plan in source.deactivations(ctx):
+            if plan.counts_for_shrink and plan.count_active is not None:
+                _shrink(ctx, 0, plan.count_active(ctx))
+
+
+def _file_failed(ctx: ImportContext, error: FileProblem) -> NoReturn:
+    ctx.report.fail(error.code, error.message, error.file)
+    ctx.report.status = RunStatus.FAILED
+    ctx.report.summary = error.message
+    ctx.report.finished_at = utcnow()
+    raise _FileFailed from None
 
 
 def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -316,6 +392,8 @@ def _handle_batch(
     round trips in the usual case of a clean file)."""
     batch = _confirm_sighted(ctx, step, batch)
     records = [item for item in batch if isinstance(item, ImportRecord)]
+    if not ctx.passwords:
+        ctx.passwords = any(record.password for record in records)
     duplicates = _duplicates(ctx, step, [i for i in batch if not isinstance(i, RowResult)])
     if step.seen_kind is not None:
         # a row that could not be read is still listed: a full import must not deactivate it
@@ -526,25 +604,13 @@ def _duplicates(ctx: ImportContext, step: Step, records: list[ImportRecord | Sig
 
 def _deactivate_missing(ctx: ImportContext, source: Any) -> None:
     plans = list(source.deactivations(ctx))
-    tripped = False
     for plan in plans:
         if not plan.counts_for_shrink or plan.count_active is None:
             continue
         missing = ctx.session.scalar(
             select(func.count()).select_from(plan.select_missing(ctx).subquery())
         )
-        active = plan.count_active(ctx)
-        threshold = ctx.options.shrink_threshold
-        if threshold is None:
-            threshold = float(tenant_setting(ctx.session, ctx.tenant_id, "shrink_threshold"))
-        tripped = active > 0 and missing > threshold * active
-        ctx.report.shrink = {
-            "would_deactivate": missing,
-            "active_in_scope": active,
-            "threshold": threshold,
-            "tripped": tripped,
-            "allowed": ctx.options.allow_shrink,
-        }
+        _shrink(ctx, missing or 0, plan.count_active(ctx))
         _empty_session(ctx)
     for plan in plans:
         query = plan.select_missing(ctx)
@@ -558,6 +624,22 @@ def _deactivate_missing(ctx: ImportContext, source: Any) -> None:
                     _deactivate_one(ctx, plan, record)
             ctx.session.flush()
             _empty_session(ctx)
+
+
+def _shrink(ctx: ImportContext, missing: int, active: int) -> bool:
+    """Report what the shrink guard found; whether it trips."""
+    threshold = ctx.options.shrink_threshold
+    if threshold is None:
+        threshold = float(tenant_setting(ctx.session, ctx.tenant_id, "shrink_threshold"))
+    tripped = active > 0 and missing > threshold * active
+    ctx.report.shrink = {
+        "would_deactivate": missing,
+        "active_in_scope": active,
+        "threshold": threshold,
+        "tripped": tripped,
+        "allowed": ctx.options.allow_shrink,
+    }
+    return tripped
 
 
 def _deactivate_all(ctx: ImportContext, plan: Deactivation, records: list[Any]) -> bool:

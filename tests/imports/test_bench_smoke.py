@@ -12,3 +12,8 @@ def test_the_import_benchmark_prints_its_ratios(capsys):
     assert "first import/indexed floor: speed" in out and result["indexed_floor"]["rows"] > 0
     assert result["import_full"]["status"] == "applied"
     assert result["speed_ratio"] > 0 and result["memory_ratio"] > 0
+    phases = result["phases"]
+    # the identical package is skipped; after one edit every row is read (issue 15)
+    assert "identical to that of run" in phases["unchanged re-import"]["summary"]
+    edited = phases["unchanged re-import after one edit"]["summary"]
+    assert "identical" not in edited and "unchanged" in edited

@@ -171,6 +171,37 @@ class OneRosterSource:
                 if spool.problem is not None:
                     return
 
+    def package_print(self, options: ImportOptions) -> dict[str, Any] | None:
+        """What the package's fingerprint holds (:mod:`server.domain.package_runs`): each
+        file's name, mode and the SHA-256 of its bytes as read (every file is read once now,
+        into a local copy its rows are then read from), the version and the source system.
+        None: no fingerprint (a package that cannot be read whole, or with ``roles.csv``,
+        whose rows are reported on other rows: read row by row)."""
+        package = self.package
+        if package is None or "roles.csv" in package.files():
+            return None
+        try:
+            digests = package.hold()
+        except FileProblem:
+            return None
+        files = [(name, self._mode(options, name), digests[name]) for name in package.files()]
+        return {
+            "format": self.format,
+            "version": package.version,
+            "source": self.source_name,
+            "modes": sorted(package.modes.items()),
+            "files": files,
+        }
+
+    def listed_rows(self) -> Iterator[tuple[str, int, str]]:
+        """(file, row number, key) of every row, in the order the engine reports them: what
+        the report of a package known unchanged lists (each row unchanged)."""
+        assert self.package is not None
+        for name in ORDER:
+            if name in self.package.files():
+                for number, key in self.package.keys(name):
+                    yield name, number, key
+
     def _prime(self, ctx: ImportContext) -> None:
         """What the handlers and row hashes of this package read from ``ctx.cache``."""
         assert self.package is not None
