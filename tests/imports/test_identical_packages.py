@@ -17,6 +17,7 @@ from sqlalchemy import text
 
 import server.imports.oneroster_csv.source as oneroster_source
 from oneroster.csv_files import open_package
+from oneroster.csv_records import Sighter
 from server.db import ImportRun
 from server.domain import roster
 from server.domain.actors import system_actor
@@ -32,18 +33,23 @@ SCIM_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 
 
 @pytest.fixture
-def sighted(monkeypatch) -> list[tuple[str, int]]:
-    """(file, row number) of every row the OneRoster reader looks at one by one: compared
-    with the stored hashes (``sight``) or translated (``translate``)."""
-    rows: list[tuple[str, int]] = []
-    for name in ("sight", "translate"):
-        original = getattr(oneroster_source, name)
+def sighted(monkeypatch) -> list[tuple[str, str]]:
+    """(file, sourcedId or row number) of every row the OneRoster reader looks at one by one:
+    hashed to be compared with the stored hashes (``Sighter.sight``) or translated
+    (``translate``)."""
+    rows: list[tuple[str, str]] = []
+    sight, translate = Sighter.sight, oneroster_source.translate
 
-        def counting(row, *args, _original=original, **kwargs):
-            rows.append((row.file, row.number))
-            return _original(row, *args, **kwargs)
+    def sighting(self, cells, *args, **kwargs):
+        rows.append((self.file, cells[self.columns.index("sourcedId")] if cells else ""))
+        return sight(self, cells, *args, **kwargs)
 
-        monkeypatch.setattr(oneroster_source, name, counting)
+    def translating(row, *args, **kwargs):
+        rows.append((row.file, str(row.number)))
+        return translate(row, *args, **kwargs)
+
+    monkeypatch.setattr(Sighter, "sight", sighting)
+    monkeypatch.setattr(oneroster_source, "translate", translating)
     return rows
 
 
@@ -270,7 +276,7 @@ def test_a_package_with_passwords_is_always_read_row_by_row(tenancy, tmp_path, s
 
     report = tenancy.run(path)
 
-    assert ("users.csv", 3) in sighted and "identical" not in report.summary
+    assert ("users.csv", "3") in sighted and "identical" not in report.summary
     del files["users.csv"][1]["password"]  # the same package without it is remembered
     without = package(tmp_path / "without.zip", "1.1", files)
     _proven(tenancy, without)

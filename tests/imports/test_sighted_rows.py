@@ -220,11 +220,14 @@ def built(monkeypatch) -> list[tuple[str, int]]:
     return rows
 
 
-def test_an_unchanged_row_is_never_built(tenancy, tmp_path, built):
+def test_an_unchanged_row_is_never_built(tenancy, tmp_path, built, monkeypatch):
     files = district("1.1", students=30)
     path = package(tmp_path / "a.zip", "1.1", files)
-    for _ in range(2):
-        assert tenancy.run(path).status == "applied"
+    assert tenancy.run(path).status == "applied"
+    # read row by row (not skipped as an identical package: server/domain/package_runs.py), it
+    # stores the hashes a first import cannot (a school naming its district, both new)
+    monkeypatch.setattr(package_runs, "ENGINE_VERSION", "row by row")
+    assert tenancy.run(path).status == "applied"
     built.clear()
 
     assert tenancy.run(path).outcomes["unchanged"] == 2 + 1 + 1 + 1 + 31 + 31
