@@ -7,11 +7,15 @@ page of users. Statements are counted (never timed): the count is what grows wit
 
 from __future__ import annotations
 
-from sqlalchemy import select, text
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import event, select, text
+from sqlalchemy.orm import Session
 
 from scim.index import indexed_values
 from scim.schemas import make_provider
-from server.db import AuditEvent
+from server.db import AuditEvent, User
 from server.db.session import Database
 from tests.scim.helpers import PATCH, USER, IdP, statements
 
@@ -363,3 +367,62 @@ def test_a_deactivation_reads_the_user_once_and_rewrites_one_index_row(
     # the user with its roles and grades; its status, its tokens, its audit event; its
     # memberships (for the answer); its `active` index row; and the live check of the token
     assert len(work) <= 7, work
+
+
+# -- the ORM's unit of work stays out of the lean writes (issue 15, fourth round) -------------
+
+
+@contextmanager
+def _orm_writes() -> Iterator[list[str]]:
+    """What the ORM's unit of work inserted or updated meanwhile, in any session: "new User",
+    "dirty User"… (an ORM object per written row; Core statements do not show here)."""
+    seen: list[str] = []
+
+    def note(session: Session, _context: object, _instances: object) -> None:
+        seen.extend(f"new {type(record).__name__}" for record in session.new)
+        changed = (record for record in session.dirty if session.is_modified(record))
+        seen.extend(f"dirty {type(record).__name__}" for record in changed)
+
+    event.listen(Session, "before_flush", note)
+    try:
+        yield seen
+    finally:
+        event.remove(Session, "before_flush", note)
+
+
+def test_a_creation_writes_the_user_without_the_orm_unit_of_work(
+    idp: IdP, database: Database
+) -> None:
+    # Issue 15: the ORM's flush of the new user, its credential and its audit event was a
+    # fifth of a create; the rows are those the imports write with Core (server.db.bulk_insert)
+    idp.create_user("earlier.two", externalId="sis-e2")
+    body = {"schemas": [USER], "userName": "core.one", "externalId": "sis-c1"}
+    with _orm_writes() as written:
+        answer = idp.post("/Users", body)
+    assert answer.status_code == 201, answer.text
+    assert written == [], written
+    with database.session(read_only=True) as session:
+        stored = session.scalars(select(User).where(User.username == "core.one")).one()
+        assert (stored.version, stored.credential.state) == (1, "pending")
+        actions = session.scalars(
+            select(AuditEvent.action).where(AuditEvent.target_id == stored.id)
+        ).all()
+    assert actions == ["user.create"]
+    assert answer.json()["meta"]["version"] == 'W/"1"'
+
+
+def test_a_deactivation_writes_the_status_without_the_orm_unit_of_work(
+    idp: IdP, database: Database
+) -> None:
+    # Issue 15: the status change went through an ORM flush (and its audit event through
+    # another): a third of a PATCH `active`'s domain work
+    pupil = idp.create_user("core.leaver")
+    body = {"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active", "value": False}]}
+    with _orm_writes() as written:
+        answer = idp.request("PATCH", f"/Users/{pupil['id']}", json=body)
+    assert answer.status_code == 200 and answer.json()["active"] is False, answer.text
+    assert written == [], written
+    assert answer.json()["meta"]["version"] == 'W/"2"'
+    with database.session(read_only=True) as session:
+        stored = session.get(User, pupil["id"])
+        assert stored is not None and (stored.status, stored.version) == ("inactive", 2)
