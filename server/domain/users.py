@@ -559,12 +559,10 @@ def _set_status(
     override: bool,
     reason: str | None,
 ) -> bool:
-    session.flush()  # what the session holds goes first
-    with session.no_autoflush:  # written below with one UPDATE, as deactivate_users does
-        change = _status_change(session, actor, user, status, override)
+    change = _status_change(session, actor, user, status, override)
     if change is None:
         return False
-    write_changes(session, [user], STATUS_COLUMNS)
+    session.flush()
     _after_status_change(session, actor, [user], status)
     audit.record_many(session, actor, action, [_status_event(user, change, status, reason)])
     return True
