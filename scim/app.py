@@ -60,7 +60,7 @@ from scim2_server.service import ScimService
 from sqlalchemy.orm import Session
 
 from scim import lookups
-from scim.context import current_actor, current_session
+from scim.context import current_actor, current_session, current_token
 from scim.handler import RollcallHandler
 from scim.members import match_members_by_value
 from scim.schemas import EDUCATION_GROUP, EDUCATION_USER, PROFILES, make_provider
@@ -73,6 +73,7 @@ from server.db.session import Database
 from server.domain import provider_attributes, roster
 from server.domain.actors import Actor, connection_actor
 from server.domain.connections import authenticate_token
+from server.domain.secrets import token_digest
 from server.errors import DatabaseUnavailable
 from server.unavailable import MESSAGE, busy_or_unreachable, scim_unavailable
 
@@ -314,6 +315,7 @@ class ScimApplication(ASGIApplication):
     def _unit_of_work(self, *, read_only: bool = False) -> Iterator[Session]:
         """A unit of work of the database, as the storage's session (:mod:`scim.context`)."""
         with self.database.session(read_only=read_only) as session:
+            lookups.admitted(session)
             token = current_session.set(session)
             try:
                 yield session
@@ -363,11 +365,13 @@ class ScimEndpoint:
         resolved = await self._resolved(token) if token else None
         actor, profile = resolved if resolved else (None, None)
         reset = current_actor.set(actor)  # type: ignore[arg-type]
+        checked = current_token.set(token_digest(token) if actor is not None and token else None)
         if actor is not None:
             scope[ACTOR_KEY] = actor  # so failures this connection causes are recorded for it
         try:
             await self.apps.get(profile, self.apps[None])(scope, receive, send)
         finally:
+            current_token.reset(checked)
             current_actor.reset(reset)
 
     async def _resolved(self, token: str) -> tuple[Actor, str | None] | None:

@@ -14,3 +14,5 @@ from server.domain.actors import Actor
 
 current_session: ContextVar[Session] = ContextVar("scim_session")
 current_actor: ContextVar[Actor] = ContextVar("scim_actor")
+# the SHA-256 digest of the request's bearer token, checked live in each unit of work
+current_token: ContextVar[str | None] = ContextVar("scim_token", default=None)

@@ -23,14 +23,17 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 
+from scim2_models import UnauthorizedException
 from scim2_server.requests import ScimRequest
 from scim2_server.responses import ScimResponse
 from scim2_server.service import ScimService
 from sqlalchemy.orm import Session
 
+from scim.context import current_token
 from scim.mapping import user_json
 from scim.schemas import DEFAULT_PAGE_SIZE, MAX_RESULTS
 from server.domain.actors import Actor
+from server.domain.connections import token_is_live
 from server.domain.user_views import Key, UserView, count_views, find_views
 
 ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -81,17 +84,23 @@ def answer(
     service: ScimService, session: Session, actor: Actor, request: ScimRequest, lookup: Lookup
 ) -> ScimResponse | None:
     """The answer to a lookup; ``None`` when a read by id finds nothing (the engine's 404)."""
+    token = current_token.get()
     if lookup.start is None:
-        found = find_views(session, actor, "id", lookup.value, limit=1)
+        found = find_views(session, actor, "id", lookup.value, limit=1, token=token)
         if not found:
+            admitted(session)
             return None
         return user_response(service, request.base_url, found[0])
     offset = lookup.start - 1
     views = (
-        find_views(session, actor, lookup.key, lookup.value, offset=offset, limit=lookup.count)
+        find_views(
+            session, actor, lookup.key, lookup.value, offset=offset, limit=lookup.count, token=token
+        )
         if lookup.count
         else []
     )
+    if not views:  # none, or the token was revoked since it was resolved: which?
+        admitted(session)
     total = len(views)
     if offset or total == lookup.count:  # a short first page counts itself (as the engine)
         total = count_views(session, actor, lookup.key, lookup.value)
@@ -103,6 +112,18 @@ def answer(
         "Resources": [published(service, request.base_url, view) for view in views],
     }
     return ScimResponse(HTTPStatus.OK, body)
+
+
+def admitted(session: Session) -> None:
+    """Refuse the request if its token was revoked since it was resolved (cached a few
+    seconds, :mod:`scim.tokens`): one indexed read in the request's own transaction, so a
+    rotation by any process (the CLI, another worker) counts on the very next request.
+
+    :raises UnauthorizedException: the token is no longer live.
+    """
+    digest = current_token.get()
+    if digest is not None and not token_is_live(session, digest):
+        raise UnauthorizedException(detail="The bearer token is not valid.")
 
 
 def user_response(

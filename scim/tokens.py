@@ -1,14 +1,17 @@
 """Bearer tokens of SCIM connections, resolved once and kept for a few seconds.
 
 Every SCIM request carries its connection's bearer token; resolving it (digest, token row,
-connection) cost a unit of work per request. :class:`TokenCache` keeps what a token resolved to
-for :data:`TOKEN_CACHE_SECONDS`:
+connection, actor) cost a unit of work per request. :class:`TokenCache` keeps what a token
+resolved to for :data:`TOKEN_CACHE_SECONDS`, and every request still checks, in its own
+transaction, that the token is live (``scim.app._admitted``: one indexed read of the token
+row, ``server.domain.connections.token_is_live``):
 
-- a token rotated in this process (staff app, admin API) is refused at once: the cache is
+- a token rotated in any process (staff app, admin API, ``rollcall connection rotate-token``,
+  another worker) is refused on the very next request; in this process the cache is also
   emptied when ``server.domain.connections.revocation_count`` moves;
-- a token rotated by another process (``rollcall connection rotate-token``) is refused once the
-  entry expires, at most :data:`TOKEN_CACHE_SECONDS` later; so are other changes to the
-  connection (its profile, its schools);
+- what is cached (the connection's tenant, name, schools and profile) is fixed when the
+  connection is created: nothing in the domain changes it afterwards; what can change (its
+  settings, e.g. default role and school) is read by the writes in their own transaction;
 - unknown tokens are never cached, so a new token works at once.
 
 Entries are keyed by the token's SHA-256 digest, as the database keys them.

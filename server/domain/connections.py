@@ -7,8 +7,9 @@ database does not hold usable tokens.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import event, select
+from sqlalchemy import Exists, Table, bindparam, event, exists, literal, select
 from sqlalchemy.orm import Session
 
 from server.db import Connection, ConnectionKind, ConnectionToken, ProviderFailure, utcnow
@@ -198,6 +199,25 @@ def authenticate_token(session: Session, token: str) -> Connection | None:
     ).first()
     return row.connection if row else None
 
+
+def token_is_live(session: Session, digest: str) -> bool:
+    """Whether the token with this SHA-256 digest is live (not revoked), read in the caller's
+    transaction: a cache of resolved tokens (``scim.tokens``) asks it on every request, so a
+    token rotated in any process (``rollcall connection rotate-token``) is refused at once.
+    One indexed read of the token row, built once."""
+    return session.connection().execute(_LIVE_TOKEN, {"digest": digest}).first() is not None
+
+
+def live_token_clause() -> Exists:
+    """``EXISTS`` a live token whose digest is bound as ``digest``: a read that should find
+    nothing once the request's token is revoked adds it to its own ``WHERE``."""
+    return exists(_LIVE_TOKEN)
+
+
+_TOKENS = cast(Table, ConnectionToken.__table__)
+_LIVE_TOKEN = select(literal(1)).where(
+    _TOKENS.c.digest == bindparam("digest"), _TOKENS.c.revoked_at.is_(None)
+)
 
 KEEP_FAILURES = 50
 

@@ -38,6 +38,7 @@ from server.db import Org, RecordStatus, User, UserGrade, UserRole, fold
 from server.domain import groups
 from server.domain.access import visible_records
 from server.domain.actors import Actor
+from server.domain.connections import live_token_clause
 from server.domain.search import page_offset
 
 Key = Literal["id", "username", "external_id"]
@@ -155,14 +156,21 @@ def find_views(
     *,
     offset: int = 0,
     limit: int | None = None,
+    token: str | None = None,
 ) -> list[UserView]:
     """The users ``actor`` may see whose ``key`` (id, or username or externalId compared
-    case-insensitively, as SCIM compares them) is ``value``, by id, from ``offset``."""
-    users, memberships = _statements(actor, key)
+    case-insensitively, as SCIM compares them) is ``value``, by id, from ``offset``.
+
+    ``token``: the digest of the bearer token the request came with; the users are found only
+    while it is live (checked in the same statement, :func:`connections.token_is_live`), so
+    a caller that finds none asks whether the token was revoked."""
+    users, memberships = _statements(actor, key, token is not None)
     # Core rows on the unit of work's connection: no ORM objects, no ORM result processing
     connection = session.connection()
     value = value if key == "id" else fold(value)
     parameters = {"value": value, "offset": page_offset(offset), "limit": _limit(limit)}
+    if token is not None:
+        parameters["digest"] = token
     rows = connection.execute(users, parameters).all()
     found: dict[str, list[groups.Membership]] = {row.id: [] for row in rows}
     if found:
@@ -180,19 +188,22 @@ def count_views(session: Session, actor: Actor, key: Key, value: str) -> int:
 
 # The statements of each (actor, key), built once: building a SELECT (comparisons, subqueries,
 # the cache key) cost more CPU than running it. The values are bound at each execution.
-_STATEMENTS: dict[tuple[Actor, Key], tuple[Select[Any], Select[Any]]] = {}
+_STATEMENTS: dict[tuple[Actor, Key, bool], tuple[Select[Any], Select[Any]]] = {}
 _MAX_STATEMENTS = 256
 _NO_LIMIT = 2**31 - 1
 
 
-def _statements(actor: Actor, key: Key) -> tuple[Select[Any], Select[Any]]:
-    built = _STATEMENTS.get((actor, key))
+def _statements(actor: Actor, key: Key, checked: bool) -> tuple[Select[Any], Select[Any]]:
+    built = _STATEMENTS.get((actor, key, checked))
     if built is None:
         if len(_STATEMENTS) >= _MAX_STATEMENTS:
             _STATEMENTS.clear()
         ids: BindParameter[Any] = bindparam("user_ids", expanding=True)
-        built = (_users_statement(actor, key), groups.memberships_query(actor, ids))
-        _STATEMENTS[(actor, key)] = built
+        users = _users_statement(actor, key)
+        if checked:
+            users = users.where(live_token_clause())
+        built = (users, groups.memberships_query(actor, ids))
+        _STATEMENTS[(actor, key, checked)] = built
     return built
 
 

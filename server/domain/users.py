@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from server.db import (
     Connection,
@@ -106,12 +107,42 @@ def create_user(session: Session, actor: Actor, fields: Mapping[str, Any]) -> Us
         return restored
     _ensure_creatable(actor, values)
     username = _choose_username(session, actor, values, taken=held.username_taken)
-    user = new_user(actor, owner, {**values, "id": user_id}, username)
+    rows = new_user_rows(actor, owner, {**values, "id": user_id}, username)
     if held.sourced_id_taken:
-        raise Conflict(f"The sourcedId {user.sourced_id!r} is already used.", field="sourced_id")
+        taken = rows.user["sourced_id"]
+        raise Conflict(f"The sourcedId {taken!r} is already used.", field="sourced_id")
+    user = _inserted(session, owner, rows)
+    # one row: the same row audit.record adds, without the ORM's unit of work (issue 15)
+    audit.record_many(session, actor, "user.create", [creation_event(user.id, username, values)])
+    return user
+
+
+def _inserted(session: Session, owner: Connection, rows: NewUserRows) -> User:
+    """The new user's rows written with Core INSERTs (:mod:`server.db.bulk_insert`, as the
+    imports write theirs), and its :class:`User` made persistent as if just read, its
+    credential, grades and connection loaded with it: the ORM's unit of work for one new user
+    was a fifth of a SCIM create (issue 15). Roles (their ids are the database's) go in
+    through the ORM, flushed here."""
+    session.flush()  # what the session holds goes first (the orgs the rows name)
+    insert_dicts(session, User.__table__, [rows.user])
+    insert_dicts(session, Credential.__table__, [rows.credential])
+    insert_dicts(session, UserGrade.__table__, rows.grades)
+    user, credential = User(**rows.user), Credential(**rows.credential)
+    grades = sorted((UserGrade(**row) for row in rows.grades), key=lambda row: row.grade)
+    for made in (user, credential, *grades):
+        make_transient_to_detached(made)
+    set_committed_value(credential, "user", user)
+    for name, value in (
+        ("connection", owner),
+        ("credential", credential),
+        ("grade_rows", grades),
+        ("roles", []),
+    ):
+        set_committed_value(user, name, value)
     session.add(user)
-    session.flush()
-    audit.record(session, actor, "user.create", **creation_event(user.id, user.username, values))
+    if rows.roles:
+        user.roles = [UserRole(**row) for row in rows.roles]
+        session.flush()
     return user
 
 
@@ -533,7 +564,7 @@ def _set_status(
         return False
     session.flush()
     _after_status_change(session, actor, [user], status)
-    audit.record(session, actor, action, **_status_event(user, change, status, reason))
+    audit.record_many(session, actor, action, [_status_event(user, change, status, reason)])
     return True
 
 

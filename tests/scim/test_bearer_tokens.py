@@ -1,21 +1,27 @@
-"""A connection's bearer token is resolved once and kept a few seconds (scim.tokens)."""
+"""A connection's bearer token is resolved once and kept a few seconds (scim.tokens), and
+checked live in every request's own transaction: a token rotated anywhere is refused at once."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from scim.tokens import TokenCache
 from server.db.session import Database
-from server.domain import connections
+from server.domain import connections, users
 from server.domain.actors import system_actor
+from tests.live import rollcall_environment, start_rollcall
 from tests.scim.conftest import District
-from tests.scim.helpers import IdP, statements
+from tests.scim.helpers import USER, IdP, statements
 
 
 def test_repeated_requests_look_the_token_up_once(idp: IdP, database: Database) -> None:
     with statements(database) as seen:
         for _ in range(5):
             assert idp.get("/Users").status_code == 200
-    lookups = [statement for statement in seen if "connection_tokens" in statement]
-    assert len(lookups) == 1
+    tokens = [statement for statement in seen if "connection_tokens" in statement]
+    # resolved to its connection once; then only the live check, one indexed read a request
+    resolutions = [s for s in tokens if "connection_tokens.connection_id" in s]
+    assert len(resolutions) == 1 and len(tokens) == 1 + 5
 
 
 def test_a_token_rotated_in_this_process_is_refused_at_once(
@@ -30,6 +36,37 @@ def test_a_token_rotated_in_this_process_is_refused_at_once(
     refused = idp.get("/Users")
     assert refused.status_code == 401 and refused.json()["status"] == "401"
     assert IdP(idp.client, new_token).get("/Users").status_code == 200
+
+
+def test_a_token_rotated_by_another_process_is_refused_on_the_next_request(
+    idp: IdP, district: District, database: Database, database_url: str, tmp_path: Path
+) -> None:
+    """An operator's ``rollcall connection rotate-token`` (its own process: this process's
+    cache hears nothing of it) refuses the old token on the very next read and write."""
+    pupil = idp.create_user("known.pupil")  # the token is cached from here on
+    environment = rollcall_environment(database_url, tmp_path / "data")
+    rotation = start_rollcall(
+        "connection",
+        "rotate-token",
+        district.connection.name,
+        "--json",
+        env=environment,
+        folder=tmp_path,
+    )
+    assert rotation.popen.wait(timeout=60) == 0, rotation.log
+    for filtered in ('userName eq "known.pupil"', 'userName eq "nobody"'):
+        lookup = idp.get("/Users", params={"filter": filtered})
+        assert lookup.status_code == 401 and lookup.json()["status"] == "401", lookup.text
+    assert idp.get(f"/Users/{pupil['id']}").status_code == 401
+    assert idp.get("/Users").status_code == 401
+    off = {"op": "replace", "path": "active", "value": False}
+    assert idp.patch(f"/Users/{pupil['id']}", off).status_code == 401
+    body = {"schemas": [USER], "userName": "late.pupil", "name": {"givenName": "Late"}}
+    assert idp.post("/Users", body).status_code == 401
+    with database.session() as session:
+        assert users.find_by_username(session, district.tenant_id, "late.pupil") is None
+        kept = users.find_by_username(session, district.tenant_id, "known.pupil")
+        assert kept is not None and kept.status == "active"
 
 
 def test_an_entry_expires_after_its_time_to_live() -> None:

@@ -7,11 +7,15 @@ page of users. Statements are counted (never timed): the count is what grows wit
 
 from __future__ import annotations
 
-from sqlalchemy import select, text
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import event, select, text
+from sqlalchemy.orm import Session
 
 from scim.index import indexed_values
 from scim.schemas import make_provider
-from server.db import AuditEvent
+from server.db import AuditEvent, User
 from server.db.session import Database
 from tests.scim.helpers import PATCH, USER, IdP, statements
 
@@ -174,8 +178,10 @@ def test_a_creation_checks_the_names_it_claims_in_one_read(idp: IdP, database: D
     user_reads = [s for s in work if s.startswith("SELECT") and "FROM users" in s]
     assert len(user_reads) == 1, user_reads
     assert not any("AS group_id" in s or "FROM scim_values" in s for s in work), work
-    # the connection, the claims, the user, its credential, its audit event, its index rows
-    assert len(work) <= 6, work
+    # the token checked live (scim.app._admitted), the connection, the claims, the user, its
+    # credential, its audit event, its index rows
+    assert len([s for s in work if "FROM connection_tokens" in s]) == 1, work
+    assert len(work) <= 7, work
     # no savepoint of the storage's own (nor, since the third round, the request's)
     assert _frame(seen).count("SAVEPOINT") == 0, seen
 
@@ -338,7 +344,7 @@ def test_a_creation_opens_no_savepoint_and_reads_nothing_of_the_new_user(
         "INSERT INTO audit_events",
         "INSERT INTO scim_values",
     ], work
-    assert len(work) <= 6, work
+    assert len(work) <= 7, work  # with the live check of the token (scim.app._admitted)
 
 
 def test_a_deactivation_reads_the_user_once_and_rewrites_one_index_row(
@@ -359,5 +365,63 @@ def test_a_deactivation_reads_the_user_once_and_rewrites_one_index_row(
     index_writes = [s for s in work if "scim_values" in s]
     assert len(index_writes) == 1 and index_writes[0].startswith("UPDATE"), index_writes
     # the user with its roles and grades; its status, its tokens, its audit event; its
-    # memberships (for the answer); its `active` index row
-    assert len(work) <= 6, work
+    # memberships (for the answer); its `active` index row; and the live check of the token
+    assert len(work) <= 7, work
+
+
+# -- the ORM's unit of work stays out of the lean writes (issue 15, fourth round) -------------
+
+
+@contextmanager
+def _orm_writes() -> Iterator[list[str]]:
+    """What the ORM's unit of work inserted or updated meanwhile, in any session: "new User",
+    "dirty User"… (an ORM object per written row; Core statements do not show here)."""
+    seen: list[str] = []
+
+    def note(session: Session, _context: object, _instances: object) -> None:
+        seen.extend(f"new {type(record).__name__}" for record in session.new)
+        changed = (record for record in session.dirty if session.is_modified(record))
+        seen.extend(f"dirty {type(record).__name__}" for record in changed)
+
+    event.listen(Session, "before_flush", note)
+    try:
+        yield seen
+    finally:
+        event.remove(Session, "before_flush", note)
+
+
+def test_a_creation_writes_the_user_without_the_orm_unit_of_work(
+    idp: IdP, database: Database
+) -> None:
+    # Issue 15: the ORM's flush of the new user, its credential and its audit event was a
+    # fifth of a create; the rows are those the imports write with Core (server.db.bulk_insert)
+    idp.create_user("earlier.two", externalId="sis-e2")
+    body = {"schemas": [USER], "userName": "core.one", "externalId": "sis-c1"}
+    with _orm_writes() as written:
+        answer = idp.post("/Users", body)
+    assert answer.status_code == 201, answer.text
+    assert written == [], written
+    with database.session(read_only=True) as session:
+        stored = session.scalars(select(User).where(User.username == "core.one")).one()
+        assert (stored.version, stored.credential.state) == (1, "pending")
+        actions = session.scalars(
+            select(AuditEvent.action).where(AuditEvent.target_id == stored.id)
+        ).all()
+    assert actions == ["user.create"]
+    assert answer.json()["meta"]["version"] == 'W/"1"'
+
+
+def test_a_deactivation_writes_its_audit_event_without_the_orm_unit_of_work(
+    idp: IdP, database: Database
+) -> None:
+    # Issue 15: the audit event of the status change went through an ORM flush of its own
+    pupil = idp.create_user("core.leaver")
+    body = {"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active", "value": False}]}
+    with _orm_writes() as written:
+        answer = idp.request("PATCH", f"/Users/{pupil['id']}", json=body)
+    assert answer.status_code == 200 and answer.json()["active"] is False, answer.text
+    assert not [w for w in written if w.startswith("new ")], written
+    assert answer.json()["meta"]["version"] == 'W/"2"'
+    with database.session(read_only=True) as session:
+        stored = session.get(User, pupil["id"])
+        assert stored is not None and (stored.status, stored.version) == ("inactive", 2)
