@@ -22,8 +22,8 @@ STUDENTS = 1200  # three batches of users and of enrollments
 def test_a_first_import_stores_row_hashes_with_the_rows_it_inserts(
     tenancy,
     tmp_path,
-    translated,
-    version,  # noqa: F811
+    translated,  # noqa: F811 (the fixture imported above)
+    version,
 ):
     """cProfile at 20,000 users: after inserting every new user and enrollment, each batch
     sent a second ``executemany`` updating the rows just inserted with their row hash (100k
