@@ -61,3 +61,38 @@ def test_a_first_import_stores_row_hashes_with_the_rows_it_inserts(
     assert "enrollments.csv" not in files
     # 1.2 users keep the hash of their fields (the roles.csv rows gathered): translated
     assert ("users.csv" in files) == (version == "1.2")
+
+
+def test_an_enrollment_batch_reads_the_users_and_classes_it_names_once(
+    tenancy, tmp_path, monkeypatch
+):
+    """cProfile at 20,000 users: each enrollment batch of a first import read the users and
+    classes it names twice, once for the row hashes and once for the rules (R108, R109)."""
+    import server.imports.engine as engine
+
+    path = package(tmp_path / "district.zip", "1.1", district("1.1", students=STUDENTS))
+    handle, current, reads = engine._handle_batch, [""], []
+
+    def handling(ctx, step, batch):
+        current[0] = step.file
+        try:
+            return handle(ctx, step, batch)
+        finally:
+            current[0] = ""
+
+    def keep(_conn, _cursor, statement, *_) -> None:
+        if current[0] == "enrollments.csv" and statement.lstrip().startswith("SELECT"):
+            reads.append(re.sub(r"\s+", " ", statement))
+
+    monkeypatch.setattr(engine, "_handle_batch", handling)
+    event.listen(tenancy.database.engine, "before_cursor_execute", keep)
+    try:
+        first = tenancy.run(path)
+    finally:
+        event.remove(tenancy.database.engine, "before_cursor_execute", keep)
+    assert first.status == "applied", first.summary
+    assert first.outcomes["created"] > 2 * STUDENTS
+    batches = -(-(STUDENTS + 1) // 500)
+    for table in ("users", "classes"):
+        named = [s for s in reads if re.search(rf"FROM {table}\b.*{table}\.sourced_id IN", s)]
+        assert len(named) == batches, f"{len(named)} reads of {table} in {batches} batches"
