@@ -177,21 +177,21 @@ def _insert(session: Session, rows: list[dict[str, Any]]) -> None:
 
 def _event(row: dict[str, Any]) -> dict[str, Any]:
     """The audit event of a new enrollment: the fields ``enroll`` sets, when given."""
-    changes: dict[str, Any] = {
-        "user_id": [None, row["user_id"]],
-        "class_id": [None, row["class_id"]],
-        "school_id": [None, row["school_id"]],
-        "role": [None, row["role"]],
-        "primary": [None, row["primary"]],
+    created: dict[str, Any] = {
+        "user_id": row["user_id"],
+        "class_id": row["class_id"],
+        "school_id": row["school_id"],
+        "role": row["role"],
+        "primary": row["primary"],
     }
     for name in ("begin_date", "end_date"):
         if row[name] is not None:
-            changes[name] = [None, row[name].isoformat()]
+            created[name] = row[name].isoformat()
     return {
         "target_kind": "enrollment",
         "target_id": row["id"],
         "target_label": row["sourced_id"],
-        "changes": changes,
+        "changes": audit.created_json(created),  # each field [None, value]
     }
 
 

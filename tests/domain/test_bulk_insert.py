@@ -238,3 +238,23 @@ def test_a_value_every_row_shares_is_converted_once_and_stored_alike(
         assert {k: v for k, v in by_bulk.items() if k not in differing} == {
             k: v for k, v in by_core.items() if k not in differing
         }
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"user_id": new_id(), "school_id": None, "role": "student", "primary": False},
+        {"primary": True, "n": 0, "big": -(10**20), "begin_date": "2026-09-01"},
+        {"label": 'Zoë "Q" \\ \n\t\x00 ☃ 𝄞', "é": "ü"},  # escapes and non-ASCII, as json.dumps
+        {"password": "hunter2", "role": "x"},  # a secret name: redacted
+        {"ratio": 1.5, "nan": float("nan"), "when": date(2026, 1, 2), "list": ["a"]},
+        {},
+    ],
+)
+def test_a_creation_s_changes_are_the_text_changes_json_writes(fields: dict[str, Any]) -> None:
+    """An enrollment's ``enrollment.create`` event is written without its intermediate dicts
+    (cProfile at 20,000 users: ~15 us per event, 79k events): the very text of
+    ``changes_json`` for ``{name: [None, value]}``, which ``audit.record`` stores too."""
+    made = audit.created_json(fields)
+    assert made == audit.changes_json({name: [None, value] for name, value in fields.items()})
+    assert isinstance(made, JSONText) and audit.changes_json(made) is made
