@@ -146,7 +146,7 @@ def _made_once() -> Any:
     """``_dumps`` for what :func:`changes_json` builds, the same text, with the C encoder
     made once rather than per call (a third of the call; without its cycle check: the
     values :func:`_jsonable` gives hold none)."""
-    make = json.encoder.c_make_encoder
+    make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:  # pragma: no cover - CPython has it
         return _dumps
     default = json.JSONEncoder().default
@@ -158,7 +158,7 @@ def _made_once() -> Any:
 _encode = _made_once()
 
 
-def changes_json(changes: dict[str, Any] | None) -> JSONText:
+def changes_json(changes: dict[str, Any] | JSONText | None) -> JSONText:
     """The JSON text :func:`record` stores for ``changes`` (``json.dumps`` of
     :func:`redact`), built in one pass: a ``[before, after]`` of plain values, the usual
     change, is written as it is, without a copy.
@@ -168,7 +168,7 @@ def changes_json(changes: dict[str, Any] | None) -> JSONText:
     """
     if not changes:
         return _EMPTY
-    if type(changes) is JSONText:  # made already (:func:`created_json`)
+    if isinstance(changes, JSONText):  # made already (:func:`created_json`)
         return changes
     plain: dict[Any, Any] = {}
     for key, value in changes.items():
