@@ -319,6 +319,7 @@ def floor_of(database, tenant_id: str, run_id: str) -> dict:
                 tables.append((table, _copy(table, Base.metadata), [tuple(row) for row in rows]))
     written = 0
     seconds = 0.0
+    per_table: dict[str, float] = {}
     with database.engine.begin() as connection:
         Base.metadata.create_all(connection, tables=[copy for _, copy, _ in tables])
         for table, copy, rows in tables:
@@ -328,13 +329,19 @@ def floor_of(database, tenant_id: str, run_id: str) -> dict:
             started = time.perf_counter()
             for start in range(0, len(rows), BATCH):
                 connection.exec_driver_sql(sql, rows[start : start + BATCH])
-            seconds += time.perf_counter() - started
+            per_table[table.name] = time.perf_counter() - started
+            seconds += per_table[table.name]
             written += len(rows)
     with database.engine.begin() as connection:
         Base.metadata.drop_all(connection, tables=[copy for _, copy, _ in tables])
     for _, copy, _ in tables:
         Base.metadata.remove(copy)
-    return {"rows": written, "seconds": seconds, "tables": {t.name: len(r) for t, _, r in tables}}
+    return {
+        "rows": written,
+        "seconds": seconds,
+        "tables": {t.name: len(r) for t, _, r in tables},
+        "table_seconds": per_table,
+    }
 
 
 def _tenant_rows(table, tenant_id: str, run_id: str):

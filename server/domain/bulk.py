@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from server.db import Credential, RecordStatus, User, UserGrade, UserRole, fold
 from server.db.bulk_insert import insert_dicts
-from server.domain import audit, users
+from server.domain import audit, sync_hashes, users
 from server.domain.actors import Actor
 
 CHUNK = 900  # bound parameters per IN list
@@ -45,10 +45,17 @@ class Created:
 
 
 def create_users(
-    session: Session, actor: Actor, batch: Sequence[Mapping[str, Any]]
+    session: Session,
+    actor: Actor,
+    batch: Sequence[Mapping[str, Any]],
+    digests: Sequence[str | None] | None = None,
 ) -> list[User | Created]:
     """Create every user of ``batch`` (``create_user`` fields); returns them in order:
     :class:`Created` for a user made here, the ``User`` of one ``create_user`` made.
+
+    ``digests``: an import's row digest of each (or None); a :class:`Created` user is
+    inserted with its row hash (:func:`server.domain.sync_hashes.sealed` with the version
+    written), so no second write stores it; a ``User`` gets none here.
 
     :raises: the first error :func:`server.domain.users.create_user` raises for a row.
     """
@@ -60,7 +67,8 @@ def create_users(
     sourced = _taken(session, tenant, User.sourced_id, [v.get("sourced_id") for v in prepared])
     made: list[User | Created] = []
     fresh: list[tuple[users.NewUserRows, dict[str, Any]]] = []
-    for row, values in zip(batch, prepared, strict=True):
+    digests = digests or [None] * len(batch)
+    for row, values, digest in zip(batch, prepared, digests, strict=True):
         folded, key = _folded(values), values.get("sourced_id")
         special = not folded or not key or bool(values.get("external_id"))
         if special or key is None or folded in usernames or key in sourced:
@@ -69,6 +77,8 @@ def create_users(
             made.append(users.create_user(session, actor, row))
             continue
         rows = users.new_user_rows(actor, owner, values, values["username"])
+        if digest is not None:
+            rows.user["content_hash"] = sync_hashes.sealed(digest, rows.user["version"])
         usernames.add(folded)
         sourced.add(key)
         fresh.append((rows, values))

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from server.db import Enrollment, RecordStatus, SchoolClass, User, new_id, utcnow
 from server.db.bulk_insert import insert_dicts
-from server.domain import audit, roster
+from server.domain import audit, roster, sync_hashes
 from server.domain.actors import Actor
 from server.domain.record_refs import ClassRef, UserRef
 from server.domain.users import owning_connection
@@ -42,6 +42,7 @@ class NewEnrollment:
     begin_date: date | str | None = None
     end_date: date | str | None = None
     school_id: str | None = None  # the enrollment's school when the source names one
+    digest: str | None = None  # an import's row digest: a new enrollment is stored with it
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,9 @@ class Enrolled:
 def enroll_many(
     session: Session, actor: Actor, items: list[NewEnrollment]
 ) -> list[Enrollment | Enrolled]:
-    """Enroll every item (in order); returns the enrollments: :class:`Enrolled` for a new one,
-    the ``Enrollment`` that ``enroll`` returned for one that existed (or was new earlier in
+    """Enroll every item (in order); returns the enrollments: :class:`Enrolled` for a new one
+    (stored with its item's ``digest`` sealed, :mod:`server.domain.sync_hashes`), the
+    ``Enrollment`` that ``enroll`` returned for one that existed (or was new earlier in
     ``items``).
 
     All or nothing for the caller: the first invalid item raises and the caller rolls back
@@ -148,10 +150,12 @@ def _row(
 ) -> dict[str, Any]:
     """The ``enrollments`` row of a new enrollment, every column given (one executemany)."""
     made = new_id()
+    sealed = sync_hashes.sealed(item.digest, common["version"]) if item.digest else None
     return {
         **common,
         "id": made,
         "sourced_id": item.sourced_id or made,
+        "content_hash": sealed,  # the row hash with the version written (no second write)
         "extra": {},
         "user_id": item.user.id,
         "class_id": item.klass.id,
@@ -173,21 +177,21 @@ def _insert(session: Session, rows: list[dict[str, Any]]) -> None:
 
 def _event(row: dict[str, Any]) -> dict[str, Any]:
     """The audit event of a new enrollment: the fields ``enroll`` sets, when given."""
-    changes: dict[str, Any] = {
-        "user_id": [None, row["user_id"]],
-        "class_id": [None, row["class_id"]],
-        "school_id": [None, row["school_id"]],
-        "role": [None, row["role"]],
-        "primary": [None, row["primary"]],
+    created: dict[str, Any] = {
+        "user_id": row["user_id"],
+        "class_id": row["class_id"],
+        "school_id": row["school_id"],
+        "role": row["role"],
+        "primary": row["primary"],
     }
     for name in ("begin_date", "end_date"):
         if row[name] is not None:
-            changes[name] = [None, row[name].isoformat()]
+            created[name] = row[name].isoformat()
     return {
         "target_kind": "enrollment",
         "target_id": row["id"],
         "target_label": row["sourced_id"],
-        "changes": changes,
+        "changes": audit.created_json(created),  # each field [None, value]
     }
 
 

@@ -147,17 +147,16 @@ def _prefetch_enrollments(ctx: ImportContext, records: list[ImportRecord]) -> No
     names the users and classes its stored enrollments name); load only what the rows that
     may change need (issue 15)."""
     keys = [r.key for r in records]
-    found, people, classes = sync_hashes.stored_enrollments(ctx.session, ctx.tenant_id, keys)
-    # the users and classes the stored enrollments do not name (new or re-pointed rows)
-    people |= sync_hashes.stored(
-        ctx.session, User, ctx.tenant_id, {r.refs["user_key"] for r in records} - people.keys()
-    )
-    classes |= sync_hashes.stored(
-        ctx.session,
-        SchoolClass,
-        ctx.tenant_id,
-        {r.refs["class_key"] for r in records} - classes.keys(),
-    )
+    session, tenant_id = ctx.session, ctx.tenant_id
+    found, people, classes = sync_hashes.stored_enrollments(session, tenant_id, keys)
+    # the users and classes the stored enrollments do not name (new or re-pointed rows), read
+    # once as the references the rows that change need (a first import read them twice)
+    asked_users = {r.refs["user_key"] for r in records} - people.keys()
+    user_refs = record_refs.users_named(session, tenant_id, asked_users)
+    people |= {key: _as_stored(ref) for key, ref in user_refs.items()}
+    asked_classes = {r.refs["class_key"] for r in records} - classes.keys()
+    class_refs = record_refs.classes_named(session, tenant_id, asked_classes)
+    classes |= {key: _as_stored(ref) for key, ref in class_refs.items()}
     known = _resolvers(ctx, people, classes)
     digests = {r.number: _enrollment_digest(ctx, r, people, classes, known) for r in records}
     skipped = {
@@ -172,9 +171,19 @@ def _prefetch_enrollments(ctx: ImportContext, records: list[ImportRecord]) -> No
     # columns, and an ORM object each was a sixth of a first import (issue 15)
     ctx.batch["own"] = _by_sourced_id(ctx, Enrollment, {r.key for r in rest if r.key in found})
     users_named = {r.refs["user_key"] for r in rest}
-    ctx.batch["users"] = record_refs.users_named(ctx.session, ctx.tenant_id, users_named)
+    ctx.batch["users"] = {k: user_refs[k] for k in users_named & user_refs.keys()}
+    ctx.batch["users"] |= record_refs.users_named(session, tenant_id, users_named - asked_users)
     classes_named = {r.refs["class_key"] for r in rest}
-    ctx.batch["classes"] = record_refs.classes_named(ctx.session, ctx.tenant_id, classes_named)
+    ctx.batch["classes"] = {k: class_refs[k] for k in classes_named & class_refs.keys()}
+    ctx.batch["classes"] |= record_refs.classes_named(
+        session, tenant_id, classes_named - asked_classes
+    )
+
+
+def _as_stored(ref: record_refs.UserRef | record_refs.ClassRef) -> sync_hashes.Stored:
+    """What a row hash reads of a user or class (its id, owner and status), from the
+    reference read for the rules; the record's own hash is not part of it."""
+    return sync_hashes.Stored(ref.id, ref.connection_id, ref.status, ref.version, None)
 
 
 def _enrollment_digest(

@@ -307,6 +307,7 @@ def handle_enrollments(
     outcomes: dict[int, list[RowResult]] = {}
     new: list[tuple[ImportRecord, NewEnrollment]] = []
     updates: list[tuple[ImportRecord, SyncedRecord, dict[str, Any]]] = []
+    digests = ctx.batch.get("digests", {})
     for record in records:
         existing = _updatable(ctx, record)
         if existing is not None:
@@ -333,13 +334,15 @@ def handle_enrollments(
                     begin_date=fields["begin_date"],
                     end_date=fields["end_date"],
                     school_id=_school_for(ctx, record),
+                    digest=digests.get(record.number),
                 ),
             )
         )
     made = enroll_many(ctx.session, ctx.actor, [item for _, item in new])
     for (record, _), enrollment in zip(new, made, strict=True):
         outcomes[record.number] = [_enrolled(record, enrollment)]
-        if enrollment.sourced_id == record.key:
+        # a new enrollment (Enrolled) went in with its row hash
+        if enrollment.sourced_id == record.key and not isinstance(enrollment, Enrolled):
             ctx.synced(record, Enrollment, enrollment)
     return outcomes | _update_all(ctx, Enrollment, updates)
 

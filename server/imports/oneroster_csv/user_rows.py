@@ -176,12 +176,19 @@ def handle_users(ctx: ImportContext, records: list[ImportRecord]) -> dict[int, l
             outcomes[record.number] = [handle_user(ctx, record)]
         else:
             new.append((record, {**fields, "sourced_id": record.key}))
-    made = bulk.create_users(ctx.session, ctx.actor, [fields for _, fields in new])
+    digests = ctx.batch.get("digests", {})
+    made = bulk.create_users(
+        ctx.session,
+        ctx.actor,
+        [fields for _, fields in new],
+        [digests.get(record.number) for record, _ in new],
+    )
     for (record, _), user in zip(new, made, strict=True):
         outcomes[record.number] = [
             _result(record, Outcome.CREATED, {"username": [None, user.username]})
         ]
-        ctx.synced(record, User, user)
+        if not isinstance(user, bulk.Created):  # a Created user was inserted with its hash
+            ctx.synced(record, User, user)
     changed = users.update_users(
         ctx.session, ctx.actor, [(user, fields) for _, user, fields in updates]
     )

@@ -1,0 +1,98 @@
+"""What a first import writes per row (issue 15): each new record once, with its row hash,
+and nothing it can do before SQLite's write lock done under it.
+
+Speed is measured in ``bench/imports.py``; these tests count statements and rows translated
+and check the stored values."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import event, select
+
+from server.db import Enrollment, User
+from tests.imports.packages import district, package
+from tests.imports.test_sighted_rows import translated  # noqa: F401 (fixture)
+
+STUDENTS = 1200  # three batches of users and of enrollments
+
+
+@pytest.mark.parametrize("version", ["1.1", "1.2"])
+def test_a_first_import_stores_row_hashes_with_the_rows_it_inserts(
+    tenancy,
+    tmp_path,
+    translated,  # noqa: F811 (the fixture imported above)
+    version,
+):
+    """cProfile at 20,000 users: after inserting every new user and enrollment, each batch
+    sent a second ``executemany`` updating the rows just inserted with their row hash (100k
+    UPDATEs, ~0.7 s). The hash now goes in with the INSERT, and it is the one the next import
+    reads: an unchanged re-import translates no row."""
+    path = package(tmp_path / "district.zip", version, district(version, students=STUDENTS))
+    sent: list[str] = []
+
+    def keep(_conn, _cursor, statement, *_) -> None:
+        sent.append(statement)
+
+    event.listen(tenancy.database.engine, "before_cursor_execute", keep)
+    try:
+        first = tenancy.run(path)
+    finally:
+        event.remove(tenancy.database.engine, "before_cursor_execute", keep)
+    assert first.status == "applied", first.summary
+    hashed = [
+        s for s in sent if re.match(r'\s*UPDATE "?(users|enrollments)"? SET "?content_hash', s)
+    ]
+    assert hashed == [], f"{len(hashed)} UPDATEs of rows the import had just inserted"
+    with tenancy.database.session() as session:
+        for model in (User, Enrollment):
+            hashes = session.scalars(
+                select(model.content_hash).where(model.tenant_id == tenancy.tenant_id)
+            ).all()
+            assert len(hashes) >= STUDENTS and all(hashes), model.__name__
+    translated.clear()
+
+    again = tenancy.run(path)
+
+    assert again.status == "applied", again.summary
+    assert again.outcomes["unchanged"] == again.row_count
+    files = {file for file, _ in translated}
+    assert "enrollments.csv" not in files
+    # 1.2 users keep the hash of their fields (the roles.csv rows gathered): translated
+    assert ("users.csv" in files) == (version == "1.2")
+
+
+def test_an_enrollment_batch_reads_the_users_and_classes_it_names_once(
+    tenancy, tmp_path, monkeypatch
+):
+    """cProfile at 20,000 users: each enrollment batch of a first import read the users and
+    classes it names twice, once for the row hashes and once for the rules (R108, R109)."""
+    import server.imports.engine as engine
+
+    path = package(tmp_path / "district.zip", "1.1", district("1.1", students=STUDENTS))
+    handle, current, reads = engine._handle_batch, [""], []
+
+    def handling(ctx, step, batch):
+        current[0] = step.file
+        try:
+            return handle(ctx, step, batch)
+        finally:
+            current[0] = ""
+
+    def keep(_conn, _cursor, statement, *_) -> None:
+        if current[0] == "enrollments.csv" and statement.lstrip().startswith("SELECT"):
+            reads.append(re.sub(r"\s+", " ", statement))
+
+    monkeypatch.setattr(engine, "_handle_batch", handling)
+    event.listen(tenancy.database.engine, "before_cursor_execute", keep)
+    try:
+        first = tenancy.run(path)
+    finally:
+        event.remove(tenancy.database.engine, "before_cursor_execute", keep)
+    assert first.status == "applied", first.summary
+    assert first.outcomes["created"] > 2 * STUDENTS
+    batches = -(-(STUDENTS + 1) // 500)
+    for table in ("users", "classes"):
+        named = [s for s in reads if re.search(rf"FROM {table}\b.*{table}\.sourced_id IN", s)]
+        assert len(named) == batches, f"{len(named)} reads of {table} in {batches} batches"
