@@ -312,10 +312,14 @@ class ScimApplication(ASGIApplication):
             return ScimHandler.handle(self.sync_handler, request)
 
     @contextmanager
-    def _unit_of_work(self, *, read_only: bool = False) -> Iterator[Session]:
-        """A unit of work of the database, as the storage's session (:mod:`scim.context`)."""
+    def _unit_of_work(
+        self, *, read_only: bool = False, admitted: bool = False
+    ) -> Iterator[Session]:
+        """A unit of work of the database, as the storage's session (:mod:`scim.context`),
+        that first checks the request's token is live (unless ``admitted`` already)."""
         with self.database.session(read_only=read_only) as session:
-            lookups.admitted(session)
+            if not admitted:
+                lookups.admitted(session)
             token = current_session.set(session)
             try:
                 yield session

@@ -39,7 +39,7 @@ from scim2_server.service import ScimService
 from scim.lookups import user_response
 from scim.storage import RollcallStorage
 
-UnitOfWork = Callable[[], AbstractContextManager[object]]
+UnitOfWork = Callable[..., AbstractContextManager[object]]
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 CONDITIONAL = ("If-Match", "If-None-Match")
 
@@ -58,6 +58,13 @@ class RollcallHandler(ScimHandler):
             operation = self.service.match(request).operation
         if operation in (Operation.create, Operation.patch):
             return cast(ScimResponse, getattr(self, operation.value)(request))
+        if operation == Operation.bulk:
+            # the token is checked without the write lock, so a busy database is each
+            # operation's 503 (RFC 7644 §3.7.3), not the request's
+            with self.unit_of_work(read_only=True):
+                pass
+            with self.unit_of_work(admitted=True):
+                return super().handle(request)
         with self.unit_of_work():
             return super().handle(request)
 
