@@ -182,25 +182,16 @@ class Package:
                 raise PackageError("F001", f"{name} cannot be read: {error}.", name) from None
 
     def keys(self, name: str) -> Iterator[tuple[int, str]]:
-        """(row number, ``get("sourcedId")``) of each row :meth:`rows` yields, read the same
-        way (limits, header, numbering, empty lines) without building the rows: what the
-        report of a package known unchanged lists (issue 15)."""
-        with self._open(name) as stream:
-            reader = csv.reader(bounded_lines(stream, self.limits, name))
-            try:
-                header = next(reader, None)
-                if header is None:
-                    return
-                check_row(header, 1, self.limits, name)
-                columns = self._canonical_headers(name, header)
-                # the last one, as dict(zip()) keeps it
-                at = max(i for i, c in enumerate(columns) if c == "sourcedId")
-                for number, cells in enumerate(reader, start=2):
-                    check_row(cells, number, self.limits, name)
-                    key = cells[at] if at < len(cells) else ""
-                    yield number, (restore(key) if "'" in key else key).strip()
-            except (UnicodeDecodeError, csv.Error) as error:
-                raise PackageError("F001", f"{name} cannot be read: {error}.", name) from None
+        """(row number, ``get("sourcedId")``) of each row :meth:`rows` yields, read by
+        :meth:`lines` (limits, header, numbering, empty lines) without building the rows:
+        what the report of a package known unchanged lists (issue 15)."""
+        header: tuple[str, ...] = ()
+        at = 0
+        for columns, number, cells in self.lines(name):
+            if columns is not header:  # the last one, as dict(zip()) keeps it
+                header = columns
+                at = max(i for i, column in enumerate(columns) if column == "sourcedId")
+            yield number, cells[at].strip() if cells else ""
 
     def hold(self) -> dict[str, str]:
         """Read every rostering file once, through the limits, into a local copy that
