@@ -26,8 +26,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.db import Credential, RecordStatus, User, UserGrade, UserRole, fold
-from server.db.bulk_insert import insert_dicts
+from server.db import RecordStatus, User, fold
 from server.domain import audit, sync_hashes, users
 from server.domain.actors import Actor
 
@@ -94,15 +93,7 @@ def _insert(session: Session, actor: Actor, fresh: list[tuple[users.NewUserRows,
     ``user.create`` audit events."""
     if not fresh:
         return
-    session.flush()  # what the ORM holds goes first (the orgs the rows name)
-    made = [rows for rows, _ in fresh]
-    for model, table_rows in (
-        (User, [rows.user for rows in made]),
-        (UserRole, [row for rows in made for row in rows.roles]),
-        (UserGrade, [row for rows in made for row in rows.grades]),
-        (Credential, [rows.credential for rows in made]),
-    ):
-        insert_dicts(session, model.__table__, table_rows)
+    users.write_new_users(session, [rows for rows, _ in fresh])
     events = [
         users.creation_event(rows.user["id"], rows.user["username"], values)
         for rows, values in fresh

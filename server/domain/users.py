@@ -123,10 +123,7 @@ def _inserted(session: Session, owner: Connection, rows: NewUserRows) -> User:
     credential, grades and connection loaded with it: the ORM's unit of work for one new user
     was a fifth of a SCIM create (issue 15). Roles (their ids are the database's) go in
     through the ORM, flushed here."""
-    session.flush()  # what the session holds goes first (the orgs the rows name)
-    insert_dicts(session, User.__table__, [rows.user])
-    insert_dicts(session, Credential.__table__, [rows.credential])
-    insert_dicts(session, UserGrade.__table__, rows.grades)
+    write_new_users(session, [rows], roles=False)
     user, credential = User(**rows.user), Credential(**rows.credential)
     grades = sorted((UserGrade(**row) for row in rows.grades), key=lambda row: row.grade)
     for made in (user, credential, *grades):
@@ -162,6 +159,21 @@ class NewUserRows:
     roles: list[dict[str, Any]]
     grades: list[dict[str, Any]]
     credential: dict[str, Any]
+
+
+def write_new_users(session: Session, made: Sequence[NewUserRows], *, roles: bool = True) -> None:
+    """Insert the rows of new users, one ``executemany`` per table (:mod:`server.db.bulk_insert`:
+    an ORM object per user and its flush were most of a first import and a fifth of a SCIM
+    create, issue 15), after what the session holds (the orgs the rows name). ``roles=False``:
+    the caller adds the roles through the ORM."""
+    session.flush()
+    for model, table_rows in (
+        (User, [rows.user for rows in made]),
+        (UserRole, [row for rows in made for row in rows.roles] if roles else []),
+        (UserGrade, [row for rows in made for row in rows.grades]),
+        (Credential, [rows.credential for rows in made]),
+    ):
+        insert_dicts(session, model.__table__, table_rows)
 
 
 def new_user_rows(
