@@ -13,7 +13,9 @@ students and teachers, enrollments), then, each in a fresh process so peak memor
    re-import (a nightly full sync with nothing new), and a trial run and the apply of the same
    package with 1% of the users changed.
 
-It prints seconds, rows per second and peak memory (max RSS) of each, the ratios
+It prints seconds, rows per second, peak memory (max RSS) and the seconds SQLite's write lock
+was held (the replay of the writes prepared on a copy: ``server/imports/prepared.py``) of
+each, the ratios
 import/baseline, and one JSON line with every figure. Peak memory that stays about the same
 from half to full size shows the import streams.
 """
@@ -24,6 +26,7 @@ import argparse
 import csv
 import io
 import json
+import logging
 import multiprocessing
 import resource
 import tempfile
@@ -252,9 +255,13 @@ def rollcall_import(url: str, packages: dict[str, str], tenant_name: str, result
         tenant_id = tenant.id
     box = SecretBox("bench-secret-key-0123456789")
     outcome: dict[str, dict] = {}
+    replays = _Replays()
+    logging.getLogger("rollcall.imports").addHandler(replays)
+    logging.getLogger("rollcall.imports").setLevel(logging.INFO)
     for phase, package, dry_run in PHASES:
         if phase.endswith("after one edit"):
             _edit_one_user(database, tenant_id)
+        replays.lock_seconds = 0.0
         started, cpu = time.perf_counter(), time.process_time()
         report = run_import(
             database, box, tenant_id, "SIS", packages[package], ImportOptions(dry_run=dry_run)
@@ -262,6 +269,9 @@ def rollcall_import(url: str, packages: dict[str, str], tenant_name: str, result
         outcome[phase] = {
             "rows": report.row_count,
             "seconds": time.perf_counter() - started,
+            # SQLite: how long the write lock was held (the replay of the prepared writes,
+            # server/imports/prepared.py); 0 for a trial run, which stores only its report
+            "lock_seconds": replays.lock_seconds,
             # this process's CPU: steadier than wall seconds on a shared machine
             "cpu_seconds": time.process_time() - cpu,
             "peak_mib": _peak_mib(),
@@ -273,6 +283,16 @@ def rollcall_import(url: str, packages: dict[str, str], tenant_name: str, result
             outcome["floor of"] = {"tenant_id": tenant_id, "run_id": report.id}
     database.dispose()
     results.put(outcome)
+
+
+class _Replays(logging.Handler):
+    """Adds up the write lock's holds the imports log ("import replayed", lock_seconds)."""
+
+    lock_seconds = 0.0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage() == "import replayed":
+            self.lock_seconds += getattr(record, "lock_seconds", 0.0)
 
 
 def _edit_one_user(database, tenant_id: str) -> None:
@@ -456,7 +476,8 @@ def _summarise(
         f"OneRoster {args.version} package: {rows:,} rows ({args.users:,} users); "
         f"half size {half_rows:,} rows"
     )
-    print(f"{'':36}{'seconds':>10}{'rows/s':>12}{'x baseline':>12}{'peak MiB':>10}")
+    print(f"{'':36}{'seconds':>10}{'rows/s':>12}{'x baseline':>12}{'peak MiB':>10}"
+          f"{'lock s':>8}")  # fmt: skip
     print(f"{'executemany baseline':36}{base['seconds']:10.2f}{base_speed:12,.0f}"
           f"{1:12.3f}{base['peak_mib']:10.1f}")  # fmt: skip
     print(f"{'indexed floor':36}{floor['seconds']:10.2f}"
@@ -464,7 +485,7 @@ def _summarise(
     for name, phase in [("first import, half size", small["first import"]), *big.items()]:
         speed = phase["rows"] / phase["seconds"]
         print(f"{name:36}{phase['seconds']:10.2f}{speed:12,.0f}{speed / base_speed:12.3f}"
-              f"{phase['peak_mib']:10.1f}")  # fmt: skip
+              f"{phase['peak_mib']:10.1f}{phase.get('lock_seconds', 0):8.2f}")  # fmt: skip
     print(
         f"import/baseline: speed x{result['speed_ratio']:.3f} "
         f"(1/{1 / result['speed_ratio']:.0f}), peak memory x{result['memory_ratio']:.2f}; "

@@ -23,6 +23,7 @@ from scim.schemas import never_returned
 from server import metrics as prometheus
 from server.config import Settings, load_settings
 from server.context import AppContext
+from server.db.replay import database_file, sweep
 from server.db.session import Database
 from server.errors import DomainError
 from server.failures import FailureRecorder
@@ -48,6 +49,8 @@ def create_app(
     """
     settings = settings or load_settings()
     context = AppContext.from_settings(settings, database)
+    # copies an import left when its process was killed hold student data (server.db.replay)
+    sweep(database_file(context.database.engine))
     routes: list[BaseRoute] = protocol_routes(context)
     routes += [
         Route("/healthz", health, methods=["GET", "HEAD"]),

@@ -59,6 +59,7 @@ from server.db import (
     SchoolClass,
     User,
 )
+from server.db.base import Base
 from server.db.roster import SyncedRecord
 from server.domain import audit
 from server.domain.access import users_at_schools
@@ -220,11 +221,50 @@ _WRITE = re.compile(
     re.IGNORECASE,
 )
 _BUMPED = "rostering_bumped"
-_BUMP = (
-    "INSERT INTO roster_versions (tenant_id, epoch, version) "
-    f"VALUES ('{SQLITE_STATE_ROW}', lower(hex(randomblob(16))), 1) "
-    "ON CONFLICT (tenant_id) DO UPDATE SET version = version + 1"
+
+
+# SQLite: writes to these tables move a second counter (row ``WRITES_STATE_ROW``), which
+# :func:`writes_state` reads: what an import prepared on a copy of the database read besides
+# the roster (connections, credentials, settings, ...) is unchanged while it stays
+# (:mod:`server.imports.prepared`). Not the tables only appended to or kept for the runs
+# themselves (audit, reports and their leases, sign-in sessions and throttles, job queue).
+QUIET_TABLES = frozenset(
+    {
+        "audit_events",
+        "audit_amendments",
+        "import_runs",
+        "import_row_results",
+        "purge_runs",
+        "roster_versions",
+        "roster_changes",
+        "browser_sessions",
+        "login_throttles",
+        "oauth_codes",
+        "oauth_tokens",
+        "oauth1_nonces",
+        "staff_tokens",
+        "jobs",
+        "form_submissions",
+        "provider_failures",
+    }
 )
+WRITES_STATE_ROW = "+"
+_OTHER_BUMPED = "rostering_other_bumped"
+
+
+_WATCHED = frozenset(Base.metadata.tables) - ROSTER_TABLES - QUIET_TABLES
+
+
+def _bump(state_row: str) -> str:
+    return (
+        "INSERT INTO roster_versions (tenant_id, epoch, version) "
+        f"VALUES ('{state_row}', lower(hex(randomblob(16))), 1) "
+        "ON CONFLICT (tenant_id) DO UPDATE SET version = version + 1"
+    )
+
+
+_BUMP = _bump(SQLITE_STATE_ROW)
+_BUMP_OTHER = _bump(WRITES_STATE_ROW)
 
 
 @event.listens_for(Engine, "after_cursor_execute")
@@ -233,23 +273,34 @@ def _bump_sqlite_state(
 ) -> None:
     """SQLite: the first write to a roster table in a transaction moves the database's roster
     state, in that transaction (row triggers cost 2-3x a bulk insert there; PostgreSQL's
-    statement triggers, migration 0014, cost one row per statement). Every statement sent
-    through SQLAlchemy passes here: the domain, bulk imports, migrations, SQL in tests."""
-    if conn.dialect.name != "sqlite" or conn.info.get(_BUMPED):
+    statement triggers, migration 0014, cost one row per statement); the first write to
+    another watched table (:data:`QUIET_TABLES`) moves the second counter. Every statement
+    sent through SQLAlchemy passes here: the domain, bulk imports, migrations, SQL in tests."""
+    info = conn.info
+    if conn.dialect.name != "sqlite" or (info.get(_BUMPED) and info.get(_OTHER_BUMPED)):
         return
     written = _WRITE.match(statement)
-    if written is None or written.group(1).lower() not in ROSTER_TABLES:
+    if written is None:
+        return
+    table = written.group(1).lower()
+    if table in ROSTER_TABLES:
+        flag, bump = _BUMPED, _BUMP
+    elif table in _WATCHED:
+        flag, bump = _OTHER_BUMPED, _BUMP_OTHER
+    else:
+        return
+    if info.get(flag):
         return
     try:
         # on a cursor of its own: the statement's cursor keeps its rowcount (an executemany
         # UPDATE checks its rows' versions by it: server.domain.bulk_updates)
-        cursor.connection.execute(_BUMP)
+        cursor.connection.execute(bump)
     except sqlite3.OperationalError as error:
         if "no such table" not in str(error):
             raise
         return  # a migration before 0014: nothing can be kept yet
     if getattr(cursor.connection, "in_transaction", False):
-        conn.info[_BUMPED] = True  # the next bump is in the next transaction
+        info[flag] = True  # the next bump is in the next transaction
 
 
 @event.listens_for(Engine, "commit")
@@ -257,6 +308,20 @@ def _bump_sqlite_state(
 @event.listens_for(Engine, "rollback_savepoint")
 def _transaction_over(conn: Connection, *_: Any) -> None:
     conn.info.pop(_BUMPED, None)
+    conn.info.pop(_OTHER_BUMPED, None)
+
+
+def writes_state(session: Session) -> tuple[Any, ...]:
+    """SQLite: the counter of writes to the watched tables (:data:`QUIET_TABLES`), which
+    differs after every committed write to one; PostgreSQL: ``()`` (not kept)."""
+    if session.get_bind().dialect.name != "sqlite":
+        return ()
+    row = session.execute(
+        select(RosterVersion.epoch, RosterVersion.version).where(
+            RosterVersion.tenant_id == WRITES_STATE_ROW
+        )
+    ).first()
+    return tuple(row) if row is not None else ()
 
 
 def roster_state(session: Session, tenant_id: str) -> tuple[Any, ...]:

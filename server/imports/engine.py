@@ -4,15 +4,20 @@ An import is owned by a connection and scoped to its tenant and optionally to sc
 runs every row through the domain services as the connection, so the SSO guard, ownership
 (R109), the password policy and the audit log apply exactly as on every other surface.
 
-- **One transaction.** The whole import runs in one database transaction. A trial run rolls
-  it back at the end and keeps only the report; an apply commits it together with the report,
-  or rolls it back when the file has errors (unless ``skip_invalid``) or the shrink guard trips.
-  A killed process leaves the database as it was.
+- **One transaction.** The whole import is written in one database transaction. A trial run
+  rolls it back at the end and keeps only the report; an apply commits it together with the
+  report, or rolls it back when the file has errors (unless ``skip_invalid``) or the shrink
+  guard trips. A killed process leaves the database as it was.
+- **Short write lock on SQLite.** There the write phase is prepared on a private copy of the
+  database and only its recorded writes are replayed in the write transaction, after checking
+  nothing it read has changed since (else it is prepared again): other writers wait seconds,
+  not minutes, and a trial run never takes the lock but to store its report
+  (:mod:`server.imports.prepared`). PostgreSQL locks only rows: the write phase runs there.
 - **Savepoints per row.** A row that fails is rolled back to its savepoint and reported with
   its SPEC §10 code; the other rows go on.
 - **Read first, then write.** Every file is read, checked and translated into a spool
-  (:mod:`server.imports.read_ahead`) before the write transaction begins, so SQLite's write
-  lock is held only while rows are diffed and written, not while the file is parsed.
+  (:mod:`server.imports.read_ahead`) before the write phase begins: no write lock is held
+  while the file is parsed.
 - **Streaming.** Rows are read one by one and handled in batches: existing records are looked
   up in bulk per batch, the session is emptied after each batch, keys already seen go to a
   temporary table (for duplicate detection, R103, and for what a full import deactivates,
@@ -33,13 +38,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.orm import Session
 
 from server.db import Connection, utcnow
 from server.db.long_writes import long_write
@@ -61,6 +67,7 @@ from server.domain.schools import resolve_school_ids
 from server.domain.secrets import SecretBox
 from server.domain.tenants import tenant_setting
 from server.errors import DomainError, Interrupted
+from server.imports import prepared
 from server.imports.contract import (
     MODES,
     SEEN,
@@ -73,6 +80,7 @@ from server.imports.contract import (
     Step,
 )
 from server.imports.formats import open_source
+from server.imports.snapshot import fingerprint, read_ahead
 
 __all__ = [
     "ImportOptions",
@@ -152,82 +160,21 @@ def import_source(
     if options.mode is not None and options.mode not in MODES:
         raise ImportRefused(f"Unknown mode {options.mode!r}; expected full or delta.")
     # reading and translating the rows happens before the write transaction (issue 11 item 6)
-    state, printed, same_as = _read_ahead(
+    state, printed, same_as = read_ahead(
         database, box, tenant_id, connection_id, source, options, progress
     )
-    session = database.sessions()
-    report: Report | None = None
+    job = _Job(box, tenant_id, connection_id, source, options, actor_name, progress, person, run_id)
+    job.ahead = (state, printed, same_as)
     committed = False
     try:
-        with session.begin():
-            connection = session.get(Connection, connection_id)
-            if connection is None or connection.tenant_id != tenant_id:
-                raise ImportRefused("No such connection.")
-            actor = on_behalf_of(connection_actor(connection), person)
-            school_ids = list(options.school_ids) or resolve_school_ids(
-                session, tenant_id, list(options.school_sourced_ids)
-            )
-            mode = options.mode or source.default_mode()
-            report = Report(
-                format=source.format,
-                mode=mode,
-                dry_run=options.dry_run,
-                connection_name=connection.name,
-                source_name=source.source_name,
-            )
-            if run_id is not None:
-                report.id = run_id
-            ctx = ImportContext(
-                session=session,
-                actor=actor,
-                connection=connection,
-                box=box,
-                options=options,
-                report=report,
-                mode=mode,
-                school_ids=school_ids or list(connection.school_ids or []),
-                snapshot_state=state,
-            )
-            start = roster_state(session, tenant_id)
-            # nothing was written since the read snapshot: what it found unchanged still is
-            ctx.snapshot_holds = state is not None and start == state
-            printed_now = _fingerprint(connection, printed, options)
-            if same_as is not None:  # still so, looked at again under the write lock?
-                same_as = printed_now and package_runs.proven(
-                    session, tenant_id, connection_id, printed_now, start
-                )
-            if same_as is not None:
-                _run_identical(ctx, source, progress)
-            else:
-                with long_write(session):  # the same cost per row at any size (issue 15)
-                    _run(ctx, source, progress)
-                SEEN.drop(session.connection())
-            for file, message in source.warnings:
-                report.warn(file, message)
-            _decide(report, options)
-            if same_as is not None:
-                report.summary = (
-                    f"{report.summary[:-1]}: the package is identical to that of run {same_as} "
-                    "and nothing has changed since."
-                )
-            report.finished_at = utcnow()
-            if report.status == RunStatus.APPLIED:
-                record_applied(session, actor, report, connection_id, actor_name or connection.name)
-                if printed_now is not None and package_runs.clean(report) and not ctx.passwords:
-                    package_runs.remember(session, tenant_id, report.id, printed_now, start)
-                committed = True
-            else:
-                raise _Rollback
-    except _Rollback:
+        committed = prepared.write(database, job.write)
+    except (_Rollback, _FileFailed):
         pass
-    except _FileFailed:
-        assert report is not None
     except Interrupted as stop:
-        if report is None:
+        if job.report is None:
             raise
-        _interrupted(report, stop.reason)
-    finally:
-        session.close()
+        _interrupted(job.report, stop.reason)
+    report = job.report
     assert report is not None
     if not committed:
         with database.session() as store:
@@ -250,76 +197,95 @@ def import_source(
     return report
 
 
-class _FileFailed(Exception):
-    pass
+@dataclass
+class _Job:
+    """What one run writes with: its inputs, what the read-ahead found, and its report."""
 
+    box: SecretBox
+    tenant_id: str
+    connection_id: str
+    source: Any
+    options: ImportOptions
+    actor_name: str | None
+    progress: Progress | None
+    person: Actor | None
+    run_id: str | None
+    ahead: tuple[tuple[Any, ...] | None, dict[str, Any] | None, str | None] = (None, None, None)
+    report: Report | None = None
 
-def _package_print(source: Any, options: ImportOptions) -> dict[str, Any] | None:
-    """The source's part of the run's fingerprint (its files read once, hashed), or None: a
-    source that has none (a school CSV) is always read row by row."""
-    package_print = getattr(source, "package_print", None)
-    return package_print(options) if package_print is not None else None
-
-
-def _fingerprint(
-    connection: Connection, printed: dict[str, Any] | None, options: ImportOptions
-) -> str | None:
-    """The run's fingerprint (:mod:`server.domain.package_runs`), or None."""
-    if printed is None:
-        return None
-    chosen = {
-        "mode": options.mode,
-        "schools": sorted(options.school_sourced_ids),
-        "school_ids": sorted(options.school_ids),
-        "lenient": options.lenient,
-        "limits": options.limits,
-    }
-    return package_runs.fingerprint(printed, chosen, package_runs.context_of(connection))
-
-
-def _read_ahead(
-    database: Database,
-    box: SecretBox,
-    tenant_id: str,
-    connection_id: str,
-    source: Any,
-    options: ImportOptions,
-    progress: Progress | None,
-) -> tuple[tuple[Any, ...] | None, dict[str, Any] | None, str | None]:
-    """Read the source ahead in a read-only unit of work (no write lock): rows whose stored
-    hash matches there are not translated (issue 15). Returns the roster state the snapshot
-    saw (None: no snapshot), which the write transaction compares with its own, the source's
-    part of the fingerprint (its files are read first, inside the snapshot) and the run whose
-    package this one is identical to with nothing changed since (then no row is read ahead:
-    :mod:`server.domain.package_runs`)."""
-    with database.session(read_only=True) as session:
-        connection = session.get(Connection, connection_id)
+    def write(self, session: Session) -> None:
+        """The write phase, in ``session``'s open transaction: returns when the run is to be
+        committed; raises (:class:`_Rollback`, :class:`_FileFailed`,
+        :class:`~server.errors.Interrupted`) when it is to be rolled back. It may run more
+        than once (:mod:`server.imports.prepared`): each time with a new report."""
+        if self.report is not None:
+            self.report.close()
+            self.report = None
+        state, printed, same_as = self.ahead
+        options, tenant_id = self.options, self.tenant_id
+        connection = session.get(Connection, self.connection_id)
         if connection is None or connection.tenant_id != tenant_id:
-            source.read_ahead(options, progress)
-            return None, None, None
-        state = roster_state(session, tenant_id)
-        printed = _package_print(source, options)
-        fingerprint = _fingerprint(connection, printed, options)
-        if fingerprint is not None:
-            same_as = package_runs.proven(session, tenant_id, connection_id, fingerprint, state)
-            if same_as is not None:
-                return state, printed, same_as
-        report = Report(format="", mode="", dry_run=True, connection_name=connection.name)
-        snapshot = ImportContext(
+            raise ImportRefused("No such connection.")
+        actor = on_behalf_of(connection_actor(connection), self.person)
+        school_ids = list(options.school_ids) or resolve_school_ids(
+            session, tenant_id, list(options.school_sourced_ids)
+        )
+        source = self.source
+        mode = options.mode or source.default_mode()
+        report = self.report = Report(
+            format=source.format,
+            mode=mode,
+            dry_run=options.dry_run,
+            connection_name=connection.name,
+            source_name=source.source_name,
+        )
+        if self.run_id is not None:
+            report.id = self.run_id
+        ctx = ImportContext(
             session=session,
-            actor=connection_actor(connection),
+            actor=actor,
             connection=connection,
-            box=box,
+            box=self.box,
             options=options,
             report=report,
-            mode=options.mode or source.default_mode(),
-            school_ids=[],
+            mode=mode,
+            school_ids=school_ids or list(connection.school_ids or []),
+            snapshot_state=state,
         )
-        try:
-            source.read_ahead(options, progress, snapshot=snapshot)
-        finally:
-            report.close()
-        return state, printed, None
+        start = roster_state(session, tenant_id)
+        # nothing was written since the read snapshot: what it found unchanged still is
+        ctx.snapshot_holds = state is not None and start == state
+        printed_now = fingerprint(connection, printed, options)
+        if same_as is not None:  # still so, looked at again under the write lock?
+            same_as = printed_now and package_runs.proven(
+                session, tenant_id, self.connection_id, printed_now, start
+            )
+        if same_as is not None:
+            _run_identical(ctx, source, self.progress)
+        else:
+            with long_write(session):  # the same cost per row at any size (issue 15)
+                _run(ctx, source, self.progress)
+            SEEN.drop(session.connection())
+        for file, message in source.warnings:
+            report.warn(file, message)
+        _decide(report, options)
+        if same_as is not None:
+            report.summary = (
+                f"{report.summary[:-1]}: the package is identical to that of run {same_as} "
+                "and nothing has changed since."
+            )
+        report.finished_at = utcnow()
+        if report.status != RunStatus.APPLIED:
+            raise _Rollback
+        record_applied(
+            session, actor, report, self.connection_id, self.actor_name or connection.name
+        )
+        if printed_now is not None and package_runs.clean(report) and not ctx.passwords:
+            package_runs.remember(session, tenant_id, report.id, printed_now, start)
+
+
+class _FileFailed(Exception):
+    pass
 
 
 def _interrupted(report: Report, reason: str) -> None:

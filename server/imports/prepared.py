@@ -1,0 +1,174 @@
+"""An import's write phase prepared on a copy of a SQLite database, then replayed under the
+write lock (issue 11 item 6: long imports must not starve other writers).
+
+SQLite has one writer at a time, and an import's write phase (translating new and changed
+rows, the bulk writes, the report) took tens of seconds to minutes: other writers waited and
+were told to retry (503). Now, on a SQLite file:
+
+1. **Prepare.** The database is copied (:func:`server.db.replay.private_copy`: the backup API,
+   a reader, no write lock) and the write phase runs there exactly as it would on the
+   database, while every statement that writes is recorded; then it is rolled back and the
+   copy removed. A trial run, or a run refused or interrupted, ends here: nothing is written
+   but its report (a short write, by the engine).
+2. **Replay.** In one write transaction on the database (``BEGIN IMMEDIATE``): if the roster
+   state (:func:`~server.domain.roster_reads.roster_state`) and the state of the other tables
+   the run may read (:func:`~server.domain.roster_reads.writes_state`: connections,
+   credentials, SCIM values, ...) are those of the copy, the recorded statements run in order,
+   each changing as many rows as on the copy; then it commits. Rows with ids the database
+   assigns are safe: those of the roster (``user_roles``) cannot move without the roster state;
+   audit events and report rows, whose ids nothing reads back, may.
+3. **Anything else** (a write committed since the copy that the run may have read, a statement
+   that changed another number of rows): the transaction is rolled back and the run prepared
+   again on a new copy; if that fails too, it runs directly under the write lock as before.
+
+Atomic either way: the replay is one transaction (a killed process leaves the database as it
+was; a copy left behind by it is swept at the next run). What the engine does after committing
+(storing the report of a run not applied, logging) it does once, after the replay's commit; the
+session's ``after_commit`` work (kept page totals) is carried over to the database's session,
+and a write phase that registered its own ``after_commit`` listener is run directly instead.
+PostgreSQL (row locks only) and an in-memory SQLite run the write phase directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from server.db.long_writes import long_write
+from server.db.replay import (
+    Recorder,
+    ReplayMismatch,
+    database_file,
+    private_copy,
+    recording,
+    replay,
+    sweep,
+)
+from server.db.session import Database
+from server.domain.roster_reads import SQLITE_STATE_ROW, roster_state, writes_state
+from server.imports.contract import SEEN
+
+log = logging.getLogger("rollcall.imports")
+
+PREPARATIONS = 2  # tries on a copy before the write phase runs directly under the lock
+WriteBody = Callable[[Session], None]
+
+
+class _Stale(Exception):
+    """The database moved since the copy was taken: prepare again."""
+
+
+@dataclass
+class Prepared:
+    """A write phase run on a copy: its recorded writes and the states it started from."""
+
+    recorder: Recorder
+    before: tuple[Any, ...]
+    moved: tuple[bool, ...]
+    info: dict[str, Any]
+    prepare_cpu: float
+
+
+def write(database: Database, body: WriteBody) -> bool:
+    """Run ``body`` (the write phase) in a write transaction and commit it; returns True.
+    Whatever ``body`` raises propagates, nothing written (see the module docstring)."""
+    if database_file(database.engine) is None:
+        return _direct(database, body)
+    sweep(database_file(database.engine))
+    for attempt in range(1, PREPARATIONS + 1):
+        prepared = prepare(database, body)
+        if prepared is None:
+            break
+        try:
+            if _replayed(database, prepared, attempt):
+                return True
+        finally:
+            prepared.recorder.close()
+    return _direct(database, body)
+
+
+def _direct(database: Database, body: WriteBody) -> bool:
+    """The write phase in the database's own write transaction (the lock held throughout)."""
+    session = database.sessions()
+    try:
+        with session.begin():
+            body(session)
+    finally:
+        session.close()
+    return True
+
+
+def prepare(database: Database, body: WriteBody) -> Prepared | None:
+    """Run ``body`` on a copy of the database, record its writes, roll it back; None when
+    what it did cannot be replayed (the caller runs it directly)."""
+    started = time.process_time()
+    with private_copy(database.engine) as copy:
+        session = sessionmaker(copy, expire_on_commit=False)()
+        try:
+            with recording(copy, ignored=frozenset({SEEN.name})) as recorder:
+                try:
+                    session.begin()
+                    before = _states(session)
+                    body(session)
+                    moved = _moved(before, _states(session))
+                    info = dict(session.info)
+                    listeners = list(getattr(session.dispatch.after_commit, "listeners", ()))
+                finally:
+                    session.rollback()
+        except BaseException:
+            recorder.close()
+            raise
+        finally:
+            session.close()
+    if recorder.unrecorded_write or listeners:
+        log.warning(
+            "import not replayable",
+            extra={"statement": recorder.unrecorded_write, "listeners": len(listeners)},
+        )
+        recorder.close()
+        return None
+    return Prepared(recorder, before, moved, info, time.process_time() - started)
+
+
+def _states(session: Session) -> tuple[Any, ...]:
+    """The roster state and the state of the other watched tables (SQLite: the database's)."""
+    return (roster_state(session, SQLITE_STATE_ROW), writes_state(session))
+
+
+def _moved(before: tuple[Any, ...], after: tuple[Any, ...]) -> tuple[bool, ...]:
+    return tuple(b != a for b, a in zip(before, after, strict=True))
+
+
+def _replayed(database: Database, prepared: Prepared, attempt: int) -> bool:
+    """Replay ``prepared`` in one write transaction and commit it; False (rolled back) when
+    the database moved since the copy or a statement did not do what it did there."""
+    session = database.sessions()
+    started = time.perf_counter()
+    try:
+        with session.begin():
+            if _states(session) != prepared.before:
+                raise _Stale("the database changed since the copy")
+            with long_write(session):
+                count = replay(session.connection(), prepared.recorder)
+            if _moved(prepared.before, _states(session)) != prepared.moved:
+                raise ReplayMismatch("the replay moved the states otherwise than the copy")
+            session.info.update(prepared.info)  # published after this commit, not the copy's
+    except (_Stale, ReplayMismatch) as why:
+        log.info("import prepared again", extra={"attempt": attempt, "reason": str(why)})
+        return False
+    finally:
+        session.close()
+    log.info(
+        "import replayed",
+        extra={
+            "statements": count,
+            "lock_seconds": round(time.perf_counter() - started, 3),
+            "prepare_cpu_seconds": round(prepared.prepare_cpu, 3),
+        },
+    )
+    return True

@@ -1,0 +1,84 @@
+"""What an import reads before its write phase, in a read-only unit of work (a snapshot: no
+write lock): the source's rows (rows whose stored hash matches are recognised there, issue 15)
+and the run's fingerprint (:mod:`server.domain.package_runs`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server.db import Connection
+from server.db.session import Database
+from server.domain import package_runs
+from server.domain.actors import connection_actor
+from server.domain.import_runs import Report
+from server.domain.roster_reads import roster_state
+from server.domain.secrets import SecretBox
+from server.imports.contract import ImportContext, ImportOptions, Progress
+
+
+def package_print(source: Any, options: ImportOptions) -> dict[str, Any] | None:
+    """The source's part of the run's fingerprint (its files read once, hashed), or None: a
+    source that has none (a school CSV) is always read row by row."""
+    printer = getattr(source, "package_print", None)
+    return printer(options) if printer is not None else None
+
+
+def fingerprint(
+    connection: Connection, printed: dict[str, Any] | None, options: ImportOptions
+) -> str | None:
+    """The run's fingerprint (:mod:`server.domain.package_runs`), or None."""
+    if printed is None:
+        return None
+    chosen = {
+        "mode": options.mode,
+        "schools": sorted(options.school_sourced_ids),
+        "school_ids": sorted(options.school_ids),
+        "lenient": options.lenient,
+        "limits": options.limits,
+    }
+    return package_runs.fingerprint(printed, chosen, package_runs.context_of(connection))
+
+
+def read_ahead(
+    database: Database,
+    box: SecretBox,
+    tenant_id: str,
+    connection_id: str,
+    source: Any,
+    options: ImportOptions,
+    progress: Progress | None,
+) -> tuple[tuple[Any, ...] | None, dict[str, Any] | None, str | None]:
+    """Read the source ahead in a read-only unit of work (no write lock): rows whose stored
+    hash matches there are not translated (issue 15). Returns the roster state the snapshot
+    saw (None: no snapshot), which the write transaction compares with its own, the source's
+    part of the fingerprint (its files are read first, inside the snapshot) and the run whose
+    package this one is identical to with nothing changed since (then no row is read ahead:
+    :mod:`server.domain.package_runs`)."""
+    with database.session(read_only=True) as session:
+        connection = session.get(Connection, connection_id)
+        if connection is None or connection.tenant_id != tenant_id:
+            source.read_ahead(options, progress)
+            return None, None, None
+        state = roster_state(session, tenant_id)
+        printed = package_print(source, options)
+        fingerprint_ = fingerprint(connection, printed, options)
+        if fingerprint_ is not None:
+            same_as = package_runs.proven(session, tenant_id, connection_id, fingerprint_, state)
+            if same_as is not None:
+                return state, printed, same_as
+        report = Report(format="", mode="", dry_run=True, connection_name=connection.name)
+        snapshot = ImportContext(
+            session=session,
+            actor=connection_actor(connection),
+            connection=connection,
+            box=box,
+            options=options,
+            report=report,
+            mode=options.mode or source.default_mode(),
+            school_ids=[],
+        )
+        try:
+            source.read_ahead(options, progress, snapshot=snapshot)
+        finally:
+            report.close()
+        return state, printed, None
