@@ -178,10 +178,10 @@ def test_a_creation_checks_the_names_it_claims_in_one_read(idp: IdP, database: D
     user_reads = [s for s in work if s.startswith("SELECT") and "FROM users" in s]
     assert len(user_reads) == 1, user_reads
     assert not any("AS group_id" in s or "FROM scim_values" in s for s in work), work
-    # the token checked live (scim.app._admitted), the connection, the claims, the user, its
-    # credential, its audit event, its index rows
+    # the connection read with the live check of the token (scim.lookups.admitted), the
+    # claims, the user, its credential, its audit event, its index rows
     assert len([s for s in work if "FROM connection_tokens" in s]) == 1, work
-    assert len(work) <= 7, work
+    assert len(work) <= 6, work
     # no savepoint of the storage's own (nor, since the third round, the request's)
     assert _frame(seen).count("SAVEPOINT") == 0, seen
 
