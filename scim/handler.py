@@ -78,8 +78,9 @@ class RollcallHandler(ScimHandler):
                 resource_type, request.body, request.header("Content-Type")
             )
             if resource_type.name == "User":  # answered from the view of the stored user
-                with self.unit_of_work(), self.storage.operation(savepoint=False):
-                    user = self.storage.create_user(resource_type, resource)
+                # the token is checked by the read of the connection that owns the user
+                with self.unit_of_work(admitted=True), self.storage.operation(savepoint=False):
+                    user = self.storage.create_user(resource_type, resource, admit=True)
                 return user_response(self.service, request.base_url, user, HTTPStatus.CREATED)
             with self.unit_of_work(), self.storage.operation(savepoint=False):
                 created = self.storage.create(resource_type, resource)

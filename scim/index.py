@@ -17,7 +17,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Iterator
 from functools import cache
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel
 from scim2_models import AttributeBinding, Path, Resource
@@ -179,11 +179,32 @@ def _host(resource: Resource[Any], binding: AttributeBinding) -> Any:
     model = binding.model
     if isinstance(resource, model):
         return resource
-    for name in type(resource).model_fields:
+    for name in _host_fields(type(resource), model):
         candidate = getattr(resource, name, None)
         if isinstance(candidate, model):
             return candidate
     return None
+
+
+@cache
+def _host_fields(resource_type: type[BaseModel], model: type[Any]) -> tuple[str, ...]:
+    """The fields of ``resource_type`` that may hold a ``model`` (an extension's field), else
+    all of them: :func:`_host` looked at every field of the resource for every attribute,
+    a tenth of indexing a created user (issue 15)."""
+    every = tuple(resource_type.model_fields)
+    typed = tuple(
+        name
+        for name, field in resource_type.model_fields.items()
+        if _mentions(field.annotation, model)
+    )
+    return typed or every
+
+
+def _mentions(annotation: Any, model: type[Any]) -> bool:
+    """Whether a field's type is ``model`` or names it (``Optional[model]``…)."""
+    if annotation is model:
+        return True
+    return any(_mentions(argument, model) for argument in get_args(annotation))
 
 
 def _lead_index(items: list[Any]) -> int:

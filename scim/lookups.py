@@ -32,8 +32,9 @@ from sqlalchemy.orm import Session
 from scim.context import current_token
 from scim.mapping import user_json
 from scim.schemas import DEFAULT_PAGE_SIZE, MAX_RESULTS
+from server.db import Connection
 from server.domain.actors import Actor
-from server.domain.connections import token_is_live
+from server.domain.connections import live_connection, token_is_live
 from server.domain.user_views import Key, UserView, count_views, find_views
 
 ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -114,16 +115,29 @@ def answer(
     return ScimResponse(HTTPStatus.OK, body)
 
 
-def admitted(session: Session) -> None:
+def admitted(session: Session, connection_id: str | None = None) -> Connection | None:
     """Refuse the request if its token was revoked since it was resolved (cached a few
     seconds, :mod:`scim.tokens`): one indexed read in the request's own transaction, so a
     rotation by any process (the CLI, another worker) counts on the very next request.
 
+    With ``connection_id`` (a create: the connection owns the new user), that connection is
+    read by the same statement and returned (:func:`server.domain.connections.
+    live_connection`); None when the request carries no token.
+
     :raises UnauthorizedException: the token is no longer live.
     """
     digest = current_token.get()
-    if digest is not None and not token_is_live(session, digest):
+    if digest is None:
+        return None
+    if connection_id is None:
+        live = token_is_live(session, digest)
+        connection = None
+    else:
+        connection = live_connection(session, connection_id, digest)
+        live = connection is not None
+    if not live:
         raise UnauthorizedException(detail="The bearer token is not valid.")
+    return connection
 
 
 def user_response(

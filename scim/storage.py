@@ -30,7 +30,7 @@ from scim2_server.storage import ScimStorage, SearchPage
 from sqlalchemy import literal, select, union_all
 from sqlalchemy.orm import Session, lazyload
 
-from scim import cursors, mapping
+from scim import cursors, lookups, mapping
 from scim.context import current_actor, current_session
 from scim.errors import scim_errors
 from scim.filters import (
@@ -175,10 +175,15 @@ class RollcallStorage(ScimStorage):
         self.session.info.setdefault(PINNED, []).append(record)
         return record
 
-    def _pin_connection(self) -> None:
-        """Keep the acting connection in the session: each domain call asks for it again."""
-        if self.actor.connection_id:
-            self._pinned(self.session.get(Connection, self.actor.connection_id))
+    def _pin_connection(self, *, admit: bool = False) -> None:
+        """Keep the acting connection in the session: each domain call asks for it again.
+        ``admit``: read it with the live check of the request's token, one statement for
+        both (:func:`scim.lookups.admitted`), for a unit of work opened without the check."""
+        connection_id = self.actor.connection_id
+        if not connection_id:
+            return
+        connection = lookups.admitted(self.session, connection_id) if admit else None
+        self._pinned(connection or self.session.get(Connection, connection_id))
 
     def _resource(
         self,
@@ -242,11 +247,17 @@ class RollcallStorage(ScimStorage):
                 record = groups.create_group(session, actor, mapping.group_fields(resource, None))
             return self._stored(resource_type, record, fresh=fresh)
 
-    def create_user(self, resource_type: ResourceType, resource: Resource[Any]) -> UserView:
+    def create_user(
+        self, resource_type: ResourceType, resource: Resource[Any], *, admit: bool = False
+    ) -> UserView:
         """:meth:`create` of a User, giving the view of the user as stored: the handler
         answers with it (:func:`scim.lookups.user_response`) instead of dumping a resource
-        validated again (issue 15). Its index rows are written as :meth:`create` writes them."""
-        self._pin_connection()
+        validated again (issue 15). Its index rows are written as :meth:`create` writes them.
+        ``admit``: check the request's token first (:meth:`_pin_connection`).
+
+        :raises UnauthorizedException: (``admit``) the token is no longer live.
+        """
+        self._pin_connection(admit=admit)
         with self._savepoint(), scim_errors():
             user, fresh = self._new_user(resource)
             view, _ = self._stored_user(resource_type, user, fresh=fresh)

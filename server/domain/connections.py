@@ -208,6 +208,14 @@ def token_is_live(session: Session, digest: str) -> bool:
     return session.connection().execute(_LIVE_TOKEN, {"digest": digest}).first() is not None
 
 
+def live_connection(session: Session, connection_id: str, digest: str) -> Connection | None:
+    """Connection ``connection_id`` if the token with this digest is live (:func:`token_is_live`,
+    the same rule), else None: one read for a write's live check of its token and the
+    connection that owns what it writes (a SCIM create read them apart, issue 15)."""
+    found = session.scalars(_LIVE_CONNECTION, {"connection_id": connection_id, "digest": digest})
+    return found.first()
+
+
 def live_token_clause() -> Exists:
     """``EXISTS`` a live token whose digest is bound as ``digest``: a read that should find
     nothing once the request's token is revoked adds it to its own ``WHERE``."""
@@ -217,6 +225,10 @@ def live_token_clause() -> Exists:
 _TOKENS = cast(Table, ConnectionToken.__table__)
 _LIVE_TOKEN = select(literal(1)).where(
     _TOKENS.c.digest == bindparam("digest"), _TOKENS.c.revoked_at.is_(None)
+)
+# built once: building the ORM query was most of its cost (issue 15)
+_LIVE_CONNECTION = select(Connection).where(
+    Connection.id == bindparam("connection_id"), exists(_LIVE_TOKEN)
 )
 
 KEEP_FAILURES = 50

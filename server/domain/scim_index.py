@@ -11,10 +11,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Select, Table, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from server.db import ScimValue
+from server.db.bulk_insert import insert_rows
 
 
 @dataclass(frozen=True)
@@ -133,17 +134,16 @@ def _insert(
     resource_id: str,
     keys: Iterable[tuple[Any, ...]],
 ) -> None:
-    rows = [
-        {"tenant_id": tenant_id, "resource_type": resource_type, "resource_id": resource_id}
-        | dict(zip(_COMPARED, key, strict=True))
-        for key in keys
-    ]
-    if rows:  # one executemany: a new group of thousands of members has tens of thousands
-        session.execute(insert(cast(Table, ScimValue.__table__)), rows)  # Core
+    rows = [(tenant_id, resource_type, resource_id, *key) for key in keys]
+    # one executemany (a new group of thousands of members has tens of thousands), its SQL
+    # written once (server.db.bulk_insert): SQLAlchemy's made a dict of every row, and
+    # building its statement cost a created user's index as much as storing the rows
+    insert_rows(session, ScimValue.__table__, _INSERTED, rows)
 
 
 # The columns that make a stored row the same as a wanted one (with the resource's id).
 _COMPARED = ("path", "element", "lead", "present", "text", "number")
+_INSERTED = ("tenant_id", "resource_type", "resource_id", *_COMPARED)
 _CHUNK = 500  # ids per DELETE, well under every database's limit of bound parameters
 
 

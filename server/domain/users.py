@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
 from server.db import (
     Connection,
@@ -82,6 +82,7 @@ from server.errors import (
 )
 
 Referenced = TypeVar("Referenced", User, UserRef)  # a user as a record or a tuple
+Made = TypeVar("Made", User, Credential, UserGrade)
 
 
 def create_user(session: Session, actor: Actor, fields: Mapping[str, Any]) -> User:
@@ -124,10 +125,8 @@ def _inserted(session: Session, owner: Connection, rows: NewUserRows) -> User:
     was a fifth of a SCIM create (issue 15). Roles (their ids are the database's) go in
     through the ORM, flushed here."""
     write_new_users(session, [rows], roles=False)
-    user, credential = User(**rows.user), Credential(**rows.credential)
-    grades = sorted((UserGrade(**row) for row in rows.grades), key=lambda row: row.grade)
-    for made in (user, credential, *grades):
-        make_transient_to_detached(made)
+    user, credential = _as_read(User, rows.user), _as_read(Credential, rows.credential)
+    grades = sorted((_as_read(UserGrade, row) for row in rows.grades), key=lambda row: row.grade)
     set_committed_value(credential, "user", user)
     for name, value in (
         ("connection", owner),
@@ -141,6 +140,16 @@ def _inserted(session: Session, owner: Connection, rows: NewUserRows) -> User:
         user.roles = [UserRole(**row) for row in rows.roles]
         session.flush()
     return user
+
+
+def _as_read(model: type[Made], row: Mapping[str, Any]) -> Made:
+    """A record of ``model`` holding ``row`` (every column) as if just read, detached: its
+    values set as a read sets them, without the attribute events of ``model(**row)`` (each
+    recorded a change that :func:`make_transient_to_detached` then committed)."""
+    made: Made = model.__mapper__.class_manager.new_instance()
+    instance_state(made).dict.update(row)
+    make_transient_to_detached(made)
+    return made
 
 
 def _ensure_creatable(actor: Actor, values: Mapping[str, Any]) -> None:

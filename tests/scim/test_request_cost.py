@@ -178,10 +178,10 @@ def test_a_creation_checks_the_names_it_claims_in_one_read(idp: IdP, database: D
     user_reads = [s for s in work if s.startswith("SELECT") and "FROM users" in s]
     assert len(user_reads) == 1, user_reads
     assert not any("AS group_id" in s or "FROM scim_values" in s for s in work), work
-    # the token checked live (scim.app._admitted), the connection, the claims, the user, its
-    # credential, its audit event, its index rows
+    # the connection read with the live check of the token (scim.lookups.admitted), the
+    # claims, the user, its credential, its audit event, its index rows
     assert len([s for s in work if "FROM connection_tokens" in s]) == 1, work
-    assert len(work) <= 7, work
+    assert len(work) <= 6, work
     # no savepoint of the storage's own (nor, since the third round, the request's)
     assert _frame(seen).count("SAVEPOINT") == 0, seen
 
@@ -425,3 +425,19 @@ def test_a_deactivation_writes_its_audit_event_without_the_orm_unit_of_work(
     with database.session(read_only=True) as session:
         stored = session.get(User, pupil["id"])
         assert stored is not None and (stored.status, stored.version) == ("inactive", 2)
+
+
+def test_a_creation_reads_its_connection_with_the_live_token_check(
+    idp: IdP, database: Database
+) -> None:
+    # Issue 15 (scimcreate): the live check of the token and the read of the connection that
+    # owns the new user were two statements of a create's eight; one read answers both.
+    idp.create_user("earlier.pupil", externalId="sis-earlier")  # the token is known from now on
+    body = {"schemas": [USER], "userName": "joined.pupil", "externalId": "sis-joined"}
+    work = _cost(idp, database, "POST", "/Users", json=body)
+    token_reads = [s for s in work if "connection_tokens" in s]
+    assert len(token_reads) == 1 and "FROM connections" in token_reads[0], work
+    assert not any(s.startswith("SELECT connections.") and s not in token_reads for s in work)
+    # the connection with the token, the claims, the user, its credential, its audit event,
+    # its index rows
+    assert len(work) == 6, work
