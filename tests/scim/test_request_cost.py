@@ -425,3 +425,20 @@ def test_a_deactivation_writes_its_audit_event_without_the_orm_unit_of_work(
     with database.session(read_only=True) as session:
         stored = session.get(User, pupil["id"])
         assert stored is not None and (stored.status, stored.version) == ("inactive", 2)
+
+
+def test_a_deactivation_checks_the_token_in_its_read_of_the_user(
+    idp: IdP, database: Database
+) -> None:
+    pupil = idp.create_user("checked.pupil")
+    body = {
+        "schemas": [PATCH],
+        "Operations": [{"op": "replace", "path": "active", "value": False}],
+    }
+    work = _cost(idp, database, "PATCH", f"/Users/{pupil['id']}", json=body)
+    [user_read] = [s for s in work if s.startswith("SELECT users.id, users.tenant_id")]
+    assert "connection_tokens" in user_read
+    assert [s for s in work if "connection_tokens" in s] == [user_read], work
+    # the user (with the token), its status, its OIDC tokens, the audit event, its groups
+    # (for the answer) and its index row
+    assert len(work) == 6, work
