@@ -97,8 +97,8 @@ class RollcallHandler(ScimHandler):
                 resource_type, request.query
             )
             active = self._active_only(request, resource_type.name)
-            if active is not None:
-                with self.unit_of_work(), self.storage.operation(savepoint=False):
+            if active is not None:  # the token is checked in the read of the user
+                with self.unit_of_work(admitted=True), self.storage.operation(savepoint=False):
                     user = self.storage.set_active(
                         resource_type, cast(str, target.resource_id), active
                     )

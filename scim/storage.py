@@ -31,7 +31,7 @@ from sqlalchemy import literal, select, union_all
 from sqlalchemy.orm import Session, lazyload
 
 from scim import cursors, lookups, mapping
-from scim.context import current_actor, current_session
+from scim.context import current_actor, current_session, current_token
 from scim.errors import scim_errors
 from scim.filters import (
     FilterTranslator,
@@ -39,6 +39,7 @@ from scim.filters import (
     typed_null,
 )
 from scim.index import attribute_values, entry_values, indexed_values
+from scim.lookups import admitted
 from server.db import Connection, Group, RecordStatus, SchoolClass, User
 from server.db.session import READ_ONLY
 from server.domain import access, credentials, groups, roster, scim_index, user_views, users
@@ -355,12 +356,21 @@ class RollcallStorage(ScimStorage):
         status rule (:meth:`_apply_active`), and the view of the user as stored, which the
         handler answers with. Of the index only the ``active`` row changes, and only it is
         written (all of them for a user not indexed yet). A PATCH that changes nothing
-        writes nothing, as the engine."""
+        writes nothing, as the engine.
+
+        The request's token is checked live in the read of the user (the handler's unit of
+        work skips its own check): a revoked token finds no user, and is then refused.
+
+        :raises UnauthorizedException: the token was revoked.
+        :raises NotFoundException: no such user visible to the connection."""
         with self._savepoint(), scim_errors():
             found = None
             if "\x00" not in resource_id:  # PostgreSQL refuses NUL in a query (see _record)
-                found = user_views.user_for_write(self.session, self.actor, resource_id)
+                found = user_views.user_for_write(
+                    self.session, self.actor, resource_id, token=current_token.get()
+                )
             if found is None:
+                admitted(self.session)  # which: no such user, or a revoked token?
                 raise NotFoundException(detail=f"No {resource_type.name} with id {resource_id!r}.")
             user, roles, grades = self._pinned(found[0]), found[1], found[2]
             changed = self._apply_active(user, active)  # loaded with the user: its connection

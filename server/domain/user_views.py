@@ -124,13 +124,16 @@ def view_with(
 
 
 def user_for_write(
-    session: Session, actor: Actor, user_id: str
+    session: Session, actor: Actor, user_id: str, *, token: str | None = None
 ) -> tuple[User, list[RoleView], list[str]] | None:
     """The user ``actor`` may see with this id, as an ORM object to change, with its roles
     and grades read in the same statement (JSON aggregates, as :func:`find_views`): one
     read where the ORM's selectin loading of roles and grades took three (issue 15). Its
-    ``roles``/``grade_rows`` are left unloaded (read if something asks for them)."""
-    statement = _WRITE_STATEMENTS.get(actor)
+    ``roles``/``grade_rows`` are left unloaded (read if something asks for them).
+
+    ``token``: the digest of the request's bearer token, checked live in the same statement
+    as in :func:`find_views` (a caller that finds no user asks whether it was revoked)."""
+    statement = _WRITE_STATEMENTS.get((actor, token is not None))
     if statement is None:
         if len(_WRITE_STATEMENTS) >= _MAX_STATEMENTS:
             _WRITE_STATEMENTS.clear()
@@ -139,8 +142,11 @@ def user_for_write(
             .where(visible_records(actor, User), _matching("id"))
             .options(lazyload(User.roles), lazyload(User.grade_rows), lazyload(User.credential))
         )
-        _WRITE_STATEMENTS[actor] = statement
-    row = session.execute(statement, {"value": user_id}).first()
+        if token is not None:
+            statement = statement.where(live_token_clause())
+        _WRITE_STATEMENTS[(actor, token is not None)] = statement
+    parameters = {"value": user_id} if token is None else {"value": user_id, "digest": token}
+    row = session.execute(statement, parameters).first()
     if row is None:
         return None
     user, roles_json, grades_json = row
@@ -207,7 +213,7 @@ def _statements(actor: Actor, key: Key, checked: bool) -> tuple[Select[Any], Sel
     return built
 
 
-_WRITE_STATEMENTS: dict[Actor, Select[Any]] = {}
+_WRITE_STATEMENTS: dict[tuple[Actor, bool], Select[Any]] = {}
 
 
 def _roles_column() -> ScalarSelect[Any]:

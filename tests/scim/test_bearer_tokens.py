@@ -38,6 +38,25 @@ def test_a_token_rotated_in_this_process_is_refused_at_once(
     assert IdP(idp.client, new_token).get("/Users").status_code == 200
 
 
+def test_a_deactivation_with_a_rotated_token_is_refused_and_changes_nothing(
+    idp: IdP, database: Database, district: District
+) -> None:
+    """The lean PATCH of ``active`` checks the token in its read of the user: a revoked
+    token is a 401 on the very next request, for a user that exists or not (never a 404)."""
+    pupil = idp.create_user("staying.pupil")  # the token is cached from here on
+    with database.session() as session:
+        connections.rotate_token(
+            session, system_actor(district.tenant_id, "test"), district.connection.name
+        )
+    off = {"op": "replace", "path": "active", "value": False}
+    for user_id in (pupil["id"], "no-such-user"):
+        refused = idp.patch(f"/Users/{user_id}", off)
+        assert refused.status_code == 401 and refused.json()["status"] == "401", refused.text
+    with database.session() as session:
+        kept = users.find_by_username(session, district.tenant_id, "staying.pupil")
+        assert kept is not None and kept.status == "active"
+
+
 def test_a_token_rotated_by_another_process_is_refused_on_the_next_request(
     idp: IdP, district: District, database: Database, database_url: str, tmp_path: Path
 ) -> None:

@@ -441,3 +441,20 @@ def test_a_creation_reads_its_connection_with_the_live_token_check(
     # the connection with the token, the claims, the user, its credential, its audit event,
     # its index rows
     assert len(work) == 6, work
+
+
+def test_a_deactivation_checks_the_token_in_its_read_of_the_user(
+    idp: IdP, database: Database
+) -> None:
+    pupil = idp.create_user("checked.pupil")
+    body = {
+        "schemas": [PATCH],
+        "Operations": [{"op": "replace", "path": "active", "value": False}],
+    }
+    work = _cost(idp, database, "PATCH", f"/Users/{pupil['id']}", json=body)
+    [user_read] = [s for s in work if s.startswith("SELECT users.id, users.tenant_id")]
+    assert "connection_tokens" in user_read
+    assert [s for s in work if "connection_tokens" in s] == [user_read], work
+    # the user (with the token), its status, its OIDC tokens, the audit event, its groups
+    # (for the answer) and its index row
+    assert len(work) == 6, work
