@@ -59,13 +59,27 @@ def test_an_unchanged_reimport_translates_no_row(tenancy, tmp_path, translated):
     assert translated == []
 
 
+def test_a_reimport_after_the_first_translates_no_row(tenancy, tmp_path, translated, monkeypatch):
+    """The first import stores the hash of every row it writes, a school naming its district
+    created in the same batch included (read row by row: not skipped as an identical package,
+    server/domain/package_runs.py)."""
+    path = package(tmp_path / "district.zip", "1.1", district("1.1", students=30))
+    assert tenancy.run(path).status == "applied"
+    translated.clear()
+    monkeypatch.setattr(package_runs, "ENGINE_VERSION", "before")
+
+    again = tenancy.run(path)
+
+    assert again.outcomes["unchanged"] == again.row_count, again.summary
+    assert translated == []
+
+
 def test_a_one_row_delta_translates_that_row_and_nothing_else(
     tenancy, tmp_path, translated, monkeypatch
 ):
     files = district("1.1", students=30)
     assert tenancy.run(package(tmp_path / "a.zip", "1.1", files)).status == "applied"
-    # read row by row (not skipped as an identical package: server/domain/package_runs.py), it
-    # stores the hashes a first import cannot (a school naming its district, both new)
+    # read row by row (not skipped as an identical package: server/domain/package_runs.py)
     with monkeypatch.context() as older:
         older.setattr(package_runs, "ENGINE_VERSION", "before")
         assert tenancy.run(package(tmp_path / "a.zip", "1.1", files)).outcomes["updated"] == 0

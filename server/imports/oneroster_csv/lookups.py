@@ -67,6 +67,9 @@ def _prefetch_own(model: Any) -> Any:
             if sync_hashes.unchanged(ctx.actor, found.get(r.key), digests[r.number])
         }
         ctx.batch["digests"], ctx.batch["unchanged"] = digests, skipped
+        # a row naming a record of its own batch (a school, its new district listed first)
+        # is hashed when written, when the record it names has its id (ctx.synced)
+        ctx.batch["digest_later"] = lambda record: _record_digest(ctx, model, record)
         rest = {r.key for r in records if r.number not in skipped}
         ctx.batch["own"] = _by_sourced_id(ctx, model, rest)
 
