@@ -158,6 +158,8 @@ REFERENCE_COLUMNS: dict[str, tuple[tuple[str, str, bool], ...]] = {
         ("termSourcedIds", "academic_session", True),
     ),
     "users.csv": (("orgSourcedIds", "org", True), ("primaryOrgSourcedId", "org", False)),
+    # a 1.2 role row is part of its user's row hash (its user is named by the cell)
+    "roles.csv": (("orgSourcedId", "org", False),),
     "enrollments.csv": (
         ("userSourcedId", "user", False),
         ("classSourcedId", "class", False),

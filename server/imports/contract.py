@@ -147,6 +147,9 @@ class ImportContext:
         """Note that ``record`` was written to (or found equal in) ``written``: the engine
         stores its hash at the end of the batch, unless the row is rolled back."""
         row_digest = self.batch.get("digests", {}).get(record.number)
+        later = self.batch.get("digest_later")
+        if row_digest is None and later is not None:
+            row_digest = later(record)  # what it names is written now (same batch)
         if row_digest is not None:
             self.batch.setdefault("synced", {})[record.number] = (model, written, row_digest)
 

@@ -11,7 +11,7 @@ import gc
 import pytest
 from sqlalchemy import text
 
-from server.db.long_writes import CACHE_MIB, long_write
+from server.db.long_writes import CACHE_MIB, YOUNG_OBJECTS, long_write
 from server.domain import package_runs
 from server.imports.engine import ImportOptions, run_import
 from tests.imports.packages import district, package
@@ -37,6 +37,18 @@ def test_the_heap_stays_frozen_until_the_last_long_write_ends(session, database)
             assert gc.get_freeze_count() > 0
         assert gc.get_freeze_count() > 0  # the first one still writes
     assert gc.get_freeze_count() == 0
+
+
+def test_the_young_objects_are_collected_less_often_until_the_last_long_write_ends(
+    session, database
+) -> None:
+    before = gc.get_threshold()
+    with long_write(session):
+        assert gc.get_threshold() == (YOUNG_OBJECTS, *before[1:])
+        with database.session(read_only=True) as other, long_write(other):
+            assert gc.get_threshold()[0] == YOUNG_OBJECTS
+        assert gc.get_threshold()[0] == YOUNG_OBJECTS  # the first one still writes
+    assert gc.get_threshold() == before
 
 
 @pytest.mark.parametrize("dry_run", [False, True])

@@ -59,13 +59,74 @@ def test_an_unchanged_reimport_translates_no_row(tenancy, tmp_path, translated):
     assert translated == []
 
 
+def test_a_reimport_after_the_first_translates_no_row(tenancy, tmp_path, translated, monkeypatch):
+    """The first import stores the hash of every row it writes, a school naming its district
+    created in the same batch included (read row by row: not skipped as an identical package,
+    server/domain/package_runs.py)."""
+    path = package(tmp_path / "district.zip", "1.1", district("1.1", students=30))
+    assert tenancy.run(path).status == "applied"
+    translated.clear()
+    monkeypatch.setattr(package_runs, "ENGINE_VERSION", "before")
+
+    again = tenancy.run(path)
+
+    assert again.outcomes["unchanged"] == again.row_count, again.summary
+    assert translated == []
+
+
+def test_an_unchanged_oneroster_1_2_reimport_translates_no_user_row(tenancy, tmp_path, translated):
+    """1.2 users (their roles in roles.csv) are recognised unchanged like 1.1 users: by the
+    cells of their users.csv row and of their roles.csv rows, and the orgs these name."""
+    path = package(tmp_path / "district.zip", "1.2", district("1.2", students=30))
+    assert tenancy.run(path).status == "applied"
+    translated.clear()
+
+    again = tenancy.run(path)
+
+    assert again.outcomes["unchanged"] == again.row_count, again.summary
+    assert [row for row in translated if row[0] == "users.csv"] == []
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [
+        {"role": "aide"},
+        {"orgSourcedId": "d1"},
+        {"roleType": "secondary"},
+        {"beginDate": "2026-09-01"},
+    ],
+)
+def test_a_changed_role_row_applies_its_user_as_reading_every_row_does(
+    tenancy, tmp_path, monkeypatch, translated, cells
+):
+    """A roles.csv row changes and its user's users.csv row does not: the user row is
+    applied, and the report is the one applying every row gives (a second tenant with no
+    row sighted, the scheme before issue 15)."""
+    reports = []
+    for sighting in (True, False):
+        run = tenancy if sighting else _another_tenancy(tenancy, "Shelbyville")
+        with monkeypatch.context() as patched:
+            if not sighting:
+                patched.setattr(oneroster.csv_records, "REFERENCE_COLUMNS", {})
+            files = district("1.2", students=3)
+            assert run.run(package(tmp_path / "a.zip", "1.2", files)).status == "applied"
+            files["roles.csv"][2] |= cells  # u2's
+            translated.clear()
+            reports.append(run.run(package(tmp_path / "b.zip", "1.2", files)))
+            if sighting:
+                assert [r for r in translated if r[0] == "users.csv"] == [("users.csv", 4)]
+    sighted, every = reports
+    assert sighted.status == every.status == "applied", sighted.summary
+    assert _rows(sighted) == _rows(every)
+    assert sighted.outcomes["updated"] == every.outcomes["updated"] == 1
+
+
 def test_a_one_row_delta_translates_that_row_and_nothing_else(
     tenancy, tmp_path, translated, monkeypatch
 ):
     files = district("1.1", students=30)
     assert tenancy.run(package(tmp_path / "a.zip", "1.1", files)).status == "applied"
-    # read row by row (not skipped as an identical package: server/domain/package_runs.py), it
-    # stores the hashes a first import cannot (a school naming its district, both new)
+    # read row by row (not skipped as an identical package: server/domain/package_runs.py)
     with monkeypatch.context() as older:
         older.setattr(package_runs, "ENGINE_VERSION", "before")
         assert tenancy.run(package(tmp_path / "a.zip", "1.1", files)).outcomes["updated"] == 0

@@ -3,6 +3,7 @@ the stored hashes in one SELECT so unchanged rows load nothing (issue 15)."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from sqlalchemy import exists, select
@@ -67,6 +68,9 @@ def _prefetch_own(model: Any) -> Any:
             if sync_hashes.unchanged(ctx.actor, found.get(r.key), digests[r.number])
         }
         ctx.batch["digests"], ctx.batch["unchanged"] = digests, skipped
+        # a row naming a record of its own batch (a school, its new district listed first)
+        # is hashed when written, when the record it names has its id (ctx.synced)
+        ctx.batch["digest_later"] = lambda record: _record_digest(ctx, model, record)
         rest = {r.key for r in records if r.number not in skipped}
         ctx.batch["own"] = _by_sourced_id(ctx, model, rest)
 
@@ -118,6 +122,9 @@ def _user_digest(ctx: ImportContext, record: ImportRecord) -> str | None:
         return None
     if record.source is not None and roles_mode is None:
         return _source_digest(ctx, record.source)
+    with_roles = _with_roles(ctx, record.key, record.source) if version == "1.2" else None
+    if with_roles is not None:
+        return _source_digest(ctx, with_roles)
     org_keys = [org for org, _, _ in record.refs.get("roles", [])]
     org_keys += [k for k in (record.refs.get("primary_org_key"),) if k]
     orgs = {key: _ids(ctx, Org).get(key) for key in org_keys}
@@ -290,8 +297,14 @@ def sighted_unchanged(
     ``whole``: the users and classes enrollments name are read once for the whole tenant
     and kept in ``ctx.cache`` (a read snapshot: they do not change under it)."""
     model = SIGHTED_MODELS.get(file)
-    if model is None or (model is User and ctx.cache["roles_present"]["value"]):
-        return set()  # 1.2 users: their hash holds the roles.csv rows gathered for them
+    if model is User and ctx.cache["roles_present"]["value"]:
+        rows = [
+            (number, key, with_roles)
+            for number, key, source in rows
+            if (with_roles := _with_roles(ctx, key, source)) is not None
+        ]  # 1.2 users: their hash holds their roles.csv rows too
+    if model is None or not rows:
+        return set()
     found = sync_hashes.stored_hashes(ctx.session, model, ctx.actor, [key for _, key, _ in rows])
     if not found:
         return set()
@@ -318,6 +331,34 @@ def sighted_unchanged(
         if ids is not None and sync_hashes.matches_row(stored, digest, ids):
             same.add(number)
     return same
+
+
+def gather_role_source(ctx: ImportContext, record: ImportRecord) -> None:
+    """Keep a roles.csv row's ``source`` for its user's row hash (:func:`_with_roles`), in
+    file order; None for a row that names no role to keep (``tobedeleted``)."""
+    kept = record.source if record.status != "tobedeleted" else None
+    ctx.cache.setdefault("role_sources", {}).setdefault(record.refs["user_key"], []).append(kept)
+
+
+def _with_roles(ctx: ImportContext, key: str, source: Source | None) -> Source | None:
+    """A 1.2 user's ``source`` joined with those of its roles.csv rows (in file order, see
+    :func:`gather_role_source`): what the user row's outcome depends on as read, with a bulk
+    roles.csv (a delta one changes roles stored before: never hashed). None: hashed from its
+    fields (a row or role that always applies) or never (no role: R101)."""
+    if source is None or ctx.cache["roles_mode"]["value"] != "bulk":
+        return None
+    roles = ctx.cache.get("role_sources", {}).get(key)
+    if not roles or None in roles:
+        return None
+    cells = "\x1d".join([source[0], *(role[0] for role in roles if role is not None)])
+    named = source[1] + tuple(named for role in roles if role is not None for named in role[1])
+    return hashlib.sha256(cells.encode()).hexdigest(), named
+
+
+def role_refs(ctx: ImportContext, key: str) -> list[str]:
+    """The orgs a user's roles.csv rows name (read ahead): a sighted user row names them too."""
+    roles = ctx.cache.get("role_sources", {}).get(key) or []
+    return [org for role in roles if role is not None for _, keys in role[1] for org in keys]
 
 
 def _whole_resolvers(ctx: ImportContext, everyone: bool) -> Resolvers:

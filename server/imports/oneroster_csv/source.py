@@ -40,7 +40,9 @@ from server.imports.oneroster_csv.lookups import (
     _prefetch_own,
     _prefetch_user_refs,
     _prefetch_users,
+    gather_role_source,
     has_row_hashes,
+    role_refs,
     sighted_unchanged,
 )
 from server.imports.oneroster_csv.roster_rows import (
@@ -164,6 +166,8 @@ class OneRosterSource:
                 mode = self._mode(options, name)
                 if snapshot is not None and has_row_hashes(snapshot, name):
                     rows = self._sighted(snapshot, name, mode)
+                elif snapshot is not None and name == "roles.csv":
+                    rows = _gathering_roles(snapshot, self._read(name, mode))
                 else:
                     rows = self._read(name, mode)
                 spool = Spool.of(rows, check)
@@ -302,7 +306,10 @@ class OneRosterSource:
             if seen is not None and number in same:
                 assert sighter is not None
                 repairs = sighter.repairs(number, cells)  # W203 is the row's own: said every time
-                yield Sighted(name, number, seen.key, repairs, seen.refs, seen.columns, seen.line)
+                refs = seen.refs
+                if name == "users.csv" and (orgs := role_refs(ctx, seen.key)):
+                    refs = "\x1f".join([refs, *orgs] if refs else orgs)  # 1.2: its roles' too
+                yield Sighted(name, number, seen.key, repairs, refs, seen.columns, seen.line)
             else:
                 values = dict(zip(columns, cells, strict=True)) if cells else {}
                 yield self._translated(SourceRow(name, number, values), mode)
@@ -366,6 +373,17 @@ class OneRosterSource:
             spool.close()
         if self.package is not None:
             self.package.close()
+
+
+def _gathering_roles(
+    ctx: ImportContext, items: Iterator[ImportRecord | RowResult]
+) -> Iterator[ImportRecord | RowResult]:
+    """roles.csv's items, each role row's ``source`` kept for its user's row hash as the
+    write transaction's ``handle_role`` keeps it (users.csv is read after roles.csv)."""
+    for item in items:
+        if isinstance(item, ImportRecord):
+            gather_role_source(ctx, item)
+        yield item
 
 
 def _parents_first(items: Iterator[ImportRecord | RowResult]) -> Iterator[ImportRecord | RowResult]:

@@ -24,7 +24,12 @@ from server.domain.import_records import (
 from server.domain.users import RoleAssignment
 from server.domain.vocabulary import check_choice, check_role, parse_date
 from server.imports.contract import ImportContext
-from server.imports.oneroster_csv.lookups import _batch_user, _resolve, _result
+from server.imports.oneroster_csv.lookups import (
+    _batch_user,
+    _resolve,
+    _result,
+    gather_role_source,
+)
 
 SEXES = ("male", "female", "unspecified", "other")
 OTHER_FILES_EXTRA = ("demographics", "userProfiles")
@@ -48,6 +53,7 @@ def handle_role(ctx: ImportContext, record: ImportRecord) -> list[RowResult]:
     user_key = record.refs["user_key"]
     ctx.cache.setdefault("role_rows", {}).setdefault(user_key, record.number)
     ctx.cache.setdefault("role_holders", {})[record.key] = user_key
+    gather_role_source(ctx, record)
     if record.status == "tobedeleted":
         ctx.cache.setdefault("roles_removed", {}).setdefault(user_key, []).append(assignment)
         return []
