@@ -167,7 +167,7 @@ def import_source(
     job.ahead = (state, printed, same_as)
     committed = False
     try:
-        committed = prepared.write(database, job.write)
+        committed = prepared.write(database, job.write, brief=same_as is not None)
     except (_Rollback, _FileFailed):
         pass
     except Interrupted as stop:

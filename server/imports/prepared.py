@@ -74,10 +74,12 @@ class Prepared:
     prepare_cpu: float
 
 
-def write(database: Database, body: WriteBody) -> bool:
+def write(database: Database, body: WriteBody, *, brief: bool = False) -> bool:
     """Run ``body`` (the write phase) in a write transaction and commit it; returns True.
-    Whatever ``body`` raises propagates, nothing written (see the module docstring)."""
-    if database_file(database.engine) is None:
+    Whatever ``body`` raises propagates, nothing written (see the module docstring).
+    ``brief``: the caller knows the write phase is short (a package identical to a proven
+    run writes only its report): it runs directly, not worth a copy of the database."""
+    if brief or database_file(database.engine) is None:
         return _direct(database, body)
     sweep(database_file(database.engine))
     for attempt in range(1, PREPARATIONS + 1):

@@ -256,6 +256,18 @@ def test_the_copy_is_private_and_removed(tenancy, tmp_path, database_url):
     assert list(directory.iterdir()) == []
 
 
+def test_an_identical_package_is_written_directly_not_prepared_on_a_copy(tenancy, tmp_path, caplog):
+    # an identical package's run writes only its report (server/domain/package_runs.py): a
+    # copy of the whole database would cost more than the short write it saves
+    archive = package(tmp_path / "district.zip", "1.1", district(students=60))
+    assert tenancy.run(archive).status == RunStatus.APPLIED
+    assert [r for r in caplog.records if r.getMessage() == "import replayed"] != []
+    caplog.clear()
+    again = tenancy.run(archive)
+    assert again.status == RunStatus.APPLIED and "identical" in again.summary
+    assert [r for r in caplog.records if r.getMessage() == "import replayed"] == []
+
+
 CHILD = textwrap.dedent(
     """
     import sys, time
