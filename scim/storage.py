@@ -182,6 +182,8 @@ class RollcallStorage(ScimStorage):
         both (:func:`scim.lookups.admitted`), for a unit of work opened without the check."""
         connection_id = self.actor.connection_id
         if not connection_id:
+            if admit:  # no connection to read with the check: the check alone
+                lookups.admitted(self.session)
             return
         connection = lookups.admitted(self.session, connection_id) if admit else None
         self._pinned(connection or self.session.get(Connection, connection_id))
