@@ -18,7 +18,6 @@ while it reads the file).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,65 +29,13 @@ from server.app import create_app
 from server.db import User
 from server.db.session import Database
 from server.domain.actors import system_actor
-from server.domain.connections import create_connection, get_connection
-from server.domain.import_runs import Report, RunStatus
-from server.imports.engine import ImportOptions, import_source, open_source
+from server.domain.connections import create_connection
+from server.domain.import_runs import RunStatus
+from tests.imports.held import HeldImport
 from tests.imports.packages import district, package
 
 SCIM_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 STUDENTS = 1200  # several batches of users and enrollments: the hold comes mid-way
-
-
-class HeldImport:
-    """An import run in a thread that stops half-way through writing until released."""
-
-    def __init__(self, tenancy, archive: Path) -> None:
-        self.reached = threading.Event()
-        self.go_on = threading.Event()
-        self.backend_pid: int | None = None
-        self.outcome: list[Report | BaseException] = []
-        with tenancy.database.session() as session:
-            connection_id = get_connection(session, tenancy.tenant_id, "SIS").id
-        source = open_source(archive.open("rb"), filename=archive.name)
-
-        def run() -> None:
-            try:
-                report = import_source(
-                    tenancy.database,
-                    tenancy.box,
-                    tenancy.tenant_id,
-                    connection_id,
-                    source,
-                    ImportOptions(),
-                    progress=self._progress,
-                )
-                self.outcome.append(report)
-            except BaseException as error:  # reported to the test thread
-                self.outcome.append(error)
-            finally:
-                source.close()
-
-        self.thread = threading.Thread(target=run)
-
-    def _progress(self, done: int) -> None:
-        # 0: still reading the file; past STUDENTS rows, users.csv is (at least partly) written
-        if done >= STUDENTS and not self.reached.is_set():
-            self.reached.set()
-            self.go_on.wait(timeout=120)
-
-    def __enter__(self) -> HeldImport:
-        self.thread.start()
-        assert self.reached.wait(timeout=120), f"the import never wrote: {self.outcome}"
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.go_on.set()
-        self.thread.join(timeout=300)
-
-    def report(self) -> Report:
-        (report,) = self.outcome
-        assert isinstance(report, Report), report
-        return report
 
 
 @pytest.fixture
@@ -134,7 +81,7 @@ def test_on_postgresql_other_writers_go_on_while_an_import_writes(
     if database_url.startswith("sqlite"):
         pytest.skip("PostgreSQL's row locks; SQLite is the next test")
     app = create_app(settings, database=database)
-    with HeldImport(tenancy, district_zip) as held, TestClient(app) as client:
+    with HeldImport(tenancy, district_zip, at=STUDENTS) as held, TestClient(app) as client:
         locks = _locks_held_by_others(database)()
         made = _create(client, scim_token, "during-the-import@school.example")
         assert not held.outcome, "the import finished before the SCIM write: hold it longer"
@@ -162,7 +109,7 @@ def test_on_sqlite_a_write_meanwhile_is_answered_at_once(
     impatient = Database(tenancy.database.url, busy_timeout=0.3)
     try:
         app = create_app(settings, database=impatient)
-        with TestClient(app) as client, HeldImport(tenancy, district_zip) as held:
+        with TestClient(app) as client, HeldImport(tenancy, district_zip, at=STUDENTS) as held:
             made = _create(client, scim_token, "during-the-import@school.example")
             assert not held.outcome
     finally:

@@ -15,7 +15,6 @@ import stat
 import subprocess
 import sys
 import textwrap
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,72 +28,18 @@ from server.db import Enrollment, ImportRun, User
 from server.db.session import Database
 from server.domain import staff
 from server.domain.actors import system_actor
-from server.domain.connections import create_connection, get_connection
-from server.domain.import_runs import Report, RunStatus
+from server.domain.connections import create_connection
+from server.domain.import_runs import RunStatus
 from server.domain.tenants import create_tenant
-from server.imports.engine import ImportOptions, import_source, open_source
 from tests.conftest import TEST_SECRET
 from tests.imports.conftest import bearer
+from tests.imports.held import HeldImport
 from tests.imports.packages import district, package
 
 pytestmark = pytest.mark.sqlite_only
 
 SCIM_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 ROOT = Path(__file__).resolve().parents[2]
-
-
-class Held:
-    """An import in a thread, held in its write phase once ``at`` rows are done."""
-
-    def __init__(self, tenancy, archive: Path, at: int, **options) -> None:
-        self.at = at
-        self.reached = threading.Event()
-        self.go_on = threading.Event()
-        self.outcome: list[Report | BaseException] = []
-        with tenancy.database.session() as session:
-            connection_id = get_connection(session, tenancy.tenant_id, "SIS").id
-        source = open_source(archive.open("rb"), filename=archive.name)
-
-        def run() -> None:
-            try:
-                self.outcome.append(
-                    import_source(
-                        tenancy.database,
-                        tenancy.box,
-                        tenancy.tenant_id,
-                        connection_id,
-                        source,
-                        ImportOptions(**options),
-                        progress=self._progress,
-                    )
-                )
-            except BaseException as error:  # reported to the test thread
-                self.outcome.append(error)
-            finally:
-                source.close()
-
-        self.thread = threading.Thread(target=run)
-
-    def _progress(self, done: int) -> None:
-        if done >= self.at and not self.reached.is_set():
-            self.reached.set()
-            self.go_on.wait(timeout=120)
-
-    def __enter__(self) -> Held:
-        self.thread.start()
-        while not self.reached.is_set() and self.thread.is_alive():
-            self.reached.wait(timeout=0.05)
-        assert self.reached.is_set(), f"the import never wrote: {self.outcome}"
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.go_on.set()
-        self.thread.join(timeout=300)
-
-    def report(self) -> Report:
-        (report,) = self.outcome
-        assert isinstance(report, Report), report
-        return report
 
 
 @pytest.fixture
@@ -142,7 +87,7 @@ def test_a_scim_create_while_an_import_is_prepared_is_answered_at_once(
     tenancy, impatient_app, scim_token, tmp_path, caplog
 ):
     archive = package(tmp_path / "district.zip", "1.1", district(students=1200))
-    with TestClient(impatient_app) as client, Held(tenancy, archive, at=1200) as held:
+    with TestClient(impatient_app) as client, HeldImport(tenancy, archive, at=1200) as held:
         made = _create(client, scim_token, "during-the-import@school.example")
         assert not held.outcome, "the import finished before the SCIM write: hold it longer"
     assert made.status_code == 201, made.text
@@ -158,7 +103,7 @@ def test_a_trial_run_works_while_another_connection_holds_the_write_lock(
     tenancy, database_url, tmp_path
 ):
     archive = package(tmp_path / "district.zip", "1.1", district(students=600))
-    held = Held(tenancy, archive, at=600, dry_run=True)
+    held = HeldImport(tenancy, archive, at=600, dry_run=True)
     holder = sqlite3.connect(_file(database_url), isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     try:
@@ -186,7 +131,7 @@ def test_a_write_between_preparation_and_replay_is_not_lost(
     files["users.csv"][3]["familyName"] = "Changed"  # u3
     archive = package(tmp_path / "b.zip", "1.1", files)
     user = tenancy.user("u3")
-    with Held(tenancy, archive, at=600) as held:
+    with HeldImport(tenancy, archive, at=600) as held:
         renamed = client.patch(
             f"/admin/api/users/{user.id}",
             json={"given_name": "Renamed", "override": True},
@@ -218,7 +163,7 @@ def test_a_sign_in_meanwhile_does_not_make_the_import_prepare_again(
 
     assert sign_in() == 303  # the first one seals the district's pseudonym key: a write
     archive = package(tmp_path / "district.zip", "1.1", district(students=600))
-    with Held(tenancy, archive, at=600) as held:
+    with HeldImport(tenancy, archive, at=600) as held:
         signed_in = sign_in()
     assert signed_in == 303
     assert held.report().status == RunStatus.APPLIED
@@ -234,7 +179,7 @@ def test_another_tenants_write_meanwhile_is_kept_and_the_import_applied(
         token = create_connection(session, system_actor(other.id), "Entra", "scim").token
         other_id = other.id
     archive = package(tmp_path / "district.zip", "1.1", district(students=600))
-    with Held(tenancy, archive, at=600) as held:
+    with HeldImport(tenancy, archive, at=600) as held:
         made = _create(client, token, "elsewhere@shelbyville.example")
     assert made.status_code == 201, made.text
     assert held.report().status == RunStatus.APPLIED
@@ -248,7 +193,7 @@ def test_another_tenants_write_meanwhile_is_kept_and_the_import_applied(
 def test_the_copy_is_private_and_removed(tenancy, tmp_path, database_url):
     directory = copies_directory(_file(database_url))
     archive = package(tmp_path / "district.zip", "1.1", district(students=600))
-    with Held(tenancy, archive, at=600):
+    with HeldImport(tenancy, archive, at=600):
         copies = list(directory.iterdir())
         assert len(copies) == 1
         assert stat.S_IMODE(directory.stat().st_mode) == 0o700
