@@ -36,13 +36,15 @@ from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from server.db.backup import sqlite_path
 from server.db.session import _begin_sqlite_immediately, _configure_sqlite_connection
 
 COPIES = ".copies"
-_WRITE = re.compile(
+# a statement that writes, and the table it writes to (group 1); the roster state's hook
+# (server.domain.roster_reads) recognises writes by it too
+WRITE_STATEMENT = re.compile(
     r'\s*(?:INSERT(?:\s+OR\s+\w+)?\s+INTO|REPLACE\s+INTO|UPDATE(?:\s+OR\s+\w+)?|DELETE\s+FROM)\s+"?(\w+)',
     re.IGNORECASE,
 )
@@ -57,12 +59,10 @@ class ReplayMismatch(Exception):
 
 def database_file(engine: Engine) -> Path | None:
     """The file of a SQLite engine's database, or None (PostgreSQL, in memory)."""
-    url = make_url(str(engine.url))
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+    path = sqlite_path(str(engine.url))
+    if path is None or str(path) == ":memory:" or str(path).startswith("file:"):
         return None
-    if url.query.get("mode") == "memory" or str(url.database).startswith("file:"):
-        return None
-    return Path(str(url.database))
+    return None if engine.url.query.get("mode") == "memory" else path
 
 
 def copies_directory(database: Path) -> Path:
@@ -166,7 +166,7 @@ class Recorder:
     ) -> None:
         # SQLAlchemy says "many" for an INSERT of many rows it sent as one statement too
         many = many and bool(parameters) and isinstance(parameters[0], (list, tuple, dict))
-        written = _WRITE.match(statement)
+        written = WRITE_STATEMENT.match(statement)
         if written is not None:
             if written.group(1).lower() in self.ignored:
                 return

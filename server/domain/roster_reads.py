@@ -25,7 +25,6 @@ the unit of work that counted commits.
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import threading
 from collections import OrderedDict
@@ -60,6 +59,7 @@ from server.db import (
     User,
 )
 from server.db.base import Base
+from server.db.replay import WRITE_STATEMENT
 from server.db.roster import SyncedRecord
 from server.domain import audit
 from server.domain.access import users_at_schools
@@ -216,10 +216,6 @@ ROSTER_TABLES = frozenset(
     }
 )
 SQLITE_STATE_ROW = "*"
-_WRITE = re.compile(
-    r'\s*(?:INSERT(?:\s+OR\s+\w+)?\s+INTO|REPLACE\s+INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)',
-    re.IGNORECASE,
-)
 _BUMPED = "rostering_bumped"
 
 
@@ -279,7 +275,7 @@ def _bump_sqlite_state(
     info = conn.info
     if conn.dialect.name != "sqlite" or (info.get(_BUMPED) and info.get(_OTHER_BUMPED)):
         return
-    written = _WRITE.match(statement)
+    written = WRITE_STATEMENT.match(statement)
     if written is None:
         return
     table = written.group(1).lower()
