@@ -36,7 +36,7 @@ from server.db import (
     SchoolClass,
     User,
 )
-from server.domain import completeness, roster, users
+from server.domain import completeness, roster, roster_status, roster_views, users
 from server.domain.actors import Actor
 from server.domain.roster_reads import ReadScope
 from server.domain.users import RoleAssignment
@@ -98,7 +98,7 @@ def upsert(
     existing = (
         users.find_by_sourced_id(session, tenant, sourced_id)
         if model is User
-        else roster.find_by_sourced_id(session, model, tenant, sourced_id)
+        else roster_views.find_by_sourced_id(session, model, tenant, sourced_id)
     )
     record, created = _write(session, actor, model, existing, sourced_id, obj)
     if model is User and completeness.incomplete_ids(session, [record.id]):
@@ -125,10 +125,10 @@ def mark_tobedeleted(session: Session, actor: Actor, collection_name: str, sourc
             raise not_found(f"No user with sourcedId {sourced_id!r}.")
         users.deactivate_user(session, actor, user, reason="DELETE over OneRoster REST.")
         return
-    record = roster.find_by_sourced_id(session, model, actor.tenant_id, sourced_id)
+    record = roster_views.find_by_sourced_id(session, model, actor.tenant_id, sourced_id)
     if record is None or record.status == RecordStatus.DELETED:
         raise not_found(f"No {COLLECTIONS[collection_name].single} with sourcedId {sourced_id!r}.")
-    roster.set_status(session, actor, record, RecordStatus.INACTIVE)
+    roster_status.set_status(session, actor, record, RecordStatus.INACTIVE)
 
 
 def _object(payload: Any, single: str) -> Mapping[str, Any]:
@@ -187,7 +187,7 @@ def _apply_status(session: Session, actor: Actor, record: Any, status: Any) -> N
         else:
             users.deactivate_user(session, actor, record, reason="PUT over OneRoster REST.")
         return
-    roster.set_status(session, actor, record, wanted)
+    roster_status.set_status(session, actor, record, wanted)
 
 
 def _find(session: Session, tenant: str, model: type, value: Any, name: str) -> Any:
@@ -200,7 +200,7 @@ def _find(session: Session, tenant: str, model: type, value: Any, name: str) -> 
     if model is User:
         found: Any = users.find_by_sourced_id(session, tenant, sid)
     else:
-        found = roster.find_by_sourced_id(session, model, tenant, sid)
+        found = roster_views.find_by_sourced_id(session, model, tenant, sid)
     if found is None or found.status == RecordStatus.DELETED:
         raise invalid(f"R108: {name} refers to {sid!r}, which does not exist.")
     return found

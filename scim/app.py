@@ -70,7 +70,7 @@ from server.auth import ACTOR_KEY
 from server.context import AppContext
 from server.db import AcademicSession, Course, Org
 from server.db.session import Database
-from server.domain import provider_attributes, roster
+from server.domain import provider_attributes, roster_views
 from server.domain.actors import Actor, connection_actor
 from server.domain.connections import authenticate_token
 from server.domain.secrets import token_digest
@@ -202,9 +202,9 @@ def _add_district_values(schemas: list[dict[str, Any]]) -> None:
     if session is None or actor is None:
         return
     values = {
-        "school": roster.list_sourced_ids(session, Org, actor.tenant_id),
-        "course": roster.list_sourced_ids(session, Course, actor.tenant_id),
-        "terms": roster.list_sourced_ids(session, AcademicSession, actor.tenant_id),
+        "school": roster_views.list_sourced_ids(session, Org, actor.tenant_id),
+        "course": roster_views.list_sourced_ids(session, Course, actor.tenant_id),
+        "terms": roster_views.list_sourced_ids(session, AcademicSession, actor.tenant_id),
     }
     for schema in schemas:
         if schema.get("id") not in (EDUCATION_USER, EDUCATION_GROUP):

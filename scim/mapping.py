@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from scim.schemas import EDUCATION_GROUP, EDUCATION_USER
 from server.db import AcademicSession, Course, Group, Org, SchoolClass, User
-from server.domain import groups, roster, user_views
+from server.domain import groups, roster, roster_views, user_views
 from server.domain.actors import Actor
 from server.domain.users import RoleAssignment
 from server.domain.vocabulary import ENROLLMENT_ROLES, ROLES
@@ -294,7 +294,7 @@ def _members(doc: dict[str, Any], user_ids: list[str]) -> list[dict[str, Any]] |
 def _class_school_id(session: Session, tenant_id: str, sourced_id: str | None) -> str:
     """The class's school; without one, the district's only school if it has exactly one."""
     if not sourced_id:
-        schools = roster.list_schools(session, tenant_id)
+        schools = roster_views.list_schools(session, tenant_id)
         if len(schools) == 1:
             return schools[0].id
     return _org_id(session, tenant_id, sourced_id)
@@ -311,7 +311,7 @@ def _sourced(
 ) -> str | None:
     if not sourced_id:
         return None
-    record = roster.find_by_sourced_id(session, model, tenant_id, sourced_id)
+    record = roster_views.find_by_sourced_id(session, model, tenant_id, sourced_id)
     if record is None:
         raise InvalidValue(f"No {field} with sourcedId {sourced_id!r}.", field=field)
     return str(record.id)

@@ -42,7 +42,16 @@ from scim.index import attribute_values, entry_values, indexed_values
 from scim.lookups import admitted
 from server.db import Connection, Group, RecordStatus, SchoolClass, User
 from server.db.session import READ_ONLY
-from server.domain import access, credentials, groups, roster, scim_index, user_views, users
+from server.domain import (
+    access,
+    credentials,
+    groups,
+    roster,
+    roster_status,
+    scim_index,
+    user_views,
+    users,
+)
 from server.domain.actors import Actor
 from server.domain.search import page_offset
 from server.domain.secrets import SecretBox
@@ -300,7 +309,7 @@ class RollcallStorage(ScimStorage):
             elif isinstance(record, SchoolClass) and not mapping.is_class_resource(resource):
                 # The education extension was removed: the class becomes a plain group.
                 self._enroll(record, [])
-                roster.set_status(session, actor, record, RecordStatus.DELETED)
+                roster_status.set_status(session, actor, record, RecordStatus.DELETED)
                 fields = {**mapping.group_fields(resource, None), "id": record.id}
                 record = groups.create_group(session, actor, fields)
             elif isinstance(record, SchoolClass):
@@ -336,7 +345,7 @@ class RollcallStorage(ScimStorage):
             if isinstance(record, User):
                 users.delete_user(session, actor, record)
             elif isinstance(record, SchoolClass):
-                roster.set_status(session, actor, record, RecordStatus.DELETED)
+                roster_status.set_status(session, actor, record, RecordStatus.DELETED)
             else:
                 groups.delete_group(session, actor, record)
             scim_index.remove_values(session, record.id)
@@ -415,7 +424,7 @@ class RollcallStorage(ScimStorage):
         current = groups.class_enrollments(session, klass)
         for enrollment in current:
             if enrollment.user_id not in wanted:
-                roster.set_status(session, actor, enrollment, RecordStatus.DELETED)
+                roster_status.set_status(session, actor, enrollment, RecordStatus.DELETED)
         enrolled = {e.user_id for e in current}
         for user_id, user in wanted.items():
             if user_id not in enrolled:

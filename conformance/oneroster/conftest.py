@@ -21,7 +21,7 @@ from server.db import AcademicSession, Org, SchoolClass
 from server.db.migrate import upgrade
 from server.db.session import Database
 from server.demo import seed
-from server.domain import oauth, roster, users
+from server.domain import oauth, roster, roster_views, users
 from server.domain.actors import system_actor
 from server.domain.secrets import SecretBox
 from server.domain.tenants import get_tenant
@@ -73,7 +73,9 @@ def _prepare(database: Database) -> tuple[str, str, str, str]:
         seed(session, SecretBox("conformance"))
         tenant = get_tenant(session)
         system = system_actor(tenant.id)
-        term = roster.find_by_sourced_id(session, AcademicSession, tenant.id, "term-fall-2026")
+        term = roster_views.find_by_sourced_id(
+            session, AcademicSession, tenant.id, "term-fall-2026"
+        )
         roster.create_academic_session(
             session,
             system,
@@ -123,8 +125,8 @@ def _prepare(database: Database) -> tuple[str, str, str, str]:
 def _add_classroom_aide(session, system, tenant_id: str) -> None:
     """An aide in a class, as a 1.1 source stores one (enrollment role ``aide``, which the
     1.2 enrollment vocabulary lacks: see ``oneroster/render.py``)."""
-    cedar = roster.find_by_sourced_id(session, Org, tenant_id, "school-cedar")
-    klass = roster.find_by_sourced_id(session, SchoolClass, tenant_id, "class-school-cedar-1")
+    cedar = roster_views.find_by_sourced_id(session, Org, tenant_id, "school-cedar")
+    klass = roster_views.find_by_sourced_id(session, SchoolClass, tenant_id, "class-school-cedar-1")
     aide = users.create_user(
         session,
         system,

@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
 from server.db import AccountRequest, User, utcnow
-from server.domain import audit, credentials, duplicates, roster, users
+from server.domain import audit, credentials, duplicates, roster, roster_views, users
 from server.domain.actors import Actor
 from server.domain.secrets import SecretBox
 from server.domain.users import RoleAssignment
@@ -53,7 +53,7 @@ def submit_request(
         raise NotAllowed("Account requests are for teachers; admins can add the student directly.")
     if not given_name.strip() or not family_name.strip():
         raise RequiredValue("First name and last name are required.", field="given_name")
-    klass = roster.get_class(session, actor, class_id)
+    klass = roster_views.get_class(session, actor, class_id)
     born = parse_date(birth_date, "birth_date")
     duplicates.refuse_duplicates(
         session,
@@ -152,7 +152,9 @@ def approve_request(
         },
     )
     if request.class_id:
-        roster.enroll(session, actor, user, roster.get_class(session, actor, request.class_id))
+        roster.enroll(
+            session, actor, user, roster_views.get_class(session, actor, request.class_id)
+        )
     password = credentials.issue_temporary_password(session, actor, user, box=box)
     _decide(session, actor, request, "approved")
     request.user_id = user.id

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from server import metrics
 from server.db import AcademicSession, Badge, RecordStatus, SchoolClass, User, utcnow
-from server.domain import audit, guard, roster
+from server.domain import audit, guard, roster_views
 from server.domain.access import ensure_visible
 from server.domain.actors import Actor, student_actor
 from server.domain.passwords import hash_password, verify_password
@@ -107,7 +107,7 @@ def issue_class_badges(
 ) -> list[IssuedBadge]:
     """New badges for every student of a class; students who cannot have one are skipped."""
     outcomes = []
-    for user in roster.class_members(session, actor, klass, role="student"):
+    for user in roster_views.class_members(session, actor, klass, role="student"):
         try:
             outcomes.append(issue_badge(session, actor, user, box=box))
         except DomainError as error:
@@ -142,7 +142,7 @@ def void_class_badges(session: Session, actor: Actor, klass: SchoolClass) -> int
     """Void the badges of every student of a class."""
     return sum(
         void_badge(session, actor, user)
-        for user in roster.class_members(session, actor, klass, role="student")
+        for user in roster_views.class_members(session, actor, klass, role="student")
     )
 
 

@@ -39,7 +39,7 @@ from server.db.bulk_insert import insert_dicts
 from server.db.roster import SyncedRecord, class_terms
 from server.domain import audit, roster
 from server.domain.actors import Actor
-from server.domain.record_fields import folded, label
+from server.domain.record_fields import folded, kind_of, label
 from server.domain.users import owning_connection
 
 CHUNK = 900  # bound parameters per IN list
@@ -188,7 +188,7 @@ def _insert(session: Session, actor: Actor, fresh: _Rows) -> _Rows:
         session.flush()  # what the ORM holds goes first
         insert_dicts(session, getattr(fresh.model, "__table__"), fresh.records)  # noqa: B009
         insert_dicts(session, class_terms, fresh.terms)
-        audit.record_many(session, actor, f"{roster.kind_of(fresh.model)}.create", fresh.events)
+        audit.record_many(session, actor, f"{kind_of(fresh.model)}.create", fresh.events)
     return _Rows(fresh.model, [], [], [])
 
 

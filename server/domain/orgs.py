@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.db import Org, RecordStatus
-from server.domain import roster
+from server.domain import roster, roster_status, roster_views
 from server.domain.actors import Actor
 from server.domain.vocabulary import ORG_TYPES, check_choice
 from server.errors import InvalidValue, NotAllowed, NotFound, RequiredValue
@@ -62,7 +62,7 @@ def list_orgs(session: Session, actor: Actor, *, include_inactive: bool = False)
 
 def get_org(session: Session, actor: Actor, sourced_id: str) -> Org:
     """The org with this sourcedId. :raises NotFound: none in the actor's tenant."""
-    org = roster.find_by_sourced_id(session, Org, actor.tenant_id, sourced_id)
+    org = roster_views.find_by_sourced_id(session, Org, actor.tenant_id, sourced_id)
     if org is None or org.status == RecordStatus.DELETED:
         raise NotFound(f"No school with sourcedId {sourced_id!r}.", field="sourced_id")
     return org
@@ -95,7 +95,7 @@ def set_school_active(
     _ensure_district_admin(actor)
     org = get_org(session, actor, sourced_id)
     status = RecordStatus.ACTIVE if active else RecordStatus.INACTIVE
-    return roster.set_status(session, actor, org, status, override=override)
+    return roster_status.set_status(session, actor, org, status, override=override)
 
 
 def _org_fields(
@@ -123,7 +123,7 @@ def _parent_id(session: Session, actor: Actor, org: Org | None, parent: str | No
     """The parent's id; refuses an unknown parent and a parent chain that loops back."""
     if not parent:
         return None
-    found = roster.find_by_sourced_id(session, Org, actor.tenant_id, parent.strip())
+    found = roster_views.find_by_sourced_id(session, Org, actor.tenant_id, parent.strip())
     if found is None:
         raise InvalidValue(f"No parent org with sourcedId {parent!r}.", code="R108", field="parent")
     ancestor: Org | None = found

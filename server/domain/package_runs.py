@@ -49,7 +49,7 @@ from sqlalchemy.orm import Session
 from server.db import Connection, ImportRun
 from server.domain.import_records import Outcome
 from server.domain.import_runs import Report, RunStatus
-from server.domain.roster_reads import roster_state
+from server.domain.roster_state import roster_state
 from server.domain.sync_hashes import digest
 
 # Bump when a reader or the engine changes what a package's rows mean (a new repair, a new

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from server.db import (
     AcademicSession,
     Course,
+    Enrollment,
     Org,
     SchoolClass,
     User,
@@ -234,3 +235,17 @@ def label(record: SyncedRecord | Mapping[str, Any]) -> str:
     if isinstance(record, Mapping):
         return str(record.get("name") or record.get("title") or record["sourced_id"])
     return str(getattr(record, "name", None) or getattr(record, "title", None) or record.sourced_id)
+
+
+_KIND: dict[type[SyncedRecord], str] = {
+    Org: "org",
+    AcademicSession: "academic_session",
+    Course: "course",
+    SchoolClass: "class",
+    Enrollment: "enrollment",
+}
+
+
+def kind_of(model: type[SyncedRecord]) -> str:
+    """The kind of record ``model`` holds, as audit actions name it (``org``, ``class``…)."""
+    return _KIND[model]

@@ -185,7 +185,7 @@ def enforce(
 
     ``secret_key`` is the key ring (current key first), which opens the tenant's pseudonym key.
     """
-    from server.domain import roster, users
+    from server.domain import roster_status, users
 
     now = now or utcnow()
     for leaver in _undated_leavers(session, actor.tenant_id):
@@ -193,7 +193,7 @@ def enforce(
     counts = {
         "students_deleted": users.delete_due_leavers(session, actor, now=now),
         "users_purged": users.purge_deleted_users(session, actor, secret_key=secret_key, now=now),
-        "records_purged": roster.purge_deleted_records(session, actor, now=now),
+        "records_purged": roster_status.purge_deleted_records(session, actor, now=now),
     }
     with audit.amending(session, "retention"):
         for name, window in WINDOWS.items():

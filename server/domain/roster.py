@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date
 from typing import Any, TypeVar
 
 from sqlalchemy import select
@@ -29,7 +29,6 @@ from server.db import (
 )
 from server.db.roster import SyncedRecord
 from server.domain import audit, guard, scim_index
-from server.domain.access import visible_classes
 from server.domain.actors import Actor
 from server.domain.bulk_updates import changed_columns, write_changes
 from server.domain.record_fields import (
@@ -40,6 +39,7 @@ from server.domain.record_fields import (
     class_values,
     course_values,
     diff,
+    kind_of,
     label,
     org_values,
     plain,
@@ -47,7 +47,8 @@ from server.domain.record_fields import (
     values_for,
 )
 from server.domain.record_refs import ClassRef, UserRef
-from server.domain.tenants import tenant_setting
+from server.domain.roster_status import set_status
+from server.domain.roster_views import find_by_sourced_id
 from server.domain.users import owning_connection
 from server.domain.vocabulary import (
     ENROLLMENT_ROLES,
@@ -64,14 +65,6 @@ from server.errors import (
 )
 
 Record = TypeVar("Record", bound=SyncedRecord)
-
-_KIND: dict[type[SyncedRecord], str] = {
-    Org: "org",
-    AcademicSession: "academic_session",
-    Course: "course",
-    SchoolClass: "class",
-    Enrollment: "enrollment",
-}
 
 
 def create_org(session: Session, actor: Actor, fields: Mapping[str, Any]) -> Org:
@@ -252,7 +245,7 @@ def update_record(
     if change is None:
         return {}
     session.flush()
-    audit.record(session, actor, f"{_KIND[type(record)]}.update", **_update_event(record, change))
+    audit.record(session, actor, f"{kind_of(type(record))}.update", **_update_event(record, change))
     if actor.kind != "connection" and isinstance(record, SchoolClass):
         scim_index.mark_stale(session, record.tenant_id, "Group", record.id)
     return change.changes
@@ -285,7 +278,7 @@ def update_records(
     for (record, _), change in zip(items, planned, strict=True):
         if change is not None:
             event = _update_event(record, change)
-            by_kind.setdefault(_KIND[type(record)], []).append(event)
+            by_kind.setdefault(kind_of(type(record)), []).append(event)
             if actor.kind != "connection" and isinstance(record, SchoolClass):
                 scim_index.mark_stale(session, record.tenant_id, "Group", record.id)
     for kind, events in by_kind.items():
@@ -366,7 +359,7 @@ def _set_columns(record: SyncedRecord, changes: Changes) -> tuple[str, ...] | No
 
 def _update_event(record: Record, change: _Update) -> dict[str, Any]:
     return {
-        "target_kind": _KIND[type(record)],
+        "target_kind": kind_of(type(record)),
         "target_id": record.id,
         "target_label": label(record),
         "changes": change.changes,
@@ -375,184 +368,13 @@ def _update_event(record: Record, change: _Update) -> dict[str, Any]:
     }
 
 
-def set_status(
-    session: Session, actor: Actor, record: SyncedRecord, status: str, *, override: bool = False
-) -> bool:
-    """Activate, deactivate (``inactive``, OneRoster ``tobedeleted``) or delete a record.
-
-    :raises NotFound: the record is another tenant's.
-    """
-    change = _status_change(session, actor, record, status, override)
-    if change is None:
-        return False
-    session.flush()
-    kind = _KIND[type(record)]
-    audit.record(session, actor, f"{kind}.status", **_status_event(record, change, status))
-    return True
-
-
-def set_statuses(
-    session: Session, actor: Actor, records: Sequence[SyncedRecord], status: str
-) -> list[bool]:
-    """:func:`set_status` for records of one kind at once (what a full import deactivates):
-    the same checks and changes, one flush, the audit events in one ``executemany`` (issue
-    15). Returns, per record, whether it changed.
-
-    :raises: the first error :func:`set_status` raises for a record (the caller rolls back).
-    """
-    with session.no_autoflush:  # written below with one UPDATE, not one per record
-        changes = [_status_change(session, actor, record, status, False) for record in records]
-    changed = [record for record, change in zip(records, changes, strict=True) if change]
-    write_changes(session, changed, ("status", "updated_at"))  # what _status_change sets
-    by_kind: dict[str, list[dict[str, Any]]] = {}
-    for record, change in zip(records, changes, strict=True):
-        if change is not None:
-            event = _status_event(record, change, status)
-            by_kind.setdefault(_KIND[type(record)], []).append(event)
-    for kind, events in by_kind.items():
-        audit.record_many(session, actor, f"{kind}.status", events)
-    return [change is not None for change in changes]
-
-
-def _status_change(
-    session: Session, actor: Actor, record: SyncedRecord, status: str, override: bool
-) -> tuple[str, bool] | None:
-    """Check and set a record's status (not flushed); returns (status before, overridden),
-    or None when it already has ``status``. :raises NotFound:"""
-    if record.tenant_id != actor.tenant_id:
-        raise NotFound("No such record.")
-    if record.status == status:
-        return None
-    owner = session.get(Connection, record.connection_id)
-    assert owner is not None
-    overridden = guard.check_change(actor, owner, ["status"], override=override)
-    before, record.status = record.status, status
-    record.updated_at = utcnow()
-    return before, overridden
-
-
-def _status_event(record: SyncedRecord, change: tuple[str, bool], status: str) -> dict[str, Any]:
-    before, overridden = change
-    return {
-        "target_kind": _KIND[type(record)],
-        "target_id": record.id,
-        "target_label": label(record),
-        "changes": {"status": [before, status]},
-        "override": overridden,
-    }
-
-
-def purge_deleted_records(session: Session, actor: Actor, *, now: datetime | None = None) -> int:
-    """Remove enrollments and classes deleted longer ago than the tenant's retention period."""
-    days = int(tenant_setting(session, actor.tenant_id, "retention_days"))
-    cutoff = (now or utcnow()) - timedelta(days=days)
-    purged = 0
-    purgeable: tuple[type[SyncedRecord], ...] = (Enrollment, SchoolClass)
-    for model in purgeable:
-        due = session.scalars(
-            select(model).where(
-                model.tenant_id == actor.tenant_id,
-                model.status == RecordStatus.DELETED,
-                model.updated_at <= cutoff,
-            )
-        ).all()
-        for record in due:
-            kind = _KIND[model]
-            audit.record(session, actor, f"{kind}.purge", target_kind=kind, target_id=record.id)
-            session.delete(record)
-        purged += len(due)
-    session.flush()
-    return purged
-
-
-def get_class(session: Session, actor: Actor, class_id: str) -> SchoolClass:
-    if "\x00" in class_id:
-        raise NotFound("No such class.")
-    klass = session.scalars(
-        select(SchoolClass).where(SchoolClass.id == class_id, visible_classes(actor))
-    ).first()
-    if klass is None or klass.status == RecordStatus.DELETED:
-        raise NotFound("No such class.")
-    return klass
-
-
-def list_classes(
-    session: Session, actor: Actor, *, school_id: str | None = None
-) -> list[SchoolClass]:
-    query = select(SchoolClass).where(
-        visible_classes(actor), SchoolClass.status == RecordStatus.ACTIVE
-    )
-    if school_id:
-        query = query.where(SchoolClass.school_id == school_id)
-    return list(session.scalars(query.order_by(SchoolClass.title_folded, SchoolClass.id)))
-
-
-def class_members(
-    session: Session, actor: Actor, klass: SchoolClass, role: str | None = None
-) -> list[User]:
-    """Active users enrolled in a class (optionally with one role), by family name."""
-    query = (
-        select(User)
-        .join(Enrollment, Enrollment.user_id == User.id)
-        .where(
-            Enrollment.class_id == klass.id,
-            Enrollment.status == RecordStatus.ACTIVE,
-            User.tenant_id == actor.tenant_id,
-            User.status != RecordStatus.DELETED,
-        )
-    )
-    if role:
-        query = query.where(Enrollment.role == role)
-    return list(session.scalars(query.order_by(User.family_folded, User.given_folded)).unique())
-
-
-def class_titles_of(session: Session, user_ids: list[str]) -> dict[str, list[str]]:
-    """The titles of each user's active classes, in one query (for lists and print sheets)."""
-    titles: dict[str, list[str]] = {user_id: [] for user_id in user_ids}
-    if not user_ids:
-        return titles
-    rows = session.execute(
-        select(Enrollment.user_id, SchoolClass.title)
-        .join(SchoolClass, SchoolClass.id == Enrollment.class_id)
-        .where(
-            Enrollment.user_id.in_(user_ids),
-            Enrollment.status == RecordStatus.ACTIVE,
-            SchoolClass.status == RecordStatus.ACTIVE,
-        )
-        .order_by(SchoolClass.title)
-    )
-    for user_id, title in rows:
-        titles[user_id].append(title)
-    return titles
-
-
-def find_by_sourced_id(
-    session: Session, model: type[Record], tenant_id: str, sourced_id: str
-) -> Record | None:
-    return session.scalars(
-        select(model).where(model.tenant_id == tenant_id, model.sourced_id == sourced_id)
-    ).first()
-
-
-def list_schools(session: Session, tenant_id: str) -> list[Org]:
-    return list(
-        session.scalars(
-            select(Org)
-            .where(
-                Org.tenant_id == tenant_id, Org.type == "school", Org.status == RecordStatus.ACTIVE
-            )
-            .order_by(Org.name)
-        )
-    )
-
-
 def _create(session: Session, actor: Actor, model: type[Record], values: dict[str, Any]) -> Record:
     record = new_record(actor, owning_connection(session, actor), model, values)
     if find_by_sourced_id(session, model, actor.tenant_id, record.sourced_id) is not None:
         raise Conflict(f"The sourcedId {record.sourced_id!r} is already used.", field="sourced_id")
     session.add(record)
     session.flush()
-    audit.record(session, actor, f"{_KIND[model]}.create", **creation_event(record, values))
+    audit.record(session, actor, f"{kind_of(model)}.create", **creation_event(record, values))
     return record
 
 
@@ -577,17 +399,12 @@ def creation_event(record: SyncedRecord, values: Mapping[str, Any]) -> dict[str,
     return row_creation_event(type(record), record.id, label(record), values)
 
 
-def kind_of(model: type[SyncedRecord]) -> str:
-    """The kind of record ``model`` holds, as audit actions name it (``org``, ``class``…)."""
-    return _KIND[model]
-
-
 def row_creation_event(
     model: type[SyncedRecord], id_: str, target_label: str, values: Mapping[str, Any]
 ) -> dict[str, Any]:
     """:func:`creation_event` of a record made in bulk, from its id and label."""
     return {
-        "target_kind": _KIND[model],
+        "target_kind": kind_of(model),
         "target_id": id_,
         "target_label": target_label,
         "changes": {k: [None, plain(v)] for k, v in values.items() if v not in (None, "", [])},
@@ -606,13 +423,3 @@ def _ensure_may_create_at(actor: Actor, school_id: str) -> None:
     if actor.role == "school_admin" and school_id in actor.school_ids:
         return
     raise NotAllowed("You can create classes only at your own schools.")
-
-
-def list_sourced_ids(
-    session: Session, model: type[Record], tenant_id: str, *, limit: int = 200
-) -> list[str]:
-    """The sourcedIds of a tenant's active records of one kind (schools, courses, terms)."""
-    query = select(model.sourced_id).where(
-        model.tenant_id == tenant_id, model.status == RecordStatus.ACTIVE
-    )
-    return list(session.scalars(query.order_by(model.sourced_id).limit(limit)))

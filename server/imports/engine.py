@@ -62,7 +62,7 @@ from server.domain.import_records import (
     Sighted,
 )
 from server.domain.import_runs import Report, RunStatus, record_applied, store_report
-from server.domain.roster_reads import roster_state
+from server.domain.roster_state import roster_state
 from server.domain.schools import resolve_school_ids
 from server.domain.secrets import SecretBox
 from server.domain.tenants import tenant_setting

@@ -11,8 +11,8 @@ were told to retry (503). Now, on a SQLite file:
    copy removed. A trial run, or a run refused or interrupted, ends here: nothing is written
    but its report (a short write, by the engine).
 2. **Replay.** In one write transaction on the database (``BEGIN IMMEDIATE``): if the roster
-   state (:func:`~server.domain.roster_reads.roster_state`) and the state of the other tables
-   the run may read (:func:`~server.domain.roster_reads.writes_state`: connections,
+   state (:func:`~server.domain.roster_state.roster_state`) and the state of the other tables
+   the run may read (:func:`~server.domain.roster_state.writes_state`: connections,
    credentials, SCIM values, ...) are those of the copy, the recorded statements run in order,
    each changing as many rows as on the copy; then it commits. Rows with ids the database
    assigns are safe: those of the roster (``user_roles``) cannot move without the roster state;
@@ -50,7 +50,7 @@ from server.db.replay import (
     sweep,
 )
 from server.db.session import Database
-from server.domain.roster_reads import SQLITE_STATE_ROW, roster_state, writes_state
+from server.domain.roster_state import SQLITE_STATE_ROW, roster_state, writes_state
 from server.imports.contract import SEEN
 
 log = logging.getLogger("rollcall.imports")

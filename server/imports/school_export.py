@@ -99,7 +99,7 @@ def export_school(
     school_ids: list[str] | None,
 ) -> int:
     if not school_ids or len(school_ids) != 1:
-        from server.domain.roster import list_schools
+        from server.domain.roster_views import list_schools
 
         schools = list_schools(session, actor.tenant_id)
         if school_ids or len(schools) != 1:

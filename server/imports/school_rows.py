@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import exists, select
 
 from server.db import Enrollment, Org, RecordStatus, SchoolClass, User, UserRole, fold
-from server.domain import credentials, duplicates, roster, users
+from server.domain import credentials, duplicates, roster, roster_status, users
 from server.domain.import_records import (
     ImportRecord,
     Outcome,
@@ -284,7 +284,7 @@ def _place_in_class(ctx: ImportContext, user: User, klass: SchoolClass) -> list[
     for enrollment in others:
         other = ctx.session.get(SchoolClass, enrollment.class_id)
         before.append(other.title if other else enrollment.class_id)
-        roster.set_status(ctx.session, ctx.actor, enrollment, RecordStatus.INACTIVE)
+        roster_status.set_status(ctx.session, ctx.actor, enrollment, RecordStatus.INACTIVE)
     if in_class is None:
         roster.enroll(ctx.session, ctx.actor, user, klass, role="student")
     return [", ".join(before) or None, klass.title]

@@ -11,7 +11,7 @@ from server.db.session import Database
 from server.domain import package_runs
 from server.domain.actors import connection_actor
 from server.domain.import_runs import Report
-from server.domain.roster_reads import roster_state
+from server.domain.roster_state import roster_state
 from server.domain.secrets import SecretBox
 from server.imports.contract import ImportContext, ImportOptions, Progress
 

@@ -25,7 +25,7 @@ from server.domain import (
     duplicates,
     oauth,
     password_emails,
-    roster,
+    roster_views,
     search,
     subject_access,
     users,
@@ -99,7 +99,7 @@ async def list_users(staff: StaffRequest) -> Response:
 
     def load(session: Session, actor: Actor) -> dict[str, Any]:
         found = search.search_users(session, actor, query)
-        titles = roster.class_titles_of(session, [u.id for u in found.items])
+        titles = roster_views.class_titles_of(session, [u.id for u in found.items])
         return {
             "total": found.total,
             "offset": found.offset,
@@ -428,7 +428,7 @@ async def list_classes(staff: StaffRequest) -> Response:
     school = staff.request.query_params.get("school") or None
 
     def load(session: Session, actor: Actor) -> dict[str, Any]:
-        classes = roster.list_classes(session, actor, school_id=school)
+        classes = roster_views.list_classes(session, actor, school_id=school)
         return {"classes": [class_view(c) for c in classes]}
 
     return await _call(staff, load)
@@ -439,8 +439,8 @@ async def class_students(staff: StaffRequest) -> Response:
     class_id = staff.request.path_params["class_id"]
 
     def load(session: Session, actor: Actor) -> dict[str, Any]:
-        klass = roster.get_class(session, actor, class_id)
-        members = roster.class_members(session, actor, klass, role="student")
+        klass = roster_views.get_class(session, actor, class_id)
+        members = roster_views.class_members(session, actor, klass, role="student")
         return {"class": class_view(klass), "students": [user_view(u) for u in members]}
 
     return await _call(staff, load)
@@ -448,7 +448,7 @@ async def class_students(staff: StaffRequest) -> Response:
 
 def _user_answer(session: Session, user: User) -> dict[str, Any]:
     """A user as every endpoint shows it, classes included (GET and PATCH agree)."""
-    return user_view(user, roster.class_titles_of(session, [user.id])[user.id])
+    return user_view(user, roster_views.class_titles_of(session, [user.id])[user.id])
 
 
 def _strings(body: dict[str, Any], key: str) -> list[str]:

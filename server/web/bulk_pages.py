@@ -17,7 +17,7 @@ from server.domain import (
     credentials,
     invitations,
     password_emails,
-    roster,
+    roster_views,
     search,
     users,
 )
@@ -196,7 +196,7 @@ async def _print_badges(staff: StaffRequest, user_ids: list[str]) -> Response:
 
     def load(session: Session, actor: Actor) -> list[dict[str, Any]]:
         chosen = [users.get_user(session, actor, uid) for uid in user_ids]
-        titles = roster.class_titles_of(session, [u.id for u in chosen])
+        titles = roster_views.class_titles_of(session, [u.id for u in chosen])
         cards = []
         for user in chosen:
             card = user_view(user, titles[user.id])
@@ -235,7 +235,7 @@ async def _print(
 
     def load(session: Session, actor: Actor) -> list[dict[str, Any]]:
         chosen = [users.get_user(session, actor, uid) for uid in user_ids]
-        titles = roster.class_titles_of(session, [u.id for u in chosen])
+        titles = roster_views.class_titles_of(session, [u.id for u in chosen])
         cards = []
         for user in chosen:
             card = user_view(user, titles[user.id])

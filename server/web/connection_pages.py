@@ -13,7 +13,7 @@ from server.domain import (
     completeness,
     connections,
     jobs,
-    roster,
+    roster_views,
 )
 from server.domain.actors import Actor
 from server.domain.vocabulary import ROLES
@@ -49,7 +49,7 @@ async def _render_connections(staff: StaffRequest, status: int = 200, **extra: A
         ]
 
     def schools(session: Session, actor: Actor) -> list[tuple[str, str]]:
-        return [(o.sourced_id, o.name) for o in roster.list_schools(session, actor.tenant_id)]
+        return [(o.sourced_id, o.name) for o in roster_views.list_schools(session, actor.tenant_id)]
 
     rows = await staff.work(load)
     school_options = await staff.work(schools)

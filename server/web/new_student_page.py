@@ -13,6 +13,7 @@ from server.domain import (
     credentials,
     duplicates,
     roster,
+    roster_views,
     search,
     users,
 )
@@ -81,7 +82,7 @@ async def new_student(staff: StaffRequest) -> Response:
         user = users.create_user(session, actor, fields)
         if values.get("class_id"):
             roster.enroll(
-                session, actor, user, roster.get_class(session, actor, values["class_id"])
+                session, actor, user, roster_views.get_class(session, actor, values["class_id"])
             )
         password = None
         if values.get("password"):
@@ -127,5 +128,7 @@ async def new_student(staff: StaffRequest) -> Response:
 def _school_and_class_options(session: Session, actor: Actor) -> dict[str, Any]:
     return {
         "schools": [(s.id, s.name) for s in schools_for(session, actor)],
-        "classes": [(c.id, c.title, c.school_id) for c in roster.list_classes(session, actor)],
+        "classes": [
+            (c.id, c.title, c.school_id) for c in roster_views.list_classes(session, actor)
+        ],
     }

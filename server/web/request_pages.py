@@ -11,7 +11,7 @@ from starlette.responses import RedirectResponse, Response
 
 from server.domain import (
     account_requests,
-    roster,
+    roster_views,
 )
 from server.domain.actors import Actor
 from server.errors import DomainError
@@ -30,7 +30,7 @@ async def _render_requests(staff: StaffRequest, status: int = 200, **extra: Any)
         # Decided requests stay listed with their outcome, after the waiting ones.
         rows = account_requests.list_requests(session, actor, status=None)
         rows.sort(key=lambda r: r.status != "pending")
-        classes = {c.id: c.title for c in roster.list_classes(session, actor)}
+        classes = {c.id: c.title for c in roster_views.list_classes(session, actor)}
         return {
             "rows": [
                 {

@@ -21,7 +21,7 @@ from server.domain import (
     invitations,
     outbox,
     password_emails,
-    roster,
+    roster_views,
     search,
     users,
 )
@@ -60,7 +60,7 @@ async def user_list(staff: StaffRequest) -> Response:
     def load(session: Session, actor: Actor) -> dict[str, Any]:
         found = search.search_users(session, actor, query)
         ids = [u.id for u in found.items]
-        titles = roster.class_titles_of(session, ids)
+        titles = roster_views.class_titles_of(session, ids)
         incomplete = completeness.incomplete_ids(session, ids)
         return {
             "password_emails": _email_statuses(session, actor, print_ids, outbox.NEW_PASSWORD),
@@ -73,8 +73,12 @@ async def user_list(staff: StaffRequest) -> Response:
             ],
             "total": found.total,
             "has_next": found.has_next,
-            "schools": [(o.id, o.name) for o in roster.list_schools(session, actor.tenant_id)],
-            "classes": [(c.id, c.title, c.school_id) for c in roster.list_classes(session, actor)],
+            "schools": [
+                (o.id, o.name) for o in roster_views.list_schools(session, actor.tenant_id)
+            ],
+            "classes": [
+                (c.id, c.title, c.school_id) for c in roster_views.list_classes(session, actor)
+            ],
         }
 
     try:
@@ -163,7 +167,7 @@ async def _render_user(
 ) -> Response:
     def load(session: Session, actor: Actor) -> dict[str, Any]:
         user = users.get_user(session, actor, user_id)
-        titles = roster.class_titles_of(session, [user.id])
+        titles = roster_views.class_titles_of(session, [user.id])
         if opened:
             audit.record_read(session, actor, "user_page", users=[user], classes=titles[user.id])
         badge = badges.live_badge(session, user)

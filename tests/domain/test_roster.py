@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from server.db import AuditEvent, Enrollment, RecordStatus, SchoolClass, utcnow
 from server.districts import klass, school, sso_connection, student
-from server.domain import roster
+from server.domain import roster, roster_status, roster_views
 from server.domain.actors import connection_actor
 from server.errors import ManagedBySource, NotFound, RequiredValue
 
@@ -20,15 +20,15 @@ def test_enrolling_twice_keeps_one_enrollment(session, system):
     first = roster.enroll(session, system, pupil, maths)
     again = roster.enroll(session, system, pupil, maths)
     assert again.id == first.id
-    assert [u.id for u in roster.class_members(session, system, maths)] == [pupil.id]
+    assert [u.id for u in roster_views.class_members(session, system, maths)] == [pupil.id]
 
 
 def test_unenrolled_student_leaves_the_class_and_comes_back(session, system):
     org = school(session, system)
     pupil, maths = student(session, system, org, "Ada", "Kay"), klass(session, system, org)
     enrollment = roster.enroll(session, system, pupil, maths)
-    roster.set_status(session, system, enrollment, RecordStatus.INACTIVE)
-    assert roster.class_members(session, system, maths) == []
+    roster_status.set_status(session, system, enrollment, RecordStatus.INACTIVE)
+    assert roster_views.class_members(session, system, maths) == []
     roster.enroll(session, system, pupil, maths)
     assert enrollment.status == RecordStatus.ACTIVE
 
@@ -65,12 +65,12 @@ def test_deleted_classes_and_enrollments_are_purged_after_retention(session, sys
     org = school(session, system)
     pupil, maths = student(session, system, org, "Ada", "Kay"), klass(session, system, org)
     enrollment = roster.enroll(session, system, pupil, maths)
-    roster.set_status(session, system, enrollment, RecordStatus.DELETED)
-    roster.set_status(session, system, maths, RecordStatus.DELETED)
-    assert roster.purge_deleted_records(session, system) == 0
+    roster_status.set_status(session, system, enrollment, RecordStatus.DELETED)
+    roster_status.set_status(session, system, maths, RecordStatus.DELETED)
+    assert roster_status.purge_deleted_records(session, system) == 0
     for record in (enrollment, maths):
         record.updated_at = utcnow() - timedelta(days=31)
     session.flush()
-    assert roster.purge_deleted_records(session, system) == 2
+    assert roster_status.purge_deleted_records(session, system) == 2
     assert session.scalars(select(SchoolClass)).all() == []
     assert session.scalars(select(Enrollment)).all() == []

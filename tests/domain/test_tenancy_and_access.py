@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from server.districts import school, student
-from server.domain import connections, credentials, roster, users
+from server.domain import connections, credentials, roster, roster_status, roster_views, users
 from server.domain.actors import Actor, connection_actor, system_actor
 from server.domain.search import UserQuery, search_users
 from server.domain.staff import authenticate_staff, create_staff
@@ -43,7 +43,7 @@ def test_a_roster_record_of_another_tenant_cannot_be_changed_in_any_way(session,
     with pytest.raises(NotFound):
         roster.enroll(session, system, pupil, theirs)
     with pytest.raises(NotFound):
-        roster.set_status(session, system, theirs, "inactive")
+        roster_status.set_status(session, system, theirs, "inactive")
     assert theirs.status == "active"
 
 
@@ -105,7 +105,7 @@ def test_teacher_sees_and_resets_only_students_of_their_classes(session, system,
     assert outcomes[0].password and outcomes[1].skipped == "No such user."
     with pytest.raises(NotAllowed, match="account request"):
         student(session, teacher, org, "New", "Kid")
-    assert [c.id for c in roster.list_classes(session, teacher)] == [maths.id]
+    assert [c.id for c in roster_views.list_classes(session, teacher)] == [maths.id]
 
 
 def test_staff_sign_in_is_case_insensitive_and_says_nothing_on_failure(session, system):

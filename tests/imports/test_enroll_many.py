@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from server.db import AuditEvent, Enrollment
 from server.districts import klass, school, student
-from server.domain import roster
+from server.domain import roster, roster_status
 from server.domain.enrollments import NewEnrollment, enroll_many
 from server.errors import Conflict, InvalidValue
 
@@ -19,7 +19,9 @@ def test_enroll_many_creates_audits_and_reuses_what_exists(session, system):
         student(session, system, org, "Ava", "Adams"),
         student(session, system, org, "Ben", "B"),
     )
-    roster.set_status(session, system, roster.enroll(session, system, ben, maths), "inactive")
+    roster_status.set_status(
+        session, system, roster.enroll(session, system, ben, maths), "inactive"
+    )
     made = enroll_many(
         session,
         system,

@@ -24,7 +24,7 @@ from server.domain.actors import system_actor
 from server.domain.connections import create_connection, get_connection
 from server.domain.import_runs import Report, RunStatus
 from server.domain.package_runs import state_key
-from server.domain.roster_reads import roster_state
+from server.domain.roster_state import roster_state
 from server.imports.engine import ImportOptions, import_source, open_source
 from tests.imports.conftest import Tenancy, bearer, statements
 from tests.imports.packages import district, full_district, package

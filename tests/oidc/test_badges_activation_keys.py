@@ -9,7 +9,7 @@ import pytest
 
 from server import districts
 from server.db import AuditEvent, CredentialState, utcnow
-from server.domain import activation, badges, credentials, keys, roster, users
+from server.domain import activation, badges, credentials, keys, roster, roster_views, users
 from server.domain.actors import system_actor
 from server.errors import NotAllowed
 from tests.oidc.conftest import (
@@ -72,7 +72,7 @@ def test_badges_only_for_enabled_grades_and_voiding_is_audited(http, district, d
     with database.session() as session:
         actor = system_actor(district.tenant_id)
         lisa = users.get_user(session, actor, district.students["lisa"]["id"])
-        klass = roster.list_classes(session, actor)[0]
+        klass = roster_views.list_classes(session, actor)[0]
         assert badges.void_class_badges(session, actor, klass) == 1
         voids = session.query(AuditEvent).filter(AuditEvent.action == "badge.void").count()
         assert voids == 2
@@ -103,7 +103,7 @@ def test_badge_expires_with_the_term(database, box, district):
 def test_activation_link_sets_a_password_once(http, district, database):
     with database.session() as session:
         actor = system_actor(district.tenant_id)
-        school = roster.list_schools(session, district.tenant_id)[0]
+        school = roster_views.list_schools(session, district.tenant_id)[0]
         maggie = districts.student(
             session,
             actor,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from server.db import SchoolClass
-from server.domain import roster, users
+from server.domain import roster, roster_views, users
 from server.domain.actors import system_actor
 from server.domain.search import MAX_FILTER_TERMS
 from tests.oneroster.conftest import V1P1, V1P2, bearer
@@ -244,7 +244,9 @@ def test_an_enrolled_user_without_roles_gets_them_from_enrollments(api, reader, 
         user = users.create_user(
             session, system, {"given_name": "Sam", "family_name": "Scim", "sourced_id": "scim-1"}
         )
-        klass = roster.find_by_sourced_id(session, SchoolClass, district.tenant_id, "south-bio-2")
+        klass = roster_views.find_by_sourced_id(
+            session, SchoolClass, district.tenant_id, "south-bio-2"
+        )
         roster.enroll(session, system, user, klass)
     token = reader()
     v1p2 = api.get(f"{V1P2}/users/scim-1", headers=bearer(token)).json()["user"]

@@ -25,7 +25,7 @@ from server.db import (
     SigningKey,
     utcnow,
 )
-from server.domain import audit, badges, oauth, oauth1, retention, roster, users
+from server.domain import audit, badges, oauth, oauth1, retention, roster_views, users
 from server.domain.actors import system_actor
 from server.domain.connections import create_connection
 from server.domain.secrets import SecretBox
@@ -135,7 +135,7 @@ def _note_then_purge(database, keys, user_id: str, *, again: bool = False) -> se
     with database.session() as session:
         actor = system_actor(get_tenant(session, "Springfield").id)
         if again:
-            school = roster.find_by_sourced_id(session, Org, actor.tenant_id, "lincoln")
+            school = roster_views.find_by_sourced_id(session, Org, actor.tenant_id, "lincoln")
             users.create_user(
                 session,
                 actor,

@@ -203,7 +203,7 @@ def test_connections_page_shows_recent_errors_a_provider_caused(app, district, d
 
 def test_bulk_reset_of_a_whole_grade_reaches_every_page(app, district, database):
     from server.db import Org
-    from server.domain import roster, users
+    from server.domain import roster_views, users
     from server.domain.actors import system_actor
     from server.domain.tenants import get_tenant
     from server.domain.users import RoleAssignment
@@ -211,7 +211,7 @@ def test_bulk_reset_of_a_whole_grade_reaches_every_page(app, district, database)
     with database.session() as session:
         tenant = get_tenant(session, "Springfield")
         actor = system_actor(tenant.id)
-        school = roster.find_by_sourced_id(session, Org, tenant.id, "lincoln")
+        school = roster_views.find_by_sourced_id(session, Org, tenant.id, "lincoln")
         for number in range(60):
             users.create_user(
                 session,

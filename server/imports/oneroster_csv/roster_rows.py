@@ -16,7 +16,7 @@ from server.db import (
     new_id,
 )
 from server.db.roster import SyncedRecord
-from server.domain import bulk_roster, guard, roster
+from server.domain import bulk_roster, guard, roster, roster_status
 from server.domain.enrollments import Enrolled, NewEnrollment, enroll_many
 from server.domain.import_records import (
     ImportRecord,
@@ -48,7 +48,7 @@ def _upsert(
     assert owner is not None
     guard.check_change(ctx.actor, owner, ["sourced_id"])
     if record.status == "tobedeleted":
-        changed = roster.set_status(ctx.session, ctx.actor, existing, RecordStatus.INACTIVE)
+        changed = roster_status.set_status(ctx.session, ctx.actor, existing, RecordStatus.INACTIVE)
         outcome = Outcome.DEACTIVATED if changed else Outcome.UNCHANGED
         return _result(
             record, outcome, {"status": [RecordStatus.ACTIVE, "inactive"]} if changed else {}
@@ -56,7 +56,7 @@ def _upsert(
     changes = roster.update_record(ctx.session, ctx.actor, existing, fields)
     if existing.status != RecordStatus.ACTIVE:
         before = existing.status
-        roster.set_status(ctx.session, ctx.actor, existing, RecordStatus.ACTIVE)
+        roster_status.set_status(ctx.session, ctx.actor, existing, RecordStatus.ACTIVE)
         return _result(
             record,
             Outcome.REACTIVATED,

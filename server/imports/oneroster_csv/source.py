@@ -23,7 +23,7 @@ from server.db import (
     UserRole,
 )
 from server.db.long_writes import frozen_heap
-from server.domain import roster, users
+from server.domain import roster_status, users
 from server.domain.import_limits import ImportLimits
 from server.domain.import_records import (
     FileProblem,
@@ -359,11 +359,11 @@ class OneRosterSource:
                     file=name,
                     kind=kind,
                     select_missing=_missing_records(model, kind),
-                    deactivate=lambda c, record: roster.set_status(
+                    deactivate=lambda c, record: roster_status.set_status(
                         c.session, c.actor, record, RecordStatus.INACTIVE
                     ),
                     key=lambda record: record.sourced_id,
-                    deactivate_many=lambda c, batch: roster.set_statuses(
+                    deactivate_many=lambda c, batch: roster_status.set_statuses(
                         c.session, c.actor, batch, RecordStatus.INACTIVE
                     ),
                 )

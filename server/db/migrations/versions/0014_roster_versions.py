@@ -15,7 +15,7 @@ cascade):
   never wait on each other).
 
 A reader reads (epoch, version, count and highest id of the changes) in one statement
-(:func:`server.domain.roster_reads.roster_state`): it differs after every committed write.
+(:func:`server.domain.roster_state.roster_state`): it differs after every committed write.
 
 Revision ID: 0014_roster_versions
 Revises: 0013
