@@ -160,14 +160,14 @@ def import_source(
     if options.mode is not None and options.mode not in MODES:
         raise ImportRefused(f"Unknown mode {options.mode!r}; expected full or delta.")
     # reading and translating the rows happens before the write transaction (issue 11 item 6)
-    state, printed, same_as = read_ahead(
+    state, printed, same_as, left = read_ahead(
         database, box, tenant_id, connection_id, source, options, progress
     )
     job = _Job(box, tenant_id, connection_id, source, options, actor_name, progress, person, run_id)
     job.ahead = (state, printed, same_as)
     committed = False
     try:
-        committed = prepared.write(database, job.write, brief=same_as is not None)
+        committed = prepared.write(database, job.write, brief=same_as is not None, rows=left)
     except (_Rollback, _FileFailed):
         pass
     except Interrupted as stop:
