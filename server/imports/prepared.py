@@ -26,7 +26,10 @@ was; a copy left behind by it is swept at the next run). What the engine does af
 (storing the report of a run not applied, logging) it does once, after the replay's commit; the
 session's ``after_commit`` work (kept page totals) is carried over to the database's session,
 and a write phase that registered its own ``after_commit`` listener is run directly instead.
-PostgreSQL (row locks only) and an in-memory SQLite run the write phase directly.
+PostgreSQL (row locks only) and an in-memory SQLite run the write phase directly, and so does
+a short one on a SQLite file (:func:`prepares`: sized by the engine's read snapshot,
+:func:`server.imports.snapshot.writes_left`), where the copy would cost more than the lock
+time it saves.
 """
 
 from __future__ import annotations
