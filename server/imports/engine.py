@@ -12,7 +12,8 @@ runs every row through the domain services as the connection, so the SSO guard, 
   database and only its recorded writes are replayed in the write transaction, after checking
   nothing it read has changed since (else it is prepared again): other writers wait seconds,
   not minutes, and a trial run never takes the lock but to store its report
-  (:mod:`server.imports.prepared`). PostgreSQL locks only rows: the write phase runs there.
+  (:mod:`server.imports.prepared`); a short write phase (sized by the read snapshot) runs
+  directly. PostgreSQL locks only rows: the write phase runs there.
 - **Savepoints per row.** A row that fails is rolled back to its savepoint and reported with
   its SPEC §10 code; the other rows go on.
 - **Read first, then write.** Every file is read, checked and translated into a spool
@@ -160,14 +161,14 @@ def import_source(
     if options.mode is not None and options.mode not in MODES:
         raise ImportRefused(f"Unknown mode {options.mode!r}; expected full or delta.")
     # reading and translating the rows happens before the write transaction (issue 11 item 6)
-    state, printed, same_as = read_ahead(
+    state, printed, same_as, left = read_ahead(
         database, box, tenant_id, connection_id, source, options, progress
     )
     job = _Job(box, tenant_id, connection_id, source, options, actor_name, progress, person, run_id)
     job.ahead = (state, printed, same_as)
     committed = False
     try:
-        committed = prepared.write(database, job.write, brief=same_as is not None)
+        committed = prepared.write(database, job.write, brief=same_as is not None, rows=left)
     except (_Rollback, _FileFailed):
         pass
     except Interrupted as stop:

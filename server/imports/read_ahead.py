@@ -41,6 +41,8 @@ class Spool:
         self._sealer = Fernet(Fernet.generate_key())
         self.problem: FileProblem | None = None
         self.count = 0
+        self.translated = 0  # rows to apply in the write phase (not recognised by their hash)
+        self.sighted = 0  # rows recognised by their stored hash (records that exist)
         self._chunks = 0
         self._pending: list[Any] = []  # RowResults; ImportRecords and Sighted rows as tuples
 
@@ -63,6 +65,7 @@ class Spool:
 
     def _add(self, item: Item) -> None:
         if isinstance(item, ImportRecord):
+            self.translated += 1
             password = item.password
             if password:
                 password = self._sealer.encrypt(password.encode()).decode()
@@ -83,6 +86,7 @@ class Spool:
                 )
             )
         elif type(item) is Sighted:  # a tuple led by None: no record's file is None
+            self.sighted += 1
             self._pending.append(
                 (
                     None,

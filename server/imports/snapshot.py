@@ -1,12 +1,15 @@
 """What an import reads before its write phase, in a read-only unit of work (a snapshot: no
-write lock): the source's rows (rows whose stored hash matches are recognised there, issue 15)
-and the run's fingerprint (:mod:`server.domain.package_runs`)."""
+write lock): the source's rows (rows whose stored hash matches are recognised there, issue 15),
+the run's fingerprint (:mod:`server.domain.package_runs`) and the size of its write phase (at
+most how many rows it applies and records it deactivates: :func:`writes_left`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from server.db import Connection
+from sqlalchemy import func, select
+
+from server.db import Connection, Enrollment, RecordStatus, SchoolClass, User
 from server.db.session import Database
 from server.domain import package_runs
 from server.domain.actors import connection_actor
@@ -14,6 +17,12 @@ from server.domain.import_runs import Report
 from server.domain.roster_state import roster_state
 from server.domain.secrets import SecretBox
 from server.imports.contract import ImportContext, ImportOptions, Progress
+from server.imports.read_ahead import Spool
+
+# A row the write phase walks without applying it (recognised by its hash: reported,
+# claimed, confirmed) saves about 1/45 of the lock time an applied row saves when prepared
+# on a copy (20,000 users: 11 µs against 0.52 ms net of the replay)
+WALKED_PER_ROW = 45
 
 
 def package_print(source: Any, options: ImportOptions) -> dict[str, Any] | None:
@@ -47,25 +56,25 @@ def read_ahead(
     source: Any,
     options: ImportOptions,
     progress: Progress | None,
-) -> tuple[tuple[Any, ...] | None, dict[str, Any] | None, str | None]:
+) -> tuple[tuple[Any, ...] | None, dict[str, Any] | None, str | None, int | None]:
     """Read the source ahead in a read-only unit of work (no write lock): rows whose stored
     hash matches there are not translated (issue 15). Returns the roster state the snapshot
     saw (None: no snapshot), which the write transaction compares with its own, the source's
-    part of the fingerprint (its files are read first, inside the snapshot) and the run whose
+    part of the fingerprint (its files are read first, inside the snapshot), the run whose
     package this one is identical to with nothing changed since (then no row is read ahead:
-    :mod:`server.domain.package_runs`)."""
+    :mod:`server.domain.package_runs`) and :func:`writes_left` (None: not known)."""
     with database.session(read_only=True) as session:
         connection = session.get(Connection, connection_id)
         if connection is None or connection.tenant_id != tenant_id:
             source.read_ahead(options, progress)
-            return None, None, None
+            return None, None, None, None
         state = roster_state(session, tenant_id)
         printed = package_print(source, options)
         fingerprint_ = fingerprint(connection, printed, options)
         if fingerprint_ is not None:
             same_as = package_runs.proven(session, tenant_id, connection_id, fingerprint_, state)
             if same_as is not None:
-                return state, printed, same_as
+                return state, printed, same_as, 0
         report = Report(format="", mode="", dry_run=True, connection_name=connection.name)
         snapshot = ImportContext(
             session=session,
@@ -81,4 +90,37 @@ def read_ahead(
             source.read_ahead(options, progress, snapshot=snapshot)
         finally:
             report.close()
-        return state, printed, None
+        return state, printed, None, writes_left(source, snapshot)
+
+
+def writes_left(source: Any, snapshot: ImportContext) -> int | None:
+    """The size of the write phase in rows applied (what :func:`server.imports.prepared.write`
+    sizes it by), as the snapshot sees it: the rows read ahead that were not recognised by
+    their stored hash, for a full import about as many more as it may deactivate (the
+    connection's active users, classes and enrollments less the rows recognised), and the
+    rows walked (each reported, claimed, confirmed) at their cost relative to an applied row.
+    None: a source that does not read ahead into spools."""
+    spools: dict[str, Spool] | None = getattr(source, "spools", None)
+    if spools is None:
+        return None
+    translated = sum(spool.translated for spool in spools.values())
+    walked = sum(spool.count for spool in spools.values())
+    left = translated + walked // WALKED_PER_ROW
+    if snapshot.mode == "full":
+        sighted = sum(spool.sighted for spool in spools.values())
+        left += max(0, _active_records(snapshot) - sighted)
+    return left
+
+
+def _active_records(snapshot: ImportContext) -> int:
+    """The active records of the kinds a full import deactivates that the connection owns."""
+    session, owner = snapshot.session, snapshot.connection.id
+    return sum(
+        session.scalar(
+            select(func.count())
+            .select_from(model)
+            .where(model.connection_id == owner, model.status == RecordStatus.ACTIVE)
+        )
+        or 0
+        for model in (User, SchoolClass, Enrollment)
+    )

@@ -20,6 +20,7 @@ from server.domain.connections import create_connection
 from server.domain.import_runs import Report
 from server.domain.secrets import SecretBox
 from server.domain.tenants import create_tenant
+from server.imports import prepared
 from server.imports.engine import ImportOptions, run_import
 from server.imports.exports import export
 from tests.imports.hubs import here, hub  # noqa: F401 (fixtures: the pull tests' district hub)
@@ -76,6 +77,13 @@ def tenancy(database: Database, box: SecretBox) -> Tenancy:
         }
         tenant_id = tenant.id
     return Tenancy(database, box, tenant_id, tokens)
+
+
+@pytest.fixture
+def prepared_always(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every write phase on a SQLite file is prepared on a copy, however short (tests of the
+    prepared path hold imports of a few hundred rows: below ``PREPARE_FROM_ROWS``)."""
+    monkeypatch.setattr(prepared, "PREPARE_FROM_ROWS", 0)
 
 
 @pytest.fixture

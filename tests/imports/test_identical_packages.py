@@ -312,6 +312,7 @@ def test_a_run_that_was_not_clean_is_not_remembered(tenancy, tmp_path, sighted, 
     assert _skipped(tenancy, fixed, sighted)
 
 
+@pytest.mark.usefixtures("prepared_always")  # SQLite: a 600-student import, as a long one
 def test_a_scim_write_committed_during_the_import_keeps_the_next_run_row_by_row(
     tenancy, tmp_path, client, scim_token, database_url, sighted
 ):

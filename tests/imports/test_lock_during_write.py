@@ -34,6 +34,9 @@ from server.domain.import_runs import RunStatus
 from tests.imports.held import HeldImport
 from tests.imports.packages import district, package
 
+# these imports are short: every write phase is prepared on a copy, as a long one is
+pytestmark = pytest.mark.usefixtures("prepared_always")
+
 SCIM_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 STUDENTS = 1200  # several batches of users and enrollments: the hold comes mid-way
 

@@ -36,7 +36,8 @@ from tests.imports.conftest import bearer
 from tests.imports.held import HeldImport
 from tests.imports.packages import district, package
 
-pytestmark = pytest.mark.sqlite_only
+# these imports are short: every write phase is prepared on a copy, as a long one is
+pytestmark = [pytest.mark.sqlite_only, pytest.mark.usefixtures("prepared_always")]
 
 SCIM_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 ROOT = Path(__file__).resolve().parents[2]
@@ -217,6 +218,7 @@ CHILD = textwrap.dedent(
     """
     import sys, time
     import server.db.replay as replay
+    import server.imports.prepared as prepared
     from server.db.session import Database
     from server.domain.secrets import SecretBox
     from server.imports.engine import ImportOptions, run_import
@@ -238,6 +240,7 @@ CHILD = textwrap.dedent(
             time.sleep(120)
 
     replay._execute = pausing
+    prepared.PREPARE_FROM_ROWS = 0  # as the test's own process (prepared_always)
     run_import(Database(url), SecretBox(secret), tenant_id, "SIS", path, ImportOptions(),
                progress=progress)
     print("finished", flush=True)
