@@ -13,11 +13,11 @@ students and teachers, enrollments), then, each in a fresh process so peak memor
    re-import (a nightly full sync with nothing new), and a trial run and the apply of the same
    package with 1% of the users changed.
 
-It prints seconds, rows per second, peak memory (max RSS) and the seconds SQLite's write lock
-was held (the replay of the writes prepared on a copy: ``server/imports/prepared.py``) of
-each, the ratios
-import/baseline, and one JSON line with every figure. Peak memory that stays about the same
-from half to full size shows the import streams.
+It prints seconds, rows per second, peak memory (max RSS), the seconds SQLite's write lock was
+held (the replay of the writes prepared on a copy: ``server/imports/prepared.py``) and the
+process's CPU seconds (the figure to compare on a shared machine, where wall seconds follow
+the load) of each, the ratios import/baseline, and one JSON line with every figure. Peak
+memory that stays about the same from half to full size shows the import streams.
 """
 
 from __future__ import annotations
@@ -477,7 +477,7 @@ def _summarise(
         f"half size {half_rows:,} rows"
     )
     print(f"{'':36}{'seconds':>10}{'rows/s':>12}{'x baseline':>12}{'peak MiB':>10}"
-          f"{'lock s':>8}")  # fmt: skip
+          f"{'lock s':>8}{'CPU s':>8}")  # fmt: skip
     print(f"{'executemany baseline':36}{base['seconds']:10.2f}{base_speed:12,.0f}"
           f"{1:12.3f}{base['peak_mib']:10.1f}")  # fmt: skip
     print(f"{'indexed floor':36}{floor['seconds']:10.2f}"
@@ -485,7 +485,8 @@ def _summarise(
     for name, phase in [("first import, half size", small["first import"]), *big.items()]:
         speed = phase["rows"] / phase["seconds"]
         print(f"{name:36}{phase['seconds']:10.2f}{speed:12,.0f}{speed / base_speed:12.3f}"
-              f"{phase['peak_mib']:10.1f}{phase.get('lock_seconds', 0):8.2f}")  # fmt: skip
+              f"{phase['peak_mib']:10.1f}{phase.get('lock_seconds', 0):8.2f}"
+              f"{phase.get('cpu_seconds', 0):8.2f}")  # fmt: skip
     print(
         f"import/baseline: speed x{result['speed_ratio']:.3f} "
         f"(1/{1 / result['speed_ratio']:.0f}), peak memory x{result['memory_ratio']:.2f}; "

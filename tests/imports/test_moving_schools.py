@@ -33,7 +33,8 @@ def test_users_moving_school_get_their_new_roles_a_batch_at_a_time(tenancy, tmp_
     def count(_conn, _cursor, statement, parameters, _context, executemany) -> None:
         if statement.lstrip().upper().startswith("INSERT INTO USER_ROLES"):
             many = executemany and isinstance(parameters[0], tuple | list | dict)
-            inserts.append(len(parameters) if many else 1)  # rows the statement sends
+            # rows the statement sends (PostgreSQL: one INSERT of many VALUES)
+            inserts.append(len(parameters) if many else statement.count("), (") + 1)
 
     event.listen(tenancy.database.engine, "before_cursor_execute", count)
     try:
