@@ -48,7 +48,7 @@ from server.domain import (
     groups,
     roster,
     scim_index,
-    user_status,
+    status_rows,
     user_views,
     users,
 )
@@ -364,7 +364,7 @@ class RollcallStorage(ScimStorage):
         """A PATCH that replaces only a user's ``active`` (RFC 7644 §3.5.2.3), without the
         engine's read, validation and deep copy of the whole resource, and without an ORM
         user: the domain reads it as a plain row and writes its status with one UPDATE
-        (:func:`user_status.set_active`, the status rule of every surface). The answer is the
+        (:func:`status_rows.set_active`, the status rule of every surface). The answer is the
         view of the user as stored. Of the index only the ``active`` row changes, and only it
         is written (all of them for a user not indexed yet). A PATCH that changes nothing
         writes nothing, as the engine.
@@ -378,7 +378,7 @@ class RollcallStorage(ScimStorage):
         with self._savepoint(), scim_errors():
             found = None
             if "\x00" not in resource_id:  # PostgreSQL refuses NUL in a query (see _record)
-                found = user_status.set_active(
+                found = status_rows.set_active(
                     self.session, self.actor, resource_id, active, token=current_token.get()
                 )
             if found is None:

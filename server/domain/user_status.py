@@ -6,34 +6,26 @@ leaver_keep_until`); reactivating restores them. :func:`status_values` is the ch
 user's row, :func:`after_status_change` what follows it (tokens revoked, the SCIM index marked)
 and :func:`status_event` its audit event. :mod:`server.domain.users` applies them to ORM users
 (the staff app, the admin API, imports, SCIM ``PUT`` and the engine's ``PATCH``);
-:func:`set_active` applies the very same to a user read as a plain row, for the request
-identity providers send most, a SCIM ``PATCH`` of ``active`` alone (issue 15): one read with
-the live check of the token and the tenant's settings (:func:`server.domain.user_views.
-find_view_to_change`), one ``UPDATE … WHERE id = :id AND version = :v``, the revocation and
-the audit row, and no ORM object (loading the user and flushing it were half of such a
-request).
+:func:`server.domain.status_rows.set_active` applies the very same to a user read as a
+plain row, for the SCIM ``PATCH`` of ``active`` alone (issue 15).
 
->>> set_active(session, actor, user_id, False, token=digest)  # doctest: +SKIP
-(UserView(..., status='inactive', version=2, ...), True)
+>>> status_values(session, tenant_id, "student", "inactive", utcnow())  # doctest: +SKIP
+{'status': 'inactive', 'updated_at': ..., 'deleted_at': None, 'purge_after': ...}
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, Table, bindparam, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
-from server.db import RecordStatus, User, utcnow
-from server.domain import audit, scim_index
+from server.db import RecordStatus
+from server.domain import scim_index
 from server.domain.actors import Actor
 from server.domain.leavers import keep_until, leaver_keep_until
 from server.domain.oauth import revoke_tokens_of
-from server.domain.user_views import UserView, find_view_to_change
 
 STATUS_COLUMNS = ("status", "deleted_at", "purge_after", "updated_at")  # status_values sets
 ACTIONS = {RecordStatus.INACTIVE: "user.deactivate", RecordStatus.ACTIVE: "user.reactivate"}
@@ -96,56 +88,3 @@ def status_event(
         "override": overridden,
         "detail": reason,
     }
-
-
-def set_active(
-    session: Session, actor: Actor, user_id: str, active: bool, *, token: str | None = None
-) -> tuple[UserView, bool] | None:
-    """Deactivate or reactivate a connection's user read as a plain row; the view of the user
-    as stored and whether it changed, or None when the connection sees no such user (or
-    ``token``, the digest of the request's bearer token, is no longer live: the caller asks
-    which). A user that already has that status is not written.
-
-    The read finds only the connection's own users, not deleted (:func:`server.domain.access.
-    visible_records`): all that :func:`server.domain.users.deactivate_user` checks of a
-    connection (its own user; the SSO guard locks usernames and passwords, not a status).
-
-    :raises StaleDataError: the user was changed between the read and the write.
-    :raises ValueError: ``actor`` is not a connection (others go through :mod:`users`).
-    """
-    if actor.kind != "connection":
-        raise ValueError("Only a connection sets a user's status from a plain row.")
-    found = find_view_to_change(session, actor, user_id, token=token)
-    if found is None:
-        return None
-    (view, settings), status = found, RecordStatus.ACTIVE if active else RecordStatus.INACTIVE
-    if view.status == status:
-        return view, False
-    now = utcnow()
-    values = status_values(session, actor.tenant_id, view.primary_role, status, now, settings)
-    _write_status(session, view, values)
-    after_status_change(session, actor, [view.id], status)
-    event = status_event(view.id, view.username, view.status, status)
-    audit.record_many(session, actor, ACTIONS[status], [event])
-    return replace(view, status=status, updated_at=now, version=view.version + 1), True
-
-
-def _write_status(session: Session, view: UserView, values: dict[str, Any]) -> None:
-    """One UPDATE of the user's status columns, checking and moving its version (its ETag)
-    as the ORM's flush does."""
-    parameters = {f"s_{name}": value for name, value in values.items()}
-    parameters.update(s_id=view.id, s_version=view.version, s_next=view.version + 1)
-    result = session.connection().execute(_STATUS_UPDATE, parameters)
-    if cast("CursorResult[Any]", result).rowcount != 1:
-        raise StaleDataError(f"User {view.id} changed since it was read.")
-
-
-_USERS = cast(Table, User.__table__)
-# built once: every status column, as a (de)activation writes them all
-_STATUS_UPDATE = (
-    update(_USERS)
-    .where(_USERS.c.id == bindparam("s_id"), _USERS.c.version == bindparam("s_version"))
-    .values(
-        version=bindparam("s_next"), **{name: bindparam(f"s_{name}") for name in STATUS_COLUMNS}
-    )
-)
