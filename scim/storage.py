@@ -49,6 +49,7 @@ from server.domain import (
     roster,
     roster_status,
     scim_index,
+    status_rows,
     user_views,
     users,
 )
@@ -362,43 +363,41 @@ class RollcallStorage(ScimStorage):
 
     def set_active(self, resource_type: ResourceType, resource_id: str, active: bool) -> UserView:
         """A PATCH that replaces only a user's ``active`` (RFC 7644 §3.5.2.3), without the
-        engine's read, validation and deep copy of the whole resource: the same visible user
-        (:func:`user_views.user_for_write`: one read with its roles and grades), the same
-        status rule (:meth:`_apply_active`), and the view of the user as stored, which the
-        handler answers with. Of the index only the ``active`` row changes, and only it is
-        written (all of them for a user not indexed yet). A PATCH that changes nothing
+        engine's read, validation and deep copy of the whole resource, and without an ORM
+        user: the domain reads it as a plain row and writes its status with one UPDATE
+        (:func:`status_rows.set_active`, the status rule of every surface). The answer is the
+        view of the user as stored. Of the index only the ``active`` row changes, and only it
+        is written (all of them for a user not indexed yet). A PATCH that changes nothing
         writes nothing, as the engine.
 
         The request's token is checked live in the read of the user (the handler's unit of
         work skips its own check): a revoked token finds no user, and is then refused.
 
         :raises UnauthorizedException: the token was revoked.
-        :raises NotFoundException: no such user visible to the connection."""
+        :raises NotFoundException: no such user visible to the connection.
+        :raises PreconditionFailedException: the user changed between its read and write."""
         with self._savepoint(), scim_errors():
             found = None
             if "\x00" not in resource_id:  # PostgreSQL refuses NUL in a query (see _record)
-                found = user_views.user_for_write(
-                    self.session, self.actor, resource_id, token=current_token.get()
+                found = status_rows.set_active(
+                    self.session, self.actor, resource_id, active, token=current_token.get()
                 )
             if found is None:
                 admitted(self.session)  # which: no such user, or a revoked token?
                 raise NotFoundException(detail=f"No {resource_type.name} with id {resource_id!r}.")
-            user, roles, grades = self._pinned(found[0]), found[1], found[2]
-            changed = self._apply_active(user, active)  # loaded with the user: its connection
+            view, changed = found
             if changed:
-                self._forget_reads(user)
-            view = user_views.view_with(user, roles, grades, self._memberships(user))
-            if changed:
-                self._index_active(resource_type, user, view)
+                self.session.info.pop(FOUND, None)  # a read of this request is stale now
+                self._index_active(resource_type, view)
             return view
 
-    def _index_active(self, resource_type: ResourceType, user: User, view: UserView) -> None:
+    def _index_active(self, resource_type: ResourceType, view: UserView) -> None:
         """Rewrite the user's ``active`` index row; index the whole user if it has none."""
         [value] = attribute_values(self._model(resource_type), "active", view.active)
-        if not scim_index.rewrite_value(self.session, user.id, value):
-            stored = self._validated(resource_type, user, mapping.user_json(view))
+        if not scim_index.rewrite_value(self.session, view.id, value):
+            stored = self._validated(resource_type, view, mapping.user_json(view))
             scim_index.replace_values(
-                self.session, user.tenant_id, "User", user.id, indexed_values(stored)
+                self.session, self.actor.tenant_id, "User", view.id, indexed_values(stored)
             )
 
     def _apply_active(self, user: User, active: bool) -> bool:

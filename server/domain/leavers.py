@@ -3,11 +3,15 @@ period, both tenant settings (issue 12, point 1; enforced by :mod:`server.domain
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
-from server.domain.tenants import parse_month_day, tenant_setting
+from server.db import Tenant
+from server.domain.tenants import parse_month_day, setting
+from server.errors import NotFound
 
 
 def leaver_keep_until(session: Session, tenant_id: str, deactivated_at: datetime) -> datetime:
@@ -17,8 +21,16 @@ def leaver_keep_until(session: Session, tenant_id: str, deactivated_at: datetime
 
     >>> # deactivated 2026-12-01 → school year ends 2027-07-31 → deleted from 2027-08-30
     """
-    month, day = parse_month_day(str(tenant_setting(session, tenant_id, "school_year_end")))
-    grace = int(tenant_setting(session, tenant_id, "leaver_grace_days"))
+    tenant = session.get(Tenant, tenant_id)
+    if tenant is None:
+        raise NotFound("No such tenant.")
+    return keep_until(tenant.settings, deactivated_at)
+
+
+def keep_until(settings: Mapping[str, Any], deactivated_at: datetime) -> datetime:
+    """:func:`leaver_keep_until` with the tenant's ``settings`` already read."""
+    month, day = parse_month_day(str(setting(settings, "school_year_end")))
+    grace = int(setting(settings, "leaver_grace_days"))
     end = date(deactivated_at.year, month, day)
     if end < deactivated_at.date():
         end = date(deactivated_at.year + 1, month, day)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
@@ -84,7 +85,12 @@ def tenant_setting(session: Session, tenant_id: str, key: str) -> Any:
     tenant = session.get(Tenant, tenant_id)
     if tenant is None:
         raise NotFound("No such tenant.")
-    return tenant.settings.get(key, DEFAULT_SETTINGS.get(key))
+    return setting(tenant.settings, key)
+
+
+def setting(settings: Mapping[str, Any], key: str) -> Any:
+    """A setting of a tenant's ``settings`` (as stored), else its default."""
+    return settings.get(key, DEFAULT_SETTINGS.get(key))
 
 
 def update_settings(session: Session, tenant: Tenant, changes: dict[str, Any]) -> None:

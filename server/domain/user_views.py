@@ -30,11 +30,11 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.selectable import ScalarSelect
 
-from server.db import Org, RecordStatus, User, UserGrade, UserRole, fold
+from server.db import Org, RecordStatus, Tenant, User, UserGrade, UserRole, fold
 from server.domain import groups
 from server.domain.access import visible_records
 from server.domain.actors import Actor
@@ -73,6 +73,7 @@ class UserView:
     created_at: datetime
     updated_at: datetime
     version: int
+    primary_role: str  # what a status change asks (a leaving student is kept a while)
     roles: list[RoleView] = field(default_factory=list)  # by (org id, role)
     grades: list[str] = field(default_factory=list)  # sorted
     memberships: list[groups.Membership] = field(default_factory=list)
@@ -98,6 +99,7 @@ COLUMNS = (
     "created_at",
     "updated_at",
     "version",
+    "primary_role",
 )
 
 
@@ -113,45 +115,13 @@ def view_of(session: Session, user: User, memberships: list[groups.Membership]) 
 def view_with(
     user: User, roles: list[RoleView], grades: list[str], memberships: list[groups.Membership]
 ) -> UserView:
-    """The view of a loaded user whose roles and grades were read with it
-    (:func:`user_for_write`)."""
+    """The view of a loaded user with these roles and grades."""
     return UserView(
         **{name: getattr(user, name) for name in COLUMNS},
         roles=sorted(roles, key=_role_order),
         grades=sorted(grades),
         memberships=list(memberships),
     )
-
-
-def user_for_write(
-    session: Session, actor: Actor, user_id: str, *, token: str | None = None
-) -> tuple[User, list[RoleView], list[str]] | None:
-    """The user ``actor`` may see with this id, as an ORM object to change, with its roles
-    and grades read in the same statement (JSON aggregates, as :func:`find_views`): one
-    read where the ORM's selectin loading of roles and grades took three (issue 15). Its
-    ``roles``/``grade_rows`` are left unloaded (read if something asks for them).
-
-    ``token``: the digest of the request's bearer token, checked live in the same statement
-    as in :func:`find_views` (a caller that finds no user asks whether it was revoked)."""
-    statement = _WRITE_STATEMENTS.get((actor, token is not None))
-    if statement is None:
-        if len(_WRITE_STATEMENTS) >= _MAX_STATEMENTS:
-            _WRITE_STATEMENTS.clear()
-        statement = (
-            select(User, _roles_column(), _grades_column())
-            .where(visible_records(actor, User), _matching("id"))
-            .options(lazyload(User.roles), lazyload(User.grade_rows), lazyload(User.credential))
-        )
-        if token is not None:
-            statement = statement.where(live_token_clause())
-        _WRITE_STATEMENTS[(actor, token is not None)] = statement
-    parameters = {"value": user_id} if token is None else {"value": user_id, "digest": token}
-    row = session.execute(statement, parameters).first()
-    if row is None:
-        return None
-    user, roles_json, grades_json = row
-    roles = [RoleView(*entry) for entry in roles_json or []]
-    return user, roles, [entry[0] for entry in grades_json or []]
 
 
 def find_views(
@@ -171,18 +141,42 @@ def find_views(
     while it is live (checked in the same statement, :func:`connections.token_is_live`), so
     a caller that finds none asks whether the token was revoked."""
     users, memberships = _statements(actor, key, token is not None)
-    # Core rows on the unit of work's connection: no ORM objects, no ORM result processing
-    connection = session.connection()
     value = value if key == "id" else fold(value)
     parameters = {"value": value, "offset": page_offset(offset), "limit": _limit(limit)}
     if token is not None:
         parameters["digest"] = token
+    return [view for _, view in _found(session, users, memberships, parameters)]
+
+
+def find_view_to_change(
+    session: Session, actor: Actor, user_id: str, *, token: str | None = None
+) -> tuple[UserView, dict[str, Any]] | None:
+    """The view of the user ``actor`` may see with this id (:func:`find_views`: the same two
+    statements, ``token`` checked as there), with its tenant's ``settings`` read in the first:
+    what a change of the user may ask (how long a leaver is kept), without a read of its own."""
+    users, memberships = _statements(actor, "id", token is not None, settings=True)
+    parameters = {"value": user_id, "offset": 0, "limit": 1}
+    if token is not None:
+        parameters["digest"] = token
+    found = _found(session, users, memberships, parameters)
+    if not found:
+        return None
+    row, view = found[0]
+    return view, row[-1] or {}
+
+
+def _found(
+    session: Session, users: Select[Any], memberships: Select[Any], parameters: dict[str, Any]
+) -> list[tuple[Any, UserView]]:
+    """The rows of ``users`` with the views made of them and their ``memberships``."""
+    # Core rows on the unit of work's connection: no ORM objects, no ORM result processing
+    connection = session.connection()
     rows = connection.execute(users, parameters).all()
     found: dict[str, list[groups.Membership]] = {row.id: [] for row in rows}
     if found:
         for entry in connection.execute(memberships, {"user_ids": list(found)}):
             found[entry.user_id].append(groups.Membership(*entry))
-    return [_view(row, found[row.id]) for row in rows]
+    return [(row, _view(row, found[row.id])) for row in rows]
 
 
 def count_views(session: Session, actor: Actor, key: Key, value: str) -> int:
@@ -194,13 +188,17 @@ def count_views(session: Session, actor: Actor, key: Key, value: str) -> int:
 
 # The statements of each (actor, key), built once: building a SELECT (comparisons, subqueries,
 # the cache key) cost more CPU than running it. The values are bound at each execution.
-_STATEMENTS: dict[tuple[Actor, Key, bool], tuple[Select[Any], Select[Any]]] = {}
+_STATEMENTS: dict[tuple[Actor, Key, bool, bool], tuple[Select[Any], Select[Any]]] = {}
 _MAX_STATEMENTS = 256
 _NO_LIMIT = 2**31 - 1
 
 
-def _statements(actor: Actor, key: Key, checked: bool) -> tuple[Select[Any], Select[Any]]:
-    built = _STATEMENTS.get((actor, key, checked))
+def _statements(
+    actor: Actor, key: Key, checked: bool, *, settings: bool = False
+) -> tuple[Select[Any], Select[Any]]:
+    """The users (``checked``: while the bound token is live; ``settings``: with their
+    tenant's, last) and the memberships statements of :func:`find_views`."""
+    built = _STATEMENTS.get((actor, key, checked, settings))
     if built is None:
         if len(_STATEMENTS) >= _MAX_STATEMENTS:
             _STATEMENTS.clear()
@@ -208,12 +206,14 @@ def _statements(actor: Actor, key: Key, checked: bool) -> tuple[Select[Any], Sel
         users = _users_statement(actor, key)
         if checked:
             users = users.where(live_token_clause())
+        if settings:
+            users = users.add_columns(_TENANT_SETTINGS)
         built = (users, groups.memberships_query(actor, ids))
-        _STATEMENTS[(actor, key, checked)] = built
+        _STATEMENTS[(actor, key, checked, settings)] = built
     return built
 
 
-_WRITE_STATEMENTS: dict[tuple[Actor, bool], Select[Any]] = {}
+_TENANT_SETTINGS = select(Tenant.settings).where(Tenant.id == User.tenant_id).scalar_subquery()
 
 
 def _roles_column() -> ScalarSelect[Any]:

@@ -36,14 +36,11 @@ from server.domain import (
     erasure,
     guard,
     pseudonyms,
-    scim_index,
     sso_link,
 )
 from server.domain.access import ensure_can_create, ensure_visible
 from server.domain.actors import Actor
 from server.domain.bulk_updates import changed_columns, write_changes
-from server.domain.leavers import leaver_keep_until
-from server.domain.oauth import revoke_tokens_of
 from server.domain.record_refs import UserRef
 from server.domain.signin import account_key, staff_account_key
 from server.domain.tenants import tenant_setting
@@ -70,6 +67,14 @@ from server.domain.user_lookups import find_by_sourced_id as find_by_sourced_id
 from server.domain.user_lookups import find_by_username as find_by_username
 from server.domain.user_lookups import get_user as get_user
 from server.domain.user_lookups import owning_connection as owning_connection
+from server.domain.user_status import (
+    ACTIONS,
+    STATUS_COLUMNS,
+    after_status_change,
+    mark_scim_index_stale,
+    status_event,
+    status_values,
+)
 from server.domain.usernames import generate_username, is_username_taken
 from server.errors import (
     Conflict,
@@ -423,7 +428,13 @@ def deactivate_user(
 ) -> bool:
     """Mark a user inactive: data kept, sign-in refused. Returns False if already inactive."""
     return _set_status(
-        session, actor, user, RecordStatus.INACTIVE, "user.deactivate", override, reason
+        session,
+        actor,
+        user,
+        RecordStatus.INACTIVE,
+        ACTIONS[RecordStatus.INACTIVE],
+        override,
+        reason,
     )
 
 
@@ -434,7 +445,7 @@ def reactivate_user(
     if user.status == RecordStatus.DELETED:
         _ensure_username_free(session, actor, user.username, user)
     return _set_status(
-        session, actor, user, RecordStatus.ACTIVE, "user.reactivate", override, reason
+        session, actor, user, RecordStatus.ACTIVE, ACTIONS[RecordStatus.ACTIVE], override, reason
     )
 
 
@@ -605,11 +616,8 @@ def deactivate_users(
     write_changes(session, [user for user, _ in changed], STATUS_COLUMNS)
     _after_status_change(session, actor, [user for user, _ in changed], status)
     events = [_status_event(user, change, status, reason) for user, change in changed]
-    audit.record_many(session, actor, "user.deactivate", events)
+    audit.record_many(session, actor, ACTIONS[status], events)
     return [change is not None for change in changes]
-
-
-STATUS_COLUMNS = ("status", "deleted_at", "purge_after", "updated_at")  # _status_change sets
 
 
 def _status_change(
@@ -624,36 +632,23 @@ def _status_change(
         actor, user.connection, ["status"], override=override, what=record_name(user)
     )
     before = user.status
-    user.status = status
-    if status != RecordStatus.DELETED:
-        user.deleted_at = None
-        user.purge_after = None
-    if status == RecordStatus.INACTIVE and user.primary_role == "student":
-        user.purge_after = leaver_keep_until(session, user.tenant_id, utcnow())
-    user.updated_at = utcnow()
+    values = status_values(session, user.tenant_id, user.primary_role, status, utcnow())
+    for name, value in values.items():
+        setattr(user, name, value)
     return before, overridden
 
 
 def _after_status_change(session: Session, actor: Actor, changed: list[User], status: str) -> None:
-    """What follows a flushed status change: tokens revoked unless active, index marked."""
-    if status != RecordStatus.ACTIVE and changed:
-        revoke_tokens_of(session, [user.id for user in changed])
-    for user in changed:
-        _mark_scim_index_stale(session, actor, user)
+    after_status_change(session, actor, [user.id for user in changed], status)
 
 
 def _status_event(
     user: User, change: tuple[str, bool], status: str, reason: str | None
 ) -> dict[str, Any]:
     before, overridden = change
-    return {
-        "target_kind": "user",
-        "target_id": user.id,
-        "target_label": user.username,
-        "changes": {"status": [before, status]},
-        "override": overridden,
-        "detail": reason,
-    }
+    return status_event(
+        user.id, user.username, before, status, overridden=overridden, reason=reason
+    )
 
 
 def referenced_user(actor: Actor, user: Referenced | None, key: str, field: str) -> Referenced:
@@ -678,10 +673,7 @@ def may_reference(actor: Actor, status: str, connection_id: str) -> bool:
 
 
 def _mark_scim_index_stale(session: Session, actor: Actor, user: User) -> None:
-    """Changes a connection makes index themselves; any other change (a staff override) leaves
-    the SCIM attribute index to be refreshed before the next SCIM search."""
-    if actor.kind != "connection":
-        scim_index.mark_stale(session, user.tenant_id, "User", user.id)
+    mark_scim_index_stale(session, actor, user.tenant_id, user.id)
 
 
 def record_name(user: User) -> str:

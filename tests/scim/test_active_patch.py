@@ -11,8 +11,11 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from server.app import create_app
-from server.db import AuditEvent
+from server.db import AuditEvent, OAuthToken, User
 from server.db.session import Database
+from server.domain import oauth
+from server.domain.actors import system_actor
+from tests.scim.conftest import add_connection
 from tests.scim.helpers import PATCH, IdP
 
 ACTIVE = "active"
@@ -106,3 +109,90 @@ def test_a_deactivation_costs_less_work_than_an_engine_patch(settings, database,
     engine = _calls_per_patch(settings, database, district, name)
     lean = _calls_per_patch(settings, database, district, deactivation)
     assert lean < engine * 0.95, (lean, engine)  # before: 1.07x; now ~0.88x
+
+
+def _stored_state(database: Database, user_id: str) -> dict:
+    """What a (de)activation changed of a user: its row, its OIDC tokens, its audit event."""
+    with database.session(read_only=True) as session:
+        user = session.get(User, user_id)
+        assert user is not None
+        event = session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.target_id == user_id)
+            .order_by(AuditEvent.id.desc())
+            .limit(1)
+        ).one()
+        revoked = session.scalars(
+            select(OAuthToken.revoked_at.is_not(None)).where(OAuthToken.user_id == user_id)
+        ).all()
+        return {
+            "status": user.status,
+            "deleted_at": user.deleted_at,
+            "purge_after": user.purge_after,
+            "version": user.version,
+            "tokens revoked": revoked,
+            "event": (event.action, event.changes, event.override, event.detail, event.actor_id),
+        }
+
+
+def _with_oidc_token(database: Database, district, user_id: str) -> None:
+    with database.session() as session:
+        client = oauth.create_client(
+            session,
+            system_actor(district.tenant_id, "test"),
+            f"portal-{user_id}",
+            redirect_uris=["https://portal.example/cb"],
+        ).client
+        oauth.store_token(session, client, f"access-{user_id}", "openid", user_id=user_id)
+
+
+def test_a_lean_deactivation_changes_what_the_engines_changes(
+    idp: IdP, database: Database, district
+) -> None:
+    """The rule of a status change is the domain's, one for both paths: a leaving student is
+    kept until the end of the school year (``purge_after``), loses their sign-in tokens, and
+    the change is audited with the status before and after."""
+    lean, engine = idp.create_user("lean.leaver"), idp.create_user("engine.leaver")
+    for user in (lean, engine):
+        _with_oidc_token(database, district, user["id"])
+    assert _set_active(idp, lean["id"], False).status_code == 200
+    version = engine["meta"]["version"]
+    assert _set_active(idp, engine["id"], False, **{"If-Match": version}).status_code == 200
+    left = _stored_state(database, lean["id"])
+    assert left == _stored_state(database, engine["id"])
+    assert left["status"] == "inactive" and left["purge_after"] is not None
+    assert left["tokens revoked"] == [True] and left["version"] == 2
+    assert left["event"][:2] == ("user.deactivate", {"status": ["active", "inactive"]})
+    # and back: the keep-until date goes, the tokens stay revoked
+    assert _set_active(idp, lean["id"], True).status_code == 200
+    version = idp.get(f"/Users/{engine['id']}").json()["meta"]["version"]
+    assert _set_active(idp, engine["id"], True, **{"If-Match": version}).status_code == 200
+    back = _stored_state(database, lean["id"])
+    assert back == _stored_state(database, engine["id"])
+    assert (back["status"], back["purge_after"], back["version"]) == ("active", None, 3)
+
+
+def test_an_sso_linked_user_can_still_be_deactivated(app, database: Database, district) -> None:
+    # the SSO guard locks usernames and passwords, not a user's status
+    sso = IdP(app, add_connection(database, district, "Clever", sso="Clever"))
+    pupil = sso.create_user("sso.pupil")
+    off = _set_active(sso, pupil["id"], False)
+    assert off.status_code == 200 and off.json()["active"] is False, off.text
+    assert _stored_state(database, pupil["id"])["status"] == "inactive"
+    on = _set_active(sso, pupil["id"], True)
+    assert on.status_code == 200 and on.json()["active"] is True, on.text
+
+
+def test_a_stale_if_match_on_active_changes_nothing(idp: IdP, database: Database) -> None:
+    pupil = idp.create_user("stale.pupil")
+    assert _set_active(idp, pupil["id"], False).status_code == 200  # version 2 now
+    stale = _set_active(idp, pupil["id"], True, **{"If-Match": pupil["meta"]["version"]})
+    assert stale.status_code == 412, stale.text
+    assert _stored_state(database, pupil["id"])["status"] == "inactive"
+
+
+def test_another_connections_user_is_not_found(app, database: Database, idp: IdP, district) -> None:
+    pupil = idp.create_user("owned.pupil")
+    other = IdP(app, add_connection(database, district, "Okta"))
+    assert _set_active(other, pupil["id"], False).status_code == 404
+    assert _stored_state(database, pupil["id"])["status"] == "active"
