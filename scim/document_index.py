@@ -28,7 +28,7 @@ from pydantic import BaseModel
 from scim2_models import AttributeBinding, Resource
 from sqlalchemy.orm import Session
 
-from scim.index import _element_keys, _host_fields, schemas_binding, top_bindings
+from scim.index import _element_keys, _host_fields, _mentions, schemas_binding, top_bindings
 from scim.mapping import user_json
 from scim.values import comparison_form, path_key
 from server.db import User
@@ -189,13 +189,16 @@ def _attributes(model: type[Resource[Any]]) -> tuple[_Attribute, ...]:
     return tuple(found)
 
 
-def _host_key(model: type[Resource[Any]], owner: type[Any]) -> str | None:
+def _host_key(model: type[Resource[Any]], owner: type[BaseModel]) -> str | None:
     """The document's key of the extension holding ``owner``'s attributes (None: the
-    resource's own), as :func:`scim.index._host` finds the extension object."""
+    resource's own), as :func:`scim.index._host` finds the extension object ("": none)."""
     if issubclass(model, owner):
         return None
-    [name, *_] = _host_fields(model, owner)
-    return _aliases(model)[name]
+    fields = model.model_fields
+    held = [
+        name for name in _host_fields(model, owner) if _mentions(fields[name].annotation, owner)
+    ]
+    return _aliases(model)[held[0]] if held else ""
 
 
 @cache
