@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session, lazyload
 
 from scim import cursors, lookups, mapping
 from scim.context import current_actor, current_session, current_token
+from scim.document_index import created_user_view
 from scim.errors import scim_errors
 from scim.filters import (
     FilterTranslator,
@@ -264,17 +265,19 @@ class RollcallStorage(ScimStorage):
         self, resource_type: ResourceType, resource: Resource[Any], *, admit: bool = False
     ) -> UserView:
         """:meth:`create` of a User, giving the view of the user as stored: the handler
-        answers with it (:func:`scim.lookups.user_response`) instead of dumping a resource
-        validated again (issue 15). Its index rows are written as :meth:`create` writes them.
-        ``admit``: check the request's token first (:meth:`_pin_connection`).
+        answers with it (:func:`scim.lookups.user_response`), a new user's index rows are read
+        from it (:func:`scim.document_index.created_user_view`): nothing is validated again
+        (issue 15). ``admit``: check the request's token first (:meth:`_pin_connection`).
 
         :raises UnauthorizedException: (``admit``) the token is no longer live.
         """
         self._pin_connection(admit=admit)
         with self._savepoint(), scim_errors():
             user, fresh = self._new_user(resource)
-            view, _ = self._stored_user(resource_type, user, fresh=fresh)
-            return view
+            if not fresh:  # adopted or restored: indexed again as any stored user
+                return self._stored_user(resource_type, user, fresh=False)[0]
+            self._forget_reads(user)
+            return self._viewed(created_user_view(self.session, self._model(resource_type), user))
 
     def _new_user(self, resource: Resource[Any]) -> tuple[User, bool]:
         """The user a creation stores: adopted (SPEC §4: a connection set to adopt matching

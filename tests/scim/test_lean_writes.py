@@ -211,15 +211,17 @@ def test_a_patch_answers_with_the_stored_user_as_the_engine_reads_it(
         assert set(projected.json()) == {"schemas", "id", "userName"}, projected.text
 
 
-def _dumps(settings: Any, database: Database, district: District, send: Any) -> int:
-    """How often scim2-models dumps a resource to JSON while the app serves ``send(idp)``
-    (every thread of the app, as tests/scim/test_active_patch.py counts calls)."""
+def _dumps(
+    settings: Any, database: Database, district: District, send: Any, names: Any = ("model_dump",)
+) -> int:
+    """How often scim2-models dumps a resource to JSON (or calls ``names``) while the app
+    serves ``send(idp)`` (every thread of the app, as tests/scim/test_active_patch.py counts)."""
     dumped, counting = 0, False
 
     def count(frame: Any, event: str, arg: Any) -> None:
         nonlocal dumped
         code = frame.f_code
-        if counting and event == "call" and code.co_name == "model_dump":
+        if counting and event == "call" and code.co_name in names:
             dumped += "scim2_models" in code.co_filename
 
     threading.setprofile(count)

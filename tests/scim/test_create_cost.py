@@ -1,0 +1,147 @@
+"""Issue 15 (scimcreate2): a created user is validated once, its body; the document of the user
+as stored is indexed as it is (:mod:`scim.document_index`), not validated into a resource again.
+
+The rows must be those :func:`scim.index.indexed_values` gives the validated resource: compared
+directly on a user holding every attribute of the model, and through HTTP with Entra ID's and
+Okta's published create bodies against a full re-index of the user.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from scim.document_index import document_values
+from scim.index import indexed_values
+from scim.schemas import make_provider
+from server.db.session import Database
+from server.domain import connections, users
+from server.domain.actors import system_actor
+from server.domain.tenants import create_tenant
+from tests.scim.conftest import District, add_connection
+from tests.scim.helpers import EDU_USER, ENTERPRISE, USER, IdP
+from tests.scim.test_idp_replays import entra_user
+from tests.scim.test_lean_writes import _assert_index_as_a_full_reindex, _dumps
+
+EVERY_ATTRIBUTE: dict[str, Any] = {
+    "schemas": [USER, ENTERPRISE, EDU_USER],
+    "userName": "Bart@X.example",
+    "externalId": "Ext-1",
+    "name": {"givenName": "Bart", "familyName": "S", "formatted": "Bart S", "honorificPrefix": ""},
+    "displayName": "Bart",
+    "nickName": "",
+    "profileUrl": "https://x.example/bart",
+    "title": "Pupil",
+    "userType": "Student",
+    "preferredLanguage": "en",
+    "locale": "en-US",
+    "timezone": "Europe/Paris",
+    "active": False,
+    "emails": [
+        {"value": "b@x.example", "type": "work"},
+        {"value": "c@x.example", "type": "home", "primary": True},
+        {"value": "b@x.example", "type": "other"},  # the same value twice: two element keys
+    ],
+    "phoneNumbers": [{"value": "+1 555 0100", "type": "mobile", "primary": True}],
+    "ims": [{"value": "bart", "type": "aim"}],
+    "photos": [{"value": "https://x.example/p.png", "type": "photo"}],
+    "addresses": [
+        {"streetAddress": "1 Rd", "locality": "L", "country": "US", "type": "work"},
+        {"formatted": ""},
+    ],
+    "entitlements": [{"value": "e1"}],
+    "roles": [{"value": "r1"}, {"value": "r2", "primary": True}],
+    "x509Certificates": [{"value": "TUlJREpq"}],  # base64: the model holds bytes
+    "groups": [{"value": "g1", "$ref": "Groups/g1", "display": "G", "type": "direct"}],
+    ENTERPRISE: {
+        "employeeNumber": "1",
+        "costCenter": "c",
+        "department": "Year 7",
+        "manager": {"value": "m1", "$ref": "Users/m1", "displayName": "M"},
+    },
+    EDU_USER: {
+        "roles": [{"role": "student", "school": "s1", "roleType": "primary"}, {"role": "x"}],
+        "grades": ["08", "07", "08"],
+        "sisIdentifier": "S1",
+        "birthDate": "2013-04-01",
+        "sourcedId": "src-1",
+    },
+}
+
+
+def test_a_document_is_indexed_as_its_validated_resource() -> None:
+    provider = make_provider(None)
+    model = provider.model_for(next(t for t in provider.resource_types if t.name == "User"))
+    for doc in (EVERY_ATTRIBUTE, entra_user("a@x.example", "E-1"), {"userName": "plain"}):
+        # a document as the domain stores it: a dump of the validated body
+        stored = model.model_validate(doc).model_dump(mode="json", by_alias=True, exclude_none=True)
+        resource = model.model_validate(stored)
+        resource.id = "user-1"
+        assert document_values(model, "user-1", stored) == indexed_values(resource)
+
+
+def test_a_creation_validates_the_user_once(
+    settings: Any, database: Database, district: District
+) -> None:
+    """Counted, never timed: the body and then the stored user were each validated into a
+    resource (issue 15); the stored user's document is now indexed as it is."""
+    made = itertools.count()
+
+    def create(idp: IdP) -> Any:
+        body = entra_user(f"counted.{next(made)}@x.example", f"E-{next(made)}")
+        return idp.post("/Users", body)
+
+    names = ("model_validate", "model_validate_json")
+    assert _dumps(settings, database, district, create, names) == 1
+
+
+def test_idp_create_bodies_are_indexed_as_a_full_reindex(
+    idp: IdP, database: Database, district: District
+) -> None:
+    okta = {
+        "schemas": [USER],
+        "userName": "isaac@example.com",
+        "name": {"givenName": "Isaac", "familyName": "Brock"},
+        "emails": [{"primary": True, "value": "isaac@example.com", "type": "work"}],
+        "displayName": "Isaac Brock",
+        "locale": "en-US",
+        "externalId": "00ujl29u0le5T6Aj10h7",
+        "groups": [],
+        "password": "1mz050nq-long-enough",
+        "active": True,
+    }
+    every = {k: v for k, v in EVERY_ATTRIBUTE.items() if k not in ("groups", EDU_USER)}
+    for body in (entra_user("Test_User_ab6490ee@x.org", "0a21f0f2-8d2a"), okta, every):
+        created = idp.post("/Users", body)
+        assert created.status_code == 201, created.text
+        _assert_index_as_a_full_reindex(idp, database, district, created.json()["id"])
+
+
+def test_a_creation_after_a_token_rotation_is_refused_and_creates_nothing(
+    idp: IdP, database: Database, district: District
+) -> None:
+    idp.create_user("earlier.pupil")  # the token is cached from here on
+    with database.session() as session:
+        connections.rotate_token(
+            session, system_actor(district.tenant_id, "test"), district.connection.name
+        )
+    refused = idp.post("/Users", {"schemas": [USER], "userName": "late.pupil"})
+    assert refused.status_code == 401 and refused.json()["status"] == "401", refused.text
+    with database.session(read_only=True) as session:
+        assert users.find_by_username(session, district.tenant_id, "late.pupil") is None
+
+
+def test_a_taken_username_is_refused_in_its_tenant_and_free_in_another(
+    idp: IdP, database: Database, district: District
+) -> None:
+    assert idp.post("/Users", {"schemas": [USER], "userName": "twin"}).status_code == 201
+    other = IdP(idp.client, add_connection(database, district, "Okta"))
+    clash = other.post("/Users", {"schemas": [USER], "userName": "TWIN"})
+    assert clash.status_code == 409 and clash.json()["scimType"] == "uniqueness", clash.text
+    with database.session() as session:  # another tenant, with its own connection
+        tenant = create_tenant(session, "Shelbyville District")
+        token = connections.create_connection(
+            session, system_actor(tenant.id, "test"), "Entra ID", "scim"
+        ).token
+    elsewhere = IdP(idp.client, token)
+    assert elsewhere.post("/Users", {"schemas": [USER], "userName": "twin"}).status_code == 201
