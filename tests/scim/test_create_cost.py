@@ -20,7 +20,7 @@ from server.domain.actors import system_actor
 from server.domain.tenants import create_tenant
 from tests.scim.conftest import District, add_connection
 from tests.scim.helpers import EDU_USER, ENTERPRISE, USER, IdP
-from tests.scim.test_idp_replays import entra_user
+from tests.scim.test_idp_replays import entra_user, okta_user
 from tests.scim.test_lean_writes import _assert_index_as_a_full_reindex, _dumps
 
 EVERY_ATTRIBUTE: dict[str, Any] = {
@@ -98,20 +98,8 @@ def test_a_creation_validates_the_user_once(
 def test_idp_create_bodies_are_indexed_as_a_full_reindex(
     idp: IdP, database: Database, district: District
 ) -> None:
-    okta = {
-        "schemas": [USER],
-        "userName": "isaac@example.com",
-        "name": {"givenName": "Isaac", "familyName": "Brock"},
-        "emails": [{"primary": True, "value": "isaac@example.com", "type": "work"}],
-        "displayName": "Isaac Brock",
-        "locale": "en-US",
-        "externalId": "00ujl29u0le5T6Aj10h7",
-        "groups": [],
-        "password": "1mz050nq-long-enough",
-        "active": True,
-    }
     every = {k: v for k, v in EVERY_ATTRIBUTE.items() if k not in ("groups", EDU_USER)}
-    for body in (entra_user("Test_User_ab6490ee@x.org", "0a21f0f2-8d2a"), okta, every):
+    for body in (entra_user("Test_User_ab6490ee@x.org", "0a21f0f2-8d2a"), okta_user(), every):
         created = idp.post("/Users", body)
         assert created.status_code == 201, created.text
         _assert_index_as_a_full_reindex(idp, database, district, created.json()["id"])

@@ -47,6 +47,22 @@ def entra_user(user_name: str, external_id: str) -> dict:
     }
 
 
+def okta_user() -> dict:
+    """Okta's published create request (its SCIM 2.0 reference), the password made long enough."""
+    return {
+        "schemas": [USER],
+        "userName": "isaac@example.com",
+        "name": {"givenName": "Isaac", "familyName": "Brock"},
+        "emails": [{"primary": True, "value": "isaac@example.com", "type": "work"}],
+        "displayName": "Isaac Brock",
+        "locale": "en-US",
+        "externalId": "00ujl29u0le5T6Aj10h7",
+        "groups": [],
+        "password": "1mz050nq-long-enough",
+        "active": True,
+    }
+
+
 class TestEntraID:
     def test_looks_up_by_username_and_external_id_then_creates(self, entra: IdP) -> None:
         lookup = entra.get("/Users", params={"filter": 'userName eq "Test_User_ab6490ee@x.org"'})
@@ -150,19 +166,7 @@ class TestOkta:
             }
             or lookup.json()["totalResults"] == 0
         )
-        body = {
-            "schemas": [USER],
-            "userName": "isaac@example.com",
-            "name": {"givenName": "Isaac", "familyName": "Brock"},
-            "emails": [{"primary": True, "value": "isaac@example.com", "type": "work"}],
-            "displayName": "Isaac Brock",
-            "locale": "en-US",
-            "externalId": "00ujl29u0le5T6Aj10h7",
-            "groups": [],
-            "password": "1mz050nq-long-enough",
-            "active": True,
-        }
-        created = okta.post("/Users", body)
+        created = okta.post("/Users", okta_user())
         assert created.status_code == 201, created.text
         assert "password" not in created.json()
 
