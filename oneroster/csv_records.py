@@ -2,7 +2,8 @@
 
 Only translation and the CSV binding's own rules: string booleans, list cells,
 blank-means-absent, the required cells of each file and version (R101), GUID characters and
-``dateLastModified`` (R102), and the lenient repairs of known drift (:func:`repair`, W203).
+``dateLastModified`` (R102), and the lenient repairs of known drift (W203): the cell rules
+are :mod:`oneroster.csv_cells`.
 What the values mean (enumerations, grades, dates, references, ownership) is checked by the
 import engine through the domain services, which report the SPEC §10 status codes.
 
@@ -16,33 +17,27 @@ import functools
 import hashlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from oneroster.csv_files import SourceRow, iter_list, parse_boolean
+from oneroster.csv_cells import (
+    DATE_TIME,
+    RACE_COLUMNS,
+    boolean,
+    cell_plan,
+    check_guids,
+    check_modified,
+    metadata_of,
+    plan_of,
+    repair,
+    required,
+    status_of,
+)
+from oneroster.csv_files import SourceRow, iter_list
 from server.domain.import_records import ImportRecord, RowProblem, Source
 from server.domain.vocabulary import (
-    CLASS_TYPES,
-    ENROLLMENT_ROLES,
     ENROLLMENT_ROLES_1P2,
-    ORG_TYPES,
-    ROLES,
-    SESSION_TYPES,
 )
-
-STATUSES = {"active": "active", "tobedeleted": "tobedeleted", "inactive": "tobedeleted"}
-RACE_COLUMNS = (
-    "americanIndianOrAlaskaNative",
-    "asian",
-    "blackOrAfricanAmerican",
-    "nativeHawaiianOrOtherPacificIslander",
-    "white",
-    "demographicRaceTwoOrMoreRaces",
-    "hispanicOrLatinoEthnicity",
-)
-
 
 # Required cells per file (OneRoster 1.1 CSV Tables §2; 1.2.1 CSV Tables §3, the same list
 # LongsightGroup/oneroster's validator checks in src/one-roster-csv-rostering-record-engine.ts).
@@ -81,30 +76,6 @@ REQUIRED: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 
-# Columns holding sourcedIds: the OneRoster GUID type, 1-255 characters from
-# ``0-9 A-Z a-z . - _ / @`` (the rule of LongsightGroup/oneroster's parseOneRosterGuid).
-GUID_COLUMNS = (
-    "sourcedId",
-    "parentSourcedId",
-    "schoolYearSourcedId",
-    "orgSourcedId",
-    "orgSourcedIds",
-    "courseSourcedId",
-    "schoolSourcedId",
-    "termSourcedIds",
-    "classSourcedId",
-    "userSourcedId",
-    "agentSourcedIds",
-    "primaryOrgSourcedId",
-    "userProfileSourcedId",
-)
-GUID = re.compile(r"[0-9A-Za-z._/@-]{1,255}")
-# Cells joined by newlines (none inside a cell), each empty or one GUID
-GUID_CELLS = re.compile(r"(?:[0-9A-Za-z._/@-]{1,255})?(?:\n(?:[0-9A-Za-z._/@-]{1,255})?)*")
-# The binding's DateTime: YYYY-MM-DDTHH:MM:SS.sssZ (LongsightGroup/oneroster: invalid_datetime)
-DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z")
-
-
 def translate(
     row: SourceRow, version: str, *, mode: str = "bulk", lenient: bool = True
 ) -> ImportRecord:
@@ -118,24 +89,24 @@ def translate(
     :raises RowProblem: R101 (required cell empty) or R102 (malformed boolean or status).
     """
     if row.get("dateLastModified"):
-        _check_modified(row)
+        check_modified(row)
     as_read = row
     row, repairs = repair(row, mode)
     if repairs and not lenient:
         raise RowProblem("R102", f"{repairs[0]} (refused: strict reading).")
-    key = _required(row, "sourcedId")
-    status = _status(row)
+    key = required(row, "sourcedId")
+    status = status_of(row)
     if status != "tobedeleted":
-        required = REQUIRED[version][row.file]
-        if not all(map(row.get, required)):
-            for column in required:
-                _required(row, column)
-    plan = _plan(row)
-    _check_guids(row, plan)
+        needed = REQUIRED[version][row.file]
+        if not all(map(row.get, needed)):
+            for column in needed:
+                required(row, column)
+    plan = cell_plan(row)
+    check_guids(row, plan)
     record = ImportRecord(row.file, row.number, KINDS[row.file], key, status=status)
     record.repairs = repairs
     TRANSLATORS[row.file](row, record, version)
-    metadata = _metadata(row, plan) if plan.metadata else None
+    metadata = metadata_of(row, plan) if plan.metadata else None
     if metadata:
         record.fields["extra"] = {**record.fields.get("extra", {}), **metadata}
     if row.file in REFERENCE_COLUMNS and status != "tobedeleted" and _hashable(record):
@@ -268,7 +239,7 @@ class Sighter:
         self._in_order = itemgetter(*ordered) if len(ordered) > 1 else lambda c: (c[ordered[0]],)
         self._separators = len(ordered) - 1
         self._references = tuple((at[column], kind, many) for column, kind, many in references)
-        plan = _plan_of(file, columns)
+        plan = plan_of(file, columns)
         spelled = frozenset(("", "true", "false"))
         self._spelled = tuple((at[c], spelled) for c in plan.booleans) + tuple(
             (at[c], frozenset((*choices, ""))) for c, choices in plan.enumerations
@@ -331,8 +302,8 @@ class Sighter:
 
 def _org(row: SourceRow, record: ImportRecord, version: str) -> None:
     record.fields |= {
-        "name": _required(row, "name"),
-        "type": _required(row, "type"),
+        "name": required(row, "name"),
+        "type": required(row, "type"),
         "identifier": row.get("identifier") or None,
     }
     record.refs["parent_key"] = row.get("parentSourcedId") or None
@@ -343,10 +314,10 @@ def _session(row: SourceRow, record: ImportRecord, version: str) -> None:
     if year and not re.fullmatch(r"\d{4}", year):
         raise RowProblem("R102", f"schoolYear must be a year (YYYY), not {year!r}.", "schoolYear")
     record.fields |= {
-        "title": _required(row, "title"),
-        "type": _required(row, "type"),
-        "start_date": _required(row, "startDate"),
-        "end_date": _required(row, "endDate"),
+        "title": required(row, "title"),
+        "type": required(row, "type"),
+        "start_date": required(row, "startDate"),
+        "end_date": required(row, "endDate"),
         "school_year": row.get("schoolYear") or None,
     }
     record.refs["parent_key"] = row.get("parentSourcedId") or None
@@ -354,7 +325,7 @@ def _session(row: SourceRow, record: ImportRecord, version: str) -> None:
 
 def _course(row: SourceRow, record: ImportRecord, version: str) -> None:
     record.fields |= {
-        "title": _required(row, "title"),
+        "title": required(row, "title"),
         "course_code": row.get("courseCode") or None,
         "grades": iter_list(row.get("grades")),
         "subjects": iter_list(row.get("subjects")),
@@ -368,7 +339,7 @@ def _course(row: SourceRow, record: ImportRecord, version: str) -> None:
 
 def _class(row: SourceRow, record: ImportRecord, version: str) -> None:
     record.fields |= {
-        "title": _required(row, "title"),
+        "title": required(row, "title"),
         "class_code": row.get("classCode") or None,
         "class_type": row.get("classType") or "scheduled",
         "location": row.get("location") or None,
@@ -379,7 +350,7 @@ def _class(row: SourceRow, record: ImportRecord, version: str) -> None:
     codes = iter_list(row.get("subjectCodes"))
     if codes:
         record.fields["extra"] = {"subjectCodes": codes}
-    record.refs["school_key"] = _required(row, "schoolSourcedId")
+    record.refs["school_key"] = required(row, "schoolSourcedId")
     record.refs["course_key"] = row.get("courseSourcedId") or None
     record.refs["term_keys"] = iter_list(row.get("termSourcedIds"))
 
@@ -410,7 +381,7 @@ def _user(row: SourceRow, record: ImportRecord, version: str) -> None:
     if extra:
         record.fields["extra"] = extra
     if version == "1.1":
-        role = _required(row, "role")
+        role = required(row, "role")
         orgs = iter_list(row.get("orgSourcedIds"))
         if not orgs:
             raise RowProblem("R101", "orgSourcedIds is empty.", "orgSourcedIds")
@@ -421,16 +392,16 @@ def _user(row: SourceRow, record: ImportRecord, version: str) -> None:
         record.fields["preferred_family_name"] = row.get("preferredFamilyName") or None
         record.refs["primary_org_key"] = row.get("primaryOrgSourcedId") or None
     record.password = row.get("password") or None
-    record.enabled = _boolean(row, "enabledUser")
+    record.enabled = boolean(row, "enabledUser")
 
 
 def _role(row: SourceRow, record: ImportRecord, version: str) -> None:
     record.refs |= {
-        "user_key": _required(row, "userSourcedId"),
-        "org_key": _required(row, "orgSourcedId"),
+        "user_key": required(row, "userSourcedId"),
+        "org_key": required(row, "orgSourcedId"),
     }
     record.fields |= {
-        "role": _required(row, "role"),
+        "role": required(row, "role"),
         "role_type": row.get("roleType") or "primary",
         "begin_date": row.get("beginDate") or None,
         "end_date": row.get("endDate") or None,
@@ -440,13 +411,13 @@ def _role(row: SourceRow, record: ImportRecord, version: str) -> None:
 
 def _enrollment(row: SourceRow, record: ImportRecord, version: str) -> None:
     record.refs |= {
-        "class_key": _required(row, "classSourcedId"),
+        "class_key": required(row, "classSourcedId"),
         "school_key": row.get("schoolSourcedId") or None,
-        "user_key": _required(row, "userSourcedId"),
+        "user_key": required(row, "userSourcedId"),
     }
     record.fields |= {
         "role": _enrollment_role(row, version),
-        "primary": bool(_boolean(row, "primary")),
+        "primary": bool(boolean(row, "primary")),
         "begin_date": row.get("beginDate") or None,
         "end_date": row.get("endDate") or None,
     }
@@ -456,7 +427,7 @@ def _enrollment_role(row: SourceRow, version: str) -> str:
     """The enrollment's role; 1.2 has no ``aide`` (:data:`ENROLLMENT_ROLES_1P2`): R102 unless
     in the CSV binding's extension form ``ext:aide`` (what a pull from a 1.1 hub writes),
     kept as that role when it is one of ours."""
-    role = _required(row, "role")
+    role = required(row, "role")
     if role.startswith("ext:"):
         return role.removeprefix("ext:")
     if version == "1.2" and role.casefold() not in (r.casefold() for r in ENROLLMENT_ROLES_1P2):
@@ -475,7 +446,7 @@ def _demographics(row: SourceRow, record: ImportRecord, version: str) -> None:
     record.fields["gender"] = row.get("sex") or None
     demographics: dict[str, Any] = {}
     for column in RACE_COLUMNS:
-        value = _boolean(row, column)
+        value = boolean(row, column)
         if value is not None:
             demographics[column] = value
     for column in ("countryOfBirthCode", "stateOfBirthAbbreviation", "cityOfBirth"):
@@ -487,7 +458,7 @@ def _demographics(row: SourceRow, record: ImportRecord, version: str) -> None:
 
 
 def _user_profile(row: SourceRow, record: ImportRecord, version: str) -> None:
-    record.refs["user_key"] = _required(row, "userSourcedId")
+    record.refs["user_key"] = required(row, "userSourcedId")
     record.fields["profile"] = {
         column: row.get(column)
         for column in (
@@ -503,197 +474,6 @@ def _user_profile(row: SourceRow, record: ImportRecord, version: str) -> None:
     record.password = row.get("password") or None
 
 
-def _required(row: SourceRow, column: str) -> str:
-    value = row.get(column)
-    if not value:
-        raise RowProblem("R101", f"{column} is empty.", column)
-    return value
-
-
-def repair(row: SourceRow, mode: str) -> tuple[SourceRow, list[str]]:
-    """Repair the drift real producers send, each repair described as W203 text.
-
-    - list cells with empty items (``t1,,t2``): the items;
-    - booleans in another case (``TRUE``) and enumerations in another case
-      (``classType`` ``Scheduled``): the spec's spelling;
-    - ``status`` in another case, or ``inactive`` (the 1.2 REST text reads it as
-      ``tobedeleted``);
-    - bulk files leave ``status`` and ``dateLastModified`` blank (1.2.1 CSV §2.1.1): a filled
-      ``dateLastModified`` is ignored, a filled ``status`` is read as given;
-    - delta files need both: a blank ``status`` is read as ``active``, a blank
-      ``dateLastModified`` as the import's time; an ISO 8601 date or date-time in another
-      form (``2023-05-01``, ``2017-05-06 08:01:05``) becomes ``YYYY-MM-DDTHH:MM:SS.sssZ``.
-    """
-    plan = _plan(row)
-    get = row.get
-    values: dict[str, str] | None = None  # copied on the first repair only
-    repairs: list[str] = []
-
-    def fix(column: str, to: str) -> None:
-        nonlocal values
-        if values is None:
-            values = dict(row.values)
-        repairs.append(f"value repaired: {column} {values.get(column, '')!r} → {to!r}")
-        values[column] = to
-
-    for column in plan.booleans:
-        text = get(column)
-        if text and text not in ("true", "false") and text.casefold() in ("true", "false"):
-            fix(column, text.casefold())
-    for column, choices in plan.enumerations:
-        text = get(column)
-        if text and text not in choices:
-            spelled = next((c for c in choices if c.casefold() == text.casefold()), text)
-            if spelled != text:
-                fix(column, spelled)
-    for column in plan.lists:
-        text = get(column)
-        if "," in text and any(not item.strip() for item in text.split(",")):
-            fix(column, ",".join(item for item in text.split(",") if item.strip()))
-    status = get("status")
-    if status and status not in ("active", "tobedeleted") and status.casefold() in STATUSES:
-        fix("status", STATUSES[status.casefold()])
-    modified = get("dateLastModified")
-    if mode != "bulk" and modified and not DATE_TIME.fullmatch(modified):
-        fix("dateLastModified", _date_time(modified))
-    if mode == "bulk":
-        if modified:
-            fix("dateLastModified", "")
-        now = (row.values if values is None else values).get("status")  # as given
-        if now == "active":
-            fix("status", "")
-        elif now:
-            repairs.append(f"value repaired: status {status!r} → {now!r} (kept)")
-    else:
-        if not status:
-            fix("status", "active")
-        if not modified:
-            fix("dateLastModified", "the import's time")
-    if values is None:
-        return row, repairs
-    return SourceRow(row.file, row.number, values), repairs
-
-
-def _check_guids(row: SourceRow, plan: _Plan) -> None:
-    """Every sourcedId cell holds GUIDs (R102)."""
-    joined = "\n".join(map(row.get, plan.guids))
-    if joined.count("\n") == len(plan.guids) - 1 and GUID_CELLS.fullmatch(joined):
-        return  # every cell empty or one GUID (the usual case): checked in one match
-    for column in plan.guids:
-        cell = row.get(column)
-        if not cell or GUID.fullmatch(cell):  # one GUID: no need to split the list
-            continue
-        for item in iter_list(cell):
-            if not GUID.fullmatch(item):
-                raise RowProblem(
-                    "R102",
-                    f"{column} {item!r} is not a OneRoster GUID: use 1-255 characters from "
-                    "0-9 A-Z a-z . - _ / @.",
-                    column,
-                )
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """The columns of a file's header that :func:`repair`, :func:`_check_guids` and
-    :func:`_metadata` look at, in their order (worked out once per header, not per row)."""
-
-    booleans: tuple[str, ...]
-    enumerations: tuple[tuple[str, tuple[str, ...]], ...]
-    lists: tuple[str, ...]
-    guids: tuple[str, ...]
-    metadata: tuple[str, ...]
-
-
-def _plan(row: SourceRow) -> _Plan:
-    return _plan_of(row.file, tuple(row.values))
-
-
-@functools.lru_cache(maxsize=64)
-def _plan_of(file: str, columns: tuple[str, ...]) -> _Plan:
-    present = set(columns)
-    return _Plan(
-        booleans=tuple(c for c in BOOLEAN_COLUMNS if c in present),
-        enumerations=tuple(
-            (c, choices) for c, choices in ENUMERATIONS.get(file, {}).items() if c in present
-        ),
-        lists=tuple(c for c in LIST_COLUMNS if c in present),
-        guids=tuple(c for c in GUID_COLUMNS if c in present),
-        metadata=tuple(c for c in columns if c.startswith("metadata.")),
-    )
-
-
-def _date_time(text: str) -> str:
-    """An ISO 8601 date or date-time in the CSV binding's form ``YYYY-MM-DDTHH:MM:SS.sssZ``.
-
-    :raises ValueError: not ISO 8601.
-    """
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def _check_modified(row: SourceRow) -> None:
-    """``dateLastModified``, when given, is an ISO 8601 date or date-time (R102); one not in
-    the binding's exact form is repaired (W203) by :func:`repair`."""
-    text = row.get("dateLastModified")
-    if not text:
-        return
-    try:
-        _date_time(text)
-    except ValueError:
-        raise RowProblem(
-            "R102",
-            f"dateLastModified {text!r} is not an ISO 8601 date-time (YYYY-MM-DDTHH:MM:SS.sssZ).",
-            "dateLastModified",
-        ) from None
-
-
-def _boolean(row: SourceRow, column: str) -> bool | None:
-    try:
-        return parse_boolean(row.get(column))
-    except ValueError:
-        raise RowProblem(
-            "R102", f"{column} must be true or false, not {row.get(column)!r}.", column
-        ) from None
-
-
-def _status(row: SourceRow) -> str:
-    text = row.get("status")
-    if not text:
-        return "active"
-    status = STATUSES.get(text.casefold())
-    if status is None:
-        raise RowProblem("R102", f"status must be active or tobedeleted, not {text!r}.", "status")
-    return status
-
-
-def _metadata(row: SourceRow, plan: _Plan) -> dict[str, str]:
-    values = row.values
-    return {k: values[k] for k in plan.metadata if values[k]}
-
-
-LIST_COLUMNS = (
-    "orgSourcedIds",
-    "termSourcedIds",
-    "agentSourcedIds",
-    "userIds",
-    "grades",
-    "subjects",
-    "subjectCodes",
-    "periods",
-)
-BOOLEAN_COLUMNS = ("enabledUser", "primary", *RACE_COLUMNS)
-ENUMERATIONS: dict[str, dict[str, tuple[str, ...]]] = {
-    "orgs.csv": {"type": ORG_TYPES},
-    "academicSessions.csv": {"type": SESSION_TYPES},
-    "classes.csv": {"classType": CLASS_TYPES},
-    "users.csv": {"role": ROLES},
-    "roles.csv": {"role": ROLES, "roleType": ("primary", "secondary")},
-    "enrollments.csv": {"role": ENROLLMENT_ROLES},
-    "demographics.csv": {"sex": ("male", "female", "unspecified", "other")},
-}
 KINDS = {
     "orgs.csv": "org",
     "academicSessions.csv": "academic_session",

@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
+from oneroster.csv_cells import GUID, GUID_COLUMNS
 from oneroster.csv_files import HEADERS, iter_list, open_package
-from oneroster.csv_records import GUID, GUID_COLUMNS
 from server import districts
 from server.app import create_app
 from server.db import AcademicSession, Course, Enrollment, Org, SchoolClass, User
