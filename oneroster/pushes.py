@@ -36,7 +36,7 @@ from server.db import (
     SchoolClass,
     User,
 )
-from server.domain import completeness, roster, roster_status, roster_views, users
+from server.domain import completeness, roster, roster_status, roster_views, user_adoption, users
 from server.domain.actors import Actor
 from server.domain.roster_reads import ReadScope
 from server.domain.users import RoleAssignment
@@ -150,7 +150,7 @@ def _write(
     if model is User:
         fields = _user_fields(session, tenant, obj, existing)
         if existing is None:
-            existing = users.adopt_matching(session, actor, fields)
+            existing = user_adoption.adopt_matching(session, actor, fields)
             if existing is None:
                 return users.create_user(session, actor, {**fields, "sourced_id": sourced_id}), True
             fields = {**fields, "sourced_id": sourced_id}

@@ -51,6 +51,7 @@ from server.domain import (
     roster_status,
     scim_index,
     status_rows,
+    user_adoption,
     user_views,
     users,
 )
@@ -286,7 +287,7 @@ class RollcallStorage(ScimStorage):
         and no index rows to compare with."""
         session, actor = self.session, self.actor
         fields = mapping.user_fields(session, actor.tenant_id, resource, None)
-        user = users.adopt_matching(session, actor, fields)
+        user = user_adoption.adopt_matching(session, actor, fields)
         if user is not None:
             users.update_user(session, actor, user, fields)
         else:

@@ -4,7 +4,7 @@
 creates each (validation, the password-free credential state, ownership by the acting
 connection, one audit event per user), but compares against the stored users once per batch:
 one SELECT for the usernames, one for the sourcedIds, the orgs read once; then the rows of
-:func:`server.domain.users.new_user_rows` (users, roles, grades, credentials) and the audit
+:func:`server.domain.new_user_rows.new_user_rows` (users, roles, grades, credentials) and the audit
 events go in with one ``executemany`` each, building no ORM object. A row that needs more
 than a plain create (an ``externalId`` that may restore a deleted user, a username to
 generate, a username or sourcedId already used) goes through ``create_user`` itself, which
@@ -27,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.db import RecordStatus, User, fold
-from server.domain import audit, sync_hashes, users
+from server.domain import audit, new_user_rows, sync_hashes, users
 from server.domain.actors import Actor
 
 CHUNK = 900  # bound parameters per IN list
@@ -65,7 +65,7 @@ def create_users(
     usernames = _taken(session, tenant, User.username_folded, [_folded(v) for v in prepared])
     sourced = _taken(session, tenant, User.sourced_id, [v.get("sourced_id") for v in prepared])
     made: list[User | Created] = []
-    fresh: list[tuple[users.NewUserRows, dict[str, Any]]] = []
+    fresh: list[tuple[new_user_rows.NewUserRows, dict[str, Any]]] = []
     digests = digests or [None] * len(batch)
     for row, values, digest in zip(batch, prepared, digests, strict=True):
         folded, key = _folded(values), values.get("sourced_id")
@@ -75,7 +75,7 @@ def create_users(
             fresh = []
             made.append(users.create_user(session, actor, row))
             continue
-        rows = users.new_user_rows(actor, owner, values, values["username"])
+        rows = new_user_rows.new_user_rows(actor, owner, values, values["username"])
         if digest is not None:
             rows.user["content_hash"] = sync_hashes.sealed(digest, rows.user["version"])
         usernames.add(folded)
@@ -86,16 +86,18 @@ def create_users(
     return made
 
 
-def _insert(session: Session, actor: Actor, fresh: list[tuple[users.NewUserRows, Any]]) -> None:
+def _insert(
+    session: Session, actor: Actor, fresh: list[tuple[new_user_rows.NewUserRows, Any]]
+) -> None:
     """The new users, their roles, grades and credentials, one ``executemany`` each
     (:mod:`server.db.bulk_insert`: an ORM object per user and its flush were most of a first
     import, then SQLAlchemy's parameter processing per row, issue 15), and their
     ``user.create`` audit events."""
     if not fresh:
         return
-    users.write_new_users(session, [rows for rows, _ in fresh])
+    new_user_rows.write_new_users(session, [rows for rows, _ in fresh])
     events = [
-        users.creation_event(rows.user["id"], rows.user["username"], values)
+        new_user_rows.creation_event(rows.user["id"], rows.user["username"], values)
         for rows, values in fresh
     ]
     audit.record_many(session, actor, "user.create", events)

@@ -9,7 +9,7 @@ The one place that decides it. A record belongs to exactly one connection:
 - other fields of a record owned by any connection other than the manual one need an explicit
   override, which the caller must audit;
 - a connection never changes another connection's record (that is adoption, see
-  :func:`server.domain.users.adopt_user`), and an SSO-linked user is adopted only by the SSO
+  :func:`server.domain.user_adoption.adopt_user`), and an SSO-linked user is adopted only by the SSO
   connection of the same provider (:func:`check_adoption`): any other adopter could then set
   a password and the account would sign in around its provider.
 """

@@ -7,7 +7,7 @@ not the records. Loading each as an ORM object cost a first import a sixth of it
 (cProfile at 5,000 users: 25k objects populated). These reads take one SELECT per kind and
 batch, build no ORM object, and fill nothing into the session.
 
-:func:`server.domain.users.referenced_user`, :func:`server.domain.roster.enroll` and
+:func:`referenced_user`, :func:`server.domain.roster.enroll` and
 :func:`server.domain.enrollments.enroll_many` take these tuples where they take records.
 
 Example::
@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from server.db import Connection, SchoolClass, User
+from server.db import Connection, RecordStatus, SchoolClass, User
+from server.domain.actors import Actor
+from server.errors import NotFound, OwnedByAnotherConnection
 
 CHUNK = 900  # bound parameters per IN list
 
@@ -131,3 +133,27 @@ def _classes() -> Any:
         classes.c.tenant_id == bindparam("tenant"),
         classes.c.sourced_id.in_(bindparam("keys", expanding=True)),
     )
+
+
+Referenced = TypeVar("Referenced", User, UserRef)  # a user as a record or a tuple
+
+
+def referenced_user(actor: Actor, user: Referenced | None, key: str, field: str) -> Referenced:
+    """The user a source's row names by sourcedId ``key`` (found by the caller as a ``User``
+    or a :class:`~server.domain.record_refs.UserRef`, or None), checked: it exists and
+    belongs to the acting connection (SPEC §4 ownership).
+
+    :raises NotFound: (R108) no such user, or a deleted one.
+    :raises OwnedByAnotherConnection: (R109) another connection's user.
+    """
+    if user is None or user.status == RecordStatus.DELETED:
+        raise NotFound(f"No user with sourcedId {key!r}.", field=field)
+    if not may_reference(actor, user.status, user.connection_id):
+        owner = user.connection_name if isinstance(user, UserRef) else user.connection.name
+        raise OwnedByAnotherConnection(owner, "This user")
+    return user
+
+
+def may_reference(actor: Actor, status: str, connection_id: str) -> bool:
+    """Whether a source's row may name a user in this state (see :func:`referenced_user`)."""
+    return status != RecordStatus.DELETED and connection_id == actor.connection_id

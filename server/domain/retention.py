@@ -43,9 +43,10 @@ from server.db import (
     User,
     utcnow,
 )
-from server.domain import audit
+from server.domain import audit, erasure, pseudonyms, roster_status, users
 from server.domain.actors import Actor
 from server.domain.leavers import leaver_keep_until
+from server.domain.signin import account_key, staff_account_key
 from server.domain.tenants import tenant_setting
 
 PURGE_JOB = "retention.purge"
@@ -185,14 +186,12 @@ def enforce(
 
     ``secret_key`` is the key ring (current key first), which opens the tenant's pseudonym key.
     """
-    from server.domain import roster_status, users
-
     now = now or utcnow()
     for leaver in _undated_leavers(session, actor.tenant_id):
         leaver.purge_after = leaver_keep_until(session, actor.tenant_id, leaver.updated_at)
     counts = {
-        "students_deleted": users.delete_due_leavers(session, actor, now=now),
-        "users_purged": users.purge_deleted_users(session, actor, secret_key=secret_key, now=now),
+        "students_deleted": delete_due_leavers(session, actor, now=now),
+        "users_purged": purge_deleted_users(session, actor, secret_key=secret_key, now=now),
         "records_purged": roster_status.purge_deleted_records(session, actor, now=now),
     }
     with audit.amending(session, "retention"):
@@ -267,3 +266,49 @@ def purge_runner(secret_key: str | Sequence[str]) -> Callable[[Session, Job], No
         enforce(session, system_actor(tenant_id, "retention"), secret_key=secret_key)
 
     return run
+
+
+def delete_due_leavers(session: Session, actor: Actor, *, now: datetime | None = None) -> int:
+    """Delete the deactivated students whose keep-until date (``purge_after``, set when they
+    were deactivated: see :func:`server.domain.leavers.leaver_keep_until`) has passed."""
+    due = session.scalars(
+        select(User).where(
+            User.tenant_id == actor.tenant_id,
+            User.status == RecordStatus.INACTIVE,
+            User.purge_after <= (now or utcnow()),
+        )
+    ).all()
+    for user in due:
+        users.delete_user(
+            session,
+            actor,
+            user,
+            override=True,
+            reason="Deactivated student kept until the end of the school year and grace period.",
+            now=now,
+        )
+    return len(due)
+
+
+def purge_deleted_users(
+    session: Session, actor: Actor, *, secret_key: str | Sequence[str], now: datetime | None = None
+) -> int:
+    """Erase the deleted users whose retention period is over (:mod:`server.domain.erasure`):
+    nothing of them stays but a pseudonym in the audit log. Returns how many."""
+    due = session.scalars(
+        select(User).where(
+            User.tenant_id == actor.tenant_id,
+            User.status == RecordStatus.DELETED,
+            User.purge_after <= (now or utcnow()),
+        )
+    ).all()
+    key = pseudonyms.tenant_key(session, actor.tenant_id, secret_key) if due else b""
+    for user in due:
+        keys = [
+            account_key(user.tenant_id, user.username, key),
+            staff_account_key(user.tenant_id, user.username, key),
+        ]
+        alias = erasure.purge_user(session, user, pseudonym_key=key, throttle_keys=keys)
+        audit.record(session, actor, "user.purge", target_kind="user", target_id=alias)
+    session.flush()
+    return len(due)

@@ -13,44 +13,34 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, make_transient_to_detached
-from sqlalchemy.orm.attributes import instance_state, set_committed_value
+from sqlalchemy.orm import Session
 
 from server.db import (
     Connection,
     Credential,
-    CredentialState,
     Org,
     RecordStatus,
     Tenant,
     User,
     UserGrade,
     UserRole,
-    fold,
     new_id,
     utcnow,
 )
 from server.db.bulk_insert import insert_dicts
 from server.domain import (
     audit,
-    erasure,
     guard,
-    pseudonyms,
-    sso_link,
 )
 from server.domain.access import ensure_can_create, ensure_visible
 from server.domain.actors import Actor
 from server.domain.bulk_updates import changed_columns, write_changes
-from server.domain.record_refs import UserRef
-from server.domain.signin import account_key, staff_account_key
+from server.domain.new_user_rows import creation_event, inserted_user, new_user_rows
 from server.domain.tenants import tenant_setting
 from server.domain.user_fields import (
     Changes,
     assign,
-    creation_changes,
     diff,
-    folded_columns,
-    grade_rows,
     normalise,
     with_defaults,
     with_primary_org,
@@ -86,7 +76,6 @@ from server.errors import (
     VersionMismatch,
 )
 
-Referenced = TypeVar("Referenced", User, UserRef)  # a user as a record or a tuple
 Made = TypeVar("Made", User, Credential, UserGrade)
 
 
@@ -117,159 +106,16 @@ def create_user(session: Session, actor: Actor, fields: Mapping[str, Any]) -> Us
     if held.sourced_id_taken:
         taken = rows.user["sourced_id"]
         raise Conflict(f"The sourcedId {taken!r} is already used.", field="sourced_id")
-    user = _inserted(session, owner, rows)
+    user = inserted_user(session, owner, rows)
     # one row: the same row audit.record adds, without the ORM's unit of work (issue 15)
     audit.record_many(session, actor, "user.create", [creation_event(user.id, username, values)])
     return user
-
-
-def _inserted(session: Session, owner: Connection, rows: NewUserRows) -> User:
-    """The new user's rows written with Core INSERTs (:mod:`server.db.bulk_insert`, as the
-    imports write theirs), and its :class:`User` made persistent as if just read, its
-    credential, grades and connection loaded with it: the ORM's unit of work for one new user
-    was a fifth of a SCIM create (issue 15). Roles (their ids are the database's) go in
-    through the ORM, flushed here."""
-    write_new_users(session, [rows], roles=False)
-    user, credential = _as_read(User, rows.user), _as_read(Credential, rows.credential)
-    grades = sorted((_as_read(UserGrade, row) for row in rows.grades), key=lambda row: row.grade)
-    set_committed_value(credential, "user", user)
-    for name, value in (
-        ("connection", owner),
-        ("credential", credential),
-        ("grade_rows", grades),
-        ("roles", []),
-    ):
-        set_committed_value(user, name, value)
-    session.add(user)
-    if rows.roles:
-        user.roles = [UserRole(**row) for row in rows.roles]
-        session.flush()
-    return user
-
-
-def _as_read(model: type[Made], row: Mapping[str, Any]) -> Made:
-    """A record of ``model`` holding ``row`` (every column) as if just read, detached: its
-    values set as a read sets them, without the attribute events of ``model(**row)`` (each
-    recorded a change that :func:`make_transient_to_detached` then committed)."""
-    made: Made = model.__mapper__.class_manager.new_instance()
-    instance_state(made).dict.update(row)
-    make_transient_to_detached(made)
-    return made
 
 
 def _ensure_creatable(actor: Actor, values: Mapping[str, Any]) -> None:
     ensure_can_create(actor, sorted({r.org_id for r in values.get("roles", [])}))
     if not (values.get("given_name") or values.get("family_name") or values.get("username")):
         raise RequiredValue("A user needs a name or a username.", field="given_name")
-
-
-@dataclass(frozen=True)
-class NewUserRows:
-    """The rows a new user is made of: one definition for :func:`create_user` (ORM objects
-    built from them, :func:`new_user`) and the bulk path of imports (Core ``executemany``,
-    :mod:`server.domain.bulk`)."""
-
-    user: dict[str, Any]  # every column of ``users``
-    roles: list[dict[str, Any]]
-    grades: list[dict[str, Any]]
-    credential: dict[str, Any]
-
-
-def write_new_users(session: Session, made: Sequence[NewUserRows], *, roles: bool = True) -> None:
-    """Insert the rows of new users, one ``executemany`` per table (:mod:`server.db.bulk_insert`:
-    an ORM object per user and its flush were most of a first import and a fifth of a SCIM
-    create, issue 15), after what the session holds (the orgs the rows name). ``roles=False``:
-    the caller adds the roles through the ORM."""
-    session.flush()
-    for model, table_rows in (
-        (User, [rows.user for rows in made]),
-        (UserRole, [row for rows in made for row in rows.roles] if roles else []),
-        (UserGrade, [row for rows in made for row in rows.grades]),
-        (Credential, [rows.credential for rows in made]),
-    ):
-        insert_dicts(session, model.__table__, table_rows)
-
-
-def new_user_rows(
-    actor: Actor, owner: Connection, values: Mapping[str, Any], username: str
-) -> NewUserRows:
-    """The rows of a new user from normalised, checked ``values``: owned by ``owner``, its
-    sourcedId its id when none is given, its credential ``sso`` when the owner is an SSO
-    connection and ``pending`` otherwise (SPEC §4)."""
-    made = values.get("id") or new_id()
-    now = utcnow()
-    columns = {k: v for k, v in values.items() if k not in NOT_COLUMNS}
-    given = {
-        **columns,
-        "id": made,
-        "tenant_id": actor.tenant_id,
-        "connection_id": owner.id,
-        "sourced_id": values.get("sourced_id") or made,
-        "username": username,
-        "username_folded": fold(username),
-        "created_at": now,
-        "updated_at": now,
-    }
-    user = {**_defaults(User.__table__, given), **given}
-    user["given_name"] = user["given_name"] or ""
-    user["family_name"] = user["family_name"] or ""
-    user.update(folded_columns(user))
-    state = CredentialState.SSO if guard.is_sso_linked(owner) else CredentialState.PENDING
-    credential: dict[str, Any] = {"user_id": made, "state": state, "updated_at": now}
-    credential = {**_defaults(Credential.__table__, credential), **credential}
-    return NewUserRows(
-        user=user,
-        roles=role_rows(made, values.get("roles") or []),
-        grades=grade_rows(made, values.get("grades") or []),
-        credential=credential,
-    )
-
-
-NOT_COLUMNS = frozenset(("roles", "grades", "username", "id", "sourced_id"))
-
-
-def _column_defaults(table: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Every column of ``table`` with its Python-side default: (constants, including None
-    for a column without one; factories, called per row so no two rows share a dict). A Core
-    ``executemany`` needs the same keys in every row."""
-    constants: dict[str, Any] = {}
-    factories: dict[str, Any] = {}
-    for column in table.columns:
-        default = column.default
-        if default is None or default.is_scalar:
-            constants[column.key] = default.arg if default is not None else None
-        else:
-            factories[column.key] = default.arg  # SQLAlchemy wrapped it to take a context
-    return constants, factories
-
-
-def _defaults(table: Any, given: Mapping[str, Any]) -> dict[str, Any]:
-    constants, factories = _DEFAULTS[table.name]
-    fresh = {key: make(None) for key, make in factories.items() if key not in given}
-    return {**constants, **fresh}
-
-
-_DEFAULTS = {model.__tablename__: _column_defaults(model.__table__) for model in (User, Credential)}
-
-
-def new_user(actor: Actor, owner: Connection, values: Mapping[str, Any], username: str) -> User:
-    """The :class:`User` that :func:`create_user` adds for normalised, checked ``values``."""
-    rows = new_user_rows(actor, owner, values, username)
-    user = User(**rows.user)
-    user.roles = [UserRole(**row) for row in rows.roles]
-    user.grade_rows = [UserGrade(**row) for row in rows.grades]
-    user.credential = Credential(**rows.credential)
-    return user
-
-
-def creation_event(user_id: str, username: str, values: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``user.create`` audit event's details for a user created from ``values``."""
-    return {
-        "target_kind": "user",
-        "target_id": user_id,
-        "target_label": username,
-        "changes": creation_changes(username, dict(values)),
-    }
 
 
 def prepared_for_create(
@@ -486,102 +332,6 @@ def delete_user(
     return changed
 
 
-def delete_due_leavers(session: Session, actor: Actor, *, now: datetime | None = None) -> int:
-    """Delete the deactivated students whose keep-until date (``purge_after``, set when they
-    were deactivated: see :func:`server.domain.leavers.leaver_keep_until`) has passed."""
-    due = session.scalars(
-        select(User).where(
-            User.tenant_id == actor.tenant_id,
-            User.status == RecordStatus.INACTIVE,
-            User.purge_after <= (now or utcnow()),
-        )
-    ).all()
-    for user in due:
-        delete_user(
-            session,
-            actor,
-            user,
-            override=True,
-            reason="Deactivated student kept until the end of the school year and grace period.",
-            now=now,
-        )
-    return len(due)
-
-
-def purge_deleted_users(
-    session: Session, actor: Actor, *, secret_key: str | Sequence[str], now: datetime | None = None
-) -> int:
-    """Erase the deleted users whose retention period is over (:mod:`server.domain.erasure`):
-    nothing of them stays but a pseudonym in the audit log. Returns how many."""
-    due = session.scalars(
-        select(User).where(
-            User.tenant_id == actor.tenant_id,
-            User.status == RecordStatus.DELETED,
-            User.purge_after <= (now or utcnow()),
-        )
-    ).all()
-    key = pseudonyms.tenant_key(session, actor.tenant_id, secret_key) if due else b""
-    for user in due:
-        keys = [
-            account_key(user.tenant_id, user.username, key),
-            staff_account_key(user.tenant_id, user.username, key),
-        ]
-        alias = erasure.purge_user(session, user, pseudonym_key=key, throttle_keys=keys)
-        audit.record(session, actor, "user.purge", target_kind="user", target_id=alias)
-    session.flush()
-    return len(due)
-
-
-def adopt_user(session: Session, actor: Actor, user: User, matched_by: str) -> None:
-    """Move a user to the acting connection (only when that connection is set to adopt).
-
-    The one adoption path of every surface (SCIM, OneRoster push, imports, pulls). Audited with
-    the previous owner. Adopted by an SSO connection, the account loses every local credential
-    (:func:`server.domain.sso_link.void_local_credentials`).
-
-    :raises OwnedByAnotherConnection: (R109) the connection does not adopt by ``matched_by``.
-    :raises ManagedBySource: (R107) the user is SSO-linked to another provider (the guard).
-    """
-    connection = owning_connection(session, actor)
-    if connection.adopt_by != matched_by:
-        raise OwnedByAnotherConnection(
-            user.connection.name, record_name(user), provider=user.connection.provider_name
-        )
-    previous = user.connection
-    guard.check_adoption(connection, previous)
-    user.connection_id = connection.id
-    user.connection = connection
-    if guard.is_sso_linked(connection):
-        sso_link.void_local_credentials(session, actor, user)
-    user.updated_at = utcnow()
-    session.flush()
-    audit.record(
-        session,
-        actor,
-        "user.adopt",
-        target_kind="user",
-        target_id=user.id,
-        target_label=user.username,
-        changes={"connection": [previous.name, connection.name]},
-        detail=f"Matched by {matched_by}; previously owned by {previous.name!r}"
-        + (f" (SSO: {previous.provider_name})." if guard.is_sso_linked(previous) else "."),
-    )
-
-
-def adopt_matching(session: Session, actor: Actor, fields: Mapping[str, Any]) -> User | None:
-    """Take over the user that the acting connection adopts for ``fields``, if any (SPEC §4).
-
-    What every push calls before creating a user: :func:`find_adoptable`, then
-    :func:`adopt_user` (guarded and audited). Returns the adopted user or None.
-
-    :raises ManagedBySource: (R107) the match is SSO-linked to another provider.
-    """
-    user = find_adoptable(session, actor, fields)
-    if user is not None:
-        adopt_user(session, actor, user, owning_connection(session, actor).adopt_by or "")
-    return user
-
-
 def _set_status(
     session: Session,
     actor: Actor,
@@ -649,27 +399,6 @@ def _status_event(
     return status_event(
         user.id, user.username, before, status, overridden=overridden, reason=reason
     )
-
-
-def referenced_user(actor: Actor, user: Referenced | None, key: str, field: str) -> Referenced:
-    """The user a source's row names by sourcedId ``key`` (found by the caller as a ``User``
-    or a :class:`~server.domain.record_refs.UserRef`, or None), checked: it exists and
-    belongs to the acting connection (SPEC §4 ownership).
-
-    :raises NotFound: (R108) no such user, or a deleted one.
-    :raises OwnedByAnotherConnection: (R109) another connection's user.
-    """
-    if user is None or user.status == RecordStatus.DELETED:
-        raise NotFound(f"No user with sourcedId {key!r}.", field=field)
-    if not may_reference(actor, user.status, user.connection_id):
-        owner = user.connection_name if isinstance(user, UserRef) else user.connection.name
-        raise OwnedByAnotherConnection(owner, "This user")
-    return user
-
-
-def may_reference(actor: Actor, status: str, connection_id: str) -> bool:
-    """Whether a source's row may name a user in this state (see :func:`referenced_user`)."""
-    return status != RecordStatus.DELETED and connection_id == actor.connection_id
 
 
 def _mark_scim_index_stale(session: Session, actor: Actor, user: User) -> None:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from server.db import AuditEvent, RecordStatus, User, utcnow
 from server.districts import school, sso_connection, student
-from server.domain import users
+from server.domain import retention, user_adoption, users
 from server.domain.actors import connection_actor
 from server.domain.search import UserQuery, find_reactivation_candidates, search_users
 from server.errors import (
@@ -132,9 +132,9 @@ def test_soft_delete_hides_the_user_and_purges_after_retention(session, system):
     assert pupil.purge_after - pupil.deleted_at == timedelta(days=30)
     with pytest.raises(NotFound):
         users.get_user(session, system, pupil.id)
-    assert users.purge_deleted_users(session, system, secret_key="k") == 0
+    assert retention.purge_deleted_users(session, system, secret_key="k") == 0
     pupil.purge_after = utcnow() - timedelta(seconds=1)
-    assert users.purge_deleted_users(session, system, secret_key="k") == 1
+    assert retention.purge_deleted_users(session, system, secret_key="k") == 1
     assert session.get(User, pupil.id) is None
 
 
@@ -176,7 +176,7 @@ def test_a_connection_set_to_adopt_takes_over_by_that_key_and_it_is_audited(sess
     google = create_connection(
         session, system, "Google", "scim", sso_provider="Google", adopt_by="username"
     ).connection
-    users.adopt_user(session, connection_actor(google), manual, "username")
+    user_adoption.adopt_user(session, connection_actor(google), manual, "username")
     assert manual.connection_id == google.id
     assert manual.credential.state == "sso"
     event = session.scalars(select(AuditEvent).where(AuditEvent.action == "user.adopt")).one()

@@ -1,7 +1,7 @@
 """The set-based write path of a first import (issue 15): new users go in with one Core
 ``executemany`` per table and batch, building no ORM object, under the same rules as every
-other surface (the rows of ``users.new_user_rows``, the SSO credential state, R109, one audit
-event per created record, a row error reported on its row).
+other surface (the rows of ``new_user_rows.new_user_rows``, the SSO credential state, R109, one
+audit event per created record, a row error reported on its row).
 
 Speed is measured in ``bench/imports.py``; these tests count objects and statements."""
 
@@ -56,7 +56,7 @@ def test_a_first_import_builds_no_object_for_the_users_it_creates(tenancy, tmp_p
 
 
 def test_users_created_in_bulk_are_the_users_create_user_makes(session, system):
-    """One definition of a new user (``users.new_user_rows``) for both paths: every column,
+    """One definition of a new user (``new_user_rows.new_user_rows``) for both paths: every column,
     role, grade, the credential and the audit event's changes agree."""
     org = school(session, system)
     fields = {

@@ -17,7 +17,7 @@ from server.db import (
     SchoolClass,
     User,
 )
-from server.domain import record_refs, sync_hashes, users
+from server.domain import record_refs, sync_hashes
 from server.domain.import_records import ImportRecord, RowResult, Source
 from server.errors import NotFound
 from server.imports.contract import ImportContext
@@ -207,7 +207,7 @@ def _enrollment_digest(
     school = _ids(ctx, Org).get(school_key) if school_key else None
     if record.status == "tobedeleted" or user is None or klass is None:
         return None
-    if not users.may_reference(ctx.actor, user.status, user.connection_id):
+    if not record_refs.may_reference(ctx.actor, user.status, user.connection_id):
         return None
     if klass.status == RecordStatus.DELETED or (school_key and school is None):
         return None
@@ -254,7 +254,7 @@ def _resolvers(
     found["user"] = {
         key: user.id
         for key, user in people.items()
-        if users.may_reference(ctx.actor, user.status, user.connection_id)
+        if record_refs.may_reference(ctx.actor, user.status, user.connection_id)
     }
     deleted = RecordStatus.DELETED
     found["class"] = {key: klass.id for key, klass in classes.items() if klass.status != deleted}
@@ -412,4 +412,4 @@ def _result(
 def _batch_user(ctx: ImportContext, key: str, field: str) -> Any:
     """The prefetched user a row names (a ``User``, or a ``UserRef`` for enrollments),
     checked by the domain (R108, R109)."""
-    return users.referenced_user(ctx.actor, ctx.batch["users"].get(key), key, field)
+    return record_refs.referenced_user(ctx.actor, ctx.batch["users"].get(key), key, field)

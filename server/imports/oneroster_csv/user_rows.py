@@ -14,7 +14,7 @@ from server.db import (
     User,
     UserRole,
 )
-from server.domain import bulk, credentials, users
+from server.domain import bulk, credentials, user_adoption, users
 from server.domain.import_records import (
     ImportRecord,
     Outcome,
@@ -242,7 +242,7 @@ def _apply_user(ctx: ImportContext, record: ImportRecord) -> RowResult:
     fields = _user_fields(ctx, record)
     existing: User | None = ctx.batch["own"].get(record.key)
     if existing is None:
-        existing = users.adopt_matching(ctx.session, ctx.actor, fields)
+        existing = user_adoption.adopt_matching(ctx.session, ctx.actor, fields)
         if existing is not None:
             fields["sourced_id"] = record.key
     if existing is None:
