@@ -271,13 +271,7 @@ def purge_runner(secret_key: str | Sequence[str]) -> Callable[[Session, Job], No
 def delete_due_leavers(session: Session, actor: Actor, *, now: datetime | None = None) -> int:
     """Delete the deactivated students whose keep-until date (``purge_after``, set when they
     were deactivated: see :func:`server.domain.leavers.leaver_keep_until`) has passed."""
-    due = session.scalars(
-        select(User).where(
-            User.tenant_id == actor.tenant_id,
-            User.status == RecordStatus.INACTIVE,
-            User.purge_after <= (now or utcnow()),
-        )
-    ).all()
+    due = _past_keep_until(session, actor.tenant_id, RecordStatus.INACTIVE, now)
     for user in due:
         users.delete_user(
             session,
@@ -295,13 +289,7 @@ def purge_deleted_users(
 ) -> int:
     """Erase the deleted users whose retention period is over (:mod:`server.domain.erasure`):
     nothing of them stays but a pseudonym in the audit log. Returns how many."""
-    due = session.scalars(
-        select(User).where(
-            User.tenant_id == actor.tenant_id,
-            User.status == RecordStatus.DELETED,
-            User.purge_after <= (now or utcnow()),
-        )
-    ).all()
+    due = _past_keep_until(session, actor.tenant_id, RecordStatus.DELETED, now)
     key = pseudonyms.tenant_key(session, actor.tenant_id, secret_key) if due else b""
     for user in due:
         keys = [
@@ -312,3 +300,16 @@ def purge_deleted_users(
         audit.record(session, actor, "user.purge", target_kind="user", target_id=alias)
     session.flush()
     return len(due)
+
+
+def _past_keep_until(
+    session: Session, tenant_id: str, status: str, now: datetime | None
+) -> Sequence[User]:
+    """The tenant's users in ``status`` whose ``purge_after`` has passed."""
+    return session.scalars(
+        select(User).where(
+            User.tenant_id == tenant_id,
+            User.status == status,
+            User.purge_after <= (now or utcnow()),
+        )
+    ).all()
