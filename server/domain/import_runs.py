@@ -31,7 +31,6 @@ from server.domain.import_records import Outcome, RowResult
 STORE_BATCH = 2000
 SPOOL_CHUNK = 1000  # report rows pickled together
 RUN_KEYS = 10_000  # SQLite: unchanged rows stored by one statement at most
-RUN_FROM = 50  # shorter runs go with the other rows (one statement for a few rows costs more)
 # A spooled row outcome: the keys of RowResult.as_dict, in this order
 ROW_FIELDS = ("file", "row", "key", "outcome", "code", "message", "changes")
 _Row = tuple[str | None, int | None, str | None, str, str | None, str | None, dict[str, Any]]
@@ -262,17 +261,12 @@ def _store_rows(session: Session, report: Report, run_id: str) -> int:
     """Insert the report's rows in order: row outcomes in batches of one ``executemany``,
     on SQLite runs of unchanged rows as one INSERT of their keys; returns how many."""
     insert_rows = _row_inserter(session)
-    items = report._items()
-    if session.get_bind().dialect.name == "sqlite":
-        items = _joined(items)
+    in_sql = session.get_bind().dialect.name == "sqlite"
+    items = _joined(report._items()) if in_sql else report._items()
     batch: list[tuple[Any, ...]] = []
     rows = 0
     for item in items:
-        if (
-            len(item) == 3
-            and len(item[2]) >= RUN_FROM
-            and _insert_run(session, run_id, item, batch)
-        ):
+        if in_sql and len(item) == 3 and _insert_run(session, run_id, item, batch):
             rows += len(item[2])
             batch = []
             continue
