@@ -30,9 +30,20 @@ from server.domain.import_records import Outcome, RowResult
 
 STORE_BATCH = 2000
 SPOOL_CHUNK = 1000  # report rows pickled together
+RUN_KEYS = 10_000  # SQLite: unchanged rows stored by one statement at most
 # A spooled row outcome: the keys of RowResult.as_dict, in this order
 ROW_FIELDS = ("file", "row", "key", "outcome", "code", "message", "changes")
 _Row = tuple[str | None, int | None, str | None, str, str | None, str | None, dict[str, Any]]
+# Rows found unchanged with consecutive numbers in one file, spooled as one item (a nightly
+# full package is mostly such rows): (file, first row number, their keys in order)
+_Run = tuple[str, int, list[str]]
+# SQLite: the keys of a run of unchanged rows go in as one JSON parameter per statement
+_UNCHANGED_SQLITE = (
+    "INSERT INTO import_row_results "
+    "(run_id, file, row_number, record_key, outcome, code, message, changes) "
+    "SELECT ?, ?, ? + k.key, nullif(substr(k.value, 1, 255), ''), 'unchanged', NULL, NULL, '{}' "
+    "FROM json_each(?) AS k ORDER BY k.key"
+)
 log = logging.getLogger("rollcall.imports")
 
 
@@ -71,7 +82,8 @@ class Report:
     def __post_init__(self) -> None:
         self._spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
         self._chunks = 0
-        self._pending: list[_Row] = []
+        self._pending: list[_Row | _Run] = []
+        self._held = 0  # rows in _pending
         self.row_count = 0
 
     def add(self, result: RowResult) -> None:
@@ -94,16 +106,25 @@ class Report:
                 changes or {},
             )
         )
-        if len(self._pending) >= SPOOL_CHUNK:
+        self._held += 1
+        if self._held >= SPOOL_CHUNK:
             self._dump()
 
     def add_unchanged(self, file: str, number: int, key: str) -> None:
         """:meth:`add` of a row found unchanged (no code, message or changes): a nightly sync
-        reports thousands of them, so no :class:`RowResult` is built for each."""
+        reports thousands of them, so no :class:`RowResult` is built for each, and rows that
+        follow each other in a file are held as one run of keys (stored in one statement)."""
         self.outcomes[Outcome.UNCHANGED] += 1
         self.row_count += 1
-        self._pending.append((file, number, key, "unchanged", None, None, {}))
-        if len(self._pending) >= SPOOL_CHUNK:
+        last = self._pending[-1] if self._pending else None
+        if number is None or not key:
+            self._pending.append((file, number, key, "unchanged", None, None, {}))
+        elif last is not None and len(last) == 3 and _follows(last, file, number):
+            last[2].append(key)
+        else:
+            self._pending.append((file, number, [key]))
+        self._held += 1
+        if self._held >= SPOOL_CHUNK:
             self._dump()
 
     def _dump(self) -> None:
@@ -111,9 +132,10 @@ class Report:
         pickle.dump(self._pending, self._spool, protocol=pickle.HIGHEST_PROTOCOL)
         self._chunks += 1
         self._pending = []
+        self._held = 0
 
-    def _rows(self) -> Iterator[_Row]:
-        """Every row outcome as a tuple (:data:`ROW_FIELDS`), in the order they happened."""
+    def _items(self) -> Iterator[_Row | _Run]:
+        """Every spooled item (a row outcome or a run of unchanged rows), in order."""
         position, chunks, pending = 0, self._chunks, list(self._pending)
         for _ in range(chunks):
             self._spool.seek(position)  # rows may be added between two reads
@@ -121,6 +143,14 @@ class Report:
             position = self._spool.tell()
             yield from chunk
         yield from pending
+
+    def _rows(self) -> Iterator[_Row]:
+        """Every row outcome as a tuple (:data:`ROW_FIELDS`), in the order they happened."""
+        for item in self._items():
+            if len(item) == 3:
+                yield from _run_rows(item)
+            else:
+                yield item
 
     def warn(self, file: str | None, message: str) -> None:
         self.warnings.append({"file": file or "", "message": message})
@@ -206,23 +236,90 @@ def store_report(
     )
     session.add(run)
     session.flush()
-    insert_rows = _row_inserter(session)
-    batch: list[tuple[Any, ...]] = []
-    rows, run_id = 0, run.id
-    for file, number, key, outcome, code, message, changes in report._rows():
-        rows += 1
-        if key is not None and len(key) > 255:
-            key = key[:255]
-        if message is not None and len(message) > 2000:
-            message = message[:2000]
-        batch.append((run_id, file, number, key or None, outcome, code, message or None, changes))
-        if len(batch) >= STORE_BATCH:
-            insert_rows(batch)
-            batch = []
-    if batch:
-        insert_rows(batch)
+    rows = _store_rows(session, report, run.id)
     metrics.IMPORT_ROWS.labels(report.format or "unknown", str(report.dry_run).lower()).inc(rows)
     return run
+
+
+def _follows(run: _Run, file: str, number: int) -> bool:
+    """Whether row ``number`` of ``file`` is the next row after ``run``."""
+    return run[0] == file and run[1] + len(run[2]) == number
+
+
+def _joins(run: _Run, after: _Run) -> bool:
+    """Whether ``after`` continues ``run`` and both fit one statement."""
+    return _follows(run, after[0], after[1]) and len(run[2]) + len(after[2]) <= RUN_KEYS
+
+
+def _run_rows(run: _Run) -> Iterator[_Row]:
+    file, first, keys = run
+    for offset, key in enumerate(keys):
+        yield (file, first + offset, key, "unchanged", None, None, {})
+
+
+def _store_rows(session: Session, report: Report, run_id: str) -> int:
+    """Insert the report's rows in order: row outcomes in batches of one ``executemany``,
+    on SQLite runs of unchanged rows as one INSERT of their keys; returns how many."""
+    insert_rows = _row_inserter(session)
+    in_sql = session.get_bind().dialect.name == "sqlite"
+    items = _joined(report._items()) if in_sql else report._items()
+    batch: list[tuple[Any, ...]] = []
+    rows = 0
+    for item in items:
+        if in_sql and len(item) == 3 and _insert_run(session, run_id, item, batch):
+            rows += len(item[2])
+            batch = []
+            continue
+        for file, number, key, outcome, code, message, changes in (
+            _run_rows(item) if len(item) == 3 else (item,)
+        ):
+            rows += 1
+            if key is not None and len(key) > 255:
+                key = key[:255]
+            if message is not None and len(message) > 2000:
+                message = message[:2000]
+            batch.append(
+                (run_id, file, number, key or None, outcome, code, message or None, changes)
+            )
+            if len(batch) >= STORE_BATCH:
+                insert_rows(batch)
+                batch = []
+    if batch:
+        insert_rows(batch)
+    return rows
+
+
+def _joined(items: Iterator[_Row | _Run]) -> Iterator[_Row | _Run]:
+    """The items with runs that follow each other (split where the spool was written out)
+    joined, up to :data:`RUN_KEYS` keys: one statement each."""
+    held: _Run | None = None
+    for item in items:
+        if held is not None:
+            if len(item) == 3 and _joins(held, item):
+                held = (held[0], held[1], held[2] + item[2])
+                continue
+            yield held
+            held = None
+        if len(item) == 3:
+            held = item
+        else:
+            yield item
+    if held is not None:
+        yield held
+
+
+def _insert_run(session: Session, run_id: str, run: _Run, batch: list[tuple[Any, ...]]) -> bool:
+    """SQLite: insert ``batch`` (the rows before it), then the run of unchanged rows in one
+    statement (a fourth of the CPU of a plain ``executemany`` of its rows); False, nothing
+    done, for keys SQLite's JSON cannot carry (one holding a NUL)."""
+    file, first, keys = run
+    listed = json.dumps(keys)
+    if "\\u0000" in listed:
+        return False
+    if batch:
+        _row_inserter(session)(batch)
+    session.connection().exec_driver_sql(_UNCHANGED_SQLITE, (run_id, file, first, listed))
+    return True
 
 
 _ROW_COLUMNS = ("run_id", "file", "row_number", "record_key", "outcome", "code", "message")

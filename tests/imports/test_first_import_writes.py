@@ -68,10 +68,10 @@ def test_an_enrollment_batch_reads_the_users_and_classes_it_names_once(
 ):
     """cProfile at 20,000 users: each enrollment batch of a first import read the users and
     classes it names twice, once for the row hashes and once for the rules (R108, R109)."""
-    import server.imports.engine as engine
+    import server.imports.batches as batches
 
     path = package(tmp_path / "district.zip", "1.1", district("1.1", students=STUDENTS))
-    handle, current, reads = engine._handle_batch, [""], []
+    handle, current, reads = batches.handle_batch, [""], []
 
     def handling(ctx, step, batch):
         current[0] = step.file
@@ -84,7 +84,7 @@ def test_an_enrollment_batch_reads_the_users_and_classes_it_names_once(
         if current[0] == "enrollments.csv" and statement.lstrip().startswith("SELECT"):
             reads.append(re.sub(r"\s+", " ", statement))
 
-    monkeypatch.setattr(engine, "_handle_batch", handling)
+    monkeypatch.setattr(batches, "handle_batch", handling)
     # every engine: on SQLite the write phase runs on a private copy (server/imports/prepared.py)
     event.listen(Engine, "before_cursor_execute", keep)
     try:

@@ -194,7 +194,7 @@ def test_enrollment_batches_read_only_the_columns_they_check(tenancy, tmp_path):
 
 
 def test_a_full_import_deactivates_what_it_no_longer_lists_a_batch_at_a_time(tenancy, tmp_path):
-    """``engine._deactivate_missing`` deactivated record by record (a savepoint, an UPDATE,
+    """``deactivations.deactivate_missing`` deactivated record by record (a savepoint, an UPDATE,
     a token revocation and an audit INSERT each). Now a chunk at a time, with the same
     outcome: W201 per record, one audit event each, students kept until the leaver date."""
     students = 600
