@@ -86,33 +86,43 @@ def insert_dicts(session: Session, table: Any, rows: Sequence[Mapping[str, Any]]
 
 
 def update_rows(
-    session: Session, table: Any, columns: Sequence[str], key: str, rows: Iterable[Sequence[Any]]
-) -> None:
-    """UPDATE ``columns`` of the rows whose ``key`` column matches, one ``executemany``
-    (PostgreSQL: one ``UPDATE ... FROM (VALUES ...)`` per :data:`ROWS_PER_INSERT` rows);
-    each of ``rows`` is ``(*values of columns, key)``."""
+    session: Session,
+    table: Any,
+    columns: Sequence[str],
+    key: str | Sequence[str],
+    rows: Iterable[Sequence[Any]],
+) -> int:
+    """UPDATE ``columns`` of the rows whose ``key`` column (or columns) match, one
+    ``executemany`` (PostgreSQL: one ``UPDATE ... FROM (VALUES ...)`` per
+    :data:`ROWS_PER_INSERT` rows); each of ``rows`` is ``(*values of columns, *keys)``, and a
+    column may be both set and matched (a version). Returns the number of rows changed."""
     connection = session.connection()
-    plan = _plan(connection.dialect, table, tuple(columns), key)
-    _execute(connection, plan, rows)
+    keys = (key,) if isinstance(key, str) else tuple(key)
+    plan = _plan(connection.dialect, table, tuple(columns), keys)
+    return _execute(connection, plan, rows)
 
 
-def _execute(connection: Any, plan: _Plan, rows: Iterable[Sequence[Any]]) -> None:
+def _execute(connection: Any, plan: _Plan, rows: Iterable[Sequence[Any]]) -> int:
     params = _converted(plan.converters, rows)
     if len(params) > 1 and plan.rows > 1:
-        _insert_in_statements(connection, plan, params)
-    elif params:
-        connection.exec_driver_sql(plan.sql, params)
+        return _insert_in_statements(connection, plan, params)
+    if params:
+        return int(connection.exec_driver_sql(plan.sql, params).rowcount)
+    return 0
 
 
-def _insert_in_statements(connection: Any, plan: _Plan, params: list[tuple[Any, ...]]) -> None:
+def _insert_in_statements(connection: Any, plan: _Plan, params: list[tuple[Any, ...]]) -> int:
     """The rows as statements of up to ``plan.rows`` rows each (PostgreSQL): psycopg 3's
     ``executemany`` runs one statement per row, and each ran the roster triggers, which
     PostgreSQL runs once per statement (``roster_changed_<table>``, migration 0014): 37x the
     server's CPU of one statement per 1,000 rows (issue 15)."""
+    changed = 0
     for start in range(0, len(params), plan.rows):
         chunk = params[start : start + plan.rows]
         values = tuple(value for row in chunk for value in row)
-        connection.exec_driver_sql(_rows_sql(plan.head, plan.row, plan.tail, len(chunk)), values)
+        sql = _rows_sql(plan.head, plan.row, plan.tail, len(chunk))
+        changed += connection.exec_driver_sql(sql, values).rowcount
+    return changed
 
 
 @functools.lru_cache(maxsize=256)
@@ -144,32 +154,37 @@ def _column(convert: Convert, values: tuple[Any, ...]) -> list[Any]:
     return list(map(convert, values))
 
 
-def _plan(dialect: Dialect, table: Table, columns: tuple[str, ...], key: str | None) -> _Plan:
+def _plan(
+    dialect: Dialect, table: Table, columns: tuple[str, ...], keys: tuple[str, ...] | None
+) -> _Plan:
     """The SQL and converters of a statement, made once per dialect kind, table and columns
     (an engine's JSON serializer is the dialect's default: Rollcall sets none)."""
-    cache_key = (dialect.name, dialect.driver, table.fullname, columns, key)
+    cache_key = (dialect.name, dialect.driver, table.fullname, columns, keys)
     plan = _PLANS.get(cache_key)
     if plan is None:
-        plan = _PLANS[cache_key] = _make_plan(dialect, table, columns, key)
+        plan = _PLANS[cache_key] = _make_plan(dialect, table, columns, keys)
     return plan
 
 
-def _make_plan(dialect: Dialect, table: Table, columns: tuple[str, ...], key: str | None) -> _Plan:
+def _make_plan(
+    dialect: Dialect, table: Table, columns: tuple[str, ...], keys: tuple[str, ...] | None
+) -> _Plan:
     quote = dialect.identifier_preparer.quote
     name = dialect.identifier_preparer.format_table(table)
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     if dialect.paramstyle not in ("qmark", "format", "pyformat"):
         raise NotImplementedError(f"paramstyle {dialect.paramstyle!r}")
-    written = columns if key is None else (*columns, key)
+    written = columns if keys is None else (*columns, *keys)
     converters = tuple(_converter(dialect, table.c[column].type) for column in written)
     if dialect.paramstyle != "qmark":  # PostgreSQL (sqlite3 runs executemany in C)
-        return _many_values_plan(dialect, table, columns, key, converters)
-    if key is None:
+        return _many_values_plan(dialect, table, columns, keys, converters)
+    if keys is None:
         names = ", ".join(quote(column) for column in columns)
         sql = f"INSERT INTO {name} ({names}) VALUES ({', '.join(mark for _ in columns)})"
     else:
         assignments = ", ".join(f"{quote(column)} = {mark}" for column in columns)
-        sql = f"UPDATE {name} SET {assignments} WHERE {quote(key)} = {mark}"
+        matched = " AND ".join(f"{quote(key)} = {mark}" for key in keys)
+        sql = f"UPDATE {name} SET {assignments} WHERE {matched}"
     return _Plan(sql, converters)
 
 
@@ -177,26 +192,29 @@ def _many_values_plan(
     dialect: Dialect,
     table: Table,
     columns: tuple[str, ...],
-    key: str | None,
+    keys: tuple[str, ...] | None,
     converters: tuple[Convert | None, ...],
 ) -> _Plan:
     """An INSERT of many ``VALUES``, or an ``UPDATE ... FROM (VALUES ...) AS v`` joined on
-    ``key`` (each value cast to its column's type: a parameter alone has none)."""
+    ``keys`` (each value cast to its column's type: a parameter alone has none; the values
+    named ``v0``, ``v1``, ... in order, so that a column may be both set and matched)."""
     quote = dialect.identifier_preparer.quote
     name = dialect.identifier_preparer.format_table(table)
-    written = columns if key is None else (*columns, key)
+    written = columns if keys is None else (*columns, *keys)
     rows = max(1, min(ROWS_PER_INSERT, _PARAMETERS // max(1, len(written))))
-    names = ", ".join(quote(column) for column in written)
-    if key is None:
+    if keys is None:
         row = f"({', '.join('%s' for _ in written)})"
-        head = f"INSERT INTO {name} ({names}) VALUES "
+        head = f"INSERT INTO {name} ({', '.join(quote(column) for column in columns)}) VALUES "
         return _Plan(head + row, converters, rows, head, row, "")
-    assert key not in columns, "the key is matched, not set"
     types = [table.c[column].type.compile(dialect=dialect) for column in written]
     row = f"({', '.join(f'CAST(%s AS {type_})' for type_ in types)})"
-    assignments = ", ".join(f"{quote(column)} = v.{quote(column)}" for column in columns)
+    assignments = ", ".join(f"{quote(column)} = v.v{i}" for i, column in enumerate(columns))
+    matched = " AND ".join(
+        f"{name}.{quote(key)} = v.v{i}" for i, key in enumerate(keys, start=len(columns))
+    )
+    aliases = ", ".join(f"v{i}" for i in range(len(written)))
     head = f"UPDATE {name} SET {assignments} FROM (VALUES "
-    tail = f") AS v ({names}) WHERE {name}.{quote(key)} = v.{quote(key)}"
+    tail = f") AS v ({aliases}) WHERE {matched}"
     return _Plan(head + row + tail, converters, rows, head, row, tail)
 
 
