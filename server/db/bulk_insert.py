@@ -8,8 +8,9 @@ bind processors SQLAlchemy uses (so JSON is serialised, ``None`` in a JSON colum
 ``null``, datetimes made UTC and, on SQLite, stored in SQLAlchemy's own text format, byte for
 byte), and the tuples go to the driver in one ``executemany`` on the session's connection
 (sqlite3 runs it in C). On PostgreSQL an INSERT sends up to :data:`ROWS_PER_INSERT` rows in
-one statement of many ``VALUES`` instead: psycopg 3's ``executemany`` is one statement per
-row, and the roster triggers run once per statement. The statements still pass through the
+one statement of many ``VALUES`` instead, and an UPDATE sends them as one
+``UPDATE ... FROM (VALUES ...)``: psycopg 3's ``executemany`` is one statement per row, and
+the roster triggers run once per statement. The statements still pass through the
 connection's events, so statement counts and logs see them.
 
 Rows are tuples in the order of ``columns``, or dicts that all hold every column (what a Core
@@ -47,11 +48,15 @@ class JSONText(str):
 @dataclass(frozen=True)
 class _Plan:
     """The SQL of one statement for one dialect, and each parameter's converter; ``rows``:
-    rows an INSERT sends in one statement of many ``VALUES`` (1: an ``executemany``)."""
+    rows a statement of many ``VALUES`` sends at once (1: an ``executemany`` of ``sql``), as
+    ``head``, one ``row`` per row joined by commas, and ``tail``."""
 
     sql: str
     converters: tuple[Convert | None, ...]
     rows: int = 1
+    head: str = ""
+    row: str = ""
+    tail: str = ""
 
 
 # PostgreSQL: rows of one multi-row INSERT, within the protocol's 65,535 parameters
@@ -81,39 +86,49 @@ def insert_dicts(session: Session, table: Any, rows: Sequence[Mapping[str, Any]]
 
 
 def update_rows(
-    session: Session, table: Any, columns: Sequence[str], key: str, rows: Iterable[Sequence[Any]]
-) -> None:
-    """UPDATE ``columns`` of the rows whose ``key`` column matches, one ``executemany``;
-    each of ``rows`` is ``(*values of columns, key)``."""
+    session: Session,
+    table: Any,
+    columns: Sequence[str],
+    key: str | Sequence[str],
+    rows: Iterable[Sequence[Any]],
+) -> int:
+    """UPDATE ``columns`` of the rows whose ``key`` column (or columns) match, one
+    ``executemany`` (PostgreSQL: one ``UPDATE ... FROM (VALUES ...)`` per
+    :data:`ROWS_PER_INSERT` rows); each of ``rows`` is ``(*values of columns, *keys)``, and a
+    column may be both set and matched (a version). Returns the number of rows changed."""
     connection = session.connection()
-    plan = _plan(connection.dialect, table, tuple(columns), key)
-    _execute(connection, plan, rows)
+    keys = (key,) if isinstance(key, str) else tuple(key)
+    plan = _plan(connection.dialect, table, tuple(columns), keys)
+    return _execute(connection, plan, rows)
 
 
-def _execute(connection: Any, plan: _Plan, rows: Iterable[Sequence[Any]]) -> None:
+def _execute(connection: Any, plan: _Plan, rows: Iterable[Sequence[Any]]) -> int:
     params = _converted(plan.converters, rows)
     if len(params) > 1 and plan.rows > 1:
-        _insert_in_statements(connection, plan, params)
-    elif params:
-        connection.exec_driver_sql(plan.sql, params)
+        return _insert_in_statements(connection, plan, params)
+    if params:
+        return int(connection.exec_driver_sql(plan.sql, params).rowcount)
+    return 0
 
 
-def _insert_in_statements(connection: Any, plan: _Plan, params: list[tuple[Any, ...]]) -> None:
-    """The rows as INSERTs of up to ``plan.rows`` rows each (PostgreSQL): psycopg 3's
+def _insert_in_statements(connection: Any, plan: _Plan, params: list[tuple[Any, ...]]) -> int:
+    """The rows as statements of up to ``plan.rows`` rows each (PostgreSQL): psycopg 3's
     ``executemany`` runs one statement per row, and each ran the roster triggers, which
     PostgreSQL runs once per statement (``roster_changed_<table>``, migration 0014): 37x the
     server's CPU of one statement per 1,000 rows (issue 15)."""
+    changed = 0
     for start in range(0, len(params), plan.rows):
         chunk = params[start : start + plan.rows]
         values = tuple(value for row in chunk for value in row)
-        connection.exec_driver_sql(_rows_sql(plan.sql, len(chunk)), values)
+        sql = _rows_sql(plan.head, plan.row, plan.tail, len(chunk))
+        changed += connection.exec_driver_sql(sql, values).rowcount
+    return changed
 
 
 @functools.lru_cache(maxsize=256)
-def _rows_sql(sql: str, count: int) -> str:
-    """``sql`` (an INSERT of one row) inserting ``count`` rows."""
-    head, one = sql.rsplit(" VALUES ", 1)
-    return f"{head} VALUES {', '.join([one] * count)}"
+def _rows_sql(head: str, row: str, tail: str, count: int) -> str:
+    """A statement of ``count`` rows of ``VALUES``."""
+    return f"{head}{', '.join([row] * count)}{tail}"
 
 
 def _converted(
@@ -139,35 +154,68 @@ def _column(convert: Convert, values: tuple[Any, ...]) -> list[Any]:
     return list(map(convert, values))
 
 
-def _plan(dialect: Dialect, table: Table, columns: tuple[str, ...], key: str | None) -> _Plan:
+def _plan(
+    dialect: Dialect, table: Table, columns: tuple[str, ...], keys: tuple[str, ...] | None
+) -> _Plan:
     """The SQL and converters of a statement, made once per dialect kind, table and columns
     (an engine's JSON serializer is the dialect's default: Rollcall sets none)."""
-    cache_key = (dialect.name, dialect.driver, table.fullname, columns, key)
+    cache_key = (dialect.name, dialect.driver, table.fullname, columns, keys)
     plan = _PLANS.get(cache_key)
     if plan is None:
-        plan = _PLANS[cache_key] = _make_plan(dialect, table, columns, key)
+        plan = _PLANS[cache_key] = _make_plan(dialect, table, columns, keys)
     return plan
 
 
-def _make_plan(dialect: Dialect, table: Table, columns: tuple[str, ...], key: str | None) -> _Plan:
+def _make_plan(
+    dialect: Dialect, table: Table, columns: tuple[str, ...], keys: tuple[str, ...] | None
+) -> _Plan:
     quote = dialect.identifier_preparer.quote
     name = dialect.identifier_preparer.format_table(table)
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     if dialect.paramstyle not in ("qmark", "format", "pyformat"):
         raise NotImplementedError(f"paramstyle {dialect.paramstyle!r}")
-    if key is None:
+    written = columns if keys is None else (*columns, *keys)
+    converters = tuple(_converter(dialect, table.c[column].type) for column in written)
+    if dialect.paramstyle != "qmark":  # PostgreSQL (sqlite3 runs executemany in C)
+        return _many_values_plan(dialect, table, columns, keys, converters)
+    if keys is None:
         names = ", ".join(quote(column) for column in columns)
         sql = f"INSERT INTO {name} ({names}) VALUES ({', '.join(mark for _ in columns)})"
-        written = columns
-        if dialect.paramstyle != "qmark":  # PostgreSQL (sqlite3 runs executemany in C)
-            rows = max(1, min(ROWS_PER_INSERT, _PARAMETERS // max(1, len(columns))))
-            converters = tuple(_converter(dialect, table.c[column].type) for column in written)
-            return _Plan(sql, converters, rows)
     else:
         assignments = ", ".join(f"{quote(column)} = {mark}" for column in columns)
-        sql = f"UPDATE {name} SET {assignments} WHERE {quote(key)} = {mark}"
-        written = (*columns, key)
-    return _Plan(sql, tuple(_converter(dialect, table.c[column].type) for column in written))
+        matched = " AND ".join(f"{quote(key)} = {mark}" for key in keys)
+        sql = f"UPDATE {name} SET {assignments} WHERE {matched}"
+    return _Plan(sql, converters)
+
+
+def _many_values_plan(
+    dialect: Dialect,
+    table: Table,
+    columns: tuple[str, ...],
+    keys: tuple[str, ...] | None,
+    converters: tuple[Convert | None, ...],
+) -> _Plan:
+    """An INSERT of many ``VALUES``, or an ``UPDATE ... FROM (VALUES ...) AS v`` joined on
+    ``keys`` (each value cast to its column's type: a parameter alone has none; the values
+    named ``v0``, ``v1``, ... in order, so that a column may be both set and matched)."""
+    quote = dialect.identifier_preparer.quote
+    name = dialect.identifier_preparer.format_table(table)
+    written = columns if keys is None else (*columns, *keys)
+    rows = max(1, min(ROWS_PER_INSERT, _PARAMETERS // max(1, len(written))))
+    if keys is None:
+        row = f"({', '.join('%s' for _ in written)})"
+        head = f"INSERT INTO {name} ({', '.join(quote(column) for column in columns)}) VALUES "
+        return _Plan(head + row, converters, rows, head, row, "")
+    types = [table.c[column].type.compile(dialect=dialect) for column in written]
+    row = f"({', '.join(f'CAST(%s AS {type_})' for type_ in types)})"
+    assignments = ", ".join(f"{quote(column)} = v.v{i}" for i, column in enumerate(columns))
+    matched = " AND ".join(
+        f"{name}.{quote(key)} = v.v{i}" for i, key in enumerate(keys, start=len(columns))
+    )
+    aliases = ", ".join(f"v{i}" for i in range(len(written)))
+    head = f"UPDATE {name} SET {assignments} FROM (VALUES "
+    tail = f") AS v ({aliases}) WHERE {matched}"
+    return _Plan(head + row + tail, converters, rows, head, row, tail)
 
 
 def _converter(dialect: Dialect, type_: Any) -> Convert | None:

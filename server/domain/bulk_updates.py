@@ -2,7 +2,8 @@
 
 The ORM's flush sends one UPDATE per row to a table with a version column (its ETag): SQLite
 reports no row count per row of an ``executemany``, so the ORM checks each version alone. A
-full import deactivating thousands of records paid a statement per record for that.
+full import deactivating thousands of records paid a statement per record for that (and on
+PostgreSQL, whose ``executemany`` is a statement per row too, a run of the roster triggers).
 :func:`write_changes` sends one UPDATE for all of them, checks every version all the same
 (the sum of the rows it changed must be the number of records), bumps the versions as the
 flush would, and tells the ORM the values are stored.
@@ -17,46 +18,40 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, bindparam, inspect, update
+from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
+from server.db.bulk_insert import update_rows
+
 
 def write_changes(session: Session, records: Sequence[Any], names: Sequence[str]) -> None:
     """Store the columns ``names`` of ``records`` (all of one model, with ``id`` and
-    ``version``) as they are on the objects; each record's version goes up by one.
+    ``version``) as they are on the objects; each record's version goes up by one. One
+    statement (:func:`server.db.bulk_insert.update_rows`: on PostgreSQL an ``UPDATE ... FROM
+    (VALUES ...)``, whose roster triggers run once, not once a row).
 
     :raises StaleDataError: a record was changed or removed since it was read.
     """
     if not records:
         return
     table = type(records[0]).__table__
-    statement = (
-        update(table)
-        .where(table.c.id == bindparam("w_id"), table.c.version == bindparam("w_version"))
-        .values(version=bindparam("w_next"), **{name: bindparam(f"w_{name}") for name in names})
-    )
     rows = [
-        {
-            "w_id": record.id,
-            "w_version": record.version,
-            "w_next": record.version + 1,
-            **{f"w_{name}": getattr(record, name) for name in names},
-        }
+        (*(getattr(record, name) for name in names), record.version + 1, record.id, record.version)
         for record in records
     ]
-    result = cast("CursorResult[Any]", session.connection().execute(statement, rows))
-    if result.rowcount != len(rows):
+    changed = update_rows(session, table, (*names, "version"), ("id", "version"), rows)
+    if changed != len(rows):
         raise StaleDataError(
-            f"{len(rows) - result.rowcount} of {len(rows)} {table.name} rows changed meanwhile."
+            f"{len(rows) - changed} of {len(rows)} {table.name} rows changed meanwhile."
         )
     for record, row in zip(records, rows, strict=True):
-        for name in names:
-            set_committed_value(record, name, row[f"w_{name}"])
-        set_committed_value(record, "version", row["w_next"])
+        for name, value in zip(names, row, strict=False):
+            set_committed_value(record, name, value)
+        set_committed_value(record, "version", row[len(names)])
 
 
 def changed_columns(record: Any) -> tuple[str, ...] | None:

@@ -174,6 +174,37 @@ def test_a_batch_runs_the_roster_triggers_of_postgresql_once(
     assert session.scalar(text("SELECT count(*) FROM users")) == 200
 
 
+def test_an_update_of_many_rows_is_one_statement_and_stores_each_row_s_values(
+    database: Database, session: Session, system: Actor
+) -> None:
+    """``update_rows`` (the row hashes an import stores after its writes): PostgreSQL runs
+    the roster triggers once per statement, and psycopg 3's ``executemany`` is one statement
+    per row, so a batch goes in one ``UPDATE ... FROM (VALUES ...)`` there (issue 15); on
+    SQLite one ``executemany``. Each row gets its own value, other rows none."""
+    connection_id = _connection_id(session, system)
+    users = [_user(system.tenant_id, connection_id, f"u{n}") for n in range(300)]
+    insert_dicts(session, User.__table__, users)
+    changes = text("SELECT count(*) FROM roster_changes WHERE tenant_id = :t")
+    before = session.scalar(changes, {"t": system.tenant_id}) or 0
+    sent: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        sent.append(statement.split(" SET ")[0])
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        hashes = [(f"h{n:03}", user["id"]) for n, user in enumerate(users[:250])]
+        update_rows(session, User.__table__, ("content_hash",), "id", hashes)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert sent == ["UPDATE users"]
+    stored = dict(session.execute(text("SELECT id, content_hash FROM users")).tuples().all())
+    assert [stored[user["id"]] for user in users] == [f"h{n:03}" for n in range(250)] + [None] * 50
+    if session.get_bind().dialect.name == "postgresql":
+        assert (session.scalar(changes, {"t": system.tenant_id}) or 0) - before <= 1
+
+
 @pytest.mark.parametrize("value", [datetime(2026, 1, 1), "2026-01-01"])
 def test_a_naive_datetime_is_refused_as_by_the_orm(
     database: Database, session: Session, system: Actor, value: Any
