@@ -62,9 +62,10 @@ from sqlalchemy.orm import Session
 from scim import lookups
 from scim.context import current_actor, current_session, current_token
 from scim.handler import RollcallHandler
+from scim.listing import IndexNeedsWrite
 from scim.members import match_members_by_value
 from scim.schemas import EDUCATION_GROUP, EDUCATION_USER, PROFILES, make_provider
-from scim.storage import IndexNeedsWrite, RollcallStorage
+from scim.storage import RollcallStorage
 from scim.tokens import TokenCache
 from server.auth import ACTOR_KEY
 from server.context import AppContext
