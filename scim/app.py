@@ -30,6 +30,7 @@ import json
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from functools import lru_cache
 from http import HTTPStatus
 from typing import Any, Union
 
@@ -51,11 +52,13 @@ from scim2_models import (
     SearchRequest,
     UnauthorizedException,
 )
+from scim2_server import routing
 from scim2_server.applications.asgi import ASGIApplication, Receive, Scope, Send
 from scim2_server.applications.base import BaseApplication
 from scim2_server.handler import ScimHandler
 from scim2_server.requests import ScimRequest
 from scim2_server.responses import ScimResponse
+from scim2_server.routing import Target
 from scim2_server.service import ScimService
 from sqlalchemy.orm import Session
 
@@ -170,12 +173,25 @@ class RollcallService(ScimService):
             return Error(status=503, detail=MESSAGE)
         return ScimService.error_of(exception)
 
+    def match(self, request: ScimRequest) -> Target:  # type: ignore[override]
+        """The target of a request (``ScimService.match``), worked out once per method and
+        path: scim2-server asks for it up to four times per request (the size of its body, its
+        authentication, the handler, the operation), walking its route table each time."""
+        return _target(request.method.upper(), request.path)
+
     def max_body_size(self, request: ScimRequest) -> int | None:
         if request.method.upper() == "GET":
             # never a Bulk request: skip routing it (done twice per request: ~5% of a lookup)
             return MAX_BODY_SIZE
         limit = super().max_body_size(request)
         return MAX_BODY_SIZE if limit is None else limit
+
+
+@lru_cache(maxsize=256)
+def _target(method: str, path: str) -> Target:
+    """:func:`scim2_server.routing.match`, kept for the few paths in use: the requests in
+    flight (a path names a resource) and the endpoints. An unknown path raises each time."""
+    return routing.match(method, path)
 
 
 def generic_classes(models: list[type[Resource[Any]]]) -> list[type[Any]]:

@@ -223,3 +223,30 @@ def test_a_deactivation_revokes_tokens_only_where_there_are_live_ones(
         assert _set_active(idp, holder["id"], False).status_code == 200
     assert not any(s.startswith("UPDATE oauth_tokens") for s in seen), seen
     assert _revoked_at(database, holder["id"]) == [revoked]
+
+
+def test_a_deactivation_is_routed_once(settings, database: Database, district) -> None:
+    """Issue 15: scim2-server worked out a PATCH's route four times (for the size of its body,
+    its authentication, the handler and the operation), walking its route table each time."""
+    from scim2_server import routing
+
+    walks, counting = 0, False
+
+    def count(frame, event, arg) -> None:
+        nonlocal walks
+        walks += counting and event == "call" and frame.f_code is routing.match.__code__
+
+    threading.setprofile(count)  # the SCIM handler runs in a worker thread
+    try:
+        with TestClient(create_app(settings, database=database)) as client:
+            idp = IdP(client, district.token)
+            pupil = idp.create_user("routed.pupil")
+            counting = True
+            sys.setprofile(count)
+            answer = _set_active(idp, pupil["id"], False)
+            sys.setprofile(None)
+            counting = False
+    finally:
+        threading.setprofile(None)
+    assert answer.status_code == 200, answer.text
+    assert walks == 1, walks
