@@ -405,7 +405,8 @@ class ScimEndpoint:
         return resolved
 
     def _resolve(self, token: str) -> tuple[Actor, str | None] | None:
-        with self.database.session() as session:
+        # a read: it takes no write lock, so it never queues behind the writes in flight
+        with self.database.session(read_only=True) as session:
             connection = authenticate_token(session, token)
             if connection is None:
                 return None
