@@ -345,11 +345,10 @@ class ScimApplication(ASGIApplication):
 
     def finalize_response(self, request: ScimRequest, response: ScimResponse) -> ScimResponse:
         # A client that asks for no body (RFC 7240 "Prefer: return=minimal") gets 204 to a PATCH.
-        prefer = (request.header("Prefer") or "").replace(" ", "").lower()
         if (
             request.method == "PATCH"
             and response.status == HTTPStatus.OK
-            and "return=minimal" in prefer.split(",")
+            and "return=minimal" in _preferences(request)
         ):
             response = ScimResponse(HTTPStatus.NO_CONTENT, None, dict(response.headers))
         response = super().finalize_response(request, response)
@@ -411,6 +410,11 @@ class ScimEndpoint:
             if connection is None:
                 return None
             return connection_actor(connection), connection.profile
+
+
+def _preferences(request: ScimRequest) -> list[str]:
+    """The request's ``Prefer`` preferences (RFC 7240), lowercase, without spaces."""
+    return (request.header("Prefer") or "").replace(" ", "").lower().split(",")
 
 
 def _bearer_token(scope: Scope) -> str | None:
