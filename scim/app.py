@@ -30,6 +30,7 @@ import json
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from functools import lru_cache
 from http import HTTPStatus
 from typing import Any, Union
 
@@ -51,20 +52,23 @@ from scim2_models import (
     SearchRequest,
     UnauthorizedException,
 )
+from scim2_server import routing
 from scim2_server.applications.asgi import ASGIApplication, Receive, Scope, Send
 from scim2_server.applications.base import BaseApplication
 from scim2_server.handler import ScimHandler
 from scim2_server.requests import ScimRequest
 from scim2_server.responses import ScimResponse
+from scim2_server.routing import Target
 from scim2_server.service import ScimService
 from sqlalchemy.orm import Session
 
 from scim import lookups
 from scim.context import current_actor, current_session, current_token
 from scim.handler import RollcallHandler
+from scim.listing import IndexNeedsWrite
 from scim.members import match_members_by_value
 from scim.schemas import EDUCATION_GROUP, EDUCATION_USER, PROFILES, make_provider
-from scim.storage import IndexNeedsWrite, RollcallStorage
+from scim.storage import RollcallStorage
 from scim.tokens import TokenCache
 from server.auth import ACTOR_KEY
 from server.context import AppContext
@@ -169,12 +173,25 @@ class RollcallService(ScimService):
             return Error(status=503, detail=MESSAGE)
         return ScimService.error_of(exception)
 
+    def match(self, request: ScimRequest) -> Target:  # type: ignore[override]
+        """The target of a request (``ScimService.match``), worked out once per method and
+        path: scim2-server asks for it up to four times per request (the size of its body, its
+        authentication, the handler, the operation), walking its route table each time."""
+        return _target(request.method.upper(), request.path)
+
     def max_body_size(self, request: ScimRequest) -> int | None:
         if request.method.upper() == "GET":
             # never a Bulk request: skip routing it (done twice per request: ~5% of a lookup)
             return MAX_BODY_SIZE
         limit = super().max_body_size(request)
         return MAX_BODY_SIZE if limit is None else limit
+
+
+@lru_cache(maxsize=256)
+def _target(method: str, path: str) -> Target:
+    """:func:`scim2_server.routing.match`, kept for the few paths in use: the requests in
+    flight (a path names a resource) and the endpoints. An unknown path raises each time."""
+    return routing.match(method, path)
 
 
 def generic_classes(models: list[type[Resource[Any]]]) -> list[type[Any]]:
@@ -328,11 +345,10 @@ class ScimApplication(ASGIApplication):
 
     def finalize_response(self, request: ScimRequest, response: ScimResponse) -> ScimResponse:
         # A client that asks for no body (RFC 7240 "Prefer: return=minimal") gets 204 to a PATCH.
-        prefer = (request.header("Prefer") or "").replace(" ", "").lower()
         if (
             request.method == "PATCH"
             and response.status == HTTPStatus.OK
-            and "return=minimal" in prefer.split(",")
+            and "return=minimal" in _preferences(request)
         ):
             response = ScimResponse(HTTPStatus.NO_CONTENT, None, dict(response.headers))
         response = super().finalize_response(request, response)
@@ -388,11 +404,17 @@ class ScimEndpoint:
         return resolved
 
     def _resolve(self, token: str) -> tuple[Actor, str | None] | None:
-        with self.database.session() as session:
+        # a read: it takes no write lock, so it never queues behind the writes in flight
+        with self.database.session(read_only=True) as session:
             connection = authenticate_token(session, token)
             if connection is None:
                 return None
             return connection_actor(connection), connection.profile
+
+
+def _preferences(request: ScimRequest) -> list[str]:
+    """The request's ``Prefer`` preferences (RFC 7240), lowercase, without spaces."""
+    return (request.header("Prefer") or "").replace(" ", "").lower().split(",")
 
 
 def _bearer_token(scope: Scope) -> str | None:

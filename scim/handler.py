@@ -93,9 +93,6 @@ class RollcallHandler(ScimHandler):
             target = self.service.route(request, Operation.patch)
             resource_type = self.service.resource_type_at(cast(str, target.endpoint))
             self.service.authorize(request, target, resource_type)
-            response_parameters = self.service.read_response_parameters(
-                resource_type, request.query
-            )
             active = self._active_only(request, resource_type.name)
             if active is not None:  # the token is checked in the read of the user
                 with self.unit_of_work(admitted=True), self.storage.operation(savepoint=False):
@@ -104,6 +101,9 @@ class RollcallHandler(ScimHandler):
                     )
                 response = user_response(self.service, request.base_url, user)
                 return self.service.me_response(request, target, response)
+            response_parameters = self.service.read_response_parameters(
+                resource_type, request.query
+            )
             patch_op = self.service.read_patch(
                 resource_type, request.body, request.header("Content-Type")
             )

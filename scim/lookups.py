@@ -18,6 +18,7 @@ nothing is served by the engine too, so its 404 is the engine's.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -190,4 +191,8 @@ def _number(query: Any, name: str, default: int | None) -> int | None:
 
 
 def _conditional(request: ScimRequest) -> bool:
-    return any(request.header(name) is not None for name in CONDITIONAL)
+    """Whether the request has a conditional header: one pass over its headers (asking for
+    each of the four by name walked them four times, issue 15)."""
+    headers = request.headers
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    return any(name.lower() in CONDITIONAL for name, _ in pairs)

@@ -11,6 +11,9 @@ validated, into the filter path RFC 7644 §3.5.2.2 itself uses to remove members
 The rewrite holds on every tolerance profile: once only ``value`` counts the value list is
 unambiguous. An entry without a string ``value`` names no member and is refused.
 
+After such a change of members the answer is the patched group with its members as stored
+(:func:`members_as_stored`).
+
 >>> members_by_value({"op": "Remove", "path": "members", "value": [{"value": "2819c223"}]})
 {'op': 'Remove', 'path': 'members[value eq "2819c223"]'}
 """
@@ -20,7 +23,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from scim2_models import InvalidValueException
+from scim2_models import GroupMember, InvalidValueException, Resource
+
+from server.db import Group
 
 MEMBERS_PATHS = ("members", "urn:ietf:params:scim:schemas:core:2.0:group:members")
 
@@ -64,3 +69,34 @@ def _removes_members_by_value(operation: Any) -> bool:
         and operation["path"].strip().lower() in MEMBERS_PATHS
         and operation.get("value") not in (None, [])
     )
+
+
+def members_as_stored(
+    resource_type: str, group: Group, patched: Resource[Any], ids: list[str]
+) -> Resource[Any]:
+    """``patched`` with the members ``ids`` as :func:`scim.mapping.group_document` shows them
+    (sorted, each with its reference) and the group's meta: after a change of members only,
+    nothing else differs, so the group is not read and validated again (issue 15)."""
+    kept: dict[str, Any] = {}
+    for member in getattr(patched, "members", None) or []:
+        if member.value in ids and member.value not in kept:
+            kept[member.value] = member
+    members = []
+    for user_id in ids:
+        member = kept.get(user_id)
+        reference = f"Users/{user_id}"
+        if member is None or member.ref != reference or member.type != "User":
+            display = getattr(member, "display", None)
+            member = GroupMember.model_validate(
+                {"value": user_id, "$ref": reference, "type": "User", "display": display}
+            )
+        members.append(member)
+    stored = patched.model_copy(update={"members": members})
+    stored.id = group.id
+    stored.meta = {  # type: ignore[assignment]
+        "resourceType": resource_type,
+        "created": group.created_at,
+        "lastModified": group.updated_at,
+        "version": f'W/"{group.version}"',
+    }
+    return stored

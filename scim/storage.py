@@ -5,8 +5,7 @@ guard, ownership, audit events and the password policy apply to SCIM as everywhe
 acting connection and the request's session come from :mod:`scim.context`. A connection sees
 and changes only the records it owns; deleted records answer 404.
 
-Searches run in SQL: the filter (:mod:`scim.filters`) and the sort read the attribute index,
-pages are ``LIMIT``/``OFFSET`` or keyset cursors (RFC 9865) over ``(sort value, id)``.
+Searches run in SQL (:mod:`scim.listing`).
 """
 
 from __future__ import annotations
@@ -15,32 +14,27 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any, cast
 
-import scim2_models
 from scim2_models import (
     NotFoundException,
     PreconditionFailedException,
     Resource,
     ResourceType,
     ResponseParameters,
-    ScimFilter,
     ScimProvider,
     SearchRequest,
 )
 from scim2_server.storage import ScimStorage, SearchPage
-from sqlalchemy import literal, select, union_all
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from scim import cursors, lookups, mapping
+from scim import listing, lookups, mapping
 from scim.context import current_actor, current_session, current_token
 from scim.document_index import created_user_view
 from scim.errors import scim_errors
-from scim.filters import (
-    FilterTranslator,
-    sort_expression,
-    typed_null,
-)
 from scim.index import attribute_values, entry_values, indexed_values
+from scim.listing import READ_USER
 from scim.lookups import admitted
+from scim.members import members_as_stored
 from server.db import Connection, Group, RecordStatus, SchoolClass, User
 from server.db.session import READ_ONLY
 from server.domain import (
@@ -56,17 +50,9 @@ from server.domain import (
     users,
 )
 from server.domain.actors import Actor
-from server.domain.search import page_offset
 from server.domain.secrets import SecretBox
 from server.domain.user_views import UserView
 
-
-class IndexNeedsWrite(Exception):
-    """A read-only search found records to re-index first: serve it again in a write."""
-
-
-# A SCIM representation never shows a credential: read it only if a write asks for it.
-READ_USER = (lazyload(User.credential),)
 PINNED = "scim_pinned_records"
 FOUND = "scim_found_records"
 MEMBERSHIPS = "scim_user_memberships"
@@ -490,7 +476,7 @@ class RollcallStorage(ScimStorage):
             return self._stored(resource_type, group)
         self._forget_reads(group)
         self.session.flush()
-        stored = self._as_stored(resource_type, group, patched, after)
+        stored = members_as_stored(str(resource_type.name), group, patched, after)
         touched = set(before).symmetric_difference(after)
         if before[0] != after[0]:
             touched |= {before[0], after[0]}
@@ -500,37 +486,6 @@ class RollcallStorage(ScimStorage):
         )
         return stored
 
-    def _as_stored(
-        self, resource_type: ResourceType, group: Group, patched: Resource[Any], ids: list[str]
-    ) -> Resource[Any]:
-        """``patched`` with the members ``ids`` as :func:`mapping.group_document` shows them
-        and the record's meta (only the members changed, so nothing else differs)."""
-        kept: dict[str, Any] = {}
-        for member in getattr(patched, "members", None) or []:
-            if member.value in ids and member.value not in kept:
-                kept[member.value] = member
-        members = []
-        for user_id in ids:
-            member = kept.get(user_id)
-            reference = f"Users/{user_id}"
-            if member is None or member.ref != reference or member.type != "User":
-                display = getattr(member, "display", None)
-                member = scim2_models.GroupMember.model_validate(
-                    {"value": user_id, "$ref": reference, "type": "User", "display": display}
-                )
-            members.append(member)
-        stored = patched.model_copy(update={"members": members})
-        stored.id = group.id
-        stored.meta = {  # type: ignore[assignment]
-            "resourceType": resource_type.name,
-            "created": group.created_at,
-            "lastModified": group.updated_at,
-            "version": f'W/"{group.version}"',
-        }
-        return stored
-
-    # -- search ----------------------------------------------------------------------------
-
     def search(
         self,
         resource_types: list[ResourceType],
@@ -538,165 +493,4 @@ class RollcallStorage(ScimStorage):
         *,
         position: Any = None,
     ) -> SearchPage:
-        session = self.session
-        self._refresh_stale_index()
-        dialect = session.get_bind().dialect.name
-        parts = []
-        sort_kind = None
-        for resource_type in resource_types:
-            model = self._model(resource_type)
-            tables = (User,) if resource_type.name == "User" else (Group, SchoolClass)
-            binding = search_request.sort_binding(model) if search_request.sort_by else None
-            for table in tables:
-                value, kind = sort_expression(
-                    binding, table, self.actor.tenant_id, str(resource_type.name), dialect
-                )
-                parts.append((resource_type, table, model, value, kind))
-                if binding is not None:
-                    sort_kind = sort_kind or kind
-        selects = []
-        for resource_type, table, model, value, kind in parts:
-            if (search_request.sort_by and value is None) or (kind != sort_kind and sort_kind):
-                value = typed_null(sort_kind or "text") if kind != "column" else value
-            where = [access.visible_records(self.actor, table)]
-            if search_request.filter is not None:
-                scim_filter = ScimFilter[model](search_request.filter.ast)  # type: ignore[valid-type]
-                memberships = (
-                    groups.membership_rows(self.actor).subquery() if table is User else None
-                )
-                where.append(
-                    FilterTranslator(
-                        scim_filter,
-                        table,
-                        self.actor.tenant_id,
-                        str(resource_type.name),
-                        dialect,
-                        memberships=memberships,
-                    ).visit(scim_filter.ast)
-                )
-            selects.append(
-                select(
-                    literal(resource_type.name).label("rt"),
-                    literal(table.__tablename__).label("tbl"),
-                    table.id.label("id"),
-                    value.label("sv"),
-                ).where(*where)
-            )
-        found = union_all(*selects).subquery() if len(selects) > 1 else selects[0].subquery()
-        descending = (
-            search_request.sort_by is not None
-            and search_request.sort_order == SearchRequest.SortOrder.descending
-        )
-        missing = found.c.sv.is_(None)
-        order = [missing, found.c.sv, found.c.id]
-        statement = select(found.c.rt, found.c.tbl, found.c.id, found.c.sv)
-        if search_request.cursor is None:
-            return self._index_page(statement, order, descending, search_request)
-        total = scim_index.count(session, statement)
-        return self._cursor_page(
-            statement, found, order, descending, search_request, position, total
-        )
-
-    def _index_page(
-        self,
-        statement: Any,
-        order: list[Any],
-        descending: bool,
-        search_request: SearchRequest[Any],
-    ) -> SearchPage:
-        """A ``startIndex``/``count`` page (RFC 7644 §3.4.2.4), counted only when the page does
-        not tell the total itself: a lookup's short first page holds every match."""
-        session = self.session
-        # RFC 7644 §3.4.2.4: a startIndex past the results gives an empty page
-        start = page_offset(search_request.start_index_0 or 0)
-        page = statement.order_by(*[c.desc() if descending else c for c in order]).offset(start)
-        if search_request.count is not None:
-            page = page.limit(search_request.count)
-        rows = scim_index.fetch(session, page) if search_request.count != 0 else []
-        short = search_request.count is None or len(rows) < search_request.count
-        if start == 0 and short and search_request.count != 0:
-            total = len(rows)
-        else:
-            total = scim_index.count(session, statement)
-        return SearchPage(total, self._load(rows))
-
-    def _cursor_page(
-        self,
-        statement: Any,
-        found: Any,
-        order: list[Any],
-        descending: bool,
-        search_request: SearchRequest[Any],
-        position: Any,
-        total: int,
-    ) -> SearchPage:
-        session = self.session
-        count = search_request.count
-        if count == 0:
-            return SearchPage(total, [])
-        direction, anchor = cursors.read_position(position)
-        forward = direction == "next"
-        # Walking forward in a descending sort, or backward in an ascending one, reads the key
-        # downwards.
-        downwards = descending == forward
-        if anchor is not None:
-            statement = statement.where(cursors.beyond(found, anchor, downwards))
-        statement = statement.order_by(*[c.desc() if downwards else c for c in order])
-        if count is not None:
-            statement = statement.limit(count + 1)
-        rows = scim_index.fetch(session, statement)
-        more = count is not None and len(rows) > count
-        rows = rows[:count] if count is not None else rows
-        if not forward:
-            rows.reverse()
-        page = SearchPage(total, self._load(rows))
-        if rows:
-            after_last = more if forward else anchor is not None
-            before_first = anchor is not None if forward else more
-            if after_last:
-                page.next = cursors.position("next", rows[-1])
-            if before_first:
-                page.previous = cursors.position("previous", rows[0])
-        return page
-
-    def _refresh_stale_index(self) -> None:
-        """Re-index the records a change outside SCIM marked stale (staff overrides).
-
-        :raises IndexNeedsWrite: there are some, and this unit of work may only read.
-        """
-        by_name = {rt.name: rt for rt in self.provider.resource_types}
-        stale = scim_index.stale_records(self.session, self.actor.tenant_id)
-        if stale and self.session.info.get(READ_ONLY):
-            raise IndexNeedsWrite
-        for type_name, record_id in stale:
-            resource_type = by_name[type_name]
-            record = (
-                self.session.get(User, record_id)
-                if type_name == "User"
-                else (
-                    self.session.get(SchoolClass, record_id) or self.session.get(Group, record_id)
-                )
-            )
-            if record is None or record.status == RecordStatus.DELETED:
-                scim_index.remove_values(self.session, record_id)
-            else:
-                self._stored(resource_type, record)
-
-    def _load(self, rows: list[Any]) -> list[Resource[Any]]:
-        """The resources of a page: each table's records in one query (users with their roles
-        and grades), the users' memberships in one more."""
-        by_name = {rt.name: rt for rt in self.provider.resource_types}
-        models: dict[str, Any] = {"users": User, "groups": Group, "classes": SchoolClass}
-        records: dict[str, Any] = {}
-        for table, model in models.items():
-            ids = [row.id for row in rows if row.tbl == table]
-            if ids:
-                options = READ_USER if model is User else ()
-                query = select(model).where(model.id.in_(ids)).options(*options)
-                records.update((record.id, record) for record in self.session.scalars(query))
-        user_ids = [row.id for row in rows if row.tbl == "users"]
-        memberships = groups.memberships(self.session, self.actor, user_ids)
-        return [
-            self._resource(by_name[row.rt], records[row.id], memberships.get(row.id))
-            for row in rows
-        ]
+        return listing.search(self, resource_types, search_request, position=position)

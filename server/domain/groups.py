@@ -166,15 +166,24 @@ def membership_rows(
     return _membership_rows(actor.tenant_id, actor.connection_id, actor.kind, user_ids)
 
 
+def memberships_of_user_row(actor: Actor) -> Select[Any]:
+    """:func:`membership_rows` of the user of the enclosing query's ``users`` row (correlated
+    to it), by display name: a read of users that shows their memberships in the same
+    statement (:mod:`server.domain.user_views`, issue 15)."""
+    rows = _membership_rows(actor.tenant_id, actor.connection_id, actor.kind, None, of_row=True)
+    return rows.order_by(rows.selected_columns.display, rows.selected_columns.group_id)
+
+
 def _membership_rows(
-    tenant_id: Any, connection_id: Any, kind: str, user_ids: Any | None
+    tenant_id: Any, connection_id: Any, kind: str, user_ids: Any | None, *, of_row: bool = False
 ) -> Select[Any]:
     """The memberships the actor may see, one row per (user, group or class):
     ``user_id``, ``group_id``, ``display``, ``display_folded`` and ``type`` ("direct").
 
     Deleted groups, classes and enrollments are left out; a connection sees only the groups
     and classes it owns (as it reads no others). Filters (SCIM ``groups.value``) add their
-    conditions to this SELECT; ``user_ids`` narrows each half of it to a page of users.
+    conditions to this SELECT; ``user_ids`` narrows each half of it to a page of users,
+    ``of_row`` to the user of an enclosing query's ``users`` row.
     """
     group_where = [Group.tenant_id == tenant_id, Group.status != RecordStatus.DELETED]
     class_where = [
@@ -188,6 +197,9 @@ def _membership_rows(
     if user_ids is not None:
         group_where.append(GroupMember.user_id.in_(user_ids))
         class_where.append(Enrollment.user_id.in_(user_ids))
+    if of_row:
+        group_where.append(GroupMember.user_id == User.id)
+        class_where.append(Enrollment.user_id == User.id)
     direct = literal("direct")
     in_groups = (
         select(
@@ -211,6 +223,8 @@ def _membership_rows(
         .join(SchoolClass, SchoolClass.id == Enrollment.class_id)
         .where(*class_where)
     )
+    if of_row:
+        in_groups, in_classes = in_groups.correlate(User), in_classes.correlate(User)
     return union(in_groups, in_classes)  # type: ignore[return-value]
 
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import ColumnElement, Exists, Table, bindparam, exists, select, update
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from server.db import OAuthClient, OAuthClientKind, OAuthToken, User, utcnow
 from server.domain import audit
@@ -224,6 +224,12 @@ def revoke_tokens_of(session: Session, user_ids: list[str]) -> int:
             if isinstance(held, OAuthToken) and held.user_id in wanted:
                 session.expire(held, ["revoked_at"])
     return revoked
+
+
+def holds_unrevoked_tokens(user_id: ColumnElement[str] | InstrumentedAttribute[str]) -> Exists:
+    """``EXISTS`` a token of the user ``user_id`` names that :func:`revoke_tokens_of` would
+    revoke: a read of users tells whether a deactivation has any to revoke (issue 15)."""
+    return exists().where(_TOKENS.c.user_id == user_id, _TOKENS.c.revoked_at.is_(None))
 
 
 _TOKENS = cast(Table, OAuthToken.__table__)

@@ -2,9 +2,10 @@
 :mod:`server.domain.user_status` applied to a user read without an ORM object.
 
 A ``PATCH`` of ``active`` alone is the request identity providers send most. Loading the user
-as an ORM object and flushing it were half of it; here it is one read with the live check of
-the token and the tenant's settings (:func:`server.domain.user_views.find_view_to_change`),
-one ``UPDATE … WHERE id = :id AND version = :v``, the revocation and the audit row.
+as an ORM object and flushing it were half of it; here it is one read of the user with its
+memberships, the live check of the token, the tenant's settings and whether the user holds
+OIDC tokens (:func:`server.domain.user_views.find_view_to_change`), one ``UPDATE … WHERE id =
+:id AND version = :v``, the revocation (only when there are tokens to revoke) and the audit row.
 
 >>> set_active(session, actor, user_id, False, token=digest)  # doctest: +SKIP
 (UserView(..., status='inactive', version=2, ...), True)
@@ -52,13 +53,14 @@ def set_active(
     found = find_view_to_change(session, actor, user_id, token=token)
     if found is None:
         return None
-    (view, settings), status = found, RecordStatus.ACTIVE if active else RecordStatus.INACTIVE
+    view, status = found.view, RecordStatus.ACTIVE if active else RecordStatus.INACTIVE
     if view.status == status:
         return view, False
     now = utcnow()
+    settings = found.settings
     values = status_values(session, actor.tenant_id, view.primary_role, status, now, settings)
     _write_status(session, view, values)
-    after_status_change(session, actor, [view.id], status)
+    after_status_change(session, actor, [view.id], status, tokens=found.holds_tokens)
     event = status_event(view.id, view.username, view.status, status)
     audit.record_many(session, actor, ACTIONS[status], [event])
     return replace(view, status=status, updated_at=now, version=view.version + 1), True

@@ -54,10 +54,13 @@ def status_values(
     return values
 
 
-def after_status_change(session: Session, actor: Actor, user_ids: list[str], status: str) -> None:
+def after_status_change(
+    session: Session, actor: Actor, user_ids: list[str], status: str, *, tokens: bool = True
+) -> None:
     """What follows a written status change of users of the actor's tenant: their tokens
-    revoked unless active, the index marked."""
-    if status != RecordStatus.ACTIVE and user_ids:
+    revoked unless active, the index marked. ``tokens=False``: the caller read, in this
+    transaction, that the users hold no token to revoke."""
+    if status != RecordStatus.ACTIVE and user_ids and tokens:
         revoke_tokens_of(session, user_ids)
     for user_id in user_ids:
         mark_scim_index_stale(session, actor, actor.tenant_id, user_id)

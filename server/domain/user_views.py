@@ -3,10 +3,11 @@
 A protocol that answers a lookup (SCIM ``userName eq``, ``externalId eq``, a read by id: the
 requests identity providers make before every write, issue 15) needs a user's columns, its
 roles with their schools' sourcedIds, its grades and its memberships. :func:`find_views`
-reads the users with their roles and grades in **one** statement (JSON aggregates in
-correlated subqueries, on the indexes of ``user_roles`` and ``user_grades``) and their
-memberships in one more (:func:`server.domain.groups.memberships`); :func:`view_of` gives the
-same view of a user already loaded, so a representation has one definition over both.
+reads the users with all of these in **one** statement (JSON aggregates in correlated
+subqueries, on the indexes of ``user_roles``, ``user_grades``, ``group_members`` and
+``enrollments``; the memberships are :func:`server.domain.groups.memberships_of_user_row`);
+:func:`view_of` gives the same view of a user already loaded, so a representation has one
+definition over both.
 
 Which users an actor finds is :func:`server.domain.access.visible_records`, the rule every
 surface uses: deleted users and other connections' or tenants' users are never found.
@@ -20,7 +21,6 @@ from typing import Any, Literal
 
 from sqlalchemy import (
     JSON,
-    BindParameter,
     ColumnElement,
     Integer,
     Select,
@@ -39,6 +39,7 @@ from server.domain import groups
 from server.domain.access import visible_records
 from server.domain.actors import Actor
 from server.domain.connections import live_token_clause
+from server.domain.oauth import holds_unrevoked_tokens
 from server.domain.search import page_offset
 
 Key = Literal["id", "username", "external_id"]
@@ -140,43 +141,43 @@ def find_views(
     ``token``: the digest of the bearer token the request came with; the users are found only
     while it is live (checked in the same statement, :func:`connections.token_is_live`), so
     a caller that finds none asks whether the token was revoked."""
-    users, memberships = _statements(actor, key, token is not None)
+    users = _statement(actor, key, token is not None)
     value = value if key == "id" else fold(value)
     parameters = {"value": value, "offset": page_offset(offset), "limit": _limit(limit)}
     if token is not None:
         parameters["digest"] = token
-    return [view for _, view in _found(session, users, memberships, parameters)]
+    return [_view(row) for row in _rows(session, users, parameters)]
+
+
+@dataclass(frozen=True)
+class ViewToChange:
+    """A user as :func:`find_view_to_change` read it for a change."""
+
+    view: UserView
+    settings: dict[str, Any]  # its tenant's: how long a leaver is kept
+    holds_tokens: bool  # whether it holds OIDC tokens a deactivation revokes
 
 
 def find_view_to_change(
     session: Session, actor: Actor, user_id: str, *, token: str | None = None
-) -> tuple[UserView, dict[str, Any]] | None:
-    """The view of the user ``actor`` may see with this id (:func:`find_views`: the same two
-    statements, ``token`` checked as there), with its tenant's ``settings`` read in the first:
-    what a change of the user may ask (how long a leaver is kept), without a read of its own."""
-    users, memberships = _statements(actor, "id", token is not None, settings=True)
+) -> ViewToChange | None:
+    """The view of the user ``actor`` may see with this id (:func:`find_views`: the same
+    statement, ``token`` checked as there), with what a change of the user may ask read in it
+    too: its tenant's settings and whether it holds live OIDC tokens."""
+    users = _statement(actor, "id", token is not None, change=True)
     parameters = {"value": user_id, "offset": 0, "limit": 1}
     if token is not None:
         parameters["digest"] = token
-    found = _found(session, users, memberships, parameters)
-    if not found:
+    rows = _rows(session, users, parameters)
+    if not rows:
         return None
-    row, view = found[0]
-    return view, row[-1] or {}
+    row = rows[0]
+    return ViewToChange(_view(row), row[-2] or {}, bool(row[-1]))
 
 
-def _found(
-    session: Session, users: Select[Any], memberships: Select[Any], parameters: dict[str, Any]
-) -> list[tuple[Any, UserView]]:
-    """The rows of ``users`` with the views made of them and their ``memberships``."""
+def _rows(session: Session, users: Select[Any], parameters: dict[str, Any]) -> list[Any]:
     # Core rows on the unit of work's connection: no ORM objects, no ORM result processing
-    connection = session.connection()
-    rows = connection.execute(users, parameters).all()
-    found: dict[str, list[groups.Membership]] = {row.id: [] for row in rows}
-    if found:
-        for entry in connection.execute(memberships, {"user_ids": list(found)}):
-            found[entry.user_id].append(groups.Membership(*entry))
-    return [(row, _view(row, found[row.id])) for row in rows]
+    return list(session.connection().execute(users, parameters).all())
 
 
 def count_views(session: Session, actor: Actor, key: Key, value: str) -> int:
@@ -186,30 +187,26 @@ def count_views(session: Session, actor: Actor, key: Key, value: str) -> int:
     return int(session.scalar(query, {"value": value}) or 0)
 
 
-# The statements of each (actor, key), built once: building a SELECT (comparisons, subqueries,
+# The statement of each (actor, key), built once: building a SELECT (comparisons, subqueries,
 # the cache key) cost more CPU than running it. The values are bound at each execution.
-_STATEMENTS: dict[tuple[Actor, Key, bool, bool], tuple[Select[Any], Select[Any]]] = {}
+_STATEMENTS: dict[tuple[Actor, Key, bool, bool], Select[Any]] = {}
 _MAX_STATEMENTS = 256
 _NO_LIMIT = 2**31 - 1
 
 
-def _statements(
-    actor: Actor, key: Key, checked: bool, *, settings: bool = False
-) -> tuple[Select[Any], Select[Any]]:
-    """The users (``checked``: while the bound token is live; ``settings``: with their
-    tenant's, last) and the memberships statements of :func:`find_views`."""
-    built = _STATEMENTS.get((actor, key, checked, settings))
+def _statement(actor: Actor, key: Key, checked: bool, *, change: bool = False) -> Select[Any]:
+    """The users statement of :func:`find_views` (``checked``: while the bound token is live;
+    ``change``: with their tenant's settings and whether they hold live tokens, last)."""
+    built = _STATEMENTS.get((actor, key, checked, change))
     if built is None:
         if len(_STATEMENTS) >= _MAX_STATEMENTS:
             _STATEMENTS.clear()
-        ids: BindParameter[Any] = bindparam("user_ids", expanding=True)
-        users = _users_statement(actor, key)
+        built = _users_statement(actor, key)
         if checked:
-            users = users.where(live_token_clause())
-        if settings:
-            users = users.add_columns(_TENANT_SETTINGS)
-        built = (users, groups.memberships_query(actor, ids))
-        _STATEMENTS[(actor, key, checked, settings)] = built
+            built = built.where(live_token_clause())
+        if change:
+            built = built.add_columns(_TENANT_SETTINGS, holds_unrevoked_tokens(User.id))
+        _STATEMENTS[(actor, key, checked, change)] = built
     return built
 
 
@@ -230,9 +227,16 @@ def _grades_column() -> ScalarSelect[Any]:
     return select(_JsonRows(UserGrade.grade)).where(UserGrade.user_id == User.id).scalar_subquery()
 
 
+def _memberships_column(actor: Actor) -> ScalarSelect[Any]:
+    """The user's memberships the actor may see, by display name, as a JSON array."""
+    rows = groups.memberships_of_user_row(actor).subquery()
+    return select(_JsonMemberships(rows.c.group_id, rows.c.display)).scalar_subquery()
+
+
 def _users_statement(actor: Actor, key: Key) -> Select[Any]:
+    shown = (_roles_column(), _grades_column(), _memberships_column(actor))
     return (
-        select(*(getattr(User, name) for name in COLUMNS), _roles_column(), _grades_column())
+        select(*(getattr(User, name) for name in COLUMNS), *shown)
         .where(visible_records(actor, User), _matching(key))
         .order_by(User.id)
         .limit(bindparam("limit", type_=Integer))
@@ -253,16 +257,16 @@ def _limit(limit: int | None) -> int:
     return _NO_LIMIT if limit is None else limit
 
 
-def _view(row: Any, memberships: list[groups.Membership]) -> UserView:
+def _view(row: Any) -> UserView:
     values = dict(zip(COLUMNS, row, strict=False))
     values["extra"] = values["extra"] or {}
-    roles_json, grades_json = row[len(COLUMNS)], row[len(COLUMNS) + 1]
+    roles_json, grades_json, memberships_json = row[len(COLUMNS) : len(COLUMNS) + 3]
     roles = sorted((RoleView(*entry) for entry in roles_json or []), key=_role_order)
     return UserView(
         **values,
         roles=roles,
         grades=sorted(entry[0] for entry in grades_json or []),
-        memberships=memberships,
+        memberships=[groups.Membership(row.id, *entry) for entry in memberships_json or []],
     )
 
 
@@ -292,3 +296,25 @@ def _json_rows_sqlite(element: _JsonRows, compiler: Any, **kw: Any) -> str:
 @compiles(_JsonRows, "postgresql")
 def _json_rows_postgresql(element: _JsonRows, compiler: Any, **kw: Any) -> str:
     return f"json_agg(json_build_array({compiler.process(element.clauses, **kw)}))"
+
+
+class _JsonMemberships(FunctionElement[Any]):
+    """:class:`_JsonRows` of ``(group_id, display)`` by display and id, as
+    :func:`server.domain.groups.memberships` orders them: SQLite aggregates the rows in the
+    order of its ordered subquery, PostgreSQL is told the order (it may aggregate in any)."""
+
+    type = JSON()
+    inherit_cache = True
+    name = "json_memberships"
+
+
+@compiles(_JsonMemberships, "sqlite")
+def _json_memberships_sqlite(element: _JsonMemberships, compiler: Any, **kw: Any) -> str:
+    return f"json_group_array(json_array({compiler.process(element.clauses, **kw)}))"
+
+
+@compiles(_JsonMemberships, "postgresql")
+def _json_memberships_postgresql(element: _JsonMemberships, compiler: Any, **kw: Any) -> str:
+    group_id, display = (compiler.process(c, **kw) for c in element.clauses.clauses)
+    pair = f"json_build_array({group_id}, {display})"
+    return f"json_agg({pair} ORDER BY {display}, {group_id})"

@@ -16,7 +16,7 @@ from server.db.session import Database
 from server.domain import oauth
 from server.domain.actors import system_actor
 from tests.scim.conftest import add_connection
-from tests.scim.helpers import PATCH, IdP
+from tests.scim.helpers import PATCH, IdP, statements
 
 ACTIVE = "active"
 
@@ -196,3 +196,57 @@ def test_another_connections_user_is_not_found(app, database: Database, idp: IdP
     other = IdP(app, add_connection(database, district, "Okta"))
     assert _set_active(other, pupil["id"], False).status_code == 404
     assert _stored_state(database, pupil["id"])["status"] == "active"
+
+
+def _revoked_at(database: Database, user_id: str) -> list:
+    with database.session(read_only=True) as session:
+        return list(
+            session.scalars(select(OAuthToken.revoked_at).where(OAuthToken.user_id == user_id))
+        )
+
+
+def test_a_deactivation_revokes_tokens_only_where_there_are_live_ones(
+    idp: IdP, database: Database, district
+) -> None:
+    """Issue 15: the revocation is sent only for a user the read found holding live tokens;
+    such a user still loses them all, and a revocation already made keeps its time."""
+    holder, other = idp.create_user("token.holder"), idp.create_user("token.other")
+    for user in (holder, other):
+        _with_oidc_token(database, district, user["id"])
+    with statements(database) as seen:
+        assert _set_active(idp, holder["id"], False).status_code == 200
+    assert len([s for s in seen if s.startswith("UPDATE oauth_tokens")]) == 1, seen
+    [revoked] = _revoked_at(database, holder["id"])
+    assert revoked is not None and _revoked_at(database, other["id"]) == [None]
+    assert _set_active(idp, holder["id"], True).status_code == 200
+    with statements(database) as seen:
+        assert _set_active(idp, holder["id"], False).status_code == 200
+    assert not any(s.startswith("UPDATE oauth_tokens") for s in seen), seen
+    assert _revoked_at(database, holder["id"]) == [revoked]
+
+
+def test_a_deactivation_is_routed_once(settings, database: Database, district) -> None:
+    """Issue 15: scim2-server worked out a PATCH's route four times (for the size of its body,
+    its authentication, the handler and the operation), walking its route table each time."""
+    from scim2_server import routing
+
+    walks, counting = 0, False
+
+    def count(frame, event, arg) -> None:
+        nonlocal walks
+        walks += counting and event == "call" and frame.f_code is routing.match.__code__
+
+    threading.setprofile(count)  # the SCIM handler runs in a worker thread
+    try:
+        with TestClient(create_app(settings, database=database)) as client:
+            idp = IdP(client, district.token)
+            pupil = idp.create_user("routed.pupil")
+            counting = True
+            sys.setprofile(count)
+            answer = _set_active(idp, pupil["id"], False)
+            sys.setprofile(None)
+            counting = False
+    finally:
+        threading.setprofile(None)
+    assert answer.status_code == 200, answer.text
+    assert walks == 1, walks

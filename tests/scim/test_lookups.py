@@ -256,3 +256,38 @@ def test_a_nul_character_gets_a_clear_answer_rather_than_a_crash(idp: IdP) -> No
     assert missing.status_code == 404 and missing.json()["status"] == "404"
     refused = idp.get("/Users", params={"filter": 'userName eq "nul\x00pupil"'})
     assert refused.status_code == 400 and refused.json()["scimType"] == "invalidFilter"
+
+
+def test_a_lookup_reads_its_request_headers_in_one_pass(
+    settings: Any, database: Database, district: District
+) -> None:
+    """Issue 15: telling a lookup from a conditional read asked for each of four headers by
+    name, each a walk of all the request's headers (~5% of a lookup's unit of work)."""
+    import sys
+    import threading
+
+    from scim2_server.requests import ScimRequest
+    from starlette.testclient import TestClient
+
+    from server.app import create_app
+
+    walks, counting = 0, False
+
+    def count(frame: Any, event: str, arg: Any) -> None:
+        nonlocal walks
+        walks += counting and event == "call" and frame.f_code is ScimRequest.header.__code__
+
+    threading.setprofile(count)  # the SCIM application serves in a worker thread
+    try:
+        with TestClient(create_app(settings, database=database)) as client:
+            idp = IdP(client, district.token)
+            idp.create_user("headed.pupil")
+            counting = True
+            sys.setprofile(count)
+            found = idp.get("/Users", params={"filter": 'userName eq "headed.pupil"'})
+            sys.setprofile(None)
+            counting = False
+    finally:
+        threading.setprofile(None)
+    assert found.status_code == 200 and found.json()["totalResults"] == 1, found.text
+    assert walks == 0, walks

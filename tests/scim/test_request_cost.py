@@ -17,6 +17,7 @@ from scim.index import indexed_values
 from scim.schemas import make_provider
 from server.db import AuditEvent, User
 from server.db.session import Database
+from tests.scim.conftest import District, add_connection
 from tests.scim.helpers import PATCH, USER, IdP, statements
 
 # Every request's unit of work opens with BEGIN and a savepoint, and closes them.
@@ -455,9 +456,9 @@ def test_a_deactivation_checks_the_token_in_its_read_of_the_user(
     [user_read] = [s for s in work if s.startswith("SELECT users.id, ")]
     assert "connection_tokens" in user_read
     assert [s for s in work if "connection_tokens" in s] == [user_read], work
-    # the user (with the token), its status, its OIDC tokens, the audit event, its groups
-    # (for the answer) and its index row
-    assert len(work) == 6, work
+    # the user (with the token, its groups and whether it holds OIDC tokens: it holds none),
+    # its status, the audit event and its index row
+    assert len(work) == 4, work
 
 
 def test_a_deactivation_loads_no_orm_user(idp: IdP, database: Database) -> None:
@@ -482,3 +483,60 @@ def test_a_deactivation_loads_no_orm_user(idp: IdP, database: Database) -> None:
     assert "users.version =" in change, change  # the ETag is still checked by the write
     assert answer.json()["meta"]["version"] == 'W/"2"'
     assert answer.headers["etag"] == 'W/"2"'
+
+
+# -- one read of a user, a write only where there is something to write (issue 15, seventh) ---
+
+
+def test_a_lookup_reads_the_user_and_its_groups_in_one_statement(
+    idp: IdP, database: Database
+) -> None:
+    # Issue 15: a lookup read the user (with its roles and grades), then its memberships
+    pupil = idp.create_user("grouped.pupil", externalId="sis-grouped")
+    for name in ("choir", "Band", "Chess club"):
+        idp.create_group(name, [pupil["id"]])
+    shown = idp.get("/Users", params={"startIndex": 1, "count": 1}).json()["Resources"][0]
+    assert [group["display"] for group in shown["groups"]] == ["Band", "Chess club", "choir"]
+    requests = [
+        ("/Users", {"filter": 'userName eq "grouped.pupil"'}),
+        ("/Users", {"filter": 'externalId eq "sis-grouped"'}),
+        (f"/Users/{pupil['id']}", {}),
+    ]
+    for path, params in requests:
+        with statements(database) as seen:
+            answer = idp.get(path, params=params)
+        assert answer.status_code == 200, answer.text
+        work = _work(seen)
+        assert len(work) == 1, work
+        found = answer.json()["Resources"][0] if "Resources" in answer.json() else answer.json()
+        assert found["groups"] == shown["groups"]
+
+
+def _deactivation(idp: IdP, database: Database, user_id: str) -> list[str]:
+    body = {"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active", "value": False}]}
+    work = _cost(idp, database, "PATCH", f"/Users/{user_id}", json=body)
+    return [s.split(" SET ", 1)[0].split(" (", 1)[0] for s in work]
+
+
+def test_a_deactivation_reads_once_and_revokes_only_tokens_that_exist(
+    idp: IdP, database: Database
+) -> None:
+    # Issue 15: a PATCH `active` sent six statements, one of them the revocation of the
+    # user's OIDC tokens, which most users of an identity provider have none of
+    pupil = idp.create_user("tokenless.pupil")
+    idp.create_group("Chess", [pupil["id"]])
+    sent = _deactivation(idp, database, pupil["id"])
+    assert sent[1:] == ["UPDATE users", "INSERT INTO audit_events", "UPDATE scim_values"], sent
+    assert sent[0].startswith("SELECT users.id, ") and len(sent) == 4, sent
+
+
+def test_a_lookup_with_a_token_not_seen_yet_takes_no_write_lock(
+    idp: IdP, database: Database, district: District
+) -> None:
+    # Issue 15: resolving a bearer token the cache does not hold (a new one, or every few
+    # seconds) opened a write unit of work: a lookup then queued behind every write in flight
+    fresh = IdP(idp.client, add_connection(database, district, "Fresh IdP"))
+    with statements(database) as seen:
+        answer = fresh.get("/Users", params={"filter": 'userName eq "nobody"'})
+    assert answer.status_code == 200, answer.text
+    assert not any(s.upper().startswith("BEGIN IMMEDIATE") for s in seen), seen
