@@ -32,14 +32,13 @@ from sqlalchemy.orm import Session, lazyload
 
 from scim import cursors, lookups, mapping
 from scim.context import current_actor, current_session, current_token
-from scim.document_index import created_user_view
 from scim.errors import scim_errors
 from scim.filters import (
     FilterTranslator,
     sort_expression,
     typed_null,
 )
-from scim.index import attribute_values, entry_values, indexed_values
+from scim.index import attribute_values, document_values, entry_values, indexed_values
 from scim.lookups import admitted
 from server.db import Connection, Group, RecordStatus, SchoolClass, User
 from server.db.session import READ_ONLY
@@ -207,16 +206,21 @@ class RollcallStorage(ScimStorage):
         memberships: list[groups.Membership] | None = None,
     ) -> Resource[Any]:
         """The resource of a record; ``memberships`` are a user's, when already read."""
+        return self._validated(resource_type, record, self._document(record, memberships))
+
+    def _document(
+        self, record: Any, memberships: list[groups.Membership] | None = None
+    ) -> dict[str, Any]:
+        """The SCIM JSON of a record (:mod:`scim.mapping`): what its resource is validated
+        from and its index rows are read from (:func:`scim.index.document_values`)."""
         session = self.session
         if isinstance(record, User):
             if memberships is None:
                 memberships = self._memberships(record)
-            doc = mapping.user_json(self._viewed(user_views.view_of(session, record, memberships)))
-        elif isinstance(record, SchoolClass):
-            doc = mapping.class_document(session, record)
-        else:
-            doc = mapping.group_document(session, record)
-        return self._validated(resource_type, record, doc)
+            return mapping.user_json(self._viewed(user_views.view_of(session, record, memberships)))
+        if isinstance(record, SchoolClass):
+            return mapping.class_document(session, record)
+        return mapping.group_document(session, record)
 
     def _viewed(self, view: UserView) -> UserView:
         """Keep the view a user's resource is made from, for :meth:`stored_view`."""
@@ -267,7 +271,7 @@ class RollcallStorage(ScimStorage):
     ) -> UserView:
         """:meth:`create` of a User, giving the view of the user as stored: the handler
         answers with it (:func:`scim.lookups.user_response`), a new user's index rows are read
-        from it (:func:`scim.document_index.created_user_view`): nothing is validated again
+        from its document (:func:`scim.index.document_values`): nothing is validated again
         (issue 15). ``admit``: check the request's token first (:meth:`_pin_connection`).
 
         :raises UnauthorizedException: (``admit``) the token is no longer live.
@@ -278,7 +282,10 @@ class RollcallStorage(ScimStorage):
             if not fresh:  # adopted or restored: indexed again as any stored user
                 return self._stored_user(resource_type, user, fresh=False)[0]
             self._forget_reads(user)
-            return self._viewed(created_user_view(self.session, self._model(resource_type), user))
+            self.session.flush()
+            view = self._viewed(user_views.view_of(self.session, user, []))  # no groups yet
+            self._index(resource_type, user, mapping.user_json(view), fresh=True)
+            return view
 
     def _new_user(self, resource: Resource[Any]) -> tuple[User, bool]:
         """The user a creation stores: adopted (SPEC §4: a connection set to adopt matching
@@ -442,8 +449,9 @@ class RollcallStorage(ScimStorage):
             return self._stored_user(resource_type, record, fresh=fresh)[1]
         self._forget_reads(record)
         self.session.flush()
-        stored = self._resource(resource_type, record)
-        self._index(resource_type, record, stored, fresh=False)
+        doc = self._document(record)
+        stored = self._validated(resource_type, record, doc)
+        self._index(resource_type, record, doc, fresh=False)
         return stored
 
     def _stored_user(
@@ -455,21 +463,19 @@ class RollcallStorage(ScimStorage):
         self.session.flush()
         memberships = [] if fresh else self._memberships(user)
         view = self._viewed(user_views.view_of(self.session, user, memberships))
-        stored = self._validated(resource_type, user, mapping.user_json(view))
-        self._index(resource_type, user, stored, fresh=fresh)
+        doc = mapping.user_json(view)
+        stored = self._validated(resource_type, user, doc)
+        self._index(resource_type, user, doc, fresh=fresh)
         return view, stored
 
     def _index(
-        self, resource_type: ResourceType, record: Any, stored: Resource[Any], *, fresh: bool
+        self, resource_type: ResourceType, record: Any, doc: dict[str, Any], *, fresh: bool
     ) -> None:
+        """Write the index rows of ``record`` read from its SCIM JSON ``doc`` (``fresh``: it
+        has none yet)."""
         write = scim_index.insert_values if fresh else scim_index.replace_values
-        write(
-            self.session,
-            record.tenant_id,
-            str(resource_type.name),
-            record.id,
-            indexed_values(stored),
-        )
+        values = document_values(self._model(resource_type), record.id, doc)
+        write(self.session, record.tenant_id, str(resource_type.name), record.id, values)
 
     def _stored_members(
         self,
@@ -494,7 +500,10 @@ class RollcallStorage(ScimStorage):
         touched = set(before).symmetric_difference(after)
         if before[0] != after[0]:
             touched |= {before[0], after[0]}
-        elements, values = entry_values(stored, "members", touched)
+        entries = [_entry_of(m, touched) for m in getattr(stored, "members", None) or []]
+        elements, values = entry_values(
+            self._model(resource_type), group.id, {"members": entries}, "members", touched
+        )
         scim_index.replace_entries(
             self.session, group.tenant_id, str(resource_type.name), group.id, elements, values
         )
@@ -700,3 +709,12 @@ class RollcallStorage(ScimStorage):
             self._resource(by_name[row.rt], records[row.id], memberships.get(row.id))
             for row in rows
         ]
+
+
+def _entry_of(member: Any, touched: set[str]) -> dict[str, Any]:
+    """A member as the group's document holds it, whole for a member in ``touched`` (its
+    rows are written), else its ``value`` alone (what the other entries' keys read)."""
+    if member.value in touched:
+        whole = member.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return cast(dict[str, Any], whole)
+    return {"value": member.value}
