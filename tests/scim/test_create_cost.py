@@ -12,13 +12,18 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
+from starlette.testclient import TestClient
 
 from scim.index import document_values, indexed_values
 from scim.schemas import make_provider
+from server.app import create_app
 from server.db.session import Database
 from server.domain import connections, users
 from server.domain.actors import system_actor
@@ -155,3 +160,39 @@ def test_a_taken_username_is_refused_in_its_tenant_and_free_in_another(
         ).token
     elsewhere = IdP(idp.client, token)
     assert elsewhere.post("/Users", {"schemas": [USER], "userName": "twin"}).status_code == 201
+
+
+def _routings(settings: Any, database: Database, district: District, body: Any) -> int:
+    """How often scim2-server's router matched a request's path while the app served one
+    create (every thread of the app, as :func:`tests.scim.test_lean_writes._dumps` counts)."""
+    routed, counting = 0, False
+
+    def count(frame: Any, event: str, arg: Any) -> None:
+        nonlocal routed
+        code = frame.f_code
+        if counting and event == "call" and code.co_name == "match":
+            routed += code.co_filename.endswith(os.path.join("scim2_server", "routing.py"))
+
+    threading.setprofile(count)
+    try:
+        with TestClient(create_app(settings, database=database)) as client:
+            idp = IdP(client, district.token)
+            for n in range(2):  # the second time: every worker thread already started
+                routed, counting = 0, True
+                sys.setprofile(count)
+                answer = idp.post("/Users", {**body, "userName": f"{body['userName']}{n}"})
+                sys.setprofile(None)
+                counting = False
+                assert answer.status_code == 201, answer.text
+    finally:
+        threading.setprofile(None)
+    return routed
+
+
+def test_a_creation_routes_its_path_once(
+    settings: Any, database: Database, district: District
+) -> None:
+    """Counted, never timed: the engine matched a create's path against its routes four
+    times (reading the body, authenticating, the handler, the operation), 64 patterns each
+    (issue 15); a path is now routed once and its target kept."""
+    assert _routings(settings, database, district, {"schemas": [USER], "userName": "routed"}) <= 1
