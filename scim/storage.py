@@ -267,18 +267,24 @@ class RollcallStorage(ScimStorage):
             return self._stored(resource_type, record, fresh=fresh)
 
     def create_user(
-        self, resource_type: ResourceType, resource: Resource[Any], *, admit: bool = False
+        self,
+        resource_type: ResourceType,
+        resource: Resource[Any],
+        *,
+        admit: bool = False,
+        document: dict[str, Any] | None = None,
     ) -> UserView:
         """:meth:`create` of a User, giving the view of the user as stored: the handler
         answers with it (:func:`scim.lookups.user_response`), a new user's index rows are read
         from its document (:func:`scim.index.document_values`): nothing is validated again
-        (issue 15). ``admit``: check the request's token first (:meth:`_pin_connection`).
+        (issue 15). ``admit``: check the request's token first (:meth:`_pin_connection`);
+        ``document``: the resource's :func:`scim.mapping.document`, made before the write.
 
         :raises UnauthorizedException: (``admit``) the token is no longer live.
         """
         self._pin_connection(admit=admit)
         with self._savepoint(), scim_errors():
-            user, fresh = self._new_user(resource)
+            user, fresh = self._new_user(resource, document)
             if not fresh:  # adopted or restored: indexed again as any stored user
                 return self._stored_user(resource_type, user, fresh=False)[0]
             self._forget_reads(user)
@@ -287,13 +293,15 @@ class RollcallStorage(ScimStorage):
             self._index(resource_type, user, mapping.user_json(view), fresh=True)
             return view
 
-    def _new_user(self, resource: Resource[Any]) -> tuple[User, bool]:
+    def _new_user(
+        self, resource: Resource[Any], document: dict[str, Any] | None = None
+    ) -> tuple[User, bool]:
         """The user a creation stores: adopted (SPEC §4: a connection set to adopt matching
         users), restored, or new; and whether it is new (written for the first time: a
         restored or adopted user was updated, so its version moved), so it has no groups yet
         and no index rows to compare with."""
         session, actor = self.session, self.actor
-        fields = mapping.user_fields(session, actor.tenant_id, resource, None)
+        fields = mapping.user_fields(session, actor.tenant_id, resource, None, document)
         user = user_adoption.adopt_matching(session, actor, fields)
         if user is not None:
             users.update_user(session, actor, user, fields)

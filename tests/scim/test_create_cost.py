@@ -15,6 +15,7 @@ import json
 import os
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -162,37 +163,67 @@ def test_a_taken_username_is_refused_in_its_tenant_and_free_in_another(
     assert elsewhere.post("/Users", {"schemas": [USER], "userName": "twin"}).status_code == 201
 
 
-def _routings(settings: Any, database: Database, district: District, body: Any) -> int:
-    """How often scim2-server's router matched a request's path while the app served one
-    create (every thread of the app, as :func:`tests.scim.test_lean_writes._dumps` counts)."""
-    routed, counting = 0, False
+_MADE = itertools.count()
+
+
+def _calls(
+    settings: Any, database: Database, district: District, counted: Callable[[Any], bool]
+) -> int:
+    """How many calls ``counted(code)`` picks while the app serves one create (every thread
+    of the app, as :func:`tests.scim.test_lean_writes._dumps` counts)."""
+    calls, counting = 0, False
 
     def count(frame: Any, event: str, arg: Any) -> None:
-        nonlocal routed
-        code = frame.f_code
-        if counting and event == "call" and code.co_name == "match":
-            routed += code.co_filename.endswith(os.path.join("scim2_server", "routing.py"))
+        nonlocal calls
+        if counting and event == "call":
+            calls += counted(frame.f_code)
 
     threading.setprofile(count)
     try:
         with TestClient(create_app(settings, database=database)) as client:
             idp = IdP(client, district.token)
-            for n in range(2):  # the second time: every worker thread already started
-                routed, counting = 0, True
+            for _ in range(2):  # the second time: every worker thread already started
+                calls, counting = 0, True
                 sys.setprofile(count)
-                answer = idp.post("/Users", {**body, "userName": f"{body['userName']}{n}"})
+                n = next(_MADE)
+                answer = idp.post("/Users", entra_user(f"counted.{n}@x.example", f"C-{n}"))
                 sys.setprofile(None)
                 counting = False
                 assert answer.status_code == 201, answer.text
     finally:
         threading.setprofile(None)
-    return routed
+    return calls
 
 
 def test_a_creation_routes_its_path_once(
     settings: Any, database: Database, district: District
 ) -> None:
     """Counted, never timed: the engine matched a create's path against its routes four
-    times (reading the body, authenticating, the handler, the operation), 64 patterns each
+    times (reading the body, authenticating, the handler, the operation), 16 routes each
     (issue 15); a path is now routed once and its target kept."""
-    assert _routings(settings, database, district, {"schemas": [USER], "userName": "routed"}) <= 1
+    router = os.path.join("scim2_server", "routing.py")
+
+    def routing(code: Any) -> bool:
+        return bool(code.co_name == "match" and code.co_filename.endswith(router))
+
+    assert _calls(settings, database, district, routing) <= 1
+
+
+def test_a_creation_dumps_its_body_before_the_write_lock(
+    settings: Any, database: Database, district: District
+) -> None:
+    """Counted, never timed: the write lock (SQLite's, and this process's turn on it) is held
+    only by the storage steps; the body's document was dumped inside it (issue 15)."""
+    writer: Any = database.writer
+    if writer is None:
+        pytest.skip("PostgreSQL takes no turns on a write lock")
+
+    def dump_under_lock(code: Any) -> bool:
+        dump = code.co_name == "model_dump" and "scim2_models" in code.co_filename
+        return bool(dump and writer._is_owned())
+
+    def dump(code: Any) -> bool:
+        return bool(code.co_name == "model_dump" and "scim2_models" in code.co_filename)
+
+    assert _calls(settings, database, district, dump) == 1
+    assert _calls(settings, database, district, dump_under_lock) == 0
