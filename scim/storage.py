@@ -55,6 +55,7 @@ from server.domain import (
     users,
 )
 from server.domain.actors import Actor
+from server.domain.new_user_rows import NewUserRows
 from server.domain.search import page_offset
 from server.domain.secrets import SecretBox
 from server.domain.user_views import UserView
@@ -284,29 +285,48 @@ class RollcallStorage(ScimStorage):
         """
         self._pin_connection(admit=admit)
         with self._savepoint(), scim_errors():
-            user, fresh = self._new_user(resource, document)
-            if not fresh:  # adopted or restored: indexed again as any stored user
-                return self._stored_user(resource_type, user, fresh=False)[0]
-            self._forget_reads(user)
-            self.session.flush()
-            view = self._viewed(user_views.view_of(self.session, user, []))  # no groups yet
-            self._index(resource_type, user, mapping.user_json(view), fresh=True)
+            made, fresh = self._new_record(resource, document, as_rows=True)
+            if isinstance(made, NewUserRows):  # new: no groups yet, no index rows
+                self.session.info.pop(FOUND, None)
+                view = self._viewed(user_views.view_of_new(self.session, made))
+            elif not fresh:  # adopted or restored: indexed again as any stored user
+                return self._stored_user(resource_type, made, fresh=False)[0]
+            else:
+                self._forget_reads(made)
+                self.session.flush()
+                view = self._viewed(user_views.view_of(self.session, made, []))
+            self._index(resource_type, view.id, mapping.user_json(view), fresh=True)
             return view
 
-    def _new_user(
-        self, resource: Resource[Any], document: dict[str, Any] | None = None
-    ) -> tuple[User, bool]:
+    def _new_user(self, resource: Resource[Any]) -> tuple[User, bool]:
         """The user a creation stores: adopted (SPEC §4: a connection set to adopt matching
         users), restored, or new; and whether it is new (written for the first time: a
         restored or adopted user was updated, so its version moved), so it has no groups yet
         and no index rows to compare with."""
+        user, fresh = self._new_record(resource, None, as_rows=False)
+        assert isinstance(user, User)
+        return user, fresh
+
+    def _new_record(
+        self, resource: Resource[Any], document: dict[str, Any] | None, *, as_rows: bool
+    ) -> tuple[User | NewUserRows, bool]:
+        """:meth:`_new_user`; ``as_rows``: a new user that is active and has no password (what
+        Entra ID creates) is its rows, written without an ORM object
+        (:func:`server.domain.users.create_user_rows`); ``document``: the resource's
+        :func:`scim.mapping.document`, when already made."""
         session, actor = self.session, self.actor
         fields = mapping.user_fields(session, actor.tenant_id, resource, None, document)
         user = user_adoption.adopt_matching(session, actor, fields)
         if user is not None:
             users.update_user(session, actor, user, fields)
         else:
-            user = users.create_user(session, actor, fields)
+            plain = getattr(resource, "active", None) is not False
+            plain = plain and getattr(resource, "password", None) is None
+            create = users.create_user_rows if as_rows and plain else users.create_user
+            made = create(session, actor, fields)
+            if isinstance(made, NewUserRows):  # nothing to apply: active, no password
+                return made, True
+            user = made
         self._apply_user_state(user, resource)
         return user, user.version == 1
 
@@ -459,7 +479,7 @@ class RollcallStorage(ScimStorage):
         self.session.flush()
         doc = self._document(record)
         stored = self._validated(resource_type, record, doc)
-        self._index(resource_type, record, doc, fresh=False)
+        self._index(resource_type, record.id, doc, fresh=False)
         return stored
 
     def _stored_user(
@@ -473,17 +493,17 @@ class RollcallStorage(ScimStorage):
         view = self._viewed(user_views.view_of(self.session, user, memberships))
         doc = mapping.user_json(view)
         stored = self._validated(resource_type, user, doc)
-        self._index(resource_type, user, doc, fresh=fresh)
+        self._index(resource_type, user.id, doc, fresh=fresh)
         return view, stored
 
     def _index(
-        self, resource_type: ResourceType, record: Any, doc: dict[str, Any], *, fresh: bool
+        self, resource_type: ResourceType, record_id: str, doc: dict[str, Any], *, fresh: bool
     ) -> None:
-        """Write the index rows of ``record`` read from its SCIM JSON ``doc`` (``fresh``: it
-        has none yet)."""
+        """Write the index rows of the acting tenant's record ``record_id`` read from its SCIM
+        JSON ``doc`` (``fresh``: it has none yet)."""
         write = scim_index.insert_values if fresh else scim_index.replace_values
-        values = document_values(self._model(resource_type), record.id, doc)
-        write(self.session, record.tenant_id, str(resource_type.name), record.id, values)
+        values = document_values(self._model(resource_type), record_id, doc)
+        write(self.session, self.actor.tenant_id, str(resource_type.name), record_id, values)
 
     def _stored_members(
         self,

@@ -227,3 +227,18 @@ def test_a_creation_dumps_its_body_before_the_write_lock(
 
     assert _calls(settings, database, district, dump) == 1
     assert _calls(settings, database, district, dump_under_lock) == 0
+
+
+def test_a_creation_makes_no_orm_object_of_the_new_user(
+    settings: Any, database: Database, district: District
+) -> None:
+    """Counted, never timed: a new user's rows were written with Core, then made into ORM
+    objects "as if read" (the user, its credential, its grades) only to be viewed and
+    indexed (issue 15); its view is now made from the rows
+    (:func:`server.domain.user_views.view_of_new`)."""
+    made_as_read = os.path.join("server", "domain", "new_user_rows.py")
+
+    def orm_object(code: Any) -> bool:
+        return bool(code.co_name == "_as_read" and code.co_filename.endswith(made_as_read))
+
+    assert _calls(settings, database, district, orm_object) == 0
