@@ -187,7 +187,7 @@ class RollcallService(ScimService):
         return MAX_BODY_SIZE if limit is None else limit
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=4096)
 def _target(method: str, path: str) -> Target:
     """:func:`scim2_server.routing.match`, kept for the few paths in use: the requests in
     flight (a path names a resource) and the endpoints. An unknown path raises each time."""

@@ -8,10 +8,10 @@ adds one member to a group of 5,000 held it while 5,000 members were dumped to J
 
 :class:`RollcallHandler` opens the write unit of work around the storage steps only, for the
 two writes identity providers send most: create (RFC 7644 §3.3) and PATCH (§3.5.2). The
-body is validated before it, the answer built after its commit, from the resource the
-storage returned (nothing is read again). The read-modify-write of a PATCH (read the
-resource, check ``If-Match``, apply the operations, store) stays in one unit of work. Every
-other operation runs whole inside one, as before.
+body is validated (and a created user's document dumped) before it, the answer built after
+its commit, from the resource the storage returned (nothing is read again). The
+read-modify-write of a PATCH (read the resource, check ``If-Match``, apply the operations,
+store) stays in one unit of work. Every other operation runs whole inside one, as before.
 
 A created user, and a user whose ``active`` alone a PATCH replaced, are answered with
 :func:`scim.lookups.user_response`: the representation (:func:`scim.mapping.user_json`) of the
@@ -37,6 +37,7 @@ from scim2_server.routing import Operation
 from scim2_server.service import ScimService
 
 from scim.lookups import user_response
+from scim.mapping import document
 from scim.storage import RollcallStorage
 
 UnitOfWork = Callable[..., AbstractContextManager[object]]
@@ -78,9 +79,13 @@ class RollcallHandler(ScimHandler):
                 resource_type, request.body, request.header("Content-Type")
             )
             if resource_type.name == "User":  # answered from the view of the stored user
+                # dumped before the write lock: only the storage steps hold it
+                doc = document(resource)
                 # the token is checked by the read of the connection that owns the user
                 with self.unit_of_work(admitted=True), self.storage.operation(savepoint=False):
-                    user = self.storage.create_user(resource_type, resource, admit=True)
+                    user = self.storage.create_user(
+                        resource_type, resource, admit=True, document=doc
+                    )
                 return user_response(self.service, request.base_url, user, HTTPStatus.CREATED)
             with self.unit_of_work(), self.storage.operation(savepoint=False):
                 created = self.storage.create(resource_type, resource)

@@ -84,10 +84,15 @@ def _group_reference(membership: groups.Membership) -> dict[str, Any]:
 
 
 def user_fields(
-    session: Session, tenant_id: str, resource: Resource[Any], user: User | None
+    session: Session,
+    tenant_id: str,
+    resource: Resource[Any],
+    user: User | None,
+    doc: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The domain fields of ``users.create_user``/``update_user`` for a User resource."""
-    doc = document(resource)
+    """The domain fields of ``users.create_user``/``update_user`` for a User resource;
+    ``doc``: its :func:`document`, when already made."""
+    doc = document(resource) if doc is None else doc
     name = doc.get("name") or {}
     fields: dict[str, Any] = {
         "username": doc.get("userName"),

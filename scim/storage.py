@@ -29,9 +29,8 @@ from sqlalchemy.orm import Session
 
 from scim import listing, lookups, mapping
 from scim.context import current_actor, current_session, current_token
-from scim.document_index import created_user_view
 from scim.errors import scim_errors
-from scim.index import attribute_values, entry_values, indexed_values
+from scim.index import attribute_values, document_values, entry_values, indexed_values
 from scim.listing import READ_USER
 from scim.lookups import admitted
 from scim.members import members_as_stored
@@ -50,6 +49,7 @@ from server.domain import (
     users,
 )
 from server.domain.actors import Actor
+from server.domain.new_user_rows import NewUserRows
 from server.domain.secrets import SecretBox
 from server.domain.user_views import UserView
 
@@ -193,16 +193,21 @@ class RollcallStorage(ScimStorage):
         memberships: list[groups.Membership] | None = None,
     ) -> Resource[Any]:
         """The resource of a record; ``memberships`` are a user's, when already read."""
+        return self._validated(resource_type, record, self._document(record, memberships))
+
+    def _document(
+        self, record: Any, memberships: list[groups.Membership] | None = None
+    ) -> dict[str, Any]:
+        """The SCIM JSON of a record (:mod:`scim.mapping`): what its resource is validated
+        from and its index rows are read from (:func:`scim.index.document_values`)."""
         session = self.session
         if isinstance(record, User):
             if memberships is None:
                 memberships = self._memberships(record)
-            doc = mapping.user_json(self._viewed(user_views.view_of(session, record, memberships)))
-        elif isinstance(record, SchoolClass):
-            doc = mapping.class_document(session, record)
-        else:
-            doc = mapping.group_document(session, record)
-        return self._validated(resource_type, record, doc)
+            return mapping.user_json(self._viewed(user_views.view_of(session, record, memberships)))
+        if isinstance(record, SchoolClass):
+            return mapping.class_document(session, record)
+        return mapping.group_document(session, record)
 
     def _viewed(self, view: UserView) -> UserView:
         """Keep the view a user's resource is made from, for :meth:`stored_view`."""
@@ -249,35 +254,65 @@ class RollcallStorage(ScimStorage):
             return self._stored(resource_type, record, fresh=fresh)
 
     def create_user(
-        self, resource_type: ResourceType, resource: Resource[Any], *, admit: bool = False
+        self,
+        resource_type: ResourceType,
+        resource: Resource[Any],
+        *,
+        admit: bool = False,
+        document: dict[str, Any] | None = None,
     ) -> UserView:
         """:meth:`create` of a User, giving the view of the user as stored: the handler
         answers with it (:func:`scim.lookups.user_response`), a new user's index rows are read
-        from it (:func:`scim.document_index.created_user_view`): nothing is validated again
-        (issue 15). ``admit``: check the request's token first (:meth:`_pin_connection`).
+        from its document (:func:`scim.index.document_values`): nothing is validated again
+        (issue 15). ``admit``: check the request's token first (:meth:`_pin_connection`);
+        ``document``: the resource's :func:`scim.mapping.document`, made before the write.
 
         :raises UnauthorizedException: (``admit``) the token is no longer live.
         """
         self._pin_connection(admit=admit)
         with self._savepoint(), scim_errors():
-            user, fresh = self._new_user(resource)
-            if not fresh:  # adopted or restored: indexed again as any stored user
-                return self._stored_user(resource_type, user, fresh=False)[0]
-            self._forget_reads(user)
-            return self._viewed(created_user_view(self.session, self._model(resource_type), user))
+            made, fresh = self._new_record(resource, document, as_rows=True)
+            if isinstance(made, NewUserRows):  # new: no groups yet, no index rows
+                self.session.info.pop(FOUND, None)
+                view = self._viewed(user_views.view_of_new(self.session, made))
+            elif not fresh:  # adopted or restored: indexed again as any stored user
+                return self._stored_user(resource_type, made, fresh=False)[0]
+            else:
+                self._forget_reads(made)
+                self.session.flush()
+                view = self._viewed(user_views.view_of(self.session, made, []))
+            self._index(resource_type, view.id, mapping.user_json(view), fresh=True)
+            return view
 
     def _new_user(self, resource: Resource[Any]) -> tuple[User, bool]:
         """The user a creation stores: adopted (SPEC §4: a connection set to adopt matching
         users), restored, or new; and whether it is new (written for the first time: a
         restored or adopted user was updated, so its version moved), so it has no groups yet
         and no index rows to compare with."""
+        user, fresh = self._new_record(resource, None, as_rows=False)
+        assert isinstance(user, User)
+        return user, fresh
+
+    def _new_record(
+        self, resource: Resource[Any], document: dict[str, Any] | None, *, as_rows: bool
+    ) -> tuple[User | NewUserRows, bool]:
+        """:meth:`_new_user`; ``as_rows``: a new user that is active and has no password (what
+        Entra ID creates) is its rows, written without an ORM object
+        (:func:`server.domain.users.create_user_rows`); ``document``: the resource's
+        :func:`scim.mapping.document`, when already made."""
         session, actor = self.session, self.actor
-        fields = mapping.user_fields(session, actor.tenant_id, resource, None)
+        fields = mapping.user_fields(session, actor.tenant_id, resource, None, document)
         user = user_adoption.adopt_matching(session, actor, fields)
         if user is not None:
             users.update_user(session, actor, user, fields)
         else:
-            user = users.create_user(session, actor, fields)
+            plain = getattr(resource, "active", None) is not False
+            plain = plain and getattr(resource, "password", None) is None
+            create = users.create_user_rows if as_rows and plain else users.create_user
+            made = create(session, actor, fields)
+            if isinstance(made, NewUserRows):  # nothing to apply: active, no password
+                return made, True
+            user = made
         self._apply_user_state(user, resource)
         return user, user.version == 1
 
@@ -428,8 +463,9 @@ class RollcallStorage(ScimStorage):
             return self._stored_user(resource_type, record, fresh=fresh)[1]
         self._forget_reads(record)
         self.session.flush()
-        stored = self._resource(resource_type, record)
-        self._index(resource_type, record, stored, fresh=False)
+        doc = self._document(record)
+        stored = self._validated(resource_type, record, doc)
+        self._index(resource_type, record.id, doc, fresh=False)
         return stored
 
     def _stored_user(
@@ -441,21 +477,19 @@ class RollcallStorage(ScimStorage):
         self.session.flush()
         memberships = [] if fresh else self._memberships(user)
         view = self._viewed(user_views.view_of(self.session, user, memberships))
-        stored = self._validated(resource_type, user, mapping.user_json(view))
-        self._index(resource_type, user, stored, fresh=fresh)
+        doc = mapping.user_json(view)
+        stored = self._validated(resource_type, user, doc)
+        self._index(resource_type, user.id, doc, fresh=fresh)
         return view, stored
 
     def _index(
-        self, resource_type: ResourceType, record: Any, stored: Resource[Any], *, fresh: bool
+        self, resource_type: ResourceType, record_id: str, doc: dict[str, Any], *, fresh: bool
     ) -> None:
+        """Write the index rows of the acting tenant's record ``record_id`` read from its SCIM
+        JSON ``doc`` (``fresh``: it has none yet)."""
         write = scim_index.insert_values if fresh else scim_index.replace_values
-        write(
-            self.session,
-            record.tenant_id,
-            str(resource_type.name),
-            record.id,
-            indexed_values(stored),
-        )
+        values = document_values(self._model(resource_type), record_id, doc)
+        write(self.session, self.actor.tenant_id, str(resource_type.name), record_id, values)
 
     def _stored_members(
         self,
@@ -480,7 +514,10 @@ class RollcallStorage(ScimStorage):
         touched = set(before).symmetric_difference(after)
         if before[0] != after[0]:
             touched |= {before[0], after[0]}
-        elements, values = entry_values(stored, "members", touched)
+        entries = [_entry_of(m, touched) for m in getattr(stored, "members", None) or []]
+        elements, values = entry_values(
+            self._model(resource_type), group.id, {"members": entries}, "members", touched
+        )
         scim_index.replace_entries(
             self.session, group.tenant_id, str(resource_type.name), group.id, elements, values
         )
@@ -494,3 +531,12 @@ class RollcallStorage(ScimStorage):
         position: Any = None,
     ) -> SearchPage:
         return listing.search(self, resource_types, search_request, position=position)
+
+
+def _entry_of(member: Any, touched: set[str]) -> dict[str, Any]:
+    """A member as the group's document holds it, whole for a member in ``touched`` (its
+    rows are written), else its ``value`` alone (what the other entries' keys read)."""
+    if member.value in touched:
+        whole = member.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return cast(dict[str, Any], whole)
+    return {"value": member.value}

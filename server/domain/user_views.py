@@ -39,6 +39,7 @@ from server.domain import groups
 from server.domain.access import visible_records
 from server.domain.actors import Actor
 from server.domain.connections import live_token_clause
+from server.domain.new_user_rows import NewUserRows
 from server.domain.oauth import holds_unrevoked_tokens
 from server.domain.search import page_offset
 
@@ -111,6 +112,21 @@ def view_of(session: Session, user: User, memberships: list[groups.Membership]) 
         for role in user.roles
     ]
     return view_with(user, roles, user.grades, memberships)
+
+
+def view_of_new(session: Session, rows: NewUserRows) -> UserView:
+    """The view of a user just written as ``rows`` (:func:`server.domain.users.
+    create_user_rows`), as :func:`view_of` gives it for the same user loaded: no groups yet."""
+    roles = [
+        RoleView(r["role"], r["org_id"], _org_sourced_id(session, r["org_id"]), r["role_type"])
+        for r in rows.roles
+    ]
+    return UserView(
+        **{name: rows.user[name] for name in COLUMNS},
+        roles=sorted(roles, key=_role_order),
+        grades=sorted(row["grade"] for row in rows.grades),
+        memberships=[],
+    )
 
 
 def view_with(

@@ -35,7 +35,13 @@ from server.domain import (
 from server.domain.access import ensure_can_create, ensure_visible
 from server.domain.actors import Actor
 from server.domain.bulk_updates import changed_columns, write_changes
-from server.domain.new_user_rows import creation_event, inserted_user, new_user_rows
+from server.domain.new_user_rows import (
+    NewUserRows,
+    creation_event,
+    inserted_user,
+    new_user_rows,
+    write_new_users,
+)
 from server.domain.tenants import tenant_setting
 from server.domain.user_fields import (
     Changes,
@@ -91,6 +97,40 @@ def create_user(session: Session, actor: Actor, fields: Mapping[str, Any]) -> Us
     :raises OwnedByAnotherConnection: (R109) a connection met another connection's user.
     :raises InvalidValue, RequiredValue, NotFound: bad fields or unknown orgs.
     """
+    made = _new_user(session, actor, fields)
+    if isinstance(made, User):
+        return made
+    owner, rows, event = made
+    user = inserted_user(session, owner, rows)
+    # one row: the same row audit.record adds, without the ORM's unit of work (issue 15)
+    audit.record_many(session, actor, "user.create", [event])
+    return user
+
+
+def create_user_rows(
+    session: Session, actor: Actor, fields: Mapping[str, Any]
+) -> User | NewUserRows:
+    """:func:`create_user` for a caller that needs only the stored values (SCIM answers a
+    create from a view of them): a new user's rows are written with Core (roles too, as the
+    imports write theirs) and returned, with no ORM object made for them (issue 15). A
+    restored user is returned as its :class:`User`.
+
+    :raises: as :func:`create_user`.
+    """
+    made = _new_user(session, actor, fields)
+    if isinstance(made, User):
+        return made
+    _, rows, event = made
+    write_new_users(session, [rows])
+    audit.record_many(session, actor, "user.create", [event])
+    return rows
+
+
+def _new_user(
+    session: Session, actor: Actor, fields: Mapping[str, Any]
+) -> User | tuple[Connection, NewUserRows, dict[str, Any]]:
+    """The checked rows of a new user, its owner and its ``user.create`` event; or the user
+    restored instead (:func:`create_user`)."""
     values = with_defaults(session, actor, normalise(session, actor.tenant_id, fields), None)
     values = with_primary_org(values, None)
     owner = owning_connection(session, actor)
@@ -106,10 +146,7 @@ def create_user(session: Session, actor: Actor, fields: Mapping[str, Any]) -> Us
     if held.sourced_id_taken:
         taken = rows.user["sourced_id"]
         raise Conflict(f"The sourcedId {taken!r} is already used.", field="sourced_id")
-    user = inserted_user(session, owner, rows)
-    # one row: the same row audit.record adds, without the ORM's unit of work (issue 15)
-    audit.record_many(session, actor, "user.create", [creation_event(user.id, username, values)])
-    return user
+    return owner, rows, creation_event(user_id, username, values)
 
 
 def _ensure_creatable(actor: Actor, values: Mapping[str, Any]) -> None:

@@ -1,27 +1,41 @@
-"""Issue 15 (scimcreate2): a created user is validated once, its body; the document of the user
-as stored is indexed as it is (:mod:`scim.document_index`), not validated into a resource again.
+"""Issue 15 (scimcreate2, scimcreate3): a created user is validated once, its body; the document
+of the user as stored is indexed as it is (:func:`scim.index.document_values`), not validated into
+a resource again, and every write indexes that way (one indexer, :mod:`scim.index`).
 
-The rows must be those :func:`scim.index.indexed_values` gives the validated resource: compared
-directly on a user holding every attribute of the model, and through HTTP with Entra ID's and
-Okta's published create bodies against a full re-index of the user.
+The rows must be those the resource-walking indexer (:mod:`scim.index` before scimcreate3) gave:
+``indexed_rows.json`` holds what it gave the stored form of Entra ID's and Okta's published
+create bodies, a user holding every attribute of the model, a minimal user, a group and a class;
+through HTTP, Entra ID's and Okta's bodies are compared with a full re-index of the user.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
+import os
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from scim.document_index import document_values
-from scim.index import indexed_values
+import pytest
+from starlette.testclient import TestClient
+
+from scim.index import document_values, indexed_values
 from scim.schemas import make_provider
+from server.app import create_app
 from server.db.session import Database
 from server.domain import connections, users
 from server.domain.actors import system_actor
+from server.domain.scim_index import IndexedValue
 from server.domain.tenants import create_tenant
 from tests.scim.conftest import District, add_connection
 from tests.scim.helpers import EDU_USER, ENTERPRISE, USER, IdP
 from tests.scim.test_idp_replays import entra_user, okta_user
 from tests.scim.test_lean_writes import _assert_index_as_a_full_reindex, _dumps
+
+INDEXED_ROWS = json.loads((Path(__file__).parent / "indexed_rows.json").read_text())
 
 EVERY_ATTRIBUTE: dict[str, Any] = {
     "schemas": [USER, ENTERPRISE, EDU_USER],
@@ -69,15 +83,29 @@ EVERY_ATTRIBUTE: dict[str, Any] = {
 }
 
 
-def test_a_document_is_indexed_as_its_validated_resource() -> None:
+def test_the_published_bodies_are_those_the_rows_were_recorded_for() -> None:
+    cases = INDEXED_ROWS["cases"]
+    assert cases["entra"]["document"] == entra_user("a@x.example", "E-1")
+    assert cases["okta"]["document"] == okta_user()
+    assert cases["every_attribute"]["document"] == EVERY_ATTRIBUTE
+
+
+@pytest.mark.parametrize("case", sorted(INDEXED_ROWS["cases"]))
+def test_a_document_is_indexed_as_the_resource_indexer_did(case: str) -> None:
+    recorded = INDEXED_ROWS["cases"][case]
     provider = make_provider(None)
-    model = provider.model_for(next(t for t in provider.resource_types if t.name == "User"))
-    for doc in (EVERY_ATTRIBUTE, entra_user("a@x.example", "E-1"), {"userName": "plain"}):
-        # a document as the domain stores it: a dump of the validated body
-        stored = model.model_validate(doc).model_dump(mode="json", by_alias=True, exclude_none=True)
-        resource = model.model_validate(stored)
-        resource.id = "user-1"
-        assert document_values(model, "user-1", stored) == indexed_values(resource)
+    resource_type = next(t for t in provider.resource_types if t.name == recorded["resource_type"])
+    model = provider.model_for(resource_type)
+    # the document as stored: a dump of the validated body (scim.mapping.document)
+    stored = model.model_validate(recorded["document"]).model_dump(
+        mode="json", by_alias=True, exclude_none=True
+    )
+    fields = INDEXED_ROWS["fields"]
+    wanted = [IndexedValue(**dict(zip(fields, row, strict=True))) for row in recorded["rows"]]
+    assert document_values(model, "resource-1", stored) == wanted
+    resource = model.model_validate(stored)
+    resource.id = "resource-1"
+    assert indexed_values(resource) == wanted
 
 
 def test_a_creation_validates_the_user_once(
@@ -133,3 +161,84 @@ def test_a_taken_username_is_refused_in_its_tenant_and_free_in_another(
         ).token
     elsewhere = IdP(idp.client, token)
     assert elsewhere.post("/Users", {"schemas": [USER], "userName": "twin"}).status_code == 201
+
+
+_MADE = itertools.count()
+
+
+def _calls(
+    settings: Any, database: Database, district: District, counted: Callable[[Any], bool]
+) -> int:
+    """How many calls ``counted(code)`` picks while the app serves one create (every thread
+    of the app, as :func:`tests.scim.test_lean_writes._dumps` counts)."""
+    calls, counting = 0, False
+
+    def count(frame: Any, event: str, arg: Any) -> None:
+        nonlocal calls
+        if counting and event == "call":
+            calls += counted(frame.f_code)
+
+    threading.setprofile(count)
+    try:
+        with TestClient(create_app(settings, database=database)) as client:
+            idp = IdP(client, district.token)
+            for _ in range(2):  # the second time: every worker thread already started
+                calls, counting = 0, True
+                sys.setprofile(count)
+                n = next(_MADE)
+                answer = idp.post("/Users", entra_user(f"counted.{n}@x.example", f"C-{n}"))
+                sys.setprofile(None)
+                counting = False
+                assert answer.status_code == 201, answer.text
+    finally:
+        threading.setprofile(None)
+    return calls
+
+
+def test_a_creation_routes_its_path_once(
+    settings: Any, database: Database, district: District
+) -> None:
+    """Counted, never timed: the engine matched a create's path against its routes four
+    times (reading the body, authenticating, the handler, the operation), 16 routes each
+    (issue 15); a path is now routed once and its target kept."""
+    router = os.path.join("scim2_server", "routing.py")
+
+    def routing(code: Any) -> bool:
+        return bool(code.co_name == "match" and code.co_filename.endswith(router))
+
+    assert _calls(settings, database, district, routing) <= 1
+
+
+def test_a_creation_dumps_its_body_before_the_write_lock(
+    settings: Any, database: Database, district: District
+) -> None:
+    """Counted, never timed: the write lock (SQLite's, and this process's turn on it) is held
+    only by the storage steps; the body's document was dumped inside it (issue 15)."""
+    writer: Any = database.writer
+    if writer is None:
+        pytest.skip("PostgreSQL takes no turns on a write lock")
+
+    def dump_under_lock(code: Any) -> bool:
+        dump = code.co_name == "model_dump" and "scim2_models" in code.co_filename
+        return bool(dump and writer._is_owned())
+
+    def dump(code: Any) -> bool:
+        return bool(code.co_name == "model_dump" and "scim2_models" in code.co_filename)
+
+    assert _calls(settings, database, district, dump) == 1
+    assert _calls(settings, database, district, dump_under_lock) == 0
+
+
+def test_a_creation_makes_no_orm_object_of_the_new_user(
+    settings: Any, database: Database, district: District
+) -> None:
+    """Counted, never timed: a new user's rows were written with Core, then made into ORM
+    objects "as if read" (the user, its credential, its grades) only to be viewed and
+    indexed (issue 15); its view is now made from the rows
+    (:func:`server.domain.user_views.view_of_new`)."""
+    made_as_read = os.path.join("server", "domain", "new_user_rows.py")
+
+    def orm_object(code: Any) -> bool:
+        return bool(code.co_name == "_as_read" and code.co_filename.endswith(made_as_read))
+
+    assert _calls(settings, database, district, orm_object) == 0
