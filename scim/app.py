@@ -404,8 +404,7 @@ class ScimEndpoint:
         return resolved
 
     def _resolve(self, token: str) -> tuple[Actor, str | None] | None:
-        # a read: it takes no write lock, so it never queues behind the writes in flight
-        with self.database.session(read_only=True) as session:
+        with self.database.session() as session:
             connection = authenticate_token(session, token)
             if connection is None:
                 return None

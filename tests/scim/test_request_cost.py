@@ -17,7 +17,6 @@ from scim.index import indexed_values
 from scim.schemas import make_provider
 from server.db import AuditEvent, User
 from server.db.session import Database
-from tests.scim.conftest import District, add_connection
 from tests.scim.helpers import PATCH, USER, IdP, statements
 
 # Every request's unit of work opens with BEGIN and a savepoint, and closes them.
@@ -528,15 +527,3 @@ def test_a_deactivation_reads_once_and_revokes_only_tokens_that_exist(
     sent = _deactivation(idp, database, pupil["id"])
     assert sent[1:] == ["UPDATE users", "INSERT INTO audit_events", "UPDATE scim_values"], sent
     assert sent[0].startswith("SELECT users.id, ") and len(sent) == 4, sent
-
-
-def test_a_lookup_with_a_token_not_seen_yet_takes_no_write_lock(
-    idp: IdP, database: Database, district: District
-) -> None:
-    # Issue 15: resolving a bearer token the cache does not hold (a new one, or every few
-    # seconds) opened a write unit of work: a lookup then queued behind every write in flight
-    fresh = IdP(idp.client, add_connection(database, district, "Fresh IdP"))
-    with statements(database) as seen:
-        answer = fresh.get("/Users", params={"filter": 'userName eq "nobody"'})
-    assert answer.status_code == 200, answer.text
-    assert not any(s.upper().startswith("BEGIN IMMEDIATE") for s in seen), seen
