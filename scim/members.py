@@ -21,7 +21,7 @@ After such a change of members the answer is the patched group with its members 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from scim2_models import GroupMember, InvalidValueException, Resource
 
@@ -100,3 +100,24 @@ def members_as_stored(
         "version": f'W/"{group.version}"',
     }
     return stored
+
+
+def members_to_index(
+    stored: Resource[Any], before: list[str], after: list[str]
+) -> tuple[set[str], list[dict[str, Any]]]:
+    """After a change of members from ``before`` to ``after`` (ids, sorted): the members whose
+    index rows are written (those who joined or left, and the first before and after: the
+    entry a sort reads moves with it), and the group's members as its document holds them,
+    whole for those, else their ``value`` alone (what the other entries' keys read)."""
+    touched = set(before).symmetric_difference(after)
+    if before[0] != after[0]:
+        touched |= {before[0], after[0]}
+    entries = [_entry_of(member, touched) for member in getattr(stored, "members", None) or []]
+    return touched, entries
+
+
+def _entry_of(member: Any, touched: set[str]) -> dict[str, Any]:
+    if member.value in touched:
+        whole = member.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return cast(dict[str, Any], whole)
+    return {"value": member.value}

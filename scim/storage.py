@@ -27,13 +27,12 @@ from scim2_server.storage import ScimStorage, SearchPage
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from scim import listing, lookups, mapping
-from scim.context import current_actor, current_session, current_token
+from scim import active_patch, listing, lookups, mapping
+from scim.context import current_actor, current_session
 from scim.errors import scim_errors
-from scim.index import attribute_values, document_values, entry_values, indexed_values
+from scim.index import document_values, entry_values
 from scim.listing import READ_USER
-from scim.lookups import admitted
-from scim.members import members_as_stored
+from scim.members import members_as_stored, members_to_index
 from server.db import Connection, Group, RecordStatus, SchoolClass, User
 from server.db.session import READ_ONLY
 from server.domain import (
@@ -43,7 +42,6 @@ from server.domain import (
     roster,
     roster_status,
     scim_index,
-    status_rows,
     user_adoption,
     user_views,
     users,
@@ -153,9 +151,13 @@ class RollcallStorage(ScimStorage):
     def _forget_reads(self, written: Any) -> None:
         """After a write, a record read before may have been deleted or replaced, and after a
         write to a group or class the users' memberships may have changed."""
-        self.session.info.pop(FOUND, None)
+        self._forget_found()
         if not isinstance(written, User):
             self.session.info.pop(MEMBERSHIPS, None)
+
+    def _forget_found(self) -> None:
+        """Forget the records this request read (a write made them stale)."""
+        self.session.info.pop(FOUND, None)
 
     def _memberships(self, user: User) -> list[groups.Membership]:
         """A user's memberships, read once per request until a group or class is written (a
@@ -387,43 +389,8 @@ class RollcallStorage(ScimStorage):
             raise PreconditionFailedException(detail="The resource was changed since you read it.")
 
     def set_active(self, resource_type: ResourceType, resource_id: str, active: bool) -> UserView:
-        """A PATCH that replaces only a user's ``active`` (RFC 7644 §3.5.2.3), without the
-        engine's read, validation and deep copy of the whole resource, and without an ORM
-        user: the domain reads it as a plain row and writes its status with one UPDATE
-        (:func:`status_rows.set_active`, the status rule of every surface). The answer is the
-        view of the user as stored. Of the index only the ``active`` row changes, and only it
-        is written (all of them for a user not indexed yet). A PATCH that changes nothing
-        writes nothing, as the engine.
-
-        The request's token is checked live in the read of the user (the handler's unit of
-        work skips its own check): a revoked token finds no user, and is then refused.
-
-        :raises UnauthorizedException: the token was revoked.
-        :raises NotFoundException: no such user visible to the connection.
-        :raises PreconditionFailedException: the user changed between its read and write."""
-        with self._savepoint(), scim_errors():
-            found = None
-            if "\x00" not in resource_id:  # PostgreSQL refuses NUL in a query (see _record)
-                found = status_rows.set_active(
-                    self.session, self.actor, resource_id, active, token=current_token.get()
-                )
-            if found is None:
-                admitted(self.session)  # which: no such user, or a revoked token?
-                raise NotFoundException(detail=f"No {resource_type.name} with id {resource_id!r}.")
-            view, changed = found
-            if changed:
-                self.session.info.pop(FOUND, None)  # a read of this request is stale now
-                self._index_active(resource_type, view)
-            return view
-
-    def _index_active(self, resource_type: ResourceType, view: UserView) -> None:
-        """Rewrite the user's ``active`` index row; index the whole user if it has none."""
-        [value] = attribute_values(self._model(resource_type), "active", view.active)
-        if not scim_index.rewrite_value(self.session, view.id, value):
-            stored = self._validated(resource_type, view, mapping.user_json(view))
-            scim_index.replace_values(
-                self.session, self.actor.tenant_id, "User", view.id, indexed_values(stored)
-            )
+        """A PATCH that replaces only a user's ``active``: :func:`scim.active_patch.set_active`."""
+        return active_patch.set_active(self, resource_type, resource_id, active)
 
     def _apply_active(self, user: User, active: bool) -> bool:
         """Deactivate or reactivate ``user`` through the domain; whether its status changed."""
@@ -511,10 +478,7 @@ class RollcallStorage(ScimStorage):
         self._forget_reads(group)
         self.session.flush()
         stored = members_as_stored(str(resource_type.name), group, patched, after)
-        touched = set(before).symmetric_difference(after)
-        if before[0] != after[0]:
-            touched |= {before[0], after[0]}
-        entries = [_entry_of(m, touched) for m in getattr(stored, "members", None) or []]
+        touched, entries = members_to_index(stored, before, after)
         elements, values = entry_values(
             self._model(resource_type), group.id, {"members": entries}, "members", touched
         )
@@ -531,12 +495,3 @@ class RollcallStorage(ScimStorage):
         position: Any = None,
     ) -> SearchPage:
         return listing.search(self, resource_types, search_request, position=position)
-
-
-def _entry_of(member: Any, touched: set[str]) -> dict[str, Any]:
-    """A member as the group's document holds it, whole for a member in ``touched`` (its
-    rows are written), else its ``value`` alone (what the other entries' keys read)."""
-    if member.value in touched:
-        whole = member.model_dump(mode="json", by_alias=True, exclude_none=True)
-        return cast(dict[str, Any], whole)
-    return {"value": member.value}
