@@ -275,7 +275,7 @@ class RollcallStorage(ScimStorage):
         with self._savepoint(), scim_errors():
             made, fresh = self._new_record(resource, document, as_rows=True)
             if isinstance(made, NewUserRows):  # new: no groups yet, no index rows
-                self.session.info.pop(FOUND, None)
+                self._forget_found()
                 view = self._viewed(user_views.view_of_new(self.session, made))
             elif not fresh:  # adopted or restored: indexed again as any stored user
                 return self._stored_user(resource_type, made, fresh=False)[0]

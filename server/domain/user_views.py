@@ -305,7 +305,7 @@ class _JsonRows(FunctionElement[Any]):
 
 
 @compiles(_JsonRows, "sqlite")
-def _json_rows_sqlite(element: _JsonRows, compiler: Any, **kw: Any) -> str:
+def _json_rows_sqlite(element: FunctionElement[Any], compiler: Any, **kw: Any) -> str:
     return f"json_group_array(json_array({compiler.process(element.clauses, **kw)}))"
 
 
@@ -326,7 +326,7 @@ class _JsonMemberships(FunctionElement[Any]):
 
 @compiles(_JsonMemberships, "sqlite")
 def _json_memberships_sqlite(element: _JsonMemberships, compiler: Any, **kw: Any) -> str:
-    return f"json_group_array(json_array({compiler.process(element.clauses, **kw)}))"
+    return _json_rows_sqlite(element, compiler, **kw)  # the ordered subquery gives the order
 
 
 @compiles(_JsonMemberships, "postgresql")
