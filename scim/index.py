@@ -31,9 +31,10 @@ import datetime
 import enum
 import hashlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from operator import itemgetter
 from typing import Any, get_args
 
 from pydantic import BaseModel
@@ -86,24 +87,73 @@ def element_key(resource_id: str | None, path: str, value: str, occurrence: int)
 
 
 @dataclass(frozen=True)
+class _Leaf:
+    """A simple attribute or sub-attribute as the index stores it: its binding, its index path
+    (:func:`scim.values.path_key`), its key in a document and how a JSON value of it becomes
+    the value the model holds (None: as it is). Made once per model (:func:`_layout`): the
+    binding's ``urn`` and ``target_type`` were worked out again for every value (issue 15)."""
+
+    binding: AttributeBinding
+    path: str
+    alias: str
+    typed: Callable[[Any], Any] | None
+
+
+@dataclass(frozen=True)
 class _Attribute:
     """One attribute as a document holds it: where (``host``: the extension's key, or None
     for the resource itself; "" for none), under which key, its sub-attributes and the model
-    of its complex values (None for a simple one)."""
+    of its complex values (None for a simple one); ``order``: its place among the model's."""
 
     binding: AttributeBinding
     host: str | None
     key: str
-    subs: tuple[tuple[AttributeBinding, str], ...]
+    path: str
+    leaf: _Leaf
+    subs: tuple[_Leaf, ...]
+    value_sub: _Leaf | None  # ``value``, which an entry's ``element`` key reads
     complex_model: type[BaseModel] | None
+    order: int
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """The indexed attributes of a model by where a document holds them: for each host (None
+    first: the resource's own), each attribute by its key; and ``schemas``."""
+
+    hosts: tuple[tuple[str | None, dict[str, _Attribute]], ...]
+    attributes: tuple[_Attribute, ...]
+    schemas: _Leaf | None
 
 
 def document_values(
     model: type[Resource[Any]], resource_id: str | None, doc: dict[str, Any]
 ) -> list[IndexedValue]:
     """The index rows of the resource of ``model`` whose id is ``resource_id`` and whose SCIM
-    JSON is ``doc`` (in the aliases a dump of ``model`` writes; ``id`` and ``meta`` unread)."""
-    return list(_values(model, resource_id, doc))
+    JSON is ``doc`` (in the aliases a dump of ``model`` writes; ``id`` and ``meta`` unread).
+
+    Only the attributes ``doc`` holds are visited, in the model's order (a created user holds
+    six of a User's 31)."""
+    layout = _layout(model)
+    rows: list[IndexedValue] = []
+    if layout.schemas is not None:
+        _schemas(rows, layout.schemas, resource_id, doc.get("schemas"))
+    for attribute, value in _held_attributes(layout, doc):
+        if isinstance(value, list):
+            rows.append(
+                IndexedValue(attribute.path, present=_present(value, attribute.complex_model))
+            )
+            _entries(rows, resource_id, attribute, value, None)
+        elif attribute.complex_model is not None and isinstance(value, dict):
+            rows.append(
+                IndexedValue(attribute.path, present=_present(value, attribute.complex_model))
+            )
+            for sub in attribute.subs:
+                if (held := value.get(sub.alias)) is not None:
+                    _leaf(rows, sub, held, None, True)
+        else:
+            _leaf(rows, attribute.leaf, value, None, True)
+    return rows
 
 
 def indexed_values(resource: Resource[Any]) -> list[IndexedValue]:
@@ -126,86 +176,90 @@ def entry_values(
     few members of a group of thousands re-indexes those members only (``doc`` needs only
     ``value`` and ``primary`` of the other entries).
     """
-    for found in _attributes(model):
+    for found in _layout(model).attributes:
         if found.binding.field_name == attribute:
-            key = path_key(found.binding)
-            elements = {element_key(resource_id, key, repr(value), 0) for value in values}
-            items = _held(doc, found) or []
-            return sorted(elements), list(_entries(resource_id, found, items, elements))
+            elements = {element_key(resource_id, found.path, repr(value), 0) for value in values}
+            host = doc if found.host is None else doc.get(found.host)
+            items = (host.get(found.key) if isinstance(host, dict) else None) or []
+            rows: list[IndexedValue] = []
+            _entries(rows, resource_id, found, items, elements)
+            return sorted(elements), rows
     raise ValueError(f"{model.__name__} has no attribute {attribute!r}")
 
 
 def attribute_values(model: type[Resource[Any]], attribute: str, value: Any) -> list[IndexedValue]:
     """The index rows :func:`document_values` gives a simple top-level ``attribute`` of
     ``model`` holding ``value`` (the row a PATCH of a user's ``active`` rewrites)."""
-    for top, subs in top_bindings(model):
-        if top.field_name == attribute and not subs:
-            return list(_leaf(top, value, None, True))
+    for found in _layout(model).attributes:
+        if found.binding.field_name == attribute and not found.subs:
+            rows: list[IndexedValue] = []
+            _leaf(rows, found.leaf, value, None, True)
+            return rows
     raise ValueError(f"{model.__name__} has no simple attribute {attribute!r}")
 
 
-def _held(doc: dict[str, Any], attribute: _Attribute) -> Any:
-    """The JSON value of ``attribute`` in ``doc``, or None."""
-    host = doc if attribute.host is None else doc.get(attribute.host)
-    return host.get(attribute.key) if isinstance(host, dict) else None
+def _held_attributes(layout: _Layout, doc: dict[str, Any]) -> list[tuple[_Attribute, Any]]:
+    """The attributes ``doc`` holds a value of (not null), with it, in the model's order."""
+    held = []
+    for host, attributes in layout.hosts:
+        values = doc if host is None else doc.get(host)
+        if isinstance(values, dict):
+            for key, value in values.items():
+                attribute = attributes.get(key)
+                if attribute is not None and value is not None:
+                    held.append((attribute.order, attribute, value))
+    held.sort(key=itemgetter(0))
+    return [(attribute, value) for _, attribute, value in held]
 
 
-def _values(
-    model: type[Resource[Any]], resource_id: str | None, doc: dict[str, Any]
-) -> Iterator[IndexedValue]:
-    yield from _schemas(model, resource_id, doc.get("schemas"))
-    for attribute in _attributes(model):
-        value = _held(doc, attribute)
-        if value is None:
-            continue
-        top, key = attribute.binding, path_key(attribute.binding)
-        if isinstance(value, list):
-            yield IndexedValue(key, present=_present(value, attribute.complex_model))
-            yield from _entries(resource_id, attribute, value, None)
-        elif attribute.complex_model is not None and isinstance(value, dict):
-            yield IndexedValue(key, present=_present(value, attribute.complex_model))
-            for sub, alias in attribute.subs:
-                yield from _leaf(sub, value.get(alias), None, True)
-        else:
-            yield from _leaf(top, value, None, True)
-
-
-def _schemas(
-    model: type[Resource[Any]], resource_id: str | None, schemas: Any
-) -> Iterator[IndexedValue]:
-    binding = schemas_binding(model)
-    if binding is None or not schemas:
+def _schemas(rows: list[IndexedValue], leaf: _Leaf, resource_id: str | None, schemas: Any) -> None:
+    if not schemas:
         return
-    key = path_key(binding)
-    yield IndexedValue(key, present=True)
-    elements = _element_keys(resource_id, key, schemas)
+    rows.append(IndexedValue(leaf.path, present=True))
+    elements = _element_keys(resource_id, leaf.path, schemas)
     for index, schema in enumerate(schemas):
-        yield from _leaf(binding, schema, elements[index], index == 0)
+        _leaf(rows, leaf, schema, elements[index], index == 0)
 
 
 def _entries(
-    resource_id: str | None, attribute: _Attribute, items: list[Any], only: set[str] | None
-) -> Iterator[IndexedValue]:
+    rows: list[IndexedValue],
+    resource_id: str | None,
+    attribute: _Attribute,
+    items: list[Any],
+    only: set[str] | None,
+) -> None:
     """The rows of the entries of a multi-valued attribute (``only``: of these elements)."""
-    key = path_key(attribute.binding)
-    complex_model = attribute.complex_model
-    if complex_model is None:
-        typed = [_typed(attribute.binding, item) for item in items]
+    key = attribute.path
+    if attribute.complex_model is None:
+        typed = [_typed(attribute.leaf, item) for item in items]
         elements = _element_keys(resource_id, key, typed)
         for index, item in enumerate(typed):
             if only is None or elements[index] in only:
-                yield from _leaf(attribute.binding, item, elements[index], index == 0)
+                _leaf(rows, attribute.leaf, item, elements[index], index == 0)
         return
-    values = [_entry_value(attribute, item) for item in items]
+    value_sub = next((sub for sub in attribute.subs if sub.binding.sub_field_name == "value"), None)
+    values = [
+        None if value_sub is None else _typed(value_sub, item.get(value_sub.alias))
+        for item in items
+    ]
     lead = next((i for i, item in enumerate(items) if item.get("primary") is True), 0)
     elements = _element_keys(resource_id, key, values)
     for index, item in enumerate(items):
         element = elements[index]
         if only is not None and element not in only:
             continue
-        yield IndexedValue(key + "#", element=element, lead=index == lead, present=True)
-        for sub, alias in attribute.subs:
-            yield from _leaf(sub, item.get(alias), element, index == lead)
+        rows.append(IndexedValue(key + "#", element=element, lead=index == lead, present=True))
+        for sub in attribute.subs:
+            if (held := item.get(sub.alias)) is not None:
+                _leaf(rows, sub, held, element, index == lead)
+
+
+def _lead(items: list[Any]) -> int:
+    """The entry a sort reads: the primary one, else the first."""
+    for index, item in enumerate(items):
+        if item.get("primary") is True:
+            return index
+    return 0
 
 
 def _element_keys(resource_id: str | None, path: str, values: list[Any]) -> list[str]:
@@ -219,40 +273,47 @@ def _element_keys(resource_id: str | None, path: str, values: list[Any]) -> list
     return keys
 
 
-def _entry_value(attribute: _Attribute, item: dict[str, Any]) -> Any:
-    """An entry's ``value`` as the model holds it, or None: what its ``element`` key reads."""
-    for sub, alias in attribute.subs:
-        if sub.sub_field_name == "value":
-            return _typed(sub, item.get(alias))
-    return None
-
-
 def _leaf(
-    binding: AttributeBinding, value: Any, element: str | None, lead: bool
-) -> Iterator[IndexedValue]:
+    rows: list[IndexedValue], leaf: _Leaf, value: Any, element: str | None, lead: bool
+) -> None:
     if value is None:
         return
-    typed = _typed(binding, value)
-    text, number = comparison_form(binding, typed)
+    typed = value if leaf.typed is None else leaf.typed(value)
+    text, number = comparison_form(leaf.binding, typed, leaf.path)
     present = not isinstance(typed, str | bytes) or len(typed) > 0
-    yield IndexedValue(
-        path_key(binding), text=text, number=number, present=present, element=element, lead=lead
+    rows.append(
+        IndexedValue(
+            leaf.path, text=text, number=number, present=present, element=element, lead=lead
+        )
     )
 
 
-def _typed(binding: AttributeBinding, value: Any) -> Any:
-    """A JSON value as the model holds it: an enum's member, a binary's bytes, a dateTime."""
-    if value is None:
-        return None
+def _typed(leaf: _Leaf, value: Any) -> Any:
+    """A JSON value as the model holds it (:func:`_converter`)."""
+    return value if value is None or leaf.typed is None else leaf.typed(value)
+
+
+def _converter(binding: AttributeBinding) -> Callable[[Any], Any] | None:
+    """How a JSON value of ``binding`` becomes the value the model holds: an enum's member,
+    a binary's bytes (from base64), a dateTime; None for a value held as it is."""
     target = binding.target_type
-    if isinstance(target, type):
-        if issubclass(target, enum.Enum):
-            return target(value)
-        if issubclass(target, bytes) and isinstance(value, str):
-            return base64.b64decode(value)
-        if issubclass(target, datetime.datetime) and isinstance(value, str):
-            return datetime.datetime.fromisoformat(value)
-    return value
+    if not isinstance(target, type):
+        return None
+    if issubclass(target, enum.Enum):
+        return target
+    if issubclass(target, bytes):
+        return _from_base64
+    if issubclass(target, datetime.datetime):
+        return _from_iso
+    return None
+
+
+def _from_base64(value: Any) -> Any:
+    return base64.b64decode(value) if isinstance(value, str) else value
+
+
+def _from_iso(value: Any) -> Any:
+    return datetime.datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
 def _present(value: Any, complex_model: type[BaseModel] | None) -> bool:
@@ -271,26 +332,44 @@ def _present(value: Any, complex_model: type[BaseModel] | None) -> bool:
 
 
 @cache
-def _attributes(model: type[Resource[Any]]) -> tuple[_Attribute, ...]:
+def _layout(model: type[Resource[Any]]) -> _Layout:
     """The indexed attributes of ``model`` (:func:`top_bindings`), placed in a document:
     built once per model."""
     found = []
-    for top, subs in top_bindings(model):
+    for order, (top, subs) in enumerate(top_bindings(model)):
         target = top.target_type
         complex_model = (
             target if isinstance(target, type) and issubclass(target, BaseModel) else None
         )
         sub_aliases = _aliases(complex_model) if complex_model is not None else {}
+        key = _aliases(top.model)[top.field_name]
+        leaves = tuple(_leaf_of(sub, sub_aliases[sub.sub_field_name or ""]) for sub in subs)
         found.append(
             _Attribute(
                 binding=top,
                 host=_host_key(model, top.model),
-                key=_aliases(top.model)[top.field_name],
-                subs=tuple((sub, sub_aliases[sub.sub_field_name or ""]) for sub in subs),
+                key=key,
+                path=path_key(top),
+                leaf=_leaf_of(top, key),
+                subs=leaves,
+                value_sub=next((s for s in leaves if s.binding.sub_field_name == "value"), None),
                 complex_model=complex_model,
+                order=order,
             )
         )
-    return tuple(found)
+    hosts: dict[str | None, dict[str, _Attribute]] = {None: {}}
+    for attribute in found:
+        hosts.setdefault(attribute.host, {})[attribute.key] = attribute
+    schemas = schemas_binding(model)
+    return _Layout(
+        hosts=tuple(hosts.items()),
+        attributes=tuple(found),
+        schemas=None if schemas is None else _leaf_of(schemas, "schemas"),
+    )
+
+
+def _leaf_of(binding: AttributeBinding, alias: str) -> _Leaf:
+    return _Leaf(binding, path_key(binding), alias, _converter(binding))
 
 
 def _host_key(model: type[Resource[Any]], owner: type[BaseModel]) -> str | None:

@@ -23,8 +23,11 @@ def path_key(binding: AttributeBinding) -> str:
     return binding.urn.lower()
 
 
-def comparison_form(binding: AttributeBinding, value: Any) -> tuple[str | None, float | None]:
-    """``(text, number)`` of a value as the index stores it and a filter compares it."""
+def comparison_form(
+    binding: AttributeBinding, value: Any, path: str | None = None
+) -> tuple[str | None, float | None]:
+    """``(text, number)`` of a value as the index stores it and a filter compares it;
+    ``path``: the binding's :func:`path_key`, when known."""
     if value is None:
         return None, None
     if isinstance(value, bool):
@@ -42,7 +45,7 @@ def comparison_form(binding: AttributeBinding, value: Any) -> tuple[str | None, 
             return None, None
         if not isinstance(text, str):
             text = str(text)
-        if path_key(binding) in FOLDED_ALWAYS:
+        if (path or path_key(binding)) in FOLDED_ALWAYS:
             text = text.casefold()
         return text, None
     return str(value), None
