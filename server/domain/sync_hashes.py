@@ -199,8 +199,8 @@ def _probes() -> Any:
     batch or once per user (2,000 users: 8 of 11 s of the server's CPU, issue 15). Each
     LATERAL subquery keeps its ``OFFSET``, so the planner cannot merge it into a join it
     would reorder: it runs once per row before it, by the index its equality names."""
-    keys = func.unnest(bindparam("keys", type_=postgresql.ARRAY(String)))
-    keys = keys.table_valued("key").render_derived(name="k")  # unnest(:keys) AS k(key)
+    array = bindparam("keys", type_=postgresql.ARRAY(String))
+    keys = func.unnest(array).table_valued("key").render_derived(name="k")  # AS k(key)
     enrollments, people, classes = Enrollment.__table__, User.__table__, SchoolClass.__table__
     named = _lookup(
         enrollments,
