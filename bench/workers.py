@@ -5,17 +5,21 @@
 Without ``--database-url`` (or ``ROLLCALL_BENCH_DATABASE_URL``) it starts a throw-away
 PostgreSQL of its own the way ``.ci/run`` does (``initdb`` in a temporary directory, as the
 ``postgres`` user when run as root, 127.0.0.1 on a free port, ``fsync=off``) and removes it at
-the end; without PostgreSQL binaries it says so and skips. For each N, a fresh schema gets
-``--users`` SCIM users (:mod:`bench.scim_rollcall`), then one client keeps 16 requests in
-flight in a mix of SCIM create, ``userName eq`` lookup, ``externalId eq`` lookup and PATCH of
-existing users. The figures are requests/s for N = 2 and 4 against N = 1, and the errors.
+the end; without PostgreSQL binaries it says so and skips. One database gets ``--users`` SCIM
+users (:mod:`bench.scim_rollcall`); each N starts from a copy of it (``CREATE DATABASE ...
+TEMPLATE``: the migrations and the load run once, not three times), then one client keeps 16
+requests in flight in a mix of SCIM create, ``userName eq`` lookup, ``externalId eq`` lookup
+and PATCH of existing users. The figures are requests/s for N = 2 and 4 against N = 1, and
+the errors.
 
 Each point waits until the server's processes are idle after their start (every worker has
 imported and built its app: a worker still starting would take the cores from the measured
 requests), then warms every worker up (``--warmup`` requests per worker), then runs
 ``--rounds`` rounds of ``--requests``; the figure is the median round, and the details give
 each round and the CPU seconds each server process spent in the measured rounds (how evenly
-the workers shared the work).
+the workers shared the work), and the CPU milliseconds per request of the client, the server
+and PostgreSQL (when it runs on this machine) with the cores they kept busy: on one 2-core
+machine the three share the cores, so more workers add processes, not CPU.
 """
 
 from __future__ import annotations
@@ -103,16 +107,18 @@ def throwaway_postgres() -> Iterator[str | None]:
 
 
 @contextmanager
-def own_database(url: str) -> Iterator[str]:
-    """A fresh database on the same server for one point of the curve, dropped afterwards.
+def own_database(url: str, template: str | None = None) -> Iterator[str]:
+    """A fresh database on the same server (a copy of the database at ``template``, if
+    given), dropped afterwards.
 
     (A schema of its own would not do: Rollcall's engine sets the connection's ``options``
     itself, which replaces a ``search_path`` given in the URL.)
     """
     name = f"bench_workers_{secrets.token_hex(4)}"
+    copied = f" TEMPLATE {make_url(template).database}" if template else ""
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.execute(text(f"CREATE DATABASE {name}"))
+        connection.execute(text(f"CREATE DATABASE {name}{copied}"))
     try:
         yield make_url(url).set(database=name).render_as_string(hide_password=False)
     finally:
@@ -181,25 +187,70 @@ def wait_until_idle(pid: int, processes: int, timeout: float = 120) -> None:
     raise RuntimeError(f"the server's {processes} processes were still starting after {timeout} s")
 
 
+def postmaster(url: str) -> int | None:
+    """The pid of the PostgreSQL server at ``url`` when it runs on this machine (the parent
+    of a backend's process), else None."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            backend = connection.scalar(text("SELECT pg_backend_pid()"))
+        stat = Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(stat[1])
+    except (OSError, ValueError):
+        return None
+    finally:
+        engine.dispose()
+
+
+def server_cpu_seconds(pid: int | None) -> float:
+    """CPU time of a PostgreSQL server so far: its processes' and the children it reaped."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    reaped = (int(fields[13]) + int(fields[14])) / TICKS
+    return reaped + sum(cpu_seconds(p) for p in process_tree(pid))
+
+
 @dataclass
 class Point:
-    """The rounds of one N, and the CPU seconds each server process spent in them."""
+    """The rounds of one N, the CPU seconds each server process spent in them, and the CPU
+    seconds of the measured rounds by side: the client (this process), the server's
+    processes, PostgreSQL's (0 when it runs elsewhere)."""
 
     rounds: list[Run]
     cpu: list[float]
+    sides: dict[str, float]
 
     @property
     def median(self) -> Run:
         return sorted(self.rounds, key=lambda r: r.per_second)[len(self.rounds) // 2]
 
+    def cpu_ms_per_request(self) -> dict[str, float]:
+        """Each side's CPU milliseconds per request, and the cores busy on average."""
+        count = sum(len(r.latencies_ms) for r in self.rounds)
+        wall = sum(r.seconds for r in self.rounds)
+        per = {side: round(1000 * s / max(count, 1), 2) for side, s in self.sides.items()}
+        return per | {"cores_busy": round(sum(self.sides.values()) / max(wall, 1e-9), 2)}
+
 
 def one_point(
-    url: str, workers: int, users: int, requests: int, rounds: int, scratch: Path, warmup: int
+    url: str,
+    prepared: tuple[str, str],
+    workers: int,
+    users: int,
+    requests: int,
+    rounds: int,
+    scratch: Path,
+    warmup: int,
 ) -> Point:
-    from bench.scim_rollcall import prepare
-
-    with own_database(url) as schema_url:
-        token = prepare(schema_url, users)
+    """N = ``workers`` on a copy of the ``prepared`` database (its URL and SCIM token) made
+    on the server at ``url``."""
+    template, token = prepared
+    with own_database(url, template) as schema_url:
+        database = postmaster(schema_url)
         port = free_port()
         data = scratch / f"workers-{workers}"
         data.mkdir()
@@ -229,12 +280,18 @@ def one_point(
             drive(base, headers, warm, warmup * workers, concurrency=16)
             tree = process_tree(server.pid)
             spent = {p: cpu_seconds(p) for p in tree}
+            client, postgres = time.process_time(), server_cpu_seconds(database)
             done = [
                 drive(base, headers, mixed(users, 20_000_000 + r * requests), requests, 16)
                 for r in range(rounds)
             ]
             cpu = sorted((cpu_seconds(p) - spent[p] for p in tree), reverse=True)
-            return Point(done, [round(c, 2) for c in cpu if c > 0.01])
+            sides = {
+                "client": time.process_time() - client,
+                "server": sum(cpu),
+                "postgres": server_cpu_seconds(database) - postgres,
+            }
+            return Point(done, [round(c, 2) for c in cpu if c > 0.01], sides)
 
 
 def size(users: int) -> str:
@@ -244,9 +301,16 @@ def size(users: int) -> str:
 
 def curve(url: str, users: int, requests: int, rounds: int = 3, warmup: int = 64) -> list[Figure]:
     """The three points; ``warmup`` requests per worker before the timed rounds."""
-    with tempfile.TemporaryDirectory() as scratch:
+    from bench.scim_rollcall import prepare
+
+    # every point starts from a copy of one prepared database (migrated, ``users`` loaded)
+    with tempfile.TemporaryDirectory() as scratch, own_database(url) as template:
+        prepared = (template, prepare(template, users))
         folder = Path(scratch)
-        points = {n: one_point(url, n, users, requests, rounds, folder, warmup) for n in (1, 2, 4)}
+        points = {
+            n: one_point(url, prepared, n, users, requests, rounds, folder, warmup)
+            for n in (1, 2, 4)
+        }
     runs = {n: point.median for n, point in points.items()}
     one = runs[1]
     return [
@@ -266,6 +330,9 @@ def curve(url: str, users: int, requests: int, rounds: int = 3, warmup: int = 64
                 "first_errors": [e for r in points[n].rounds for e in r.errors][:3],
                 "rounds_req_s": [round(r.per_second, 1) for r in points[n].rounds],
                 "process_cpu_s": points[n].cpu,
+                # where the cores went: on one 2-core machine the client, the server and
+                # PostgreSQL share them, so more workers cannot add CPU, only contention
+                "cpu_ms_per_request": points[n].cpu_ms_per_request(),
             },
         )
         for n, run in runs.items()
