@@ -7,6 +7,16 @@ number of rows it changed. :func:`replay` then runs those statements on the orig
 write transaction and checks each one changed as many rows as on the copy; the caller checks
 first that nothing the preparation read has changed since the copy was taken.
 
+Rows moved from the copy (issue 15): a recorder made with ``moves_rows`` keeps, of a plain
+``INSERT INTO t (columns) VALUES (?, ...)`` run with many rows, only the range of rowids its
+rows took on the copy (when they took one range, as many as it inserted). The copy is then
+committed and kept, and the replay moves those rows with one ``INSERT INTO t (columns)
+SELECT columns FROM <the copy>.t WHERE rowid BETWEEN ...`` (in C, no parameters pickled, read
+back nor bound). Before any other write that may change rows of ``t`` (an UPDATE, a DELETE,
+an INSERT of another shape into ``t``, or a write to a table whose foreign keys cascade into
+``t``), the rows of its pending ranges are read back from the copy and kept as parameters:
+the replay then runs that INSERT with them, as it was run.
+
 Copies hold personal data: each is a file of mode 0600 in a directory of mode 0700 next to the
 database (``<database>.copies/``), named after the process that made it, removed when done; the
 copies of processes that no longer run (killed mid-way) are swept by :func:`sweep`.
@@ -22,6 +32,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 import re
@@ -51,6 +62,13 @@ WRITE_STATEMENT = re.compile(
 _SAVEPOINT = re.compile(r"\s*SAVEPOINT\s+(\w+)", re.IGNORECASE)
 _ROLLBACK_TO = re.compile(r"\s*ROLLBACK\s+TO\s+(?:SAVEPOINT\s+)?(\w+)", re.IGNORECASE)
 _RELEASE = re.compile(r"\s*RELEASE\s+(?:SAVEPOINT\s+)?(\w+)", re.IGNORECASE)
+# an INSERT of one row of parameters per execution, nothing else (server.db.bulk_insert's):
+# its table (group 2) and column list (group 3)
+_PLAIN_INSERT = re.compile(
+    r'\s*INSERT\s+INTO\s+("?)(\w+)\1\s*\(([^()]*)\)\s*VALUES\s*\(\s*\?(?:\s*,\s*\?)*\s*\)\s*',
+    re.IGNORECASE,
+)
+COPY_SCHEMA = "replay_copy"  # the copy, attached to the original during the replay
 
 
 class ReplayMismatch(Exception):
@@ -145,21 +163,84 @@ def _throwaway(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+@dataclass(frozen=True)
+class Rows:
+    """The rows an INSERT put on the copy: rowids ``first`` to ``last`` of its table."""
+
+    first: int
+    last: int
+
+
 @dataclass
 class Recorder:
     """The writing statements run on an engine, in order, spooled to a temporary file (memory
     stays flat): SQL, parameters (an ``executemany`` list too) and the rows each changed.
     What a savepoint rolled back is dropped (it had no effect). ``ignored``: tables whose writes
-    are not kept (temporary tables of the preparation)."""
+    are not kept (temporary tables of the preparation). ``moves_rows``: plain INSERTs of many
+    rows are kept as their rows' range on the copy (see the module docstring)."""
 
     ignored: frozenset[str] = frozenset()
+    moves_rows: bool = False
     count: int = 0
+    moved: int = 0  # statements kept as a range of the copy's rows
     unrecorded_write: str | None = None
     _file: IO[bytes] = field(default_factory=tempfile.TemporaryFile)
     _savepoints: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    _kept: IO[bytes] = field(default_factory=tempfile.TemporaryFile)
+    _kept_at: dict[int, int] = field(default_factory=dict)  # statement -> offset in _kept
+    _pending: dict[str, list[tuple[int, str, Rows]]] = field(default_factory=dict)
+    _cascades: dict[tuple[str, int], set[str]] | None = None
+    _insert: tuple[str, int] | None = None  # table and its largest rowid before the INSERT
 
-    def before(self, conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+    def before(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if self.moves_rows:
+            self._insert = None
+            self._before_write(cursor.connection, statement, args[-1])
         conn.info["replay_changes"] = cursor.connection.total_changes
+
+    def _before_write(self, raw: Any, statement: str, many: bool) -> None:
+        """Before a plain INSERT of many rows: note its table's largest rowid; before any
+        other write: keep the pending rows it may change as parameters."""
+        written = WRITE_STATEMENT.match(statement)
+        if written is None:
+            return
+        table = written.group(1).lower()
+        if table in self.ignored:
+            return
+        if _PLAIN_INSERT.fullmatch(statement):  # changes no row it did not insert
+            if many:
+                with suppress(sqlite3.OperationalError):  # a table WITHOUT ROWID
+                    self._insert = (table, _rowid(raw, f'SELECT max(rowid) FROM "{table}"'))
+            return
+        verb = statement.lstrip()[:6].upper()
+        actions = {"UPDATE": (5,), "DELETE": (6,)}.get(verb, (5, 6))
+        for changed in self._changed_by(raw, table, actions):
+            self._keep_pending(raw, changed)
+
+    def _changed_by(self, raw: Any, table: str, actions: tuple[int, ...]) -> set[str]:
+        """``table`` and the tables a write to it may change through their foreign keys'
+        actions (``actions``: 5, ON UPDATE; 6, ON DELETE; the columns of SQLite's list)."""
+        if self._cascades is None:
+            self._cascades = _cascades(raw)
+        reached, todo = {table}, [table]
+        while todo:
+            parent = todo.pop()
+            for child in set().union(*(self._cascades.get((parent, a), ()) for a in actions)):
+                if child not in reached:
+                    reached.add(child)
+                    todo.append(child)
+        return reached
+
+    def _keep_pending(self, raw: Any, table: str) -> None:
+        """The rows of ``table``'s pending ranges, read from the copy, kept as parameters."""
+        for number, columns, rows in self._pending.pop(table, ()):
+            kept = raw.execute(
+                f'SELECT {columns} FROM "{table}" WHERE rowid BETWEEN ? AND ? ORDER BY rowid',
+                (rows.first, rows.last),
+            ).fetchall()
+            self._kept.seek(0, 2)
+            self._kept_at[number] = self._kept.tell()
+            pickle.dump(kept, self._kept, protocol=pickle.HIGHEST_PROTOCOL)
 
     def after(
         self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool
@@ -170,6 +251,10 @@ class Recorder:
         if written is not None:
             if written.group(1).lower() in self.ignored:
                 return
+            rows = self._inserted(cursor, many, len(parameters or ()))
+            if rows is not None:
+                self._write(statement, rows, False, cursor.rowcount)
+                return
             returning = re.search(r"\bRETURNING\b", statement, re.IGNORECASE) is not None
             self._write(statement, parameters, many, None if returning else cursor.rowcount)
             return
@@ -177,6 +262,24 @@ class Recorder:
             return
         if cursor.connection.total_changes != conn.info.get("replay_changes"):
             self.unrecorded_write = self.unrecorded_write or statement[:200]
+
+    def _inserted(self, cursor: Any, many: bool, sent: int) -> Rows | None:
+        """The range of rowids a plain INSERT of many rows took, if one range held exactly
+        its rows (as many as it inserted, all above the largest before it); else None."""
+        if self._insert is None or not many:
+            return None
+        table, largest = self._insert
+        self._insert = None
+        raw = cursor.connection
+        first = _rowid(
+            raw,
+            f'SELECT min(rowid) FROM "{table}" WHERE rowid > ?',
+            (-(2**63) if largest is None else largest,),
+        )
+        last = _rowid(raw, f'SELECT max(rowid) FROM "{table}"')
+        if cursor.rowcount != sent or first is None or last - first + 1 != sent:
+            return None
+        return Rows(first, last)
 
     def _savepoint(self, statement: str, parameters: Any, many: bool) -> bool:
         if begun := _SAVEPOINT.match(statement):
@@ -190,6 +293,7 @@ class Recorder:
                 position, self.count = marks[-1]
                 self._file.seek(position)
                 self._file.truncate()
+                self._forget_from(self.count)
             self._write(statement, parameters, many, None)
             return True
         if released := _RELEASE.match(statement):
@@ -200,22 +304,82 @@ class Recorder:
             return True
         return False
 
+    def _forget_from(self, number: int) -> None:
+        """Drop the moved rows of the statements from ``number`` on (rolled back)."""
+        for table, pending in list(self._pending.items()):
+            self._pending[table] = [entry for entry in pending if entry[0] < number]
+        for dropped in [kept for kept in self._kept_at if kept >= number]:
+            del self._kept_at[dropped]
+
     def _write(self, statement: str, parameters: Any, many: bool, rowcount: int | None) -> None:
         self._file.seek(0, 2)
-        kept = [_plain(one) for one in parameters] if many else _plain(parameters)
+        if isinstance(parameters, Rows):
+            kept: Any = parameters
+            insert = _PLAIN_INSERT.fullmatch(statement)
+            assert insert is not None
+            table = insert.group(2).lower()
+            self._pending.setdefault(table, []).append((self.count, insert.group(3), parameters))
+            self.moved += 1
+        else:
+            kept = [_plain(one) for one in parameters] if many else _plain(parameters)
         entry = (statement, kept, many, rowcount)
         pickle.dump(entry, self._file, protocol=pickle.HIGHEST_PROTOCOL)
         self.count += 1
 
     def statements(self) -> Iterator[tuple[str, Any, bool, int | None]]:
-        """The recorded statements, in order."""
+        """The recorded statements, in order: those whose rows are moved from the copy as
+        the INSERT ... SELECT that moves them (its parameters: the range)."""
         self._file.seek(0)
         end = os.fstat(self._file.fileno()).st_size
+        number = 0
         while self._file.tell() < end:
-            yield pickle.load(self._file)  # our own temporary file
+            statement, parameters, many, rowcount = pickle.load(self._file)  # our own file
+            if isinstance(parameters, Rows):
+                statement, parameters, many = self._moving(number, statement, parameters)
+            yield statement, parameters, many, rowcount
+            number += 1
+
+    def _moving(self, number: int, statement: str, rows: Rows) -> tuple[str, Any, bool]:
+        at = self._kept_at.get(number)
+        if at is not None:  # changed on the copy after it: run as it was
+            self._kept.seek(at)
+            return statement, pickle.load(self._kept), True
+        return _moving_sql(statement), (rows.first, rows.last), False
 
     def close(self) -> None:
         self._file.close()
+        self._kept.close()
+
+
+def _rowid(raw: Any, sql: str, parameters: tuple[Any, ...] = ()) -> Any:
+    return raw.execute(sql, parameters).fetchone()[0]
+
+
+def _cascades(raw: Any) -> dict[tuple[str, int], set[str]]:
+    """For each table and action (5: ON UPDATE, 6: ON DELETE), the tables whose foreign
+    keys to it act then (CASCADE, SET NULL, SET DEFAULT): such a write may change their rows."""
+    tables = [
+        name for (name,) in raw.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")
+    ]
+    cascades: dict[tuple[str, int], set[str]] = {}
+    for table in tables:
+        for key in raw.execute(f'PRAGMA foreign_key_list("{table}")').fetchall():
+            for action in (5, 6):
+                if key[action] not in ("NO ACTION", "RESTRICT"):
+                    cascades.setdefault((key[2].lower(), action), set()).add(table.lower())
+    return cascades
+
+
+@functools.lru_cache(maxsize=256)
+def _moving_sql(statement: str) -> str:
+    """The INSERT ... SELECT that moves a plain INSERT's rows from the attached copy."""
+    insert = _PLAIN_INSERT.fullmatch(statement)
+    assert insert is not None
+    table, columns = insert.group(2), insert.group(3)
+    return (
+        f'INSERT INTO "{table}" ({columns}) SELECT {columns} FROM {COPY_SCHEMA}."{table}" '
+        "WHERE rowid BETWEEN ? AND ? ORDER BY rowid"
+    )
 
 
 def _plain(parameters: Any) -> Any:
@@ -224,9 +388,13 @@ def _plain(parameters: Any) -> Any:
 
 
 @contextmanager
-def recording(engine: Engine, ignored: frozenset[str] = frozenset()) -> Iterator[Recorder]:
-    """Record the writing statements run on ``engine`` while the block runs."""
-    recorder = Recorder(ignored=frozenset(name.lower() for name in ignored))
+def recording(
+    engine: Engine, ignored: frozenset[str] = frozenset(), *, moves_rows: bool = False
+) -> Iterator[Recorder]:
+    """Record the writing statements run on ``engine`` while the block runs; ``moves_rows``:
+    keep plain INSERTs as their rows' ranges on the copy (the copy must then be committed and
+    given to :func:`replay`)."""
+    recorder = Recorder(ignored=frozenset(name.lower() for name in ignored), moves_rows=moves_rows)
     event.listen(engine, "before_cursor_execute", recorder.before)
     event.listen(engine, "after_cursor_execute", recorder.after)
     try:
@@ -236,12 +404,17 @@ def recording(engine: Engine, ignored: frozenset[str] = frozenset()) -> Iterator
         event.remove(engine, "after_cursor_execute", recorder.after)
 
 
-def replay(connection: Connection, recorder: Recorder) -> int:
+def replay(connection: Connection, recorder: Recorder, copy: Path | None = None) -> int:
     """Run the recorded statements on ``connection`` (in its open transaction, through
     SQLAlchemy so that its statement hooks see them as any write); returns how many.
+    Rows moved from the copy are read from ``copy`` (the committed copy's file), attached
+    to the connection as :data:`COPY_SCHEMA`: :func:`detach` it once the transaction ends.
 
     :raises ReplayMismatch: a statement changed another number of rows than on the copy.
     """
+    if recorder.moved:
+        assert copy is not None, "rows moved from a copy need the copy"
+        connection.exec_driver_sql(f"ATTACH DATABASE ? AS {COPY_SCHEMA}", (str(copy),))
     done = 0
     for statement, parameters, many, rowcount in recorder.statements():
         changed = _execute(connection, statement, parameters, many)
@@ -259,3 +432,16 @@ def _execute(connection: Connection, statement: str, parameters: Any, many: bool
     if result.returns_rows:
         result.fetchall()
     return result.rowcount
+
+
+def detach(connection: Connection) -> None:
+    """Detach the copy :func:`replay` attached, after its transaction (SQLite cannot detach
+    a database within one); the connection is dropped from the pool if that fails."""
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    try:
+        attached = driver.execute("PRAGMA database_list").fetchall()
+        if any(row[1] == COPY_SCHEMA for row in attached):
+            driver.execute(f"DETACH DATABASE {COPY_SCHEMA}")
+    except sqlite3.Error:
+        connection.invalidate()

@@ -7,16 +7,20 @@ were told to retry (503). Now, on a SQLite file:
 
 1. **Prepare.** The database is copied (:func:`server.db.replay.private_copy`: the backup API,
    a reader, no write lock) and the write phase runs there exactly as it would on the
-   database, while every statement that writes is recorded; then it is rolled back and the
-   copy removed. A trial run, or a run refused or interrupted, ends here: nothing is written
-   but its report (a short write, by the engine).
+   database, while every statement that writes is recorded. The rows its plain INSERTs add
+   are not recorded but kept on the copy, committed there and moved by the replay with one
+   ``INSERT ... SELECT`` each from the attached copy (issue 15; :mod:`server.db.replay`);
+   without such rows, the copy is rolled back and removed at once. A trial run, or a run
+   refused or interrupted, ends here: nothing is written but its report (a short write, by
+   the engine).
 2. **Replay.** In one write transaction on the database (``BEGIN IMMEDIATE``): if the roster
    state (:func:`~server.domain.roster_state.roster_state`) and the state of the other tables
    the run may read (:func:`~server.domain.roster_state.writes_state`: connections,
    credentials, SCIM values, ...) are those of the copy, the recorded statements run in order,
-   each changing as many rows as on the copy; then it commits. Rows with ids the database
-   assigns are safe: those of the roster (``user_roles``) cannot move without the roster state;
-   audit events and report rows, whose ids nothing reads back, may.
+   each changing as many rows as on the copy; then it commits, and the copy is removed. Rows
+   with ids the database assigns are safe: those of the roster (``user_roles``) cannot move
+   without the roster state; audit events and report rows, whose ids nothing reads back, may
+   (a moved INSERT writes the columns the INSERT wrote, not the copy's rowids).
 3. **Anything else** (a write committed since the copy that the run may have read, a statement
    that changed another number of rows): the transaction is rolled back and the run prepared
    again on a new copy; if that fails too, it runs directly under the write lock as before.
@@ -37,9 +41,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.db.long_writes import long_write
@@ -47,6 +54,7 @@ from server.db.replay import (
     Recorder,
     ReplayMismatch,
     database_file,
+    detach,
     private_copy,
     recording,
     replay,
@@ -81,6 +89,12 @@ class Prepared:
     moved: tuple[bool, ...]
     info: dict[str, Any]
     prepare_cpu: float
+    copy: Path | None = None  # the committed copy the replay moves rows from
+    kept: ExitStack = field(default_factory=ExitStack)  # removes the copy
+
+    def close(self) -> None:
+        self.recorder.close()
+        self.kept.close()
 
 
 def write(
@@ -102,7 +116,7 @@ def write(
             if _replayed(database, prepared, attempt):
                 return True
         finally:
-            prepared.recorder.close()
+            prepared.close()
     return _direct(database, body)
 
 
@@ -128,27 +142,44 @@ def _direct(database: Database, body: WriteBody) -> bool:
 
 
 def prepare(database: Database, body: WriteBody) -> Prepared | None:
-    """Run ``body`` on a copy of the database, record its writes, roll it back; None when
-    what it did cannot be replayed (the caller runs it directly)."""
+    """Run ``body`` on a copy of the database and record its writes; None when what it did
+    cannot be replayed (the caller runs it directly). The copy is committed and kept for the
+    replay when rows are to be moved from it (:class:`server.db.replay.Recorder`), else
+    rolled back and removed."""
     started = time.process_time()
-    with private_copy(database.engine) as copy:
-        session = sessionmaker(copy, expire_on_commit=False)()
-        try:
-            with recording(copy, ignored=frozenset({SEEN.name})) as recorder:
-                try:
-                    session.begin()
-                    before = _states(session)
-                    body(session)
-                    moved = _moved(before, _states(session))
-                    info = dict(session.info)
-                    listeners = list(getattr(session.dispatch.after_commit, "listeners", ()))
-                finally:
-                    session.rollback()
-        except BaseException:
-            recorder.close()
-            raise
-        finally:
-            session.close()
+    with ExitStack() as kept:
+        copy = kept.enter_context(private_copy(database.engine))
+        prepared = _record(copy, body)
+        if prepared is not None:
+            prepared.prepare_cpu = time.process_time() - started
+            if prepared.recorder.moved:
+                prepared.copy = Path(str(copy.url.database))
+                prepared.kept = kept.pop_all()
+    return prepared
+
+
+def _record(copy: Engine, body: WriteBody) -> Prepared | None:
+    """``body`` run on ``copy`` while its writes are recorded; the copy committed when rows
+    are to be moved from it, else rolled back."""
+    session = sessionmaker(copy, expire_on_commit=False)()
+    try:
+        with recording(copy, ignored=frozenset({SEEN.name}), moves_rows=True) as recorder:
+            try:
+                session.begin()
+                before = _states(session)
+                body(session)
+                moved = _moved(before, _states(session))
+                info = dict(session.info)
+                listeners = list(getattr(session.dispatch.after_commit, "listeners", ()))
+                if recorder.moved and not (recorder.unrecorded_write or listeners):
+                    _commit_copy(session)
+            finally:
+                session.rollback()
+    except BaseException:
+        recorder.close()
+        raise
+    finally:
+        session.close()
     if recorder.unrecorded_write or listeners:
         log.warning(
             "import not replayable",
@@ -156,7 +187,15 @@ def prepare(database: Database, body: WriteBody) -> Prepared | None:
         )
         recorder.close()
         return None
-    return Prepared(recorder, before, moved, info, time.process_time() - started)
+    return Prepared(recorder, before, moved, info, 0.0)
+
+
+def _commit_copy(session: Session) -> None:
+    """Commit the copy's transaction at the driver, not through the session: what the
+    session publishes after a commit (kept page totals) is the replay's to publish."""
+    driver = session.connection().connection.driver_connection
+    assert driver is not None
+    driver.execute("COMMIT")
 
 
 def _states(session: Session) -> tuple[Any, ...]:
@@ -171,14 +210,15 @@ def _moved(before: tuple[Any, ...], after: tuple[Any, ...]) -> tuple[bool, ...]:
 def _replayed(database: Database, prepared: Prepared, attempt: int) -> bool:
     """Replay ``prepared`` in one write transaction and commit it; False (rolled back) when
     the database moved since the copy or a statement did not do what it did there."""
-    session = database.sessions()
+    connection = database.engine.connect()
+    session = database.sessions(bind=connection)
     started = time.perf_counter()
     try:
         with session.begin():
             if _states(session) != prepared.before:
                 raise _Stale("the database changed since the copy")
             with long_write(session):
-                count = replay(session.connection(), prepared.recorder)
+                count = replay(connection, prepared.recorder, prepared.copy)
             if _moved(prepared.before, _states(session)) != prepared.moved:
                 raise ReplayMismatch("the replay moved the states otherwise than the copy")
             session.info.update(prepared.info)  # published after this commit, not the copy's
@@ -187,12 +227,16 @@ def _replayed(database: Database, prepared: Prepared, attempt: int) -> bool:
         return False
     finally:
         session.close()
+        if prepared.copy is not None:
+            detach(connection)
+        connection.close()
     log.info(
         "import replayed",
         extra={
             "statements": count,
             "lock_seconds": round(time.perf_counter() - started, 3),
             "prepare_cpu_seconds": round(prepared.prepare_cpu, 3),
+            "moved_statements": prepared.recorder.moved,
         },
     )
     return True

@@ -1,0 +1,151 @@
+"""Issue 15 on SQLite: the replay of a prepared import moves the rows its INSERTs put on the
+copy with one ``INSERT ... SELECT`` each from the attached copy (``server/db/replay.py``),
+instead of sending every row's parameters a second time; what it writes is unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event, func, select, text
+
+from server.db import AuditEvent, Enrollment, ImportRowResult, User
+from server.db.replay import detach, private_copy, recording, replay
+from server.db.session import Database
+from server.domain.actors import system_actor
+from server.domain.connections import create_connection
+from server.domain.import_runs import RunStatus
+from server.domain.tenants import create_tenant
+from server.imports import prepared
+from tests.imports.conftest import Tenancy
+from tests.imports.packages import district, package
+
+pytestmark = pytest.mark.sqlite_only
+
+
+@contextmanager
+def parameter_sets(database: Database) -> Iterator[Callable[[], int]]:
+    """Count the parameter sets (rows of an ``executemany``, or one per statement) sent to
+    ``database`` inside the block (not those sent to a copy: another engine)."""
+    sent = [0]
+
+    def count(_conn, _cursor, _statement, parameters, _context, many) -> None:
+        sent[0] += len(parameters) if many else 1
+
+    event.listen(database.engine, "before_cursor_execute", count)
+    try:
+        yield lambda: sent[0]
+    finally:
+        event.remove(database.engine, "before_cursor_execute", count)
+
+
+def _other_tenancy(tenancy: Tenancy) -> Tenancy:
+    with tenancy.database.session() as session:
+        tenant = create_tenant(session, "Shelbyville District")
+        create_connection(session, system_actor(tenant.id, "test"), "SIS", "oneroster")
+        tenant_id = tenant.id
+    return Tenancy(tenancy.database, tenancy.box, tenant_id, {})
+
+
+def _written(tenancy: Tenancy, run_id: str) -> dict[str, list[tuple]]:
+    """What an import wrote for the tenant, without the ids and times each run makes anew."""
+    with tenancy.database.session() as session:
+        tenant = tenancy.tenant_id
+        users = session.execute(
+            select(User.sourced_id, User.username, User.given_name, User.family_name)
+            .where(User.tenant_id == tenant)
+            .order_by(User.sourced_id)
+        ).all()
+        enrollments = session.execute(
+            select(Enrollment.sourced_id, Enrollment.role, Enrollment.status)
+            .where(Enrollment.tenant_id == tenant)
+            .order_by(Enrollment.sourced_id)
+        ).all()
+        rows = session.execute(
+            select(ImportRowResult.file, ImportRowResult.row_number, ImportRowResult.outcome)
+            .where(ImportRowResult.run_id == run_id)
+            .order_by(ImportRowResult.file, ImportRowResult.row_number)
+        ).all()
+        audit = session.execute(
+            select(AuditEvent.action, func.count())
+            .where(AuditEvent.tenant_id == tenant, AuditEvent.action != "connection.create")
+            .group_by(AuditEvent.action)
+            .order_by(AuditEvent.action)
+        ).all()
+    return {"users": users, "enrollments": enrollments, "rows": rows, "audit": audit}
+
+
+def test_a_prepared_first_import_moves_its_rows_from_the_copy_not_row_by_row(
+    tenancy, tmp_path, monkeypatch
+):
+    """The replay sends a few parameter sets per statement, not one per row written; the
+    district written is the one a direct import writes."""
+    archive = package(tmp_path / "district.zip", "1.1", district(students=300))
+    monkeypatch.setattr(prepared, "PREPARE_FROM_ROWS", 0)
+    with parameter_sets(tenancy.database) as sent:
+        report = tenancy.run(archive)
+    assert report.status == RunStatus.APPLIED, report.summary
+    assert report.row_count > 600
+    # the old replay sent every row it wrote again: more parameter sets than rows read
+    assert sent() < report.row_count // 4
+    other = _other_tenancy(tenancy)
+    monkeypatch.setattr(prepared, "PREPARE_FROM_ROWS", 10**9)
+    direct = other.run(archive)
+    assert direct.status == RunStatus.APPLIED, direct.summary
+    assert _written(tenancy, report.id) == _written(other, direct.id)
+    assert _written(tenancy, report.id)["users"] != []
+
+
+SCHEMA = (
+    "CREATE TABLE parents (id INTEGER PRIMARY KEY, name TEXT NOT NULL)",
+    "CREATE TABLE children (id TEXT PRIMARY KEY, parent_id INTEGER NOT NULL"
+    " REFERENCES parents (id) ON DELETE CASCADE, mark TEXT)",
+)
+
+
+def _rows(connection, table: str) -> list[tuple]:
+    return [tuple(row) for row in connection.execute(text(f"SELECT * FROM {table} ORDER BY id"))]
+
+
+def test_rows_changed_on_the_copy_after_their_insert_are_replayed_as_inserted(tmp_path: Path):
+    """Rows updated, or deleted by a foreign key's cascade, after the INSERT that moved them
+    are kept as that INSERT's parameters before the change: the original ends as the copy."""
+    database = Database(f"sqlite:///{tmp_path / 'moved.sqlite3'}")
+    with database.engine.begin() as connection:
+        for statement in SCHEMA:
+            connection.exec_driver_sql(statement)
+        connection.exec_driver_sql("INSERT INTO parents (id, name) VALUES (1, 'kept')")
+    parents = [(number, f"p{number}") for number in range(2, 12)]
+    children = [(f"c{n}", 2 + n % 10, None) for n in range(100)]
+    later = [(f"d{n}", 2 + n % 5 * 2, "later") for n in range(50)]  # not parent 3
+    with private_copy(database.engine) as copy, recording(copy, moves_rows=True) as recorder:
+        with copy.connect() as connection:
+            connection.begin()
+            insert = "INSERT INTO children (id, parent_id, mark) VALUES (?, ?, ?)"
+            connection.exec_driver_sql("INSERT INTO parents (id, name) VALUES (?, ?)", parents)
+            connection.exec_driver_sql(insert, children)
+            connection.exec_driver_sql(
+                "UPDATE children SET mark = ? WHERE id = ?", [("updated", "c0"), ("updated", "c2")]
+            )
+            connection.exec_driver_sql("DELETE FROM parents WHERE id = ?", [(3,)])
+            connection.exec_driver_sql(insert, later)
+            expected = {table: _rows(connection, table) for table in ("parents", "children")}
+            connection.connection.driver_connection.execute("COMMIT")
+            connection.rollback()
+        assert recorder.moved == 3  # the parents, the children, the later children
+        with database.engine.connect() as original:
+            with original.begin(), parameter_sets(database) as sent:
+                assert replay(original, recorder, Path(str(copy.url.database))) == 5
+            detach(original)
+            assert {table: _rows(original, table) for table in expected} == expected
+        # the parents and the first children as inserted (changed after them), the later
+        # children moved (1 set); ATTACH, the UPDATE's 2 sets and the DELETE's 1
+        assert sent() == len(parents) + len(children) + 5
+        recorder.close()
+    assert [row for row in expected["children"] if row[1] == 3] == []
+    assert ("c2", 4, "updated") in expected["children"]
+    assert len(expected["children"]) == len(children) + len(later) - 10
+    database.dispose()
