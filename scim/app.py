@@ -188,13 +188,15 @@ class RollcallService(ScimService):
         return MAX_BODY_SIZE if limit is None else limit
 
 
+@lru_cache(maxsize=4096)
 def _target(method: str, path: str) -> Target:
-    """:func:`scim2_server.routing.match`, worked out once per method and shape of path.
+    """:func:`scim2_server.routing.match`, kept for the paths in use (the engine asks up to
+    four times per request), and worked out once per method and shape of path.
 
     A path that names a resource (``/Users/{id}``) can only match the resource route of its
     method, so its target is that of its endpoint, given the id: the route table is walked
-    once per endpoint, not once per user (a cache by path missed for each of 20,000 users).
-    Other paths are kept as they are (the endpoints). An unknown path raises each time.
+    once per endpoint, not for each new user (each of 20,000 users' paths missed the cache
+    by path). An unknown path raises each time.
 
     >>> _target("PATCH", "/Users/2819c223").resource_id
     '2819c223'
@@ -203,7 +205,7 @@ def _target(method: str, path: str) -> Target:
     if len(segments) == 2 and _names_a_resource(*segments):
         endpoint, resource_id = segments
         return replace(_resource_target(method, endpoint), resource_id=resource_id)
-    return _path_target(method, path)
+    return routing.match(method, path)
 
 
 def _names_a_resource(endpoint: str, resource_id: str) -> bool:
@@ -215,11 +217,6 @@ def _names_a_resource(endpoint: str, resource_id: str) -> bool:
 @lru_cache(maxsize=256)
 def _resource_target(method: str, endpoint: str) -> Target:
     return routing.match(method, f"/{endpoint}/id")
-
-
-@lru_cache(maxsize=1024)
-def _path_target(method: str, path: str) -> Target:
-    return routing.match(method, path)
 
 
 def generic_classes(models: list[type[Resource[Any]]]) -> list[type[Any]]:
