@@ -194,11 +194,11 @@ def create_serving_app() -> Starlette:
     uvicorn calls it in each worker process it spawns, so logging is configured here: the
     parent's configuration does not reach the children.
     """
-    configure_logging(queued=True)
+    configure_logging()
     return create_app(worker=True)
 
 
 def create_web_app() -> Starlette:
     """The factory for ``rollcall serve --workers N --no-worker``: serving only."""
-    configure_logging(queued=True)
+    configure_logging()
     return create_app(worker=False)

@@ -8,12 +8,9 @@ request (or of the job a request queued) that caused it.
 
 from __future__ import annotations
 
-import atexit
 import json
 import logging
-import logging.handlers
 import os
-import queue
 import random
 import re
 import sys
@@ -158,72 +155,21 @@ class CurrentStderrHandler(logging.StreamHandler):
         pass
 
 
-class _Handoff(logging.handlers.QueueHandler):
-    """Hands records, once filtered (the request id and redaction need the logging thread's
-    context), to the writer thread as they are: formatted and written there."""
-
-    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
-        return record
-
-
-class _Writer:
-    """The thread that writes the log lines of a server (``configure_logging(queued=True)``)."""
-
-    listener: logging.handlers.QueueListener | None = None
-
-    @classmethod
-    def start(cls, handler: logging.Handler) -> logging.Handler:
-        """Start writing with ``handler``; returns the handler that hands records over."""
-        records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-        cls.listener = logging.handlers.QueueListener(records, handler)
-        cls.listener.start()
-        return _Handoff(records)
-
-    @classmethod
-    def stop(cls) -> None:
-        """Write what is queued, then stop (at exit, or when logging is configured again)."""
-        listener, cls.listener = cls.listener, None
-        if listener is not None:
-            listener.stop()
-
-
-def stop_log_writer() -> None:
-    """Write the queued lines and log from the calling thread again, directly."""
-    root = logging.getLogger()
-    handoffs = [h for h in root.handlers if isinstance(h, _Handoff)]
-    if handoffs and _Writer.listener is not None:
-        root.handlers[:] = [h for h in _Writer.listener.handlers]
-        for handler in root.handlers:
-            handler.addFilter(RequestIdFilter())
-            handler.addFilter(RedactingFilter())
-    _Writer.stop()
-
-
-atexit.register(stop_log_writer)
-
-
-def configure_logging(level: str = "INFO", stream: Any = None, *, queued: bool = False) -> None:
+def configure_logging(level: str = "INFO", stream: Any = None) -> None:
     """Send every log record, uvicorn's included, through the redacting JSON formatter.
 
     The formatter writes neither thread, process name nor caller, so records skip gathering
     them (the logging HOWTO's "Optimization": a stack walk per record otherwise).
-
-    ``queued`` (a server): the lines are written by a thread of their own (the logging
-    HOWTO's "Dealing with handlers that block"), so the event loop's thread makes no write
-    system call per request: each gave up the GIL, and under load the loop then waited for a
-    worker thread to hand it back before it could answer anyone (issue 15).
     """
     logging.logThreads = False
     logging.logMultiprocessing = False
     logging._srcfile = None  # no findCaller per record
-    stop_log_writer()
     handler = logging.StreamHandler(stream) if stream is not None else CurrentStderrHandler()
     handler.setFormatter(JsonFormatter())
-    front = _Writer.start(handler) if queued else handler
-    front.addFilter(RequestIdFilter())
-    front.addFilter(RedactingFilter())
+    handler.addFilter(RequestIdFilter())
+    handler.addFilter(RedactingFilter())
     root = logging.getLogger()
-    root.handlers[:] = [front]
+    root.handlers[:] = [handler]
     root.setLevel(level)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)

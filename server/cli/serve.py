@@ -49,7 +49,7 @@ SERVER_OPTIONS: ServerOptions = {
 
 def run(args: argparse.Namespace, output: Output) -> int:
     """Serve; every process also runs the job worker unless ``--no-worker`` (SPEC §11)."""
-    configure_logging(queued=True)  # the event loop never writes a log line itself
+    configure_logging()
     settings = load_settings()
     if args.fd is not None:
         args.host, args.port = inherited_address(args.fd)
