@@ -116,3 +116,29 @@ def test_the_log_metrics_and_headers_cost_a_bounded_number_of_calls_per_request(
     assert headers[b"content-security-policy"].startswith(b"default-src 'self'")
     [_, line] = [json.loads(text) for text in stream.getvalue().splitlines()]
     assert line["path"] == "/admin" and line["request_id"] == headers[b"x-request-id"].decode()
+
+
+def test_a_new_request_id_costs_no_system_call(settings, database):
+    """Issue 15: each new request id was ``os.urandom(8)``, a system call on the event loop's
+    thread that gives up the GIL (under load the loop then waits for a worker thread to hand
+    it back). Ids now come from a generator seeded once; they stay 16 hex digits, all distinct."""
+    import os
+    import threading
+
+    syscalls, on = 0, False
+
+    def count(frame, event, arg) -> None:
+        nonlocal syscalls
+        syscalls += on and event == "c_call" and arg is os.urandom
+
+    threading.setprofile(count)  # the app runs in the TestClient's portal thread
+    try:
+        with TestClient(create_app(settings, database=database)) as client:
+            client.get("/healthz")
+            on = True
+            ids = [client.get("/healthz").headers["x-request-id"] for _ in range(50)]
+            on = False
+    finally:
+        threading.setprofile(None)
+    assert syscalls == 0, syscalls
+    assert len(set(ids)) == 50 and all(len(i) == 16 and int(i, 16) >= 0 for i in ids), ids

@@ -249,4 +249,6 @@ def test_a_deactivation_is_routed_once(settings, database: Database, district) -
     finally:
         threading.setprofile(None)
     assert answer.status_code == 200, answer.text
-    assert walks == 1, walks
+    # once, or not at all when this process has routed a PATCH of a user before (routes are
+    # kept by shape: tests/scim/test_request_overhead.py)
+    assert walks <= 1, walks
