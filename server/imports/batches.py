@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.exc import DataError, IntegrityError
 
+from server.db import statistics
 from server.domain import sync_hashes
 from server.domain.import_records import ImportRecord, Outcome, RowProblem, RowResult, Sighted
 from server.errors import DomainError
@@ -83,6 +84,7 @@ def handle_batch(
             for result in results:
                 ctx.report.add(_with_repairs(result, item.repairs))
     ctx.session.flush()
+    statistics.refresh_stale(ctx.session)  # PostgreSQL plans the next batch's reads from them
     _remember_hashes(ctx)
     empty_session(ctx)
     ctx.batch = {}
