@@ -84,10 +84,16 @@ def handle_batch(
             for result in results:
                 ctx.report.add(_with_repairs(result, item.repairs))
     ctx.session.flush()
-    statistics.refresh_stale(ctx.session)  # PostgreSQL plans the next batch's reads from them
+    if _created_any(outcomes):  # PostgreSQL plans the next batch's reads from the statistics
+        statistics.refresh_stale(ctx.session)
     _remember_hashes(ctx)
     empty_session(ctx)
     ctx.batch = {}
+
+
+def _created_any(outcomes: dict[int, list[RowResult]]) -> bool:
+    """Whether a batch created records (only new rows grow a table past its statistics)."""
+    return any(r.outcome is Outcome.CREATED for results in outcomes.values() for r in results)
 
 
 def _walk_sighted(ctx: ImportContext, step: Step, batch: list[Any]) -> None:
