@@ -17,22 +17,9 @@ from sqlalchemy import Connection, text
 
 from server.db import statistics
 from tests.imports.packages import district, package
+from tests.imports.planner import fake_statistics
 
 FILLED = ("enrollments", "users")
-
-
-def _look_empty(connection: Connection) -> None:
-    """The statistics of :data:`FILLED` describe empty tables, never analysed."""
-    for table in FILLED:
-        connection.execute(
-            text(
-                "UPDATE pg_class SET reltuples = -1, relpages = 0 WHERE oid = CAST(:t AS regclass)"
-            ),
-            {"t": table},
-        )
-        connection.execute(
-            text("DELETE FROM pg_statistic WHERE starelid = CAST(:t AS regclass)"), {"t": table}
-        )
 
 
 def _analyses(connection: Connection) -> dict[str, int]:
@@ -48,7 +35,7 @@ def _analyses(connection: Connection) -> dict[str, int]:
 def test_a_first_import_analyses_the_tables_it_fills(tenancy, tmp_path) -> None:
     path = package(tmp_path / "district.zip", "1.1", district("1.1", students=1500))
     with tenancy.database.engine.begin() as connection:
-        _look_empty(connection)
+        fake_statistics(connection, FILLED, tuples=-1, pages=0)  # empty, never analysed
     with tenancy.database.engine.connect() as connection:
         before = _analyses(connection)
     assert tenancy.run(path).status == "applied"
@@ -72,7 +59,7 @@ def test_an_import_goes_on_when_another_transaction_is_analysing_its_tables(
     wait for it (it would for as long), it keeps the statistics it has."""
     path = package(tmp_path / "district.zip", "1.1", district("1.1", students=1500))
     with tenancy.database.engine.begin() as connection:
-        _look_empty(connection)
+        fake_statistics(connection, FILLED, tuples=-1, pages=0)  # empty, never analysed
     holder = tenancy.database.engine.connect()
     try:
         holder.execute(text("ANALYZE enrollments"))  # the lock is held until rollback

@@ -20,27 +20,12 @@ from sqlalchemy.orm import Session
 from server.db import Enrollment
 from server.domain import sync_hashes
 from tests.imports.packages import district, package
+from tests.imports.planner import fake_statistics
 
 pytestmark = pytest.mark.postgres_only
 
 STALE = ("users", "classes", "enrollments", "user_roles")
 BELIEFS = {"one row": (1, 1), "never analyzed": (-1, 0)}  # pg_class: reltuples, relpages
-
-
-def _believe(connection: Connection, belief: str) -> None:
-    """In this transaction only: the tables look as ``belief`` says, with no column
-    statistics."""
-    tuples, pages = BELIEFS[belief]
-    for table in STALE:
-        connection.execute(
-            text(
-                "UPDATE pg_class SET reltuples = :n, relpages = :p WHERE oid = CAST(:t AS regclass)"
-            ),
-            {"n": tuples, "p": pages, "t": table},
-        )
-        connection.execute(
-            text("DELETE FROM pg_statistic WHERE starelid = CAST(:t AS regclass)"), {"t": table}
-        )
 
 
 def _enrollment_rows_read(connection: Connection) -> int:
@@ -70,7 +55,7 @@ def test_the_enrollments_named_are_read_by_key_on_stale_statistics(
         ).all()
         connection.rollback()
         with Session(bind=connection) as session, connection.begin():
-            _believe(connection, belief)
+            fake_statistics(connection, STALE, *BELIEFS[belief])
             # a plan made for these keys, or one made once for any keys (a prepared statement)
             connection.execute(text(f"SET LOCAL plan_cache_mode = {plans}"))
             before = _enrollment_rows_read(connection)
