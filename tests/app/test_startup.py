@@ -26,3 +26,9 @@ def modules_after(statement: str) -> set[str]:
 def test_the_app_loads_the_pdf_library_only_for_a_pdf(heavy):
     # fpdf (with fontTools) was a sixth of every worker's start-up: only a credential sheet needs it
     assert heavy not in modules_after("import server.app")
+
+
+@pytest.mark.parametrize("surface", ["scim", "scim2_models", "jinja2"])
+def test_the_serve_command_leaves_the_app_to_the_processes_that_serve(surface):
+    # with --workers N the parent migrates, seeds and supervises; each worker imports the app
+    assert surface not in modules_after("import server.cli.main, server.cli.serve")
