@@ -13,7 +13,6 @@ from typing import Any, TypedDict
 
 import uvicorn
 
-from server.app import create_app
 from server.cli.operations import check_secret_keys
 from server.cli.output import Output
 from server.cli.tenant import DEFAULT_TENANT
@@ -88,6 +87,10 @@ def run(args: argparse.Namespace, output: Output) -> int:
             **SERVER_OPTIONS,
         )
     else:
+        # here, not at the top: with --workers the parent only supervises, and each worker
+        # imports the app itself (the parent's import was seconds of CPU for nothing)
+        from server.app import create_app
+
         app = create_app(settings, worker=with_worker)
         uvicorn.run(
             app,

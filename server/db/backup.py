@@ -22,7 +22,6 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DatabaseError
 
-from server.db.migrate import alembic_config, check_known_revision
 from server.errors import InvalidValue
 
 
@@ -81,6 +80,8 @@ def restore(url: str, source: Path, *, replace: bool = False) -> None:
 
 
 def _check_backup(source: Path) -> None:
+    from server.db.migrate import alembic_config, check_known_revision  # alembic: only here
+
     engine = create_engine(f"sqlite:///{source}")
     try:
         with engine.connect() as connection:

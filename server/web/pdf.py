@@ -7,15 +7,18 @@ PDF core font, with characters it lacks shown as "?".
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fpdf import FPDF
+if TYPE_CHECKING:
+    from fpdf import FPDF
 
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
 CARD_WIDTH, CARD_HEIGHT, MARGIN = 90.0, 62.0, 12.0
 
 
 def credential_sheet(cards: list[dict[str, Any]], layout: str, sign_in_url: str) -> bytes:
+    from fpdf import FPDF  # here: fpdf and fontTools were a sixth of every process's start-up
+
     pdf = FPDF(format="A4")
     pdf.set_auto_page_break(False)
     font = _font(pdf)
