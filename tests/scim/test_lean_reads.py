@@ -48,7 +48,8 @@ def test_a_lookup_begins_no_orm_session(idp: IdP, database: Database) -> None:
         assert found.status_code == 200, found.text
         assert (found.json().get("Resources") or [found.json()])[0]["id"] == pupil["id"]
         assert begun == [], path
-        assert [s.split(" ", 1)[0] for s in seen] == ["BEGIN", "SELECT"], seen
+        # BEGIN is a statement on SQLite only (psycopg begins without one)
+        assert [s.split(" ", 1)[0] for s in seen if s != "BEGIN"] == ["SELECT"], seen
 
 
 def test_a_lookup_that_finds_nothing_still_answers_as_before(idp: IdP) -> None:
