@@ -447,7 +447,8 @@ class ScimEndpoint:
         return resolved
 
     def _resolve(self, token: str) -> tuple[Actor, str | None] | None:
-        with self.database.session() as session:
+        # a read: it neither queues behind this process's writes nor waits for the write lock
+        with self.database.session(read_only=True) as session:
             connection = authenticate_token(session, token)
             if connection is None:
                 return None
