@@ -312,12 +312,6 @@ class ScimApplication(ASGIApplication):
             self, provider, RollcallService(provider, secret=context.settings.secret_key)
         )
         self.database = context.database
-        # On SQLite a lookup is answered on the event loop's thread: a read in WAL mode never
-        # waits for a writer, and its SELECT (~0.3 ms) cost less than the hop to a worker
-        # thread and back, whose waits for the GIL made the tail of 8 lookups in flight (p99
-        # 80-100 ms in process, 12-13 ms without it; issue 15). PostgreSQL's reads wait on the
-        # network: they stay in the worker threads.
-        self.lookups_on_loop = self.database.engine.dialect.name == "sqlite"
         storage = RollcallStorage(provider, context.box)
         # the base class declares the async storage and handler; this application is sync
         self.storage = storage  # type: ignore[assignment]
@@ -335,13 +329,11 @@ class ScimApplication(ASGIApplication):
                 detail=f"The request body exceeds {MAX_BODY_SIZE} bytes."
             )
         request.subject = actor
-        lookup = lookups.lookup_of(request) if actor is not None else None
-        if lookup is not None and self.lookups_on_loop:
-            answered = self._look_up(request, lookup)
-            if answered is not None:
-                return answered
-            lookup = None  # a read by id that found nothing: the engine's 404
-        return await anyio.to_thread.run_sync(self._serve_in_unit_of_work, request, lookup)
+        # Lookups stay in the worker threads, also on SQLite: answered on the event loop's
+        # thread they had a lower p99 in process (client and server sharing the GIL), but
+        # over HTTP at load 15 the server used one core instead of overlapping SQLite's C
+        # work with the loop: 74 -> 28 req/s, p99 0.65 -> 3.1 s (issue 15, scimread).
+        return await anyio.to_thread.run_sync(self._serve_in_unit_of_work, request)
 
     def _look_up(self, request: ScimRequest, lookup: lookups.Lookup) -> ScimResponse | None:
         """A lookup (:mod:`scim.lookups`) answered without the engine, on a read-only Core
@@ -349,12 +341,11 @@ class ScimApplication(ASGIApplication):
         with self.database.read_connection() as connection:
             return lookups.answer(self.service, connection, request.subject, request, lookup)
 
-    def _serve_in_unit_of_work(
-        self, request: ScimRequest, lookup: lookups.Lookup | None = None
-    ) -> ScimResponse:
+    def _serve_in_unit_of_work(self, request: ScimRequest) -> ScimResponse:
         """One unit of work; a GET reads without the write lock (it never waits for a writer),
-        unless the search must first re-index records a staff change marked stale. A
-        ``lookup`` is answered without the engine, unless it found nothing by id."""
+        unless the search must first re-index records a staff change marked stale. A lookup
+        is answered without the engine, unless it found nothing by id."""
+        lookup = lookups.lookup_of(request) if request.subject is not None else None
         if lookup is not None:
             answered = self._look_up(request, lookup)
             if answered is not None:

@@ -2,14 +2,12 @@
 
 The lookups identity providers send before every write (``userName eq``, ``externalId eq``, a
 read by id) were already one SELECT, but each ran inside an ORM session's unit of work (the
-session, its transaction, its commit and close: more CPU than the SELECT) in a worker thread.
-Counted here, never timed: ORM transactions begun, statements, and the thread the SELECT ran
-on.
+session, its transaction, its commit and close: more CPU than the SELECT). Counted here, never
+timed: ORM transactions begun and statements.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -58,28 +56,3 @@ def test_a_lookup_that_finds_nothing_still_answers_as_before(idp: IdP) -> None:
     assert missing.status_code == 200 and missing.json()["totalResults"] == 0, missing.text
     unknown = idp.get("/Users/no-such-user")
     assert unknown.status_code == 404 and unknown.json()["status"] == "404", unknown.text
-
-
-def test_a_lookup_on_sqlite_reads_on_the_event_loops_thread(idp: IdP, database: Database) -> None:
-    """On SQLite the lookup's SELECT runs where the request is served (a read in WAL mode
-    never waits for a writer): the hop to a worker thread and back, and its waits for the GIL,
-    were the tail of lookups in flight together. PostgreSQL's reads stay in worker threads."""
-    idp.create_user("lean.pupil", externalId="sis-lean")
-    on_loop: list[bool] = []
-
-    def note(*_: object) -> None:
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            on_loop.append(False)
-        else:
-            on_loop.append(True)
-
-    event.listen(database.engine, "before_cursor_execute", note)
-    try:
-        for path, params in LOOKUPS:
-            assert idp.get(path, params=params).json()["totalResults"] == 1
-    finally:
-        event.remove(database.engine, "before_cursor_execute", note)
-    sqlite = database.engine.dialect.name == "sqlite"
-    assert on_loop and set(on_loop) == {sqlite}, on_loop
