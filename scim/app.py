@@ -438,8 +438,7 @@ class ScimEndpoint:
         return resolved
 
     def _resolve(self, token: str) -> tuple[Actor, str | None] | None:
-        # a read: it neither queues behind this process's writes nor waits for the write lock
-        with self.database.session(read_only=True) as session:
+        with self.database.session() as session:
             connection = authenticate_token(session, token)
             if connection is None:
                 return None
