@@ -36,7 +36,7 @@ from scim.schemas import DEFAULT_PAGE_SIZE, MAX_RESULTS
 from server.db import Connection
 from server.domain.actors import Actor
 from server.domain.connections import live_connection, token_is_live
-from server.domain.user_views import Key, UserView, count_views, find_views
+from server.domain.user_views import Key, Reader, UserView, count_views, find_views
 
 ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
@@ -45,6 +45,7 @@ LOOKUP_FILTER = re.compile(r'\s*(userName|externalId)\s+eq\s+"([^"\\]*)"\s*', re
 KEYS: dict[str, Key] = {"username": "username", "externalid": "external_id"}
 USER_ID = re.compile(r"/Users/([^/]+)")
 CONDITIONAL = {"if-match", "if-none-match", "if-modified-since", "if-unmodified-since"}
+REVOKED = "The bearer token is not valid."
 
 
 @dataclass(frozen=True)
@@ -83,14 +84,16 @@ def lookup_of(request: ScimRequest) -> Lookup | None:
 
 
 def answer(
-    service: ScimService, session: Session, actor: Actor, request: ScimRequest, lookup: Lookup
+    service: ScimService, session: Reader, actor: Actor, request: ScimRequest, lookup: Lookup
 ) -> ScimResponse | None:
-    """The answer to a lookup; ``None`` when a read by id finds nothing (the engine's 404)."""
+    """The answer to a lookup; ``None`` when a read by id finds nothing (the engine's 404).
+
+    ``session``: a read-only connection (``Database.read_connection``): no ORM session."""
     token = current_token.get()
     if lookup.start is None:
         found = find_views(session, actor, "id", lookup.value, limit=1, token=token)
         if not found:
-            admitted(session)
+            token_admitted(session)
             return None
         return user_response(service, request.base_url, found[0])
     offset = lookup.start - 1
@@ -102,7 +105,7 @@ def answer(
         else []
     )
     if not views:  # none, or the token was revoked since it was resolved: which?
-        admitted(session)
+        token_admitted(session)
     total = len(views)
     if offset or total == lookup.count:  # a short first page counts itself (as the engine)
         total = count_views(session, actor, lookup.key, lookup.value)
@@ -131,14 +134,22 @@ def admitted(session: Session, connection_id: str | None = None) -> Connection |
     if digest is None:
         return None
     if connection_id is None:
-        live = token_is_live(session, digest)
-        connection = None
-    else:
-        connection = live_connection(session, connection_id, digest)
-        live = connection is not None
-    if not live:
-        raise UnauthorizedException(detail="The bearer token is not valid.")
+        token_admitted(session)
+        return None
+    connection = live_connection(session, connection_id, digest)
+    if connection is None:
+        raise UnauthorizedException(detail=REVOKED)
     return connection
+
+
+def token_admitted(reader: Reader) -> None:
+    """:func:`admitted` without a connection to read, also on a read-only Core connection
+    (a lookup's).
+
+    :raises UnauthorizedException: the token is no longer live."""
+    digest = current_token.get()
+    if digest is not None and not token_is_live(reader, digest):
+        raise UnauthorizedException(detail=REVOKED)
 
 
 def user_response(

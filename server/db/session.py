@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.orm import Session, sessionmaker
@@ -158,6 +158,19 @@ def _begin_sqlite_immediately(connection: Any) -> None:
 READ_ONLY = "rollcall_read_only"
 
 
+@contextmanager
+def _unavailable_as_503() -> Iterator[None]:
+    """Raise a busy or unreachable database's errors as :class:`DatabaseUnavailable`."""
+    try:
+        yield
+    except (OperationalError, InterfaceError, SATimeoutError) as error:
+        reason = unavailable_reason(error)
+        if reason is None:
+            raise
+        log.warning("database unavailable", extra={"reason": reason})
+        raise DatabaseUnavailable(reason) from error
+
+
 class Database:
     """An engine and its session factory.
 
@@ -176,8 +189,10 @@ class Database:
         # Reentrant: a unit of work may open another one in its thread before it writes.
         self.writer = threading.RLock() if url.startswith("sqlite") else None
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
-        reader = self.engine.execution_options(**{READ_ONLY: True})
-        self.read_sessions = sessionmaker(reader, expire_on_commit=False, info={READ_ONLY: True})
+        self.reader = self.engine.execution_options(**{READ_ONLY: True})
+        self.read_sessions = sessionmaker(
+            self.reader, expire_on_commit=False, info={READ_ONLY: True}
+        )
 
     @contextmanager
     def session(self, *, read_only: bool = False) -> Iterator[Session]:
@@ -205,17 +220,21 @@ class Database:
             self.writer.release()
 
     @contextmanager
+    def read_connection(self) -> Iterator[Connection]:
+        """A read on a Core connection, without an ORM session: a read-only transaction
+        (as :meth:`session` with ``read_only``) that begins with its first statement and is
+        rolled back at the end (issue 15: a lookup's Session frame cost more than its SELECT).
+
+        :raises DatabaseUnavailable: the database is busy or unreachable.
+        """
+        with _unavailable_as_503(), self.reader.connect() as connection:
+            yield connection
+
+    @contextmanager
     def _unit_of_work(self, *, read_only: bool) -> Iterator[Session]:
         factory = self.read_sessions if read_only else self.sessions
-        try:
-            with factory.begin() as session:
-                yield session
-        except (OperationalError, InterfaceError, SATimeoutError) as error:
-            reason = unavailable_reason(error)
-            if reason is None:
-                raise
-            log.warning("database unavailable", extra={"reason": reason})
-            raise DatabaseUnavailable(reason) from error
+        with _unavailable_as_503(), factory.begin() as session:
+            yield session
 
     def is_reachable(self) -> bool:
         try:

@@ -22,6 +22,7 @@ from typing import Any, Literal
 from sqlalchemy import (
     JSON,
     ColumnElement,
+    Connection,
     Integer,
     Select,
     String,
@@ -44,6 +45,14 @@ from server.domain.oauth import holds_unrevoked_tokens
 from server.domain.search import page_offset
 
 Key = Literal["id", "username", "external_id"]
+# What a read runs on: a unit of work's session, or a read-only Core connection (a lookup's:
+# ``server.db.session.Database.read_connection``, no ORM session around one SELECT).
+Reader = Session | Connection
+
+
+def connection_of(reader: Reader) -> Connection:
+    """The Core connection a read runs its statement on."""
+    return reader if isinstance(reader, Connection) else reader.connection()
 
 
 @dataclass(frozen=True)
@@ -142,7 +151,7 @@ def view_with(
 
 
 def find_views(
-    session: Session,
+    session: Reader,
     actor: Actor,
     key: Key,
     value: str,
@@ -191,16 +200,16 @@ def find_view_to_change(
     return ViewToChange(_view(row), row[-2] or {}, bool(row[-1]))
 
 
-def _rows(session: Session, users: Select[Any], parameters: dict[str, Any]) -> list[Any]:
+def _rows(session: Reader, users: Select[Any], parameters: dict[str, Any]) -> list[Any]:
     # Core rows on the unit of work's connection: no ORM objects, no ORM result processing
-    return list(session.connection().execute(users, parameters).all())
+    return list(connection_of(session).execute(users, parameters).all())
 
 
-def count_views(session: Session, actor: Actor, key: Key, value: str) -> int:
+def count_views(session: Reader, actor: Actor, key: Key, value: str) -> int:
     """How many users :func:`find_views` finds in all."""
     value = value if key == "id" else fold(value)
     query = select(func.count()).where(visible_records(actor, User), _matching(key))
-    return int(session.scalar(query, {"value": value}) or 0)
+    return int(connection_of(session).scalar(query, {"value": value}) or 0)
 
 
 # The statement of each (actor, key), built once: building a SELECT (comparisons, subqueries,
