@@ -93,7 +93,8 @@ class User(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
-    connection_id: Mapped[str] = mapped_column(ForeignKey("connections.id"), index=True)
+    # no index of its own: ix_users_connection_external_id leads with it (issue 15)
+    connection_id: Mapped[str] = mapped_column(ForeignKey("connections.id"))
     sourced_id: Mapped[str]
     external_id: Mapped[str | None]
     external_id_folded: Mapped[str | None]
@@ -171,7 +172,8 @@ class UserRole(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # no index of its own: uq_user_roles (user_id, org_id, role) leads with it (issue 15)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"))
     role: Mapped[str] = mapped_column(String(40))
     role_type: Mapped[str] = mapped_column(String(12), default="primary")

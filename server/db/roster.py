@@ -117,6 +117,8 @@ class SchoolClass(SyncedRecord, Base):
         Index("ix_classes_tenant_school", "tenant_id", "school_id"),
     )
 
+    # no index of its own: ix_classes_connection_external_id leads with it (issue 15)
+    connection_id: Mapped[str] = mapped_column(ForeignKey("connections.id"))
     title: Mapped[str]
     title_folded: Mapped[str] = mapped_column(default="")
     class_code: Mapped[str | None]
@@ -170,7 +172,8 @@ class Group(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
-    connection_id: Mapped[str] = mapped_column(ForeignKey("connections.id"), index=True)
+    # no index of its own: ix_groups_connection_external_id leads with it (issue 15)
+    connection_id: Mapped[str] = mapped_column(ForeignKey("connections.id"))
     display_name: Mapped[str]
     display_name_folded: Mapped[str]
     external_id: Mapped[str | None]

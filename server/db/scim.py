@@ -16,7 +16,7 @@ stores the resource's values here, one row per leaf value, so every filter becom
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, String
+from sqlalchemy import Boolean, Float, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db.base import Base
@@ -27,7 +27,17 @@ class ScimValue(Base):
     __tablename__ = "scim_values"
     __table_args__ = (
         Index("ix_scim_values_lookup", "tenant_id", "resource_type", "path", "text"),
-        Index("ix_scim_values_number", "tenant_id", "resource_type", "path", "number"),
+        # Only the rows holding a number (most hold text): every numeric comparison or sort on
+        # ``number`` implies ``number IS NOT NULL``, so both databases still use it (issue 15).
+        Index(
+            "ix_scim_values_number",
+            "tenant_id",
+            "resource_type",
+            "path",
+            "number",
+            sqlite_where=text("number IS NOT NULL"),
+            postgresql_where=text("number IS NOT NULL"),
+        ),
         Index("ix_scim_values_resource", "resource_id", "path"),
     )
 

@@ -19,6 +19,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
+from server.db.checkpoints import AUTOCHECKPOINT_PAGES, Checkpointer
 from server.errors import DatabaseUnavailable
 
 log = logging.getLogger("rollcall.db")
@@ -137,6 +138,9 @@ def _configure_sqlite_connection(busy_timeout: float, dbapi_connection: Any, _re
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+    # A request's commit no longer checkpoints every 1,000 pages: the Checkpointer's thread does
+    # (server/db/checkpoints.py); this is the WAL's bound if it falls behind.
+    cursor.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
     # Search columns are stored case-folded; a case-sensitive LIKE lets a prefix search use
     # their indexes instead of scanning the table.
     cursor.execute("PRAGMA case_sensitive_like=ON")
@@ -188,6 +192,7 @@ class Database:
         self.engine = create_database_engine(url, **options)
         # Reentrant: a unit of work may open another one in its thread before it writes.
         self.writer = threading.RLock() if url.startswith("sqlite") else None
+        self.checkpointer = _checkpointer(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.reader = self.engine.execution_options(**{READ_ONLY: True})
         self.read_sessions = sessionmaker(
@@ -216,6 +221,8 @@ class Database:
         try:
             with self._unit_of_work(read_only=False) as session:
                 yield session
+            if self.checkpointer is not None:
+                self.checkpointer.committed()
         finally:
             self.writer.release()
 
@@ -248,4 +255,14 @@ class Database:
         return True
 
     def dispose(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         self.engine.dispose()
+
+
+def _checkpointer(url: str) -> Checkpointer | None:
+    """The WAL checkpointer of a SQLite database file (none in memory, none on PostgreSQL)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Checkpointer(parsed.database)

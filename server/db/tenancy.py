@@ -40,7 +40,8 @@ class Connection(Base):
     __table_args__ = (UniqueConstraint("tenant_id", "name", name="uq_connections_tenant_name"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    # no index of its own: uq_connections_tenant_name leads with it (issue 15)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     name: Mapped[str]
     kind: Mapped[str] = mapped_column(String(20))
     sso: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -101,7 +102,8 @@ class StaffAccount(Base):
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    # no index of its own: uq_staff_accounts_tenant_username leads with it (issue 15)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     username: Mapped[str]
     username_folded: Mapped[str]
     display_name: Mapped[str | None]

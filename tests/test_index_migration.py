@@ -1,0 +1,59 @@
+"""Migration ``0016_lean_write_indexes`` round trip, on SQLite and PostgreSQL: down to the
+indexes as they were, up again to exactly the schema the models describe (issue 15)."""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Connection, inspect, text
+
+from server.db import Base
+from server.db.migrate import alembic_config, upgrade
+from server.db.session import Database
+
+REDUNDANT = {
+    "users": "ix_users_connection_id",
+    "user_roles": "ix_user_roles_user_id",
+    "classes": "ix_classes_connection_id",
+    "groups": "ix_groups_connection_id",
+    "connections": "ix_connections_tenant_id",
+    "staff_accounts": "ix_staff_accounts_tenant_id",
+}
+
+
+def _migrate(database: Database, step: str, revision: str) -> None:
+    config = alembic_config()
+    with database.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        getattr(command, step)(config, revision)
+
+
+def _number_index(connection: Connection) -> str:
+    if connection.dialect.name == "postgresql":
+        query = "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_scim_values_number'"
+    else:
+        query = "SELECT sql FROM sqlite_master WHERE name = 'ix_scim_values_number'"
+    return str(connection.execute(text(query)).scalar_one()).lower()
+
+
+def _indexes(connection: Connection) -> dict[str, set[str]]:
+    found = inspect(connection)
+    return {table: {i["name"] for i in found.get_indexes(table)} for table in REDUNDANT}
+
+
+def test_the_lean_write_indexes_go_down_and_up_again(database: Database) -> None:
+    try:
+        _migrate(database, "downgrade", "0015_package_fingerprints")
+        with database.engine.connect() as connection:
+            assert "where" not in _number_index(connection)
+            indexes = _indexes(connection)
+            assert all(name in indexes[table] for table, name in REDUNDANT.items()), indexes
+    finally:
+        upgrade(database.engine)
+    with database.engine.connect() as connection:
+        assert "number is not null" in _number_index(connection)
+        indexes = _indexes(connection)
+        assert not any(name in indexes[table] for table, name in REDUNDANT.items()), indexes
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
