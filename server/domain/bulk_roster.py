@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 from server.db import AcademicSession, Course, Org, SchoolClass, new_id, utcnow
 from server.db.bulk_insert import insert_dicts
 from server.db.roster import SyncedRecord, class_terms
-from server.domain import audit, roster
+from server.domain import audit, roster, sync_hashes
 from server.domain.actors import Actor
 from server.domain.record_fields import folded, kind_of, label
 from server.domain.users import owning_connection
@@ -52,6 +52,7 @@ class Made:
     id: str
     sourced_id: str
     version: int = 1
+    sealed: bool = False  # inserted with its row hash
 
 
 @dataclass
@@ -65,10 +66,14 @@ class _Rows:
 
 
 def create_classes(
-    session: Session, actor: Actor, batch: Sequence[Mapping[str, Any]]
+    session: Session,
+    actor: Actor,
+    batch: Sequence[Mapping[str, Any]],
+    digests: Sequence[str | None] | None = None,
 ) -> list[SchoolClass | Made]:
     """Create every class of ``batch`` (``create_class`` fields); returns them in order:
     :class:`Made` for a class made here, the ``SchoolClass`` of one ``create_class`` made.
+    ``digests``: as for :func:`create_records`.
 
     :raises: the first error :func:`server.domain.roster.create_class` raises for a row.
     """
@@ -83,19 +88,19 @@ def create_classes(
     taken = _taken(session, SchoolClass, actor.tenant_id, batch)
     made: list[SchoolClass | Made] = []
     now = utcnow()
-    for fields in batch:
+    for fields, digest in zip(batch, digests or [None] * len(batch), strict=True):
         key = fields.get("sourced_id")
         if not key or key in taken:
             fresh = _insert(session, actor, fresh)  # create_class sees the batch's classes
             made.append(roster.create_class(session, actor, fields))
             continue
         values = roster.class_values_to_create(session, actor, fields, tenants)
-        row = new_row(actor, owner_id, SchoolClass, values, now)
+        row = new_row(actor, owner_id, SchoolClass, values, now, digest)
         taken.add(str(key))
         fresh.records.append(row)
         fresh.terms += [{"class_id": row["id"], "session_id": t} for t in values.get("terms", [])]
         fresh.events.append(roster.row_creation_event(SchoolClass, row["id"], label(row), values))
-        made.append(Made(row["id"], row["sourced_id"]))
+        made.append(Made(row["id"], row["sourced_id"], sealed=digest is not None))
     _insert(session, actor, fresh)
     return made
 
@@ -108,19 +113,27 @@ _CREATE: dict[type[SyncedRecord], Any] = {
 
 
 def create_records(
-    session: Session, actor: Actor, model: type[SyncedRecord], batch: Sequence[Mapping[str, Any]]
+    session: Session,
+    actor: Actor,
+    model: type[SyncedRecord],
+    batch: Sequence[Mapping[str, Any]],
+    digests: Sequence[str | None] | None = None,
 ) -> list[Any]:
     """Create every org, academic session or course (``model``) of ``batch`` (the fields
     of ``create_org`` and the like, and optionally the ``id`` to give the record); returns
     them in order: :class:`Made` for a record made here, the record the one-by-one create
     made for a row without a sourcedId or with a taken one.
 
+    ``digests``: an import's row digest of each (or None); a :class:`Made` record is
+    inserted with its row hash (:func:`server.domain.sync_hashes.sealed` with the version
+    written: ``Made.sealed``), so no second write stores it; another gets none here.
+
     :raises: the first error the one-by-one create raises for a row.
     """
     owner_id = owning_connection(session, actor).id
     taken = _taken(session, model, actor.tenant_id, batch)
     fresh, made, now = _Rows(model, [], [], []), [], utcnow()
-    for fields in batch:
+    for fields, digest in zip(batch, digests or [None] * len(batch), strict=True):
         key = fields.get("sourced_id")
         if not key or key in taken:
             fresh = _insert(session, actor, fresh)  # the create sees the batch's records
@@ -129,11 +142,11 @@ def create_records(
         values = roster.values_to_create(actor, model, fields)
         if fields.get("id"):
             values["id"] = fields["id"]
-        row = new_row(actor, owner_id, model, values, now)
+        row = new_row(actor, owner_id, model, values, now, digest)
         taken.add(str(key))
         fresh.records.append(row)
         fresh.events.append(roster.row_creation_event(model, row["id"], label(row), values))
-        made.append(Made(row["id"], row["sourced_id"]))
+        made.append(Made(row["id"], row["sourced_id"], sealed=digest is not None))
     _insert(session, actor, fresh)
     return made
 
@@ -144,11 +157,13 @@ def new_row(
     model: type[SyncedRecord],
     values: dict[str, Any],
     now: datetime,
+    digest: str | None = None,
 ) -> dict[str, Any]:
     """The table row of a new record, every column given (what
     :func:`~server.domain.roster.new_record` and its flush write); ``values`` loses ``id``
     and ``sourced_id``, which the row takes, and keeps the rest for the audit event. A
-    class's ``terms`` (ids) are rows of ``class_terms``, not columns."""
+    class's ``terms`` (ids) are rows of ``class_terms``, not columns. ``digest``: an
+    import's row digest, stored sealed with the record's first version."""
     made = values.pop("id", None) or new_id()
     row = {name: make() for name, make in _defaults(cast(Any, model))}
     row |= {
@@ -163,6 +178,8 @@ def new_row(
         if name != "terms":
             row[name] = value
             row |= folded(model, name, value)
+    if digest is not None:
+        row["content_hash"] = sync_hashes.sealed(digest, row["version"])
     return row
 
 

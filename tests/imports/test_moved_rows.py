@@ -149,3 +149,41 @@ def test_rows_changed_on_the_copy_after_their_insert_are_replayed_as_inserted(tm
     assert ("c2", 4, "updated") in expected["children"]
     assert len(expected["children"]) == len(children) + len(later) - 10
     database.dispose()
+
+
+def _cache_kib(raw) -> int:
+    """SQLite's page cache of a driver connection, in KiB (a negative setting is KiB)."""
+    (size,) = raw.execute("PRAGMA cache_size").fetchone()
+    return -size if size < 0 else size * raw.execute("PRAGMA page_size").fetchone()[0] // 1024
+
+
+def test_the_copy_and_the_replay_write_with_a_page_cache_the_indexes_fit_in(tmp_path: Path):
+    """Issue 15: random UUID keys land each in an index page of its own; the copy's
+    connection and the replay's cache 64 MiB or more (SQLite's default: 2 MiB), and the
+    replay's connection has its own cache back after the replay."""
+    database = Database(f"sqlite:///{tmp_path / 'cache.sqlite3'}")
+    with database.engine.begin() as connection:
+        for statement in SCHEMA:
+            connection.exec_driver_sql(statement)
+    during: list[int] = []
+
+    def note(_conn, cursor, statement, *_args) -> None:
+        if statement.lstrip().upper().startswith("INSERT"):
+            during.append(_cache_kib(cursor.connection))
+
+    with private_copy(database.engine) as copy, recording(copy, moves_rows=True) as recorder:
+        with copy.connect() as connection:
+            assert _cache_kib(connection.connection.driver_connection) >= 65536
+            connection.begin()
+            connection.exec_driver_sql("INSERT INTO parents (id, name) VALUES (?, ?)", [(1, "a")])
+            connection.rollback()
+        with database.engine.connect() as original:
+            before = _cache_kib(original.connection.driver_connection)
+            event.listen(database.engine, "before_cursor_execute", note)
+            with original.begin():
+                replay(original, recorder)
+            event.remove(database.engine, "before_cursor_execute", note)
+            assert during and min(during) >= 65536
+            assert _cache_kib(original.connection.driver_connection) == before < 65536
+        recorder.close()
+    database.dispose()

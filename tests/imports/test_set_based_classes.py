@@ -7,7 +7,10 @@ Speed is measured in ``bench/imports.py``; these tests count objects and stateme
 
 from __future__ import annotations
 
-from sqlalchemy import inspect, select
+import re
+from typing import Any
+
+from sqlalchemy import event, inspect, select
 
 from server.db import AcademicSession, AuditEvent, Course, Org, SchoolClass
 from server.districts import school
@@ -150,3 +153,42 @@ def test_a_bad_org_row_falls_back_to_row_by_row_and_parents_still_resolve(tenanc
             select(AuditEvent.target_id).where(AuditEvent.action == "org.create")
         ).all()
     assert sorted(created) == sorted(ids.values()) and "s3" not in ids
+
+
+def _updates_of_roster(database) -> tuple[Any, list[str]]:
+    """A listener and the tables of the roster records (not users, not enrollments) that
+    ``UPDATE`` statements sent to ``database`` name."""
+    updated: list[str] = []
+
+    def note(_conn, _cursor, statement, *_args) -> None:
+        found = re.match(r'\s*UPDATE\s+"?(\w+)', statement, re.IGNORECASE)
+        if found and found.group(1) in ("orgs", "academic_sessions", "courses", "classes"):
+            updated.append(found.group(1))
+
+    return note, updated
+
+
+def test_a_first_import_writes_the_row_hashes_of_its_new_records_with_them(tenancy, tmp_path):
+    """Issue 15: the orgs, terms, courses and classes a first import creates are inserted with
+    their row hashes (as users and enrollments are), not inserted and then updated to store
+    them (a second write of each row, and rows the replay of a prepared import could not move
+    from the copy); the re-import of the same package still finds every row unchanged."""
+    files = district("1.1", students=3)
+    _classes(files)
+    for name, key in (("academicSessions.csv", "t"), ("courses.csv", "c")):
+        first = files[name][0]  # more than one row: a file of one is written row by row
+        files[name] += [{**first, "sourcedId": f"{key}-{n}"} for n in range(3)]
+    archive = package(tmp_path / "d.zip", "1.1", files)
+    note, updated = _updates_of_roster(tenancy.database)
+    event.listen(tenancy.database.engine, "before_cursor_execute", note)
+    try:
+        first = tenancy.run(archive)
+    finally:
+        event.remove(tenancy.database.engine, "before_cursor_execute", note)
+    assert first.status == "applied", first.summary
+    assert updated == [], f"UPDATEs after the INSERTs of a first import: {sorted(set(updated))}"
+    again = tenancy.run(archive)
+    assert again.status == "applied", again.summary
+    outcomes = {(r["file"], r["outcome"]) for r in again.as_dict()["row_results"]}
+    assert ("classes.csv", "unchanged") in outcomes
+    assert {outcome for _, outcome in outcomes} == {"unchanged"}, outcomes

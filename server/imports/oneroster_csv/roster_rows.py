@@ -147,10 +147,23 @@ def _create_all(
     ctx: ImportContext, model: Any, new: list[tuple[ImportRecord, dict[str, Any]]]
 ) -> dict[int, list[RowResult]]:
     """Rows creating records: together (``bulk_roster.create_records``)."""
-    made = bulk_roster.create_records(ctx.session, ctx.actor, model, [f for _, f in new])
+    made = bulk_roster.create_records(
+        ctx.session, ctx.actor, model, [f for _, f in new], [_digest(ctx, r) for r, _ in new]
+    )
     outcomes: dict[int, list[RowResult]] = {}
     _report_created(ctx, model, [record for record, _ in new], made, outcomes)
     return outcomes
+
+
+def _digest(ctx: ImportContext, record: ImportRecord) -> str | None:
+    """The row digest a new record is inserted with (what :meth:`ImportContext.synced` would
+    store after it): the prefetch's, or for a row naming a record of its own batch (a school,
+    its new district listed first) its digest now that the record named has its id."""
+    found: str | None = ctx.batch.get("digests", {}).get(record.number)
+    later = ctx.batch.get("digest_later")
+    if found is None and later is not None:
+        found = later(record)
+    return found
 
 
 def _report_created(
@@ -166,7 +179,8 @@ def _report_created(
     for record, created in zip(records, made, strict=True):
         if cache is not None:
             cache[record.key] = created.id
-        ctx.synced(record, model, created)
+        if not getattr(created, "sealed", False):  # a sealed one was inserted with its hash
+            ctx.synced(record, model, created)
         outcomes[record.number] = [_result(record, Outcome.CREATED)]
 
 
@@ -229,7 +243,9 @@ def handle_classes(ctx: ImportContext, records: list[ImportRecord]) -> dict[int,
             outcomes[record.number] = [handle_class(ctx, record)]
         else:
             new.append((record, {**_class_fields(ctx, record), "sourced_id": record.key}))
-    made = bulk_roster.create_classes(ctx.session, ctx.actor, [fields for _, fields in new])
+    made = bulk_roster.create_classes(
+        ctx.session, ctx.actor, [f for _, f in new], [_digest(ctx, r) for r, _ in new]
+    )
     _report_created(ctx, SchoolClass, [record for record, _ in new], made, outcomes)
     return outcomes
 
