@@ -25,7 +25,10 @@ FILLED = ("enrollments", "users")
 def _analyses(connection: Connection) -> dict[str, int]:
     connection.execute(text("SELECT pg_stat_clear_snapshot()"))
     rows = connection.execute(
-        text("SELECT relname, analyze_count FROM pg_stat_user_tables WHERE relname = ANY(:t)"),
+        text(
+            "SELECT relname, analyze_count FROM pg_stat_user_tables"
+            " WHERE schemaname = current_schema() AND relname = ANY(:t)"  # not conformance's
+        ),
         {"t": list(FILLED)},
     )
     return dict(rows.all())
@@ -43,7 +46,10 @@ def test_a_first_import_analyses_the_tables_it_fills(tenancy, tmp_path) -> None:
         after = _analyses(connection)
         described = dict(
             connection.execute(
-                text("SELECT relname, reltuples FROM pg_class WHERE relname = ANY(:t)"),
+                text(
+                    "SELECT relname, reltuples FROM pg_class WHERE relname = ANY(:t)"
+                    " AND relnamespace = CAST(current_schema() AS regnamespace)"
+                ),
                 {"t": list(FILLED)},
             ).all()
         )
