@@ -73,10 +73,8 @@ COPY_SCHEMA = "replay_copy"  # the copy, attached to the original during the rep
 # import inserts random UUID keys into five indexes, each insert in a page of its own; with
 # SQLite's default 2 MiB cache nearly every one was read again from the file (20,000 users:
 # CPU of the copy's writes -10%, of the replay's -15%). The replay's connection gets its own
-# back after the replay (memory freed: it returns to the pool). 64 MiB, not more: the copy's
-# and the replay's caches fill at once (the copy is attached during the replay), and an
-# import's peak RSS must stay under 400 MB at 100,000 users (212 MiB before the caches).
-CACHE_KIB = 65536
+# back after the replay (memory freed: it returns to the pool).
+CACHE_KIB = 131072
 
 
 class ReplayMismatch(Exception):
