@@ -69,12 +69,6 @@ _PLAIN_INSERT = re.compile(
     re.IGNORECASE,
 )
 COPY_SCHEMA = "replay_copy"  # the copy, attached to the original during the replay
-# SQLite's page cache (KiB) of the copy's connection and of the replay's (issue 15): a first
-# import inserts random UUID keys into five indexes, each insert in a page of its own; with
-# SQLite's default 2 MiB cache nearly every one was read again from the file (20,000 users:
-# CPU of the copy's writes -10%, of the replay's -15%). The replay's connection gets its own
-# back after the replay (memory freed: it returns to the pool).
-CACHE_KIB = 131072
 
 
 class ReplayMismatch(Exception):
@@ -166,7 +160,6 @@ def _throwaway(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=MEMORY")  # savepoints still roll back
     cursor.execute("PRAGMA synchronous=OFF")
-    cursor.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
     cursor.close()
 
 
@@ -423,30 +416,15 @@ def replay(connection: Connection, recorder: Recorder, copy: Path | None = None)
         assert copy is not None, "rows moved from a copy need the copy"
         connection.exec_driver_sql(f"ATTACH DATABASE ? AS {COPY_SCHEMA}", (str(copy),))
     done = 0
-    with _large_cache(connection):
-        for statement, parameters, many, rowcount in recorder.statements():
-            changed = _execute(connection, statement, parameters, many)
-            if rowcount is not None and changed != rowcount:
-                raise ReplayMismatch(
-                    f"statement {done + 1} changed {changed} rows, {rowcount} on the copy: "
-                    f"{' '.join(statement.split())[:200]}"
-                )
-            done += 1
+    for statement, parameters, many, rowcount in recorder.statements():
+        changed = _execute(connection, statement, parameters, many)
+        if rowcount is not None and changed != rowcount:
+            raise ReplayMismatch(
+                f"statement {done + 1} changed {changed} rows, {rowcount} on the copy: "
+                f"{' '.join(statement.split())[:200]}"
+            )
+        done += 1
     return done
-
-
-@contextmanager
-def _large_cache(connection: Connection) -> Iterator[None]:
-    """The connection's page cache at :data:`CACHE_KIB` while the block runs, then as it was
-    (set on the driver: not a statement of the replay's)."""
-    driver = connection.connection.driver_connection
-    assert driver is not None
-    (was,) = driver.execute("PRAGMA cache_size").fetchone()
-    driver.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
-    try:
-        yield
-    finally:
-        driver.execute(f"PRAGMA cache_size={int(was)}")
 
 
 def _execute(connection: Connection, statement: str, parameters: Any, many: bool) -> int:
