@@ -34,9 +34,10 @@ from scim.context import current_token
 from scim.mapping import user_json
 from scim.schemas import DEFAULT_PAGE_SIZE, MAX_RESULTS
 from server.db import Connection
+from server.db.session import Reader
 from server.domain.actors import Actor
 from server.domain.connections import live_connection, token_is_live
-from server.domain.user_views import Key, Reader, UserView, count_views, find_views
+from server.domain.user_views import Key, UserView, count_views, find_views
 
 ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"

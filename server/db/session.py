@@ -160,6 +160,14 @@ def _begin_sqlite_immediately(connection: Any) -> None:
 
 
 READ_ONLY = "rollcall_read_only"
+# What a read runs on: a unit of work's session, or a read-only Core connection (a lookup's:
+# :meth:`Database.read_connection`, no ORM session around one SELECT).
+Reader = Session | Connection
+
+
+def connection_of(reader: Reader) -> Connection:
+    """The Core connection a read runs its statement on."""
+    return reader if isinstance(reader, Connection) else reader.connection()
 
 
 @contextmanager

@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Connection as DbConnection
 from sqlalchemy import Exists, Table, bindparam, event, exists, literal, select
 from sqlalchemy.orm import Session
 
 from server.db import Connection, ConnectionKind, ConnectionToken, ProviderFailure, utcnow
+from server.db.session import Reader, connection_of
 from server.domain import audit
 from server.domain.access import ensure_can_manage_connections, own_import_scope
 from server.domain.actors import Actor
@@ -201,13 +201,12 @@ def authenticate_token(session: Session, token: str) -> Connection | None:
     return row.connection if row else None
 
 
-def token_is_live(session: Session | DbConnection, digest: str) -> bool:
+def token_is_live(session: Reader, digest: str) -> bool:
     """Whether the token with this SHA-256 digest is live (not revoked), read in the caller's
     transaction: a cache of resolved tokens (``scim.tokens``) asks it on every request, so a
     token rotated in any process (``rollcall connection rotate-token``) is refused at once.
     One indexed read of the token row, built once."""
-    connection = session if isinstance(session, DbConnection) else session.connection()
-    return connection.execute(_LIVE_TOKEN, {"digest": digest}).first() is not None
+    return connection_of(session).execute(_LIVE_TOKEN, {"digest": digest}).first() is not None
 
 
 def live_connection(session: Session, connection_id: str, digest: str) -> Connection | None:

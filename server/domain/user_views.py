@@ -22,7 +22,6 @@ from typing import Any, Literal
 from sqlalchemy import (
     JSON,
     ColumnElement,
-    Connection,
     Integer,
     Select,
     String,
@@ -36,6 +35,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.selectable import ScalarSelect
 
 from server.db import Org, RecordStatus, Tenant, User, UserGrade, UserRole, fold
+from server.db.session import Reader, connection_of
 from server.domain import groups
 from server.domain.access import visible_records
 from server.domain.actors import Actor
@@ -45,14 +45,6 @@ from server.domain.oauth import holds_unrevoked_tokens
 from server.domain.search import page_offset
 
 Key = Literal["id", "username", "external_id"]
-# What a read runs on: a unit of work's session, or a read-only Core connection (a lookup's:
-# ``server.db.session.Database.read_connection``, no ORM session around one SELECT).
-Reader = Session | Connection
-
-
-def connection_of(reader: Reader) -> Connection:
-    """The Core connection a read runs its statement on."""
-    return reader if isinstance(reader, Connection) else reader.connection()
 
 
 @dataclass(frozen=True)
