@@ -41,12 +41,13 @@ from pydantic import BaseModel
 from scim2_models import AttributeBinding, Path, Resource
 from scim2_server.utils import parametrize
 
-from scim.values import comparison_form, path_key
+from scim.values import COLUMN_PATHS, comparison_form, path_key
 from server.domain.scim_index import IndexedValue
 
 # ``groups`` is read from the membership tables (scim.filters). ``schemas``, which the model's
 # paths leave out, is indexed on its own (:func:`_schemas`), so ``schemas eq
-# "urn:…:enterprise:2.0:User"`` (an RFC 7644 §3.4.2.2 example) finds its users.
+# "urn:…:enterprise:2.0:User"`` (an RFC 7644 §3.4.2.2 example) finds its users. Nor are the
+# attributes a column of the record answers (:data:`scim.values.COLUMN_PATHS`).
 SKIPPED = ("password", "groups", "schemas")
 
 
@@ -337,6 +338,8 @@ def _layout(model: type[Resource[Any]]) -> _Layout:
     built once per model."""
     found = []
     for order, (top, subs) in enumerate(top_bindings(model)):
+        if path_key(top) in COLUMN_PATHS:
+            continue
         target = top.target_type
         complex_model = (
             target if isinstance(target, type) and issubclass(target, BaseModel) else None

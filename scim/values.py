@@ -16,6 +16,17 @@ from scim2_models import AttributeBinding
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:user"
 CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:group"
 FOLDED_ALWAYS = frozenset({f"{CORE_USER}:externalid", f"{CORE_GROUP}:externalid"})
+# Attributes every filter and sort compares on the record's own folded column, never on index
+# rows (:func:`scim.filters.column_for`, on users, groups and classes alike): the index holds
+# no rows of them (issue 15: two of a created user's 14 entries in ix_scim_values_lookup).
+COLUMN_PATHS = frozenset(
+    {
+        f"{CORE_USER}:username",
+        f"{CORE_USER}:externalid",
+        f"{CORE_GROUP}:externalid",
+        f"{CORE_GROUP}:displayname",
+    }
+)
 
 
 def path_key(binding: AttributeBinding) -> str:

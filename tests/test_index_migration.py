@@ -11,6 +11,7 @@ from sqlalchemy import Connection, inspect, text
 from server.db import Base
 from server.db.migrate import alembic_config, upgrade
 from server.db.session import Database
+from server.domain.tenants import create_tenant
 
 REDUNDANT = {
     "users": "ix_users_connection_id",
@@ -58,5 +59,49 @@ def test_the_lean_write_indexes_go_down_and_up_again(database: Database) -> None
         assert "number is not null" in _number_index(connection)
         indexes = _indexes(connection)
         assert not any(name in indexes[table] for table, name in REDUNDANT.items()), indexes
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+
+
+USER_ROW = "urn:ietf:params:scim:schemas:core:2.0:user"
+COLUMN_ROWS = [f"{USER_ROW}:username", f"{USER_ROW}:externalid"]
+
+
+def _index_rows(connection: Connection, resource_id: str) -> list[str]:
+    query = text("SELECT path FROM scim_values WHERE resource_id = :r ORDER BY path")
+    return list(connection.execute(query, {"r": resource_id}).scalars())
+
+
+def _add_rows(connection: Connection, tenant_id: str, resource_id: str, paths: list[str]) -> None:
+    connection.execute(
+        text(
+            "INSERT INTO scim_values (tenant_id, resource_type, resource_id, path, lead, present,"
+            " text) VALUES (:t, 'User', :r, :p, TRUE, TRUE, 'x')"
+        ),
+        [{"t": tenant_id, "r": resource_id, "p": path} for path in paths],
+    )
+
+
+def test_the_column_attribute_rows_go_and_the_downgrade_asks_for_a_reindex(
+    database: Database,
+) -> None:
+    """``0017_column_attribute_rows``: the upgrade deletes the index rows of attributes a
+    column answers (a user indexed by the previous release keeps its other rows); the
+    downgrade marks each indexed user stale, so the previous release indexes it again."""
+    with database.session() as session:
+        tenant_id = create_tenant(session, "Migrated").id
+    display = f"{USER_ROW}:displayname"
+    try:
+        with database.engine.begin() as connection:  # indexed by this release: no column rows
+            _add_rows(connection, tenant_id, "new-user", [display])
+        _migrate(database, "downgrade", "0016_lean_write_indexes")
+        with database.engine.begin() as connection:
+            assert _index_rows(connection, "new-user") == ["__stale__", display]
+            _add_rows(connection, tenant_id, "old-user", [display, *COLUMN_ROWS])
+    finally:
+        upgrade(database.engine)
+    with database.engine.connect() as connection:
+        assert _index_rows(connection, "old-user") == [display]
+        assert _index_rows(connection, "new-user") == ["__stale__", display]
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
