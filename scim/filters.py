@@ -65,6 +65,7 @@ STRING_OPS = {Op.co, Op.sw, Op.ew}
 
 # Attributes that are indexed columns of the record itself, compared in their folded form:
 # the lookups identity providers make before every write (userName, externalId, displayName).
+# The index holds no rows of them (scim.values.COLUMN_PATHS): a test checks each is a column here.
 FOLDED_COLUMNS = {
     f"{CORE_USER}:username": "username_folded",
     f"{CORE_USER}:externalid": "external_id_folded",

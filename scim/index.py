@@ -6,8 +6,9 @@ storage validates a resource from (:mod:`scim.mapping`) or a dump of a resource
 (:func:`indexed_values`), never the pydantic resource itself. A created user was validated
 twice, its body and then its stored document only to index it, a tenth of a create (issue 15).
 
-Every attribute the model declares is indexed under its full URN, sub-attributes of a
-multi-valued complex attribute once per entry with the entry's ``element`` key, so a value path
+Every attribute the model declares is indexed under its full URN (but those a column of the
+record answers, :data:`scim.values.COLUMN_PATHS`), sub-attributes of a multi-valued complex
+attribute once per entry with the entry's ``element`` key, so a value path
 (``emails[type eq "work" and value co "x"]``) compares sub-attributes of one entry. ``lead``
 marks the entry a sort reads (the primary entry, else the first one), as SearchRequest.sort does.
 Keys are the model's serialization aliases, as a dump writes them; what the model does not
