@@ -16,7 +16,7 @@ import uvicorn
 from server.cli.operations import check_secret_keys
 from server.cli.output import Output
 from server.cli.tenant import DEFAULT_TENANT
-from server.config import Settings, load_settings
+from server.config import SERVE_PROCESSES, Settings, load_settings
 from server.context import AppContext
 from server.db.migrate import upgrade
 from server.demo import DEMO_TENANT, DemoCredentials, load_or_seed
@@ -75,6 +75,8 @@ def run(args: argparse.Namespace, output: Output) -> int:
         # factory; see server.app.create_serving_app.
         factory = "create_serving_app" if with_worker else "create_web_app"
         _share_metrics(settings.data_dir / "metrics")
+        # each process keeps its share of the database connections (Settings.process_connections)
+        os.environ[SERVE_PROCESSES] = str(args.workers)
         uvicorn.run(
             f"server.app:{factory}",
             factory=True,
