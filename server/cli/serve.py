@@ -13,6 +13,7 @@ from typing import Any, TypedDict
 
 import uvicorn
 
+from server.cli.listeners import balance_workers, reuse_port_socket
 from server.cli.operations import check_secret_keys
 from server.cli.output import Output
 from server.cli.tenant import DEFAULT_TENANT
@@ -77,12 +78,15 @@ def run(args: argparse.Namespace, output: Output) -> int:
         _share_metrics(settings.data_dir / "metrics")
         # each process keeps its share of the database connections (Settings.process_connections)
         os.environ[SERVE_PROCESSES] = str(args.workers)
+        # a listening socket per process, so the kernel spreads connections over them
+        balance_workers()
+        group = None if args.fd is not None else reuse_port_socket(args.host, args.port)
         uvicorn.run(
             f"server.app:{factory}",
             factory=True,
             host=args.host,
             port=args.port,
-            fd=args.fd,
+            fd=args.fd if group is None else group.fileno(),
             workers=args.workers,
             timeout_graceful_shutdown=grace_period(settings),
             timeout_keep_alive=settings.keep_alive_seconds,
