@@ -73,7 +73,7 @@ def test_the_workers_share_the_connections_of_many_clients(environment, tmp_path
     try:
         wait_for(
             lambda: log.read_text().count("Application startup complete") >= WORKERS,
-            timeout=120,
+            timeout=600,  # four workers importing the app on a loaded machine
             what="every worker to start",
         )
         # the clients connect together (as a client's connection pool does when a burst of
