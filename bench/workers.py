@@ -14,12 +14,17 @@ the errors.
 
 Each point waits until the server's processes are idle after their start (every worker has
 imported and built its app: a worker still starting would take the cores from the measured
-requests), then warms every worker up (``--warmup`` requests per worker), then runs
+requests), then warms every worker up: ``--warmup`` requests per worker, each on a connection
+of its own, until every worker has answered that many (a keep-alive connection stays with the
+worker that accepted it, so warming over the client's 16 connections reached a few workers and
+left the others to answer their first requests inside the measured rounds); then runs
 ``--rounds`` rounds of ``--requests``; the figure is the median round, and the details give
-each round and the CPU seconds each server process spent in the measured rounds (how evenly
-the workers shared the work), and the CPU milliseconds per request of the client, the server
-and PostgreSQL (when it runs on this machine) with the cores they kept busy: on one 2-core
-machine the three share the cores, so more workers add processes, not CPU.
+each round, the CPU seconds each server process spent in the measured rounds and the
+requests each worker answered in them (how evenly the workers shared the work: the client's
+keep-alive connections stay with the workers that accepted them), and the CPU milliseconds
+per request of the client, the server and PostgreSQL (when it runs on this machine) with the
+cores they kept busy: on one 2-core machine the three share the cores, so more workers add
+processes, not CPU.
 """
 
 from __future__ import annotations
@@ -189,6 +194,33 @@ def wait_until_idle(pid: int, processes: int, timeout: float = 120) -> None:
     raise RuntimeError(f"the server's {processes} processes were still starting after {timeout} s")
 
 
+def answered(metrics: Path) -> dict[int, float]:
+    """The requests each worker process has answered so far, by pid, from the counters it
+    writes to ``metrics`` (prometheus-client's multiprocess files, ``counter_<pid>.db``)."""
+    from prometheus_client.mmap_dict import MmapedDict
+
+    counts: dict[int, float] = {}
+    for path in metrics.glob("counter_*.db"):
+        values = MmapedDict.read_all_values_from_file(str(path))
+        pid = int(path.stem.split("_")[1])
+        counts[pid] = sum(v for key, v, *_ in values if '"rollcall_http_requests_total"' in key)
+    return counts
+
+
+def warm_every_worker(
+    base: str, headers: dict[str, str], users: int, workers: int, each: int, metrics: Path
+) -> None:
+    """Until every one of ``workers`` processes has answered ``each`` requests: requests on
+    connections of their own (``Connection: close``), which the workers accept in turn."""
+    fresh = {**headers, "Connection": "close"}
+    for attempt in range(20):
+        drive(base, fresh, mixed(users, 30_000_000 + attempt * 10_000), each * workers, 16)
+        counts = answered(metrics) if workers > 1 else {0: float(each)}
+        if len(counts) >= workers and min(counts.values()) >= each:
+            return
+    raise RuntimeError(f"some of the {workers} workers were never warmed up: {counts}")
+
+
 def postmaster(url: str) -> int | None:
     """The pid of the PostgreSQL server at ``url`` when it runs on this machine (the parent
     of a backend's process), else None."""
@@ -220,11 +252,12 @@ def server_cpu_seconds(pid: int | None) -> float:
 class Point:
     """The rounds of one N, the CPU seconds each server process spent in them, and the CPU
     seconds of the measured rounds by side: the client (this process), the server's
-    processes, PostgreSQL's (0 when it runs elsewhere)."""
+    processes, PostgreSQL's (0 when it runs elsewhere), and the requests each worker answered."""
 
     rounds: list[Run]
     cpu: list[float]
     sides: dict[str, float]
+    answered: list[float]  # requests each worker answered (empty with one process)
 
     @property
     def median(self) -> Run:
@@ -278,22 +311,25 @@ def one_point(
             wait_until_idle(server.pid, 1 if workers == 1 else workers + 1)
             base = f"http://127.0.0.1:{port}/scim/v2"
             headers = {"Authorization": f"Bearer {token}"}
-            warm = mixed(users, 30_000_000)  # every worker warmed up, on users of its own
-            drive(base, headers, warm, warmup * workers, concurrency=16)
+            metrics = data / "metrics"
+            warm_every_worker(base, headers, users, workers, warmup, metrics)
             tree = process_tree(server.pid)
             spent = {p: cpu_seconds(p) for p in tree}
+            counted = answered(metrics)
             client, postgres = time.process_time(), server_cpu_seconds(database)
             done = [
                 drive(base, headers, mixed(users, 20_000_000 + r * requests), requests, 16)
                 for r in range(rounds)
             ]
             cpu = sorted((cpu_seconds(p) - spent[p] for p in tree), reverse=True)
+            after = answered(metrics)
+            shares = sorted((after[p] - counted.get(p, 0) for p in after), reverse=True)
             sides = {
                 "client": time.process_time() - client,
                 "server": sum(cpu),
                 "postgres": server_cpu_seconds(database) - postgres,
             }
-            return Point(done, [round(c, 2) for c in cpu if c > 0.01], sides)
+            return Point(done, [round(c, 2) for c in cpu if c > 0.01], sides, shares)
 
 
 def size(users: int) -> str:
@@ -332,6 +368,7 @@ def curve(url: str, users: int, requests: int, rounds: int = 3, warmup: int = 64
                 "first_errors": [e for r in points[n].rounds for e in r.errors][:3],
                 "rounds_req_s": [round(r.per_second, 1) for r in points[n].rounds],
                 "process_cpu_s": points[n].cpu,
+                "worker_requests": [int(c) for c in points[n].answered],
                 # where the cores went: on one 2-core machine the client, the server and
                 # PostgreSQL share them, so more workers cannot add CPU, only contention
                 "cpu_ms_per_request": points[n].cpu_ms_per_request(),

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import cast
 
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -63,6 +64,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # as many request threads as pooled connections: a thread never waits for one, and a
+        # process of N shares no more threads than its share of connections (issue 15)
+        threads = anyio.to_thread.current_default_thread_limiter()
+        threads.total_tokens = settings.process_connections
         background = Worker(context, shutdown=shutdown) if worker else None
         if background:
             background.start()

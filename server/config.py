@@ -16,6 +16,8 @@ from pathlib import Path
 from server.domain.import_limits import ImportLimits, limits_from_env
 
 DEFAULT_ISSUER = "http://127.0.0.1:8000"
+# the fewest database connections (and request threads) one process gets, however many share
+MIN_PROCESS_CONNECTIONS = 4
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,20 @@ class Settings:
     # a background job is leased this long, renewed every third of it (SPEC §9, issue 13); a
     # dead process's job and pull are taken over by another within about one lease
     job_lease_seconds: float = 45.0
+    # Database connections of one ``rollcall serve``, all its processes together: each of its
+    # ``serve_processes`` keeps an equal share open and runs as many requests at once
+    # (:attr:`process_connections`), so more processes never mean more connections, and a
+    # process under load reuses its connections instead of opening and closing them (a new
+    # PostgreSQL connection costs its backend ~30 ms of CPU; issue 15).
+    database_connections: int = 32
+    serve_processes: int = 1  # ``rollcall serve --workers N`` tells its processes N
+
+    @property
+    def process_connections(self) -> int:
+        """This process's share of :attr:`database_connections`: the connections its pool
+        keeps open and the threads that serve its requests."""
+        share = self.database_connections // max(self.serve_processes, 1)
+        return max(share, MIN_PROCESS_CONNECTIONS)
 
     @property
     def drop_folders(self) -> Path:
@@ -110,7 +126,13 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         shutdown_grace_seconds=float(env.get("ROLLCALL_SHUTDOWN_GRACE_SECONDS") or 30),
         keep_alive_seconds=int(env.get("ROLLCALL_KEEP_ALIVE_SECONDS") or 65),
         job_lease_seconds=float(env.get("ROLLCALL_JOB_LEASE_SECONDS") or 45),
+        database_connections=int(env.get("ROLLCALL_DATABASE_CONNECTIONS") or 32),
+        serve_processes=int(env.get(SERVE_PROCESSES) or 1),
     )
+
+
+# set by ``rollcall serve --workers N`` for the processes it starts (not an operator's setting)
+SERVE_PROCESSES = "ROLLCALL_SERVE_PROCESSES"
 
 
 def normalise_database_url(url: str) -> str:

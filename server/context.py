@@ -24,6 +24,7 @@ class AppContext:
                 settings.database_url,
                 busy_timeout=settings.database_busy_timeout,
                 slow_query_ms=settings.slow_query_ms,
+                pool_size=settings.process_connections,
             ),
             box=SecretBox(settings.secret_keys),
         )

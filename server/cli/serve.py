@@ -13,10 +13,11 @@ from typing import Any, TypedDict
 
 import uvicorn
 
+from server.cli.listeners import balance_workers, reuse_port_socket
 from server.cli.operations import check_secret_keys
 from server.cli.output import Output
 from server.cli.tenant import DEFAULT_TENANT
-from server.config import Settings, load_settings
+from server.config import SERVE_PROCESSES, Settings, load_settings
 from server.context import AppContext
 from server.db.migrate import upgrade
 from server.demo import DEMO_TENANT, DemoCredentials, load_or_seed
@@ -75,12 +76,17 @@ def run(args: argparse.Namespace, output: Output) -> int:
         # factory; see server.app.create_serving_app.
         factory = "create_serving_app" if with_worker else "create_web_app"
         _share_metrics(settings.data_dir / "metrics")
+        # each process keeps its share of the database connections (Settings.process_connections)
+        os.environ[SERVE_PROCESSES] = str(args.workers)
+        # a listening socket per process, so the kernel spreads connections over them
+        balance_workers()
+        group = None if args.fd is not None else reuse_port_socket(args.host, args.port)
         uvicorn.run(
             f"server.app:{factory}",
             factory=True,
             host=args.host,
             port=args.port,
-            fd=args.fd,
+            fd=args.fd if group is None else group.fileno(),
             workers=args.workers,
             timeout_graceful_shutdown=grace_period(settings),
             timeout_keep_alive=settings.keep_alive_seconds,
