@@ -438,7 +438,9 @@ class ScimEndpoint:
         return resolved
 
     def _resolve(self, token: str) -> tuple[Actor, str | None] | None:
-        with self.database.session() as session:
+        """Read what a token stands for, without the write lock: every request whose token
+        fell out of the cache waited for a turn at it, behind the writes (issue 15)."""
+        with self.database.session(read_only=True) as session:
             connection = authenticate_token(session, token)
             if connection is None:
                 return None

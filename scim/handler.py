@@ -33,12 +33,20 @@ from typing import Any, cast
 from scim2_server.handler import ScimHandler
 from scim2_server.requests import ScimRequest
 from scim2_server.responses import ScimResponse
-from scim2_server.routing import Operation
+from scim2_server.routing import Operation, Target
 from scim2_server.service import ScimService
 
 from scim.lookups import user_response
 from scim.mapping import document
+from scim.members import (
+    Step,
+    change_members,
+    match_members_by_value,
+    member_steps,
+    published_group,
+)
 from scim.storage import RollcallStorage
+from server.db import Group
 
 UnitOfWork = Callable[..., AbstractContextManager[object]]
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -113,14 +121,20 @@ class RollcallHandler(ScimHandler):
                 resource_type, request.body, request.header("Content-Type")
             )
             conditions = self.service.read_conditions(request)
+            steps = self._member_steps(request, resource_type.name)
             with self.unit_of_work(), self.storage.operation(savepoint=False):
-                resource = self.patch_resource(
-                    resource_type, cast(str, target.resource_id), patch_op, conditions
-                )
-                whole = not (
-                    response_parameters.attributes or response_parameters.excluded_attributes
-                )
-                view = self.storage.stored_view(resource) if whole else None
+                resource_id = cast(str, target.resource_id)
+                changed = None
+                if steps is not None:  # a change of members only: without the engine
+                    changed = change_members(self.storage, resource_type, resource_id, steps)
+                if changed is None:
+                    resource = self.patch_resource(resource_type, resource_id, patch_op, conditions)
+                    whole = not (
+                        response_parameters.attributes or response_parameters.excluded_attributes
+                    )
+                    view = self.storage.stored_view(resource) if whole else None
+            if changed is not None:  # answered outside the write unit of work, as every PATCH
+                return self._members_response(request, target, *changed)
             if view is not None:
                 response = user_response(self.service, request.base_url, view)
             else:
@@ -128,6 +142,24 @@ class RollcallHandler(ScimHandler):
                     request.base_url, resource, response_parameters
                 )
             return self.service.me_response(request, target, response)
+
+    def _member_steps(self, request: ScimRequest, resource_type: str | None) -> list[Step] | None:
+        """The steps of a PATCH that only adds and removes members of a group by ``value``
+        (:func:`scim.members.member_steps`), with no query and no condition; else ``None``."""
+        if resource_type != "Group" or request.query:
+            return None
+        if any(request.header(name) is not None for name in CONDITIONAL):
+            return None
+        body = self.service.decode_body(request.body, request.header("Content-Type"))
+        return member_steps(match_members_by_value(body))
+
+    def _members_response(
+        self, request: ScimRequest, target: Target, group: Group, doc: dict[str, Any]
+    ) -> ScimResponse:
+        """The answer to :func:`scim.members.change_members`, with the engine's headers."""
+        body = published_group(self.service, request.base_url, group, doc)
+        headers = {"Content-Location": body["meta"]["location"], "ETag": body["meta"]["version"]}
+        return self.service.me_response(request, target, ScimResponse(HTTPStatus.OK, body, headers))
 
     def _active_only(self, request: ScimRequest, resource_type: str | None) -> bool | None:
         """The new ``active`` of a user when the PATCH replaces only that, with no query and

@@ -175,8 +175,8 @@ def published(service: ScimService, base_url: str, user: UserView) -> dict[str, 
     location = service.resource_location(base_url, service.get_resource_type("User"), user.id)
     meta = {
         "resourceType": "User",
-        "created": _timestamp(user.created_at),
-        "lastModified": _timestamp(user.updated_at),
+        "created": timestamp(user.created_at),
+        "lastModified": timestamp(user.updated_at),
         "location": location,
         "version": f'W/"{user.version}"',
     }
@@ -190,7 +190,7 @@ def published(service: ScimService, base_url: str, user: UserView) -> dict[str, 
     return {"id": user.id, **doc, "meta": meta}
 
 
-def _timestamp(moment: datetime) -> str:
+def timestamp(moment: datetime) -> str:
     """A dateTime as pydantic writes it (RFC 7643 §2.3.5: xsd:dateTime, UTC as ``Z``)."""
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 

@@ -194,11 +194,16 @@ def _member_ids(doc: dict[str, Any]) -> list[str]:
     return sorted({m["value"] for m in doc.get("members") or [] if m.get("value")})
 
 
-def group_document(session: Session, group: Group) -> dict[str, Any]:
+def group_document(
+    session: Session, group: Group, member_ids: list[str] | None = None
+) -> dict[str, Any]:
+    """A plain group's SCIM JSON; ``member_ids``: its members (sorted), when already read."""
     doc = dict((group.extra or {}).get("scim") or {})
     doc["displayName"] = group.display_name
     _set(doc, "externalId", group.external_id)
-    _set(doc, "members", _members(doc, groups.group_member_ids(session, group)))
+    if member_ids is None:
+        member_ids = groups.group_member_ids(session, group)
+    _set(doc, "members", _members(doc, member_ids))
     doc["schemas"] = ["urn:ietf:params:scim:schemas:core:2.0:Group"]
     doc.pop(EDUCATION_GROUP, None)
     return doc

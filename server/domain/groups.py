@@ -75,14 +75,21 @@ def create_group(session: Session, actor: Actor, fields: Mapping[str, Any]) -> G
 
 
 def update_group(
-    session: Session, actor: Actor, group: Group, fields: Mapping[str, Any]
+    session: Session,
+    actor: Actor,
+    group: Group,
+    fields: Mapping[str, Any],
+    *,
+    current: list[str] | None = None,
 ) -> Changes:
     """Apply what differs; returns ``{field: [before, after]}`` (empty: unchanged).
 
-    The members are read once; only those who join are looked up (issue 15: a change to a
-    group of thousands read and checked every member three times).
+    The members are read once (``current``: the caller's read of them, sorted); only those
+    who join are looked up (issue 15: a change to a group of thousands read and checked
+    every member three times).
     """
-    current = group_member_ids(session, group) if "member_ids" in fields else []
+    if current is None:
+        current = group_member_ids(session, group) if "member_ids" in fields else []
     values = _values(session, actor, fields, group_id=group.id, current=current)
     changes: Changes = {}
     for name, new in values.items():
