@@ -100,19 +100,24 @@ def test_a_deactivation_reads_the_user_and_its_groups_once(idp: IdP, database: D
     assert len(membership_reads) == 1, membership_reads
 
 
-def _index_rows(database: Database, resource_id: str) -> dict[int, tuple[object, ...]]:
-    """The attribute-index rows of one resource, by row id."""
+Row = tuple[object, ...]
+
+
+def _index_rows(database: Database, resource_id: str) -> dict[Row, Row]:
+    """The attribute-index rows of one resource, keyed by their id and content: SQLite may give
+    a row inserted after a delete the id of the deleted one, so the id alone cannot tell a
+    rewritten row from an untouched one."""
     with database.session(read_only=True) as session:
         rows = session.execute(
             text("SELECT id, path, element, text FROM scim_values WHERE resource_id = :r"),
             {"r": resource_id},
         )
-        return {row[0]: tuple(row[1:]) for row in rows}
+        return {tuple(row): tuple(row[1:]) for row in rows}
 
 
-def _entries(rows: dict[int, tuple[object, ...]], ids: set[int]) -> set[object]:
-    """The entries (``element`` keys) the rows ``ids`` belong to."""
-    return {rows[i][1] for i in ids}
+def _entries(rows: dict[Row, Row], keys: set[Row]) -> set[object]:
+    """The entries (``element`` keys) the rows ``keys`` belong to."""
+    return {rows[key][1] for key in keys}
 
 
 def test_a_member_change_rewrites_only_that_members_index_rows(
