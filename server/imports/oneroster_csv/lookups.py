@@ -183,10 +183,10 @@ def _prefetch_enrollments(ctx: ImportContext, records: list[ImportRecord]) -> No
     may change need (issue 15)."""
     keys = [r.key for r in records]
     session, tenant_id = ctx.session, ctx.tenant_id
-    if none_stored(ctx, Enrollment):
-        found, people, classes = {}, {}, {}
-    else:
-        found, people, classes = sync_hashes.stored_enrollments(session, tenant_id, keys)
+    linked: sync_hashes.Linked = ({}, {}, {})
+    if not none_stored(ctx, Enrollment):
+        linked = sync_hashes.stored_enrollments(session, tenant_id, keys)
+    found, people, classes = linked
     # the users and classes the stored enrollments do not name (new or re-pointed rows), read
     # once as the references the rows that change need (a first import read them twice)
     asked_users = {r.refs["user_key"] for r in records} - people.keys()
