@@ -48,6 +48,8 @@ def create_users(
     actor: Actor,
     batch: Sequence[Mapping[str, Any]],
     digests: Sequence[str | None] | None = None,
+    *,
+    keys_free: bool = False,
 ) -> list[User | Created]:
     """Create every user of ``batch`` (``create_user`` fields); returns them in order:
     :class:`Created` for a user made here, the ``User`` of one ``create_user`` made.
@@ -56,6 +58,10 @@ def create_users(
     inserted with its row hash (:func:`server.domain.sync_hashes.sealed` with the version
     written), so no second write stores it; a ``User`` gets none here.
 
+    ``keys_free``: the caller read, in this transaction, that no user of the tenant has a
+    sourcedId of ``batch`` (an import's first batch into a tenant without users), so they
+    are not read again; a repeat within ``batch`` is still found.
+
     :raises: the first error :func:`server.domain.users.create_user` raises for a row.
     """
     owner = users.owning_connection(session, actor)
@@ -63,7 +69,8 @@ def create_users(
     prepared = [users.prepared_for_create(session, actor, row, org_ids=orgs) for row in batch]
     tenant = actor.tenant_id
     usernames = _taken(session, tenant, User.username_folded, [_folded(v) for v in prepared])
-    sourced = _taken(session, tenant, User.sourced_id, [v.get("sourced_id") for v in prepared])
+    keys = [v.get("sourced_id") for v in prepared]
+    sourced = set() if keys_free else _taken(session, tenant, User.sourced_id, keys)
     made: list[User | Created] = []
     fresh: list[tuple[new_user_rows.NewUserRows, dict[str, Any]]] = []
     digests = digests or [None] * len(batch)

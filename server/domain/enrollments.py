@@ -55,12 +55,16 @@ class Enrolled:
 
 
 def enroll_many(
-    session: Session, actor: Actor, items: list[NewEnrollment]
+    session: Session, actor: Actor, items: list[NewEnrollment], *, keys_free: bool = False
 ) -> list[Enrollment | Enrolled]:
     """Enroll every item (in order); returns the enrollments: :class:`Enrolled` for a new one
     (stored with its item's ``digest`` sealed, :mod:`server.domain.sync_hashes`), the
     ``Enrollment`` that ``enroll`` returned for one that existed (or was new earlier in
     ``items``).
+
+    ``keys_free``: the caller read, in this transaction, that no enrollment of the tenant has
+    a sourcedId of ``items`` (an import into a tenant without enrollments), so they are not
+    read again; a repeat within ``items`` is still refused.
 
     All or nothing for the caller: the first invalid item raises and the caller rolls back
     (an import then retries item by item to report each row).
@@ -74,7 +78,7 @@ def enroll_many(
     wanted = [i.sourced_id for i, _, _, _ in checked if i.sourced_id]
     if len(wanted) != len(set(wanted)):
         raise Conflict("A sourcedId appears twice in one batch.", field="sourced_id")
-    taken = _taken_sourced_ids(session, actor.tenant_id, wanted)
+    taken = set() if keys_free else _taken_sourced_ids(session, actor.tenant_id, wanted)
     if taken:
         raise Conflict(f"The sourcedId {sorted(taken)[0]!r} is already used.", field="sourced_id")
     common = _common(actor, owning_connection(session, actor).id)

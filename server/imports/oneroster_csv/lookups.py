@@ -55,12 +55,42 @@ def _by_sourced_id(ctx: ImportContext, model: Any, keys: set[str]) -> dict[str, 
     return found
 
 
+def none_stored(ctx: ImportContext, model: Any) -> bool:
+    """Whether the tenant had no ``model`` rows when this run's write phase first asked (a
+    first import), so that a batch's reads of its stored rows by sourcedId would find none;
+    asked once per run and kind (issue 15). SQLite only: no one else writes while a write
+    phase runs there (it holds the write lock, or runs on a private copy whose replay checks
+    the state it started from); a key of a file is claimed by its first row (R103), so an
+    earlier batch never stored a later one's keys. PostgreSQL reads every batch: another
+    transaction may commit a row while the run writes."""
+    name = f"none_stored:{model.__tablename__}"
+    if name not in ctx.cache:
+        session = ctx.session
+        empty = session.get_bind().dialect.name == "sqlite" and not session.scalar(
+            select(exists().where(model.tenant_id == ctx.tenant_id))
+        )
+        ctx.cache[name] = {"value": empty}
+    return bool(ctx.cache[name]["value"])
+
+
+def _stored(ctx: ImportContext, model: Any, keys: list[str]) -> dict[str, sync_hashes.Stored]:
+    """:func:`sync_hashes.stored` of ``keys``, without a read when none is stored."""
+    if none_stored(ctx, model):
+        return {}
+    return sync_hashes.stored(ctx.session, model, ctx.tenant_id, keys)
+
+
+def _stored_rows(ctx: ImportContext, model: Any, keys: set[str]) -> dict[str, Any]:
+    """:func:`_by_sourced_id`, without a read when none is stored."""
+    return {} if none_stored(ctx, model) else _by_sourced_id(ctx, model, keys)
+
+
 def _prefetch_own(model: Any) -> Any:
     """Diff a batch of orgs, sessions, courses or classes against the stored hashes; load
     only the rows that may change (issue 15)."""
 
     def prefetch(ctx: ImportContext, records: list[ImportRecord]) -> None:
-        found = sync_hashes.stored(ctx.session, model, ctx.tenant_id, [r.key for r in records])
+        found = _stored(ctx, model, [r.key for r in records])
         digests = {r.number: _record_digest(ctx, model, r) for r in records}
         skipped = {
             r.number
@@ -72,7 +102,7 @@ def _prefetch_own(model: Any) -> Any:
         # is hashed when written, when the record it names has its id (ctx.synced)
         ctx.batch["digest_later"] = lambda record: _record_digest(ctx, model, record)
         rest = {r.key for r in records if r.number not in skipped}
-        ctx.batch["own"] = _by_sourced_id(ctx, model, rest)
+        ctx.batch["own"] = _stored_rows(ctx, model, rest)
 
     return prefetch
 
@@ -97,7 +127,7 @@ def _record_digest(ctx: ImportContext, model: Any, record: ImportRecord) -> str 
 def _prefetch_users(ctx: ImportContext, records: list[ImportRecord]) -> None:
     """Diff the batch against the stored hashes in one SELECT; load only the rows that may
     change (issue 15)."""
-    found = sync_hashes.stored(ctx.session, User, ctx.tenant_id, [r.key for r in records])
+    found = _stored(ctx, User, [r.key for r in records])
     digests = {r.number: _user_digest(ctx, r) for r in records}
     skipped = {
         r.number
@@ -105,9 +135,7 @@ def _prefetch_users(ctx: ImportContext, records: list[ImportRecord]) -> None:
         if sync_hashes.unchanged(ctx.actor, found.get(r.key), digests[r.number])
     }
     ctx.batch["digests"], ctx.batch["unchanged"] = digests, skipped
-    ctx.batch["own"] = _by_sourced_id(
-        ctx, User, {r.key for r in records if r.number not in skipped}
-    )
+    ctx.batch["own"] = _stored_rows(ctx, User, {r.key for r in records if r.number not in skipped})
 
 
 def _user_digest(ctx: ImportContext, record: ImportRecord) -> str | None:
@@ -155,7 +183,10 @@ def _prefetch_enrollments(ctx: ImportContext, records: list[ImportRecord]) -> No
     may change need (issue 15)."""
     keys = [r.key for r in records]
     session, tenant_id = ctx.session, ctx.tenant_id
-    found, people, classes = sync_hashes.stored_enrollments(session, tenant_id, keys)
+    linked: sync_hashes.Linked = ({}, {}, {})
+    if not none_stored(ctx, Enrollment):
+        linked = sync_hashes.stored_enrollments(session, tenant_id, keys)
+    found, people, classes = linked
     # the users and classes the stored enrollments do not name (new or re-pointed rows), read
     # once as the references the rows that change need (a first import read them twice)
     asked_users = {r.refs["user_key"] for r in records} - people.keys()

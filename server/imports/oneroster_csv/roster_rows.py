@@ -26,7 +26,7 @@ from server.domain.import_records import (
 from server.domain.record_refs import ClassRef
 from server.errors import NotFound
 from server.imports.contract import ImportContext
-from server.imports.oneroster_csv.lookups import _batch_user, _resolve, _result
+from server.imports.oneroster_csv.lookups import _batch_user, _resolve, _result, none_stored
 
 
 def _upsert(
@@ -354,7 +354,8 @@ def handle_enrollments(
                 ),
             )
         )
-    made = enroll_many(ctx.session, ctx.actor, [item for _, item in new])
+    items = [item for _, item in new]
+    made = enroll_many(ctx.session, ctx.actor, items, keys_free=none_stored(ctx, Enrollment))
     for (record, _), enrollment in zip(new, made, strict=True):
         outcomes[record.number] = [_enrolled(record, enrollment)]
         # a new enrollment (Enrolled) went in with its row hash

@@ -29,6 +29,7 @@ from server.imports.oneroster_csv.lookups import (
     _resolve,
     _result,
     gather_role_source,
+    none_stored,
 )
 
 SEXES = ("male", "female", "unspecified", "other")
@@ -188,6 +189,7 @@ def handle_users(ctx: ImportContext, records: list[ImportRecord]) -> dict[int, l
         ctx.actor,
         [fields for _, fields in new],
         [digests.get(record.number) for record, _ in new],
+        keys_free=none_stored(ctx, User),
     )
     for (record, _), user in zip(new, made, strict=True):
         outcomes[record.number] = [
