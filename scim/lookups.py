@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Protocol
 
 from scim2_models import UnauthorizedException
 from scim2_server.requests import ScimRequest
@@ -168,18 +168,42 @@ def user_response(
     return ScimResponse(status, body, headers)
 
 
+class Versioned(Protocol):
+    """What a resource's ``meta`` is made of (a user's view, a group)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def created_at(self) -> datetime: ...
+
+    @property
+    def updated_at(self) -> datetime: ...
+
+    @property
+    def version(self) -> int: ...
+
+
+def published_meta(
+    service: ScimService, base_url: str, resource_type: str, resource: Versioned
+) -> dict[str, str]:
+    """A resource's ``meta`` as the engine publishes it: its type, times, location and
+    version (a weak ETag)."""
+    kind = service.get_resource_type(resource_type)
+    return {
+        "resourceType": resource_type,
+        "created": timestamp(resource.created_at),
+        "lastModified": timestamp(resource.updated_at),
+        "location": service.resource_location(base_url, kind, resource.id),
+        "version": f'W/"{resource.version}"',
+    }
+
+
 def published(service: ScimService, base_url: str, user: UserView) -> dict[str, Any]:
     """The user as the engine publishes it: id, meta with its location and version, and its
     references to other resources as URLs (``ScimService.publish``)."""
     doc = user_json(user)
-    location = service.resource_location(base_url, service.get_resource_type("User"), user.id)
-    meta = {
-        "resourceType": "User",
-        "created": timestamp(user.created_at),
-        "lastModified": timestamp(user.updated_at),
-        "location": location,
-        "version": f'W/"{user.version}"',
-    }
+    meta = published_meta(service, base_url, "User", user)
     for group in doc.get("groups") or []:
         group["$ref"] = service.reference_location(base_url, group["$ref"])
     enterprise = doc.get(ENTERPRISE_USER) or {}

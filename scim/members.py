@@ -30,7 +30,7 @@ from scim2_server.service import ScimService
 
 from scim.errors import scim_errors
 from scim.index import entry_values
-from scim.lookups import timestamp
+from scim.lookups import published_meta
 from scim.mapping import group_document
 from server.db import Group
 from server.domain import groups, scim_index
@@ -233,14 +233,7 @@ def published_group(
 ) -> dict[str, Any]:
     """A plain group's document (:func:`scim.mapping.group_document`) as the engine publishes
     it: its id and meta, and its members' references as URLs."""
-    location = service.resource_location(base_url, service.get_resource_type("Group"), group.id)
-    meta = {
-        "resourceType": "Group",
-        "created": timestamp(group.created_at),
-        "lastModified": timestamp(group.updated_at),
-        "location": location,
-        "version": f'W/"{group.version}"',
-    }
+    meta = published_meta(service, base_url, "Group", group)
     users = service.resource_location(base_url, service.get_resource_type("User"), "")
     members = [
         {**m, "$ref": _user_location(service, base_url, users, m)} for m in doc.get("members") or []

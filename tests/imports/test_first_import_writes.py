@@ -7,6 +7,7 @@ and check the stored values."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, event, select
@@ -68,29 +69,8 @@ def test_an_enrollment_batch_reads_the_users_and_classes_it_names_once(
 ):
     """cProfile at 20,000 users: each enrollment batch of a first import read the users and
     classes it names twice, once for the row hashes and once for the rules (R108, R109)."""
-    import server.imports.batches as batches
-
     path = package(tmp_path / "district.zip", "1.1", district("1.1", students=STUDENTS))
-    handle, current, reads = batches.handle_batch, [""], []
-
-    def handling(ctx, step, batch):
-        current[0] = step.file
-        try:
-            return handle(ctx, step, batch)
-        finally:
-            current[0] = ""
-
-    def keep(_conn, _cursor, statement, *_) -> None:
-        if current[0] == "enrollments.csv" and statement.lstrip().startswith("SELECT"):
-            reads.append(re.sub(r"\s+", " ", statement))
-
-    monkeypatch.setattr(batches, "handle_batch", handling)
-    # every engine: on SQLite the write phase runs on a private copy (server/imports/prepared.py)
-    event.listen(Engine, "before_cursor_execute", keep)
-    try:
-        first = tenancy.run(path)
-    finally:
-        event.remove(Engine, "before_cursor_execute", keep)
+    first, reads = _run_reading(tenancy, path, "enrollments.csv", monkeypatch)
     assert first.status == "applied", first.summary
     assert first.outcomes["created"] > 2 * STUDENTS
     batches = -(-(STUDENTS + 1) // 500)
@@ -109,9 +89,22 @@ def test_a_first_import_does_not_read_stored_rows_of_an_empty_table(
     name (their hashes, then the rows that may change) and found none: the tenant had no
     users or enrollments. On SQLite (no other writer during the write phase) the run asks
     once per kind whether it has any; on PostgreSQL it still reads every batch."""
+    path = package(tmp_path / "district.zip", "1.1", district("1.1", students=STUDENTS))
+    first, reads = _run_reading(tenancy, path, file, monkeypatch)
+    assert first.status == "applied", first.summary
+    own = [s for s in reads if re.search(rf"FROM {table}\b.*{table}\.sourced_id IN", s)]
+    if tenancy.database.engine.dialect.name == "sqlite":
+        assert own == [], f"{len(own)} reads of stored {table} by sourcedId"
+    else:
+        assert len(own) >= -(-(STUDENTS + 1) // 500)
+
+
+def _run_reading(tenancy, path, file: str, monkeypatch) -> tuple[Any, list[str]]:
+    """Import ``path`` and return its run and the SELECTs sent while batches of ``file`` were
+    handled, on every engine (on SQLite the write phase runs on a private copy:
+    server/imports/prepared.py)."""
     import server.imports.batches as batches
 
-    path = package(tmp_path / "district.zip", "1.1", district("1.1", students=STUDENTS))
     handle, current, reads = batches.handle_batch, [""], []
 
     def handling(ctx, step, batch):
@@ -128,12 +121,6 @@ def test_a_first_import_does_not_read_stored_rows_of_an_empty_table(
     monkeypatch.setattr(batches, "handle_batch", handling)
     event.listen(Engine, "before_cursor_execute", keep)
     try:
-        first = tenancy.run(path)
+        return tenancy.run(path), reads
     finally:
         event.remove(Engine, "before_cursor_execute", keep)
-    assert first.status == "applied", first.summary
-    own = [s for s in reads if re.search(rf"FROM {table}\b.*{table}\.sourced_id IN", s)]
-    if tenancy.database.engine.dialect.name == "sqlite":
-        assert own == [], f"{len(own)} reads of stored {table} by sourcedId"
-    else:
-        assert len(own) >= -(-(STUDENTS + 1) // 500)
