@@ -85,12 +85,16 @@ class Report:
         self._pending: list[_Row | _Run] = []
         self._held = 0  # rows in _pending
         self.row_count = 0
+        # files with a row reported with a code or a message (server/domain/package_runs.py)
+        self.noted_files: set[str | None] = set()
 
     def add(self, result: RowResult) -> None:
         """Count the row's outcome and spool it (memory stays flat however many rows)."""
         self.outcomes[result.outcome] += 1
         if result.code:
             self.codes[result.code] += 1
+        if result.code or result.message:
+            self.noted_files.add(result.file)
         self.row_count += 1
         changes = result.changes
         if changes:  # what the JSON column stores: dates and the like as text

@@ -16,8 +16,10 @@ their retention is a write to ``users`` and moves the roster state.
 
 **Remembered** (:func:`remember`): only after an applied run whose report is clean
 (:func:`clean`: no errors, no codes, no warnings, no file errors, only created / updated /
-unchanged rows) and that read no row carrying a password (:mod:`server.domain.sync_hashes` never
-skips those: the stored password may have changed since), with the roster state at which the
+unchanged rows, no row reported with a message: such a row, e.g. a delta's ``tobedeleted``
+for a record that does not exist, "nothing to deactivate", is handled every time and says
+so) and that read no row carrying a password (:mod:`server.domain.sync_hashes` never skips
+those: the stored password may have changed since), with the roster state at which the
 database was proven to equal the package (:func:`state_key`):
 
 - SQLite: the write transaction holds the write lock from ``BEGIN IMMEDIATE`` to its commit, so
@@ -114,6 +116,7 @@ def clean(report: Report) -> bool:
     outcomes = {name for name, count in report.outcomes.items() if count}
     return (
         report.status == RunStatus.APPLIED
+        and not report.noted_files
         and not report.codes
         and not report.warnings
         and not report.file_errors

@@ -430,3 +430,21 @@ def _another_tenancy(tenancy: Tenancy, name: str) -> Tenancy:
         tenant = create_tenant(session, name)
         create_connection(session, system_actor(tenant.id, "test"), "SIS", "oneroster")
         return Tenancy(tenancy.database, tenancy.box, tenant.id, {})
+
+
+def test_a_row_reported_with_a_message_is_said_again_on_the_next_run(tenancy, tmp_path, sighted):
+    """A delta's ``tobedeleted`` row for an enrollment that does not exist is unchanged, with
+    "nothing to deactivate": the run is not remembered, and the next one says it again."""
+    files = district("1.1", students=3)
+    for rows in files.values():
+        for row in rows:
+            row |= {"status": "active", "dateLastModified": "2026-08-01T00:00:00Z"}
+    files["enrollments.csv"].append(dict(files["enrollments.csv"][1], sourcedId="e-gone"))
+    files["enrollments.csv"][-1]["status"] = "tobedeleted"
+    path = package(tmp_path / "delta.zip", "1.1", files, mode="delta")
+    for _ in range(3):
+        report = tenancy.run(path)
+        assert report.status == RunStatus.APPLIED and not report.codes, report.summary
+        (said,) = [row for row in report.rows() if row["key"] == "e-gone"]
+        assert said["message"] == "Not present: nothing to deactivate.", report.summary
+    assert "identical" not in report.summary
