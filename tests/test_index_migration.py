@@ -1,5 +1,6 @@
-"""Migration ``0016_lean_write_indexes`` round trip, on SQLite and PostgreSQL: down to the
-indexes as they were, up again to exactly the schema the models describe (issue 15)."""
+"""Migrations ``0016_lean_write_indexes``, ``0017_column_attribute_rows`` and
+``0018_file_prints``: round trips on SQLite and PostgreSQL, down to the schema as it was, up
+again to exactly the schema the models describe (issue 15)."""
 
 from __future__ import annotations
 
@@ -103,5 +104,22 @@ def test_the_column_attribute_rows_go_and_the_downgrade_asks_for_a_reindex(
     with database.engine.connect() as connection:
         assert _index_rows(connection, "old-user") == [display]
         assert _index_rows(connection, "new-user") == ["__stale__", display]
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+
+
+def test_the_file_prints_column_goes_down_and_up_again(database: Database) -> None:
+    """``0018_file_prints``: one nullable column of ``import_runs`` (issue 15), dropped by the
+    downgrade and added again by the upgrade, to exactly the schema the models describe."""
+    try:
+        _migrate(database, "downgrade", "0017_column_attribute_rows")
+        with database.engine.connect() as connection:
+            columns = {column["name"] for column in inspect(connection).get_columns("import_runs")}
+            assert "file_prints" not in columns and "proven_state" in columns
+    finally:
+        upgrade(database.engine)
+    with database.engine.connect() as connection:
+        columns = {column["name"] for column in inspect(connection).get_columns("import_runs")}
+        assert "file_prints" in columns
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []

@@ -89,6 +89,8 @@ class ImportRun(Base):
     # database was proven to equal it (server/domain/package_runs.py, issue 15)
     package_fingerprint: Mapped[str | None] = mapped_column(String(64))
     proven_state: Mapped[str | None] = mapped_column(String(80))
+    # and the fingerprint of each of its files (file name -> fingerprint)
+    file_prints: Mapped[dict[str, Any] | None]
 
 
 class ImportRowResult(Base):

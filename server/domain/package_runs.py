@@ -38,6 +38,14 @@ the roster's now (looked at in the read-ahead snapshot and again inside the writ
 reports every row unchanged without translating, looking up or hashing it. Any write to a
 counted table since (SCIM, staff, another connection, another import), a different setting, a
 different byte: the rows are read one by one as before.
+
+**Files** (:func:`file_prints`, :func:`proven_files`): a remembered run also keeps one
+fingerprint per file (the file's name, mode and bytes, the package's format, version, source,
+modes and file names, the options and the context: everything of the run's fingerprint but the
+other files' bytes). At the state a run was proven at, a file whose fingerprint it shares has
+every row as that run left it; whether a row's outcome still is what it was also depends on
+what this run's earlier files change, which :mod:`server.imports.file_skips` decides when the
+file's turn comes (else the file is read row by row).
 """
 
 from __future__ import annotations
@@ -65,6 +73,51 @@ def fingerprint(package: Mapping[str, Any], options: Mapping[str, Any], context:
     return digest(
         {"engine": ENGINE_VERSION, "package": package, "options": options, "context": context}
     )
+
+
+def file_prints(
+    package: Mapping[str, Any], options: Mapping[str, Any], context: str
+) -> dict[str, str]:
+    """The fingerprint of each file of ``package`` (see **Files** above), by file name."""
+    shared = {key: value for key, value in package.items() if key != "files"}
+    names = [name for name, _, _ in package["files"]]
+    return {
+        name: digest(
+            {
+                "engine": ENGINE_VERSION,
+                "file": [name, mode, sha],
+                "package": shared,
+                "names": names,
+                "options": options,
+                "context": context,
+            }
+        )
+        for name, mode, sha in package["files"]
+    }
+
+
+def proven_files(
+    session: Session,
+    tenant_id: str,
+    connection_id: str,
+    prints: Mapping[str, str],
+    state: tuple[Any, ...],
+) -> set[str]:
+    """The files among ``prints`` whose fingerprint the latest applied run of the connection
+    proven at ``state`` (the roster state the caller read now) shares."""
+    stored = session.scalar(
+        select(ImportRun.file_prints)
+        .where(
+            ImportRun.tenant_id == tenant_id,
+            ImportRun.proven_state == state_key(state),
+            ImportRun.connection_id == connection_id,
+            ImportRun.status == RunStatus.APPLIED,
+            ImportRun.file_prints.is_not(None),
+        )
+        .order_by(ImportRun.finished_at.desc(), ImportRun.id)
+        .limit(1)
+    )
+    return {name for name, value in (stored or {}).items() if prints.get(name) == value}
 
 
 def context_of(connection: Connection) -> str:
@@ -125,11 +178,16 @@ def clean(report: Report) -> bool:
 
 
 def remember(
-    session: Session, tenant_id: str, run_id: str, printed: str, start: tuple[Any, ...] | None
+    session: Session,
+    tenant_id: str,
+    run_id: str,
+    printed: str,
+    start: tuple[Any, ...] | None,
+    files: Mapping[str, str] | None = None,
 ) -> bool:
-    """Store the fingerprint of an applied clean run and the state at which it was proven,
-    inside its write transaction after its writes (``start``: the state the transaction read
-    at its start). Returns whether it was stored (see the rules above)."""
+    """Store the fingerprint of an applied clean run (and of its ``files``) and the state at
+    which it was proven, inside its write transaction after its writes (``start``: the state
+    the transaction read at its start). Returns whether it was stored (see the rules above)."""
     end = roster_state(session, tenant_id)
     if session.get_bind().dialect.name != "sqlite" and (
         start is None or state_key(start) != state_key(end)
@@ -138,6 +196,10 @@ def remember(
     session.execute(
         update(ImportRun)
         .where(ImportRun.id == run_id)
-        .values(package_fingerprint=printed, proven_state=state_key(end))
+        .values(
+            package_fingerprint=printed,
+            proven_state=state_key(end),
+            file_prints=dict(files) if files else None,
+        )
     )
     return True

@@ -71,6 +71,9 @@ class Step:
     # and the numbers of those that still match the stored hashes now (``recheck``).
     revive: Callable[[ImportContext, Sighted], ImportRecord | RowResult] | None = None
     recheck: Callable[[ImportContext, list[Sighted]], set[int]] | None = None
+    # A file left unread (server.imports.file_skips): (row number, key) of each of its rows,
+    # each reported unchanged instead of ``records``
+    listed: Callable[[], Iterator[tuple[int, str]]] | None = None
 
 
 class ImportSource(Protocol):
@@ -131,6 +134,10 @@ class ImportContext:
     snapshot_holds: bool = False
     snapshot_state: tuple[Any, ...] | None = None
     touched: dict[str, set[str]] = field(default_factory=dict)  # kind -> keys applied
+    # Files reported unchanged without reading their rows, and those of them whose keys were
+    # claimed after all (:mod:`server.imports.file_skips`)
+    unread: set[str] = field(default_factory=set)
+    claimed_unread: set[str] = field(default_factory=set)
     # Whether a row carried a password: such a run's package is not remembered (issue 15)
     passwords: bool = False
 

@@ -57,7 +57,7 @@ from server.domain.roster_state import roster_state
 from server.domain.schools import resolve_school_ids
 from server.domain.secrets import SecretBox
 from server.errors import Interrupted
-from server.imports import batches, prepared
+from server.imports import batches, file_skips, prepared
 from server.imports.batches import BATCH_SIZE
 from server.imports.contract import (
     MODES,
@@ -70,7 +70,7 @@ from server.imports.contract import (
 )
 from server.imports.deactivations import deactivate_missing, shrink
 from server.imports.formats import open_source
-from server.imports.snapshot import fingerprint, read_ahead
+from server.imports.snapshot import file_prints, fingerprint, read_ahead
 
 __all__ = [
     "ImportOptions",
@@ -264,7 +264,8 @@ class _Job:
             session, actor, report, self.connection_id, self.actor_name or connection.name
         )
         if printed_now is not None and package_runs.clean(report) and not ctx.passwords:
-            package_runs.remember(session, tenant_id, report.id, printed_now, start)
+            files = file_prints(connection, printed, options)
+            package_runs.remember(session, tenant_id, report.id, printed_now, start, files)
 
 
 class _FileFailed(Exception):
@@ -283,18 +284,27 @@ def _interrupted(report: Report, reason: str) -> None:
 def _run(ctx: ImportContext, source: Any, progress: Progress | None) -> None:
     SEEN.drop(ctx.session.connection(), checkfirst=True)
     SEEN.create(ctx.session.connection())
-    done = 0
     try:
-        for step in source.steps(ctx):
-            for batch in batches.batches(step.records, BATCH_SIZE):
-                batches.handle_batch(ctx, step, batch)
-                done += len(batch)
-                if progress is not None:
-                    progress(done)
-        if ctx.mode == "full":
-            deactivate_missing(ctx, source)
+        with file_skips.tracking(ctx):
+            _steps(ctx, source, progress)
     except FileProblem as error:
         _file_failed(ctx, error)
+
+
+def _steps(ctx: ImportContext, source: Any, progress: Progress | None) -> None:
+    """Every file's rows, a batch at a time, and a full import's deactivations."""
+    done = 0
+    for step in source.steps(ctx):
+        if step.listed is not None:  # left unread: server/imports/file_skips.py
+            done = file_skips.listed(ctx, step.file, step.listed(), progress, done)
+            continue
+        for batch in batches.batches(step.records, BATCH_SIZE):
+            batches.handle_batch(ctx, step, batch)
+            done += len(batch)
+            if progress is not None:
+                progress(done)
+    if ctx.mode == "full":
+        deactivate_missing(ctx, source)
 
 
 def _run_identical(ctx: ImportContext, source: Any, progress: Progress | None) -> None:

@@ -34,6 +34,7 @@ from server.domain.import_records import (
     Sighted,
     empty_line,
 )
+from server.imports import file_skips
 from server.imports.contract import Deactivation, ImportContext, ImportOptions, Progress, Step
 from server.imports.oneroster_csv.lookups import (
     _prefetch_enrollments,
@@ -109,6 +110,8 @@ class OneRosterSource:
         self.lenient = lenient
         self.error: FileProblem | None = None
         self.spools: dict[str, Spool] = {}
+        # files a proven run applied as they are (server.imports.file_skips): not read ahead
+        self.proven: frozenset[str] = frozenset()
         self.package: Package | None = None
         try:
             self.package = open_package(path, lenient=lenient, limits=limits)
@@ -162,7 +165,7 @@ class OneRosterSource:
     ) -> None:
         assert self.package is not None
         for name in ORDER:
-            if name in self.package.files():
+            if name in self.package.files() and name not in self.proven:
                 mode = self._mode(options, name)
                 if snapshot is not None and has_row_hashes(snapshot, name):
                     rows = self._sighted(snapshot, name, mode)
@@ -224,6 +227,9 @@ class OneRosterSource:
             if name not in present:
                 continue
             handle, prefetch = HANDLERS[name]
+            if file_skips.holds(ctx, name, self.proven):
+                yield self._listed(ctx, name)
+                continue
             yield Step(
                 file=name,
                 mode=self.file_mode(ctx, name),
@@ -246,6 +252,21 @@ class OneRosterSource:
                 handle=handle_user_roles,
                 prefetch=_prefetch_user_refs,
             )
+
+    def _listed(self, ctx: ImportContext, name: str) -> Step:
+        """The step of a file left unread: its rows' numbers and keys, each reported unchanged."""
+        package = self.package
+        assert package is not None
+        handle, prefetch = HANDLERS[name]
+        return Step(
+            file=name,
+            mode=self.file_mode(ctx, name),
+            records=(),
+            handle=handle,
+            prefetch=prefetch,
+            seen_kind=KIND_OF_FILE[name],
+            listed=lambda: package.keys(name),
+        )
 
     def _records(self, name: str, mode: str) -> Iterator[ImportRecord | RowResult]:
         return replay(self.spools, name, lambda: self._read(name, mode))
@@ -339,7 +360,7 @@ class OneRosterSource:
             yield Deactivation(
                 file="users.csv",
                 kind="user",
-                select_missing=_missing_users,
+                select_missing=self._missing("users.csv", User, "user", _missing_users),
                 deactivate=lambda c, user: users.deactivate_user(
                     c.session, c.actor, user, reason="Missing from a full import."
                 ),
@@ -358,7 +379,7 @@ class OneRosterSource:
                 yield Deactivation(
                     file=name,
                     kind=kind,
-                    select_missing=_missing_records(model, kind),
+                    select_missing=self._missing(name, model, kind, _missing_records(model, kind)),
                     deactivate=lambda c, record: roster_status.set_status(
                         c.session, c.actor, record, RecordStatus.INACTIVE
                     ),
@@ -367,6 +388,12 @@ class OneRosterSource:
                         c.session, c.actor, batch, RecordStatus.INACTIVE
                     ),
                 )
+
+    def _missing(self, name: str, model: Any, kind: str, query: Any) -> Any:
+        """``query`` of what a full import deactivates, aware of a file left unread."""
+        package = self.package
+        assert package is not None
+        return file_skips.missing(name, model, kind, query, lambda: package.keys(name))
 
     def close(self) -> None:
         for spool in self.spools.values():
