@@ -131,9 +131,10 @@ def _confirm_sighted(
     PostgreSQL a write committed while the run writes is read as after it, as for any row
     already read at READ COMMITTED), so only rows naming a record this run changed are looked
     at again; otherwise every one. Those are compared with the stored hashes now
-    (``step.recheck``), and those that differ are translated (``step.revive``) and applied."""
+    (``step.recheck``), and those that differ are translated (``step.revive``) and applied.
+    Rows sighted in the write transaction itself (``step.sighted_now``) are confirmed."""
     sighted = [item for item in batch if type(item) is Sighted]
-    if not sighted:
+    if not sighted or step.sighted_now:
         return batch
     if ctx.snapshot_holds:
         touched = _touched_keys(ctx)

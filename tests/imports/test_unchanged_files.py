@@ -473,18 +473,13 @@ def test_a_row_reported_with_a_message_keeps_its_file_read(tenancy, client, monk
         assert said[5] == "Not present: nothing to deactivate.", said
 
 
-def test_a_write_between_the_read_ahead_and_the_write_phase_is_read_row_by_row(
-    tenancy, client, monkeypatch, tmp_path
-):
-    """A staff member deactivates a class after the read-ahead found the files proven: the
-    write phase starts at another state, so classes.csv is read and the class reactivated
-    (W202), as reading every row does."""
-    files = _district()
-    changed = _names_changed(copy.deepcopy(files))
+def _deactivating_a_class(tenancy: Tenancy, monkeypatch) -> list[int]:
+    """Once armed (append to the list returned), the next read-ahead ends with a staff member
+    deactivating class k2: the write phase starts at another state than the snapshot's."""
     wait, armed = snapshot.writes_left, []
 
     def deactivate_then(source, ahead):
-        if armed:  # the first run after the proven one, once
+        if armed:
             armed.clear()
             with tenancy.database.session() as session:
                 query = select(SchoolClass).where(
@@ -498,8 +493,41 @@ def test_a_write_between_the_read_ahead_and_the_write_phase_is_read_row_by_row(
         return wait(source, ahead)
 
     monkeypatch.setattr(snapshot, "writes_left", deactivate_then)
+    return armed
+
+
+def test_a_write_between_the_read_ahead_and_the_write_phase_is_read_row_by_row(
+    tenancy, client, monkeypatch, tmp_path
+):
+    """A staff member deactivates a class after the read-ahead found the files proven: the
+    write phase starts at another state, so the files are read there, and the class
+    reactivated (W202), as reading every row does."""
+    files = _district()
+    changed = _names_changed(copy.deepcopy(files))
+    armed = _deactivating_a_class(tenancy, monkeypatch)
     skipped, row_level = _both(
         tenancy, client, monkeypatch, tmp_path, files, changed, between=lambda *_: armed.append(1)
     )
     _same(skipped, row_level)
     assert any(row[4] == "W202" for row in skipped[0][0][2]), skipped[0][0][2]
+
+
+def test_files_read_in_the_write_phase_are_compared_with_their_hashes(
+    tenancy, monkeypatch, tmp_path, read_rows
+):
+    """There (the test above) their rows are compared with the stored hashes, batch by batch,
+    not translated: only the changed users, the changed class and demographics.csv (no
+    stored hashes) are."""
+    files = _district()
+    case = Case(tenancy, "Between")
+    case.proven(package(tmp_path / "base.zip", "1.1", files))
+    delta = package(tmp_path / "delta.zip", "1.1", _names_changed(copy.deepcopy(files)))
+    _deactivating_a_class(tenancy, monkeypatch).append(1)
+    read_rows.clear()
+
+    report = case.tenant.run(delta)
+
+    assert report.codes == {"W202": 1}, report.summary
+    translated = {file for file, key in read_rows if key.isdigit()}  # by row number
+    assert translated == {"users.csv", "classes.csv", "demographics.csv"}, read_rows
+    assert ("enrollments.csv", "e-u1") in read_rows  # hashed

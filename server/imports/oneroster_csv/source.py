@@ -230,12 +230,20 @@ class OneRosterSource:
             if file_skips.holds(ctx, name, self.proven):
                 yield self._listed(ctx, name)
                 continue
+            # a proven file not read ahead, after all: its rows compared with the stored
+            # hashes now, batch by batch (else translated one by one)
+            now = name in self.proven and has_row_hashes(ctx, name)
+            records = (
+                self._sighted(ctx, name, self.file_mode(ctx, name))
+                if now
+                else self._records(name, self.file_mode(ctx, name))
+            )
             yield Step(
                 file=name,
                 mode=self.file_mode(ctx, name),
-                records=_parents_first(self._records(name, self.file_mode(ctx, name)))
+                records=_parents_first(records)
                 if name in ("orgs.csv", "academicSessions.csv")
-                else self._records(name, self.file_mode(ctx, name)),
+                else records,
                 handle=handle,
                 prefetch=prefetch,
                 seen_kind=KIND_OF_FILE[name],
@@ -243,6 +251,7 @@ class OneRosterSource:
                 handle_batch=BATCH_HANDLERS.get(name),
                 revive=self.revive,
                 recheck=self.recheck,
+                sighted_now=now,
             )
         if "roles.csv" in present:
             yield Step(
