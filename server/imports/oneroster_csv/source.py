@@ -422,7 +422,9 @@ def _gathering_roles(
         yield item
 
 
-def _parents_first(items: Iterator[ImportRecord | RowResult]) -> Iterator[ImportRecord | RowResult]:
+def _parents_first(
+    items: Iterator[ImportRecord | RowResult | Sighted],
+) -> Iterator[ImportRecord | RowResult | Sighted]:
     """Orgs and academic sessions with their parents first: a package may list a school
     before its district (references are to the whole package, not to earlier rows). These
     files are small (a district's orgs and terms), so they are read whole."""
