@@ -5,7 +5,6 @@ most how many rows it applies and records it deactivates: :func:`writes_left`)."
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import func, select
@@ -136,9 +135,10 @@ def _proven_files(
 def writes_left(source: Any, snapshot: ImportContext) -> int | None:
     """The size of the write phase in rows applied (what :func:`server.imports.prepared.write`
     sizes it by), as the snapshot sees it: the rows read ahead that were not recognised by
-    their stored hash, for a full import about as many more as it may deactivate (the
-    connection's active users, classes and enrollments less the rows recognised), and the
-    rows walked (each reported, claimed, confirmed) at their cost relative to an applied row.
+    their stored hash, for a full import as many more as it may deactivate (per kind, the
+    connection's active users, classes and enrollments less the rows of their file recognised;
+    none for a file a proven run left as it is, :func:`_proven_files`), and the rows walked
+    (each reported, claimed, confirmed) at their cost relative to an applied row.
     None: a source that does not read ahead into spools."""
     spools: dict[str, Spool] | None = getattr(source, "spools", None)
     if spools is None:
@@ -147,26 +147,28 @@ def writes_left(source: Any, snapshot: ImportContext) -> int | None:
     walked = sum(spool.count for spool in spools.values())
     left = translated + walked // WALKED_PER_ROW
     if snapshot.mode == "full":
-        sighted = sum(spool.sighted for spool in spools.values())
-        left += max(0, _active_records(snapshot, getattr(source, "proven", ())) - sighted)
+        left += _missing_at_most(snapshot, spools, getattr(source, "proven", frozenset()))
     return left
 
 
-def _active_records(snapshot: ImportContext, proven: Iterable[str]) -> int:
-    """The active records of the kinds a full import deactivates that the connection owns,
-    but those of files a proven run left as they are (:func:`_proven_files`: none missing)."""
+def _missing_at_most(
+    snapshot: ImportContext, spools: dict[str, Spool], proven: frozenset[str]
+) -> int:
+    """How many records a full import may deactivate: per kind, the connection's active
+    records less the rows of their file recognised by their stored hash."""
     session, owner = snapshot.session, snapshot.connection.id
-    left_out = {DEACTIVATED_MODELS[name] for name in proven if name in DEACTIVATED_MODELS}
-    return sum(
-        session.scalar(
+    missing = 0
+    for name, model in DEACTIVATED_MODELS.items():
+        if name in proven:
+            continue
+        active = session.scalar(
             select(func.count())
             .select_from(model)
             .where(model.connection_id == owner, model.status == RecordStatus.ACTIVE)
         )
-        or 0
-        for model in (User, SchoolClass, Enrollment)
-        if model not in left_out
-    )
+        spool = spools.get(name)
+        missing += max(0, (active or 0) - (spool.sighted if spool is not None else 0))
+    return missing
 
 
 DEACTIVATED_MODELS = {"users.csv": User, "classes.csv": SchoolClass, "enrollments.csv": Enrollment}
