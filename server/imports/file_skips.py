@@ -26,7 +26,9 @@ the write transaction (:func:`holds`):
   created now was not named by a proven row).
 
 Then reading the file row by row would report each row unchanged, which is what is reported
-(:func:`listed`). Otherwise the file is read and translated row by row in the write phase.
+(:func:`listed`). Otherwise the file is read in the write phase: its rows compared with the
+stored hashes there, batch by batch, those that differ translated and applied
+(``Step.sighted_now``).
 A full import's deactivation of a file left unread finds nothing missing while this run has
 written none of the file's own tables; else the file's keys are claimed then, as reading it
 would have, and the records it does not list are deactivated as usual (:func:`missing`).

@@ -531,3 +531,16 @@ def test_files_read_in_the_write_phase_are_compared_with_their_hashes(
     translated = {file for file, key in read_rows if key.isdigit()}  # by row number
     assert translated == {"users.csv", "classes.csv", "demographics.csv"}, read_rows
     assert ("enrollments.csv", "e-u1") in read_rows  # hashed
+
+
+def test_a_disabled_user_in_a_file_left_unread_is_what_reading_it_gives(
+    tenancy, client, monkeypatch, tmp_path
+):
+    """A row of a user the file disables (``enabledUser=false``) is never recognised by a
+    stored hash: reading users.csv handles it every time. With only orgs.csv changed, the
+    report and the roster (versions included) are those of reading every row."""
+    files = _district()
+    files["users.csv"][5]["enabledUser"] = "false"
+    changed = _school_renamed(copy.deepcopy(files))
+    skipped, row_level = _both(tenancy, client, monkeypatch, tmp_path, files, changed)
+    _same(skipped, row_level)
