@@ -171,4 +171,8 @@ def _missing_at_most(
     return missing
 
 
-DEACTIVATED_MODELS = {"users.csv": User, "classes.csv": SchoolClass, "enrollments.csv": Enrollment}
+DEACTIVATED_MODELS: dict[str, Any] = {
+    "users.csv": User,
+    "classes.csv": SchoolClass,
+    "enrollments.csv": Enrollment,
+}
