@@ -431,10 +431,8 @@ class ScimEndpoint:
     async def _resolved(self, token: str) -> tuple[Actor, str | None] | None:
         """The connection's actor and profile, from the cache or the database."""
         resolved = self.tokens.get(token)
-        if resolved is None:
-            resolved = await anyio.to_thread.run_sync(self._resolve, token)
-            if resolved is not None:
-                self.tokens.put(token, resolved)
+        if resolved is None:  # resolved once for all the requests in flight with it
+            resolved = await anyio.to_thread.run_sync(self.tokens.resolve, token, self._resolve)
         return resolved
 
     def _resolve(self, token: str) -> tuple[Actor, str | None] | None:

@@ -12,7 +12,11 @@ row, ``server.domain.connections.token_is_live``):
 - what is cached (the connection's tenant, name, schools and profile) is fixed when the
   connection is created: nothing in the domain changes it afterwards; what can change (its
   settings, e.g. default role and school) is read by the writes in their own transaction;
-- unknown tokens are never cached, so a new token works at once.
+- unknown tokens are never cached, so a new token works at once;
+- a token that is not cached (or whose entry expired) is resolved once for all the requests
+  that ask for it meanwhile (:meth:`TokenCache.resolve`): the others wait for that answer
+  instead of each reading the token too (8 at once every 5 seconds under 8 concurrent
+  requests, issue 15). Each of them still checks the token is live in its own transaction.
 
 Entries are keyed by the token's SHA-256 digest, as the database keys them.
 """
@@ -22,6 +26,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from server.domain.connections import revocation_count
@@ -30,6 +35,15 @@ from server.domain.secrets import token_digest
 TOKEN_CACHE_SECONDS = 5.0
 MAX_ENTRIES = 1024
 Resolved = TypeVar("Resolved")
+
+
+@dataclass
+class _Flight(Generic[Resolved]):
+    """One resolution of a token in progress, and its answer once ``done`` is set."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    resolved: Resolved | None = None
+    failed: bool = False
 
 
 class TokenCache(Generic[Resolved]):
@@ -49,6 +63,7 @@ class TokenCache(Generic[Resolved]):
         self._entries: dict[str, tuple[float, Resolved]] = {}
         self._revocations = revocation_count()
         self._lock = threading.Lock()
+        self._flights: dict[str, _Flight[Resolved]] = {}
 
     def get(self, token: str) -> Resolved | None:
         """What ``token`` resolved to, if it did less than ``ttl`` seconds ago."""
@@ -58,6 +73,36 @@ class TokenCache(Generic[Resolved]):
             if entry is None or entry[0] <= self.clock():
                 return None
             return entry[1]
+
+    def resolve(self, token: str, resolve: Callable[[str], Resolved | None]) -> Resolved | None:
+        """What ``token`` resolves to: from the cache, else from ``resolve(token)``, called
+        once for all the threads that ask meanwhile (they wait for its answer, also None,
+        which is never cached). A waiter whose resolution failed resolves the token itself."""
+        digest = token_digest(token)
+        with self._lock:
+            self._forget_revoked()
+            entry = self._entries.get(digest)
+            if entry is not None and entry[0] > self.clock():
+                return entry[1]
+            flight = self._flights.get(digest)
+            leads = flight is None
+            if flight is None:
+                flight = self._flights[digest] = _Flight()
+        if not leads:
+            flight.done.wait()
+            return resolve(token) if flight.failed else flight.resolved
+        try:
+            flight.resolved = resolve(token)
+            if flight.resolved is not None:  # cached before the flight ends: none starts anew
+                self.put(token, flight.resolved)
+        except BaseException:
+            flight.failed = True
+            raise
+        finally:
+            with self._lock:
+                del self._flights[digest]
+            flight.done.set()
+        return flight.resolved
 
     def put(self, token: str, resolved: Resolved) -> None:
         with self._lock:

@@ -3,7 +3,14 @@ checked live in every request's own transaction: a token rotated anywhere is ref
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
 
 from scim.tokens import TokenCache
 from server.db.session import Database
@@ -22,6 +29,50 @@ def test_repeated_requests_look_the_token_up_once(idp: IdP, database: Database) 
     # resolved to its connection once; then only the live check, one indexed read a request
     resolutions = [s for s in tokens if "connection_tokens.connection_id" in s]
     assert len(resolutions) == 1 and len(tokens) == 1 + 5
+
+
+@contextmanager
+def slow_resolutions(database: Database, seconds: float) -> Iterator[list[str]]:
+    """The reads that resolve a token to its connection, each answered ``seconds`` late (so
+    requests sent together are all in flight while the first is resolved)."""
+    seen: list[str] = []
+
+    def resolving(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "connection_tokens.connection_id" in statement:
+            seen.append(statement)
+            time.sleep(seconds)
+
+    event.listen(database.engine, "before_cursor_execute", resolving)
+    try:
+        yield seen
+    finally:
+        event.remove(database.engine, "before_cursor_execute", resolving)
+
+
+def test_requests_in_flight_together_resolve_their_token_once(idp: IdP, database: Database) -> None:
+    # Issue 15: when the cache entry of a token had expired (or was not there yet, as here),
+    # each of the requests in flight read the token and its connection itself (8 at once in
+    # the benchmark, every 5 seconds): now one reads it and the others wait for its answer
+    lookup = {"filter": 'userName eq "nobody.yet"'}
+    with slow_resolutions(database, 0.3) as resolutions, ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: idp.get("/Users", params=lookup), range(8)))
+    assert [answer.status_code for answer in answers] == [200] * 8
+    assert {answer.json()["totalResults"] for answer in answers} == {0}
+    assert len(resolutions) == 1, resolutions
+
+
+def test_an_unknown_token_sent_together_is_refused_every_time_and_read_once(
+    idp: IdP, database: Database
+) -> None:
+    stranger = IdP(idp.client, "rc_not-a-token")
+    with slow_resolutions(database, 0.3) as resolutions:
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda _: stranger.get("/Users"), range(8)))
+        assert [answer.status_code for answer in answers] == [401] * 8
+        assert len(resolutions) == 1, resolutions
+        # never kept: the next request reads it again (a token issued since works at once)
+        assert stranger.get("/Users").status_code == 401
+        assert len(resolutions) == 2
 
 
 def test_a_token_rotated_in_this_process_is_refused_at_once(
