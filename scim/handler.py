@@ -30,6 +30,7 @@ from contextlib import AbstractContextManager
 from http import HTTPStatus
 from typing import Any, cast
 
+from pydantic import TypeAdapter, ValidationError
 from scim2_server.handler import ScimHandler
 from scim2_server.requests import ScimRequest
 from scim2_server.responses import ScimResponse
@@ -177,7 +178,8 @@ class RollcallHandler(ScimHandler):
 
 def active_replacement(body: Any) -> bool | None:
     """The value of ``active`` a PATCH body sets, when that is all it does (RFC 7644
-    §3.5.2.3, with a ``path`` or as the attribute of a ``value``); a JSON boolean only.
+    §3.5.2.3, with a ``path`` or as the attribute of a ``value``): a JSON boolean, or a string
+    the engine reads as one (:func:`boolean_of`: Entra ID sends ``"value": "False"``).
 
     >>> active_replacement({"schemas": [PATCH_OP],
     ...     "Operations": [{"op": "Replace", "path": "active", "value": False}]})
@@ -185,6 +187,9 @@ def active_replacement(body: Any) -> bool | None:
     >>> active_replacement({"schemas": [PATCH_OP],
     ...     "Operations": [{"op": "replace", "value": {"active": True}}]}) is True
     True
+    >>> active_replacement({"schemas": [PATCH_OP],
+    ...     "Operations": [{"op": "Replace", "path": "active", "value": "False"}]})
+    False
     """
     if not isinstance(body, dict) or body.get("schemas") != [PATCH_OP] or len(body) != 2:
         return None
@@ -201,4 +206,25 @@ def active_replacement(body: Any) -> bool | None:
         active = value["active"]
     else:
         return None
-    return active if isinstance(active, bool) else None
+    return boolean_of(active)
+
+
+_BOOLEAN: TypeAdapter[bool] = TypeAdapter(bool)
+
+
+def boolean_of(value: Any) -> bool | None:
+    """A JSON boolean, or a string read as the engine reads the value of a boolean attribute
+    (pydantic's lax mode: ``"False"``, ``"false"``, ``"0"``, ``"no"``…); else ``None``: the
+    engine's to answer (a number, or a string it refuses).
+
+    >>> boolean_of("False"), boolean_of("yes"), boolean_of("maybe"), boolean_of(0)
+    (False, True, None, None)
+    """
+    if isinstance(value, bool):
+        return value
+    if not isinstance(value, str):
+        return None
+    try:
+        return _BOOLEAN.validate_python(value)
+    except ValidationError:
+        return None

@@ -252,3 +252,40 @@ def test_a_deactivation_is_routed_once(settings, database: Database, district) -
     # once, or not at all when this process has routed a PATCH of a user before (routes are
     # kept by shape: tests/scim/test_request_overhead.py)
     assert walks <= 1, walks
+
+
+def _string_active(idp: IdP, user_id: str, value: object, **headers: str):
+    """Entra ID's (de)activation: ``Replace`` and the boolean as a string."""
+    body = {"schemas": [PATCH], "Operations": [{"op": "Replace", "path": ACTIVE, "value": value}]}
+    return idp.request("PATCH", f"/Users/{user_id}", json=body, headers=headers)
+
+
+def test_entras_string_booleans_take_the_lean_path_with_the_engines_answer(
+    profiled: IdP, database: Database
+) -> None:
+    # Issue 15: Entra ID sends {"op": "Replace", "path": "active", "value": "False"}; the engine
+    # reads a string as pydantic reads a boolean, and the lean path took JSON booleans only, so
+    # Entra's real deactivations went through the engine (12 statements instead of 5).
+    idp = profiled
+    for number, (off, on) in enumerate([("False", "True"), ("false", "true"), ("0", "yes")]):
+        pupil = idp.create_user(f"string.pupil{number}")
+        with statements(database) as seen:
+            lean = _string_active(idp, pupil["id"], off)
+        assert lean.status_code == 200 and lean.json()[ACTIVE] is False, lean.text
+        index_writes = [s for s in seen if "scim_values" in s]
+        assert len(index_writes) == 1 and index_writes[0].startswith("UPDATE"), seen
+        assert len(seen) <= 6, seen  # BEGIN, the user, its status, its audit event, its index row
+        back = _string_active(idp, pupil["id"], on)
+        assert back.status_code == 200 and back.json()[ACTIVE] is True, back.text
+        version = back.json()["meta"]["version"]
+        engine = _string_active(idp, pupil["id"], off, **{"If-Match": version})
+        assert engine.status_code == 200, engine.text
+        assert _without_version(lean.json()) == _without_version(engine.json())
+    # what the engine refuses is still its own answer
+    pupil = idp.create_user("string.pupil.refused")
+    for value in ("maybe", "", None, 1.5, [False]):
+        with statements(database) as seen:
+            refused = _string_active(idp, pupil["id"], value)
+        engine = _string_active(idp, pupil["id"], value, **{"If-Match": pupil["meta"]["version"]})
+        assert (refused.status_code, refused.json()) == (engine.status_code, engine.json())
+    assert idp.get(f"/Users/{pupil['id']}").json()[ACTIVE] is True
