@@ -33,13 +33,13 @@ class Storage(Protocol):
     @property
     def actor(self) -> Actor: ...
 
-    def _savepoint(self) -> AbstractContextManager[None]: ...
+    def savepoint(self) -> AbstractContextManager[None]: ...
 
-    def _forget_found(self) -> None: ...
+    def forget_found(self) -> None: ...
 
-    def _model(self, resource_type: ResourceType) -> type[Resource[Any]]: ...
+    def model_of(self, resource_type: ResourceType) -> type[Resource[Any]]: ...
 
-    def _index(
+    def index(
         self, resource_type: ResourceType, record_id: str, doc: dict[str, Any], *, fresh: bool
     ) -> None: ...
 
@@ -59,7 +59,7 @@ def set_active(
     :raises UnauthorizedException: the token was revoked.
     :raises NotFoundException: no such user visible to the connection.
     :raises PreconditionFailedException: the user changed between its read and write."""
-    with storage._savepoint(), scim_errors():
+    with storage.savepoint(), scim_errors():
         found = None
         if "\x00" not in resource_id:  # PostgreSQL refuses NUL in a query (see _record)
             found = status_rows.set_active(
@@ -70,13 +70,13 @@ def set_active(
             raise NotFoundException(detail=f"No {resource_type.name} with id {resource_id!r}.")
         view, changed = found
         if changed:
-            storage._forget_found()  # a read of this request is stale now
+            storage.forget_found()  # a read of this request is stale now
             _index_active(storage, resource_type, view)
         return view
 
 
 def _index_active(storage: Storage, resource_type: ResourceType, view: UserView) -> None:
     """Rewrite the user's ``active`` index row; index the whole user if it has none."""
-    [value] = attribute_values(storage._model(resource_type), "active", view.active)
+    [value] = attribute_values(storage.model_of(resource_type), "active", view.active)
     if not scim_index.rewrite_value(storage.session, view.id, value):
-        storage._index(resource_type, view.id, mapping.user_json(view), fresh=False)
+        storage.index(resource_type, view.id, mapping.user_json(view), fresh=False)
