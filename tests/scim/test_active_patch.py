@@ -11,7 +11,7 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from server.app import create_app
-from server.db import AuditEvent, OAuthToken, User
+from server.db import AuditEvent, OAuthToken, ScimValue, User
 from server.db.session import Database
 from server.domain import oauth
 from server.domain.actors import system_actor
@@ -272,9 +272,8 @@ def test_entras_string_booleans_take_the_lean_path_with_the_engines_answer(
         with statements(database) as seen:
             lean = _string_active(idp, pupil["id"], off)
         assert lean.status_code == 200 and lean.json()[ACTIVE] is False, lean.text
-        index_writes = [s for s in seen if "scim_values" in s]
-        assert len(index_writes) == 1 and index_writes[0].startswith("UPDATE"), seen
-        assert len(seen) <= 6, seen  # BEGIN, the user, its status, its audit event, its index row
+        assert not [s for s in seen if "scim_values" in s], seen  # the index has no `active`
+        assert len(seen) <= 5, seen  # BEGIN, the user, its status, its audit event
         back = _string_active(idp, pupil["id"], on)
         assert back.status_code == 200 and back.json()[ACTIVE] is True, back.text
         version = back.json()["meta"]["version"]
@@ -289,3 +288,27 @@ def test_entras_string_booleans_take_the_lean_path_with_the_engines_answer(
         engine = _string_active(idp, pupil["id"], value, **{"If-Match": pupil["meta"]["version"]})
         assert (refused.status_code, refused.json()) == (engine.status_code, engine.json())
     assert idp.get(f"/Users/{pupil['id']}").json()[ACTIVE] is True
+
+
+def test_a_deactivation_writes_no_index_row_and_active_is_read_from_the_status(
+    idp: IdP, database: Database
+) -> None:
+    # Issue 15: every filter on `active` compared the user's status column, yet each create
+    # wrote an `active` index row and each PATCH of `active` rewrote it (one UPDATE and its
+    # index pages); only a sort by `active` read it. The sort now reads the status too.
+    ids = [idp.create_user(f"sorted.pupil{n}")["id"] for n in range(4)]
+    with statements(database) as seen:
+        assert _set_active(idp, ids[1], False).status_code == 200
+        assert _string_active(idp, ids[2], "False").status_code == 200
+    assert not [s for s in seen if "scim_values" in s], seen
+    with database.session(read_only=True) as session:
+        paths = session.scalars(select(ScimValue.path).where(ScimValue.resource_id.in_(ids)))
+        assert not [p for p in paths if p.endswith(":active")]
+    for order, expected in [("ascending", [False, False, True, True]), ("descending", None)]:
+        found = idp.get("/Users", params={"sortBy": "active", "sortOrder": order}).json()
+        actives = [u[ACTIVE] for u in found["Resources"] if u["id"] in ids]
+        assert actives == (expected or [True, True, False, False]), found
+    inactive = idp.get("/Users", params={"filter": "active eq false"}).json()["Resources"]
+    assert sorted(u["id"] for u in inactive) == sorted([ids[1], ids[2]])
+    present = idp.get("/Users", params={"filter": "active pr"}).json()["totalResults"]
+    assert present == 4
