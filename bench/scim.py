@@ -8,7 +8,9 @@ client) is started on 127.0.0.1 holding that many users (:mod:`bench.reference`:
 Rollcall: ``rollcall serve --no-worker`` over a fresh SQLite file, :mod:`bench.scim_rollcall`),
 then gets a 5,000-member group (as many members as there are users below that) by a SCIM POST,
 then one client (httpx) keeps 8 requests in flight for each of: create, ``userName eq`` and
-``externalId eq`` lookups, PATCH ``active``, PATCH member remove/add on the big group and a
+``externalId eq`` lookups, PATCH ``active`` (a JSON boolean with a path), the same as Entra ID
+and Okta send it ("Entra/Okta active": Entra's ``"Replace"`` with ``"value": "False"``, Okta's
+path-less ``"replace"``, in turn), PATCH member remove/add on the big group and a
 paged listing (``count=100`` at offsets across the whole set). The figures are requests/s and
 p99 per operation, with the reference's as baseline, and the RSS of each server at the end.
 Any unexpected answer is counted as an error and printed. With ``--py-spy DIR``, py-spy
@@ -78,6 +80,19 @@ def operations(users: int, group_id: str, members: int, tag: int) -> dict[str, A
         }
         return client.patch(f"/Users/{user_id(number)}", json=body)
 
+    def patch_active_as_sent(client: httpx.AsyncClient, k: int) -> Any:
+        # the (de)activations Entra ID and Okta really send (issue 15's target names both):
+        # Entra's "Replace" with the boolean as a string, Okta's path-less "replace"; on the
+        # other half of the users than "PATCH active", so each one is a change too
+        number = (k * STRIDE + users // 2) % users
+        active = bool((k // users) % 2)
+        if k % 2 == 0:
+            operation: dict[str, Any] = {"op": "Replace", "path": "active", "value": str(active)}
+        else:
+            operation = {"op": "replace", "value": {"active": active}}
+        body = {"schemas": [PATCH_SCHEMA], "Operations": [operation]}
+        return client.patch(f"/Users/{user_id(number)}", json=body)
+
     def patch_members(client: httpx.AsyncClient, k: int) -> Any:
         member = user_id((k // 2) % members)
         if k % 2 == 0:  # RFC 7644 §3.5.2.2: remove by value filter; the next request adds back
@@ -96,6 +111,7 @@ def operations(users: int, group_id: str, members: int, tag: int) -> dict[str, A
         "userName eq": _lookup("userName", users),
         "externalId eq": _lookup("externalId", users),
         "PATCH active": patch_active,
+        "Entra/Okta active": patch_active_as_sent,
         f"PATCH members ({members:,})": patch_members,
         "list page": list_page,
     }

@@ -3,7 +3,8 @@
 Entra ID and Okta deactivate and reactivate users with a PATCH that replaces only ``active``
 (RFC 7644 §3.5.2.3). It skips the engine's read, validation and deep copy of the whole
 resource and loads no ORM user (issue 15): the domain reads the user as a plain row and
-writes its status with one UPDATE (:func:`server.domain.status_rows.set_active`).
+writes its status with one UPDATE (:func:`server.domain.status_rows.set_active`); the SCIM
+index has no row of ``active`` to rewrite.
 """
 
 from __future__ import annotations
@@ -11,21 +12,19 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from scim2_models import NotFoundException, Resource, ResourceType
+from scim2_models import NotFoundException, ResourceType
 
-from scim import mapping
 from scim.context import current_token
 from scim.errors import scim_errors
-from scim.index import attribute_values
 from scim.lookups import admitted
-from server.domain import scim_index, status_rows
+from server.domain import status_rows
 from server.domain.actors import Actor
 from server.domain.user_views import UserView
 
 
 class Storage(Protocol):
     """What the PATCH needs of the storage: its request's session and actor, its write's
-    savepoint, and how it indexes a record."""
+    savepoint, and forgetting what the request read before the write."""
 
     @property
     def session(self) -> Any: ...
@@ -33,15 +32,9 @@ class Storage(Protocol):
     @property
     def actor(self) -> Actor: ...
 
-    def _savepoint(self) -> AbstractContextManager[None]: ...
+    def savepoint(self) -> AbstractContextManager[None]: ...
 
-    def _forget_found(self) -> None: ...
-
-    def _model(self, resource_type: ResourceType) -> type[Resource[Any]]: ...
-
-    def _index(
-        self, resource_type: ResourceType, record_id: str, doc: dict[str, Any], *, fresh: bool
-    ) -> None: ...
+    def forget_found(self) -> None: ...
 
 
 def set_active(
@@ -49,9 +42,9 @@ def set_active(
 ) -> UserView:
     """A PATCH that replaces only a user's ``active`` (RFC 7644 §3.5.2.3): the domain reads the
     user as a plain row and writes its status with one UPDATE (the status rule of every
-    surface). The answer is the view of the user as stored. Of the index only the ``active``
-    row changes, and only it is written (all of them for a user not indexed yet). A PATCH
-    that changes nothing writes nothing, as the engine.
+    surface). The answer is the view of the user as stored. The index holds no row of
+    ``active`` (:data:`scim.values.STATUS_PATHS`: filters and sorts read the status), so
+    nothing of it is written. A PATCH that changes nothing writes nothing, as the engine.
 
     The request's token is checked live in the read of the user (the handler's unit of
     work skips its own check): a revoked token finds no user, and is then refused.
@@ -59,7 +52,7 @@ def set_active(
     :raises UnauthorizedException: the token was revoked.
     :raises NotFoundException: no such user visible to the connection.
     :raises PreconditionFailedException: the user changed between its read and write."""
-    with storage._savepoint(), scim_errors():
+    with storage.savepoint(), scim_errors():
         found = None
         if "\x00" not in resource_id:  # PostgreSQL refuses NUL in a query (see _record)
             found = status_rows.set_active(
@@ -70,13 +63,5 @@ def set_active(
             raise NotFoundException(detail=f"No {resource_type.name} with id {resource_id!r}.")
         view, changed = found
         if changed:
-            storage._forget_found()  # a read of this request is stale now
-            _index_active(storage, resource_type, view)
+            storage.forget_found()  # a read of this request is stale now
         return view
-
-
-def _index_active(storage: Storage, resource_type: ResourceType, view: UserView) -> None:
-    """Rewrite the user's ``active`` index row; index the whole user if it has none."""
-    [value] = attribute_values(storage._model(resource_type), "active", view.active)
-    if not scim_index.rewrite_value(storage.session, view.id, value):
-        storage._index(resource_type, view.id, mapping.user_json(view), fresh=False)

@@ -26,7 +26,6 @@ Mounted at ``/scim``: the library appends ``/v2`` itself, so URLs are ``/scim/v2
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -65,9 +64,8 @@ from sqlalchemy.orm import Session
 
 from scim import lookups
 from scim.context import current_actor, current_session, current_token
-from scim.handler import RollcallHandler
+from scim.handler import PatchService, RollcallHandler
 from scim.listing import IndexNeedsWrite
-from scim.members import match_members_by_value
 from scim.schemas import EDUCATION_GROUP, EDUCATION_USER, PROFILES, make_provider
 from scim.storage import RollcallStorage
 from scim.tokens import TokenCache
@@ -86,7 +84,7 @@ MAX_BODY_SIZE = 1024 * 1024
 log = logging.getLogger("rollcall.scim")
 
 
-class RollcallService(ScimService):
+class RollcallService(PatchService):
     """scim2-server's service with Rollcall's answers to PATCH, /Me and body sizes."""
 
     def __init__(self, provider: ScimProvider, secret: str) -> None:
@@ -121,15 +119,6 @@ class RollcallService(ScimService):
         resource.meta = resource.meta.model_copy(update=update)
         self._publish_references(base_url, resource)
         return resource
-
-    def read_patch(
-        self, resource_type: ResourceType, body: bytes, content_type: str | None
-    ) -> PatchOp[Any]:
-        decoded = self.decode_body(body, content_type)
-        rewritten = match_members_by_value(decoded)
-        if rewritten is not decoded:
-            body = json.dumps(rewritten).encode()
-        return super().read_patch(resource_type, body, content_type)
 
     def me_target(self, request: ScimRequest) -> tuple[ResourceType, str]:
         raise NotImplementedException(
@@ -307,15 +296,14 @@ class ScimApplication(ASGIApplication):
 
     def __init__(self, context: AppContext, profile: str | None) -> None:
         provider = make_provider(profile)
+        service = RollcallService(provider, secret=context.settings.secret_key)
         # Skip ASGIApplication.__init__: it would build an async handler over an async storage.
-        BaseApplication.__init__(
-            self, provider, RollcallService(provider, secret=context.settings.secret_key)
-        )
+        BaseApplication.__init__(self, provider, service)
         self.database = context.database
         storage = RollcallStorage(provider, context.box)
         # the base class declares the async storage and handler; this application is sync
         self.storage = storage  # type: ignore[assignment]
-        self.sync_handler = RollcallHandler(self.service, storage, self._unit_of_work)
+        self.sync_handler = RollcallHandler(service, storage, self._unit_of_work)
         self.handler = self.sync_handler  # type: ignore[assignment]
 
     async def dispatch_request(self, request: ScimRequest) -> ScimResponse:

@@ -45,6 +45,7 @@ from sqlalchemy import (
     Float,
     String,
     and_,
+    case,
     cast,
     false,
     not_,
@@ -376,6 +377,10 @@ def sort_expression(
         return null(), "text"
     column = column_for(binding, table)
     kind = "number" if _is_numeric(binding) else "text"
+    if binding.urn.lower() == USER_ACTIVE and table.__tablename__ == "users":
+        # the status column, in the form the index row held (scim.values.STATUS_PATHS)
+        status: Any = case((table.status == RecordStatus.ACTIVE, "true"), else_="false")
+        return (status.collate("C") if dialect == "postgresql" else status), "text"
     if column is not None:
         if dialect == "postgresql" and isinstance(column.type, String):
             column = column.collate("C")

@@ -25,11 +25,14 @@ only them, and its rollback undoes a failed one (a Bulk request keeps one per op
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from http import HTTPStatus
 from typing import Any, cast
 
+from pydantic import TypeAdapter, ValidationError
+from scim2_models import PatchOp, ResourceType
 from scim2_server.handler import ScimHandler
 from scim2_server.requests import ScimRequest
 from scim2_server.responses import ScimResponse
@@ -53,12 +56,36 @@ PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 CONDITIONAL = ("If-Match", "If-None-Match")
 
 
+class PatchService(ScimService):
+    """scim2-server's service, reading a PATCH body that the handler decoded already
+    (:class:`RequestBody`) without decoding it again, and matching removed members by
+    ``value`` (:func:`scim.members.match_members_by_value`)."""
+
+    def read_patch(
+        self, resource_type: ResourceType, body: bytes, content_type: str | None
+    ) -> PatchOp[Any]:
+        decoded = self.decode_body(body, content_type)
+        return self.read_decoded_patch(resource_type, body, content_type, decoded)
+
+    def read_decoded_patch(
+        self, resource_type: ResourceType, body: bytes, content_type: str | None, decoded: Any
+    ) -> PatchOp[Any]:
+        """:meth:`read_patch` of ``body``, already decoded as ``decoded``. The body is still
+        validated as JSON (pydantic's JSON mode reads base64 binaries, its Python mode does
+        not), so only a body whose member removals are rewritten is encoded again."""
+        rewritten = match_members_by_value(decoded)
+        if rewritten is not decoded:
+            body = json.dumps(rewritten).encode()
+        return super().read_patch(resource_type, body, content_type)
+
+
 class RollcallHandler(ScimHandler):
     """scim2-server's handler, each request in a write unit of work of ``unit_of_work()``."""
 
+    service: PatchService
     storage: RollcallStorage
 
-    def __init__(self, service: ScimService, storage: RollcallStorage, unit_of_work: UnitOfWork):
+    def __init__(self, service: PatchService, storage: RollcallStorage, unit_of_work: UnitOfWork):
         super().__init__(service, storage)
         self.unit_of_work = unit_of_work
 
@@ -106,7 +133,8 @@ class RollcallHandler(ScimHandler):
             target = self.service.route(request, Operation.patch)
             resource_type = self.service.resource_type_at(cast(str, target.endpoint))
             self.service.authorize(request, target, resource_type)
-            active = self._active_only(request, resource_type.name)
+            body = RequestBody(self.service, request)  # decoded once, by what reads it first
+            active = self._active_only(request, resource_type.name, body)
             if active is not None:  # the token is checked in the read of the user
                 with self.unit_of_work(admitted=True), self.storage.operation(savepoint=False):
                     user = self.storage.set_active(
@@ -117,11 +145,11 @@ class RollcallHandler(ScimHandler):
             response_parameters = self.service.read_response_parameters(
                 resource_type, request.query
             )
-            patch_op = self.service.read_patch(
-                resource_type, request.body, request.header("Content-Type")
+            patch_op = self.service.read_decoded_patch(
+                resource_type, request.body, request.header("Content-Type"), body.decoded()
             )
             conditions = self.service.read_conditions(request)
-            steps = self._member_steps(request, resource_type.name)
+            steps = self._member_steps(request, resource_type.name, body.decoded())
             with self.unit_of_work(), self.storage.operation(savepoint=False):
                 resource_id = cast(str, target.resource_id)
                 changed = None
@@ -143,14 +171,16 @@ class RollcallHandler(ScimHandler):
                 )
             return self.service.me_response(request, target, response)
 
-    def _member_steps(self, request: ScimRequest, resource_type: str | None) -> list[Step] | None:
-        """The steps of a PATCH that only adds and removes members of a group by ``value``
-        (:func:`scim.members.member_steps`), with no query and no condition; else ``None``."""
+    def _member_steps(
+        self, request: ScimRequest, resource_type: str | None, body: Any
+    ) -> list[Step] | None:
+        """The steps of a PATCH (its decoded ``body``) that only adds and removes members of a
+        group by ``value`` (:func:`scim.members.member_steps`), with no query and no
+        condition; else ``None``."""
         if resource_type != "Group" or request.query:
             return None
         if any(request.header(name) is not None for name in CONDITIONAL):
             return None
-        body = self.service.decode_body(request.body, request.header("Content-Type"))
         return member_steps(match_members_by_value(body))
 
     def _members_response(
@@ -161,7 +191,9 @@ class RollcallHandler(ScimHandler):
         headers = {"Content-Location": body["meta"]["location"], "ETag": body["meta"]["version"]}
         return self.service.me_response(request, target, ScimResponse(HTTPStatus.OK, body, headers))
 
-    def _active_only(self, request: ScimRequest, resource_type: str | None) -> bool | None:
+    def _active_only(
+        self, request: ScimRequest, resource_type: str | None, body: RequestBody
+    ) -> bool | None:
         """The new ``active`` of a user when the PATCH replaces only that, with no query and
         no condition (the (de)activation Entra ID and Okta send); else ``None``: the engine."""
         if resource_type != "User" or request.query:
@@ -169,15 +201,43 @@ class RollcallHandler(ScimHandler):
         if any(request.header(name) is not None for name in CONDITIONAL):
             return None
         try:
-            body = self.service.decode_body(request.body, request.header("Content-Type"))
-        except Exception:  # the engine answers it with its own error
+            decoded = body.decoded()
+        except Exception:  # the engine answers it with its own error, in its turn
             return None
-        return active_replacement(body)
+        return active_replacement(decoded)
+
+
+class RequestBody:
+    """A request's JSON body, decoded (``ScimService.decode_body``) once for every step that
+    reads it: the checks for the fast paths and the engine's validation decoded it each
+    (review finding, issue 15). A body that cannot be decoded raises the same error to
+    each step that asks, so the engine's answer to it is unchanged."""
+
+    def __init__(self, service: ScimService, request: ScimRequest) -> None:
+        self.service = service
+        self.request = request
+        self.outcome: tuple[Any, Exception | None] | None = None
+
+    def decoded(self) -> Any:
+        """The decoded body.
+
+        :raises SCIMException: not JSON, or not sent as JSON (``decode_body``'s errors)."""
+        if self.outcome is None:
+            try:
+                content_type = self.request.header("Content-Type")
+                self.outcome = (self.service.decode_body(self.request.body, content_type), None)
+            except Exception as refused:  # kept: raised to each step that asks
+                self.outcome = (None, refused)
+        value, error = self.outcome
+        if error is not None:
+            raise error
+        return value
 
 
 def active_replacement(body: Any) -> bool | None:
     """The value of ``active`` a PATCH body sets, when that is all it does (RFC 7644
-    §3.5.2.3, with a ``path`` or as the attribute of a ``value``); a JSON boolean only.
+    §3.5.2.3, with a ``path`` or as the attribute of a ``value``): a JSON boolean, or a string
+    the engine reads as one (:func:`boolean_of`: Entra ID sends ``"value": "False"``).
 
     >>> active_replacement({"schemas": [PATCH_OP],
     ...     "Operations": [{"op": "Replace", "path": "active", "value": False}]})
@@ -185,6 +245,9 @@ def active_replacement(body: Any) -> bool | None:
     >>> active_replacement({"schemas": [PATCH_OP],
     ...     "Operations": [{"op": "replace", "value": {"active": True}}]}) is True
     True
+    >>> active_replacement({"schemas": [PATCH_OP],
+    ...     "Operations": [{"op": "Replace", "path": "active", "value": "False"}]})
+    False
     """
     if not isinstance(body, dict) or body.get("schemas") != [PATCH_OP] or len(body) != 2:
         return None
@@ -201,4 +264,25 @@ def active_replacement(body: Any) -> bool | None:
         active = value["active"]
     else:
         return None
-    return active if isinstance(active, bool) else None
+    return boolean_of(active)
+
+
+_BOOLEAN: TypeAdapter[bool] = TypeAdapter(bool)
+
+
+def boolean_of(value: Any) -> bool | None:
+    """A JSON boolean, or a string read as the engine reads the value of a boolean attribute
+    (pydantic's lax mode: ``"False"``, ``"false"``, ``"0"``, ``"no"``…); else ``None``: the
+    engine's to answer (a number, or a string it refuses).
+
+    >>> boolean_of("False"), boolean_of("yes"), boolean_of("maybe"), boolean_of(0)
+    (False, True, None, None)
+    """
+    if isinstance(value, bool):
+        return value
+    if not isinstance(value, str):
+        return None
+    try:
+        return _BOOLEAN.validate_python(value)
+    except ValidationError:
+        return None

@@ -7,7 +7,8 @@ storage validates a resource from (:mod:`scim.mapping`) or a dump of a resource
 twice, its body and then its stored document only to index it, a tenth of a create (issue 15).
 
 Every attribute the model declares is indexed under its full URN (but those a column of the
-record answers, :data:`scim.values.COLUMN_PATHS`), sub-attributes of a multi-valued complex
+record answers, :data:`scim.values.COLUMN_PATHS` and a user's ``active``,
+:data:`scim.values.STATUS_PATHS`), sub-attributes of a multi-valued complex
 attribute once per entry with the entry's ``element`` key, so a value path
 (``emails[type eq "work" and value co "x"]``) compares sub-attributes of one entry. ``lead``
 marks the entry a sort reads (the primary entry, else the first one), as SearchRequest.sort does.
@@ -42,7 +43,7 @@ from pydantic import BaseModel
 from scim2_models import AttributeBinding, Path, Resource
 from scim2_server.utils import parametrize
 
-from scim.values import COLUMN_PATHS, comparison_form, path_key
+from scim.values import COLUMN_PATHS, STATUS_PATHS, comparison_form, path_key
 from server.domain.scim_index import IndexedValue
 
 # ``groups`` is read from the membership tables (scim.filters). ``schemas``, which the model's
@@ -189,17 +190,6 @@ def entry_values(
     raise ValueError(f"{model.__name__} has no attribute {attribute!r}")
 
 
-def attribute_values(model: type[Resource[Any]], attribute: str, value: Any) -> list[IndexedValue]:
-    """The index rows :func:`document_values` gives a simple top-level ``attribute`` of
-    ``model`` holding ``value`` (the row a PATCH of a user's ``active`` rewrites)."""
-    for found in _layout(model).attributes:
-        if found.binding.field_name == attribute and not found.subs:
-            rows: list[IndexedValue] = []
-            _leaf(rows, found.leaf, value, None, True)
-            return rows
-    raise ValueError(f"{model.__name__} has no simple attribute {attribute!r}")
-
-
 def _held_attributes(layout: _Layout, doc: dict[str, Any]) -> list[tuple[_Attribute, Any]]:
     """The attributes ``doc`` holds a value of (not null), with it, in the model's order."""
     held = []
@@ -339,7 +329,7 @@ def _layout(model: type[Resource[Any]]) -> _Layout:
     built once per model."""
     found = []
     for order, (top, subs) in enumerate(top_bindings(model)):
-        if path_key(top) in COLUMN_PATHS:
+        if path_key(top) in COLUMN_PATHS or path_key(top) in STATUS_PATHS:
             continue
         target = top.target_type
         complex_model = (

@@ -44,13 +44,13 @@ class Storage(Protocol):
     @property
     def actor(self) -> Actor: ...
 
-    def _model(self, resource_type: ResourceType) -> type[Resource[Any]]: ...
+    def model_of(self, resource_type: ResourceType) -> type[Resource[Any]]: ...
 
-    def _resource(
+    def resource_of(
         self, resource_type: ResourceType, record: Any, memberships: Any = None
     ) -> Resource[Any]: ...
 
-    def _stored(
+    def stored(
         self, resource_type: ResourceType, record: Any, *, fresh: bool = False
     ) -> Resource[Any]: ...
 
@@ -69,7 +69,7 @@ def search(
     parts = []
     sort_kind = None
     for resource_type in resource_types:
-        model = storage._model(resource_type)
+        model = storage.model_of(resource_type)
         tables = (User,) if resource_type.name == "User" else (Group, SchoolClass)
         binding = search_request.sort_binding(model) if search_request.sort_by else None
         for table in tables:
@@ -205,7 +205,7 @@ def refresh_stale_index(storage: Storage) -> None:
         if record is None or record.status == RecordStatus.DELETED:
             scim_index.remove_values(session, record_id)
         else:
-            storage._stored(resource_type, record)
+            storage.stored(resource_type, record)
 
 
 def _load(storage: Storage, rows: list[Any]) -> list[Resource[Any]]:
@@ -224,5 +224,6 @@ def _load(storage: Storage, rows: list[Any]) -> list[Resource[Any]]:
     user_ids = [row.id for row in rows if row.tbl == "users"]
     memberships = groups.memberships(session, storage.actor, user_ids)
     return [
-        storage._resource(by_name[row.rt], records[row.id], memberships.get(row.id)) for row in rows
+        storage.resource_of(by_name[row.rt], records[row.id], memberships.get(row.id))
+        for row in rows
     ]

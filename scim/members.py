@@ -257,13 +257,13 @@ class Storage(Protocol):
     @property
     def actor(self) -> Actor: ...
 
-    def _savepoint(self) -> AbstractContextManager[None]: ...
+    def savepoint(self) -> AbstractContextManager[None]: ...
 
-    def _record(self, resource_type: ResourceType, resource_id: str | None) -> Any: ...
+    def record(self, resource_type: ResourceType, resource_id: str | None) -> Any: ...
 
-    def _forget_reads(self, written: Any) -> None: ...
+    def forget_reads(self, written: Any) -> None: ...
 
-    def _model(self, resource_type: ResourceType) -> type[Resource[Any]]: ...
+    def model_of(self, resource_type: ResourceType) -> type[Resource[Any]]: ...
 
 
 def change_members(
@@ -281,8 +281,8 @@ def change_members(
     :raises NotFoundException: no such group visible to the connection (as the engine).
     """
     session, actor = storage.session, storage.actor
-    with storage._savepoint(), scim_errors():
-        group = storage._record(resource_type, group_id)
+    with storage.savepoint(), scim_errors():
+        group = storage.record(resource_type, group_id)
         stored = plain_document(group.extra) if isinstance(group, Group) else None
         if stored is None:
             return None
@@ -292,11 +292,11 @@ def change_members(
         if after is None:
             return None
         groups.update_group(session, actor, group, {"member_ids": after}, current=before)
-        storage._forget_reads(group)
+        storage.forget_reads(group)
         doc = group_document(session, group, after)
         touched, entries = entries_to_index(doc["members"], before, after)
         elements, values = entry_values(
-            storage._model(resource_type), group.id, {"members": entries}, "members", touched
+            storage.model_of(resource_type), group.id, {"members": entries}, "members", touched
         )
         scim_index.replace_entries(
             session, group.tenant_id, str(resource_type.name), group.id, elements, values

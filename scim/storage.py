@@ -59,7 +59,15 @@ VIEWS = "scim_user_views"
 
 
 class RollcallStorage(ScimStorage):
-    """Users, groups and classes of the acting connection, stored through the domain."""
+    """Users, groups and classes of the acting connection, stored through the domain.
+
+    Besides ScimStorage's methods, what the requests served without the engine use
+    (:mod:`scim.active_patch`, :mod:`scim.members`, :mod:`scim.listing`; each names the part
+    it needs in a ``Storage`` protocol): :attr:`session` and :attr:`actor`, a write's
+    :meth:`savepoint`, :meth:`record` (a visible record, read once per request),
+    :meth:`forget_reads` / :meth:`forget_found` after a write, :meth:`model_of`,
+    :meth:`index`, :meth:`stored` and :meth:`resource_of`.
+    """
 
     supports_cursors = True
 
@@ -95,7 +103,7 @@ class RollcallStorage(ScimStorage):
                 self.session.info[OPERATION] = outer
 
     @contextmanager
-    def _savepoint(self) -> Iterator[None]:
+    def savepoint(self) -> Iterator[None]:
         """A write's own savepoint, unless :meth:`operation` opened one around it already (two
         SAVEPOINT/RELEASE pairs per request were two round trips for nothing, issue 15)."""
         if self.session.info.get(OPERATION):
@@ -104,7 +112,8 @@ class RollcallStorage(ScimStorage):
         with self.session.begin_nested():
             yield
 
-    def _model(self, resource_type: ResourceType) -> type[Resource[Any]]:
+    def model_of(self, resource_type: ResourceType) -> type[Resource[Any]]:
+        """The pydantic model of a resource type (its schemas and extensions)."""
         return cast(type[Resource[Any]], self.provider.model_for(resource_type))
 
     # -- reads -----------------------------------------------------------------------------
@@ -116,10 +125,10 @@ class RollcallStorage(ScimStorage):
         *,
         response_parameters: ResponseParameters[Any] | None = None,
     ) -> Resource[Any]:
-        record = self._record(resource_type, resource_id)
-        return self._resource(resource_type, record)
+        record = self.record(resource_type, resource_id)
+        return self.resource_of(resource_type, record)
 
-    def _record(self, resource_type: ResourceType, resource_id: str | None) -> Any:
+    def record(self, resource_type: ResourceType, resource_id: str | None) -> Any:
         """The record behind a resource id, if the actor may see it (:func:`access.
         visible_records`, the rule every surface uses); read once per request until a write.
 
@@ -148,14 +157,14 @@ class RollcallStorage(ScimStorage):
                 return self._pinned(record)
         return None
 
-    def _forget_reads(self, written: Any) -> None:
+    def forget_reads(self, written: Any) -> None:
         """After a write, a record read before may have been deleted or replaced, and after a
         write to a group or class the users' memberships may have changed."""
-        self._forget_found()
+        self.forget_found()
         if not isinstance(written, User):
             self.session.info.pop(MEMBERSHIPS, None)
 
-    def _forget_found(self) -> None:
+    def forget_found(self) -> None:
         """Forget the records this request read (a write made them stale)."""
         self.session.info.pop(FOUND, None)
 
@@ -188,7 +197,7 @@ class RollcallStorage(ScimStorage):
         connection = lookups.admitted(self.session, connection_id) if admit else None
         self._pinned(connection or self.session.get(Connection, connection_id))
 
-    def _resource(
+    def resource_of(
         self,
         resource_type: ResourceType,
         record: Any,
@@ -227,7 +236,7 @@ class RollcallStorage(ScimStorage):
 
     def _validated(self, resource_type: ResourceType, record: Any, doc: Any) -> Resource[Any]:
         """The resource of a record's SCIM JSON, with the record's id and meta."""
-        resource = self._model(resource_type).model_validate(doc)
+        resource = self.model_of(resource_type).model_validate(doc)
         resource.id = record.id
         resource.meta = {  # type: ignore[assignment]
             "resourceType": resource_type.name,
@@ -244,7 +253,7 @@ class RollcallStorage(ScimStorage):
         self._pin_connection()
         fresh = False
         record: Any
-        with self._savepoint(), scim_errors():
+        with self.savepoint(), scim_errors():
             if resource_type.name == "User":
                 record, fresh = self._new_user(resource)
             elif mapping.is_class_resource(resource):
@@ -253,7 +262,7 @@ class RollcallStorage(ScimStorage):
                 self._enroll(record, mapping.member_ids(resource))
             else:
                 record = groups.create_group(session, actor, mapping.group_fields(resource, None))
-            return self._stored(resource_type, record, fresh=fresh)
+            return self.stored(resource_type, record, fresh=fresh)
 
     def create_user(
         self,
@@ -272,18 +281,18 @@ class RollcallStorage(ScimStorage):
         :raises UnauthorizedException: (``admit``) the token is no longer live.
         """
         self._pin_connection(admit=admit)
-        with self._savepoint(), scim_errors():
+        with self.savepoint(), scim_errors():
             made, fresh = self._new_record(resource, document, as_rows=True)
             if isinstance(made, NewUserRows):  # new: no groups yet, no index rows
-                self._forget_found()
+                self.forget_found()
                 view = self._viewed(user_views.view_of_new(self.session, made))
             elif not fresh:  # adopted or restored: indexed again as any stored user
                 return self._stored_user(resource_type, made, fresh=False)[0]
             else:
-                self._forget_reads(made)
+                self.forget_reads(made)
                 self.session.flush()
                 view = self._viewed(user_views.view_of(self.session, made, []))
-            self._index(resource_type, view.id, mapping.user_json(view), fresh=True)
+            self.index(resource_type, view.id, mapping.user_json(view), fresh=True)
             return view
 
     def _new_user(self, resource: Resource[Any]) -> tuple[User, bool]:
@@ -327,8 +336,8 @@ class RollcallStorage(ScimStorage):
     ) -> Resource[Any]:
         session, actor = self.session, self.actor
         self._pin_connection()
-        with self._savepoint(), scim_errors():
-            record = self._record(resource_type, resource.id)
+        with self.savepoint(), scim_errors():
+            record = self.record(resource_type, resource.id)
             self._check_version(record, expected_version)
             if isinstance(record, User):
                 fields = mapping.user_fields(session, actor.tenant_id, resource, record)
@@ -357,7 +366,7 @@ class RollcallStorage(ScimStorage):
                 if set(changes) == {"member_ids"}:
                     before, after = changes["member_ids"]
                     return self._stored_members(resource_type, record, resource, before, after)
-            return self._stored(resource_type, record)
+            return self.stored(resource_type, record)
 
     def remove(
         self,
@@ -367,8 +376,8 @@ class RollcallStorage(ScimStorage):
         expected_version: str | None = None,
     ) -> None:
         session, actor = self.session, self.actor
-        with self._savepoint(), scim_errors():
-            record = self._record(resource_type, resource_id)
+        with self.savepoint(), scim_errors():
+            record = self.record(resource_type, resource_id)
             self._check_version(record, expected_version)
             if isinstance(record, User):
                 users.delete_user(session, actor, record)
@@ -377,7 +386,7 @@ class RollcallStorage(ScimStorage):
             else:
                 groups.delete_group(session, actor, record)
             scim_index.remove_values(session, record.id)
-            self._forget_reads(record)
+            self.forget_reads(record)
 
     # ScimStorage names these two ``update`` and ``delete``; they are defined under other names
     # only because tests/test_code_quality.py flags those words followed by a parenthesis.
@@ -421,41 +430,41 @@ class RollcallStorage(ScimStorage):
             if user_id not in enrolled:
                 roster.enroll(session, actor, user, klass, role=mapping.enrollment_role(user))
 
-    def _stored(
+    def stored(
         self, resource_type: ResourceType, record: Any, *, fresh: bool = False
     ) -> Resource[Any]:
         """The resource as now stored, with its values indexed for searches; ``fresh``: a
         user this request created, which has no memberships and no index rows yet."""
         if isinstance(record, User):
             return self._stored_user(resource_type, record, fresh=fresh)[1]
-        self._forget_reads(record)
+        self.forget_reads(record)
         self.session.flush()
         doc = self._document(record)
         stored = self._validated(resource_type, record, doc)
-        self._index(resource_type, record.id, doc, fresh=False)
+        self.index(resource_type, record.id, doc, fresh=False)
         return stored
 
     def _stored_user(
         self, resource_type: ResourceType, user: User, *, fresh: bool
     ) -> tuple[UserView, Resource[Any]]:
-        """:meth:`_stored` of a user, with the view the resource was validated from (one
+        """:meth:`stored` of a user, with the view the resource was validated from (one
         definition of the representation: :func:`mapping.user_json`)."""
-        self._forget_reads(user)
+        self.forget_reads(user)
         self.session.flush()
         memberships = [] if fresh else self._memberships(user)
         view = self._viewed(user_views.view_of(self.session, user, memberships))
         doc = mapping.user_json(view)
         stored = self._validated(resource_type, user, doc)
-        self._index(resource_type, user.id, doc, fresh=fresh)
+        self.index(resource_type, user.id, doc, fresh=fresh)
         return view, stored
 
-    def _index(
+    def index(
         self, resource_type: ResourceType, record_id: str, doc: dict[str, Any], *, fresh: bool
     ) -> None:
         """Write the index rows of the acting tenant's record ``record_id`` read from its SCIM
         JSON ``doc`` (``fresh``: it has none yet)."""
         write = scim_index.insert_values if fresh else scim_index.replace_values
-        values = document_values(self._model(resource_type), record_id, doc)
+        values = document_values(self.model_of(resource_type), record_id, doc)
         write(self.session, self.actor.tenant_id, str(resource_type.name), record_id, values)
 
     def _stored_members(
@@ -466,7 +475,7 @@ class RollcallStorage(ScimStorage):
         before: list[str],
         after: list[str],
     ) -> Resource[Any]:
-        """:meth:`_stored` for a change of members only: the index rows of the members who
+        """:meth:`stored` for a change of members only: the index rows of the members who
         joined or left are written, and of the first member before and after (the entry a
         sort reads moves with it); the thousands of others stay as they are, unread.
 
@@ -474,13 +483,13 @@ class RollcallStorage(ScimStorage):
         reference), reusing the entries it read: the group is not read and validated again.
         """
         if not before or not after:  # the attribute itself appears or goes
-            return self._stored(resource_type, group)
-        self._forget_reads(group)
+            return self.stored(resource_type, group)
+        self.forget_reads(group)
         self.session.flush()
         stored = members_as_stored(str(resource_type.name), group, patched, after)
         touched, entries = members_to_index(stored, before, after)
         elements, values = entry_values(
-            self._model(resource_type), group.id, {"members": entries}, "members", touched
+            self.model_of(resource_type), group.id, {"members": entries}, "members", touched
         )
         scim_index.replace_entries(
             self.session, group.tenant_id, str(resource_type.name), group.id, elements, values

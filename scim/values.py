@@ -28,6 +28,12 @@ COLUMN_PATHS = frozenset(
     }
 )
 
+# A user's ``active`` is its status column (``users.status``): every filter on it compares the
+# column (:func:`scim.filters._active`) and a sort by it reads the column too
+# (:func:`scim.filters.sort_expression`), so the index holds no row of it (issue 15: a create
+# wrote one, and each PATCH of ``active`` rewrote it, for a sort alone).
+STATUS_PATHS = frozenset({f"{CORE_USER}:active"})
+
 
 def path_key(binding: AttributeBinding) -> str:
     """The index path of an attribute: its full URN, lower-cased."""

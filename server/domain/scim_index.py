@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, delete, func, select, update
+from sqlalchemy import Select, Table, delete, func, select
 from sqlalchemy.orm import Session
 
 from server.db import ScimValue
@@ -95,36 +95,6 @@ def insert_values(
     """Store the values of a resource that has none stored yet (one created in this unit of
     work): :func:`replace_values` without reading what is stored."""
     _insert(session, tenant_id, resource_type, resource_id, (_row(value) for value in values))
-
-
-def rewrite_value(session: Session, resource_id: str, value: IndexedValue) -> bool:
-    """Rewrite the one row of a single-valued attribute of a resource in place (a PATCH of a
-    user's ``active``: the one row that changes, without reading the others, issue 15).
-
-    Returns False unless exactly one such row was stored: a resource never indexed (a user
-    that came by an import) or marked stale (:func:`mark_stale`) has none, and the caller
-    then indexes the whole resource with :func:`replace_values` (which also drops duplicates)."""
-    path, _, lead, present, text, number = _row(value)
-    values = {"v_lead": lead, "v_present": present, "v_text": text, "v_number": number}
-    written = session.connection().execute(_REWRITE, {"rid": resource_id, "p": path, **values})
-    return bool(written.rowcount == 1)
-
-
-def _rewrite_statement() -> Any:
-    """The UPDATE of :func:`rewrite_value`, built once (building it cost as much as running it)."""
-    table = cast(Table, ScimValue.__table__)
-    return (
-        update(table)
-        .where(
-            table.c.resource_id == bindparam("rid"),
-            table.c.path == bindparam("p"),
-            table.c.element.is_(None),
-        )
-        .values({name: bindparam(f"v_{name}") for name in ("lead", "present", "text", "number")})
-    )
-
-
-_REWRITE = _rewrite_statement()
 
 
 def _insert(

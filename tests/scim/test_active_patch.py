@@ -11,7 +11,7 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from server.app import create_app
-from server.db import AuditEvent, OAuthToken, User
+from server.db import AuditEvent, OAuthToken, ScimValue, User
 from server.db.session import Database
 from server.domain import oauth
 from server.domain.actors import system_actor
@@ -252,3 +252,63 @@ def test_a_deactivation_is_routed_once(settings, database: Database, district) -
     # once, or not at all when this process has routed a PATCH of a user before (routes are
     # kept by shape: tests/scim/test_request_overhead.py)
     assert walks <= 1, walks
+
+
+def _string_active(idp: IdP, user_id: str, value: object, **headers: str):
+    """Entra ID's (de)activation: ``Replace`` and the boolean as a string."""
+    body = {"schemas": [PATCH], "Operations": [{"op": "Replace", "path": ACTIVE, "value": value}]}
+    return idp.request("PATCH", f"/Users/{user_id}", json=body, headers=headers)
+
+
+def test_entras_string_booleans_take_the_lean_path_with_the_engines_answer(
+    profiled: IdP, database: Database
+) -> None:
+    # Issue 15: Entra ID sends {"op": "Replace", "path": "active", "value": "False"}; the engine
+    # reads a string as pydantic reads a boolean, and the lean path took JSON booleans only, so
+    # Entra's real deactivations went through the engine (12 statements instead of 5).
+    idp = profiled
+    for number, (off, on) in enumerate([("False", "True"), ("false", "true"), ("0", "yes")]):
+        pupil = idp.create_user(f"string.pupil{number}")
+        with statements(database) as seen:
+            lean = _string_active(idp, pupil["id"], off)
+        assert lean.status_code == 200 and lean.json()[ACTIVE] is False, lean.text
+        assert not [s for s in seen if "scim_values" in s], seen  # the index has no `active`
+        assert len(seen) <= 5, seen  # BEGIN, the user, its status, its audit event
+        back = _string_active(idp, pupil["id"], on)
+        assert back.status_code == 200 and back.json()[ACTIVE] is True, back.text
+        version = back.json()["meta"]["version"]
+        engine = _string_active(idp, pupil["id"], off, **{"If-Match": version})
+        assert engine.status_code == 200, engine.text
+        assert _without_version(lean.json()) == _without_version(engine.json())
+    # what the engine refuses is still its own answer
+    pupil = idp.create_user("string.pupil.refused")
+    for value in ("maybe", "", None, 1.5, [False]):
+        with statements(database) as seen:
+            refused = _string_active(idp, pupil["id"], value)
+        engine = _string_active(idp, pupil["id"], value, **{"If-Match": pupil["meta"]["version"]})
+        assert (refused.status_code, refused.json()) == (engine.status_code, engine.json())
+    assert idp.get(f"/Users/{pupil['id']}").json()[ACTIVE] is True
+
+
+def test_a_deactivation_writes_no_index_row_and_active_is_read_from_the_status(
+    idp: IdP, database: Database
+) -> None:
+    # Issue 15: every filter on `active` compared the user's status column, yet each create
+    # wrote an `active` index row and each PATCH of `active` rewrote it (one UPDATE and its
+    # index pages); only a sort by `active` read it. The sort now reads the status too.
+    ids = [idp.create_user(f"sorted.pupil{n}")["id"] for n in range(4)]
+    with statements(database) as seen:
+        assert _set_active(idp, ids[1], False).status_code == 200
+        assert _string_active(idp, ids[2], "False").status_code == 200
+    assert not [s for s in seen if "scim_values" in s], seen
+    with database.session(read_only=True) as session:
+        paths = session.scalars(select(ScimValue.path).where(ScimValue.resource_id.in_(ids)))
+        assert not [p for p in paths if p.endswith(":active")]
+    for order, expected in [("ascending", [False, False, True, True]), ("descending", None)]:
+        found = idp.get("/Users", params={"sortBy": "active", "sortOrder": order}).json()
+        actives = [u[ACTIVE] for u in found["Resources"] if u["id"] in ids]
+        assert actives == (expected or [True, True, False, False]), found
+    inactive = idp.get("/Users", params={"filter": "active eq false"}).json()["Resources"]
+    assert sorted(u["id"] for u in inactive) == sorted([ids[1], ids[2]])
+    present = idp.get("/Users", params={"filter": "active pr"}).json()["totalResults"]
+    assert present == 4

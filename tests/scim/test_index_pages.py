@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import struct
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from sqlalchemy import Engine, select, text
 
 from server.db import Base, ScimValue
 from server.db.session import Database
-from tests.scim.helpers import IdP
+from tests.scim.helpers import PATCH, IdP
 from tests.scim.test_idp_replays import entra_user
 
 _MADE = itertools.count()
@@ -32,9 +33,12 @@ def _entries(engine: Engine) -> dict[str, int]:
         return {name: int(cells) for name, cells in rows}
 
 
-def _pages_written(database: Database, idp: IdP) -> dict[str, int]:
-    """The pages one create writes, by the table or index each belongs to: the WAL is emptied
-    first, then the frames the create's commit appended are read (their page numbers)."""
+def _pages_written(
+    database: Database, idp: IdP, write: Callable[[IdP], None] | None = None
+) -> dict[str, int]:
+    """The pages one create (or ``write``) writes, by the table or index each belongs to: the
+    WAL is emptied first, then the frames the write's commit appended are read (their page
+    numbers)."""
     engine = database.engine
     raw = engine.raw_connection()  # outside a transaction: a checkpoint cannot run in one
     try:
@@ -46,7 +50,7 @@ def _pages_written(database: Database, idp: IdP) -> dict[str, int]:
     finally:
         raw.close()
     assert busy == 0
-    _create(idp)
+    (write or _create)(idp)
     with engine.connect() as connection:
         page_size = connection.exec_driver_sql("PRAGMA page_size").scalar_one()
         owners = dict(connection.exec_driver_sql("SELECT pageno, name FROM dbstat").all())
@@ -100,6 +104,30 @@ def test_a_create_writes_fewer_pages(
     written = [_pages_written(database, idp) for _ in range(3)]
     assert max(w.get("ix_scim_values_number", 0) for w in written) <= 8, written
     assert min(sum(w.values()) for w in written) <= 80, written
+
+
+@pytest.mark.sqlite_only
+def test_a_deactivation_writes_no_page_of_the_attribute_index(
+    idp: IdP, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15: a PATCH of ``active`` rewrote the user's ``active`` index row, so its commit
+    wrote pages of ``scim_values`` and of two of its indexes (21 pages a PATCH at 20,000
+    users, 8 of them the index's); the index keeps no row of ``active`` now (13 pages)."""
+    ids = [idp.create_user(f"paged.pupil{n}")["id"] for n in range(3)]
+    monkeypatch.setattr(database.checkpointer, "every", 10**9)
+    body = {"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active", "value": False}]}
+
+    def deactivate(user_id: str) -> Callable[[IdP], None]:
+        def write(idp: IdP) -> None:
+            answer = idp.request("PATCH", f"/Users/{user_id}", json=body)
+            assert answer.status_code == 200 and answer.json()["active"] is False, answer.text
+
+        return write
+
+    for user_id in ids:
+        written = _pages_written(database, idp, deactivate(user_id))
+        assert "users" in written, written
+        assert not [name for name in written if "scim_values" in name], written
 
 
 def test_no_index_is_the_leading_columns_of_another() -> None:

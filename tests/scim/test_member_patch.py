@@ -120,3 +120,44 @@ def test_a_member_change_the_engine_refuses_or_ignores_is_answered_as_before(
     if operation["op"] == "add":
         assert answer.status_code == 400, answer.text
     assert idp.get(f"/Groups/{group['id']}").json() == before
+
+
+@contextmanager
+def decodings(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bytes]]:
+    """The request bodies the SCIM service decodes inside the block (each time it does)."""
+    from scim.app import RollcallService
+
+    seen: list[bytes] = []
+    original = RollcallService.decode_body
+
+    def counted(service: RollcallService, body: bytes, content_type: str | None) -> Any:
+        seen.append(body)
+        return original(service, body, content_type)
+
+    monkeypatch.setattr(RollcallService, "decode_body", counted)
+    yield seen
+
+
+def test_a_patch_the_fast_paths_decline_decodes_its_body_once(
+    idp: IdP, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Review finding (issue 15): a group PATCH the member fast path declined was decoded by
+    # the check for that path and again before the engine validated it; a user PATCH the
+    # `active` path declined, likewise.
+    pupil = idp.create_user("decoded.pupil")
+    group = idp.create_group("Decoded", [pupil["id"]])
+    rename = {"op": "replace", "path": "displayName", "value": "Decoded once"}
+    given = {"op": "replace", "path": "name.givenName", "value": "Once"}
+    removal = {"op": "Remove", "path": "members", "value": [{"value": pupil["id"]}]}
+    for path, operation in [
+        (f"/Groups/{group['id']}", rename),
+        (f"/Users/{pupil['id']}", given),
+        (f"/Groups/{group['id']}", removal),  # rewritten to a filter path, then validated
+    ]:
+        with decodings(monkeypatch) as seen:
+            answer = idp.patch(path, operation)
+        assert answer.status_code == 200, answer.text
+        assert len(seen) == 1, (operation, len(seen))
+    assert idp.get(f"/Groups/{group['id']}").json()["displayName"] == "Decoded once"
+    assert idp.get(f"/Users/{pupil['id']}").json()["name"]["givenName"] == "Once"
+    assert "members" not in idp.get(f"/Groups/{group['id']}").json()
