@@ -1,6 +1,6 @@
 """The database: typed SQLAlchemy 2 models, engines and sessions, migrations."""
 
-from server.db.base import Base, fold, new_id, utcnow
+from server.db.base import Base, fold, new_id, new_record_id, utcnow
 from server.db.oauth import OAuthClient, OAuthClientKind, OAuthToken
 from server.db.oauth1 import OAuth1Nonce, OAuth1Secret
 from server.db.people import Credential, CredentialState, RecordStatus, User, UserGrade, UserRole
@@ -89,5 +89,6 @@ __all__ = [
     "class_terms",
     "fold",
     "new_id",
+    "new_record_id",
     "utcnow",
 ]

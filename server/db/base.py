@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from datetime import UTC, date, datetime
 from typing import Any, overload
 
@@ -83,7 +84,49 @@ def _random_ids(count: int) -> list[str]:
     ]
 
 
+def new_record_id() -> str:
+    """A time-ordered UUID (version 7, RFC 9562 §5.7) in canonical text form: the id of a
+    new roster record (user, org, session, course, class, enrollment).
+
+    Ids made later sort after those made earlier (in one process: strictly), so a record's
+    INSERT appends to every index its id is in (its primary key, enrollments by user or
+    class, audit events by target) instead of landing on a random page of each (issue 15:
+    a first import's INSERTs of users, enrollments and audit events at 20,000 users took
+    5.2 s instead of 8.5 s). The first 48 bits are the Unix time in milliseconds (the
+    record's creation, which its ``created_at`` shows anyway), the next 12 its fraction
+    (RFC 9562 §6.2, method 3), the last 62 random. Other tables' ids stay random
+    (:func:`new_id`). Made a pool at a time, emptied in a forked child like :func:`new_id`'s.
+    """
+    try:
+        return _ORDERED.pop()
+    except IndexError:
+        _ORDERED.extend(reversed(_ordered_ids(256)))
+        return _ORDERED.pop()
+
+
+_ORDERED: list[str] = []
+_LAST_STAMP = [0]  # the last 60-bit stamp (milliseconds, then 12 bits of their fraction)
+
+
+def _ordered_ids(count: int) -> list[str]:
+    """``count`` version-7 UUIDs, ascending: consecutive stamps from now (or from just after
+    the last one, should the clock step back), each with 62 random bits and the version
+    digit ``7`` and variant bits ``10`` set."""
+    now = time.time_ns()
+    stamp = max(
+        (now // 1_000_000) << 12 | (now % 1_000_000) * 4096 // 1_000_000, _LAST_STAMP[0] + 1
+    )
+    _LAST_STAMP[0] = stamp + count - 1
+    hexed, v = os.urandom(8 * count).hex(), _VARIANT
+    stamps = map("{:015x}".format, range(stamp, stamp + count))
+    return [
+        f"{s[:8]}-{s[8:12]}-7{s[12:]}-{v[hexed[i]]}{hexed[i + 1 : i + 4]}-{hexed[i + 4 : i + 16]}"
+        for s, i in zip(stamps, range(0, 16 * count, 16), strict=True)
+    ]
+
+
 os.register_at_fork(after_in_child=_POOL.clear)
+os.register_at_fork(after_in_child=_ORDERED.clear)
 
 
 def utcnow() -> datetime:

@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from server.db.base import Base, new_id, utcnow
+from server.db.base import Base, new_record_id, utcnow
 from server.db.tenancy import Connection
 
 
@@ -91,7 +91,7 @@ class User(Base):
         Index("ix_users_tenant_updated", "tenant_id", "updated_at"),
     )
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_record_id)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     # no index of its own: ix_users_connection_external_id leads with it (issue 15)
     connection_id: Mapped[str] = mapped_column(ForeignKey("connections.id"))

@@ -18,14 +18,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
-from server.db.base import Base, new_id, utcnow
+from server.db.base import Base, new_id, new_record_id, utcnow
 from server.db.people import RecordStatus
 
 
 class SyncedRecord:
     """Columns every synced roster record has: tenant, owner, sourcedId, status, version."""
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_record_id)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     connection_id: Mapped[str] = mapped_column(ForeignKey("connections.id"), index=True)
     sourced_id: Mapped[str]

@@ -34,7 +34,7 @@ from typing import Any, cast
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.db import AcademicSession, Course, Org, SchoolClass, new_id, utcnow
+from server.db import AcademicSession, Course, Org, SchoolClass, new_record_id, utcnow
 from server.db.bulk_insert import insert_dicts
 from server.db.roster import SyncedRecord, class_terms
 from server.domain import audit, roster, sync_hashes
@@ -164,7 +164,7 @@ def new_row(
     and ``sourced_id``, which the row takes, and keeps the rest for the audit event. A
     class's ``terms`` (ids) are rows of ``class_terms``, not columns. ``digest``: an
     import's row digest, stored sealed with the record's first version."""
-    made = values.pop("id", None) or new_id()
+    made = values.pop("id", None) or new_record_id()
     row = {name: make() for name, make in _defaults(cast(Any, model))}
     row |= {
         "id": made,

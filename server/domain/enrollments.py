@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from server.db import Enrollment, RecordStatus, SchoolClass, User, new_id, utcnow
+from server.db import Enrollment, RecordStatus, SchoolClass, User, new_record_id, utcnow
 from server.db.bulk_insert import insert_dicts
 from server.domain import audit, roster, sync_hashes
 from server.domain.actors import Actor
@@ -153,7 +153,7 @@ def _row(
     common: dict[str, Any], item: NewEnrollment, role: str, begin: Any, end: Any
 ) -> dict[str, Any]:
     """The ``enrollments`` row of a new enrollment, every column given (one executemany)."""
-    made = new_id()
+    made = new_record_id()
     sealed = sync_hashes.sealed(item.digest, common["version"]) if item.digest else None
     return {
         **common,

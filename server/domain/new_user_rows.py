@@ -24,7 +24,7 @@ from server.db import (
     UserGrade,
     UserRole,
     fold,
-    new_id,
+    new_record_id,
     utcnow,
 )
 from server.db.bulk_insert import insert_dicts
@@ -102,7 +102,7 @@ def new_user_rows(
     """The rows of a new user from normalised, checked ``values``: owned by ``owner``, its
     sourcedId its id when none is given, its credential ``sso`` when the owner is an SSO
     connection and ``pending`` otherwise (SPEC §4)."""
-    made = values.get("id") or new_id()
+    made = values.get("id") or new_record_id()
     now = utcnow()
     columns = {k: v for k, v in values.items() if k not in NOT_COLUMNS}
     given = {

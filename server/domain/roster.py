@@ -24,7 +24,7 @@ from server.db import (
     RecordStatus,
     SchoolClass,
     User,
-    new_id,
+    new_record_id,
     utcnow,
 )
 from server.db.roster import SyncedRecord
@@ -384,7 +384,7 @@ def new_record(
     """An unsaved record of ``model`` owned by ``owner`` (``values`` loses ``id`` and
     ``sourced_id``, which the record takes)."""
     record = model()
-    record.id = values.pop("id", None) or new_id()
+    record.id = values.pop("id", None) or new_record_id()
     record.tenant_id = actor.tenant_id
     record.connection_id = owner.id
     record.created_at = record.updated_at = utcnow()

@@ -24,7 +24,7 @@ from server.db import (
     User,
     UserGrade,
     UserRole,
-    new_id,
+    new_record_id,
     utcnow,
 )
 from server.db.bulk_insert import insert_dicts
@@ -134,7 +134,7 @@ def _new_user(
     values = with_defaults(session, actor, normalise(session, actor.tenant_id, fields), None)
     values = with_primary_org(values, None)
     owner = owning_connection(session, actor)
-    user_id = values.get("id") or new_id()
+    user_id = values.get("id") or new_record_id()
     held = _claims(session, actor, owner, values, values.get("sourced_id") or user_id)
     restored = _restore_by_external_id(session, actor, held.restorable)
     if restored is not None:
