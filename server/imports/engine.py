@@ -119,6 +119,15 @@ class _Rollback(Exception):
     pass
 
 
+def _moved(database: Database, tenant_id: str, state: tuple[Any, ...] | None) -> bool:
+    """Whether a write committed since the read-ahead saw the roster at ``state``: then the
+    files (or the package) it left unread as proven are read in the write phase after all, so
+    its size is not known from the rows read ahead, and a SQLite write phase is prepared on a
+    copy rather than holding the write lock while it reads them."""
+    with database.session(read_only=True) as session:
+        return roster_state(session, tenant_id) != state
+
+
 def import_source(
     database: Database,
     box: SecretBox,
@@ -148,9 +157,12 @@ def import_source(
     )
     job = _Job(box, tenant_id, connection_id, source, options, actor_name, progress, person, run_id)
     job.ahead = (state, printed, same_as)
+    brief = same_as is not None
+    if (brief or getattr(source, "proven", None)) and _moved(database, tenant_id, state):
+        brief, left = False, None  # rows left unread are read in the write phase: not sized
     committed = False
     try:
-        committed = prepared.write(database, job.write, brief=same_as is not None, rows=left)
+        committed = prepared.write(database, job.write, brief=brief, rows=left)
     except (_Rollback, _FileFailed):
         pass
     except Interrupted as stop:
