@@ -1,5 +1,5 @@
-"""Migrations ``0016_lean_write_indexes``, ``0017_column_attribute_rows`` and
-``0018_file_prints``: round trips on SQLite and PostgreSQL, down to the schema as it was, up
+"""Migrations ``0016_lean_write_indexes``, ``0017_column_attribute_rows``, ``0018_file_prints``
+and ``0019_active_rows``: round trips on SQLite and PostgreSQL, down to the schema as it was, up
 again to exactly the schema the models describe (issue 15)."""
 
 from __future__ import annotations
@@ -121,5 +121,28 @@ def test_the_file_prints_column_goes_down_and_up_again(database: Database) -> No
     with database.engine.connect() as connection:
         columns = {column["name"] for column in inspect(connection).get_columns("import_runs")}
         assert "file_prints" in columns
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+
+
+def test_the_active_rows_go_and_the_downgrade_asks_for_a_reindex(database: Database) -> None:
+    """``0019_active_rows``: the upgrade deletes the index rows of a user's ``active`` (its
+    status column answers every filter and sort); the downgrade marks each indexed user stale,
+    so the previous release, which sorts by those rows, indexes it again."""
+    with database.session() as session:
+        tenant_id = create_tenant(session, "Deactivated").id
+    display, active = f"{USER_ROW}:displayname", f"{USER_ROW}:active"
+    try:
+        with database.engine.begin() as connection:  # indexed by this release: no active row
+            _add_rows(connection, tenant_id, "new-user", [display])
+        _migrate(database, "downgrade", "0018_file_prints")
+        with database.engine.begin() as connection:
+            assert _index_rows(connection, "new-user") == ["__stale__", display]
+            _add_rows(connection, tenant_id, "old-user", [active, display])
+    finally:
+        upgrade(database.engine)
+    with database.engine.connect() as connection:
+        assert _index_rows(connection, "old-user") == [display]
+        assert _index_rows(connection, "new-user") == ["__stale__", display]
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
