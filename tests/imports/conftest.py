@@ -11,6 +11,8 @@ import pytest
 from sqlalchemy import event, func, select
 from starlette.testclient import TestClient
 
+import server.imports.oneroster_csv.source as oneroster_source
+from oneroster.csv_records import Sighter
 from server.app import create_app
 from server.db import User
 from server.db.session import Database
@@ -153,3 +155,23 @@ def loaded(*models) -> Iterator[list]:
     finally:
         for model in models:
             event.remove(model, "load", count)
+
+
+@pytest.fixture
+def read_rows(monkeypatch) -> list[tuple[str, str]]:
+    """(file, sourcedId or row number) of every row the OneRoster reader looks at one by one:
+    hashed to be compared with the stored hashes or translated."""
+    rows: list[tuple[str, str]] = []
+    sight, translate = Sighter.sight, oneroster_source.translate
+
+    def sighting(self, cells, *args, **kwargs):
+        rows.append((self.file, cells[self.columns.index("sourcedId")] if cells else ""))
+        return sight(self, cells, *args, **kwargs)
+
+    def translating(row, *args, **kwargs):
+        rows.append((row.file, str(row.number)))
+        return translate(row, *args, **kwargs)
+
+    monkeypatch.setattr(Sighter, "sight", sighting)
+    monkeypatch.setattr(oneroster_source, "translate", translating)
+    return rows

@@ -15,9 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-import server.imports.oneroster_csv.source as oneroster_source
 from oneroster.csv_files import open_package
-from oneroster.csv_records import Sighter
 from server.db import ImportRun
 from server.domain import roster
 from server.domain.actors import system_actor
@@ -30,27 +28,6 @@ from tests.imports.conftest import Tenancy, bearer, statements
 from tests.imports.packages import district, full_district, package
 
 SCIM_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-
-
-@pytest.fixture
-def sighted(monkeypatch) -> list[tuple[str, str]]:
-    """(file, sourcedId or row number) of every row the OneRoster reader looks at one by one:
-    hashed to be compared with the stored hashes (``Sighter.sight``) or translated
-    (``translate``)."""
-    rows: list[tuple[str, str]] = []
-    sight, translate = Sighter.sight, oneroster_source.translate
-
-    def sighting(self, cells, *args, **kwargs):
-        rows.append((self.file, cells[self.columns.index("sourcedId")] if cells else ""))
-        return sight(self, cells, *args, **kwargs)
-
-    def translating(row, *args, **kwargs):
-        rows.append((row.file, str(row.number)))
-        return translate(row, *args, **kwargs)
-
-    monkeypatch.setattr(Sighter, "sight", sighting)
-    monkeypatch.setattr(oneroster_source, "translate", translating)
-    return rows
 
 
 @pytest.fixture
@@ -88,12 +65,12 @@ def _applied_twice(tenancy: Tenancy, path: Path) -> tuple[Report, Report]:
     return proven, again
 
 
-def _skipped(tenancy: Tenancy, path: Path, sighted: list, **options) -> bool:
+def _skipped(tenancy: Tenancy, path: Path, read_rows: list, **options) -> bool:
     """Whether the next run of ``path`` is skipped as identical (no row read one by one)."""
-    sighted.clear()
+    read_rows.clear()
     report = tenancy.run(path, **options)
     assert report.status == RunStatus.APPLIED, report.summary
-    return sighted == [] and "identical to that of run" in report.summary
+    return read_rows == [] and "identical to that of run" in report.summary
 
 
 def _scim_create(client, token: str, user_name: str) -> str:
@@ -107,24 +84,24 @@ def _scim_create(client, token: str, user_name: str) -> str:
 
 
 def test_an_identical_package_is_reported_unchanged_without_reading_a_row(
-    tenancy, tmp_path, sighted
+    tenancy, tmp_path, read_rows
 ):
     path = package(tmp_path / "district.zip", "1.1", full_district("1.1") | _no_passwords())
     first = _proven(tenancy, path)
     assert not first.codes, first.summary
-    sighted.clear()
+    read_rows.clear()
 
     again = tenancy.run(path)
 
     assert again.status == RunStatus.APPLIED, again.summary
-    assert sighted == []
+    assert read_rows == []
     assert again.outcomes["unchanged"] == again.row_count == first.row_count
     assert f"identical to that of run {first.id}" in again.summary
     assert "nothing has changed since" in again.summary
     # a third run is skipped too: the skipped run is proven at the same state
-    sighted.clear()
+    read_rows.clear()
     third = tenancy.run(path)
-    assert sighted == [] and f"run {again.id}" in third.summary
+    assert read_rows == [] and f"run {again.id}" in third.summary
 
 
 def test_a_skipped_run_sends_as_many_statements_for_300_students_as_for_30(tenancy, tmp_path):
@@ -140,7 +117,7 @@ def test_a_skipped_run_sends_as_many_statements_for_300_students_as_for_30(tenan
     assert counts[0] == counts[1] < 40, counts
 
 
-def test_the_report_of_a_skipped_run_is_the_row_level_report(tenancy, tmp_path, client, sighted):
+def test_the_report_of_a_skipped_run_is_the_row_level_report(tenancy, tmp_path, client, read_rows):
     """Same files, row numbers, keys and outcomes, in the same order, as the run that reads
     every row (made row by row here by another connection's write in between)."""
     files = full_district("1.1") | _no_passwords()
@@ -152,32 +129,32 @@ def test_the_report_of_a_skipped_run_is_the_row_level_report(tenancy, tmp_path, 
     other_files = {"orgs.csv": [dict(files["orgs.csv"][2], sourcedId="elsewhere")]}
     other = package(tmp_path / "other.zip", "1.1", other_files, mode="delta")
     assert tenancy.run(other, connection="Other SIS").status == RunStatus.APPLIED
-    sighted.clear()
+    read_rows.clear()
 
     row_level = tenancy.run(path)
 
-    assert "identical" not in row_level.summary and sighted != []
+    assert "identical" not in row_level.summary and read_rows != []
     assert _rows(skipped) == _rows(row_level)
     assert skipped.counts() == row_level.counts()
     assert {file for file, *_ in _rows(skipped)} == set(files)
 
 
-def test_a_trial_run_of_an_identical_package_is_its_apply(tenancy, tmp_path, sighted):
+def test_a_trial_run_of_an_identical_package_is_its_apply(tenancy, tmp_path, read_rows):
     path = package(tmp_path / "district.zip", "1.1", district("1.1", students=5))
     _proven(tenancy, path)
-    sighted.clear()
+    read_rows.clear()
 
     trial = tenancy.run(path, dry_run=True)
     applied = tenancy.run(path)
 
     assert (trial.status, applied.status) == (RunStatus.VALID, RunStatus.APPLIED)
-    assert sighted == []
+    assert read_rows == []
     assert _rows(trial) == _rows(applied) and trial.counts() == applied.counts()
     assert "identical to that of run" in trial.summary
 
 
 def test_a_staff_edit_in_between_is_undone_row_by_row(
-    tenancy, tmp_path, client, admin_token, sighted
+    tenancy, tmp_path, client, admin_token, read_rows
 ):
     path = package(tmp_path / "district.zip", "1.1", district("1.1", students=5))
     _applied_twice(tenancy, path)
@@ -188,22 +165,22 @@ def test_a_staff_edit_in_between_is_undone_row_by_row(
         headers=bearer(admin_token),
     )
     assert answer.status_code == 200, answer.text
-    sighted.clear()
+    read_rows.clear()
 
     report = tenancy.run(path)
 
-    assert sighted != [] and "identical" not in report.summary
+    assert read_rows != [] and "identical" not in report.summary
     (row,) = [r for r in report.rows() if r["outcome"] != "unchanged"]
     assert (row["key"], row["outcome"]) == ("u2", "updated")
     assert row["changes"]["given_name"] == ["Renamed", "Stub"]
     assert tenancy.user("u2").given_name == "Stub"
     _proven(tenancy, path)  # proven again at the state the run left
-    assert _skipped(tenancy, path, sighted)
+    assert _skipped(tenancy, path, read_rows)
 
 
 @pytest.mark.parametrize("write", ["create", "patch"])
 def test_a_scim_write_of_another_connection_in_between_reads_every_row(
-    tenancy, tmp_path, client, scim_token, sighted, write
+    tenancy, tmp_path, client, scim_token, read_rows, write
 ):
     path = package(tmp_path / "district.zip", "1.1", district("1.1", students=5))
     made = _scim_create(client, scim_token, "someone@school.example")  # a user of its own
@@ -220,18 +197,18 @@ def test_a_scim_write_of_another_connection_in_between_reads_every_row(
             headers=bearer(scim_token),
         )
         assert answer.status_code == 200, answer.text
-    sighted.clear()
+    read_rows.clear()
 
     report = tenancy.run(path)
 
-    assert sighted != [] and "identical" not in report.summary
+    assert read_rows != [] and "identical" not in report.summary
     assert report.outcomes["unchanged"] == report.row_count == first.row_count
     _proven(tenancy, path)
-    assert _skipped(tenancy, path, sighted)
+    assert _skipped(tenancy, path, read_rows)
 
 
 def test_a_changed_connection_setting_reads_every_row(
-    tenancy, tmp_path, client, admin_token, sighted
+    tenancy, tmp_path, client, admin_token, read_rows
 ):
     path = package(tmp_path / "district.zip", "1.1", district("1.1", students=5))
     _applied_twice(tenancy, path)
@@ -239,52 +216,52 @@ def test_a_changed_connection_setting_reads_every_row(
         "/admin/api/connections/SIS", json={"default_role": "student"}, headers=bearer(admin_token)
     )
     assert answer.status_code == 200, answer.text
-    sighted.clear()
+    read_rows.clear()
 
     report = tenancy.run(path)
 
-    assert sighted != [] and "identical" not in report.summary
+    assert read_rows != [] and "identical" not in report.summary
     assert report.outcomes["unchanged"] == report.row_count
     _proven(tenancy, path)
-    assert _skipped(tenancy, path, sighted)
+    assert _skipped(tenancy, path, read_rows)
 
 
-def test_one_changed_byte_reads_every_row(tenancy, tmp_path, sighted):
+def test_one_changed_byte_reads_every_row(tenancy, tmp_path, read_rows):
     files = district("1.1", students=5)
     _applied_twice(tenancy, package(tmp_path / "a.zip", "1.1", files))
     files["users.csv"][3]["familyName"] = "Stuc"  # one byte
     changed = package(tmp_path / "b.zip", "1.1", files)
-    sighted.clear()
+    read_rows.clear()
 
     report = tenancy.run(changed)
 
-    assert sighted != [] and "identical" not in report.summary
+    assert read_rows != [] and "identical" not in report.summary
     assert report.outcomes["updated"] == 1
     assert tenancy.user(files["users.csv"][3]["sourcedId"]).family_name == "Stuc"
     _proven(tenancy, changed)
-    assert _skipped(tenancy, changed, sighted)
+    assert _skipped(tenancy, changed, read_rows)
 
 
-def test_a_package_with_passwords_is_always_read_row_by_row(tenancy, tmp_path, sighted):
+def test_a_package_with_passwords_is_always_read_row_by_row(tenancy, tmp_path, read_rows):
     """sync_hashes never skips a row carrying a password: the stored one may have changed."""
     files = district("1.1", students=3)
     files["users.csv"][1]["password"] = "Correct-Horse-1-Battery"
     path = package(tmp_path / "district.zip", "1.1", files)
     for _ in range(3):
         assert tenancy.run(path).status == RunStatus.APPLIED
-    sighted.clear()
+    read_rows.clear()
 
     report = tenancy.run(path)
 
-    assert ("users.csv", "3") in sighted and "identical" not in report.summary
+    assert ("users.csv", "3") in read_rows and "identical" not in report.summary
     del files["users.csv"][1]["password"]  # the same package without it is remembered
     without = package(tmp_path / "without.zip", "1.1", files)
     _proven(tenancy, without)
-    assert _skipped(tenancy, without, sighted)
+    assert _skipped(tenancy, without, read_rows)
 
 
 @pytest.mark.parametrize("problem", ["warning", "error"])
-def test_a_run_that_was_not_clean_is_not_remembered(tenancy, tmp_path, sighted, problem):
+def test_a_run_that_was_not_clean_is_not_remembered(tenancy, tmp_path, read_rows, problem):
     files = district("1.1", students=3)
     if problem == "warning":
         files["users.csv"][1]["enabledUser"] = "TRUE"  # lenient reading repairs it: W203
@@ -295,13 +272,13 @@ def test_a_run_that_was_not_clean_is_not_remembered(tenancy, tmp_path, sighted, 
     first = tenancy.run(path, **options)
     assert first.status == RunStatus.APPLIED and first.codes, first.summary
     tenancy.run(path, **options)
-    sighted.clear()
+    read_rows.clear()
 
     again = tenancy.run(path, **options)
 
-    assert sighted != [] and "identical" not in again.summary
+    assert read_rows != [] and "identical" not in again.summary
     assert again.codes == first.codes
-    assert not _skipped(tenancy, path, sighted, **options)
+    assert not _skipped(tenancy, path, read_rows, **options)
     # the same package without the problem is remembered
     if problem == "warning":
         files["users.csv"][1]["enabledUser"] = "true"
@@ -309,12 +286,12 @@ def test_a_run_that_was_not_clean_is_not_remembered(tenancy, tmp_path, sighted, 
         files["enrollments.csv"][1]["classSourcedId"] = "k1"
     fixed = package(tmp_path / "fixed.zip", "1.1", files)
     _proven(tenancy, fixed)
-    assert _skipped(tenancy, fixed, sighted)
+    assert _skipped(tenancy, fixed, read_rows)
 
 
 @pytest.mark.usefixtures("prepared_always")  # SQLite: a 600-student import, as a long one
 def test_a_scim_write_committed_during_the_import_keeps_the_next_run_row_by_row(
-    tenancy, tmp_path, client, scim_token, database_url, sighted
+    tenancy, tmp_path, client, scim_token, database_url, read_rows
 ):
     """PostgreSQL: the write commits while the import writes (READ COMMITTED): the state the
     import would remember is not the state after it, so the next run reads every row. SQLite:
@@ -352,21 +329,21 @@ def test_a_scim_write_committed_during_the_import_keeps_the_next_run_row_by_row(
     writer.join(timeout=60)
     assert during.status == RunStatus.APPLIED, during.summary
     assert "identical" not in during.summary and writer.ident is not None
-    sighted.clear()
+    read_rows.clear()
 
     after = tenancy.run(path)
 
     if sqlite:
-        assert "identical" in after.summary and sighted == []
+        assert "identical" in after.summary and read_rows == []
         return
-    assert sighted != [] and "identical" not in after.summary
+    assert read_rows != [] and "identical" not in after.summary
     assert after.outcomes["unchanged"] == after.row_count
-    sighted.clear()
-    assert "identical" in tenancy.run(path).summary and sighted == []  # now it is proven
+    read_rows.clear()
+    assert "identical" in tenancy.run(path).summary and read_rows == []  # now it is proven
 
 
 @pytest.mark.postgres_only
-def test_a_fold_of_the_change_rows_does_not_defeat_the_skip(tenancy, tmp_path, sighted):
+def test_a_fold_of_the_change_rows_does_not_defeat_the_skip(tenancy, tmp_path, read_rows):
     """PostgreSQL folds ``roster_changes`` into ``roster_versions`` (migration 0014): it deletes
     n change rows and adds n to the version, so ``version + count`` (the remembered key) is
     the same before and after, though the raw state (count, highest id) is not."""
@@ -385,7 +362,7 @@ def test_a_fold_of_the_change_rows_does_not_defeat_the_skip(tenancy, tmp_path, s
     assert before[2] > 0 and after[2] == 0 and before != after
     assert state_key(before) == state_key(after)
 
-    assert _skipped(tenancy, path, sighted)
+    assert _skipped(tenancy, path, read_rows)
 
 
 def test_the_keys_listed_for_a_skipped_run_are_those_of_the_rows(tmp_path):
@@ -432,7 +409,7 @@ def _another_tenancy(tenancy: Tenancy, name: str) -> Tenancy:
         return Tenancy(tenancy.database, tenancy.box, tenant.id, {})
 
 
-def test_a_row_reported_with_a_message_is_said_again_on_the_next_run(tenancy, tmp_path, sighted):
+def test_a_row_reported_with_a_message_is_said_again_on_the_next_run(tenancy, tmp_path, read_rows):
     """A delta's ``tobedeleted`` row for an enrollment that does not exist is unchanged, with
     "nothing to deactivate": the run is not remembered, and the next one says it again."""
     files = district("1.1", students=3)

@@ -22,8 +22,6 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
-import server.imports.oneroster_csv.source as oneroster_source
-from oneroster.csv_records import Sighter
 from server.db import (
     AcademicSession,
     Course,
@@ -46,26 +44,6 @@ from tests.imports.packages import district, full_district, package
 
 Files = dict[str, list[dict[str, str]]]
 SCIM_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-
-
-@pytest.fixture
-def read_rows(monkeypatch) -> list[tuple[str, str]]:
-    """(file, sourcedId or row number) of every row the OneRoster reader looks at one by one:
-    hashed to be compared with the stored hashes or translated."""
-    rows: list[tuple[str, str]] = []
-    sight, translate = Sighter.sight, oneroster_source.translate
-
-    def sighting(self, cells, *args, **kwargs):
-        rows.append((self.file, cells[self.columns.index("sourcedId")] if cells else ""))
-        return sight(self, cells, *args, **kwargs)
-
-    def translating(row, *args, **kwargs):
-        rows.append((row.file, str(row.number)))
-        return translate(row, *args, **kwargs)
-
-    monkeypatch.setattr(Sighter, "sight", sighting)
-    monkeypatch.setattr(oneroster_source, "translate", translating)
-    return rows
 
 
 def _district() -> Files:
