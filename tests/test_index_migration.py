@@ -83,22 +83,22 @@ def _add_rows(connection: Connection, tenant_id: str, resource_id: str, paths: l
     )
 
 
-def test_the_column_attribute_rows_go_and_the_downgrade_asks_for_a_reindex(
-    database: Database,
+def _rows_go_and_the_downgrade_asks_for_a_reindex(
+    database: Database, before: str, dropped: list[str]
 ) -> None:
-    """``0017_column_attribute_rows``: the upgrade deletes the index rows of attributes a
-    column answers (a user indexed by the previous release keeps its other rows); the
-    downgrade marks each indexed user stale, so the previous release indexes it again."""
+    """The upgrade past ``before`` deletes the ``dropped`` index rows (a user indexed by the
+    previous release keeps its other rows); the downgrade marks each indexed user stale, so
+    the previous release indexes it again."""
     with database.session() as session:
-        tenant_id = create_tenant(session, "Migrated").id
+        tenant_id = create_tenant(session, f"Migrated past {before}").id
     display = f"{USER_ROW}:displayname"
     try:
-        with database.engine.begin() as connection:  # indexed by this release: no column rows
+        with database.engine.begin() as connection:  # indexed by this release
             _add_rows(connection, tenant_id, "new-user", [display])
-        _migrate(database, "downgrade", "0016_lean_write_indexes")
+        _migrate(database, "downgrade", before)
         with database.engine.begin() as connection:
             assert _index_rows(connection, "new-user") == ["__stale__", display]
-            _add_rows(connection, tenant_id, "old-user", [display, *COLUMN_ROWS])
+            _add_rows(connection, tenant_id, "old-user", [display, *dropped])
     finally:
         upgrade(database.engine)
     with database.engine.connect() as connection:
@@ -106,6 +106,13 @@ def test_the_column_attribute_rows_go_and_the_downgrade_asks_for_a_reindex(
         assert _index_rows(connection, "new-user") == ["__stale__", display]
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
+
+
+def test_the_column_attribute_rows_go_and_the_downgrade_asks_for_a_reindex(
+    database: Database,
+) -> None:
+    """``0017_column_attribute_rows``: the rows of attributes a column answers."""
+    _rows_go_and_the_downgrade_asks_for_a_reindex(database, "0016_lean_write_indexes", COLUMN_ROWS)
 
 
 def test_the_file_prints_column_goes_down_and_up_again(database: Database) -> None:
@@ -126,23 +133,8 @@ def test_the_file_prints_column_goes_down_and_up_again(database: Database) -> No
 
 
 def test_the_active_rows_go_and_the_downgrade_asks_for_a_reindex(database: Database) -> None:
-    """``0019_active_rows``: the upgrade deletes the index rows of a user's ``active`` (its
-    status column answers every filter and sort); the downgrade marks each indexed user stale,
-    so the previous release, which sorts by those rows, indexes it again."""
-    with database.session() as session:
-        tenant_id = create_tenant(session, "Deactivated").id
-    display, active = f"{USER_ROW}:displayname", f"{USER_ROW}:active"
-    try:
-        with database.engine.begin() as connection:  # indexed by this release: no active row
-            _add_rows(connection, tenant_id, "new-user", [display])
-        _migrate(database, "downgrade", "0018_file_prints")
-        with database.engine.begin() as connection:
-            assert _index_rows(connection, "new-user") == ["__stale__", display]
-            _add_rows(connection, tenant_id, "old-user", [active, display])
-    finally:
-        upgrade(database.engine)
-    with database.engine.connect() as connection:
-        assert _index_rows(connection, "old-user") == [display]
-        assert _index_rows(connection, "new-user") == ["__stale__", display]
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
-        assert compare_metadata(context, Base.metadata) == []
+    """``0019_active_rows``: the rows of a user's ``active`` (its status column answers every
+    filter and sort; the previous release sorts by those rows)."""
+    _rows_go_and_the_downgrade_asks_for_a_reindex(
+        database, "0018_file_prints", [f"{USER_ROW}:active"]
+    )

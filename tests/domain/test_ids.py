@@ -7,6 +7,9 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Callable
+
+import pytest
 
 from server.db import new_id, new_record_id
 
@@ -22,19 +25,20 @@ def test_ids_are_random_version_4_uuids_in_canonical_form() -> None:
     assert {made[0] for made in ids} == set("0123456789abcdef")
 
 
-def test_a_forked_worker_makes_ids_of_its_own() -> None:
-    new_id()  # the parent holds a pool
+@pytest.mark.parametrize(("make", "version"), [(new_id, 4), (new_record_id, 7)])
+def test_a_forked_worker_makes_ids_of_its_own(make: Callable[[], str], version: int) -> None:
+    make()  # the parent holds a pool
     reading, writing = os.pipe()
     child = os.fork()
     if child == 0:  # pragma: no cover - the child process
-        os.write(writing, new_id().encode())
+        os.write(writing, make().encode())
         os._exit(0)
     os.close(writing)
     os.waitpid(child, 0)
     childs = os.read(reading, 36).decode()
     os.close(reading)
-    assert uuid.UUID(childs).version == 4
-    assert childs not in {new_id() for _ in range(256)}
+    assert uuid.UUID(childs).version == version
+    assert childs not in {make() for _ in range(256)}
 
 
 def test_record_ids_are_time_ordered_version_7_uuids_in_canonical_form() -> None:
@@ -51,18 +55,3 @@ def test_record_ids_are_time_ordered_version_7_uuids_in_canonical_form() -> None
             assert before <= parsed.int >> 80 <= after + 5
     assert {made[19] for made in ids} == set("89ab")
     assert {made[-1] for made in ids} == set("0123456789abcdef")
-
-
-def test_a_forked_worker_makes_record_ids_of_its_own() -> None:
-    new_record_id()  # the parent holds a pool
-    reading, writing = os.pipe()
-    child = os.fork()
-    if child == 0:  # pragma: no cover - the child process
-        os.write(writing, new_record_id().encode())
-        os._exit(0)
-    os.close(writing)
-    os.waitpid(child, 0)
-    childs = os.read(reading, 36).decode()
-    os.close(reading)
-    assert uuid.UUID(childs).version == 7
-    assert childs not in {new_record_id() for _ in range(256)}
