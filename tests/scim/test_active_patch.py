@@ -266,6 +266,9 @@ def test_entras_string_booleans_take_the_lean_path_with_the_engines_answer(
     # Issue 15: Entra ID sends {"op": "Replace", "path": "active", "value": "False"}; the engine
     # reads a string as pydantic reads a boolean, and the lean path took JSON booleans only, so
     # Entra's real deactivations went through the engine (12 statements instead of 5).
+    # Source of the shape: Microsoft Learn, "Known issues and resolutions with SCIM 2.0
+    # protocol compliance of the Microsoft Entra user provisioning service" (booleans sent as
+    # strings without the aadOptscim062020 flag; ../shared/REFERENCES.md).
     idp = profiled
     for number, (off, on) in enumerate([("False", "True"), ("false", "true"), ("0", "yes")]):
         pupil = idp.create_user(f"string.pupil{number}")
