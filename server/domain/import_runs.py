@@ -2,6 +2,13 @@
 
 Rows are spooled to a temporary file as they come (memory stays flat however big the file),
 then stored as :class:`~server.db.ImportRowResult` rows beside the :class:`~server.db.ImportRun`.
+
+The rows of a file left unread because a proven run applied it as it is (issue 15,
+:mod:`server.imports.file_skips`) are that run's rows of the file, each unchanged: the report
+holds them as one item (:meth:`Report.add_copied`) and stores them with one ``INSERT ...
+SELECT`` from the proven run's rows (:func:`plain_rows` says when those are one row per file
+row, in order), so the stored run is whole on its own: retention or erasure of the proven run
+later changes nothing in it that they would not change in a run that read every row.
 """
 
 from __future__ import annotations
@@ -15,10 +22,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum, nonmember
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import func, insert, literal, select
 from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    from sqlalchemy import CursorResult
 
 from server import metrics
 from server.db import Connection, ImportRowResult, ImportRun, new_id, utcnow
@@ -37,6 +47,20 @@ _Row = tuple[str | None, int | None, str | None, str, str | None, str | None, di
 # Rows found unchanged with consecutive numbers in one file, spooled as one item (a nightly
 # full package is mostly such rows): (file, first row number, their keys in order)
 _Run = tuple[str, int, list[str]]
+
+
+@dataclass(frozen=True)
+class _Copied:
+    """The rows of ``file`` as run ``run_id`` stored them (``rows`` of them), each unchanged."""
+
+    file: str
+    run_id: str
+    rows: int
+
+
+_Item = _Row | _Run | _Copied
+# Reads (row number, key) of run ``run_id``'s rows of ``file`` in order (set by the engine)
+RowReader = Callable[[str, str], Iterator[tuple[int | None, str | None]]]
 # SQLite: the keys of a run of unchanged rows go in as one JSON parameter per statement
 _UNCHANGED_SQLITE = (
     "INSERT INTO import_row_results "
@@ -82,11 +106,12 @@ class Report:
     def __post_init__(self) -> None:
         self._spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
         self._chunks = 0
-        self._pending: list[_Row | _Run] = []
+        self._pending: list[_Item] = []
         self._held = 0  # rows in _pending
         self.row_count = 0
         # files with a row reported with a code or a message (server/domain/package_runs.py)
         self.noted_files: set[str | None] = set()
+        self.reader: RowReader | None = None  # reads the rows of :meth:`add_copied`
 
     def add(self, result: RowResult) -> None:
         """Count the row's outcome and spool it (memory stays flat however many rows)."""
@@ -123,10 +148,21 @@ class Report:
         last = self._pending[-1] if self._pending else None
         if number is None or not key:
             self._pending.append((file, number, key, "unchanged", None, None, {}))
-        elif last is not None and len(last) == 3 and _follows(last, file, number):
+        elif isinstance(last, tuple) and len(last) == 3 and _follows(last, file, number):
             last[2].append(key)
         else:
             self._pending.append((file, number, [key]))
+        self._held += 1
+        if self._held >= SPOOL_CHUNK:
+            self._dump()
+
+    def add_copied(self, file: str, run_id: str, rows: int) -> None:
+        """:meth:`add_unchanged` of every row of ``file``, which run ``run_id`` stored as
+        :func:`plain_rows` ``rows`` (a file left unread, identical to the one it applied):
+        stored by copying that run's rows, not listed one by one."""
+        self.outcomes[Outcome.UNCHANGED] += rows
+        self.row_count += rows
+        self._pending.append(_Copied(file, run_id, rows))
         self._held += 1
         if self._held >= SPOOL_CHUNK:
             self._dump()
@@ -138,7 +174,7 @@ class Report:
         self._pending = []
         self._held = 0
 
-    def _items(self) -> Iterator[_Row | _Run]:
+    def _items(self) -> Iterator[_Item]:
         """Every spooled item (a row outcome or a run of unchanged rows), in order."""
         position, chunks, pending = 0, self._chunks, list(self._pending)
         for _ in range(chunks):
@@ -151,10 +187,18 @@ class Report:
     def _rows(self) -> Iterator[_Row]:
         """Every row outcome as a tuple (:data:`ROW_FIELDS`), in the order they happened."""
         for item in self._items():
-            if len(item) == 3:
+            if isinstance(item, _Copied):
+                yield from self._copied_rows(item)
+            elif len(item) == 3:
                 yield from _run_rows(item)
             else:
                 yield item
+
+    def _copied_rows(self, item: _Copied) -> Iterator[_Row]:
+        if self.reader is None:
+            raise RuntimeError("a report with copied rows needs a reader to list them")
+        for number, key in self.reader(item.run_id, item.file):
+            yield (item.file, number, key, "unchanged", None, None, {})
 
     def warn(self, file: str | None, message: str) -> None:
         self.warnings.append({"file": file or "", "message": message})
@@ -263,13 +307,20 @@ def _run_rows(run: _Run) -> Iterator[_Row]:
 
 def _store_rows(session: Session, report: Report, run_id: str) -> int:
     """Insert the report's rows in order: row outcomes in batches of one ``executemany``,
-    on SQLite runs of unchanged rows as one INSERT of their keys; returns how many."""
+    on SQLite runs of unchanged rows as one INSERT of their keys, copied rows as one
+    ``INSERT ... SELECT`` each; returns how many."""
     insert_rows = _row_inserter(session)
     in_sql = session.get_bind().dialect.name == "sqlite"
     items = _joined(report._items()) if in_sql else report._items()
     batch: list[tuple[Any, ...]] = []
     rows = 0
     for item in items:
+        if isinstance(item, _Copied):
+            if batch:
+                insert_rows(batch)
+                batch = []
+            rows += _insert_copied(session, run_id, item)
+            continue
         if in_sql and len(item) == 3 and _insert_run(session, run_id, item, batch):
             rows += len(item[2])
             batch = []
@@ -293,19 +344,20 @@ def _store_rows(session: Session, report: Report, run_id: str) -> int:
     return rows
 
 
-def _joined(items: Iterator[_Row | _Run]) -> Iterator[_Row | _Run]:
+def _joined(items: Iterator[_Item]) -> Iterator[_Item]:
     """The items with runs that follow each other (split where the spool was written out)
     joined, up to :data:`RUN_KEYS` keys: one statement each."""
     held: _Run | None = None
     for item in items:
+        run = None if isinstance(item, _Copied) or len(item) != 3 else item
         if held is not None:
-            if len(item) == 3 and _joins(held, item):
-                held = (held[0], held[1], held[2] + item[2])
+            if run is not None and _joins(held, run):
+                held = (held[0], held[1], held[2] + run[2])
                 continue
             yield held
             held = None
-        if len(item) == 3:
-            held = item
+        if run is not None:
+            held = run
         else:
             yield item
     if held is not None:
@@ -324,6 +376,77 @@ def _insert_run(session: Session, run_id: str, run: _Run, batch: list[tuple[Any,
         _row_inserter(session)(batch)
     session.connection().exec_driver_sql(_UNCHANGED_SQLITE, (run_id, file, first, listed))
     return True
+
+
+def _insert_copied(session: Session, run_id: str, item: _Copied) -> int:
+    """Copy the rows of ``item`` from the run that stored them, each unchanged, in their
+    order; returns how many. PostgreSQL: that run is locked against deletion (retention) until
+    this transaction ends; its rows gone meanwhile, nothing is stored (raises)."""
+    source = select(ImportRun.id).where(ImportRun.id == item.run_id)
+    if session.get_bind().dialect.name != "sqlite":
+        source = source.with_for_update(read=True)
+    rows = 0
+    if session.scalar(source) is not None:
+        columns = ["run_id", "file", "row_number", "record_key", "outcome", "changes"]
+        query = insert(ImportRowResult).from_select(
+            columns,
+            select(
+                literal(run_id),
+                ImportRowResult.file,
+                ImportRowResult.row_number,
+                ImportRowResult.record_key,
+                literal("unchanged"),
+                literal({}, ImportRowResult.changes.type),
+            )
+            .where(ImportRowResult.run_id == item.run_id, ImportRowResult.file == item.file)
+            .order_by(ImportRowResult.id),
+        )
+        done = session.execute(query.execution_options(preserve_rowcount=True))
+        rows = cast("CursorResult[Any]", done).rowcount
+    if rows != item.rows:
+        raise RuntimeError(
+            f"the rows of {item.file} in run {item.run_id} changed while this run was stored "
+            "(deleted by retention?): run the import again"
+        )
+    return rows
+
+
+def plain_rows(session: Session, run_id: str, file: str) -> int | None:
+    """How many rows of ``file`` run ``run_id`` stored if they are what reading the file
+    row by row reports (one row per file row, in order, numbered one after another, without
+    code or message: a clean run's), else None (then a run leaving the file unread lists it)."""
+    number = ImportRowResult.row_number
+    mine = (ImportRowResult.run_id == run_id) & (ImportRowResult.file == file)
+    found = session.execute(
+        select(
+            func.count(),
+            func.count(number.distinct()),
+            func.min(number),
+            func.max(number),
+            func.count(ImportRowResult.code) + func.count(ImportRowResult.message),
+        ).where(mine)
+    ).one()
+    rows, numbers, first, last, noted = found
+    if not rows or noted or first is None or last is None:
+        return None
+    if numbers != rows or last - first + 1 != rows:
+        return None
+    return int(rows)
+
+
+def copied_rows(database: Database) -> RowReader:
+    """A :data:`RowReader` of ``database`` (a read of its own each time)."""
+
+    def read(run_id: str, file: str) -> Iterator[tuple[int | None, str | None]]:
+        with database.session(read_only=True) as session:
+            query = (
+                select(ImportRowResult.row_number, ImportRowResult.record_key)
+                .where(ImportRowResult.run_id == run_id, ImportRowResult.file == file)
+                .order_by(ImportRowResult.id)
+            )
+            yield from session.execute(query.execution_options(yield_per=2000))
+
+    return read
 
 
 _ROW_COLUMNS = ("run_id", "file", "row_number", "record_key", "outcome", "code", "message")

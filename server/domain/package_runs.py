@@ -102,11 +102,11 @@ def proven_files(
     connection_id: str,
     prints: Mapping[str, str],
     state: tuple[Any, ...],
-) -> set[str]:
+) -> dict[str, str]:
     """The files among ``prints`` whose fingerprint the latest applied run of the connection
-    proven at ``state`` (the roster state the caller read now) shares."""
-    stored = session.scalar(
-        select(ImportRun.file_prints)
+    proven at ``state`` (the roster state the caller read now) shares, with that run's id."""
+    found = session.execute(
+        select(ImportRun.id, ImportRun.file_prints)
         .where(
             ImportRun.tenant_id == tenant_id,
             ImportRun.proven_state == state_key(state),
@@ -116,8 +116,11 @@ def proven_files(
         )
         .order_by(ImportRun.finished_at.desc(), ImportRun.id)
         .limit(1)
-    )
-    return {name for name, value in (stored or {}).items() if prints.get(name) == value}
+    ).first()
+    if found is None:
+        return {}
+    run_id, stored = found
+    return {name: run_id for name, value in (stored or {}).items() if prints.get(name) == value}
 
 
 def context_of(connection: Connection) -> str:

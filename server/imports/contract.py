@@ -74,6 +74,8 @@ class Step:
     # A file left unread (server.imports.file_skips): (row number, key) of each of its rows,
     # each reported unchanged instead of ``records``
     listed: Callable[[], Iterator[tuple[int, str]]] | None = None
+    # ... and the run whose stored rows of the file are its report, with how many (else listed)
+    copied: tuple[str, int] | None = None
     # Its rows were compared with the stored hashes in the write transaction itself, each as
     # its batch comes: rows found unchanged need no second look
     sighted_now: bool = False

@@ -52,7 +52,13 @@ from server.domain import package_runs
 from server.domain.actors import Actor, connection_actor, on_behalf_of
 from server.domain.connections import get_connection
 from server.domain.import_records import FileProblem, Outcome
-from server.domain.import_runs import Report, RunStatus, record_applied, store_report
+from server.domain.import_runs import (
+    Report,
+    RunStatus,
+    copied_rows,
+    record_applied,
+    store_report,
+)
 from server.domain.roster_state import roster_state
 from server.domain.schools import resolve_school_ids
 from server.domain.secrets import SecretBox
@@ -171,6 +177,7 @@ def import_source(
         _interrupted(job.report, stop.reason)
     report = job.report
     assert report is not None
+    report.reader = copied_rows(database)
     if not committed:
         with database.session() as store:
             store_report(
@@ -308,7 +315,7 @@ def _steps(ctx: ImportContext, source: Any, progress: Progress | None) -> None:
     done = 0
     for step in source.steps(ctx):
         if step.listed is not None:  # left unread: server/imports/file_skips.py
-            done = file_skips.listed(ctx, step.file, step.listed(), progress, done)
+            done = file_skips.listed(ctx, step, progress, done)
             continue
         for batch in batches.batches(step.records, BATCH_SIZE):
             batches.handle_batch(ctx, step, batch)

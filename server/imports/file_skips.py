@@ -26,7 +26,9 @@ the write transaction (:func:`holds`):
   created now was not named by a proven row).
 
 Then reading the file row by row would report each row unchanged, which is what is reported
-(:func:`listed`). Otherwise the file is read in the write phase: its rows compared with the
+(:func:`listed`): the proven run's stored rows of the file copied (one ``INSERT ... SELECT``,
+:meth:`~server.domain.import_runs.Report.add_copied`) when they are what reading it gives,
+else its keys listed. Otherwise the file is read in the write phase: its rows compared with the
 stored hashes there, batch by batch, those that differ translated and applied
 (``Step.sighted_now``).
 A full import's deactivation of a file left unread finds nothing missing while this run has
@@ -42,10 +44,18 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, event, false, func, or_, select
 
-from server.db import AcademicSession, Course, Org, RecordStatus, SchoolClass, User
+from server.db import (
+    AcademicSession,
+    Course,
+    ImportRun,
+    Org,
+    RecordStatus,
+    SchoolClass,
+    User,
+)
 from server.db.replay import WRITE_STATEMENT
 from server.imports.batches import BATCH_SIZE
-from server.imports.contract import ImportContext, Progress
+from server.imports.contract import ImportContext, Progress, Step
 
 # The files whose rows have stored hashes, with the tables that hold their records (and what
 # a full import's scope reads of them)
@@ -134,23 +144,31 @@ def _count(ctx: ImportContext, model: Any, keys: list[str]) -> int:
     return ctx.session.scalar(query) or 0
 
 
-def listed(
-    ctx: ImportContext,
-    name: str,
-    keys: Iterator[tuple[int, str]],
-    progress: Progress | None,
-    done: int,
-) -> int:
-    """Report each row of file ``name`` unchanged (as reading it row by row would: one row
-    per file row, SPEC §5); returns the rows done so far."""
-    report = ctx.report
-    for number, key in keys:
-        report.add_unchanged(name, number, key)
-        done += 1
-        if progress is not None and done % BATCH_SIZE == 0:
+def listed(ctx: ImportContext, step: Step, progress: Progress | None, done: int) -> int:
+    """Report each row of the file of ``step`` unchanged (as reading it row by row would: one
+    row per file row, SPEC §5); returns the rows done so far. Rows the proven run stored as
+    reading them gives (``step.copied``) are copied from it, not listed (issue 15)."""
+    name, report = step.file, ctx.report
+    if step.copied is not None and _kept(ctx, step.copied[0]):
+        run_id, rows = step.copied
+        report.add_copied(name, run_id, rows)
+        done += rows
+        if progress is not None:
             progress(done)
+    else:
+        assert step.listed is not None
+        for number, key in step.listed():
+            report.add_unchanged(name, number, key)
+            done += 1
+            if progress is not None and done % BATCH_SIZE == 0:
+                progress(done)
     ctx.unread.add(name)
     return done
+
+
+def _kept(ctx: ImportContext, run_id: str) -> bool:
+    """Whether run ``run_id`` is still stored (retention may have deleted it since)."""
+    return ctx.session.get(ImportRun, run_id) is not None
 
 
 def missing(

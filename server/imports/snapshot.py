@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from server.db import Connection, Enrollment, RecordStatus, SchoolClass, User
 from server.db.session import Database
-from server.domain import package_runs
+from server.domain import import_runs, package_runs
 from server.domain.actors import connection_actor
 from server.domain.import_runs import Report
 from server.domain.roster_state import roster_state
@@ -121,7 +121,8 @@ def _proven_files(
     state: tuple[Any, ...],
 ) -> None:
     """Tell the source which of its files a run proven at ``state`` applied as they are now
-    (not read ahead: :mod:`server.imports.file_skips` decides in the write phase)."""
+    (not read ahead: :mod:`server.imports.file_skips` decides in the write phase), and of
+    those, which that run's stored rows can be copied from (:func:`import_runs.plain_rows`)."""
     if not SKIP_FILES or not hasattr(source, "proven"):
         return
     prints = file_prints(connection, printed, options)
@@ -129,7 +130,19 @@ def _proven_files(
         found = package_runs.proven_files(
             session, connection.tenant_id, connection.id, prints, state
         )
-        source.proven = frozenset(found & SKIPPABLE)
+        source.proven = frozenset(found.keys() & SKIPPABLE)
+        source.copied = _copied(session, {name: found[name] for name in source.proven})
+
+
+def _copied(session: Any, runs: dict[str, str]) -> dict[str, tuple[str, int]]:
+    """For each file (by name, with the run that stored it): the run and how many rows of it
+    the run stored, when they can be copied (:func:`import_runs.plain_rows`)."""
+    copied = {}
+    for name, run_id in sorted(runs.items()):
+        rows = import_runs.plain_rows(session, run_id, name)
+        if rows is not None:
+            copied[name] = (run_id, rows)
+    return copied
 
 
 def writes_left(source: Any, snapshot: ImportContext) -> int | None:

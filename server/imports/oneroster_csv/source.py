@@ -112,6 +112,8 @@ class OneRosterSource:
         self.spools: dict[str, Spool] = {}
         # files a proven run applied as they are (server.imports.file_skips): not read ahead
         self.proven: frozenset[str] = frozenset()
+        # of those, the run whose stored rows of the file are copied, and how many
+        self.copied: dict[str, tuple[str, int]] = {}
         self.package: Package | None = None
         try:
             self.package = open_package(path, lenient=lenient, limits=limits)
@@ -275,6 +277,7 @@ class OneRosterSource:
             prefetch=prefetch,
             seen_kind=KIND_OF_FILE[name],
             listed=lambda: package.keys(name),
+            copied=self.copied.get(name),
         )
 
     def _records(self, name: str, mode: str) -> Iterator[ImportRecord | RowResult]:

@@ -1,0 +1,200 @@
+"""The report rows of a file left unread are copied in SQL from the run that proved it (issue
+15: the 1% delta at 100,000 users reported a million enrollment rows unchanged one Python call
+at a time, and listed their keys from the file to do so).
+
+Each reader of a run's rows (the admin API's run, which the admin page, the push API and the
+CLI read alike; the report handed back by the run itself) sees what it sees when every row is
+read; retention of the run that proved a file and erasure of a person leave the later run as
+it would be."""
+
+from __future__ import annotations
+
+import copy
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, update
+
+from oneroster.csv_files import Package
+from server.db import ImportRowResult, ImportRun, User, utcnow
+from server.domain import import_runs, retention
+from server.domain.actors import system_actor
+from server.domain.erasure import purge_user
+from server.domain.import_runs import RunStatus
+from server.imports import snapshot
+from tests.imports.conftest import bearer
+from tests.imports.packages import package
+from tests.imports.test_unchanged_files import (
+    DELTAS,
+    Case,
+    _district,
+    _ids,
+    _named,
+)
+
+UNREAD_IN_NAMES = {"orgs.csv", "academicSessions.csv", "courses.csv", "classes.csv"}
+UNREAD_IN_NAMES |= {"enrollments.csv"}
+TEST_SECRET = "test-secret-key-0123456789abcdef"
+
+
+@pytest.fixture
+def listed(monkeypatch) -> list[str]:
+    """The files whose keys are listed from the package (one by one, in Python)."""
+    names: list[str] = []
+    keys = Package.keys
+
+    def listing(self, name):
+        names.append(name)
+        return keys(self, name)
+
+    monkeypatch.setattr(Package, "keys", listing)
+    return names
+
+
+@pytest.fixture
+def unchanged_calls(monkeypatch) -> list[str]:
+    """The file of every row reported unchanged one by one."""
+    files: list[str] = []
+    add = import_runs.Report.add_unchanged
+
+    def adding(self, file, number, key):
+        files.append(file)
+        return add(self, file, number, key)
+
+    monkeypatch.setattr(import_runs.Report, "add_unchanged", adding)
+    return files
+
+
+def _stored(client, case: Case, run_id: str) -> tuple:
+    """A stored run as the admin API gives it (ids as sourcedIds: they differ by tenant)."""
+    answer = client.get(f"/admin/api/imports/{run_id}", headers=bearer(case.tokens["admin"]))
+    assert answer.status_code == 200, answer.text
+    body, ids = answer.json(), _ids(case.tenant)
+    rows = [
+        (r["file"], r["row"], r["key"], r["outcome"], r["code"], r["message"], _named(r, ids))
+        for r in body["row_results"]
+    ]
+    counts = {key: body[key] for key in ("outcomes", "codes", "rows", "warnings", "shrink")}
+    return body["status"], counts, rows
+
+
+def _runs(case: Case, base: Path, delta: Path, trial_first: bool) -> list:
+    case.proven(base)
+    runs = [case.tenant.run(delta, dry_run=True)] if trial_first else []
+    runs += [case.tenant.run(delta), case.tenant.run(delta)]
+    return runs
+
+
+def test_a_delta_lists_no_key_of_a_file_left_unread(tenancy, tmp_path, listed, unchanged_calls):
+    """The benchmark's delta: the unread files' rows are neither listed from the package nor
+    reported one by one; the run reports, and stores, one row per file row all the same."""
+    files = _district()
+    case = Case(tenancy, "Copied")
+    case.proven(package(tmp_path / "base.zip", "1.1", files))
+    names = DELTAS["names"](copy.deepcopy(files))
+    delta = package(tmp_path / "delta.zip", "1.1", names)
+    for dry_run in (True, False):
+        listed.clear()
+        unchanged_calls.clear()
+        report = case.tenant.run(delta, dry_run=dry_run)
+        assert report.status in RunStatus.OK, report.summary
+        assert not UNREAD_IN_NAMES & set(listed), listed
+        assert not UNREAD_IN_NAMES & set(unchanged_calls)
+        total = sum(len(rows) for rows in files.values())
+        assert report.row_count == total == len(list(report.rows()))
+        with case.tenant.database.session() as session:
+            stored = session.scalar(select(func.count()).where(ImportRowResult.run_id == report.id))
+        assert stored == total
+
+
+@pytest.mark.parametrize("trial_first", [False, True], ids=["apply", "trial then apply"])
+@pytest.mark.parametrize("delta", ["names", "user removed", "class moved school", "school renamed"])
+def test_stored_runs_read_as_when_every_row_is_read(
+    tenancy, client, monkeypatch, tmp_path, delta, trial_first
+):
+    """The admin API's run (what the admin page, the push API and the CLI read) and the
+    counts: the same with files left unread as with every row read."""
+    files = _district()
+    base = package(tmp_path / "base.zip", "1.1", files)
+    changed = package(tmp_path / "delta.zip", "1.1", DELTAS[delta](copy.deepcopy(files)))
+    seen = []
+    for skip in (True, False):
+        case = Case(tenancy, f"Stored {delta} {trial_first} {skip}")
+        with monkeypatch.context() as patched:
+            patched.setattr(snapshot, "SKIP_FILES", skip)
+            runs = _runs(case, base, changed, trial_first)
+        seen.append([_stored(client, case, run.id) for run in runs])
+    assert seen[0] == seen[1]
+
+
+def _age(case: Case, run_id: str, days: int) -> None:
+    with case.tenant.database.session() as session:
+        session.execute(
+            update(ImportRun)
+            .where(ImportRun.id == run_id)
+            .values(started_at=utcnow() - timedelta(days=days))
+        )
+
+
+def test_retention_of_the_run_that_proved_a_file_leaves_a_later_run_whole(
+    tenancy, client, tmp_path
+):
+    files = _district()
+    case = Case(tenancy, "Retention")
+    proven = case.proven(package(tmp_path / "base.zip", "1.1", files))
+    delta = package(tmp_path / "delta.zip", "1.1", DELTAS["names"](copy.deepcopy(files)))
+    later = case.tenant.run(delta)
+    before = _stored(client, case, later.id)
+    _age(case, proven.id, 4000)
+    with case.tenant.database.session() as session:
+        system = system_actor(case.tenant.tenant_id)
+        counts = retention.enforce(session, system, secret_key=TEST_SECRET)
+        assert counts["import_runs"] >= 1
+        assert session.get(ImportRun, proven.id) is None
+    assert _stored(client, case, later.id) == before
+
+
+def test_erasure_reaches_rows_copied_into_a_later_run(tenancy, client, tmp_path):
+    """A school renamed: users.csv is left unread and its rows copied; erasing a student
+    pseudonymises their row in both runs."""
+    files = _district()
+    for rows in (files["users.csv"], files["enrollments.csv"]):
+        for row in rows:  # identifiers of fewer than 3 characters are not erased
+            for column in ("sourcedId", "userSourcedId"):
+                if row.get(column) == "u3":
+                    row[column] = "pupil-3"
+    case = Case(tenancy, "Erasure")
+    proven = case.proven(package(tmp_path / "base.zip", "1.1", files))
+    delta = package(tmp_path / "delta.zip", "1.1", DELTAS["school renamed"](copy.deepcopy(files)))
+    later = case.tenant.run(delta)
+    assert ("users.csv", "pupil-3") in [(r[0], r[2]) for r in _stored(client, case, later.id)[2]]
+    with case.tenant.database.session() as session:
+        user = session.scalars(
+            select(User).where(
+                User.tenant_id == case.tenant.tenant_id, User.sourced_id == "pupil-3"
+            )
+        ).one()
+        alias = purge_user(session, user, pseudonym_key=b"k" * 32, throttle_keys=[])
+    for run_id in (proven.id, later.id):
+        keys = [row[2] for row in _stored(client, case, run_id)[2] if row[0] == "users.csv"]
+        assert "pupil-3" not in keys and alias in keys, run_id
+
+
+def test_a_run_reads_back_what_it_reported(tenancy, tmp_path) -> None:
+    """The report a run hands back (the CLI prints it, the upload page shows it) lists the
+    copied rows in their place."""
+    files = _district()
+    case = Case(tenancy, "Handed back")
+    case.proven(package(tmp_path / "base.zip", "1.1", files))
+    delta = package(tmp_path / "delta.zip", "1.1", DELTAS["names"](copy.deepcopy(files)))
+    report = case.tenant.run(delta)
+    rows: list[dict[str, Any]] = list(report.rows())
+    assert [row["file"] for row in rows[:2]] == ["orgs.csv", "orgs.csv"]
+    assert [row["row"] for row in rows if row["file"] == "enrollments.csv"] == list(
+        range(2, 2 + len(files["enrollments.csv"]))
+    )
+    with case.tenant.database.session() as session:
+        stored = import_runs.load_rows(session, report.id)
+    assert stored == rows
