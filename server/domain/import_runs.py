@@ -18,7 +18,7 @@ import logging
 import pickle
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum, nonmember
@@ -314,12 +314,13 @@ def _store_rows(session: Session, report: Report, run_id: str) -> int:
     items = _joined(report._items()) if in_sql else report._items()
     batch: list[tuple[Any, ...]] = []
     rows = 0
+    locked: set[str] = set()
     for item in items:
         if isinstance(item, _Copied):
             if batch:
                 insert_rows(batch)
                 batch = []
-            rows += _insert_copied(session, run_id, item)
+            rows += _insert_copied(session, run_id, item, locked)
             continue
         if in_sql and len(item) == 3 and _insert_run(session, run_id, item, batch):
             rows += len(item[2])
@@ -378,31 +379,31 @@ def _insert_run(session: Session, run_id: str, run: _Run, batch: list[tuple[Any,
     return True
 
 
-def _insert_copied(session: Session, run_id: str, item: _Copied) -> int:
+def _insert_copied(session: Session, run_id: str, item: _Copied, locked: set[str]) -> int:
     """Copy the rows of ``item`` from the run that stored them, each unchanged, in their
     order; returns how many. PostgreSQL: that run is locked against deletion (retention) until
-    this transaction ends; its rows gone meanwhile, nothing is stored (raises)."""
-    source = select(ImportRun.id).where(ImportRun.id == item.run_id)
-    if session.get_bind().dialect.name != "sqlite":
-        source = source.with_for_update(read=True)
-    rows = 0
-    if session.scalar(source) is not None:
-        columns = ["run_id", "file", "row_number", "record_key", "outcome", "changes"]
-        query = insert(ImportRowResult).from_select(
-            columns,
-            select(
-                literal(run_id),
-                ImportRowResult.file,
-                ImportRowResult.row_number,
-                ImportRowResult.record_key,
-                literal("unchanged"),
-                literal({}, ImportRowResult.changes.type),
-            )
-            .where(ImportRowResult.run_id == item.run_id, ImportRowResult.file == item.file)
-            .order_by(ImportRowResult.id),
+    this transaction ends (once: ``locked``). Its rows gone meanwhile, nothing is stored: this
+    raises."""
+    if session.get_bind().dialect.name != "sqlite" and item.run_id not in locked:
+        lock = select(ImportRun.id).where(ImportRun.id == item.run_id).with_for_update(read=True)
+        session.scalar(lock)
+        locked.add(item.run_id)
+    columns = ["run_id", "file", "row_number", "record_key", "outcome", "changes"]
+    query = insert(ImportRowResult).from_select(
+        columns,
+        select(
+            literal(run_id),
+            ImportRowResult.file,
+            ImportRowResult.row_number,
+            ImportRowResult.record_key,
+            literal("unchanged"),
+            literal({}, ImportRowResult.changes.type),
         )
-        done = session.execute(query.execution_options(preserve_rowcount=True))
-        rows = cast("CursorResult[Any]", done).rowcount
+        .where(ImportRowResult.run_id == item.run_id, ImportRowResult.file == item.file)
+        .order_by(ImportRowResult.id),
+    )
+    done = session.execute(query.execution_options(preserve_rowcount=True))
+    rows = cast("CursorResult[Any]", done).rowcount
     if rows != item.rows:
         raise RuntimeError(
             f"the rows of {item.file} in run {item.run_id} changed while this run was stored "
@@ -411,27 +412,31 @@ def _insert_copied(session: Session, run_id: str, item: _Copied) -> int:
     return rows
 
 
-def plain_rows(session: Session, run_id: str, file: str) -> int | None:
-    """How many rows of ``file`` run ``run_id`` stored if they are what reading the file
-    row by row reports (one row per file row, in order, numbered one after another, without
-    code or message: a clean run's), else None (then a run leaving the file unread lists it)."""
+def plain_rows(session: Session, run_id: str, files: Iterable[str]) -> dict[str, int]:
+    """Of ``files``, those whose rows run ``run_id`` stored as reading the file row by row
+    reports them (one row per file row, in order, numbered one after another, without code or
+    message: a clean run's), with how many (a run leaving another file unread lists it)."""
     number = ImportRowResult.row_number
-    mine = (ImportRowResult.run_id == run_id) & (ImportRowResult.file == file)
     found = session.execute(
         select(
+            ImportRowResult.file,
             func.count(),
             func.count(number.distinct()),
             func.min(number),
             func.max(number),
             func.count(ImportRowResult.code) + func.count(ImportRowResult.message),
-        ).where(mine)
-    ).one()
-    rows, numbers, first, last, noted = found
-    if not rows or noted or first is None or last is None:
-        return None
-    if numbers != rows or last - first + 1 != rows:
-        return None
-    return int(rows)
+        )
+        .where(ImportRowResult.run_id == run_id, ImportRowResult.file.in_(sorted(files)))
+        .group_by(ImportRowResult.file)
+        .order_by(ImportRowResult.file)
+    ).all()
+    plain = {}
+    for file, rows, numbers, first, last, noted in found:
+        if noted or first is None or last is None:
+            continue
+        if numbers == rows and last - first + 1 == rows:
+            plain[file] = int(rows)
+    return plain
 
 
 def copied_rows(database: Database) -> RowReader:

@@ -329,15 +329,15 @@ def _steps(ctx: ImportContext, source: Any, progress: Progress | None) -> None:
 def _run_identical(ctx: ImportContext, source: Any, progress: Progress | None) -> None:
     """The run of a package identical to one proven at the roster state of now
     (:mod:`server.domain.package_runs`): each row as it would be reported, unchanged (one
-    report row per file row, SPEC §5), without translating, looking up or hashing it. A full
-    import deactivates nothing: the proven run left nothing to deactivate."""
+    report row per file row, SPEC §5), without translating, looking up or hashing it; a file
+    whose rows the proven run stored as reading them gives is copied from them
+    (:func:`server.imports.file_skips.unchanged`). A full import deactivates nothing: the
+    proven run left nothing to deactivate."""
     done = 0
+    copied = getattr(source, "copied", {})
     try:
-        for file, number, key in source.listed_rows():
-            ctx.report.add_unchanged(file, number, key)
-            done += 1
-            if progress is not None and done % BATCH_SIZE == 0:
-                progress(done)
+        for file, keys in source.listed_files():
+            done = file_skips.unchanged(ctx, file, keys, copied.get(file), progress, done)
     except FileProblem as error:
         _file_failed(ctx, error)
     if progress is not None:

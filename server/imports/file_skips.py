@@ -146,29 +146,47 @@ def _count(ctx: ImportContext, model: Any, keys: list[str]) -> int:
 
 def listed(ctx: ImportContext, step: Step, progress: Progress | None, done: int) -> int:
     """Report each row of the file of ``step`` unchanged (as reading it row by row would: one
-    row per file row, SPEC §5); returns the rows done so far. Rows the proven run stored as
-    reading them gives (``step.copied``) are copied from it, not listed (issue 15)."""
-    name, report = step.file, ctx.report
-    if step.copied is not None and _kept(ctx, step.copied[0]):
-        run_id, rows = step.copied
-        report.add_copied(name, run_id, rows)
-        done += rows
+    row per file row, SPEC §5); returns the rows done so far."""
+    assert step.listed is not None
+    done = unchanged(ctx, step.file, step.listed, step.copied, progress, done)
+    ctx.unread.add(step.file)
+    return done
+
+
+def unchanged(
+    ctx: ImportContext,
+    name: str,
+    keys: Callable[[], Iterator[tuple[int, str]]],
+    copied: tuple[str, int] | None,
+    progress: Progress | None,
+    done: int,
+) -> int:
+    """Report each row of file ``name`` unchanged; returns the rows done so far. Rows a run
+    stored as reading them gives (``copied``: the run and how many) are copied from it, not
+    listed from the file one by one (issue 15)."""
+    report = ctx.report
+    if copied is not None and _kept(ctx, copied[0]):
+        report.add_copied(name, *copied)
+        done += copied[1]
         if progress is not None:
             progress(done)
-    else:
-        assert step.listed is not None
-        for number, key in step.listed():
-            report.add_unchanged(name, number, key)
-            done += 1
-            if progress is not None and done % BATCH_SIZE == 0:
-                progress(done)
-    ctx.unread.add(name)
+        return done
+    for number, key in keys():
+        report.add_unchanged(name, number, key)
+        done += 1
+        if progress is not None and done % BATCH_SIZE == 0:
+            progress(done)
     return done
 
 
 def _kept(ctx: ImportContext, run_id: str) -> bool:
-    """Whether run ``run_id`` is still stored (retention may have deleted it since)."""
-    return ctx.session.get(ImportRun, run_id) is not None
+    """Whether run ``run_id`` is still stored (retention may have deleted it since the
+    read-ahead); looked at once per run."""
+    kept = ctx.cache.setdefault("kept_runs", {})
+    if run_id not in kept:
+        found = select(ImportRun.id).where(ImportRun.id == run_id)
+        kept[run_id] = ctx.session.scalar(found) is not None
+    return bool(kept[run_id])
 
 
 def missing(

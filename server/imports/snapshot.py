@@ -92,6 +92,9 @@ def read_ahead(
         if fingerprint_ is not None:
             same_as = package_runs.proven(session, tenant_id, connection_id, fingerprint_, state)
             if same_as is not None:
+                if printed is not None and hasattr(source, "copied"):
+                    names = [name for name, _, _ in printed["files"]]
+                    source.copied = _copied(session, dict.fromkeys(names, same_as))
                 return state, printed, same_as, 0
             _proven_files(session, connection, source, printed, options, state)
         report = Report(format="", mode="", dry_run=True, connection_name=connection.name)
@@ -138,9 +141,9 @@ def _copied(session: Any, runs: dict[str, str]) -> dict[str, tuple[str, int]]:
     """For each file (by name, with the run that stored it): the run and how many rows of it
     the run stored, when they can be copied (:func:`import_runs.plain_rows`)."""
     copied = {}
-    for name, run_id in sorted(runs.items()):
-        rows = import_runs.plain_rows(session, run_id, name)
-        if rows is not None:
+    for run_id in sorted(set(runs.values())):
+        files = [name for name, run in runs.items() if run == run_id]
+        for name, rows in import_runs.plain_rows(session, run_id, files).items():
             copied[name] = (run_id, rows)
     return copied
 

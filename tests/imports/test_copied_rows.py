@@ -21,6 +21,7 @@ from oneroster.csv_files import Package
 from server.db import ImportRowResult, ImportRun, User, utcnow
 from server.domain import import_runs, retention
 from server.domain.actors import system_actor
+from server.domain.connections import create_connection
 from server.domain.erasure import purge_user
 from server.domain.import_runs import RunStatus
 from server.imports import snapshot
@@ -198,3 +199,31 @@ def test_a_run_reads_back_what_it_reported(tenancy, tmp_path) -> None:
     with case.tenant.database.session() as session:
         stored = import_runs.load_rows(session, report.id)
     assert stored == rows
+
+
+def test_an_identical_package_copies_every_file_and_reads_as_row_by_row(
+    tenancy, client, tmp_path, listed, unchanged_calls
+):
+    """A package identical to a proven run's: no key listed, no row reported one by one; the
+    stored run reads as the run that reads every row (made row by row here by another
+    connection's write in between)."""
+    files = _district()
+    case = Case(tenancy, "Identical")
+    path = package(tmp_path / "district.zip", "1.1", files)
+    case.proven(path)
+    listed.clear()
+    unchanged_calls.clear()
+    skipped = case.tenant.run(path)
+    assert "identical to that of run" in skipped.summary
+    assert listed == [] and unchanged_calls == []
+    with case.tenant.database.session() as session:
+        system = system_actor(case.tenant.tenant_id)
+        create_connection(session, system, "Other SIS", "oneroster")
+    other = {"orgs.csv": [dict(files["orgs.csv"][1], sourcedId="elsewhere")]}
+    other_path = package(tmp_path / "other.zip", "1.1", other, mode="delta")
+    assert case.tenant.run(other_path, connection="Other SIS").status == RunStatus.APPLIED
+    row_level = case.tenant.run(path)
+    assert "identical" not in row_level.summary
+    skipped_rows, row_level_rows = (_stored(client, case, run.id) for run in (skipped, row_level))
+    assert skipped_rows == row_level_rows
+    assert list(skipped.rows()) == list(row_level.rows())

@@ -3,8 +3,9 @@ handler, and what a full import deactivates."""
 
 from __future__ import annotations
 
+import functools
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -202,14 +203,14 @@ class OneRosterSource:
             "files": files,
         }
 
-    def listed_rows(self) -> Iterator[tuple[str, int, str]]:
-        """(file, row number, key) of every row, in the order the engine reports them: what
-        the report of a package known unchanged lists (each row unchanged)."""
-        assert self.package is not None
+    def listed_files(self) -> Iterator[tuple[str, Callable[[], Iterator[tuple[int, str]]]]]:
+        """Each file in the order the engine reports them, with the (row number, key) of its
+        rows: what the report of a package known unchanged lists (each row unchanged)."""
+        package = self.package
+        assert package is not None
         for name in ORDER:
-            if name in self.package.files():
-                for number, key in self.package.keys(name):
-                    yield name, number, key
+            if name in package.files():
+                yield name, functools.partial(package.keys, name)
 
     def _prime(self, ctx: ImportContext) -> None:
         """What the handlers and row hashes of this package read from ``ctx.cache``."""
