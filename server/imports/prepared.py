@@ -140,8 +140,8 @@ def prepares(database: Database, *, brief: bool = False, rows: int | None = None
 def prepare_from(database: Database) -> int:
     """The rows from which a write phase is prepared on a copy of ``database`` (a SQLite
     file): :data:`PREPARE_FROM_ROWS`, raised with the database's size (see above)."""
-    with database.engine.connect() as connection:
-        pages = connection.exec_driver_sql("PRAGMA page_count").scalar() or 0
+    with database.session(read_only=True) as session:  # no write lock
+        pages = session.connection().exec_driver_sql("PRAGMA page_count").scalar() or 0
     scaled = int(PREPARE_FROM_ROWS * max(1.0, pages / TUNED_PAGES))
     return min(scaled, max(PREPARE_FROM_ROWS, DIRECT_AT_MOST))
 
