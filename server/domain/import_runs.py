@@ -430,9 +430,9 @@ def plain_rows(session: Session, run_id: str, files: Iterable[str]) -> dict[str,
         .group_by(ImportRowResult.file)
         .order_by(ImportRowResult.file)
     ).all()
-    plain = {}
+    plain: dict[str, int] = {}
     for file, rows, numbers, first, last, noted in found:
-        if noted or first is None or last is None:
+        if file is None or noted or first is None or last is None:
             continue
         if numbers == rows and last - first + 1 == rows:
             plain[file] = int(rows)
