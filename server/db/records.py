@@ -91,6 +91,9 @@ class ImportRun(Base):
     proven_state: Mapped[str | None] = mapped_column(String(80))
     # and the fingerprint of each of its files (file name -> fingerprint)
     file_prints: Mapped[dict[str, Any] | None]
+    # and, of those files, how many rows it stored as reading the file reports them (file
+    # name -> rows; server/domain/import_runs.py: a later run copies them)
+    file_rows: Mapped[dict[str, Any] | None]
 
 
 class ImportRowResult(Base):

@@ -112,6 +112,9 @@ class Report:
         # files with a row reported with a code or a message (server/domain/package_runs.py)
         self.noted_files: set[str | None] = set()
         self.reader: RowReader | None = None  # reads the rows of :meth:`add_copied`
+        # per file: [rows, number of the last row (None: unknown), stored as reading gives]
+        self._files: dict[str | None, list[Any]] = {}
+        self._file: str | None = None  # the file of the last row
 
     def add(self, result: RowResult) -> None:
         """Count the row's outcome and spool it (memory stays flat however many rows)."""
@@ -120,6 +123,8 @@ class Report:
             self.codes[result.code] += 1
         if result.code or result.message:
             self.noted_files.add(result.file)
+        plain = not (result.code or result.message)
+        self._note(result.file, result.row_number, plain and result.row_number is not None)
         self.row_count += 1
         changes = result.changes
         if changes:  # what the JSON column stores: dates and the like as text
@@ -145,6 +150,7 @@ class Report:
         follow each other in a file are held as one run of keys (stored in one statement)."""
         self.outcomes[Outcome.UNCHANGED] += 1
         self.row_count += 1
+        self._note(file, number, number is not None)
         last = self._pending[-1] if self._pending else None
         if number is None or not key:
             self._pending.append((file, number, key, "unchanged", None, None, {}))
@@ -162,10 +168,30 @@ class Report:
         stored by copying that run's rows, not listed one by one."""
         self.outcomes[Outcome.UNCHANGED] += rows
         self.row_count += rows
+        self._note(file, None, file not in self._files, rows)
         self._pending.append(_Copied(file, run_id, rows))
         self._held += 1
         if self._held >= SPOOL_CHUNK:
             self._dump()
+
+    def _note(self, file: str | None, number: int | None, plain: bool, rows: int = 1) -> None:
+        """Count a row (or ``rows`` copied ones, ``number`` None) of ``file``, and whether the
+        file's rows are still stored as reading it reports them: one row per file row, in
+        order, numbered one after another, together, without code or message."""
+        noted = self._files.get(file)
+        if noted is None:
+            self._files[file] = [rows, number, plain]
+        else:
+            follows = number is not None and noted[1] is not None and number == noted[1] + 1
+            noted[0] += rows
+            noted[1] = number
+            noted[2] = noted[2] and plain and follows and self._file == file
+        self._file = file
+
+    def plain_files(self) -> dict[str, int]:
+        """The files whose rows this report stores as reading them reports them (see
+        :meth:`_note`), with how many: a later run may copy them (:func:`plain_rows`)."""
+        return {f: n[0] for f, n in self._files.items() if f is not None and n[2]}
 
     def _dump(self) -> None:
         self._spool.seek(0, 2)

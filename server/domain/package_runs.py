@@ -102,11 +102,13 @@ def proven_files(
     connection_id: str,
     prints: Mapping[str, str],
     state: tuple[Any, ...],
-) -> dict[str, str]:
+) -> dict[str, tuple[str, int | None]]:
     """The files among ``prints`` whose fingerprint the latest applied run of the connection
-    proven at ``state`` (the roster state the caller read now) shares, with that run's id."""
+    proven at ``state`` (the roster state the caller read now) shares, with that run's id and
+    how many rows of the file it stored as reading it reports them (0: not so; None: not
+    known, a run remembered before it kept them)."""
     found = session.execute(
-        select(ImportRun.id, ImportRun.file_prints)
+        select(ImportRun.id, ImportRun.file_prints, ImportRun.file_rows)
         .where(
             ImportRun.tenant_id == tenant_id,
             ImportRun.proven_state == state_key(state),
@@ -119,8 +121,19 @@ def proven_files(
     ).first()
     if found is None:
         return {}
-    run_id, stored = found
-    return {name: run_id for name, value in (stored or {}).items() if prints.get(name) == value}
+    run_id, stored, rows = found
+    return {
+        name: (run_id, None if rows is None else rows.get(name, 0))
+        for name, value in (stored or {}).items()
+        if prints.get(name) == value
+    }
+
+
+def file_rows(session: Session, run_id: str) -> dict[str, int] | None:
+    """How many rows of each file run ``run_id`` stored as reading the file reports them
+    (those it kept: :func:`remember`), or None (remembered before it kept them)."""
+    rows = session.scalar(select(ImportRun.file_rows).where(ImportRun.id == run_id))
+    return None if rows is None else dict(rows)
 
 
 def context_of(connection: Connection) -> str:
@@ -187,10 +200,13 @@ def remember(
     printed: str,
     start: tuple[Any, ...] | None,
     files: Mapping[str, str] | None = None,
+    rows: Mapping[str, int] | None = None,
 ) -> bool:
-    """Store the fingerprint of an applied clean run (and of its ``files``) and the state at
-    which it was proven, inside its write transaction after its writes (``start``: the state
-    the transaction read at its start). Returns whether it was stored (see the rules above)."""
+    """Store the fingerprint of an applied clean run (and of its ``files``, with how many
+    ``rows`` of each it stored as reading the file reports them, where it did) and the state
+    at which it was proven, inside its write transaction after its writes (``start``: the
+    state the transaction read at its start). Returns whether it was stored (see the rules
+    above)."""
     end = roster_state(session, tenant_id)
     if session.get_bind().dialect.name != "sqlite" and (
         start is None or state_key(start) != state_key(end)
@@ -203,6 +219,8 @@ def remember(
             package_fingerprint=printed,
             proven_state=state_key(end),
             file_prints=dict(files) if files else None,
+            file_rows={name: n for name, n in (rows or {}).items() if name in (files or {})}
+            or None,
         )
     )
     return True

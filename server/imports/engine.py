@@ -284,7 +284,8 @@ class _Job:
         )
         if printed_now is not None and package_runs.clean(report) and not ctx.passwords:
             files = file_prints(connection, printed, options)
-            package_runs.remember(session, tenant_id, report.id, printed_now, start, files)
+            rows = report.plain_files()
+            package_runs.remember(session, tenant_id, report.id, printed_now, start, files, rows)
 
 
 class _FileFailed(Exception):

@@ -93,8 +93,10 @@ def read_ahead(
             same_as = package_runs.proven(session, tenant_id, connection_id, fingerprint_, state)
             if same_as is not None:
                 if printed is not None and hasattr(source, "copied"):
+                    kept = package_runs.file_rows(session, same_as)
                     names = [name for name, _, _ in printed["files"]]
-                    source.copied = _copied(session, dict.fromkeys(names, same_as))
+                    runs = {n: (same_as, None if kept is None else kept.get(n, 0)) for n in names}
+                    source.copied = _copied(session, runs)
                 return state, printed, same_as, 0
             _proven_files(session, connection, source, printed, options, state)
         report = Report(format="", mode="", dry_run=True, connection_name=connection.name)
@@ -137,12 +139,15 @@ def _proven_files(
         source.copied = _copied(session, {name: found[name] for name in source.proven})
 
 
-def _copied(session: Any, runs: dict[str, str]) -> dict[str, tuple[str, int]]:
-    """For each file (by name, with the run that stored it): the run and how many rows of it
-    the run stored, when they can be copied (:func:`import_runs.plain_rows`)."""
-    copied = {}
-    for run_id in sorted(set(runs.values())):
-        files = [name for name, run in runs.items() if run == run_id]
+def _copied(session: Any, runs: dict[str, tuple[str, int | None]]) -> dict[str, tuple[str, int]]:
+    """For each file (by name, with the run that stored it and how many rows of it the run
+    kept it stored as reading it reports them: :func:`package_runs.remember`): the run and
+    how many rows, when they can be copied (0: not so). A run remembered before it kept them
+    (None): its rows are read to know (:func:`import_runs.plain_rows`)."""
+    copied = {name: (run_id, rows) for name, (run_id, rows) in runs.items() if rows}
+    unknown = {name: run_id for name, (run_id, rows) in runs.items() if rows is None}
+    for run_id in sorted(set(unknown.values())):
+        files = [name for name, run in unknown.items() if run == run_id]
         for name, rows in import_runs.plain_rows(session, run_id, files).items():
             copied[name] = (run_id, rows)
     return copied

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 
 from oneroster.csv_files import Package
 from server.db import ImportRowResult, ImportRun, User, utcnow
@@ -25,6 +25,7 @@ from server.domain.connections import create_connection
 from server.domain.erasure import purge_user
 from server.domain.import_runs import RunStatus
 from server.imports import snapshot
+from server.imports.engine import ImportOptions, run_import
 from tests.imports.conftest import bearer
 from tests.imports.packages import package
 from tests.imports.test_unchanged_files import (
@@ -35,9 +36,10 @@ from tests.imports.test_unchanged_files import (
     _named,
 )
 
-UNREAD_IN_NAMES = {"orgs.csv", "academicSessions.csv", "courses.csv", "classes.csv"}
-UNREAD_IN_NAMES |= {"enrollments.csv"}
+UNREAD_ORDER = ("orgs.csv", "academicSessions.csv", "courses.csv", "classes.csv")
+UNREAD_IN_NAMES = {*UNREAD_ORDER, "enrollments.csv"}
 TEST_SECRET = "test-secret-key-0123456789abcdef"
+OPTIONS = ImportOptions()
 
 
 @pytest.fixture
@@ -227,3 +229,48 @@ def test_an_identical_package_copies_every_file_and_reads_as_row_by_row(
     skipped_rows, row_level_rows = (_stored(client, case, run.id) for run in (skipped, row_level))
     assert skipped_rows == row_level_rows
     assert list(skipped.rows()) == list(row_level.rows())
+
+
+def _reads_of_rows(database) -> tuple[list[str], Any]:
+    """The SELECTs sent that read stored report rows (the INSERT ... SELECT that copies them
+    is not one), and the listener to remove."""
+    seen: list[str] = []
+
+    def note(conn, cursor, statement, *args) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "import_row_results" in statement:
+            seen.append(statement)
+
+    event.listen(database.engine, "before_cursor_execute", note)
+    return seen, note
+
+
+@pytest.mark.parametrize("kept", [True, False], ids=["counts kept", "remembered before"])
+def test_what_a_delta_copies_is_known_without_reading_the_proven_runs_rows(
+    tenancy, client, tmp_path, listed, kept
+):
+    """The proven run kept how many rows of each file it stored as reading the file reports
+    them (``import_runs.file_rows``): the delta reads none of its rows to know what to copy. A
+    run remembered before it kept them (NULL) has its rows read once to know, and the
+    delta's report is the same."""
+    files = _district()
+    case = Case(tenancy, f"Known {kept}")
+    proven = case.proven(package(tmp_path / "base.zip", "1.1", files))
+    with case.tenant.database.session() as session:
+        stored = session.get(ImportRun, proven.id)
+        assert stored.file_rows == {name: len(rows) for name, rows in files.items()}
+        if not kept:
+            stored.file_rows = None
+    delta = package(tmp_path / "delta.zip", "1.1", DELTAS["names"](copy.deepcopy(files)))
+    tenant = case.tenant
+    seen, note = _reads_of_rows(tenant.database)
+    try:  # the run alone (the report it hands back reads its copied rows when listed)
+        report = run_import(tenant.database, tenant.box, tenant.tenant_id, "SIS", delta, OPTIONS)
+    finally:
+        event.remove(case.tenant.database.engine, "before_cursor_execute", note)
+    assert report.status == RunStatus.APPLIED and not UNREAD_IN_NAMES & set(listed)
+    assert len(seen) == (0 if kept else 1), seen
+    rows = _stored(client, case, report.id)[2]
+    order = [*UNREAD_ORDER, "users.csv", "demographics.csv", "enrollments.csv"]
+    assert [row[:2] for row in rows] == [
+        (name, number + 2) for name in order for number in range(len(files[name]))
+    ]
