@@ -17,7 +17,9 @@ were told to retry (503). Now, on a SQLite file:
    state (:func:`~server.domain.roster_state.roster_state`) and the state of the other tables
    the run may read (:func:`~server.domain.roster_state.writes_state`: connections,
    credentials, SCIM values, ...) are those of the copy, the recorded statements run in order,
-   each changing as many rows as on the copy; then it commits, and the copy is removed. Rows
+   each changing as many rows as on the copy (their statement journals in memory, not in a
+   temporary file: :func:`~server.db.replay.statement_journals_in_memory`); then it commits,
+   and the copy is removed. Rows
    with ids the database assigns are safe: those of the roster (``user_roles``) cannot move
    without the roster state; audit events and report rows, whose ids nothing reads back, may
    (a moved INSERT writes the columns the INSERT wrote, not the copy's rowids).
@@ -58,6 +60,7 @@ from server.db.replay import (
     private_copy,
     recording,
     replay,
+    statement_journals_in_memory,
     sweep,
 )
 from server.db.session import Database
@@ -214,7 +217,7 @@ def _replayed(database: Database, prepared: Prepared, attempt: int) -> bool:
     session = database.sessions(bind=connection)
     started = time.perf_counter()
     try:
-        with session.begin():
+        with statement_journals_in_memory(connection), session.begin():
             if _states(session) != prepared.before:
                 raise _Stale("the database changed since the copy")
             with long_write(session):
