@@ -41,6 +41,20 @@ def test_a_create_lookups_and_a_deactivation_bind_no_deleted_status(
     assert bound == [], bound
 
 
+def test_a_group_and_its_member_changes_bind_no_deleted_status(
+    idp: IdP, database: Database
+) -> None:
+    first, second = (idp.create_user(name)["id"] for name in ("first.member", "second.member"))
+    with statements(database) as seen:
+        group = idp.create_group("Choir", [first])
+        add = {"op": "add", "path": "members", "value": [{"value": second}]}
+        assert idp.patch(f"/Groups/{group['id']}", add).status_code == 200
+        read = idp.get(f"/Groups/{group['id']}")
+        assert sorted(m["value"] for m in read.json()["members"]) == sorted([first, second])
+    bound = [statement for statement in seen if BOUND_STATUS.search(statement)]
+    assert bound == [], bound
+
+
 def test_a_taken_username_of_a_deleted_user_is_free_again(idp: IdP) -> None:
     """The condition still reads as before: a deleted user's name may be taken again."""
     first = idp.create_user("reused.name")
