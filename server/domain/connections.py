@@ -6,22 +6,13 @@ database does not hold usable tokens.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import cast
 
 from sqlalchemy import Exists, Table, bindparam, event, exists, literal, select
-from sqlalchemy.orm import Session, make_transient_to_detached
-from sqlalchemy.orm.attributes import instance_state, set_committed_value
+from sqlalchemy.orm import Session
 
-from server.db import (
-    Connection,
-    ConnectionKind,
-    ConnectionToken,
-    ProviderFailure,
-    Tenant,
-    utcnow,
-)
+from server.db import Connection, ConnectionKind, ConnectionToken, ProviderFailure, utcnow
 from server.db.session import Reader, connection_of
 from server.domain import audit
 from server.domain.access import ensure_can_manage_connections, own_import_scope
@@ -221,45 +212,9 @@ def token_is_live(session: Reader, digest: str) -> bool:
 def live_connection(session: Session, connection_id: str, digest: str) -> Connection | None:
     """Connection ``connection_id`` if the token with this digest is live (:func:`token_is_live`,
     the same rule), else None: one read for a write's live check of its token and the
-    connection that owns what it writes (a SCIM create read them apart, issue 15).
-
-    The connection and its tenant are read as they are stored now, with Core, and made into
-    records of the session as the ORM's loading makes them (that loading was a sixth of a
-    SCIM create's CPU, issue 15); ones the session holds already are kept, as a load keeps
-    them."""
-    found = connection_of(session).execute(
-        _LIVE_CONNECTION, {"connection_id": connection_id, "digest": digest}
-    )
-    row = found.first()
-    if row is None:
-        return None
-    split = len(_CONNECTION_KEYS)
-    tenant = _as_loaded(session, Tenant, _TENANT_KEYS, row[split:])
-    connection = _as_loaded(session, Connection, _CONNECTION_KEYS, row[:split])
-    if "tenant" not in instance_state(connection).dict:
-        set_committed_value(connection, "tenant", tenant)
-    return connection
-
-
-Loaded = TypeVar("Loaded", Connection, Tenant)
-
-
-def _as_loaded(
-    session: Session, model: type[Loaded], keys: tuple[str, ...], values: Sequence[Any]
-) -> Loaded:
-    """The record of ``model`` (keyed by its ``id``) holding the column ``values`` (``keys``:
-    their attributes), in ``session`` as the ORM loads it: the one the session holds already,
-    if any, else a record made persistent as if just read (no change to flush)."""
-    mapper = model.__mapper__
-    identity = mapper.identity_key_from_primary_key((values[keys.index("id")],))
-    held = session.identity_map.get(identity)
-    if held is not None:
-        return cast(Loaded, held)
-    made: Loaded = mapper.class_manager.new_instance()
-    instance_state(made).dict.update(zip(keys, values, strict=True))
-    make_transient_to_detached(made)
-    session.add(made)
-    return made
+    connection that owns what it writes (a SCIM create read them apart, issue 15)."""
+    found = session.scalars(_LIVE_CONNECTION, {"connection_id": connection_id, "digest": digest})
+    return found.first()
 
 
 def live_token_clause() -> Exists:
@@ -272,24 +227,10 @@ _TOKENS = cast(Table, ConnectionToken.__table__)
 _LIVE_TOKEN = select(literal(1)).where(
     _TOKENS.c.digest == bindparam("digest"), _TOKENS.c.revoked_at.is_(None)
 )
-_CONNECTIONS = cast(Table, Connection.__table__)
-_TENANTS = cast(Table, Tenant.__table__)
-# built once: building the ORM query was most of its cost (issue 15); every column of the
-# connection, then of its tenant, in the order of their tables
-_LIVE_CONNECTION = (
-    select(_CONNECTIONS, _TENANTS)
-    .join_from(_CONNECTIONS, _TENANTS, _TENANTS.c.id == _CONNECTIONS.c.tenant_id)
-    .where(_CONNECTIONS.c.id == bindparam("connection_id"), exists(_LIVE_TOKEN))
+# built once: building the ORM query was most of its cost (issue 15)
+_LIVE_CONNECTION = select(Connection).where(
+    Connection.id == bindparam("connection_id"), exists(_LIVE_TOKEN)
 )
-
-
-def _attribute_keys(model: type[Any], table: Table) -> tuple[str, ...]:
-    mapper = model.__mapper__
-    return tuple(mapper.get_property_by_column(column).key for column in table.columns)
-
-
-_CONNECTION_KEYS = _attribute_keys(Connection, _CONNECTIONS)
-_TENANT_KEYS = _attribute_keys(Tenant, _TENANTS)
 
 KEEP_FAILURES = 50
 

@@ -260,21 +260,6 @@ def test_a_creation_indexes_only_the_attributes_its_user_holds(
     assert _calls(settings, database, district, indexing) <= 60
 
 
-def test_a_creation_reads_its_connection_without_the_orm_loading_it(
-    settings: Any, database: Database, district: District
-) -> None:
-    """Counted, never timed: the connection that owns the new user (with its tenant, and the
-    live check of the token in the same statement) was loaded through the ORM's loading, a
-    sixth of a create's CPU (issue 15); its row is now read with Core and made into records
-    as the ORM makes them, in that one statement."""
-    loading = os.path.join("sqlalchemy", "orm", "loading.py")
-
-    def orm_load(code: Any) -> bool:
-        return bool(code.co_name == "instances" and code.co_filename.endswith(loading))
-
-    assert _calls(settings, database, district, orm_load) == 0
-
-
 def test_a_connection_setting_changed_elsewhere_applies_to_the_next_creation(
     idp: IdP, database: Database, database_url: str, district: District
 ) -> None:
