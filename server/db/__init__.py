@@ -3,7 +3,15 @@
 from server.db.base import Base, fold, new_id, new_record_id, utcnow
 from server.db.oauth import OAuthClient, OAuthClientKind, OAuthToken
 from server.db.oauth1 import OAuth1Nonce, OAuth1Secret
-from server.db.people import Credential, CredentialState, RecordStatus, User, UserGrade, UserRole
+from server.db.people import (
+    Credential,
+    CredentialState,
+    RecordStatus,
+    User,
+    UserGrade,
+    UserRole,
+    not_deleted,
+)
 from server.db.purges import PurgeRun
 from server.db.records import AuditAmendment, AuditEvent, ImportRowResult, ImportRun
 from server.db.roster import (
@@ -90,5 +98,6 @@ __all__ = [
     "fold",
     "new_id",
     "new_record_id",
+    "not_deleted",
     "utcnow",
 ]

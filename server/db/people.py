@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     Boolean,
@@ -14,9 +14,11 @@ from sqlalchemy import (
     LargeBinary,
     String,
     UniqueConstraint,
+    literal_column,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.elements import ColumnElement
 
 from server.db.base import Base, new_record_id, utcnow
 from server.db.tenancy import Connection
@@ -29,6 +31,18 @@ class RecordStatus(StrEnum):
     ACTIVE = "active"
     INACTIVE = "inactive"
     DELETED = "deleted"
+
+
+# the deleted status written into the SQL, not bound: see :func:`not_deleted`
+_DELETED = literal_column(f"'{RecordStatus.DELETED.value}'", String)
+
+
+def not_deleted(status: Any) -> ColumnElement[bool]:
+    """``status != 'deleted'`` with the status written into the SQL. SQLite prepares a
+    statement again on every execution when a bound value is compared with the condition of a
+    partial index, here ``uq_users_tenant_username`` (``WHERE status != 'deleted'``): each read
+    of users was parsed and planned anew (https://sqlite.org/c3ref/prepare.html, issue 15)."""
+    return cast(ColumnElement[bool], status != _DELETED)
 
 
 class User(Base):

@@ -18,7 +18,16 @@ from collections.abc import Iterable
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
-from server.db import Enrollment, Group, Org, RecordStatus, SchoolClass, User, UserRole
+from server.db import (
+    Enrollment,
+    Group,
+    Org,
+    RecordStatus,
+    SchoolClass,
+    User,
+    UserRole,
+    not_deleted,
+)
 from server.domain.actors import Actor
 from server.errors import NotAllowed, NotFound
 
@@ -110,7 +119,7 @@ def visible_records(
         visible = visible_classes(actor)
     else:
         visible = visible_groups(actor)
-    return and_(visible, model.status != RecordStatus.DELETED)
+    return and_(visible, not_deleted(model.status))
 
 
 def ensure_can_create(actor: Actor, school_ids: list[str]) -> None:

@@ -34,6 +34,7 @@ from server.db import (
     User,
     fold,
     new_id,
+    not_deleted,
     utcnow,
 )
 from server.domain import audit, guard, provider_attributes
@@ -333,7 +334,7 @@ def tenant_users(session: Session, actor: Actor, user_ids: Iterable[str]) -> lis
             select(User).where(
                 User.tenant_id == actor.tenant_id,
                 User.id.in_(wanted),
-                User.status != RecordStatus.DELETED,
+                not_deleted(User.status),
             )
         )
     }
@@ -357,7 +358,7 @@ def tenant_user_ids(session: Session, actor: Actor, user_ids: Iterable[str]) -> 
                 select(User.id).where(
                     User.tenant_id == actor.tenant_id,
                     User.id.in_(chunk),
-                    User.status != RecordStatus.DELETED,
+                    not_deleted(User.status),
                 )
             )
         )

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import bindparam, literal, select, union_all
 from sqlalchemy.orm import Session
 
-from server.db import Connection, RecordStatus, User, fold
+from server.db import Connection, RecordStatus, User, fold, not_deleted
 from server.domain.access import ensure_visible
 from server.domain.actors import Actor
 from server.domain.tenants import manual_connection
@@ -47,7 +47,7 @@ def find_by_external_id(
         User.connection_id == connection_id, User.external_id_folded == fold(external_id)
     )
     if not include_deleted:
-        query = query.where(User.status != RecordStatus.DELETED)
+        query = query.where(not_deleted(User.status))
     return session.scalars(query.order_by(User.created_at.desc())).first()
 
 
@@ -56,7 +56,7 @@ def find_by_username(session: Session, tenant_id: str, username: str) -> User | 
         select(User).where(
             User.tenant_id == tenant_id,
             User.username_folded == fold(username),
-            User.status != RecordStatus.DELETED,
+            not_deleted(User.status),
         )
     ).first()
 
@@ -121,7 +121,7 @@ def _claims_statement(by_username: bool, by_external_id: bool) -> Any:
             select(*columns, literal("username")).where(
                 tenant,
                 User.username_folded == bindparam("username"),
-                User.status != RecordStatus.DELETED,
+                not_deleted(User.status),
             )
         )
     if by_external_id:
@@ -158,7 +158,7 @@ def find_adoptable(session: Session, actor: Actor, fields: Mapping[str, Any]) ->
         select(User).where(
             User.tenant_id == actor.tenant_id,
             User.connection_id != connection.id,
-            User.status != RecordStatus.DELETED,
+            not_deleted(User.status),
             column == wanted,
         )
     ).first()

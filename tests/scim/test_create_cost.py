@@ -25,8 +25,9 @@ from starlette.testclient import TestClient
 from scim.index import document_values, indexed_values
 from scim.schemas import make_provider
 from server.app import create_app
+from server.db import Connection
 from server.db.session import Database
-from server.domain import connections, users
+from server.domain import completeness, connections, users
 from server.domain.actors import system_actor
 from server.domain.scim_index import IndexedValue
 from server.domain.tenants import create_tenant
@@ -257,3 +258,28 @@ def test_a_creation_indexes_only_the_attributes_its_user_holds(
         return bool(code.co_filename.endswith(indexer))
 
     assert _calls(settings, database, district, indexing) <= 60
+
+
+def test_a_connection_setting_changed_elsewhere_applies_to_the_next_creation(
+    idp: IdP, database: Database, database_url: str, district: District
+) -> None:
+    """The connection a create reads is the one stored now: a default role set by another
+    process (its own engine and connections) applies to the very next user pushed."""
+    first = idp.post("/Users", {"schemas": [USER], "userName": "before.default"})
+    assert first.status_code == 201, first.text
+    elsewhere = Database(database_url)
+    try:
+        with elsewhere.session() as session:
+            connection = session.get(Connection, district.connection.id)
+            assert connection is not None
+            actor = system_actor(district.tenant_id, "test")
+            completeness.set_defaults(session, actor, connection, role="teacher")
+    finally:
+        elsewhere.dispose()
+    answer = idp.post("/Users", {"schemas": [USER], "userName": "after.default"})
+    assert answer.status_code == 201, answer.text
+    with database.session(read_only=True) as session:
+        made = users.find_by_username(session, district.tenant_id, "after.default")
+        earlier = users.find_by_username(session, district.tenant_id, "before.default")
+        assert made is not None and made.primary_role == "teacher"
+        assert earlier is not None and earlier.primary_role != "teacher"
