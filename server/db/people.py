@@ -38,10 +38,11 @@ _DELETED = literal_column(f"'{RecordStatus.DELETED.value}'", String)
 
 
 def not_deleted(status: Any) -> ColumnElement[bool]:
-    """``status != 'deleted'`` with the status written into the SQL. SQLite prepares a
-    statement again on every execution when a bound value is compared with the condition of a
-    partial index, here ``uq_users_tenant_username`` (``WHERE status != 'deleted'``): each read
-    of users was parsed and planned anew (https://sqlite.org/c3ref/prepare.html, issue 15)."""
+    """``status != 'deleted'`` with the status written into the SQL: the one way any table's
+    query leaves out deleted records. SQLite prepares a statement again on every execution when
+    a bound value is compared with the condition of a partial index, such as
+    ``uq_users_tenant_username`` (``WHERE status != 'deleted'``), so a bound status made each
+    read of users parsed and planned anew (https://sqlite.org/c3ref/prepare.html, issue 15)."""
     return cast(ColumnElement[bool], status != _DELETED)
 
 

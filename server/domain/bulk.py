@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.db import RecordStatus, User, fold
+from server.db import User, fold, not_deleted
 from server.domain import audit, new_user_rows, sync_hashes, users
 from server.domain.actors import Actor
 
@@ -119,7 +119,7 @@ def _taken(session: Session, tenant_id: str, column: Any, values: Iterable[str |
     keeps its sourcedId but frees its username)."""
     query = select(column).where(User.tenant_id == tenant_id)
     if column is User.username_folded:
-        query = query.where(User.status != RecordStatus.DELETED)
+        query = query.where(not_deleted(User.status))
     return _existing(session, query, column, sorted({v for v in values if v}))
 
 

@@ -20,7 +20,16 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, exists, func, not_, or_, select
 from sqlalchemy.orm import Session
 
-from server.db import Connection, ConnectionKind, Enrollment, Org, RecordStatus, User, UserRole
+from server.db import (
+    Connection,
+    ConnectionKind,
+    Enrollment,
+    Org,
+    RecordStatus,
+    User,
+    UserRole,
+    not_deleted,
+)
 from server.domain import audit
 from server.domain.access import ensure_can_manage_connections
 from server.domain.actors import Actor, connection_actor
@@ -98,7 +107,7 @@ def complete_existing(session: Session, connection: Connection) -> int:
         return 0
     query = select(User).where(
         User.connection_id == connection.id,
-        User.status != RecordStatus.DELETED,
+        not_deleted(User.status),
         incomplete_users(),
     )
     pusher = connection_actor(connection)
@@ -145,7 +154,7 @@ def incomplete_counts(session: Session, tenant_id: str) -> dict[str, int]:
         select(User.connection_id, func.count())
         .where(
             User.tenant_id == tenant_id,
-            User.status != RecordStatus.DELETED,
+            not_deleted(User.status),
             incomplete_users(),
         )
         .group_by(User.connection_id)

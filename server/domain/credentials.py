@@ -17,7 +17,16 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.db import Credential, CredentialState, RecordStatus, Tenant, User, fold, utcnow
+from server.db import (
+    Credential,
+    CredentialState,
+    RecordStatus,
+    Tenant,
+    User,
+    fold,
+    not_deleted,
+    utcnow,
+)
 from server.domain import audit, guard
 from server.domain.access import ensure_visible
 from server.domain.actors import Actor
@@ -271,7 +280,7 @@ def authenticate(session: Session, tenant_id: str, username: str, password: str)
         select(User).where(
             User.tenant_id == tenant_id,
             User.username_folded == fold(username.strip()),
-            User.status != RecordStatus.DELETED,
+            not_deleted(User.status),
         )
     ).first()
     if user is None or user.credential is None or not user.credential.password_hash:

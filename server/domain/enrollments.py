@@ -18,7 +18,15 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from server.db import Enrollment, RecordStatus, SchoolClass, User, new_record_id, utcnow
+from server.db import (
+    Enrollment,
+    RecordStatus,
+    SchoolClass,
+    User,
+    new_record_id,
+    not_deleted,
+    utcnow,
+)
 from server.db.bulk_insert import insert_dicts
 from server.domain import audit, roster, sync_hashes
 from server.domain.actors import Actor
@@ -232,7 +240,7 @@ def _triples_query() -> Any:
     parameter, so a batch's users are not each made into a SQL literal object (issue 15)."""
     return select(Enrollment.user_id, Enrollment.class_id, Enrollment.role).where(
         Enrollment.user_id.in_(bindparam("people", expanding=True)),
-        Enrollment.status != RecordStatus.DELETED,
+        not_deleted(Enrollment.status),
     )
 
 

@@ -207,11 +207,11 @@ def _membership_rows(
     group_connection: ColumnElement[Any] = Group.connection_id.expression
     if user_ids is not None or of_row:
         group_tenant, group_connection = _unindexed(group_tenant), _unindexed(group_connection)
-    group_where = [group_tenant == tenant_id, Group.status != RecordStatus.DELETED]
+    group_where = [group_tenant == tenant_id, not_deleted(Group.status)]
     class_where = [
         SchoolClass.tenant_id == tenant_id,
-        SchoolClass.status != RecordStatus.DELETED,
-        Enrollment.status != RecordStatus.DELETED,
+        not_deleted(SchoolClass.status),
+        not_deleted(Enrollment.status),
     ]
     if kind == "connection":
         group_where.append(group_connection == connection_id)
@@ -314,7 +314,7 @@ def class_enrollments(session: Session, klass: SchoolClass) -> list[Enrollment]:
     return list(
         session.scalars(
             select(Enrollment)
-            .where(Enrollment.class_id == klass.id, Enrollment.status != RecordStatus.DELETED)
+            .where(Enrollment.class_id == klass.id, not_deleted(Enrollment.status))
             .order_by(Enrollment.created_at, Enrollment.id)
         )
     )

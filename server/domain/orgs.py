@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.db import Org, RecordStatus
+from server.db import Org, RecordStatus, not_deleted
 from server.domain import roster, roster_status, roster_views
 from server.domain.actors import Actor
 from server.domain.vocabulary import ORG_TYPES, check_choice
@@ -53,7 +53,7 @@ def add_school(session: Session, actor: Actor, sourced_id: str, fields: Mapping[
 
 def list_orgs(session: Session, actor: Actor, *, include_inactive: bool = False) -> list[Org]:
     """Every org of the tenant (district first, then schools by name)."""
-    query = select(Org).where(Org.tenant_id == actor.tenant_id, Org.status != RecordStatus.DELETED)
+    query = select(Org).where(Org.tenant_id == actor.tenant_id, not_deleted(Org.status))
     if not include_inactive:
         query = query.where(Org.status == RecordStatus.ACTIVE)
     orgs = list(session.scalars(query.order_by(Org.name)))

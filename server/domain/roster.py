@@ -25,6 +25,7 @@ from server.db import (
     SchoolClass,
     User,
     new_record_id,
+    not_deleted,
     utcnow,
 )
 from server.db.roster import SyncedRecord
@@ -195,7 +196,7 @@ def enroll(
             Enrollment.user_id == user.id,
             Enrollment.class_id == klass.id,
             Enrollment.role == role,
-            Enrollment.status != RecordStatus.DELETED,
+            not_deleted(Enrollment.status),
         )
     ).first()
     values: dict[str, Any] = {

@@ -11,7 +11,7 @@ from typing import TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.db import Enrollment, Org, RecordStatus, SchoolClass, User
+from server.db import Enrollment, Org, RecordStatus, SchoolClass, User, not_deleted
 from server.db.roster import SyncedRecord
 from server.domain.access import visible_classes
 from server.domain.actors import Actor
@@ -53,7 +53,7 @@ def class_members(
             Enrollment.class_id == klass.id,
             Enrollment.status == RecordStatus.ACTIVE,
             User.tenant_id == actor.tenant_id,
-            User.status != RecordStatus.DELETED,
+            not_deleted(User.status),
         )
     )
     if role:

@@ -33,7 +33,7 @@ from cryptography.exceptions import InvalidTag
 from sqlalchemy import String, cast, or_, select
 from sqlalchemy.orm import Session
 
-from server.db import BrowserSession, Connection, RecordStatus, User, fold
+from server.db import BrowserSession, Connection, User, fold, not_deleted
 from server.domain import audit, guard, signin
 from server.domain.access import ensure_can_manage_connections
 from server.domain.actors import Actor, student_actor
@@ -266,7 +266,7 @@ def linked_user(session: Session, provider: UpstreamProvider, claims: dict[str, 
     owned = select(User).where(
         User.tenant_id == provider.tenant_id,
         User.connection_id == provider.connection_id,
-        User.status != RecordStatus.DELETED,
+        not_deleted(User.status),
     )
     if provider.link_claim == "email":
         candidates = list(session.scalars(owned.where(User.email_folded == fold(value))))

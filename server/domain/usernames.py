@@ -16,7 +16,7 @@ import unicodedata
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.db import RecordStatus, User, fold
+from server.db import User, fold, not_deleted
 from server.errors import UsernameRejected
 
 PATTERNS = ("{first}{last}", "{first}.{last}", "{f}{last}", "email", "fullname")
@@ -94,7 +94,7 @@ def _taken_with_prefix(session: Session, tenant_id: str, base: str) -> set[str]:
     rows = session.scalars(
         select(User.username_folded).where(
             User.tenant_id == tenant_id,
-            User.status != RecordStatus.DELETED,
+            not_deleted(User.status),
             User.username_folded.like(f"{escaped}%", escape="\\"),
         )
     )
@@ -106,7 +106,7 @@ def is_username_taken(
 ) -> bool:
     query = select(User.id).where(
         User.tenant_id == tenant_id,
-        User.status != RecordStatus.DELETED,
+        not_deleted(User.status),
         User.username_folded == fold(username),
     )
     if except_user_id:

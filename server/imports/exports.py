@@ -35,6 +35,7 @@ from server.db import (
     SchoolClass,
     User,
     UserRole,
+    not_deleted,
 )
 from server.domain import audit
 from server.domain.access import import_scope, users_at_schools
@@ -158,7 +159,7 @@ class _Package:
         (:func:`server.domain.access.users_at_schools`)."""
         condition = and_(
             User.tenant_id == self.tenant,
-            User.status != RecordStatus.DELETED,
+            not_deleted(User.status),
             exists().where(UserRole.user_id == User.id),
         )
         return and_(condition, users_at_schools(self.scope)) if self.scope else condition

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import exists, select
 
-from server.db import Enrollment, Org, RecordStatus, SchoolClass, User, UserRole, fold
+from server.db import Enrollment, Org, RecordStatus, SchoolClass, User, UserRole, fold, not_deleted
 from server.domain import credentials, duplicates, roster, roster_status, users
 from server.domain.import_records import (
     ImportRecord,
@@ -69,7 +69,7 @@ def _prefetch(ctx: ImportContext, records: list[ImportRecord]) -> None:
             select(User).where(
                 User.tenant_id == ctx.tenant_id,
                 User.username_folded.in_(names),
-                User.status != RecordStatus.DELETED,
+                not_deleted(User.status),
             )
         ):
             found[user.username_folded] = user
@@ -80,7 +80,7 @@ def _prefetch(ctx: ImportContext, records: list[ImportRecord]) -> None:
             select(SchoolClass.title_folded, SchoolClass.id).where(
                 SchoolClass.tenant_id == ctx.tenant_id,
                 SchoolClass.school_id == school_id,
-                SchoolClass.status != RecordStatus.DELETED,
+                not_deleted(SchoolClass.status),
             )
         )
         ctx.cache["classes"] = {title: id_ for title, id_ in rows}
@@ -101,7 +101,7 @@ def _match(ctx: ImportContext, record: ImportRecord) -> tuple[User | None, str |
             duplicates.same_full_name(
                 f"{record.fields['given_name']} {record.fields['family_name']}"
             ),
-            User.status != RecordStatus.DELETED,
+            not_deleted(User.status),
             exists().where(Enrollment.user_id == User.id, Enrollment.class_id == class_id),
         )
         .order_by(User.created_at)
