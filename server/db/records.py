@@ -129,5 +129,6 @@ class ImportRowResult(Base):
     message: Mapped[str | None] = mapped_column(String(2000))
     changes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # set on the one row that stands for every row of ``file`` as run ``rows_of`` stored them,
-    # each reported unchanged (a file left unread: server/domain/import_runs.py, issue 15)
+    # each reported unchanged (a file left unread: server/domain/import_runs.py, issue 15);
+    # its ``row_number`` says how many
     rows_of: Mapped[str | None] = mapped_column(String(36))

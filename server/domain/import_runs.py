@@ -67,7 +67,8 @@ class _Copied:
 
 _Item = _Row | _Run | _Copied
 # Reads (row number, key) of run ``run_id``'s rows of ``file`` in order (set by the engine)
-RowReader = Callable[[str, str], Iterator[tuple[int | None, str | None]]]
+# (and how many there are)
+RowReader = Callable[[str, str, int], Iterator[tuple[int | None, str | None]]]
 # SQLite: the keys of a run of unchanged rows go in as one JSON parameter per statement
 _UNCHANGED_SQLITE = (
     "INSERT INTO import_row_results "
@@ -230,7 +231,7 @@ class Report:
     def _copied_rows(self, item: _Copied) -> Iterator[_Row]:
         if self.reader is None:
             raise RuntimeError("a report with copied rows needs a reader to list them")
-        for number, key in self.reader(item.run_id, item.file):
+        for number, key in self.reader(item.run_id, item.file, item.rows):
             yield (item.file, number, key, "unchanged", None, None, {})
 
     def warn(self, file: str | None, message: str) -> None:
@@ -432,7 +433,7 @@ def _reference(
     if item.run_id not in seen:
         _lock_run(session, item.run_id, item.file)
         found = session.execute(_refs(item.run_id)).all()
-        seen[item.run_id] = {file: rows_of for _, file, rows_of in found}
+        seen[item.run_id] = {file: rows_of for _, file, rows_of, _ in found}
     rows_of = seen[item.run_id].get(item.file, item.run_id)
     if rows_of not in seen:
         _lock_run(session, rows_of, item.file)
@@ -440,7 +441,7 @@ def _reference(
     return {
         "run_id": run_id,
         "file": item.file,
-        "row_number": None,
+        "row_number": item.rows,  # how many it stands for
         "record_key": None,
         "outcome": "unchanged",
         "code": None,
@@ -472,9 +473,15 @@ def _rows_run(run_id: str, file: str) -> ColumnElement[str]:
 
 
 def _refs(run_id: str) -> Any:
-    """Run ``run_id``'s rows that stand for stored rows, in order (the partial index)."""
+    """Run ``run_id``'s rows that stand for stored rows, in order (the partial index): id,
+    file, the run that stored them and how many (``row_number``)."""
     return (
-        select(ImportRowResult.id, ImportRowResult.file, ImportRowResult.rows_of)
+        select(
+            ImportRowResult.id,
+            ImportRowResult.file,
+            ImportRowResult.rows_of,
+            ImportRowResult.row_number,
+        )
         .where(ImportRowResult.run_id == run_id, ImportRowResult.rows_of.is_not(None))
         .order_by(ImportRowResult.id)
     )
@@ -498,39 +505,49 @@ def stored_rows(session: Session, run_id: str) -> Iterator[_Row]:
     refs = session.execute(_refs(run_id)).all()
     own: ColumnElement[bool] = ImportRowResult.rows_of.is_(None)
     if refs:
-        files = sorted({file for _, file, _ in refs})
+        files = sorted({file for _, file, _, _ in refs})
         own = own & or_(ImportRowResult.file.is_(None), ImportRowResult.file.not_in(files))
     ahead = list(refs)
     for row in _pages(session, select(ImportRowResult.id, *_READ), run_id, own):
         while ahead and ahead[0][0] < row[0]:
             yield from _referred(session, *ahead.pop(0)[1:])
         yield tuple(row[1:])
-    for _, file, rows_of in ahead:
-        yield from _referred(session, file, rows_of)
+    for _, file, rows_of, rows in ahead:
+        yield from _referred(session, file, rows_of, rows)
 
 
-def _referred(session: Session, file: str, rows_of: str | ColumnElement[str]) -> Iterator[_Row]:
-    """The rows of ``file`` run ``rows_of`` stored, as a run that refers to them reports them."""
+def _referred(
+    session: Session, file: str, rows_of: str | ColumnElement[str], rows: int | None
+) -> Iterator[_Row]:
+    """The ``rows`` rows of ``file`` run ``rows_of`` stored, as a run that refers to them
+    reports them (read no further than the last: the file's rows are among a million)."""
     columns = select(ImportRowResult.id, ImportRowResult.row_number, ImportRowResult.record_key)
     condition = ImportRowResult.rows_of.is_(None) & (ImportRowResult.file == file)
-    for found in _pages(session, columns, rows_of, condition):
+    for found in _pages(session, columns, rows_of, condition, most=rows):
         yield (file, found[1], found[2], "unchanged", None, None, {})
 
 
 def _pages(
-    session: Session, query: Any, run_id: str | ColumnElement[str], condition: ColumnElement[bool]
+    session: Session,
+    query: Any,
+    run_id: str | ColumnElement[str],
+    condition: ColumnElement[bool],
+    most: int | None = None,
 ) -> Iterator[Any]:
     """The rows of ``query`` (its first column the id) of run ``run_id`` meeting
-    ``condition``, by id, :data:`READ_PAGE` per statement."""
+    ``condition``, by id, :data:`READ_PAGE` per statement; ``most``: how many there are."""
     query = query.where(ImportRowResult.run_id == run_id, condition)
     after: int | None = None
-    while True:
+    left = most
+    while left is None or left > 0:
+        size = READ_PAGE if left is None else min(READ_PAGE, left)
         page = query if after is None else query.where(ImportRowResult.id > after)
-        found = session.execute(page.order_by(ImportRowResult.id).limit(READ_PAGE)).all()
+        found = session.execute(page.order_by(ImportRowResult.id).limit(size)).all()
         yield from found
-        if len(found) < READ_PAGE:
+        if len(found) < size:
             return
         after = found[-1][0]
+        left = None if left is None else left - len(found)
 
 
 def plain_rows(session: Session, run_id: str, files: Iterable[str]) -> dict[str, int]:
@@ -567,9 +584,9 @@ def plain_rows(session: Session, run_id: str, files: Iterable[str]) -> dict[str,
 def copied_rows(database: Database) -> RowReader:
     """A :data:`RowReader` of ``database`` (a read of its own each time)."""
 
-    def read(run_id: str, file: str) -> Iterator[tuple[int | None, str | None]]:
+    def read(run_id: str, file: str, rows: int) -> Iterator[tuple[int | None, str | None]]:
         with database.session(read_only=True) as session:
-            for _, number, key, *_ in _referred(session, file, _rows_run(run_id, file)):
+            for _, number, key, *_ in _referred(session, file, _rows_run(run_id, file), rows):
                 yield number, key
 
     return read
