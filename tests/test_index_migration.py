@@ -1,6 +1,6 @@
-"""Migrations ``0016_lean_write_indexes``, ``0017_column_attribute_rows``, ``0018_file_prints``
-and ``0019_active_rows``: round trips on SQLite and PostgreSQL, down to the schema as it was, up
-again to exactly the schema the models describe (issue 15)."""
+"""Migrations ``0016_lean_write_indexes``, ``0017_column_attribute_rows``, ``0018_file_prints``,
+``0019_active_rows`` and ``0021_row_refs``: round trips on SQLite and PostgreSQL, down to the
+schema as it was, up again to exactly the schema the models describe (issue 15)."""
 
 from __future__ import annotations
 
@@ -138,3 +138,48 @@ def test_the_active_rows_go_and_the_downgrade_asks_for_a_reindex(database: Datab
     _rows_go_and_the_downgrade_asks_for_a_reindex(
         database, "0018_file_prints", [f"{USER_ROW}:active"]
     )
+
+
+def test_rows_standing_for_another_runs_go_down_as_copies_and_up_again(database: Database) -> None:
+    """``0021_row_refs``: the downgrade stores, in place of a row standing for another run's
+    rows of a file, copies of those rows (each unchanged), which the previous release reads; the
+    column and its partial indexes go, and come back to exactly the schema the models
+    describe."""
+    from server.db import ImportRowResult, ImportRun
+
+    with database.session() as session:
+        tenant = create_tenant(session, "Row refs")
+        for run_id in ("r1", "r2"):
+            session.add(
+                ImportRun(
+                    id=run_id, tenant_id=tenant.id, actor_name="SIS", format="oneroster-csv",
+                    mode="full", dry_run=False, status="applied", counts={},
+                )
+            )  # fmt: skip
+        session.flush()
+        session.add_all(
+            [
+                ImportRowResult(
+                    run_id="r1", file="orgs.csv", row_number=n, record_key=f"o{n}",
+                    outcome="created", changes={"name": [None, "x"]},
+                )
+                for n in (2, 3)
+            ]
+            + [ImportRowResult(run_id="r2", file="orgs.csv", outcome="unchanged", rows_of="r1")]
+        )  # fmt: skip
+    rows = "SELECT run_id, file, row_number, record_key, outcome FROM import_row_results"
+    try:
+        _migrate(database, "downgrade", "0020_file_rows")
+        with database.engine.connect() as connection:
+            columns = {c["name"] for c in inspect(connection).get_columns("import_row_results")}
+            assert "rows_of" not in columns
+            found = connection.execute(text(f"{rows} WHERE run_id = 'r2' ORDER BY id")).all()
+        assert [tuple(row) for row in found] == [
+            ("r2", "orgs.csv", 2, "o2", "unchanged"),
+            ("r2", "orgs.csv", 3, "o3", "unchanged"),
+        ]
+    finally:
+        upgrade(database.engine)
+    with database.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db.base import Base, new_id, utcnow
@@ -100,7 +100,24 @@ class ImportRowResult(Base):
     """The outcome of one row of an import: created/updated/unchanged/…, with a status code."""
 
     __tablename__ = "import_row_results"
-    __table_args__ = (Index("ix_import_row_results_run", "run_id", "id"),)
+    __table_args__ = (
+        Index("ix_import_row_results_run", "run_id", "id"),
+        # Only the rows that stand for another run's rows (few): a run's, and a run's referrers
+        Index(
+            "ix_import_row_results_refs",
+            "run_id",
+            "id",
+            sqlite_where=text("rows_of IS NOT NULL"),
+            postgresql_where=text("rows_of IS NOT NULL"),
+        ),
+        Index(
+            "ix_import_row_results_rows_of",
+            "rows_of",
+            "file",
+            sqlite_where=text("rows_of IS NOT NULL"),
+            postgresql_where=text("rows_of IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(AutoIncrement, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("import_runs.id", ondelete="CASCADE"))
@@ -111,3 +128,7 @@ class ImportRowResult(Base):
     code: Mapped[str | None] = mapped_column(String(8))
     message: Mapped[str | None] = mapped_column(String(2000))
     changes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # set on the one row that stands for every row of ``file`` as run ``rows_of`` stored them,
+    # each reported unchanged (a file left unread: server/domain/import_runs.py, issue 15);
+    # its ``row_number`` says how many
+    rows_of: Mapped[str | None] = mapped_column(String(36))

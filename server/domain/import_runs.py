@@ -5,10 +5,18 @@ then stored as :class:`~server.db.ImportRowResult` rows beside the :class:`~serv
 
 The rows of a file left unread because a proven run applied it as it is (issue 15,
 :mod:`server.imports.file_skips`) are that run's rows of the file, each unchanged: the report
-holds them as one item (:meth:`Report.add_copied`) and stores them with one ``INSERT ...
-SELECT`` from the proven run's rows (:func:`plain_rows` says when those are one row per file
-row, in order), so the stored run is whole on its own: retention or erasure of the proven run
-later changes nothing in it that they would not change in a run that read every row.
+holds them as one item (:meth:`Report.add_copied`) and stores them as ONE row whose
+``rows_of`` names the run whose stored rows of the file it stands for (:func:`plain_rows` says
+when those are one row per file row, in order): at 100,000 users a million rows are not
+written again. Such a row always names a run that stored the rows themselves (a chain of
+identical packages is resolved when it is stored, :func:`_rows_run`).
+
+Every reader of a run's rows goes through :func:`stored_rows`, which puts the rows a row
+stands for in its place: the admin page, the admin and push APIs and the CLI
+(:func:`run_as_dict`), the report a run hands back (:func:`copied_rows`) and subject access
+(:func:`standing_for`). Erasure pseudonymises the rows where they are stored, so every run
+that refers to them reads the alias, as a copy would have been. Retention deleting a run first
+moves the rows other runs refer to into the newest of them (:func:`keep_referred_rows`).
 """
 
 from __future__ import annotations
@@ -18,17 +26,15 @@ import logging
 import pickle
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum, nonmember
-from typing import TYPE_CHECKING, Any, cast
+from itertools import islice
+from typing import Any
 
-from sqlalchemy import func, insert, literal, select
+from sqlalchemy import ColumnElement, func, insert, or_, select, update
 from sqlalchemy.orm import Session
-
-if TYPE_CHECKING:
-    from sqlalchemy import CursorResult
 
 from server import metrics
 from server.db import Connection, ImportRowResult, ImportRun, new_id, utcnow
@@ -39,6 +45,7 @@ from server.domain.actors import Actor
 from server.domain.import_records import Outcome, RowResult
 
 STORE_BATCH = 2000
+READ_PAGE = 2000  # stored rows read per statement
 SPOOL_CHUNK = 1000  # report rows pickled together
 RUN_KEYS = 10_000  # SQLite: unchanged rows stored by one statement at most
 # A spooled row outcome: the keys of RowResult.as_dict, in this order
@@ -60,7 +67,8 @@ class _Copied:
 
 _Item = _Row | _Run | _Copied
 # Reads (row number, key) of run ``run_id``'s rows of ``file`` in order (set by the engine)
-RowReader = Callable[[str, str], Iterator[tuple[int | None, str | None]]]
+# (and how many there are)
+RowReader = Callable[[str, str, int], Iterator[tuple[int | None, str | None]]]
 # SQLite: the keys of a run of unchanged rows go in as one JSON parameter per statement
 _UNCHANGED_SQLITE = (
     "INSERT INTO import_row_results "
@@ -165,7 +173,7 @@ class Report:
     def add_copied(self, file: str, run_id: str, rows: int) -> None:
         """:meth:`add_unchanged` of every row of ``file``, which run ``run_id`` stored as
         :func:`plain_rows` ``rows`` (a file left unread, identical to the one it applied):
-        stored by copying that run's rows, not listed one by one."""
+        stored as one row that stands for that run's rows, not listed one by one."""
         self.outcomes[Outcome.UNCHANGED] += rows
         self.row_count += rows
         self._note(file, None, file not in self._files, rows)
@@ -223,7 +231,7 @@ class Report:
     def _copied_rows(self, item: _Copied) -> Iterator[_Row]:
         if self.reader is None:
             raise RuntimeError("a report with copied rows needs a reader to list them")
-        for number, key in self.reader(item.run_id, item.file):
+        for number, key in self.reader(item.run_id, item.file, item.rows):
             yield (item.file, number, key, "unchanged", None, None, {})
 
     def warn(self, file: str | None, message: str) -> None:
@@ -333,21 +341,26 @@ def _run_rows(run: _Run) -> Iterator[_Row]:
 
 def _store_rows(session: Session, report: Report, run_id: str) -> int:
     """Insert the report's rows in order: row outcomes in batches of one ``executemany``,
-    on SQLite runs of unchanged rows as one INSERT of their keys, copied rows as one
-    ``INSERT ... SELECT`` each; returns how many."""
+    on SQLite runs of unchanged rows as one INSERT of their keys, copied rows as the one row
+    that stands for them (:func:`_reference`); returns how many it reports."""
     insert_rows = _row_inserter(session)
     in_sql = session.get_bind().dialect.name == "sqlite"
     items = _joined(report._items()) if in_sql else report._items()
     batch: list[tuple[Any, ...]] = []
     rows = 0
-    locked: set[str] = set()
+    seen: dict[str, dict[str, str]] = {}
+    refs: list[dict[str, Any]] = []
     for item in items:
         if isinstance(item, _Copied):
             if batch:
                 insert_rows(batch)
                 batch = []
-            rows += _insert_copied(session, run_id, item, locked)
+            refs.append(_reference(session, run_id, item, seen))
+            rows += item.rows
             continue
+        if refs:
+            session.execute(insert(ImportRowResult), refs)
+            refs = []
         if in_sql and len(item) == 3 and _insert_run(session, run_id, item, batch):
             rows += len(item[2])
             batch = []
@@ -368,6 +381,8 @@ def _store_rows(session: Session, report: Report, run_id: str) -> int:
                 batch = []
     if batch:
         insert_rows(batch)
+    if refs:
+        session.execute(insert(ImportRowResult), refs)
     return rows
 
 
@@ -405,37 +420,134 @@ def _insert_run(session: Session, run_id: str, run: _Run, batch: list[tuple[Any,
     return True
 
 
-def _insert_copied(session: Session, run_id: str, item: _Copied, locked: set[str]) -> int:
-    """Copy the rows of ``item`` from the run that stored them, each unchanged, in their
-    order; returns how many. PostgreSQL: that run is locked against deletion (retention) until
-    this transaction ends (once: ``locked``). Its rows gone meanwhile, nothing is stored: this
-    raises."""
-    if session.get_bind().dialect.name != "sqlite" and item.run_id not in locked:
-        lock = select(ImportRun.id).where(ImportRun.id == item.run_id).with_for_update(read=True)
-        session.scalar(lock)
-        locked.add(item.run_id)
-    columns = ["run_id", "file", "row_number", "record_key", "outcome", "changes"]
-    query = insert(ImportRowResult).from_select(
-        columns,
-        select(
-            literal(run_id),
-            ImportRowResult.file,
-            ImportRowResult.row_number,
-            ImportRowResult.record_key,
-            literal("unchanged"),
-            literal({}, ImportRowResult.changes.type),
-        )
-        .where(ImportRowResult.run_id == item.run_id, ImportRowResult.file == item.file)
-        .order_by(ImportRowResult.id),
-    )
-    done = session.execute(query.execution_options(preserve_rowcount=True))
-    rows = cast("CursorResult[Any]", done).rowcount
-    if rows != item.rows:
+def _reference(
+    session: Session, run_id: str, item: _Copied, seen: dict[str, dict[str, str]]
+) -> dict[str, Any]:
+    """The one row that stands for the rows of ``item`` (each unchanged, in their order) as
+    the run that stored them has them. ``seen``: per run looked at, what its rows of each file
+    stand for (one read of each run). PostgreSQL: that run (and the run ``item`` names) is
+    locked against deletion by retention until this transaction ends; gone meanwhile, this
+    raises. SQLite: the write transaction that found the run ``item`` names (and, through the
+    rows that name it, the run that stored them: retention moves them before it deletes a run)
+    holds the write lock."""
+    if item.run_id not in seen:
+        _lock_run(session, item.run_id, item.file)
+        found = session.execute(_refs(item.run_id)).all()
+        seen[item.run_id] = {file: rows_of for _, file, rows_of, _ in found}
+    rows_of = seen[item.run_id].get(item.file, item.run_id)
+    if rows_of not in seen:
+        _lock_run(session, rows_of, item.file)
+        seen[rows_of] = {}
+    return {
+        "run_id": run_id,
+        "file": item.file,
+        "row_number": item.rows,  # how many it stands for
+        "record_key": None,
+        "outcome": "unchanged",
+        "code": None,
+        "message": None,
+        "changes": {},
+        "rows_of": rows_of,
+    }
+
+
+def _lock_run(session: Session, run_id: str, file: str) -> None:
+    """PostgreSQL: raise unless run ``run_id`` is stored, and keep it so (a share lock)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return
+    found = select(ImportRun.id).where(ImportRun.id == run_id).with_for_update(read=True)
+    if session.scalar(found) is None:
         raise RuntimeError(
-            f"the rows of {item.file} in run {item.run_id} changed while this run was stored "
-            "(deleted by retention?): run the import again"
+            f"the rows of {file} in run {run_id} were deleted while this run was stored "
+            "(by retention?): run the import again"
         )
-    return rows
+
+
+def _rows_run(run_id: str, file: str) -> ColumnElement[str]:
+    """The run that stored the rows of ``file`` run ``run_id`` reports: itself, or the run its
+    one row of the file stands for (which stored them itself: never a chain); a constant
+    subquery, read with the rows."""
+    query = _refs(run_id).where(ImportRowResult.file == file)
+    found = query.with_only_columns(ImportRowResult.rows_of).limit(1).scalar_subquery()
+    return func.coalesce(found, run_id)
+
+
+def _refs(run_id: str) -> Any:
+    """Run ``run_id``'s rows that stand for stored rows, in order (the partial index): id,
+    file, the run that stored them and how many (``row_number``)."""
+    return (
+        select(
+            ImportRowResult.id,
+            ImportRowResult.file,
+            ImportRowResult.rows_of,
+            ImportRowResult.row_number,
+        )
+        .where(ImportRowResult.run_id == run_id, ImportRowResult.rows_of.is_not(None))
+        .order_by(ImportRowResult.id)
+    )
+
+
+_READ = (
+    ImportRowResult.file,
+    ImportRowResult.row_number,
+    ImportRowResult.record_key,
+    ImportRowResult.outcome,
+    ImportRowResult.code,
+    ImportRowResult.message,
+    ImportRowResult.changes,
+)
+
+
+def stored_rows(session: Session, run_id: str) -> Iterator[_Row]:
+    """Every report row of run ``run_id`` as a tuple (:data:`ROW_FIELDS`), in order, a row
+    that stands for another run's rows replaced by them (each unchanged): what the run reports,
+    read a page at a time (stop early for the first rows only). Every reader goes through it."""
+    refs = session.execute(_refs(run_id)).all()
+    own: ColumnElement[bool] = ImportRowResult.rows_of.is_(None)
+    if refs:
+        files = sorted({file for _, file, _, _ in refs})
+        own = own & or_(ImportRowResult.file.is_(None), ImportRowResult.file.not_in(files))
+    ahead = list(refs)
+    for row in _pages(session, select(ImportRowResult.id, *_READ), run_id, own):
+        while ahead and ahead[0][0] < row[0]:
+            yield from _referred(session, *ahead.pop(0)[1:])
+        yield tuple(row[1:])
+    for _, file, rows_of, rows in ahead:
+        yield from _referred(session, file, rows_of, rows)
+
+
+def _referred(
+    session: Session, file: str, rows_of: str | ColumnElement[str], rows: int | None
+) -> Iterator[_Row]:
+    """The ``rows`` rows of ``file`` run ``rows_of`` stored, as a run that refers to them
+    reports them (read no further than the last: the file's rows are among a million)."""
+    columns = select(ImportRowResult.id, ImportRowResult.row_number, ImportRowResult.record_key)
+    condition = ImportRowResult.rows_of.is_(None) & (ImportRowResult.file == file)
+    for found in _pages(session, columns, rows_of, condition, most=rows):
+        yield (file, found[1], found[2], "unchanged", None, None, {})
+
+
+def _pages(
+    session: Session,
+    query: Any,
+    run_id: str | ColumnElement[str],
+    condition: ColumnElement[bool],
+    most: int | None = None,
+) -> Iterator[Any]:
+    """The rows of ``query`` (its first column the id) of run ``run_id`` meeting
+    ``condition``, by id, :data:`READ_PAGE` per statement; ``most``: how many there are."""
+    query = query.where(ImportRowResult.run_id == run_id, condition)
+    after: int | None = None
+    left = most
+    while left is None or left > 0:
+        size = READ_PAGE if left is None else min(READ_PAGE, left)
+        page = query if after is None else query.where(ImportRowResult.id > after)
+        found = session.execute(page.order_by(ImportRowResult.id).limit(size)).all()
+        yield from found
+        if len(found) < size:
+            return
+        after = found[-1][0]
+        left = None if left is None else left - len(found)
 
 
 def plain_rows(session: Session, run_id: str, files: Iterable[str]) -> dict[str, int]:
@@ -452,7 +564,11 @@ def plain_rows(session: Session, run_id: str, files: Iterable[str]) -> dict[str,
             func.max(number),
             func.count(ImportRowResult.code) + func.count(ImportRowResult.message),
         )
-        .where(ImportRowResult.run_id == run_id, ImportRowResult.file.in_(sorted(files)))
+        .where(
+            ImportRowResult.run_id == run_id,
+            ImportRowResult.file.in_(sorted(files)),
+            ImportRowResult.rows_of.is_(None),  # a file it did not store: not copied
+        )
         .group_by(ImportRowResult.file)
         .order_by(ImportRowResult.file)
     ).all()
@@ -468,14 +584,10 @@ def plain_rows(session: Session, run_id: str, files: Iterable[str]) -> dict[str,
 def copied_rows(database: Database) -> RowReader:
     """A :data:`RowReader` of ``database`` (a read of its own each time)."""
 
-    def read(run_id: str, file: str) -> Iterator[tuple[int | None, str | None]]:
+    def read(run_id: str, file: str, rows: int) -> Iterator[tuple[int | None, str | None]]:
         with database.session(read_only=True) as session:
-            query = (
-                select(ImportRowResult.row_number, ImportRowResult.record_key)
-                .where(ImportRowResult.run_id == run_id, ImportRowResult.file == file)
-                .order_by(ImportRowResult.id)
-            )
-            yield from session.execute(query.execution_options(yield_per=2000))
+            for _, number, key, *_ in _referred(session, file, _rows_run(run_id, file), rows):
+                yield number, key
 
     return read
 
@@ -636,22 +748,11 @@ def load_run(session: Session, tenant_id: str, run_id: str) -> ImportRun | None:
 
 
 def load_rows(session: Session, run_id: str, *, limit: int | None = None) -> list[dict[str, Any]]:
-    query = select(ImportRowResult).where(ImportRowResult.run_id == run_id)
-    query = query.order_by(ImportRowResult.id)
+    """The first ``limit`` (None: all) report rows of a stored run (:func:`stored_rows`)."""
+    rows = stored_rows(session, run_id)
     if limit is not None:
-        query = query.limit(limit)
-    return [
-        {
-            "file": row.file,
-            "row": row.row_number,
-            "key": row.record_key,
-            "outcome": row.outcome,
-            "code": row.code,
-            "message": row.message,
-            "changes": row.changes,
-        }
-        for row in session.scalars(query)
-    ]
+        rows = islice(rows, limit)
+    return [dict(zip(ROW_FIELDS, row, strict=True)) for row in rows]
 
 
 def run_as_dict(
@@ -671,3 +772,103 @@ def run_as_dict(
         "started_at": run.started_at.isoformat(),
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
     }
+
+
+def standing_for(
+    session: Session, rows: Sequence[ImportRowResult], keys: Iterable[str]
+) -> list[ImportRowResult]:
+    """Of stored ``rows`` (a person's, for subject access), those whose key is one of ``keys``
+    as every other run that refers to them reports them (:func:`stored_rows`: each unchanged),
+    one unsaved row each, in the order of those runs' rows."""
+    wanted = set(keys)
+    mine = [row for row in rows if row.record_key in wanted and row.rows_of is None]
+    if not mine:
+        return []
+    pairs = sorted({(row.run_id, row.file) for row in mine if row.file is not None})
+    refs = session.execute(
+        select(
+            ImportRowResult.id,
+            ImportRowResult.run_id,
+            ImportRowResult.file,
+            ImportRowResult.rows_of,
+        )
+        .where(
+            ImportRowResult.rows_of.is_not(None),
+            ImportRowResult.rows_of.in_(sorted({run for run, _ in pairs})),
+        )
+        .order_by(ImportRowResult.id)
+    ).all()
+    found: list[ImportRowResult] = []
+    for ref_id, run_id, file, rows_of in refs:
+        for row in mine:
+            if (row.run_id, row.file) == (rows_of, file) and run_id != rows_of:
+                found.append(_as_reported(row, run_id, ref_id))
+    return found
+
+
+def _as_reported(row: ImportRowResult, run_id: str, ref_id: int) -> ImportRowResult:
+    """Stored ``row`` as run ``run_id`` reports it through its row ``ref_id`` (unsaved)."""
+    return ImportRowResult(
+        id=ref_id,
+        run_id=run_id,
+        file=row.file,
+        row_number=row.row_number,
+        record_key=row.record_key,
+        outcome="unchanged",
+        code=None,
+        message=None,
+        changes={},
+        rows_of=None,
+    )
+
+
+def keep_referred_rows(session: Session, doomed: ColumnElement[bool]) -> int:
+    """Before the import runs meeting ``doomed`` are deleted (retention): the rows of theirs
+    that a run not deleted reports (:func:`stored_rows`) are moved into the newest such run,
+    each as it reports them, and every row standing for them then names that run. Returns how
+    many files' rows moved. PostgreSQL: the doomed runs are locked first, so a run storing a
+    row that stands for theirs either waits and then finds them gone, or is seen here."""
+    doomed_runs = select(ImportRun.id).where(doomed)
+    if session.get_bind().dialect.name != "sqlite":
+        session.execute(doomed_runs.with_for_update()).all()
+    refs = session.execute(
+        select(ImportRowResult.rows_of, ImportRowResult.file, ImportRun.started_at, ImportRun.id)
+        .join(ImportRun, ImportRun.id == ImportRowResult.run_id)
+        .where(
+            ImportRowResult.rows_of.is_not(None),
+            ImportRowResult.rows_of.in_(doomed_runs),
+            ImportRun.id.not_in(doomed_runs),
+        )
+        .order_by(ImportRowResult.rows_of, ImportRowResult.file, ImportRun.started_at, ImportRun.id)
+    ).all()
+    newest: dict[tuple[str, str], str] = {}
+    for rows_of, file, _, run_id in refs:
+        newest[(str(rows_of), str(file))] = run_id  # ordered: the newest last
+    for (rows_of, file), keeper in sorted(newest.items()):
+        _move_rows(session, rows_of, file, keeper)
+    return len(newest)
+
+
+def _move_rows(session: Session, rows_of: str, file: str, keeper: str) -> None:
+    """Run ``rows_of``'s stored rows of ``file`` become run ``keeper``'s, as it reports them;
+    every row standing for them names ``keeper``."""
+    session.execute(
+        update(ImportRowResult)
+        .where(
+            ImportRowResult.run_id == rows_of,
+            ImportRowResult.file == file,
+            ImportRowResult.rows_of.is_(None),
+        )
+        .values(run_id=keeper, outcome="unchanged", code=None, message=None, changes={})
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(ImportRowResult)
+        .where(
+            ImportRowResult.rows_of.is_not(None),
+            ImportRowResult.rows_of == rows_of,
+            ImportRowResult.file == file,
+        )
+        .values(rows_of=keeper)
+        .execution_options(synchronize_session=False)
+    )

@@ -43,7 +43,7 @@ from server.db import (
     User,
     utcnow,
 )
-from server.domain import audit, erasure, pseudonyms, roster_status, users
+from server.domain import audit, erasure, import_runs, pseudonyms, roster_status, users
 from server.domain.actors import Actor
 from server.domain.leavers import leaver_keep_until
 from server.domain.signin import account_key, staff_account_key
@@ -198,6 +198,8 @@ def enforce(
         for name, window in WINDOWS.items():
             days = int(tenant_setting(session, actor.tenant_id, window.setting))
             condition = window.condition(actor.tenant_id, now - timedelta(days=days))
+            if window.model is ImportRun:  # rows a later run reports move into it first
+                import_runs.keep_referred_rows(session, condition)
             result = session.execute(
                 delete(window.model).where(condition).execution_options(synchronize_session=False)
             )

@@ -43,7 +43,7 @@ from server.db import (
     UserGrade,
     UserRole,
 )
-from server.domain import audit
+from server.domain import audit, import_runs
 from server.domain.actors import Actor
 from server.domain.erasure import identifiers
 from server.domain.users import get_user
@@ -198,8 +198,11 @@ def export_student(session: Session, actor: Actor, user_id: str) -> dict[str, An
         raise NotAllowed("Only district admins can export a person's record.")
     user = get_user(session, actor, user_id, include_deleted=True)
     document: dict[str, Any] = {"about": user.id, "tenant_id": user.tenant_id}
-    for section, finder in REGISTRY.values():
-        document[section] = [_row(row) for row in session.scalars(finder(user))]
+    for table, (section, finder) in REGISTRY.items():
+        found = list(session.scalars(finder(user)))
+        if table == "import_row_results":  # their rows as later runs report them too
+            found += import_runs.standing_for(session, found, identifiers(user))
+        document[section] = [_row(row) for row in found]
     document["user"] = document["user"][0]
     document["credential"] = (document["credential"] or [None])[0]
     document["provider_data"] = dict(user.extra or {})

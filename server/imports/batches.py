@@ -24,6 +24,10 @@ from server.errors import DomainError
 from server.imports.contract import ImportContext, Step
 
 BATCH_SIZE = 500
+# Rows a batch holds at most when most of them were found unchanged by the read snapshot
+# (issue 15: a 1% delta at 100,000 users walked 200 batches of 5 changed rows each, paying each
+# batch's reads, flush, savepoint and audit statement); still BATCH_SIZE rows to apply at most
+WALKED_BATCH = 20 * BATCH_SIZE
 # Caches handlers add to while writing (sourcedId -> id of what they created); restored when a
 # batch savepoint is rolled back. Others (the 1.2 roles gathered per user) are only read then.
 SMALL_CACHES = ("orgs", "academic_sessions", "courses", "classes", "profile_holders")
@@ -37,13 +41,53 @@ def batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield batch
 
 
+def work_batches(ctx: ImportContext, items: Iterable[Any]) -> Iterator[list[Any]]:
+    """The write phase's batches of a file: :data:`BATCH_SIZE` rows each, or, while nothing
+    was written since the read snapshot (``ctx.snapshot_holds``), up to :data:`WALKED_BATCH`
+    rows of which at most :data:`BATCH_SIZE` are not rows it found unchanged (each batch's
+    fixed cost is paid per rows to apply, not per rows walked)."""
+    if not ctx.snapshot_holds:
+        yield from batches(items, BATCH_SIZE)
+        return
+    batch: list[Any] = []
+    applied = 0
+    for item in items:
+        batch.append(item)
+        applied += type(item) is not Sighted
+        if applied >= BATCH_SIZE or len(batch) >= WALKED_BATCH:
+            yield batch
+            batch, applied = [], 0
+    if batch:
+        yield batch
+
+
+def _split(batch: list[Any]) -> list[list[Any]]:
+    """``batch`` cut so that each part holds at most :data:`BATCH_SIZE` rows to apply."""
+    parts: list[list[Any]] = [[]]
+    applied = 0
+    for item in batch:
+        if type(item) is not Sighted:
+            if applied == BATCH_SIZE:
+                parts.append([])
+                applied = 0
+            applied += 1
+        parts[-1].append(item)
+    return parts
+
+
 def handle_batch(
     ctx: ImportContext, step: Step, batch: list[ImportRecord | RowResult | Sighted]
 ) -> None:
     """Handle a batch: first all its rows in one savepoint; if any row fails, roll the batch
     back and handle it again row by row, each in its own savepoint (same outcomes, fewer
-    round trips in the usual case of a clean file)."""
+    round trips in the usual case of a clean file). Rows found unchanged by the read snapshot
+    and found changed now make a batch of more than :data:`BATCH_SIZE` rows to apply: it is
+    handled in parts of that many (:func:`work_batches`)."""
     batch = _confirm_sighted(ctx, step, batch)
+    if sum(type(item) is not Sighted for item in batch) > BATCH_SIZE:
+        for part in _split(batch):
+            handle_batch(ctx, step, part)
+        return
     if all(type(item) is Sighted for item in batch):
         _walk_sighted(ctx, step, batch)
         return

@@ -64,7 +64,6 @@ from server.domain.schools import resolve_school_ids
 from server.domain.secrets import SecretBox
 from server.errors import Interrupted
 from server.imports import batches, file_skips, prepared
-from server.imports.batches import BATCH_SIZE
 from server.imports.contract import (
     MODES,
     SEEN,
@@ -318,7 +317,7 @@ def _steps(ctx: ImportContext, source: Any, progress: Progress | None) -> None:
         if step.listed is not None:  # left unread: server/imports/file_skips.py
             done = file_skips.listed(ctx, step, progress, done)
             continue
-        for batch in batches.batches(step.records, BATCH_SIZE):
+        for batch in batches.work_batches(ctx, step.records):
             batches.handle_batch(ctx, step, batch)
             done += len(batch)
             if progress is not None:

@@ -26,10 +26,10 @@ the write transaction (:func:`holds`):
   created now was not named by a proven row).
 
 Then reading the file row by row would report each row unchanged, which is what is reported
-(:func:`listed`): the proven run's stored rows of the file copied (one ``INSERT ... SELECT``,
-:meth:`~server.domain.import_runs.Report.add_copied`) when they are what reading it gives,
-else its keys listed. Otherwise the file is read in the write phase: its rows compared with the
-stored hashes there, batch by batch, those that differ translated and applied
+(:func:`listed`): the proven run's stored rows of the file, stored as one row that stands for
+them (:meth:`~server.domain.import_runs.Report.add_copied`) when they are what reading it
+gives, else its keys listed. Otherwise the file is read in the write phase: its rows compared
+with the stored hashes there, batch by batch, those that differ translated and applied
 (``Step.sighted_now``).
 A full import's deactivation of a file left unread finds nothing missing while this run has
 written none of the file's own tables; else the file's keys are claimed then, as reading it
@@ -162,8 +162,8 @@ def unchanged(
     done: int,
 ) -> int:
     """Report each row of file ``name`` unchanged; returns the rows done so far. Rows a run
-    stored as reading them gives (``copied``: the run and how many) are copied from it, not
-    listed from the file one by one (issue 15)."""
+    stored as reading them gives (``copied``: the run and how many) are reported as its rows
+    (one stored row stands for them), not listed from the file one by one (issue 15)."""
     report = ctx.report
     if copied is not None and _kept(ctx, copied[0]):
         report.add_copied(name, *copied)

@@ -34,8 +34,8 @@ session's ``after_commit`` work (kept page totals) is carried over to the databa
 and a write phase that registered its own ``after_commit`` listener is run directly instead.
 PostgreSQL (row locks only) and an in-memory SQLite run the write phase directly, and so does
 a short one on a SQLite file (:func:`prepares`: sized by the engine's read snapshot,
-:func:`server.imports.snapshot.writes_left`), where the copy would cost more than the lock
-time it saves.
+:func:`server.imports.snapshot.writes_left`, against a threshold that grows with the database,
+:func:`prepare_from`), where the copy would cost more than the lock time it saves.
 """
 
 from __future__ import annotations
@@ -76,6 +76,13 @@ PREPARATIONS = 2  # tries on a copy before the write phase runs directly under t
 # ~0.6 s of copy and recording against 0.52 ms saved per applied row, net of the replay).
 # Tests of the prepared path set it to 0 (fixture prepared_always).
 PREPARE_FROM_ROWS = 1200
+# ... on a database of this many pages (20,000 users, ~190 MB of 4 KiB pages). The copy costs
+# in proportion to the database's pages (100,000 users, 2 GB: ~11 s), the lock time it saves
+# in proportion to the rows: a larger database raises the threshold in proportion ...
+TUNED_PAGES = 48_000
+# ... up to this many rows (~2.6 s of applied rows at 0.52 ms): a larger write phase is
+# prepared on a copy at any size, not to hold the lock near writers' 10-second busy timeout.
+DIRECT_AT_MOST = 5000
 WriteBody = Callable[[Session], None]
 
 
@@ -125,12 +132,21 @@ def write(
 
 def prepares(database: Database, *, brief: bool = False, rows: int | None = None) -> bool:
     """Whether a write phase is prepared on a copy: on a SQLite file, unless it is short
-    (``brief``, or fewer than :data:`PREPARE_FROM_ROWS` rows): then the copy of the whole
+    (``brief``, or fewer rows than :func:`prepare_from`): then the copy of the whole
     database and the second write of each row cost more than the lock time they save. A
     trial run is sized alike: run directly it holds the lock as long as its apply would."""
     if brief or database_file(database.engine) is None:
         return False
-    return rows is None or rows >= PREPARE_FROM_ROWS
+    return rows is None or rows >= prepare_from(database)
+
+
+def prepare_from(database: Database) -> int:
+    """The rows from which a write phase is prepared on a copy of ``database`` (a SQLite
+    file): :data:`PREPARE_FROM_ROWS`, raised with the database's size (see above)."""
+    with database.session(read_only=True) as session:  # no write lock
+        pages = session.connection().exec_driver_sql("PRAGMA page_count").scalar() or 0
+    scaled = int(PREPARE_FROM_ROWS * max(1.0, pages / TUNED_PAGES))
+    return min(scaled, max(PREPARE_FROM_ROWS, DIRECT_AT_MOST))
 
 
 def _direct(database: Database, body: WriteBody) -> bool:

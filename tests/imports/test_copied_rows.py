@@ -92,7 +92,9 @@ def _runs(case: Case, base: Path, delta: Path, trial_first: bool) -> list:
 
 def test_a_delta_lists_no_key_of_a_file_left_unread(tenancy, tmp_path, listed, unchanged_calls):
     """The benchmark's delta: the unread files' rows are neither listed from the package nor
-    reported one by one; the run reports, and stores, one row per file row all the same."""
+    reported one by one, nor stored again: one stored row stands for each unread file's rows
+    (the rows of the files read, plus one per file left unread); the run reports, and reads
+    back, one row per file row all the same."""
     files = _district()
     case = Case(tenancy, "Copied")
     case.proven(package(tmp_path / "base.zip", "1.1", files))
@@ -109,7 +111,10 @@ def test_a_delta_lists_no_key_of_a_file_left_unread(tenancy, tmp_path, listed, u
         assert report.row_count == total == len(list(report.rows()))
         with case.tenant.database.session() as session:
             stored = session.scalar(select(func.count()).where(ImportRowResult.run_id == report.id))
-        assert stored == total
+            read_back = import_runs.load_rows(session, report.id)
+        read = len(files["users.csv"]) + len(files["demographics.csv"])
+        assert stored == read + len(UNREAD_IN_NAMES)
+        assert read_back == list(report.rows()) and len(read_back) == total
 
 
 @pytest.mark.parametrize("trial_first", [False, True], ids=["apply", "trial then apply"])
@@ -232,13 +237,15 @@ def test_an_identical_package_copies_every_file_and_reads_as_row_by_row(
 
 
 def _reads_of_rows(database) -> tuple[list[str], Any]:
-    """The SELECTs sent that read stored report rows (the INSERT ... SELECT that copies them
-    is not one), and the listener to remove."""
+    """The SELECTs sent that read stored report rows, and the listener to remove. A read of
+    only the rows that stand for other runs' rows (the partial index ``rows_of IS NOT NULL``:
+    one per file left unread, never the rows themselves) is listed as ``"refs"``."""
     seen: list[str] = []
 
     def note(conn, cursor, statement, *args) -> None:
         if statement.lstrip().upper().startswith("SELECT") and "import_row_results" in statement:
-            seen.append(statement)
+            refs = "import_row_results.rows_of IS NOT NULL" in statement
+            seen.append("refs" if refs and "count(" not in statement else statement)
 
     event.listen(database.engine, "before_cursor_execute", note)
     return seen, note
@@ -249,9 +256,9 @@ def test_what_a_delta_copies_is_known_without_reading_the_proven_runs_rows(
     tenancy, client, tmp_path, listed, kept
 ):
     """The proven run kept how many rows of each file it stored as reading the file reports
-    them (``import_runs.file_rows``): the delta reads none of its rows to know what to copy. A
-    run remembered before it kept them (NULL) has its rows read once to know, and the
-    delta's report is the same."""
+    them (``import_runs.file_rows``): the delta reads none of its rows to know what to copy
+    (only, once, which of them stand for another run's). A run remembered before it kept them
+    (NULL) has its rows read once to know, and the delta's report is the same."""
     files = _district()
     case = Case(tenancy, f"Known {kept}")
     proven = case.proven(package(tmp_path / "base.zip", "1.1", files))
@@ -268,9 +275,195 @@ def test_what_a_delta_copies_is_known_without_reading_the_proven_runs_rows(
     finally:
         event.remove(case.tenant.database.engine, "before_cursor_execute", note)
     assert report.status == RunStatus.APPLIED and not UNREAD_IN_NAMES & set(listed)
-    assert len(seen) == (0 if kept else 1), seen
+    assert seen.count("refs") == 1, seen
+    assert len(seen) - 1 == (0 if kept else 1), seen
     rows = _stored(client, case, report.id)[2]
     order = [*UNREAD_ORDER, "users.csv", "demographics.csv", "enrollments.csv"]
     assert [row[:2] for row in rows] == [
         (name, number + 2) for name in order for number in range(len(files[name]))
     ]
+
+
+def _pupil(files: dict) -> dict:
+    """``files`` with student u3 named ``pupil-3`` (identifiers of fewer than 3 characters
+    name no one: subject access and erasure look for longer ones)."""
+    for rows in (files["users.csv"], files["enrollments.csv"]):
+        for row in rows:
+            for column in ("sourcedId", "userSourcedId"):
+                if row.get(column) == "u3":
+                    row[column] = "pupil-3"
+    return files
+
+
+def _order_of_runs(case: Case) -> dict[str, int]:
+    with case.tenant.database.session() as session:
+        runs = session.scalars(
+            select(ImportRun.id)
+            .where(ImportRun.tenant_id == case.tenant.tenant_id)
+            .order_by(ImportRun.started_at, ImportRun.id)
+        ).all()
+    return {run_id: number for number, run_id in enumerate(runs)}
+
+
+def test_subject_access_lists_a_persons_rows_of_every_run(tenancy, client, monkeypatch, tmp_path):
+    """A person's report rows from every run, those a later run reports from an earlier one's
+    stored rows included: the same document as when every row is read and stored."""
+    files = _pupil(_district())
+    base = package(tmp_path / "base.zip", "1.1", files)
+    changed = package(
+        tmp_path / "delta.zip", "1.1", DELTAS["class moved school"](copy.deepcopy(files))
+    )
+    seen = []
+    for skip in (True, False):
+        case = Case(tenancy, f"Subject access {skip}")
+        with monkeypatch.context() as patched:
+            patched.setattr(snapshot, "SKIP_FILES", skip)
+            _runs(case, base, changed, trial_first=True)
+        user_id = case.tenant.user("pupil-3").id
+        answer = client.get(
+            f"/admin/api/users/{user_id}/export", headers=bearer(case.tokens["admin"])
+        )
+        assert answer.status_code == 200, answer.text
+        runs = _order_of_runs(case)
+        rows = answer.json()["import_rows"]
+        seen.append(
+            sorted(
+                (
+                    runs[r["run_id"]],
+                    r["file"],
+                    r["row_number"],
+                    r["record_key"],
+                    r["outcome"],
+                    r["code"],
+                    r["message"],
+                    repr(r["changes"]),
+                )
+                for r in rows
+            )
+        )
+        assert {r["file"] for r in rows} >= {"users.csv"}
+    assert seen[0] == seen[1]
+    assert len({row[0] for row in seen[0]}) >= 4  # the proven run and three later ones
+
+
+@pytest.mark.parametrize("limit", [1, 4, 9, 16, 1000])
+def test_a_page_of_a_stored_run_is_the_same_page(tenancy, client, monkeypatch, tmp_path, limit):
+    """The admin API's ``limit`` (the page and the push API cut alike) cuts the rows where
+    it cuts them when every row is stored, in or between the rows of a file left unread."""
+    files = _district()
+    base = package(tmp_path / "base.zip", "1.1", files)
+    changed = package(tmp_path / "delta.zip", "1.1", DELTAS["names"](copy.deepcopy(files)))
+    seen = []
+    for skip in (True, False):
+        case = Case(tenancy, f"Paged {limit} {skip}")
+        with monkeypatch.context() as patched:
+            patched.setattr(snapshot, "SKIP_FILES", skip)
+            run = _runs(case, base, changed, trial_first=False)[0]
+        answer = client.get(
+            f"/admin/api/imports/{run.id}?limit={limit}", headers=bearer(case.tokens["admin"])
+        )
+        assert answer.status_code == 200, answer.text
+        ids = _ids(case.tenant)
+        seen.append(
+            [(r["file"], r["row"], r["key"], r["outcome"], _named(r, ids))
+             for r in answer.json()["row_results"]]
+        )  # fmt: skip
+    assert seen[0] == seen[1] and len(seen[0]) == min(limit, sum(map(len, files.values())))
+
+
+def _refs(case: Case) -> list[tuple[str, str, str]]:
+    """Every stored row that stands for another run's rows: (run, file, the run it names)."""
+    with case.tenant.database.session() as session:
+        return [
+            tuple(row)
+            for row in session.execute(
+                select(ImportRowResult.run_id, ImportRowResult.file, ImportRowResult.rows_of)
+                .join(ImportRun, ImportRun.id == ImportRowResult.run_id)
+                .where(
+                    ImportRun.tenant_id == case.tenant.tenant_id,
+                    ImportRowResult.rows_of.is_not(None),
+                )
+                .order_by(ImportRowResult.id)
+            )
+        ]
+
+
+def _identical(case: Case, path: Path) -> Any:
+    report = case.tenant.run(path)
+    assert "identical to that of run" in report.summary, report.summary
+    return report
+
+
+def test_a_chain_of_identical_packages_names_the_runs_that_stored_the_rows(
+    tenancy, client, tmp_path
+):
+    """R1 <- R2 <- R3, each identical to the one before: R3's rows stand for R1's (never for
+    R2's row that stands for them), and each run reads as R1 does; storing them wrote one row
+    per file."""
+    files = _district()
+    case = Case(tenancy, "Chain")
+    path = package(tmp_path / "district.zip", "1.1", files)
+    first = case.proven(path)
+    second, third = _identical(case, path), _identical(case, path)
+    refs = _refs(case)
+    assert {(run, rows_of) for run, _, rows_of in refs} == {
+        (second.id, first.id),
+        (third.id, first.id),
+    }
+    with case.tenant.database.session() as session:
+        stored = session.scalar(select(func.count()).where(ImportRowResult.run_id == third.id))
+    assert stored == len(files)
+    expected = _stored(client, case, first.id)[2]
+    unchanged = [(f, n, k, "unchanged", c, m, "{}") for f, n, k, _, c, m, _ in expected]
+    for run in (second, third):
+        assert _stored(client, case, run.id)[2] == unchanged
+
+
+def test_retention_moves_rows_other_runs_refer_to_into_the_newest(tenancy, client, tmp_path):
+    """Deleting R1, which R2 and R3 refer to, moves its rows into R3 (R2 then names R3);
+    deleting R3 later moves them into R4, which refers to R3: every run kept reads as before,
+    and none is emptied."""
+    files = _district()
+    case = Case(tenancy, "Retention chain")
+    path = package(tmp_path / "district.zip", "1.1", files)
+    first = case.proven(path)
+    second, third = _identical(case, path), _identical(case, path)
+    before = {run.id: _stored(client, case, run.id) for run in (second, third)}
+    system = system_actor(case.tenant.tenant_id)
+    _age(case, first.id, 4000)
+    with case.tenant.database.session() as session:
+        assert retention.enforce(session, system, secret_key=TEST_SECRET)["import_runs"] == 1
+    assert {(run, rows_of) for run, _, rows_of in _refs(case)} == {
+        (second.id, third.id),
+        (third.id, third.id),
+    }
+    for run_id, stored in before.items():
+        assert _stored(client, case, run_id) == stored
+    fourth = _identical(case, path)
+    assert _stored(client, case, fourth.id) == before[third.id]
+    for run in (second, third):
+        _age(case, run.id, 4000)
+    with case.tenant.database.session() as session:
+        assert retention.enforce(session, system, secret_key=TEST_SECRET)["import_runs"] == 2
+    assert {(run, rows_of) for run, _, rows_of in _refs(case)} == {(fourth.id, fourth.id)}
+    assert _stored(client, case, fourth.id) == before[third.id]
+
+
+@pytest.mark.sqlite_only
+def test_a_run_prepared_on_a_copy_reads_as_when_every_row_is_read(
+    tenancy, client, monkeypatch, tmp_path, prepared_always
+):
+    """Prepared on a copy and replayed (a write phase of many rows on a SQLite file), the rows
+    that stand for a proven run's stay in their place among the run's rows."""
+    files = _district()
+    base = package(tmp_path / "base.zip", "1.1", files)
+    changed = package(tmp_path / "delta.zip", "1.1", DELTAS["names"](copy.deepcopy(files)))
+    seen = []
+    for skip in (True, False):
+        case = Case(tenancy, f"Prepared {skip}")
+        with monkeypatch.context() as patched:
+            patched.setattr(snapshot, "SKIP_FILES", skip)
+            runs = _runs(case, base, changed, trial_first=True)
+        seen.append([_stored(client, case, run.id) for run in runs])
+        assert _refs(case) or not skip
+    assert seen[0] == seen[1]

@@ -114,7 +114,9 @@ def test_a_skipped_run_sends_as_many_statements_for_300_students_as_for_30(tenan
             report = tenant.run(path)
         assert "identical to that of run" in report.summary
         counts.append(sent())
-    assert counts[0] == counts[1] < 40, counts
+    # 35 on SQLite: the files' rows stand for the proven run's in one INSERT (39 when each
+    # file's rows were copied by an INSERT ... SELECT of its own)
+    assert counts[0] == counts[1] < 36, counts
 
 
 def test_the_report_of_a_skipped_run_is_the_row_level_report(tenancy, tmp_path, client, read_rows):

@@ -113,3 +113,25 @@ def test_what_a_full_import_may_deactivate_counts_towards_the_threshold(
     assert tenancy.count(Enrollment, status="active") == STUDENTS + 1 - 10
     assert _replayed(caplog) == (1 if on_a_copy else 0)
     assert copies.exists() == on_a_copy
+
+
+@pytest.mark.parametrize(("at_most", "on_a_copy"), [(5000, False), (5, True)])
+def test_a_larger_database_raises_the_threshold_up_to_a_cap(
+    tenancy, tmp_path, copies, caplog, monkeypatch, at_most, on_a_copy
+):
+    """The copy costs in proportion to the database's pages (at 100,000 users 2 GB: ~11 s of
+    CPU for a 1% delta's few thousand rows): on a database twice the size the threshold was
+    tuned at, twice the rows run directly; never more than ``DIRECT_AT_MOST``."""
+    first = package(tmp_path / "first.zip", "1.1", district(students=STUDENTS), mode="delta")
+    assert tenancy.run(first).status == RunStatus.APPLIED
+    with tenancy.database.engine.connect() as connection:
+        pages = connection.exec_driver_sql("PRAGMA page_count").scalar()
+    monkeypatch.setattr(prepared, "PREPARE_FROM_ROWS", 5)  # 5 rows: on a copy (test above)
+    monkeypatch.setattr(prepared, "TUNED_PAGES", pages // 2)
+    monkeypatch.setattr(prepared, "DIRECT_AT_MOST", at_most)
+    files = _renamed(district(students=STUDENTS), 3)
+    report = tenancy.run(package(tmp_path / "delta.zip", "1.1", files, mode="delta"))
+    assert report.status == RunStatus.APPLIED and report.outcomes["updated"] == 3
+    assert tenancy.count(User, family_name="Renamed") == 3
+    assert _replayed(caplog) == (1 if on_a_copy else 0)
+    assert copies.exists() == on_a_copy
