@@ -182,3 +182,32 @@ def test_the_replay_keeps_its_statement_journals_off_the_disk(tenancy, tmp_path,
     assert len(written) == 1 and written[0] < 256 * 1024, written
     with tenancy.database.engine.connect() as connection:  # the pool's only connection
         assert connection.exec_driver_sql("PRAGMA temp_store").scalar() == 0
+
+
+def test_the_replay_moves_each_tables_rows_once_without_savepoints(tenancy, tmp_path, monkeypatch):
+    """The copy writes a first import a batch at a time, each in a savepoint; the replay
+    moves each table's rows with one ``INSERT ... SELECT`` and sends no savepoint (each
+    statement of ~2,000 per table kept the pages earlier ones had changed in its statement
+    journal: issue 15). What it writes is what a direct import writes."""
+    archive = package(tmp_path / "district.zip", "1.1", district(students=1200))
+    monkeypatch.setattr(prepared, "PREPARE_FROM_ROWS", 0)
+    sent: list[str] = []
+
+    def note(_conn, _cursor, statement, _parameters, _context, _many) -> None:
+        sent.append(" ".join(statement.split()))
+
+    event.listen(tenancy.database.engine, "before_cursor_execute", note)
+    try:
+        report = tenancy.run(archive)
+    finally:
+        event.remove(tenancy.database.engine, "before_cursor_execute", note)
+    assert report.status == RunStatus.APPLIED, report.summary
+    moves = [s.split()[2].strip('"') for s in sent if "FROM replay_copy." in s]
+    assert report.row_count > 3 * 500  # batches of 500 rows
+    for table in ("users", "user_roles", "credentials", "enrollments", "import_row_results"):
+        assert moves.count(table) == 1, moves
+    assert [s for s in sent if s.upper().startswith(("SAVEPOINT", "RELEASE"))] == []
+    other = _other_tenancy(tenancy)
+    monkeypatch.setattr(prepared, "PREPARE_FROM_ROWS", 10**9)
+    direct = other.run(archive)
+    assert _written(tenancy, report.id) == _written(other, direct.id)
