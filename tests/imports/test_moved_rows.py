@@ -211,3 +211,49 @@ def test_the_replay_moves_each_tables_rows_once_without_savepoints(tenancy, tmp_
     monkeypatch.setattr(prepared, "PREPARE_FROM_ROWS", 10**9)
     direct = other.run(archive)
     assert _written(tenancy, report.id) == _written(other, direct.id)
+
+
+@pytest.mark.parametrize(
+    ("children_first", "replayed"),
+    [(False, 2), (True, 3)],
+    ids=["parents-first: one move per table", "children-first: as recorded"],
+)
+def test_a_run_of_moves_is_merged_only_in_an_order_its_foreign_keys_allow(
+    tmp_path: Path, children_first: bool, replayed: int
+):
+    """Moves of one table are merged across a run, the tables in the order they first
+    appear; when that order would put rows before the rows they refer to (a child table
+    first appearing before its parent's table), the run is replayed as recorded."""
+    database = Database(f"sqlite:///{tmp_path / 'merged.sqlite3'}")
+    with database.engine.begin() as connection:
+        for statement in SCHEMA:
+            connection.exec_driver_sql(statement)
+        connection.exec_driver_sql("INSERT INTO parents (id, name) VALUES (1, 'kept')")
+    insert_parents = "INSERT INTO parents (id, name) VALUES (?, ?)"
+    insert_children = "INSERT INTO children (id, parent_id, mark) VALUES (?, ?, ?)"
+    steps = [
+        (insert_parents, [(n, f"p{n}") for n in range(2, 7)]),
+        (insert_children, [(f"c{n}", 2 + n % 5, None) for n in range(20)]),
+        (insert_parents, [(n, f"p{n}") for n in range(7, 12)]),
+        (insert_children, [(f"d{n}", 7 + n % 5, None) for n in range(20)]),
+    ]
+    if children_first:  # children of the kept parent, then as above but one table each
+        steps = [(insert_children, [(f"k{n}", 1, None) for n in range(5)]), *steps[:2]]
+    with private_copy(database.engine) as copy, recording(copy, moves_rows=True) as recorder:
+        with copy.connect() as connection:
+            connection.begin()
+            for number, (sql, rows) in enumerate(steps):
+                connection.exec_driver_sql(f"SAVEPOINT s{number}")
+                connection.exec_driver_sql(sql, rows)
+                connection.exec_driver_sql(f"RELEASE SAVEPOINT s{number}")
+            expected = {table: _rows(connection, table) for table in ("parents", "children")}
+            connection.connection.driver_connection.execute("COMMIT")
+            connection.rollback()
+        assert recorder.moved == len(steps)
+        with database.engine.connect() as original:
+            with original.begin():
+                assert replay(original, recorder, Path(str(copy.url.database))) == replayed
+            detach(original)
+            assert {table: _rows(original, table) for table in expected} == expected
+        recorder.close()
+    database.dispose()
