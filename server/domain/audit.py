@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from functools import lru_cache
@@ -129,7 +129,7 @@ def record_created(
     actor: Actor,
     action: str,
     target_kind: str,
-    events: list[tuple[str, str | None, JSONText]],
+    events: Sequence[tuple[str, str | None, JSONText]],
 ) -> None:
     """:func:`record_many` of creations: each of ``events`` is ``(target_id, target_label,
     changes)``, its changes made by :func:`created_json`; no detail, no override. The rows
