@@ -470,7 +470,8 @@ def _merged(run: list[Statement], parents: dict[str, set[str]]) -> Iterator[Stat
     appear, when each table's moves are of one column list and one range of rows on the
     copy (each starts where the one before ended) and no table's rows need the rows of a
     table that first appears after it (a foreign key); else each move as it was recorded.
-    The rows of each table still go in in their order on the copy."""
+    The rows of each table still go in in their order on the copy, at most
+    :data:`MOVE_ROWS` a statement."""
     tables: dict[str, tuple[str, int, int, int | None]] = {}
     for statement, rows, _, rowcount in run:
         insert = _PLAIN_INSERT.fullmatch(statement)
@@ -499,9 +500,17 @@ def _merged(run: list[Statement], parents: dict[str, set[str]]) -> Iterator[Stat
             yield _moving_sql(statement), (rows.first, rows.last), False, rowcount
         return
     for statement, first, last, rowcount in tables.values():
-        yield _moving_sql(statement), (first, last), False, rowcount
+        if rowcount is None or rowcount <= MOVE_ROWS:
+            yield _moving_sql(statement), (first, last), False, rowcount
+            continue
+        for start in range(first, last + 1, MOVE_ROWS):  # each range holds all its rows
+            end = min(start + MOVE_ROWS - 1, last)
+            yield _moving_sql(statement), (start, end), False, end - start + 1
 
 
+# rows one merged move sends at most: its statement journal (in memory during the replay:
+# statement_journals_in_memory) holds the pages it changes that existed before it
+MOVE_ROWS = 100_000
 _SAVEPOINTS = re.compile(r"\s*(?:SAVEPOINT|RELEASE|ROLLBACK\s+TO)\b", re.IGNORECASE)
 
 

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import event, func, select, text
 
 from server.db import AuditEvent, Enrollment, ImportRowResult, User
+from server.db import replay as replay_module
 from server.db.replay import detach, private_copy, recording, replay
 from server.db.session import Database
 from server.domain.actors import system_actor
@@ -214,16 +215,23 @@ def test_the_replay_moves_each_tables_rows_once_without_savepoints(tenancy, tmp_
 
 
 @pytest.mark.parametrize(
-    ("children_first", "replayed"),
-    [(False, 2), (True, 3)],
-    ids=["parents-first: one move per table", "children-first: as recorded"],
+    ("children_first", "move_rows", "replayed"),
+    [(False, None, 2), (True, None, 3), (False, 15, 4)],
+    ids=[
+        "parents-first: one move per table",
+        "children-first: as recorded",
+        "at most 15 rows a move: the 40 children in 3",
+    ],
 )
 def test_a_run_of_moves_is_merged_only_in_an_order_its_foreign_keys_allow(
-    tmp_path: Path, children_first: bool, replayed: int
+    tmp_path: Path, monkeypatch, children_first: bool, move_rows: int | None, replayed: int
 ):
     """Moves of one table are merged across a run, the tables in the order they first
-    appear; when that order would put rows before the rows they refer to (a child table
-    first appearing before its parent's table), the run is replayed as recorded."""
+    appear, at most ``MOVE_ROWS`` rows a statement; when that order would put rows before
+    the rows they refer to (a child table first appearing before its parent's table), the
+    run is replayed as recorded."""
+    if move_rows is not None:
+        monkeypatch.setattr(replay_module, "MOVE_ROWS", move_rows)
     database = Database(f"sqlite:///{tmp_path / 'merged.sqlite3'}")
     with database.engine.begin() as connection:
         for statement in SCHEMA:
