@@ -8,8 +8,9 @@ were told to retry (503). Now, on a SQLite file:
 1. **Prepare.** The database is copied (:func:`server.db.replay.private_copy`: the backup API,
    a reader, no write lock) and the write phase runs there exactly as it would on the
    database, while every statement that writes is recorded. The rows its plain INSERTs add
-   are not recorded but kept on the copy, committed there and moved by the replay with one
-   ``INSERT ... SELECT`` each from the attached copy (issue 15; :mod:`server.db.replay`);
+   are not recorded but kept on the copy, committed there and moved by the replay from the
+   attached copy, each table's rows of a run of such INSERTs with one ``INSERT ... SELECT``
+   (issue 15; :mod:`server.db.replay`);
    without such rows, the copy is rolled back and removed at once. A trial run, or a run
    refused or interrupted, ends here: nothing is written but its report (a short write, by
    the engine).

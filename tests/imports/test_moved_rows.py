@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import event, func, select, text
 
 from server.db import AuditEvent, Enrollment, ImportRowResult, User
+from server.db import replay as replay_module
 from server.db.replay import detach, private_copy, recording, replay
 from server.db.session import Database
 from server.domain.actors import system_actor
@@ -182,3 +183,85 @@ def test_the_replay_keeps_its_statement_journals_off_the_disk(tenancy, tmp_path,
     assert len(written) == 1 and written[0] < 256 * 1024, written
     with tenancy.database.engine.connect() as connection:  # the pool's only connection
         assert connection.exec_driver_sql("PRAGMA temp_store").scalar() == 0
+
+
+def test_the_replay_moves_each_tables_rows_once_without_savepoints(tenancy, tmp_path, monkeypatch):
+    """The copy writes a first import a batch at a time, each in a savepoint; the replay
+    moves each table's rows with one ``INSERT ... SELECT`` and sends no savepoint (each
+    statement of ~2,000 per table kept the pages earlier ones had changed in its statement
+    journal: issue 15). What it writes is what a direct import writes."""
+    archive = package(tmp_path / "district.zip", "1.1", district(students=1200))
+    monkeypatch.setattr(prepared, "PREPARE_FROM_ROWS", 0)
+    sent: list[str] = []
+
+    def note(_conn, _cursor, statement, _parameters, _context, _many) -> None:
+        sent.append(" ".join(statement.split()))
+
+    event.listen(tenancy.database.engine, "before_cursor_execute", note)
+    try:
+        report = tenancy.run(archive)
+    finally:
+        event.remove(tenancy.database.engine, "before_cursor_execute", note)
+    assert report.status == RunStatus.APPLIED, report.summary
+    moves = [s.split()[2].strip('"') for s in sent if "FROM replay_copy." in s]
+    assert report.row_count > 3 * 500  # batches of 500 rows
+    for table in ("users", "user_roles", "credentials", "enrollments", "import_row_results"):
+        assert moves.count(table) == 1, moves
+    assert [s for s in sent if s.upper().startswith(("SAVEPOINT", "RELEASE"))] == []
+    other = _other_tenancy(tenancy)
+    monkeypatch.setattr(prepared, "PREPARE_FROM_ROWS", 10**9)
+    direct = other.run(archive)
+    assert _written(tenancy, report.id) == _written(other, direct.id)
+
+
+@pytest.mark.parametrize(
+    ("children_first", "move_rows", "replayed"),
+    [(False, None, 2), (True, None, 3), (False, 15, 4)],
+    ids=[
+        "parents-first: one move per table",
+        "children-first: as recorded",
+        "at most 15 rows a move: the 40 children in 3",
+    ],
+)
+def test_a_run_of_moves_is_merged_only_in_an_order_its_foreign_keys_allow(
+    tmp_path: Path, monkeypatch, children_first: bool, move_rows: int | None, replayed: int
+):
+    """Moves of one table are merged across a run, the tables in the order they first
+    appear, at most ``MOVE_ROWS`` rows a statement; when that order would put rows before
+    the rows they refer to (a child table first appearing before its parent's table), the
+    run is replayed as recorded."""
+    if move_rows is not None:
+        monkeypatch.setattr(replay_module, "MOVE_ROWS", move_rows)
+    database = Database(f"sqlite:///{tmp_path / 'merged.sqlite3'}")
+    with database.engine.begin() as connection:
+        for statement in SCHEMA:
+            connection.exec_driver_sql(statement)
+        connection.exec_driver_sql("INSERT INTO parents (id, name) VALUES (1, 'kept')")
+    insert_parents = "INSERT INTO parents (id, name) VALUES (?, ?)"
+    insert_children = "INSERT INTO children (id, parent_id, mark) VALUES (?, ?, ?)"
+    steps = [
+        (insert_parents, [(n, f"p{n}") for n in range(2, 7)]),
+        (insert_children, [(f"c{n}", 2 + n % 5, None) for n in range(20)]),
+        (insert_parents, [(n, f"p{n}") for n in range(7, 12)]),
+        (insert_children, [(f"d{n}", 7 + n % 5, None) for n in range(20)]),
+    ]
+    if children_first:  # children of the kept parent, then as above but one table each
+        steps = [(insert_children, [(f"k{n}", 1, None) for n in range(5)]), *steps[:2]]
+    with private_copy(database.engine) as copy, recording(copy, moves_rows=True) as recorder:
+        with copy.connect() as connection:
+            connection.begin()
+            for number, (sql, rows) in enumerate(steps):
+                connection.exec_driver_sql(f"SAVEPOINT s{number}")
+                connection.exec_driver_sql(sql, rows)
+                connection.exec_driver_sql(f"RELEASE SAVEPOINT s{number}")
+            expected = {table: _rows(connection, table) for table in ("parents", "children")}
+            connection.connection.driver_connection.execute("COMMIT")
+            connection.rollback()
+        assert recorder.moved == len(steps)
+        with database.engine.connect() as original:
+            with original.begin():
+                assert replay(original, recorder, Path(str(copy.url.database))) == replayed
+            detach(original)
+            assert {table: _rows(original, table) for table in expected} == expected
+        recorder.close()
+    database.dispose()
