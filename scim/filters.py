@@ -56,6 +56,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import aliased
 
+from scim.index import own_paths
 from scim.values import CORE_GROUP, CORE_USER, comparison_form, datetime_text, path_key
 from server.db import RecordStatus, ScimValue, fold
 from server.domain.search import MAX_FILTER_TERMS, MAX_PATTERN_CHARS
@@ -136,12 +137,19 @@ class FilterTranslator(FilterVisitor[ColumnElement[bool]]):
             binding = binding._nested_in(self.urn_prefix)
         return binding
 
-    def _values(self, path: str, *conditions: Any) -> Any:
+    def _values(self, path: str, *conditions: Any, held: bool | None = None) -> Any:
+        """The subjects with an index row of ``path`` meeting ``conditions``; ``held``: whether
+        the attribute is there at all (True: counting its entries, a null comparison) or
+        present (False: ``pr``), read from its sub-attributes' rows too
+        (:func:`scim.index.own_paths`)."""
         key = ScimValue.element if self.element_of is not None else ScimValue.resource_id
+        paths = (path,)
+        if held is not None and self.element_of is None:
+            paths = own_paths(self.filter.model, path, entries=held)
         return select(key).where(
             ScimValue.tenant_id == self.tenant_id,
             ScimValue.resource_type == self.resource_type,
-            ScimValue.path == path,
+            ScimValue.path == path if len(paths) == 1 else ScimValue.path.in_(paths),
             *conditions,
         )
 
@@ -162,9 +170,9 @@ class FilterTranslator(FilterVisitor[ColumnElement[bool]]):
         path = path_key(binding)
         if expected is None:
             if node.op == Op.eq:
-                return self.subject.not_in(self._values(path))
+                return self.subject.not_in(self._values(path, held=True))
             if node.op == Op.ne:
-                return self.subject.in_(self._values(path))
+                return self.subject.in_(self._values(path, held=True))
             return false()
         condition = self._value_condition(binding, node.op, expected)
         if node.op == Op.ne:
@@ -198,7 +206,8 @@ class FilterTranslator(FilterVisitor[ColumnElement[bool]]):
         column = None if self.element_of is not None else column_for(binding, self.table)
         if column is not None:
             return column.is_not(None)
-        return self.subject.in_(self._values(path_key(binding), ScimValue.present.is_(True)))
+        present = ScimValue.present.is_(True)
+        return self.subject.in_(self._values(path_key(binding), present, held=False))
 
     def visit_not(self, node: Not) -> ColumnElement[bool]:
         return not_(self.visit(node.expr))
