@@ -48,6 +48,7 @@ from sqlalchemy import (
     case,
     cast,
     false,
+    literal,
     not_,
     null,
     or_,
@@ -192,7 +193,7 @@ class FilterTranslator(FilterVisitor[ColumnElement[bool]]):
         if text is None:
             return false()
         if op in STRING_OPS:
-            return _like(ScimValue.text, op, text)
+            return _like(ScimValue.text, op, text, self.dialect)
         return _ordered(ScimValue.text, op, text, self.dialect)
 
     def visit_present(self, node: Present) -> ColumnElement[bool]:
@@ -265,8 +266,11 @@ class FilterTranslator(FilterVisitor[ColumnElement[bool]]):
         if column is None or not isinstance(expected, str):
             return false()
         if op == Op.ne:
-            return self.table.id.not_in(self._members(_membership_compare(column, Op.eq, expected)))
-        return self.table.id.in_(self._members(_membership_compare(column, op, expected)))
+            equal = _membership_compare(column, Op.eq, expected, self.dialect)
+            return self.table.id.not_in(self._members(equal))
+        return self.table.id.in_(
+            self._members(_membership_compare(column, op, expected, self.dialect))
+        )
 
     def _membership_row(self, node: Any) -> ColumnElement[bool]:
         """The filter inside ``groups[…]`` as a condition on one membership row."""
@@ -286,7 +290,7 @@ class FilterTranslator(FilterVisitor[ColumnElement[bool]]):
                 return true() if node.op == Op.ne else false()  # no row has a null one
             if column is None or not isinstance(node.value, str):
                 return false()
-            return _membership_compare(column, node.op, node.value)
+            return _membership_compare(column, node.op, node.value, self.dialect)
         return false()  # nested value paths are forbidden by the errata
 
 
@@ -302,10 +306,10 @@ def _membership_column(memberships: Any, binding: AttributeBinding) -> Any:
     return getattr(memberships.c, MEMBERSHIP_COLUMNS[name])
 
 
-def _membership_compare(column: Any, op: Op, expected: str) -> ColumnElement[bool]:
+def _membership_compare(column: Any, op: Op, expected: str, dialect: str) -> ColumnElement[bool]:
     text = fold(expected) or ""
     if op in STRING_OPS:
-        return _like(column, op, text)
+        return _like(column, op, text, dialect)
     if op == Op.ne:
         return column != text
     return _ordered(column, op, text, "")
@@ -349,19 +353,26 @@ def _compare_column(column: Any, op: Op, expected: Any, dialect: str) -> ColumnE
         return column.is_(None) if op == Op.eq else column.is_not(None) if op == Op.ne else false()
     textual = isinstance(column.type, String) and isinstance(expected, str)
     if op in STRING_OPS:
-        return _like(column, op, expected) if textual else false()
+        return _like(column, op, expected, dialect) if textual else false()
     if op == Op.ne:  # a missing value is "ne" anything
         return or_(column.is_(None), column != expected)
     return _ordered(column, op, expected, dialect if textual else "")
 
 
-def _like(column: Any, op: Op, text: str) -> ColumnElement[bool]:
+def _like(column: Any, op: Op, text: str, dialect: str) -> ColumnElement[bool]:
+    """``column LIKE pattern``. On SQLite a pattern bound as a bare parameter has the statement
+    prepared again on every run (so that a ``sw`` prefix can bound an index range, with
+    ``case_sensitive_like``: https://sqlite.org/optoverview.html#the_like_optimization); a
+    ``co`` or ``ew`` pattern (leading ``%``) can bound none, so it is bound through a CAST,
+    which SQLite prepares once (issue 15)."""
     if len(text) > MAX_PATTERN_CHARS:
         raise InvalidFilterException(
             detail=f"A {op.value} value can be at most {MAX_PATTERN_CHARS} characters long."
         )
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     pattern = {Op.co: f"%{escaped}%", Op.sw: f"{escaped}%", Op.ew: f"%{escaped}"}[op]
+    if op != Op.sw and dialect == "sqlite":
+        return column.like(cast(literal(pattern), String), escape="\\")
     return column.like(pattern, escape="\\")
 
 
