@@ -21,12 +21,13 @@ of ``server.domain.groups.membership_rows`` (``value`` is the group's id, ``type
 from __future__ import annotations
 
 import datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from scim2_models import (
     AttributeBinding,
     InvalidCursorException,
     InvalidFilterException,
+    Resource,
     ScimFilter,
 )
 from scim2_models.path import (
@@ -144,9 +145,10 @@ class FilterTranslator(FilterVisitor[ColumnElement[bool]]):
         present (False: ``pr``), read from its sub-attributes' rows too
         (:func:`scim.index.own_paths`)."""
         key = ScimValue.element if self.element_of is not None else ScimValue.resource_id
-        paths = (path,)
-        if held is not None and self.element_of is None:
-            paths = own_paths(self.filter.model, path, entries=held)
+        paths: tuple[str, ...] = (path,)
+        model = self.filter.model  # the resource's (a value path's filter holds its entries')
+        if held is not None and self.element_of is None and _is_resource(model):
+            paths = own_paths(model, path, entries=held)
         return select(key).where(
             ScimValue.tenant_id == self.tenant_id,
             ScimValue.resource_type == self.resource_type,
@@ -292,6 +294,10 @@ class FilterTranslator(FilterVisitor[ColumnElement[bool]]):
                 return false()
             return _membership_compare(column, node.op, node.value, self.dialect)
         return false()  # nested value paths are forbidden by the errata
+
+
+def _is_resource(model: Any) -> TypeGuard[type[Resource[Any]]]:
+    return isinstance(model, type) and issubclass(model, Resource)
 
 
 def _is_user_groups(binding: AttributeBinding) -> bool:
