@@ -21,12 +21,13 @@ of ``server.domain.groups.membership_rows`` (``value`` is the group's id, ``type
 from __future__ import annotations
 
 import datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from scim2_models import (
     AttributeBinding,
     InvalidCursorException,
     InvalidFilterException,
+    Resource,
     ScimFilter,
 )
 from scim2_models.path import (
@@ -48,6 +49,7 @@ from sqlalchemy import (
     case,
     cast,
     false,
+    literal,
     not_,
     null,
     or_,
@@ -56,6 +58,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import aliased
 
+from scim.index import own_paths
 from scim.values import CORE_GROUP, CORE_USER, comparison_form, datetime_text, path_key
 from server.db import RecordStatus, ScimValue, fold
 from server.domain.search import MAX_FILTER_TERMS, MAX_PATTERN_CHARS
@@ -136,12 +139,20 @@ class FilterTranslator(FilterVisitor[ColumnElement[bool]]):
             binding = binding._nested_in(self.urn_prefix)
         return binding
 
-    def _values(self, path: str, *conditions: Any) -> Any:
+    def _values(self, path: str, *conditions: Any, held: bool | None = None) -> Any:
+        """The subjects with an index row of ``path`` meeting ``conditions``; ``held``: whether
+        the attribute is there at all (True: counting its entries, a null comparison) or
+        present (False: ``pr``), read from its sub-attributes' rows too
+        (:func:`scim.index.own_paths`)."""
         key = ScimValue.element if self.element_of is not None else ScimValue.resource_id
+        paths: tuple[str, ...] = (path,)
+        model = self.filter.model  # the resource's (a value path's filter holds its entries')
+        if held is not None and self.element_of is None and _is_resource(model):
+            paths = own_paths(model, path, entries=held)
         return select(key).where(
             ScimValue.tenant_id == self.tenant_id,
             ScimValue.resource_type == self.resource_type,
-            ScimValue.path == path,
+            ScimValue.path == path if len(paths) == 1 else ScimValue.path.in_(paths),
             *conditions,
         )
 
@@ -162,9 +173,9 @@ class FilterTranslator(FilterVisitor[ColumnElement[bool]]):
         path = path_key(binding)
         if expected is None:
             if node.op == Op.eq:
-                return self.subject.not_in(self._values(path))
+                return self.subject.not_in(self._values(path, held=True))
             if node.op == Op.ne:
-                return self.subject.in_(self._values(path))
+                return self.subject.in_(self._values(path, held=True))
             return false()
         condition = self._value_condition(binding, node.op, expected)
         if node.op == Op.ne:
@@ -184,7 +195,7 @@ class FilterTranslator(FilterVisitor[ColumnElement[bool]]):
         if text is None:
             return false()
         if op in STRING_OPS:
-            return _like(ScimValue.text, op, text)
+            return _like(ScimValue.text, op, text, self.dialect)
         return _ordered(ScimValue.text, op, text, self.dialect)
 
     def visit_present(self, node: Present) -> ColumnElement[bool]:
@@ -198,7 +209,8 @@ class FilterTranslator(FilterVisitor[ColumnElement[bool]]):
         column = None if self.element_of is not None else column_for(binding, self.table)
         if column is not None:
             return column.is_not(None)
-        return self.subject.in_(self._values(path_key(binding), ScimValue.present.is_(True)))
+        present = ScimValue.present.is_(True)
+        return self.subject.in_(self._values(path_key(binding), present, held=False))
 
     def visit_not(self, node: Not) -> ColumnElement[bool]:
         return not_(self.visit(node.expr))
@@ -256,8 +268,11 @@ class FilterTranslator(FilterVisitor[ColumnElement[bool]]):
         if column is None or not isinstance(expected, str):
             return false()
         if op == Op.ne:
-            return self.table.id.not_in(self._members(_membership_compare(column, Op.eq, expected)))
-        return self.table.id.in_(self._members(_membership_compare(column, op, expected)))
+            equal = _membership_compare(column, Op.eq, expected, self.dialect)
+            return self.table.id.not_in(self._members(equal))
+        return self.table.id.in_(
+            self._members(_membership_compare(column, op, expected, self.dialect))
+        )
 
     def _membership_row(self, node: Any) -> ColumnElement[bool]:
         """The filter inside ``groups[…]`` as a condition on one membership row."""
@@ -277,8 +292,12 @@ class FilterTranslator(FilterVisitor[ColumnElement[bool]]):
                 return true() if node.op == Op.ne else false()  # no row has a null one
             if column is None or not isinstance(node.value, str):
                 return false()
-            return _membership_compare(column, node.op, node.value)
+            return _membership_compare(column, node.op, node.value, self.dialect)
         return false()  # nested value paths are forbidden by the errata
+
+
+def _is_resource(model: Any) -> TypeGuard[type[Resource[Any]]]:
+    return isinstance(model, type) and issubclass(model, Resource)
 
 
 def _is_user_groups(binding: AttributeBinding) -> bool:
@@ -293,10 +312,10 @@ def _membership_column(memberships: Any, binding: AttributeBinding) -> Any:
     return getattr(memberships.c, MEMBERSHIP_COLUMNS[name])
 
 
-def _membership_compare(column: Any, op: Op, expected: str) -> ColumnElement[bool]:
+def _membership_compare(column: Any, op: Op, expected: str, dialect: str) -> ColumnElement[bool]:
     text = fold(expected) or ""
     if op in STRING_OPS:
-        return _like(column, op, text)
+        return _like(column, op, text, dialect)
     if op == Op.ne:
         return column != text
     return _ordered(column, op, text, "")
@@ -340,19 +359,26 @@ def _compare_column(column: Any, op: Op, expected: Any, dialect: str) -> ColumnE
         return column.is_(None) if op == Op.eq else column.is_not(None) if op == Op.ne else false()
     textual = isinstance(column.type, String) and isinstance(expected, str)
     if op in STRING_OPS:
-        return _like(column, op, expected) if textual else false()
+        return _like(column, op, expected, dialect) if textual else false()
     if op == Op.ne:  # a missing value is "ne" anything
         return or_(column.is_(None), column != expected)
     return _ordered(column, op, expected, dialect if textual else "")
 
 
-def _like(column: Any, op: Op, text: str) -> ColumnElement[bool]:
+def _like(column: Any, op: Op, text: str, dialect: str) -> ColumnElement[bool]:
+    """``column LIKE pattern``. On SQLite a pattern bound as a bare parameter has the statement
+    prepared again on every run (so that a ``sw`` prefix can bound an index range, with
+    ``case_sensitive_like``: https://sqlite.org/optoverview.html#the_like_optimization); a
+    ``co`` or ``ew`` pattern (leading ``%``) can bound none, so it is bound through a CAST,
+    which SQLite prepares once (issue 15)."""
     if len(text) > MAX_PATTERN_CHARS:
         raise InvalidFilterException(
             detail=f"A {op.value} value can be at most {MAX_PATTERN_CHARS} characters long."
         )
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     pattern = {Op.co: f"%{escaped}%", Op.sw: f"{escaped}%", Op.ew: f"%{escaped}"}[op]
+    if op != Op.sw and dialect == "sqlite":
+        return column.like(cast(literal(pattern), String), escape="\\")
     return column.like(pattern, escape="\\")
 
 

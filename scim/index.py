@@ -143,20 +143,56 @@ def document_values(
         _schemas(rows, layout.schemas, resource_id, doc.get("schemas"))
     for attribute, value in _held_attributes(layout, doc):
         if isinstance(value, list):
-            rows.append(
-                IndexedValue(attribute.path, present=_present(value, attribute.complex_model))
-            )
+            start = len(rows)
             _entries(rows, resource_id, attribute, value, None)
+            _presence(rows, start, attribute.path, _present(value, attribute.complex_model))
         elif attribute.complex_model is not None and isinstance(value, dict):
-            rows.append(
-                IndexedValue(attribute.path, present=_present(value, attribute.complex_model))
-            )
+            start = len(rows)
             for sub in attribute.subs:
                 if (held := value.get(sub.alias)) is not None:
                     _leaf(rows, sub, held, None, True)
+            _presence(rows, start, attribute.path, _present(value, attribute.complex_model))
         else:
             _leaf(rows, attribute.leaf, value, None, True)
     return rows
+
+
+def own_paths(model: type[Resource[Any]], path: str, *, entries: bool) -> tuple[str, ...]:
+    """The index paths whose rows say whether the attribute at ``path`` (a
+    :func:`scim.values.path_key`) is held: its own (see :func:`_presence`) and its
+    sub-attributes'; ``entries``: with the entry rows (``path#``) of a multi-valued complex
+    one, which a null comparison counts (an entry with no value still holds the attribute)
+    and ``pr`` does not."""
+    subs, multivalued = _sub_paths(model).get(path, ((), False))
+    if entries and multivalued:
+        return (path, path + "#", *subs)
+    return (path, *subs)
+
+
+@cache
+def _sub_paths(model: type[Resource[Any]]) -> dict[str, tuple[tuple[str, ...], bool]]:
+    """The sub-attribute paths of each complex attribute of ``model``, and whether it is
+    multi-valued."""
+    return {
+        attribute.path: (
+            tuple(sub.path for sub in attribute.subs),
+            attribute.binding.is_multivalued,
+        )
+        for attribute in _layout(model).attributes
+        if attribute.complex_model is not None
+    }
+
+
+def _presence(rows: list[IndexedValue], start: int, path: str, present: bool) -> None:
+    """The row of a complex or multi-valued attribute itself, before the rows of its values
+    (``rows[start:]``), unless they answer for it: ``pr`` and ``eq null`` on the attribute
+    read the rows of its sub-attributes too (:func:`own_paths`), so a row is needed only
+    when it has no other row (``name: {}``, ``emails: []``) or its presence is not theirs
+    (issue 15: three of the benchmark user's ten rows, each an entry in three indexes)."""
+    held = rows[start:]
+    if held and present == any(row.present for row in held if not row.path.endswith("#")):
+        return
+    rows.insert(start, IndexedValue(path, present=present))
 
 
 def indexed_values(resource: Resource[Any]) -> list[IndexedValue]:
@@ -207,10 +243,11 @@ def _held_attributes(layout: _Layout, doc: dict[str, Any]) -> list[tuple[_Attrib
 def _schemas(rows: list[IndexedValue], leaf: _Leaf, resource_id: str | None, schemas: Any) -> None:
     if not schemas:
         return
-    rows.append(IndexedValue(leaf.path, present=True))
+    start = len(rows)
     elements = _element_keys(resource_id, leaf.path, schemas)
     for index, schema in enumerate(schemas):
         _leaf(rows, leaf, schema, elements[index], index == 0)
+    _presence(rows, start, leaf.path, True)
 
 
 def _entries(

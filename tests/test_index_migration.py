@@ -1,6 +1,7 @@
 """Migrations ``0016_lean_write_indexes``, ``0017_column_attribute_rows``, ``0018_file_prints``,
-``0019_active_rows`` and ``0021_row_refs``: round trips on SQLite and PostgreSQL, down to the
-schema as it was, up again to exactly the schema the models describe (issue 15)."""
+``0019_active_rows``, ``0021_row_refs`` and ``0022_presence_rows``: round trips on SQLite and
+PostgreSQL, down to the schema as it was, up again to exactly the schema the models describe
+(issue 15)."""
 
 from __future__ import annotations
 
@@ -183,3 +184,65 @@ def test_rows_standing_for_another_runs_go_down_as_copies_and_up_again(database:
     with database.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
+
+
+def test_the_presence_rows_their_values_answer_for_go(database: Database) -> None:
+    """``0022_presence_rows``: the row of a complex or multi-valued attribute itself goes where
+    the rows of its values say the same (``scim.index._presence``), and stays where they do
+    not; the downgrade marks each indexed user stale, so the previous release indexes it again.
+    """
+    with database.session() as session:
+        tenant_id = create_tenant(session, "Migrated past 0021_row_refs").id
+    # (path, element, present, text) of a user indexed by the previous release
+    own = [
+        (f"{USER_ROW}:schemas", None, True, None),
+        (f"{USER_ROW}:name", None, True, None),
+        (f"{USER_ROW}:emails", None, True, None),
+        (f"{USER_ROW}:ims", None, False, None),  # an entry with no value: `ims: [{}]`
+        (f"{USER_ROW}:addresses", None, True, None),  # present, but none of its values is
+        (f"{USER_ROW}:phonenumbers", None, False, None),  # `phoneNumbers: []`: nothing else
+        ("urn:x:user:grades", None, False, None),  # `grades: []`
+    ]
+    theirs = [
+        (f"{USER_ROW}:displayname", None, True, "ada"),
+        (f"{USER_ROW}:schemas", "e-1", True, USER_ROW),
+        (f"{USER_ROW}:name.givenname", None, True, "ada"),
+        (f"{USER_ROW}:emails#", "e-2", True, None),
+        (f"{USER_ROW}:emails.value", "e-2", True, "ada@x.example"),
+        (f"{USER_ROW}:ims#", "e-3", True, None),
+        (f"{USER_ROW}:addresses#", "e-4", True, None),
+        (f"{USER_ROW}:addresses.formatted", "e-4", False, ""),
+    ]
+    kept = [own[4], own[5], own[6]]
+    try:
+        _migrate(database, "downgrade", "0021_row_refs")
+        with database.engine.begin() as connection:
+            _add_values(connection, tenant_id, "old-user", own + theirs)
+    finally:
+        upgrade(database.engine)
+    with database.engine.connect() as connection:
+        assert _index_rows(connection, "old-user") == sorted(row[0] for row in kept + theirs)
+    try:
+        _migrate(database, "downgrade", "0021_row_refs")
+        with database.engine.connect() as connection:
+            assert "__stale__" in _index_rows(connection, "old-user")
+    finally:
+        upgrade(database.engine)
+
+
+def _add_values(
+    connection: Connection,
+    tenant_id: str,
+    resource_id: str,
+    rows: list[tuple[str, str | None, bool, str | None]],
+) -> None:
+    connection.execute(
+        text(
+            "INSERT INTO scim_values (tenant_id, resource_type, resource_id, path, element, lead,"
+            " present, text) VALUES (:t, 'User', :r, :p, :e, TRUE, :present, :text)"
+        ),
+        [
+            {"t": tenant_id, "r": resource_id, "p": p, "e": e, "present": present, "text": value}
+            for p, e, present, value in rows
+        ],
+    )

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from server.db.session import Database
 from tests.scim.helpers import USER, IdP, statements
 
@@ -63,3 +65,37 @@ def test_a_taken_username_of_a_deleted_user_is_free_again(idp: IdP) -> None:
     assert again.status_code == 201, again.text
     clash = idp.post("/Users", {"schemas": [USER], "userName": "REUSED.name"})
     assert clash.status_code == 409 and clash.json()["scimType"] == "uniqueness", clash.text
+
+
+# a LIKE whose pattern is a bare parameter (what SQLite prepares again for each binding)
+BOUND_PATTERN = re.compile(r"LIKE\s+\?", re.IGNORECASE)
+
+
+@pytest.mark.sqlite_only
+def test_contains_and_ends_with_filters_bind_no_bare_like_pattern(
+    idp: IdP, database: Database
+) -> None:
+    """SQLite prepares a statement again whenever a parameter a LIKE compares with is bound
+    anew (its LIKE optimization reads the pattern): worth it for ``sw``, a prefix that bounds
+    an index range (``case_sensitive_like``), not for ``co`` or ``ew``, which bound none."""
+    member = idp.create_user("like.pupil", emails=[{"value": "like@x.example", "type": "work"}])
+    idp.create_group("Like club", [member["id"]])
+    filters = {
+        'userName co "pupil"': 1,
+        'userName ew ".PUPIL"': 1,
+        'emails.value co "LIKE@"': 1,
+        'emails[type co "wor" and value ew "x.example"]': 1,
+        'groups.display co "club"': 1,
+        'groups[display ew "club"]': 1,
+        'externalId co "x"': 0,
+    }
+    with statements(database) as seen:
+        for expression, total in filters.items():
+            found = idp.get("/Users", params={"filter": expression})
+            assert found.json()["totalResults"] == total, (expression, found.text)
+    assert seen, "no statement seen"
+    assert [statement for statement in seen if BOUND_PATTERN.search(statement)] == []
+    with statements(database) as seen:
+        found = idp.get("/Users", params={"filter": 'userName sw "like."'})
+        assert found.json()["totalResults"] == 1, found.text
+    assert [statement for statement in seen if BOUND_PATTERN.search(statement)] != []
