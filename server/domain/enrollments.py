@@ -11,7 +11,6 @@ itself, so the two paths cannot drift apart on what "enrolling again" means.
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -189,18 +188,10 @@ def _event(row: tuple[Any, ...]) -> tuple[str, str, JSONText]:
     """The audit event of a new enrollment (target id, label, changes): the fields ``enroll``
     sets, when given, each ``[None, value]``."""
     *_, made, sourced_id, _, user_id, class_id, school_id, role, primary, begin, end = row
-    if begin is None and end is None and type(primary) is bool:
-        texts = (user_id, class_id, school_id, role)
-        if all(type(text) is str for text in texts):  # the usual row: the text written at once
-            flag = "true" if primary else "false"
-            return made, sourced_id, JSONText(_CREATED % (*map(_quoted, texts), flag))
-    created: dict[str, Any] = {
-        "user_id": user_id,
-        "class_id": class_id,
-        "school_id": school_id,
-        "role": role,
-        "primary": primary,
-    }
+    values = (user_id, class_id, school_id, role, primary)
+    if begin is None and end is None:  # the usual row
+        return made, sourced_id, audit.created_row_json(_EVENT_FIELDS, values)
+    created: dict[str, Any] = dict(zip(_EVENT_FIELDS, values, strict=True))
     if begin is not None:
         created["begin_date"] = begin.isoformat()
     if end is not None:
@@ -208,12 +199,7 @@ def _event(row: tuple[Any, ...]) -> tuple[str, str, JSONText]:
     return made, sourced_id, audit.created_json(created)
 
 
-# audit.created_json's text of an enrollment without dates, written directly (one per row)
-_CREATED = (
-    '{"user_id": [null, %s], "class_id": [null, %s], "school_id": [null, %s], '
-    '"role": [null, %s], "primary": [null, %s]}'
-)
-_quoted = json.encoder.encode_basestring_ascii  # json.dumps's strings, as created_json's
+_EVENT_FIELDS = ("user_id", "class_id", "school_id", "role", "primary")
 
 
 def _existing_triples(

@@ -299,6 +299,7 @@ def test_a_value_every_row_shares_is_converted_once_and_stored_alike(
         {"user_id": new_id(), "school_id": None, "role": "student", "primary": False},
         {"primary": True, "n": 0, "big": -(10**20), "begin_date": "2026-09-01"},
         {"label": 'Zoë "Q" \\ \n\t\x00 ☃ 𝄞', "é": "ü"},  # escapes and non-ASCII, as json.dumps
+        {"50%": "100%s", "%s": "%d"},  # a template's markers in names and values
         {"password": "hunter2", "role": "x"},  # a secret name: redacted
         {"ratio": 1.5, "nan": float("nan"), "when": date(2026, 1, 2), "list": ["a"]},
         {},
@@ -311,3 +312,5 @@ def test_a_creation_s_changes_are_the_text_changes_json_writes(fields: dict[str,
     made = audit.created_json(fields)
     assert made == audit.changes_json({name: [None, value] for name, value in fields.items()})
     assert isinstance(made, JSONText) and audit.changes_json(made) is made
+    filled = audit.created_row_json(tuple(fields), tuple(fields.values()))
+    assert filled == made and isinstance(filled, JSONText)
